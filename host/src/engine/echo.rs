@@ -1,0 +1,50 @@
+//! `echo`: the statements an engine sends, reported as SQLAlchemy's engine log reads.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::value::{format_params, Value};
+
+/// The parameters of one reported statement.
+pub enum EchoParams<'a> {
+    /// BEGIN, COMMIT and the like.
+    None,
+    One(&'a [Value]),
+    /// A batched statement: one set per execution (SQLAlchemy's executemany).
+    Many(&'a [Vec<Value>]),
+}
+
+pub trait EchoSink {
+    fn statement(&self, sql: &str, params: &EchoParams<'_>);
+}
+
+/// `echo = true`: prints each statement, then its parameters with SQLAlchemy's
+/// `[generated in ...]` / `[cached since ...]` note.
+#[derive(Default)]
+pub struct PrintEcho {
+    seen: RefCell<HashMap<String, Instant>>,
+}
+
+impl EchoSink for PrintEcho {
+    fn statement(&self, sql: &str, params: &EchoParams<'_>) {
+        let mut line = format!("INFO lualchemy.engine.Engine {sql}");
+        let rendered = match params {
+            EchoParams::None => None,
+            EchoParams::One(p) => Some(format_params(p)),
+            EchoParams::Many(rows) => Some(format!("[{}]", rows.iter().map(|r| format_params(r)).collect::<Vec<_>>().join(", "))),
+        };
+        if let Some(rendered) = rendered {
+            let mut seen = self.seen.borrow_mut();
+            let note = match seen.get(sql) {
+                Some(t) => format!("[cached since {:.4}s ago]", t.elapsed().as_secs_f64()),
+                None => {
+                    seen.insert(sql.to_string(), Instant::now());
+                    "[generated in 0.00001s]".to_string()
+                }
+            };
+            line.push_str(&format!("\nINFO lualchemy.engine.Engine {note} {rendered}"));
+        }
+        println!("{line}");
+    }
+}

@@ -1,0 +1,126 @@
+//! The engine and its connection pool. An in-memory database is one database per engine:
+//! the pool holds a single connection that every session and connection of that engine
+//! shares (SQLAlchemy's singleton pool for `:memory:`). File databases get a pool of
+//! connections, opened lazily, each in WAL mode.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use parking_lot::Mutex;
+
+use super::connection::{ConnInner, Connection};
+use super::echo::EchoSink;
+use super::url::Url;
+use crate::error::{Error, ErrorKind, Result};
+use crate::sql::dialect::{Dialect, SqliteDialect};
+
+#[derive(Clone, Default)]
+pub struct EngineOptions {
+    pub echo: Option<Rc<dyn EchoSink>>,
+    /// Idle connections kept for file databases.
+    pub pool_size: usize,
+}
+
+pub(crate) struct EngineInner {
+    pub url: Url,
+    pub url_text: String,
+    pub dialect: Box<dyn Dialect>,
+    pub echo: RefCell<Option<Rc<dyn EchoSink>>>,
+    pool_size: usize,
+    /// Idle connections (file databases), or the one shared connection (memory).
+    idle: Mutex<Vec<Rc<ConnInner>>>,
+}
+
+/// A handle on an engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine(pub(crate) Rc<EngineInner>);
+
+impl Engine {
+    /// Parses the URL; connects on first use.
+    pub fn new(url: &str, options: EngineOptions) -> Result<Engine> {
+        let parsed = Url::parse(url)?;
+        Ok(Engine(Rc::new(EngineInner {
+            url: parsed,
+            url_text: url.to_string(),
+            dialect: Box::new(SqliteDialect),
+            echo: RefCell::new(options.echo),
+            pool_size: if options.pool_size == 0 { 5 } else { options.pool_size },
+            idle: Mutex::new(Vec::new()),
+        })))
+    }
+
+    pub fn url(&self) -> &str {
+        &self.0.url_text
+    }
+
+    pub fn dialect(&self) -> &dyn Dialect {
+        &*self.0.dialect
+    }
+
+    pub fn set_echo(&self, echo: Option<Rc<dyn EchoSink>>) {
+        *self.0.echo.borrow_mut() = echo;
+    }
+
+    pub fn echo(&self) -> Option<Rc<dyn EchoSink>> {
+        self.0.echo.borrow().clone()
+    }
+
+    pub fn ptr_eq(&self, other: &Engine) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// Checks a connection out of the pool, opening one if none is idle.
+    pub fn connect(&self) -> Result<Connection> {
+        let mut idle = self.0.idle.lock();
+        let inner = match self.0.url {
+            Url::SqliteMemory => match idle.first() {
+                Some(c) => c.clone(),
+                None => {
+                    let c = Rc::new(ConnInner::open(self)?);
+                    idle.push(c.clone());
+                    c
+                }
+            },
+            Url::SqliteFile(_) => match idle.pop() {
+                Some(c) => c,
+                None => Rc::new(ConnInner::open(self)?),
+            },
+        };
+        drop(idle);
+        Ok(Connection::new(inner, self.clone()))
+    }
+
+    /// Takes back a file connection when its last user lets go of it.
+    pub(crate) fn checkin(&self, conn: Rc<ConnInner>) {
+        if let Url::SqliteFile(_) = self.0.url {
+            if conn.in_transaction() {
+                let _ = conn.raw().execute_batch("ROLLBACK");
+            }
+            let mut idle = self.0.idle.lock();
+            if idle.len() < self.0.pool_size {
+                idle.push(conn);
+            }
+        }
+    }
+
+    /// Closes idle connections; an in-memory database is discarded with its connection.
+    pub fn dispose(&self) {
+        self.0.idle.lock().clear();
+    }
+
+    pub(crate) fn open_raw(&self) -> Result<rusqlite::Connection> {
+        let wrap = |e: rusqlite::Error| Error::from_db(e, "connect", &[]);
+        let conn = match &self.0.url {
+            Url::SqliteMemory => rusqlite::Connection::open_in_memory().map_err(wrap)?,
+            Url::SqliteFile(path) => {
+                let c = rusqlite::Connection::open(path).map_err(|e| Error::new(ErrorKind::OperationalError, format!("unable to open database file '{path}': {e}")))?;
+                c.busy_timeout(std::time::Duration::from_secs(5)).map_err(wrap)?;
+                c.pragma_update(None, "journal_mode", "WAL").map_err(wrap)?;
+                c
+            }
+        };
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(wrap)?;
+        conn.set_prepared_statement_cache_capacity(256);
+        Ok(conn)
+    }
+}

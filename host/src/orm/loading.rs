@@ -1,0 +1,251 @@
+//! Loading: rows into instances through the identity map, `get` by primary key, and the
+//! reload of expired attributes.
+
+use std::rc::Rc;
+
+use super::identity::IdentityKey;
+use super::instance::{Instance, Status};
+use super::mapper::Mapper;
+use super::query::{Item, OrmSelect, ResultColumn, Rows};
+use super::session::SessionCore;
+use crate::engine::connection::row_value;
+use crate::error::{Error, ErrorKind, Result};
+use crate::sql::{compile, Statement};
+use crate::value::Value;
+use crate::{arg_err, invalid};
+
+impl SessionCore {
+    /// The instance of a row: the one already in the identity map (its expired attributes
+    /// filled from the row), or a new persistent one.
+    fn instance_from_row(&self, mapper: &Rc<Mapper>, row: &rusqlite::Row<'_>, start: usize) -> Result<Option<Rc<Instance>>> {
+        let n = mapper.attrs.len();
+        let key = if let [pk] = mapper.pk.as_slice() {
+            match row.get_ref(start + pk).map_err(|e| Error::from_db(e, "fetch", &[]))? {
+                rusqlite::types::ValueRef::Integer(i) => Some(IdentityKey { mapper: mapper.id, pk: super::identity::PkValue::Int(i) }),
+                v => IdentityKey::new(mapper.id, &[Value::from_sql(v)]),
+            }
+        } else {
+            let pk: Vec<Value> = mapper.pk.iter().map(|&i| row_value(row, start + i)).collect::<Result<_>>()?;
+            IdentityKey::new(mapper.id, &pk)
+        };
+        let Some(key) = key else { return Ok(None) };
+        if let Some(existing) = self.identity.borrow().get(&key) {
+            let unloaded = {
+                let st = existing.state();
+                (0..n).any(|i| !st.loaded.contains(i))
+            };
+            if unloaded {
+                let mut st = existing.state_mut();
+                for i in 0..n {
+                    if !st.loaded.contains(i) {
+                        st.values[i] = row_value(row, start + i)?;
+                        st.loaded.insert(i);
+                    }
+                }
+            }
+            return Ok(Some(existing.clone()));
+        }
+        let mut values = Vec::with_capacity(n);
+        for i in 0..n {
+            values.push(row_value(row, start + i)?);
+        }
+        let inst = Instance::loaded(mapper, values.into_boxed_slice(), key.clone(), self.weak());
+        self.identity.borrow_mut().insert(key, inst.clone());
+        Ok(Some(inst))
+    }
+
+    /// Runs an ORM SELECT (after autoflush) and buffers its rows.
+    pub fn execute_select(&self, q: &OrmSelect) -> Result<Rows> {
+        self.autoflush()?;
+        let conn = self.connection()?;
+        let c = compile(&Statement::Select(q.select.clone()), conn.engine().dialect())?;
+        let params = c.bind(&[], &|_| None)?;
+        self.run_select(&conn, &c.sql, &params, &q.columns)
+    }
+
+    pub(crate) fn run_select(&self, conn: &crate::engine::Connection, sql: &str, params: &[Value], columns: &[ResultColumn]) -> Result<Rows> {
+        let width = columns.len();
+        let keys: Rc<[Rc<str>]> = columns.iter().map(|c| c.name()).collect();
+        let mut items = Vec::new();
+        conn.query(sql, params, |row| {
+            for c in columns {
+                items.push(match c {
+                    ResultColumn::Entity { mapper, start } => match self.instance_from_row(mapper, row, *start)? {
+                        Some(i) => Item::Instance(i),
+                        None => Item::None,
+                    },
+                    ResultColumn::Value { kind, index, .. } => Item::Value(row_value(row, *index)?, *kind),
+                });
+            }
+            Ok(())
+        })?;
+        Ok(Rows { keys, width, items })
+    }
+
+    /// `session:get(Model, pk)`: the identity map first, then one SELECT.
+    pub fn get(&self, mapper: &Rc<Mapper>, pk: &[Value]) -> Result<Option<Rc<Instance>>> {
+        if pk.len() != mapper.pk.len() {
+            return Err(arg_err!(
+                "Incorrect number of values in identifier formed from argument for {}: expected {}, got {}",
+                mapper.class_name,
+                mapper.pk.len(),
+                pk.len()
+            ));
+        }
+        let key = IdentityKey::new(mapper.id, pk).ok_or_else(|| {
+            arg_err!("session:get({}, ...): a primary key value may not be nil (a NULL primary key identifies no row)", mapper.class_name)
+        })?;
+        if let Some(inst) = self.find(&key) {
+            let st = inst.state();
+            if st.marked_deleted || st.status == Status::Deleted {
+                return Ok(None);
+            }
+            let expired = (0..mapper.attrs.len()).any(|i| !st.loaded.contains(i));
+            drop(st);
+            if expired {
+                return match self.load_expired(&inst) {
+                    Ok(()) => Ok(Some(inst)),
+                    Err(e) if e.kind == ErrorKind::ObjectDeletedError => Ok(None),
+                    Err(e) => Err(e),
+                };
+            }
+            return Ok(Some(inst));
+        }
+        self.autoflush()?;
+        let conn = self.connection()?;
+        let c = mapper.by_pk_sql(conn.engine().dialect())?;
+        let columns = [ResultColumn::Entity { mapper: mapper.clone(), start: 0 }];
+        let rows = self.run_select(&conn, &c.sql, &key.values(), &columns)?;
+        Ok(match rows.items.into_iter().next() {
+            Some(Item::Instance(i)) => Some(i),
+            _ => None,
+        })
+    }
+
+    /// Reloads the unloaded attributes of a persistent instance in one SELECT.
+    pub fn load_expired(&self, inst: &Rc<Instance>) -> Result<()> {
+        let key = inst.state().key.clone().ok_or_else(|| invalid!("Instance {} is not persistent", inst.describe()))?;
+        let conn = self.connection()?;
+        let mapper = &inst.mapper;
+        let c = mapper.by_pk_sql(conn.engine().dialect())?;
+        let mut found = false;
+        conn.query(&c.sql, &key.values(), |row| {
+            found = true;
+            let mut st = inst.state_mut();
+            for i in 0..mapper.attrs.len() {
+                if !st.loaded.contains(i) {
+                    st.values[i] = row_value(row, i)?;
+                    st.loaded.insert(i);
+                }
+            }
+            Ok(())
+        })?;
+        if !found {
+            return Err(Error::new(
+                ErrorKind::ObjectDeletedError,
+                format!("Instance '{}' has been deleted, or its row is otherwise not present.", inst.describe()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `session:refresh(obj)`: expires every attribute and loads them again now.
+    pub fn refresh(&self, inst: &Rc<Instance>) -> Result<()> {
+        self.expire(inst, None)?;
+        self.load_expired(inst).map_err(|e| {
+            if e.kind == ErrorKind::ObjectDeletedError {
+                invalid!("Could not refresh instance '{}'", inst.describe())
+            } else {
+                e
+            }
+        })
+    }
+
+    /// Runs a statement that returns no entities (bulk DML, text): returns the rows
+    /// changed, or the rows when it has columns.
+    pub fn execute_sql(&self, sql: &str, param_rows: &[Vec<Value>]) -> Result<usize> {
+        self.autoflush()?;
+        let conn = self.connection()?;
+        let mut total = 0;
+        if param_rows.len() == 1 {
+            return conn.execute(sql, &param_rows[0]);
+        }
+        conn.execute_many(sql, param_rows, |_, _, n| {
+            total += n;
+            Ok(())
+        })?;
+        Ok(total)
+    }
+
+    /// Runs a text query or a DML with RETURNING: plain value rows, column names from the
+    /// database.
+    pub fn query_values(&self, sql: &str, params: &[Value]) -> Result<Rows> {
+        self.autoflush()?;
+        let conn = self.connection()?;
+        let names = conn.column_names(sql)?;
+        let columns: Vec<ResultColumn> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ResultColumn::Value { name: Rc::from(n.as_str()), kind: crate::schema::ValueKind::Any, index: i })
+            .collect();
+        self.run_select(&conn, sql, params, &columns)
+    }
+
+    /// `session:merge(obj)`: copies the state of `source` onto the persistent instance with
+    /// the same primary key (loading it if needed), or onto a new pending one.
+    pub fn merge(&self, source: &Rc<Instance>) -> Result<Rc<Instance>> {
+        if source.session().is_some_and(|s| self.is(&s)) {
+            return Ok(source.clone());
+        }
+        let mapper = source.mapper.clone();
+        let (values, loaded) = {
+            let st = source.state();
+            (st.values.to_vec(), st.loaded.clone())
+        };
+        let pk: Vec<Value> = mapper.pk.iter().map(|&i| if loaded.contains(i) { values[i].clone() } else { Value::Null }).collect();
+        let target = match IdentityKey::new(mapper.id, &pk) {
+            Some(_) => self.get(&mapper, &pk)?,
+            None => None,
+        };
+        let target = match target {
+            Some(t) => t,
+            None => {
+                let t = Instance::new(&mapper);
+                self.add(&t)?;
+                t
+            }
+        };
+        for i in loaded.iter() {
+            if i < mapper.attrs.len() {
+                let same = target.state().loaded.contains(i) && target.state().values[i] == values[i];
+                if !same {
+                    target.set(i, values[i].clone());
+                }
+            }
+        }
+        Ok(target)
+    }
+
+    /// The attribute of a persistent or detached instance is not loaded: load it, or say
+    /// why it cannot be.
+    pub fn ensure_loaded(inst: &Rc<Instance>, attr: usize) -> Result<()> {
+        if inst.state().loaded.contains(attr) {
+            return Ok(());
+        }
+        let status = inst.status();
+        if matches!(status, Status::Transient | Status::Pending) {
+            return Ok(()); // never loaded: reads as nil
+        }
+        match inst.session() {
+            Some(s) if status != Status::Detached => s.load_expired(inst),
+            _ => Err(Error::new(
+                ErrorKind::DetachedInstanceError,
+                format!(
+                    "Instance {} is not bound to a Session; attribute refresh operation cannot proceed (attribute '{}')",
+                    inst.describe(),
+                    inst.mapper.attr_path(attr)
+                ),
+            )),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! A mapper joins a class to its table: one attribute per column, the primary key, and a
+//! slot for the binding's per-class data (the Lua layer keeps the class's methods there).
+
+use std::any::Any;
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::schema::{Table, ValueKind};
+use crate::sql::{compile, Compiled, Dialect, Expr, Select, Statement};
+use crate::error::Result;
+
+static NEXT_MAPPER_ID: AtomicU32 = AtomicU32::new(1);
+
+/// A mapped column attribute. Attribute `i` maps column `i` of the table.
+#[derive(Debug)]
+pub struct ColumnAttr {
+    pub key: String,
+    pub kind: ValueKind,
+}
+
+pub struct Mapper {
+    pub id: u32,
+    pub class_name: String,
+    pub table: Rc<Table>,
+    pub attrs: Vec<ColumnAttr>,
+    by_key: HashMap<String, usize>,
+    /// Attribute indices of the primary key.
+    pub pk: Vec<usize>,
+    /// The primary key attribute the database generates, if any.
+    pub autoincrement: Option<usize>,
+    /// SELECT of all columns by primary key, compiled once (get, refresh, expired loads).
+    by_pk_sql: OnceCell<Compiled>,
+    /// The binding's data for this class.
+    pub host: OnceCell<Box<dyn Any>>,
+}
+
+impl std::fmt::Debug for Mapper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Mapper[{}({})]", self.class_name, self.table.name)
+    }
+}
+
+impl Mapper {
+    pub fn new(class_name: &str, table: Rc<Table>) -> Result<Mapper> {
+        if table.primary_key().is_empty() {
+            return Err(crate::arg_err!(
+                "Mapper[{class_name}({})] could not assemble any primary key columns for mapped table '{}'",
+                table.name,
+                table.name
+            ));
+        }
+        let attrs: Vec<ColumnAttr> = table.columns.iter().map(|c| ColumnAttr { key: c.key.clone(), kind: c.ty.kind() }).collect();
+        let by_key = attrs.iter().enumerate().map(|(i, a)| (a.key.clone(), i)).collect();
+        Ok(Mapper {
+            id: NEXT_MAPPER_ID.fetch_add(1, Ordering::Relaxed),
+            class_name: class_name.to_string(),
+            pk: table.primary_key().to_vec(),
+            autoincrement: table.autoincrement_column(),
+            table,
+            attrs,
+            by_key,
+            by_pk_sql: OnceCell::new(),
+            host: OnceCell::new(),
+        })
+    }
+
+    #[inline]
+    pub fn attr_index(&self, key: &str) -> Option<usize> {
+        self.by_key.get(key).copied()
+    }
+
+    pub fn column_exprs(&self) -> Vec<Expr> {
+        (0..self.table.columns.len()).map(|i| Expr::column(&self.table, i)).collect()
+    }
+
+    /// `table.pk1 = ? AND ...` with slots 0.. for the key values.
+    pub fn pk_condition(&self, first_slot: usize) -> Vec<Expr> {
+        self.pk
+            .iter()
+            .enumerate()
+            .map(|(n, &i)| Expr::binary(Expr::column(&self.table, i), crate::sql::BinOp::Eq, Expr::Slot(first_slot + n)))
+            .collect()
+    }
+
+    /// The SELECT of one row by primary key.
+    pub fn by_pk_sql(&self, dialect: &dyn Dialect) -> Result<&Compiled> {
+        if let Some(c) = self.by_pk_sql.get() {
+            return Ok(c);
+        }
+        let mut s = Select::new(self.column_exprs());
+        s.where_ = self.pk_condition(0);
+        let c = compile(&Statement::Select(s), dialect)?;
+        Ok(self.by_pk_sql.get_or_init(|| c))
+    }
+
+    /// `"User.name"`: how errors name an attribute.
+    pub fn attr_path(&self, i: usize) -> String {
+        format!("{}.{}", self.class_name, self.attrs[i].key)
+    }
+}

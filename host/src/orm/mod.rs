@@ -1,0 +1,17 @@
+//! The ORM: mappers (class ↔ table), instance state with attribute history, the identity
+//! map, the session and its unit of work, and the loading of rows into instances.
+
+pub mod attributes;
+pub mod identity;
+pub mod instance;
+pub mod loading;
+pub mod mapper;
+pub mod query;
+pub mod session;
+pub mod unitofwork;
+
+pub use identity::IdentityKey;
+pub use instance::{Instance, Status};
+pub use mapper::Mapper;
+pub use query::{Item, OrmSelect, ResultColumn, Rows};
+pub use session::{Session, SessionConfig};

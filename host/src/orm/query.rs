@@ -1,0 +1,95 @@
+//! ORM-level statements: a SELECT plus what each of its result columns becomes (an entity
+//! built from a span of columns, or a plain value), and the buffered result rows.
+
+use std::rc::Rc;
+
+use super::instance::Instance;
+use super::mapper::Mapper;
+use crate::schema::ValueKind;
+use crate::sql::{Expr, Select};
+use crate::value::Value;
+
+#[derive(Clone, Debug)]
+pub enum ResultColumn {
+    /// An entity whose columns start at `start` in the SELECT list.
+    Entity { mapper: Rc<Mapper>, start: usize },
+    Value { name: Rc<str>, kind: ValueKind, index: usize },
+}
+
+impl ResultColumn {
+    pub fn name(&self) -> Rc<str> {
+        match self {
+            ResultColumn::Entity { mapper, .. } => Rc::from(mapper.class_name.as_str()),
+            ResultColumn::Value { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// What a SELECT lists: an entity or an expression.
+pub enum SelectItem {
+    Entity(Rc<Mapper>),
+    Expr(Expr),
+}
+
+#[derive(Clone, Debug)]
+pub struct OrmSelect {
+    pub select: Select,
+    pub columns: Vec<ResultColumn>,
+}
+
+impl OrmSelect {
+    pub fn new(items: Vec<SelectItem>) -> OrmSelect {
+        let mut select = Select::default();
+        let mut columns = Vec::new();
+        for item in items {
+            match item {
+                SelectItem::Entity(m) => {
+                    columns.push(ResultColumn::Entity { mapper: m.clone(), start: select.columns.len() });
+                    select.columns.extend(m.column_exprs());
+                }
+                SelectItem::Expr(e) => {
+                    let n = columns.len();
+                    let name: Rc<str> = Rc::from(e.result_name().unwrap_or_else(|| format!("anon_{}", n + 1)).as_str());
+                    columns.push(ResultColumn::Value { name, kind: e.sql_type().kind(), index: select.columns.len() });
+                    select.columns.push(e);
+                }
+            }
+        }
+        OrmSelect { select, columns }
+    }
+
+    /// The entity of the first column, if it is one (the target of `filter_by`).
+    pub fn first_entity(&self) -> Option<&Rc<Mapper>> {
+        self.columns.iter().find_map(|c| match c {
+            ResultColumn::Entity { mapper, .. } => Some(mapper),
+            _ => None,
+        })
+    }
+}
+
+#[derive(Clone)]
+pub enum Item {
+    Instance(Rc<Instance>),
+    Value(Value, ValueKind),
+    /// An entity absent from the row (the NULL side of an outer join).
+    None,
+}
+
+/// Buffered result rows: `width` items per row.
+pub struct Rows {
+    pub keys: Rc<[Rc<str>]>,
+    pub width: usize,
+    pub items: Vec<Item>,
+}
+
+impl Rows {
+    pub fn len(&self) -> usize {
+        self.items.len().checked_div(self.width).unwrap_or(0)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+    pub fn row(&self, i: usize) -> &[Item] {
+        &self.items[i * self.width..(i + 1) * self.width]
+    }
+}

@@ -1,0 +1,589 @@
+//! The session: identity map, the pending / modified / deleted collections, the
+//! transaction with its savepoints, and the state changes of commit, rollback and close.
+//! The flush itself is in `unitofwork`, loading in `loading`.
+
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+
+use super::identity::{FxHashMap, IdentityKey};
+use super::instance::{Instance, Status};
+use crate::engine::{Connection, Engine};
+use crate::engine::connection::TxOwnership;
+use crate::error::{Error, ErrorKind, Result};
+use crate::invalid;
+
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    pub autoflush: bool,
+    pub expire_on_commit: bool,
+    /// SQLAlchemy 2.0's default: `close()` resets the session, which can be used again.
+    /// With `false`, a closed session refuses further use.
+    pub close_resets_only: bool,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig { autoflush: true, expire_on_commit: true, close_resets_only: true }
+    }
+}
+
+/// One level of the session's transaction: the root, or a SAVEPOINT. Records what changed
+/// in it, so that a rollback to it can undo the in-memory side.
+#[derive(Default)]
+pub(crate) struct Frame {
+    pub savepoint: Option<String>,
+    /// Inserted by a flush in this frame (pending → persistent).
+    pub inserted: Vec<Rc<Instance>>,
+    /// Deleted by a flush in this frame (persistent → deleted).
+    pub deleted: Vec<Rc<Instance>>,
+    /// Added with `add` in this frame.
+    pub added: Vec<Rc<Instance>>,
+}
+
+pub struct SessionCore {
+    weak_self: Weak<SessionCore>,
+    pub config: RefCell<SessionConfig>,
+    bind: RefCell<Option<Engine>>,
+    conn: RefCell<Option<Rc<Connection>>>,
+    owns_transaction: Cell<bool>,
+    pub(crate) identity: RefCell<FxHashMap<IdentityKey, Rc<Instance>>>,
+    pub(crate) new: RefCell<Vec<Rc<Instance>>>,
+    pub(crate) deleted: RefCell<Vec<Rc<Instance>>>,
+    pub(crate) modified: RefCell<Vec<Rc<Instance>>>,
+    pub(crate) frames: RefCell<Vec<Frame>>,
+    pending_rollback: RefCell<Option<Error>>,
+    closed: Cell<bool>,
+    pub(crate) flushing: Cell<bool>,
+    no_autoflush: Cell<u32>,
+    savepoint_seq: Cell<u32>,
+}
+
+/// A session handle; clones share the session.
+#[derive(Clone)]
+pub struct Session(pub Rc<SessionCore>);
+
+impl std::ops::Deref for Session {
+    type Target = SessionCore;
+    fn deref(&self) -> &SessionCore {
+        &self.0
+    }
+}
+
+impl Session {
+    pub fn new(bind: Option<Engine>, config: SessionConfig) -> Session {
+        Session(Rc::new_cyclic(|weak| SessionCore {
+            weak_self: weak.clone(),
+            config: RefCell::new(config),
+            bind: RefCell::new(bind),
+            conn: RefCell::new(None),
+            owns_transaction: Cell::new(false),
+            identity: RefCell::new(FxHashMap::default()),
+            new: RefCell::new(Vec::new()),
+            deleted: RefCell::new(Vec::new()),
+            modified: RefCell::new(Vec::new()),
+            frames: RefCell::new(Vec::new()),
+            pending_rollback: RefCell::new(None),
+            closed: Cell::new(false),
+            flushing: Cell::new(false),
+            no_autoflush: Cell::new(0),
+            savepoint_seq: Cell::new(0),
+        }))
+    }
+}
+
+impl Drop for SessionCore {
+    fn drop(&mut self) {
+        // A session that goes away without close() lets go of its objects and rolls back.
+        if let Some(c) = self.conn.get_mut().take() {
+            if self.owns_transaction.get() {
+                let _ = c.rollback();
+            }
+        }
+        for inst in self.identity.get_mut().drain().map(|(_, v)| v).chain(self.new.get_mut().drain(..)) {
+            inst.detach();
+        }
+    }
+}
+
+impl SessionCore {
+    pub(crate) fn weak(&self) -> Weak<SessionCore> {
+        self.weak_self.clone()
+    }
+
+    pub fn is(&self, other: &Rc<SessionCore>) -> bool {
+        std::ptr::eq(self, Rc::as_ptr(other))
+    }
+
+    fn owns(&self, inst: &Instance) -> bool {
+        inst.state().session.as_ref().is_some_and(|w| std::ptr::eq(w.as_ptr(), self))
+    }
+
+    pub fn bind(&self) -> Option<Engine> {
+        self.bind.borrow().clone()
+    }
+    pub fn set_bind(&self, engine: Option<Engine>) {
+        *self.bind.borrow_mut() = engine;
+    }
+
+    pub(crate) fn queue_modified(&self, inst: Rc<Instance>) {
+        self.modified.borrow_mut().push(inst);
+    }
+
+    /// Refuses use of a closed session or of one whose flush failed.
+    pub fn check_usable(&self) -> Result<()> {
+        if self.closed.get() {
+            return Err(invalid!("This Session has been closed and can't be used again (close_resets_only is false)"));
+        }
+        if let Some(orig) = self.pending_rollback.borrow().as_ref() {
+            return Err(Error::new(
+                ErrorKind::PendingRollbackError,
+                format!(
+                    "This Session's transaction has been rolled back due to a previous exception during flush. To begin a new transaction with this Session, first issue Session.rollback(). Original exception was: {orig}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn in_transaction(&self) -> bool {
+        !self.frames.borrow().is_empty()
+    }
+    pub fn in_nested_transaction(&self) -> bool {
+        self.frames.borrow().len() > 1
+    }
+
+    fn autobegin(&self) {
+        let mut frames = self.frames.borrow_mut();
+        if frames.is_empty() {
+            frames.push(Frame::default());
+        }
+    }
+
+    /// The connection of the current transaction, beginning one on first use.
+    pub fn connection(&self) -> Result<Rc<Connection>> {
+        self.check_usable()?;
+        if let Some(c) = self.conn.borrow().as_ref() {
+            return Ok(c.clone());
+        }
+        let engine = self.bind().ok_or_else(|| {
+            Error::new(ErrorKind::InvalidRequestError, "This Session is not bound to an engine: pass one to orm.Session(engine) or sessionmaker{ bind = engine }")
+        })?;
+        let conn = Rc::new(engine.connect()?);
+        let owner = conn.begin()? == TxOwnership::Owner;
+        self.owns_transaction.set(owner);
+        self.autobegin();
+        *self.conn.borrow_mut() = Some(conn.clone());
+        Ok(conn)
+    }
+
+    // ---- adding, deleting, expunging -------------------------------------------------
+
+    /// `session:add(obj)`: transient → pending; detached → persistent again.
+    pub fn add(&self, inst: &Rc<Instance>) -> Result<()> {
+        if self.closed.get() {
+            self.check_usable()?;
+        }
+        let status = inst.status();
+        if let Some(other) = inst.session() {
+            if !self.is(&other) {
+                return Err(invalid!(
+                    "Object '{}' is already attached to session {:p} (this is {:p})",
+                    inst.describe(),
+                    Rc::as_ptr(&other),
+                    self as *const _
+                ));
+            }
+            return Ok(()); // already here
+        }
+        self.autobegin();
+        match status {
+            Status::Transient => {
+                {
+                    let mut st = inst.state_mut();
+                    st.status = Status::Pending;
+                    st.session = Some(self.weak());
+                }
+                self.new.borrow_mut().push(inst.clone());
+                if let Some(f) = self.frames.borrow_mut().last_mut() {
+                    f.added.push(inst.clone());
+                }
+            }
+            Status::Detached => self.attach_detached(inst)?,
+            Status::Pending | Status::Persistent | Status::Deleted => {
+                return Err(invalid!("Object '{}' belongs to a session that no longer exists", inst.describe()));
+            }
+        }
+        Ok(())
+    }
+
+    fn attach_detached(&self, inst: &Rc<Instance>) -> Result<()> {
+        let key = inst.state().key.clone().expect("detached instance has a key");
+        let mut map = self.identity.borrow_mut();
+        if let Some(existing) = map.get(&key) {
+            if !Rc::ptr_eq(existing, inst) {
+                return Err(invalid!(
+                    "Can't attach instance {}; another instance with key {:?} is already present in this session",
+                    inst.describe(),
+                    key.values()
+                ));
+            }
+        }
+        map.insert(key, inst.clone());
+        drop(map);
+        let mut st = inst.state_mut();
+        st.status = Status::Persistent;
+        st.session = Some(self.weak());
+        if !st.committed.is_empty() && !st.queued_modified {
+            st.queued_modified = true;
+            drop(st);
+            self.modified.borrow_mut().push(inst.clone());
+        }
+        Ok(())
+    }
+
+    /// `session:delete(obj)`: marks a persistent object for deletion at the next flush.
+    pub fn delete(&self, inst: &Rc<Instance>) -> Result<()> {
+        let status = inst.status();
+        match status {
+            Status::Transient | Status::Pending => {
+                return Err(invalid!("Instance '{}' is not persisted", inst.describe()));
+            }
+            Status::Deleted => return Ok(()),
+            Status::Detached => self.add(inst)?,
+            Status::Persistent => {
+                if !self.owns(inst) {
+                    return Err(invalid!("Object '{}' is already attached to another session", inst.describe()));
+                }
+            }
+        }
+        let mut st = inst.state_mut();
+        if !st.marked_deleted {
+            st.marked_deleted = true;
+            drop(st);
+            self.deleted.borrow_mut().push(inst.clone());
+        }
+        Ok(())
+    }
+
+    /// `session:expunge(obj)`: removes the object from the session.
+    pub fn expunge(&self, inst: &Rc<Instance>) -> Result<()> {
+        if !self.owns(inst) {
+            return Err(invalid!("Instance {} is not present in this Session", inst.describe()));
+        }
+        self.remove_everywhere(inst);
+        inst.detach();
+        Ok(())
+    }
+
+    fn remove_everywhere(&self, inst: &Rc<Instance>) {
+        let key = inst.state().key.clone();
+        if let Some(k) = key {
+            let mut map = self.identity.borrow_mut();
+            if map.get(&k).is_some_and(|o| Rc::ptr_eq(o, inst)) {
+                map.remove(&k);
+            }
+        }
+        self.new.borrow_mut().retain(|o| !Rc::ptr_eq(o, inst));
+        self.deleted.borrow_mut().retain(|o| !Rc::ptr_eq(o, inst));
+        self.modified.borrow_mut().retain(|o| !Rc::ptr_eq(o, inst));
+    }
+
+    /// Every object the session holds: persistent, then pending.
+    pub fn all_instances(&self) -> Vec<Rc<Instance>> {
+        let mut out: Vec<Rc<Instance>> = self.identity.borrow().values().cloned().collect();
+        out.extend(self.new.borrow().iter().cloned());
+        out
+    }
+
+    pub fn expunge_all(&self) {
+        let all: Vec<Rc<Instance>> = {
+            let mut v: Vec<Rc<Instance>> = self.identity.borrow_mut().drain().map(|(_, i)| i).collect();
+            v.append(&mut self.new.borrow_mut());
+            v.extend(self.frames.borrow().iter().flat_map(|f| f.deleted.iter().cloned()));
+            v
+        };
+        self.deleted.borrow_mut().clear();
+        self.modified.borrow_mut().clear();
+        for f in self.frames.borrow_mut().iter_mut() {
+            f.inserted.clear();
+            f.deleted.clear();
+            f.added.clear();
+        }
+        for inst in all {
+            inst.detach();
+        }
+    }
+
+    pub fn contains(&self, inst: &Rc<Instance>) -> bool {
+        self.owns(inst) && !matches!(inst.status(), Status::Deleted)
+    }
+
+    // ---- the pending, dirty and deleted collections ----------------------------------
+
+    pub fn new_objects(&self) -> Vec<Rc<Instance>> {
+        self.new.borrow().clone()
+    }
+    /// Persistent objects with attributes set since the last flush (SQLAlchemy's
+    /// optimistic `dirty`: a set back to the same value still counts).
+    pub fn dirty_objects(&self) -> Vec<Rc<Instance>> {
+        self.modified
+            .borrow()
+            .iter()
+            .filter(|i| {
+                let st = i.state();
+                st.status == Status::Persistent && !st.marked_deleted && !st.committed.is_empty()
+            })
+            .cloned()
+            .collect()
+    }
+    pub fn deleted_objects(&self) -> Vec<Rc<Instance>> {
+        self.deleted.borrow().clone()
+    }
+
+    pub fn has_pending_changes(&self) -> bool {
+        !self.new.borrow().is_empty() || !self.deleted.borrow().is_empty() || !self.modified.borrow().is_empty()
+    }
+
+    // ---- flush, autoflush ------------------------------------------------------------
+
+    pub fn flush(&self) -> Result<()> {
+        self.check_usable()?;
+        if !self.has_pending_changes() {
+            return Ok(());
+        }
+        if self.flushing.get() {
+            return Err(invalid!("Session is already flushing"));
+        }
+        let conn = self.connection()?;
+        self.flushing.set(true);
+        let result = super::unitofwork::flush(self, &conn);
+        self.flushing.set(false);
+        if let Err(e) = result {
+            self.fail_transaction(&conn, &e);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// A failed flush rolls the database back at once: the whole transaction, or the
+    /// innermost savepoint. The session then refuses work until `rollback()`.
+    fn fail_transaction(&self, conn: &Connection, err: &Error) {
+        let sp = self.frames.borrow().last().and_then(|f| f.savepoint.clone());
+        match sp {
+            Some(name) => {
+                let _ = conn.rollback_to_savepoint(&name);
+            }
+            None => {
+                if self.owns_transaction.get() {
+                    let _ = conn.rollback();
+                }
+            }
+        }
+        *self.pending_rollback.borrow_mut() = Some(err.clone());
+    }
+
+    pub fn autoflush(&self) -> Result<()> {
+        if self.config.borrow().autoflush && self.no_autoflush.get() == 0 && !self.flushing.get() {
+            self.flush()
+        } else {
+            self.check_usable()
+        }
+    }
+
+    pub fn enter_no_autoflush(&self) {
+        self.no_autoflush.set(self.no_autoflush.get() + 1);
+    }
+    pub fn exit_no_autoflush(&self) {
+        self.no_autoflush.set(self.no_autoflush.get().saturating_sub(1));
+    }
+
+    // ---- commit, rollback, close -----------------------------------------------------
+
+    pub fn commit(&self) -> Result<()> {
+        self.check_usable()?;
+        self.flush()?;
+        let conn = self.conn.borrow().clone();
+        if let Some(conn) = conn {
+            let savepoints: Vec<String> = self.frames.borrow().iter().filter_map(|f| f.savepoint.clone()).collect();
+            if let Some(first) = savepoints.first() {
+                conn.release_savepoint(first)?;
+            }
+            if self.owns_transaction.get() {
+                if let Err(e) = conn.commit() {
+                    self.fail_transaction(&conn, &e);
+                    return Err(e);
+                }
+            }
+        }
+        self.conn.borrow_mut().take();
+        let frames: Vec<Frame> = self.frames.borrow_mut().drain(..).collect();
+        for f in frames {
+            for inst in f.deleted {
+                inst.detach();
+            }
+        }
+        if self.config.borrow().expire_on_commit {
+            self.expire_all();
+        }
+        Ok(())
+    }
+
+    /// Rolls back the whole transaction: database first, then the objects as the contract
+    /// says (added → transient with generated keys cleared, deleted → persistent, every
+    /// persistent object expired).
+    pub fn rollback(&self) -> Result<()> {
+        if self.closed.get() {
+            self.check_usable()?;
+        }
+        let conn = self.conn.borrow_mut().take();
+        let mut result = Ok(());
+        if let Some(conn) = conn {
+            if self.owns_transaction.get() {
+                result = conn.rollback();
+            }
+        }
+        let frames: Vec<Frame> = self.frames.borrow_mut().drain(..).rev().collect();
+        self.undo_frames(frames);
+        *self.pending_rollback.borrow_mut() = None;
+        result
+    }
+
+    fn undo_frames(&self, frames: Vec<Frame>) {
+        for f in frames {
+            for inst in f.inserted {
+                let key = inst.state().key.clone();
+                if let Some(k) = key {
+                    let mut map = self.identity.borrow_mut();
+                    if map.get(&k).is_some_and(|o| Rc::ptr_eq(o, &inst)) {
+                        map.remove(&k);
+                    }
+                }
+                {
+                    let mut st = inst.state_mut();
+                    st.key = None;
+                    if st.generated_key {
+                        if let Some(a) = inst.mapper.autoincrement {
+                            st.values[a] = crate::value::Value::Null;
+                            st.loaded.remove(a);
+                        }
+                        st.generated_key = false;
+                    }
+                    st.committed.clear();
+                }
+                inst.detach();
+            }
+            for inst in f.deleted {
+                let key = inst.state().key.clone();
+                if let Some(k) = key {
+                    self.identity.borrow_mut().entry(k).or_insert_with(|| inst.clone());
+                }
+                let mut st = inst.state_mut();
+                st.status = Status::Persistent;
+                st.marked_deleted = false;
+            }
+            for inst in f.added {
+                if inst.status() == Status::Pending && self.owns(&inst) {
+                    self.new.borrow_mut().retain(|o| !Rc::ptr_eq(o, &inst));
+                    inst.detach();
+                }
+            }
+        }
+        for inst in self.deleted.borrow_mut().drain(..) {
+            inst.state_mut().marked_deleted = false;
+        }
+        for inst in self.modified.borrow_mut().drain(..) {
+            inst.state_mut().queued_modified = false;
+        }
+        self.expire_all();
+    }
+
+    /// `session:close()`: rolls back a transaction still open and detaches every object,
+    /// keeping the values they hold.
+    pub fn close(&self) {
+        if let Some(conn) = self.conn.borrow_mut().take() {
+            if self.owns_transaction.get() {
+                let _ = conn.rollback();
+            }
+        }
+        self.expunge_all();
+        self.frames.borrow_mut().clear();
+        *self.pending_rollback.borrow_mut() = None;
+        if !self.config.borrow().close_resets_only {
+            self.closed.set(true);
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    // ---- savepoints ------------------------------------------------------------------
+
+    /// Flushes, then opens a SAVEPOINT; returns its depth.
+    pub fn begin_nested(&self) -> Result<usize> {
+        self.flush()?;
+        let conn = self.connection()?;
+        let n = self.savepoint_seq.get() + 1;
+        self.savepoint_seq.set(n);
+        let name = format!("sa_savepoint_{n}");
+        conn.savepoint(&name)?;
+        let mut frames = self.frames.borrow_mut();
+        frames.push(Frame { savepoint: Some(name), ..Frame::default() });
+        Ok(frames.len() - 1)
+    }
+
+    /// Flushes and releases the innermost savepoint; its records join the enclosing frame.
+    pub fn release_nested(&self) -> Result<()> {
+        self.flush()?;
+        let conn = self.connection()?;
+        let frame = self.frames.borrow_mut().pop().ok_or_else(|| invalid!("no savepoint is open"))?;
+        let name = frame.savepoint.clone().ok_or_else(|| invalid!("no savepoint is open"))?;
+        conn.release_savepoint(&name)?;
+        if let Some(parent) = self.frames.borrow_mut().last_mut() {
+            parent.inserted.extend(frame.inserted);
+            parent.deleted.extend(frame.deleted);
+            parent.added.extend(frame.added);
+        }
+        Ok(())
+    }
+
+    /// Rolls back to the innermost savepoint and undoes its in-memory changes.
+    pub fn rollback_nested(&self) -> Result<()> {
+        let is_sp = self.frames.borrow().last().is_some_and(|f| f.savepoint.is_some());
+        if !is_sp {
+            return Err(invalid!("no savepoint is open"));
+        }
+        let frame = self.frames.borrow_mut().pop().expect("checked");
+        let name = frame.savepoint.clone().expect("checked");
+        let conn = self.conn.borrow().clone();
+        let mut result = Ok(());
+        if let Some(conn) = conn {
+            result = conn.rollback_to_savepoint(&name).and_then(|_| conn.release_savepoint(&name));
+        }
+        *self.pending_rollback.borrow_mut() = None;
+        self.undo_frames(vec![frame]);
+        result
+    }
+
+    // ---- expiry ----------------------------------------------------------------------
+
+    pub fn expire_all(&self) {
+        for inst in self.identity.borrow().values() {
+            inst.expire(None);
+            inst.state_mut().queued_modified = false;
+        }
+        self.modified.borrow_mut().clear();
+    }
+
+    pub fn expire(&self, inst: &Rc<Instance>, attrs: Option<&[usize]>) -> Result<()> {
+        if !self.owns(inst) || inst.status() != Status::Persistent {
+            return Err(invalid!("Instance '{}' is not persistent within this Session", inst.describe()));
+        }
+        inst.expire(attrs);
+        Ok(())
+    }
+
+    pub fn find(&self, key: &IdentityKey) -> Option<Rc<Instance>> {
+        self.identity.borrow().get(key).cloned()
+    }
+}

@@ -1,0 +1,12 @@
+//! Schema objects: types, columns, tables, constraints and the MetaData that collects them.
+//! Plain Rust; the DDL is compiled by `sql::ddl` through a dialect.
+
+pub mod column;
+pub mod metadata;
+pub mod table;
+pub mod types;
+
+pub use column::{Column, ColumnDefault, DefaultContext, DefaultFn, ForeignKey};
+pub use metadata::MetaData;
+pub use table::{Constraint, Index, Table};
+pub use types::{SqlType, ValueKind};

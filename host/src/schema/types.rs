@@ -1,0 +1,125 @@
+//! Column types: what the DDL names them and how a value of each is stored.
+
+use std::fmt;
+use std::rc::Rc;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SqlType {
+    Integer,
+    BigInteger,
+    SmallInteger,
+    String(Option<u32>),
+    Text,
+    Float,
+    Numeric(Option<u32>, Option<u32>),
+    Boolean,
+    Date,
+    DateTime,
+    Time,
+    LargeBinary,
+    Json,
+    Enum(Rc<[String]>),
+    /// The type of an expression whose type is not known (`orm.text`, `literal_column`).
+    Null,
+}
+
+/// How a stored value converts to and from the host language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    Integer,
+    Real,
+    Text,
+    Boolean,
+    Date,
+    DateTime,
+    Time,
+    Blob,
+    Json,
+    Enum,
+    Any,
+}
+
+impl SqlType {
+    pub fn kind(&self) -> ValueKind {
+        match self {
+            SqlType::Integer | SqlType::BigInteger | SqlType::SmallInteger => ValueKind::Integer,
+            SqlType::String(_) | SqlType::Text => ValueKind::Text,
+            SqlType::Float | SqlType::Numeric(..) => ValueKind::Real,
+            SqlType::Boolean => ValueKind::Boolean,
+            SqlType::Date => ValueKind::Date,
+            SqlType::DateTime => ValueKind::DateTime,
+            SqlType::Time => ValueKind::Time,
+            SqlType::LargeBinary => ValueKind::Blob,
+            SqlType::Json => ValueKind::Json,
+            SqlType::Enum(_) => ValueKind::Enum,
+            SqlType::Null => ValueKind::Any,
+        }
+    }
+
+    pub fn is_integer(&self) -> bool {
+        matches!(self, SqlType::Integer | SqlType::BigInteger | SqlType::SmallInteger)
+    }
+
+    /// The type's name in a `type_annotation_map` / `orm.Mapped` annotation.
+    pub fn from_annotation(name: &str) -> Option<SqlType> {
+        Some(match name {
+            "int" | "integer" => SqlType::Integer,
+            "bigint" => SqlType::BigInteger,
+            "smallint" => SqlType::SmallInteger,
+            "str" | "string" => SqlType::String(None),
+            "text" => SqlType::Text,
+            "float" => SqlType::Float,
+            "decimal" | "numeric" => SqlType::Numeric(None, None),
+            "bool" | "boolean" => SqlType::Boolean,
+            "datetime" => SqlType::DateTime,
+            "date" => SqlType::Date,
+            "time" => SqlType::Time,
+            "bytes" => SqlType::LargeBinary,
+            "json" => SqlType::Json,
+            _ => return None,
+        })
+    }
+}
+
+/// The generic type name, as SQLAlchemy's `str(type)`: `VARCHAR(50)`, `INTEGER`.
+impl fmt::Display for SqlType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SqlType::Integer => f.write_str("INTEGER"),
+            SqlType::BigInteger => f.write_str("BIGINT"),
+            SqlType::SmallInteger => f.write_str("SMALLINT"),
+            SqlType::String(Some(n)) => write!(f, "VARCHAR({n})"),
+            SqlType::String(None) => f.write_str("VARCHAR"),
+            SqlType::Text => f.write_str("TEXT"),
+            SqlType::Float => f.write_str("FLOAT"),
+            SqlType::Numeric(Some(p), Some(s)) => write!(f, "NUMERIC({p}, {s})"),
+            SqlType::Numeric(Some(p), None) => write!(f, "NUMERIC({p})"),
+            SqlType::Numeric(..) => f.write_str("NUMERIC"),
+            SqlType::Boolean => f.write_str("BOOLEAN"),
+            SqlType::Date => f.write_str("DATE"),
+            SqlType::DateTime => f.write_str("DATETIME"),
+            SqlType::Time => f.write_str("TIME"),
+            SqlType::LargeBinary => f.write_str("BLOB"),
+            SqlType::Json => f.write_str("JSON"),
+            SqlType::Enum(items) => {
+                let n = items.iter().map(|s| s.chars().count()).max().unwrap_or(0);
+                write!(f, "VARCHAR({n})")
+            }
+            SqlType::Null => f.write_str("NULL"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_sqlalchemy() {
+        assert_eq!(SqlType::String(Some(50)).to_string(), "VARCHAR(50)");
+        assert_eq!(SqlType::String(None).to_string(), "VARCHAR");
+        assert_eq!(SqlType::Numeric(Some(10), Some(2)).to_string(), "NUMERIC(10, 2)");
+        assert_eq!(SqlType::Enum(Rc::from(vec!["a".to_string(), "bbb".to_string()])).to_string(), "VARCHAR(3)");
+        assert_eq!(SqlType::from_annotation("str"), Some(SqlType::String(None)));
+    }
+}

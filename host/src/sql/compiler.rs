@@ -1,0 +1,540 @@
+//! Turns statements into SQL text and a parameter list, through a dialect. Values never
+//! enter the SQL text: each becomes a placeholder and a parameter.
+
+use std::rc::Rc;
+
+use super::dialect::Dialect;
+use super::dml::{Delete, Insert, Update};
+use super::expr::{BinOp, Expr, UnaryOp};
+use super::select::{FromItem, Select};
+use super::Statement;
+use crate::error::Result;
+use crate::value::Value;
+use crate::arg_err;
+
+/// One parameter of a compiled statement.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Param {
+    /// A value bound at compile time.
+    Value(Value),
+    /// The `n`th value of each execution's row (batched DML).
+    Slot(usize),
+    /// A `:name` of `orm.text`, looked up in the execution's parameters.
+    Named(Rc<str>),
+}
+
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+impl Compiled {
+    /// The parameter values, with slots taken from `row` and names from `named`.
+    pub fn bind(&self, row: &[Value], named: &dyn Fn(&str) -> Option<Value>) -> Result<Vec<Value>> {
+        self.params
+            .iter()
+            .map(|p| match p {
+                Param::Value(v) => Ok(v.clone()),
+                Param::Slot(i) => row.get(*i).cloned().ok_or_else(|| arg_err!("statement parameter {} is missing", i + 1)),
+                Param::Named(n) => named(n).ok_or_else(|| arg_err!("A value is required for bind parameter '{n}'")),
+            })
+            .collect()
+    }
+
+    /// True when every parameter is bound already.
+    pub fn is_static(&self) -> bool {
+        self.params.iter().all(|p| matches!(p, Param::Value(_)))
+    }
+}
+
+pub fn compile(stmt: &Statement, dialect: &dyn Dialect) -> Result<Compiled> {
+    let mut c = Compiler { dialect, sql: String::with_capacity(128), params: Vec::new() };
+    match stmt {
+        Statement::Select(s) => c.select(s)?,
+        Statement::Insert(i) => c.insert(i)?,
+        Statement::Update(u) => c.update(u)?,
+        Statement::Delete(d) => c.delete(d)?,
+        Statement::Text(t) => c.text(t),
+    }
+    Ok(Compiled { sql: c.sql, params: c.params })
+}
+
+struct Compiler<'a> {
+    dialect: &'a dyn Dialect,
+    sql: String,
+    params: Vec<Param>,
+}
+
+impl Compiler<'_> {
+    fn ident(&mut self, name: &str) {
+        self.dialect.quote_identifier(name, &mut self.sql);
+    }
+
+    fn param(&mut self, p: Param) {
+        self.params.push(p);
+        self.dialect.placeholder(self.params.len(), &mut self.sql);
+    }
+
+    fn list(&mut self, items: &[Expr], sep: &str) -> Result<()> {
+        for (i, e) in items.iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(sep);
+            }
+            self.expr(e, 0)?;
+        }
+        Ok(())
+    }
+
+    fn select(&mut self, s: &Select) -> Result<()> {
+        if s.columns.is_empty() {
+            return Err(arg_err!("a SELECT needs at least one column"));
+        }
+        self.sql.push_str("SELECT ");
+        if s.distinct {
+            self.sql.push_str("DISTINCT ");
+        }
+        self.list(&s.columns, ", ")?;
+        let froms = s.froms();
+        if !froms.is_empty() {
+            self.sql.push_str(" \nFROM ");
+            for (i, f) in froms.iter().enumerate() {
+                if i > 0 {
+                    self.sql.push_str(", ");
+                }
+                self.from_item(f);
+                if i == 0 {
+                    for j in &s.joins {
+                        self.sql.push_str(if j.outer { " LEFT OUTER JOIN " } else { " JOIN " });
+                        self.from_item(&j.target);
+                        self.sql.push_str(" ON ");
+                        self.expr(&j.on, 0)?;
+                    }
+                }
+            }
+        }
+        self.where_clause(&s.where_)?;
+        if !s.group_by.is_empty() {
+            self.sql.push_str(" GROUP BY ");
+            self.list(&s.group_by, ", ")?;
+        }
+        if !s.having.is_empty() {
+            self.sql.push_str(" \nHAVING ");
+            self.conjunction(&s.having)?;
+        }
+        if !s.order_by.is_empty() {
+            self.sql.push_str(" ORDER BY ");
+            self.list(&s.order_by, ", ")?;
+        }
+        let (limit, offset) = (s.limit.is_some(), s.offset.is_some());
+        if limit || offset {
+            let start = self.sql.len();
+            self.dialect.limit_offset(limit, offset, &mut self.sql);
+            let _ = start;
+            if let Some(l) = s.limit {
+                self.params.push(Param::Value(Value::Integer(l)));
+            }
+            if let Some(o) = s.offset {
+                self.params.push(Param::Value(Value::Integer(o)));
+            }
+        }
+        Ok(())
+    }
+
+    fn from_item(&mut self, f: &FromItem) {
+        match f {
+            FromItem::Table(t) => self.ident(&t.name),
+        }
+    }
+
+    fn where_clause(&mut self, clauses: &[Expr]) -> Result<()> {
+        if !clauses.is_empty() {
+            self.sql.push_str(" \nWHERE ");
+            self.conjunction(clauses)?;
+        }
+        Ok(())
+    }
+
+    fn conjunction(&mut self, clauses: &[Expr]) -> Result<()> {
+        if clauses.len() == 1 {
+            self.expr(&clauses[0], 0)
+        } else {
+            for (i, e) in clauses.iter().enumerate() {
+                if i > 0 {
+                    self.sql.push_str(" AND ");
+                }
+                self.expr(e, BinOp::And.precedence())?;
+            }
+            Ok(())
+        }
+    }
+
+    fn returning(&mut self, cols: &[Expr]) -> Result<()> {
+        if !cols.is_empty() {
+            if !self.dialect.supports_returning() {
+                return Err(arg_err!("the {} dialect does not support RETURNING", self.dialect.name()));
+            }
+            self.sql.push_str(" RETURNING ");
+            self.list(cols, ", ")?;
+        }
+        Ok(())
+    }
+
+    fn insert(&mut self, i: &Insert) -> Result<()> {
+        self.sql.push_str("INSERT INTO ");
+        self.ident(&i.table.name);
+        if i.values.is_empty() {
+            self.sql.push_str(" DEFAULT VALUES");
+        } else {
+            self.sql.push_str(" (");
+            for (n, (col, _)) in i.values.iter().enumerate() {
+                if n > 0 {
+                    self.sql.push_str(", ");
+                }
+                self.ident(&i.table.columns[*col].name);
+            }
+            self.sql.push_str(") VALUES (");
+            for (n, (_, v)) in i.values.iter().enumerate() {
+                if n > 0 {
+                    self.sql.push_str(", ");
+                }
+                self.expr(v, 0)?;
+            }
+            self.sql.push(')');
+        }
+        self.returning(&i.returning)
+    }
+
+    fn update(&mut self, u: &Update) -> Result<()> {
+        if u.values.is_empty() {
+            return Err(arg_err!("UPDATE of table '{}' has no values to set", u.table.name));
+        }
+        self.sql.push_str("UPDATE ");
+        self.ident(&u.table.name);
+        self.sql.push_str(" SET ");
+        for (n, (col, v)) in u.values.iter().enumerate() {
+            if n > 0 {
+                self.sql.push_str(", ");
+            }
+            self.ident(&u.table.columns[*col].name);
+            self.sql.push('=');
+            self.expr(v, 0)?;
+        }
+        self.where_clause(&u.where_)?;
+        self.returning(&u.returning)
+    }
+
+    fn delete(&mut self, d: &Delete) -> Result<()> {
+        self.sql.push_str("DELETE FROM ");
+        self.ident(&d.table.name);
+        self.where_clause(&d.where_)?;
+        self.returning(&d.returning)
+    }
+
+    /// `orm.text`: `:name` becomes a placeholder bound by name; `\:` is a literal colon and
+    /// `::` (a PostgreSQL cast) is left alone.
+    fn text(&mut self, text: &str) {
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        let mut start = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' if bytes.get(i + 1) == Some(&b':') => {
+                    self.sql.push_str(&text[start..i]);
+                    self.sql.push(':');
+                    i += 2;
+                    start = i;
+                }
+                b':' if bytes.get(i + 1) == Some(&b':') => i += 2,
+                b':' if bytes.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') && (i == 0 || bytes[i - 1] != b':') => {
+                    self.sql.push_str(&text[start..i]);
+                    let mut j = i + 1;
+                    while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_') {
+                        j += 1;
+                    }
+                    self.param(Param::Named(Rc::from(&text[i + 1..j])));
+                    i = j;
+                    start = j;
+                }
+                b'\'' => {
+                    // skip string literals: a colon inside quotes is no bind
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != b'\'' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                _ => i += 1,
+            }
+        }
+        self.sql.push_str(&text[start.min(text.len())..]);
+    }
+
+    fn column(&mut self, c: &super::expr::ColumnRef) {
+        self.ident(&c.table.name);
+        self.sql.push('.');
+        self.ident(c.name());
+    }
+
+    /// Renders `e`; `outer` is the precedence of the enclosing operator.
+    fn expr(&mut self, e: &Expr, outer: u8) -> Result<()> {
+        match e {
+            Expr::Column(c) => self.column(c),
+            Expr::Bind(v, _) => {
+                if v.is_null() {
+                    self.sql.push_str("NULL")
+                } else {
+                    self.param(Param::Value(v.clone()))
+                }
+            }
+            Expr::Slot(i) => self.param(Param::Slot(*i)),
+            Expr::Null => self.sql.push_str("NULL"),
+            Expr::Raw(s, _) => self.sql.push_str(s),
+            Expr::Text(t) => self.text(t),
+            Expr::Star => self.sql.push('*'),
+            Expr::Binary(l, op, r) => {
+                let p = op.precedence();
+                let paren = p < outer || (p == outer && op.is_comparison());
+                if paren {
+                    self.sql.push('(');
+                }
+                let ci = matches!(op, BinOp::ILike | BinOp::NotILike);
+                if ci {
+                    self.sql.push_str("lower(");
+                    self.expr(l, 0)?;
+                    self.sql.push(')');
+                } else {
+                    self.expr(l, p)?;
+                }
+                self.sql.push_str(op.sql());
+                if ci {
+                    self.sql.push_str("lower(");
+                    self.expr(r, 0)?;
+                    self.sql.push(')');
+                } else {
+                    // right operand of - and / binds tighter to keep a - (b - c) intact
+                    self.expr(r, p + 1)?;
+                }
+                if paren {
+                    self.sql.push(')');
+                }
+            }
+            Expr::List(op, items) => {
+                if items.is_empty() {
+                    // and_() of nothing is true, or_() of nothing is false
+                    self.sql.push_str(if *op == BinOp::And { "1 = 1" } else { "0 = 1" });
+                    return Ok(());
+                }
+                let p = op.precedence();
+                let paren = items.len() > 1 && p < outer;
+                if paren {
+                    self.sql.push('(');
+                }
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.sql.push_str(op.sql());
+                    }
+                    self.expr(item, if items.len() > 1 { p } else { outer })?;
+                }
+                if paren {
+                    self.sql.push(')');
+                }
+            }
+            Expr::Unary(op, inner) => match op {
+                UnaryOp::Not => {
+                    self.sql.push_str("NOT (");
+                    self.expr(inner, 0)?;
+                    self.sql.push(')');
+                }
+                UnaryOp::Neg => {
+                    self.sql.push('-');
+                    self.expr(inner, 9)?;
+                }
+                UnaryOp::Distinct => {
+                    self.sql.push_str("DISTINCT ");
+                    self.expr(inner, 9)?;
+                }
+                UnaryOp::Asc | UnaryOp::Desc => {
+                    self.expr(inner, 0)?;
+                    self.sql.push_str(if *op == UnaryOp::Asc { " ASC" } else { " DESC" });
+                }
+            },
+            Expr::In { expr, items, negate } => {
+                let paren = outer > 5;
+                if paren {
+                    self.sql.push('(');
+                }
+                self.expr(expr, 6)?;
+                self.sql.push_str(if *negate { " NOT IN (" } else { " IN (" });
+                if items.is_empty() {
+                    // SQLAlchemy's "empty IN": a subquery that selects nothing
+                    self.sql.push_str("SELECT 1 WHERE 1!=1");
+                } else {
+                    self.list(items, ", ")?;
+                }
+                self.sql.push(')');
+                if paren {
+                    self.sql.push(')');
+                }
+            }
+            Expr::InSelect { expr, select, negate } => {
+                self.expr(expr, 6)?;
+                self.sql.push_str(if *negate { " NOT IN (" } else { " IN (" });
+                self.select(select)?;
+                self.sql.push(')');
+            }
+            Expr::Between { expr, low, high, negate } => {
+                let paren = outer > 5;
+                if paren {
+                    self.sql.push('(');
+                }
+                self.expr(expr, 6)?;
+                self.sql.push_str(if *negate { " NOT BETWEEN " } else { " BETWEEN " });
+                self.expr(low, 6)?;
+                self.sql.push_str(" AND ");
+                self.expr(high, 6)?;
+                if paren {
+                    self.sql.push(')');
+                }
+            }
+            Expr::Func { name, args } => {
+                if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.') {
+                    return Err(arg_err!("'{name}' is not a valid SQL function name"));
+                }
+                let lower = name.to_ascii_lowercase();
+                if lower == "now" {
+                    // SQLite has no now(); SQLAlchemy renders CURRENT_TIMESTAMP
+                    self.sql.push_str("CURRENT_TIMESTAMP");
+                    return Ok(());
+                }
+                self.sql.push_str(name);
+                self.sql.push('(');
+                if lower == "count" && args.is_empty() {
+                    self.sql.push('*');
+                }
+                self.list(args, ", ")?;
+                self.sql.push(')');
+            }
+            Expr::Label(name, inner) => {
+                self.expr(inner, 0)?;
+                self.sql.push_str(" AS ");
+                self.ident(name);
+            }
+            Expr::Cast(inner, ty) => {
+                self.sql.push_str("CAST(");
+                self.expr(inner, 0)?;
+                self.sql.push_str(" AS ");
+                let t = self.dialect.type_ddl(ty);
+                self.sql.push_str(&t);
+                self.sql.push(')');
+            }
+            Expr::Case { whens, else_ } => {
+                self.sql.push_str("CASE");
+                for (c, v) in whens {
+                    self.sql.push_str(" WHEN ");
+                    self.expr(c, 0)?;
+                    self.sql.push_str(" THEN ");
+                    self.expr(v, 0)?;
+                }
+                if let Some(e) = else_ {
+                    self.sql.push_str(" ELSE ");
+                    self.expr(e, 0)?;
+                }
+                self.sql.push_str(" END");
+            }
+            Expr::Grouping(inner) => {
+                self.sql.push('(');
+                self.expr(inner, 0)?;
+                self.sql.push(')');
+            }
+            Expr::ScalarSelect(s) => {
+                self.sql.push('(');
+                self.select(s)?;
+                self.sql.push(')');
+            }
+            Expr::Exists(s) => {
+                self.sql.push_str("EXISTS (");
+                self.select(s)?;
+                self.sql.push(')');
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Column, SqlType, Table};
+    use crate::sql::dialect::SqliteDialect;
+
+    fn users() -> Rc<Table> {
+        let mut id = Column::new("id", SqlType::Integer);
+        id.primary_key = true;
+        Rc::new(Table::new("users", vec![id, Column::new("name", SqlType::String(Some(50))), Column::new("age", SqlType::Integer)], vec![], vec![]).unwrap())
+    }
+
+    fn sql(stmt: Statement) -> Compiled {
+        compile(&stmt, &SqliteDialect).unwrap()
+    }
+
+    #[test]
+    fn select_with_where_order_limit() {
+        let t = users();
+        let mut s = Select::new(vec![Expr::column(&t, 0), Expr::column(&t, 1)]);
+        s.where_.push(Expr::compare(Expr::column(&t, 1), BinOp::Eq, Expr::bind(Value::text("ed"))));
+        s.where_.push(Expr::List(BinOp::Or, vec![
+            Expr::compare(Expr::column(&t, 2), BinOp::Gt, Expr::bind(Value::Integer(3))),
+            Expr::compare(Expr::column(&t, 2), BinOp::Eq, Expr::bind(Value::Null)),
+        ]));
+        s.order_by.push(Expr::Unary(UnaryOp::Desc, Box::new(Expr::column(&t, 0))));
+        s.limit = Some(5);
+        let c = sql(Statement::Select(s));
+        assert_eq!(c.sql, "SELECT users.id, users.name \nFROM users \nWHERE users.name = ? AND (users.age > ? OR users.age IS NULL) ORDER BY users.id DESC LIMIT ?");
+        assert_eq!(c.params, vec![Param::Value(Value::text("ed")), Param::Value(Value::Integer(3)), Param::Value(Value::Integer(5))]);
+    }
+
+    #[test]
+    fn arithmetic_keeps_grouping() {
+        let t = users();
+        let e = Expr::binary(Expr::column(&t, 2), BinOp::Sub, Expr::binary(Expr::column(&t, 0), BinOp::Sub, Expr::bind(Value::Integer(1))));
+        let c = sql(Statement::Select(Select::new(vec![e])));
+        assert!(c.sql.starts_with("SELECT users.age - (users.id - ?)"), "{}", c.sql);
+    }
+
+    #[test]
+    fn dml_statements() {
+        let t = users();
+        let mut i = Insert::new(&t);
+        i.values = vec![(1, Expr::Slot(0)), (2, Expr::Slot(1))];
+        assert_eq!(sql(Statement::Insert(i)).sql, "INSERT INTO users (name, age) VALUES (?, ?)");
+        let mut u = Update::new(&t);
+        u.values = vec![(2, Expr::Slot(0))];
+        u.where_ = vec![Expr::compare(Expr::column(&t, 0), BinOp::Eq, Expr::Slot(1))];
+        assert_eq!(sql(Statement::Update(u)).sql, "UPDATE users SET age=? \nWHERE users.id = ?");
+        let mut d = Delete::new(&t);
+        d.where_ = vec![Expr::compare(Expr::column(&t, 0), BinOp::Eq, Expr::Slot(0))];
+        assert_eq!(sql(Statement::Delete(d)).sql, "DELETE FROM users \nWHERE users.id = ?");
+    }
+
+    #[test]
+    fn text_binds_by_name() {
+        let c = sql(Statement::Text(Rc::from("SELECT * FROM t WHERE a > :n AND b = ':x' AND c::int = \\:y")));
+        assert_eq!(c.sql, "SELECT * FROM t WHERE a > ? AND b = ':x' AND c::int = :y");
+        assert_eq!(c.params, vec![Param::Named(Rc::from("n"))]);
+        let err = c.bind(&[], &|_| None).unwrap_err();
+        assert!(err.message.contains("'n'"));
+    }
+
+    #[test]
+    fn empty_in_and_hostile_function_name() {
+        let t = users();
+        let e = Expr::In { expr: Box::new(Expr::column(&t, 0)), items: vec![], negate: false };
+        assert!(sql(Statement::Select(Select::new(vec![Expr::column(&t, 0)]))).sql.contains("FROM users"));
+        let mut s = Select::new(vec![Expr::column(&t, 0)]);
+        s.where_.push(e);
+        assert!(sql(Statement::Select(s)).sql.contains("IN (SELECT 1 WHERE 1!=1)"));
+        let bad = Expr::Func { name: Rc::from("x(); DROP TABLE users; --"), args: vec![] };
+        assert!(compile(&Statement::Select(Select::new(vec![bad])), &SqliteDialect).is_err());
+    }
+}

@@ -1,0 +1,174 @@
+//! DDL: CREATE TABLE, CREATE INDEX, DROP TABLE, laid out as SQLAlchemy emits them.
+
+use super::dialect::Dialect;
+use crate::schema::{Constraint, Table};
+
+fn idents(d: &dyn Dialect, names: &[String], out: &mut String) {
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        d.quote_identifier(n, out);
+    }
+}
+
+fn constraint_name(d: &dyn Dialect, name: &Option<String>, out: &mut String) {
+    if let Some(n) = name {
+        out.push_str("CONSTRAINT ");
+        d.quote_identifier(n, out);
+        out.push(' ');
+    }
+}
+
+fn fk_actions(ondelete: &Option<String>, onupdate: &Option<String>, out: &mut String) {
+    if let Some(a) = ondelete {
+        out.push_str(" ON DELETE ");
+        out.push_str(a);
+    }
+    if let Some(a) = onupdate {
+        out.push_str(" ON UPDATE ");
+        out.push_str(a);
+    }
+}
+
+pub fn create_table(t: &Table, d: &dyn Dialect) -> String {
+    let mut out = String::from("CREATE TABLE ");
+    d.quote_identifier(&t.name, &mut out);
+    out.push_str(" (");
+    let mut first = true;
+    let mut sep = |out: &mut String| {
+        out.push_str(if first { "\n\t" } else { ", \n\t" });
+        first = false;
+    };
+    for c in &t.columns {
+        sep(&mut out);
+        d.quote_identifier(&c.name, &mut out);
+        out.push(' ');
+        out.push_str(&d.type_ddl(&c.ty));
+        if let Some(sd) = &c.server_default {
+            out.push_str(" DEFAULT ");
+            out.push_str(sd);
+        }
+        if !c.nullable {
+            out.push_str(" NOT NULL");
+        }
+    }
+    let pk = t.primary_key();
+    if !pk.is_empty() {
+        sep(&mut out);
+        out.push_str("PRIMARY KEY (");
+        let names: Vec<String> = pk.iter().map(|&i| t.columns[i].name.clone()).collect();
+        idents(d, &names, &mut out);
+        out.push(')');
+    }
+    for c in &t.columns {
+        if c.unique && !c.index {
+            sep(&mut out);
+            out.push_str("UNIQUE (");
+            d.quote_identifier(&c.name, &mut out);
+            out.push(')');
+        }
+    }
+    for con in &t.constraints {
+        sep(&mut out);
+        match con {
+            Constraint::Unique { name, columns } => {
+                constraint_name(d, name, &mut out);
+                out.push_str("UNIQUE (");
+                idents(d, columns, &mut out);
+                out.push(')');
+            }
+            Constraint::Check { name, sql } => {
+                constraint_name(d, name, &mut out);
+                out.push_str("CHECK (");
+                out.push_str(sql);
+                out.push(')');
+            }
+            Constraint::ForeignKey { name, columns, target_table, target_columns, ondelete, onupdate } => {
+                constraint_name(d, name, &mut out);
+                out.push_str("FOREIGN KEY(");
+                idents(d, columns, &mut out);
+                out.push_str(") REFERENCES ");
+                d.quote_identifier(target_table, &mut out);
+                out.push_str(" (");
+                idents(d, target_columns, &mut out);
+                out.push(')');
+                fk_actions(ondelete, onupdate, &mut out);
+            }
+            Constraint::PrimaryKey { .. } => {}
+        }
+    }
+    for c in &t.columns {
+        for fk in &c.foreign_keys {
+            sep(&mut out);
+            let (tt, tc) = fk.target_parts();
+            out.push_str("FOREIGN KEY(");
+            d.quote_identifier(&c.name, &mut out);
+            out.push_str(") REFERENCES ");
+            d.quote_identifier(tt, &mut out);
+            out.push_str(" (");
+            d.quote_identifier(tc, &mut out);
+            out.push(')');
+            fk_actions(&fk.ondelete, &fk.onupdate, &mut out);
+        }
+    }
+    out.push_str("\n)");
+    out
+}
+
+/// The CREATE INDEX statements of a table: `index=True` columns (named `ix_<table>_<col>`,
+/// unique when the column is) and the table's `Index` objects.
+pub fn create_indexes(t: &Table, d: &dyn Dialect) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut one = |name: &str, unique: bool, cols: &[String]| {
+        let mut s = String::from(if unique { "CREATE UNIQUE INDEX " } else { "CREATE INDEX " });
+        d.quote_identifier(name, &mut s);
+        s.push_str(" ON ");
+        d.quote_identifier(&t.name, &mut s);
+        s.push_str(" (");
+        idents(d, cols, &mut s);
+        s.push(')');
+        out.push(s);
+    };
+    for c in &t.columns {
+        if c.index {
+            one(&format!("ix_{}_{}", t.name, c.name), c.unique, std::slice::from_ref(&c.name));
+        }
+    }
+    for ix in &t.indexes {
+        one(&ix.name, ix.unique, &ix.columns);
+    }
+    out
+}
+
+pub fn drop_table(t: &Table, d: &dyn Dialect) -> String {
+    let mut out = String::from("DROP TABLE ");
+    d.quote_identifier(&t.name, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Column, ForeignKey, Index, SqlType};
+    use crate::sql::dialect::SqliteDialect;
+
+    #[test]
+    fn create_table_reads_like_sqlalchemy() {
+        let mut id = Column::new("id", SqlType::Integer);
+        id.primary_key = true;
+        let mut name = Column::new("name", SqlType::String(Some(50)));
+        name.nullable = false;
+        let mut email = Column::new("email", SqlType::String(Some(100)));
+        email.unique = true;
+        let mut boss = Column::new("boss_id", SqlType::Integer);
+        boss.foreign_keys.push(ForeignKey { target: "users.id".into(), ondelete: Some("CASCADE".into()), onupdate: None });
+        boss.index = true;
+        let t = Table::new("users", vec![id, name, email, boss], vec![Constraint::Check { name: None, sql: "id > 0".into() }], vec![Index { name: "ix_n".into(), columns: vec!["name".into()], unique: false }]).unwrap();
+        assert_eq!(
+            create_table(&t, &SqliteDialect),
+            "CREATE TABLE users (\n\tid INTEGER NOT NULL, \n\tname VARCHAR(50) NOT NULL, \n\temail VARCHAR(100), \n\tboss_id INTEGER, \n\tPRIMARY KEY (id), \n\tUNIQUE (email), \n\tCHECK (id > 0), \n\tFOREIGN KEY(boss_id) REFERENCES users (id) ON DELETE CASCADE\n)"
+        );
+        assert_eq!(create_indexes(&t, &SqliteDialect), vec!["CREATE INDEX ix_users_boss_id ON users (boss_id)", "CREATE INDEX ix_n ON users (name)"]);
+    }
+}

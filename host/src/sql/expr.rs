@@ -1,0 +1,244 @@
+//! The expression tree: columns, bound values, operators, functions.
+
+use std::rc::Rc;
+
+use super::select::Select;
+use crate::schema::{SqlType, Table};
+use crate::value::Value;
+
+/// A column of a table as it appears in an expression.
+#[derive(Clone, Debug)]
+pub struct ColumnRef {
+    pub table: Rc<Table>,
+    pub index: usize,
+}
+
+impl ColumnRef {
+    pub fn new(table: &Rc<Table>, index: usize) -> ColumnRef {
+        ColumnRef { table: table.clone(), index }
+    }
+    pub fn name(&self) -> &str {
+        &self.table.columns[self.index].name
+    }
+    pub fn sql_type(&self) -> &SqlType {
+        &self.table.columns[self.index].ty
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Concat,
+    Like,
+    NotLike,
+    ILike,
+    NotILike,
+    Is,
+    IsNot,
+    And,
+    Or,
+}
+
+impl BinOp {
+    pub fn sql(self) -> &'static str {
+        match self {
+            BinOp::Eq => " = ",
+            BinOp::Ne => " != ",
+            BinOp::Lt => " < ",
+            BinOp::Le => " <= ",
+            BinOp::Gt => " > ",
+            BinOp::Ge => " >= ",
+            BinOp::Add => " + ",
+            BinOp::Sub => " - ",
+            BinOp::Mul => " * ",
+            BinOp::Div => " / ",
+            BinOp::Mod => " % ",
+            BinOp::Concat => " || ",
+            BinOp::Like | BinOp::ILike => " LIKE ",
+            BinOp::NotLike | BinOp::NotILike => " NOT LIKE ",
+            BinOp::Is => " IS ",
+            BinOp::IsNot => " IS NOT ",
+            BinOp::And => " AND ",
+            BinOp::Or => " OR ",
+        }
+    }
+
+    /// Binding strength; a child binding more loosely than its parent is parenthesized.
+    pub fn precedence(self) -> u8 {
+        match self {
+            BinOp::Or => 2,
+            BinOp::And => 3,
+            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Is | BinOp::IsNot => 5,
+            BinOp::Like | BinOp::NotLike | BinOp::ILike | BinOp::NotILike => 5,
+            BinOp::Concat => 6,
+            BinOp::Add | BinOp::Sub => 7,
+            BinOp::Mul | BinOp::Div | BinOp::Mod => 8,
+        }
+    }
+
+    pub fn is_comparison(self) -> bool {
+        self.precedence() <= 5
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    Not,
+    Neg,
+    Distinct,
+    Asc,
+    Desc,
+}
+
+#[derive(Clone, Debug)]
+pub enum Expr {
+    Column(ColumnRef),
+    /// A value sent as a bound parameter.
+    Bind(Value, SqlType),
+    /// A parameter supplied at each execution of a compiled statement (batched DML).
+    Slot(usize),
+    Null,
+    /// SQL text spliced as is: `literal_column`, `text` without binds. Only ever built from
+    /// the program's own strings, never from values.
+    Raw(Rc<str>, SqlType),
+    /// `orm.text(...)` with `:name` binds, resolved at execution.
+    Text(Rc<str>),
+    Binary(Box<Expr>, BinOp, Box<Expr>),
+    Unary(UnaryOp, Box<Expr>),
+    /// AND / OR of several clauses.
+    List(BinOp, Vec<Expr>),
+    In { expr: Box<Expr>, items: Vec<Expr>, negate: bool },
+    InSelect { expr: Box<Expr>, select: Box<Select>, negate: bool },
+    Between { expr: Box<Expr>, low: Box<Expr>, high: Box<Expr>, negate: bool },
+    Func { name: Rc<str>, args: Vec<Expr> },
+    Label(Rc<str>, Box<Expr>),
+    Cast(Box<Expr>, SqlType),
+    Case { whens: Vec<(Expr, Expr)>, else_: Option<Box<Expr>> },
+    Grouping(Box<Expr>),
+    /// `*`, as in `count(*)`.
+    Star,
+    ScalarSelect(Box<Select>),
+    Exists(Box<Select>),
+}
+
+impl Expr {
+    pub fn column(table: &Rc<Table>, index: usize) -> Expr {
+        Expr::Column(ColumnRef::new(table, index))
+    }
+
+    pub fn bind(v: Value) -> Expr {
+        Expr::Bind(v, SqlType::Null)
+    }
+
+    /// The type of the expression's values, used to convert results.
+    pub fn sql_type(&self) -> SqlType {
+        match self {
+            Expr::Column(c) => c.sql_type().clone(),
+            Expr::Bind(_, t) | Expr::Raw(_, t) | Expr::Cast(_, t) => t.clone(),
+            Expr::Binary(l, op, r) => {
+                if op.is_comparison() || matches!(op, BinOp::And | BinOp::Or) {
+                    SqlType::Boolean
+                } else if *op == BinOp::Concat {
+                    SqlType::String(None)
+                } else {
+                    let lt = l.sql_type();
+                    if lt == SqlType::Null {
+                        r.sql_type()
+                    } else {
+                        lt
+                    }
+                }
+            }
+            Expr::Unary(UnaryOp::Not, _) | Expr::List(..) | Expr::In { .. } | Expr::InSelect { .. } | Expr::Between { .. } | Expr::Exists(_) => SqlType::Boolean,
+            Expr::Unary(_, e) | Expr::Label(_, e) | Expr::Grouping(e) => e.sql_type(),
+            Expr::Func { name, args } => match name.to_ascii_lowercase().as_str() {
+                "count" | "length" | "char_length" => SqlType::Integer,
+                "now" | "current_timestamp" => SqlType::DateTime,
+                "avg" => SqlType::Float,
+                "lower" | "upper" | "trim" | "group_concat" | "substr" | "replace" => SqlType::String(None),
+                "max" | "min" | "sum" | "coalesce" | "abs" | "round" | "ifnull" => args.first().map(|a| a.sql_type()).unwrap_or(SqlType::Null),
+                _ => SqlType::Null,
+            },
+            Expr::Case { whens, .. } => whens.first().map(|(_, v)| v.sql_type()).unwrap_or(SqlType::Null),
+            Expr::ScalarSelect(s) => s.columns.first().map(|c| c.sql_type()).unwrap_or(SqlType::Null),
+            _ => SqlType::Null,
+        }
+    }
+
+    /// The name a result column of this expression goes by (`row.name`).
+    pub fn result_name(&self) -> Option<String> {
+        match self {
+            Expr::Column(c) => Some(c.table.columns[c.index].key.clone()),
+            Expr::Label(n, _) => Some(n.to_string()),
+            Expr::Func { name, .. } => Some(name.to_string()),
+            Expr::Unary(UnaryOp::Distinct, e) => e.result_name(),
+            _ => None,
+        }
+    }
+
+    pub fn binary(l: Expr, op: BinOp, r: Expr) -> Expr {
+        Expr::Binary(Box::new(l), op, Box::new(r))
+    }
+
+    /// `a = b`, rendering `IS NULL` when `b` is NULL, as SQLAlchemy's `== None` does.
+    pub fn compare(l: Expr, op: BinOp, r: Expr) -> Expr {
+        let r_null = matches!(r, Expr::Null) || matches!(&r, Expr::Bind(Value::Null, _));
+        match (op, r_null) {
+            (BinOp::Eq, true) => Expr::binary(l, BinOp::Is, Expr::Null),
+            (BinOp::Ne, true) => Expr::binary(l, BinOp::IsNot, Expr::Null),
+            _ => Expr::binary(l, op, r),
+        }
+    }
+
+    pub fn and(items: Vec<Expr>) -> Expr {
+        Expr::List(BinOp::And, items)
+    }
+
+    /// Every table this expression reads, in order of first appearance (for deriving FROM).
+    pub fn collect_tables(&self, out: &mut Vec<Rc<Table>>) {
+        let mut visit = |e: &Expr| e.collect_tables(out);
+        match self {
+            Expr::Column(c) => {
+                if !out.iter().any(|t| t.id == c.table.id) {
+                    out.push(c.table.clone());
+                }
+            }
+            Expr::Binary(l, _, r) => {
+                visit(l);
+                visit(r);
+            }
+            Expr::Unary(_, e) | Expr::Label(_, e) | Expr::Cast(e, _) | Expr::Grouping(e) => visit(e),
+            Expr::List(_, items) | Expr::Func { args: items, .. } => items.iter().for_each(visit),
+            Expr::In { expr, items, .. } => {
+                visit(expr);
+                items.iter().for_each(visit);
+            }
+            Expr::InSelect { expr, .. } => visit(expr),
+            Expr::Between { expr, low, high, .. } => {
+                visit(expr);
+                visit(low);
+                visit(high);
+            }
+            Expr::Case { whens, else_ } => {
+                for (c, v) in whens {
+                    visit(c);
+                    visit(v);
+                }
+                if let Some(e) = else_ {
+                    visit(e);
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The SQL layer: an expression tree, statements built from it, and a compiler that turns
+//! them into SQL text and bound parameters through a dialect. Nothing here executes.
+
+pub mod compiler;
+pub mod ddl;
+pub mod dialect;
+pub mod dml;
+pub mod expr;
+pub mod select;
+
+pub use compiler::{compile, Compiled, Param};
+pub use dialect::Dialect;
+pub use dml::{Delete, Insert, Update};
+pub use expr::{BinOp, ColumnRef, Expr};
+pub use select::{FromItem, Join, Select};
+
+use std::rc::Rc;
+
+/// Any statement the compiler takes.
+#[derive(Clone, Debug)]
+pub enum Statement {
+    Select(Select),
+    Insert(Insert),
+    Update(Update),
+    Delete(Delete),
+    /// `orm.text(...)`.
+    Text(Rc<str>),
+}

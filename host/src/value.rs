@@ -1,0 +1,208 @@
+//! The values the core stores and binds: SQLite's storage classes, cheap to clone.
+
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
+
+#[derive(Clone, Debug, Default)]
+pub enum Value {
+    #[default]
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(Rc<str>),
+    Blob(Rc<[u8]>),
+}
+
+impl Value {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+    pub fn text(s: &str) -> Value {
+        Value::Text(Rc::from(s))
+    }
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Integer(i) => Some(*i),
+            _ => None,
+        }
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// SQL-style truthiness used by in-Python evaluation (`synchronize_session="evaluate"`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "NULL",
+            Value::Integer(_) => "integer",
+            Value::Real(_) => "real",
+            Value::Text(_) => "text",
+            Value::Blob(_) => "blob",
+        }
+    }
+}
+
+/// Values compare as SQLite compares storage classes of equal type; an integer and a real of
+/// the same magnitude are equal (net-change detection treats `1` and `1.0` as unchanged).
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Null, Value::Null) => true,
+            (Value::Integer(a), Value::Integer(b)) => a == b,
+            (Value::Real(a), Value::Real(b)) => a == b || (a.is_nan() && b.is_nan()),
+            (Value::Integer(a), Value::Real(b)) | (Value::Real(b), Value::Integer(a)) => (*a as f64) == *b,
+            (Value::Text(a), Value::Text(b)) => a == b,
+            (Value::Blob(a), Value::Blob(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+impl Eq for Value {}
+
+impl Hash for Value {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match self {
+            Value::Null => 0u8.hash(state),
+            Value::Integer(i) => {
+                1u8.hash(state);
+                i.hash(state)
+            }
+            Value::Real(r) => {
+                // Integral reals hash like the integer they equal.
+                if r.fract() == 0.0 && r.abs() < 9.0e15 {
+                    1u8.hash(state);
+                    (*r as i64).hash(state)
+                } else {
+                    2u8.hash(state);
+                    r.to_bits().hash(state)
+                }
+            }
+            Value::Text(s) => {
+                3u8.hash(state);
+                s.hash(state)
+            }
+            Value::Blob(b) => {
+                4u8.hash(state);
+                b.hash(state)
+            }
+        }
+    }
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Value {
+        Value::Integer(v)
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Value {
+        Value::Real(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Value {
+        Value::text(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Value {
+        Value::Integer(v as i64)
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    #[inline]
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(r) => ValueRef::Real(*r),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+impl Value {
+    #[inline]
+    pub fn from_sql(v: rusqlite::types::ValueRef<'_>) -> Value {
+        use rusqlite::types::ValueRef;
+        match v {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(i) => Value::Integer(i),
+            ValueRef::Real(r) => Value::Real(r),
+            ValueRef::Text(t) => Value::Text(Rc::from(String::from_utf8_lossy(t).as_ref())),
+            ValueRef::Blob(b) => Value::Blob(Rc::from(b)),
+        }
+    }
+}
+
+/// Renders one value the way Python's repr shows it in SQLAlchemy's log.
+pub fn format_value(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("None"),
+        Value::Integer(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Real(r) => {
+            if r.fract() == 0.0 && r.is_finite() {
+                let _ = write!(out, "{r:.1}");
+            } else {
+                let _ = write!(out, "{r}");
+            }
+        }
+        Value::Text(s) => {
+            out.push('\'');
+            for c in s.chars() {
+                match c {
+                    '\'' => out.push_str("\\'"),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    c => out.push(c),
+                }
+            }
+            out.push('\'');
+        }
+        Value::Blob(b) => {
+            let _ = write!(out, "<{} bytes>", b.len());
+        }
+    }
+}
+
+/// A parameter tuple as SQLAlchemy logs it: `('ed', 1)`, `(1,)`, `()`.
+pub fn format_params(params: &[Value]) -> String {
+    let mut out = String::from("(");
+    for (i, p) in params.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        format_value(&mut out, p);
+    }
+    if params.len() == 1 {
+        out.push(',');
+    }
+    out.push(')');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_render_like_python_tuples() {
+        assert_eq!(format_params(&[]), "()");
+        assert_eq!(format_params(&[Value::Integer(1)]), "(1,)");
+        assert_eq!(format_params(&[Value::text("ed"), Value::Null, Value::Real(2.0)]), "('ed', None, 2.0)");
+    }
+
+    #[test]
+    fn integral_real_equals_integer() {
+        assert_eq!(Value::Integer(3), Value::Real(3.0));
+        assert_ne!(Value::Integer(3), Value::text("3"));
+    }
+}
