@@ -73,8 +73,12 @@ impl ErrorKind {
         use ErrorKind::*;
         Some(match self {
             IntegrityError | OperationalError | ProgrammingError | DataError => "DBAPIError",
-            NoResultFound | MultipleResultsFound | DetachedInstanceError | PendingRollbackError
-            | ObjectDeletedError | UnmappedInstanceError => "InvalidRequestError",
+            NoResultFound
+            | MultipleResultsFound
+            | DetachedInstanceError
+            | PendingRollbackError
+            | ObjectDeletedError
+            | UnmappedInstanceError => "InvalidRequestError",
             ArgumentError | InvalidRequestError | StaleDataError | DBAPIError => "SQLAlchemyError",
         })
     }
@@ -119,7 +123,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
-        Error { kind, message: message.into(), db: None, cause: None }
+        Error {
+            kind,
+            message: message.into(),
+            db: None,
+            cause: None,
+        }
     }
     pub fn argument(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::ArgumentError, message)
@@ -134,14 +143,27 @@ impl Error {
         Error {
             kind,
             message: orig.clone(),
-            db: Some(Box::new(DbContext { statement: statement.to_string(), params: params.to_vec(), orig })),
+            db: Some(Box::new(DbContext {
+                statement: statement.to_string(),
+                params: params.to_vec(),
+                orig,
+            })),
             cause: None,
         }
     }
 
     /// An error raised by host code, carried through the core unchanged.
-    pub fn external(kind: ErrorKind, message: impl Into<String>, cause: Arc<dyn std::error::Error + Send + Sync>) -> Error {
-        Error { kind, message: message.into(), db: None, cause: Some(cause) }
+    pub fn external(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        cause: Arc<dyn std::error::Error + Send + Sync>,
+    ) -> Error {
+        Error {
+            kind,
+            message: message.into(),
+            db: None,
+            cause: Some(cause),
+        }
     }
 
     pub fn statement(&self) -> Option<&str> {
@@ -157,7 +179,9 @@ fn classify_sqlite(err: &rusqlite::Error) -> (ErrorKind, String) {
             let kind = match e.code {
                 ConstraintViolation => ErrorKind::IntegrityError,
                 TypeMismatch | TooBig => ErrorKind::DataError,
-                Unknown if text.contains("syntax error") || text.contains("no such") => ErrorKind::OperationalError,
+                Unknown if text.contains("syntax error") || text.contains("no such") => {
+                    ErrorKind::OperationalError
+                }
                 _ => ErrorKind::OperationalError,
             };
             (kind, text)
@@ -165,9 +189,8 @@ fn classify_sqlite(err: &rusqlite::Error) -> (ErrorKind, String) {
         rusqlite::Error::InvalidParameterCount(..) | rusqlite::Error::InvalidParameterName(_) => {
             (ErrorKind::ProgrammingError, err.to_string())
         }
-        rusqlite::Error::ToSqlConversionFailure(_) | rusqlite::Error::IntegralValueOutOfRange(..) => {
-            (ErrorKind::DataError, err.to_string())
-        }
+        rusqlite::Error::ToSqlConversionFailure(_)
+        | rusqlite::Error::IntegralValueOutOfRange(..) => (ErrorKind::DataError, err.to_string()),
         _ => (ErrorKind::OperationalError, err.to_string()),
     }
 }
@@ -180,7 +203,11 @@ impl fmt::Display for Error {
         if let Some(db) = &self.db {
             write!(f, "\n[SQL: {}]", db.statement)?;
             if !db.params.is_empty() {
-                write!(f, "\n[parameters: {}]", crate::value::format_params(&db.params))?;
+                write!(
+                    f,
+                    "\n[parameters: {}]",
+                    crate::value::format_params(&db.params)
+                )?;
             }
         }
         Ok(())

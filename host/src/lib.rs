@@ -11,4 +11,16 @@ pub mod value;
 
 pub use error::{Error, ErrorKind, Result};
 pub use value::Value;
+pub mod lua;
 pub mod orm;
+
+/// Adds `require("lualchemy")` to a host's Lua state and returns the module table.
+pub fn install(lua: &mlua::Lua) -> mlua::Result<mlua::Table> {
+    lua::install(lua)
+}
+
+/// Hands an engine that the host opened to scripts, as the same value `orm.create_engine`
+/// returns.
+pub fn engine_value(lua: &mlua::Lua, engine: engine::Engine) -> mlua::Result<mlua::AnyUserData> {
+    lua.create_userdata(lua::LuaEngine(engine))
+}

@@ -53,7 +53,9 @@ impl PartialEq for Value {
             (Value::Null, Value::Null) => true,
             (Value::Integer(a), Value::Integer(b)) => a == b,
             (Value::Real(a), Value::Real(b)) => a == b || (a.is_nan() && b.is_nan()),
-            (Value::Integer(a), Value::Real(b)) | (Value::Real(b), Value::Integer(a)) => (*a as f64) == *b,
+            (Value::Integer(a), Value::Real(b)) | (Value::Real(b), Value::Integer(a)) => {
+                (*a as f64) == *b
+            }
             (Value::Text(a), Value::Text(b)) => a == b,
             (Value::Blob(a), Value::Blob(b)) => a == b,
             _ => false,
@@ -197,7 +199,10 @@ mod tests {
     fn params_render_like_python_tuples() {
         assert_eq!(format_params(&[]), "()");
         assert_eq!(format_params(&[Value::Integer(1)]), "(1,)");
-        assert_eq!(format_params(&[Value::text("ed"), Value::Null, Value::Real(2.0)]), "('ed', None, 2.0)");
+        assert_eq!(
+            format_params(&[Value::text("ed"), Value::Null, Value::Real(2.0)]),
+            "('ed', None, 2.0)"
+        );
     }
 
     #[test]

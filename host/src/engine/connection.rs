@@ -14,7 +14,9 @@ pub(crate) struct ConnInner {
 
 impl ConnInner {
     pub(crate) fn open(engine: &Engine) -> Result<ConnInner> {
-        Ok(ConnInner { raw: engine.open_raw()? })
+        Ok(ConnInner {
+            raw: engine.open_raw()?,
+        })
     }
     pub(crate) fn raw(&self) -> &rusqlite::Connection {
         &self.raw
@@ -50,7 +52,10 @@ pub enum TxOwnership {
 
 impl Connection {
     pub(crate) fn new(inner: Rc<ConnInner>, engine: Engine) -> Connection {
-        Connection { inner: Some(inner), engine }
+        Connection {
+            inner: Some(inner),
+            engine,
+        }
     }
 
     fn raw(&self) -> &rusqlite::Connection {
@@ -74,7 +79,9 @@ impl Connection {
     /// Runs a statement without parameters or results (transaction control, DDL).
     pub fn execute_control(&self, sql: &str, echo_as: &str) -> Result<()> {
         self.echo(echo_as, EchoParams::None);
-        self.raw().execute_batch(sql).map_err(|e| Error::from_db(e, sql, &[]))
+        self.raw()
+            .execute_batch(sql)
+            .map_err(|e| Error::from_db(e, sql, &[]))
     }
 
     pub fn begin(&self) -> Result<TxOwnership> {
@@ -82,7 +89,9 @@ impl Connection {
             return Ok(TxOwnership::Joined);
         }
         self.echo("BEGIN (implicit)", EchoParams::None);
-        self.raw().execute_batch("BEGIN").map_err(|e| Error::from_db(e, "BEGIN", &[]))?;
+        self.raw()
+            .execute_batch("BEGIN")
+            .map_err(|e| Error::from_db(e, "BEGIN", &[]))?;
         Ok(TxOwnership::Owner)
     }
 
@@ -118,28 +127,48 @@ impl Connection {
         self.echo(sql, EchoParams::One(params));
         let wrap = |e| Error::from_db(e, sql, params);
         let mut stmt = self.raw().prepare_cached(sql).map_err(wrap)?;
-        stmt.execute(rusqlite::params_from_iter(params)).map_err(wrap)
+        stmt.execute(rusqlite::params_from_iter(params))
+            .map_err(wrap)
     }
 
     /// Executes one prepared statement once per parameter set (SQLAlchemy's executemany),
     /// reported to echo once; `each` receives the row index and the rowid it produced.
-    pub fn execute_many(&self, sql: &str, rows: &[Vec<Value>], mut each: impl FnMut(usize, i64, usize) -> Result<()>) -> Result<()> {
-        self.echo(sql, EchoParams::Many(rows));
+    pub fn execute_many(
+        &self,
+        sql: &str,
+        rows: &[Vec<Value>],
+        mut each: impl FnMut(usize, i64, usize) -> Result<()>,
+    ) -> Result<()> {
+        match rows {
+            [one] => self.echo(sql, EchoParams::One(one)),
+            _ => self.echo(sql, EchoParams::Many(rows)),
+        }
         let raw = self.raw();
-        let mut stmt = raw.prepare_cached(sql).map_err(|e| Error::from_db(e, sql, rows.first().map(|r| r.as_slice()).unwrap_or(&[])))?;
+        let mut stmt = raw.prepare_cached(sql).map_err(|e| {
+            Error::from_db(e, sql, rows.first().map(|r| r.as_slice()).unwrap_or(&[]))
+        })?;
         for (i, row) in rows.iter().enumerate() {
-            let changed = stmt.execute(rusqlite::params_from_iter(row)).map_err(|e| Error::from_db(e, sql, row))?;
+            let changed = stmt
+                .execute(rusqlite::params_from_iter(row))
+                .map_err(|e| Error::from_db(e, sql, row))?;
             each(i, raw.last_insert_rowid(), changed)?;
         }
         Ok(())
     }
 
     /// Runs a query, calling `f` with each row.
-    pub fn query(&self, sql: &str, params: &[Value], mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<()>) -> Result<()> {
+    pub fn query(
+        &self,
+        sql: &str,
+        params: &[Value],
+        mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<()>,
+    ) -> Result<()> {
         self.echo(sql, EchoParams::One(params));
         let wrap = |e| Error::from_db(e, sql, params);
         let mut stmt = self.raw().prepare_cached(sql).map_err(wrap)?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(wrap)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params))
+            .map_err(wrap)?;
         while let Some(row) = rows.next().map_err(wrap)? {
             f(row)?;
         }
@@ -148,7 +177,10 @@ impl Connection {
 
     /// Column names of a query's result.
     pub fn column_names(&self, sql: &str) -> Result<Vec<String>> {
-        let stmt = self.raw().prepare_cached(sql).map_err(|e| Error::from_db(e, sql, &[]))?;
+        let stmt = self
+            .raw()
+            .prepare_cached(sql)
+            .map_err(|e| Error::from_db(e, sql, &[]))?;
         Ok(stmt.column_names().into_iter().map(String::from).collect())
     }
 
@@ -171,5 +203,7 @@ impl Connection {
 /// Reads column `i` of a row as a core value.
 #[inline]
 pub fn row_value(row: &rusqlite::Row<'_>, i: usize) -> Result<Value> {
-    row.get_ref(i).map(Value::from_sql).map_err(|e| Error::from_db(e, "fetch", &[]))
+    row.get_ref(i)
+        .map(Value::from_sql)
+        .map_err(|e| Error::from_db(e, "fetch", &[]))
 }

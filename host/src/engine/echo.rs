@@ -32,7 +32,13 @@ impl EchoSink for PrintEcho {
         let rendered = match params {
             EchoParams::None => None,
             EchoParams::One(p) => Some(format_params(p)),
-            EchoParams::Many(rows) => Some(format!("[{}]", rows.iter().map(|r| format_params(r)).collect::<Vec<_>>().join(", "))),
+            EchoParams::Many(rows) => Some(format!(
+                "[{}]",
+                rows.iter()
+                    .map(|r| format_params(r))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
         };
         if let Some(rendered) = rendered {
             let mut seen = self.seen.borrow_mut();

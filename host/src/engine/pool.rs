@@ -44,7 +44,11 @@ impl Engine {
             url_text: url.to_string(),
             dialect: Box::new(SqliteDialect),
             echo: RefCell::new(options.echo),
-            pool_size: if options.pool_size == 0 { 5 } else { options.pool_size },
+            pool_size: if options.pool_size == 0 {
+                5
+            } else {
+                options.pool_size
+            },
             idle: Mutex::new(Vec::new()),
         })))
     }
@@ -113,13 +117,20 @@ impl Engine {
         let conn = match &self.0.url {
             Url::SqliteMemory => rusqlite::Connection::open_in_memory().map_err(wrap)?,
             Url::SqliteFile(path) => {
-                let c = rusqlite::Connection::open(path).map_err(|e| Error::new(ErrorKind::OperationalError, format!("unable to open database file '{path}': {e}")))?;
-                c.busy_timeout(std::time::Duration::from_secs(5)).map_err(wrap)?;
+                let c = rusqlite::Connection::open(path).map_err(|e| {
+                    Error::new(
+                        ErrorKind::OperationalError,
+                        format!("unable to open database file '{path}': {e}"),
+                    )
+                })?;
+                c.busy_timeout(std::time::Duration::from_secs(5))
+                    .map_err(wrap)?;
                 c.pragma_update(None, "journal_mode", "WAL").map_err(wrap)?;
                 c
             }
         };
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(wrap)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(wrap)?;
         conn.set_prepared_statement_cache_capacity(256);
         Ok(conn)
     }

@@ -1,7 +1,7 @@
 //! Database URLs: `sqlite://`, `sqlite:///:memory:`, `sqlite:///rel.db`, `sqlite:////abs.db`.
 
-use crate::error::Result;
 use crate::arg_err;
+use crate::error::Result;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Url {
@@ -11,7 +11,9 @@ pub enum Url {
 
 impl Url {
     pub fn parse(url: &str) -> Result<Url> {
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| arg_err!("Could not parse SQLAlchemy URL from string '{url}'"))?;
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| arg_err!("Could not parse SQLAlchemy URL from string '{url}'"))?;
         let driver = scheme.split('+').next().unwrap_or(scheme);
         match driver {
             "sqlite" => {
@@ -37,9 +39,18 @@ mod tests {
     fn sqlite_urls() {
         assert_eq!(Url::parse("sqlite://").unwrap(), Url::SqliteMemory);
         assert_eq!(Url::parse("sqlite:///:memory:").unwrap(), Url::SqliteMemory);
-        assert_eq!(Url::parse("sqlite:///rel/path.db").unwrap(), Url::SqliteFile("rel/path.db".into()));
-        assert_eq!(Url::parse("sqlite:////abs/path.db").unwrap(), Url::SqliteFile("/abs/path.db".into()));
+        assert_eq!(
+            Url::parse("sqlite:///rel/path.db").unwrap(),
+            Url::SqliteFile("rel/path.db".into())
+        );
+        assert_eq!(
+            Url::parse("sqlite:////abs/path.db").unwrap(),
+            Url::SqliteFile("/abs/path.db".into())
+        );
         assert!(Url::parse("nonsense").is_err());
-        assert!(Url::parse("oracle://x").unwrap_err().message.contains("oracle"));
+        assert!(Url::parse("oracle://x")
+            .unwrap_err()
+            .message
+            .contains("oracle"));
     }
 }

@@ -13,7 +13,9 @@ impl AttrSet {
         if i < 64 {
             self.word & (1 << i) != 0
         } else {
-            self.more.get(i / 64 - 1).is_some_and(|w| w & (1 << (i % 64)) != 0)
+            self.more
+                .get(i / 64 - 1)
+                .is_some_and(|w| w & (1 << (i % 64)) != 0)
         }
     }
     #[inline]

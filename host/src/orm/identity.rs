@@ -21,7 +21,10 @@ impl IdentityKey {
     /// `None` when a primary key value is NULL (an unloaded row of an outer join).
     pub fn new(mapper: u32, values: &[Value]) -> Option<IdentityKey> {
         if let [Value::Integer(i)] = values {
-            return Some(IdentityKey { mapper, pk: PkValue::Int(*i) });
+            return Some(IdentityKey {
+                mapper,
+                pk: PkValue::Int(*i),
+            });
         }
         if values.iter().any(Value::is_null) {
             return None;
@@ -29,10 +32,16 @@ impl IdentityKey {
         // integral reals key like integers: get(User, 1.0) finds id 1
         if let [Value::Real(r)] = values {
             if r.fract() == 0.0 {
-                return Some(IdentityKey { mapper, pk: PkValue::Int(*r as i64) });
+                return Some(IdentityKey {
+                    mapper,
+                    pk: PkValue::Int(*r as i64),
+                });
             }
         }
-        Some(IdentityKey { mapper, pk: PkValue::Other(values.into()) })
+        Some(IdentityKey {
+            mapper,
+            pk: PkValue::Other(values.into()),
+        })
     }
 
     pub fn values(&self) -> Vec<Value> {
@@ -97,11 +106,20 @@ mod tests {
 
     #[test]
     fn keys() {
-        assert_eq!(IdentityKey::new(1, &[Value::Integer(5)]), IdentityKey::new(1, &[Value::Real(5.0)]));
-        assert_ne!(IdentityKey::new(1, &[Value::Integer(5)]), IdentityKey::new(2, &[Value::Integer(5)]));
+        assert_eq!(
+            IdentityKey::new(1, &[Value::Integer(5)]),
+            IdentityKey::new(1, &[Value::Real(5.0)])
+        );
+        assert_ne!(
+            IdentityKey::new(1, &[Value::Integer(5)]),
+            IdentityKey::new(2, &[Value::Integer(5)])
+        );
         assert!(IdentityKey::new(1, &[Value::Null]).is_none());
         let k = IdentityKey::new(1, &[Value::Integer(1), Value::text("x")]).unwrap();
         assert_eq!(k.values(), vec![Value::Integer(1), Value::text("x")]);
-        assert_ne!(hash_of(&k), hash_of(&IdentityKey::new(1, &[Value::Integer(1), Value::text("y")]).unwrap()));
+        assert_ne!(
+            hash_of(&k),
+            hash_of(&IdentityKey::new(1, &[Value::Integer(1), Value::text("y")]).unwrap())
+        );
     }
 }

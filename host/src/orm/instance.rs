@@ -82,7 +82,12 @@ impl Instance {
     }
 
     /// A persistent instance built from a loaded row.
-    pub fn loaded(mapper: &Rc<Mapper>, values: Box<[Value]>, key: IdentityKey, session: Weak<SessionCore>) -> Rc<Instance> {
+    pub fn loaded(
+        mapper: &Rc<Mapper>,
+        values: Box<[Value]>,
+        key: IdentityKey,
+        session: Weak<SessionCore>,
+    ) -> Rc<Instance> {
         let n = values.len();
         Rc::new(Instance {
             mapper: mapper.clone(),
@@ -115,7 +120,11 @@ impl Instance {
     }
 
     pub fn session(&self) -> Option<Rc<SessionCore>> {
-        self.state.borrow().session.as_ref().and_then(|w| w.upgrade())
+        self.state
+            .borrow()
+            .session
+            .as_ref()
+            .and_then(|w| w.upgrade())
     }
 
     /// `<User at 0x...>`, as SQLAlchemy names an instance in messages.
@@ -129,7 +138,11 @@ impl Instance {
         st.session = None;
         st.queued_modified = false;
         st.marked_deleted = false;
-        st.status = if st.key.is_some() { Status::Detached } else { Status::Transient };
+        st.status = if st.key.is_some() {
+            Status::Detached
+        } else {
+            Status::Transient
+        };
         drop(st);
         self.host.borrow_mut().take();
     }
@@ -137,7 +150,11 @@ impl Instance {
     /// The attributes whose value differs from the committed one.
     pub fn net_changes(&self) -> Vec<usize> {
         let st = self.state.borrow();
-        st.committed.iter().filter(|(i, old)| old.as_ref() != Some(&st.values[*i])).map(|(i, _)| *i).collect()
+        st.committed
+            .iter()
+            .filter(|(i, old)| old.as_ref() != Some(&st.values[*i]))
+            .map(|(i, _)| *i)
+            .collect()
     }
 
     pub fn is_modified(&self) -> bool {

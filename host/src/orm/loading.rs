@@ -17,15 +17,30 @@ use crate::{arg_err, invalid};
 impl SessionCore {
     /// The instance of a row: the one already in the identity map (its expired attributes
     /// filled from the row), or a new persistent one.
-    fn instance_from_row(&self, mapper: &Rc<Mapper>, row: &rusqlite::Row<'_>, start: usize) -> Result<Option<Rc<Instance>>> {
+    fn instance_from_row(
+        &self,
+        mapper: &Rc<Mapper>,
+        row: &rusqlite::Row<'_>,
+        start: usize,
+    ) -> Result<Option<Rc<Instance>>> {
         let n = mapper.attrs.len();
         let key = if let [pk] = mapper.pk.as_slice() {
-            match row.get_ref(start + pk).map_err(|e| Error::from_db(e, "fetch", &[]))? {
-                rusqlite::types::ValueRef::Integer(i) => Some(IdentityKey { mapper: mapper.id, pk: super::identity::PkValue::Int(i) }),
+            match row
+                .get_ref(start + pk)
+                .map_err(|e| Error::from_db(e, "fetch", &[]))?
+            {
+                rusqlite::types::ValueRef::Integer(i) => Some(IdentityKey {
+                    mapper: mapper.id,
+                    pk: super::identity::PkValue::Int(i),
+                }),
                 v => IdentityKey::new(mapper.id, &[Value::from_sql(v)]),
             }
         } else {
-            let pk: Vec<Value> = mapper.pk.iter().map(|&i| row_value(row, start + i)).collect::<Result<_>>()?;
+            let pk: Vec<Value> = mapper
+                .pk
+                .iter()
+                .map(|&i| row_value(row, start + i))
+                .collect::<Result<_>>()?;
             IdentityKey::new(mapper.id, &pk)
         };
         let Some(key) = key else { return Ok(None) };
@@ -58,23 +73,36 @@ impl SessionCore {
     pub fn execute_select(&self, q: &OrmSelect) -> Result<Rows> {
         self.autoflush()?;
         let conn = self.connection()?;
-        let c = compile(&Statement::Select(q.select.clone()), conn.engine().dialect())?;
+        let c = compile(
+            &Statement::Select(q.select.clone()),
+            conn.engine().dialect(),
+        )?;
         let params = c.bind(&[], &|_| None)?;
         self.run_select(&conn, &c.sql, &params, &q.columns)
     }
 
-    pub(crate) fn run_select(&self, conn: &crate::engine::Connection, sql: &str, params: &[Value], columns: &[ResultColumn]) -> Result<Rows> {
+    pub(crate) fn run_select(
+        &self,
+        conn: &crate::engine::Connection,
+        sql: &str,
+        params: &[Value],
+        columns: &[ResultColumn],
+    ) -> Result<Rows> {
         let width = columns.len();
         let keys: Rc<[Rc<str>]> = columns.iter().map(|c| c.name()).collect();
         let mut items = Vec::new();
         conn.query(sql, params, |row| {
             for c in columns {
                 items.push(match c {
-                    ResultColumn::Entity { mapper, start } => match self.instance_from_row(mapper, row, *start)? {
-                        Some(i) => Item::Instance(i),
-                        None => Item::None,
-                    },
-                    ResultColumn::Value { kind, index, .. } => Item::Value(row_value(row, *index)?, *kind),
+                    ResultColumn::Entity { mapper, start } => {
+                        match self.instance_from_row(mapper, row, *start)? {
+                            Some(i) => Item::Instance(i),
+                            None => Item::None,
+                        }
+                    }
+                    ResultColumn::Value { kind, index, .. } => {
+                        Item::Value(row_value(row, *index)?, *kind)
+                    }
                 });
             }
             Ok(())
@@ -114,7 +142,10 @@ impl SessionCore {
         self.autoflush()?;
         let conn = self.connection()?;
         let c = mapper.by_pk_sql(conn.engine().dialect())?;
-        let columns = [ResultColumn::Entity { mapper: mapper.clone(), start: 0 }];
+        let columns = [ResultColumn::Entity {
+            mapper: mapper.clone(),
+            start: 0,
+        }];
         let rows = self.run_select(&conn, &c.sql, &key.values(), &columns)?;
         Ok(match rows.items.into_iter().next() {
             Some(Item::Instance(i)) => Some(i),
@@ -124,7 +155,11 @@ impl SessionCore {
 
     /// Reloads the unloaded attributes of a persistent instance in one SELECT.
     pub fn load_expired(&self, inst: &Rc<Instance>) -> Result<()> {
-        let key = inst.state().key.clone().ok_or_else(|| invalid!("Instance {} is not persistent", inst.describe()))?;
+        let key = inst
+            .state()
+            .key
+            .clone()
+            .ok_or_else(|| invalid!("Instance {} is not persistent", inst.describe()))?;
         let conn = self.connection()?;
         let mapper = &inst.mapper;
         let c = mapper.by_pk_sql(conn.engine().dialect())?;
@@ -143,7 +178,10 @@ impl SessionCore {
         if !found {
             return Err(Error::new(
                 ErrorKind::ObjectDeletedError,
-                format!("Instance '{}' has been deleted, or its row is otherwise not present.", inst.describe()),
+                format!(
+                    "Instance '{}' has been deleted, or its row is otherwise not present.",
+                    inst.describe()
+                ),
             ));
         }
         Ok(())
@@ -186,7 +224,11 @@ impl SessionCore {
         let columns: Vec<ResultColumn> = names
             .iter()
             .enumerate()
-            .map(|(i, n)| ResultColumn::Value { name: Rc::from(n.as_str()), kind: crate::schema::ValueKind::Any, index: i })
+            .map(|(i, n)| ResultColumn::Value {
+                name: Rc::from(n.as_str()),
+                kind: crate::schema::ValueKind::Any,
+                index: i,
+            })
             .collect();
         self.run_select(&conn, sql, params, &columns)
     }
@@ -202,7 +244,17 @@ impl SessionCore {
             let st = source.state();
             (st.values.to_vec(), st.loaded.clone())
         };
-        let pk: Vec<Value> = mapper.pk.iter().map(|&i| if loaded.contains(i) { values[i].clone() } else { Value::Null }).collect();
+        let pk: Vec<Value> = mapper
+            .pk
+            .iter()
+            .map(|&i| {
+                if loaded.contains(i) {
+                    values[i].clone()
+                } else {
+                    Value::Null
+                }
+            })
+            .collect();
         let target = match IdentityKey::new(mapper.id, &pk) {
             Some(_) => self.get(&mapper, &pk)?,
             None => None,
@@ -217,7 +269,8 @@ impl SessionCore {
         };
         for i in loaded.iter() {
             if i < mapper.attrs.len() {
-                let same = target.state().loaded.contains(i) && target.state().values[i] == values[i];
+                let same =
+                    target.state().loaded.contains(i) && target.state().values[i] == values[i];
                 if !same {
                     target.set(i, values[i].clone());
                 }

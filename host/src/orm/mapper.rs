@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::error::Result;
 use crate::schema::{Table, ValueKind};
 use crate::sql::{compile, Compiled, Dialect, Expr, Select, Statement};
-use crate::error::Result;
 
 static NEXT_MAPPER_ID: AtomicU32 = AtomicU32::new(1);
 
@@ -51,8 +51,19 @@ impl Mapper {
                 table.name
             ));
         }
-        let attrs: Vec<ColumnAttr> = table.columns.iter().map(|c| ColumnAttr { key: c.key.clone(), kind: c.ty.kind() }).collect();
-        let by_key = attrs.iter().enumerate().map(|(i, a)| (a.key.clone(), i)).collect();
+        let attrs: Vec<ColumnAttr> = table
+            .columns
+            .iter()
+            .map(|c| ColumnAttr {
+                key: c.key.clone(),
+                kind: c.ty.kind(),
+            })
+            .collect();
+        let by_key = attrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.key.clone(), i))
+            .collect();
         Ok(Mapper {
             id: NEXT_MAPPER_ID.fetch_add(1, Ordering::Relaxed),
             class_name: class_name.to_string(),
@@ -72,7 +83,9 @@ impl Mapper {
     }
 
     pub fn column_exprs(&self) -> Vec<Expr> {
-        (0..self.table.columns.len()).map(|i| Expr::column(&self.table, i)).collect()
+        (0..self.table.columns.len())
+            .map(|i| Expr::column(&self.table, i))
+            .collect()
     }
 
     /// `table.pk1 = ? AND ...` with slots 0.. for the key values.
@@ -80,7 +93,13 @@ impl Mapper {
         self.pk
             .iter()
             .enumerate()
-            .map(|(n, &i)| Expr::binary(Expr::column(&self.table, i), crate::sql::BinOp::Eq, Expr::Slot(first_slot + n)))
+            .map(|(n, &i)| {
+                Expr::binary(
+                    Expr::column(&self.table, i),
+                    crate::sql::BinOp::Eq,
+                    Expr::Slot(first_slot + n),
+                )
+            })
             .collect()
     }
 

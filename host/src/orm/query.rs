@@ -13,7 +13,11 @@ use crate::value::Value;
 pub enum ResultColumn {
     /// An entity whose columns start at `start` in the SELECT list.
     Entity { mapper: Rc<Mapper>, start: usize },
-    Value { name: Rc<str>, kind: ValueKind, index: usize },
+    Value {
+        name: Rc<str>,
+        kind: ValueKind,
+        index: usize,
+    },
 }
 
 impl ResultColumn {
@@ -44,13 +48,24 @@ impl OrmSelect {
         for item in items {
             match item {
                 SelectItem::Entity(m) => {
-                    columns.push(ResultColumn::Entity { mapper: m.clone(), start: select.columns.len() });
+                    columns.push(ResultColumn::Entity {
+                        mapper: m.clone(),
+                        start: select.columns.len(),
+                    });
                     select.columns.extend(m.column_exprs());
                 }
                 SelectItem::Expr(e) => {
                     let n = columns.len();
-                    let name: Rc<str> = Rc::from(e.result_name().unwrap_or_else(|| format!("anon_{}", n + 1)).as_str());
-                    columns.push(ResultColumn::Value { name, kind: e.sql_type().kind(), index: select.columns.len() });
+                    let name: Rc<str> = Rc::from(
+                        e.result_name()
+                            .unwrap_or_else(|| format!("anon_{}", n + 1))
+                            .as_str(),
+                    );
+                    columns.push(ResultColumn::Value {
+                        name,
+                        kind: e.sql_type().kind(),
+                        index: select.columns.len(),
+                    });
                     select.columns.push(e);
                 }
             }

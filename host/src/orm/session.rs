@@ -7,8 +7,8 @@ use std::rc::{Rc, Weak};
 
 use super::identity::{FxHashMap, IdentityKey};
 use super::instance::{Instance, Status};
-use crate::engine::{Connection, Engine};
 use crate::engine::connection::TxOwnership;
+use crate::engine::{Connection, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::invalid;
 
@@ -23,7 +23,11 @@ pub struct SessionConfig {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        SessionConfig { autoflush: true, expire_on_commit: true, close_resets_only: true }
+        SessionConfig {
+            autoflush: true,
+            expire_on_commit: true,
+            close_resets_only: true,
+        }
     }
 }
 
@@ -99,7 +103,13 @@ impl Drop for SessionCore {
                 let _ = c.rollback();
             }
         }
-        for inst in self.identity.get_mut().drain().map(|(_, v)| v).chain(self.new.get_mut().drain(..)) {
+        for inst in self
+            .identity
+            .get_mut()
+            .drain()
+            .map(|(_, v)| v)
+            .chain(self.new.get_mut().drain(..))
+        {
             inst.detach();
         }
     }
@@ -115,7 +125,10 @@ impl SessionCore {
     }
 
     fn owns(&self, inst: &Instance) -> bool {
-        inst.state().session.as_ref().is_some_and(|w| std::ptr::eq(w.as_ptr(), self))
+        inst.state()
+            .session
+            .as_ref()
+            .is_some_and(|w| std::ptr::eq(w.as_ptr(), self))
     }
 
     pub fn bind(&self) -> Option<Engine> {
@@ -132,7 +145,9 @@ impl SessionCore {
     /// Refuses use of a closed session or of one whose flush failed.
     pub fn check_usable(&self) -> Result<()> {
         if self.closed.get() {
-            return Err(invalid!("This Session has been closed and can't be used again (close_resets_only is false)"));
+            return Err(invalid!(
+                "This Session has been closed and can't be used again (close_resets_only is false)"
+            ));
         }
         if let Some(orig) = self.pending_rollback.borrow().as_ref() {
             return Err(Error::new(
@@ -210,14 +225,21 @@ impl SessionCore {
             }
             Status::Detached => self.attach_detached(inst)?,
             Status::Pending | Status::Persistent | Status::Deleted => {
-                return Err(invalid!("Object '{}' belongs to a session that no longer exists", inst.describe()));
+                return Err(invalid!(
+                    "Object '{}' belongs to a session that no longer exists",
+                    inst.describe()
+                ));
             }
         }
         Ok(())
     }
 
     fn attach_detached(&self, inst: &Rc<Instance>) -> Result<()> {
-        let key = inst.state().key.clone().expect("detached instance has a key");
+        let key = inst
+            .state()
+            .key
+            .clone()
+            .expect("detached instance has a key");
         let mut map = self.identity.borrow_mut();
         if let Some(existing) = map.get(&key) {
             if !Rc::ptr_eq(existing, inst) {
@@ -252,7 +274,10 @@ impl SessionCore {
             Status::Detached => self.add(inst)?,
             Status::Persistent => {
                 if !self.owns(inst) {
-                    return Err(invalid!("Object '{}' is already attached to another session", inst.describe()));
+                    return Err(invalid!(
+                        "Object '{}' is already attached to another session",
+                        inst.describe()
+                    ));
                 }
             }
         }
@@ -268,7 +293,10 @@ impl SessionCore {
     /// `session:expunge(obj)`: removes the object from the session.
     pub fn expunge(&self, inst: &Rc<Instance>) -> Result<()> {
         if !self.owns(inst) {
-            return Err(invalid!("Instance {} is not present in this Session", inst.describe()));
+            return Err(invalid!(
+                "Instance {} is not present in this Session",
+                inst.describe()
+            ));
         }
         self.remove_everywhere(inst);
         inst.detach();
@@ -297,9 +325,15 @@ impl SessionCore {
 
     pub fn expunge_all(&self) {
         let all: Vec<Rc<Instance>> = {
-            let mut v: Vec<Rc<Instance>> = self.identity.borrow_mut().drain().map(|(_, i)| i).collect();
+            let mut v: Vec<Rc<Instance>> =
+                self.identity.borrow_mut().drain().map(|(_, i)| i).collect();
             v.append(&mut self.new.borrow_mut());
-            v.extend(self.frames.borrow().iter().flat_map(|f| f.deleted.iter().cloned()));
+            v.extend(
+                self.frames
+                    .borrow()
+                    .iter()
+                    .flat_map(|f| f.deleted.iter().cloned()),
+            );
             v
         };
         self.deleted.borrow_mut().clear();
@@ -341,7 +375,9 @@ impl SessionCore {
     }
 
     pub fn has_pending_changes(&self) -> bool {
-        !self.new.borrow().is_empty() || !self.deleted.borrow().is_empty() || !self.modified.borrow().is_empty()
+        !self.new.borrow().is_empty()
+            || !self.deleted.borrow().is_empty()
+            || !self.modified.borrow().is_empty()
     }
 
     // ---- flush, autoflush ------------------------------------------------------------
@@ -368,7 +404,11 @@ impl SessionCore {
     /// A failed flush rolls the database back at once: the whole transaction, or the
     /// innermost savepoint. The session then refuses work until `rollback()`.
     fn fail_transaction(&self, conn: &Connection, err: &Error) {
-        let sp = self.frames.borrow().last().and_then(|f| f.savepoint.clone());
+        let sp = self
+            .frames
+            .borrow()
+            .last()
+            .and_then(|f| f.savepoint.clone());
         match sp {
             Some(name) => {
                 let _ = conn.rollback_to_savepoint(&name);
@@ -394,7 +434,8 @@ impl SessionCore {
         self.no_autoflush.set(self.no_autoflush.get() + 1);
     }
     pub fn exit_no_autoflush(&self) {
-        self.no_autoflush.set(self.no_autoflush.get().saturating_sub(1));
+        self.no_autoflush
+            .set(self.no_autoflush.get().saturating_sub(1));
     }
 
     // ---- commit, rollback, close -----------------------------------------------------
@@ -404,7 +445,12 @@ impl SessionCore {
         self.flush()?;
         let conn = self.conn.borrow().clone();
         if let Some(conn) = conn {
-            let savepoints: Vec<String> = self.frames.borrow().iter().filter_map(|f| f.savepoint.clone()).collect();
+            let savepoints: Vec<String> = self
+                .frames
+                .borrow()
+                .iter()
+                .filter_map(|f| f.savepoint.clone())
+                .collect();
             if let Some(first) = savepoints.first() {
                 conn.release_savepoint(first)?;
             }
@@ -475,7 +521,10 @@ impl SessionCore {
             for inst in f.deleted {
                 let key = inst.state().key.clone();
                 if let Some(k) = key {
-                    self.identity.borrow_mut().entry(k).or_insert_with(|| inst.clone());
+                    self.identity
+                        .borrow_mut()
+                        .entry(k)
+                        .or_insert_with(|| inst.clone());
                 }
                 let mut st = inst.state_mut();
                 st.status = Status::Persistent;
@@ -528,7 +577,10 @@ impl SessionCore {
         let name = format!("sa_savepoint_{n}");
         conn.savepoint(&name)?;
         let mut frames = self.frames.borrow_mut();
-        frames.push(Frame { savepoint: Some(name), ..Frame::default() });
+        frames.push(Frame {
+            savepoint: Some(name),
+            ..Frame::default()
+        });
         Ok(frames.len() - 1)
     }
 
@@ -536,8 +588,15 @@ impl SessionCore {
     pub fn release_nested(&self) -> Result<()> {
         self.flush()?;
         let conn = self.connection()?;
-        let frame = self.frames.borrow_mut().pop().ok_or_else(|| invalid!("no savepoint is open"))?;
-        let name = frame.savepoint.clone().ok_or_else(|| invalid!("no savepoint is open"))?;
+        let frame = self
+            .frames
+            .borrow_mut()
+            .pop()
+            .ok_or_else(|| invalid!("no savepoint is open"))?;
+        let name = frame
+            .savepoint
+            .clone()
+            .ok_or_else(|| invalid!("no savepoint is open"))?;
         conn.release_savepoint(&name)?;
         if let Some(parent) = self.frames.borrow_mut().last_mut() {
             parent.inserted.extend(frame.inserted);
@@ -549,7 +608,11 @@ impl SessionCore {
 
     /// Rolls back to the innermost savepoint and undoes its in-memory changes.
     pub fn rollback_nested(&self) -> Result<()> {
-        let is_sp = self.frames.borrow().last().is_some_and(|f| f.savepoint.is_some());
+        let is_sp = self
+            .frames
+            .borrow()
+            .last()
+            .is_some_and(|f| f.savepoint.is_some());
         if !is_sp {
             return Err(invalid!("no savepoint is open"));
         }
@@ -558,7 +621,9 @@ impl SessionCore {
         let conn = self.conn.borrow().clone();
         let mut result = Ok(());
         if let Some(conn) = conn {
-            result = conn.rollback_to_savepoint(&name).and_then(|_| conn.release_savepoint(&name));
+            result = conn
+                .rollback_to_savepoint(&name)
+                .and_then(|_| conn.release_savepoint(&name));
         }
         *self.pending_rollback.borrow_mut() = None;
         self.undo_frames(vec![frame]);
@@ -577,7 +642,10 @@ impl SessionCore {
 
     pub fn expire(&self, inst: &Rc<Instance>, attrs: Option<&[usize]>) -> Result<()> {
         if !self.owns(inst) || inst.status() != Status::Persistent {
-            return Err(invalid!("Instance '{}' is not persistent within this Session", inst.describe()));
+            return Err(invalid!(
+                "Instance '{}' is not persistent within this Session",
+                inst.describe()
+            ));
         }
         inst.expire(attrs);
         Ok(())

@@ -34,17 +34,26 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
     let mut inserted: Vec<InsertOutcome> = Vec::with_capacity(new.len());
     let mut updated: Vec<UpdateOutcome> = Vec::new();
     for table in &order {
-        let rows: Vec<&Rc<Instance>> = new.iter().filter(|i| i.mapper.table.id == table.id).collect();
+        let rows: Vec<&Rc<Instance>> = new
+            .iter()
+            .filter(|i| i.mapper.table.id == table.id)
+            .collect();
         if !rows.is_empty() {
             insert_rows(conn, table, &rows, &mut inserted)?;
         }
-        let rows: Vec<&Rc<Instance>> = modified.iter().filter(|i| i.mapper.table.id == table.id).collect();
+        let rows: Vec<&Rc<Instance>> = modified
+            .iter()
+            .filter(|i| i.mapper.table.id == table.id)
+            .collect();
         if !rows.is_empty() {
             update_rows(conn, table, &rows, &mut updated)?;
         }
     }
     for table in order.iter().rev() {
-        let rows: Vec<&Rc<Instance>> = deleted.iter().filter(|i| i.mapper.table.id == table.id && i.status() == Status::Persistent).collect();
+        let rows: Vec<&Rc<Instance>> = deleted
+            .iter()
+            .filter(|i| i.mapper.table.id == table.id && i.status() == Status::Persistent)
+            .collect();
         if !rows.is_empty() {
             delete_rows(conn, table, &rows)?;
         }
@@ -71,9 +80,20 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
             for i in out.expire {
                 st.loaded.remove(i);
             }
-            let pk: Vec<Value> = inst.mapper.pk.iter().map(|&i| st.values[i].clone()).collect();
+            let pk: Vec<Value> = inst
+                .mapper
+                .pk
+                .iter()
+                .map(|&i| st.values[i].clone())
+                .collect();
             let key = IdentityKey::new(inst.mapper.id, &pk).ok_or_else(|| {
-                Error::new(ErrorKind::InvalidRequestError, format!("Instance {} has a NULL identity key after flush", inst.mapper.class_name))
+                Error::new(
+                    ErrorKind::InvalidRequestError,
+                    format!(
+                        "Instance {} has a NULL identity key after flush",
+                        inst.mapper.class_name
+                    ),
+                )
             })?;
             st.key = Some(key.clone());
             st.status = Status::Persistent;
@@ -152,15 +172,29 @@ struct Batch {
     outcomes: Vec<InsertOutcome>,
 }
 
-fn call_default(f: &ColumnDefault, table: &Table, col: usize, params: &[(String, Value)]) -> Result<Option<Value>> {
+fn call_default(
+    f: &ColumnDefault,
+    table: &Table,
+    col: usize,
+    params: &[(String, Value)],
+) -> Result<Option<Value>> {
     Ok(match f {
         ColumnDefault::Value(v) => Some(v.clone()),
-        ColumnDefault::Callable(f) => Some(f.call(&DefaultContext { table: &table.name, column: &table.columns[col].name, params })?),
+        ColumnDefault::Callable(f) => Some(f.call(&DefaultContext {
+            table: &table.name,
+            column: &table.columns[col].name,
+            params,
+        })?),
         ColumnDefault::Sql(_) => None,
     })
 }
 
-fn insert_rows(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance>], out: &mut Vec<InsertOutcome>) -> Result<()> {
+fn insert_rows(
+    conn: &Connection,
+    table: &Rc<Table>,
+    rows: &[&Rc<Instance>],
+    out: &mut Vec<InsertOutcome>,
+) -> Result<()> {
     let dialect = conn.engine().dialect();
     let ncols = table.columns.len();
     let mut batches: Vec<Batch> = Vec::new();
@@ -176,7 +210,12 @@ fn insert_rows(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance>], out
         let mut expire = Vec::new();
         let mut has_callable = false;
         for (i, col) in table.columns.iter().enumerate() {
-            if loaded.contains(i) && !(values[i].is_null() && (Some(i) == mapper.autoincrement || col.default.is_some() || col.server_default.is_some())) {
+            if loaded.contains(i)
+                && !(values[i].is_null()
+                    && (Some(i) == mapper.autoincrement
+                        || col.default.is_some()
+                        || col.server_default.is_some()))
+            {
                 included.insert(i);
                 continue;
             }
@@ -203,9 +242,15 @@ fn insert_rows(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance>], out
         }
         if has_callable {
             // Context-sensitive defaults see the other values of the row.
-            let params: Vec<(String, Value)> = included.iter().filter(|&i| i < ncols).map(|i| (table.columns[i].name.clone(), values[i].clone())).collect();
+            let params: Vec<(String, Value)> = included
+                .iter()
+                .filter(|&i| i < ncols)
+                .map(|i| (table.columns[i].name.clone(), values[i].clone()))
+                .collect();
             for (i, col) in table.columns.iter().enumerate() {
-                if let (Some(f @ ColumnDefault::Callable(_)), false) = (&col.default, loaded.contains(i) && !values[i].is_null()) {
+                if let (Some(f @ ColumnDefault::Callable(_)), false) =
+                    (&col.default, loaded.contains(i) && !values[i].is_null())
+                {
                     if let Some(v) = call_default(f, table, i, &params)? {
                         values[i] = v.clone();
                         assigned.push((i, v));
@@ -213,8 +258,13 @@ fn insert_rows(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance>], out
                 }
             }
         }
-        let row: Vec<Value> = included.iter().map(|i| std::mem::take(&mut values[i])).collect();
-        let generated = (!included.contains(mapper.autoincrement.unwrap_or(usize::MAX))).then_some(mapper.autoincrement).flatten();
+        let row: Vec<Value> = included
+            .iter()
+            .map(|i| std::mem::take(&mut values[i]))
+            .collect();
+        let generated = (!included.contains(mapper.autoincrement.unwrap_or(usize::MAX)))
+            .then_some(mapper.autoincrement)
+            .flatten();
         let shape = (included, sql_default);
         let idx = match batches.iter().position(|b| b.shape == shape) {
             Some(i) => i,
@@ -232,16 +282,30 @@ fn insert_rows(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance>], out
                     }
                 }
                 let c = compile(&Statement::Insert(ins), dialect)?;
-                if !c.is_static() && c.params.iter().any(|p| !matches!(p, crate::sql::Param::Slot(_))) {
+                if !c.is_static()
+                    && c.params
+                        .iter()
+                        .any(|p| !matches!(p, crate::sql::Param::Slot(_)))
+                {
                     return Err(Error::argument(format!("a SQL default of table '{}' takes bound values, which batched INSERTs do not support", table.name)));
                 }
-                batches.push(Batch { shape: shape.clone(), sql: c.sql, rows: Vec::new(), outcomes: Vec::new() });
+                batches.push(Batch {
+                    shape: shape.clone(),
+                    sql: c.sql,
+                    rows: Vec::new(),
+                    outcomes: Vec::new(),
+                });
                 batches.len() - 1
             }
         };
         let b = &mut batches[idx];
         b.rows.push(row);
-        b.outcomes.push(InsertOutcome { inst: (*inst).clone(), assigned, generated: generated.map(|g| (g, 0)), expire });
+        b.outcomes.push(InsertOutcome {
+            inst: (*inst).clone(),
+            assigned,
+            generated: generated.map(|g| (g, 0)),
+            expire,
+        });
     }
     for mut b in batches {
         let outcomes = &mut b.outcomes;
@@ -256,7 +320,12 @@ fn insert_rows(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance>], out
     Ok(())
 }
 
-fn update_rows(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance>], out: &mut Vec<UpdateOutcome>) -> Result<()> {
+fn update_rows(
+    conn: &Connection,
+    table: &Rc<Table>,
+    rows: &[&Rc<Instance>],
+    out: &mut Vec<UpdateOutcome>,
+) -> Result<()> {
     let dialect = conn.engine().dialect();
     let mut batches: Vec<(AttrSet, AttrSet, String, Vec<Vec<Value>>)> = Vec::new();
     for inst in rows {
@@ -266,11 +335,20 @@ fn update_rows(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance>], out
             if st.status != Status::Persistent || st.marked_deleted {
                 continue;
             }
-            let changed: Vec<usize> = st.committed.iter().filter(|(i, old)| old.as_ref() != Some(&st.values[*i])).map(|(i, _)| *i).collect();
+            let changed: Vec<usize> = st
+                .committed
+                .iter()
+                .filter(|(i, old)| old.as_ref() != Some(&st.values[*i]))
+                .map(|(i, _)| *i)
+                .collect();
             if changed.is_empty() {
                 continue;
             }
-            let key = st.key.clone().expect("persistent instance has a key").values();
+            let key = st
+                .key
+                .clone()
+                .expect("persistent instance has a key")
+                .values();
             (changed, key, st.values.to_vec())
         };
         let mut set = AttrSet::default();
@@ -290,7 +368,10 @@ fn update_rows(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance>], out
                     expire.push(i);
                 }
                 Some(f) => {
-                    let params: Vec<(String, Value)> = changed.iter().map(|&c| (table.columns[c].name.clone(), values[c].clone())).collect();
+                    let params: Vec<(String, Value)> = changed
+                        .iter()
+                        .map(|&c| (table.columns[c].name.clone(), values[c].clone()))
+                        .collect();
                     if let Some(v) = call_default(f, table, i, &params)? {
                         values[i] = v.clone();
                         assigned.push((i, v));
@@ -324,14 +405,26 @@ fn update_rows(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance>], out
                         }
                     }
                 }
-                up.where_ = mapper.pk.iter().enumerate().map(|(n, &i)| Expr::binary(Expr::column(table, i), BinOp::Eq, Expr::Slot(slot + n))).collect();
+                up.where_ = mapper
+                    .pk
+                    .iter()
+                    .enumerate()
+                    .map(|(n, &i)| {
+                        Expr::binary(Expr::column(table, i), BinOp::Eq, Expr::Slot(slot + n))
+                    })
+                    .collect();
                 let c = compile(&Statement::Update(up), dialect)?;
                 batches.push((set.clone(), sql_set.clone(), c.sql, Vec::new()));
                 batches.len() - 1
             }
         };
         batches[idx].3.push(row);
-        out.push(UpdateOutcome { inst: (*inst).clone(), assigned, expire, new_key });
+        out.push(UpdateOutcome {
+            inst: (*inst).clone(),
+            assigned,
+            expire,
+            new_key,
+        });
     }
     for (_, _, sql, rows) in &batches {
         conn.execute_many(sql, rows, |_, _, changed| {
@@ -352,7 +445,16 @@ fn delete_rows(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance>]) -> 
     let mut del = Delete::new(table);
     del.where_ = mapper.pk_condition(0);
     let c = compile(&Statement::Delete(del), conn.engine().dialect())?;
-    let params: Vec<Vec<Value>> = rows.iter().map(|i| i.state().key.as_ref().expect("persistent instance has a key").values()).collect();
+    let params: Vec<Vec<Value>> = rows
+        .iter()
+        .map(|i| {
+            i.state()
+                .key
+                .as_ref()
+                .expect("persistent instance has a key")
+                .values()
+        })
+        .collect();
     conn.execute_many(&c.sql, &params, |_, _, changed| {
         if changed != 1 {
             return Err(Error::new(

@@ -4,8 +4,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::table::Table;
-use crate::error::Result;
 use crate::arg_err;
+use crate::error::Result;
 
 #[derive(Default, Debug)]
 pub struct MetaData {
@@ -20,14 +20,21 @@ impl MetaData {
     pub fn add(&self, table: Rc<Table>) -> Result<()> {
         let mut tables = self.tables.borrow_mut();
         if tables.iter().any(|t| t.name == table.name) {
-            return Err(arg_err!("Table '{}' is already defined for this MetaData instance", table.name));
+            return Err(arg_err!(
+                "Table '{}' is already defined for this MetaData instance",
+                table.name
+            ));
         }
         tables.push(table);
         Ok(())
     }
 
     pub fn get(&self, name: &str) -> Option<Rc<Table>> {
-        self.tables.borrow().iter().find(|t| t.name == name).cloned()
+        self.tables
+            .borrow()
+            .iter()
+            .find(|t| t.name == name)
+            .cloned()
     }
 
     pub fn tables(&self) -> Vec<Rc<Table>> {
@@ -82,11 +89,31 @@ mod tests {
     fn referenced_tables_sort_first() {
         let md = MetaData::new();
         let mut fk = Column::new("author_id", SqlType::Integer);
-        fk.foreign_keys.push(ForeignKey { target: "authors.id".into(), ondelete: None, onupdate: None });
-        md.add(Rc::new(Table::new("books", vec![fk], vec![], vec![]).unwrap())).unwrap();
-        md.add(Rc::new(Table::new("authors", vec![Column::new("id", SqlType::Integer)], vec![], vec![]).unwrap())).unwrap();
+        fk.foreign_keys.push(ForeignKey {
+            target: "authors.id".into(),
+            ondelete: None,
+            onupdate: None,
+        });
+        md.add(Rc::new(
+            Table::new("books", vec![fk], vec![], vec![]).unwrap(),
+        ))
+        .unwrap();
+        md.add(Rc::new(
+            Table::new(
+                "authors",
+                vec![Column::new("id", SqlType::Integer)],
+                vec![],
+                vec![],
+            )
+            .unwrap(),
+        ))
+        .unwrap();
         let names: Vec<_> = md.sorted_tables().iter().map(|t| t.name.clone()).collect();
         assert_eq!(names, ["authors", "books"]);
-        assert!(md.add(Rc::new(Table::new("books", vec![], vec![], vec![]).unwrap_or_else(|_| unreachable!()))).is_err());
+        assert!(md
+            .add(Rc::new(
+                Table::new("books", vec![], vec![], vec![]).unwrap_or_else(|_| unreachable!())
+            ))
+            .is_err());
     }
 }

@@ -5,15 +5,31 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::column::Column;
-use crate::error::Result;
 use crate::arg_err;
+use crate::error::Result;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Constraint {
-    Unique { name: Option<String>, columns: Vec<String> },
-    Check { name: Option<String>, sql: String },
-    ForeignKey { name: Option<String>, columns: Vec<String>, target_table: String, target_columns: Vec<String>, ondelete: Option<String>, onupdate: Option<String> },
-    PrimaryKey { name: Option<String>, columns: Vec<String> },
+    Unique {
+        name: Option<String>,
+        columns: Vec<String>,
+    },
+    Check {
+        name: Option<String>,
+        sql: String,
+    },
+    ForeignKey {
+        name: Option<String>,
+        columns: Vec<String>,
+        target_table: String,
+        target_columns: Vec<String>,
+        ondelete: Option<String>,
+        onupdate: Option<String>,
+    },
+    PrimaryKey {
+        name: Option<String>,
+        columns: Vec<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -41,7 +57,12 @@ pub struct Table {
 impl Table {
     /// Builds a table, checking that column names are unique and that table-level
     /// constraints and indexes name existing columns.
-    pub fn new(name: &str, columns: Vec<Column>, mut constraints: Vec<Constraint>, indexes: Vec<Index>) -> Result<Table> {
+    pub fn new(
+        name: &str,
+        columns: Vec<Column>,
+        mut constraints: Vec<Constraint>,
+        indexes: Vec<Index>,
+    ) -> Result<Table> {
         if name.is_empty() {
             return Err(arg_err!("a table needs a name"));
         }
@@ -49,23 +70,40 @@ impl Table {
         let mut by_key = HashMap::new();
         for (i, c) in columns.iter().enumerate() {
             if by_name.insert(c.name.clone(), i).is_some() {
-                return Err(arg_err!("table '{name}' has two columns named '{}'", c.name));
+                return Err(arg_err!(
+                    "table '{name}' has two columns named '{}'",
+                    c.name
+                ));
             }
             by_key.insert(c.key.clone(), i);
         }
-        let mut primary_key: Vec<usize> = columns.iter().enumerate().filter(|(_, c)| c.primary_key).map(|(i, _)| i).collect();
+        let mut primary_key: Vec<usize> = columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.primary_key)
+            .map(|(i, _)| i)
+            .collect();
         // A PrimaryKeyConstraint in the table arguments names the key instead.
-        if let Some(Constraint::PrimaryKey { columns: pk, .. }) = constraints.iter().find(|c| matches!(c, Constraint::PrimaryKey { .. })) {
+        if let Some(Constraint::PrimaryKey { columns: pk, .. }) = constraints
+            .iter()
+            .find(|c| matches!(c, Constraint::PrimaryKey { .. }))
+        {
             primary_key = pk
                 .iter()
-                .map(|c| by_name.get(c).copied().ok_or_else(|| arg_err!("primary key of table '{name}' names unknown column '{c}'")))
+                .map(|c| {
+                    by_name.get(c).copied().ok_or_else(|| {
+                        arg_err!("primary key of table '{name}' names unknown column '{c}'")
+                    })
+                })
                 .collect::<Result<_>>()?;
             constraints.retain(|c| !matches!(c, Constraint::PrimaryKey { .. }));
         }
         let check = |cols: &[String], what: &str| -> Result<()> {
             for c in cols {
                 if !by_name.contains_key(c) {
-                    return Err(arg_err!("{what} on table '{name}' names unknown column '{c}'"));
+                    return Err(arg_err!(
+                        "{what} on table '{name}' names unknown column '{c}'"
+                    ));
                 }
             }
             Ok(())
@@ -101,7 +139,10 @@ impl Table {
         self.by_name.get(name).copied()
     }
     pub fn column_index_by_key(&self, key: &str) -> Option<usize> {
-        self.by_key.get(key).copied().or_else(|| self.column_index(key))
+        self.by_key
+            .get(key)
+            .copied()
+            .or_else(|| self.column_index(key))
     }
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.column_index(name).map(|i| &self.columns[i])
@@ -116,7 +157,9 @@ impl Table {
         match self.primary_key.as_slice() {
             [i] => {
                 let c = &self.columns[*i];
-                (c.ty.is_integer() && c.autoincrement != Some(false) && c.foreign_keys.is_empty() || c.autoincrement == Some(true)).then_some(*i)
+                (c.ty.is_integer() && c.autoincrement != Some(false) && c.foreign_keys.is_empty()
+                    || c.autoincrement == Some(true))
+                .then_some(*i)
             }
             _ => None,
         }
@@ -149,7 +192,11 @@ impl fmt::Display for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Table('{}', MetaData()", self.name)?;
         for c in &self.columns {
-            write!(f, ", Column('{}', {}(), table=<{}>", c.name, c.ty, self.name)?;
+            write!(
+                f,
+                ", Column('{}', {}(), table=<{}>",
+                c.name, c.ty, self.name
+            )?;
             if c.primary_key {
                 f.write_str(", primary_key=True")?;
             }
@@ -175,15 +222,40 @@ mod tests {
 
     #[test]
     fn rejects_duplicate_and_unknown_columns() {
-        let err = Table::new("t", vec![pk("id"), Column::new("id", SqlType::Text)], vec![], vec![]).unwrap_err();
-        assert!(err.message.contains("two columns named 'id'"), "{}", err.message);
-        let err = Table::new("t", vec![pk("id")], vec![Constraint::Unique { name: None, columns: vec!["nope".into()] }], vec![]).unwrap_err();
+        let err = Table::new(
+            "t",
+            vec![pk("id"), Column::new("id", SqlType::Text)],
+            vec![],
+            vec![],
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains("two columns named 'id'"),
+            "{}",
+            err.message
+        );
+        let err = Table::new(
+            "t",
+            vec![pk("id")],
+            vec![Constraint::Unique {
+                name: None,
+                columns: vec!["nope".into()],
+            }],
+            vec![],
+        )
+        .unwrap_err();
         assert!(err.message.contains("unknown column 'nope'"));
     }
 
     #[test]
     fn integer_primary_key_autoincrements() {
-        let t = Table::new("t", vec![pk("id"), Column::new("x", SqlType::Text)], vec![], vec![]).unwrap();
+        let t = Table::new(
+            "t",
+            vec![pk("id"), Column::new("x", SqlType::Text)],
+            vec![],
+            vec![],
+        )
+        .unwrap();
         assert_eq!(t.autoincrement_column(), Some(0));
         assert!(!t.columns[0].nullable);
         let t = Table::new("t", vec![pk("a"), pk("b")], vec![], vec![]).unwrap();

@@ -57,7 +57,10 @@ impl SqlType {
     }
 
     pub fn is_integer(&self) -> bool {
-        matches!(self, SqlType::Integer | SqlType::BigInteger | SqlType::SmallInteger)
+        matches!(
+            self,
+            SqlType::Integer | SqlType::BigInteger | SqlType::SmallInteger
+        )
     }
 
     /// The type's name in a `type_annotation_map` / `orm.Mapped` annotation.
@@ -118,8 +121,14 @@ mod tests {
     fn names_match_sqlalchemy() {
         assert_eq!(SqlType::String(Some(50)).to_string(), "VARCHAR(50)");
         assert_eq!(SqlType::String(None).to_string(), "VARCHAR");
-        assert_eq!(SqlType::Numeric(Some(10), Some(2)).to_string(), "NUMERIC(10, 2)");
-        assert_eq!(SqlType::Enum(Rc::from(vec!["a".to_string(), "bbb".to_string()])).to_string(), "VARCHAR(3)");
+        assert_eq!(
+            SqlType::Numeric(Some(10), Some(2)).to_string(),
+            "NUMERIC(10, 2)"
+        );
+        assert_eq!(
+            SqlType::Enum(Rc::from(vec!["a".to_string(), "bbb".to_string()])).to_string(),
+            "VARCHAR(3)"
+        );
         assert_eq!(SqlType::from_annotation("str"), Some(SqlType::String(None)));
     }
 }

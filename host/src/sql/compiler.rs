@@ -8,9 +8,9 @@ use super::dml::{Delete, Insert, Update};
 use super::expr::{BinOp, Expr, UnaryOp};
 use super::select::{FromItem, Select};
 use super::Statement;
+use crate::arg_err;
 use crate::error::Result;
 use crate::value::Value;
-use crate::arg_err;
 
 /// One parameter of a compiled statement.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,8 +36,13 @@ impl Compiled {
             .iter()
             .map(|p| match p {
                 Param::Value(v) => Ok(v.clone()),
-                Param::Slot(i) => row.get(*i).cloned().ok_or_else(|| arg_err!("statement parameter {} is missing", i + 1)),
-                Param::Named(n) => named(n).ok_or_else(|| arg_err!("A value is required for bind parameter '{n}'")),
+                Param::Slot(i) => row
+                    .get(*i)
+                    .cloned()
+                    .ok_or_else(|| arg_err!("statement parameter {} is missing", i + 1)),
+                Param::Named(n) => {
+                    named(n).ok_or_else(|| arg_err!("A value is required for bind parameter '{n}'"))
+                }
             })
             .collect()
     }
@@ -49,7 +54,11 @@ impl Compiled {
 }
 
 pub fn compile(stmt: &Statement, dialect: &dyn Dialect) -> Result<Compiled> {
-    let mut c = Compiler { dialect, sql: String::with_capacity(128), params: Vec::new() };
+    let mut c = Compiler {
+        dialect,
+        sql: String::with_capacity(128),
+        params: Vec::new(),
+    };
     match stmt {
         Statement::Select(s) => c.select(s)?,
         Statement::Insert(i) => c.insert(i)?,
@@ -57,7 +66,10 @@ pub fn compile(stmt: &Statement, dialect: &dyn Dialect) -> Result<Compiled> {
         Statement::Delete(d) => c.delete(d)?,
         Statement::Text(t) => c.text(t),
     }
-    Ok(Compiled { sql: c.sql, params: c.params })
+    Ok(Compiled {
+        sql: c.sql,
+        params: c.params,
+    })
 }
 
 struct Compiler<'a> {
@@ -105,7 +117,11 @@ impl Compiler<'_> {
                 self.from_item(f);
                 if i == 0 {
                     for j in &s.joins {
-                        self.sql.push_str(if j.outer { " LEFT OUTER JOIN " } else { " JOIN " });
+                        self.sql.push_str(if j.outer {
+                            " LEFT OUTER JOIN "
+                        } else {
+                            " JOIN "
+                        });
                         self.from_item(&j.target);
                         self.sql.push_str(" ON ");
                         self.expr(&j.on, 0)?;
@@ -172,7 +188,10 @@ impl Compiler<'_> {
     fn returning(&mut self, cols: &[Expr]) -> Result<()> {
         if !cols.is_empty() {
             if !self.dialect.supports_returning() {
-                return Err(arg_err!("the {} dialect does not support RETURNING", self.dialect.name()));
+                return Err(arg_err!(
+                    "the {} dialect does not support RETURNING",
+                    self.dialect.name()
+                ));
             }
             self.sql.push_str(" RETURNING ");
             self.list(cols, ", ")?;
@@ -207,7 +226,10 @@ impl Compiler<'_> {
 
     fn update(&mut self, u: &Update) -> Result<()> {
         if u.values.is_empty() {
-            return Err(arg_err!("UPDATE of table '{}' has no values to set", u.table.name));
+            return Err(arg_err!(
+                "UPDATE of table '{}' has no values to set",
+                u.table.name
+            ));
         }
         self.sql.push_str("UPDATE ");
         self.ident(&u.table.name);
@@ -246,10 +268,15 @@ impl Compiler<'_> {
                     start = i;
                 }
                 b':' if bytes.get(i + 1) == Some(&b':') => i += 2,
-                b':' if bytes.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_') && (i == 0 || bytes[i - 1] != b':') => {
+                b':' if bytes
+                    .get(i + 1)
+                    .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+                    && (i == 0 || bytes[i - 1] != b':') =>
+                {
                     self.sql.push_str(&text[start..i]);
                     let mut j = i + 1;
-                    while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_') {
+                    while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_')
+                    {
                         j += 1;
                     }
                     self.param(Param::Named(Rc::from(&text[i + 1..j])));
@@ -322,7 +349,8 @@ impl Compiler<'_> {
             Expr::List(op, items) => {
                 if items.is_empty() {
                     // and_() of nothing is true, or_() of nothing is false
-                    self.sql.push_str(if *op == BinOp::And { "1 = 1" } else { "0 = 1" });
+                    self.sql
+                        .push_str(if *op == BinOp::And { "1 = 1" } else { "0 = 1" });
                     return Ok(());
                 }
                 let p = op.precedence();
@@ -356,16 +384,22 @@ impl Compiler<'_> {
                 }
                 UnaryOp::Asc | UnaryOp::Desc => {
                     self.expr(inner, 0)?;
-                    self.sql.push_str(if *op == UnaryOp::Asc { " ASC" } else { " DESC" });
+                    self.sql
+                        .push_str(if *op == UnaryOp::Asc { " ASC" } else { " DESC" });
                 }
             },
-            Expr::In { expr, items, negate } => {
+            Expr::In {
+                expr,
+                items,
+                negate,
+            } => {
                 let paren = outer > 5;
                 if paren {
                     self.sql.push('(');
                 }
                 self.expr(expr, 6)?;
-                self.sql.push_str(if *negate { " NOT IN (" } else { " IN (" });
+                self.sql
+                    .push_str(if *negate { " NOT IN (" } else { " IN (" });
                 if items.is_empty() {
                     // SQLAlchemy's "empty IN": a subquery that selects nothing
                     self.sql.push_str("SELECT 1 WHERE 1!=1");
@@ -377,19 +411,33 @@ impl Compiler<'_> {
                     self.sql.push(')');
                 }
             }
-            Expr::InSelect { expr, select, negate } => {
+            Expr::InSelect {
+                expr,
+                select,
+                negate,
+            } => {
                 self.expr(expr, 6)?;
-                self.sql.push_str(if *negate { " NOT IN (" } else { " IN (" });
+                self.sql
+                    .push_str(if *negate { " NOT IN (" } else { " IN (" });
                 self.select(select)?;
                 self.sql.push(')');
             }
-            Expr::Between { expr, low, high, negate } => {
+            Expr::Between {
+                expr,
+                low,
+                high,
+                negate,
+            } => {
                 let paren = outer > 5;
                 if paren {
                     self.sql.push('(');
                 }
                 self.expr(expr, 6)?;
-                self.sql.push_str(if *negate { " NOT BETWEEN " } else { " BETWEEN " });
+                self.sql.push_str(if *negate {
+                    " NOT BETWEEN "
+                } else {
+                    " BETWEEN "
+                });
                 self.expr(low, 6)?;
                 self.sql.push_str(" AND ");
                 self.expr(high, 6)?;
@@ -398,7 +446,10 @@ impl Compiler<'_> {
                 }
             }
             Expr::Func { name, args } => {
-                if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.') {
+                if !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+                {
                     return Err(arg_err!("'{name}' is not a valid SQL function name"));
                 }
                 let lower = name.to_ascii_lowercase();
@@ -471,7 +522,19 @@ mod tests {
     fn users() -> Rc<Table> {
         let mut id = Column::new("id", SqlType::Integer);
         id.primary_key = true;
-        Rc::new(Table::new("users", vec![id, Column::new("name", SqlType::String(Some(50))), Column::new("age", SqlType::Integer)], vec![], vec![]).unwrap())
+        Rc::new(
+            Table::new(
+                "users",
+                vec![
+                    id,
+                    Column::new("name", SqlType::String(Some(50))),
+                    Column::new("age", SqlType::Integer),
+                ],
+                vec![],
+                vec![],
+            )
+            .unwrap(),
+        )
     }
 
     fn sql(stmt: Statement) -> Compiled {
@@ -482,24 +545,55 @@ mod tests {
     fn select_with_where_order_limit() {
         let t = users();
         let mut s = Select::new(vec![Expr::column(&t, 0), Expr::column(&t, 1)]);
-        s.where_.push(Expr::compare(Expr::column(&t, 1), BinOp::Eq, Expr::bind(Value::text("ed"))));
-        s.where_.push(Expr::List(BinOp::Or, vec![
-            Expr::compare(Expr::column(&t, 2), BinOp::Gt, Expr::bind(Value::Integer(3))),
-            Expr::compare(Expr::column(&t, 2), BinOp::Eq, Expr::bind(Value::Null)),
-        ]));
-        s.order_by.push(Expr::Unary(UnaryOp::Desc, Box::new(Expr::column(&t, 0))));
+        s.where_.push(Expr::compare(
+            Expr::column(&t, 1),
+            BinOp::Eq,
+            Expr::bind(Value::text("ed")),
+        ));
+        s.where_.push(Expr::List(
+            BinOp::Or,
+            vec![
+                Expr::compare(
+                    Expr::column(&t, 2),
+                    BinOp::Gt,
+                    Expr::bind(Value::Integer(3)),
+                ),
+                Expr::compare(Expr::column(&t, 2), BinOp::Eq, Expr::bind(Value::Null)),
+            ],
+        ));
+        s.order_by
+            .push(Expr::Unary(UnaryOp::Desc, Box::new(Expr::column(&t, 0))));
         s.limit = Some(5);
         let c = sql(Statement::Select(s));
         assert_eq!(c.sql, "SELECT users.id, users.name \nFROM users \nWHERE users.name = ? AND (users.age > ? OR users.age IS NULL) ORDER BY users.id DESC LIMIT ?");
-        assert_eq!(c.params, vec![Param::Value(Value::text("ed")), Param::Value(Value::Integer(3)), Param::Value(Value::Integer(5))]);
+        assert_eq!(
+            c.params,
+            vec![
+                Param::Value(Value::text("ed")),
+                Param::Value(Value::Integer(3)),
+                Param::Value(Value::Integer(5))
+            ]
+        );
     }
 
     #[test]
     fn arithmetic_keeps_grouping() {
         let t = users();
-        let e = Expr::binary(Expr::column(&t, 2), BinOp::Sub, Expr::binary(Expr::column(&t, 0), BinOp::Sub, Expr::bind(Value::Integer(1))));
+        let e = Expr::binary(
+            Expr::column(&t, 2),
+            BinOp::Sub,
+            Expr::binary(
+                Expr::column(&t, 0),
+                BinOp::Sub,
+                Expr::bind(Value::Integer(1)),
+            ),
+        );
         let c = sql(Statement::Select(Select::new(vec![e])));
-        assert!(c.sql.starts_with("SELECT users.age - (users.id - ?)"), "{}", c.sql);
+        assert!(
+            c.sql.starts_with("SELECT users.age - (users.id - ?)"),
+            "{}",
+            c.sql
+        );
     }
 
     #[test]
@@ -507,20 +601,34 @@ mod tests {
         let t = users();
         let mut i = Insert::new(&t);
         i.values = vec![(1, Expr::Slot(0)), (2, Expr::Slot(1))];
-        assert_eq!(sql(Statement::Insert(i)).sql, "INSERT INTO users (name, age) VALUES (?, ?)");
+        assert_eq!(
+            sql(Statement::Insert(i)).sql,
+            "INSERT INTO users (name, age) VALUES (?, ?)"
+        );
         let mut u = Update::new(&t);
         u.values = vec![(2, Expr::Slot(0))];
         u.where_ = vec![Expr::compare(Expr::column(&t, 0), BinOp::Eq, Expr::Slot(1))];
-        assert_eq!(sql(Statement::Update(u)).sql, "UPDATE users SET age=? \nWHERE users.id = ?");
+        assert_eq!(
+            sql(Statement::Update(u)).sql,
+            "UPDATE users SET age=? \nWHERE users.id = ?"
+        );
         let mut d = Delete::new(&t);
         d.where_ = vec![Expr::compare(Expr::column(&t, 0), BinOp::Eq, Expr::Slot(0))];
-        assert_eq!(sql(Statement::Delete(d)).sql, "DELETE FROM users \nWHERE users.id = ?");
+        assert_eq!(
+            sql(Statement::Delete(d)).sql,
+            "DELETE FROM users \nWHERE users.id = ?"
+        );
     }
 
     #[test]
     fn text_binds_by_name() {
-        let c = sql(Statement::Text(Rc::from("SELECT * FROM t WHERE a > :n AND b = ':x' AND c::int = \\:y")));
-        assert_eq!(c.sql, "SELECT * FROM t WHERE a > ? AND b = ':x' AND c::int = :y");
+        let c = sql(Statement::Text(Rc::from(
+            "SELECT * FROM t WHERE a > :n AND b = ':x' AND c::int = \\:y",
+        )));
+        assert_eq!(
+            c.sql,
+            "SELECT * FROM t WHERE a > ? AND b = ':x' AND c::int = :y"
+        );
         assert_eq!(c.params, vec![Param::Named(Rc::from("n"))]);
         let err = c.bind(&[], &|_| None).unwrap_err();
         assert!(err.message.contains("'n'"));
@@ -529,12 +637,25 @@ mod tests {
     #[test]
     fn empty_in_and_hostile_function_name() {
         let t = users();
-        let e = Expr::In { expr: Box::new(Expr::column(&t, 0)), items: vec![], negate: false };
-        assert!(sql(Statement::Select(Select::new(vec![Expr::column(&t, 0)]))).sql.contains("FROM users"));
+        let e = Expr::In {
+            expr: Box::new(Expr::column(&t, 0)),
+            items: vec![],
+            negate: false,
+        };
+        assert!(
+            sql(Statement::Select(Select::new(vec![Expr::column(&t, 0)])))
+                .sql
+                .contains("FROM users")
+        );
         let mut s = Select::new(vec![Expr::column(&t, 0)]);
         s.where_.push(e);
-        assert!(sql(Statement::Select(s)).sql.contains("IN (SELECT 1 WHERE 1!=1)"));
-        let bad = Expr::Func { name: Rc::from("x(); DROP TABLE users; --"), args: vec![] };
+        assert!(sql(Statement::Select(s))
+            .sql
+            .contains("IN (SELECT 1 WHERE 1!=1)"));
+        let bad = Expr::Func {
+            name: Rc::from("x(); DROP TABLE users; --"),
+            args: vec![],
+        };
         assert!(compile(&Statement::Select(Select::new(vec![bad])), &SqliteDialect).is_err());
     }
 }

@@ -84,7 +84,14 @@ pub fn create_table(t: &Table, d: &dyn Dialect) -> String {
                 out.push_str(sql);
                 out.push(')');
             }
-            Constraint::ForeignKey { name, columns, target_table, target_columns, ondelete, onupdate } => {
+            Constraint::ForeignKey {
+                name,
+                columns,
+                target_table,
+                target_columns,
+                ondelete,
+                onupdate,
+            } => {
                 constraint_name(d, name, &mut out);
                 out.push_str("FOREIGN KEY(");
                 idents(d, columns, &mut out);
@@ -121,7 +128,11 @@ pub fn create_table(t: &Table, d: &dyn Dialect) -> String {
 pub fn create_indexes(t: &Table, d: &dyn Dialect) -> Vec<String> {
     let mut out = Vec::new();
     let mut one = |name: &str, unique: bool, cols: &[String]| {
-        let mut s = String::from(if unique { "CREATE UNIQUE INDEX " } else { "CREATE INDEX " });
+        let mut s = String::from(if unique {
+            "CREATE UNIQUE INDEX "
+        } else {
+            "CREATE INDEX "
+        });
         d.quote_identifier(name, &mut s);
         s.push_str(" ON ");
         d.quote_identifier(&t.name, &mut s);
@@ -132,7 +143,11 @@ pub fn create_indexes(t: &Table, d: &dyn Dialect) -> Vec<String> {
     };
     for c in &t.columns {
         if c.index {
-            one(&format!("ix_{}_{}", t.name, c.name), c.unique, std::slice::from_ref(&c.name));
+            one(
+                &format!("ix_{}_{}", t.name, c.name),
+                c.unique,
+                std::slice::from_ref(&c.name),
+            );
         }
     }
     for ix in &t.indexes {
@@ -162,13 +177,36 @@ mod tests {
         let mut email = Column::new("email", SqlType::String(Some(100)));
         email.unique = true;
         let mut boss = Column::new("boss_id", SqlType::Integer);
-        boss.foreign_keys.push(ForeignKey { target: "users.id".into(), ondelete: Some("CASCADE".into()), onupdate: None });
+        boss.foreign_keys.push(ForeignKey {
+            target: "users.id".into(),
+            ondelete: Some("CASCADE".into()),
+            onupdate: None,
+        });
         boss.index = true;
-        let t = Table::new("users", vec![id, name, email, boss], vec![Constraint::Check { name: None, sql: "id > 0".into() }], vec![Index { name: "ix_n".into(), columns: vec!["name".into()], unique: false }]).unwrap();
+        let t = Table::new(
+            "users",
+            vec![id, name, email, boss],
+            vec![Constraint::Check {
+                name: None,
+                sql: "id > 0".into(),
+            }],
+            vec![Index {
+                name: "ix_n".into(),
+                columns: vec!["name".into()],
+                unique: false,
+            }],
+        )
+        .unwrap();
         assert_eq!(
             create_table(&t, &SqliteDialect),
             "CREATE TABLE users (\n\tid INTEGER NOT NULL, \n\tname VARCHAR(50) NOT NULL, \n\temail VARCHAR(100), \n\tboss_id INTEGER, \n\tPRIMARY KEY (id), \n\tUNIQUE (email), \n\tCHECK (id > 0), \n\tFOREIGN KEY(boss_id) REFERENCES users (id) ON DELETE CASCADE\n)"
         );
-        assert_eq!(create_indexes(&t, &SqliteDialect), vec!["CREATE INDEX ix_users_boss_id ON users (boss_id)", "CREATE INDEX ix_n ON users (name)"]);
+        assert_eq!(
+            create_indexes(&t, &SqliteDialect),
+            vec![
+                "CREATE INDEX ix_users_boss_id ON users (boss_id)",
+                "CREATE INDEX ix_n ON users (name)"
+            ]
+        );
     }
 }

@@ -31,16 +31,29 @@ pub struct Delete {
 
 impl Insert {
     pub fn new(table: &Rc<Table>) -> Insert {
-        Insert { table: table.clone(), values: Vec::new(), returning: Vec::new() }
+        Insert {
+            table: table.clone(),
+            values: Vec::new(),
+            returning: Vec::new(),
+        }
     }
 }
 impl Update {
     pub fn new(table: &Rc<Table>) -> Update {
-        Update { table: table.clone(), values: Vec::new(), where_: Vec::new(), returning: Vec::new() }
+        Update {
+            table: table.clone(),
+            values: Vec::new(),
+            where_: Vec::new(),
+            returning: Vec::new(),
+        }
     }
 }
 impl Delete {
     pub fn new(table: &Rc<Table>) -> Delete {
-        Delete { table: table.clone(), where_: Vec::new(), returning: Vec::new() }
+        Delete {
+            table: table.clone(),
+            where_: Vec::new(),
+            returning: Vec::new(),
+        }
     }
 }

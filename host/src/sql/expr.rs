@@ -15,7 +15,10 @@ pub struct ColumnRef {
 
 impl ColumnRef {
     pub fn new(table: &Rc<Table>, index: usize) -> ColumnRef {
-        ColumnRef { table: table.clone(), index }
+        ColumnRef {
+            table: table.clone(),
+            index,
+        }
     }
     pub fn name(&self) -> &str {
         &self.table.columns[self.index].name
@@ -78,7 +81,14 @@ impl BinOp {
         match self {
             BinOp::Or => 2,
             BinOp::And => 3,
-            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Is | BinOp::IsNot => 5,
+            BinOp::Eq
+            | BinOp::Ne
+            | BinOp::Lt
+            | BinOp::Le
+            | BinOp::Gt
+            | BinOp::Ge
+            | BinOp::Is
+            | BinOp::IsNot => 5,
             BinOp::Like | BinOp::NotLike | BinOp::ILike | BinOp::NotILike => 5,
             BinOp::Concat => 6,
             BinOp::Add | BinOp::Sub => 7,
@@ -117,13 +127,32 @@ pub enum Expr {
     Unary(UnaryOp, Box<Expr>),
     /// AND / OR of several clauses.
     List(BinOp, Vec<Expr>),
-    In { expr: Box<Expr>, items: Vec<Expr>, negate: bool },
-    InSelect { expr: Box<Expr>, select: Box<Select>, negate: bool },
-    Between { expr: Box<Expr>, low: Box<Expr>, high: Box<Expr>, negate: bool },
-    Func { name: Rc<str>, args: Vec<Expr> },
+    In {
+        expr: Box<Expr>,
+        items: Vec<Expr>,
+        negate: bool,
+    },
+    InSelect {
+        expr: Box<Expr>,
+        select: Box<Select>,
+        negate: bool,
+    },
+    Between {
+        expr: Box<Expr>,
+        low: Box<Expr>,
+        high: Box<Expr>,
+        negate: bool,
+    },
+    Func {
+        name: Rc<str>,
+        args: Vec<Expr>,
+    },
     Label(Rc<str>, Box<Expr>),
     Cast(Box<Expr>, SqlType),
-    Case { whens: Vec<(Expr, Expr)>, else_: Option<Box<Expr>> },
+    Case {
+        whens: Vec<(Expr, Expr)>,
+        else_: Option<Box<Expr>>,
+    },
     Grouping(Box<Expr>),
     /// `*`, as in `count(*)`.
     Star,
@@ -159,18 +188,34 @@ impl Expr {
                     }
                 }
             }
-            Expr::Unary(UnaryOp::Not, _) | Expr::List(..) | Expr::In { .. } | Expr::InSelect { .. } | Expr::Between { .. } | Expr::Exists(_) => SqlType::Boolean,
+            Expr::Unary(UnaryOp::Not, _)
+            | Expr::List(..)
+            | Expr::In { .. }
+            | Expr::InSelect { .. }
+            | Expr::Between { .. }
+            | Expr::Exists(_) => SqlType::Boolean,
             Expr::Unary(_, e) | Expr::Label(_, e) | Expr::Grouping(e) => e.sql_type(),
             Expr::Func { name, args } => match name.to_ascii_lowercase().as_str() {
                 "count" | "length" | "char_length" => SqlType::Integer,
                 "now" | "current_timestamp" => SqlType::DateTime,
                 "avg" => SqlType::Float,
-                "lower" | "upper" | "trim" | "group_concat" | "substr" | "replace" => SqlType::String(None),
-                "max" | "min" | "sum" | "coalesce" | "abs" | "round" | "ifnull" => args.first().map(|a| a.sql_type()).unwrap_or(SqlType::Null),
+                "lower" | "upper" | "trim" | "group_concat" | "substr" | "replace" => {
+                    SqlType::String(None)
+                }
+                "max" | "min" | "sum" | "coalesce" | "abs" | "round" | "ifnull" => {
+                    args.first().map(|a| a.sql_type()).unwrap_or(SqlType::Null)
+                }
                 _ => SqlType::Null,
             },
-            Expr::Case { whens, .. } => whens.first().map(|(_, v)| v.sql_type()).unwrap_or(SqlType::Null),
-            Expr::ScalarSelect(s) => s.columns.first().map(|c| c.sql_type()).unwrap_or(SqlType::Null),
+            Expr::Case { whens, .. } => whens
+                .first()
+                .map(|(_, v)| v.sql_type())
+                .unwrap_or(SqlType::Null),
+            Expr::ScalarSelect(s) => s
+                .columns
+                .first()
+                .map(|c| c.sql_type())
+                .unwrap_or(SqlType::Null),
             _ => SqlType::Null,
         }
     }
@@ -217,14 +262,18 @@ impl Expr {
                 visit(l);
                 visit(r);
             }
-            Expr::Unary(_, e) | Expr::Label(_, e) | Expr::Cast(e, _) | Expr::Grouping(e) => visit(e),
+            Expr::Unary(_, e) | Expr::Label(_, e) | Expr::Cast(e, _) | Expr::Grouping(e) => {
+                visit(e)
+            }
             Expr::List(_, items) | Expr::Func { args: items, .. } => items.iter().for_each(visit),
             Expr::In { expr, items, .. } => {
                 visit(expr);
                 items.iter().for_each(visit);
             }
             Expr::InSelect { expr, .. } => visit(expr),
-            Expr::Between { expr, low, high, .. } => {
+            Expr::Between {
+                expr, low, high, ..
+            } => {
                 visit(expr);
                 visit(low);
                 visit(high);

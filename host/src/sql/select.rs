@@ -43,19 +43,31 @@ pub struct Select {
 
 impl Select {
     pub fn new(columns: Vec<Expr>) -> Select {
-        Select { columns, ..Default::default() }
+        Select {
+            columns,
+            ..Default::default()
+        }
     }
 
     /// The FROM list: explicit items first, then tables named by the columns, the WHERE,
     /// ORDER BY and other clauses, leaving out tables that are join targets.
     pub fn froms(&self) -> Vec<FromItem> {
         let mut tables: Vec<Rc<Table>> = Vec::new();
-        for e in self.columns.iter().chain(&self.where_).chain(&self.order_by).chain(&self.group_by).chain(&self.having) {
+        for e in self
+            .columns
+            .iter()
+            .chain(&self.where_)
+            .chain(&self.order_by)
+            .chain(&self.group_by)
+            .chain(&self.having)
+        {
             e.collect_tables(&mut tables);
         }
         let mut out = self.from.clone();
         for t in tables {
-            if out.iter().any(|f| f.table_id() == t.id) || self.joins.iter().any(|j| j.target.table_id() == t.id) {
+            if out.iter().any(|f| f.table_id() == t.id)
+                || self.joins.iter().any(|j| j.target.table_id() == t.id)
+            {
                 continue;
             }
             out.push(FromItem::Table(t));

@@ -1,0 +1,278 @@
+//! The engine and its connections as Lua values.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use mlua::{
+    AnyUserData, Lua, MetaMethod, UserData, UserDataFields, UserDataMethods, Value as LuaValue,
+};
+
+use super::convert::{lua_to_value, value_to_lua};
+use super::error::{arg, invalid, IntoLuaResult, LuaResult};
+use super::expr::LuaText;
+use super::result::ResultSet;
+use super::statement::LuaSelect;
+use crate::engine::connection::TxOwnership;
+use crate::engine::{Connection, EchoParams, EchoSink, Engine, EngineOptions, PrintEcho};
+use crate::orm::{Item, ResultColumn, Rows};
+use crate::schema::ValueKind;
+use crate::sql::{compile, Statement};
+use crate::value::Value;
+
+pub struct LuaEngine(pub Engine);
+
+pub fn engine_of(v: &LuaValue) -> LuaResult<Engine> {
+    match v {
+        LuaValue::UserData(ud) if ud.is::<LuaEngine>() => Ok(ud.borrow::<LuaEngine>()?.0.clone()),
+        other => Err(arg(format!(
+            "expected an engine (orm.create_engine(url)), got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+/// `echo = function(sql, params) ... end`.
+struct LuaEcho {
+    func: mlua::Function,
+    lua: mlua::WeakLua,
+}
+
+impl EchoSink for LuaEcho {
+    fn statement(&self, sql: &str, params: &EchoParams<'_>) {
+        let Some(lua) = self.lua.try_upgrade() else {
+            return;
+        };
+        let list = |vals: &[Value]| -> LuaResult<mlua::Table> {
+            let t = lua.create_table()?;
+            for (i, v) in vals.iter().enumerate() {
+                t.raw_set(i + 1, value_to_lua(&lua, v, ValueKind::Any)?)?;
+            }
+            Ok(t)
+        };
+        let run = || -> LuaResult<()> {
+            let p = match params {
+                EchoParams::None => lua.create_table()?,
+                EchoParams::One(v) => list(v)?,
+                EchoParams::Many(rows) => {
+                    let t = lua.create_table()?;
+                    for (i, r) in rows.iter().enumerate() {
+                        t.raw_set(i + 1, list(r)?)?;
+                    }
+                    t
+                }
+            };
+            self.func
+                .call::<()>((sql, p, matches!(params, EchoParams::Many(_))))
+        };
+        if let Err(e) = run() {
+            eprintln!("lualchemy: error in echo function: {e}");
+        }
+    }
+}
+
+/// `engine:connect()`: a connection that begins a transaction on first use, as SQLAlchemy
+/// 2.0's does; `commit()` and `rollback()` end it, `close()` rolls back what is left.
+pub struct LuaConnection {
+    conn: RefCell<Option<Connection>>,
+    owner: RefCell<Option<TxOwnership>>,
+}
+
+impl LuaConnection {
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> crate::error::Result<T>) -> LuaResult<T> {
+        let c = self.conn.borrow();
+        let conn = c
+            .as_ref()
+            .ok_or_else(|| invalid("This Connection is closed"))?;
+        if self.owner.borrow().is_none() {
+            *self.owner.borrow_mut() = Some(conn.begin().lua()?);
+        }
+        f(conn).lua()
+    }
+
+    fn end(&self, commit: bool) -> LuaResult<()> {
+        let owner = self.owner.borrow_mut().take();
+        if owner == Some(TxOwnership::Owner) {
+            let c = self.conn.borrow();
+            if let Some(conn) = c.as_ref() {
+                if commit {
+                    conn.commit()
+                } else {
+                    conn.rollback()
+                }
+                .lua()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn named(lua: &Lua, params: &Option<LuaValue>) -> LuaResult<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    if let Some(LuaValue::Table(t)) = params {
+        for pair in t.pairs::<String, LuaValue>() {
+            let (k, v) = pair?;
+            let key = k.clone();
+            out.push((
+                k,
+                lua_to_value(lua, &v, ValueKind::Any, &|| format!("parameter '{key}'"))?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn value_rows(conn: &Connection, sql: &str, params: &[Value]) -> crate::error::Result<Rows> {
+    let names = conn.column_names(sql)?;
+    let width = names.len();
+    let mut items = Vec::new();
+    conn.query(sql, params, |row| {
+        for i in 0..width {
+            items.push(Item::Value(
+                crate::engine::connection::row_value(row, i)?,
+                ValueKind::Any,
+            ));
+        }
+        Ok(())
+    })?;
+    let _ = ResultColumn::Value {
+        name: Rc::from(""),
+        kind: ValueKind::Any,
+        index: 0,
+    };
+    Ok(Rows {
+        keys: names.iter().map(|n| Rc::from(n.as_str())).collect(),
+        width,
+        items,
+    })
+}
+
+impl UserData for LuaConnection {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_method(
+            "execute",
+            |lua, this, (stmt, params): (LuaValue, Option<LuaValue>)| {
+                let LuaValue::UserData(ud) = &stmt else {
+                    return Err(arg(format!(
+                        "conn:execute() expects orm.text() or orm.select(), got {}",
+                        stmt.type_name()
+                    )));
+                };
+                let compiled = if let Ok(t) = ud.borrow::<LuaText>() {
+                    compile(
+                        &Statement::Text(t.0.clone()),
+                        &crate::sql::dialect::SqliteDialect,
+                    )
+                    .lua()?
+                } else if let Ok(s) = ud.borrow::<LuaSelect>() {
+                    compile(
+                        &Statement::Select(s.q.select.clone()),
+                        &crate::sql::dialect::SqliteDialect,
+                    )
+                    .lua()?
+                } else {
+                    return Err(arg("conn:execute() expects orm.text() or orm.select()"));
+                };
+                let named = named(lua, &params)?;
+                let values = compiled
+                    .bind(&[], &|n| {
+                        named.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
+                    })
+                    .lua()?;
+                this.with(|conn| {
+                    if conn.column_names(&compiled.sql)?.is_empty() {
+                        let n = conn.execute(&compiled.sql, &values)?;
+                        Ok(ResultSet::with_rowcount(n as i64))
+                    } else {
+                        Ok(ResultSet::new(value_rows(conn, &compiled.sql, &values)?))
+                    }
+                })
+            },
+        );
+        m.add_method("commit", |_, this, ()| this.end(true));
+        m.add_method("rollback", |_, this, ()| this.end(false));
+        m.add_method("close", |_, this, ()| {
+            this.end(false)?;
+            this.conn.borrow_mut().take();
+            Ok(())
+        });
+        m.add_meta_method(MetaMethod::Close, |_, this, _: LuaValue| {
+            this.end(false)?;
+            this.conn.borrow_mut().take();
+            Ok(())
+        });
+        m.add_method("in_transaction", |_, this, ()| {
+            Ok(this.owner.borrow().is_some())
+        });
+    }
+}
+
+impl UserData for LuaEngine {
+    fn add_fields<F: UserDataFields<Self>>(f: &mut F) {
+        f.add_field_method_get("url", |_, this| Ok(this.0.url().to_string()));
+        f.add_field_method_get("dialect", |_, this| Ok(this.0.dialect().name()));
+    }
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_method("connect", |_, this, ()| {
+            Ok(LuaConnection {
+                conn: RefCell::new(Some(this.0.connect().lua()?)),
+                owner: RefCell::new(None),
+            })
+        });
+        m.add_method("dispose", |_, this, ()| {
+            this.0.dispose();
+            Ok(())
+        });
+        m.add_method("set_echo", |lua, this, v: LuaValue| {
+            this.0.set_echo(echo_sink(lua, &v)?);
+            Ok(())
+        });
+        m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            Ok(format!("Engine({})", this.0.url()))
+        });
+        m.add_meta_function(
+            MetaMethod::Index,
+            |lua, (_ud, key): (AnyUserData, LuaValue)| super::extension(lua, "Engine", key),
+        );
+    }
+}
+
+fn echo_sink(lua: &Lua, v: &LuaValue) -> LuaResult<Option<Rc<dyn EchoSink>>> {
+    Ok(match v {
+        LuaValue::Boolean(true) => Some(Rc::new(PrintEcho::default())),
+        LuaValue::Boolean(false) | LuaValue::Nil => None,
+        LuaValue::Function(f) => Some(Rc::new(LuaEcho {
+            func: f.clone(),
+            lua: lua.weak(),
+        })),
+        other => {
+            return Err(arg(format!(
+                "echo must be true, false or a function, got {}",
+                other.type_name()
+            )))
+        }
+    })
+}
+
+pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
+    orm.set(
+        "create_engine",
+        lua.create_function(|lua, (url, opts): (String, Option<mlua::Table>)| {
+            let mut options = EngineOptions::default();
+            if let Some(t) = opts {
+                for pair in t.pairs::<String, LuaValue>() {
+                    let (k, v) = pair?;
+                    match k.as_str() {
+                        "echo" => options.echo = echo_sink(lua, &v)?,
+                        "pool_size" => options.pool_size = v.as_usize().unwrap_or(5),
+                        "future" | "connect_args" | "poolclass" => {}
+                        other => {
+                            return Err(arg(format!("create_engine: unknown option '{other}'")))
+                        }
+                    }
+                }
+            }
+            Ok(LuaEngine(Engine::new(&url, options).lua()?))
+        })?,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,412 @@
+//! SQL expressions as Lua values: column attributes (`User.name`), their operators, and the
+//! `orm.and_ / or_ / not_ / func / text / literal` constructors.
+
+use std::rc::Rc;
+
+use mlua::{AnyUserData, Lua, MetaMethod, UserData, UserDataMethods, Value as LuaValue, Variadic};
+
+use super::convert::{is_null, lua_to_value};
+use super::error::{arg, IntoLuaResult, LuaResult};
+use super::statement::LuaSelect;
+use crate::orm::Mapper;
+use crate::schema::{SqlType, ValueKind};
+use crate::sql::expr::UnaryOp;
+use crate::sql::{compile, BinOp, Expr, Select, Statement};
+
+/// A mapped attribute behind an expression: which class and attribute.
+#[derive(Clone)]
+pub struct AttrRef {
+    pub mapper: Rc<Mapper>,
+    pub index: usize,
+}
+
+#[derive(Clone)]
+pub struct LuaExpr {
+    pub expr: Expr,
+    pub attr: Option<AttrRef>,
+}
+
+impl LuaExpr {
+    pub fn new(expr: Expr) -> LuaExpr {
+        LuaExpr { expr, attr: None }
+    }
+}
+
+/// `orm.text(sql)`.
+#[derive(Clone)]
+pub struct LuaText(pub Rc<str>);
+impl UserData for LuaText {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(MetaMethod::ToString, |_, this, ()| Ok(this.0.to_string()));
+    }
+}
+
+/// Converts a Lua value used as an operand; plain values become bound parameters of the
+/// type of `like` (the other operand).
+pub fn operand(lua: &Lua, v: &LuaValue, like: &SqlType) -> LuaResult<Expr> {
+    if is_null(v) {
+        return Ok(Expr::Null);
+    }
+    if let LuaValue::UserData(ud) = v {
+        if let Ok(e) = ud.borrow::<LuaExpr>() {
+            return Ok(e.expr.clone());
+        }
+        if let Ok(t) = ud.borrow::<LuaText>() {
+            return Ok(Expr::Text(t.0.clone()));
+        }
+        if let Ok(s) = ud.borrow::<LuaSelect>() {
+            return Ok(Expr::ScalarSelect(Box::new(s.q.select.clone())));
+        }
+        if ud.is::<super::model::LuaModel>() || ud.is::<super::model::LuaInstance>() {
+            return Err(arg("a mapped class or object cannot be used as a SQL value; compare its columns instead"));
+        }
+    }
+    let kind = like.kind();
+    let value = lua_to_value(lua, v, kind, &|| "SQL expression operand".to_string())?;
+    Ok(Expr::Bind(value, like.clone()))
+}
+
+/// An expression argument: a Lua expression value, or a plain value bound as a parameter.
+pub fn expr_arg(lua: &Lua, v: &LuaValue) -> LuaResult<Expr> {
+    operand(lua, v, &SqlType::Null)
+}
+
+/// A boolean clause argument (`where`, `and_`): an expression or `orm.text`.
+pub fn clause_arg(v: &LuaValue, what: &str) -> LuaResult<Expr> {
+    if let LuaValue::UserData(ud) = v {
+        if let Ok(e) = ud.borrow::<LuaExpr>() {
+            return Ok(e.expr.clone());
+        }
+        if let Ok(t) = ud.borrow::<LuaText>() {
+            return Ok(Expr::Text(t.0.clone()));
+        }
+    }
+    let hint = if matches!(v, LuaValue::Boolean(_)) {
+        " (Lua turned a == or < comparison into a boolean: use :eq(), :lt() and the like)"
+    } else {
+        ""
+    };
+    Err(arg(format!(
+        "{what} expects a SQL expression, got {}{hint}",
+        v.type_name()
+    )))
+}
+
+fn this_type(e: &LuaExpr) -> SqlType {
+    e.expr.sql_type()
+}
+
+fn new_ud(lua: &Lua, e: Expr) -> LuaResult<AnyUserData> {
+    lua.create_userdata(LuaExpr::new(e))
+}
+
+/// Both operand orders of a binary metamethod: `expr + 1` and `1 + expr`.
+fn arith(lua: &Lua, a: &LuaValue, b: &LuaValue, op: BinOp) -> LuaResult<AnyUserData> {
+    let ty = match (a, b) {
+        (LuaValue::UserData(ud), _) if ud.is::<LuaExpr>() => {
+            ud.borrow::<LuaExpr>()?.expr.sql_type()
+        }
+        (_, LuaValue::UserData(ud)) if ud.is::<LuaExpr>() => {
+            ud.borrow::<LuaExpr>()?.expr.sql_type()
+        }
+        _ => SqlType::Null,
+    };
+    let ty = if op == BinOp::Concat {
+        SqlType::String(None)
+    } else {
+        ty
+    };
+    let l = operand(lua, a, &ty)?;
+    let r = operand(lua, b, &ty)?;
+    new_ud(lua, Expr::binary(l, op, r))
+}
+
+fn like_pattern(lua: &Lua, v: &LuaValue, prefix: bool, suffix: bool) -> LuaResult<Expr> {
+    let mut e = operand(lua, v, &SqlType::String(None))?;
+    if prefix {
+        e = Expr::binary(
+            Expr::Raw(Rc::from("'%'"), SqlType::String(None)),
+            BinOp::Concat,
+            e,
+        );
+    }
+    if suffix {
+        e = Expr::binary(
+            e,
+            BinOp::Concat,
+            Expr::Raw(Rc::from("'%'"), SqlType::String(None)),
+        );
+    }
+    Ok(e)
+}
+
+fn list_items(
+    lua: &Lua,
+    v: &LuaValue,
+    ty: &SqlType,
+    method: &str,
+) -> LuaResult<Result<Vec<Expr>, Box<Select>>> {
+    match v {
+        LuaValue::Table(t) => {
+            let mut items = Vec::with_capacity(t.raw_len());
+            for i in 1..=t.raw_len() {
+                items.push(operand(lua, &t.raw_get::<LuaValue>(i)?, ty)?);
+            }
+            Ok(Ok(items))
+        }
+        LuaValue::UserData(ud) if ud.is::<LuaSelect>() => {
+            Ok(Err(Box::new(ud.borrow::<LuaSelect>()?.q.select.clone())))
+        }
+        other => Err(arg(format!(
+            ":{method}() expects a list (a Lua table) or a select, got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+impl UserData for LuaExpr {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        for (name, op) in [
+            ("eq", BinOp::Eq),
+            ("ne", BinOp::Ne),
+            ("lt", BinOp::Lt),
+            ("le", BinOp::Le),
+            ("gt", BinOp::Gt),
+            ("ge", BinOp::Ge),
+        ] {
+            m.add_method(name, move |lua, this, v: LuaValue| {
+                let r = operand(lua, &v, &this_type(this))?;
+                new_ud(lua, Expr::compare(this.expr.clone(), op, r))
+            });
+        }
+        for (name, op) in [
+            ("like", BinOp::Like),
+            ("ilike", BinOp::ILike),
+            ("not_like", BinOp::NotLike),
+            ("not_ilike", BinOp::NotILike),
+        ] {
+            m.add_method(name, move |lua, this, v: LuaValue| {
+                new_ud(
+                    lua,
+                    Expr::binary(this.expr.clone(), op, like_pattern(lua, &v, false, false)?),
+                )
+            });
+        }
+        m.add_method("startswith", |lua, this, v: LuaValue| {
+            new_ud(
+                lua,
+                Expr::binary(
+                    this.expr.clone(),
+                    BinOp::Like,
+                    like_pattern(lua, &v, false, true)?,
+                ),
+            )
+        });
+        m.add_method("endswith", |lua, this, v: LuaValue| {
+            new_ud(
+                lua,
+                Expr::binary(
+                    this.expr.clone(),
+                    BinOp::Like,
+                    like_pattern(lua, &v, true, false)?,
+                ),
+            )
+        });
+        m.add_method("contains", |lua, this, v: LuaValue| {
+            new_ud(
+                lua,
+                Expr::binary(
+                    this.expr.clone(),
+                    BinOp::Like,
+                    like_pattern(lua, &v, true, true)?,
+                ),
+            )
+        });
+        for (name, negate) in [("in_", false), ("not_in", true)] {
+            m.add_method(name, move |lua, this, v: LuaValue| {
+                let e = match list_items(lua, &v, &this_type(this), name)? {
+                    Ok(items) => Expr::In {
+                        expr: Box::new(this.expr.clone()),
+                        items,
+                        negate,
+                    },
+                    Err(select) => Expr::InSelect {
+                        expr: Box::new(this.expr.clone()),
+                        select,
+                        negate,
+                    },
+                };
+                new_ud(lua, e)
+            });
+        }
+        m.add_method("between", |lua, this, (a, b): (LuaValue, LuaValue)| {
+            let ty = this_type(this);
+            let e = Expr::Between {
+                expr: Box::new(this.expr.clone()),
+                low: Box::new(operand(lua, &a, &ty)?),
+                high: Box::new(operand(lua, &b, &ty)?),
+                negate: false,
+            };
+            new_ud(lua, e)
+        });
+        for (name, op) in [
+            ("is_", BinOp::Is),
+            ("is_not", BinOp::IsNot),
+            ("isnot", BinOp::IsNot),
+        ] {
+            m.add_method(name, move |lua, this, v: LuaValue| {
+                let r = operand(lua, &v, &this_type(this))?;
+                new_ud(lua, Expr::binary(this.expr.clone(), op, r))
+            });
+        }
+        for (name, op) in [
+            ("asc", UnaryOp::Asc),
+            ("desc", UnaryOp::Desc),
+            ("distinct", UnaryOp::Distinct),
+        ] {
+            m.add_method(name, move |lua, this, ()| {
+                new_ud(lua, Expr::Unary(op, Box::new(this.expr.clone())))
+            });
+        }
+        m.add_method("label", |lua, this, name: String| {
+            new_ud(
+                lua,
+                Expr::Label(Rc::from(name.as_str()), Box::new(this.expr.clone())),
+            )
+        });
+        m.add_method("cast", |lua, this, ty: AnyUserData| {
+            let ty = ty
+                .borrow::<super::schema::LuaType>()
+                .map_err(|_| arg(":cast() expects a type such as orm.Integer"))?
+                .0
+                .clone();
+            new_ud(lua, Expr::Cast(Box::new(this.expr.clone()), ty))
+        });
+        for (mm, op) in [
+            (MetaMethod::Add, BinOp::Add),
+            (MetaMethod::Sub, BinOp::Sub),
+            (MetaMethod::Mul, BinOp::Mul),
+            (MetaMethod::Div, BinOp::Div),
+            (MetaMethod::Mod, BinOp::Mod),
+            (MetaMethod::Concat, BinOp::Concat),
+        ] {
+            m.add_meta_function(mm, move |lua, (a, b): (LuaValue, LuaValue)| {
+                arith(lua, &a, &b, op)
+            });
+        }
+        m.add_meta_function(MetaMethod::BAnd, |lua, (a, b): (LuaValue, LuaValue)| {
+            new_ud(
+                lua,
+                Expr::and(vec![clause_arg(&a, "&")?, clause_arg(&b, "&")?]),
+            )
+        });
+        m.add_meta_function(MetaMethod::BOr, |lua, (a, b): (LuaValue, LuaValue)| {
+            new_ud(
+                lua,
+                Expr::List(BinOp::Or, vec![clause_arg(&a, "|")?, clause_arg(&b, "|")?]),
+            )
+        });
+        m.add_meta_method(MetaMethod::BNot, |lua, this, _: LuaValue| {
+            new_ud(lua, Expr::Unary(UnaryOp::Not, Box::new(this.expr.clone())))
+        });
+        m.add_meta_method(MetaMethod::Unm, |lua, this, _: LuaValue| {
+            new_ud(lua, Expr::Unary(UnaryOp::Neg, Box::new(this.expr.clone())))
+        });
+        m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            // Render as a SELECT of the expression, then keep only the expression's text.
+            let c = compile(
+                &Statement::Select(Select::new(vec![this.expr.clone()])),
+                &crate::sql::dialect::SqliteDialect,
+            )
+            .lua()?;
+            let body = c.sql.strip_prefix("SELECT ").unwrap_or(&c.sql);
+            Ok(body.split(" \nFROM ").next().unwrap_or(body).to_string())
+        });
+    }
+}
+
+/// The module's expression constructors.
+pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
+    orm.set(
+        "and_",
+        lua.create_function(|lua, args: Variadic<LuaValue>| {
+            let items = args
+                .iter()
+                .map(|a| clause_arg(a, "orm.and_"))
+                .collect::<LuaResult<Vec<_>>>()?;
+            new_ud(lua, Expr::and(items))
+        })?,
+    )?;
+    orm.set(
+        "or_",
+        lua.create_function(|lua, args: Variadic<LuaValue>| {
+            let items = args
+                .iter()
+                .map(|a| clause_arg(a, "orm.or_"))
+                .collect::<LuaResult<Vec<_>>>()?;
+            new_ud(lua, Expr::List(BinOp::Or, items))
+        })?,
+    )?;
+    orm.set(
+        "not_",
+        lua.create_function(|lua, a: LuaValue| {
+            new_ud(
+                lua,
+                Expr::Unary(UnaryOp::Not, Box::new(clause_arg(&a, "orm.not_")?)),
+            )
+        })?,
+    )?;
+    orm.set(
+        "text",
+        lua.create_function(|_, s: String| Ok(LuaText(Rc::from(s.as_str()))))?,
+    )?;
+    orm.set(
+        "null",
+        lua.create_function(|_, ()| Ok(super::convert::Null))?,
+    )?;
+    orm.set(
+        "literal",
+        lua.create_function(|lua, v: LuaValue| {
+            let value = lua_to_value(lua, &v, ValueKind::Any, &|| "orm.literal".into())?;
+            new_ud(lua, Expr::Bind(value, SqlType::Null))
+        })?,
+    )?;
+    orm.set(
+        "distinct",
+        lua.create_function(|lua, v: LuaValue| {
+            new_ud(
+                lua,
+                Expr::Unary(UnaryOp::Distinct, Box::new(expr_arg(lua, &v)?)),
+            )
+        })?,
+    )?;
+    let func = lua.create_table()?;
+    let mt = lua.create_table()?;
+    mt.set(
+        "__index",
+        lua.create_function(|lua, (_t, name): (LuaValue, String)| {
+            if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(arg(format!(
+                    "orm.func.{name}: not a valid SQL function name"
+                )));
+            }
+            let name: Rc<str> = Rc::from(name.as_str());
+            lua.create_function(move |lua, args: Variadic<LuaValue>| {
+                let args = args
+                    .iter()
+                    .map(|a| expr_arg(lua, a))
+                    .collect::<LuaResult<Vec<_>>>()?;
+                new_ud(
+                    lua,
+                    Expr::Func {
+                        name: name.clone(),
+                        args,
+                    },
+                )
+            })
+        })?,
+    )?;
+    func.set_metatable(Some(mt))?;
+    orm.set("func", func)?;
+    Ok(())
+}

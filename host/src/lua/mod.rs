@@ -1,0 +1,66 @@
+//! The thin mlua binding: one file per family of Lua values. `install` builds the
+//! `lualchemy` module into a Lua state.
+
+pub mod convert;
+pub mod engine;
+pub mod error;
+pub mod expr;
+pub mod model;
+pub mod result;
+pub mod schema;
+pub mod session;
+pub mod statement;
+
+use mlua::{Lua, Value as LuaValue};
+
+pub use engine::LuaEngine;
+
+/// Lua-side methods of userdata types (see `lua/prelude.lua`), by type name.
+struct Extensions(mlua::Table);
+
+/// Looks up a Lua-side method of a userdata type.
+pub(crate) fn extension(lua: &Lua, type_name: &str, key: LuaValue) -> mlua::Result<LuaValue> {
+    match lua.app_data_ref::<Extensions>() {
+        Some(ext) => match ext.0.raw_get::<Option<mlua::Table>>(type_name)? {
+            Some(t) => t.raw_get(key),
+            None => Ok(LuaValue::Nil),
+        },
+        None => Ok(LuaValue::Nil),
+    }
+}
+
+/// Builds the module table and registers it as `require("lualchemy")`.
+pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
+    let orm = lua.create_table()?;
+    orm.set("Error", error::install(lua)?)?;
+    schema::install(lua, &orm)?;
+    expr::install(lua, &orm)?;
+    statement::install(lua, &orm)?;
+    model::install(lua, &orm)?;
+    session::install(lua, &orm)?;
+    engine::install(lua, &orm)?;
+    orm.set("_VERSION", env!("CARGO_PKG_VERSION"))?;
+    let prelude: mlua::Table = lua
+        .load(include_str!("../../../lua/prelude.lua"))
+        .set_name("=lualchemy/prelude.lua")
+        .call(orm.clone())?;
+    lua.set_app_data(Extensions(prelude));
+    let package: Option<mlua::Table> = lua.globals().get("package")?;
+    if let Some(package) = package {
+        let loaded: mlua::Table = package.get("loaded")?;
+        loaded.set("lualchemy", orm.clone())?;
+    } else {
+        let o = orm.clone();
+        lua.globals().set(
+            "require",
+            lua.create_function(move |_, name: String| {
+                if name == "lualchemy" {
+                    Ok(o.clone())
+                } else {
+                    Err(mlua::Error::runtime(format!("module '{name}' not found")))
+                }
+            })?,
+        )?;
+    }
+    Ok(orm)
+}

@@ -1,0 +1,690 @@
+//! Declarative models: `orm.declarative_base`, `Base:model(name, spec)`, the class value
+//! (`User`, with `User.name` as a column expression and `User{...}` as the constructor),
+//! and instances as userdata whose state lives in Rust.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use mlua::{
+    AnyUserData, Lua, MetaMethod, UserData, UserDataFields, UserDataMethods, Value as LuaValue,
+};
+
+use super::convert::{lua_to_value, value_to_lua};
+use super::error::{arg, kind_err, IntoLuaResult, LuaResult};
+use super::expr::{AttrRef, LuaExpr};
+use super::schema::{
+    table_arg, ColumnSpec, LuaColumnSpec, LuaMetaData, LuaTableObj, LuaType, TableArg,
+};
+use crate::error::ErrorKind;
+use crate::orm::session::SessionCore;
+use crate::orm::{Instance, Mapper, Status};
+use crate::schema::{MetaData, SqlType, Table};
+use crate::sql::Expr;
+
+pub struct DeclBase {
+    pub metadata: Rc<MetaData>,
+    pub type_map: HashMap<String, SqlType>,
+    pub type_map_table: mlua::Table,
+    pub mappers: RefCell<Vec<AnyUserData>>,
+}
+
+#[derive(Clone)]
+pub struct LuaBase(pub Rc<DeclBase>);
+
+/// What a model inherits: columns and methods of an abstract base or a mixin.
+#[derive(Clone, Default)]
+pub struct Inherited {
+    pub columns: Vec<(String, ColumnSpec)>,
+    pub members: Vec<(String, LuaValue)>,
+}
+
+/// `Base:model("Common", { __abstract__ = true, ... })`: no table, only things to inherit.
+#[derive(Clone)]
+pub struct LuaAbstract {
+    pub name: String,
+    pub base: Rc<DeclBase>,
+    pub inherited: Inherited,
+}
+
+/// The binding's per-class data, kept in `Mapper::host`.
+pub struct ModelHost {
+    /// Methods, `__tostring` and other class members.
+    pub class: mlua::Table,
+    /// The class value itself.
+    pub class_ud: AnyUserData,
+}
+
+pub fn model_host(m: &Mapper) -> &ModelHost {
+    m.host
+        .get()
+        .and_then(|h| h.downcast_ref::<ModelHost>())
+        .expect("a mapper made by the Lua binding")
+}
+
+#[derive(Clone)]
+pub struct LuaModel {
+    pub mapper: Rc<Mapper>,
+}
+
+pub struct LuaInstance(pub Rc<Instance>);
+
+/// The Lua value of an instance: the one the session already handed out, or a new one.
+pub fn push_instance(lua: &Lua, inst: &Rc<Instance>) -> LuaResult<AnyUserData> {
+    if let Some(ud) = inst
+        .host
+        .borrow()
+        .as_ref()
+        .and_then(|h| h.downcast_ref::<AnyUserData>())
+    {
+        return Ok(ud.clone());
+    }
+    let ud = lua.create_userdata(LuaInstance(inst.clone()))?;
+    if matches!(
+        inst.status(),
+        Status::Pending | Status::Persistent | Status::Deleted
+    ) {
+        *inst.host.borrow_mut() = Some(Box::new(ud.clone()));
+    }
+    Ok(ud)
+}
+
+/// Remembers the Lua value of an instance that a session takes in.
+pub fn attach_host(ud: &AnyUserData, inst: &Rc<Instance>) {
+    let mut h = inst.host.borrow_mut();
+    if h.is_none() {
+        *h = Some(Box::new(ud.clone()));
+    }
+}
+
+/// The instance behind a Lua value, or `UnmappedInstanceError`.
+pub fn instance_of(v: &LuaValue) -> LuaResult<(Rc<Instance>, AnyUserData)> {
+    if let LuaValue::UserData(ud) = v {
+        if let Ok(i) = ud.borrow::<LuaInstance>() {
+            return Ok((i.0.clone(), ud.clone()));
+        }
+        if let Ok(m) = ud.borrow::<LuaModel>() {
+            return Err(kind_err(ErrorKind::UnmappedInstanceError, format!("Class '{}' is a mapped class, not an instance of it: create one with {}{{...}}", m.mapper.class_name, m.mapper.class_name)));
+        }
+    }
+    Err(kind_err(
+        ErrorKind::UnmappedInstanceError,
+        format!(
+            "Class '{}' is not mapped: expected an instance of a model",
+            v.type_name()
+        ),
+    ))
+}
+
+pub fn mapper_of(v: &LuaValue) -> LuaResult<Rc<Mapper>> {
+    match v {
+        LuaValue::UserData(ud) if ud.is::<LuaModel>() => {
+            Ok(ud.borrow::<LuaModel>()?.mapper.clone())
+        }
+        other => Err(kind_err(
+            ErrorKind::UnmappedInstanceError,
+            format!("expected a mapped class, got {}", other.type_name()),
+        )),
+    }
+}
+
+fn collect_mixin(t: &mlua::Table, into: &mut Inherited) -> LuaResult<()> {
+    for pair in t.pairs::<String, LuaValue>() {
+        let (k, v) = pair?;
+        match &v {
+            LuaValue::UserData(ud) if ud.is::<LuaColumnSpec>() => into
+                .columns
+                .push((k, ud.borrow::<LuaColumnSpec>()?.0.clone())),
+            _ => into.members.push((k, v)),
+        }
+    }
+    Ok(())
+}
+
+/// `Base:model(name, spec)` / `Abstract:model(name, spec)`.
+pub fn declare(
+    lua: &Lua,
+    base: &Rc<DeclBase>,
+    parent: Option<&Inherited>,
+    name: &str,
+    spec: mlua::Table,
+) -> LuaResult<LuaValue> {
+    let mut own = Inherited::default();
+    let mut inherited = parent.cloned().unwrap_or_default();
+    let mut tablename: Option<String> = None;
+    let mut table_args: Option<mlua::Table> = None;
+    let mut abstract_ = false;
+    for pair in spec.pairs::<LuaValue, LuaValue>() {
+        let (k, v) = pair?;
+        let key = match &k {
+            LuaValue::String(s) => s.to_str()?.to_string(),
+            other => {
+                return Err(arg(format!(
+                    "model {name}: spec keys must be attribute names, got {}",
+                    other.type_name()
+                )))
+            }
+        };
+        match key.as_str() {
+            "__tablename__" => match &v {
+                LuaValue::String(s) => tablename = Some(s.to_str()?.to_string()),
+                _ => return Err(arg(format!("model {name}: __tablename__ must be a string"))),
+            },
+            "__table_args__" => match v {
+                LuaValue::Table(t) => table_args = Some(t),
+                _ => return Err(arg(format!("model {name}: __table_args__ must be a table"))),
+            },
+            "__abstract__" => abstract_ = v.as_boolean().unwrap_or(false),
+            "__mixins__" => match &v {
+                LuaValue::Table(list) => {
+                    for m in list.sequence_values::<LuaValue>() {
+                        match m? {
+                            LuaValue::Table(t) => collect_mixin(&t, &mut inherited)?,
+                            other => {
+                                return Err(arg(format!(
+                                    "model {name}: __mixins__ holds plain tables, got {}",
+                                    other.type_name()
+                                )))
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    return Err(arg(format!(
+                        "model {name}: __mixins__ must be a list of tables"
+                    )))
+                }
+            },
+            _ => {
+                match &v {
+                    LuaValue::UserData(ud) if ud.is::<LuaColumnSpec>() => own
+                        .columns
+                        .push((key, ud.borrow::<LuaColumnSpec>()?.0.clone())),
+                    LuaValue::UserData(ud) if ud.is::<LuaExpr>() || ud.is::<LuaModel>() => {
+                        return Err(arg(format!("{name}.{key}: this kind of attribute is not supported in a model spec yet")));
+                    }
+                    _ => own.members.push((key, v)),
+                }
+            }
+        }
+    }
+    // A model's own columns first, then inherited ones, each in creation order.
+    own.columns.sort_by_key(|(_, s)| s.order);
+    inherited.columns.sort_by_key(|(_, s)| s.order);
+    let mut columns = own.columns.clone();
+    for (k, s) in &inherited.columns {
+        if !columns.iter().any(|(ok, _)| ok == k) {
+            columns.push((k.clone(), s.clone()));
+        }
+    }
+    let mut members = inherited.members.clone();
+    members.extend(own.members.clone());
+    if abstract_ {
+        return Ok(LuaValue::UserData(lua.create_userdata(LuaAbstract {
+            name: name.to_string(),
+            base: base.clone(),
+            inherited: Inherited { columns, members },
+        })?));
+    }
+    let tablename = tablename.ok_or_else(|| {
+        arg(format!("Class {name} does not have a __table__ or __tablename__ specified and does not inherit from an existing table-mapped class"))
+    })?;
+    let mut cols = Vec::new();
+    for (key, s) in &columns {
+        cols.push(s.build(lua, key, &base.type_map, &base.metadata, name)?);
+    }
+    let mut constraints = Vec::new();
+    let mut indexes = Vec::new();
+    if let Some(args) = table_args {
+        for v in args.sequence_values::<LuaValue>() {
+            match table_arg(&v?, name)? {
+                Some(TableArg::Constraint(c)) => constraints.push(c),
+                Some(TableArg::Index(i)) => indexes.push(i),
+                None => {}
+            }
+        }
+    }
+    let table = Rc::new(
+        Table::new(&tablename, cols, constraints, indexes)
+            .map_err(|mut e| {
+                e.message = format!("model {name}: {}", e.message);
+                e
+            })
+            .lua()?,
+    );
+    let mapper = Rc::new(Mapper::new(name, table.clone()).lua()?);
+    base.metadata.add(table).lua()?;
+    let class = lua.create_table()?;
+    for (k, v) in members {
+        class.raw_set(k, v)?;
+    }
+    let ud = lua.create_userdata(LuaModel {
+        mapper: mapper.clone(),
+    })?;
+    let _ = mapper.host.set(Box::new(ModelHost {
+        class,
+        class_ud: ud.clone(),
+    }));
+    base.mappers.borrow_mut().push(ud.clone());
+    Ok(LuaValue::UserData(ud))
+}
+
+impl UserData for LuaBase {
+    fn add_fields<F: UserDataFields<Self>>(f: &mut F) {
+        f.add_field_method_get("metadata", |_, this| {
+            Ok(LuaMetaData(this.0.metadata.clone()))
+        });
+        f.add_field_method_get("registry", |lua, this| {
+            let t = lua.create_table()?;
+            let mappers = lua.create_table()?;
+            for (i, m) in this.0.mappers.borrow().iter().enumerate() {
+                let mapper = m.borrow::<LuaModel>()?.mapper.clone();
+                mappers.raw_set(i + 1, MapperInfo(mapper))?;
+            }
+            t.raw_set("mappers", mappers)?;
+            t.raw_set("metadata", LuaMetaData(this.0.metadata.clone()))?;
+            t.raw_set("type_annotation_map", this.0.type_map_table.clone())?;
+            Ok(t)
+        });
+    }
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_method("model", |lua, this, (name, spec): (String, mlua::Table)| {
+            declare(lua, &this.0, None, &name, spec)
+        });
+    }
+}
+
+impl UserData for LuaAbstract {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_method("model", |lua, this, (name, spec): (String, mlua::Table)| {
+            declare(lua, &this.base, Some(&this.inherited), &name, spec)
+        });
+        m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            Ok(format!("<abstract class '{}'>", this.name))
+        });
+    }
+}
+
+pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
+    orm.set(
+        "declarative_base",
+        lua.create_function(|lua, opts: Option<mlua::Table>| {
+            let mut metadata = MetaData::new();
+            let mut type_map = HashMap::new();
+            let type_map_table = lua.create_table()?;
+            if let Some(o) = opts {
+                if let Some(md) = o.get::<Option<AnyUserData>>("metadata")? {
+                    metadata = md.borrow::<LuaMetaData>().map_err(|_| arg("declarative_base: metadata must be an orm.MetaData()"))?.0.clone();
+                }
+                if let Some(tm) = o.get::<Option<mlua::Table>>("type_annotation_map")? {
+                    for pair in tm.pairs::<String, AnyUserData>() {
+                        let (k, v) = pair?;
+                        let ty = v.borrow::<LuaType>().map_err(|_| arg(format!("type_annotation_map['{k}'] must be a type such as orm.String(50)")))?.0.clone();
+                        type_map.insert(k.clone(), ty);
+                        type_map_table.raw_set(k, v)?;
+                    }
+                }
+            }
+            Ok(LuaBase(Rc::new(DeclBase { metadata, type_map, type_map_table, mappers: RefCell::new(Vec::new()) })))
+        })?,
+    )?;
+    orm.set(
+        "inspect",
+        lua.create_function(|lua, v: LuaValue| -> LuaResult<LuaValue> {
+            if let LuaValue::UserData(ud) = &v {
+                if let Ok(m) = ud.borrow::<LuaModel>() {
+                    return Ok(LuaValue::UserData(
+                        lua.create_userdata(MapperInfo(m.mapper.clone()))?,
+                    ));
+                }
+                if let Ok(i) = ud.borrow::<LuaInstance>() {
+                    return Ok(LuaValue::UserData(
+                        lua.create_userdata(InstanceInfo(i.0.clone()))?,
+                    ));
+                }
+            }
+            Err(kind_err(
+                ErrorKind::ArgumentError,
+                format!(
+                    "No inspection system is available for object of type {}",
+                    v.type_name()
+                ),
+            ))
+        })?,
+    )?;
+    Ok(())
+}
+
+impl UserData for LuaModel {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(
+            MetaMethod::Index,
+            |lua, this, key: LuaValue| -> LuaResult<LuaValue> {
+                let mapper = &this.mapper;
+                if let LuaValue::String(s) = &key {
+                    let k = s.to_str()?;
+                    if let Some(i) = mapper.attr_index(&k) {
+                        let e = LuaExpr {
+                            expr: Expr::column(&mapper.table, i),
+                            attr: Some(AttrRef {
+                                mapper: mapper.clone(),
+                                index: i,
+                            }),
+                        };
+                        return Ok(LuaValue::UserData(lua.create_userdata(e)?));
+                    }
+                    match &*k {
+                        "__table__" => {
+                            return Ok(LuaValue::UserData(
+                                lua.create_userdata(LuaTableObj(mapper.table.clone()))?,
+                            ))
+                        }
+                        "__tablename__" => {
+                            return Ok(LuaValue::String(lua.create_string(&mapper.table.name)?))
+                        }
+                        "__name__" => {
+                            return Ok(LuaValue::String(lua.create_string(&mapper.class_name)?))
+                        }
+                        "__mapper__" => {
+                            return Ok(LuaValue::UserData(
+                                lua.create_userdata(MapperInfo(mapper.clone()))?,
+                            ))
+                        }
+                        _ => {}
+                    }
+                }
+                model_host(mapper).class.raw_get(key)
+            },
+        );
+        m.add_meta_method(
+            MetaMethod::NewIndex,
+            |_, this, (key, value): (String, LuaValue)| {
+                if this.mapper.attr_index(&key).is_some() {
+                    return Err(arg(format!(
+                        "{}.{key} is a mapped column and cannot be replaced",
+                        this.mapper.class_name
+                    )));
+                }
+                model_host(&this.mapper).class.raw_set(key, value)
+            },
+        );
+        m.add_meta_method(MetaMethod::Call, |lua, this, args: Option<mlua::Table>| {
+            construct(lua, &this.mapper, args)
+        });
+        m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            Ok(format!("<class '{}'>", this.mapper.class_name))
+        });
+    }
+}
+
+/// `User{ name = "ed" }`: a transient instance; an unknown key is an error.
+fn construct(lua: &Lua, mapper: &Rc<Mapper>, args: Option<mlua::Table>) -> LuaResult<AnyUserData> {
+    let inst = Instance::new(mapper);
+    if let Some(t) = args {
+        let mut st = inst.state_mut();
+        for pair in t.pairs::<LuaValue, LuaValue>() {
+            let (k, v) = pair?;
+            let key = match &k {
+                LuaValue::String(s) => s.to_str()?,
+                other => {
+                    return Err(arg(format!(
+                        "{}{{...}}: keys must be attribute names, got {}",
+                        mapper.class_name,
+                        other.type_name()
+                    )))
+                }
+            };
+            let i = mapper.attr_index(&key).ok_or_else(|| {
+                arg(format!(
+                    "'{}' is an invalid keyword argument for {}",
+                    &*key, mapper.class_name
+                ))
+            })?;
+            st.values[i] = lua_to_value(lua, &v, mapper.attrs[i].kind, &|| mapper.attr_path(i))?;
+            st.loaded.insert(i);
+        }
+    }
+    lua.create_userdata(LuaInstance(inst))
+}
+
+fn instance_index(lua: &Lua, ud: &AnyUserData, key: LuaValue) -> LuaResult<LuaValue> {
+    let inst = ud.borrow::<LuaInstance>()?.0.clone();
+    let mapper = &inst.mapper;
+    if let LuaValue::String(s) = &key {
+        if let Some(i) = std::str::from_utf8(&s.as_bytes())
+            .ok()
+            .and_then(|k| mapper.attr_index(k))
+        {
+            SessionCore::ensure_loaded(&inst, i).lua()?;
+            let st = inst.state();
+            return value_to_lua(lua, &st.values[i], mapper.attrs[i].kind);
+        }
+    }
+    let v: LuaValue = model_host(mapper).class.raw_get(key.clone())?;
+    if !v.is_nil() {
+        return Ok(v);
+    }
+    match ud.user_value::<Option<mlua::Table>>()? {
+        Some(extra) => extra.raw_get(key),
+        None => Ok(LuaValue::Nil),
+    }
+}
+
+impl UserData for LuaInstance {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_function(
+            MetaMethod::Index,
+            |lua, (ud, key): (AnyUserData, LuaValue)| instance_index(lua, &ud, key),
+        );
+        m.add_meta_function(
+            MetaMethod::NewIndex,
+            |lua, (ud, key, value): (AnyUserData, LuaValue, LuaValue)| {
+                let inst = ud.borrow::<LuaInstance>()?.0.clone();
+                let mapper = &inst.mapper;
+                if let LuaValue::String(s) = &key {
+                    if let Some(i) = std::str::from_utf8(&s.as_bytes())
+                        .ok()
+                        .and_then(|k| mapper.attr_index(k))
+                    {
+                        let v = lua_to_value(lua, &value, mapper.attrs[i].kind, &|| {
+                            mapper.attr_path(i)
+                        })?;
+                        inst.set(i, v);
+                        return Ok(());
+                    }
+                }
+                let extra = match ud.user_value::<Option<mlua::Table>>()? {
+                    Some(t) => t,
+                    None => {
+                        let t = lua.create_table()?;
+                        ud.set_user_value(t.clone())?;
+                        t
+                    }
+                };
+                extra.raw_set(key, value)
+            },
+        );
+        m.add_meta_function(MetaMethod::ToString, |lua, ud: AnyUserData| {
+            let inst = ud.borrow::<LuaInstance>()?.0.clone();
+            let f: LuaValue = model_host(&inst.mapper).class.raw_get("__tostring")?;
+            match f {
+                LuaValue::Function(f) => f.call::<LuaValue>(ud).and_then(|v| {
+                    lua.coerce_string(v)
+                        .map(|s| s.map(|s| s.to_string_lossy()).unwrap_or_default())
+                }),
+                _ => Ok(format!(
+                    "<{} object at {:p}>",
+                    inst.mapper.class_name,
+                    Rc::as_ptr(&inst)
+                )),
+            }
+        });
+        for (mm, name) in [
+            (MetaMethod::Lt, "__lt"),
+            (MetaMethod::Le, "__le"),
+            (MetaMethod::Eq, "__eq"),
+            (MetaMethod::Concat, "__concat"),
+        ] {
+            m.add_meta_function(
+                mm,
+                move |_, (a, b): (LuaValue, LuaValue)| -> LuaResult<LuaValue> {
+                    let ud = match (&a, &b) {
+                        (LuaValue::UserData(u), _) if u.is::<LuaInstance>() => u.clone(),
+                        (_, LuaValue::UserData(u)) => u.clone(),
+                        _ => return Ok(LuaValue::Boolean(false)),
+                    };
+                    let inst = ud.borrow::<LuaInstance>()?.0.clone();
+                    match model_host(&inst.mapper).class.raw_get::<LuaValue>(name)? {
+                        LuaValue::Function(f) => f.call((a, b)),
+                        _ if name == "__eq" => Ok(LuaValue::Boolean(false)),
+                        _ => Err(arg(format!(
+                            "{} defines no {name} metamethod",
+                            inst.mapper.class_name
+                        ))),
+                    }
+                },
+            );
+        }
+    }
+}
+
+/// `orm.inspect(Model)`.
+pub struct MapperInfo(pub Rc<Mapper>);
+
+fn column_info(lua: &Lua, m: &Rc<Mapper>, i: usize) -> LuaResult<mlua::Table> {
+    let c = &m.table.columns[i];
+    let t = lua.create_table()?;
+    t.raw_set("key", m.attrs[i].key.as_str())?;
+    t.raw_set("name", c.name.as_str())?;
+    t.raw_set("type", LuaType(c.ty.clone()))?;
+    t.raw_set("primary_key", c.primary_key)?;
+    t.raw_set("nullable", c.nullable)?;
+    t.raw_set(
+        "expression",
+        LuaExpr {
+            expr: Expr::column(&m.table, i),
+            attr: Some(AttrRef {
+                mapper: m.clone(),
+                index: i,
+            }),
+        },
+    )?;
+    Ok(t)
+}
+
+impl UserData for MapperInfo {
+    fn add_fields<F: UserDataFields<Self>>(f: &mut F) {
+        f.add_field_method_get("class", |_, this| Ok(model_host(&this.0).class_ud.clone()));
+        f.add_field_method_get("class_name", |_, this| Ok(this.0.class_name.clone()));
+        f.add_field_method_get("local_table", |_, this| {
+            Ok(LuaTableObj(this.0.table.clone()))
+        });
+        f.add_field_method_get("columns", |lua, this| {
+            let t = lua.create_table()?;
+            for i in 0..this.0.attrs.len() {
+                t.raw_set(i + 1, column_info(lua, &this.0, i)?)?;
+            }
+            Ok(t)
+        });
+        f.add_field_method_get("primary_key", |lua, this| {
+            let t = lua.create_table()?;
+            for (n, &i) in this.0.pk.iter().enumerate() {
+                t.raw_set(n + 1, column_info(lua, &this.0, i)?)?;
+            }
+            Ok(t)
+        });
+        f.add_field_method_get("relationships", |lua, _| lua.create_table());
+        f.add_field_method_get("attrs", |lua, this| {
+            let t = lua.create_table()?;
+            for i in 0..this.0.attrs.len() {
+                t.raw_set(this.0.attrs[i].key.as_str(), column_info(lua, &this.0, i)?)?;
+            }
+            Ok(t)
+        });
+    }
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            Ok(format!("{:?}", this.0))
+        });
+    }
+}
+
+/// `orm.inspect(obj)`.
+pub struct InstanceInfo(pub Rc<Instance>);
+
+impl UserData for InstanceInfo {
+    fn add_fields<F: UserDataFields<Self>>(f: &mut F) {
+        f.add_field_method_get("transient", |_, this| {
+            Ok(this.0.status() == Status::Transient)
+        });
+        f.add_field_method_get("pending", |_, this| Ok(this.0.status() == Status::Pending));
+        f.add_field_method_get("persistent", |_, this| {
+            Ok(this.0.status() == Status::Persistent)
+        });
+        f.add_field_method_get("deleted", |_, this| Ok(this.0.status() == Status::Deleted));
+        f.add_field_method_get(
+            "detached",
+            |_, this| Ok(this.0.status() == Status::Detached),
+        );
+        f.add_field_method_get("was_deleted", |_, this| {
+            Ok(this.0.status() == Status::Deleted)
+        });
+        f.add_field_method_get("modified", |_, this| {
+            Ok(!this.0.state().committed.is_empty())
+        });
+        f.add_field_method_get("expired", |_, this| Ok(this.0.is_expired()));
+        f.add_field_method_get("identity", |lua, this| -> LuaResult<LuaValue> {
+            let key = this.0.state().key.clone();
+            match key {
+                Some(k) if this.0.status() != Status::Transient => {
+                    let t = lua.create_table()?;
+                    for (i, (v, &a)) in k.values().iter().zip(&this.0.mapper.pk).enumerate() {
+                        t.raw_set(i + 1, value_to_lua(lua, v, this.0.mapper.attrs[a].kind)?)?;
+                    }
+                    Ok(LuaValue::Table(t))
+                }
+                _ => Ok(LuaValue::Nil),
+            }
+        });
+        f.add_field_method_get("session", |lua, this| -> LuaResult<LuaValue> {
+            match this.0.session() {
+                Some(s) => super::session::session_value(lua, &s),
+                None => Ok(LuaValue::Nil),
+            }
+        });
+        f.add_field_method_get("object", |lua, this| push_instance(lua, &this.0));
+        f.add_field_method_get("attrs", |lua, this| {
+            let t = lua.create_table()?;
+            let m = &this.0.mapper;
+            for i in 0..m.attrs.len() {
+                let h = this.0.history(i);
+                let ht = lua.create_table()?;
+                for (name, list) in [
+                    ("added", &h.added),
+                    ("unchanged", &h.unchanged),
+                    ("deleted", &h.deleted),
+                ] {
+                    let l = lua.create_table()?;
+                    for (n, v) in list.iter().enumerate() {
+                        l.raw_set(n + 1, value_to_lua(lua, v, m.attrs[i].kind)?)?;
+                    }
+                    ht.raw_set(name, l)?;
+                }
+                let a = lua.create_table()?;
+                a.raw_set("history", ht)?;
+                a.raw_set("key", m.attrs[i].key.as_str())?;
+                let st = this.0.state();
+                a.raw_set(
+                    "loaded_value",
+                    if st.loaded.contains(i) {
+                        value_to_lua(lua, &st.values[i], m.attrs[i].kind)?
+                    } else {
+                        LuaValue::Nil
+                    },
+                )?;
+                t.raw_set(m.attrs[i].key.as_str(), a)?;
+            }
+            Ok(t)
+        });
+    }
+}

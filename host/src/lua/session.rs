@@ -1,0 +1,621 @@
+//! The session as a Lua value, `orm.Session`, `orm.sessionmaker`, and the identity sets of
+//! `session.new / dirty / deleted`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use mlua::{
+    AnyUserData, Lua, MetaMethod, UserData, UserDataFields, UserDataMethods, Value as LuaValue,
+    Variadic,
+};
+
+use super::convert::lua_to_value;
+use super::engine::engine_of;
+use super::error::{arg, IntoLuaResult, LuaResult};
+use super::expr::LuaText;
+use super::model::{attach_host, instance_of, mapper_of, push_instance, LuaInstance};
+use super::result::ResultSet;
+use super::statement::{LuaInsert, LuaQuery, LuaSelect};
+use crate::engine::Engine;
+use crate::orm::query::SelectItem;
+use crate::orm::session::SessionCore;
+use crate::orm::{Instance, Mapper, OrmSelect, Session, SessionConfig};
+use crate::schema::ColumnDefault;
+use crate::sql::{compile, Expr, Insert, Statement};
+use crate::value::Value;
+
+pub struct LuaSession {
+    pub core: Session,
+    pub info: mlua::Table,
+}
+
+/// Session objects by core pointer (weak values), so `inspect(obj).session` finds the
+/// Lua value of an object's session.
+struct SessionIndex(mlua::Table);
+
+pub fn session_value(lua: &Lua, s: &Rc<SessionCore>) -> LuaResult<LuaValue> {
+    match lua.app_data_ref::<SessionIndex>() {
+        Some(idx) => idx.0.raw_get(LuaValue::LightUserData(mlua::LightUserData(
+            Rc::as_ptr(s) as *mut _
+        ))),
+        None => Ok(LuaValue::Nil),
+    }
+}
+
+pub fn session_of(ud: &AnyUserData) -> LuaResult<mlua::UserDataRef<LuaSession>> {
+    ud.borrow::<LuaSession>()
+}
+
+fn new_session(lua: &Lua, bind: Option<Engine>, config: SessionConfig) -> LuaResult<AnyUserData> {
+    let core = Session::new(bind, config);
+    let ptr = Rc::as_ptr(&core.0) as *mut std::ffi::c_void;
+    let ud = lua.create_userdata(LuaSession {
+        core,
+        info: lua.create_table()?,
+    })?;
+    if let Some(idx) = lua.app_data_ref::<SessionIndex>() {
+        idx.0.raw_set(
+            LuaValue::LightUserData(mlua::LightUserData(ptr)),
+            ud.clone(),
+        )?;
+    }
+    Ok(ud)
+}
+
+/// `session:get(Model, pk)` with a scalar or, for composite keys, a list.
+pub fn get(
+    lua: &Lua,
+    session: &AnyUserData,
+    mapper: &Rc<Mapper>,
+    pk: LuaValue,
+) -> LuaResult<LuaValue> {
+    let values: Vec<LuaValue> = match &pk {
+        LuaValue::Table(t) => t.sequence_values::<LuaValue>().collect::<LuaResult<_>>()?,
+        LuaValue::Nil => {
+            return Err(arg(format!(
+                "session:get({}, nil): a primary key value is required",
+                mapper.class_name
+            )))
+        }
+        other => vec![other.clone()],
+    };
+    if values.len() != mapper.pk.len() {
+        return Err(arg(format!(
+            "session:get({}, ...): expected {} primary key value(s), got {}",
+            mapper.class_name,
+            mapper.pk.len(),
+            values.len()
+        )));
+    }
+    let mut key = Vec::with_capacity(values.len());
+    for (v, &i) in values.iter().zip(&mapper.pk) {
+        key.push(lua_to_value(lua, v, mapper.attrs[i].kind, &|| {
+            mapper.attr_path(i)
+        })?);
+    }
+    let s = session_of(session)?;
+    let found = s.core.get(mapper, &key).lua()?;
+    drop(s);
+    match found {
+        Some(inst) => Ok(LuaValue::UserData(push_instance(lua, &inst)?)),
+        None => Ok(LuaValue::Nil),
+    }
+}
+
+/// `session:execute(orm.insert(Model), rows)`: one prepared statement for all rows with the
+/// same keys, defaults filled in as the flush does.
+fn bulk_insert(
+    lua: &Lua,
+    core: &SessionCore,
+    ins: &LuaInsert,
+    params: Option<LuaValue>,
+) -> LuaResult<ResultSet> {
+    let mapper = &ins.mapper;
+    let table = &mapper.table;
+    let mut dicts: Vec<mlua::Table> = Vec::new();
+    match params {
+        Some(LuaValue::Table(t))
+            if t.raw_len() > 0 || t.pairs::<LuaValue, LuaValue>().next().is_none() =>
+        {
+            if t.raw_len() > 0 {
+                for d in t.sequence_values::<mlua::Table>() {
+                    dicts.push(
+                        d.map_err(|_| arg("orm.insert: parameters must be a list of tables"))?,
+                    );
+                }
+            } else {
+                dicts.push(t);
+            }
+        }
+        Some(LuaValue::Table(t)) => dicts.push(t),
+        Some(LuaValue::Nil) | None => {}
+        Some(other) => {
+            return Err(arg(format!(
+                "orm.insert: parameters must be a table or a list of tables, got {}",
+                other.type_name()
+            )))
+        }
+    }
+    if let Some(v) = &ins.values {
+        if dicts.is_empty() {
+            dicts.push(v.clone());
+        }
+    }
+    if dicts.is_empty() {
+        return Err(arg(format!(
+            "orm.insert({}): no rows to insert",
+            mapper.class_name
+        )));
+    }
+    let mut groups: Vec<(Vec<usize>, Vec<Vec<Value>>)> = Vec::new();
+    for d in dicts {
+        let mut row: Vec<(usize, Value)> = Vec::new();
+        for pair in d.pairs::<String, LuaValue>() {
+            let (k, v) = pair?;
+            let i = mapper.attr_index(&k).ok_or_else(|| {
+                arg(format!(
+                    "orm.insert({}): unknown column '{k}'",
+                    mapper.class_name
+                ))
+            })?;
+            row.push((
+                i,
+                lua_to_value(lua, &v, mapper.attrs[i].kind, &|| mapper.attr_path(i))?,
+            ));
+        }
+        for (i, col) in table.columns.iter().enumerate() {
+            if row.iter().any(|(c, _)| *c == i) {
+                continue;
+            }
+            match &col.default {
+                Some(ColumnDefault::Value(v)) => row.push((i, v.clone())),
+                Some(ColumnDefault::Callable(f)) => {
+                    let params: Vec<(String, Value)> = row
+                        .iter()
+                        .map(|(c, v)| (table.columns[*c].name.clone(), v.clone()))
+                        .collect();
+                    let v = f
+                        .call(&crate::schema::DefaultContext {
+                            table: &table.name,
+                            column: &col.name,
+                            params: &params,
+                        })
+                        .lua()?;
+                    row.push((i, v));
+                }
+                _ => {}
+            }
+        }
+        row.sort_by_key(|(c, _)| *c);
+        let cols: Vec<usize> = row.iter().map(|(c, _)| *c).collect();
+        let values: Vec<Value> = row.into_iter().map(|(_, v)| v).collect();
+        match groups.iter_mut().find(|(c, _)| *c == cols) {
+            Some(g) => g.1.push(values),
+            None => groups.push((cols, vec![values])),
+        }
+    }
+    let mut total = 0;
+    for (cols, rows) in groups {
+        let mut stmt = Insert::new(table);
+        stmt.values = cols
+            .iter()
+            .enumerate()
+            .map(|(n, &c)| (c, Expr::Slot(n)))
+            .collect();
+        let c = compile(
+            &Statement::Insert(stmt),
+            &crate::sql::dialect::SqliteDialect,
+        )
+        .lua()?;
+        total += core.execute_sql(&c.sql, &rows).lua()?;
+    }
+    Ok(ResultSet::with_rowcount(total as i64))
+}
+
+fn named_params(lua: &Lua, params: &Option<LuaValue>) -> LuaResult<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    if let Some(LuaValue::Table(t)) = params {
+        for pair in t.pairs::<String, LuaValue>() {
+            let (k, v) = pair?;
+            let key = k.clone();
+            out.push((
+                k,
+                lua_to_value(lua, &v, crate::schema::ValueKind::Any, &|| {
+                    format!("parameter '{key}'")
+                })?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn execute(
+    lua: &Lua,
+    ud: &AnyUserData,
+    stmt: &LuaValue,
+    params: Option<LuaValue>,
+) -> LuaResult<ResultSet> {
+    let s = session_of(ud)?;
+    let core = s.core.clone();
+    drop(s);
+    let LuaValue::UserData(st) = stmt else {
+        return Err(arg(format!(
+            "session:execute() expects a statement (orm.select, orm.insert, orm.text), got {}",
+            stmt.type_name()
+        )));
+    };
+    if let Ok(sel) = st.borrow::<LuaSelect>() {
+        return Ok(ResultSet::new(core.execute_select(&sel.q).lua()?));
+    }
+    if let Ok(ins) = st.borrow::<LuaInsert>() {
+        return bulk_insert(lua, &core, &ins, params);
+    }
+    if let Ok(text) = st.borrow::<LuaText>() {
+        let c = compile(
+            &Statement::Text(text.0.clone()),
+            &crate::sql::dialect::SqliteDialect,
+        )
+        .lua()?;
+        let named = named_params(lua, &params)?;
+        let values = c
+            .bind(&[], &|n| {
+                named.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
+            })
+            .lua()?;
+        let conn = core.connection().lua()?;
+        let has_columns = !conn.column_names(&c.sql).lua()?.is_empty();
+        if has_columns {
+            return Ok(ResultSet::new(core.query_values(&c.sql, &values).lua()?));
+        }
+        let n = core.execute_sql(&c.sql, &[values]).lua()?;
+        return Ok(ResultSet::with_rowcount(n as i64));
+    }
+    Err(arg(
+        "session:execute() expects a statement (orm.select, orm.insert, orm.text)",
+    ))
+}
+
+fn config_from(
+    t: &mlua::Table,
+    bind: &mut Option<Engine>,
+    config: &mut SessionConfig,
+) -> LuaResult<()> {
+    for pair in t.pairs::<String, LuaValue>() {
+        let (k, v) = pair?;
+        match k.as_str() {
+            "bind" => *bind = Some(engine_of(&v)?),
+            "autoflush" => config.autoflush = v.as_boolean().unwrap_or(true),
+            "expire_on_commit" => config.expire_on_commit = v.as_boolean().unwrap_or(true),
+            "close_resets_only" => config.close_resets_only = v.as_boolean().unwrap_or(true),
+            "autobegin" | "info" | "class_" => {}
+            other => return Err(arg(format!("unknown Session option '{other}'"))),
+        }
+    }
+    Ok(())
+}
+
+fn instances_to_set(list: Vec<Rc<Instance>>) -> IdentitySet {
+    IdentitySet(list)
+}
+
+impl UserData for LuaSession {
+    fn add_fields<F: UserDataFields<Self>>(f: &mut F) {
+        f.add_field_method_get("new", |_, this| {
+            Ok(instances_to_set(this.core.new_objects()))
+        });
+        f.add_field_method_get("dirty", |_, this| {
+            Ok(instances_to_set(this.core.dirty_objects()))
+        });
+        f.add_field_method_get("deleted", |_, this| {
+            Ok(instances_to_set(this.core.deleted_objects()))
+        });
+        f.add_field_method_get("info", |_, this| Ok(this.info.clone()));
+        f.add_field_method_get("bind", |lua, this| match this.core.bind() {
+            Some(e) => Ok(LuaValue::UserData(
+                lua.create_userdata(super::engine::LuaEngine(e))?,
+            )),
+            None => Ok(LuaValue::Nil),
+        });
+        f.add_field_method_get("autoflush", |_, this| {
+            Ok(this.core.config.borrow().autoflush)
+        });
+        f.add_field_method_set("autoflush", |_, this, v: bool| {
+            this.core.config.borrow_mut().autoflush = v;
+            Ok(())
+        });
+        f.add_field_method_get("is_active", |_, this| Ok(this.core.check_usable().is_ok()));
+    }
+
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_method("add", |_, this, obj: LuaValue| {
+            let (inst, ud) = instance_of(&obj)?;
+            this.core.add(&inst).lua()?;
+            attach_host(&ud, &inst);
+            Ok(())
+        });
+        m.add_method("add_all", |_, this, list: mlua::Table| {
+            for v in list.sequence_values::<LuaValue>() {
+                let (inst, ud) = instance_of(&v?)?;
+                this.core.add(&inst).lua()?;
+                attach_host(&ud, &inst);
+            }
+            Ok(())
+        });
+        m.add_method("delete", |_, this, obj: LuaValue| {
+            let (inst, ud) = instance_of(&obj)?;
+            this.core.delete(&inst).lua()?;
+            attach_host(&ud, &inst);
+            Ok(())
+        });
+        m.add_function(
+            "get",
+            |lua, (ud, model, pk): (AnyUserData, LuaValue, LuaValue)| {
+                let mapper = mapper_of(&model)?;
+                get(lua, &ud, &mapper, pk)
+            },
+        );
+        m.add_method("flush", |_, this, ()| this.core.flush().lua());
+        m.add_method("commit", |_, this, ()| this.core.commit().lua());
+        m.add_method("rollback", |_, this, ()| this.core.rollback().lua());
+        m.add_method("close", |_, this, ()| {
+            this.core.close();
+            Ok(())
+        });
+        m.add_meta_method(MetaMethod::Close, |_, this, _: LuaValue| {
+            this.core.close();
+            Ok(())
+        });
+        m.add_method("expunge", |_, this, obj: LuaValue| {
+            this.core.expunge(&instance_of(&obj)?.0).lua()
+        });
+        m.add_method("expunge_all", |_, this, ()| {
+            this.core.expunge_all();
+            Ok(())
+        });
+        m.add_method("merge", |lua, this, obj: LuaValue| {
+            let (inst, _) = instance_of(&obj)?;
+            let merged = this.core.merge(&inst).lua()?;
+            push_instance(lua, &merged)
+        });
+        m.add_method("refresh", |_, this, obj: LuaValue| {
+            this.core.refresh(&instance_of(&obj)?.0).lua()
+        });
+        m.add_method(
+            "expire",
+            |_, this, (obj, names): (LuaValue, Option<mlua::Table>)| {
+                let (inst, _) = instance_of(&obj)?;
+                let attrs = match names {
+                    Some(t) => {
+                        let mut v = Vec::new();
+                        for n in t.sequence_values::<String>() {
+                            let n = n?;
+                            v.push(inst.mapper.attr_index(&n).ok_or_else(|| {
+                                arg(format!(
+                                    "session:expire(): {} has no attribute '{n}'",
+                                    inst.mapper.class_name
+                                ))
+                            })?);
+                        }
+                        Some(v)
+                    }
+                    None => None,
+                };
+                this.core.expire(&inst, attrs.as_deref()).lua()
+            },
+        );
+        m.add_method("expire_all", |_, this, ()| {
+            this.core.expire_all();
+            Ok(())
+        });
+        m.add_method("is_modified", |_, this, obj: LuaValue| {
+            let (inst, _) = instance_of(&obj)?;
+            let _ = this;
+            Ok(inst.is_modified())
+        });
+        m.add_method("in_transaction", |_, this, ()| {
+            Ok(this.core.in_transaction())
+        });
+        m.add_method("in_nested_transaction", |_, this, ()| {
+            Ok(this.core.in_nested_transaction())
+        });
+        m.add_function(
+            "execute",
+            |lua,
+             (ud, stmt, params, _opts): (
+                AnyUserData,
+                LuaValue,
+                Option<LuaValue>,
+                Option<LuaValue>,
+            )| execute(lua, &ud, &stmt, params),
+        );
+        m.add_function(
+            "scalars",
+            |lua, (ud, stmt, params): (AnyUserData, LuaValue, Option<LuaValue>)| {
+                let r = execute(lua, &ud, &stmt, params)?;
+                Ok(r.scalars())
+            },
+        );
+        m.add_function(
+            "scalar",
+            |lua, (ud, stmt, params): (AnyUserData, LuaValue, Option<LuaValue>)| {
+                execute(lua, &ud, &stmt, params)?.scalar(lua)
+            },
+        );
+        m.add_function(
+            "query",
+            |_, (ud, args): (AnyUserData, Variadic<LuaValue>)| {
+                let mut items = Vec::new();
+                for a in args.iter() {
+                    match a {
+                        LuaValue::UserData(u) if u.is::<super::model::LuaModel>() => {
+                            items.push(SelectItem::Entity(
+                                u.borrow::<super::model::LuaModel>()?.mapper.clone(),
+                            ))
+                        }
+                        LuaValue::UserData(u) if u.is::<super::expr::LuaExpr>() => items.push(
+                            SelectItem::Expr(u.borrow::<super::expr::LuaExpr>()?.expr.clone()),
+                        ),
+                        other => return Err(arg(format!(
+                            "session:query() expects mapped classes or column expressions, got {}",
+                            other.type_name()
+                        ))),
+                    }
+                }
+                if items.is_empty() {
+                    return Err(arg("session:query() needs at least one entity or column"));
+                }
+                Ok(LuaQuery {
+                    session: ud,
+                    q: OrmSelect::new(items),
+                })
+            },
+        );
+        m.add_method("_begin", |_, this, ()| {
+            if this.core.in_transaction() {
+                return Err(super::error::invalid(
+                    "A transaction is already begun on this Session.",
+                ));
+            }
+            this.core.connection().lua()?;
+            Ok(())
+        });
+        m.add_method("_begin_nested", |_, this, ()| {
+            this.core.begin_nested().lua()
+        });
+        m.add_method("_release_nested", |_, this, ()| {
+            this.core.release_nested().lua()
+        });
+        m.add_method("_rollback_nested", |_, this, ()| {
+            this.core.rollback_nested().lua()
+        });
+        m.add_method("_enter_no_autoflush", |_, this, ()| {
+            this.core.enter_no_autoflush();
+            Ok(())
+        });
+        m.add_method("_exit_no_autoflush", |_, this, ()| {
+            this.core.exit_no_autoflush();
+            Ok(())
+        });
+        // begin(fn), begin_nested(fn), run(fn), no_autoflush(fn) are Lua functions (see
+        // lua/prelude.lua) so that an error raised inside fn reaches the caller unchanged.
+        m.add_meta_function(
+            MetaMethod::Index,
+            |lua, (_ud, key): (AnyUserData, LuaValue)| super::extension(lua, "Session", key),
+        );
+        m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            Ok(format!("<Session at {:p}>", Rc::as_ptr(&this.core.0)))
+        });
+    }
+}
+
+/// `session.new`, `.dirty`, `.deleted`: a snapshot set of objects.
+pub struct IdentitySet(Vec<Rc<Instance>>);
+
+impl UserData for IdentitySet {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(MetaMethod::Len, |_, this, ()| Ok(this.0.len()));
+        m.add_method("contains", |_, this, obj: LuaValue| {
+            Ok(match obj {
+                LuaValue::UserData(ud) => match ud.borrow::<LuaInstance>() {
+                    Ok(i) => this.0.iter().any(|o| Rc::ptr_eq(o, &i.0)),
+                    Err(_) => false,
+                },
+                _ => false,
+            })
+        });
+        m.add_method("iter", |lua, this, ()| {
+            let items: Vec<AnyUserData> = this
+                .0
+                .iter()
+                .map(|i| push_instance(lua, i))
+                .collect::<LuaResult<_>>()?;
+            let pos = RefCell::new(0usize);
+            lua.create_function(move |_, _: mlua::MultiValue| {
+                let mut p = pos.borrow_mut();
+                let v = items.get(*p).cloned();
+                *p += 1;
+                Ok(v)
+            })
+        });
+        m.add_method("list", |lua, this, ()| {
+            lua.create_sequence_from(
+                this.0
+                    .iter()
+                    .map(|i| push_instance(lua, i))
+                    .collect::<LuaResult<Vec<_>>>()?,
+            )
+        });
+    }
+}
+
+/// `orm.sessionmaker{...}`: a configured factory of sessions.
+pub struct SessionMaker {
+    bind: RefCell<Option<Engine>>,
+    config: RefCell<SessionConfig>,
+}
+
+impl UserData for SessionMaker {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(MetaMethod::Call, |lua, this, opts: Option<mlua::Table>| {
+            let mut bind = this.bind.borrow().clone();
+            let mut config = this.config.borrow().clone();
+            if let Some(t) = opts {
+                config_from(&t, &mut bind, &mut config)?;
+            }
+            new_session(lua, bind, config)
+        });
+        m.add_method("configure", |_, this, opts: mlua::Table| {
+            let mut bind = this.bind.borrow().clone();
+            let mut config = this.config.borrow().clone();
+            config_from(&opts, &mut bind, &mut config)?;
+            *this.bind.borrow_mut() = bind;
+            *this.config.borrow_mut() = config;
+            Ok(())
+        });
+        m.add_meta_function(
+            MetaMethod::Index,
+            |lua, (_ud, key): (AnyUserData, LuaValue)| super::extension(lua, "SessionMaker", key),
+        );
+    }
+}
+
+pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
+    let idx = lua.create_table()?;
+    let mt = lua.create_table()?;
+    mt.raw_set("__mode", "v")?;
+    idx.set_metatable(Some(mt))?;
+    lua.set_app_data(SessionIndex(idx));
+    orm.set(
+        "Session",
+        lua.create_function(
+            |lua, (bind, opts): (Option<LuaValue>, Option<mlua::Table>)| {
+                let mut engine = None;
+                let mut config = SessionConfig::default();
+                match bind {
+                    Some(LuaValue::Table(t)) => config_from(&t, &mut engine, &mut config)?,
+                    Some(LuaValue::Nil) | None => {}
+                    Some(v) => engine = Some(engine_of(&v)?),
+                }
+                if let Some(t) = opts {
+                    config_from(&t, &mut engine, &mut config)?;
+                }
+                new_session(lua, engine, config)
+            },
+        )?,
+    )?;
+    orm.set(
+        "sessionmaker",
+        lua.create_function(|_, opts: Option<mlua::Table>| {
+            let mut bind = None;
+            let mut config = SessionConfig::default();
+            if let Some(t) = opts {
+                config_from(&t, &mut bind, &mut config)?;
+            }
+            Ok(SessionMaker {
+                bind: RefCell::new(bind),
+                config: RefCell::new(config),
+            })
+        })?,
+    )?;
+    Ok(())
+}

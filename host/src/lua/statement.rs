@@ -1,0 +1,372 @@
+//! Statements as Lua values: `orm.select(...)` with its generative methods, `orm.insert`,
+//! and the legacy `session:query(...)`.
+
+use std::rc::Rc;
+
+use mlua::{AnyUserData, Lua, MetaMethod, UserData, UserDataMethods, Value as LuaValue, Variadic};
+
+use super::error::{arg, IntoLuaResult, LuaResult};
+use super::expr::{clause_arg, expr_arg, operand, LuaExpr};
+use super::model::LuaModel;
+use super::schema::LuaTableObj;
+use crate::orm::query::SelectItem;
+use crate::orm::{Mapper, OrmSelect};
+use crate::sql::expr::UnaryOp;
+use crate::sql::{compile, Expr, FromItem, Join, Statement};
+
+#[derive(Clone)]
+pub struct LuaSelect {
+    pub q: OrmSelect,
+}
+
+/// `orm.insert(Model)`: executed with a list of parameter dicts as one prepared statement.
+#[derive(Clone)]
+pub struct LuaInsert {
+    pub mapper: Rc<Mapper>,
+    pub values: Option<mlua::Table>,
+}
+
+fn select_item(v: &LuaValue) -> LuaResult<Vec<SelectItem>> {
+    if let LuaValue::UserData(ud) = v {
+        if let Ok(m) = ud.borrow::<LuaModel>() {
+            return Ok(vec![SelectItem::Entity(m.mapper.clone())]);
+        }
+        if let Ok(e) = ud.borrow::<LuaExpr>() {
+            return Ok(vec![SelectItem::Expr(e.expr.clone())]);
+        }
+        if let Ok(t) = ud.borrow::<LuaTableObj>() {
+            return Ok((0..t.0.columns.len())
+                .map(|i| SelectItem::Expr(Expr::column(&t.0, i)))
+                .collect());
+        }
+    }
+    Err(arg(format!(
+        "orm.select() expects mapped classes, columns or SQL expressions, got {}",
+        v.type_name()
+    )))
+}
+
+pub fn new_select(args: &[LuaValue]) -> LuaResult<LuaSelect> {
+    if args.is_empty() {
+        return Err(arg("orm.select() needs at least one entity or column"));
+    }
+    let mut items = Vec::new();
+    for a in args {
+        items.extend(select_item(a)?);
+    }
+    Ok(LuaSelect {
+        q: OrmSelect::new(items),
+    })
+}
+
+/// A non-negative integer for LIMIT / OFFSET.
+pub fn count_arg(v: &LuaValue, what: &str) -> LuaResult<i64> {
+    match v {
+        LuaValue::Integer(i) if *i >= 0 => Ok(*i),
+        LuaValue::Number(n) if *n >= 0.0 && n.fract() == 0.0 => Ok(*n as i64),
+        other => Err(arg(format!(
+            ":{what}() expects a non-negative integer, got {}",
+            super::convert::lua_debug(other)
+        ))),
+    }
+}
+
+/// An ORDER BY / GROUP BY argument: an expression, or the name of a column of the
+/// statement's first entity (never spliced as SQL).
+fn order_arg(lua: &Lua, q: &OrmSelect, v: &LuaValue, what: &str) -> LuaResult<Expr> {
+    if let LuaValue::String(s) = v {
+        let name = s.to_str()?.to_string();
+        let (desc, key) = match name.strip_prefix('-') {
+            Some(k) => (true, k.to_string()),
+            None => (false, name.clone()),
+        };
+        let m = q.first_entity().ok_or_else(|| {
+            arg(format!(
+                ":{what}('{name}'): a column name needs an entity in the statement"
+            ))
+        })?;
+        let i = m.attr_index(&key).ok_or_else(|| {
+            arg(format!(
+                ":{what}('{name}'): {} has no attribute '{key}'",
+                m.class_name
+            ))
+        })?;
+        let e = Expr::column(&m.table, i);
+        return Ok(if desc {
+            Expr::Unary(UnaryOp::Desc, Box::new(e))
+        } else {
+            e
+        });
+    }
+    let _ = lua;
+    clause_arg(v, &format!(":{what}()"))
+}
+
+/// `filter_by{ name = "ed" }`: equality on attributes of the statement's first entity.
+pub fn filter_by(lua: &Lua, q: &OrmSelect, t: &mlua::Table) -> LuaResult<Vec<Expr>> {
+    let m = q
+        .first_entity()
+        .ok_or_else(|| arg(":filter_by() needs an entity in the statement"))?
+        .clone();
+    let mut pairs: Vec<(String, LuaValue)> = Vec::new();
+    for pair in t.pairs::<LuaValue, LuaValue>() {
+        let (k, v) = pair?;
+        let key = match &k {
+            LuaValue::String(s) => s.to_str()?.to_string(),
+            other => {
+                return Err(arg(format!(
+                    ":filter_by() keys must be attribute names, got {}",
+                    other.type_name()
+                )))
+            }
+        };
+        pairs.push((key, v));
+    }
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = Vec::new();
+    for (key, v) in pairs {
+        let i = m.attr_index(&key).ok_or_else(|| {
+            arg(format!(
+                ":filter_by(): {} has no attribute '{key}'",
+                m.class_name
+            ))
+        })?;
+        let col = Expr::column(&m.table, i);
+        let r = operand(lua, &v, &m.table.columns[i].ty)?;
+        out.push(Expr::compare(col, crate::sql::BinOp::Eq, r));
+    }
+    Ok(out)
+}
+
+fn from_target(v: &LuaValue) -> LuaResult<FromItem> {
+    if let LuaValue::UserData(ud) = v {
+        if let Ok(m) = ud.borrow::<LuaModel>() {
+            return Ok(FromItem::Table(m.mapper.table.clone()));
+        }
+        if let Ok(t) = ud.borrow::<LuaTableObj>() {
+            return Ok(FromItem::Table(t.0.clone()));
+        }
+    }
+    Err(arg(format!(
+        "expected a mapped class or a table, got {}",
+        v.type_name()
+    )))
+}
+
+/// Adds the methods shared by `orm.select` statements and legacy queries: each returns a
+/// new statement (SQLAlchemy's generative style).
+macro_rules! generative_methods {
+    ($m:ident, $T:ty, $q:ident) => {
+        fn with<F: FnOnce(&mut OrmSelect) -> LuaResult<()>>(this: &$T, f: F) -> LuaResult<$T> {
+            let mut next = this.clone();
+            f(&mut next.$q)?;
+            Ok(next)
+        }
+        for name in ["where", "filter"] {
+            $m.add_method(name, move |_, this, args: Variadic<LuaValue>| {
+                with(this, |q| {
+                    for a in args.iter() {
+                        q.select.where_.push(clause_arg(a, &format!(":{name}()"))?);
+                    }
+                    Ok(())
+                })
+            });
+        }
+        $m.add_method("filter_by", |lua, this, t: mlua::Table| {
+            with(this, |q| {
+                let conds = filter_by(lua, q, &t)?;
+                q.select.where_.extend(conds);
+                Ok(())
+            })
+        });
+        $m.add_method("order_by", |lua, this, args: Variadic<LuaValue>| {
+            with(this, |q| {
+                for a in args.iter() {
+                    let e = order_arg(lua, q, a, "order_by")?;
+                    q.select.order_by.push(e);
+                }
+                Ok(())
+            })
+        });
+        $m.add_method("group_by", |lua, this, args: Variadic<LuaValue>| {
+            with(this, |q| {
+                for a in args.iter() {
+                    let e = order_arg(lua, q, a, "group_by")?;
+                    q.select.group_by.push(e);
+                }
+                Ok(())
+            })
+        });
+        $m.add_method("having", |_, this, args: Variadic<LuaValue>| {
+            with(this, |q| {
+                for a in args.iter() {
+                    q.select.having.push(clause_arg(a, ":having()")?);
+                }
+                Ok(())
+            })
+        });
+        $m.add_method("limit", |_, this, n: LuaValue| {
+            let n = count_arg(&n, "limit")?;
+            with(this, |q| {
+                q.select.limit = Some(n);
+                Ok(())
+            })
+        });
+        $m.add_method("offset", |_, this, n: LuaValue| {
+            let n = count_arg(&n, "offset")?;
+            with(this, |q| {
+                q.select.offset = Some(n);
+                Ok(())
+            })
+        });
+        $m.add_method("distinct", |_, this, ()| {
+            with(this, |q| {
+                q.select.distinct = true;
+                Ok(())
+            })
+        });
+        $m.add_method("select_from", |_, this, args: Variadic<LuaValue>| {
+            with(this, |q| {
+                for a in args.iter() {
+                    q.select.from.push(from_target(a)?);
+                }
+                Ok(())
+            })
+        });
+        for (name, outer) in [("join", false), ("outerjoin", true)] {
+            $m.add_method(
+                name,
+                move |lua, this, (target, on): (LuaValue, Option<LuaValue>)| {
+                    let target = from_target(&target)?;
+                    let on = match on {
+                        Some(v) => clause_arg(&v, &format!(":{name}()"))?,
+                        None => {
+                            let _ = lua;
+                            return Err(arg(format!(
+                                ":{name}() needs an ON clause here: join(target, onclause)"
+                            )));
+                        }
+                    };
+                    with(this, |q| {
+                        q.select.joins.push(Join { target, on, outer });
+                        Ok(())
+                    })
+                },
+            );
+        }
+        $m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            let c = compile(
+                &Statement::Select(this.$q.select.clone()),
+                &crate::sql::dialect::SqliteDialect,
+            )
+            .lua()?;
+            Ok(c.sql)
+        });
+    };
+}
+
+impl UserData for LuaSelect {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        generative_methods!(m, LuaSelect, q);
+    }
+}
+
+impl UserData for LuaInsert {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_method("values", |_, this, t: mlua::Table| {
+            let mut next = this.clone();
+            next.values = Some(t);
+            Ok(next)
+        });
+        m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            let t = &this.mapper.table;
+            let mut ins = crate::sql::Insert::new(t);
+            ins.values = (0..t.columns.len()).map(|i| (i, Expr::Slot(i))).collect();
+            Ok(
+                compile(&Statement::Insert(ins), &crate::sql::dialect::SqliteDialect)
+                    .lua()?
+                    .sql,
+            )
+        });
+    }
+}
+
+/// The legacy `session:query(...)`.
+#[derive(Clone)]
+pub struct LuaQuery {
+    pub session: AnyUserData,
+    pub q: OrmSelect,
+}
+
+impl UserData for LuaQuery {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        generative_methods!(m, LuaQuery, q);
+        m.add_method("all", |lua, this, ()| {
+            super::result::run_select(lua, &this.session, &this.q)?.all(lua)
+        });
+        m.add_method("first", |lua, this, ()| {
+            let mut q = this.q.clone();
+            q.select.limit = Some(1);
+            super::result::run_select(lua, &this.session, &q)?.first_row(lua)
+        });
+        m.add_method("one", |lua, this, ()| {
+            super::result::run_select(lua, &this.session, &this.q)?.one(lua, false)
+        });
+        m.add_method("one_or_none", |lua, this, ()| {
+            super::result::run_select(lua, &this.session, &this.q)?.one(lua, true)
+        });
+        m.add_method("scalar", |lua, this, ()| {
+            super::result::run_select(lua, &this.session, &this.q)?.scalar(lua)
+        });
+        m.add_method("count", |lua, this, ()| {
+            // SELECT count(*) FROM (the query)
+            let mut inner = this.q.select.clone();
+            inner.order_by.clear();
+            let c = compile(
+                &Statement::Select(inner),
+                &crate::sql::dialect::SqliteDialect,
+            )
+            .lua()?;
+            let sql = format!("SELECT count(*) AS count_1 \nFROM ({}) AS anon_1", c.sql);
+            let params = c.bind(&[], &|_| None).lua()?;
+            let s = super::session::session_of(&this.session)?;
+            let rows = s.core.query_values(&sql, &params).lua()?;
+            match rows.items.first() {
+                Some(crate::orm::Item::Value(v, _)) => Ok(v.as_i64().unwrap_or(0)),
+                _ => Ok(0),
+            }
+        });
+        m.add_method("get", |lua, this, pk: LuaValue| {
+            let m = this
+                .q
+                .first_entity()
+                .ok_or_else(|| arg("query:get() needs an entity"))?
+                .clone();
+            super::session::get(lua, &this.session, &m, pk)
+        });
+        m.add_method("statement", |_, this, ()| {
+            Ok(LuaSelect { q: this.q.clone() })
+        });
+    }
+}
+
+pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
+    orm.set(
+        "select",
+        lua.create_function(|_, args: Variadic<LuaValue>| new_select(&args))?,
+    )?;
+    orm.set(
+        "insert",
+        lua.create_function(|_, m: AnyUserData| {
+            let m = m
+                .borrow::<LuaModel>()
+                .map_err(|_| arg("orm.insert() expects a mapped class"))?;
+            Ok(LuaInsert {
+                mapper: m.mapper.clone(),
+                values: None,
+            })
+        })?,
+    )?;
+    let _ = expr_arg;
+    Ok(())
+}

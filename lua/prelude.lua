@@ -1,0 +1,79 @@
+-- Lua-side methods of lualchemy's userdata. They are written in Lua so that an error
+-- raised inside a user's function reaches the caller as the very value raised.
+local orm = ...
+
+local function finish(ok, err, ...)
+  if not ok then error(err, 0) end
+  return ...
+end
+
+local Session = {}
+
+-- session:begin(fn): commits on return; rolls back and re-raises on error.
+function Session.begin(self, fn)
+  self:_begin()
+  if fn == nil then return self end
+  local results = table.pack(pcall(fn, self))
+  if results[1] then
+    self:commit()
+    return table.unpack(results, 2, results.n)
+  end
+  self:rollback()
+  error(results[2], 0)
+end
+
+-- session:begin_nested(fn): a SAVEPOINT, released on return, rolled back to on error.
+function Session.begin_nested(self, fn)
+  self:_begin_nested()
+  local results = table.pack(pcall(fn, self))
+  if results[1] then
+    local ok, err = pcall(self._release_nested, self)
+    if not ok then
+      self:_rollback_nested()
+      error(err, 0)
+    end
+    return table.unpack(results, 2, results.n)
+  end
+  self:_rollback_nested()
+  error(results[2], 0)
+end
+
+-- session:run(fn): fn(session), then close (no commit): Python's `with Session() as s:`.
+function Session.run(self, fn)
+  local results = table.pack(pcall(fn, self))
+  self:close()
+  return finish(results[1], results[2], table.unpack(results, 2, results.n))
+end
+
+function Session.no_autoflush(self, fn)
+  self:_enter_no_autoflush()
+  local results = table.pack(pcall(fn, self))
+  self:_exit_no_autoflush()
+  return finish(results[1], results[2], table.unpack(results, 2, results.n))
+end
+
+local Engine = {}
+
+-- engine:begin(fn): a connection in a transaction, committed on return.
+function Engine.begin(self, fn)
+  local conn = self:connect()
+  local results = table.pack(pcall(fn, conn))
+  if results[1] then
+    conn:commit()
+    conn:close()
+    return table.unpack(results, 2, results.n)
+  end
+  conn:rollback()
+  conn:close()
+  error(results[2], 0)
+end
+
+local SessionMaker = {}
+
+-- Session.begin(fn) on a sessionmaker: a new session in a transaction, closed afterwards.
+function SessionMaker.begin(self, fn)
+  local s = self()
+  return s:run(function() return s:begin(fn) end)
+end
+
+return { Session = Session, Engine = Engine, SessionMaker = SessionMaker }
