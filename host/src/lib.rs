@@ -13,6 +13,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use value::Value;
 pub mod lua;
 pub mod orm;
+pub mod spec;
 
 /// Adds `require("lualchemy")` to a host's Lua state and returns the module table.
 pub fn install(lua: &mlua::Lua) -> mlua::Result<mlua::Table> {

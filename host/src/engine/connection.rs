@@ -181,7 +181,7 @@ impl Connection {
             .raw()
             .prepare_cached(sql)
             .map_err(|e| Error::from_db(e, sql, &[]))?;
-        Ok(stmt.column_names().into_iter().map(String::from).collect())
+        Ok(stmt.column_names().map(String::from).collect())
     }
 
     pub fn last_insert_rowid(&self) -> i64 {

@@ -37,7 +37,7 @@ pub fn lua_debug(v: &LuaValue) -> String {
     }
 }
 
-fn text(s: &mlua::String, what: &dyn Fn() -> String) -> LuaResult<Rc<str>> {
+fn text(s: &mlua::LuaString, what: &dyn Fn() -> String) -> LuaResult<Rc<str>> {
     match std::str::from_utf8(&s.as_bytes()) {
         Ok(t) => Ok(Rc::from(t)),
         Err(e) => Err(arg(format!(
@@ -49,7 +49,7 @@ fn text(s: &mlua::String, what: &dyn Fn() -> String) -> LuaResult<Rc<str>> {
 
 /// Converts a Lua value for a column of `kind`; `what` names the attribute for errors.
 pub fn lua_to_value(
-    lua: &Lua,
+    _lua: &Lua,
     v: &LuaValue,
     kind: ValueKind,
     what: &dyn Fn() -> String,
@@ -91,7 +91,7 @@ pub fn lua_to_value(
             LuaValue::String(s) => Value::Blob(Rc::from(&*s.as_bytes())),
             _ => return Err(bad("a string of bytes")),
         },
-        ValueKind::Json => Value::Text(Rc::from(json_encode(lua, v, what)?.as_str())),
+        ValueKind::Json => Value::Text(Rc::from(json_encode(v, what)?.as_str())),
         ValueKind::DateTime | ValueKind::Date | ValueKind::Time => {
             Value::Text(Rc::from(datetime_in(v, kind, what)?.as_str()))
         }
@@ -232,12 +232,7 @@ fn datetime_in(v: &LuaValue, kind: ValueKind, what: &dyn Fn() -> String) -> LuaR
 
 // ---- JSON ------------------------------------------------------------------------------
 
-fn to_json(
-    lua: &Lua,
-    v: &LuaValue,
-    depth: usize,
-    what: &dyn Fn() -> String,
-) -> LuaResult<serde_json::Value> {
+fn to_json(v: &LuaValue, depth: usize, what: &dyn Fn() -> String) -> LuaResult<serde_json::Value> {
     use serde_json::Value as J;
     if depth > 100 {
         return Err(arg(format!(
@@ -264,7 +259,7 @@ fn to_json(
             if n > 0 && count == n {
                 let mut arr = Vec::with_capacity(n);
                 for i in 1..=n {
-                    arr.push(to_json(lua, &t.raw_get::<LuaValue>(i)?, depth + 1, what)?);
+                    arr.push(to_json(&t.raw_get::<LuaValue>(i)?, depth + 1, what)?);
                 }
                 J::Array(arr)
             } else {
@@ -283,7 +278,7 @@ fn to_json(
                             )))
                         }
                     };
-                    map.insert(key, to_json(lua, &val, depth + 1, what)?);
+                    map.insert(key, to_json(&val, depth + 1, what)?);
                 }
                 J::Object(map)
             }
@@ -298,8 +293,8 @@ fn to_json(
     })
 }
 
-pub fn json_encode(lua: &Lua, v: &LuaValue, what: &dyn Fn() -> String) -> LuaResult<String> {
-    Ok(to_json(lua, v, 0, what)?.to_string())
+pub fn json_encode(v: &LuaValue, what: &dyn Fn() -> String) -> LuaResult<String> {
+    Ok(to_json(v, 0, what)?.to_string())
 }
 
 fn from_json(lua: &Lua, j: &serde_json::Value) -> LuaResult<LuaValue> {

@@ -177,13 +177,13 @@ fn apply_options(spec: &mut ColumnSpec, t: &mlua::Table) -> LuaResult<()> {
             "server_default" => spec.server_default = Some(server_default_sql(&v)?),
             "name" => {
                 spec.name = Some(
-                    String::from_utf8_lossy(&mlua::String::from_lua_value(&v)?.as_bytes())
+                    String::from_utf8_lossy(&mlua::LuaString::from_lua_value(&v)?.as_bytes())
                         .into_owned(),
                 )
             }
             "key" => {
                 spec.key = Some(
-                    String::from_utf8_lossy(&mlua::String::from_lua_value(&v)?.as_bytes())
+                    String::from_utf8_lossy(&mlua::LuaString::from_lua_value(&v)?.as_bytes())
                         .into_owned(),
                 )
             }
@@ -197,7 +197,7 @@ fn apply_options(spec: &mut ColumnSpec, t: &mlua::Table) -> LuaResult<()> {
 trait FromLuaValue: Sized {
     fn from_lua_value(v: &LuaValue) -> LuaResult<Self>;
 }
-impl FromLuaValue for mlua::String {
+impl FromLuaValue for mlua::LuaString {
     fn from_lua_value(v: &LuaValue) -> LuaResult<Self> {
         match v {
             LuaValue::String(s) => Ok(s.clone()),

@@ -455,10 +455,12 @@ impl UserData for LuaSession {
                         LuaValue::UserData(u) if u.is::<super::expr::LuaExpr>() => items.push(
                             SelectItem::Expr(u.borrow::<super::expr::LuaExpr>()?.expr.clone()),
                         ),
-                        other => return Err(arg(format!(
+                        other => {
+                            return Err(arg(format!(
                             "session:query() expects mapped classes or column expressions, got {}",
                             other.type_name()
-                        ))),
+                        )))
+                        }
                     }
                 }
                 if items.is_empty() {

@@ -318,7 +318,7 @@ impl UserData for LuaQuery {
         m.add_method("scalar", |lua, this, ()| {
             super::result::run_select(lua, &this.session, &this.q)?.scalar(lua)
         });
-        m.add_method("count", |lua, this, ()| {
+        m.add_method("count", |_, this, ()| {
             // SELECT count(*) FROM (the query)
             let mut inner = this.q.select.clone();
             inner.order_by.clear();

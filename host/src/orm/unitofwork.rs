@@ -126,15 +126,14 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
         for i in out.expire {
             st.loaded.remove(i);
         }
-        if out.new_key.is_some() {
-            let old = st.key.clone();
-            st.key = out.new_key.clone();
+        if let Some(new_key) = out.new_key {
+            let old = st.key.replace(new_key.clone());
             drop(st);
             let mut map = session.identity.borrow_mut();
             if let Some(k) = old {
                 map.remove(&k);
             }
-            map.insert(out.new_key.unwrap(), out.inst.clone());
+            map.insert(new_key, out.inst.clone());
         }
     }
     for inst in session.modified.borrow_mut().drain(..) {

@@ -114,7 +114,7 @@ impl Compiler<'_> {
                 if i > 0 {
                     self.sql.push_str(", ");
                 }
-                self.from_item(f);
+                self.render_from(f);
                 if i == 0 {
                     for j in &s.joins {
                         self.sql.push_str(if j.outer {
@@ -122,7 +122,7 @@ impl Compiler<'_> {
                         } else {
                             " JOIN "
                         });
-                        self.from_item(&j.target);
+                        self.render_from(&j.target);
                         self.sql.push_str(" ON ");
                         self.expr(&j.on, 0)?;
                     }
@@ -157,7 +157,7 @@ impl Compiler<'_> {
         Ok(())
     }
 
-    fn from_item(&mut self, f: &FromItem) {
+    fn render_from(&mut self, f: &FromItem) {
         match f {
             FromItem::Table(t) => self.ident(&t.name),
         }

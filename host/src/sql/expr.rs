@@ -250,6 +250,7 @@ impl Expr {
     }
 
     /// Every table this expression reads, in order of first appearance (for deriving FROM).
+    #[allow(clippy::collapsible_match)]
     pub fn collect_tables(&self, out: &mut Vec<Rc<Table>>) {
         let mut visit = |e: &Expr| e.collect_tables(out);
         match self {
