@@ -14,7 +14,8 @@ use super::convert::{lua_to_value, value_to_lua};
 use super::error::{arg, kind_err, IntoLuaResult, LuaResult};
 use super::expr::{AttrRef, LuaExpr};
 use super::schema::{
-    table_arg, ColumnSpec, LuaColumnSpec, LuaMetaData, LuaTableObj, LuaType, TableArg,
+    metadata_value, table_arg, table_value, ColumnSpec, LuaColumnSpec, LuaMetaData, LuaType,
+    TableArg,
 };
 use crate::error::ErrorKind;
 use crate::orm::session::SessionCore;
@@ -271,8 +272,8 @@ pub fn declare(
 
 impl UserData for LuaBase {
     fn add_fields<F: UserDataFields<Self>>(f: &mut F) {
-        f.add_field_method_get("metadata", |_, this| {
-            Ok(LuaMetaData(this.0.metadata.clone()))
+        f.add_field_method_get("metadata", |lua, this| {
+            metadata_value(lua, &this.0.metadata)
         });
         f.add_field_method_get("registry", |lua, this| {
             let t = lua.create_table()?;
@@ -282,7 +283,7 @@ impl UserData for LuaBase {
                 mappers.raw_set(i + 1, MapperInfo(mapper))?;
             }
             t.raw_set("mappers", mappers)?;
-            t.raw_set("metadata", LuaMetaData(this.0.metadata.clone()))?;
+            t.raw_set("metadata", metadata_value(lua, &this.0.metadata)?)?;
             t.raw_set("type_annotation_map", this.0.type_map_table.clone())?;
             Ok(t)
         });
@@ -375,9 +376,7 @@ impl UserData for LuaModel {
                     }
                     match &*k {
                         "__table__" => {
-                            return Ok(LuaValue::UserData(
-                                lua.create_userdata(LuaTableObj(mapper.table.clone()))?,
-                            ))
+                            return Ok(LuaValue::UserData(table_value(lua, &mapper.table)?))
                         }
                         "__tablename__" => {
                             return Ok(LuaValue::String(lua.create_string(&mapper.table.name)?))
@@ -576,9 +575,7 @@ impl UserData for MapperInfo {
     fn add_fields<F: UserDataFields<Self>>(f: &mut F) {
         f.add_field_method_get("class", |_, this| Ok(model_host(&this.0).class_ud.clone()));
         f.add_field_method_get("class_name", |_, this| Ok(this.0.class_name.clone()));
-        f.add_field_method_get("local_table", |_, this| {
-            Ok(LuaTableObj(this.0.table.clone()))
-        });
+        f.add_field_method_get("local_table", |lua, this| table_value(lua, &this.0.table));
         f.add_field_method_get("columns", |lua, this| {
             let t = lua.create_table()?;
             for i in 0..this.0.attrs.len() {

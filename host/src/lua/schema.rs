@@ -416,6 +416,42 @@ impl UserData for LuaTableObj {
 
 pub struct LuaMetaData(pub Rc<MetaData>);
 
+/// Schema objects keep one Lua value each (`User.__table__ == User.__table__`, as in
+/// SQLAlchemy): a cache keyed by the Rust object's address.
+struct SchemaValues(mlua::Table);
+
+fn cached<T: 'static>(
+    lua: &Lua,
+    rc: &Rc<T>,
+    make: impl FnOnce() -> LuaResult<AnyUserData>,
+) -> LuaResult<AnyUserData> {
+    if lua.app_data_ref::<SchemaValues>().is_none() {
+        lua.set_app_data(SchemaValues(lua.create_table()?));
+    }
+    let cache = lua
+        .app_data_ref::<SchemaValues>()
+        .expect("set above")
+        .0
+        .clone();
+    let key = mlua::LightUserData(Rc::as_ptr(rc) as *mut std::ffi::c_void);
+    if let Some(ud) = cache.raw_get::<Option<AnyUserData>>(key)? {
+        return Ok(ud);
+    }
+    let ud = make()?;
+    cache.raw_set(key, ud.clone())?;
+    Ok(ud)
+}
+
+/// The one Lua value of a table.
+pub fn table_value(lua: &Lua, t: &Rc<Table>) -> LuaResult<AnyUserData> {
+    cached(lua, t, || lua.create_userdata(LuaTableObj(t.clone())))
+}
+
+/// The one Lua value of a MetaData.
+pub fn metadata_value(lua: &Lua, md: &Rc<MetaData>) -> LuaResult<AnyUserData> {
+    cached(lua, md, || lua.create_userdata(LuaMetaData(md.clone())))
+}
+
 fn each_table_ddl(
     engine: &crate::engine::Engine,
     tables: &[Rc<Table>],
@@ -453,7 +489,7 @@ impl UserData for LuaMetaData {
         f.add_field_method_get("tables", |lua, this| {
             let t = lua.create_table()?;
             for table in this.0.tables() {
-                t.raw_set(table.name.clone(), LuaTableObj(table))?;
+                t.raw_set(table.name.clone(), table_value(lua, &table)?)?;
             }
             Ok(t)
         });
@@ -668,7 +704,7 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
     )?;
     orm.set(
         "MetaData",
-        lua.create_function(|_, ()| Ok(LuaMetaData(MetaData::new())))?,
+        lua.create_function(|lua, ()| metadata_value(lua, &MetaData::new()))?,
     )?;
     orm.set(
         "Table",
@@ -712,7 +748,7 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
             }
             let table = Rc::new(Table::new(&name, columns, constraints, indexes).lua()?);
             md.add(table.clone()).lua()?;
-            Ok(LuaTableObj(table))
+            table_value(lua, &table)
         })?,
     )?;
     orm.set(

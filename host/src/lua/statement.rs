@@ -298,22 +298,31 @@ pub struct LuaQuery {
     pub q: OrmSelect,
 }
 
+impl LuaQuery {
+    /// A query of one entity yields its objects, as SQLAlchemy's legacy Query does; any other
+    /// query yields rows.
+    fn results(&self, lua: &Lua) -> LuaResult<super::result::ResultSet> {
+        let r = super::result::run_select(lua, &self.session, &self.q)?;
+        let single_entity = matches!(
+            self.q.columns.as_slice(),
+            [crate::orm::ResultColumn::Entity { .. }]
+        );
+        Ok(if single_entity { r.scalars() } else { r })
+    }
+}
+
 impl UserData for LuaQuery {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         generative_methods!(m, LuaQuery, q);
-        m.add_method("all", |lua, this, ()| {
-            super::result::run_select(lua, &this.session, &this.q)?.all(lua)
-        });
+        m.add_method("all", |lua, this, ()| this.results(lua)?.all(lua));
         m.add_method("first", |lua, this, ()| {
-            let mut q = this.q.clone();
-            q.select.limit = Some(1);
-            super::result::run_select(lua, &this.session, &q)?.first_row(lua)
+            let mut q = this.clone();
+            q.q.select.limit = Some(1);
+            q.results(lua)?.first_row(lua)
         });
-        m.add_method("one", |lua, this, ()| {
-            super::result::run_select(lua, &this.session, &this.q)?.one(lua, false)
-        });
+        m.add_method("one", |lua, this, ()| this.results(lua)?.one(lua, false));
         m.add_method("one_or_none", |lua, this, ()| {
-            super::result::run_select(lua, &this.session, &this.q)?.one(lua, true)
+            this.results(lua)?.one(lua, true)
         });
         m.add_method("scalar", |lua, this, ()| {
             super::result::run_select(lua, &this.session, &this.q)?.scalar(lua)

@@ -15,7 +15,7 @@ use crate::engine::Connection;
 use crate::error::{Error, ErrorKind, Result};
 use crate::schema::metadata::sort_by_dependency;
 use crate::schema::{ColumnDefault, DefaultContext, Table};
-use crate::sql::{compile, BinOp, Delete, Expr, Insert, Statement, Update};
+use crate::sql::{compile, BinOp, Compiled, Delete, Expr, Insert, Statement, Update};
 use crate::value::Value;
 
 pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
@@ -76,6 +76,10 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
                 st.values[i] = Value::Integer(id);
                 st.loaded.insert(i);
                 st.generated_key = true;
+            }
+            // Every column the INSERT sent is now known; what the database filled in is not.
+            for i in 0..inst.mapper.attrs.len() {
+                st.loaded.insert(i);
             }
             for i in out.expire {
                 st.loaded.remove(i);
@@ -166,7 +170,7 @@ struct UpdateOutcome {
 /// One batch: rows that share a statement.
 struct Batch {
     shape: (AttrSet, AttrSet),
-    sql: String,
+    sql: Compiled,
     rows: Vec<Vec<Value>>,
     outcomes: Vec<InsertOutcome>,
 }
@@ -281,16 +285,9 @@ fn insert_rows(
                     }
                 }
                 let c = compile(&Statement::Insert(ins), dialect)?;
-                if !c.is_static()
-                    && c.params
-                        .iter()
-                        .any(|p| !matches!(p, crate::sql::Param::Slot(_)))
-                {
-                    return Err(Error::argument(format!("a SQL default of table '{}' takes bound values, which batched INSERTs do not support", table.name)));
-                }
                 batches.push(Batch {
                     shape: shape.clone(),
-                    sql: c.sql,
+                    sql: c,
                     rows: Vec::new(),
                     outcomes: Vec::new(),
                 });
@@ -308,7 +305,8 @@ fn insert_rows(
     }
     for mut b in batches {
         let outcomes = &mut b.outcomes;
-        conn.execute_many(&b.sql, &b.rows, |i, rowid, _| {
+        let rows = bind_rows(&b.sql, b.rows)?;
+        conn.execute_many(&b.sql.sql, &rows, |i, rowid, _| {
             if let Some(g) = outcomes[i].generated.as_mut() {
                 g.1 = rowid;
             }
@@ -326,7 +324,7 @@ fn update_rows(
     out: &mut Vec<UpdateOutcome>,
 ) -> Result<()> {
     let dialect = conn.engine().dialect();
-    let mut batches: Vec<(AttrSet, AttrSet, String, Vec<Vec<Value>>)> = Vec::new();
+    let mut batches: Vec<(AttrSet, AttrSet, Compiled, Vec<Vec<Value>>)> = Vec::new();
     for inst in rows {
         let mapper = &inst.mapper;
         let (changed, pk_old, mut values) = {
@@ -413,7 +411,7 @@ fn update_rows(
                     })
                     .collect();
                 let c = compile(&Statement::Update(up), dialect)?;
-                batches.push((set.clone(), sql_set.clone(), c.sql, Vec::new()));
+                batches.push((set.clone(), sql_set.clone(), c, Vec::new()));
                 batches.len() - 1
             }
         };
@@ -425,8 +423,9 @@ fn update_rows(
             new_key,
         });
     }
-    for (_, _, sql, rows) in &batches {
-        conn.execute_many(sql, rows, |_, _, changed| {
+    for (_, _, c, rows) in batches {
+        let rows = bind_rows(&c, rows)?;
+        conn.execute_many(&c.sql, &rows, |_, _, changed| {
             if changed != 1 {
                 return Err(Error::new(
                     ErrorKind::StaleDataError,
@@ -463,4 +462,18 @@ fn delete_rows(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance>]) -> 
         }
         Ok(())
     })
+}
+
+/// Each row's parameters in statement order: the row's slots, plus any values a SQL default
+/// binds. A statement of slots only takes the rows as they are.
+fn bind_rows(c: &Compiled, rows: Vec<Vec<Value>>) -> Result<Vec<Vec<Value>>> {
+    let slots_in_order = c
+        .params
+        .iter()
+        .enumerate()
+        .all(|(n, p)| *p == crate::sql::Param::Slot(n));
+    if slots_in_order {
+        return Ok(rows);
+    }
+    rows.iter().map(|r| c.bind(r, &|_| None)).collect()
 }

@@ -192,10 +192,12 @@ impl fmt::Display for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Table('{}', MetaData()", self.name)?;
         for c in &self.columns {
+            let ty = c.ty.to_string();
+            let call = if ty.ends_with(')') { "" } else { "()" };
             write!(
                 f,
-                ", Column('{}', {}(), table=<{}>",
-                c.name, c.ty, self.name
+                ", Column('{}', {ty}{call}, table=<{}>",
+                c.name, self.name
             )?;
             if c.primary_key {
                 f.write_str(", primary_key=True")?;
