@@ -129,6 +129,19 @@ pub fn value_to_lua(lua: &Lua, v: &Value, kind: ValueKind) -> LuaResult<LuaValue
     })
 }
 
+/// The `{ name = value }` parameters of `orm.text` binds, converted by their Lua type.
+pub fn named_params(lua: &Lua, params: &Option<LuaValue>) -> LuaResult<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    if let Some(LuaValue::Table(t)) = params {
+        for pair in t.pairs::<String, LuaValue>() {
+            let (k, v) = pair?;
+            let value = lua_to_value(lua, &v, ValueKind::Any, &|| format!("parameter '{k}'"))?;
+            out.push((k, value));
+        }
+    }
+    Ok(out)
+}
+
 // ---- dates and times -------------------------------------------------------------------
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).

@@ -7,14 +7,14 @@ use mlua::{
     AnyUserData, Lua, MetaMethod, UserData, UserDataFields, UserDataMethods, Value as LuaValue,
 };
 
-use super::convert::{lua_to_value, value_to_lua};
+use super::convert::value_to_lua;
 use super::error::{arg, invalid, IntoLuaResult, LuaResult};
 use super::expr::LuaText;
 use super::result::ResultSet;
 use super::statement::LuaSelect;
 use crate::engine::connection::TxOwnership;
 use crate::engine::{Connection, EchoParams, EchoSink, Engine, EngineOptions, PrintEcho};
-use crate::orm::{Item, ResultColumn, Rows};
+use crate::orm::{Item, Rows};
 use crate::schema::ValueKind;
 use crate::sql::{compile, Statement};
 use crate::value::Value;
@@ -106,21 +106,6 @@ impl LuaConnection {
     }
 }
 
-fn named(lua: &Lua, params: &Option<LuaValue>) -> LuaResult<Vec<(String, Value)>> {
-    let mut out = Vec::new();
-    if let Some(LuaValue::Table(t)) = params {
-        for pair in t.pairs::<String, LuaValue>() {
-            let (k, v) = pair?;
-            let key = k.clone();
-            out.push((
-                k,
-                lua_to_value(lua, &v, ValueKind::Any, &|| format!("parameter '{key}'"))?,
-            ));
-        }
-    }
-    Ok(out)
-}
-
 fn value_rows(conn: &Connection, sql: &str, params: &[Value]) -> crate::error::Result<Rows> {
     let names = conn.column_names(sql)?;
     let width = names.len();
@@ -134,11 +119,6 @@ fn value_rows(conn: &Connection, sql: &str, params: &[Value]) -> crate::error::R
         }
         Ok(())
     })?;
-    let _ = ResultColumn::Value {
-        name: Rc::from(""),
-        kind: ValueKind::Any,
-        index: 0,
-    };
     Ok(Rows {
         keys: names.iter().map(|n| Rc::from(n.as_str())).collect(),
         width,
@@ -172,7 +152,7 @@ impl UserData for LuaConnection {
                 } else {
                     return Err(arg("conn:execute() expects orm.text() or orm.select()"));
                 };
-                let named = named(lua, &params)?;
+                let named = super::convert::named_params(lua, &params)?;
                 let values = compiled
                     .bind(&[], &|n| {
                         named.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())

@@ -1,7 +1,6 @@
 //! Schema objects as Lua values: types, `orm.Column` / `orm.Mapped` specs, foreign keys,
 //! constraints, `orm.Table`, `orm.MetaData` and `orm.CreateTable`.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -763,7 +762,6 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
             ))),
         })?,
     )?;
-    let _ = RefCell::new(());
     Ok(())
 }
 

@@ -212,23 +212,6 @@ fn bulk_insert(
     Ok(ResultSet::with_rowcount(total as i64))
 }
 
-fn named_params(lua: &Lua, params: &Option<LuaValue>) -> LuaResult<Vec<(String, Value)>> {
-    let mut out = Vec::new();
-    if let Some(LuaValue::Table(t)) = params {
-        for pair in t.pairs::<String, LuaValue>() {
-            let (k, v) = pair?;
-            let key = k.clone();
-            out.push((
-                k,
-                lua_to_value(lua, &v, crate::schema::ValueKind::Any, &|| {
-                    format!("parameter '{key}'")
-                })?,
-            ));
-        }
-    }
-    Ok(out)
-}
-
 fn execute(
     lua: &Lua,
     ud: &AnyUserData,
@@ -256,7 +239,7 @@ fn execute(
             &crate::sql::dialect::SqliteDialect,
         )
         .lua()?;
-        let named = named_params(lua, &params)?;
+        let named = super::convert::named_params(lua, &params)?;
         let values = c
             .bind(&[], &|n| {
                 named.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
@@ -294,20 +277,14 @@ fn config_from(
     Ok(())
 }
 
-fn instances_to_set(list: Vec<Rc<Instance>>) -> IdentitySet {
-    IdentitySet(list)
-}
-
 impl UserData for LuaSession {
     fn add_fields<F: UserDataFields<Self>>(f: &mut F) {
-        f.add_field_method_get("new", |_, this| {
-            Ok(instances_to_set(this.core.new_objects()))
-        });
+        f.add_field_method_get("new", |_, this| Ok(IdentitySet(this.core.new_objects())));
         f.add_field_method_get("dirty", |_, this| {
-            Ok(instances_to_set(this.core.dirty_objects()))
+            Ok(IdentitySet(this.core.dirty_objects()))
         });
         f.add_field_method_get("deleted", |_, this| {
-            Ok(instances_to_set(this.core.deleted_objects()))
+            Ok(IdentitySet(this.core.deleted_objects()))
         });
         f.add_field_method_get("info", |_, this| Ok(this.info.clone()));
         f.add_field_method_get("bind", |lua, this| match this.core.bind() {
@@ -407,9 +384,8 @@ impl UserData for LuaSession {
             this.core.expire_all();
             Ok(())
         });
-        m.add_method("is_modified", |_, this, obj: LuaValue| {
+        m.add_method("is_modified", |_, _this, obj: LuaValue| {
             let (inst, _) = instance_of(&obj)?;
-            let _ = this;
             Ok(inst.is_modified())
         });
         m.add_method("in_transaction", |_, this, ()| {

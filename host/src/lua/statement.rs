@@ -6,7 +6,7 @@ use std::rc::Rc;
 use mlua::{AnyUserData, Lua, MetaMethod, UserData, UserDataMethods, Value as LuaValue, Variadic};
 
 use super::error::{arg, IntoLuaResult, LuaResult};
-use super::expr::{clause_arg, expr_arg, operand, LuaExpr};
+use super::expr::{clause_arg, operand, LuaExpr};
 use super::model::LuaModel;
 use super::schema::LuaTableObj;
 use crate::orm::query::SelectItem;
@@ -73,7 +73,7 @@ pub fn count_arg(v: &LuaValue, what: &str) -> LuaResult<i64> {
 
 /// An ORDER BY / GROUP BY argument: an expression, or the name of a column of the
 /// statement's first entity (never spliced as SQL).
-fn order_arg(lua: &Lua, q: &OrmSelect, v: &LuaValue, what: &str) -> LuaResult<Expr> {
+fn order_arg(q: &OrmSelect, v: &LuaValue, what: &str) -> LuaResult<Expr> {
     if let LuaValue::String(s) = v {
         let name = s.to_str()?.to_string();
         let (desc, key) = match name.strip_prefix('-') {
@@ -98,7 +98,6 @@ fn order_arg(lua: &Lua, q: &OrmSelect, v: &LuaValue, what: &str) -> LuaResult<Ex
             e
         });
     }
-    let _ = lua;
     clause_arg(v, &format!(":{what}()"))
 }
 
@@ -179,19 +178,19 @@ macro_rules! generative_methods {
                 Ok(())
             })
         });
-        $m.add_method("order_by", |lua, this, args: Variadic<LuaValue>| {
+        $m.add_method("order_by", |_, this, args: Variadic<LuaValue>| {
             with(this, |q| {
                 for a in args.iter() {
-                    let e = order_arg(lua, q, a, "order_by")?;
+                    let e = order_arg(q, a, "order_by")?;
                     q.select.order_by.push(e);
                 }
                 Ok(())
             })
         });
-        $m.add_method("group_by", |lua, this, args: Variadic<LuaValue>| {
+        $m.add_method("group_by", |_, this, args: Variadic<LuaValue>| {
             with(this, |q| {
                 for a in args.iter() {
-                    let e = order_arg(lua, q, a, "group_by")?;
+                    let e = order_arg(q, a, "group_by")?;
                     q.select.group_by.push(e);
                 }
                 Ok(())
@@ -236,12 +235,11 @@ macro_rules! generative_methods {
         for (name, outer) in [("join", false), ("outerjoin", true)] {
             $m.add_method(
                 name,
-                move |lua, this, (target, on): (LuaValue, Option<LuaValue>)| {
+                move |_, this, (target, on): (LuaValue, Option<LuaValue>)| {
                     let target = from_target(&target)?;
                     let on = match on {
                         Some(v) => clause_arg(&v, &format!(":{name}()"))?,
                         None => {
-                            let _ = lua;
                             return Err(arg(format!(
                                 ":{name}() needs an ON clause here: join(target, onclause)"
                             )));
@@ -376,6 +374,5 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
             })
         })?,
     )?;
-    let _ = expr_arg;
     Ok(())
 }
