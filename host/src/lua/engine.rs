@@ -137,21 +137,14 @@ impl UserData for LuaConnection {
                         stmt.type_name()
                     )));
                 };
-                let compiled = if let Ok(t) = ud.borrow::<LuaText>() {
-                    compile(
-                        &Statement::Text(t.0.clone()),
-                        &crate::sql::dialect::SqliteDialect,
-                    )
-                    .lua()?
+                let stmt = if let Ok(t) = ud.borrow::<LuaText>() {
+                    Statement::Text(t.0.clone())
                 } else if let Ok(s) = ud.borrow::<LuaSelect>() {
-                    compile(
-                        &Statement::Select(s.q.select.clone()),
-                        &crate::sql::dialect::SqliteDialect,
-                    )
-                    .lua()?
+                    Statement::Select(s.q.select.clone())
                 } else {
                     return Err(arg("conn:execute() expects orm.text() or orm.select()"));
                 };
+                let compiled = this.with(|conn| compile(&stmt, conn.engine().dialect()))?;
                 let named = super::convert::named_params(lua, &params)?;
                 let values = compiled
                     .bind(&[], &|n| {

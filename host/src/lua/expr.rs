@@ -11,7 +11,7 @@ use super::statement::LuaSelect;
 use crate::orm::Mapper;
 use crate::schema::{SqlType, ValueKind};
 use crate::sql::expr::UnaryOp;
-use crate::sql::{compile, BinOp, Expr, Select, Statement};
+use crate::sql::{compile_expr, BinOp, Expr, Select};
 
 /// A mapped attribute behind an expression: which class and attribute.
 #[derive(Clone)]
@@ -57,7 +57,7 @@ pub fn operand(lua: &Lua, v: &LuaValue, like: &SqlType) -> LuaResult<Expr> {
         if let Ok(s) = ud.borrow::<LuaSelect>() {
             return Ok(Expr::ScalarSelect(Box::new(s.q.select.clone())));
         }
-        if ud.is::<super::model::LuaModel>() || ud.is::<super::model::LuaInstance>() {
+        if ud.is::<super::model::LuaModel>() || super::instance::instance_of(lua, v).is_some() {
             return Err(arg("a mapped class or object cannot be used as a SQL value; compare its columns instead"));
         }
     }
@@ -313,14 +313,8 @@ impl UserData for LuaExpr {
             new_ud(lua, Expr::Unary(UnaryOp::Neg, Box::new(this.expr.clone())))
         });
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
-            // Render as a SELECT of the expression, then keep only the expression's text.
-            let c = compile(
-                &Statement::Select(Select::new(vec![this.expr.clone()])),
-                &crate::sql::dialect::SqliteDialect,
-            )
-            .lua()?;
-            let body = c.sql.strip_prefix("SELECT ").unwrap_or(&c.sql);
-            Ok(body.split(" \nFROM ").next().unwrap_or(body).to_string())
+            let c = compile_expr(&this.expr, crate::sql::dialect::default_dialect()).lua()?;
+            Ok(c.sql)
         });
     }
 }

@@ -5,6 +5,7 @@ pub mod convert;
 pub mod engine;
 pub mod error;
 pub mod expr;
+pub mod instance;
 pub mod model;
 pub mod result;
 pub mod schema;
@@ -32,6 +33,7 @@ pub(crate) fn extension(lua: &Lua, type_name: &str, key: LuaValue) -> mlua::Resu
 /// Builds the module table and registers it as `require("lualchemy")`.
 pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
     let orm = lua.create_table()?;
+    instance::install(lua)?;
     orm.set("Error", error::install(lua)?)?;
     schema::install(lua, &orm)?;
     expr::install(lua, &orm)?;

@@ -10,7 +10,7 @@ use mlua::{
     AnyUserData, Lua, MetaMethod, UserData, UserDataFields, UserDataMethods, Value as LuaValue,
 };
 
-use super::convert::{lua_to_value, value_to_lua};
+use super::convert::value_to_lua;
 use super::error::{arg, kind_err, IntoLuaResult, LuaResult};
 use super::expr::{AttrRef, LuaExpr};
 use super::schema::{
@@ -18,7 +18,6 @@ use super::schema::{
     TableArg,
 };
 use crate::error::ErrorKind;
-use crate::orm::session::SessionCore;
 use crate::orm::{Instance, Mapper, Status};
 use crate::schema::{MetaData, SqlType, Table};
 use crate::sql::Expr;
@@ -54,6 +53,8 @@ pub struct ModelHost {
     pub class: mlua::Table,
     /// The class value itself.
     pub class_ud: AnyUserData,
+    /// Registry reference of the instances' metatable (see `instance.rs`).
+    pub mt_ref: std::ffi::c_int,
 }
 
 pub fn model_host(m: &Mapper) -> &ModelHost {
@@ -66,55 +67,6 @@ pub fn model_host(m: &Mapper) -> &ModelHost {
 #[derive(Clone)]
 pub struct LuaModel {
     pub mapper: Rc<Mapper>,
-}
-
-pub struct LuaInstance(pub Rc<Instance>);
-
-/// The Lua value of an instance: the one the session already handed out, or a new one.
-pub fn push_instance(lua: &Lua, inst: &Rc<Instance>) -> LuaResult<AnyUserData> {
-    if let Some(ud) = inst
-        .host
-        .borrow()
-        .as_ref()
-        .and_then(|h| h.downcast_ref::<AnyUserData>())
-    {
-        return Ok(ud.clone());
-    }
-    let ud = lua.create_userdata(LuaInstance(inst.clone()))?;
-    if matches!(
-        inst.status(),
-        Status::Pending | Status::Persistent | Status::Deleted
-    ) {
-        *inst.host.borrow_mut() = Some(Box::new(ud.clone()));
-    }
-    Ok(ud)
-}
-
-/// Remembers the Lua value of an instance that a session takes in.
-pub fn attach_host(ud: &AnyUserData, inst: &Rc<Instance>) {
-    let mut h = inst.host.borrow_mut();
-    if h.is_none() {
-        *h = Some(Box::new(ud.clone()));
-    }
-}
-
-/// The instance behind a Lua value, or `UnmappedInstanceError`.
-pub fn instance_of(v: &LuaValue) -> LuaResult<(Rc<Instance>, AnyUserData)> {
-    if let LuaValue::UserData(ud) = v {
-        if let Ok(i) = ud.borrow::<LuaInstance>() {
-            return Ok((i.0.clone(), ud.clone()));
-        }
-        if let Ok(m) = ud.borrow::<LuaModel>() {
-            return Err(kind_err(ErrorKind::UnmappedInstanceError, format!("Class '{}' is a mapped class, not an instance of it: create one with {}{{...}}", m.mapper.class_name, m.mapper.class_name)));
-        }
-    }
-    Err(kind_err(
-        ErrorKind::UnmappedInstanceError,
-        format!(
-            "Class '{}' is not mapped: expected an instance of a model",
-            v.type_name()
-        ),
-    ))
 }
 
 pub fn mapper_of(v: &LuaValue) -> LuaResult<Rc<Mapper>> {
@@ -262,9 +214,11 @@ pub fn declare(
     let ud = lua.create_userdata(LuaModel {
         mapper: mapper.clone(),
     })?;
+    let mt_ref = super::instance::make_class(lua, &mapper, &class, &ud)?;
     let _ = mapper.host.set(Box::new(ModelHost {
         class,
         class_ud: ud.clone(),
+        mt_ref,
     }));
     base.mappers.borrow_mut().push(ud.clone());
     Ok(LuaValue::UserData(ud))
@@ -338,10 +292,8 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                         lua.create_userdata(MapperInfo(m.mapper.clone()))?,
                     ));
                 }
-                if let Ok(i) = ud.borrow::<LuaInstance>() {
-                    return Ok(LuaValue::UserData(
-                        lua.create_userdata(InstanceInfo(i.0.clone()))?,
-                    ));
+                if let Some(i) = super::instance::instance_of(lua, &v) {
+                    return Ok(LuaValue::UserData(lua.create_userdata(InstanceInfo(i))?));
                 }
             }
             Err(kind_err(
@@ -357,6 +309,12 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
 }
 
 impl UserData for LuaModel {
+    fn add_fields<F: UserDataFields<Self>>(f: &mut F) {
+        // `User{...}`: a raw C function (see `instance.rs`)
+        f.add_meta_field_with(MetaMethod::Call, |lua| unsafe {
+            lua.create_c_function(super::instance::construct)
+        });
+    }
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_meta_method(
             MetaMethod::Index,
@@ -407,143 +365,9 @@ impl UserData for LuaModel {
                 model_host(&this.mapper).class.raw_set(key, value)
             },
         );
-        m.add_meta_method(MetaMethod::Call, |lua, this, args: Option<mlua::Table>| {
-            construct(lua, &this.mapper, args)
-        });
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(format!("<class '{}'>", this.mapper.class_name))
         });
-    }
-}
-
-/// `User{ name = "ed" }`: a transient instance; an unknown key is an error.
-fn construct(lua: &Lua, mapper: &Rc<Mapper>, args: Option<mlua::Table>) -> LuaResult<AnyUserData> {
-    let inst = Instance::new(mapper);
-    if let Some(t) = args {
-        let mut st = inst.state_mut();
-        for pair in t.pairs::<LuaValue, LuaValue>() {
-            let (k, v) = pair?;
-            let key = match &k {
-                LuaValue::String(s) => s.to_str()?,
-                other => {
-                    return Err(arg(format!(
-                        "{}{{...}}: keys must be attribute names, got {}",
-                        mapper.class_name,
-                        other.type_name()
-                    )))
-                }
-            };
-            let i = mapper.attr_index(&key).ok_or_else(|| {
-                arg(format!(
-                    "'{}' is an invalid keyword argument for {}",
-                    &*key, mapper.class_name
-                ))
-            })?;
-            st.values[i] = lua_to_value(lua, &v, mapper.attrs[i].kind, &|| mapper.attr_path(i))?;
-            st.loaded.insert(i);
-        }
-    }
-    lua.create_userdata(LuaInstance(inst))
-}
-
-fn instance_index(lua: &Lua, ud: &AnyUserData, key: LuaValue) -> LuaResult<LuaValue> {
-    let inst = ud.borrow::<LuaInstance>()?.0.clone();
-    let mapper = &inst.mapper;
-    if let LuaValue::String(s) = &key {
-        if let Some(i) = std::str::from_utf8(&s.as_bytes())
-            .ok()
-            .and_then(|k| mapper.attr_index(k))
-        {
-            SessionCore::ensure_loaded(&inst, i).lua()?;
-            let st = inst.state();
-            return value_to_lua(lua, &st.values[i], mapper.attrs[i].kind);
-        }
-    }
-    let v: LuaValue = model_host(mapper).class.raw_get(key.clone())?;
-    if !v.is_nil() {
-        return Ok(v);
-    }
-    match ud.user_value::<Option<mlua::Table>>()? {
-        Some(extra) => extra.raw_get(key),
-        None => Ok(LuaValue::Nil),
-    }
-}
-
-impl UserData for LuaInstance {
-    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_meta_function(
-            MetaMethod::Index,
-            |lua, (ud, key): (AnyUserData, LuaValue)| instance_index(lua, &ud, key),
-        );
-        m.add_meta_function(
-            MetaMethod::NewIndex,
-            |lua, (ud, key, value): (AnyUserData, LuaValue, LuaValue)| {
-                let inst = ud.borrow::<LuaInstance>()?.0.clone();
-                let mapper = &inst.mapper;
-                if let LuaValue::String(s) = &key {
-                    if let Some(i) = std::str::from_utf8(&s.as_bytes())
-                        .ok()
-                        .and_then(|k| mapper.attr_index(k))
-                    {
-                        let v = lua_to_value(lua, &value, mapper.attrs[i].kind, &|| {
-                            mapper.attr_path(i)
-                        })?;
-                        inst.set(i, v);
-                        return Ok(());
-                    }
-                }
-                let extra = match ud.user_value::<Option<mlua::Table>>()? {
-                    Some(t) => t,
-                    None => {
-                        let t = lua.create_table()?;
-                        ud.set_user_value(t.clone())?;
-                        t
-                    }
-                };
-                extra.raw_set(key, value)
-            },
-        );
-        m.add_meta_function(MetaMethod::ToString, |lua, ud: AnyUserData| {
-            let inst = ud.borrow::<LuaInstance>()?.0.clone();
-            let f: LuaValue = model_host(&inst.mapper).class.raw_get("__tostring")?;
-            match f {
-                LuaValue::Function(f) => f.call::<LuaValue>(ud).and_then(|v| {
-                    lua.coerce_string(v)
-                        .map(|s| s.map(|s| s.to_string_lossy()).unwrap_or_default())
-                }),
-                _ => Ok(format!(
-                    "<{} object at {:p}>",
-                    inst.mapper.class_name,
-                    Rc::as_ptr(&inst)
-                )),
-            }
-        });
-        for (mm, name) in [
-            (MetaMethod::Lt, "__lt"),
-            (MetaMethod::Le, "__le"),
-            (MetaMethod::Eq, "__eq"),
-            (MetaMethod::Concat, "__concat"),
-        ] {
-            m.add_meta_function(
-                mm,
-                move |_, (a, b): (LuaValue, LuaValue)| -> LuaResult<LuaValue> {
-                    let ud = match (&a, &b) {
-                        (LuaValue::UserData(u), _) if u.is::<LuaInstance>() => u.clone(),
-                        (_, LuaValue::UserData(u)) => u.clone(),
-                        _ => return Ok(LuaValue::Boolean(false)),
-                    };
-                    let inst = ud.borrow::<LuaInstance>()?.0.clone();
-                    match model_host(&inst.mapper).class.raw_get::<LuaValue>(name)? {
-                        LuaValue::Function(f) => f.call((a, b)),
-                        _ if name == "__eq" => Ok(LuaValue::Boolean(false)),
-                        _ => Err(arg(format!(
-                            "{} defines no {name} metamethod",
-                            inst.mapper.class_name
-                        ))),
-                    }
-                },
-            );
-        }
     }
 }
 
@@ -649,7 +473,9 @@ impl UserData for InstanceInfo {
                 None => Ok(LuaValue::Nil),
             }
         });
-        f.add_field_method_get("object", |lua, this| push_instance(lua, &this.0));
+        f.add_field_method_get("object", |lua, this| {
+            super::instance::push_instance(lua, &this.0)
+        });
         f.add_field_method_get("attrs", |lua, this| {
             let t = lua.create_table()?;
             let m = &this.0.mapper;

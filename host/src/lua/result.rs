@@ -10,7 +10,7 @@ use mlua::{
 
 use super::convert::value_to_lua;
 use super::error::{kind_err, IntoLuaResult, LuaResult};
-use super::model::push_instance;
+use super::instance::push_instance;
 use crate::error::ErrorKind;
 use crate::orm::{Item, OrmSelect, Rows};
 use crate::value::Value;
@@ -34,7 +34,7 @@ pub struct ResultSet {
 
 pub fn item_to_lua(lua: &Lua, item: &Item) -> LuaResult<LuaValue> {
     match item {
-        Item::Instance(i) => Ok(LuaValue::UserData(push_instance(lua, i)?)),
+        Item::Instance(i) => push_instance(lua, i),
         Item::Value(v, kind) => value_to_lua(lua, v, *kind),
         Item::None => Ok(LuaValue::Nil),
     }

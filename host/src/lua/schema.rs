@@ -136,7 +136,7 @@ fn server_default_sql(v: &LuaValue) -> LuaResult<String> {
             let e = ud.borrow::<LuaExpr>()?.expr.clone();
             let c = crate::sql::compile(
                 &crate::sql::Statement::Select(crate::sql::Select::new(vec![e])),
-                &crate::sql::dialect::SqliteDialect,
+                crate::sql::dialect::default_dialect(),
             )
             .lua()?;
             if !c.params.is_empty() {
@@ -516,7 +516,7 @@ impl UserData for LuaCreateTable {
         m.add_method("compile", |_, this, engine: Option<LuaValue>| {
             let mut out = match engine.filter(|e| !e.is_nil()) {
                 Some(e) => ddl::create_table(&this.0, engine_of(&e)?.dialect()),
-                None => ddl::create_table(&this.0, &crate::sql::dialect::SqliteDialect),
+                None => ddl::create_table(&this.0, crate::sql::dialect::default_dialect()),
             };
             out.push_str("\n\n");
             Ok(out)
@@ -524,7 +524,7 @@ impl UserData for LuaCreateTable {
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(ddl::create_table(
                 &this.0,
-                &crate::sql::dialect::SqliteDialect,
+                crate::sql::dialect::default_dialect(),
             ))
         });
     }

@@ -13,7 +13,8 @@ use super::convert::lua_to_value;
 use super::engine::engine_of;
 use super::error::{arg, IntoLuaResult, LuaResult};
 use super::expr::LuaText;
-use super::model::{attach_host, instance_of, mapper_of, push_instance, LuaInstance};
+use super::instance::{expect_instance, instance_of, instances_of, push_instance};
+use super::model::mapper_of;
 use super::result::ResultSet;
 use super::statement::{LuaInsert, LuaQuery, LuaSelect};
 use crate::engine::Engine;
@@ -21,7 +22,7 @@ use crate::orm::query::SelectItem;
 use crate::orm::session::SessionCore;
 use crate::orm::{Instance, Mapper, OrmSelect, Session, SessionConfig};
 use crate::schema::ColumnDefault;
-use crate::sql::{compile, Expr, Insert, Statement};
+use crate::sql::{Expr, Insert, Statement};
 use crate::value::Value;
 
 pub struct LuaSession {
@@ -97,7 +98,7 @@ pub fn get(
     let found = s.core.get(mapper, &key).lua()?;
     drop(s);
     match found {
-        Some(inst) => Ok(LuaValue::UserData(push_instance(lua, &inst)?)),
+        Some(inst) => push_instance(lua, &inst),
         None => Ok(LuaValue::Nil),
     }
 }
@@ -189,7 +190,8 @@ fn bulk_insert(
         row.sort_by_key(|(c, _)| *c);
         let cols: Vec<usize> = row.iter().map(|(c, _)| *c).collect();
         let values: Vec<Value> = row.into_iter().map(|(_, v)| v).collect();
-        match groups.iter_mut().find(|(c, _)| *c == cols) {
+        // runs of rows naming the same columns share a statement; rows keep their order
+        match groups.last_mut().filter(|(c, _)| *c == cols) {
             Some(g) => g.1.push(values),
             None => groups.push((cols, vec![values])),
         }
@@ -202,11 +204,7 @@ fn bulk_insert(
             .enumerate()
             .map(|(n, &c)| (c, Expr::Slot(n)))
             .collect();
-        let c = compile(
-            &Statement::Insert(stmt),
-            &crate::sql::dialect::SqliteDialect,
-        )
-        .lua()?;
+        let c = core.compile(&Statement::Insert(stmt)).lua()?;
         total += core.execute_sql(&c.sql, &rows).lua()?;
     }
     Ok(ResultSet::with_rowcount(total as i64))
@@ -234,11 +232,7 @@ fn execute(
         return bulk_insert(lua, &core, &ins, params);
     }
     if let Ok(text) = st.borrow::<LuaText>() {
-        let c = compile(
-            &Statement::Text(text.0.clone()),
-            &crate::sql::dialect::SqliteDialect,
-        )
-        .lua()?;
+        let c = core.compile(&Statement::Text(text.0.clone())).lua()?;
         let named = super::convert::named_params(lua, &params)?;
         let values = c
             .bind(&[], &|n| {
@@ -304,25 +298,17 @@ impl UserData for LuaSession {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_method("add", |_, this, obj: LuaValue| {
-            let (inst, ud) = instance_of(&obj)?;
-            this.core.add(&inst).lua()?;
-            attach_host(&ud, &inst);
-            Ok(())
+        m.add_method("add", |lua, this, obj: LuaValue| {
+            this.core.add(&expect_instance(lua, &obj)?).lua()
         });
-        m.add_method("add_all", |_, this, list: mlua::Table| {
-            for v in list.sequence_values::<LuaValue>() {
-                let (inst, ud) = instance_of(&v?)?;
+        m.add_method("add_all", |lua, this, list: mlua::Table| {
+            for inst in instances_of(lua, &list)? {
                 this.core.add(&inst).lua()?;
-                attach_host(&ud, &inst);
             }
             Ok(())
         });
-        m.add_method("delete", |_, this, obj: LuaValue| {
-            let (inst, ud) = instance_of(&obj)?;
-            this.core.delete(&inst).lua()?;
-            attach_host(&ud, &inst);
-            Ok(())
+        m.add_method("delete", |lua, this, obj: LuaValue| {
+            this.core.delete(&expect_instance(lua, &obj)?).lua()
         });
         m.add_function(
             "get",
@@ -342,25 +328,25 @@ impl UserData for LuaSession {
             this.core.close();
             Ok(())
         });
-        m.add_method("expunge", |_, this, obj: LuaValue| {
-            this.core.expunge(&instance_of(&obj)?.0).lua()
+        m.add_method("expunge", |lua, this, obj: LuaValue| {
+            this.core.expunge(&expect_instance(lua, &obj)?).lua()
         });
         m.add_method("expunge_all", |_, this, ()| {
             this.core.expunge_all();
             Ok(())
         });
         m.add_method("merge", |lua, this, obj: LuaValue| {
-            let (inst, _) = instance_of(&obj)?;
+            let inst = expect_instance(lua, &obj)?;
             let merged = this.core.merge(&inst).lua()?;
             push_instance(lua, &merged)
         });
-        m.add_method("refresh", |_, this, obj: LuaValue| {
-            this.core.refresh(&instance_of(&obj)?.0).lua()
+        m.add_method("refresh", |lua, this, obj: LuaValue| {
+            this.core.refresh(&expect_instance(lua, &obj)?).lua()
         });
         m.add_method(
             "expire",
-            |_, this, (obj, names): (LuaValue, Option<mlua::Table>)| {
-                let (inst, _) = instance_of(&obj)?;
+            |lua, this, (obj, names): (LuaValue, Option<mlua::Table>)| {
+                let inst = expect_instance(lua, &obj)?;
                 let attrs = match names {
                     Some(t) => {
                         let mut v = Vec::new();
@@ -384,8 +370,8 @@ impl UserData for LuaSession {
             this.core.expire_all();
             Ok(())
         });
-        m.add_method("is_modified", |_, _this, obj: LuaValue| {
-            let (inst, _) = instance_of(&obj)?;
+        m.add_method("is_modified", |lua, _this, obj: LuaValue| {
+            let inst = expect_instance(lua, &obj)?;
             Ok(inst.is_modified())
         });
         m.add_method("in_transaction", |_, this, ()| {
@@ -492,17 +478,14 @@ pub struct IdentitySet(Vec<Rc<Instance>>);
 impl UserData for IdentitySet {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_meta_method(MetaMethod::Len, |_, this, ()| Ok(this.0.len()));
-        m.add_method("contains", |_, this, obj: LuaValue| {
-            Ok(match obj {
-                LuaValue::UserData(ud) => match ud.borrow::<LuaInstance>() {
-                    Ok(i) => this.0.iter().any(|o| Rc::ptr_eq(o, &i.0)),
-                    Err(_) => false,
-                },
-                _ => false,
+        m.add_method("contains", |lua, this, obj: LuaValue| {
+            Ok(match instance_of(lua, &obj) {
+                Some(i) => this.0.iter().any(|o| Rc::ptr_eq(o, &i)),
+                None => false,
             })
         });
         m.add_method("iter", |lua, this, ()| {
-            let items: Vec<AnyUserData> = this
+            let items: Vec<LuaValue> = this
                 .0
                 .iter()
                 .map(|i| push_instance(lua, i))

@@ -255,7 +255,7 @@ macro_rules! generative_methods {
         $m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             let c = compile(
                 &Statement::Select(this.$q.select.clone()),
-                &crate::sql::dialect::SqliteDialect,
+                crate::sql::dialect::default_dialect(),
             )
             .lua()?;
             Ok(c.sql)
@@ -280,11 +280,12 @@ impl UserData for LuaInsert {
             let t = &this.mapper.table;
             let mut ins = crate::sql::Insert::new(t);
             ins.values = (0..t.columns.len()).map(|i| (i, Expr::Slot(i))).collect();
-            Ok(
-                compile(&Statement::Insert(ins), &crate::sql::dialect::SqliteDialect)
-                    .lua()?
-                    .sql,
+            Ok(compile(
+                &Statement::Insert(ins),
+                crate::sql::dialect::default_dialect(),
             )
+            .lua()?
+            .sql)
         });
     }
 }
@@ -329,14 +330,10 @@ impl UserData for LuaQuery {
             // SELECT count(*) FROM (the query)
             let mut inner = this.q.select.clone();
             inner.order_by.clear();
-            let c = compile(
-                &Statement::Select(inner),
-                &crate::sql::dialect::SqliteDialect,
-            )
-            .lua()?;
+            let s = super::session::session_of(&this.session)?;
+            let c = s.core.compile(&Statement::Select(inner)).lua()?;
             let sql = format!("SELECT count(*) AS count_1 \nFROM ({}) AS anon_1", c.sql);
             let params = c.bind(&[], &|_| None).lua()?;
-            let s = super::session::session_of(&this.session)?;
             let rows = s.core.query_values(&sql, &params).lua()?;
             match rows.items.first() {
                 Some(crate::orm::Item::Value(v, _)) => Ok(v.as_i64().unwrap_or(0)),

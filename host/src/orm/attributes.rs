@@ -48,14 +48,33 @@ impl AttrSet {
     /// The set with the first `n` indices.
     pub fn all(n: usize) -> AttrSet {
         let mut s = AttrSet::default();
-        for i in 0..n {
-            s.insert(i);
+        if n >= 64 {
+            s.word = u64::MAX;
+            for i in 64..n {
+                s.insert(i);
+            }
+        } else {
+            s.word = (1u64 << n) - 1;
         }
         s
     }
+    /// The indices in the set, in increasing order (one step per member, not per bit).
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        let n = 64 * (1 + self.more.len());
-        (0..n).filter(move |&i| self.contains(i))
+        std::iter::once(self.word)
+            .chain(self.more.iter().copied())
+            .enumerate()
+            .flat_map(|(w, mut bits)| {
+                std::iter::from_fn(move || {
+                    (bits != 0).then(|| {
+                        let b = bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        w * 64 + b
+                    })
+                })
+            })
+    }
+    pub fn len(&self) -> usize {
+        (self.word.count_ones() + self.more.iter().map(|w| w.count_ones()).sum::<u32>()) as usize
     }
 }
 

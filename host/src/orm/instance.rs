@@ -2,7 +2,6 @@
 //! changed since the last flush (with the committed values for net-change detection), its
 //! lifecycle status and the session it belongs to.
 
-use std::any::Any;
 use std::cell::{Ref, RefCell, RefMut};
 use std::rc::{Rc, Weak};
 
@@ -55,9 +54,6 @@ pub struct InstanceState {
 pub struct Instance {
     pub mapper: Rc<Mapper>,
     state: RefCell<InstanceState>,
-    /// The binding's handle on this object while a session holds it (for Lua: the userdata,
-    /// so that the identity map hands out the very same Lua value).
-    pub host: RefCell<Option<Box<dyn Any>>>,
 }
 
 impl Instance {
@@ -77,7 +73,6 @@ impl Instance {
                 queued_modified: false,
                 session: None,
             }),
-            host: RefCell::new(None),
         })
     }
 
@@ -102,13 +97,17 @@ impl Instance {
                 queued_modified: false,
                 session: Some(session),
             }),
-            host: RefCell::new(None),
         })
     }
 
     #[inline]
     pub fn state(&self) -> Ref<'_, InstanceState> {
         self.state.borrow()
+    }
+    /// The state, unless something is changing it right now.
+    #[inline]
+    pub fn try_state(&self) -> Option<Ref<'_, InstanceState>> {
+        self.state.try_borrow().ok()
     }
     #[inline]
     pub fn state_mut(&self) -> RefMut<'_, InstanceState> {
@@ -132,7 +131,7 @@ impl Instance {
         format!("<{} at {:p}>", self.mapper.class_name, Rc::as_ptr(self))
     }
 
-    /// Lets go of the session and of the binding's handle.
+    /// Lets go of the session.
     pub fn detach(&self) {
         let mut st = self.state.borrow_mut();
         st.session = None;
@@ -143,8 +142,6 @@ impl Instance {
         } else {
             Status::Transient
         };
-        drop(st);
-        self.host.borrow_mut().take();
     }
 
     /// The attributes whose value differs from the committed one.
@@ -218,7 +215,19 @@ impl Instance {
     /// Sets attribute `i`, recording the committed value the first time a persistent
     /// instance changes it and queueing the instance on its session's modified list.
     pub fn set(self: &Rc<Self>, i: usize, value: Value) {
-        let mut st = self.state.borrow_mut();
+        let done = self.try_set(i, value);
+        assert!(
+            done,
+            "{} set while its state is borrowed",
+            self.mapper.attr_path(i)
+        );
+    }
+
+    /// `set`, or false (and nothing changed) when the state is borrowed right now.
+    pub fn try_set(self: &Rc<Self>, i: usize, value: Value) -> bool {
+        let Ok(mut st) = self.state.try_borrow_mut() else {
+            return false;
+        };
         if matches!(st.status, Status::Persistent | Status::Deleted) {
             if !st.committed.iter().any(|(a, _)| *a == i) {
                 let old = st.loaded.contains(i).then(|| st.values[i].clone());
@@ -233,5 +242,6 @@ impl Instance {
         }
         st.values[i] = value;
         st.loaded.insert(i);
+        true
     }
 }

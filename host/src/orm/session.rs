@@ -134,6 +134,13 @@ impl SessionCore {
     pub fn bind(&self) -> Option<Engine> {
         self.bind.borrow().clone()
     }
+    /// Compiles a statement for the database the session is bound to.
+    pub fn compile(&self, stmt: &crate::sql::Statement) -> Result<crate::sql::Compiled> {
+        match self.bind.borrow().as_ref() {
+            Some(e) => crate::sql::compile(stmt, e.dialect()),
+            None => crate::sql::compile(stmt, crate::sql::dialect::default_dialect()),
+        }
+    }
     pub fn set_bind(&self, engine: Option<Engine>) {
         *self.bind.borrow_mut() = engine;
     }

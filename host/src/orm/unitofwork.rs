@@ -200,94 +200,57 @@ fn insert_rows(
 ) -> Result<()> {
     let dialect = conn.engine().dialect();
     let ncols = table.columns.len();
+    // No column has a default: every row sends all of its columns but a generated key.
+    let plain = table
+        .columns
+        .iter()
+        .all(|c| c.default.is_none() && c.server_default.is_none());
     let mut batches: Vec<Batch> = Vec::new();
     for inst in rows {
         let mapper = &inst.mapper;
-        let (mut values, loaded) = {
+        let (included, sql_default, row, assigned, expire) = if plain {
             let st = inst.state();
-            (st.values.to_vec(), st.loaded.clone())
+            let mut included = AttrSet::all(ncols);
+            if let Some(a) = mapper.autoincrement {
+                if !st.loaded.contains(a) || st.values[a].is_null() {
+                    included.remove(a);
+                }
+            }
+            let row: Vec<Value> = included.iter().map(|i| st.values[i].clone()).collect();
+            (included, AttrSet::default(), row, Vec::new(), Vec::new())
+        } else {
+            insert_values(inst, table)?
         };
-        let mut included = AttrSet::default();
-        let mut sql_default = AttrSet::default();
-        let mut assigned = Vec::new();
-        let mut expire = Vec::new();
-        let mut has_callable = false;
-        for (i, col) in table.columns.iter().enumerate() {
-            if loaded.contains(i)
-                && !(values[i].is_null()
-                    && (Some(i) == mapper.autoincrement
-                        || col.default.is_some()
-                        || col.server_default.is_some()))
-            {
-                included.insert(i);
-                continue;
-            }
-            match &col.default {
-                Some(ColumnDefault::Sql(_)) => {
-                    sql_default.insert(i);
-                    expire.push(i);
-                }
-                Some(ColumnDefault::Callable(_)) => {
-                    has_callable = true;
-                    included.insert(i);
-                }
-                Some(ColumnDefault::Value(v)) => {
-                    values[i] = v.clone();
-                    assigned.push((i, v.clone()));
-                    included.insert(i);
-                }
-                None if Some(i) == mapper.autoincrement => {}
-                None if col.server_default.is_some() => expire.push(i),
-                None => {
-                    included.insert(i);
-                }
-            }
-        }
-        if has_callable {
-            // Context-sensitive defaults see the other values of the row.
-            let params: Vec<(String, Value)> = included
-                .iter()
-                .filter(|&i| i < ncols)
-                .map(|i| (table.columns[i].name.clone(), values[i].clone()))
-                .collect();
-            for (i, col) in table.columns.iter().enumerate() {
-                if let (Some(f @ ColumnDefault::Callable(_)), false) =
-                    (&col.default, loaded.contains(i) && !values[i].is_null())
-                {
-                    if let Some(v) = call_default(f, table, i, &params)? {
-                        values[i] = v.clone();
-                        assigned.push((i, v));
-                    }
-                }
-            }
-        }
-        let row: Vec<Value> = included
-            .iter()
-            .map(|i| std::mem::take(&mut values[i]))
-            .collect();
         let generated = (!included.contains(mapper.autoincrement.unwrap_or(usize::MAX)))
             .then_some(mapper.autoincrement)
             .flatten();
         let shape = (included, sql_default);
-        let idx = match batches.iter().position(|b| b.shape == shape) {
-            Some(i) => i,
+        // a run of rows of the same shape is one batch: rows are inserted in the order
+        // they were added, so generated keys follow that order
+        let idx = match batches.last().filter(|b| b.shape == shape) {
+            Some(_) => batches.len() - 1,
             None => {
-                let mut ins = Insert::new(table);
-                let mut slot = 0;
-                for i in 0..ncols {
-                    if shape.0.contains(i) {
-                        ins.values.push((i, Expr::Slot(slot)));
-                        slot += 1;
-                    } else if shape.1.contains(i) {
-                        if let Some(ColumnDefault::Sql(e)) = &table.columns[i].default {
-                            ins.values.push((i, e.clone()));
+                let sql = match batches.iter().find(|b| b.shape == shape) {
+                    Some(b) => b.sql.clone(),
+                    None => {
+                        let mut ins = Insert::new(table);
+                        let mut slot = 0;
+                        for i in 0..ncols {
+                            if shape.0.contains(i) {
+                                ins.values.push((i, Expr::Slot(slot)));
+                                slot += 1;
+                            } else if shape.1.contains(i) {
+                                if let Some(ColumnDefault::Sql(e)) = &table.columns[i].default {
+                                    ins.values.push((i, e.clone()));
+                                }
+                            }
                         }
+                        compile(&Statement::Insert(ins), dialect)?
                     }
-                }
-                let c = compile(&Statement::Insert(ins), dialect)?;
+                };
                 batches.push(Batch {
-                    shape: shape.clone(),
-                    sql: c,
+                    shape,
+                    sql,
                     rows: Vec::new(),
                     outcomes: Vec::new(),
                 });
@@ -317,6 +280,87 @@ fn insert_rows(
     Ok(())
 }
 
+/// The columns an INSERT of `inst` sends, with client-side defaults computed: (columns
+/// bound, columns given by SQL defaults, the bound values, defaults to set on the object,
+/// attributes the database fills in).
+#[allow(clippy::type_complexity)]
+fn insert_values(
+    inst: &Rc<Instance>,
+    table: &Table,
+) -> Result<(
+    AttrSet,
+    AttrSet,
+    Vec<Value>,
+    Vec<(usize, Value)>,
+    Vec<usize>,
+)> {
+    let ncols = table.columns.len();
+    let mapper = &inst.mapper;
+    let (mut values, loaded) = {
+        let st = inst.state();
+        (st.values.to_vec(), st.loaded.clone())
+    };
+    let mut included = AttrSet::default();
+    let mut sql_default = AttrSet::default();
+    let mut assigned = Vec::new();
+    let mut expire = Vec::new();
+    let mut has_callable = false;
+    for (i, col) in table.columns.iter().enumerate() {
+        if loaded.contains(i)
+            && !(values[i].is_null()
+                && (Some(i) == mapper.autoincrement
+                    || col.default.is_some()
+                    || col.server_default.is_some()))
+        {
+            included.insert(i);
+            continue;
+        }
+        match &col.default {
+            Some(ColumnDefault::Sql(_)) => {
+                sql_default.insert(i);
+                expire.push(i);
+            }
+            Some(ColumnDefault::Callable(_)) => {
+                has_callable = true;
+                included.insert(i);
+            }
+            Some(ColumnDefault::Value(v)) => {
+                values[i] = v.clone();
+                assigned.push((i, v.clone()));
+                included.insert(i);
+            }
+            None if Some(i) == mapper.autoincrement => {}
+            None if col.server_default.is_some() => expire.push(i),
+            None => {
+                included.insert(i);
+            }
+        }
+    }
+    if has_callable {
+        // Context-sensitive defaults see the other values of the row.
+        let params: Vec<(String, Value)> = included
+            .iter()
+            .filter(|&i| i < ncols)
+            .map(|i| (table.columns[i].name.clone(), values[i].clone()))
+            .collect();
+        for (i, col) in table.columns.iter().enumerate() {
+            if let (Some(f @ ColumnDefault::Callable(_)), false) =
+                (&col.default, loaded.contains(i) && !values[i].is_null())
+            {
+                if let Some(v) = call_default(f, table, i, &params)? {
+                    values[i] = v.clone();
+                    assigned.push((i, v));
+                }
+            }
+        }
+    }
+    let row: Vec<Value> = included
+        .iter()
+        .map(|i| std::mem::take(&mut values[i]))
+        .collect();
+    Ok((included, sql_default, row, assigned, expire))
+}
+
 fn update_rows(
     conn: &Connection,
     table: &Rc<Table>,
@@ -325,60 +369,72 @@ fn update_rows(
 ) -> Result<()> {
     let dialect = conn.engine().dialect();
     let mut batches: Vec<(AttrSet, AttrSet, Compiled, Vec<Vec<Value>>)> = Vec::new();
+    let has_onupdate = table.columns.iter().any(|c| c.onupdate.is_some());
     for inst in rows {
         let mapper = &inst.mapper;
-        let (changed, pk_old, mut values) = {
+        let (mut set, mut row, mut values) = {
             let st = inst.state();
             if st.status != Status::Persistent || st.marked_deleted {
                 continue;
             }
-            let changed: Vec<usize> = st
-                .committed
-                .iter()
-                .filter(|(i, old)| old.as_ref() != Some(&st.values[*i]))
-                .map(|(i, _)| *i)
-                .collect();
-            if changed.is_empty() {
+            let mut set = AttrSet::default();
+            for (i, old) in &st.committed {
+                if old.as_ref() != Some(&st.values[*i]) {
+                    set.insert(*i);
+                }
+            }
+            if set.is_empty() {
                 continue;
             }
-            let key = st
-                .key
-                .clone()
-                .expect("persistent instance has a key")
-                .values();
-            (changed, key, st.values.to_vec())
+            // without onupdate defaults the row is known now: the changed values
+            let row: Vec<Value> = if has_onupdate {
+                Vec::new()
+            } else {
+                set.iter().map(|i| st.values[i].clone()).collect()
+            };
+            let values = if has_onupdate || mapper.pk.iter().any(|i| set.contains(*i)) {
+                st.values.to_vec()
+            } else {
+                Vec::new()
+            };
+            (set, row, values)
         };
-        let mut set = AttrSet::default();
+        let pk_old = inst
+            .state()
+            .key
+            .as_ref()
+            .expect("persistent instance has a key")
+            .values();
         let mut sql_set = AttrSet::default();
-        for &i in &changed {
-            set.insert(i);
-        }
         let mut assigned = Vec::new();
         let mut expire = Vec::new();
-        for (i, col) in table.columns.iter().enumerate() {
-            if set.contains(i) {
-                continue;
-            }
-            match &col.onupdate {
-                Some(ColumnDefault::Sql(_)) => {
-                    sql_set.insert(i);
-                    expire.push(i);
+        if has_onupdate {
+            let changed: Vec<usize> = set.iter().collect();
+            for (i, col) in table.columns.iter().enumerate() {
+                if set.contains(i) {
+                    continue;
                 }
-                Some(f) => {
-                    let params: Vec<(String, Value)> = changed
-                        .iter()
-                        .map(|&c| (table.columns[c].name.clone(), values[c].clone()))
-                        .collect();
-                    if let Some(v) = call_default(f, table, i, &params)? {
-                        values[i] = v.clone();
-                        assigned.push((i, v));
-                        set.insert(i);
+                match &col.onupdate {
+                    Some(ColumnDefault::Sql(_)) => {
+                        sql_set.insert(i);
+                        expire.push(i);
                     }
+                    Some(f) => {
+                        let params: Vec<(String, Value)> = changed
+                            .iter()
+                            .map(|&c| (table.columns[c].name.clone(), values[c].clone()))
+                            .collect();
+                        if let Some(v) = call_default(f, table, i, &params)? {
+                            values[i] = v.clone();
+                            assigned.push((i, v));
+                            set.insert(i);
+                        }
+                    }
+                    None => {}
                 }
-                None => {}
             }
+            row = set.iter().map(|i| values[i].clone()).collect();
         }
-        let mut row: Vec<Value> = set.iter().map(|i| values[i].clone()).collect();
         row.extend(pk_old);
         let pk_changed = mapper.pk.iter().any(|i| set.contains(*i));
         let new_key = if pk_changed {
@@ -387,7 +443,7 @@ fn update_rows(
         } else {
             None
         };
-        let idx = match batches.iter().position(|b| b.0 == set && b.1 == sql_set) {
+        let idx = match batches.iter().rposition(|b| b.0 == set && b.1 == sql_set) {
             Some(i) => i,
             None => {
                 let mut up = Update::new(table);

@@ -72,6 +72,20 @@ pub fn compile(stmt: &Statement, dialect: &dyn Dialect) -> Result<Compiled> {
     })
 }
 
+/// Compiles a lone expression (a WHERE condition, a column), as `tostring` shows it.
+pub fn compile_expr(e: &Expr, dialect: &dyn Dialect) -> Result<Compiled> {
+    let mut c = Compiler {
+        dialect,
+        sql: String::with_capacity(64),
+        params: Vec::new(),
+    };
+    c.expr(e, 0)?;
+    Ok(Compiled {
+        sql: c.sql,
+        params: c.params,
+    })
+}
+
 struct Compiler<'a> {
     dialect: &'a dyn Dialect,
     sql: String,

@@ -8,7 +8,7 @@ pub mod dml;
 pub mod expr;
 pub mod select;
 
-pub use compiler::{compile, Compiled, Param};
+pub use compiler::{compile, compile_expr, Compiled, Param};
 pub use dialect::Dialect;
 pub use dml::{Delete, Insert, Update};
 pub use expr::{BinOp, ColumnRef, Expr};

@@ -7,6 +7,12 @@ use crate::schema::SqlType;
 
 pub use sqlite::SqliteDialect;
 
+/// The dialect that renders a statement no engine is compiling it for (`tostring(stmt)`):
+/// SQLite's, whose SQL reads as the generic SQL SQLAlchemy's string compiler shows.
+pub fn default_dialect() -> &'static dyn Dialect {
+    &SqliteDialect
+}
+
 pub trait Dialect {
     fn name(&self) -> &'static str;
 

@@ -1,0 +1,601 @@
+//! Instances as raw userdata: the hot paths of the binding, written as plain `lua_CFunction`s
+//! over `mlua::ffi` (see `../shared/bench/FLOOR.md`: mlua's callback machinery costs about
+//! three times a raw C call on every attribute access).
+//!
+//! An instance's Lua value is a full userdata holding one pointer, an `Rc<Instance>` made raw,
+//! with one user value slot for the extra (non-mapped) Lua fields a script stores on it. Each
+//! model has its own metatable:
+//!
+//! | key | value |
+//! |---|---|
+//! | `[1]` | attribute name -> attribute index |
+//! | `[2]` | the class table (methods, `__tostring`, ...) |
+//! | `[3]` | the slow read: `(obj, index) -> value` (loads expired attributes, converts rich types) |
+//! | `[4]` | the slow write: `(obj, key, value)` (converts rich types, raises the errors) |
+//! | light userdata `MAPPER_KEY` | the `Mapper` (its presence marks an instance metatable) |
+//! | `__index` `__newindex` `__gc` | the raw functions below |
+//!
+//! Reads and writes of loaded integer, float, string and boolean attributes never leave
+//! these functions; everything else calls the slow functions, which are ordinary mlua
+//! functions, so errors are `orm.Error` values as everywhere else.
+//!
+//! A weak-valued registry table maps an `Instance` address to its Lua value, so the loader
+//! hands out the very Lua value a script already holds for a row. An object nobody in Lua
+//! refers to any more is collected; its row data lives on in the session (as SQLAlchemy's
+//! weak identity map keeps nothing but what the session needs), its extra Lua fields do not.
+//!
+//! Safety rules for every function here: no Rust value with a destructor (a `RefCell`
+//! borrow above all) is alive across a Lua call that can raise, since a Lua error unwinds by
+//! `longjmp`. This module is the Lua-5.4-specific seam of the binding (user values,
+//! `lua_newuserdatauv`); a LuaJIT or 5.1 build replaces it.
+
+use std::ffi::{c_int, c_void};
+use std::mem::ManuallyDrop;
+use std::rc::Rc;
+
+use mlua::{ffi, AnyUserData, Lua, Value as LuaValue};
+
+use super::convert::{lua_debug, lua_to_value, value_to_lua};
+use super::error::{arg, kind_err, IntoLuaResult, LuaResult};
+use crate::error::ErrorKind;
+use crate::orm::session::SessionCore;
+use crate::orm::{Instance, Mapper};
+use crate::schema::ValueKind;
+use crate::value::Value;
+
+static MAPPER_KEY: u8 = 0;
+static OBJECTS_KEY: u8 = 0;
+static MODELS_KEY: u8 = 0;
+static RAISE_KEY: u8 = 0;
+
+const KEYS: ffi::lua_Integer = 1;
+const CLASS: ffi::lua_Integer = 2;
+const SLOW_GET: ffi::lua_Integer = 3;
+const SLOW_SET: ffi::lua_Integer = 4;
+
+fn key(k: &'static u8) -> *const c_void {
+    k as *const u8 as *const c_void
+}
+
+type Block = *const Instance;
+
+/// Creates the registry tables and slow-path functions; called once by `install`.
+pub fn install(lua: &Lua) -> LuaResult<()> {
+    let objects = lua.create_table()?;
+    let weak = lua.create_table()?;
+    weak.raw_set("__mode", "v")?;
+    objects.set_metatable(Some(weak))?;
+    let models = lua.create_table()?;
+    let raise = lua.create_function(|_, (kind, msg): (String, String)| -> LuaResult<()> {
+        let kind = match kind.as_str() {
+            "UnmappedInstanceError" => ErrorKind::UnmappedInstanceError,
+            _ => ErrorKind::ArgumentError,
+        };
+        Err(kind_err(kind, msg))
+    })?;
+    unsafe {
+        lua.exec_raw::<()>((objects, models, raise), |l| {
+            ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, key(&RAISE_KEY));
+            ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, key(&MODELS_KEY));
+            ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, key(&OBJECTS_KEY));
+        })
+    }
+}
+
+/// Builds the instance metatable of a model and registers the model's constructor.
+/// Returns the registry reference of the metatable, kept in the model's host data.
+pub fn make_class(
+    lua: &Lua,
+    mapper: &Rc<Mapper>,
+    class: &mlua::Table,
+    model: &AnyUserData,
+) -> LuaResult<c_int> {
+    let mt = lua.create_table()?;
+    let keys = lua.create_table()?;
+    for (i, a) in mapper.attrs.iter().enumerate() {
+        keys.raw_set(a.key.as_str(), i as i64)?;
+    }
+    mt.raw_set(KEYS, keys)?;
+    mt.raw_set(CLASS, class.clone())?;
+    mt.raw_set(SLOW_GET, lua.create_function(slow_get)?)?;
+    mt.raw_set(SLOW_SET, lua.create_function(slow_set)?)?;
+    unsafe {
+        mt.raw_set("__index", lua.create_c_function(instance_index)?)?;
+        mt.raw_set("__newindex", lua.create_c_function(instance_newindex)?)?;
+        mt.raw_set("__gc", lua.create_c_function(instance_gc)?)?;
+    }
+    mt.raw_set("__name", mapper.class_name.as_str())?;
+    mt.raw_set("__metatable", false)?;
+    for name in ["__tostring", "__eq", "__lt", "__le", "__concat"] {
+        mt.raw_set(
+            name,
+            lua.create_function(move |lua, args| class_meta(lua, name, args))?,
+        )?;
+    }
+    let mapper_ptr = Rc::as_ptr(mapper) as *mut c_void;
+    let mut mt_ref = 0;
+    unsafe {
+        lua.exec_raw::<()>((mt, model.clone()), |l| {
+            // 1: mt, 2: model
+            ffi::lua_pushlightuserdata(l, mapper_ptr);
+            ffi::lua_rawsetp(l, 1, key(&MAPPER_KEY));
+            ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&MODELS_KEY));
+            ffi::lua_pushvalue(l, 2);
+            ffi::lua_pushvalue(l, 1);
+            ffi::lua_rawset(l, -3); // models[model] = mt
+            ffi::lua_settop(l, 1);
+            mt_ref = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
+        })?;
+    }
+    Ok(mt_ref)
+}
+
+/// `__tostring` and the comparison metamethods: the class's own, looked up on each call so
+/// that methods assigned after declaration count.
+fn class_meta(lua: &Lua, name: &str, args: mlua::MultiValue) -> LuaResult<LuaValue> {
+    let inst = args
+        .iter()
+        .find_map(|v| instance_of(lua, v))
+        .ok_or_else(|| arg(format!("{name}: no lualchemy instance among the operands")))?;
+    let class = &super::model::model_host(&inst.mapper).class;
+    match (class.raw_get::<LuaValue>(name)?, name) {
+        (LuaValue::Function(f), "__tostring") => {
+            let v = f.call::<LuaValue>(args.into_iter().next())?;
+            Ok(LuaValue::String(match lua.coerce_string(v)? {
+                Some(s) => s,
+                None => lua.create_string("")?,
+            }))
+        }
+        (LuaValue::Function(f), _) => f.call(args),
+        (_, "__tostring") => Ok(LuaValue::String(lua.create_string(format!(
+            "<{} object at {:p}>",
+            inst.mapper.class_name,
+            Rc::as_ptr(&inst)
+        ))?)),
+        (_, "__eq") => Ok(LuaValue::Boolean(false)),
+        _ => Err(arg(format!(
+            "{} defines no {name} metamethod",
+            inst.mapper.class_name
+        ))),
+    }
+}
+
+/// The instance behind a Lua value, if it is one.
+pub fn instance_of(lua: &Lua, v: &LuaValue) -> Option<Rc<Instance>> {
+    let LuaValue::UserData(ud) = v else {
+        return None;
+    };
+    let mut p: Block = std::ptr::null();
+    unsafe {
+        lua.exec_raw::<()>(ud.clone(), |l| {
+            p = check(l, 1);
+            ffi::lua_settop(l, 0);
+        })
+        .ok()?;
+        // the userdata (alive: `ud` refers to it) holds a strong count
+        own(p)
+    }
+}
+
+/// The instance behind a Lua value, or `UnmappedInstanceError` naming what it is.
+pub fn expect_instance(lua: &Lua, v: &LuaValue) -> LuaResult<Rc<Instance>> {
+    instance_of(lua, v).ok_or_else(|| unmapped(v))
+}
+
+fn unmapped(v: &LuaValue) -> mlua::Error {
+    if let LuaValue::UserData(ud) = v {
+        if let Ok(m) = ud.borrow::<super::model::LuaModel>() {
+            return kind_err(ErrorKind::UnmappedInstanceError, format!("Class '{}' is a mapped class, not an instance of it: create one with {}{{...}}", m.mapper.class_name, m.mapper.class_name));
+        }
+    }
+    kind_err(
+        ErrorKind::UnmappedInstanceError,
+        format!(
+            "Class '{}' is not mapped: expected an instance of a model",
+            v.type_name()
+        ),
+    )
+}
+
+/// The instances of a Lua sequence (`session:add_all`), in one pass over the list.
+pub fn instances_of(lua: &Lua, list: &mlua::Table) -> LuaResult<Vec<Rc<Instance>>> {
+    let mut ptrs: Vec<Block> = Vec::with_capacity(list.raw_len());
+    let mut bad: Option<i64> = None;
+    unsafe {
+        lua.exec_raw::<()>(list.clone(), |l| {
+            let n = ffi::lua_rawlen(l, 1) as ffi::lua_Integer;
+            for i in 1..=n {
+                ffi::lua_rawgeti(l, 1, i);
+                let p = check(l, 2);
+                ffi::lua_settop(l, 1);
+                if p.is_null() {
+                    bad = Some(i);
+                    break;
+                }
+                ptrs.push(p);
+            }
+            ffi::lua_settop(l, 0);
+        })?;
+    }
+    if let Some(i) = bad {
+        return Err(unmapped(&list.raw_get::<LuaValue>(i)?));
+    }
+    // the list still holds every userdata, and each holds a strong count
+    Ok(ptrs.into_iter().filter_map(|p| unsafe { own(p) }).collect())
+}
+
+/// The Lua value of an instance: the one Lua already holds, or a new one.
+pub fn push_instance(lua: &Lua, inst: &Rc<Instance>) -> LuaResult<LuaValue> {
+    let mt_ref = super::model::model_host(&inst.mapper).mt_ref;
+    unsafe {
+        lua.exec_raw((), |l| {
+            ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&OBJECTS_KEY));
+            push_raw(l, inst, 1, mt_ref);
+            ffi::lua_replace(l, 1);
+        })
+    }
+}
+
+/// A Lua sequence of the values of many instances (the loader's `all()`), in one pass.
+pub fn push_instances<'a>(
+    lua: &Lua,
+    items: impl ExactSizeIterator<Item = &'a Rc<Instance>>,
+) -> LuaResult<mlua::Table> {
+    let n = items.len();
+    unsafe {
+        lua.exec_raw((), move |l| {
+            ffi::lua_checkstack(l, 8);
+            ffi::lua_createtable(l, n as c_int, 0); // 1
+            ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&OBJECTS_KEY)); // 2
+            let mut last: Option<(u32, c_int)> = None;
+            for (k, inst) in items.enumerate() {
+                let mt_ref = match last {
+                    Some((id, r)) if id == inst.mapper.id => r,
+                    _ => {
+                        let r = super::model::model_host(&inst.mapper).mt_ref;
+                        last = Some((inst.mapper.id, r));
+                        r
+                    }
+                };
+                push_raw(l, inst, 2, mt_ref);
+                ffi::lua_rawseti(l, 1, k as ffi::lua_Integer + 1);
+            }
+            ffi::lua_settop(l, 1);
+        })
+    }
+}
+
+/// Takes a new strong count on the instance a live userdata holds.
+unsafe fn own(p: Block) -> Option<Rc<Instance>> {
+    if p.is_null() {
+        return None;
+    }
+    Rc::increment_strong_count(p);
+    Some(Rc::from_raw(p))
+}
+
+/// Pushes the Lua value of `inst`: found in the objects table at `objects`, or a new
+/// userdata with the metatable at registry reference `mt_ref`.
+unsafe fn push_raw(l: *mut ffi::lua_State, inst: &Rc<Instance>, objects: c_int, mt_ref: c_int) {
+    let p = Rc::as_ptr(inst) as *const c_void;
+    if ffi::lua_rawgetp(l, objects, p) == ffi::LUA_TUSERDATA {
+        return;
+    }
+    ffi::lua_pop(l, 1);
+    ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, mt_ref as ffi::lua_Integer);
+    new_userdata(l, Rc::clone(inst), objects);
+    ffi::lua_remove(l, -2);
+}
+
+/// Pushes a new userdata for `inst`, with the metatable on the top of the stack, and
+/// records it in the objects table at `objects`.
+unsafe fn new_userdata(l: *mut ffi::lua_State, inst: Rc<Instance>, objects: c_int) {
+    let objects = ffi::lua_absindex(l, objects);
+    let mt = ffi::lua_gettop(l);
+    let block = ffi::lua_newuserdatauv(l, std::mem::size_of::<Block>(), 1) as *mut Block;
+    let p = Rc::into_raw(inst);
+    block.write(p);
+    ffi::lua_pushvalue(l, mt);
+    ffi::lua_setmetatable(l, -2);
+    ffi::lua_pushvalue(l, -1);
+    ffi::lua_rawsetp(l, objects, p as *const c_void);
+}
+
+/// The instance held by the userdata at `idx`, or null when it is no lualchemy instance.
+/// Leaves the stack as it was.
+unsafe fn check(l: *mut ffi::lua_State, idx: c_int) -> Block {
+    if ffi::lua_type(l, idx) != ffi::LUA_TUSERDATA || ffi::lua_getmetatable(l, idx) == 0 {
+        return std::ptr::null();
+    }
+    let ours = ffi::lua_rawgetp(l, -1, key(&MAPPER_KEY)) == ffi::LUA_TLIGHTUSERDATA;
+    ffi::lua_pop(l, 2);
+    if !ours {
+        return std::ptr::null();
+    }
+    *(ffi::lua_touserdata(l, idx) as *const Block)
+}
+
+/// Raises an `orm.Error` of `kind` from a raw function.
+unsafe fn raise(l: *mut ffi::lua_State, kind: &'static str, msg: String) -> c_int {
+    ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&RAISE_KEY));
+    ffi::lua_pushlstring(l, kind.as_ptr() as *const _, kind.len());
+    ffi::lua_pushlstring(l, msg.as_ptr() as *const _, msg.len());
+    drop(msg); // nothing with a destructor may be alive when the error unwinds
+    ffi::lua_call(l, 2, 0);
+    0
+}
+
+/// A value as a raw function can push it without allocating on the Rust side.
+enum Fast {
+    Nil,
+    Int(i64),
+    Num(f64),
+    Bool(bool),
+    Str(*const u8, usize),
+    Slow,
+}
+
+/// Reads a loaded attribute of a simple kind (everything else takes the slow path).
+fn read_fast(inst: &Instance, i: usize) -> Fast {
+    let Some(st) = inst.try_state() else {
+        return Fast::Slow;
+    };
+    if !st.loaded.contains(i) {
+        return Fast::Slow;
+    }
+    let kind = inst.mapper.attrs[i].kind;
+    match (&st.values[i], kind) {
+        (Value::Null, _) => Fast::Nil,
+        (Value::Integer(n), ValueKind::Integer | ValueKind::Any) => Fast::Int(*n),
+        (Value::Integer(n), ValueKind::Boolean) => Fast::Bool(*n != 0),
+        (Value::Real(r), ValueKind::Real | ValueKind::Any) => Fast::Num(*r),
+        (Value::Text(s), ValueKind::Text | ValueKind::Enum | ValueKind::Any) => {
+            // The bytes stay valid while pushed: nothing runs Lua code before
+            // lua_pushlstring has copied them.
+            Fast::Str(s.as_ptr(), s.len())
+        }
+        _ => Fast::Slow,
+    }
+}
+
+/// Converts the Lua value at `idx` for an attribute of a simple kind, as `lua_to_value` would;
+/// `None` sends it to the slow path (which converts it or raises the error).
+unsafe fn value_fast(l: *mut ffi::lua_State, idx: c_int, kind: ValueKind) -> Option<Value> {
+    match (ffi::lua_type(l, idx), kind) {
+        (ffi::LUA_TNIL, _) => Some(Value::Null),
+        (ffi::LUA_TNUMBER, ValueKind::Integer) if ffi::lua_isinteger(l, idx) != 0 => {
+            Some(Value::Integer(ffi::lua_tointeger(l, idx)))
+        }
+        (ffi::LUA_TNUMBER, ValueKind::Real) => Some(Value::Real(ffi::lua_tonumber(l, idx))),
+        (ffi::LUA_TBOOLEAN, ValueKind::Boolean) => {
+            Some(Value::Integer(ffi::lua_toboolean(l, idx) as i64))
+        }
+        (ffi::LUA_TSTRING, ValueKind::Text | ValueKind::Enum) => {
+            let mut len = 0usize;
+            let p = ffi::lua_tolstring(l, idx, &mut len) as *const u8;
+            let bytes = std::slice::from_raw_parts(p, len);
+            std::str::from_utf8(bytes)
+                .ok()
+                .map(|s| Value::Text(Rc::from(s)))
+        }
+        _ => None,
+    }
+}
+
+/// The value kind of attribute `i` of a live instance.
+unsafe fn kind_of(p: Block, i: usize) -> ValueKind {
+    let inst: &Instance = &*p;
+    inst.mapper.attrs[i].kind
+}
+
+/// Stores a converted value; false when the state is busy (the slow path then reports it).
+fn write_fast(p: Block, i: usize, v: Value) -> bool {
+    // The userdata being indexed holds a strong count for the duration of the call.
+    let inst = ManuallyDrop::new(unsafe { Rc::from_raw(p) });
+    inst.try_set(i, v)
+}
+
+/// The attribute index of the key at `key_idx` in the metatable at `mt`, if it is one.
+unsafe fn attr_index(l: *mut ffi::lua_State, mt: c_int, key_idx: c_int) -> Option<usize> {
+    ffi::lua_rawgeti(l, mt, KEYS);
+    ffi::lua_pushvalue(l, key_idx);
+    let found = ffi::lua_rawget(l, -2) == ffi::LUA_TNUMBER;
+    let i = ffi::lua_tointeger(l, -1) as usize;
+    ffi::lua_pop(l, 2);
+    found.then_some(i)
+}
+
+/// Pushes the metatable of the instance at index 1 and returns its instance, or raises.
+unsafe fn self_instance(l: *mut ffi::lua_State) -> Block {
+    let p = check(l, 1);
+    if p.is_null() {
+        raise(l, "ArgumentError", "expected a lualchemy instance".into());
+    }
+    ffi::lua_getmetatable(l, 1);
+    p
+}
+
+/// `obj.key`: (obj, key) -> value.
+unsafe extern "C-unwind" fn instance_index(l: *mut ffi::lua_State) -> c_int {
+    ffi::lua_settop(l, 2);
+    let p = self_instance(l); // mt at 3
+    if let Some(i) = attr_index(l, 3, 2) {
+        match read_fast(&*p, i) {
+            Fast::Nil => ffi::lua_pushnil(l),
+            Fast::Int(n) => ffi::lua_pushinteger(l, n),
+            Fast::Num(r) => ffi::lua_pushnumber(l, r),
+            Fast::Bool(b) => ffi::lua_pushboolean(l, b as c_int),
+            Fast::Str(s, n) => {
+                ffi::lua_pushlstring(l, s as *const _, n);
+            }
+            Fast::Slow => {
+                ffi::lua_rawgeti(l, 3, SLOW_GET);
+                ffi::lua_pushvalue(l, 1);
+                ffi::lua_pushinteger(l, i as ffi::lua_Integer);
+                ffi::lua_call(l, 2, 1);
+            }
+        }
+        return 1;
+    }
+    // a method or other class member, then an extra Lua field
+    ffi::lua_rawgeti(l, 3, CLASS);
+    ffi::lua_pushvalue(l, 2);
+    if ffi::lua_rawget(l, -2) != ffi::LUA_TNIL {
+        return 1;
+    }
+    if ffi::lua_getiuservalue(l, 1, 1) == ffi::LUA_TTABLE {
+        ffi::lua_pushvalue(l, 2);
+        ffi::lua_rawget(l, -2);
+        return 1;
+    }
+    ffi::lua_pushnil(l);
+    1
+}
+
+/// `obj.key = value`: (obj, key, value).
+unsafe extern "C-unwind" fn instance_newindex(l: *mut ffi::lua_State) -> c_int {
+    ffi::lua_settop(l, 3);
+    let p = self_instance(l); // mt at 4
+    if let Some(i) = attr_index(l, 4, 2) {
+        let kind = kind_of(p, i);
+        let done = match value_fast(l, 3, kind) {
+            Some(v) => write_fast(p, i, v),
+            None => false,
+        };
+        if !done {
+            ffi::lua_rawgeti(l, 4, SLOW_SET);
+            ffi::lua_pushvalue(l, 1);
+            ffi::lua_pushvalue(l, 2);
+            ffi::lua_pushvalue(l, 3);
+            ffi::lua_call(l, 3, 0);
+        }
+        return 0;
+    }
+    if ffi::lua_getiuservalue(l, 1, 1) != ffi::LUA_TTABLE {
+        ffi::lua_pop(l, 1);
+        ffi::lua_createtable(l, 0, 2);
+        ffi::lua_pushvalue(l, -1);
+        ffi::lua_setiuservalue(l, 1, 1);
+    }
+    ffi::lua_pushvalue(l, 2);
+    ffi::lua_pushvalue(l, 3);
+    ffi::lua_rawset(l, -3);
+    0
+}
+
+/// `__gc`: lets go of the instance.
+unsafe extern "C-unwind" fn instance_gc(l: *mut ffi::lua_State) -> c_int {
+    if check(l, 1).is_null() {
+        return 0;
+    }
+    let block = ffi::lua_touserdata(l, 1) as *mut Block;
+    let p = block.replace(std::ptr::null());
+    if !p.is_null() {
+        drop(Rc::from_raw(p));
+    }
+    0
+}
+
+/// `Model{ key = value, ... }`: (model, args) -> a transient instance. An unknown key is an
+/// error naming the model and the key (raised by the slow write).
+pub(crate) unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
+    ffi::lua_settop(l, 2);
+    ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&MODELS_KEY));
+    ffi::lua_pushvalue(l, 1);
+    if ffi::lua_rawget(l, -2) != ffi::LUA_TTABLE {
+        return raise(l, "ArgumentError", "expected a model class".into());
+    }
+    ffi::lua_replace(l, 3); // 3: mt
+    ffi::lua_rawgetp(l, 3, key(&MAPPER_KEY));
+    let mapper = ffi::lua_touserdata(l, -1) as *const Mapper;
+    ffi::lua_pop(l, 1);
+    let args_type = ffi::lua_type(l, 2);
+    if args_type != ffi::LUA_TTABLE && args_type != ffi::LUA_TNIL {
+        let msg = format!(
+            "{}{{...}} takes a table of attribute values",
+            (*mapper).class_name
+        );
+        return raise(l, "ArgumentError", msg);
+    }
+    // The model userdata keeps its mapper alive.
+    let inst = {
+        let mapper = ManuallyDrop::new(Rc::from_raw(mapper));
+        Instance::new(&mapper)
+    };
+    ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&OBJECTS_KEY)); // 4
+    ffi::lua_pushvalue(l, 3);
+    new_userdata(l, inst, 4); // 6: obj (5: mt copy)
+    ffi::lua_replace(l, 4); // 4: obj
+    ffi::lua_settop(l, 4);
+    if args_type != ffi::LUA_TTABLE {
+        return 1;
+    }
+    let p = *(ffi::lua_touserdata(l, 4) as *const Block);
+    ffi::lua_pushnil(l);
+    while ffi::lua_next(l, 2) != 0 {
+        // 5: key, 6: value
+        let done = if ffi::lua_type(l, 5) == ffi::LUA_TSTRING {
+            match attr_index(l, 3, 5) {
+                Some(i) => match value_fast(l, 6, kind_of(p, i)) {
+                    Some(v) => write_fast(p, i, v),
+                    None => false,
+                },
+                None => false,
+            }
+        } else {
+            false
+        };
+        if !done {
+            ffi::lua_rawgeti(l, 3, SLOW_SET);
+            ffi::lua_pushvalue(l, 4);
+            ffi::lua_pushvalue(l, 5);
+            ffi::lua_pushvalue(l, 6);
+            ffi::lua_call(l, 3, 0);
+        }
+        ffi::lua_pop(l, 1);
+    }
+    1
+}
+
+/// The slow read: loads an expired attribute (or raises `DetachedInstanceError`) and
+/// converts rich types (JSON, dates).
+fn slow_get(lua: &Lua, (obj, i): (LuaValue, usize)) -> LuaResult<LuaValue> {
+    let inst = expect_instance(lua, &obj)?;
+    SessionCore::ensure_loaded(&inst, i).lua()?;
+    let v = inst.state().values[i].clone();
+    value_to_lua(lua, &v, inst.mapper.attrs[i].kind)
+}
+
+/// The slow write: converts by the column's type or raises the error naming the attribute;
+/// an unknown key (from the constructor) is an error naming the model and the key.
+fn slow_set(lua: &Lua, (obj, k, value): (LuaValue, LuaValue, LuaValue)) -> LuaResult<()> {
+    let inst = expect_instance(lua, &obj)?;
+    let mapper = &inst.mapper;
+    let key = match &k {
+        LuaValue::String(s) => s.to_str()?.to_string(),
+        other => {
+            return Err(arg(format!(
+                "{}{{...}}: keys must be attribute names, got {}",
+                mapper.class_name,
+                lua_debug(other)
+            )))
+        }
+    };
+    let i = mapper.attr_index(&key).ok_or_else(|| {
+        arg(format!(
+            "'{key}' is an invalid keyword argument for {}",
+            mapper.class_name
+        ))
+    })?;
+    let v = lua_to_value(lua, &value, mapper.attrs[i].kind, &|| mapper.attr_path(i))?;
+    if !inst.try_set(i, v) {
+        return Err(kind_err(
+            ErrorKind::InvalidRequestError,
+            format!(
+                "{} cannot be set while the session is working on it",
+                mapper.attr_path(i)
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! Runs every `examples/*.lua` script in-process, each in a fresh Lua state with the module
+//! installed (as the `lualchemy` binary does), and checks that it runs without error and
+//! prints something.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use mlua::{Lua, MultiValue};
+
+/// The example scripts, sorted, as paths relative to the repository root.
+fn example_scripts() -> Vec<PathBuf> {
+    let mut scripts: Vec<PathBuf> = std::fs::read_dir("examples")
+        .expect("examples/ directory")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|ext| ext == "lua"))
+        .collect();
+    scripts.sort();
+    scripts
+}
+
+/// Runs one script with the global `print` replaced by one that collects its lines.
+/// Returns the printed lines, or the error message (with what was printed before it).
+fn run_script(path: &PathBuf) -> Result<Vec<String>, String> {
+    let name = path.to_string_lossy().into_owned();
+    let lines: Rc<RefCell<Vec<String>>> = Rc::new(RefCell::new(Vec::new()));
+    let lua = Lua::new();
+    let result = (|| -> mlua::Result<()> {
+        lualchemy::install(&lua)?;
+        let globals = lua.globals();
+        let tostring: mlua::Function = globals.get("tostring")?;
+        let sink = Rc::clone(&lines);
+        let print = lua.create_function(move |_, args: MultiValue| {
+            let mut parts = Vec::with_capacity(args.len());
+            for v in args {
+                parts.push(tostring.call::<String>(v)?);
+            }
+            sink.borrow_mut().push(parts.join("\t"));
+            Ok(())
+        })?;
+        globals.set("print", print)?;
+        let arg = lua.create_table()?;
+        arg.raw_set(0, name.as_str())?;
+        globals.set("arg", arg)?;
+        let code = std::fs::read(path)
+            .map_err(|e| mlua::Error::runtime(format!("cannot open {name}: {e}")))?;
+        lua.load(code).set_name(format!("@{name}")).exec()
+    })();
+    let printed = lines.borrow().clone();
+    match result {
+        Ok(()) => Ok(printed),
+        Err(e) => {
+            let message = match lualchemy::lua::error::find_orm_error(&e) {
+                Some(oe) => oe.to_string(),
+                None => e.to_string(),
+            };
+            Err(format!(
+                "{message}\n--- printed before the error ---\n{}",
+                printed.join("\n")
+            ))
+        }
+    }
+}
+
+#[test]
+fn examples_run_and_print() {
+    // Examples run from the repository root, as `lualchemy examples/NAME.lua` does there.
+    std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).expect("repository root");
+    let scripts = example_scripts();
+    assert!(!scripts.is_empty(), "no examples/*.lua found");
+    let mut failures = Vec::new();
+    for script in &scripts {
+        match run_script(script) {
+            Ok(lines) if lines.is_empty() => {
+                failures.push(format!("{}: printed nothing", script.display()));
+            }
+            Ok(lines) => {
+                println!("{}: ok, {} line(s) printed", script.display(), lines.len());
+            }
+            Err(e) => failures.push(format!("{}: {e}", script.display())),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} example(s) failed:\n{}",
+        failures.len(),
+        scripts.len(),
+        failures.join("\n\n")
+    );
+}

@@ -1,0 +1,206 @@
+-- Instances as userdata: attribute access of every simple type, the slow paths (expired
+-- attributes, rich types, errors), extra Lua fields, identity of Lua values, and the
+-- protected metatable.
+local orm = require("lualchemy")
+
+local function setup()
+  local engine = orm.create_engine("sqlite://")
+  local Base = orm.declarative_base()
+  local Thing = Base:model("Thing", {
+    __tablename__ = "things",
+    id = orm.Column(orm.Integer, { primary_key = true }),
+    name = orm.Column(orm.String(20)),
+    score = orm.Column(orm.Float),
+    flag = orm.Column(orm.Boolean),
+    data = orm.Column(orm.JSON),
+    born = orm.Column(orm.Date),
+    greet = function(self) return "hi " .. self.name end,
+  })
+  Base.metadata:create_all(engine)
+  return engine, Thing
+end
+
+describe("instance attributes", function()
+  local engine, Thing, s
+  before_each(function()
+    engine, Thing = setup()
+    s = orm.Session(engine)
+  end)
+  after_each(function() s:close() end)
+
+  it("read back every simple type as it was set, before and after a round trip", function()
+    local t = Thing{ name = "a", score = 2, flag = true }
+    assert.equal("a", t.name)
+    assert.equal(2.0, t.score)
+    assert.equal("float", math.type(t.score))
+    assert.equal(true, t.flag)
+    t.flag = false
+    assert.equal(false, t.flag)
+    s:add(t)
+    s:commit()
+    assert.equal("a", t.name)
+    assert.equal("float", math.type(t.score))
+    assert.equal(false, t.flag)
+    assert.equal("integer", math.type(t.id))
+  end)
+
+  it("convert rich types on the slow path (JSON tables, dates)", function()
+    local t = Thing{ name = "j", data = { a = 1, list = { 1, 2 } }, born = "2020-01-02" }
+    s:add(t)
+    s:commit()
+    assert.equal(1, t.data.a)
+    assert.equal(2, t.data.list[2])
+    assert.equal("2020-01-02", tostring(t.born))
+  end)
+
+  it("accept an integral float for an Integer column and reject a fraction", function()
+    local t = Thing{ id = 3.0, name = "x" }
+    assert.equal(3, t.id)
+    assert.equal("integer", math.type(t.id))
+    local ok, err = pcall(function() t.id = 1.5 end)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("Thing.id", 1, true), tostring(err))
+  end)
+
+  it("name the attribute when a value has the wrong type", function()
+    local t = Thing{}
+    local ok, err = pcall(function() t.name = {} end)
+    assert.is_false(ok)
+    assert.equal("ArgumentError", err.kind)
+    assert.truthy(err.message:find("Thing.name", 1, true), err.message)
+    ok, err = pcall(function() t.flag = "yes" end)
+    assert.is_false(ok)
+    assert.truthy(err.message:find("Thing.flag", 1, true), err.message)
+  end)
+
+  it("reject a constructor argument that is not a table, and non-string keys", function()
+    local ok, err = pcall(Thing, 5)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("Thing", 1, true), tostring(err))
+    ok, err = pcall(Thing, { [1] = "x" })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("keys must be attribute names", 1, true), tostring(err))
+  end)
+
+  it("call methods and keep extra Lua fields apart from mapped ones", function()
+    local t = Thing{ name = "ed" }
+    assert.equal("hi ed", t:greet())
+    t.note = "kept"
+    t[1] = "also"
+    assert.equal("kept", t.note)
+    assert.equal("also", t[1])
+    assert.is_nil(Thing{}.note)
+    s:add(t)
+    s:commit()
+    assert.equal("kept", t.note)
+  end)
+
+  it("hide the metatable from scripts", function()
+    assert.equal(false, getmetatable(Thing{}))
+  end)
+
+  it("reload an expired attribute on access and raise DetachedInstanceError when detached", function()
+    local t = Thing{ name = "x" }
+    s:add(t)
+    s:commit()
+    s:expire(t)
+    assert.equal("x", t.name)
+    s:expire(t)
+    s:expunge(t)
+    local ok, err = pcall(function() return t.name end)
+    assert.is_false(ok)
+    assert.equal("DetachedInstanceError", err.kind)
+  end)
+
+  it("hand out a working object for a row after Lua collected the old one", function()
+    s:add(Thing{ id = 7, name = "seven" })
+    s:commit()
+    local first = s:get(Thing, 7)
+    first.note = "extra"
+    local addr = tostring(first)
+    first = nil
+    collectgarbage()
+    collectgarbage()
+    local again = s:get(Thing, 7)
+    assert.equal("seven", again.name)
+    assert.truthy(rawequal(again, s:get(Thing, 7)))
+    assert.is_string(addr)
+  end)
+
+  it("keep changes made through a collected object's value until the flush", function()
+    s:add(Thing{ id = 8, name = "old" })
+    s:commit()
+    do
+      local t = s:get(Thing, 8)
+      t.name = "new"
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.equal(1, #s.dirty)
+    s:commit()
+    s:close()
+    local s2 = orm.Session(engine)
+    assert.equal("new", s2:get(Thing, 8).name)
+    s2:close()
+  end)
+
+  it("compare by identity unless the class defines __eq", function()
+    local a, b = Thing{ name = "a" }, Thing{ name = "a" }
+    assert.is_false(a == b)
+    assert.truthy(a == a)
+    Thing.__eq = function(x, y) return x.name == y.name end
+    assert.truthy(a == b)
+  end)
+
+  it("accept a model or instance in add only when it is an instance", function()
+    local ok, err = pcall(function() s:add(Thing) end)
+    assert.is_false(ok)
+    assert.equal("UnmappedInstanceError", err.kind)
+    ok, err = pcall(function() s:add_all({ Thing{}, {} }) end)
+    assert.is_false(ok)
+    assert.equal("UnmappedInstanceError", err.kind)
+  end)
+end)
+
+describe("insert order", function()
+  local orm = require("lualchemy")
+  local function users()
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local User = Base:model("User", {
+      __tablename__ = "users",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(20)),
+      email = orm.Column(orm.String(20), { default = "none" }),
+    })
+    Base.metadata:create_all(engine)
+    return engine, User
+  end
+
+  it("gives generated keys in the order objects were added, whatever columns they set", function()
+    local engine, User = users()
+    local s = orm.Session(engine)
+    local a, b, c = User{ name = "a", email = "a@x" }, User{ name = "b" }, User{ name = "c", email = "c@x" }
+    s:add_all({ a, b, c })
+    s:commit()
+    assert.same({ 1, 2, 3 }, { a.id, b.id, c.id })
+    assert.equal("none", b.email)
+    s:close()
+  end)
+
+  it("keeps the list order of a bulk orm.insert whose rows name different columns", function()
+    local engine, User = users()
+    local s = orm.Session(engine)
+    s:execute(orm.insert(User), { { name = "ann", email = "a" }, { name = "carl" }, { name = "ed", email = "e" } })
+    local names = {}
+    for u in s:scalars(orm.select(User):order_by(User.id)) do names[#names + 1] = u.name end
+    assert.same({ "ann", "carl", "ed" }, names)
+    s:close()
+  end)
+
+  it("renders a condition with a subquery in full", function()
+    local _, User = users()
+    local sql = tostring(User.id:in_(orm.select(User.id):where(User.name:eq("x"))))
+    assert.equal("users.id IN (SELECT users.id \nFROM users \nWHERE users.name = ?)", sql)
+  end)
+end)
