@@ -10,8 +10,75 @@ pub enum Value {
     Null,
     Integer(i64),
     Real(f64),
-    Text(Rc<str>),
+    Text(Text),
     Blob(Rc<[u8]>),
+}
+
+/// Text up to this many bytes is stored inside the value, with no allocation.
+const INLINE: usize = 22;
+
+/// A text value: short strings (names, e-mail addresses, codes) live inline in the 24 bytes
+/// of a `Value`; longer ones are shared. Most column values of a typical row then cost no
+/// allocation at all, which is most of the memory of a loaded object.
+#[derive(Clone)]
+pub enum Text {
+    Inline(u8, [u8; INLINE]),
+    Shared(Rc<str>),
+}
+
+impl Text {
+    pub fn new(s: &str) -> Text {
+        if s.len() <= INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..s.len()].copy_from_slice(s.as_bytes());
+            Text::Inline(s.len() as u8, buf)
+        } else {
+            Text::Shared(Rc::from(s))
+        }
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    #[inline]
+    fn deref(&self) -> &str {
+        match self {
+            // SAFETY: built from a &str in `Text::new`, whole characters only.
+            Text::Inline(n, buf) => unsafe { std::str::from_utf8_unchecked(&buf[..*n as usize]) },
+            Text::Shared(s) => s,
+        }
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text::new(s)
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        **self == **other
+    }
+}
+impl Eq for Text {}
+
+impl Hash for Text {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        (**self).hash(h)
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
 }
 
 impl Value {
@@ -19,7 +86,7 @@ impl Value {
         matches!(self, Value::Null)
     }
     pub fn text(s: &str) -> Value {
-        Value::Text(Rc::from(s))
+        Value::Text(Text::new(s))
     }
     pub fn as_i64(&self) -> Option<i64> {
         match self {
@@ -137,7 +204,7 @@ impl Value {
             ValueRef::Null => Value::Null,
             ValueRef::Integer(i) => Value::Integer(i),
             ValueRef::Real(r) => Value::Real(r),
-            ValueRef::Text(t) => Value::Text(Rc::from(String::from_utf8_lossy(t).as_ref())),
+            ValueRef::Text(t) => Value::Text(Text::new(&String::from_utf8_lossy(t))),
             ValueRef::Blob(b) => Value::Blob(Rc::from(b)),
         }
     }

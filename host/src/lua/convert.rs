@@ -7,7 +7,7 @@ use mlua::{Lua, Value as LuaValue};
 
 use super::error::{arg, LuaResult};
 use crate::schema::ValueKind;
-use crate::value::Value;
+use crate::value::{Text, Value};
 
 /// `orm.null()`: NULL where a Lua table cannot hold nil.
 #[derive(Clone, Copy)]
@@ -37,9 +37,9 @@ pub fn lua_debug(v: &LuaValue) -> String {
     }
 }
 
-fn text(s: &mlua::LuaString, what: &dyn Fn() -> String) -> LuaResult<Rc<str>> {
+fn text(s: &mlua::LuaString, what: &dyn Fn() -> String) -> LuaResult<Text> {
     match std::str::from_utf8(&s.as_bytes()) {
-        Ok(t) => Ok(Rc::from(t)),
+        Ok(t) => Ok(Text::new(t)),
         Err(e) => Err(arg(format!(
             "{}: a String value must be valid UTF-8 ({e})",
             what()
@@ -91,9 +91,9 @@ pub fn lua_to_value(
             LuaValue::String(s) => Value::Blob(Rc::from(&*s.as_bytes())),
             _ => return Err(bad("a string of bytes")),
         },
-        ValueKind::Json => Value::Text(Rc::from(json_encode(v, what)?.as_str())),
+        ValueKind::Json => Value::text(&json_encode(v, what)?),
         ValueKind::DateTime | ValueKind::Date | ValueKind::Time => {
-            Value::Text(Rc::from(datetime_in(v, kind, what)?.as_str()))
+            Value::text(&datetime_in(v, kind, what)?)
         }
         ValueKind::Any => match v {
             LuaValue::Integer(i) => Value::Integer(*i),

@@ -3,8 +3,9 @@
 //! three times a raw C call on every attribute access).
 //!
 //! An instance's Lua value is a full userdata holding one pointer, an `Rc<Instance>` made raw,
-//! with one user value slot for the extra (non-mapped) Lua fields a script stores on it. Each
-//! model has its own metatable:
+//! and nothing else (no user value slots: 40 bytes of Lua heap, and nothing for the collector
+//! to traverse). The extra (non-mapped) Lua fields a script stores on an object live in a
+//! weak-keyed registry table, object -> fields. Each model has its own metatable:
 //!
 //! | key | value |
 //! |---|---|
@@ -41,12 +42,13 @@ use crate::error::ErrorKind;
 use crate::orm::session::SessionCore;
 use crate::orm::{Instance, Mapper};
 use crate::schema::ValueKind;
-use crate::value::Value;
+use crate::value::{Text, Value};
 
 static MAPPER_KEY: u8 = 0;
 static OBJECTS_KEY: u8 = 0;
 static MODELS_KEY: u8 = 0;
 static RAISE_KEY: u8 = 0;
+static EXTRAS_KEY: u8 = 0;
 
 const KEYS: ffi::lua_Integer = 1;
 const CLASS: ffi::lua_Integer = 2;
@@ -66,6 +68,10 @@ pub fn install(lua: &Lua) -> LuaResult<()> {
     weak.raw_set("__mode", "v")?;
     objects.set_metatable(Some(weak))?;
     let models = lua.create_table()?;
+    let extras = lua.create_table()?;
+    let weak_keys = lua.create_table()?;
+    weak_keys.raw_set("__mode", "k")?;
+    extras.set_metatable(Some(weak_keys))?;
     let raise = lua.create_function(|_, (kind, msg): (String, String)| -> LuaResult<()> {
         let kind = match kind.as_str() {
             "UnmappedInstanceError" => ErrorKind::UnmappedInstanceError,
@@ -74,7 +80,8 @@ pub fn install(lua: &Lua) -> LuaResult<()> {
         Err(kind_err(kind, msg))
     })?;
     unsafe {
-        lua.exec_raw::<()>((objects, models, raise), |l| {
+        lua.exec_raw::<()>((objects, models, raise, extras), |l| {
+            ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, key(&EXTRAS_KEY));
             ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, key(&RAISE_KEY));
             ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, key(&MODELS_KEY));
             ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, key(&OBJECTS_KEY));
@@ -292,7 +299,7 @@ unsafe fn push_raw(l: *mut ffi::lua_State, inst: &Rc<Instance>, objects: c_int, 
 unsafe fn new_userdata(l: *mut ffi::lua_State, inst: Rc<Instance>, objects: c_int) {
     let objects = ffi::lua_absindex(l, objects);
     let mt = ffi::lua_gettop(l);
-    let block = ffi::lua_newuserdatauv(l, std::mem::size_of::<Block>(), 1) as *mut Block;
+    let block = ffi::lua_newuserdatauv(l, std::mem::size_of::<Block>(), 0) as *mut Block;
     let p = Rc::into_raw(inst);
     block.write(p);
     ffi::lua_pushvalue(l, mt);
@@ -376,7 +383,7 @@ unsafe fn value_fast(l: *mut ffi::lua_State, idx: c_int, kind: ValueKind) -> Opt
             let bytes = std::slice::from_raw_parts(p, len);
             std::str::from_utf8(bytes)
                 .ok()
-                .map(|s| Value::Text(Rc::from(s)))
+                .map(|s| Value::Text(Text::new(s)))
         }
         _ => None,
     }
@@ -443,7 +450,9 @@ unsafe extern "C-unwind" fn instance_index(l: *mut ffi::lua_State) -> c_int {
     if ffi::lua_rawget(l, -2) != ffi::LUA_TNIL {
         return 1;
     }
-    if ffi::lua_getiuservalue(l, 1, 1) == ffi::LUA_TTABLE {
+    ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&EXTRAS_KEY));
+    ffi::lua_pushvalue(l, 1);
+    if ffi::lua_rawget(l, -2) == ffi::LUA_TTABLE {
         ffi::lua_pushvalue(l, 2);
         ffi::lua_rawget(l, -2);
         return 1;
@@ -471,11 +480,15 @@ unsafe extern "C-unwind" fn instance_newindex(l: *mut ffi::lua_State) -> c_int {
         }
         return 0;
     }
-    if ffi::lua_getiuservalue(l, 1, 1) != ffi::LUA_TTABLE {
+    ffi::lua_settop(l, 3);
+    ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&EXTRAS_KEY)); // 4
+    ffi::lua_pushvalue(l, 1);
+    if ffi::lua_rawget(l, 4) != ffi::LUA_TTABLE {
         ffi::lua_pop(l, 1);
         ffi::lua_createtable(l, 0, 2);
-        ffi::lua_pushvalue(l, -1);
-        ffi::lua_setiuservalue(l, 1, 1);
+        ffi::lua_pushvalue(l, 1);
+        ffi::lua_pushvalue(l, -2);
+        ffi::lua_rawset(l, 4); // extras[obj] = fields
     }
     ffi::lua_pushvalue(l, 2);
     ffi::lua_pushvalue(l, 3);

@@ -113,43 +113,44 @@ fn bulk_insert(
 ) -> LuaResult<ResultSet> {
     let mapper = &ins.mapper;
     let table = &mapper.table;
-    let mut dicts: Vec<mlua::Table> = Vec::new();
-    match params {
-        Some(LuaValue::Table(t))
-            if t.raw_len() > 0 || t.pairs::<LuaValue, LuaValue>().next().is_none() =>
-        {
-            if t.raw_len() > 0 {
-                for d in t.sequence_values::<mlua::Table>() {
-                    dicts.push(
-                        d.map_err(|_| arg("orm.insert: parameters must be a list of tables"))?,
-                    );
-                }
-            } else {
-                dicts.push(t);
-            }
-        }
-        Some(LuaValue::Table(t)) => dicts.push(t),
-        Some(LuaValue::Nil) | None => {}
+    // the rows: a list of tables, one table, or the statement's own `values`
+    let (list, one) = match params {
+        Some(LuaValue::Table(t)) if t.raw_len() > 0 => (Some(t), None),
+        Some(LuaValue::Table(t)) => (None, Some(t)),
+        Some(LuaValue::Nil) | None => (None, ins.values.clone()),
         Some(other) => {
             return Err(arg(format!(
                 "orm.insert: parameters must be a table or a list of tables, got {}",
                 other.type_name()
             )))
         }
-    }
-    if let Some(v) = &ins.values {
-        if dicts.is_empty() {
-            dicts.push(v.clone());
-        }
-    }
-    if dicts.is_empty() {
+    };
+    let n = list
+        .as_ref()
+        .map(|l| l.raw_len())
+        .unwrap_or(one.is_some() as usize);
+    if n == 0 {
         return Err(arg(format!(
             "orm.insert({}): no rows to insert",
             mapper.class_name
         )));
     }
-    let mut groups: Vec<(Vec<usize>, Vec<Vec<Value>>)> = Vec::new();
-    for d in dicts {
+    let dict = |i: usize| -> LuaResult<mlua::Table> {
+        match (&list, &one) {
+            (Some(l), _) => l
+                .raw_get::<mlua::Table>(i + 1)
+                .map_err(|_| arg("orm.insert: parameters must be a list of tables")),
+            (None, Some(t)) => Ok(t.clone()),
+            (None, None) => unreachable!("n == 0 returned above"),
+        }
+    };
+    // Runs of rows naming the same columns share a statement and go to the database in
+    // chunks, so a large list is never converted all at once; rows keep their order.
+    const CHUNK: usize = 1000;
+    let mut total = 0;
+    let mut run: (Vec<usize>, Vec<Vec<Value>>) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let d = dict(i)?;
         let mut row: Vec<(usize, Value)> = Vec::new();
         for pair in d.pairs::<String, LuaValue>() {
             let (k, v) = pair?;
@@ -190,24 +191,33 @@ fn bulk_insert(
         row.sort_by_key(|(c, _)| *c);
         let cols: Vec<usize> = row.iter().map(|(c, _)| *c).collect();
         let values: Vec<Value> = row.into_iter().map(|(_, v)| v).collect();
-        // runs of rows naming the same columns share a statement; rows keep their order
-        match groups.last_mut().filter(|(c, _)| *c == cols) {
-            Some(g) => g.1.push(values),
-            None => groups.push((cols, vec![values])),
+        if run.0 != cols || run.1.len() >= CHUNK {
+            let done = std::mem::replace(&mut run, (cols, Vec::new()));
+            total += insert_run(core, table, done)?;
         }
+        run.1.push(values);
     }
-    let mut total = 0;
-    for (cols, rows) in groups {
-        let mut stmt = Insert::new(table);
-        stmt.values = cols
-            .iter()
-            .enumerate()
-            .map(|(n, &c)| (c, Expr::Slot(n)))
-            .collect();
-        let c = core.compile(&Statement::Insert(stmt)).lua()?;
-        total += core.execute_sql(&c.sql, &rows).lua()?;
-    }
+    total += insert_run(core, table, run)?;
     Ok(ResultSet::with_rowcount(total as i64))
+}
+
+/// Executes one run of bulk-insert rows that name the same columns.
+fn insert_run(
+    core: &SessionCore,
+    table: &Rc<crate::schema::Table>,
+    (cols, rows): (Vec<usize>, Vec<Vec<Value>>),
+) -> LuaResult<usize> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut stmt = Insert::new(table);
+    stmt.values = cols
+        .iter()
+        .enumerate()
+        .map(|(n, &c)| (c, Expr::Slot(n)))
+        .collect();
+    let c = core.compile(&Statement::Insert(stmt)).lua()?;
+    core.execute_sql(&c.sql, &rows).lua()
 }
 
 fn execute(
