@@ -393,7 +393,7 @@ fn a_detached_object_added_to_a_new_session_is_persistent_and_flushes_its_earlie
 }
 
 #[test]
-#[ignore = "bug: Instance::try_set records no committed value for a Detached instance, so a change made while detached is not flushed after session.add() (SQLAlchemy tracks history on detached objects and emits the UPDATE)"]
+
 fn a_change_made_while_detached_is_flushed_after_add() {
     let f = Fixture::new();
     let ids = f.seed_users(&["a"]);
@@ -780,7 +780,7 @@ fn savepoint_statements_are_sent() {
 }
 
 #[test]
-#[ignore = "bug: rollback_nested expires every object in the session (undo_frames calls expire_all); SQLAlchemy expires only the objects modified within the SAVEPOINT"]
+
 fn rollback_nested_leaves_objects_untouched_by_the_savepoint_loaded() {
     let f = Fixture::new();
     let ids = f.seed_users(&["a", "b"]);
@@ -833,7 +833,7 @@ fn commit_with_an_open_savepoint_releases_it_and_commits_everything() {
 }
 
 #[test]
-#[ignore = "bug: a primary key changed by a flush is not restored by rollback(): the instance keeps the new key in the identity map and reloading it raises ObjectDeletedError (SQLAlchemy records key switches per transaction and restores the old key)"]
+
 fn rollback_restores_a_primary_key_changed_in_the_transaction() {
     let f = Fixture::new();
     let ids = f.seed_users(&["a"]);
@@ -891,7 +891,7 @@ fn without_autoflush_a_select_does_not_see_pending_objects() {
 }
 
 #[test]
-#[ignore = "bug: undo_frames handles a frame's inserted objects before its deleted ones, so an object both inserted and deleted in the rolled-back transaction / savepoint ends with status Persistent but no key and no session (SQLAlchemy makes it transient)"]
+
 fn rollback_of_an_object_inserted_then_deleted_in_the_transaction_makes_it_transient() {
     let f = Fixture::new();
     let s = f.session();
@@ -910,7 +910,7 @@ fn rollback_of_an_object_inserted_then_deleted_in_the_transaction_makes_it_trans
 }
 
 #[test]
-#[ignore = "bug: undo_frames handles a frame's inserted objects before its deleted ones, so an object both inserted and deleted in the rolled-back transaction / savepoint ends with status Persistent but no key and no session (SQLAlchemy makes it transient)"]
+
 fn rollback_nested_of_an_object_inserted_then_deleted_in_the_savepoint_makes_it_transient() {
     let f = Fixture::new();
     let s = f.session();

@@ -228,14 +228,18 @@ impl Instance {
         let Ok(mut st) = self.state.try_borrow_mut() else {
             return false;
         };
-        if matches!(st.status, Status::Persistent | Status::Deleted) {
+        // a detached object keeps its history too: added to a session again, it is dirty
+        if matches!(
+            st.status,
+            Status::Persistent | Status::Deleted | Status::Detached
+        ) {
             if !st.committed.iter().any(|(a, _)| *a == i) {
                 let old = st.loaded.contains(i).then(|| st.values[i].clone());
                 st.committed.push((i, old));
             }
             if !st.queued_modified {
-                st.queued_modified = true;
                 if let Some(s) = st.session.as_ref().and_then(|w| w.upgrade()) {
+                    st.queued_modified = true;
                     s.queue_modified(self.clone());
                 }
             }

@@ -42,6 +42,10 @@ pub(crate) struct Frame {
     pub deleted: Vec<Rc<Instance>>,
     /// Added with `add` in this frame.
     pub added: Vec<Rc<Instance>>,
+    /// Updated by a flush in this frame (expired when the frame is rolled back).
+    pub updated: Vec<Rc<Instance>>,
+    /// Primary keys a flush in this frame changed: the object and its key before.
+    pub rekeyed: Vec<(Rc<Instance>, IdentityKey)>,
 }
 
 pub struct SessionCore {
@@ -497,12 +501,45 @@ impl SessionCore {
         }
         let frames: Vec<Frame> = self.frames.borrow_mut().drain(..).rev().collect();
         self.undo_frames(frames);
+        self.expire_all();
         *self.pending_rollback.borrow_mut() = None;
         result
     }
 
-    fn undo_frames(&self, frames: Vec<Frame>) {
+    /// Undoes the in-memory effects of the given frames (innermost first): objects a flush
+    /// inserted become transient again, deleted ones persistent, changed keys revert, objects
+    /// added become transient. Returns the objects whose state the frames touched.
+    fn undo_frames(&self, frames: Vec<Frame>) -> Vec<Rc<Instance>> {
+        let mut touched: Vec<Rc<Instance>> = Vec::new();
         for f in frames {
+            for (inst, old) in f.rekeyed.into_iter().rev() {
+                let mut map = self.identity.borrow_mut();
+                let new = inst.state_mut().key.replace(old.clone());
+                if let Some(k) = new {
+                    if map.get(&k).is_some_and(|o| Rc::ptr_eq(o, &inst)) {
+                        map.remove(&k);
+                    }
+                }
+                map.insert(old, inst.clone());
+                touched.push(inst);
+            }
+            // deleted before inserted: an object inserted and deleted in the same frame
+            // ends up transient
+            for inst in f.deleted {
+                let key = inst.state().key.clone();
+                if let Some(k) = key {
+                    self.identity
+                        .borrow_mut()
+                        .entry(k)
+                        .or_insert_with(|| inst.clone());
+                }
+                let mut st = inst.state_mut();
+                st.status = Status::Persistent;
+                st.marked_deleted = false;
+                drop(st);
+                touched.push(inst);
+            }
+            touched.extend(f.updated);
             for inst in f.inserted {
                 let key = inst.state().key.clone();
                 if let Some(k) = key {
@@ -525,18 +562,6 @@ impl SessionCore {
                 }
                 inst.detach();
             }
-            for inst in f.deleted {
-                let key = inst.state().key.clone();
-                if let Some(k) = key {
-                    self.identity
-                        .borrow_mut()
-                        .entry(k)
-                        .or_insert_with(|| inst.clone());
-                }
-                let mut st = inst.state_mut();
-                st.status = Status::Persistent;
-                st.marked_deleted = false;
-            }
             for inst in f.added {
                 if inst.status() == Status::Pending && self.owns(&inst) {
                     self.new.borrow_mut().retain(|o| !Rc::ptr_eq(o, &inst));
@@ -549,8 +574,9 @@ impl SessionCore {
         }
         for inst in self.modified.borrow_mut().drain(..) {
             inst.state_mut().queued_modified = false;
+            touched.push(inst);
         }
-        self.expire_all();
+        touched
     }
 
     /// `session:close()`: rolls back a transaction still open and detaches every object,
@@ -609,6 +635,8 @@ impl SessionCore {
             parent.inserted.extend(frame.inserted);
             parent.deleted.extend(frame.deleted);
             parent.added.extend(frame.added);
+            parent.updated.extend(frame.updated);
+            parent.rekeyed.extend(frame.rekeyed);
         }
         Ok(())
     }
@@ -633,7 +661,12 @@ impl SessionCore {
                 .and_then(|_| conn.release_savepoint(&name));
         }
         *self.pending_rollback.borrow_mut() = None;
-        self.undo_frames(vec![frame]);
+        // as SQLAlchemy: only what the savepoint changed is expired
+        for inst in self.undo_frames(vec![frame]) {
+            if matches!(inst.status(), Status::Persistent | Status::Deleted) {
+                inst.expire(None);
+            }
+        }
         result
     }
 

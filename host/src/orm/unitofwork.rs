@@ -121,6 +121,14 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
             frame.deleted.push(inst.clone());
         }
     }
+    for out in &updated {
+        frame.updated.push(out.inst.clone());
+        if out.new_key.is_some() {
+            if let Some(k) = out.inst.state().key.clone() {
+                frame.rekeyed.push((out.inst.clone(), k));
+            }
+        }
+    }
     drop(frames);
     for out in updated {
         let mut st = out.inst.state_mut();
