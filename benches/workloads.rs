@@ -84,135 +84,8 @@ impl Drop for TempDb {
 // teardown (untimed). `run` returns the row count, then what it keeps alive until the timer stops
 // (the session, the objects); `teardown` gets those back to close the session.
 
-const LUA_WORKLOADS: &str = r#"
-local N, NQ, W9_TXNS = ...
-local orm = require("lualchemy")
-
-local Base = orm.declarative_base()
-
-local User = Base:model("User", {
-  __tablename__ = "users",
-  id = orm.Column(orm.Integer, { primary_key = true }),
-  name = orm.Column(orm.String(50), { nullable = false }),
-  email = orm.Column(orm.String(100)),
-  age = orm.Column(orm.Integer),
-})
-
-local function fresh(url)
-  local engine = orm.create_engine(url or "sqlite://")
-  Base.metadata:create_all(engine)
-  return engine
-end
-
-local function seed_users(engine)
-  local rows = {}
-  for i = 1, N do
-    rows[i] = { name = "user" .. i, email = "user" .. i .. "@example.com", age = i % 80 }
-  end
-  local s = orm.Session(engine)
-  s:execute(orm.insert(User), rows)
-  s:commit()
-  s:close()
-end
-
-local function seeded()
-  local engine = fresh()
-  seed_users(engine)
-  return engine
-end
-
-local function close_session(s) s:close() end
-
-local W = {}
-
-W.W1 = {
-  setup = function() return fresh() end,
-  run = function(engine)
-    local s = orm.Session(engine)
-    local objs = {}
-    for i = 1, N do
-      objs[i] = User { name = "user" .. i, email = "user" .. i .. "@example.com", age = i % 80 }
-    end
-    s:add_all(objs)
-    s:commit()
-    return N, s, objs
-  end,
-  teardown = close_session,
-}
-
-W.W2 = {
-  setup = seeded,
-  run = function(engine)
-    local s = orm.Session(engine)
-    local users = s:scalars(orm.select(User)):all()
-    local n = 0
-    for _, u in ipairs(users) do
-      local name = u.name
-      if name and name ~= "" then n = n + 1 end -- Python truthiness of a str
-    end
-    return n, s, users
-  end,
-  teardown = close_session,
-}
-
-W.W3 = {
-  setup = seeded,
-  run = function(engine)
-    local s = orm.Session(engine)
-    local users = s:scalars(orm.select(User)):all()
-    for _, u in ipairs(users) do
-      u.age = u.age + 1
-    end
-    s:commit()
-    return #users, s, users
-  end,
-  teardown = close_session,
-}
-
-W.W4 = {
-  setup = seeded,
-  run = function(engine)
-    local s = orm.Session(engine)
-    for j = 0, NQ - 1 do
-      local u = s:get(User, 1 + (j * 7919) % N)
-      assert(u ~= nil, "get returned nil")
-    end
-    return NQ, s
-  end,
-  teardown = close_session,
-}
-
-W.W8 = {
-  setup = seeded,
-  run = function(engine)
-    local s = orm.Session(engine)
-    local users = s:scalars(orm.select(User)):all()
-    for _, u in ipairs(users) do
-      s:delete(u)
-    end
-    s:commit()
-    return #users, s, users
-  end,
-  teardown = close_session,
-}
-
-W.W9 = {
-  -- an absolute path gives "sqlite:////abs/path.db"; lualchemy sets WAL on file databases
-  setup = function(path) return fresh("sqlite:///" .. path) end,
-  run = function(engine)
-    for i = 1, W9_TXNS do
-      local s = orm.Session(engine)
-      s:add(User { name = "user" .. i, email = "e", age = 1 })
-      s:commit()
-      s:close()
-    end
-    return W9_TXNS, engine
-  end,
-  teardown = function(engine) engine:dispose() end,
-}
-
-return W
-"#;
+/// The workloads in Lua, shared with `workloads.lua`.
+const LUA_WORKLOADS: &str = include_str!("workload_defs.lua");
 
 /// One lualchemy iteration of workload `name` on a fresh Lua state; returns the time of `run`.
 fn lualchemy_once(name: &str, z: Sizes) -> Duration {
@@ -220,7 +93,7 @@ fn lualchemy_once(name: &str, z: Sizes) -> Duration {
     lualchemy::install(&lua).expect("install lualchemy");
     let workloads: Table = lua
         .load(LUA_WORKLOADS)
-        .set_name("=benches/workloads.rs")
+        .set_name("=benches/workload_defs.lua")
         .call((z.n, z.nq, W9_TXNS))
         .expect("load the Lua workloads");
     let w: Table = workloads.get(name).expect("workload");
