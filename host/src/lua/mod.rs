@@ -2,6 +2,7 @@
 //! `lualchemy` module into a Lua state.
 
 pub mod convert;
+pub mod dml;
 pub mod engine;
 pub mod error;
 pub mod expr;
@@ -38,6 +39,7 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
     schema::install(lua, &orm)?;
     expr::install(lua, &orm)?;
     statement::install(lua, &orm)?;
+    dml::install(lua, &orm)?;
     model::install(lua, &orm)?;
     session::install(lua, &orm)?;
     engine::install(lua, &orm)?;

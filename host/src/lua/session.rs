@@ -393,12 +393,27 @@ impl UserData for LuaSession {
         m.add_function(
             "execute",
             |lua,
-             (ud, stmt, params, _opts): (
+             (ud, stmt, params, opts): (
                 AnyUserData,
                 LuaValue,
                 Option<LuaValue>,
-                Option<LuaValue>,
-            )| execute(lua, &ud, &stmt, params),
+                Option<mlua::Table>,
+            )| {
+                if let LuaValue::UserData(st) = &stmt {
+                    if let Ok(bulk) = st.borrow::<super::dml::LuaBulk>() {
+                        let sync = match &opts {
+                            Some(o) => {
+                                super::dml::synchronize_option(&o.get("synchronize_session")?)?
+                            }
+                            None => None,
+                        };
+                        let core = session_of(&ud)?.core.clone();
+                        let n = bulk.execute(&core, sync)?;
+                        return Ok(ResultSet::with_rowcount(n as i64));
+                    }
+                }
+                execute(lua, &ud, &stmt, params)
+            },
         );
         m.add_function(
             "scalars",

@@ -2,6 +2,7 @@
 //! map, the session and its unit of work, and the loading of rows into instances.
 
 pub mod attributes;
+pub mod bulk;
 pub mod identity;
 pub mod instance;
 pub mod loading;

@@ -1,0 +1,118 @@
+//! ORM-enabled bulk UPDATE and DELETE (`session:execute(orm.update(User):where(...))`):
+//! one statement for every matching row, with the objects already in the session kept in
+//! step, as SQLAlchemy's `synchronize_session` does.
+//!
+//! lualchemy synchronizes by fetching: before the statement runs, the primary keys of the
+//! rows it will match are selected with the same WHERE clause, in the same transaction.
+//! Objects of those keys in the identity map then have the updated attributes expired (they
+//! reload with the database's new values on access), or, for DELETE, leave the identity map
+//! as deleted objects (a rollback restores them). `"auto"`, `"evaluate"` and `"fetch"` all
+//! take this path, which is always exact; `false` skips it.
+
+use std::rc::Rc;
+
+use super::identity::IdentityKey;
+use super::instance::Status;
+use super::mapper::Mapper;
+use super::session::SessionCore;
+use crate::error::Result;
+use crate::sql::{Delete, Expr, Select, Statement, Update};
+use crate::value::Value;
+
+/// How objects in the session follow a bulk statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Synchronize {
+    /// Select the matching keys first and bring those objects in step.
+    Fetch,
+    /// Leave the session's objects alone (`synchronize_session = false`).
+    None,
+}
+
+impl SessionCore {
+    /// `UPDATE table SET values WHERE where_`; returns the number of rows matched.
+    pub fn bulk_update(
+        &self,
+        mapper: &Rc<Mapper>,
+        values: Vec<(usize, Expr)>,
+        where_: Vec<Expr>,
+        sync: Synchronize,
+    ) -> Result<usize> {
+        self.autoflush()?;
+        let keys = self.matching_keys(mapper, &where_, sync)?;
+        let attrs: Vec<usize> = values.iter().map(|(i, _)| *i).collect();
+        let mut up = Update::new(&mapper.table);
+        up.values = values;
+        up.where_ = where_;
+        let n = self.run_statement(&Statement::Update(up))?;
+        let map = self.identity.borrow();
+        for k in &keys {
+            if let Some(inst) = map.get(k) {
+                inst.expire(Some(&attrs));
+            }
+        }
+        Ok(n)
+    }
+
+    /// `DELETE FROM table WHERE where_`; returns the number of rows matched.
+    pub fn bulk_delete(
+        &self,
+        mapper: &Rc<Mapper>,
+        where_: Vec<Expr>,
+        sync: Synchronize,
+    ) -> Result<usize> {
+        self.autoflush()?;
+        let keys = self.matching_keys(mapper, &where_, sync)?;
+        let mut del = Delete::new(&mapper.table);
+        del.where_ = where_;
+        let n = self.run_statement(&Statement::Delete(del))?;
+        for k in &keys {
+            let inst = self.identity.borrow_mut().remove(k);
+            if let Some(inst) = inst {
+                inst.state_mut().status = Status::Deleted;
+                if let Some(f) = self.frames.borrow_mut().last_mut() {
+                    f.deleted.push(inst);
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// The identity keys of the rows `where_` matches (none when not synchronizing).
+    fn matching_keys(
+        &self,
+        mapper: &Rc<Mapper>,
+        where_: &[Expr],
+        sync: Synchronize,
+    ) -> Result<Vec<IdentityKey>> {
+        if sync == Synchronize::None || self.identity.borrow().is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sel = Select::new(
+            mapper
+                .pk
+                .iter()
+                .map(|&i| Expr::column(&mapper.table, i))
+                .collect(),
+        );
+        sel.where_ = where_.to_vec();
+        let c = self.compile(&Statement::Select(sel))?;
+        let params = c.bind(&[], &|_| None)?;
+        let conn = self.connection()?;
+        let width = mapper.pk.len();
+        let mut keys = Vec::new();
+        conn.query(&c.sql, &params, |row| {
+            let pk: Vec<Value> = (0..width)
+                .map(|i| crate::engine::connection::row_value(row, i))
+                .collect::<Result<_>>()?;
+            keys.extend(IdentityKey::new(mapper.id, &pk));
+            Ok(())
+        })?;
+        Ok(keys)
+    }
+
+    fn run_statement(&self, stmt: &Statement) -> Result<usize> {
+        let c = self.compile(stmt)?;
+        let params = c.bind(&[], &|_| None)?;
+        self.connection()?.execute(&c.sql, &params)
+    }
+}
