@@ -41,7 +41,9 @@ local function setup()
     local conn = env.engine:connect()
     local rows = {}
     for row in conn:execute(orm.text(sql or "SELECT id, name, email, age FROM users ORDER BY id")) do
-      rows[#rows + 1] = { id = row.id, name = row.name, email = row.email, age = row.age }
+      -- _mapping: a query of fewer columns leaves the others nil (row.x would raise)
+      local m = row._mapping
+      rows[#rows + 1] = { id = m.id, name = m.name, email = m.email, age = m.age }
     end
     conn:close()
     return rows

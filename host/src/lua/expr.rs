@@ -11,7 +11,8 @@ use super::statement::LuaSelect;
 use crate::orm::Mapper;
 use crate::schema::{SqlType, ValueKind};
 use crate::sql::expr::UnaryOp;
-use crate::sql::{compile_expr, BinOp, Expr, Select};
+use crate::sql::select::anon_name;
+use crate::sql::{compile_expr, BinOp, Derived, DerivedKind, Expr, Select};
 
 /// A mapped attribute behind an expression: which class and attribute.
 #[derive(Clone)]
@@ -29,6 +30,103 @@ pub struct LuaExpr {
 impl LuaExpr {
     pub fn new(expr: Expr) -> LuaExpr {
         LuaExpr { expr, attr: None }
+    }
+}
+
+/// `orm.aliased(Model [, name])`: the class's attributes as columns of an alias of its
+/// table; usable in `orm.select`, as a join target and in conditions.
+#[derive(Clone)]
+pub struct LuaAliased {
+    pub mapper: Rc<Mapper>,
+    pub derived: Rc<Derived>,
+}
+
+impl UserData for LuaAliased {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(MetaMethod::Index, |lua, this, key: String| {
+            match this.mapper.attr_index(&key) {
+                Some(i) => lua.create_userdata(LuaExpr {
+                    expr: this.derived.column(i),
+                    attr: Some(AttrRef {
+                        mapper: this.mapper.clone(),
+                        index: i,
+                    }),
+                }),
+                None => Err(arg(format!(
+                    "aliased({}, name='{}') has no attribute '{key}'",
+                    this.mapper.class_name, this.derived.table.name
+                ))),
+            }
+        });
+        m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            Ok(format!(
+                "aliased({}, name='{}')",
+                this.mapper.class_name, this.derived.table.name
+            ))
+        });
+    }
+}
+
+/// `stmt:subquery([name])` / `stmt:cte([name])`: a FROM item with its columns as `.c.<name>`.
+#[derive(Clone)]
+pub struct LuaSubquery {
+    pub derived: Rc<Derived>,
+}
+
+impl LuaSubquery {
+    fn what(&self) -> &'static str {
+        match self.derived.kind {
+            DerivedKind::Cte(_) => "CTE",
+            _ => "subquery",
+        }
+    }
+}
+
+/// The `.c` of a subquery or CTE.
+#[derive(Clone)]
+pub struct LuaColumns(pub LuaSubquery);
+
+impl UserData for LuaColumns {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(MetaMethod::Index, |lua, this, key: String| {
+            let d = &this.0.derived;
+            match d.table.column_index(&key) {
+                Some(i) => new_ud(lua, d.column(i)),
+                None => Err(arg(format!(
+                    "{} '{}' has no column '{key}' (it has: {})",
+                    this.0.what(),
+                    d.table.name,
+                    d.table
+                        .columns
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))),
+            }
+        });
+    }
+}
+
+impl UserData for LuaSubquery {
+    fn add_fields<F: mlua::UserDataFields<Self>>(f: &mut F) {
+        f.add_field_method_get("c", |_, this| Ok(LuaColumns(this.clone())));
+        f.add_field_method_get("columns", |_, this| Ok(LuaColumns(this.clone())));
+        f.add_field_method_get("name", |_, this| Ok(this.derived.table.name.clone()));
+    }
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            Ok(format!("<{} {}>", this.what(), this.derived.table.name))
+        });
+    }
+}
+
+/// An optional name argument, or a fresh `anon_N`.
+pub fn name_or_anon(v: Option<String>, what: &str) -> LuaResult<String> {
+    match v {
+        Some(n) if n.is_empty() => Err(arg(format!("{what}: the name may not be empty"))),
+        Some(n) => Ok(n),
+        None => Ok(anon_name()),
     }
 }
 
@@ -57,7 +155,13 @@ pub fn operand(lua: &Lua, v: &LuaValue, like: &SqlType) -> LuaResult<Expr> {
         if let Ok(s) = ud.borrow::<LuaSelect>() {
             return Ok(Expr::ScalarSelect(Box::new(s.q.select.clone())));
         }
-        if ud.is::<super::model::LuaModel>() || super::instance::instance_of(lua, v).is_some() {
+        if ud.is::<LuaSubquery>() {
+            return Err(arg("a subquery cannot be used as a SQL value; use its columns (sub.c.name) or stmt:scalar_subquery()"));
+        }
+        if ud.is::<super::model::LuaModel>()
+            || ud.is::<LuaAliased>()
+            || super::instance::instance_of(lua, v).is_some()
+        {
             return Err(arg("a mapped class or object cannot be used as a SQL value; compare its columns instead"));
         }
     }
@@ -90,6 +194,15 @@ pub fn clause_arg(v: &LuaValue, what: &str) -> LuaResult<Expr> {
         "{what} expects a SQL expression, got {}{hint}",
         v.type_name()
     )))
+}
+
+/// A SQL type argument (`orm.Integer`, `orm.String(20)`).
+fn type_arg(ty: &AnyUserData, what: &str) -> LuaResult<SqlType> {
+    Ok(ty
+        .borrow::<super::schema::LuaType>()
+        .map_err(|_| arg(format!("{what} expects a type such as orm.Integer")))?
+        .0
+        .clone())
 }
 
 fn this_type(e: &LuaExpr) -> SqlType {
@@ -275,11 +388,7 @@ impl UserData for LuaExpr {
             )
         });
         m.add_method("cast", |lua, this, ty: AnyUserData| {
-            let ty = ty
-                .borrow::<super::schema::LuaType>()
-                .map_err(|_| arg(":cast() expects a type such as orm.Integer"))?
-                .0
-                .clone();
+            let ty = type_arg(&ty, ":cast()")?;
             new_ud(lua, Expr::Cast(Box::new(this.expr.clone()), ty))
         });
         for (mm, op) in [
@@ -372,6 +481,96 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                 lua,
                 Expr::Unary(UnaryOp::Distinct, Box::new(expr_arg(lua, &v)?)),
             )
+        })?,
+    )?;
+    orm.set(
+        "literal_column",
+        lua.create_function(|lua, (text, ty): (String, Option<AnyUserData>)| {
+            let ty = match ty {
+                Some(t) => type_arg(&t, "orm.literal_column")?,
+                None => SqlType::Null,
+            };
+            new_ud(lua, Expr::Raw(Rc::from(text.as_str()), ty))
+        })?,
+    )?;
+    orm.set(
+        "cast",
+        lua.create_function(|lua, (v, ty): (LuaValue, AnyUserData)| {
+            let ty = type_arg(&ty, "orm.cast")?;
+            new_ud(lua, Expr::Cast(Box::new(expr_arg(lua, &v)?), ty))
+        })?,
+    )?;
+    orm.set(
+        "case",
+        lua.create_function(|lua, args: Variadic<LuaValue>| {
+            let mut whens = Vec::new();
+            let mut else_ = None;
+            for (n, a) in args.iter().enumerate() {
+                let LuaValue::Table(t) = a else {
+                    return Err(arg(format!(
+                        "orm.case(): argument {} must be a {{ condition, value }} pair or {{ else_ = value }}, got {}",
+                        n + 1,
+                        a.type_name()
+                    )));
+                };
+                let e: LuaValue = t.get("else_")?;
+                if !e.is_nil() {
+                    else_ = Some(Box::new(expr_arg(lua, &e)?));
+                    continue;
+                }
+                if t.raw_len() != 2 {
+                    return Err(arg(format!(
+                        "orm.case(): argument {} must be a {{ condition, value }} pair",
+                        n + 1
+                    )));
+                }
+                let cond = clause_arg(&t.raw_get::<LuaValue>(1)?, "orm.case() condition")?;
+                let value = expr_arg(lua, &t.raw_get::<LuaValue>(2)?)?;
+                whens.push((cond, value));
+            }
+            if whens.is_empty() {
+                return Err(arg("orm.case() needs at least one { condition, value } pair"));
+            }
+            new_ud(lua, Expr::Case { whens, else_ })
+        })?,
+    )?;
+    orm.set(
+        "exists",
+        lua.create_function(|lua, v: LuaValue| {
+            let s = match &v {
+                LuaValue::UserData(ud) if ud.is::<LuaSelect>() => {
+                    ud.borrow::<LuaSelect>()?.q.select.clone()
+                }
+                other => {
+                    return Err(arg(format!(
+                        "orm.exists() expects a select, got {}",
+                        other.type_name()
+                    )))
+                }
+            };
+            new_ud(lua, Expr::Exists(Box::new(s)))
+        })?,
+    )?;
+    orm.set(
+        "aliased",
+        lua.create_function(|_, (m, name): (LuaValue, Option<String>)| {
+            let mapper = match &m {
+                LuaValue::UserData(ud) if ud.is::<super::model::LuaModel>() => {
+                    ud.borrow::<super::model::LuaModel>()?.mapper.clone()
+                }
+                LuaValue::UserData(ud) if ud.is::<LuaAliased>() => {
+                    ud.borrow::<LuaAliased>()?.mapper.clone()
+                }
+                other => {
+                    return Err(arg(format!(
+                        "orm.aliased() expects a mapped class, got {}",
+                        other.type_name()
+                    )))
+                }
+            };
+            let name = name_or_anon(name, "orm.aliased()")?;
+            let derived = Derived::alias(&mapper.table, &name).lua()?;
+            Ok(LuaAliased { mapper, derived })
         })?,
     )?;
     let func = lua.create_table()?;

@@ -1,7 +1,18 @@
 //! Results and rows: buffered rows from the core, handed to Lua one row, one scalar or one
-//! mapping at a time.
+//! mapping at a time, with SQLAlchemy 2.0's semantics.
+//!
+//! A `Result` and the `scalars()` / `mappings()` views made from it share one cursor: what
+//! one of them fetches the others no longer see. `unique()` filters rows as they are
+//! fetched (entities by identity, values by equality) and, as in SQLAlchemy, changes the
+//! result it is called on and returns it. `first()`, `one()`, `one_or_none()`, `scalar()`,
+//! `scalar_one()` and `scalar_one_or_none()` close the result; fetching from a closed
+//! result raises `InvalidRequestError` ("This result object is closed.", SQLAlchemy's
+//! `ResourceClosedError`, a subclass of it). An exhausted result that is not closed yields
+//! nothing: `all()` → `{}`, `fetchone()` → nil, `first()` → nil, `one()` → `NoResultFound`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::fmt::Write as _;
 use std::rc::Rc;
 
 use mlua::{
@@ -13,21 +24,32 @@ use super::error::{kind_err, IntoLuaResult, LuaResult};
 use super::instance::push_instance;
 use crate::error::ErrorKind;
 use crate::orm::{Item, OrmSelect, Rows};
+use crate::schema::ValueKind;
 use crate::value::Value;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Rows,
-    Scalars,
+    /// One column of each row (0-based).
+    Scalars(usize),
     Mappings,
 }
+
+/// The cursor shared by a result and the views made from it.
+#[derive(Default)]
+struct Cursor {
+    pos: Cell<usize>,
+    closed: Cell<bool>,
+}
+
+type SeenSet = Rc<RefCell<HashSet<Vec<UniqueKey>>>>;
 
 #[derive(Clone)]
 pub struct ResultSet {
     rows: Rc<Rows>,
-    /// Row indices still to hand out (after `unique()`), consumed from `pos`.
-    order: Option<Rc<Vec<usize>>>,
-    pos: Rc<Cell<usize>>,
+    cursor: Rc<Cursor>,
+    /// The keys of rows already handed out, when `unique()` is on.
+    seen: Option<SeenSet>,
     mode: Mode,
     pub rowcount: Option<i64>,
 }
@@ -47,17 +69,33 @@ pub fn run_select(_lua: &Lua, session: &AnyUserData, q: &OrmSelect) -> LuaResult
     Ok(ResultSet::new(rows))
 }
 
+fn closed_err() -> mlua::Error {
+    kind_err(
+        ErrorKind::InvalidRequestError,
+        "This result object is closed.",
+    )
+}
+
+fn no_rows_err() -> mlua::Error {
+    kind_err(
+        ErrorKind::InvalidRequestError,
+        "This result object does not return rows. It has been closed automatically.",
+    )
+}
+
 impl ResultSet {
     pub fn new(rows: Rows) -> ResultSet {
         ResultSet {
             rows: Rc::new(rows),
-            order: None,
-            pos: Rc::new(Cell::new(0)),
+            cursor: Rc::default(),
+            seen: None,
             mode: Mode::Rows,
             rowcount: None,
         }
     }
 
+    /// The result of a statement that returns no rows (INSERT, UPDATE, DELETE without
+    /// RETURNING): only `rowcount`.
     pub fn with_rowcount(n: i64) -> ResultSet {
         let mut r = ResultSet::new(Rows {
             keys: Rc::from(Vec::new()),
@@ -68,88 +106,159 @@ impl ResultSet {
         r
     }
 
-    fn total(&self) -> usize {
-        self.order
-            .as_ref()
-            .map(|o| o.len())
-            .unwrap_or_else(|| self.rows.len())
+    /// Rows (of a RETURNING clause) together with the number of rows the statement matched.
+    pub fn with_rows_and_rowcount(rows: Rows, n: i64) -> ResultSet {
+        let mut r = ResultSet::new(rows);
+        r.rowcount = Some(n);
+        r
     }
 
-    fn row_index(&self, n: usize) -> usize {
-        self.order.as_ref().map(|o| o[n]).unwrap_or(n)
+    fn returns_rows(&self) -> bool {
+        !(self.rowcount.is_some() && self.rows.width == 0)
     }
 
-    /// The next row as the mode wants it, or None at the end.
-    fn next(&self, lua: &Lua) -> LuaResult<Option<LuaValue>> {
-        let p = self.pos.get();
-        if p >= self.total() {
-            return Ok(None);
+    fn check_open(&self) -> LuaResult<()> {
+        if !self.returns_rows() {
+            Err(no_rows_err())
+        } else if self.cursor.closed.get() {
+            Err(closed_err())
+        } else {
+            Ok(())
         }
-        self.pos.set(p + 1);
-        self.render(lua, self.row_index(p)).map(Some)
     }
 
-    fn render(&self, lua: &Lua, i: usize) -> LuaResult<LuaValue> {
+    fn close(&self) {
+        self.cursor.closed.set(true);
+        self.cursor.pos.set(self.rows.len());
+    }
+
+    /// The uniqueness key of row `i` as the mode sees it.
+    fn unique_key(&self, i: usize) -> Vec<UniqueKey> {
+        let row = self.rows.row(i);
         match self.mode {
-            Mode::Scalars => item_to_lua(lua, &self.rows.row(i)[0]),
-            Mode::Rows => Ok(LuaValue::UserData(lua.create_userdata(LuaRow {
-                rows: self.rows.clone(),
-                index: i,
-            })?)),
-            Mode::Mappings => {
-                let t = lua.create_table()?;
-                for (k, item) in self.rows.keys.iter().zip(self.rows.row(i)) {
-                    t.raw_set(&**k, item_to_lua(lua, item)?)?;
-                }
-                Ok(LuaValue::Table(t))
+            Mode::Scalars(c) => vec![UniqueKey::of(&row[c])],
+            _ => row.iter().map(UniqueKey::of).collect(),
+        }
+    }
+
+    /// Index of the next row to hand out (skipping rows already seen under `unique()`),
+    /// advancing the cursor; None at the end.
+    fn next_index(&self) -> LuaResult<Option<usize>> {
+        self.check_open()?;
+        let total = self.rows.len();
+        loop {
+            let p = self.cursor.pos.get();
+            if p >= total {
+                return Ok(None);
+            }
+            self.cursor.pos.set(p + 1);
+            match &self.seen {
+                Some(seen) if !seen.borrow_mut().insert(self.unique_key(p)) => continue,
+                _ => return Ok(Some(p)),
             }
         }
     }
 
-    pub fn all(&self, lua: &Lua) -> LuaResult<mlua::Table> {
-        let start = self.pos.get();
-        let total = self.total();
-        let t = lua.create_table_with_capacity(total.saturating_sub(start), 0)?;
-        for (n, p) in (start..total).enumerate() {
-            t.raw_set(n + 1, self.render(lua, self.row_index(p))?)?;
+    /// The next row as the mode wants it, or None at the end.
+    fn next(&self, lua: &Lua) -> LuaResult<Option<LuaValue>> {
+        match self.next_index()? {
+            Some(i) => self.render(lua, i).map(Some),
+            None => Ok(None),
         }
-        self.pos.set(total);
-        Ok(t)
     }
 
+    fn render(&self, lua: &Lua, i: usize) -> LuaResult<LuaValue> {
+        match self.mode {
+            Mode::Scalars(c) => item_to_lua(lua, &self.rows.row(i)[c]),
+            Mode::Rows => Ok(LuaValue::UserData(lua.create_userdata(LuaRow {
+                rows: self.rows.clone(),
+                index: i,
+            })?)),
+            Mode::Mappings => Ok(LuaValue::Table(mapping(lua, &self.rows, i)?)),
+        }
+    }
+
+    /// Up to `n` rows (all that remain when `n` is None) as a list.
+    fn fetch(&self, lua: &Lua, n: Option<usize>) -> LuaResult<mlua::Table> {
+        self.fetch_counted(lua, n).map(|(t, _)| t)
+    }
+
+    /// `fetch`, with the number of rows fetched (a list of scalars may hold nils).
+    fn fetch_counted(&self, lua: &Lua, n: Option<usize>) -> LuaResult<(mlua::Table, usize)> {
+        self.check_open()?;
+        let rest = self.rows.len() - self.cursor.pos.get().min(self.rows.len());
+        let cap = n.map_or(rest, |n| n.min(rest));
+        let t = lua.create_table_with_capacity(cap, 0)?;
+        let mut k = 0;
+        while n.is_none_or(|n| k < n) {
+            match self.next_index()? {
+                Some(i) => {
+                    k += 1;
+                    t.raw_set(k, self.render(lua, i)?)?;
+                }
+                None => break,
+            }
+        }
+        Ok((t, k))
+    }
+
+    pub fn all(&self, lua: &Lua) -> LuaResult<mlua::Table> {
+        self.fetch(lua, None)
+    }
+
+    /// `first()`: the first row or nil; closes the result.
     pub fn first_row(&self, lua: &Lua) -> LuaResult<LuaValue> {
         let v = self.next(lua)?.unwrap_or(LuaValue::Nil);
-        self.pos.set(self.total());
+        self.close();
         Ok(v)
     }
 
+    /// `one()` / `one_or_none()`: exactly one row (or none) among those that remain;
+    /// closes the result whatever the outcome.
     pub fn one(&self, lua: &Lua, or_none: bool) -> LuaResult<LuaValue> {
-        let remaining = self.total() - self.pos.get().min(self.total());
-        match remaining {
-            0 if or_none => Ok(LuaValue::Nil),
-            0 => Err(kind_err(
+        let first = self.next_index();
+        let outcome = match first {
+            Err(e) => Err(e),
+            Ok(None) if or_none => Ok(LuaValue::Nil),
+            Ok(None) => Err(kind_err(
                 ErrorKind::NoResultFound,
                 "No row was found when one was required",
             )),
-            1 => self.first_row(lua),
-            _ => Err(kind_err(
-                ErrorKind::MultipleResultsFound,
-                "Multiple rows were found when exactly one was required",
-            )),
+            Ok(Some(i)) => match self.next_index() {
+                Err(e) => Err(e),
+                Ok(Some(_)) => Err(kind_err(
+                    ErrorKind::MultipleResultsFound,
+                    if or_none {
+                        "Multiple rows were found when one or none was required"
+                    } else {
+                        "Multiple rows were found when exactly one was required"
+                    },
+                )),
+                Ok(None) => self.render(lua, i),
+            },
+        };
+        if self.returns_rows() {
+            self.close();
         }
+        outcome
     }
 
+    /// `scalar()`: the first column of the first row, or nil; closes the result.
     pub fn scalar(&self, lua: &Lua) -> LuaResult<LuaValue> {
-        let p = self.pos.get();
-        self.pos.set(self.total());
-        if p >= self.total() || self.rows.width == 0 {
-            return Ok(LuaValue::Nil);
-        }
-        item_to_lua(lua, &self.rows.row(self.row_index(p))[0])
+        let col = match self.mode {
+            Mode::Scalars(c) => c,
+            _ => 0,
+        };
+        let v = match self.next_index()? {
+            Some(i) => item_to_lua(lua, &self.rows.row(i)[col])?,
+            None => LuaValue::Nil,
+        };
+        self.close();
+        Ok(v)
     }
 
     pub fn scalars(&self) -> ResultSet {
-        self.with_mode(Mode::Scalars)
+        self.with_mode(Mode::Scalars(0))
     }
 
     fn with_mode(&self, mode: Mode) -> ResultSet {
@@ -158,31 +267,73 @@ impl ResultSet {
         r
     }
 
-    /// Keeps the first of each run of equal rows (entities by identity).
-    fn unique(&self) -> ResultSet {
-        let mut seen: Vec<Vec<UniqueKey>> = Vec::new();
-        let mut set = std::collections::HashSet::new();
-        let mut order = Vec::new();
-        let width = if self.mode == Mode::Scalars {
-            1
-        } else {
-            self.rows.width
+    /// `scalars(index)`: a 1-based position or a column name.
+    fn scalars_at(&self, which: Option<LuaValue>) -> LuaResult<ResultSet> {
+        let width = self.rows.width;
+        let col = match which {
+            None | Some(LuaValue::Nil) => 0,
+            Some(LuaValue::Integer(i)) if i >= 1 && (i as usize) <= width.max(1) => i as usize - 1,
+            Some(LuaValue::Number(n)) if n.fract() == 0.0 && n >= 1.0 && (n as usize) <= width => {
+                n as usize - 1
+            }
+            Some(LuaValue::String(s)) => {
+                let k = s.to_str()?;
+                self.rows
+                    .keys
+                    .iter()
+                    .position(|n| **n == *k)
+                    .ok_or_else(|| no_column(&k))?
+            }
+            Some(other) => {
+                return Err(kind_err(
+                    ErrorKind::ArgumentError,
+                    format!(
+                        "result:scalars(): no column at index {} (the row has {width})",
+                        other
+                            .to_string()
+                            .unwrap_or_else(|_| other.type_name().into())
+                    ),
+                ))
+            }
         };
-        for n in 0..self.total() {
-            let i = self.row_index(n);
-            let key: Vec<UniqueKey> = self.rows.row(i)[..width]
-                .iter()
-                .map(UniqueKey::of)
-                .collect();
-            if set.insert(key.clone()) {
-                order.push(i);
-                seen.push(key);
+        Ok(self.with_mode(Mode::Scalars(col)))
+    }
+
+    /// Rows (or scalars, mappings) not yet fetched, after `unique()`.
+    fn remaining(&self) -> usize {
+        let start = self.cursor.pos.get().min(self.rows.len());
+        match &self.seen {
+            None => self.rows.len() - start,
+            Some(seen) => {
+                let seen = seen.borrow();
+                let mut more = HashSet::new();
+                (start..self.rows.len())
+                    .filter(|&i| {
+                        let k = self.unique_key(i);
+                        !seen.contains(&k) && more.insert(k)
+                    })
+                    .count()
             }
         }
-        let mut r = self.clone();
-        r.order = Some(Rc::new(order));
-        r
     }
+}
+
+fn mapping(lua: &Lua, rows: &Rows, i: usize) -> LuaResult<mlua::Table> {
+    let t = lua.create_table_with_capacity(0, rows.width)?;
+    for (k, item) in rows.keys.iter().zip(rows.row(i)) {
+        // the first of two columns of the same name wins, as row.name does
+        if t.raw_get::<LuaValue>(&**k)?.is_nil() {
+            t.raw_set(&**k, item_to_lua(lua, item)?)?;
+        }
+    }
+    Ok(t)
+}
+
+fn no_column(k: &str) -> mlua::Error {
+    kind_err(
+        ErrorKind::InvalidRequestError,
+        format!("Could not locate column in row for column '{k}'"),
+    )
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -195,6 +346,10 @@ impl UniqueKey {
     fn of(item: &Item) -> UniqueKey {
         match item {
             Item::Instance(i) => UniqueKey::Ptr(Rc::as_ptr(i) as usize),
+            // 3.0 and 3 are one value, as in Python
+            Item::Value(Value::Real(r), _) if r.fract() == 0.0 && r.abs() < 9.0e15 => {
+                UniqueKey::Value(Value::Integer(*r as i64))
+            }
             Item::Value(v, _) => UniqueKey::Value(v.clone()),
             Item::None => UniqueKey::Value(Value::Null),
         }
@@ -203,38 +358,70 @@ impl UniqueKey {
 
 impl UserData for ResultSet {
     fn add_fields<F: UserDataFields<Self>>(f: &mut F) {
-        f.add_field_method_get("rowcount", |_, this| {
-            Ok(this.rowcount.unwrap_or(this.rows.len() as i64))
+        // the rows an INSERT / UPDATE / DELETE matched; -1 for a SELECT, as SQLite's
+        // DBAPI cursor reports
+        f.add_field_method_get("rowcount", |_, this| Ok(this.rowcount.unwrap_or(-1)));
+        f.add_field_method_get("returns_rows", |_, this| Ok(this.returns_rows()));
+        f.add_field_method_get("closed", |_, this| {
+            Ok(this.cursor.closed.get() || !this.returns_rows())
         });
     }
 
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_method("all", |lua, this, ()| this.all(lua));
+        m.add_method("fetchall", |lua, this, ()| this.all(lua));
         m.add_method("first", |lua, this, ()| this.first_row(lua));
         m.add_method("one", |lua, this, ()| this.one(lua, false));
         m.add_method("one_or_none", |lua, this, ()| this.one(lua, true));
         m.add_method("scalar", |lua, this, ()| this.scalar(lua));
         m.add_method("scalar_one", |lua, this, ()| {
-            this.with_mode(Mode::Scalars).one(lua, false)
+            this.scalars_at(None)?.one(lua, false)
         });
         m.add_method("scalar_one_or_none", |lua, this, ()| {
-            this.with_mode(Mode::Scalars).one(lua, true)
+            this.scalars_at(None)?.one(lua, true)
         });
-        m.add_method("scalars", |_, this, ()| Ok(this.with_mode(Mode::Scalars)));
+        m.add_method("scalars", |_, this, which: Option<LuaValue>| {
+            this.scalars_at(which)
+        });
         m.add_method("mappings", |_, this, ()| Ok(this.with_mode(Mode::Mappings)));
-        m.add_method("unique", |_, this, ()| Ok(this.unique()));
-        m.add_method("fetchmany", |lua, this, n: Option<usize>| {
-            let t = lua.create_table()?;
-            for k in 0..n.unwrap_or(1) {
-                match this.next(lua)? {
-                    Some(v) => t.raw_set(k + 1, v)?,
-                    None => break,
+        // in place, returning the same result, as SQLAlchemy's `unique()` does
+        m.add_function("unique", |_, ud: AnyUserData| {
+            {
+                let mut this = ud.borrow_mut::<ResultSet>()?;
+                if this.seen.is_none() {
+                    this.seen = Some(Rc::default());
                 }
             }
-            Ok(t)
+            Ok(ud)
+        });
+        m.add_method("fetchmany", |lua, this, n: Option<usize>| {
+            this.fetch(lua, n)
         });
         m.add_method("fetchone", |lua, this, ()| {
             Ok(this.next(lua)?.unwrap_or(LuaValue::Nil))
+        });
+        // `for part in result:partitions(n) do`: lists of up to n rows (all that remain
+        // without n) until none remain
+        m.add_method("partitions", |lua, this, n: Option<usize>| {
+            if n == Some(0) {
+                return Err(kind_err(
+                    ErrorKind::ArgumentError,
+                    "result:partitions(n): n must be a positive number",
+                ));
+            }
+            let r = this.clone();
+            lua.create_function(move |lua, _: mlua::MultiValue| {
+                let (t, k) = r.fetch_counted(lua, n)?;
+                Ok(if k == 0 {
+                    LuaValue::Nil
+                } else {
+                    LuaValue::Table(t)
+                })
+            })
+        });
+        m.add_method("close", |_, this, ()| {
+            this.close();
+            Ok(())
         });
         m.add_method("keys", |lua, this, ()| {
             lua.create_sequence_from(this.rows.keys.iter().map(|k| k.to_string()))
@@ -243,7 +430,14 @@ impl UserData for ResultSet {
         m.add_meta_method(MetaMethod::Call, |lua, this, _: mlua::MultiValue| {
             Ok(this.next(lua)?.unwrap_or(LuaValue::Nil))
         });
-        m.add_meta_method(MetaMethod::Len, |_, this, ()| Ok(this.total()));
+        m.add_meta_method(MetaMethod::Len, |_, this, ()| Ok(this.remaining()));
+        m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            Ok(match this.mode {
+                Mode::Rows => "<Result>",
+                Mode::Scalars(_) => "<ScalarResult>",
+                Mode::Mappings => "<MappingResult>",
+            })
+        });
     }
 }
 
@@ -252,55 +446,149 @@ pub struct LuaRow {
     index: usize,
 }
 
-impl UserData for LuaRow {
-    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_meta_method(MetaMethod::Index, |lua, this, key: LuaValue| {
-            let row = this.rows.row(this.index);
-            match key {
-                LuaValue::Integer(i) if i >= 1 && (i as usize) <= row.len() => {
-                    item_to_lua(lua, &row[i as usize - 1])
+impl LuaRow {
+    fn items(&self) -> &[Item] {
+        self.rows.row(self.index)
+    }
+}
+
+/// Python's `repr` of a str.
+fn py_str_repr(out: &mut String, s: &str) {
+    let q = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    out.push(q);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == q => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(q);
+}
+
+/// Python's `repr` of the value Lua sees for one column.
+fn py_value_repr(out: &mut String, v: &Value, kind: ValueKind) {
+    match (v, kind) {
+        (Value::Null, _) => out.push_str("None"),
+        (Value::Integer(i), ValueKind::Boolean) => {
+            out.push_str(if *i != 0 { "True" } else { "False" })
+        }
+        (Value::Integer(i), ValueKind::Real) => {
+            crate::value::format_value(out, &Value::Real(*i as f64))
+        }
+        (Value::Real(r), ValueKind::Integer) if r.fract() == 0.0 => {
+            let _ = write!(out, "{}", *r as i64);
+        }
+        (Value::Text(s), ValueKind::Json) => out.push_str(s),
+        (Value::Text(s), _) => py_str_repr(out, s),
+        (Value::Blob(b), _) => {
+            out.push_str("b'");
+            for &c in b.iter() {
+                match c {
+                    b'\\' => out.push_str("\\\\"),
+                    b'\'' => out.push_str("\\'"),
+                    b'\n' => out.push_str("\\n"),
+                    b'\r' => out.push_str("\\r"),
+                    b'\t' => out.push_str("\\t"),
+                    0x20..=0x7e => out.push(c as char),
+                    _ => {
+                        let _ = write!(out, "\\x{c:02x}");
+                    }
                 }
+            }
+            out.push('\'');
+        }
+        (v, _) => crate::value::format_value(out, v),
+    }
+}
+
+impl UserData for LuaRow {
+    fn add_fields<F: UserDataFields<Self>>(f: &mut F) {
+        // SQLAlchemy's `row._mapping` and `row._fields`
+        f.add_field_method_get("_mapping", |lua, this| mapping(lua, &this.rows, this.index));
+        f.add_field_method_get("_fields", |lua, this| {
+            lua.create_sequence_from(this.rows.keys.iter().map(|k| k.to_string()))
+        });
+    }
+
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_method("_asdict", |lua, this, ()| {
+            mapping(lua, &this.rows, this.index)
+        });
+        m.add_method("_tuple", |lua, this, ()| {
+            let t = lua.create_table_with_capacity(this.rows.width, 0)?;
+            for (n, item) in this.items().iter().enumerate() {
+                t.raw_set(n + 1, item_to_lua(lua, item)?)?;
+            }
+            Ok(t)
+        });
+        m.add_meta_method(MetaMethod::Index, |lua, this, key: LuaValue| {
+            let row = this.items();
+            match key {
+                LuaValue::Integer(i) => match usize::try_from(i) {
+                    Ok(i) if i >= 1 && i <= row.len() => item_to_lua(lua, &row[i - 1]),
+                    _ => Ok(LuaValue::Nil),
+                },
                 LuaValue::String(s) => {
                     let k = s.to_str()?;
                     match this.rows.keys.iter().position(|n| **n == *k) {
                         Some(i) => item_to_lua(lua, &row[i]),
-                        None => Ok(LuaValue::Nil),
+                        None => Err(no_column(&k)),
                     }
                 }
                 _ => Ok(LuaValue::Nil),
             }
         });
         m.add_meta_method(MetaMethod::Len, |_, this, ()| Ok(this.rows.width));
+        // rows are equal when their columns are: entities by identity, values by equality
+        m.add_meta_method(MetaMethod::Eq, |_, this, other: AnyUserData| {
+            let Ok(other) = other.borrow::<LuaRow>() else {
+                return Ok(false);
+            };
+            let (a, b) = (this.items(), other.items());
+            Ok(a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(x, y)| UniqueKey::of(x) == UniqueKey::of(y)))
+        });
         m.add_meta_method(MetaMethod::ToString, |lua, this, ()| {
-            let mut parts = Vec::new();
-            for item in this.rows.row(this.index) {
-                parts.push(match item {
-                    Item::Value(v, _) => {
-                        let mut s = String::new();
-                        crate::value::format_value(&mut s, v);
-                        s
-                    }
+            let mut out = String::from("(");
+            let items = this.items();
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push_str(", ");
+                }
+                match item {
+                    Item::Value(v, kind) => py_value_repr(&mut out, v, *kind),
                     Item::Instance(_) => {
                         let v = item_to_lua(lua, item)?;
-                        lua.globals()
+                        let s = lua
+                            .globals()
                             .get::<mlua::Function>("tostring")?
-                            .call::<String>(v)?
+                            .call::<String>(v)?;
+                        out.push_str(&s);
                     }
-                    Item::None => "None".into(),
-                });
+                    Item::None => out.push_str("None"),
+                }
             }
-            Ok(if parts.len() == 1 {
-                format!("({},)", parts[0])
-            } else {
-                format!("({})", parts.join(", "))
-            })
-        });
-        m.add_method("_mapping", |lua, this, ()| {
-            let t = lua.create_table()?;
-            for (k, item) in this.rows.keys.iter().zip(this.rows.row(this.index)) {
-                t.raw_set(&**k, item_to_lua(lua, item)?)?;
+            if items.len() == 1 {
+                out.push(',');
             }
-            Ok(t)
+            out.push(')');
+            Ok(out)
         });
     }
 }

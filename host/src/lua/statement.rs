@@ -6,13 +6,13 @@ use std::rc::Rc;
 use mlua::{AnyUserData, Lua, MetaMethod, UserData, UserDataMethods, Value as LuaValue, Variadic};
 
 use super::error::{arg, IntoLuaResult, LuaResult};
-use super::expr::{clause_arg, operand, LuaExpr};
+use super::expr::{clause_arg, name_or_anon, operand, LuaAliased, LuaExpr, LuaSubquery};
 use super::model::LuaModel;
 use super::schema::LuaTableObj;
 use crate::orm::query::SelectItem;
 use crate::orm::{Mapper, OrmSelect};
 use crate::sql::expr::UnaryOp;
-use crate::sql::{compile, Expr, FromItem, Join, Statement};
+use crate::sql::{compile, infer_onclause, Derived, Expr, FromItem, Join, Select, Statement};
 
 #[derive(Clone)]
 pub struct LuaSelect {
@@ -39,6 +39,26 @@ fn select_item(v: &LuaValue) -> LuaResult<Vec<SelectItem>> {
                 .map(|i| SelectItem::Expr(Expr::column(&t.0, i)))
                 .collect());
         }
+        if let Ok(a) = ud.borrow::<LuaAliased>() {
+            return Ok(vec![SelectItem::Aliased(
+                a.mapper.clone(),
+                a.derived.clone(),
+            )]);
+        }
+        if let Ok(sq) = ud.borrow::<LuaSubquery>() {
+            let d = &sq.derived;
+            return Ok((0..d.table.columns.len())
+                .map(|i| SelectItem::Expr(d.column(i)))
+                .collect());
+        }
+        if let Ok(t) = ud.borrow::<super::expr::LuaText>() {
+            return Ok(vec![SelectItem::Expr(Expr::Text(t.0.clone()))]);
+        }
+    }
+    if v.is_nil() {
+        return Err(arg(
+            "orm.select() got nil: an unknown attribute of a model (a misspelt name?) or an undefined variable",
+        ));
     }
     Err(arg(format!(
         "orm.select() expects mapped classes, columns or SQL expressions, got {}",
@@ -145,11 +165,42 @@ fn from_target(v: &LuaValue) -> LuaResult<FromItem> {
         if let Ok(t) = ud.borrow::<LuaTableObj>() {
             return Ok(FromItem::Table(t.0.clone()));
         }
+        if let Ok(a) = ud.borrow::<LuaAliased>() {
+            return Ok(FromItem::Derived(a.derived.clone()));
+        }
+        if let Ok(sq) = ud.borrow::<LuaSubquery>() {
+            return Ok(FromItem::Derived(sq.derived.clone()));
+        }
     }
     Err(arg(format!(
-        "expected a mapped class or a table, got {}",
+        "expected a mapped class, an aliased class, a table, a subquery or a CTE, got {}",
         v.type_name()
     )))
+}
+
+/// The SELECT of a statement argument (`union(other)`).
+fn select_of(v: &LuaValue, what: &str) -> LuaResult<Select> {
+    if let LuaValue::UserData(ud) = v {
+        if let Ok(s) = ud.borrow::<LuaSelect>() {
+            return Ok(s.q.select.clone());
+        }
+        if let Ok(q) = ud.borrow::<LuaQuery>() {
+            return Ok(q.q.select.clone());
+        }
+    }
+    Err(arg(format!(
+        "{what} expects a select, got {}",
+        v.type_name()
+    )))
+}
+
+/// A SELECT made a FROM item: order and paging stay inside it.
+fn derived_of(select: &Select, name: Option<String>, cte: bool) -> LuaResult<LuaSubquery> {
+    let what = if cte { ":cte()" } else { ":subquery()" };
+    let name = name_or_anon(name, what)?;
+    Ok(LuaSubquery {
+        derived: Derived::subquery(select.clone(), &name, cte).lua()?,
+    })
 }
 
 /// Adds the methods shared by `orm.select` statements and legacy queries: each returns a
@@ -239,11 +290,8 @@ macro_rules! generative_methods {
                     let target = from_target(&target)?;
                     let on = match on {
                         Some(v) => clause_arg(&v, &format!(":{name}()"))?,
-                        None => {
-                            return Err(arg(format!(
-                                ":{name}() needs an ON clause here: join(target, onclause)"
-                            )));
-                        }
+                        None => infer_onclause(&this.$q.select.join_lefts(), &target)
+                            .map_err(|e| arg(format!(":{name}(): {}", e.message)))?,
                     };
                     with(this, |q| {
                         q.select.joins.push(Join { target, on, outer });
@@ -251,6 +299,57 @@ macro_rules! generative_methods {
                     })
                 },
             );
+        }
+        $m.add_method("subquery", |_, this, name: Option<String>| {
+            derived_of(&this.$q.select, name, false)
+        });
+        $m.add_method("cte", |_, this, name: Option<String>| {
+            derived_of(&this.$q.select, name, true)
+        });
+        $m.add_method("alias", |_, this, name: Option<String>| {
+            derived_of(&this.$q.select, name, false)
+        });
+        $m.add_method("scalar_subquery", |lua, this, ()| {
+            if this.$q.select.columns.len() != 1 {
+                return Err(arg(format!(
+                    ":scalar_subquery() needs a select of exactly one column, this one has {}",
+                    this.$q.select.columns.len()
+                )));
+            }
+            lua.create_userdata(LuaExpr::new(Expr::ScalarSelect(Box::new(
+                this.$q.select.clone(),
+            ))))
+        });
+        $m.add_method("exists", |lua, this, ()| {
+            lua.create_userdata(LuaExpr::new(Expr::Exists(Box::new(
+                this.$q.select.clone(),
+            ))))
+        });
+        for (name, all) in [("union", false), ("union_all", true)] {
+            $m.add_method(name, move |_, this, others: Variadic<LuaValue>| {
+                let s = &this.$q.select;
+                if !s.order_by.is_empty() || s.limit.is_some() || s.offset.is_some() {
+                    return Err(arg(format!(
+                        ":{name}(): call order_by / limit / offset after {name}(), they apply to the whole compound select"
+                    )));
+                }
+                let mut parts = Vec::new();
+                for o in others.iter() {
+                    let other = select_of(o, &format!(":{name}()"))?;
+                    if other.columns.len() != s.columns.len() {
+                        return Err(arg(format!(
+                            ":{name}(): all selects must have the same number of columns ({} and {})",
+                            s.columns.len(),
+                            other.columns.len()
+                        )));
+                    }
+                    parts.push((all, other));
+                }
+                with(this, |q| {
+                    q.select.compound.extend(parts);
+                    Ok(())
+                })
+            });
         }
         $m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             let c = compile(

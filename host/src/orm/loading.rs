@@ -94,7 +94,7 @@ impl SessionCore {
         conn.query(sql, params, |row| {
             for c in columns {
                 items.push(match c {
-                    ResultColumn::Entity { mapper, start } => {
+                    ResultColumn::Entity { mapper, start, .. } => {
                         match self.instance_from_row(mapper, row, *start)? {
                             Some(i) => Item::Instance(i),
                             None => Item::None,
@@ -145,6 +145,7 @@ impl SessionCore {
         let columns = [ResultColumn::Entity {
             mapper: mapper.clone(),
             start: 0,
+            alias: None,
         }];
         let rows = self.run_select(&conn, &c.sql, &key.values(), &columns)?;
         Ok(match rows.items.into_iter().next() {

@@ -6,13 +6,18 @@ use std::rc::Rc;
 use super::instance::Instance;
 use super::mapper::Mapper;
 use crate::schema::ValueKind;
-use crate::sql::{Expr, Select};
+use crate::sql::{Derived, Expr, Select};
 use crate::value::Value;
 
 #[derive(Clone, Debug)]
 pub enum ResultColumn {
-    /// An entity whose columns start at `start` in the SELECT list.
-    Entity { mapper: Rc<Mapper>, start: usize },
+    /// An entity whose columns start at `start` in the SELECT list; `alias` is the name of
+    /// its `aliased()` form, which the row knows it by.
+    Entity {
+        mapper: Rc<Mapper>,
+        start: usize,
+        alias: Option<Rc<str>>,
+    },
     Value {
         name: Rc<str>,
         kind: ValueKind,
@@ -23,6 +28,7 @@ pub enum ResultColumn {
 impl ResultColumn {
     pub fn name(&self) -> Rc<str> {
         match self {
+            ResultColumn::Entity { alias: Some(a), .. } => a.clone(),
             ResultColumn::Entity { mapper, .. } => Rc::from(mapper.class_name.as_str()),
             ResultColumn::Value { name, .. } => name.clone(),
         }
@@ -32,6 +38,8 @@ impl ResultColumn {
 /// What a SELECT lists: an entity or an expression.
 pub enum SelectItem {
     Entity(Rc<Mapper>),
+    /// `aliased(Model, name)`: the entity read from an alias of its table.
+    Aliased(Rc<Mapper>, Rc<Derived>),
     Expr(Expr),
 }
 
@@ -51,8 +59,19 @@ impl OrmSelect {
                     columns.push(ResultColumn::Entity {
                         mapper: m.clone(),
                         start: select.columns.len(),
+                        alias: None,
                     });
                     select.columns.extend(m.column_exprs());
+                }
+                SelectItem::Aliased(m, d) => {
+                    columns.push(ResultColumn::Entity {
+                        mapper: m.clone(),
+                        start: select.columns.len(),
+                        alias: Some(Rc::from(d.table.name.as_str())),
+                    });
+                    select
+                        .columns
+                        .extend((0..d.table.columns.len()).map(|i| d.column(i)));
                 }
                 SelectItem::Expr(e) => {
                     let n = columns.len();

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use super::dialect::Dialect;
 use super::dml::{Delete, Insert, Update};
 use super::expr::{BinOp, Expr, UnaryOp};
-use super::select::{FromItem, Select};
+use super::select::{Derived, DerivedKind, FromItem, Select};
 use super::Statement;
 use crate::arg_err;
 use crate::error::Result;
@@ -54,13 +54,9 @@ impl Compiled {
 }
 
 pub fn compile(stmt: &Statement, dialect: &dyn Dialect) -> Result<Compiled> {
-    let mut c = Compiler {
-        dialect,
-        sql: String::with_capacity(128),
-        params: Vec::new(),
-    };
+    let mut c = Compiler::new(dialect, 128);
     match stmt {
-        Statement::Select(s) => c.select(s)?,
+        Statement::Select(s) => c.top_select(s)?,
         Statement::Insert(i) => c.insert(i)?,
         Statement::Update(u) => c.update(u)?,
         Statement::Delete(d) => c.delete(d)?,
@@ -74,11 +70,7 @@ pub fn compile(stmt: &Statement, dialect: &dyn Dialect) -> Result<Compiled> {
 
 /// Compiles a lone expression (a WHERE condition, a column), as `tostring` shows it.
 pub fn compile_expr(e: &Expr, dialect: &dyn Dialect) -> Result<Compiled> {
-    let mut c = Compiler {
-        dialect,
-        sql: String::with_capacity(64),
-        params: Vec::new(),
-    };
+    let mut c = Compiler::new(dialect, 64);
     c.expr(e, 0)?;
     Ok(Compiled {
         sql: c.sql,
@@ -90,9 +82,73 @@ struct Compiler<'a> {
     dialect: &'a dyn Dialect,
     sql: String,
     params: Vec<Param>,
+    /// FROM items of the enclosing SELECTs, which subqueries in expressions correlate to.
+    outer_froms: Vec<u32>,
+    /// Columns render without their table (ORDER BY of a UNION).
+    unqualified: bool,
 }
 
-impl Compiler<'_> {
+/// Every CTE a statement reads, in order of first appearance, nested CTEs first.
+fn collect_ctes(s: &Select, out: &mut Vec<Rc<Derived>>) {
+    let visit = |f: &FromItem, out: &mut Vec<Rc<Derived>>| {
+        if let FromItem::Derived(d) = f {
+            match &d.kind {
+                DerivedKind::Cte(inner) => {
+                    collect_ctes(inner, out);
+                    if !out.iter().any(|o| Rc::ptr_eq(o, d)) {
+                        out.push(d.clone());
+                    }
+                }
+                DerivedKind::Subquery(inner) => collect_ctes(inner, out),
+                DerivedKind::Alias(_) => {}
+            }
+        }
+    };
+    for f in s.froms() {
+        visit(&f, out);
+    }
+    for j in &s.joins {
+        visit(&j.target, out);
+    }
+    let mut subs = Vec::new();
+    for e in s.columns.iter().chain(&s.where_).chain(&s.having) {
+        e.collect_selects(&mut subs);
+    }
+    for sub in subs {
+        collect_ctes(sub, out);
+    }
+    for (_, part) in &s.compound {
+        collect_ctes(part, out);
+    }
+}
+
+impl<'a> Compiler<'a> {
+    fn new(dialect: &'a dyn Dialect, cap: usize) -> Compiler<'a> {
+        Compiler {
+            dialect,
+            sql: String::with_capacity(cap),
+            params: Vec::new(),
+            outer_froms: Vec::new(),
+            unqualified: false,
+        }
+    }
+
+    /// A statement's SELECT: its CTEs in a WITH clause first.
+    fn top_select(&mut self, s: &Select) -> Result<()> {
+        let mut ctes = Vec::new();
+        collect_ctes(s, &mut ctes);
+        for (i, cte) in ctes.iter().enumerate() {
+            self.sql.push_str(if i == 0 { "WITH " } else { ", " });
+            self.ident(&cte.table.name);
+            self.sql.push_str(" AS \n(");
+            if let DerivedKind::Cte(inner) = &cte.kind {
+                self.select(inner, false)?;
+            }
+            self.sql.push_str(")\n ");
+        }
+        self.select(s, false)
+    }
+
     fn ident(&mut self, name: &str) {
         self.dialect.quote_identifier(name, &mut self.sql);
     }
@@ -112,23 +168,77 @@ impl Compiler<'_> {
         Ok(())
     }
 
-    fn select(&mut self, s: &Select) -> Result<()> {
+    /// A SELECT; `correlate` when it is nested in an expression of an enclosing one.
+    fn select(&mut self, s: &Select, correlate: bool) -> Result<()> {
+        self.select_core(s, correlate)?;
+        for (all, part) in &s.compound {
+            self.sql
+                .push_str(if *all { " UNION ALL " } else { " UNION " });
+            let wrap = !part.order_by.is_empty()
+                || part.limit.is_some()
+                || part.offset.is_some()
+                || !part.compound.is_empty();
+            if wrap {
+                self.sql.push_str("SELECT * FROM (");
+                self.select(part, correlate)?;
+                self.sql.push(')');
+            } else {
+                self.select_core(part, correlate)?;
+            }
+        }
+        if !s.order_by.is_empty() {
+            self.sql.push_str(" ORDER BY ");
+            let was = self.unqualified;
+            self.unqualified = !s.compound.is_empty();
+            let r = self.list(&s.order_by, ", ");
+            self.unqualified = was;
+            r?;
+        }
+        let (limit, offset) = (s.limit.is_some(), s.offset.is_some());
+        if limit || offset {
+            self.dialect.limit_offset(limit, offset, &mut self.sql);
+            if let Some(l) = s.limit {
+                self.params.push(Param::Value(Value::Integer(l)));
+            }
+            if let Some(o) = s.offset {
+                self.params.push(Param::Value(Value::Integer(o)));
+            }
+        }
+        Ok(())
+    }
+
+    /// SELECT ... FROM ... WHERE ... GROUP BY ... HAVING, without ORDER BY and paging.
+    fn select_core(&mut self, s: &Select, correlate: bool) -> Result<()> {
         if s.columns.is_empty() {
             return Err(arg_err!("a SELECT needs at least one column"));
         }
+        let froms = if correlate {
+            s.correlated_froms(&self.outer_froms)?
+        } else {
+            s.froms()
+        };
+        let mark = self.outer_froms.len();
+        self.outer_froms.extend(froms.iter().map(|f| f.table_id()));
+        self.outer_froms
+            .extend(s.joins.iter().map(|j| j.target.table_id()));
+        let r = self.select_body(s, &froms);
+        self.outer_froms.truncate(mark);
+        r
+    }
+
+    fn select_body(&mut self, s: &Select, froms: &[FromItem]) -> Result<()> {
         self.sql.push_str("SELECT ");
         if s.distinct {
             self.sql.push_str("DISTINCT ");
         }
         self.list(&s.columns, ", ")?;
-        let froms = s.froms();
         if !froms.is_empty() {
             self.sql.push_str(" \nFROM ");
             for (i, f) in froms.iter().enumerate() {
                 if i > 0 {
                     self.sql.push_str(", ");
                 }
-                self.render_from(f);
+                self.render_from(f)?;
                 if i == 0 {
                     for j in &s.joins {
                         self.sql.push_str(if j.outer {
@@ -136,7 +246,7 @@ impl Compiler<'_> {
                         } else {
                             " JOIN "
                         });
-                        self.render_from(&j.target);
+                        self.render_from(&j.target)?;
                         self.sql.push_str(" ON ");
                         self.expr(&j.on, 0)?;
                     }
@@ -152,29 +262,32 @@ impl Compiler<'_> {
             self.sql.push_str(" \nHAVING ");
             self.conjunction(&s.having)?;
         }
-        if !s.order_by.is_empty() {
-            self.sql.push_str(" ORDER BY ");
-            self.list(&s.order_by, ", ")?;
-        }
-        let (limit, offset) = (s.limit.is_some(), s.offset.is_some());
-        if limit || offset {
-            let start = self.sql.len();
-            self.dialect.limit_offset(limit, offset, &mut self.sql);
-            let _ = start;
-            if let Some(l) = s.limit {
-                self.params.push(Param::Value(Value::Integer(l)));
-            }
-            if let Some(o) = s.offset {
-                self.params.push(Param::Value(Value::Integer(o)));
-            }
-        }
         Ok(())
     }
 
-    fn render_from(&mut self, f: &FromItem) {
+    fn render_from(&mut self, f: &FromItem) -> Result<()> {
         match f {
             FromItem::Table(t) => self.ident(&t.name),
+            FromItem::Derived(d) => match &d.kind {
+                DerivedKind::Alias(t) => {
+                    self.ident(&t.name);
+                    self.sql.push_str(" AS ");
+                    self.ident(&d.table.name);
+                }
+                DerivedKind::Subquery(inner) => {
+                    // a FROM subquery does not correlate to the enclosing statement
+                    let outer = std::mem::take(&mut self.outer_froms);
+                    self.sql.push('(');
+                    let r = self.select(inner, false);
+                    self.outer_froms = outer;
+                    r?;
+                    self.sql.push_str(") AS ");
+                    self.ident(&d.table.name);
+                }
+                DerivedKind::Cte(_) => self.ident(&d.table.name),
+            },
         }
+        Ok(())
     }
 
     fn where_clause(&mut self, clauses: &[Expr]) -> Result<()> {
@@ -312,8 +425,10 @@ impl Compiler<'_> {
     }
 
     fn column(&mut self, c: &super::expr::ColumnRef) {
-        self.ident(&c.table.name);
-        self.sql.push('.');
+        if !self.unqualified {
+            self.ident(&c.table.name);
+            self.sql.push('.');
+        }
         self.ident(c.name());
     }
 
@@ -433,7 +548,7 @@ impl Compiler<'_> {
                 self.expr(expr, 6)?;
                 self.sql
                     .push_str(if *negate { " NOT IN (" } else { " IN (" });
-                self.select(select)?;
+                self.select(select, true)?;
                 self.sql.push(')');
             }
             Expr::Between {
@@ -514,12 +629,12 @@ impl Compiler<'_> {
             }
             Expr::ScalarSelect(s) => {
                 self.sql.push('(');
-                self.select(s)?;
+                self.select(s, true)?;
                 self.sql.push(')');
             }
             Expr::Exists(s) => {
                 self.sql.push_str("EXISTS (");
-                self.select(s)?;
+                self.select(s, true)?;
                 self.sql.push(')');
             }
         }
@@ -532,6 +647,7 @@ mod tests {
     use super::*;
     use crate::schema::{Column, SqlType, Table};
     use crate::sql::dialect::SqliteDialect;
+    use crate::sql::select::{infer_onclause, Join};
 
     fn users() -> Rc<Table> {
         let mut id = Column::new("id", SqlType::Integer);
@@ -671,5 +787,265 @@ mod tests {
             args: vec![],
         };
         assert!(compile(&Statement::Select(Select::new(vec![bad])), &SqliteDialect).is_err());
+    }
+
+    fn depts() -> Rc<Table> {
+        let mut id = Column::new("id", SqlType::Integer);
+        id.primary_key = true;
+        Rc::new(
+            Table::new(
+                "depts",
+                vec![id, Column::new("name", SqlType::String(None))],
+                vec![],
+                vec![],
+            )
+            .unwrap(),
+        )
+    }
+
+    /// emps.dept_id → depts.id, emps.boss_id → emps.id
+    fn emps(extra_fk_to_depts: bool) -> Rc<Table> {
+        use crate::schema::column::ForeignKey;
+        let fk = |t: &str| ForeignKey {
+            target: t.to_string(),
+            ondelete: None,
+            onupdate: None,
+        };
+        let mut id = Column::new("id", SqlType::Integer);
+        id.primary_key = true;
+        let mut dept = Column::new("dept_id", SqlType::Integer);
+        dept.foreign_keys.push(fk("depts.id"));
+        let mut boss = Column::new("boss_id", SqlType::Integer);
+        boss.foreign_keys.push(fk("emps.id"));
+        let mut cols = vec![id, Column::new("salary", SqlType::Integer), dept, boss];
+        if extra_fk_to_depts {
+            let mut other = Column::new("old_dept_id", SqlType::Integer);
+            other.foreign_keys.push(fk("depts.id"));
+            cols.push(other);
+        }
+        Rc::new(Table::new("emps", cols, vec![], vec![]).unwrap())
+    }
+
+    fn eq(l: Expr, r: Expr) -> Expr {
+        Expr::compare(l, BinOp::Eq, r)
+    }
+
+    #[test]
+    fn alias_renders_as_and_qualifies_columns() {
+        let e = emps(false);
+        let boss = Derived::alias(&e, "Boss").unwrap();
+        let mut s = Select::new(vec![Expr::column(&e, 0), boss.column(1)]);
+        s.joins.push(Join {
+            target: FromItem::Derived(boss.clone()),
+            on: eq(Expr::column(&e, 3), boss.column(0)),
+            outer: true,
+        });
+        assert_eq!(
+            sql(Statement::Select(s)).sql,
+            "SELECT emps.id, \"Boss\".salary \nFROM emps LEFT OUTER JOIN emps AS \"Boss\" ON emps.boss_id = \"Boss\".id"
+        );
+    }
+
+    #[test]
+    fn subquery_labels_its_columns_and_keeps_params_in_order() {
+        let e = emps(false);
+        let d = depts();
+        let mut inner = Select::new(vec![
+            Expr::column(&e, 2),
+            Expr::Func {
+                name: Rc::from("max"),
+                args: vec![Expr::column(&e, 1)],
+            },
+        ]);
+        inner.where_.push(Expr::compare(
+            Expr::column(&e, 1),
+            BinOp::Gt,
+            Expr::bind(Value::Integer(10)),
+        ));
+        inner.group_by.push(Expr::column(&e, 2));
+        let sub = Derived::subquery(inner, "sub", false).unwrap();
+        assert_eq!(sub.table.columns[1].name, "max");
+        let mut s = Select::new(vec![Expr::column(&d, 1), sub.column(1)]);
+        s.joins.push(Join {
+            target: FromItem::Derived(sub.clone()),
+            on: eq(sub.column(0), Expr::column(&d, 0)),
+            outer: false,
+        });
+        s.where_
+            .push(eq(Expr::column(&d, 1), Expr::bind(Value::text("eng"))));
+        let c = sql(Statement::Select(s));
+        assert_eq!(
+            c.sql,
+            "SELECT depts.name, sub.max \nFROM depts JOIN (SELECT emps.dept_id, max(emps.salary) AS max \nFROM emps \nWHERE emps.salary > ? GROUP BY emps.dept_id) AS sub ON sub.dept_id = depts.id \nWHERE depts.name = ?"
+        );
+        assert_eq!(
+            c.params,
+            vec![
+                Param::Value(Value::Integer(10)),
+                Param::Value(Value::text("eng"))
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_subquery_column_names_get_suffixes() {
+        let e = emps(false);
+        let d = depts();
+        let sub = Derived::subquery(
+            Select::new(vec![Expr::column(&e, 0), Expr::column(&d, 0)]),
+            "s",
+            false,
+        )
+        .unwrap();
+        let names: Vec<&str> = sub.table.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["id", "id_1"]);
+    }
+
+    #[test]
+    fn cte_renders_a_with_clause_first() {
+        let e = emps(false);
+        let d = depts();
+        let mut inner = Select::new(vec![Expr::column(&e, 2)]);
+        inner.where_.push(Expr::compare(
+            Expr::column(&e, 1),
+            BinOp::Gt,
+            Expr::bind(Value::Integer(5)),
+        ));
+        let cte = Derived::subquery(inner, "rich", true).unwrap();
+        let mut s = Select::new(vec![Expr::column(&d, 1)]);
+        s.joins.push(Join {
+            target: FromItem::Derived(cte.clone()),
+            on: eq(cte.column(0), Expr::column(&d, 0)),
+            outer: false,
+        });
+        s.limit = Some(3);
+        let c = sql(Statement::Select(s));
+        assert_eq!(
+            c.sql,
+            "WITH rich AS \n(SELECT emps.dept_id \nFROM emps \nWHERE emps.salary > ?)\n SELECT depts.name \nFROM depts JOIN rich ON rich.dept_id = depts.id LIMIT ?"
+        );
+        assert_eq!(
+            c.params,
+            vec![
+                Param::Value(Value::Integer(5)),
+                Param::Value(Value::Integer(3))
+            ]
+        );
+    }
+
+    #[test]
+    fn union_orders_by_unqualified_names() {
+        let e = emps(false);
+        let d = depts();
+        let mut s = Select::new(vec![Expr::column(&e, 0)]);
+        s.compound
+            .push((false, Select::new(vec![Expr::column(&d, 0)])));
+        s.compound
+            .push((true, Select::new(vec![Expr::column(&d, 0)])));
+        s.order_by.push(Expr::column(&e, 0));
+        assert_eq!(
+            sql(Statement::Select(s)).sql,
+            "SELECT emps.id \nFROM emps UNION SELECT depts.id \nFROM depts UNION ALL SELECT depts.id \nFROM depts ORDER BY id"
+        );
+    }
+
+    #[test]
+    fn exists_correlates_to_the_enclosing_from() {
+        let e = emps(false);
+        let d = depts();
+        let mut inner = Select::new(vec![Expr::column(&e, 0)]);
+        inner
+            .where_
+            .push(eq(Expr::column(&e, 2), Expr::column(&d, 0)));
+        let mut s = Select::new(vec![Expr::column(&d, 1)]);
+        s.where_.push(Expr::Exists(Box::new(inner.clone())));
+        assert_eq!(
+            sql(Statement::Select(s)).sql,
+            "SELECT depts.name \nFROM depts \nWHERE EXISTS (SELECT emps.id \nFROM emps \nWHERE emps.dept_id = depts.id)"
+        );
+        // alone, nothing to correlate to
+        let alone = sql(Statement::Select(inner)).sql;
+        assert!(alone.contains("FROM emps, depts"), "{alone}");
+        // a one-table subquery keeps its FROM even when the outer query reads that table
+        let avg = Select::new(vec![Expr::Func {
+            name: Rc::from("avg"),
+            args: vec![Expr::column(&e, 1)],
+        }]);
+        let mut s = Select::new(vec![Expr::column(&e, 0)]);
+        s.where_.push(Expr::compare(
+            Expr::column(&e, 1),
+            BinOp::Gt,
+            Expr::ScalarSelect(Box::new(avg)),
+        ));
+        assert!(sql(Statement::Select(s))
+            .sql
+            .ends_with("WHERE emps.salary > (SELECT avg(emps.salary) \nFROM emps)"));
+    }
+
+    #[test]
+    fn case_and_cast_bind_their_values() {
+        let e = emps(false);
+        let case = Expr::Case {
+            whens: vec![(
+                Expr::compare(
+                    Expr::column(&e, 1),
+                    BinOp::Gt,
+                    Expr::bind(Value::Integer(9)),
+                ),
+                Expr::bind(Value::text("high")),
+            )],
+            else_: Some(Box::new(Expr::bind(Value::text("low")))),
+        };
+        let cast = Expr::Cast(Box::new(Expr::column(&e, 1)), SqlType::Float);
+        let c = sql(Statement::Select(Select::new(vec![
+            Expr::Label(Rc::from("band"), Box::new(case)),
+            cast,
+        ])));
+        assert_eq!(
+            c.sql,
+            "SELECT CASE WHEN emps.salary > ? THEN ? ELSE ? END AS band, CAST(emps.salary AS FLOAT) \nFROM emps"
+        );
+        assert_eq!(c.params.len(), 3);
+    }
+
+    #[test]
+    fn join_onclause_inferred_from_the_single_foreign_key() {
+        let e = emps(false);
+        let d = depts();
+        let on =
+            infer_onclause(&[FromItem::Table(e.clone())], &FromItem::Table(d.clone())).unwrap();
+        assert_eq!(
+            compile_expr(&on, &SqliteDialect).unwrap().sql,
+            "emps.dept_id = depts.id"
+        );
+        // the other direction puts the left table first
+        let on =
+            infer_onclause(&[FromItem::Table(d.clone())], &FromItem::Table(e.clone())).unwrap();
+        assert_eq!(
+            compile_expr(&on, &SqliteDialect).unwrap().sql,
+            "depts.id = emps.dept_id"
+        );
+        // self-referential through an alias
+        let boss = Derived::alias(&e, "boss").unwrap();
+        let on = infer_onclause(&[FromItem::Table(e.clone())], &FromItem::Derived(boss)).unwrap();
+        assert_eq!(
+            compile_expr(&on, &SqliteDialect).unwrap().sql,
+            "emps.boss_id = boss.id"
+        );
+        // none, several
+        let err =
+            infer_onclause(&[FromItem::Table(d.clone())], &FromItem::Table(users())).unwrap_err();
+        assert!(
+            err.message.contains("'depts'") && err.message.contains("'users'"),
+            "{}",
+            err.message
+        );
+        let e2 = emps(true);
+        let err = infer_onclause(&[FromItem::Table(e2)], &FromItem::Table(d)).unwrap_err();
+        assert!(
+            err.message.contains("more than one foreign key"),
+            "{}",
+            err.message
+        );
     }
 }

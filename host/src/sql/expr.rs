@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use super::select::Select;
+use super::select::{Derived, FromItem, Select};
 use crate::schema::{SqlType, Table};
 use crate::value::Value;
 
@@ -11,6 +11,8 @@ use crate::value::Value;
 pub struct ColumnRef {
     pub table: Rc<Table>,
     pub index: usize,
+    /// The alias, subquery or CTE this column belongs to (`table` is then its stand-in).
+    pub from: Option<Rc<Derived>>,
 }
 
 impl ColumnRef {
@@ -18,6 +20,7 @@ impl ColumnRef {
         ColumnRef {
             table: table.clone(),
             index,
+            from: None,
         }
     }
     pub fn name(&self) -> &str {
@@ -249,14 +252,60 @@ impl Expr {
         Expr::List(BinOp::And, items)
     }
 
-    /// Every table this expression reads, in order of first appearance (for deriving FROM).
+    /// The SELECTs nested in this expression (scalar subqueries, EXISTS, IN).
+    pub fn collect_selects<'a>(&'a self, out: &mut Vec<&'a Select>) {
+        match self {
+            Expr::ScalarSelect(s) | Expr::Exists(s) => out.push(s),
+            Expr::InSelect { expr, select, .. } => {
+                expr.collect_selects(out);
+                out.push(select);
+            }
+            Expr::Binary(l, _, r) => {
+                l.collect_selects(out);
+                r.collect_selects(out);
+            }
+            Expr::Unary(_, e) | Expr::Label(_, e) | Expr::Cast(e, _) | Expr::Grouping(e) => {
+                e.collect_selects(out)
+            }
+            Expr::List(_, items) | Expr::Func { args: items, .. } => {
+                items.iter().for_each(|e| e.collect_selects(out))
+            }
+            Expr::In { expr, items, .. } => {
+                expr.collect_selects(out);
+                items.iter().for_each(|e| e.collect_selects(out));
+            }
+            Expr::Between {
+                expr, low, high, ..
+            } => {
+                expr.collect_selects(out);
+                low.collect_selects(out);
+                high.collect_selects(out);
+            }
+            Expr::Case { whens, else_ } => {
+                for (c, v) in whens {
+                    c.collect_selects(out);
+                    v.collect_selects(out);
+                }
+                if let Some(e) = else_ {
+                    e.collect_selects(out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Every FROM item this expression reads, in order of first appearance (for deriving
+    /// FROM). Subqueries nested in the expression keep their own FROM.
     #[allow(clippy::collapsible_match)]
-    pub fn collect_tables(&self, out: &mut Vec<Rc<Table>>) {
-        let mut visit = |e: &Expr| e.collect_tables(out);
+    pub fn collect_froms(&self, out: &mut Vec<FromItem>) {
+        let mut visit = |e: &Expr| e.collect_froms(out);
         match self {
             Expr::Column(c) => {
-                if !out.iter().any(|t| t.id == c.table.id) {
-                    out.push(c.table.clone());
+                if !out.iter().any(|f| f.table_id() == c.table.id) {
+                    out.push(match &c.from {
+                        Some(d) => FromItem::Derived(d.clone()),
+                        None => FromItem::Table(c.table.clone()),
+                    });
                 }
             }
             Expr::Binary(l, _, r) => {

@@ -12,7 +12,7 @@ pub use compiler::{compile, compile_expr, Compiled, Param};
 pub use dialect::Dialect;
 pub use dml::{Delete, Insert, Update};
 pub use expr::{BinOp, ColumnRef, Expr};
-pub use select::{FromItem, Join, Select};
+pub use select::{infer_onclause, Derived, DerivedKind, FromItem, Join, Select};
 
 use std::rc::Rc;
 

@@ -1,19 +1,140 @@
-//! SELECT statements.
+//! SELECT statements, derived FROM items (aliases, subqueries, CTEs) and compound selects.
 
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::expr::Expr;
-use crate::schema::Table;
+use super::expr::{BinOp, ColumnRef, Expr};
+use crate::arg_err;
+use crate::error::Result;
+use crate::schema::{Column, Table};
+
+/// What a derived FROM item stands for.
+#[derive(Debug)]
+pub enum DerivedKind {
+    /// `users AS u2`: the aliased table.
+    Alias(Rc<Table>),
+    /// `(SELECT ...) AS anon_1`.
+    Subquery(Select),
+    /// `WITH name AS (SELECT ...)`.
+    Cte(Select),
+}
+
+/// A FROM item that is not a plain table. `table` is a stand-in table named by the alias
+/// whose columns are the item's columns: expressions reference it as they would a table.
+#[derive(Debug)]
+pub struct Derived {
+    pub table: Rc<Table>,
+    pub kind: DerivedKind,
+}
+
+static NEXT_ANON: AtomicU32 = AtomicU32::new(1);
+
+/// A fresh `anon_N` name for an unnamed alias or subquery.
+pub fn anon_name() -> String {
+    format!("anon_{}", NEXT_ANON.fetch_add(1, Ordering::Relaxed))
+}
+
+impl Derived {
+    /// `aliased(table, name)`: the same columns (and foreign keys) under another name.
+    pub fn alias(table: &Rc<Table>, name: &str) -> Result<Rc<Derived>> {
+        let stand_in = Table::new(
+            name,
+            table.columns.clone(),
+            table.constraints.clone(),
+            vec![],
+        )?;
+        Ok(Rc::new(Derived {
+            table: Rc::new(stand_in),
+            kind: DerivedKind::Alias(table.clone()),
+        }))
+    }
+
+    /// A subquery or CTE of `select`; its columns are named after the select's result
+    /// columns (labelled inside the select when they are not plain columns of that name).
+    pub fn subquery(mut select: Select, name: &str, cte: bool) -> Result<Rc<Derived>> {
+        if select.columns.is_empty() {
+            return Err(arg_err!("a subquery needs at least one column"));
+        }
+        let mut columns: Vec<Column> = Vec::with_capacity(select.columns.len());
+        for (i, e) in select.columns.iter_mut().enumerate() {
+            let base = e.result_name().unwrap_or_else(|| format!("anon_{}", i + 1));
+            let mut name = base.clone();
+            let mut n = 0;
+            while columns.iter().any(|c| c.name == name) {
+                n += 1;
+                name = format!("{base}_{n}");
+            }
+            let plain = matches!(e, Expr::Column(c) if c.name() == name);
+            let inner = if let Expr::Label(_, inner) = e {
+                (**inner).clone()
+            } else {
+                e.clone()
+            };
+            let ty = inner.sql_type();
+            if !plain {
+                *e = Expr::Label(Rc::from(name.as_str()), Box::new(inner));
+            }
+            columns.push(Column::new(&name, ty));
+        }
+        let stand_in = Table::new(name, columns, vec![], vec![])?;
+        Ok(Rc::new(Derived {
+            table: Rc::new(stand_in),
+            kind: if cte {
+                DerivedKind::Cte(select)
+            } else {
+                DerivedKind::Subquery(select)
+            },
+        }))
+    }
+
+    /// The column `i` of this item as an expression.
+    pub fn column(self: &Rc<Derived>, i: usize) -> Expr {
+        Expr::Column(ColumnRef {
+            table: self.table.clone(),
+            index: i,
+            from: Some(self.clone()),
+        })
+    }
+}
 
 #[derive(Clone, Debug)]
 pub enum FromItem {
     Table(Rc<Table>),
+    Derived(Rc<Derived>),
 }
 
 impl FromItem {
     pub fn table_id(&self) -> u32 {
+        self.table().id
+    }
+
+    /// The table (or stand-in table) the item's column expressions reference.
+    pub fn table(&self) -> &Rc<Table> {
         match self {
-            FromItem::Table(t) => t.id,
+            FromItem::Table(t) => t,
+            FromItem::Derived(d) => &d.table,
+        }
+    }
+
+    /// The schema table whose foreign keys describe the item, if it has one.
+    fn base_table(&self) -> Option<&Rc<Table>> {
+        match self {
+            FromItem::Table(t) => Some(t),
+            FromItem::Derived(d) => match &d.kind {
+                DerivedKind::Alias(t) => Some(t),
+                _ => None,
+            },
+        }
+    }
+
+    /// The name error messages use: the table's name, or `users AS u2`.
+    pub fn describe(&self) -> String {
+        match self {
+            FromItem::Table(t) => t.name.clone(),
+            FromItem::Derived(d) => match &d.kind {
+                DerivedKind::Alias(t) => format!("{} AS {}", t.name, d.table.name),
+                _ => d.table.name.clone(),
+            },
         }
     }
 }
@@ -39,6 +160,9 @@ pub struct Select {
     pub limit: Option<i64>,
     pub offset: Option<i64>,
     pub distinct: bool,
+    /// `UNION` (`false`) / `UNION ALL` (`true`) members after this one; ORDER BY, LIMIT
+    /// and OFFSET then apply to the whole compound.
+    pub compound: Vec<(bool, Select)>,
 }
 
 impl Select {
@@ -52,7 +176,7 @@ impl Select {
     /// The FROM list: explicit items first, then tables named by the columns, the WHERE,
     /// ORDER BY and other clauses, leaving out tables that are join targets.
     pub fn froms(&self) -> Vec<FromItem> {
-        let mut tables: Vec<Rc<Table>> = Vec::new();
+        let mut found: Vec<FromItem> = Vec::new();
         for e in self
             .columns
             .iter()
@@ -61,17 +185,170 @@ impl Select {
             .chain(&self.group_by)
             .chain(&self.having)
         {
-            e.collect_tables(&mut tables);
+            e.collect_froms(&mut found);
         }
         let mut out = self.from.clone();
-        for t in tables {
-            if out.iter().any(|f| f.table_id() == t.id)
-                || self.joins.iter().any(|j| j.target.table_id() == t.id)
+        for f in found {
+            let id = f.table_id();
+            if out.iter().any(|o| o.table_id() == id)
+                || self.joins.iter().any(|j| j.target.table_id() == id)
             {
                 continue;
             }
-            out.push(FromItem::Table(t));
+            out.push(f);
         }
         out
+    }
+
+    /// The FROM items of a subquery nested in an expression. As SQLAlchemy's
+    /// auto-correlation does, when it reads several FROM items, those of an enclosing
+    /// statement (`outer`) are left out: `EXISTS (SELECT ... FROM posts WHERE posts.user_id
+    /// = users.id)`.
+    pub fn correlated_froms(&self, outer: &[u32]) -> Result<Vec<FromItem>> {
+        let all = self.froms();
+        if all.len() < 2 {
+            return Ok(all);
+        }
+        let own: Vec<FromItem> = all
+            .iter()
+            .filter(|f| !outer.contains(&f.table_id()))
+            .cloned()
+            .collect();
+        if own.is_empty() {
+            return Err(crate::invalid!(
+                "Select statement returned no FROM clauses due to auto-correlation; every table it reads ({}) is in the enclosing query",
+                all.iter().map(|f| f.describe()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        Ok(own)
+    }
+
+    /// The items a join can start from: the FROM list and earlier join targets.
+    pub fn join_lefts(&self) -> Vec<FromItem> {
+        let mut out = self.froms();
+        out.extend(self.joins.iter().map(|j| j.target.clone()));
+        out
+    }
+}
+
+/// The foreign-key links from `a` to `b`: one list of (a column, b column) per constraint.
+fn fk_links(a: &FromItem, b: &FromItem) -> Vec<Vec<(usize, usize)>> {
+    let (Some(at), Some(bt)) = (a.base_table(), b.base_table()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, col) in at.columns.iter().enumerate() {
+        for fk in &col.foreign_keys {
+            let (t, c) = fk.target_parts();
+            if t == bt.name {
+                if let Some(j) = bt.column_index(c) {
+                    out.push(vec![(i, j)]);
+                }
+            }
+        }
+    }
+    for con in &at.constraints {
+        if let crate::schema::Constraint::ForeignKey {
+            columns,
+            target_table,
+            target_columns,
+            ..
+        } = con
+        {
+            if *target_table == bt.name {
+                let pairs: Option<Vec<(usize, usize)>> = columns
+                    .iter()
+                    .zip(target_columns)
+                    .map(|(c, tc)| Some((at.column_index(c)?, bt.column_index(tc)?)))
+                    .collect();
+                if let Some(p) = pairs {
+                    if !out.contains(&p) {
+                        out.push(p);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The column pairs one foreign key constraint equates.
+type OnPairs = Vec<(Expr, Expr)>;
+
+/// The ON clause of `join(target)` without one: the single foreign key between the
+/// target and one of `lefts`, as SQLAlchemy infers it.
+pub fn infer_onclause(lefts: &[FromItem], target: &FromItem) -> Result<Expr> {
+    let mut found: Vec<(FromItem, Vec<OnPairs>)> = Vec::new();
+    for left in lefts {
+        if left.table_id() == target.table_id() {
+            continue;
+        }
+        let col = |f: &FromItem, i: usize| match f {
+            FromItem::Table(t) => Expr::column(t, i),
+            FromItem::Derived(d) => d.column(i),
+        };
+        let mut links: Vec<OnPairs> = fk_links(left, target)
+            .into_iter()
+            .map(|l| {
+                l.into_iter()
+                    .map(|(a, b)| (col(left, a), col(target, b)))
+                    .collect()
+            })
+            .collect();
+        let same_table =
+            matches!((left.base_table(), target.base_table()), (Some(a), Some(b)) if a.id == b.id);
+        if !same_table {
+            links.extend(fk_links(target, left).into_iter().map(|l| {
+                l.into_iter()
+                    .map(|(a, b)| (col(left, b), col(target, a)))
+                    .collect()
+            }));
+        }
+        if !links.is_empty() {
+            found.push((left.clone(), links));
+        }
+    }
+    let lefts_desc = || {
+        lefts
+            .iter()
+            .map(|l| format!("'{}'", l.describe()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match found.len() {
+        0 => Err(arg_err!(
+            "Can't find any foreign key relationships between {} and '{}'; pass the ON clause: join(target, onclause)",
+            if lefts.is_empty() { "''".to_string() } else { lefts_desc() },
+            target.describe()
+        )),
+        1 => {
+            let (left, mut links) = found.pop().unwrap();
+            if links.len() > 1 {
+                return Err(arg_err!(
+                    "Can't determine join between '{}' and '{}'; tables have more than one foreign key constraint relationship between them. Please specify the 'onclause' of this join explicitly.",
+                    left.describe(),
+                    target.describe()
+                ));
+            }
+            let pairs = links.pop().unwrap();
+            let mut conds: Vec<Expr> = pairs
+                .into_iter()
+                .map(|(a, b)| Expr::binary(a, BinOp::Eq, b))
+                .collect();
+            Ok(if conds.len() == 1 {
+                conds.pop().unwrap()
+            } else {
+                Expr::and(conds)
+            })
+        }
+        _ => Err(arg_err!(
+            "Can't determine which FROM clause to join from, there are multiple FROMS which can join to '{}': {}; pass the ON clause: join(target, onclause)",
+            target.describe(),
+            found
+                .iter()
+                .map(|(l, _)| format!("'{}'", l.describe()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
     }
 }
