@@ -304,6 +304,17 @@ describe("aliased", function()
     assert.equal("ArgumentError", err.kind)
     assert.truthy(has(err.message, "Emp") and has(err.message, "nmae"), err.message)
   end)
+  it("reads the entity from a subquery of it", function()
+    local sub = orm.select(E):where(E.salary:gt(60)):subquery("rich")
+    local rich = orm.aliased(E, sub)
+    local out = {}
+    for row in env.s:execute(orm.select(rich):order_by(rich.id)) do out[#out + 1] = row.rich.name end
+    assert.same({ "ann", "bob" }, out)
+    -- the same objects as the identity map's
+    assert.equal(env.s:get(E, 1), env.s:scalars(orm.select(rich):where(rich.id:eq(1))):one())
+    local err = pcall_err(orm.aliased, E, orm.select(E.name):subquery("s"))
+    assert.truthy(has(err.message, "Emp") and has(err.message, "'s'"), err.message)
+  end)
   it("rejects what is not a mapped class", function()
     assert.equal("ArgumentError", pcall_err(orm.aliased, 42).kind)
   end)
@@ -358,6 +369,17 @@ describe("subqueries", function()
   end)
 end)
 
+describe("subqueries in DML", function()
+  local env, E, D
+  before_each(function() env = setup(); E = env.Emp; D = env.Dept end)
+
+  it("a correlated NOT EXISTS in a bulk DELETE", function()
+    env.s:execute(orm.delete(D):where(orm.not_(orm.exists(orm.select(E.id):where(E.dept_id:eq(D.id))))))
+    env.s:commit()
+    assert.same({ "eng", "ops" }, env.col(orm.select(D.name):order_by(D.id)))
+  end)
+end)
+
 describe("cte", function()
   local env, E, D
   before_each(function() env = setup(); E = env.Emp; D = env.Dept end)
@@ -406,6 +428,8 @@ describe("union", function()
     assert.equal("ArgumentError", pcall_err(function() return orm.select(E.id):union(orm.select(D.id, D.name)) end).kind)
     local err = pcall_err(function() return orm.select(E.id):order_by(E.id):union(orm.select(D.id)) end)
     assert.truthy(has(err.message, "union"), err.message)
+    err = pcall_err(function() return orm.select(E.id):union(orm.select(D.id)):where(E.id:eq(1)) end)
+    assert.truthy(has(err.message, ":where()") and has(err.message, "UNION"), err.message)
   end)
 end)
 

@@ -553,7 +553,7 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
     )?;
     orm.set(
         "aliased",
-        lua.create_function(|_, (m, name): (LuaValue, Option<String>)| {
+        lua.create_function(|_, (m, name): (LuaValue, Option<LuaValue>)| {
             let mapper = match &m {
                 LuaValue::UserData(ud) if ud.is::<super::model::LuaModel>() => {
                     ud.borrow::<super::model::LuaModel>()?.mapper.clone()
@@ -564,6 +564,36 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                 other => {
                     return Err(arg(format!(
                         "orm.aliased() expects a mapped class, got {}",
+                        other.type_name()
+                    )))
+                }
+            };
+            let name = match name {
+                None | Some(LuaValue::Nil) => None,
+                Some(LuaValue::String(s)) => Some(s.to_str()?.to_string()),
+                // aliased(Model, stmt:subquery()): the entity read from a subquery that
+                // selects its columns
+                Some(LuaValue::UserData(ud)) if ud.is::<LuaSubquery>() => {
+                    let derived = ud.borrow::<LuaSubquery>()?.derived.clone();
+                    let names = |cols: &[crate::schema::Column]| {
+                        cols.iter().map(|c| c.name.clone()).collect::<Vec<_>>()
+                    };
+                    if names(&derived.table.columns) != names(&mapper.table.columns) {
+                        return Err(arg(format!(
+                            "orm.aliased({}, subquery): the subquery '{}' must select the columns of {} (select({}) ...), it has: {}",
+                            mapper.class_name,
+                            derived.table.name,
+                            mapper.class_name,
+                            mapper.class_name,
+                            names(&derived.table.columns).join(", ")
+                        )));
+                    }
+                    return Ok(LuaAliased { mapper, derived });
+                }
+                Some(other) => {
+                    return Err(arg(format!(
+                        "orm.aliased({}, name): the name must be a string or a subquery, got {}",
+                        mapper.class_name,
                         other.type_name()
                     )))
                 }

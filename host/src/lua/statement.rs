@@ -212,9 +212,23 @@ macro_rules! generative_methods {
             f(&mut next.$q)?;
             Ok(next)
         }
+        /// A method that shapes one SELECT, refused on a UNION (SQLAlchemy's
+        /// CompoundSelect has none of them).
+        fn with_member<F: FnOnce(&mut OrmSelect) -> LuaResult<()>>(
+            this: &$T,
+            what: &str,
+            f: F,
+        ) -> LuaResult<$T> {
+            if !this.$q.select.compound.is_empty() {
+                return Err(arg(format!(
+                    ":{what}() cannot apply to a UNION; call it on each select, or select from the union made a subquery"
+                )));
+            }
+            with(this, f)
+        }
         for name in ["where", "filter"] {
             $m.add_method(name, move |_, this, args: Variadic<LuaValue>| {
-                with(this, |q| {
+                with_member(this, name, |q| {
                     for a in args.iter() {
                         q.select.where_.push(clause_arg(a, &format!(":{name}()"))?);
                     }
@@ -223,7 +237,7 @@ macro_rules! generative_methods {
             });
         }
         $m.add_method("filter_by", |lua, this, t: mlua::Table| {
-            with(this, |q| {
+            with_member(this, "filter_by", |q| {
                 let conds = filter_by(lua, q, &t)?;
                 q.select.where_.extend(conds);
                 Ok(())
@@ -239,7 +253,7 @@ macro_rules! generative_methods {
             })
         });
         $m.add_method("group_by", |_, this, args: Variadic<LuaValue>| {
-            with(this, |q| {
+            with_member(this, "group_by", |q| {
                 for a in args.iter() {
                     let e = order_arg(q, a, "group_by")?;
                     q.select.group_by.push(e);
@@ -248,7 +262,7 @@ macro_rules! generative_methods {
             })
         });
         $m.add_method("having", |_, this, args: Variadic<LuaValue>| {
-            with(this, |q| {
+            with_member(this, "having", |q| {
                 for a in args.iter() {
                     q.select.having.push(clause_arg(a, ":having()")?);
                 }
@@ -270,13 +284,13 @@ macro_rules! generative_methods {
             })
         });
         $m.add_method("distinct", |_, this, ()| {
-            with(this, |q| {
+            with_member(this, "distinct", |q| {
                 q.select.distinct = true;
                 Ok(())
             })
         });
         $m.add_method("select_from", |_, this, args: Variadic<LuaValue>| {
-            with(this, |q| {
+            with_member(this, "select_from", |q| {
                 for a in args.iter() {
                     q.select.from.push(from_target(a)?);
                 }
@@ -293,7 +307,7 @@ macro_rules! generative_methods {
                         None => infer_onclause(&this.$q.select.join_lefts(), &target)
                             .map_err(|e| arg(format!(":{name}(): {}", e.message)))?,
                     };
-                    with(this, |q| {
+                    with_member(this, name, |q| {
                         q.select.joins.push(Join { target, on, outer });
                         Ok(())
                     })

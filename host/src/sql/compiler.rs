@@ -369,6 +369,8 @@ impl<'a> Compiler<'a> {
             self.sql.push('=');
             self.expr(v, 0)?;
         }
+        // subqueries in the WHERE correlate to the updated table
+        self.outer_froms.push(u.table.id);
         self.where_clause(&u.where_)?;
         self.returning(&u.returning)
     }
@@ -376,6 +378,7 @@ impl<'a> Compiler<'a> {
     fn delete(&mut self, d: &Delete) -> Result<()> {
         self.sql.push_str("DELETE FROM ");
         self.ident(&d.table.name);
+        self.outer_froms.push(d.table.id);
         self.where_clause(&d.where_)?;
         self.returning(&d.returning)
     }
@@ -980,6 +983,25 @@ mod tests {
         assert!(sql(Statement::Select(s))
             .sql
             .ends_with("WHERE emps.salary > (SELECT avg(emps.salary) \nFROM emps)"));
+    }
+
+    #[test]
+    fn dml_where_subqueries_correlate_to_the_target_table() {
+        let e = emps(false);
+        let d = depts();
+        let mut inner = Select::new(vec![Expr::column(&e, 0)]);
+        inner
+            .where_
+            .push(eq(Expr::column(&e, 2), Expr::column(&d, 0)));
+        let mut del = Delete::new(&d);
+        del.where_.push(Expr::Unary(
+            UnaryOp::Not,
+            Box::new(Expr::Exists(Box::new(inner))),
+        ));
+        assert_eq!(
+            sql(Statement::Delete(del)).sql,
+            "DELETE FROM depts \nWHERE NOT (EXISTS (SELECT emps.id \nFROM emps \nWHERE emps.dept_id = depts.id))"
+        );
     }
 
     #[test]
