@@ -1054,6 +1054,13 @@ mod tests {
             compile_expr(&on, &SqliteDialect).unwrap().sql,
             "emps.boss_id = boss.id"
         );
+        // a subquery's plain columns keep their foreign keys
+        let sub = Derived::subquery(Select::new(vec![Expr::column(&e, 2)]), "s", false).unwrap();
+        let on = infer_onclause(&[FromItem::Table(d.clone())], &FromItem::Derived(sub)).unwrap();
+        assert_eq!(
+            compile_expr(&on, &SqliteDialect).unwrap().sql,
+            "depts.id = s.dept_id"
+        );
         // none, several
         let err =
             infer_onclause(&[FromItem::Table(d.clone())], &FromItem::Table(users())).unwrap_err();

@@ -65,6 +65,11 @@ impl Derived {
                 name = format!("{base}_{n}");
             }
             let plain = matches!(e, Expr::Column(c) if c.name() == name);
+            // a plain column keeps its foreign keys, so joins to the subquery infer ON
+            let fks = match e {
+                Expr::Column(c) => c.table.columns[c.index].foreign_keys.clone(),
+                _ => Vec::new(),
+            };
             let inner = if let Expr::Label(_, inner) = e {
                 (**inner).clone()
             } else {
@@ -74,7 +79,9 @@ impl Derived {
             if !plain {
                 *e = Expr::Label(Rc::from(name.as_str()), Box::new(inner));
             }
-            columns.push(Column::new(&name, ty));
+            let mut col = Column::new(&name, ty);
+            col.foreign_keys = fks;
+            columns.push(col);
         }
         let stand_in = Table::new(name, columns, vec![], vec![])?;
         Ok(Rc::new(Derived {
@@ -116,13 +123,14 @@ impl FromItem {
         }
     }
 
-    /// The schema table whose foreign keys describe the item, if it has one.
+    /// The table whose foreign keys describe the item.
     fn base_table(&self) -> Option<&Rc<Table>> {
         match self {
             FromItem::Table(t) => Some(t),
             FromItem::Derived(d) => match &d.kind {
                 DerivedKind::Alias(t) => Some(t),
-                _ => None,
+                // its columns carry the foreign keys of the columns they select
+                _ => Some(&d.table),
             },
         }
     }
