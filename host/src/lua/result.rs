@@ -106,13 +106,6 @@ impl ResultSet {
         r
     }
 
-    /// Rows (of a RETURNING clause) together with the number of rows the statement matched.
-    pub fn with_rows_and_rowcount(rows: Rows, n: i64) -> ResultSet {
-        let mut r = ResultSet::new(rows);
-        r.rowcount = Some(n);
-        r
-    }
-
     fn returns_rows(&self) -> bool {
         !(self.rowcount.is_some() && self.rows.width == 0)
     }
