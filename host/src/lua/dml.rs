@@ -8,9 +8,10 @@ use mlua::{AnyUserData, Lua, MetaMethod, UserData, UserDataMethods, Value as Lua
 use super::error::{arg, IntoLuaResult, LuaResult};
 use super::expr::{clause_arg, operand};
 use super::model::LuaModel;
+use super::result::ResultSet;
 use crate::orm::bulk::Synchronize;
 use crate::orm::session::SessionCore;
-use crate::orm::Mapper;
+use crate::orm::{Mapper, OrmSelect};
 use crate::sql::{Delete, Expr, Statement, Update};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub struct LuaBulk {
     pub values: Vec<(usize, Expr)>,
     pub where_: Vec<Expr>,
     pub sync: Option<Synchronize>,
+    /// `:returning(...)`: the columns and entities the statement returns.
+    pub returning: Option<OrmSelect>,
 }
 
 /// `synchronize_session` as SQLAlchemy spells it: "auto", "evaluate", "fetch" or false.
@@ -46,6 +49,15 @@ pub fn synchronize_option(v: &LuaValue) -> LuaResult<Option<Synchronize>> {
     }
 }
 
+/// `synchronize_session` from an options table (`session:execute(stmt, nil, opts)`,
+/// `query:update(values, opts)`).
+pub fn sync_from_opts(opts: Option<&mlua::Table>) -> LuaResult<Option<Synchronize>> {
+    match opts {
+        Some(o) => synchronize_option(&o.get("synchronize_session")?),
+        None => Ok(None),
+    }
+}
+
 impl LuaBulk {
     fn name(&self) -> &'static str {
         match self.kind {
@@ -54,26 +66,39 @@ impl LuaBulk {
         }
     }
 
+    fn returning_columns(&self) -> Vec<Expr> {
+        self.returning
+            .as_ref()
+            .map(|r| r.select.columns.clone())
+            .unwrap_or_default()
+    }
+
     fn statement(&self) -> Statement {
         match self.kind {
             BulkKind::Update => {
                 let mut u = Update::new(&self.mapper.table);
                 u.values = self.values.clone();
                 u.where_ = self.where_.clone();
+                u.returning = self.returning_columns();
                 Statement::Update(u)
             }
             BulkKind::Delete => {
                 let mut d = Delete::new(&self.mapper.table);
                 d.where_ = self.where_.clone();
+                d.returning = self.returning_columns();
                 Statement::Delete(d)
             }
         }
     }
 
     /// Runs the statement in `session`; `sync` from the call overrides the statement's own.
-    pub fn execute(&self, session: &SessionCore, sync: Option<Synchronize>) -> LuaResult<usize> {
+    pub fn execute(
+        &self,
+        session: &SessionCore,
+        sync: Option<Synchronize>,
+    ) -> LuaResult<ResultSet> {
         let sync = sync.or(self.sync).unwrap_or(Synchronize::Fetch);
-        match self.kind {
+        let out = match self.kind {
             BulkKind::Update => {
                 if self.values.is_empty() {
                     return Err(arg(format!(
@@ -81,24 +106,48 @@ impl LuaBulk {
                         self.mapper.class_name
                     )));
                 }
-                session
-                    .bulk_update(&self.mapper, self.values.clone(), self.where_.clone(), sync)
-                    .lua()
+                session.bulk_update(
+                    &self.mapper,
+                    self.values.clone(),
+                    self.where_.clone(),
+                    sync,
+                    self.returning.as_ref(),
+                )
             }
-            BulkKind::Delete => session
-                .bulk_delete(&self.mapper, self.where_.clone(), sync)
-                .lua(),
+            BulkKind::Delete => session.bulk_delete(
+                &self.mapper,
+                self.where_.clone(),
+                sync,
+                self.returning.as_ref(),
+            ),
         }
+        .lua()?;
+        Ok(ResultSet::from_outcome(out.rows, out.rowcount))
     }
 
     /// `{ name = value }`: values for `values{}` and `filter_by{}`, by attribute name.
-    fn by_name(&self, lua: &Lua, t: &mlua::Table, what: &str) -> LuaResult<Vec<(usize, Expr)>> {
+    pub fn by_name(&self, lua: &Lua, t: &mlua::Table, what: &str) -> LuaResult<Vec<(usize, Expr)>> {
         let m = &self.mapper;
         let mut out = Vec::new();
         for pair in t.pairs::<LuaValue, LuaValue>() {
             let (k, v) = pair?;
             let key = match &k {
                 LuaValue::String(s) => s.to_str()?.to_string(),
+                // `{ [User.name] = v }`, as SQLAlchemy's `{User.name: v}`
+                LuaValue::UserData(u) if u.is::<super::expr::LuaExpr>() => {
+                    let e = u.borrow::<super::expr::LuaExpr>()?;
+                    match &e.attr {
+                        Some(a) if Rc::ptr_eq(&a.mapper, m) => a.mapper.attrs[a.index].key.clone(),
+                        _ => {
+                            return Err(arg(format!(
+                                "orm.{}({}):{what}: a key must be a column of {}",
+                                self.name(),
+                                m.class_name,
+                                m.class_name
+                            )))
+                        }
+                    }
+                }
                 other => {
                     return Err(arg(format!(
                         "orm.{}({}):{what}: keys must be attribute names, got {}",
@@ -157,6 +206,11 @@ impl UserData for LuaBulk {
             next.values.sort_by_key(|(i, _)| *i);
             Ok(next)
         });
+        m.add_method("returning", |_, this, args: Variadic<LuaValue>| {
+            let mut next = this.clone();
+            next.returning = Some(returning_arg(&args, &format!("orm.{}()", this.name()))?);
+            Ok(next)
+        });
         m.add_method("execution_options", |_, this, t: mlua::Table| {
             let mut next = this.clone();
             if let Some(s) = synchronize_option(&t.get("synchronize_session")?)? {
@@ -182,6 +236,7 @@ fn new_bulk(m: &AnyUserData, kind: BulkKind, name: &str) -> LuaResult<LuaBulk> {
         values: Vec::new(),
         where_: Vec::new(),
         sync: None,
+        returning: None,
     })
 }
 
@@ -195,4 +250,53 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
         lua.create_function(|_, m: AnyUserData| new_bulk(&m, BulkKind::Delete, "delete"))?,
     )?;
     Ok(())
+}
+
+/// The argument list of `:returning(...)`: entities and column expressions, as `orm.select`
+/// takes them.
+pub fn returning_arg(args: &[LuaValue], what: &str) -> LuaResult<OrmSelect> {
+    if args.is_empty() {
+        return Err(arg(format!(
+            "{what}:returning() needs at least one entity or column"
+        )));
+    }
+    Ok(super::statement::new_select(args)?.q)
+}
+
+/// The legacy `query:update(values [, opts])` / `query:delete([opts])`: the same bulk
+/// statement over the query's entity and WHERE clause; returns the rows matched.
+pub fn from_query(q: &OrmSelect, kind: BulkKind) -> LuaResult<LuaBulk> {
+    let name = match kind {
+        BulkKind::Update => "update",
+        BulkKind::Delete => "delete",
+    };
+    let mapper = q
+        .first_entity()
+        .ok_or_else(|| arg(format!("query:{name}() needs a query of a mapped class")))?;
+    let s = &q.select;
+    for (used, what) in [
+        (!s.joins.is_empty(), "join()"),
+        (!s.from.is_empty(), "select_from()"),
+        (s.limit.is_some(), "limit()"),
+        (s.offset.is_some(), "offset()"),
+        (!s.order_by.is_empty(), "order_by()"),
+        (!s.group_by.is_empty() || !s.having.is_empty(), "group_by()"),
+        (s.distinct, "distinct()"),
+        (!s.compound.is_empty(), "union()"),
+    ] {
+        if used {
+            return Err(arg(format!(
+                "Can't call query:{name}() on a query of {} when {what} has been called",
+                mapper.class_name
+            )));
+        }
+    }
+    Ok(LuaBulk {
+        kind,
+        mapper: mapper.clone(),
+        values: Vec::new(),
+        where_: s.where_.clone(),
+        sync: None,
+        returning: None,
+    })
 }

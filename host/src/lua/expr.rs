@@ -118,6 +118,16 @@ impl UserData for LuaSubquery {
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(format!("<{} {}>", this.what(), this.derived.table.name))
         });
+        // `cte:union_all(select)`: the recursive member of a `WITH RECURSIVE` CTE, which
+        // may read `cte.c` (SQLAlchemy's `cte.union_all(...)`)
+        for (name, all) in [("union", false), ("union_all", true)] {
+            m.add_method(name, move |_, this, other: LuaValue| {
+                let part = super::statement::select_of(&other, &format!("CTE:{name}()"))?;
+                Ok(LuaSubquery {
+                    derived: this.derived.union_member(part, all).lua()?,
+                })
+            });
+        }
     }
 }
 
@@ -381,6 +391,21 @@ impl UserData for LuaExpr {
                 new_ud(lua, Expr::Unary(op, Box::new(this.expr.clone())))
             });
         }
+        // `orm.exists():where(...)`: narrows the EXISTS subquery
+        for name in ["where", "filter"] {
+            m.add_method(name, move |lua, this, args: Variadic<LuaValue>| {
+                let Expr::Exists(s) = &this.expr else {
+                    return Err(arg(format!(
+                        ":{name}() applies to statements and orm.exists(), not to a column expression"
+                    )));
+                };
+                let mut s = s.clone();
+                for a in args.iter() {
+                    s.where_.push(clause_arg(a, &format!("orm.exists():{name}()"))?);
+                }
+                new_ud(lua, Expr::Exists(s))
+            });
+        }
         m.add_method("label", |lua, this, name: String| {
             new_ud(
                 lua,
@@ -536,16 +561,19 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
     )?;
     orm.set(
         "exists",
-        lua.create_function(|lua, v: LuaValue| {
-            let s = match &v {
-                LuaValue::UserData(ud) if ud.is::<LuaSelect>() => {
+        lua.create_function(|lua, args: Variadic<LuaValue>| {
+            // `orm.exists(select)`, `orm.exists(cols...)`, or `orm.exists()` (SELECT *),
+            // the last two narrowed with `:where(...)`
+            let s = match args.first() {
+                None => crate::sql::Select::new(vec![Expr::Star]),
+                Some(LuaValue::UserData(ud)) if ud.is::<LuaSelect>() && args.len() == 1 => {
                     ud.borrow::<LuaSelect>()?.q.select.clone()
                 }
-                other => {
-                    return Err(arg(format!(
-                        "orm.exists() expects a select, got {}",
-                        other.type_name()
-                    )))
+                Some(_) => {
+                    super::statement::new_select(&args)
+                        .map_err(|e| arg(format!("orm.exists(): {e}")))?
+                        .q
+                        .select
                 }
             };
             new_ud(lua, Expr::Exists(Box::new(s)))

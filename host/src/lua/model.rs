@@ -350,7 +350,27 @@ impl UserData for LuaModel {
                         _ => {}
                     }
                 }
-                model_host(mapper).class.raw_get(key)
+                let v: LuaValue = model_host(mapper).class.raw_get(key.clone())?;
+                if v.is_nil() {
+                    // SQLAlchemy raises AttributeError for `User.nmae`; a typo must not
+                    // silently become nil inside a query. Dunder probes stay nil.
+                    if let LuaValue::String(s) = &key {
+                        let k = s.to_str()?;
+                        if !k.starts_with("__") {
+                            return Err(arg(format!(
+                                "type object '{}' has no attribute '{k}' (mapped attributes: {})",
+                                mapper.class_name,
+                                mapper
+                                    .attrs
+                                    .iter()
+                                    .map(|a| a.key.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )));
+                        }
+                    }
+                }
+                Ok(v)
             },
         );
         m.add_meta_method(

@@ -106,6 +106,23 @@ impl ResultSet {
         r
     }
 
+    /// The result of a DML statement: its rows when it had RETURNING, and the rows matched.
+    pub fn from_outcome(rows: Option<Rows>, rowcount: usize) -> ResultSet {
+        match rows {
+            Some(rows) => {
+                let mut r = ResultSet::new(rows);
+                r.rowcount = Some(rowcount as i64);
+                r
+            }
+            None => ResultSet::with_rowcount(rowcount as i64),
+        }
+    }
+
+    /// `rowcount` as Lua sees it (-1 when unknown).
+    pub fn rowcount_value(&self) -> LuaResult<i64> {
+        Ok(self.rowcount.unwrap_or(-1))
+    }
+
     fn returns_rows(&self) -> bool {
         !(self.rowcount.is_some() && self.rows.width == 0)
     }
@@ -271,11 +288,7 @@ impl ResultSet {
             }
             Some(LuaValue::String(s)) => {
                 let k = s.to_str()?;
-                self.rows
-                    .keys
-                    .iter()
-                    .position(|n| **n == *k)
-                    .ok_or_else(|| no_column(&k))?
+                key_position(&self.rows.keys, &k)?
             }
             Some(other) => {
                 return Err(kind_err(
@@ -322,11 +335,22 @@ fn mapping(lua: &Lua, rows: &Rows, i: usize) -> LuaResult<mlua::Table> {
     Ok(t)
 }
 
-fn no_column(k: &str) -> mlua::Error {
-    kind_err(
-        ErrorKind::InvalidRequestError,
-        format!("Could not locate column in row for column '{k}'"),
-    )
+/// The position of the column named `k`; a name that two columns share is ambiguous.
+fn key_position(keys: &[Rc<str>], k: &str) -> LuaResult<usize> {
+    let mut found = keys.iter().enumerate().filter(|(_, n)| ***n == *k);
+    match (found.next(), found.next()) {
+        (Some((i, _)), None) => Ok(i),
+        (Some(_), Some(_)) => Err(kind_err(
+            ErrorKind::InvalidRequestError,
+            format!(
+                "Ambiguous column name '{k}' in result set column descriptions; label the columns (:label(\"name\")) or use row[i]"
+            ),
+        )),
+        _ => Err(kind_err(
+            ErrorKind::InvalidRequestError,
+            format!("Could not locate column in row for column '{k}'"),
+        )),
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -537,10 +561,7 @@ impl UserData for LuaRow {
                 },
                 LuaValue::String(s) => {
                     let k = s.to_str()?;
-                    match this.rows.keys.iter().position(|n| **n == *k) {
-                        Some(i) => item_to_lua(lua, &row[i]),
-                        None => Err(no_column(&k)),
-                    }
+                    item_to_lua(lua, &row[key_position(&this.rows.keys, &k)?])
                 }
                 _ => Ok(LuaValue::Nil),
             }

@@ -18,7 +18,7 @@ use super::model::mapper_of;
 use super::result::ResultSet;
 use super::statement::{LuaInsert, LuaQuery, LuaSelect};
 use crate::engine::Engine;
-use crate::orm::query::SelectItem;
+use crate::orm::query::{Rows, SelectItem};
 use crate::orm::session::SessionCore;
 use crate::orm::{Instance, Mapper, OrmSelect, Session, SessionConfig};
 use crate::schema::ColumnDefault;
@@ -71,6 +71,32 @@ pub fn get(
     pk: LuaValue,
 ) -> LuaResult<LuaValue> {
     let values: Vec<LuaValue> = match &pk {
+        // `{ a = 1, b = 2 }`: the key by attribute name, as SQLAlchemy's dict form
+        LuaValue::Table(t) if t.raw_len() == 0 && !t.is_empty() => {
+            for pair in t.pairs::<LuaValue, LuaValue>() {
+                let (k, _) = pair?;
+                let named_pk = match &k {
+                    LuaValue::String(s) => {
+                        let s = s.to_str()?;
+                        mapper.pk.iter().any(|&i| mapper.attrs[i].key == *s)
+                    }
+                    _ => false,
+                };
+                if !named_pk {
+                    return Err(arg(format!(
+                        "session:get({}, {{...}}): {} is not a primary key attribute of {}",
+                        mapper.class_name,
+                        super::convert::lua_debug(&k),
+                        mapper.class_name
+                    )));
+                }
+            }
+            mapper
+                .pk
+                .iter()
+                .map(|&i| t.raw_get::<LuaValue>(mapper.attrs[i].key.as_str()))
+                .collect::<LuaResult<_>>()?
+        }
         LuaValue::Table(t) => t.sequence_values::<LuaValue>().collect::<LuaResult<_>>()?,
         LuaValue::Nil => {
             return Err(arg(format!(
@@ -148,6 +174,8 @@ fn bulk_insert(
     // chunks, so a large list is never converted all at once; rows keep their order.
     const CHUNK: usize = 1000;
     let mut total = 0;
+    let mut returned: Option<Rows> = None;
+    let returning = ins.returning.as_ref();
     let mut run: (Vec<usize>, Vec<Vec<Value>>) = (Vec::new(), Vec::new());
     for i in 0..n {
         let d = dict(i)?;
@@ -193,19 +221,22 @@ fn bulk_insert(
         let values: Vec<Value> = row.into_iter().map(|(_, v)| v).collect();
         if run.0 != cols || run.1.len() >= CHUNK {
             let done = std::mem::replace(&mut run, (cols, Vec::new()));
-            total += insert_run(core, table, done)?;
+            total += insert_run(core, table, done, returning, &mut returned)?;
         }
         run.1.push(values);
     }
-    total += insert_run(core, table, run)?;
-    Ok(ResultSet::with_rowcount(total as i64))
+    total += insert_run(core, table, run, returning, &mut returned)?;
+    Ok(ResultSet::from_outcome(returned, total))
 }
 
-/// Executes one run of bulk-insert rows that name the same columns.
+/// Executes one run of bulk-insert rows that name the same columns; with RETURNING, one
+/// execution per row, its rows appended to `returned`.
 fn insert_run(
     core: &SessionCore,
     table: &Rc<crate::schema::Table>,
     (cols, rows): (Vec<usize>, Vec<Vec<Value>>),
+    returning: Option<&OrmSelect>,
+    returned: &mut Option<Rows>,
 ) -> LuaResult<usize> {
     if rows.is_empty() {
         return Ok(0);
@@ -216,8 +247,22 @@ fn insert_run(
         .enumerate()
         .map(|(n, &c)| (c, Expr::Slot(n)))
         .collect();
+    let Some(r) = returning else {
+        let c = core.compile(&Statement::Insert(stmt)).lua()?;
+        return core.execute_sql(&c.sql, &rows).lua();
+    };
+    stmt.returning = r.select.columns.clone();
     let c = core.compile(&Statement::Insert(stmt)).lua()?;
-    core.execute_sql(&c.sql, &rows).lua()
+    core.autoflush().lua()?;
+    let conn = core.connection().lua()?;
+    for row in &rows {
+        let got = core.run_select(&conn, &c.sql, row, &r.columns).lua()?;
+        match returned {
+            Some(all) => all.items.extend(got.items),
+            None => *returned = Some(got),
+        }
+    }
+    Ok(rows.len())
 }
 
 fn execute(
@@ -401,15 +446,9 @@ impl UserData for LuaSession {
             )| {
                 if let LuaValue::UserData(st) = &stmt {
                     if let Ok(bulk) = st.borrow::<super::dml::LuaBulk>() {
-                        let sync = match &opts {
-                            Some(o) => {
-                                super::dml::synchronize_option(&o.get("synchronize_session")?)?
-                            }
-                            None => None,
-                        };
+                        let sync = super::dml::sync_from_opts(opts.as_ref())?;
                         let core = session_of(&ud)?.core.clone();
-                        let n = bulk.execute(&core, sync)?;
-                        return Ok(ResultSet::with_rowcount(n as i64));
+                        return bulk.execute(&core, sync);
                     }
                 }
                 execute(lua, &ud, &stmt, params)

@@ -24,6 +24,8 @@ pub struct LuaSelect {
 pub struct LuaInsert {
     pub mapper: Rc<Mapper>,
     pub values: Option<mlua::Table>,
+    /// `:returning(...)`: the rows each INSERT returns.
+    pub returning: Option<OrmSelect>,
 }
 
 fn select_item(v: &LuaValue) -> LuaResult<Vec<SelectItem>> {
@@ -179,7 +181,7 @@ fn from_target(v: &LuaValue) -> LuaResult<FromItem> {
 }
 
 /// The SELECT of a statement argument (`union(other)`).
-fn select_of(v: &LuaValue, what: &str) -> LuaResult<Select> {
+pub(crate) fn select_of(v: &LuaValue, what: &str) -> LuaResult<Select> {
     if let LuaValue::UserData(ud) = v {
         if let Ok(s) = ud.borrow::<LuaSelect>() {
             return Ok(s.q.select.clone());
@@ -317,7 +319,29 @@ macro_rules! generative_methods {
         $m.add_method("subquery", |_, this, name: Option<String>| {
             derived_of(&this.$q.select, name, false)
         });
-        $m.add_method("cte", |_, this, name: Option<String>| {
+        // `:cte([name] [, { recursive = true }])`, or `:cte{ name = ..., recursive = true }`
+        $m.add_method("cte", |_, this, (a, b): (LuaValue, Option<mlua::Table>)| {
+            let (name, opts) = match a {
+                LuaValue::Nil => (None, b),
+                LuaValue::String(s) => (Some(s.to_str()?.to_string()), b),
+                LuaValue::Table(t) => (t.get::<Option<String>>("name")?, Some(t)),
+                other => {
+                    return Err(arg(format!(
+                        ":cte() expects a name and an options table, got {}",
+                        other.type_name()
+                    )))
+                }
+            };
+            let recursive = match &opts {
+                Some(o) => o.get::<Option<bool>>("recursive")?.unwrap_or(false),
+                None => false,
+            };
+            if recursive {
+                let name = name_or_anon(name, ":cte()")?;
+                return Ok(LuaSubquery {
+                    derived: Derived::recursive_cte(this.$q.select.clone(), &name).lua()?,
+                });
+            }
             derived_of(&this.$q.select, name, true)
         });
         $m.add_method("alias", |_, this, name: Option<String>| {
@@ -389,10 +413,18 @@ impl UserData for LuaInsert {
             next.values = Some(t);
             Ok(next)
         });
+        m.add_method("returning", |_, this, args: Variadic<LuaValue>| {
+            let mut next = this.clone();
+            next.returning = Some(super::dml::returning_arg(&args, "orm.insert()")?);
+            Ok(next)
+        });
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             let t = &this.mapper.table;
             let mut ins = crate::sql::Insert::new(t);
             ins.values = (0..t.columns.len()).map(|i| (i, Expr::Slot(i))).collect();
+            if let Some(r) = &this.returning {
+                ins.returning = r.select.columns.clone();
+            }
             Ok(compile(
                 &Statement::Insert(ins),
                 crate::sql::dialect::default_dialect(),
@@ -437,7 +469,10 @@ impl UserData for LuaQuery {
             this.results(lua)?.one(lua, true)
         });
         m.add_method("scalar", |lua, this, ()| {
-            super::result::run_select(lua, &this.session, &this.q)?.scalar(lua)
+            // legacy Query.scalar(): one row or none, else MultipleResultsFound
+            super::result::run_select(lua, &this.session, &this.q)?
+                .scalars()
+                .one(lua, true)
         });
         m.add_method("count", |_, this, ()| {
             // SELECT count(*) FROM (the query)
@@ -461,6 +496,24 @@ impl UserData for LuaQuery {
                 .clone();
             super::session::get(lua, &this.session, &m, pk)
         });
+        m.add_method(
+            "update",
+            |lua, this, (values, opts): (mlua::Table, Option<mlua::Table>)| {
+                use super::dml::{from_query, sync_from_opts, BulkKind};
+                let mut bulk = from_query(&this.q, BulkKind::Update)?;
+                bulk.values = bulk.by_name(lua, &values, "update")?;
+                let sync = sync_from_opts(opts.as_ref())?;
+                let core = super::session::session_of(&this.session)?.core.clone();
+                bulk.execute(&core, sync)?.rowcount_value()
+            },
+        );
+        m.add_method("delete", |_, this, opts: Option<mlua::Table>| {
+            use super::dml::{from_query, sync_from_opts, BulkKind};
+            let bulk = from_query(&this.q, BulkKind::Delete)?;
+            let sync = sync_from_opts(opts.as_ref())?;
+            let core = super::session::session_of(&this.session)?.core.clone();
+            bulk.execute(&core, sync)?.rowcount_value()
+        });
         m.add_method("statement", |_, this, ()| {
             Ok(LuaSelect { q: this.q.clone() })
         });
@@ -481,6 +534,7 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
             Ok(LuaInsert {
                 mapper: m.mapper.clone(),
                 values: None,
+                returning: None,
             })
         })?,
     )?;

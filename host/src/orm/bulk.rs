@@ -14,6 +14,7 @@ use std::rc::Rc;
 use super::identity::IdentityKey;
 use super::instance::Status;
 use super::mapper::Mapper;
+use super::query::{OrmSelect, Rows};
 use super::session::SessionCore;
 use crate::error::Result;
 use crate::sql::{Delete, Expr, Select, Statement, Update};
@@ -29,42 +30,65 @@ pub enum Synchronize {
 }
 
 impl SessionCore {
-    /// `UPDATE table SET values WHERE where_`; returns the number of rows matched.
+    /// `UPDATE table SET values WHERE where_ [RETURNING ...]`; returns the number of rows
+    /// matched and the returned rows. Objects of returned entities are refreshed with the
+    /// row's new values.
     pub fn bulk_update(
         &self,
         mapper: &Rc<Mapper>,
         values: Vec<(usize, Expr)>,
         where_: Vec<Expr>,
         sync: Synchronize,
-    ) -> Result<usize> {
+        returning: Option<&OrmSelect>,
+    ) -> Result<BulkOutcome> {
         self.autoflush()?;
         let keys = self.matching_keys(mapper, &where_, sync)?;
         let attrs: Vec<usize> = values.iter().map(|(i, _)| *i).collect();
+        {
+            // expired first, so that RETURNING rows fill the new values in
+            let map = self.identity.borrow();
+            for k in &keys {
+                if let Some(inst) = map.get(k) {
+                    inst.expire(Some(&attrs));
+                }
+            }
+        }
         let mut up = Update::new(&mapper.table);
         up.values = values;
         up.where_ = where_;
-        let n = self.run_statement(&Statement::Update(up))?;
-        let map = self.identity.borrow();
-        for k in &keys {
-            if let Some(inst) = map.get(k) {
-                inst.expire(Some(&attrs));
-            }
+        if let Some(r) = returning {
+            up.returning = r.select.columns.clone();
         }
-        Ok(n)
+        self.run_statement(&Statement::Update(up), returning)
     }
 
-    /// `DELETE FROM table WHERE where_`; returns the number of rows matched.
+    /// `DELETE FROM table WHERE where_ [RETURNING ...]`; returns the number of rows matched
+    /// and the returned rows.
     pub fn bulk_delete(
         &self,
         mapper: &Rc<Mapper>,
         where_: Vec<Expr>,
         sync: Synchronize,
-    ) -> Result<usize> {
+        returning: Option<&OrmSelect>,
+    ) -> Result<BulkOutcome> {
         self.autoflush()?;
-        let keys = self.matching_keys(mapper, &where_, sync)?;
+        let mut keys = self.matching_keys(mapper, &where_, sync)?;
         let mut del = Delete::new(&mapper.table);
         del.where_ = where_;
-        let n = self.run_statement(&Statement::Delete(del))?;
+        if let Some(r) = returning {
+            del.returning = r.select.columns.clone();
+        }
+        let out = self.run_statement(&Statement::Delete(del), returning)?;
+        // entities returned by the DELETE are gone from the database too
+        if let Some(rows) = &out.rows {
+            for item in &rows.items {
+                if let super::query::Item::Instance(i) = item {
+                    if Rc::ptr_eq(&i.mapper, mapper) {
+                        keys.extend(i.state().key.clone());
+                    }
+                }
+            }
+        }
         for k in &keys {
             let inst = self.identity.borrow_mut().remove(k);
             if let Some(inst) = inst {
@@ -74,7 +98,7 @@ impl SessionCore {
                 }
             }
         }
-        Ok(n)
+        Ok(out)
     }
 
     /// The identity keys of the rows `where_` matches (none when not synchronizing).
@@ -110,9 +134,32 @@ impl SessionCore {
         Ok(keys)
     }
 
-    fn run_statement(&self, stmt: &Statement) -> Result<usize> {
+    fn run_statement(
+        &self,
+        stmt: &Statement,
+        returning: Option<&OrmSelect>,
+    ) -> Result<BulkOutcome> {
         let c = self.compile(stmt)?;
         let params = c.bind(&[], &|_| None)?;
-        self.connection()?.execute(&c.sql, &params)
+        let conn = self.connection()?;
+        match returning {
+            None => Ok(BulkOutcome {
+                rowcount: conn.execute(&c.sql, &params)?,
+                rows: None,
+            }),
+            Some(r) => {
+                let rows = self.run_select(&conn, &c.sql, &params, &r.columns)?;
+                Ok(BulkOutcome {
+                    rowcount: rows.len(),
+                    rows: Some(rows),
+                })
+            }
+        }
     }
+}
+
+/// What a bulk statement did: the rows it matched and, with RETURNING, the rows returned.
+pub struct BulkOutcome {
+    pub rowcount: usize,
+    pub rows: Option<Rows>,
 }

@@ -88,37 +88,43 @@ struct Compiler<'a> {
     unqualified: bool,
 }
 
-/// Every CTE a statement reads, in order of first appearance, nested CTEs first.
-fn collect_ctes(s: &Select, out: &mut Vec<Rc<Derived>>) {
-    let visit = |f: &FromItem, out: &mut Vec<Rc<Derived>>| {
+/// Every CTE a statement reads, in order of first appearance, nested CTEs first. A CTE is
+/// known by its stand-in table, so a recursive member's reference to the CTE it belongs to
+/// (an earlier version of the same item, with fewer members) is not collected again.
+fn collect_ctes(s: &Select, out: &mut Vec<Rc<Derived>>, visiting: &mut Vec<u32>) {
+    let visit = |f: &FromItem, out: &mut Vec<Rc<Derived>>, visiting: &mut Vec<u32>| {
         if let FromItem::Derived(d) = f {
             match &d.kind {
                 DerivedKind::Cte(inner) => {
-                    collect_ctes(inner, out);
-                    if !out.iter().any(|o| Rc::ptr_eq(o, d)) {
-                        out.push(d.clone());
+                    let id = d.table.id;
+                    if visiting.contains(&id) || out.iter().any(|o| o.table.id == id) {
+                        return;
                     }
+                    visiting.push(id);
+                    collect_ctes(inner, out, visiting);
+                    visiting.pop();
+                    out.push(d.clone());
                 }
-                DerivedKind::Subquery(inner) => collect_ctes(inner, out),
+                DerivedKind::Subquery(inner) => collect_ctes(inner, out, visiting),
                 DerivedKind::Alias(_) => {}
             }
         }
     };
     for f in s.froms() {
-        visit(&f, out);
+        visit(&f, out, visiting);
     }
     for j in &s.joins {
-        visit(&j.target, out);
+        visit(&j.target, out, visiting);
     }
     let mut subs = Vec::new();
     for e in s.columns.iter().chain(&s.where_).chain(&s.having) {
         e.collect_selects(&mut subs);
     }
     for sub in subs {
-        collect_ctes(sub, out);
+        collect_ctes(sub, out, visiting);
     }
     for (_, part) in &s.compound {
-        collect_ctes(part, out);
+        collect_ctes(part, out, visiting);
     }
 }
 
@@ -136,10 +142,25 @@ impl<'a> Compiler<'a> {
     /// A statement's SELECT: its CTEs in a WITH clause first.
     fn top_select(&mut self, s: &Select) -> Result<()> {
         let mut ctes = Vec::new();
-        collect_ctes(s, &mut ctes);
+        collect_ctes(s, &mut ctes, &mut Vec::new());
+        let recursive = ctes.iter().any(|c| c.recursive);
         for (i, cte) in ctes.iter().enumerate() {
-            self.sql.push_str(if i == 0 { "WITH " } else { ", " });
+            self.sql.push_str(match (i, recursive) {
+                (0, false) => "WITH ",
+                (0, true) => "WITH RECURSIVE ",
+                _ => ", ",
+            });
             self.ident(&cte.table.name);
+            if cte.recursive {
+                self.sql.push('(');
+                for (n, c) in cte.table.columns.iter().enumerate() {
+                    if n > 0 {
+                        self.sql.push_str(", ");
+                    }
+                    self.ident(&c.name);
+                }
+                self.sql.push(')');
+            }
             self.sql.push_str(" AS \n(");
             if let DerivedKind::Cte(inner) = &cte.kind {
                 self.select(inner, false)?;
@@ -902,6 +923,27 @@ mod tests {
         .unwrap();
         let names: Vec<&str> = sub.table.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["id", "id_1"]);
+    }
+
+    #[test]
+    fn recursive_cte_reads_itself_once_in_the_with_clause() {
+        // the chain of bosses above emp 7
+        let e = emps(false);
+        let mut anchor_sel = Select::new(vec![Expr::column(&e, 0), Expr::column(&e, 3)]);
+        anchor_sel
+            .where_
+            .push(eq(Expr::column(&e, 0), Expr::bind(Value::Integer(7))));
+        let chain = Derived::recursive_cte(anchor_sel, "chain").unwrap();
+        let mut step = Select::new(vec![Expr::column(&e, 0), Expr::column(&e, 3)]);
+        step.where_.push(eq(Expr::column(&e, 0), chain.column(1)));
+        let chain = chain.union_member(step, true).unwrap();
+        let s = Select::new(vec![chain.column(0)]);
+        assert_eq!(
+            sql(Statement::Select(s)).sql,
+            "WITH RECURSIVE chain(id, boss_id) AS \n(SELECT emps.id, emps.boss_id \nFROM emps \nWHERE emps.id = ? UNION ALL SELECT emps.id, emps.boss_id \nFROM emps, chain \nWHERE emps.id = chain.boss_id)\n SELECT chain.id \nFROM chain"
+        );
+        let bad = chain.union_member(Select::new(vec![Expr::column(&e, 0)]), true);
+        assert!(bad.unwrap_err().message.contains("same number of columns"));
     }
 
     #[test]

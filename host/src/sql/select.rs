@@ -25,6 +25,8 @@ pub enum DerivedKind {
 pub struct Derived {
     pub table: Rc<Table>,
     pub kind: DerivedKind,
+    /// A `WITH RECURSIVE` CTE: its compound members may read the CTE itself.
+    pub recursive: bool,
 }
 
 static NEXT_ANON: AtomicU32 = AtomicU32::new(1);
@@ -46,6 +48,7 @@ impl Derived {
         Ok(Rc::new(Derived {
             table: Rc::new(stand_in),
             kind: DerivedKind::Alias(table.clone()),
+            recursive: false,
         }))
     }
 
@@ -91,6 +94,43 @@ impl Derived {
             } else {
                 DerivedKind::Subquery(select)
             },
+            recursive: false,
+        }))
+    }
+
+    /// `WITH RECURSIVE name AS (select ...)`: `select` is the anchor member; recursive
+    /// members that read the CTE's own columns are added with `union_member`.
+    pub fn recursive_cte(select: Select, name: &str) -> Result<Rc<Derived>> {
+        let d = Derived::subquery(select, name, true)?;
+        let d = Rc::try_unwrap(d).expect("a new derived item has one owner");
+        Ok(Rc::new(Derived {
+            recursive: true,
+            ..d
+        }))
+    }
+
+    /// The CTE with `part` added as a `UNION [ALL]` member. The result stands for the same
+    /// FROM item (same stand-in table), so `part` may reference this CTE's columns.
+    pub fn union_member(self: &Rc<Derived>, part: Select, all: bool) -> Result<Rc<Derived>> {
+        let DerivedKind::Cte(select) = &self.kind else {
+            return Err(arg_err!(
+                "union() / union_all() on a subquery: only a CTE takes more members"
+            ));
+        };
+        if part.columns.len() != self.table.columns.len() {
+            return Err(arg_err!(
+                "CTE {}: all members of a union must have the same number of columns ({} and {})",
+                self.table.name,
+                self.table.columns.len(),
+                part.columns.len()
+            ));
+        }
+        let mut select = select.clone();
+        select.compound.push((all, part));
+        Ok(Rc::new(Derived {
+            table: self.table.clone(),
+            kind: DerivedKind::Cte(select),
+            recursive: self.recursive,
         }))
     }
 
