@@ -15,6 +15,13 @@ pub struct Null;
 impl mlua::UserData for Null {
     fn add_methods<M: mlua::UserDataMethods<Self>>(m: &mut M) {
         m.add_meta_method(mlua::MetaMethod::ToString, |_, _, ()| Ok("NULL"));
+        // `orm.null():label("x")`: NULL as a selected column
+        m.add_method("label", |_, _, name: String| {
+            Ok(super::expr::LuaExpr::new(crate::sql::Expr::Label(
+                std::rc::Rc::from(name.as_str()),
+                Box::new(crate::sql::Expr::Null),
+            )))
+        });
     }
 }
 

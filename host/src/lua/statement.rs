@@ -56,6 +56,9 @@ fn select_item(v: &LuaValue) -> LuaResult<Vec<SelectItem>> {
         if let Ok(t) = ud.borrow::<super::expr::LuaText>() {
             return Ok(vec![SelectItem::Expr(Expr::Text(t.0.clone()))]);
         }
+        if ud.is::<super::convert::Null>() {
+            return Ok(vec![SelectItem::Expr(Expr::Null)]);
+        }
     }
     if v.is_nil() {
         return Err(arg(
@@ -102,9 +105,22 @@ fn order_arg(q: &OrmSelect, v: &LuaValue, what: &str) -> LuaResult<Expr> {
             Some(k) => (true, k.to_string()),
             None => (false, name.clone()),
         };
+        // a label of the statement's columns, then an attribute of its first entity
+        for c in &q.select.columns {
+            if let Expr::Label(l, inner) = c {
+                if **l == *key {
+                    let e = (**inner).clone();
+                    return Ok(if desc {
+                        Expr::Unary(UnaryOp::Desc, Box::new(e))
+                    } else {
+                        e
+                    });
+                }
+            }
+        }
         let m = q.first_entity().ok_or_else(|| {
             arg(format!(
-                ":{what}('{name}'): a column name needs an entity in the statement"
+                ":{what}('{name}'): no label or entity attribute of the statement is named '{key}'"
             ))
         })?;
         let i = m.attr_index(&key).ok_or_else(|| {
@@ -123,12 +139,37 @@ fn order_arg(q: &OrmSelect, v: &LuaValue, what: &str) -> LuaResult<Expr> {
     clause_arg(v, &format!(":{what}()"))
 }
 
-/// `filter_by{ name = "ed" }`: equality on attributes of the statement's first entity.
+/// The FROM item `filter_by` applies to, as SQLAlchemy picks it: the target of the last
+/// join, else the first entity, else the table of the first column.
+fn filter_by_target(q: &OrmSelect) -> Option<FromItem> {
+    if let Some(j) = q.select.joins.last() {
+        return Some(j.target.clone());
+    }
+    if let Some(m) = q.first_entity() {
+        // an aliased entity reads from its alias
+        for c in &q.select.columns {
+            if let Expr::Column(c) = c {
+                if c.table.id == m.table.id {
+                    return Some(FromItem::Table(m.table.clone()));
+                }
+                if let Some(d) = &c.from {
+                    if matches!(&d.kind, crate::sql::select::DerivedKind::Alias(t) if t.id == m.table.id) {
+                        return Some(FromItem::Derived(d.clone()));
+                    }
+                }
+            }
+        }
+        return Some(FromItem::Table(m.table.clone()));
+    }
+    q.select.froms().into_iter().next()
+}
+
+/// `filter_by{ name = "ed" }`: equality on the columns (by attribute key) of the last
+/// joined entity or the statement's first entity.
 pub fn filter_by(lua: &Lua, q: &OrmSelect, t: &mlua::Table) -> LuaResult<Vec<Expr>> {
-    let m = q
-        .first_entity()
-        .ok_or_else(|| arg(":filter_by() needs an entity in the statement"))?
-        .clone();
+    let target = filter_by_target(q)
+        .ok_or_else(|| arg(":filter_by() needs an entity or a table in the statement"))?;
+    let table = target.table().clone();
     let mut pairs: Vec<(String, LuaValue)> = Vec::new();
     for pair in t.pairs::<LuaValue, LuaValue>() {
         let (k, v) = pair?;
@@ -146,14 +187,27 @@ pub fn filter_by(lua: &Lua, q: &OrmSelect, t: &mlua::Table) -> LuaResult<Vec<Exp
     pairs.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = Vec::new();
     for (key, v) in pairs {
-        let i = m.attr_index(&key).ok_or_else(|| {
+        let i = table.column_index_by_key(&key).ok_or_else(|| {
+            // name the model when the target is an entity's table
+            let base = target.describe();
+            let entity = q.columns.iter().find_map(|c| match c {
+                crate::orm::ResultColumn::Entity { mapper, .. }
+                    if base == mapper.table.name =>
+                {
+                    Some(mapper.class_name.clone())
+                }
+                _ => None,
+            });
             arg(format!(
                 ":filter_by(): {} has no attribute '{key}'",
-                m.class_name
+                entity.unwrap_or(base)
             ))
         })?;
-        let col = Expr::column(&m.table, i);
-        let r = operand(lua, &v, &m.table.columns[i].ty)?;
+        let col = match &target {
+            FromItem::Table(t) => Expr::column(t, i),
+            FromItem::Derived(d) => d.column(i),
+        };
+        let r = operand(lua, &v, &table.columns[i].ty)?;
         out.push(Expr::compare(col, crate::sql::BinOp::Eq, r));
     }
     Ok(out)
