@@ -54,6 +54,8 @@ const KEYS: ffi::lua_Integer = 1;
 const CLASS: ffi::lua_Integer = 2;
 const SLOW_GET: ffi::lua_Integer = 3;
 const SLOW_SET: ffi::lua_Integer = 4;
+/// Present while the model's relationships need configuring: a function to call first.
+const CONFIGURE: ffi::lua_Integer = 5;
 
 fn key(k: &'static u8) -> *const c_void {
     k as *const u8 as *const c_void
@@ -135,6 +137,26 @@ pub fn make_class(
         })?;
     }
     Ok(mt_ref)
+}
+
+/// The instance metatable of a model.
+pub fn class_metatable(lua: &Lua, mapper: &Mapper) -> LuaResult<mlua::Table> {
+    let mt_ref = super::model::model_host(mapper).mt_ref;
+    unsafe {
+        lua.exec_raw((), |l| {
+            ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, mt_ref as ffi::lua_Integer);
+        })
+    }
+}
+
+/// Sets (a function that configures the model's base) or clears a model's metatable slot
+/// checked by the constructor before it makes an instance (`mt[CONFIGURE]`).
+pub fn set_configure_hook(
+    lua: &Lua,
+    mapper: &Mapper,
+    hook: Option<mlua::Function>,
+) -> LuaResult<()> {
+    class_metatable(lua, mapper)?.raw_set(CONFIGURE, hook)
 }
 
 /// `__tostring` and the comparison metamethods: the class's own, looked up on each call so
@@ -347,8 +369,8 @@ fn read_fast(inst: &Instance, i: usize) -> Fast {
     let Some(st) = inst.try_state() else {
         return Fast::Slow;
     };
-    if !st.loaded.contains(i) {
-        return Fast::Slow;
+    if i >= inst.mapper.attrs.len() || !st.loaded.contains(i) {
+        return Fast::Slow; // a relationship, or not loaded
     }
     let kind = inst.mapper.attrs[i].kind;
     match (&st.values[i], kind) {
@@ -389,10 +411,10 @@ unsafe fn value_fast(l: *mut ffi::lua_State, idx: c_int, kind: ValueKind) -> Opt
     }
 }
 
-/// The value kind of attribute `i` of a live instance.
-unsafe fn kind_of(p: Block, i: usize) -> ValueKind {
+/// The value kind of column attribute `i` of a live instance (`None`: a relationship).
+unsafe fn kind_of(p: Block, i: usize) -> Option<ValueKind> {
     let inst: &Instance = &*p;
-    inst.mapper.attrs[i].kind
+    inst.mapper.attrs.get(i).map(|a| a.kind)
 }
 
 /// Stores a converted value; false when the state is busy (the slow path then reports it).
@@ -466,8 +488,7 @@ unsafe extern "C-unwind" fn instance_newindex(l: *mut ffi::lua_State) -> c_int {
     ffi::lua_settop(l, 3);
     let p = self_instance(l); // mt at 4
     if let Some(i) = attr_index(l, 4, 2) {
-        let kind = kind_of(p, i);
-        let done = match value_fast(l, 3, kind) {
+        let done = match kind_of(p, i).and_then(|k| value_fast(l, 3, k)) {
             Some(v) => write_fast(p, i, v),
             None => false,
         };
@@ -519,6 +540,11 @@ pub(crate) unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_in
         return raise(l, "ArgumentError", "expected a model class".into());
     }
     ffi::lua_replace(l, 3); // 3: mt
+    if ffi::lua_rawgeti(l, 3, CONFIGURE) == ffi::LUA_TFUNCTION {
+        ffi::lua_call(l, 0, 0); // relationships are configured before the first instance
+    } else {
+        ffi::lua_pop(l, 1);
+    }
     ffi::lua_rawgetp(l, 3, key(&MAPPER_KEY));
     let mapper = ffi::lua_touserdata(l, -1) as *const Mapper;
     ffi::lua_pop(l, 1);
@@ -549,7 +575,7 @@ pub(crate) unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_in
         // 5: key, 6: value
         let done = if ffi::lua_type(l, 5) == ffi::LUA_TSTRING {
             match attr_index(l, 3, 5) {
-                Some(i) => match value_fast(l, 6, kind_of(p, i)) {
+                Some(i) => match kind_of(p, i).and_then(|k| value_fast(l, 6, k)) {
                     Some(v) => write_fast(p, i, v),
                     None => false,
                 },
@@ -574,6 +600,9 @@ pub(crate) unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_in
 /// converts rich types (JSON, dates).
 fn slow_get(lua: &Lua, (obj, i): (LuaValue, usize)) -> LuaResult<LuaValue> {
     let inst = expect_instance(lua, &obj)?;
+    if i >= inst.mapper.attrs.len() {
+        return super::relationship::get(lua, &inst, i - inst.mapper.attrs.len());
+    }
     SessionCore::ensure_loaded(&inst, i).lua()?;
     let v = inst.state().values[i].clone();
     value_to_lua(lua, &v, inst.mapper.attrs[i].kind)
@@ -594,12 +623,16 @@ fn slow_set(lua: &Lua, (obj, k, value): (LuaValue, LuaValue, LuaValue)) -> LuaRe
             )))
         }
     };
-    let i = mapper.attr_index(&key).ok_or_else(|| {
-        arg(format!(
+    let Some(i) = mapper.attr_index(&key) else {
+        super::relationship::ensure_configured(lua, [mapper])?;
+        if let Some(r) = mapper.relationship(&key) {
+            return super::relationship::set(lua, &inst, r.index, &value);
+        }
+        return Err(arg(format!(
             "'{key}' is an invalid keyword argument for {}",
             mapper.class_name
-        ))
-    })?;
+        )));
+    };
     let v = lua_to_value(lua, &value, mapper.attrs[i].kind, &|| mapper.attr_path(i))?;
     if !inst.try_set(i, v) {
         return Err(kind_err(

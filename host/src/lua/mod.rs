@@ -8,6 +8,7 @@ pub mod error;
 pub mod expr;
 pub mod instance;
 pub mod model;
+pub mod relationship;
 pub mod result;
 pub mod schema;
 pub mod session;
@@ -41,6 +42,7 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
     statement::install(lua, &orm)?;
     dml::install(lua, &orm)?;
     model::install(lua, &orm)?;
+    relationship::install(lua, &orm)?;
     session::install(lua, &orm)?;
     engine::install(lua, &orm)?;
     orm.set("_VERSION", env!("CARGO_PKG_VERSION"))?;

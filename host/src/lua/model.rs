@@ -27,6 +27,9 @@ pub struct DeclBase {
     pub type_map: HashMap<String, SqlType>,
     pub type_map_table: mlua::Table,
     pub mappers: RefCell<Vec<AnyUserData>>,
+    /// Lua parts of declared relationships, evaluated at configure time:
+    /// (mapper id, relationship key, parts).
+    pub deferred: RefCell<Vec<(u32, String, super::relationship::Deferred)>>,
 }
 
 #[derive(Clone)]
@@ -107,6 +110,7 @@ pub fn declare(
     let mut tablename: Option<String> = None;
     let mut table_args: Option<mlua::Table> = None;
     let mut abstract_ = false;
+    let mut rels: Vec<(String, super::relationship::LuaRelSpec)> = Vec::new();
     for pair in spec.pairs::<LuaValue, LuaValue>() {
         let (k, v) = pair?;
         let key = match &k {
@@ -153,6 +157,9 @@ pub fn declare(
                     LuaValue::UserData(ud) if ud.is::<LuaColumnSpec>() => own
                         .columns
                         .push((key, ud.borrow::<LuaColumnSpec>()?.0.clone())),
+                    LuaValue::UserData(ud) if ud.is::<super::relationship::LuaRelSpec>() => {
+                        rels.push((key, ud.borrow::<super::relationship::LuaRelSpec>()?.clone()))
+                    }
                     LuaValue::UserData(ud) if ud.is::<LuaExpr>() || ud.is::<LuaModel>() => {
                         return Err(arg(format!("{name}.{key}: this kind of attribute is not supported in a model spec yet")));
                     }
@@ -220,7 +227,20 @@ pub fn declare(
         class_ud: ud.clone(),
         mt_ref,
     }));
+    let related = !rels.is_empty()
+        || base.mappers.borrow().iter().any(|m| {
+            m.borrow::<LuaModel>().is_ok_and(|m| {
+                !m.mapper.relationships.borrow().is_empty() || m.mapper.needs_configure()
+            })
+        });
     base.mappers.borrow_mut().push(ud.clone());
+    rels.sort_by(|a, b| a.0.cmp(&b.0));
+    for (key, r) in &rels {
+        super::relationship::declare(lua, base, &mapper, key, r)?;
+    }
+    if related {
+        super::relationship::mark_unconfigured(lua, base)?;
+    }
     Ok(LuaValue::UserData(ud))
 }
 
@@ -280,7 +300,7 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                     }
                 }
             }
-            Ok(LuaBase(Rc::new(DeclBase { metadata, type_map, type_map_table, mappers: RefCell::new(Vec::new()) })))
+            Ok(LuaBase(Rc::new(DeclBase { metadata, type_map, type_map_table, mappers: RefCell::new(Vec::new()), deferred: RefCell::new(Vec::new()) })))
         })?,
     )?;
     orm.set(
@@ -352,6 +372,15 @@ impl UserData for LuaModel {
                 }
                 let v: LuaValue = model_host(mapper).class.raw_get(key.clone())?;
                 if v.is_nil() {
+                    if let LuaValue::String(s) = &key {
+                        let k = s.to_str()?;
+                        super::relationship::ensure_configured(lua, [mapper])?;
+                        if let Some(r) = mapper.relationship(&k) {
+                            return Ok(LuaValue::UserData(
+                                lua.create_userdata(super::relationship::LuaRelAttr(r))?,
+                            ));
+                        }
+                    }
                     // SQLAlchemy raises AttributeError for `User.nmae`; a typo must not
                     // silently become nil inside a query. Dunder probes stay nil.
                     if let LuaValue::String(s) = &key {

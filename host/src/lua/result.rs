@@ -63,7 +63,16 @@ pub fn item_to_lua(lua: &Lua, item: &Item) -> LuaResult<LuaValue> {
 }
 
 /// Runs an ORM select on a session userdata.
-pub fn run_select(_lua: &Lua, session: &AnyUserData, q: &OrmSelect) -> LuaResult<ResultSet> {
+/// The mappers of a statement's entity columns.
+pub fn entities(q: &OrmSelect) -> impl Iterator<Item = &Rc<crate::orm::Mapper>> {
+    q.columns.iter().filter_map(|c| match c {
+        crate::orm::ResultColumn::Entity { mapper, .. } => Some(mapper),
+        _ => None,
+    })
+}
+
+pub fn run_select(lua: &Lua, session: &AnyUserData, q: &OrmSelect) -> LuaResult<ResultSet> {
+    super::relationship::ensure_configured(lua, entities(q))?;
     let s = super::session::session_of(session)?;
     let rows = s.core.execute_select(q).lua()?;
     Ok(ResultSet::new(rows))

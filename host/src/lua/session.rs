@@ -70,6 +70,7 @@ pub fn get(
     mapper: &Rc<Mapper>,
     pk: LuaValue,
 ) -> LuaResult<LuaValue> {
+    super::relationship::ensure_configured(lua, [mapper])?;
     let values: Vec<LuaValue> = match &pk {
         // `{ a = 1, b = 2 }`: the key by attribute name, as SQLAlchemy's dict form
         LuaValue::Table(t) if t.raw_len() == 0 && !t.is_empty() => {
@@ -271,6 +272,11 @@ fn execute(
     stmt: &LuaValue,
     params: Option<LuaValue>,
 ) -> LuaResult<ResultSet> {
+    if let LuaValue::UserData(st) = stmt {
+        if let Ok(sel) = st.borrow::<LuaSelect>() {
+            super::relationship::ensure_configured(lua, super::result::entities(&sel.q))?;
+        }
+    }
     let s = session_of(ud)?;
     let core = s.core.clone();
     drop(s);

@@ -153,7 +153,8 @@ fn filter_by_target(q: &OrmSelect) -> Option<FromItem> {
                     return Some(FromItem::Table(m.table.clone()));
                 }
                 if let Some(d) = &c.from {
-                    if matches!(&d.kind, crate::sql::select::DerivedKind::Alias(t) if t.id == m.table.id) {
+                    if matches!(&d.kind, crate::sql::select::DerivedKind::Alias(t) if t.id == m.table.id)
+                    {
                         return Some(FromItem::Derived(d.clone()));
                     }
                 }
@@ -191,9 +192,7 @@ pub fn filter_by(lua: &Lua, q: &OrmSelect, t: &mlua::Table) -> LuaResult<Vec<Exp
             // name the model when the target is an entity's table
             let base = target.describe();
             let entity = q.columns.iter().find_map(|c| match c {
-                crate::orm::ResultColumn::Entity { mapper, .. }
-                    if base == mapper.table.name =>
-                {
+                crate::orm::ResultColumn::Entity { mapper, .. } if base == mapper.table.name => {
                     Some(mapper.class_name.clone())
                 }
                 _ => None,

@@ -49,6 +49,12 @@ pub struct InstanceState {
     /// Queued on the session's list of modified instances.
     pub queued_modified: bool,
     pub session: Option<Weak<SessionCore>>,
+    /// Related objects by relationship index (see `collections.rs`); `None` for the many
+    /// objects whose relationships were never touched.
+    #[allow(clippy::box_collection)]
+    pub rels: Option<Box<Vec<super::collections::RelState>>>,
+    /// A relationship changed since the last flush.
+    pub rels_changed: bool,
 }
 
 pub struct Instance {
@@ -72,6 +78,8 @@ impl Instance {
                 marked_deleted: false,
                 queued_modified: false,
                 session: None,
+                rels: None,
+                rels_changed: false,
             }),
         })
     }
@@ -96,6 +104,8 @@ impl Instance {
                 marked_deleted: false,
                 queued_modified: false,
                 session: Some(session),
+                rels: None,
+                rels_changed: false,
             }),
         })
     }

@@ -2,11 +2,12 @@
 //! slot for the binding's per-class data (the Lua layer keeps the class's methods there).
 
 use std::any::Any;
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::relationships::{Relationship, RelationshipSpec};
 use crate::error::Result;
 use crate::schema::{Table, ValueKind};
 use crate::sql::{compile, Compiled, Dialect, Expr, Select, Statement};
@@ -34,6 +35,12 @@ pub struct Mapper {
     by_pk_sql: OnceCell<Compiled>,
     /// The binding's data for this class.
     pub host: OnceCell<Box<dyn Any>>,
+    /// Relationships declared but not configured yet (see `relationships::configure`).
+    pub rel_specs: RefCell<Vec<RelationshipSpec>>,
+    /// Configured relationships; `Relationship::index` is the position here.
+    pub relationships: RefCell<Vec<Rc<Relationship>>>,
+    /// `back_populates` names by relationship key, kept until the pair is linked.
+    pub(crate) back_populates: RefCell<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for Mapper {
@@ -74,12 +81,29 @@ impl Mapper {
             by_key,
             by_pk_sql: OnceCell::new(),
             host: OnceCell::new(),
+            rel_specs: RefCell::new(Vec::new()),
+            relationships: RefCell::new(Vec::new()),
+            back_populates: RefCell::new(HashMap::new()),
         })
     }
 
     #[inline]
     pub fn attr_index(&self, key: &str) -> Option<usize> {
         self.by_key.get(key).copied()
+    }
+
+    /// The configured relationship named `key`.
+    pub fn relationship(&self, key: &str) -> Option<Rc<Relationship>> {
+        self.relationships
+            .borrow()
+            .iter()
+            .find(|r| r.key == key)
+            .cloned()
+    }
+
+    /// True while relationships are declared but not configured.
+    pub fn needs_configure(&self) -> bool {
+        !self.rel_specs.borrow().is_empty()
     }
 
     pub fn column_exprs(&self) -> Vec<Expr> {

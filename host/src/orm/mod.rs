@@ -3,12 +3,16 @@
 
 pub mod attributes;
 pub mod bulk;
+pub mod collections;
+pub(crate) mod dependency;
 pub mod identity;
 pub mod instance;
 pub mod loading;
 pub mod mapper;
 pub mod query;
+pub mod relationships;
 pub mod session;
+pub mod strategies;
 pub mod unitofwork;
 
 pub use identity::IdentityKey;

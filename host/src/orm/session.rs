@@ -242,6 +242,10 @@ impl SessionCore {
                 ));
             }
         }
+        // save-update cascade: the object's loaded related objects come along
+        if !inst.mapper.relationships.borrow().is_empty() {
+            self.cascade_add(inst)?;
+        }
         Ok(())
     }
 

@@ -5,7 +5,11 @@
 //! is applied only after every statement has succeeded, so a failed flush leaves the
 //! objects exactly as they were.
 
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+
+use super::dependency::Plan;
 
 use super::attributes::AttrSet;
 use super::identity::IdentityKey;
@@ -19,12 +23,163 @@ use crate::sql::{compile, BinOp, Compiled, Delete, Expr, Insert, Statement, Upda
 use crate::value::Value;
 
 pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
+    let has_relationships = {
+        let any = |l: &RefCell<Vec<Rc<Instance>>>| {
+            l.borrow()
+                .iter()
+                .any(|i| !i.mapper.relationships.borrow().is_empty())
+        };
+        any(&session.new) || any(&session.modified) || any(&session.deleted)
+    };
+    let plan = if has_relationships {
+        super::dependency::prepare(session)?
+    } else {
+        Plan::default()
+    };
+    let mut undo = Undo::default();
+    let result = write(session, conn, &plan, &mut undo);
+    match result {
+        Ok((inserted, updated)) => {
+            plan.clear_changes();
+            apply(session, inserted, updated)
+        }
+        Err(e) => {
+            undo.restore();
+            Err(e)
+        }
+    }
+}
+
+/// Foreign key values the flush wrote into objects, to put back if it fails.
+#[derive(Default)]
+struct Undo {
+    /// (object, attribute, old value, was loaded, had a committed entry)
+    fks: Vec<(Rc<Instance>, usize, Value, bool, bool)>,
+}
+
+impl Undo {
+    fn restore(self) {
+        for (inst, i, old, loaded, had_committed) in self.fks.into_iter().rev() {
+            let mut st = inst.state_mut();
+            st.values[i] = old;
+            if !loaded {
+                st.loaded.remove(i);
+            }
+            if !had_committed {
+                st.committed.retain(|(a, _)| *a != i);
+            }
+        }
+    }
+}
+
+/// Where inserted objects' outcomes are, by object.
+type Inserted = HashMap<*const Instance, usize>;
+
+/// The value of `inst`'s attribute `col` as this flush leaves it: a key generated or a
+/// default assigned by an INSERT of this flush, or the object's own. `None`: the object is
+/// pending and not inserted yet.
+fn value_after(
+    inst: &Rc<Instance>,
+    col: usize,
+    inserted: &[InsertOutcome],
+    index: &Inserted,
+) -> Result<Option<Value>> {
+    if let Some(&n) = index.get(&Rc::as_ptr(inst)) {
+        let out = &inserted[n];
+        if let Some((i, id)) = out.generated {
+            if i == col {
+                return Ok(Some(Value::Integer(id)));
+            }
+        }
+        if let Some((_, v)) = out.assigned.iter().find(|(i, _)| *i == col) {
+            return Ok(Some(v.clone()));
+        }
+    } else if inst.status() == Status::Pending {
+        return Ok(None);
+    }
+    let loaded = inst.state().loaded.contains(col);
+    if !loaded {
+        // an expired key column: the identity key has it; anything else is loaded
+        let from_key = {
+            let st = inst.state();
+            let pos = inst.mapper.pk.iter().position(|&p| p == col);
+            pos.and_then(|n| st.key.as_ref().map(|k| k.values()[n].clone()))
+        };
+        match from_key {
+            Some(v) => return Ok(Some(v)),
+            None => SessionCore::ensure_loaded(inst, col)?,
+        }
+    }
+    Ok(Some(inst.state().values[col].clone()))
+}
+
+/// Applies the sync rules whose child is in `pick` to the children's foreign keys.
+fn apply_rules(
+    plan: &Plan,
+    pick: &dyn Fn(&Rc<Instance>) -> bool,
+    inserted: &[InsertOutcome],
+    index: &Inserted,
+    undo: &mut Undo,
+) -> Result<()> {
+    for rule in plan.rules.iter().filter(|r| pick(&r.child)) {
+        for (n, &c) in rule.child_cols.iter().enumerate() {
+            let v = match &rule.parent {
+                None => Value::Null,
+                Some((p, cols)) => value_after(p, cols[n], inserted, index)?.ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::InvalidRequestError,
+                        format!(
+                            "Circular dependency detected: {} must be inserted before {} can point at it, and it points back; set post_update on one of the relationships",
+                            p.describe(),
+                            rule.child.describe()
+                        ),
+                    )
+                })?,
+            };
+            let (old, loaded, had) = {
+                let st = rule.child.state();
+                (
+                    st.values[c].clone(),
+                    st.loaded.contains(c),
+                    st.committed.iter().any(|(a, _)| *a == c),
+                )
+            };
+            if loaded && old == v {
+                continue;
+            }
+            undo.fks.push((rule.child.clone(), c, old, loaded, had));
+            rule.child.set(c, v);
+        }
+    }
+    Ok(())
+}
+
+fn pending_parent_in(rule: &super::dependency::SyncRule, table: u32, index: &Inserted) -> bool {
+    rule.parent.as_ref().is_some_and(|(p, _)| {
+        p.mapper.table.id == table
+            && p.status() == Status::Pending
+            && !index.contains_key(&Rc::as_ptr(p))
+    })
+}
+
+/// Sends every statement of the flush; changes nothing on the objects but foreign keys
+/// (recorded in `undo`).
+fn write(
+    session: &SessionCore,
+    conn: &Connection,
+    plan: &Plan,
+    undo: &mut Undo,
+) -> Result<(Vec<InsertOutcome>, Vec<UpdateOutcome>)> {
     let new: Vec<Rc<Instance>> = session.new.borrow().clone();
     let deleted: Vec<Rc<Instance>> = session.deleted.borrow().clone();
-    let modified: Vec<Rc<Instance>> = session.modified.borrow().clone();
 
     let mut tables: Vec<Rc<Table>> = Vec::new();
-    for inst in new.iter().chain(&deleted).chain(&modified) {
+    for inst in new
+        .iter()
+        .chain(&deleted)
+        .chain(session.modified.borrow().iter())
+        .chain(plan.rules.iter().map(|r| &r.child))
+    {
         if !tables.iter().any(|t| t.id == inst.mapper.table.id) {
             tables.push(inst.mapper.table.clone());
         }
@@ -32,23 +187,68 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
     let order = sort_by_dependency(&tables);
 
     let mut inserted: Vec<InsertOutcome> = Vec::with_capacity(new.len());
+    let mut index: Inserted = HashMap::new();
     let mut updated: Vec<UpdateOutcome> = Vec::new();
     for table in &order {
-        let rows: Vec<&Rc<Instance>> = new
+        let mut rows: Vec<&Rc<Instance>> = new
             .iter()
             .filter(|i| i.mapper.table.id == table.id)
             .collect();
-        if !rows.is_empty() {
-            insert_rows(conn, table, &rows, &mut inserted)?;
+        // rows of a self-referential table go in levels: parents before their children
+        while !rows.is_empty() {
+            let waiting: HashSet<*const Instance> = plan
+                .rules
+                .iter()
+                .filter(|r| pending_parent_in(r, table.id, &index))
+                .map(|r| Rc::as_ptr(&r.child))
+                .collect();
+            let (ready, rest): (Vec<&Rc<Instance>>, Vec<&Rc<Instance>>) =
+                rows.iter().partition(|i| !waiting.contains(&Rc::as_ptr(i)));
+            if ready.is_empty() {
+                return Err(Error::new(
+                    ErrorKind::InvalidRequestError,
+                    format!(
+                        "Circular dependency detected among {} rows of table '{}': each waits for another to be inserted; set post_update on the relationship",
+                        rest.len(),
+                        table.name
+                    ),
+                ));
+            }
+            let ready_set: HashSet<*const Instance> = ready.iter().map(|i| Rc::as_ptr(i)).collect();
+            apply_rules(
+                plan,
+                &|c| ready_set.contains(&Rc::as_ptr(c)),
+                &inserted,
+                &index,
+                undo,
+            )?;
+            let first = inserted.len();
+            insert_rows(conn, table, &ready, &mut inserted)?;
+            for (n, out) in inserted.iter().enumerate().skip(first) {
+                index.insert(Rc::as_ptr(&out.inst), n);
+            }
+            rows = rest;
         }
-        let rows: Vec<&Rc<Instance>> = modified
+        apply_rules(
+            plan,
+            &|c| c.mapper.table.id == table.id && c.status() != Status::Pending,
+            &inserted,
+            &index,
+            undo,
+        )?;
+        let modified: Vec<Rc<Instance>> = session
+            .modified
+            .borrow()
             .iter()
             .filter(|i| i.mapper.table.id == table.id)
+            .cloned()
             .collect();
-        if !rows.is_empty() {
+        if !modified.is_empty() {
+            let rows: Vec<&Rc<Instance>> = modified.iter().collect();
             update_rows(conn, table, &rows, &mut updated)?;
         }
     }
+    write_associations(conn, plan, &inserted, &index)?;
     for table in order.iter().rev() {
         let rows: Vec<&Rc<Instance>> = deleted
             .iter()
@@ -58,8 +258,71 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
             delete_rows(conn, table, &rows)?;
         }
     }
+    Ok((inserted, updated))
+}
 
-    // Every statement succeeded: apply the outcome to the objects and the session.
+/// Rows of many-to-many association tables: removed ones first, then added ones.
+fn write_associations(
+    conn: &Connection,
+    plan: &Plan,
+    inserted: &[InsertOutcome],
+    index: &Inserted,
+) -> Result<()> {
+    let dialect = conn.engine().dialect();
+    let values = |row: &super::dependency::AssocRow| -> Result<Vec<Value>> {
+        row.values
+            .iter()
+            .map(|(_, inst, c)| {
+                value_after(inst, *c, inserted, index)?
+                    .ok_or_else(|| crate::invalid!("{} was not inserted", inst.describe()))
+            })
+            .collect()
+    };
+    let condition = |table: &Rc<Table>, cols: &[usize]| -> Vec<Expr> {
+        cols.iter()
+            .enumerate()
+            .map(|(n, &c)| Expr::binary(Expr::column(table, c), BinOp::Eq, Expr::Slot(n)))
+            .collect()
+    };
+    for a in &plan.assoc_delete_all {
+        let mut d = Delete::new(&a.table);
+        d.where_ = condition(&a.table, &a.columns);
+        let c = compile(&Statement::Delete(d), dialect)?;
+        let key: Vec<Value> = a
+            .own
+            .iter()
+            .map(|&i| Ok(value_after(&a.object, i, inserted, index)?.unwrap_or(Value::Null)))
+            .collect::<Result<_>>()?;
+        conn.execute(&c.sql, &c.bind(&key, &|_| None)?)?;
+    }
+    for row in &plan.assoc_delete {
+        let cols: Vec<usize> = row.values.iter().map(|v| v.0).collect();
+        let mut d = Delete::new(&row.table);
+        d.where_ = condition(&row.table, &cols);
+        let c = compile(&Statement::Delete(d), dialect)?;
+        conn.execute(&c.sql, &c.bind(&values(row)?, &|_| None)?)?;
+    }
+    for row in &plan.assoc_insert {
+        let mut ins = Insert::new(&row.table);
+        ins.values = row
+            .values
+            .iter()
+            .enumerate()
+            .map(|(n, v)| (v.0, Expr::Slot(n)))
+            .collect();
+        let c = compile(&Statement::Insert(ins), dialect)?;
+        conn.execute(&c.sql, &c.bind(&values(row)?, &|_| None)?)?;
+    }
+    Ok(())
+}
+
+/// Every statement succeeded: the outcome goes onto the objects and the session.
+fn apply(
+    session: &SessionCore,
+    inserted: Vec<InsertOutcome>,
+    updated: Vec<UpdateOutcome>,
+) -> Result<()> {
+    let deleted: Vec<Rc<Instance>> = session.deleted.borrow().clone();
     let weak = session.weak();
     let mut frames = session.frames.borrow_mut();
     let frame = frames.last_mut().expect("a flush runs in a transaction");

@@ -1,0 +1,301 @@
+//! What relationships add to a flush (SQLAlchemy's dependency processors): the
+//! `save-update` cascade from the flushed objects, the `delete` and `delete-orphan`
+//! cascades, the children of a deleted parent set to NULL, foreign keys copied from related
+//! objects (`SyncRule`), association rows of many-to-many collections, and the order of rows
+//! within a self-referential table.
+
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use super::collections::RelState;
+use super::instance::{Instance, Status};
+use super::relationships::{Direction, Relationship};
+use super::session::SessionCore;
+use crate::error::Result;
+use crate::schema::Table;
+
+/// Copy the parent's columns into the child's foreign key columns (NULL without a parent).
+pub(crate) struct SyncRule {
+    pub child: Rc<Instance>,
+    pub child_cols: Vec<usize>,
+    pub parent: Option<(Rc<Instance>, Vec<usize>)>,
+}
+
+/// One row of a many-to-many association table.
+pub(crate) struct AssocRow {
+    pub table: Rc<Table>,
+    /// (secondary column, object, its column)
+    pub values: Vec<(usize, Rc<Instance>, usize)>,
+}
+
+/// The association rows of one object: `table.columns = object.own` values.
+pub(crate) struct AssocOf {
+    pub table: Rc<Table>,
+    pub columns: Vec<usize>,
+    pub object: Rc<Instance>,
+    pub own: Vec<usize>,
+}
+
+#[derive(Default)]
+pub(crate) struct Plan {
+    /// Rules that set foreign keys to NULL come first, so that a child moved to another
+    /// parent ends with the new parent's key.
+    pub rules: Vec<SyncRule>,
+    pub assoc_insert: Vec<AssocRow>,
+    pub assoc_delete: Vec<AssocRow>,
+    /// Every association row of deleted objects.
+    pub assoc_delete_all: Vec<AssocOf>,
+    /// Objects whose relationship changes this flush writes (flags cleared on success).
+    pub touched: Vec<Rc<Instance>>,
+}
+
+impl SessionCore {
+    /// `save-update` cascade: the loaded related objects of `inst` (and theirs) join the
+    /// session.
+    pub fn cascade_add(&self, inst: &Rc<Instance>) -> Result<()> {
+        let mut stack = vec![inst.clone()];
+        let mut seen: HashSet<*const Instance> = HashSet::new();
+        while let Some(x) = stack.pop() {
+            if !seen.insert(Rc::as_ptr(&x)) {
+                continue;
+            }
+            let rels: Vec<Rc<Relationship>> = x.mapper.relationships.borrow().clone();
+            for rel in rels {
+                if !rel.cascade.save_update || rel.viewonly {
+                    continue;
+                }
+                for y in related(&x, &rel) {
+                    if y.session().is_none() {
+                        match y.status() {
+                            Status::Transient | Status::Detached => self.add(&y)?,
+                            _ => continue,
+                        }
+                    }
+                    stack.push(y);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The loaded related objects of `x` through `rel` (nothing when unloaded).
+pub(crate) fn related(x: &Instance, rel: &Relationship) -> Vec<Rc<Instance>> {
+    match x.rel_state(rel.index) {
+        RelState::Scalar(s) => s.value.into_iter().collect(),
+        RelState::Collection(c) => c.items,
+        RelState::Unloaded => Vec::new(),
+    }
+}
+
+fn assoc_row(rel: &Relationship, parent: &Rc<Instance>, child: &Rc<Instance>) -> AssocRow {
+    let sec = rel.secondary.clone().expect("many-to-many");
+    let mut values = Vec::new();
+    for (&s, &l) in rel.sec_local.iter().zip(&rel.local) {
+        values.push((s, parent.clone(), l));
+    }
+    for (&s, &r) in rel.sec_remote.iter().zip(&rel.remote) {
+        values.push((s, child.clone(), r));
+    }
+    AssocRow { table: sec, values }
+}
+
+/// Builds the relationship part of a flush; may add objects to the session (cascades).
+pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let mut nullify: Vec<SyncRule> = Vec::new();
+    let mut set: Vec<SyncRule> = Vec::new();
+    let changed: Vec<Rc<Instance>> = session
+        .new
+        .borrow()
+        .iter()
+        .chain(session.modified.borrow().iter())
+        .cloned()
+        .collect();
+    for inst in &changed {
+        session.cascade_add(inst)?;
+    }
+    let mut done: HashSet<*const Instance> = HashSet::new();
+    cascade_deletes(session, &mut done, &mut nullify, &mut plan)?;
+    // relationship changes of the flushed objects
+    let changed: Vec<Rc<Instance>> = session
+        .new
+        .borrow()
+        .iter()
+        .chain(session.modified.borrow().iter())
+        .filter(|i| i.state().rels_changed)
+        .cloned()
+        .collect();
+    let mut assoc_seen: HashSet<(u32, *const Instance, *const Instance, bool)> = HashSet::new();
+    for inst in &changed {
+        plan.touched.push(inst.clone());
+        let rels: Vec<Rc<Relationship>> = inst.mapper.relationships.borrow().clone();
+        for rel in rels {
+            if rel.viewonly {
+                continue;
+            }
+            match (rel.direction, inst.rel_state(rel.index)) {
+                (Direction::ManyToOne, RelState::Scalar(s)) if s.changed => {
+                    set.push(SyncRule {
+                        child: inst.clone(),
+                        child_cols: rel.local.clone(),
+                        parent: s.value.map(|p| (p, rel.remote.clone())),
+                    });
+                }
+                (Direction::OneToMany, RelState::Scalar(s)) if s.changed => {
+                    if let Some(child) = s.value {
+                        set.push(SyncRule {
+                            child,
+                            child_cols: rel.remote.clone(),
+                            parent: Some((inst.clone(), rel.local.clone())),
+                        });
+                    }
+                }
+                (Direction::OneToMany, RelState::Collection(c)) => {
+                    for child in &c.removed {
+                        if rel.cascade.delete_orphan {
+                            // an orphan unless another parent took it
+                            let reparented = rel.reverse().is_some_and(|rev| {
+                                matches!(child.rel_state(rev.index), RelState::Scalar(s) if s.value.is_some())
+                            });
+                            if !reparented {
+                                match child.status() {
+                                    Status::Persistent => session.delete(child)?,
+                                    Status::Pending => session.expunge(child)?,
+                                    _ => {}
+                                }
+                                continue;
+                            }
+                        }
+                        nullify.push(SyncRule {
+                            child: child.clone(),
+                            child_cols: rel.remote.clone(),
+                            parent: None,
+                        });
+                    }
+                    for child in &c.added {
+                        set.push(SyncRule {
+                            child: child.clone(),
+                            child_cols: rel.remote.clone(),
+                            parent: Some((inst.clone(), rel.local.clone())),
+                        });
+                    }
+                }
+                (Direction::ManyToMany, RelState::Collection(c)) => {
+                    let sec_id = rel.secondary.as_ref().map(|t| t.id).unwrap_or(0);
+                    for (list, insert) in [(&c.added, true), (&c.removed, false)] {
+                        for child in list {
+                            let (a, b) = (Rc::as_ptr(inst), Rc::as_ptr(child));
+                            let key = (sec_id, a.min(b), a.max(b), insert);
+                            if !assoc_seen.insert(key) {
+                                continue; // the other side recorded the same row
+                            }
+                            let row = assoc_row(&rel, inst, child);
+                            if insert {
+                                plan.assoc_insert.push(row);
+                            } else {
+                                plan.assoc_delete.push(row);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    // orphans deleted above cascade too
+    cascade_deletes(session, &mut done, &mut nullify, &mut plan)?;
+    // a deleted child keeps its key
+    nullify.retain(|r| !r.child.state().marked_deleted);
+    plan.rules = nullify;
+    plan.rules.extend(set);
+    Ok(plan)
+}
+
+/// The delete cascades of the objects marked deleted, to a fixed point: children deleted
+/// with their parent, or their foreign keys set to NULL; association rows removed.
+fn cascade_deletes(
+    session: &SessionCore,
+    done: &mut HashSet<*const Instance>,
+    nullify: &mut Vec<SyncRule>,
+    plan: &mut Plan,
+) -> Result<()> {
+    loop {
+        let deleted: Vec<Rc<Instance>> = session
+            .deleted
+            .borrow()
+            .iter()
+            .filter(|d| !done.contains(&Rc::as_ptr(d)))
+            .cloned()
+            .collect();
+        if deleted.is_empty() {
+            break;
+        }
+        for d in deleted {
+            done.insert(Rc::as_ptr(&d));
+            let rels: Vec<Rc<Relationship>> = d.mapper.relationships.borrow().clone();
+            for rel in rels {
+                if rel.viewonly {
+                    continue;
+                }
+                if rel.direction == Direction::ManyToMany {
+                    let sec = rel.secondary.clone().expect("many-to-many");
+                    plan.assoc_delete_all.push(AssocOf {
+                        table: sec,
+                        columns: rel.sec_local.clone(),
+                        object: d.clone(),
+                        own: rel.local.clone(),
+                    });
+                    continue;
+                }
+                if rel.direction != Direction::OneToMany {
+                    continue;
+                }
+                if rel.passive_deletes && !d.rel_loaded(rel.index) {
+                    continue; // ON DELETE CASCADE / SET NULL in the database does it
+                }
+                if !d.rel_loaded(rel.index) {
+                    session.load_relationship(&d, &rel)?;
+                }
+                for child in related(&d, &rel) {
+                    if rel.cascade.delete {
+                        match child.status() {
+                            Status::Persistent => session.delete(&child)?,
+                            Status::Pending => session.expunge(&child)?,
+                            _ => {}
+                        }
+                    } else if !child.state().marked_deleted {
+                        nullify.push(SyncRule {
+                            child: child.clone(),
+                            child_cols: rel.remote.clone(),
+                            parent: None,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Plan {
+    /// After a successful flush: the recorded relationship changes are written.
+    pub fn clear_changes(&self) {
+        for inst in &self.touched {
+            let mut st = inst.state_mut();
+            st.rels_changed = false;
+            if let Some(rels) = st.rels.as_mut() {
+                for r in rels.iter_mut() {
+                    match r {
+                        RelState::Scalar(s) => s.changed = false,
+                        RelState::Collection(c) => {
+                            c.added.clear();
+                            c.removed.clear();
+                        }
+                        RelState::Unloaded => {}
+                    }
+                }
+            }
+        }
+    }
+}

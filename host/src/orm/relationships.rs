@@ -1,0 +1,633 @@
+//! Relationships between mappers: what a model declares (`RelationshipSpec`) and what it
+//! becomes once every model it names exists (`Relationship`): the direction, the column
+//! pairs that join the two tables (through a secondary table for many-to-many), the
+//! reverse relationship, the cascades and the loader strategy.
+//!
+//! Models name their targets by class name, so relationships are configured at first use,
+//! over every mapper of a registry at once, as SQLAlchemy's `configure_mappers()` does. A
+//! relationship that cannot be configured (no foreign key between the tables, two candidate
+//! keys, a missing target) fails there with an error naming both models.
+
+use std::cell::Cell;
+use std::rc::{Rc, Weak};
+
+use super::mapper::Mapper;
+use crate::arg_err;
+use crate::error::Result;
+use crate::schema::Table;
+use crate::sql::{BinOp, Expr};
+
+/// Which side holds the foreign key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// The target's rows point at the parent (`User.posts`).
+    OneToMany,
+    /// The parent's row points at the target (`Post.author`).
+    ManyToOne,
+    /// Rows of a secondary table join the two (`Student.courses`).
+    ManyToMany,
+}
+
+/// How an unloaded relationship loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lazy {
+    /// One SELECT on first access (the default).
+    Select,
+    /// Loaded with its parents in the same SELECT, by a LEFT OUTER JOIN.
+    Joined,
+    /// Loaded for all the parents of a query by a second SELECT with an IN list.
+    Selectin,
+    /// Access raises `InvalidRequestError`.
+    Raise,
+    /// Never loads: empty (or nil) unless set in this session.
+    NoLoad,
+}
+
+impl Lazy {
+    pub fn parse(s: &str) -> Result<Lazy> {
+        Ok(match s {
+            "select" | "true" => Lazy::Select,
+            "joined" => Lazy::Joined,
+            "selectin" => Lazy::Selectin,
+            "raise" | "raise_on_sql" => Lazy::Raise,
+            "noload" => Lazy::NoLoad,
+            other => {
+                return Err(arg_err!(
+                    "lazy must be \"select\", \"joined\", \"selectin\", \"raise\" or \"noload\", got \"{other}\""
+                ))
+            }
+        })
+    }
+}
+
+/// The cascades of a relationship (`cascade = "all, delete-orphan"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cascade {
+    pub save_update: bool,
+    pub merge: bool,
+    pub expunge: bool,
+    pub delete: bool,
+    pub delete_orphan: bool,
+    pub refresh_expire: bool,
+}
+
+impl Default for Cascade {
+    /// `"save-update, merge"`, SQLAlchemy's default.
+    fn default() -> Cascade {
+        Cascade {
+            save_update: true,
+            merge: true,
+            expunge: false,
+            delete: false,
+            delete_orphan: false,
+            refresh_expire: false,
+        }
+    }
+}
+
+impl Cascade {
+    pub fn parse(s: &str) -> Result<Cascade> {
+        let mut c = Cascade {
+            save_update: false,
+            merge: false,
+            expunge: false,
+            delete: false,
+            delete_orphan: false,
+            refresh_expire: false,
+        };
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "all" => {
+                    c.save_update = true;
+                    c.merge = true;
+                    c.expunge = true;
+                    c.delete = true;
+                    c.refresh_expire = true;
+                }
+                "save-update" => c.save_update = true,
+                "merge" => c.merge = true,
+                "expunge" => c.expunge = true,
+                "delete" => c.delete = true,
+                "delete-orphan" => c.delete_orphan = true,
+                "refresh-expire" => c.refresh_expire = true,
+                "none" => {}
+                other => {
+                    return Err(arg_err!(
+                        "Invalid cascade option '{other}' (expected all, save-update, merge, expunge, delete, delete-orphan, refresh-expire or none)"
+                    ))
+                }
+            }
+        }
+        if c.delete_orphan && !c.delete {
+            // SQLAlchemy warns; an orphan that is deleted implies its parent's delete cascades
+            c.delete = true;
+        }
+        Ok(c)
+    }
+}
+
+/// A relationship as a model declares it.
+#[derive(Clone, Debug)]
+pub struct RelationshipSpec {
+    pub key: String,
+    /// The class name of the target model.
+    pub target: String,
+    /// A secondary (association) table, by name or as a table.
+    pub secondary: Option<SecondaryRef>,
+    pub back_populates: Option<String>,
+    /// `backref = "name"` or `orm.backref(name, opts)`: the reverse is created on the target.
+    pub backref: Option<(String, Box<RelationshipSpec>)>,
+    pub uselist: Option<bool>,
+    /// Column keys on the remote side (self-referential relationships).
+    pub remote_side: Vec<String>,
+    /// Column keys (`"Post.author_id"` or `"author_id"`) that act as the foreign key.
+    pub foreign_keys: Vec<String>,
+    /// An explicit join condition: column equalities ANDed.
+    pub primaryjoin: Option<Expr>,
+    pub order_by: Vec<Expr>,
+    pub lazy: Lazy,
+    pub cascade: Cascade,
+    pub passive_deletes: bool,
+    pub viewonly: bool,
+    pub post_update: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum SecondaryRef {
+    Name(String),
+    Table(Rc<Table>),
+}
+
+impl RelationshipSpec {
+    pub fn new(key: &str, target: &str) -> RelationshipSpec {
+        RelationshipSpec {
+            key: key.to_string(),
+            target: target.to_string(),
+            secondary: None,
+            back_populates: None,
+            backref: None,
+            uselist: None,
+            remote_side: Vec::new(),
+            foreign_keys: Vec::new(),
+            primaryjoin: None,
+            order_by: Vec::new(),
+            lazy: Lazy::Select,
+            cascade: Cascade::default(),
+            passive_deletes: false,
+            viewonly: false,
+            post_update: false,
+        }
+    }
+}
+
+/// A configured relationship.
+#[derive(Debug)]
+pub struct Relationship {
+    pub key: String,
+    /// Its position among the parent's relationships.
+    pub index: usize,
+    parent: Weak<Mapper>,
+    target: Weak<Mapper>,
+    pub direction: Direction,
+    /// The joining columns, pairwise: for one-to-many the parent's referenced columns and
+    /// the target's foreign key columns; for many-to-one the parent's foreign key columns
+    /// and the target's referenced columns; for many-to-many the parent's and the target's
+    /// referenced columns. Attribute indices of the respective mapper.
+    pub local: Vec<usize>,
+    pub remote: Vec<usize>,
+    /// Many-to-many: the secondary table, its columns that reference `local` and those
+    /// that reference `remote` (column indices of the secondary table).
+    pub secondary: Option<Rc<Table>>,
+    pub sec_local: Vec<usize>,
+    pub sec_remote: Vec<usize>,
+    pub uselist: bool,
+    /// The reverse relationship's index on the target.
+    pub back: Cell<Option<usize>>,
+    pub order_by: Vec<Expr>,
+    pub lazy: Lazy,
+    pub cascade: Cascade,
+    pub passive_deletes: bool,
+    pub viewonly: bool,
+    pub post_update: bool,
+    /// The lazy load's SELECT, compiled on first use (`strategies.rs`).
+    pub(crate) lazy_sql:
+        std::cell::OnceCell<(crate::sql::Compiled, Vec<super::query::ResultColumn>)>,
+}
+
+impl Relationship {
+    pub fn parent(&self) -> Rc<Mapper> {
+        self.parent
+            .upgrade()
+            .expect("a relationship outlives its mapper")
+    }
+    pub fn target(&self) -> Rc<Mapper> {
+        self.target
+            .upgrade()
+            .expect("a relationship outlives its target")
+    }
+    /// `"User.posts"`: how errors name it.
+    pub fn path(&self) -> String {
+        format!("{}.{}", self.parent().class_name, self.key)
+    }
+    /// The reverse relationship on the target, if the two are linked.
+    pub fn reverse(&self) -> Option<Rc<Relationship>> {
+        let i = self.back.get()?;
+        self.target().relationships.borrow().get(i).cloned()
+    }
+    /// The join condition as SQL, `parent_cols = target_cols` (through the secondary table
+    /// for many-to-many: the parent side and the target side).
+    pub fn join_condition(&self) -> (Expr, Option<Expr>) {
+        let p = self.parent();
+        let t = self.target();
+        match &self.secondary {
+            None => (
+                eq_all(
+                    self.local
+                        .iter()
+                        .zip(&self.remote)
+                        .map(|(&l, &r)| (Expr::column(&p.table, l), Expr::column(&t.table, r))),
+                ),
+                None,
+            ),
+            Some(sec) => (
+                eq_all(
+                    self.local
+                        .iter()
+                        .zip(&self.sec_local)
+                        .map(|(&l, &s)| (Expr::column(&p.table, l), Expr::column(sec, s))),
+                ),
+                Some(eq_all(self.remote.iter().zip(&self.sec_remote).map(
+                    |(&r, &s)| (Expr::column(&t.table, r), Expr::column(sec, s)),
+                ))),
+            ),
+        }
+    }
+}
+
+fn eq_all(pairs: impl Iterator<Item = (Expr, Expr)>) -> Expr {
+    let mut parts: Vec<Expr> = pairs.map(|(a, b)| Expr::binary(a, BinOp::Eq, b)).collect();
+    if parts.len() == 1 {
+        parts.pop().expect("one part")
+    } else {
+        Expr::List(BinOp::And, parts)
+    }
+}
+
+/// Configures the pending relationship specs of `mappers` (a registry's models), backrefs
+/// included. Specs stay pending on failure, so the error repeats at the next use.
+pub fn configure(mappers: &[Rc<Mapper>], tables: &dyn Fn(&str) -> Option<Rc<Table>>) -> Result<()> {
+    // backrefs first: each becomes a spec on its target, linked by back_populates
+    for m in mappers {
+        let specs: Vec<RelationshipSpec> = m.rel_specs.borrow().clone();
+        for spec in specs {
+            if let Some((name, opts)) = &spec.backref {
+                let target = find(mappers, &spec.target, m, &spec.key)?;
+                if target.relationships.borrow().iter().any(|r| r.key == *name)
+                    || target.rel_specs.borrow().iter().any(|s| s.key == *name)
+                {
+                    continue; // configured before
+                }
+                if target.attr_index(name).is_some() {
+                    return Err(arg_err!(
+                        "Error creating backref '{name}' on relationship '{}.{}': property of that name exists on mapper '{}'",
+                        m.class_name,
+                        spec.key,
+                        target.class_name
+                    ));
+                }
+                let mut r = (**opts).clone();
+                r.key = name.clone();
+                r.target = m.class_name.clone();
+                r.back_populates = Some(spec.key.clone());
+                r.secondary = spec.secondary.clone();
+                if spec.primaryjoin.is_some() && r.primaryjoin.is_none() {
+                    r.primaryjoin = spec.primaryjoin.clone();
+                }
+                if r.foreign_keys.is_empty() {
+                    r.foreign_keys = spec.foreign_keys.clone();
+                }
+                if r.remote_side.is_empty()
+                    && !spec.remote_side.is_empty()
+                    && Rc::ptr_eq(&target, m)
+                {
+                    // the reverse of a self-referential many-to-one is the one-to-many,
+                    // whose remote side is the foreign key: the local side of the forward
+                    r.remote_side = vec!["\u{0}reverse".to_string()];
+                }
+                target.rel_specs.borrow_mut().push(r);
+                for s in m.rel_specs.borrow_mut().iter_mut() {
+                    if s.key == spec.key {
+                        s.backref = None;
+                        s.back_populates = Some(name.clone());
+                    }
+                }
+            }
+        }
+    }
+    for m in mappers {
+        let specs: Vec<RelationshipSpec> = m.rel_specs.borrow().clone();
+        for spec in &specs {
+            let target = find(mappers, &spec.target, m, &spec.key)?;
+            let r = resolve(m, &target, spec, tables)?;
+            m.relationships.borrow_mut().push(Rc::new(r));
+        }
+        m.rel_specs.borrow_mut().clear();
+    }
+    // link the pairs named by back_populates
+    for m in mappers {
+        let rels: Vec<Rc<Relationship>> = m.relationships.borrow().clone();
+        for r in rels {
+            if r.back.get().is_some() {
+                continue;
+            }
+            let Some(name) = m.back_populates.borrow().get(&r.key).cloned() else {
+                continue;
+            };
+            let target = r.target();
+            let other = target
+                .relationships
+                .borrow()
+                .iter()
+                .find(|o| o.key == name)
+                .cloned()
+                .ok_or_else(|| {
+                    arg_err!(
+                        "relationship {}: back_populates = \"{name}\" names no relationship of {}",
+                        r.path(),
+                        target.class_name
+                    )
+                })?;
+            if !Rc::ptr_eq(&other.target(), m) {
+                return Err(arg_err!(
+                    "relationship {}: back_populates = \"{name}\" names {}, which relates to {}, not {}",
+                    r.path(),
+                    other.path(),
+                    other.target().class_name,
+                    m.class_name
+                ));
+            }
+            r.back.set(Some(other.index));
+            other.back.set(Some(r.index));
+        }
+    }
+    Ok(())
+}
+
+fn find(mappers: &[Rc<Mapper>], name: &str, from: &Mapper, key: &str) -> Result<Rc<Mapper>> {
+    mappers
+        .iter()
+        .find(|m| m.class_name == name)
+        .cloned()
+        .ok_or_else(|| {
+            arg_err!(
+                "relationship {}.{key}: When initializing mapper {}, expression '{name}' failed to locate a name: no model named '{name}' is declared on this base",
+                from.class_name,
+                from.class_name
+            )
+        })
+}
+
+/// The columns of `from` (a table) whose foreign keys reference `to`, with the referenced
+/// column indices.
+fn fk_pairs(from: &Table, to: &Table) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (i, c) in from.columns.iter().enumerate() {
+        for fk in &c.foreign_keys {
+            let (t, col) = fk.target_parts();
+            if t == to.name {
+                if let Some(j) = to.column_index(col) {
+                    out.push((i, j));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Does `spec.foreign_keys` allow column `i` of `table`? Entries name a column by key or
+/// name, optionally qualified (`"Post.author_id"`, `"posts.author_id"`).
+fn allowed(spec: &RelationshipSpec, table: &Table, i: usize) -> bool {
+    spec.foreign_keys.is_empty()
+        || spec.foreign_keys.iter().any(|f| {
+            let col = f.rsplit('.').next().unwrap_or(f);
+            table.columns[i].key == col || table.columns[i].name == col
+        })
+}
+
+fn resolve(
+    parent: &Rc<Mapper>,
+    target: &Rc<Mapper>,
+    spec: &RelationshipSpec,
+    tables: &dyn Fn(&str) -> Option<Rc<Table>>,
+) -> Result<Relationship> {
+    let both = format!(
+        "relationship {}.{} (between {} and {})",
+        parent.class_name, spec.key, parent.class_name, target.class_name
+    );
+    let index = parent.relationships.borrow().len();
+    let (pt, tt) = (&parent.table, &target.table);
+    let mut secondary = None;
+    let (mut sec_local, mut sec_remote) = (Vec::new(), Vec::new());
+    let (direction, local, remote);
+    if let Some(sec) = &spec.secondary {
+        let sec = match sec {
+            SecondaryRef::Table(t) => t.clone(),
+            SecondaryRef::Name(n) => tables(n)
+                .ok_or_else(|| arg_err!("{both}: secondary table '{n}' is not in the metadata"))?,
+        };
+        let to_parent = fk_pairs(&sec, pt);
+        let to_target = fk_pairs(&sec, tt);
+        let (lp, rp) = if Rc::ptr_eq(parent, target) {
+            return Err(arg_err!(
+                "{both}: a self-referential many-to-many through '{}' needs primaryjoin and secondaryjoin, which are not supported yet",
+                sec.name
+            ));
+        } else {
+            (to_parent, to_target)
+        };
+        if lp.is_empty() || rp.is_empty() {
+            return Err(arg_err!(
+                "{both}: Could not determine join condition: the secondary table '{}' needs foreign keys to both '{}' and '{}'",
+                sec.name,
+                pt.name,
+                tt.name
+            ));
+        }
+        direction = Direction::ManyToMany;
+        local = lp.iter().map(|p| p.1).collect::<Vec<_>>();
+        sec_local = lp.iter().map(|p| p.0).collect();
+        remote = rp.iter().map(|p| p.1).collect::<Vec<_>>();
+        sec_remote = rp.iter().map(|p| p.0).collect();
+        secondary = Some(sec);
+    } else if let Some(pj) = &spec.primaryjoin {
+        // column equalities between the two tables; the side whose column has a foreign
+        // key to the other (or is named in foreign_keys) is the foreign key side
+        let mut pairs = Vec::new();
+        collect_eq(pj, &mut pairs);
+        let mut many_to_one = Vec::new();
+        let mut one_to_many = Vec::new();
+        for (a, b) in pairs {
+            for (x, y) in [(&a, &b), (&b, &a)] {
+                if x.0 == pt.id && y.0 == tt.id {
+                    // x: parent column, y: target column
+                    let x_fk = if spec.foreign_keys.is_empty() {
+                        fk_pairs(pt, tt).iter().any(|p| p.0 == x.1)
+                    } else {
+                        allowed(spec, pt, x.1)
+                    };
+                    let y_fk = if spec.foreign_keys.is_empty() {
+                        fk_pairs(tt, pt).iter().any(|p| p.0 == y.1)
+                    } else {
+                        allowed(spec, tt, y.1)
+                    };
+                    if x_fk && !y_fk {
+                        many_to_one.push((x.1, y.1));
+                    } else if y_fk && !x_fk {
+                        one_to_many.push((x.1, y.1));
+                    }
+                }
+            }
+        }
+        many_to_one.dedup();
+        one_to_many.dedup();
+        (direction, local, remote) = match (many_to_one.is_empty(), one_to_many.is_empty()) {
+            (false, true) => (
+                Direction::ManyToOne,
+                many_to_one.iter().map(|p| p.0).collect(),
+                many_to_one.iter().map(|p| p.1).collect(),
+            ),
+            (true, false) => (
+                Direction::OneToMany,
+                one_to_many.iter().map(|p| p.0).collect(),
+                one_to_many.iter().map(|p| p.1).collect(),
+            ),
+            _ => {
+                return Err(arg_err!(
+                    "{both}: could not tell the foreign key side of primaryjoin; name it with foreign_keys"
+                ))
+            }
+        };
+    } else if Rc::ptr_eq(parent, target) {
+        let pairs: Vec<(usize, usize)> = fk_pairs(pt, pt)
+            .into_iter()
+            .filter(|p| allowed(spec, pt, p.0))
+            .collect();
+        if pairs.is_empty() {
+            return Err(arg_err!(
+                "{both}: Could not determine join condition: table '{}' has no foreign key to itself",
+                pt.name
+            ));
+        }
+        if pairs.len() > 1 {
+            return Err(arg_err!(
+                "{both}: Could not determine join condition: table '{}' has several foreign keys to itself; name one with foreign_keys",
+                pt.name
+            ));
+        }
+        let (fk, referenced) = pairs[0];
+        // remote_side names the referenced column (many-to-one: `manager`), or the
+        // foreign key (one-to-many, the default: `children`)
+        let remote_is_referenced = spec
+            .remote_side
+            .iter()
+            .any(|k| pt.columns[referenced].key == *k || pt.columns[referenced].name == *k);
+        if remote_is_referenced {
+            direction = Direction::ManyToOne;
+            local = vec![fk];
+            remote = vec![referenced];
+        } else {
+            direction = Direction::OneToMany;
+            local = vec![referenced];
+            remote = vec![fk];
+        }
+    } else {
+        let m2o: Vec<(usize, usize)> = fk_pairs(pt, tt)
+            .into_iter()
+            .filter(|p| allowed(spec, pt, p.0))
+            .collect();
+        let o2m: Vec<(usize, usize)> = fk_pairs(tt, pt)
+            .into_iter()
+            .filter(|p| allowed(spec, tt, p.0))
+            .collect();
+        match (m2o.len(), o2m.len()) {
+            (0, 0) => {
+                return Err(arg_err!(
+                    "{both}: Could not determine join condition: there are no foreign keys linking '{}' and '{}'; add a ForeignKey, or name the columns with foreign_keys / primaryjoin",
+                    pt.name,
+                    tt.name
+                ))
+            }
+            (1, 0) => {
+                direction = Direction::ManyToOne;
+                local = vec![m2o[0].0];
+                remote = vec![m2o[0].1];
+            }
+            (0, 1) => {
+                direction = Direction::OneToMany;
+                local = vec![o2m[0].1];
+                remote = vec![o2m[0].0];
+            }
+            _ => {
+                let names: Vec<String> = m2o
+                    .iter()
+                    .map(|p| format!("{}.{}", pt.name, pt.columns[p.0].name))
+                    .chain(o2m.iter().map(|p| format!("{}.{}", tt.name, tt.columns[p.0].name)))
+                    .collect();
+                return Err(arg_err!(
+                    "{both}: Could not determine join condition: there are multiple foreign key paths linking the tables ({}); name the one to use with foreign_keys",
+                    names.join(", ")
+                ));
+            }
+        }
+    }
+    let uselist = spec.uselist.unwrap_or(direction != Direction::ManyToOne);
+    if let Some(bp) = &spec.back_populates {
+        parent
+            .back_populates
+            .borrow_mut()
+            .insert(spec.key.clone(), bp.clone());
+    }
+    if spec.cascade.delete_orphan && direction == Direction::ManyToOne && uselist {
+        return Err(arg_err!(
+            "{both}: delete-orphan cascade is not supported on a many-to-many or many-to-one relationship"
+        ));
+    }
+    Ok(Relationship {
+        key: spec.key.clone(),
+        index,
+        parent: Rc::downgrade(parent),
+        target: Rc::downgrade(target),
+        direction,
+        local,
+        remote,
+        secondary,
+        sec_local,
+        sec_remote,
+        uselist,
+        back: Cell::new(None),
+        order_by: spec.order_by.clone(),
+        lazy: spec.lazy,
+        cascade: spec.cascade,
+        passive_deletes: spec.passive_deletes,
+        viewonly: spec.viewonly,
+        post_update: spec.post_update,
+        lazy_sql: std::cell::OnceCell::new(),
+    })
+}
+
+/// A column as (table id, column index).
+type ColumnAt = (u32, usize);
+
+/// `(table id, column index)` pairs of the column equalities in an AND of conditions.
+fn collect_eq(e: &Expr, out: &mut Vec<(ColumnAt, ColumnAt)>) {
+    match e {
+        Expr::List(BinOp::And, parts) => parts.iter().for_each(|p| collect_eq(p, out)),
+        Expr::Binary(a, BinOp::Eq, b) => {
+            if let (Expr::Column(x), Expr::Column(y)) = (&**a, &**b) {
+                out.push(((x.table.id, x.index), (y.table.id, y.index)));
+            }
+        }
+        Expr::Grouping(inner) => collect_eq(inner, out),
+        _ => {}
+    }
+}
