@@ -29,14 +29,15 @@
 //!   without reading the three fields of every row), `execute_select` in Rust, and rusqlite
 //!   (`prepare`, `query_map`, collected into `Vec<(i64, String, f64)>`).
 //!
-//! Sizes are fixed. Only the work itself is timed (`iter_custom`): seeding runs once per
+//! Sizes are fixed (a hundredth of them in criterion's test mode, which only checks that each
+//! benchmark runs). Only the work itself is timed (`iter_custom`): seeding runs once per
 //! process, and between iterations the Lua side runs two full garbage collections and the Rust
 //! side drops what an iteration returned, both outside the clock.
 //!
 //! ```sh
 //! cargo bench --bench query_language                  # all three groups
 //! cargo bench --bench query_language -- QL_fetch      # one group (a filter on the names)
-//! cargo bench --bench query_language -- --test        # run each once, as a check
+//! cargo bench --bench query_language -- --test        # run each once, small, as a check
 //! ```
 
 use std::hint::black_box;
@@ -54,13 +55,38 @@ use lualchemy::Value;
 use mlua::{Function, Lua, MultiValue, Table as LuaTable};
 use rusqlite::params;
 
-/// Statements built or compiled in one iteration of `QL_build-compile`.
-const N_STMT: i64 = 10_000;
-/// Statements executed in one iteration of `QL_execute` (each takes SQLite far longer than it
-/// takes to build, so fewer keep the run short).
-const N_EXEC: i64 = 1_000;
-/// Rows fetched in one iteration of `QL_fetch-100k`.
-const N_ROWS: i64 = 100_000;
+/// The sizes of a run.
+#[derive(Clone, Copy)]
+struct Sizes {
+    /// Statements built or compiled in one iteration of `QL_build-compile`.
+    stmt: i64,
+    /// Statements executed in one iteration of `QL_execute` (each takes SQLite far longer than
+    /// it takes to build, so fewer keep the run short).
+    exec: i64,
+    /// Rows fetched in one iteration of `QL_fetch-100k`.
+    rows: i64,
+}
+
+/// 10,000 statements, 1,000 executions, 100,000 rows; a hundredth of that in criterion's test
+/// mode (`-- --test`, or run without `--bench` as `cargo test --all-targets` does), which only
+/// checks that every benchmark runs.
+fn sizes() -> Sizes {
+    let args: Vec<String> = std::env::args().collect();
+    let test_mode = args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench");
+    if test_mode {
+        Sizes {
+            stmt: 100,
+            exec: 10,
+            rows: 1_000,
+        }
+    } else {
+        Sizes {
+            stmt: 10_000,
+            exec: 1_000,
+            rows: 100_000,
+        }
+    }
+}
 /// Rows the join returns (its LIMIT; the data set has more matching rows).
 const JOIN_ROWS: i64 = 20;
 
@@ -74,7 +100,7 @@ const N_TASKS: i64 = 500;
 const N_COMMENTS: i64 = 2_000;
 
 /// The rows of every table, in foreign-key order: (table, columns, rows).
-fn seed_rows() -> Vec<(&'static str, &'static str, Vec<Vec<Value>>)> {
+fn seed_rows(n_rows: i64) -> Vec<(&'static str, &'static str, Vec<Vec<Value>>)> {
     let rows = |n: i64, f: &dyn Fn(i64) -> Vec<Value>| (1..=n).map(f).collect::<Vec<_>>();
     vec![
         (
@@ -137,7 +163,7 @@ fn seed_rows() -> Vec<(&'static str, &'static str, Vec<Vec<Value>>)> {
         (
             "items",
             "id, name, value",
-            rows(N_ROWS, &|i| {
+            rows(n_rows, &|i| {
                 vec![
                     i.into(),
                     format!("item{i}").as_str().into(),
@@ -321,13 +347,13 @@ struct LuaSide {
 }
 
 impl LuaSide {
-    fn new() -> LuaSide {
+    fn new(n_rows: i64) -> LuaSide {
         let lua = Lua::new();
         lualchemy::install(&lua).expect("install lualchemy");
         let fns: LuaTable = lua
             .load(LUA_CODE)
             .set_name("=benches/query_language.rs")
-            .call((N_DEPTS, N_USERS, N_PROJECTS, N_TASKS, N_COMMENTS, N_ROWS))
+            .call((N_DEPTS, N_USERS, N_PROJECTS, N_TASKS, N_COMMENTS, n_rows))
             .expect("Lua setup");
         lua.gc_collect().expect("gc");
         lua.gc_collect().expect("gc");
@@ -556,7 +582,7 @@ struct RustSide {
 }
 
 impl RustSide {
-    fn new() -> RustSide {
+    fn new(n_rows: i64) -> RustSide {
         let schema = Schema::new();
         let engine = Engine::new("sqlite://", EngineOptions::default()).expect("engine");
         {
@@ -566,7 +592,7 @@ impl RustSide {
                     .expect("create table");
             }
             conn.begin().expect("begin");
-            for (name, cols, rows) in seed_rows() {
+            for (name, cols, rows) in seed_rows(n_rows) {
                 let marks = vec!["?"; rows[0].len()].join(", ");
                 let sql = format!("INSERT INTO {name} ({cols}) VALUES ({marks})");
                 conn.execute_many(&sql, &rows, |_, _, _| Ok(()))
@@ -617,7 +643,7 @@ fn time_rust<T>(iters: u64, mut f: impl FnMut() -> T) -> Duration {
 
 type JoinRow = (i64, String, String, String, String, String);
 
-fn rusqlite_db(schema: &Schema) -> rusqlite::Connection {
+fn rusqlite_db(schema: &Schema, n_rows: i64) -> rusqlite::Connection {
     let mut conn = rusqlite::Connection::open_in_memory().expect("open");
     conn.execute_batch("PRAGMA foreign_keys = ON")
         .expect("pragma");
@@ -627,7 +653,7 @@ fn rusqlite_db(schema: &Schema) -> rusqlite::Connection {
             .expect("create table");
     }
     let tx = conn.transaction().expect("begin");
-    for (name, cols, rows) in seed_rows() {
+    for (name, cols, rows) in seed_rows(n_rows) {
         let marks = vec!["?"; rows[0].len()].join(", ");
         let mut ins = tx
             .prepare(&format!("INSERT INTO {name} ({cols}) VALUES ({marks})"))
@@ -687,9 +713,10 @@ fn configure(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallT
 }
 
 fn query_language(c: &mut Criterion) {
-    let lua = LuaSide::new();
-    let rust = RustSide::new();
-    let raw = rusqlite_db(&rust.schema);
+    let z = sizes();
+    let lua = LuaSide::new(z.rows);
+    let rust = RustSide::new(z.rows);
+    let raw = rusqlite_db(&rust.schema, z.rows);
 
     // The three sides compile the same SQL and read the same rows.
     let compiled = rust
@@ -713,28 +740,27 @@ fn query_language(c: &mut Criterion) {
     assert_eq!((raw_rows.len() as i64, raw_sum), (lua_n, lua_sum));
     rust.session.rollback().expect("rollback");
 
-    let n = N_STMT as u64;
     let mut g = c.benchmark_group("QL_build-compile");
     configure(&mut g, 2);
-    g.throughput(Throughput::Elements(n));
+    g.throughput(Throughput::Elements(z.stmt as u64));
     g.bench_function("lua_build", |b| {
-        b.iter_custom(|iters| lua.time("build", Some(N_STMT), None, iters))
+        b.iter_custom(|iters| lua.time("build", Some(z.stmt), None, iters))
     });
     g.bench_function("lua_build+tostring", |b| {
-        b.iter_custom(|iters| lua.time("build_tostring", Some(N_STMT), None, iters))
+        b.iter_custom(|iters| lua.time("build_tostring", Some(z.stmt), None, iters))
     });
     g.bench_function("lua_tostring", |b| {
-        b.iter_custom(|iters| lua.time("tostring", Some(N_STMT), None, iters))
+        b.iter_custom(|iters| lua.time("tostring", Some(z.stmt), None, iters))
     });
     let session = &rust.session;
     let schema = &rust.schema;
     g.bench_function("rust_build", |b| {
-        b.iter_custom(|iters| time_rust(iters, || repeat(N_STMT, || build_select(schema))))
+        b.iter_custom(|iters| time_rust(iters, || repeat(z.stmt, || build_select(schema))))
     });
     g.bench_function("rust_build+compile", |b| {
         b.iter_custom(|iters| {
             time_rust(iters, || {
-                repeat(N_STMT, || {
+                repeat(z.stmt, || {
                     let stmt = Statement::Select(build_select(schema));
                     session.compile(&stmt).expect("compile")
                 })
@@ -745,7 +771,7 @@ fn query_language(c: &mut Criterion) {
     g.bench_function("rust_compile", |b| {
         b.iter_custom(|iters| {
             time_rust(iters, || {
-                repeat(N_STMT, || {
+                repeat(z.stmt, || {
                     session.compile(black_box(&stmt)).expect("compile")
                 })
             })
@@ -755,18 +781,18 @@ fn query_language(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("QL_execute");
     configure(&mut g, 3);
-    g.throughput(Throughput::Elements(N_EXEC as u64));
+    g.throughput(Throughput::Elements(z.exec as u64));
     g.bench_function("lua_execute", |b| {
-        b.iter_custom(|iters| lua.time("execute", Some(N_EXEC), Some(JOIN_ROWS), iters))
+        b.iter_custom(|iters| lua.time("execute", Some(z.exec), Some(JOIN_ROWS), iters))
     });
     g.bench_function("lua_build+execute", |b| {
-        b.iter_custom(|iters| lua.time("build_execute", Some(N_EXEC), Some(JOIN_ROWS), iters))
+        b.iter_custom(|iters| lua.time("build_execute", Some(z.exec), Some(JOIN_ROWS), iters))
     });
     g.bench_function("rust_execute", |b| {
         b.iter_custom(|iters| {
             time_rust(iters, || {
                 let mut last = None;
-                for _ in 0..N_EXEC {
+                for _ in 0..z.exec {
                     last = Some(session.execute_select(&rust.join_q).expect("execute"));
                 }
                 session.rollback().expect("rollback");
@@ -785,7 +811,7 @@ fn query_language(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 time_rust(iters, || {
                     let mut last = Vec::new();
-                    for _ in 0..N_EXEC {
+                    for _ in 0..z.exec {
                         last = rusqlite_join(&raw, sql, cached);
                     }
                     assert_eq!(last.len() as i64, JOIN_ROWS);
@@ -798,19 +824,19 @@ fn query_language(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("QL_fetch-100k");
     configure(&mut g, 3);
-    g.throughput(Throughput::Elements(N_ROWS as u64));
+    g.throughput(Throughput::Elements(z.rows as u64));
     g.bench_function("lua_all", |b| {
-        b.iter_custom(|iters| lua.time("fetch", None, Some(N_ROWS), iters))
+        b.iter_custom(|iters| lua.time("fetch", None, Some(z.rows), iters))
     });
     g.bench_function("lua_all+read", |b| {
-        b.iter_custom(|iters| lua.time("fetch_read", None, Some(N_ROWS), iters))
+        b.iter_custom(|iters| lua.time("fetch_read", None, Some(z.rows), iters))
     });
     g.bench_function("rust_execute_select", |b| {
         b.iter_custom(|iters| {
             time_rust(iters, || {
                 let rows = session.execute_select(&rust.items_q).expect("execute");
                 session.rollback().expect("rollback");
-                assert_eq!(rows.len() as i64, N_ROWS);
+                assert_eq!(rows.len() as i64, z.rows);
                 rows
             })
         })
@@ -819,7 +845,7 @@ fn query_language(c: &mut Criterion) {
         b.iter_custom(|iters| {
             time_rust(iters, || {
                 let rows = rusqlite_fetch(&raw);
-                assert_eq!(rows.len() as i64, N_ROWS);
+                assert_eq!(rows.len() as i64, z.rows);
                 rows
             })
         })
