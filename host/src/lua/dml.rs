@@ -58,12 +58,18 @@ pub fn sync_from_opts(opts: Option<&mlua::Table>) -> LuaResult<Option<Synchroniz
     }
 }
 
-impl LuaBulk {
-    fn name(&self) -> &'static str {
-        match self.kind {
+impl BulkKind {
+    fn name(self) -> &'static str {
+        match self {
             BulkKind::Update => "update",
             BulkKind::Delete => "delete",
         }
+    }
+}
+
+impl LuaBulk {
+    fn name(&self) -> &'static str {
+        self.kind.name()
     }
 
     fn returning_columns(&self) -> Vec<Expr> {
@@ -266,10 +272,7 @@ pub fn returning_arg(args: &[LuaValue], what: &str) -> LuaResult<OrmSelect> {
 /// The legacy `query:update(values [, opts])` / `query:delete([opts])`: the same bulk
 /// statement over the query's entity and WHERE clause; returns the rows matched.
 pub fn from_query(q: &OrmSelect, kind: BulkKind) -> LuaResult<LuaBulk> {
-    let name = match kind {
-        BulkKind::Update => "update",
-        BulkKind::Delete => "delete",
-    };
+    let name = kind.name();
     let mapper = q
         .first_entity()
         .ok_or_else(|| arg(format!("query:{name}() needs a query of a mapped class")))?;

@@ -104,6 +104,17 @@ impl Instance {
     }
 }
 
+/// Sets a scalar relationship's value, as changed since the last flush.
+fn put_scalar(obj: &Rc<Instance>, r: usize, value: Option<Rc<Instance>>) {
+    obj.with_rel(r, |s| {
+        *s = RelState::Scalar(ScalarRef {
+            value,
+            changed: true,
+        })
+    });
+    obj.rel_changed();
+}
+
 /// Adds `child` to the parent's session when the relationship cascades save-update.
 fn cascade_into_session(
     parent: &Rc<Instance>,
@@ -176,13 +187,7 @@ impl Events {
                 return Ok(());
             }
         }
-        parent.with_rel(rel.index, |s| {
-            *s = RelState::Scalar(ScalarRef {
-                value: value.clone(),
-                changed: true,
-            })
-        });
-        parent.rel_changed();
+        put_scalar(parent, rel.index, value.clone());
         if let Some(rev) = &reverse {
             if let Some(o) = &old {
                 self.reverse_remove(o, rev, parent)?;
@@ -340,13 +345,7 @@ impl Events {
             if old.as_ref().is_some_and(|o| Rc::ptr_eq(o, parent)) {
                 return Ok(());
             }
-            obj.with_rel(rev.index, |s| {
-                *s = RelState::Scalar(ScalarRef {
-                    value: Some(parent.clone()),
-                    changed: true,
-                })
-            });
-            obj.rel_changed();
+            put_scalar(obj, rev.index, Some(parent.clone()));
             if let (Some(o), Some(fwd)) = (old, rev.reverse()) {
                 if fwd.uselist {
                     let _ = o.with_rel(fwd.index, |s| match s {
@@ -355,13 +354,7 @@ impl Events {
                     });
                     o.rel_changed();
                 } else {
-                    o.with_rel(fwd.index, |s| {
-                        *s = RelState::Scalar(ScalarRef {
-                            value: None,
-                            changed: true,
-                        })
-                    });
-                    o.rel_changed();
+                    put_scalar(&o, fwd.index, None);
                 }
             }
         }
@@ -391,13 +384,7 @@ impl Events {
                 RelState::Collection(_) => false,
             };
             if points_here {
-                obj.with_rel(rev.index, |s| {
-                    *s = RelState::Scalar(ScalarRef {
-                        value: None,
-                        changed: true,
-                    })
-                });
-                obj.rel_changed();
+                put_scalar(obj, rev.index, None);
             }
         }
         Ok(())

@@ -279,6 +279,14 @@ fn cascade_deletes(
 }
 
 impl Plan {
+    /// Foreign keys to copy or association rows to write.
+    pub fn has_work(&self) -> bool {
+        !(self.rules.is_empty()
+            && self.assoc_insert.is_empty()
+            && self.assoc_delete.is_empty()
+            && self.assoc_delete_all.is_empty())
+    }
+
     /// After a successful flush: the recorded relationship changes are written.
     pub fn clear_changes(&self) {
         for inst in &self.touched {

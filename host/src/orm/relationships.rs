@@ -77,24 +77,24 @@ impl Default for Cascade {
         Cascade {
             save_update: true,
             merge: true,
-            expunge: false,
-            delete: false,
-            delete_orphan: false,
-            refresh_expire: false,
+            ..Cascade::NONE
         }
     }
 }
 
 impl Cascade {
+    /// `cascade = "none"`.
+    pub const NONE: Cascade = Cascade {
+        save_update: false,
+        merge: false,
+        expunge: false,
+        delete: false,
+        delete_orphan: false,
+        refresh_expire: false,
+    };
+
     pub fn parse(s: &str) -> Result<Cascade> {
-        let mut c = Cascade {
-            save_update: false,
-            merge: false,
-            expunge: false,
-            delete: false,
-            delete_orphan: false,
-            refresh_expire: false,
-        };
+        let mut c = Cascade::NONE;
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part {
                 "all" => {

@@ -188,12 +188,21 @@ fn write(
 
     let mut inserted: Vec<InsertOutcome> = Vec::with_capacity(new.len());
     let mut index: Inserted = HashMap::new();
+    // foreign keys to copy or association rows to write need the inserted objects by address
+    let tracking = plan.has_work();
     let mut updated: Vec<UpdateOutcome> = Vec::new();
     for table in &order {
         let mut rows: Vec<&Rc<Instance>> = new
             .iter()
             .filter(|i| i.mapper.table.id == table.id)
             .collect();
+        if !tracking {
+            // no relationship work: one pass, no bookkeeping per row
+            if !rows.is_empty() {
+                insert_rows(conn, table, &rows, &mut inserted)?;
+            }
+            rows.clear();
+        }
         // rows of a self-referential table go in levels: parents before their children
         while !rows.is_empty() {
             let waiting: HashSet<*const Instance> = plan
