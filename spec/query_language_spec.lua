@@ -220,6 +220,52 @@ describe("joins", function()
   it("infers it the other way round", function()
     assert.same({ "ann", "bob" }, env.col(orm.select(E.name):select_from(D):join(E):where(D.name:eq("eng")):order_by(E.id)))
   end)
+  it("continues the select_from / join chain, joining from its most recent table", function()
+    local orm_ = orm
+    local Base = orm_.declarative_base()
+    local Project = Base:model("Project", {
+      __tablename__ = "chain_projects",
+      id = orm_.Column(orm_.Integer, { primary_key = true }),
+      name = orm_.Column(orm_.String),
+    })
+    local Task = Base:model("Task", {
+      __tablename__ = "chain_tasks",
+      id = orm_.Column(orm_.Integer, { primary_key = true }),
+      title = orm_.Column(orm_.String),
+      project_id = orm_.Column(orm_.Integer, orm_.ForeignKey("chain_projects.id")),
+    })
+    local Comment = Base:model("Comment", {
+      __tablename__ = "chain_comments",
+      id = orm_.Column(orm_.Integer, { primary_key = true }),
+      task_id = orm_.Column(orm_.Integer, orm_.ForeignKey("chain_tasks.id")),
+      project_id = orm_.Column(orm_.Integer, orm_.ForeignKey("chain_projects.id")),
+    })
+    Base.metadata:create_all(env.engine)
+    env.s:add_all({ Project{ id = 1, name = "p1" }, Project{ id = 2, name = "p2" } })
+    env.s:add_all({ Task{ id = 1, title = "t1", project_id = 1 }, Task{ id = 2, title = "t2", project_id = 2 } })
+    -- the comment's own project differs from its task's, so the chosen ON clause shows
+    env.s:add_all({ Comment{ id = 1, task_id = 1, project_id = 2 } })
+    env.s:flush()
+    -- without a chain, both comments and tasks could join projects: ambiguous
+    local err = pcall_err(function()
+      return orm_.select(Comment.id, Task.title):join(Project)
+    end)
+    assert.truthy(has(err.message, "multiple FROMS"), err.message)
+    -- with one, Project joins to the most recent table, the task
+    local stmt = orm_.select(Comment.id, Task.title, Project.name)
+      :select_from(Comment):join(Task):join(Project)
+    assert.truthy(has(tostring(stmt), "JOIN chain_projects ON chain_tasks.project_id = chain_projects.id"), tostring(stmt))
+    assert.same({ { 1, "t1", "p1" } }, env.rows(stmt))
+    -- the most recent table wins even when an earlier one of the chain links too
+    local stmt2 = orm_.select(Task.title, Comment.id):select_from(Task):join(Project):join(Comment)
+    assert.truthy(has(tostring(stmt2), "JOIN chain_comments ON chain_projects.id = chain_comments.project_id"), tostring(stmt2))
+    assert.same({ { "t2", 1 } }, env.rows(stmt2))
+  end)
+  it("names the other tables, not the target, when no foreign key links them", function()
+    local err = pcall_err(function() return orm.select(E):where(env.Proj.id:eq(1)):join(env.Proj) end)
+    local _, n = err.message:gsub("'projs'", "")
+    assert.equal(1, n, err.message)
+  end)
   it("takes an explicit ON clause", function()
     assert.same({ { "eng", "bob" } },
       env.rows(orm.select(D.name, E.name):join(E, orm.and_(E.dept_id:eq(D.id), E.salary:gt(150)))))
@@ -405,6 +451,18 @@ describe("cte", function()
     local rich = orm.select(E.id, E.name):where(E.salary:gt(60)):cte()
     assert.same({ "bob" }, env.col(orm.select(rich.c.name):where(rich.c.id:gt(1))))
   end)
+  it("alias() reads the CTE a second time: a self-join", function()
+    local pay = orm.select(E.id, E.boss_id, E.salary):cte("pay")
+    local boss = pay:alias("boss")
+    local stmt = orm.select(pay.c.id):join(boss, boss.c.id:eq(pay.c.boss_id))
+      :where(pay.c.salary:gt(boss.c.salary)):order_by(pay.c.id)
+    local sql = tostring(stmt)
+    assert.truthy(has(sql, "JOIN pay AS boss ON boss.id = pay.boss_id"), sql)
+    local _, withs = sql:gsub("pay AS %s*%(", "")
+    assert.equal(1, withs, sql)
+    assert.same({ 2 }, env.col(stmt)) -- bob earns more than ann
+    assert.equal("<CTE boss>", tostring(boss))
+  end)
   it("is usable in a subquery of the statement", function()
     local rich = orm.select(E.id):where(E.salary:gt(60)):cte("rich")
     assert.same({ "ann", "bob" }, env.names(E.id:in_(orm.select(rich.c.id))))
@@ -465,6 +523,14 @@ describe("recursive cte", function()
     tree = tree:union_all(orm.select(E.id, tree.c.depth + 1):where(E.boss_id:eq(tree.c.id)))
     local got = env.rows(orm.select(E.name, tree.c.depth):join(tree, tree.c.id:eq(E.id)):order_by(tree.c.depth, E.name))
     assert.same({ { "ann", 0 }, { "bob", 1 }, { "cy", 1 }, { "di", 2 } }, got)
+  end)
+  it("the recursive member reads an alias of the CTE", function()
+    local tree = orm.select(E.id, E.name):where(E.boss_id:is_(nil)):cte("tree", { recursive = true })
+    local t = tree:alias("t")
+    tree = tree:union_all(orm.select(E.id, E.name):join(t, E.boss_id:eq(t.c.id)))
+    local sql = tostring(orm.select(tree.c.name))
+    assert.truthy(has(sql, "JOIN tree AS t ON emps.boss_id = t.id"), sql)
+    assert.same({ "ann", "bob", "cy", "di" }, env.col(orm.select(tree.c.name):order_by(tree.c.name)))
   end)
   it("union counts its members' columns", function()
     local c = orm.select(E.id):cte("c", { recursive = true })

@@ -76,7 +76,7 @@ pub struct LuaSubquery {
 impl LuaSubquery {
     fn what(&self) -> &'static str {
         match self.derived.kind {
-            DerivedKind::Cte(_) => "CTE",
+            DerivedKind::Cte(_) | DerivedKind::CteAlias(_) => "CTE",
             _ => "subquery",
         }
     }
@@ -117,6 +117,13 @@ impl UserData for LuaSubquery {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(format!("<{} {}>", this.what(), this.derived.table.name))
+        });
+        // `cte:alias([name])`: the CTE read again under another name
+        m.add_method("alias", |_, this, name: Option<String>| {
+            let name = name_or_anon(name, "alias()")?;
+            Ok(LuaSubquery {
+                derived: Derived::cte_alias(&this.derived, &name).lua()?,
+            })
         });
         // `cte:union_all(select)`: the recursive member of a `WITH RECURSIVE` CTE, which
         // may read `cte.c` (SQLAlchemy's `cte.union_all(...)`)

@@ -12,7 +12,7 @@ use super::schema::LuaTableObj;
 use crate::orm::query::SelectItem;
 use crate::orm::{Mapper, OrmSelect};
 use crate::sql::expr::UnaryOp;
-use crate::sql::{compile, infer_onclause, Derived, Expr, FromItem, Join, Select, Statement};
+use crate::sql::{compile, Derived, Expr, FromItem, Join, Select, Statement};
 
 #[derive(Clone)]
 pub struct LuaSelect {
@@ -359,7 +359,7 @@ macro_rules! generative_methods {
                     let target = from_target(&target)?;
                     let on = match on {
                         Some(v) => clause_arg(&v, &format!(":{name}()"))?,
-                        None => infer_onclause(&this.$q.select.join_lefts(), &target)
+                        None => this.$q.select.infer_join_onclause(&target)
                             .map_err(|e| arg(format!(":{name}(): {}", e.message)))?,
                     };
                     with_member(this, name, |q| {

@@ -92,29 +92,27 @@ struct Compiler<'a> {
 /// known by its stand-in table, so a recursive member's reference to the CTE it belongs to
 /// (an earlier version of the same item, with fewer members) is not collected again.
 fn collect_ctes(s: &Select, out: &mut Vec<Rc<Derived>>, visiting: &mut Vec<u32>) {
-    let visit = |f: &FromItem, out: &mut Vec<Rc<Derived>>, visiting: &mut Vec<u32>| {
-        if let FromItem::Derived(d) = f {
-            match &d.kind {
-                DerivedKind::Cte(inner) => {
-                    let id = d.table.id;
-                    if visiting.contains(&id) || out.iter().any(|o| o.table.id == id) {
-                        return;
-                    }
-                    visiting.push(id);
-                    collect_ctes(inner, out, visiting);
-                    visiting.pop();
-                    out.push(d.clone());
+    fn visit(d: &Rc<Derived>, out: &mut Vec<Rc<Derived>>, visiting: &mut Vec<u32>) {
+        match &d.kind {
+            DerivedKind::Cte(inner) => {
+                let id = d.table.id;
+                if visiting.contains(&id) || out.iter().any(|o| o.table.id == id) {
+                    return;
                 }
-                DerivedKind::Subquery(inner) => collect_ctes(inner, out, visiting),
-                DerivedKind::Alias(_) => {}
+                visiting.push(id);
+                collect_ctes(inner, out, visiting);
+                visiting.pop();
+                out.push(d.clone());
             }
+            DerivedKind::CteAlias(cte) => visit(cte, out, visiting),
+            DerivedKind::Subquery(inner) => collect_ctes(inner, out, visiting),
+            DerivedKind::Alias(_) => {}
         }
-    };
-    for f in s.froms() {
-        visit(&f, out, visiting);
     }
-    for j in &s.joins {
-        visit(&j.target, out, visiting);
+    for f in s.froms().iter().chain(s.joins.iter().map(|j| &j.target)) {
+        if let FromItem::Derived(d) = f {
+            visit(d, out, visiting);
+        }
     }
     let mut subs = Vec::new();
     for e in s.columns.iter().chain(&s.where_).chain(&s.having) {
@@ -306,6 +304,11 @@ impl<'a> Compiler<'a> {
                     self.ident(&d.table.name);
                 }
                 DerivedKind::Cte(_) => self.ident(&d.table.name),
+                DerivedKind::CteAlias(cte) => {
+                    self.ident(&cte.table.name);
+                    self.sql.push_str(" AS ");
+                    self.ident(&d.table.name);
+                }
             },
         }
         Ok(())

@@ -17,6 +17,9 @@ pub enum DerivedKind {
     Subquery(Select),
     /// `WITH name AS (SELECT ...)`.
     Cte(Select),
+    /// `name AS alias`: a CTE read a second time under another name (a self-join, or the
+    /// recursive member of a `WITH RECURSIVE` reading the rows found so far).
+    CteAlias(Rc<Derived>),
 }
 
 /// A FROM item that is not a plain table. `table` is a stand-in table named by the alias
@@ -48,6 +51,22 @@ impl Derived {
         Ok(Rc::new(Derived {
             table: Rc::new(stand_in),
             kind: DerivedKind::Alias(table.clone()),
+            recursive: false,
+        }))
+    }
+
+    /// `cte.alias(name)`: the same CTE under another name, its columns keeping their
+    /// foreign keys.
+    pub fn cte_alias(cte: &Rc<Derived>, name: &str) -> Result<Rc<Derived>> {
+        let cte = match &cte.kind {
+            DerivedKind::Cte(_) => cte.clone(),
+            DerivedKind::CteAlias(inner) => inner.clone(),
+            _ => return Err(arg_err!("alias(): '{}' is not a CTE", cte.table.name)),
+        };
+        let stand_in = Table::new(name, cte.table.columns.clone(), vec![], vec![])?;
+        Ok(Rc::new(Derived {
+            table: Rc::new(stand_in),
+            kind: DerivedKind::CteAlias(cte),
             recursive: false,
         }))
     }
@@ -181,6 +200,7 @@ impl FromItem {
             FromItem::Table(t) => t.name.clone(),
             FromItem::Derived(d) => match &d.kind {
                 DerivedKind::Alias(t) => format!("{} AS {}", t.name, d.table.name),
+                DerivedKind::CteAlias(c) => format!("{} AS {}", c.table.name, d.table.name),
                 _ => d.table.name.clone(),
             },
         }
@@ -271,11 +291,29 @@ impl Select {
         Ok(own)
     }
 
-    /// The items a join can start from: the FROM list and earlier join targets.
-    pub fn join_lefts(&self) -> Vec<FromItem> {
-        let mut out = self.froms();
-        out.extend(self.joins.iter().map(|j| j.target.clone()));
-        out
+    /// The ON clause of `join(target)` given without one, inferred from the foreign keys
+    /// as SQLAlchemy does. Once the statement has an explicit FROM (`select_from`) or
+    /// earlier joins, the join continues that chain: the most recent item that links to
+    /// `target` wins, and only when it has none are the other chain items searched.
+    /// Otherwise the tables the columns and clauses name are the candidates, and more
+    /// than one that links is an error.
+    pub fn infer_join_onclause(&self, target: &FromItem) -> Result<Expr> {
+        if self.from.is_empty() && self.joins.is_empty() {
+            return infer_onclause(&self.froms(), target);
+        }
+        let chain: Vec<FromItem> = self
+            .from
+            .iter()
+            .cloned()
+            .chain(self.joins.iter().map(|j| j.target.clone()))
+            .collect();
+        for item in chain.iter().rev() {
+            let links = links_between(item, target);
+            if !links.is_empty() {
+                return onclause_of(item, target, links);
+            }
+        }
+        infer_onclause(&chain, target)
     }
 }
 
@@ -323,71 +361,81 @@ fn fk_links(a: &FromItem, b: &FromItem) -> Vec<Vec<(usize, usize)>> {
 /// The column pairs one foreign key constraint equates.
 type OnPairs = Vec<(Expr, Expr)>;
 
+/// The equated column pairs of every foreign key constraint between `left` and
+/// `target`, in either direction.
+fn links_between(left: &FromItem, target: &FromItem) -> Vec<OnPairs> {
+    if left.table_id() == target.table_id() {
+        return Vec::new();
+    }
+    let col = |f: &FromItem, i: usize| match f {
+        FromItem::Table(t) => Expr::column(t, i),
+        FromItem::Derived(d) => d.column(i),
+    };
+    let mut links: Vec<OnPairs> = fk_links(left, target)
+        .into_iter()
+        .map(|l| {
+            l.into_iter()
+                .map(|(a, b)| (col(left, a), col(target, b)))
+                .collect()
+        })
+        .collect();
+    let same_table =
+        matches!((left.base_table(), target.base_table()), (Some(a), Some(b)) if a.id == b.id);
+    if !same_table {
+        links.extend(fk_links(target, left).into_iter().map(|l| {
+            l.into_iter()
+                .map(|(a, b)| (col(left, b), col(target, a)))
+                .collect()
+        }));
+    }
+    links
+}
+
+/// The ON clause of one foreign key between `left` and `target`; two or more is an error.
+fn onclause_of(left: &FromItem, target: &FromItem, mut links: Vec<OnPairs>) -> Result<Expr> {
+    if links.len() > 1 {
+        return Err(arg_err!(
+            "Can't determine join between '{}' and '{}'; tables have more than one foreign key constraint relationship between them. Please specify the 'onclause' of this join explicitly.",
+            left.describe(),
+            target.describe()
+        ));
+    }
+    let pairs = links.pop().unwrap_or_default();
+    let mut conds: Vec<Expr> = pairs
+        .into_iter()
+        .map(|(a, b)| Expr::binary(a, BinOp::Eq, b))
+        .collect();
+    Ok(if conds.len() == 1 {
+        conds.pop().unwrap()
+    } else {
+        Expr::and(conds)
+    })
+}
+
 /// The ON clause of `join(target)` without one: the single foreign key between the
 /// target and one of `lefts`, as SQLAlchemy infers it.
 pub fn infer_onclause(lefts: &[FromItem], target: &FromItem) -> Result<Expr> {
-    let mut found: Vec<(FromItem, Vec<OnPairs>)> = Vec::new();
-    for left in lefts {
-        if left.table_id() == target.table_id() {
-            continue;
-        }
-        let col = |f: &FromItem, i: usize| match f {
-            FromItem::Table(t) => Expr::column(t, i),
-            FromItem::Derived(d) => d.column(i),
-        };
-        let mut links: Vec<OnPairs> = fk_links(left, target)
-            .into_iter()
-            .map(|l| {
-                l.into_iter()
-                    .map(|(a, b)| (col(left, a), col(target, b)))
-                    .collect()
-            })
-            .collect();
-        let same_table =
-            matches!((left.base_table(), target.base_table()), (Some(a), Some(b)) if a.id == b.id);
-        if !same_table {
-            links.extend(fk_links(target, left).into_iter().map(|l| {
-                l.into_iter()
-                    .map(|(a, b)| (col(left, b), col(target, a)))
-                    .collect()
-            }));
-        }
-        if !links.is_empty() {
-            found.push((left.clone(), links));
-        }
-    }
-    let lefts_desc = || {
-        lefts
-            .iter()
-            .map(|l| format!("'{}'", l.describe()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let mut found: Vec<(&FromItem, Vec<OnPairs>)> = lefts
+        .iter()
+        .map(|l| (l, links_between(l, target)))
+        .filter(|(_, links)| !links.is_empty())
+        .collect();
     match found.len() {
-        0 => Err(arg_err!(
-            "Can't find any foreign key relationships between {} and '{}'; pass the ON clause: join(target, onclause)",
-            if lefts.is_empty() { "''".to_string() } else { lefts_desc() },
-            target.describe()
-        )),
-        1 => {
-            let (left, mut links) = found.pop().unwrap();
-            if links.len() > 1 {
-                return Err(arg_err!(
-                    "Can't determine join between '{}' and '{}'; tables have more than one foreign key constraint relationship between them. Please specify the 'onclause' of this join explicitly.",
-                    left.describe(),
-                    target.describe()
-                ));
-            }
-            let pairs = links.pop().unwrap();
-            let mut conds: Vec<Expr> = pairs
-                .into_iter()
-                .map(|(a, b)| Expr::binary(a, BinOp::Eq, b))
+        0 => {
+            let others: Vec<String> = lefts
+                .iter()
+                .filter(|l| l.table_id() != target.table_id())
+                .map(|l| format!("'{}'", l.describe()))
                 .collect();
-            Ok(if conds.len() == 1 {
-                conds.pop().unwrap()
-            } else {
-                Expr::and(conds)
-            })
+            Err(arg_err!(
+                "Can't find any foreign key relationships between {} and '{}'; pass the ON clause: join(target, onclause)",
+                if others.is_empty() { "''".to_string() } else { others.join(", ") },
+                target.describe()
+            ))
+        }
+        1 => {
+            let (left, links) = found.pop().unwrap();
+            onclause_of(left, target, links)
         }
         _ => Err(arg_err!(
             "Can't determine which FROM clause to join from, there are multiple FROMS which can join to '{}': {}; pass the ON clause: join(target, onclause)",
