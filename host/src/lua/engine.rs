@@ -123,6 +123,7 @@ fn value_rows(conn: &Connection, sql: &str, params: &[Value]) -> crate::error::R
         keys: names.iter().map(|n| Rc::from(n.as_str())).collect(),
         width,
         items,
+        needs_unique: false,
     })
 }
 

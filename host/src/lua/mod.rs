@@ -7,6 +7,7 @@ pub mod engine;
 pub mod error;
 pub mod expr;
 pub mod instance;
+pub mod loader_options;
 pub mod model;
 pub mod relationship;
 pub mod result;
@@ -43,6 +44,7 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
     dml::install(lua, &orm)?;
     model::install(lua, &orm)?;
     relationship::install(lua, &orm)?;
+    loader_options::install(lua, &orm)?;
     session::install(lua, &orm)?;
     engine::install(lua, &orm)?;
     orm.set("_VERSION", env!("CARGO_PKG_VERSION"))?;

@@ -299,6 +299,9 @@ fn order_of(v: &LuaValue, target: Option<&Rc<Mapper>>, what: &str) -> LuaResult<
                 Some(k) => (true, k.to_string()),
                 None => (false, name.clone()),
             };
+            // "Post.id" names the target's attribute as SQLAlchemy's string form does
+            let prefix = format!("{}.", t.class_name);
+            let key = key.strip_prefix(&prefix).map(str::to_string).unwrap_or(key);
             let i = t.attr_index(&key).ok_or_else(|| {
                 arg(format!(
                     "{what}: order_by: {} has no attribute '{key}'",

@@ -106,11 +106,7 @@ impl ResultSet {
     /// The result of a statement that returns no rows (INSERT, UPDATE, DELETE without
     /// RETURNING): only `rowcount`.
     pub fn with_rowcount(n: i64) -> ResultSet {
-        let mut r = ResultSet::new(Rows {
-            keys: Rc::from(Vec::new()),
-            width: 0,
-            items: Vec::new(),
-        });
+        let mut r = ResultSet::new(Rows::default());
         r.rowcount = Some(n);
         r
     }
@@ -141,8 +137,27 @@ impl ResultSet {
             Err(no_rows_err())
         } else if self.cursor.closed.get() {
             Err(closed_err())
+        } else if self.rows.needs_unique && self.seen.is_none() {
+            Err(kind_err(
+                ErrorKind::InvalidRequestError,
+                "The unique() method must be invoked on this Result, as it contains results that include joined eager loads against collections",
+            ))
         } else {
             Ok(())
+        }
+    }
+
+    /// The legacy Query uniques rows itself when joined eager collections repeat them.
+    pub fn make_unique_if_needed(&mut self) {
+        if self.rows.needs_unique {
+            self.make_unique();
+        }
+    }
+
+    /// Turns on `unique()`.
+    pub fn make_unique(&mut self) {
+        if self.seen.is_none() {
+            self.seen = Some(Rc::default());
         }
     }
 
@@ -412,12 +427,7 @@ impl UserData for ResultSet {
         m.add_method("mappings", |_, this, ()| Ok(this.with_mode(Mode::Mappings)));
         // in place, returning the same result, as SQLAlchemy's `unique()` does
         m.add_function("unique", |_, ud: AnyUserData| {
-            {
-                let mut this = ud.borrow_mut::<ResultSet>()?;
-                if this.seen.is_none() {
-                    this.seen = Some(Rc::default());
-                }
-            }
+            ud.borrow_mut::<ResultSet>()?.make_unique();
             Ok(ud)
         });
         m.add_method("fetchmany", |lua, this, n: Option<usize>| {

@@ -369,6 +369,12 @@ macro_rules! generative_methods {
                 },
             );
         }
+        $m.add_method("options", |lua, this, args: Variadic<LuaValue>| {
+            super::relationship::ensure_configured(lua, super::result::entities(&this.$q))?;
+            with_member(this, "options", |q| {
+                super::loader_options::add_options(q, &args)
+            })
+        });
         $m.add_method("subquery", |_, this, name: Option<String>| {
             derived_of(&this.$q.select, name, false)
         });
@@ -499,7 +505,9 @@ impl LuaQuery {
     /// A query of one entity yields its objects, as SQLAlchemy's legacy Query does; any other
     /// query yields rows.
     fn results(&self, lua: &Lua) -> LuaResult<super::result::ResultSet> {
-        let r = super::result::run_select(lua, &self.session, &self.q)?;
+        let mut r = super::result::run_select(lua, &self.session, &self.q)?;
+        // the legacy Query uniques the rows of joined eager collections itself
+        r.make_unique_if_needed();
         let single_entity = matches!(
             self.q.columns.as_slice(),
             [crate::orm::ResultColumn::Entity { .. }]

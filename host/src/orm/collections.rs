@@ -19,6 +19,9 @@ pub enum RelState {
     /// Not loaded: the next access loads it (by the relationship's strategy).
     #[default]
     Unloaded,
+    /// Not loaded, and a loader option of the query that loaded the instance chose how it
+    /// loads on access (`raiseload`, `lazyload`), overriding the relationship's default.
+    Deferred(super::relationships::Lazy),
     Scalar(ScalarRef),
     Collection(Collection),
 }
@@ -86,7 +89,10 @@ impl Instance {
     }
 
     pub fn rel_loaded(&self, r: usize) -> bool {
-        !matches!(self.rel_state(r), RelState::Unloaded)
+        !matches!(
+            self.rel_state(r),
+            RelState::Unloaded | RelState::Deferred(_)
+        )
     }
 
     /// Marks a relationship change for the next flush (queues a persistent object as
@@ -380,7 +386,7 @@ impl Events {
             let points_here = match obj.rel_state(rev.index) {
                 RelState::Scalar(s) => s.value.is_some_and(|v| Rc::ptr_eq(&v, parent)),
                 // unloaded: the foreign key says, and it is the parent's (being removed)
-                RelState::Unloaded => rev.direction == Direction::ManyToOne,
+                RelState::Unloaded | RelState::Deferred(_) => rev.direction == Direction::ManyToOne,
                 RelState::Collection(_) => false,
             };
             if points_here {

@@ -84,7 +84,7 @@ pub(crate) fn related(x: &Instance, rel: &Relationship) -> Vec<Rc<Instance>> {
     match x.rel_state(rel.index) {
         RelState::Scalar(s) => s.value.into_iter().collect(),
         RelState::Collection(c) => c.items,
-        RelState::Unloaded => Vec::new(),
+        RelState::Unloaded | RelState::Deferred(_) => Vec::new(),
     }
 }
 
@@ -300,7 +300,7 @@ impl Plan {
                             c.added.clear();
                             c.removed.clear();
                         }
-                        RelState::Unloaded => {}
+                        RelState::Unloaded | RelState::Deferred(_) => {}
                     }
                 }
             }

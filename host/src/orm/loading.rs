@@ -8,21 +8,27 @@ use super::instance::{Instance, Status};
 use super::mapper::Mapper;
 use super::query::{Item, OrmSelect, ResultColumn, Rows};
 use super::session::SessionCore;
+use super::strategies::JoinedFill;
+use super::strategy_options::EntityLoad;
 use crate::engine::connection::row_value;
 use crate::error::{Error, ErrorKind, Result};
-use crate::sql::{compile, Statement};
+use crate::sql::{compile, Select, Statement};
 use crate::value::Value;
 use crate::{arg_err, invalid};
 
 impl SessionCore {
     /// The instance of a row: the one already in the identity map (its expired attributes
     /// filled from the row), or a new persistent one.
-    fn instance_from_row(
+    pub(crate) fn instance_from_row(
         &self,
         mapper: &Rc<Mapper>,
         row: &rusqlite::Row<'_>,
         start: usize,
+        attrs: Option<&[usize]>,
     ) -> Result<Option<Rc<Instance>>> {
+        if let Some(attrs) = attrs {
+            return self.instance_from_partial_row(mapper, row, start, attrs);
+        }
         let n = mapper.attrs.len();
         let key = if let [pk] = mapper.pk.as_slice() {
             match row
@@ -69,16 +75,66 @@ impl SessionCore {
         Ok(Some(inst))
     }
 
+    /// `instance_from_row` for a row that holds only `attrs` of the entity (`load_only`,
+    /// `defer`): the others stay unloaded and load on access.
+    fn instance_from_partial_row(
+        &self,
+        mapper: &Rc<Mapper>,
+        row: &rusqlite::Row<'_>,
+        start: usize,
+        attrs: &[usize],
+    ) -> Result<Option<Rc<Instance>>> {
+        let pos = |i: usize| attrs.iter().position(|&a| a == i).map(|p| start + p);
+        let pk: Vec<Value> = mapper
+            .pk
+            .iter()
+            .map(|&i| match pos(i) {
+                Some(p) => row_value(row, p),
+                None => Ok(Value::Null),
+            })
+            .collect::<Result<_>>()?;
+        let Some(key) = IdentityKey::new(mapper.id, &pk) else {
+            return Ok(None);
+        };
+        if let Some(existing) = self.identity.borrow().get(&key) {
+            let mut st = existing.state_mut();
+            for (p, &i) in attrs.iter().enumerate() {
+                if !st.loaded.contains(i) {
+                    st.values[i] = row_value(row, start + p)?;
+                    st.loaded.insert(i);
+                }
+            }
+            return Ok(Some(existing.clone()));
+        }
+        let mut values = vec![Value::Null; mapper.attrs.len()];
+        for (p, &i) in attrs.iter().enumerate() {
+            values[i] = row_value(row, start + p)?;
+        }
+        let inst = Instance::loaded(mapper, values.into_boxed_slice(), key.clone(), self.weak());
+        {
+            let mut st = inst.state_mut();
+            st.loaded.clear();
+            for &i in attrs {
+                st.loaded.insert(i);
+            }
+        }
+        self.identity.borrow_mut().insert(key, inst.clone());
+        Ok(Some(inst))
+    }
+
     /// Runs an ORM SELECT (after autoflush) and buffers its rows.
     pub fn execute_select(&self, q: &OrmSelect) -> Result<Rows> {
         self.autoflush()?;
         let conn = self.connection()?;
-        let c = compile(
-            &Statement::Select(q.select.clone()),
-            conn.engine().dialect(),
-        )?;
+        let planned = super::strategies::plan_select(q)?;
+        let (select, columns, plans): (&Select, &[ResultColumn], Vec<Option<&EntityLoad>>) =
+            match &planned {
+                Some((s, c, p)) => (s, c, p.iter().map(Option::as_ref).collect()),
+                None => (&q.select, &q.columns, Vec::new()),
+            };
+        let c = compile(&Statement::Select(select.clone()), conn.engine().dialect())?;
         let params = c.bind(&[], &|_| None)?;
-        self.run_select(&conn, &c.sql, &params, &q.columns)
+        self.run_planned(&conn, &c.sql, &params, columns, &plans)
     }
 
     pub(crate) fn run_select(
@@ -88,15 +144,37 @@ impl SessionCore {
         params: &[Value],
         columns: &[ResultColumn],
     ) -> Result<Rows> {
+        self.run_planned(conn, sql, params, columns, &[])
+    }
+
+    /// Runs a SELECT and buffers its rows; `plans` (by result column, may be empty) say
+    /// how each entity loads: which columns the row holds, which relationships fill from
+    /// the same rows (joined) or a SELECT per batch of parents (selectin) afterwards.
+    pub(crate) fn run_planned(
+        &self,
+        conn: &crate::engine::Connection,
+        sql: &str,
+        params: &[Value],
+        columns: &[ResultColumn],
+        plans: &[Option<&EntityLoad>],
+    ) -> Result<Rows> {
         let width = columns.len();
         let keys: Rc<[Rc<str>]> = columns.iter().map(|c| c.name()).collect();
         let mut items = Vec::new();
+        let mut fill = JoinedFill::default();
         conn.query(sql, params, |row| {
-            for c in columns {
+            for (ci, c) in columns.iter().enumerate() {
                 items.push(match c {
                     ResultColumn::Entity { mapper, start, .. } => {
-                        match self.instance_from_row(mapper, row, *start)? {
-                            Some(i) => Item::Instance(i),
+                        let plan = plans.get(ci).copied().flatten();
+                        let attrs = plan.and_then(|p| p.attrs.as_deref());
+                        match self.instance_from_row(mapper, row, *start, attrs)? {
+                            Some(i) => {
+                                if let Some(plan) = plan {
+                                    self.populate_row(row, &i, plan, &mut fill)?;
+                                }
+                                Item::Instance(i)
+                            }
                             None => Item::None,
                         }
                     }
@@ -107,7 +185,26 @@ impl SessionCore {
             }
             Ok(())
         })?;
-        Ok(Rows { keys, width, items })
+        let mut needs_unique = false;
+        for (ci, plan) in plans.iter().enumerate() {
+            let Some(plan) = *plan else { continue };
+            needs_unique |= plan.multiplies_rows();
+            let parents: Vec<Rc<Instance>> = (0..items.len() / width.max(1))
+                .filter_map(|r| match &items[r * width + ci] {
+                    Item::Instance(i) => Some(i.clone()),
+                    _ => None,
+                })
+                .collect();
+            if plan.has_selectin() {
+                self.load_selectin_tree(conn, &parents, plan)?;
+            }
+        }
+        Ok(Rows {
+            keys,
+            width,
+            items,
+            needs_unique,
+        })
     }
 
     /// `session:get(Model, pk)`: the identity map first, then one SELECT.

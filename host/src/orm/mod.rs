@@ -13,6 +13,7 @@ pub mod query;
 pub mod relationships;
 pub mod session;
 pub mod strategies;
+pub mod strategy_options;
 pub mod unitofwork;
 
 pub use identity::IdentityKey;

@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use super::instance::Instance;
 use super::mapper::Mapper;
+use super::strategy_options::LoaderOption;
 use crate::schema::ValueKind;
 use crate::sql::{Derived, Expr, Select};
 use crate::value::Value;
@@ -47,6 +48,8 @@ pub enum SelectItem {
 pub struct OrmSelect {
     pub select: Select,
     pub columns: Vec<ResultColumn>,
+    /// Loader options (`:options(...)`), shared by the statements built from this one.
+    pub options: Rc<Vec<LoaderOption>>,
 }
 
 impl OrmSelect {
@@ -89,7 +92,11 @@ impl OrmSelect {
                 }
             }
         }
-        OrmSelect { select, columns }
+        OrmSelect {
+            select,
+            columns,
+            options: Rc::default(),
+        }
     }
 
     /// The entity of the first column, if it is one (the target of `filter_by`).
@@ -110,10 +117,14 @@ pub enum Item {
 }
 
 /// Buffered result rows: `width` items per row.
+#[derive(Default)]
 pub struct Rows {
     pub keys: Rc<[Rc<str>]>,
     pub width: usize,
     pub items: Vec<Item>,
+    /// Joined eager loading of a collection repeats parent rows: a 2.0-style result must
+    /// be uniqued (`unique()`) before rows are fetched, as in SQLAlchemy.
+    pub needs_unique: bool,
 }
 
 impl Rows {

@@ -1,18 +1,30 @@
 //! Loader strategies for relationships: the lazy `"select"` load of one instance's related
 //! objects (one SELECT, compiled once per relationship and dialect, by the identity map
-//! first for a many-to-one), and what `"raise"` and `"noload"` do instead.
+//! first for a many-to-one), what `"raise"` and `"noload"` do instead, and the eager
+//! strategies a load plan (`strategy_options.rs`) asks for: `"joined"` (LEFT OUTER JOINs
+//! to aliases of the target, its columns read from the parent's rows) and `"selectin"`
+//! (after the parents' rows, one SELECT per batch of parent keys with an IN list).
 
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use super::collections::{Collection, RelState, ScalarRef};
 use super::identity::IdentityKey;
 use super::instance::{Instance, Status};
+use super::mapper::Mapper;
 use super::query::{Item, OrmSelect, ResultColumn, SelectItem};
 use super::relationships::{Direction, Lazy, Relationship};
 use super::session::SessionCore;
+use super::strategy_options::{EntityLoad, JoinedLoad};
+use crate::engine::Connection;
 use crate::error::{Error, ErrorKind, Result};
-use crate::sql::{compile, BinOp, Compiled, Expr, FromItem, Join, Statement};
+use crate::sql::expr::UnaryOp;
+use crate::sql::select::anon_name;
+use crate::sql::{compile, BinOp, Compiled, Derived, Expr, FromItem, Join, Select, Statement};
 use crate::value::Value;
+
+/// How many parent keys one selectin SELECT lists in its IN clause.
+pub const SELECTIN_BATCH: usize = 500;
 
 /// The SELECT of one parent's related rows, with slots for the parent's column values.
 fn lazy_statement(rel: &Relationship) -> OrmSelect {
@@ -56,7 +68,11 @@ impl SessionCore {
                 RelState::Scalar(ScalarRef::default())
             }
         };
-        match rel.lazy {
+        let lazy = match inst.rel_state(rel.index) {
+            RelState::Deferred(l) => l,
+            _ => rel.lazy,
+        };
+        match lazy {
             Lazy::NoLoad => {
                 inst.with_rel(rel.index, |s| *s = empty());
                 return Ok(());
@@ -105,9 +121,24 @@ impl SessionCore {
         }
         self.autoflush()?;
         let conn = self.connection()?;
-        let (c, columns) = self.lazy_sql(rel, conn.engine().dialect())?;
+        // the related objects' own eager relationships load with them
+        let plan = has_eager_default(&target)
+            .then(|| EntityLoad::build(&target, &vec![rel.clone()], &[]))
+            .filter(|p| !p.is_plain());
+        let (c, columns) = match plan.as_ref().filter(|p| !p.joined.is_empty()) {
+            Some(p) => {
+                let mut q = lazy_statement(rel);
+                let parents: Vec<Expr> = (0..target.attrs.len())
+                    .map(|i| Expr::column(&target.table, i))
+                    .collect();
+                apply_joined(&mut q.select, p, &parents)?;
+                let c = compile(&Statement::Select(q.select), conn.engine().dialect())?;
+                (c, q.columns)
+            }
+            None => self.lazy_sql(rel, conn.engine().dialect())?,
+        };
         let params = c.bind(&values, &|_| None)?;
-        let rows = self.run_select(&conn, &c.sql, &params, &columns)?;
+        let rows = self.run_planned(&conn, &c.sql, &params, &columns, &[plan.as_ref()])?;
         let found: Vec<Rc<Instance>> = rows
             .items
             .into_iter()
@@ -151,7 +182,7 @@ impl SessionCore {
         match inst.status() {
             Status::Transient | Status::Pending => {
                 inst.with_rel(rel.index, |s| {
-                    if matches!(s, RelState::Unloaded) {
+                    if matches!(s, RelState::Unloaded | RelState::Deferred(_)) {
                         *s = if rel.uselist {
                             RelState::Collection(Collection::default())
                         } else {
@@ -179,4 +210,498 @@ fn detached(inst: &Rc<Instance>, rel: &Relationship) -> Error {
             rel.key
         ),
     )
+}
+
+/// Whether `mapper` has relationships that load eagerly by default.
+pub fn has_eager_default(mapper: &Mapper) -> bool {
+    mapper
+        .relationships
+        .borrow()
+        .iter()
+        .any(|r| matches!(r.lazy, Lazy::Joined | Lazy::Selectin))
+}
+
+/// The SELECT a statement runs once its load plans apply: entity columns cut to the
+/// columns that load, joined eager loads added; with the plan of each result column.
+/// `None` when no entity needs more than its columns read (the plain path).
+pub type PlannedSelect = (Select, Vec<ResultColumn>, Vec<Option<EntityLoad>>);
+
+pub fn plan_select(q: &OrmSelect) -> Result<Option<PlannedSelect>> {
+    let mut plans: Vec<Option<EntityLoad>> = Vec::with_capacity(q.columns.len());
+    for c in &q.columns {
+        plans.push(match c {
+            ResultColumn::Entity { mapper, .. }
+                if !q.options.is_empty() || has_eager_default(mapper) =>
+            {
+                Some(EntityLoad::build(mapper, &Vec::new(), &q.options)).filter(|p| !p.is_plain())
+            }
+            _ => None,
+        });
+    }
+    if plans.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    // the entities' columns: only those that load
+    let mut select = q.select.clone();
+    select.columns = Vec::with_capacity(q.select.columns.len());
+    let mut columns = q.columns.clone();
+    // per entity column: its attributes' full expressions (the joins' parent side)
+    let mut parents: Vec<Vec<Expr>> = vec![Vec::new(); columns.len()];
+    for (ci, c) in columns.iter_mut().enumerate() {
+        match c {
+            ResultColumn::Entity { mapper, start, .. } => {
+                let old = *start;
+                *start = select.columns.len();
+                let all = &q.select.columns[old..old + mapper.attrs.len()];
+                parents[ci] = all.to_vec();
+                match plans[ci].as_ref().and_then(|p| p.attrs.as_deref()) {
+                    Some(attrs) => select.columns.extend(attrs.iter().map(|&i| all[i].clone())),
+                    None => select.columns.extend_from_slice(all),
+                }
+            }
+            ResultColumn::Value { index, .. } => {
+                let old = *index;
+                *index = select.columns.len();
+                select.columns.push(q.select.columns[old].clone());
+            }
+        }
+    }
+    // LIMIT / OFFSET count parents: a joined collection joins to the limited rows
+    let limited = select.limit.is_some() || select.offset.is_some();
+    let joins_collection = plans.iter().flatten().any(|p| {
+        p.joined
+            .iter()
+            .any(|j| j.user_defined.is_none() && (j.rel.uselist || j.child.multiplies_rows()))
+    });
+    if limited && joins_collection {
+        let (outer, sub) = wrap_limited(select)?;
+        select = outer;
+        for (ci, c) in columns.iter().enumerate() {
+            if let (ResultColumn::Entity { mapper, start, .. }, Some(plan)) = (c, &plans[ci]) {
+                parents[ci] = (0..mapper.attrs.len())
+                    .map(|i| {
+                        let pos = match &plan.attrs {
+                            Some(a) => a.iter().position(|&x| x == i),
+                            None => Some(i),
+                        };
+                        // an attribute the subquery lacks cannot join; joins use loaded ones
+                        pos.map(|p| sub.column(start + p)).unwrap_or(Expr::Null)
+                    })
+                    .collect();
+            }
+        }
+    }
+    for (ci, plan) in plans.iter().enumerate() {
+        if let Some(plan) = plan {
+            apply_joined(&mut select, plan, &parents[ci])?;
+        }
+    }
+    Ok(Some((select, columns, plans)))
+}
+
+/// `SELECT <cols> FROM (<select with LIMIT>) AS anon ORDER BY <same order>`: the limited
+/// statement as a subquery, so that joins added to the outer one do not change which
+/// parents the limit keeps. Returns the outer statement and the subquery.
+fn wrap_limited(mut inner: Select) -> Result<(Select, Rc<Derived>)> {
+    let n = inner.columns.len();
+    let mut order = Vec::new();
+    for (k, e) in std::mem::take(&mut inner.order_by).into_iter().enumerate() {
+        let (dir, e) = match e {
+            Expr::Unary(op @ (UnaryOp::Asc | UnaryOp::Desc), inner) => (Some(op), *inner),
+            e => (None, e),
+        };
+        let label: Rc<str> = Rc::from(format!("_order_{}", k + 1).as_str());
+        inner.columns.push(Expr::Label(label, Box::new(e.clone())));
+        inner.order_by.push(match dir {
+            Some(op) => Expr::Unary(op, Box::new(e)),
+            None => e,
+        });
+        order.push(dir);
+    }
+    let sub = Derived::subquery(inner, &anon_name(), false)?;
+    let mut outer = Select::new((0..n).map(|i| sub.column(i)).collect());
+    outer.from.push(FromItem::Derived(sub.clone()));
+    outer.order_by = order
+        .into_iter()
+        .enumerate()
+        .map(|(k, dir)| {
+            let c = sub.column(n + k);
+            match dir {
+                Some(op) => Expr::Unary(op, Box::new(c)),
+                None => c,
+            }
+        })
+        .collect();
+    Ok((outer, sub))
+}
+
+fn and_all(mut parts: Vec<Expr>) -> Expr {
+    if parts.len() == 1 {
+        parts.pop().expect("one part")
+    } else {
+        Expr::and(parts)
+    }
+}
+
+/// Adds the joins and columns of `plan`'s joined loads to `select`; `parent[i]` is the
+/// parent entity's attribute `i` as the statement reads it.
+fn apply_joined(select: &mut Select, plan: &EntityLoad, parent: &[Expr]) -> Result<()> {
+    for j in &plan.joined {
+        let rel = &j.rel;
+        let target = rel.target();
+        let from: FromItem = match &j.user_defined {
+            // contains_eager: the statement's own join
+            Some(Some(alias)) => FromItem::Derived(alias.clone()),
+            Some(None) => FromItem::Table(target.table.clone()),
+            None => {
+                let alias = Derived::alias(&target.table, &anon_name())?;
+                let on = match &rel.secondary {
+                    None => and_all(
+                        rel.local
+                            .iter()
+                            .zip(&rel.remote)
+                            .map(|(&l, &r)| {
+                                Expr::binary(parent[l].clone(), BinOp::Eq, alias.column(r))
+                            })
+                            .collect(),
+                    ),
+                    Some(sec) => {
+                        let sa = Derived::alias(sec, &anon_name())?;
+                        select.joins.push(Join {
+                            target: FromItem::Derived(sa.clone()),
+                            on: and_all(
+                                rel.local
+                                    .iter()
+                                    .zip(&rel.sec_local)
+                                    .map(|(&l, &s)| {
+                                        Expr::binary(parent[l].clone(), BinOp::Eq, sa.column(s))
+                                    })
+                                    .collect(),
+                            ),
+                            outer: true,
+                        });
+                        and_all(
+                            rel.remote
+                                .iter()
+                                .zip(&rel.sec_remote)
+                                .map(|(&r, &s)| {
+                                    Expr::binary(alias.column(r), BinOp::Eq, sa.column(s))
+                                })
+                                .collect(),
+                        )
+                    }
+                };
+                select.joins.push(Join {
+                    target: FromItem::Derived(alias.clone()),
+                    on,
+                    outer: true,
+                });
+                let tid = target.table.id;
+                for e in &rel.order_by {
+                    select.order_by.push(e.adapt(&|c| {
+                        (c.table.id == tid && c.from.is_none()).then(|| alias.column(c.index))
+                    }));
+                }
+                FromItem::Derived(alias)
+            }
+        };
+        let col = |i: usize| match &from {
+            FromItem::Table(t) => Expr::column(t, i),
+            FromItem::Derived(d) => d.column(i),
+        };
+        j.start.set(select.columns.len());
+        match &j.child.attrs {
+            Some(a) => select.columns.extend(a.iter().map(|&i| col(i))),
+            None => select.columns.extend((0..target.attrs.len()).map(col)),
+        }
+        let child_parent: Vec<Expr> = (0..target.attrs.len()).map(col).collect();
+        apply_joined(select, &j.child, &child_parent)?;
+    }
+    Ok(())
+}
+
+/// What joined loads of one result have filled: which parents each load fills (those
+/// whose relationship was not loaded when first met), and the (parent, child) pairs
+/// already added, since joined collections repeat rows.
+#[derive(Default)]
+pub struct JoinedFill {
+    filling: HashMap<(usize, usize), bool>,
+    pairs: HashSet<(usize, usize, usize)>,
+}
+
+fn empty_state(rel: &Relationship) -> RelState {
+    if rel.uselist {
+        RelState::Collection(Collection::default())
+    } else {
+        RelState::Scalar(ScalarRef::default())
+    }
+}
+
+/// Adds `child` to the loaded relationship `rel` of `parent` (not as a change).
+fn add_loaded(parent: &Instance, rel: &Relationship, child: Rc<Instance>) {
+    parent.with_rel(rel.index, |s| match s {
+        RelState::Collection(c) => c.items.push(child),
+        RelState::Scalar(r) => r.value = Some(child),
+        _ => {
+            *s = if rel.uselist {
+                RelState::Collection(Collection {
+                    items: vec![child],
+                    ..Default::default()
+                })
+            } else {
+                RelState::Scalar(ScalarRef {
+                    value: Some(child),
+                    changed: false,
+                })
+            }
+        }
+    });
+}
+
+/// Marks `inst`'s not-yet-loaded relationships that its plan loads some other way on
+/// access (`raiseload`, `noload`, `lazyload`).
+fn apply_on_access(inst: &Instance, plan: &EntityLoad) {
+    if plan.on_access.is_empty() {
+        return;
+    }
+    let rels = inst.mapper.relationships.borrow();
+    for &(idx, lazy) in &plan.on_access {
+        inst.with_rel(idx, |s| {
+            if matches!(s, RelState::Unloaded) {
+                *s = match lazy {
+                    Lazy::NoLoad => empty_state(&rels[idx]),
+                    l => RelState::Deferred(l),
+                };
+            }
+        });
+    }
+}
+
+impl SessionCore {
+    /// After one row's entity `inst` is built: its joined loads from the same row.
+    pub(crate) fn populate_row(
+        &self,
+        row: &rusqlite::Row<'_>,
+        inst: &Rc<Instance>,
+        plan: &EntityLoad,
+        fill: &mut JoinedFill,
+    ) -> Result<()> {
+        apply_on_access(inst, plan);
+        for j in &plan.joined {
+            let child = self.instance_from_row(
+                &j.child.mapper,
+                row,
+                j.start.get(),
+                j.child.attrs.as_deref(),
+            )?;
+            let node = j as *const JoinedLoad as usize;
+            let p = Rc::as_ptr(inst) as usize;
+            let filling = *fill.filling.entry((node, p)).or_insert_with(|| {
+                let unloaded = !inst.rel_loaded(j.rel.index);
+                if unloaded {
+                    inst.with_rel(j.rel.index, |s| *s = empty_state(&j.rel));
+                }
+                unloaded
+            });
+            if let Some(child) = child {
+                if filling && fill.pairs.insert((node, p, Rc::as_ptr(&child) as usize)) {
+                    add_loaded(inst, &j.rel, child.clone());
+                }
+                self.populate_row(row, &child, &j.child, fill)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a result's rows: the selectin loads of `plan` for `parents`, and those of
+    /// the entities its joined loads filled.
+    pub(crate) fn load_selectin_tree(
+        &self,
+        conn: &Connection,
+        parents: &[Rc<Instance>],
+        plan: &EntityLoad,
+    ) -> Result<()> {
+        for (rel, child) in &plan.selectin {
+            self.load_selectin(conn, parents, rel, child)?;
+        }
+        for j in &plan.joined {
+            if !j.child.has_selectin() {
+                continue;
+            }
+            let mut seen = HashSet::new();
+            let mut children = Vec::new();
+            for p in parents {
+                let related = match p.rel_state(j.rel.index) {
+                    RelState::Collection(c) => c.items,
+                    RelState::Scalar(s) => s.value.into_iter().collect(),
+                    _ => Vec::new(),
+                };
+                for c in related {
+                    if seen.insert(Rc::as_ptr(&c) as usize) {
+                        children.push(c);
+                    }
+                }
+            }
+            self.load_selectin_tree(conn, &children, &j.child)?;
+        }
+        Ok(())
+    }
+
+    /// `"selectin"`: relationship `rel` of every parent not loaded yet, by one SELECT per
+    /// `SELECTIN_BATCH` parent keys (a many-to-one by primary key looks in the identity map
+    /// first). The related rows load by `child`'s plan.
+    fn load_selectin(
+        &self,
+        conn: &Connection,
+        parents: &[Rc<Instance>],
+        rel: &Rc<Relationship>,
+        child: &EntityLoad,
+    ) -> Result<()> {
+        let target = rel.target();
+        let by_pk = rel.secondary.is_none()
+            && rel.direction == Direction::ManyToOne
+            && rel.remote == target.pk
+            && child.is_plain();
+        let mut seen = HashSet::new();
+        let mut wanted: HashMap<IdentityKey, Vec<Rc<Instance>>> = HashMap::new();
+        let mut keys: Vec<Vec<Value>> = Vec::new();
+        for p in parents {
+            if !seen.insert(Rc::as_ptr(p) as usize) || p.rel_loaded(rel.index) {
+                continue;
+            }
+            p.with_rel(rel.index, |s| *s = empty_state(rel));
+            for &c in &rel.local {
+                SessionCore::ensure_loaded(p, c)?;
+            }
+            let values: Vec<Value> = {
+                let st = p.state();
+                rel.local.iter().map(|&c| st.values[c].clone()).collect()
+            };
+            if by_pk {
+                if let Some(found) =
+                    IdentityKey::new(target.id, &values).and_then(|k| self.find(&k))
+                {
+                    add_loaded(p, rel, found);
+                    continue;
+                }
+            }
+            let Some(key) = IdentityKey::new(0, &values) else {
+                continue; // a NULL key: nothing related
+            };
+            let e = wanted.entry(key).or_default();
+            if e.is_empty() {
+                keys.push(values);
+            }
+            e.push(p.clone());
+        }
+        if keys.is_empty() {
+            return Ok(());
+        }
+        // SELECT target.<cols>, <key cols> FROM target [JOIN secondary] WHERE <key> IN (...)
+        let key_cols: Vec<Expr> = match &rel.secondary {
+            None => rel
+                .remote
+                .iter()
+                .map(|&r| Expr::column(&target.table, r))
+                .collect(),
+            Some(sec) => rel
+                .sec_local
+                .iter()
+                .map(|&s| Expr::column(sec, s))
+                .collect(),
+        };
+        let mut base = Select::default();
+        match &child.attrs {
+            Some(a) => base
+                .columns
+                .extend(a.iter().map(|&i| Expr::column(&target.table, i))),
+            None => base.columns.extend(target.column_exprs()),
+        }
+        let nent = base.columns.len();
+        base.columns.extend(key_cols.iter().cloned());
+        base.from.push(FromItem::Table(target.table.clone()));
+        if let Some(sec) = &rel.secondary {
+            let (_, on) = rel.join_condition();
+            base.joins.push(Join {
+                target: FromItem::Table(sec.clone()),
+                on: on.expect("many-to-many has a secondary join"),
+                outer: false,
+            });
+        }
+        base.order_by = rel.order_by.clone();
+        let mut columns = vec![ResultColumn::Entity {
+            mapper: target.clone(),
+            start: 0,
+            alias: None,
+        }];
+        columns.extend(
+            key_cols
+                .iter()
+                .enumerate()
+                .map(|(k, e)| ResultColumn::Value {
+                    name: Rc::from(format!("key_{k}").as_str()),
+                    kind: e.sql_type().kind(),
+                    index: nent + k,
+                }),
+        );
+        let parent_exprs: Vec<Expr> = (0..target.attrs.len())
+            .map(|i| Expr::column(&target.table, i))
+            .collect();
+        apply_joined(&mut base, child, &parent_exprs)?;
+        let plans = [Some(child)];
+        let width = columns.len();
+        for chunk in keys.chunks(SELECTIN_BATCH) {
+            let mut select = base.clone();
+            select.where_.push(if key_cols.len() == 1 {
+                Expr::In {
+                    expr: Box::new(key_cols[0].clone()),
+                    items: chunk.iter().map(|v| Expr::bind(v[0].clone())).collect(),
+                    negate: false,
+                }
+            } else {
+                Expr::List(
+                    BinOp::Or,
+                    chunk
+                        .iter()
+                        .map(|v| {
+                            and_all(
+                                key_cols
+                                    .iter()
+                                    .zip(v)
+                                    .map(|(c, x)| {
+                                        Expr::binary(c.clone(), BinOp::Eq, Expr::bind(x.clone()))
+                                    })
+                                    .collect(),
+                            )
+                        })
+                        .collect(),
+                )
+            });
+            let c = compile(&Statement::Select(select), conn.engine().dialect())?;
+            let params = c.bind(&[], &|_| None)?;
+            let rows = self.run_planned(conn, &c.sql, &params, &columns, &plans)?;
+            for r in 0..rows.len() {
+                let row = rows.row(r);
+                let Item::Instance(found) = &row[0] else {
+                    continue;
+                };
+                let values: Vec<Value> = row[1..width]
+                    .iter()
+                    .map(|i| match i {
+                        Item::Value(v, _) => v.clone(),
+                        _ => Value::Null,
+                    })
+                    .collect();
+                let Some(key) = IdentityKey::new(0, &values) else {
+                    continue;
+                };
+                if let Some(ps) = wanted.get(&key) {
+                    for p in ps {
+                        add_loaded(p, rel, found.clone());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }

@@ -252,6 +252,62 @@ impl Expr {
         Expr::List(BinOp::And, items)
     }
 
+    /// A copy of the expression with each column `f` maps replaced (an ORDER BY of a table
+    /// re-aimed at its alias, say). Nested SELECTs are kept as they are.
+    pub fn adapt(&self, f: &dyn Fn(&ColumnRef) -> Option<Expr>) -> Expr {
+        let a = |e: &Expr| Box::new(e.adapt(f));
+        match self {
+            Expr::Column(c) => f(c).unwrap_or_else(|| self.clone()),
+            Expr::Binary(l, op, r) => Expr::Binary(a(l), *op, a(r)),
+            Expr::Unary(op, e) => Expr::Unary(*op, a(e)),
+            Expr::Label(n, e) => Expr::Label(n.clone(), a(e)),
+            Expr::Cast(e, t) => Expr::Cast(a(e), t.clone()),
+            Expr::Grouping(e) => Expr::Grouping(a(e)),
+            Expr::List(op, items) => Expr::List(*op, items.iter().map(|e| e.adapt(f)).collect()),
+            Expr::Func { name, args } => Expr::Func {
+                name: name.clone(),
+                args: args.iter().map(|e| e.adapt(f)).collect(),
+            },
+            Expr::In {
+                expr,
+                items,
+                negate,
+            } => Expr::In {
+                expr: a(expr),
+                items: items.iter().map(|e| e.adapt(f)).collect(),
+                negate: *negate,
+            },
+            Expr::InSelect {
+                expr,
+                select,
+                negate,
+            } => Expr::InSelect {
+                expr: a(expr),
+                select: select.clone(),
+                negate: *negate,
+            },
+            Expr::Between {
+                expr,
+                low,
+                high,
+                negate,
+            } => Expr::Between {
+                expr: a(expr),
+                low: a(low),
+                high: a(high),
+                negate: *negate,
+            },
+            Expr::Case { whens, else_ } => Expr::Case {
+                whens: whens
+                    .iter()
+                    .map(|(c, v)| (c.adapt(f), v.adapt(f)))
+                    .collect(),
+                else_: else_.as_ref().map(|e| a(e)),
+            },
+            _ => self.clone(),
+        }
+    }
+
     /// The SELECTs nested in this expression (scalar subqueries, EXISTS, IN).
     pub fn collect_selects<'a>(&'a self, out: &mut Vec<&'a Select>) {
         match self {

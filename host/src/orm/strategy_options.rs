@@ -1,0 +1,259 @@
+//! Loader options: per-statement choices of how relationships and columns load
+//! (`joinedload`, `selectinload`, `lazyload`, `raiseload`, `noload`, `contains_eager`,
+//! `load_only`, `defer`, `undefer`), each along a path of relationships from one of the
+//! statement's entities, and the load plan they resolve to for each entity of a result.
+//!
+//! A plan (`EntityLoad`) says, for one entity: which columns to read, which relationships
+//! to fill from extra columns of the same rows (joined), which by a second SELECT per batch
+//! of parents (selectin), and which get a strategy other than their default on access.
+//! Without options, a relationship's own `lazy` default applies at every depth; an eager
+//! default stops where its relationship already appears on the path, so self-referential
+//! and mutually eager relationships do not recurse without end.
+
+use std::rc::Rc;
+
+use super::mapper::Mapper;
+use super::relationships::{Lazy, Relationship};
+use crate::arg_err;
+use crate::error::Result;
+use crate::sql::Derived;
+
+/// A path of relationships from a root entity: `[User.posts, Post.comments]`.
+pub type RelPath = Vec<Rc<Relationship>>;
+
+/// What a column option does.
+#[derive(Clone, Debug)]
+pub enum ColumnOption {
+    /// Only these attributes (and the primary key) load with the row.
+    LoadOnly(Vec<usize>),
+    Defer(usize),
+    Undefer(usize),
+}
+
+#[derive(Clone, Debug)]
+pub enum LoaderOption {
+    /// The relationship at the end of `path` loads by `lazy`.
+    Relationship { path: RelPath, lazy: Lazy },
+    /// Every relationship of the entity at the end of `prefix` (or of every root entity)
+    /// loads by `lazy`: `raiseload("*")`.
+    Wildcard { prefix: RelPath, lazy: Lazy },
+    /// The relationship at the end of `path` is filled from columns the statement's own
+    /// joins provide (of `alias` when given).
+    ContainsEager {
+        path: RelPath,
+        alias: Option<Rc<Derived>>,
+    },
+    /// Which columns of `mapper` (the entity at the end of `path`) load.
+    Columns {
+        path: RelPath,
+        mapper: Rc<Mapper>,
+        option: ColumnOption,
+    },
+}
+
+impl LoaderOption {
+    /// The mapper the option's path starts from (`None`: any root entity).
+    pub fn root(&self) -> Option<Rc<Mapper>> {
+        let path = match self {
+            LoaderOption::Relationship { path, .. } | LoaderOption::ContainsEager { path, .. } => {
+                path
+            }
+            LoaderOption::Wildcard { prefix, .. } => prefix,
+            LoaderOption::Columns { path, mapper, .. } => {
+                return Some(path.first().map(|r| r.parent()).unwrap_or(mapper.clone()))
+            }
+        };
+        path.first().map(|r| r.parent())
+    }
+}
+
+/// Checks that `next` continues `path` (its parent is the target of the path's end).
+pub fn extend_path(path: &RelPath, next: &Rc<Relationship>) -> Result<RelPath> {
+    if let Some(last) = path.last() {
+        if !Rc::ptr_eq(&last.target(), &next.parent()) {
+            return Err(arg_err!(
+                "Attribute '{}' does not link from element '{}': a chained loader option continues from {}",
+                next.path(),
+                last.path(),
+                last.target().class_name
+            ));
+        }
+    }
+    let mut p = path.clone();
+    p.push(next.clone());
+    Ok(p)
+}
+
+fn same_path(a: &[Rc<Relationship>], b: &[Rc<Relationship>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| Rc::ptr_eq(x, y))
+}
+
+/// A relationship filled from columns of the parent's rows.
+#[derive(Debug)]
+pub struct JoinedLoad {
+    pub rel: Rc<Relationship>,
+    /// `contains_eager`: the statement joins the target itself (this FROM item, or the
+    /// target's table when `None`); otherwise the loader adds a LEFT OUTER JOIN.
+    pub user_defined: Option<Option<Rc<Derived>>>,
+    /// Set when the plan is applied to a SELECT: where the target's columns start.
+    pub start: std::cell::Cell<usize>,
+    pub child: EntityLoad,
+}
+
+/// How one entity of a result loads.
+#[derive(Debug)]
+pub struct EntityLoad {
+    pub mapper: Rc<Mapper>,
+    /// The attributes read from the row, in column order (`None`: all of them).
+    pub attrs: Option<Rc<[usize]>>,
+    pub joined: Vec<JoinedLoad>,
+    pub selectin: Vec<(Rc<Relationship>, EntityLoad)>,
+    /// Relationships whose strategy on access differs from their default (by relationship
+    /// index): raise, noload, or a lazy select where the default would raise.
+    pub on_access: Vec<(usize, Lazy)>,
+}
+
+impl EntityLoad {
+    /// Nothing beyond reading every column: the plain path.
+    pub fn is_plain(&self) -> bool {
+        self.attrs.is_none()
+            && self.joined.is_empty()
+            && self.selectin.is_empty()
+            && self.on_access.is_empty()
+    }
+
+    /// Whether rows repeat a parent (a joined collection at any depth), so a 2.0-style
+    /// result must be uniqued.
+    pub fn multiplies_rows(&self) -> bool {
+        self.joined
+            .iter()
+            .any(|j| j.rel.uselist || j.child.multiplies_rows())
+    }
+
+    /// The plan of the entity `mapper` reached by `path`, under `options`.
+    pub fn build(mapper: &Rc<Mapper>, path: &RelPath, options: &[LoaderOption]) -> EntityLoad {
+        let mut plan = EntityLoad {
+            mapper: mapper.clone(),
+            attrs: column_plan(mapper, path, options),
+            joined: Vec::new(),
+            selectin: Vec::new(),
+            on_access: Vec::new(),
+        };
+        let rels = mapper.relationships.borrow().clone();
+        for rel in rels {
+            let mut sub = path.clone();
+            sub.push(rel.clone());
+            let mut chosen: Option<Lazy> = None;
+            let mut eager_user: Option<Option<Rc<Derived>>> = None;
+            for o in options {
+                match o {
+                    LoaderOption::Relationship { path: p, lazy } if same_path(p, &sub) => {
+                        chosen = Some(*lazy);
+                        eager_user = None;
+                    }
+                    LoaderOption::ContainsEager { path: p, alias } if same_path(p, &sub) => {
+                        chosen = Some(Lazy::Joined);
+                        eager_user = Some(alias.clone());
+                    }
+                    _ => {}
+                }
+            }
+            if chosen.is_none() {
+                // a wildcard at this depth: rooted at this path, or at any root entity
+                chosen = options.iter().rev().find_map(|o| match o {
+                    LoaderOption::Wildcard { prefix, lazy }
+                        if same_path(prefix, path)
+                            && (!prefix.is_empty()
+                                || o.root().is_none_or(|m| Rc::ptr_eq(&m, mapper))) =>
+                    {
+                        Some(*lazy)
+                    }
+                    _ => None,
+                });
+            }
+            let lazy = match chosen {
+                Some(l) => l,
+                // an eager default does not recurse through its own relationship
+                None if matches!(rel.lazy, Lazy::Joined | Lazy::Selectin)
+                    && path.iter().any(|r| Rc::ptr_eq(r, &rel)) =>
+                {
+                    Lazy::Select
+                }
+                None => rel.lazy,
+            };
+            match lazy {
+                Lazy::Joined => plan.joined.push(JoinedLoad {
+                    child: EntityLoad::build(&rel.target(), &sub, options),
+                    rel,
+                    user_defined: eager_user,
+                    start: Default::default(),
+                }),
+                Lazy::Selectin => {
+                    let child = EntityLoad::build(&rel.target(), &sub, options);
+                    plan.selectin.push((rel, child));
+                }
+                l if l != rel.lazy => plan.on_access.push((rel.index, l)),
+                _ => {}
+            }
+        }
+        // a joined load needs the parent's joining columns in the row
+        if let Some(attrs) = &plan.attrs {
+            let mut a = attrs.to_vec();
+            for j in &plan.joined {
+                a.extend(j.rel.local.iter().filter(|l| !attrs.contains(l)));
+            }
+            a.sort_unstable();
+            a.dedup();
+            plan.attrs = Some(a.into());
+        }
+        plan
+    }
+
+    /// Whether a selectin load happens anywhere under this entity.
+    pub fn has_selectin(&self) -> bool {
+        !self.selectin.is_empty() || self.joined.iter().any(|j| j.child.has_selectin())
+    }
+}
+
+/// The attributes that load for `mapper` at `path` under the column options, in order.
+fn column_plan(
+    mapper: &Rc<Mapper>,
+    path: &RelPath,
+    options: &[LoaderOption],
+) -> Option<Rc<[usize]>> {
+    let mut set: Option<Vec<bool>> = None;
+    for o in options {
+        let LoaderOption::Columns {
+            path: p,
+            mapper: m,
+            option,
+        } = o
+        else {
+            continue;
+        };
+        if !Rc::ptr_eq(m, mapper) || !same_path(p, path) {
+            continue;
+        }
+        let s = set.get_or_insert_with(|| vec![true; mapper.attrs.len()]);
+        match option {
+            ColumnOption::LoadOnly(keep) => {
+                for (i, v) in s.iter_mut().enumerate() {
+                    *v = keep.contains(&i) || mapper.pk.contains(&i);
+                }
+            }
+            ColumnOption::Defer(i) => s[*i] = mapper.pk.contains(i),
+            ColumnOption::Undefer(i) => s[*i] = true,
+        }
+    }
+    let s = set?;
+    if s.iter().all(|v| *v) {
+        return None;
+    }
+    Some(
+        s.iter()
+            .enumerate()
+            .filter(|(_, v)| **v)
+            .map(|(i, _)| i)
+            .collect(),
+    )
+}
