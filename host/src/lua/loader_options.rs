@@ -115,10 +115,12 @@ impl LuaLoad {
                 }
                 Some(a.derived.clone())
             }
-            Some(other) => return Err(arg(format!(
+            Some(other) => {
+                return Err(arg(format!(
                 "orm.contains_eager(): the second argument must be an orm.aliased() entity, got {}",
                 other.type_name()
-            ))),
+            )))
+            }
         };
         next.options.push(LoaderOption::ContainsEager {
             path: next.path.clone(),

@@ -325,9 +325,80 @@ fn order_of(v: &LuaValue, target: Option<&Rc<Mapper>>, what: &str) -> LuaResult<
 
 /// `User.posts` on the class.
 pub struct LuaRelAttr(pub Rc<Relationship>);
+/// An optional object argument (`nil` / `orm.null()` allowed).
+fn object_arg(lua: &Lua, v: &LuaValue, rel: &Relationship) -> LuaResult<Option<Rc<Instance>>> {
+    if super::convert::is_null(v) {
+        return Ok(None);
+    }
+    super::instance::instance_of(lua, v)
+        .map(Some)
+        .ok_or_else(|| {
+            arg(format!(
+                "{}: expected an object of {}, got {}",
+                rel.path(),
+                rel.target().class_name,
+                super::convert::lua_debug(v)
+            ))
+        })
+}
+
 impl UserData for LuaRelAttr {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| Ok(this.0.path()));
+        // `User.posts:any(cond)` / `Post.author:has(cond)`: a correlated EXISTS
+        for (name, collection) in [("any", true), ("has", false)] {
+            m.add_method(name, move |lua, this, crit: Option<LuaValue>| {
+                let rel = &this.0;
+                if rel.uselist != collection {
+                    return Err(arg(format!(
+                        "{}:{name}() applies to {}; use :{}()",
+                        rel.path(),
+                        if collection {
+                            "collections"
+                        } else {
+                            "scalar (many-to-one / one-to-one) relationships"
+                        },
+                        if collection { "has" } else { "any" }
+                    )));
+                }
+                let crit = match crit {
+                    None | Some(LuaValue::Nil) => None,
+                    Some(v) => Some(super::expr::clause_arg(
+                        &v,
+                        &format!("{}:{name}()", rel.path()),
+                    )?),
+                };
+                lua.create_userdata(super::expr::LuaExpr::new(rel.exists(crit).lua()?))
+            });
+        }
+        for (name, negate) in [("eq", false), ("ne", true)] {
+            m.add_method(name, move |lua, this, v: LuaValue| {
+                let rel = &this.0;
+                if rel.uselist {
+                    return Err(arg(format!(
+                        "{}:{name}() compares a scalar relationship; for a collection use :contains(obj) or :any()",
+                        rel.path()
+                    )));
+                }
+                let obj = object_arg(lua, &v, rel)?;
+                lua.create_userdata(super::expr::LuaExpr::new(
+                    rel.compare_object(obj.as_ref(), negate).lua()?,
+                ))
+            });
+        }
+        m.add_method("contains", |lua, this, v: LuaValue| {
+            let rel = &this.0;
+            if !rel.uselist {
+                return Err(arg(format!(
+                    "{}:contains() applies to collections; use :eq(obj)",
+                    rel.path()
+                )));
+            }
+            let obj = object_arg(lua, &v, rel)?;
+            lua.create_userdata(super::expr::LuaExpr::new(
+                rel.compare_object(obj.as_ref(), false).lua()?,
+            ))
+        });
     }
 }
 
@@ -563,6 +634,22 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                 }
             };
             parse(lua, "", &target, opts)
+        })?,
+    )?;
+    orm.set(
+        "with_parent",
+        lua.create_function(|lua, (obj, attr): (LuaValue, LuaValue)| {
+            let rel = match &attr {
+                LuaValue::UserData(ud) if ud.is::<LuaRelAttr>() => ud.borrow::<LuaRelAttr>()?.0.clone(),
+                other => {
+                    return Err(arg(format!(
+                        "orm.with_parent(obj, Model.relationship): expected a relationship attribute, got {}",
+                        super::convert::lua_debug(other)
+                    )))
+                }
+            };
+            let obj = expect_instance(lua, &obj)?;
+            lua.create_userdata(super::expr::LuaExpr::new(rel.with_parent(&obj).lua()?))
         })?,
     )?;
     orm.set(

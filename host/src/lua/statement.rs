@@ -356,14 +356,41 @@ macro_rules! generative_methods {
             $m.add_method(
                 name,
                 move |_, this, (target, on): (LuaValue, Option<LuaValue>)| {
-                    let target = from_target(&target)?;
-                    let on = match on {
-                        Some(v) => clause_arg(&v, &format!(":{name}()"))?,
-                        None => this.$q.select.infer_join_onclause(&target)
-                            .map_err(|e| arg(format!(":{name}(): {}", e.message)))?,
+                    // along a relationship: `:join(User.posts)`, `:join(alias, User.posts)`
+                    let along = |v: &LuaValue| match v {
+                        LuaValue::UserData(ud) => ud
+                            .borrow::<super::relationship::LuaRelAttr>()
+                            .ok()
+                            .map(|r| r.0.clone()),
+                        _ => None,
+                    };
+                    let joins = if let Some(rel) = along(&target) {
+                        let to = FromItem::Table(rel.target().table.clone());
+                        rel.joins_to(&FromItem::Table(rel.parent().table.clone()), &to, outer)
+                    } else if let Some(rel) = on.as_ref().and_then(along) {
+                        let to = from_target(&target)?;
+                        if to.table_id() != rel.target().table.id
+                            && !matches!(&to, FromItem::Derived(d) if matches!(&d.kind, crate::sql::DerivedKind::Alias(t) if t.id == rel.target().table.id))
+                        {
+                            return Err(arg(format!(
+                                ":{name}(): '{}' is not {} (the target of {})",
+                                to.describe(),
+                                rel.target().class_name,
+                                rel.path()
+                            )));
+                        }
+                        rel.joins_to(&FromItem::Table(rel.parent().table.clone()), &to, outer)
+                    } else {
+                        let target = from_target(&target)?;
+                        let on = match on {
+                            Some(v) => clause_arg(&v, &format!(":{name}()"))?,
+                            None => this.$q.select.infer_join_onclause(&target)
+                                .map_err(|e| arg(format!(":{name}(): {}", e.message)))?,
+                        };
+                        vec![Join { target, on, outer }]
                     };
                     with_member(this, name, |q| {
-                        q.select.joins.push(Join { target, on, outer });
+                        q.select.joins.extend(joins);
                         Ok(())
                     })
                 },

@@ -4,6 +4,7 @@
 pub mod attributes;
 pub mod bulk;
 pub mod collections;
+pub mod comparators;
 pub(crate) mod dependency;
 pub mod identity;
 pub mod instance;

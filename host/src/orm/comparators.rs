@@ -1,0 +1,260 @@
+//! Relationships in SQL, as SQLAlchemy's relationship comparator renders them: the joins of
+//! `:join(User.posts)`, the correlated EXISTS of `User.posts:any(...)` /
+//! `Post.author:has(...)`, the comparison of a relationship with an object
+//! (`Post.author:eq(user)`, `User.posts:contains(post)`) and `with_parent(user, User.posts)`.
+//!
+//! Objects become bound parameters of their key values at the time the expression is built;
+//! a pending object is flushed first (when its session autoflushes) so that it has them.
+
+use std::rc::Rc;
+
+use super::instance::{Instance, Status};
+use super::relationships::{Direction, Relationship};
+use super::session::SessionCore;
+use crate::error::Result;
+use crate::sql::select::anon_name;
+use crate::sql::{BinOp, Derived, Expr, FromItem, Join, Select};
+use crate::value::Value;
+use crate::{arg_err, invalid};
+
+fn col(f: &FromItem, i: usize) -> Expr {
+    match f {
+        FromItem::Table(t) => Expr::column(t, i),
+        FromItem::Derived(d) => d.column(i),
+    }
+}
+
+fn and_all(mut parts: Vec<Expr>) -> Expr {
+    if parts.len() == 1 {
+        parts.pop().expect("one part")
+    } else {
+        Expr::and(parts)
+    }
+}
+
+fn eq(a: Expr, b: Expr) -> Expr {
+    Expr::binary(a, BinOp::Eq, b)
+}
+
+/// The values of `attrs` of `obj`, loaded if needed (a pending object is flushed first).
+fn values_of(obj: &Rc<Instance>, attrs: &[usize]) -> Result<Vec<Value>> {
+    if obj.status() == Status::Pending {
+        if let Some(s) = obj.session() {
+            s.autoflush()?;
+        }
+    }
+    for &a in attrs {
+        SessionCore::ensure_loaded(obj, a)?;
+    }
+    let st = obj.state();
+    Ok(attrs.iter().map(|&a| st.values[a].clone()).collect())
+}
+
+fn check_model(rel: &Relationship, obj: &Rc<Instance>, side: &str) -> Result<()> {
+    let want = if side == "target" {
+        rel.target()
+    } else {
+        rel.parent()
+    };
+    if !Rc::ptr_eq(&obj.mapper, &want) {
+        return Err(arg_err!(
+            "{}: expected an object of {}, got {}",
+            rel.path(),
+            want.class_name,
+            obj.mapper.class_name
+        ));
+    }
+    Ok(())
+}
+
+impl Relationship {
+    /// The joins of `:join(rel)` from the parent (`parent`) to `target` (the target's
+    /// table, or an alias of it): through the secondary table for many-to-many.
+    pub fn joins_to(&self, parent: &FromItem, target: &FromItem, outer: bool) -> Vec<Join> {
+        match &self.secondary {
+            None => vec![Join {
+                target: target.clone(),
+                on: and_all(
+                    self.local
+                        .iter()
+                        .zip(&self.remote)
+                        .map(|(&l, &r)| eq(col(parent, l), col(target, r)))
+                        .collect(),
+                ),
+                outer,
+            }],
+            Some(sec) => {
+                let s = FromItem::Table(sec.clone());
+                vec![
+                    Join {
+                        target: s.clone(),
+                        on: and_all(
+                            self.local
+                                .iter()
+                                .zip(&self.sec_local)
+                                .map(|(&l, &x)| eq(col(parent, l), col(&s, x)))
+                                .collect(),
+                        ),
+                        outer,
+                    },
+                    Join {
+                        target: target.clone(),
+                        on: and_all(
+                            self.remote
+                                .iter()
+                                .zip(&self.sec_remote)
+                                .map(|(&r, &x)| eq(col(target, r), col(&s, x)))
+                                .collect(),
+                        ),
+                        outer,
+                    },
+                ]
+            }
+        }
+    }
+
+    /// `User.posts:any(cond)` / `Post.author:has(cond)`: EXISTS of a related row (meeting
+    /// `criterion`), correlated to the parent's table. A self-referential relationship
+    /// reads the related rows through an alias, to which `criterion` is re-aimed.
+    pub fn exists(&self, criterion: Option<Expr>) -> Result<Expr> {
+        let p = self.parent();
+        let t = self.target();
+        let target = if p.table.id == t.table.id {
+            FromItem::Derived(Derived::alias(&t.table, &anon_name())?)
+        } else {
+            FromItem::Table(t.table.clone())
+        };
+        let parent = FromItem::Table(p.table.clone());
+        let mut select = Select::new(vec![Expr::Star]);
+        for j in self.joins_to(&parent, &target, false) {
+            select.where_.push(j.on);
+        }
+        if let Some(c) = criterion {
+            select.where_.push(match &target {
+                FromItem::Derived(alias) => {
+                    let tid = t.table.id;
+                    c.adapt(&|c| {
+                        (c.table.id == tid && c.from.is_none()).then(|| alias.column(c.index))
+                    })
+                }
+                FromItem::Table(_) => c,
+            });
+        }
+        Ok(Expr::Exists(Box::new(select)))
+    }
+
+    /// `Post.author:eq(user)` (a many-to-one: the foreign key equals the object's key;
+    /// `nil`: IS NULL) and `User.posts:contains(post)` (a one-to-many or many-to-many: the
+    /// parent is the object's). `negate` gives `:ne(obj)`.
+    pub fn compare_object(&self, obj: Option<&Rc<Instance>>, negate: bool) -> Result<Expr> {
+        let p = self.parent();
+        if self.direction == Direction::ManyToOne {
+            let locals: Vec<Expr> = self
+                .local
+                .iter()
+                .map(|&l| Expr::column(&p.table, l))
+                .collect();
+            let Some(obj) = obj else {
+                let op = if negate { BinOp::IsNot } else { BinOp::Is };
+                return Ok(and_all(
+                    locals
+                        .into_iter()
+                        .map(|c| Expr::binary(c, op, Expr::Null))
+                        .collect(),
+                ));
+            };
+            check_model(self, obj, "target")?;
+            let values = values_of(obj, &self.remote)?;
+            let same = and_all(
+                locals
+                    .iter()
+                    .zip(values)
+                    .map(|(c, v)| eq(c.clone(), Expr::bind(v)))
+                    .collect(),
+            );
+            if !negate {
+                return Ok(same);
+            }
+            // SQLAlchemy: != an object also matches rows whose key is NULL
+            let mut nulls: Vec<Expr> = locals
+                .into_iter()
+                .map(|c| Expr::binary(c, BinOp::Is, Expr::Null))
+                .collect();
+            let not_same = Expr::Unary(
+                crate::sql::expr::UnaryOp::Not,
+                Box::new(Expr::Grouping(Box::new(same))),
+            );
+            nulls.insert(0, not_same);
+            return Ok(Expr::List(BinOp::Or, nulls));
+        }
+        let Some(obj) = obj else {
+            return Err(invalid!(
+                "{}: a collection cannot be compared to nil; use ~{}:any()",
+                self.path(),
+                self.path()
+            ));
+        };
+        check_model(self, obj, "target")?;
+        let cond = match &self.secondary {
+            None => {
+                // the parent whose key the child's foreign key holds
+                let values = values_of(obj, &self.remote)?;
+                and_all(
+                    self.local
+                        .iter()
+                        .zip(values)
+                        .map(|(&l, v)| eq(Expr::column(&p.table, l), Expr::bind(v)))
+                        .collect(),
+                )
+            }
+            Some(sec) => {
+                let values = values_of(obj, &self.remote)?;
+                let mut s = Select::new(vec![Expr::Star]);
+                for (&l, &x) in self.local.iter().zip(&self.sec_local) {
+                    s.where_
+                        .push(eq(Expr::column(&p.table, l), Expr::column(sec, x)));
+                }
+                for (&x, v) in self.sec_remote.iter().zip(values) {
+                    s.where_.push(eq(Expr::column(sec, x), Expr::bind(v)));
+                }
+                Expr::Exists(Box::new(s))
+            }
+        };
+        Ok(if negate {
+            Expr::Unary(
+                crate::sql::expr::UnaryOp::Not,
+                Box::new(Expr::Grouping(Box::new(cond))),
+            )
+        } else {
+            cond
+        })
+    }
+
+    /// `with_parent(obj, rel)`: the criterion on the target's rows that are `obj`'s related
+    /// objects.
+    pub fn with_parent(&self, obj: &Rc<Instance>) -> Result<Expr> {
+        check_model(self, obj, "parent")?;
+        let t = self.target();
+        let values = values_of(obj, &self.local)?;
+        Ok(match &self.secondary {
+            None => and_all(
+                self.remote
+                    .iter()
+                    .zip(values)
+                    .map(|(&r, v)| eq(Expr::column(&t.table, r), Expr::bind(v)))
+                    .collect(),
+            ),
+            Some(sec) => {
+                let mut s = Select::new(vec![Expr::Star]);
+                for (&r, &x) in self.remote.iter().zip(&self.sec_remote) {
+                    s.where_
+                        .push(eq(Expr::column(&t.table, r), Expr::column(sec, x)));
+                }
+                for (&x, v) in self.sec_local.iter().zip(values) {
+                    s.where_.push(eq(Expr::column(sec, x), Expr::bind(v)));
+                }
+                Expr::Exists(Box::new(s))
+            }
+        })
+    }
+}
