@@ -86,14 +86,16 @@ impl LuaLoad {
                 return Ok(next);
             }
         }
+        // several attributes are a path: only the last gets the strategy, those before
+        // keep theirs (SQLAlchemy's `defaultload`)
         for a in args {
             let rel = rel_arg(a, what)?;
             next.path = extend_path(&next.path, &rel).lua()?;
-            next.options.push(LoaderOption::Relationship {
-                path: next.path.clone(),
-                lazy,
-            });
         }
+        next.options.push(LoaderOption::Relationship {
+            path: next.path.clone(),
+            lazy,
+        });
         Ok(next)
     }
 

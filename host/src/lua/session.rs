@@ -69,6 +69,7 @@ pub fn get(
     session: &AnyUserData,
     mapper: &Rc<Mapper>,
     pk: LuaValue,
+    options: &[crate::orm::strategy_options::LoaderOption],
 ) -> LuaResult<LuaValue> {
     super::relationship::ensure_configured(lua, [mapper])?;
     let values: Vec<LuaValue> = match &pk {
@@ -122,7 +123,7 @@ pub fn get(
         })?);
     }
     let s = session_of(session)?;
-    let found = s.core.get(mapper, &key).lua()?;
+    let found = s.core.get_with(mapper, &key, options).lua()?;
     drop(s);
     match found {
         Some(inst) => push_instance(lua, &inst),
@@ -373,9 +374,22 @@ impl UserData for LuaSession {
         });
         m.add_function(
             "get",
-            |lua, (ud, model, pk): (AnyUserData, LuaValue, LuaValue)| {
+            |lua, (ud, model, pk, opts): (AnyUserData, LuaValue, LuaValue, Option<mlua::Table>)| {
                 let mapper = mapper_of(&model)?;
-                get(lua, &ud, &mapper, pk)
+                // `session:get(M, pk, { options = { orm.joinedload(M.rel), ... } })`
+                let mut q =
+                    crate::orm::OrmSelect::new(vec![crate::orm::query::SelectItem::Entity(
+                        mapper.clone(),
+                    )]);
+                if let Some(opts) = opts {
+                    if let Some(list) = opts.get::<Option<mlua::Table>>("options")? {
+                        super::relationship::ensure_configured(lua, [&mapper])?;
+                        let args: Vec<LuaValue> =
+                            list.sequence_values().collect::<mlua::Result<_>>()?;
+                        super::loader_options::add_options(&mut q, &args)?;
+                    }
+                }
+                get(lua, &ud, &mapper, pk, &q.options)
             },
         );
         m.add_method("flush", |_, this, ()| this.core.flush().lua());

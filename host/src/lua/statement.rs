@@ -582,7 +582,7 @@ impl UserData for LuaQuery {
                 .first_entity()
                 .ok_or_else(|| arg("query:get() needs an entity"))?
                 .clone();
-            super::session::get(lua, &this.session, &m, pk)
+            super::session::get(lua, &this.session, &m, pk, &this.q.options)
         });
         m.add_method(
             "update",

@@ -21,7 +21,11 @@ pub enum RelState {
     Unloaded,
     /// Not loaded, and a loader option of the query that loaded the instance chose how it
     /// loads on access (`raiseload`, `lazyload`), overriding the relationship's default.
-    Deferred(super::relationships::Lazy),
+    /// With the options of that query for the related objects, rooted at the target.
+    Deferred(
+        super::relationships::Lazy,
+        Option<Rc<Vec<super::strategy_options::LoaderOption>>>,
+    ),
     Scalar(ScalarRef),
     Collection(Collection),
 }
@@ -88,10 +92,19 @@ impl Instance {
         f(&mut rels[r])
     }
 
+    /// Every relationship unloaded (expired): the next access loads it again.
+    pub fn expire_relationships(&self) {
+        let mut st = self.state_mut();
+        if let Some(rels) = st.rels.as_mut() {
+            rels.iter_mut().for_each(|r| *r = RelState::Unloaded);
+        }
+        st.rels_changed = false;
+    }
+
     pub fn rel_loaded(&self, r: usize) -> bool {
         !matches!(
             self.rel_state(r),
-            RelState::Unloaded | RelState::Deferred(_)
+            RelState::Unloaded | RelState::Deferred(..)
         )
     }
 
@@ -180,9 +193,24 @@ impl Events {
             return Err(invalid!("{} is viewonly and cannot be set", rel.path()));
         }
         let reverse = rel.reverse();
-        // the old value matters only to keep the reverse side in step
-        if reverse.is_some() && parent.status() == Status::Persistent {
-            self.ensure(parent, rel)?;
+        // the old value matters only to keep the reverse side in step; a many-to-one's
+        // comes from the identity map without SQL, or stays unknown (as SQLAlchemy's
+        // passive history does), so setting it never loads nor raises
+        if reverse.is_some()
+            && parent.status() == Status::Persistent
+            && !parent.rel_loaded(rel.index)
+        {
+            if rel.direction == Direction::ManyToOne {
+                let old = super::strategies::many_to_one_in_identity_map(parent, rel);
+                parent.with_rel(rel.index, |s| {
+                    *s = RelState::Scalar(ScalarRef {
+                        value: old,
+                        changed: false,
+                    })
+                });
+            } else {
+                self.ensure(parent, rel)?;
+            }
         }
         let old = match parent.rel_state(rel.index) {
             RelState::Scalar(s) => s.value,
@@ -386,7 +414,9 @@ impl Events {
             let points_here = match obj.rel_state(rev.index) {
                 RelState::Scalar(s) => s.value.is_some_and(|v| Rc::ptr_eq(&v, parent)),
                 // unloaded: the foreign key says, and it is the parent's (being removed)
-                RelState::Unloaded | RelState::Deferred(_) => rev.direction == Direction::ManyToOne,
+                RelState::Unloaded | RelState::Deferred(..) => {
+                    rev.direction == Direction::ManyToOne
+                }
                 RelState::Collection(_) => false,
             };
             if points_here {

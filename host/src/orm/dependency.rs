@@ -19,6 +19,8 @@ pub(crate) struct SyncRule {
     pub child: Rc<Instance>,
     pub child_cols: Vec<usize>,
     pub parent: Option<(Rc<Instance>, Vec<usize>)>,
+    /// From a `post_update` relationship: written by a second UPDATE after the INSERTs.
+    pub post_update: bool,
 }
 
 /// One row of a many-to-many association table.
@@ -41,12 +43,41 @@ pub(crate) struct Plan {
     /// Rules that set foreign keys to NULL come first, so that a child moved to another
     /// parent ends with the new parent's key.
     pub rules: Vec<SyncRule>,
+    /// Rules of `post_update` relationships: applied by UPDATEs once every row is
+    /// inserted, so that rows pointing at each other need no order between them.
+    pub post_rules: Vec<SyncRule>,
     pub assoc_insert: Vec<AssocRow>,
     pub assoc_delete: Vec<AssocRow>,
     /// Every association row of deleted objects.
     pub assoc_delete_all: Vec<AssocOf>,
     /// Objects whose relationship changes this flush writes (flags cleared on success).
     pub touched: Vec<Rc<Instance>>,
+}
+
+/// The loaded related objects of `inst` (and theirs, and so on) along relationships whose
+/// cascade `along` accepts: SQLAlchemy's cascade iterator. `inst` itself is not included.
+pub fn cascade_iterator(
+    inst: &Rc<Instance>,
+    along: &dyn Fn(&super::relationships::Cascade) -> bool,
+) -> Vec<Rc<Instance>> {
+    let mut out = Vec::new();
+    let mut stack = vec![inst.clone()];
+    let mut seen: HashSet<*const Instance> = HashSet::from([Rc::as_ptr(inst)]);
+    while let Some(x) = stack.pop() {
+        let rels: Vec<Rc<Relationship>> = x.mapper.relationships.borrow().clone();
+        for rel in rels {
+            if !along(&rel.cascade) || rel.viewonly {
+                continue;
+            }
+            for y in related(&x, &rel) {
+                if seen.insert(Rc::as_ptr(&y)) {
+                    out.push(y.clone());
+                    stack.push(y);
+                }
+            }
+        }
+    }
+    out
 }
 
 impl SessionCore {
@@ -67,7 +98,7 @@ impl SessionCore {
                 for y in related(&x, &rel) {
                     if y.session().is_none() {
                         match y.status() {
-                            Status::Transient | Status::Detached => self.add(&y)?,
+                            Status::Transient | Status::Detached => self.add_one(&y)?,
                             _ => continue,
                         }
                     }
@@ -84,7 +115,7 @@ pub(crate) fn related(x: &Instance, rel: &Relationship) -> Vec<Rc<Instance>> {
     match x.rel_state(rel.index) {
         RelState::Scalar(s) => s.value.into_iter().collect(),
         RelState::Collection(c) => c.items,
-        RelState::Unloaded | RelState::Deferred(_) => Vec::new(),
+        RelState::Unloaded | RelState::Deferred(..) => Vec::new(),
     }
 }
 
@@ -140,6 +171,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                         child: inst.clone(),
                         child_cols: rel.local.clone(),
                         parent: s.value.map(|p| (p, rel.remote.clone())),
+                        post_update: rel.post_update,
                     });
                 }
                 (Direction::OneToMany, RelState::Scalar(s)) if s.changed => {
@@ -148,6 +180,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                             child,
                             child_cols: rel.remote.clone(),
                             parent: Some((inst.clone(), rel.local.clone())),
+                            post_update: rel.post_update,
                         });
                     }
                 }
@@ -171,6 +204,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                             child: child.clone(),
                             child_cols: rel.remote.clone(),
                             parent: None,
+                            post_update: rel.post_update,
                         });
                     }
                     for child in &c.added {
@@ -178,6 +212,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                             child: child.clone(),
                             child_cols: rel.remote.clone(),
                             parent: Some((inst.clone(), rel.local.clone())),
+                            post_update: rel.post_update,
                         });
                     }
                 }
@@ -208,7 +243,13 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
     // a deleted child keeps its key
     nullify.retain(|r| !r.child.state().marked_deleted);
     plan.rules = nullify;
-    plan.rules.extend(set);
+    for rule in set {
+        if rule.post_update {
+            plan.post_rules.push(rule);
+        } else {
+            plan.rules.push(rule);
+        }
+    }
     Ok(plan)
 }
 
@@ -255,7 +296,7 @@ fn cascade_deletes(
                     continue; // ON DELETE CASCADE / SET NULL in the database does it
                 }
                 if !d.rel_loaded(rel.index) {
-                    session.load_relationship(&d, &rel)?;
+                    session.load_relationship_for_flush(&d, &rel)?;
                 }
                 for child in related(&d, &rel) {
                     if rel.cascade.delete {
@@ -269,6 +310,7 @@ fn cascade_deletes(
                             child: child.clone(),
                             child_cols: rel.remote.clone(),
                             parent: None,
+                            post_update: rel.post_update,
                         });
                     }
                 }
@@ -282,6 +324,7 @@ impl Plan {
     /// Foreign keys to copy or association rows to write.
     pub fn has_work(&self) -> bool {
         !(self.rules.is_empty()
+            && self.post_rules.is_empty()
             && self.assoc_insert.is_empty()
             && self.assoc_delete.is_empty()
             && self.assoc_delete_all.is_empty())
@@ -300,7 +343,7 @@ impl Plan {
                             c.added.clear();
                             c.removed.clear();
                         }
-                        RelState::Unloaded | RelState::Deferred(_) => {}
+                        RelState::Unloaded | RelState::Deferred(..) => {}
                     }
                 }
             }

@@ -209,6 +209,17 @@ impl SessionCore {
 
     /// `session:get(Model, pk)`: the identity map first, then one SELECT.
     pub fn get(&self, mapper: &Rc<Mapper>, pk: &[Value]) -> Result<Option<Rc<Instance>>> {
+        self.get_with(mapper, pk, &[])
+    }
+
+    /// `get` with loader options (the legacy `query:options(...):get(pk)`); they and the
+    /// entity's eager relationships apply when the row is loaded.
+    pub fn get_with(
+        &self,
+        mapper: &Rc<Mapper>,
+        pk: &[Value],
+        options: &[super::strategy_options::LoaderOption],
+    ) -> Result<Option<Rc<Instance>>> {
         if pk.len() != mapper.pk.len() {
             return Err(arg_err!(
                 "Incorrect number of values in identifier formed from argument for {}: expected {}, got {}",
@@ -235,6 +246,22 @@ impl SessionCore {
                 };
             }
             return Ok(Some(inst));
+        }
+        if !options.is_empty() || super::strategies::has_eager_default(mapper) {
+            let mut q = OrmSelect::new(vec![super::query::SelectItem::Entity(mapper.clone())]);
+            q.options = Rc::new(options.to_vec());
+            for (&i, v) in mapper.pk.iter().zip(key.values()) {
+                q.select.where_.push(crate::sql::Expr::binary(
+                    crate::sql::Expr::column(&mapper.table, i),
+                    crate::sql::BinOp::Eq,
+                    crate::sql::Expr::bind(v),
+                ));
+            }
+            let rows = self.execute_select(&q)?;
+            return Ok(rows.items.into_iter().find_map(|i| match i {
+                Item::Instance(i) => Some(i),
+                _ => None,
+            }));
         }
         self.autoflush()?;
         let conn = self.connection()?;

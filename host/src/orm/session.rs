@@ -206,6 +206,16 @@ impl SessionCore {
 
     /// `session:add(obj)`: transient → pending; detached → persistent again.
     pub fn add(&self, inst: &Rc<Instance>) -> Result<()> {
+        self.add_one(inst)?;
+        // save-update cascade: the object's loaded related objects come along
+        if !inst.mapper.relationships.borrow().is_empty() {
+            self.cascade_add(inst)?;
+        }
+        Ok(())
+    }
+
+    /// `add` without the cascade (the cascade walks the graph itself, without recursion).
+    pub(crate) fn add_one(&self, inst: &Rc<Instance>) -> Result<()> {
         if self.closed.get() {
             self.check_usable()?;
         }
@@ -241,10 +251,6 @@ impl SessionCore {
                     inst.describe()
                 ));
             }
-        }
-        // save-update cascade: the object's loaded related objects come along
-        if !inst.mapper.relationships.borrow().is_empty() {
-            self.cascade_add(inst)?;
         }
         Ok(())
     }
@@ -313,8 +319,16 @@ impl SessionCore {
                 inst.describe()
             ));
         }
+        // the `expunge` cascade: related objects this session holds leave with it
+        let related = super::dependency::cascade_iterator(inst, &|c| c.expunge);
         self.remove_everywhere(inst);
         inst.detach();
+        for r in related {
+            if self.owns(&r) {
+                self.remove_everywhere(&r);
+                r.detach();
+            }
+        }
         Ok(())
     }
 
@@ -679,6 +693,7 @@ impl SessionCore {
     pub fn expire_all(&self) {
         for inst in self.identity.borrow().values() {
             inst.expire(None);
+            inst.expire_relationships();
             inst.state_mut().queued_modified = false;
         }
         self.modified.borrow_mut().clear();
@@ -690,6 +705,16 @@ impl SessionCore {
                 "Instance '{}' is not persistent within this Session",
                 inst.describe()
             ));
+        }
+        if attrs.is_none() {
+            // the `refresh-expire` cascade, and the relationships themselves reload
+            for r in super::dependency::cascade_iterator(inst, &|c| c.refresh_expire) {
+                if self.owns(&r) && r.status() == Status::Persistent {
+                    r.expire(None);
+                    r.expire_relationships();
+                }
+            }
+            inst.expire_relationships();
         }
         inst.expire(attrs);
         Ok(())

@@ -58,9 +58,53 @@ fn lazy_statement(rel: &Relationship) -> OrmSelect {
     q
 }
 
+/// The object a many-to-one of `inst` points at, when the identity map holds it (no SQL).
+pub fn many_to_one_in_identity_map(
+    inst: &Rc<Instance>,
+    rel: &Relationship,
+) -> Option<Rc<Instance>> {
+    let target = rel.target();
+    if rel.direction != Direction::ManyToOne || rel.remote != target.pk {
+        return None;
+    }
+    let values: Vec<Value> = {
+        let st = inst.state();
+        if rel.local.iter().any(|&c| !st.loaded.contains(c)) {
+            return None;
+        }
+        rel.local.iter().map(|&c| st.values[c].clone()).collect()
+    };
+    let key = IdentityKey::new(target.id, &values)?;
+    let found = inst.session()?.find(&key)?;
+    let gone = {
+        let st = found.state();
+        st.marked_deleted || st.status == Status::Deleted
+    };
+    (!gone).then_some(found)
+}
+
 impl SessionCore {
     /// Loads relationship `rel` of `inst` (lazy `"select"`), or says why it cannot be.
     pub fn load_relationship(&self, inst: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<()> {
+        self.load_relationship_as(inst, rel, false)
+    }
+
+    /// The unit of work's own load (the children of a deleted parent): `"raise"` guards
+    /// the program's access, not the flush, as in SQLAlchemy.
+    pub fn load_relationship_for_flush(
+        &self,
+        inst: &Rc<Instance>,
+        rel: &Rc<Relationship>,
+    ) -> Result<()> {
+        self.load_relationship_as(inst, rel, true)
+    }
+
+    fn load_relationship_as(
+        &self,
+        inst: &Rc<Instance>,
+        rel: &Rc<Relationship>,
+        for_flush: bool,
+    ) -> Result<()> {
         let empty = || {
             if rel.uselist {
                 RelState::Collection(Collection::default())
@@ -68,16 +112,16 @@ impl SessionCore {
                 RelState::Scalar(ScalarRef::default())
             }
         };
-        let lazy = match inst.rel_state(rel.index) {
-            RelState::Deferred(l) => l,
-            _ => rel.lazy,
+        let (lazy, options) = match inst.rel_state(rel.index) {
+            RelState::Deferred(l, o) => (l, o),
+            _ => (rel.lazy, None),
         };
         match lazy {
             Lazy::NoLoad => {
                 inst.with_rel(rel.index, |s| *s = empty());
                 return Ok(());
             }
-            Lazy::Raise => {
+            Lazy::Raise if !for_flush => {
                 return Err(Error::new(
                     ErrorKind::InvalidRequestError,
                     format!("'{}' is not available due to lazy='raise'", rel.path()),
@@ -121,6 +165,27 @@ impl SessionCore {
         }
         self.autoflush()?;
         let conn = self.connection()?;
+        if let Some(options) = options {
+            // the loading query's options for the related objects apply
+            let mut q = lazy_statement(rel);
+            q.options = options;
+            let rows = match plan_select(&q)? {
+                Some((select, columns, plans)) => {
+                    let c = compile(&Statement::Select(select), conn.engine().dialect())?;
+                    let params = c.bind(&values, &|_| None)?;
+                    let plans: Vec<Option<&EntityLoad>> =
+                        plans.iter().map(Option::as_ref).collect();
+                    self.run_planned(&conn, &c.sql, &params, &columns, &plans)?
+                }
+                None => {
+                    let (c, columns) = self.lazy_sql(rel, conn.engine().dialect())?;
+                    let params = c.bind(&values, &|_| None)?;
+                    self.run_select(&conn, &c.sql, &params, &columns)?
+                }
+            };
+            self.set_loaded(inst, rel, rows);
+            return Ok(());
+        }
         // the related objects' own eager relationships load with them
         let plan = has_eager_default(&target)
             .then(|| EntityLoad::build(&target, &vec![rel.clone()], &[]))
@@ -139,6 +204,14 @@ impl SessionCore {
         };
         let params = c.bind(&values, &|_| None)?;
         let rows = self.run_planned(&conn, &c.sql, &params, &columns, &[plan.as_ref()])?;
+        self.set_loaded(inst, rel, rows);
+        Ok(())
+    }
+
+    /// A lazy load's rows become the relationship's loaded value (each object once: joined
+    /// loads under it repeat rows).
+    fn set_loaded(&self, inst: &Rc<Instance>, rel: &Rc<Relationship>, rows: super::query::Rows) {
+        let mut seen = HashSet::new();
         let found: Vec<Rc<Instance>> = rows
             .items
             .into_iter()
@@ -146,6 +219,7 @@ impl SessionCore {
                 Item::Instance(i) => Some(i),
                 _ => None,
             })
+            .filter(|i| seen.insert(Rc::as_ptr(i) as usize))
             .collect();
         inst.with_rel(rel.index, |s| {
             *s = if rel.uselist {
@@ -160,7 +234,6 @@ impl SessionCore {
                 })
             }
         });
-        Ok(())
     }
 
     fn lazy_sql(
@@ -182,7 +255,7 @@ impl SessionCore {
         match inst.status() {
             Status::Transient | Status::Pending => {
                 inst.with_rel(rel.index, |s| {
-                    if matches!(s, RelState::Unloaded | RelState::Deferred(_)) {
+                    if matches!(s, RelState::Unloaded | RelState::Deferred(..)) {
                         *s = if rel.uselist {
                             RelState::Collection(Collection::default())
                         } else {
@@ -465,12 +538,12 @@ fn apply_on_access(inst: &Instance, plan: &EntityLoad) {
         return;
     }
     let rels = inst.mapper.relationships.borrow();
-    for &(idx, lazy) in &plan.on_access {
-        inst.with_rel(idx, |s| {
+    for (idx, lazy, options) in &plan.on_access {
+        inst.with_rel(*idx, |s| {
             if matches!(s, RelState::Unloaded) {
                 *s = match lazy {
-                    Lazy::NoLoad => empty_state(&rels[idx]),
-                    l => RelState::Deferred(l),
+                    Lazy::NoLoad => empty_state(&rels[*idx]),
+                    l => RelState::Deferred(*l, options.clone()),
                 };
             }
         });
@@ -650,6 +723,8 @@ impl SessionCore {
         apply_joined(&mut base, child, &parent_exprs)?;
         let plans = [Some(child)];
         let width = columns.len();
+        // joined loads under this one repeat a related row once per row of theirs
+        let mut added: HashSet<(usize, usize)> = HashSet::new();
         for chunk in keys.chunks(SELECTIN_BATCH) {
             let mut select = base.clone();
             select.where_.push(if key_cols.len() == 1 {
@@ -697,7 +772,9 @@ impl SessionCore {
                 };
                 if let Some(ps) = wanted.get(&key) {
                     for p in ps {
-                        add_loaded(p, rel, found.clone());
+                        if added.insert((Rc::as_ptr(p) as usize, Rc::as_ptr(found) as usize)) {
+                            add_loaded(p, rel, found.clone());
+                        }
                     }
                 }
             }

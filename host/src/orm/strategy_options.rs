@@ -21,6 +21,9 @@ use crate::sql::Derived;
 /// A path of relationships from a root entity: `[User.posts, Post.comments]`.
 pub type RelPath = Vec<Rc<Relationship>>;
 
+/// Options for the objects a relationship leads to, rooted at its target.
+pub type NestedOptions = Rc<Vec<LoaderOption>>;
+
 /// What a column option does.
 #[derive(Clone, Debug)]
 pub enum ColumnOption {
@@ -67,6 +70,47 @@ impl LoaderOption {
     }
 }
 
+impl LoaderOption {
+    /// This option with `base` taken off the front of its path, when it applies below the
+    /// end of `base` (to the related objects `base` leads to).
+    pub fn rebased(&self, base: &[Rc<Relationship>]) -> Option<LoaderOption> {
+        let under = |p: &[Rc<Relationship>], strict: bool| {
+            (p.len() > base.len() || (!strict && p.len() == base.len()))
+                && same_path(&p[..base.len()], base)
+        };
+        Some(match self {
+            LoaderOption::Relationship { path, lazy } if under(path, true) => {
+                LoaderOption::Relationship {
+                    path: path[base.len()..].to_vec(),
+                    lazy: *lazy,
+                }
+            }
+            LoaderOption::ContainsEager { path, alias } if under(path, true) => {
+                LoaderOption::ContainsEager {
+                    path: path[base.len()..].to_vec(),
+                    alias: alias.clone(),
+                }
+            }
+            LoaderOption::Wildcard { prefix, lazy } if under(prefix, false) => {
+                LoaderOption::Wildcard {
+                    prefix: prefix[base.len()..].to_vec(),
+                    lazy: *lazy,
+                }
+            }
+            LoaderOption::Columns {
+                path,
+                mapper,
+                option,
+            } if under(path, false) => LoaderOption::Columns {
+                path: path[base.len()..].to_vec(),
+                mapper: mapper.clone(),
+                option: option.clone(),
+            },
+            _ => return None,
+        })
+    }
+}
+
 /// Checks that `next` continues `path` (its parent is the target of the path's end).
 pub fn extend_path(path: &RelPath, next: &Rc<Relationship>) -> Result<RelPath> {
     if let Some(last) = path.last() {
@@ -110,7 +154,9 @@ pub struct EntityLoad {
     pub selectin: Vec<(Rc<Relationship>, EntityLoad)>,
     /// Relationships whose strategy on access differs from their default (by relationship
     /// index): raise, noload, or a lazy select where the default would raise.
-    pub on_access: Vec<(usize, Lazy)>,
+    /// With the options for the related objects, rooted at the target, when the query
+    /// gave any (`lazyload(User.posts):joinedload(Post.tags)`).
+    pub on_access: Vec<(usize, Lazy, Option<NestedOptions>)>,
 }
 
 impl EntityLoad {
@@ -192,15 +238,26 @@ impl EntityLoad {
                     let child = EntityLoad::build(&rel.target(), &sub, options);
                     plan.selectin.push((rel, child));
                 }
-                l if l != rel.lazy => plan.on_access.push((rel.index, l)),
-                _ => {}
+                l => {
+                    let nested: Vec<LoaderOption> =
+                        options.iter().filter_map(|o| o.rebased(&sub)).collect();
+                    if l != rel.lazy || !nested.is_empty() {
+                        let nested = (!nested.is_empty()).then(|| Rc::new(nested));
+                        plan.on_access.push((rel.index, l, nested));
+                    }
+                }
             }
         }
-        // a joined load needs the parent's joining columns in the row
+        // joined and selectin loads need the parent's joining columns in the row
         if let Some(attrs) = &plan.attrs {
             let mut a = attrs.to_vec();
-            for j in &plan.joined {
-                a.extend(j.rel.local.iter().filter(|l| !attrs.contains(l)));
+            let rels = plan
+                .joined
+                .iter()
+                .map(|j| &j.rel)
+                .chain(plan.selectin.iter().map(|(r, _)| r));
+            for rel in rels {
+                a.extend(rel.local.iter().filter(|l| !attrs.contains(l)));
             }
             a.sort_unstable();
             a.dedup();
@@ -222,7 +279,28 @@ fn column_plan(
     options: &[LoaderOption],
 ) -> Option<Rc<[usize]>> {
     let mut set: Option<Vec<bool>> = None;
-    for o in options {
+    // load_only first: an explicit defer / undefer of a column wins over it, in any order
+    let load_only_first = options
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                LoaderOption::Columns {
+                    option: ColumnOption::LoadOnly(_),
+                    ..
+                }
+            )
+        })
+        .chain(options.iter().filter(|o| {
+            !matches!(
+                o,
+                LoaderOption::Columns {
+                    option: ColumnOption::LoadOnly(_),
+                    ..
+                }
+            )
+        }));
+    for o in load_only_first {
         let LoaderOption::Columns {
             path: p,
             mapper: m,

@@ -154,12 +154,96 @@ fn apply_rules(
     Ok(())
 }
 
-fn pending_parent_in(rule: &super::dependency::SyncRule, table: u32, index: &Inserted) -> bool {
-    rule.parent.as_ref().is_some_and(|(p, _)| {
-        p.mapper.table.id == table
-            && p.status() == Status::Pending
-            && !index.contains_key(&Rc::as_ptr(p))
-    })
+/// Inserts the pending rows in rounds, tables in dependency order: each round inserts
+/// the rows whose pending parents are inserted already, so rows of a self-referential
+/// table go in levels and tables that point at each other interleave when their rows do
+/// not. Rows that wait on each other in a cycle raise (`post_update` breaks such cycles).
+fn insert_in_dependency_order(
+    conn: &Connection,
+    plan: &Plan,
+    new: &[Rc<Instance>],
+    order: &[Rc<Table>],
+    inserted: &mut Vec<InsertOutcome>,
+    index: &mut Inserted,
+    undo: &mut Undo,
+) -> Result<()> {
+    let mut remaining: Vec<Vec<&Rc<Instance>>> = order
+        .iter()
+        .map(|t| new.iter().filter(|i| i.mapper.table.id == t.id).collect())
+        .collect();
+    while remaining.iter().any(|r| !r.is_empty()) {
+        let mut progress = false;
+        for (t, table) in order.iter().enumerate() {
+            if remaining[t].is_empty() {
+                continue;
+            }
+            loop {
+                let waiting: HashSet<*const Instance> = plan
+                    .rules
+                    .iter()
+                    .filter(|r| {
+                        r.parent.as_ref().is_some_and(|(p, _)| {
+                            p.status() == Status::Pending && !index.contains_key(&Rc::as_ptr(p))
+                        })
+                    })
+                    .map(|r| Rc::as_ptr(&r.child))
+                    .collect();
+                let (ready, rest): (Vec<&Rc<Instance>>, Vec<&Rc<Instance>>) = remaining[t]
+                    .iter()
+                    .partition(|i| !waiting.contains(&Rc::as_ptr(i)));
+                if ready.is_empty() {
+                    break;
+                }
+                progress = true;
+                let ready_set: HashSet<*const Instance> =
+                    ready.iter().map(|i| Rc::as_ptr(i)).collect();
+                apply_rules(
+                    plan,
+                    &|c| ready_set.contains(&Rc::as_ptr(c)),
+                    inserted,
+                    index,
+                    undo,
+                )?;
+                let first = inserted.len();
+                insert_rows(conn, table, &ready, inserted)?;
+                for (n, out) in inserted.iter().enumerate().skip(first) {
+                    index.insert(Rc::as_ptr(&out.inst), n);
+                }
+                let done = rest.is_empty();
+                remaining[t] = rest;
+                if done {
+                    break;
+                }
+            }
+        }
+        if !progress {
+            let (t, rest) = remaining
+                .iter()
+                .enumerate()
+                .find(|(_, r)| !r.is_empty())
+                .expect("rows remain");
+            let stuck = rest[0];
+            let awaited = plan
+                .rules
+                .iter()
+                .filter(|r| Rc::ptr_eq(&r.child, stuck))
+                .find_map(|r| r.parent.as_ref().map(|(p, _)| p.clone()))
+                .map(|p| format!(" {} in table '{}',", p.describe(), p.mapper.table.name))
+                .unwrap_or_default();
+            return Err(Error::new(
+                ErrorKind::InvalidRequestError,
+                format!(
+                    "Circular dependency detected: {} in table '{}' waits for{} which waits in turn ({} row(s) of '{}' cannot be inserted first); set post_update on one of the relationships",
+                    stuck.describe(),
+                    order[t].name,
+                    awaited,
+                    rest.len(),
+                    order[t].name
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Sends every statement of the flush; changes nothing on the objects but foreign keys
@@ -174,6 +258,7 @@ fn write(
     let deleted: Vec<Rc<Instance>> = session.deleted.borrow().clone();
 
     let mut tables: Vec<Rc<Table>> = Vec::new();
+    let mut mappers: Vec<Rc<super::Mapper>> = Vec::new();
     for inst in new
         .iter()
         .chain(&deleted)
@@ -183,60 +268,30 @@ fn write(
         if !tables.iter().any(|t| t.id == inst.mapper.table.id) {
             tables.push(inst.mapper.table.clone());
         }
+        if !mappers.iter().any(|m| m.id == inst.mapper.id) {
+            mappers.push(inst.mapper.clone());
+        }
     }
-    let order = sort_by_dependency(&tables);
+    let order = sort_by_dependency(&tables, &post_update_edges(&mappers));
 
     let mut inserted: Vec<InsertOutcome> = Vec::with_capacity(new.len());
     let mut index: Inserted = HashMap::new();
     // foreign keys to copy or association rows to write need the inserted objects by address
     let tracking = plan.has_work();
     let mut updated: Vec<UpdateOutcome> = Vec::new();
+    if tracking {
+        insert_in_dependency_order(conn, plan, &new, &order, &mut inserted, &mut index, undo)?;
+    }
     for table in &order {
-        let mut rows: Vec<&Rc<Instance>> = new
-            .iter()
-            .filter(|i| i.mapper.table.id == table.id)
-            .collect();
         if !tracking {
             // no relationship work: one pass, no bookkeeping per row
+            let rows: Vec<&Rc<Instance>> = new
+                .iter()
+                .filter(|i| i.mapper.table.id == table.id)
+                .collect();
             if !rows.is_empty() {
                 insert_rows(conn, table, &rows, &mut inserted)?;
             }
-            rows.clear();
-        }
-        // rows of a self-referential table go in levels: parents before their children
-        while !rows.is_empty() {
-            let waiting: HashSet<*const Instance> = plan
-                .rules
-                .iter()
-                .filter(|r| pending_parent_in(r, table.id, &index))
-                .map(|r| Rc::as_ptr(&r.child))
-                .collect();
-            let (ready, rest): (Vec<&Rc<Instance>>, Vec<&Rc<Instance>>) =
-                rows.iter().partition(|i| !waiting.contains(&Rc::as_ptr(i)));
-            if ready.is_empty() {
-                return Err(Error::new(
-                    ErrorKind::InvalidRequestError,
-                    format!(
-                        "Circular dependency detected among {} rows of table '{}': each waits for another to be inserted; set post_update on the relationship",
-                        rest.len(),
-                        table.name
-                    ),
-                ));
-            }
-            let ready_set: HashSet<*const Instance> = ready.iter().map(|i| Rc::as_ptr(i)).collect();
-            apply_rules(
-                plan,
-                &|c| ready_set.contains(&Rc::as_ptr(c)),
-                &inserted,
-                &index,
-                undo,
-            )?;
-            let first = inserted.len();
-            insert_rows(conn, table, &ready, &mut inserted)?;
-            for (n, out) in inserted.iter().enumerate().skip(first) {
-                index.insert(Rc::as_ptr(&out.inst), n);
-            }
-            rows = rest;
         }
         apply_rules(
             plan,
@@ -257,7 +312,9 @@ fn write(
             update_rows(conn, table, &rows, &mut updated)?;
         }
     }
+    post_update(conn, plan, &inserted, &index, undo)?;
     write_associations(conn, plan, &inserted, &index)?;
+    unlink_post_updated(conn, &deleted)?;
     for table in order.iter().rev() {
         let rows: Vec<&Rc<Instance>> = deleted
             .iter()
@@ -268,6 +325,124 @@ fn write(
         }
     }
     Ok((inserted, updated))
+}
+
+/// The foreign-key edges of `post_update` relationships (table holding the key, table it
+/// references), left out of the table order: those keys are written after the INSERTs.
+fn post_update_edges(mappers: &[Rc<super::Mapper>]) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    for m in mappers {
+        for rel in m.relationships.borrow().iter().filter(|r| r.post_update) {
+            let (holder, referenced) = match rel.direction {
+                super::relationships::Direction::ManyToOne => (rel.parent(), rel.target()),
+                super::relationships::Direction::OneToMany => (rel.target(), rel.parent()),
+                super::relationships::Direction::ManyToMany => continue,
+            };
+            out.push((holder.table.id, referenced.table.name.clone()));
+        }
+    }
+    out
+}
+
+/// Writes the foreign keys of `post_update` relationships once every row is inserted: one
+/// UPDATE of the key columns per object, by primary key.
+fn post_update(
+    conn: &Connection,
+    plan: &Plan,
+    inserted: &[InsertOutcome],
+    index: &Inserted,
+    undo: &mut Undo,
+) -> Result<()> {
+    for rule in &plan.post_rules {
+        let child = &rule.child;
+        if child.state().marked_deleted {
+            continue;
+        }
+        let mut values = Vec::with_capacity(rule.child_cols.len());
+        for n in 0..rule.child_cols.len() {
+            values.push(match &rule.parent {
+                None => Value::Null,
+                Some((p, cols)) => value_after(p, cols[n], inserted, index)?
+                    .ok_or_else(|| crate::invalid!("{} was not inserted", p.describe()))?,
+            });
+        }
+        let pk: Vec<Value> = child
+            .mapper
+            .pk
+            .iter()
+            .map(|&i| {
+                value_after(child, i, inserted, index)?
+                    .ok_or_else(|| crate::invalid!("{} was not inserted", child.describe()))
+            })
+            .collect::<Result<_>>()?;
+        let table = &child.mapper.table;
+        let mut u = Update::new(table);
+        let n = rule.child_cols.len();
+        u.values = rule
+            .child_cols
+            .iter()
+            .enumerate()
+            .map(|(k, &c)| (c, Expr::Slot(k)))
+            .collect();
+        u.where_ = child
+            .mapper
+            .pk
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| Expr::binary(Expr::column(table, i), BinOp::Eq, Expr::Slot(n + k)))
+            .collect();
+        let c = compile(&Statement::Update(u), conn.engine().dialect())?;
+        let mut params = values.clone();
+        params.extend(pk);
+        conn.execute(&c.sql, &c.bind(&params, &|_| None)?)?;
+        // the object holds what the row holds, with no change left to flush
+        let mut st = child.state_mut();
+        for (&c, v) in rule.child_cols.iter().zip(values) {
+            let had = st.committed.iter().any(|(a, _)| *a == c);
+            undo.fks.push((
+                child.clone(),
+                c,
+                st.values[c].clone(),
+                st.loaded.contains(c),
+                had,
+            ));
+            st.values[c] = v;
+            st.loaded.insert(c);
+        }
+    }
+    Ok(())
+}
+
+/// Before rows are deleted: the `post_update` foreign keys of the deleted rows are set to
+/// NULL, so rows that point at each other can go in any order.
+fn unlink_post_updated(conn: &Connection, deleted: &[Rc<Instance>]) -> Result<()> {
+    for inst in deleted {
+        if inst.status() != Status::Persistent {
+            continue;
+        }
+        let rels = inst.mapper.relationships.borrow().clone();
+        for rel in rels {
+            let post = rel.post_update || rel.reverse().is_some_and(|r| r.post_update);
+            if !post || rel.direction != super::relationships::Direction::ManyToOne {
+                continue;
+            }
+            let key = inst.state().key.clone();
+            let Some(key) = key else { continue };
+            let table = &inst.mapper.table;
+            let mut u = Update::new(table);
+            u.values = rel.local.iter().map(|&c| (c, Expr::Null)).collect();
+            u.where_ = inst
+                .mapper
+                .pk
+                .iter()
+                .enumerate()
+                .map(|(k, &i)| Expr::binary(Expr::column(table, i), BinOp::Eq, Expr::Slot(k)))
+                .collect();
+            let c = compile(&Statement::Update(u), conn.engine().dialect())?;
+            conn.execute(&c.sql, &c.bind(&key.values(), &|_| None)?)?;
+        }
+    }
+    Ok(())
 }
 
 /// Rows of many-to-many association tables: removed ones first, then added ones.

@@ -44,18 +44,21 @@ impl MetaData {
     /// Tables with every table after the ones it references (SQLAlchemy's `sorted_tables`);
     /// cycles are broken in declaration order.
     pub fn sorted_tables(&self) -> Vec<Rc<Table>> {
-        sort_by_dependency(&self.tables.borrow())
+        sort_by_dependency(&self.tables.borrow(), &[])
     }
 }
 
 /// Orders tables so that referenced tables come first; stable for independent tables.
-pub fn sort_by_dependency(tables: &[Rc<Table>]) -> Vec<Rc<Table>> {
+/// `skip` lists foreign-key edges (table id, referenced table name) to leave out, as the
+/// unit of work does for relationships written by `post_update`.
+pub fn sort_by_dependency(tables: &[Rc<Table>], skip: &[(u32, String)]) -> Vec<Rc<Table>> {
     let n = tables.len();
     let deps: Vec<Vec<usize>> = tables
         .iter()
         .map(|t| {
             t.referenced_tables()
                 .iter()
+                .filter(|r| !skip.iter().any(|(id, name)| *id == t.id && name == *r))
                 .filter_map(|r| tables.iter().position(|o| &o.name == r))
                 .filter(|&j| tables[j].id != t.id)
                 .collect()
