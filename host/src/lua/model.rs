@@ -444,6 +444,58 @@ fn column_info(lua: &Lua, m: &Rc<Mapper>, i: usize) -> LuaResult<mlua::Table> {
     Ok(t)
 }
 
+fn relationship_info(
+    lua: &Lua,
+    rel: &crate::orm::relationships::Relationship,
+) -> LuaResult<mlua::Table> {
+    use crate::orm::relationships::{Direction, Lazy};
+    let t = lua.create_table()?;
+    t.set("key", rel.key.as_str())?;
+    t.set("target", model_host(&rel.target()).class_ud.clone())?;
+    t.set(
+        "direction",
+        match rel.direction {
+            Direction::OneToMany => "ONETOMANY",
+            Direction::ManyToOne => "MANYTOONE",
+            Direction::ManyToMany => "MANYTOMANY",
+        },
+    )?;
+    t.set("uselist", rel.uselist)?;
+    if let Some(sec) = &rel.secondary {
+        t.set("secondary", sec.name.as_str())?;
+    }
+    if let Some(back) = rel.reverse() {
+        t.set("back_populates", back.key.as_str())?;
+    }
+    t.set(
+        "lazy",
+        match rel.lazy {
+            Lazy::Select => "select",
+            Lazy::Joined => "joined",
+            Lazy::Selectin => "selectin",
+            Lazy::Raise => "raise",
+            Lazy::NoLoad => "noload",
+        },
+    )?;
+    let c = &rel.cascade;
+    let cascade = lua.create_table()?;
+    for (name, on) in [
+        ("save-update", c.save_update),
+        ("merge", c.merge),
+        ("expunge", c.expunge),
+        ("delete", c.delete),
+        ("delete-orphan", c.delete_orphan),
+        ("refresh-expire", c.refresh_expire),
+    ] {
+        cascade.set(name, on)?;
+    }
+    t.set("cascade", cascade)?;
+    t.set("viewonly", rel.viewonly)?;
+    t.set("post_update", rel.post_update)?;
+    t.set("passive_deletes", rel.passive_deletes)?;
+    Ok(t)
+}
+
 impl UserData for MapperInfo {
     fn add_fields<F: UserDataFields<Self>>(f: &mut F) {
         f.add_field_method_get("class", |_, this| Ok(model_host(&this.0).class_ud.clone()));
@@ -463,7 +515,19 @@ impl UserData for MapperInfo {
             }
             Ok(t)
         });
-        f.add_field_method_get("relationships", |lua, _| lua.create_table());
+        // in declaration order, and by key: `.key .target .direction .uselist .secondary
+        // .back_populates .lazy .cascade .viewonly .post_update .passive_deletes`
+        f.add_field_method_get("relationships", |lua, this| {
+            super::relationship::ensure_configured(lua, [&this.0])?;
+            let t = lua.create_table()?;
+            let rels = this.0.relationships.borrow().clone();
+            for (n, rel) in rels.iter().enumerate() {
+                let r = relationship_info(lua, rel)?;
+                t.raw_set(n + 1, r.clone())?;
+                t.raw_set(rel.key.as_str(), r)?;
+            }
+            Ok(t)
+        });
         f.add_field_method_get("attrs", |lua, this| {
             let t = lua.create_table()?;
             for i in 0..this.0.attrs.len() {

@@ -325,6 +325,30 @@ fn order_of(v: &LuaValue, target: Option<&Rc<Mapper>>, what: &str) -> LuaResult<
 
 /// `User.posts` on the class.
 pub struct LuaRelAttr(pub Rc<Relationship>);
+/// An object for collection `rel`: anything else is refused naming the collection.
+fn member(lua: &Lua, v: &LuaValue, rel: &Relationship) -> LuaResult<Rc<Instance>> {
+    super::instance::instance_of(lua, v).ok_or_else(|| {
+        super::error::kind_err(
+            crate::error::ErrorKind::UnmappedInstanceError,
+            format!(
+                "{}: expected an instance of {}, got {}",
+                rel.path(),
+                rel.target().class_name,
+                super::convert::lua_debug(v)
+            ),
+        )
+    })
+}
+
+/// The objects of a plain list for collection `rel`.
+fn members(lua: &Lua, list: &mlua::Table, rel: &Relationship) -> LuaResult<Vec<Rc<Instance>>> {
+    instances_of(lua, list).or_else(|_| {
+        list.sequence_values::<LuaValue>()
+            .map(|v| member(lua, &v?, rel))
+            .collect()
+    })
+}
+
 /// An optional object argument (`nil` / `orm.null()` allowed).
 fn object_arg(lua: &Lua, v: &LuaValue, rel: &Relationship) -> LuaResult<Option<Rc<Instance>>> {
     if super::convert::is_null(v) {
@@ -437,7 +461,7 @@ pub fn set(lua: &Lua, inst: &Rc<Instance>, r: usize, value: &LuaValue) -> LuaRes
     let rel = relationship(inst, r)?;
     if rel.uselist {
         let items = match value {
-            LuaValue::Table(t) => instances_of(lua, t)?,
+            LuaValue::Table(t) => members(lua, t, &rel)?,
             LuaValue::UserData(ud) if ud.is::<LuaCollection>() => {
                 let c = ud.borrow::<LuaCollection>()?;
                 items_of(&c)?
@@ -516,7 +540,7 @@ impl UserData for LuaCollection {
             let n = items_of(this)?.len() as i64;
             match k {
                 LuaValue::Integer(i) if i == n + 1 => {
-                    let x = expect_instance(lua, &v)?;
+                    let x = member(lua, &v, &this.rel)?;
                     Events.append(&this.inst, &this.rel, &x).lua()
                 }
                 _ => Err(arg(format!(
@@ -547,7 +571,7 @@ fn collection_methods(lua: &Lua) -> LuaResult<mlua::Table> {
         "append",
         lua.create_function(|lua, (c, x): (AnyUserData, LuaValue)| {
             let c = coll_arg(&c)?;
-            let x = expect_instance(lua, &x)?;
+            let x = member(lua, &x, &c.rel)?;
             Events.append(&c.inst, &c.rel, &x).lua()
         })?,
     )?;
@@ -555,7 +579,7 @@ fn collection_methods(lua: &Lua) -> LuaResult<mlua::Table> {
         "remove",
         lua.create_function(|lua, (c, x): (AnyUserData, LuaValue)| {
             let c = coll_arg(&c)?;
-            let x = expect_instance(lua, &x)?;
+            let x = member(lua, &x, &c.rel)?;
             if !Events.remove(&c.inst, &c.rel, &x).lua()? {
                 return Err(arg(format!(
                     "{}.remove(x): x not in collection",
@@ -569,7 +593,7 @@ fn collection_methods(lua: &Lua) -> LuaResult<mlua::Table> {
         "extend",
         lua.create_function(|lua, (c, list): (AnyUserData, mlua::Table)| {
             let c = coll_arg(&c)?;
-            for x in instances_of(lua, &list)? {
+            for x in members(lua, &list, &c.rel)? {
                 Events.append(&c.inst, &c.rel, &x).lua()?;
             }
             Ok(())

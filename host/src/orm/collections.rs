@@ -35,6 +35,9 @@ pub struct ScalarRef {
     pub value: Option<Rc<Instance>>,
     /// Set in this session since the last flush: the foreign key follows it at flush.
     pub changed: bool,
+    /// The object it held at the last flush, when set since (a one-to-one's replaced
+    /// child: its foreign key is cleared, or with delete-orphan it is deleted).
+    pub replaced: Option<Rc<Instance>>,
 }
 
 #[derive(Clone, Default)]
@@ -126,9 +129,15 @@ impl Instance {
 /// Sets a scalar relationship's value, as changed since the last flush.
 fn put_scalar(obj: &Rc<Instance>, r: usize, value: Option<Rc<Instance>>) {
     obj.with_rel(r, |s| {
+        let replaced = match s {
+            RelState::Scalar(old) if old.changed => old.replaced.take(),
+            RelState::Scalar(old) => old.value.take(),
+            _ => None,
+        };
         *s = RelState::Scalar(ScalarRef {
             value,
             changed: true,
+            replaced,
         })
     });
     obj.rel_changed();
@@ -206,6 +215,7 @@ impl Events {
                     *s = RelState::Scalar(ScalarRef {
                         value: old,
                         changed: false,
+                        replaced: None,
                     })
                 });
             } else {
@@ -371,10 +381,11 @@ impl Events {
                 obj.rel_changed();
             }
         } else {
-            // a scalar reverse: the object leaves its old parent's collection
+            // a scalar reverse: the object leaves its old parent's collection (an unloaded
+            // reference is found in the identity map, without SQL, as SQLAlchemy does)
             let old = match obj.rel_state(rev.index) {
                 RelState::Scalar(s) => s.value,
-                _ => None,
+                _ => super::strategies::many_to_one_in_identity_map(obj, rev),
             };
             if old.as_ref().is_some_and(|o| Rc::ptr_eq(o, parent)) {
                 return Ok(());

@@ -175,6 +175,27 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                     });
                 }
                 (Direction::OneToMany, RelState::Scalar(s)) if s.changed => {
+                    // the one-to-one's replaced child: an orphan, or unlinked
+                    let old = s
+                        .replaced
+                        .as_ref()
+                        .filter(|o| !s.value.as_ref().is_some_and(|v| Rc::ptr_eq(v, o)));
+                    if let Some(old) = old {
+                        if rel.cascade.delete_orphan {
+                            match old.status() {
+                                Status::Persistent => session.delete(old)?,
+                                Status::Pending => session.expunge(old)?,
+                                _ => {}
+                            }
+                        } else {
+                            nullify.push(SyncRule {
+                                child: old.clone(),
+                                child_cols: rel.remote.clone(),
+                                parent: None,
+                                post_update: rel.post_update,
+                            });
+                        }
+                    }
                     if let Some(child) = s.value {
                         set.push(SyncRule {
                             child,
@@ -338,7 +359,10 @@ impl Plan {
             if let Some(rels) = st.rels.as_mut() {
                 for r in rels.iter_mut() {
                     match r {
-                        RelState::Scalar(s) => s.changed = false,
+                        RelState::Scalar(s) => {
+                            s.changed = false;
+                            s.replaced = None;
+                        }
                         RelState::Collection(c) => {
                             c.added.clear();
                             c.removed.clear();

@@ -16,6 +16,19 @@ use crate::sql::{compile, Select, Statement};
 use crate::value::Value;
 use crate::{arg_err, invalid};
 
+/// The entity's row by identity key, as a statement (for the paths that need load plans).
+fn by_key(mapper: &Rc<Mapper>, key: &IdentityKey) -> OrmSelect {
+    let mut q = OrmSelect::new(vec![super::query::SelectItem::Entity(mapper.clone())]);
+    for (&i, v) in mapper.pk.iter().zip(key.values()) {
+        q.select.where_.push(crate::sql::Expr::binary(
+            crate::sql::Expr::column(&mapper.table, i),
+            crate::sql::BinOp::Eq,
+            crate::sql::Expr::bind(v),
+        ));
+    }
+    q
+}
+
 impl SessionCore {
     /// The instance of a row: the one already in the identity map (its expired attributes
     /// filled from the row), or a new persistent one.
@@ -248,15 +261,8 @@ impl SessionCore {
             return Ok(Some(inst));
         }
         if !options.is_empty() || super::strategies::has_eager_default(mapper) {
-            let mut q = OrmSelect::new(vec![super::query::SelectItem::Entity(mapper.clone())]);
+            let mut q = by_key(mapper, &key);
             q.options = Rc::new(options.to_vec());
-            for (&i, v) in mapper.pk.iter().zip(key.values()) {
-                q.select.where_.push(crate::sql::Expr::binary(
-                    crate::sql::Expr::column(&mapper.table, i),
-                    crate::sql::BinOp::Eq,
-                    crate::sql::Expr::bind(v),
-                ));
-            }
             let rows = self.execute_select(&q)?;
             return Ok(rows.items.into_iter().find_map(|i| match i {
                 Item::Instance(i) => Some(i),
@@ -315,6 +321,18 @@ impl SessionCore {
     /// `session:refresh(obj)`: expires every attribute and loads them again now.
     pub fn refresh(&self, inst: &Rc<Instance>) -> Result<()> {
         self.expire(inst, None)?;
+        let mapper = inst.mapper.clone();
+        if super::strategies::has_eager_default(&mapper) {
+            // the row and its eager relationships again, in the same statement(s)
+            let key = inst.state().key.clone();
+            if let Some(key) = key {
+                let rows = self.execute_select(&by_key(&mapper, &key))?;
+                if rows.is_empty() {
+                    return Err(invalid!("Could not refresh instance '{}'", inst.describe()));
+                }
+                return Ok(());
+            }
+        }
         self.load_expired(inst).map_err(|e| {
             if e.kind == ErrorKind::ObjectDeletedError {
                 invalid!("Could not refresh instance '{}'", inst.describe())
@@ -361,8 +379,26 @@ impl SessionCore {
     /// `session:merge(obj)`: copies the state of `source` onto the persistent instance with
     /// the same primary key (loading it if needed), or onto a new pending one.
     pub fn merge(&self, source: &Rc<Instance>) -> Result<Rc<Instance>> {
+        // as SQLAlchemy: one autoflush first, none while the graph is merged
+        self.autoflush()?;
+        self.enter_no_autoflush();
+        let r = self.merge_with(source, &mut std::collections::HashMap::new());
+        self.exit_no_autoflush();
+        r
+    }
+
+    /// `merge` with the objects merged so far (by source), for the `merge` cascade along
+    /// relationships, whose graphs loop back (`post.author.posts`).
+    fn merge_with(
+        &self,
+        source: &Rc<Instance>,
+        memo: &mut std::collections::HashMap<*const Instance, Rc<Instance>>,
+    ) -> Result<Rc<Instance>> {
         if source.session().is_some_and(|s| self.is(&s)) {
             return Ok(source.clone());
+        }
+        if let Some(done) = memo.get(&Rc::as_ptr(source)) {
+            return Ok(done.clone());
         }
         let mapper = source.mapper.clone();
         let (values, loaded) = {
@@ -399,6 +435,43 @@ impl SessionCore {
                 if !same {
                     target.set(i, values[i].clone());
                 }
+            }
+        }
+        memo.insert(Rc::as_ptr(source), target.clone());
+        // the `merge` cascade: related objects the source has loaded are merged too, and
+        // the target's relationship set to the merged ones
+        let rels: Vec<Rc<super::relationships::Relationship>> =
+            mapper.relationships.borrow().clone();
+        for rel in rels {
+            if !rel.cascade.merge || rel.viewonly || !source.rel_loaded(rel.index) {
+                continue;
+            }
+            let events = super::collections::Events;
+            match source.rel_state(rel.index) {
+                super::collections::RelState::Scalar(r) => {
+                    let merged = match &r.value {
+                        Some(v) => Some(self.merge_with(v, memo)?),
+                        None => None,
+                    };
+                    let current = match target.rel_state(rel.index) {
+                        super::collections::RelState::Scalar(t) => Some(t.value),
+                        _ => None,
+                    };
+                    let same = matches!((&current, &merged), (Some(Some(a)), Some(b)) if Rc::ptr_eq(a, b))
+                        || matches!((&current, &merged), (Some(None), None));
+                    if !same {
+                        events.set_scalar(&target, &rel, merged)?;
+                    }
+                }
+                super::collections::RelState::Collection(c) => {
+                    let merged: Vec<Rc<Instance>> = c
+                        .items
+                        .iter()
+                        .map(|v| self.merge_with(v, memo))
+                        .collect::<Result<_>>()?;
+                    events.replace(&target, &rel, &merged)?;
+                }
+                _ => {}
             }
         }
         Ok(target)

@@ -156,6 +156,7 @@ impl SessionCore {
                             *s = RelState::Scalar(ScalarRef {
                                 value: Some(found.clone()),
                                 changed: false,
+                                replaced: None,
                             })
                         });
                         return Ok(());
@@ -231,6 +232,7 @@ impl SessionCore {
                 RelState::Scalar(ScalarRef {
                     value: found.into_iter().next(),
                     changed: false,
+                    replaced: None,
                 })
             }
         });
@@ -383,6 +385,11 @@ fn wrap_limited(mut inner: Select) -> Result<(Select, Rc<Derived>)> {
             Expr::Unary(op @ (UnaryOp::Asc | UnaryOp::Desc), inner) => (Some(op), *inner),
             e => (None, e),
         };
+        // a labelled expression orders by its expression
+        let e = match e {
+            Expr::Label(_, inner) => *inner,
+            e => e,
+        };
         let label: Rc<str> = Rc::from(format!("_order_{}", k + 1).as_str());
         inner.columns.push(Expr::Label(label, Box::new(e.clone())));
         inner.order_by.push(match dir {
@@ -525,6 +532,7 @@ fn add_loaded(parent: &Instance, rel: &Relationship, child: Rc<Instance>) {
                 RelState::Scalar(ScalarRef {
                     value: Some(child),
                     changed: false,
+                    replaced: None,
                 })
             }
         }

@@ -246,6 +246,61 @@ fn insert_in_dependency_order(
     Ok(())
 }
 
+/// The deleted rows of a self-referential table in an order the foreign keys allow: rows
+/// no other remaining row points at first (children before their parents).
+fn delete_order<'a>(table: &Table, rows: Vec<&'a Rc<Instance>>) -> Result<Vec<&'a Rc<Instance>>> {
+    // (referencing column, referenced column) of the table's foreign keys to itself
+    let links: Vec<(usize, usize)> = table
+        .columns
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            c.foreign_keys.iter().filter_map(move |fk| {
+                let (t, col) = fk.target_parts();
+                (t == table.name).then(|| table.column_index(col).map(|j| (i, j)))?
+            })
+        })
+        .collect();
+    if links.is_empty() || rows.len() < 2 {
+        return Ok(rows);
+    }
+    let mut values: Vec<Vec<Value>> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let mut v = Vec::with_capacity(links.len() * 2);
+        for &(a, b) in &links {
+            SessionCore::ensure_loaded(r, a)?;
+            SessionCore::ensure_loaded(r, b)?;
+            let st = r.state();
+            v.push(st.values[a].clone());
+            v.push(st.values[b].clone());
+        }
+        values.push(v);
+    }
+    let mut remaining: Vec<usize> = (0..rows.len()).collect();
+    let mut out = Vec::with_capacity(rows.len());
+    while !remaining.is_empty() {
+        let referenced = |r: usize| {
+            remaining.iter().any(|&x| {
+                x != r
+                    && (0..links.len()).any(|k| {
+                        let fk = &values[x][2 * k];
+                        !fk.is_null() && *fk == values[r][2 * k + 1]
+                    })
+            })
+        };
+        let (free, held): (Vec<usize>, Vec<usize>) =
+            remaining.iter().partition(|&&r| !referenced(r));
+        if free.is_empty() {
+            // rows pointing at each other: leave them to the database to judge
+            out.extend(held.iter().map(|&r| rows[r]));
+            break;
+        }
+        out.extend(free.iter().map(|&r| rows[r]));
+        remaining = held;
+    }
+    Ok(out)
+}
+
 /// Sends every statement of the flush; changes nothing on the objects but foreign keys
 /// (recorded in `undo`).
 fn write(
@@ -279,6 +334,43 @@ fn write(
     // foreign keys to copy or association rows to write need the inserted objects by address
     let tracking = plan.has_work();
     let mut updated: Vec<UpdateOutcome> = Vec::new();
+    // as SQLAlchemy's save_obj: a table's UPDATEs go before its INSERTs (an old row gives
+    // up a unique key the new one takes), except rows whose new foreign key waits for a
+    // parent this flush inserts
+    let mut early: HashSet<*const Instance> = HashSet::new();
+    let waits_on_insert = |c: &Rc<Instance>| {
+        plan.rules.iter().any(|r| {
+            Rc::ptr_eq(&r.child, c)
+                && r.parent
+                    .as_ref()
+                    .is_some_and(|(p, _)| p.status() == Status::Pending)
+        })
+    };
+    for table in &order {
+        let modified: Vec<Rc<Instance>> = session
+            .modified
+            .borrow()
+            .iter()
+            .filter(|i| i.mapper.table.id == table.id && !(tracking && waits_on_insert(i)))
+            .cloned()
+            .collect();
+        if modified.is_empty() {
+            continue;
+        }
+        if tracking {
+            let set: HashSet<*const Instance> = modified.iter().map(Rc::as_ptr).collect();
+            apply_rules(
+                plan,
+                &|c| set.contains(&Rc::as_ptr(c)),
+                &inserted,
+                &index,
+                undo,
+            )?;
+        }
+        let rows: Vec<&Rc<Instance>> = modified.iter().collect();
+        update_rows(conn, table, &rows, &mut updated)?;
+        early.extend(modified.iter().map(Rc::as_ptr));
+    }
     if tracking {
         insert_in_dependency_order(conn, plan, &new, &order, &mut inserted, &mut index, undo)?;
     }
@@ -292,10 +384,15 @@ fn write(
             if !rows.is_empty() {
                 insert_rows(conn, table, &rows, &mut inserted)?;
             }
+            continue;
         }
         apply_rules(
             plan,
-            &|c| c.mapper.table.id == table.id && c.status() != Status::Pending,
+            &|c| {
+                c.mapper.table.id == table.id
+                    && c.status() != Status::Pending
+                    && !early.contains(&Rc::as_ptr(c))
+            },
             &inserted,
             &index,
             undo,
@@ -304,7 +401,7 @@ fn write(
             .modified
             .borrow()
             .iter()
-            .filter(|i| i.mapper.table.id == table.id)
+            .filter(|i| i.mapper.table.id == table.id && !early.contains(&Rc::as_ptr(i)))
             .cloned()
             .collect();
         if !modified.is_empty() {
@@ -320,6 +417,7 @@ fn write(
             .iter()
             .filter(|i| i.mapper.table.id == table.id && i.status() == Status::Persistent)
             .collect();
+        let rows = delete_order(table, rows)?;
         if !rows.is_empty() {
             delete_rows(conn, table, &rows)?;
         }
@@ -445,6 +543,9 @@ fn unlink_post_updated(conn: &Connection, deleted: &[Rc<Instance>]) -> Result<()
     Ok(())
 }
 
+/// One prepared statement of an association table: (table id, columns, SQL, rows).
+type AssocBatch = (u32, Vec<usize>, Compiled, Vec<Vec<Value>>);
+
 /// Rows of many-to-many association tables: removed ones first, then added ones.
 fn write_associations(
     conn: &Connection,
@@ -479,23 +580,40 @@ fn write_associations(
             .collect::<Result<_>>()?;
         conn.execute(&c.sql, &c.bind(&key, &|_| None)?)?;
     }
-    for row in &plan.assoc_delete {
-        let cols: Vec<usize> = row.values.iter().map(|v| v.0).collect();
-        let mut d = Delete::new(&row.table);
-        d.where_ = condition(&row.table, &cols);
-        let c = compile(&Statement::Delete(d), dialect)?;
-        conn.execute(&c.sql, &c.bind(&values(row)?, &|_| None)?)?;
-    }
-    for row in &plan.assoc_insert {
-        let mut ins = Insert::new(&row.table);
-        ins.values = row
-            .values
-            .iter()
-            .enumerate()
-            .map(|(n, v)| (v.0, Expr::Slot(n)))
-            .collect();
-        let c = compile(&Statement::Insert(ins), dialect)?;
-        conn.execute(&c.sql, &c.bind(&values(row)?, &|_| None)?)?;
+    // one prepared statement per association table and column list, run for all its rows
+    for (rows, delete) in [(&plan.assoc_delete, true), (&plan.assoc_insert, false)] {
+        let mut batches: Vec<AssocBatch> = Vec::new();
+        for row in rows {
+            let cols: Vec<usize> = row.values.iter().map(|v| v.0).collect();
+            let n = match batches
+                .iter()
+                .position(|b| b.0 == row.table.id && b.1 == cols)
+            {
+                Some(n) => n,
+                None => {
+                    let stmt = if delete {
+                        let mut d = Delete::new(&row.table);
+                        d.where_ = condition(&row.table, &cols);
+                        Statement::Delete(d)
+                    } else {
+                        let mut ins = Insert::new(&row.table);
+                        ins.values = cols
+                            .iter()
+                            .enumerate()
+                            .map(|(n, &c)| (c, Expr::Slot(n)))
+                            .collect();
+                        Statement::Insert(ins)
+                    };
+                    batches.push((row.table.id, cols, compile(&stmt, dialect)?, Vec::new()));
+                    batches.len() - 1
+                }
+            };
+            let params = batches[n].2.bind(&values(row)?, &|_| None)?;
+            batches[n].3.push(params);
+        }
+        for (_, _, c, params) in &batches {
+            conn.execute_many(&c.sql, params, |_, _, _| Ok(()))?;
+        }
     }
     Ok(())
 }

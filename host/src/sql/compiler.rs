@@ -88,6 +88,22 @@ struct Compiler<'a> {
     unqualified: bool,
 }
 
+fn has_label(e: &Expr) -> bool {
+    match e {
+        Expr::Label(..) => true,
+        Expr::Unary(_, inner) => has_label(inner),
+        _ => false,
+    }
+}
+
+fn unlabel(e: &Expr) -> Expr {
+    match e {
+        Expr::Label(_, inner) => (**inner).clone(),
+        Expr::Unary(op, inner) => Expr::Unary(*op, Box::new(unlabel(inner))),
+        e => e.clone(),
+    }
+}
+
 /// Every CTE a statement reads, in order of first appearance, nested CTEs first. A CTE is
 /// known by its stand-in table, so a recursive member's reference to the CTE it belongs to
 /// (an earlier version of the same item, with fewer members) is not collected again.
@@ -209,7 +225,13 @@ impl<'a> Compiler<'a> {
             self.sql.push_str(" ORDER BY ");
             let was = self.unqualified;
             self.unqualified = !s.compound.is_empty();
-            let r = self.list(&s.order_by, ", ");
+            // a labelled expression orders by its expression (`ORDER BY users.name`)
+            let r = if s.order_by.iter().any(has_label) {
+                let items: Vec<Expr> = s.order_by.iter().map(unlabel).collect();
+                self.list(&items, ", ")
+            } else {
+                self.list(&s.order_by, ", ")
+            };
             self.unqualified = was;
             r?;
         }
