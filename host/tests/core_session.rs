@@ -941,3 +941,112 @@ fn deleting_a_detached_object_attaches_it_and_deletes_its_row() {
     assert_eq!(a.status(), Status::Detached);
     assert_eq!(f.rows("SELECT name FROM users"), vec![vec![text("b")]]);
 }
+
+/// A parent and its child hold each other through a bidirectional relationship; once the
+/// session closes and the program drops them, the cycle collector frees both.
+#[test]
+fn instances_in_a_relationship_cycle_are_freed_once_nothing_else_holds_them() {
+    use lualchemy::orm::collections::Events;
+    use lualchemy::orm::relationships::{configure, RelationshipSpec};
+    let db = common::Db::empty();
+    let users = db.table(
+        "CyUser",
+        lualchemy::schema::Table::new("cy_users", vec![common::pk("id")], vec![], vec![]).unwrap(),
+    );
+    let posts = db.table(
+        "CyPost",
+        lualchemy::schema::Table::new(
+            "cy_posts",
+            vec![
+                common::pk("id"),
+                common::fk(
+                    common::col("user_id", lualchemy::schema::SqlType::Integer),
+                    "cy_users.id",
+                ),
+            ],
+            vec![],
+            vec![],
+        )
+        .unwrap(),
+    );
+    let mut spec = RelationshipSpec::new("posts", "CyPost");
+    spec.back_populates = Some("author".into());
+    users.rel_specs.borrow_mut().push(spec);
+    let mut spec = RelationshipSpec::new("author", "CyUser");
+    spec.back_populates = Some("posts".into());
+    posts.rel_specs.borrow_mut().push(spec);
+    let metadata = db.metadata.clone();
+    configure(&[users.clone(), posts.clone()], &|n| metadata.get(n)).unwrap();
+    db.create_all();
+
+    let session = db.session();
+    let u = lualchemy::orm::Instance::new(&users);
+    let p = lualchemy::orm::Instance::new(&posts);
+    let rel = users.relationship("posts").unwrap();
+    Events.append(&u, &rel, &p).unwrap();
+    session.0.add(&u).unwrap();
+    // flushed, not committed: commit would expire (unload) the relationships
+    session.0.flush().unwrap();
+    let (wu, wp) = (Rc::downgrade(&u), Rc::downgrade(&p));
+    drop((u, p));
+    // the session's identity map still holds them
+    assert!(wu.upgrade().is_some() && wp.upgrade().is_some());
+    session.0.close();
+    // closed: only the cycle held them, and the collector freed it
+    assert!(wu.upgrade().is_none(), "the user is still alive");
+    assert!(wp.upgrade().is_none(), "the post is still alive");
+}
+
+/// Objects the program still holds are never freed of their relationships.
+#[test]
+fn the_cycle_collector_leaves_objects_the_program_holds() {
+    use lualchemy::orm::collections::{Events, RelState};
+    use lualchemy::orm::relationships::{configure, RelationshipSpec};
+    let db = common::Db::empty();
+    let users = db.table(
+        "CzUser",
+        lualchemy::schema::Table::new("cz_users", vec![common::pk("id")], vec![], vec![]).unwrap(),
+    );
+    let posts = db.table(
+        "CzPost",
+        lualchemy::schema::Table::new(
+            "cz_posts",
+            vec![
+                common::pk("id"),
+                common::fk(
+                    common::col("user_id", lualchemy::schema::SqlType::Integer),
+                    "cz_users.id",
+                ),
+            ],
+            vec![],
+            vec![],
+        )
+        .unwrap(),
+    );
+    let mut spec = RelationshipSpec::new("posts", "CzPost");
+    spec.back_populates = Some("author".into());
+    users.rel_specs.borrow_mut().push(spec);
+    let mut spec = RelationshipSpec::new("author", "CzUser");
+    spec.back_populates = Some("posts".into());
+    posts.rel_specs.borrow_mut().push(spec);
+    let metadata = db.metadata.clone();
+    configure(&[users.clone(), posts.clone()], &|n| metadata.get(n)).unwrap();
+    let u = lualchemy::orm::Instance::new(&users);
+    let p = lualchemy::orm::Instance::new(&posts);
+    let rel = users.relationship("posts").unwrap();
+    Events.append(&u, &rel, &p).unwrap();
+    let wp = Rc::downgrade(&p);
+    drop(p);
+    lualchemy::orm::cycles::collect();
+    // held through u, which the program holds
+    let p = wp.upgrade().expect("the post is reachable from the user");
+    assert!(matches!(u.rel_state(rel.index), RelState::Collection(c) if c.items.len() == 1));
+    assert!(p.rel_loaded(
+        users
+            .relationship("posts")
+            .unwrap()
+            .reverse()
+            .unwrap()
+            .index
+    ));
+}

@@ -66,7 +66,7 @@ impl Instance {
     /// A transient instance with nothing set.
     pub fn new(mapper: &Rc<Mapper>) -> Rc<Instance> {
         let n = mapper.attrs.len();
-        Rc::new(Instance {
+        Instance::tracked(Instance {
             mapper: mapper.clone(),
             state: RefCell::new(InstanceState {
                 values: vec![Value::Null; n].into_boxed_slice(),
@@ -92,7 +92,7 @@ impl Instance {
         session: Weak<SessionCore>,
     ) -> Rc<Instance> {
         let n = values.len();
-        Rc::new(Instance {
+        Instance::tracked(Instance {
             mapper: mapper.clone(),
             state: RefCell::new(InstanceState {
                 values,
@@ -108,6 +108,16 @@ impl Instance {
                 rels_changed: false,
             }),
         })
+    }
+
+    /// The new instance, tracked by the cycle collector when its mapper has relationships.
+    fn tracked(inst: Instance) -> Rc<Instance> {
+        let track = !inst.mapper.relationships.borrow().is_empty();
+        let inst = Rc::new(inst);
+        if track {
+            super::cycles::track(&inst);
+        }
+        inst
     }
 
     #[inline]

@@ -147,7 +147,9 @@ impl SessionCore {
             };
         let c = compile(&Statement::Select(select.clone()), conn.engine().dialect())?;
         let params = c.bind(&[], &|_| None)?;
-        self.run_planned(&conn, &c.sql, &params, columns, &plans)
+        let rows = self.run_planned(&conn, &c.sql, &params, columns, &plans)?;
+        super::cycles::maybe_collect();
+        Ok(rows)
     }
 
     pub(crate) fn run_select(

@@ -5,6 +5,7 @@ pub mod attributes;
 pub mod bulk;
 pub mod collections;
 pub mod comparators;
+pub mod cycles;
 pub(crate) mod dependency;
 pub mod identity;
 pub mod instance;

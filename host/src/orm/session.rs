@@ -375,6 +375,7 @@ impl SessionCore {
         for inst in all {
             inst.detach();
         }
+        super::cycles::collect();
     }
 
     pub fn contains(&self, inst: &Rc<Instance>) -> bool {
@@ -427,6 +428,7 @@ impl SessionCore {
             self.fail_transaction(&conn, &e);
             return Err(e);
         }
+        super::cycles::maybe_collect();
         Ok(())
     }
 
