@@ -4,8 +4,9 @@
 -- Used by workloads.lua (the whole-program script) and by workloads.rs (the criterion bench),
 -- so both time exactly the same Lua code.
 --
--- Called with the sizes: N users, NQ lookups, W9_TXNS small transactions.
-local N, NQ, W9_TXNS = ...
+-- Called with the sizes: N users, NQ lookups, W9_TXNS small transactions, NA authors (10 books
+-- each).
+local N, NQ, W9_TXNS, NA = ...
 local orm = require("lualchemy")
 
 local Base = orm.declarative_base()
@@ -16,6 +17,21 @@ local User = Base:model("User", {
   name = orm.Column(orm.String(50), { nullable = false }),
   email = orm.Column(orm.String(100)),
   age = orm.Column(orm.Integer),
+})
+
+local Author = Base:model("Author", {
+  __tablename__ = "authors",
+  id = orm.Column(orm.Integer, { primary_key = true }),
+  name = orm.Column(orm.String(50)),
+  books = orm.relationship("Book", { back_populates = "author" }),
+})
+
+local Book = Base:model("Book", {
+  __tablename__ = "books",
+  id = orm.Column(orm.Integer, { primary_key = true }),
+  title = orm.Column(orm.String(100)),
+  author_id = orm.Column(orm.Integer, orm.ForeignKey("authors.id")),
+  author = orm.relationship("Author", { back_populates = "books" }),
 })
 
 local function fresh(url)
@@ -39,6 +55,36 @@ local function seeded()
   local engine = fresh()
   seed_users(engine)
   return engine
+end
+
+-- authors 1..NA (explicit ids) and 10 books each, bulk-inserted as the reference does
+local function seeded_books()
+  local engine = fresh()
+  local authors, books = {}, {}
+  for i = 1, NA do
+    authors[i] = { id = i, name = "author" .. i }
+    for j = 1, 10 do
+      books[#books + 1] = { title = "book" .. i .. "-" .. j, author_id = i }
+    end
+  end
+  local s = orm.Session(engine)
+  s:execute(orm.insert(Author), authors)
+  s:execute(orm.insert(Book), books)
+  s:commit()
+  s:close()
+  return engine
+end
+
+-- W5 and W6: load every author, sum the sizes of their book collections
+local function sum_books(engine, stmt)
+  local s = orm.Session(engine)
+  local authors = s:scalars(stmt):all()
+  local total = 0
+  for _, a in ipairs(authors) do
+    total = total + #a.books
+  end
+  assert(total == NA * 10, "expected " .. NA * 10 .. " books, got " .. total)
+  return total, s, authors
 end
 
 local function close_session(s) s:close() end
@@ -100,6 +146,48 @@ W.W4 = {
     return NQ, s
   end,
   teardown = close_session,
+}
+
+W.W5 = {
+  setup = seeded_books,
+  run = function(engine)
+    return sum_books(engine, orm.select(Author):options(orm.selectinload(Author.books)))
+  end,
+  teardown = close_session,
+}
+
+W.W6 = {
+  setup = seeded_books,
+  -- default lazy loading: one SELECT of books per author (N + 1)
+  run = function(engine) return sum_books(engine, orm.select(Author)) end,
+  teardown = close_session,
+}
+
+W.W7 = {
+  setup = function() return fresh() end,
+  run = function(engine)
+    local s = orm.Session(engine)
+    local authors = {}
+    for i = 1, NA do
+      local a = Author { name = "author" .. i }
+      for j = 1, 10 do
+        a.books:append(Book { title = "book" .. i .. "-" .. j })
+      end
+      authors[i] = a
+    end
+    s:add_all(authors)
+    s:commit()
+    return NA * 11, s, authors
+  end,
+  -- untimed check that the cascade inserted every row with its foreign key
+  teardown = function(s)
+    local na = s:scalar(orm.text("SELECT count(*) FROM authors"))
+    local nb = s:scalar(orm.text(
+      "SELECT count(*) FROM books JOIN authors ON authors.id = books.author_id"
+        .. " WHERE books.title LIKE 'book' || substr(authors.name, 7) || '-%'"))
+    assert(na == NA and nb == NA * 10, ("W7 inserted %s authors, %s books"):format(na, nb))
+    s:close()
+  end,
 }
 
 W.W8 = {

@@ -1,14 +1,15 @@
 //! Criterion bench: the reference workloads W1 (insert), W2 (load), W3 (update), W4 (get-by-pk),
-//! W8 (delete) and W9 (small-transactions) of `../shared/bench/README.md`, each run two ways in
-//! one group: `lualchemy` (the Lua code of `benches/workloads.lua` on a fresh `mlua::Lua` with
+//! W5 (relationships-selectin), W6 (relationships-lazy), W7 (insert-cascade), W8 (delete) and W9
+//! (small-transactions) of `../shared/bench/README.md`, each run two ways in one group: `lualchemy` (the Lua code of `benches/workloads.lua` on a fresh `mlua::Lua` with
 //! `lualchemy::install`) and `rusqlite` (the hand-written work of `shared/bench/rusqlite_ref`).
 //!
 //! Only the timed part of each workload is measured (from just before the Session is created to
 //! just after the last commit, objects kept alive until then); creating the Lua state, the
 //! engine or connection, the tables and the seeding run outside the clock for every iteration.
 //!
-//! Sizes: `N = floor(100000 * scale)` users, `NQ = floor(10000 * scale)` lookups, with
-//! `scale = $LUALCHEMY_BENCH_SCALE`, default 0.1 (N = 10,000). W9 always makes 1000
+//! Sizes: `N = floor(100000 * scale)` users, `NQ = floor(10000 * scale)` lookups,
+//! `NA = floor(1000 * scale)` authors with 10 books each, with
+//! `scale = $LUALCHEMY_BENCH_SCALE`, default 0.1 (N = 10,000, NA = 100). W9 always makes 1000
 //! transactions, as in the references.
 //!
 //! ```sh
@@ -28,11 +29,12 @@ use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use mlua::{Function, Lua, MultiValue, Table};
 use rusqlite::{params, Connection};
 
-/// Users and lookups for a scale factor, as in the references.
+/// Users, lookups and authors for a scale factor, as in the references.
 #[derive(Clone, Copy)]
 struct Sizes {
     n: i64,
     nq: i64,
+    na: i64,
 }
 
 fn sizes() -> Sizes {
@@ -44,6 +46,7 @@ fn sizes() -> Sizes {
     Sizes {
         n: (100000.0 * scale) as i64,
         nq: (10000.0 * scale) as i64,
+        na: (1000.0 * scale) as i64,
     }
 }
 
@@ -94,7 +97,7 @@ fn lualchemy_once(name: &str, z: Sizes) -> Duration {
     let workloads: Table = lua
         .load(LUA_WORKLOADS)
         .set_name("=benches/workload_defs.lua")
-        .call((z.n, z.nq, W9_TXNS))
+        .call((z.n, z.nq, W9_TXNS, z.na))
         .expect("load the Lua workloads");
     let w: Table = workloads.get(name).expect("workload");
     let setup: Function = w.get("setup").expect("setup");
@@ -127,6 +130,8 @@ fn lualchemy_once(name: &str, z: Sizes) -> Duration {
 fn expected_rows(name: &str, z: Sizes) -> i64 {
     match name {
         "W4" => z.nq,
+        "W5" | "W6" => z.na * 10,
+        "W7" => z.na * 11,
         "W9" => W9_TXNS,
         _ => z.n,
     }
@@ -152,6 +157,23 @@ struct User {
     age: Option<i64>,
 }
 
+#[allow(dead_code)]
+struct Author {
+    id: i64,
+    name: Option<String>,
+    books: Vec<Book>,
+}
+
+#[allow(dead_code)]
+struct Book {
+    id: i64,
+    title: Option<String>,
+    author_id: Option<i64>,
+}
+
+/// Ids per `IN (...)` query of W5, as in `rusqlite_ref` (one query up to scale 10).
+const IN_CHUNK: usize = 10000;
+
 type Res<T> = rusqlite::Result<T>;
 
 fn fresh(path: &str) -> Res<Connection> {
@@ -176,6 +198,44 @@ fn seeded(z: Sizes) -> Res<Connection> {
     }
     tx.commit()?;
     Ok(conn)
+}
+
+fn seeded_books(z: Sizes) -> Res<Connection> {
+    let mut conn = fresh(":memory:")?;
+    let tx = conn.transaction()?;
+    {
+        let mut ins_a = tx.prepare_cached("INSERT INTO authors (id, name) VALUES (?1, ?2)")?;
+        let mut ins_b =
+            tx.prepare_cached("INSERT INTO books (title, author_id) VALUES (?1, ?2)")?;
+        for i in 1..=z.na {
+            ins_a.execute(params![i, format!("author{i}")])?;
+            for j in 1..=10 {
+                ins_b.execute(params![format!("book{i}-{j}"), i])?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(conn)
+}
+
+fn book_from(r: &rusqlite::Row) -> Res<Book> {
+    Ok(Book {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        author_id: r.get(2)?,
+    })
+}
+
+fn load_authors(conn: &Connection) -> Res<Vec<Author>> {
+    let mut st = conn.prepare_cached("SELECT id, name FROM authors")?;
+    let rows = st.query_map([], |r| {
+        Ok(Author {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            books: Vec::new(),
+        })
+    })?;
+    rows.collect()
 }
 
 fn user_from(r: &rusqlite::Row) -> Res<User> {
@@ -253,6 +313,78 @@ fn rq_w4(conn: &mut Connection, z: Sizes) -> Res<(i64, HashMap<i64, User>)> {
     Ok((z.nq, seen))
 }
 
+fn rq_w5(conn: &mut Connection, z: Sizes) -> Res<(i64, Vec<Author>)> {
+    let tx = conn.transaction()?;
+    let mut authors = load_authors(&tx)?;
+    let index: HashMap<i64, usize> = authors.iter().enumerate().map(|(k, a)| (a.id, k)).collect();
+    let ids: Vec<i64> = authors.iter().map(|a| a.id).collect();
+    for chunk in ids.chunks(IN_CHUNK) {
+        let marks = vec!["?"; chunk.len()].join(",");
+        let sql = format!("SELECT id, title, author_id FROM books WHERE author_id IN ({marks})");
+        let mut st = tx.prepare(&sql)?;
+        let mut rows = st.query(rusqlite::params_from_iter(chunk))?;
+        while let Some(r) = rows.next()? {
+            let b = book_from(r)?;
+            let k = index[&b.author_id.expect("author_id")];
+            authors[k].books.push(b);
+        }
+    }
+    tx.commit()?;
+    let total: i64 = authors.iter().map(|a| a.books.len() as i64).sum();
+    assert_eq!(total, z.na * 10);
+    Ok((total, authors))
+}
+
+fn rq_w6(conn: &mut Connection, z: Sizes) -> Res<(i64, Vec<Author>)> {
+    let tx = conn.transaction()?;
+    let mut authors = load_authors(&tx)?;
+    let mut total = 0i64;
+    {
+        let mut st =
+            tx.prepare_cached("SELECT id, title, author_id FROM books WHERE author_id = ?1")?;
+        for a in authors.iter_mut() {
+            a.books = st.query_map([a.id], book_from)?.collect::<Res<_>>()?;
+            total += a.books.len() as i64;
+        }
+    }
+    tx.commit()?;
+    assert_eq!(total, z.na * 10);
+    Ok((total, authors))
+}
+
+fn rq_w7(conn: &mut Connection, z: Sizes) -> Res<(i64, Vec<Author>)> {
+    let mut authors: Vec<Author> = (1..=z.na)
+        .map(|i| Author {
+            id: 0,
+            name: Some(format!("author{i}")),
+            books: (1..=10)
+                .map(|j| Book {
+                    id: 0,
+                    title: Some(format!("book{i}-{j}")),
+                    author_id: None,
+                })
+                .collect(),
+        })
+        .collect();
+    let tx = conn.transaction()?;
+    {
+        let mut ins_a = tx.prepare_cached("INSERT INTO authors (name) VALUES (?1)")?;
+        let mut ins_b =
+            tx.prepare_cached("INSERT INTO books (title, author_id) VALUES (?1, ?2)")?;
+        for a in authors.iter_mut() {
+            ins_a.execute([&a.name])?;
+            a.id = tx.last_insert_rowid();
+            for b in a.books.iter_mut() {
+                b.author_id = Some(a.id);
+                ins_b.execute(params![b.title, b.author_id])?;
+                b.id = tx.last_insert_rowid();
+            }
+        }
+    }
+    tx.commit()?;
+    Ok((z.na * 11, authors))
+}
+
 fn rq_w8(conn: &mut Connection, _: Sizes) -> Res<(i64, Vec<User>)> {
     let tx = conn.transaction()?;
     let users = load_users(&tx)?;
@@ -284,7 +416,8 @@ fn rusqlite_once<K>(
     run: fn(&mut Connection, Sizes) -> Res<(i64, K)>,
 ) -> Duration {
     let (db, mut conn) = match name {
-        "W1" => (None, fresh(":memory:").expect("open")),
+        "W1" | "W7" => (None, fresh(":memory:").expect("open")),
+        "W5" | "W6" => (None, seeded_books(z).expect("seed")),
         "W9" => {
             let db = TempDb::new("rusqlite");
             let conn = Connection::open(db.path()).expect("open");
@@ -334,6 +467,9 @@ fn workloads(c: &mut Criterion) {
     workload_group(c, "W2", "load", z, rq_w2);
     workload_group(c, "W3", "update", z, rq_w3);
     workload_group(c, "W4", "get-by-pk", z, rq_w4);
+    workload_group(c, "W5", "relationships-selectin", z, rq_w5);
+    workload_group(c, "W6", "relationships-lazy", z, rq_w6);
+    workload_group(c, "W7", "insert-cascade", z, rq_w7);
     workload_group(c, "W8", "delete", z, rq_w8);
     workload_group(c, "W9", "small-transactions", z, rq_w9);
 }

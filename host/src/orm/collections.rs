@@ -105,10 +105,18 @@ impl Instance {
     }
 
     pub fn rel_loaded(&self, r: usize) -> bool {
-        !matches!(
-            self.rel_state(r),
-            RelState::Unloaded | RelState::Deferred(..)
-        )
+        !self.rel_is(r, |s| {
+            matches!(s, RelState::Unloaded | RelState::Deferred(..))
+        })
+    }
+
+    /// `f` of relationship `r`'s state, read in place (no copy of a collection).
+    pub fn rel_is(&self, r: usize, f: impl FnOnce(&RelState) -> bool) -> bool {
+        let st = self.state();
+        match st.rels.as_ref().and_then(|v| v.get(r)) {
+            Some(s) => f(s),
+            None => f(&RelState::Unloaded),
+        }
     }
 
     /// Marks a relationship change for the next flush (queues a persistent object as
@@ -258,8 +266,10 @@ impl Events {
             return Err(invalid!("{} is viewonly and cannot be changed", rel.path()));
         }
         self.ensure(parent, rel)?;
-        let dup =
-            matches!(parent.rel_state(rel.index), RelState::Collection(c) if c.contains(child));
+        let dup = parent.rel_is(
+            rel.index,
+            |s| matches!(s, RelState::Collection(c) if c.contains(child)),
+        );
         if dup {
             return Err(invalid!(
                 "{} already contains {}; an object appears in a collection once",
@@ -366,8 +376,10 @@ impl Events {
         if rev.uselist {
             // only a loaded collection changes in memory; an unloaded one reads the
             // database after the autoflush has written the change
-            let loaded_without =
-                matches!(obj.rel_state(rev.index), RelState::Collection(c) if !c.contains(parent));
+            let loaded_without = obj.rel_is(
+                rev.index,
+                |s| matches!(s, RelState::Collection(c) if !c.contains(parent)),
+            );
             let transient = !obj.rel_loaded(rev.index) && obj.status() != Status::Persistent;
             if loaded_without || transient {
                 obj.with_rel(rev.index, |s| {

@@ -4,10 +4,10 @@
 //! objects (`SyncRule`), association rows of many-to-many collections, and the order of rows
 //! within a self-referential table.
 
-use std::collections::HashSet;
 use std::rc::Rc;
 
 use super::collections::RelState;
+use super::identity::FxHashSet;
 use super::instance::{Instance, Status};
 use super::relationships::{Direction, Relationship};
 use super::session::SessionCore;
@@ -62,7 +62,8 @@ pub fn cascade_iterator(
 ) -> Vec<Rc<Instance>> {
     let mut out = Vec::new();
     let mut stack = vec![inst.clone()];
-    let mut seen: HashSet<*const Instance> = HashSet::from([Rc::as_ptr(inst)]);
+    let mut seen: FxHashSet<*const Instance> = FxHashSet::default();
+    seen.insert(Rc::as_ptr(inst));
     while let Some(x) = stack.pop() {
         let rels: Vec<Rc<Relationship>> = x.mapper.relationships.borrow().clone();
         for rel in rels {
@@ -83,26 +84,24 @@ pub fn cascade_iterator(
 impl SessionCore {
     /// `save-update` cascade: the loaded related objects of `inst` (and theirs) join the
     /// session.
+    /// As SQLAlchemy's cascade iterator with `halt_on` the session: objects already in a
+    /// session are not walked again (what they reach joined when they did, or joins through
+    /// the attribute events), so each call costs the new part of the graph only.
     pub fn cascade_add(&self, inst: &Rc<Instance>) -> Result<()> {
         let mut stack = vec![inst.clone()];
-        let mut seen: HashSet<*const Instance> = HashSet::new();
         while let Some(x) = stack.pop() {
-            if !seen.insert(Rc::as_ptr(&x)) {
-                continue;
-            }
             let rels: Vec<Rc<Relationship>> = x.mapper.relationships.borrow().clone();
             for rel in rels {
                 if !rel.cascade.save_update || rel.viewonly {
                     continue;
                 }
                 for y in related(&x, &rel) {
-                    if y.session().is_none() {
-                        match y.status() {
-                            Status::Transient | Status::Detached => self.add_one(&y)?,
-                            _ => continue,
-                        }
+                    if y.session().is_none()
+                        && matches!(y.status(), Status::Transient | Status::Detached)
+                    {
+                        self.add_one(&y)?;
+                        stack.push(y);
                     }
-                    stack.push(y);
                 }
             }
         }
@@ -112,10 +111,11 @@ impl SessionCore {
 
 /// The loaded related objects of `x` through `rel` (nothing when unloaded).
 pub(crate) fn related(x: &Instance, rel: &Relationship) -> Vec<Rc<Instance>> {
-    match x.rel_state(rel.index) {
-        RelState::Scalar(s) => s.value.into_iter().collect(),
-        RelState::Collection(c) => c.items,
-        RelState::Unloaded | RelState::Deferred(..) => Vec::new(),
+    let st = x.state();
+    match st.rels.as_ref().and_then(|v| v.get(rel.index)) {
+        Some(RelState::Scalar(s)) => s.value.iter().cloned().collect(),
+        Some(RelState::Collection(c)) => c.items.clone(),
+        _ => Vec::new(),
     }
 }
 
@@ -146,7 +146,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
     for inst in &changed {
         session.cascade_add(inst)?;
     }
-    let mut done: HashSet<*const Instance> = HashSet::new();
+    let mut done: FxHashSet<*const Instance> = FxHashSet::default();
     cascade_deletes(session, &mut done, &mut nullify, &mut plan)?;
     // relationship changes of the flushed objects
     let changed: Vec<Rc<Instance>> = session
@@ -157,7 +157,8 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         .filter(|i| i.state().rels_changed)
         .cloned()
         .collect();
-    let mut assoc_seen: HashSet<(u32, *const Instance, *const Instance, bool)> = HashSet::new();
+    let mut assoc_seen: FxHashSet<(u32, *const Instance, *const Instance, bool)> =
+        FxHashSet::default();
     for inst in &changed {
         plan.touched.push(inst.clone());
         let rels: Vec<Rc<Relationship>> = inst.mapper.relationships.borrow().clone();
@@ -278,7 +279,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
 /// with their parent, or their foreign keys set to NULL; association rows removed.
 fn cascade_deletes(
     session: &SessionCore,
-    done: &mut HashSet<*const Instance>,
+    done: &mut FxHashSet<*const Instance>,
     nullify: &mut Vec<SyncRule>,
     plan: &mut Plan,
 ) -> Result<()> {

@@ -5,11 +5,10 @@
 //! to aliases of the target, its columns read from the parent's rows) and `"selectin"`
 //! (after the parents' rows, one SELECT per batch of parent keys with an IN list).
 
-use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use super::collections::{Collection, RelState, ScalarRef};
-use super::identity::IdentityKey;
+use super::identity::{FxHashMap, FxHashSet, IdentityKey};
 use super::instance::{Instance, Status};
 use super::mapper::Mapper;
 use super::query::{Item, OrmSelect, ResultColumn, SelectItem};
@@ -212,7 +211,7 @@ impl SessionCore {
     /// A lazy load's rows become the relationship's loaded value (each object once: joined
     /// loads under it repeat rows).
     fn set_loaded(&self, inst: &Rc<Instance>, rel: &Rc<Relationship>, rows: super::query::Rows) {
-        let mut seen = HashSet::new();
+        let mut seen = FxHashSet::default();
         let found: Vec<Rc<Instance>> = rows
             .items
             .into_iter()
@@ -505,8 +504,8 @@ fn apply_joined(select: &mut Select, plan: &EntityLoad, parent: &[Expr]) -> Resu
 /// already added, since joined collections repeat rows.
 #[derive(Default)]
 pub struct JoinedFill {
-    filling: HashMap<(usize, usize), bool>,
-    pairs: HashSet<(usize, usize, usize)>,
+    filling: FxHashMap<(usize, usize), bool>,
+    pairs: FxHashSet<(usize, usize, usize)>,
 }
 
 fn empty_state(rel: &Relationship) -> RelState {
@@ -609,7 +608,7 @@ impl SessionCore {
             if !j.child.has_selectin() {
                 continue;
             }
-            let mut seen = HashSet::new();
+            let mut seen = FxHashSet::default();
             let mut children = Vec::new();
             for p in parents {
                 let related = match p.rel_state(j.rel.index) {
@@ -643,8 +642,8 @@ impl SessionCore {
             && rel.direction == Direction::ManyToOne
             && rel.remote == target.pk
             && child.is_plain();
-        let mut seen = HashSet::new();
-        let mut wanted: HashMap<IdentityKey, Vec<Rc<Instance>>> = HashMap::new();
+        let mut seen = FxHashSet::default();
+        let mut wanted: FxHashMap<IdentityKey, Vec<Rc<Instance>>> = FxHashMap::default();
         let mut keys: Vec<Vec<Value>> = Vec::new();
         for p in parents {
             if !seen.insert(Rc::as_ptr(p) as usize) || p.rel_loaded(rel.index) {
@@ -732,7 +731,7 @@ impl SessionCore {
         let plans = [Some(child)];
         let width = columns.len();
         // joined loads under this one repeat a related row once per row of theirs
-        let mut added: HashSet<(usize, usize)> = HashSet::new();
+        let mut added: FxHashSet<(usize, usize)> = FxHashSet::default();
         for chunk in keys.chunks(SELECTIN_BATCH) {
             let mut select = base.clone();
             select.where_.push(if key_cols.len() == 1 {

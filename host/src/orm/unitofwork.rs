@@ -6,13 +6,12 @@
 //! objects exactly as they were.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use super::dependency::Plan;
 
 use super::attributes::AttrSet;
-use super::identity::IdentityKey;
+use super::identity::{FxHashMap, FxHashSet, IdentityKey};
 use super::instance::{Instance, Status};
 use super::session::SessionCore;
 use crate::engine::Connection;
@@ -73,7 +72,7 @@ impl Undo {
 }
 
 /// Where inserted objects' outcomes are, by object.
-type Inserted = HashMap<*const Instance, usize>;
+type Inserted = FxHashMap<*const Instance, usize>;
 
 /// The value of `inst`'s attribute `col` as this flush leaves it: a key generated or a
 /// default assigned by an INSERT of this flush, or the object's own. `None`: the object is
@@ -178,7 +177,7 @@ fn insert_in_dependency_order(
                 continue;
             }
             loop {
-                let waiting: HashSet<*const Instance> = plan
+                let waiting: FxHashSet<*const Instance> = plan
                     .rules
                     .iter()
                     .filter(|r| {
@@ -195,7 +194,7 @@ fn insert_in_dependency_order(
                     break;
                 }
                 progress = true;
-                let ready_set: HashSet<*const Instance> =
+                let ready_set: FxHashSet<*const Instance> =
                     ready.iter().map(|i| Rc::as_ptr(i)).collect();
                 apply_rules(
                     plan,
@@ -330,14 +329,14 @@ fn write(
     let order = sort_by_dependency(&tables, &post_update_edges(&mappers));
 
     let mut inserted: Vec<InsertOutcome> = Vec::with_capacity(new.len());
-    let mut index: Inserted = HashMap::new();
+    let mut index: Inserted = Inserted::default();
     // foreign keys to copy or association rows to write need the inserted objects by address
     let tracking = plan.has_work();
     let mut updated: Vec<UpdateOutcome> = Vec::new();
     // as SQLAlchemy's save_obj: a table's UPDATEs go before its INSERTs (an old row gives
     // up a unique key the new one takes), except rows whose new foreign key waits for a
     // parent this flush inserts
-    let mut early: HashSet<*const Instance> = HashSet::new();
+    let mut early: FxHashSet<*const Instance> = FxHashSet::default();
     let waits_on_insert = |c: &Rc<Instance>| {
         plan.rules.iter().any(|r| {
             Rc::ptr_eq(&r.child, c)
@@ -358,7 +357,7 @@ fn write(
             continue;
         }
         if tracking {
-            let set: HashSet<*const Instance> = modified.iter().map(Rc::as_ptr).collect();
+            let set: FxHashSet<*const Instance> = modified.iter().map(Rc::as_ptr).collect();
             apply_rules(
                 plan,
                 &|c| set.contains(&Rc::as_ptr(c)),
