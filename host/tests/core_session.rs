@@ -942,43 +942,50 @@ fn deleting_a_detached_object_attaches_it_and_deletes_its_row() {
     assert_eq!(f.rows("SELECT name FROM users"), vec![vec![text("b")]]);
 }
 
-/// A parent and its child hold each other through a bidirectional relationship; once the
-/// session closes and the program drops them, the cycle collector frees both.
-#[test]
-fn instances_in_a_relationship_cycle_are_freed_once_nothing_else_holds_them() {
-    use lualchemy::orm::collections::Events;
+/// Two models with a bidirectional one-to-many (`posts` / `author`), configured.
+fn linked_models(
+    db: &Db,
+    prefix: &str,
+) -> (Rc<lualchemy::orm::Mapper>, Rc<lualchemy::orm::Mapper>) {
     use lualchemy::orm::relationships::{configure, RelationshipSpec};
-    let db = common::Db::empty();
+    use lualchemy::schema::{SqlType, Table};
+    let (ut, pt) = (format!("{prefix}_users"), format!("{prefix}_posts"));
     let users = db.table(
-        "CyUser",
-        lualchemy::schema::Table::new("cy_users", vec![common::pk("id")], vec![], vec![]).unwrap(),
+        &format!("{prefix}User"),
+        Table::new(&ut, vec![pk("id")], vec![], vec![]).unwrap(),
     );
     let posts = db.table(
-        "CyPost",
-        lualchemy::schema::Table::new(
-            "cy_posts",
+        &format!("{prefix}Post"),
+        Table::new(
+            &pt,
             vec![
-                common::pk("id"),
-                common::fk(
-                    common::col("user_id", lualchemy::schema::SqlType::Integer),
-                    "cy_users.id",
-                ),
+                pk("id"),
+                fk(col("user_id", SqlType::Integer), &format!("{ut}.id")),
             ],
             vec![],
             vec![],
         )
         .unwrap(),
     );
-    let mut spec = RelationshipSpec::new("posts", "CyPost");
+    let mut spec = RelationshipSpec::new("posts", &posts.class_name);
     spec.back_populates = Some("author".into());
     users.rel_specs.borrow_mut().push(spec);
-    let mut spec = RelationshipSpec::new("author", "CyUser");
+    let mut spec = RelationshipSpec::new("author", &users.class_name);
     spec.back_populates = Some("posts".into());
     posts.rel_specs.borrow_mut().push(spec);
     let metadata = db.metadata.clone();
     configure(&[users.clone(), posts.clone()], &|n| metadata.get(n)).unwrap();
-    db.create_all();
+    (users, posts)
+}
 
+/// A parent and its child hold each other through a bidirectional relationship; once the
+/// session closes and the program drops them, the cycle collector frees both.
+#[test]
+fn instances_in_a_relationship_cycle_are_freed_once_nothing_else_holds_them() {
+    use lualchemy::orm::collections::Events;
+    let db = Db::empty();
+    let (users, posts) = linked_models(&db, "Cy");
+    db.create_all();
     let session = db.session();
     let u = lualchemy::orm::Instance::new(&users);
     let p = lualchemy::orm::Instance::new(&posts);
@@ -1001,36 +1008,8 @@ fn instances_in_a_relationship_cycle_are_freed_once_nothing_else_holds_them() {
 #[test]
 fn the_cycle_collector_leaves_objects_the_program_holds() {
     use lualchemy::orm::collections::{Events, RelState};
-    use lualchemy::orm::relationships::{configure, RelationshipSpec};
-    let db = common::Db::empty();
-    let users = db.table(
-        "CzUser",
-        lualchemy::schema::Table::new("cz_users", vec![common::pk("id")], vec![], vec![]).unwrap(),
-    );
-    let posts = db.table(
-        "CzPost",
-        lualchemy::schema::Table::new(
-            "cz_posts",
-            vec![
-                common::pk("id"),
-                common::fk(
-                    common::col("user_id", lualchemy::schema::SqlType::Integer),
-                    "cz_users.id",
-                ),
-            ],
-            vec![],
-            vec![],
-        )
-        .unwrap(),
-    );
-    let mut spec = RelationshipSpec::new("posts", "CzPost");
-    spec.back_populates = Some("author".into());
-    users.rel_specs.borrow_mut().push(spec);
-    let mut spec = RelationshipSpec::new("author", "CzUser");
-    spec.back_populates = Some("posts".into());
-    posts.rel_specs.borrow_mut().push(spec);
-    let metadata = db.metadata.clone();
-    configure(&[users.clone(), posts.clone()], &|n| metadata.get(n)).unwrap();
+    let db = Db::empty();
+    let (users, posts) = linked_models(&db, "Cz");
     let u = lualchemy::orm::Instance::new(&users);
     let p = lualchemy::orm::Instance::new(&posts);
     let rel = users.relationship("posts").unwrap();
@@ -1041,12 +1020,5 @@ fn the_cycle_collector_leaves_objects_the_program_holds() {
     // held through u, which the program holds
     let p = wp.upgrade().expect("the post is reachable from the user");
     assert!(matches!(u.rel_state(rel.index), RelState::Collection(c) if c.items.len() == 1));
-    assert!(p.rel_loaded(
-        users
-            .relationship("posts")
-            .unwrap()
-            .reverse()
-            .unwrap()
-            .index
-    ));
+    assert!(p.rel_loaded(rel.reverse().unwrap().index));
 }
