@@ -5,6 +5,7 @@
 
 pub mod engine;
 pub mod error;
+pub mod listeners;
 pub mod schema;
 pub mod sql;
 pub mod value;

@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use super::echo::EchoParams;
+use super::events::EngineEvent;
 use super::pool::Engine;
 use crate::error::{Error, Result};
 use crate::value::Value;
@@ -70,6 +71,15 @@ impl Connection {
         !self.raw().is_autocommit()
     }
 
+    /// The engine's cursor events around a statement.
+    #[inline]
+    fn cursor_event(&self, event: EngineEvent, sql: &str, params: &EchoParams<'_>) -> Result<()> {
+        if self.engine.0.listeners.is_empty() {
+            return Ok(());
+        }
+        super::events::dispatch(&self.engine, event, sql, params)
+    }
+
     fn echo(&self, sql: &str, params: EchoParams<'_>) {
         if let Some(sink) = self.engine.0.echo.borrow().as_ref() {
             sink.statement(sql, &params);
@@ -125,10 +135,20 @@ impl Connection {
     /// Executes one statement through the statement cache; returns the rows changed.
     pub fn execute(&self, sql: &str, params: &[Value]) -> Result<usize> {
         self.echo(sql, EchoParams::One(params));
+        self.cursor_event(
+            EngineEvent::BeforeCursorExecute,
+            sql,
+            &EchoParams::One(params),
+        )?;
         let wrap = |e| Error::from_db(e, sql, params);
         let mut stmt = self.raw().prepare_cached(sql).map_err(wrap)?;
-        stmt.execute(rusqlite::params_from_iter(params))
-            .map_err(wrap)
+        let n = stmt.execute(rusqlite::params_from_iter(params));
+        self.cursor_event(
+            EngineEvent::AfterCursorExecute,
+            sql,
+            &EchoParams::One(params),
+        )?;
+        n.map_err(wrap)
     }
 
     /// Executes one prepared statement once per parameter set (SQLAlchemy's executemany),
@@ -139,10 +159,18 @@ impl Connection {
         rows: &[Vec<Value>],
         mut each: impl FnMut(usize, i64, usize) -> Result<()>,
     ) -> Result<()> {
-        match rows {
-            [one] => self.echo(sql, EchoParams::One(one)),
-            _ => self.echo(sql, EchoParams::Many(rows)),
-        }
+        let reported = match rows {
+            [one] => EchoParams::One(one),
+            _ => EchoParams::Many(rows),
+        };
+        self.echo(
+            sql,
+            match rows {
+                [one] => EchoParams::One(one),
+                _ => EchoParams::Many(rows),
+            },
+        );
+        self.cursor_event(EngineEvent::BeforeCursorExecute, sql, &reported)?;
         let raw = self.raw();
         let mut stmt = raw.prepare_cached(sql).map_err(|e| {
             Error::from_db(e, sql, rows.first().map(|r| r.as_slice()).unwrap_or(&[]))
@@ -153,7 +181,7 @@ impl Connection {
                 .map_err(|e| Error::from_db(e, sql, row))?;
             each(i, raw.last_insert_rowid(), changed)?;
         }
-        Ok(())
+        self.cursor_event(EngineEvent::AfterCursorExecute, sql, &reported)
     }
 
     /// Runs a query, calling `f` with each row.
@@ -164,6 +192,11 @@ impl Connection {
         mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<()>,
     ) -> Result<()> {
         self.echo(sql, EchoParams::One(params));
+        self.cursor_event(
+            EngineEvent::BeforeCursorExecute,
+            sql,
+            &EchoParams::One(params),
+        )?;
         let wrap = |e| Error::from_db(e, sql, params);
         let mut stmt = self.raw().prepare_cached(sql).map_err(wrap)?;
         let mut rows = stmt
@@ -172,7 +205,13 @@ impl Connection {
         while let Some(row) = rows.next().map_err(wrap)? {
             f(row)?;
         }
-        Ok(())
+        drop(rows);
+        drop(stmt);
+        self.cursor_event(
+            EngineEvent::AfterCursorExecute,
+            sql,
+            &EchoParams::One(params),
+        )
     }
 
     /// Column names of a query's result.

@@ -4,6 +4,7 @@
 
 pub mod connection;
 pub mod echo;
+pub mod events;
 pub mod pool;
 pub mod url;
 

@@ -9,7 +9,8 @@ use std::rc::Rc;
 use parking_lot::Mutex;
 
 use super::connection::{ConnInner, Connection};
-use super::echo::EchoSink;
+use super::echo::{EchoParams, EchoSink};
+use super::events::EngineEvent;
 use super::url::Url;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sql::dialect::{Dialect, SqliteDialect};
@@ -29,6 +30,8 @@ pub(crate) struct EngineInner {
     pool_size: usize,
     /// Idle connections (file databases), or the one shared connection (memory).
     idle: Mutex<Vec<Rc<ConnInner>>>,
+    /// `connect`, `before_cursor_execute`, `after_cursor_execute` listeners.
+    pub listeners: super::events::EngineListeners,
 }
 
 /// A handle on an engine; cheap to clone.
@@ -50,6 +53,7 @@ impl Engine {
                 options.pool_size
             },
             idle: Mutex::new(Vec::new()),
+            listeners: Default::default(),
         })))
     }
 
@@ -59,6 +63,11 @@ impl Engine {
 
     pub fn dialect(&self) -> &dyn Dialect {
         &*self.0.dialect
+    }
+
+    /// The engine's event listeners.
+    pub fn listeners(&self) -> &super::events::EngineListeners {
+        &self.0.listeners
     }
 
     pub fn set_echo(&self, echo: Option<Rc<dyn EchoSink>>) {
@@ -132,6 +141,7 @@ impl Engine {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(wrap)?;
         conn.set_prepared_statement_cache_capacity(256);
+        super::events::dispatch(self, EngineEvent::Connect, "", &EchoParams::None)?;
         Ok(conn)
     }
 }

@@ -3,6 +3,7 @@
 
 use std::rc::Rc;
 
+use super::events::{self, MapperEvent};
 use super::identity::IdentityKey;
 use super::instance::{Instance, Status};
 use super::mapper::Mapper;
@@ -84,6 +85,9 @@ impl SessionCore {
             values.push(row_value(row, start + i)?);
         }
         let inst = Instance::loaded(mapper, values.into_boxed_slice(), key.clone(), self.weak());
+        if events::mapper_listens(mapper.id, MapperEvent::Load) {
+            self.loaded_new.borrow_mut().push(inst.clone());
+        }
         self.identity.borrow_mut().insert(key, inst.clone());
         Ok(Some(inst))
     }
@@ -124,6 +128,9 @@ impl SessionCore {
             values[i] = row_value(row, start + p)?;
         }
         let inst = Instance::loaded(mapper, values.into_boxed_slice(), key.clone(), self.weak());
+        if events::mapper_listens(mapper.id, MapperEvent::Load) {
+            self.loaded_new.borrow_mut().push(inst.clone());
+        }
         {
             let mut st = inst.state_mut();
             st.loaded.clear();
@@ -201,6 +208,7 @@ impl SessionCore {
             Ok(())
         })?;
         let mut needs_unique = false;
+        self.dispatch_loads()?;
         for (ci, plan) in plans.iter().enumerate() {
             let Some(plan) = *plan else { continue };
             needs_unique |= plan.multiplies_rows();
@@ -220,6 +228,18 @@ impl SessionCore {
             items,
             needs_unique,
         })
+    }
+
+    /// The `load` events of the instances the last rows built, once the rows are read.
+    fn dispatch_loads(&self) -> Result<()> {
+        if self.loaded_new.borrow().is_empty() {
+            return Ok(());
+        }
+        let loaded = std::mem::take(&mut *self.loaded_new.borrow_mut());
+        for inst in &loaded {
+            events::dispatch_mapper(MapperEvent::Load, inst, None, None)?;
+        }
+        Ok(())
     }
 
     /// `session:get(Model, pk)`: the identity map first, then one SELECT.
@@ -308,6 +328,9 @@ impl SessionCore {
             }
             Ok(())
         })?;
+        if found {
+            events::dispatch_mapper(MapperEvent::Refresh, inst, None, None)?;
+        }
         if !found {
             return Err(Error::new(
                 ErrorKind::ObjectDeletedError,

@@ -7,6 +7,7 @@ pub mod collections;
 pub mod comparators;
 pub mod cycles;
 pub(crate) mod dependency;
+pub mod events;
 pub mod identity;
 pub mod instance;
 pub mod loading;

@@ -5,6 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
+use super::events::SessionEvent;
 use super::identity::{FxHashMap, IdentityKey};
 use super::instance::{Instance, Status};
 use crate::engine::connection::TxOwnership;
@@ -64,6 +65,10 @@ pub struct SessionCore {
     pub(crate) flushing: Cell<bool>,
     no_autoflush: Cell<u32>,
     savepoint_seq: Cell<u32>,
+    /// Session event listeners (see `events.rs`).
+    pub listeners: super::events::SessionListeners,
+    /// Instances a query built from rows, whose `load` event waits for the query's end.
+    pub(crate) loaded_new: RefCell<Vec<Rc<Instance>>>,
 }
 
 /// A session handle; clones share the session.
@@ -95,6 +100,8 @@ impl Session {
             flushing: Cell::new(false),
             no_autoflush: Cell::new(0),
             savepoint_seq: Cell::new(0),
+            listeners: Default::default(),
+            loaded_new: RefCell::new(Vec::new()),
         }))
     }
 }
@@ -199,6 +206,7 @@ impl SessionCore {
         self.owns_transaction.set(owner);
         self.autobegin();
         *self.conn.borrow_mut() = Some(conn.clone());
+        self.dispatch(SessionEvent::AfterBegin, None, Some(&conn))?;
         Ok(conn)
     }
 
@@ -243,6 +251,7 @@ impl SessionCore {
                 if let Some(f) = self.frames.borrow_mut().last_mut() {
                     f.added.push(inst.clone());
                 }
+                self.dispatch(SessionEvent::TransientToPending, Some(inst), None)?;
             }
             Status::Detached => self.attach_detached(inst)?,
             Status::Pending | Status::Persistent | Status::Deleted => {
@@ -321,12 +330,12 @@ impl SessionCore {
         }
         // the `expunge` cascade: related objects this session holds leave with it
         let related = super::dependency::cascade_iterator(inst, &|c| c.expunge);
-        self.remove_everywhere(inst);
-        inst.detach();
-        for r in related {
-            if self.owns(&r) {
-                self.remove_everywhere(&r);
-                r.detach();
+        for x in std::iter::once(inst).chain(related.iter().filter(|r| self.owns(r))) {
+            let was_persistent = x.status() == Status::Persistent;
+            self.remove_everywhere(x);
+            x.detach();
+            if was_persistent {
+                self.dispatch(SessionEvent::PersistentToDetached, Some(x), None)?;
             }
         }
         Ok(())
@@ -372,9 +381,15 @@ impl SessionCore {
             f.deleted.clear();
             f.added.clear();
         }
-        for inst in all {
+        for inst in &all {
+            let was_persistent = inst.status() == Status::Persistent;
             inst.detach();
+            if was_persistent && !self.listeners.is_empty() {
+                // close() cannot fail: a listener's error here is dropped
+                let _ = self.dispatch(SessionEvent::PersistentToDetached, Some(inst), None);
+            }
         }
+        drop(all);
         super::cycles::collect();
     }
 
@@ -419,6 +434,12 @@ impl SessionCore {
         }
         if self.flushing.get() {
             return Err(invalid!("Session is already flushing"));
+        }
+        if !self.listeners.is_empty() {
+            self.dispatch(SessionEvent::BeforeFlush, None, None)?;
+            if !self.has_pending_changes() {
+                return Ok(());
+            }
         }
         let conn = self.connection()?;
         self.flushing.set(true);
@@ -473,6 +494,7 @@ impl SessionCore {
 
     pub fn commit(&self) -> Result<()> {
         self.check_usable()?;
+        self.dispatch(SessionEvent::BeforeCommit, None, None)?;
         self.flush()?;
         let conn = self.conn.borrow().clone();
         if let Some(conn) = conn {
@@ -502,7 +524,7 @@ impl SessionCore {
         if self.config.borrow().expire_on_commit {
             self.expire_all();
         }
-        Ok(())
+        self.dispatch(SessionEvent::AfterCommit, None, None)
     }
 
     /// Rolls back the whole transaction: database first, then the objects as the contract
@@ -519,11 +541,16 @@ impl SessionCore {
                 result = conn.rollback();
             }
         }
+        let was_open = !self.frames.borrow().is_empty();
         let frames: Vec<Frame> = self.frames.borrow_mut().drain(..).rev().collect();
         self.undo_frames(frames);
         self.expire_all();
         *self.pending_rollback.borrow_mut() = None;
-        result
+        result?;
+        if was_open {
+            self.dispatch(SessionEvent::AfterRollback, None, None)?;
+        }
+        Ok(())
     }
 
     /// Undoes the in-memory effects of the given frames (innermost first): objects a flush

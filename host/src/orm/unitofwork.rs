@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::dependency::Plan;
+use super::events::{self, MapperEvent, SessionEvent};
 
 use super::attributes::AttrSet;
 use super::identity::{FxHashMap, FxHashSet, IdentityKey};
@@ -36,17 +37,115 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
         Plan::default()
     };
     let mut undo = Undo::default();
-    let result = write(session, conn, &plan, &mut undo);
+    let result = write(session, conn, &plan, &mut undo).and_then(|out| {
+        // after_flush: every statement sent, the objects not yet updated
+        session.dispatch(SessionEvent::AfterFlush, None, None)?;
+        Ok(out)
+    });
     match result {
         Ok((inserted, updated)) => {
             plan.clear_changes();
-            apply(session, inserted, updated)
+            let listening = !session.listeners.is_empty();
+            let now_persistent: Vec<Rc<Instance>> = if listening {
+                inserted.iter().map(|o| o.inst.clone()).collect()
+            } else {
+                Vec::new()
+            };
+            apply(session, inserted, updated)?;
+            for inst in &now_persistent {
+                session.dispatch(SessionEvent::PendingToPersistent, Some(inst), None)?;
+            }
+            session.dispatch(SessionEvent::AfterFlushPostexec, None, None)
         }
         Err(e) => {
             undo.restore();
             Err(e)
         }
     }
+}
+
+/// `insert_rows` with the mapper events: `before_insert` for every row first (changes the
+/// listeners make are part of the INSERT), `after_insert` once the rows are in, the
+/// generated key already on the object (restored if the flush fails).
+fn insert_with_events(
+    conn: &Connection,
+    table: &Rc<Table>,
+    rows: &[&Rc<Instance>],
+    out: &mut Vec<InsertOutcome>,
+    undo: &mut Undo,
+) -> Result<()> {
+    let mapper_id = rows.first().map(|r| r.mapper.id);
+    let before = mapper_id.is_some_and(|m| events::mapper_listens(m, MapperEvent::BeforeInsert));
+    let after = mapper_id.is_some_and(|m| events::mapper_listens(m, MapperEvent::AfterInsert));
+    if before {
+        for r in rows {
+            events::dispatch_mapper(MapperEvent::BeforeInsert, r, Some(conn), None)?;
+        }
+    }
+    let first = out.len();
+    insert_rows(conn, table, rows, out)?;
+    if after {
+        for o in &out[first..] {
+            if let Some((i, id)) = o.generated {
+                let mut st = o.inst.state_mut();
+                undo.fks.push((
+                    o.inst.clone(),
+                    i,
+                    st.values[i].clone(),
+                    st.loaded.contains(i),
+                    false,
+                ));
+                st.values[i] = Value::Integer(id);
+                st.loaded.insert(i);
+            }
+        }
+        for o in &out[first..] {
+            events::dispatch_mapper(MapperEvent::AfterInsert, &o.inst, Some(conn), None)?;
+        }
+    }
+    Ok(())
+}
+
+/// `update_rows` with `before_update` / `after_update` for every modified row.
+fn update_with_events(
+    conn: &Connection,
+    table: &Rc<Table>,
+    rows: &[&Rc<Instance>],
+    out: &mut Vec<UpdateOutcome>,
+) -> Result<()> {
+    let mapper_id = rows.first().map(|r| r.mapper.id);
+    if mapper_id.is_some_and(|m| events::mapper_listens(m, MapperEvent::BeforeUpdate)) {
+        for r in rows {
+            if r.status() == Status::Persistent && !r.state().marked_deleted {
+                events::dispatch_mapper(MapperEvent::BeforeUpdate, r, Some(conn), None)?;
+            }
+        }
+    }
+    let first = out.len();
+    update_rows(conn, table, rows, out)?;
+    if mapper_id.is_some_and(|m| events::mapper_listens(m, MapperEvent::AfterUpdate)) {
+        for o in &out[first..] {
+            events::dispatch_mapper(MapperEvent::AfterUpdate, &o.inst, Some(conn), None)?;
+        }
+    }
+    Ok(())
+}
+
+/// `delete_rows` with `before_delete` / `after_delete`.
+fn delete_with_events(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance>]) -> Result<()> {
+    let mapper_id = rows[0].mapper.id;
+    if events::mapper_listens(mapper_id, MapperEvent::BeforeDelete) {
+        for r in rows {
+            events::dispatch_mapper(MapperEvent::BeforeDelete, r, Some(conn), None)?;
+        }
+    }
+    delete_rows(conn, table, rows)?;
+    if events::mapper_listens(mapper_id, MapperEvent::AfterDelete) {
+        for r in rows {
+            events::dispatch_mapper(MapperEvent::AfterDelete, r, Some(conn), None)?;
+        }
+    }
+    Ok(())
 }
 
 /// Foreign key values the flush wrote into objects, to put back if it fails.
@@ -204,7 +303,7 @@ fn insert_in_dependency_order(
                     undo,
                 )?;
                 let first = inserted.len();
-                insert_rows(conn, table, &ready, inserted)?;
+                insert_with_events(conn, table, &ready, inserted, undo)?;
                 for (n, out) in inserted.iter().enumerate().skip(first) {
                     index.insert(Rc::as_ptr(&out.inst), n);
                 }
@@ -367,7 +466,7 @@ fn write(
             )?;
         }
         let rows: Vec<&Rc<Instance>> = modified.iter().collect();
-        update_rows(conn, table, &rows, &mut updated)?;
+        update_with_events(conn, table, &rows, &mut updated)?;
         early.extend(modified.iter().map(Rc::as_ptr));
     }
     if tracking {
@@ -381,7 +480,7 @@ fn write(
                 .filter(|i| i.mapper.table.id == table.id)
                 .collect();
             if !rows.is_empty() {
-                insert_rows(conn, table, &rows, &mut inserted)?;
+                insert_with_events(conn, table, &rows, &mut inserted, undo)?;
             }
             continue;
         }
@@ -405,7 +504,7 @@ fn write(
             .collect();
         if !modified.is_empty() {
             let rows: Vec<&Rc<Instance>> = modified.iter().collect();
-            update_rows(conn, table, &rows, &mut updated)?;
+            update_with_events(conn, table, &rows, &mut updated)?;
         }
     }
     post_update(conn, plan, &inserted, &index, undo)?;
@@ -418,7 +517,7 @@ fn write(
             .collect();
         let rows = delete_order(table, rows)?;
         if !rows.is_empty() {
-            delete_rows(conn, table, &rows)?;
+            delete_with_events(conn, table, &rows)?;
         }
     }
     Ok((inserted, updated))
