@@ -52,6 +52,25 @@ function Session.no_autoflush(self, fn)
   return finish(results[1], results[2], table.unpack(results, 2, results.n))
 end
 
+-- The session methods that may run event listeners (or validators) raise what a listener
+-- raised as the very value: the core carries it as the error's cause, and orm._raised
+-- finds it again. Each is the Rust method of the same name with a leading underscore.
+local raised = orm._raised
+local function reraise(ok, ...)
+  if ok then return ... end
+  local err = ...
+  local v = raised(err)
+  if v ~= nil then error(v, 0) end
+  error(err, 0)
+end
+for _, name in ipairs({ "add", "add_all", "delete", "flush", "commit", "rollback", "close",
+  "expunge", "expunge_all", "merge", "refresh", "get", "execute", "scalars", "scalar" }) do
+  local raw = "_" .. name
+  Session[name] = function(self, ...)
+    return reraise(pcall(self[raw], self, ...))
+  end
+end
+
 local Engine = {}
 
 -- engine:begin(fn): a connection in a transaction, committed on return.

@@ -52,6 +52,14 @@ pub enum TxOwnership {
 }
 
 impl Connection {
+    /// Another handle on the same database connection (and its transaction).
+    pub fn share(&self) -> Connection {
+        Connection {
+            inner: self.inner.clone(),
+            engine: self.engine.clone(),
+        }
+    }
+
     pub(crate) fn new(inner: Rc<ConnInner>, engine: Engine) -> Connection {
         Connection {
             inner: Some(inner),

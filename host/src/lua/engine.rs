@@ -78,6 +78,15 @@ pub struct LuaConnection {
 }
 
 impl LuaConnection {
+    /// A connection inside a transaction someone else owns (a listener's `connection`):
+    /// its statements run in that transaction, which it neither commits nor rolls back.
+    pub fn joined(conn: Connection) -> LuaConnection {
+        LuaConnection {
+            conn: RefCell::new(Some(conn)),
+            owner: RefCell::new(Some(TxOwnership::Joined)),
+        }
+    }
+
     fn with<T>(&self, f: impl FnOnce(&Connection) -> crate::error::Result<T>) -> LuaResult<T> {
         let c = self.conn.borrow();
         let conn = c

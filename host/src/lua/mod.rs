@@ -5,6 +5,7 @@ pub mod convert;
 pub mod dml;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod expr;
 pub mod instance;
 pub mod loader_options;
@@ -45,6 +46,7 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
     model::install(lua, &orm)?;
     relationship::install(lua, &orm)?;
     loader_options::install(lua, &orm)?;
+    events::install(lua, &orm)?;
     session::install(lua, &orm)?;
     engine::install(lua, &orm)?;
     orm.set("_VERSION", env!("CARGO_PKG_VERSION"))?;

@@ -264,16 +264,26 @@ impl UserData for LuaBase {
     }
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_method("model", |lua, this, (name, spec): (String, mlua::Table)| {
-            declare(lua, &this.0, None, &name, spec)
+            let model = declare(lua, &this.0, None, &name, spec)?;
+            super::events::on_new_model(lua, Rc::as_ptr(&this.0) as *const _, &model)?;
+            Ok(model)
         });
     }
 }
 
 impl UserData for LuaAbstract {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_method("model", |lua, this, (name, spec): (String, mlua::Table)| {
-            declare(lua, &this.base, Some(&this.inherited), &name, spec)
-        });
+        m.add_function(
+            "model",
+            |lua, (ud, name, spec): (AnyUserData, String, mlua::Table)| {
+                let model = {
+                    let this = ud.borrow::<LuaAbstract>()?;
+                    declare(lua, &this.base, Some(&this.inherited), &name, spec)?
+                };
+                super::events::on_new_model(lua, ud.to_pointer(), &model)?;
+                Ok(model)
+            },
+        );
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(format!("<abstract class '{}'>", this.name))
         });

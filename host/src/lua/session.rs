@@ -360,20 +360,20 @@ impl UserData for LuaSession {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_method("add", |lua, this, obj: LuaValue| {
+        m.add_method("_add", |lua, this, obj: LuaValue| {
             this.core.add(&expect_instance(lua, &obj)?).lua()
         });
-        m.add_method("add_all", |lua, this, list: mlua::Table| {
+        m.add_method("_add_all", |lua, this, list: mlua::Table| {
             for inst in instances_of(lua, &list)? {
                 this.core.add(&inst).lua()?;
             }
             Ok(())
         });
-        m.add_method("delete", |lua, this, obj: LuaValue| {
+        m.add_method("_delete", |lua, this, obj: LuaValue| {
             this.core.delete(&expect_instance(lua, &obj)?).lua()
         });
         m.add_function(
-            "get",
+            "_get",
             |lua, (ud, model, pk, opts): (AnyUserData, LuaValue, LuaValue, Option<mlua::Table>)| {
                 let mapper = mapper_of(&model)?;
                 // `session:get(M, pk, { options = { orm.joinedload(M.rel), ... } })`
@@ -392,10 +392,10 @@ impl UserData for LuaSession {
                 get(lua, &ud, &mapper, pk, &q.options)
             },
         );
-        m.add_method("flush", |_, this, ()| this.core.flush().lua());
-        m.add_method("commit", |_, this, ()| this.core.commit().lua());
-        m.add_method("rollback", |_, this, ()| this.core.rollback().lua());
-        m.add_method("close", |_, this, ()| {
+        m.add_method("_flush", |_, this, ()| this.core.flush().lua());
+        m.add_method("_commit", |_, this, ()| this.core.commit().lua());
+        m.add_method("_rollback", |_, this, ()| this.core.rollback().lua());
+        m.add_method("_close", |_, this, ()| {
             this.core.close();
             Ok(())
         });
@@ -403,19 +403,19 @@ impl UserData for LuaSession {
             this.core.close();
             Ok(())
         });
-        m.add_method("expunge", |lua, this, obj: LuaValue| {
+        m.add_method("_expunge", |lua, this, obj: LuaValue| {
             this.core.expunge(&expect_instance(lua, &obj)?).lua()
         });
-        m.add_method("expunge_all", |_, this, ()| {
+        m.add_method("_expunge_all", |_, this, ()| {
             this.core.expunge_all();
             Ok(())
         });
-        m.add_method("merge", |lua, this, obj: LuaValue| {
+        m.add_method("_merge", |lua, this, obj: LuaValue| {
             let inst = expect_instance(lua, &obj)?;
             let merged = this.core.merge(&inst).lua()?;
             push_instance(lua, &merged)
         });
-        m.add_method("refresh", |lua, this, obj: LuaValue| {
+        m.add_method("_refresh", |lua, this, obj: LuaValue| {
             this.core.refresh(&expect_instance(lua, &obj)?).lua()
         });
         m.add_method(
@@ -456,7 +456,7 @@ impl UserData for LuaSession {
             Ok(this.core.in_nested_transaction())
         });
         m.add_function(
-            "execute",
+            "_execute",
             |lua,
              (ud, stmt, params, opts): (
                 AnyUserData,
@@ -475,14 +475,14 @@ impl UserData for LuaSession {
             },
         );
         m.add_function(
-            "scalars",
+            "_scalars",
             |lua, (ud, stmt, params): (AnyUserData, LuaValue, Option<LuaValue>)| {
                 let r = execute(lua, &ud, &stmt, params)?;
                 Ok(r.scalars())
             },
         );
         m.add_function(
-            "scalar",
+            "_scalar",
             |lua, (ud, stmt, params): (AnyUserData, LuaValue, Option<LuaValue>)| {
                 execute(lua, &ud, &stmt, params)?.scalar(lua)
             },
@@ -597,6 +597,17 @@ impl UserData for IdentitySet {
 pub struct SessionMaker {
     bind: RefCell<Option<Engine>>,
     config: RefCell<SessionConfig>,
+    /// Session event listeners every session it makes starts with.
+    listeners: crate::orm::events::SessionListeners,
+}
+
+impl SessionMaker {
+    pub fn with_listeners<T>(
+        &self,
+        f: impl FnOnce(&crate::orm::events::SessionListeners) -> T,
+    ) -> T {
+        f(&self.listeners)
+    }
 }
 
 impl UserData for SessionMaker {
@@ -607,7 +618,12 @@ impl UserData for SessionMaker {
             if let Some(t) = opts {
                 config_from(&t, &mut bind, &mut config)?;
             }
-            new_session(lua, bind, config)
+            let ud = new_session(lua, bind, config)?;
+            ud.borrow::<LuaSession>()?
+                .core
+                .listeners
+                .extend_from(&this.listeners);
+            Ok(ud)
         });
         m.add_method("configure", |_, this, opts: mlua::Table| {
             let mut bind = this.bind.borrow().clone();
@@ -659,6 +675,7 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
             Ok(SessionMaker {
                 bind: RefCell::new(bind),
                 config: RefCell::new(config),
+                listeners: Default::default(),
             })
         })?,
     )?;

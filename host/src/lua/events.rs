@@ -1,0 +1,551 @@
+//! `orm.event`: `listen`, `listens_for`, `remove`, `contains` for mapper events (on a model,
+//! or on a declarative base for all its models), session events (on a session or a
+//! sessionmaker) and engine events, each Lua function wrapped in a core listener.
+//!
+//! A listener runs under `pcall`; what it raises is kept (a small ring in the registry) and
+//! carried through the core as the cause of the error, so the session methods of
+//! `lua/prelude.lua` can raise the very value again to their caller.
+
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use mlua::{AnyUserData, Function, Lua, MultiValue, Value as LuaValue};
+
+use super::error::{arg, find_orm_error, from_lua, LuaResult};
+use super::instance::push_instance;
+use super::model::{LuaAbstract, LuaBase, LuaModel, MapperInfo};
+use crate::engine::events::{EngineArgs, EngineEvent};
+use crate::engine::EchoParams;
+use crate::error::{Error, ErrorKind};
+use crate::orm::events::{mapper_listeners, MapperArgs, MapperEvent, SessionArgs, SessionEvent};
+use crate::orm::Mapper;
+
+const RAISED: &str = "lualchemy.raised";
+const PCALL: &str = "lualchemy.pcall";
+const IDS: &str = "lualchemy.listener_ids";
+/// How many raised values are kept for their callers.
+const KEEP: u64 = 16;
+
+/// A value a Lua listener raised, kept in the registry under `id`.
+#[derive(Debug)]
+pub struct RaisedValue {
+    id: u64,
+    message: String,
+}
+
+impl fmt::Display for RaisedValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RaisedValue {}
+
+/// Turns what a listener raised into a core error that remembers the value.
+fn raised_error(lua: &Lua, v: LuaValue) -> Error {
+    if let LuaValue::Error(e) = &v {
+        return from_lua((**e).clone());
+    }
+    let message = match &v {
+        LuaValue::String(s) => s.to_string_lossy(),
+        other => super::convert::lua_debug(other),
+    };
+    let keep = || -> LuaResult<u64> {
+        let t: mlua::Table = lua.named_registry_value(RAISED)?;
+        let id: u64 = t.raw_get::<Option<u64>>("next")?.unwrap_or(1);
+        t.raw_set("next", id + 1)?;
+        t.raw_set(id, v)?;
+        if id > KEEP {
+            t.raw_set(id - KEEP, LuaValue::Nil)?;
+        }
+        Ok(id)
+    };
+    match keep() {
+        Ok(id) => Error::external(
+            ErrorKind::InvalidRequestError,
+            message.clone(),
+            Arc::new(RaisedValue { id, message }),
+        ),
+        Err(e) => from_lua(e),
+    }
+}
+
+/// The value a listener raised, if `e` carries one.
+pub fn raised_value(lua: &Lua, e: &mlua::Error) -> Option<LuaValue> {
+    let cause = find_orm_error(e)?.cause.as_ref()?;
+    let r = cause.downcast_ref::<RaisedValue>()?;
+    let t: mlua::Table = lua.named_registry_value(RAISED).ok()?;
+    t.raw_get::<LuaValue>(r.id).ok().filter(|v| !v.is_nil())
+}
+
+/// Calls a Lua listener; an error it raises becomes a core error carrying the value.
+pub fn call(lua: &Lua, f: &Function, args: MultiValue) -> crate::error::Result<MultiValue> {
+    let pcall: Function = lua.named_registry_value(PCALL).map_err(from_lua)?;
+    let mut all = MultiValue::new();
+    all.push_back(LuaValue::Function(f.clone()));
+    all.extend(args);
+    let mut out = pcall.call::<MultiValue>(all).map_err(from_lua)?;
+    match out.pop_front() {
+        Some(LuaValue::Boolean(true)) => Ok(out),
+        _ => Err(raised_error(lua, out.pop_front().unwrap_or(LuaValue::Nil))),
+    }
+}
+
+fn upgrade(weak: &mlua::WeakLua) -> crate::error::Result<Lua> {
+    weak.try_upgrade()
+        .ok_or_else(|| Error::invalid("the Lua state of a listener is gone"))
+}
+
+/// A Lua value for a connection the core hands a listener: one that works inside the
+/// current transaction.
+fn connection_value(lua: &Lua, c: Option<&crate::engine::Connection>) -> LuaResult<LuaValue> {
+    match c {
+        Some(c) => Ok(LuaValue::UserData(
+            lua.create_userdata(super::engine::LuaConnection::joined(c.share()))?,
+        )),
+        None => Ok(LuaValue::Nil),
+    }
+}
+
+fn mapper_listener(
+    lua: &Lua,
+    mapper: &Rc<Mapper>,
+    f: Function,
+) -> crate::orm::events::MapperListener {
+    let weak = lua.weak();
+    let mapper = mapper.clone();
+    Rc::new(move |a: &MapperArgs<'_>| {
+        let lua = upgrade(&weak)?;
+        let run = || -> LuaResult<MultiValue> {
+            let target = push_instance(&lua, a.target)?;
+            let mut args = MultiValue::new();
+            match a.event {
+                MapperEvent::Load => {
+                    args.push_back(target);
+                    args.push_back(LuaValue::Nil);
+                }
+                MapperEvent::Refresh => {
+                    args.push_back(target);
+                    args.push_back(LuaValue::Nil);
+                    args.push_back(match a.attrs {
+                        Some(list) => LuaValue::Table(lua.create_sequence_from(
+                            list.iter().map(|&i| mapper.attrs[i].key.clone()),
+                        )?),
+                        None => LuaValue::Nil,
+                    });
+                }
+                _ => {
+                    args.push_back(LuaValue::UserData(
+                        lua.create_userdata(MapperInfo(mapper.clone()))?,
+                    ));
+                    args.push_back(connection_value(&lua, a.connection)?);
+                    args.push_back(target);
+                }
+            }
+            Ok(args)
+        };
+        let args = run().map_err(from_lua)?;
+        call(&lua, &f, args).map(|_| ())
+    })
+}
+
+fn session_listener(lua: &Lua, f: Function) -> crate::orm::events::SessionListener {
+    let weak = lua.weak();
+    Rc::new(move |a: &SessionArgs<'_>| {
+        let lua = upgrade(&weak)?;
+        let run = || -> LuaResult<MultiValue> {
+            let session = match a.session.weak().upgrade() {
+                Some(s) => super::session::session_value(&lua, &s)?,
+                None => LuaValue::Nil,
+            };
+            let mut args = MultiValue::new();
+            args.push_back(session);
+            match a.event {
+                SessionEvent::TransientToPending
+                | SessionEvent::PendingToPersistent
+                | SessionEvent::PersistentToDetached => {
+                    if let Some(o) = a.object {
+                        args.push_back(push_instance(&lua, o)?);
+                    }
+                }
+                SessionEvent::AfterBegin => {
+                    args.push_back(LuaValue::Nil);
+                    args.push_back(connection_value(&lua, a.connection)?);
+                }
+                _ => {}
+            }
+            Ok(args)
+        };
+        let args = run().map_err(from_lua)?;
+        call(&lua, &f, args).map(|_| ())
+    })
+}
+
+fn engine_listener(lua: &Lua, f: Function) -> crate::engine::events::EngineListener {
+    let weak = lua.weak();
+    Rc::new(move |a: &EngineArgs<'_>| {
+        let lua = upgrade(&weak)?;
+        let run = || -> LuaResult<MultiValue> {
+            let kind = crate::schema::ValueKind::Any;
+            let row = |r: &[crate::value::Value]| -> LuaResult<mlua::Table> {
+                let t = lua.create_table()?;
+                for (i, v) in r.iter().enumerate() {
+                    t.raw_set(i + 1, super::convert::value_to_lua(&lua, v, kind)?)?;
+                }
+                Ok(t)
+            };
+            let params = match a.params {
+                EchoParams::None => LuaValue::Nil,
+                EchoParams::One(p) => LuaValue::Table(row(p)?),
+                EchoParams::Many(rows) => {
+                    let t = lua.create_table()?;
+                    for (i, r) in rows.iter().enumerate() {
+                        t.raw_set(i + 1, row(r)?)?;
+                    }
+                    LuaValue::Table(t)
+                }
+            };
+            let mut args = MultiValue::new();
+            match a.event {
+                EngineEvent::Connect => {}
+                _ => {
+                    args.push_back(LuaValue::Nil); // conn
+                    args.push_back(LuaValue::Nil); // cursor
+                    args.push_back(LuaValue::String(lua.create_string(a.statement)?));
+                    args.push_back(params);
+                    args.push_back(LuaValue::Nil); // context
+                    args.push_back(LuaValue::Boolean(a.executemany));
+                }
+            }
+            Ok(args)
+        };
+        let args = run().map_err(from_lua)?;
+        call(&lua, &f, args).map(|_| ())
+    })
+}
+
+/// The id a function is known by in listener registries (one per function).
+fn id_of(lua: &Lua, f: &Function) -> LuaResult<u64> {
+    let t: mlua::Table = lua.named_registry_value(IDS)?;
+    if let Some(id) = t.raw_get::<Option<u64>>(f.clone())? {
+        return Ok(id);
+    }
+    let next: u64 = lua
+        .named_registry_value::<Option<u64>>("lualchemy.next_listener")?
+        .unwrap_or(1);
+    lua.set_named_registry_value("lualchemy.next_listener", next + 1)?;
+    t.raw_set(f.clone(), next)?;
+    Ok(next)
+}
+
+/// What an event target is.
+enum Target {
+    /// The models, and the key of the base or abstract class whose later models get the
+    /// listener too.
+    Mappers(Vec<Rc<Mapper>>, Option<*const std::ffi::c_void>),
+    Session(AnyUserData),
+    Engine(crate::engine::Engine),
+}
+
+fn target_of(v: &LuaValue) -> LuaResult<Target> {
+    if let LuaValue::UserData(ud) = v {
+        if let Ok(m) = ud.borrow::<LuaModel>() {
+            return Ok(Target::Mappers(vec![m.mapper.clone()], None));
+        }
+        if let Ok(b) = ud.borrow::<LuaBase>() {
+            let mappers =
+                b.0.mappers
+                    .borrow()
+                    .iter()
+                    .filter_map(|m| m.borrow::<LuaModel>().ok().map(|m| m.mapper.clone()))
+                    .collect();
+            return Ok(Target::Mappers(mappers, Some(Rc::as_ptr(&b.0) as *const _)));
+        }
+        if ud.is::<LuaAbstract>() {
+            return Ok(Target::Mappers(Vec::new(), Some(ud.to_pointer())));
+        }
+        if ud.is::<super::session::LuaSession>() || ud.is::<super::session::SessionMaker>() {
+            return Ok(Target::Session(ud.clone()));
+        }
+        if let Ok(e) = ud.borrow::<super::engine::LuaEngine>() {
+            return Ok(Target::Engine(e.0.clone()));
+        }
+    }
+    Err(arg(format!(
+        "orm.event: expected a model, a declarative base, a session, a sessionmaker or an engine as the target, got {}",
+        super::convert::lua_debug(v)
+    )))
+}
+
+fn unknown(name: &str, what: &str, known: &str) -> mlua::Error {
+    arg(format!(
+        "orm.event: no event '{name}' for {what} (they have: {known})"
+    ))
+}
+
+const MAPPER_EVENTS: &str = "before_insert, after_insert, before_update, after_update, before_delete, after_delete, load, refresh";
+const SESSION_EVENTS: &str = "before_flush, after_flush, after_flush_postexec, before_commit, after_commit, after_rollback, after_begin, transient_to_pending, pending_to_persistent, persistent_to_detached";
+const ENGINE_EVENTS: &str = "connect, before_cursor_execute, after_cursor_execute";
+
+/// listen / remove / contains on one target: what `op` does to each registry.
+fn apply(
+    lua: &Lua,
+    target: &LuaValue,
+    name: &str,
+    f: &Function,
+    op: Op,
+    once: bool,
+) -> LuaResult<bool> {
+    let id = id_of(lua, f)?;
+    match target_of(target)? {
+        Target::Mappers(mappers, later) => {
+            let event =
+                MapperEvent::parse(name).ok_or_else(|| unknown(name, "models", MAPPER_EVENTS))?;
+            let mut any = false;
+            for m in &mappers {
+                let l = mapper_listeners(m.id);
+                any |= match op {
+                    Op::Listen => {
+                        l.add(event, id, once, mapper_listener(lua, m, f.clone()));
+                        true
+                    }
+                    Op::Remove => l.remove(event, id),
+                    Op::Contains => l.contains(event, id),
+                };
+            }
+            if let Some(key) = later {
+                // models declared on the base (or from the abstract class) later get it too
+                any |= remember_for_base(lua, key, name, f, op, once)?;
+            }
+            Ok(any)
+        }
+        Target::Session(ud) => {
+            let event = SessionEvent::parse(name)
+                .ok_or_else(|| unknown(name, "sessions", SESSION_EVENTS))?;
+            let listeners = if let Ok(s) = ud.borrow::<super::session::LuaSession>() {
+                s.core.0.clone()
+            } else {
+                let m = ud.borrow::<super::session::SessionMaker>()?;
+                return Ok(m.with_listeners(|l| match op {
+                    Op::Listen => {
+                        l.add(event, id, once, session_listener(lua, f.clone()));
+                        true
+                    }
+                    Op::Remove => l.remove(event, id),
+                    Op::Contains => l.contains(event, id),
+                }));
+            };
+            let l = &listeners.listeners;
+            Ok(match op {
+                Op::Listen => {
+                    l.add(event, id, once, session_listener(lua, f.clone()));
+                    true
+                }
+                Op::Remove => l.remove(event, id),
+                Op::Contains => l.contains(event, id),
+            })
+        }
+        Target::Engine(engine) => {
+            let event =
+                EngineEvent::parse(name).ok_or_else(|| unknown(name, "engines", ENGINE_EVENTS))?;
+            let l = engine.listeners();
+            Ok(match op {
+                Op::Listen => {
+                    l.add(event, id, once, engine_listener(lua, f.clone()));
+                    true
+                }
+                Op::Remove => l.remove(event, id),
+                Op::Contains => l.contains(event, id),
+            })
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Listen,
+    Remove,
+    Contains,
+}
+
+/// Base-level mapper listeners, applied to each model declared on the base (or from the
+/// abstract class) afterwards; whether one matched (remove / contains).
+fn remember_for_base(
+    lua: &Lua,
+    key: *const std::ffi::c_void,
+    name: &str,
+    f: &Function,
+    op: Op,
+    once: bool,
+) -> LuaResult<bool> {
+    let all: mlua::Table = lua.named_registry_value("lualchemy.base_listeners")?;
+    let key = LuaValue::LightUserData(mlua::LightUserData(key as *mut _));
+    let list: mlua::Table = match all.raw_get::<Option<mlua::Table>>(key.clone())? {
+        Some(t) => t,
+        None => {
+            let t = lua.create_table()?;
+            all.raw_set(key.clone(), t.clone())?;
+            t
+        }
+    };
+    let matches = |e: &mlua::Table| -> LuaResult<bool> {
+        Ok(e.raw_get::<String>(1)? == name && e.raw_get::<Function>(2)? == *f)
+    };
+    match op {
+        Op::Listen => {
+            let entry = lua.create_table()?;
+            entry.raw_set(1, name)?;
+            entry.raw_set(2, f.clone())?;
+            entry.raw_set(3, once)?;
+            list.raw_push(entry)?;
+            Ok(true)
+        }
+        Op::Contains => {
+            for e in list.sequence_values::<mlua::Table>() {
+                if matches(&e?)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        Op::Remove => {
+            let kept = lua.create_table()?;
+            let mut found = false;
+            for e in list.sequence_values::<mlua::Table>() {
+                let e = e?;
+                if matches(&e)? {
+                    found = true;
+                } else {
+                    kept.raw_push(e)?;
+                }
+            }
+            all.raw_set(key, kept)?;
+            Ok(found)
+        }
+    }
+}
+
+/// A model was declared on the base or abstract class `key`: it gets their mapper listeners.
+pub fn on_new_model(lua: &Lua, key: *const std::ffi::c_void, model: &LuaValue) -> LuaResult<()> {
+    let LuaValue::UserData(ud) = model else {
+        return Ok(());
+    };
+    let Ok(m) = ud.borrow::<LuaModel>() else {
+        return Ok(());
+    };
+    let mapper = m.mapper.clone();
+    let all: Option<mlua::Table> = lua.named_registry_value("lualchemy.base_listeners").ok();
+    let Some(all) = all else { return Ok(()) };
+    let key = LuaValue::LightUserData(mlua::LightUserData(key as *mut _));
+    let Some(list) = all.raw_get::<Option<mlua::Table>>(key)? else {
+        return Ok(());
+    };
+    for e in list.sequence_values::<mlua::Table>() {
+        let e = e?;
+        let name: String = e.raw_get(1)?;
+        let f: Function = e.raw_get(2)?;
+        let once: bool = e.raw_get(3)?;
+        if let Some(event) = MapperEvent::parse(&name) {
+            let id = id_of(lua, &f)?;
+            mapper_listeners(mapper.id).add(event, id, once, mapper_listener(lua, &mapper, f));
+        }
+    }
+    Ok(())
+}
+
+fn options(opts: Option<&mlua::Table>) -> LuaResult<bool> {
+    let Some(o) = opts else { return Ok(false) };
+    for pair in o.pairs::<String, LuaValue>() {
+        let (k, _) = pair?;
+        if k != "once" && k != "retval" && k != "propagate" {
+            return Err(arg(format!(
+                "orm.event.listen: unknown option '{k}' (expected once, retval or propagate)"
+            )));
+        }
+    }
+    Ok(o.get::<Option<bool>>("once")?.unwrap_or(false))
+}
+
+pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
+    let pcall: Function = lua.globals().get("pcall")?;
+    lua.set_named_registry_value(PCALL, pcall)?;
+    lua.set_named_registry_value(RAISED, lua.create_table()?)?;
+    let ids = lua.create_table()?;
+    let mt = lua.create_table()?;
+    mt.raw_set("__mode", "k")?;
+    ids.set_metatable(Some(mt))?;
+    lua.set_named_registry_value(IDS, ids)?;
+    lua.set_named_registry_value("lualchemy.base_listeners", lua.create_table()?)?;
+
+    let event = lua.create_table()?;
+    event.set(
+        "listen",
+        lua.create_function(
+            |lua, (target, name, f, opts): (LuaValue, String, Function, Option<mlua::Table>)| {
+                let once = options(opts.as_ref())?;
+                apply(lua, &target, &name, &f, Op::Listen, once)?;
+                Ok(())
+            },
+        )?,
+    )?;
+    event.set(
+        "listens_for",
+        lua.create_function(
+            |lua, (target, name, a, b): (LuaValue, String, LuaValue, Option<mlua::Table>)| {
+                match a {
+                    // listens_for(target, name, fn [, opts])
+                    LuaValue::Function(f) => {
+                        let once = options(b.as_ref())?;
+                        apply(lua, &target, &name, &f, Op::Listen, once)?;
+                        Ok(LuaValue::Function(f))
+                    }
+                    // listens_for(target, name [, opts]) returns a decorator
+                    other => {
+                        let opts = match other {
+                            LuaValue::Table(t) => Some(t),
+                            _ => None,
+                        };
+                        let once = options(opts.as_ref())?;
+                        target_of(&target)?;
+                        Ok(LuaValue::Function(lua.create_function(
+                            move |lua, f: Function| {
+                                apply(lua, &target, &name, &f, Op::Listen, once)?;
+                                Ok(f)
+                            },
+                        )?))
+                    }
+                }
+            },
+        )?,
+    )?;
+    event.set(
+        "remove",
+        lua.create_function(|lua, (target, name, f): (LuaValue, String, Function)| {
+            if !apply(lua, &target, &name, &f, Op::Remove, false)? {
+                return Err(super::error::invalid(format!(
+                    "orm.event.remove: no listener for '{name}' with this function on the target"
+                )));
+            }
+            Ok(())
+        })?,
+    )?;
+    event.set(
+        "contains",
+        lua.create_function(|lua, (target, name, f): (LuaValue, String, Function)| {
+            apply(lua, &target, &name, &f, Op::Contains, false)
+        })?,
+    )?;
+    orm.set("event", event)?;
+    // the value a listener raised, from the error that carried it (lua/prelude.lua)
+    orm.set(
+        "_raised",
+        lua.create_function(|lua, e: LuaValue| {
+            Ok(match e {
+                LuaValue::Error(e) => raised_value(lua, &e).unwrap_or(LuaValue::Nil),
+                _ => LuaValue::Nil,
+            })
+        })?,
+    )?;
+    Ok(())
+}

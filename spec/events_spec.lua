@@ -1,0 +1,318 @@
+-- Events (issue 6): mapper events on models and bases, session events on sessions and
+-- sessionmakers, engine events; listen / listens_for / remove / contains, once; the order
+-- of mapper and session events within one commit; and an error raised in a listener, which
+-- reaches the caller as the very value raised and leaves the session recoverable.
+local orm = require("lualchemy")
+
+local function has(s, needle) return type(s) == "string" and s:find(needle, 1, true) ~= nil end
+
+local function setup()
+  local env = { log = {} }
+  env.engine = orm.create_engine("sqlite://")
+  local Base = orm.declarative_base()
+  env.Base = Base
+  env.Note = Base:model("Note", {
+    __tablename__ = "ev_notes",
+    id = orm.Column(orm.Integer, { primary_key = true }),
+    body = orm.Column(orm.String(50)),
+    stamp = orm.Column(orm.String(20)),
+    version = orm.Column(orm.Integer, { default = 0 }),
+  })
+  env.Audit = Base:model("Audit", {
+    __tablename__ = "ev_audit",
+    id = orm.Column(orm.Integer, { primary_key = true }),
+    what = orm.Column(orm.String(80)),
+  })
+  Base.metadata:create_all(env.engine)
+  env.s = orm.Session(env.engine)
+  function env.rows(sql)
+    local out = {}
+    for _, r in ipairs(env.s:execute(orm.text(sql)):all()) do out[#out + 1] = r[1] end
+    return out
+  end
+  return env
+end
+
+describe("mapper events", function()
+  local env, Note, s
+  before_each(function() env = setup(); Note, s = env.Note, env.s end)
+
+  it("before_insert changes reach the INSERT; after_insert sees the key and writes on the connection", function()
+    orm.event.listen(Note, "before_insert", function(mapper, connection, target)
+      assert.equal("Note", mapper.class_name)
+      target.stamp = "created"
+    end)
+    orm.event.listen(Note, "after_insert", function(mapper, connection, target)
+      connection:execute(orm.text("INSERT INTO ev_audit (what) VALUES (:w)"), { w = "insert " .. target.id })
+    end)
+    local n = Note{ body = "hi" }
+    s:add(n)
+    s:commit()
+    assert.same({ "created" }, env.rows("SELECT stamp FROM ev_notes"))
+    assert.same({ "insert " .. n.id }, env.rows("SELECT what FROM ev_audit"))
+  end)
+
+  it("before_update / after_update on a changed object, before_delete / after_delete", function()
+    local seen = {}
+    for _, name in ipairs({ "before_update", "after_update", "before_delete", "after_delete" }) do
+      orm.event.listen(Note, name, function(_, _, target)
+        seen[#seen + 1] = name .. ":" .. tostring(target.body)
+        if name == "before_update" then target.version = target.version + 1 end
+      end)
+    end
+    local n = Note{ body = "a" }
+    s:add(n)
+    s:commit()
+    n.body = "b"
+    s:commit()
+    assert.same({ 1 }, env.rows("SELECT version FROM ev_notes"))
+    s:delete(n)
+    s:commit()
+    assert.same({ "before_update:b", "after_update:b", "before_delete:b", "after_delete:b" }, seen)
+  end)
+
+  it("load runs for objects built from rows, refresh when expired attributes load", function()
+    s:add(Note{ id = 1, body = "x" })
+    s:commit()
+    s:close()
+    local loads, refreshes = {}, 0
+    orm.event.listen(Note, "load", function(target, context) loads[#loads + 1] = target.body end)
+    orm.event.listen(Note, "refresh", function(target, context, attrs) refreshes = refreshes + 1 end)
+    local n = s:get(Note, 1)
+    assert.same({ "x" }, loads)
+    s:get(Note, 1) -- from the identity map: no load
+    assert.same({ "x" }, loads)
+    s:expire(n)
+    assert.equal("x", n.body)
+    assert.equal(1, refreshes)
+  end)
+
+  it("a listener on the declarative base reaches its models, also those declared later", function()
+    local seen = {}
+    orm.event.listen(env.Base, "before_insert", function(_, _, target) seen[#seen + 1] = tostring(target.id == nil) end)
+    local Later = env.Base:model("Later", {
+      __tablename__ = "ev_later",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+    })
+    env.Base.metadata:create_all(env.engine)
+    s:add_all({ Note{ body = "n" }, Later{} })
+    s:commit()
+    assert.equal(2, #seen)
+  end)
+
+  it("a listener on an abstract base reaches the models built from it", function()
+    local Stamped = env.Base:model("Stamped", {
+      __abstract__ = true,
+      stamp = orm.Column(orm.String(20)),
+    })
+    orm.event.listen(Stamped, "before_insert", function(_, _, target) target.stamp = "auto" end)
+    local Doc = Stamped:model("Doc", {
+      __tablename__ = "ev_docs",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+    })
+    env.Base.metadata:create_all(env.engine)
+    s:add(Doc{})
+    s:add(Note{ body = "not stamped" })
+    s:commit()
+    assert.same({ "auto" }, env.rows("SELECT stamp FROM ev_docs"))
+    local stamp = env.rows("SELECT stamp FROM ev_notes")[1]
+    assert.is_nil(stamp)
+  end)
+end)
+
+describe("listen, listens_for, remove, contains, once", function()
+  local env, Note, s
+  before_each(function() env = setup(); Note, s = env.Note, env.s end)
+
+  it("remove stops a listener; contains tells", function()
+    local n = 0
+    local function count() n = n + 1 end
+    orm.event.listen(Note, "before_insert", count)
+    assert.truthy(orm.event.contains(Note, "before_insert", count))
+    assert.falsy(orm.event.contains(Note, "after_insert", count))
+    s:add(Note{ body = "1" })
+    s:flush()
+    orm.event.remove(Note, "before_insert", count)
+    assert.falsy(orm.event.contains(Note, "before_insert", count))
+    s:add(Note{ body = "2" })
+    s:flush()
+    assert.equal(1, n)
+    local ok, err = pcall(orm.event.remove, Note, "before_insert", count)
+    assert.falsy(ok)
+    assert.equal("InvalidRequestError", err.kind)
+  end)
+
+  it("once runs a listener one time", function()
+    local n = 0
+    orm.event.listen(s, "before_flush", function() n = n + 1 end, { once = true })
+    s:add(Note{ body = "1" })
+    s:flush()
+    s:add(Note{ body = "2" })
+    s:flush()
+    assert.equal(1, n)
+  end)
+
+  it("listens_for with a function, or as a decorator", function()
+    local got = {}
+    orm.event.listens_for(s, "after_commit", function(session) got[#got + 1] = session == s end)
+    local deco = orm.event.listens_for(s, "before_commit")
+    local f = deco(function() got[#got + 1] = "before" end)
+    assert.equal("function", type(f))
+    s:commit()
+    assert.same({ "before", true }, got)
+  end)
+
+  it("bad targets, names and options are refused", function()
+    local ok, err = pcall(orm.event.listen, Note, "before_sinsert", function() end)
+    assert.falsy(ok)
+    assert.truthy(has(err.message, "before_sinsert") and has(err.message, "before_insert"), err.message)
+    ok, err = pcall(orm.event.listen, 42, "before_insert", function() end)
+    assert.falsy(ok)
+    assert.equal("ArgumentError", err.kind)
+    ok, err = pcall(orm.event.listen, s, "before_flush", function() end, { twice = true })
+    assert.falsy(ok)
+    assert.truthy(has(err.message, "twice"), err.message)
+  end)
+end)
+
+describe("session events", function()
+  local env, Note, s
+  before_each(function() env = setup(); Note, s = env.Note, env.s end)
+
+  it("run in SQLAlchemy's order within one commit, interleaved with mapper events", function()
+    local log = {}
+    for _, name in ipairs({ "before_commit", "before_flush", "after_flush", "after_flush_postexec",
+      "after_commit", "after_begin", "transient_to_pending", "pending_to_persistent" }) do
+      orm.event.listen(s, name, function() log[#log + 1] = name end)
+    end
+    orm.event.listen(Note, "before_insert", function() log[#log + 1] = "before_insert" end)
+    orm.event.listen(Note, "after_insert", function() log[#log + 1] = "after_insert" end)
+    s:add(Note{ body = "x" })
+    s:commit()
+    assert.same({ "transient_to_pending", "before_commit", "before_flush", "after_begin", "before_insert",
+      "after_insert", "after_flush", "pending_to_persistent", "after_flush_postexec", "after_commit" }, log)
+  end)
+
+  it("the state events get the session and the object; before_flush may add objects", function()
+    local got = {}
+    orm.event.listen(s, "transient_to_pending", function(session, obj) got[#got + 1] = { session, obj } end)
+    orm.event.listen(s, "before_flush", function(session)
+      if #session.new == 1 then session:add(Note{ body = "added by before_flush" }) end
+    end)
+    local n = Note{ body = "x" }
+    s:add(n)
+    assert.equal(s, got[1][1])
+    assert.equal(n, got[1][2])
+    s:commit()
+    assert.equal(2, #env.rows("SELECT id FROM ev_notes"))
+  end)
+
+  it("after_rollback runs when a transaction was open; persistent_to_detached on close", function()
+    local log = {}
+    orm.event.listen(s, "after_rollback", function(session) log[#log + 1] = "rollback" end)
+    local detached
+    orm.event.listen(s, "persistent_to_detached", function(session, obj)
+      log[#log + 1] = "detached"
+      detached = obj
+    end)
+    s:add(Note{ body = "x" })
+    s:commit()
+    local n = s:scalars(orm.select(Note)):one()
+    s:rollback()
+    s:close()
+    assert.same({ "rollback", "detached" }, log)
+    assert.equal(n, detached)
+    assert.truthy(orm.inspect(n).detached)
+  end)
+
+  it("a sessionmaker's listeners reach every session it makes", function()
+    local Maker = orm.sessionmaker{ bind = env.engine }
+    local n = 0
+    orm.event.listen(Maker, "before_commit", function() n = n + 1 end)
+    local a, b = Maker(), Maker()
+    a:commit()
+    b:commit()
+    assert.equal(2, n)
+  end)
+end)
+
+describe("engine events", function()
+  it("before / after_cursor_execute see every statement: a profiler in a few lines", function()
+    local env = setup()
+    local stats = {}
+    local started
+    orm.event.listen(env.engine, "before_cursor_execute", function(conn, cursor, statement, params, context, many)
+      started = os.clock()
+    end)
+    orm.event.listen(env.engine, "after_cursor_execute", function(conn, cursor, statement, params, context, many)
+      stats[#stats + 1] = { sql = statement, seconds = os.clock() - started, many = many, params = params }
+    end)
+    env.s:add_all({ env.Note{ body = "a" }, env.Note{ body = "b" } })
+    env.s:commit()
+    env.s:scalars(orm.select(env.Note):where(env.Note.body:eq("a"))):all()
+    local insert, select
+    for _, st in ipairs(stats) do
+      if st.sql:find("^INSERT INTO ev_notes") then insert = st end
+      if st.sql:find("^SELECT") and st.sql:find("ev_notes") then select = st end
+    end
+    assert.truthy(insert and insert.many, "the batched INSERT is an executemany")
+    assert.equal(2, #insert.params)
+    assert.truthy(select and select.seconds >= 0)
+    assert.same({ "a" }, select.params)
+  end)
+
+  it("connect runs when the engine opens a database connection", function()
+    local engine = orm.create_engine("sqlite://")
+    local n = 0
+    orm.event.listen(engine, "connect", function() n = n + 1 end)
+    engine:connect():close()
+    assert.equal(1, n)
+  end)
+end)
+
+describe("errors raised in listeners", function()
+  local env, Note, s
+  before_each(function() env = setup(); Note, s = env.Note, env.s end)
+
+  it("reach the caller as the very value raised, and nothing is stored", function()
+    local boom = { reason = "no notes today" }
+    orm.event.listen(Note, "before_insert", function() error(boom) end)
+    s:add(Note{ body = "x" })
+    local ok, err = pcall(s.commit, s)
+    assert.falsy(ok)
+    assert.equal(boom, err)
+    s:rollback()
+    assert.same({}, env.rows("SELECT id FROM ev_notes"))
+  end)
+
+  it("a string raised in a session listener comes back as that string; the session recovers", function()
+    local function refuse() error("refused by before_flush", 0) end
+    orm.event.listen(s, "before_flush", refuse)
+    s:add(Note{ body = "x" })
+    local ok, err = pcall(function() s:flush() end)
+    assert.falsy(ok)
+    assert.equal("refused by before_flush", err)
+    orm.event.remove(s, "before_flush", refuse)
+    s:flush()
+    s:commit()
+    assert.equal(1, #env.rows("SELECT id FROM ev_notes"))
+  end)
+
+  it("an error in after_insert rolls the flush back and leaves the objects pending", function()
+    local e = setmetatable({}, { __tostring = function() return "after_insert failed" end })
+    local function fail() error(e) end
+    orm.event.listen(Note, "after_insert", fail)
+    local n = Note{ body = "x" }
+    s:add(n)
+    local ok, err = pcall(s.flush, s)
+    assert.falsy(ok)
+    assert.equal(e, err)
+    assert.is_nil(n.id)
+    assert.truthy(orm.inspect(n).pending)
+    s:rollback()
+    orm.event.remove(Note, "after_insert", fail)
+    s:add(n)
+    s:commit()
+    assert.truthy(n.id)
+  end)
+end)
