@@ -25,10 +25,13 @@ pub enum ErrorKind {
     DataError,
     /// Any other database error (SQLAlchemy's `DBAPIError` base).
     DBAPIError,
+    /// Python's `AttributeError`: setting a read-only attribute (a hybrid without a
+    /// setter, a `column_property`).
+    AttributeError,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 14] = [
+    pub const ALL: [ErrorKind; 15] = [
         ErrorKind::ArgumentError,
         ErrorKind::InvalidRequestError,
         ErrorKind::NoResultFound,
@@ -43,6 +46,7 @@ impl ErrorKind {
         ErrorKind::ProgrammingError,
         ErrorKind::DataError,
         ErrorKind::DBAPIError,
+        ErrorKind::AttributeError,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,6 +65,7 @@ impl ErrorKind {
             ErrorKind::ProgrammingError => "ProgrammingError",
             ErrorKind::DataError => "DataError",
             ErrorKind::DBAPIError => "DBAPIError",
+            ErrorKind::AttributeError => "AttributeError",
         }
     }
 
@@ -79,7 +84,9 @@ impl ErrorKind {
             | PendingRollbackError
             | ObjectDeletedError
             | UnmappedInstanceError => "InvalidRequestError",
-            ArgumentError | InvalidRequestError | StaleDataError | DBAPIError => "SQLAlchemyError",
+            ArgumentError | InvalidRequestError | StaleDataError | DBAPIError | AttributeError => {
+                "SQLAlchemyError"
+            }
         })
     }
 

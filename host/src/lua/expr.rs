@@ -25,11 +25,25 @@ pub struct AttrRef {
 pub struct LuaExpr {
     pub expr: Expr,
     pub attr: Option<AttrRef>,
+    /// The name the expression goes by when selected (a column property's or hybrid's key).
+    pub label: Option<Rc<str>>,
 }
 
 impl LuaExpr {
     pub fn new(expr: Expr) -> LuaExpr {
-        LuaExpr { expr, attr: None }
+        LuaExpr {
+            expr,
+            attr: None,
+            label: None,
+        }
+    }
+
+    /// The expression as a SELECT list item: labelled by its name, if it has one.
+    pub fn selected(&self) -> Expr {
+        match &self.label {
+            Some(l) => Expr::Label(l.clone(), Box::new(self.expr.clone())),
+            None => self.expr.clone(),
+        }
     }
 }
 
@@ -43,21 +57,35 @@ pub struct LuaAliased {
 
 impl UserData for LuaAliased {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_meta_method(MetaMethod::Index, |lua, this, key: String| {
-            match this.mapper.attr_index(&key) {
-                Some(i) => lua.create_userdata(LuaExpr {
-                    expr: this.derived.column(i),
-                    attr: Some(AttrRef {
-                        mapper: this.mapper.clone(),
-                        index: i,
-                    }),
-                }),
-                None => Err(arg(format!(
-                    "aliased({}, name='{}') has no attribute '{key}'",
-                    this.mapper.class_name, this.derived.table.name
-                ))),
-            }
-        });
+        m.add_meta_function(
+            MetaMethod::Index,
+            |lua, (ud, key): (AnyUserData, String)| {
+                let this = ud.borrow::<LuaAliased>()?.clone();
+                match this.mapper.attr_index(&key) {
+                    Some(i) => Ok(LuaValue::UserData(lua.create_userdata(LuaExpr {
+                        expr: this.derived.column(i),
+                        attr: Some(AttrRef {
+                            mapper: this.mapper.clone(),
+                            index: i,
+                        }),
+                        label: None,
+                    })?)),
+                    None => match super::computed::alias_attr(
+                        lua,
+                        &ud,
+                        &this.mapper,
+                        &this.derived,
+                        &key,
+                    )? {
+                        Some(v) => Ok(v),
+                        None => Err(arg(format!(
+                            "aliased({}, name='{}') has no attribute '{key}'",
+                            this.mapper.class_name, this.derived.table.name
+                        ))),
+                    },
+                }
+            },
+        );
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(format!(
                 "aliased({}, name='{}')",
@@ -166,6 +194,9 @@ pub fn operand(lua: &Lua, v: &LuaValue, like: &SqlType) -> LuaResult<Expr> {
         if let Ok(e) = ud.borrow::<LuaExpr>() {
             return Ok(e.expr.clone());
         }
+        if let Some(e) = super::computed::spec_of(ud) {
+            return Ok(e);
+        }
         if let Ok(t) = ud.borrow::<LuaText>() {
             return Ok(Expr::Text(t.0.clone()));
         }
@@ -197,6 +228,9 @@ pub fn clause_arg(v: &LuaValue, what: &str) -> LuaResult<Expr> {
     if let LuaValue::UserData(ud) = v {
         if let Ok(e) = ud.borrow::<LuaExpr>() {
             return Ok(e.expr.clone());
+        }
+        if let Some(e) = super::computed::spec_of(ud) {
+            return Ok(e);
         }
         if let Ok(t) = ud.borrow::<LuaText>() {
             return Ok(Expr::Text(t.0.clone()));
@@ -230,17 +264,22 @@ fn new_ud(lua: &Lua, e: Expr) -> LuaResult<AnyUserData> {
     lua.create_userdata(LuaExpr::new(e))
 }
 
-/// Both operand orders of a binary metamethod: `expr + 1` and `1 + expr`.
-fn arith(lua: &Lua, a: &LuaValue, b: &LuaValue, op: BinOp) -> LuaResult<AnyUserData> {
-    let ty = match (a, b) {
-        (LuaValue::UserData(ud), _) if ud.is::<LuaExpr>() => {
-            ud.borrow::<LuaExpr>()?.expr.sql_type()
-        }
-        (_, LuaValue::UserData(ud)) if ud.is::<LuaExpr>() => {
-            ud.borrow::<LuaExpr>()?.expr.sql_type()
-        }
-        _ => SqlType::Null,
+/// The type of an expression operand (a column expression or an `orm.Column`).
+fn operand_type(v: &LuaValue) -> Option<SqlType> {
+    let LuaValue::UserData(ud) = v else {
+        return None;
     };
+    if let Ok(e) = ud.borrow::<LuaExpr>() {
+        return Some(e.expr.sql_type());
+    }
+    super::computed::spec_of(ud).map(|e| e.sql_type())
+}
+
+/// Both operand orders of a binary metamethod: `expr + 1` and `1 + expr`.
+pub(crate) fn arith(lua: &Lua, a: &LuaValue, b: &LuaValue, op: BinOp) -> LuaResult<AnyUserData> {
+    let ty = operand_type(a)
+        .or_else(|| operand_type(b))
+        .unwrap_or(SqlType::Null);
     let ty = if op == BinOp::Concat {
         SqlType::String(None)
     } else {

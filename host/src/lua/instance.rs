@@ -13,6 +13,9 @@
 //! | `[2]` | the class table (methods, `__tostring`, ...) |
 //! | `[3]` | the slow read: `(obj, index) -> value` (loads expired attributes, converts rich types) |
 //! | `[4]` | the slow write: `(obj, key, value)` (converts rich types, raises the errors) |
+//! | `[5]` | while relationships need configuring: a function to call first |
+//! | `[6]` `[7]` | getters and setters of hybrid properties and synonyms (see `computed.rs`) |
+//! | `[8]` | validators by column index + 1 |
 //! | light userdata `MAPPER_KEY` | the `Mapper` (its presence marks an instance metatable) |
 //! | `__index` `__newindex` `__gc` | the raw functions below |
 //!
@@ -50,12 +53,26 @@ static MODELS_KEY: u8 = 0;
 static RAISE_KEY: u8 = 0;
 static EXTRAS_KEY: u8 = 0;
 
-const KEYS: ffi::lua_Integer = 1;
+pub const KEYS: ffi::lua_Integer = 1;
 const CLASS: ffi::lua_Integer = 2;
 const SLOW_GET: ffi::lua_Integer = 3;
 const SLOW_SET: ffi::lua_Integer = 4;
 /// Present while the model's relationships need configuring: a function to call first.
 const CONFIGURE: ffi::lua_Integer = 5;
+/// Getters of hybrid properties and synonyms, by descriptor number + 1.
+pub const GETTERS: ffi::lua_Integer = 6;
+/// Setters of hybrid properties and synonyms, by descriptor number + 1.
+pub const SETTERS: ffi::lua_Integer = 7;
+/// Validators, by column index + 1.
+pub const VALIDATORS: ffi::lua_Integer = 8;
+
+/// Entries of `KEYS` at or above this are no plain attribute index; the fast paths never
+/// see them (they fail the bounds check) and hand them to `special_get` / `special_set`.
+const SPECIAL: usize = 1 << 40;
+/// Marks a column with a validator: `column index | VALIDATED`.
+pub const VALIDATED: usize = 1 << 40;
+/// A hybrid property or synonym: `DESCRIPTOR + descriptor number`.
+pub const DESCRIPTOR: usize = 1 << 41;
 
 fn key(k: &'static u8) -> *const c_void {
     k as *const u8 as *const c_void
@@ -75,10 +92,7 @@ pub fn install(lua: &Lua) -> LuaResult<()> {
     weak_keys.raw_set("__mode", "k")?;
     extras.set_metatable(Some(weak_keys))?;
     let raise = lua.create_function(|_, (kind, msg): (String, String)| -> LuaResult<()> {
-        let kind = match kind.as_str() {
-            "UnmappedInstanceError" => ErrorKind::UnmappedInstanceError,
-            _ => ErrorKind::ArgumentError,
-        };
+        let kind = ErrorKind::from_name(&kind).unwrap_or(ErrorKind::ArgumentError);
         Err(kind_err(kind, msg))
     })?;
     unsafe {
@@ -103,6 +117,9 @@ pub fn make_class(
     let keys = lua.create_table()?;
     for (i, a) in mapper.attrs.iter().enumerate() {
         keys.raw_set(a.key.as_str(), i as i64)?;
+    }
+    for (n, p) in mapper.props.iter().enumerate() {
+        keys.raw_set(p.key.as_str(), (mapper.attrs.len() + n) as i64)?;
     }
     mt.raw_set(KEYS, keys)?;
     mt.raw_set(CLASS, class.clone())?;
@@ -457,6 +474,7 @@ unsafe extern "C-unwind" fn instance_index(l: *mut ffi::lua_State) -> c_int {
             Fast::Str(s, n) => {
                 ffi::lua_pushlstring(l, s as *const _, n);
             }
+            Fast::Slow if i >= SPECIAL => return special_get(l, p, i),
             Fast::Slow => {
                 ffi::lua_rawgeti(l, 3, SLOW_GET);
                 ffi::lua_pushvalue(l, 1);
@@ -493,6 +511,10 @@ unsafe extern "C-unwind" fn instance_newindex(l: *mut ffi::lua_State) -> c_int {
             None => false,
         };
         if !done {
+            if i >= SPECIAL {
+                special_set(l, 4, 1, 2, 3, p, i);
+                return 0;
+            }
             ffi::lua_rawgeti(l, 4, SLOW_SET);
             ffi::lua_pushvalue(l, 1);
             ffi::lua_pushvalue(l, 2);
@@ -575,6 +597,10 @@ pub(crate) unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_in
         // 5: key, 6: value
         let done = if ffi::lua_type(l, 5) == ffi::LUA_TSTRING {
             match attr_index(l, 3, 5) {
+                Some(i) if i >= SPECIAL => {
+                    special_set(l, 3, 4, 5, 6, p, i);
+                    true
+                }
                 Some(i) => match kind_of(p, i).and_then(|k| value_fast(l, 6, k)) {
                     Some(v) => write_fast(p, i, v),
                     None => false,
@@ -596,12 +622,101 @@ pub(crate) unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_in
     1
 }
 
+/// `obj.key` for a `KEYS` entry at or above `SPECIAL` (stack: 1 obj, 2 key, 3 mt): a
+/// hybrid property's or synonym's getter, called here so that an error it raises reaches
+/// the caller unchanged; or a validated column, read as any other.
+unsafe fn special_get(l: *mut ffi::lua_State, p: Block, i: usize) -> c_int {
+    if i >= DESCRIPTOR {
+        ffi::lua_rawgeti(l, 3, GETTERS);
+        ffi::lua_rawgeti(l, -1, (i - DESCRIPTOR) as ffi::lua_Integer + 1);
+        ffi::lua_pushvalue(l, 1);
+        ffi::lua_call(l, 1, 1);
+        return 1;
+    }
+    let i = i - VALIDATED;
+    match read_fast(&*p, i) {
+        Fast::Nil => ffi::lua_pushnil(l),
+        Fast::Int(n) => ffi::lua_pushinteger(l, n),
+        Fast::Num(r) => ffi::lua_pushnumber(l, r),
+        Fast::Bool(b) => ffi::lua_pushboolean(l, b as c_int),
+        Fast::Str(s, n) => {
+            ffi::lua_pushlstring(l, s as *const _, n);
+        }
+        Fast::Slow => {
+            ffi::lua_rawgeti(l, 3, SLOW_GET);
+            ffi::lua_pushvalue(l, 1);
+            ffi::lua_pushinteger(l, i as ffi::lua_Integer);
+            ffi::lua_call(l, 2, 1);
+        }
+    }
+    1
+}
+
+/// `obj.key = value` for a `KEYS` entry at or above `SPECIAL`, with the metatable, object,
+/// key and value at the given stack indices: a hybrid property's or synonym's setter (an
+/// `AttributeError` without one), or a validated column, whose validator's result is stored.
+/// Validators and setters are called here, so that an error they raise reaches the caller
+/// unchanged (and nothing is stored). Leaves the stack as it was.
+unsafe fn special_set(
+    l: *mut ffi::lua_State,
+    mt: c_int,
+    obj: c_int,
+    key: c_int,
+    val: c_int,
+    p: Block,
+    i: usize,
+) {
+    let top = ffi::lua_gettop(l);
+    ffi::lua_checkstack(l, 8);
+    if i >= DESCRIPTOR {
+        ffi::lua_rawgeti(l, mt, SETTERS);
+        if ffi::lua_rawgeti(l, -1, (i - DESCRIPTOR) as ffi::lua_Integer + 1) != ffi::LUA_TFUNCTION {
+            let mut len = 0usize;
+            let k = ffi::lua_tolstring(l, key, &mut len) as *const u8;
+            let k = String::from_utf8_lossy(std::slice::from_raw_parts(k, len)).into_owned();
+            let msg = super::computed::no_setter_message(&(*p).mapper, &k);
+            drop(k);
+            raise(l, "AttributeError", msg);
+            return;
+        }
+        ffi::lua_pushvalue(l, obj);
+        ffi::lua_pushvalue(l, val);
+        ffi::lua_call(l, 2, 0);
+        ffi::lua_settop(l, top);
+        return;
+    }
+    let i = i - VALIDATED;
+    ffi::lua_rawgeti(l, mt, VALIDATORS);
+    ffi::lua_rawgeti(l, -1, i as ffi::lua_Integer + 1);
+    ffi::lua_pushvalue(l, obj);
+    ffi::lua_pushvalue(l, key);
+    ffi::lua_pushvalue(l, val);
+    ffi::lua_call(l, 3, 1); // the value to store, at top + 2
+    let v = top + 2;
+    let done = match kind_of(p, i).and_then(|k| value_fast(l, v, k)) {
+        Some(x) => write_fast(p, i, x),
+        None => false,
+    };
+    if !done {
+        ffi::lua_rawgeti(l, mt, SLOW_SET);
+        ffi::lua_pushvalue(l, obj);
+        ffi::lua_pushvalue(l, key);
+        ffi::lua_pushvalue(l, v);
+        ffi::lua_call(l, 3, 0);
+    }
+    ffi::lua_settop(l, top);
+}
+
 /// The slow read: loads an expired attribute (or raises `DetachedInstanceError`) and
-/// converts rich types (JSON, dates).
+/// converts rich types (JSON, dates); column properties and relationships (their indices
+/// follow the columns').
 fn slow_get(lua: &Lua, (obj, i): (LuaValue, usize)) -> LuaResult<LuaValue> {
     let inst = expect_instance(lua, &obj)?;
     if i >= inst.mapper.attrs.len() {
-        return super::relationship::get(lua, &inst, i - inst.mapper.attrs.len());
+        if i < inst.mapper.width() {
+            return super::computed::read_prop(lua, &inst, i);
+        }
+        return super::relationship::get(lua, &inst, i - inst.mapper.width());
     }
     SessionCore::ensure_loaded(&inst, i).lua()?;
     let v = inst.state().values[i].clone();
@@ -624,6 +739,13 @@ fn slow_set(lua: &Lua, (obj, k, value): (LuaValue, LuaValue, LuaValue)) -> LuaRe
         }
     };
     let Some(i) = mapper.attr_index(&key) else {
+        if mapper.prop_index(&key).is_some() {
+            return Err(super::computed::read_only(
+                mapper,
+                &key,
+                "a column_property is read-only (the database computes it)",
+            ));
+        }
         super::relationship::ensure_configured(lua, [mapper])?;
         if let Some(r) = mapper.relationship(&key) {
             return super::relationship::set(lua, &inst, r.index, &value);

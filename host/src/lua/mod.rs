@@ -1,6 +1,7 @@
 //! The thin mlua binding: one file per family of Lua values. `install` builds the
 //! `lualchemy` module into a Lua state.
 
+pub mod computed;
 pub mod convert;
 pub mod dml;
 pub mod engine;
@@ -44,6 +45,7 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
     statement::install(lua, &orm)?;
     dml::install(lua, &orm)?;
     model::install(lua, &orm)?;
+    computed::install(lua, &orm)?;
     relationship::install(lua, &orm)?;
     loader_options::install(lua, &orm)?;
     events::install(lua, &orm)?;

@@ -58,6 +58,8 @@ pub struct ModelHost {
     pub class_ud: AnyUserData,
     /// Registry reference of the instances' metatable (see `instance.rs`).
     pub mt_ref: std::ffi::c_int,
+    /// Hybrids, synonyms and validators (see `computed.rs`).
+    pub computed: super::computed::Computed,
 }
 
 pub fn model_host(m: &Mapper) -> &ModelHost {
@@ -180,12 +182,14 @@ pub fn declare(
     let mut members = inherited.members.clone();
     members.extend(own.members.clone());
     if abstract_ {
+        // hybrids, synonyms and column properties are inherited as members
         return Ok(LuaValue::UserData(lua.create_userdata(LuaAbstract {
             name: name.to_string(),
             base: base.clone(),
             inherited: Inherited { columns, members },
         })?));
     }
+    let (members, declared) = super::computed::split_members(members)?;
     let tablename = tablename.ok_or_else(|| {
         arg(format!("Class {name} does not have a __table__ or __tablename__ specified and does not inherit from an existing table-mapped class"))
     })?;
@@ -212,7 +216,15 @@ pub fn declare(
             })
             .lua()?,
     );
-    let mapper = Rc::new(Mapper::new(name, table.clone()).lua()?);
+    let props = super::computed::resolve_props(name, &columns, &table, &declared.props)?;
+    let mapper = Rc::new(
+        Mapper::new(name, table.clone())
+            .lua()?
+            .with_props(props)
+            .lua()?,
+    );
+    let rel_keys: Vec<String> = rels.iter().map(|(k, _)| k.clone()).collect();
+    super::computed::check_descs(&mapper, &rel_keys, &declared.descs)?;
     base.metadata.add(table).lua()?;
     let class = lua.create_table()?;
     for (k, v) in members {
@@ -222,11 +234,19 @@ pub fn declare(
         mapper: mapper.clone(),
     })?;
     let mt_ref = super::instance::make_class(lua, &mapper, &class, &ud)?;
+    if !declared.descs.is_empty() || !mapper.props.is_empty() {
+        super::computed::register_model(&mapper);
+    }
     let _ = mapper.host.set(Box::new(ModelHost {
-        class,
+        class: class.clone(),
         class_ud: ud.clone(),
         mt_ref,
+        computed: super::computed::Computed {
+            descs: declared.descs,
+            ..Default::default()
+        },
     }));
+    super::computed::install_model(lua, &mapper, &class, &model_host(&mapper).computed.descs)?;
     let related = !rels.is_empty()
         || base.mappers.borrow().iter().any(|m| {
             m.borrow::<LuaModel>().is_ok_and(|m| {
@@ -359,8 +379,14 @@ impl UserData for LuaModel {
                                 mapper: mapper.clone(),
                                 index: i,
                             }),
+                            label: None,
                         };
                         return Ok(LuaValue::UserData(lua.create_userdata(e)?));
+                    }
+                    // hybrids, synonyms, column properties: their SQL side
+                    let host = model_host(mapper);
+                    if let Some(v) = super::computed::class_attr(lua, &host.class_ud, mapper, &k)? {
+                        return Ok(v);
                     }
                     match &*k {
                         "__table__" => {
@@ -384,6 +410,13 @@ impl UserData for LuaModel {
                 if v.is_nil() {
                     if let LuaValue::String(s) = &key {
                         let k = s.to_str()?;
+                        if &*k == "validates" {
+                            return Ok(LuaValue::Function(lua.create_function(
+                                |lua, (cls, args): (AnyUserData, mlua::Variadic<LuaValue>)| {
+                                    super::computed::validates(lua, &cls, args)
+                                },
+                            )?));
+                        }
                         super::relationship::ensure_configured(lua, [mapper])?;
                         if let Some(r) = mapper.relationship(&k) {
                             return Ok(LuaValue::UserData(
@@ -421,6 +454,7 @@ impl UserData for LuaModel {
                         this.mapper.class_name
                     )));
                 }
+                super::computed::check_class_assignment(&this.mapper, &key, &value)?;
                 model_host(&this.mapper).class.raw_set(key, value)
             },
         );
@@ -433,7 +467,7 @@ impl UserData for LuaModel {
 /// `orm.inspect(Model)`.
 pub struct MapperInfo(pub Rc<Mapper>);
 
-fn column_info(lua: &Lua, m: &Rc<Mapper>, i: usize) -> LuaResult<mlua::Table> {
+pub(super) fn column_info(lua: &Lua, m: &Rc<Mapper>, i: usize) -> LuaResult<mlua::Table> {
     let c = &m.table.columns[i];
     let t = lua.create_table()?;
     t.raw_set("key", m.attrs[i].key.as_str())?;
@@ -449,12 +483,13 @@ fn column_info(lua: &Lua, m: &Rc<Mapper>, i: usize) -> LuaResult<mlua::Table> {
                 mapper: m.clone(),
                 index: i,
             }),
+            label: None,
         },
     )?;
     Ok(t)
 }
 
-fn relationship_info(
+pub(super) fn relationship_info(
     lua: &Lua,
     rel: &crate::orm::relationships::Relationship,
 ) -> LuaResult<mlua::Table> {
@@ -538,12 +573,19 @@ impl UserData for MapperInfo {
             }
             Ok(t)
         });
+        // every attribute by key, each with `.kind` (see `computed::mapper_attrs`):
+        // columns, column properties, relationships, synonyms and hybrids
         f.add_field_method_get("attrs", |lua, this| {
-            let t = lua.create_table()?;
-            for i in 0..this.0.attrs.len() {
-                t.raw_set(this.0.attrs[i].key.as_str(), column_info(lua, &this.0, i)?)?;
-            }
-            Ok(t)
+            super::computed::mapper_attrs(lua, &this.0, None)
+        });
+        f.add_field_method_get("all_orm_descriptors", |lua, this| {
+            super::computed::mapper_attrs(lua, &this.0, None)
+        });
+        f.add_field_method_get("column_attrs", |lua, this| {
+            super::computed::mapper_attrs(lua, &this.0, Some(&["column", "column_property"]))
+        });
+        f.add_field_method_get("synonyms", |lua, this| {
+            super::computed::mapper_attrs(lua, &this.0, Some(&["synonym"]))
         });
     }
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
@@ -573,9 +615,7 @@ impl UserData for InstanceInfo {
         f.add_field_method_get("was_deleted", |_, this| {
             Ok(this.0.status() == Status::Deleted)
         });
-        f.add_field_method_get("modified", |_, this| {
-            Ok(!this.0.state().committed.is_empty())
-        });
+        f.add_field_method_get("modified", |_, this| Ok(super::computed::modified(&this.0)));
         f.add_field_method_get("expired", |_, this| Ok(this.0.is_expired()));
         f.add_field_method_get("identity", |lua, this| -> LuaResult<LuaValue> {
             let key = this.0.state().key.clone();
@@ -600,37 +640,21 @@ impl UserData for InstanceInfo {
             super::instance::push_instance(lua, &this.0)
         });
         f.add_field_method_get("attrs", |lua, this| {
-            let t = lua.create_table()?;
+            super::computed::instance_attrs(lua, &this.0)
+        });
+        f.add_field_method_get("mapper", |_, this| Ok(MapperInfo(this.0.mapper.clone())));
+        f.add_field_method_get("has_identity", |_, this| {
+            Ok(this.0.state().key.is_some() && this.0.status() != Status::Transient)
+        });
+        // the keys of the columns and column properties not loaded
+        f.add_field_method_get("unloaded", |lua, this| {
             let m = &this.0.mapper;
-            for i in 0..m.attrs.len() {
-                let h = this.0.history(i);
-                let ht = lua.create_table()?;
-                for (name, list) in [
-                    ("added", &h.added),
-                    ("unchanged", &h.unchanged),
-                    ("deleted", &h.deleted),
-                ] {
-                    let l = lua.create_table()?;
-                    for (n, v) in list.iter().enumerate() {
-                        l.raw_set(n + 1, value_to_lua(lua, v, m.attrs[i].kind)?)?;
-                    }
-                    ht.raw_set(name, l)?;
-                }
-                let a = lua.create_table()?;
-                a.raw_set("history", ht)?;
-                a.raw_set("key", m.attrs[i].key.as_str())?;
-                let st = this.0.state();
-                a.raw_set(
-                    "loaded_value",
-                    if st.loaded.contains(i) {
-                        value_to_lua(lua, &st.values[i], m.attrs[i].kind)?
-                    } else {
-                        LuaValue::Nil
-                    },
-                )?;
-                t.raw_set(m.attrs[i].key.as_str(), a)?;
-            }
-            Ok(t)
+            let st = this.0.state();
+            let keys: Vec<&str> = (0..m.width())
+                .filter(|&i| !st.loaded.contains(i))
+                .map(|i| m.value_key(i))
+                .collect();
+            lua.create_sequence_from(keys)
         });
     }
 }

@@ -267,13 +267,14 @@ fn configure_base(lua: &Lua, base: &Rc<DeclBase>) -> LuaResult<()> {
     base.deferred.borrow_mut().clear();
     let md = base.metadata.clone();
     configure(&mappers, &|n| md.get(n)).lua()?;
-    // instances read relationship keys through the slow path: index = columns + r
+    // instances read relationship keys through the slow path: index = columns + column
+    // properties + r
     for m in &mappers {
         let mt = super::instance::class_metatable(lua, m)?;
         super::instance::set_configure_hook(lua, m, None)?;
         let keys: mlua::Table = mt.raw_get(1)?;
         for r in m.relationships.borrow().iter() {
-            keys.raw_set(r.key.as_str(), (m.attrs.len() + r.index) as i64)?;
+            keys.raw_set(r.key.as_str(), (m.width() + r.index) as i64)?;
         }
     }
     Ok(())

@@ -98,6 +98,8 @@ pub struct ColumnSpec {
 pub struct LuaColumnSpec(pub ColumnSpec);
 impl UserData for LuaColumnSpec {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        // usable in expressions before its model exists (a column_property's)
+        super::computed::add_column_spec_methods(m);
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(format!(
                 "Column({:?}, {})",

@@ -34,7 +34,7 @@ fn select_item(v: &LuaValue) -> LuaResult<Vec<SelectItem>> {
             return Ok(vec![SelectItem::Entity(m.mapper.clone())]);
         }
         if let Ok(e) = ud.borrow::<LuaExpr>() {
-            return Ok(vec![SelectItem::Expr(e.expr.clone())]);
+            return Ok(vec![SelectItem::Expr(e.selected())]);
         }
         if let Ok(t) = ud.borrow::<LuaTableObj>() {
             return Ok((0..t.0.columns.len())
@@ -188,6 +188,14 @@ pub fn filter_by(lua: &Lua, q: &OrmSelect, t: &mlua::Table) -> LuaResult<Vec<Exp
     pairs.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = Vec::new();
     for (key, v) in pairs {
+        if table.column_index_by_key(&key).is_none() {
+            // a hybrid, synonym or column property of the entity
+            if let Some(e) = super::computed::filter_by_expr(lua, &target, &key)? {
+                let r = operand(lua, &v, &e.sql_type())?;
+                out.push(Expr::compare(e, crate::sql::BinOp::Eq, r));
+                continue;
+            }
+        }
         let i = table.column_index_by_key(&key).ok_or_else(|| {
             // name the model when the target is an entity's table
             let base = target.describe();
@@ -341,6 +349,18 @@ macro_rules! generative_methods {
         $m.add_method("distinct", |_, this, ()| {
             with_member(this, "distinct", |q| {
                 q.select.distinct = true;
+                Ok(())
+            })
+        });
+        // `:correlate_except(Address)`: nested in another statement (a column_property's
+        // scalar subquery), the SELECT keeps these in its FROM and correlates the rest
+        $m.add_method("correlate_except", |_, this, args: Variadic<LuaValue>| {
+            with_member(this, "correlate_except", |q| {
+                let mut ids = Vec::new();
+                for a in args.iter() {
+                    ids.push(from_target(a)?.table_id());
+                }
+                q.select.correlate_except = Some(ids);
                 Ok(())
             })
         });

@@ -55,6 +55,30 @@ pub struct InstanceState {
     pub rels: Option<Box<Vec<super::collections::RelState>>>,
     /// A relationship changed since the last flush.
     pub rels_changed: bool,
+    /// A column changed since the column properties were loaded: once the change is
+    /// flushed they expire (SQLAlchemy's `expire_on_flush`).
+    pub props_stale: bool,
+}
+
+impl InstanceState {
+    /// A column of a persistent object is about to change: its column properties go stale
+    /// (those a flushed change made stale already expire now, as the flush would have).
+    fn stale_props(&mut self, ncols: usize) {
+        self.expire_flushed_props(ncols);
+        self.props_stale = true;
+    }
+
+    /// Column properties (values `ncols..`) made stale by a change that has been flushed
+    /// since (no change is pending any more) expire.
+    fn expire_flushed_props(&mut self, ncols: usize) {
+        if self.props_stale && self.committed.is_empty() {
+            self.props_stale = false;
+            for i in ncols..self.values.len() {
+                self.loaded.remove(i);
+                self.values[i] = Value::Null;
+            }
+        }
+    }
 }
 
 pub struct Instance {
@@ -65,7 +89,7 @@ pub struct Instance {
 impl Instance {
     /// A transient instance with nothing set.
     pub fn new(mapper: &Rc<Mapper>) -> Rc<Instance> {
-        let n = mapper.attrs.len();
+        let n = mapper.width();
         Instance::tracked(Instance {
             mapper: mapper.clone(),
             state: RefCell::new(InstanceState {
@@ -80,6 +104,7 @@ impl Instance {
                 session: None,
                 rels: None,
                 rels_changed: false,
+                props_stale: false,
             }),
         })
     }
@@ -106,6 +131,7 @@ impl Instance {
                 session: Some(session),
                 rels: None,
                 rels_changed: false,
+                props_stale: false,
             }),
         })
     }
@@ -199,6 +225,13 @@ impl Instance {
         }
     }
 
+    /// Expires the column properties when a column change was flushed since they were
+    /// loaded (they are computed by the database from the row as it is now).
+    pub fn expire_flushed_props(&self) {
+        let ncols = self.mapper.attrs.len();
+        self.state.borrow_mut().expire_flushed_props(ncols);
+    }
+
     pub fn is_expired(&self) -> bool {
         let st = self.state.borrow();
         (0..self.mapper.attrs.len()).any(|i| !st.loaded.contains(i))
@@ -253,6 +286,9 @@ impl Instance {
             st.status,
             Status::Persistent | Status::Deleted | Status::Detached
         ) {
+            if !self.mapper.props.is_empty() {
+                st.stale_props(self.mapper.attrs.len());
+            }
             if !st.committed.iter().any(|(a, _)| *a == i) {
                 let old = st.loaded.contains(i).then(|| st.values[i].clone());
                 st.committed.push((i, old));

@@ -43,7 +43,8 @@ impl SessionCore {
         if let Some(attrs) = attrs {
             return self.instance_from_partial_row(mapper, row, start, attrs);
         }
-        let n = mapper.attrs.len();
+        // the columns, then the column properties
+        let n = mapper.width();
         let key = if let [pk] = mapper.pk.as_slice() {
             match row
                 .get_ref(start + pk)
@@ -65,6 +66,10 @@ impl SessionCore {
         };
         let Some(key) = key else { return Ok(None) };
         if let Some(existing) = self.identity.borrow().get(&key) {
+            if !mapper.props.is_empty() {
+                // column properties a flushed change made stale take the row's values
+                existing.expire_flushed_props();
+            }
             let unloaded = {
                 let st = existing.state();
                 (0..n).any(|i| !st.loaded.contains(i))
@@ -123,7 +128,7 @@ impl SessionCore {
             }
             return Ok(Some(existing.clone()));
         }
-        let mut values = vec![Value::Null; mapper.attrs.len()];
+        let mut values = vec![Value::Null; mapper.width()];
         for (p, &i) in attrs.iter().enumerate() {
             values[i] = row_value(row, start + p)?;
         }
@@ -299,7 +304,12 @@ impl SessionCore {
             start: 0,
             alias: None,
         }];
-        let rows = self.run_select(&conn, &c.sql, &key.values(), &columns)?;
+        let rows = self.run_select(
+            &conn,
+            &c.sql,
+            &mapper.by_pk_params(c, key.values())?,
+            &columns,
+        )?;
         Ok(match rows.items.into_iter().next() {
             Some(Item::Instance(i)) => Some(i),
             _ => None,
@@ -317,10 +327,10 @@ impl SessionCore {
         let mapper = &inst.mapper;
         let c = mapper.by_pk_sql(conn.engine().dialect())?;
         let mut found = false;
-        conn.query(&c.sql, &key.values(), |row| {
+        conn.query(&c.sql, &mapper.by_pk_params(c, key.values())?, |row| {
             found = true;
             let mut st = inst.state_mut();
-            for i in 0..mapper.attrs.len() {
+            for i in 0..mapper.width() {
                 if !st.loaded.contains(i) {
                     st.values[i] = row_value(row, i)?;
                     st.loaded.insert(i);

@@ -11,6 +11,7 @@ use super::relationships::{Relationship, RelationshipSpec};
 use crate::error::Result;
 use crate::schema::{Table, ValueKind};
 use crate::sql::{compile, Compiled, Dialect, Expr, Select, Statement};
+use crate::value::Value;
 
 static NEXT_MAPPER_ID: AtomicU32 = AtomicU32::new(1);
 
@@ -18,6 +19,16 @@ static NEXT_MAPPER_ID: AtomicU32 = AtomicU32::new(1);
 #[derive(Debug)]
 pub struct ColumnAttr {
     pub key: String,
+    pub kind: ValueKind,
+}
+
+/// A `column_property`: a read-only attribute whose value is a SQL expression over the
+/// row, selected with the entity's columns (after them, labelled by its key). Its values
+/// live after the column values in an instance (attribute index `attrs.len() + n`).
+#[derive(Debug)]
+pub struct ColumnProperty {
+    pub key: String,
+    pub expr: Expr,
     pub kind: ValueKind,
 }
 
@@ -41,6 +52,8 @@ pub struct Mapper {
     pub relationships: RefCell<Vec<Rc<Relationship>>>,
     /// `back_populates` names by relationship key, kept until the pair is linked.
     pub(crate) back_populates: RefCell<HashMap<String, String>>,
+    /// Column properties (`column_property`), set before the mapper is shared.
+    pub props: Vec<ColumnProperty>,
 }
 
 impl std::fmt::Debug for Mapper {
@@ -84,7 +97,70 @@ impl Mapper {
             rel_specs: RefCell::new(Vec::new()),
             relationships: RefCell::new(Vec::new()),
             back_populates: RefCell::new(HashMap::new()),
+            props: Vec::new(),
         })
+    }
+
+    /// Adds column properties (before the mapper is shared); a key may not repeat a
+    /// column's.
+    pub fn with_props(mut self, props: Vec<ColumnProperty>) -> Result<Mapper> {
+        for p in &props {
+            if self.by_key.contains_key(&p.key) {
+                return Err(crate::arg_err!(
+                    "{}.{}: a column_property may not share its name with a column",
+                    self.class_name,
+                    p.key
+                ));
+            }
+        }
+        self.props = props;
+        Ok(self)
+    }
+
+    /// The number of values an instance holds: columns, then column properties. Also the
+    /// width of the entity's span in a SELECT, and where relationship indices start among
+    /// the binding's attribute indices.
+    #[inline]
+    pub fn width(&self) -> usize {
+        self.attrs.len() + self.props.len()
+    }
+
+    /// The index (among instance values) of the column property named `key`.
+    pub fn prop_index(&self, key: &str) -> Option<usize> {
+        self.props
+            .iter()
+            .position(|p| p.key == key)
+            .map(|n| self.attrs.len() + n)
+    }
+
+    /// The value kind of value `i` (a column or a column property).
+    pub fn value_kind(&self, i: usize) -> ValueKind {
+        match self.attrs.get(i) {
+            Some(a) => a.kind,
+            None => self.props[i - self.attrs.len()].kind,
+        }
+    }
+
+    /// The key of value `i` (a column or a column property).
+    pub fn value_key(&self, i: usize) -> &str {
+        match self.attrs.get(i) {
+            Some(a) => &a.key,
+            None => &self.props[i - self.attrs.len()].key,
+        }
+    }
+
+    /// The entity's SELECT list read through `col` (the table's columns, or an alias's):
+    /// the columns, then each column property, re-aimed the same way and labelled by its key.
+    pub fn entity_exprs(&self, col: &dyn Fn(usize) -> Expr) -> Vec<Expr> {
+        let mut out: Vec<Expr> = (0..self.attrs.len()).map(col).collect();
+        let tid = self.table.id;
+        for p in &self.props {
+            let e = p
+                .expr
+                .adapt_deep(&|c| (c.table.id == tid && c.from.is_none()).then(|| col(c.index)));
+            out.push(Expr::Label(Rc::from(p.key.as_str()), Box::new(e)));
+        }
+        out
     }
 
     #[inline]
@@ -106,10 +182,14 @@ impl Mapper {
         !self.rel_specs.borrow().is_empty()
     }
 
+    /// The entity's SELECT list: its columns, then its column properties.
     pub fn column_exprs(&self) -> Vec<Expr> {
-        (0..self.table.columns.len())
-            .map(|i| Expr::column(&self.table, i))
-            .collect()
+        if self.props.is_empty() {
+            return (0..self.table.columns.len())
+                .map(|i| Expr::column(&self.table, i))
+                .collect();
+        }
+        self.entity_exprs(&|i| Expr::column(&self.table, i))
     }
 
     /// `table.pk1 = ? AND ...` with slots 0.. for the key values.
@@ -138,8 +218,17 @@ impl Mapper {
         Ok(self.by_pk_sql.get_or_init(|| c))
     }
 
+    /// The parameters of `by_pk_sql` for a primary key: the key values, and the values
+    /// bound in column properties' expressions.
+    pub fn by_pk_params(&self, c: &Compiled, key: Vec<Value>) -> Result<Vec<Value>> {
+        if self.props.is_empty() {
+            return Ok(key);
+        }
+        c.bind(&key, &|_| None)
+    }
+
     /// `"User.name"`: how errors name an attribute.
     pub fn attr_path(&self, i: usize) -> String {
-        format!("{}.{}", self.class_name, self.attrs[i].key)
+        format!("{}.{}", self.class_name, self.value_key(i))
     }
 }

@@ -72,9 +72,7 @@ impl OrmSelect {
                         start: select.columns.len(),
                         alias: Some(Rc::from(d.table.name.as_str())),
                     });
-                    select
-                        .columns
-                        .extend((0..d.table.columns.len()).map(|i| d.column(i)));
+                    select.columns.extend(m.entity_exprs(&|i| d.column(i)));
                 }
                 SelectItem::Expr(e) => {
                     let n = columns.len();

@@ -326,7 +326,7 @@ pub fn plan_select(q: &OrmSelect) -> Result<Option<PlannedSelect>> {
             ResultColumn::Entity { mapper, start, .. } => {
                 let old = *start;
                 *start = select.columns.len();
-                let all = &q.select.columns[old..old + mapper.attrs.len()];
+                let all = &q.select.columns[old..old + mapper.width()];
                 parents[ci] = all.to_vec();
                 match plans[ci].as_ref().and_then(|p| p.attrs.as_deref()) {
                     Some(attrs) => select.columns.extend(attrs.iter().map(|&i| all[i].clone())),
@@ -491,7 +491,7 @@ fn apply_joined(select: &mut Select, plan: &EntityLoad, parent: &[Expr]) -> Resu
         j.start.set(select.columns.len());
         match &j.child.attrs {
             Some(a) => select.columns.extend(a.iter().map(|&i| col(i))),
-            None => select.columns.extend((0..target.attrs.len()).map(col)),
+            None => select.columns.extend(target.entity_exprs(&col)),
         }
         let child_parent: Vec<Expr> = (0..target.attrs.len()).map(col).collect();
         apply_joined(select, &j.child, &child_parent)?;

@@ -255,7 +255,20 @@ impl Expr {
     /// A copy of the expression with each column `f` maps replaced (an ORDER BY of a table
     /// re-aimed at its alias, say). Nested SELECTs are kept as they are.
     pub fn adapt(&self, f: &dyn Fn(&ColumnRef) -> Option<Expr>) -> Expr {
-        let a = |e: &Expr| Box::new(e.adapt(f));
+        self.adapt_with(f, false)
+    }
+
+    /// `adapt`, also inside nested SELECTs (scalar subqueries, EXISTS, IN): a correlated
+    /// subquery's reference to the outer table follows it.
+    pub fn adapt_deep(&self, f: &dyn Fn(&ColumnRef) -> Option<Expr>) -> Expr {
+        self.adapt_with(f, true)
+    }
+
+    fn adapt_with(&self, f: &dyn Fn(&ColumnRef) -> Option<Expr>, deep: bool) -> Expr {
+        let a = |e: &Expr| Box::new(e.adapt_with(f, deep));
+        let s = |sel: &Select| -> Box<Select> {
+            Box::new(if deep { sel.adapt_deep(f) } else { sel.clone() })
+        };
         match self {
             Expr::Column(c) => f(c).unwrap_or_else(|| self.clone()),
             Expr::Binary(l, op, r) => Expr::Binary(a(l), *op, a(r)),
@@ -263,10 +276,12 @@ impl Expr {
             Expr::Label(n, e) => Expr::Label(n.clone(), a(e)),
             Expr::Cast(e, t) => Expr::Cast(a(e), t.clone()),
             Expr::Grouping(e) => Expr::Grouping(a(e)),
-            Expr::List(op, items) => Expr::List(*op, items.iter().map(|e| e.adapt(f)).collect()),
+            Expr::List(op, items) => {
+                Expr::List(*op, items.iter().map(|e| e.adapt_with(f, deep)).collect())
+            }
             Expr::Func { name, args } => Expr::Func {
                 name: name.clone(),
-                args: args.iter().map(|e| e.adapt(f)).collect(),
+                args: args.iter().map(|e| e.adapt_with(f, deep)).collect(),
             },
             Expr::In {
                 expr,
@@ -274,7 +289,7 @@ impl Expr {
                 negate,
             } => Expr::In {
                 expr: a(expr),
-                items: items.iter().map(|e| e.adapt(f)).collect(),
+                items: items.iter().map(|e| e.adapt_with(f, deep)).collect(),
                 negate: *negate,
             },
             Expr::InSelect {
@@ -283,9 +298,11 @@ impl Expr {
                 negate,
             } => Expr::InSelect {
                 expr: a(expr),
-                select: select.clone(),
+                select: s(select),
                 negate: *negate,
             },
+            Expr::ScalarSelect(sel) if deep => Expr::ScalarSelect(s(sel)),
+            Expr::Exists(sel) if deep => Expr::Exists(s(sel)),
             Expr::Between {
                 expr,
                 low,
@@ -300,7 +317,7 @@ impl Expr {
             Expr::Case { whens, else_ } => Expr::Case {
                 whens: whens
                     .iter()
-                    .map(|(c, v)| (c.adapt(f), v.adapt(f)))
+                    .map(|(c, v)| (c.adapt_with(f, deep), v.adapt_with(f, deep)))
                     .collect(),
                 else_: else_.as_ref().map(|e| a(e)),
             },

@@ -231,6 +231,9 @@ pub struct Select {
     /// `UNION` (`false`) / `UNION ALL` (`true`) members after this one; ORDER BY, LIMIT
     /// and OFFSET then apply to the whole compound.
     pub compound: Vec<(bool, Select)>,
+    /// `correlate_except(...)`: nested in an enclosing statement, these FROM items (by
+    /// table id) stay in this SELECT's FROM even when the enclosing one reads them too.
+    pub correlate_except: Option<Vec<u32>>,
 }
 
 impl Select {
@@ -238,6 +241,37 @@ impl Select {
         Select {
             columns,
             ..Default::default()
+        }
+    }
+
+    /// A copy with every expression adapted by `Expr::adapt_deep` (FROM items stay).
+    pub fn adapt_deep(&self, f: &dyn Fn(&ColumnRef) -> Option<Expr>) -> Select {
+        let all = |v: &[Expr]| v.iter().map(|e| e.adapt_deep(f)).collect::<Vec<_>>();
+        Select {
+            columns: all(&self.columns),
+            from: self.from.clone(),
+            joins: self
+                .joins
+                .iter()
+                .map(|j| Join {
+                    target: j.target.clone(),
+                    on: j.on.adapt_deep(f),
+                    outer: j.outer,
+                })
+                .collect(),
+            where_: all(&self.where_),
+            group_by: all(&self.group_by),
+            having: all(&self.having),
+            order_by: all(&self.order_by),
+            limit: self.limit,
+            offset: self.offset,
+            distinct: self.distinct,
+            compound: self
+                .compound
+                .iter()
+                .map(|(a, s)| (*a, s.adapt_deep(f)))
+                .collect(),
+            correlate_except: self.correlate_except.clone(),
         }
     }
 
@@ -277,9 +311,14 @@ impl Select {
         if all.len() < 2 {
             return Ok(all);
         }
+        let keep = |id: u32| {
+            self.correlate_except
+                .as_ref()
+                .is_some_and(|except| except.contains(&id))
+        };
         let own: Vec<FromItem> = all
             .iter()
-            .filter(|f| !outer.contains(&f.table_id()))
+            .filter(|f| keep(f.table_id()) || !outer.contains(&f.table_id()))
             .cloned()
             .collect();
         if own.is_empty() {
