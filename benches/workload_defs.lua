@@ -34,6 +34,17 @@ local Book = Base:model("Book", {
   author = orm.relationship("Author", { back_populates = "books" }),
 })
 
+-- W1E's model: W1's columns, with one registered no-op `before_insert` listener, to measure
+-- what the event system costs a model that has listeners (docs/PERFORMANCE.md).
+local ListenedUser = Base:model("ListenedUser", {
+  __tablename__ = "listened_users",
+  id = orm.Column(orm.Integer, { primary_key = true }),
+  name = orm.Column(orm.String(50), { nullable = false }),
+  email = orm.Column(orm.String(100)),
+  age = orm.Column(orm.Integer),
+})
+orm.event.listen(ListenedUser, "before_insert", function(mapper, connection, target) end)
+
 local function fresh(url)
   local engine = orm.create_engine(url or "sqlite://")
   Base.metadata:create_all(engine)
@@ -98,6 +109,22 @@ W.W1 = {
     local objs = {}
     for i = 1, N do
       objs[i] = User { name = "user" .. i, email = "user" .. i .. "@example.com", age = i % 80 }
+    end
+    s:add_all(objs)
+    s:commit()
+    return N, s, objs
+  end,
+  teardown = close_session,
+}
+
+-- W1 on the model with a no-op before_insert listener (not a reference workload).
+W.W1E = {
+  setup = function() return fresh() end,
+  run = function(engine)
+    local s = orm.Session(engine)
+    local objs = {}
+    for i = 1, N do
+      objs[i] = ListenedUser { name = "user" .. i, email = "user" .. i .. "@example.com", age = i % 80 }
     end
     s:add_all(objs)
     s:commit()

@@ -45,8 +45,13 @@ if ONLY then
   for w in ONLY:gmatch("[^,]+") do selected[w] = true end
 end
 
-for k, label in ipairs(WORKLOADS) do
-  local name = "W" .. k
+-- W1E (W1 with one no-op before_insert listener) runs only when named: W1E
+local order = {}
+for k, label in ipairs(WORKLOADS) do order[#order + 1] = { "W" .. k, label } end
+if selected and selected.W1E then order[#order + 1] = { "W1E", "insert-with-listener" } end
+
+for _, entry in ipairs(order) do
+  local name, label = entry[1], entry[2]
   local w = W[name]
   if w and (selected == nil or selected[name]) then
     local path, remove

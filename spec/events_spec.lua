@@ -316,3 +316,103 @@ describe("errors raised in listeners", function()
     assert.truthy(n.id)
   end)
 end)
+
+describe("attribute events", function()
+  local env, Note, s
+  before_each(function() env = setup(); Note, s = env.Note, env.s end)
+
+  it("set on a column gets (target, value, oldvalue, initiator); retval replaces the value", function()
+    local seen = {}
+    orm.event.listen(Note.body, "set", function(target, value, old, initiator)
+      seen[#seen + 1] = { target, value, old, initiator.key }
+    end)
+    orm.event.listen(Note.body, "set", function(target, value) return value:upper() end, { retval = true })
+    local n = Note{ body = "hi" } -- the constructor's keywords are sets too
+    n.body = "there"
+    assert.equal("THERE", n.body)
+    assert.equal(n, seen[1][1])
+    assert.same({ "hi", "there" }, { seen[1][2], seen[2][2] })
+    assert.is_nil(seen[1][3])
+    assert.equal("HI", seen[2][3]) -- the value the first set stored
+    assert.equal("body", seen[1][4])
+    s:add(n)
+    s:commit()
+    assert.same({ "THERE" }, env.rows("SELECT body FROM ev_notes"))
+  end)
+
+  it("runs after a validator, and an error in it keeps the old value and is the very value", function()
+    Note:validates("stamp", function(self, key, value) return "v:" .. value end)
+    local E = {}
+    local function refuse(target, value) if value == "v:bad" then error(E) end end
+    orm.event.listen(Note.stamp, "set", refuse)
+    local n = Note{ stamp = "ok" }
+    assert.equal("v:ok", n.stamp)
+    local ok, err = pcall(function() n.stamp = "bad" end)
+    assert.falsy(ok)
+    assert.equal(E, err)
+    assert.equal("v:ok", n.stamp)
+    assert.truthy(orm.event.contains(Note.stamp, "set", refuse))
+    orm.event.remove(Note.stamp, "set", refuse)
+    n.stamp = "bad"
+    assert.equal("v:bad", n.stamp)
+  end)
+
+  it("append / remove on a collection and set on a reference, with retval and the very error value", function()
+    local Base = orm.declarative_base()
+    local Team = Base:model("EvTeam", {
+      __tablename__ = "ev_teams",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      members = orm.relationship("EvMember", { back_populates = "team" }),
+    })
+    local Member = Base:model("EvMember", {
+      __tablename__ = "ev_members",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(20)),
+      team_id = orm.Column(orm.Integer, orm.ForeignKey("ev_teams.id")),
+      team = orm.relationship("EvTeam", { back_populates = "members" }),
+    })
+    Base.metadata:create_all(env.engine)
+    local log = {}
+    orm.event.listen(Team.members, "append", function(t, v, initiator) log[#log + 1] = "append " .. v.name end)
+    orm.event.listen(Team.members, "remove", function(t, v) log[#log + 1] = "remove " .. v.name end)
+    orm.event.listen(Member.team, "set", function(t, v, old) log[#log + 1] = "set team" end)
+    -- a retval listener may swap the object appended
+    local sub = Member{ name = "substitute" }
+    orm.event.listen(Team.members, "append", function(t, v)
+      if v.name == "injured" then return sub end
+      return v
+    end, { retval = true })
+    local t = Team{}
+    local a = Member{ name = "a" }
+    t.members:append(a)
+    t.members:append(Member{ name = "injured" })
+    t.members:remove(a)
+    a.team = t
+    assert.same({ "append a", "append injured", "remove a", "set team" }, log)
+    assert.equal(sub, t.members[1])
+    local E = {}
+    orm.event.listen(Team.members, "append", function() error(E) end)
+    local ok, err = pcall(function() t.members:append(Member{ name = "x" }) end)
+    assert.falsy(ok)
+    assert.equal(E, err)
+    local ok2, err2 = pcall(orm.event.listen, Team.members, "set", function() end)
+    assert.falsy(ok2)
+    assert.truthy(has(err2.message, "EvTeam.members"), err2.message)
+  end)
+
+  it("init runs before the keyword arguments are set, and once removes itself", function()
+    local got = {}
+    local function on_init(target, args) got[#got + 1] = { target.body, args and args.body } end
+    orm.event.listen(Note, "init", on_init, { once = true })
+    Note{ body = "first" }
+    Note{ body = "second" }
+    assert.equal(1, #got)
+    assert.is_nil(got[1][1]) -- not yet set
+    assert.equal("first", got[1][2])
+    local E = {}
+    orm.event.listen(Note, "init", function() error(E) end)
+    local ok, err = pcall(function() return Note{ body = "x" } end)
+    assert.falsy(ok)
+    assert.equal(E, err)
+  end)
+end)

@@ -699,8 +699,9 @@ pub fn validates(lua: &Lua, model: &AnyUserData, args: Variadic<LuaValue>) -> Lu
         }
         cols.push((key, i));
     }
+    let _ = validators;
     for (key, i) in cols {
-        validators.raw_set(i + 1, f.clone())?;
+        super::events::install_set_hook(lua, &mt, i, &key, Some(f.clone()), None)?;
         keys.raw_set(key.as_str(), (i | VALIDATED) as i64)?;
         host.computed.validated.borrow_mut().push(i);
     }

@@ -115,6 +115,8 @@ fn mapper_listener(
 ) -> crate::orm::events::MapperListener {
     let weak = lua.weak();
     let mapper = mapper.clone();
+    // the `mapper` argument, made once
+    let info: std::cell::OnceCell<AnyUserData> = std::cell::OnceCell::new();
     Rc::new(move |a: &MapperArgs<'_>| {
         let lua = upgrade(&weak)?;
         let run = || -> LuaResult<MultiValue> {
@@ -136,9 +138,14 @@ fn mapper_listener(
                     });
                 }
                 _ => {
-                    args.push_back(LuaValue::UserData(
-                        lua.create_userdata(MapperInfo(mapper.clone()))?,
-                    ));
+                    let info = match info.get() {
+                        Some(u) => u.clone(),
+                        None => {
+                            let u = lua.create_userdata(MapperInfo(mapper.clone()))?;
+                            info.get_or_init(|| u).clone()
+                        }
+                    };
+                    args.push_back(LuaValue::UserData(info));
                     args.push_back(connection_value(&lua, a.connection)?);
                     args.push_back(target);
                 }
@@ -246,6 +253,10 @@ enum Target {
     Mappers(Vec<Rc<Mapper>>, Option<*const std::ffi::c_void>),
     Session(AnyUserData),
     Engine(crate::engine::Engine),
+    /// A column attribute (`User.name`): `set` events.
+    Column(Rc<Mapper>, usize),
+    /// A relationship attribute (`User.posts`): `append`, `remove`, `set` events.
+    Relationship(Rc<crate::orm::relationships::Relationship>),
 }
 
 fn target_of(v: &LuaValue) -> LuaResult<Target> {
@@ -271,6 +282,14 @@ fn target_of(v: &LuaValue) -> LuaResult<Target> {
         if let Ok(e) = ud.borrow::<super::engine::LuaEngine>() {
             return Ok(Target::Engine(e.0.clone()));
         }
+        if let Ok(r) = ud.borrow::<super::relationship::LuaRelAttr>() {
+            return Ok(Target::Relationship(r.0.clone()));
+        }
+        if let Ok(e) = ud.borrow::<super::expr::LuaExpr>() {
+            if let Some(a) = &e.attr {
+                return Ok(Target::Column(a.mapper.clone(), a.index));
+            }
+        }
     }
     Err(arg(format!(
         "orm.event: expected a model, a declarative base, a session, a sessionmaker or an engine as the target, got {}",
@@ -284,7 +303,7 @@ fn unknown(name: &str, what: &str, known: &str) -> mlua::Error {
     ))
 }
 
-const MAPPER_EVENTS: &str = "before_insert, after_insert, before_update, after_update, before_delete, after_delete, load, refresh";
+const MAPPER_EVENTS: &str = "init, before_insert, after_insert, before_update, after_update, before_delete, after_delete, load, refresh";
 const SESSION_EVENTS: &str = "before_flush, after_flush, after_flush_postexec, before_commit, after_commit, after_rollback, after_begin, transient_to_pending, pending_to_persistent, persistent_to_detached";
 const ENGINE_EVENTS: &str = "connect, before_cursor_execute, after_cursor_execute";
 
@@ -296,9 +315,38 @@ fn apply(
     f: &Function,
     op: Op,
     once: bool,
+    retval: bool,
 ) -> LuaResult<bool> {
     let id = id_of(lua, f)?;
     match target_of(target)? {
+        Target::Relationship(rel) => rel_listener_op(lua, &rel, name, f, op, once, retval),
+        Target::Column(mapper, col) => {
+            if name != "set" {
+                return Err(unknown(name, "column attributes", "set"));
+            }
+            let mt = super::instance::class_metatable(lua, &mapper)?;
+            let key = mapper.attrs[col].key.clone();
+            match op {
+                Op::Listen => {
+                    install_set_hook(lua, &mt, col, &key, None, Some((f.clone(), retval, once)))?;
+                    let keys: mlua::Table = mt.raw_get(super::instance::KEYS)?;
+                    keys.raw_set(key.as_str(), (col | super::instance::VALIDATED) as i64)?;
+                    Ok(true)
+                }
+                Op::Remove => set_listener_op(lua, &mt, col, f, true),
+                Op::Contains => set_listener_op(lua, &mt, col, f, false),
+            }
+        }
+        Target::Mappers(mappers, later) if name == "init" => {
+            let mut any = false;
+            for m in &mappers {
+                any |= init_listener_op(lua, m, f, op, once)?;
+            }
+            if let Some(key) = later {
+                any |= remember_for_base(lua, key, name, f, op, once)?;
+            }
+            Ok(any)
+        }
         Target::Mappers(mappers, later) => {
             let event =
                 MapperEvent::parse(name).ok_or_else(|| unknown(name, "models", MAPPER_EVENTS))?;
@@ -446,7 +494,9 @@ pub fn on_new_model(lua: &Lua, key: *const std::ffi::c_void, model: &LuaValue) -
         let name: String = e.raw_get(1)?;
         let f: Function = e.raw_get(2)?;
         let once: bool = e.raw_get(3)?;
-        if let Some(event) = MapperEvent::parse(&name) {
+        if name == "init" {
+            init_listener_op(lua, &mapper, &f, Op::Listen, once)?;
+        } else if let Some(event) = MapperEvent::parse(&name) {
             let id = id_of(lua, &f)?;
             mapper_listeners(mapper.id).add(event, id, once, mapper_listener(lua, &mapper, f));
         }
@@ -454,8 +504,11 @@ pub fn on_new_model(lua: &Lua, key: *const std::ffi::c_void, model: &LuaValue) -
     Ok(())
 }
 
-fn options(opts: Option<&mlua::Table>) -> LuaResult<bool> {
-    let Some(o) = opts else { return Ok(false) };
+/// `{ once = true, retval = true }`: (once, retval).
+fn options(opts: Option<&mlua::Table>) -> LuaResult<(bool, bool)> {
+    let Some(o) = opts else {
+        return Ok((false, false));
+    };
     for pair in o.pairs::<String, LuaValue>() {
         let (k, _) = pair?;
         if k != "once" && k != "retval" && k != "propagate" {
@@ -464,11 +517,369 @@ fn options(opts: Option<&mlua::Table>) -> LuaResult<bool> {
             )));
         }
     }
-    Ok(o.get::<Option<bool>>("once")?.unwrap_or(false))
+    Ok((
+        o.get::<Option<bool>>("once")?.unwrap_or(false),
+        o.get::<Option<bool>>("retval")?.unwrap_or(false),
+    ))
+}
+
+/// The function a column's writes go through once it has a validator or `set` listeners
+/// (called from the raw `__newindex`, so what they raise reaches the caller unchanged):
+/// the validator first, then each listener `fn(target, value, oldvalue, initiator)`, whose
+/// result replaces the value when it was registered with `retval`.
+const SET_HOOK: &str = r#"
+local validators, listeners, col, key, old_of = ...
+return function(obj, k, value)
+  local v = validators[col]
+  if v then value = v(obj, k, value) end
+  local ls = listeners[col]
+  if ls and #ls > 0 then
+    local old = old_of(obj, key)
+    local initiator = { key = key, op = "set" }
+    local i = 1
+    while i <= #ls do
+      local l = ls[i]
+      if l.once then table.remove(ls, i) else i = i + 1 end
+      local r = l.fn(obj, value, old, initiator)
+      if l.retval then value = r end
+    end
+  end
+  return value
+end
+"#;
+
+/// The per-class tables of validators and `set` listeners, by column index + 1.
+fn hook_tables(lua: &Lua, mt: &mlua::Table) -> LuaResult<(mlua::Table, mlua::Table)> {
+    let get = |name: &str| -> LuaResult<mlua::Table> {
+        match mt.raw_get::<Option<mlua::Table>>(name)? {
+            Some(t) => Ok(t),
+            None => {
+                let t = lua.create_table()?;
+                mt.raw_set(name, t.clone())?;
+                Ok(t)
+            }
+        }
+    };
+    Ok((get("__validator_fns")?, get("__set_listeners")?))
+}
+
+/// Gives column `col` of a class its validator (`validator`) or one more `set` listener
+/// (`listener`: the function, retval, once) and routes the column's writes through the hook.
+pub fn install_set_hook(
+    lua: &Lua,
+    mt: &mlua::Table,
+    col: usize,
+    key: &str,
+    validator: Option<Function>,
+    listener: Option<(Function, bool, bool)>,
+) -> LuaResult<()> {
+    let (validators, listeners) = hook_tables(lua, mt)?;
+    if let Some(v) = validator {
+        validators.raw_set(col + 1, v)?;
+    }
+    if let Some((f, retval, once)) = listener {
+        let list: mlua::Table = match listeners.raw_get::<Option<mlua::Table>>(col + 1)? {
+            Some(t) => t,
+            None => {
+                let t = lua.create_table()?;
+                listeners.raw_set(col + 1, t.clone())?;
+                t
+            }
+        };
+        list_op(lua, &list, &f, Op::Listen, once, retval)?;
+    }
+    let hooks: mlua::Table = match mt.raw_get::<Option<mlua::Table>>(super::instance::VALIDATORS)? {
+        Some(t) => t,
+        None => {
+            let t = lua.create_table()?;
+            mt.raw_set(super::instance::VALIDATORS, t.clone())?;
+            t
+        }
+    };
+    if hooks.raw_get::<Option<Function>>(col + 1)?.is_none() {
+        let old_of: Function = lua.named_registry_value("lualchemy.old_value")?;
+        let hook: Function = lua.load(SET_HOOK).set_name("=lualchemy/set_hook").call((
+            validators,
+            listeners,
+            col + 1,
+            key,
+            old_of,
+        ))?;
+        hooks.raw_set(col + 1, hook)?;
+    }
+    Ok(())
+}
+
+/// Runs the `append` / `remove` / `set` listeners of relationship `rel` for `value` about to
+/// be appended to, removed from or set on `target`: `fn(target, value, initiator)` (`set`:
+/// `fn(target, value, oldvalue, initiator)`); a `retval` listener's result replaces the value.
+pub fn rel_event(
+    lua: &Lua,
+    rel: &crate::orm::relationships::Relationship,
+    target: &Rc<crate::orm::Instance>,
+    name: &str,
+    value: LuaValue,
+) -> LuaResult<LuaValue> {
+    if !REL_LISTENING.with(std::cell::Cell::get) {
+        return Ok(value);
+    }
+    let all: mlua::Table = lua.named_registry_value(REL_LISTENERS)?;
+    let key = LuaValue::LightUserData(mlua::LightUserData(rel as *const _ as *mut _));
+    let Some(by_name) = all.raw_get::<Option<mlua::Table>>(key)? else {
+        return Ok(value);
+    };
+    let Some(list) = by_name.raw_get::<Option<mlua::Table>>(name)? else {
+        return Ok(value);
+    };
+    let mut value = value;
+    let obj = push_instance(lua, target)?;
+    let initiator = lua.create_table()?;
+    initiator.raw_set("key", rel.key.as_str())?;
+    initiator.raw_set("op", name)?;
+    let old = if name == "set" {
+        match target.rel_state(rel.index) {
+            crate::orm::collections::RelState::Scalar(s) => match s.value {
+                Some(o) => push_instance(lua, &o)?,
+                None => LuaValue::Nil,
+            },
+            _ => LuaValue::Nil,
+        }
+    } else {
+        LuaValue::Nil
+    };
+    let mut i = 1;
+    while i <= list.raw_len() {
+        let e: mlua::Table = list.raw_get(i)?;
+        if e.raw_get::<bool>("once")? {
+            let t: mlua::Table = lua.globals().get("table")?;
+            t.get::<Function>("remove")?.call::<()>((list.clone(), i))?;
+        } else {
+            i += 1;
+        }
+        let f: Function = e.raw_get("fn")?;
+        let mut args = MultiValue::new();
+        args.push_back(obj.clone());
+        args.push_back(value.clone());
+        if name == "set" {
+            args.push_back(old.clone());
+        }
+        args.push_back(LuaValue::Table(initiator.clone()));
+        let out = call(lua, &f, args).map_err(super::error::to_lua)?;
+        if e.raw_get::<bool>("retval")? {
+            value = out.into_iter().next().unwrap_or(LuaValue::Nil);
+        }
+    }
+    Ok(value)
+}
+
+const REL_LISTENERS: &str = "lualchemy.rel_listeners";
+
+thread_local! {
+    /// Set once any relationship has a listener: until then appends skip the lookup.
+    static REL_LISTENING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// `init` listeners `fn(target, args)`: a list in the class metatable, run by a dispatcher
+/// the raw constructor calls before it sets the keyword arguments.
+fn init_listener_op(
+    lua: &Lua,
+    mapper: &Rc<Mapper>,
+    f: &Function,
+    op: Op,
+    once: bool,
+) -> LuaResult<bool> {
+    let mt = super::instance::class_metatable(lua, mapper)?;
+    let list: mlua::Table = match mt.raw_get::<Option<mlua::Table>>("__init_listeners")? {
+        Some(t) => t,
+        None => {
+            let t = lua.create_table()?;
+            mt.raw_set("__init_listeners", t.clone())?;
+            let dispatch: Function = lua
+                .load(
+                    r#"
+local ls = ...
+return function(obj, args)
+  local i = 1
+  while i <= #ls do
+    local l = ls[i]
+    if l.once then table.remove(ls, i) else i = i + 1 end
+    l.fn(obj, args)
+  end
+end
+"#,
+                )
+                .set_name("=lualchemy/init_event")
+                .call(t.clone())?;
+            mt.raw_set(super::instance::INIT, dispatch)?;
+            t
+        }
+    };
+    list_op(lua, &list, f, op, once, false)
+}
+
+/// listen / remove / contains on a Lua list of `{ fn = f, retval = .., once = .. }` entries
+/// (the listeners the Lua-side dispatchers run).
+fn list_op(
+    lua: &Lua,
+    list: &mlua::Table,
+    f: &Function,
+    op: Op,
+    once: bool,
+    retval: bool,
+) -> LuaResult<bool> {
+    match op {
+        Op::Listen => {
+            let entry = lua.create_table()?;
+            entry.raw_set("fn", f.clone())?;
+            entry.raw_set("retval", retval)?;
+            entry.raw_set("once", once)?;
+            list.raw_push(entry)?;
+            Ok(true)
+        }
+        Op::Remove | Op::Contains => {
+            for i in 1..=list.raw_len() {
+                let e: mlua::Table = list.raw_get(i)?;
+                if e.raw_get::<Function>("fn")? == *f {
+                    if matches!(op, Op::Remove) {
+                        let t: mlua::Table = lua.globals().get("table")?;
+                        t.get::<Function>("remove")?.call::<()>((list.clone(), i))?;
+                    }
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// Once relationships have listeners: the collection methods raise what a listener raised
+/// as the very value (until then they are the plain Rust functions, at no cost).
+fn wrap_collection_methods(lua: &Lua) -> LuaResult<()> {
+    let methods: mlua::Table = lua.named_registry_value("lualchemy.collection_methods")?;
+    let raised: Function = lua.create_function(|lua, e: LuaValue| {
+        Ok(match e {
+            LuaValue::Error(e) => raised_value(lua, &e).unwrap_or(LuaValue::Nil),
+            _ => LuaValue::Nil,
+        })
+    })?;
+    lua.load(
+        r#"
+local methods, raised = ...
+local function reraise(ok, ...)
+  if ok then return ... end
+  local e = ...
+  local v = raised(e)
+  if v ~= nil then error(v, 0) end
+  error(e, 0)
+end
+for _, name in ipairs({ "append", "remove", "extend" }) do
+  local raw = methods[name]
+  methods[name] = function(...) return reraise(pcall(raw, ...)) end
+end
+"#,
+    )
+    .set_name("=lualchemy/collection_events")
+    .call::<()>((methods, raised))
+}
+
+/// listen / remove / contains for a relationship attribute's events.
+fn rel_listener_op(
+    lua: &Lua,
+    rel: &crate::orm::relationships::Relationship,
+    name: &str,
+    f: &Function,
+    op: Op,
+    once: bool,
+    retval: bool,
+) -> LuaResult<bool> {
+    if !matches!(name, "append" | "remove" | "set") {
+        return Err(unknown(
+            name,
+            "relationship attributes",
+            "append, remove, set",
+        ));
+    }
+    if name == "set" && rel.uselist {
+        return Err(arg(format!(
+            "orm.event: '{}' is a collection: listen for append and remove",
+            rel.path()
+        )));
+    }
+    if name != "set" && !rel.uselist {
+        return Err(arg(format!(
+            "orm.event: '{}' is a scalar reference: listen for set",
+            rel.path()
+        )));
+    }
+    let all: mlua::Table = lua.named_registry_value(REL_LISTENERS)?;
+    let key = LuaValue::LightUserData(mlua::LightUserData(rel as *const _ as *mut _));
+    let by_name = match all.raw_get::<Option<mlua::Table>>(key.clone())? {
+        Some(t) => t,
+        None => {
+            let t = lua.create_table()?;
+            all.raw_set(key, t.clone())?;
+            t
+        }
+    };
+    let list = match by_name.raw_get::<Option<mlua::Table>>(name)? {
+        Some(t) => t,
+        None => {
+            let t = lua.create_table()?;
+            by_name.raw_set(name, t.clone())?;
+            t
+        }
+    };
+    let listening = list_op(lua, &list, f, op, once, retval)?;
+    if matches!(op, Op::Listen) && !REL_LISTENING.with(|c| c.replace(true)) {
+        wrap_collection_methods(lua)?;
+    }
+    Ok(listening)
+}
+
+/// Removes (or finds) `f` among column `col`'s `set` listeners.
+fn set_listener_op(
+    lua: &Lua,
+    mt: &mlua::Table,
+    col: usize,
+    f: &Function,
+    remove: bool,
+) -> LuaResult<bool> {
+    let (_, listeners) = hook_tables(lua, mt)?;
+    let Some(list) = listeners.raw_get::<Option<mlua::Table>>(col + 1)? else {
+        return Ok(false);
+    };
+    list_op(
+        lua,
+        &list,
+        f,
+        if remove { Op::Remove } else { Op::Contains },
+        false,
+        false,
+    )
 }
 
 pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
     let pcall: Function = lua.globals().get("pcall")?;
+    // the loaded value of an attribute, without loading it (nil when not loaded)
+    lua.set_named_registry_value(
+        "lualchemy.old_value",
+        lua.create_function(|lua, (obj, key): (LuaValue, String)| {
+            let Some(inst) = super::instance::instance_of(lua, &obj) else {
+                return Ok(LuaValue::Nil);
+            };
+            let Some(i) = inst.mapper.attr_index(&key) else {
+                return Ok(LuaValue::Nil);
+            };
+            let v = {
+                let st = inst.state();
+                if !st.loaded.contains(i) {
+                    return Ok(LuaValue::Nil);
+                }
+                st.values[i].clone()
+            };
+            super::convert::value_to_lua(lua, &v, inst.mapper.attrs[i].kind)
+        })?,
+    )?;
     lua.set_named_registry_value(PCALL, pcall)?;
     lua.set_named_registry_value(RAISED, lua.create_table()?)?;
     let ids = lua.create_table()?;
@@ -477,14 +888,15 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
     ids.set_metatable(Some(mt))?;
     lua.set_named_registry_value(IDS, ids)?;
     lua.set_named_registry_value("lualchemy.base_listeners", lua.create_table()?)?;
+    lua.set_named_registry_value(REL_LISTENERS, lua.create_table()?)?;
 
     let event = lua.create_table()?;
     event.set(
         "listen",
         lua.create_function(
             |lua, (target, name, f, opts): (LuaValue, String, Function, Option<mlua::Table>)| {
-                let once = options(opts.as_ref())?;
-                apply(lua, &target, &name, &f, Op::Listen, once)?;
+                let (once, retval) = options(opts.as_ref())?;
+                apply(lua, &target, &name, &f, Op::Listen, once, retval)?;
                 Ok(())
             },
         )?,
@@ -496,8 +908,8 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                 match a {
                     // listens_for(target, name, fn [, opts])
                     LuaValue::Function(f) => {
-                        let once = options(b.as_ref())?;
-                        apply(lua, &target, &name, &f, Op::Listen, once)?;
+                        let (once, retval) = options(b.as_ref())?;
+                        apply(lua, &target, &name, &f, Op::Listen, once, retval)?;
                         Ok(LuaValue::Function(f))
                     }
                     // listens_for(target, name [, opts]) returns a decorator
@@ -506,11 +918,11 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                             LuaValue::Table(t) => Some(t),
                             _ => None,
                         };
-                        let once = options(opts.as_ref())?;
+                        let (once, retval) = options(opts.as_ref())?;
                         target_of(&target)?;
                         Ok(LuaValue::Function(lua.create_function(
                             move |lua, f: Function| {
-                                apply(lua, &target, &name, &f, Op::Listen, once)?;
+                                apply(lua, &target, &name, &f, Op::Listen, once, retval)?;
                                 Ok(f)
                             },
                         )?))
@@ -522,7 +934,7 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
     event.set(
         "remove",
         lua.create_function(|lua, (target, name, f): (LuaValue, String, Function)| {
-            if !apply(lua, &target, &name, &f, Op::Remove, false)? {
+            if !apply(lua, &target, &name, &f, Op::Remove, false, false)? {
                 return Err(super::error::invalid(format!(
                     "orm.event.remove: no listener for '{name}' with this function on the target"
                 )));
@@ -533,7 +945,7 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
     event.set(
         "contains",
         lua.create_function(|lua, (target, name, f): (LuaValue, String, Function)| {
-            apply(lua, &target, &name, &f, Op::Contains, false)
+            apply(lua, &target, &name, &f, Op::Contains, false, false)
         })?,
     )?;
     orm.set("event", event)?;

@@ -65,6 +65,8 @@ pub const GETTERS: ffi::lua_Integer = 6;
 pub const SETTERS: ffi::lua_Integer = 7;
 /// Validators, by column index + 1.
 pub const VALIDATORS: ffi::lua_Integer = 8;
+/// The `init` event's dispatcher, `fn(obj, args)`, when the model has `init` listeners.
+pub const INIT: ffi::lua_Integer = 9;
 
 /// Entries of `KEYS` at or above this are no plain attribute index; the fast paths never
 /// see them (they fail the bounds check) and hand them to `special_get` / `special_set`.
@@ -588,6 +590,15 @@ pub(crate) unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_in
     new_userdata(l, inst, 4); // 6: obj (5: mt copy)
     ffi::lua_replace(l, 4); // 4: obj
     ffi::lua_settop(l, 4);
+    // the `init` event, before the keyword arguments are set (an error it raises reaches
+    // the caller unchanged)
+    if ffi::lua_rawgeti(l, 3, INIT) == ffi::LUA_TFUNCTION {
+        ffi::lua_pushvalue(l, 4);
+        ffi::lua_pushvalue(l, 2);
+        ffi::lua_call(l, 2, 0);
+    } else {
+        ffi::lua_pop(l, 1);
+    }
     if args_type != ffi::LUA_TTABLE {
         return 1;
     }
