@@ -18,7 +18,7 @@ use super::model::mapper_of;
 use super::result::ResultSet;
 use super::statement::{LuaInsert, LuaQuery, LuaSelect};
 use crate::engine::Engine;
-use crate::orm::query::{Rows, SelectItem};
+use crate::orm::query::Rows;
 use crate::orm::session::SessionCore;
 use crate::orm::{Instance, Mapper, OrmSelect, Session, SessionConfig};
 use crate::schema::ColumnDefault;
@@ -427,12 +427,22 @@ impl UserData for LuaSession {
                         let mut v = Vec::new();
                         for n in t.sequence_values::<String>() {
                             let n = n?;
-                            v.push(inst.mapper.attr_index(&n).ok_or_else(|| {
-                                arg(format!(
-                                    "session:expire(): {} has no attribute '{n}'",
-                                    inst.mapper.class_name
-                                ))
-                            })?);
+                            let m = &inst.mapper;
+                            // a relationship reloads on next access
+                            if let Some(rel) = m.relationship(&n) {
+                                inst.with_rel(rel.index, |s| {
+                                    *s = crate::orm::collections::RelState::Unloaded
+                                });
+                                continue;
+                            }
+                            v.push(m.attr_index(&n).or_else(|| m.prop_index(&n)).ok_or_else(
+                                || {
+                                    arg(format!(
+                                        "session:expire(): {} has no attribute '{n}'",
+                                        m.class_name
+                                    ))
+                                },
+                            )?);
                         }
                         Some(v)
                     }
@@ -490,24 +500,16 @@ impl UserData for LuaSession {
         m.add_function(
             "query",
             |_, (ud, args): (AnyUserData, Variadic<LuaValue>)| {
+                // the same items as orm.select: entities, aliases, columns, hybrids and
+                // column properties (named after themselves), tables, subqueries
                 let mut items = Vec::new();
                 for a in args.iter() {
-                    match a {
-                        LuaValue::UserData(u) if u.is::<super::model::LuaModel>() => {
-                            items.push(SelectItem::Entity(
-                                u.borrow::<super::model::LuaModel>()?.mapper.clone(),
-                            ))
-                        }
-                        LuaValue::UserData(u) if u.is::<super::expr::LuaExpr>() => items.push(
-                            SelectItem::Expr(u.borrow::<super::expr::LuaExpr>()?.expr.clone()),
-                        ),
-                        other => {
-                            return Err(arg(format!(
+                    items.extend(super::statement::select_item(a).map_err(|_| {
+                        arg(format!(
                             "session:query() expects mapped classes or column expressions, got {}",
-                            other.type_name()
-                        )))
-                        }
-                    }
+                            super::convert::lua_debug(a)
+                        ))
+                    })?);
                 }
                 if items.is_empty() {
                     return Err(arg("session:query() needs at least one entity or column"));

@@ -28,7 +28,7 @@ pub struct LuaInsert {
     pub returning: Option<OrmSelect>,
 }
 
-fn select_item(v: &LuaValue) -> LuaResult<Vec<SelectItem>> {
+pub(crate) fn select_item(v: &LuaValue) -> LuaResult<Vec<SelectItem>> {
     if let LuaValue::UserData(ud) = v {
         if let Ok(m) = ud.borrow::<LuaModel>() {
             return Ok(vec![SelectItem::Entity(m.mapper.clone())]);
