@@ -102,36 +102,27 @@ local function close_session(s) s:close() end
 
 local W = {}
 
-W.W1 = {
-  setup = function() return fresh() end,
-  run = function(engine)
-    local s = orm.Session(engine)
-    local objs = {}
-    for i = 1, N do
-      objs[i] = User { name = "user" .. i, email = "user" .. i .. "@example.com", age = i % 80 }
-    end
-    s:add_all(objs)
-    s:commit()
-    return N, s, objs
-  end,
-  teardown = close_session,
-}
+-- W1: N new objects of `Model`, added at once and committed.
+local function insert_workload(Model)
+  return {
+    setup = function() return fresh() end,
+    run = function(engine)
+      local s = orm.Session(engine)
+      local objs = {}
+      for i = 1, N do
+        objs[i] = Model { name = "user" .. i, email = "user" .. i .. "@example.com", age = i % 80 }
+      end
+      s:add_all(objs)
+      s:commit()
+      return N, s, objs
+    end,
+    teardown = close_session,
+  }
+end
 
+W.W1 = insert_workload(User)
 -- W1 on the model with a no-op before_insert listener (not a reference workload).
-W.W1E = {
-  setup = function() return fresh() end,
-  run = function(engine)
-    local s = orm.Session(engine)
-    local objs = {}
-    for i = 1, N do
-      objs[i] = ListenedUser { name = "user" .. i, email = "user" .. i .. "@example.com", age = i % 80 }
-    end
-    s:add_all(objs)
-    s:commit()
-    return N, s, objs
-  end,
-  teardown = close_session,
-}
+W.W1E = insert_workload(ListenedUser)
 
 W.W2 = {
   setup = seeded,

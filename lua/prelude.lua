@@ -71,6 +71,11 @@ for _, name in ipairs({ "add", "add_all", "delete", "flush", "commit", "rollback
   end
 end
 
+-- The same for any function (the collection methods, once relationships have listeners).
+function orm._raising(raw)
+  return function(...) return reraise(pcall(raw, ...)) end
+end
+
 local Engine = {}
 
 -- engine:begin(fn): a connection in a transaction, committed on return.

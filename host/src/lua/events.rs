@@ -756,30 +756,12 @@ fn list_op(
 /// as the very value (until then they are the plain Rust functions, at no cost).
 fn wrap_collection_methods(lua: &Lua) -> LuaResult<()> {
     let methods: mlua::Table = lua.named_registry_value("lualchemy.collection_methods")?;
-    let raised: Function = lua.create_function(|lua, e: LuaValue| {
-        Ok(match e {
-            LuaValue::Error(e) => raised_value(lua, &e).unwrap_or(LuaValue::Nil),
-            _ => LuaValue::Nil,
-        })
-    })?;
-    lua.load(
-        r#"
-local methods, raised = ...
-local function reraise(ok, ...)
-  if ok then return ... end
-  local e = ...
-  local v = raised(e)
-  if v ~= nil then error(v, 0) end
-  error(e, 0)
-end
-for _, name in ipairs({ "append", "remove", "extend" }) do
-  local raw = methods[name]
-  methods[name] = function(...) return reraise(pcall(raw, ...)) end
-end
-"#,
-    )
-    .set_name("=lualchemy/collection_events")
-    .call::<()>((methods, raised))
+    let raising: Function = lua.named_registry_value("lualchemy.raising")?;
+    for name in ["append", "remove", "extend"] {
+        let raw: Function = methods.raw_get(name)?;
+        methods.raw_set(name, raising.call::<Function>(raw)?)?;
+    }
+    Ok(())
 }
 
 /// listen / remove / contains for a relationship attribute's events.

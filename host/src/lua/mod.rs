@@ -57,6 +57,7 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
         .set_name("=lualchemy/prelude.lua")
         .call(orm.clone())?;
     lua.set_app_data(Extensions(prelude));
+    lua.set_named_registry_value("lualchemy.raising", orm.get::<mlua::Function>("_raising")?)?;
     let package: Option<mlua::Table> = lua.globals().get("package")?;
     if let Some(package) = package {
         let loaded: mlua::Table = package.get("loaded")?;
