@@ -298,6 +298,20 @@ describe("errors raised in listeners", function()
     assert.equal(1, #env.rows("SELECT id FROM ev_notes"))
   end)
 
+  it("a value raised while an attribute access loads (refresh) comes back unchanged too", function()
+    local n = Note{ body = "x" }
+    s:add(n)
+    s:commit() -- expires n
+    local E = {}
+    local function fail() error(E) end
+    orm.event.listen(Note, "refresh", fail)
+    local ok, err = pcall(function() return n.body end)
+    assert.falsy(ok)
+    assert.equal(E, err)
+    orm.event.remove(Note, "refresh", fail)
+    assert.equal("x", n.body)
+  end)
+
   it("an error in after_insert rolls the flush back and leaves the objects pending", function()
     local e = setmetatable({}, { __tostring = function() return "after_insert failed" end })
     local function fail() error(e) end

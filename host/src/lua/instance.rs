@@ -125,8 +125,17 @@ pub fn make_class(
     }
     mt.raw_set(KEYS, keys)?;
     mt.raw_set(CLASS, class.clone())?;
-    mt.raw_set(SLOW_GET, lua.create_function(slow_get)?)?;
-    mt.raw_set(SLOW_SET, lua.create_function(slow_set)?)?;
+    // the slow paths may load (autoflush, lazy loads, refresh events): what a listener
+    // raises there reaches the caller as the very value (`orm._raising`, lua/prelude.lua)
+    let raising: Option<mlua::Function> = lua.named_registry_value("lualchemy.raising").ok();
+    let wrap = |f: mlua::Function| -> LuaResult<mlua::Function> {
+        match &raising {
+            Some(r) => r.call(f),
+            None => Ok(f),
+        }
+    };
+    mt.raw_set(SLOW_GET, wrap(lua.create_function(slow_get)?)?)?;
+    mt.raw_set(SLOW_SET, wrap(lua.create_function(slow_set)?)?)?;
     unsafe {
         mt.raw_set("__index", lua.create_c_function(instance_index)?)?;
         mt.raw_set("__newindex", lua.create_c_function(instance_newindex)?)?;
