@@ -108,6 +108,17 @@ fn connection_value(lua: &Lua, c: Option<&crate::engine::Connection>) -> LuaResu
     }
 }
 
+/// Calls `f` with the arguments `build` makes, from a core listener (`weak`: the Lua state).
+fn call_with(
+    weak: &mlua::WeakLua,
+    f: &Function,
+    build: impl FnOnce(&Lua) -> LuaResult<MultiValue>,
+) -> crate::error::Result<()> {
+    let lua = upgrade(weak)?;
+    let args = build(&lua).map_err(from_lua)?;
+    call(&lua, f, args).map(|_| ())
+}
+
 fn mapper_listener(
     lua: &Lua,
     mapper: &Rc<Mapper>,
@@ -118,9 +129,8 @@ fn mapper_listener(
     // the `mapper` argument, made once
     let info: std::cell::OnceCell<AnyUserData> = std::cell::OnceCell::new();
     Rc::new(move |a: &MapperArgs<'_>| {
-        let lua = upgrade(&weak)?;
-        let run = || -> LuaResult<MultiValue> {
-            let target = push_instance(&lua, a.target)?;
+        call_with(&weak, &f, |lua| {
+            let target = push_instance(lua, a.target)?;
             let mut args = MultiValue::new();
             match a.event {
                 MapperEvent::Load => {
@@ -146,24 +156,21 @@ fn mapper_listener(
                         }
                     };
                     args.push_back(LuaValue::UserData(info));
-                    args.push_back(connection_value(&lua, a.connection)?);
+                    args.push_back(connection_value(lua, a.connection)?);
                     args.push_back(target);
                 }
             }
             Ok(args)
-        };
-        let args = run().map_err(from_lua)?;
-        call(&lua, &f, args).map(|_| ())
+        })
     })
 }
 
 fn session_listener(lua: &Lua, f: Function) -> crate::orm::events::SessionListener {
     let weak = lua.weak();
     Rc::new(move |a: &SessionArgs<'_>| {
-        let lua = upgrade(&weak)?;
-        let run = || -> LuaResult<MultiValue> {
+        call_with(&weak, &f, |lua| {
             let session = match a.session.weak().upgrade() {
-                Some(s) => super::session::session_value(&lua, &s)?,
+                Some(s) => super::session::session_value(lua, &s)?,
                 None => LuaValue::Nil,
             };
             let mut args = MultiValue::new();
@@ -173,32 +180,29 @@ fn session_listener(lua: &Lua, f: Function) -> crate::orm::events::SessionListen
                 | SessionEvent::PendingToPersistent
                 | SessionEvent::PersistentToDetached => {
                     if let Some(o) = a.object {
-                        args.push_back(push_instance(&lua, o)?);
+                        args.push_back(push_instance(lua, o)?);
                     }
                 }
                 SessionEvent::AfterBegin => {
                     args.push_back(LuaValue::Nil);
-                    args.push_back(connection_value(&lua, a.connection)?);
+                    args.push_back(connection_value(lua, a.connection)?);
                 }
                 _ => {}
             }
             Ok(args)
-        };
-        let args = run().map_err(from_lua)?;
-        call(&lua, &f, args).map(|_| ())
+        })
     })
 }
 
 fn engine_listener(lua: &Lua, f: Function) -> crate::engine::events::EngineListener {
     let weak = lua.weak();
     Rc::new(move |a: &EngineArgs<'_>| {
-        let lua = upgrade(&weak)?;
-        let run = || -> LuaResult<MultiValue> {
+        call_with(&weak, &f, |lua| {
             let kind = crate::schema::ValueKind::Any;
             let row = |r: &[crate::value::Value]| -> LuaResult<mlua::Table> {
                 let t = lua.create_table()?;
                 for (i, v) in r.iter().enumerate() {
-                    t.raw_set(i + 1, super::convert::value_to_lua(&lua, v, kind)?)?;
+                    t.raw_set(i + 1, super::convert::value_to_lua(lua, v, kind)?)?;
                 }
                 Ok(t)
             };
@@ -226,9 +230,7 @@ fn engine_listener(lua: &Lua, f: Function) -> crate::engine::events::EngineListe
                 }
             }
             Ok(args)
-        };
-        let args = run().map_err(from_lua)?;
-        call(&lua, &f, args).map(|_| ())
+        })
     })
 }
 
