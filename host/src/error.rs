@@ -183,6 +183,13 @@ fn classify_sqlite(err: &rusqlite::Error) -> (ErrorKind, String) {
     match err {
         rusqlite::Error::SqliteFailure(e, msg) => {
             let text = msg.clone().unwrap_or_else(|| e.to_string());
+            if e.code == OperationInterrupted {
+                // only the hardened engine's progress handler interrupts statements
+                return (
+                    ErrorKind::OperationalError,
+                    "interrupted: the timeout expired while the statement ran".to_string(),
+                );
+            }
             let kind = match e.code {
                 ConstraintViolation => ErrorKind::IntegrityError,
                 TypeMismatch | TooBig => ErrorKind::DataError,

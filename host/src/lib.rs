@@ -14,6 +14,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use value::Value;
 pub mod lua;
 pub mod orm;
+pub mod sandbox;
 pub mod spec;
 
 /// Adds `require("lualchemy")` to a host's Lua state and returns the module table.

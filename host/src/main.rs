@@ -8,6 +8,13 @@ const USAGE: &str = "usage:
   lualchemy SCRIPT.lua [ARGS...]   run a script (global `arg` as in lua)
   lualchemy -e CODE                run a chunk of Lua
   lualchemy test [PATH...]         run *_spec.lua files under PATHs (default: spec/)
+  lualchemy --sandbox [OPTIONS] SCRIPT.lua [ARGS...]
+                                   run an untrusted script in the sandbox (docs/SANDBOX.md):
+      --allow-dir DIR              file databases may live under DIR (default: none,
+                                   in-memory databases only)
+      --max-instructions N         Lua VM instructions (default 100000000)
+      --max-memory BYTES           Lua heap, and separately SQLite's heap (default 67108864)
+      --timeout SECONDS            wall-clock time for Lua and SQL alike (default 10)
   lualchemy --help                 this text";
 
 fn new_state() -> mlua::Result<Lua> {
@@ -25,7 +32,60 @@ fn report(e: &mlua::Error) -> ExitCode {
 }
 
 fn run_script(path: &str, args: &[String]) -> ExitCode {
-    let lua = match new_state() {
+    run_script_in(new_state(), path, args, None)
+}
+
+/// `--sandbox [OPTIONS] SCRIPT.lua [ARGS...]`.
+fn run_sandboxed(args: &[String]) -> ExitCode {
+    let mut sandbox = lualchemy::sandbox::Sandbox::default();
+    let mut i = 0;
+    while i < args.len() && args[i].starts_with("--") {
+        let flag = args[i].as_str();
+        let Some(value) = args.get(i + 1) else {
+            eprintln!("lualchemy: {flag} needs a value\n{USAGE}");
+            return ExitCode::FAILURE;
+        };
+        let bad = || {
+            eprintln!("lualchemy: {flag}: invalid value '{value}'");
+            ExitCode::FAILURE
+        };
+        match flag {
+            "--allow-dir" => sandbox.allow_dir = Some(value.into()),
+            "--max-instructions" => match value.parse() {
+                Ok(n) => sandbox.max_instructions = n,
+                Err(_) => return bad(),
+            },
+            "--max-memory" => match value.parse() {
+                Ok(n) => sandbox.max_memory = n,
+                Err(_) => return bad(),
+            },
+            "--timeout" => match value.parse::<f64>() {
+                Ok(s) if s > 0.0 && s.is_finite() => {
+                    sandbox.timeout = std::time::Duration::from_secs_f64(s)
+                }
+                _ => return bad(),
+            },
+            other => {
+                eprintln!("lualchemy: unknown sandbox option {other}\n{USAGE}");
+                return ExitCode::FAILURE;
+            }
+        }
+        i += 2;
+    }
+    let Some(path) = args.get(i) else {
+        eprintln!("lualchemy: --sandbox needs a script\n{USAGE}");
+        return ExitCode::FAILURE;
+    };
+    run_script_in(sandbox.new_lua(), path, &args[i + 1..], Some(&sandbox))
+}
+
+fn run_script_in(
+    lua: mlua::Result<Lua>,
+    path: &str,
+    args: &[String],
+    sandbox: Option<&lualchemy::sandbox::Sandbox>,
+) -> ExitCode {
+    let lua = match lua {
         Ok(l) => l,
         Err(e) => return report(&e),
     };
@@ -42,7 +102,13 @@ fn run_script(path: &str, args: &[String]) -> ExitCode {
     })();
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => report(&e),
+        Err(e) => {
+            if let Some(msg) = sandbox.and_then(|s| lualchemy::sandbox::limit_message(&e, s)) {
+                eprintln!("lualchemy: {msg}");
+                return ExitCode::FAILURE;
+            }
+            report(&e)
+        }
     }
 }
 
@@ -77,6 +143,7 @@ fn main() -> ExitCode {
             Ok(_) => ExitCode::FAILURE,
             Err(e) => report(&e),
         },
+        Some("--sandbox") => run_sandboxed(&args[1..]),
         Some(script) => run_script(script, &args[1..]),
     }
 }

@@ -5,6 +5,7 @@
 pub mod connection;
 pub mod echo;
 pub mod events;
+pub mod hardening;
 pub mod pool;
 pub mod url;
 

@@ -20,6 +20,8 @@ pub struct EngineOptions {
     pub echo: Option<Rc<dyn EchoSink>>,
     /// Idle connections kept for file databases.
     pub pool_size: usize,
+    /// SQLite hardened for untrusted scripts (see `engine/hardening.rs`).
+    pub hardening: Option<super::hardening::Hardening>,
 }
 
 pub(crate) struct EngineInner {
@@ -28,6 +30,7 @@ pub(crate) struct EngineInner {
     pub dialect: Box<dyn Dialect>,
     pub echo: RefCell<Option<Rc<dyn EchoSink>>>,
     pool_size: usize,
+    hardening: Option<super::hardening::Hardening>,
     /// Idle connections (file databases), or the one shared connection (memory).
     idle: Mutex<Vec<Rc<ConnInner>>>,
     /// `connect`, `before_cursor_execute`, `after_cursor_execute` listeners.
@@ -53,6 +56,7 @@ impl Engine {
                 options.pool_size
             },
             idle: Mutex::new(Vec::new()),
+            hardening: options.hardening,
             listeners: Default::default(),
         })))
     }
@@ -140,6 +144,10 @@ impl Engine {
         };
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(wrap)?;
+        let mut conn = conn;
+        if let Some(h) = &self.0.hardening {
+            h.apply(&mut conn).map_err(wrap)?;
+        }
         conn.set_prepared_statement_cache_capacity(256);
         super::events::dispatch(self, EngineEvent::Connect, "", &EchoParams::None)?;
         Ok(conn)

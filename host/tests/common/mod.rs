@@ -103,7 +103,7 @@ impl Db {
             "sqlite://",
             EngineOptions {
                 echo: Some(capture.clone()),
-                pool_size: 0,
+                ..EngineOptions::default()
             },
         )
         .expect("in-memory engine");

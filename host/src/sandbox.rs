@@ -1,0 +1,258 @@
+//! The sandbox for untrusted scripts (mods, plugins, user rules): a Lua state whose globals
+//! are a whitelist (`lua/sandbox.lua`), with an instruction budget and a wall-clock timeout
+//! enforced by a hook that `pcall` cannot swallow and coroutines share, a Lua heap limit,
+//! SQLite hardened (`engine/hardening.rs`) with the same deadline, and databases limited to
+//! memory or files under one allowed directory. See `docs/SANDBOX.md`.
+
+use std::cell::Cell;
+use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use mlua::{HookTriggers, Lua, LuaOptions, StdLib, VmState};
+
+use crate::engine::hardening::Hardening;
+use crate::error::{Error, ErrorKind, Result};
+
+/// How instructions are counted: the hook runs every this many.
+const HOOK_EVERY: u32 = 1000;
+
+/// The sandbox's options; `Sandbox::default()` holds the defaults the binary uses.
+#[derive(Clone, Debug)]
+pub struct Sandbox {
+    /// File databases may live only under this directory (none: in-memory only).
+    pub allow_dir: Option<PathBuf>,
+    /// Lua VM instructions a script may run.
+    pub max_instructions: u64,
+    /// Bytes of Lua heap (and, separately, of SQLite heap).
+    pub max_memory: usize,
+    /// Wall-clock time for the script, its Lua and its SQL alike.
+    pub timeout: Duration,
+    /// The longest string one `string.rep` or SQL value may build.
+    pub max_string: usize,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Sandbox {
+            allow_dir: None,
+            max_instructions: 100_000_000,
+            max_memory: 64 * 1024 * 1024,
+            timeout: Duration::from_secs(10),
+            max_string: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// What the binding needs to know of the sandbox a state runs in (engines check URLs and
+/// harden their connections with it).
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub allow_dir: Option<PathBuf>,
+    pub deadline: Instant,
+    pub max_string: usize,
+}
+
+impl Policy {
+    /// The hardening of the engines a sandboxed script creates.
+    pub fn hardening(&self) -> Hardening {
+        Hardening {
+            deadline: Some(self.deadline),
+            max_length: self.max_string.min(i32::MAX as usize) as i32,
+            ..Hardening::default()
+        }
+    }
+
+    /// Checks an engine URL: an in-memory database, or a file under the allowed directory
+    /// (after normalising `..` and resolving symlinks), without URI parameters.
+    pub fn check_url(&self, url: &str) -> Result<()> {
+        let refuse = |why: &str| {
+            Err(Error::new(
+                ErrorKind::ArgumentError,
+                format!("the sandbox refuses database URL '{url}': {why}"),
+            ))
+        };
+        let Some(rest) = url.strip_prefix("sqlite://") else {
+            return refuse("only sqlite:// databases are allowed");
+        };
+        if rest.contains('?') || rest.contains('#') {
+            return refuse("URI parameters are not allowed");
+        }
+        let path = rest.strip_prefix('/').unwrap_or(rest);
+        if path.is_empty() || path == ":memory:" {
+            return Ok(());
+        }
+        let Some(dir) = &self.allow_dir else {
+            return refuse(
+                "file databases need --allow-dir; only sqlite:// (in memory) is allowed",
+            );
+        };
+        let Ok(dir) = dir.canonicalize() else {
+            return refuse("the allowed directory does not exist");
+        };
+        let p = Path::new(path);
+        let p = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            dir.join(p)
+        };
+        let Some(resolved) = resolve(&p) else {
+            return refuse("the path cannot be resolved");
+        };
+        if !resolved.starts_with(&dir) {
+            return refuse(&format!(
+                "the file is outside the allowed directory {}",
+                dir.display()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `p` with `.` and `..` removed and symlinks resolved (as far as the file exists; a file
+/// not yet created resolves through its directory).
+fn resolve(p: &Path) -> Option<PathBuf> {
+    if let Ok(c) = p.canonicalize() {
+        return Some(c);
+    }
+    let name = p.file_name()?;
+    if matches!(p.components().next_back(), Some(Component::ParentDir)) {
+        return None;
+    }
+    let parent = resolve(p.parent()?)?;
+    Some(parent.join(name))
+}
+
+impl Sandbox {
+    /// A new Lua state with lualchemy installed, sandboxed.
+    pub fn new_lua(&self) -> mlua::Result<Lua> {
+        let libs = StdLib::COROUTINE
+            | StdLib::TABLE
+            | StdLib::OS
+            | StdLib::STRING
+            | StdLib::UTF8
+            | StdLib::MATH;
+        let lua = Lua::new_with(libs, LuaOptions::default())?;
+        self.install(&lua)?;
+        Ok(lua)
+    }
+
+    /// Installs lualchemy into `lua` and sandboxes it: the whitelist environment, the
+    /// limits, the engine policy. `lua` should hold no libraries beyond those `new_lua`
+    /// loads (the environment removes every global outside the whitelist either way).
+    pub fn install(&self, lua: &Lua) -> mlua::Result<()> {
+        let deadline = Instant::now() + self.timeout;
+        lua.set_app_data(Policy {
+            allow_dir: self.allow_dir.clone(),
+            deadline,
+            max_string: self.max_string,
+        });
+        let orm = crate::lua::install(lua)?;
+        lua.load(include_str!("../../lua/sandbox.lua"))
+            .set_name("=lualchemy/sandbox.lua")
+            .call::<()>((orm, self.max_string))?;
+        // SQLite's own heap, process-wide
+        unsafe {
+            rusqlite::ffi::sqlite3_hard_heap_limit64(self.max_memory as i64);
+        }
+        lua.set_memory_limit(self.max_memory)?;
+        let spent = Rc::new(Cell::new(0u64));
+        let max = self.max_instructions;
+        let timeout = self.timeout;
+        lua.set_global_hook(
+            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+            move |lua, _| {
+                let n = spent.get() + HOOK_EVERY as u64;
+                spent.set(n);
+                let over = if n > max {
+                    Some(format!("sandbox: instruction limit of {max} reached"))
+                } else if Instant::now() > deadline {
+                    Some(format!(
+                        "sandbox: timeout of {:.1} s reached",
+                        timeout.as_secs_f64()
+                    ))
+                } else {
+                    None
+                };
+                match over {
+                    Some(msg) => {
+                        // from now on every instruction fails: pcall cannot buy more time
+                        let again = msg.clone();
+                        lua.set_global_hook(
+                            HookTriggers::new().every_nth_instruction(1),
+                            move |_, _| Err(mlua::Error::runtime(again.clone())),
+                        )?;
+                        Err(mlua::Error::runtime(msg))
+                    }
+                    None => Ok(VmState::Continue),
+                }
+            },
+        )?;
+        Ok(())
+    }
+}
+
+/// The message for a limit that ended a script, if `e` is one.
+pub fn limit_message(e: &mlua::Error, sandbox: &Sandbox) -> Option<String> {
+    match e {
+        mlua::Error::MemoryError(_) => Some(format!(
+            "sandbox: memory limit of {} bytes reached",
+            sandbox.max_memory
+        )),
+        mlua::Error::CallbackError { cause, .. } | mlua::Error::WithContext { cause, .. } => {
+            limit_message(cause, sandbox)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(dir: &Path) -> Policy {
+        Policy {
+            allow_dir: Some(dir.to_path_buf()),
+            deadline: Instant::now(),
+            max_string: 1 << 20,
+        }
+    }
+
+    #[test]
+    fn urls_are_checked_against_the_allowed_directory() {
+        let base = std::env::temp_dir().join(format!("lualchemy_sbx_{}", std::process::id()));
+        let allowed = base.join("allowed");
+        std::fs::create_dir_all(&allowed).unwrap();
+        let p = policy(&allowed);
+        assert!(p.check_url("sqlite://").is_ok());
+        assert!(p.check_url("sqlite:///:memory:").is_ok());
+        assert!(p
+            .check_url(&format!("sqlite:///{}/db.sqlite", allowed.display()))
+            .is_ok());
+        assert!(
+            p.check_url("sqlite:///db.sqlite").is_ok(),
+            "relative to the allowed directory"
+        );
+        let outside = format!("sqlite:///{}/../x.db", allowed.display());
+        assert!(p.check_url(&outside).is_err(), ".. escapes");
+        assert!(p.check_url("sqlite:////etc/passwd").is_err());
+        assert!(
+            p.check_url("sqlite:///db.sqlite?mode=rwc").is_err(),
+            "URI parameters"
+        );
+        assert!(p.check_url("postgresql://x").is_err());
+        #[cfg(unix)]
+        {
+            let link = allowed.join("link");
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&base, &link).unwrap();
+            assert!(p.check_url("sqlite:///link/x.db").is_err(), "a symlink out");
+        }
+        let none = Policy {
+            allow_dir: None,
+            ..policy(&allowed)
+        };
+        assert!(none.check_url("sqlite:///x.db").is_err());
+        let _ = std::fs::remove_dir_all(&base);
+    }
+}

@@ -1,0 +1,84 @@
+-- The environment of a sandboxed script, built in place over the state's globals (see
+-- host/src/sandbox.rs and docs/SANDBOX.md). Called once with the lualchemy module and the
+-- largest string a single string.rep may build.
+local orm, max_string = ...
+local G = _G
+local raw_getmetatable, raw_setmetatable = getmetatable, setmetatable
+local raw_load, raw_collectgarbage, raw_error = load, collectgarbage, error
+local raw_type, raw_pairs, raw_tostring = type, pairs, tostring
+
+local function readonly(t, name)
+  return raw_setmetatable({}, {
+    __index = t,
+    __newindex = function(_, k) raw_error(name .. " is read-only (cannot set '" .. raw_tostring(k) .. "')", 2) end,
+    __metatable = false,
+  })
+end
+
+-- string, without dump, with a bounded rep
+local str = {}
+for k, v in raw_pairs(string) do
+  if k ~= "dump" then str[k] = v end
+end
+local rep = string.rep
+str.rep = function(s, n, sep)
+  local len = #raw_tostring(s) + (sep and #raw_tostring(sep) or 0)
+  if raw_type(n) == "number" and n > 0 and len * n > max_string then
+    raw_error(("string.rep: the result (%.0f bytes) exceeds the sandbox's limit of %d bytes"):format(len * n, max_string), 2)
+  end
+  return rep(s, n, sep)
+end
+
+local libs = {
+  string = readonly(str, "string"),
+  table = readonly(table, "table"),
+  math = readonly(math, "math"),
+  coroutine = readonly(coroutine, "coroutine"),
+  utf8 = readonly(utf8, "utf8"),
+  os = readonly({ clock = os.clock, time = os.time, date = os.date, difftime = os.difftime }, "os"),
+}
+
+-- the string metatable: methods from the sandbox's string table, the metatable hidden
+local smt = raw_getmetatable("")
+smt.__index = str
+smt.__metatable = false
+
+local module = readonly(orm, "the lualchemy module")
+local keep = {
+  print = true, pcall = true, xpcall = true, error = true, assert = true, select = true,
+  type = true, tostring = true, tonumber = true, pairs = true, ipairs = true, next = true,
+  rawget = true, rawset = true, rawequal = true, rawlen = true, setmetatable = true,
+  _VERSION = true,
+}
+local names = {}
+for k in raw_pairs(G) do names[#names + 1] = k end
+for _, k in ipairs(names) do
+  if not keep[k] then G[k] = nil end
+end
+for k, v in raw_pairs(libs) do G[k] = v end
+G._G = G
+G.unpack = table.unpack
+
+-- userdata metatables (the ORM's objects) are not the script's to see
+G.getmetatable = function(v)
+  if raw_type(v) == "userdata" then return nil end
+  return raw_getmetatable(v)
+end
+
+-- text chunks only, in the sandbox's environment
+G.load = function(chunk, name, mode, env)
+  if raw_type(chunk) == "string" and chunk:byte(1) == 27 then
+    return nil, "load: binary chunks are not allowed in the sandbox"
+  end
+  return raw_load(chunk, name, "t", env or G)
+end
+
+G.collectgarbage = function(opt, ...)
+  if opt == "count" then return raw_collectgarbage("count") end
+  raw_error("collectgarbage: only \"count\" is allowed in the sandbox", 2)
+end
+
+G.require = function(name)
+  if name == "lualchemy" then return module end
+  raw_error("module '" .. raw_tostring(name) .. "' not found: the sandbox serves only lualchemy", 2)
+end
