@@ -5,7 +5,7 @@ local orm, max_string = ...
 local G = _G
 local raw_getmetatable, raw_setmetatable = getmetatable, setmetatable
 local raw_load, raw_collectgarbage, raw_error = load, collectgarbage, error
-local raw_type, raw_pairs, raw_tostring = type, pairs, tostring
+local raw_type, raw_pairs, raw_tostring, raw_rawget = type, pairs, tostring, rawget
 
 local function readonly(t, name)
   return raw_setmetatable({}, {
@@ -29,6 +29,33 @@ str.rep = function(s, n, sep)
   return rep(s, n, sep)
 end
 
+-- pattern matching runs in C, where the instruction hook cannot interrupt it: refuse the
+-- patterns whose backtracking could run for minutes on a long subject
+local function check_pattern(fname, s, pattern)
+  s, pattern = raw_tostring(s), raw_tostring(pattern)
+  local q = 0
+  local i = 1
+  while i <= #pattern do
+    local c = pattern:sub(i, i)
+    if c == "%" then
+      i = i + 1
+    elseif c == "*" or c == "+" or c == "-" or c == "?" then
+      q = q + 1
+    end
+    i = i + 1
+  end
+  if q > 0 and (#s + 1) ^ q > 1e9 then
+    raw_error(("%s: a pattern with %d repetitions on a %d-byte string could backtrack for too long in the sandbox"):format(fname, q, #s), 3)
+  end
+end
+for _, fname in ipairs({ "find", "match", "gmatch", "gsub" }) do
+  local raw = string[fname]
+  str[fname] = function(s, pattern, a, b, ...)
+    if not (fname == "find" and b) then check_pattern("string." .. fname, s, pattern) end
+    return raw(s, pattern, a, b, ...)
+  end
+end
+
 local libs = {
   string = readonly(str, "string"),
   table = readonly(table, "table"),
@@ -42,6 +69,14 @@ local libs = {
 local smt = raw_getmetatable("")
 smt.__index = str
 smt.__metatable = false
+
+-- finalizers run with hooks off, outside the limits: a table may not have one
+G.setmetatable = function(t, mt)
+  if raw_type(mt) == "table" and raw_rawget(mt, "__gc") ~= nil then
+    raw_error("setmetatable: __gc metamethods are not allowed in the sandbox", 2)
+  end
+  return raw_setmetatable(t, mt)
+end
 
 local module = readonly(orm, "the lualchemy module")
 local keep = {

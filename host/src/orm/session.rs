@@ -436,7 +436,11 @@ impl SessionCore {
             return Err(invalid!("Session is already flushing"));
         }
         if !self.listeners.is_empty() {
-            self.dispatch(SessionEvent::BeforeFlush, None, None)?;
+            // a flush from inside before_flush is refused as a re-entrant flush
+            self.flushing.set(true);
+            let r = self.dispatch(SessionEvent::BeforeFlush, None, None);
+            self.flushing.set(false);
+            r?;
             if !self.has_pending_changes() {
                 return Ok(());
             }
