@@ -219,6 +219,54 @@ mod tests {
     }
 
     #[test]
+    fn each_script_gets_pristine_globals_and_a_whitelist() {
+        let sandbox = Sandbox::default();
+        let first = sandbox.new_lua().unwrap();
+        first
+            .load(
+                r#"
+                evil = true
+                rawset(string, "upper", function() return "hacked" end)
+                local ok = pcall(function() string.lower = nil end)
+                assert(not ok, "string is read-only")
+                assert(io == nil and package == nil and debug == nil and dofile == nil)
+                assert(os.execute == nil and os.getenv == nil and string.dump == nil)
+                assert(getmetatable("") == false)
+            "#,
+            )
+            .exec()
+            .unwrap();
+        let second = sandbox.new_lua().unwrap();
+        let (evil, upper): (Option<bool>, String) =
+            second.load(r#"return evil, ("x"):upper()"#).eval().unwrap();
+        assert_eq!(evil, None);
+        assert_eq!(upper, "X");
+    }
+
+    #[test]
+    fn the_instruction_limit_cannot_be_swallowed_by_pcall() {
+        let sandbox = Sandbox {
+            max_instructions: 200_000,
+            ..Sandbox::default()
+        };
+        let lua = sandbox.new_lua().unwrap();
+        let err = lua
+            .load(
+                r#"
+                for _ = 1, 100 do
+                  pcall(function() while true do end end)
+                end
+                -- still spent: the next call fails too
+                local co = coroutine.wrap(function() return 1 end)
+                return co()
+            "#,
+            )
+            .exec()
+            .unwrap_err();
+        assert!(err.to_string().contains("instruction limit"), "{err}");
+    }
+
+    #[test]
     fn urls_are_checked_against_the_allowed_directory() {
         let base = std::env::temp_dir().join(format!("lualchemy_sbx_{}", std::process::id()));
         let allowed = base.join("allowed");
