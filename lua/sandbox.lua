@@ -1,19 +1,15 @@
 -- The environment of a sandboxed script, built in place over the state's globals (see
 -- host/src/sandbox.rs and docs/SANDBOX.md). Called once with the lualchemy module and the
 -- largest string a single string.rep may build.
-local orm, max_string = ...
+local orm, max_string, readonly_proxy, charge = ...
 local G = _G
 local raw_getmetatable, raw_setmetatable = getmetatable, setmetatable
 local raw_load, raw_collectgarbage, raw_error = load, collectgarbage, error
 local raw_type, raw_pairs, raw_tostring, raw_rawget = type, pairs, tostring, rawget
 
-local function readonly(t, name)
-  return raw_setmetatable({}, {
-    __index = t,
-    __newindex = function(_, k) raw_error(name .. " is read-only (cannot set '" .. raw_tostring(k) .. "')", 2) end,
-    __metatable = false,
-  })
-end
+-- a read-only view (a userdata, so rawset and setmetatable refuse it too; tables inside it
+-- are read-only views as well)
+local function readonly(t, name) return readonly_proxy(t, name) end
 
 -- string, without dump, with a bounded rep
 local str = {}
@@ -24,7 +20,7 @@ local rep = string.rep
 str.rep = function(s, n, sep)
   local len = #raw_tostring(s) + (sep and #raw_tostring(sep) or 0)
   if raw_type(n) == "number" and n > 0 and len * n > max_string then
-    raw_error(("string.rep: the result (%.0f bytes) exceeds the sandbox's limit of %d bytes"):format(len * n, max_string), 2)
+    raw_error(("string.rep: memory limit: the result (%.0f bytes) exceeds the sandbox's limit of %d bytes for one string"):format(len * n, max_string), 2)
   end
   return rep(s, n, sep)
 end
@@ -51,18 +47,62 @@ end
 for _, fname in ipairs({ "find", "match", "gmatch", "gsub" }) do
   local raw = string[fname]
   str[fname] = function(s, pattern, a, b, ...)
-    if not (fname == "find" and b) then check_pattern("string." .. fname, s, pattern) end
+    if fname == "find" and b then
+      -- a plain search compares the needle at every position
+      local n, m = #raw_tostring(s), #raw_tostring(pattern)
+      if m > 1 and (n - m + 1) * m > 1e9 then
+        raw_error(("string.find: a plain search for a %d-byte needle in %d bytes is too long for the sandbox"):format(m, n), 2)
+      end
+    else
+      check_pattern("string." .. fname, s, pattern)
+    end
     return raw(s, pattern, a, b, ...)
   end
 end
 
+-- table.move runs its whole range in C
+local tbl = {}
+for k, v in raw_pairs(table) do tbl[k] = v end
+local move = table.move
+tbl.move = function(a1, f, e, t, a2)
+  if raw_type(f) == "number" and raw_type(e) == "number" and e - f > 1e7 then
+    raw_error("table.move: a range of more than 10,000,000 elements is too long for the sandbox", 2)
+  end
+  return move(a1, f, e, t, a2)
+end
+
+-- the libraries: fresh copies, the script's own (the string metatable keeps the sandbox's
+-- string table, out of reach)
+local function copy(t)
+  local c = {}
+  for k, v in raw_pairs(t) do c[k] = v end
+  return c
+end
+-- C functions that work through a whole string or table in one call charge the budget for
+-- it (and check the deadline) first: a short loop of big calls cannot outrun the limits
+for _, fname in ipairs({ "rep", "reverse", "upper", "lower", "gsub", "find", "match", "gmatch",
+  "sub", "format", "byte" }) do
+  local f = str[fname]
+  str[fname] = function(s, ...)
+    charge(#raw_tostring(s))
+    return f(s, ...)
+  end
+end
+for _, fname in ipairs({ "concat", "sort", "unpack", "move" }) do
+  local f = tbl[fname]
+  tbl[fname] = function(t, ...)
+    if raw_type(t) == "table" then charge(#t) end
+    return f(t, ...)
+  end
+end
+
 local libs = {
-  string = readonly(str, "string"),
-  table = readonly(table, "table"),
-  math = readonly(math, "math"),
-  coroutine = readonly(coroutine, "coroutine"),
-  utf8 = readonly(utf8, "utf8"),
-  os = readonly({ clock = os.clock, time = os.time, date = os.date, difftime = os.difftime }, "os"),
+  string = copy(str),
+  table = tbl,
+  math = copy(math),
+  coroutine = copy(coroutine),
+  utf8 = copy(utf8),
+  os = { clock = os.clock, time = os.time, date = os.date, difftime = os.difftime },
 }
 
 -- the string metatable: methods from the sandbox's string table, the metatable hidden
@@ -106,6 +146,15 @@ G.load = function(chunk, name, mode, env)
     return nil, "load: binary chunks are not allowed in the sandbox"
   end
   return raw_load(chunk, name, "t", env or G)
+end
+
+-- xpcall's handler runs after the error unwound: a handler called from inside the limit hook
+-- would run with hooks off, unmetered
+local raw_pcall, pack, unpack = pcall, table.pack, table.unpack
+G.xpcall = function(f, handler, ...)
+  local r = pack(raw_pcall(f, ...))
+  if r[1] then return unpack(r, 1, r.n) end
+  return false, handler(r[2])
 end
 
 G.collectgarbage = function(opt, ...)

@@ -9,7 +9,10 @@ use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use mlua::{HookTriggers, Lua, LuaOptions, StdLib, VmState};
+use mlua::{
+    HookTriggers, Lua, LuaOptions, MetaMethod, StdLib, UserData, UserDataMethods,
+    Value as LuaValue, VmState,
+};
 
 use crate::engine::hardening::Hardening;
 use crate::error::{Error, ErrorKind, Result};
@@ -44,6 +47,71 @@ impl Default for Sandbox {
     }
 }
 
+/// A read-only view of a table (the module, the libraries): a userdata, so that assignment,
+/// `rawset` and `setmetatable` are all refused; tables inside it are read-only views too.
+struct ReadOnly {
+    t: mlua::Table,
+    name: String,
+}
+
+impl UserData for ReadOnly {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(MetaMethod::Index, |lua, this, k: LuaValue| {
+            Ok(match this.t.get::<LuaValue>(k.clone())? {
+                LuaValue::Table(t) => {
+                    let name = match &k {
+                        LuaValue::String(s) => format!("{}.{}", this.name, s.to_string_lossy()),
+                        _ => this.name.clone(),
+                    };
+                    LuaValue::UserData(lua.create_userdata(ReadOnly { t, name })?)
+                }
+                v => v,
+            })
+        });
+        m.add_meta_method(
+            MetaMethod::NewIndex,
+            |_, this, (k, _): (LuaValue, LuaValue)| -> mlua::Result<()> {
+                let key = match &k {
+                    LuaValue::String(s) => s.to_string_lossy(),
+                    other => other.type_name().to_string(),
+                };
+                Err(mlua::Error::runtime(format!(
+                    "{} is read-only (cannot set '{key}')",
+                    this.name
+                )))
+            },
+        );
+        m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            Ok(format!("<read-only {}>", this.name))
+        });
+        // pairs() walks a snapshot, so the iteration never hands out the table itself
+        m.add_meta_method(MetaMethod::Pairs, |lua, this, ()| {
+            let entries: Vec<(LuaValue, LuaValue)> = this
+                .t
+                .pairs::<LuaValue, LuaValue>()
+                .collect::<mlua::Result<_>>()?;
+            let name = this.name.clone();
+            let mut at = 0usize;
+            let iter = lua.create_function_mut(move |lua, _: mlua::MultiValue| {
+                let Some((k, v)) = entries.get(at).cloned() else {
+                    return Ok((LuaValue::Nil, LuaValue::Nil));
+                };
+                at += 1;
+                let v = match v {
+                    LuaValue::Table(t) => LuaValue::UserData(lua.create_userdata(ReadOnly {
+                        t,
+                        name: name.clone(),
+                    })?),
+                    v => v,
+                };
+                Ok((k, v))
+            })?;
+            Ok((iter, LuaValue::Nil, LuaValue::Nil))
+        });
+        m.add_meta_method(MetaMethod::Len, |_, this, ()| Ok(this.t.raw_len()));
+    }
+}
+
 /// What the binding needs to know of the sandbox a state runs in (engines check URLs and
 /// harden their connections with it).
 #[derive(Clone, Debug)]
@@ -64,8 +132,10 @@ impl Policy {
     }
 
     /// Checks an engine URL: an in-memory database, or a file under the allowed directory
-    /// (after normalising `..` and resolving symlinks), without URI parameters.
-    pub fn check_url(&self, url: &str) -> Result<()> {
+    /// (after normalising `..` and resolving symlinks), without URI parameters. Returns the
+    /// URL to open: a file's absolute, resolved path (SQLite would take a relative one from
+    /// the working directory).
+    pub fn check_url(&self, url: &str) -> Result<String> {
         let refuse = |why: &str| {
             Err(Error::new(
                 ErrorKind::ArgumentError,
@@ -80,7 +150,7 @@ impl Policy {
         }
         let path = rest.strip_prefix('/').unwrap_or(rest);
         if path.is_empty() || path == ":memory:" {
-            return Ok(());
+            return Ok(url.to_string());
         }
         let Some(dir) = &self.allow_dir else {
             return refuse(
@@ -105,7 +175,11 @@ impl Policy {
                 dir.display()
             ));
         }
-        Ok(())
+        let Some(text) = resolved.to_str() else {
+            return refuse("the path is not valid UTF-8");
+        };
+        // `sqlite:///` + an absolute path (SQLAlchemy's four slashes)
+        Ok(format!("sqlite:///{text}"))
     }
 }
 
@@ -114,6 +188,10 @@ impl Policy {
 fn resolve(p: &Path) -> Option<PathBuf> {
     if let Ok(c) = p.canonicalize() {
         return Some(c);
+    }
+    // a symlink whose target does not exist: SQLite would create the target, wherever it is
+    if std::fs::symlink_metadata(p).is_ok() {
+        return None;
     }
     let name = p.file_name()?;
     if matches!(p.components().next_back(), Some(Component::ParentDir)) {
@@ -148,32 +226,51 @@ impl Sandbox {
             max_string: self.max_string,
         });
         let orm = crate::lua::install(lua)?;
+        let readonly = lua.create_function(|lua, (t, name): (mlua::Table, String)| {
+            lua.create_userdata(ReadOnly { t, name })
+        })?;
+        let spent = Rc::new(Cell::new(0u64));
+        let max = self.max_instructions;
+        let timeout = self.timeout;
+        let limit_error = move |n: u64| -> Option<String> {
+            if n > max {
+                Some(format!("sandbox: instruction limit of {max} reached"))
+            } else if Instant::now() > deadline {
+                Some(format!(
+                    "sandbox: timeout of {:.1} s reached",
+                    timeout.as_secs_f64()
+                ))
+            } else {
+                None
+            }
+        };
+        // a big C call (string or table functions) charges one instruction per 64 bytes or
+        // elements, and checks the limits first
+        let charge = {
+            let spent = spent.clone();
+            lua.create_function(move |_, n: usize| {
+                let total = spent.get() + (n / 64) as u64;
+                spent.set(total);
+                match limit_error(total) {
+                    Some(msg) => Err(mlua::Error::runtime(msg)),
+                    None => Ok(()),
+                }
+            })?
+        };
         lua.load(include_str!("../../lua/sandbox.lua"))
             .set_name("=lualchemy/sandbox.lua")
-            .call::<()>((orm, self.max_string))?;
+            .call::<()>((orm, self.max_string, readonly, charge))?;
         // SQLite's own heap, process-wide
         unsafe {
             rusqlite::ffi::sqlite3_hard_heap_limit64(self.max_memory as i64);
         }
         lua.set_memory_limit(self.max_memory)?;
-        let spent = Rc::new(Cell::new(0u64));
-        let max = self.max_instructions;
-        let timeout = self.timeout;
         lua.set_global_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY),
             move |lua, _| {
                 let n = spent.get() + HOOK_EVERY as u64;
                 spent.set(n);
-                let over = if n > max {
-                    Some(format!("sandbox: instruction limit of {max} reached"))
-                } else if Instant::now() > deadline {
-                    Some(format!(
-                        "sandbox: timeout of {:.1} s reached",
-                        timeout.as_secs_f64()
-                    ))
-                } else {
-                    None
-                };
+                let over = limit_error(n);
                 match over {
                     Some(msg) => {
                         // from now on every instruction fails: pcall cannot buy more time
@@ -226,9 +323,12 @@ mod tests {
             .load(
                 r#"
                 evil = true
-                rawset(string, "upper", function() return "hacked" end)
-                local ok = pcall(function() string.lower = nil end)
-                assert(not ok, "string is read-only")
+                string.upper = function() return "hacked" end
+                assert(("x"):upper() == "X", "string methods come from the sandbox's own table")
+                local orm = require("lualchemy")
+                assert(not pcall(rawset, orm, "select", print), "the module refuses rawset")
+                assert(not pcall(function() orm.select = print end), "and assignment")
+                assert(not pcall(function() orm.event.listen = print end), "and inside")
                 assert(io == nil and package == nil and debug == nil and dofile == nil)
                 assert(os.execute == nil and os.getenv == nil and string.dump == nil)
                 assert(getmetatable("") == false)

@@ -254,8 +254,9 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                     }
                 }
             }
+            let mut url = url;
             if let Some(policy) = lua.app_data_ref::<crate::sandbox::Policy>() {
-                policy.check_url(&url).lua()?;
+                url = policy.check_url(&url).lua()?;
                 options.hardening = Some(policy.hardening());
             }
             Ok(LuaEngine(Engine::new(&url, options).lua()?))

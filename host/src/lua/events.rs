@@ -653,8 +653,7 @@ pub fn rel_event(
     while i <= list.raw_len() {
         let e: mlua::Table = list.raw_get(i)?;
         if e.raw_get::<bool>("once")? {
-            let t: mlua::Table = lua.globals().get("table")?;
-            t.get::<Function>("remove")?.call::<()>((list.clone(), i))?;
+            list_remove(&list, i)?;
         } else {
             i += 1;
         }
@@ -719,6 +718,15 @@ end
     list_op(lua, &list, f, op, once, false)
 }
 
+/// `table.remove(list, i)`, without the script's `table` (a sandbox may have replaced it).
+fn list_remove(list: &mlua::Table, i: usize) -> LuaResult<()> {
+    let n = list.raw_len();
+    for j in i..n {
+        list.raw_set(j, list.raw_get::<LuaValue>(j + 1)?)?;
+    }
+    list.raw_set(n, LuaValue::Nil)
+}
+
 /// listen / remove / contains on a Lua list of `{ fn = f, retval = .., once = .. }` entries
 /// (the listeners the Lua-side dispatchers run).
 fn list_op(
@@ -743,8 +751,7 @@ fn list_op(
                 let e: mlua::Table = list.raw_get(i)?;
                 if e.raw_get::<Function>("fn")? == *f {
                     if matches!(op, Op::Remove) {
-                        let t: mlua::Table = lua.globals().get("table")?;
-                        t.get::<Function>("remove")?.call::<()>((list.clone(), i))?;
+                        list_remove(list, i)?;
                     }
                     return Ok(true);
                 }

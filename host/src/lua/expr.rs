@@ -261,8 +261,17 @@ fn this_type(e: &LuaExpr) -> SqlType {
 }
 
 fn new_ud(lua: &Lua, e: Expr) -> LuaResult<AnyUserData> {
+    if e.deeper_than(MAX_EXPR_DEPTH) {
+        return Err(arg(format!(
+            "SQL expression nested more than {MAX_EXPR_DEPTH} levels deep"
+        )));
+    }
     lua.create_userdata(LuaExpr::new(e))
 }
+
+/// How deep an expression built from Lua may nest: deeper ones are refused when built, so
+/// that compiling, copying and dropping them never exhausts the stack.
+pub const MAX_EXPR_DEPTH: usize = 500;
 
 /// The type of an expression operand (a column expression or an `orm.Column`).
 fn operand_type(v: &LuaValue) -> Option<SqlType> {

@@ -396,6 +396,7 @@ impl UserData for LuaSession {
         m.add_method("_commit", |_, this, ()| this.core.commit().lua());
         m.add_method("_rollback", |_, this, ()| this.core.rollback().lua());
         m.add_method("_close", |_, this, ()| {
+            this.core.not_flushing("close()").lua()?;
             this.core.close();
             Ok(())
         });
@@ -407,6 +408,7 @@ impl UserData for LuaSession {
             this.core.expunge(&expect_instance(lua, &obj)?).lua()
         });
         m.add_method("_expunge_all", |_, this, ()| {
+            this.core.not_flushing("expunge_all()").lua()?;
             this.core.expunge_all();
             Ok(())
         });

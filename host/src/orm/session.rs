@@ -445,8 +445,15 @@ impl SessionCore {
                 return Ok(());
             }
         }
-        let conn = self.connection()?;
+        // flushing from here: listeners (after_begin included) cannot end the transaction
         self.flushing.set(true);
+        let conn = match self.connection() {
+            Ok(c) => c,
+            Err(e) => {
+                self.flushing.set(false);
+                return Err(e);
+            }
+        };
         let result = super::unitofwork::flush(self, &conn);
         self.flushing.set(false);
         if let Err(e) = result {
@@ -496,7 +503,18 @@ impl SessionCore {
 
     // ---- commit, rollback, close -----------------------------------------------------
 
+    /// Refuses what would end the transaction a flush is running in (a listener's call).
+    pub fn not_flushing(&self, what: &str) -> Result<()> {
+        if self.flushing.get() {
+            return Err(invalid!(
+                "Session is flushing: {what} is not allowed from inside a flush (an event listener?)"
+            ));
+        }
+        Ok(())
+    }
+
     pub fn commit(&self) -> Result<()> {
+        self.not_flushing("commit()")?;
         self.check_usable()?;
         self.dispatch(SessionEvent::BeforeCommit, None, None)?;
         self.flush()?;
@@ -535,6 +553,7 @@ impl SessionCore {
     /// says (added → transient with generated keys cleared, deleted → persistent, every
     /// persistent object expired).
     pub fn rollback(&self) -> Result<()> {
+        self.not_flushing("rollback()")?;
         if self.closed.get() {
             self.check_usable()?;
         }

@@ -325,6 +325,37 @@ impl Expr {
         }
     }
 
+    /// Whether the expression nests deeper than `limit` levels (looks no deeper than that).
+    pub fn deeper_than(&self, limit: usize) -> bool {
+        if limit == 0 {
+            return true;
+        }
+        let l = limit - 1;
+        match self {
+            Expr::Binary(a, _, b) => a.deeper_than(l) || b.deeper_than(l),
+            Expr::Unary(_, e) | Expr::Label(_, e) | Expr::Cast(e, _) | Expr::Grouping(e) => {
+                e.deeper_than(l)
+            }
+            Expr::List(_, items) | Expr::Func { args: items, .. } => {
+                items.iter().any(|e| e.deeper_than(l))
+            }
+            Expr::In { expr, items, .. } => {
+                expr.deeper_than(l) || items.iter().any(|e| e.deeper_than(l))
+            }
+            Expr::InSelect { expr, .. } => expr.deeper_than(l),
+            Expr::Between {
+                expr, low, high, ..
+            } => expr.deeper_than(l) || low.deeper_than(l) || high.deeper_than(l),
+            Expr::Case { whens, else_ } => {
+                whens
+                    .iter()
+                    .any(|(c, v)| c.deeper_than(l) || v.deeper_than(l))
+                    || else_.as_ref().is_some_and(|e| e.deeper_than(l))
+            }
+            _ => false,
+        }
+    }
+
     /// The SELECTs nested in this expression (scalar subqueries, EXISTS, IN).
     pub fn collect_selects<'a>(&'a self, out: &mut Vec<&'a Select>) {
         match self {

@@ -1,0 +1,11 @@
+-- error(nil) from a before_insert listener, uncaught: exit 1 with a message, no panic.
+local orm = require("lualchemy")
+local engine = orm.create_engine("sqlite://")
+local Base = orm.declarative_base()
+local M = Base:model("M", { __tablename__ = "m", id = orm.Column(orm.Integer, { primary_key = true }) })
+Base.metadata:create_all(engine)
+orm.event.listen(M, "before_insert", function() error(nil) end)
+local s = orm.Session(engine)
+s:add(M{})
+s:commit()
+print("SURVIVED")

@@ -1,0 +1,28 @@
+-- Escape through package and require: package is not visible; require serves only
+-- "lualchemy" from the preload; nothing is searched on disk (evil.lua sits in the working
+-- directory, and prints a BREACH line when loaded).
+refused("package.loadlib", function() return package.loadlib("libc.so.6", "system") end)
+refused("package.loadlib('*')", function() return package.loadlib("libc.so.6", "*") end)
+refused("package.cpath", function() return package.cpath .. "" end)
+refused("package.path", function() return package.path .. "" end)
+refused("package.searchers", function() return package.searchers[1] end)
+refused("package.loaded.io", function() return package.loaded.io.open end)
+refused("package.preload", function() return package.preload end)
+refused("require('io')", function() return require("io").open end)
+refused("require('os')", function() return require("os").execute end)
+refused("require('debug')", function() return require("debug").getregistry end)
+refused("require('package')", function() return require("package").loadlib end)
+refused("require('_G')", function() return require("_G").io end)
+refused("require('evil') from the working directory", function() return require("evil") end)
+refused("require('./evil')", function() return require("./evil") end)
+refused("require of an absolute path", function() return require(WORK .. "/evil") end)
+refused("require('ffi')", function() return require("ffi") end)
+refused("require('lualchemy.core')", function() return require("lualchemy.core") end)
+refused("require('lualchemy_prelude')", function() return require("lualchemy_prelude") end)
+refused("require with a non-string", function() return require({}) end)
+local orm = require("lualchemy")
+check("require('lualchemy') works", type(orm) == "table" or type(orm) == "userdata")
+check("require('lualchemy') is the same value twice", require("lualchemy") == orm)
+check("require's upvalues do not leak package through debug",
+  debug == nil or debug.getupvalue == nil)
+print("DONE")

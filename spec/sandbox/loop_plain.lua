@@ -1,0 +1,3 @@
+-- The simplest endless loop: the instruction limit ends it.
+while true do end
+print("SURVIVED")

@@ -1,0 +1,4 @@
+-- A string that doubles without end.
+local s = "x"
+while true do s = s .. s end
+print("SURVIVED")
