@@ -477,22 +477,10 @@ unsafe extern "C-unwind" fn instance_index(l: *mut ffi::lua_State) -> c_int {
     ffi::lua_settop(l, 2);
     let p = self_instance(l); // mt at 3
     if let Some(i) = attr_index(l, 3, 2) {
-        match read_fast(&*p, i) {
-            Fast::Nil => ffi::lua_pushnil(l),
-            Fast::Int(n) => ffi::lua_pushinteger(l, n),
-            Fast::Num(r) => ffi::lua_pushnumber(l, r),
-            Fast::Bool(b) => ffi::lua_pushboolean(l, b as c_int),
-            Fast::Str(s, n) => {
-                ffi::lua_pushlstring(l, s as *const _, n);
-            }
-            Fast::Slow if i >= SPECIAL => return special_get(l, p, i),
-            Fast::Slow => {
-                ffi::lua_rawgeti(l, 3, SLOW_GET);
-                ffi::lua_pushvalue(l, 1);
-                ffi::lua_pushinteger(l, i as ffi::lua_Integer);
-                ffi::lua_call(l, 2, 1);
-            }
+        if i >= SPECIAL {
+            return special_get(l, p, i);
         }
+        push_attr(l, p, i);
         return 1;
     }
     // a method or other class member, then an extra Lua field
@@ -653,7 +641,14 @@ unsafe fn special_get(l: *mut ffi::lua_State, p: Block, i: usize) -> c_int {
         ffi::lua_call(l, 1, 1);
         return 1;
     }
-    let i = i - VALIDATED;
+    push_attr(l, p, i - VALIDATED);
+    1
+}
+
+/// Pushes attribute `i` of the object at 1 (metatable at 3): straight from its state when
+/// loaded and of a simple kind, else through the slow path.
+#[inline]
+unsafe fn push_attr(l: *mut ffi::lua_State, p: Block, i: usize) {
     match read_fast(&*p, i) {
         Fast::Nil => ffi::lua_pushnil(l),
         Fast::Int(n) => ffi::lua_pushinteger(l, n),
@@ -669,7 +664,6 @@ unsafe fn special_get(l: *mut ffi::lua_State, p: Block, i: usize) -> c_int {
             ffi::lua_call(l, 2, 1);
         }
     }
-    1
 }
 
 /// `obj.key = value` for a `KEYS` entry at or above `SPECIAL`, with the metatable, object,
