@@ -52,6 +52,19 @@ describe("mapper events", function()
     assert.same({ "insert " .. n.id }, env.rows("SELECT what FROM ev_audit"))
   end)
 
+  it("the listener's connection cannot end the flush's transaction", function()
+    local refused
+    orm.event.listen(Note, "after_insert", function(mapper, connection, target)
+      local ok, err = pcall(function() connection:commit() end)
+      refused = not ok and err.message
+    end)
+    s:add(Note{ body = "x" })
+    s:flush()
+    assert.truthy(refused and refused:find("session", 1, true), tostring(refused))
+    s:rollback()
+    assert.same({}, env.rows("SELECT id FROM ev_notes"))
+  end)
+
   it("before_update / after_update on a changed object, before_delete / after_delete", function()
     local seen = {}
     for _, name in ipairs({ "before_update", "after_update", "before_delete", "after_delete" }) do

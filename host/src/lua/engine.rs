@@ -75,6 +75,8 @@ impl EchoSink for LuaEcho {
 pub struct LuaConnection {
     conn: RefCell<Option<Connection>>,
     owner: RefCell<Option<TxOwnership>>,
+    /// Lent to an event listener: the transaction is the flush's, not this handle's.
+    lent: bool,
 }
 
 impl LuaConnection {
@@ -84,6 +86,7 @@ impl LuaConnection {
         LuaConnection {
             conn: RefCell::new(Some(conn)),
             owner: RefCell::new(Some(TxOwnership::Joined)),
+            lent: true,
         }
     }
 
@@ -96,6 +99,16 @@ impl LuaConnection {
             *self.owner.borrow_mut() = Some(conn.begin().lua()?);
         }
         f(conn).lua()
+    }
+
+    /// A lent connection (an event listener's) cannot end the flush's transaction.
+    fn not_lent(&self, what: &str) -> LuaResult<()> {
+        if self.lent {
+            return Err(invalid(format!(
+                "connection:{what}(): this connection runs inside the session's flush; its transaction is the session's to end"
+            )));
+        }
+        Ok(())
     }
 
     fn end(&self, commit: bool) -> LuaResult<()> {
@@ -171,8 +184,14 @@ impl UserData for LuaConnection {
                 })
             },
         );
-        m.add_method("commit", |_, this, ()| this.end(true));
-        m.add_method("rollback", |_, this, ()| this.end(false));
+        m.add_method("commit", |_, this, ()| {
+            this.not_lent("commit")?;
+            this.end(true)
+        });
+        m.add_method("rollback", |_, this, ()| {
+            this.not_lent("rollback")?;
+            this.end(false)
+        });
         m.add_method("close", |_, this, ()| {
             this.end(false)?;
             this.conn.borrow_mut().take();
@@ -199,6 +218,7 @@ impl UserData for LuaEngine {
             Ok(LuaConnection {
                 conn: RefCell::new(Some(this.0.connect().lua()?)),
                 owner: RefCell::new(None),
+                lent: false,
             })
         });
         m.add_method("dispose", |_, this, ()| {
