@@ -320,6 +320,14 @@ fn apply(
     retval: bool,
 ) -> LuaResult<bool> {
     let id = id_of(lua, f)?;
+    if matches!(op, Op::Listen) && !listening(lua) {
+        // from now on what a listener raises must come back unchanged from everything that
+        // may run one: the instances' slow paths and the collection methods (the session
+        // methods always do, lua/prelude.lua)
+        lua.set_named_registry_value(LISTENING, true)?;
+        super::instance::raise_listener_values_in_all_classes(lua)?;
+        wrap_collection_methods(lua)?;
+    }
     match target_of(target)? {
         Target::Relationship(rel) => rel_listener_op(lua, &rel, name, f, op, once, retval),
         Target::Column(mapper, col) => {
@@ -761,8 +769,15 @@ fn list_op(
     }
 }
 
-/// Once relationships have listeners: the collection methods raise what a listener raised
-/// as the very value (until then they are the plain Rust functions, at no cost).
+const LISTENING: &str = "lualchemy.listening";
+
+/// Whether any event listener was ever registered in this state.
+pub fn listening(lua: &Lua) -> bool {
+    lua.named_registry_value::<bool>(LISTENING).unwrap_or(false)
+}
+
+/// The collection methods raise what a listener raised as the very value (until a listener
+/// exists they are the plain Rust functions, at no cost).
 fn wrap_collection_methods(lua: &Lua) -> LuaResult<()> {
     let methods: mlua::Table = lua.named_registry_value("lualchemy.collection_methods")?;
     let raising: Function = lua.named_registry_value("lualchemy.raising")?;
@@ -820,11 +835,10 @@ fn rel_listener_op(
             t
         }
     };
-    let listening = list_op(lua, &list, f, op, once, retval)?;
-    if matches!(op, Op::Listen) && !REL_LISTENING.with(|c| c.replace(true)) {
-        wrap_collection_methods(lua)?;
+    if matches!(op, Op::Listen) {
+        REL_LISTENING.with(|c| c.set(true));
     }
-    Ok(listening)
+    list_op(lua, &list, f, op, once, retval)
 }
 
 /// Removes (or finds) `f` among column `col`'s `set` listeners.

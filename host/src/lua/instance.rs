@@ -107,6 +107,32 @@ pub fn install(lua: &Lua) -> LuaResult<()> {
     }
 }
 
+/// The slow paths of a class may load (autoflush, lazy loads, refresh events): once event
+/// listeners exist, they go through `orm._raising` (lua/prelude.lua) so that what a listener
+/// raises reaches the caller as the very value. Until then they are the plain functions.
+fn raise_listener_values(lua: &Lua, mt: &mlua::Table) -> LuaResult<()> {
+    let raising: mlua::Function = lua.named_registry_value("lualchemy.raising")?;
+    for slot in [SLOW_GET, SLOW_SET] {
+        let f: mlua::Function = mt.raw_get(slot)?;
+        mt.raw_set(slot, raising.call::<mlua::Function>(f)?)?;
+    }
+    Ok(())
+}
+
+/// Every declared class's slow paths raise listeners' values unchanged (the first event
+/// listener was registered; classes declared later do it from the start).
+pub fn raise_listener_values_in_all_classes(lua: &Lua) -> LuaResult<()> {
+    let models: mlua::Table = unsafe {
+        lua.exec_raw((), |l| {
+            ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&MODELS_KEY));
+        })?
+    };
+    for pair in models.pairs::<LuaValue, mlua::Table>() {
+        raise_listener_values(lua, &pair?.1)?;
+    }
+    Ok(())
+}
+
 /// Builds the instance metatable of a model and registers the model's constructor.
 /// Returns the registry reference of the metatable, kept in the model's host data.
 pub fn make_class(
@@ -125,17 +151,11 @@ pub fn make_class(
     }
     mt.raw_set(KEYS, keys)?;
     mt.raw_set(CLASS, class.clone())?;
-    // the slow paths may load (autoflush, lazy loads, refresh events): what a listener
-    // raises there reaches the caller as the very value (`orm._raising`, lua/prelude.lua)
-    let raising: Option<mlua::Function> = lua.named_registry_value("lualchemy.raising").ok();
-    let wrap = |f: mlua::Function| -> LuaResult<mlua::Function> {
-        match &raising {
-            Some(r) => r.call(f),
-            None => Ok(f),
-        }
-    };
-    mt.raw_set(SLOW_GET, wrap(lua.create_function(slow_get)?)?)?;
-    mt.raw_set(SLOW_SET, wrap(lua.create_function(slow_set)?)?)?;
+    mt.raw_set(SLOW_GET, lua.create_function(slow_get)?)?;
+    mt.raw_set(SLOW_SET, lua.create_function(slow_set)?)?;
+    if super::events::listening(lua) {
+        raise_listener_values(lua, &mt)?;
+    }
     unsafe {
         mt.raw_set("__index", lua.create_c_function(instance_index)?)?;
         mt.raw_set("__newindex", lua.create_c_function(instance_newindex)?)?;
