@@ -580,13 +580,7 @@ fn post_update(
             .enumerate()
             .map(|(k, &c)| (c, Expr::Slot(k)))
             .collect();
-        u.where_ = child
-            .mapper
-            .pk
-            .iter()
-            .enumerate()
-            .map(|(k, &i)| Expr::binary(Expr::column(table, i), BinOp::Eq, Expr::Slot(n + k)))
-            .collect();
+        u.where_ = child.mapper.pk_condition(n);
         let c = compile(&Statement::Update(u), conn.engine().dialect())?;
         let mut params = values.clone();
         params.extend(pk);
@@ -612,30 +606,42 @@ fn post_update(
 /// Before rows are deleted: the `post_update` foreign keys of the deleted rows are set to
 /// NULL, so rows that point at each other can go in any order.
 fn unlink_post_updated(conn: &Connection, deleted: &[Rc<Instance>]) -> Result<()> {
+    // per model: the many-to-one keys a post_update relationship (either side) writes, one
+    // prepared UPDATE each, run for the model's deleted rows
+    let mut done: Vec<u32> = Vec::new();
     for inst in deleted {
-        if inst.status() != Status::Persistent {
+        let mapper = &inst.mapper;
+        if done.contains(&mapper.id) {
             continue;
         }
-        let rels = inst.mapper.relationships.borrow().clone();
+        done.push(mapper.id);
+        let rels: Vec<Rc<super::relationships::Relationship>> = mapper
+            .relationships
+            .borrow()
+            .iter()
+            .filter(|r| {
+                r.direction == super::relationships::Direction::ManyToOne
+                    && (r.post_update || r.reverse().is_some_and(|b| b.post_update))
+            })
+            .cloned()
+            .collect();
+        if rels.is_empty() {
+            continue;
+        }
+        let keys: Vec<Vec<Value>> = deleted
+            .iter()
+            .filter(|d| d.mapper.id == mapper.id && d.status() == Status::Persistent)
+            .filter_map(|d| d.state().key.as_ref().map(|k| k.values()))
+            .collect();
+        if keys.is_empty() {
+            continue;
+        }
         for rel in rels {
-            let post = rel.post_update || rel.reverse().is_some_and(|r| r.post_update);
-            if !post || rel.direction != super::relationships::Direction::ManyToOne {
-                continue;
-            }
-            let key = inst.state().key.clone();
-            let Some(key) = key else { continue };
-            let table = &inst.mapper.table;
-            let mut u = Update::new(table);
+            let mut u = Update::new(&mapper.table);
             u.values = rel.local.iter().map(|&c| (c, Expr::Null)).collect();
-            u.where_ = inst
-                .mapper
-                .pk
-                .iter()
-                .enumerate()
-                .map(|(k, &i)| Expr::binary(Expr::column(table, i), BinOp::Eq, Expr::Slot(k)))
-                .collect();
+            u.where_ = mapper.pk_condition(0);
             let c = compile(&Statement::Update(u), conn.engine().dialect())?;
-            conn.execute(&c.sql, &c.bind(&key.values(), &|_| None)?)?;
+            conn.execute_many(&c.sql, &bind_rows(&c, keys.clone())?, |_, _, _| Ok(()))?;
         }
     }
     Ok(())
