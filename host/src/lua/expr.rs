@@ -357,49 +357,22 @@ impl UserData for LuaExpr {
                 new_ud(lua, Expr::compare(this.expr.clone(), op, r))
             });
         }
-        for (name, op) in [
-            ("like", BinOp::Like),
-            ("ilike", BinOp::ILike),
-            ("not_like", BinOp::NotLike),
-            ("not_ilike", BinOp::NotILike),
+        // (name, operator, % before the value, % after it): like() takes the pattern as
+        // given; startswith / endswith / contains put the wildcards around the value
+        for (name, op, before, after) in [
+            ("like", BinOp::Like, false, false),
+            ("ilike", BinOp::ILike, false, false),
+            ("not_like", BinOp::NotLike, false, false),
+            ("not_ilike", BinOp::NotILike, false, false),
+            ("startswith", BinOp::Like, false, true),
+            ("endswith", BinOp::Like, true, false),
+            ("contains", BinOp::Like, true, true),
         ] {
             m.add_method(name, move |lua, this, v: LuaValue| {
-                new_ud(
-                    lua,
-                    Expr::binary(this.expr.clone(), op, like_pattern(lua, &v, false, false)?),
-                )
+                let pattern = like_pattern(lua, &v, before, after)?;
+                new_ud(lua, Expr::binary(this.expr.clone(), op, pattern))
             });
         }
-        m.add_method("startswith", |lua, this, v: LuaValue| {
-            new_ud(
-                lua,
-                Expr::binary(
-                    this.expr.clone(),
-                    BinOp::Like,
-                    like_pattern(lua, &v, false, true)?,
-                ),
-            )
-        });
-        m.add_method("endswith", |lua, this, v: LuaValue| {
-            new_ud(
-                lua,
-                Expr::binary(
-                    this.expr.clone(),
-                    BinOp::Like,
-                    like_pattern(lua, &v, true, false)?,
-                ),
-            )
-        });
-        m.add_method("contains", |lua, this, v: LuaValue| {
-            new_ud(
-                lua,
-                Expr::binary(
-                    this.expr.clone(),
-                    BinOp::Like,
-                    like_pattern(lua, &v, true, true)?,
-                ),
-            )
-        });
         for (name, negate) in [("in_", false), ("not_in", true)] {
             m.add_method(name, move |lua, this, v: LuaValue| {
                 let e = match list_items(lua, &v, &this_type(this), name)? {
