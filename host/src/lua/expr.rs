@@ -166,6 +166,23 @@ impl UserData for LuaSubquery {
     }
 }
 
+/// An ORDER BY given by name: `"name"` ascending, `"-name"` descending. Returns the name and
+/// a function that turns the named expression into the ORDER BY term.
+pub fn order_by_name(name: &str) -> (&str, impl Fn(Expr) -> Expr) {
+    let (desc, key) = match name.strip_prefix('-') {
+        Some(k) => (true, k),
+        None => (false, name),
+    };
+    let term = move |e: Expr| {
+        if desc {
+            Expr::Unary(crate::sql::expr::UnaryOp::Desc, Box::new(e))
+        } else {
+            e
+        }
+    };
+    (key, term)
+}
+
 /// An optional name argument, or a fresh `anon_N`.
 pub fn name_or_anon(v: Option<String>, what: &str) -> LuaResult<String> {
     match v {

@@ -296,25 +296,17 @@ fn order_of(v: &LuaValue, target: Option<&Rc<Mapper>>, what: &str) -> LuaResult<
     let one = |v: &LuaValue| -> LuaResult<Expr> {
         if let (LuaValue::String(s), Some(t)) = (v, target) {
             let name = s.to_str()?.to_string();
-            let (desc, key) = match name.strip_prefix('-') {
-                Some(k) => (true, k.to_string()),
-                None => (false, name.clone()),
-            };
+            let (key, term) = super::expr::order_by_name(&name);
             // "Post.id" names the target's attribute as SQLAlchemy's string form does
             let prefix = format!("{}.", t.class_name);
-            let key = key.strip_prefix(&prefix).map(str::to_string).unwrap_or(key);
-            let i = t.attr_index(&key).ok_or_else(|| {
+            let key = key.strip_prefix(&prefix).unwrap_or(key);
+            let i = t.attr_index(key).ok_or_else(|| {
                 arg(format!(
                     "{what}: order_by: {} has no attribute '{key}'",
                     t.class_name
                 ))
             })?;
-            let e = Expr::column(&t.table, i);
-            return Ok(if desc {
-                Expr::Unary(crate::sql::expr::UnaryOp::Desc, Box::new(e))
-            } else {
-                e
-            });
+            return Ok(term(Expr::column(&t.table, i)));
         }
         super::expr::clause_arg(v, &format!("{what}: order_by"))
     };

@@ -11,7 +11,6 @@ use super::model::LuaModel;
 use super::schema::LuaTableObj;
 use crate::orm::query::SelectItem;
 use crate::orm::{Mapper, OrmSelect};
-use crate::sql::expr::UnaryOp;
 use crate::sql::{compile, Derived, Expr, FromItem, Join, Select, Statement};
 
 #[derive(Clone)]
@@ -101,20 +100,12 @@ pub fn count_arg(v: &LuaValue, what: &str) -> LuaResult<i64> {
 fn order_arg(q: &OrmSelect, v: &LuaValue, what: &str) -> LuaResult<Expr> {
     if let LuaValue::String(s) = v {
         let name = s.to_str()?.to_string();
-        let (desc, key) = match name.strip_prefix('-') {
-            Some(k) => (true, k.to_string()),
-            None => (false, name.clone()),
-        };
+        let (key, term) = super::expr::order_by_name(&name);
         // a label of the statement's columns, then an attribute of its first entity
         for c in &q.select.columns {
             if let Expr::Label(l, inner) = c {
                 if **l == *key {
-                    let e = (**inner).clone();
-                    return Ok(if desc {
-                        Expr::Unary(UnaryOp::Desc, Box::new(e))
-                    } else {
-                        e
-                    });
+                    return Ok(term((**inner).clone()));
                 }
             }
         }
@@ -123,18 +114,13 @@ fn order_arg(q: &OrmSelect, v: &LuaValue, what: &str) -> LuaResult<Expr> {
                 ":{what}('{name}'): no label or entity attribute of the statement is named '{key}'"
             ))
         })?;
-        let i = m.attr_index(&key).ok_or_else(|| {
+        let i = m.attr_index(key).ok_or_else(|| {
             arg(format!(
                 ":{what}('{name}'): {} has no attribute '{key}'",
                 m.class_name
             ))
         })?;
-        let e = Expr::column(&m.table, i);
-        return Ok(if desc {
-            Expr::Unary(UnaryOp::Desc, Box::new(e))
-        } else {
-            e
-        });
+        return Ok(term(Expr::column(&m.table, i)));
     }
     clause_arg(v, &format!(":{what}()"))
 }
