@@ -56,6 +56,17 @@ const SCRIPTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// A fresh sandboxed state for one script, holding the host's engine and the schema.
+fn script_state(sandbox: &Sandbox, engine: &Engine) -> mlua::Result<mlua::Lua> {
+    let lua = sandbox.new_lua()?;
+    lua.globals().set(
+        "host_engine",
+        lualchemy::engine_value(&lua, engine.clone())?,
+    )?;
+    lua.load(SCHEMA).exec()?;
+    Ok(lua)
+}
+
 fn main() -> mlua::Result<()> {
     let dir = std::env::temp_dir().join(format!("lualchemy_host_sandbox_{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(mlua::Error::external)?;
@@ -78,12 +89,7 @@ fn main() -> mlua::Result<()> {
     let mut broke = Vec::new();
     for (name, code) in SCRIPTS {
         println!("running {name}");
-        let lua = sandbox.new_lua()?;
-        lua.globals().set(
-            "host_engine",
-            lualchemy::engine_value(&lua, engine.clone())?,
-        )?;
-        lua.load(SCHEMA).exec()?;
+        let lua = script_state(&sandbox, &engine)?;
         if let Err(e) = lua.load(*code).set_name(format!("={name}")).exec() {
             let why = limit_message(&e, &sandbox).unwrap_or_else(|| e.to_string());
             let why = why.lines().next().unwrap_or_default().to_string();
@@ -93,12 +99,7 @@ fn main() -> mlua::Result<()> {
         // the script's state goes, and with it its session: an open transaction rolls back
     }
     // the host reads what stayed
-    let lua = sandbox.new_lua()?;
-    lua.globals().set(
-        "host_engine",
-        lualchemy::engine_value(&lua, engine.clone())?,
-    )?;
-    lua.load(SCHEMA).exec()?;
+    let lua = script_state(&sandbox, &engine)?;
     let authors: Vec<String> = lua
         .load(
             r#"
