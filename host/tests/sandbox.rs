@@ -32,8 +32,9 @@
 //! Before the script, the test prepends a one-line prelude (joined to the script's first
 //! line, which is always a comment, so line numbers stay as in the file) that defines
 //! `OUTSIDE`, `ALLOWED` and `WORK` (absolute paths) and the helpers `breach(what)`,
-//! `show(v)`, `is_orm_error(e)`, `refused(name, fn, ...)`, `refused_orm(name, fn, ...)` and
-//! `check(name, cond, detail)`.
+//! `show(v)`, `is_orm_error(e)`, `refused(name, fn, ...)`, `refused_orm(name, fn, ...)`,
+//! `check(name, cond, detail)` and the shared fixtures of `spec/sandbox/fixtures/` (`main_db()`:
+//! a file database under `ALLOWED` with two rows, for the SQL attempts).
 //!
 //! Layout of the temporary directory `ROOT`:
 //! ```text
@@ -339,11 +340,28 @@ local function show(v) local ok, s = pcall(tostring, v) if not (ok and type(s) =
 local function is_orm_error(e) if type(e) ~= \"userdata\" and type(e) ~= \"table\" then return false end local ok, k = pcall(function() return e.kind end) return ok and type(k) == \"string\" end; \
 local function refused(name, fn, ...) local ok, r = pcall(fn, ...) if ok then breach(name .. \" was allowed (returned \" .. show(r) .. \")\") else print(\"refused: \" .. name .. \": \" .. show(r)) end return not ok, r end; \
 local function refused_orm(name, fn, ...) local ok, r = pcall(fn, ...) if ok then breach(name .. \" was allowed (returned \" .. show(r) .. \")\") elseif not is_orm_error(r) then breach(name .. \" was refused, but not with an orm.Error: \" .. show(r)) else print(\"refused: \" .. name .. \": \" .. show(r)) end return not ok, r end; \
-local function check(name, cond, detail) if cond then print(\"ok: \" .. name) else breach(name .. (detail ~= nil and (\": \" .. show(detail)) or \"\")) end end; ",
+local function check(name, cond, detail) if cond then print(\"ok: \" .. name) else breach(name .. (detail ~= nil and (\": \" .. show(detail)) or \"\")) end end; {}",
         lua_string(&t.outside.to_string_lossy()),
         lua_string(&t.data.to_string_lossy()),
         lua_string(&t.work.to_string_lossy()),
+        fixtures(),
     )
+}
+
+/// The fixtures scripts share (`spec/sandbox/fixtures/*.lua`, each defining one local
+/// function, without comments), joined into the one-line prelude.
+fn fixtures() -> String {
+    let mut out = String::new();
+    for name in ["main_db"] {
+        let path = repo_root().join(format!("spec/sandbox/fixtures/{name}.lua"));
+        let src = std::fs::read_to_string(&path).expect("fixture");
+        for line in src.lines() {
+            out.push_str(line.trim());
+            out.push(' ');
+        }
+        out.push_str("; ");
+    }
+    out
 }
 
 /// Reads a pipe to its end, keeping at most `cap` bytes (and counting the rest).
