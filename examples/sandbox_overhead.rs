@@ -4,7 +4,13 @@
 //! with limits too high to fire (its environment, hardened SQLite, heap limits), taken in
 //! turn; prints the median seconds of each. Figures in docs/PERFORMANCE.md.
 //!
-//! Run: cargo run --release --example sandbox_overhead [ROUNDS] [SCALE]
+//! Run: cargo run --release --example sandbox_overhead [ROUNDS] [SCALE] [ONLY]
+//!
+//! ONLY (`plain`, `budget` or `sandbox`, with one workload name, e.g. `budget:W1`) runs one
+//! variant of one workload once in a fresh process and prints its seconds: for comparisons
+//! that keep each variant's process apart (the sandbox's SQLite heap limit is process-wide),
+//! and for an instruction counter such as `valgrind --tool=callgrind`, whose counts do not
+//! drift with the machine's load.
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +41,25 @@ fn time_workload(lua: &Lua, name: &str, scale: f64) -> mlua::Result<f64> {
     Ok(dt)
 }
 
+/// A plain state with only a hook like the instruction budget's.
+fn budget_only_lua() -> mlua::Result<Lua> {
+    let lua = Lua::new();
+    lualchemy::install(&lua)?;
+    let spent = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    lua.set_global_hook(
+        mlua::HookTriggers::new().every_nth_instruction(1000),
+        move |_, _| {
+            spent.set(spent.get() + 1000);
+            if spent.get() > u64::MAX / 2 || Instant::now() > deadline {
+                return Err(mlua::Error::runtime("limit"));
+            }
+            Ok(mlua::VmState::Continue)
+        },
+    )?;
+    Ok(lua)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
     v[v.len() / 2]
@@ -50,6 +75,20 @@ fn main() -> mlua::Result<()> {
         timeout: Duration::from_secs(3600),
         ..Sandbox::default()
     };
+    if let Some(only) = args.get(2) {
+        let (variant, name) = only.split_once(':').unwrap_or((only, "W1"));
+        let lua = match variant {
+            "plain" => {
+                let lua = Lua::new();
+                lualchemy::install(&lua)?;
+                lua
+            }
+            "budget" => budget_only_lua()?,
+            _ => sandbox.new_lua()?,
+        };
+        println!("{:.4}", time_workload(&lua, name, scale)?);
+        return Ok(());
+    }
     println!("workload  plain s  budget s  budget cost  sandboxed s  sandbox cost");
     for name in ["W1", "W2", "W3", "W4"] {
         let (mut plain, mut hooked, mut boxed) = (Vec::new(), Vec::new(), Vec::new());
@@ -57,20 +96,7 @@ fn main() -> mlua::Result<()> {
             let lua = Lua::new();
             lualchemy::install(&lua)?;
             plain.push(time_workload(&lua, name, scale)?);
-            let lua = Lua::new();
-            lualchemy::install(&lua)?;
-            let spent = std::rc::Rc::new(std::cell::Cell::new(0u64));
-            let deadline = Instant::now() + Duration::from_secs(3600);
-            lua.set_global_hook(
-                mlua::HookTriggers::new().every_nth_instruction(1000),
-                move |_, _| {
-                    spent.set(spent.get() + 1000);
-                    if spent.get() > u64::MAX / 2 || Instant::now() > deadline {
-                        return Err(mlua::Error::runtime("limit"));
-                    }
-                    Ok(mlua::VmState::Continue)
-                },
-            )?;
+            let lua = budget_only_lua()?;
             hooked.push(time_workload(&lua, name, scale)?);
             let lua = sandbox.new_lua()?;
             boxed.push(time_workload(&lua, name, scale)?);

@@ -117,11 +117,32 @@ describe("create_engine URLs", function()
     assert.truthy(tostring(err):find("nonsense", 1, true))
   end)
 
-  it("rejects a dialect other than sqlite with an ArgumentError", function()
-    local ok, err = pcall(orm.create_engine, "postgresql://scott:tiger@localhost/test")
+  it("rejects a dialect it has no driver for with an ArgumentError", function()
+    local ok, err = pcall(orm.create_engine, "oracle://scott:tiger@localhost/test")
     assert.falsy(ok)
     assert.equal("ArgumentError", err.kind)
-    assert.truthy(err.message:find("postgresql", 1, true))
+    assert.truthy(err.message:find("oracle", 1, true))
+  end)
+
+  it("takes server URLs without connecting, and names their dialect", function()
+    local pg = orm.create_engine("postgresql://scott:tiger@127.0.0.1:1/test")
+    assert.equal("postgresql", pg.dialect)
+    assert.equal("postgresql", orm.create_engine("postgres://h/db").dialect)
+    assert.equal("mysql", orm.create_engine("mysql://root@127.0.0.1/test").dialect)
+    assert.equal("mariadb", orm.create_engine("mariadb://root@127.0.0.1/test").dialect)
+  end)
+
+  it("reports a server it cannot reach as an OperationalError naming host and database", function()
+    -- port 1: nothing listens there, the connection is refused at once
+    for _, url in ipairs({ "postgresql://scott:tiger@127.0.0.1:1/appdb",
+                           "mysql://root@127.0.0.1:1/appdb" }) do
+      local engine = orm.create_engine(url)
+      local ok, err = pcall(function() return engine:connect():execute(orm.text("SELECT 1")) end)
+      assert.falsy(ok)
+      assert.equal("OperationalError", err.kind)
+      assert.truthy(err.message:find("127.0.0.1:1/appdb", 1, true), err.message)
+      assert.falsy(err.message:find("tiger", 1, true))
+    end
   end)
 
   it("reports errors as values that are also readable as strings", function()

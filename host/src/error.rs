@@ -112,7 +112,7 @@ impl ErrorKind {
 pub struct DbContext {
     pub statement: String,
     pub params: Vec<Value>,
-    /// The driver's own message (SQLite's).
+    /// The driver's own message.
     pub orig: String,
 }
 
@@ -147,6 +147,21 @@ impl Error {
     /// Wraps a driver error with the statement and parameters that caused it.
     pub fn from_db(err: rusqlite::Error, statement: &str, params: &[Value]) -> Error {
         let (kind, orig) = classify_sqlite(&err);
+        Error {
+            kind,
+            message: orig.clone(),
+            db: Some(Box::new(DbContext {
+                statement: statement.to_string(),
+                params: params.to_vec(),
+                orig,
+            })),
+            cause: None,
+        }
+    }
+
+    /// A server driver's error (PostgreSQL, MySQL) already classified, with the statement
+    /// and parameters that caused it.
+    pub fn db(kind: ErrorKind, orig: String, statement: &str, params: &[Value]) -> Error {
         Error {
             kind,
             message: orig.clone(),

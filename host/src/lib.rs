@@ -3,6 +3,7 @@
 //! The core (`schema`, `sql`, `engine`, `orm`) is plain Rust and knows nothing of Lua; the
 //! `lua` module is the thin mlua binding that exposes it as `require("lualchemy")`.
 
+pub mod datetime;
 pub mod engine;
 pub mod error;
 pub mod listeners;

@@ -1,29 +1,25 @@
-//! A checked-out connection: executes SQL through SQLite's prepared statement cache and
-//! reports every statement to the engine's echo sink.
+//! A checked-out connection: executes SQL through its driver's prepared statement cache
+//! and reports every statement to the engine's echo sink and cursor events.
 
 use std::rc::Rc;
 
+use super::driver::Driver;
 use super::echo::EchoParams;
 use super::events::EngineEvent;
 use super::pool::Engine;
+use super::row::Row;
 use crate::error::{Error, Result};
 use crate::value::Value;
 
 pub(crate) struct ConnInner {
-    raw: rusqlite::Connection,
+    pub(crate) driver: Driver,
 }
 
 impl ConnInner {
     pub(crate) fn open(engine: &Engine) -> Result<ConnInner> {
         Ok(ConnInner {
-            raw: engine.open_raw()?,
+            driver: Driver::open(engine)?,
         })
-    }
-    pub(crate) fn raw(&self) -> &rusqlite::Connection {
-        &self.raw
-    }
-    pub(crate) fn in_transaction(&self) -> bool {
-        !self.raw.is_autocommit()
     }
 }
 
@@ -67,8 +63,8 @@ impl Connection {
         }
     }
 
-    fn raw(&self) -> &rusqlite::Connection {
-        &self.inner.as_ref().expect("connection in use").raw
+    fn driver(&self) -> &Driver {
+        &self.inner.as_ref().expect("connection in use").driver
     }
 
     pub fn engine(&self) -> &Engine {
@@ -76,7 +72,7 @@ impl Connection {
     }
 
     pub fn in_transaction(&self) -> bool {
-        !self.raw().is_autocommit()
+        self.driver().in_transaction()
     }
 
     /// The engine's cursor events around a statement.
@@ -97,9 +93,19 @@ impl Connection {
     /// Runs a statement without parameters or results (transaction control, DDL).
     pub fn execute_control(&self, sql: &str, echo_as: &str) -> Result<()> {
         self.echo(echo_as, EchoParams::None);
-        self.raw()
-            .execute_batch(sql)
-            .map_err(|e| Error::from_db(e, sql, &[]))
+        self.batch(sql)
+    }
+
+    fn batch(&self, sql: &str) -> Result<()> {
+        match self.driver() {
+            Driver::Sqlite(c) => c
+                .execute_batch(sql)
+                .map_err(|e| Error::from_db(e, sql, &[])),
+            #[cfg(feature = "postgres")]
+            Driver::Postgres(d) => d.execute_batch(sql),
+            #[cfg(feature = "mysql")]
+            Driver::Mysql(d) => d.execute_batch(sql),
+        }
     }
 
     pub fn begin(&self) -> Result<TxOwnership> {
@@ -107,9 +113,7 @@ impl Connection {
             return Ok(TxOwnership::Joined);
         }
         self.echo("BEGIN (implicit)", EchoParams::None);
-        self.raw()
-            .execute_batch("BEGIN")
-            .map_err(|e| Error::from_db(e, "BEGIN", &[]))?;
+        self.batch("BEGIN")?;
         Ok(TxOwnership::Owner)
     }
 
@@ -148,15 +152,28 @@ impl Connection {
             sql,
             &EchoParams::One(params),
         )?;
-        let wrap = |e| Error::from_db(e, sql, params);
-        let mut stmt = self.raw().prepare_cached(sql).map_err(wrap)?;
-        let n = stmt.execute(rusqlite::params_from_iter(params));
+        let n = self.run(sql, params);
         self.cursor_event(
             EngineEvent::AfterCursorExecute,
             sql,
             &EchoParams::One(params),
         )?;
-        n.map_err(wrap)
+        n
+    }
+
+    fn run(&self, sql: &str, params: &[Value]) -> Result<usize> {
+        match self.driver() {
+            Driver::Sqlite(c) => {
+                let wrap = |e| Error::from_db(e, sql, params);
+                let mut stmt = c.prepare_cached(sql).map_err(wrap)?;
+                stmt.execute(rusqlite::params_from_iter(params))
+                    .map_err(wrap)
+            }
+            #[cfg(feature = "postgres")]
+            Driver::Postgres(d) => d.run(sql, params, None),
+            #[cfg(feature = "mysql")]
+            Driver::Mysql(d) => d.run(sql, params, None),
+        }
     }
 
     /// Executes one prepared statement once per parameter set (SQLAlchemy's executemany),
@@ -179,17 +196,97 @@ impl Connection {
             },
         );
         self.cursor_event(EngineEvent::BeforeCursorExecute, sql, &reported)?;
-        let raw = self.raw();
-        let mut stmt = raw.prepare_cached(sql).map_err(|e| {
-            Error::from_db(e, sql, rows.first().map(|r| r.as_slice()).unwrap_or(&[]))
-        })?;
-        for (i, row) in rows.iter().enumerate() {
-            let changed = stmt
-                .execute(rusqlite::params_from_iter(row))
-                .map_err(|e| Error::from_db(e, sql, row))?;
-            each(i, raw.last_insert_rowid(), changed)?;
+        match self.driver() {
+            Driver::Sqlite(raw) => {
+                let mut stmt = raw.prepare_cached(sql).map_err(|e| {
+                    Error::from_db(e, sql, rows.first().map(|r| r.as_slice()).unwrap_or(&[]))
+                })?;
+                for (i, row) in rows.iter().enumerate() {
+                    let changed = stmt
+                        .execute(rusqlite::params_from_iter(row))
+                        .map_err(|e| Error::from_db(e, sql, row))?;
+                    each(i, raw.last_insert_rowid(), changed)?;
+                }
+            }
+            #[cfg(feature = "postgres")]
+            Driver::Postgres(d) => {
+                for (i, row) in rows.iter().enumerate() {
+                    let changed = d.run(sql, row, None)?;
+                    each(i, 0, changed)?;
+                }
+            }
+            #[cfg(feature = "mysql")]
+            Driver::Mysql(d) => {
+                for (i, row) in rows.iter().enumerate() {
+                    let changed = d.run(sql, row, None)?;
+                    each(i, d.last_insert_id(), changed)?;
+                }
+            }
         }
         self.cursor_event(EngineEvent::AfterCursorExecute, sql, &reported)
+    }
+
+    /// Executes an INSERT of many rows (SQLAlchemy's "insertmanyvalues"): `single` is `ins`
+    /// compiled for one row, `rows` the values of its slots. `each(i, key)` gets row `i`'s
+    /// generated value of column `generated`. SQLite runs its prepared statement once per
+    /// row and reads the rowid; a server gets multi-row INSERTs in batches, with
+    /// `RETURNING` the key where the dialect has it, else (MySQL) one execution per row
+    /// and the last-insert id. Returns the rows inserted.
+    pub fn insert_rows(
+        &self,
+        ins: &crate::sql::Insert,
+        single: &crate::sql::Compiled,
+        rows: &[Vec<Value>],
+        generated: Option<usize>,
+        mut each: impl FnMut(usize, Option<Value>) -> Result<()>,
+    ) -> Result<usize> {
+        use crate::sql::dialect::Dml;
+        let d = self.engine.dialect();
+        let returning = generated.is_some() && d.supports_returning(Dml::Insert);
+        let sqlite = matches!(self.driver(), Driver::Sqlite(_));
+        if sqlite || d.insert_batch_rows() <= 1 || (generated.is_some() && !returning) {
+            let bound = bind_each(single, rows)?;
+            let mut total = 0;
+            self.execute_many(&single.sql, &bound, |i, rowid, n| {
+                total += n;
+                each(i, generated.map(|_| Value::Integer(rowid)))
+            })?;
+            return Ok(total);
+        }
+        let width = rows.first().map_or(0, |r| r.len()).max(1);
+        let per = d.insert_batch_rows().min(d.max_params() / width).max(1);
+        let mut stmt = ins.clone();
+        if let (true, Some(g)) = (returning, generated) {
+            stmt.returning = vec![crate::sql::Expr::column(&ins.table, g)];
+        }
+        let mut done = 0;
+        let mut compiled: Option<(usize, crate::sql::Compiled)> = None;
+        for chunk in rows.chunks(per) {
+            if compiled.as_ref().is_none_or(|(n, _)| *n != chunk.len()) {
+                compiled = Some((
+                    chunk.len(),
+                    crate::sql::compiler::compile_insert_rows(&stmt, chunk.len(), d)?,
+                ));
+            }
+            let c = &compiled.as_ref().expect("compiled above").1;
+            let flat: Vec<Value> = chunk.concat();
+            let params = c.bind(&flat, &|_| None)?;
+            if returning {
+                let mut k = done;
+                self.query(&c.sql, &params, |row| {
+                    each(k, Some(row.value(0)?))?;
+                    k += 1;
+                    Ok(())
+                })?;
+            } else {
+                self.execute(&c.sql, &params)?;
+                for k in done..done + chunk.len() {
+                    each(k, None)?;
+                }
+            }
+            done += chunk.len();
+        }
+        Ok(done)
     }
 
     /// Runs a query, calling `f` with each row.
@@ -197,7 +294,7 @@ impl Connection {
         &self,
         sql: &str,
         params: &[Value],
-        mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<()>,
+        mut f: impl FnMut(&Row<'_>) -> Result<()>,
     ) -> Result<()> {
         self.echo(sql, EchoParams::One(params));
         self.cursor_event(
@@ -205,16 +302,26 @@ impl Connection {
             sql,
             &EchoParams::One(params),
         )?;
-        let wrap = |e| Error::from_db(e, sql, params);
-        let mut stmt = self.raw().prepare_cached(sql).map_err(wrap)?;
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(params))
-            .map_err(wrap)?;
-        while let Some(row) = rows.next().map_err(wrap)? {
-            f(row)?;
+        match self.driver() {
+            Driver::Sqlite(c) => {
+                let wrap = |e| Error::from_db(e, sql, params);
+                let mut stmt = c.prepare_cached(sql).map_err(wrap)?;
+                let mut rows = stmt
+                    .query(rusqlite::params_from_iter(params))
+                    .map_err(wrap)?;
+                while let Some(row) = rows.next().map_err(wrap)? {
+                    f(&Row::Sqlite(row))?;
+                }
+            }
+            #[cfg(feature = "postgres")]
+            Driver::Postgres(d) => {
+                d.run(sql, params, Some(&mut f))?;
+            }
+            #[cfg(feature = "mysql")]
+            Driver::Mysql(d) => {
+                d.run(sql, params, Some(&mut f))?;
+            }
         }
-        drop(rows);
-        drop(stmt);
         self.cursor_event(
             EngineEvent::AfterCursorExecute,
             sql,
@@ -224,15 +331,30 @@ impl Connection {
 
     /// Column names of a query's result.
     pub fn column_names(&self, sql: &str) -> Result<Vec<String>> {
-        let stmt = self
-            .raw()
-            .prepare_cached(sql)
-            .map_err(|e| Error::from_db(e, sql, &[]))?;
-        Ok(stmt.column_names().map(String::from).collect())
+        match self.driver() {
+            Driver::Sqlite(c) => {
+                let stmt = c
+                    .prepare_cached(sql)
+                    .map_err(|e| Error::from_db(e, sql, &[]))?;
+                Ok(stmt.column_names().map(String::from).collect())
+            }
+            #[cfg(feature = "postgres")]
+            Driver::Postgres(d) => d.column_names(sql),
+            #[cfg(feature = "mysql")]
+            Driver::Mysql(d) => d.column_names(sql),
+        }
     }
 
+    /// The key the last INSERT generated (SQLite's rowid, MySQL's last-insert id; 0 on
+    /// PostgreSQL, which returns keys with RETURNING).
     pub fn last_insert_rowid(&self) -> i64 {
-        self.raw().last_insert_rowid()
+        match self.driver() {
+            Driver::Sqlite(c) => c.last_insert_rowid(),
+            #[cfg(feature = "postgres")]
+            Driver::Postgres(_) => 0,
+            #[cfg(feature = "mysql")]
+            Driver::Mysql(d) => d.last_insert_id(),
+        }
     }
 
     /// True when the table exists (the query is reported like any other).
@@ -247,10 +369,21 @@ impl Connection {
     }
 }
 
-/// Reads column `i` of a row as a core value.
-#[inline]
-pub fn row_value(row: &rusqlite::Row<'_>, i: usize) -> Result<Value> {
-    row.get_ref(i)
-        .map(Value::from_sql)
-        .map_err(|e| Error::from_db(e, "fetch", &[]))
+/// Each row's parameters, in the order `c` binds them.
+fn bind_each<'a>(
+    c: &crate::sql::Compiled,
+    rows: &'a [Vec<Value>],
+) -> Result<std::borrow::Cow<'a, [Vec<Value>]>> {
+    let slots_in_order = c
+        .params
+        .iter()
+        .enumerate()
+        .all(|(n, p)| *p == crate::sql::Param::Slot(n));
+    if slots_in_order {
+        return Ok(std::borrow::Cow::Borrowed(rows));
+    }
+    rows.iter()
+        .map(|r| c.bind(r, &|_| None))
+        .collect::<Result<Vec<_>>>()
+        .map(std::borrow::Cow::Owned)
 }

@@ -1,15 +1,18 @@
 //! The engine: a database URL, a pool of connections and the statement cache each
 //! connection keeps; every statement sent goes through `Connection`, which reports it to
-//! the engine's echo sink.
+//! the engine's echo sink. `driver/` holds the drivers (SQLite, PostgreSQL, MySQL).
 
 pub mod connection;
+pub(crate) mod driver;
 pub mod echo;
 pub mod events;
 pub mod hardening;
 pub mod pool;
+pub mod row;
 pub mod url;
 
 pub use connection::Connection;
 pub use echo::{EchoParams, EchoSink, PrintEcho};
 pub use pool::{Engine, EngineOptions};
+pub use row::Row;
 pub use url::Url;

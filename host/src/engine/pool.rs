@@ -9,11 +9,10 @@ use std::rc::Rc;
 use parking_lot::Mutex;
 
 use super::connection::{ConnInner, Connection};
-use super::echo::{EchoParams, EchoSink};
-use super::events::EngineEvent;
+use super::echo::EchoSink;
 use super::url::Url;
-use crate::error::{Error, ErrorKind, Result};
-use crate::sql::dialect::{Dialect, SqliteDialect};
+use crate::error::Result;
+use crate::sql::dialect::{self, Dialect};
 
 #[derive(Clone, Default)]
 pub struct EngineOptions {
@@ -30,7 +29,7 @@ pub(crate) struct EngineInner {
     pub dialect: Box<dyn Dialect>,
     pub echo: RefCell<Option<Rc<dyn EchoSink>>>,
     pool_size: usize,
-    hardening: Option<super::hardening::Hardening>,
+    pub(crate) hardening: Option<super::hardening::Hardening>,
     /// Idle connections (file databases), or the one shared connection (memory).
     idle: Mutex<Vec<Rc<ConnInner>>>,
     /// `connect`, `before_cursor_execute`, `after_cursor_execute` listeners.
@@ -46,9 +45,9 @@ impl Engine {
     pub fn new(url: &str, options: EngineOptions) -> Result<Engine> {
         let parsed = Url::parse(url)?;
         Ok(Engine(Rc::new(EngineInner {
+            dialect: dialect::for_backend(parsed.backend()),
             url: parsed,
             url_text: url.to_string(),
-            dialect: Box::new(SqliteDialect),
             echo: RefCell::new(options.echo),
             pool_size: if options.pool_size == 0 {
                 5
@@ -88,31 +87,35 @@ impl Engine {
 
     /// Checks a connection out of the pool, opening one if none is idle.
     pub fn connect(&self) -> Result<Connection> {
-        let mut idle = self.0.idle.lock();
-        let inner = match self.0.url {
-            Url::SqliteMemory => match idle.first() {
+        let inner = if let Url::SqliteMemory = self.0.url {
+            let mut idle = self.0.idle.lock();
+            match idle.first() {
                 Some(c) => c.clone(),
                 None => {
                     let c = Rc::new(ConnInner::open(self)?);
                     idle.push(c.clone());
                     c
                 }
-            },
-            Url::SqliteFile(_) => match idle.pop() {
+            }
+        } else {
+            let reused = {
+                let mut idle = self.0.idle.lock();
+                // a connection the server dropped while idle is replaced
+                std::iter::from_fn(|| idle.pop()).find(|c| c.driver.is_usable())
+            };
+            match reused {
                 Some(c) => c,
                 None => Rc::new(ConnInner::open(self)?),
-            },
+            }
         };
-        drop(idle);
         Ok(Connection::new(inner, self.clone()))
     }
 
-    /// Takes back a file connection when its last user lets go of it.
+    /// Takes back a file or server connection when its last user lets go of it, its
+    /// transaction rolled back.
     pub(crate) fn checkin(&self, conn: Rc<ConnInner>) {
-        if let Url::SqliteFile(_) = self.0.url {
-            if conn.in_transaction() {
-                let _ = conn.raw().execute_batch("ROLLBACK");
-            }
+        if !matches!(self.0.url, Url::SqliteMemory) {
+            conn.driver.reset();
             let mut idle = self.0.idle.lock();
             if idle.len() < self.0.pool_size {
                 idle.push(conn);
@@ -123,33 +126,5 @@ impl Engine {
     /// Closes idle connections; an in-memory database is discarded with its connection.
     pub fn dispose(&self) {
         self.0.idle.lock().clear();
-    }
-
-    pub(crate) fn open_raw(&self) -> Result<rusqlite::Connection> {
-        let wrap = |e: rusqlite::Error| Error::from_db(e, "connect", &[]);
-        let conn = match &self.0.url {
-            Url::SqliteMemory => rusqlite::Connection::open_in_memory().map_err(wrap)?,
-            Url::SqliteFile(path) => {
-                let c = rusqlite::Connection::open(path).map_err(|e| {
-                    Error::new(
-                        ErrorKind::OperationalError,
-                        format!("unable to open database file '{path}': {e}"),
-                    )
-                })?;
-                c.busy_timeout(std::time::Duration::from_secs(5))
-                    .map_err(wrap)?;
-                c.pragma_update(None, "journal_mode", "WAL").map_err(wrap)?;
-                c
-            }
-        };
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(wrap)?;
-        let mut conn = conn;
-        if let Some(h) = &self.0.hardening {
-            h.apply(&mut conn).map_err(wrap)?;
-        }
-        conn.set_prepared_statement_cache_capacity(256);
-        super::events::dispatch(self, EngineEvent::Connect, "", &EchoParams::None)?;
-        Ok(conn)
     }
 }

@@ -134,10 +134,7 @@ fn value_rows(conn: &Connection, sql: &str, params: &[Value]) -> crate::error::R
     let mut items = Vec::new();
     conn.query(sql, params, |row| {
         for i in 0..width {
-            items.push(Item::Value(
-                crate::engine::connection::row_value(row, i)?,
-                ValueKind::Any,
-            ));
+            items.push(Item::Value(row.value(i)?, ValueKind::Any));
         }
         Ok(())
     })?;
@@ -275,6 +272,16 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                 }
             }
             let mut url = url;
+            if let Some(db) = lua.app_data_ref::<crate::spec::SpecDatabase>() {
+                // specs run on a server: each in-memory database is a fresh namespace
+                if let Ok(crate::engine::Url::SqliteMemory) = crate::engine::Url::parse(&url) {
+                    url = db.fresh_url().lua()?;
+                    // engines of earlier specs let go of their connections
+                    if db.engines_made() % 16 == 0 {
+                        lua.gc_collect()?;
+                    }
+                }
+            }
             if let Some(policy) = lua.app_data_ref::<crate::sandbox::Policy>() {
                 url = policy.check_url(&url).lua()?;
                 options.hardening = Some(policy.hardening());

@@ -28,6 +28,34 @@ pub struct LuaType(pub SqlType);
 impl UserData for LuaType {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| Ok(this.0.to_string()));
+        // `orm.String():with_variant(orm.String(255), "mysql", "mariadb")`
+        m.add_method(
+            "with_variant",
+            |_, this, (other, dialects): (LuaValue, Variadic<String>)| {
+                let LuaValue::UserData(u) = &other else {
+                    return Err(arg(format!(
+                        "{}:with_variant(type, dialect, ...): expected a type, got {}",
+                        this.0,
+                        other.type_name()
+                    )));
+                };
+                let other = u.borrow::<LuaType>()?.0.clone();
+                if dialects.is_empty() {
+                    return Err(arg(format!(
+                        "{}:with_variant({other}): name at least one dialect",
+                        this.0
+                    )));
+                }
+                Ok(LuaType(this.0.with_variant(other, &dialects)))
+            },
+        );
+        // the type's DDL on an engine's dialect (the generic name without one)
+        m.add_method("compile", |_, this, engine: Option<LuaValue>| {
+            Ok(match engine.filter(|e| !e.is_nil()) {
+                Some(e) => engine_of(&e)?.dialect().type_ddl(&this.0),
+                None => this.0.to_string(),
+            })
+        });
         m.add_meta_method(MetaMethod::Call, |_, this, args: Variadic<LuaValue>| {
             let int = |i: usize| -> LuaResult<Option<u32>> {
                 match args.get(i) {

@@ -250,8 +250,7 @@ fn insert_run(
         .map(|(n, &c)| (c, Expr::Slot(n)))
         .collect();
     let Some(r) = returning else {
-        let c = core.compile(&Statement::Insert(stmt)).lua()?;
-        return core.execute_sql(&c.sql, &rows).lua();
+        return core.insert_sql_rows(&stmt, &rows).lua();
     };
     stmt.returning = r.select.columns.clone();
     let c = core.compile(&Statement::Insert(stmt)).lua()?;

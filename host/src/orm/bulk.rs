@@ -125,9 +125,7 @@ impl SessionCore {
         let width = mapper.pk.len();
         let mut keys = Vec::new();
         conn.query(&c.sql, &params, |row| {
-            let pk: Vec<Value> = (0..width)
-                .map(|i| crate::engine::connection::row_value(row, i))
-                .collect::<Result<_>>()?;
+            let pk: Vec<Value> = (0..width).map(|i| row.value(i)).collect::<Result<_>>()?;
             keys.extend(IdentityKey::new(mapper.id, &pk));
             Ok(())
         })?;

@@ -11,7 +11,7 @@ use super::query::{Item, OrmSelect, ResultColumn, Rows};
 use super::session::SessionCore;
 use super::strategies::JoinedFill;
 use super::strategy_options::EntityLoad;
-use crate::engine::connection::row_value;
+use crate::engine::Row;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sql::{compile, Select, Statement};
 use crate::value::Value;
@@ -36,7 +36,7 @@ impl SessionCore {
     pub(crate) fn instance_from_row(
         &self,
         mapper: &Rc<Mapper>,
-        row: &rusqlite::Row<'_>,
+        row: &Row<'_>,
         start: usize,
         attrs: Option<&[usize]>,
     ) -> Result<Option<Rc<Instance>>> {
@@ -46,21 +46,18 @@ impl SessionCore {
         // the columns, then the column properties
         let n = mapper.width();
         let key = if let [pk] = mapper.pk.as_slice() {
-            match row
-                .get_ref(start + pk)
-                .map_err(|e| Error::from_db(e, "fetch", &[]))?
-            {
-                rusqlite::types::ValueRef::Integer(i) => Some(IdentityKey {
+            match row.integer(start + pk)? {
+                Some(i) => Some(IdentityKey {
                     mapper: mapper.id,
                     pk: super::identity::PkValue::Int(i),
                 }),
-                v => IdentityKey::new(mapper.id, &[Value::from_sql(v)]),
+                None => IdentityKey::new(mapper.id, &[row.value(start + pk)?]),
             }
         } else {
             let pk: Vec<Value> = mapper
                 .pk
                 .iter()
-                .map(|&i| row_value(row, start + i))
+                .map(|&i| row.value(start + i))
                 .collect::<Result<_>>()?;
             IdentityKey::new(mapper.id, &pk)
         };
@@ -78,7 +75,7 @@ impl SessionCore {
                 let mut st = existing.state_mut();
                 for i in 0..n {
                     if !st.loaded.contains(i) {
-                        st.values[i] = row_value(row, start + i)?;
+                        st.values[i] = row.value(start + i)?;
                         st.loaded.insert(i);
                     }
                 }
@@ -87,7 +84,7 @@ impl SessionCore {
         }
         let mut values = Vec::with_capacity(n);
         for i in 0..n {
-            values.push(row_value(row, start + i)?);
+            values.push(row.value(start + i)?);
         }
         let inst = Instance::loaded(mapper, values.into_boxed_slice(), key.clone(), self.weak());
         if events::mapper_listens(mapper.id, MapperEvent::Load) {
@@ -102,7 +99,7 @@ impl SessionCore {
     fn instance_from_partial_row(
         &self,
         mapper: &Rc<Mapper>,
-        row: &rusqlite::Row<'_>,
+        row: &Row<'_>,
         start: usize,
         attrs: &[usize],
     ) -> Result<Option<Rc<Instance>>> {
@@ -111,7 +108,7 @@ impl SessionCore {
             .pk
             .iter()
             .map(|&i| match pos(i) {
-                Some(p) => row_value(row, p),
+                Some(p) => row.value(p),
                 None => Ok(Value::Null),
             })
             .collect::<Result<_>>()?;
@@ -122,7 +119,7 @@ impl SessionCore {
             let mut st = existing.state_mut();
             for (p, &i) in attrs.iter().enumerate() {
                 if !st.loaded.contains(i) {
-                    st.values[i] = row_value(row, start + p)?;
+                    st.values[i] = row.value(start + p)?;
                     st.loaded.insert(i);
                 }
             }
@@ -130,7 +127,7 @@ impl SessionCore {
         }
         let mut values = vec![Value::Null; mapper.width()];
         for (p, &i) in attrs.iter().enumerate() {
-            values[i] = row_value(row, start + p)?;
+            values[i] = row.value(start + p)?;
         }
         let inst = Instance::loaded(mapper, values.into_boxed_slice(), key.clone(), self.weak());
         if events::mapper_listens(mapper.id, MapperEvent::Load) {
@@ -206,7 +203,7 @@ impl SessionCore {
                         }
                     }
                     ResultColumn::Value { kind, index, .. } => {
-                        Item::Value(row_value(row, *index)?, *kind)
+                        Item::Value(row.value(*index)?, *kind)
                     }
                 });
             }
@@ -332,7 +329,7 @@ impl SessionCore {
             let mut st = inst.state_mut();
             for i in 0..mapper.width() {
                 if !st.loaded.contains(i) {
-                    st.values[i] = row_value(row, i)?;
+                    st.values[i] = row.value(i)?;
                     st.loaded.insert(i);
                 }
             }
@@ -391,6 +388,18 @@ impl SessionCore {
             Ok(())
         })?;
         Ok(total)
+    }
+
+    /// A bulk INSERT of `rows` (the values of `ins`'s slots), batched as the dialect
+    /// allows; returns the rows inserted.
+    pub fn insert_sql_rows(&self, ins: &crate::sql::Insert, rows: &[Vec<Value>]) -> Result<usize> {
+        self.autoflush()?;
+        let conn = self.connection()?;
+        let c = crate::sql::compile(
+            &crate::sql::Statement::Insert(ins.clone()),
+            conn.engine().dialect(),
+        )?;
+        conn.insert_rows(ins, &c, rows, None, |_, _| Ok(()))
     }
 
     /// Runs a text query or a DML with RETURNING: plain value rows, column names from the

@@ -15,7 +15,7 @@ use super::query::{Item, OrmSelect, ResultColumn, SelectItem};
 use super::relationships::{Direction, Lazy, Relationship};
 use super::session::SessionCore;
 use super::strategy_options::{EntityLoad, JoinedLoad};
-use crate::engine::Connection;
+use crate::engine::{Connection, Row};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sql::expr::UnaryOp;
 use crate::sql::select::anon_name;
@@ -561,7 +561,7 @@ impl SessionCore {
     /// After one row's entity `inst` is built: its joined loads from the same row.
     pub(crate) fn populate_row(
         &self,
-        row: &rusqlite::Row<'_>,
+        row: &Row<'_>,
         inst: &Rc<Instance>,
         plan: &EntityLoad,
         fill: &mut JoinedFill,

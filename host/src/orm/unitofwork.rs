@@ -847,6 +847,7 @@ struct UpdateOutcome {
 /// One batch: rows that share a statement.
 struct Batch {
     shape: (AttrSet, AttrSet),
+    stmt: Rc<Insert>,
     sql: Compiled,
     rows: Vec<Vec<Value>>,
     outcomes: Vec<InsertOutcome>,
@@ -907,8 +908,8 @@ fn insert_rows(
         let idx = match batches.last().filter(|b| b.shape == shape) {
             Some(_) => batches.len() - 1,
             None => {
-                let sql = match batches.iter().find(|b| b.shape == shape) {
-                    Some(b) => b.sql.clone(),
+                let (stmt, sql) = match batches.iter().find(|b| b.shape == shape) {
+                    Some(b) => (b.stmt.clone(), b.sql.clone()),
                     None => {
                         let mut ins = Insert::new(table);
                         let mut slot = 0;
@@ -922,11 +923,17 @@ fn insert_rows(
                                 }
                             }
                         }
-                        compile(&Statement::Insert(ins), dialect)?
+                        let stmt = Statement::Insert(ins);
+                        let sql = compile(&stmt, dialect)?;
+                        let Statement::Insert(ins) = stmt else {
+                            unreachable!("built as an INSERT")
+                        };
+                        (Rc::new(ins), sql)
                     }
                 };
                 batches.push(Batch {
                     shape,
+                    stmt,
                     sql,
                     rows: Vec::new(),
                     outcomes: Vec::new(),
@@ -945,10 +952,10 @@ fn insert_rows(
     }
     for mut b in batches {
         let outcomes = &mut b.outcomes;
-        let rows = bind_rows(&b.sql, b.rows)?;
-        conn.execute_many(&b.sql.sql, &rows, |i, rowid, _| {
-            if let Some(g) = outcomes[i].generated.as_mut() {
-                g.1 = rowid;
+        let generated = outcomes.iter().find_map(|o| o.generated.map(|g| g.0));
+        conn.insert_rows(&b.stmt, &b.sql, &b.rows, generated, |i, key| {
+            if let (Some(g), Some(Value::Integer(k))) = (outcomes[i].generated.as_mut(), key) {
+                g.1 = k;
             }
             Ok(())
         })?;

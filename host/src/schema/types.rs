@@ -21,6 +21,15 @@ pub enum SqlType {
     Enum(Rc<[String]>),
     /// The type of an expression whose type is not known (`orm.text`, `literal_column`).
     Null,
+    /// `base:with_variant(other, "mysql", ...)`: another type on the named dialects.
+    Variant(Rc<TypeVariant>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeVariant {
+    pub base: SqlType,
+    /// (dialect name, type); the first match wins.
+    pub variants: Vec<(String, SqlType)>,
 }
 
 /// How a stored value converts to and from the host language.
@@ -40,8 +49,42 @@ pub enum ValueKind {
 }
 
 impl SqlType {
+    /// The type a dialect uses: a variant's type for that dialect, else the type itself.
+    pub fn for_dialect(&self, dialect: &str) -> &SqlType {
+        match self {
+            SqlType::Variant(v) => v
+                .variants
+                .iter()
+                .find(|(d, _)| d == dialect)
+                .map(|(_, t)| t.for_dialect(dialect))
+                .unwrap_or_else(|| v.base.for_dialect(dialect)),
+            t => t,
+        }
+    }
+
+    /// The type without variants (what values convert by).
+    pub fn base(&self) -> &SqlType {
+        match self {
+            SqlType::Variant(v) => v.base.base(),
+            t => t,
+        }
+    }
+
+    /// `self:with_variant(other, dialects...)`.
+    pub fn with_variant(&self, other: SqlType, dialects: &[String]) -> SqlType {
+        let (base, mut variants) = match self {
+            SqlType::Variant(v) => (v.base.clone(), v.variants.clone()),
+            t => (t.clone(), Vec::new()),
+        };
+        for d in dialects {
+            variants.insert(0, (d.clone(), other.clone()));
+        }
+        SqlType::Variant(Rc::new(TypeVariant { base, variants }))
+    }
+
     pub fn kind(&self) -> ValueKind {
         match self {
+            SqlType::Variant(v) => v.base.kind(),
             SqlType::Integer | SqlType::BigInteger | SqlType::SmallInteger => ValueKind::Integer,
             SqlType::String(_) | SqlType::Text => ValueKind::Text,
             SqlType::Float | SqlType::Numeric(..) => ValueKind::Real,
@@ -58,7 +101,7 @@ impl SqlType {
 
     pub fn is_integer(&self) -> bool {
         matches!(
-            self,
+            self.base(),
             SqlType::Integer | SqlType::BigInteger | SqlType::SmallInteger
         )
     }
@@ -109,6 +152,7 @@ impl fmt::Display for SqlType {
                 write!(f, "VARCHAR({n})")
             }
             SqlType::Null => f.write_str("NULL"),
+            SqlType::Variant(v) => v.base.fmt(f),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use super::dialect::Dialect;
+use super::dialect::{Dialect, Dml};
 use super::dml::{Delete, Insert, Update};
 use super::expr::{BinOp, Expr, UnaryOp};
 use super::select::{Derived, DerivedKind, FromItem, Select};
@@ -68,6 +68,17 @@ pub fn compile(stmt: &Statement, dialect: &dyn Dialect) -> Result<Compiled> {
     })
 }
 
+/// An INSERT of `rows` rows in one statement (`VALUES (...), (...)`): bound with the rows'
+/// values one after another.
+pub fn compile_insert_rows(ins: &Insert, rows: usize, dialect: &dyn Dialect) -> Result<Compiled> {
+    let mut c = Compiler::new(dialect, 64 + 16 * rows * ins.values.len().max(1));
+    c.insert_rows(ins, rows)?;
+    Ok(Compiled {
+        sql: c.sql,
+        params: c.params,
+    })
+}
+
 /// Compiles a lone expression (a WHERE condition, a column), as `tostring` shows it.
 pub fn compile_expr(e: &Expr, dialect: &dyn Dialect) -> Result<Compiled> {
     let mut c = Compiler::new(dialect, 64);
@@ -86,6 +97,8 @@ struct Compiler<'a> {
     outer_froms: Vec<u32>,
     /// Columns render without their table (ORDER BY of a UNION).
     unqualified: bool,
+    /// Added to slot numbers: the row a multi-row INSERT is rendering.
+    slot_offset: usize,
 }
 
 fn has_label(e: &Expr) -> bool {
@@ -150,6 +163,7 @@ impl<'a> Compiler<'a> {
             params: Vec::new(),
             outer_froms: Vec::new(),
             unqualified: false,
+            slot_offset: 0,
         }
     }
 
@@ -235,15 +249,16 @@ impl<'a> Compiler<'a> {
             self.unqualified = was;
             r?;
         }
-        let (limit, offset) = (s.limit.is_some(), s.offset.is_some());
-        if limit || offset {
-            self.dialect.limit_offset(limit, offset, &mut self.sql);
-            if let Some(l) = s.limit {
-                self.params.push(Param::Value(Value::Integer(l)));
+        if let Some(l) = s.limit {
+            self.sql.push_str(" LIMIT ");
+            self.param(Param::Value(Value::Integer(l)));
+        }
+        if let Some(o) = s.offset {
+            if s.limit.is_none() {
+                self.sql.push_str(self.dialect.offset_without_limit());
             }
-            if let Some(o) = s.offset {
-                self.params.push(Param::Value(Value::Integer(o)));
-            }
+            self.sql.push_str(" OFFSET ");
+            self.param(Param::Value(Value::Integer(o)));
         }
         Ok(())
     }
@@ -358,12 +373,17 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn returning(&mut self, cols: &[Expr]) -> Result<()> {
+    fn returning(&mut self, cols: &[Expr], on: Dml) -> Result<()> {
         if !cols.is_empty() {
-            if !self.dialect.supports_returning() {
+            if !self.dialect.supports_returning(on) {
                 return Err(arg_err!(
-                    "the {} dialect does not support RETURNING",
-                    self.dialect.name()
+                    "the {} dialect does not support RETURNING on {}",
+                    self.dialect.name(),
+                    match on {
+                        Dml::Insert => "INSERT",
+                        Dml::Update => "UPDATE",
+                        Dml::Delete => "DELETE",
+                    }
                 ));
             }
             self.sql.push_str(" RETURNING ");
@@ -373,10 +393,16 @@ impl<'a> Compiler<'a> {
     }
 
     fn insert(&mut self, i: &Insert) -> Result<()> {
+        self.insert_rows(i, 1)
+    }
+
+    /// `INSERT ... VALUES (...), (...)`: `rows` tuples, the slots of row `r` numbered after
+    /// those of the rows before it.
+    fn insert_rows(&mut self, i: &Insert, rows: usize) -> Result<()> {
         self.sql.push_str("INSERT INTO ");
         self.ident(&i.table.name);
         if i.values.is_empty() {
-            self.sql.push_str(" DEFAULT VALUES");
+            self.sql.push_str(self.dialect.default_values());
         } else {
             self.sql.push_str(" (");
             for (n, (col, _)) in i.values.iter().enumerate() {
@@ -385,16 +411,26 @@ impl<'a> Compiler<'a> {
                 }
                 self.ident(&i.table.columns[*col].name);
             }
-            self.sql.push_str(") VALUES (");
-            for (n, (_, v)) in i.values.iter().enumerate() {
-                if n > 0 {
-                    self.sql.push_str(", ");
+            self.sql.push_str(") VALUES ");
+            let width = i
+                .values
+                .iter()
+                .filter(|(_, v)| matches!(v, Expr::Slot(_)))
+                .count();
+            for r in 0..rows {
+                self.sql.push_str(if r == 0 { "(" } else { ", (" });
+                self.slot_offset = r * width;
+                for (n, (_, v)) in i.values.iter().enumerate() {
+                    if n > 0 {
+                        self.sql.push_str(", ");
+                    }
+                    self.expr(v, 0)?;
                 }
-                self.expr(v, 0)?;
+                self.sql.push(')');
             }
-            self.sql.push(')');
+            self.slot_offset = 0;
         }
-        self.returning(&i.returning)
+        self.returning(&i.returning, Dml::Insert)
     }
 
     fn update(&mut self, u: &Update) -> Result<()> {
@@ -418,7 +454,7 @@ impl<'a> Compiler<'a> {
         // subqueries in the WHERE correlate to the updated table
         self.outer_froms.push(u.table.id);
         self.where_clause(&u.where_)?;
-        self.returning(&u.returning)
+        self.returning(&u.returning, Dml::Update)
     }
 
     fn delete(&mut self, d: &Delete) -> Result<()> {
@@ -426,7 +462,7 @@ impl<'a> Compiler<'a> {
         self.ident(&d.table.name);
         self.outer_froms.push(d.table.id);
         self.where_clause(&d.where_)?;
-        self.returning(&d.returning)
+        self.returning(&d.returning, Dml::Delete)
     }
 
     /// `orm.text`: `:name` becomes a placeholder bound by name; `\:` is a literal colon and
@@ -492,7 +528,7 @@ impl<'a> Compiler<'a> {
                     self.param(Param::Value(v.clone()))
                 }
             }
-            Expr::Slot(i) => self.param(Param::Slot(*i)),
+            Expr::Slot(i) => self.param(Param::Slot(*i + self.slot_offset)),
             Expr::Null => self.sql.push_str("NULL"),
             Expr::Raw(s, _) => self.sql.push_str(s),
             Expr::Text(t) => self.text(t),
@@ -503,7 +539,22 @@ impl<'a> Compiler<'a> {
                 if paren {
                     self.sql.push('(');
                 }
-                let ci = matches!(op, BinOp::ILike | BinOp::NotILike);
+                if *op == BinOp::Concat {
+                    if let Some(f) = self.dialect.concat_function() {
+                        self.sql.push_str(f);
+                        self.sql.push('(');
+                        self.expr(l, 0)?;
+                        self.sql.push_str(", ");
+                        self.expr(r, 0)?;
+                        self.sql.push(')');
+                        if paren {
+                            self.sql.push(')');
+                        }
+                        return Ok(());
+                    }
+                }
+                let native = self.dialect.native_ilike();
+                let ci = matches!(op, BinOp::ILike | BinOp::NotILike) && !native;
                 if ci {
                     self.sql.push_str("lower(");
                     self.expr(l, 0)?;
@@ -511,7 +562,11 @@ impl<'a> Compiler<'a> {
                 } else {
                     self.expr(l, p)?;
                 }
-                self.sql.push_str(op.sql());
+                self.sql.push_str(match op {
+                    BinOp::ILike if native => " ILIKE ",
+                    BinOp::NotILike if native => " NOT ILIKE ",
+                    _ => op.sql(),
+                });
                 if ci {
                     self.sql.push_str("lower(");
                     self.expr(r, 0)?;
@@ -632,8 +687,8 @@ impl<'a> Compiler<'a> {
                 }
                 let lower = name.to_ascii_lowercase();
                 if lower == "now" {
-                    // SQLite has no now(); SQLAlchemy renders CURRENT_TIMESTAMP
-                    self.sql.push_str("CURRENT_TIMESTAMP");
+                    // SQLite has no now(); SQLAlchemy renders CURRENT_TIMESTAMP there
+                    self.sql.push_str(self.dialect.now());
                     return Ok(());
                 }
                 self.sql.push_str(name);

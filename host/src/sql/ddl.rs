@@ -40,17 +40,22 @@ pub fn create_table(t: &Table, d: &dyn Dialect) -> String {
         out.push_str(if first { "\n\t" } else { ", \n\t" });
         first = false;
     };
-    for c in &t.columns {
+    let autoincrement = t.autoincrement_column();
+    for (i, c) in t.columns.iter().enumerate() {
         sep(&mut out);
         d.quote_identifier(&c.name, &mut out);
         out.push(' ');
-        out.push_str(&d.type_ddl(&c.ty));
+        let generated = autoincrement == Some(i);
+        out.push_str(&d.column_type_ddl(&c.ty, generated));
         if let Some(sd) = &c.server_default {
             out.push_str(" DEFAULT ");
             out.push_str(sd);
         }
         if !c.nullable {
             out.push_str(" NOT NULL");
+        }
+        if generated {
+            out.push_str(d.autoincrement_suffix());
         }
     }
     let pk = t.primary_key();

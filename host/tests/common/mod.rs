@@ -164,7 +164,7 @@ impl Db {
             conn.query(sql, &[], |row| {
                 let mut r = Vec::with_capacity(n);
                 for i in 0..n {
-                    r.push(lualchemy::engine::connection::row_value(row, i)?);
+                    r.push(row.value(i)?);
                 }
                 out.push(r);
                 Ok(())

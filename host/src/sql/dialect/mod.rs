@@ -1,11 +1,34 @@
 //! What differs between databases: identifier quoting, placeholders, type names, the
 //! catalog queries. The compiler asks the dialect; the ORM never does.
 
+pub mod mysql;
+pub mod postgres;
 pub mod sqlite;
 
+use crate::engine::url::Backend;
 use crate::schema::SqlType;
 
+pub use mysql::MysqlDialect;
+pub use postgres::PostgresDialect;
 pub use sqlite::SqliteDialect;
+
+/// The dialect of an engine's database (`None`: SQLite).
+pub fn for_backend(backend: Option<Backend>) -> Box<dyn Dialect> {
+    match backend {
+        None => Box::new(SqliteDialect),
+        Some(Backend::Postgres) => Box::new(PostgresDialect),
+        Some(Backend::Mysql) => Box::new(MysqlDialect { mariadb: false }),
+        Some(Backend::Mariadb) => Box::new(MysqlDialect { mariadb: true }),
+    }
+}
+
+/// The statements RETURNING may follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dml {
+    Insert,
+    Update,
+    Delete,
+}
 
 /// The dialect that renders a statement no engine is compiling it for (`tostring(stmt)`):
 /// SQLite's, whose SQL reads as the generic SQL SQLAlchemy's string compiler shows.
@@ -32,26 +55,60 @@ pub trait Dialect {
         out.push('?');
     }
 
-    /// The type's name in CREATE TABLE.
+    /// The type's name in CREATE TABLE and CAST.
     fn type_ddl(&self, ty: &SqlType) -> String {
-        ty.to_string()
+        ty.for_dialect(self.name()).to_string()
     }
 
-    fn supports_returning(&self) -> bool {
+    /// A column's type in CREATE TABLE; `autoincrement` for the integer primary key the
+    /// database generates (SQLite's rowid alias needs nothing more than its type).
+    fn column_type_ddl(&self, ty: &SqlType, _autoincrement: bool) -> String {
+        self.type_ddl(ty.for_dialect(self.name()))
+    }
+
+    /// What follows `NOT NULL` on the generated key column (MySQL's `AUTO_INCREMENT`).
+    fn autoincrement_suffix(&self) -> &'static str {
+        ""
+    }
+
+    fn supports_returning(&self, _on: Dml) -> bool {
         true
     }
 
-    /// LIMIT/OFFSET clause (both already bound as parameters by the caller when present).
-    fn limit_offset(&self, limit: bool, offset: bool, out: &mut String) {
-        if limit {
-            out.push_str(" LIMIT ?");
-        }
-        if offset {
-            if !limit {
-                out.push_str(" LIMIT -1");
-            }
-            out.push_str(" OFFSET ?");
-        }
+    /// What stands in for "no limit" when only an OFFSET is given.
+    fn offset_without_limit(&self) -> &'static str {
+        " LIMIT -1"
+    }
+
+    /// True when the database has a case-insensitive LIKE operator (`ILIKE`); otherwise
+    /// both sides are lowered.
+    fn native_ilike(&self) -> bool {
+        false
+    }
+
+    /// `func.now()`.
+    fn now(&self) -> &'static str {
+        "CURRENT_TIMESTAMP"
+    }
+
+    /// `a || b`: SQL's concatenation operator, or a function call where `||` means OR.
+    fn concat_function(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// An INSERT of nothing but defaults.
+    fn default_values(&self) -> &'static str {
+        " DEFAULT VALUES"
+    }
+
+    /// The most rows one multi-row INSERT carries (bounded by the parameter limit too).
+    fn insert_batch_rows(&self) -> usize {
+        1
+    }
+
+    /// The most parameters one statement may bind.
+    fn max_params(&self) -> usize {
+        32766
     }
 
     /// A query returning one row when `table` exists.
@@ -192,6 +249,14 @@ const RESERVED: &[&str] = &[
 /// SQLAlchemy quotes names that are reserved words, contain upper case, or are not plain
 /// identifiers.
 pub fn needs_quotes(ident: &str) -> bool {
+    needs_quotes_with(ident, &[])
+}
+
+/// `needs_quotes`, with a dialect's own reserved words (sorted) besides SQLite's.
+pub fn needs_quotes_with(ident: &str, extra: &[&str]) -> bool {
+    if extra.binary_search(&ident).is_ok() {
+        return true;
+    }
     let mut chars = ident.chars();
     let plain_start = matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_');
     let plain_rest = ident

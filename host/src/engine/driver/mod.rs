@@ -1,0 +1,117 @@
+//! The database drivers behind a connection: SQLite in-process through rusqlite, and the
+//! servers through their client crates, each behind a cargo feature. A driver runs SQL text
+//! that a dialect compiled; it knows nothing of statements or of the ORM.
+
+#[cfg(feature = "mysql")]
+pub(crate) mod mysql;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
+
+use std::cell::Cell;
+
+use super::echo::EchoParams;
+use super::events::EngineEvent;
+use super::pool::Engine;
+use super::url::{Backend, Url};
+use crate::error::{Error, ErrorKind, Result};
+
+/// What a server driver hands each result row to.
+pub(crate) type RowFn<'a> = &'a mut dyn FnMut(&super::row::Row<'_>) -> Result<()>;
+
+/// One open database connection.
+pub(crate) enum Driver {
+    Sqlite(rusqlite::Connection),
+    #[cfg(feature = "postgres")]
+    Postgres(Box<postgres::PgDriver>),
+    #[cfg(feature = "mysql")]
+    Mysql(Box<mysql::MyDriver>),
+}
+
+impl Driver {
+    /// Opens a connection and fires the engine's `connect` event.
+    pub fn open(engine: &Engine) -> Result<Driver> {
+        let driver = Self::open_raw(engine)?;
+        super::events::dispatch(engine, EngineEvent::Connect, "", &EchoParams::None)?;
+        Ok(driver)
+    }
+
+    fn open_raw(engine: &Engine) -> Result<Driver> {
+        match &engine.0.url {
+            Url::SqliteMemory | Url::SqliteFile(_) => sqlite::open(engine).map(Driver::Sqlite),
+            Url::Server(s) => match s.backend {
+                #[cfg(feature = "postgres")]
+                Backend::Postgres => {
+                    postgres::PgDriver::connect(s).map(|d| Driver::Postgres(Box::new(d)))
+                }
+                #[cfg(feature = "mysql")]
+                Backend::Mysql | Backend::Mariadb => {
+                    mysql::MyDriver::connect(s).map(|d| Driver::Mysql(Box::new(d)))
+                }
+                #[allow(unreachable_patterns)]
+                other => Err(Error::new(
+                    ErrorKind::ArgumentError,
+                    format!(
+                        "the {} dialect is not in this build of lualchemy (cargo feature '{}')",
+                        other.name(),
+                        if other == Backend::Postgres {
+                            "postgres"
+                        } else {
+                            "mysql"
+                        }
+                    ),
+                )),
+            },
+        }
+    }
+
+    pub fn in_transaction(&self) -> bool {
+        match self {
+            Driver::Sqlite(c) => !c.is_autocommit(),
+            #[cfg(feature = "postgres")]
+            Driver::Postgres(d) => d.in_transaction(),
+            #[cfg(feature = "mysql")]
+            Driver::Mysql(d) => d.in_transaction(),
+        }
+    }
+
+    /// False once the connection is closed or broken: the pool opens a new one instead.
+    pub fn is_usable(&self) -> bool {
+        match self {
+            Driver::Sqlite(_) => true,
+            #[cfg(feature = "postgres")]
+            Driver::Postgres(d) => d.is_usable(),
+            #[cfg(feature = "mysql")]
+            Driver::Mysql(d) => d.is_usable(),
+        }
+    }
+
+    /// Ends a transaction a connection returned to the pool left open.
+    pub fn reset(&self) {
+        match self {
+            Driver::Sqlite(c) => {
+                if !c.is_autocommit() {
+                    let _ = c.execute_batch("ROLLBACK");
+                }
+            }
+            #[cfg(feature = "postgres")]
+            Driver::Postgres(d) => d.reset(),
+            #[cfg(feature = "mysql")]
+            Driver::Mysql(d) => d.reset(),
+        }
+    }
+}
+
+/// Keeps a server driver's transaction flag in step with the control statements it runs
+/// (the servers' client crates do not report it).
+pub(crate) fn track_transaction(flag: &Cell<bool>, sql: &str, ok: bool) {
+    let head = sql.trim_start().as_bytes();
+    let starts =
+        |w: &str| head.len() >= w.len() && head[..w.len()].eq_ignore_ascii_case(w.as_bytes());
+    if starts("BEGIN") || starts("START TRANSACTION") {
+        flag.set(ok || flag.get());
+    } else if starts("COMMIT") || (starts("ROLLBACK") && !starts("ROLLBACK TO")) {
+        // a failed COMMIT leaves no transaction on either server
+        flag.set(false);
+    }
+}

@@ -1,0 +1,212 @@
+//! MySQL and MariaDB through the `mysql` crate: server-side prepared statements (its own
+//! statement cache), the binary protocol, result values decoded by column type.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use mysql::consts::ColumnType as T;
+use mysql::prelude::Queryable;
+use mysql::{Conn, OptsBuilder, Params, Value as MyValue};
+
+use super::super::row::Row;
+use super::super::url::ServerUrl;
+use crate::datetime;
+use crate::error::{Error, ErrorKind, Result};
+use crate::value::Value;
+
+/// The character set number of binary strings (BLOB, VARBINARY).
+const BINARY_CHARSET: u16 = 63;
+
+pub(crate) struct MyDriver {
+    conn: RefCell<Conn>,
+    in_tx: Cell<bool>,
+    broken: Cell<bool>,
+}
+
+/// Maps a driver error onto SQLAlchemy's kinds, as PyMySQL does: by SQLSTATE class, with
+/// "no such table" a ProgrammingError.
+fn classify(e: &mysql::Error) -> (ErrorKind, String) {
+    match e {
+        mysql::Error::MySqlError(m) => {
+            let kind = match (&m.state[..2.min(m.state.len())], m.code) {
+                ("23", _) | (_, 1048 | 1062 | 1451 | 1452 | 3819 | 4025) => {
+                    ErrorKind::IntegrityError
+                }
+                ("22", _) | (_, 1264 | 1265 | 1366 | 1406) => ErrorKind::DataError,
+                ("42", _) => ErrorKind::ProgrammingError,
+                _ => ErrorKind::OperationalError,
+            };
+            (kind, format!("({}, \"{}\")", m.code, m.message))
+        }
+        _ => (ErrorKind::OperationalError, e.to_string()),
+    }
+}
+
+impl MyDriver {
+    pub fn connect(url: &ServerUrl) -> Result<MyDriver> {
+        let opts = OptsBuilder::new()
+            .ip_or_hostname(Some(url.host.clone()))
+            .tcp_port(url.port.unwrap_or(3306))
+            .user(Some(url.user.clone().unwrap_or_else(|| "root".into())))
+            .pass(url.password.clone())
+            .db_name(url.database.clone())
+            .tcp_connect_timeout(Some(url.connect_timeout))
+            .stmt_cache_size(256)
+            .init(vec![
+                // a value that does not fit is an error, not a silent truncation (as on
+                // PostgreSQL and SQLite); times in UTC, as SQLite's CURRENT_TIMESTAMP
+                "SET SESSION sql_mode = 'TRADITIONAL'",
+                "SET SESSION time_zone = '+00:00'",
+            ]);
+        let conn = Conn::new(opts).map_err(|e| {
+            Error::new(
+                ErrorKind::OperationalError,
+                format!("could not connect to MySQL at {}: {e}", url.describe()),
+            )
+        })?;
+        Ok(MyDriver {
+            conn: RefCell::new(conn),
+            in_tx: Cell::new(false),
+            broken: Cell::new(false),
+        })
+    }
+
+    fn wrap(&self, e: mysql::Error, sql: &str, params: &[Value]) -> Error {
+        if !matches!(e, mysql::Error::MySqlError(_)) {
+            // the connection is gone or out of step: the pool drops it
+            self.broken.set(true);
+        }
+        let (kind, msg) = classify(&e);
+        Error::db(kind, msg, sql, params)
+    }
+
+    pub fn in_transaction(&self) -> bool {
+        self.in_tx.get()
+    }
+
+    pub fn is_usable(&self) -> bool {
+        !self.broken.get() && self.conn.borrow_mut().ping().is_ok()
+    }
+
+    pub fn execute_batch(&self, sql: &str) -> Result<()> {
+        let r = self.conn.borrow_mut().query_drop(sql);
+        super::track_transaction(&self.in_tx, sql, r.is_ok());
+        r.map_err(|e| self.wrap(e, sql, &[]))
+    }
+
+    pub fn last_insert_id(&self) -> i64 {
+        self.conn.borrow().last_insert_id() as i64
+    }
+
+    /// Runs `sql`, handing each row's values to `f` once the statement is done (so `f` may
+    /// use the connection); returns the rows affected.
+    pub fn run(&self, sql: &str, params: &[Value], f: Option<super::RowFn<'_>>) -> Result<usize> {
+        let mut conn = self.conn.borrow_mut();
+        let stmt = conn.prep(sql).map_err(|e| self.wrap(e, sql, params))?;
+        let bound: Vec<MyValue> = params.iter().map(to_mysql).collect();
+        let args = if bound.is_empty() {
+            Params::Empty
+        } else {
+            Params::Positional(bound)
+        };
+        let kinds: Vec<(T, bool)> = stmt
+            .columns()
+            .iter()
+            .map(|c| (c.column_type(), c.character_set() == BINARY_CHARSET))
+            .collect();
+        let mut values: Vec<Value> = Vec::new();
+        let affected = {
+            let mut result = conn
+                .exec_iter(&stmt, args)
+                .map_err(|e| self.wrap(e, sql, params))?;
+            for row in result.by_ref() {
+                let row = row.map_err(|e| self.wrap(e, sql, params))?;
+                for (v, &(ty, binary)) in row.unwrap().into_iter().zip(&kinds) {
+                    values.push(from_mysql(v, ty, binary));
+                }
+            }
+            result.affected_rows() as usize
+        };
+        drop(conn);
+        if let Some(f) = f {
+            if !kinds.is_empty() {
+                for row in values.chunks(kinds.len()) {
+                    f(&Row::Values(row))?;
+                }
+            }
+        }
+        Ok(affected)
+    }
+
+    pub fn column_names(&self, sql: &str) -> Result<Vec<String>> {
+        let stmt = self
+            .conn
+            .borrow_mut()
+            .prep(sql)
+            .map_err(|e| self.wrap(e, sql, &[]))?;
+        Ok(stmt
+            .columns()
+            .iter()
+            .map(|c| c.name_str().into_owned())
+            .collect())
+    }
+
+    pub fn reset(&self) {
+        if self.in_tx.get() {
+            let _ = self.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+fn to_mysql(v: &Value) -> MyValue {
+    match v {
+        Value::Null => MyValue::NULL,
+        Value::Integer(i) => MyValue::Int(*i),
+        Value::Real(r) => MyValue::Double(*r),
+        Value::Text(t) => MyValue::Bytes(t.as_bytes().to_vec()),
+        Value::Blob(b) => MyValue::Bytes(b.to_vec()),
+    }
+}
+
+fn from_mysql(v: MyValue, ty: T, binary: bool) -> Value {
+    match v {
+        MyValue::NULL => Value::Null,
+        MyValue::Int(i) => Value::Integer(i),
+        MyValue::UInt(u) => match i64::try_from(u) {
+            Ok(i) => Value::Integer(i),
+            Err(_) => Value::Real(u as f64),
+        },
+        MyValue::Float(f) => Value::Real(f as f64),
+        MyValue::Double(d) => Value::Real(d),
+        MyValue::Bytes(b) => match ty {
+            T::MYSQL_TYPE_DECIMAL | T::MYSQL_TYPE_NEWDECIMAL => {
+                let s = String::from_utf8_lossy(&b);
+                match s.parse::<i64>() {
+                    Ok(i) => Value::Integer(i),
+                    Err(_) => Value::Real(s.parse().unwrap_or(f64::NAN)),
+                }
+            }
+            _ if binary && ty != T::MYSQL_TYPE_JSON => Value::Blob(Rc::from(b)),
+            _ => match String::from_utf8(b) {
+                Ok(s) => Value::text(&s),
+                Err(e) => Value::Blob(Rc::from(e.into_bytes())),
+            },
+        },
+        MyValue::Date(y, mo, d, h, mi, s, us) => {
+            let date = format!("{y:04}-{mo:02}-{d:02}");
+            if ty == T::MYSQL_TYPE_DATE || ty == T::MYSQL_TYPE_NEWDATE {
+                Value::text(&date)
+            } else {
+                let micros = ((h as i64 * 60 + mi as i64) * 60 + s as i64) * 1_000_000 + us as i64;
+                Value::text(&format!("{date} {}", datetime::format_time(micros)))
+            }
+        }
+        MyValue::Time(neg, days, h, mi, s, us) => {
+            let micros = (((days as i64 * 24 + h as i64) * 60 + mi as i64) * 60 + s as i64)
+                * 1_000_000
+                + us as i64;
+            let t = datetime::format_time(micros);
+            Value::text(&if neg { format!("-{t}") } else { t })
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! MySQL and MariaDB: backquoted names, `?` placeholders, AUTO_INCREMENT keys read back
+//! through the last-insert id (MariaDB named as such: `INSERT ... RETURNING`), `concat()`,
+//! native ENUM, DATETIME(6) and TIME(6) so microseconds survive, DOUBLE for `Float`.
+
+use super::{needs_quotes_with, Dialect, Dml};
+use crate::schema::SqlType;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MysqlDialect {
+    /// MariaDB 10.5+: RETURNING on INSERT and DELETE.
+    pub mariadb: bool,
+}
+
+/// Words MySQL and MariaDB reserve beyond SQLite's list (sorted).
+const RESERVED: &[&str] = &[
+    "accessible",
+    "both",
+    "call",
+    "change",
+    "condition",
+    "continue",
+    "convert",
+    "cube",
+    "cume_dist",
+    "current_user",
+    "cursor",
+    "databases",
+    "day_hour",
+    "day_minute",
+    "day_second",
+    "dec",
+    "decimal",
+    "declare",
+    "delayed",
+    "dense_rank",
+    "describe",
+    "distinctrow",
+    "div",
+    "double",
+    "dual",
+    "empty",
+    "enclosed",
+    "escaped",
+    "exit",
+    "fetch",
+    "first_value",
+    "float",
+    "force",
+    "fulltext",
+    "function",
+    "get",
+    "grant",
+    "grouping",
+    "groups",
+    "high_priority",
+    "hour_minute",
+    "hour_second",
+    "infile",
+    "inout",
+    "int",
+    "integer",
+    "interval",
+    "iterate",
+    "json_table",
+    "keys",
+    "kill",
+    "lag",
+    "last_value",
+    "lateral",
+    "lead",
+    "leading",
+    "leave",
+    "lines",
+    "load",
+    "localtime",
+    "localtimestamp",
+    "lock",
+    "long",
+    "loop",
+    "low_priority",
+    "maxvalue",
+    "minute_second",
+    "mod",
+    "modifies",
+    "nth_value",
+    "ntile",
+    "option",
+    "optionally",
+    "out",
+    "outfile",
+    "over",
+    "percent_rank",
+    "precision",
+    "procedure",
+    "purge",
+    "range",
+    "rank",
+    "read",
+    "reads",
+    "real",
+    "regexp",
+    "release",
+    "repeat",
+    "require",
+    "resignal",
+    "return",
+    "revoke",
+    "rlike",
+    "row_number",
+    "rows",
+    "schema",
+    "schemas",
+    "second_microsecond",
+    "sensitive",
+    "separator",
+    "show",
+    "signal",
+    "spatial",
+    "specific",
+    "sql",
+    "ssl",
+    "starting",
+    "status",
+    "straight_join",
+    "system",
+    "terminated",
+    "trailing",
+    "undo",
+    "unlock",
+    "unsigned",
+    "usage",
+    "use",
+    "utc_date",
+    "utc_time",
+    "utc_timestamp",
+    "varying",
+    "while",
+    "write",
+    "xor",
+    "year_month",
+    "zerofill",
+];
+
+impl Dialect for MysqlDialect {
+    fn name(&self) -> &'static str {
+        if self.mariadb {
+            "mariadb"
+        } else {
+            "mysql"
+        }
+    }
+
+    fn quote_identifier(&self, ident: &str, out: &mut String) {
+        if needs_quotes_with(ident, RESERVED) {
+            out.push('`');
+            out.push_str(&ident.replace('`', "``"));
+            out.push('`');
+        } else {
+            out.push_str(ident);
+        }
+    }
+
+    fn type_ddl(&self, ty: &SqlType) -> String {
+        match ty.for_dialect(self.name()) {
+            // MySQL has no VARCHAR without a length; SQLAlchemy raises, lualchemy takes 255
+            SqlType::String(None) => "VARCHAR(255)".into(),
+            SqlType::Boolean => "BOOL".into(),
+            SqlType::DateTime => "DATETIME(6)".into(),
+            SqlType::Time => "TIME(6)".into(),
+            SqlType::Float => "DOUBLE".into(),
+            SqlType::Enum(items) => {
+                let quoted: Vec<String> = items
+                    .iter()
+                    .map(|s| format!("'{}'", s.replace('\'', "''")))
+                    .collect();
+                format!("ENUM({})", quoted.join(","))
+            }
+            other => other.to_string(),
+        }
+    }
+
+    fn autoincrement_suffix(&self) -> &'static str {
+        " AUTO_INCREMENT"
+    }
+
+    fn supports_returning(&self, on: Dml) -> bool {
+        self.mariadb && on != Dml::Update
+    }
+
+    fn offset_without_limit(&self) -> &'static str {
+        " LIMIT 18446744073709551615"
+    }
+
+    fn now(&self) -> &'static str {
+        "now()"
+    }
+
+    fn concat_function(&self) -> Option<&'static str> {
+        Some("concat")
+    }
+
+    fn default_values(&self) -> &'static str {
+        " () VALUES ()"
+    }
+
+    fn insert_batch_rows(&self) -> usize {
+        1000
+    }
+
+    fn max_params(&self) -> usize {
+        65535
+    }
+
+    fn has_table_sql(&self) -> &'static str {
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() \
+         AND table_name = ?"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::postgres::RESERVED_FOR_TESTS as PG;
+    use super::*;
+
+    #[test]
+    fn reserved_words_are_sorted() {
+        assert!(RESERVED.windows(2).all(|w| w[0] < w[1]));
+        assert!(PG.windows(2).all(|w| w[0] < w[1]));
+        let mut s = String::new();
+        MysqlDialect { mariadb: false }.quote_identifier("rank", &mut s);
+        assert_eq!(s, "`rank`");
+    }
+}

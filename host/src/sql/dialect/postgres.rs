@@ -1,0 +1,112 @@
+//! PostgreSQL: `$n` placeholders, SERIAL keys, RETURNING, native ILIKE, BYTEA, JSON,
+//! `TIMESTAMP WITHOUT TIME ZONE`; multi-row INSERTs in batches of up to 1,000 rows.
+
+use super::{needs_quotes_with, Dialect};
+use crate::schema::SqlType;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PostgresDialect;
+
+/// Words PostgreSQL reserves beyond SQLite's list (sorted).
+const RESERVED: &[&str] = &[
+    "analyse",
+    "array",
+    "asymmetric",
+    "authorization",
+    "binary",
+    "both",
+    "collation",
+    "concurrently",
+    "current_catalog",
+    "current_role",
+    "current_schema",
+    "current_user",
+    "fetch",
+    "freeze",
+    "grant",
+    "ilike",
+    "lateral",
+    "leading",
+    "localtime",
+    "localtimestamp",
+    "only",
+    "overlaps",
+    "placing",
+    "session_user",
+    "similar",
+    "some",
+    "symmetric",
+    "tablesample",
+    "trailing",
+    "variadic",
+    "verbose",
+];
+
+impl Dialect for PostgresDialect {
+    fn name(&self) -> &'static str {
+        "postgresql"
+    }
+
+    fn quote_identifier(&self, ident: &str, out: &mut String) {
+        if needs_quotes_with(ident, RESERVED) {
+            out.push('"');
+            out.push_str(&ident.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(ident);
+        }
+    }
+
+    fn placeholder(&self, n: usize, out: &mut String) {
+        out.push('$');
+        out.push_str(&n.to_string());
+    }
+
+    fn type_ddl(&self, ty: &SqlType) -> String {
+        match ty.for_dialect(self.name()) {
+            SqlType::DateTime => "TIMESTAMP WITHOUT TIME ZONE".into(),
+            SqlType::Time => "TIME WITHOUT TIME ZONE".into(),
+            SqlType::LargeBinary => "BYTEA".into(),
+            SqlType::Float => "FLOAT".into(),
+            other => other.to_string(),
+        }
+    }
+
+    fn column_type_ddl(&self, ty: &SqlType, autoincrement: bool) -> String {
+        match (ty.for_dialect(self.name()), autoincrement) {
+            (SqlType::Integer, true) => "SERIAL".into(),
+            (SqlType::BigInteger, true) => "BIGSERIAL".into(),
+            (SqlType::SmallInteger, true) => "SMALLSERIAL".into(),
+            (t, _) => self.type_ddl(t),
+        }
+    }
+
+    fn offset_without_limit(&self) -> &'static str {
+        ""
+    }
+
+    fn native_ilike(&self) -> bool {
+        true
+    }
+
+    fn now(&self) -> &'static str {
+        "now()"
+    }
+
+    fn insert_batch_rows(&self) -> usize {
+        1000
+    }
+
+    fn max_params(&self) -> usize {
+        65535
+    }
+
+    fn has_table_sql(&self) -> &'static str {
+        "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n \
+         ON n.oid = c.relnamespace WHERE c.relname = $1 AND c.relkind IN ('r', 'p') \
+         AND n.nspname = current_schema()"
+    }
+}
+
+#[cfg(test)]
+pub(crate) const RESERVED_FOR_TESTS: &[&str] = RESERVED;
