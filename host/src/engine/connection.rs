@@ -286,6 +286,13 @@ impl Connection {
             }
             done += chunk.len();
         }
+        let auto = ins.table.autoincrement_column();
+        if generated.is_none() && auto.is_some_and(|a| ins.values.iter().any(|(c, _)| *c == a)) {
+            let col = &ins.table.columns[auto.expect("checked above")].name;
+            if let Some(sql) = d.sync_sequence_sql(&ins.table.name, col) {
+                self.query(&sql, &[], |_| Ok(()))?;
+            }
+        }
         Ok(done)
     }
 

@@ -521,11 +521,16 @@ impl<'a> Compiler<'a> {
     fn expr(&mut self, e: &Expr, outer: u8) -> Result<()> {
         match e {
             Expr::Column(c) => self.column(c),
-            Expr::Bind(v, _) => {
+            Expr::Bind(v, ty) => {
                 if v.is_null() {
                     self.sql.push_str("NULL")
                 } else {
-                    self.param(Param::Value(v.clone()))
+                    self.param(Param::Value(v.clone()));
+                    if *ty == crate::schema::SqlType::Null {
+                        if let Some(cast) = self.dialect.untyped_bind_cast(v) {
+                            self.sql.push_str(cast);
+                        }
+                    }
                 }
             }
             Expr::Slot(i) => self.param(Param::Slot(*i + self.slot_offset)),

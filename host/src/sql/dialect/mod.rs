@@ -96,6 +96,19 @@ pub trait Dialect {
         None
     }
 
+    /// What follows the placeholder of a number bound with no SQL type (`orm.literal(3)`,
+    /// a CASE result), where the database would otherwise take it for text.
+    fn untyped_bind_cast(&self, _v: &crate::value::Value) -> Option<&'static str> {
+        None
+    }
+
+    /// After rows were inserted with explicit values for `table`'s generated key column:
+    /// a statement that moves its sequence past them (PostgreSQL's SERIAL does not follow
+    /// explicit values as SQLite's rowid and MySQL's AUTO_INCREMENT do).
+    fn sync_sequence_sql(&self, _table: &str, _column: &str) -> Option<String> {
+        None
+    }
+
     /// An INSERT of nothing but defaults.
     fn default_values(&self) -> &'static str {
         " DEFAULT VALUES"

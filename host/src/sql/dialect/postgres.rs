@@ -3,6 +3,7 @@
 
 use super::{needs_quotes_with, Dialect};
 use crate::schema::SqlType;
+use crate::value::Value;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PostgresDialect;
@@ -85,12 +86,34 @@ impl Dialect for PostgresDialect {
         ""
     }
 
+    /// As SQLAlchemy's psycopg dialect renders bind casts: a bare `$1` would be text.
+    fn untyped_bind_cast(&self, v: &Value) -> Option<&'static str> {
+        match v {
+            Value::Integer(i) if i32::try_from(*i).is_ok() => Some("::INTEGER"),
+            Value::Integer(_) => Some("::BIGINT"),
+            Value::Real(_) => Some("::FLOAT"),
+            _ => None,
+        }
+    }
+
     fn native_ilike(&self) -> bool {
         true
     }
 
     fn now(&self) -> &'static str {
         "now()"
+    }
+
+    fn sync_sequence_sql(&self, table: &str, column: &str) -> Option<String> {
+        let (mut t, mut c) = (String::new(), String::new());
+        self.quote_identifier(table, &mut t);
+        self.quote_identifier(column, &mut c);
+        // the next generated key follows the largest in the table, as SQLite's rowid
+        Some(format!(
+            "SELECT setval(pg_get_serial_sequence('{}', '{}'), max({c})) FROM {t}",
+            t.replace('\'', "''"),
+            column.replace('\'', "''"),
+        ))
     }
 
     fn insert_batch_rows(&self) -> usize {
