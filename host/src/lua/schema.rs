@@ -488,17 +488,57 @@ fn each_table_ddl(
 ) -> crate::error::Result<()> {
     let conn = engine.connect()?;
     let owner = conn.begin()?;
+    let d = engine.dialect();
+    // tables that reference each other (a cycle, which the dependency order cannot break):
+    // where CREATE TABLE checks foreign keys, a key to a table created later comes by
+    // ALTER TABLE once both exist (SQLAlchemy's use_alter), and goes first on drop
+    let creation_index = |name: &str| {
+        let i = tables.iter().position(|t| t.name == name)?;
+        Some(if create { i } else { tables.len() - 1 - i })
+    };
+    let deferred = |t: &Table| -> Vec<String> {
+        if !d.checks_foreign_keys_at_create() {
+            return Vec::new();
+        }
+        let me = creation_index(&t.name);
+        t.referenced_tables()
+            .into_iter()
+            .filter(|r| *r != t.name && creation_index(r) > me)
+            .collect()
+    };
     let run = || -> crate::error::Result<()> {
+        let mut created = Vec::new();
+        if !create {
+            for t in tables {
+                if !deferred(t).is_empty() && conn.has_table(&t.name)? {
+                    for target in deferred(t) {
+                        for sql in ddl::drop_foreign_keys(t, d, &target) {
+                            conn.execute(&sql, &[])?;
+                        }
+                    }
+                }
+            }
+        }
         for t in tables {
             let exists = conn.has_table(&t.name)?;
             if create && !exists {
-                let sql = ddl::create_table(t, engine.dialect());
+                let later = deferred(t);
+                let later: Vec<&str> = later.iter().map(String::as_str).collect();
+                let sql = ddl::create_table_deferring(t, d, &later);
                 conn.execute(&sql, &[])?;
-                for ix in ddl::create_indexes(t, engine.dialect()) {
+                for ix in ddl::create_indexes(t, d) {
                     conn.execute(&ix, &[])?;
                 }
+                created.push(t);
             } else if !create && exists {
-                conn.execute(&ddl::drop_table(t, engine.dialect()), &[])?;
+                conn.execute(&ddl::drop_table(t, d), &[])?;
+            }
+        }
+        for t in created {
+            for target in deferred(t) {
+                for sql in ddl::add_foreign_keys(t, d, &target) {
+                    conn.execute(&sql, &[])?;
+                }
             }
         }
         Ok(())

@@ -1204,4 +1204,94 @@ mod tests {
             err.message
         );
     }
+
+    #[test]
+    fn server_dialects_render_placeholders_paging_and_operators() {
+        use crate::sql::dialect::{MysqlDialect, PostgresDialect};
+        let t = Rc::new(
+            Table::new(
+                "users",
+                vec![
+                    Column::new("id", SqlType::Integer),
+                    Column::new("name", SqlType::Text),
+                ],
+                vec![],
+                vec![],
+            )
+            .unwrap(),
+        );
+        let mut s = Select::new(vec![Expr::column(&t, 1)]);
+        s.where_.push(Expr::Binary(
+            Box::new(Expr::column(&t, 1)),
+            BinOp::ILike,
+            Box::new(Expr::bind(Value::text("a%"))),
+        ));
+        s.offset = Some(5);
+        let pg = compile(&Statement::Select(s.clone()), &PostgresDialect).unwrap();
+        assert_eq!(
+            pg.sql,
+            "SELECT users.name \nFROM users \nWHERE users.name ILIKE $1 OFFSET $2"
+        );
+        let my = compile(&Statement::Select(s), &MysqlDialect { mariadb: false }).unwrap();
+        assert_eq!(
+            my.sql,
+            "SELECT users.name \nFROM users \nWHERE lower(users.name) LIKE lower(?) \
+             LIMIT 18446744073709551615 OFFSET ?"
+        );
+        // a number bound with no SQL type is cast on PostgreSQL
+        let lit = compile_expr(&Expr::bind(Value::Integer(3)), &PostgresDialect).unwrap();
+        assert_eq!(lit.sql, "$1::INTEGER");
+        let cat = Expr::Binary(
+            Box::new(Expr::column(&t, 1)),
+            BinOp::Concat,
+            Box::new(Expr::column(&t, 1)),
+        );
+        assert_eq!(
+            compile_expr(&cat, &MysqlDialect { mariadb: false })
+                .unwrap()
+                .sql,
+            "concat(users.name, users.name)"
+        );
+        // RETURNING where the dialect has it, a clear error where it does not
+        let mut del = Delete::new(&t);
+        del.returning.push(Expr::column(&t, 0));
+        assert!(compile(
+            &Statement::Delete(del.clone()),
+            &MysqlDialect { mariadb: true }
+        )
+        .is_ok());
+        let err = compile(&Statement::Delete(del), &MysqlDialect { mariadb: false }).unwrap_err();
+        assert!(
+            err.message.contains("RETURNING on DELETE"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn a_multi_row_insert_numbers_each_rows_slots_after_the_last() {
+        use crate::sql::dialect::PostgresDialect;
+        let t = Rc::new(
+            Table::new(
+                "users",
+                vec![
+                    Column::new("id", SqlType::Integer),
+                    Column::new("name", SqlType::Text),
+                ],
+                vec![],
+                vec![],
+            )
+            .unwrap(),
+        );
+        let mut ins = Insert::new(&t);
+        ins.values.push((1, Expr::Slot(0)));
+        ins.returning.push(Expr::column(&t, 0));
+        let c = compile_insert_rows(&ins, 3, &PostgresDialect).unwrap();
+        assert_eq!(
+            c.sql,
+            "INSERT INTO users (name) VALUES ($1), ($2), ($3) RETURNING users.id"
+        );
+        let flat = [Value::text("a"), Value::text("b"), Value::text("c")];
+        assert_eq!(c.bind(&flat, &|_| None).unwrap(), flat.to_vec());
+    }
 }

@@ -32,6 +32,12 @@ fn fk_actions(ondelete: &Option<String>, onupdate: &Option<String>, out: &mut St
 }
 
 pub fn create_table(t: &Table, d: &dyn Dialect) -> String {
+    create_table_deferring(t, d, &[])
+}
+
+/// CREATE TABLE without the foreign keys to the tables in `deferred` (added afterwards by
+/// `add_foreign_keys`).
+pub fn create_table_deferring(t: &Table, d: &dyn Dialect, deferred: &[&str]) -> String {
     let mut out = String::from("CREATE TABLE ");
     d.quote_identifier(&t.name, &mut out);
     out.push_str(" (");
@@ -75,6 +81,11 @@ pub fn create_table(t: &Table, d: &dyn Dialect) -> String {
         }
     }
     for con in &t.constraints {
+        if let Constraint::ForeignKey { target_table, .. } = con {
+            if deferred.contains(&target_table.as_str()) {
+                continue;
+            }
+        }
         sep(&mut out);
         match con {
             Constraint::Unique { name, columns } => {
@@ -97,6 +108,9 @@ pub fn create_table(t: &Table, d: &dyn Dialect) -> String {
                 ondelete,
                 onupdate,
             } => {
+                if deferred.contains(&target_table.as_str()) {
+                    continue;
+                }
                 constraint_name(d, name, &mut out);
                 out.push_str("FOREIGN KEY(");
                 idents(d, columns, &mut out);
@@ -112,8 +126,11 @@ pub fn create_table(t: &Table, d: &dyn Dialect) -> String {
     }
     for c in &t.columns {
         for fk in &c.foreign_keys {
-            sep(&mut out);
             let (tt, tc) = fk.target_parts();
+            if deferred.contains(&tt) {
+                continue;
+            }
+            sep(&mut out);
             out.push_str("FOREIGN KEY(");
             d.quote_identifier(&c.name, &mut out);
             out.push_str(") REFERENCES ");
@@ -125,6 +142,7 @@ pub fn create_table(t: &Table, d: &dyn Dialect) -> String {
         }
     }
     out.push_str("\n)");
+    out.push_str(d.table_options());
     out
 }
 
@@ -159,6 +177,107 @@ pub fn create_indexes(t: &Table, d: &dyn Dialect) -> Vec<String> {
         one(&ix.name, ix.unique, &ix.columns);
     }
     out
+}
+
+/// The name a deferred foreign key gets when it has none, so that it can be dropped.
+fn deferred_fk_name(t: &Table, column: &str) -> String {
+    format!("fk_{}_{}", t.name, column)
+}
+
+/// `ALTER TABLE t ADD CONSTRAINT ... FOREIGN KEY` for `t`'s foreign keys to `target`.
+pub fn add_foreign_keys(t: &Table, d: &dyn Dialect, target: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut one = |name: &str,
+                   cols: &[String],
+                   tcols: &[String],
+                   actions: (&Option<String>, &Option<String>)| {
+        let mut s = String::from("ALTER TABLE ");
+        d.quote_identifier(&t.name, &mut s);
+        s.push_str(" ADD CONSTRAINT ");
+        d.quote_identifier(name, &mut s);
+        s.push_str(" FOREIGN KEY(");
+        idents(d, cols, &mut s);
+        s.push_str(") REFERENCES ");
+        d.quote_identifier(target, &mut s);
+        s.push_str(" (");
+        idents(d, tcols, &mut s);
+        s.push(')');
+        fk_actions(actions.0, actions.1, &mut s);
+        out.push(s);
+    };
+    for c in &t.columns {
+        for fk in &c.foreign_keys {
+            let (tt, tc) = fk.target_parts();
+            if tt == target {
+                one(
+                    &deferred_fk_name(t, &c.name),
+                    std::slice::from_ref(&c.name),
+                    &[tc.to_string()],
+                    (&fk.ondelete, &fk.onupdate),
+                );
+            }
+        }
+    }
+    for con in &t.constraints {
+        if let Constraint::ForeignKey {
+            name,
+            columns,
+            target_table,
+            target_columns,
+            ondelete,
+            onupdate,
+        } = con
+        {
+            if target_table == target {
+                let name = name
+                    .clone()
+                    .unwrap_or_else(|| deferred_fk_name(t, &columns.join("_")));
+                one(&name, columns, target_columns, (ondelete, onupdate));
+            }
+        }
+    }
+    out
+}
+
+/// `ALTER TABLE t DROP ...` for the foreign keys `add_foreign_keys` added.
+pub fn drop_foreign_keys(t: &Table, d: &dyn Dialect, target: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for c in &t.columns {
+        if c.foreign_keys
+            .iter()
+            .any(|fk| fk.target_parts().0 == target)
+        {
+            names.push(deferred_fk_name(t, &c.name));
+        }
+    }
+    for con in &t.constraints {
+        if let Constraint::ForeignKey {
+            name,
+            columns,
+            target_table,
+            ..
+        } = con
+        {
+            if target_table == target {
+                names.push(
+                    name.clone()
+                        .unwrap_or_else(|| deferred_fk_name(t, &columns.join("_"))),
+                );
+            }
+        }
+    }
+    names
+        .into_iter()
+        .map(|n| {
+            let mut s = String::from("ALTER TABLE ");
+            d.quote_identifier(&t.name, &mut s);
+            s.push(' ');
+            s.push_str(d.drop_foreign_key());
+            s.push(' ');
+            d.quote_identifier(&n, &mut s);
+            s
+        })
+        .collect()
 }
 
 pub fn drop_table(t: &Table, d: &dyn Dialect) -> String {
@@ -213,5 +332,69 @@ mod tests {
                 "CREATE INDEX ix_n ON users (name)"
             ]
         );
+    }
+
+    fn two_tables_pointing_at_each_other() -> (Table, Table) {
+        let key = |name: &str| {
+            let mut c = Column::new(name, SqlType::Integer);
+            c.primary_key = true;
+            c.nullable = false;
+            c
+        };
+        let fk = |name: &str, target: &str| {
+            let mut c = Column::new(name, SqlType::Integer);
+            c.foreign_keys.push(ForeignKey {
+                target: target.into(),
+                ondelete: None,
+                onupdate: None,
+            });
+            c
+        };
+        let a = Table::new("a", vec![key("id"), fk("b_id", "b.id")], vec![], vec![]).unwrap();
+        let b = Table::new("b", vec![key("id"), fk("a_id", "a.id")], vec![], vec![]).unwrap();
+        (a, b)
+    }
+
+    #[test]
+    fn server_dialects_name_their_own_types_and_keys() {
+        use crate::sql::dialect::{MysqlDialect, PostgresDialect};
+        let (a, _) = two_tables_pointing_at_each_other();
+        assert_eq!(
+            create_table_deferring(&a, &PostgresDialect, &["b"]),
+            "CREATE TABLE a (\n\tid SERIAL NOT NULL, \n\tb_id INTEGER, \n\tPRIMARY KEY (id)\n)"
+        );
+        let my = MysqlDialect { mariadb: false };
+        assert_eq!(
+            create_table(&a, &my),
+            "CREATE TABLE a (\n\tid INTEGER NOT NULL AUTO_INCREMENT, \n\tb_id INTEGER, \n\t\
+             PRIMARY KEY (id), \n\tFOREIGN KEY(b_id) REFERENCES b (id)\n) \
+             DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+        );
+        let variant =
+            SqlType::String(None).with_variant(SqlType::String(Some(255)), &["mysql".into()]);
+        assert_eq!(my.type_ddl(&variant), "VARCHAR(255)");
+        assert_eq!(PostgresDialect.type_ddl(&variant), "VARCHAR");
+        assert_eq!(PostgresDialect.type_ddl(&SqlType::LargeBinary), "BYTEA");
+        assert_eq!(my.type_ddl(&SqlType::DateTime), "DATETIME(6)");
+        assert_eq!(variant.kind(), SqlType::String(None).kind());
+    }
+
+    #[test]
+    fn a_deferred_foreign_key_is_added_and_dropped_by_name() {
+        use crate::sql::dialect::{MysqlDialect, PostgresDialect};
+        let (_, b) = two_tables_pointing_at_each_other();
+        assert_eq!(
+            add_foreign_keys(&b, &PostgresDialect, "a"),
+            vec!["ALTER TABLE b ADD CONSTRAINT fk_b_a_id FOREIGN KEY(a_id) REFERENCES a (id)"]
+        );
+        assert_eq!(
+            drop_foreign_keys(&b, &PostgresDialect, "a"),
+            vec!["ALTER TABLE b DROP CONSTRAINT fk_b_a_id"]
+        );
+        assert_eq!(
+            drop_foreign_keys(&b, &MysqlDialect { mariadb: true }, "a"),
+            vec!["ALTER TABLE b DROP FOREIGN KEY fk_b_a_id"]
+        );
+        assert!(add_foreign_keys(&b, &PostgresDialect, "c").is_empty());
     }
 }

@@ -29,7 +29,8 @@ fn classify(e: &mysql::Error) -> (ErrorKind, String) {
     match e {
         mysql::Error::MySqlError(m) => {
             let kind = match (&m.state[..2.min(m.state.len())], m.code) {
-                ("23", _) | (_, 1048 | 1062 | 1451 | 1452 | 3819 | 4025) => {
+                // 1364: a NOT NULL column left out of an INSERT
+                ("23", _) | (_, 1048 | 1062 | 1364 | 1451 | 1452 | 3819 | 4025) => {
                     ErrorKind::IntegrityError
                 }
                 ("22", _) | (_, 1264 | 1265 | 1366 | 1406) => ErrorKind::DataError,
@@ -52,11 +53,17 @@ impl MyDriver {
             .db_name(url.database.clone())
             .tcp_connect_timeout(Some(url.connect_timeout))
             .stmt_cache_size(256)
+            // an UPDATE reports the rows it matched, not only those it changed, as the
+            // unit of work's stale-data check needs (SQLAlchemy asks for the same)
+            .additional_capabilities(mysql::consts::CapabilityFlags::CLIENT_FOUND_ROWS)
             .init(vec![
                 // a value that does not fit is an error, not a silent truncation (as on
                 // PostgreSQL and SQLite); times in UTC, as SQLite's CURRENT_TIMESTAMP
                 "SET SESSION sql_mode = 'TRADITIONAL'",
                 "SET SESSION time_zone = '+00:00'",
+                // a transaction reads what others committed, as on PostgreSQL (MySQL's
+                // default, REPEATABLE READ, would keep a session's first snapshot)
+                "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
             ]);
         let conn = Conn::new(opts).map_err(|e| {
             Error::new(
@@ -109,28 +116,33 @@ impl MyDriver {
         } else {
             Params::Positional(bound)
         };
-        let kinds: Vec<(T, bool)> = stmt
-            .columns()
-            .iter()
-            .map(|c| (c.column_type(), c.character_set() == BINARY_CHARSET))
-            .collect();
+        // MariaDB describes no columns for a prepared INSERT ... RETURNING: the rows say
+        let mut ncols = stmt.columns().len();
         let mut values: Vec<Value> = Vec::new();
-        let affected = {
+        {
             let mut result = conn
                 .exec_iter(&stmt, args)
                 .map_err(|e| self.wrap(e, sql, params))?;
             for row in result.by_ref() {
                 let row = row.map_err(|e| self.wrap(e, sql, params))?;
+                // the result's own column types (a prepared statement's can be vaguer)
+                let kinds: Vec<(T, bool)> = row
+                    .columns_ref()
+                    .iter()
+                    .map(|c| (c.column_type(), c.character_set() == BINARY_CHARSET))
+                    .collect();
+                ncols = kinds.len();
                 for (v, &(ty, binary)) in row.unwrap().into_iter().zip(&kinds) {
                     values.push(from_mysql(v, ty, binary));
                 }
             }
-            result.affected_rows() as usize
-        };
+        }
+        // read once the result is consumed: the OK packet that ends it carries the count
+        let affected = conn.affected_rows() as usize;
         drop(conn);
         if let Some(f) = f {
-            if !kinds.is_empty() {
-                for row in values.chunks(kinds.len()) {
+            if ncols > 0 {
+                for row in values.chunks(ncols) {
                     f(&Row::Values(row))?;
                 }
             }

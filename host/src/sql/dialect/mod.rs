@@ -109,6 +109,22 @@ pub trait Dialect {
         None
     }
 
+    /// True when CREATE TABLE checks that the tables its foreign keys name exist: tables
+    /// that reference each other then get those keys by ALTER TABLE.
+    fn checks_foreign_keys_at_create(&self) -> bool {
+        false
+    }
+
+    /// What drops a named foreign key in ALTER TABLE.
+    fn drop_foreign_key(&self) -> &'static str {
+        "DROP CONSTRAINT"
+    }
+
+    /// What follows the closing parenthesis of CREATE TABLE.
+    fn table_options(&self) -> &'static str {
+        ""
+    }
+
     /// An INSERT of nothing but defaults.
     fn default_values(&self) -> &'static str {
         " DEFAULT VALUES"

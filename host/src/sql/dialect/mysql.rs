@@ -179,6 +179,20 @@ impl Dialect for MysqlDialect {
         }
     }
 
+    fn checks_foreign_keys_at_create(&self) -> bool {
+        true
+    }
+
+    fn drop_foreign_key(&self) -> &'static str {
+        "DROP FOREIGN KEY"
+    }
+
+    /// Text compares and sorts by code point, case-sensitive, as on SQLite and PostgreSQL
+    /// (MySQL's default collation ignores case).
+    fn table_options(&self) -> &'static str {
+        " DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+    }
+
     fn autoincrement_suffix(&self) -> &'static str {
         " AUTO_INCREMENT"
     }

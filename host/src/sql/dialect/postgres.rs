@@ -82,6 +82,10 @@ impl Dialect for PostgresDialect {
         }
     }
 
+    fn checks_foreign_keys_at_create(&self) -> bool {
+        true
+    }
+
     fn offset_without_limit(&self) -> &'static str {
         ""
     }
