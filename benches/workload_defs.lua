@@ -5,8 +5,9 @@
 -- so both time exactly the same Lua code.
 --
 -- Called with the sizes: N users, NQ lookups, W9_TXNS small transactions, NA authors (10 books
--- each).
-local N, NQ, W9_TXNS, NA = ...
+-- each), and optionally the URL of a database server to run W1-W8 on instead of a new
+-- in-memory SQLite database (its tables are dropped and created again for each workload).
+local N, NQ, W9_TXNS, NA, SERVER_URL = ...
 local orm = require("lualchemy")
 
 local Base = orm.declarative_base()
@@ -46,7 +47,8 @@ local ListenedUser = Base:model("ListenedUser", {
 orm.event.listen(ListenedUser, "before_insert", function(mapper, connection, target) end)
 
 local function fresh(url)
-  local engine = orm.create_engine(url or "sqlite://")
+  local engine = orm.create_engine(url or SERVER_URL or "sqlite://")
+  if SERVER_URL and not url then Base.metadata:drop_all(engine) end
   Base.metadata:create_all(engine)
   return engine
 end

@@ -4,7 +4,11 @@
 -- history. Every test reads real rows back; tables are prefixed ca_.
 local orm = require("lualchemy")
 
-local function has(s, needle) return s:find(needle, 1, true) ~= nil end
+-- SQL text is compared in SQLite's spelling: PostgreSQL's `$1` placeholders and MySQL's
+-- backquotes read as `?` and double quotes.
+local function generic(sql) return (sql:gsub("%$%d+", "?"):gsub("`", '"')) end
+
+local function has(s, needle) return generic(s):find(needle, 1, true) ~= nil end
 
 local function pcall_err(fn, ...)
   local ok, err = pcall(fn, ...)

@@ -269,7 +269,19 @@ describe("engine events", function()
       if st.sql:find("^SELECT") and st.sql:find("ev_notes") then select = st end
     end
     assert.truthy(insert and insert.many, "the batched INSERT is an executemany")
-    assert.equal(2, #insert.params)
+    if SPEC_DIALECT == "postgresql" or SPEC_DIALECT == "mariadb" then
+      -- one multi-row INSERT (insertmanyvalues): the rows' values one after another
+      assert.truthy(insert.sql:find("VALUES %(.-%), %(.-%)"), insert.sql)
+      -- two rows of (body, stamp, version); stamp is nil, so no ipairs over the list
+      local bodies = {}
+      for i = 1, 6 do
+        local v = insert.params[i]
+        if v == "a" or v == "b" then bodies[#bodies + 1] = v end
+      end
+      assert.same({ "a", "b" }, bodies, insert.sql)
+    else
+      assert.equal(2, #insert.params)
+    end
     assert.truthy(select and select.seconds >= 0)
     assert.same({ "a" }, select.params)
   end)

@@ -47,12 +47,34 @@ describe("hostile input", function()
     end
   end
 
+  -- PostgreSQL text cannot hold a NUL byte: there a bound NUL is refused with a DataError,
+  -- which aborts the transaction; SQLite and MySQL store it as any other byte
+  local function nul_refused(h)
+    return SPEC_DIALECT == "postgresql" and h:find("\0", 1, true) ~= nil
+  end
+
+  local function assert_data_error(fn)
+    local ok, err = pcall(fn)
+    assert.is_false(ok)
+    assert.equal("DataError", err.kind, tostring(err))
+    s:rollback()
+  end
+
+  -- a query binding h matches no row (count() gives the rows it found), or is refused
+  local function matches_nothing(h, count)
+    if nul_refused(h) then
+      assert_data_error(count)
+    else
+      assert.equal(0, count())
+    end
+  end
+
   it("binds hostile strings used as values in where, filter_by and get", function()
     for _, h in ipairs(HOSTILE) do
-      assert.equal(0, #s:scalars(orm.select(User):where(User.name:eq(h))):all())
-      assert.equal(0, #s:scalars(orm.select(User):filter_by{ name = h }):all())
-      assert.equal(0, #s:scalars(orm.select(User):where(User.name:like(h))):all())
-      assert.equal(0, #s:scalars(orm.select(User):where(User.name:in_({ h, h .. "2" }))):all())
+      matches_nothing(h, function() return #s:scalars(orm.select(User):where(User.name:eq(h))):all() end)
+      matches_nothing(h, function() return #s:scalars(orm.select(User):filter_by{ name = h }):all() end)
+      matches_nothing(h, function() return #s:scalars(orm.select(User):where(User.name:like(h))):all() end)
+      matches_nothing(h, function() return #s:scalars(orm.select(User):where(User.name:in_({ h, h .. "2" }))):all() end)
       local ok, err = pcall(function() return s:get(User, h) end)
       assert.is_false(ok) -- a string is no Integer key
       assert.truthy(err.message:find("User.id", 1, true), err.message)
@@ -63,13 +85,25 @@ describe("hostile input", function()
 
   it("stores hostile strings as data, byte for byte", function()
     for i, h in ipairs(HOSTILE) do
-      s:add(User{ id = 100 + i, name = h })
+      if nul_refused(h) then
+        assert_data_error(function()
+          s:add(User{ id = 100 + i, name = h })
+          s:commit()
+        end)
+      end
+    end
+    for i, h in ipairs(HOSTILE) do
+      if not nul_refused(h) then s:add(User{ id = 100 + i, name = h }) end
     end
     s:commit()
     for i, h in ipairs(HOSTILE) do
       s:expire_all()
-      assert.equal(h, s:get(User, 100 + i).name)
-      assert.equal(100 + i, s:scalar(orm.select(User.id):where(User.name:eq(h))))
+      if nul_refused(h) then
+        assert.is_nil(s:get(User, 100 + i))
+      else
+        assert.equal(h, s:get(User, 100 + i).name)
+        assert.equal(100 + i, s:scalar(orm.select(User.id):where(User.name:eq(h))))
+      end
     end
     s:execute(orm.insert(User), { { name = HOSTILE[1] }, { name = HOSTILE[2] } })
     s:commit()
@@ -80,8 +114,9 @@ describe("hostile input", function()
 
   it("binds hostile strings in orm.text parameters", function()
     for _, h in ipairs(HOSTILE) do
-      local r = s:execute(orm.text("SELECT count(*) FROM users WHERE name = :n"), { n = h })
-      assert.equal(0, r:scalar())
+      matches_nothing(h, function()
+        return s:execute(orm.text("SELECT count(*) FROM users WHERE name = :n"), { n = h }):scalar()
+      end)
       no_hostile_text_in_sql(h)
     end
     table_survives()

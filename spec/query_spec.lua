@@ -189,13 +189,16 @@ describe("ordering and paging", function()
     assert.same({ "ed", "dora", "carl", "ann", "Bob" }, names_of(orm.select(U):order_by(U.name:desc())))
   end)
 
+  -- dora's NULL age is left out of the two below: where NULLs sort is up to the database
+  -- (first in ascending order on SQLite and MySQL, last on PostgreSQL)
   it("orders by several columns", function()
-    assert.same({ "carl", "ed", "ann", "Bob", "dora" },
-      names_of(orm.select(U):order_by(U.age:desc(), U.name:desc())))
+    assert.same({ "carl", "ed", "ann", "Bob" },
+      names_of(orm.select(U):where(U.age:is_not(nil)):order_by(U.age:desc(), U.name:desc())))
   end)
 
   it("orders with :asc()", function()
-    assert.same({ "dora", "Bob", "ann", "ed", "carl" }, names_of(orm.select(U):order_by(U.age:asc(), U.id)))
+    assert.same({ "Bob", "ann", "ed", "carl" },
+      names_of(orm.select(U):where(U.age:is_not(nil)):order_by(U.age:asc(), U.id)))
   end)
 
   it("limits", function()
@@ -493,7 +496,15 @@ describe("bulk insert", function()
     local ins = {}
     for _, e in ipairs(env.log) do if e.sql:find("^INSERT") then ins[#ins + 1] = e end end
     assert.equal(1, #ins)
-    assert.equal(2, #ins[1].params)
+    if SPEC_DIALECT == "sqlite" then
+      -- one executemany with a parameter set per row
+      assert.same({ { "x1", 1 }, { "x2", 2 } }, ins[1].params)
+    else
+      -- one multi-row INSERT ... VALUES (...), (...): the rows' values flattened
+      -- (SQLAlchemy's insertmanyvalues)
+      assert.truthy(has(ins[1].sql:gsub("%$%d+", "?"), "VALUES (?, ?), (?, ?)"), ins[1].sql)
+      assert.same({ "x1", 1, "x2", 2 }, ins[1].params)
+    end
   end)
 
   it("is rolled back with the session", function()
@@ -505,7 +516,14 @@ describe("bulk insert", function()
   it("rejects a violating row with IntegrityError", function()
     local err = pcall_err(s.execute, s, orm.insert(U), { { name = "ok" }, { age = 5 } })
     assert.equal("IntegrityError", err.kind)
-    assert.truthy(has(tostring(err), "users.name"))
+    -- each database names the column in its own words
+    local needle = ({
+      sqlite = "NOT NULL constraint failed: users.name",
+      postgresql = 'null value in column "name" of relation "users"',
+      mysql = "Field 'name' doesn't have a default value",
+      mariadb = "Field 'name' doesn't have a default value",
+    })[SPEC_DIALECT]
+    assert.truthy(has(tostring(err), needle), tostring(err))
   end)
 end)
 

@@ -84,15 +84,15 @@ impl Connection {
         super::events::dispatch(&self.engine, event, sql, params)
     }
 
-    fn echo(&self, sql: &str, params: EchoParams<'_>) {
+    fn echo(&self, sql: &str, params: &EchoParams<'_>) {
         if let Some(sink) = self.engine.0.echo.borrow().as_ref() {
-            sink.statement(sql, &params);
+            sink.statement(sql, params);
         }
     }
 
     /// Runs a statement without parameters or results (transaction control, DDL).
     pub fn execute_control(&self, sql: &str, echo_as: &str) -> Result<()> {
-        self.echo(echo_as, EchoParams::None);
+        self.echo(echo_as, &EchoParams::None);
         self.batch(sql)
     }
 
@@ -112,7 +112,7 @@ impl Connection {
         if self.in_transaction() {
             return Ok(TxOwnership::Joined);
         }
-        self.echo("BEGIN (implicit)", EchoParams::None);
+        self.echo("BEGIN (implicit)", &EchoParams::None);
         self.batch("BEGIN")?;
         Ok(TxOwnership::Owner)
     }
@@ -146,18 +146,20 @@ impl Connection {
 
     /// Executes one statement through the statement cache; returns the rows changed.
     pub fn execute(&self, sql: &str, params: &[Value]) -> Result<usize> {
-        self.echo(sql, EchoParams::One(params));
-        self.cursor_event(
-            EngineEvent::BeforeCursorExecute,
-            sql,
-            &EchoParams::One(params),
-        )?;
+        self.execute_reported(sql, params, EchoParams::One(params))
+    }
+
+    /// `execute`, reporting `params` to echo and the cursor events as `report` says.
+    fn execute_reported(
+        &self,
+        sql: &str,
+        params: &[Value],
+        report: EchoParams<'_>,
+    ) -> Result<usize> {
+        self.echo(sql, &report);
+        self.cursor_event(EngineEvent::BeforeCursorExecute, sql, &report)?;
         let n = self.run(sql, params);
-        self.cursor_event(
-            EngineEvent::AfterCursorExecute,
-            sql,
-            &EchoParams::One(params),
-        )?;
+        self.cursor_event(EngineEvent::AfterCursorExecute, sql, &report)?;
         n
     }
 
@@ -188,13 +190,7 @@ impl Connection {
             [one] => EchoParams::One(one),
             _ => EchoParams::Many(rows),
         };
-        self.echo(
-            sql,
-            match rows {
-                [one] => EchoParams::One(one),
-                _ => EchoParams::Many(rows),
-            },
-        );
+        self.echo(sql, &reported);
         self.cursor_event(EngineEvent::BeforeCursorExecute, sql, &reported)?;
         match self.driver() {
             Driver::Sqlite(raw) => {
@@ -273,13 +269,13 @@ impl Connection {
             let params = c.bind(&flat, &|_| None)?;
             if returning {
                 let mut k = done;
-                self.query(&c.sql, &params, |row| {
+                self.query_reported(&c.sql, &params, EchoParams::Batch(&params), |row| {
                     each(k, Some(row.value(0)?))?;
                     k += 1;
                     Ok(())
                 })?;
             } else {
-                self.execute(&c.sql, &params)?;
+                self.execute_reported(&c.sql, &params, EchoParams::Batch(&params))?;
                 for k in done..done + chunk.len() {
                     each(k, None)?;
                 }
@@ -296,19 +292,61 @@ impl Connection {
         Ok(done)
     }
 
+    /// Executes an UPDATE of many rows: `single` is `up` compiled for one row, `rows` the
+    /// values of its slots. `check(expected, matched)` gets the rows a statement should have
+    /// matched and those it did: per row on SQLite and MySQL, per batch on PostgreSQL,
+    /// which gets one UPDATE joined to a VALUES list of up to 1,000 rows (as psycopg's
+    /// pipelined executemany saves the round trips).
+    pub fn update_rows(
+        &self,
+        up: &crate::sql::Update,
+        single: &crate::sql::Compiled,
+        rows: &[Vec<Value>],
+        mut check: impl FnMut(usize, usize) -> Result<()>,
+    ) -> Result<()> {
+        let d = self.engine.dialect();
+        let width = rows.first().map_or(0, |r| r.len()).max(1);
+        let per = d.update_batch_rows().min(d.max_params() / width);
+        if per <= 1 || rows.len() == 1 || !single.is_static_but_slots() {
+            let bound = bind_each(single, rows)?;
+            return self.execute_many(&single.sql, &bound, |_, _, changed| check(1, changed));
+        }
+        let mut compiled: Option<(usize, crate::sql::Compiled)> = None;
+        for chunk in rows.chunks(per) {
+            if compiled.as_ref().is_none_or(|(n, _)| *n != chunk.len()) {
+                compiled = Some((
+                    chunk.len(),
+                    crate::sql::compiler::compile_update_rows(up, chunk.len(), d)?,
+                ));
+            }
+            let c = &compiled.as_ref().expect("compiled above").1;
+            let params = c.bind(&chunk.concat(), &|_| None)?;
+            let matched = self.execute_reported(&c.sql, &params, EchoParams::Batch(&params))?;
+            check(chunk.len(), matched)?;
+        }
+        Ok(())
+    }
+
     /// Runs a query, calling `f` with each row.
     pub fn query(
         &self,
         sql: &str,
         params: &[Value],
+        f: impl FnMut(&Row<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.query_reported(sql, params, EchoParams::One(params), f)
+    }
+
+    /// `query`, reporting `params` to echo and the cursor events as `report` says.
+    fn query_reported(
+        &self,
+        sql: &str,
+        params: &[Value],
+        report: EchoParams<'_>,
         mut f: impl FnMut(&Row<'_>) -> Result<()>,
     ) -> Result<()> {
-        self.echo(sql, EchoParams::One(params));
-        self.cursor_event(
-            EngineEvent::BeforeCursorExecute,
-            sql,
-            &EchoParams::One(params),
-        )?;
+        self.echo(sql, &report);
+        self.cursor_event(EngineEvent::BeforeCursorExecute, sql, &report)?;
         match self.driver() {
             Driver::Sqlite(c) => {
                 let wrap = |e| Error::from_db(e, sql, params);
@@ -329,11 +367,7 @@ impl Connection {
                 d.run(sql, params, Some(&mut f))?;
             }
         }
-        self.cursor_event(
-            EngineEvent::AfterCursorExecute,
-            sql,
-            &EchoParams::One(params),
-        )
+        self.cursor_event(EngineEvent::AfterCursorExecute, sql, &report)
     }
 
     /// Column names of a query's result.

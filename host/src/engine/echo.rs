@@ -13,6 +13,10 @@ pub enum EchoParams<'a> {
     One(&'a [Value]),
     /// A batched statement: one set per execution (SQLAlchemy's executemany).
     Many(&'a [Vec<Value>]),
+    /// One statement carrying many rows' parameters one after another (a multi-row INSERT,
+    /// an UPDATE joined to VALUES): SQLAlchemy's "insertmanyvalues", reported as one
+    /// parameter list and as an executemany.
+    Batch(&'a [Value]),
 }
 
 pub trait EchoSink {
@@ -31,7 +35,7 @@ impl EchoSink for PrintEcho {
         let mut line = format!("INFO lualchemy.engine.Engine {sql}");
         let rendered = match params {
             EchoParams::None => None,
-            EchoParams::One(p) => Some(format_params(p)),
+            EchoParams::One(p) | EchoParams::Batch(p) => Some(format_params(p)),
             EchoParams::Many(rows) => Some(format!(
                 "[{}]",
                 rows.iter()

@@ -49,7 +49,7 @@ pub fn dispatch(
     if l.is_empty() {
         return Ok(());
     }
-    let executemany = matches!(params, EchoParams::Many(_));
+    let executemany = matches!(params, EchoParams::Many(_) | EchoParams::Batch(_));
     for f in l.take_for(event) {
         f(&EngineArgs {
             event,

@@ -52,7 +52,7 @@ impl EchoSink for LuaEcho {
         let run = || -> LuaResult<()> {
             let p = match params {
                 EchoParams::None => lua.create_table()?,
-                EchoParams::One(v) => list(v)?,
+                EchoParams::One(v) | EchoParams::Batch(v) => list(v)?,
                 EchoParams::Many(rows) => {
                     let t = lua.create_table()?;
                     for (i, r) in rows.iter().enumerate() {
@@ -61,8 +61,11 @@ impl EchoSink for LuaEcho {
                     t
                 }
             };
-            self.func
-                .call::<()>((sql, p, matches!(params, EchoParams::Many(_))))
+            self.func.call::<()>((
+                sql,
+                p,
+                matches!(params, EchoParams::Many(_) | EchoParams::Batch(_)),
+            ))
         };
         if let Err(e) = run() {
             eprintln!("lualchemy: error in echo function: {e}");

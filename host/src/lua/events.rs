@@ -208,7 +208,7 @@ fn engine_listener(lua: &Lua, f: Function) -> crate::engine::events::EngineListe
             };
             let params = match a.params {
                 EchoParams::None => LuaValue::Nil,
-                EchoParams::One(p) => LuaValue::Table(row(p)?),
+                EchoParams::One(p) | EchoParams::Batch(p) => LuaValue::Table(row(p)?),
                 EchoParams::Many(rows) => {
                     let t = lua.create_table()?;
                     for (i, r) in rows.iter().enumerate() {

@@ -1052,7 +1052,8 @@ fn update_rows(
     out: &mut Vec<UpdateOutcome>,
 ) -> Result<()> {
     let dialect = conn.engine().dialect();
-    let mut batches: Vec<(AttrSet, AttrSet, Compiled, Vec<Vec<Value>>)> = Vec::new();
+    #[allow(clippy::type_complexity)]
+    let mut batches: Vec<(AttrSet, AttrSet, (Update, Compiled), Vec<Vec<Value>>)> = Vec::new();
     let has_onupdate = table.columns.iter().any(|c| c.onupdate.is_some());
     for inst in rows {
         let mapper = &inst.mapper;
@@ -1150,8 +1151,8 @@ fn update_rows(
                         Expr::binary(Expr::column(table, i), BinOp::Eq, Expr::Slot(slot + n))
                     })
                     .collect();
-                let c = compile(&Statement::Update(up), dialect)?;
-                batches.push((set.clone(), sql_set.clone(), c, Vec::new()));
+                let c = compile(&Statement::Update(up.clone()), dialect)?;
+                batches.push((set.clone(), sql_set.clone(), (up, c), Vec::new()));
                 batches.len() - 1
             }
         };
@@ -1163,13 +1164,12 @@ fn update_rows(
             new_key,
         });
     }
-    for (_, _, c, rows) in batches {
-        let rows = bind_rows(&c, rows)?;
-        conn.execute_many(&c.sql, &rows, |_, _, changed| {
-            if changed != 1 {
+    for (_, _, (up, c), rows) in batches {
+        conn.update_rows(&up, &c, &rows, |expected, matched| {
+            if matched != expected {
                 return Err(Error::new(
                     ErrorKind::StaleDataError,
-                    format!("UPDATE statement on table '{}' expected to update 1 row(s); {changed} were matched.", table.name),
+                    format!("UPDATE statement on table '{}' expected to update {expected} row(s); {matched} were matched.", table.name),
                 ));
             }
             Ok(())

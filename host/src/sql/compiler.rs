@@ -47,6 +47,11 @@ impl Compiled {
             .collect()
     }
 
+    /// True when every parameter is a per-row slot (nothing bound at compile time).
+    pub fn is_static_but_slots(&self) -> bool {
+        self.params.iter().all(|p| matches!(p, Param::Slot(_)))
+    }
+
     /// True when every parameter is bound already.
     pub fn is_static(&self) -> bool {
         self.params.iter().all(|p| matches!(p, Param::Value(_)))
@@ -79,6 +84,21 @@ pub fn compile_insert_rows(ins: &Insert, rows: usize, dialect: &dyn Dialect) -> 
     })
 }
 
+/// An UPDATE of `rows` rows in one statement, joined to a VALUES list of their parameters
+/// (PostgreSQL's `UPDATE ... FROM (VALUES ...)`): bound with the rows' slot values one after
+/// another. Every slot must be a column's new value or a column's `=` comparison.
+pub fn compile_update_rows(up: &Update, rows: usize, dialect: &dyn Dialect) -> Result<Compiled> {
+    let mut c = Compiler::new(
+        dialect,
+        128 + 24 * rows * (up.values.len() + up.where_.len()),
+    );
+    c.update_rows(up, rows)?;
+    Ok(Compiled {
+        sql: c.sql,
+        params: c.params,
+    })
+}
+
 /// Compiles a lone expression (a WHERE condition, a column), as `tostring` shows it.
 pub fn compile_expr(e: &Expr, dialect: &dyn Dialect) -> Result<Compiled> {
     let mut c = Compiler::new(dialect, 64);
@@ -99,6 +119,8 @@ struct Compiler<'a> {
     unqualified: bool,
     /// Added to slot numbers: the row a multi-row INSERT is rendering.
     slot_offset: usize,
+    /// Slots render as columns of the VALUES list a batched UPDATE joins (`v.p0`).
+    slots_as_columns: bool,
 }
 
 fn has_label(e: &Expr) -> bool {
@@ -164,6 +186,7 @@ impl<'a> Compiler<'a> {
             outer_froms: Vec::new(),
             unqualified: false,
             slot_offset: 0,
+            slots_as_columns: false,
         }
     }
 
@@ -457,6 +480,70 @@ impl<'a> Compiler<'a> {
         self.returning(&u.returning, Dml::Update)
     }
 
+    /// One UPDATE for `rows` rows of `u` (whose values and WHERE bind slots), joined to a
+    /// VALUES list that carries each row's slots, cast to the type of the column each slot
+    /// is set to or compared with: `UPDATE t SET a=lualchemy_rows.p0 FROM (VALUES ($1::T,
+    /// $2::T), ...) AS lualchemy_rows(p0, p1) WHERE t.id = lualchemy_rows.p1`.
+    fn update_rows(&mut self, u: &Update, rows: usize) -> Result<()> {
+        let mut types: Vec<Option<&crate::schema::SqlType>> = Vec::new();
+        let mut note = |slot: usize, col: usize| {
+            if types.len() <= slot {
+                types.resize(slot + 1, None);
+            }
+            types[slot] = Some(&u.table.columns[col].ty);
+        };
+        for (col, v) in &u.values {
+            if let Expr::Slot(k) = v {
+                note(*k, *col);
+            }
+        }
+        for w in &u.where_ {
+            if let Expr::Binary(l, BinOp::Eq, r) = w {
+                if let (Expr::Column(c), Expr::Slot(k)) = (&**l, &**r) {
+                    note(*k, c.index);
+                }
+            }
+        }
+        let Some(types) = types.into_iter().collect::<Option<Vec<_>>>() else {
+            return Err(arg_err!(
+                "UPDATE of table '{}': a parameter's column is not known",
+                u.table.name
+            ));
+        };
+        self.slots_as_columns = true;
+        let r = self.update(u);
+        self.slots_as_columns = false;
+        r?;
+        // the VALUES list goes between SET and WHERE
+        let where_at = self.sql.find(" \nWHERE ").unwrap_or(self.sql.len());
+        let tail = self.sql.split_off(where_at);
+        self.sql.push_str(" FROM (VALUES ");
+        for r in 0..rows {
+            self.sql.push_str(if r == 0 { "(" } else { ", (" });
+            for (k, ty) in types.iter().enumerate() {
+                if k > 0 {
+                    self.sql.push_str(", ");
+                }
+                self.param(Param::Slot(r * types.len() + k));
+                self.sql.push_str("::");
+                let t = self.dialect.type_ddl(ty);
+                self.sql.push_str(&t);
+            }
+            self.sql.push(')');
+        }
+        self.sql.push_str(") AS lualchemy_rows(");
+        for k in 0..types.len() {
+            if k > 0 {
+                self.sql.push_str(", ");
+            }
+            self.sql.push('p');
+            self.sql.push_str(&k.to_string());
+        }
+        self.sql.push(')');
+        self.sql.push_str(&tail);
+        Ok(())
+    }
+
     fn delete(&mut self, d: &Delete) -> Result<()> {
         self.sql.push_str("DELETE FROM ");
         self.ident(&d.table.name);
@@ -532,6 +619,10 @@ impl<'a> Compiler<'a> {
                         }
                     }
                 }
+            }
+            Expr::Slot(i) if self.slots_as_columns => {
+                self.sql.push_str("lualchemy_rows.p");
+                self.sql.push_str(&i.to_string());
             }
             Expr::Slot(i) => self.param(Param::Slot(*i + self.slot_offset)),
             Expr::Null => self.sql.push_str("NULL"),

@@ -36,7 +36,7 @@ impl EchoSink for Capture {
         }
         let params = match params {
             EchoParams::None => Vec::new(),
-            EchoParams::One(p) => vec![p.to_vec()],
+            EchoParams::One(p) | EchoParams::Batch(p) => vec![p.to_vec()],
             EchoParams::Many(rows) => rows.to_vec(),
         };
         self.sent.borrow_mut().push(Sent {

@@ -135,6 +135,11 @@ pub trait Dialect {
         1
     }
 
+    /// The most rows one UPDATE joined to a VALUES list carries (1: one UPDATE per row).
+    fn update_batch_rows(&self) -> usize {
+        1
+    }
+
     /// The most parameters one statement may bind.
     fn max_params(&self) -> usize {
         32766

@@ -124,6 +124,10 @@ impl Dialect for PostgresDialect {
         1000
     }
 
+    fn update_batch_rows(&self) -> usize {
+        1000
+    }
+
     fn max_params(&self) -> usize {
         65535
     }
