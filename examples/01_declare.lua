@@ -171,9 +171,16 @@ end)
 print("empty tag label refused:", not ok, err.orig)
 session:rollback()
 
--- the indexes were created by create_all
-local names = session:execute(orm.text(
-  "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix_%' ORDER BY name")):scalars():all()
+-- the indexes were created by create_all (each database lists them in its own catalog)
+local catalog = {
+  sqlite = "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix_%' ORDER BY name",
+  postgresql = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+    .. "AND indexname LIKE 'ix_%' ORDER BY indexname",
+  mysql = "SELECT DISTINCT index_name FROM information_schema.statistics "
+    .. "WHERE table_schema = DATABASE() AND index_name LIKE 'ix_%' ORDER BY index_name",
+}
+catalog.mariadb = catalog.mysql
+local names = session:execute(orm.text(catalog[engine.dialect])):scalars():all()
 print("indexes:", table.concat(names, ", "))
 
 -- unknown keyword arguments are refused, naming the model and the key

@@ -40,7 +40,7 @@ local Post = Base:model("Post", {
   __tablename__ = "posts",
   id = orm.Column(orm.Integer, { primary_key = true }),
   title = orm.Column(orm.String(100), { nullable = false, index = true }),
-  published = orm.Column(orm.Boolean, { server_default = orm.text("0") }),
+  published = orm.Column(orm.Boolean, { server_default = orm.text("false") }),
   created = orm.Column(orm.DateTime, { server_default = orm.func.now() }),
   __table_args__ = { orm.CheckConstraint("length(title) > 0") },
 })
