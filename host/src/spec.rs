@@ -50,8 +50,9 @@ pub fn run_specs_on(paths: &[String], db: Option<&str>) -> mlua::Result<(i64, i6
         dialect = spec_db.dialect();
         lua.set_app_data(spec_db);
     }
-    // the dialect the specs' in-memory engines are on
+    // the dialect the specs' in-memory engines are on, and the server's URL
     lua.globals().set("SPEC_DIALECT", dialect)?;
+    lua.globals().set("SPEC_DATABASE_URL", db)?;
     let runner: mlua::Table = lua
         .load(include_str!("../../lua/spec_runner.lua"))
         .set_name("=lualchemy/spec_runner.lua")

@@ -191,13 +191,22 @@ fn datetime_in(v: &LuaValue, kind: ValueKind, what: &dyn Fn() -> String) -> LuaR
     let (date, time) = match v {
         LuaValue::String(s) => {
             let s = s.to_str().map_err(|_| bad())?.to_string();
+            // stored in one form on every database (what PostgreSQL and MySQL give back):
+            // six fraction digits when there is a fraction, none when there is not
+            use crate::datetime as dt;
             return match kind {
                 ValueKind::Date if check_digits(&s, "9999-99-99") => Ok(s),
-                ValueKind::Time if valid_time(&s) => Ok(s),
+                ValueKind::Time if valid_time(&s) => {
+                    dt::parse_time(&s).map(dt::format_time).ok_or_else(bad)
+                }
                 ValueKind::DateTime => {
                     let s = s.replacen('T', " ", 1);
                     match s.split_once(' ') {
-                        Some((d, t)) if check_digits(d, "9999-99-99") && valid_time(t) => Ok(s),
+                        Some((d, t)) if check_digits(d, "9999-99-99") && valid_time(t) => {
+                            dt::parse_datetime(&s)
+                                .map(dt::format_datetime)
+                                .ok_or_else(bad)
+                        }
                         None if check_digits(&s, "9999-99-99") => Ok(format!("{s} 00:00:00")),
                         _ => Err(bad()),
                     }

@@ -658,6 +658,18 @@ impl<'a> Compiler<'a> {
                 } else {
                     self.expr(l, p)?;
                 }
+                // `IS true`: the right of IS is a literal, never a parameter (only SQLite
+                // takes `IS ?`)
+                if matches!(op, BinOp::Is | BinOp::IsNot) {
+                    if let Expr::Bind(Value::Integer(b @ (0 | 1)), _) = &**r {
+                        self.sql.push_str(op.sql());
+                        self.sql.push_str(self.dialect.boolean_literal(*b == 1));
+                        if paren {
+                            self.sql.push(')');
+                        }
+                        return Ok(());
+                    }
+                }
                 self.sql.push_str(match op {
                     BinOp::ILike if native => " ILIKE ",
                     BinOp::NotILike if native => " NOT ILIKE ",
@@ -1321,7 +1333,7 @@ mod tests {
         let pg = compile(&Statement::Select(s.clone()), &PostgresDialect).unwrap();
         assert_eq!(
             pg.sql,
-            "SELECT users.name \nFROM users \nWHERE users.name ILIKE $1 OFFSET $2"
+            "SELECT users.name \nFROM users \nWHERE users.name ILIKE $1::VARCHAR OFFSET $2"
         );
         let my = compile(&Statement::Select(s), &MysqlDialect { mariadb: false }).unwrap();
         assert_eq!(

@@ -102,6 +102,40 @@ impl Driver {
     }
 }
 
+/// Runs a server driver's connect on a thread of its own and waits at most `url`'s connect
+/// timeout for it: the drivers' own timeouts cover the TCP connect, not a server (or a
+/// proxy) that accepts the connection and then never answers the handshake.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn connect_within<T: Send + 'static>(
+    url: &super::url::ServerUrl,
+    what: &str,
+    connect: impl FnOnce() -> std::result::Result<T, String> + Send + 'static,
+) -> Result<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("lualchemy-connect".into())
+        .spawn(move || {
+            // the receiver is gone when the wait timed out: the connection is dropped
+            let _ = tx.send(connect());
+        })
+        .map_err(|e| Error::new(ErrorKind::OperationalError, e.to_string()))?;
+    let detail = match rx.recv_timeout(url.connect_timeout) {
+        Ok(Ok(conn)) => return Ok(conn),
+        Ok(Err(detail)) => detail,
+        Err(_) => format!(
+            "no answer within the connect timeout of {:.1} s",
+            url.connect_timeout.as_secs_f64()
+        ),
+    };
+    Err(Error::new(
+        ErrorKind::OperationalError,
+        format!(
+            "could not connect to {what} at {}: {detail}",
+            url.describe()
+        ),
+    ))
+}
+
 /// Keeps a server driver's transaction flag in step with the control statements it runs
 /// (the servers' client crates do not report it).
 pub(crate) fn track_transaction(flag: &Cell<bool>, sql: &str, ok: bool) {

@@ -65,11 +65,8 @@ impl MyDriver {
                 // default, REPEATABLE READ, would keep a session's first snapshot)
                 "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
             ]);
-        let conn = Conn::new(opts).map_err(|e| {
-            Error::new(
-                ErrorKind::OperationalError,
-                format!("could not connect to MySQL at {}: {e}", url.describe()),
-            )
+        let conn = super::connect_within(url, "MySQL", move || {
+            Conn::new(opts).map_err(|e| e.to_string())
         })?;
         Ok(MyDriver {
             conn: RefCell::new(conn),

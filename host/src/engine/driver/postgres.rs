@@ -84,18 +84,12 @@ impl PgDriver {
         if let Some(db) = &url.database {
             config.dbname(db);
         }
-        let client = config.connect(NoTls).map_err(|e| {
-            let detail = e
-                .as_db_error()
-                .map(|d| d.message().to_string())
-                .unwrap_or_else(|| e.to_string());
-            Error::new(
-                ErrorKind::OperationalError,
-                format!(
-                    "could not connect to PostgreSQL at {}: {detail}",
-                    url.describe()
-                ),
-            )
+        let client = super::connect_within(url, "PostgreSQL", move || {
+            config.connect(NoTls).map_err(|e| {
+                e.as_db_error()
+                    .map(|d| d.message().to_string())
+                    .unwrap_or_else(|| e.to_string())
+            })
         })?;
         Ok(PgDriver {
             client: RefCell::new(client),
@@ -178,8 +172,11 @@ impl PgDriver {
         self.in_tx.get()
     }
 
+    /// A round trip to the server (as SQLAlchemy's `pool_pre_ping`): a connection the
+    /// server dropped while it sat in the pool is found here, not by the next statement.
     pub fn is_usable(&self) -> bool {
-        !self.client.borrow().is_closed()
+        let mut client = self.client.borrow_mut();
+        !client.is_closed() && client.is_valid(std::time::Duration::from_secs(5)).is_ok()
     }
 
     /// Transaction control and DDL: no parameters, no rows.

@@ -125,6 +125,15 @@ pub trait Dialect {
         ""
     }
 
+    /// `IS true` / `IS false`: how the dialect spells a boolean literal.
+    fn boolean_literal(&self, value: bool) -> &'static str {
+        if value {
+            "1"
+        } else {
+            "0"
+        }
+    }
+
     /// An INSERT of nothing but defaults.
     fn default_values(&self) -> &'static str {
         " DEFAULT VALUES"

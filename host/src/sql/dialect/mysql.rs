@@ -275,6 +275,14 @@ impl Dialect for MysqlDialect {
         65535
     }
 
+    fn boolean_literal(&self, value: bool) -> &'static str {
+        if value {
+            "true"
+        } else {
+            "false"
+        }
+    }
+
     fn has_table_sql(&self) -> &'static str {
         "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() \
          AND table_name = ?"

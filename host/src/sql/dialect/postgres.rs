@@ -90,12 +90,15 @@ impl Dialect for PostgresDialect {
         ""
     }
 
-    /// As SQLAlchemy's psycopg dialect renders bind casts: a bare `$1` would be text.
+    /// As SQLAlchemy's psycopg dialect renders bind casts: a bare `$1` would be text, or
+    /// of no type the server can determine.
     fn untyped_bind_cast(&self, v: &Value) -> Option<&'static str> {
         match v {
             Value::Integer(i) if i32::try_from(*i).is_ok() => Some("::INTEGER"),
             Value::Integer(_) => Some("::BIGINT"),
             Value::Real(_) => Some("::FLOAT"),
+            // a string where any type would do (concat's arguments) must say it is one
+            Value::Text(_) => Some("::VARCHAR"),
             _ => None,
         }
     }
@@ -130,6 +133,14 @@ impl Dialect for PostgresDialect {
 
     fn max_params(&self) -> usize {
         65535
+    }
+
+    fn boolean_literal(&self, value: bool) -> &'static str {
+        if value {
+            "true"
+        } else {
+            "false"
+        }
     }
 
     fn has_table_sql(&self) -> &'static str {

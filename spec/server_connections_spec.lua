@@ -1,0 +1,84 @@
+-- Connections to a database server (`lualchemy test --db URL`; SQLite has no server, so on
+-- SQLite this file declares nothing): a server that cannot be reached, an unknown database
+-- or user, and a connection the server dropped while it sat in the pool.
+local orm = require("lualchemy")
+
+if SPEC_DIALECT == "sqlite" then return end
+
+local function has(s, needle) return tostring(s):find(needle, 1, true) ~= nil end
+
+-- The run's server URL with another user, database or port.
+local function url_with(parts)
+  local scheme, user, host, port = SPEC_DATABASE_URL:match("^(%w+)://([^@/]*)@([^:/?]+):?(%d*)")
+  assert(scheme, "unexpected spec database URL " .. SPEC_DATABASE_URL)
+  user = (user or ""):gsub(":.*$", "")
+  return ("%s://%s@%s:%s/%s"):format(scheme, parts.user or user, host,
+    parts.port or (port ~= "" and port or (scheme == "postgresql" and "5432" or "3306")),
+    parts.database or "")
+end
+
+-- The error of the first statement an engine on `url` runs.
+local function first_error(url)
+  local engine = orm.create_engine(url)
+  local ok, err = pcall(function()
+    local s = orm.Session(engine)
+    return s:scalar(orm.text("SELECT 1"))
+  end)
+  assert.falsy(ok, "the connection should have failed")
+  return err
+end
+
+describe("connection failures on " .. SPEC_DIALECT, function()
+  it("an unknown database is an OperationalError naming host and database", function()
+    local err = first_error(url_with({ database = "lz_no_such_database" }))
+    assert.equal("OperationalError", err.kind)
+    assert.truthy(has(err.message, "127.0.0.1"), err.message)
+    assert.truthy(has(err.message, "lz_no_such_database"), err.message)
+  end)
+
+  it("an unknown user is an OperationalError naming host and database", function()
+    local err = first_error(url_with({ user = "lz_no_such_user", database = "lz_db" }))
+    assert.equal("OperationalError", err.kind)
+    assert.truthy(has(err.message, "127.0.0.1") and has(err.message, "lz_db"), err.message)
+  end)
+
+  it("a server that does not answer is an error within the connect timeout, not a hang", function()
+    -- port 1 refuses at once; an address that drops packets waits out connect_timeout
+    local started = os.time()
+    local err = first_error(url_with({ port = "1", database = "x" }))
+    assert.equal("OperationalError", err.kind)
+    local scheme = SPEC_DATABASE_URL:match("^(%w+)://")
+    local engine = orm.create_engine(scheme .. "://u@10.255.255.1:5/x?connect_timeout=1")
+    local ok, err2 = pcall(function() return orm.Session(engine):scalar(orm.text("SELECT 1")) end)
+    assert.falsy(ok)
+    assert.equal("OperationalError", err2.kind)
+    assert.truthy(has(err2.message, "10.255.255.1:5/x"), err2.message)
+    assert.truthy(os.time() - started <= 5, "the connection attempts took too long")
+  end)
+end)
+
+describe("the pool on " .. SPEC_DIALECT, function()
+  it("replaces a connection the server dropped while it was idle", function()
+    local engine = orm.create_engine("sqlite://")
+    local pid_sql = SPEC_DIALECT == "postgresql" and "SELECT pg_backend_pid()" or "SELECT CONNECTION_ID()"
+    local s = orm.Session(engine)
+    local first = s:scalar(orm.text(pid_sql))
+    s:close() -- back to the pool
+    -- another connection kills it on the server
+    local killer = orm.create_engine(SPEC_DATABASE_URL)
+    local k = orm.Session(killer)
+    if SPEC_DIALECT == "postgresql" then
+      assert.truthy(k:scalar(orm.text("SELECT pg_terminate_backend(:p)"), { p = first }))
+    else
+      k:execute(orm.text("KILL " .. math.tointeger(first)))
+    end
+    k:close()
+    -- the next checkout notices and opens a new connection: the statement just works
+    local s2 = orm.Session(engine)
+    local second = s2:scalar(orm.text(pid_sql))
+    assert.is_not_nil(second)
+    assert.not_equal(first, second)
+    assert.equal(1, s2:scalar(orm.text("SELECT 1")))
+    s2:close()
+  end)
+end)
