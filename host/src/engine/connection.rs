@@ -241,7 +241,7 @@ impl Connection {
         let returning = generated.is_some() && d.supports_returning(Dml::Insert);
         let sqlite = matches!(self.driver(), Driver::Sqlite(_));
         if sqlite || d.insert_batch_rows() <= 1 || (generated.is_some() && !returning) {
-            let bound = bind_each(single, rows)?;
+            let bound = single.bind_rows(rows)?;
             let mut total = 0;
             self.execute_many(&single.sql, &bound, |i, rowid, n| {
                 total += n;
@@ -308,7 +308,7 @@ impl Connection {
         let width = rows.first().map_or(0, |r| r.len()).max(1);
         let per = d.update_batch_rows().min(d.max_params() / width);
         if per <= 1 || rows.len() == 1 || !single.is_static_but_slots() {
-            let bound = bind_each(single, rows)?;
+            let bound = single.bind_rows(rows)?;
             return self.execute_many(&single.sql, &bound, |_, _, changed| check(1, changed));
         }
         let mut compiled: Option<(usize, crate::sql::Compiled)> = None;
@@ -408,23 +408,4 @@ impl Connection {
         })?;
         Ok(found)
     }
-}
-
-/// Each row's parameters, in the order `c` binds them.
-fn bind_each<'a>(
-    c: &crate::sql::Compiled,
-    rows: &'a [Vec<Value>],
-) -> Result<std::borrow::Cow<'a, [Vec<Value>]>> {
-    let slots_in_order = c
-        .params
-        .iter()
-        .enumerate()
-        .all(|(n, p)| *p == crate::sql::Param::Slot(n));
-    if slots_in_order {
-        return Ok(std::borrow::Cow::Borrowed(rows));
-    }
-    rows.iter()
-        .map(|r| c.bind(r, &|_| None))
-        .collect::<Result<Vec<_>>>()
-        .map(std::borrow::Cow::Owned)
 }

@@ -641,7 +641,7 @@ fn unlink_post_updated(conn: &Connection, deleted: &[Rc<Instance>]) -> Result<()
             u.values = rel.local.iter().map(|&c| (c, Expr::Null)).collect();
             u.where_ = mapper.pk_condition(0);
             let c = compile(&Statement::Update(u), conn.engine().dialect())?;
-            conn.execute_many(&c.sql, &bind_rows(&c, keys.clone())?, |_, _, _| Ok(()))?;
+            conn.execute_many(&c.sql, &c.bind_rows(&keys)?, |_, _, _| Ok(()))?;
         }
     }
     Ok(())
@@ -1202,18 +1202,4 @@ fn delete_rows(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance>]) -> 
         }
         Ok(())
     })
-}
-
-/// Each row's parameters in statement order: the row's slots, plus any values a SQL default
-/// binds. A statement of slots only takes the rows as they are.
-fn bind_rows(c: &Compiled, rows: Vec<Vec<Value>>) -> Result<Vec<Vec<Value>>> {
-    let slots_in_order = c
-        .params
-        .iter()
-        .enumerate()
-        .all(|(n, p)| *p == crate::sql::Param::Slot(n));
-    if slots_in_order {
-        return Ok(rows);
-    }
-    rows.iter().map(|r| c.bind(r, &|_| None)).collect()
 }

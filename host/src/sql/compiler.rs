@@ -47,6 +47,26 @@ impl Compiled {
             .collect()
     }
 
+    /// Each row's parameters in statement order: the row's slots, plus any values the
+    /// statement binds itself. A statement of slots only in order takes the rows as they are.
+    pub fn bind_rows<'a>(
+        &self,
+        rows: &'a [Vec<Value>],
+    ) -> Result<std::borrow::Cow<'a, [Vec<Value>]>> {
+        let slots_in_order = self
+            .params
+            .iter()
+            .enumerate()
+            .all(|(n, p)| *p == Param::Slot(n));
+        if slots_in_order {
+            return Ok(std::borrow::Cow::Borrowed(rows));
+        }
+        rows.iter()
+            .map(|r| self.bind(r, &|_| None))
+            .collect::<Result<Vec<_>>>()
+            .map(std::borrow::Cow::Owned)
+    }
+
     /// True when every parameter is a per-row slot (nothing bound at compile time).
     pub fn is_static_but_slots(&self) -> bool {
         self.params.iter().all(|p| matches!(p, Param::Slot(_)))
@@ -1308,21 +1328,19 @@ mod tests {
         );
     }
 
+    /// `users (id INTEGER, name TEXT)`.
+    fn id_and_name_table() -> Rc<Table> {
+        let cols = vec![
+            Column::new("id", SqlType::Integer),
+            Column::new("name", SqlType::Text),
+        ];
+        Rc::new(Table::new("users", cols, vec![], vec![]).unwrap())
+    }
+
     #[test]
     fn server_dialects_render_placeholders_paging_and_operators() {
         use crate::sql::dialect::{MysqlDialect, PostgresDialect};
-        let t = Rc::new(
-            Table::new(
-                "users",
-                vec![
-                    Column::new("id", SqlType::Integer),
-                    Column::new("name", SqlType::Text),
-                ],
-                vec![],
-                vec![],
-            )
-            .unwrap(),
-        );
+        let t = id_and_name_table();
         let mut s = Select::new(vec![Expr::column(&t, 1)]);
         s.where_.push(Expr::Binary(
             Box::new(Expr::column(&t, 1)),
@@ -1374,18 +1392,7 @@ mod tests {
     #[test]
     fn a_multi_row_insert_numbers_each_rows_slots_after_the_last() {
         use crate::sql::dialect::PostgresDialect;
-        let t = Rc::new(
-            Table::new(
-                "users",
-                vec![
-                    Column::new("id", SqlType::Integer),
-                    Column::new("name", SqlType::Text),
-                ],
-                vec![],
-                vec![],
-            )
-            .unwrap(),
-        );
+        let t = id_and_name_table();
         let mut ins = Insert::new(&t);
         ins.values.push((1, Expr::Slot(0)));
         ins.returning.push(Expr::column(&t, 0));

@@ -20,6 +20,25 @@ fn constraint_name(d: &dyn Dialect, name: &Option<String>, out: &mut String) {
     }
 }
 
+/// `FOREIGN KEY(cols) REFERENCES target (target_cols) [ON DELETE ..] [ON UPDATE ..]`.
+fn foreign_key_clause(
+    d: &dyn Dialect,
+    cols: &[String],
+    target: &str,
+    target_cols: &[String],
+    (ondelete, onupdate): (&Option<String>, &Option<String>),
+    out: &mut String,
+) {
+    out.push_str("FOREIGN KEY(");
+    idents(d, cols, out);
+    out.push_str(") REFERENCES ");
+    d.quote_identifier(target, out);
+    out.push_str(" (");
+    idents(d, target_cols, out);
+    out.push(')');
+    fk_actions(ondelete, onupdate, out);
+}
+
 fn fk_actions(ondelete: &Option<String>, onupdate: &Option<String>, out: &mut String) {
     if let Some(a) = ondelete {
         out.push_str(" ON DELETE ");
@@ -112,14 +131,14 @@ pub fn create_table_deferring(t: &Table, d: &dyn Dialect, deferred: &[&str]) -> 
                     continue;
                 }
                 constraint_name(d, name, &mut out);
-                out.push_str("FOREIGN KEY(");
-                idents(d, columns, &mut out);
-                out.push_str(") REFERENCES ");
-                d.quote_identifier(target_table, &mut out);
-                out.push_str(" (");
-                idents(d, target_columns, &mut out);
-                out.push(')');
-                fk_actions(ondelete, onupdate, &mut out);
+                foreign_key_clause(
+                    d,
+                    columns,
+                    target_table,
+                    target_columns,
+                    (ondelete, onupdate),
+                    &mut out,
+                );
             }
             Constraint::PrimaryKey { .. } => {}
         }
@@ -131,14 +150,14 @@ pub fn create_table_deferring(t: &Table, d: &dyn Dialect, deferred: &[&str]) -> 
                 continue;
             }
             sep(&mut out);
-            out.push_str("FOREIGN KEY(");
-            d.quote_identifier(&c.name, &mut out);
-            out.push_str(") REFERENCES ");
-            d.quote_identifier(tt, &mut out);
-            out.push_str(" (");
-            d.quote_identifier(tc, &mut out);
-            out.push(')');
-            fk_actions(&fk.ondelete, &fk.onupdate, &mut out);
+            foreign_key_clause(
+                d,
+                std::slice::from_ref(&c.name),
+                tt,
+                &[tc.to_string()],
+                (&fk.ondelete, &fk.onupdate),
+                &mut out,
+            );
         }
     }
     out.push_str("\n)");
@@ -195,14 +214,8 @@ pub fn add_foreign_keys(t: &Table, d: &dyn Dialect, target: &str) -> Vec<String>
         d.quote_identifier(&t.name, &mut s);
         s.push_str(" ADD CONSTRAINT ");
         d.quote_identifier(name, &mut s);
-        s.push_str(" FOREIGN KEY(");
-        idents(d, cols, &mut s);
-        s.push_str(") REFERENCES ");
-        d.quote_identifier(target, &mut s);
-        s.push_str(" (");
-        idents(d, tcols, &mut s);
-        s.push(')');
-        fk_actions(actions.0, actions.1, &mut s);
+        s.push(' ');
+        foreign_key_clause(d, cols, target, tcols, actions, &mut s);
         out.push(s);
     };
     for c in &t.columns {

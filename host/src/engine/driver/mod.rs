@@ -19,6 +19,21 @@ use crate::error::{Error, ErrorKind, Result};
 /// What a server driver hands each result row to.
 pub(crate) type RowFn<'a> = &'a mut dyn FnMut(&super::row::Row<'_>) -> Result<()>;
 
+/// Hands a server driver's decoded rows (`ncols` values each, one row after another) to
+/// `f`, once the statement is done with the connection (so `f` may use it).
+pub(crate) fn hand_rows(
+    values: &[crate::value::Value],
+    ncols: usize,
+    f: Option<RowFn<'_>>,
+) -> Result<()> {
+    if let (Some(f), true) = (f, ncols > 0) {
+        for row in values.chunks(ncols) {
+            f(&super::row::Row::Values(row))?;
+        }
+    }
+    Ok(())
+}
+
 /// One open database connection.
 pub(crate) enum Driver {
     Sqlite(rusqlite::Connection),

@@ -8,7 +8,6 @@ use mysql::consts::ColumnType as T;
 use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder, Params, Value as MyValue};
 
-use super::super::row::Row;
 use super::super::url::ServerUrl;
 use crate::datetime;
 use crate::error::{Error, ErrorKind, Result};
@@ -137,13 +136,7 @@ impl MyDriver {
         // read once the result is consumed: the OK packet that ends it carries the count
         let affected = conn.affected_rows() as usize;
         drop(conn);
-        if let Some(f) = f {
-            if ncols > 0 {
-                for row in values.chunks(ncols) {
-                    f(&Row::Values(row))?;
-                }
-            }
-        }
+        super::hand_rows(&values, ncols, f)?;
         Ok(affected)
     }
 

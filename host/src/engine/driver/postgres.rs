@@ -11,7 +11,6 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, IsNull, Kind, ToSql, Type};
 use postgres::{Client, Config, NoTls, Statement};
 
-use super::super::row::Row;
 use super::super::url::ServerUrl;
 use crate::datetime;
 use crate::error::{Error, ErrorKind, Result};
@@ -207,13 +206,7 @@ impl PgDriver {
             }
             rows.rows_affected().unwrap_or(0) as usize
         };
-        if let Some(f) = f {
-            if ncols > 0 {
-                for row in values.chunks(ncols) {
-                    f(&Row::Values(row))?;
-                }
-            }
-        }
+        super::hand_rows(&values, ncols, f)?;
         Ok(affected)
     }
 

@@ -41,13 +41,7 @@ pub trait Dialect {
 
     /// Appends `ident`, quoted when it needs quoting (reserved word, upper case, odd chars).
     fn quote_identifier(&self, ident: &str, out: &mut String) {
-        if needs_quotes(ident) {
-            out.push('"');
-            out.push_str(&ident.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(ident);
-        }
+        quote_with(ident, &[], '"', out)
     }
 
     /// Appends the placeholder for the `n`th (1-based) parameter.
@@ -128,9 +122,9 @@ pub trait Dialect {
     /// `IS true` / `IS false`: how the dialect spells a boolean literal.
     fn boolean_literal(&self, value: bool) -> &'static str {
         if value {
-            "1"
+            "true"
         } else {
-            "0"
+            "false"
         }
     }
 
@@ -293,6 +287,23 @@ const RESERVED: &[&str] = &[
 /// identifiers.
 pub fn needs_quotes(ident: &str) -> bool {
     needs_quotes_with(ident, &[])
+}
+
+/// Appends `ident`, in `quote`s (doubled inside) when it is reserved (SQLite's words or the
+/// dialect's `extra`) or not a plain lower-case identifier.
+pub fn quote_with(ident: &str, extra: &[&str], quote: char, out: &mut String) {
+    if needs_quotes_with(ident, extra) {
+        out.push(quote);
+        for c in ident.chars() {
+            if c == quote {
+                out.push(quote);
+            }
+            out.push(c);
+        }
+        out.push(quote);
+    } else {
+        out.push_str(ident);
+    }
 }
 
 /// `needs_quotes`, with a dialect's own reserved words (sorted) besides SQLite's.

@@ -2,7 +2,7 @@
 //! through the last-insert id (MariaDB named as such: `INSERT ... RETURNING`), `concat()`,
 //! native ENUM, DATETIME(6) and TIME(6) so microseconds survive, DOUBLE for `Float`.
 
-use super::{needs_quotes_with, Dialect, Dml};
+use super::{quote_with, Dialect, Dml};
 use crate::schema::SqlType;
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -201,13 +201,7 @@ impl Dialect for MysqlDialect {
     }
 
     fn quote_identifier(&self, ident: &str, out: &mut String) {
-        if needs_quotes_with(ident, RESERVED) {
-            out.push('`');
-            out.push_str(&ident.replace('`', "``"));
-            out.push('`');
-        } else {
-            out.push_str(ident);
-        }
+        quote_with(ident, RESERVED, '`', out)
     }
 
     fn type_ddl(&self, ty: &SqlType) -> String {
@@ -273,14 +267,6 @@ impl Dialect for MysqlDialect {
 
     fn max_params(&self) -> usize {
         65535
-    }
-
-    fn boolean_literal(&self, value: bool) -> &'static str {
-        if value {
-            "true"
-        } else {
-            "false"
-        }
     }
 
     fn has_table_sql(&self) -> &'static str {

@@ -1,7 +1,7 @@
 //! PostgreSQL: `$n` placeholders, SERIAL keys, RETURNING, native ILIKE, BYTEA, JSON,
 //! `TIMESTAMP WITHOUT TIME ZONE`; multi-row INSERTs in batches of up to 1,000 rows.
 
-use super::{needs_quotes_with, Dialect};
+use super::{quote_with, Dialect};
 use crate::schema::SqlType;
 use crate::value::Value;
 
@@ -49,13 +49,7 @@ impl Dialect for PostgresDialect {
     }
 
     fn quote_identifier(&self, ident: &str, out: &mut String) {
-        if needs_quotes_with(ident, RESERVED) {
-            out.push('"');
-            out.push_str(&ident.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(ident);
-        }
+        quote_with(ident, RESERVED, '"', out)
     }
 
     fn placeholder(&self, n: usize, out: &mut String) {
@@ -133,14 +127,6 @@ impl Dialect for PostgresDialect {
 
     fn max_params(&self) -> usize {
         65535
-    }
-
-    fn boolean_literal(&self, value: bool) -> &'static str {
-        if value {
-            "true"
-        } else {
-            "false"
-        }
     }
 
     fn has_table_sql(&self) -> &'static str {

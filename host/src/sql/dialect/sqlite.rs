@@ -10,6 +10,15 @@ impl Dialect for SqliteDialect {
         "sqlite"
     }
 
+    /// SQLite's booleans are the integers 1 and 0 (`IS 1`, as SQLAlchemy renders it there).
+    fn boolean_literal(&self, value: bool) -> &'static str {
+        if value {
+            "1"
+        } else {
+            "0"
+        }
+    }
+
     fn has_table_sql(&self) -> &'static str {
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?"
     }
