@@ -63,11 +63,22 @@ local function reraise(ok, ...)
   if v ~= nil then error(v, 0) end
   error(err, 0)
 end
-for _, name in ipairs({ "add", "add_all", "delete", "flush", "commit", "rollback", "close",
-  "expunge", "expunge_all", "merge", "refresh", "get", "execute", "scalars", "scalar" }) do
+local SESSION_METHODS = { "add", "add_all", "delete", "flush", "commit", "rollback", "close",
+  "expunge", "expunge_all", "merge", "refresh", "get", "execute", "scalars", "scalar" }
+-- Until the first event listener is registered, nothing can raise such a value: each
+-- method is a tail call of the Rust one, a few VM instructions (which an instruction
+-- budget's hook makes dearer still; see docs/PERFORMANCE.md).
+for _, name in ipairs(SESSION_METHODS) do
   local raw = "_" .. name
-  Session[name] = function(self, ...)
-    return reraise(pcall(self[raw], self, ...))
+  Session[name] = function(self, ...) return self[raw](self, ...) end
+end
+-- Called once, when the first listener is registered (lua/events.rs).
+function orm._raise_in_session_methods()
+  for _, name in ipairs(SESSION_METHODS) do
+    local raw = "_" .. name
+    Session[name] = function(self, ...)
+      return reraise(pcall(self[raw], self, ...))
+    end
   end
 end
 

@@ -322,11 +322,14 @@ fn apply(
     let id = id_of(lua, f)?;
     if matches!(op, Op::Listen) && !listening(lua) {
         // from now on what a listener raises must come back unchanged from everything that
-        // may run one: the instances' slow paths and the collection methods (the session
-        // methods always do, lua/prelude.lua)
+        // may run one: the instances' slow paths, the collection methods and the session
+        // methods (lua/prelude.lua)
         lua.set_named_registry_value(LISTENING, true)?;
         super::instance::raise_listener_values_in_all_classes(lua)?;
         wrap_collection_methods(lua)?;
+        let orm: mlua::Table = lua.named_registry_value("lualchemy.module")?;
+        orm.get::<Function>("_raise_in_session_methods")?
+            .call::<()>(())?;
     }
     match target_of(target)? {
         Target::Relationship(rel) => rel_listener_op(lua, &rel, name, f, op, once, retval),

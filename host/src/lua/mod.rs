@@ -24,6 +24,15 @@ pub use engine::LuaEngine;
 /// Lua-side methods of userdata types (see `lua/prelude.lua`), by type name.
 struct Extensions(mlua::Table);
 
+/// The table of a userdata type's Lua-side methods, as its metatable's `__index` fallback
+/// (looked up by the VM, with no call into Rust).
+pub(crate) fn extension_table(lua: &Lua, type_name: &str) -> mlua::Result<LuaValue> {
+    match lua.app_data_ref::<Extensions>() {
+        Some(ext) => ext.0.raw_get(type_name),
+        None => Ok(LuaValue::Nil),
+    }
+}
+
 /// Looks up a Lua-side method of a userdata type.
 pub(crate) fn extension(lua: &Lua, type_name: &str, key: LuaValue) -> mlua::Result<LuaValue> {
     match lua.app_data_ref::<Extensions>() {
@@ -58,6 +67,7 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
         .call(orm.clone())?;
     lua.set_app_data(Extensions(prelude));
     lua.set_named_registry_value("lualchemy.raising", orm.get::<mlua::Function>("_raising")?)?;
+    lua.set_named_registry_value("lualchemy.module", orm.clone())?;
     let package: Option<mlua::Table> = lua.globals().get("package")?;
     if let Some(package) = package {
         let loaded: mlua::Table = package.get("loaded")?;

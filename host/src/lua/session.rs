@@ -334,6 +334,11 @@ fn config_from(
 
 impl UserData for LuaSession {
     fn add_fields<F: UserDataFields<Self>>(f: &mut F) {
+        // the Lua-side methods (lua/prelude.lua) are the fallback of the methods table, looked
+        // up by the VM itself
+        f.add_meta_field_with(MetaMethod::Index, |lua| {
+            super::extension_table(lua, "Session")
+        });
         f.add_field_method_get("new", |_, this| Ok(IdentitySet(this.core.new_objects())));
         f.add_field_method_get("dirty", |_, this| {
             Ok(IdentitySet(this.core.dirty_objects()))
@@ -549,10 +554,7 @@ impl UserData for LuaSession {
         });
         // begin(fn), begin_nested(fn), run(fn), no_autoflush(fn) are Lua functions (see
         // lua/prelude.lua) so that an error raised inside fn reaches the caller unchanged.
-        m.add_meta_function(
-            MetaMethod::Index,
-            |lua, (_ud, key): (AnyUserData, LuaValue)| super::extension(lua, "Session", key),
-        );
+
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(format!("<Session at {:p}>", Rc::as_ptr(&this.core.0)))
         });
