@@ -115,10 +115,21 @@ local A = {}
 -- On a database server (`lualchemy test --db URL`), SQL text compares equal to the SQLite
 -- text a spec expects when it differs only in the dialect's placeholders (`$1`) and quotes
 -- (`` `name` ``): specs state SQL once.
+-- SQL text in SQLite's spelling: `$1` placeholders as `?`, backquoted names double-quoted.
+local function generic_sql(sql) return (sql:gsub("%$%d+", "?"):gsub("`", '"')) end
+
 local function sql_same(e, a)
   if type(e) ~= "string" or type(a) ~= "string" or SPEC_DIALECT == "sqlite" then return false end
-  local generic = a:gsub("%$%d+", "?"):gsub("`", '"')
-  return generic == e
+  return generic_sql(a) == e
+end
+
+-- The entry of `t` for the dialect the specs run on (SPEC_DIALECT); `mariadb` falls back to
+-- `mysql`. A missing entry is an error: every dialect's expectation is stated.
+local function for_dialect(t)
+  local v = t[SPEC_DIALECT]
+  if v == nil and SPEC_DIALECT == "mariadb" then v = t.mysql end
+  assert(v ~= nil, "no expectation for dialect " .. tostring(SPEC_DIALECT))
+  return v
 end
 
 function A.equal(e, a, msg)
@@ -296,6 +307,8 @@ end
 function Runner:make_env()
   local runner = self
   local env = setmetatable({}, { __index = _G })
+  -- helpers for specs that run on several databases (lualchemy test --db URL)
+  env.generic_sql, env.for_dialect = generic_sql, for_dialect
 
   local function current(what) -- the block being collected
     if runner.running or not runner.block then error(what .. "() cannot be used inside a running test or hook", 0) end

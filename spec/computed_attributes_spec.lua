@@ -6,7 +6,7 @@ local orm = require("lualchemy")
 
 -- SQL text is compared in SQLite's spelling: PostgreSQL's `$1` placeholders and MySQL's
 -- backquotes read as `?` and double quotes.
-local function generic(sql) return (sql:gsub("%$%d+", "?"):gsub("`", '"')) end
+local generic = generic_sql
 
 local function has(s, needle) return generic(s):find(needle, 1, true) ~= nil end
 

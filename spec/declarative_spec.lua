@@ -17,19 +17,9 @@ local function clear(log) for i = #log, 1, -1 do log[i] = nil end end
 local function count_matching(log, pattern)
   local n = 0
   for _, e in ipairs(log) do
-    local generic = e.sql:gsub("%$%d+", "?"):gsub("`", '"')
-    if generic:find(pattern) then n = n + 1 end
+    if generic_sql(e.sql):find(pattern) then n = n + 1 end
   end
   return n
-end
-
--- The value of a per-dialect table for the database the in-memory engines are on
--- (SPEC_DIALECT); MariaDB (`mariadb://`) shares MySQL's entries unless it has its own.
-local function for_dialect(t)
-  local v = t[SPEC_DIALECT]
-  if v == nil and SPEC_DIALECT == "mariadb" then v = t.mysql end
-  assert(v ~= nil, "no expectation for dialect " .. tostring(SPEC_DIALECT))
-  return v
 end
 
 -- DDL that differs per dialect (docs/DIALECTS.md): a generated integer key, a String

@@ -45,15 +45,6 @@ local function count_matching(log, pattern)
   return n
 end
 
--- The value of a per-dialect table for the database the in-memory engines are on
--- (SPEC_DIALECT); MariaDB (`mariadb://`) shares MySQL's entries unless it has its own.
-local function for_dialect(t)
-  local v = t[SPEC_DIALECT]
-  if v == nil and SPEC_DIALECT == "mariadb" then v = t.mysql end
-  assert(v ~= nil, "no expectation for dialect " .. tostring(SPEC_DIALECT))
-  return v
-end
-
 -- A generated integer primary key in raw DDL: SQLite's INTEGER PRIMARY KEY is a rowid
 -- alias, PostgreSQL needs SERIAL, MySQL / MariaDB AUTO_INCREMENT.
 local AUTO_PK = for_dialect({

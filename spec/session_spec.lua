@@ -4,18 +4,9 @@ local orm = require("lualchemy")
 
 -- SQL text is compared in SQLite's spelling: PostgreSQL's `$1` placeholders and MySQL's
 -- backquotes read as `?` and double quotes.
-local function generic(sql) return (sql:gsub("%$%d+", "?"):gsub("`", '"')) end
+local generic = generic_sql
 
 local function has(s, needle) return generic(s):find(needle, 1, true) ~= nil end
-
--- The value of a per-dialect table for the database the in-memory engines are on
--- (SPEC_DIALECT); MariaDB (`mariadb://`) shares MySQL's entries unless it has its own.
-local function for_dialect(t)
-  local v = t[SPEC_DIALECT]
-  if v == nil and SPEC_DIALECT == "mariadb" then v = t.mysql end
-  assert(v ~= nil, "no expectation for dialect " .. tostring(SPEC_DIALECT))
-  return v
-end
 
 -- Each database words a constraint violation its own way: every listed part, which names
 -- the table, column or constraint, must be in the error's text.
