@@ -1239,3 +1239,30 @@ describe("error mapping", function()
     assert.same({ "p1", "p2" }, s:scalars(orm.select(Parent.name):order_by(Parent.id)):all())
   end)
 end)
+
+describe("orm.text binds", function()
+  it("take numbers and booleans the server could not type from the SQL alone", function()
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local Flag = Base:model("Flag", {
+      __tablename__ = "text_flags",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      active = orm.Column(orm.Boolean),
+      n = orm.Column(orm.Integer),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    s:add_all({ Flag{ active = true, n = 1 }, Flag{ active = false, n = 2 } })
+    s:commit()
+    -- a bare sum: PostgreSQL needs the parameters' types (sent as BIGINT / FLOAT8)
+    assert.equal(3, s:scalar(orm.text("SELECT :a + :b"), { a = 1, b = 2 }))
+    assert.equal(3.0, s:scalar(orm.text("SELECT :x * 2"), { x = 1.5 }))
+    -- a boolean compared with a BOOLEAN column, a number with an INTEGER one
+    assert.same({ 1 }, s:scalars(orm.text("SELECT id FROM text_flags WHERE active = :a"), { a = true }):all())
+    assert.same({ 2 }, s:scalars(orm.text("SELECT id FROM text_flags WHERE n = :n"), { n = 2 }):all())
+    -- strings stay untyped: the server reads them as the column they meet needs
+    s:execute(orm.text("UPDATE text_flags SET n = :n WHERE id = :id"), { n = 5, id = 1 })
+    assert.equal(5, s:scalar(orm.text("SELECT n FROM text_flags WHERE id = 1")))
+    s:close()
+  end)
+end)

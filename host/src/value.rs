@@ -112,6 +112,16 @@ impl Value {
     }
 }
 
+/// What a host value was before it became a `Value` (a boolean is stored as an integer):
+/// for a dialect that must say a bound parameter's type (`orm.text` binds on PostgreSQL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindKind {
+    Integer,
+    Real,
+    Boolean,
+    Other,
+}
+
 /// Values compare as SQLite compares storage classes of equal type; an integer and a real of
 /// the same magnitude are equal (net-change detection treats `1` and `1.0` as unchanged).
 impl PartialEq for Value {

@@ -7,7 +7,7 @@ use mlua::{Lua, Value as LuaValue};
 
 use super::error::{arg, LuaResult};
 use crate::schema::ValueKind;
-use crate::value::{Text, Value};
+use crate::value::{BindKind, Text, Value};
 
 /// `orm.null()`: NULL where a Lua table cannot hold nil.
 #[derive(Clone, Copy)]
@@ -136,17 +136,44 @@ pub fn value_to_lua(lua: &Lua, v: &Value, kind: ValueKind) -> LuaResult<LuaValue
     })
 }
 
-/// The `{ name = value }` parameters of `orm.text` binds, converted by their Lua type.
-pub fn named_params(lua: &Lua, params: &Option<LuaValue>) -> LuaResult<Vec<(String, Value)>> {
+/// The `{ name = value }` parameters of `orm.text` binds, converted by their Lua type, with
+/// that type.
+pub fn named_params(
+    lua: &Lua,
+    params: &Option<LuaValue>,
+) -> LuaResult<Vec<(String, Value, BindKind)>> {
     let mut out = Vec::new();
     if let Some(LuaValue::Table(t)) = params {
         for pair in t.pairs::<String, LuaValue>() {
             let (k, v) = pair?;
             let value = lua_to_value(lua, &v, ValueKind::Any, &|| format!("parameter '{k}'"))?;
-            out.push((k, value));
+            let kind = match v {
+                LuaValue::Integer(_) => BindKind::Integer,
+                LuaValue::Number(_) => BindKind::Real,
+                LuaValue::Boolean(_) => BindKind::Boolean,
+                _ => BindKind::Other,
+            };
+            out.push((k, value, kind));
         }
     }
     Ok(out)
+}
+
+/// `orm.text` compiled for `dialect` with its `{ name = value }` parameters: the SQL and the
+/// values in placeholder order.
+pub fn text_with_params(
+    lua: &Lua,
+    text: &str,
+    params: &Option<LuaValue>,
+    dialect: &dyn crate::sql::Dialect,
+) -> LuaResult<(crate::sql::Compiled, Vec<Value>)> {
+    use super::error::IntoLuaResult;
+    let named = named_params(lua, params)?;
+    let find = |n: &str| named.iter().find(|(k, ..)| k == n);
+    let cast_of = |n: &str| find(n).and_then(|(_, v, kind)| dialect.text_bind_cast(*kind, v));
+    let c = crate::sql::compiler::compile_text(text, dialect, &cast_of);
+    let values = c.bind(&[], &|n| find(n).map(|(_, v, _)| v.clone())).lua()?;
+    Ok((c, values))
 }
 
 // ---- dates and times -------------------------------------------------------------------

@@ -160,20 +160,26 @@ impl UserData for LuaConnection {
                         stmt.type_name()
                     )));
                 };
-                let stmt = if let Ok(t) = ud.borrow::<LuaText>() {
-                    Statement::Text(t.0.clone())
+                let (compiled, values) = if let Ok(t) = ud.borrow::<LuaText>() {
+                    let dialect = this.with(|conn| Ok(conn.engine().clone()))?;
+                    super::convert::text_with_params(lua, &t.0, &params, dialect.dialect())?
                 } else if let Ok(s) = ud.borrow::<LuaSelect>() {
-                    Statement::Select(s.q.select.clone())
+                    let stmt = Statement::Select(s.q.select.clone());
+                    let c = this.with(|conn| compile(&stmt, conn.engine().dialect()))?;
+                    // text fragments inside the SELECT take the named parameters too
+                    let named = super::convert::named_params(lua, &params)?;
+                    let values = c
+                        .bind(&[], &|n| {
+                            named
+                                .iter()
+                                .find(|(k, ..)| k == n)
+                                .map(|(_, v, _)| v.clone())
+                        })
+                        .lua()?;
+                    (c, values)
                 } else {
                     return Err(arg("conn:execute() expects orm.text() or orm.select()"));
                 };
-                let compiled = this.with(|conn| compile(&stmt, conn.engine().dialect()))?;
-                let named = super::convert::named_params(lua, &params)?;
-                let values = compiled
-                    .bind(&[], &|n| {
-                        named.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
-                    })
-                    .lua()?;
                 this.with(|conn| {
                     if conn.column_names(&compiled.sql)?.is_empty() {
                         let n = conn.execute(&compiled.sql, &values)?;

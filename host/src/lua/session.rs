@@ -293,14 +293,9 @@ fn execute(
         return bulk_insert(lua, &core, &ins, params);
     }
     if let Ok(text) = st.borrow::<LuaText>() {
-        let c = core.compile(&Statement::Text(text.0.clone())).lua()?;
-        let named = super::convert::named_params(lua, &params)?;
-        let values = c
-            .bind(&[], &|n| {
-                named.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
-            })
-            .lua()?;
         let conn = core.connection().lua()?;
+        let (c, values) =
+            super::convert::text_with_params(lua, &text.0, &params, conn.engine().dialect())?;
         let has_columns = !conn.column_names(&c.sql).lua()?.is_empty();
         if has_columns {
             return Ok(ResultSet::new(core.query_values(&c.sql, &values).lua()?));

@@ -93,6 +93,18 @@ pub fn compile(stmt: &Statement, dialect: &dyn Dialect) -> Result<Compiled> {
     })
 }
 
+/// `orm.text(sql)` with each bind's value known: `cast_of(name)` is what the dialect puts
+/// after its placeholder (`Dialect::text_bind_cast`), the types its server cannot guess.
+pub fn compile_text(text: &str, dialect: &dyn Dialect, cast_of: &TextCasts) -> Compiled {
+    let mut c = Compiler::new(dialect, text.len() + 16);
+    c.text_casts = Some(cast_of);
+    c.text(text);
+    Compiled {
+        sql: c.sql,
+        params: c.params,
+    }
+}
+
 /// An INSERT of `rows` rows in one statement (`VALUES (...), (...)`): bound with the rows'
 /// values one after another.
 pub fn compile_insert_rows(ins: &Insert, rows: usize, dialect: &dyn Dialect) -> Result<Compiled> {
@@ -129,6 +141,9 @@ pub fn compile_expr(e: &Expr, dialect: &dyn Dialect) -> Result<Compiled> {
     })
 }
 
+/// For each `orm.text` bind name, what follows its placeholder.
+type TextCasts<'a> = dyn Fn(&str) -> Option<&'static str> + 'a;
+
 struct Compiler<'a> {
     dialect: &'a dyn Dialect,
     sql: String,
@@ -141,6 +156,8 @@ struct Compiler<'a> {
     slot_offset: usize,
     /// Slots render as columns of the VALUES list a batched UPDATE joins (`v.p0`).
     slots_as_columns: bool,
+    /// What follows each `orm.text` bind's placeholder, by name (the dialect's bind casts).
+    text_casts: Option<&'a TextCasts<'a>>,
 }
 
 fn has_label(e: &Expr) -> bool {
@@ -207,6 +224,7 @@ impl<'a> Compiler<'a> {
             unqualified: false,
             slot_offset: 0,
             slots_as_columns: false,
+            text_casts: None,
         }
     }
 
@@ -598,7 +616,11 @@ impl<'a> Compiler<'a> {
                     {
                         j += 1;
                     }
-                    self.param(Param::Named(Rc::from(&text[i + 1..j])));
+                    let name = &text[i + 1..j];
+                    self.param(Param::Named(Rc::from(name)));
+                    if let Some(cast) = self.text_casts.and_then(|f| f(name)) {
+                        self.sql.push_str(cast);
+                    }
                     i = j;
                     start = j;
                 }

@@ -110,63 +110,6 @@ impl PgDriver {
         Ok(stmt)
     }
 
-    /// The prepared statement to run `sql` with `params`. A number bound where the server
-    /// could only guess text (`SELECT $1` in `orm.text`) is declared a number, as psycopg 3
-    /// sends Python numbers typed; if the statement does not prepare that way (a text
-    /// column compared with a number), the server's guess stands. The typed attempt runs
-    /// under a savepoint inside a transaction, which a failed prepare would abort.
-    fn statement_for(&self, sql: &str, params: &[Value]) -> Result<Statement, postgres::Error> {
-        let stmt = self.statement(sql)?;
-        let types: Vec<Type> = stmt
-            .params()
-            .iter()
-            .zip(params)
-            .map(|(t, v)| match (t, v) {
-                (&Type::TEXT | &Type::UNKNOWN, Value::Integer(_)) => Type::INT8,
-                (&Type::TEXT | &Type::UNKNOWN, Value::Real(_)) => Type::FLOAT8,
-                (t, _) => t.clone(),
-            })
-            .collect();
-        if types.as_slice() == stmt.params() {
-            return Ok(stmt);
-        }
-        let key = format!(
-            "{sql}\0{}",
-            types
-                .iter()
-                .map(|t| t.oid().to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        if let Some(s) = self.statements.borrow().get(&key) {
-            return Ok(s.clone());
-        }
-        let in_tx = self.in_tx.get();
-        let mut client = self.client.borrow_mut();
-        if in_tx {
-            client.batch_execute("SAVEPOINT lualchemy_typed")?;
-        }
-        let typed = client.prepare_typed(sql, &types);
-        let chosen = match typed {
-            Ok(t) => {
-                if in_tx {
-                    client.batch_execute("RELEASE SAVEPOINT lualchemy_typed")?;
-                }
-                t
-            }
-            Err(_) => {
-                if in_tx {
-                    client.batch_execute("ROLLBACK TO SAVEPOINT lualchemy_typed")?;
-                    client.batch_execute("RELEASE SAVEPOINT lualchemy_typed")?;
-                }
-                stmt
-            }
-        };
-        drop(client);
-        self.statements.borrow_mut().insert(key, chosen.clone());
-        Ok(chosen)
-    }
-
     pub fn in_transaction(&self) -> bool {
         self.in_tx.get()
     }
@@ -188,9 +131,7 @@ impl PgDriver {
     /// Runs `sql` and hands each row's values to `f` once the statement is done (so `f` may
     /// use the connection); returns the rows affected.
     pub fn run(&self, sql: &str, params: &[Value], f: Option<super::RowFn<'_>>) -> Result<usize> {
-        let stmt = self
-            .statement_for(sql, params)
-            .map_err(|e| wrap(e, sql, params))?;
+        let stmt = self.statement(sql).map_err(|e| wrap(e, sql, params))?;
         let ncols = stmt.columns().len();
         let mut values: Vec<Value> = Vec::new();
         let affected = {

@@ -119,6 +119,16 @@ pub trait Dialect {
         ""
     }
 
+    /// What follows the placeholder of an `orm.text` bind of `value` (a host value of
+    /// `kind`), where the database would otherwise guess its type from the SQL around it.
+    fn text_bind_cast(
+        &self,
+        _kind: crate::value::BindKind,
+        _value: &crate::value::Value,
+    ) -> Option<&'static str> {
+        None
+    }
+
     /// `IS true` / `IS false`: how the dialect spells a boolean literal.
     fn boolean_literal(&self, value: bool) -> &'static str {
         if value {

@@ -76,6 +76,19 @@ impl Dialect for PostgresDialect {
         }
     }
 
+    /// Numbers and booleans bound in `orm.text` say their type, as psycopg 3 sends Python's
+    /// (`SELECT :a + :b` has no type to guess from): the narrowest integer type that holds
+    /// the value, so that an `integer` parameter of a function takes it; strings stay
+    /// untyped, for the server to read as the column or function they meet needs.
+    fn text_bind_cast(&self, kind: crate::value::BindKind, value: &Value) -> Option<&'static str> {
+        use crate::value::BindKind;
+        match kind {
+            BindKind::Integer | BindKind::Real => self.untyped_bind_cast(value),
+            BindKind::Boolean => Some("::BOOLEAN"),
+            BindKind::Other => None,
+        }
+    }
+
     fn checks_foreign_keys_at_create(&self) -> bool {
         true
     }
