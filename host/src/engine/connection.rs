@@ -294,9 +294,9 @@ impl Connection {
 
     /// Executes an UPDATE of many rows: `single` is `up` compiled for one row, `rows` the
     /// values of its slots. `check(expected, matched)` gets the rows a statement should have
-    /// matched and those it did: per row on SQLite and MySQL, per batch on PostgreSQL,
-    /// which gets one UPDATE joined to a VALUES list of up to 1,000 rows (as psycopg's
-    /// pipelined executemany saves the round trips).
+    /// matched and those it did: per row on SQLite, per batch on a server, which gets one
+    /// UPDATE joined to its rows, up to 1,000 (PostgreSQL: a VALUES list; MySQL: a UNION ALL
+    /// of SELECTs), saving the round trips as psycopg's pipelined executemany does.
     pub fn update_rows(
         &self,
         up: &crate::sql::Update,

@@ -548,6 +548,9 @@ impl<'a> Compiler<'a> {
                 u.table.name
             ));
         };
+        if self.dialect.batched_update_joins() {
+            return self.update_rows_joined(u, rows, types.len());
+        }
         self.slots_as_columns = true;
         let r = self.update(u);
         self.slots_as_columns = false;
@@ -580,6 +583,51 @@ impl<'a> Compiler<'a> {
         self.sql.push(')');
         self.sql.push_str(&tail);
         Ok(())
+    }
+
+    /// MySQL's form of `update_rows`: `UPDATE t JOIN (SELECT ? AS p0, ? AS p1 UNION ALL
+    /// SELECT ?, ? ...) AS lualchemy_rows ON t.id = lualchemy_rows.p1 SET t.a =
+    /// lualchemy_rows.p0` (the binary protocol sends each parameter typed: no casts).
+    fn update_rows_joined(&mut self, u: &Update, rows: usize, width: usize) -> Result<()> {
+        self.sql.push_str("UPDATE ");
+        self.ident(&u.table.name);
+        self.sql.push_str(" JOIN (");
+        for r in 0..rows {
+            self.sql.push_str(if r == 0 {
+                "SELECT "
+            } else {
+                " UNION ALL SELECT "
+            });
+            for k in 0..width {
+                if k > 0 {
+                    self.sql.push_str(", ");
+                }
+                self.param(Param::Slot(r * width + k));
+                if r == 0 {
+                    self.sql.push_str(" AS p");
+                    self.sql.push_str(&k.to_string());
+                }
+            }
+        }
+        self.sql.push_str(") AS lualchemy_rows ON ");
+        self.slots_as_columns = true;
+        let r = (|| {
+            self.conjunction(&u.where_)?;
+            self.sql.push_str(" SET ");
+            for (n, (col, v)) in u.values.iter().enumerate() {
+                if n > 0 {
+                    self.sql.push_str(", ");
+                }
+                self.ident(&u.table.name);
+                self.sql.push('.');
+                self.ident(&u.table.columns[*col].name);
+                self.sql.push('=');
+                self.expr(v, 0)?;
+            }
+            Ok(())
+        })();
+        self.slots_as_columns = false;
+        r
     }
 
     fn delete(&mut self, d: &Delete) -> Result<()> {
@@ -1425,5 +1473,33 @@ mod tests {
         );
         let flat = [Value::text("a"), Value::text("b"), Value::text("c")];
         assert_eq!(c.bind(&flat, &|_| None).unwrap(), flat.to_vec());
+    }
+
+    #[test]
+    fn a_batched_update_joins_its_rows_as_each_dialect_can() {
+        use crate::sql::dialect::{MysqlDialect, PostgresDialect};
+        let t = id_and_name_table();
+        let mut up = Update::new(&t);
+        up.values.push((1, Expr::Slot(0)));
+        up.where_
+            .push(Expr::binary(Expr::column(&t, 0), BinOp::Eq, Expr::Slot(1)));
+        assert_eq!(
+            compile_update_rows(&up, 2, &PostgresDialect).unwrap().sql,
+            "UPDATE users SET name=lualchemy_rows.p0 FROM (VALUES ($1::TEXT, $2::INTEGER), \
+             ($3::TEXT, $4::INTEGER)) AS lualchemy_rows(p0, p1) \nWHERE users.id = lualchemy_rows.p1"
+        );
+        let my = compile_update_rows(&up, 2, &MysqlDialect { mariadb: false }).unwrap();
+        assert_eq!(
+            my.sql,
+            "UPDATE users JOIN (SELECT ? AS p0, ? AS p1 UNION ALL SELECT ?, ?) AS lualchemy_rows \
+             ON users.id = lualchemy_rows.p1 SET users.name=lualchemy_rows.p0"
+        );
+        let rows = [
+            Value::text("a"),
+            Value::Integer(1),
+            Value::text("b"),
+            Value::Integer(2),
+        ];
+        assert_eq!(my.bind(&rows, &|_| None).unwrap(), rows.to_vec());
     }
 }

@@ -153,6 +153,12 @@ pub trait Dialect {
         1
     }
 
+    /// A batched UPDATE joins a derived table of the rows (`UPDATE t JOIN (SELECT ...
+    /// UNION ALL ...)`, MySQL) instead of `UPDATE ... FROM (VALUES ...)` (PostgreSQL).
+    fn batched_update_joins(&self) -> bool {
+        false
+    }
+
     /// The most parameters one statement may bind.
     fn max_params(&self) -> usize {
         32766

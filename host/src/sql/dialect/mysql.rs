@@ -265,6 +265,14 @@ impl Dialect for MysqlDialect {
         1000
     }
 
+    fn update_batch_rows(&self) -> usize {
+        1000
+    }
+
+    fn batched_update_joins(&self) -> bool {
+        true
+    }
+
     fn max_params(&self) -> usize {
         65535
     }
