@@ -1266,3 +1266,30 @@ describe("orm.text binds", function()
     s:close()
   end)
 end)
+
+describe("a raw orm.text statement with RETURNING", function()
+  it("returns its rows where the server has RETURNING (SQLite, PostgreSQL, MariaDB)", function()
+    local engine = orm.create_engine("sqlite://")
+    local conn = engine:connect()
+    local version = SPEC_DIALECT == "sqlite" and "" or conn:execute(orm.text("SELECT VERSION()")):scalar()
+    -- MySQL itself has no RETURNING; a MariaDB server has it on INSERT and DELETE, also
+    -- reached as mysql://, and describes the columns only once the statement has run
+    if SPEC_DIALECT == "sqlite" or SPEC_DIALECT == "postgresql" or version:find("MariaDB", 1, true) then
+      conn:execute(orm.text("CREATE TABLE raw_ret (id INTEGER PRIMARY KEY, name VARCHAR(20))"))
+      local inserted = conn:execute(orm.text(
+        "INSERT INTO raw_ret (id, name) VALUES (1, 'a'), (2, 'b') RETURNING id, name")):all()
+      assert.same({ { 1, "a" }, { 2, "b" } }, { { inserted[1].id, inserted[1].name }, { inserted[2].id, inserted[2].name } })
+      assert.equal("b", conn:execute(orm.text("DELETE FROM raw_ret WHERE id = :i RETURNING name"), { i = 2 }):scalar())
+      -- without RETURNING: the rows changed
+      assert.equal(1, conn:execute(orm.text("UPDATE raw_ret SET name = 'z'")).rowcount)
+      conn:commit()
+    else
+      local ok, err = pcall(function()
+        return conn:execute(orm.text("DELETE FROM nothing_here RETURNING id")):all()
+      end)
+      assert.falsy(ok)
+      assert.equal("ProgrammingError", err.kind)
+    end
+    conn:close()
+  end)
+end)

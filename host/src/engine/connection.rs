@@ -39,6 +39,16 @@ impl Drop for Connection {
     }
 }
 
+/// What `Connection::run_text` got back.
+pub struct TextOutcome {
+    /// The result's column names; empty for a statement that returns no rows.
+    pub names: Vec<String>,
+    /// The rows' values, one row after another.
+    pub values: Vec<Value>,
+    /// Rows changed, for a statement that returns no rows.
+    pub affected: usize,
+}
+
 /// How a transaction began on a connection that may be shared (in-memory engines): the
 /// first to begin owns it and ends it; later ones join it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -368,6 +378,57 @@ impl Connection {
             }
         }
         self.cursor_event(EngineEvent::AfterCursorExecute, sql, &report)
+    }
+
+    /// Runs a statement whose shape only the database knows (`orm.text`): its result's
+    /// column names, and its rows (one value after another) when it has columns, else the
+    /// rows it changed. Reported once, as any statement.
+    pub fn run_text(&self, sql: &str, params: &[Value]) -> Result<TextOutcome> {
+        #[cfg(feature = "mysql")]
+        if let Driver::Mysql(d) = self.driver() {
+            // the server names the columns only once the statement runs
+            let report = EchoParams::One(params);
+            self.echo(sql, &report);
+            self.cursor_event(EngineEvent::BeforeCursorExecute, sql, &report)?;
+            let mut values = Vec::new();
+            let (affected, names) = d.run_described(
+                sql,
+                params,
+                Some(&mut |row: &Row<'_>| {
+                    if let Row::Values(v) = row {
+                        values.extend_from_slice(v);
+                    }
+                    Ok(())
+                }),
+            )?;
+            self.cursor_event(EngineEvent::AfterCursorExecute, sql, &report)?;
+            return Ok(TextOutcome {
+                names,
+                values,
+                affected,
+            });
+        }
+        let names = self.column_names(sql)?;
+        if names.is_empty() {
+            let affected = self.execute(sql, params)?;
+            return Ok(TextOutcome {
+                names,
+                values: Vec::new(),
+                affected,
+            });
+        }
+        let mut values = Vec::new();
+        self.query(sql, params, |row| {
+            for i in 0..names.len() {
+                values.push(row.value(i)?);
+            }
+            Ok(())
+        })?;
+        Ok(TextOutcome {
+            names,
+            values,
+            affected: 0,
+        })
     }
 
     /// Column names of a query's result.

@@ -10,11 +10,9 @@ use mlua::{
 use super::convert::value_to_lua;
 use super::error::{arg, invalid, IntoLuaResult, LuaResult};
 use super::expr::LuaText;
-use super::result::ResultSet;
 use super::statement::LuaSelect;
 use crate::engine::connection::TxOwnership;
 use crate::engine::{Connection, EchoParams, EchoSink, Engine, EngineOptions, PrintEcho};
-use crate::orm::{Item, Rows};
 use crate::schema::ValueKind;
 use crate::sql::{compile, Statement};
 use crate::value::Value;
@@ -131,24 +129,6 @@ impl LuaConnection {
     }
 }
 
-fn value_rows(conn: &Connection, sql: &str, params: &[Value]) -> crate::error::Result<Rows> {
-    let names = conn.column_names(sql)?;
-    let width = names.len();
-    let mut items = Vec::new();
-    conn.query(sql, params, |row| {
-        for i in 0..width {
-            items.push(Item::Value(row.value(i)?, ValueKind::Any));
-        }
-        Ok(())
-    })?;
-    Ok(Rows {
-        keys: names.iter().map(|n| Rc::from(n.as_str())).collect(),
-        width,
-        items,
-        needs_unique: false,
-    })
-}
-
 impl UserData for LuaConnection {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_method(
@@ -180,14 +160,8 @@ impl UserData for LuaConnection {
                 } else {
                     return Err(arg("conn:execute() expects orm.text() or orm.select()"));
                 };
-                this.with(|conn| {
-                    if conn.column_names(&compiled.sql)?.is_empty() {
-                        let n = conn.execute(&compiled.sql, &values)?;
-                        Ok(ResultSet::with_rowcount(n as i64))
-                    } else {
-                        Ok(ResultSet::new(value_rows(conn, &compiled.sql, &values)?))
-                    }
-                })
+                let out = this.with(|conn| conn.run_text(&compiled.sql, &values))?;
+                Ok(super::session::text_result(out))
             },
         );
         m.add_method("commit", |_, this, ()| {

@@ -231,6 +231,15 @@ fn bulk_insert(
     Ok(ResultSet::from_outcome(returned, total))
 }
 
+/// The result of an `orm.text` statement: its rows, or the rows it changed.
+pub(crate) fn text_result(out: crate::engine::connection::TextOutcome) -> ResultSet {
+    if out.names.is_empty() {
+        ResultSet::with_rowcount(out.affected as i64)
+    } else {
+        ResultSet::new(crate::orm::query::Rows::of_values(&out.names, out.values))
+    }
+}
+
 /// Executes one run of bulk-insert rows that name the same columns; with RETURNING, one
 /// execution per row, its rows appended to `returned`.
 fn insert_run(
@@ -296,12 +305,8 @@ fn execute(
         let conn = core.connection().lua()?;
         let (c, values) =
             super::convert::text_with_params(lua, &text.0, &params, conn.engine().dialect())?;
-        let has_columns = !conn.column_names(&c.sql).lua()?.is_empty();
-        if has_columns {
-            return Ok(ResultSet::new(core.query_values(&c.sql, &values).lua()?));
-        }
-        let n = core.execute_sql(&c.sql, &[values]).lua()?;
-        return Ok(ResultSet::with_rowcount(n as i64));
+        let out = core.run_text(&c.sql, &values).lua()?;
+        return Ok(text_result(out));
     }
     Err(arg(
         "session:execute() expects a statement (orm.select, orm.insert, orm.text)",

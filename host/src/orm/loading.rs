@@ -374,22 +374,6 @@ impl SessionCore {
         })
     }
 
-    /// Runs a statement that returns no entities (bulk DML, text): returns the rows
-    /// changed, or the rows when it has columns.
-    pub fn execute_sql(&self, sql: &str, param_rows: &[Vec<Value>]) -> Result<usize> {
-        self.autoflush()?;
-        let conn = self.connection()?;
-        let mut total = 0;
-        if param_rows.len() == 1 {
-            return conn.execute(sql, &param_rows[0]);
-        }
-        conn.execute_many(sql, param_rows, |_, _, n| {
-            total += n;
-            Ok(())
-        })?;
-        Ok(total)
-    }
-
     /// A bulk INSERT of `rows` (the values of `ins`'s slots), batched as the dialect
     /// allows; returns the rows inserted.
     pub fn insert_sql_rows(&self, ins: &crate::sql::Insert, rows: &[Vec<Value>]) -> Result<usize> {
@@ -400,6 +384,17 @@ impl SessionCore {
             conn.engine().dialect(),
         )?;
         conn.insert_rows(ins, &c, rows, None, |_, _| Ok(()))
+    }
+
+    /// Runs an `orm.text` statement (autoflushing first): its rows when it returns some,
+    /// else the rows it changed.
+    pub fn run_text(
+        &self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<crate::engine::connection::TextOutcome> {
+        self.autoflush()?;
+        self.connection()?.run_text(sql, params)
     }
 
     /// Runs a text query or a DML with RETURNING: plain value rows, column names from the

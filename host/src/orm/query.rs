@@ -126,6 +126,20 @@ pub struct Rows {
 }
 
 impl Rows {
+    /// Plain value rows (`orm.text` results): `values` one row after another, `names.len()`
+    /// each.
+    pub fn of_values(names: &[String], values: Vec<Value>) -> Rows {
+        Rows {
+            keys: names.iter().map(|n| Rc::from(n.as_str())).collect(),
+            width: names.len(),
+            items: values
+                .into_iter()
+                .map(|v| Item::Value(v, crate::schema::ValueKind::Any))
+                .collect(),
+            needs_unique: false,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.items.len().checked_div(self.width).unwrap_or(0)
     }

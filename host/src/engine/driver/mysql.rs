@@ -104,6 +104,18 @@ impl MyDriver {
     /// Runs `sql`, handing each row's values to `f` once the statement is done (so `f` may
     /// use the connection); returns the rows affected.
     pub fn run(&self, sql: &str, params: &[Value], f: Option<super::RowFn<'_>>) -> Result<usize> {
+        self.run_described(sql, params, f)
+            .map(|(affected, _)| affected)
+    }
+
+    /// `run`, also returning the names of the result's columns as the server sent them
+    /// (MariaDB describes no columns for a prepared INSERT ... RETURNING before it runs).
+    pub fn run_described(
+        &self,
+        sql: &str,
+        params: &[Value],
+        f: Option<super::RowFn<'_>>,
+    ) -> Result<(usize, Vec<String>)> {
         let mut conn = self.conn.borrow_mut();
         let stmt = conn.prep(sql).map_err(|e| self.wrap(e, sql, params))?;
         let bound: Vec<MyValue> = params.iter().map(to_mysql).collect();
@@ -112,13 +124,20 @@ impl MyDriver {
         } else {
             Params::Positional(bound)
         };
-        // MariaDB describes no columns for a prepared INSERT ... RETURNING: the rows say
-        let mut ncols = stmt.columns().len();
         let mut values: Vec<Value> = Vec::new();
+        // the result's own columns: MariaDB describes none for a prepared INSERT ...
+        // RETURNING
+        let names: Vec<String>;
         {
             let mut result = conn
                 .exec_iter(&stmt, args)
                 .map_err(|e| self.wrap(e, sql, params))?;
+            names = result
+                .columns()
+                .as_ref()
+                .iter()
+                .map(|c| c.name_str().into_owned())
+                .collect();
             for row in result.by_ref() {
                 let row = row.map_err(|e| self.wrap(e, sql, params))?;
                 // the result's own column types (a prepared statement's can be vaguer)
@@ -127,7 +146,6 @@ impl MyDriver {
                     .iter()
                     .map(|c| (c.column_type(), c.character_set() == BINARY_CHARSET))
                     .collect();
-                ncols = kinds.len();
                 for (v, &(ty, binary)) in row.unwrap().into_iter().zip(&kinds) {
                     values.push(from_mysql(v, ty, binary));
                 }
@@ -136,8 +154,8 @@ impl MyDriver {
         // read once the result is consumed: the OK packet that ends it carries the count
         let affected = conn.affected_rows() as usize;
         drop(conn);
-        super::hand_rows(&values, ncols, f)?;
-        Ok(affected)
+        super::hand_rows(&values, names.len(), f)?;
+        Ok((affected, names))
     }
 
     pub fn column_names(&self, sql: &str) -> Result<Vec<String>> {
