@@ -725,10 +725,15 @@ impl SessionCore {
         let name = frame.savepoint.clone().expect("checked");
         let conn = self.conn.borrow().clone();
         let mut result = Ok(());
+        // a flush that failed inside the savepoint rolled the database back to it already
+        let rolled_back = self.pending_rollback.borrow().is_some();
         if let Some(conn) = conn {
-            result = conn
-                .rollback_to_savepoint(&name)
-                .and_then(|_| conn.release_savepoint(&name));
+            result = if rolled_back {
+                Ok(())
+            } else {
+                conn.rollback_to_savepoint(&name)
+            }
+            .and_then(|_| conn.release_savepoint(&name));
         }
         *self.pending_rollback.borrow_mut() = None;
         // as SQLAlchemy: only what the savepoint changed is expired
