@@ -1011,6 +1011,8 @@ describe("savepoints", function()
     assert.equal("IntegrityError", err.kind)
     if SPEC_DIALECT == "postgresql" then
       local err2 = pcall_err(s.scalar, s, orm.select(orm.func.count()):select_from(A))
+      -- SQLAlchemy's InternalError (psycopg's InFailedSqlTransaction), a DBAPIError
+      assert.equal("InternalError", err2.kind)
       assert.truthy(err2:is("DBAPIError"))
       assert.truthy(has(tostring(err2), "current transaction is aborted"), tostring(err2))
       s:rollback()
@@ -1033,6 +1035,7 @@ describe("savepoints", function()
     assert.equal("IntegrityError", err.kind)
     if SPEC_DIALECT == "postgresql" then
       local err2 = pcall_err(conn.execute, conn, orm.text("SELECT count(*) FROM accounts"))
+      assert.equal("InternalError", err2.kind)
       assert.truthy(err2:is("DBAPIError"))
       assert.truthy(has(tostring(err2), "current transaction is aborted"), tostring(err2))
       conn:rollback()

@@ -23,6 +23,9 @@ pub enum ErrorKind {
     OperationalError,
     ProgrammingError,
     DataError,
+    /// The database's own state refuses the work (PostgreSQL's "current transaction is
+    /// aborted" until ROLLBACK, an internal error): SQLAlchemy's `InternalError`.
+    InternalError,
     /// Any other database error (SQLAlchemy's `DBAPIError` base).
     DBAPIError,
     /// Python's `AttributeError`: setting a read-only attribute (a hybrid without a
@@ -31,7 +34,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 15] = [
+    pub const ALL: [ErrorKind; 16] = [
         ErrorKind::ArgumentError,
         ErrorKind::InvalidRequestError,
         ErrorKind::NoResultFound,
@@ -45,6 +48,7 @@ impl ErrorKind {
         ErrorKind::OperationalError,
         ErrorKind::ProgrammingError,
         ErrorKind::DataError,
+        ErrorKind::InternalError,
         ErrorKind::DBAPIError,
         ErrorKind::AttributeError,
     ];
@@ -64,6 +68,7 @@ impl ErrorKind {
             ErrorKind::OperationalError => "OperationalError",
             ErrorKind::ProgrammingError => "ProgrammingError",
             ErrorKind::DataError => "DataError",
+            ErrorKind::InternalError => "InternalError",
             ErrorKind::DBAPIError => "DBAPIError",
             ErrorKind::AttributeError => "AttributeError",
         }
@@ -77,7 +82,9 @@ impl ErrorKind {
     pub fn parent(self) -> Option<&'static str> {
         use ErrorKind::*;
         Some(match self {
-            IntegrityError | OperationalError | ProgrammingError | DataError => "DBAPIError",
+            IntegrityError | OperationalError | ProgrammingError | DataError | InternalError => {
+                "DBAPIError"
+            }
             NoResultFound
             | MultipleResultsFound
             | DetachedInstanceError

@@ -40,6 +40,8 @@ fn classify(e: &postgres::Error) -> (ErrorKind, String) {
             "22" => ErrorKind::DataError,
             "42" => ErrorKind::ProgrammingError,
             "08" | "40" | "53" | "57" | "58" => ErrorKind::OperationalError,
+            // 25P02: the transaction failed and waits for ROLLBACK; XX: internal
+            "25" | "XX" => ErrorKind::InternalError,
             _ => ErrorKind::DBAPIError,
         };
         let mut msg = db.message().to_string();
