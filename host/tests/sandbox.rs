@@ -34,7 +34,8 @@
 //! `OUTSIDE`, `ALLOWED` and `WORK` (absolute paths) and the helpers `breach(what)`,
 //! `show(v)`, `is_orm_error(e)`, `refused(name, fn, ...)`, `refused_orm(name, fn, ...)`,
 //! `check(name, cond, detail)` and the shared fixtures of `spec/sandbox/fixtures/` (`main_db()`:
-//! a file database under `ALLOWED` with two rows, for the SQL attempts).
+//! a file database under `ALLOWED` with two rows, for the SQL attempts; `url_probes()`: functions
+//! that open a database URL and write to it or read from it).
 //!
 //! Layout of the temporary directory `ROOT`:
 //! ```text
@@ -349,10 +350,11 @@ local function check(name, cond, detail) if cond then print(\"ok: \" .. name) el
 }
 
 /// The fixtures scripts share (`spec/sandbox/fixtures/*.lua`, each defining one local
-/// function, without comments), joined into the one-line prelude.
+/// function, without comments: `main_db()`, `url_probes()`), joined into the one-line
+/// prelude.
 fn fixtures() -> String {
     let mut out = String::new();
-    for name in ["main_db"] {
+    for name in ["main_db", "url_probes"] {
         let path = repo_root().join(format!("spec/sandbox/fixtures/{name}.lua"));
         let src = std::fs::read_to_string(&path).expect("fixture");
         for line in src.lines() {

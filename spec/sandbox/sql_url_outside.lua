@@ -1,22 +1,7 @@
 -- Engine URLs naming files outside --allow-dir raise an orm.Error (at create_engine or at
 -- the first connection); nothing is created or read outside.
-local orm = require("lualchemy")
-local function open_and_use(url)
-  return function()
-    local e = orm.create_engine(url)
-    local c = e:connect()
-    c:execute(orm.text("CREATE TABLE IF NOT EXISTS pwned (x)"))
-    c:commit()
-    return url
-  end
-end
-local function open_and_read(url)
-  return function()
-    local e = orm.create_engine(url)
-    local c = e:connect()
-    return c:execute(orm.text("SELECT x FROM t")):scalar()
-  end
-end
+-- open_and_use(url) opens and writes, open_and_read(url) reads (fixtures/url_probes.lua)
+local open_and_use, open_and_read = url_probes()
 refused_orm("an absolute URL outside", open_and_use("sqlite:///" .. OUTSIDE .. "/o.db"))
 refused_orm("a relative URL outside (../outside)", open_and_use("sqlite:///../outside/r.db"))
 -- A relative URL: whether it is taken from the working directory (then refused: the working

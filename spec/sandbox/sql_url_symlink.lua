@@ -1,23 +1,8 @@
 -- Symlinks inside --allow-dir that lead outside are resolved and refused: a directory link
 -- (link_out -> OUTSIDE), a file link to the victim database, a dangling link to a file not
 -- yet created outside.
-local orm = require("lualchemy")
-local function open_and_use(url)
-  return function()
-    local e = orm.create_engine(url)
-    local c = e:connect()
-    c:execute(orm.text("CREATE TABLE IF NOT EXISTS pwned (x)"))
-    c:commit()
-    return url
-  end
-end
-local function open_and_read(url)
-  return function()
-    local e = orm.create_engine(url)
-    local c = e:connect()
-    return c:execute(orm.text("SELECT x FROM t")):scalar()
-  end
-end
+-- open_and_use(url) opens and writes, open_and_read(url) reads (fixtures/url_probes.lua)
+local open_and_use, open_and_read = url_probes()
 refused_orm("ALLOWED/link_out/s.db (directory symlink)", open_and_use("sqlite:///" .. ALLOWED .. "/link_out/s.db"))
 refused_orm("reading ALLOWED/link_out/target.db", open_and_read("sqlite:///" .. ALLOWED .. "/link_out/target.db"))
 refused_orm("reading ALLOWED/victim_link.db (file symlink)", open_and_read("sqlite:///" .. ALLOWED .. "/victim_link.db"))
