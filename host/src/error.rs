@@ -151,23 +151,14 @@ impl Error {
         Error::new(ErrorKind::InvalidRequestError, message)
     }
 
-    /// Wraps a driver error with the statement and parameters that caused it.
+    /// Wraps a SQLite error with the statement and parameters that caused it.
     pub fn from_db(err: rusqlite::Error, statement: &str, params: &[Value]) -> Error {
         let (kind, orig) = classify_sqlite(&err);
-        Error {
-            kind,
-            message: orig.clone(),
-            db: Some(Box::new(DbContext {
-                statement: statement.to_string(),
-                params: params.to_vec(),
-                orig,
-            })),
-            cause: None,
-        }
+        Error::db(kind, orig, statement, params)
     }
 
-    /// A server driver's error (PostgreSQL, MySQL) already classified, with the statement
-    /// and parameters that caused it.
+    /// A driver's error already classified (the server drivers classify their own), with
+    /// the statement and parameters that caused it.
     pub fn db(kind: ErrorKind, orig: String, statement: &str, params: &[Value]) -> Error {
         Error {
             kind,

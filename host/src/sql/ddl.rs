@@ -198,36 +198,30 @@ pub fn create_indexes(t: &Table, d: &dyn Dialect) -> Vec<String> {
     out
 }
 
-/// The name a deferred foreign key gets when it has none, so that it can be dropped.
-fn deferred_fk_name(t: &Table, column: &str) -> String {
-    format!("fk_{}_{}", t.name, column)
+/// One of a table's foreign keys to a given table, named (a deferred key gets
+/// `fk_<table>_<columns>` when it has no name, so that it can be dropped).
+struct ForeignKeyTo<'a> {
+    name: String,
+    columns: Vec<String>,
+    target_columns: Vec<String>,
+    ondelete: &'a Option<String>,
+    onupdate: &'a Option<String>,
 }
 
-/// `ALTER TABLE t ADD CONSTRAINT ... FOREIGN KEY` for `t`'s foreign keys to `target`.
-pub fn add_foreign_keys(t: &Table, d: &dyn Dialect, target: &str) -> Vec<String> {
+/// `t`'s foreign keys to `target`: column-level ones, then table constraints.
+fn foreign_keys_to<'a>(t: &'a Table, target: &str) -> Vec<ForeignKeyTo<'a>> {
     let mut out = Vec::new();
-    let mut one = |name: &str,
-                   cols: &[String],
-                   tcols: &[String],
-                   actions: (&Option<String>, &Option<String>)| {
-        let mut s = String::from("ALTER TABLE ");
-        d.quote_identifier(&t.name, &mut s);
-        s.push_str(" ADD CONSTRAINT ");
-        d.quote_identifier(name, &mut s);
-        s.push(' ');
-        foreign_key_clause(d, cols, target, tcols, actions, &mut s);
-        out.push(s);
-    };
     for c in &t.columns {
         for fk in &c.foreign_keys {
             let (tt, tc) = fk.target_parts();
             if tt == target {
-                one(
-                    &deferred_fk_name(t, &c.name),
-                    std::slice::from_ref(&c.name),
-                    &[tc.to_string()],
-                    (&fk.ondelete, &fk.onupdate),
-                );
+                out.push(ForeignKeyTo {
+                    name: format!("fk_{}_{}", t.name, c.name),
+                    columns: vec![c.name.clone()],
+                    target_columns: vec![tc.to_string()],
+                    ondelete: &fk.ondelete,
+                    onupdate: &fk.onupdate,
+                });
             }
         }
     }
@@ -242,52 +236,55 @@ pub fn add_foreign_keys(t: &Table, d: &dyn Dialect, target: &str) -> Vec<String>
         } = con
         {
             if target_table == target {
-                let name = name
-                    .clone()
-                    .unwrap_or_else(|| deferred_fk_name(t, &columns.join("_")));
-                one(&name, columns, target_columns, (ondelete, onupdate));
+                out.push(ForeignKeyTo {
+                    name: name
+                        .clone()
+                        .unwrap_or_else(|| format!("fk_{}_{}", t.name, columns.join("_"))),
+                    columns: columns.clone(),
+                    target_columns: target_columns.clone(),
+                    ondelete,
+                    onupdate,
+                });
             }
         }
     }
     out
 }
 
+/// `ALTER TABLE t ADD CONSTRAINT ... FOREIGN KEY` for `t`'s foreign keys to `target`.
+pub fn add_foreign_keys(t: &Table, d: &dyn Dialect, target: &str) -> Vec<String> {
+    foreign_keys_to(t, target)
+        .into_iter()
+        .map(|fk| {
+            let mut s = String::from("ALTER TABLE ");
+            d.quote_identifier(&t.name, &mut s);
+            s.push_str(" ADD CONSTRAINT ");
+            d.quote_identifier(&fk.name, &mut s);
+            s.push(' ');
+            foreign_key_clause(
+                d,
+                &fk.columns,
+                target,
+                &fk.target_columns,
+                (fk.ondelete, fk.onupdate),
+                &mut s,
+            );
+            s
+        })
+        .collect()
+}
+
 /// `ALTER TABLE t DROP ...` for the foreign keys `add_foreign_keys` added.
 pub fn drop_foreign_keys(t: &Table, d: &dyn Dialect, target: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    for c in &t.columns {
-        if c.foreign_keys
-            .iter()
-            .any(|fk| fk.target_parts().0 == target)
-        {
-            names.push(deferred_fk_name(t, &c.name));
-        }
-    }
-    for con in &t.constraints {
-        if let Constraint::ForeignKey {
-            name,
-            columns,
-            target_table,
-            ..
-        } = con
-        {
-            if target_table == target {
-                names.push(
-                    name.clone()
-                        .unwrap_or_else(|| deferred_fk_name(t, &columns.join("_"))),
-                );
-            }
-        }
-    }
-    names
+    foreign_keys_to(t, target)
         .into_iter()
-        .map(|n| {
+        .map(|fk| {
             let mut s = String::from("ALTER TABLE ");
             d.quote_identifier(&t.name, &mut s);
             s.push(' ');
             s.push_str(d.drop_foreign_key());
             s.push(' ');
-            d.quote_identifier(&n, &mut s);
+            d.quote_identifier(&fk.name, &mut s);
             s
         })
         .collect()
