@@ -214,18 +214,12 @@ impl Connection {
                     each(i, raw.last_insert_rowid(), changed)?;
                 }
             }
-            #[cfg(feature = "postgres")]
-            Driver::Postgres(d) => {
+            // a server: one execution per row (its driver caches the prepared statement)
+            #[allow(unreachable_patterns)]
+            _ => {
                 for (i, row) in rows.iter().enumerate() {
-                    let changed = d.run(sql, row, None)?;
-                    each(i, 0, changed)?;
-                }
-            }
-            #[cfg(feature = "mysql")]
-            Driver::Mysql(d) => {
-                for (i, row) in rows.iter().enumerate() {
-                    let changed = d.run(sql, row, None)?;
-                    each(i, d.last_insert_id(), changed)?;
+                    let changed = self.run(sql, row)?;
+                    each(i, self.last_insert_rowid(), changed)?;
                 }
             }
         }
@@ -249,8 +243,8 @@ impl Connection {
         use crate::sql::dialect::Dml;
         let d = self.engine.dialect();
         let returning = generated.is_some() && d.supports_returning(Dml::Insert);
-        let sqlite = matches!(self.driver(), Driver::Sqlite(_));
-        if sqlite || d.insert_batch_rows() <= 1 || (generated.is_some() && !returning) {
+        // SQLite's dialect batches nothing: its prepared statement per row is the fastest
+        if d.insert_batch_rows() <= 1 || (generated.is_some() && !returning) {
             let bound = single.bind_rows(rows)?;
             let mut total = 0;
             self.execute_many(&single.sql, &bound, |i, rowid, n| {

@@ -8,8 +8,6 @@ pub(crate) mod mysql;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
-use std::cell::Cell;
-
 use super::echo::EchoParams;
 use super::events::EngineEvent;
 use super::pool::Engine;
@@ -17,8 +15,10 @@ use super::url::{Backend, Url};
 use crate::error::{Error, ErrorKind, Result};
 
 /// What a server driver hands each result row to.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) type RowFn<'a> = &'a mut dyn FnMut(&super::row::Row<'_>) -> Result<()>;
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 /// Hands a server driver's decoded rows (`ncols` values each, one row after another) to
 /// `f`, once the statement is done with the connection (so `f` may use it).
 pub(crate) fn hand_rows(
@@ -151,9 +151,10 @@ pub(crate) fn connect_within<T: Send + 'static>(
     ))
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 /// Keeps a server driver's transaction flag in step with the control statements it runs
 /// (the servers' client crates do not report it).
-pub(crate) fn track_transaction(flag: &Cell<bool>, sql: &str, ok: bool) {
+pub(crate) fn track_transaction(flag: &std::cell::Cell<bool>, sql: &str, ok: bool) {
     let head = sql.trim_start().as_bytes();
     let starts =
         |w: &str| head.len() >= w.len() && head[..w.len()].eq_ignore_ascii_case(w.as_bytes());
