@@ -43,7 +43,8 @@ pub(crate) struct Frame {
     pub deleted: Vec<Rc<Instance>>,
     /// Added with `add` in this frame.
     pub added: Vec<Rc<Instance>>,
-    /// Updated by a flush in this frame (expired when the frame is rolled back).
+    /// Written by a flush in this frame: updated, or with relationship changes (expired, their
+    /// relationships too, when the savepoint is rolled back).
     pub updated: Vec<Rc<Instance>>,
     /// Primary keys a flush in this frame changed: the object and its key before.
     pub rekeyed: Vec<(Rc<Instance>, IdentityKey)>,
@@ -454,8 +455,21 @@ impl SessionCore {
                 return Err(e);
             }
         };
+        // inside a savepoint, the persistent objects this flush writes are recorded: rolling
+        // the savepoint back expires them (their relationships too), as SQLAlchemy does
+        let nested = self.frames.borrow().len() > 1;
+        let flushed: Vec<Rc<Instance>> = if nested {
+            self.modified.borrow().clone()
+        } else {
+            Vec::new()
+        };
         let result = super::unitofwork::flush(self, &conn);
         self.flushing.set(false);
+        if nested && result.is_ok() {
+            if let Some(f) = self.frames.borrow_mut().last_mut() {
+                f.updated.extend(flushed);
+            }
+        }
         if let Err(e) = result {
             self.fail_transaction(&conn, &e);
             return Err(e);
@@ -606,8 +620,8 @@ impl SessionCore {
                 let mut st = inst.state_mut();
                 st.status = Status::Persistent;
                 st.marked_deleted = false;
-                drop(st);
-                touched.push(inst);
+                // not expired by a savepoint's rollback, as in SQLAlchemy, unless it also
+                // had changes (then `updated` holds it)
             }
             touched.extend(f.updated);
             for inst in f.inserted {
@@ -736,10 +750,12 @@ impl SessionCore {
             .and_then(|_| conn.release_savepoint(&name));
         }
         *self.pending_rollback.borrow_mut() = None;
-        // as SQLAlchemy: only what the savepoint changed is expired
+        // as SQLAlchemy: only what the savepoint changed is expired, relationships included
+        // (their collections may hold what the savepoint appended, removed or moved)
         for inst in self.undo_frames(vec![frame]) {
             if matches!(inst.status(), Status::Persistent | Status::Deleted) {
                 inst.expire(None);
+                inst.expire_relationships();
             }
         }
         result

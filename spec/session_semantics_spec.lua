@@ -1,0 +1,262 @@
+-- The unit of work as SQLAlchemy 2.0 runs it, each case checked against SQLAlchemy 2.0.58:
+-- what a rolled-back savepoint expires (relationships included), the autoflush before an
+-- expired attribute loads, the identity map after a rollback that undoes a key's reuse,
+-- and the delete cascade marking children at `session:delete()` time.
+local orm = require("lualchemy")
+
+-- Parents with children (delete-orphan) and tags (many-to-many), on a fresh engine with a
+-- statement log.
+local function setup(opts)
+  opts = opts or {}
+  local env = { log = {} }
+  env.engine = orm.create_engine("sqlite://", {
+    echo = function(sql) env.log[#env.log + 1] = generic_sql(sql) end,
+  })
+  local Base = orm.declarative_base()
+  local links = orm.Table("ss_links", Base.metadata,
+    orm.Column("parent_id", orm.Integer, orm.ForeignKey("ss_parents.id"), { primary_key = true }),
+    orm.Column("tag_id", orm.Integer, orm.ForeignKey("ss_tags.id"), { primary_key = true }))
+  env.Parent = Base:model("Parent", {
+    __tablename__ = "ss_parents",
+    id = orm.Column(orm.Integer, { primary_key = true }),
+    name = orm.Column(orm.String(50)),
+    children = orm.relationship("Child", {
+      back_populates = "parent", cascade = opts.cascade or "all, delete-orphan", order_by = "Child.id",
+    }),
+    tags = orm.relationship("Tag", { secondary = links, back_populates = "parents", order_by = "Tag.id" }),
+  })
+  env.Child = Base:model("Child", {
+    __tablename__ = "ss_children",
+    id = orm.Column(orm.Integer, { primary_key = true }),
+    label = orm.Column(orm.String(50)),
+    parent_id = orm.Column(orm.Integer, orm.ForeignKey("ss_parents.id")),
+    parent = orm.relationship("Parent", { back_populates = "children" }),
+  })
+  env.Tag = Base:model("Tag", {
+    __tablename__ = "ss_tags",
+    id = orm.Column(orm.Integer, { primary_key = true }),
+    name = orm.Column(orm.String(50)),
+    parents = orm.relationship("Parent", { secondary = links, back_populates = "tags" }),
+  })
+  Base.metadata:create_all(env.engine)
+  env.s = orm.Session(env.engine, opts.session)
+  function env.clear() for i = #env.log, 1, -1 do env.log[i] = nil end end
+  function env.count(prefix)
+    local n = 0
+    for _, q in ipairs(env.log) do if q:sub(1, #prefix) == prefix then n = n + 1 end end
+    return n
+  end
+  -- "label:parent_id" of every child row, and "parent-tag" of every link row, read
+  -- outside the session
+  function env.rows()
+    local conn = env.engine:connect()
+    local children, tags = {}, {}
+    for r in conn:execute(orm.text("SELECT label, parent_id FROM ss_children ORDER BY id")) do
+      children[#children + 1] = r.label .. ":" .. tostring(r.parent_id)
+    end
+    for r in conn:execute(orm.text("SELECT parent_id, tag_id FROM ss_links ORDER BY parent_id, tag_id")) do
+      tags[#tags + 1] = r.parent_id .. "-" .. r.tag_id
+    end
+    conn:close()
+    return children, tags
+  end
+  return env
+end
+
+-- p (id 1) with children a, b and tag t2; p2 (id 2) and t (tag 1) alone; committed, then
+-- every attribute and relationship loaded again.
+local function graph(opts)
+  local env = setup(opts)
+  local s, Parent, Child, Tag = env.s, env.Parent, env.Child, env.Tag
+  local o = {}
+  o.p = Parent{ id = 1, name = "p", children = { Child{ id = 1, label = "a" }, Child{ id = 2, label = "b" } } }
+  o.p2 = Parent{ id = 2, name = "p2" }
+  o.t, o.t2 = Tag{ id = 1, name = "t" }, Tag{ id = 2, name = "t2" }
+  o.p.tags:append(o.t2)
+  s:add_all({ o.p, o.p2, o.t, o.t2 })
+  s:commit()
+  o.a, o.b = o.p.children[1], o.p.children[2]
+  for _, k in ipairs({ "p", "p2" }) do local _ = o[k].name, #o[k].children, #o[k].tags end
+  for _, k in ipairs({ "t", "t2" }) do local _ = o[k].name, #o[k].parents end
+  for _, k in ipairs({ "a", "b" }) do local _ = o[k].label, o[k].parent end
+  env.clear()
+  return env, o
+end
+
+local function labels(list)
+  local out = {}
+  for _, x in ipairs(list) do out[#out + 1] = x.label or x.name end
+  return out
+end
+
+-- The objects (by name) whose columns were expired, in a fixed order.
+local function expired(o)
+  local out = {}
+  for _, k in ipairs({ "p", "p2", "t", "t2", "a", "b" }) do
+    if orm.inspect(o[k]).expired then out[#out + 1] = k end
+  end
+  return table.concat(out, " ")
+end
+
+-- Runs `fn` in a savepoint that is rolled back (fn's error is swallowed).
+local function undone(s, fn)
+  local ok = pcall(s.begin_nested, s, function() fn(); error("undo") end)
+  assert.falsy(ok)
+end
+
+local function state(obj)
+  local i = orm.inspect(obj)
+  for _, k in ipairs({ "transient", "pending", "persistent", "deleted", "detached" }) do
+    if i[k] then return k end
+  end
+end
+
+describe("a savepoint rolled back", function()
+  it("takes back a child appended inside it (the issue's case)", function()
+    local env, o = graph()
+    local s, Child = env.s, env.Child
+    local u = Child{ label = "undone" }
+    undone(s, function() o.p.children:append(u) end)
+    assert.equal("p", expired(o))
+    assert.equal("transient", state(u))
+    assert.same({ "a", "b" }, labels(o.p.children))
+    o.p.children:append(Child{ label = "later" })
+    s:commit()
+    assert.same({ "a:1", "b:1", "later:1" }, (env.rows()))
+  end)
+
+  it("takes back a child appended and flushed inside it", function()
+    local env, o = graph()
+    local s, Child = env.s, env.Child
+    local u = Child{ label = "undone" }
+    undone(s, function() o.p.children:append(u); s:flush() end)
+    assert.equal("p", expired(o))
+    assert.equal("transient", state(u))
+    assert.equal(0, #s.new)
+    assert.same({ "a", "b" }, labels(o.p.children))
+    s:commit()
+    assert.same({ "a:1", "b:1" }, (env.rows()))
+  end)
+
+  it("keeps a child removed inside it (no delete of the orphan later: no data loss)", function()
+    for _, flush in ipairs({ false, true }) do
+      local env, o = graph()
+      local s = env.s
+      undone(s, function()
+        o.p.children:remove(o.a)
+        if flush then s:flush() end
+      end)
+      -- the parent and the child whose `parent` changed are expired, relationships too
+      assert.equal("p a", expired(o))
+      assert.equal("persistent", state(o.a))
+      assert.equal(0, #s.deleted)
+      assert.same({ "a", "b" }, labels(o.p.children))
+      assert.equal(o.p, o.a.parent)
+      o.p.name = "renamed"
+      s:commit()
+      assert.same({ "a:1", "b:1" }, (env.rows()))
+    end
+  end)
+
+  it("takes back a move between parents", function()
+    for _, flush in ipairs({ false, true }) do
+      local env, o = graph()
+      local s = env.s
+      undone(s, function()
+        o.p2.children:append(o.a)
+        if flush then s:flush() end
+      end)
+      assert.equal("p p2 a", expired(o))
+      assert.same({ "a", "b" }, labels(o.p.children))
+      assert.same({}, labels(o.p2.children))
+      assert.equal(o.p, o.a.parent)
+      s:commit()
+      assert.same({ "a:1", "b:1" }, (env.rows()))
+    end
+  end)
+
+  it("takes back a many-to-one set inside it", function()
+    local env, o = graph()
+    local s = env.s
+    undone(s, function() o.a.parent = o.p2; s:flush() end)
+    assert.equal("p p2 a", expired(o))
+    assert.equal(o.p, o.a.parent)
+    assert.same({}, labels(o.p2.children))
+    s:commit()
+    assert.same({ "a:1", "b:1" }, (env.rows()))
+  end)
+
+  it("takes back many-to-many links and unlinks, on both sides", function()
+    for _, flush in ipairs({ false, true }) do
+      local env, o = graph()
+      local s = env.s
+      undone(s, function()
+        o.p.tags:append(o.t)
+        o.p.tags:remove(o.t2)
+        if flush then s:flush() end
+      end)
+      assert.equal("p t t2", expired(o))
+      assert.same({ "t2" }, labels(o.p.tags))
+      assert.same({}, labels(o.t.parents))
+      assert.same({ "p" }, labels(o.t2.parents))
+      o.p.name = "renamed"
+      s:commit()
+      assert.same({ "1-2" }, select(2, env.rows()))
+    end
+  end)
+
+  it("expires only what it changed: a column flushed in it expires that object alone", function()
+    local env, o = graph()
+    local s = env.s
+    undone(s, function() o.a.label = "zz"; s:flush() end)
+    assert.equal("a", expired(o))
+    assert.equal("a", o.a.label)
+  end)
+
+  it("restores a deleted object without expiring it, unless it had changes", function()
+    local env, o = graph()
+    local s = env.s
+    undone(s, function() s:delete(o.p2); s:flush() end)
+    assert.equal("", expired(o))
+    assert.equal("persistent", state(o.p2))
+    undone(s, function() o.p2.name = "changed"; s:delete(o.p2); s:flush() end)
+    assert.equal("p2", expired(o))
+    assert.equal("p2", o.p2.name)
+    -- a cascade: the parent and its children come back as they were
+    undone(s, function()
+      s:delete(o.p); s:flush()
+      assert.equal("deleted", state(o.a))
+    end)
+    assert.equal("persistent", state(o.a))
+    assert.same({ "a", "b" }, labels(o.p.children))
+  end)
+
+  it("makes what was added in it transient, and keeps the outer work", function()
+    local env, o = graph()
+    local s, Parent = env.s, env.Parent
+    local outer = Parent{ name = "outer" }
+    s:add(outer)
+    local inner = Parent{ name = "inner" }
+    undone(s, function() s:add(inner) end)
+    assert.equal("transient", state(inner))
+    assert.equal("persistent", state(outer))
+    assert.equal("", expired(o))
+    s:commit()
+    assert.equal(3, s:scalar(orm.select(orm.func.count()):select_from(Parent)))
+  end)
+
+  it("undoes what a savepoint released inside it changed", function()
+    local env, o = graph()
+    local s, Child = env.s, env.Child
+    undone(s, function()
+      s:begin_nested(function()
+        o.p.children:append(Child{ label = "inner" })
+        o.p2.children:append(o.b)
+      end)
+    end)
+    assert.equal("p p2 b", expired(o))
+    assert.same({ "a", "b" }, labels(o.p.children))
+    s:commit()
+    assert.same({ "a:1", "b:1" }, (env.rows()))
+  end)
+end)
