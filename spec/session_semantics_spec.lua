@@ -46,6 +46,9 @@ local function setup(opts)
     for _, q in ipairs(env.log) do if q:sub(1, #prefix) == prefix then n = n + 1 end end
     return n
   end
+  function env.first(prefix)
+    for n, q in ipairs(env.log) do if q:sub(1, #prefix) == prefix then return n end end
+  end
   -- "label:parent_id" of every child row, and "parent-tag" of every link row, read
   -- outside the session
   function env.rows()
@@ -115,12 +118,12 @@ describe("a savepoint rolled back", function()
   it("takes back a child appended inside it (the issue's case)", function()
     local env, o = graph()
     local s, Child = env.s, env.Child
-    local u = Child{ label = "undone" }
+    local u = Child{ id = 10, label = "undone" }
     undone(s, function() o.p.children:append(u) end)
     assert.equal("p", expired(o))
     assert.equal("transient", state(u))
     assert.same({ "a", "b" }, labels(o.p.children))
-    o.p.children:append(Child{ label = "later" })
+    o.p.children:append(Child{ id = 11, label = "later" })
     s:commit()
     assert.same({ "a:1", "b:1", "later:1" }, (env.rows()))
   end)
@@ -128,7 +131,7 @@ describe("a savepoint rolled back", function()
   it("takes back a child appended and flushed inside it", function()
     local env, o = graph()
     local s, Child = env.s, env.Child
-    local u = Child{ label = "undone" }
+    local u = Child{ id = 10, label = "undone" }
     undone(s, function() o.p.children:append(u); s:flush() end)
     assert.equal("p", expired(o))
     assert.equal("transient", state(u))
@@ -234,9 +237,9 @@ describe("a savepoint rolled back", function()
   it("makes what was added in it transient, and keeps the outer work", function()
     local env, o = graph()
     local s, Parent = env.s, env.Parent
-    local outer = Parent{ name = "outer" }
+    local outer = Parent{ id = 10, name = "outer" }
     s:add(outer)
-    local inner = Parent{ name = "inner" }
+    local inner = Parent{ id = 11, name = "inner" }
     undone(s, function() s:add(inner) end)
     assert.equal("transient", state(inner))
     assert.equal("persistent", state(outer))
@@ -250,7 +253,7 @@ describe("a savepoint rolled back", function()
     local s, Child = env.s, env.Child
     undone(s, function()
       s:begin_nested(function()
-        o.p.children:append(Child{ label = "inner" })
+        o.p.children:append(Child{ id = 12, label = "inner" })
         o.p2.children:append(o.b)
       end)
     end)
@@ -258,5 +261,184 @@ describe("a savepoint rolled back", function()
     assert.same({ "a", "b" }, labels(o.p.children))
     s:commit()
     assert.same({ "a:1", "b:1" }, (env.rows()))
+  end)
+end)
+
+describe("loading an expired attribute", function()
+  -- a committed parent (id 1) with child a (id 1), everything expired by the commit
+  local function fresh(session_opts)
+    local env = setup({ session = session_opts })
+    local s = env.s
+    local p = env.Parent{ id = 1, name = "p", children = { env.Child{ id = 1, label = "a" } } }
+    s:add(p)
+    s:commit()
+    env.clear()
+    return env, s, p
+  end
+
+  it("autoflushes first (SQLAlchemy's load_on_ident): the issue's case", function()
+    local env, s, p = fresh()
+    s:add(env.Parent{ id = 10, name = "pending" })
+    assert.equal("p", p.name)
+    assert.equal(0, #s.new)
+    -- the INSERT went before the SELECT that reloaded p
+    local insert, select_ = env.first("INSERT INTO ss_parents"), env.first("SELECT")
+    assert.truthy(insert and select_ and insert < select_, table.concat(env.log, "\n"))
+  end)
+
+  it("flushes a dirty object too, and raises what the flush raises", function()
+    local env, s, p = fresh()
+    local a = s:get(env.Child, 1)
+    s:expire(p, { "name" })
+    a.label = "changed"
+    assert.equal("p", p.name)
+    assert.equal(0, #s.dirty)
+    -- a flush that fails reaches the reader
+    s:expire(p)
+    s:add(env.Parent{ id = 1, name = "duplicate" })
+    local ok, err = pcall(function() return p.name end)
+    assert.falsy(ok)
+    assert.truthy(err:is("IntegrityError"), tostring(err))
+    s:rollback()
+  end)
+
+  it("does not flush when the attribute is loaded", function()
+    local env, s, p = fresh()
+    local _ = p.name
+    s:add(env.Parent{ id = 10, name = "pending" })
+    assert.equal("p", p.name)
+    assert.equal(1, #s.new)
+  end)
+
+  it("autoflushes when session:get finds the object expired, not when it is loaded", function()
+    local env, s, p = fresh()
+    s:add(env.Parent{ id = 10, name = "pending" })
+    assert.equal(p, s:get(env.Parent, 1))
+    assert.equal(0, #s.new)
+    s:add(env.Parent{ id = 11, name = "pending2" })
+    assert.equal(p, s:get(env.Parent, 1))
+    assert.equal(1, #s.new)
+  end)
+
+  it("autoflushes before session:refresh", function()
+    local env, s, p = fresh()
+    local _ = p.name
+    s:add(env.Parent{ id = 10, name = "pending" })
+    s:refresh(p)
+    assert.equal(0, #s.new)
+  end)
+
+  it("autoflushes before a lazy load that needs an expired foreign key", function()
+    local env, s, p = fresh()
+    local a = p.children[1]
+    s:expire(a)
+    s:add(env.Parent{ id = 10, name = "pending" })
+    assert.equal(p, a.parent)
+    assert.equal(0, #s.new)
+  end)
+
+  it("loads an expired many-to-one target found in the identity map (autoflushing)", function()
+    local env, s, p = fresh()
+    local a = s:get(env.Child, 1)
+    local _ = a.label
+    s:expire(p)
+    s:add(env.Parent{ id = 10, name = "pending" })
+    assert.equal(1, #s.new)
+    assert.equal(p, a.parent)
+    assert.equal(0, #s.new)
+    assert.falsy(orm.inspect(p).expired)
+  end)
+
+  it("does not autoflush under no_autoflush or with autoflush = false", function()
+    local env, s, p = fresh()
+    s:no_autoflush(function()
+      s:add(env.Parent{ id = 10, name = "pending" })
+      assert.equal("p", p.name)
+      assert.equal(1, #s.new)
+    end)
+    local env2, s2, p2 = fresh({ autoflush = false })
+    s2:add(env2.Parent{ id = 10, name = "pending" })
+    assert.equal("p", p2.name)
+    assert.equal(1, #s2.new)
+    assert.equal(p2, s2:get(env2.Parent, 1))
+    assert.equal(1, #s2.new)
+  end)
+end)
+
+describe("a rollback undoing a deletion whose key a new object took", function()
+  -- five committed parents; the last one (id 5) loaded, deleted and flushed, then a new
+  -- parent flushed with the same key (SQLite reuses the highest id; servers are told it)
+  local function reuse(s, Parent)
+    for i = 1, 5 do s:add(Parent{ id = i, name = "p" .. i }) end
+    s:commit()
+    local p5 = s:get(Parent, 5)
+    local _ = p5.name
+    s:delete(p5)
+    s:flush()
+    local n = Parent{ id = 5, name = "new" }
+    s:add(n)
+    s:flush()
+    assert.equal("deleted", state(p5))
+    assert.equal("persistent", state(n))
+    return p5, n
+  end
+
+  it("gives the key back to the original object", function()
+    local env = setup()
+    local s, Parent = env.s, env.Parent
+    local p5, n = reuse(s, Parent)
+    s:rollback()
+    assert.equal("persistent", state(p5))
+    assert.equal("transient", state(n))
+    assert.equal(p5, s:get(Parent, 5))
+    assert.equal("p5", p5.name)
+    -- it is the session's: later commits expire it, close() detaches it
+    s:commit()
+    assert.truthy(orm.inspect(p5).expired)
+    assert.equal("p5", p5.name)
+    s:close()
+    assert.equal("detached", state(p5))
+  end)
+
+  it("inside a savepoint too, without expiring it", function()
+    local env = setup()
+    local s, Parent = env.s, env.Parent
+    for i = 1, 5 do s:add(Parent{ id = i, name = "p" .. i }) end
+    s:commit()
+    local p5 = s:get(Parent, 5)
+    local _ = p5.name
+    local n = Parent{ id = 5, name = "new" }
+    undone(s, function()
+      s:delete(p5)
+      s:flush()
+      s:add(n)
+      s:flush()
+    end)
+    assert.equal("persistent", state(p5))
+    assert.equal("transient", state(n))
+    assert.equal(p5, s:get(Parent, 5))
+    assert.falsy(orm.inspect(p5).expired)
+    s:commit()
+    assert.truthy(orm.inspect(p5).expired)
+    assert.equal("p5", s:scalar(orm.select(Parent.name):where(Parent.id:eq(5))))
+  end)
+
+  it("with a key SQLite generated again", function()
+    if SPEC_DIALECT ~= "sqlite" then return end -- servers' sequences do not reuse keys
+    local env = setup()
+    local s, Parent = env.s, env.Parent
+    for i = 1, 5 do s:add(Parent{ name = "p" .. i }) end
+    s:commit()
+    local p5 = s:get(Parent, 5)
+    s:delete(p5)
+    s:flush()
+    local n = Parent{ name = "new" }
+    s:add(n)
+    s:flush()
+    assert.equal(5, n.id)
+    s:rollback()
+    assert.equal(p5, s:get(Parent, 5))
+    s:close()
+    assert.equal("detached", state(p5))
   end)
 end)

@@ -313,8 +313,11 @@ impl SessionCore {
         })
     }
 
-    /// Reloads the unloaded attributes of a persistent instance in one SELECT.
+    /// Reloads the unloaded attributes of a persistent instance in one SELECT, autoflushing
+    /// first (SQLAlchemy's `load_on_ident`): an attribute read, `get` finding the object
+    /// expired, `refresh` and a lazy load needing an expired foreign key all come here.
     pub fn load_expired(&self, inst: &Rc<Instance>) -> Result<()> {
+        self.autoflush()?;
         let key = inst
             .state()
             .key

@@ -608,14 +608,13 @@ impl SessionCore {
                 touched.push(inst);
             }
             // deleted before inserted: an object inserted and deleted in the same frame
-            // ends up transient
+            // ends up transient. A deleted object takes its key back even from an object
+            // inserted since with the same key (SQLite reuses the highest id), which leaves
+            // below, as SQLAlchemy's revert of a deletion replaces the identity map's entry.
             for inst in f.deleted {
                 let key = inst.state().key.clone();
                 if let Some(k) = key {
-                    self.identity
-                        .borrow_mut()
-                        .entry(k)
-                        .or_insert_with(|| inst.clone());
+                    self.identity.borrow_mut().insert(k, inst.clone());
                 }
                 let mut st = inst.state_mut();
                 st.status = Status::Persistent;

@@ -150,6 +150,19 @@ impl SessionCore {
                         let st = found.state();
                         st.marked_deleted || st.status == Status::Deleted
                     };
+                    // an expired object (all its columns) loads first, autoflushing, as
+                    // SQLAlchemy's identity lookup does; its row gone, the SELECT below says
+                    let expired = !for_flush && {
+                        let st = found.state();
+                        target.pk.iter().any(|&c| !st.loaded.contains(c))
+                    };
+                    let gone = gone
+                        || (expired
+                            && match self.load_expired(&found) {
+                                Ok(()) => false,
+                                Err(e) if e.kind == ErrorKind::ObjectDeletedError => true,
+                                Err(e) => return Err(e),
+                            });
                     if !gone {
                         inst.with_rel(rel.index, |s| {
                             *s = RelState::Scalar(ScalarRef {
