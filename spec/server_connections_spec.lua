@@ -82,3 +82,56 @@ describe("the pool on " .. SPEC_DIALECT, function()
     s2:close()
   end)
 end)
+
+-- MySQL and MariaDB: a lost connection reads in words (never the driver crate's debug text
+-- such as `CodecError { IO error: ... }`), names the server, and a rollback lets the session
+-- go on with a new connection, as after SQLAlchemy invalidates one.
+if SPEC_DIALECT == "postgresql" then return end
+
+local function no_debug_text(msg)
+  assert.falsy(msg:find("Error {", 1, true), "driver debug text in: " .. msg)
+  assert.falsy(msg:find("os error", 1, true), "OS error code in: " .. msg)
+end
+
+describe("lost connections on " .. SPEC_DIALECT, function()
+  it("a connection killed under a session is an OperationalError saying the server closed it", function()
+    local engine = orm.create_engine("sqlite://")
+    local s = orm.Session(engine)
+    local id = s:scalar(orm.text("SELECT CONNECTION_ID()"))
+    local database = s:scalar(orm.text("SELECT DATABASE()"))
+    local k = orm.Session(orm.create_engine(SPEC_DATABASE_URL))
+    k:execute(orm.text("KILL " .. math.tointeger(id)))
+    k:close()
+    local ok, err = pcall(function() return s:scalar(orm.text("SELECT 1")) end)
+    assert.falsy(ok)
+    assert.equal("OperationalError", err.kind)
+    assert.truthy(has(err.message, "server closed the connection"), err.message)
+    assert.truthy(has(err.message, "127.0.0.1"), err.message)
+    assert.truthy(has(err.message, "/" .. database), err.message)
+    no_debug_text(err.message)
+    -- the same error again until the session rolls back
+    local ok2, err2 = pcall(function() return s:scalar(orm.text("SELECT 1")) end)
+    assert.falsy(ok2)
+    assert.equal("OperationalError", err2.kind)
+    -- the rollback has nothing to undo (the server ended the transaction with the
+    -- connection); the session goes on with a new connection
+    s:rollback()
+    assert.equal(2, s:scalar(orm.text("SELECT 2")))
+    assert.not_equal(id, s:scalar(orm.text("SELECT CONNECTION_ID()")))
+    s:close()
+  end)
+
+  it("a port where no server listens is a refused connection, in words", function()
+    local err = first_error(url_with({ port = "1", database = "lz_db" }))
+    assert.equal("OperationalError", err.kind)
+    assert.truthy(has(err.message, "connection refused"), err.message)
+    assert.truthy(has(err.message, "127.0.0.1:1/lz_db"), err.message)
+    no_debug_text(err.message)
+  end)
+
+  it("a server's refusal reads as PyMySQL's (code, \"message\")", function()
+    local err = first_error(url_with({ database = "lz_no_such_database" }))
+    assert.truthy(has(err.message, "(1049, \"Unknown database 'lz_no_such_database'\")"), err.message)
+    no_debug_text(err.message)
+  end)
+end)

@@ -18,13 +18,43 @@ const BINARY_CHARSET: u16 = 63;
 
 pub(crate) struct MyDriver {
     conn: RefCell<Conn>,
+    /// `MySQL at host:port/database`, for the messages of a lost connection.
+    server: String,
     in_tx: Cell<bool>,
     broken: Cell<bool>,
 }
 
-/// Maps a driver error onto SQLAlchemy's kinds, as PyMySQL does: by SQLSTATE class, with
-/// "no such table" a ProgrammingError.
-fn classify(e: &mysql::Error) -> (ErrorKind, String) {
+/// Server error codes that end the connection: 1927 "Connection was killed" (`KILL`),
+/// 4031 the server's idle timeout, 1053 "Server shutdown in progress" (the codes a server
+/// sends among SQLAlchemy's `is_disconnect` ones).
+const DISCONNECT_CODES: [u16; 3] = [1053, 1927, 4031];
+
+/// A driver error in SQLAlchemy's terms.
+struct Failure {
+    kind: ErrorKind,
+    /// In words: the server's own error as PyMySQL writes it (`(code, "message")`), or what
+    /// went wrong; never the crate's debug text.
+    reason: String,
+    /// The connection is gone (or out of step): the pool must not hand it out again.
+    lost: bool,
+}
+
+impl Failure {
+    fn new(kind: ErrorKind, reason: impl Into<String>, lost: bool) -> Failure {
+        Failure {
+            kind,
+            reason: reason.into(),
+            lost,
+        }
+    }
+}
+
+/// Maps a driver error onto SQLAlchemy's kinds, as PyMySQL does: a server error by SQLSTATE
+/// class, with "no such table" a ProgrammingError; a connection lost on the way an
+/// OperationalError.
+fn classify(e: &mysql::Error) -> Failure {
+    use mysql::DriverError as D;
+    let op = ErrorKind::OperationalError;
     match e {
         mysql::Error::MySqlError(m) => {
             let kind = match (&m.state[..2.min(m.state.len())], m.code) {
@@ -34,11 +64,96 @@ fn classify(e: &mysql::Error) -> (ErrorKind, String) {
                 }
                 ("22", _) | (_, 1264 | 1265 | 1366 | 1406) => ErrorKind::DataError,
                 ("42", _) => ErrorKind::ProgrammingError,
-                _ => ErrorKind::OperationalError,
+                _ => op,
             };
-            (kind, format!("({}, \"{}\")", m.code, m.message))
+            let reason = format!("({}, \"{}\")", m.code, m.message);
+            Failure::new(kind, reason, DISCONNECT_CODES.contains(&m.code))
         }
-        _ => (ErrorKind::OperationalError, e.to_string()),
+        mysql::Error::IoError(io) => Failure::new(op, io_reason(io), true),
+        // the codec's error type is not exported: its I/O cause, or its text
+        mysql::Error::CodecError(c) => {
+            let reason = match std::error::Error::source(c) {
+                Some(src) => match src.downcast_ref::<std::io::Error>() {
+                    Some(io) => io_reason(io),
+                    None => lower(src),
+                },
+                None => format!("protocol error: {}", lower(c)),
+            };
+            Failure::new(op, reason, true)
+        }
+        // the statement's fault; the connection is fine
+        mysql::Error::DriverError(D::MismatchedStmtParams(expected, given)) => Failure::new(
+            ErrorKind::ProgrammingError,
+            format!("the statement takes {expected} parameters, {given} given"),
+            false,
+        ),
+        mysql::Error::DriverError(d @ (D::Params(_) | D::MixedParams | D::BulkExecute(_))) => {
+            Failure::new(ErrorKind::ProgrammingError, lower(d), false)
+        }
+        mysql::Error::DriverError(D::ConnectTimeout | D::Timeout) => {
+            Failure::new(op, "no answer from the server (timed out)", true)
+        }
+        mysql::Error::DriverError(D::CouldNotConnect(Some((_, desc, kind)))) => {
+            let reason = match kind {
+                std::io::ErrorKind::ConnectionRefused => "connection refused (is the server \
+                    running and accepting TCP connections on that port?)"
+                    .to_string(),
+                _ => lower(without_os_code(desc)),
+            };
+            Failure::new(op, reason, true)
+        }
+        mysql::Error::DriverError(d) => Failure::new(op, lower(d), true),
+        mysql::Error::UrlError(u) => Failure::new(ErrorKind::ArgumentError, lower(u), false),
+        // not produced here: values are decoded by hand (from_mysql)
+        mysql::Error::FromValueError(_) | mysql::Error::FromRowError(_) => {
+            Failure::new(ErrorKind::DBAPIError, e.to_string(), false)
+        }
+    }
+}
+
+/// An I/O failure on the connection in words: the peer gone (a reset, a broken pipe, the end
+/// of the stream, the crate's own "server disconnected") is the server having closed it.
+fn io_reason(io: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    let how = match io.kind() {
+        K::BrokenPipe => "broken pipe",
+        K::ConnectionReset => "connection reset by peer",
+        K::ConnectionAborted => "connection aborted",
+        K::UnexpectedEof => "end of stream",
+        K::TimedOut | K::WouldBlock => return "no answer from the server (timed out)".into(),
+        _ => return lower(without_os_code(&io.to_string())),
+    };
+    format!("server closed the connection unexpectedly ({how})")
+}
+
+/// An OS error's text without Rust's " (os error N)" suffix.
+fn without_os_code(s: &str) -> &str {
+    s.find(" (os error").map_or(s, |i| &s[..i])
+}
+
+/// A message starting in lower case, as the project's messages do.
+fn lower(d: impl std::fmt::Display) -> String {
+    let s = d.to_string();
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_lowercase().chain(c).collect(),
+        None => s,
+    }
+}
+
+/// `ROLLBACK` (not `ROLLBACK TO SAVEPOINT`).
+fn is_rollback(sql: &str) -> bool {
+    let w: Vec<&str> = sql.split_whitespace().take(2).collect();
+    w.first()
+        .is_some_and(|w| w.eq_ignore_ascii_case("ROLLBACK"))
+        && !w.get(1).is_some_and(|w| w.eq_ignore_ascii_case("TO"))
+}
+
+/// The server's name in messages.
+fn server_name(url: &ServerUrl) -> &'static str {
+    match url.backend {
+        super::super::url::Backend::Mariadb => "MariaDB",
+        _ => "MySQL",
     }
 }
 
@@ -64,23 +179,27 @@ impl MyDriver {
                 // default, REPEATABLE READ, would keep a session's first snapshot)
                 "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
             ]);
-        let conn = super::connect_within(url, "MySQL", move || {
-            Conn::new(opts).map_err(|e| e.to_string())
+        let conn = super::connect_within(url, server_name(url), move || {
+            Conn::new(opts).map_err(|e| classify(&e).reason)
         })?;
         Ok(MyDriver {
             conn: RefCell::new(conn),
+            server: format!("{} at {}", server_name(url), url.describe()),
             in_tx: Cell::new(false),
             broken: Cell::new(false),
         })
     }
 
     fn wrap(&self, e: mysql::Error, sql: &str, params: &[Value]) -> Error {
-        if !matches!(e, mysql::Error::MySqlError(_)) {
+        let f = classify(&e);
+        let message = if f.lost {
             // the connection is gone or out of step: the pool drops it
             self.broken.set(true);
-        }
-        let (kind, msg) = classify(&e);
-        Error::db(kind, msg, sql, params)
+            format!("lost the connection to {}: {}", self.server, f.reason)
+        } else {
+            f.reason
+        };
+        Error::db(f.kind, message, sql, params)
     }
 
     pub fn in_transaction(&self) -> bool {
@@ -92,6 +211,13 @@ impl MyDriver {
     }
 
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
+        if self.broken.get() && is_rollback(sql) {
+            // the server ended the transaction with the connection: a rollback of a lost
+            // connection has nothing to undo (as SQLAlchemy's of an invalidated one), so the
+            // session rolls back and goes on with a new connection from the pool
+            self.in_tx.set(false);
+            return Ok(());
+        }
         let r = self.conn.borrow_mut().query_drop(sql);
         super::track_transaction(&self.in_tx, sql, r.is_ok());
         r.map_err(|e| self.wrap(e, sql, &[]))
