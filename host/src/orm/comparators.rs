@@ -9,7 +9,7 @@
 use std::rc::Rc;
 
 use super::instance::{Instance, Status};
-use super::relationships::{Direction, Relationship};
+use super::relationships::{and_extra, Direction, Relationship};
 use super::session::SessionCore;
 use crate::error::Result;
 use crate::sql::select::anon_name;
@@ -50,6 +50,22 @@ fn values_of(obj: &Rc<Instance>, attrs: &[usize]) -> Result<Vec<Value>> {
     Ok(attrs.iter().map(|&a| st.values[a].clone()).collect())
 }
 
+/// The values of `attrs` of `obj` as a lookup by attribute index (for the columns of a
+/// relationship's extra criteria).
+fn binds_of(obj: &Rc<Instance>, attrs: &[usize]) -> Result<impl Fn(usize) -> Expr> {
+    let values = values_of(obj, attrs)?;
+    let attrs = attrs.to_vec();
+    Ok(move |i: usize| {
+        let k = attrs.iter().position(|&a| a == i).expect("an extra column");
+        Expr::bind(values[k].clone())
+    })
+}
+
+/// `NOT (e)` (the compiler writes the parentheses).
+fn not(e: Expr) -> Expr {
+    Expr::Unary(crate::sql::expr::UnaryOp::Not, Box::new(e))
+}
+
 fn check_model(rel: &Relationship, obj: &Rc<Instance>, side: &str) -> Result<()> {
     let want = if side == "target" {
         rel.target()
@@ -74,12 +90,15 @@ impl Relationship {
         match &self.secondary {
             None => vec![Join {
                 target: target.clone(),
-                on: and_all(
-                    self.local
-                        .iter()
-                        .zip(&self.remote)
-                        .map(|(&l, &r)| eq(col(parent, l), col(target, r)))
-                        .collect(),
+                on: and_extra(
+                    and_all(
+                        self.local
+                            .iter()
+                            .zip(&self.remote)
+                            .map(|(&l, &r)| eq(col(parent, l), col(target, r)))
+                            .collect(),
+                    ),
+                    self.extra_adapted(&|i| col(parent, i), &|i| col(target, i)),
                 ),
                 outer,
             }],
@@ -155,6 +174,19 @@ impl Relationship {
                 .map(|&l| Expr::column(&p.table, l))
                 .collect();
             let Some(obj) = obj else {
+                if self.extra.is_some() {
+                    // the join condition with the target's side NULL, as SQLAlchemy's
+                    let none = and_extra(
+                        and_all(
+                            locals
+                                .into_iter()
+                                .map(|c| Expr::binary(c, BinOp::Is, Expr::Null))
+                                .collect(),
+                        ),
+                        self.extra_adapted(&|i| Expr::column(&p.table, i), &|_| Expr::Null),
+                    );
+                    return Ok(if negate { not(none) } else { none });
+                }
                 let op = if negate { BinOp::IsNot } else { BinOp::Is };
                 return Ok(and_all(
                     locals
@@ -164,13 +196,29 @@ impl Relationship {
                 ));
             };
             check_model(self, obj, "target")?;
+            if negate && self.extra.is_some() {
+                // no related row that is this object (SQLAlchemy's NOT EXISTS)
+                let t = self.target();
+                let key = values_of(obj, &t.pk)?;
+                let crit = and_all(
+                    t.pk.iter()
+                        .zip(key)
+                        .map(|(&c, v)| eq(Expr::column(&t.table, c), Expr::bind(v)))
+                        .collect(),
+                );
+                return Ok(not(self.exists(Some(crit))?));
+            }
             let values = values_of(obj, &self.remote)?;
-            let same = and_all(
-                locals
-                    .iter()
-                    .zip(values)
-                    .map(|(c, v)| eq(c.clone(), Expr::bind(v)))
-                    .collect(),
+            let binds = binds_of(obj, &self.extra_target)?;
+            let same = and_extra(
+                and_all(
+                    locals
+                        .iter()
+                        .zip(values)
+                        .map(|(c, v)| eq(c.clone(), Expr::bind(v)))
+                        .collect(),
+                ),
+                self.extra_adapted(&|i| Expr::column(&p.table, i), &binds),
             );
             if !negate {
                 return Ok(same);
@@ -199,12 +247,16 @@ impl Relationship {
             None => {
                 // the parent whose key the child's foreign key holds
                 let values = values_of(obj, &self.remote)?;
-                and_all(
-                    self.local
-                        .iter()
-                        .zip(values)
-                        .map(|(&l, v)| eq(Expr::column(&p.table, l), Expr::bind(v)))
-                        .collect(),
+                let binds = binds_of(obj, &self.extra_target)?;
+                and_extra(
+                    and_all(
+                        self.local
+                            .iter()
+                            .zip(values)
+                            .map(|(&l, v)| eq(Expr::column(&p.table, l), Expr::bind(v)))
+                            .collect(),
+                    ),
+                    self.extra_adapted(&|i| Expr::column(&p.table, i), &binds),
                 )
             }
             Some(sec) => {
@@ -220,14 +272,7 @@ impl Relationship {
                 Expr::Exists(Box::new(s))
             }
         };
-        Ok(if negate {
-            Expr::Unary(
-                crate::sql::expr::UnaryOp::Not,
-                Box::new(Expr::Grouping(Box::new(cond))),
-            )
-        } else {
-            cond
-        })
+        Ok(if negate { not(cond) } else { cond })
     }
 
     /// `with_parent(obj, rel)`: the criterion on the target's rows that are `obj`'s related
@@ -237,13 +282,19 @@ impl Relationship {
         let t = self.target();
         let values = values_of(obj, &self.local)?;
         Ok(match &self.secondary {
-            None => and_all(
-                self.remote
-                    .iter()
-                    .zip(values)
-                    .map(|(&r, v)| eq(Expr::column(&t.table, r), Expr::bind(v)))
-                    .collect(),
-            ),
+            None => {
+                let binds = binds_of(obj, &self.extra_parent)?;
+                and_extra(
+                    and_all(
+                        self.remote
+                            .iter()
+                            .zip(values)
+                            .map(|(&r, v)| eq(Expr::column(&t.table, r), Expr::bind(v)))
+                            .collect(),
+                    ),
+                    self.extra_adapted(&binds, &|i| Expr::column(&t.table, i)),
+                )
+            }
             Some(sec) => {
                 let mut s = Select::new(vec![Expr::Star]);
                 for (&r, &x) in self.remote.iter().zip(&self.sec_remote) {

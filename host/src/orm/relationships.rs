@@ -209,6 +209,13 @@ pub struct Relationship {
     pub passive_deletes: bool,
     pub viewonly: bool,
     pub post_update: bool,
+    /// The terms of an explicit `primaryjoin` beyond the joining column pairs (the
+    /// `Comment.target_type == "post"` of a generic foreign key, a range condition), ANDed;
+    /// their columns are the parent's and the target's tables, re-aimed by each use.
+    pub extra: Option<Expr>,
+    /// The parent's and the target's attributes `extra` reads (each once, in order).
+    pub extra_parent: Vec<usize>,
+    pub extra_target: Vec<usize>,
     /// The lazy load's SELECT, compiled on first use (`strategies.rs`).
     pub(crate) lazy_sql:
         std::cell::OnceCell<(crate::sql::Compiled, Vec<super::query::ResultColumn>)>,
@@ -234,21 +241,51 @@ impl Relationship {
         let i = self.back.get()?;
         self.target().relationships.borrow().get(i).cloned()
     }
+    /// `extra` with the parent's columns replaced by `parent(i)` and the target's by
+    /// `target(i)` (attribute indices).
+    pub fn extra_adapted(
+        &self,
+        parent: &dyn Fn(usize) -> Expr,
+        target: &dyn Fn(usize) -> Expr,
+    ) -> Option<Expr> {
+        let e = self.extra.as_ref()?;
+        let (pid, tid) = (self.parent().table.id, self.target().table.id);
+        Some(e.adapt(&|c| {
+            if c.from.is_some() {
+                None
+            } else if c.table.id == pid {
+                Some(parent(c.index))
+            } else if c.table.id == tid {
+                Some(target(c.index))
+            } else {
+                None
+            }
+        }))
+    }
+
+    /// Whether a many-to-one is a plain reference to the target's primary key, which can
+    /// be found in the identity map without SQL (SQLAlchemy's `use_get`).
+    pub fn uses_get(&self) -> bool {
+        self.direction == Direction::ManyToOne
+            && self.extra.is_none()
+            && self.remote == self.target().pk
+    }
+
     /// The join condition as SQL, `parent_cols = target_cols` (through the secondary table
     /// for many-to-many: the parent side and the target side).
     pub fn join_condition(&self) -> (Expr, Option<Expr>) {
         let p = self.parent();
         let t = self.target();
         match &self.secondary {
-            None => (
-                eq_all(
+            None => {
+                let on = eq_all(
                     self.local
                         .iter()
                         .zip(&self.remote)
                         .map(|(&l, &r)| (Expr::column(&p.table, l), Expr::column(&t.table, r))),
-                ),
-                None,
-            ),
+                );
+                (and_extra(on, self.extra.clone()), None)
+            }
             Some(sec) => (
                 eq_all(
                     self.local
@@ -262,6 +299,20 @@ impl Relationship {
             ),
         }
     }
+}
+
+/// `on AND extra`, one flat AND.
+pub(crate) fn and_extra(on: Expr, extra: Option<Expr>) -> Expr {
+    let Some(extra) = extra else { return on };
+    let mut parts = match on {
+        Expr::List(BinOp::And, parts) => parts,
+        e => vec![e],
+    };
+    match extra {
+        Expr::List(BinOp::And, more) => parts.extend(more),
+        e => parts.push(e),
+    }
+    Expr::List(BinOp::And, parts)
 }
 
 fn eq_all(pairs: impl Iterator<Item = (Expr, Expr)>) -> Expr {
@@ -429,7 +480,17 @@ fn resolve(
     let mut secondary = None;
     let (mut sec_local, mut sec_remote) = (Vec::new(), Vec::new());
     let (direction, local, remote);
+    let mut extra_terms: Vec<Expr> = Vec::new();
     if let Some(sec) = &spec.secondary {
+        if spec.primaryjoin.is_some() {
+            return Err(arg_err!(
+                "{both}: primaryjoin with secondary (and secondaryjoin) is not supported; the join through '{}' follows its foreign keys",
+                match sec {
+                    SecondaryRef::Table(t) => t.name.clone(),
+                    SecondaryRef::Name(n) => n.clone(),
+                }
+            ));
+        }
         let sec = match sec {
             SecondaryRef::Table(t) => t.clone(),
             SecondaryRef::Name(n) => tables(n)
@@ -461,31 +522,56 @@ fn resolve(
         secondary = Some(sec);
     } else if let Some(pj) = &spec.primaryjoin {
         // column equalities between the two tables; the side whose column has a foreign
-        // key to the other (or is named in foreign_keys) is the foreign key side
-        let mut pairs = Vec::new();
-        collect_eq(pj, &mut pairs);
+        // key to the other (or is named in foreign_keys) is the foreign key side. Every
+        // other term (a literal, a range, an equality of two non-key columns) is kept as
+        // the relationship's extra criteria.
+        if Rc::ptr_eq(parent, target) {
+            return Err(arg_err!(
+                "{both}: a self-referential primaryjoin needs remote() annotations, which are not supported; use remote_side / foreign_keys without primaryjoin"
+            ));
+        }
+        let mut terms = Vec::new();
+        and_terms(pj, &mut terms);
         let mut many_to_one = Vec::new();
         let mut one_to_many = Vec::new();
-        for (a, b) in pairs {
-            for (x, y) in [(&a, &b), (&b, &a)] {
-                if x.0 == pt.id && y.0 == tt.id {
-                    // x: parent column, y: target column
-                    let x_fk = if spec.foreign_keys.is_empty() {
-                        fk_pairs(pt, tt).iter().any(|p| p.0 == x.1)
-                    } else {
-                        allowed(spec, pt, x.1)
-                    };
-                    let y_fk = if spec.foreign_keys.is_empty() {
-                        fk_pairs(tt, pt).iter().any(|p| p.0 == y.1)
-                    } else {
-                        allowed(spec, tt, y.1)
-                    };
-                    if x_fk && !y_fk {
-                        many_to_one.push((x.1, y.1));
-                    } else if y_fk && !x_fk {
-                        one_to_many.push((x.1, y.1));
+        let mut extra = Vec::new();
+        for term in terms {
+            let mut paired = false;
+            if let Some((a, b)) = column_eq(&term) {
+                for (x, y) in [(a, b), (b, a)] {
+                    if x.0 == pt.id && y.0 == tt.id {
+                        // x: parent column, y: target column
+                        let x_fk = if spec.foreign_keys.is_empty() {
+                            fk_pairs(pt, tt).iter().any(|p| p.0 == x.1)
+                        } else {
+                            allowed(spec, pt, x.1)
+                        };
+                        let y_fk = if spec.foreign_keys.is_empty() {
+                            fk_pairs(tt, pt).iter().any(|p| p.0 == y.1)
+                        } else {
+                            allowed(spec, tt, y.1)
+                        };
+                        if x_fk && !y_fk {
+                            many_to_one.push((x.1, y.1));
+                            paired = true;
+                        } else if y_fk && !x_fk {
+                            one_to_many.push((x.1, y.1));
+                            paired = true;
+                        }
                     }
                 }
+            }
+            if !paired {
+                extra.push(term.clone());
+            }
+        }
+        for term in &extra {
+            if let Some(other) = foreign_table(term, pt.id, tt.id) {
+                return Err(arg_err!(
+                    "{both}: primaryjoin may only use the columns of '{}' and '{}', not of '{other}'",
+                    pt.name,
+                    tt.name
+                ));
             }
         }
         many_to_one.dedup();
@@ -507,6 +593,7 @@ fn resolve(
                 ))
             }
         };
+        extra_terms = extra;
     } else if Rc::ptr_eq(parent, target) {
         let pairs: Vec<(usize, usize)> = fk_pairs(pt, pt)
             .into_iter()
@@ -592,6 +679,12 @@ fn resolve(
             "{both}: delete-orphan cascade is not supported on a many-to-many or many-to-one relationship"
         ));
     }
+    let (extra_parent, extra_target) = extra_columns(&extra_terms, pt.id, tt.id);
+    let extra = match extra_terms.len() {
+        0 => None,
+        1 => extra_terms.pop(),
+        _ => Some(Expr::List(BinOp::And, extra_terms)),
+    };
     Ok(Relationship {
         key: spec.key.clone(),
         index,
@@ -611,6 +704,9 @@ fn resolve(
         passive_deletes: spec.passive_deletes,
         viewonly: spec.viewonly,
         post_update: spec.post_update,
+        extra,
+        extra_parent,
+        extra_target,
         lazy_sql: std::cell::OnceCell::new(),
     })
 }
@@ -618,16 +714,62 @@ fn resolve(
 /// A column as (table id, column index).
 type ColumnAt = (u32, usize);
 
-/// `(table id, column index)` pairs of the column equalities in an AND of conditions.
-fn collect_eq(e: &Expr, out: &mut Vec<(ColumnAt, ColumnAt)>) {
+/// The terms of an AND of conditions (nested ANDs and parentheses flattened).
+fn and_terms(e: &Expr, out: &mut Vec<Expr>) {
     match e {
-        Expr::List(BinOp::And, parts) => parts.iter().for_each(|p| collect_eq(p, out)),
-        Expr::Binary(a, BinOp::Eq, b) => {
-            if let (Expr::Column(x), Expr::Column(y)) = (&**a, &**b) {
-                out.push(((x.table.id, x.index), (y.table.id, y.index)));
-            }
+        Expr::List(BinOp::And, parts) => parts.iter().for_each(|p| and_terms(p, out)),
+        Expr::Binary(a, BinOp::And, b) => {
+            and_terms(a, out);
+            and_terms(b, out);
         }
-        Expr::Grouping(inner) => collect_eq(inner, out),
-        _ => {}
+        Expr::Grouping(inner) => and_terms(inner, out),
+        other => out.push(other.clone()),
     }
+}
+
+/// The two columns of `a = b`.
+fn column_eq(e: &Expr) -> Option<(ColumnAt, ColumnAt)> {
+    match e {
+        Expr::Binary(a, BinOp::Eq, b) => match (&**a, &**b) {
+            (Expr::Column(x), Expr::Column(y)) if x.from.is_none() && y.from.is_none() => {
+                Some(((x.table.id, x.index), (y.table.id, y.index)))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Calls `f` on every column `e` reads (nested SELECTs included).
+fn each_column(e: &Expr, f: &mut dyn FnMut(&crate::sql::expr::ColumnRef)) {
+    let f = std::cell::RefCell::new(f);
+    e.adapt_deep(&|c| {
+        (f.borrow_mut())(c);
+        None
+    });
+}
+
+/// The name of a table other than `pid` / `tid` whose column `e` reads.
+fn foreign_table(e: &Expr, pid: u32, tid: u32) -> Option<String> {
+    let mut other = None;
+    each_column(e, &mut |c| {
+        if c.from.is_some() || (c.table.id != pid && c.table.id != tid) {
+            other.get_or_insert_with(|| c.table.name.clone());
+        }
+    });
+    other
+}
+
+/// The parent's and the target's column indices the extra terms read, each once.
+fn extra_columns(terms: &[Expr], pid: u32, tid: u32) -> (Vec<usize>, Vec<usize>) {
+    let (mut p, mut t) = (Vec::new(), Vec::new());
+    for e in terms {
+        each_column(e, &mut |c| {
+            let list = if c.table.id == pid { &mut p } else { &mut t };
+            if (c.table.id == pid || c.table.id == tid) && !list.contains(&c.index) {
+                list.push(c.index);
+            }
+        });
+    }
+    (p, t)
 }

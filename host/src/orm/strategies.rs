@@ -12,7 +12,7 @@ use super::identity::{FxHashMap, FxHashSet, IdentityKey};
 use super::instance::{Instance, Status};
 use super::mapper::Mapper;
 use super::query::{Item, OrmSelect, ResultColumn, SelectItem};
-use super::relationships::{Direction, Lazy, Relationship};
+use super::relationships::{and_extra, Lazy, Relationship};
 use super::session::SessionCore;
 use super::strategy_options::{EntityLoad, JoinedLoad};
 use crate::engine::{Connection, Row};
@@ -37,6 +37,15 @@ fn lazy_statement(rel: &Relationship) -> OrmSelect {
                     BinOp::Eq,
                     Expr::Slot(n),
                 ));
+            }
+            // the extra criteria, the parent's columns as the slots after the keys'
+            let n = rel.local.len();
+            let slot = |i: usize| {
+                let k = rel.extra_parent.iter().position(|&a| a == i);
+                Expr::Slot(n + k.expect("an extra column"))
+            };
+            if let Some(e) = rel.extra_adapted(&slot, &|i| Expr::column(&target.table, i)) {
+                q.select.where_.push(e);
             }
         }
         Some(sec) => {
@@ -63,7 +72,7 @@ pub fn many_to_one_in_identity_map(
     rel: &Relationship,
 ) -> Option<Rc<Instance>> {
     let target = rel.target();
-    if rel.direction != Direction::ManyToOne || rel.remote != target.pk {
+    if !rel.uses_get() {
         return None;
     }
     let values: Vec<Value> = {
@@ -128,22 +137,25 @@ impl SessionCore {
             }
             _ => {}
         }
-        // the values of the parent's joining columns
-        let cols: &[usize] = &rel.local;
-        for &c in cols {
+        // the values of the parent's joining columns (then those its extra criteria read)
+        for &c in rel.local.iter().chain(&rel.extra_parent) {
             SessionCore::ensure_loaded(inst, c)?;
         }
         let values: Vec<Value> = {
             let st = inst.state();
-            cols.iter().map(|&c| st.values[c].clone()).collect()
+            rel.local
+                .iter()
+                .chain(&rel.extra_parent)
+                .map(|&c| st.values[c].clone())
+                .collect()
         };
-        if values.iter().any(Value::is_null) {
+        if values[..rel.local.len()].iter().any(Value::is_null) {
             inst.with_rel(rel.index, |s| *s = empty());
             return Ok(());
         }
         let target = rel.target();
         // a many-to-one to the target's primary key: the identity map first
-        if rel.direction == Direction::ManyToOne && rel.remote == target.pk {
+        if rel.uses_get() {
             if let Some(k) = IdentityKey::new(target.id, &values) {
                 if let Some(found) = self.find(&k) {
                     let gone = {
@@ -448,14 +460,17 @@ fn apply_joined(select: &mut Select, plan: &EntityLoad, parent: &[Expr]) -> Resu
             None => {
                 let alias = Derived::alias(&target.table, &anon_name())?;
                 let on = match &rel.secondary {
-                    None => and_all(
-                        rel.local
-                            .iter()
-                            .zip(&rel.remote)
-                            .map(|(&l, &r)| {
-                                Expr::binary(parent[l].clone(), BinOp::Eq, alias.column(r))
-                            })
-                            .collect(),
+                    None => and_extra(
+                        and_all(
+                            rel.local
+                                .iter()
+                                .zip(&rel.remote)
+                                .map(|(&l, &r)| {
+                                    Expr::binary(parent[l].clone(), BinOp::Eq, alias.column(r))
+                                })
+                                .collect(),
+                        ),
+                        rel.extra_adapted(&|i| parent[i].clone(), &|i| alias.column(i)),
                     ),
                     Some(sec) => {
                         let sa = Derived::alias(sec, &anon_name())?;
@@ -651,10 +666,14 @@ impl SessionCore {
         child: &EntityLoad,
     ) -> Result<()> {
         let target = rel.target();
-        let by_pk = rel.secondary.is_none()
-            && rel.direction == Direction::ManyToOne
-            && rel.remote == target.pk
-            && child.is_plain();
+        let by_pk = rel.secondary.is_none() && rel.uses_get() && child.is_plain();
+        // extra criteria on the parent's columns: the parents' table joins in, and the
+        // parents are found by primary key (as SQLAlchemy's selectin does then)
+        let parent_table = (!rel.extra_parent.is_empty()).then(|| rel.parent());
+        let key_attrs: &[usize] = match &parent_table {
+            Some(pm) => &pm.pk,
+            None => &rel.local,
+        };
         let mut seen = FxHashSet::default();
         let mut wanted: FxHashMap<IdentityKey, Vec<Rc<Instance>>> = FxHashMap::default();
         let mut keys: Vec<Vec<Value>> = Vec::new();
@@ -678,8 +697,20 @@ impl SessionCore {
                     continue;
                 }
             }
-            let Some(key) = IdentityKey::new(0, &values) else {
+            if values.iter().any(Value::is_null) {
                 continue; // a NULL key: nothing related
+            }
+            let values = if parent_table.is_some() {
+                for &c in key_attrs {
+                    SessionCore::ensure_loaded(p, c)?;
+                }
+                let st = p.state();
+                key_attrs.iter().map(|&c| st.values[c].clone()).collect()
+            } else {
+                values
+            };
+            let Some(key) = IdentityKey::new(0, &values) else {
+                continue;
             };
             let e = wanted.entry(key).or_default();
             if e.is_empty() {
@@ -691,13 +722,17 @@ impl SessionCore {
             return Ok(());
         }
         // SELECT target.<cols>, <key cols> FROM target [JOIN secondary] WHERE <key> IN (...)
-        let key_cols: Vec<Expr> = match &rel.secondary {
-            None => rel
+        let key_cols: Vec<Expr> = match (&rel.secondary, &parent_table) {
+            (_, Some(pm)) => key_attrs
+                .iter()
+                .map(|&c| Expr::column(&pm.table, c))
+                .collect(),
+            (None, None) => rel
                 .remote
                 .iter()
                 .map(|&r| Expr::column(&target.table, r))
                 .collect(),
-            Some(sec) => rel
+            (Some(sec), None) => rel
                 .sec_local
                 .iter()
                 .map(|&s| Expr::column(sec, s))
@@ -712,14 +747,29 @@ impl SessionCore {
         }
         let nent = base.columns.len();
         base.columns.extend(key_cols.iter().cloned());
-        base.from.push(FromItem::Table(target.table.clone()));
-        if let Some(sec) = &rel.secondary {
-            let (_, on) = rel.join_condition();
+        if let Some(pm) = &parent_table {
+            // FROM parent JOIN target ON <the whole join condition>
+            base.from.push(FromItem::Table(pm.table.clone()));
             base.joins.push(Join {
-                target: FromItem::Table(sec.clone()),
-                on: on.expect("many-to-many has a secondary join"),
+                target: FromItem::Table(target.table.clone()),
+                on: rel.join_condition().0,
                 outer: false,
             });
+        } else {
+            base.from.push(FromItem::Table(target.table.clone()));
+            if let Some(sec) = &rel.secondary {
+                let (_, on) = rel.join_condition();
+                base.joins.push(Join {
+                    target: FromItem::Table(sec.clone()),
+                    on: on.expect("many-to-many has a secondary join"),
+                    outer: false,
+                });
+            }
+            if let Some(e) = rel.extra_adapted(&|i| Expr::column(&target.table, i), &|i| {
+                Expr::column(&target.table, i)
+            }) {
+                base.where_.push(e);
+            }
         }
         base.order_by = rel.order_by.clone();
         let mut columns = vec![ResultColumn::Entity {

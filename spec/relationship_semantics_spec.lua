@@ -1,0 +1,288 @@
+-- Relationship semantics checked against SQLAlchemy 2.0 (issue 15): a primaryjoin with more
+-- than the column equality keeps every term wherever the relationship becomes SQL (lazy
+-- loads, joins, joined and selectin eager loads, any / has, object comparisons,
+-- with_parent), and the unit of work syncs only the foreign key column; attribute events
+-- fire on every path that changes a relationship (constructor, assignment, both sides of
+-- back_populates / backref) with SQLAlchemy's initiator rules. Tables are prefixed rs_.
+local orm = require("lualchemy")
+
+local generic = generic_sql
+
+local function has(s, needle) return generic(s):find(needle, 1, true) ~= nil end
+
+local function pcall_err(fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert.falsy(ok, "expected an error")
+  return err
+end
+
+local function sorted(list)
+  table.sort(list)
+  return list
+end
+
+local function names(objs, attr)
+  local out = {}
+  for _, o in ipairs(objs) do out[#out + 1] = o[attr or "body"] end
+  return sorted(out)
+end
+
+-- the generic foreign key: comments of posts and of photos in one table, told apart by
+-- target_type; comments.target_id has no ForeignKey, foreign_keys names it
+local function generic_fk(opts)
+  opts = opts or {}
+  local env = { log = {} }
+  env.engine = orm.create_engine("sqlite://", {
+    echo = function(sql) env.log[#env.log + 1] = sql end,
+  })
+  local Base = orm.declarative_base()
+  local Post, Photo, Comment
+  local function post_join() return orm.and_(Comment.target_id:eq(Post.id), Comment.target_type:eq("post")) end
+  Post = Base:model("Post", {
+    __tablename__ = "rs_posts",
+    id = orm.Column(orm.Integer, { primary_key = true }),
+    title = orm.Column(orm.String(20)),
+    comments = orm.relationship("Comment", { primaryjoin = post_join, foreign_keys = "Comment.target_id",
+      back_populates = "post", order_by = "id", cascade = opts.cascade }),
+  })
+  Photo = Base:model("Photo", {
+    __tablename__ = "rs_photos",
+    id = orm.Column(orm.Integer, { primary_key = true }),
+    comments = orm.relationship("Comment", {
+      primaryjoin = function() return orm.and_(Comment.target_id:eq(Photo.id), Comment.target_type:eq("photo")) end,
+      foreign_keys = "Comment.target_id", order_by = "id" }),
+  })
+  Comment = Base:model("Comment", {
+    __tablename__ = "rs_comments",
+    id = orm.Column(orm.Integer, { primary_key = true }),
+    target_id = orm.Column(orm.Integer),
+    target_type = orm.Column(orm.String(10)),
+    body = orm.Column(orm.String(20)),
+    post = orm.relationship("Post", { primaryjoin = post_join, foreign_keys = "Comment.target_id",
+      back_populates = "comments" }),
+  })
+  Base.metadata:create_all(env.engine)
+  env.Post, env.Photo, env.Comment = Post, Photo, Comment
+  local s = orm.Session(env.engine)
+  env.s = s
+  s:add_all({ Post{ id = 1, title = "p1" }, Post{ id = 2, title = "p2" }, Photo{ id = 1 } })
+  s:flush()
+  s:add_all({
+    Comment{ id = 1, target_id = 1, target_type = "post", body = "on post 1" },
+    Comment{ id = 2, target_id = 1, target_type = "photo", body = "on photo 1" },
+    Comment{ id = 3, target_id = 2, target_type = "post", body = "on post 2" },
+  })
+  s:commit()
+  function env.clear() for i = #env.log, 1, -1 do env.log[i] = nil end end
+  function env.last(pattern)
+    for i = #env.log, 1, -1 do
+      if generic(env.log[i]):find(pattern) then return generic(env.log[i]) end
+    end
+    return ""
+  end
+  return env
+end
+
+describe("primaryjoin with more than the column equality (generic foreign key)", function()
+  local env, Post, Photo, Comment, s
+  before_each(function()
+    env = generic_fk()
+    Post, Photo, Comment, s = env.Post, env.Photo, env.Comment, env.s
+  end)
+
+  it("a lazy load keeps the literal term", function()
+    local p1 = s:get(Post, 1)
+    env.clear()
+    assert.same({ "on post 1" }, names(p1.comments))
+    assert.truthy(has(env.last("rs_comments"), "rs_comments.target_type = ?"))
+    assert.same({ "on photo 1" }, names(s:get(Photo, 1).comments))
+  end)
+
+  it("a many-to-one lazy load binds the parent's own column and skips the identity map", function()
+    local photo_comment = s:get(Comment, 2)
+    local post_comment = s:get(Comment, 1)
+    s:get(Post, 1) -- in the identity map: the primaryjoin is more than its primary key
+    env.clear()
+    assert.is_nil(photo_comment.post)
+    assert.equal(1, #env.log)
+    assert.truthy(has(env.log[1], "FROM rs_posts"))
+    assert.equal(s:get(Post, 1), post_comment.post)
+  end)
+
+  it(":join along the relationship", function()
+    env.clear()
+    local rows = s:execute(orm.select(Post.title, Comment.body):join(Post.comments):order_by(Comment.id)):all()
+    assert.equal(2, #rows)
+    assert.same({ "p1", "on post 1" }, { rows[1][1], rows[1][2] })
+    assert.same({ "p2", "on post 2" }, { rows[2][1], rows[2][2] })
+    assert.truthy(has(env.last("JOIN"), "AND rs_comments.target_type = ?"))
+    -- the many-to-one side: the literal term is on the parent's table
+    assert.same({ "on post 1", "on post 2" },
+      sorted(s:scalars(orm.select(Comment.body):join(Comment.post)):all()))
+  end)
+
+  it("joined and selectin eager loads", function()
+    s:expire_all()
+    local posts = s:scalars(orm.select(Post):options(orm.joinedload(Post.comments)):order_by(Post.id)):unique():all()
+    assert.same({ "on post 1" }, names(posts[1].comments))
+    assert.same({ "on post 2" }, names(posts[2].comments))
+    s:close()
+    posts = s:scalars(orm.select(Post):options(orm.selectinload(Post.comments)):order_by(Post.id)):all()
+    env.clear()
+    assert.same({ "on post 1" }, names(posts[1].comments))
+    assert.same({ "on post 2" }, names(posts[2].comments))
+    assert.equal(0, #env.log)
+    s:close()
+    -- many-to-one: the literal term reads the parent's column
+    local comments = s:scalars(orm.select(Comment):options(orm.joinedload(Comment.post)):order_by(Comment.id)):all()
+    assert.equal("p1", comments[1].post.title)
+    assert.is_nil(comments[2].post)
+    s:close()
+    comments = s:scalars(orm.select(Comment):options(orm.selectinload(Comment.post)):order_by(Comment.id)):all()
+    env.clear()
+    assert.equal("p1", comments[1].post.title)
+    assert.is_nil(comments[2].post)
+    assert.equal("p2", comments[3].post.title)
+    assert.equal(0, #env.log)
+  end)
+
+  it("any() and has()", function()
+    assert.same({ 1, 2 }, sorted(s:scalars(orm.select(Post.id):where(Post.comments:any())):all()))
+    assert.same({}, s:scalars(orm.select(Post.id):where(Post.comments:any(Comment.body:eq("on photo 1")))):all())
+    assert.same({ 1 }, s:scalars(orm.select(Photo.id):where(Photo.comments:any(Comment.body:eq("on photo 1")))):all())
+    assert.same({ "on post 1", "on post 2" }, sorted(s:scalars(orm.select(Comment.body):where(Comment.post:has())):all()))
+    assert.same({ "on photo 1" }, s:scalars(orm.select(Comment.body):where(orm.not_(Comment.post:has()))):all())
+  end)
+
+  it("with_parent and comparisons with an object", function()
+    local p1 = s:get(Post, 1)
+    local photo_comment, post_comment = s:get(Comment, 2), s:get(Comment, 1)
+    assert.same({ "on post 1" }, s:scalars(orm.select(Comment.body):where(orm.with_parent(p1, Post.comments))):all())
+    assert.same({}, s:scalars(orm.select(Post.id):where(orm.with_parent(photo_comment, Comment.post))):all())
+    assert.same({ 1 }, s:scalars(orm.select(Post.id):where(orm.with_parent(post_comment, Comment.post))):all())
+    assert.same({}, s:scalars(orm.select(Post.id):where(Post.comments:contains(photo_comment))):all())
+    assert.same({ 1 }, s:scalars(orm.select(Post.id):where(Post.comments:contains(post_comment))):all())
+    assert.same({ "on post 1" }, s:scalars(orm.select(Comment.body):where(Comment.post:eq(p1))):all())
+    -- != an object: no related row that is it (SQLAlchemy's NOT EXISTS)
+    assert.same({ "on photo 1", "on post 2" }, sorted(s:scalars(orm.select(Comment.body):where(Comment.post:ne(p1))):all()))
+    -- == nil keeps the literal term: a post comment without a post
+    s:add(Comment{ id = 4, target_type = "post", body = "orphan" })
+    s:add(Comment{ id = 5, target_type = "photo", body = "photo orphan" })
+    assert.same({ "orphan" }, s:scalars(orm.select(Comment.body):where(Comment.post:eq(nil))):all())
+    assert.equal(4, #s:scalars(orm.select(Comment.body):where(Comment.post:ne(nil))):all())
+  end)
+
+  it("appending syncs only the foreign key column, as SQLAlchemy", function()
+    local p2 = s:get(Post, 2)
+    local c = Comment{ id = 10, body = "new" }
+    p2.comments:append(c)
+    s:commit()
+    assert.equal(2, c.target_id)
+    assert.is_nil(c.target_type)  -- SQLAlchemy does not set the literal either
+    -- so the new comment is not one of the post's when loaded again
+    assert.same({ "on post 2" }, names(p2.comments))
+    -- setting the many-to-one: the same
+    local d = Comment{ id = 11, body = "set", target_type = "post" }
+    d.post = p2
+    s:add(d)
+    s:commit()
+    assert.equal(2, d.target_id)
+    assert.same({ "on post 2", "set" }, names(p2.comments))
+    -- removing NULLs the foreign key and leaves the literal
+    p2.comments:remove(d)
+    s:commit()
+    assert.is_nil(d.target_id)
+    assert.equal("post", d.target_type)
+  end)
+
+  it("delete cascades reach only the related rows", function()
+    env = generic_fk({ cascade = "all, delete-orphan" })
+    s = env.s
+    s:delete(s:get(env.Post, 1))
+    s:commit()
+    assert.same({ 2, 3 }, sorted(s:scalars(orm.select(env.Comment.id)):all()))
+  end)
+end)
+
+describe("primaryjoin with a range term on a many-to-one", function()
+  local env, Venue, Event, s
+  before_each(function()
+    env = { log = {} }
+    env.engine = orm.create_engine("sqlite://", { echo = function(sql) env.log[#env.log + 1] = sql end })
+    local Base = orm.declarative_base()
+    Venue = Base:model("Venue", {
+      __tablename__ = "rs_venues",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      capacity = orm.Column(orm.Integer),
+    })
+    Event = Base:model("Event", {
+      __tablename__ = "rs_events",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      attendance = orm.Column(orm.Integer),
+      venue_id = orm.Column(orm.Integer, orm.ForeignKey("rs_venues.id")),
+      -- a venue only counts when the event fits in it
+      venue = orm.relationship("Venue", { primaryjoin = function()
+        return orm.and_(Event.venue_id:eq(Venue.id), Venue.capacity:ge(Event.attendance))
+      end }),
+    })
+    Base.metadata:create_all(env.engine)
+    s = orm.Session(env.engine)
+    s:add_all({ Venue{ id = 1, capacity = 100 } })
+    s:flush()
+    s:add_all({ Event{ id = 1, attendance = 50, venue_id = 1 }, Event{ id = 2, attendance = 500, venue_id = 1 } })
+    s:commit()
+  end)
+
+  it("every path reads the range term", function()
+    assert.equal(s:get(Venue, 1), s:get(Event, 1).venue)
+    assert.is_nil(s:get(Event, 2).venue)
+    s:close()
+    local evs = s:scalars(orm.select(Event):options(orm.joinedload(Event.venue)):order_by(Event.id)):all()
+    assert.equal(1, evs[1].venue.id)
+    assert.is_nil(evs[2].venue)
+    s:close()
+    evs = s:scalars(orm.select(Event):options(orm.selectinload(Event.venue)):order_by(Event.id)):all()
+    assert.equal(1, evs[1].venue.id)
+    assert.is_nil(evs[2].venue)
+    assert.same({ 1 }, s:scalars(orm.select(Event.id):where(Event.venue:has())):all())
+    assert.same({ 1 }, s:scalars(orm.select(Event.id):join(Event.venue)):all())
+    assert.same({ 1 }, s:scalars(orm.select(Venue.id):where(orm.with_parent(s:get(Event, 1), Event.venue))):all())
+    assert.same({}, s:scalars(orm.select(Venue.id):where(orm.with_parent(s:get(Event, 2), Event.venue))):all())
+  end)
+
+  it("assigning sets the foreign key", function()
+    local e = Event{ id = 3, attendance = 10 }
+    e.venue = s:get(Venue, 1)
+    s:add(e)
+    s:commit()
+    assert.equal(1, e.venue_id)
+  end)
+end)
+
+describe("primaryjoin configuration errors", function()
+  it("a term on a third table is refused naming it", function()
+    local Base = orm.declarative_base()
+    local A, B, C
+    A = Base:model("A", { __tablename__ = "rs_a", id = orm.Column(orm.Integer, { primary_key = true }),
+      bs = orm.relationship("B", { primaryjoin = function() return orm.and_(B.a_id:eq(A.id), C.id:eq(1)) end }) })
+    B = Base:model("B", { __tablename__ = "rs_b", id = orm.Column(orm.Integer, { primary_key = true }),
+      a_id = orm.Column(orm.Integer, orm.ForeignKey("rs_a.id")) })
+    C = Base:model("C", { __tablename__ = "rs_c", id = orm.Column(orm.Integer, { primary_key = true }) })
+    local err = tostring(pcall_err(function() return A{} end))
+    assert.truthy(err:find("rs_c", 1, true), err)
+    assert.truthy(err:find("A.bs", 1, true), err)
+  end)
+
+  it("primaryjoin with secondary is refused", function()
+    local Base = orm.declarative_base()
+    local link = orm.Table("rs_link", Base.metadata,
+      orm.Column("a_id", orm.Integer, orm.ForeignKey("rs_a2.id")),
+      orm.Column("b_id", orm.Integer, orm.ForeignKey("rs_b2.id")))
+    local A, B
+    A = Base:model("A", { __tablename__ = "rs_a2", id = orm.Column(orm.Integer, { primary_key = true }),
+      bs = orm.relationship("B", { secondary = link, primaryjoin = function() return A.id:eq(link.c.a_id) end }) })
+    B = Base:model("B", { __tablename__ = "rs_b2", id = orm.Column(orm.Integer, { primary_key = true }) })
+    local err = tostring(pcall_err(function() return A{} end))
+    assert.truthy(err:find("secondary", 1, true), err)
+  end)
+end)
