@@ -16,6 +16,11 @@ DELIBERATE = {
     # Applied in sa_runner.py (contract_clear_generated_keys): after every step, a transient
     # object whose primary key SQLAlchemy left in its __dict__ loses it, as lualchemy does.
     "KEY_CLEARED_AFTER_ROLLBACK": "API.md: keys of objects added in a rolled-back transaction are cleared",
+    # docs/BEHAVIOUR.md, Relationships (line ~35): "Appending an object to a collection that
+    # already holds it raises InvalidRequestError naming the collection. SQLAlchemy's plain
+    # list would hold it twice". Applied in both runners' "append" op (APPEND_TWICE_RAISES):
+    # an append of a member is not made and observed as the result "member" on both sides.
+    "APPEND_TWICE_RAISES": "BEHAVIOUR.md: appending a member again raises",
 }
 
 
@@ -33,10 +38,54 @@ def _empty_reference_read_on_new(sa, lua):
                 del lo["a"][k]
 
 
+COLUMNS = {"Parent": ["id", "name", "score"], "Child": ["id", "parent_id", "label"],
+           "Tag": ["id", "name"], "Node": ["id", "name", "parent_id"]}
+
+
+def _update_of_expired_loads_first(sa, lua):
+    """SQLAlchemy's flush of an UPDATE for an object with expired attributes first loads
+    them (one SELECT), so every column is loaded after it; lualchemy updates by the identity
+    key and leaves them expired. Forgiven: SQLAlchemy has every column loaded, lualchemy a
+    subset (its loaded values still compared)."""
+    for h, lo in lua.get("objs", {}).items():
+        so = sa.get("objs", {}).get(h)
+        if not so or so["st"] not in ("persistent", "detached", "deleted") or lo["st"] != so["st"]:
+            continue
+        cols = [k for k in ("id", "name", "score", "parent_id", "label") if k in so["a"]]
+        if not any(set(cols) == set(c) for c in COLUMNS.values()):
+            continue
+        missing = [k for k in cols if k not in lo["a"]]
+        if missing:
+            for k in missing:
+                lo["a"][k] = so["a"][k]
+
+
+def _delete_loads_many_to_one(sa, lua):
+    """SQLAlchemy's flush of a DELETE loads the deleted object's many-to-one (Node.parent,
+    Child.parent); lualchemy leaves it unloaded. Forgiven: the reference missing on the
+    lualchemy side of a deleted or detached object."""
+    for h, lo in lua.get("objs", {}).items():
+        so = sa.get("objs", {}).get(h)
+        if not so or so["st"] not in ("deleted", "detached") or lo["st"] != so["st"]:
+            continue
+        if "parent" in so["a"] and "parent" not in lo["a"]:
+            lo["a"]["parent"] = so["a"]["parent"]
+
+
 # name -> {"item": issue item or NEW, "exclude": generator features left out while it is
 # open, "tolerate": a function (sa_obs, lua_obs) that edits the lua observation in place to
 # forgive exactly this difference, or None}
 KNOWN_OPEN = {
+    "DELETE_LOADS_MANY_TO_ONE": {
+        "item": "NEW (divergences.md D3)",
+        "exclude": [],
+        "tolerate": _delete_loads_many_to_one,
+    },
+    "UPDATE_OF_EXPIRED_LOADS_FIRST": {
+        "item": "NEW (divergences.md D4)",
+        "exclude": [],
+        "tolerate": _update_of_expired_loads_first,
+    },
     "DELETE_CASCADE_AT_FLUSH": {
         "item": "issue item 5 (divergences.md D2)",
         "exclude": ["delete_cascade"],

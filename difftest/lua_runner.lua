@@ -320,6 +320,8 @@ function Runner:run_op(op)
     local p, c = self:obj(op.h), self:obj(op.t)
     local coll = p[op.rel]
     if k == "remove" and not contains(coll, c) then return "absent" end
+    -- known.py DELIBERATE APPEND_TWICE_RAISES (BEHAVIOUR.md): a member is not appended again
+    if k == "append" and contains(coll, c) then return "member" end
     coll[k](coll, c)
   elseif k == "setref" then
     local o = self:obj(op.h)

@@ -260,6 +260,7 @@ def shrink(case, args, workdir):
         print("seed %s does not diverge" % case["seed"])
         return None
     sig = signature(ops, div)
+    ops = ops[:div[0] + 1]   # what follows the divergence plays no part
 
     def test_many(cands):
         cs = [{"seed": i, "ops": c} for i, c in enumerate(cands)]
