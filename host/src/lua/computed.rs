@@ -815,6 +815,17 @@ impl UserData for AttrState {
         f.add_field_method_get("key", |_, this| Ok(this.key.clone()));
         f.add_field_method_get("history", |lua, this| this.history(lua));
         f.add_field_method_get("loaded_value", |lua, this| this.loaded_value(lua));
+        // whether the attribute holds a value now (never loads): tells a loaded nil or
+        // empty reference from an unloaded one, which `loaded_value` cannot
+        f.add_field_method_get("loaded", |_, this| {
+            Ok(match this.which {
+                Which::Value(i) => {
+                    this.inst.expire_flushed_props();
+                    this.inst.state().loaded.contains(i)
+                }
+                Which::Rel(r) => this.inst.rel_loaded(r),
+            })
+        });
         // the attribute as `obj.key` reads it (loading it if needed)
         f.add_field_method_get("value", |lua, this| {
             let obj = push_instance(lua, &this.inst)?;

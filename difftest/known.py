@@ -1,0 +1,110 @@
+"""Differences between lualchemy and SQLAlchemy 2.0.58 that the differential test knows of.
+
+DELIBERATE: differences the contract (/work/shared/API.md) chooses on purpose. Each is
+modelled in exactly one place (named here, referenced by name where it is applied) so that
+nothing else is tolerated.
+
+KNOWN_OPEN: divergences found by the test that are bugs still being fixed. Each names the
+op kinds / generator features it excludes from the fixed CI seed set (gen.py --exclude);
+remove the entry once the bug is fixed. Details and repros: docs/TESTING.md.
+"""
+
+DELIBERATE = {
+    # API.md, "Session and unit of work" (line ~150): "after rollback, objects added in that
+    # transaction are transient again with their generated keys cleared (a deliberate
+    # difference from SQLAlchemy, which leaves the stale key on the object ...)".
+    # Applied in sa_runner.py (contract_clear_generated_keys): after every step, a transient
+    # object whose primary key SQLAlchemy left in its __dict__ loses it, as lualchemy does.
+    "KEY_CLEARED_AFTER_ROLLBACK": "API.md: keys of objects added in a rolled-back transaction are cleared",
+    # docs/BEHAVIOUR.md, Relationships (line ~35): "Appending an object to a collection that
+    # already holds it raises InvalidRequestError naming the collection. SQLAlchemy's plain
+    # list would hold it twice". Applied in both runners' "append" op (APPEND_TWICE_RAISES):
+    # an append of a member is not made and observed as the result "member" on both sides.
+    "APPEND_TWICE_RAISES": "BEHAVIOUR.md: appending a member again raises",
+}
+
+
+
+def _empty_reference_read_on_new(sa, lua):
+    """lualchemy keeps an empty collection / nil reference read on an object that has none
+    loaded (transient or pending) as loaded; SQLAlchemy returns it without storing it, so
+    the attribute stays unloaded (and loads from the database after the flush)."""
+    for h, lo in lua.get("objs", {}).items():
+        so = sa.get("objs", {}).get(h)
+        if not so:
+            continue
+        for k, v in list(lo["a"].items()):
+            if k not in so["a"] and (v == [] or (v is None and k == "parent")):
+                del lo["a"][k]
+
+
+COLUMNS = {"Parent": ["id", "name", "score"], "Child": ["id", "parent_id", "label"],
+           "Tag": ["id", "name"], "Node": ["id", "name", "parent_id"]}
+
+
+def _update_of_expired_loads_first(sa, lua):
+    """SQLAlchemy's flush of an UPDATE for an object with expired attributes first loads
+    them (one SELECT), so every column is loaded after it; lualchemy updates by the identity
+    key and leaves them expired. Forgiven: SQLAlchemy has every column loaded, lualchemy a
+    subset (its loaded values still compared)."""
+    for h, lo in lua.get("objs", {}).items():
+        so = sa.get("objs", {}).get(h)
+        if not so or so["st"] not in ("persistent", "detached", "deleted") or lo["st"] != so["st"]:
+            continue
+        cols = [k for k in ("id", "name", "score", "parent_id", "label") if k in so["a"]]
+        if not any(set(cols) == set(c) for c in COLUMNS.values()):
+            continue
+        missing = [k for k in cols if k not in lo["a"]]
+        if missing:
+            for k in missing:
+                lo["a"][k] = so["a"][k]
+
+
+def _delete_loads_many_to_one(sa, lua):
+    """SQLAlchemy's flush of a DELETE loads the deleted object's many-to-one (Node.parent,
+    Child.parent); lualchemy leaves it unloaded. Forgiven: the reference missing on the
+    lualchemy side of a deleted or detached object."""
+    for h, lo in lua.get("objs", {}).items():
+        so = sa.get("objs", {}).get(h)
+        if not so or so["st"] not in ("deleted", "detached") or lo["st"] != so["st"]:
+            continue
+        if "parent" in so["a"] and "parent" not in lo["a"]:
+            lo["a"]["parent"] = so["a"]["parent"]
+
+
+# name -> {"item": issue item or NEW, "exclude": generator features left out while it is
+# open, "tolerate": a function (sa_obs, lua_obs) that edits the lua observation in place to
+# forgive exactly this difference, or None}
+KNOWN_OPEN = {
+    "DELETE_LOADS_MANY_TO_ONE": {
+        "item": "NEW (divergences.md D3)",
+        "exclude": [],
+        "tolerate": _delete_loads_many_to_one,
+    },
+    "UPDATE_OF_EXPIRED_LOADS_FIRST": {
+        "item": "NEW (divergences.md D4)",
+        "exclude": [],
+        "tolerate": _update_of_expired_loads_first,
+    },
+    "DELETE_CASCADE_AT_FLUSH": {
+        "item": "issue item 5 (divergences.md D2)",
+        "exclude": ["delete_cascade"],
+        "tolerate": None,
+    },
+    "EMPTY_REFERENCE_READ_ON_NEW": {
+        "item": "NEW (divergences.md D1)",
+        "exclude": [],
+        "tolerate": _empty_reference_read_on_new,
+    },
+}
+
+
+def exclusions(names):
+    out = set()
+    for n in names:
+        out.update(KNOWN_OPEN[n]["exclude"])
+    return out
+
+
+def tolerances(names):
+    return [KNOWN_OPEN[n]["tolerate"] for n in names if KNOWN_OPEN[n]["tolerate"]]

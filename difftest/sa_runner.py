@@ -1,0 +1,370 @@
+"""Runs op lists (gen.py) through SQLAlchemy 2.0 and prints one JSON observation per step.
+
+Input: a JSON file {"db": "file", "dir": DIR, "cases": [{"seed": N, "ops": [...]}, ...]}.
+Output (stdout): one JSON line per step {"seed", "i", "err", "res", "objs"} and one line per
+case {"seed", "i": "final", "tables"}. The observation shape is documented in
+docs/TESTING.md and produced identically by lua_runner.lua.
+"""
+import json
+import os
+import sqlite3
+import sys
+import warnings
+
+from sqlalchemy import (Column, ForeignKey, Integer, String, Table, create_engine, delete,
+                        event, func, inspect, select, update)
+from sqlalchemy.orm import Session, declarative_base, relationship
+
+Base = declarative_base()
+
+child_tag = Table(
+    "child_tag", Base.metadata,
+    Column("child_id", Integer, ForeignKey("children.id"), primary_key=True),
+    Column("tag_id", Integer, ForeignKey("tags.id"), primary_key=True),
+)
+
+
+class Parent(Base):
+    __tablename__ = "parents"
+    id = Column(Integer, primary_key=True)
+    name = Column(String(30), unique=True, nullable=False)
+    score = Column(Integer)
+    children = relationship("Child", back_populates="parent", cascade="all, delete-orphan",
+                            order_by="Child.id")
+
+
+class Child(Base):
+    __tablename__ = "children"
+    id = Column(Integer, primary_key=True)
+    parent_id = Column(Integer, ForeignKey("parents.id"))
+    label = Column(String(30), nullable=False)
+    parent = relationship("Parent", back_populates="children")
+    tags = relationship("Tag", secondary=child_tag, back_populates="children", order_by="Tag.id")
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    id = Column(Integer, primary_key=True)
+    name = Column(String(30), nullable=False)
+    children = relationship("Child", secondary=child_tag, back_populates="tags",
+                            order_by="Child.id")
+
+
+class Node(Base):
+    __tablename__ = "nodes"
+    id = Column(Integer, primary_key=True)
+    name = Column(String(30))
+    parent_id = Column(Integer, ForeignKey("nodes.id"))
+    parent = relationship("Node", remote_side=[id], back_populates="children")
+    children = relationship("Node", back_populates="parent", order_by="Node.id")
+
+
+CLASSES = {"Parent": Parent, "Child": Child, "Tag": Tag, "Node": Node}
+TABLES = ["parents", "children", "tags", "child_tag", "nodes"]
+COLS = {"Parent": ["id", "name", "score"], "Child": ["id", "parent_id", "label"],
+        "Tag": ["id", "name"], "Node": ["id", "name", "parent_id"]}
+RELS = {"Parent": {"children": True}, "Child": {"parent": False, "tags": True},
+        "Tag": {"children": True}, "Node": {"parent": False, "children": True}}
+
+
+class Boom(Exception):
+    """The error a failing nested block raises."""
+
+
+class Skip(Exception):
+    pass
+
+
+def err_kind(e):
+    if isinstance(e, Boom):
+        return "Boom"
+    return type(e).__name__
+
+
+class Runner:
+    def __init__(self, path):
+        self.path = path
+        self.engine = create_engine("sqlite:///" + path, connect_args={"timeout": 1})
+
+        @event.listens_for(self.engine, "connect")
+        def _fk(dbapi_conn, rec):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        Base.metadata.create_all(self.engine)
+        self.h = {}     # handle -> object
+        self.rev = {}   # id(object) -> handle
+        self.s = {}     # session number -> Session
+
+    # -- handles -------------------------------------------------------------------------
+    def obj(self, h):
+        if h is None:
+            return None
+        if h not in self.h:
+            raise Skip()
+        return self.h[h]
+
+    def bind(self, h0, objs):
+        """Binds the objects not yet bound to handles h0, h0+1, ... in order."""
+        n = 0
+        for o in objs:
+            if id(o) not in self.rev and h0 is not None and n < 3:
+                self.h[h0 + n] = o
+                self.rev[id(o)] = h0 + n
+                n += 1
+
+    def ref(self, o):
+        if o is None:
+            return None
+        if id(o) in self.rev:
+            return "h%d" % self.rev[id(o)]
+        ident = inspect(o).identity
+        return "%s:%s" % (type(o).__name__, ident[0] if ident else "?")
+
+    def sess(self, n):
+        if n not in self.s:
+            raise Skip()
+        return self.s[n]
+
+    # -- observation -------------------------------------------------------------------
+    def observe(self):
+        out = {}
+        for h, o in self.h.items():
+            st = inspect(o)
+            state = ("transient" if st.transient else "pending" if st.pending else
+                     "persistent" if st.persistent else "deleted" if st.deleted else "detached")
+            cls = type(o).__name__
+            d = st.dict
+            a = {}
+            exp = st.expired_attributes
+            for k in COLS[cls]:
+                if k in d:
+                    a[k] = d[k]
+                elif st.has_identity and k not in exp:
+                    # a column an INSERT did not name: SQLAlchemy leaves it out of __dict__
+                    # but reads it as None without loading, which is lualchemy's loaded nil
+                    a[k] = None
+            for k, many in RELS[cls].items():
+                if k in d:
+                    v = d[k]
+                    a[k] = sorted(self.ref(x) for x in v) if many else self.ref(v)
+            out["h%d" % h] = {"st": state, "id": list(st.identity) if st.identity else None, "a": a}
+        return out
+
+    # -- deliberate differences (known.py DELIBERATE) ---------------------------------
+    def contract_clear_generated_keys(self):
+        """KEY_CLEARED_AFTER_ROLLBACK: an object a rollback made transient again has its
+        generated key cleared in lualchemy (API.md, Session and unit of work)."""
+        for o in self.h.values():
+            st = inspect(o)
+            if st.transient and "id" in st.dict:
+                del st.dict["id"]
+
+    # -- ops ---------------------------------------------------------------------------
+    def run_op(self, op):
+        k = op["op"]
+        if k == "session":
+            self.s[op["s"]] = Session(self.engine, expire_on_commit=op["expire_on_commit"],
+                                      autoflush=op["autoflush"])
+            return None
+        if k == "new":
+            cls = CLASSES[op["cls"]]
+            parent = self.obj(op["parent"]) if "parent" in op else None
+            s = self.sess(op["s"]) if "s" in op else None
+            # the constructor gets the non-null values; nulls are set after, in key order,
+            # then the parent (as lua_runner.lua does: a Lua table cannot hold nil)
+            o = cls(**{k: v for k, v in op["vals"].items() if v is not None})
+            for key in sorted(op["vals"]):
+                if op["vals"][key] is None:
+                    setattr(o, key, None)
+            if parent is not None:
+                o.parent = parent
+            self.h[op["h"]] = o
+            self.rev[id(o)] = op["h"]
+            if s is not None:
+                s.add(o)
+            return None
+        if k == "add":
+            self.sess(op["s"]).add(self.obj(op["h"]))
+            return None
+        if k == "delete":
+            s, o = self.sess(op["s"]), self.obj(op["h"])
+            s.delete(o)
+            return None
+        if k == "set":
+            setattr(self.obj(op["h"]), op["attr"], op["val"])
+            return None
+        if k in ("append", "remove"):
+            p, c = self.obj(op["h"]), self.obj(op["t"])
+            coll = getattr(p, op["rel"])
+            if k == "remove" and c not in coll:
+                return "absent"
+            if k == "append" and c in coll:
+                return "member"   # known.py DELIBERATE APPEND_TWICE_RAISES
+            getattr(coll, k)(c)
+            return None
+        if k == "setref":
+            setattr(self.obj(op["h"]), op["rel"], self.obj(op["t"]))
+            return None
+        if k == "read":
+            o = self.obj(op["h"])
+            v = getattr(o, op["attr"])
+            if op["attr"] in ("children", "tags"):
+                v = list(v)
+                self.bind(op.get("h0"), v)
+                return [self.ref(x) for x in v]
+            if op["attr"] == "parent":
+                self.bind(op.get("h0"), [v] if v is not None else [])
+                return self.ref(v)
+            return v
+        if k == "expire":
+            self.sess(op["s"]).expire(self.obj(op["h"]), op.get("attrs"))
+            return None
+        if k == "refresh":
+            self.sess(op["s"]).refresh(self.obj(op["h"]))
+            return None
+        if k in ("expire_all", "flush", "commit", "rollback"):
+            getattr(self.sess(op["s"]), k)()
+            return None
+        if k == "close":
+            self.sess(op["s"]).close()
+            del self.s[op["s"]]
+            return None
+        if k == "nested":
+            s = self.sess(op["s"])
+            inner = []
+            with s.begin_nested():
+                for o in op["ops"]:
+                    try:
+                        self.run_op(o)
+                        inner.append(None)
+                    except Skip:
+                        inner.append("skip")
+                if op["fail"]:
+                    raise Boom()
+            return inner
+        if k == "get":
+            s = self.sess(op["s"])
+            o = s.get(CLASSES[op["cls"]], op["id"])
+            if o is not None and id(o) not in self.rev:
+                self.h[op["h"]] = o
+                self.rev[id(o)] = op["h"]
+            return self.ref(o)
+        if k == "query":
+            return self.query(self.sess(op["s"]), op)
+        if k == "bulk_update":
+            s = self.sess(op["s"])
+            val = op["val"]
+            v = {"const": lambda: val[1], "plus": lambda: Parent.score + 1,
+                 "null": lambda: None}[val[0]]()
+            stmt = update(Parent).where(self.where(op["where"])).values(score=v)
+            r = s.execute(stmt, execution_options={"synchronize_session": op["sync"]})
+            return r.rowcount
+        if k == "bulk_delete":
+            s = self.sess(op["s"])
+            stmt = delete(CLASSES[op["cls"]]).where(self.where(op["where"]))
+            r = s.execute(stmt, execution_options={"synchronize_session": op["sync"]})
+            return r.rowcount
+        if k == "conn_count":
+            with self.engine.connect() as c:
+                return c.exec_driver_sql("SELECT count(*) FROM " + op["table"]).scalar()
+        raise ValueError("unknown op " + k)
+
+    def where(self, w):
+        if w[0] == "score_gt":
+            return Parent.score > w[1]
+        if w[0] == "name_in":
+            return Parent.name.in_(w[1])
+        if w[0] == "label_eq":
+            return Child.label == w[1]
+        raise ValueError(w[0])
+
+    def query(self, s, op):
+        q, arg = op["q"], op.get("arg")
+        if q == "parents_score":
+            objs = s.scalars(select(Parent).where(Parent.score >= arg).order_by(Parent.id)).all()
+        elif q == "children_of":
+            objs = s.scalars(select(Child).join(Child.parent).where(Parent.name == arg)
+                             .order_by(Child.id)).all()
+        elif q == "top_parents":
+            objs = s.scalars(select(Parent).order_by(Parent.name.desc()).limit(arg)).all()
+        elif q == "parents_with_label":
+            objs = s.scalars(select(Parent).where(Parent.children.any(Child.label == arg))
+                             .order_by(Parent.id)).all()
+        elif q == "root_nodes":
+            objs = s.scalars(select(Node).where(Node.parent_id.is_(None)).order_by(Node.id)).all()
+        elif q == "count_children":
+            return s.scalar(select(func.count()).select_from(Child))
+        elif q == "group_children":
+            rows = s.execute(select(Child.parent_id, func.count(Child.id))
+                             .group_by(Child.parent_id).order_by(Child.parent_id)).all()
+            return [list(r) for r in rows]
+        elif q == "sum_score":
+            return s.scalar(select(func.sum(Parent.score)))
+        elif q == "tags_of":
+            return s.scalars(select(Tag.name).join(Tag.children).where(Child.label == arg)
+                             .order_by(Tag.name)).all()
+        elif q == "name_of":
+            return s.scalar(select(Parent.score).where(Parent.name == arg))
+        else:
+            raise ValueError(q)
+        self.bind(op.get("h0"), objs)
+        return [self.ref(o) for o in objs]
+
+    def finish(self):
+        for n in sorted(self.s):
+            try:
+                self.s[n].close()
+            except Exception:
+                pass
+        self.s.clear()
+        self.engine.dispose()
+        c = sqlite3.connect(self.path)
+        tables = {}
+        for t in TABLES:
+            tables[t] = [list(r) for r in c.execute("SELECT * FROM %s ORDER BY 1, 2" % t)]
+        c.close()
+        return tables
+
+
+def run_case(case, directory, emit):
+    seed = case["seed"]
+    path = os.path.join(directory, "sa_%s.db" % seed)
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    r = Runner(path)
+    for i, op in enumerate(case["ops"]):
+        err, res = None, None
+        try:
+            res = r.run_op(op)
+        except Skip:
+            res = "skip"
+        except Exception as e:  # every error is an observation
+            err = err_kind(e)
+        r.contract_clear_generated_keys()
+        emit({"seed": seed, "i": i, "err": err, "res": res, "objs": r.observe()})
+    emit({"seed": seed, "i": "final", "tables": r.finish()})
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+
+
+def main():
+    warnings.simplefilter("ignore")
+    with open(sys.argv[1]) as f:
+        job = json.load(f)
+    out = sys.stdout
+
+    def emit(o):
+        out.write(json.dumps(o, sort_keys=True, default=str))
+        out.write("\n")
+
+    for case in job["cases"]:
+        run_case(case, job["dir"], emit)
+    out.flush()
+
+
+if __name__ == "__main__":
+    main()
