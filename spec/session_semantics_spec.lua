@@ -590,3 +590,43 @@ describe("session:delete with a delete cascade", function()
     assert.truthy(err:is("DetachedInstanceError"), tostring(err))
   end)
 end)
+
+describe("the identity map lookups of get and a many-to-one", function()
+  it("find an object marked for deletion until the flush, as SQLAlchemy's", function()
+    local env = setup()
+    local s, Parent, Child = env.s, env.Parent, env.Child
+    local p = Parent{ id = 1, name = "p" }
+    s:add_all({ p, Child{ id = 1, label = "a", parent = p } })
+    s:commit()
+    local _ = p.name
+    local a = s:get(Child, 1)
+    _ = a.label
+    s:expire(a, { "parent" })
+    s:delete(p)
+    assert.equal(2, #s.deleted)
+    assert.equal(p, s:get(Parent, 1))
+    assert.equal(p, a.parent)
+    assert.equal(2, #s.deleted)
+    s:flush()
+    assert.is_nil(s:get(Parent, 1))
+  end)
+
+  it("make an expired object whose row is gone deleted in the session", function()
+    for _, ending in ipairs({ "commit", "rollback" }) do
+      local env = setup()
+      local s, Parent = env.s, env.Parent
+      local p = Parent{ id = 1, name = "p" }
+      s:add(p)
+      s:commit()
+      local conn = env.engine:connect()
+      conn:execute(orm.text("DELETE FROM ss_parents"))
+      conn:commit()
+      conn:close()
+      assert.is_nil(s:get(Parent, 1))
+      assert.equal("deleted", state(p))
+      assert.equal(0, #s.deleted)
+      s[ending](s)
+      assert.equal(ending == "commit" and "detached" or "persistent", state(p))
+    end
+  end)
+end)

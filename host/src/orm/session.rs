@@ -825,6 +825,27 @@ impl SessionCore {
         Ok(())
     }
 
+    /// A persistent object whose row a reload found gone (`get`, a many-to-one from the
+    /// identity map): deleted in this transaction, as SQLAlchemy's `_remove_newly_deleted`
+    /// makes it (out of the identity map; detached by the commit, persistent again after a
+    /// rollback).
+    pub(crate) fn remove_newly_deleted(&self, inst: &Rc<Instance>) {
+        if inst.status() != Status::Persistent || !self.owns(inst) {
+            return;
+        }
+        self.remove_everywhere(inst);
+        {
+            let mut st = inst.state_mut();
+            st.status = Status::Deleted;
+            st.marked_deleted = false;
+            st.queued_modified = false;
+        }
+        self.autobegin();
+        if let Some(f) = self.frames.borrow_mut().last_mut() {
+            f.deleted.push(inst.clone());
+        }
+    }
+
     pub fn find(&self, key: &IdentityKey) -> Option<Rc<Instance>> {
         self.identity.borrow().get(key).cloned()
     }
