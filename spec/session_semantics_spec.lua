@@ -442,3 +442,191 @@ describe("a rollback undoing a deletion whose key a new object took", function()
     assert.equal("detached", state(p5))
   end)
 end)
+
+describe("session:delete with a delete cascade", function()
+  -- p (id 1) with children a, b, committed; a new session that has loaded p only
+  local function loaded_parent(opts)
+    local env = setup(opts)
+    local s = env.s
+    s:add(env.Parent{ id = 1, name = "p", children = { env.Child{ id = 1, label = "a" }, env.Child{ id = 2, label = "b" } } })
+    s:commit()
+    s:close()
+    local p = s:get(env.Parent, 1)
+    env.clear()
+    return env, s, p
+  end
+
+  it("marks the children deleted at once, loading the unloaded collection", function()
+    local env, s, p = loaded_parent()
+    s:delete(p)
+    assert.equal(1, env.count("SELECT"))
+    assert.equal(3, #s.deleted)
+    local a, b = p.children[1], p.children[2]
+    assert.truthy(s.deleted:contains(p))
+    assert.truthy(s.deleted:contains(a))
+    assert.truthy(s.deleted:contains(b))
+    -- still persistent until the flush
+    assert.equal("persistent", state(a))
+    s:flush()
+    assert.equal("deleted", state(a))
+    assert.equal(0, #s.deleted)
+  end)
+
+  it("autoflushes before loading the collection, as the lazy load does", function()
+    local env, s, p = loaded_parent()
+    s:add(env.Parent{ id = 9, name = "pending" })
+    s:delete(p)
+    assert.equal(0, #s.new)
+    assert.equal(3, #s.deleted)
+    local insert, select_ = env.first("INSERT"), env.first("SELECT")
+    assert.truthy(insert and select_ and insert < select_, table.concat(env.log, "\n"))
+  end)
+
+  it("leaves pending children unmarked, and a rollback unmarks the children", function()
+    local env, s, p = loaded_parent()
+    local c = env.Child{ id = 3, label = "pending" }
+    p.children:append(c)
+    s:delete(p)
+    assert.equal(3, #s.deleted)
+    assert.falsy(s.deleted:contains(c))
+    assert.equal("pending", state(c))
+    s:rollback()
+    assert.equal(0, #s.deleted)
+    assert.equal("persistent", state(p.children[1]))
+  end)
+
+  it("does not load a passive_deletes collection, and marks only what is loaded", function()
+    local Base = orm.declarative_base()
+    local engine = orm.create_engine("sqlite://")
+    local Owner = Base:model("Owner", {
+      __tablename__ = "ss_owners",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      items = orm.relationship("Item", { cascade = "all, delete-orphan", passive_deletes = true }),
+    })
+    local Item = Base:model("Item", {
+      __tablename__ = "ss_items",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      owner_id = orm.Column(orm.Integer, orm.ForeignKey("ss_owners.id", { ondelete = "CASCADE" })),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    s:add_all({ Owner{ id = 1, items = { Item{ id = 1 } } }, Owner{ id = 2, items = { Item{ id = 2 } } } })
+    s:commit()
+    s:close()
+    local o1, o2 = s:get(Owner, 1), s:get(Owner, 2)
+    local _ = #o2.items
+    s:delete(o1)
+    assert.equal(1, #s.deleted)
+    s:delete(o2)
+    assert.equal(3, #s.deleted)
+    assert.truthy(s.deleted:contains(o2.items[1]))
+  end)
+
+  it("follows the cascade through every level and every kind of relationship", function()
+    local Base = orm.declarative_base()
+    local engine = orm.create_engine("sqlite://")
+    local links = orm.Table("ss_node_tags", Base.metadata,
+      orm.Column("node_id", orm.Integer, orm.ForeignKey("ss_nodes.id"), { primary_key = true }),
+      orm.Column("tag_id", orm.Integer, orm.ForeignKey("ss_node_tag.id"), { primary_key = true }))
+    local Node = Base:model("Node", {
+      __tablename__ = "ss_nodes",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(20)),
+      parent_id = orm.Column(orm.Integer, orm.ForeignKey("ss_nodes.id")),
+      owner_id = orm.Column(orm.Integer, orm.ForeignKey("ss_node_owner.id")),
+      kids = orm.relationship("Node", {
+        cascade = "all, delete-orphan", backref = orm.backref("up", { remote_side = "id" }), order_by = "Node.id",
+      }),
+      tags = orm.relationship("NodeTag", { secondary = links, cascade = "all, delete" }),
+      owner = orm.relationship("NodeOwner", { cascade = "all" }),
+    })
+    local NodeTag = Base:model("NodeTag", {
+      __tablename__ = "ss_node_tag",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(20)),
+    })
+    local NodeOwner = Base:model("NodeOwner", {
+      __tablename__ = "ss_node_owner",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(20)),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    s:add(Node{ id = 1, name = "root",
+      kids = { Node{ id = 2, name = "k1", kids = { Node{ id = 4, name = "g1" } } }, Node{ id = 3, name = "k2" } },
+      tags = { NodeTag{ id = 1, name = "t1" } }, owner = NodeOwner{ id = 1, name = "o" } })
+    s:commit()
+    s:close()
+    s:delete(s:get(Node, 1))
+    local names = {}
+    for x in s.deleted:iter() do names[#names + 1] = x.name end
+    -- the parent first, each object before what it reaches (the order of the
+    -- relationships themselves is the model's)
+    assert.equal("root", names[1])
+    assert.same({ "k1", "g1", "k2" }, { names[2], names[3], names[4] })
+    table.sort(names)
+    assert.same({ "g1", "k1", "k2", "o", "root", "t1" }, names)
+    s:commit()
+    for _, M in ipairs({ Node, NodeTag, NodeOwner }) do
+      assert.equal(0, s:scalar(orm.select(orm.func.count()):select_from(M)))
+    end
+  end)
+
+  it("leaves a deleted child's loaded attributes readable after the commit (detached)", function()
+    local env, s, p = loaded_parent()
+    local a = p.children[1]
+    s:delete(p)
+    s:commit()
+    assert.equal("detached", state(a))
+    assert.equal("detached", state(p))
+    assert.falsy(orm.inspect(a).expired)
+    assert.equal("a", a.label)
+    assert.equal(1, a.parent_id)
+    assert.equal("p", p.name)
+    assert.equal(2, #p.children)
+    -- what was never loaded cannot load any more
+    local ok, err = pcall(function() return a.parent end)
+    assert.falsy(ok)
+    assert.truthy(err:is("DetachedInstanceError"), tostring(err))
+  end)
+end)
+
+describe("the identity map lookups of get and a many-to-one", function()
+  it("find an object marked for deletion until the flush, as SQLAlchemy's", function()
+    local env = setup()
+    local s, Parent, Child = env.s, env.Parent, env.Child
+    local p = Parent{ id = 1, name = "p" }
+    s:add_all({ p, Child{ id = 1, label = "a", parent = p } })
+    s:commit()
+    local _ = p.name
+    local a = s:get(Child, 1)
+    _ = a.label
+    s:expire(a, { "parent" })
+    s:delete(p)
+    assert.equal(2, #s.deleted)
+    assert.equal(p, s:get(Parent, 1))
+    assert.equal(p, a.parent)
+    assert.equal(2, #s.deleted)
+    s:flush()
+    assert.is_nil(s:get(Parent, 1))
+  end)
+
+  it("make an expired object whose row is gone deleted in the session", function()
+    for _, ending in ipairs({ "commit", "rollback" }) do
+      local env = setup()
+      local s, Parent = env.s, env.Parent
+      local p = Parent{ id = 1, name = "p" }
+      s:add(p)
+      s:commit()
+      local conn = env.engine:connect()
+      conn:execute(orm.text("DELETE FROM ss_parents"))
+      conn:commit()
+      conn:close()
+      assert.is_nil(s:get(Parent, 1))
+      assert.equal("deleted", state(p))
+      assert.equal(0, #s.deleted)
+      s[ending](s)
+      assert.equal(ending == "commit" and "detached" or "persistent", state(p))
+    end
+  end)
+end)

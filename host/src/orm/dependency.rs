@@ -81,6 +81,70 @@ pub fn cascade_iterator(
     out
 }
 
+/// The objects `session:delete(inst)` deletes with it: SQLAlchemy's `delete` cascade,
+/// walked at delete time in its order (depth first, each object before what it reaches),
+/// loading the relationships not loaded yet (not those with `passive_deletes`, whose
+/// database does it, and not those of an object without a row). `inst` is not included.
+pub(crate) fn delete_cascade(
+    session: &SessionCore,
+    inst: &Rc<Instance>,
+) -> Result<Vec<Rc<Instance>>> {
+    enum Step {
+        /// The next relationship of an object to walk.
+        Rels(Rc<Instance>, usize),
+        /// The next related object to yield, then walk.
+        Items(Vec<Rc<Instance>>, usize),
+    }
+    let mut out = Vec::new();
+    let mut seen: FxHashSet<*const Instance> = FxHashSet::default();
+    seen.insert(Rc::as_ptr(inst));
+    let mut stack = vec![Step::Rels(inst.clone(), 0)];
+    while let Some(top) = stack.last_mut() {
+        let next = match top {
+            Step::Rels(x, i) => {
+                let rel = x.mapper.relationships.borrow().get(*i).cloned();
+                *i += 1;
+                let x = x.clone();
+                match rel {
+                    None => None,
+                    Some(rel) if !rel.cascade.delete || rel.viewonly => continue,
+                    Some(rel) => {
+                        if !x.rel_loaded(rel.index) {
+                            if rel.passive_deletes || x.status() != Status::Persistent {
+                                continue;
+                            }
+                            session.load_relationship_for_flush(&x, &rel)?;
+                        }
+                        let items: Vec<Rc<Instance>> = related(&x, &rel)
+                            .into_iter()
+                            .filter(|y| seen.insert(Rc::as_ptr(y)))
+                            .collect();
+                        if items.is_empty() {
+                            continue;
+                        }
+                        Some(Step::Items(items, 0))
+                    }
+                }
+            }
+            Step::Items(items, i) => {
+                let y = items.get(*i).cloned();
+                *i += 1;
+                y.map(|y| {
+                    out.push(y.clone());
+                    Step::Rels(y, 0)
+                })
+            }
+        };
+        match next {
+            Some(step) => stack.push(step),
+            None => {
+                stack.pop();
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl SessionCore {
     /// `save-update` cascade: the loaded related objects of `inst` (and theirs) join the
     /// session.

@@ -269,16 +269,23 @@ impl SessionCore {
             arg_err!("session:get({}, ...): a primary key value may not be nil (a NULL primary key identifies no row)", mapper.class_name)
         })?;
         if let Some(inst) = self.find(&key) {
-            let st = inst.state();
-            if st.marked_deleted || st.status == Status::Deleted {
-                return Ok(None);
-            }
-            let expired = (0..mapper.attrs.len()).any(|i| !st.loaded.contains(i));
-            drop(st);
+            // as SQLAlchemy's identity lookup: an object marked for deletion is still found
+            // (until the flush); an expired one (its key expired with the rest) loads first,
+            // autoflushing, and is deleted in the session when its row is gone
+            let expired = {
+                let st = inst.state();
+                if st.status == Status::Deleted {
+                    return Ok(None);
+                }
+                mapper.pk.iter().any(|&i| !st.loaded.contains(i))
+            };
             if expired {
                 return match self.load_expired(&inst) {
                     Ok(()) => Ok(Some(inst)),
-                    Err(e) if e.kind == ErrorKind::ObjectDeletedError => Ok(None),
+                    Err(e) if e.kind == ErrorKind::ObjectDeletedError => {
+                        self.remove_newly_deleted(&inst);
+                        Ok(None)
+                    }
                     Err(e) => Err(e),
                 };
             }

@@ -312,13 +312,46 @@ impl SessionCore {
                 }
             }
         }
+        if inst.state().marked_deleted {
+            return Ok(());
+        }
+        // the `delete` cascade marks what goes with the object now, as SQLAlchemy's does
+        // (loading unloaded collections first, which may autoflush); the flush's cascade
+        // only adds what changed since
+        let cascaded = if inst.mapper.relationships.borrow().is_empty() {
+            Vec::new()
+        } else {
+            super::dependency::delete_cascade(self, inst)?
+        };
+        self.mark_deleted(inst);
+        for x in &cascaded {
+            match x.status() {
+                Status::Persistent if self.owns(x) => self.mark_deleted(x),
+                Status::Detached => {
+                    self.add_one(x)?;
+                    self.mark_deleted(x);
+                }
+                Status::Persistent => {
+                    return Err(invalid!(
+                        "Object '{}' (cascaded from the deletion of '{}') is already attached to another session",
+                        x.describe(),
+                        inst.describe()
+                    ));
+                }
+                // pending and transient objects have no row
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn mark_deleted(&self, inst: &Rc<Instance>) {
         let mut st = inst.state_mut();
         if !st.marked_deleted {
             st.marked_deleted = true;
             drop(st);
             self.deleted.borrow_mut().push(inst.clone());
         }
-        Ok(())
     }
 
     /// `session:expunge(obj)`: removes the object from the session.
@@ -790,6 +823,27 @@ impl SessionCore {
         }
         inst.expire(attrs);
         Ok(())
+    }
+
+    /// A persistent object whose row a reload found gone (`get`, a many-to-one from the
+    /// identity map): deleted in this transaction, as SQLAlchemy's `_remove_newly_deleted`
+    /// makes it (out of the identity map; detached by the commit, persistent again after a
+    /// rollback).
+    pub(crate) fn remove_newly_deleted(&self, inst: &Rc<Instance>) {
+        if inst.status() != Status::Persistent || !self.owns(inst) {
+            return;
+        }
+        self.remove_everywhere(inst);
+        {
+            let mut st = inst.state_mut();
+            st.status = Status::Deleted;
+            st.marked_deleted = false;
+            st.queued_modified = false;
+        }
+        self.autobegin();
+        if let Some(f) = self.frames.borrow_mut().last_mut() {
+            f.deleted.push(inst.clone());
+        }
     }
 
     pub fn find(&self, key: &IdentityKey) -> Option<Rc<Instance>> {

@@ -158,21 +158,25 @@ impl SessionCore {
         if rel.uses_get() {
             if let Some(k) = IdentityKey::new(target.id, &values) {
                 if let Some(found) = self.find(&k) {
-                    let gone = {
+                    // as SQLAlchemy's identity lookup: an object marked for deletion is
+                    // still found by the program's access (until the flush); an expired one
+                    // (all its columns) loads first, autoflushing, and is deleted in the
+                    // session when its row is gone
+                    let (gone, expired) = {
                         let st = found.state();
-                        st.marked_deleted || st.status == Status::Deleted
-                    };
-                    // an expired object (all its columns) loads first, autoflushing, as
-                    // SQLAlchemy's identity lookup does; its row gone, the SELECT below says
-                    let expired = !for_flush && {
-                        let st = found.state();
-                        target.pk.iter().any(|&c| !st.loaded.contains(c))
+                        (
+                            st.status == Status::Deleted || (for_flush && st.marked_deleted),
+                            !for_flush && target.pk.iter().any(|&c| !st.loaded.contains(c)),
+                        )
                     };
                     let gone = gone
                         || (expired
                             && match self.load_expired(&found) {
                                 Ok(()) => false,
-                                Err(e) if e.kind == ErrorKind::ObjectDeletedError => true,
+                                Err(e) if e.kind == ErrorKind::ObjectDeletedError => {
+                                    self.remove_newly_deleted(&found);
+                                    true
+                                }
                                 Err(e) => return Err(e),
                             });
                     if !gone {
