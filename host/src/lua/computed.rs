@@ -231,6 +231,7 @@ pub fn add_column_spec_methods<M: UserDataMethods<LuaColumnSpec>>(m: &mut M) {
         MetaMethod::Sub,
         MetaMethod::Mul,
         MetaMethod::Div,
+        MetaMethod::IDiv,
         MetaMethod::Mod,
         MetaMethod::Concat,
     ] {
@@ -240,11 +241,20 @@ pub fn add_column_spec_methods<M: UserDataMethods<LuaColumnSpec>>(m: &mut M) {
                 MetaMethod::Sub => BinOp::Sub,
                 MetaMethod::Mul => BinOp::Mul,
                 MetaMethod::Div => BinOp::Div,
+                MetaMethod::IDiv => BinOp::FloorDiv,
                 MetaMethod::Mod => BinOp::Mod,
                 _ => BinOp::Concat,
             };
             super::expr::arith(lua, &a, &b, op)
         });
+    }
+    for mm in [MetaMethod::Lt, MetaMethod::Le] {
+        m.add_meta_function(
+            mm,
+            move |_, (a, _b): (LuaValue, LuaValue)| -> LuaResult<bool> {
+                Err(super::expr::compare_error(mm == MetaMethod::Le, &a))
+            },
+        );
     }
     m.add_meta_method(MetaMethod::Unm, |lua, this, _: LuaValue| {
         let e = spec_column(&this.0);

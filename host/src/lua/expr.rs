@@ -311,9 +311,20 @@ pub(crate) fn arith(lua: &Lua, a: &LuaValue, b: &LuaValue, op: BinOp) -> LuaResu
     } else {
         ty
     };
-    let l = operand(lua, a, &ty)?;
-    let r = operand(lua, b, &ty)?;
+    let l = arith_operand(lua, a, &ty)?;
+    let r = arith_operand(lua, b, &ty)?;
     new_ud(lua, Expr::binary(l, op, r))
+}
+
+/// An arithmetic operand: a Lua float against an integer expression (`level * 1.5`) is
+/// bound as the float it is, untyped, so the result is a float as in SQLAlchemy.
+fn arith_operand(lua: &Lua, v: &LuaValue, ty: &SqlType) -> LuaResult<Expr> {
+    match v {
+        LuaValue::Number(n) if ty.is_integer() => {
+            Ok(Expr::Bind(crate::value::Value::Real(*n), SqlType::Null))
+        }
+        _ => operand(lua, v, ty),
+    }
 }
 
 fn like_pattern(lua: &Lua, v: &LuaValue, prefix: bool, suffix: bool) -> LuaResult<Expr> {
@@ -466,12 +477,22 @@ impl UserData for LuaExpr {
             (MetaMethod::Sub, BinOp::Sub),
             (MetaMethod::Mul, BinOp::Mul),
             (MetaMethod::Div, BinOp::Div),
+            (MetaMethod::IDiv, BinOp::FloorDiv),
             (MetaMethod::Mod, BinOp::Mod),
             (MetaMethod::Concat, BinOp::Concat),
         ] {
             m.add_meta_function(mm, move |lua, (a, b): (LuaValue, LuaValue)| {
                 arith(lua, &a, &b, op)
             });
+        }
+        // `User.age < 30` would make Lua turn the result into a boolean: refuse it
+        for mm in [MetaMethod::Lt, MetaMethod::Le] {
+            m.add_meta_function(
+                mm,
+                move |_, (a, _b): (LuaValue, LuaValue)| -> LuaResult<bool> {
+                    Err(compare_error(mm == MetaMethod::Le, &a))
+                },
+            );
         }
         m.add_meta_function(MetaMethod::BAnd, |lua, (a, b): (LuaValue, LuaValue)| {
             new_ud(
@@ -496,6 +517,22 @@ impl UserData for LuaExpr {
             Ok(c.sql)
         });
     }
+}
+
+/// The error of `expr < value` and the like: Lua makes a boolean of what `__lt` / `__le`
+/// return, so SQL comparisons are methods.
+/// `left` is the left operand of Lua's `<` / `<=` (`a > b` reaches `__lt` as `b < a`).
+pub(crate) fn compare_error(or_equal: bool, left: &LuaValue) -> mlua::Error {
+    let expr_left = operand_type(left).is_some();
+    let (op, method) = match (expr_left, or_equal) {
+        (true, false) => ("<", "lt"),
+        (true, true) => ("<=", "le"),
+        (false, false) => (">", "gt"),
+        (false, true) => (">=", "ge"),
+    };
+    arg(format!(
+        "a SQL expression cannot be compared with Lua's '{op}' (Lua turns the result into a boolean): use :{method}(), as in User.age:{method}(30) (:eq, :ne, :lt, :le, :gt, :ge)"
+    ))
 }
 
 /// The module's expression constructors.

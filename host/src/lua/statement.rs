@@ -103,9 +103,10 @@ fn order_arg(q: &OrmSelect, v: &LuaValue, what: &str) -> LuaResult<Expr> {
         let (key, term) = super::expr::order_by_name(&name);
         // a label of the statement's columns, then an attribute of its first entity
         for c in &q.select.columns {
-            if let Expr::Label(l, inner) = c {
+            if let Expr::Label(l, _) = c {
                 if **l == *key {
-                    return Ok(term((**inner).clone()));
+                    // the label itself: ORDER BY renders its name, GROUP BY its expression
+                    return Ok(term(c.clone()));
                 }
             }
         }

@@ -3,13 +3,14 @@
 
 use std::rc::Rc;
 
-use super::dialect::{Dialect, Dml};
+use super::dialect::{Dialect, Dml, RepeatedBind, TrueDivision};
 use super::dml::{Delete, Insert, Update};
 use super::expr::{BinOp, Expr, UnaryOp};
 use super::select::{Derived, DerivedKind, FromItem, Select};
 use super::Statement;
 use crate::arg_err;
 use crate::error::Result;
+use crate::schema::SqlType;
 use crate::value::Value;
 
 /// One parameter of a compiled statement.
@@ -156,24 +157,15 @@ struct Compiler<'a> {
     slot_offset: usize,
     /// Slots render as columns of the VALUES list a batched UPDATE joins (`v.p0`).
     slots_as_columns: bool,
+    /// The labelled columns of the SELECT being rendered: each label's name and the range
+    /// of parameters its expression bound (GROUP BY / HAVING of a label read them again).
+    labels: Vec<(Rc<str>, std::ops::Range<usize>)>,
+    /// Rendering GROUP BY or HAVING.
+    grouping: bool,
+    /// Placeholders re-use the parameters from this index on instead of adding new ones.
+    replay: Option<usize>,
     /// What follows each `orm.text` bind's placeholder, by name (the dialect's bind casts).
     text_casts: Option<&'a TextCasts<'a>>,
-}
-
-fn has_label(e: &Expr) -> bool {
-    match e {
-        Expr::Label(..) => true,
-        Expr::Unary(_, inner) => has_label(inner),
-        _ => false,
-    }
-}
-
-fn unlabel(e: &Expr) -> Expr {
-    match e {
-        Expr::Label(_, inner) => (**inner).clone(),
-        Expr::Unary(op, inner) => Expr::Unary(*op, Box::new(unlabel(inner))),
-        e => e.clone(),
-    }
 }
 
 /// Every CTE a statement reads, in order of first appearance, nested CTEs first. A CTE is
@@ -225,6 +217,9 @@ impl<'a> Compiler<'a> {
             slot_offset: 0,
             slots_as_columns: false,
             text_casts: None,
+            labels: Vec::new(),
+            grouping: false,
+            replay: None,
         }
     }
 
@@ -264,6 +259,11 @@ impl<'a> Compiler<'a> {
     }
 
     fn param(&mut self, p: Param) {
+        if let Some(n) = self.replay {
+            self.replay = Some(n + 1);
+            self.dialect.placeholder(n + 1, &mut self.sql);
+            return;
+        }
         self.params.push(p);
         self.dialect.placeholder(self.params.len(), &mut self.sql);
     }
@@ -300,13 +300,16 @@ impl<'a> Compiler<'a> {
             self.sql.push_str(" ORDER BY ");
             let was = self.unqualified;
             self.unqualified = !s.compound.is_empty();
-            // a labelled expression orders by its expression (`ORDER BY users.name`)
-            let r = if s.order_by.iter().any(has_label) {
-                let items: Vec<Expr> = s.order_by.iter().map(unlabel).collect();
-                self.list(&items, ", ")
-            } else {
-                self.list(&s.order_by, ", ")
-            };
+            let mut r = Ok(());
+            for (i, e) in s.order_by.iter().enumerate() {
+                if i > 0 {
+                    self.sql.push_str(", ");
+                }
+                r = self.order_item(e, &s.columns);
+                if r.is_err() {
+                    break;
+                }
+            }
             self.unqualified = was;
             r?;
         }
@@ -320,6 +323,132 @@ impl<'a> Compiler<'a> {
             }
             self.sql.push_str(" OFFSET ");
             self.param(Param::Value(Value::Integer(o)));
+        }
+        Ok(())
+    }
+
+    /// An ORDER BY term: a label of the statement's own columns orders by its name
+    /// (`ORDER BY depth`), any other labelled expression by the expression, as SQLAlchemy
+    /// renders them.
+    fn order_item(&mut self, e: &Expr, columns: &[Expr]) -> Result<()> {
+        match e {
+            Expr::Label(name, inner) => {
+                let selected = columns
+                    .iter()
+                    .any(|c| matches!(c, Expr::Label(n, _) if Rc::ptr_eq(n, name)));
+                if selected {
+                    self.ident(name);
+                    Ok(())
+                } else {
+                    self.expr(inner, 0)
+                }
+            }
+            Expr::Unary(op @ (UnaryOp::Asc | UnaryOp::Desc), inner) => {
+                self.order_item(inner, columns)?;
+                self.sql
+                    .push_str(if *op == UnaryOp::Asc { " ASC" } else { " DESC" });
+                Ok(())
+            }
+            e => self.expr(e, 0),
+        }
+    }
+
+    /// The columns of a SELECT or RETURNING: a labelled expression is `expr AS name` here,
+    /// and only here (in WHERE, GROUP BY, HAVING, a function's arguments it is its
+    /// expression).
+    fn column_list(&mut self, items: &[Expr]) -> Result<()> {
+        for (i, e) in items.iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(", ");
+            }
+            match e {
+                Expr::Label(name, inner) => {
+                    let start = self.params.len();
+                    self.expr(inner, 0)?;
+                    self.labels.push((name.clone(), start..self.params.len()));
+                    self.sql.push_str(" AS ");
+                    self.ident(name);
+                }
+                e => self.expr(e, 0)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// A label of the statement's columns in GROUP BY or HAVING: its expression, which the
+    /// database must see as the very expression of the column. Where that expression binds
+    /// parameters, PostgreSQL gets the column's placeholders again (`$1`), MySQL the label's
+    /// name (a fresh `?` would be another expression to either; SQLAlchemy's drivers send
+    /// the values inline, which has the same effect).
+    fn grouped_label(&mut self, inner: &Expr, outer: u8, i: usize) -> Result<()> {
+        let (name, range) = self.labels[i].clone();
+        if range.is_empty() {
+            return self.expr(inner, outer);
+        }
+        match self.dialect.repeated_bind() {
+            RepeatedBind::Again => self.expr(inner, outer),
+            RepeatedBind::LabelName => {
+                self.ident(&name);
+                Ok(())
+            }
+            RepeatedBind::SamePlaceholder => {
+                let (sql_mark, param_mark) = (self.sql.len(), self.params.len());
+                self.expr(inner, outer)?;
+                if self.params[param_mark..] == self.params[range.clone()] {
+                    self.sql.truncate(sql_mark);
+                    self.params.truncate(param_mark);
+                    self.replay = Some(range.start);
+                    let r = self.expr(inner, outer);
+                    self.replay = None;
+                    r?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// `l / r` (true division) and `l // r` (floor division), as the dialect spells them.
+    fn division(&mut self, l: &Expr, op: BinOp, r: &Expr, outer: u8) -> Result<()> {
+        let p = op.precedence();
+        let how = self.dialect.true_division();
+        let floor = op == BinOp::FloorDiv
+            && (how == TrueDivision::Native || !r.operand_type().is_integer());
+        let paren = p < outer && !floor;
+        if paren {
+            self.sql.push('(');
+        }
+        if floor {
+            self.sql.push_str("FLOOR(");
+        }
+        self.expr(l, p)?;
+        self.sql.push_str(" / ");
+        let untyped_real = matches!(r, Expr::Bind(Value::Real(_), SqlType::Null));
+        match how {
+            _ if op == BinOp::FloorDiv => self.expr(r, p + 1)?,
+            TrueDivision::Native => self.expr(r, p + 1)?,
+            // a float bound without a type already carries its cast
+            TrueDivision::CastNumeric if untyped_real => self.expr(r, p + 1)?,
+            TrueDivision::AddZero => {
+                self.sql.push('(');
+                self.expr(r, p + 1)?;
+                self.sql.push_str(" + 0.0)");
+            }
+            TrueDivision::CastNumeric => {
+                self.sql.push_str("CAST(");
+                self.expr(r, p + 1)?;
+                self.sql.push_str(" AS ");
+                // NUMERIC without precision, so the divisor is not rounded
+                let ty = match r.operand_type().base() {
+                    SqlType::Float => SqlType::Float,
+                    _ => SqlType::Numeric(None, None),
+                };
+                let t = self.dialect.type_ddl(&ty);
+                self.sql.push_str(&t);
+                self.sql.push(')');
+            }
+        }
+        if floor || paren {
+            self.sql.push(')');
         }
         Ok(())
     }
@@ -344,11 +473,20 @@ impl<'a> Compiler<'a> {
     }
 
     fn select_body(&mut self, s: &Select, froms: &[FromItem]) -> Result<()> {
+        let labels = std::mem::take(&mut self.labels);
+        let grouping = std::mem::replace(&mut self.grouping, false);
+        let r = self.select_clauses(s, froms);
+        self.labels = labels;
+        self.grouping = grouping;
+        r
+    }
+
+    fn select_clauses(&mut self, s: &Select, froms: &[FromItem]) -> Result<()> {
         self.sql.push_str("SELECT ");
         if s.distinct {
             self.sql.push_str("DISTINCT ");
         }
-        self.list(&s.columns, ", ")?;
+        self.column_list(&s.columns)?;
         if !froms.is_empty() {
             self.sql.push_str(" \nFROM ");
             for (i, f) in froms.iter().enumerate() {
@@ -373,11 +511,17 @@ impl<'a> Compiler<'a> {
         self.where_clause(&s.where_)?;
         if !s.group_by.is_empty() {
             self.sql.push_str(" GROUP BY ");
-            self.list(&s.group_by, ", ")?;
+            self.grouping = true;
+            let r = self.list(&s.group_by, ", ");
+            self.grouping = false;
+            r?;
         }
         if !s.having.is_empty() {
             self.sql.push_str(" \nHAVING ");
-            self.conjunction(&s.having)?;
+            self.grouping = true;
+            let r = self.conjunction(&s.having);
+            self.grouping = false;
+            r?;
         }
         Ok(())
     }
@@ -448,7 +592,7 @@ impl<'a> Compiler<'a> {
                 ));
             }
             self.sql.push_str(" RETURNING ");
-            self.list(cols, ", ")?;
+            self.column_list(cols)?;
         }
         Ok(())
     }
@@ -719,6 +863,9 @@ impl<'a> Compiler<'a> {
             Expr::Raw(s, _) => self.sql.push_str(s),
             Expr::Text(t) => self.text(t),
             Expr::Star => self.sql.push('*'),
+            Expr::Binary(l, op @ (BinOp::Div | BinOp::FloorDiv), r) => {
+                self.division(l, *op, r, outer)?
+            }
             Expr::Binary(l, op, r) => {
                 let p = op.precedence();
                 let paren = p < outer || (p == outer && op.is_comparison());
@@ -897,10 +1044,17 @@ impl<'a> Compiler<'a> {
                 self.list(args, ", ")?;
                 self.sql.push(')');
             }
+            // outside a column list a label is its expression
             Expr::Label(name, inner) => {
-                self.expr(inner, 0)?;
-                self.sql.push_str(" AS ");
-                self.ident(name);
+                let own = if self.grouping {
+                    self.labels.iter().position(|(n, _)| Rc::ptr_eq(n, name))
+                } else {
+                    None
+                };
+                match own {
+                    Some(i) => self.grouped_label(inner, outer, i)?,
+                    None => self.expr(inner, outer)?,
+                }
             }
             Expr::Cast(inner, ty) => {
                 self.sql.push_str("CAST(");

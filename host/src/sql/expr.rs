@@ -42,7 +42,11 @@ pub enum BinOp {
     Add,
     Sub,
     Mul,
+    /// True division (SQLAlchemy 2.0's `/`): exact for integers too.
     Div,
+    /// Floor division (`//`): the database's integer division where both sides are
+    /// integers, else `FLOOR(a / b)`, as SQLAlchemy renders it.
+    FloorDiv,
     Mod,
     Concat,
     Like,
@@ -67,7 +71,7 @@ impl BinOp {
             BinOp::Add => " + ",
             BinOp::Sub => " - ",
             BinOp::Mul => " * ",
-            BinOp::Div => " / ",
+            BinOp::Div | BinOp::FloorDiv => " / ",
             BinOp::Mod => " % ",
             BinOp::Concat => " || ",
             BinOp::Like | BinOp::ILike => " LIKE ",
@@ -95,13 +99,36 @@ impl BinOp {
             BinOp::Like | BinOp::NotLike | BinOp::ILike | BinOp::NotILike => 5,
             BinOp::Concat => 6,
             BinOp::Add | BinOp::Sub => 7,
-            BinOp::Mul | BinOp::Div | BinOp::Mod => 8,
+            BinOp::Mul | BinOp::Div | BinOp::FloorDiv | BinOp::Mod => 8,
         }
     }
 
     pub fn is_comparison(self) -> bool {
         self.precedence() <= 5
     }
+}
+
+/// The type of `l op r` for an arithmetic operator, as SQLAlchemy's type adaptation gives
+/// it: integers divided (`/`) are NUMERIC; an integer meeting a FLOAT or NUMERIC takes that
+/// type; otherwise the left side's type (the right's when the left has none).
+fn arithmetic_type(op: BinOp, lt: SqlType, rt: SqlType) -> SqlType {
+    let numeric = |t: &SqlType| matches!(t.base(), SqlType::Float | SqlType::Numeric(..));
+    if lt == SqlType::Null {
+        return if op == BinOp::Div && rt.is_integer() {
+            SqlType::Numeric(None, None)
+        } else {
+            rt
+        };
+    }
+    if lt.is_integer() {
+        if numeric(&rt) {
+            return rt;
+        }
+        if op == BinOp::Div && (rt.is_integer() || rt == SqlType::Null) {
+            return SqlType::Numeric(None, None);
+        }
+    }
+    lt
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,12 +210,7 @@ impl Expr {
                 } else if *op == BinOp::Concat {
                     SqlType::String(None)
                 } else {
-                    let lt = l.sql_type();
-                    if lt == SqlType::Null {
-                        r.sql_type()
-                    } else {
-                        lt
-                    }
+                    arithmetic_type(*op, l.operand_type(), r.operand_type())
                 }
             }
             Expr::Unary(UnaryOp::Not, _)
@@ -220,6 +242,16 @@ impl Expr {
                 .map(|c| c.sql_type())
                 .unwrap_or(SqlType::Null),
             _ => SqlType::Null,
+        }
+    }
+
+    /// The type of an arithmetic operand: an untyped number bound as a parameter (a Lua
+    /// float against an integer column) counts as what it holds.
+    pub(crate) fn operand_type(&self) -> SqlType {
+        match self {
+            Expr::Bind(Value::Real(_), SqlType::Null) => SqlType::Float,
+            Expr::Bind(Value::Integer(_), SqlType::Null) => SqlType::Integer,
+            e => e.sql_type(),
         }
     }
 

@@ -30,6 +30,30 @@ pub enum Dml {
     Delete,
 }
 
+/// How a dialect makes `/` true division (SQLAlchemy's `visit_truediv_binary`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrueDivision {
+    /// `/` already divides integers exactly (MySQL): `a / b`; `a // b` is `FLOOR(a / b)`.
+    Native,
+    /// `a / (b + 0.0)` (SQLite).
+    AddZero,
+    /// `a / CAST(b AS NUMERIC)`, or as `b`'s own type when it is FLOAT or NUMERIC
+    /// (PostgreSQL).
+    CastNumeric,
+}
+
+/// How GROUP BY / HAVING repeat a selected label's expression that binds parameters, so
+/// the database sees the same expression as in the columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RepeatedBind {
+    /// The expression with new placeholders (SQLite compares the values).
+    Again,
+    /// The expression with the column's own numbered placeholders (PostgreSQL's `$1`).
+    SamePlaceholder,
+    /// The label's name (MySQL, whose `?` cannot repeat).
+    LabelName,
+}
+
 /// The dialect that renders a statement no engine is compiling it for (`tostring(stmt)`):
 /// SQLite's, whose SQL reads as the generic SQL SQLAlchemy's string compiler shows.
 pub fn default_dialect() -> &'static dyn Dialect {
@@ -78,6 +102,17 @@ pub trait Dialect {
     /// both sides are lowered.
     fn native_ilike(&self) -> bool {
         false
+    }
+
+    /// How `a / b` (true division, SQLAlchemy 2.0's `/`) renders where `/` of two integers
+    /// would truncate.
+    fn true_division(&self) -> TrueDivision {
+        TrueDivision::AddZero
+    }
+
+    /// How a selected label's expression with parameters is repeated in GROUP BY / HAVING.
+    fn repeated_bind(&self) -> RepeatedBind {
+        RepeatedBind::Again
     }
 
     /// `func.now()`.

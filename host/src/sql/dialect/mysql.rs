@@ -249,6 +249,14 @@ impl Dialect for MysqlDialect {
         " LIMIT 18446744073709551615"
     }
 
+    fn repeated_bind(&self) -> super::RepeatedBind {
+        super::RepeatedBind::LabelName
+    }
+
+    fn true_division(&self) -> super::TrueDivision {
+        super::TrueDivision::Native
+    }
+
     fn now(&self) -> &'static str {
         "now()"
     }

@@ -110,6 +110,14 @@ impl Dialect for PostgresDialect {
         }
     }
 
+    fn repeated_bind(&self) -> super::RepeatedBind {
+        super::RepeatedBind::SamePlaceholder
+    }
+
+    fn true_division(&self) -> super::TrueDivision {
+        super::TrueDivision::CastNumeric
+    }
+
     fn native_ilike(&self) -> bool {
         true
     }
