@@ -286,3 +286,193 @@ describe("primaryjoin configuration errors", function()
     assert.truthy(err:find("secondary", 1, true), err)
   end)
 end)
+
+-- Attribute events. The expected sequences are SQLAlchemy 2.0's for listeners registered
+-- before the mappers are configured (the usual `@event.listens_for` at import): the
+-- listeners of the attribute the program changed run first, then those of the other side,
+-- each once. SQLAlchemy's initiator is the change that started it all: `key` its
+-- relationship, `op` "append", "remove", "replace" (a reference set) or "bulk_replace"
+-- (a collection assigned, the constructor included).
+local function family(opts)
+  opts = opts or {}
+  local Base = orm.declarative_base()
+  local env = {}
+  env.Parent = Base:model("Parent", {
+    __tablename__ = "rs_parents",
+    id = orm.Column(orm.Integer, { primary_key = true }),
+    name = orm.Column(orm.String(20)),
+    children = opts.backref and orm.relationship("Child", { backref = "parent", order_by = "id" })
+      or orm.relationship("Child", { back_populates = "parent", order_by = "id" }),
+  })
+  local child = {
+    __tablename__ = "rs_children",
+    id = orm.Column(orm.Integer, { primary_key = true }),
+    name = orm.Column(orm.String(20)),
+    parent_id = orm.Column(orm.Integer, orm.ForeignKey("rs_parents.id")),
+  }
+  if not opts.backref then child.parent = orm.relationship("Parent", { back_populates = "children" }) end
+  env.Child = Base:model("Child", child)
+  env.log = {}
+  -- an object being built has no name yet (the constructor's keys come in any order)
+  local function n(o) return o == nil and "nil" or o.name or "new" end
+  local function ini(i) return i.key .. "/" .. i.op end
+  orm.event.listen(env.Parent.children, "append", function(t, v, i)
+    env.log[#env.log + 1] = table.concat({ "append", n(t), n(v), ini(i) }, " ")
+  end)
+  orm.event.listen(env.Parent.children, "remove", function(t, v, i)
+    env.log[#env.log + 1] = table.concat({ "remove", n(t), n(v), ini(i) }, " ")
+  end)
+  orm.event.listen(env.Child.parent, "set", function(t, v, old, i)
+    env.log[#env.log + 1] = table.concat({ "set", n(t), n(v), n(old), ini(i) }, " ")
+  end)
+  function env.take()
+    local l = env.log
+    env.log = {}
+    return l
+  end
+  env.Base = Base
+  return env
+end
+
+describe("attribute events on every path", function()
+  for _, kind in ipairs({ "back_populates", "backref" }) do
+    describe("with " .. kind, function()
+      local env, Parent, Child
+      before_each(function()
+        env = family({ backref = kind == "backref" })
+        Parent, Child = env.Parent, env.Child
+      end)
+
+      it("a collection given to the constructor fires append, and set on the child", function()
+        local c1 = Child{ name = "c1" }
+        local p = Parent{ children = { c1 } }
+        assert.same({ "append new c1 children/bulk_replace", "set c1 new nil children/bulk_replace" }, env.take())
+        assert.equal(p, c1.parent)
+      end)
+
+      it("assigning a collection appends the new members, then removes the dropped ones", function()
+        local c1, c2, c3 = Child{ name = "c1" }, Child{ name = "c2" }, Child{ name = "c3" }
+        local p = Parent{ name = "p", children = { c1 } }
+        env.take()
+        p.children = { c1, c2 }
+        assert.same({ "append p c2 children/bulk_replace", "set c2 p nil children/bulk_replace" }, env.take())
+        p.children = { c2, c3 }
+        assert.same({
+          "append p c3 children/bulk_replace", "set c3 p nil children/bulk_replace",
+          "remove p c1 children/bulk_replace", "set c1 nil p children/bulk_replace",
+        }, env.take())
+        assert.is_nil(c1.parent)
+        assert.same({ "c2", "c3" }, names(p.children:all(), "name"))
+      end)
+
+      it("append, remove, extend and clear fire the other side once", function()
+        local c1, c2 = Child{ name = "c1" }, Child{ name = "c2" }
+        local p = Parent{ name = "p" }
+        p.children:append(c1)
+        assert.same({ "append p c1 children/append", "set c1 p nil children/append" }, env.take())
+        p.children:remove(c1)
+        assert.same({ "remove p c1 children/remove", "set c1 nil p children/remove" }, env.take())
+        p.children:extend({ c1, c2 })
+        assert.same({ "append p c1 children/append", "set c1 p nil children/append",
+          "append p c2 children/append", "set c2 p nil children/append" }, env.take())
+        p.children:clear()
+        assert.same({ "remove p c1 children/remove", "set c1 nil p children/remove",
+          "remove p c2 children/remove", "set c2 nil p children/remove" }, env.take())
+      end)
+
+      it("setting the reference fires append on the collection; moving fires remove on the old one", function()
+        local p, p2 = Parent{ name = "p" }, Parent{ name = "p2" }
+        local c = Child{ parent = p }
+        assert.same({ "set new p nil parent/replace", "append p new parent/replace" }, env.take())
+        c.name = "c"
+        c.parent = p2
+        assert.same({ "set c p2 p parent/replace", "remove p c parent/replace", "append p2 c parent/replace" }, env.take())
+        c.parent = nil
+        assert.same({ "set c nil p2 parent/replace", "remove p2 c parent/replace" }, env.take())
+        -- appending to another parent's collection takes it from the first: that removal's
+        -- initiator is the reference's set
+        c.parent = p
+        env.take()
+        p2.children:append(c)
+        assert.same({ "append p2 c children/append", "set c p2 p children/append", "remove p c parent/replace" }, env.take())
+        assert.equal(0, #p.children)
+      end)
+
+      it("an unloaded collection gets its append without loading", function()
+        local log = {}
+        local engine = orm.create_engine("sqlite://", { echo = function(sql) log[#log + 1] = sql end })
+        env.Base.metadata:create_all(engine)
+        local s = orm.Session(engine)
+        local p, c = Parent{ name = "p" }, Child{ name = "c" }
+        s:add_all({ p, c })
+        s:commit()
+        env.take()
+        local _ = p.name .. c.name
+        log = {}
+        c.parent = p
+        assert.same({ "set c p nil parent/replace", "append p c parent/replace" }, env.take())
+        for _, sql in ipairs(log) do assert.falsy(sql:find("rs_children", 1, true), sql) end
+        s:commit()
+        assert.equal(1, #p.children)
+      end)
+    end)
+  end
+
+  it("many-to-many: each side fires the other's append and remove", function()
+    local Base = orm.declarative_base()
+    local link = orm.Table("rs_enrolment", Base.metadata,
+      orm.Column("student_id", orm.Integer, orm.ForeignKey("rs_students.id")),
+      orm.Column("course_id", orm.Integer, orm.ForeignKey("rs_courses.id")))
+    local Student = Base:model("Student", { __tablename__ = "rs_students",
+      id = orm.Column(orm.Integer, { primary_key = true }), name = orm.Column(orm.String(20)),
+      courses = orm.relationship("Course", { secondary = link, backref = "students" }) })
+    local Course = Base:model("Course", { __tablename__ = "rs_courses",
+      id = orm.Column(orm.Integer, { primary_key = true }), name = orm.Column(orm.String(20)) })
+    local log = {}
+    for _, pair in ipairs({ { Student.courses, "courses" }, { Course.students, "students" } }) do
+      for _, ev in ipairs({ "append", "remove" }) do
+        orm.event.listen(pair[1], ev, function(t, v, i)
+          log[#log + 1] = table.concat({ pair[2], ev, t.name or "new", v.name or "new", i.key, i.op }, " ")
+        end)
+      end
+    end
+    local s1, c1 = Student{ name = "s1" }, Course{ name = "c1" }
+    s1.courses:append(c1)
+    c1.students:remove(s1)
+    local c2 = Course{ students = { s1 } }
+    assert.same({
+      "courses append s1 c1 courses append", "students append c1 s1 courses append",
+      "students remove c1 s1 students remove", "courses remove s1 c1 students remove",
+      "students append new s1 students bulk_replace", "courses append s1 new students bulk_replace",
+    }, log)
+    assert.equal(c2, s1.courses[1])
+  end)
+
+  it("retval replaces the object on the side the program changed; an error reaches the caller unchanged", function()
+    local env = family()
+    local sub = env.Child{ name = "sub" }
+    orm.event.listen(env.Parent.children, "append", function(_, v)
+      if v.name == "swap" then return sub end
+      return v
+    end, { retval = true })
+    local p = env.Parent{ children = { env.Child{ name = "swap" } } }
+    assert.equal(sub, p.children[1])
+    assert.equal(p, sub.parent)
+    local bad = pcall_err(function()
+      orm.event.listen(env.Parent.children, "append", function() return 42 end, { retval = true })
+      p.children:append(env.Child{ name = "x" })
+    end)
+    assert.truthy(tostring(bad):find("retval", 1, true), tostring(bad))
+    -- an error raised by the other side's listener reaches the caller as the very value
+    local env2 = family()
+    local E = {}
+    orm.event.listen(env2.Child.parent, "set", function() error(E) end)
+    local ok, err = pcall(function() env2.Parent{ children = { env2.Child{ name = "c" } } } end)
+    assert.falsy(ok)
+    assert.equal(E, err)
+    local q = env2.Parent{ name = "q" }
+    ok, err = pcall(function() q.children:append(env2.Child{ name = "d" }) end)
+    assert.falsy(ok)
+    assert.equal(E, err)
+  end)
+end)

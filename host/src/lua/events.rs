@@ -548,7 +548,7 @@ return function(obj, k, value)
   local ls = listeners[col]
   if ls and #ls > 0 then
     local old = old_of(obj, key)
-    local initiator = { key = key, op = "set" }
+    local initiator = { key = key, op = "replace" }
     local i = 1
     while i <= #ls do
       local l = ls[i]
@@ -623,19 +623,43 @@ pub fn install_set_hook(
     Ok(())
 }
 
-/// Runs the `append` / `remove` / `set` listeners of relationship `rel` for `value` about to
-/// be appended to, removed from or set on `target`: `fn(target, value, initiator)` (`set`:
-/// `fn(target, value, oldvalue, initiator)`); a `retval` listener's result replaces the value.
-pub fn rel_event(
+/// The Lua listeners of one relationship's `append` / `remove` / `set` events, kept in the
+/// registry by relationship (`REL_LISTENERS`); the core's attribute events call them
+/// `fn(target, value, initiator)` (`set`: `fn(target, value, oldvalue, initiator)`), the
+/// initiator a table `{ key = <relationship changed>, op = "append" | "remove" | "replace" |
+/// "bulk_replace" }`; a `retval` listener's result replaces the value.
+struct LuaAttrListener(mlua::WeakLua);
+
+impl crate::orm::collections::AttrListener for LuaAttrListener {
+    fn fire(
+        &self,
+        target: &Rc<crate::orm::Instance>,
+        rel: &crate::orm::relationships::Relationship,
+        event: crate::orm::collections::AttrEvent,
+        value: Option<Rc<crate::orm::Instance>>,
+        old: Option<Rc<crate::orm::Instance>>,
+        initiator: crate::orm::collections::Initiator<'_>,
+    ) -> crate::error::Result<Option<Rc<crate::orm::Instance>>> {
+        let lua = upgrade(&self.0)?;
+        rel_event(&lua, rel, target, event, value, old, initiator).map_err(from_lua)
+    }
+}
+
+fn rel_event(
     lua: &Lua,
     rel: &crate::orm::relationships::Relationship,
     target: &Rc<crate::orm::Instance>,
-    name: &str,
-    value: LuaValue,
-) -> LuaResult<LuaValue> {
-    if !REL_LISTENING.with(std::cell::Cell::get) {
-        return Ok(value);
-    }
+    event: crate::orm::collections::AttrEvent,
+    value: Option<Rc<crate::orm::Instance>>,
+    old: Option<Rc<crate::orm::Instance>>,
+    initiator: crate::orm::collections::Initiator<'_>,
+) -> LuaResult<Option<Rc<crate::orm::Instance>>> {
+    use crate::orm::collections::{AttrEvent, InitiatorOp};
+    let name = match event {
+        AttrEvent::Append => "append",
+        AttrEvent::Remove => "remove",
+        AttrEvent::Set => "set",
+    };
     let all: mlua::Table = lua.named_registry_value(REL_LISTENERS)?;
     let key = LuaValue::LightUserData(mlua::LightUserData(rel as *const _ as *mut _));
     let Some(by_name) = all.raw_get::<Option<mlua::Table>>(key)? else {
@@ -644,22 +668,28 @@ pub fn rel_event(
     let Some(list) = by_name.raw_get::<Option<mlua::Table>>(name)? else {
         return Ok(value);
     };
-    let mut value = value;
-    let obj = push_instance(lua, target)?;
-    let initiator = lua.create_table()?;
-    initiator.raw_set("key", rel.key.as_str())?;
-    initiator.raw_set("op", name)?;
-    let old = if name == "set" {
-        match target.rel_state(rel.index) {
-            crate::orm::collections::RelState::Scalar(s) => match s.value {
-                Some(o) => push_instance(lua, &o)?,
-                None => LuaValue::Nil,
-            },
-            _ => LuaValue::Nil,
-        }
-    } else {
-        LuaValue::Nil
+    if list.raw_len() == 0 {
+        return Ok(value);
+    }
+    let push = |v: &Option<Rc<crate::orm::Instance>>| match v {
+        Some(o) => push_instance(lua, o),
+        None => Ok(LuaValue::Nil),
     };
+    let obj = push_instance(lua, target)?;
+    let mut value_lua = push(&value)?;
+    let old = push(&old)?;
+    let init = lua.create_table()?;
+    init.raw_set("key", initiator.rel.key.as_str())?;
+    init.raw_set(
+        "op",
+        match initiator.op {
+            InitiatorOp::Append => "append",
+            InitiatorOp::Remove => "remove",
+            InitiatorOp::Replace => "replace",
+            InitiatorOp::BulkReplace => "bulk_replace",
+        },
+    )?;
+    let mut replaced = false;
     let mut i = 1;
     while i <= list.raw_len() {
         let e: mlua::Table = list.raw_get(i)?;
@@ -671,25 +701,36 @@ pub fn rel_event(
         let f: Function = e.raw_get("fn")?;
         let mut args = MultiValue::new();
         args.push_back(obj.clone());
-        args.push_back(value.clone());
-        if name == "set" {
+        args.push_back(value_lua.clone());
+        if event == AttrEvent::Set {
             args.push_back(old.clone());
         }
-        args.push_back(LuaValue::Table(initiator.clone()));
+        args.push_back(LuaValue::Table(init.clone()));
         let out = call(lua, &f, args).map_err(super::error::to_lua)?;
         if e.raw_get::<bool>("retval")? {
-            value = out.into_iter().next().unwrap_or(LuaValue::Nil);
+            value_lua = out.into_iter().next().unwrap_or(LuaValue::Nil);
+            replaced = true;
         }
     }
-    Ok(value)
+    if !replaced {
+        return Ok(value);
+    }
+    match &value_lua {
+        LuaValue::Nil if event == AttrEvent::Set => Ok(None),
+        v => super::instance::instance_of(lua, v)
+            .map(Some)
+            .ok_or_else(|| {
+                arg(format!(
+                "orm.event: a retval '{name}' listener of {} returned {}, not an instance of {}",
+                rel.path(),
+                super::convert::lua_debug(v),
+                rel.target().class_name
+            ))
+            }),
+    }
 }
 
 const REL_LISTENERS: &str = "lualchemy.rel_listeners";
-
-thread_local! {
-    /// Set once any relationship has a listener: until then appends skip the lookup.
-    static REL_LISTENING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
 
 /// `init` listeners `fn(target, args)`: a list in the class metatable, run by a dispatcher
 /// the raw constructor calls before it sets the keyword arguments.
@@ -838,8 +879,10 @@ fn rel_listener_op(
             t
         }
     };
-    if matches!(op, Op::Listen) {
-        REL_LISTENING.with(|c| c.set(true));
+    if matches!(op, Op::Listen) && rel.listener.0.borrow().is_none() {
+        rel.listener
+            .0
+            .replace(Some(Rc::new(LuaAttrListener(lua.weak()))));
     }
     list_op(lua, &list, f, op, once, retval)
 }

@@ -470,7 +470,6 @@ pub fn set(lua: &Lua, inst: &Rc<Instance>, r: usize, value: &LuaValue) -> LuaRes
         };
         return Events.replace(inst, &rel, &items).lua();
     }
-    let value = &super::events::rel_event(lua, &rel, inst, "set", value.clone())?;
     let v = match value {
         LuaValue::Nil => None,
         other => Some(expect_instance(lua, other).map_err(|_| {
@@ -534,7 +533,6 @@ impl UserData for LuaCollection {
             let n = items_of(this)?.len() as i64;
             match k {
                 LuaValue::Integer(i) if i == n + 1 => {
-                    let v = super::events::rel_event(lua, &this.rel, &this.inst, "append", v)?;
                     let x = member(lua, &v, &this.rel)?;
                     Events.append(&this.inst, &this.rel, &x).lua()
                 }
@@ -566,7 +564,6 @@ fn collection_methods(lua: &Lua) -> LuaResult<mlua::Table> {
         "append",
         lua.create_function(|lua, (c, x): (AnyUserData, LuaValue)| {
             let c = coll_arg(&c)?;
-            let x = super::events::rel_event(lua, &c.rel, &c.inst, "append", x)?;
             let x = member(lua, &x, &c.rel)?;
             Events.append(&c.inst, &c.rel, &x).lua()
         })?,
@@ -575,7 +572,6 @@ fn collection_methods(lua: &Lua) -> LuaResult<mlua::Table> {
         "remove",
         lua.create_function(|lua, (c, x): (AnyUserData, LuaValue)| {
             let c = coll_arg(&c)?;
-            let x = super::events::rel_event(lua, &c.rel, &c.inst, "remove", x)?;
             let x = member(lua, &x, &c.rel)?;
             if !Events.remove(&c.inst, &c.rel, &x).lua()? {
                 return Err(arg(format!(
@@ -591,8 +587,7 @@ fn collection_methods(lua: &Lua) -> LuaResult<mlua::Table> {
         lua.create_function(|lua, (c, list): (AnyUserData, mlua::Table)| {
             let c = coll_arg(&c)?;
             for x in list.sequence_values::<LuaValue>() {
-                let x = super::events::rel_event(lua, &c.rel, &c.inst, "append", x?)?;
-                let x = member(lua, &x, &c.rel)?;
+                let x = member(lua, &x?, &c.rel)?;
                 Events.append(&c.inst, &c.rel, &x).lua()?;
             }
             Ok(())
@@ -602,7 +597,7 @@ fn collection_methods(lua: &Lua) -> LuaResult<mlua::Table> {
         "clear",
         lua.create_function(|_, c: AnyUserData| {
             let c = coll_arg(&c)?;
-            Events.replace(&c.inst, &c.rel, &[]).lua()
+            Events.clear(&c.inst, &c.rel).lua()
         })?,
     )?;
     t.raw_set(

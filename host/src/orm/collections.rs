@@ -184,8 +184,72 @@ fn check_target(rel: &Relationship, x: &Rc<Instance>) -> Result<()> {
     Ok(())
 }
 
+/// Which attribute event fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttrEvent {
+    /// An object joins a collection.
+    Append,
+    /// An object leaves a collection.
+    Remove,
+    /// A scalar reference is set (to an object or nil).
+    Set,
+}
+
+/// The operation that started a chain of attribute events, as SQLAlchemy's initiator:
+/// the relationship changed by the program and how. The other side of a bidirectional
+/// relationship gets the initiator of the change that caused its event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitiatorOp {
+    Append,
+    Remove,
+    /// A scalar reference set.
+    Replace,
+    /// A collection assigned as a whole (`p.children = { ... }`, the constructor).
+    BulkReplace,
+}
+
+#[derive(Clone, Copy)]
+pub struct Initiator<'a> {
+    pub rel: &'a Relationship,
+    pub op: InitiatorOp,
+}
+
+/// The listeners of one relationship's attribute events (the binding's). `old` is the
+/// value a `Set` replaces. Returns the value to use: a listener registered with retval
+/// may replace it (only the event of the change the program made uses it).
+pub trait AttrListener {
+    fn fire(
+        &self,
+        target: &Rc<Instance>,
+        rel: &Relationship,
+        event: AttrEvent,
+        value: Option<Rc<Instance>>,
+        old: Option<Rc<Instance>>,
+        initiator: Initiator<'_>,
+    ) -> Result<Option<Rc<Instance>>>;
+}
+
+/// Fires `event` of `rel` on `target` when `rel` has listeners (otherwise `value`, at the
+/// cost of one borrow).
+fn fire(
+    target: &Rc<Instance>,
+    rel: &Relationship,
+    event: AttrEvent,
+    value: Option<Rc<Instance>>,
+    old: Option<Rc<Instance>>,
+    initiator: Initiator<'_>,
+) -> Result<Option<Rc<Instance>>> {
+    let listener = rel.listener.0.borrow().clone();
+    match listener {
+        None => Ok(value),
+        Some(l) => l.fire(target, rel, event, value, old, initiator),
+    }
+}
+
 /// The attribute events of relationships. An unloaded relationship is loaded first, by its
-/// strategy (`strategies.rs`).
+/// strategy (`strategies.rs`). Listeners run for the change the program makes, then for
+/// each change it makes on the other side of a bidirectional relationship (once: an event
+/// on the other side does not come back), as SQLAlchemy's backref handlers do.
 pub struct Events;
 
 impl Events {
@@ -234,6 +298,14 @@ impl Events {
             RelState::Scalar(s) => s.value,
             _ => None,
         };
+        let initiator = Initiator {
+            rel,
+            op: InitiatorOp::Replace,
+        };
+        let value = fire(parent, rel, AttrEvent::Set, value, old.clone(), initiator)?;
+        if let Some(v) = &value {
+            check_target(rel, v)?;
+        }
         if let (Some(o), Some(v)) = (&old, &value) {
             if Rc::ptr_eq(o, v) {
                 return Ok(());
@@ -242,10 +314,10 @@ impl Events {
         put_scalar(parent, rel.index, value.clone());
         if let Some(rev) = &reverse {
             if let Some(o) = &old {
-                self.reverse_remove(o, rev, parent)?;
+                self.reverse_remove(o, rev, parent, initiator)?;
             }
             if let Some(v) = &value {
-                self.reverse_add(v, rev, parent)?;
+                self.reverse_add(v, rev, parent, initiator)?;
             }
         }
         if let Some(v) = &value {
@@ -261,22 +333,61 @@ impl Events {
         rel: &Rc<Relationship>,
         child: &Rc<Instance>,
     ) -> Result<()> {
+        self.append_as(parent, rel, child, InitiatorOp::Append)
+    }
+
+    fn append_as(
+        &self,
+        parent: &Rc<Instance>,
+        rel: &Rc<Relationship>,
+        child: &Rc<Instance>,
+        op: InitiatorOp,
+    ) -> Result<()> {
         check_target(rel, child)?;
         if rel.viewonly {
             return Err(invalid!("{} is viewonly and cannot be changed", rel.path()));
         }
         self.ensure(parent, rel)?;
-        let dup = parent.rel_is(
-            rel.index,
-            |s| matches!(s, RelState::Collection(c) if c.contains(child)),
-        );
-        if dup {
-            return Err(invalid!(
-                "{} already contains {}; an object appears in a collection once",
-                rel.path(),
-                child.describe()
-            ));
-        }
+        let check_dup = |child: &Rc<Instance>| {
+            let dup = parent.rel_is(
+                rel.index,
+                |s| matches!(s, RelState::Collection(c) if c.contains(child)),
+            );
+            if dup {
+                return Err(invalid!(
+                    "{} already contains {}; an object appears in a collection once",
+                    rel.path(),
+                    child.describe()
+                ));
+            }
+            Ok(())
+        };
+        check_dup(child)?;
+        let initiator = Initiator { rel, op };
+        let fired = fire(
+            parent,
+            rel,
+            AttrEvent::Append,
+            Some(child.clone()),
+            None,
+            initiator,
+        )?;
+        let child = match fired {
+            Some(c) if Rc::ptr_eq(&c, child) => c,
+            Some(c) => {
+                // a retval listener gave another object
+                check_target(rel, &c)?;
+                check_dup(&c)?;
+                c
+            }
+            None => {
+                return Err(invalid!(
+                    "{}: an append listener returned nil instead of an object",
+                    rel.path()
+                ))
+            }
+        };
+        let child = &child;
         parent.with_rel(rel.index, |s| {
             if !matches!(s, RelState::Collection(_)) {
                 *s = RelState::Collection(Collection::default());
@@ -287,7 +398,7 @@ impl Events {
         });
         parent.rel_changed();
         if let Some(rev) = rel.reverse() {
-            self.reverse_add(child, &rev, parent)?;
+            self.reverse_add(child, &rev, parent, initiator)?;
         }
         cascade_into_session(parent, rel, child)
     }
@@ -299,10 +410,41 @@ impl Events {
         rel: &Rc<Relationship>,
         child: &Rc<Instance>,
     ) -> Result<bool> {
+        self.remove_as(parent, rel, child, InitiatorOp::Remove)
+    }
+
+    fn remove_as(
+        &self,
+        parent: &Rc<Instance>,
+        rel: &Rc<Relationship>,
+        child: &Rc<Instance>,
+        op: InitiatorOp,
+    ) -> Result<bool> {
         if rel.viewonly {
             return Err(invalid!("{} is viewonly and cannot be changed", rel.path()));
         }
         self.ensure(parent, rel)?;
+        let present = parent.rel_is(
+            rel.index,
+            |s| matches!(s, RelState::Collection(c) if c.contains(child)),
+        );
+        if !present {
+            return Ok(false);
+        }
+        let initiator = Initiator { rel, op };
+        let fired = fire(
+            parent,
+            rel,
+            AttrEvent::Remove,
+            Some(child.clone()),
+            None,
+            initiator,
+        )?;
+        let child = match fired {
+            Some(c) => c,
+            None => return Ok(false),
+        };
+        let child = &child;
         let removed = parent.with_rel(rel.index, |s| match s {
             RelState::Collection(c) => c.take(child),
             _ => false,
@@ -318,17 +460,34 @@ impl Events {
             }
         }
         if let Some(rev) = rel.reverse() {
-            self.reverse_remove(child, &rev, parent)?;
+            self.reverse_remove(child, &rev, parent, initiator)?;
         }
         Ok(true)
     }
 
-    /// `parent.rel = { ... }`: the collection becomes exactly `items`.
+    /// `parent.rel = { ... }` (and the constructor's `Model{ rel = { ... } }`): the
+    /// collection becomes exactly `items`. As SQLAlchemy's bulk replace: the new members
+    /// are appended first, in order, then the dropped ones removed, each with its events.
     pub fn replace(
         &self,
         parent: &Rc<Instance>,
         rel: &Rc<Relationship>,
         items: &[Rc<Instance>],
+    ) -> Result<()> {
+        self.replace_as(parent, rel, items, InitiatorOp::BulkReplace)
+    }
+
+    /// `parent.rel:clear()`: each member removed (a `remove` event each).
+    pub fn clear(&self, parent: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<()> {
+        self.replace_as(parent, rel, &[], InitiatorOp::Remove)
+    }
+
+    fn replace_as(
+        &self,
+        parent: &Rc<Instance>,
+        rel: &Rc<Relationship>,
+        items: &[Rc<Instance>],
+        op: InitiatorOp,
     ) -> Result<()> {
         for x in items {
             check_target(rel, x)?;
@@ -342,36 +501,47 @@ impl Events {
                 ));
             }
         }
+        if rel.viewonly {
+            return Err(invalid!("{} is viewonly and cannot be changed", rel.path()));
+        }
         self.ensure(parent, rel)?;
         let current = match parent.rel_state(rel.index) {
             RelState::Collection(c) => c.items,
             _ => Vec::new(),
         };
-        for x in &current {
-            if !items.iter().any(|y| Rc::ptr_eq(x, y)) {
-                self.remove(parent, rel, x)?;
-            }
-        }
         for x in items {
             if !current.iter().any(|y| Rc::ptr_eq(x, y)) {
-                self.append(parent, rel, x)?;
+                self.append_as(parent, rel, x, op)?;
             }
         }
-        // keep the order given
+        for x in &current {
+            if !items.iter().any(|y| Rc::ptr_eq(x, y)) {
+                self.remove_as(parent, rel, x, op)?;
+            }
+        }
+        // keep the order given (members a retval listener swapped stay as appended)
         parent.with_rel(rel.index, |s| {
             if let RelState::Collection(c) = s {
-                c.items = items.to_vec();
+                if c.items.len() == items.len()
+                    && items
+                        .iter()
+                        .all(|x| c.items.iter().any(|y| Rc::ptr_eq(x, y)))
+                {
+                    c.items = items.to_vec();
+                }
             }
         });
         Ok(())
     }
 
-    /// The reverse side of `rel` on `obj` gains `parent` (backref events).
+    /// The reverse side of `rel` on `obj` gains `parent` (backref events: `rev`'s
+    /// listeners fire with the initiator of the change on the other side).
     fn reverse_add(
         &self,
         obj: &Rc<Instance>,
         rev: &Rc<Relationship>,
         parent: &Rc<Instance>,
+        initiator: Initiator<'_>,
     ) -> Result<()> {
         if rev.uselist {
             // only a loaded collection changes in memory; an unloaded one reads the
@@ -380,7 +550,19 @@ impl Events {
                 rev.index,
                 |s| matches!(s, RelState::Collection(c) if !c.contains(parent)),
             );
-            let transient = !obj.rel_loaded(rev.index) && obj.status() != Status::Persistent;
+            let unloaded = !obj.rel_loaded(rev.index);
+            let transient = unloaded && obj.status() != Status::Persistent;
+            if loaded_without || unloaded {
+                // SQLAlchemy fires the event for an unloaded collection too (queued)
+                fire(
+                    obj,
+                    rev,
+                    AttrEvent::Append,
+                    Some(parent.clone()),
+                    None,
+                    initiator,
+                )?;
+            }
             if loaded_without || transient {
                 obj.with_rel(rev.index, |s| {
                     if !matches!(s, RelState::Collection(_)) {
@@ -402,15 +584,36 @@ impl Events {
             if old.as_ref().is_some_and(|o| Rc::ptr_eq(o, parent)) {
                 return Ok(());
             }
+            fire(
+                obj,
+                rev,
+                AttrEvent::Set,
+                Some(parent.clone()),
+                old.clone(),
+                initiator,
+            )?;
             put_scalar(obj, rev.index, Some(parent.clone()));
             if let (Some(o), Some(fwd)) = (old, rev.reverse()) {
+                // the old parent loses it: that event's initiator is this reference's set
+                let by = Initiator {
+                    rel: rev,
+                    op: InitiatorOp::Replace,
+                };
                 if fwd.uselist {
+                    let present = o.rel_is(
+                        fwd.index,
+                        |s| matches!(s, RelState::Collection(c) if c.contains(obj)),
+                    );
+                    if present || !o.rel_loaded(fwd.index) {
+                        fire(&o, &fwd, AttrEvent::Remove, Some(obj.clone()), None, by)?;
+                    }
                     let _ = o.with_rel(fwd.index, |s| match s {
                         RelState::Collection(c) => c.take(obj),
                         _ => false,
                     });
                     o.rel_changed();
                 } else {
+                    fire(&o, &fwd, AttrEvent::Set, None, Some(obj.clone()), by)?;
                     put_scalar(&o, fwd.index, None);
                 }
             }
@@ -424,8 +627,23 @@ impl Events {
         obj: &Rc<Instance>,
         rev: &Rc<Relationship>,
         parent: &Rc<Instance>,
+        initiator: Initiator<'_>,
     ) -> Result<()> {
         if rev.uselist {
+            let present = obj.rel_is(
+                rev.index,
+                |s| matches!(s, RelState::Collection(c) if c.contains(parent)),
+            );
+            if present || !obj.rel_loaded(rev.index) {
+                fire(
+                    obj,
+                    rev,
+                    AttrEvent::Remove,
+                    Some(parent.clone()),
+                    None,
+                    initiator,
+                )?;
+            }
             let changed = obj.with_rel(rev.index, |s| match s {
                 RelState::Collection(c) => c.take(parent),
                 _ => false,
@@ -443,6 +661,14 @@ impl Events {
                 RelState::Collection(_) => false,
             };
             if points_here {
+                fire(
+                    obj,
+                    rev,
+                    AttrEvent::Set,
+                    None,
+                    Some(parent.clone()),
+                    initiator,
+                )?;
                 put_scalar(obj, rev.index, None);
             }
         }

@@ -216,9 +216,26 @@ pub struct Relationship {
     /// The parent's and the target's attributes `extra` reads (each once, in order).
     pub extra_parent: Vec<usize>,
     pub extra_target: Vec<usize>,
+    /// The attribute listeners of this relationship (`append`, `remove`, `set`), once any
+    /// is registered: the attribute events (`collections.rs`) call them.
+    pub listener: ListenerSlot,
     /// The lazy load's SELECT, compiled on first use (`strategies.rs`).
     pub(crate) lazy_sql:
         std::cell::OnceCell<(crate::sql::Compiled, Vec<super::query::ResultColumn>)>,
+}
+
+/// Where a relationship's attribute listener is kept (empty: no listener, no cost).
+#[derive(Default)]
+pub struct ListenerSlot(pub std::cell::RefCell<Option<Rc<dyn super::collections::AttrListener>>>);
+
+impl std::fmt::Debug for ListenerSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.borrow().is_some() {
+            "ListenerSlot(set)"
+        } else {
+            "ListenerSlot(empty)"
+        })
+    }
 }
 
 impl Relationship {
@@ -707,6 +724,7 @@ fn resolve(
         extra,
         extra_parent,
         extra_target,
+        listener: ListenerSlot::default(),
         lazy_sql: std::cell::OnceCell::new(),
     })
 }
