@@ -453,7 +453,10 @@ describe("flush and INSERT", function()
     local ids = {}
     for i, u in ipairs(users) do ids[i] = u.id end
     assert.same({ 1, 2, 3, 4 }, ids)
+    -- another connection sees the rows once they are committed
+    s:commit()
     local rows = env.db_rows()
+    assert.equal(4, #rows)
     for i, r in ipairs(rows) do assert.equal("u" .. i, r.name) end
   end)
 

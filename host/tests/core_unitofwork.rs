@@ -530,8 +530,8 @@ fn a_failed_flush_in_a_savepoint_rolls_back_only_the_savepoint() {
     s.add(&dup).unwrap();
     assert_eq!(s.flush().unwrap_err().kind, ErrorKind::IntegrityError);
     assert_eq!(s.flush().unwrap_err().kind, ErrorKind::PendingRollbackError);
-    assert_eq!(f.count("users"), 1, "the outer INSERT survives");
     s.rollback_nested().unwrap();
+    assert_eq!(f.count("users"), 1, "the outer INSERT survives");
     assert_eq!(dup.status(), Status::Transient);
     assert_eq!(outer.status(), Status::Persistent);
     s.commit().unwrap();

@@ -1,6 +1,7 @@
 //! A checked-out connection: executes SQL through its driver's prepared statement cache
 //! and reports every statement to the engine's echo sink and cursor events.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use super::driver::Driver;
@@ -13,13 +14,26 @@ use crate::value::Value;
 
 pub(crate) struct ConnInner {
     pub(crate) driver: Driver,
+    /// The pool's generation when opened (`Engine::dispose` ends a generation).
+    pub(crate) generation: u64,
+    /// SQLite: a transaction is begun whose `BEGIN` waits for its first statement that
+    /// writes (pysqlite's legacy transaction control, SQLAlchemy's default on SQLite).
+    deferred: Cell<bool>,
 }
 
 impl ConnInner {
-    pub(crate) fn open(engine: &Engine) -> Result<ConnInner> {
+    pub(crate) fn open(engine: &Engine, generation: u64) -> Result<ConnInner> {
         Ok(ConnInner {
             driver: Driver::open(engine)?,
+            generation,
+            deferred: Cell::new(false),
         })
+    }
+
+    /// Ends what a connection returned to the pool left open.
+    pub(crate) fn reset(&self) {
+        self.deferred.set(false);
+        self.driver.reset();
     }
 }
 
@@ -49,8 +63,9 @@ pub struct TextOutcome {
     pub affected: usize,
 }
 
-/// How a transaction began on a connection that may be shared (in-memory engines): the
-/// first to begin owns it and ends it; later ones join it.
+/// How a transaction began on a connection that may be shared (a listener's connection
+/// runs in the flush's transaction): the first to begin owns it and ends it; later ones
+/// join it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TxOwnership {
     Owner,
@@ -73,16 +88,22 @@ impl Connection {
         }
     }
 
+    fn inner(&self) -> &ConnInner {
+        self.inner.as_ref().expect("connection in use")
+    }
+
     fn driver(&self) -> &Driver {
-        &self.inner.as_ref().expect("connection in use").driver
+        &self.inner().driver
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
 
+    /// True inside a transaction, begun on the database or (SQLite) waiting for its first
+    /// write.
     pub fn in_transaction(&self) -> bool {
-        self.driver().in_transaction()
+        self.inner().deferred.get() || self.driver().in_transaction()
     }
 
     /// The engine's cursor events around a statement.
@@ -100,8 +121,19 @@ impl Connection {
         }
     }
 
-    /// Runs a statement without parameters or results (transaction control, DDL).
+    /// Runs a statement without parameters or results (DDL, server administration): on
+    /// SQLite, inside a transaction still waiting for its BEGIN, that BEGIN goes first.
     pub fn execute_control(&self, sql: &str, echo_as: &str) -> Result<()> {
+        if let Driver::Sqlite(c) = self.driver() {
+            if self.inner().deferred.get() && !is_vacuum(sql) {
+                self.begin_deferred(c)?;
+            }
+        }
+        self.control(sql, echo_as)
+    }
+
+    /// Transaction control: reported, then sent as is.
+    fn control(&self, sql: &str, echo_as: &str) -> Result<()> {
         self.echo(echo_as, &EchoParams::None);
         self.batch(sql)
     }
@@ -110,7 +142,7 @@ impl Connection {
         match self.driver() {
             Driver::Sqlite(c) => c
                 .execute_batch(sql)
-                .map_err(|e| Error::from_db(e, sql, &[])),
+                .map_err(|e| self.sqlite_err(e, sql, &[])),
             #[cfg(feature = "postgres")]
             Driver::Postgres(d) => d.execute_batch(sql),
             #[cfg(feature = "mysql")]
@@ -118,40 +150,143 @@ impl Connection {
         }
     }
 
+    /// Begins a transaction (reported as SQLAlchemy does, "BEGIN (implicit)"). On SQLite
+    /// the engine's `sqlite_begin` says when: by default the BEGIN waits for the first
+    /// statement that writes (`before_sqlite`), else it is sent now as that BEGIN.
     pub fn begin(&self) -> Result<TxOwnership> {
         if self.in_transaction() {
             return Ok(TxOwnership::Joined);
         }
         self.echo("BEGIN (implicit)", &EchoParams::None);
-        self.batch("BEGIN")?;
+        match self.driver() {
+            Driver::Sqlite(c) => match self.engine.0.options.sqlite_begin.eager_sql() {
+                None => self.inner().deferred.set(true),
+                Some(sql) => self.begin_sqlite(c, sql)?,
+            },
+            #[allow(unreachable_patterns)]
+            _ => self.batch("BEGIN")?,
+        }
         Ok(TxOwnership::Owner)
     }
 
+    /// Sends a SQLite BEGIN, once the database file is known to be still there.
+    fn begin_sqlite(&self, c: &rusqlite::Connection, sql: &str) -> Result<()> {
+        self.check_file(c)?;
+        c.execute_batch(sql)
+            .map_err(|e| self.sqlite_err(e, sql, &[]))
+    }
+
+    /// Sends the BEGIN a SQLite transaction waited for.
+    #[cold]
+    fn begin_deferred(&self, c: &rusqlite::Connection) -> Result<()> {
+        self.begin_sqlite(c, "BEGIN")?;
+        self.inner().deferred.set(false);
+        Ok(())
+    }
+
+    /// Before a prepared SQLite statement runs: the BEGIN its transaction waited for, when
+    /// the statement writes (VACUUM excepted: it cannot run inside a transaction).
+    #[inline]
+    fn before_sqlite(
+        &self,
+        c: &rusqlite::Connection,
+        stmt: &rusqlite::Statement<'_>,
+        sql: &str,
+    ) -> Result<()> {
+        if self.inner().deferred.get() && !stmt.readonly() && !is_vacuum(sql) {
+            self.begin_deferred(c)?;
+        }
+        Ok(())
+    }
+
+    /// A file database deleted or moved since it was opened takes no more writes.
+    fn check_file(&self, c: &rusqlite::Connection) -> Result<()> {
+        match &self.engine.0.url {
+            super::url::Url::SqliteFile(path) => super::driver::sqlite::check_not_moved(c, path),
+            _ => Ok(()),
+        }
+    }
+
+    /// A SQLite error with what "database is locked" means here and what to do about it.
+    #[cold]
+    fn sqlite_err(&self, e: rusqlite::Error, sql: &str, params: &[Value]) -> Error {
+        let busy = match &e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
+                Some(f.extended_code)
+            }
+            _ => None,
+        };
+        let mut err = Error::from_db(e, sql, params);
+        if let Some(code) = busy {
+            err.message = self.busy_message(code);
+        }
+        err
+    }
+
+    fn busy_message(&self, extended_code: i32) -> String {
+        if extended_code == rusqlite::ffi::SQLITE_BUSY_SNAPSHOT {
+            return "database is locked: another connection committed after this transaction \
+                    began reading, so its snapshot is stale and it cannot write (SQLite's \
+                    SQLITE_BUSY_SNAPSHOT; waiting cannot help). Roll back and retry the whole \
+                    transaction, or create the engine with sqlite_begin = \"immediate\" so that \
+                    transactions take the write lock when they begin"
+                .to_string();
+        }
+        match &self.engine.0.url {
+            super::url::Url::SqliteMemory => "database is locked: another session or connection \
+                of this in-memory engine has a write transaction open (it flushed or wrote and \
+                has not committed or rolled back yet), and an in-memory database lets no other \
+                connection read or write until that transaction ends. Commit or roll back the \
+                other one first, or use a file database, whose readers do not wait for writers"
+                .to_string(),
+            _ => format!(
+                "database is locked: another connection held the lock for longer than the busy \
+                 timeout ({:.1} s). Commit or roll back the other transaction, retry, or wait \
+                 longer with create_engine(url, {{ connect_args = {{ timeout = seconds }} }})",
+                self.engine.0.options.busy_timeout(false).as_secs_f64()
+            ),
+        }
+    }
+
     pub fn commit(&self) -> Result<()> {
-        if self.in_transaction() {
-            self.execute_control("COMMIT", "COMMIT")?;
+        if self.inner().deferred.replace(false) {
+            // nothing was written: the transaction never reached the database
+            self.echo("COMMIT", &EchoParams::None);
+            return Ok(());
+        }
+        if self.driver().in_transaction() {
+            if let Driver::Sqlite(c) = self.driver() {
+                self.check_file(c)?;
+            }
+            self.control("COMMIT", "COMMIT")?;
         }
         Ok(())
     }
 
     pub fn rollback(&self) -> Result<()> {
-        if self.in_transaction() {
-            self.execute_control("ROLLBACK", "ROLLBACK")?;
+        if self.inner().deferred.replace(false) {
+            self.echo("ROLLBACK", &EchoParams::None);
+            return Ok(());
+        }
+        if self.driver().in_transaction() {
+            self.control("ROLLBACK", "ROLLBACK")?;
         }
         Ok(())
     }
 
+    /// A SAVEPOINT; on SQLite the transaction's BEGIN goes first if it still waits for it
+    /// (a SAVEPOINT outside a transaction would begin one that its RELEASE commits).
     pub fn savepoint(&self, name: &str) -> Result<()> {
         let sql = format!("SAVEPOINT {name}");
         self.execute_control(&sql, &sql)
     }
     pub fn release_savepoint(&self, name: &str) -> Result<()> {
         let sql = format!("RELEASE SAVEPOINT {name}");
-        self.execute_control(&sql, &sql)
+        self.control(&sql, &sql)
     }
     pub fn rollback_to_savepoint(&self, name: &str) -> Result<()> {
         let sql = format!("ROLLBACK TO SAVEPOINT {name}");
-        self.execute_control(&sql, &sql)
+        self.control(&sql, &sql)
     }
 
     /// Executes one statement through the statement cache; returns the rows changed.
@@ -176,8 +311,9 @@ impl Connection {
     fn run(&self, sql: &str, params: &[Value]) -> Result<usize> {
         match self.driver() {
             Driver::Sqlite(c) => {
-                let wrap = |e| Error::from_db(e, sql, params);
+                let wrap = |e| self.sqlite_err(e, sql, params);
                 let mut stmt = c.prepare_cached(sql).map_err(wrap)?;
+                self.before_sqlite(c, &stmt, sql)?;
                 stmt.execute(rusqlite::params_from_iter(params))
                     .map_err(wrap)
             }
@@ -205,12 +341,13 @@ impl Connection {
         match self.driver() {
             Driver::Sqlite(raw) => {
                 let mut stmt = raw.prepare_cached(sql).map_err(|e| {
-                    Error::from_db(e, sql, rows.first().map(|r| r.as_slice()).unwrap_or(&[]))
+                    self.sqlite_err(e, sql, rows.first().map(|r| r.as_slice()).unwrap_or(&[]))
                 })?;
+                self.before_sqlite(raw, &stmt, sql)?;
                 for (i, row) in rows.iter().enumerate() {
                     let changed = stmt
                         .execute(rusqlite::params_from_iter(row))
-                        .map_err(|e| Error::from_db(e, sql, row))?;
+                        .map_err(|e| self.sqlite_err(e, sql, row))?;
                     each(i, raw.last_insert_rowid(), changed)?;
                 }
             }
@@ -353,8 +490,9 @@ impl Connection {
         self.cursor_event(EngineEvent::BeforeCursorExecute, sql, &report)?;
         match self.driver() {
             Driver::Sqlite(c) => {
-                let wrap = |e| Error::from_db(e, sql, params);
+                let wrap = |e| self.sqlite_err(e, sql, params);
                 let mut stmt = c.prepare_cached(sql).map_err(wrap)?;
+                self.before_sqlite(c, &stmt, sql)?;
                 let mut rows = stmt
                     .query(rusqlite::params_from_iter(params))
                     .map_err(wrap)?;
@@ -431,7 +569,7 @@ impl Connection {
             Driver::Sqlite(c) => {
                 let stmt = c
                     .prepare_cached(sql)
-                    .map_err(|e| Error::from_db(e, sql, &[]))?;
+                    .map_err(|e| self.sqlite_err(e, sql, &[]))?;
                 Ok(stmt.column_names().map(String::from).collect())
             }
             #[cfg(feature = "postgres")]
@@ -463,4 +601,10 @@ impl Connection {
         })?;
         Ok(found)
     }
+}
+
+/// `VACUUM` cannot run inside a transaction: it never waits for nor sends a BEGIN.
+fn is_vacuum(sql: &str) -> bool {
+    let head = sql.trim_start().as_bytes();
+    head.len() >= 6 && head[..6].eq_ignore_ascii_case(b"vacuum")
 }

@@ -7,12 +7,14 @@ pub(crate) mod driver;
 pub mod echo;
 pub mod events;
 pub mod hardening;
+pub mod options;
 pub mod pool;
 pub mod row;
 pub mod url;
 
 pub use connection::Connection;
 pub use echo::{EchoParams, EchoSink, PrintEcho};
-pub use pool::{Engine, EngineOptions};
+pub use options::{EngineOptions, SqliteBegin};
+pub use pool::Engine;
 pub use row::Row;
 pub use url::Url;

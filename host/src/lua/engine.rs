@@ -236,24 +236,147 @@ fn echo_sink(lua: &Lua, v: &LuaValue) -> LuaResult<Option<Rc<dyn EchoSink>>> {
     })
 }
 
-pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
-    orm.set(
-        "create_engine",
-        lua.create_function(|lua, (url, opts): (String, Option<mlua::Table>)| {
-            let mut options = EngineOptions::default();
-            if let Some(t) = opts {
-                for pair in t.pairs::<String, LuaValue>() {
+/// The options `orm.create_engine` knows.
+const ENGINE_OPTIONS: &str = "connect_args, echo, future, pool_size, sqlite_begin";
+/// The keys of `connect_args`: SQLite's (pysqlite's) and the servers'.
+const CONNECT_ARGS: &str = "timeout and check_same_thread (SQLite), connect_timeout (servers)";
+
+/// `create_engine`'s options table; an unknown key or a bad value is an `ArgumentError`.
+fn engine_options(lua: &Lua, opts: Option<mlua::Table>) -> LuaResult<EngineOptions> {
+    let mut options = EngineOptions::default();
+    let Some(t) = opts else {
+        return Ok(options);
+    };
+    let number = |what: &str, v: &LuaValue| -> LuaResult<f64> {
+        match v {
+            LuaValue::Integer(i) => Ok(*i as f64),
+            LuaValue::Number(n) => Ok(*n),
+            other => Err(arg(format!(
+                "create_engine: {what} must be a number of seconds, got {}",
+                other.type_name()
+            ))),
+        }
+    };
+    for pair in t.pairs::<LuaValue, LuaValue>() {
+        let (k, v) = pair?;
+        let key = match &k {
+            LuaValue::String(s) => s.to_str()?.to_string(),
+            other => {
+                return Err(arg(format!(
+                    "create_engine: option keys are names, got a {} key (valid options: {ENGINE_OPTIONS})",
+                    other.type_name()
+                )))
+            }
+        };
+        match key.as_str() {
+            "echo" => options.echo = echo_sink(lua, &v)?,
+            "pool_size" => {
+                options.pool_size = match v {
+                    LuaValue::Integer(n) if n > 0 => n as usize,
+                    LuaValue::Number(n) if n > 0.0 && n.fract() == 0.0 => n as usize,
+                    LuaValue::Integer(n) => {
+                        return Err(arg(format!(
+                            "create_engine: pool_size must be a positive integer, got {n}"
+                        )))
+                    }
+                    LuaValue::Number(n) => {
+                        return Err(arg(format!(
+                            "create_engine: pool_size must be a positive integer, got {n}"
+                        )))
+                    }
+                    other => {
+                        return Err(arg(format!(
+                            "create_engine: pool_size must be a positive integer, got {}",
+                            other.type_name()
+                        )))
+                    }
+                }
+            }
+            "future" => {
+                if v != LuaValue::Boolean(true) {
+                    return Err(arg(
+                        "create_engine: the 'future' option may only be true (SQLAlchemy 2.0's engine is the only one)",
+                    ));
+                }
+            }
+            "sqlite_begin" => {
+                let LuaValue::String(name) = &v else {
+                    return Err(arg(format!(
+                        "create_engine: sqlite_begin must be {}, got {}",
+                        crate::engine::SqliteBegin::NAMES,
+                        v.type_name()
+                    )));
+                };
+                options.sqlite_begin = crate::engine::SqliteBegin::parse(&name.to_str()?).lua()?;
+            }
+            "connect_args" => {
+                let LuaValue::Table(args) = &v else {
+                    return Err(arg(format!(
+                        "create_engine: connect_args must be a table ({CONNECT_ARGS}), got {}",
+                        v.type_name()
+                    )));
+                };
+                for pair in args.pairs::<LuaValue, LuaValue>() {
                     let (k, v) = pair?;
-                    match k.as_str() {
-                        "echo" => options.echo = echo_sink(lua, &v)?,
-                        "pool_size" => options.pool_size = v.as_usize().unwrap_or(5),
-                        "future" | "connect_args" | "poolclass" => {}
+                    let name = match &k {
+                        LuaValue::String(s) => s.to_str()?.to_string(),
+                        other => other.type_name().to_string(),
+                    };
+                    match name.as_str() {
+                        "timeout" => {
+                            options.sqlite_timeout = Some(
+                                crate::engine::options::seconds(
+                                    "connect_args.timeout",
+                                    number("connect_args.timeout", &v)?,
+                                )
+                                .lua()?,
+                            )
+                        }
+                        "connect_timeout" => {
+                            let secs = number("connect_args.connect_timeout", &v)?;
+                            if secs <= 0.0 {
+                                return Err(arg(format!(
+                                    "create_engine: connect_args.connect_timeout must be more than 0 seconds, got {secs}"
+                                )));
+                            }
+                            options.connect_timeout = Some(
+                                crate::engine::options::seconds("connect_args.connect_timeout", secs)
+                                    .lua()?,
+                            )
+                        }
+                        // pysqlite's thread check: lualchemy's connections never leave the
+                        // Lua state that made them, so either value is right
+                        "check_same_thread" if matches!(v, LuaValue::Boolean(_)) => {}
+                        "check_same_thread" => {
+                            return Err(arg(format!(
+                                "create_engine: connect_args.check_same_thread must be a boolean, got {}",
+                                v.type_name()
+                            )))
+                        }
                         other => {
-                            return Err(arg(format!("create_engine: unknown option '{other}'")))
+                            return Err(arg(format!(
+                                "create_engine: unknown connect_args key '{other}' (lualchemy knows {CONNECT_ARGS})"
+                            )))
                         }
                     }
                 }
             }
+            other => {
+                return Err(arg(format!(
+                    "create_engine: unknown option '{other}' (valid options: {ENGINE_OPTIONS})"
+                )))
+            }
+        }
+    }
+    Ok(options)
+}
+
+pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
+    orm.set(
+        "create_engine",
+        lua.create_function(|lua, (url, opts): (String, Option<mlua::Table>)| {
+            let options = engine_options(lua, opts)?;
+            let mut options = options;
             let mut url = url;
             if let Some(db) = lua.app_data_ref::<crate::spec::SpecDatabase>() {
                 // specs run on a server: each in-memory database is a fresh namespace

@@ -94,6 +94,9 @@ pub struct Db {
     pub engine: Engine,
     pub capture: Rc<Capture>,
     pub metadata: Rc<MetaData>,
+    /// The sessions made by `session()`: `rows` and `exec` run inside the transaction of
+    /// the latest one that has one open (each session has a connection of its own).
+    sessions: RefCell<Vec<std::rc::Weak<SessionCore>>>,
 }
 
 impl Db {
@@ -111,6 +114,7 @@ impl Db {
             engine,
             capture,
             metadata: MetaData::new(),
+            sessions: RefCell::new(Vec::new()),
         }
     }
 
@@ -141,11 +145,13 @@ impl Db {
     }
 
     pub fn session(&self) -> Session {
-        Session::new(Some(self.engine.clone()), SessionConfig::default())
+        self.session_with(SessionConfig::default())
     }
 
     pub fn session_with(&self, config: SessionConfig) -> Session {
-        Session::new(Some(self.engine.clone()), config)
+        let s = Session::new(Some(self.engine.clone()), config);
+        self.sessions.borrow_mut().push(Rc::downgrade(&s.0));
+        s
     }
 
     fn paused<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -155,10 +161,23 @@ impl Db {
         out
     }
 
-    /// The rows of a query, read on the engine's (shared) connection, not recorded.
+    /// The connection of the latest session in a transaction, else a new one.
+    fn conn(&self) -> Result<Rc<lualchemy::engine::Connection>> {
+        let open = self.sessions.borrow().iter().rev().find_map(|w| {
+            let s = w.upgrade()?;
+            s.in_transaction().then_some(s)
+        });
+        match open.map(|s| s.connection()) {
+            Some(Ok(c)) => Ok(c),
+            _ => Ok(Rc::new(self.engine.connect()?)),
+        }
+    }
+
+    /// The rows of a query, read inside the latest session's transaction (else on a
+    /// connection of their own), not recorded.
     pub fn rows(&self, sql: &str) -> Vec<Vec<Value>> {
         self.paused(|| {
-            let conn = self.engine.connect()?;
+            let conn = self.conn()?;
             let n = conn.column_names(sql)?.len();
             let mut out = Vec::new();
             conn.query(sql, &[], |row| {
@@ -180,9 +199,9 @@ impl Db {
             .expect("count")
     }
 
-    /// Runs a statement behind the session's back (on the shared connection), not recorded.
+    /// Runs a statement behind the session's back (inside its transaction), not recorded.
     pub fn exec(&self, sql: &str) -> usize {
-        self.paused(|| self.engine.connect()?.execute(sql, &[]))
+        self.paused(|| self.conn()?.execute(sql, &[]))
             .unwrap_or_else(|e| panic!("execute {sql}: {e}"))
     }
 }
