@@ -428,6 +428,9 @@ impl UserData for LuaModel {
                     // silently become nil inside a query. Dunder probes stay nil.
                     if let LuaValue::String(s) = &key {
                         let k = s.to_str()?;
+                        if let Some(m) = session_method(&k) {
+                            return Err(dot_call(m));
+                        }
                         if !k.starts_with("__") {
                             return Err(arg(format!(
                                 "type object '{}' has no attribute '{k}' (mapped attributes: {})",
@@ -657,4 +660,38 @@ impl UserData for InstanceInfo {
             lua.create_sequence_from(keys)
         });
     }
+}
+
+/// The session method behind `_name`, the Rust method lua/prelude.lua's `name` calls: a
+/// class reached it as `self` when the method was called with a dot
+/// (`session.get(User, 1)`).
+fn session_method(key: &str) -> Option<&str> {
+    const METHODS: &[&str] = &[
+        "add",
+        "add_all",
+        "delete",
+        "flush",
+        "commit",
+        "rollback",
+        "close",
+        "expunge",
+        "expunge_all",
+        "merge",
+        "refresh",
+        "get",
+        "execute",
+        "scalars",
+        "scalar",
+        "begin",
+        "begin_nested",
+    ];
+    let name = key.strip_prefix('_')?;
+    METHODS.iter().find(|m| **m == name).copied()
+}
+
+/// The error of a session method called with '.' instead of ':'.
+pub fn dot_call(method: &str) -> mlua::Error {
+    arg(format!(
+        "call session methods with ':': session:{method}(...), not session.{method}(...)"
+    ))
 }
