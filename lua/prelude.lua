@@ -64,8 +64,8 @@ local raised = orm._raised
 local function reraise(ok, ...)
   if ok then return ... end
   local err = ...
-  local v = raised(err)
-  if v ~= nil then error(v, 0) end
+  local v, found = raised(err)
+  if found then error(v, 0) end
   error(err, 0)
 end
 local SESSION_METHODS = { "add", "add_all", "delete", "flush", "commit", "rollback", "close",

@@ -124,3 +124,55 @@ describe("a session method called with '.'", function()
     assert.truthy(tostring(err):find("session:add(", 1, true), tostring(err))
   end)
 end)
+
+describe("a column default or onupdate function that raises", function()
+  local marker = { reason = "no default today" }
+  local mode
+  local function boom()
+    if mode == "table" then error(marker)
+    elseif mode == "nil" then error(nil)
+    else error(io.stdout) end
+  end
+  local env, Note
+  before_each(function()
+    env = setup({
+      tag = orm.Column(orm.String(20), { default = function() boom() end }),
+      edits = orm.Column(orm.Integer, { default = 0, onupdate = function() boom() end }),
+    })
+    Note = env.Note
+  end)
+
+  it("reaches the caller as the very value (a table, nil, a userdata)", function()
+    local s = env.s
+    for _, m in ipairs({ "table", "nil", "userdata" }) do
+      mode = m
+      s:add(Note{ body = "x" })
+      local ok, err = pcall(s.commit, s)
+      assert.falsy(ok)
+      local expected = ({ table = marker, ["nil"] = nil, userdata = io.stdout })[m]
+      assert.equal(expected, err, m)
+      s:rollback()
+    end
+    assert.equal(0, s:scalar(orm.select(orm.func.count()):select_from(Note)))
+  end)
+
+  it("on update, and from an autoflush", function()
+    local s = env.s
+    s:add(Note{ body = "x", tag = "given" })
+    s:commit()
+    local n = s:get(Note, 1)
+    n.body = "changed"
+    mode = "table"
+    local ok, err = pcall(s.flush, s)
+    assert.falsy(ok)
+    assert.equal(marker, err)
+    s:rollback()
+    n = s:get(Note, 1)
+    n.body = "again"
+    ok, err = pcall(s.scalars, s, orm.select(Note))
+    assert.falsy(ok)
+    assert.equal(marker, err)
+    s:rollback()
+    assert.equal("x", s:get(Note, 1).body)
+  end)
+end)

@@ -6,8 +6,8 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use mlua::{
-    AnyUserData, Lua, MetaMethod, UserData, UserDataFields, UserDataMethods, Value as LuaValue,
-    Variadic,
+    AnyUserData, Lua, MetaMethod, MultiValue, UserData, UserDataFields, UserDataMethods,
+    Value as LuaValue, Variadic,
 };
 
 use super::convert::lua_to_value;
@@ -281,7 +281,7 @@ impl DefaultFn for LuaDefault {
             .lua
             .try_upgrade()
             .ok_or_else(|| crate::error::Error::invalid("the Lua state is gone"))?;
-        let run = || -> LuaResult<Value> {
+        let context = || -> LuaResult<mlua::Table> {
             let params = lua.create_table()?;
             for (k, v) in ctx.params {
                 params.raw_set(
@@ -295,21 +295,32 @@ impl DefaultFn for LuaDefault {
                 "get_current_parameters",
                 lua.create_function(move |_, _: LuaValue| Ok(params.clone()))?,
             )?;
-            let v: LuaValue = self.func.call(c)?;
-            lua_to_value(&lua, &v, self.kind, &|| self.what.clone())
+            Ok(c)
         };
-        run().map_err(from_lua)
+        let c = context().map_err(from_lua)?;
+        // called as a listener is: what it raises reaches the caller unchanged
+        let v = super::events::call(
+            &lua,
+            &self.func,
+            MultiValue::from_vec(vec![LuaValue::Table(c)]),
+        )?
+        .pop_front()
+        .unwrap_or(LuaValue::Nil);
+        lua_to_value(&lua, &v, self.kind, &|| self.what.clone()).map_err(from_lua)
     }
 }
 
 fn default_of(lua: &Lua, v: &LuaValue, ty: &SqlType, what: &str) -> LuaResult<ColumnDefault> {
     Ok(match v {
-        LuaValue::Function(f) => ColumnDefault::Callable(Rc::new(LuaDefault {
-            func: f.clone(),
-            lua: lua.weak(),
-            kind: ty.kind(),
-            what: what.to_string(),
-        })),
+        LuaValue::Function(f) => {
+            super::events::raise_values_from_now_on(lua)?;
+            ColumnDefault::Callable(Rc::new(LuaDefault {
+                func: f.clone(),
+                lua: lua.weak(),
+                kind: ty.kind(),
+                what: what.to_string(),
+            }))
+        }
         LuaValue::UserData(ud) if ud.is::<LuaExpr>() => {
             ColumnDefault::Sql(ud.borrow::<LuaExpr>()?.expr.clone())
         }
