@@ -176,3 +176,64 @@ describe("a column default or onupdate function that raises", function()
     assert.equal("x", s:get(Note, 1).body)
   end)
 end)
+
+describe("an unknown key or option", function()
+  local function fails_naming(f, ...)
+    local err = pcall_err(f)
+    assert.equal("ArgumentError", err.kind, tostring(err))
+    for _, needle in ipairs({ ... }) do
+      assert.truthy(tostring(err):find(needle, 1, true), tostring(err) .. " lacks " .. needle)
+    end
+  end
+  local id = function() return orm.Column(orm.Integer, { primary_key = true }) end
+
+  it("in a model spec: a misspelt or unsupported double-underscore key", function()
+    local Base = orm.declarative_base()
+    fails_naming(function() Base:model("A", { __tabelname__ = "a", id = id() }) end,
+      "model A", "'__tabelname__'", "__tablename__")
+    fails_naming(function() Base:model("B", { __tablename__ = "b", __mapper_args__ = {}, id = id() }) end,
+      "model B", "__mapper_args__")
+    fails_naming(function() Base:model("C", { __tablename__ = "c", __index = function() end, id = id() }) end,
+      "'__index'")
+    fails_naming(function()
+      Base:model("D", { __tablename__ = "d", __table_args__ = { mysql_engine = "InnoDB" }, id = id() })
+    end, "__table_args__", "'mysql_engine'", "comment")
+    -- the known ones, and plain members (methods, constants), are fine
+    local E = Base:model("E", {
+      __tablename__ = "e", __table_args__ = { orm.UniqueConstraint("n"), comment = "x" },
+      id = id(), n = orm.Column(orm.Integer),
+      __tostring = function(self) return "E" .. self.id end,
+      LIMIT = 3, double = function(self) return self.n * 2 end,
+    })
+    assert.equal(3, E.LIMIT)
+  end)
+
+  it("in orm.Column, orm.Table and the constraints", function()
+    fails_naming(function() orm.Column(orm.Integer, { primry_key = true }) end,
+      "orm.Column", "'primry_key'", "primary_key, nullable")
+    fails_naming(function() orm.Mapped("int", { nulable = true }) end, "'nulable'", "nullable")
+    local md = orm.MetaData()
+    fails_naming(function()
+      orm.Table("t", md, orm.Column("id", orm.Integer, { primary_key = true }), { schema = "other" })
+    end, "orm.Table('t')", "'schema'", "comment, info")
+    fails_naming(function() orm.ForeignKey("t.id", { ondelet = "CASCADE" }) end,
+      "orm.ForeignKey('t.id')", "'ondelet'", "ondelete, onupdate")
+    fails_naming(function() orm.Index("ix", "a", { uniqe = true }) end, "'uniqe'", "unique")
+    fails_naming(function() orm.UniqueConstraint("a", { nme = "x" }) end, "'nme'", "name")
+    fails_naming(function() orm.CheckConstraint("a > 0", { nam = "x" }) end, "'nam'", "name")
+    fails_naming(function() orm.declarative_base{ metdata = orm.MetaData() } end,
+      "orm.declarative_base", "'metdata'", "metadata")
+  end)
+
+  it("in orm.relationship, orm.backref, orm.Session and session:get", function()
+    fails_naming(function() orm.relationship("X", { back_populate = "y" }) end,
+      "'back_populate'", "back_populates")
+    fails_naming(function() orm.Session(nil, { autoflus = false }) end,
+      "orm.Session", "'autoflus'", "autoflush")
+    fails_naming(function() orm.sessionmaker{ expire_on_comit = false } end,
+      "'expire_on_comit'", "expire_on_commit")
+    local env = setup()
+    fails_naming(function() env.s:get(env.Note, 1, { optons = {} }) end,
+      "session:get()", "'optons'", "options")
+  end)
+end)
