@@ -9,8 +9,12 @@ end
 
 local Session = {}
 
+-- A session method called with '.' (`session.add(obj)`): `self` is not the session.
+local dot_call = orm.Error._dot_call
+
 -- session:begin(fn): commits on return; rolls back and re-raises on error.
 function Session.begin(self, fn)
+  if type(self) ~= "userdata" or not self._begin then dot_call("begin") end
   self:_begin()
   if fn == nil then return self end
   local results = table.pack(pcall(fn, self))
@@ -24,6 +28,7 @@ end
 
 -- session:begin_nested(fn): a SAVEPOINT, released on return, rolled back to on error.
 function Session.begin_nested(self, fn)
+  if type(self) ~= "userdata" or not self._begin_nested then dot_call("begin_nested") end
   self:_begin_nested()
   local results = table.pack(pcall(fn, self))
   if results[1] then
@@ -59,25 +64,28 @@ local raised = orm._raised
 local function reraise(ok, ...)
   if ok then return ... end
   local err = ...
-  local v = raised(err)
-  if v ~= nil then error(v, 0) end
+  local v, found = raised(err)
+  if found then error(v, 0) end
   error(err, 0)
 end
 local SESSION_METHODS = { "add", "add_all", "delete", "flush", "commit", "rollback", "close",
   "expunge", "expunge_all", "merge", "refresh", "get", "execute", "scalars", "scalar" }
 -- Until the first event listener is registered, nothing can raise such a value: each
 -- method is a tail call of the Rust one, a few VM instructions (which an instruction
--- budget's hook makes dearer still; see docs/PERFORMANCE.md).
+-- budget's hook makes dearer still; see docs/PERFORMANCE.md). Called with '.', `self` is
+-- nil or not a session (whose `_name` is nil; a class's raises the same error).
 for _, name in ipairs(SESSION_METHODS) do
   local raw = "_" .. name
-  Session[name] = function(self, ...) return self[raw](self, ...) end
+  Session[name] = function(self, ...)
+    return (self and self[raw] or dot_call(name))(self, ...)
+  end
 end
 -- Called once, when the first listener is registered (lua/events.rs).
 function orm._raise_in_session_methods()
   for _, name in ipairs(SESSION_METHODS) do
     local raw = "_" .. name
     Session[name] = function(self, ...)
-      return reraise(pcall(self[raw], self, ...))
+      return reraise(pcall(self and self[raw] or dot_call(name), self, ...))
     end
   end
 end

@@ -158,6 +158,13 @@ pub fn install(lua: &Lua) -> LuaResult<mlua::Table> {
     for k in ErrorKind::ALL {
         t.raw_set(k.name(), k.name())?;
     }
+    // lua/prelude.lua's error for a session method called with '.' instead of ':'
+    t.raw_set(
+        "_dot_call",
+        lua.create_function(|_, name: String| -> LuaResult<()> {
+            Err(super::model::dot_call(&name))
+        })?,
+    )?;
     // orm.Error.is(err, kind) works on any value, as err:is(kind) does on errors
     t.raw_set(
         "is",

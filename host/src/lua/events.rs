@@ -55,7 +55,8 @@ fn raised_error(lua: &Lua, v: LuaValue) -> Error {
         let t: mlua::Table = lua.named_registry_value(RAISED)?;
         let id: u64 = t.raw_get::<Option<u64>>("next")?.unwrap_or(1);
         t.raw_set("next", id + 1)?;
-        t.raw_set(id, v)?;
+        // boxed, so that a raised nil is kept too
+        t.raw_set(id, lua.create_sequence_from([v])?)?;
         if id > KEEP {
             t.raw_set(id - KEEP, LuaValue::Nil)?;
         }
@@ -71,12 +72,13 @@ fn raised_error(lua: &Lua, v: LuaValue) -> Error {
     }
 }
 
-/// The value a listener raised, if `e` carries one.
+/// The value a listener raised (nil included), if `e` carries one.
 pub fn raised_value(lua: &Lua, e: &mlua::Error) -> Option<LuaValue> {
     let cause = find_orm_error(e)?.cause.as_ref()?;
     let r = cause.downcast_ref::<RaisedValue>()?;
     let t: mlua::Table = lua.named_registry_value(RAISED).ok()?;
-    t.raw_get::<LuaValue>(r.id).ok().filter(|v| !v.is_nil())
+    let boxed: mlua::Table = t.raw_get::<Option<mlua::Table>>(r.id).ok()??;
+    boxed.raw_get::<LuaValue>(1).ok()
 }
 
 /// Calls a Lua listener; an error it raises becomes a core error carrying the value.
@@ -320,16 +322,8 @@ fn apply(
     retval: bool,
 ) -> LuaResult<bool> {
     let id = id_of(lua, f)?;
-    if matches!(op, Op::Listen) && !listening(lua) {
-        // from now on what a listener raises must come back unchanged from everything that
-        // may run one: the instances' slow paths, the collection methods and the session
-        // methods (lua/prelude.lua)
-        lua.set_named_registry_value(LISTENING, true)?;
-        super::instance::raise_listener_values_in_all_classes(lua)?;
-        wrap_collection_methods(lua)?;
-        let orm: mlua::Table = lua.named_registry_value("lualchemy.module")?;
-        orm.get::<Function>("_raise_in_session_methods")?
-            .call::<()>(())?;
+    if matches!(op, Op::Listen) {
+        raise_values_from_now_on(lua)?;
     }
     match target_of(target)? {
         Target::Relationship(rel) => rel_listener_op(lua, &rel, name, f, op, once, retval),
@@ -815,6 +809,21 @@ fn list_op(
 
 const LISTENING: &str = "lualchemy.listening";
 
+/// From now on what a Lua function the core calls raises (a listener, a column default)
+/// comes back unchanged from everything that may run one: the instances' slow paths, the
+/// collection methods and the session methods (lua/prelude.lua). Done once per state.
+pub fn raise_values_from_now_on(lua: &Lua) -> LuaResult<()> {
+    if listening(lua) {
+        return Ok(());
+    }
+    lua.set_named_registry_value(LISTENING, true)?;
+    super::instance::raise_listener_values_in_all_classes(lua)?;
+    wrap_collection_methods(lua)?;
+    let orm: mlua::Table = lua.named_registry_value("lualchemy.module")?;
+    orm.get::<Function>("_raise_in_session_methods")?
+        .call::<()>(())
+}
+
 /// Whether any event listener was ever registered in this state.
 pub fn listening(lua: &Lua) -> bool {
     lua.named_registry_value::<bool>(LISTENING).unwrap_or(false)
@@ -1000,13 +1009,17 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
         })?,
     )?;
     orm.set("event", event)?;
-    // the value a listener raised, from the error that carried it (lua/prelude.lua)
+    // the value a listener raised, from the error that carried it (lua/prelude.lua), and
+    // whether there was one (a raised nil is a value too)
     orm.set(
         "_raised",
         lua.create_function(|lua, e: LuaValue| {
             Ok(match e {
-                LuaValue::Error(e) => raised_value(lua, &e).unwrap_or(LuaValue::Nil),
-                _ => LuaValue::Nil,
+                LuaValue::Error(e) => match raised_value(lua, &e) {
+                    Some(v) => (v, true),
+                    None => (LuaValue::Nil, false),
+                },
+                _ => (LuaValue::Nil, false),
             })
         })?,
     )?;

@@ -11,6 +11,7 @@ pub mod expr;
 pub mod instance;
 pub mod loader_options;
 pub mod model;
+pub mod options;
 pub mod relationship;
 pub mod result;
 pub mod schema;

@@ -99,6 +99,17 @@ fn collect_mixin(t: &mlua::Table, into: &mut Inherited) -> LuaResult<()> {
     Ok(())
 }
 
+/// The double-underscore keys of a model spec that declare the mapping.
+const SPEC_KEYS: &[&str] = &[
+    "__tablename__",
+    "__table_args__",
+    "__abstract__",
+    "__mixins__",
+];
+
+/// The metamethods a model's instances take from its class (lua/instance.rs).
+const CLASS_METAMETHODS: &[&str] = &["__tostring", "__eq", "__lt", "__le", "__concat"];
+
 /// `Base:model(name, spec)` / `Abstract:model(name, spec)`.
 pub fn declare(
     lua: &Lua,
@@ -130,7 +141,15 @@ pub fn declare(
                 _ => return Err(arg(format!("model {name}: __tablename__ must be a string"))),
             },
             "__table_args__" => match v {
-                LuaValue::Table(t) => table_args = Some(t),
+                LuaValue::Table(t) => {
+                    super::options::check_keys(
+                        &t,
+                        super::schema::TABLE_OPTIONS,
+                        &format!("model {name}: __table_args__"),
+                        true,
+                    )?;
+                    table_args = Some(t)
+                }
                 _ => return Err(arg(format!("model {name}: __table_args__ must be a table"))),
             },
             "__abstract__" => abstract_ = v.as_boolean().unwrap_or(false),
@@ -154,6 +173,17 @@ pub fn declare(
                     )))
                 }
             },
+            "__mapper_args__" => {
+                return Err(arg(format!(
+                    "model {name}: __mapper_args__ is not supported (no mapper argument is: version_id_col, polymorphic_on, ... are not implemented)"
+                )));
+            }
+            k if k.starts_with("__") && !CLASS_METAMETHODS.contains(&k) => {
+                return Err(arg(format!(
+                    "model {name}: unknown key '{k}' in the model spec (the double-underscore keys it knows: {})",
+                    SPEC_KEYS.iter().chain(CLASS_METAMETHODS).copied().collect::<Vec<_>>().join(", ")
+                )));
+            }
             _ => {
                 match &v {
                     LuaValue::UserData(ud) if ud.is::<LuaColumnSpec>() => own
@@ -318,6 +348,7 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
             let mut type_map = HashMap::new();
             let type_map_table = lua.create_table()?;
             if let Some(o) = opts {
+                super::options::check_keys(&o, &["metadata", "type_annotation_map"], "orm.declarative_base", false)?;
                 if let Some(md) = o.get::<Option<AnyUserData>>("metadata")? {
                     metadata = md.borrow::<LuaMetaData>().map_err(|_| arg("declarative_base: metadata must be an orm.MetaData()"))?.0.clone();
                 }
@@ -428,6 +459,9 @@ impl UserData for LuaModel {
                     // silently become nil inside a query. Dunder probes stay nil.
                     if let LuaValue::String(s) = &key {
                         let k = s.to_str()?;
+                        if let Some(m) = session_method(&k) {
+                            return Err(dot_call(m));
+                        }
                         if !k.starts_with("__") {
                             return Err(arg(format!(
                                 "type object '{}' has no attribute '{k}' (mapped attributes: {})",
@@ -657,4 +691,38 @@ impl UserData for InstanceInfo {
             lua.create_sequence_from(keys)
         });
     }
+}
+
+/// The session method behind `_name`, the Rust method lua/prelude.lua's `name` calls: a
+/// class reached it as `self` when the method was called with a dot
+/// (`session.get(User, 1)`).
+fn session_method(key: &str) -> Option<&str> {
+    const METHODS: &[&str] = &[
+        "add",
+        "add_all",
+        "delete",
+        "flush",
+        "commit",
+        "rollback",
+        "close",
+        "expunge",
+        "expunge_all",
+        "merge",
+        "refresh",
+        "get",
+        "execute",
+        "scalars",
+        "scalar",
+        "begin",
+        "begin_nested",
+    ];
+    let name = key.strip_prefix('_')?;
+    METHODS.iter().find(|m| **m == name).copied()
+}
+
+/// The error of a session method called with '.' instead of ':'.
+pub fn dot_call(method: &str) -> mlua::Error {
+    arg(format!(
+        "call session methods with ':': session:{method}(...), not session.{method}(...)"
+    ))
 }

@@ -50,6 +50,23 @@ impl UserData for LuaRelSpec {
 pub struct LuaBackref(pub LuaRelSpec);
 impl UserData for LuaBackref {}
 
+/// The options `orm.relationship` / `orm.backref` take.
+const RELATIONSHIP_OPTIONS: &[&str] = &[
+    "back_populates",
+    "backref",
+    "secondary",
+    "uselist",
+    "remote_side",
+    "foreign_keys",
+    "primaryjoin",
+    "order_by",
+    "lazy",
+    "cascade",
+    "passive_deletes",
+    "viewonly",
+    "post_update",
+];
+
 /// Options of `orm.relationship` / `orm.backref`.
 fn parse(lua: &Lua, key: &str, target: &str, opts: Option<mlua::Table>) -> LuaResult<LuaRelSpec> {
     let mut spec = RelationshipSpec::new(key, target);
@@ -134,9 +151,11 @@ fn parse(lua: &Lua, key: &str, target: &str, opts: Option<mlua::Table>) -> LuaRe
             "viewonly" => spec.viewonly = v.as_boolean().unwrap_or(false),
             "post_update" => spec.post_update = v.as_boolean().unwrap_or(false),
             other => {
-                return Err(arg(format!(
-                    "orm.relationship(\"{target}\"): unknown option '{other}'"
-                )))
+                return Err(super::options::unknown_option(
+                    &format!("orm.relationship(\"{target}\")"),
+                    other,
+                    RELATIONSHIP_OPTIONS,
+                ))
             }
         }
     }

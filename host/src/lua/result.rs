@@ -329,6 +329,34 @@ impl ResultSet {
         Ok(self.with_mode(Mode::Scalars(col)))
     }
 
+    /// `result[n]`: the `n`th of the rows that remain (1 is the next row `fetchone` would
+    /// give), without fetching it; nil past the end. `#result` counts the same rows, so
+    /// `ipairs(result)` visits them.
+    fn nth_remaining(&self, lua: &Lua, n: i64) -> LuaResult<LuaValue> {
+        self.check_open()?;
+        if n < 1 {
+            return Ok(LuaValue::Nil);
+        }
+        let start = self.cursor.pos.get().min(self.rows.len());
+        let index = match &self.seen {
+            None => Some(start + n as usize - 1).filter(|&i| i < self.rows.len()),
+            Some(seen) => {
+                let seen = seen.borrow();
+                let mut more = HashSet::new();
+                (start..self.rows.len())
+                    .filter(|&i| {
+                        let k = self.unique_key(i);
+                        !seen.contains(&k) && more.insert(k)
+                    })
+                    .nth(n as usize - 1)
+            }
+        };
+        match index {
+            Some(i) => self.render(lua, i),
+            None => Ok(LuaValue::Nil),
+        }
+    }
+
     /// Rows (or scalars, mappings) not yet fetched, after `unique()`.
     fn remaining(&self) -> usize {
         let start = self.cursor.pos.get().min(self.rows.len());
@@ -467,6 +495,12 @@ impl UserData for ResultSet {
             Ok(this.next(lua)?.unwrap_or(LuaValue::Nil))
         });
         m.add_meta_method(MetaMethod::Len, |_, this, ()| Ok(this.remaining()));
+        // `result[1]`, `ipairs(result)`: the rows that remain, by position
+        m.add_meta_method(MetaMethod::Index, |lua, this, key: LuaValue| match key {
+            LuaValue::Integer(n) => this.nth_remaining(lua, n),
+            LuaValue::Number(n) if n.fract() == 0.0 => this.nth_remaining(lua, n as i64),
+            _ => Ok(LuaValue::Nil),
+        });
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(match this.mode {
                 Mode::Rows => "<Result>",

@@ -6,8 +6,8 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use mlua::{
-    AnyUserData, Lua, MetaMethod, UserData, UserDataFields, UserDataMethods, Value as LuaValue,
-    Variadic,
+    AnyUserData, Lua, MetaMethod, MultiValue, UserData, UserDataFields, UserDataMethods,
+    Value as LuaValue, Variadic,
 };
 
 use super::convert::lua_to_value;
@@ -183,6 +183,27 @@ fn server_default_sql(v: &LuaValue) -> LuaResult<String> {
     }
 }
 
+/// The options `orm.Column` / `orm.Mapped` take.
+const COLUMN_OPTIONS: &[&str] = &[
+    "primary_key",
+    "nullable",
+    "unique",
+    "index",
+    "autoincrement",
+    "default",
+    "onupdate",
+    "server_default",
+    "name",
+    "key",
+    "comment",
+    "doc",
+    "info",
+];
+
+/// The keys of a table's trailing options (`orm.Table(..., { comment = ... })`,
+/// `__table_args__`): only descriptions; no dialect option is supported.
+pub const TABLE_OPTIONS: &[&str] = &["comment", "info"];
+
 fn apply_options(spec: &mut ColumnSpec, t: &mlua::Table) -> LuaResult<()> {
     for pair in t.pairs::<String, LuaValue>() {
         let (k, v) = pair?;
@@ -217,7 +238,13 @@ fn apply_options(spec: &mut ColumnSpec, t: &mlua::Table) -> LuaResult<()> {
                 )
             }
             "comment" | "doc" | "info" => {}
-            other => return Err(arg(format!("unknown Column option '{other}'"))),
+            other => {
+                return Err(super::options::unknown_option(
+                    "orm.Column",
+                    other,
+                    COLUMN_OPTIONS,
+                ))
+            }
         }
     }
     Ok(())
@@ -281,7 +308,7 @@ impl DefaultFn for LuaDefault {
             .lua
             .try_upgrade()
             .ok_or_else(|| crate::error::Error::invalid("the Lua state is gone"))?;
-        let run = || -> LuaResult<Value> {
+        let context = || -> LuaResult<mlua::Table> {
             let params = lua.create_table()?;
             for (k, v) in ctx.params {
                 params.raw_set(
@@ -295,21 +322,32 @@ impl DefaultFn for LuaDefault {
                 "get_current_parameters",
                 lua.create_function(move |_, _: LuaValue| Ok(params.clone()))?,
             )?;
-            let v: LuaValue = self.func.call(c)?;
-            lua_to_value(&lua, &v, self.kind, &|| self.what.clone())
+            Ok(c)
         };
-        run().map_err(from_lua)
+        let c = context().map_err(from_lua)?;
+        // called as a listener is: what it raises reaches the caller unchanged
+        let v = super::events::call(
+            &lua,
+            &self.func,
+            MultiValue::from_vec(vec![LuaValue::Table(c)]),
+        )?
+        .pop_front()
+        .unwrap_or(LuaValue::Nil);
+        lua_to_value(&lua, &v, self.kind, &|| self.what.clone()).map_err(from_lua)
     }
 }
 
 fn default_of(lua: &Lua, v: &LuaValue, ty: &SqlType, what: &str) -> LuaResult<ColumnDefault> {
     Ok(match v {
-        LuaValue::Function(f) => ColumnDefault::Callable(Rc::new(LuaDefault {
-            func: f.clone(),
-            lua: lua.weak(),
-            kind: ty.kind(),
-            what: what.to_string(),
-        })),
+        LuaValue::Function(f) => {
+            super::events::raise_values_from_now_on(lua)?;
+            ColumnDefault::Callable(Rc::new(LuaDefault {
+                func: f.clone(),
+                lua: lua.weak(),
+                kind: ty.kind(),
+                what: what.to_string(),
+            }))
+        }
         LuaValue::UserData(ud) if ud.is::<LuaExpr>() => {
             ColumnDefault::Sql(ud.borrow::<LuaExpr>()?.expr.clone())
         }
@@ -389,7 +427,11 @@ pub fn table_arg(v: &LuaValue, owner: &str) -> LuaResult<Option<TableArg>> {
         LuaValue::UserData(ud) if ud.is::<LuaTableArg>() => {
             Ok(Some(ud.borrow::<LuaTableArg>()?.0.clone()))
         }
-        LuaValue::Table(_) => Ok(None), // a trailing dict of table options
+        // a trailing dict of table options
+        LuaValue::Table(t) => {
+            super::options::check_keys(t, TABLE_OPTIONS, owner, false)?;
+            Ok(None)
+        }
         other => Err(arg(format!(
             "{owner}: __table_args__ holds constraints and indexes, got {}",
             other.type_name()
@@ -649,6 +691,14 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
     orm.set(
         "ForeignKey",
         lua.create_function(|_, (target, opts): (String, Option<mlua::Table>)| {
+            if let Some(o) = &opts {
+                super::options::check_keys(
+                    o,
+                    &["ondelete", "onupdate"],
+                    &format!("orm.ForeignKey('{target}')"),
+                    false,
+                )?;
+            }
             if !target.contains('.') {
                 return Err(arg(format!(
                     "orm.ForeignKey('{target}'): expected 'table.column'"
@@ -691,7 +741,10 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
         "CheckConstraint",
         lua.create_function(|_, (sql, opts): (String, Option<mlua::Table>)| {
             let name = match opts {
-                Some(t) => t.get("name")?,
+                Some(t) => {
+                    super::options::check_keys(&t, &["name"], "orm.CheckConstraint", false)?;
+                    t.get("name")?
+                }
                 None => None,
             };
             Ok(LuaTableArg(TableArg::Constraint(Constraint::Check {
@@ -714,6 +767,14 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                     })?;
                     target_table = t.to_string();
                     target_columns.push(c.to_string());
+                }
+                if let Some(o) = &opts {
+                    super::options::check_keys(
+                        o,
+                        &["name", "ondelete", "onupdate"],
+                        "orm.ForeignKeyConstraint",
+                        false,
+                    )?;
                 }
                 let get = |k: &str| -> LuaResult<Option<String>> {
                     Ok(match &opts {
@@ -754,6 +815,12 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                         }
                     }
                     LuaValue::Table(t) => {
+                        super::options::check_keys(
+                            t,
+                            &["unique"],
+                            &format!("orm.Index('{name}')"),
+                            false,
+                        )?;
                         unique = t.get::<Option<bool>>("unique")?.unwrap_or(false)
                     }
                     other => {
@@ -808,7 +875,7 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                         })?;
                         columns.push(spec.build(lua, &cname, &HashMap::new(), &md, &name)?);
                     }
-                    other => match table_arg(other, &name)? {
+                    other => match table_arg(other, &format!("orm.Table('{name}')"))? {
                         Some(TableArg::Constraint(c)) => constraints.push(c),
                         Some(TableArg::Index(i)) => indexes.push(i),
                         None => {}
@@ -841,7 +908,10 @@ fn names_and_name(args: &[LuaValue], what: &str) -> LuaResult<(Vec<String>, Opti
     for a in args {
         match a {
             LuaValue::String(s) => cols.push(s.to_str()?.to_string()),
-            LuaValue::Table(t) => name = t.get("name")?,
+            LuaValue::Table(t) => {
+                super::options::check_keys(t, &["name"], &format!("orm.{what}"), false)?;
+                name = t.get("name")?
+            }
             other => {
                 return Err(arg(format!(
                     "{what}: expected column names, got {}",

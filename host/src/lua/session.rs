@@ -326,7 +326,21 @@ fn config_from(
             "expire_on_commit" => config.expire_on_commit = v.as_boolean().unwrap_or(true),
             "close_resets_only" => config.close_resets_only = v.as_boolean().unwrap_or(true),
             "autobegin" | "info" | "class_" => {}
-            other => return Err(arg(format!("unknown Session option '{other}'"))),
+            other => {
+                return Err(super::options::unknown_option(
+                    "orm.Session",
+                    other,
+                    &[
+                        "bind",
+                        "autoflush",
+                        "expire_on_commit",
+                        "close_resets_only",
+                        "autobegin",
+                        "info",
+                        "class_",
+                    ],
+                ))
+            }
         }
     }
     Ok(())
@@ -386,6 +400,7 @@ impl UserData for LuaSession {
                         mapper.clone(),
                     )]);
                 if let Some(opts) = opts {
+                    super::options::check_keys(&opts, &["options"], "session:get()", false)?;
                     if let Some(list) = opts.get::<Option<mlua::Table>>("options")? {
                         super::relationship::ensure_configured(lua, [&mapper])?;
                         let args: Vec<LuaValue> =
