@@ -229,6 +229,11 @@ pub trait AttrListener {
     ) -> Result<Option<Rc<Instance>>>;
 }
 
+/// Whether `rel` has attribute listeners (what the events check before any extra work).
+fn listened(rel: &Relationship) -> bool {
+    rel.listener.0.borrow().is_some()
+}
+
 /// Fires `event` of `rel` on `target` when `rel` has listeners (otherwise `value`, at the
 /// cost of one borrow).
 fn fire(
@@ -424,27 +429,31 @@ impl Events {
             return Err(invalid!("{} is viewonly and cannot be changed", rel.path()));
         }
         self.ensure(parent, rel)?;
-        let present = parent.rel_is(
-            rel.index,
-            |s| matches!(s, RelState::Collection(c) if c.contains(child)),
-        );
-        if !present {
-            return Ok(false);
-        }
         let initiator = Initiator { rel, op };
-        let fired = fire(
-            parent,
-            rel,
-            AttrEvent::Remove,
-            Some(child.clone()),
-            None,
-            initiator,
-        )?;
-        let child = match fired {
-            Some(c) => c,
-            None => return Ok(false),
+        let fired;
+        let child = if listened(rel) {
+            let present = parent.rel_is(
+                rel.index,
+                |s| matches!(s, RelState::Collection(c) if c.contains(child)),
+            );
+            if !present {
+                return Ok(false);
+            }
+            fired = fire(
+                parent,
+                rel,
+                AttrEvent::Remove,
+                Some(child.clone()),
+                None,
+                initiator,
+            )?;
+            match &fired {
+                Some(c) => c,
+                None => return Ok(false),
+            }
+        } else {
+            child
         };
-        let child = &child;
         let removed = parent.with_rel(rel.index, |s| match s {
             RelState::Collection(c) => c.take(child),
             _ => false,
@@ -600,11 +609,12 @@ impl Events {
                     op: InitiatorOp::Replace,
                 };
                 if fwd.uselist {
-                    let present = o.rel_is(
-                        fwd.index,
-                        |s| matches!(s, RelState::Collection(c) if c.contains(obj)),
-                    );
-                    if present || !o.rel_loaded(fwd.index) {
+                    let present = listened(&fwd)
+                        && o.rel_is(
+                            fwd.index,
+                            |s| matches!(s, RelState::Collection(c) if c.contains(obj)),
+                        );
+                    if present || (listened(&fwd) && !o.rel_loaded(fwd.index)) {
                         fire(&o, &fwd, AttrEvent::Remove, Some(obj.clone()), None, by)?;
                     }
                     let _ = o.with_rel(fwd.index, |s| match s {
@@ -630,11 +640,12 @@ impl Events {
         initiator: Initiator<'_>,
     ) -> Result<()> {
         if rev.uselist {
-            let present = obj.rel_is(
-                rev.index,
-                |s| matches!(s, RelState::Collection(c) if c.contains(parent)),
-            );
-            if present || !obj.rel_loaded(rev.index) {
+            let present = listened(rev)
+                && obj.rel_is(
+                    rev.index,
+                    |s| matches!(s, RelState::Collection(c) if c.contains(parent)),
+                );
+            if present || (listened(rev) && !obj.rel_loaded(rev.index)) {
                 fire(
                     obj,
                     rev,
