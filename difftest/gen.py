@@ -225,7 +225,7 @@ class Gen:
                    ("close", 1), ("nested", 2.5), ("get", 3), ("query", 6), ("bulk", 2.5),
                    ("peek", 2), ("conn_count", 1), ("linger", 0.7), ("switch", 0.8)]
         feat = {"peek": "multi_session", "conn_count": "multi_session", "linger": "linger",
-                "switch": "multi_session", "bulk": "bulk", "mutating": "mutating"}
+                "switch": "switch", "bulk": "bulk", "mutating": "mutating"}
         choices = [(k, w) for k, w in choices if self.ok(k) and self.ok(feat.get(k, k))]
         kind = weighted(r, choices)
         if kind == "mutating":

@@ -185,11 +185,13 @@ function Runner:observe()
     local cls = self.cls[o]
     local attrs = i.attrs
     local a = {}
+    local new = state == "transient" or state == "pending"
     for _, k in ipairs(COLS[cls]) do
       local st = attrs[k]
       if st.loaded then
         local v = st.loaded_value
-        if v == nil then v = JNULL end
+        -- a new object's nil equals an unset column (no column has a default)
+        if v == nil and not new then v = JNULL end
         a[k] = v
       end
     end

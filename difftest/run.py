@@ -347,7 +347,7 @@ def main():
         print("difftest: no lualchemy binary (build it, or pass --lualchemy)", file=sys.stderr)
         return 2
     names = list(known.KNOWN_OPEN) if args.exclude == "all" else [x for x in args.exclude.split(",") if x]
-    excl = known.exclusions(names)
+    excl = known.exclusions(names, args.db)
     TOLERATE[:] = known.tolerances(names)
     base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
     workdir = tempfile.mkdtemp(prefix="difftest", dir=base)

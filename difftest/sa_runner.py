@@ -138,9 +138,12 @@ class Runner:
             d = st.dict
             a = {}
             exp = st.expired_attributes
+            new = state in ("transient", "pending")
             for k in COLS[cls]:
                 if k in d:
-                    a[k] = d[k]
+                    # a new object's None equals an unset column (no column has a default)
+                    if not (new and d[k] is None):
+                        a[k] = d[k]
                 elif st.has_identity and k not in exp:
                     # a column an INSERT did not name: SQLAlchemy leaves it out of __dict__
                     # but reads it as None without loading, which is lualchemy's loaded nil
