@@ -14,12 +14,17 @@ pub mod value;
 pub use error::{Error, ErrorKind, Result};
 pub use value::Value;
 pub mod lua;
+pub mod memory;
 pub mod orm;
 pub mod sandbox;
 pub mod spec;
 
-/// Adds `require("lualchemy")` to a host's Lua state and returns the module table.
+/// Adds `require("lualchemy")` to a host's Lua state and returns the module table. Unless
+/// the host gave the state a memory limit of its own, gives it one below what the process
+/// can still obtain, so that running out of memory is Lua's "not enough memory" error
+/// rather than an abort (`memory`).
 pub fn install(lua: &mlua::Lua) -> mlua::Result<mlua::Table> {
+    memory::protect(lua);
     lua::install(lua)
 }
 

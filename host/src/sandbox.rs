@@ -264,7 +264,9 @@ impl Sandbox {
         unsafe {
             rusqlite::ffi::sqlite3_hard_heap_limit64(self.max_memory as i64);
         }
-        lua.set_memory_limit(self.max_memory)?;
+        // lowered to what the process can still obtain, so that a limit above it is still
+        // an error, not an abort (`memory`)
+        lua.set_memory_limit(crate::memory::cap(self.max_memory))?;
         lua.set_global_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY),
             move |lua, _| {

@@ -12,6 +12,10 @@ pub type LuaResult<T> = mlua::Result<T>;
 /// Converts a core error for mlua. An error that began as a Lua error (raised by a
 /// script's function that the core called) goes back as it came.
 pub fn to_lua(e: Error) -> mlua::Error {
+    if let Some(OutOfMemory(m)) = e.cause.as_ref().and_then(|c| c.downcast_ref()) {
+        // out of memory stays Lua's memory error, as `pcall` sees it in stock Lua
+        return mlua::Error::MemoryError(m.clone());
+    }
     mlua::Error::external(e)
 }
 
@@ -44,7 +48,39 @@ pub fn kind_err(kind: ErrorKind, msg: impl Into<String>) -> mlua::Error {
 pub fn from_lua(e: mlua::Error) -> Error {
     match find_orm_error(&e) {
         Some(oe) => oe.clone(),
-        None => Error::new(ErrorKind::InvalidRequestError, root_message(&e)),
+        None => match memory_error(&e) {
+            // carried through the core (which rolls back) and raised again as it came
+            Some(m) => Error::external(
+                ErrorKind::InvalidRequestError,
+                root_message(&e),
+                std::sync::Arc::new(OutOfMemory(m.to_string())),
+            ),
+            None => Error::new(ErrorKind::InvalidRequestError, root_message(&e)),
+        },
+    }
+}
+
+/// Lua's "not enough memory", carried through the core.
+#[derive(Debug)]
+struct OutOfMemory(String);
+
+impl std::fmt::Display for OutOfMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for OutOfMemory {}
+
+/// The message of Lua's "not enough memory" inside an mlua error, through mlua's callback
+/// wrapping.
+fn memory_error(e: &mlua::Error) -> Option<&str> {
+    match e {
+        mlua::Error::MemoryError(m) => Some(m),
+        mlua::Error::CallbackError { cause, .. } | mlua::Error::WithContext { cause, .. } => {
+            memory_error(cause)
+        }
+        _ => None,
     }
 }
 
