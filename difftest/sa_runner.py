@@ -86,11 +86,21 @@ class Runner:
         self.path = path
         self.engine = create_engine("sqlite:///" + path, connect_args={"timeout": 1})
 
+        # pysqlite's own transaction handling breaks SAVEPOINT (a RELEASE outside its BEGIN
+        # commits) and reads outside transactions: SQLAlchemy's documented remedy for SQLite
+        # (disable pysqlite's, emit BEGIN from the "begin" event) makes each session one
+        # real transaction, as lualchemy's are; WAL and foreign keys as lualchemy sets them
         @event.listens_for(self.engine, "connect")
-        def _fk(dbapi_conn, rec):
+        def _connect(dbapi_conn, rec):
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
             cur.close()
+
+        @event.listens_for(self.engine, "begin")
+        def _begin(conn):
+            conn.exec_driver_sql("BEGIN")
 
         Base.metadata.create_all(self.engine)
         self.h = {}     # handle -> object
@@ -193,6 +203,8 @@ class Runner:
             return None
         if k == "delete":
             s, o = self.sess(op["s"]), self.obj(op["h"])
+            if inspect(o).deleted:
+                return "deleted"   # known.py ORACLE_QUIRKS DELETE_OF_DELETED
             s.delete(o)
             return None
         if k == "set":
