@@ -191,8 +191,12 @@ describe("an unknown key or option", function()
     local Base = orm.declarative_base()
     fails_naming(function() Base:model("A", { __tabelname__ = "a", id = id() }) end,
       "model A", "'__tabelname__'", "__tablename__")
-    fails_naming(function() Base:model("B", { __tablename__ = "b", __mapper_args__ = {}, id = id() }) end,
-      "model B", "__mapper_args__")
+    fails_naming(function()
+      Base:model("B", { __tablename__ = "b", __mapper_args__ = { polymorphic_on = "x" }, id = id() })
+    end, "model B: __mapper_args__", "'polymorphic_on'", "version_id_col")
+    fails_naming(function()
+      Base:model("B2", { __tablename__ = "b2", __mapper_args__ = { version_id_col = "nope" }, id = id() })
+    end, "version_id_col 'nope' is not a column of B2")
     fails_naming(function() Base:model("C", { __tablename__ = "c", __index = function() end, id = id() }) end,
       "'__index'")
     fails_naming(function()
@@ -235,5 +239,138 @@ describe("an unknown key or option", function()
     local env = setup()
     fails_naming(function() env.s:get(env.Note, 1, { optons = {} }) end,
       "session:get()", "'optons'", "options")
+  end)
+end)
+
+describe("__mapper_args__ = { version_id_col = ... }", function()
+  local env, Doc, S
+  before_each(function()
+    env = { log = {} }
+    -- sessions of their own transactions: a file on SQLite (the sessions of an in-memory
+    -- engine share one connection), a fresh schema on a server
+    local url = "sqlite://"
+    if SPEC_DIALECT == "sqlite" then
+      env.file = os.tmpname()
+      url = "sqlite:///" .. env.file
+    end
+    env.engine = orm.create_engine(url, {
+      echo = function(sql, params) env.log[#env.log + 1] = { sql = generic_sql(sql), params = params } end,
+    })
+    local Base = orm.declarative_base()
+    Doc = Base:model("Doc", {
+      __tablename__ = "docs",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      title = orm.Column(orm.String(20)),
+      version = orm.Column(orm.Integer, { nullable = false }),
+      __mapper_args__ = { version_id_col = "version" },
+    })
+    Base.metadata:create_all(env.engine)
+    S = orm.sessionmaker{ bind = env.engine }
+  end)
+  after_each(function()
+    env.engine:dispose()
+    if env.file then
+      for _, suffix in ipairs({ "", "-wal", "-shm" }) do os.remove(env.file .. suffix) end
+    end
+  end)
+  local function sent(pattern)
+    for _, e in ipairs(env.log) do
+      if e.sql:find(pattern, 1, true) then return e end
+    end
+  end
+
+  it("sets the counter to 1 on INSERT and bumps it on each UPDATE, checking the old one", function()
+    local s = S()
+    s:add(Doc{ title = "a" })
+    s:commit()
+    local d = s:get(Doc, 1)
+    assert.equal(1, d.version)
+    d.title = "b"
+    s:commit()
+    assert.equal(2, d.version)
+    local e = sent("UPDATE docs SET title=?, version=? \nWHERE docs.id = ? AND docs.version = ?")
+      or sent("docs.version = lualchemy_rows.p3")
+    assert.truthy(e, "an UPDATE checking the version")
+    d.title = "c"
+    s:commit()
+    assert.equal(3, S():get(Doc, 1).version)
+  end)
+
+  it("checks every row of a batched UPDATE", function()
+    local s = S()
+    for i = 1, 5 do s:add(Doc{ title = "t" .. i }) end
+    s:commit()
+    for _, d in ipairs(s:scalars(orm.select(Doc)):all()) do d.title = d.title .. "!" end
+    s:commit()
+    assert.same({ 2, 2, 2, 2, 2 }, S():scalars(orm.select(Doc.version):order_by(Doc.id)):all())
+    -- one row changed elsewhere meanwhile: the batch is stale
+    -- objects kept past their transaction (which ends before the other session writes)
+    s = orm.Session(env.engine, { expire_on_commit = false })
+    local docs = s:scalars(orm.select(Doc):order_by(Doc.id)):all()
+    s:commit()
+    local other = S()
+    other:get(Doc, 3).title = "theirs"
+    other:commit()
+    for _, d in ipairs(docs) do d.title = d.title .. "?" end
+    local err = pcall_err(s.commit, s)
+    assert.equal("StaleDataError", err.kind)
+    assert.truthy(tostring(err):find("UPDATE statement on table 'docs' expected to update", 1, true), tostring(err))
+    s:rollback()
+    assert.equal("theirs", S():get(Doc, 3).title)
+    assert.equal("t1!", S():get(Doc, 1).title)
+  end)
+
+  it("raises StaleDataError for a stale UPDATE", function()
+    local s1, s2 = orm.Session(env.engine, { expire_on_commit = false }), S()
+    s1:add(Doc{ title = "a" })
+    s1:commit()
+    local mine = s1:get(Doc, 1)
+    local theirs = s2:get(Doc, 1)
+    theirs.title = "theirs"
+    s2:commit()
+    mine.title = "mine"
+    local err = pcall_err(s1.commit, s1)
+    assert.equal("StaleDataError", err.kind)
+    assert.truthy(tostring(err):find(
+      "UPDATE statement on table 'docs' expected to update 1 row(s); 0 were matched.", 1, true), tostring(err))
+    s1:rollback()
+    assert.equal("theirs", S():get(Doc, 1).title)
+  end)
+
+  it("raises StaleDataError for a stale DELETE", function()
+    local s1, s2 = orm.Session(env.engine, { expire_on_commit = false }), S()
+    s1:add(Doc{ title = "a" })
+    s1:commit()
+    local mine = s1:get(Doc, 1)
+    local theirs = s2:get(Doc, 1)
+    theirs.title = "theirs"
+    s2:commit()
+    s1:delete(mine)
+    local err = pcall_err(s1.commit, s1)
+    assert.equal("StaleDataError", err.kind)
+    assert.truthy(tostring(err):find(
+      "DELETE statement on table 'docs' expected to delete 1 row(s); Only 0 were matched.", 1, true), tostring(err))
+    s1:rollback()
+    assert.equal(1, S():scalar(orm.select(orm.func.count()):select_from(Doc)))
+    -- a fresh one deletes
+    local s3 = S()
+    s3:delete(s3:get(Doc, 1))
+    s3:commit()
+    assert.equal(0, S():scalar(orm.select(orm.func.count()):select_from(Doc)))
+  end)
+
+  it("takes the orm.Column value too", function()
+    local Base = orm.declarative_base()
+    local ver = orm.Column(orm.Integer)
+    local M = Base:model("M", {
+      __tablename__ = "ms", id = orm.Column(orm.Integer, { primary_key = true }), ver = ver,
+      __mapper_args__ = { version_id_col = ver },
+    })
+    local e = orm.create_engine("sqlite://")
+    Base.metadata:create_all(e)
+    local s = orm.Session(e)
+    s:add(M{})
+    s:commit()
+    assert.equal(1, s:get(M, 1).ver)
   end)
 end)

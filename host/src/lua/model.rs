@@ -21,6 +21,7 @@ use crate::error::ErrorKind;
 use crate::orm::{Instance, Mapper, Status};
 use crate::schema::{MetaData, SqlType, Table};
 use crate::sql::Expr;
+use crate::value::Value;
 
 pub struct DeclBase {
     pub metadata: Rc<MetaData>,
@@ -123,6 +124,7 @@ pub fn declare(
     let mut tablename: Option<String> = None;
     let mut table_args: Option<mlua::Table> = None;
     let mut abstract_ = false;
+    let mut version_id_col: Option<LuaValue> = None;
     let mut rels: Vec<(String, super::relationship::LuaRelSpec)> = Vec::new();
     for pair in spec.pairs::<LuaValue, LuaValue>() {
         let (k, v) = pair?;
@@ -173,11 +175,22 @@ pub fn declare(
                     )))
                 }
             },
-            "__mapper_args__" => {
-                return Err(arg(format!(
-                    "model {name}: __mapper_args__ is not supported (no mapper argument is: version_id_col, polymorphic_on, ... are not implemented)"
-                )));
-            }
+            "__mapper_args__" => match &v {
+                LuaValue::Table(t) => {
+                    super::options::check_keys(
+                        t,
+                        &["version_id_col"],
+                        &format!("model {name}: __mapper_args__"),
+                        false,
+                    )?;
+                    version_id_col = Some(t.get::<LuaValue>("version_id_col")?);
+                }
+                _ => {
+                    return Err(arg(format!(
+                        "model {name}: __mapper_args__ must be a table"
+                    )))
+                }
+            },
             k if k.starts_with("__") && !CLASS_METAMETHODS.contains(&k) => {
                 return Err(arg(format!(
                     "model {name}: unknown key '{k}' in the model spec (the double-underscore keys it knows: {})",
@@ -227,6 +240,41 @@ pub fn declare(
     for (key, s) in &columns {
         cols.push(s.build(lua, key, &base.type_map, &base.metadata, name)?);
     }
+    // `version_id_col = "version"` (the attribute's key; or the orm.Column value itself)
+    let version = match &version_id_col {
+        None | Some(LuaValue::Nil) => None,
+        Some(LuaValue::String(s)) => {
+            let key = s.to_str()?.to_string();
+            Some(columns.iter().position(|(k, _)| *k == key).ok_or_else(|| {
+                arg(format!(
+                    "model {name}: __mapper_args__.version_id_col '{key}' is not a column of {name}"
+                ))
+            })?)
+        }
+        Some(LuaValue::UserData(ud)) if ud.is::<LuaColumnSpec>() => {
+            let order = ud.borrow::<LuaColumnSpec>()?.0.order;
+            Some(
+                columns
+                    .iter()
+                    .position(|(_, s)| s.order == order)
+                    .ok_or_else(|| {
+                        arg(format!(
+                    "model {name}: __mapper_args__.version_id_col is not a column of {name}"
+                ))
+                    })?,
+            )
+        }
+        Some(other) => return Err(arg(format!(
+            "model {name}: __mapper_args__.version_id_col must name a column (\"version\"), got {}",
+            other.type_name()
+        ))),
+    };
+    if let Some(i) = version {
+        // the counter starts at 1 on INSERT
+        if cols[i].default.is_none() {
+            cols[i].default = Some(crate::schema::ColumnDefault::Value(Value::Integer(1)));
+        }
+    }
     let mut constraints = Vec::new();
     let mut indexes = Vec::new();
     if let Some(args) = table_args {
@@ -247,12 +295,14 @@ pub fn declare(
             .lua()?,
     );
     let props = super::computed::resolve_props(name, &columns, &table, &declared.props)?;
-    let mapper = Rc::new(
-        Mapper::new(name, table.clone())
-            .lua()?
-            .with_props(props)
-            .lua()?,
-    );
+    let mut mapper = Mapper::new(name, table.clone())
+        .lua()?
+        .with_props(props)
+        .lua()?;
+    if let Some(i) = version {
+        mapper = mapper.with_version_col(i).lua()?;
+    }
+    let mapper = Rc::new(mapper);
     let rel_keys: Vec<String> = rels.iter().map(|(k, _)| k.clone()).collect();
     super::computed::check_descs(&mapper, &rel_keys, &declared.descs)?;
     base.metadata.add(table).lua()?;

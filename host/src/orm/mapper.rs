@@ -54,6 +54,9 @@ pub struct Mapper {
     pub(crate) back_populates: RefCell<HashMap<String, String>>,
     /// Column properties (`column_property`), set before the mapper is shared.
     pub props: Vec<ColumnProperty>,
+    /// The version counter (`version_id_col`): 1 on INSERT, bumped by each UPDATE, and
+    /// checked by UPDATE and DELETE (optimistic concurrency).
+    pub version_col: Option<usize>,
 }
 
 impl std::fmt::Debug for Mapper {
@@ -98,7 +101,21 @@ impl Mapper {
             relationships: RefCell::new(Vec::new()),
             back_populates: RefCell::new(HashMap::new()),
             props: Vec::new(),
+            version_col: None,
         })
+    }
+
+    /// Makes attribute `i`, an integer column, the version counter (before the mapper is
+    /// shared).
+    pub fn with_version_col(mut self, i: usize) -> Result<Mapper> {
+        if self.attrs.get(i).map(|a| a.kind) != Some(ValueKind::Integer) {
+            return Err(crate::arg_err!(
+                "{}: version_id_col must be an Integer column",
+                self.class_name
+            ));
+        }
+        self.version_col = Some(i);
+        Ok(self)
     }
 
     /// Adds column properties (before the mapper is shared); a key may not repeat a

@@ -1055,6 +1055,9 @@ fn update_rows(
     #[allow(clippy::type_complexity)]
     let mut batches: Vec<(AttrSet, AttrSet, (Update, Compiled), Vec<Vec<Value>>)> = Vec::new();
     let has_onupdate = table.columns.iter().any(|c| c.onupdate.is_some());
+    // the version counter: bumped in SET, its old value checked in WHERE
+    let version = rows.first().and_then(|i| i.mapper.version_col);
+    let full = has_onupdate || version.is_some();
     for inst in rows {
         let mapper = &inst.mapper;
         let (mut set, mut row, mut values) = {
@@ -1072,12 +1075,12 @@ fn update_rows(
                 continue;
             }
             // without onupdate defaults the row is known now: the changed values
-            let row: Vec<Value> = if has_onupdate {
+            let row: Vec<Value> = if full {
                 Vec::new()
             } else {
                 set.iter().map(|i| st.values[i].clone()).collect()
             };
-            let values = if has_onupdate || mapper.pk.iter().any(|i| set.contains(*i)) {
+            let values = if full || mapper.pk.iter().any(|i| set.contains(*i)) {
                 st.values.to_vec()
             } else {
                 Vec::new()
@@ -1118,9 +1121,31 @@ fn update_rows(
                     None => {}
                 }
             }
+        }
+        // the version the row had when loaded (the object's committed value)
+        let old_version = version.map(|v| {
+            let st = inst.state();
+            st.committed
+                .iter()
+                .find(|(i, _)| *i == v)
+                .and_then(|(_, old)| old.clone())
+                .unwrap_or_else(|| st.values[v].clone())
+        });
+        if let (Some(v), Some(old)) = (version, &old_version) {
+            let next = match old {
+                Value::Integer(n) => Value::Integer(n + 1),
+                _ => Value::Integer(1),
+            };
+            values[v] = next.clone();
+            assigned.retain(|(i, _)| *i != v);
+            assigned.push((v, next));
+            set.insert(v);
+        }
+        if full {
             row = set.iter().map(|i| values[i].clone()).collect();
         }
         row.extend(pk_old);
+        row.extend(old_version);
         let pk_changed = mapper.pk.iter().any(|i| set.contains(*i));
         let new_key = if pk_changed {
             let pk: Vec<Value> = mapper.pk.iter().map(|&i| values[i].clone()).collect();
@@ -1151,6 +1176,13 @@ fn update_rows(
                         Expr::binary(Expr::column(table, i), BinOp::Eq, Expr::Slot(slot + n))
                     })
                     .collect();
+                if let Some(v) = version {
+                    up.where_.push(Expr::binary(
+                        Expr::column(table, v),
+                        BinOp::Eq,
+                        Expr::Slot(slot + mapper.pk.len()),
+                    ));
+                }
                 let c = compile(&Statement::Update(up.clone()), dialect)?;
                 batches.push((set.clone(), sql_set.clone(), (up, c), Vec::new()));
                 batches.len() - 1
@@ -1182,15 +1214,34 @@ fn delete_rows(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance>]) -> 
     let mapper = &rows[0].mapper;
     let mut del = Delete::new(table);
     del.where_ = mapper.pk_condition(0);
+    if let Some(v) = mapper.version_col {
+        del.where_.push(Expr::binary(
+            Expr::column(table, v),
+            BinOp::Eq,
+            Expr::Slot(mapper.pk.len()),
+        ));
+    }
     let c = compile(&Statement::Delete(del), conn.engine().dialect())?;
     let params: Vec<Vec<Value>> = rows
         .iter()
         .map(|i| {
-            i.state()
+            let st = i.state();
+            let mut p = st
                 .key
                 .as_ref()
                 .expect("persistent instance has a key")
-                .values()
+                .values();
+            if let Some(v) = mapper.version_col {
+                // the version as loaded
+                p.push(
+                    st.committed
+                        .iter()
+                        .find(|(k, _)| *k == v)
+                        .and_then(|(_, old)| old.clone())
+                        .unwrap_or_else(|| st.values[v].clone()),
+                );
+            }
+            p
         })
         .collect();
     conn.execute_many(&c.sql, &params, |_, _, changed| {
