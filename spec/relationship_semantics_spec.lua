@@ -448,6 +448,34 @@ describe("attribute events on every path", function()
     assert.equal(c2, s1.courses[1])
   end)
 
+  it("bulk_replace gets the list being assigned first, and may change it in place", function()
+    local env = family()
+    local extra = env.Child{ name = "extra" }
+    local seen = {}
+    orm.event.listen(env.Parent.children, "bulk_replace", function(t, values, i)
+      seen[#seen + 1] = #values .. " " .. i.key .. "/" .. i.op
+      values[#values + 1] = extra
+    end)
+    local c1 = env.Child{ name = "c1" }
+    local p = env.Parent{ children = { c1 } }
+    p.name = "p"
+    assert.same({ "1 children/bulk_replace" }, seen)
+    assert.same({ "append new c1 children/bulk_replace", "set c1 new nil children/bulk_replace",
+      "append new extra children/bulk_replace", "set extra new nil children/bulk_replace" }, env.take())
+    p.children = {}
+    assert.same({ "remove p c1 children/bulk_replace", "set c1 nil p children/bulk_replace" }, env.take())
+    -- as SQLAlchemy: the listener appended extra to the empty list, so only c1 leaves
+    assert.equal(1, #p.children)
+    assert.equal(extra, p.children[1])
+    assert.is_nil(c1.parent)
+    -- clear() removes members one by one: no bulk_replace
+    p.children:clear()
+    assert.equal(2, #seen)
+    assert.equal(0, #p.children)
+    local err = pcall_err(orm.event.listen, env.Child.parent, "bulk_replace", function() end)
+    assert.truthy(tostring(err):find("scalar", 1, true), tostring(err))
+  end)
+
   it("retval replaces the object on the side the program changed; an error reaches the caller unchanged", function()
     local env = family()
     local sub = env.Child{ name = "sub" }

@@ -637,41 +637,91 @@ impl crate::orm::collections::AttrListener for LuaAttrListener {
         let lua = upgrade(&self.0)?;
         rel_event(&lua, rel, target, event, value, old, initiator).map_err(from_lua)
     }
+
+    fn bulk_replace(
+        &self,
+        target: &Rc<crate::orm::Instance>,
+        rel: &crate::orm::relationships::Relationship,
+        values: &mut Vec<Rc<crate::orm::Instance>>,
+        initiator: crate::orm::collections::Initiator<'_>,
+    ) -> crate::error::Result<()> {
+        let lua = upgrade(&self.0)?;
+        bulk_replace_event(&lua, rel, target, values, initiator).map_err(from_lua)
+    }
 }
 
-fn rel_event(
+/// The `bulk_replace` listeners `fn(target, values, initiator)` of an assigned collection:
+/// `values` is a list of the members to be, which they may change in place.
+fn bulk_replace_event(
     lua: &Lua,
     rel: &crate::orm::relationships::Relationship,
     target: &Rc<crate::orm::Instance>,
-    event: crate::orm::collections::AttrEvent,
-    value: Option<Rc<crate::orm::Instance>>,
-    old: Option<Rc<crate::orm::Instance>>,
+    values: &mut Vec<Rc<crate::orm::Instance>>,
     initiator: crate::orm::collections::Initiator<'_>,
-) -> LuaResult<Option<Rc<crate::orm::Instance>>> {
-    use crate::orm::collections::{AttrEvent, InitiatorOp};
-    let name = match event {
-        AttrEvent::Append => "append",
-        AttrEvent::Remove => "remove",
-        AttrEvent::Set => "set",
+) -> LuaResult<()> {
+    let Some(list) = listener_list(lua, rel, "bulk_replace")? else {
+        return Ok(());
     };
+    let obj = push_instance(lua, target)?;
+    let members = super::instance::push_instances(lua, values.iter())?;
+    let init = initiator_table(lua, initiator)?;
+    let mut i = 1;
+    while i <= list.raw_len() {
+        let e: mlua::Table = list.raw_get(i)?;
+        if e.raw_get::<bool>("once")? {
+            list_remove(&list, i)?;
+        } else {
+            i += 1;
+        }
+        let f: Function = e.raw_get("fn")?;
+        let args: MultiValue = [
+            obj.clone(),
+            LuaValue::Table(members.clone()),
+            LuaValue::Table(init.clone()),
+        ]
+        .into_iter()
+        .collect();
+        call(lua, &f, args).map_err(super::error::to_lua)?;
+    }
+    *values = members
+        .sequence_values::<LuaValue>()
+        .map(|v| {
+            let v = v?;
+            super::instance::instance_of(lua, &v).ok_or_else(|| {
+                arg(format!(
+                    "orm.event: a 'bulk_replace' listener of {} left {} in the list, not an instance of {}",
+                    rel.path(),
+                    super::convert::lua_debug(&v),
+                    rel.target().class_name
+                ))
+            })
+        })
+        .collect::<LuaResult<_>>()?;
+    Ok(())
+}
+
+/// The Lua listeners of relationship `rel`'s event `name`, if any.
+fn listener_list(
+    lua: &Lua,
+    rel: &crate::orm::relationships::Relationship,
+    name: &str,
+) -> LuaResult<Option<mlua::Table>> {
     let all: mlua::Table = lua.named_registry_value(REL_LISTENERS)?;
     let key = LuaValue::LightUserData(mlua::LightUserData(rel as *const _ as *mut _));
     let Some(by_name) = all.raw_get::<Option<mlua::Table>>(key)? else {
-        return Ok(value);
+        return Ok(None);
     };
-    let Some(list) = by_name.raw_get::<Option<mlua::Table>>(name)? else {
-        return Ok(value);
-    };
-    if list.raw_len() == 0 {
-        return Ok(value);
-    }
-    let push = |v: &Option<Rc<crate::orm::Instance>>| match v {
-        Some(o) => push_instance(lua, o),
-        None => Ok(LuaValue::Nil),
-    };
-    let obj = push_instance(lua, target)?;
-    let mut value_lua = push(&value)?;
-    let old = push(&old)?;
+    Ok(by_name
+        .raw_get::<Option<mlua::Table>>(name)?
+        .filter(|l| l.raw_len() > 0))
+}
+
+/// SQLAlchemy's initiator as a Lua table: `{ key = <relationship>, op = <operation> }`.
+fn initiator_table(
+    lua: &Lua,
+    initiator: crate::orm::collections::Initiator<'_>,
+) -> LuaResult<mlua::Table> {
+    use crate::orm::collections::InitiatorOp;
     let init = lua.create_table()?;
     init.raw_set("key", initiator.rel.key.as_str())?;
     init.raw_set(
@@ -683,6 +733,35 @@ fn rel_event(
             InitiatorOp::BulkReplace => "bulk_replace",
         },
     )?;
+    Ok(init)
+}
+
+fn rel_event(
+    lua: &Lua,
+    rel: &crate::orm::relationships::Relationship,
+    target: &Rc<crate::orm::Instance>,
+    event: crate::orm::collections::AttrEvent,
+    value: Option<Rc<crate::orm::Instance>>,
+    old: Option<Rc<crate::orm::Instance>>,
+    initiator: crate::orm::collections::Initiator<'_>,
+) -> LuaResult<Option<Rc<crate::orm::Instance>>> {
+    use crate::orm::collections::AttrEvent;
+    let name = match event {
+        AttrEvent::Append => "append",
+        AttrEvent::Remove => "remove",
+        AttrEvent::Set => "set",
+    };
+    let Some(list) = listener_list(lua, rel, name)? else {
+        return Ok(value);
+    };
+    let push = |v: &Option<Rc<crate::orm::Instance>>| match v {
+        Some(o) => push_instance(lua, o),
+        None => Ok(LuaValue::Nil),
+    };
+    let obj = push_instance(lua, target)?;
+    let mut value_lua = push(&value)?;
+    let old = push(&old)?;
+    let init = initiator_table(lua, initiator)?;
     let mut replaced = false;
     let mut i = 1;
     while i <= list.raw_len() {
@@ -851,16 +930,16 @@ fn rel_listener_op(
     once: bool,
     retval: bool,
 ) -> LuaResult<bool> {
-    if !matches!(name, "append" | "remove" | "set") {
+    if !matches!(name, "append" | "remove" | "set" | "bulk_replace") {
         return Err(unknown(
             name,
             "relationship attributes",
-            "append, remove, set",
+            "append, remove, bulk_replace, set",
         ));
     }
     if name == "set" && rel.uselist {
         return Err(arg(format!(
-            "orm.event: '{}' is a collection: listen for append and remove",
+            "orm.event: '{}' is a collection: listen for append, remove and bulk_replace",
             rel.path()
         )));
     }

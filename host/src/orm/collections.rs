@@ -227,6 +227,16 @@ pub trait AttrListener {
         old: Option<Rc<Instance>>,
         initiator: Initiator<'_>,
     ) -> Result<Option<Rc<Instance>>>;
+
+    /// A collection about to be assigned as a whole (`bulk_replace`): listeners may change
+    /// `values`, the members it will hold, in place.
+    fn bulk_replace(
+        &self,
+        target: &Rc<Instance>,
+        rel: &Relationship,
+        values: &mut Vec<Rc<Instance>>,
+        initiator: Initiator<'_>,
+    ) -> Result<()>;
 }
 
 /// Whether `rel` has attribute listeners (what the events check before any extra work).
@@ -498,6 +508,16 @@ impl Events {
         items: &[Rc<Instance>],
         op: InitiatorOp,
     ) -> Result<()> {
+        let listener = rel.listener.0.borrow().clone();
+        let mut changed_items;
+        let items = match listener {
+            Some(l) if op == InitiatorOp::BulkReplace => {
+                changed_items = items.to_vec();
+                l.bulk_replace(parent, rel, &mut changed_items, Initiator { rel, op })?;
+                &changed_items[..]
+            }
+            _ => items,
+        };
         for x in items {
             check_target(rel, x)?;
         }
