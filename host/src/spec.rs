@@ -128,7 +128,7 @@ impl SpecDatabase {
     }
 
     fn is_postgres(&self) -> bool {
-        self.url.backend == crate::engine::url::Backend::Postgres
+        self.url.backend == crate::sql::dialect::Backend::Postgres
     }
 
     /// A URL of a new, empty namespace on the server.

@@ -6,26 +6,7 @@ use std::time::Duration;
 
 use crate::arg_err;
 use crate::error::Result;
-
-/// The database servers lualchemy talks to over the network.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Postgres,
-    /// MySQL, or MariaDB named as `mysql://`: generated keys from the last-insert id.
-    Mysql,
-    /// MariaDB named as `mariadb://`: generated keys from `INSERT ... RETURNING` (10.5+).
-    Mariadb,
-}
-
-impl Backend {
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Postgres => "postgresql",
-            Backend::Mysql => "mysql",
-            Backend::Mariadb => "mariadb",
-        }
-    }
-}
+use crate::sql::dialect::Backend;
 
 /// Where a server database is and how to log in.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -11,8 +11,9 @@ pub(crate) mod sqlite;
 use super::echo::EchoParams;
 use super::events::EngineEvent;
 use super::pool::Engine;
-use super::url::{Backend, Url};
+use super::url::Url;
 use crate::error::{Error, ErrorKind, Result};
+use crate::sql::dialect::Backend;
 
 /// What a server driver hands each result row to.
 #[cfg(any(feature = "postgres", feature = "mysql"))]

@@ -152,7 +152,7 @@ fn is_rollback(sql: &str) -> bool {
 /// The server's name in messages.
 fn server_name(url: &ServerUrl) -> &'static str {
     match url.backend {
-        super::super::url::Backend::Mariadb => "MariaDB",
+        crate::sql::dialect::Backend::Mariadb => "MariaDB",
         _ => "MySQL",
     }
 }

@@ -1,13 +1,14 @@
 //! What differs between databases: identifier quoting, placeholders, type names, the
 //! catalog queries. The compiler asks the dialect; the ORM never does.
 
+pub mod backend;
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 
-use crate::engine::url::Backend;
 use crate::schema::SqlType;
 
+pub use backend::Backend;
 pub use mysql::MysqlDialect;
 pub use postgres::PostgresDialect;
 pub use sqlite::SqliteDialect;
