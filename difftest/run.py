@@ -307,7 +307,11 @@ def shrink(case, args, workdir):
     for i, op in enumerate(ops):
         print("%3d  %s" % (i, fmt_op(op)))
     print()
-    report(case2, div)
+    if div is None:
+        print("the shrunk sequence did not diverge when run again: the divergence is not "
+              "deterministic (timing, or an order that varies between runs)")
+    else:
+        report(case2, div)
     return ops
 
 
