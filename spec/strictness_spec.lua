@@ -374,3 +374,46 @@ describe("__mapper_args__ = { version_id_col = ... }", function()
     assert.equal(1, s:get(M, 1).ver)
   end)
 end)
+
+describe("an object expired, then made transient by a rollback", function()
+  local env, Note
+  before_each(function()
+    env = setup({ score = orm.Column(orm.Integer) }); Note = env.Note
+  end)
+
+  local function flushed_then_rolled_back(expire)
+    local s = orm.Session(env.engine, { autoflush = false })
+    local n = Note{ body = "kept", score = 3 }
+    s:add(n); s:flush()
+    if expire then s:expire(n, expire) else s:expire(n) end
+    s:rollback()
+    assert.truthy(orm.inspect(n).transient)
+    return s, n
+  end
+
+  it("is not flushed again with NULLs when its key was expired (SQLAlchemy's InvalidRequestError)", function()
+    local s, n = flushed_then_rolled_back(nil)
+    n.body = "changed"                    -- the key and score stay expired
+    s:add(n)
+    local err = pcall_err(s.commit, s)
+    assert.equal("InvalidRequestError", err.kind)
+    assert.truthy(tostring(err):find("Note", 1, true))
+    assert.truthy(tostring(err):find("expired", 1, true))
+    s:rollback()
+    assert.equal(0, s:scalar(orm.select(orm.func.count()):select_from(Note)))
+  end)
+
+  it("is refused when only its key was expired", function()
+    local s, n = flushed_then_rolled_back({ "id" })
+    s:add(n)
+    assert.equal("InvalidRequestError", pcall_err(s.flush, s).kind)
+    s:rollback()
+  end)
+
+  it("is inserted when its key was loaded (the other expired attributes as SQLAlchemy: not written)", function()
+    local s, n = flushed_then_rolled_back({ "score" })
+    s:add(n); s:commit()
+    assert.equal("kept", s:scalar(orm.select(Note.body):where(Note.id:eq(n.id))))
+    assert.is_nil(s:scalar(orm.select(Note.score):where(Note.id:eq(n.id))))
+  end)
+end)

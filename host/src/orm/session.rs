@@ -667,6 +667,8 @@ impl SessionCore {
                 {
                     let mut st = inst.state_mut();
                     st.key = None;
+                    // SQLAlchemy refuses to flush it again when its key was expired
+                    st.key_expired = inst.mapper.pk.iter().any(|&p| !st.loaded.contains(p));
                     if st.generated_key {
                         if let Some(a) = inst.mapper.autoincrement {
                             st.values[a] = crate::value::Value::Null;

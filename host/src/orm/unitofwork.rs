@@ -211,6 +211,25 @@ fn value_after(
     Ok(Some(inst.state().values[col].clone()))
 }
 
+/// A pending object that a rollback made transient while its primary key was expired
+/// still has its other expired attributes unloaded and no key to load them from: as
+/// SQLAlchemy, its INSERT is refused rather than written with NULLs.
+fn refuse_expired_key(inst: &Rc<Instance>) -> Result<()> {
+    let st = inst.state();
+    if st.key_expired && inst.mapper.pk.iter().any(|&p| !st.loaded.contains(p)) {
+        return Err(Error::new(
+            ErrorKind::InvalidRequestError,
+            format!(
+                "cannot flush the {} instance: its attributes were expired before a rollback made \
+                 it transient, and with no primary key they cannot be loaded; add a new object \
+                 instead",
+                inst.mapper.class_name
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Applies the sync rules whose child is in `pick` to the children's foreign keys.
 fn apply_rules(
     plan: &Plan,
@@ -409,6 +428,9 @@ fn write(
 ) -> Result<(Vec<InsertOutcome>, Vec<UpdateOutcome>)> {
     let new: Vec<Rc<Instance>> = session.new.borrow().clone();
     let deleted: Vec<Rc<Instance>> = session.deleted.borrow().clone();
+    for inst in &new {
+        refuse_expired_key(inst)?;
+    }
 
     let mut tables: Vec<Rc<Table>> = Vec::new();
     let mut mappers: Vec<Rc<super::Mapper>> = Vec::new();
