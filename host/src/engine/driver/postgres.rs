@@ -26,20 +26,53 @@ const PG_EPOCH_MICROS: i64 = PG_EPOCH_DAYS * 86_400_000_000;
 pub(crate) struct PgDriver {
     client: RefCell<Client>,
     statements: RefCell<HashMap<String, Statement>>,
+    /// `PostgreSQL at host:port/database`, for the messages of a lost connection.
+    server: String,
     in_tx: Cell<bool>,
+    broken: Cell<bool>,
 }
 
 type BoxError = Box<dyn StdError + Sync + Send>;
 
-/// Maps a driver error onto SQLAlchemy's kinds by SQLSTATE class, as psycopg does.
-fn classify(e: &postgres::Error) -> (ErrorKind, String) {
+/// A driver error in SQLAlchemy's terms.
+struct Failure {
+    kind: ErrorKind,
+    /// In words: the server's own message (with its DETAIL), or what went wrong on the way;
+    /// never the crate's bare "connection closed" / "error communicating with the server".
+    reason: String,
+    /// The connection is gone (or out of step): the pool must not hand it out again.
+    lost: bool,
+}
+
+impl Failure {
+    fn new(kind: ErrorKind, reason: impl Into<String>, lost: bool) -> Failure {
+        Failure {
+            kind,
+            reason: reason.into(),
+            lost,
+        }
+    }
+}
+
+/// SQLSTATEs after which the server closes the connection: class 08 (connection exception)
+/// and 57P01 / 57P02 / 57P03 (`pg_terminate_backend`, a shutdown, a server starting up or
+/// going down).
+fn ends_connection(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+}
+
+/// Maps a driver error onto SQLAlchemy's kinds, as psycopg does: a server error by SQLSTATE
+/// class; a connection lost on the way (closed, an I/O failure, the protocol out of step)
+/// an OperationalError.
+fn classify(e: &postgres::Error) -> Failure {
+    let op = ErrorKind::OperationalError;
     if let Some(db) = e.as_db_error() {
         let code = db.code().code();
         let kind = match &code[..2] {
             "23" => ErrorKind::IntegrityError,
             "22" => ErrorKind::DataError,
             "42" => ErrorKind::ProgrammingError,
-            "08" | "40" | "53" | "57" | "58" => ErrorKind::OperationalError,
+            "08" | "40" | "53" | "57" | "58" => op,
             // 25P02: the transaction failed and waits for ROLLBACK; XX: internal
             "25" | "XX" => ErrorKind::InternalError,
             _ => ErrorKind::DBAPIError,
@@ -49,20 +82,60 @@ fn classify(e: &postgres::Error) -> (ErrorKind, String) {
             msg.push_str("\nDETAIL:  ");
             msg.push_str(d);
         }
-        return (kind, msg);
+        return Failure::new(kind, msg, ends_connection(code));
     }
-    // a parameter this driver could not encode
-    if let Some(src) = e.source() {
-        if src.downcast_ref::<EncodeError>().is_some() {
-            return (ErrorKind::DataError, src.to_string());
+    if e.is_closed() {
+        return Failure::new(op, "server closed the connection unexpectedly", true);
+    }
+    match e.source() {
+        // a parameter this driver could not encode, a value it could not decode
+        Some(src) if src.downcast_ref::<EncodeError>().is_some() => {
+            Failure::new(ErrorKind::DataError, src.to_string(), false)
+        }
+        Some(src) => match src.downcast_ref::<std::io::Error>() {
+            Some(io) => Failure::new(op, io_reason(io), true),
+            None => Failure::new(op, format!("{e}: {src}"), true),
+        },
+        None => {
+            let text = e.to_string();
+            if text.starts_with("expected ") {
+                // the statement's parameter count: its fault, the connection is fine
+                Failure::new(ErrorKind::ProgrammingError, text, false)
+            } else {
+                // the protocol out of step, a timeout: the connection cannot be trusted
+                Failure::new(op, text, true)
+            }
         }
     }
-    (ErrorKind::OperationalError, e.to_string())
 }
 
-fn wrap(e: postgres::Error, sql: &str, params: &[Value]) -> Error {
-    let (kind, msg) = classify(&e);
-    Error::db(kind, msg, sql, params)
+/// An I/O failure on the connection in words, as libpq writes them: the peer gone (a
+/// reset, a broken pipe, the end of the stream) is the server having closed it.
+fn io_reason(io: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    let how = match io.kind() {
+        K::BrokenPipe => "broken pipe",
+        K::ConnectionReset => "connection reset by peer",
+        K::ConnectionAborted => "connection aborted",
+        K::UnexpectedEof => "end of stream",
+        K::TimedOut | K::WouldBlock => return "no answer from the server (timed out)".into(),
+        _ => {
+            let s = io.to_string();
+            return match s.find(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            };
+        }
+    };
+    format!("server closed the connection unexpectedly ({how})")
+}
+
+/// `ROLLBACK` (not `ROLLBACK TO SAVEPOINT`).
+fn is_rollback(sql: &str) -> bool {
+    let w: Vec<&str> = sql.split_whitespace().take(2).collect();
+    w.first()
+        .is_some_and(|w| w.eq_ignore_ascii_case("ROLLBACK"))
+        && !w.get(1).is_some_and(|w| w.eq_ignore_ascii_case("TO"))
 }
 
 impl PgDriver {
@@ -95,8 +168,27 @@ impl PgDriver {
         Ok(PgDriver {
             client: RefCell::new(client),
             statements: RefCell::new(HashMap::new()),
+            server: format!(
+                "PostgreSQL at {}:{}/{}",
+                url.host,
+                url.port.unwrap_or(5432),
+                url.database.as_deref().unwrap_or("")
+            ),
             in_tx: Cell::new(false),
+            broken: Cell::new(false),
         })
+    }
+
+    fn wrap(&self, e: postgres::Error, sql: &str, params: &[Value]) -> Error {
+        let f = classify(&e);
+        let message = if f.lost {
+            // the connection is gone or out of step: the pool drops it
+            self.broken.set(true);
+            format!("lost the connection to {}: {}", self.server, f.reason)
+        } else {
+            f.reason
+        };
+        Error::db(f.kind, message, sql, params)
     }
 
     fn statement(&self, sql: &str) -> Result<Statement, postgres::Error> {
@@ -120,30 +212,39 @@ impl PgDriver {
     /// server dropped while it sat in the pool is found here, not by the next statement.
     pub fn is_usable(&self) -> bool {
         let mut client = self.client.borrow_mut();
-        !client.is_closed() && client.is_valid(std::time::Duration::from_secs(5)).is_ok()
+        !self.broken.get()
+            && !client.is_closed()
+            && client.is_valid(std::time::Duration::from_secs(5)).is_ok()
     }
 
     /// Transaction control and DDL: no parameters, no rows.
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
+        if self.broken.get() && is_rollback(sql) {
+            // the server ended the transaction with the connection: a rollback of a lost
+            // connection has nothing to undo (as SQLAlchemy's of an invalidated one), so the
+            // session rolls back and goes on with a new connection from the pool
+            self.in_tx.set(false);
+            return Ok(());
+        }
         let r = self.client.borrow_mut().batch_execute(sql);
         super::track_transaction(&self.in_tx, sql, r.is_ok());
-        r.map_err(|e| wrap(e, sql, &[]))
+        r.map_err(|e| self.wrap(e, sql, &[]))
     }
 
     /// Runs `sql` and hands each row's values to `f` once the statement is done (so `f` may
     /// use the connection); returns the rows affected.
     pub fn run(&self, sql: &str, params: &[Value], f: Option<super::RowFn<'_>>) -> Result<usize> {
-        let stmt = self.statement(sql).map_err(|e| wrap(e, sql, params))?;
+        let stmt = self.statement(sql).map_err(|e| self.wrap(e, sql, params))?;
         let ncols = stmt.columns().len();
         let mut values: Vec<Value> = Vec::new();
         let affected = {
             let mut client = self.client.borrow_mut();
             let mut rows = client
                 .query_raw(&stmt, params.iter().map(PgParam))
-                .map_err(|e| wrap(e, sql, params))?;
-            while let Some(row) = rows.next().map_err(|e| wrap(e, sql, params))? {
+                .map_err(|e| self.wrap(e, sql, params))?;
+            while let Some(row) = rows.next().map_err(|e| self.wrap(e, sql, params))? {
                 for i in 0..ncols {
-                    let v: PgValue = row.try_get(i).map_err(|e| wrap(e, sql, params))?;
+                    let v: PgValue = row.try_get(i).map_err(|e| self.wrap(e, sql, params))?;
                     values.push(v.0);
                 }
             }
@@ -154,7 +255,7 @@ impl PgDriver {
     }
 
     pub fn column_names(&self, sql: &str) -> Result<Vec<String>> {
-        let stmt = self.statement(sql).map_err(|e| wrap(e, sql, &[]))?;
+        let stmt = self.statement(sql).map_err(|e| self.wrap(e, sql, &[]))?;
         Ok(stmt
             .columns()
             .iter()
