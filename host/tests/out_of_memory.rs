@@ -93,8 +93,8 @@ fn a_flush_that_runs_out_of_memory_rolls_back() {
     };
     let stdout = assert_clean(&out);
     assert!(
-        stdout.contains("memory error: not enough memory"),
-        "the flush's error: {stdout}"
+        stdout.contains("flush:\tfalse\tnot enough memory\n"),
+        "the flush's error is Lua's own memory error, as a default function raised it: {stdout}"
     );
     assert!(
         stdout.contains("rows after the failed flush:\t0\n"),
