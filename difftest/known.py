@@ -99,11 +99,6 @@ KNOWN_OPEN = {
         "db": "memory",
         "tolerate": None,
     },
-    "FAILED_FLUSH_EXPUNGES_AT_ROLLBACK": {
-        "item": "NEW (divergences.md D8)",
-        "exclude": ["unique_fail", "null_fail"],
-        "tolerate": None,
-    },
     "DELETE_CASCADE_AT_FLUSH": {
         "item": "issue item 5 (divergences.md D2)",
         "exclude": ["delete_cascade"],

@@ -504,32 +504,63 @@ impl SessionCore {
             }
         }
         if let Err(e) = result {
-            self.fail_transaction(&conn, &e);
+            self.fail_transaction(&conn, &e)?;
             return Err(e);
         }
         super::cycles::maybe_collect();
         Ok(())
     }
 
-    /// A failed flush rolls the database back at once: the whole transaction, or the
-    /// innermost savepoint. The session then refuses work until `rollback()`.
-    fn fail_transaction(&self, conn: &Connection, err: &Error) {
+    /// A failed flush rolls the transaction back at once, as SQLAlchemy does before raising:
+    /// the whole transaction, or the innermost savepoint. The in-memory side follows at once
+    /// too: objects added in it become transient (generated keys cleared), deleted ones
+    /// persistent, and persistent objects are expired (all of them for the whole transaction;
+    /// those the savepoint changed for a savepoint). The session then refuses work until
+    /// `rollback()`. Returns the error of an `after_rollback` listener, if one raised.
+    fn fail_transaction(&self, conn: &Connection, err: &Error) -> Result<()> {
         let sp = self
             .frames
             .borrow()
             .last()
             .and_then(|f| f.savepoint.clone());
+        *self.pending_rollback.borrow_mut() = Some(err.clone());
+        // the records of the frames rolled back; the frames stay (emptied) until rollback()
+        let take = |f: &mut Frame| Frame {
+            savepoint: None,
+            inserted: std::mem::take(&mut f.inserted),
+            deleted: std::mem::take(&mut f.deleted),
+            added: std::mem::take(&mut f.added),
+            updated: std::mem::take(&mut f.updated),
+            rekeyed: std::mem::take(&mut f.rekeyed),
+        };
         match sp {
             Some(name) => {
                 let _ = conn.rollback_to_savepoint(&name);
+                let frame = self.frames.borrow_mut().last_mut().map(take);
+                for inst in self.undo_frames(frame.into_iter().collect()) {
+                    if matches!(inst.status(), Status::Persistent | Status::Deleted) {
+                        inst.expire(None);
+                        inst.expire_relationships();
+                    }
+                }
+                Ok(())
             }
             None => {
                 if self.owns_transaction.get() {
                     let _ = conn.rollback();
                 }
+                let frames: Vec<Frame> = self
+                    .frames
+                    .borrow_mut()
+                    .iter_mut()
+                    .rev()
+                    .map(take)
+                    .collect();
+                self.undo_frames(frames);
+                self.expire_all();
+                self.dispatch(SessionEvent::AfterRollback, None, None)
             }
         }
-        *self.pending_rollback.borrow_mut() = Some(err.clone());
     }
 
     pub fn autoflush(&self) -> Result<()> {
@@ -578,7 +609,7 @@ impl SessionCore {
             }
             if self.owns_transaction.get() {
                 if let Err(e) = conn.commit() {
-                    self.fail_transaction(&conn, &e);
+                    self.fail_transaction(&conn, &e)?;
                     return Err(e);
                 }
             }
@@ -611,7 +642,10 @@ impl SessionCore {
                 result = conn.rollback();
             }
         }
-        let was_open = !self.frames.borrow().is_empty();
+        // after a failed flush, after_rollback already ran when it rolled back
+        let failed_root =
+            self.pending_rollback.borrow().is_some() && self.frames.borrow().len() == 1;
+        let was_open = !self.frames.borrow().is_empty() && !failed_root;
         let frames: Vec<Frame> = self.frames.borrow_mut().drain(..).rev().collect();
         self.undo_frames(frames);
         self.expire_all();
