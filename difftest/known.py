@@ -38,28 +38,6 @@ def _empty_reference_read_on_new(sa, lua):
                 del lo["a"][k]
 
 
-COLUMNS = {"Parent": ["id", "name", "score"], "Child": ["id", "parent_id", "label"],
-           "Tag": ["id", "name"], "Node": ["id", "name", "parent_id"]}
-
-
-def _update_of_expired_loads_first(sa, lua):
-    """SQLAlchemy's flush of an UPDATE for an object with expired attributes first loads
-    them (one SELECT), so every column is loaded after it; lualchemy updates by the identity
-    key and leaves them expired. Forgiven: SQLAlchemy has every column loaded, lualchemy a
-    subset (its loaded values still compared)."""
-    for h, lo in lua.get("objs", {}).items():
-        so = sa.get("objs", {}).get(h)
-        if not so or so["st"] not in ("persistent", "detached", "deleted") or lo["st"] != so["st"]:
-            continue
-        cols = [k for k in ("id", "name", "score", "parent_id", "label") if k in so["a"]]
-        if not any(set(cols) == set(c) for c in COLUMNS.values()):
-            continue
-        missing = [k for k in cols if k not in lo["a"]]
-        if missing:
-            for k in missing:
-                lo["a"][k] = so["a"][k]
-
-
 def _delete_loads_relationships(sa, lua):
     """SQLAlchemy's flush of a DELETE loads the deleted object's relationships (Node.parent,
     Child.parent, Child.tags to delete the association rows); lualchemy leaves them
@@ -82,11 +60,6 @@ KNOWN_OPEN = {
         "item": "NEW (divergences.md D3)",
         "exclude": [],
         "tolerate": _delete_loads_relationships,
-    },
-    "UPDATE_OF_EXPIRED_LOADS_FIRST": {
-        "item": "NEW (divergences.md D4)",
-        "exclude": [],
-        "tolerate": _update_of_expired_loads_first,
     },
     "SAVEPOINT_ROLLBACK_KEEPS_RELATIONSHIPS": {
         "item": "issue item 2 (divergences.md D5)",

@@ -715,3 +715,99 @@ describe("a failed flush", function()
     assert.equal(3, s:scalar(orm.select(orm.func.count()):select_from(Parent)))
   end)
 end)
+
+describe("the flush of an UPDATE for an expired object", function()
+  it("loads its expired attributes first (one SELECT), as SQLAlchemy's", function()
+    local env = setup()
+    local s, Parent = env.s, env.Parent
+    local p = Parent{ id = 1, name = "p" }
+    s:add(p)
+    s:commit()                                -- p expired
+    env.clear()
+    p.name = "q"
+    s:flush()
+    assert.equal(1, env.count("SELECT"))
+    assert.truthy(env.first("SELECT") < env.first("UPDATE"))
+    assert.same({}, orm.inspect(p).unloaded)
+    env.clear()
+    assert.equal("q", p.name)
+    assert.equal(1, p.id)
+    assert.equal(0, #env.log)
+  end)
+
+  it("costs nothing when the object is loaded, or only some columns are expired", function()
+    local env = setup()
+    local s, Parent = env.s, env.Parent
+    local p = Parent{ id = 1, name = "p" }
+    s:add(p)
+    s:commit()
+    local _ = p.name
+    env.clear()
+    p.name = "q"
+    s:flush()
+    assert.equal(0, env.count("SELECT"))
+    s:expire(p, { "name" })
+    env.clear()
+    p.name = "r"
+    s:flush()
+    assert.equal(0, env.count("SELECT"))
+    assert.equal(1, env.count("UPDATE"))
+  end)
+
+  it("raises ObjectDeletedError when another connection deleted the row", function()
+    local env = setup()
+    local s, Parent = env.s, env.Parent
+    local p = Parent{ id = 1, name = "p" }
+    s:add(p)
+    s:commit()
+    local conn = env.engine:connect()
+    conn:execute(orm.text("DELETE FROM ss_parents"))
+    conn:commit()
+    conn:close()
+    p.name = "q"
+    local ok, err = pcall(s.flush, s)
+    assert.falsy(ok)
+    assert.equal("ObjectDeletedError", err.kind)
+    local ok2, e2 = pcall(s.flush, s)
+    assert.falsy(ok2)
+    assert.equal("PendingRollbackError", e2.kind)
+    s:rollback()
+  end)
+end)
+
+describe("an object deleted and flushed", function()
+  it("cannot be set as a many-to-one, appended or added again, as SQLAlchemy's", function()
+    for _, how in ipairs({ "setref", "append", "add" }) do
+      local env = setup()
+      local s, Parent, Child = env.s, env.Parent, env.Child
+      local p, c = Parent{ id = 1, name = "p" }, Child{ id = 1, label = "c" }
+      s:add_all({ p, c })
+      s:flush()
+      local victim = how == "setref" and p or c
+      s:delete(victim)
+      s:flush()
+      local ok, err = pcall(function()
+        if how == "setref" then c.parent = p
+        elseif how == "append" then p.children:append(c)
+        else s:add(c) end
+      end)
+      assert.falsy(ok)
+      assert.equal("InvalidRequestError", err.kind)
+      assert.truthy(err.message:find("has been deleted", 1, true), err.message)
+      s:rollback()
+    end
+  end)
+
+  it("is still found by a many-to-one while only marked for deletion", function()
+    local env = setup()
+    local s, Parent, Child = env.s, env.Parent, env.Child
+    local p, p2 = Parent{ id = 1, name = "p" }, Parent{ id = 2, name = "p2" }
+    s:add_all({ p, p2, Child{ id = 1, label = "c", parent = p } })
+    s:commit()
+    local c = s:get(Child, 1)
+    local _ = c.label, #p.children
+    s:delete(p)
+    c.parent = p2                  -- c leaves p's collection, found in the identity map
+    assert.equal(0, #p.children)
+  end)
+end)

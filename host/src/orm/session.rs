@@ -238,6 +238,12 @@ impl SessionCore {
                     self as *const _
                 ));
             }
+            if status == Status::Deleted {
+                return Err(invalid!(
+                    "Instance '{}' has been deleted. Use the make_transient() function to send this object back to the transient state.",
+                    inst.describe()
+                ));
+            }
             return Ok(()); // already here
         }
         self.autobegin();
@@ -496,7 +502,9 @@ impl SessionCore {
         } else {
             Vec::new()
         };
-        let result = super::unitofwork::flush(self, &conn);
+        let result = self
+            .load_expired_before_update()
+            .and_then(|_| super::unitofwork::flush(self, &conn));
         self.flushing.set(false);
         if nested && result.is_ok() {
             if let Some(f) = self.frames.borrow_mut().last_mut() {
@@ -508,6 +516,43 @@ impl SessionCore {
             return Err(e);
         }
         super::cycles::maybe_collect();
+        Ok(())
+    }
+
+    /// As SQLAlchemy's flush: an object to UPDATE whose primary key is expired has its
+    /// expired attributes loaded first (one SELECT), so it is loaded after the flush, and a
+    /// row deleted meanwhile raises `ObjectDeletedError` instead of updating nothing. Objects
+    /// loaded and then changed (the hot path) have their key loaded and pay nothing.
+    fn load_expired_before_update(&self) -> Result<()> {
+        let key_expired = |i: &Rc<Instance>| {
+            let st = i.state();
+            st.status == Status::Persistent
+                && !st.marked_deleted
+                && i.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
+        };
+        let mut todo: Vec<Rc<Instance>> = Vec::new();
+        for inst in self.modified.borrow().iter() {
+            if key_expired(inst) {
+                todo.push(inst.clone());
+            }
+            // the target of a many-to-one set since the last flush: its key fills the
+            // foreign key, read from its loaded state as SQLAlchemy's sync does
+            for rel in inst.mapper.relationships.borrow().iter() {
+                if rel.direction != super::relationships::Direction::ManyToOne {
+                    continue;
+                }
+                if let super::collections::RelState::Scalar(r) = inst.rel_state(rel.index) {
+                    if let Some(t) = r.value.filter(|t| r.changed && key_expired(t)) {
+                        todo.push(t);
+                    }
+                }
+            }
+        }
+        for inst in todo {
+            if key_expired(&inst) {
+                self.load_expired(&inst)?;
+            }
+        }
         Ok(())
     }
 
