@@ -519,7 +519,7 @@ impl SessionCore {
         Ok(())
     }
 
-    /// As SQLAlchemy's flush: an object to UPDATE whose primary key is expired has its
+    /// As SQLAlchemy's flush: an object to UPDATE or DELETE whose primary key is expired has its
     /// expired attributes loaded first (one SELECT), so it is loaded after the flush, and a
     /// row deleted meanwhile raises `ObjectDeletedError` instead of updating nothing. Objects
     /// loaded and then changed (the hot path) have their key loaded and pay nothing.
@@ -548,8 +548,21 @@ impl SessionCore {
                 }
             }
         }
+        // a DELETE reads its key from the loaded state too
+        for inst in self.deleted.borrow().iter() {
+            let st = inst.state();
+            if st.status == Status::Persistent
+                && inst.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
+            {
+                todo.push(inst.clone());
+            }
+        }
         for inst in todo {
-            if key_expired(&inst) {
+            let st = inst.state();
+            let again = st.status == Status::Persistent
+                && inst.mapper.pk.iter().any(|&k| !st.loaded.contains(k));
+            drop(st);
+            if again {
                 self.load_expired(&inst)?;
             }
         }
