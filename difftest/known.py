@@ -38,6 +38,29 @@ def _empty_reference_read_on_new(sa, lua):
                 del lo["a"][k]
 
 
+COLUMNS = {"Parent": ["id", "name", "score"], "Child": ["id", "parent_id", "label"],
+           "Tag": ["id", "name"], "Node": ["id", "name", "parent_id"]}
+
+
+def _update_of_expired_loads_first(sa, lua):
+    """SQLAlchemy's flush loads every expired object it reads a key from. lualchemy does so
+    for an object it UPDATEs or DELETEs and for the target of a many-to-one set (D4 fixed),
+    not yet for the parent of a one-to-many or either side of a many-to-many link whose key
+    the flush copies. Forgiven: SQLAlchemy has every column loaded, lualchemy a
+    subset (its loaded values still compared)."""
+    for h, lo in lua.get("objs", {}).items():
+        so = sa.get("objs", {}).get(h)
+        if not so or so["st"] not in ("persistent", "detached", "deleted") or lo["st"] != so["st"]:
+            continue
+        cols = [k for k in ("id", "name", "score", "parent_id", "label") if k in so["a"]]
+        if not any(set(cols) == set(c) for c in COLUMNS.values()):
+            continue
+        missing = [k for k in cols if k not in lo["a"]]
+        if missing:
+            for k in missing:
+                lo["a"][k] = so["a"][k]
+
+
 def _delete_loads_relationships(sa, lua):
     """SQLAlchemy's flush of a DELETE loads the deleted object's relationships (Node.parent,
     Child.parent, Child.tags to delete the association rows); lualchemy leaves them
@@ -61,6 +84,11 @@ KNOWN_OPEN = {
         "exclude": [],
         "tolerate": _delete_loads_relationships,
     },
+    "SYNC_SOURCE_LOADS_FIRST": {
+        "item": "NEW (divergences.md D4, remainder)",
+        "exclude": [],
+        "tolerate": _update_of_expired_loads_first,
+    },
     "SAVEPOINT_ROLLBACK_KEEPS_RELATIONSHIPS": {
         "item": "issue item 2 (divergences.md D5)",
         "exclude": ["nested_fail"],
@@ -70,6 +98,14 @@ KNOWN_OPEN = {
         "item": "issue item 1 (divergences.md D6)",
         "exclude": ["multi_session", "linger"],
         "db": "memory",
+        "tolerate": None,
+    },
+    "FAILED_FLUSH_LEAVES_SYNCED_KEYS": {
+        # D8 itself (the rollback at the failure) is fixed; what stays open: SQLAlchemy
+        # leaves the foreign keys the failed flush synced (parent_id = the parent's
+        # rolled-back key) on the objects made transient, lualchemy clears them
+        "item": "NEW (divergences.md D8, remainder)",
+        "exclude": ["unique_fail", "null_fail"],
         "tolerate": None,
     },
     "DELETE_CASCADE_AT_FLUSH": {
