@@ -57,9 +57,10 @@ COLUMNS = {"Parent": ["id", "name", "score"], "Child": ["id", "parent_id", "labe
 
 
 def _update_of_expired_loads_first(sa, lua):
-    """SQLAlchemy's flush of an UPDATE for an object with expired attributes first loads
-    them (one SELECT), so every column is loaded after it; lualchemy updates by the identity
-    key and leaves them expired. Forgiven: SQLAlchemy has every column loaded, lualchemy a
+    """SQLAlchemy's flush loads every expired object it reads a key from. lualchemy does so
+    for an object it UPDATEs or DELETEs and for the target of a many-to-one set (D4 fixed),
+    not yet for the parent of a one-to-many or either side of a many-to-many link whose key
+    the flush copies. Forgiven: SQLAlchemy has every column loaded, lualchemy a
     subset (its loaded values still compared)."""
     for h, lo in lua.get("objs", {}).items():
         so = sa.get("objs", {}).get(h)
@@ -97,8 +98,8 @@ KNOWN_OPEN = {
         "exclude": [],
         "tolerate": _delete_loads_relationships,
     },
-    "UPDATE_OF_EXPIRED_LOADS_FIRST": {
-        "item": "NEW (divergences.md D4)",
+    "SYNC_SOURCE_LOADS_FIRST": {
+        "item": "NEW (divergences.md D4, remainder)",
         "exclude": [],
         "tolerate": _update_of_expired_loads_first,
     },
@@ -113,8 +114,11 @@ KNOWN_OPEN = {
         "db": "memory",
         "tolerate": None,
     },
-    "FAILED_FLUSH_EXPUNGES_AT_ROLLBACK": {
-        "item": "NEW (divergences.md D8)",
+    "FAILED_FLUSH_LEAVES_SYNCED_KEYS": {
+        # D8 itself (the rollback at the failure) is fixed; what stays open: SQLAlchemy
+        # leaves the foreign keys the failed flush synced (parent_id = the parent's
+        # rolled-back key) on the objects made transient, lualchemy clears them
+        "item": "NEW (divergences.md D8, remainder)",
         "exclude": ["unique_fail", "null_fail"],
         "tolerate": None,
     },

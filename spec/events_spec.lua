@@ -337,7 +337,7 @@ describe("errors raised in listeners", function()
     assert.equal("x", n.body)
   end)
 
-  it("an error in after_insert rolls the flush back and leaves the objects pending", function()
+  it("an error in after_insert rolls the flush back and makes the new objects transient", function()
     local e = setmetatable({}, { __tostring = function() return "after_insert failed" end })
     local function fail() error(e) end
     orm.event.listen(Note, "after_insert", fail)
@@ -347,7 +347,7 @@ describe("errors raised in listeners", function()
     assert.falsy(ok)
     assert.equal(e, err)
     assert.is_nil(n.id)
-    assert.truthy(orm.inspect(n).pending)
+    assert.truthy(orm.inspect(n).transient) -- as SQLAlchemy: rolled back at the failure
     s:rollback()
     orm.event.remove(Note, "after_insert", fail)
     s:add(n)

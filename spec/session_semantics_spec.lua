@@ -630,3 +630,184 @@ describe("the identity map lookups of get and a many-to-one", function()
     end
   end)
 end)
+
+describe("a failed flush", function()
+  -- p (id 1, persistent, loaded) and a flushed q in the transaction; then a new r and a
+  -- duplicate of p's key: the flush fails.
+  local function failing(opts)
+    local env = setup(opts)
+    local s, Parent = env.s, env.Parent
+    local p = Parent{ id = 1, name = "p" }
+    s:add(p)
+    s:commit()
+    local _ = p.name
+    local q = Parent{ name = "q" }
+    s:add(q)
+    s:flush()
+    return env, p, q
+  end
+
+  it("rolls the session back at once: added objects transient, keys cleared, the rest expired", function()
+    local env, p, q = failing()
+    local s, Parent = env.s, env.Parent
+    local log = {}
+    orm.event.listen(s, "after_rollback", function() log[#log + 1] = "rollback" end)
+    local r = Parent{ name = "r" }
+    s:add(r)
+    s:add(Parent{ id = 1, name = "dup" })
+    local ok, err = pcall(s.flush, s)
+    assert.falsy(ok)
+    assert.equal("IntegrityError", err.kind)
+    assert.same({ "rollback" }, log)
+    assert.equal("transient", state(q))
+    assert.equal("transient", state(r))
+    assert.is_nil(q.id)                       -- generated key cleared (API.md)
+    assert.equal("q", q.name)                 -- loaded values stay readable
+    assert.equal(0, #s.new)
+    assert.equal("persistent", state(p))
+    assert.truthy(orm.inspect(p).expired)
+    -- reading an expired attribute needs the transaction: refused until rollback()
+    local ok2, e2 = pcall(function() return p.name end)
+    assert.falsy(ok2)
+    assert.equal("PendingRollbackError", e2.kind)
+    local ok3, e3 = pcall(s.get, s, Parent, 1)
+    assert.falsy(ok3)
+    assert.equal("PendingRollbackError", e3.kind)
+    s:rollback()
+    assert.same({ "rollback" }, log)          -- after_rollback ran once, at the failure
+    assert.equal("p", p.name)
+    assert.equal(1, s:scalar(orm.select(orm.func.count()):select_from(Parent)))
+  end)
+
+  it("inside a savepoint rolls back to it alone, expiring what it changed", function()
+    local env, p, q = failing()
+    local s, Parent, Child = env.s, env.Parent, env.Child
+    local p2 = Parent{ id = 5, name = "p2" }
+    s:add(p2)
+    s:flush()
+    local _ = p2.name
+    local r
+    local ok, err = pcall(s.begin_nested, s, function()
+      q.name = "q!"
+      r = Child{ label = "r" }
+      s:add(r)
+      s:add(Parent{ id = 1, name = "dup" })
+      local ok1, e1 = pcall(s.flush, s)
+      assert.falsy(ok1)
+      assert.equal("IntegrityError", e1.kind)
+      -- at once: r transient, q (changed in the savepoint) expired, p2 and p not
+      assert.equal("transient", state(r))
+      assert.equal("persistent", state(q))
+      assert.truthy(orm.inspect(q).expired)
+      assert.falsy(orm.inspect(p2).expired)
+      assert.equal("p2", p2.name)
+      local ok2, e2 = pcall(function() return q.name end)
+      assert.falsy(ok2)
+      assert.equal("PendingRollbackError", e2.kind)
+      error(e1)
+    end)
+    assert.falsy(ok)
+    assert.equal("IntegrityError", err.kind)
+    -- the outer transaction goes on with its work
+    assert.equal("q", q.name)
+    assert.equal("persistent", state(q))
+    s:commit()
+    assert.equal(3, s:scalar(orm.select(orm.func.count()):select_from(Parent)))
+  end)
+end)
+
+describe("the flush of an UPDATE for an expired object", function()
+  it("loads its expired attributes first (one SELECT), as SQLAlchemy's", function()
+    local env = setup()
+    local s, Parent = env.s, env.Parent
+    local p = Parent{ id = 1, name = "p" }
+    s:add(p)
+    s:commit()                                -- p expired
+    env.clear()
+    p.name = "q"
+    s:flush()
+    assert.equal(1, env.count("SELECT"))
+    assert.truthy(env.first("SELECT") < env.first("UPDATE"))
+    assert.same({ "children", "tags" }, orm.inspect(p).unloaded)  -- every column loaded
+    env.clear()
+    assert.equal("q", p.name)
+    assert.equal(1, p.id)
+    assert.equal(0, #env.log)
+  end)
+
+  it("costs nothing when the object is loaded, or only some columns are expired", function()
+    local env = setup()
+    local s, Parent = env.s, env.Parent
+    local p = Parent{ id = 1, name = "p" }
+    s:add(p)
+    s:commit()
+    local _ = p.name
+    env.clear()
+    p.name = "q"
+    s:flush()
+    assert.equal(0, env.count("SELECT"))
+    s:expire(p, { "name" })
+    env.clear()
+    p.name = "r"
+    s:flush()
+    assert.equal(0, env.count("SELECT"))
+    assert.equal(1, env.count("UPDATE"))
+  end)
+
+  it("raises ObjectDeletedError when another connection deleted the row", function()
+    local env = setup()
+    local s, Parent = env.s, env.Parent
+    local p = Parent{ id = 1, name = "p" }
+    s:add(p)
+    s:commit()
+    local conn = env.engine:connect()
+    conn:execute(orm.text("DELETE FROM ss_parents"))
+    conn:commit()
+    conn:close()
+    p.name = "q"
+    local ok, err = pcall(s.flush, s)
+    assert.falsy(ok)
+    assert.equal("ObjectDeletedError", err.kind)
+    local ok2, e2 = pcall(s.flush, s)
+    assert.falsy(ok2)
+    assert.equal("PendingRollbackError", e2.kind)
+    s:rollback()
+  end)
+end)
+
+describe("an object deleted and flushed", function()
+  it("cannot be set as a many-to-one, appended or added again, as SQLAlchemy's", function()
+    for _, how in ipairs({ "setref", "append", "add" }) do
+      local env = setup()
+      local s, Parent, Child = env.s, env.Parent, env.Child
+      local p, c = Parent{ id = 1, name = "p" }, Child{ id = 1, label = "c" }
+      s:add_all({ p, c })
+      s:flush()
+      local victim = how == "setref" and p or c
+      s:delete(victim)
+      s:flush()
+      local ok, err = pcall(function()
+        if how == "setref" then c.parent = p
+        elseif how == "append" then p.children:append(c)
+        else s:add(c) end
+      end)
+      assert.falsy(ok)
+      assert.equal("InvalidRequestError", err.kind)
+      assert.truthy(err.message:find("has been deleted", 1, true), err.message)
+      s:rollback()
+    end
+  end)
+
+  it("is still found by a many-to-one while only marked for deletion", function()
+    local env = setup()
+    local s, Parent, Child = env.s, env.Parent, env.Child
+    local p, p2 = Parent{ id = 1, name = "p" }, Parent{ id = 2, name = "p2" }
+    s:add_all({ p, p2, Child{ id = 1, label = "c", parent = p } })
+    s:commit()
+    local c = s:get(Child, 1)
+    local _ = c.label, #p.children
+    s:delete(p)
+    c.parent = p2                  -- c leaves p's collection, found in the identity map
+    assert.equal(0, #p.children)
+  end)
+end)

@@ -732,14 +732,21 @@ impl UserData for InstanceInfo {
         f.add_field_method_get("has_identity", |_, this| {
             Ok(this.0.state().key.is_some() && this.0.status() != Status::Transient)
         });
-        // the keys of the columns and column properties not loaded
+        // the keys of the columns, column properties and relationships not loaded
         f.add_field_method_get("unloaded", |lua, this| {
             let m = &this.0.mapper;
-            let st = this.0.state();
-            let keys: Vec<&str> = (0..m.width())
-                .filter(|&i| !st.loaded.contains(i))
-                .map(|i| m.value_key(i))
-                .collect();
+            let mut keys: Vec<String> = {
+                let st = this.0.state();
+                (0..m.width())
+                    .filter(|&i| !st.loaded.contains(i))
+                    .map(|i| m.value_key(i).to_string())
+                    .collect()
+            };
+            for rel in m.relationships.borrow().iter() {
+                if !this.0.rel_loaded(rel.index) {
+                    keys.push(rel.key.clone());
+                }
+            }
             lua.create_sequence_from(keys)
         });
     }

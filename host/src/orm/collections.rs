@@ -161,6 +161,9 @@ fn cascade_into_session(
         return Ok(());
     }
     if let Some(s) = parent.session() {
+        if child.status() == Status::Deleted {
+            return s.add(child); // a deleted (flushed) object cannot come back: raises
+        }
         if child.session().is_none()
             && matches!(child.status(), Status::Transient | Status::Detached)
         {

@@ -238,6 +238,12 @@ impl SessionCore {
                     self as *const _
                 ));
             }
+            if status == Status::Deleted {
+                return Err(invalid!(
+                    "Instance '{}' has been deleted. Use the make_transient() function to send this object back to the transient state.",
+                    inst.describe()
+                ));
+            }
             return Ok(()); // already here
         }
         self.autobegin();
@@ -496,7 +502,9 @@ impl SessionCore {
         } else {
             Vec::new()
         };
-        let result = super::unitofwork::flush(self, &conn);
+        let result = self
+            .load_expired_before_update()
+            .and_then(|_| super::unitofwork::flush(self, &conn));
         self.flushing.set(false);
         if nested && result.is_ok() {
             if let Some(f) = self.frames.borrow_mut().last_mut() {
@@ -504,32 +512,113 @@ impl SessionCore {
             }
         }
         if let Err(e) = result {
-            self.fail_transaction(&conn, &e);
+            self.fail_transaction(&conn, &e)?;
             return Err(e);
         }
         super::cycles::maybe_collect();
         Ok(())
     }
 
-    /// A failed flush rolls the database back at once: the whole transaction, or the
-    /// innermost savepoint. The session then refuses work until `rollback()`.
-    fn fail_transaction(&self, conn: &Connection, err: &Error) {
+    /// As SQLAlchemy's flush: an object to UPDATE or DELETE whose primary key is expired has its
+    /// expired attributes loaded first (one SELECT), so it is loaded after the flush, and a
+    /// row deleted meanwhile raises `ObjectDeletedError` instead of updating nothing. Objects
+    /// loaded and then changed (the hot path) have their key loaded and pay nothing.
+    fn load_expired_before_update(&self) -> Result<()> {
+        let key_expired = |i: &Rc<Instance>| {
+            let st = i.state();
+            st.status == Status::Persistent
+                && !st.marked_deleted
+                && i.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
+        };
+        let mut todo: Vec<Rc<Instance>> = Vec::new();
+        for inst in self.modified.borrow().iter() {
+            if key_expired(inst) {
+                todo.push(inst.clone());
+            }
+            // the target of a many-to-one set since the last flush: its key fills the
+            // foreign key, read from its loaded state as SQLAlchemy's sync does
+            for rel in inst.mapper.relationships.borrow().iter() {
+                if rel.direction != super::relationships::Direction::ManyToOne {
+                    continue;
+                }
+                if let super::collections::RelState::Scalar(r) = inst.rel_state(rel.index) {
+                    if let Some(t) = r.value.filter(|t| r.changed && key_expired(t)) {
+                        todo.push(t);
+                    }
+                }
+            }
+        }
+        // a DELETE reads its key from the loaded state too
+        for inst in self.deleted.borrow().iter() {
+            let st = inst.state();
+            if st.status == Status::Persistent
+                && inst.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
+            {
+                todo.push(inst.clone());
+            }
+        }
+        for inst in todo {
+            let st = inst.state();
+            let again = st.status == Status::Persistent
+                && inst.mapper.pk.iter().any(|&k| !st.loaded.contains(k));
+            drop(st);
+            if again {
+                self.load_expired(&inst)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A failed flush rolls the transaction back at once, as SQLAlchemy does before raising:
+    /// the whole transaction, or the innermost savepoint. The in-memory side follows at once
+    /// too: objects added in it become transient (generated keys cleared), deleted ones
+    /// persistent, and persistent objects are expired (all of them for the whole transaction;
+    /// those the savepoint changed for a savepoint). The session then refuses work until
+    /// `rollback()`. Returns the error of an `after_rollback` listener, if one raised.
+    fn fail_transaction(&self, conn: &Connection, err: &Error) -> Result<()> {
         let sp = self
             .frames
             .borrow()
             .last()
             .and_then(|f| f.savepoint.clone());
+        *self.pending_rollback.borrow_mut() = Some(err.clone());
+        // the records of the frames rolled back; the frames stay (emptied) until rollback()
+        let take = |f: &mut Frame| Frame {
+            savepoint: None,
+            inserted: std::mem::take(&mut f.inserted),
+            deleted: std::mem::take(&mut f.deleted),
+            added: std::mem::take(&mut f.added),
+            updated: std::mem::take(&mut f.updated),
+            rekeyed: std::mem::take(&mut f.rekeyed),
+        };
         match sp {
             Some(name) => {
                 let _ = conn.rollback_to_savepoint(&name);
+                let frame = self.frames.borrow_mut().last_mut().map(take);
+                for inst in self.undo_frames(frame.into_iter().collect()) {
+                    if matches!(inst.status(), Status::Persistent | Status::Deleted) {
+                        inst.expire(None);
+                        inst.expire_relationships();
+                    }
+                }
+                Ok(())
             }
             None => {
                 if self.owns_transaction.get() {
                     let _ = conn.rollback();
                 }
+                let frames: Vec<Frame> = self
+                    .frames
+                    .borrow_mut()
+                    .iter_mut()
+                    .rev()
+                    .map(take)
+                    .collect();
+                self.undo_frames(frames);
+                self.expire_all();
+                self.dispatch(SessionEvent::AfterRollback, None, None)
             }
         }
-        *self.pending_rollback.borrow_mut() = Some(err.clone());
     }
 
     pub fn autoflush(&self) -> Result<()> {
@@ -578,7 +667,7 @@ impl SessionCore {
             }
             if self.owns_transaction.get() {
                 if let Err(e) = conn.commit() {
-                    self.fail_transaction(&conn, &e);
+                    self.fail_transaction(&conn, &e)?;
                     return Err(e);
                 }
             }
@@ -611,7 +700,10 @@ impl SessionCore {
                 result = conn.rollback();
             }
         }
-        let was_open = !self.frames.borrow().is_empty();
+        // after a failed flush, after_rollback already ran when it rolled back
+        let failed_root =
+            self.pending_rollback.borrow().is_some() && self.frames.borrow().len() == 1;
+        let was_open = !self.frames.borrow().is_empty() && !failed_root;
         let frames: Vec<Frame> = self.frames.borrow_mut().drain(..).rev().collect();
         self.undo_frames(frames);
         self.expire_all();

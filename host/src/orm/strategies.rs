@@ -86,7 +86,7 @@ pub fn many_to_one_in_identity_map(
     let found = inst.session()?.find(&key)?;
     let gone = {
         let st = found.state();
-        st.marked_deleted || st.status == Status::Deleted
+        st.status == Status::Deleted
     };
     (!gone).then_some(found)
 }
