@@ -504,3 +504,70 @@ describe("attribute events on every path", function()
     assert.equal(E, err)
   end)
 end)
+
+-- D7: a change made through the many-to-one side to a collection not loaded (a detached or
+-- persistent parent's) is kept as pending: the collection stays unloaded and, when it
+-- loads, the appends / removes apply on top of the rows (SQLAlchemy's pending collection)
+describe("pending changes of an unloaded collection", function()
+  local function tree()
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local P = Base:model("P", {
+      __tablename__ = "rs_pend_p",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(20)),
+      children = orm.relationship("C", { back_populates = "parent", order_by = "id",
+        cascade = "all, delete-orphan" }),
+    })
+    local C = Base:model("C", {
+      __tablename__ = "rs_pend_c",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      pid = orm.Column(orm.Integer, orm.ForeignKey("rs_pend_p.id")),
+      label = orm.Column(orm.String(20)),
+      parent = orm.relationship("P", { back_populates = "children" }),
+    })
+    Base.metadata:create_all(engine)
+    return engine, P, C
+  end
+  local function labels(coll)
+    local out = {}
+    for _, c in ipairs(coll) do out[#out + 1] = c.label end
+    return sorted(out)
+  end
+
+  it("a backref append to a detached parent's unloaded collection stays pending", function()
+    local engine, P, C = tree()
+    local s = orm.Session(engine)
+    local p = P{ name = "a" }
+    s:add(p); s:add(P{ name = "b" })
+    p.children:append(C{ label = "x" }); p.children:append(C{ label = "y" })
+    s:commit(); s:close()
+    local s2 = orm.Session(engine)
+    local c = C{ label = "d" }
+    c.parent = p
+    assert.falsy(orm.inspect(p).attrs.children.loaded)
+    s2:add(c)
+    assert.same({ "d", "x", "y" }, labels(p.children))
+    s2:commit(); s2:close()
+  end)
+
+  it("moving a child out of an unloaded collection applies when it loads (no autoflush)", function()
+    local engine, P, C = tree()
+    local s = orm.Session(engine)
+    local p, q = P{ name = "a" }, P{ name = "b" }
+    s:add(p); s:add(q)
+    p.children:append(C{ label = "x" }); p.children:append(C{ label = "y" })
+    s:commit(); s:close()
+    local s3 = orm.Session(engine, { autoflush = false })
+    p = s3:get(P, 1); q = s3:get(P, 2)
+    local x = s3:scalars(orm.select(C):filter_by({ label = "x" })):one()
+    x.parent = q
+    assert.falsy(orm.inspect(p).attrs.children.loaded)
+    assert.same({ "y" }, labels(p.children))
+    assert.same({ "x" }, labels(q.children))
+    s3:commit()
+    assert.same({ "y" }, labels(p.children))
+    assert.same({ "x" }, labels(q.children))
+    s3:close()
+  end)
+end)

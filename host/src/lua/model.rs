@@ -264,10 +264,12 @@ pub fn declare(
                     })?,
             )
         }
-        Some(other) => return Err(arg(format!(
+        Some(other) => {
+            return Err(arg(format!(
             "model {name}: __mapper_args__.version_id_col must name a column (\"version\"), got {}",
             other.type_name()
-        ))),
+        )))
+        }
     };
     if let Some(i) = version {
         // the counter starts at 1 on INSERT
