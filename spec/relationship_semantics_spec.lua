@@ -571,3 +571,47 @@ describe("pending changes of an unloaded collection", function()
     s3:close()
   end)
 end)
+
+-- remote_side may name the column qualified by the class (SQLAlchemy's "Node.id"); a name
+-- that resolves to no column is refused at configuration
+describe("remote_side names", function()
+  local function node(remote)
+    local Base = orm.declarative_base()
+    local Node = Base:model("Node", {
+      __tablename__ = "rs_rnode",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      parent_id = orm.Column(orm.Integer, orm.ForeignKey("rs_rnode.id")),
+      name = orm.Column(orm.String(20)),
+      parent = orm.relationship("Node", { remote_side = remote, back_populates = "children" }),
+      children = orm.relationship("Node", { back_populates = "parent", order_by = "id" }),
+    })
+    return Base, Node
+  end
+
+  for _, remote in ipairs({ "id", "Node.id", "rs_rnode.id" }) do
+    it("accepts remote_side = '" .. remote .. "'", function()
+      local engine = orm.create_engine("sqlite://")
+      local Base, Node = node(remote)
+      Base.metadata:create_all(engine)
+      local s = orm.Session(engine)
+      local root = Node{ name = "root" }
+      local a = Node{ name = "a", parent = root }
+      s:add(a); s:commit()
+      assert.equal("root", a.parent.name)
+      assert.equal(1, #root.children)
+      assert.equal(root.id, a.parent_id)
+      s:close()
+    end)
+  end
+
+  it("refuses a remote_side naming no column", function()
+    for _, bad in ipairs({ "Node.nope", "nope", "Other.id" }) do
+      local err = pcall_err(function()
+        local Base, Node = node(bad)
+        local _ = Node{ name = "x" }.parent
+      end)
+      assert.truthy(tostring(err):find("ArgumentError", 1, true), tostring(err))
+      assert.truthy(tostring(err):find(bad, 1, true), tostring(err))
+    end
+  end)
+end)
