@@ -615,3 +615,43 @@ describe("remote_side names", function()
     end
   end)
 end)
+
+-- D1: reading an empty collection / nil reference of a new object does not store it: once
+-- flushed, the relationship loads from the database; an append through the read value is kept
+describe("empty relationships read on new objects", function()
+  it("are not kept as loaded", function()
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local P = Base:model("P", {
+      __tablename__ = "rs_new_p",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(20)),
+      children = orm.relationship("C", { back_populates = "parent", order_by = "id" }),
+    })
+    local C = Base:model("C", {
+      __tablename__ = "rs_new_c",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      pid = orm.Column(orm.Integer, orm.ForeignKey("rs_new_p.id")),
+      label = orm.Column(orm.String(20)),
+      parent = orm.relationship("P", { back_populates = "children" }),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    local p, c = P{ name = "a" }, C{ label = "z" }
+    assert.equal(0, #p.children)
+    assert.is_nil(c.parent)
+    assert.falsy(orm.inspect(p).attrs.children.loaded)
+    assert.falsy(orm.inspect(c).attrs.parent.loaded)
+    s:add(p); s:add(c); s:flush()
+    assert.falsy(orm.inspect(p).attrs.children.loaded)
+    s:execute(orm.text("INSERT INTO rs_new_c (pid, label) VALUES (:p, 'db')"), { p = p.id })
+    assert.equal(1, #p.children)
+    assert.equal("db", p.children[1].label)
+    local q = P{ name = "b" }
+    local coll = q.children
+    coll:append(C{ label = "k" })
+    assert.truthy(orm.inspect(q).attrs.children.loaded)
+    assert.equal(1, #q.children)
+    s:close()
+  end)
+end)

@@ -280,6 +280,21 @@ impl SessionCore {
         Ok(rel.lazy_sql.get_or_init(|| (c, q.columns)).clone())
     }
 
+    /// Makes a relationship readable: as `load_on_access`, except that a transient or
+    /// pending object's empty value is not stored (SQLAlchemy returns it without keeping
+    /// it: once flushed, the relationship loads from the database). The reader takes a
+    /// relationship still unloaded as empty / `nil`.
+    pub fn load_for_read(inst: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<()> {
+        if matches!(inst.status(), Status::Transient | Status::Pending)
+            && inst.rel_is(rel.index, |s| {
+                matches!(s, RelState::Unloaded | RelState::Deferred(..))
+            })
+        {
+            return Ok(());
+        }
+        Self::load_on_access(inst, rel)
+    }
+
     /// Loads a relationship on access: through the session of a persistent object; a
     /// transient or pending object has nothing to load; a detached one cannot.
     pub fn load_on_access(inst: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<()> {
