@@ -24,19 +24,6 @@ DELIBERATE = {
 }
 
 
-
-def _empty_reference_read_on_new(sa, lua):
-    """lualchemy keeps an empty collection / nil reference read on an object that has none
-    loaded (transient or pending) as loaded; SQLAlchemy returns it without storing it, so
-    the attribute stays unloaded (and loads from the database after the flush)."""
-    for h, lo in lua.get("objs", {}).items():
-        so = sa.get("objs", {}).get(h)
-        if not so:
-            continue
-        for k, v in list(lo["a"].items()):
-            if k not in so["a"] and (v == [] or (v is None and k == "parent")):
-                del lo["a"][k]
-
 # Behaviours of SQLAlchemy (or pysqlite) under it that are not what it means to do; the
 # runners avoid them, each in one named place.
 ORACLE_QUIRKS = {
@@ -126,11 +113,6 @@ KNOWN_OPEN = {
         "item": "issue item 5 (divergences.md D2)",
         "exclude": ["delete_cascade"],
         "tolerate": None,
-    },
-    "EMPTY_REFERENCE_READ_ON_NEW": {
-        "item": "NEW (divergences.md D1)",
-        "exclude": [],
-        "tolerate": _empty_reference_read_on_new,
     },
 }
 

@@ -504,3 +504,154 @@ describe("attribute events on every path", function()
     assert.equal(E, err)
   end)
 end)
+
+-- D7: a change made through the many-to-one side to a collection not loaded (a detached or
+-- persistent parent's) is kept as pending: the collection stays unloaded and, when it
+-- loads, the appends / removes apply on top of the rows (SQLAlchemy's pending collection)
+describe("pending changes of an unloaded collection", function()
+  local function tree()
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local P = Base:model("P", {
+      __tablename__ = "rs_pend_p",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(20)),
+      children = orm.relationship("C", { back_populates = "parent", order_by = "id",
+        cascade = "all, delete-orphan" }),
+    })
+    local C = Base:model("C", {
+      __tablename__ = "rs_pend_c",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      pid = orm.Column(orm.Integer, orm.ForeignKey("rs_pend_p.id")),
+      label = orm.Column(orm.String(20)),
+      parent = orm.relationship("P", { back_populates = "children" }),
+    })
+    Base.metadata:create_all(engine)
+    return engine, P, C
+  end
+  local function labels(coll)
+    local out = {}
+    for _, c in ipairs(coll) do out[#out + 1] = c.label end
+    return sorted(out)
+  end
+
+  it("a backref append to a detached parent's unloaded collection stays pending", function()
+    local engine, P, C = tree()
+    local s = orm.Session(engine)
+    local p = P{ name = "a" }
+    s:add(p); s:add(P{ name = "b" })
+    p.children:append(C{ label = "x" }); p.children:append(C{ label = "y" })
+    s:commit(); s:close()
+    local s2 = orm.Session(engine)
+    local c = C{ label = "d" }
+    c.parent = p
+    assert.falsy(orm.inspect(p).attrs.children.loaded)
+    s2:add(c)
+    assert.same({ "d", "x", "y" }, labels(p.children))
+    s2:commit(); s2:close()
+  end)
+
+  it("moving a child out of an unloaded collection applies when it loads (no autoflush)", function()
+    local engine, P, C = tree()
+    local s = orm.Session(engine)
+    local p, q = P{ name = "a" }, P{ name = "b" }
+    s:add(p); s:add(q)
+    p.children:append(C{ label = "x" }); p.children:append(C{ label = "y" })
+    s:commit(); s:close()
+    local s3 = orm.Session(engine, { autoflush = false })
+    p = s3:get(P, 1); q = s3:get(P, 2)
+    local x = s3:scalars(orm.select(C):filter_by({ label = "x" })):one()
+    x.parent = q
+    assert.falsy(orm.inspect(p).attrs.children.loaded)
+    assert.same({ "y" }, labels(p.children))
+    assert.same({ "x" }, labels(q.children))
+    s3:commit()
+    assert.same({ "y" }, labels(p.children))
+    assert.same({ "x" }, labels(q.children))
+    s3:close()
+  end)
+end)
+
+-- remote_side may name the column qualified by the class (SQLAlchemy's "Node.id"); a name
+-- that resolves to no column is refused at configuration
+describe("remote_side names", function()
+  local function node(remote)
+    local Base = orm.declarative_base()
+    local Node = Base:model("Node", {
+      __tablename__ = "rs_rnode",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      parent_id = orm.Column(orm.Integer, orm.ForeignKey("rs_rnode.id")),
+      name = orm.Column(orm.String(20)),
+      parent = orm.relationship("Node", { remote_side = remote, back_populates = "children" }),
+      children = orm.relationship("Node", { back_populates = "parent", order_by = "id" }),
+    })
+    return Base, Node
+  end
+
+  for _, remote in ipairs({ "id", "Node.id", "rs_rnode.id" }) do
+    it("accepts remote_side = '" .. remote .. "'", function()
+      local engine = orm.create_engine("sqlite://")
+      local Base, Node = node(remote)
+      Base.metadata:create_all(engine)
+      local s = orm.Session(engine)
+      local root = Node{ name = "root" }
+      local a = Node{ name = "a", parent = root }
+      s:add(a); s:commit()
+      assert.equal("root", a.parent.name)
+      assert.equal(1, #root.children)
+      assert.equal(root.id, a.parent_id)
+      s:close()
+    end)
+  end
+
+  it("refuses a remote_side naming no column", function()
+    for _, bad in ipairs({ "Node.nope", "nope", "Other.id" }) do
+      local err = pcall_err(function()
+        local Base, Node = node(bad)
+        local _ = Node{ name = "x" }.parent
+      end)
+      assert.truthy(tostring(err):find("ArgumentError", 1, true), tostring(err))
+      assert.truthy(tostring(err):find(bad, 1, true), tostring(err))
+    end
+  end)
+end)
+
+-- D1: reading an empty collection / nil reference of a new object does not store it: once
+-- flushed, the relationship loads from the database; an append through the read value is kept
+describe("empty relationships read on new objects", function()
+  it("are not kept as loaded", function()
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local P = Base:model("P", {
+      __tablename__ = "rs_new_p",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(20)),
+      children = orm.relationship("C", { back_populates = "parent", order_by = "id" }),
+    })
+    local C = Base:model("C", {
+      __tablename__ = "rs_new_c",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      pid = orm.Column(orm.Integer, orm.ForeignKey("rs_new_p.id")),
+      label = orm.Column(orm.String(20)),
+      parent = orm.relationship("P", { back_populates = "children" }),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    local p, c = P{ name = "a" }, C{ label = "z" }
+    assert.equal(0, #p.children)
+    assert.is_nil(c.parent)
+    assert.falsy(orm.inspect(p).attrs.children.loaded)
+    assert.falsy(orm.inspect(c).attrs.parent.loaded)
+    s:add(p); s:add(c); s:flush()
+    assert.falsy(orm.inspect(p).attrs.children.loaded)
+    s:execute(orm.text("INSERT INTO rs_new_c (pid, label) VALUES (:p, 'db')"), { p = p.id })
+    assert.equal(1, #p.children)
+    assert.equal("db", p.children[1].label)
+    local q = P{ name = "b" }
+    local coll = q.children
+    coll:append(C{ label = "k" })
+    assert.truthy(orm.inspect(q).attrs.children.loaded)
+    assert.equal(1, #q.children)
+    s:close()
+  end)
+end)

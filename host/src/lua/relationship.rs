@@ -442,7 +442,7 @@ impl UserData for LuaRelAttr {
 pub fn get(lua: &Lua, inst: &Rc<Instance>, r: usize) -> LuaResult<LuaValue> {
     let rel = relationship(inst, r)?;
     if !inst.rel_loaded(r) {
-        SessionCore::load_on_access(inst, &rel).lua()?;
+        SessionCore::load_for_read(inst, &rel).lua()?;
     }
     if rel.uselist {
         return Ok(LuaValue::UserData(lua.create_userdata(LuaCollection {
@@ -511,7 +511,7 @@ pub struct LuaCollection {
 
 fn items_of(c: &LuaCollection) -> LuaResult<Vec<Rc<Instance>>> {
     if !c.inst.rel_loaded(c.rel.index) {
-        SessionCore::load_on_access(&c.inst, &c.rel).lua()?;
+        SessionCore::load_for_read(&c.inst, &c.rel).lua()?;
     }
     Ok(match c.inst.rel_state(c.rel.index) {
         RelState::Collection(col) => col.items,

@@ -28,6 +28,10 @@ pub enum RelState {
     ),
     Scalar(ScalarRef),
     Collection(Collection),
+    /// A collection not loaded, with the changes made to it meanwhile through the other
+    /// side (a child's many-to-one set or moved): `added` and `removed` are applied on top
+    /// of the rows when it loads (`items` unused), as SQLAlchemy's pending collection.
+    Pending(Collection),
 }
 
 #[derive(Clone, Default)]
@@ -59,6 +63,22 @@ impl Collection {
             self.removed.remove(p);
         } else {
             self.added.push(x.clone());
+        }
+    }
+    /// Records `x` appended to a collection not loaded.
+    fn pending_add(&mut self, x: &Rc<Instance>) {
+        if let Some(p) = self.removed.iter().position(|i| Rc::ptr_eq(i, x)) {
+            self.removed.remove(p);
+        } else if !self.added.iter().any(|i| Rc::ptr_eq(i, x)) {
+            self.added.push(x.clone());
+        }
+    }
+    /// Records `x` removed from a collection not loaded.
+    fn pending_remove(&mut self, x: &Rc<Instance>) {
+        if let Some(p) = self.added.iter().position(|i| Rc::ptr_eq(i, x)) {
+            self.added.remove(p);
+        } else if !self.removed.iter().any(|i| Rc::ptr_eq(i, x)) {
+            self.removed.push(x.clone());
         }
     }
     fn take(&mut self, x: &Rc<Instance>) -> bool {
@@ -106,8 +126,48 @@ impl Instance {
 
     pub fn rel_loaded(&self, r: usize) -> bool {
         !self.rel_is(r, |s| {
+            matches!(
+                s,
+                RelState::Unloaded | RelState::Deferred(..) | RelState::Pending(_)
+            )
+        })
+    }
+
+    /// Relationship `r` neither loaded nor holding pending changes: an eager load may
+    /// fill it (a pending collection loads on access, applying its changes).
+    pub fn rel_fillable(&self, r: usize) -> bool {
+        self.rel_is(r, |s| {
             matches!(s, RelState::Unloaded | RelState::Deferred(..))
         })
+    }
+
+    /// Stores relationship `r`'s loaded value; the changes recorded while it was not
+    /// loaded (`RelState::Pending`) apply on top of it.
+    pub fn store_loaded(self: &Rc<Self>, r: usize, loaded: RelState) {
+        let pending = self.with_rel(r, |s| match std::mem::replace(s, loaded) {
+            RelState::Pending(p) => Some(p),
+            _ => None,
+        });
+        let Some(p) = pending else { return };
+        let changed = self.with_rel(r, |s| {
+            let RelState::Collection(c) = s else {
+                return false;
+            };
+            let mut changed = false;
+            for x in &p.removed {
+                changed |= c.take(x);
+            }
+            for x in &p.added {
+                if !c.contains(x) {
+                    c.push(x);
+                    changed = true;
+                }
+            }
+            changed
+        });
+        if changed {
+            self.rel_changed();
+        }
     }
 
     /// `f` of relationship `r`'s state, read in place (no copy of a collection).
@@ -132,6 +192,18 @@ impl Instance {
             }
         }
     }
+}
+
+/// Records a change on collection `r` of `obj`, not loaded (it becomes `Pending`).
+fn pend(obj: &Rc<Instance>, r: usize, f: impl FnOnce(&mut Collection)) {
+    obj.with_rel(r, |s| {
+        if !matches!(s, RelState::Pending(_)) {
+            *s = RelState::Pending(Collection::default());
+        }
+        if let RelState::Pending(c) = s {
+            f(c);
+        }
+    });
 }
 
 /// Sets a scalar relationship's value, as changed since the last flush.
@@ -583,7 +655,8 @@ impl Events {
                 |s| matches!(s, RelState::Collection(c) if !c.contains(parent)),
             );
             let unloaded = !obj.rel_loaded(rev.index);
-            let transient = unloaded && obj.status() != Status::Persistent;
+            // a new object has no rows to load: its collection is the appended objects
+            let transient = unloaded && matches!(obj.status(), Status::Transient | Status::Pending);
             if loaded_without || unloaded {
                 // SQLAlchemy fires the event for an unloaded collection too (queued)
                 fire(
@@ -605,6 +678,10 @@ impl Events {
                     }
                 });
                 obj.rel_changed();
+            } else if unloaded {
+                // a persistent or detached object's collection stays unloaded: the append
+                // applies when it loads (no SQL now; the rows may not hold it yet)
+                pend(obj, rev.index, |c| c.pending_add(parent));
             }
         } else {
             // a scalar reverse: the object leaves its old parent's collection (an unloaded
@@ -640,10 +717,14 @@ impl Events {
                     if present || (listened(&fwd) && !o.rel_loaded(fwd.index)) {
                         fire(&o, &fwd, AttrEvent::Remove, Some(obj.clone()), None, by)?;
                     }
-                    let _ = o.with_rel(fwd.index, |s| match s {
-                        RelState::Collection(c) => c.take(obj),
-                        _ => false,
-                    });
+                    if o.rel_loaded(fwd.index) {
+                        let _ = o.with_rel(fwd.index, |s| match s {
+                            RelState::Collection(c) => c.take(obj),
+                            _ => false,
+                        });
+                    } else if !matches!(o.status(), Status::Transient | Status::Pending) {
+                        pend(&o, fwd.index, |c| c.pending_remove(obj));
+                    }
                     o.rel_changed();
                 } else {
                     fire(&o, &fwd, AttrEvent::Set, None, Some(obj.clone()), by)?;
@@ -684,6 +765,10 @@ impl Events {
             });
             if changed {
                 obj.rel_changed();
+            } else if !obj.rel_loaded(rev.index)
+                && !matches!(obj.status(), Status::Transient | Status::Pending)
+            {
+                pend(obj, rev.index, |c| c.pending_remove(parent));
             }
         } else {
             let points_here = match obj.rel_state(rev.index) {
@@ -692,7 +777,7 @@ impl Events {
                 RelState::Unloaded | RelState::Deferred(..) => {
                     rev.direction == Direction::ManyToOne
                 }
-                RelState::Collection(_) => false,
+                RelState::Collection(_) | RelState::Pending(_) => false,
             };
             if points_here {
                 fire(

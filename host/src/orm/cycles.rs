@@ -47,7 +47,7 @@ fn edges(inst: &Instance, out: &mut Vec<*const Instance>) -> bool {
                 RelState::Scalar(s) => {
                     out.extend(s.value.iter().chain(&s.replaced).map(Rc::as_ptr));
                 }
-                RelState::Collection(c) => {
+                RelState::Collection(c) | RelState::Pending(c) => {
                     out.extend(
                         c.items
                             .iter()

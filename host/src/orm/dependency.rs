@@ -432,7 +432,8 @@ impl Plan {
                             c.added.clear();
                             c.removed.clear();
                         }
-                        RelState::Unloaded | RelState::Deferred(..) => {}
+                        // pending changes of an unloaded collection apply when it loads
+                        RelState::Unloaded | RelState::Deferred(..) | RelState::Pending(_) => {}
                     }
                 }
             }

@@ -631,10 +631,34 @@ fn resolve(
         let (fk, referenced) = pairs[0];
         // remote_side names the referenced column (many-to-one: `manager`), or the
         // foreign key (one-to-many, the default: `children`)
-        let remote_is_referenced = spec
-            .remote_side
-            .iter()
-            .any(|k| pt.columns[referenced].key == *k || pt.columns[referenced].name == *k);
+        // each name is a column of the table, bare or qualified by the class or table
+        // name (`"id"`, `"Node.id"`); one naming nothing is refused
+        let mut remote_cols = Vec::new();
+        for k in spec.remote_side.iter().filter(|k| !k.starts_with('\u{0}')) {
+            let (qual, col) = match k.rsplit_once('.') {
+                Some((q, c)) => (Some(q), c),
+                None => (None, k.as_str()),
+            };
+            let found = qual
+                .is_none_or(|q| q == parent.class_name || q == pt.name)
+                .then(|| {
+                    pt.columns
+                        .iter()
+                        .position(|c| c.key == col || c.name == col)
+                })
+                .flatten();
+            match found {
+                Some(i) => remote_cols.push(i),
+                None => {
+                    return Err(arg_err!(
+                        "{both}: remote_side '{k}' names no column of {} (table '{}')",
+                        parent.class_name,
+                        pt.name
+                    ))
+                }
+            }
+        }
+        let remote_is_referenced = remote_cols.contains(&referenced);
         if remote_is_referenced {
             direction = Direction::ManyToOne;
             local = vec![fk];

@@ -150,7 +150,7 @@ impl SessionCore {
                 .collect()
         };
         if values[..rel.local.len()].iter().any(Value::is_null) {
-            inst.with_rel(rel.index, |s| *s = empty());
+            inst.store_loaded(rel.index, empty());
             return Ok(());
         }
         let target = rel.target();
@@ -250,8 +250,9 @@ impl SessionCore {
             })
             .filter(|i| seen.insert(Rc::as_ptr(i) as usize))
             .collect();
-        inst.with_rel(rel.index, |s| {
-            *s = if rel.uselist {
+        inst.store_loaded(
+            rel.index,
+            if rel.uselist {
                 RelState::Collection(Collection {
                     items: found,
                     ..Default::default()
@@ -262,8 +263,8 @@ impl SessionCore {
                     changed: false,
                     replaced: None,
                 })
-            }
-        });
+            },
+        );
     }
 
     fn lazy_sql(
@@ -279,20 +280,36 @@ impl SessionCore {
         Ok(rel.lazy_sql.get_or_init(|| (c, q.columns)).clone())
     }
 
+    /// Makes a relationship readable: as `load_on_access`, except that a transient or
+    /// pending object's empty value is not stored (SQLAlchemy returns it without keeping
+    /// it: once flushed, the relationship loads from the database). The reader takes a
+    /// relationship still unloaded as empty / `nil`.
+    pub fn load_for_read(inst: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<()> {
+        if matches!(inst.status(), Status::Transient | Status::Pending)
+            && inst.rel_is(rel.index, |s| {
+                matches!(s, RelState::Unloaded | RelState::Deferred(..))
+            })
+        {
+            return Ok(());
+        }
+        Self::load_on_access(inst, rel)
+    }
+
     /// Loads a relationship on access: through the session of a persistent object; a
     /// transient or pending object has nothing to load; a detached one cannot.
     pub fn load_on_access(inst: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<()> {
         match inst.status() {
             Status::Transient | Status::Pending => {
-                inst.with_rel(rel.index, |s| {
-                    if matches!(s, RelState::Unloaded | RelState::Deferred(..)) {
-                        *s = if rel.uselist {
+                if !inst.rel_loaded(rel.index) {
+                    inst.store_loaded(
+                        rel.index,
+                        if rel.uselist {
                             RelState::Collection(Collection::default())
                         } else {
                             RelState::Scalar(ScalarRef::default())
-                        }
-                    }
-                });
+                        },
+                    );
+                }
                 Ok(())
             }
             Status::Persistent | Status::Deleted => match inst.session() {
@@ -609,7 +626,7 @@ impl SessionCore {
             let node = j as *const JoinedLoad as usize;
             let p = Rc::as_ptr(inst) as usize;
             let filling = *fill.filling.entry((node, p)).or_insert_with(|| {
-                let unloaded = !inst.rel_loaded(j.rel.index);
+                let unloaded = inst.rel_fillable(j.rel.index);
                 if unloaded {
                     inst.with_rel(j.rel.index, |s| *s = empty_state(&j.rel));
                 }
@@ -682,7 +699,7 @@ impl SessionCore {
         let mut wanted: FxHashMap<IdentityKey, Vec<Rc<Instance>>> = FxHashMap::default();
         let mut keys: Vec<Vec<Value>> = Vec::new();
         for p in parents {
-            if !seen.insert(Rc::as_ptr(p) as usize) || p.rel_loaded(rel.index) {
+            if !seen.insert(Rc::as_ptr(p) as usize) || !p.rel_fillable(rel.index) {
                 continue;
             }
             p.with_rel(rel.index, |s| *s = empty_state(rel));
