@@ -21,6 +21,20 @@ DELIBERATE = {
     # list would hold it twice". Applied in both runners' "append" op (APPEND_TWICE_RAISES):
     # an append of a member is not made and observed as the result "member" on both sides.
     "APPEND_TWICE_RAISES": "BEHAVIOUR.md: appending a member again raises",
+    # docs/BEHAVIOUR.md, Engines (line ~38): "An in-memory database lets no one else read or
+    # write while a session or connection has written and not yet committed" (memdb has one
+    # lock for the whole database; SQLAlchemy runs on a WAL file, whose readers read).
+    # Applied by exclusions() through DELIBERATE_EXCLUDE below: on --db memory the generator makes
+    # no readers in other sessions / connections ("multi_session") and keeps none open
+    # across the writer's commit ("linger"). (Issue item 1, the sessions' isolation, is
+    # fixed and checked by these features on --db file.)
+    "MEMORY_WRITER_LOCKS_READERS": "BEHAVIOUR.md: an in-memory database's writer locks out readers",
+}
+
+# Generator features left out because of a DELIBERATE difference, always (not only with
+# --exclude): name -> {"exclude": [...], "db": database it applies to}.
+DELIBERATE_EXCLUDE = {
+    "MEMORY_WRITER_LOCKS_READERS": {"exclude": ["multi_session", "linger"], "db": "memory"},
 }
 
 
@@ -90,15 +104,12 @@ KNOWN_OPEN = {
         "exclude": [],
         "tolerate": _update_of_expired_loads_first,
     },
+    # Item 2 is fixed for the relationships changed inside the savepoint; still open: the
+    # object whose collection changed (through a backref) keeps its columns loaded, where
+    # SQLAlchemy expires the whole object (divergences.md D5, seed 23 on --db memory).
     "SAVEPOINT_ROLLBACK_KEEPS_RELATIONSHIPS": {
         "item": "issue item 2 (divergences.md D5)",
         "exclude": ["nested_fail"],
-        "tolerate": None,
-    },
-    "MEMORY_SESSIONS_SHARE_A_TRANSACTION": {
-        "item": "issue item 1 (divergences.md D6)",
-        "exclude": ["multi_session", "linger"],
-        "db": "memory",
         "tolerate": None,
     },
     "FAILED_FLUSH_LEAVES_SYNCED_KEYS": {
@@ -109,16 +120,14 @@ KNOWN_OPEN = {
         "exclude": ["unique_fail", "null_fail"],
         "tolerate": None,
     },
-    "DELETE_CASCADE_AT_FLUSH": {
-        "item": "issue item 5 (divergences.md D2)",
-        "exclude": ["delete_cascade"],
-        "tolerate": None,
-    },
 }
 
 
 def exclusions(names, db):
     out = set()
+    for d in DELIBERATE_EXCLUDE.values():
+        if d["db"] == db:
+            out.update(d["exclude"])
     for n in names:
         if KNOWN_OPEN[n].get("db", db) == db:
             out.update(KNOWN_OPEN[n]["exclude"])

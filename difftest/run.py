@@ -391,7 +391,7 @@ def main():
                 print("  %-50s %d: %s" % (sig, len(ss), " ".join(map(str, ss[:12]))))
         print("difftest: %d seeds x %d ops (%s, lualchemy db %s, excluded: %s): %d diverged%s, %.1fs"
               % (len(seeds), args.ops, args.seeds, args.db, ",".join(names) or "none", len(bad),
-                 (" (seeds " + " ".join(str(c["seed"]) for c, _ in bad[:50]) + ")") if bad else "", dt))
+                 (" (seeds " + " ".join(str(c["seed"]) for c, _ in bad) + ")") if bad else "", dt))
         return 1 if bad else 0
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
