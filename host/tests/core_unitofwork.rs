@@ -451,11 +451,12 @@ fn a_failed_flush_rolls_back_and_the_session_needs_rollback() {
         vec![vec![text("a"), int(30)], vec![text("b"), int(30)]]
     );
 
-    // nothing was applied to the objects
-    assert_eq!(dup.status(), Status::Pending);
+    // the session's transaction is rolled back at the failure, as SQLAlchemy's: the new
+    // object is transient again without a key, the deleted one persistent again
+    assert_eq!(dup.status(), Status::Transient);
     assert!(get(&dup, "id").is_null());
     assert_eq!(b.status(), Status::Persistent);
-    assert!(holds(&s.deleted_objects(), &b));
+    assert!(!holds(&s.deleted_objects(), &b));
 
     // the session refuses work until rollback()
     for e in [
@@ -504,8 +505,9 @@ fn a_not_null_violation_applies_nothing_to_the_objects_of_the_flush() {
     let err = s.flush().unwrap_err();
     assert_eq!(err.kind, ErrorKind::IntegrityError);
     assert!(err.message.contains("NOT NULL"), "{}", err.message);
-    // the first row was sent but its key was not applied, and it is rolled back
-    assert_eq!(ok.status(), Status::Pending);
+    // the first row was sent but its key was not applied, and it is rolled back: the
+    // session's transaction ends at the failure, so the objects are transient at once
+    assert_eq!(ok.status(), Status::Transient);
     assert!(get(&ok, "id").is_null());
     assert!(ok.state().key.is_none());
     assert_eq!(f.count("users"), 0);
@@ -789,7 +791,7 @@ fn a_failing_default_function_fails_the_flush_before_any_insert() {
     assert_eq!(err.kind, ErrorKind::ArgumentError);
     assert_eq!(err.message, "no default today");
     assert!(only(&db.capture.take(), "INSERT").is_empty());
-    assert_eq!(i.status(), Status::Pending);
+    assert_eq!(i.status(), Status::Transient);
     assert_eq!(s.flush().unwrap_err().kind, ErrorKind::PendingRollbackError);
     s.rollback().unwrap();
     assert_eq!(db.count("items"), 0);
