@@ -124,7 +124,7 @@ impl Connection {
     /// Runs a statement without parameters or results (DDL, server administration): on
     /// SQLite, inside a transaction still waiting for its BEGIN, that BEGIN goes first.
     pub fn execute_control(&self, sql: &str, echo_as: &str) -> Result<()> {
-        if let Driver::Sqlite(c) = self.driver() {
+        if let Some(c) = self.driver().sqlite() {
             if self.inner().deferred.get() && !is_vacuum(sql) {
                 self.begin_deferred(c)?;
             }
@@ -255,7 +255,7 @@ impl Connection {
             return Ok(());
         }
         if self.driver().in_transaction() {
-            if let Driver::Sqlite(c) = self.driver() {
+            if let Some(c) = self.driver().sqlite() {
                 self.check_file(c)?;
             }
             self.control("COMMIT", "COMMIT")?;

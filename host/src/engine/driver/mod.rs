@@ -2,6 +2,8 @@
 //! servers through their client crates, each behind a cargo feature. A driver runs SQL text
 //! that a dialect compiled; it knows nothing of statements or of the ORM.
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod failure;
 #[cfg(feature = "mysql")]
 pub(crate) mod mysql;
 #[cfg(feature = "postgres")]
@@ -45,6 +47,15 @@ pub(crate) enum Driver {
 }
 
 impl Driver {
+    /// The SQLite connection, when this is one.
+    pub fn sqlite(&self) -> Option<&rusqlite::Connection> {
+        match self {
+            Driver::Sqlite(c) => Some(c),
+            #[cfg(any(feature = "postgres", feature = "mysql"))]
+            _ => None,
+        }
+    }
+
     /// Opens a connection and fires the engine's `connect` event.
     pub fn open(engine: &Engine) -> Result<Driver> {
         let driver = Self::open_raw(engine)?;

@@ -9,6 +9,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder, Params, Value as MyValue};
 
 use super::super::url::ServerUrl;
+use super::failure::{io_reason, lower, without_os_code, Failure};
 use crate::datetime;
 use crate::error::{Error, ErrorKind, Result};
 use crate::value::Value;
@@ -28,26 +29,6 @@ pub(crate) struct MyDriver {
 /// 4031 the server's idle timeout, 1053 "Server shutdown in progress" (the codes a server
 /// sends among SQLAlchemy's `is_disconnect` ones).
 const DISCONNECT_CODES: [u16; 3] = [1053, 1927, 4031];
-
-/// A driver error in SQLAlchemy's terms.
-struct Failure {
-    kind: ErrorKind,
-    /// In words: the server's own error as PyMySQL writes it (`(code, "message")`), or what
-    /// went wrong; never the crate's debug text.
-    reason: String,
-    /// The connection is gone (or out of step): the pool must not hand it out again.
-    lost: bool,
-}
-
-impl Failure {
-    fn new(kind: ErrorKind, reason: impl Into<String>, lost: bool) -> Failure {
-        Failure {
-            kind,
-            reason: reason.into(),
-            lost,
-        }
-    }
-}
 
 /// Maps a driver error onto SQLAlchemy's kinds, as PyMySQL does: a server error by SQLSTATE
 /// class, with "no such table" a ProgrammingError; a connection lost on the way an
@@ -111,36 +92,6 @@ fn classify(e: &mysql::Error) -> Failure {
     }
 }
 
-/// An I/O failure on the connection in words: the peer gone (a reset, a broken pipe, the end
-/// of the stream, the crate's own "server disconnected") is the server having closed it.
-fn io_reason(io: &std::io::Error) -> String {
-    use std::io::ErrorKind as K;
-    let how = match io.kind() {
-        K::BrokenPipe => "broken pipe",
-        K::ConnectionReset => "connection reset by peer",
-        K::ConnectionAborted => "connection aborted",
-        K::UnexpectedEof => "end of stream",
-        K::TimedOut | K::WouldBlock => return "no answer from the server (timed out)".into(),
-        _ => return lower(without_os_code(&io.to_string())),
-    };
-    format!("server closed the connection unexpectedly ({how})")
-}
-
-/// An OS error's text without Rust's " (os error N)" suffix.
-fn without_os_code(s: &str) -> &str {
-    s.find(" (os error").map_or(s, |i| &s[..i])
-}
-
-/// A message starting in lower case, as the project's messages do.
-fn lower(d: impl std::fmt::Display) -> String {
-    let s = d.to_string();
-    let mut c = s.chars();
-    match c.next() {
-        Some(first) => first.to_lowercase().chain(c).collect(),
-        None => s,
-    }
-}
-
 /// `ROLLBACK` (not `ROLLBACK TO SAVEPOINT`).
 fn is_rollback(sql: &str) -> bool {
     let w: Vec<&str> = sql.split_whitespace().take(2).collect();
@@ -191,15 +142,7 @@ impl MyDriver {
     }
 
     fn wrap(&self, e: mysql::Error, sql: &str, params: &[Value]) -> Error {
-        let f = classify(&e);
-        let message = if f.lost {
-            // the connection is gone or out of step: the pool drops it
-            self.broken.set(true);
-            format!("lost the connection to {}: {}", self.server, f.reason)
-        } else {
-            f.reason
-        };
-        Error::db(f.kind, message, sql, params)
+        classify(&e).into_error(&self.server, &self.broken, sql, params)
     }
 
     pub fn in_transaction(&self) -> bool {

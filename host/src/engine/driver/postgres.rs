@@ -12,6 +12,7 @@ use postgres::types::{FromSql, IsNull, Kind, ToSql, Type};
 use postgres::{Client, Config, NoTls, Statement};
 
 use super::super::url::ServerUrl;
+use super::failure::{io_reason, Failure};
 use crate::datetime;
 use crate::error::{Error, ErrorKind, Result};
 use crate::value::Value;
@@ -33,26 +34,6 @@ pub(crate) struct PgDriver {
 }
 
 type BoxError = Box<dyn StdError + Sync + Send>;
-
-/// A driver error in SQLAlchemy's terms.
-struct Failure {
-    kind: ErrorKind,
-    /// In words: the server's own message (with its DETAIL), or what went wrong on the way;
-    /// never the crate's bare "connection closed" / "error communicating with the server".
-    reason: String,
-    /// The connection is gone (or out of step): the pool must not hand it out again.
-    lost: bool,
-}
-
-impl Failure {
-    fn new(kind: ErrorKind, reason: impl Into<String>, lost: bool) -> Failure {
-        Failure {
-            kind,
-            reason: reason.into(),
-            lost,
-        }
-    }
-}
 
 /// SQLSTATEs after which the server closes the connection: class 08 (connection exception)
 /// and 57P01 / 57P02 / 57P03 (`pg_terminate_backend`, a shutdown, a server starting up or
@@ -109,27 +90,6 @@ fn classify(e: &postgres::Error) -> Failure {
     }
 }
 
-/// An I/O failure on the connection in words, as libpq writes them: the peer gone (a
-/// reset, a broken pipe, the end of the stream) is the server having closed it.
-fn io_reason(io: &std::io::Error) -> String {
-    use std::io::ErrorKind as K;
-    let how = match io.kind() {
-        K::BrokenPipe => "broken pipe",
-        K::ConnectionReset => "connection reset by peer",
-        K::ConnectionAborted => "connection aborted",
-        K::UnexpectedEof => "end of stream",
-        K::TimedOut | K::WouldBlock => return "no answer from the server (timed out)".into(),
-        _ => {
-            let s = io.to_string();
-            return match s.find(" (os error") {
-                Some(i) => s[..i].to_string(),
-                None => s,
-            };
-        }
-    };
-    format!("server closed the connection unexpectedly ({how})")
-}
-
 /// `ROLLBACK` (not `ROLLBACK TO SAVEPOINT`).
 fn is_rollback(sql: &str) -> bool {
     let w: Vec<&str> = sql.split_whitespace().take(2).collect();
@@ -180,15 +140,7 @@ impl PgDriver {
     }
 
     fn wrap(&self, e: postgres::Error, sql: &str, params: &[Value]) -> Error {
-        let f = classify(&e);
-        let message = if f.lost {
-            // the connection is gone or out of step: the pool drops it
-            self.broken.set(true);
-            format!("lost the connection to {}: {}", self.server, f.reason)
-        } else {
-            f.reason
-        };
-        Error::db(f.kind, message, sql, params)
+        classify(&e).into_error(&self.server, &self.broken, sql, params)
     }
 
     fn statement(&self, sql: &str) -> Result<Statement, postgres::Error> {
