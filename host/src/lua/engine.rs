@@ -237,7 +237,13 @@ fn echo_sink(lua: &Lua, v: &LuaValue) -> LuaResult<Option<Rc<dyn EchoSink>>> {
 }
 
 /// The options `orm.create_engine` knows.
-const ENGINE_OPTIONS: &str = "connect_args, echo, future, pool_size, sqlite_begin";
+const ENGINE_OPTIONS: [&str; 5] = [
+    "connect_args",
+    "echo",
+    "future",
+    "pool_size",
+    "sqlite_begin",
+];
 /// The keys of `connect_args`: SQLite's (pysqlite's) and the servers'.
 const CONNECT_ARGS: &str = "timeout and check_same_thread (SQLite), connect_timeout (servers)";
 
@@ -257,37 +263,23 @@ fn engine_options(lua: &Lua, opts: Option<mlua::Table>) -> LuaResult<EngineOptio
             ))),
         }
     };
-    for pair in t.pairs::<LuaValue, LuaValue>() {
-        let (k, v) = pair?;
-        let key = match &k {
-            LuaValue::String(s) => s.to_str()?.to_string(),
-            other => {
-                return Err(arg(format!(
-                    "create_engine: option keys are names, got a {} key (valid options: {ENGINE_OPTIONS})",
-                    other.type_name()
-                )))
-            }
-        };
+    super::options::check_keys(&t, &ENGINE_OPTIONS, "create_engine", false)?;
+    for pair in t.pairs::<String, LuaValue>() {
+        let (key, v) = pair?;
         match key.as_str() {
             "echo" => options.echo = echo_sink(lua, &v)?,
             "pool_size" => {
                 options.pool_size = match v {
                     LuaValue::Integer(n) if n > 0 => n as usize,
                     LuaValue::Number(n) if n > 0.0 && n.fract() == 0.0 => n as usize,
-                    LuaValue::Integer(n) => {
-                        return Err(arg(format!(
-                            "create_engine: pool_size must be a positive integer, got {n}"
-                        )))
-                    }
-                    LuaValue::Number(n) => {
-                        return Err(arg(format!(
-                            "create_engine: pool_size must be a positive integer, got {n}"
-                        )))
-                    }
                     other => {
                         return Err(arg(format!(
                             "create_engine: pool_size must be a positive integer, got {}",
-                            other.type_name()
+                            match other {
+                                LuaValue::Integer(n) => n.to_string(),
+                                LuaValue::Number(n) => n.to_string(),
+                                _ => other.type_name().to_string(),
+                            }
                         )))
                     }
                 }
@@ -361,11 +353,7 @@ fn engine_options(lua: &Lua, opts: Option<mlua::Table>) -> LuaResult<EngineOptio
                     }
                 }
             }
-            other => {
-                return Err(arg(format!(
-                    "create_engine: unknown option '{other}' (valid options: {ENGINE_OPTIONS})"
-                )))
-            }
+            _ => unreachable!("check_keys admits only ENGINE_OPTIONS"),
         }
     }
     Ok(options)

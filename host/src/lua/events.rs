@@ -666,13 +666,7 @@ fn bulk_replace_event(
     let members = super::instance::push_instances(lua, values.iter())?;
     let init = initiator_table(lua, initiator)?;
     let mut i = 1;
-    while i <= list.raw_len() {
-        let e: mlua::Table = list.raw_get(i)?;
-        if e.raw_get::<bool>("once")? {
-            list_remove(&list, i)?;
-        } else {
-            i += 1;
-        }
+    while let Some(e) = next_listener(&list, &mut i)? {
         let f: Function = e.raw_get("fn")?;
         let args: MultiValue = [
             obj.clone(),
@@ -764,13 +758,7 @@ fn rel_event(
     let init = initiator_table(lua, initiator)?;
     let mut replaced = false;
     let mut i = 1;
-    while i <= list.raw_len() {
-        let e: mlua::Table = list.raw_get(i)?;
-        if e.raw_get::<bool>("once")? {
-            list_remove(&list, i)?;
-        } else {
-            i += 1;
-        }
+    while let Some(e) = next_listener(&list, &mut i)? {
         let f: Function = e.raw_get("fn")?;
         let mut args = MultiValue::new();
         args.push_back(obj.clone());
@@ -844,6 +832,21 @@ end
 }
 
 /// `table.remove(list, i)`, without the script's `table` (a sandbox may have replaced it).
+/// The listener entry at `i` of a dispatcher's list, moving `i` past it; a `once` entry is
+/// taken out of the list instead, so it runs this time only.
+fn next_listener(list: &mlua::Table, i: &mut usize) -> LuaResult<Option<mlua::Table>> {
+    if *i > list.raw_len() {
+        return Ok(None);
+    }
+    let e: mlua::Table = list.raw_get(*i)?;
+    if e.raw_get::<bool>("once")? {
+        list_remove(list, *i)?;
+    } else {
+        *i += 1;
+    }
+    Ok(Some(e))
+}
+
 fn list_remove(list: &mlua::Table, i: usize) -> LuaResult<()> {
     let n = list.raw_len();
     for j in i..n {
