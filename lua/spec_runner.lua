@@ -303,12 +303,26 @@ local function make_handler(id)
   end
 end
 
+-- A fresh temporary path for a SQLite file database, not created yet (os.tmpname creates
+-- the file), and the removal of such a database with its WAL, shared-memory and journal files.
+local function tmp_db_path()
+  local path = os.tmpname()
+  os.remove(path)
+  return path
+end
+
+local function remove_db(path)
+  for _, suffix in ipairs({ "", "-wal", "-shm", "-journal" }) do os.remove(path .. suffix) end
+end
+
 -- The globals visible to a spec file.
 function Runner:make_env()
   local runner = self
   local env = setmetatable({}, { __index = _G })
   -- helpers for specs that run on several databases (lualchemy test --db URL)
   env.generic_sql, env.for_dialect = generic_sql, for_dialect
+  -- temporary SQLite files
+  env.tmp_db_path, env.remove_db = tmp_db_path, remove_db
 
   local function current(what) -- the block being collected
     if runner.running or not runner.block then error(what .. "() cannot be used inside a running test or hook", 0) end

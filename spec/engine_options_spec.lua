@@ -3,16 +3,6 @@
 -- and a file database deleted or moved while open.
 local orm = require("lualchemy")
 
-local function tmp_db_path()
-  local path = os.tmpname()
-  os.remove(path)
-  return path
-end
-
-local function remove_db(path)
-  for _, suffix in ipairs({ "", "-wal", "-shm", "-journal" }) do os.remove(path .. suffix) end
-end
-
 local function notes(url, options)
   local engine = orm.create_engine(url, options)
   local Base = orm.declarative_base()

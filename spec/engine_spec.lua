@@ -8,20 +8,6 @@ local function file_exists(path)
   return false
 end
 
--- A fresh temporary path that does not exist yet (os.tmpname creates the file).
-local function tmp_db_path()
-  local path = os.tmpname()
-  os.remove(path)
-  return path
-end
-
-local function remove_db(path)
-  os.remove(path)
-  os.remove(path .. "-wal")
-  os.remove(path .. "-shm")
-  os.remove(path .. "-journal")
-end
-
 -- Records every statement the engine reports.
 local function recording_engine(url)
   local log = {}
