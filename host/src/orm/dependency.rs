@@ -200,16 +200,9 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
     let mut plan = Plan::default();
     let mut nullify: Vec<SyncRule> = Vec::new();
     let mut set: Vec<SyncRule> = Vec::new();
-    let changed: Vec<Rc<Instance>> = session
-        .new
-        .borrow()
-        .iter()
-        .chain(session.modified.borrow().iter())
-        .cloned()
-        .collect();
-    for inst in &changed {
-        session.cascade_add(inst)?;
-    }
+    // no save-update cascade here: as SQLAlchemy's, it runs when an object is added and
+    // when the program (not a backref) links objects; a related object that is not in the
+    // session when the flush runs is left out, its key not copied
     let mut done: FxHashSet<*const Instance> = FxHashSet::default();
     cascade_deletes(session, &mut done, &mut nullify, &mut plan)?;
     // relationship changes of the flushed objects
@@ -232,6 +225,9 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
             }
             match (rel.direction, inst.rel_state(rel.index)) {
                 (Direction::ManyToOne, RelState::Scalar(s)) if s.changed => {
+                    if s.value.as_ref().is_some_and(|p| !session.owns(p)) {
+                        continue; // SQLAlchemy warns "not in session" and copies nothing
+                    }
                     set.push(SyncRule {
                         child: inst.clone(),
                         child_cols: rel.local.clone(),

@@ -5,6 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
+use super::collections::RelState;
 use super::events::SessionEvent;
 use super::identity::{FxHashMap, IdentityKey};
 use super::instance::{Instance, Status};
@@ -136,7 +137,7 @@ impl SessionCore {
         std::ptr::eq(self, Rc::as_ptr(other))
     }
 
-    fn owns(&self, inst: &Instance) -> bool {
+    pub(crate) fn owns(&self, inst: &Instance) -> bool {
         inst.state()
             .session
             .as_ref()
@@ -450,7 +451,14 @@ impl SessionCore {
             .iter()
             .filter(|i| {
                 let st = i.state();
-                st.status == Status::Persistent && !st.marked_deleted && !st.committed.is_empty()
+                st.status == Status::Persistent
+                    && !st.marked_deleted
+                    && (!st.committed.is_empty()
+                        || st.rels_changed
+                        || st
+                            .rels
+                            .as_ref()
+                            .is_some_and(|r| r.iter().any(|x| matches!(x, RelState::Pending(_)))))
             })
             .cloned()
             .collect()
@@ -532,7 +540,11 @@ impl SessionCore {
         };
         let mut todo: Vec<Rc<Instance>> = Vec::new();
         for inst in self.modified.borrow().iter() {
-            if key_expired(inst) {
+            let changed = {
+                let st = inst.state();
+                !st.committed.is_empty() || st.rels_changed
+            };
+            if changed && key_expired(inst) {
                 todo.push(inst.clone());
             }
             // the target of a many-to-one set since the last flush: its key fills the
@@ -906,14 +918,26 @@ impl SessionCore {
             ));
         }
         if attrs.is_none() {
-            // the `refresh-expire` cascade, and the relationships themselves reload
+            // the `refresh-expire` cascade, and the relationships themselves reload; an
+            // object expired whole has no changes left and leaves the modified list, as
+            // SQLAlchemy's `_expire` takes it out of the session's modified set
+            let mut expired = vec![inst.clone()];
             for r in super::dependency::cascade_iterator(inst, &|c| c.refresh_expire) {
                 if self.owns(&r) && r.status() == Status::Persistent {
                     r.expire(None);
                     r.expire_relationships();
+                    expired.push(r);
                 }
             }
             inst.expire_relationships();
+            inst.expire(None);
+            for r in &expired {
+                r.state_mut().queued_modified = false;
+            }
+            self.modified
+                .borrow_mut()
+                .retain(|m| !expired.iter().any(|r| Rc::ptr_eq(r, m)));
+            return Ok(());
         }
         inst.expire(attrs);
         Ok(())

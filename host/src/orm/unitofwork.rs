@@ -32,7 +32,9 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
         any(&session.new) || any(&session.modified) || any(&session.deleted)
     };
     let plan = if has_relationships {
-        super::dependency::prepare(session)?
+        let plan = super::dependency::prepare(session)?;
+        super::row_cycles::check(session, &plan)?;
+        plan
     } else {
         Plan::default()
     };
@@ -244,7 +246,7 @@ fn apply_rules(
                 None => Value::Null,
                 Some((p, cols)) => value_after(p, cols[n], inserted, index)?.ok_or_else(|| {
                     Error::new(
-                        ErrorKind::InvalidRequestError,
+                        ErrorKind::CircularDependencyError,
                         format!(
                             "Circular dependency detected: {} must be inserted before {} can point at it, and it points back; set post_update on one of the relationships",
                             p.describe(),
@@ -348,7 +350,7 @@ fn insert_in_dependency_order(
                 .map(|p| format!(" {} in table '{}',", p.describe(), p.mapper.table.name))
                 .unwrap_or_default();
             return Err(Error::new(
-                ErrorKind::InvalidRequestError,
+                ErrorKind::CircularDependencyError,
                 format!(
                     "Circular dependency detected: {} in table '{}' waits for{} which waits in turn ({} row(s) of '{}' cannot be inserted first); set post_update on one of the relationships",
                     stuck.describe(),
