@@ -224,6 +224,11 @@ class Runner:
             return None
         if k == "read":
             o = self.obj(op["h"])
+            if op["attr"] == "id" and inspect(o).transient and "id" not in inspect(o).dict:
+                # KEY_CLEARED_AFTER_ROLLBACK: the key a rollback cleared reads as nil in
+                # lualchemy, also where SQLAlchemy expired it (it raises there: no session
+                # to load it from; the other expired attributes raise on both sides)
+                return None
             v = getattr(o, op["attr"])
             if op["attr"] in ("children", "tags"):
                 v = list(v)

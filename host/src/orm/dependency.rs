@@ -322,8 +322,9 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
     }
     // orphans deleted above cascade too
     cascade_deletes(session, &mut done, &mut nullify, &mut plan)?;
-    // a deleted child keeps its key
+    // a deleted child keeps its key: nothing is copied into a row the flush deletes
     nullify.retain(|r| !r.child.state().marked_deleted);
+    set.retain(|r| r.post_update || !r.child.state().marked_deleted);
     plan.rules = nullify;
     for rule in set {
         if rule.post_update {

@@ -717,8 +717,13 @@ impl SessionCore {
             self.pending_rollback.borrow().is_some() && self.frames.borrow().len() == 1;
         let was_open = !self.frames.borrow().is_empty() && !failed_root;
         let frames: Vec<Frame> = self.frames.borrow_mut().drain(..).rev().collect();
+        // no transaction begun (nothing read or written since the last commit): nothing
+        // to roll back and nothing expires, as SQLAlchemy's rollback() without a transaction
+        let had_transaction = !frames.is_empty();
         self.undo_frames(frames);
-        self.expire_all();
+        if had_transaction {
+            self.expire_all();
+        }
         *self.pending_rollback.borrow_mut() = None;
         result?;
         if was_open {
@@ -773,10 +778,12 @@ impl SessionCore {
                     st.key = None;
                     // SQLAlchemy refuses to flush it again when its key was expired
                     st.key_expired = inst.mapper.pk.iter().any(|&p| !st.loaded.contains(p));
+                    st.attrs_expired = (0..inst.mapper.attrs.len()).any(|i| !st.loaded.contains(i));
                     if st.generated_key {
                         if let Some(a) = inst.mapper.autoincrement {
                             st.values[a] = crate::value::Value::Null;
                             st.loaded.remove(a);
+                            st.key_cleared = true;
                         }
                         st.generated_key = false;
                     }

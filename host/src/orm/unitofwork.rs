@@ -761,6 +761,8 @@ fn apply(
         for out in inserted {
             let inst = out.inst;
             let mut st = inst.state_mut();
+            st.attrs_expired = false;
+            st.key_cleared = false;
             for (i, v) in out.assigned {
                 st.values[i] = v;
                 st.loaded.insert(i);
