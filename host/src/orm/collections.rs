@@ -408,6 +408,9 @@ impl Events {
         }
         if let (Some(o), Some(v)) = (&old, &value) {
             if Rc::ptr_eq(o, v) {
+                if let Some(s) = parent.session() {
+                    s.touched();
+                }
                 return Ok(());
             }
         }

@@ -158,8 +158,17 @@ impl SessionCore {
         *self.bind.borrow_mut() = engine;
     }
 
+    /// An object of the session changed: it joins the next flush, and the session's
+    /// transaction begins (SQLAlchemy's modified event autobegins; no SQL is sent).
     pub(crate) fn queue_modified(&self, inst: Rc<Instance>) {
         self.modified.borrow_mut().push(inst);
+        self.autobegin();
+    }
+
+    /// A change that needs no flush (a reference set to the object it holds) still begins
+    /// the session's transaction, as SQLAlchemy's modified event does.
+    pub(crate) fn touched(&self) {
+        self.autobegin();
     }
 
     /// Refuses use of a closed session or of one whose flush failed.
