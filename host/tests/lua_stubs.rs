@@ -1,0 +1,81 @@
+//! Keeps `types/lualchemy.lua` (the LuaLS `---@meta` stubs shipped with the module) and the
+//! module in step: every public name the module exports, on the module table and on a
+//! sample of each kind of value it hands out, has a stub, and every stubbed name exists.
+//! The walk is in `lua_stubs.lua`; it reads metatables, so it runs with the debug library.
+
+use mlua::Lua;
+
+fn repo_file(path: &str) -> String {
+    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+#[test]
+fn every_exported_name_has_a_stub_and_every_stub_exists() {
+    // SAFETY: the debug library is needed to read mlua's userdata metatables; the chunk
+    // run here is this test's own.
+    let lua = unsafe { Lua::unsafe_new() };
+    lualchemy::install(&lua).unwrap();
+    let (problems, inventory): (Vec<String>, mlua::Table) = lua
+        .load(include_str!("lua_stubs.lua"))
+        .set_name("@host/tests/lua_stubs.lua")
+        .call((
+            repo_file("types/lualchemy.lua"),
+            repo_file("lua/prelude.lua"),
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The walk found the names it should: a few from each family of values.
+    let names = |class: &str| -> Vec<String> {
+        inventory
+            .get::<Option<Vec<String>>>(class)
+            .unwrap()
+            .unwrap_or_default()
+    };
+    for (class, name) in [
+        ("lualchemy", "select"),
+        ("lualchemy.Session", "commit"),
+        ("lualchemy.Session", "begin"),
+        ("lualchemy.Engine", "begin"),
+        ("lualchemy.Result", "scalars"),
+        ("lualchemy.Collection", "append"),
+        ("lualchemy.ColumnElement", "in_"),
+        ("lualchemy.InstanceState", "persistent"),
+    ] {
+        assert!(
+            names(class).iter().any(|n| n == name),
+            "the walk of {class} did not find '{name}': {:?}",
+            names(class)
+        );
+    }
+    assert!(
+        problems.is_empty(),
+        "types/lualchemy.lua and the module differ:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+/// The checker itself catches a missing stub and a stub of nothing.
+#[test]
+fn the_check_fails_on_a_missing_or_extra_stub() {
+    let lua = unsafe { Lua::unsafe_new() };
+    lualchemy::install(&lua).unwrap();
+    let stubs = repo_file("types/lualchemy.lua")
+        .replace("function Session:commit() end", "")
+        .replace(
+            "function Session:rollback() end",
+            "function Session:rollback() end\nfunction Session:frobnicate() end",
+        );
+    let (problems, _): (Vec<String>, mlua::Table) = lua
+        .load(include_str!("lua_stubs.lua"))
+        .call((stubs, repo_file("lua/prelude.lua")))
+        .unwrap();
+    assert_eq!(
+        problems,
+        vec![
+            "lualchemy.Session.commit exists but has no stub".to_string(),
+            "lualchemy.Session.frobnicate has a stub but the module has no such name".to_string(),
+        ]
+    );
+}
