@@ -618,10 +618,10 @@ function TypeEngine:with_variant(other, ...) end
 ---@field sorted_tables lualchemy.Table[] in foreign-key order
 local MetaData = {}
 
----@param engine lualchemy.Engine|lualchemy.Connection
+---@param engine lualchemy.Engine
 function MetaData:create_all(engine) end
 
----@param engine lualchemy.Engine|lualchemy.Connection
+---@param engine lualchemy.Engine
 function MetaData:drop_all(engine) end
 
 ---@class lualchemy.CreateTable
