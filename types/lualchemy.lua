@@ -7,7 +7,39 @@
 -- things.
 
 ---An expression operand: a SQL expression or a plain Lua value (bound as a parameter).
----@alias lualchemy.Operand lualchemy.ColumnElement|lualchemy.ColumnSpec|string|number|boolean|nil
+---@alias lualchemy.Operand lualchemy.ColumnElement|lualchemy.ColumnSpec|lualchemy.Null|string|number|boolean|nil
+
+---A column as `table.columns` lists it.
+---@class lualchemy.ColumnInfo
+---@field name string
+---@field key string
+---@field type lualchemy.TypeEngine
+---@field primary_key boolean
+---@field nullable boolean
+---@field expr lualchemy.ColumnElement
+
+---A column as `orm.inspect(Model).columns` and `.primary_key` list it.
+---@class lualchemy.MapperColumn
+---@field name string
+---@field key string the attribute's key
+---@field type lualchemy.TypeEngine
+---@field primary_key boolean
+---@field nullable boolean
+---@field expression lualchemy.ColumnElement
+
+---A relationship as `orm.inspect(Model).relationships` lists it (by position and by key).
+---@class lualchemy.RelationshipInfo
+---@field key string
+---@field target lualchemy.Model
+---@field direction "ONETOMANY"|"MANYTOONE"|"MANYTOMANY"
+---@field uselist boolean
+---@field secondary? string
+---@field back_populates? string
+---@field lazy string
+---@field cascade table<string, boolean> each cascade by name ("save-update", "delete", ...): on or off
+---@field viewonly boolean
+---@field post_update boolean
+---@field passive_deletes boolean
 
 ---Something `orm.select` and `:join` accept: a model, an alias, a column expression, a subquery.
 ---@alias lualchemy.Selectable lualchemy.Model|lualchemy.Aliased|lualchemy.ColumnElement|lualchemy.Subquery|lualchemy.Table
@@ -609,9 +641,9 @@ function TypeEngine:with_variant(other, ...) end
 
 ---@class lualchemy.Table
 ---@field name string
----@field c table<string, lualchemy.ColumnElement> the columns by name
----@field columns table<string, lualchemy.ColumnElement> the same
----@field primary_key lualchemy.ColumnElement[]
+---@field c table<string, lualchemy.ColumnElement> the columns' expressions by name
+---@field columns lualchemy.ColumnInfo[] the columns in order
+---@field primary_key string[] the primary key's column names
 
 ---@class lualchemy.MetaData
 ---@field tables table<string, lualchemy.Table>
@@ -669,12 +701,25 @@ function AbstractModel:model(name, spec) end
 ---@field __tablename__ string
 ---@field __name__ string
 ---@field __mapper__ lualchemy.Mapper
----@field [string] any
+---@field [string] lualchemy.ClassAttribute a column, relationship, hybrid or method
 local Model = {}
 
 ---A validator: `User:validates("email", function(self, key, value) ... return value end)`.
 ---@param ... string|fun(self: lualchemy.Instance, key: string, value: any): any names, then the function
 function Model:validates(...) end
+
+---What editors take `Model.name` to be: a column expression or a relationship attribute
+---(or a method, called). Declare `---@field` on your own model classes to be precise.
+---@class lualchemy.ClassAttribute : lualchemy.ColumnElement, lualchemy.RelationshipAttribute
+---@operator add(lualchemy.Operand): lualchemy.ColumnElement
+---@operator sub(lualchemy.Operand): lualchemy.ColumnElement
+---@operator mul(lualchemy.Operand): lualchemy.ColumnElement
+---@operator div(lualchemy.Operand): lualchemy.ColumnElement
+---@operator idiv(lualchemy.Operand): lualchemy.ColumnElement
+---@operator mod(lualchemy.Operand): lualchemy.ColumnElement
+---@operator concat(lualchemy.Operand): lualchemy.ColumnElement
+---@operator unm: lualchemy.ColumnElement
+---@overload fun(...): any
 
 ---An instance of a model: its attributes by name.
 ---@class lualchemy.Instance
@@ -685,9 +730,9 @@ function Model:validates(...) end
 ---@field class lualchemy.Model
 ---@field class_name string
 ---@field local_table lualchemy.Table
----@field columns { key: string, name: string, type: string, primary_key: boolean, nullable: boolean }[]
----@field primary_key lualchemy.ColumnElement[]
----@field relationships table<string, table>
+---@field columns lualchemy.MapperColumn[]
+---@field primary_key lualchemy.MapperColumn[]
+---@field relationships table<string|integer, lualchemy.RelationshipInfo>
 ---@field attrs table<string, table> every attribute by key, each with `.kind`
 ---@field all_orm_descriptors table<string, table>
 ---@field column_attrs table<string, table>

@@ -86,6 +86,9 @@ local samples = {
   ["lualchemy.Synonym"] = orm.synonym("name"),
   ["lualchemy.RelationshipProperty"] = orm.relationship("User"),
   ["lualchemy.Backref"] = orm.backref("x"),
+  ["lualchemy.ColumnInfo"] = User.__table__.columns[1],
+  ["lualchemy.MapperColumn"] = orm.inspect(User).columns[1],
+  ["lualchemy.RelationshipInfo"] = orm.inspect(User).relationships.posts,
 }
 
 -- The public names a value offers: a table's keys; a userdata's methods and fields, read
@@ -136,16 +139,21 @@ local function parse_stubs(text)
   local classes, order = {}, {}
   local current, locals = nil, {}
   for line in (text .. "\n"):gmatch("([^\n]*)\n") do
-    local class, parent = line:match("^%-%-%-@class%s+([%w_.]+)%s*:%s*([%w_.]+)")
+    local class, parents = line:match("^%-%-%-@class%s+([%w_.]+)%s*:%s*([%w_., ]+)")
     if not class then class = line:match("^%-%-%-@class%s+([%w_.]+)") end
     if class then
       if classes[class] then error("the stubs declare class " .. class .. " twice") end
-      classes[class] = { names = {}, parent = parent }
+      local list = {}
+      for p in (parents or ""):gmatch("[%w_.]+") do list[#list + 1] = p end
+      classes[class] = { names = {}, optional = {}, parents = list }
       order[#order + 1] = class
       current = class
     else
-      local field = line:match("^%-%-%-@field%s+([%a_][%w_]*)")
-      if field and current then classes[current].names[field] = true end
+      local field, optional = line:match("^%-%-%-@field%s+([%a_][%w_]*)(%??)")
+      if field and current then
+        classes[current].names[field] = true
+        if optional == "?" then classes[current].optional[field] = true end
+      end
       local var = line:match("^local%s+([%a_][%w_]*)%s*=%s*{}")
       if var and current then locals[var] = current end
       local owner, fname = line:match("^function%s+([%a_][%w_]*)[:.]([%a_][%w_]*)%s*%(")
@@ -183,16 +191,20 @@ local SHAPES = {
   ["lualchemy.SelectBase"] = true,
   -- orm.func: any name is a SQL function
   ["lualchemy.func"] = true,
+  -- what editors take a model's class attributes to be (ColumnElement or
+  -- RelationshipAttribute, both checked on their own samples)
+  ["lualchemy.ClassAttribute"] = true,
 }
 
-local function all_names(class)
-  local names, c = {}, class
-  while c do
-    local info = classes[c]
-    if not info then problem("%s: parent class %s is not declared", class, c) break end
-    for n in pairs(info.names) do names[n] = true end
-    c = info.parent
+local function all_names(class, names)
+  names = names or {}
+  local info = classes[class]
+  if not info then
+    problem("%s: the class is not declared", class)
+    return names
   end
+  for n in pairs(info.names) do names[n] = true end
+  for _, p in ipairs(info.parents) do all_names(p, names) end
   return names
 end
 
@@ -219,7 +231,9 @@ for class, sample in pairs(samples) do
     table.sort(list)
     inventory[class] = list
     for n in pairs(stubbed) do
-      if not real[n] then
+      -- an optional field of a plain table (`---@field secondary? string`) may be absent
+      local may_be_absent = type(sample) == "table" and classes[class].optional[n]
+      if not real[n] and not may_be_absent then
         local ok, v = pcall(function() return sample[n] end)
         if not ok or v == nil then
           problem("%s.%s has a stub but the module has no such name%s", class, n,
