@@ -170,7 +170,7 @@ end
 -- The prelude's Lua-side methods (lua/prelude.lua) of the types whose `__index` is a Rust
 -- function: what the prelude returns when run again.
 local prelude_text = select(2, ...)
-local extensions = assert(load(prelude_text, "=prelude"))(orm)
+local extensions = assert((loadstring or load)(prelude_text, "=prelude"))(orm)
 local EXTENDED = {
   ["lualchemy.Engine"] = extensions.Engine,
   ["lualchemy.SessionMaker"] = extensions.SessionMaker,

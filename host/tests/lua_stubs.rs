@@ -5,6 +5,24 @@
 
 use mlua::Lua;
 
+/// A state with the module and the debug library, or `None` where the runtime's debug
+/// library cannot read upvalues and the registry (Luau): there the walk cannot run.
+fn state() -> Option<Lua> {
+    // SAFETY: the debug library is needed to read mlua's userdata metatables; the chunks
+    // run here are this test's own.
+    let lua = unsafe { Lua::unsafe_new() };
+    lualchemy::install(&lua).unwrap();
+    let usable: bool = lua
+        .load("return debug ~= nil and debug.getupvalue ~= nil and debug.getregistry ~= nil")
+        .eval()
+        .unwrap();
+    if !usable {
+        eprintln!("SKIPPED: this Lua's debug library cannot walk metatables; the stubs are checked on the others");
+        return None;
+    }
+    Some(lua)
+}
+
 fn repo_file(path: &str) -> String {
     let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
@@ -14,10 +32,7 @@ fn repo_file(path: &str) -> String {
 
 #[test]
 fn every_exported_name_has_a_stub_and_every_stub_exists() {
-    // SAFETY: the debug library is needed to read mlua's userdata metatables; the chunk
-    // run here is this test's own.
-    let lua = unsafe { Lua::unsafe_new() };
-    lualchemy::install(&lua).unwrap();
+    let Some(lua) = state() else { return };
     let (problems, inventory): (Vec<String>, mlua::Table) = lua
         .load(include_str!("lua_stubs.lua"))
         .set_name("@host/tests/lua_stubs.lua")
@@ -59,8 +74,7 @@ fn every_exported_name_has_a_stub_and_every_stub_exists() {
 /// The checker itself catches a missing stub and a stub of nothing.
 #[test]
 fn the_check_fails_on_a_missing_or_extra_stub() {
-    let lua = unsafe { Lua::unsafe_new() };
-    lualchemy::install(&lua).unwrap();
+    let Some(lua) = state() else { return };
     let stubs = repo_file("types/lualchemy.lua")
         .replace("function Session:commit() end", "")
         .replace(
