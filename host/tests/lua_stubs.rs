@@ -93,3 +93,98 @@ fn the_check_fails_on_a_missing_or_extra_stub() {
         ]
     );
 }
+
+/// The names the stubs declare: `(module names, every method and field name of any class)`.
+fn stub_names(stubs: &str) -> (Vec<String>, Vec<String>) {
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut module = Vec::new();
+    let mut all = Vec::new();
+    let mut in_module_class = false;
+    for line in stubs.lines() {
+        if let Some(class) = line.strip_prefix("---@class ") {
+            in_module_class = class.trim() == "lualchemy";
+        } else if let Some(field) = line.strip_prefix("---@field ") {
+            let name = ident(field);
+            if in_module_class {
+                module.push(name.clone());
+            }
+            all.push(name);
+        } else if let Some(rest) = line.strip_prefix("function ") {
+            let (owner, name) = rest.split_once([':', '.']).unwrap_or_default();
+            let name = ident(name);
+            if owner == "orm" {
+                module.push(name.clone());
+            }
+            all.push(name);
+        }
+    }
+    (module, all)
+}
+
+/// docs/API.md documents nothing the module lacks: each `orm.NAME` it mentions is a name of
+/// the module (and `orm.NAME.MORE` one of `NAME`'s, except `orm.func.<any SQL function>`),
+/// and each `:method(` a method of some value, as declared in the stubs (which the test
+/// above holds to the module).
+#[test]
+fn every_name_docs_api_md_mentions_exists() {
+    let (module, all) = stub_names(&repo_file("types/lualchemy.lua"));
+    let api = repo_file("docs/API.md");
+    let ident = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    // methods of Lua itself, or of the example model the page defines
+    let not_ours = ["format", "greet"];
+    let mut unknown = Vec::new();
+    let mut seen = 0;
+    for (i, _) in api.match_indices("orm.") {
+        if api[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        let rest = &api[i + 4..];
+        let name = ident(rest);
+        if name.is_empty() {
+            continue;
+        }
+        seen += 1;
+        if !module.contains(&name) {
+            unknown.push(format!("orm.{name}"));
+            continue;
+        }
+        if name != "func" {
+            if let Some(more) = rest[name.len()..].strip_prefix('.') {
+                let more = ident(more);
+                if !more.is_empty() && !all.contains(&more) {
+                    unknown.push(format!("orm.{name}.{more}"));
+                }
+            }
+        }
+    }
+    for (i, _) in api.match_indices(':') {
+        // `lualchemy::install(`: Rust paths
+        if api[..i].ends_with(':') || api[i + 1..].starts_with(':') {
+            continue;
+        }
+        let rest = &api[i + 1..];
+        let name = ident(rest);
+        if name.is_empty() || !rest[name.len()..].starts_with('(') {
+            continue;
+        }
+        seen += 1;
+        if !all.contains(&name) && !not_ours.contains(&name.as_str()) {
+            unknown.push(format!(":{name}("));
+        }
+    }
+    assert!(seen > 100, "only {seen} names found in docs/API.md");
+    unknown.sort();
+    unknown.dedup();
+    assert!(
+        unknown.is_empty(),
+        "docs/API.md mentions names the module does not have: {unknown:?}"
+    );
+}
