@@ -154,8 +154,9 @@ function orm.CreateTable(table) end
 
 ---`orm.inspect(Model)` is its Mapper; `orm.inspect(obj)` the object's state.
 ---@overload fun(target: lualchemy.Model): lualchemy.Mapper
----@param target lualchemy.Instance
----@return lualchemy.InstanceState
+---@overload fun(target: lualchemy.Instance): lualchemy.InstanceState
+---@param target any
+---@return lualchemy.Mapper|lualchemy.InstanceState
 function orm.inspect(target) end
 
 ---@param target string|lualchemy.Model class name or model
