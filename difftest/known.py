@@ -1,6 +1,6 @@
 """Differences between lualchemy and SQLAlchemy 2.0.58 that the differential test knows of.
 
-DELIBERATE: differences the contract (/work/shared/API.md) chooses on purpose. Each is
+DELIBERATE: differences the API (docs/API.md) chooses on purpose. Each is
 modelled in exactly one place (named here, referenced by name where it is applied) so that
 nothing else is tolerated.
 
