@@ -53,6 +53,9 @@ pub struct InstanceState {
     /// (`key_cleared`) reads as nil instead, the contract's deliberate difference.
     pub attrs_expired: bool,
     pub key_cleared: bool,
+    /// Its row was deleted by a flush (SQLAlchemy's `was_deleted`): until a rollback
+    /// restores it, `add` refuses it ("has been deleted"), detached or not.
+    pub was_deleted: bool,
     /// Marked for deletion by `session:delete` (not yet flushed).
     pub marked_deleted: bool,
     /// Queued on the session's list of modified instances.
@@ -111,6 +114,7 @@ impl Instance {
                 key_expired: false,
                 attrs_expired: false,
                 key_cleared: false,
+                was_deleted: false,
                 marked_deleted: false,
                 queued_modified: false,
                 session: None,
@@ -141,6 +145,7 @@ impl Instance {
                 key_expired: false,
                 attrs_expired: false,
                 key_cleared: false,
+                was_deleted: false,
                 marked_deleted: false,
                 queued_modified: false,
                 session: Some(session),

@@ -71,6 +71,10 @@ pub struct SessionCore {
     pub listeners: super::events::SessionListeners,
     /// Instances a query built from rows, whose `load` event waits for the query's end.
     pub(crate) loaded_new: RefCell<Vec<Rc<Instance>>>,
+    /// Objects whose deletion a commit with `expire_on_commit = false` made permanent:
+    /// they stay in the deleted state, attached, until the session closes (SQLAlchemy's
+    /// commit detaches deleted objects only when it expires).
+    lingering_deleted: RefCell<Vec<Weak<Instance>>>,
 }
 
 /// A session handle; clones share the session.
@@ -104,6 +108,7 @@ impl Session {
             savepoint_seq: Cell::new(0),
             listeners: Default::default(),
             loaded_new: RefCell::new(Vec::new()),
+            lingering_deleted: RefCell::new(Vec::new()),
         }))
     }
 }
@@ -270,6 +275,12 @@ impl SessionCore {
                 }
                 self.dispatch(SessionEvent::TransientToPending, Some(inst), None)?;
             }
+            Status::Detached if inst.state().was_deleted => {
+                return Err(invalid!(
+                    "Instance '{}' has been deleted. Use the make_transient() function to send this object back to the transient state.",
+                    inst.describe()
+                ));
+            }
             Status::Detached => self.attach_detached(inst)?,
             Status::Pending | Status::Persistent | Status::Deleted => {
                 return Err(invalid!(
@@ -412,6 +423,13 @@ impl SessionCore {
     }
 
     pub fn expunge_all(&self) {
+        for w in self.lingering_deleted.take() {
+            if let Some(inst) = w.upgrade() {
+                if inst.status() == Status::Deleted && self.owns(&inst) {
+                    inst.detach();
+                }
+            }
+        }
         let all: Vec<Rc<Instance>> = {
             let mut v: Vec<Rc<Instance>> =
                 self.identity.borrow_mut().drain().map(|(_, i)| i).collect();
@@ -695,12 +713,19 @@ impl SessionCore {
         }
         self.conn.borrow_mut().take();
         let frames: Vec<Frame> = self.frames.borrow_mut().drain(..).collect();
+        let expire = self.config.borrow().expire_on_commit;
         for f in frames {
             for inst in f.deleted {
-                inst.detach();
+                if expire {
+                    inst.detach();
+                } else {
+                    self.lingering_deleted
+                        .borrow_mut()
+                        .push(Rc::downgrade(&inst));
+                }
             }
         }
-        if self.config.borrow().expire_on_commit {
+        if expire {
             self.expire_all();
         }
         self.dispatch(SessionEvent::AfterCommit, None, None)
@@ -769,6 +794,7 @@ impl SessionCore {
                 }
                 let mut st = inst.state_mut();
                 st.status = Status::Persistent;
+                st.was_deleted = false;
                 st.marked_deleted = false;
                 // not expired by a savepoint's rollback, as in SQLAlchemy, unless it also
                 // had changes (then `updated` holds it)
@@ -785,6 +811,7 @@ impl SessionCore {
                 {
                     let mut st = inst.state_mut();
                     st.key = None;
+                    st.was_deleted = false;
                     // SQLAlchemy refuses to flush it again when its key was expired
                     st.key_expired = inst.mapper.pk.iter().any(|&p| !st.loaded.contains(p));
                     st.attrs_expired = (0..inst.mapper.attrs.len()).any(|i| !st.loaded.contains(i));
@@ -971,6 +998,7 @@ impl SessionCore {
         {
             let mut st = inst.state_mut();
             st.status = Status::Deleted;
+            st.was_deleted = true;
             st.marked_deleted = false;
             st.queued_modified = false;
         }

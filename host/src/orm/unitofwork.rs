@@ -811,6 +811,7 @@ fn apply(
             }
             let mut st = inst.state_mut();
             st.status = Status::Deleted;
+            st.was_deleted = true;
             st.marked_deleted = false;
             drop(st);
             frame.deleted.push(inst.clone());
