@@ -203,6 +203,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
     // no save-update cascade here: as SQLAlchemy's, it runs when an object is added and
     // when the program (not a backref) links objects; a related object that is not in the
     // session when the flush runs is left out, its key not copied
+    load_for_deletes(session)?;
     let mut done: FxHashSet<*const Instance> = FxHashSet::default();
     cascade_deletes(session, &mut done, &mut nullify, &mut plan)?;
     // relationship changes of the flushed objects
@@ -334,6 +335,41 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         }
     }
     Ok(plan)
+}
+
+/// What SQLAlchemy's flush loads of the objects it deletes, so that they end it with the
+/// same relationships loaded: a one-to-many or many-to-many collection (the rows to update
+/// or unlink; not with `passive_deletes`), and a self-referential many-to-one when the
+/// flush also writes rows of that mapper (its per-row ordering reads it).
+fn load_for_deletes(session: &SessionCore) -> Result<()> {
+    let deleted: Vec<Rc<Instance>> = session.deleted.borrow().clone();
+    if deleted.is_empty() {
+        return Ok(());
+    }
+    for inst in &deleted {
+        let rels: Vec<Rc<Relationship>> = inst.mapper.relationships.borrow().clone();
+        for rel in rels {
+            if rel.viewonly || rel.passive_deletes || inst.rel_loaded(rel.index) {
+                continue;
+            }
+            let load = match rel.direction {
+                Direction::OneToMany | Direction::ManyToMany => true,
+                Direction::ManyToOne => {
+                    Rc::ptr_eq(&rel.target(), &inst.mapper)
+                        && session
+                            .new
+                            .borrow()
+                            .iter()
+                            .chain(session.modified.borrow().iter())
+                            .any(|o| Rc::ptr_eq(&o.mapper, &inst.mapper))
+                }
+            };
+            if load && inst.status() == Status::Persistent {
+                session.load_relationship_for_flush(inst, &rel)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The delete cascades of the objects marked deleted, to a fixed point: children deleted

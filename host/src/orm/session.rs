@@ -313,7 +313,15 @@ impl SessionCore {
         let mut st = inst.state_mut();
         st.status = Status::Persistent;
         st.session = Some(self.weak());
-        if !st.committed.is_empty() && !st.queued_modified {
+        // changed while detached (columns, references, a collection's pending changes): it
+        // joins the flush, as SQLAlchemy's modified flag brings it into the session's set
+        let changed = !st.committed.is_empty()
+            || st.rels_changed
+            || st
+                .rels
+                .as_ref()
+                .is_some_and(|r| r.iter().any(|x| matches!(x, RelState::Pending(_))));
+        if changed && !st.queued_modified {
             st.queued_modified = true;
             drop(st);
             self.modified.borrow_mut().push(inst.clone());

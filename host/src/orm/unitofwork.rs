@@ -161,6 +161,11 @@ impl Undo {
     fn restore(self) {
         for (inst, i, old, loaded, had_committed) in self.fks.into_iter().rev() {
             let mut st = inst.state_mut();
+            // a pending object keeps the foreign keys the failed flush copied into it, as
+            // SQLAlchemy leaves them (the next flush copies them again from the references)
+            if st.status == Status::Pending && !inst.mapper.pk.contains(&i) {
+                continue;
+            }
             st.values[i] = old;
             if !loaded {
                 st.loaded.remove(i);
