@@ -142,3 +142,109 @@ describe("self-referential rows", function()
     assert.equal(mid.id, leaf.parent_id)
   end)
 end)
+
+describe("rollback", function()
+  it("without a transaction expires nothing", function()
+    local env = setup({ expire_on_commit = false })
+    local s = env.s
+    local n = env.Node{ name = "n" }
+    s:add(n)
+    s:commit()
+    local _ = n.parent -- NULL key: no SQL, no transaction
+    assert.is_false(s:in_transaction())
+    s:rollback()
+    assert.equal(0, #orm.inspect(n).unloaded - 1) -- only Node.children is unloaded
+  end)
+
+  it("a reference set to what it holds begins the transaction the rollback expires", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "c", parent = p }
+    s:add(c)
+    s:commit()
+    c.parent = p
+    assert.is_true(s:in_transaction())
+    s:rollback()
+    assert.is_true(orm.inspect(c).expired)
+  end)
+
+  it("makes an inserted object transient; an attribute it expired raises DetachedInstanceError", function()
+    local env = setup()
+    local s = env.s
+    local c = env.Child{ label = "d" }
+    s:add(c)
+    s:flush()
+    s:expire_all()
+    s:rollback()
+    assert.equal("transient", state(c))
+    assert.is_nil(c.id) -- the generated key is cleared (deliberate difference 1)
+    local ok, err = pcall(function() return c.label end)
+    assert.is_false(ok)
+    assert.equal("DetachedInstanceError", err.kind)
+    c.label = "again" -- set, it reads as any new value
+    assert.equal("again", c.label)
+  end)
+end)
+
+describe("deleted objects", function()
+  it("load the collections and the many-to-one the identity map holds, at the flush", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "c", parent = p }
+    local root = env.Node{ name = "root" }
+    local leaf = env.Node{ name = "leaf", parent = root }
+    s:add_all({ c, leaf })
+    s:commit()
+    local _ = p.name
+    s:delete(c)
+    s:delete(root)
+    s:flush()
+    local unloaded = table.concat(orm.inspect(c).unloaded, ",")
+    assert.equal("", unloaded) -- parent from the identity map
+    assert.equal(p, c.parent)
+    assert.equal(1, #root.children)
+    assert.is_nil(leaf.parent_id) -- its key set to NULL by the flush
+  end)
+
+  it("stay deleted after a commit without expiry, and cannot be added again", function()
+    local env = setup({ expire_on_commit = false })
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit()
+    s:delete(p)
+    s:commit()
+    assert.equal("deleted", state(p))
+    assert.is_true(orm.inspect(p).was_deleted)
+    local ok, err = pcall(s.add, s, p)
+    assert.is_false(ok)
+    assert.truthy(err.message:find("has been deleted", 1, true), err.message)
+    s:close()
+    assert.equal("detached", state(p))
+    local s2 = orm.Session(env.engine)
+    ok, err = pcall(s2.add, s2, p)
+    assert.is_false(ok)
+    assert.equal("InvalidRequestError", err.kind)
+  end)
+end)
+
+describe("a failed flush", function()
+  it("leaves the foreign keys it copied into the objects it makes transient", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit()
+    local c = env.Child{ label = nil, parent = p } -- NOT NULL violation, after the key copy
+    s:add(c)
+    local ok, err = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", err.kind)
+    s:rollback()
+    assert.equal("transient", state(c))
+    assert.equal(p.id, c.parent_id) -- as SQLAlchemy leaves it
+    assert.equal(p, c.parent)
+  end)
+end)

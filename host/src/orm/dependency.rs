@@ -352,6 +352,9 @@ fn load_for_deletes(session: &SessionCore) -> Result<()> {
             if rel.viewonly || rel.passive_deletes || inst.rel_loaded(rel.index) {
                 continue;
             }
+            if inst.status() != Status::Persistent {
+                continue;
+            }
             let load = match rel.direction {
                 Direction::OneToMany | Direction::ManyToMany => true,
                 Direction::ManyToOne => {
@@ -364,8 +367,41 @@ fn load_for_deletes(session: &SessionCore) -> Result<()> {
                             .any(|o| Rc::ptr_eq(&o.mapper, &inst.mapper))
                 }
             };
-            if load && inst.status() == Status::Persistent {
+            if load {
                 session.load_relationship_for_flush(inst, &rel)?;
+            } else if rel.direction == Direction::ManyToOne {
+                // what it references without loading another object (SQLAlchemy's
+                // PASSIVE_NO_FETCH_RELATED): nothing when the key is NULL, else the object
+                // of the identity map, loaded or not
+                for &c in &rel.local {
+                    SessionCore::ensure_loaded(inst, c)?;
+                }
+                let (null, never_set) = {
+                    let st = inst.state();
+                    (
+                        rel.local.iter().any(|&c| st.values[c].is_null()),
+                        st.nulls_never_set,
+                    )
+                };
+                if null && never_set {
+                    continue;
+                }
+                let found = if null {
+                    None
+                } else {
+                    match super::strategies::many_to_one_in_identity_map(inst, &rel) {
+                        Some(f) => Some(f),
+                        None => continue,
+                    }
+                };
+                inst.store_loaded(
+                    rel.index,
+                    RelState::Scalar(super::collections::ScalarRef {
+                        value: found,
+                        changed: false,
+                        replaced: None,
+                    }),
+                );
             }
         }
     }

@@ -56,6 +56,10 @@ pub struct InstanceState {
     /// Its row was deleted by a flush (SQLAlchemy's `was_deleted`): until a rollback
     /// restores it, `add` refuses it ("has been deleted"), detached or not.
     pub was_deleted: bool,
+    /// Inserted with NULL columns and not loaded from a row since: SQLAlchemy never set
+    /// those columns (they are not in its `__dict__`), so a flush reading a NULL foreign key
+    /// of it passively leaves the many-to-one unloaded.
+    pub nulls_never_set: bool,
     /// Marked for deletion by `session:delete` (not yet flushed).
     pub marked_deleted: bool,
     /// Queued on the session's list of modified instances.
@@ -115,6 +119,7 @@ impl Instance {
                 attrs_expired: false,
                 key_cleared: false,
                 was_deleted: false,
+                nulls_never_set: false,
                 marked_deleted: false,
                 queued_modified: false,
                 session: None,
@@ -146,6 +151,7 @@ impl Instance {
                 attrs_expired: false,
                 key_cleared: false,
                 was_deleted: false,
+                nulls_never_set: false,
                 marked_deleted: false,
                 queued_modified: false,
                 session: Some(session),

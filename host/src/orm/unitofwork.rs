@@ -781,6 +781,7 @@ fn apply(
             for i in 0..inst.mapper.attrs.len() {
                 st.loaded.insert(i);
             }
+            st.nulls_never_set = st.values.iter().any(Value::is_null);
             for i in out.expire {
                 st.loaded.remove(i);
             }
