@@ -177,11 +177,13 @@ impl UserData for LuaConnection {
             this.conn.borrow_mut().take();
             Ok(())
         });
-        m.add_meta_method(MetaMethod::Close, |_, this, _: LuaValue| {
-            this.end(false)?;
-            this.conn.borrow_mut().take();
-            Ok(())
-        });
+        if super::compat::CLOSE {
+            m.add_meta_method("__close", |_, this, _: LuaValue| {
+                this.end(false)?;
+                this.conn.borrow_mut().take();
+                Ok(())
+            });
+        }
         m.add_method("in_transaction", |_, this, ()| {
             Ok(this.owner.borrow().is_some())
         });

@@ -419,10 +419,12 @@ impl UserData for LuaSession {
             this.core.close();
             Ok(())
         });
-        m.add_meta_method(MetaMethod::Close, |_, this, _: LuaValue| {
-            this.core.close();
-            Ok(())
-        });
+        if super::compat::CLOSE {
+            m.add_meta_method("__close", |_, this, _: LuaValue| {
+                this.core.close();
+                Ok(())
+            });
+        }
         m.add_method("_expunge", |lua, this, obj: LuaValue| {
             this.core.expunge(&expect_instance(lua, &obj)?).lua()
         });

@@ -1,0 +1,99 @@
+//! The one seam for what differs between the Lua versions the binding builds for (cargo
+//! features `lua54` (default), `lua55`, `lua53`, `lua52`, `lua51`, `luajit`, `luau`; see
+//! docs/LUA_VERSIONS.md). One file per version family, as mlua keeps its `ffi/` per version;
+//! exactly one is compiled in, and the rest of the binding asks it instead of testing
+//! features itself:
+//!
+//! - what the language has: 64-bit integers (`INTEGERS`), the metamethods of `//`, the
+//!   bitwise operators and `<close>` (`IDIV`, `BITWISE`, `CLOSE`), whether `pairs` honours
+//!   `__pairs` (`PAIRS`) and `ipairs` honours `__index` (`IPAIRS_INDEX`);
+//! - the raw C API calls that differ (`new_userdata`: user value slots on 5.4, a destructor
+//!   instead of `__gc` on Luau), all `#[inline(always)]`, so the hot paths of `instance.rs`
+//!   compile to the same calls as before on each version;
+//! - the sandbox's libraries and its instruction budget (`SANDBOX_LIBS`,
+//!   `set_budget_hook`: a count hook; on LuaJIT with the JIT compiler off, since the hook
+//!   does not fire inside compiled traces; on Luau the interrupt callback).
+//!
+//! Integers: on the versions without a 64-bit integer subtype (5.1, 5.2, LuaJIT, Luau) a
+//! number is a double, exact for integers up to 2^53. The binding never hands out or takes in
+//! an integer beyond that silently rounded: `check_integer` makes it an `orm.Error` naming
+//! the column (docs/LUA_VERSIONS.md, "Integers").
+
+#[cfg_attr(any(feature = "lua54", feature = "lua55"), path = "lua54.rs")]
+#[cfg_attr(feature = "lua53", path = "lua53.rs")]
+#[cfg_attr(feature = "lua52", path = "lua52.rs")]
+#[cfg_attr(feature = "lua51", path = "lua51.rs")]
+#[cfg_attr(feature = "luajit", path = "luajit.rs")]
+#[cfg_attr(feature = "luau", path = "luau.rs")]
+mod version;
+
+pub use version::*;
+
+#[cfg(not(feature = "luau"))]
+use mlua::Lua;
+
+/// The largest integer a double holds exactly (and every integer below it).
+pub const MAX_EXACT_DOUBLE_INTEGER: i64 = 1 << 53;
+
+/// Whether Lua holds the integer `n` exactly (always, where Lua has 64-bit integers).
+#[inline(always)]
+pub fn exact_integer(n: i64) -> bool {
+    INTEGERS || n.unsigned_abs() <= MAX_EXACT_DOUBLE_INTEGER as u64
+}
+
+/// `n`, or the error naming what holds it when this Lua cannot hold it exactly.
+pub fn check_integer(n: i64, what: &dyn Fn() -> String) -> mlua::Result<i64> {
+    if exact_integer(n) {
+        return Ok(n);
+    }
+    Err(super::error::kind_err(
+        crate::error::ErrorKind::ArgumentError,
+        format!(
+            "{}: the integer {n} is beyond 2^53, which {NAME} numbers (doubles) cannot hold \
+             exactly; store it in a String column, or build lualchemy for Lua 5.3 or later",
+            what()
+        ),
+    ))
+}
+
+/// The count hook every version but Luau has: `tick` every `every` instructions; after it
+/// failed once, every instruction fails with the same message.
+#[cfg(not(feature = "luau"))]
+fn count_hook(
+    lua: &Lua,
+    every: u32,
+    tick: impl Fn() -> Result<(), String> + 'static,
+) -> mlua::Result<()> {
+    use mlua::{HookTriggers, VmState};
+    lua.set_global_hook(
+        HookTriggers::new().every_nth_instruction(every),
+        move |lua, _| match tick() {
+            Ok(()) => Ok(VmState::Continue),
+            Err(msg) => {
+                let again = msg.clone();
+                lua.set_global_hook(HookTriggers::new().every_nth_instruction(1), move |_, _| {
+                    Err(mlua::Error::runtime(again.clone()))
+                })?;
+                Err(mlua::Error::runtime(msg))
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_are_exact_or_refused() {
+        assert!(
+            exact_integer(MAX_EXACT_DOUBLE_INTEGER) && exact_integer(-MAX_EXACT_DOUBLE_INTEGER)
+        );
+        assert_eq!(exact_integer(i64::MAX), INTEGERS);
+        let err = check_integer(i64::MIN, &|| "User.id".into());
+        assert_eq!(err.is_ok(), INTEGERS);
+        if let Err(e) = err {
+            assert!(e.to_string().contains("User.id"), "{e}");
+        }
+    }
+}
