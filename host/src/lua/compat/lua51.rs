@@ -7,12 +7,16 @@ use std::ffi::c_void;
 use mlua::{ffi, Lua, StdLib};
 
 pub const NAME: &str = "Lua 5.1";
+/// The Lua language version whose syntax and library this runtime has (`-- requires:`).
+pub const LANGUAGE: (u32, u32) = (5, 1);
 pub const INTEGERS: bool = false;
 pub const IDIV: bool = false;
 pub const BITWISE: bool = false;
 pub const CLOSE: bool = false;
 pub const PAIRS: bool = false;
 pub const IPAIRS_INDEX: bool = false;
+/// `__lt` / `__le` only between two tables or two userdata.
+pub const MIXED_COMPARE: bool = false;
 
 /// # Safety
 /// `l` is a live state with room for one more value on its stack.

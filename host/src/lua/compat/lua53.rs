@@ -6,12 +6,16 @@ use std::ffi::c_void;
 use mlua::{ffi, Lua, StdLib};
 
 pub const NAME: &str = "Lua 5.3";
+/// The Lua language version whose syntax and library this runtime has (`-- requires:`).
+pub const LANGUAGE: (u32, u32) = (5, 3);
 pub const INTEGERS: bool = true;
 pub const IDIV: bool = true;
 pub const BITWISE: bool = true;
 pub const CLOSE: bool = false;
 pub const PAIRS: bool = true;
 pub const IPAIRS_INDEX: bool = true;
+/// `<` and `<=` call `__lt` / `__le` when one operand is a number.
+pub const MIXED_COMPARE: bool = true;
 
 /// # Safety
 /// `l` is a live state with room for one more value on its stack.

@@ -11,6 +11,12 @@ pub const NAME: &str = if cfg!(feature = "lua55") {
     "Lua 5.4"
 };
 /// Numbers have a 64-bit integer subtype.
+/// The Lua language version whose syntax and library this runtime has (`-- requires:`).
+pub const LANGUAGE: (u32, u32) = if cfg!(feature = "lua55") {
+    (5, 5)
+} else {
+    (5, 4)
+};
 pub const INTEGERS: bool = true;
 /// `//` calls `__idiv`.
 pub const IDIV: bool = true;
@@ -22,6 +28,8 @@ pub const CLOSE: bool = true;
 pub const PAIRS: bool = true;
 /// `ipairs` (and `table.insert`, `#`) go through `__index` / `__len` on a userdata.
 pub const IPAIRS_INDEX: bool = true;
+/// `<` and `<=` call `__lt` / `__le` when one operand is a number.
+pub const MIXED_COMPARE: bool = true;
 
 /// A new full userdata of `size` bytes, no user values. `gc` is the finalizer the
 /// metatable's `__gc` also calls (Luau needs it here; Lua 5.4 does not).

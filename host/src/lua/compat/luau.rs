@@ -9,12 +9,16 @@ use std::ffi::c_void;
 use mlua::{ffi, Lua, StdLib, VmState};
 
 pub const NAME: &str = "Luau";
+/// The Lua language version whose syntax and library this runtime has (`-- requires:`).
+pub const LANGUAGE: (u32, u32) = (5, 1);
 pub const INTEGERS: bool = false;
 pub const IDIV: bool = true;
 pub const BITWISE: bool = false;
 pub const CLOSE: bool = false;
 pub const PAIRS: bool = false;
 pub const IPAIRS_INDEX: bool = false;
+/// `__lt` / `__le` only between two tables or two userdata.
+pub const MIXED_COMPARE: bool = false;
 
 /// The finalizer of each instance userdata, set at creation (`instance.rs` passes it).
 static mut GC: Option<unsafe fn(*mut c_void)> = None;

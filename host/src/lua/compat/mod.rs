@@ -56,6 +56,55 @@ pub fn check_integer(n: i64, what: &dyn Fn() -> String) -> mlua::Result<i64> {
     ))
 }
 
+/// Why a Lua file whose first line is `-- requires: Lua 5.3` (or `5.4`, ...) cannot run here,
+/// or `None` when it can (no such line, or this Lua is that version or later). Spec files and
+/// examples that show a newer version's syntax (`<close>`, `//`, `&`) carry the line, and
+/// the spec runner skips them elsewhere, saying why.
+pub fn unmet_requirement(first_line: &str) -> Option<String> {
+    let rest = first_line.trim().strip_prefix("--")?.trim();
+    let version = rest
+        .strip_prefix("requires:")?
+        .trim()
+        .strip_prefix("Lua")?
+        .trim();
+    let (major, minor) = version.split_once('.')?;
+    let wanted: (u32, u32) = (major.trim().parse().ok()?, minor.trim().parse().ok()?);
+    (LANGUAGE < wanted).then(|| {
+        format!(
+            "requires Lua {}.{}; this build runs {NAME}",
+            wanted.0, wanted.1
+        )
+    })
+}
+
+/// What this Lua has, as a table scripts and specs can test (the spec runner's `LUA`):
+/// `name`, `integers`, `idiv`, `bitwise`, `close`, `pairs`, `ipairs_index`,
+/// `unmet(first_line)` (`unmet_requirement`) and `skip(why)` (prints why a test is skipped).
+pub fn features_table(lua: &mlua::Lua) -> mlua::Result<mlua::Table> {
+    let t = lua.create_table()?;
+    t.set("name", NAME)?;
+    t.set("integers", INTEGERS)?;
+    t.set("idiv", IDIV)?;
+    t.set("bitwise", BITWISE)?;
+    t.set("close", CLOSE)?;
+    t.set("pairs", PAIRS)?;
+    t.set("ipairs_index", IPAIRS_INDEX)?;
+    t.set("mixed_compare", MIXED_COMPARE)?;
+    // `pending(LUA.skip(why))` in a spec: says why a test does not run on this Lua
+    t.set(
+        "skip",
+        lua.create_function(|_, why: String| {
+            println!("SKIP on {NAME}: {why}");
+            Ok(format!("{why}; this is {NAME}"))
+        })?,
+    )?;
+    t.set(
+        "unmet",
+        lua.create_function(|_, line: String| Ok(unmet_requirement(&line)))?,
+    )?;
+    Ok(t)
+}
+
 /// The count hook every version but Luau has: `tick` every `every` instructions; after it
 /// failed once, every instruction fails with the same message.
 #[cfg(not(feature = "luau"))]
@@ -83,6 +132,21 @@ fn count_hook(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requirements_compare_language_versions() {
+        assert_eq!(unmet_requirement("-- requires: Lua 5.1"), None);
+        assert_eq!(unmet_requirement("local x = 1"), None);
+        let newest = unmet_requirement("-- requires: Lua 9.9").unwrap();
+        assert!(
+            newest.contains("requires Lua 9.9") && newest.contains(NAME),
+            "{newest}"
+        );
+        assert_eq!(
+            unmet_requirement("-- requires: Lua 5.4").is_some(),
+            LANGUAGE < (5, 4)
+        );
+    }
 
     #[test]
     fn integers_are_exact_or_refused() {
