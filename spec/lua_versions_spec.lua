@@ -93,3 +93,62 @@ describe("session:run(fn)", function()
     s:close()
   end)
 end)
+
+describe("a recursion through lualchemy", function()
+  it("ends in a catchable error on every version (LuaJIT limits no C calls: lualchemy does)", function()
+    local Base = orm.declarative_base()
+    local depth = 0
+    local M = Base:model("M", {
+      __tablename__ = "m",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      loop = orm.hybrid_property(function(self) return self.loop end),
+      deep = orm.hybrid_property(function(self)
+        depth = depth + 1
+        if depth < 60 then return self.deep end
+        return depth
+      end),
+    })
+    for _ = 1, 3 do
+      local ok, err = pcall(function() return M{}.loop end)
+      assert.falsy(ok)
+      assert.truthy(tostring(err):find("overflow", 1, true), tostring(err))
+    end
+    -- what the failed recursions entered was left: 60 levels still fit
+    assert.equal(60, M{}.deep)
+  end)
+end)
+
+describe("a session the garbage collector takes", function()
+  it("rolls back without calling the echo function from inside the collector", function()
+    local log, in_gc = {}, false
+    local engine = orm.create_engine("sqlite://", {
+      echo = function(sql)
+        assert(not in_gc, "echo called from inside the garbage collector: " .. sql)
+        log[#log + 1] = sql
+      end,
+    })
+    local Base = orm.declarative_base()
+    local U = Base:model("U", {
+      __tablename__ = "us",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+    })
+    Base.metadata:create_all(engine)
+    local function forgotten()
+      local s = orm.Session(engine)
+      s:add(U{ id = 1 })
+      s:flush()
+    end
+    forgotten()
+    in_gc = true
+    collectgarbage()
+    collectgarbage()
+    in_gc = false
+    local before = #log
+    -- the ROLLBACK is reported before the next statement, in order
+    local conn = engine:connect()
+    assert.equal(0, conn:execute(orm.text("SELECT count(*) FROM us")):scalar())
+    conn:close()
+    assert.equal("ROLLBACK", log[before + 1])
+    assert.truthy(log[before + 2]:find("^BEGIN") or log[before + 2]:find("^SELECT"), log[before + 2])
+  end)
+end)

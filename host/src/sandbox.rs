@@ -351,6 +351,24 @@ mod tests {
     }
 
     #[test]
+    fn the_budget_holds_in_a_hot_loop_of_a_state_with_every_library() {
+        // Lua::new() opens LuaJIT's `jit` library, which turns the compiler on: the count hook
+        // is not called inside compiled traces, so the sandbox turns it off again
+        let lua = Lua::new();
+        Sandbox {
+            max_instructions: 2_000_000,
+            ..Sandbox::default()
+        }
+        .install(&lua)
+        .unwrap();
+        let err = lua
+            .load("local x = 0 for _ = 1, 1e12 do x = x + 1 end return x")
+            .exec()
+            .unwrap_err();
+        assert!(err.to_string().contains("instruction limit"), "{err}");
+    }
+
+    #[test]
     fn urls_are_checked_against_the_allowed_directory() {
         let base = std::env::temp_dir().join(format!("lualchemy_sbx_{}", std::process::id()));
         let allowed = base.join("allowed");

@@ -217,6 +217,7 @@ fn class_meta(lua: &Lua, name: &str, args: mlua::MultiValue) -> LuaResult<LuaVal
         .find_map(|v| instance_of(lua, v))
         .ok_or_else(|| arg(format!("{name}: no lualchemy instance among the operands")))?;
     let class = &super::model::model_host(&inst.mapper).class;
+    let _nested = compat::nested().map_err(mlua::Error::runtime)?;
     match (class.raw_get::<LuaValue>(name)?, name) {
         (LuaValue::Function(f), "__tostring") => {
             let v = f.call::<LuaValue>(args.into_iter().next())?;
@@ -666,6 +667,10 @@ pub(crate) unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_in
 /// the caller unchanged; or a validated column, read as any other.
 unsafe fn special_get(l: *mut ffi::lua_State, p: Block, i: usize) -> c_int {
     if i >= DESCRIPTOR {
+        let _nested = match compat::nested() {
+            Ok(n) => n,
+            Err(msg) => return raise(l, "InvalidRequestError", msg),
+        };
         ffi::lua_rawgeti(l, 3, GETTERS);
         ffi::lua_rawgeti(l, -1, (i - DESCRIPTOR) as ffi::lua_Integer + 1);
         ffi::lua_pushvalue(l, 1);
@@ -713,6 +718,13 @@ unsafe fn special_set(
 ) {
     let top = ffi::lua_gettop(l);
     ffi::lua_checkstack(l, 8);
+    let _nested = match compat::nested() {
+        Ok(n) => n,
+        Err(msg) => {
+            raise(l, "InvalidRequestError", msg);
+            return;
+        }
+    };
     if i >= DESCRIPTOR {
         ffi::lua_rawgeti(l, mt, SETTERS);
         if ffi::lua_rawgeti(l, -1, (i - DESCRIPTOR) as ffi::lua_Integer + 1) != ffi::LUA_TFUNCTION {

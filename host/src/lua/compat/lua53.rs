@@ -15,6 +15,8 @@ pub const CLOSE: bool = false;
 pub const PAIRS: bool = true;
 pub const IPAIRS_INDEX: bool = true;
 /// `<` and `<=` call `__lt` / `__le` when one operand is a number.
+/// Lua limits nested C calls itself: the main thread's stack is enough.
+pub const NATIVE_STACK: Option<usize> = None;
 pub const MIXED_COMPARE: bool = true;
 
 /// # Safety

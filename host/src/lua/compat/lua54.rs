@@ -29,6 +29,8 @@ pub const PAIRS: bool = true;
 /// `ipairs` (and `table.insert`, `#`) go through `__index` / `__len` on a userdata.
 pub const IPAIRS_INDEX: bool = true;
 /// `<` and `<=` call `__lt` / `__le` when one operand is a number.
+/// Lua limits nested C calls itself: the main thread's stack is enough.
+pub const NATIVE_STACK: Option<usize> = None;
 pub const MIXED_COMPARE: bool = true;
 
 /// A new full userdata of `size` bytes, no user values. `gc` is the finalizer the

@@ -105,6 +105,71 @@ pub fn features_table(lua: &mlua::Lua) -> mlua::Result<mlua::Table> {
     Ok(t)
 }
 
+/// Runs `f` (the binary's whole work) on a native stack deep enough for this Lua. LuaJIT has
+/// no limit of its own on nested C calls (5.1 to 5.4 stop at about 200): a recursion through
+/// lualchemy's Rust functions (a validator setting its own attribute, a hybrid reading
+/// itself) ends with LuaJIT's "stack overflow" error at its Lua stack's limit, which takes
+/// more than the 8 MiB of a main thread. Elsewhere `f` runs where it is.
+pub fn with_native_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match NATIVE_STACK {
+        Some(size) => std::thread::Builder::new()
+            .name("lua".into())
+            .stack_size(size)
+            .spawn(f)
+            .and_then(|t| {
+                t.join()
+                    .map_err(|_| std::io::Error::other("the Lua thread panicked"))
+            })
+            .unwrap_or_else(|e| panic!("lualchemy: {e}")),
+        None => f(),
+    }
+}
+
+thread_local! {
+    static NESTED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Nested calls from lualchemy into the script's functions (validators, hybrids, listeners,
+/// defaults, `__tostring`) allowed at once where Lua does not limit nested C calls itself
+/// (LuaJIT): Lua 5.4's own limit, so that a runaway recursion through them is the same quick,
+/// catchable error on every version.
+pub const MAX_NESTED: u32 = 200;
+
+/// One nested call into the script's code, counted while alive (`nested`). A Lua error
+/// crossing it drops it too: LuaJIT unwinds through Rust frames (elsewhere nothing is
+/// counted).
+pub struct Nested(());
+
+impl Drop for Nested {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if NATIVE_STACK.is_some() {
+            NESTED.with(|n| n.set(n.get() - 1));
+        }
+    }
+}
+
+/// Enters a nested call into the script's code, or the message for one too many. Free where
+/// Lua counts C calls itself (every version but LuaJIT).
+#[inline(always)]
+pub fn nested() -> Result<Nested, String> {
+    if NATIVE_STACK.is_some() {
+        let depth = NESTED.with(|n| {
+            n.set(n.get() + 1);
+            n.get()
+        });
+        let guard = Nested(());
+        if depth > MAX_NESTED {
+            return Err(format!(
+                "stack overflow: more than {MAX_NESTED} nested calls through lualchemy (a \
+                 validator, hybrid, listener, default or __tostring that calls itself?)"
+            ));
+        }
+        return Ok(guard);
+    }
+    Ok(Nested(()))
+}
+
 /// The count hook every version but Luau has: `tick` every `every` instructions; after it
 /// failed once, every instruction fails with the same message.
 #[cfg(not(feature = "luau"))]
