@@ -48,13 +48,16 @@ pub fn sandbox_libs() -> StdLib {
 }
 
 /// Luau calls the interrupt at function calls and loop back-edges, not per instruction:
-/// each call is charged as `every` instructions.
+/// each call is charged as `every` instructions. Also turns Luau's sandbox mode on.
 pub fn set_budget_hook(
     lua: &Lua,
     every: u32,
     tick: impl Fn() -> Result<(), String> + 'static,
 ) -> mlua::Result<()> {
     let _ = every;
+    // Luau's own sandbox mode on top of lua/sandbox.lua's environment: the libraries and the
+    // globals read-only, each script's writes in an environment of its own
+    lua.sandbox(true)?;
     lua.set_interrupt(move |_| match tick() {
         Ok(()) => Ok(VmState::Continue),
         Err(msg) => Err(mlua::Error::runtime(msg)),

@@ -6,13 +6,19 @@
 //!
 //! - what the language has: 64-bit integers (`INTEGERS`), the metamethods of `//`, the
 //!   bitwise operators and `<close>` (`IDIV`, `BITWISE`, `CLOSE`), whether `pairs` honours
-//!   `__pairs` (`PAIRS`) and `ipairs` honours `__index` (`IPAIRS_INDEX`);
+//!   `__pairs` (`PAIRS`), `ipairs` honours `__index` (`IPAIRS_INDEX`) and `<` reaches `__lt`
+//!   with a number on one side (`MIXED_COMPARE`); the language version (`LANGUAGE`) that a
+//!   `-- requires: Lua 5.x` first line is compared with (`unmet_requirement`), and all of it
+//!   as a Lua table (`features_table`, the specs' `LUA`);
 //! - the raw C API calls that differ (`new_userdata`: user value slots on 5.4, a destructor
 //!   instead of `__gc` on Luau), all `#[inline(always)]`, so the hot paths of `instance.rs`
 //!   compile to the same calls as before on each version;
-//! - the sandbox's libraries and its instruction budget (`SANDBOX_LIBS`,
-//!   `set_budget_hook`: a count hook; on LuaJIT with the JIT compiler off, since the hook
-//!   does not fire inside compiled traces; on Luau the interrupt callback).
+//! - the sandbox's libraries and its instruction budget (`sandbox_libs`, `set_budget_hook`:
+//!   a count hook; on LuaJIT with the JIT compiler off, since the hook does not fire inside
+//!   compiled traces; on Luau the interrupt callback and Luau's sandbox mode);
+//! - nested calls into the script's code: counted up to `MAX_NESTED` where Lua does not
+//!   limit nested C calls itself (LuaJIT: `nested`, with the binary on a deep native stack,
+//!   `with_native_stack`); free elsewhere.
 //!
 //! Integers: on the versions without a 64-bit integer subtype (5.1, 5.2, LuaJIT, Luau) a
 //! number is a double, exact for integers up to 2^53. The binding never hands out or takes in
