@@ -88,7 +88,7 @@ end
 
 local function labels(list)
   local out = {}
-  for _, x in ipairs(list) do out[#out + 1] = x.label or x.name end
+  for i = 1, #list do local x = list[i]; out[#out + 1] = x.label or x.name end -- a collection too, on every Lua
   return out
 end
 

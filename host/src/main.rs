@@ -121,6 +121,10 @@ fn run_chunk(code: &str) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    lualchemy::lua::compat::with_native_stack(lua_main)
+}
+
+fn lua_main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None | Some("-h") | Some("--help") => {
