@@ -574,7 +574,9 @@ impl SessionCore {
                 && i.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
         };
         let mut todo: Vec<Rc<Instance>> = Vec::new();
-        for inst in self.modified.borrow().iter() {
+        let new = self.new.borrow();
+        let modified = self.modified.borrow();
+        for inst in modified.iter() {
             let changed = {
                 let st = inst.state();
                 !st.committed.is_empty() || st.rels_changed
@@ -582,19 +584,39 @@ impl SessionCore {
             if changed && key_expired(inst) {
                 todo.push(inst.clone());
             }
-            // the target of a many-to-one set since the last flush: its key fills the
-            // foreign key, read from its loaded state as SQLAlchemy's sync does
+        }
+        // the objects whose keys this flush copies (the target of a many-to-one set since
+        // the last flush, both sides of a many-to-many link) are read from their loaded
+        // state, as SQLAlchemy's sync does: an expired one loads first
+        for inst in new.iter().chain(modified.iter()) {
+            if !inst.state().rels_changed {
+                continue;
+            }
             for rel in inst.mapper.relationships.borrow().iter() {
-                if rel.direction != super::relationships::Direction::ManyToOne {
+                if rel.viewonly {
                     continue;
                 }
-                if let super::collections::RelState::Scalar(r) = inst.rel_state(rel.index) {
-                    if let Some(t) = r.value.filter(|t| r.changed && key_expired(t)) {
-                        todo.push(t);
+                match (rel.direction, inst.rel_state(rel.index)) {
+                    (super::relationships::Direction::ManyToOne, RelState::Scalar(r)) => {
+                        if let Some(t) = r.value.filter(|t| r.changed && key_expired(t)) {
+                            todo.push(t);
+                        }
                     }
+                    (super::relationships::Direction::ManyToMany, RelState::Collection(c)) => {
+                        todo.extend(
+                            c.added
+                                .iter()
+                                .chain(c.removed.iter())
+                                .filter(|t| key_expired(t))
+                                .cloned(),
+                        );
+                    }
+                    _ => {}
                 }
             }
         }
+        drop(new);
+        drop(modified);
         // a DELETE reads its key from the loaded state too
         for inst in self.deleted.borrow().iter() {
             let st = inst.state();
