@@ -322,6 +322,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         }
     }
     // orphans deleted above cascade too
+    load_for_deletes(session)?;
     cascade_deletes(session, &mut done, &mut nullify, &mut plan)?;
     // a deleted child keeps its key: nothing is copied into a row the flush deletes
     nullify.retain(|r| !r.child.state().marked_deleted);
@@ -352,8 +353,14 @@ fn load_for_deletes(session: &SessionCore) -> Result<()> {
             if rel.viewonly || rel.passive_deletes || inst.rel_loaded(rel.index) {
                 continue;
             }
-            if inst.status() != Status::Persistent {
-                continue;
+            match inst.status() {
+                Status::Persistent => {}
+                // inserted by this flush: nothing to load, its collections are empty
+                Status::Pending if rel.uselist => {
+                    super::session::SessionCore::load_on_access(inst, &rel)?;
+                    continue;
+                }
+                _ => continue,
             }
             let load = match rel.direction {
                 Direction::OneToMany | Direction::ManyToMany => true,

@@ -983,13 +983,44 @@ impl SessionCore {
         self.modified.borrow_mut().clear();
     }
 
-    pub fn expire(&self, inst: &Rc<Instance>, attrs: Option<&[usize]>) -> Result<()> {
+    /// `session:expire(obj, { names })`: the named columns and column properties expire,
+    /// the named relationships unload (each reloads on next access). Refused, changing
+    /// nothing, when the object is not persistent in this session or a name is unknown.
+    pub fn expire_named(&self, inst: &Rc<Instance>, names: &[String]) -> Result<()> {
+        self.check_persistent(inst)?;
+        let m = &inst.mapper;
+        let mut attrs = Vec::new();
+        let mut rels = Vec::new();
+        for n in names {
+            if let Some(rel) = m.relationship(n) {
+                rels.push(rel.index);
+            } else if let Some(i) = m.attr_index(n).or_else(|| m.prop_index(n)) {
+                attrs.push(i);
+            } else {
+                return Err(Error::argument(format!(
+                    "session:expire(): {} has no attribute '{n}'",
+                    m.class_name
+                )));
+            }
+        }
+        for r in rels {
+            inst.with_rel(r, |s| *s = super::collections::RelState::Unloaded);
+        }
+        self.expire(inst, Some(&attrs))
+    }
+
+    fn check_persistent(&self, inst: &Rc<Instance>) -> Result<()> {
         if !self.owns(inst) || inst.status() != Status::Persistent {
             return Err(invalid!(
                 "Instance '{}' is not persistent within this Session",
                 inst.describe()
             ));
         }
+        Ok(())
+    }
+
+    pub fn expire(&self, inst: &Rc<Instance>, attrs: Option<&[usize]>) -> Result<()> {
+        self.check_persistent(inst)?;
         if attrs.is_none() {
             // the `refresh-expire` cascade, and the relationships themselves reload; an
             // object expired whole has no changes left and leaves the modified list, as
