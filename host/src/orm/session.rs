@@ -511,6 +511,11 @@ impl SessionCore {
     // ---- flush, autoflush ------------------------------------------------------------
 
     pub fn flush(&self) -> Result<()> {
+        // nothing to flush: nothing is checked either (SQLAlchemy's flush of a clean
+        // session returns before it looks at the transaction)
+        if !self.has_pending_changes() && !self.closed.get() {
+            return Ok(());
+        }
         self.check_usable()?;
         if !self.has_pending_changes() {
             return Ok(());
