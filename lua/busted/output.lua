@@ -1,0 +1,262 @@
+-- busted's output handlers: utfTerminal (default), plainTerminal, TAP, json, junit, gtest.
+--
+-- M.new(name, opts) -> handler with test_end(test, status, info), error(node, status,
+-- info) and finish(counts, duration). opts.print writes a line, opts.write writes
+-- without a newline, opts.verbose adds tracebacks, opts.color colours the terminal ones.
+
+local core = require("lualchemy.busted.core")
+
+local M = {}
+
+local function where(info)
+  return tostring(info.file or "?") .. " @ " .. tostring(info.line or "?")
+end
+
+local function plural(n, one, many) return n .. " " .. (n == 1 and one or many) end
+
+local function element_name(node, status)
+  local name = core.full_name(node)
+  if node.kind ~= "it" and node.kind ~= "pending" then
+    if node.kind == "file" then return node.name end
+    return name ~= "" and name or (node.file and node.file.name or "?")
+  end
+  local _ = status
+  return name
+end
+
+-- Collects results for the handlers that print at the end.
+local function collector()
+  local r = { success = {}, failure = {}, error = {}, pending = {}, all = {} }
+  function r.add(node, status, info)
+    local e = { node = node, status = status, info = info, name = element_name(node, status) }
+    local list = r[status]
+    list[#list + 1] = e
+    r.all[#r.all + 1] = e
+    return e
+  end
+  return r
+end
+
+local function message_of(e)
+  return e.info.message ~= nil and tostring(e.info.message) or ""
+end
+
+-- Terminal handlers ----------------------------------------------------------
+
+local function terminal(opts, utf)
+  local color = opts.color
+  local function paint(code, s) return color and ("\27[" .. code .. "m" .. s .. "\27[0m") or s end
+  local marks = utf and {
+    success = paint("32", "●"), failure = paint("31", "◼"), error = paint("35", "✱"), pending = paint("33", "◌"),
+  } or { success = "+", failure = "-", error = "*", pending = "." }
+  local arrow = utf and "→" or "->"
+  local r = collector()
+  local h = {}
+  local function describe_entry(e, label, code)
+    local lines = { paint(code, label) .. " " .. arrow .. " " .. paint("36", where(e.info)) }
+    lines[#lines + 1] = paint("1", e.name)
+    local msg = message_of(e)
+    if msg ~= "" then lines[#lines + 1] = msg end
+    if (opts.verbose or e.status == "error") and e.info.trace and e.info.trace ~= "" and label ~= "Pending" then
+      lines[#lines + 1] = "\n" .. e.info.trace
+    end
+    return table.concat(lines, "\n")
+  end
+  function h.test_end(node, status, info)
+    r.add(node, status, info)
+    if opts.verbose and opts.list_names then
+      opts.print(marks[status] .. " " .. core.full_name(node))
+    else
+      opts.write(marks[status])
+    end
+  end
+  function h.error(node, status, info)
+    r.add(node, status, info)
+    opts.write(marks[status])
+  end
+  function h.finish(counts, duration)
+    opts.write("\n")
+    opts.print(plural(counts.success, "success", "successes") .. " / " ..
+      plural(counts.failure, "failure", "failures") .. " / " ..
+      plural(counts.error, "error", "errors") .. " / " ..
+      counts.pending .. " pending : " .. string.format("%.6f", duration) .. " seconds")
+    for _, e in ipairs(r.pending) do opts.print("\n" .. describe_entry(e, "Pending", "33")) end
+    for _, e in ipairs(r.failure) do opts.print("\n" .. describe_entry(e, "Failure", "31")) end
+    for _, e in ipairs(r.error) do opts.print("\n" .. describe_entry(e, "Error", "35")) end
+  end
+  return h
+end
+
+M.utfTerminal = function(opts) return terminal(opts, true) end
+M.plainTerminal = function(opts) return terminal(opts, false) end
+
+-- TAP --------------------------------------------------------------------------
+
+M.TAP = function(opts)
+  local r = collector()
+  local h = {}
+  function h.test_end(node, status, info) r.add(node, status, info) end
+  function h.error(node, status, info) r.add(node, status, info) end
+  function h.finish()
+    opts.print("1.." .. #r.all)
+    for i, e in ipairs(r.all) do
+      if e.status == "success" then
+        opts.print("ok " .. i .. " - " .. e.name)
+      elseif e.status == "pending" then
+        opts.print("ok " .. i .. " - # SKIP " .. e.name)
+      else
+        opts.print("not ok " .. i .. " - " .. e.name)
+        opts.print("# " .. where(e.info))
+        local label = e.status == "failure" and "Failure" or "Error"
+        for line in (label .. " message: " .. message_of(e) .. "\n"):gmatch("(.-)\n") do
+          opts.print("# " .. line)
+        end
+        if opts.verbose and e.info.trace and e.info.trace ~= "" then
+          for line in (e.info.trace .. "\n"):gmatch("(.-)\n") do opts.print("# " .. line) end
+        end
+      end
+    end
+  end
+  return h
+end
+
+-- JSON -------------------------------------------------------------------------
+
+local function json(v)
+  local t = type(v)
+  if t == "nil" then return "null" end
+  if t == "boolean" then return tostring(v) end
+  if t == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then return "null" end
+    return string.format("%.14g", v)
+  end
+  if t == "string" then
+    return '"' .. v:gsub('[%c"\\]', function(c)
+      local map = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\t"] = "\\t", ["\r"] = "\\r" }
+      return map[c] or string.format("\\u%04x", c:byte())
+    end) .. '"'
+  end
+  if t == "table" then
+    if rawget(v, 1) ~= nil or next(v) == nil and getmetatable(v) == "array" then
+      local parts = {}
+      for i = 1, #v do parts[i] = json(v[i]) end
+      return "[" .. table.concat(parts, ",") .. "]"
+    end
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+    table.sort(keys)
+    local parts = {}
+    for _, k in ipairs(keys) do parts[#parts + 1] = json(k) .. ":" .. json(v[k]) end
+    if #parts == 0 then return "[]" end
+    return "{" .. table.concat(parts, ",") .. "}"
+  end
+  return json(tostring(v))
+end
+M.json_encode = json
+
+M.json = function(opts)
+  local r = collector()
+  local h = {}
+  function h.test_end(node, status, info) r.add(node, status, info) end
+  function h.error(node, status, info) r.add(node, status, info) end
+  function h.finish(_, duration)
+    local function entries(list)
+      local out = {}
+      for i, e in ipairs(list) do
+        local trace = { short_src = e.info.file, currentline = e.info.line, traceback = e.info.trace }
+        out[i] = {
+          name = e.name,
+          message = e.info.message ~= nil and tostring(e.info.message) or nil,
+          trace = trace,
+          element = { name = e.node.name, trace = trace },
+        }
+      end
+      return out
+    end
+    opts.print(json({
+      successes = entries(r.success), failures = entries(r.failure),
+      errors = entries(r.error), pendings = entries(r.pending), duration = duration,
+    }))
+  end
+  return h
+end
+
+-- JUnit XML ----------------------------------------------------------------------
+
+local function xml(s)
+  return (tostring(s):gsub("[<>&\"']", { ["<"] = "&lt;", [">"] = "&gt;", ["&"] = "&amp;", ['"'] = "&quot;", ["'"] = "&apos;" }))
+end
+
+M.junit = function(opts)
+  local r = collector()
+  local h = {}
+  function h.test_end(node, status, info) r.add(node, status, info) end
+  function h.error(node, status, info) r.add(node, status, info) end
+  function h.finish(counts, duration)
+    local stamp = os.date("!%Y-%m-%dT%H:%M:%S")
+    local head = string.format('tests="%d" failures="%d" errors="%d" skipped="%d" time="%.6f" timestamp="%s"',
+      #r.all, counts.failure, counts.error, counts.pending, duration, stamp)
+    opts.print('<?xml version="1.0" encoding="UTF-8"?>')
+    opts.print("<testsuites " .. head .. ">")
+    opts.print('  <testsuite name="Busted Suite" ' .. head .. ">")
+    for _, e in ipairs(r.all) do
+      local open = string.format('    <testcase classname="%s" name="%s" time="%.6f"',
+        xml(e.info.file or ""), xml(e.name), e.info.duration or 0)
+      if e.status == "success" then
+        opts.print(open .. "/>")
+      else
+        opts.print(open .. ">")
+        if e.status == "pending" then
+          opts.print("      <skipped/>")
+        else
+          local tag = e.status == "failure" and "failure" or "error"
+          opts.print(string.format('      <%s type="%s" message="%s">%s</%s>', tag, tag,
+            xml(message_of(e)), xml(e.info.trace or ""), tag))
+        end
+        opts.print("    </testcase>")
+      end
+    end
+    opts.print("  </testsuite>")
+    opts.print("</testsuites>")
+  end
+  return h
+end
+
+-- gtest --------------------------------------------------------------------------
+
+M.gtest = function(opts)
+  local r = collector()
+  local h = {}
+  local status_text = { success = "[       OK ]", failure = "[  FAILED  ]", error = "[  ERROR   ]", pending = "[ SKIPPED  ]" }
+  function h.test_end(node, status, info)
+    local e = r.add(node, status, info)
+    opts.print("[ RUN      ] " .. where(info) .. ": " .. e.name)
+    if status == "failure" or status == "error" then opts.print(message_of(e)) end
+    opts.print(status_text[status] .. " " .. where(info) .. ": " .. e.name ..
+      string.format(" (%.2f ms)", (info.duration or 0) * 1000))
+  end
+  function h.error(node, status, info)
+    local e = r.add(node, status, info)
+    opts.print("[  ERROR   ] " .. where(info) .. ": " .. e.name)
+    opts.print(message_of(e))
+  end
+  function h.finish(counts, duration)
+    opts.print(string.format("[==========] %d tests ran. (%.2f ms total)", #r.all, duration * 1000))
+    opts.print("[  PASSED  ] " .. counts.success .. " tests.")
+    if counts.pending > 0 then opts.print("[ SKIPPED  ] " .. counts.pending .. " tests.") end
+    for _, e in ipairs(r.failure) do opts.print("[  FAILED  ] " .. where(e.info) .. ": " .. e.name) end
+    for _, e in ipairs(r.error) do opts.print("[  ERROR   ] " .. where(e.info) .. ": " .. e.name) end
+  end
+  return h
+end
+
+function M.new(name, opts)
+  local make = M[name]
+  if not make then
+    error("unknown output handler '" .. tostring(name) ..
+      "' (utfTerminal, plainTerminal, TAP, json, junit, gtest)", 0)
+  end
+  return make(opts)
+end
+
+return M
