@@ -199,7 +199,7 @@ fn finish(lua: Lua) -> mlua::Result<()> {
 
 /// `lualchemy test [--db URL] [busted options] [ROOT...]`: busted 2's command line (see
 /// `lua/spec_runner.lua`); `--db URL` runs the specs' in-memory engines on a server (see
-/// `SpecDatabase`). The exit code is busted's: the number of failures and errors.
+/// `SpecDatabase`). The exit code is busted 2.1's: 1 when a test failed or errored.
 pub fn command(args: &[String]) -> ExitCode {
     let mut db = None;
     let mut rest = Vec::new();

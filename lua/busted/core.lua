@@ -333,15 +333,16 @@ function Runner:run_test(t)
     end
   end
   if ok then ok, c = self:protect(t.fn) end
-  for i = #chain, 1, -1 do
-    local hok, hc = self:run_hooks(chain[i], "after_each")
-    if ok and not hok then ok, c = false, hc end
-  end
+  -- the test's `finally` functions, then after_each inner first
   for _, f in ipairs(t.finally or {}) do
     local fok, fc = self:protect(f)
     if ok and not fok then ok, c = false, fc end
   end
   t.finally = nil
+  for i = #chain, 1, -1 do
+    local hok, hc = self:run_hooks(chain[i], "after_each")
+    if ok and not hok then ok, c = false, hc end
+  end
   self.running = nil
   snap.revert()
   if mark then self.opts.scope.leave(mark) end

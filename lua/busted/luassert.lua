@@ -415,8 +415,9 @@ local function matches(st, args, level)
   args.n = 2
   actual_first(args)
   if type(actual) ~= "string" then return false, {} end
-  local found = { actual:match(pattern, init) }
-  if plain then found = actual:find(pattern, init, true) and { pattern } or {} end
+  local found
+  if plain then found = actual:find(pattern, init, true) and { pattern } or {}
+  else found = { actual:match(pattern, init) } end
   if found[1] == nil then return false, {} end
   return true, found
 end
@@ -460,7 +461,7 @@ local function has_error(st, args, level)
     args.nofmt = {}
   end
   if ok or expected == nil then
-    if ok then args[1] = nil end
+    if ok then args[1], args[2], args.n = nil, expected, 2 end
     return not ok, retargs
   end
   if type(expected) == "string" then

@@ -107,8 +107,7 @@ M.TAP = function(opts)
       else
         opts.print("not ok " .. i .. " - " .. e.name)
         opts.print("# " .. where(e.info))
-        local label = e.status == "failure" and "Failure" or "Error"
-        for line in (label .. " message: " .. message_of(e) .. "\n"):gmatch("(.-)\n") do
+        for line in ("Failure message: " .. message_of(e) .. "\n"):gmatch("(.-)\n") do
           opts.print("# " .. line)
         end
         if opts.verbose and e.info.trace and e.info.trace ~= "" then
@@ -200,8 +199,8 @@ M.junit = function(opts)
     opts.print("<testsuites " .. head .. ">")
     opts.print('  <testsuite name="Busted Suite" ' .. head .. ">")
     for _, e in ipairs(r.all) do
-      local open = string.format('    <testcase classname="%s" name="%s" time="%.6f"',
-        xml(e.info.file or ""), xml(e.name), e.info.duration or 0)
+      local open = string.format('    <testcase classname="%s:%s" name="%s" time="%.6f"',
+        xml(e.info.file or ""), xml(e.info.line or ""), xml(e.name), e.info.duration or 0)
       if e.status == "success" then
         opts.print(open .. "/>")
       else
