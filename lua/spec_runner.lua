@@ -261,6 +261,9 @@ end
 
 local DEFAULT_LPATH = "./src/?.lua;./src/?/?.lua;./src/?/init.lua"
 local DEFAULT_CPATH = "./csrc/?.so;./csrc/?/?.so"
+-- pure-Lua modules a distribution installs (Debian's lua5.x searches these too)
+local LUA_VERSION = _VERSION:match("%d+%.%d+") or "5.4"
+local SYSTEM_LPATH = ";/usr/share/lua/" .. LUA_VERSION .. "/?.lua;/usr/share/lua/" .. LUA_VERSION .. "/?/init.lua"
 
 --- `lualchemy test ARGS`: returns the exit code (1 when a test failed or errored).
 function M.main(args)
@@ -290,7 +293,7 @@ function M.main(args)
   if o.keep_going then o.no_keep_going = nil end
   o.scope = host.scope
   if o.no_lazy then o.lazy = nil end
-  package.path = (o.lpath or DEFAULT_LPATH) .. ";" .. package.path
+  package.path = (o.lpath or DEFAULT_LPATH) .. ";" .. package.path .. SYSTEM_LPATH
   package.cpath = (o.cpath or DEFAULT_CPATH) .. ";" .. package.cpath
   install_project_helpers()
   if o.helper then

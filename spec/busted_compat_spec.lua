@@ -80,7 +80,7 @@ describe("luassert's assertions", function()
     fails_with(function() assert.has_no.errors(function() error("bad", 0) end) end,
       "Expected no error, but caught:\n(string) 'bad'")
     fails_with(function() assert.has_error(function() end) end,
-      "Expected a different error.\nCaught:\n(nil)\nExpected:\n(nil)")
+      "Expected a different error.\nCaught:\n(no error)\nExpected:\n(error)")
     fails_with(function() assert.equal(1, 2, "my message") end,
       "my message\nExpected objects to be equal.\nPassed in:\n(number) 2\nExpected:\n(number) 1")
     fails_with(function() assert.equal(1) end, "the 'equals' function requires a minimum of 2 arguments, got: 1")

@@ -73,26 +73,32 @@ local function fmt_number(v)
   if v ~= v then return "NaN" end
   if v == math.huge then return "Inf" end
   if v == -math.huge then return "-Inf" end
-  if math.type and math.type(v) == "integer" then return tostring(v) end
-  if v == math.floor(v) and math.abs(v) < 1e15 then return tostring(v) end
-  local s = string.format("%.20g", v)
-  if tonumber(tostring(v)) == v then s = tostring(v) end
-  return s
+  local str = string.format("%.20g", v)
+  -- a float that prints like an integer keeps its ".0" (Lua 5.3+)
+  if math.type and math.type(v) == "float" and not str:find("[%.,]") then
+    str = str:gsub("%d+", "%0.0", 1)
+  end
+  return str
 end
 
-local function key_sort(a, b)
-  local ta, tb = type(a), type(b)
-  if ta == "number" and tb == "number" then
-    if (a >= 1) ~= (b >= 1) then return a >= 1 end -- positive indices first
-    return a < b
+-- Keys in the order messages list them: the array part, then numbers, booleans (true
+-- first), strings, tables, functions, userdata, threads.
+local type_rank = { number = 1, boolean = 2, string = 3, table = 4, ["function"] = 5, userdata = 6, thread = 7 }
+
+local function key_sorter(t)
+  local len = #t
+  local function rank(k)
+    if type(k) == "number" and k >= 1 and k <= len and k == math.floor(k) then return 0 end
+    return type_rank[type(k)] or 8
   end
-  if ta ~= tb then
-    if ta == "number" then return true end
-    if tb == "number" then return false end
-    return ta < tb
+  return function(a, b)
+    local ra, rb = rank(a), rank(b)
+    if ra ~= rb then return ra < rb end
+    local ta = type(a)
+    if ta == "string" or ta == "number" then return a < b end
+    if ta == "boolean" then return a == true and b == false end
+    return false
   end
-  if ta == "string" then return a < b end
-  return tostring(a) < tostring(b)
 end
 
 local function highlight()
@@ -116,7 +122,7 @@ local function fmt_table(t, crumbs)
     seen[v] = true
     local keys = {}
     for k in next, v do keys[#keys + 1] = k end
-    table.sort(keys, key_sort)
+    table.sort(keys, key_sorter(v))
     local crumb = crumbs and crumbs[crumb_level]
     local lines = {}
     for _, k in ipairs(keys) do
@@ -142,7 +148,11 @@ local function default_format(v, fmtargs)
   if ty == "table" then
     local mt = getmetatable(v)
     if util.is_matcher(v) then
-      return "(matcher) " .. (mt.__describe and mt.__describe(v) or "matcher")
+      if rawget(v, "name") == "_" then return "(matcher) _ *anything*" end
+      local args, parts = rawget(v, "arguments") or { n = 0 }, {}
+      for i = 1, args.n or #args do parts[i] = A.format_argument(args[i]) end
+      return "(matcher) " .. (rawget(v, "mod") and "is." or "no.") .. tostring(rawget(v, "name")) ..
+        "(" .. table.concat(parts, ", ") .. ")"
     end
     if util.is_arglist(v) then
       local parts = {}
@@ -151,7 +161,12 @@ local function default_format(v, fmtargs)
     end
     return fmt_table(v, fmtargs and fmtargs.crumbs)
   end
-  return "(" .. ty .. ") " .. tostring(v)
+  if ty == "function" then
+    local info = type(debug) == "table" and debug.getinfo and debug.getinfo(v, "S")
+    if info then return tostring(v) .. " @ line " .. tostring(info.linedefined) .. " in " .. tostring(info.source) end
+    return tostring(v)
+  end
+  return "(" .. ty .. ") '" .. tostring(v) .. "'"
 end
 
 -- One argument through the formatters (custom ones first), as messages show it.
@@ -165,15 +180,16 @@ end
 
 -- Registration and state -----------------------------------------------------
 
-local function split_key(kind, key)
-  local words = {}
-  for w in tostring(key):lower():gmatch("[^_]+") do words[#words + 1] = w end
+-- The words of a chain (`has.no_error` -> has, no, error) resolved into registered names,
+-- longest first from the left, so that words split by dots still join
+-- (`has.property` -> has_property, `called.at_least` -> called_at_least).
+local function resolve(kind, words)
   local names, i = {}, 1
   while i <= #words do
     local found
     for j = #words, i, -1 do
       local name = table.concat(words, "_", i, j)
-      if registry.modifier[name] or registry[kind][name] then
+      if registry[kind][name] or registry.modifier[name] then
         found = j
         names[#names + 1] = name
         break
@@ -191,30 +207,14 @@ local function new_state(kind)
   return setmetatable({ mod = true, kind = kind, tokens = {} }, state_mt)
 end
 
-local function apply_pending(st, args)
-  local m = rawget(st, "pending")
-  if m then
-    st.pending = nil
-    m.callback(st, args or { n = 0 }, 3)
-  end
-end
-
 state_mt.__index = function(st, key)
   local kind = rawget(st, "kind")
-  local names = split_key(kind, key)
-  if not names then
+  local tokens = rawget(st, "tokens")
+  local n = #tokens
+  for w in tostring(key):lower():gmatch("[^_]+") do tokens[#tokens + 1] = w end
+  if not resolve(kind, tokens) then
+    for i = #tokens, n + 1, -1 do tokens[i] = nil end
     error("luassert: unknown modifier/" .. kind .. ": '" .. tostring(key) .. "'", 2)
-  end
-  for _, name in ipairs(names) do
-    apply_pending(st)
-    if rawget(st, "action") then st.action = nil end
-    local tokens = rawget(st, "tokens")
-    tokens[#tokens + 1] = name
-    if registry[kind][name] and not (registry.modifier[name] and name ~= names[#names]) then
-      st.action = registry[kind][name]
-    else
-      st.pending = registry.modifier[name]
-    end
   end
   return st
 end
@@ -230,23 +230,41 @@ local function message_for(a, st, args)
   return text or "assertion failed!"
 end
 
+-- Applies the modifiers among `names`, the last one with `args`.
+local function apply_modifiers(st, names, args)
+  local kind = rawget(st, "kind")
+  for i, name in ipairs(names) do
+    local m = registry.modifier[name]
+    if m and not registry[kind][name] then
+      m.callback(st, (i == #names and args) or { n = 0 }, 4)
+    end
+  end
+end
+
 state_mt.__call = function(st, ...)
   local args = { n = select("#", ...), ... }
-  local a = rawget(st, "action")
+  local kind = rawget(st, "kind")
+  local names = resolve(kind, rawget(st, "tokens")) or {}
+  local a
+  for _, name in ipairs(names) do a = registry[kind][name] or a end
   if not a then
-    if rawget(st, "pending") then
-      apply_pending(st, args)
-      return st
-    end
-    error("luassert: no assertion in '" .. table.concat(rawget(st, "tokens"), ".") .. "'", 2)
+    -- only modifiers (`assert.spy(s)`, `assert.message("m")`): they take the arguments and
+    -- the chain goes on from here
+    apply_modifiers(st, names, args)
+    st.tokens = {}
+    return st
   end
-  apply_pending(st)
-  if rawget(st, "kind") == "matcher" then
-    return A._make_matcher(st, a, args)
+  -- the assertion runs on a copy: a chain kept in a variable can be called again
+  local run = {}
+  for k, v in next, st do run[k] = v end
+  setmetatable(run, state_mt)
+  apply_modifiers(run, names, nil)
+  if kind == "matcher" then
+    return A._make_matcher(run, a, args)
   end
-  local ok, retargs = a.callback(st, args, 3)
-  if (not ok) == st.mod then
-    local msg = message_for(a, st, args)
+  local ok, retargs = a.callback(run, args, 3)
+  if (not ok) == run.mod then
+    local msg = message_for(a, run, args)
     A._last_failure = msg
     error(msg, 2)
   end
@@ -283,6 +301,14 @@ function A:format(args)
   return args
 end
 
+-- A level marker (`assert:level(2)`) that assertions' callers can pass as an argument.
+local level_mt = {}
+function A:level(n) return setmetatable({ level = n }, level_mt) end
+function A:get_level(v)
+  if getmetatable(v) == level_mt then return v.level end
+  return nil
+end
+
 function A:set_parameter(name, value) parameters[name] = value end
 function A:get_parameter(name) return parameters[name] end
 
@@ -313,7 +339,7 @@ setmetatable(A, {
   __call = function(_, v, message, level, ...)
     if not v then
       A._last_failure = message or "assertion failed!"
-      error(message or "assertion failed!", (level or 1) + 1)
+      error(message or "assertion failed!", (type(level) == "number" and level or 1) + 1)
     end
     return v, message, level, ...
   end,
@@ -405,12 +431,19 @@ local function matches(st, args, level)
   check_args(args, 2, "matches", level)
   local pattern, actual = args[1], args[2]
   local init, plain, msg = args[3], args[4], args[5]
-  if type(init) == "string" and plain == nil then init, msg = nil, init end
+  if type(init) == "string" and tonumber(init) == nil and plain == nil then init, msg = nil, init end
   if type(plain) == "string" and msg == nil then plain, msg = nil, plain end
+  init = tonumber(init)
   if type(pattern) ~= "string" then
     error(say("assertion.internal.badargtype", { 1, "matches", "string", type(pattern) }), level + 1)
   end
-  if util.hastostring(actual) then actual = tostring(actual) end
+  if type(actual) == "number" or util.hastostring(actual) then actual = tostring(actual) end
+  if type(actual) ~= "string" then
+    error(say("assertion.internal.badargtype", { 2, "matches", "string", type(args[2]) }), level + 1)
+  end
+  if init ~= nil and type(init) ~= "number" or (args[3] ~= nil and type(args[3]) == "string" and tonumber(args[3]) == nil and args[4] ~= nil) then
+    error(say("assertion.internal.badargtype", { 3, "matches", "number", type(args[3]) }), level + 1)
+  end
   set_message(st, msg)
   args.n = 2
   actual_first(args)
@@ -423,8 +456,14 @@ local function matches(st, args, level)
 end
 
 local function unique(st, args, level)
-  local list, deep = args[1], args[2]
-  if type(deep) == "string" then set_message(st, deep); deep = false else set_message(st, args[3]) end
+  local list, deep = args[1], nil
+  if type(args[2]) == "boolean" or (args[2] == nil and (args.n or 0) > 2) then
+    deep = args[2]
+    set_message(st, args[3])
+  else
+    if type(args[3]) == "boolean" then deep = args[3] end
+    set_message(st, args[2])
+  end
   if type(list) ~= "table" then
     error(say("assertion.internal.badargtype", { 1, "unique", "table", type(list) }), level + 1)
   end
@@ -451,7 +490,7 @@ local function has_error(st, args, level)
     error(say("assertion.internal.badargtype", { 1, "error", "function or callable object", type(fn) }), level + 1)
   end
   local ok, err = caught(fn)
-  local retargs = { err, n = 1 }
+  local retargs = { err, expected, n = 2 }
   set_message(st, msg)
   args[1] = err
   args.n = (args.n >= 2 and 2 or 1)
@@ -461,7 +500,12 @@ local function has_error(st, args, level)
     args.nofmt = {}
   end
   if ok or expected == nil then
-    if ok then args[1], args[2], args.n = nil, expected, 2 end
+    if ok then
+      -- nothing raised: "(no error)" caught, "(error)" or the error expected
+      args[1], args.n = "(no error)", 2
+      args.nofmt = { true }
+      if expected == nil then args[2] = "(error)"; args.nofmt[2] = true else args[2] = expected end
+    end
     return not ok, retargs
   end
   if type(expected) == "string" then
@@ -476,8 +520,9 @@ end
 local function error_matches(st, args, level)
   check_args(args, 2, "error_matches", level)
   local fn, pattern, init, plain, msg = args[1], args[2], args[3], args[4], args[5]
-  if type(init) == "string" and plain == nil then init, msg = nil, init end
+  if type(init) == "string" and tonumber(init) == nil and plain == nil then init, msg = nil, init end
   if type(plain) == "string" and msg == nil then plain, msg = nil, plain end
+  init = tonumber(init)
   if not util.callable(fn) then
     error(say("assertion.internal.badargtype", { 1, "error_matches", "function or callable object", type(fn) }), level + 1)
   end
@@ -487,10 +532,14 @@ local function error_matches(st, args, level)
   local ok, err = caught(fn)
   set_message(st, msg)
   args[1], args[2], args.n = err, pattern, 2
-  local retargs = { err, n = 1 }
-  if ok then return false, retargs end
+  local retargs = { err, pattern, n = 2 }
+  if ok then
+    args[1], args.nofmt = "(no error)", { true }
+    return false, retargs
+  end
   if pattern == nil then return err == nil, retargs end
-  if util.hastostring(err) then err = tostring(err); args[1] = err end
+  if type(err) == "number" then err = tostring(err) end
+  if util.hastostring(err) then err = tostring(err); args[1] = err; retargs[1] = err end
   if type(err) == "string" then
     local found
     if plain then found = err:find(pattern, init, true) and { pattern, n = 1 }

@@ -105,7 +105,7 @@ local function called_with(kind)
     if kind == "called_with" then ok, found = s:called_with(args)
     else ok, found = s:returned_with(args) end
     for k in pairs(args) do args[k] = nil end
-    args[1] = util.make_arglist(unpack(found or {}, 1, found and found.n or 0))
+    if found then args[1] = util.make_arglist(unpack(found, 1, found.n)) end
     args[2] = setmetatable(expected, getmetatable(util.make_arglist()))
     args.n = 2
     return ok
@@ -116,9 +116,6 @@ local function called_count(compare, name)
   return function(st, args, level)
     local s = payload_spy(st, name, level)
     local times = args[1]
-    if times == nil and name ~= "called" then
-      error("attempt to compare nil with number", level + 1)
-    end
     if times ~= nil and type(times) ~= "number" then
       error(say("assertion.internal.badargtype", { 1, name, "number", type(times) }), level + 1)
     end
@@ -159,8 +156,16 @@ function stub.new(t, key, ...)
   end
   local rets = arglist(...)
   local default = function() return unpack(rets, 1, rets.n) end
+  if rets.n == 1 and util.callable(rets[1]) then
+    -- stub(t, key, fn): the stub calls fn
+    local fn = rets[1]
+    default = function(...) return fn(...) end
+  end
   local by_args = {}
   local original = t[key]
+  if original ~= nil and not util.callable(original) then
+    error("Cannot stub '" .. tostring(key) .. "': it is a " .. type(original) .. ", not a function or callable element", 3)
+  end
   local function stubfunc(...)
     local args = arglist(...)
     for i = #by_args, 1, -1 do
@@ -189,8 +194,9 @@ function stub.new(t, key, ...)
     default = function(...) return fn(...) end
     return s
   end
+  s.by_default = { returns = s.returns, invokes = s.invokes }
   s.on_call_with = function(...)
-    local entry = { args = arglist(...), fn = function() end }
+    local entry = { args = util.deepcopy(arglist(...)), fn = function() end }
     by_args[#by_args + 1] = entry
     return {
       returns = function(...)
@@ -216,19 +222,18 @@ setmetatable(stub, { __call = function(_, ...) return stub.new(...) end })
 local mock = {}
 
 -- Wraps every function of `t` (nested tables too) in a spy, or a stub when `dostub`.
-function mock.new(t, dostub, func, self, key)
-  if type(t) == "function" or spy.is_spy(t) and false then
-    return dostub and stub(self, key) or spy.on(self, key)
-  end
-  if type(t) == "table" and not spy.is_spy(t) then
-    local seen = {}
-    for k, v in pairs(t) do
+function mock.new(t, dostub, seen)
+  seen = seen or {}
+  if type(t) == "table" and not spy.is_spy(t) and not seen[t] then
+    seen[t] = true
+    local keys = {}
+    for k in pairs(t) do keys[#keys + 1] = k end
+    for _, k in ipairs(keys) do
+      local v = t[k]
       if type(v) == "function" then
-        t[k] = nil
-        if dostub then stub(t, k) else t[k] = v; spy.on(t, k) end
-        seen[k] = true
+        if dostub then stub(t, k) else spy.on(t, k) end
       elseif type(v) == "table" and not spy.is_spy(v) then
-        mock.new(v, dostub)
+        mock.new(v, dostub, seen)
       end
     end
   end
@@ -269,14 +274,14 @@ local function describe_args(args)
   return table.concat(parts, ", ")
 end
 
--- A matcher from a registered matcher callback: callback(state, args) -> fn(value).
+-- A matcher from a registered matcher callback: callback(state, args, level) -> fn(value).
 function assert._make_matcher(st, entry, args)
-  local fn = entry.callback(st, args)
+  local fn = entry.callback(st, args, 3)
   local tokens = rawget(st, "tokens")
   return setmetatable({
     callback = function(value) return not not fn(value) end,
     mod = rawget(st, "mod"),
-    name = entry.name,
+    name = entry.name:lower(),
     text = table.concat(tokens, ".") .. "(" .. describe_args(args) .. ")",
     arguments = args,
   }, matcher_mt)
@@ -315,8 +320,31 @@ for _, name in ipairs({ "true", "false", "nil", "boolean", "number", "string", "
                         "function", "userdata", "thread", "truthy", "falsy", "unique" }) do
   assert:register("matcher", name, from_assertion(name, true))
 end
+local function need(args, min, name, level)
+  if (args.n or #args) < min then
+    error(say("assertion.internal.argtolittle", { name, min, tostring(args.n or #args) }), level + 1)
+  end
+end
+
+local function need_matchers(args, name, level)
+  need(args, 1, name, level)
+  for i = 1, args.n do
+    if not util.is_matcher(args[i]) then
+      error(say("assertion.internal.badargtype", { i, name, "matcher", type(args[i]) }), level + 1)
+    end
+  end
+end
+
 for _, name in ipairs({ "same", "equals", "equal", "near" }) do
-  assert:register("matcher", name, function(_, args)
+  assert:register("matcher", name, function(_, args, level)
+    need(args, name == "near" and 2 or 1, name, level or 2)
+    if name == "near" then
+      for i = 1, 2 do
+        if tonumber(args[i]) == nil then
+          error(say("assertion.internal.badargtype", { i, name, "number", type(args[i]) }), (level or 2) + 1)
+        end
+      end
+    end
     return function(value)
       local call = { args[1], value, args[2], n = 3 }
       if name == "near" then call = { args[1], value, args[2], n = 3 } end
@@ -327,29 +355,44 @@ for _, name in ipairs({ "same", "equals", "equal", "near" }) do
   end)
 end
 for _, name in ipairs({ "matches", "match" }) do
-  assert:register("matcher", name, function(_, args)
+  assert:register("matcher", name, function(_, args, level)
+    need(args, 1, name, level or 2)
+    if type(args[1]) ~= "string" then
+      error(say("assertion.internal.badargtype", { 1, name, "string", type(args[1]) }), (level or 2) + 1)
+    end
+    if args[2] ~= nil and tonumber(args[2]) == nil then
+      error(say("assertion.internal.badargtype", { 2, name, "number", type(args[2]) }), (level or 2) + 1)
+    end
     return function(value)
       if type(value) ~= "string" and not util.hastostring(value) then return false end
       return tostring(value):find(args[1], args[2], args[3]) ~= nil
     end
   end)
 end
-assert:register("matcher", "ref", function(_, args)
+assert:register("matcher", "ref", function(_, args, level)
+  need(args, 1, "ref", level or 2)
+  local ty = type(args[1])
+  if ty ~= "table" and ty ~= "function" and ty ~= "userdata" and ty ~= "thread" then
+    error(say("assertion.internal.badargtype", { 1, "ref", "object", ty }), (level or 2) + 1)
+  end
   return function(value) return rawequal(value, args[1]) end
 end)
-assert:register("matcher", "none_of", function(_, args)
+assert:register("matcher", "none_of", function(_, args, level)
+  need_matchers(args, "none_of", level or 2)
   return function(value)
     for i = 1, args.n do if args[i](value) then return false end end
     return true
   end
 end)
-assert:register("matcher", "any_of", function(_, args)
+assert:register("matcher", "any_of", function(_, args, level)
+  need_matchers(args, "any_of", level or 2)
   return function(value)
     for i = 1, args.n do if args[i](value) then return true end end
     return false
   end
 end)
-assert:register("matcher", "all_of", function(_, args)
+assert:register("matcher", "all_of", function(_, args, level)
+  need_matchers(args, "all_of", level or 2)
   return function(value)
     for i = 1, args.n do if not args[i](value) then return false end end
     return true

@@ -101,14 +101,17 @@ function util.matchargs(argslist, expected)
   return nil
 end
 
+-- The same number of values, each matching: matchers decide on the value passed, other
+-- values are the same one or deeply equal to the value as it was then.
 function util.arglist_matches(args, expected)
-  local n = math.max(args.n or #args, expected.n or #expected)
+  local n = args.n or #args
+  if n ~= (expected.n or #expected) then return false end
   for i = 1, n do
     local e, a = expected[i], args[i]
+    local ref = args.refs and args.refs[i]
     if is_matcher(e) then
-      if args.refs then a = args.refs[i] end
-      if not e(a) then return false end
-    elseif not util.deepcompare(e, a) then
+      if not e(args.refs and ref or a) then return false end
+    elseif not (rawequal(e, ref) or util.deepcompare(e, a)) then
       return false
     end
   end
@@ -122,7 +125,7 @@ function util.callable(v)
 end
 
 function util.hastostring(v)
-  if type(v) == "string" or type(v) == "number" then return true end
+  if type(v) == "string" then return true end
   local mt = getmetatable(v)
   if type(mt) == "table" and rawget(mt, "__tostring") ~= nil then return true end
   -- host userdata (errors of Rust libraries) may hide their metatable
