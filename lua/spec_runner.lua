@@ -239,7 +239,9 @@ end
 -- Runs files (paths) with opts (parsed options); returns the counts.
 local function run_files(paths, o)
   local print_line, write = o.print or select(1, printer()), o.write or select(2, printer())
-  local handler = output.new(o.output or "utfTerminal", {
+  -- busted's default: utfTerminal on a terminal, plainTerminal otherwise
+  local default = (host and host.isatty) and "utfTerminal" or "plainTerminal"
+  local handler = output.new(o.output or default, {
     print = print_line, write = write, verbose = o.verbose,
     color = host and host.isatty and not o.no_color,
   })

@@ -111,8 +111,9 @@ end
 -- Errors raised inside spec code: the message, where, and the traceback.
 function Runner:handler_fn()
   return function(e)
+    local raw = (type(debug) == "table" and debug.traceback) and debug.traceback("", 2) or ""
     local ok, r = pcall(function()
-    local trace = (type(debug) == "table" and debug.traceback) and debug.traceback("", 2) or ""
+    local trace = raw
     -- the frames of the spec code only: not the assertion library's, not the runner's
     local lines = {}
     for line in (trace .. "\n"):gmatch("(.-)\n") do
@@ -470,7 +471,9 @@ function Runner:run_file(file)
   end
   node.fn = chunk
   local mark = self.opts.scope and self.opts.scope.enter()
+  if self.handler.file_start then self.handler.file_start(file.name) end
   self:run_block(node)
+  if self.handler.file_end then self.handler.file_end(file.name) end
   if mark then self.opts.scope.leave(mark) end
 end
 

@@ -57,8 +57,8 @@ local function terminal(opts, utf)
     lines[#lines + 1] = paint("1", e.name)
     local msg = message_of(e)
     if msg ~= "" then lines[#lines + 1] = msg end
-    if (opts.verbose or e.status == "error") and e.info.trace and e.info.trace ~= "" and label ~= "Pending" then
-      lines[#lines + 1] = "\n" .. e.info.trace
+    if opts.verbose and e.info.trace and e.info.trace ~= "" and label ~= "Pending" then
+      lines[#lines + 1] = "\n" .. e.info.trace .. "\n"
     end
     return table.concat(lines, "\n")
   end
@@ -93,29 +93,29 @@ M.plainTerminal = function(opts) return terminal(opts, false) end
 -- TAP --------------------------------------------------------------------------
 
 M.TAP = function(opts)
-  local r = collector()
-  local h = {}
-  function h.test_end(node, status, info) r.add(node, status, info) end
-  function h.error(node, status, info) r.add(node, status, info) end
-  function h.finish()
-    opts.print("1.." .. #r.all)
-    for i, e in ipairs(r.all) do
-      if e.status == "success" then
-        opts.print("ok " .. i .. " - " .. e.name)
-      elseif e.status == "pending" then
-        opts.print("ok " .. i .. " - # SKIP " .. e.name)
-      else
-        opts.print("not ok " .. i .. " - " .. e.name)
-        opts.print("# " .. where(e.info))
-        for line in ("Failure message: " .. message_of(e) .. "\n"):gmatch("(.-)\n") do
-          opts.print("# " .. line)
-        end
-        if opts.verbose and e.info.trace and e.info.trace ~= "" then
-          for line in (e.info.trace .. "\n"):gmatch("(.-)\n") do opts.print("# " .. line) end
-        end
+  local h, count = {}, 0
+  -- each result as it comes, the plan last (as busted prints it)
+  local function report(node, status, info)
+    count = count + 1
+    local name = element_name(node, status)
+    if status == "success" then
+      opts.print("ok " .. count .. " - " .. name)
+    elseif status == "pending" then
+      opts.print("ok " .. count .. " - # SKIP " .. name)
+    else
+      opts.print("not ok " .. count .. " - " .. name)
+      opts.print("# " .. where(info))
+      local msg = info.message ~= nil and tostring(info.message) or ""
+      for line in ("Failure message: " .. msg .. "\n"):gmatch("(.-)\n") do
+        opts.print("# " .. line)
+      end
+      if opts.verbose and info.trace and info.trace ~= "" then
+        for line in (info.trace .. "\n"):gmatch("(.-)\n") do opts.print("# " .. line) end
       end
     end
   end
+  h.test_end, h.error = report, report
+  function h.finish() opts.print("1.." .. count) end
   return h
 end
 
@@ -227,12 +227,28 @@ M.gtest = function(opts)
   local r = collector()
   local h = {}
   local status_text = { success = "[       OK ]", failure = "[  FAILED  ]", error = "[  ERROR   ]", pending = "[ SKIPPED  ]" }
+  local files, file_count, file_t0 = 0, 0, 0
+  local function ms(seconds) return string.format("%.2f ms", seconds * 1000) end
+  opts.print("[==========] Running tests from scanned files.")
+  opts.print("[----------] Global test environment setup.")
+  function h.file_start(name)
+    files, file_count, file_t0 = files + 1, 0, os.clock()
+    opts.print("[----------] Running tests from " .. name)
+  end
+  function h.file_end(name)
+    opts.print("[----------] " .. plural(file_count, "test", "tests") .. " from " .. name ..
+      " (" .. ms(os.clock() - file_t0) .. " total)")
+    opts.print("")
+  end
   function h.test_end(node, status, info)
     local e = r.add(node, status, info)
+    file_count = file_count + 1
     opts.print("[ RUN      ] " .. where(info) .. ": " .. e.name)
-    if status == "failure" or status == "error" then opts.print(message_of(e)) end
-    opts.print(status_text[status] .. " " .. where(info) .. ": " .. e.name ..
-      string.format(" (%.2f ms)", (info.duration or 0) * 1000))
+    if status == "failure" or status == "error" then
+      opts.print(message_of(e))
+      if opts.verbose and info.trace and info.trace ~= "" then opts.print(info.trace) end
+    end
+    opts.print(status_text[status] .. " " .. where(info) .. ": " .. e.name .. " (" .. ms(info.duration or 0) .. ")")
   end
   function h.error(node, status, info)
     local e = r.add(node, status, info)
@@ -240,11 +256,24 @@ M.gtest = function(opts)
     opts.print(message_of(e))
   end
   function h.finish(counts, duration)
-    opts.print(string.format("[==========] %d tests ran. (%.2f ms total)", #r.all, duration * 1000))
-    opts.print("[  PASSED  ] " .. counts.success .. " tests.")
-    if counts.pending > 0 then opts.print("[ SKIPPED  ] " .. counts.pending .. " tests.") end
-    for _, e in ipairs(r.failure) do opts.print("[  FAILED  ] " .. where(e.info) .. ": " .. e.name) end
-    for _, e in ipairs(r.error) do opts.print("[  ERROR   ] " .. where(e.info) .. ": " .. e.name) end
+    opts.print("[----------] Global test environment teardown.")
+    opts.print("[==========] " .. plural(#r.all, "test", "tests") .. " from " ..
+      plural(files, "test file", "test files") .. " ran. (" .. ms(duration) .. " total)")
+    opts.print("[  PASSED  ] " .. plural(counts.success, "test", "tests") .. ".")
+    local function list(label, entries, one, many)
+      if #entries == 0 then return end
+      opts.print(label .. " " .. plural(#entries, one, many) .. ", listed below:")
+      for _, e in ipairs(entries) do opts.print(label .. " " .. where(e.info) .. ": " .. e.name) end
+    end
+    list("[ SKIPPED  ]", r.pending, "test", "tests")
+    list("[  FAILED  ]", r.failure, "test", "tests")
+    list("[  ERROR   ]", r.error, "error", "errors")
+    if #r.pending + #r.failure + #r.error > 0 then
+      opts.print("")
+      if #r.pending > 0 then opts.print(" " .. plural(#r.pending, "SKIPPED TEST", "SKIPPED TESTS")) end
+      if #r.failure > 0 then opts.print(" " .. plural(#r.failure, "FAILED TEST", "FAILED TESTS")) end
+      if #r.error > 0 then opts.print(" " .. plural(#r.error, "ERROR", "ERRORS")) end
+    end
   end
   return h
 end
