@@ -193,29 +193,29 @@ M.junit = function(opts)
   function h.error(node, status, info) r.add(node, status, info) end
   function h.finish(counts, duration)
     local stamp = os.date("!%Y-%m-%dT%H:%M:%S")
-    local head = string.format('tests="%d" failures="%d" errors="%d" skipped="%d" time="%.6f" timestamp="%s"',
-      #r.all, counts.failure, counts.error, counts.pending, duration, stamp)
-    opts.print('<?xml version="1.0" encoding="UTF-8"?>')
-    opts.print("<testsuites " .. head .. ">")
-    opts.print('  <testsuite name="Busted Suite" ' .. head .. ">")
+    local attrs = string.format("tests='%d' failures='%d' errors='%d' skip='%d' time='%.2f'",
+      #r.all, counts.failure, counts.error, counts.pending, duration)
+    opts.print("<testsuites " .. attrs .. ">")
+    opts.print("\t<testsuite name='Run 1 of 1' " .. attrs .. " timestamp='" .. stamp .. "'>")
     for _, e in ipairs(r.all) do
-      local open = string.format('    <testcase classname="%s:%s" name="%s" time="%.6f"',
+      local open = string.format("\t\t<testcase classname='%s:%s' name='%s' time='%.2f'",
         xml(e.info.file or ""), xml(e.info.line or ""), xml(e.name), e.info.duration or 0)
       if e.status == "success" then
         opts.print(open .. "/>")
       else
         opts.print(open .. ">")
         if e.status == "pending" then
-          opts.print("      <skipped/>")
+          opts.print("\t\t\t<skipped/>")
         else
           local tag = e.status == "failure" and "failure" or "error"
-          opts.print(string.format('      <%s type="%s" message="%s">%s</%s>', tag, tag,
-            xml(message_of(e)), xml(e.info.trace or ""), tag))
+          local text = message_of(e)
+          if e.info.trace and e.info.trace ~= "" then text = text .. "\n" .. e.info.trace .. "\n" end
+          opts.print("\t\t\t<" .. tag .. ">" .. xml(text) .. "</" .. tag .. ">")
         end
-        opts.print("    </testcase>")
+        opts.print("\t\t</testcase>")
       end
     end
-    opts.print("  </testsuite>")
+    opts.print("\t</testsuite>")
     opts.print("</testsuites>")
   end
   return h
