@@ -191,12 +191,16 @@ local function read_config(path, run)
   local ok, tasks = pcall(chunk)
   if not ok then return nil, path .. ": " .. tostring(tasks) end
   if type(tasks) ~= "table" then return nil, path .. ": expected a table of tasks" end
-  -- as busted 2.1 does: --run NAME takes that task's settings instead of the default's
+  -- as busted 2.1 does: the `_all` task's settings, then the task --run NAME names (its
+  -- settings instead of the default's)
+  local merged = task_options(type(tasks._all) == "table" and tasks._all or {})
+  local task = tasks.default or {}
   if run then
     if type(tasks[run]) ~= "table" then return nil, "task '" .. run .. "' not found in " .. path end
-    return task_options(tasks[run])
+    task = tasks[run]
   end
-  return task_options(tasks.default or {})
+  for k, v in pairs(task_options(task)) do merged[k] = v end
+  return merged
 end
 
 local function basename(path) return (path:match("([^/\\]+)$")) or path end
