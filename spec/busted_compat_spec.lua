@@ -300,6 +300,18 @@ describe("lualchemy test run on a busted suite", function()
     end
   end)
 
+  it("reports errors outside tests as Debian's busted 2.1.1 did", function()
+    local f = assert(io.open(root .. "errors/busted_output/plainTerminal.txt"))
+    local expected = f:read("*a")
+    f:close()
+    local out, rc = run("errors", "-p _check -o plainTerminal")
+    assert.equal(1, rc)
+    -- the message of indexing nil differs between Lua versions
+    out = out:gsub(": %d+%.%d+ seconds", ": X seconds"):gsub("attempt to index local 'x' %(a nil value%)",
+      "attempt to index a nil value (local 'x')")
+    assert.equal(expected, out)
+  end)
+
   it("refuses unknown options and outputs", function()
     local out, rc = run("outcomes", "--frobnicate")
     assert.equal(1, rc)

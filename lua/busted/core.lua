@@ -186,8 +186,10 @@ function Runner:make_api()
 
   function api.pending(name, fn)
     if runner.running then
-      -- inside a test: the test ends as pending
-      error(setmetatable({ pending = true, message = name }, { __tostring = function() return tostring(name) end }), 2)
+      -- inside a test: the test ends as pending, its message where pending was called
+      local line, src = caller_line(2)
+      local msg = (src and (src .. ":" .. tostring(line) .. ": ") or "") .. tostring(name)
+      error(setmetatable({ pending = true, message = msg }, { __tostring = function() return msg end }), 2)
     end
     local parent = collecting("pending")
     local t = new_block("pending", tostring(name), parent, nil, caller_line(2))
@@ -195,20 +197,22 @@ function Runner:make_api()
     parent.children[#parent.children + 1] = t
   end
 
-  local function hook(kind)
+  -- kind: the list it goes in; name: as the spec called it (failures show it)
+  local function hook(kind, name)
     return function(fn)
-      local b = collecting(kind)
-      if type(fn) ~= "function" then error(kind .. ": expected a function, got " .. type(fn), 2) end
+      local b = collecting(name)
+      if type(fn) ~= "function" then error(name .. ": expected a function, got " .. type(fn), 2) end
       local list = b.hooks[kind]
-      list[#list + 1] = { fn = fn, line = caller_line(2) }
+      list[#list + 1] = { fn = fn, line = caller_line(2), name = name }
     end
   end
   for _, k in ipairs({ "strict_setup", "lazy_setup", "strict_teardown", "lazy_teardown",
                        "before_each", "after_each" }) do
-    api[k] = hook(k)
+    api[k] = hook(k, k)
   end
-  api.setup, api.teardown = api.strict_setup, api.strict_teardown
-  if runner.opts.lazy then api.setup, api.teardown = api.lazy_setup, api.lazy_teardown end
+  local lazy = runner.opts.lazy
+  api.setup = hook(lazy and "lazy_setup" or "strict_setup", "setup")
+  api.teardown = hook(lazy and "lazy_teardown" or "strict_teardown", "teardown")
 
   function api.finally(fn)
     local t = runner.running
@@ -284,9 +288,21 @@ function Runner:run_hooks(block, kind, reverse)
   if reverse then from, to, step = #list, 1, -1 end
   for i = from, to, step do
     local ok, c = self:protect(list[i].fn)
-    if not ok then return false, c, list[i].line end
+    if not ok then
+      c.hook = { kind = "hook", name = list[i].name, parent = block, file = block.file, line = list[i].line }
+      return false, c, list[i].line
+    end
   end
   return true
+end
+
+-- A failure in a hook: shown as "<block names> <hook>" at the hook's line.
+function Runner:report_hook(c, in_test)
+  local node = c.hook
+  local info = failure_info(node, c)
+  info.line = node.line
+  info.in_test = in_test
+  self:report(node, info.status == "failure" and "failure" or "error", info)
 end
 
 local function ancestors(node) -- outermost first, the node's parent last
@@ -304,10 +320,7 @@ function Runner:ensure_lazy_setup(chain)
       local ok, c, line = self:run_hooks(b, "lazy_setup")
       if not ok then
         b.setup_failed = { c = c, line = line }
-        local info = failure_info(b, c)
-        info.line = line or b.line
-        info.hook = "lazy_setup"
-        self:report(b, info.status == "failure" and "failure" or "error", info)
+        self:report_hook(c)
       end
     end
     if b.setup_failed then return false end
@@ -350,6 +363,8 @@ function Runner:run_test(t)
   local info = { file = t.file.name, line = t.line, duration = os.clock() - t0 }
   if ok then
     self:report(t, "success", info)
+  elseif c.hook then
+    self:report_hook(c, true)
   else
     local fi = failure_info(t, c)
     fi.duration = info.duration
@@ -376,17 +391,25 @@ function Runner:run_block(b)
   local expose_snap = b.kind == "expose" and snapshot_env() or nil
   local assert_snap = luassert:snapshot()
   -- collect: the body registers the block's children
+  local body_ok = true
   if b.fn then
     local prev = self.current
     self.current = b
     local ok, c = self:protect(b.fn)
     self.current = prev
     if not ok then
+      -- the block's tests do not run
+      body_ok = false
       local info = failure_info(b, c)
+      if b.kind == "file" then
+        info.line = tonumber(tostring(info.message):match(":(%d+):"))
+      end
       self:report(b, info.status == "failure" and "failure" or "error", info)
     end
   end
-  if self.opts.list then
+  if not body_ok then
+    -- nothing else to run
+  elseif self.opts.list then
     self:list_block(b)
   else
     self:execute_children(b)
@@ -412,11 +435,9 @@ function Runner:has_selected(b)
 end
 
 function Runner:execute_children(b)
-  local ok, c, line = self:run_hooks(b, "strict_setup")
+  local ok, c = self:run_hooks(b, "strict_setup")
   if not ok then
-    local info = failure_info(b, c)
-    info.line = line or b.line
-    self:report(b, info.status == "failure" and "failure" or "error", info)
+    self:report_hook(c)
   else
     local children = b.children
     if self.opts.shuffle or b.randomize then
@@ -433,19 +454,11 @@ function Runner:execute_children(b)
     end
   end
   if b.lazy_done and not b.setup_failed then
-    local tok, tc, tline = self:run_hooks(b, "lazy_teardown")
-    if not tok then
-      local info = failure_info(b, tc)
-      info.line = tline
-      self:report(b, "error", info)
-    end
+    local tok, tc = self:run_hooks(b, "lazy_teardown")
+    if not tok then self:report_hook(tc) end
   end
-  local tok, tc, tline = self:run_hooks(b, "strict_teardown")
-  if not tok then
-    local info = failure_info(b, tc)
-    info.line = tline
-    self:report(b, "error", info)
-  end
+  local tok, tc = self:run_hooks(b, "strict_teardown")
+  if not tok then self:report_hook(tc) end
 end
 
 function Runner:list_block(b)
@@ -461,14 +474,9 @@ function Runner:list_block(b)
 end
 
 -- file: { name = path shown, load = function() -> chunk | nil, err }
-function Runner:run_file(file)
+function Runner:run_file(file, chunk)
   local node = new_block("file", file.name, nil, nil, nil)
   node.file = node
-  local chunk, err = file.load()
-  if not chunk then
-    self:report(node, "error", { file = file.name, message = error_text(err), trace = "" })
-    return
-  end
   node.fn = chunk
   local mark = self.opts.scope and self.opts.scope.enter()
   if self.handler.file_start then self.handler.file_start(file.name) end
@@ -491,9 +499,20 @@ function Runner:run(files)
   -- the busted API is visible as globals for the whole run
   for k, v in pairs(self.api) do rawset(_G, k, v) end
   package.loaded["busted"] = self.api
-  for _, f in ipairs(files) do
+  -- every file is loaded first (busted reports files that do not compile before running)
+  local chunks = {}
+  for i, f in ipairs(files) do
+    local chunk, err = f.load()
+    chunks[i] = chunk
+    if not chunk then
+      local node = new_block("file", f.name, nil, nil, nil)
+      node.file = node
+      self:report(node, "error", { file = f.name, where = error_text(err), trace = "" })
+    end
+  end
+  for i, f in ipairs(files) do
     if self.stopped then break end
-    self:run_file(f)
+    if chunks[i] then self:run_file(f, chunks[i]) end
   end
   return self.counts
 end

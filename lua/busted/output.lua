@@ -9,6 +9,7 @@ local core = require("lualchemy.busted.core")
 local M = {}
 
 local function where(info)
+  if info.where then return info.where end -- a file that does not compile: its error
   return tostring(info.file or "?") .. " @ " .. tostring(info.line or "?")
 end
 
@@ -17,7 +18,15 @@ local function plural(n, one, many) return n .. " " .. (n == 1 and one or many) 
 local function element_name(node, status)
   local name = core.full_name(node)
   if node.kind ~= "it" and node.kind ~= "pending" then
-    if node.kind == "file" then return node.name end
+    if node.kind == "file" then
+      -- busted's names: a file that does not compile by its path, one that fails running
+      -- as "suite <path>"
+      return node.fn and ("suite " .. node.name) or node.name
+    end
+    if node.kind == "hook" then
+      local outer = core.full_name(node.parent)
+      return (outer ~= "" and (outer .. " ") or "") .. node.name
+    end
     return name ~= "" and name or (node.file and node.file.name or "?")
   end
   local _ = status
@@ -72,7 +81,8 @@ local function terminal(opts, utf)
   end
   function h.error(node, status, info)
     r.add(node, status, info)
-    opts.write(marks[status])
+    -- marks for what failed in a test's hooks or while a file ran, as busted prints them
+    if info.in_test or (node.kind == "file" and node.fn) then opts.write(marks[status]) end
   end
   function h.finish(counts, duration)
     opts.write("\n")
@@ -229,9 +239,15 @@ M.gtest = function(opts)
   local status_text = { success = "[       OK ]", failure = "[  FAILED  ]", error = "[  ERROR   ]", pending = "[ SKIPPED  ]" }
   local files, file_count, file_t0 = 0, 0, 0
   local function ms(seconds) return string.format("%.2f ms", seconds * 1000) end
-  opts.print("[==========] Running tests from scanned files.")
-  opts.print("[----------] Global test environment setup.")
+  local tests, started = 0, false
+  local function start()
+    if started then return end
+    started = true
+    opts.print("[==========] Running tests from scanned files.")
+    opts.print("[----------] Global test environment setup.")
+  end
   function h.file_start(name)
+    start()
     files, file_count, file_t0 = files + 1, 0, os.clock()
     opts.print("[----------] Running tests from " .. name)
   end
@@ -242,7 +258,7 @@ M.gtest = function(opts)
   end
   function h.test_end(node, status, info)
     local e = r.add(node, status, info)
-    file_count = file_count + 1
+    file_count, tests = file_count + 1, tests + 1
     opts.print("[ RUN      ] " .. where(info) .. ": " .. e.name)
     if status == "failure" or status == "error" then
       opts.print(message_of(e))
@@ -250,14 +266,15 @@ M.gtest = function(opts)
     end
     opts.print(status_text[status] .. " " .. where(info) .. ": " .. e.name .. " (" .. ms(info.duration or 0) .. ")")
   end
+  -- errors outside tests: their message (a file that does not compile: before the header)
   function h.error(node, status, info)
     local e = r.add(node, status, info)
-    opts.print("[  ERROR   ] " .. where(info) .. ": " .. e.name)
-    opts.print(message_of(e))
+    opts.print(info.where or message_of(e))
   end
   function h.finish(counts, duration)
+    start()
     opts.print("[----------] Global test environment teardown.")
-    opts.print("[==========] " .. plural(#r.all, "test", "tests") .. " from " ..
+    opts.print("[==========] " .. plural(tests, "test", "tests") .. " from " ..
       plural(files, "test file", "test files") .. " ran. (" .. ms(duration) .. " total)")
     opts.print("[  PASSED  ] " .. plural(counts.success, "test", "tests") .. ".")
     local function list(label, entries, one, many)
