@@ -81,6 +81,7 @@ local OPTIONS = {
   ["run"] = { "run", true }, ["r"] = { "run", true },
   ["seed"] = { "seed", true },
   ["config-file"] = { "config_file", true }, ["f"] = { "config_file", true },
+  -- -C DIR: the host changes directory before this runs
   ["directory"] = { "directory", true }, ["C"] = { "directory", true },
   ["loaders"] = { "loaders", true },
   ["lang"] = { "lang", true },
@@ -115,6 +116,8 @@ busted 2's options (a .busted file in the current directory gives defaults):
   -r, --run=TASK          the .busted task to use (default: default)
       --shuffle, --seed=N run files and tests in random order
       --lazy              setup/teardown are lazy_setup/lazy_teardown
+  -C, --directory=DIR     run from DIR
+  -f, --config-file=FILE  the task file instead of ./.busted
   -v, --verbose           tracebacks on failures
   -l, --list              list the tests instead of running them
       --no-keep-going     stop at the first failure or error

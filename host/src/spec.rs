@@ -198,8 +198,8 @@ fn finish(lua: Lua) -> mlua::Result<()> {
 }
 
 /// `lualchemy test [--db URL] [busted options] [ROOT...]`: busted 2's command line (see
-/// `lua/spec_runner.lua`); `--db URL` runs the specs' in-memory engines on a server (see
-/// `SpecDatabase`). The exit code is busted 2.1's: 1 when a test failed or errored.
+/// `lua/spec_runner.lua`; `-C DIR` is applied here); `--db URL` runs the specs' in-memory
+/// engines on a server (see `SpecDatabase`). The exit code is busted 2.1's: 1 when a test failed or errored.
 pub fn command(args: &[String]) -> ExitCode {
     let mut db = None;
     let mut rest = Vec::new();
@@ -215,6 +215,25 @@ pub fn command(args: &[String]) -> ExitCode {
             }
         } else if let Some(url) = a.strip_prefix("--db=") {
             db = Some(url.to_string());
+        } else if a == "-C" || a == "--directory" {
+            // busted's -C DIR: run from DIR (its .busted and relative paths)
+            match it.next() {
+                Some(dir) => {
+                    if let Err(e) = std::env::set_current_dir(dir) {
+                        eprintln!("lualchemy test: cannot change to directory '{dir}': {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+                None => {
+                    eprintln!("lualchemy test: {a} needs a directory");
+                    return ExitCode::FAILURE;
+                }
+            }
+        } else if let Some(dir) = a.strip_prefix("--directory=") {
+            if let Err(e) = std::env::set_current_dir(dir) {
+                eprintln!("lualchemy test: cannot change to directory '{dir}': {e}");
+                return ExitCode::FAILURE;
+            }
         } else {
             rest.push(a.clone());
         }
