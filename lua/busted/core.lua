@@ -379,7 +379,8 @@ local function shuffle(list, rnd)
   end
 end
 
--- Whether a block has a selected test (its body run) -- only known after collecting.
+-- Runs a block: its body (which registers its children, unless it fails), then the
+-- children and hooks; a file or insulate block gets its globals and modules put back.
 function Runner:run_block(b)
   if self.stopped then return end
   local insulated = b.kind == "insulate" or b.kind == "file"
@@ -420,18 +421,6 @@ function Runner:run_block(b)
     self.insulation[#self.insulation] = nil
     restore_env(env_snap)
   end
-end
-
-function Runner:has_selected(b)
-  for _, c in ipairs(b.children) do
-    if c.children and c.kind ~= "it" and c.kind ~= "pending" then
-      -- nested describe bodies have not run yet: assume they may hold tests
-      if c.fn or self:has_selected(c) then return true end
-    elseif self:selected(c) then
-      return true
-    end
-  end
-  return false
 end
 
 function Runner:execute_children(b)
@@ -487,11 +476,8 @@ end
 
 -- Runs the files; returns the counts { success, failure, error, pending }.
 function Runner:run(files)
-  local seed = self.seed
-  math.randomseed(seed)
-  local state = seed
+  math.randomseed(self.seed)
   self.rnd = function(n) return math.random(n) end
-  local _ = state
   if self.opts.shuffle then
     files = { unpack(files) }
     shuffle(files, self.rnd)

@@ -176,7 +176,6 @@ function stub.new(t, key, ...)
   t[key] = stubfunc
   local s = spy.on(t, key)
   s.callback = stubfunc
-  local revert = s.revert
   s.revert = function(self)
     if not self.reverted then
       t[key] = original
@@ -184,7 +183,6 @@ function stub.new(t, key, ...)
     end
     return original
   end
-  local _ = revert
   s.returns = function(...)
     local r = arglist(...)
     default = function() return unpack(r, 1, r.n) end
@@ -266,23 +264,14 @@ setmetatable(mock, { __call = function(_, t, dostub) return mock.new(t, dostub) 
 
 local matcher_mt = { __matcher = true }
 matcher_mt.__call = function(self, value) return self.callback(value) == self.mod end
-matcher_mt.__describe = function(self) return self.text end
-
-local function describe_args(args)
-  local parts = {}
-  for i = 1, args.n do parts[i] = assert.format_argument(args[i]) end
-  return table.concat(parts, ", ")
-end
 
 -- A matcher from a registered matcher callback: callback(state, args, level) -> fn(value).
 function assert._make_matcher(st, entry, args)
   local fn = entry.callback(st, args, 3)
-  local tokens = rawget(st, "tokens")
   return setmetatable({
     callback = function(value) return not not fn(value) end,
     mod = rawget(st, "mod"),
     name = entry.name:lower(),
-    text = table.concat(tokens, ".") .. "(" .. describe_args(args) .. ")",
     arguments = args,
   }, matcher_mt)
 end
@@ -293,7 +282,7 @@ local match = setmetatable({}, {
   end,
 })
 
-match._ = setmetatable({ callback = function() return true end, mod = true, name = "_", text = "_ *anything*" },
+match._ = setmetatable({ callback = function() return true end, mod = true, name = "_", arguments = { n = 0 } },
   matcher_mt)
 
 function match.is_matcher(v) return util.is_matcher(v) end

@@ -15,7 +15,7 @@ end
 
 local function plural(n, one, many) return n .. " " .. (n == 1 and one or many) end
 
-local function element_name(node, status)
+local function element_name(node)
   local name = core.full_name(node)
   if node.kind ~= "it" and node.kind ~= "pending" then
     if node.kind == "file" then
@@ -29,7 +29,6 @@ local function element_name(node, status)
     end
     return name ~= "" and name or (node.file and node.file.name or "?")
   end
-  local _ = status
   return name
 end
 
@@ -37,7 +36,7 @@ end
 local function collector()
   local r = { success = {}, failure = {}, error = {}, pending = {}, all = {} }
   function r.add(node, status, info)
-    local e = { node = node, status = status, info = info, name = element_name(node, status) }
+    local e = { node = node, status = status, info = info, name = element_name(node) }
     local list = r[status]
     list[#list + 1] = e
     r.all[#r.all + 1] = e
@@ -73,11 +72,7 @@ local function terminal(opts, utf)
   end
   function h.test_end(node, status, info)
     r.add(node, status, info)
-    if opts.verbose and opts.list_names then
-      opts.print(marks[status] .. " " .. core.full_name(node))
-    else
-      opts.write(marks[status])
-    end
+    opts.write(marks[status])
   end
   function h.error(node, status, info)
     r.add(node, status, info)
@@ -107,7 +102,7 @@ M.TAP = function(opts)
   -- each result as it comes, the plan last (as busted prints it)
   local function report(node, status, info)
     count = count + 1
-    local name = element_name(node, status)
+    local name = element_name(node)
     if status == "success" then
       opts.print("ok " .. count .. " - " .. name)
     elseif status == "pending" then
