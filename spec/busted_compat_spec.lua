@@ -283,6 +283,33 @@ describe("lualchemy test run on a busted suite", function()
     assert.equal(1, rc)
   end)
 
+  it("takes --helper, --lpath, --cpath, --lazy, --exclude-pattern; keeps each test's globals", function()
+    local base = "-p _check --cpath ./native/?.so -o TAP "
+    local out, rc = run("options", base .. "--helper extra/helper.lua --lpath ./lib/?.lua")
+    assert.equal(0, rc, out)
+    assert.matches("\n1%.%.19\n$", out)
+    out, rc = run("options", base .. "--lazy")
+    assert.equal(0, rc, out)
+    out, rc = run("options", base .. "--exclude-pattern skipped")
+    assert.equal(0, rc, out)
+    assert.matches("\n1%.%.18\n$", out)
+  end)
+
+  it("orders randomize() blocks and --shuffle runs by the seed", function()
+    local function order(args)
+      local out = run("options", "-p _check --cpath ./native/?.so -o TAP " .. args)
+      local names = {}
+      for n in out:gmatch("ordered n(%d)") do names[#names + 1] = n end
+      return table.concat(names)
+    end
+    local a = order("--seed 3")
+    assert.equal(8, #a)
+    assert.equal(a, order("--seed 3"))
+    assert.are_not.equal(a, order("--seed 4"))
+    assert.are_not.equal("12345678", a)
+    assert.equal(order("--shuffle --seed 5"), order("--shuffle --seed 5"))
+  end)
+
   it("prints what Debian's busted 2.1.1 printed for the same suite", function()
     -- busted_output/*.txt: busted's own output, times replaced by X
     local function read(path)

@@ -67,6 +67,42 @@ local function error_text(e)
 end
 M.error_text = error_text
 
+-- Each block and test has its own environment, as in busted: globals a spec assigns inside
+-- a describe body, hook or test land there and are seen by what runs inside that block
+-- (read-through to the enclosing blocks and _G) but not after it. A function gets the
+-- environment of the block it runs for (a hook: the block that registered it).
+local function env_of(node)
+  if node.env then return node.env end
+  local parent_env = node.parent and env_of(node.parent) or _G
+  if node.kind == "expose" then
+    node.env = _G -- what an expose block assigns is global, and exported after it
+  else
+    node.env = setmetatable({}, { __index = parent_env })
+  end
+  return node.env
+end
+
+local setfenv_ = rawget(_G, "setfenv")
+local function set_env(fn, env)
+  if type(fn) ~= "function" then return end
+  if setfenv_ then
+    pcall(setfenv_, fn, env)
+    return
+  end
+  if type(debug) ~= "table" or not debug.getupvalue or not debug.upvaluejoin then return end
+  local i = 1
+  while true do
+    local name = debug.getupvalue(fn, i)
+    if name == nil then return end
+    if name == "_ENV" then
+      -- a _ENV of its own, so that other functions of the file keep theirs
+      debug.upvaluejoin(fn, i, function() return env end, 1)
+      return
+    end
+    i = i + 1
+  end
+end
+
 -- Globals and package.loaded, to put back after an insulated block.
 local function snapshot_env()
   local g, loaded = {}, {}
@@ -287,6 +323,7 @@ function Runner:run_hooks(block, kind, reverse)
   local from, to, step = 1, #list, 1
   if reverse then from, to, step = #list, 1, -1 end
   for i = from, to, step do
+    set_env(list[i].fn, env_of(block))
     local ok, c = self:protect(list[i].fn)
     if not ok then
       c.hook = { kind = "hook", name = list[i].name, parent = block, file = block.file, line = list[i].line }
@@ -315,7 +352,8 @@ end
 -- A lazy_setup of an ancestor that has not run yet runs before the first test under it.
 function Runner:ensure_lazy_setup(chain)
   for _, b in ipairs(chain) do
-    if not b.lazy_done and #b.hooks.lazy_setup > 0 then
+    if not b.lazy_done then
+      -- the block has run a test: its lazy_teardown hooks will run
       b.lazy_done = true
       local ok, c, line = self:run_hooks(b, "lazy_setup")
       if not ok then
@@ -346,9 +384,13 @@ function Runner:run_test(t)
       if not hok then ok, c = false, hc end
     end
   end
-  if ok then ok, c = self:protect(t.fn) end
+  if ok then
+    set_env(t.fn, env_of(t))
+    ok, c = self:protect(t.fn)
+  end
   -- the test's `finally` functions, then after_each inner first
   for _, f in ipairs(t.finally or {}) do
+    set_env(f, env_of(t))
     local fok, fc = self:protect(f)
     if ok and not fok then ok, c = false, fc end
   end
@@ -396,6 +438,7 @@ function Runner:run_block(b)
   if b.fn then
     local prev = self.current
     self.current = b
+    set_env(b.fn, env_of(b))
     local ok, c = self:protect(b.fn)
     self.current = prev
     if not ok then
