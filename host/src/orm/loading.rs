@@ -534,7 +534,11 @@ impl SessionCore {
         }
         let status = inst.status();
         if matches!(status, Status::Transient | Status::Pending) {
-            return Ok(()); // never loaded: reads as nil
+            let st = inst.state();
+            let cleared_key = st.key_cleared && inst.mapper.autoincrement == Some(attr);
+            if !(status == Status::Transient && st.attrs_expired) || cleared_key {
+                return Ok(()); // never loaded: reads as nil
+            }
         }
         match inst.session() {
             Some(s) if status != Status::Detached => s.load_expired(inst),
