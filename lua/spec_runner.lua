@@ -7,7 +7,8 @@
 --   M.run(files, opts) -> passed, failed, pending   (the Rust host's own suite runner)
 --
 -- host: { walk = fn(dir) -> sorted list of file paths under dir, kind = fn(path) ->
--- "file" | "directory" | nil, isatty = boolean, write = fn(s) } from host/src/spec.rs.
+-- "file" | "directory" | nil, isatty = boolean, exe = the binary's path, scope = the
+-- database scope of --db } from host/src/spec.rs.
 
 local host = ...
 local output = require("lualchemy.busted.output")
@@ -238,8 +239,13 @@ local function collect(roots, patterns, excludes)
   return files
 end
 
+-- Output goes through io.write, as busted's does, so that it keeps its place among what the
+-- specs print; flushed, so that progress shows as it happens.
 local function printer()
-  local write = host and host.write or io.write
+  local function write(s)
+    io.write(s)
+    io.flush()
+  end
   return function(s) write(s .. "\n") end, write
 end
 

@@ -4,7 +4,7 @@
 //! (the full standard library, debug included, as busted has it), registers the modules
 //! (`busted`, `luassert`, `luassert.spy`, ..., `say`) and gives them the file system walk.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -85,8 +85,8 @@ fn spec_lua() -> mlua::Result<Lua> {
     Ok(lua)
 }
 
-/// The functions the Lua runner needs from the host: the file system walk, whether a path
-/// is a file or a directory, whether output is a terminal, unbuffered writes.
+/// What the Lua runner needs from the host: the file system walk, whether a path is a file
+/// or a directory, whether output is a terminal, the binary's path.
 fn host_table(lua: &Lua) -> mlua::Result<mlua::Table> {
     let host = lua.create_table()?;
     host.set(
@@ -113,15 +113,6 @@ fn host_table(lua: &Lua) -> mlua::Result<mlua::Table> {
     host.set("isatty", std::io::stdout().is_terminal())?;
     let exe = std::env::current_exe().map(|p| p.to_string_lossy().into_owned());
     host.set("exe", exe.unwrap_or_else(|_| "lualchemy".into()))?;
-    host.set(
-        "write",
-        lua.create_function(|_, s: mlua::LuaString| {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(&s.as_bytes());
-            let _ = out.flush();
-            Ok(())
-        })?,
-    )?;
     Ok(host)
 }
 
