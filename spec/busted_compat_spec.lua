@@ -209,14 +209,20 @@ end)
 
 -- The binary run on the fixture suites (`lualchemy test` in their folders).
 local root = "spec/fixtures/busted/"
+-- The binary: the one running (lualchemy test), else the build's (cargo test runs the
+-- specs in-process from the repository root; LUALCHEMY_BIN or CARGO_TARGET_DIR may say where).
 local function binary()
   local exe = arg and arg[-1]
   if exe and exe:match("lualchemy$") then return exe end
-  for _, p in ipairs({ "target/debug/lualchemy", "target/release/lualchemy" }) do
-    local f = io.open(p)
-    if f then f:close(); return "../../../../" .. p end
+  local target = os.getenv("CARGO_TARGET_DIR") or "target"
+  for _, p in ipairs({ os.getenv("LUALCHEMY_BIN") or "", target .. "/debug/lualchemy", target .. "/release/lualchemy" }) do
+    local f = p ~= "" and io.open(p)
+    if f then
+      f:close()
+      return p:match("^/") and p or ("../../../../" .. p)
+    end
   end
-  error("no lualchemy binary found")
+  error("no lualchemy binary found (build it, or set LUALCHEMY_BIN)")
 end
 
 local function run(dir, args)
