@@ -107,7 +107,6 @@ end
 
 local function fmt_table(t, crumbs)
   local level_max = parameters.TableFormatLevel
-  local show_rec = parameters.TableFormatShowRecursion
   local seen = {}
   local function fmt_value(v, indent, depth, crumb_level)
     if type(v) ~= "table" or util.is_matcher(v) or util.is_arglist(v) then
@@ -116,7 +115,7 @@ local function fmt_table(t, crumbs)
       if type(v) == "table" then return A.format_argument(v) end
       return tostring(v)
     end
-    if seen[v] then return show_rec and "{ ... recursive }" or "{ ... recursive }" end
+    if seen[v] then return "{ ... recursive }" end
     if next(v) == nil then return "{ }" end
     if level_max >= 0 and depth >= level_max then return "{ ... more }" end
     seen[v] = true
@@ -312,7 +311,8 @@ end
 function A:set_parameter(name, value) parameters[name] = value end
 function A:get_parameter(name) return parameters[name] end
 
-function A:_track_spy(s) spies[#spies + 1] = s end
+-- luassert's hook for test doubles: a snapshot's revert() reverts the spies made after it.
+function A:add_spy(s) spies[#spies + 1] = s end
 
 -- A snapshot of formatters, parameters and spies: `revert()` undoes later changes
 -- (busted takes one around every test).
@@ -348,7 +348,6 @@ setmetatable(A, {
   end,
 })
 
-A.state = function() return new_state("assertion") end
 A._new_state = new_state
 A._registry = registry
 

@@ -67,7 +67,7 @@ function spy.new(callback)
   for k, f in pairs(spy_methods) do s[k] = f end
   -- s.was_called(...) style helpers, callable with either . or :
   setmetatable(s, spy_mt)
-  assert:_track_spy(s)
+  assert:add_spy(s)
   return s
 end
 
