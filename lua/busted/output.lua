@@ -164,16 +164,36 @@ M.json = function(opts)
   function h.test_end(node, status, info) r.add(node, status, info) end
   function h.error(node, status, info) r.add(node, status, info) end
   function h.finish(_, duration)
+    -- busted's shape: the full name, the element (its own name, descriptor, duration,
+    -- attributes, where it was declared) and, for failures and errors, the message and
+    -- where it was raised
     local function entries(list)
       local out = {}
       for i, e in ipairs(list) do
-        local trace = { short_src = e.info.file, currentline = e.info.line, traceback = e.info.trace }
-        out[i] = {
-          name = e.name,
-          message = e.info.message ~= nil and tostring(e.info.message) or nil,
-          trace = trace,
-          element = { name = e.node.name, trace = trace },
+        local node = e.node
+        local declared = {
+          source = "@" .. tostring(e.info.file), short_src = e.info.file,
+          currentline = node.line, message = node.name, what = "Lua",
         }
+        local entry = {
+          name = e.name,
+          element = {
+            name = node.name, descriptor = node.kind == "pending" and "pending" or node.kind,
+            duration = e.info.duration or 0, attributes = {}, trace = declared,
+          },
+          trace = declared,
+        }
+        if e.status == "failure" or e.status == "error" then
+          entry.message = message_of(e)
+          entry.isError = e.status == "error"
+          entry.trace = {
+            source = declared.source, short_src = declared.short_src, what = "Lua",
+            currentline = tonumber(entry.message:match(":(%d+):")) or node.line,
+            message = entry.message,
+            traceback = e.info.trace ~= nil and ("\n" .. e.info.trace .. "\n") or nil,
+          }
+        end
+        out[i] = entry
       end
       return out
     end
