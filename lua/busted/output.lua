@@ -52,7 +52,7 @@ end
 -- Terminal handlers ----------------------------------------------------------
 
 local function terminal(opts, utf)
-  local color = opts.color
+  local color = utf and opts.color -- plainTerminal never colours
   local function paint(code, s) return color and ("\27[" .. code .. "m" .. s .. "\27[0m") or s end
   local marks = utf and {
     success = paint("32", "●"), failure = paint("31", "◼"), error = paint("35", "✱"), pending = paint("33", "◌"),
@@ -61,7 +61,8 @@ local function terminal(opts, utf)
   local r = collector()
   local h = {}
   local function describe_entry(e, label, code)
-    local lines = { paint(code, label) .. " " .. arrow .. " " .. paint("36", where(e.info)) }
+    local at = e.info.where or (paint("36", tostring(e.info.file or "?")) .. " @ " .. paint("36", tostring(e.info.line or "?")))
+    local lines = { paint(code, label) .. " " .. arrow .. " " .. at }
     lines[#lines + 1] = paint("1", e.name)
     local msg = message_of(e)
     if msg ~= "" then lines[#lines + 1] = msg end
@@ -81,10 +82,12 @@ local function terminal(opts, utf)
   end
   function h.finish(counts, duration)
     opts.write("\n")
-    opts.print(plural(counts.success, "success", "successes") .. " / " ..
-      plural(counts.failure, "failure", "failures") .. " / " ..
-      plural(counts.error, "error", "errors") .. " / " ..
-      counts.pending .. " pending : " .. string.format("%.6f", duration) .. " seconds")
+    local function count(n, one, many, code) return paint(code, tostring(n)) .. " " .. (n == 1 and one or many) end
+    opts.print(count(counts.success, "success", "successes", "32") .. " / " ..
+      count(counts.failure, "failure", "failures", "31") .. " / " ..
+      count(counts.error, "error", "errors", "35") .. " / " ..
+      count(counts.pending, "pending", "pending", "33") .. " : " ..
+      paint("1", string.format("%.6f", duration)) .. " seconds")
     for _, e in ipairs(r.pending) do opts.print("\n" .. describe_entry(e, "Pending", "33")) end
     for _, e in ipairs(r.failure) do opts.print("\n" .. describe_entry(e, "Failure", "31")) end
     for _, e in ipairs(r.error) do opts.print("\n" .. describe_entry(e, "Error", "35")) end
