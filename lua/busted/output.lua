@@ -254,30 +254,39 @@ end
 M.gtest = function(opts)
   local r = collector()
   local h = {}
-  local status_text = { success = "[       OK ]", failure = "[  FAILED  ]", error = "[  ERROR   ]", pending = "[ SKIPPED  ]" }
+  -- the bracketed tags coloured on a terminal: green, red for failures and errors,
+  -- yellow for skipped tests
+  local function tag(text)
+    if not opts.color then return text end
+    local code = "32"
+    if text:find("FAILED") or text:find("ERROR") then code = "31" elseif text:find("SKIPPED") then code = "33" end
+    return "\27[" .. code .. "m" .. text .. "\27[0m"
+  end
+  local status_text = { success = tag("[       OK ]"), failure = tag("[  FAILED  ]"), error = tag("[  ERROR   ]"),
+                        pending = tag("[ SKIPPED  ]") }
   local files, file_count, file_t0 = 0, 0, 0
   local function ms(seconds) return string.format("%.2f ms", seconds * 1000) end
   local tests, started = 0, false
   local function start()
     if started then return end
     started = true
-    opts.print("[==========] Running tests from scanned files.")
-    opts.print("[----------] Global test environment setup.")
+    opts.print(tag("[==========]") .. " Running tests from scanned files.")
+    opts.print(tag("[----------]") .. " Global test environment setup.")
   end
   function h.file_start(name)
     start()
     files, file_count, file_t0 = files + 1, 0, os.clock()
-    opts.print("[----------] Running tests from " .. name)
+    opts.print(tag("[----------]") .. " Running tests from " .. name)
   end
   function h.file_end(name)
-    opts.print("[----------] " .. plural(file_count, "test", "tests") .. " from " .. name ..
+    opts.print(tag("[----------]") .. " " .. plural(file_count, "test", "tests") .. " from " .. name ..
       " (" .. ms(os.clock() - file_t0) .. " total)")
     opts.print("")
   end
   function h.test_end(node, status, info)
     local e = r.add(node, status, info)
     file_count, tests = file_count + 1, tests + 1
-    opts.print("[ RUN      ] " .. where(info) .. ": " .. e.name)
+    opts.print(tag("[ RUN      ]") .. " " .. where(info) .. ": " .. e.name)
     if status == "failure" or status == "error" then
       opts.print(message_of(e))
       if opts.verbose and info.trace and info.trace ~= "" then opts.print(info.trace) end
@@ -291,14 +300,14 @@ M.gtest = function(opts)
   end
   function h.finish(counts, duration)
     start()
-    opts.print("[----------] Global test environment teardown.")
-    opts.print("[==========] " .. plural(tests, "test", "tests") .. " from " ..
+    opts.print(tag("[----------]") .. " Global test environment teardown.")
+    opts.print(tag("[==========]") .. " " .. plural(tests, "test", "tests") .. " from " ..
       plural(files, "test file", "test files") .. " ran. (" .. ms(duration) .. " total)")
-    opts.print("[  PASSED  ] " .. plural(counts.success, "test", "tests") .. ".")
+    opts.print(tag("[  PASSED  ]") .. " " .. plural(counts.success, "test", "tests") .. ".")
     local function list(label, entries, one, many)
       if #entries == 0 then return end
-      opts.print(label .. " " .. plural(#entries, one, many) .. ", listed below:")
-      for _, e in ipairs(entries) do opts.print(label .. " " .. where(e.info) .. ": " .. e.name) end
+      opts.print(tag(label) .. " " .. plural(#entries, one, many) .. ", listed below:")
+      for _, e in ipairs(entries) do opts.print(tag(label) .. " " .. where(e.info) .. ": " .. e.name) end
     end
     list("[ SKIPPED  ]", r.pending, "test", "tests")
     list("[  FAILED  ]", r.failure, "test", "tests")
