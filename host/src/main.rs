@@ -142,20 +142,8 @@ fn lua_main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Some("test") => match run_tests(&args[1..]) {
-            Ok((_, 0)) => ExitCode::SUCCESS,
-            Ok(_) => ExitCode::FAILURE,
-            Err(e) => report(&e),
-        },
+        Some("test") => lualchemy::spec::command(&args[1..]),
         Some("--sandbox") => run_sandboxed(&args[1..]),
         Some(script) => run_script(script, &args[1..]),
-    }
-}
-
-/// `lualchemy test [--db URL] [PATH...]`: the specs, on SQLite or on a database server.
-fn run_tests(args: &[String]) -> mlua::Result<(i64, i64)> {
-    match args {
-        [flag, url, rest @ ..] if flag == "--db" => lualchemy::spec::run_specs_on(rest, Some(url)),
-        _ => lualchemy::spec::run_specs(args),
     }
 }
