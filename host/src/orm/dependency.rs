@@ -212,7 +212,10 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         .borrow()
         .iter()
         .chain(session.modified.borrow().iter())
-        .filter(|i| i.state().rels_changed)
+        .filter(|i| {
+            let st = i.state();
+            st.rels_changed || st.has_pending_collection()
+        })
         .cloned()
         .collect();
     let mut assoc_seen: FxHashSet<(u32, *const Instance, *const Instance, bool)> =
@@ -299,10 +302,27 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                         });
                     }
                 }
+                (Direction::OneToMany, RelState::Pending(c)) if rel.cascade.delete_orphan => {
+                    // removed from a collection not loaded (the other side moved or cleared
+                    // the reference): an orphan unless another parent took it, as
+                    // SQLAlchemy's has-parent flags say
+                    for child in &c.removed {
+                        let reparented = rel.reverse().is_some_and(|rev| {
+                            matches!(child.rel_state(rev.index), RelState::Scalar(s) if s.value.is_some())
+                        });
+                        if !reparented && child.status() == Status::Persistent && session.owns(child) {
+                            session.delete(child)?;
+                        }
+                    }
+                }
                 (Direction::ManyToMany, RelState::Collection(c)) => {
                     let sec_id = rel.secondary.as_ref().map(|t| t.id).unwrap_or(0);
                     for (list, insert) in [(&c.added, true), (&c.removed, false)] {
                         for child in list {
+                            if !session.owns(child) {
+                                // SQLAlchemy warns "not in session" and writes no row
+                                continue;
+                            }
                             let (a, b) = (Rc::as_ptr(inst), Rc::as_ptr(child));
                             let key = (sec_id, a.min(b), a.max(b), insert);
                             if !assoc_seen.insert(key) {

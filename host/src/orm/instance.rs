@@ -77,6 +77,15 @@ pub struct InstanceState {
 }
 
 impl InstanceState {
+    /// A collection not loaded holds changes made through the other side (SQLAlchemy's
+    /// pending mutations).
+    pub fn has_pending_collection(&self) -> bool {
+        self.rels.as_ref().is_some_and(|r| {
+            r.iter()
+                .any(|x| matches!(x, super::collections::RelState::Pending(_)))
+        })
+    }
+
     /// A column of a persistent object is about to change: its column properties go stale
     /// (those a flushed change made stale already expire now, as the flush would have).
     fn stale_props(&mut self, ncols: usize) {
