@@ -54,7 +54,7 @@ pub fn run_specs_on(paths: &[String], db: Option<&str>) -> mlua::Result<(i64, i6
     lua.globals().set("SPEC_DIALECT", dialect)?;
     lua.globals().set("SPEC_DATABASE_URL", db)?;
     let runner: mlua::Table = lua
-        .load(include_str!("../../lua/spec_runner.lua"))
+        .load(include_str!("../lua/spec_runner.lua"))
         .set_name("=lualchemy/spec_runner.lua")
         .call(())?;
     let run: mlua::Function = runner.get("run")?;
