@@ -1,3 +1,4 @@
+-- requires: Lua 5.3
 -- Part 4 of the ORM walkthrough: querying.
 --
 -- orm.select with where/order_by/limit/offset, column operators and and_/or_/not_,

@@ -1,3 +1,4 @@
+-- requires: Lua 5.4
 -- Part 7 of the ORM walkthrough: sessions and transactions.
 --
 -- sessionmaker and configure, session:begin(fn), savepoints with begin_nested, run(fn) and
