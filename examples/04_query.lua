@@ -1,4 +1,3 @@
--- requires: Lua 5.3
 -- Part 4 of the ORM walkthrough: querying.
 --
 -- orm.select with where/order_by/limit/offset, column operators and and_/or_/not_,
@@ -76,7 +75,7 @@ show("is_not(nil)", User.email:is_not(nil))
 show("and_", orm.and_(User.age:eq(30), User.email:like("%.org")))
 show("or_", orm.or_(User.age:lt(25), User.age:gt(35)))
 show("not_", orm.not_(User.age:eq(30)))
-show("& | ~", (User.age:lt(25) | User.age:gt(35)) & ~User.name:eq("carl"))
+-- on Lua 5.3 and later, & | ~ combine conditions too: examples/operators_53.lua
 show("in_ a subquery", User.id:in_(orm.select(User.id):where(User.age:ge(30))), "users.id IN (SELECT ...)")
 
 print()
