@@ -75,7 +75,7 @@ show("is_not(nil)", User.email:is_not(nil))
 show("and_", orm.and_(User.age:eq(30), User.email:like("%.org")))
 show("or_", orm.or_(User.age:lt(25), User.age:gt(35)))
 show("not_", orm.not_(User.age:eq(30)))
--- on Lua 5.3 and later, & | ~ combine conditions too: examples/operators_53.lua
+show("& | ~", (User.age:lt(25) | User.age:gt(35)) & ~User.name:eq("carl"))
 show("in_ a subquery", User.id:in_(orm.select(User.id):where(User.age:ge(30))), "users.id IN (SELECT ...)")
 
 print()
