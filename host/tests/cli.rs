@@ -399,6 +399,21 @@ fn orm_error_prints_message_and_traceback() {
     assert!(out.stderr.contains("stack traceback:"), "{out:?}");
     assert!(out.stderr.contains("bad.lua:4: in "), "{out:?}");
     assert!(out.stderr.contains("bad.lua:6: in main chunk"), "{out:?}");
+    // an error a Rust function raised about its arguments: its message, one traceback
+    let out = run(
+        BIN,
+        &case(&[
+            "-e",
+            "require('lualchemy').create_engine('sqlite://').connect()",
+        ]),
+    );
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.starts_with("PROG: bad argument"), "{out:?}");
+    assert_eq!(out.stderr.matches("stack traceback:").count(), 1, "{out:?}");
+    assert!(
+        out.stderr.contains("(command line):1: in main chunk"),
+        "{out:?}"
+    );
 }
 
 #[test]

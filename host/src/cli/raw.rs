@@ -51,6 +51,15 @@ unsafe extern "C-unwind" fn msghandler(l: *mut ffi::lua_State) -> c_int {
             if !is_lualchemy_error(l, 1) {
                 return 1;
             }
+            // mlua's text of an error raised in a Rust function (a bad argument) carries a
+            // traceback of its own: keep the message, the traceback follows
+            let mut len = 0usize;
+            let text = ffi::lua_tolstring(l, -1, &mut len);
+            let bytes = std::slice::from_raw_parts(text.cast::<u8>(), len);
+            let marker = b"\nstack traceback:";
+            if let Some(end) = bytes.windows(marker.len()).position(|w| w == marker) {
+                ffi::lua_pushlstring(l, text, end);
+            }
             msg = ffi::lua_tostring(l, -1);
         } else {
             let type_name = CStr::from_ptr(ffi::luaL_typename(l, 1)).to_string_lossy();
