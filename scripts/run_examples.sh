@@ -59,8 +59,8 @@ fi
 name=$("$interpreter" -e 'io.write(jit and jit.version or _VERSION)')
 
 # what differs from run to run: addresses (tostring of a table or object) and times
-# measured by a script (events.lua's "0.000628 s")
-mask() { sed -E 's/0x[0-9a-fA-F]+/0xADDR/g; s/[0-9]+\.[0-9]+ s$/TIME s/'; }
+# measured by a script (events.lua's "0.000628 s") or by echo's log ("cached since 0.0012s ago")
+mask() { sed -E 's/0x[0-9a-fA-F]+/0xADDR/g; s/[0-9]+\.[0-9]+ s$/TIME s/; s/cached since [0-9.]+s ago/cached since TIME ago/'; }
 # "5.10" > "5.4" compares right as version numbers
 older() { [ "$1" != "$2" ] && [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n1)" = "$1" ]; }
 
