@@ -89,7 +89,7 @@ const OPTIONS_HELP: &str = "Available options are:
 pub const LUALCHEMY_HELP: &str = "lualchemy's own:
   --version                      same as -v
   --help                         this text
-  test [PATH...]                 run *_spec.lua files under PATHs (default: spec/)
+  test [--db URL] [PATH...]      run *_spec.lua files under PATHs (default: spec/)
   --sandbox [OPTIONS] SCRIPT.lua [ARGS...]
                                  run an untrusted script in the sandbox (docs/SANDBOX.md):
       --allow-dir DIR            file databases may live under DIR (default: none,
