@@ -42,7 +42,8 @@ local Account = Base:model("Account", {
   nickname = orm.Mapped("str?"),        -- nullable, like Mapped[Optional[str]]
   balance = orm.Mapped("float?", { default = 0.0 }),
   active = orm.Mapped("bool", { default = true }),
-  __tostring = function(self) return ("Account(%s, %s, balance=%s)"):format(self.id, self.owner, self.balance) end,
+  -- %.1f: Lua 5.1 and LuaJIT print the float 0.0 as "0"
+  __tostring = function(self) return ("Account(%s, %s, balance=%.1f)"):format(self.id, self.owner, self.balance) end,
 })
 
 -- Every column type.

@@ -1,7 +1,7 @@
 -- Part 7 of the ORM walkthrough: sessions and transactions.
 --
--- sessionmaker and configure, session:begin(fn), savepoints with begin_nested, run(fn) and
--- `<close>` scopes, merge/expunge/refresh/expire, and what happens when a flush fails:
+-- sessionmaker and configure, session:begin(fn), savepoints with begin_nested, run(fn)
+-- scopes (Lua 5.4's `<close>`: examples/08_lua54.lua), merge/expunge/refresh/expire, and what happens when a flush fails:
 -- IntegrityError, PendingRollbackError, rollback and a session that works again.
 --
 --   lualchemy examples/07_sessions.lua
@@ -96,7 +96,7 @@ print("after commit:", transaction_statements())
 print("stored:", stored_names())
 
 print()
-print("== session:run(fn) and <close> ==")
+print("== session:run(fn) ==")
 local result = Session():run(function(s)
   s:add(User{ name = "uncommitted" })
   s:flush()
@@ -104,21 +104,19 @@ local result = Session():run(function(s)
 end)
 print("run(fn) saw", result, "users, then closed the session without committing:", stored_names())
 
-do
-  local s <close> = Session()
+Session():run(function(s)
   s:add(User{ name = "fred", email = "fred@example.com" })
   s:commit()
-end
-print("a <close> session committed fred and closed at the end of its scope:", stored_names())
+end)
+print("a run(fn) session committed fred and closed at the end of its scope:", stored_names())
 
 local fred
-do
-  local s <close> = Session()
+Session():run(function(s)
   fred = s:scalars(orm.select(User):filter_by{ name = "fred" }):one()
   s:add(User{ name = "dropped" })
   s:flush()
-end
-print("a <close> session that did not commit rolled back:", stored_names(), "| fred is now", state_of(fred))
+end)
+print("a run(fn) session that did not commit rolled back:", stored_names(), "| fred is now", state_of(fred))
 
 print()
 print("== merge, expunge, refresh, expire ==")

@@ -2,6 +2,12 @@
 -- raised inside a user's function reaches the caller as the very value raised.
 local orm = ...
 
+-- Written in the Lua every version shares (5.1, LuaJIT, Luau included: see
+-- docs/LUA_VERSIONS.md): no table.pack / table.unpack where the version lacks them.
+local select = select
+local pack = table.pack or function(...) return { n = select("#", ...), ... } end
+local unpack = table.unpack or unpack
+
 local function finish(ok, err, ...)
   if not ok then error(err, 0) end
   return ...
@@ -17,10 +23,10 @@ function Session.begin(self, fn)
   if type(self) ~= "userdata" or not self._begin then dot_call("begin") end
   self:_begin()
   if fn == nil then return self end
-  local results = table.pack(pcall(fn, self))
+  local results = pack(pcall(fn, self))
   if results[1] then
     self:commit()
-    return table.unpack(results, 2, results.n)
+    return unpack(results, 2, results.n)
   end
   self:rollback()
   error(results[2], 0)
@@ -30,14 +36,14 @@ end
 function Session.begin_nested(self, fn)
   if type(self) ~= "userdata" or not self._begin_nested then dot_call("begin_nested") end
   self:_begin_nested()
-  local results = table.pack(pcall(fn, self))
+  local results = pack(pcall(fn, self))
   if results[1] then
     local ok, err = pcall(self._release_nested, self)
     if not ok then
       self:_rollback_nested()
       error(err, 0)
     end
-    return table.unpack(results, 2, results.n)
+    return unpack(results, 2, results.n)
   end
   self:_rollback_nested()
   error(results[2], 0)
@@ -45,16 +51,16 @@ end
 
 -- session:run(fn): fn(session), then close (no commit): Python's `with Session() as s:`.
 function Session.run(self, fn)
-  local results = table.pack(pcall(fn, self))
+  local results = pack(pcall(fn, self))
   self:close()
-  return finish(results[1], results[2], table.unpack(results, 2, results.n))
+  return finish(results[1], results[2], unpack(results, 2, results.n))
 end
 
 function Session.no_autoflush(self, fn)
   self:_enter_no_autoflush()
-  local results = table.pack(pcall(fn, self))
+  local results = pack(pcall(fn, self))
   self:_exit_no_autoflush()
-  return finish(results[1], results[2], table.unpack(results, 2, results.n))
+  return finish(results[1], results[2], unpack(results, 2, results.n))
 end
 
 -- The session methods that may run event listeners (or validators) raise what a listener
@@ -100,11 +106,11 @@ local Engine = {}
 -- engine:begin(fn): a connection in a transaction, committed on return.
 function Engine.begin(self, fn)
   local conn = self:connect()
-  local results = table.pack(pcall(fn, conn))
+  local results = pack(pcall(fn, conn))
   if results[1] then
     conn:commit()
     conn:close()
-    return table.unpack(results, 2, results.n)
+    return unpack(results, 2, results.n)
   end
   conn:rollback()
   conn:close()

@@ -6,6 +6,14 @@ local G = _G
 local raw_getmetatable, raw_setmetatable = getmetatable, setmetatable
 local raw_load, raw_collectgarbage, raw_error = load, collectgarbage, error
 local raw_type, raw_pairs, raw_tostring, raw_rawget = type, pairs, tostring, rawget
+-- Written in the Lua every version shares (docs/LUA_VERSIONS.md): what a version lacks
+-- (table.pack, table.unpack, table.move, utf8, load of a string with an environment on
+-- Lua 5.1) is worked around or left out.
+local raw_unpack = table.unpack or unpack
+local raw_pack = table.pack or function(...) return { n = select("#", ...), ... } end
+local raw_loadstring, raw_setfenv = loadstring, setfenv
+-- Lua 5.1's load takes only a reader function (LuaJIT's takes a string, a mode and an env)
+local load_is_51 = raw_setfenv ~= nil and not pcall(raw_load, "return 1")
 
 -- a read-only view (a userdata, so rawset and setmetatable refuse it too; tables inside it
 -- are read-only views as well)
@@ -63,12 +71,15 @@ end
 -- table.move runs its whole range in C
 local tbl = {}
 for k, v in raw_pairs(table) do tbl[k] = v end
+tbl.unpack, tbl.pack = raw_unpack, raw_pack -- on Lua 5.1 and LuaJIT too
 local move = table.move
-tbl.move = function(a1, f, e, t, a2)
-  if raw_type(f) == "number" and raw_type(e) == "number" and e - f > 1e7 then
-    raw_error("table.move: a range of more than 10,000,000 elements is too long for the sandbox", 2)
+if move then -- Lua 5.3+ and LuaJIT
+  tbl.move = function(a1, f, e, t, a2)
+    if raw_type(f) == "number" and raw_type(e) == "number" and e - f > 1e7 then
+      raw_error("table.move: a range of more than 10,000,000 elements is too long for the sandbox", 2)
+    end
+    return move(a1, f, e, t, a2)
   end
-  return move(a1, f, e, t, a2)
 end
 
 -- the libraries: fresh copies, the script's own (the string metatable keeps the sandbox's
@@ -90,10 +101,10 @@ for _, fname in ipairs({ "rep", "reverse", "upper", "lower", "gsub", "find", "ma
 end
 for _, fname in ipairs({ "concat", "sort", "unpack", "move" }) do
   local f = tbl[fname]
-  tbl[fname] = function(t, ...)
+  if f then tbl[fname] = function(t, ...)
     if raw_type(t) == "table" then charge(#t) end
     return f(t, ...)
-  end
+  end end
 end
 
 local libs = {
@@ -101,7 +112,10 @@ local libs = {
   table = tbl,
   math = copy(math),
   coroutine = copy(coroutine),
-  utf8 = copy(utf8),
+  -- each where the version has it: utf8 (5.3+, Luau), bit32 (5.2, Luau), bit (LuaJIT)
+  utf8 = utf8 and copy(utf8),
+  bit32 = bit32 and copy(bit32),
+  bit = bit and copy(bit),
   os = { clock = os.clock, time = os.time, date = os.date, difftime = os.difftime },
 }
 
@@ -132,7 +146,7 @@ for _, k in ipairs(names) do
 end
 for k, v in raw_pairs(libs) do G[k] = v end
 G._G = G
-G.unpack = table.unpack
+G.unpack = raw_unpack
 
 -- userdata metatables (the ORM's objects) are not the script's to see
 G.getmetatable = function(v)
@@ -145,12 +159,31 @@ G.load = function(chunk, name, mode, env)
   if raw_type(chunk) == "string" and chunk:byte(1) == 27 then
     return nil, "load: binary chunks are not allowed in the sandbox"
   end
+  if load_is_51 then
+    -- Lua 5.1's load takes no mode or environment: a string through loadstring, then its
+    -- environment set (a reader function's pieces are checked as they come)
+    if raw_type(chunk) ~= "string" then
+      local parts = {}
+      while true do
+        local piece = chunk()
+        if piece == nil or piece == "" then break end
+        if #parts == 0 and piece:byte(1) == 27 then
+          return nil, "load: binary chunks are not allowed in the sandbox"
+        end
+        parts[#parts + 1] = piece
+      end
+      chunk = table.concat(parts)
+    end
+    local f, err = raw_loadstring(chunk, name)
+    if f then raw_setfenv(f, env or G) end
+    return f, err
+  end
   return raw_load(chunk, name, "t", env or G)
 end
 
 -- xpcall's handler runs after the error unwound: a handler called from inside the limit hook
 -- would run with hooks off, unmetered
-local raw_pcall, pack, unpack = pcall, table.pack, table.unpack
+local raw_pcall, pack, unpack = pcall, raw_pack, raw_unpack
 G.xpcall = function(f, handler, ...)
   local r = pack(raw_pcall(f, ...))
   if r[1] then return unpack(r, 1, r.n) end
@@ -160,6 +193,21 @@ end
 G.collectgarbage = function(opt, ...)
   if opt == "count" then return raw_collectgarbage("count") end
   raw_error("collectgarbage: only \"count\" is allowed in the sandbox", 2)
+end
+
+-- Lua 5.1 and LuaJIT ignore __pairs: pairs calls it here, so the read-only views (the
+-- module, the libraries) can be walked as on 5.2+
+local honours_pairs = false
+for _ in raw_pairs(raw_setmetatable({}, { __pairs = function()
+  return function(_, k) if k == nil then return 1 end end, nil, nil
+end })) do honours_pairs = true end
+if not honours_pairs then
+  G.pairs = function(t, ...)
+    local mt = raw_getmetatable(t)
+    local f = raw_type(mt) == "table" and raw_rawget(mt, "__pairs")
+    if f then return f(t, ...) end
+    return raw_pairs(t, ...)
+  end
 end
 
 G.require = function(name)

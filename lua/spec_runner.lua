@@ -13,6 +13,9 @@
 -- printed as "FAIL <file>:<line>: <full test name>" plus the indented message.
 
 local M = {}
+-- Lua 5.1 and LuaJIT have neither (and a table's # is raw there)
+local rawlen = rawlen or function(t) return #t end
+local math_type = math.type or function(x) return x % 1 == 0 and "integer" or "float" end
 
 -- Value formatting ----------------------------------------------------------
 
@@ -56,7 +59,7 @@ function fmt(v, depth, seen)
   end
   local keys = {}
   for k in next, v do
-    if not (math.type(k) == "integer" and k >= 1 and k <= len) then keys[#keys + 1] = k end
+    if not (type(k) == "number" and math_type(k) == "integer" and k >= 1 and k <= len) then keys[#keys + 1] = k end
   end
   table.sort(keys, key_order)
   for _, k in ipairs(keys) do

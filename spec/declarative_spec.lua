@@ -454,7 +454,7 @@ describe("types", function()
     local s2 = orm.Session(engine)
     local t = s2:get(T, 1)
     assert.equal(9007199254740993, t.big)
-    assert.equal("integer", math.type(t.big))
+    if LUA.integers then assert.equal("integer", math.type(t.big)) end
     assert.equal("héllo ✓", t.txt)
     assert.equal(0.125, t.f)
     assert.equal(false, t.b)

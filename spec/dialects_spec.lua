@@ -75,10 +75,10 @@ local function utc_seconds(s)
   y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
   -- days from civil (Howard Hinnant's algorithm)
   y = mo <= 2 and y - 1 or y
-  local era = (y >= 0 and y or y - 399) // 400
+  local era = math.floor((y >= 0 and y or y - 399) / 400)
   local yoe = y - era * 400
-  local doy = (153 * (mo > 2 and mo - 3 or mo + 9) + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  local doy = math.floor((153 * (mo > 2 and mo - 3 or mo + 9) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
   local days = era * 146097 + doe - 719468
   return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
 end
@@ -121,7 +121,7 @@ describe("generated keys: RETURNING vs last-insert id", function()
     s:flush()
     local ids = {}
     for i, o in ipairs(objs) do
-      assert.equal("integer", math.type(o.id))
+      if LUA.integers then assert.equal("integer", math.type(o.id)) end
       ids[i] = o.id
     end
     -- a fresh table's keys start at 1 on all three, in the order the objects were added
@@ -233,7 +233,7 @@ describe("generated keys: RETURNING vs last-insert id", function()
     s:add_all({ explicit, gen })
     s:commit()
     assert.equal(30, explicit.id)
-    assert.equal("integer", math.type(gen.id))
+    if LUA.integers then assert.equal("integer", math.type(gen.id)) end
     assert.truthy(gen.id ~= 30 and gen.id ~= 5, tostring(gen.id))
     local later = Item{ name = "later" }
     s:add(later)
@@ -661,9 +661,9 @@ describe("ilike and other per-dialect operators", function()
     assert.truthy(has(env.log[#env.log].sql, for_dialect({
       sqlite = "SELECT ? * ?", postgresql = "SELECT ?::FLOAT * ?::INTEGER", mysql = "SELECT ? * ?",
     })), env.log[#env.log].sql)
-    local big = s:scalar(orm.select(orm.literal(1 << 40) + orm.literal(1)))
-    assert.equal((1 << 40) + 1, big)
-    assert.equal("integer", math.type(big))
+    local big = s:scalar(orm.select(orm.literal(math.floor(2 ^ 40)) + orm.literal(1)))
+    assert.equal(math.floor(2 ^ 40) + 1, big)
+    if LUA.integers then assert.equal("integer", math.type(big)) end
     assert.truthy(has(env.log[#env.log].sql, for_dialect({
       sqlite = "SELECT ? + ?", postgresql = "SELECT ?::BIGINT + ?::INTEGER", mysql = "SELECT ? + ?",
     })), env.log[#env.log].sql)
@@ -718,7 +718,9 @@ describe("JSON and datetime values round-trip exactly", function()
       name = "héllo ✓ 日本 😀",
       nested = { a = { b = { c = { 1, 2, { d = "deep" } } } } },
       list = { 1, "two", 3.5, true, false, { x = 1 } },
-      ints = { 0, -1, 1 << 53, math.maxinteger, math.mininteger },
+      -- 64-bit integers where Lua has them (built by load(): every Lua parses this file)
+      ints = LUA.integers and load("return { 0, -1, 1 << 53, math.maxinteger, math.mininteger }")()
+        or { 0, -1, 2 ^ 53 },
       floats = { 0.1, -2.25e-10, 1e300, 1.0, 123456.789 },
       yes = true, no = false,
       quote = 'a "quoted" \\ back\nslash',
@@ -726,11 +728,13 @@ describe("JSON and datetime values round-trip exactly", function()
     local got, s = round_trip({ { doc = doc } })
     assert.same(doc, got[1].doc)
     local d = got[1].doc
-    assert.equal("integer", math.type(d.ints[4]))
-    assert.equal(math.maxinteger, d.ints[4])
-    assert.equal(math.mininteger, d.ints[5])
-    assert.equal("float", math.type(d.floats[4])) -- 1.0 stays a float
-    assert.equal("float", math.type(d.list[3]))
+    if LUA.integers then
+      assert.equal("integer", math.type(d.ints[4]))
+      assert.equal(math.maxinteger, d.ints[4])
+      assert.equal(math.mininteger, d.ints[5])
+    end
+    if LUA.integers then assert.equal("float", math.type(d.floats[4])) end -- 1.0 stays a float
+    if LUA.integers then assert.equal("float", math.type(d.list[3])) end
     s:close()
   end)
 
@@ -744,7 +748,7 @@ describe("JSON and datetime values round-trip exactly", function()
     assert.same({ inner = {}, arr = { {}, {} } }, got[2].doc)
     assert.equal("just text", got[3].doc)
     assert.equal(42, got[4].doc)
-    assert.equal("integer", math.type(got[4].doc))
+    if LUA.integers then assert.equal("integer", math.type(got[4].doc)) end
     assert.equal(2.5, got[5].doc)
     assert.equal(true, got[6].doc)
     s:close()
@@ -778,16 +782,19 @@ describe("JSON and datetime values round-trip exactly", function()
   end)
 
   it("keeps 64-bit integers exact in a BigInteger column", function()
-    local values = { math.maxinteger, math.mininteger + 1, (1 << 53) + 1, -((1 << 53) + 1), 0, -1 }
+    -- beyond 2^53 on Lua 5.1, 5.2, LuaJIT and Luau: an error naming the column, in
+    -- spec/lua_versions_spec.lua; the values built by load() so that every Lua parses this file
+    if not LUA.integers then return pending(LUA.skip("64-bit integers: Lua 5.3 and later")) end
+    local values = load("return { math.maxinteger, math.mininteger + 1, (1 << 53) + 1, -((1 << 53) + 1), 0, -1 }")()
     local list = {}
     for i, v in ipairs(values) do list[i] = { big = v } end
     local got, s = round_trip(list)
     for i, v in ipairs(values) do
-      assert.equal("integer", math.type(got[i].big))
+      if LUA.integers then assert.equal("integer", math.type(got[i].big)) end
       assert.equal(v, got[i].big)
     end
     -- and a comparison in SQL with such a value is exact
-    assert.equal(got[3].id, s:scalar(orm.select(V.id):where(V.big:eq((1 << 53) + 1))))
+    assert.equal(got[3].id, s:scalar(orm.select(V.id):where(V.big:eq(values[3]))))
     assert.equal(got[1].id, s:scalar(orm.select(V.id):where(V.big:eq(math.maxinteger))))
     assert.equal(math.maxinteger, s:scalar(orm.select(orm.func.max(V.big))))
     s:close()
@@ -802,8 +809,8 @@ describe("JSON and datetime values round-trip exactly", function()
       { got[1].price, got[2].price, got[3].price, got[4].price, got[5].price, got[6].price })
     -- a Numeric column reads as a float on all three (its values as a Float column's),
     -- whole values too, whatever the driver handed over
-    assert.equal("float", math.type(got[4].price))
-    assert.equal("float", math.type(got[1].price))
+    if LUA.integers then assert.equal("float", math.type(got[4].price)) end
+    if LUA.integers then assert.equal("float", math.type(got[1].price)) end
     s:close()
   end)
 
@@ -834,7 +841,7 @@ describe("JSON and datetime values round-trip exactly", function()
     assert.same({ -1.5e-300, string.rep("ü", 10000) }, { got[3].ratio, got[3].txt })
     assert.is_nil(got[3].flag)
     assert.equal(3.0, got[4].ratio)
-    assert.equal("float", math.type(got[4].ratio))
+    if LUA.integers then assert.equal("float", math.type(got[4].ratio)) end
     s:close()
   end)
 

@@ -32,16 +32,16 @@ describe("instance attributes", function()
     local t = Thing{ name = "a", score = 2, flag = true }
     assert.equal("a", t.name)
     assert.equal(2.0, t.score)
-    assert.equal("float", math.type(t.score))
+    if LUA.integers then assert.equal("float", math.type(t.score)) end
     assert.equal(true, t.flag)
     t.flag = false
     assert.equal(false, t.flag)
     s:add(t)
     s:commit()
     assert.equal("a", t.name)
-    assert.equal("float", math.type(t.score))
+    if LUA.integers then assert.equal("float", math.type(t.score)) end
     assert.equal(false, t.flag)
-    assert.equal("integer", math.type(t.id))
+    if LUA.integers then assert.equal("integer", math.type(t.id)) end
   end)
 
   it("convert rich types on the slow path (JSON tables, dates)", function()
@@ -56,7 +56,7 @@ describe("instance attributes", function()
   it("accept an integral float for an Integer column and reject a fraction", function()
     local t = Thing{ id = 3.0, name = "x" }
     assert.equal(3, t.id)
-    assert.equal("integer", math.type(t.id))
+    if LUA.integers then assert.equal("integer", math.type(t.id)) end
     local ok, err = pcall(function() t.id = 1.5 end)
     assert.is_false(ok)
     assert.truthy(tostring(err):find("Thing.id", 1, true), tostring(err))

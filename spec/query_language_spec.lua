@@ -422,7 +422,7 @@ describe("subqueries", function()
     local rich = orm.exists(orm.select(E.id):where(E.dept_id:eq(D.id), E.salary:gt(150)))
     assert.same({ "eng" }, env.col(orm.select(D.name):where(rich)))
     assert.same({ "ops", "empty" }, env.col(orm.select(D.name):where(orm.not_(rich)):order_by(D.id)))
-    assert.same({ "empty" }, env.col(orm.select(D.name):where(~orm.select(E.id):where(E.dept_id:eq(D.id)):exists())))
+    assert.same({ "empty" }, env.col(orm.select(D.name):where(orm.not_(orm.select(E.id):where(E.dept_id:eq(D.id)):exists()))))
   end)
 end)
 

@@ -848,8 +848,11 @@ describe("bad input to relationships", function()
       assert.truthy(err.kind, "an orm.Error")
       assert.truthy(has(err.message, "GUser.posts"), err.message)
     end
-    local err = pcall_err(function() table.insert(u.posts, 5) end)
-    assert.truthy(has(err.message, "GUser.posts"), err.message)
+    local err
+    if LUA.ipairs_index then -- table.insert honours __newindex on a userdata from Lua 5.3 on
+      err = pcall_err(function() table.insert(u.posts, 5) end)
+      assert.truthy(has(err.message, "GUser.posts"), err.message)
+    end
     err = pcall_err(function() u.posts:append(env.Tag{}) end)
     assert.truthy(has(err.message, "GUser.posts") and has(err.message, "GTag"), err.message)
     assert.equal(0, #u.posts)

@@ -27,7 +27,7 @@ end
 -- `field` of every object of a plain Lua array
 local function fields_of(list, field)
   local out = {}
-  for i, x in ipairs(list) do out[i] = x[field] end
+  for i = 1, #list do out[i] = list[i][field] end -- a collection too, on every Lua
   return out
 end
 

@@ -23,7 +23,7 @@ end
 
 local function names(objs, attr)
   local out = {}
-  for _, o in ipairs(objs) do out[#out + 1] = o[attr or "body"] end
+  for i = 1, #objs do out[#out + 1] = objs[i][attr or "body"] end -- a collection too, on every Lua
   return sorted(out)
 end
 
@@ -531,7 +531,7 @@ describe("pending changes of an unloaded collection", function()
   end
   local function labels(coll)
     local out = {}
-    for _, c in ipairs(coll) do out[#out + 1] = c.label end
+    for i = 1, #coll do out[#out + 1] = coll[i].label end
     return sorted(out)
   end
 

@@ -493,6 +493,7 @@ describe("Row", function()
   end)
 
   it("can be walked with ipairs", function()
+    if not LUA.ipairs_index then return pending(LUA.skip("ipairs over a userdata honours __index from Lua 5.3 on")) end
     local out = {}
     for i, v in ipairs(row_of(U.id, U.name, U.age)) do out[i] = v end
     assert.same({ 1, "ann", 30 }, out)

@@ -854,27 +854,7 @@ describe("transactions", function()
     assert.equal(0, env.db_count())
   end)
 
-  it("<close> closes the session at the end of scope", function()
-    local u
-    do
-      local ss <close> = orm.Session(env.engine)
-      u = env.User{ name = "scoped" }
-      ss:add(u)
-      ss:commit()
-      assert.equal("scoped", u.name)
-    end
-    assert.equal("detached", state(u))
-    assert.equal(1, env.db_count())
-  end)
-
-  it("<close> rolls back uncommitted work", function()
-    do
-      local ss <close> = orm.Session(env.engine)
-      ss:add(env.User{ name = "dropped" })
-      ss:flush()
-    end
-    assert.equal(0, env.db_count())
-  end)
+  -- `<close>` (Lua 5.4): spec/lua54_close_spec.lua
 
   it("close rolls back an open transaction and detaches objects", function()
     local u = env.User{ name = "x" }

@@ -22,6 +22,7 @@
 
 local EXAMPLES = {
   "01_declare", "02_create", "03_add_commit", "04_query", "05_update", "06_delete", "07_sessions",
+  "08_lua54",
 }
 
 -- Differences that are not the walkthrough's behaviour, applied to every line on both sides.
@@ -228,6 +229,14 @@ end
 describe("the ORM walkthrough on " .. SPEC_DIALECT, function()
   for _, name in ipairs(EXAMPLES) do
     it("examples/" .. name .. ".lua runs unchanged and prints the golden output", function()
+      -- an example of a newer Lua's syntax says so on its first line (docs/LUA_VERSIONS.md)
+      local f = assert(io.open("examples/" .. name .. ".lua"))
+      local unmet = LUA.unmet(f:read("*l") or "")
+      f:close()
+      if unmet then
+        print("SKIP examples/" .. name .. ".lua: " .. unmet)
+        return pending(unmet)
+      end
       local expected = expected_lines(name)
       local ok, err, actual = run_script(name)
       assert.is_true(ok, "examples/" .. name .. ".lua failed on " .. SPEC_DIALECT .. ": " .. tostring(err))

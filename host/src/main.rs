@@ -100,6 +100,10 @@ fn run_script_in(
 }
 
 fn main() -> ExitCode {
+    lualchemy::lua::compat::with_native_stack(lua_main)
+}
+
+fn lua_main() -> ExitCode {
     let argv: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();

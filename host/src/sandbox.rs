@@ -9,13 +9,11 @@ use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use mlua::{
-    HookTriggers, Lua, LuaOptions, MetaMethod, StdLib, UserData, UserDataMethods,
-    Value as LuaValue, VmState,
-};
+use mlua::{Lua, LuaOptions, MetaMethod, UserData, UserDataMethods, Value as LuaValue};
 
 use crate::engine::hardening::Hardening;
 use crate::error::{Error, ErrorKind, Result};
+use crate::lua::compat;
 
 /// How instructions are counted: the hook runs every this many.
 const HOOK_EVERY: u32 = 1000;
@@ -84,8 +82,9 @@ impl UserData for ReadOnly {
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(format!("<read-only {}>", this.name))
         });
-        // pairs() walks a snapshot, so the iteration never hands out the table itself
-        m.add_meta_method(MetaMethod::Pairs, |lua, this, ()| {
+        // pairs() walks a snapshot, so the iteration never hands out the table itself (Lua
+        // 5.1 and LuaJIT ignore `__pairs`: lua/sandbox.lua's pairs calls it there)
+        m.add_meta_method("__pairs", |lua, this, ()| {
             let entries: Vec<(LuaValue, LuaValue)> = this
                 .t
                 .pairs::<LuaValue, LuaValue>()
@@ -204,13 +203,7 @@ fn resolve(p: &Path) -> Option<PathBuf> {
 impl Sandbox {
     /// A new Lua state with lualchemy installed, sandboxed.
     pub fn new_lua(&self) -> mlua::Result<Lua> {
-        let libs = StdLib::COROUTINE
-            | StdLib::TABLE
-            | StdLib::OS
-            | StdLib::STRING
-            | StdLib::UTF8
-            | StdLib::MATH;
-        let lua = Lua::new_with(libs, LuaOptions::default())?;
+        let lua = Lua::new_with(compat::sandbox_libs(), LuaOptions::default())?;
         self.install(&lua)?;
         Ok(lua)
     }
@@ -267,26 +260,15 @@ impl Sandbox {
         // lowered to what the process can still obtain, so that a limit above it is still
         // an error, not an abort (`memory`)
         lua.set_memory_limit(crate::memory::cap(self.max_memory))?;
-        lua.set_global_hook(
-            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-            move |lua, _| {
-                let n = spent.get() + HOOK_EVERY as u64;
-                spent.set(n);
-                let over = limit_error(n);
-                match over {
-                    Some(msg) => {
-                        // from now on every instruction fails: pcall cannot buy more time
-                        let again = msg.clone();
-                        lua.set_global_hook(
-                            HookTriggers::new().every_nth_instruction(1),
-                            move |_, _| Err(mlua::Error::runtime(again.clone())),
-                        )?;
-                        Err(mlua::Error::runtime(msg))
-                    }
-                    None => Ok(VmState::Continue),
-                }
-            },
-        )?;
+        // the budget: a count hook (LuaJIT: with the JIT compiler off; Luau: the interrupt)
+        compat::set_budget_hook(lua, HOOK_EVERY, move || {
+            let n = spent.get() + HOOK_EVERY as u64;
+            spent.set(n);
+            match limit_error(n) {
+                Some(msg) => Err(msg),
+                None => Ok(()),
+            }
+        })?;
         Ok(())
     }
 }
@@ -363,6 +345,24 @@ mod tests {
                 return co()
             "#,
             )
+            .exec()
+            .unwrap_err();
+        assert!(err.to_string().contains("instruction limit"), "{err}");
+    }
+
+    #[test]
+    fn the_budget_holds_in_a_hot_loop_of_a_state_with_every_library() {
+        // Lua::new() opens LuaJIT's `jit` library, which turns the compiler on: the count hook
+        // is not called inside compiled traces, so the sandbox turns it off again
+        let lua = Lua::new();
+        Sandbox {
+            max_instructions: 2_000_000,
+            ..Sandbox::default()
+        }
+        .install(&lua)
+        .unwrap();
+        let err = lua
+            .load("local x = 0 for _ = 1, 1e12 do x = x + 1 end return x")
             .exec()
             .unwrap_err();
         assert!(err.to_string().contains("instruction limit"), "{err}");

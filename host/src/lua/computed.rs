@@ -226,25 +226,20 @@ pub fn spec_of(ud: &AnyUserData) -> Option<Expr> {
 /// An `orm.Column` value in an expression: arithmetic, `..`, and the column-expression
 /// methods (`first:lower()`, `first:eq(x)`), as on `User.first`.
 pub fn add_column_spec_methods<M: UserDataMethods<LuaColumnSpec>>(m: &mut M) {
-    for mm in [
-        MetaMethod::Add,
-        MetaMethod::Sub,
-        MetaMethod::Mul,
-        MetaMethod::Div,
-        MetaMethod::IDiv,
-        MetaMethod::Mod,
-        MetaMethod::Concat,
-    ] {
+    let ops = [
+        (MetaMethod::Add.name(), BinOp::Add),
+        (MetaMethod::Sub.name(), BinOp::Sub),
+        (MetaMethod::Mul.name(), BinOp::Mul),
+        (MetaMethod::Div.name(), BinOp::Div),
+        ("__idiv", BinOp::FloorDiv),
+        (MetaMethod::Mod.name(), BinOp::Mod),
+        (MetaMethod::Concat.name(), BinOp::Concat),
+    ];
+    for (mm, op) in ops {
+        if op == BinOp::FloorDiv && !super::compat::IDIV {
+            continue; // no `//` in this Lua
+        }
         m.add_meta_function(mm, move |lua, (a, b): (LuaValue, LuaValue)| {
-            let op = match mm {
-                MetaMethod::Add => BinOp::Add,
-                MetaMethod::Sub => BinOp::Sub,
-                MetaMethod::Mul => BinOp::Mul,
-                MetaMethod::Div => BinOp::Div,
-                MetaMethod::IDiv => BinOp::FloorDiv,
-                MetaMethod::Mod => BinOp::Mod,
-                _ => BinOp::Concat,
-            };
             super::expr::arith(lua, &a, &b, op)
         });
     }

@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use mlua::{Lua, Value as LuaValue};
 
+use super::compat;
 use super::error::{arg, LuaResult};
 use crate::schema::ValueKind;
 use crate::value::{BindKind, Text, Value};
@@ -73,7 +74,7 @@ pub fn lua_to_value(
     };
     Ok(match kind {
         ValueKind::Integer => match v {
-            LuaValue::Integer(i) => Value::Integer(*i),
+            LuaValue::Integer(i) => Value::Integer(compat::check_integer(*i, what)?),
             LuaValue::Number(n) if n.fract() == 0.0 && n.abs() < 9.2e18 => {
                 Value::Integer(*n as i64)
             }
@@ -103,7 +104,7 @@ pub fn lua_to_value(
             Value::text(&datetime_in(v, kind, what)?)
         }
         ValueKind::Any => match v {
-            LuaValue::Integer(i) => Value::Integer(*i),
+            LuaValue::Integer(i) => Value::Integer(compat::check_integer(*i, what)?),
             LuaValue::Number(n) => Value::Real(*n),
             LuaValue::Boolean(b) => Value::Integer(*b as i64),
             LuaValue::String(s) => match std::str::from_utf8(&s.as_bytes()) {
@@ -117,12 +118,25 @@ pub fn lua_to_value(
 
 /// Converts a stored value for Lua, by the column's kind.
 pub fn value_to_lua(lua: &Lua, v: &Value, kind: ValueKind) -> LuaResult<LuaValue> {
+    value_to_lua_named(lua, v, kind, &|| {
+        "a value read from the database".to_string()
+    })
+}
+
+/// `value_to_lua`, naming what holds the value (`what`) in the error for an integer this Lua
+/// cannot hold exactly (beyond 2^53 on Lua 5.1, 5.2, LuaJIT and Luau: `compat`).
+pub fn value_to_lua_named(
+    lua: &Lua,
+    v: &Value,
+    kind: ValueKind,
+    what: &dyn Fn() -> String,
+) -> LuaResult<LuaValue> {
     Ok(match v {
         Value::Null => LuaValue::Nil,
         Value::Integer(i) => match kind {
             ValueKind::Boolean => LuaValue::Boolean(*i != 0),
             ValueKind::Real => LuaValue::Number(*i as f64),
-            _ => LuaValue::Integer(*i),
+            _ => LuaValue::Integer(compat::check_integer(*i, what)?),
         },
         Value::Real(r) => match kind {
             ValueKind::Integer if r.fract() == 0.0 => LuaValue::Integer(*r as i64),

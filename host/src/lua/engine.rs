@@ -33,10 +33,83 @@ pub fn engine_of(v: &LuaValue) -> LuaResult<Engine> {
 struct LuaEcho {
     func: mlua::Function,
     lua: mlua::WeakLua,
+    /// Statements sent while a session was being finalized (`Finalizing`): reported before
+    /// the next one, never by a Lua call from inside the garbage collector.
+    deferred: RefCell<Vec<(String, OwnedParams)>>,
+}
+
+/// `EchoParams` kept for later.
+enum OwnedParams {
+    None,
+    One(Vec<Value>),
+    Many(Vec<Vec<Value>>),
+    Batch(Vec<Value>),
+}
+
+impl OwnedParams {
+    fn of(p: &EchoParams<'_>) -> OwnedParams {
+        match p {
+            EchoParams::None => OwnedParams::None,
+            EchoParams::One(v) => OwnedParams::One(v.to_vec()),
+            EchoParams::Many(v) => OwnedParams::Many(v.to_vec()),
+            EchoParams::Batch(v) => OwnedParams::Batch(v.to_vec()),
+        }
+    }
+
+    fn params(&self) -> EchoParams<'_> {
+        match self {
+            OwnedParams::None => EchoParams::None,
+            OwnedParams::One(v) => EchoParams::One(v),
+            OwnedParams::Many(v) => EchoParams::Many(v),
+            OwnedParams::Batch(v) => EchoParams::Batch(v),
+        }
+    }
+}
+
+thread_local! {
+    static FINALIZING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// While alive, lualchemy is finalizing a Lua value (a session the garbage collector took):
+/// what it does then (a ROLLBACK) calls no Lua function (Luau aborts on a Lua call from a
+/// userdata destructor, and a finalizer is no place for the script's code on any version).
+pub(crate) struct Finalizing(());
+
+impl Finalizing {
+    pub(crate) fn enter() -> Finalizing {
+        FINALIZING.with(|f| f.set(f.get() + 1));
+        Finalizing(())
+    }
+
+    fn active() -> bool {
+        FINALIZING.with(|f| f.get() > 0)
+    }
+}
+
+impl Drop for Finalizing {
+    fn drop(&mut self) {
+        FINALIZING.with(|f| f.set(f.get() - 1));
+    }
 }
 
 impl EchoSink for LuaEcho {
     fn statement(&self, sql: &str, params: &EchoParams<'_>) {
+        if Finalizing::active() {
+            self.deferred
+                .borrow_mut()
+                .push((sql.to_string(), OwnedParams::of(params)));
+            return;
+        }
+        let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+        for (sql, params) in &deferred {
+            self.report(sql, &params.params());
+        }
+        self.report(sql, params);
+    }
+}
+
+impl LuaEcho {
+    fn report(&self, sql: &str, params: &EchoParams<'_>) {
         let Some(lua) = self.lua.try_upgrade() else {
             return;
         };
@@ -177,11 +250,13 @@ impl UserData for LuaConnection {
             this.conn.borrow_mut().take();
             Ok(())
         });
-        m.add_meta_method(MetaMethod::Close, |_, this, _: LuaValue| {
-            this.end(false)?;
-            this.conn.borrow_mut().take();
-            Ok(())
-        });
+        if super::compat::CLOSE {
+            m.add_meta_method("__close", |_, this, _: LuaValue| {
+                this.end(false)?;
+                this.conn.borrow_mut().take();
+                Ok(())
+            });
+        }
         m.add_method("in_transaction", |_, this, ()| {
             Ok(this.owner.borrow().is_some())
         });
@@ -226,6 +301,7 @@ fn echo_sink(lua: &Lua, v: &LuaValue) -> LuaResult<Option<Rc<dyn EchoSink>>> {
         LuaValue::Function(f) => Some(Rc::new(LuaEcho {
             func: f.clone(),
             lua: lua.weak(),
+            deferred: RefCell::new(Vec::new()),
         })),
         other => {
             return Err(arg(format!(

@@ -83,6 +83,7 @@ pub fn raised_value(lua: &Lua, e: &mlua::Error) -> Option<LuaValue> {
 
 /// Calls a Lua listener; an error it raises becomes a core error carrying the value.
 pub fn call(lua: &Lua, f: &Function, args: MultiValue) -> crate::error::Result<MultiValue> {
+    let _nested = super::compat::nested().map_err(Error::invalid)?;
     let pcall: Function = lua.named_registry_value(PCALL).map_err(from_lua)?;
     let mut all = MultiValue::new();
     all.push_back(LuaValue::Function(f.clone()));

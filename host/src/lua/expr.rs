@@ -473,14 +473,17 @@ impl UserData for LuaExpr {
             new_ud(lua, Expr::Cast(Box::new(this.expr.clone()), ty))
         });
         for (mm, op) in [
-            (MetaMethod::Add, BinOp::Add),
-            (MetaMethod::Sub, BinOp::Sub),
-            (MetaMethod::Mul, BinOp::Mul),
-            (MetaMethod::Div, BinOp::Div),
-            (MetaMethod::IDiv, BinOp::FloorDiv),
-            (MetaMethod::Mod, BinOp::Mod),
-            (MetaMethod::Concat, BinOp::Concat),
+            (MetaMethod::Add.name(), BinOp::Add),
+            (MetaMethod::Sub.name(), BinOp::Sub),
+            (MetaMethod::Mul.name(), BinOp::Mul),
+            (MetaMethod::Div.name(), BinOp::Div),
+            ("__idiv", BinOp::FloorDiv),
+            (MetaMethod::Mod.name(), BinOp::Mod),
+            (MetaMethod::Concat.name(), BinOp::Concat),
         ] {
+            if op == BinOp::FloorDiv && !super::compat::IDIV {
+                continue; // no `//` in this Lua
+            }
             m.add_meta_function(mm, move |lua, (a, b): (LuaValue, LuaValue)| {
                 arith(lua, &a, &b, op)
             });
@@ -494,21 +497,24 @@ impl UserData for LuaExpr {
                 },
             );
         }
-        m.add_meta_function(MetaMethod::BAnd, |lua, (a, b): (LuaValue, LuaValue)| {
-            new_ud(
-                lua,
-                Expr::and(vec![clause_arg(&a, "&")?, clause_arg(&b, "&")?]),
-            )
-        });
-        m.add_meta_function(MetaMethod::BOr, |lua, (a, b): (LuaValue, LuaValue)| {
-            new_ud(
-                lua,
-                Expr::List(BinOp::Or, vec![clause_arg(&a, "|")?, clause_arg(&b, "|")?]),
-            )
-        });
-        m.add_meta_method(MetaMethod::BNot, |lua, this, _: LuaValue| {
-            new_ud(lua, Expr::Unary(UnaryOp::Not, Box::new(this.expr.clone())))
-        });
+        // `&`, `|`, `~` as and_ / or_ / not_, where Lua has the operators (5.3+)
+        if super::compat::BITWISE {
+            m.add_meta_function("__band", |lua, (a, b): (LuaValue, LuaValue)| {
+                new_ud(
+                    lua,
+                    Expr::and(vec![clause_arg(&a, "&")?, clause_arg(&b, "&")?]),
+                )
+            });
+            m.add_meta_function("__bor", |lua, (a, b): (LuaValue, LuaValue)| {
+                new_ud(
+                    lua,
+                    Expr::List(BinOp::Or, vec![clause_arg(&a, "|")?, clause_arg(&b, "|")?]),
+                )
+            });
+            m.add_meta_method("__bnot", |lua, this, _: LuaValue| {
+                new_ud(lua, Expr::Unary(UnaryOp::Not, Box::new(this.expr.clone())))
+            });
+        }
         m.add_meta_method(MetaMethod::Unm, |lua, this, _: LuaValue| {
             new_ud(lua, Expr::Unary(UnaryOp::Neg, Box::new(this.expr.clone())))
         });

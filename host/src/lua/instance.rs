@@ -30,8 +30,9 @@
 //!
 //! Safety rules for every function here: no Rust value with a destructor (a `RefCell`
 //! borrow above all) is alive across a Lua call that can raise, since a Lua error unwinds by
-//! `longjmp`. This module is the Lua-5.4-specific seam of the binding (user values,
-//! `lua_newuserdatauv`); a LuaJIT or 5.1 build replaces it.
+//! `longjmp`. The calls that differ between Lua versions (`new_userdata`, the
+//! `exact_integer` check of the integer fast paths) come from `compat`, the binding's seam
+//! for versions; everything else here is the C API every version shares.
 
 use std::ffi::{c_int, c_void};
 use std::mem::ManuallyDrop;
@@ -39,7 +40,8 @@ use std::rc::Rc;
 
 use mlua::{ffi, AnyUserData, Lua, Value as LuaValue};
 
-use super::convert::{lua_debug, lua_to_value, value_to_lua};
+use super::compat;
+use super::convert::{lua_debug, lua_to_value, value_to_lua_named};
 use super::error::{arg, kind_err, IntoLuaResult, LuaResult};
 use crate::error::ErrorKind;
 use crate::orm::session::SessionCore;
@@ -215,6 +217,7 @@ fn class_meta(lua: &Lua, name: &str, args: mlua::MultiValue) -> LuaResult<LuaVal
         .find_map(|v| instance_of(lua, v))
         .ok_or_else(|| arg(format!("{name}: no lualchemy instance among the operands")))?;
     let class = &super::model::model_host(&inst.mapper).class;
+    let _nested = compat::nested().map_err(mlua::Error::runtime)?;
     match (class.raw_get::<LuaValue>(name)?, name) {
         (LuaValue::Function(f), "__tostring") => {
             let v = f.call::<LuaValue>(args.into_iter().next())?;
@@ -369,7 +372,7 @@ unsafe fn push_raw(l: *mut ffi::lua_State, inst: &Rc<Instance>, objects: c_int, 
 unsafe fn new_userdata(l: *mut ffi::lua_State, inst: Rc<Instance>, objects: c_int) {
     let objects = ffi::lua_absindex(l, objects);
     let mt = ffi::lua_gettop(l);
-    let block = ffi::lua_newuserdatauv(l, std::mem::size_of::<Block>(), 0) as *mut Block;
+    let block = compat::new_userdata(l, std::mem::size_of::<Block>(), drop_block) as *mut Block;
     let p = Rc::into_raw(inst);
     block.write(p);
     ffi::lua_pushvalue(l, mt);
@@ -423,7 +426,10 @@ fn read_fast(inst: &Instance, i: usize) -> Fast {
     let kind = inst.mapper.attrs[i].kind;
     match (&st.values[i], kind) {
         (Value::Null, _) => Fast::Nil,
-        (Value::Integer(n), ValueKind::Integer | ValueKind::Any) => Fast::Int(*n),
+        // beyond 2^53 on a Lua without integers: the slow path raises the error
+        (Value::Integer(n), ValueKind::Integer | ValueKind::Any) if compat::exact_integer(*n) => {
+            Fast::Int(*n)
+        }
         (Value::Integer(n), ValueKind::Boolean) => Fast::Bool(*n != 0),
         (Value::Real(r), ValueKind::Real | ValueKind::Any) => Fast::Num(*r),
         (Value::Text(s), ValueKind::Text | ValueKind::Enum | ValueKind::Any) => {
@@ -441,7 +447,8 @@ unsafe fn value_fast(l: *mut ffi::lua_State, idx: c_int, kind: ValueKind) -> Opt
     match (ffi::lua_type(l, idx), kind) {
         (ffi::LUA_TNIL, _) => Some(Value::Null),
         (ffi::LUA_TNUMBER, ValueKind::Integer) if ffi::lua_isinteger(l, idx) != 0 => {
-            Some(Value::Integer(ffi::lua_tointeger(l, idx)))
+            let n = ffi::lua_tointeger(l, idx);
+            compat::exact_integer(n).then_some(Value::Integer(n))
         }
         (ffi::LUA_TNUMBER, ValueKind::Real) => Some(Value::Real(ffi::lua_tonumber(l, idx))),
         (ffi::LUA_TBOOLEAN, ValueKind::Boolean) => {
@@ -563,12 +570,17 @@ unsafe extern "C-unwind" fn instance_gc(l: *mut ffi::lua_State) -> c_int {
     if check(l, 1).is_null() {
         return 0;
     }
-    let block = ffi::lua_touserdata(l, 1) as *mut Block;
-    let p = block.replace(std::ptr::null());
+    drop_block(ffi::lua_touserdata(l, 1));
+    0
+}
+
+/// Lets go of the instance an instance userdata's memory holds (its finalizer: `__gc`, or
+/// on Luau the destructor given at creation). Calls no Lua.
+unsafe fn drop_block(block: *mut c_void) {
+    let p = (block as *mut Block).replace(std::ptr::null());
     if !p.is_null() {
         drop(Rc::from_raw(p));
     }
-    0
 }
 
 /// `Model{ key = value, ... }`: (model, args) -> a transient instance. An unknown key is an
@@ -655,6 +667,10 @@ pub(crate) unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_in
 /// the caller unchanged; or a validated column, read as any other.
 unsafe fn special_get(l: *mut ffi::lua_State, p: Block, i: usize) -> c_int {
     if i >= DESCRIPTOR {
+        let _nested = match compat::nested() {
+            Ok(n) => n,
+            Err(msg) => return raise(l, "InvalidRequestError", msg),
+        };
         ffi::lua_rawgeti(l, 3, GETTERS);
         ffi::lua_rawgeti(l, -1, (i - DESCRIPTOR) as ffi::lua_Integer + 1);
         ffi::lua_pushvalue(l, 1);
@@ -702,6 +718,13 @@ unsafe fn special_set(
 ) {
     let top = ffi::lua_gettop(l);
     ffi::lua_checkstack(l, 8);
+    let _nested = match compat::nested() {
+        Ok(n) => n,
+        Err(msg) => {
+            raise(l, "InvalidRequestError", msg);
+            return;
+        }
+    };
     if i >= DESCRIPTOR {
         ffi::lua_rawgeti(l, mt, SETTERS);
         if ffi::lua_rawgeti(l, -1, (i - DESCRIPTOR) as ffi::lua_Integer + 1) != ffi::LUA_TFUNCTION {
@@ -754,7 +777,9 @@ fn slow_get(lua: &Lua, (obj, i): (LuaValue, usize)) -> LuaResult<LuaValue> {
     }
     SessionCore::ensure_loaded(&inst, i).lua()?;
     let v = inst.state().values[i].clone();
-    value_to_lua(lua, &v, inst.mapper.attrs[i].kind)
+    value_to_lua_named(lua, &v, inst.mapper.attrs[i].kind, &|| {
+        inst.mapper.attr_path(i)
+    })
 }
 
 /// The slow write: converts by the column's type or raises the error naming the attribute;

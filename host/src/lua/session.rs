@@ -26,8 +26,18 @@ use crate::sql::{Expr, Insert, Statement};
 use crate::value::Value;
 
 pub struct LuaSession {
-    pub core: Session,
+    /// Dropped by `Drop` below, inside `Finalizing`.
+    pub core: std::mem::ManuallyDrop<Session>,
     pub info: mlua::Table,
+}
+
+impl Drop for LuaSession {
+    fn drop(&mut self) {
+        // the garbage collector took the session: its core rolls back what is open without
+        // calling the script's echo function from inside the collector
+        let _finalizing = super::engine::Finalizing::enter();
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.core) }
+    }
 }
 
 /// Session objects by core pointer (weak values), so `inspect(obj).session` finds the
@@ -51,7 +61,7 @@ fn new_session(lua: &Lua, bind: Option<Engine>, config: SessionConfig) -> LuaRes
     let core = Session::new(bind, config);
     let ptr = Rc::as_ptr(&core.0) as *mut std::ffi::c_void;
     let ud = lua.create_userdata(LuaSession {
-        core,
+        core: std::mem::ManuallyDrop::new(core),
         info: lua.create_table()?,
     })?;
     if let Some(idx) = lua.app_data_ref::<SessionIndex>() {
@@ -419,10 +429,12 @@ impl UserData for LuaSession {
             this.core.close();
             Ok(())
         });
-        m.add_meta_method(MetaMethod::Close, |_, this, _: LuaValue| {
-            this.core.close();
-            Ok(())
-        });
+        if super::compat::CLOSE {
+            m.add_meta_method("__close", |_, this, _: LuaValue| {
+                this.core.close();
+                Ok(())
+            });
+        }
         m.add_method("_expunge", |lua, this, obj: LuaValue| {
             this.core.expunge(&expect_instance(lua, &obj)?).lua()
         });

@@ -1,0 +1,44 @@
+//! Lua 5.2: numbers are doubles (integers exact to 2^53), no operator metamethods beyond
+//! arithmetic (`bit32` functions instead of operators), `__pairs` but `ipairs` ignores
+//! `__index` on a userdata.
+
+use std::ffi::c_void;
+
+use mlua::{ffi, Lua, StdLib};
+
+pub const NAME: &str = "Lua 5.2";
+/// The Lua language version whose syntax and library this runtime has (`-- requires:`).
+pub const LANGUAGE: (u32, u32) = (5, 2);
+pub const INTEGERS: bool = false;
+pub const IDIV: bool = false;
+pub const BITWISE: bool = false;
+pub const CLOSE: bool = false;
+pub const PAIRS: bool = true;
+pub const IPAIRS_INDEX: bool = false;
+/// `__lt` / `__le` only between two tables or two userdata.
+/// Lua limits nested C calls itself: the main thread's stack is enough.
+pub const NATIVE_STACK: Option<usize> = None;
+pub const MIXED_COMPARE: bool = false;
+
+/// # Safety
+/// `l` is a live state with room for one more value on its stack.
+#[inline(always)]
+pub unsafe fn new_userdata(
+    l: *mut ffi::lua_State,
+    size: usize,
+    _gc: unsafe fn(*mut c_void),
+) -> *mut c_void {
+    ffi::lua_newuserdata(l, size)
+}
+
+pub fn sandbox_libs() -> StdLib {
+    StdLib::COROUTINE | StdLib::TABLE | StdLib::OS | StdLib::STRING | StdLib::BIT | StdLib::MATH
+}
+
+pub fn set_budget_hook(
+    lua: &Lua,
+    every: u32,
+    tick: impl Fn() -> Result<(), String> + 'static,
+) -> mlua::Result<()> {
+    super::count_hook(lua, every, tick)
+}

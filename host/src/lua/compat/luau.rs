@@ -1,0 +1,66 @@
+//! Luau: numbers are doubles (integers exact to 2^53), `//` but no bitwise operators (the
+//! `bit32` library), no `<close>`, no `__pairs` (generalized iteration with `__iter`),
+//! `ipairs` ignores `__index`. Userdata are finalized by a destructor given at creation
+//! (Luau ignores `__gc`), which may not call Lua. No debug hooks: the sandbox's budget is
+//! charged from the interrupt callback.
+
+use std::ffi::c_void;
+
+use mlua::{ffi, Lua, StdLib, VmState};
+
+pub const NAME: &str = "Luau";
+/// The Lua language version whose syntax and library this runtime has (`-- requires:`).
+pub const LANGUAGE: (u32, u32) = (5, 1);
+pub const INTEGERS: bool = false;
+pub const IDIV: bool = true;
+pub const BITWISE: bool = false;
+pub const CLOSE: bool = false;
+pub const PAIRS: bool = false;
+pub const IPAIRS_INDEX: bool = false;
+/// `__lt` / `__le` only between two tables or two userdata.
+/// Lua limits nested C calls itself: the main thread's stack is enough.
+pub const NATIVE_STACK: Option<usize> = None;
+pub const MIXED_COMPARE: bool = false;
+
+/// The finalizer of each instance userdata, set at creation (`instance.rs` passes it).
+static mut GC: Option<unsafe fn(*mut c_void)> = None;
+
+unsafe extern "C" fn destructor(_l: *mut ffi::lua_State, ud: *mut c_void) {
+    if let Some(gc) = GC {
+        gc(ud);
+    }
+}
+
+/// # Safety
+/// `l` is a live state with room for one more value on its stack.
+#[inline(always)]
+pub unsafe fn new_userdata(
+    l: *mut ffi::lua_State,
+    size: usize,
+    gc: unsafe fn(*mut c_void),
+) -> *mut c_void {
+    GC = Some(gc);
+    ffi::lua_newuserdatadtor(l, size, destructor)
+}
+
+pub fn sandbox_libs() -> StdLib {
+    StdLib::COROUTINE | StdLib::TABLE | StdLib::OS | StdLib::STRING | StdLib::UTF8 | StdLib::MATH
+}
+
+/// Luau calls the interrupt at function calls and loop back-edges, not per instruction:
+/// each call is charged as `every` instructions. Also turns Luau's sandbox mode on.
+pub fn set_budget_hook(
+    lua: &Lua,
+    every: u32,
+    tick: impl Fn() -> Result<(), String> + 'static,
+) -> mlua::Result<()> {
+    let _ = every;
+    // Luau's own sandbox mode on top of lua/sandbox.lua's environment: the libraries and the
+    // globals read-only, each script's writes in an environment of its own
+    lua.sandbox(true)?;
+    lua.set_interrupt(move |_| match tick() {
+        Ok(()) => Ok(VmState::Continue),
+        Err(msg) => Err(mlua::Error::runtime(msg)),
+    });
+    Ok(())
+}
