@@ -49,7 +49,7 @@ fn collect_args(argv: &[String]) -> Result<Options, usize> {
             }
             None => return Ok(o),
             Some(b'E') if !extra => o.ignore_env = true,
-            Some(b'W') if !extra => {}
+            Some(b'W') if !extra && HAS_WARNINGS => {}
             Some(b'i') if !extra => {
                 o.interactive = true;
                 o.version = true;
@@ -162,7 +162,7 @@ fn new_state(ignore_env: bool) -> mlua::Result<Lua> {
     Ok(lua)
 }
 
-#[cfg(feature = "lua54")]
+#[cfg(any(feature = "lua54", feature = "lua55"))]
 mod warnings {
     use std::cell::Cell;
     use std::io::Write;
@@ -214,11 +214,14 @@ mod warnings {
     }
 }
 
-#[cfg(not(feature = "lua54"))]
+#[cfg(not(any(feature = "lua54", feature = "lua55")))]
 mod warnings {
     pub fn install(_: &mlua::Lua) {}
     pub fn turn_on(_: &mlua::Lua) {}
 }
+
+/// `-W` (warnings on) exists from Lua 5.4 on, as `warn` does.
+const HAS_WARNINGS: bool = cfg!(any(feature = "lua54", feature = "lua55"));
 
 /// `createargtable`: the script at index 0, its arguments at 1.., the interpreter and
 /// options below 0 (with no script, everything below 1 but argv[0] at 0).

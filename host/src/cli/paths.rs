@@ -24,8 +24,29 @@ fn multiarch() -> String {
     format!("{arch}-linux-{abi}")
 }
 
-/// The default `package.path` of the stock interpreter of Lua `v`.
-pub fn default_path(v: &str) -> String {
+/// LuaJIT's own directory of Lua modules (`jit.*`): /usr/share/luajit-2.1.0-beta3/ for
+/// "LuaJIT 2.1.0-beta3", on LuaJIT only.
+fn luajit_dir(lua: &Lua) -> Option<String> {
+    let jit: mlua::Table = lua.globals().get::<Option<mlua::Table>>("jit").ok()??;
+    let version: String = jit.get("version").ok()?;
+    let number = version.strip_prefix("LuaJIT ")?;
+    Some(format!("/usr/share/luajit-{number}/?.lua"))
+}
+
+/// The default `package.path` of the stock interpreter of Lua `v` (Debian's `luajit` on
+/// LuaJIT: the current directory, its own directory, no `/usr/local/lib`).
+pub fn default_path(lua: &Lua, v: &str) -> String {
+    if let Some(jit_dir) = luajit_dir(lua) {
+        return [
+            "./?.lua".to_string(),
+            jit_dir,
+            format!("/usr/local/share/lua/{v}/?.lua"),
+            format!("/usr/local/share/lua/{v}/?/init.lua"),
+            format!("/usr/share/lua/{v}/?.lua"),
+            format!("/usr/share/lua/{v}/?/init.lua"),
+        ]
+        .join(";");
+    }
     let mut dirs = vec![
         format!("/usr/local/share/lua/{v}/?.lua"),
         format!("/usr/local/share/lua/{v}/?/init.lua"),
@@ -47,11 +68,14 @@ pub fn default_path(v: &str) -> String {
 }
 
 /// The default `package.cpath` of the stock interpreter of Lua `v`.
-pub fn default_cpath(v: &str) -> String {
+pub fn default_cpath(lua: &Lua, v: &str) -> String {
+    let jit = luajit_dir(lua).is_some();
     let mut dirs = vec![format!("/usr/local/lib/lua/{v}/?.so")];
     if cfg!(target_os = "linux") {
         dirs.push(format!("/usr/lib/{}/lua/{v}/?.so", multiarch()));
-        dirs.push(format!("/usr/lib/lua/{v}/?.so"));
+        if !jit {
+            dirs.push(format!("/usr/lib/lua/{v}/?.so"));
+        }
     }
     dirs.push(format!("/usr/local/lib/lua/{v}/loadall.so"));
     if v == "5.1" {
@@ -108,11 +132,11 @@ pub fn set(lua: &Lua, ignore_env: bool) -> mlua::Result<()> {
     let v = version(lua);
     package.set(
         "path",
-        resolve("LUA_PATH", &v, &default_path(&v), ignore_env),
+        resolve("LUA_PATH", &v, &default_path(lua, &v), ignore_env),
     )?;
     package.set(
         "cpath",
-        resolve("LUA_CPATH", &v, &default_cpath(&v), ignore_env),
+        resolve("LUA_CPATH", &v, &default_cpath(lua, &v), ignore_env),
     )?;
     Ok(())
 }

@@ -21,11 +21,20 @@ pub fn remember_error_metatable(lua: &Lua) -> mlua::Result<()> {
     let probe = lua.create_function(|_, ()| -> mlua::Result<()> {
         Err(lualchemy::lua::error::invalid("probe"))
     })?;
-    let metatable: Value = lua
-        .load("local ok, e = pcall(...); return debug.getmetatable(e)")
+    let err: Value = lua
+        .load("local ok, e = pcall(...) return e")
         .set_name("=lualchemy")
         .call(probe)?;
-    lua.set_named_registry_value(ERROR_METATABLE.to_str().expect("ASCII key"), metatable)
+    // SAFETY: reads the metatable of the one argument (mlua protects it from
+    // getmetatable) into the registry, leaving the stack as it was
+    unsafe {
+        lua.exec_raw::<()>(err, |l| {
+            if ffi::lua_getmetatable(l, 1) != 0 {
+                ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, ERROR_METATABLE.as_ptr());
+            }
+            ffi::lua_settop(l, 0);
+        })
+    }
 }
 
 /// Whether the value at `idx` has the metatable of lualchemy's error values.
@@ -115,12 +124,58 @@ pub fn load_file(lua: &Lua, path: Option<&str>) -> mlua::Result<Outcome<Function
     let values: MultiValue = unsafe {
         lua.exec_raw((), |l| {
             let name = path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
-            let status = ffi::luaL_loadfilex(l, name, std::ptr::null());
+            let status = loadfile(l, name);
             ffi::lua_pushinteger(l, status as ffi::lua_Integer);
             ffi::lua_insert(l, -2);
         })?
     };
     Ok(loaded(values))
+}
+
+#[cfg(not(any(feature = "lua51", feature = "luajit", feature = "luau")))]
+unsafe fn loadfile(l: *mut ffi::lua_State, name: *const std::ffi::c_char) -> c_int {
+    ffi::luaL_loadfilex(l, name, std::ptr::null())
+}
+
+#[cfg(any(feature = "lua51", feature = "luajit"))]
+unsafe fn loadfile(l: *mut ffi::lua_State, name: *const std::ffi::c_char) -> c_int {
+    ffi::luaL_loadfile(l, name)
+}
+
+/// Luau has no `luaL_loadfile`: the file (or stdin) is read here, a `#` first line blanked
+/// (its newline kept, so line numbers hold), and compiled as a string.
+#[cfg(feature = "luau")]
+unsafe fn loadfile(l: *mut ffi::lua_State, name: *const std::ffi::c_char) -> c_int {
+    use std::io::Read;
+    let (chunkname, read) = if name.is_null() {
+        let mut code = Vec::new();
+        let r = std::io::stdin().read_to_end(&mut code).map(|_| code);
+        ("=stdin".to_string(), r)
+    } else {
+        let path = CStr::from_ptr(name).to_string_lossy().into_owned();
+        (format!("@{path}"), std::fs::read(&path))
+    };
+    let mut code = match read {
+        Ok(code) => code,
+        Err(e) => {
+            let what = chunkname.trim_start_matches(['@', '=']);
+            let msg = format!("cannot open {what}: {e}");
+            ffi::lua_pushlstring(l, msg.as_ptr().cast(), msg.len());
+            return ffi::LUA_ERRRUN;
+        }
+    };
+    if code.first() == Some(&b'#') {
+        let end = code.iter().position(|&b| b == b'\n').unwrap_or(code.len());
+        code.drain(..end);
+    }
+    let chunkname = CString::new(chunkname).unwrap_or_default();
+    ffi::luaL_loadbufferx(
+        l,
+        code.as_ptr().cast(),
+        code.len(),
+        chunkname.as_ptr(),
+        std::ptr::null(),
+    )
 }
 
 /// `luaL_loadbuffer`: `code` under the chunk name `name` (`=(command line)`, `=stdin`).
@@ -167,4 +222,17 @@ pub fn docall(lua: &Lua, f: &Function, args: MultiValue) -> mlua::Result<Outcome
     } else {
         Err(message(values.front()))
     })
+}
+
+/// Flushes C's output streams (`fflush(NULL)`), where Lua's `print` and `io.write` write:
+/// 5.1's and LuaJIT's `print` do not flush, and what they printed must come out before
+/// what the interpreter writes next through Rust's stdout (a prompt).
+pub fn flush_c_stdout() {
+    extern "C" {
+        fn fflush(stream: *mut std::ffi::c_void) -> c_int;
+    }
+    // SAFETY: fflush(NULL) flushes every output stream and touches nothing of ours
+    unsafe {
+        fflush(std::ptr::null_mut());
+    }
 }

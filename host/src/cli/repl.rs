@@ -1,9 +1,10 @@
 //! The read-eval-print loop of `lua.c` (5.4): a line is tried as `return LINE;` first (so
-//! that an expression's values are printed), then as a statement, read on over `>>` lines
+//! that an expression's values are printed; from 5.3 on), then as a statement, read on over `>>` lines
 //! while it is incomplete; `=expr` is `return expr`; `_PROMPT` and `_PROMPT2` replace the
 //! prompts; errors are printed with a traceback and the loop goes on. No line editing: when
 //! standard input is not a terminal each line read is echoed after its prompt, as Debian's
-//! `lua5.4` (built with readline) does, so that a transcript reads the same.
+//! `lua5.4` (built with readline) does, so that a transcript reads the same (not on LuaJIT,
+//! whose interpreter has no readline).
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -13,6 +14,7 @@ use super::raw;
 
 struct Input {
     echo: bool,
+    auto_return: bool,
 }
 
 impl Input {
@@ -20,6 +22,8 @@ impl Input {
     /// end of input.
     fn read(&self, lua: &Lua, first_line: bool) -> mlua::Result<Option<Vec<u8>>> {
         let prompt = prompt(lua, first_line)?;
+        // what the last line printed through C's stdout comes before the prompt
+        raw::flush_c_stdout();
         let mut out = std::io::stdout();
         let _ = out.write_all(prompt.as_bytes());
         let _ = out.flush();
@@ -59,9 +63,10 @@ fn prompt(lua: &Lua, first_line: bool) -> mlua::Result<String> {
     tostring.call(v)
 }
 
-/// `incomplete`: a syntax error at the end of the input.
+/// `incomplete`: a syntax error at the end of the input ("near <eof>"; "near '<eof>'" on
+/// 5.1 and LuaJIT).
 fn incomplete(message: &str) -> bool {
-    message.ends_with("<eof>")
+    message.ends_with("<eof>") || message.ends_with("'<eof>'")
 }
 
 /// `loadline`: the next chunk, or None at the end of input.
@@ -69,12 +74,15 @@ fn load_line(lua: &Lua, input: &Input) -> mlua::Result<Option<raw::Outcome<mlua:
     let Some(mut line) = input.read(lua, true)? else {
         return Ok(None);
     };
-    // `addreturn`
-    let mut with_return = b"return ".to_vec();
-    with_return.extend_from_slice(&line);
-    with_return.push(b';');
-    if let Ok(f) = raw::load_string(lua, &with_return, "=stdin")? {
-        return Ok(Some(Ok(f)));
+    // `addreturn`: from 5.3 on, a line is an expression first (5.1, 5.2 and LuaJIT print
+    // values only after `=`)
+    if input.auto_return {
+        let mut with_return = b"return ".to_vec();
+        with_return.extend_from_slice(&line);
+        with_return.push(b';');
+        if let Ok(f) = raw::load_string(lua, &with_return, "=stdin")? {
+            return Ok(Some(Ok(f)));
+        }
     }
     // `multiline`
     loop {
@@ -110,8 +118,12 @@ fn print_results(lua: &Lua, values: MultiValue) -> mlua::Result<()> {
 
 /// `doREPL`: reads, runs and prints until the end of standard input.
 pub fn run(lua: &Lua) -> mlua::Result<()> {
+    let version = super::version(lua);
     let input = Input {
-        echo: !std::io::stdin().is_terminal(),
+        // Debian's lua5.x (readline) echoes a line read from a pipe; LuaJIT (no readline)
+        // does not
+        echo: !std::io::stdin().is_terminal() && lua.globals().get::<Value>("jit")?.is_nil(),
+        auto_return: !matches!(version.as_str(), "5.1" | "5.2"),
     };
     while let Some(loaded) = load_line(lua, &input)? {
         let outcome = match loaded {
@@ -123,6 +135,7 @@ pub fn run(lua: &Lua) -> mlua::Result<()> {
             Err(msg) => eprintln!("{msg}"),
         }
     }
+    raw::flush_c_stdout();
     println!();
     Ok(())
 }
