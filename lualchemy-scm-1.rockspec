@@ -44,4 +44,7 @@ cp target/release/liblualchemy.so target/rock/lualchemy.so
          lualchemy = "target/rock/lualchemy.so",
       },
    },
+   -- the LuaLS (lua-language-server) stubs, in the rock's directory
+   -- (luarocks show --rock-dir lualchemy)/types: add it to Lua.workspace.library
+   copy_directories = { "types" },
 }
