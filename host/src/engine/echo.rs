@@ -55,6 +55,21 @@ impl EchoSink for PrintEcho {
             };
             line.push_str(&format!("\nINFO lualchemy.engine.Engine {note} {rendered}"));
         }
+        // what Lua printed first comes first: C's stdout (Lua's print and io.write) may hold
+        // it in its buffer (LuaJIT's and 5.1's print do not flush, and stdout is fully
+        // buffered when redirected), while Rust's stdout writes each line at once
+        flush_c_stdout();
         println!("{line}");
+    }
+}
+
+/// Flushes C's output streams (`fflush(NULL)`).
+fn flush_c_stdout() {
+    extern "C" {
+        fn fflush(stream: *mut std::ffi::c_void) -> std::ffi::c_int;
+    }
+    // SAFETY: fflush(NULL) flushes every output stream and touches nothing of ours
+    unsafe {
+        fflush(std::ptr::null_mut());
     }
 }
