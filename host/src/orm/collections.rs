@@ -513,6 +513,9 @@ impl Events {
                 c.push(child);
             }
         });
+        if rel.cascade.delete_orphan {
+            child.state_mut().orphaned = false;
+        }
         parent.rel_changed();
         if let Some(rev) = rel.reverse() {
             self.reverse_add(child, &rev, parent, initiator)?;
@@ -572,6 +575,9 @@ impl Events {
         });
         if !removed {
             return Ok(false);
+        }
+        if rel.cascade.delete_orphan {
+            child.state_mut().orphaned = true;
         }
         parent.rel_changed();
         // a pending orphan never reaches the database
@@ -704,6 +710,9 @@ impl Events {
                         c.push(parent);
                     }
                 });
+                if rev.cascade.delete_orphan {
+                    parent.state_mut().orphaned = false;
+                }
                 obj.rel_changed();
             } else if unloaded {
                 // a persistent or detached object's collection stays unloaded: the append
@@ -791,6 +800,9 @@ impl Events {
                 _ => false,
             });
             if changed {
+                if rev.cascade.delete_orphan {
+                    parent.state_mut().orphaned = true;
+                }
                 obj.rel_changed();
             } else if !obj.rel_loaded(rev.index)
                 && !matches!(obj.status(), Status::Transient | Status::Pending)

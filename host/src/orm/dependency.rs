@@ -302,19 +302,6 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                         });
                     }
                 }
-                (Direction::OneToMany, RelState::Pending(c)) if rel.cascade.delete_orphan => {
-                    // removed from a collection not loaded (the other side moved or cleared
-                    // the reference): an orphan unless another parent took it, as
-                    // SQLAlchemy's has-parent flags say
-                    for child in &c.removed {
-                        let reparented = rel.reverse().is_some_and(|rev| {
-                            matches!(child.rel_state(rev.index), RelState::Scalar(s) if s.value.is_some())
-                        });
-                        if !reparented && child.status() == Status::Persistent && session.owns(child) {
-                            session.delete(child)?;
-                        }
-                    }
-                }
                 (Direction::ManyToMany, RelState::Collection(c)) => {
                     let sec_id = rel.secondary.as_ref().map(|t| t.id).unwrap_or(0);
                     for (list, insert) in [(&c.added, true), (&c.removed, false)] {
@@ -340,6 +327,21 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                 _ => {}
             }
         }
+    }
+    // removed from a loaded delete-orphan collection (also one of an object outside the
+    // flush) and not appended to one since: an orphan, as SQLAlchemy's has-parent flag says
+    let flagged: Vec<Rc<Instance>> = session
+        .modified
+        .borrow()
+        .iter()
+        .filter(|i| {
+            let st = i.state();
+            st.orphaned && st.status == Status::Persistent && !st.marked_deleted
+        })
+        .cloned()
+        .collect();
+    for inst in &flagged {
+        session.delete(inst)?;
     }
     // orphans deleted above cascade too
     load_for_deletes(session)?;
@@ -391,7 +393,9 @@ fn load_for_deletes(session: &SessionCore) -> Result<()> {
                             .borrow()
                             .iter()
                             .chain(session.modified.borrow().iter())
-                            .any(|o| Rc::ptr_eq(&o.mapper, &inst.mapper))
+                            .any(|o| {
+                                Rc::ptr_eq(&o.mapper, &inst.mapper) && !o.state().marked_deleted
+                            })
                 }
             };
             if load {

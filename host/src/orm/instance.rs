@@ -60,6 +60,10 @@ pub struct InstanceState {
     /// those columns (they are not in its `__dict__`), so a flush reading a NULL foreign key
     /// of it passively leaves the many-to-one unloaded.
     pub nulls_never_set: bool,
+    /// Last seen leaving a loaded collection of a delete-orphan relationship (and not
+    /// joining one since): SQLAlchemy's has-parent flag set false, which makes a
+    /// persistent object an orphan its next flush deletes.
+    pub orphaned: bool,
     /// Marked for deletion by `session:delete` (not yet flushed).
     pub marked_deleted: bool,
     /// Queued on the session's list of modified instances.
@@ -129,6 +133,7 @@ impl Instance {
                 key_cleared: false,
                 was_deleted: false,
                 nulls_never_set: false,
+                orphaned: false,
                 marked_deleted: false,
                 queued_modified: false,
                 session: None,
@@ -161,6 +166,7 @@ impl Instance {
                 key_cleared: false,
                 was_deleted: false,
                 nulls_never_set: false,
+                orphaned: false,
                 marked_deleted: false,
                 queued_modified: false,
                 session: Some(session),
