@@ -19,8 +19,11 @@ pub enum EchoParams<'a> {
     Batch(&'a [Value]),
 }
 
+/// Where `echo` reports. An error it returns (an echo function that raised) stops the
+/// statement before it is sent, and reaches the caller as it was raised (ROLLBACK still
+/// rolls back first).
 pub trait EchoSink {
-    fn statement(&self, sql: &str, params: &EchoParams<'_>);
+    fn statement(&self, sql: &str, params: &EchoParams<'_>) -> crate::error::Result<()>;
 }
 
 /// `echo = true`: prints each statement, then its parameters with SQLAlchemy's
@@ -31,7 +34,7 @@ pub struct PrintEcho {
 }
 
 impl EchoSink for PrintEcho {
-    fn statement(&self, sql: &str, params: &EchoParams<'_>) {
+    fn statement(&self, sql: &str, params: &EchoParams<'_>) -> crate::error::Result<()> {
         let mut line = format!("INFO lualchemy.engine.Engine {sql}");
         let rendered = match params {
             EchoParams::None => None,
@@ -60,6 +63,7 @@ impl EchoSink for PrintEcho {
         // buffered when redirected), while Rust's stdout writes each line at once
         flush_c_stdout();
         println!("{line}");
+        Ok(())
     }
 }
 
