@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod expr;
+pub mod inspector;
 pub mod instance;
 pub mod loader_options;
 pub mod model;

@@ -420,6 +420,10 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
         "inspect",
         lua.create_function(|lua, v: LuaValue| -> LuaResult<LuaValue> {
             if let LuaValue::UserData(ud) = &v {
+                if ud.is::<super::engine::LuaEngine>() {
+                    let engine = super::engine::engine_of(&v)?;
+                    return super::inspector::inspector_value(lua, engine);
+                }
                 if let Ok(m) = ud.borrow::<LuaModel>() {
                     return Ok(LuaValue::UserData(
                         lua.create_userdata(MapperInfo(m.mapper.clone()))?,
