@@ -48,7 +48,7 @@ impl PostgresCatalog {
              LEFT JOIN pg_catalog.pg_class rt ON rt.oid = con.confrelid \
              LEFT JOIN pg_catalog.pg_attribute ra ON ra.attrelid = con.confrelid \
                 AND ra.attnum = k.refnum \
-             WHERE con.conrelid = {TABLE_OID} AND con.contype = $2 \
+             WHERE con.conrelid = {TABLE_OID} AND con.contype::text = $2 \
              ORDER BY con.conname, k.ord"
         );
         rows(c, &sql, &[Value::text(table), Value::text(kind)], 6)
