@@ -56,6 +56,7 @@ local samples = {
   ["lualchemy.ColumnSpec"] = orm.Column(orm.Integer),
   ["lualchemy.Table"] = User.__table__,
   ["lualchemy.MetaData"] = Base.metadata,
+  ["lualchemy.Inspector"] = orm.inspect(engine),
   ["lualchemy.CreateTable"] = orm.CreateTable(User.__table__),
   ["lualchemy.DeclarativeBase"] = Base,
   ["lualchemy.AbstractModel"] = Common,
