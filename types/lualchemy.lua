@@ -469,8 +469,8 @@ function Engine:begin(fn) end
 ---@class lualchemy.Connection
 local Connection = {}
 
----@param stmt lualchemy.TextClause|lualchemy.Select
----@param params? table named parameters
+---@param stmt lualchemy.TextClause|lualchemy.Select|lualchemy.Insert|lualchemy.DML
+---@param params? table named parameters, or an INSERT's row(s)
 ---@return lualchemy.Result
 function Connection:execute(stmt, params) end
 

@@ -78,7 +78,7 @@ impl LuaBulk {
             .unwrap_or_default()
     }
 
-    fn statement(&self) -> Statement {
+    pub(crate) fn statement(&self) -> Statement {
         match self.kind {
             BulkKind::Update => {
                 let mut u = Update::new(&self.mapper.table);

@@ -3,6 +3,7 @@
 
 pub mod compat;
 pub mod computed;
+pub mod connection_dml;
 pub mod convert;
 pub mod dml;
 pub mod engine;
