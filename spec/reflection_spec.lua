@@ -224,3 +224,87 @@ describe("reflected Tables", function()
     assert.truthy(tostring(err):find("expects a mapped class or a Table", 1, true))
   end)
 end)
+
+describe("orm.automap_base()", function()
+  local engine
+  before_each(function()
+    engine = orm.create_engine("sqlite://")
+    local md = create_schema(engine)
+    orm.Table("rf_tags", md,
+      orm.Column("id", orm.Integer, { primary_key = true }),
+      orm.Column("label", orm.String(20)))
+    orm.Table("rf_user_tags", md,
+      orm.Column("user_id", orm.Integer, orm.ForeignKey("rf_users.id")),
+      orm.Column("tag_id", orm.Integer, orm.ForeignKey("rf_tags.id")))
+    orm.Table("rf_nodes", md,
+      orm.Column("id", orm.Integer, { primary_key = true }),
+      orm.Column("parent_id", orm.Integer, orm.ForeignKey("rf_nodes.id")))
+    orm.Table("rf_nokey", md, orm.Column("x", orm.Integer))
+    md:create_all(engine)
+  end)
+
+  local function rel_keys(cls)
+    local keys = {}
+    for _, r in ipairs(orm.inspect(cls).relationships) do keys[#keys + 1] = r.key end
+    table.sort(keys)
+    return keys
+  end
+
+  it("maps a class per table with a primary key, relationships named as automap's", function()
+    local Base = orm.automap_base()
+    assert.equal(Base, Base:prepare(engine))
+    local User, Address = Base.classes.rf_users, Base.classes.rf_addresses
+    assert.truthy(User and Address and Base.classes.rf_tags and Base.classes.rf_nodes)
+    -- no primary key: not mapped; an association table: not a class either
+    assert.is_nil(Base.classes.rf_nokey)
+    assert.is_nil(Base.classes.rf_user_tags)
+    assert.same({ "rf_addresses_collection", "rf_tags_collection" }, rel_keys(User))
+    assert.same({ "rf_users" }, rel_keys(Address))
+    assert.same({ "rf_users_collection" }, rel_keys(Base.classes.rf_tags))
+    assert.same({ "rf_nodes", "rf_nodes_collection" }, rel_keys(Base.classes.rf_nodes))
+    assert.equal("rf_users", User.__tablename__)
+    assert.truthy(Base.metadata.tables.rf_users)
+  end)
+
+  it("reads and writes through the generated classes and relationships", function()
+    local Base = orm.automap_base()
+    Base:prepare({ autoload_with = engine })
+    local C = Base.classes
+    local s = orm.Session(engine)
+    local u = C.rf_users{ name = "ed", price = 2 }
+    u.rf_addresses_collection:append(C.rf_addresses{ email = "ed@x" })
+    u.rf_tags_collection:append(C.rf_tags{ label = "admin" })
+    local root = C.rf_nodes{}
+    root.rf_nodes_collection:append(C.rf_nodes{})
+    s:add_all({ u, root })
+    s:commit()
+    s:close()
+    s = orm.Session(engine)
+    local a = s:scalars(orm.select(C.rf_addresses)):one()
+    assert.equal("ed", a.rf_users.name)
+    assert.equal(a, a.rf_users.rf_addresses_collection[1])
+    local tag = s:scalars(orm.select(C.rf_tags)):one()
+    assert.equal("ed", tag.rf_users_collection[1].name)
+    local child = s:scalars(orm.select(C.rf_nodes):where(C.rf_nodes.parent_id:isnot(nil))):one()
+    assert.equal(child.rf_nodes.id, child.parent_id)
+    assert.equal(1, #child.rf_nodes.rf_nodes_collection)
+    -- the server default of the reflected column fills it
+    s:refresh(a.rf_users)
+    assert.truthy(a.rf_users.active == true or a.rf_users.active == 1)
+    s:close()
+  end)
+
+  it("raises when a relationship name is a column's, and for a missing engine", function()
+    local conn = engine:connect()
+    conn:execute(orm.text("CREATE TABLE rf_clash (id INTEGER PRIMARY KEY, rf_users INTEGER, " ..
+      "user_id INTEGER REFERENCES rf_users (id))"))
+    conn:commit()
+    conn:close()
+    local ok, err = pcall(function() orm.automap_base():prepare(engine) end)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("relationship 'rf_users' on class rf_clash conflicts with its column", 1, true), tostring(err))
+    ok, err = pcall(function() orm.automap_base():prepare(42) end)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("expected an engine", 1, true))
+  end)
+end)

@@ -162,6 +162,10 @@ function orm.CreateTable(table) end
 ---@return lualchemy.Mapper|lualchemy.InstanceState|lualchemy.Inspector
 function orm.inspect(target) end
 
+---SQLAlchemy's automap: `Base:prepare(engine)` maps a class per reflected table.
+---@return lualchemy.AutomapBase
+function orm.automap_base() end
+
 ---@param target string|lualchemy.Model class name or model
 ---@param options? lualchemy.RelationshipOptions
 ---@return lualchemy.RelationshipProperty
@@ -665,6 +669,21 @@ function MetaData:drop_all(engine) end
 ---@param engine lualchemy.Engine
 ---@param options? { only?: string[] }
 function MetaData:reflect(engine, options) end
+
+---`orm.automap_base()`: classes mapped from a reflected schema, one per table with a primary
+---key, named as the table; relationships from foreign keys named as SQLAlchemy's automap
+---(`addresses.users`, `users.addresses_collection`; many-to-many through a table of two
+---foreign keys: `<other>_collection` on each side).
+---@class lualchemy.AutomapBase
+---@field classes table<string, lualchemy.Model> the mapped classes by table name
+---@field metadata lualchemy.MetaData
+---@field registry lualchemy.DeclarativeBase the declarative base the classes are made by
+local AutomapBase = {}
+
+---Reflects the database and maps its tables (again: only tables not mapped yet).
+---@param engine lualchemy.Engine|{ autoload_with: lualchemy.Engine }
+---@return lualchemy.AutomapBase
+function AutomapBase:prepare(engine) end
 
 ---`orm.inspect(engine)`: the database's tables as SQLAlchemy's Inspector reports them, read
 ---afresh on each call. A name the database does not give is nil.

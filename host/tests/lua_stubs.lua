@@ -57,6 +57,7 @@ local samples = {
   ["lualchemy.Table"] = User.__table__,
   ["lualchemy.MetaData"] = Base.metadata,
   ["lualchemy.Inspector"] = orm.inspect(engine),
+  ["lualchemy.AutomapBase"] = orm.automap_base(),
   ["lualchemy.CreateTable"] = orm.CreateTable(User.__table__),
   ["lualchemy.DeclarativeBase"] = Base,
   ["lualchemy.AbstractModel"] = Common,

@@ -70,6 +70,11 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
         .set_name("=lualchemy/prelude.lua")
         .call(orm.clone())?;
     lua.set_app_data(Extensions(prelude));
+    let automap: mlua::Function = lua
+        .load(include_str!("../../../lua/automap.lua"))
+        .set_name("=lualchemy/automap.lua")
+        .call(orm.clone())?;
+    orm.set("automap_base", automap)?;
     lua.set_named_registry_value("lualchemy.raising", orm.get::<mlua::Function>("_raising")?)?;
     lua.set_named_registry_value("lualchemy.module", orm.clone())?;
     let package: Option<mlua::Table> = lua.globals().get("package")?;
