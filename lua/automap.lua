@@ -135,7 +135,8 @@ function AutomapBase:prepare(engine)
   for _, a in ipairs(associations) do
     local left, right = a.fks[1].referred_table, a.fks[2].referred_table
     if specs[left] and specs[right] and left ~= right then
-      local secondary = orm.Table(a.name, self.metadata, { autoload_with = engine })
+      -- by name: the table joins the metadata once the classes' tables are there
+      local secondary = a.name
       local lkey, rkey = right:lower() .. "_collection", left:lower() .. "_collection"
       add(specs[left], left, lkey, orm.relationship(right, { secondary = secondary, back_populates = rkey }))
       add(specs[right], right, rkey, orm.relationship(left, { secondary = secondary, back_populates = lkey }))
@@ -145,6 +146,9 @@ function AutomapBase:prepare(engine)
     if specs[t.name] then
       self.classes[t.name] = self.registry:model(t.name, specs[t.name])
     end
+  end
+  for _, a in ipairs(associations) do
+    orm.Table(a.name, self.metadata, { autoload_with = engine })
   end
   return self
 end

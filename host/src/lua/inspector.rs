@@ -111,7 +111,8 @@ pub fn inspector_value(lua: &Lua, engine: Engine) -> LuaResult<LuaValue> {
 }
 
 /// Reflects `name` into `metadata` (the table already there is returned as it is, as
-/// SQLAlchemy's MetaData keeps one Table per name).
+/// SQLAlchemy's MetaData keeps one Table per name), and the tables its foreign keys refer
+/// to, as SQLAlchemy's `resolve_fks` does.
 pub fn reflect_into(engine: &Engine, metadata: &MetaData, name: &str) -> LuaResult<Rc<Table>> {
     if let Some(t) = metadata.get(name) {
         return Ok(t);
@@ -119,6 +120,9 @@ pub fn reflect_into(engine: &Engine, metadata: &MetaData, name: &str) -> LuaResu
     let inspector = Inspector::new(engine.clone());
     let table = Rc::new(reflect_table(&inspector, name).lua()?);
     metadata.add(table.clone()).lua()?;
+    for referred in table.referenced_tables() {
+        reflect_into(engine, metadata, &referred)?;
+    }
     Ok(table)
 }
 
