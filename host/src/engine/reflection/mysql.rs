@@ -172,6 +172,13 @@ impl Catalog for MysqlCatalog {
                 name: text(&r[0]),
                 sqltext: text(&r[1]).unwrap_or_default(),
             })
+            // MariaDB's own check on a JSON column (`json_valid(`j`)`, named as the column),
+            // which no one wrote and SQLAlchemy does not report
+            .filter(|c| {
+                c.name
+                    .as_ref()
+                    .is_none_or(|n| c.sqltext != format!("json_valid(`{n}`)"))
+            })
             .collect())
     }
 }

@@ -188,7 +188,7 @@ impl Catalog for PostgresCatalog {
 
     fn check_constraints(&self, c: &Connection, table: &str) -> Result<Vec<ReflectedCheck>> {
         let sql = format!(
-            "SELECT con.conname::text, pg_catalog.pg_get_constraintdef(con.oid) \
+            "SELECT con.conname::text, pg_catalog.pg_get_constraintdef(con.oid, true) \
              FROM pg_catalog.pg_constraint con \
              WHERE con.conrelid = {TABLE_OID} AND con.contype = 'c' ORDER BY con.conname"
         );
@@ -202,7 +202,8 @@ impl Catalog for PostgresCatalog {
     }
 }
 
-/// `CHECK ((score >= (0)::double precision))` → `score >= (0)::double precision`.
+/// `CHECK (score >= 0::double precision)` (the server's pretty form, as SQLAlchemy reads
+/// it) → `score >= 0::double precision`.
 fn check_text(def: &str) -> String {
     let mut s = def.trim();
     if let Some(rest) = s.strip_prefix("CHECK") {
@@ -211,11 +212,8 @@ fn check_text(def: &str) -> String {
     if let Some(i) = s.rfind(" NOT VALID") {
         s = s[..i].trim();
     }
-    // the outer parentheses, twice: pg_get_constraintdef wraps the expression again
-    for _ in 0..2 {
-        if s.starts_with('(') && s.ends_with(')') && balanced(&s[1..s.len() - 1]) {
-            s = &s[1..s.len() - 1];
-        }
+    if s.starts_with('(') && s.ends_with(')') && balanced(&s[1..s.len() - 1]) {
+        s = &s[1..s.len() - 1];
     }
     s.to_string()
 }
@@ -240,12 +238,16 @@ mod tests {
     #[test]
     fn check_text_drops_the_wrapping() {
         assert_eq!(
-            super::check_text("CHECK ((score >= (0)::double precision))"),
-            "score >= (0)::double precision"
+            super::check_text("CHECK (score >= 0::double precision)"),
+            "score >= 0::double precision"
         );
         assert_eq!(
-            super::check_text("CHECK ((a > 1) AND (b < 2))"),
-            "(a > 1) AND (b < 2)"
+            super::check_text("CHECK ((a > 1) OR b < 2)"),
+            "(a > 1) OR b < 2"
+        );
+        assert_eq!(
+            super::check_text("CHECK ((a) = (b)) NOT VALID"),
+            "(a) = (b)"
         );
     }
 }
