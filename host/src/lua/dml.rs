@@ -7,7 +7,6 @@ use mlua::{AnyUserData, Lua, MetaMethod, UserData, UserDataMethods, Value as Lua
 
 use super::error::{arg, IntoLuaResult, LuaResult};
 use super::expr::{clause_arg, operand};
-use super::model::LuaModel;
 use super::result::ResultSet;
 use crate::orm::bulk::Synchronize;
 use crate::orm::session::SessionCore;
@@ -79,7 +78,7 @@ impl LuaBulk {
             .unwrap_or_default()
     }
 
-    fn statement(&self) -> Statement {
+    pub(crate) fn statement(&self) -> Statement {
         match self.kind {
             BulkKind::Update => {
                 let mut u = Update::new(&self.mapper.table);
@@ -232,13 +231,10 @@ impl UserData for LuaBulk {
     }
 }
 
-fn new_bulk(m: &AnyUserData, kind: BulkKind, name: &str) -> LuaResult<LuaBulk> {
-    let m = m
-        .borrow::<LuaModel>()
-        .map_err(|_| arg(format!("orm.{name}() expects a mapped class")))?;
+fn new_bulk(lua: &Lua, m: &AnyUserData, kind: BulkKind, name: &str) -> LuaResult<LuaBulk> {
     Ok(LuaBulk {
         kind,
-        mapper: m.mapper.clone(),
+        mapper: super::model::dml_mapper(lua, m, name)?,
         values: Vec::new(),
         where_: Vec::new(),
         sync: None,
@@ -249,11 +245,11 @@ fn new_bulk(m: &AnyUserData, kind: BulkKind, name: &str) -> LuaResult<LuaBulk> {
 pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
     orm.set(
         "update",
-        lua.create_function(|_, m: AnyUserData| new_bulk(&m, BulkKind::Update, "update"))?,
+        lua.create_function(|lua, m: AnyUserData| new_bulk(lua, &m, BulkKind::Update, "update"))?,
     )?;
     orm.set(
         "delete",
-        lua.create_function(|_, m: AnyUserData| new_bulk(&m, BulkKind::Delete, "delete"))?,
+        lua.create_function(|lua, m: AnyUserData| new_bulk(lua, &m, BulkKind::Delete, "delete"))?,
     )?;
     Ok(())
 }
