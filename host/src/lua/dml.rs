@@ -36,7 +36,8 @@ pub fn synchronize_option(v: &LuaValue) -> LuaResult<Option<Synchronize>> {
         LuaValue::Nil => Ok(None),
         LuaValue::Boolean(false) => Ok(Some(Synchronize::None)),
         LuaValue::String(s) => match &*s.to_str()? {
-            "auto" | "evaluate" | "fetch" => Ok(Some(Synchronize::Fetch)),
+            "auto" | "evaluate" => Ok(Some(Synchronize::Evaluate)),
+            "fetch" => Ok(Some(Synchronize::Fetch)),
             other => Err(arg(format!(
                 "synchronize_session must be \"auto\", \"evaluate\", \"fetch\" or false, got \"{other}\""
             ))),
@@ -102,7 +103,7 @@ impl LuaBulk {
         session: &SessionCore,
         sync: Option<Synchronize>,
     ) -> LuaResult<ResultSet> {
-        let sync = sync.or(self.sync).unwrap_or(Synchronize::Fetch);
+        let sync = sync.or(self.sync).unwrap_or(Synchronize::Evaluate);
         let out = match self.kind {
             BulkKind::Update => {
                 if self.values.is_empty() {
