@@ -312,7 +312,8 @@ function Runner:run_op(op)
     self:sess(op.s):add(self:obj(op.h))
   elseif k == "delete" then
     local s, o = self:sess(op.s), self:obj(op.h)
-    if orm.inspect(o).deleted then return "deleted" end -- known.py ORACLE_QUIRKS DELETE_OF_DELETED
+    local i = orm.inspect(o)
+    if i.deleted or i.was_deleted then return "deleted" end -- known.py ORACLE_QUIRKS DELETE_OF_DELETED
     s:delete(o)
   elseif k == "set" then
     local o = self:obj(op.h)

@@ -174,6 +174,16 @@ class Runner:
             if st.transient and "id" in st.dict:
                 del st.dict["id"]
 
+    def oracle_reset_stale_deleted(self):
+        """known.py ORACLE_QUIRKS STALE_DELETED_FLAG: an object inserted and deleted in one
+        transaction that a rollback made transient keeps SQLAlchemy's deleted flag, so that
+        once inserted again it reports deleted (and add() refuses it) while its row exists;
+        the flag is reset here, as make_transient() would."""
+        for o in self.h.values():
+            st = inspect(o)
+            if st.key is None and st.was_deleted:
+                del st._deleted
+
     # -- ops ---------------------------------------------------------------------------
     def run_op(self, op):
         k = op["op"]
@@ -203,7 +213,7 @@ class Runner:
             return None
         if k == "delete":
             s, o = self.sess(op["s"]), self.obj(op["h"])
-            if inspect(o).deleted:
+            if inspect(o).deleted or inspect(o).was_deleted:
                 return "deleted"   # known.py ORACLE_QUIRKS DELETE_OF_DELETED
             s.delete(o)
             return None
@@ -224,6 +234,11 @@ class Runner:
             return None
         if k == "read":
             o = self.obj(op["h"])
+            if op["attr"] == "id" and inspect(o).transient and "id" not in inspect(o).dict:
+                # KEY_CLEARED_AFTER_ROLLBACK: the key a rollback cleared reads as nil in
+                # lualchemy, also where SQLAlchemy expired it (it raises there: no session
+                # to load it from; the other expired attributes raise on both sides)
+                return None
             v = getattr(o, op["attr"])
             if op["attr"] in ("children", "tags"):
                 v = list(v)
@@ -359,6 +374,7 @@ def run_case(case, directory, emit):
         except Exception as e:  # every error is an observation
             err = err_kind(e)
         r.contract_clear_generated_keys()
+        r.oracle_reset_stale_deleted()
         emit({"seed": seed, "i": i, "err": err, "res": res, "objs": r.observe()})
     emit({"seed": seed, "i": "final", "tables": r.finish()})
     for suffix in ("", "-wal", "-shm", "-journal"):

@@ -584,10 +584,9 @@ describe("session:delete with a delete cascade", function()
     assert.equal(1, a.parent_id)
     assert.equal("p", p.name)
     assert.equal(2, #p.children)
-    -- what was never loaded cannot load any more
-    local ok, err = pcall(function() return a.parent end)
-    assert.falsy(ok)
-    assert.truthy(err:is("DetachedInstanceError"), tostring(err))
+    -- the flush that deleted it read its many-to-one from the identity map (SQLAlchemy's
+    -- dependency processors do), so it is loaded; checked against SQLAlchemy 2.0.58
+    assert.equal(p, a.parent)
   end)
 end)
 

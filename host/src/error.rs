@@ -31,10 +31,14 @@ pub enum ErrorKind {
     /// Python's `AttributeError`: setting a read-only attribute (a hybrid without a
     /// setter, a `column_property`).
     AttributeError,
+    /// The unit of work found rows that must each be written before the other (two rows of
+    /// a self-referential table pointing at each other, a row pointing at itself) and no
+    /// `post_update` to break the cycle.
+    CircularDependencyError,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 16] = [
+    pub const ALL: [ErrorKind; 17] = [
         ErrorKind::ArgumentError,
         ErrorKind::InvalidRequestError,
         ErrorKind::NoResultFound,
@@ -51,6 +55,7 @@ impl ErrorKind {
         ErrorKind::InternalError,
         ErrorKind::DBAPIError,
         ErrorKind::AttributeError,
+        ErrorKind::CircularDependencyError,
     ];
 
     pub fn name(self) -> &'static str {
@@ -71,6 +76,7 @@ impl ErrorKind {
             ErrorKind::InternalError => "InternalError",
             ErrorKind::DBAPIError => "DBAPIError",
             ErrorKind::AttributeError => "AttributeError",
+            ErrorKind::CircularDependencyError => "CircularDependencyError",
         }
     }
 
@@ -91,9 +97,12 @@ impl ErrorKind {
             | PendingRollbackError
             | ObjectDeletedError
             | UnmappedInstanceError => "InvalidRequestError",
-            ArgumentError | InvalidRequestError | StaleDataError | DBAPIError | AttributeError => {
-                "SQLAlchemyError"
-            }
+            ArgumentError
+            | InvalidRequestError
+            | StaleDataError
+            | DBAPIError
+            | AttributeError
+            | CircularDependencyError => "SQLAlchemyError",
         })
     }
 

@@ -455,33 +455,15 @@ impl UserData for LuaSession {
             "expire",
             |lua, this, (obj, names): (LuaValue, Option<mlua::Table>)| {
                 let inst = expect_instance(lua, &obj)?;
-                let attrs = match names {
+                match names {
                     Some(t) => {
-                        let mut v = Vec::new();
-                        for n in t.sequence_values::<String>() {
-                            let n = n?;
-                            let m = &inst.mapper;
-                            // a relationship reloads on next access
-                            if let Some(rel) = m.relationship(&n) {
-                                inst.with_rel(rel.index, |s| {
-                                    *s = crate::orm::collections::RelState::Unloaded
-                                });
-                                continue;
-                            }
-                            v.push(m.attr_index(&n).or_else(|| m.prop_index(&n)).ok_or_else(
-                                || {
-                                    arg(format!(
-                                        "session:expire(): {} has no attribute '{n}'",
-                                        m.class_name
-                                    ))
-                                },
-                            )?);
-                        }
-                        Some(v)
+                        let names = t
+                            .sequence_values::<String>()
+                            .collect::<LuaResult<Vec<String>>>()?;
+                        this.core.expire_named(&inst, &names).lua()
                     }
-                    None => None,
-                };
-                this.core.expire(&inst, attrs.as_deref()).lua()
+                    None => this.core.expire(&inst, None).lua(),
+                }
             },
         );
         m.add_method("expire_all", |_, this, ()| {

@@ -92,7 +92,11 @@ impl SessionCore {
         for k in &keys {
             let inst = self.identity.borrow_mut().remove(k);
             if let Some(inst) = inst {
-                inst.state_mut().status = Status::Deleted;
+                {
+                    let mut st = inst.state_mut();
+                    st.status = Status::Deleted;
+                    st.was_deleted = true;
+                }
                 if let Some(f) = self.frames.borrow_mut().last_mut() {
                     f.deleted.push(inst);
                 }

@@ -204,6 +204,16 @@ fn pend(obj: &Rc<Instance>, r: usize, f: impl FnOnce(&mut Collection)) {
             f(c);
         }
     });
+    // a pending change makes the object part of the next flush, as SQLAlchemy's pending
+    // mutation marks its state modified (it writes nothing of its own)
+    let mut st = obj.state_mut();
+    if matches!(st.status, Status::Persistent) && !st.queued_modified {
+        if let Some(s) = st.session.as_ref().and_then(|w| w.upgrade()) {
+            st.queued_modified = true;
+            drop(st);
+            s.queue_modified(obj.clone());
+        }
+    }
 }
 
 /// Sets a scalar relationship's value, as changed since the last flush.
@@ -398,6 +408,9 @@ impl Events {
         }
         if let (Some(o), Some(v)) = (&old, &value) {
             if Rc::ptr_eq(o, v) {
+                if let Some(s) = parent.session() {
+                    s.touched();
+                }
                 return Ok(());
             }
         }

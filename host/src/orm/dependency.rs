@@ -200,16 +200,10 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
     let mut plan = Plan::default();
     let mut nullify: Vec<SyncRule> = Vec::new();
     let mut set: Vec<SyncRule> = Vec::new();
-    let changed: Vec<Rc<Instance>> = session
-        .new
-        .borrow()
-        .iter()
-        .chain(session.modified.borrow().iter())
-        .cloned()
-        .collect();
-    for inst in &changed {
-        session.cascade_add(inst)?;
-    }
+    // no save-update cascade here: as SQLAlchemy's, it runs when an object is added and
+    // when the program (not a backref) links objects; a related object that is not in the
+    // session when the flush runs is left out, its key not copied
+    load_for_deletes(session)?;
     let mut done: FxHashSet<*const Instance> = FxHashSet::default();
     cascade_deletes(session, &mut done, &mut nullify, &mut plan)?;
     // relationship changes of the flushed objects
@@ -232,6 +226,9 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
             }
             match (rel.direction, inst.rel_state(rel.index)) {
                 (Direction::ManyToOne, RelState::Scalar(s)) if s.changed => {
+                    if s.value.as_ref().is_some_and(|p| !session.owns(p)) {
+                        continue; // SQLAlchemy warns "not in session" and copies nothing
+                    }
                     set.push(SyncRule {
                         child: inst.clone(),
                         child_cols: rel.local.clone(),
@@ -325,9 +322,11 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         }
     }
     // orphans deleted above cascade too
+    load_for_deletes(session)?;
     cascade_deletes(session, &mut done, &mut nullify, &mut plan)?;
-    // a deleted child keeps its key
+    // a deleted child keeps its key: nothing is copied into a row the flush deletes
     nullify.retain(|r| !r.child.state().marked_deleted);
+    set.retain(|r| r.post_update || !r.child.state().marked_deleted);
     plan.rules = nullify;
     for rule in set {
         if rule.post_update {
@@ -337,6 +336,83 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         }
     }
     Ok(plan)
+}
+
+/// What SQLAlchemy's flush loads of the objects it deletes, so that they end it with the
+/// same relationships loaded: a one-to-many or many-to-many collection (the rows to update
+/// or unlink; not with `passive_deletes`), and a self-referential many-to-one when the
+/// flush also writes rows of that mapper (its per-row ordering reads it).
+fn load_for_deletes(session: &SessionCore) -> Result<()> {
+    let deleted: Vec<Rc<Instance>> = session.deleted.borrow().clone();
+    if deleted.is_empty() {
+        return Ok(());
+    }
+    for inst in &deleted {
+        let rels: Vec<Rc<Relationship>> = inst.mapper.relationships.borrow().clone();
+        for rel in rels {
+            if rel.viewonly || rel.passive_deletes || inst.rel_loaded(rel.index) {
+                continue;
+            }
+            match inst.status() {
+                Status::Persistent => {}
+                // inserted by this flush: nothing to load, its collections are empty
+                Status::Pending if rel.uselist => {
+                    super::session::SessionCore::load_on_access(inst, &rel)?;
+                    continue;
+                }
+                _ => continue,
+            }
+            let load = match rel.direction {
+                Direction::OneToMany | Direction::ManyToMany => true,
+                Direction::ManyToOne => {
+                    Rc::ptr_eq(&rel.target(), &inst.mapper)
+                        && session
+                            .new
+                            .borrow()
+                            .iter()
+                            .chain(session.modified.borrow().iter())
+                            .any(|o| Rc::ptr_eq(&o.mapper, &inst.mapper))
+                }
+            };
+            if load {
+                session.load_relationship_for_flush(inst, &rel)?;
+            } else if rel.direction == Direction::ManyToOne {
+                // what it references without loading another object (SQLAlchemy's
+                // PASSIVE_NO_FETCH_RELATED): nothing when the key is NULL, else the object
+                // of the identity map, loaded or not
+                for &c in &rel.local {
+                    SessionCore::ensure_loaded(inst, c)?;
+                }
+                let (null, never_set) = {
+                    let st = inst.state();
+                    (
+                        rel.local.iter().any(|&c| st.values[c].is_null()),
+                        st.nulls_never_set,
+                    )
+                };
+                if null && never_set {
+                    continue;
+                }
+                let found = if null {
+                    None
+                } else {
+                    match super::strategies::many_to_one_in_identity_map(inst, &rel) {
+                        Some(f) => Some(f),
+                        None => continue,
+                    }
+                };
+                inst.store_loaded(
+                    rel.index,
+                    RelState::Scalar(super::collections::ScalarRef {
+                        value: found,
+                        changed: false,
+                        replaced: None,
+                    }),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The delete cascades of the objects marked deleted, to a fixed point: children deleted

@@ -47,6 +47,19 @@ pub struct InstanceState {
     /// Made transient by a rollback while its primary key was expired: it has no key to
     /// load the expired attributes from, so its INSERT is refused until the key is set.
     pub key_expired: bool,
+    /// Made transient by a rollback with attributes expired: reading one that is still not
+    /// set raises `DetachedInstanceError` (no session to load it from), as SQLAlchemy's
+    /// refresh of an object with no session does. The primary key a rollback cleared
+    /// (`key_cleared`) reads as nil instead, the contract's deliberate difference.
+    pub attrs_expired: bool,
+    pub key_cleared: bool,
+    /// Its row was deleted by a flush (SQLAlchemy's `was_deleted`): until a rollback
+    /// restores it, `add` refuses it ("has been deleted"), detached or not.
+    pub was_deleted: bool,
+    /// Inserted with NULL columns and not loaded from a row since: SQLAlchemy never set
+    /// those columns (they are not in its `__dict__`), so a flush reading a NULL foreign key
+    /// of it passively leaves the many-to-one unloaded.
+    pub nulls_never_set: bool,
     /// Marked for deletion by `session:delete` (not yet flushed).
     pub marked_deleted: bool,
     /// Queued on the session's list of modified instances.
@@ -103,6 +116,10 @@ impl Instance {
                 key: None,
                 generated_key: false,
                 key_expired: false,
+                attrs_expired: false,
+                key_cleared: false,
+                was_deleted: false,
+                nulls_never_set: false,
                 marked_deleted: false,
                 queued_modified: false,
                 session: None,
@@ -131,6 +148,10 @@ impl Instance {
                 key: Some(key),
                 generated_key: false,
                 key_expired: false,
+                attrs_expired: false,
+                key_cleared: false,
+                was_deleted: false,
+                nulls_never_set: false,
                 marked_deleted: false,
                 queued_modified: false,
                 session: Some(session),

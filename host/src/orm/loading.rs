@@ -73,6 +73,7 @@ impl SessionCore {
             };
             if unloaded {
                 let mut st = existing.state_mut();
+                st.nulls_never_set = false;
                 for i in 0..n {
                     if !st.loaded.contains(i) {
                         st.values[i] = row.value(start + i)?;
@@ -117,6 +118,7 @@ impl SessionCore {
         };
         if let Some(existing) = self.identity.borrow().get(&key) {
             let mut st = existing.state_mut();
+            st.nulls_never_set = false;
             for (p, &i) in attrs.iter().enumerate() {
                 if !st.loaded.contains(i) {
                     st.values[i] = row.value(start + p)?;
@@ -337,6 +339,7 @@ impl SessionCore {
         conn.query(&c.sql, &mapper.by_pk_params(c, key.values())?, |row| {
             found = true;
             let mut st = inst.state_mut();
+            st.nulls_never_set = false;
             for i in 0..mapper.width() {
                 if !st.loaded.contains(i) {
                     st.values[i] = row.value(i)?;
@@ -534,7 +537,11 @@ impl SessionCore {
         }
         let status = inst.status();
         if matches!(status, Status::Transient | Status::Pending) {
-            return Ok(()); // never loaded: reads as nil
+            let st = inst.state();
+            let cleared_key = st.key_cleared && inst.mapper.autoincrement == Some(attr);
+            if !(status == Status::Transient && st.attrs_expired) || cleared_key {
+                return Ok(()); // never loaded: reads as nil
+            }
         }
         match inst.session() {
             Some(s) if status != Status::Detached => s.load_expired(inst),

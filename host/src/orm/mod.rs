@@ -14,6 +14,7 @@ pub mod loading;
 pub mod mapper;
 pub mod query;
 pub mod relationships;
+pub(crate) mod row_cycles;
 pub mod session;
 pub mod strategies;
 pub mod strategy_options;

@@ -5,6 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
+use super::collections::RelState;
 use super::events::SessionEvent;
 use super::identity::{FxHashMap, IdentityKey};
 use super::instance::{Instance, Status};
@@ -70,6 +71,10 @@ pub struct SessionCore {
     pub listeners: super::events::SessionListeners,
     /// Instances a query built from rows, whose `load` event waits for the query's end.
     pub(crate) loaded_new: RefCell<Vec<Rc<Instance>>>,
+    /// Objects whose deletion a commit with `expire_on_commit = false` made permanent:
+    /// they stay in the deleted state, attached, until the session closes (SQLAlchemy's
+    /// commit detaches deleted objects only when it expires).
+    lingering_deleted: RefCell<Vec<Weak<Instance>>>,
 }
 
 /// A session handle; clones share the session.
@@ -103,6 +108,7 @@ impl Session {
             savepoint_seq: Cell::new(0),
             listeners: Default::default(),
             loaded_new: RefCell::new(Vec::new()),
+            lingering_deleted: RefCell::new(Vec::new()),
         }))
     }
 }
@@ -136,7 +142,7 @@ impl SessionCore {
         std::ptr::eq(self, Rc::as_ptr(other))
     }
 
-    fn owns(&self, inst: &Instance) -> bool {
+    pub(crate) fn owns(&self, inst: &Instance) -> bool {
         inst.state()
             .session
             .as_ref()
@@ -157,8 +163,17 @@ impl SessionCore {
         *self.bind.borrow_mut() = engine;
     }
 
+    /// An object of the session changed: it joins the next flush, and the session's
+    /// transaction begins (SQLAlchemy's modified event autobegins; no SQL is sent).
     pub(crate) fn queue_modified(&self, inst: Rc<Instance>) {
         self.modified.borrow_mut().push(inst);
+        self.autobegin();
+    }
+
+    /// A change that needs no flush (a reference set to the object it holds) still begins
+    /// the session's transaction, as SQLAlchemy's modified event does.
+    pub(crate) fn touched(&self) {
+        self.autobegin();
     }
 
     /// Refuses use of a closed session or of one whose flush failed.
@@ -260,6 +275,12 @@ impl SessionCore {
                 }
                 self.dispatch(SessionEvent::TransientToPending, Some(inst), None)?;
             }
+            Status::Detached if inst.state().was_deleted => {
+                return Err(invalid!(
+                    "Instance '{}' has been deleted. Use the make_transient() function to send this object back to the transient state.",
+                    inst.describe()
+                ));
+            }
             Status::Detached => self.attach_detached(inst)?,
             Status::Pending | Status::Persistent | Status::Deleted => {
                 return Err(invalid!(
@@ -292,7 +313,15 @@ impl SessionCore {
         let mut st = inst.state_mut();
         st.status = Status::Persistent;
         st.session = Some(self.weak());
-        if !st.committed.is_empty() && !st.queued_modified {
+        // changed while detached (columns, references, a collection's pending changes): it
+        // joins the flush, as SQLAlchemy's modified flag brings it into the session's set
+        let changed = !st.committed.is_empty()
+            || st.rels_changed
+            || st
+                .rels
+                .as_ref()
+                .is_some_and(|r| r.iter().any(|x| matches!(x, RelState::Pending(_))));
+        if changed && !st.queued_modified {
             st.queued_modified = true;
             drop(st);
             self.modified.borrow_mut().push(inst.clone());
@@ -402,6 +431,13 @@ impl SessionCore {
     }
 
     pub fn expunge_all(&self) {
+        for w in self.lingering_deleted.take() {
+            if let Some(inst) = w.upgrade() {
+                if inst.status() == Status::Deleted && self.owns(&inst) {
+                    inst.detach();
+                }
+            }
+        }
         let all: Vec<Rc<Instance>> = {
             let mut v: Vec<Rc<Instance>> =
                 self.identity.borrow_mut().drain().map(|(_, i)| i).collect();
@@ -450,7 +486,14 @@ impl SessionCore {
             .iter()
             .filter(|i| {
                 let st = i.state();
-                st.status == Status::Persistent && !st.marked_deleted && !st.committed.is_empty()
+                st.status == Status::Persistent
+                    && !st.marked_deleted
+                    && (!st.committed.is_empty()
+                        || st.rels_changed
+                        || st
+                            .rels
+                            .as_ref()
+                            .is_some_and(|r| r.iter().any(|x| matches!(x, RelState::Pending(_)))))
             })
             .cloned()
             .collect()
@@ -531,23 +574,49 @@ impl SessionCore {
                 && i.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
         };
         let mut todo: Vec<Rc<Instance>> = Vec::new();
-        for inst in self.modified.borrow().iter() {
-            if key_expired(inst) {
+        let new = self.new.borrow();
+        let modified = self.modified.borrow();
+        for inst in modified.iter() {
+            let changed = {
+                let st = inst.state();
+                !st.committed.is_empty() || st.rels_changed
+            };
+            if changed && key_expired(inst) {
                 todo.push(inst.clone());
             }
-            // the target of a many-to-one set since the last flush: its key fills the
-            // foreign key, read from its loaded state as SQLAlchemy's sync does
+        }
+        // the objects whose keys this flush copies (the target of a many-to-one set since
+        // the last flush, both sides of a many-to-many link) are read from their loaded
+        // state, as SQLAlchemy's sync does: an expired one loads first
+        for inst in new.iter().chain(modified.iter()) {
+            if !inst.state().rels_changed {
+                continue;
+            }
             for rel in inst.mapper.relationships.borrow().iter() {
-                if rel.direction != super::relationships::Direction::ManyToOne {
+                if rel.viewonly {
                     continue;
                 }
-                if let super::collections::RelState::Scalar(r) = inst.rel_state(rel.index) {
-                    if let Some(t) = r.value.filter(|t| r.changed && key_expired(t)) {
-                        todo.push(t);
+                match (rel.direction, inst.rel_state(rel.index)) {
+                    (super::relationships::Direction::ManyToOne, RelState::Scalar(r)) => {
+                        if let Some(t) = r.value.filter(|t| r.changed && key_expired(t)) {
+                            todo.push(t);
+                        }
                     }
+                    (super::relationships::Direction::ManyToMany, RelState::Collection(c)) => {
+                        todo.extend(
+                            c.added
+                                .iter()
+                                .chain(c.removed.iter())
+                                .filter(|t| key_expired(t))
+                                .cloned(),
+                        );
+                    }
+                    _ => {}
                 }
             }
         }
+        drop(new);
+        drop(modified);
         // a DELETE reads its key from the loaded state too
         for inst in self.deleted.borrow().iter() {
             let st = inst.state();
@@ -674,12 +743,19 @@ impl SessionCore {
         }
         self.conn.borrow_mut().take();
         let frames: Vec<Frame> = self.frames.borrow_mut().drain(..).collect();
+        let expire = self.config.borrow().expire_on_commit;
         for f in frames {
             for inst in f.deleted {
-                inst.detach();
+                if expire {
+                    inst.detach();
+                } else {
+                    self.lingering_deleted
+                        .borrow_mut()
+                        .push(Rc::downgrade(&inst));
+                }
             }
         }
-        if self.config.borrow().expire_on_commit {
+        if expire {
             self.expire_all();
         }
         self.dispatch(SessionEvent::AfterCommit, None, None)
@@ -705,8 +781,13 @@ impl SessionCore {
             self.pending_rollback.borrow().is_some() && self.frames.borrow().len() == 1;
         let was_open = !self.frames.borrow().is_empty() && !failed_root;
         let frames: Vec<Frame> = self.frames.borrow_mut().drain(..).rev().collect();
+        // no transaction begun (nothing read or written since the last commit): nothing
+        // to roll back and nothing expires, as SQLAlchemy's rollback() without a transaction
+        let had_transaction = !frames.is_empty();
         self.undo_frames(frames);
-        self.expire_all();
+        if had_transaction {
+            self.expire_all();
+        }
         *self.pending_rollback.borrow_mut() = None;
         result?;
         if was_open {
@@ -743,6 +824,7 @@ impl SessionCore {
                 }
                 let mut st = inst.state_mut();
                 st.status = Status::Persistent;
+                st.was_deleted = false;
                 st.marked_deleted = false;
                 // not expired by a savepoint's rollback, as in SQLAlchemy, unless it also
                 // had changes (then `updated` holds it)
@@ -759,12 +841,15 @@ impl SessionCore {
                 {
                     let mut st = inst.state_mut();
                     st.key = None;
+                    st.was_deleted = false;
                     // SQLAlchemy refuses to flush it again when its key was expired
                     st.key_expired = inst.mapper.pk.iter().any(|&p| !st.loaded.contains(p));
+                    st.attrs_expired = (0..inst.mapper.attrs.len()).any(|i| !st.loaded.contains(i));
                     if st.generated_key {
                         if let Some(a) = inst.mapper.autoincrement {
                             st.values[a] = crate::value::Value::Null;
                             st.loaded.remove(a);
+                            st.key_cleared = true;
                         }
                         st.generated_key = false;
                     }
@@ -898,22 +983,65 @@ impl SessionCore {
         self.modified.borrow_mut().clear();
     }
 
-    pub fn expire(&self, inst: &Rc<Instance>, attrs: Option<&[usize]>) -> Result<()> {
+    /// `session:expire(obj, { names })`: the named columns and column properties expire,
+    /// the named relationships unload (each reloads on next access). Refused, changing
+    /// nothing, when the object is not persistent in this session or a name is unknown.
+    pub fn expire_named(&self, inst: &Rc<Instance>, names: &[String]) -> Result<()> {
+        self.check_persistent(inst)?;
+        let m = &inst.mapper;
+        let mut attrs = Vec::new();
+        let mut rels = Vec::new();
+        for n in names {
+            if let Some(rel) = m.relationship(n) {
+                rels.push(rel.index);
+            } else if let Some(i) = m.attr_index(n).or_else(|| m.prop_index(n)) {
+                attrs.push(i);
+            } else {
+                return Err(Error::argument(format!(
+                    "session:expire(): {} has no attribute '{n}'",
+                    m.class_name
+                )));
+            }
+        }
+        for r in rels {
+            inst.with_rel(r, |s| *s = super::collections::RelState::Unloaded);
+        }
+        self.expire(inst, Some(&attrs))
+    }
+
+    fn check_persistent(&self, inst: &Rc<Instance>) -> Result<()> {
         if !self.owns(inst) || inst.status() != Status::Persistent {
             return Err(invalid!(
                 "Instance '{}' is not persistent within this Session",
                 inst.describe()
             ));
         }
+        Ok(())
+    }
+
+    pub fn expire(&self, inst: &Rc<Instance>, attrs: Option<&[usize]>) -> Result<()> {
+        self.check_persistent(inst)?;
         if attrs.is_none() {
-            // the `refresh-expire` cascade, and the relationships themselves reload
+            // the `refresh-expire` cascade, and the relationships themselves reload; an
+            // object expired whole has no changes left and leaves the modified list, as
+            // SQLAlchemy's `_expire` takes it out of the session's modified set
+            let mut expired = vec![inst.clone()];
             for r in super::dependency::cascade_iterator(inst, &|c| c.refresh_expire) {
                 if self.owns(&r) && r.status() == Status::Persistent {
                     r.expire(None);
                     r.expire_relationships();
+                    expired.push(r);
                 }
             }
             inst.expire_relationships();
+            inst.expire(None);
+            for r in &expired {
+                r.state_mut().queued_modified = false;
+            }
+            self.modified
+                .borrow_mut()
+                .retain(|m| !expired.iter().any(|r| Rc::ptr_eq(r, m)));
+            return Ok(());
         }
         inst.expire(attrs);
         Ok(())
@@ -931,6 +1059,7 @@ impl SessionCore {
         {
             let mut st = inst.state_mut();
             st.status = Status::Deleted;
+            st.was_deleted = true;
             st.marked_deleted = false;
             st.queued_modified = false;
         }

@@ -32,7 +32,9 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
         any(&session.new) || any(&session.modified) || any(&session.deleted)
     };
     let plan = if has_relationships {
-        super::dependency::prepare(session)?
+        let plan = super::dependency::prepare(session)?;
+        super::row_cycles::check(session, &plan)?;
+        plan
     } else {
         Plan::default()
     };
@@ -159,6 +161,11 @@ impl Undo {
     fn restore(self) {
         for (inst, i, old, loaded, had_committed) in self.fks.into_iter().rev() {
             let mut st = inst.state_mut();
+            // a pending object keeps the foreign keys the failed flush copied into it, as
+            // SQLAlchemy leaves them (the next flush copies them again from the references)
+            if st.status == Status::Pending && !inst.mapper.pk.contains(&i) {
+                continue;
+            }
             st.values[i] = old;
             if !loaded {
                 st.loaded.remove(i);
@@ -244,7 +251,7 @@ fn apply_rules(
                 None => Value::Null,
                 Some((p, cols)) => value_after(p, cols[n], inserted, index)?.ok_or_else(|| {
                     Error::new(
-                        ErrorKind::InvalidRequestError,
+                        ErrorKind::CircularDependencyError,
                         format!(
                             "Circular dependency detected: {} must be inserted before {} can point at it, and it points back; set post_update on one of the relationships",
                             p.describe(),
@@ -348,7 +355,7 @@ fn insert_in_dependency_order(
                 .map(|p| format!(" {} in table '{}',", p.describe(), p.mapper.table.name))
                 .unwrap_or_default();
             return Err(Error::new(
-                ErrorKind::InvalidRequestError,
+                ErrorKind::CircularDependencyError,
                 format!(
                     "Circular dependency detected: {} in table '{}' waits for{} which waits in turn ({} row(s) of '{}' cannot be inserted first); set post_update on one of the relationships",
                     stuck.describe(),
@@ -759,6 +766,8 @@ fn apply(
         for out in inserted {
             let inst = out.inst;
             let mut st = inst.state_mut();
+            st.attrs_expired = false;
+            st.key_cleared = false;
             for (i, v) in out.assigned {
                 st.values[i] = v;
                 st.loaded.insert(i);
@@ -772,6 +781,7 @@ fn apply(
             for i in 0..inst.mapper.attrs.len() {
                 st.loaded.insert(i);
             }
+            st.nulls_never_set = st.values.iter().any(Value::is_null);
             for i in out.expire {
                 st.loaded.remove(i);
             }
@@ -807,6 +817,7 @@ fn apply(
             }
             let mut st = inst.state_mut();
             st.status = Status::Deleted;
+            st.was_deleted = true;
             st.marked_deleted = false;
             drop(st);
             frame.deleted.push(inst.clone());

@@ -1,0 +1,201 @@
+//! The per-row ordering check of self-referential relationships: a flush whose rows of
+//! one table must each be written before the other (a node pointing at a node that points
+//! back, a row pointing at itself) raises `CircularDependencyError` before any SQL, as
+//! SQLAlchemy's unit of work does when its per-state sort of a self-referential mapper
+//! finds a cycle. `post_update` relationships take no part (their keys are written by a
+//! second UPDATE), nor do unloaded attributes.
+//!
+//! The rows are the flush's: pending, modified and deleted objects and the children whose
+//! foreign keys the flush sets or clears. For each loaded self-referential attribute of a
+//! row (its value and what it replaced; a collection's items and removed members) that
+//! reaches another row of the flush, the edges are SQLAlchemy's:
+//! - many-to-one, row saved: the referenced row is saved first (when it is saved);
+//! - one-to-many, row saved: the row is saved before its members;
+//! - one-to-many, row deleted: its members are written first;
+//! - many-to-one, row deleted: it is deleted before a deleted referenced row.
+
+use std::rc::Rc;
+
+use super::collections::RelState;
+use super::dependency::Plan;
+use super::identity::FxHashMap;
+use super::instance::{Instance, Status};
+use super::relationships::{Direction, Relationship};
+use super::session::SessionCore;
+use crate::error::{Error, ErrorKind, Result};
+
+pub(crate) fn check(session: &SessionCore, plan: &Plan) -> Result<()> {
+    // the common flush has no self-referential mapper: one look per run of a mapper
+    let mut last_mapper: *const super::mapper::Mapper = std::ptr::null();
+    let mut any_self_ref = false;
+    for list in [&session.new, &session.modified, &session.deleted] {
+        for inst in list.borrow().iter() {
+            if !std::ptr::eq(Rc::as_ptr(&inst.mapper), last_mapper) {
+                last_mapper = Rc::as_ptr(&inst.mapper);
+                any_self_ref |= self_refs(inst).next().is_some();
+            }
+        }
+    }
+    if !any_self_ref {
+        return Ok(());
+    }
+    // (instance, deleted) for every row of the flush, in a first-seen order
+    let mut rows: Vec<(Rc<Instance>, bool)> = Vec::new();
+    let mut index: FxHashMap<*const Instance, usize> = FxHashMap::default();
+    {
+        let mut push = |inst: &Rc<Instance>, deleted: bool| {
+            if !session.owns(inst) {
+                return;
+            }
+            index.entry(Rc::as_ptr(inst)).or_insert_with(|| {
+                rows.push((inst.clone(), deleted));
+                rows.len() - 1
+            });
+        };
+        for inst in session.deleted.borrow().iter() {
+            push(inst, true);
+        }
+        for inst in session.new.borrow().iter() {
+            push(inst, false);
+        }
+        for inst in session.modified.borrow().iter() {
+            let st = inst.state();
+            let deleted = st.marked_deleted || st.status == Status::Deleted;
+            drop(st);
+            push(inst, deleted);
+        }
+        for rule in plan.rules.iter() {
+            let deleted = rule.child.state().marked_deleted;
+            push(&rule.child, deleted);
+        }
+    }
+    let mut edges: Vec<Vec<usize>> = vec![Vec::new(); rows.len()];
+    for (x, (inst, x_deleted)) in rows.iter().enumerate() {
+        for rel in self_refs(inst) {
+            for y in pending_members(inst, &rel) {
+                let Some(&y) = index.get(&Rc::as_ptr(&y)) else {
+                    continue;
+                };
+                let y_deleted = rows[y].1;
+                match (rel.direction, *x_deleted) {
+                    (Direction::ManyToOne, false) if !y_deleted => edges[y].push(x),
+                    (Direction::OneToMany, false) => edges[x].push(y),
+                    (Direction::OneToMany, true) => edges[y].push(x),
+                    (Direction::ManyToOne, true) if y_deleted => edges[x].push(y),
+                    _ => {}
+                }
+            }
+        }
+    }
+    if let Some(cycle) = find_cycle(&edges) {
+        let names: Vec<String> = cycle
+            .iter()
+            .map(|&i| {
+                let (inst, deleted) = &rows[i];
+                format!(
+                    "{} {}",
+                    if *deleted { "delete" } else { "save" },
+                    inst.describe()
+                )
+            })
+            .collect();
+        let rels: Vec<String> = self_refs(&rows[cycle[0]].0).map(|r| r.path()).collect();
+        return Err(Error::new(
+            ErrorKind::CircularDependencyError,
+            format!(
+                "Circular dependency detected: {} must each be written before the other along {}; set post_update on the many-to-one relationship to write such keys by a second UPDATE",
+                names.join(", "),
+                rels.join(" / ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The writable relationships of the object's mapper that target the same mapper, with no
+/// `post_update`.
+fn self_refs(inst: &Instance) -> impl Iterator<Item = Rc<Relationship>> + '_ {
+    let rels: Vec<Rc<Relationship>> = inst.mapper.relationships.borrow().clone();
+    rels.into_iter().filter(move |r| {
+        !r.viewonly
+            && !r.post_update
+            && matches!(r.direction, Direction::ManyToOne | Direction::OneToMany)
+            && std::ptr::eq(Rc::as_ptr(&r.target()), Rc::as_ptr(&inst.mapper))
+    })
+}
+
+/// What SQLAlchemy's `get_all_pending` gives without loading: a loaded reference and the
+/// one it replaced, a loaded collection's members and those removed from it.
+fn pending_members(inst: &Instance, rel: &Relationship) -> Vec<Rc<Instance>> {
+    match inst.rel_state(rel.index) {
+        RelState::Scalar(s) => {
+            let mut out: Vec<Rc<Instance>> = s.value.iter().cloned().collect();
+            if let Some(r) = s.replaced {
+                if !out.iter().any(|v| Rc::ptr_eq(v, &r)) {
+                    out.push(r);
+                }
+            }
+            out
+        }
+        RelState::Collection(c) => c.items.iter().chain(c.removed.iter()).cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A cycle of the graph (each node's successors in `edges`), as the nodes along it, or
+/// `None` when the graph is acyclic.
+fn find_cycle(edges: &[Vec<usize>]) -> Option<Vec<usize>> {
+    // iterative depth-first search with colours: 0 unvisited, 1 on the stack, 2 done
+    let mut colour = vec![0u8; edges.len()];
+    let mut parent = vec![usize::MAX; edges.len()];
+    for start in 0..edges.len() {
+        if colour[start] != 0 {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        colour[start] = 1;
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            if *next < edges[node].len() {
+                let succ = edges[node][*next];
+                *next += 1;
+                match colour[succ] {
+                    0 => {
+                        colour[succ] = 1;
+                        parent[succ] = node;
+                        stack.push((succ, 0));
+                    }
+                    1 => {
+                        // back edge node -> succ: the cycle is succ .. node
+                        let mut cycle = vec![node];
+                        let mut n = node;
+                        while n != succ {
+                            n = parent[n];
+                            cycle.push(n);
+                        }
+                        cycle.reverse();
+                        return Some(cycle);
+                    }
+                    _ => {}
+                }
+            } else {
+                colour[node] = 2;
+                stack.pop();
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_cycle;
+
+    #[test]
+    fn finds_cycles_and_self_loops() {
+        assert_eq!(find_cycle(&[vec![1], vec![2], vec![]]), None);
+        assert_eq!(find_cycle(&[vec![0]]), Some(vec![0]));
+        let c = find_cycle(&[vec![1], vec![2], vec![0]]).unwrap();
+        assert_eq!(c.len(), 3);
+        assert_eq!(find_cycle(&[vec![1, 2], vec![3], vec![3], vec![]]), None);
+    }
+}

@@ -1,0 +1,1303 @@
+---@meta lualchemy
+
+-- LuaLS (lua-language-server) definitions of lualchemy's Lua API: editors complete and
+-- type-check `require("lualchemy")` with them. Point the language server at this folder
+-- (`"workspace.library": ["<lualchemy>/types"]` in .luarc.json). docs/API.md describes each
+-- name; host/tests/lua_stubs.rs checks that these definitions and the module name the same
+-- things.
+
+---An expression operand: a SQL expression or a plain Lua value (bound as a parameter).
+---@alias lualchemy.Operand lualchemy.ColumnElement|lualchemy.ColumnSpec|lualchemy.Null|string|number|boolean|nil
+
+---A column as `table.columns` lists it.
+---@class lualchemy.ColumnInfo
+---@field name string
+---@field key string
+---@field type lualchemy.TypeEngine
+---@field primary_key boolean
+---@field nullable boolean
+---@field expr lualchemy.ColumnElement
+
+---A column as `orm.inspect(Model).columns` and `.primary_key` list it.
+---@class lualchemy.MapperColumn
+---@field name string
+---@field key string the attribute's key
+---@field type lualchemy.TypeEngine
+---@field primary_key boolean
+---@field nullable boolean
+---@field expression lualchemy.ColumnElement
+
+---A relationship as `orm.inspect(Model).relationships` lists it (by position and by key).
+---@class lualchemy.RelationshipInfo
+---@field key string
+---@field target lualchemy.Model
+---@field direction "ONETOMANY"|"MANYTOONE"|"MANYTOMANY"
+---@field uselist boolean
+---@field secondary? string
+---@field back_populates? string
+---@field lazy string
+---@field cascade table<string, boolean> each cascade by name ("save-update", "delete", ...): on or off
+---@field viewonly boolean
+---@field post_update boolean
+---@field passive_deletes boolean
+
+---Something `orm.select` and `:join` accept: a model, an alias, a column expression, a subquery.
+---@alias lualchemy.Selectable lualchemy.Model|lualchemy.Aliased|lualchemy.ColumnElement|lualchemy.Subquery|lualchemy.Table
+
+---A statement sessions and connections execute.
+---@alias lualchemy.Executable lualchemy.Select|lualchemy.Insert|lualchemy.DML|lualchemy.TextClause
+
+-- ---------------------------------------------------------------------------------------
+-- The module
+-- ---------------------------------------------------------------------------------------
+
+---@class lualchemy
+---@field _VERSION string the crate's version, e.g. "0.1.0"
+---@field Error lualchemy.ErrorKinds the error kinds by name, and `orm.Error.is(err, kind)`
+---@field event lualchemy.event
+---@field func lualchemy.func SQL functions by name: `orm.func.count()`, `orm.func.lower(User.name)`
+---@field Integer lualchemy.TypeEngine
+---@field BigInteger lualchemy.TypeEngine
+---@field SmallInteger lualchemy.TypeEngine
+---@field String lualchemy.TypeEngine call it with a length: `orm.String(50)`
+---@field Text lualchemy.TypeEngine
+---@field Float lualchemy.TypeEngine
+---@field Numeric lualchemy.TypeEngine call it with precision and scale: `orm.Numeric(10, 2)`
+---@field Boolean lualchemy.TypeEngine
+---@field Date lualchemy.TypeEngine
+---@field DateTime lualchemy.TypeEngine
+---@field Time lualchemy.TypeEngine
+---@field LargeBinary lualchemy.TypeEngine
+---@field JSON lualchemy.TypeEngine
+---@field Enum lualchemy.TypeEngine call it with the values: `orm.Enum("draft", "published")`
+local orm = {}
+
+---Opens an engine: `"sqlite://"` (in memory), `"sqlite:///rel.db"`, `"sqlite:////abs.db"`,
+---`"postgresql://user:pass@host:port/db"`, `"mysql://..."` / `"mariadb://..."`.
+---@param url string
+---@param options? lualchemy.EngineOptions
+---@return lualchemy.Engine
+function orm.create_engine(url, options) end
+
+---A new session: `orm.Session(engine)` or `orm.Session{ bind = engine, autoflush = false }`.
+---@param bind? lualchemy.Engine|lualchemy.SessionOptions
+---@param options? lualchemy.SessionOptions
+---@return lualchemy.Session
+function orm.Session(bind, options) end
+
+---A session factory: `local Session = orm.sessionmaker{ bind = engine }; local s = Session()`.
+---@param options? lualchemy.SessionOptions
+---@return lualchemy.SessionMaker
+function orm.sessionmaker(options) end
+
+---A declarative base: `Base:model(name, spec)` declares models on it.
+---@param options? { metadata?: lualchemy.MetaData, type_annotation_map?: table<string, lualchemy.TypeEngine> }
+---@return lualchemy.DeclarativeBase
+function orm.declarative_base(options) end
+
+---@return lualchemy.MetaData
+function orm.MetaData() end
+
+---A column: `orm.Column(orm.Integer, { primary_key = true })`; a leading string names it
+---(`orm.Column("user_id", orm.Integer, orm.ForeignKey("users.id"))`); a lone ForeignKey
+---gives it the referenced column's type.
+---@param ... string|lualchemy.TypeEngine|lualchemy.ForeignKey|lualchemy.ColumnOptions
+---@return lualchemy.ColumnSpec
+function orm.Column(...) end
+
+---A column typed by annotation name: `"int"`, `"str"`, `"str?"` (nullable), ... resolved
+---through the base's `type_annotation_map`.
+---@param annotation string
+---@param options? lualchemy.ColumnOptions
+---@return lualchemy.ColumnSpec
+function orm.Mapped(annotation, options) end
+
+---@param target string "table.column"
+---@param options? { ondelete?: string, onupdate?: string }
+---@return lualchemy.ForeignKey
+function orm.ForeignKey(target, options) end
+
+---A plain table (association tables): `orm.Table(name, metadata, orm.Column("id", ...), ...)`.
+---@param name string
+---@param metadata lualchemy.MetaData
+---@param ... lualchemy.ColumnSpec|lualchemy.SchemaItem|{ comment?: string, info?: table }
+---@return lualchemy.Table
+function orm.Table(name, metadata, ...) end
+
+---@param ... string|{ name?: string } column names, then options
+---@return lualchemy.SchemaItem
+function orm.UniqueConstraint(...) end
+
+---@param ... string|{ name?: string } column names, then options
+---@return lualchemy.SchemaItem
+function orm.PrimaryKeyConstraint(...) end
+
+---@param sqltext string
+---@param options? { name?: string }
+---@return lualchemy.SchemaItem
+function orm.CheckConstraint(sqltext, options) end
+
+---@param columns string[]
+---@param refcolumns string[] "table.column" each
+---@param options? { name?: string, ondelete?: string, onupdate?: string }
+---@return lualchemy.SchemaItem
+function orm.ForeignKeyConstraint(columns, refcolumns, options) end
+
+---@param name string
+---@param ... string|{ unique?: boolean } column names, then options
+---@return lualchemy.SchemaItem
+function orm.Index(name, ...) end
+
+---@param table lualchemy.Table
+---@return lualchemy.CreateTable
+function orm.CreateTable(table) end
+
+---`orm.inspect(Model)` is its Mapper; `orm.inspect(obj)` the object's state.
+---@overload fun(target: lualchemy.Model): lualchemy.Mapper
+---@overload fun(target: lualchemy.Instance): lualchemy.InstanceState
+---@param target any
+---@return lualchemy.Mapper|lualchemy.InstanceState
+function orm.inspect(target) end
+
+---@param target string|lualchemy.Model class name or model
+---@param options? lualchemy.RelationshipOptions
+---@return lualchemy.RelationshipProperty
+function orm.relationship(target, options) end
+
+---@param name string
+---@param options? lualchemy.RelationshipOptions
+---@return lualchemy.Backref
+function orm.backref(name, options) end
+
+---Criteria selecting the objects related to `obj` through `attr`.
+---@param obj lualchemy.Instance
+---@param attr lualchemy.RelationshipAttribute
+---@return lualchemy.ColumnElement
+function orm.with_parent(obj, attr) end
+
+---@param getter fun(self: lualchemy.Instance): any
+---@return lualchemy.Hybrid
+function orm.hybrid_property(getter) end
+
+---@param fn fun(self: lualchemy.Instance, ...): any
+---@return lualchemy.Hybrid
+function orm.hybrid_method(fn) end
+
+---A read-only attribute loaded from a SQL expression.
+---@param expr lualchemy.ColumnElement|lualchemy.ColumnSpec
+---@return lualchemy.ColumnProperty
+function orm.column_property(expr) end
+
+---Another name for the attribute `name`.
+---@param name string
+---@return lualchemy.Synonym
+function orm.synonym(name) end
+
+---@param ... lualchemy.Selectable
+---@return lualchemy.Select
+function orm.select(...) end
+
+---@param model lualchemy.Model
+---@return lualchemy.Insert
+function orm.insert(model) end
+
+---@param model lualchemy.Model
+---@return lualchemy.DML
+function orm.update(model) end
+
+---@param model lualchemy.Model
+---@return lualchemy.DML
+function orm.delete(model) end
+
+---@param ... lualchemy.ColumnElement
+---@return lualchemy.ColumnElement
+function orm.and_(...) end
+
+---@param ... lualchemy.ColumnElement
+---@return lualchemy.ColumnElement
+function orm.or_(...) end
+
+---@param expr lualchemy.ColumnElement
+---@return lualchemy.ColumnElement
+function orm.not_(expr) end
+
+---SQL text; `:name` marks a named parameter.
+---@param sql string
+---@return lualchemy.TextClause
+function orm.text(sql) end
+
+---SQL NULL where a Lua table cannot hold `nil`.
+---@return lualchemy.Null
+function orm.null() end
+
+---A value as a bound parameter.
+---@param value any
+---@return lualchemy.ColumnElement
+function orm.literal(value) end
+
+---A piece of SQL text used as a column.
+---@param text string
+---@param type? lualchemy.TypeEngine
+---@return lualchemy.ColumnElement
+function orm.literal_column(text, type) end
+
+---@param expr lualchemy.Operand
+---@return lualchemy.ColumnElement
+function orm.distinct(expr) end
+
+---@param expr lualchemy.Operand
+---@param type lualchemy.TypeEngine
+---@return lualchemy.ColumnElement
+function orm.cast(expr, type) end
+
+---`orm.case({ cond, value }, ..., { else_ = v })`.
+---@param ... table
+---@return lualchemy.ColumnElement
+function orm.case(...) end
+
+---`orm.exists(stmt)`, or `orm.exists()` narrowed with `:where(...)`.
+---@param ... lualchemy.Select|lualchemy.Selectable
+---@return lualchemy.ColumnElement
+function orm.exists(...) end
+
+---An alias of a model for self-joins; given a subquery, the entity read from it.
+---@param model lualchemy.Model|lualchemy.Aliased
+---@param name? string|lualchemy.Subquery
+---@return lualchemy.Aliased
+function orm.aliased(model, name) end
+
+---@param ... lualchemy.RelationshipAttribute|string
+---@return lualchemy.Load
+function orm.joinedload(...) end
+
+---@param ... lualchemy.RelationshipAttribute|string
+---@return lualchemy.Load
+function orm.selectinload(...) end
+
+---@param ... lualchemy.RelationshipAttribute|string
+---@return lualchemy.Load
+function orm.lazyload(...) end
+
+---@param ... lualchemy.RelationshipAttribute|string `"*"` for every relationship
+---@return lualchemy.Load
+function orm.raiseload(...) end
+
+---@param ... lualchemy.RelationshipAttribute|string
+---@return lualchemy.Load
+function orm.noload(...) end
+
+---@param ... lualchemy.RelationshipAttribute|lualchemy.Aliased
+---@return lualchemy.Load
+function orm.contains_eager(...) end
+
+---@param ... lualchemy.ColumnElement
+---@return lualchemy.Load
+function orm.load_only(...) end
+
+---@param ... lualchemy.ColumnElement
+---@return lualchemy.Load
+function orm.defer(...) end
+
+---@param ... lualchemy.ColumnElement
+---@return lualchemy.Load
+function orm.undefer(...) end
+
+---The value a listener or validator raised, from the error that carried it, and whether
+---there was one.
+---@param err any
+---@return any value
+---@return boolean found
+function orm._raised(err) end
+
+-- ---------------------------------------------------------------------------------------
+-- Option tables
+-- ---------------------------------------------------------------------------------------
+
+---@class lualchemy.EngineOptions
+---@field echo? boolean|fun(sql: string, params: table) print every statement, or receive it
+---@field pool_size? integer
+---@field future? boolean
+---@field sqlite_begin? "deferred"|"immediate"|"exclusive"
+---@field connect_args? { timeout?: number, connect_timeout?: number, check_same_thread?: boolean }
+
+---@class lualchemy.SessionOptions
+---@field bind? lualchemy.Engine
+---@field autoflush? boolean
+---@field expire_on_commit? boolean
+---@field close_resets_only? boolean
+---@field autobegin? boolean
+---@field info? table
+
+---@class lualchemy.ColumnOptions
+---@field primary_key? boolean
+---@field nullable? boolean
+---@field unique? boolean
+---@field index? boolean
+---@field autoincrement? boolean
+---@field default? any|fun(ctx: table): any
+---@field onupdate? any|fun(ctx: table): any|lualchemy.ColumnElement
+---@field server_default? string|lualchemy.TextClause|lualchemy.ColumnElement
+---@field name? string
+---@field key? string
+---@field comment? string
+---@field doc? string
+---@field info? table
+
+---@class lualchemy.RelationshipOptions
+---@field back_populates? string
+---@field backref? string|lualchemy.Backref
+---@field secondary? lualchemy.Table|string
+---@field uselist? boolean
+---@field remote_side? string|string[]
+---@field foreign_keys? string|string[]
+---@field primaryjoin? lualchemy.ColumnElement|fun(): lualchemy.ColumnElement
+---@field order_by? lualchemy.ColumnElement|lualchemy.ColumnElement[]|string
+---@field lazy? "select"|"joined"|"selectin"|"raise"|"noload"
+---@field cascade? string
+---@field passive_deletes? boolean|"all"
+---@field viewonly? boolean
+---@field post_update? boolean
+
+---@class lualchemy.ExecuteOptions
+---@field synchronize_session? "auto"|"evaluate"|"fetch"|false
+
+-- ---------------------------------------------------------------------------------------
+-- Errors and events
+-- ---------------------------------------------------------------------------------------
+
+---`orm.Error`: each kind's name as a string (`orm.Error.IntegrityError == "IntegrityError"`).
+---@class lualchemy.ErrorKinds
+---@field ArgumentError string
+---@field AttributeError string
+---@field DBAPIError string
+---@field DataError string
+---@field DetachedInstanceError string
+---@field IntegrityError string
+---@field InternalError string
+---@field InvalidRequestError string
+---@field MultipleResultsFound string
+---@field NoResultFound string
+---@field ObjectDeletedError string
+---@field OperationalError string
+---@field PendingRollbackError string
+---@field ProgrammingError string
+---@field StaleDataError string
+---@field UnmappedInstanceError string
+local ErrorKinds = {}
+
+---Whether `err` is an error of `kind` or of a kind below it (`IntegrityError` is a `DBAPIError`).
+---@param err any
+---@param kind string
+---@return boolean
+function ErrorKinds.is(err, kind) end
+
+---An error lualchemy raises (catch it with `pcall`).
+---@class lualchemy.Error
+---@field kind string e.g. "IntegrityError"; "LuaError" for an error that is not the ORM's
+---@field message string
+---@field statement? string the SQL, for database errors
+---@field params? any[] the parameters, for database errors
+---@field orig? string the database's own message, for database errors
+local Error = {}
+
+---@param kind string
+---@return boolean
+function Error:is(kind) end
+
+---@class lualchemy.event
+local event = {}
+
+---@param target any a model, a session, a sessionmaker, an engine, an attribute or a base
+---@param name string
+---@param fn function
+---@param options? { once?: boolean, retval?: boolean, propagate?: boolean }
+function event.listen(target, name, fn, options) end
+
+---`orm.event.listens_for(target, name, fn [, options])` registers fn and returns it;
+---`orm.event.listens_for(target, name [, options])` returns a function that registers its
+---argument (a decorator).
+---@overload fun(target: any, name: string, options?: { once?: boolean, retval?: boolean, propagate?: boolean }): fun(fn: function): function
+---@param target any
+---@param name string
+---@param fn function
+---@param options? { once?: boolean, retval?: boolean, propagate?: boolean }
+---@return function
+function event.listens_for(target, name, fn, options) end
+
+---@param target any
+---@param name string
+---@param fn function
+function event.remove(target, name, fn) end
+
+---@param target any
+---@param name string
+---@param fn function
+---@return boolean
+function event.contains(target, name, fn) end
+
+---@class lualchemy.func
+---@field [string] fun(...: lualchemy.Operand): lualchemy.ColumnElement
+
+-- ---------------------------------------------------------------------------------------
+-- Engines and connections
+-- ---------------------------------------------------------------------------------------
+
+---@class lualchemy.Engine
+---@field url string
+---@field dialect string "sqlite", "postgresql" or "mysql"
+local Engine = {}
+
+---@return lualchemy.Connection
+function Engine:connect() end
+
+---Closes the idle connections (an in-memory database goes once nothing uses it).
+function Engine:dispose() end
+
+---@param echo boolean|fun(sql: string, params: table)
+function Engine:set_echo(echo) end
+
+---Runs fn with a connection in a transaction: committed on return, rolled back (and the
+---error raised again) on error.
+---@param fn fun(conn: lualchemy.Connection): ...
+---@return ...
+function Engine:begin(fn) end
+
+---@class lualchemy.Connection
+local Connection = {}
+
+---@param stmt lualchemy.TextClause|lualchemy.Select
+---@param params? table named parameters
+---@return lualchemy.Result
+function Connection:execute(stmt, params) end
+
+function Connection:commit() end
+
+function Connection:rollback() end
+
+function Connection:close() end
+
+---@return boolean
+function Connection:in_transaction() end
+
+-- ---------------------------------------------------------------------------------------
+-- Sessions
+-- ---------------------------------------------------------------------------------------
+
+---@class lualchemy.Session
+---@field new lualchemy.IdentitySet pending objects
+---@field dirty lualchemy.IdentitySet persistent objects with changes
+---@field deleted lualchemy.IdentitySet objects marked for deletion
+---@field info table a plain table for the caller
+---@field bind? lualchemy.Engine
+---@field autoflush boolean
+---@field is_active boolean
+local Session = {}
+
+---@param obj lualchemy.Instance
+function Session:add(obj) end
+
+---@param objs lualchemy.Instance[]
+function Session:add_all(objs) end
+
+---@param obj lualchemy.Instance
+function Session:delete(obj) end
+
+---@param model lualchemy.Model
+---@param pk any the primary key, or a list of its values for a composite key
+---@param options? { options?: lualchemy.Load[] }
+---@return lualchemy.Instance?
+function Session:get(model, pk, options) end
+
+function Session:flush() end
+
+function Session:commit() end
+
+function Session:rollback() end
+
+function Session:close() end
+
+---@param obj lualchemy.Instance
+function Session:expunge(obj) end
+
+function Session:expunge_all() end
+
+---@param obj lualchemy.Instance
+---@return lualchemy.Instance
+function Session:merge(obj) end
+
+---@param obj lualchemy.Instance
+function Session:refresh(obj) end
+
+---@param obj lualchemy.Instance
+---@param names? string[]
+function Session:expire(obj, names) end
+
+function Session:expire_all() end
+
+---@param obj lualchemy.Instance
+---@return boolean
+function Session:is_modified(obj) end
+
+---@return boolean
+function Session:in_transaction() end
+
+---@return boolean
+function Session:in_nested_transaction() end
+
+---@param stmt lualchemy.Executable
+---@param params? table named parameters, or a list of rows for orm.insert
+---@param options? lualchemy.ExecuteOptions
+---@return lualchemy.Result
+function Session:execute(stmt, params, options) end
+
+---@param stmt lualchemy.Select|lualchemy.TextClause
+---@param params? table
+---@return lualchemy.Result
+function Session:scalars(stmt, params) end
+
+---@param stmt lualchemy.Select|lualchemy.TextClause
+---@param params? table
+---@return any
+function Session:scalar(stmt, params) end
+
+---The legacy query: `session:query(User):filter(...):all()`.
+---@param ... lualchemy.Selectable
+---@return lualchemy.Query
+function Session:query(...) end
+
+---A transaction: fn runs, then commit; on error rollback and the error raised again.
+---Without fn, begins and returns the session.
+---@param fn? fun(session: lualchemy.Session): ...
+---@return ...
+function Session:begin(fn) end
+
+---A SAVEPOINT around fn: released on return, rolled back to on error.
+---@param fn fun(session: lualchemy.Session): ...
+---@return ...
+function Session:begin_nested(fn) end
+
+---fn(session), then close (no commit): Python's `with Session() as s:`.
+---@param fn fun(session: lualchemy.Session): ...
+---@return ...
+function Session:run(fn) end
+
+---fn(session) with autoflush off.
+---@param fn fun(session: lualchemy.Session): ...
+---@return ...
+function Session:no_autoflush(fn) end
+
+---@class lualchemy.SessionMaker
+---@overload fun(options?: lualchemy.SessionOptions): lualchemy.Session
+local SessionMaker = {}
+
+---@param options lualchemy.SessionOptions
+function SessionMaker:configure(options) end
+
+---A new session in a transaction around fn, closed afterwards.
+---@param fn fun(session: lualchemy.Session): ...
+---@return ...
+function SessionMaker:begin(fn) end
+
+---`#set`, `set:contains(obj)`, `for obj in set:iter() do`.
+---@class lualchemy.IdentitySet
+local IdentitySet = {}
+
+---@param obj lualchemy.Instance
+---@return boolean
+function IdentitySet:contains(obj) end
+
+---@return fun(): lualchemy.Instance?
+function IdentitySet:iter() end
+
+---@return lualchemy.Instance[]
+function IdentitySet:list() end
+
+-- ---------------------------------------------------------------------------------------
+-- Schema
+-- ---------------------------------------------------------------------------------------
+
+---A column type: `orm.Integer`, `orm.String(50)`, ...
+---@class lualchemy.TypeEngine
+---@overload fun(...: any): lualchemy.TypeEngine
+local TypeEngine = {}
+
+---The type's DDL on the engine's database (the generic name without one).
+---@param engine? lualchemy.Engine
+---@return string
+function TypeEngine:compile(engine) end
+
+---This type, except on the named dialects: `orm.String():with_variant(orm.String(255), "mysql")`.
+---@param other lualchemy.TypeEngine
+---@param ... string dialect names
+---@return lualchemy.TypeEngine
+function TypeEngine:with_variant(other, ...) end
+
+---An `orm.Column` value before its model exists; usable in expressions as a column.
+---@class lualchemy.ColumnSpec : lualchemy.ColumnElement
+
+---@class lualchemy.ForeignKey
+
+---A constraint or an index (`__table_args__`, `orm.Table`).
+---@class lualchemy.SchemaItem
+
+---@class lualchemy.Table
+---@field name string
+---@field c table<string, lualchemy.ColumnElement> the columns' expressions by name
+---@field columns lualchemy.ColumnInfo[] the columns in order
+---@field primary_key string[] the primary key's column names
+
+---@class lualchemy.MetaData
+---@field tables table<string, lualchemy.Table>
+---@field sorted_tables lualchemy.Table[] in foreign-key order
+local MetaData = {}
+
+---@param engine lualchemy.Engine
+function MetaData:create_all(engine) end
+
+---@param engine lualchemy.Engine
+function MetaData:drop_all(engine) end
+
+---@class lualchemy.CreateTable
+local CreateTable = {}
+
+---@param engine? lualchemy.Engine
+---@return string
+function CreateTable:compile(engine) end
+
+-- ---------------------------------------------------------------------------------------
+-- Models
+-- ---------------------------------------------------------------------------------------
+
+---@class lualchemy.DeclarativeBase
+---@field metadata lualchemy.MetaData
+---@field registry lualchemy.Registry
+local DeclarativeBase = {}
+
+---Declares a model: columns, relationships, hybrids, methods, `__tablename__`,
+---`__table_args__`, `__abstract__`, `__mixins__`, `__mapper_args__`, `__tostring`.
+---@param name string
+---@param spec table
+---@return lualchemy.Model
+function DeclarativeBase:model(name, spec) end
+
+---A model declared with `__abstract__ = true`: models built on it take its columns.
+---@class lualchemy.AbstractModel
+local AbstractModel = {}
+
+---@param name string
+---@param spec table
+---@return lualchemy.Model
+function AbstractModel:model(name, spec) end
+
+---@class lualchemy.Registry
+---@field mappers lualchemy.Mapper[]
+---@field metadata lualchemy.MetaData
+---@field type_annotation_map table<string, lualchemy.TypeEngine>
+
+---A mapped class. `Model{ attr = value }` makes an instance; `Model.attr` is the column's
+---SQL expression (a relationship attribute, a hybrid's SQL side, ...).
+---@class lualchemy.Model
+---@overload fun(attrs?: table): lualchemy.Instance
+---@field __table__ lualchemy.Table
+---@field __tablename__ string
+---@field __name__ string
+---@field __mapper__ lualchemy.Mapper
+---@field [string] lualchemy.ClassAttribute a column, relationship, hybrid or method
+local Model = {}
+
+---A validator: `User:validates("email", function(self, key, value) ... return value end)`.
+---@param ... string|fun(self: lualchemy.Instance, key: string, value: any): any names, then the function
+function Model:validates(...) end
+
+---What editors take `Model.name` to be: a column expression or a relationship attribute
+---(or a method, called). Declare `---@field` on your own model classes to be precise.
+---@class lualchemy.ClassAttribute : lualchemy.ColumnElement, lualchemy.RelationshipAttribute
+---@operator add(lualchemy.Operand): lualchemy.ColumnElement
+---@operator sub(lualchemy.Operand): lualchemy.ColumnElement
+---@operator mul(lualchemy.Operand): lualchemy.ColumnElement
+---@operator div(lualchemy.Operand): lualchemy.ColumnElement
+---@operator idiv(lualchemy.Operand): lualchemy.ColumnElement
+---@operator mod(lualchemy.Operand): lualchemy.ColumnElement
+---@operator concat(lualchemy.Operand): lualchemy.ColumnElement
+---@operator unm: lualchemy.ColumnElement
+---@overload fun(...): any
+
+---An instance of a model: its attributes by name.
+---@class lualchemy.Instance
+---@field [string] any
+
+---`orm.inspect(Model)`.
+---@class lualchemy.Mapper
+---@field class lualchemy.Model
+---@field class_name string
+---@field local_table lualchemy.Table
+---@field columns lualchemy.MapperColumn[]
+---@field primary_key lualchemy.MapperColumn[]
+---@field relationships table<string|integer, lualchemy.RelationshipInfo>
+---@field attrs table<string, table> every attribute by key, each with `.kind`
+---@field all_orm_descriptors table<string, table>
+---@field column_attrs table<string, table>
+---@field synonyms table<string, table>
+
+---`orm.inspect(obj)`.
+---@class lualchemy.InstanceState
+---@field transient boolean
+---@field pending boolean
+---@field persistent boolean
+---@field deleted boolean
+---@field detached boolean
+---@field was_deleted boolean
+---@field modified boolean
+---@field expired boolean
+---@field identity? any[] the primary key values, nil until persistent
+---@field has_identity boolean
+---@field session? lualchemy.Session
+---@field object lualchemy.Instance
+---@field mapper lualchemy.Mapper
+---@field attrs table<string, lualchemy.AttributeState>
+---@field unloaded string[]
+
+---@class lualchemy.AttributeState
+---@field key string
+---@field history { added: any[], unchanged: any[], deleted: any[] }
+---@field loaded_value any
+---@field loaded boolean
+---@field value any
+
+---@class lualchemy.Hybrid
+local Hybrid = {}
+
+---The SQL side: `fn(cls)` (or `fn(cls, ...)` for a hybrid method) returns an expression.
+---@param fn fun(cls: lualchemy.Model, ...): lualchemy.ColumnElement
+---@return lualchemy.Hybrid
+function Hybrid:expression(fn) end
+
+---@param fn fun(self: lualchemy.Instance, value: any)
+---@return lualchemy.Hybrid
+function Hybrid:setter(fn) end
+
+---@param fn fun(self: lualchemy.Instance): any
+---@return lualchemy.Hybrid
+function Hybrid:getter(fn) end
+
+---@class lualchemy.ColumnProperty
+
+---@class lualchemy.Synonym
+
+---@class lualchemy.RelationshipProperty
+
+---@class lualchemy.Backref
+
+---`User.posts`: a relationship in SQL.
+---@class lualchemy.RelationshipAttribute
+local RelationshipAttribute = {}
+
+---EXISTS of a related row (collections).
+---@param criterion? lualchemy.ColumnElement
+---@return lualchemy.ColumnElement
+function RelationshipAttribute:any(criterion) end
+
+---EXISTS of the related row (many-to-one, one-to-one).
+---@param criterion? lualchemy.ColumnElement
+---@return lualchemy.ColumnElement
+function RelationshipAttribute:has(criterion) end
+
+---@param obj lualchemy.Instance?
+---@return lualchemy.ColumnElement
+function RelationshipAttribute:eq(obj) end
+
+---@param obj lualchemy.Instance?
+---@return lualchemy.ColumnElement
+function RelationshipAttribute:ne(obj) end
+
+---@param obj lualchemy.Instance
+---@return lualchemy.ColumnElement
+function RelationshipAttribute:contains(obj) end
+
+---`user.posts`: `#coll`, `coll[i]`, `coll:iter()`, assignment of a list to the attribute.
+---@class lualchemy.Collection
+---@field [integer] lualchemy.Instance
+local Collection = {}
+
+---@param obj lualchemy.Instance
+function Collection:append(obj) end
+
+---@param obj lualchemy.Instance
+function Collection:remove(obj) end
+
+---@param objs lualchemy.Instance[]
+function Collection:extend(objs) end
+
+function Collection:clear() end
+
+---@param obj lualchemy.Instance
+---@return boolean
+function Collection:contains(obj) end
+
+---@return fun(): lualchemy.Instance?
+function Collection:iter() end
+
+---The members as a plain Lua list.
+---@return lualchemy.Instance[]
+function Collection:all() end
+
+---A loader option, chainable: `orm.selectinload(User.posts):joinedload(Post.comments)`.
+---@class lualchemy.Load
+local Load = {}
+
+---@param ... lualchemy.RelationshipAttribute|string
+---@return lualchemy.Load
+function Load:joinedload(...) end
+
+---@param ... lualchemy.RelationshipAttribute|string
+---@return lualchemy.Load
+function Load:selectinload(...) end
+
+---@param ... lualchemy.RelationshipAttribute|string
+---@return lualchemy.Load
+function Load:lazyload(...) end
+
+---@param ... lualchemy.RelationshipAttribute|string
+---@return lualchemy.Load
+function Load:raiseload(...) end
+
+---@param ... lualchemy.RelationshipAttribute|string
+---@return lualchemy.Load
+function Load:noload(...) end
+
+---@param ... lualchemy.RelationshipAttribute|lualchemy.Aliased
+---@return lualchemy.Load
+function Load:contains_eager(...) end
+
+---@param ... lualchemy.ColumnElement
+---@return lualchemy.Load
+function Load:load_only(...) end
+
+---@param ... lualchemy.ColumnElement
+---@return lualchemy.Load
+function Load:defer(...) end
+
+---@param ... lualchemy.ColumnElement
+---@return lualchemy.Load
+function Load:undefer(...) end
+
+-- ---------------------------------------------------------------------------------------
+-- SQL expressions
+-- ---------------------------------------------------------------------------------------
+
+---A SQL expression: a column (`User.name`), a function call, a comparison, ... Arithmetic
+---(`+ - * / // % -x`) and `..` build SQL; `&`, `|`, `~` are and_/or_/not_ on Lua 5.3+.
+---@class lualchemy.ColumnElement
+---@operator add(lualchemy.Operand): lualchemy.ColumnElement
+---@operator sub(lualchemy.Operand): lualchemy.ColumnElement
+---@operator mul(lualchemy.Operand): lualchemy.ColumnElement
+---@operator div(lualchemy.Operand): lualchemy.ColumnElement
+---@operator idiv(lualchemy.Operand): lualchemy.ColumnElement
+---@operator mod(lualchemy.Operand): lualchemy.ColumnElement
+---@operator concat(lualchemy.Operand): lualchemy.ColumnElement
+---@operator unm: lualchemy.ColumnElement
+---@operator band(lualchemy.ColumnElement): lualchemy.ColumnElement
+---@operator bor(lualchemy.ColumnElement): lualchemy.ColumnElement
+---@operator bnot: lualchemy.ColumnElement
+local ColumnElement = {}
+
+---`=` (`IS NULL` for nil).
+---@param other lualchemy.Operand
+---@return lualchemy.ColumnElement
+function ColumnElement:eq(other) end
+
+---@param other lualchemy.Operand
+---@return lualchemy.ColumnElement
+function ColumnElement:ne(other) end
+
+---@param other lualchemy.Operand
+---@return lualchemy.ColumnElement
+function ColumnElement:lt(other) end
+
+---@param other lualchemy.Operand
+---@return lualchemy.ColumnElement
+function ColumnElement:le(other) end
+
+---@param other lualchemy.Operand
+---@return lualchemy.ColumnElement
+function ColumnElement:gt(other) end
+
+---@param other lualchemy.Operand
+---@return lualchemy.ColumnElement
+function ColumnElement:ge(other) end
+
+---@param pattern string
+---@return lualchemy.ColumnElement
+function ColumnElement:like(pattern) end
+
+---@param pattern string
+---@return lualchemy.ColumnElement
+function ColumnElement:ilike(pattern) end
+
+---@param pattern string
+---@return lualchemy.ColumnElement
+function ColumnElement:not_like(pattern) end
+
+---@param pattern string
+---@return lualchemy.ColumnElement
+function ColumnElement:not_ilike(pattern) end
+
+---@param prefix string
+---@return lualchemy.ColumnElement
+function ColumnElement:startswith(prefix) end
+
+---@param suffix string
+---@return lualchemy.ColumnElement
+function ColumnElement:endswith(suffix) end
+
+---@param part string
+---@return lualchemy.ColumnElement
+function ColumnElement:contains(part) end
+
+---@param values any[]|lualchemy.Select
+---@return lualchemy.ColumnElement
+function ColumnElement:in_(values) end
+
+---@param values any[]|lualchemy.Select
+---@return lualchemy.ColumnElement
+function ColumnElement:not_in(values) end
+
+---@param low lualchemy.Operand
+---@param high lualchemy.Operand
+---@return lualchemy.ColumnElement
+function ColumnElement:between(low, high) end
+
+---@param other lualchemy.Operand
+---@return lualchemy.ColumnElement
+function ColumnElement:is_(other) end
+
+---@param other lualchemy.Operand
+---@return lualchemy.ColumnElement
+function ColumnElement:is_not(other) end
+
+---@param other lualchemy.Operand
+---@return lualchemy.ColumnElement
+function ColumnElement:isnot(other) end
+
+---@return lualchemy.ColumnElement
+function ColumnElement:asc() end
+
+---@return lualchemy.ColumnElement
+function ColumnElement:desc() end
+
+---@return lualchemy.ColumnElement
+function ColumnElement:distinct() end
+
+---@param name string
+---@return lualchemy.ColumnElement
+function ColumnElement:label(name) end
+
+---@param type lualchemy.TypeEngine
+---@return lualchemy.ColumnElement
+function ColumnElement:cast(type) end
+
+---Narrows an `orm.exists()`.
+---@param ... lualchemy.ColumnElement
+---@return lualchemy.ColumnElement
+function ColumnElement:where(...) end
+
+---Narrows an `orm.exists()`.
+---@param ... lualchemy.ColumnElement
+---@return lualchemy.ColumnElement
+function ColumnElement:filter(...) end
+
+---`orm.text(sql)`.
+---@class lualchemy.TextClause
+
+---`orm.null()`.
+---@class lualchemy.Null
+local Null = {}
+
+---@param name string
+---@return lualchemy.ColumnElement
+function Null:label(name) end
+
+---`orm.aliased(Model)`: the model's column attributes, on an alias.
+---@class lualchemy.Aliased
+---@field [string] lualchemy.ColumnElement
+
+---A subquery or CTE: `.c.<name>` its columns; a FROM target.
+---@class lualchemy.Subquery
+---@field c table<string, lualchemy.ColumnElement>
+---@field columns table<string, lualchemy.ColumnElement>
+---@field name string
+local Subquery = {}
+
+---@param name? string
+---@return lualchemy.Subquery
+function Subquery:alias(name) end
+
+---A recursive CTE's recursive member.
+---@param stmt lualchemy.Select
+---@return lualchemy.Subquery
+function Subquery:union(stmt) end
+
+---@param stmt lualchemy.Select
+---@return lualchemy.Subquery
+function Subquery:union_all(stmt) end
+
+-- ---------------------------------------------------------------------------------------
+-- Statements
+-- ---------------------------------------------------------------------------------------
+
+---What `orm.select(...)` and `session:query(...)` share.
+---@class lualchemy.SelectBase
+local SelectBase = {}
+
+---Criteria, ANDed.
+---@param ... lualchemy.ColumnElement
+---@return self
+function SelectBase:where(...) end
+
+---@param ... lualchemy.ColumnElement
+---@return self
+function SelectBase:filter(...) end
+
+---@param values table<string, any> attribute = value (orm.null() for NULL)
+---@return self
+function SelectBase:filter_by(values) end
+
+---@param ... lualchemy.ColumnElement|string a column, or a label name ("-name" descending)
+---@return self
+function SelectBase:order_by(...) end
+
+---@param ... lualchemy.ColumnElement|string
+---@return self
+function SelectBase:group_by(...) end
+
+---@param ... lualchemy.ColumnElement
+---@return self
+function SelectBase:having(...) end
+
+---@param n integer
+---@return self
+function SelectBase:limit(n) end
+
+---@param n integer
+---@return self
+function SelectBase:offset(n) end
+
+---@return self
+function SelectBase:distinct() end
+
+---@param ... lualchemy.Model
+---@return self
+function SelectBase:correlate_except(...) end
+
+---@param ... lualchemy.Selectable
+---@return self
+function SelectBase:select_from(...) end
+
+---@param target lualchemy.Selectable|lualchemy.RelationshipAttribute
+---@param onclause? lualchemy.ColumnElement|lualchemy.RelationshipAttribute
+---@return self
+function SelectBase:join(target, onclause) end
+
+---@param target lualchemy.Selectable|lualchemy.RelationshipAttribute
+---@param onclause? lualchemy.ColumnElement|lualchemy.RelationshipAttribute
+---@return self
+function SelectBase:outerjoin(target, onclause) end
+
+---@param ... lualchemy.Load
+---@return self
+function SelectBase:options(...) end
+
+---@param name? string
+---@return lualchemy.Subquery
+function SelectBase:subquery(name) end
+
+---`:cte(name [, { recursive = true }])` or `:cte{ name = ..., recursive = true }`.
+---@param name? string|{ name?: string, recursive?: boolean }
+---@param options? { recursive?: boolean }
+---@return lualchemy.Subquery
+function SelectBase:cte(name, options) end
+
+---@param name? string
+---@return lualchemy.Subquery
+function SelectBase:alias(name) end
+
+---@return lualchemy.ColumnElement
+function SelectBase:scalar_subquery() end
+
+---@return lualchemy.ColumnElement
+function SelectBase:exists() end
+
+---@param ... lualchemy.Select
+---@return self
+function SelectBase:union(...) end
+
+---@param ... lualchemy.Select
+---@return self
+function SelectBase:union_all(...) end
+
+---`orm.select(...)`; `tostring(stmt)` is its SQL.
+---@class lualchemy.Select : lualchemy.SelectBase
+
+---`session:query(...)` (the legacy Query).
+---@class lualchemy.Query : lualchemy.SelectBase
+local Query = {}
+
+---@return any[]
+function Query:all() end
+
+---@return any
+function Query:first() end
+
+---@return any
+function Query:one() end
+
+---@return any
+function Query:one_or_none() end
+
+---@return any
+function Query:scalar() end
+
+---@return integer
+function Query:count() end
+
+---@param pk any
+---@return lualchemy.Instance?
+function Query:get(pk) end
+
+---@param values table<string, any>
+---@param options? lualchemy.ExecuteOptions
+---@return integer rows matched
+function Query:update(values, options) end
+
+---@param options? lualchemy.ExecuteOptions
+---@return integer rows matched
+function Query:delete(options) end
+
+---The query as an `orm.select` statement.
+---@return lualchemy.Select
+function Query:statement() end
+
+---`orm.insert(Model)`.
+---@class lualchemy.Insert
+local Insert = {}
+
+---@param values table<string, any>
+---@return lualchemy.Insert
+function Insert:values(values) end
+
+---@param ... lualchemy.Selectable
+---@return lualchemy.Insert
+function Insert:returning(...) end
+
+---`orm.update(Model)` / `orm.delete(Model)`.
+---@class lualchemy.DML
+local DML = {}
+
+---@param ... lualchemy.ColumnElement
+---@return lualchemy.DML
+function DML:where(...) end
+
+---@param ... lualchemy.ColumnElement
+---@return lualchemy.DML
+function DML:filter(...) end
+
+---@param values table<string, any>
+---@return lualchemy.DML
+function DML:filter_by(values) end
+
+---@param values table<string, any> attribute = value or expression (orm.null() for NULL)
+---@return lualchemy.DML
+function DML:values(values) end
+
+---@param ... lualchemy.Selectable
+---@return lualchemy.DML
+function DML:returning(...) end
+
+---@param options lualchemy.ExecuteOptions
+---@return lualchemy.DML
+function DML:execution_options(options) end
+
+-- ---------------------------------------------------------------------------------------
+-- Results
+-- ---------------------------------------------------------------------------------------
+
+---Rows of a statement: `for row in result do`, `#result`, `result[i]` (the rows that remain).
+---@class lualchemy.Result
+---@overload fun(): any
+---@field rowcount integer the rows an UPDATE or DELETE matched; -1 otherwise
+---@field returns_rows boolean
+---@field closed boolean
+---@field [integer] any
+local Result = {}
+
+---@return any[]
+function Result:all() end
+
+---@return any[]
+function Result:fetchall() end
+
+---The first row (or object, or scalar) and close; nil when none.
+---@return any
+function Result:first() end
+
+---Exactly one, else NoResultFound / MultipleResultsFound.
+---@return any
+function Result:one() end
+
+---@return any
+function Result:one_or_none() end
+
+---The first column of the first row, or nil.
+---@return any
+function Result:scalar() end
+
+---@return any
+function Result:scalar_one() end
+
+---@return any
+function Result:scalar_one_or_none() end
+
+---The values of one column (the first, or the given position or name).
+---@param column? integer|string
+---@return lualchemy.Result
+function Result:scalars(column) end
+
+---Rows as tables by column name.
+---@return lualchemy.Result
+function Result:mappings() end
+
+---Drops duplicate rows (needed with a joined eager load of a collection).
+---@return lualchemy.Result
+function Result:unique() end
+
+---@param n? integer
+---@return any[]
+function Result:fetchmany(n) end
+
+---@return any
+function Result:fetchone() end
+
+---`for part in result:partitions(n) do`: lists of up to n rows.
+---@param n? integer
+---@return fun(): any[]?
+function Result:partitions(n) end
+
+function Result:close() end
+
+---@return string[]
+function Result:keys() end
+
+---A row: `row.name`, `row[1]`, `row.User`, `#row`.
+---@class lualchemy.Row
+---@field _mapping table<string, any>
+---@field _fields string[]
+---@field [integer|string] any
+local Row = {}
+
+---@return table<string, any>
+function Row:_asdict() end
+
+---@return any[]
+function Row:_tuple() end
+
+return orm
