@@ -119,14 +119,6 @@ KNOWN_OPEN = {
         "exclude": ["nested_fail"],
         "tolerate": None,
     },
-    "FAILED_FLUSH_LEAVES_SYNCED_KEYS": {
-        # D8 itself (the rollback at the failure) is fixed; what stays open: SQLAlchemy
-        # leaves the foreign keys the failed flush synced (parent_id = the parent's
-        # rolled-back key) on the objects made transient, lualchemy clears them
-        "item": "NEW (divergences.md D8, remainder)",
-        "exclude": ["unique_fail", "null_fail"],
-        "tolerate": None,
-    },
 }
 
 

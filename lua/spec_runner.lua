@@ -1,313 +1,40 @@
--- spec_runner.lua: a small busted-style spec runner embedded by the Rust host.
+-- spec_runner.lua: `lualchemy test`, busted 2's command line over the runner in
+-- lua/busted/ (core.lua: the describe / it tree; luassert.lua, mocks.lua, say.lua: the
+-- assertion language; output.lua: the output handlers).
 --
---   local M = <this chunk>
---   local passed, failed, pending = M.run({ "spec/a_spec.lua", ... }, opts)
---   local passed, failed, pending = M.run_string(code, chunkname, opts)
+--   local M = <this chunk>(host)
+--   M.main(args) -> exit code      busted's options and .busted tasks
+--   M.run(files, opts) -> passed, failed, pending   (the Rust host's own suite runner)
 --
--- opts.print   output function (default `print`)
--- opts.filter  Lua pattern; only tests whose full name matches are run
--- opts.verbose print every test with ok / FAIL / PENDING
---
--- Each spec file is collected first (describe bodies run, building a tree of
--- blocks and tests), then the tree is run in declaration order. Failures are
--- printed as "FAIL <file>:<line>: <full test name>" plus the indented message.
+-- host: { walk = fn(dir) -> sorted list of file paths under dir, kind = fn(path) ->
+-- "file" | "directory" | nil, isatty = boolean, exe = the binary's path, scope = the
+-- database scope of --db } from host/src/spec.rs.
+
+local host = ...
+local output = require("lualchemy.busted.output")
+local core = require("lualchemy.busted.core")
 
 local M = {}
--- Lua 5.1 and LuaJIT have neither (and a table's # is raw there)
-local rawlen = rawlen or function(t) return #t end
-local math_type = math.type or function(x) return x % 1 == 0 and "integer" or "float" end
 
--- Value formatting ----------------------------------------------------------
-
-local MAX_DEPTH, MAX_ITEMS = 3, 50
-
-local function safe_tostring(v)
-  local ok, s = pcall(tostring, v)
-  if ok and type(s) == "string" then return s end
-  return "<" .. type(v) .. ">"
-end
-
-local function quote(s)
-  -- %q escapes a newline as "\<newline>"; keep output on one line instead.
-  return (string.format("%q", s):gsub("\\\n", "\\n"))
-end
-
-local function key_order(a, b)
-  if type(a) == "number" and type(b) == "number" then return a < b end
-  return type(a) .. safe_tostring(a) < type(b) .. safe_tostring(b)
-end
-
-local fmt
-local function is_ident(k) return type(k) == "string" and k:match("^[%a_][%w_]*$") ~= nil end
-local function fmt_key(k) return is_ident(k) and k or "[" .. fmt(k, MAX_DEPTH) .. "]" end
--- One step of deep_same's difference path: `.name` or `[key]`.
-local function path_key(k) return is_ident(k) and ("." .. k) or fmt_key(k) end
-
--- Renders a value for failure messages: strings quoted, tables structurally
--- (raw access, metatables ignored) up to MAX_DEPTH levels / MAX_ITEMS items.
-function fmt(v, depth, seen)
-  if type(v) == "string" then return quote(v) end
-  if type(v) ~= "table" then return safe_tostring(v) end
-  depth, seen = depth or 0, seen or {}
-  if seen[v] then return "<cycle>" end
-  if depth >= MAX_DEPTH then return "{...}" end
-  seen[v] = true
-  local parts, len = {}, rawlen(v)
-  for i = 1, len do
-    if #parts >= MAX_ITEMS then break end
-    parts[#parts + 1] = fmt(rawget(v, i), depth + 1, seen)
-  end
-  local keys = {}
-  for k in next, v do
-    if not (type(k) == "number" and math_type(k) == "integer" and k >= 1 and k <= len) then keys[#keys + 1] = k end
-  end
-  table.sort(keys, key_order)
-  for _, k in ipairs(keys) do
-    if #parts >= MAX_ITEMS then break end
-    parts[#parts + 1] = fmt_key(k) .. " = " .. fmt(rawget(v, k), depth + 1, seen)
-  end
-  if #parts < len + #keys then parts[#parts + 1] = "..." end
-  seen[v] = nil
-  if #parts == 0 then return "{}" end
-  return "{ " .. table.concat(parts, ", ") .. " }"
-end
-
--- Text of an arbitrary error value (strings, Rust userdata errors, tables).
-local function error_text(e)
-  if type(e) == "string" then return e end
-  local mt = getmetatable(e)
-  if type(e) == "table" and not (type(mt) == "table" and rawget(mt, "__tostring")) then return fmt(e) end
-  return safe_tostring(e)
-end
-
--- Deep comparison (assert.same) ---------------------------------------------
-
--- Returns true, or false plus the key path of the first difference.
--- `seen` records table pairs under comparison so cycles terminate.
-local function deep_same(a, b, seen, path)
-  if type(a) ~= "table" or type(b) ~= "table" then return a == b, path end
-  if rawequal(a, b) then return true end
-  seen[a] = seen[a] or {}
-  if seen[a][b] then return true end
-  seen[a][b] = true
-  for k, va in next, a do
-    local ok, p = deep_same(va, rawget(b, k), seen, path .. path_key(k))
-    if not ok then return false, p end
-  end
-  for k in next, b do
-    if rawget(a, k) == nil then return false, path .. path_key(k) end
-  end
-  return true
-end
-
--- Assertions ----------------------------------------------------------------
-
--- Assertion failures are plain strings raised with level 0 so they carry no
--- runner file/line prefix; the runner adds the spec location itself.
-local function fail(msg, text)
-  if msg ~= nil then text = safe_tostring(msg) .. "\n" .. text end
-  error(text, 0)
-end
-
-local function expected_actual(what, e, a)
-  return what .. "\nexpected: " .. fmt(e) .. "\nactual:   " .. fmt(a)
-end
-
-local A = {}
-
--- On a database server (`lualchemy test --db URL`), SQL text compares equal to the SQLite
--- text a spec expects when it differs only in the dialect's placeholders (`$1`) and quotes
--- (`` `name` ``): specs state SQL once.
--- SQL text in SQLite's spelling: `$1` placeholders as `?`, backquoted names double-quoted.
-local function generic_sql(sql) return (sql:gsub("%$%d+", "?"):gsub("`", '"')) end
-
-local function sql_same(e, a)
-  if type(e) ~= "string" or type(a) ~= "string" or SPEC_DIALECT == "sqlite" then return false end
-  return generic_sql(a) == e
-end
-
--- The entry of `t` for the dialect the specs run on (SPEC_DIALECT); `mariadb` falls back to
--- `mysql`. A missing entry is an error: every dialect's expectation is stated.
-local function for_dialect(t)
-  local v = t[SPEC_DIALECT]
-  if v == nil and SPEC_DIALECT == "mariadb" then v = t.mysql end
-  assert(v ~= nil, "no expectation for dialect " .. tostring(SPEC_DIALECT))
-  return v
-end
-
-function A.equal(e, a, msg)
-  if not (e == a) and not sql_same(e, a) then fail(msg, expected_actual("values are not equal", e, a)) end
-end
-
-function A.not_equal(e, a, msg)
-  if e == a then fail(msg, expected_actual("values are equal, expected them to differ", e, a)) end
-end
-
-function A.same(e, a, msg)
-  local ok, path = deep_same(e, a, {}, "")
-  if not ok then
-    local where = path ~= "" and (" (first difference at " .. path:gsub("^%.", "") .. ")") or ""
-    fail(msg, expected_actual("values are not the same" .. where, e, a))
-  end
-end
-
-function A.not_same(e, a, msg)
-  if deep_same(e, a, {}, "") then fail(msg, expected_actual("values are the same, expected them to differ", e, a)) end
-end
-
-local function check_value(name, pred)
-  return function(v, msg)
-    if not pred(v) then fail(msg, "expected " .. name .. "\nactual:   " .. fmt(v)) end
-  end
-end
-
-A.truthy   = check_value("a truthy value", function(v) return v end)
-A.falsy    = check_value("a falsy value", function(v) return not v end)
-A.is_true  = check_value("true", function(v) return v == true end)
-A.is_false = check_value("false", function(v) return v == false end)
-A.is_nil   = check_value("nil", function(v) return v == nil end)
-A.not_nil  = check_value("a non-nil value", function(v) return v ~= nil end)
-for _, t in ipairs({ "string", "number", "table", "function", "boolean", "userdata" }) do
-  A["is_" .. t] = check_value("a " .. t, function(v) return type(v) == t end)
-end
-
--- A string `expected` matches the error's text exactly or as a plain
--- substring (so "path:line: " prefixes don't matter); other values use ==.
-function A.has_error(fn, expected, msg)
-  local ok, err = pcall(fn)
-  if ok then
-    fail(msg, "expected an error, but none was raised" .. (expected ~= nil and ("\nexpected: " .. fmt(expected)) or ""))
-  end
-  if expected == nil then return err end
-  local matched = err == expected
-  if type(expected) == "string" then matched = error_text(err):find(expected, 1, true) ~= nil end
-  if not matched then
-    fail(msg, "error does not match\nexpected: " .. fmt(expected) .. "\nactual:   " ..
-      (type(err) == "string" and quote(err) or error_text(err)))
-  end
-  return err
-end
-
-function A.has_no_error(fn, msg)
-  local ok, err = pcall(fn)
-  if not ok then fail(msg, "expected no error\nactual:   " .. error_text(err)) end
-end
-
-function A.matches(pattern, str, msg)
-  if type(str) ~= "string" or not str:find(pattern) then
-    fail(msg, "string does not match pattern\npattern:  " .. fmt(pattern) .. "\nactual:   " .. fmt(str))
-  end
-end
-
-function A.near(e, a, tolerance, msg)
-  if type(e) ~= "number" or type(a) ~= "number" or math.abs(e - a) > tolerance then
-    fail(msg, expected_actual("values are not within " .. safe_tostring(tolerance), e, a))
-  end
-end
-
--- Aliases.
-A.equals, A.not_equals = A.equal, A.not_equal
-A.is_truthy, A.is_falsy, A.is_not_nil = A.truthy, A.falsy, A.not_nil
-A.has_errors, A.error, A.errors = A.has_error, A.has_error, A.has_error
-A.no_error, A.no_errors, A.has_no_errors = A.has_no_error, A.has_no_error, A.has_no_error
-A.match = A.matches
-
-local assert_mt = {
-  -- assert(v, msg, ...) behaves like Lua's assert and returns all arguments.
-  __call = function(_, ...)
-    local v, msg = ...
-    if v then return ... end
-    if msg == nil then msg = "assertion failed!" end
-    error(msg, 0)
-  end,
-  __index = function(_, k) error("unknown assertion 'assert." .. tostring(k) .. "'", 2) end,
-}
-local assert_tbl = setmetatable(A, assert_mt)
--- Chaining words: assert.are.equal, assert.is.truthy, assert.has.error, ...
-A.are, A.is, A.has = assert_tbl, assert_tbl, assert_tbl
-A.has_no = { error = A.has_no_error, errors = A.has_no_error }
-A.are_not = {
-  equal = A.not_equal, equals = A.not_equal, same = A.not_same,
-  is_nil = A.not_nil, ["nil"] = A.not_nil, truthy = A.falsy, falsy = A.truthy,
-}
-A.is_not = A.are_not
-
--- Collection and execution --------------------------------------------------
-
--- Private marker types: results of the xpcall message handler, and the error
--- object raised by pending() inside a running test.
-local Caught, Pending = {}, {}
-
-local function new_block(name, parent, line)
-  return { name = name, parent = parent, line = line, items = {},
-           setup = {}, teardown = {}, before_each = {}, after_each = {} }
-end
-
-local function full_name(block, test_name)
-  local names = { test_name }
-  while block and block.name do
-    table.insert(names, 1, block.name)
-    block = block.parent
-  end
-  return table.concat(names, " ")
-end
-
-local Runner = {}
-Runner.__index = Runner
-
-function Runner:report_failure(line, title, err)
-  self.failed = self.failed + 1
-  local where = self.file.display .. (line and (":" .. line) or "")
-  self.out("FAIL " .. where .. ": " .. (title ~= "" and title or "(top level)"))
-  for l in (error_text(err) .. "\n"):gmatch("(.-)\n") do self.out("    " .. l) end
-end
-
--- Calls fn under xpcall. On error returns false plus { err, line }, where
--- line is the innermost stack frame belonging to the spec file being run.
-function Runner:protect(fn)
-  local ok, c = xpcall(fn, self.file.handler)
-  if ok then return true end
-  if getmetatable(c) ~= Caught then c = { err = c } end -- handler itself failed
-  return false, c
-end
-
--- Identity and current line of the function at stack `level` (counted like
--- debug.getinfo, 1 = the caller of frame). The identity is the chunk source
--- ("@path"). Without the debug library (mlua's Lua::new() omits it) this falls
--- back on error()'s position prefix, whose identity is the chunk's short_src.
-local getinfo = type(debug) == "table" and debug.getinfo or nil
-local function frame(level)
-  if getinfo then
-    local info = getinfo(level + 1, "Sl")
-    if info then return info.source, info.currentline end
-    return nil
-  end
-  local _, pos = pcall(error, "", level + 2) -- levels: error's caller is pcall
-  local src, line = pos:match("^(.*):(%d+): $")
-  return src, tonumber(line)
-end
-
--- The identity `frame` reports for code in a chunk loaded as `chunkname`.
-local function chunk_id(chunkname)
-  if getinfo then return chunkname end
-  return load("local _, pos = pcall(error, '', 2) return pos", chunkname)():match("^(.*):1: $")
-end
-
--- xpcall message handler: wraps the error with the line of the innermost
--- stack frame that belongs to the spec chunk `id`.
-local function make_handler(id)
-  return function(e)
-    for level = 2, 200 do
-      local src, line = frame(level)
-      if src == id then return setmetatable({ err = e, line = line }, Caught) end
-      if getinfo and not src then break end -- top of the stack
+local function split_list(v)
+  if v == nil then return {} end
+  if type(v) == "table" then
+    local out = {}
+    for _, x in ipairs(v) do
+      for _, y in ipairs(split_list(x)) do out[#out + 1] = y end
     end
-    return setmetatable({ err = e }, Caught)
+    return out
   end
+  local out = {}
+  for part in tostring(v):gmatch("[^,]+") do
+    part = part:match("^%s*(.-)%s*$")
+    if part ~= "" then out[#out + 1] = part end
+  end
+  return out
 end
 
--- A fresh temporary path for a SQLite file database, not created yet (os.tmpname creates
--- the file), and the removal of such a database with its WAL, shared-memory and journal files.
+-- Helpers the project's own specs use (SQLite temp files, several databases) -----------
+
 local function tmp_db_path()
   local path = os.tmpname()
   os.remove(path)
@@ -318,195 +45,309 @@ local function remove_db(path)
   for _, suffix in ipairs({ "", "-wal", "-shm", "-journal" }) do os.remove(path .. suffix) end
 end
 
--- The globals visible to a spec file.
-function Runner:make_env()
-  local runner = self
-  local env = setmetatable({}, { __index = _G })
-  -- helpers for specs that run on several databases (lualchemy test --db URL)
-  env.generic_sql, env.for_dialect = generic_sql, for_dialect
-  -- temporary SQLite files
-  env.tmp_db_path, env.remove_db = tmp_db_path, remove_db
+-- SQL text in SQLite's spelling: `$1` placeholders as `?`, backquoted names double-quoted.
+local function generic_sql(sql) return (sql:gsub("%$%d+", "?"):gsub("`", '"')) end
 
-  local function current(what) -- the block being collected
-    if runner.running or not runner.block then error(what .. "() cannot be used inside a running test or hook", 0) end
-    return runner.block
-  end
+-- The entry of `t` for the dialect the specs run on (SPEC_DIALECT); `mariadb` falls back to
+-- `mysql`. A missing entry is an error: every dialect's expectation is stated.
+local function for_dialect(t)
+  local v = t[SPEC_DIALECT]
+  if v == nil and SPEC_DIALECT == "mariadb" then v = t.mysql end
+  assert(v ~= nil, "no expectation for dialect " .. tostring(SPEC_DIALECT))
+  return v
+end
 
-  local function caller_line() return select(2, frame(3)) end
+local function install_project_helpers()
+  rawset(_G, "tmp_db_path", tmp_db_path)
+  rawset(_G, "remove_db", remove_db)
+  rawset(_G, "generic_sql", generic_sql)
+  rawset(_G, "for_dialect", for_dialect)
+  if rawget(_G, "SPEC_DIALECT") == nil then rawset(_G, "SPEC_DIALECT", "sqlite") end
+end
 
-  local function add_test(name, fn, line)
-    if fn ~= nil and type(fn) ~= "function" then error("expected a function for '" .. tostring(name) .. "'", 0) end
-    local block = current("it")
-    block.items[#block.items + 1] = { name = tostring(name), fn = fn, line = line, block = block }
-  end
+-- Options ---------------------------------------------------------------------------
 
-  function env.describe(name, fn)
-    local parent = current("describe")
-    local block = new_block(tostring(name), parent, caller_line())
-    parent.items[#parent.items + 1] = block
-    runner.block = block
-    local ok, c = runner:protect(fn)
-    runner.block = parent
-    if not ok then runner:report_failure(c.line or block.line, full_name(block) .. " (describe)", c.err) end
-  end
-  env.context = env.describe
+-- busted's options: name -> { key, takes a value, repeatable }
+local OPTIONS = {
+  ["lpath"] = { "lpath", true }, ["m"] = { "lpath", true },
+  ["cpath"] = { "cpath", true },
+  ["pattern"] = { "pattern", true, true }, ["p"] = { "pattern", true, true },
+  ["exclude-pattern"] = { "exclude_pattern", true, true },
+  ["tags"] = { "tags", true, true }, ["t"] = { "tags", true, true },
+  ["exclude-tags"] = { "exclude_tags", true, true },
+  ["filter"] = { "filter", true, true },
+  ["filter-out"] = { "filter_out", true, true },
+  ["output"] = { "output", true }, ["o"] = { "output", true },
+  ["helper"] = { "helper", true },
+  ["run"] = { "run", true }, ["r"] = { "run", true },
+  ["seed"] = { "seed", true },
+  ["config-file"] = { "config_file", true }, ["f"] = { "config_file", true },
+  -- -C DIR: the host changes directory before this runs
+  ["directory"] = { "directory", true }, ["C"] = { "directory", true },
+  ["loaders"] = { "loaders", true },
+  ["lang"] = { "lang", true },
+  ["Xoutput"] = { "xoutput", true, true }, ["Xhelper"] = { "xhelper", true, true },
+  ["shuffle"] = { "shuffle" }, ["shuffle-files"] = { "shuffle" }, ["shuffle-tests"] = { "shuffle" },
+  ["sort"] = { "sort" }, ["sort-files"] = { "sort" }, ["sort-tests"] = { "sort" },
+  ["verbose"] = { "verbose" }, ["v"] = { "verbose" },
+  ["list"] = { "list" }, ["l"] = { "list" },
+  ["no-keep-going"] = { "no_keep_going" }, ["keep-going"] = { "keep_going" },
+  ["lazy"] = { "lazy" }, ["no-lazy"] = { "no_lazy" },
+  ["auto-insulate"] = { "auto_insulate" }, ["no-auto-insulate"] = { "no_auto_insulate" },
+  ["recursive"] = { "recursive" }, ["no-recursive"] = { "no_recursive" },
+  ["coverage"] = { "coverage" }, ["c"] = { "coverage" }, ["no-coverage"] = { "no_coverage" },
+  ["suppress-pending"] = { "suppress_pending" }, ["defer-print"] = { "defer_print" },
+  ["ignore-lua"] = { "ignore_lua" }, ["enable-sound"] = { "sound" }, ["s"] = { "sound" },
+  ["exit"] = { "exit" }, ["e"] = { "exit" }, ["no-color"] = { "no_color" },
+}
 
-  function env.it(name, fn) add_test(name, fn, caller_line()) end
-  env.test = env.it
+local USAGE = [[
+Usage: lualchemy test [OPTIONS] [ROOT...]
+busted 2's options (a .busted file in the current directory gives defaults):
+  -p, --pattern=PAT       spec file names to run (Lua pattern, default _spec)
+      --exclude-pattern=PAT   spec file names to skip
+  -t, --tags=TAGS         only tests with one of these #tags (comma-separated)
+      --exclude-tags=TAGS skip tests with one of these tags
+      --filter=PAT        only tests whose full name matches (repeatable)
+      --filter-out=PAT    skip tests whose full name matches
+  -o, --output=NAME       utfTerminal (default), plainTerminal, TAP, json, junit, gtest
+  -m, --lpath=PATH        prepended to package.path (default ./src/?.lua;./src/?/?.lua;./src/?/init.lua)
+      --cpath=PATH        prepended to package.cpath
+      --helper=FILE       a Lua file run before the specs
+  -r, --run=TASK          the .busted task to use (default: default)
+      --shuffle, --seed=N run files and tests in random order
+      --lazy              setup/teardown are lazy_setup/lazy_teardown
+  -C, --directory=DIR     run from DIR
+  -f, --config-file=FILE  the task file instead of ./.busted
+  -v, --verbose           tracebacks on failures
+  -l, --list              list the tests instead of running them
+      --no-keep-going     stop at the first failure or error
+      --db=URL            (lualchemy) run the project specs on a database server]]
 
-  function env.pending(name) -- (name, fn): the body of a pending test never runs
-    if runner.running then error(setmetatable({ reason = name }, Pending)) end
-    add_test(name, nil, caller_line())
-  end
-
-  for _, hook in ipairs({ "setup", "teardown", "before_each", "after_each" }) do
-    env[hook] = function(fn)
-      local list = current(hook)[hook]
-      list[#list + 1] = fn
+-- Parses busted's command line into { key = value, roots = {...} }.
+function M.parse_args(args)
+  local o, roots = {}, {}
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local name, value
+    if a == "--" then
+      for j = i + 1, #args do roots[#roots + 1] = args[j] end
+      break
+    elseif a:sub(1, 2) == "--" then
+      name, value = a:match("^%-%-([^=]+)=(.*)$")
+      if not name then name = a:sub(3) end
+    elseif a:sub(1, 1) == "-" and #a > 1 then
+      name = a:sub(2, 2)
+      if #a > 2 then value = a:sub(3) end
+    else
+      roots[#roots + 1] = a
     end
-  end
-  env.lazy_setup, env.lazy_teardown = env.setup, env.teardown
-  env.assert = assert_tbl
-  return env
-end
-
-function Runner:selected(test)
-  return not self.filter or full_name(test.block, test.name):find(self.filter) ~= nil
-end
-
--- Number of selected, non-pending tests under a block.
-function Runner:count_runnable(block)
-  local n = 0
-  for _, item in ipairs(block.items) do
-    if item.items then n = n + self:count_runnable(item)
-    elseif item.fn and self:selected(item) then n = n + 1 end
-  end
-  return n
-end
-
-function Runner:run_test(test, chain)
-  local name = full_name(test.block, test.name)
-  local ok, err = false, { err = setmetatable({}, Pending) } -- no body: pending
-  if test.fn then
-    self.running, ok = true, true
-    local mark = self.scope and self.scope.enter()
-    for i = 1, #chain do -- outer before_each hooks first
-      for _, hook in ipairs(chain[i].before_each) do
-        ok, err = self:protect(hook)
-        if not ok then goto body_skipped end
+    if name then
+      if name == "h" or name == "help" then return nil, USAGE, true end
+      if name == "version" then return nil, "busted 2.1.1 (lualchemy test)", true end
+      local spec = OPTIONS[name]
+      if not spec then return nil, "unknown option '" .. a .. "'\n" .. USAGE end
+      local key, takes, repeatable = spec[1], spec[2], spec[3]
+      if takes then
+        if value == nil then
+          i = i + 1
+          value = args[i]
+          if value == nil then return nil, "option '" .. a .. "' needs a value" end
+        end
+        if repeatable then
+          o[key] = o[key] or {}
+          local list = o[key]
+          list[#list + 1] = value
+        else
+          o[key] = value
+        end
+      else
+        if value ~= nil then return nil, "option '--" .. name .. "' takes no value" end
+        o[key] = true
       end
     end
-    ok, err = self:protect(test.fn)
-    ::body_skipped::
-    for i = #chain, 1, -1 do -- inner after_each hooks first
-      for _, hook in ipairs(chain[i].after_each) do
-        local hok, herr = self:protect(hook)
-        if ok and not hok then ok, err = false, herr end
-      end
-    end
-    if mark then self.scope.leave(mark) end
-    self.running = false
+    i = i + 1
   end
-  if ok then
-    self.passed = self.passed + 1
-    if self.verbose then self.out("ok      " .. name) end
-  elseif getmetatable(err.err) == Pending then
-    self.pending = self.pending + 1
-    local reason = err.err.reason
-    if self.verbose then self.out("PENDING " .. name .. (reason and (" (" .. safe_tostring(reason) .. ")") or "")) end
-  else
-    self:report_failure(err.line or test.line, name, err.err)
-  end
+  if #roots > 0 then o.roots = roots end
+  return o
 end
 
--- Runs setup/teardown hooks of a block; returns false after the first error.
-function Runner:run_hooks(block, kind)
-  for _, hook in ipairs(block[kind]) do
-    local ok, c = self:protect(hook)
+-- A .busted task's settings in the parsed options' shape.
+local function task_options(task)
+  local o = {}
+  for k, v in pairs(task) do
+    local spec = OPTIONS[k]
+    if k == "ROOT" then
+      o.roots = type(v) == "table" and v or { v }
+    elseif spec then
+      local key, takes, repeatable = spec[1], spec[2], spec[3]
+      if takes and repeatable then o[key] = type(v) == "table" and v or { v }
+      else o[key] = v end
+    end
+  end
+  return o
+end
+
+local function read_config(path, run)
+  local chunk, err = loadfile(path)
+  if not chunk then return nil, err end
+  local ok, tasks = pcall(chunk)
+  if not ok then return nil, path .. ": " .. tostring(tasks) end
+  if type(tasks) ~= "table" then return nil, path .. ": expected a table of tasks" end
+  -- as busted 2.1 does: the `_all` task's settings, then the task --run NAME names (its
+  -- settings instead of the default's)
+  local merged = task_options(type(tasks._all) == "table" and tasks._all or {})
+  local task = tasks.default or {}
+  if run then
+    if type(tasks[run]) ~= "table" then return nil, "task '" .. run .. "' not found in " .. path end
+    task = tasks[run]
+  end
+  for k, v in pairs(task_options(task)) do merged[k] = v end
+  return merged
+end
+
+local function basename(path) return (path:match("([^/\\]+)$")) or path end
+
+local function matches_any(s, patterns)
+  for _, p in ipairs(patterns) do
+    if s:find(p) then return true end
+  end
+  return false
+end
+
+-- The spec files under the roots: files given as is, directories searched for file
+-- names matching a pattern (and no exclude pattern) ending in .lua.
+local function collect(roots, patterns, excludes)
+  local files = {}
+  for _, root in ipairs(roots) do
+    local kind = host.kind(root)
+    if kind == "file" then
+      files[#files + 1] = root
+    elseif kind == "directory" then
+      for _, f in ipairs(host.walk(root)) do
+        local b = basename(f)
+        if f:match("%.lua$") and matches_any((b:gsub("%.lua$", "")), patterns) and
+           not matches_any((b:gsub("%.lua$", "")), excludes) then
+          files[#files + 1] = (f:gsub("^%./", ""))
+        end
+      end
+    else
+      return nil, "cannot find " .. root
+    end
+  end
+  return files
+end
+
+-- Output goes through io.write, as busted's does, so that it keeps its place among what the
+-- specs print; flushed, so that progress shows as it happens.
+local function printer()
+  local function write(s)
+    io.write(s)
+    io.flush()
+  end
+  return function(s) write(s .. "\n") end, write
+end
+
+-- Runs files (paths) with opts (parsed options); returns the counts.
+local function run_files(paths, o)
+  local print_line, write = o.print or select(1, printer()), o.write or select(2, printer())
+  -- busted's default: utfTerminal on a terminal, plainTerminal otherwise
+  local default = (host and host.isatty) and "utfTerminal" or "plainTerminal"
+  local handler = output.new(o.output or default, {
+    print = print_line, write = write, verbose = o.verbose,
+    color = host and host.isatty and not o.no_color,
+  })
+  local runner = core.new({
+    handler = handler, tags = split_list(o.tags), exclude_tags = split_list(o.exclude_tags),
+    filter = o.filter, filter_out = o.filter_out, shuffle = o.shuffle,
+    seed = tonumber(o.seed), list = o.list, no_keep_going = o.no_keep_going,
+    lazy = o.lazy, scope = o.scope, print = print_line,
+  })
+  local files = {}
+  for i, p in ipairs(paths) do
+    files[i] = { name = p, load = function() return loadfile(p) end }
+  end
+  local t0 = os.clock()
+  local counts = runner:run(files)
+  if not o.list then handler.finish(counts, os.clock() - t0) end
+  return counts
+end
+
+local DEFAULT_LPATH = "./src/?.lua;./src/?/?.lua;./src/?/init.lua"
+local DEFAULT_CPATH = "./csrc/?.so;./csrc/?/?.so"
+-- pure-Lua modules a distribution installs (Debian's lua5.x searches these too)
+local LUA_VERSION = _VERSION:match("%d+%.%d+") or "5.4"
+local SYSTEM_LPATH = ";/usr/share/lua/" .. LUA_VERSION .. "/?.lua;/usr/share/lua/" .. LUA_VERSION .. "/?/init.lua"
+
+--- `lualchemy test ARGS`: returns the exit code (1 when a test failed or errored).
+function M.main(args)
+  -- `arg` as a script sees it: the interpreter at -1 (specs that re-run Lua use it)
+  local a = { [-1] = host.exe, [0] = "test" }
+  for i, v in ipairs(args) do a[i] = v end
+  rawset(_G, "arg", a)
+  local cli, err, help = M.parse_args(args)
+  if not cli then
+    io.stderr:write(err .. "\n")
+    return help and 0 or 1
+  end
+  local o = {}
+  local config_path = cli.config_file or ".busted"
+  if host.kind(config_path) == "file" then
+    local conf, cerr = read_config(config_path, cli.run)
+    if not conf then
+      io.stderr:write("lualchemy test: " .. tostring(cerr) .. "\n")
+      return 1
+    end
+    for k, v in pairs(conf) do o[k] = v end
+  elseif cli.run then
+    io.stderr:write("lualchemy test: --run " .. cli.run .. ": no .busted file\n")
+    return 1
+  end
+  for k, v in pairs(cli) do o[k] = v end
+  if o.keep_going then o.no_keep_going = nil end
+  o.scope = host.scope
+  if o.no_lazy then o.lazy = nil end
+  package.path = (o.lpath or DEFAULT_LPATH) .. ";" .. package.path .. SYSTEM_LPATH
+  package.cpath = (o.cpath or DEFAULT_CPATH) .. ";" .. package.cpath
+  install_project_helpers()
+  if o.helper then
+    local chunk, herr = loadfile(o.helper)
+    if not chunk then
+      io.stderr:write("lualchemy test: helper: " .. tostring(herr) .. "\n")
+      return 1
+    end
+    local ok, perr = pcall(chunk, o.xhelper and (unpack or table.unpack)(o.xhelper))
     if not ok then
-      self:report_failure(c.line or block.line, full_name(block, "(" .. kind .. ")"), c.err)
-      return false
+      io.stderr:write("lualchemy test: helper " .. o.helper .. ": " .. tostring(perr) .. "\n")
+      return 1
     end
   end
-  return true
-end
-
-function Runner:run_block(block, chain)
-  chain[#chain + 1] = block
-  -- setup/teardown are lazy: only run when the block has a test to run.
-  local active = self:count_runnable(block) > 0
-  -- A failing setup counts as one failure; the block's tests are skipped.
-  if not active or self:run_hooks(block, "setup") then
-    for _, item in ipairs(block.items) do
-      if item.items then
-        self:run_block(item, chain)
-      elseif self:selected(item) then
-        self:run_test(item, chain)
-      end
-    end
+  local files, ferr = collect(o.roots or { "spec" }, o.pattern or { "_spec" }, o.exclude_pattern or {})
+  if not files then
+    io.stderr:write("lualchemy test: " .. ferr .. "\n")
+    return 1
   end
-  if active then self:run_hooks(block, "teardown") end
-  chain[#chain] = nil
-end
-
--- file: { display = name for messages, source = chunk source ("@path"),
---         load = function(env) -> chunk | nil, err }
-function Runner:run_file(file)
-  file.handler = make_handler(chunk_id(file.source))
-  self.file = file
-  local root = new_block(nil, nil, nil)
-  local chunk, err = file.load(self:make_env())
-  if not chunk then
-    self.failed = self.failed + 1
-    self.out("FAIL " .. file.display .. ": could not load spec file")
-    self.out("    " .. error_text(err))
-    return
+  local ok, result = pcall(run_files, files, o)
+  if not ok then
+    io.stderr:write("lualchemy test: " .. tostring(result) .. "\n")
+    return 1
   end
-  self.block = root
-  local ok, c = self:protect(chunk)
-  self.block = nil
-  if not ok then self:report_failure(c.line, "", c.err) end
-  self:run_block(root, {})
+  -- busted 2.1's exit code: 1 when a test failed or errored
+  return (result.failure + result.error > 0) and 1 or 0
 end
 
-local function run_files(list, opts)
+--- Runs the given spec files (the Rust host's own suite): opts.filter, opts.verbose,
+--- opts.scope, opts.output. Returns passed, failed (failures + errors), pending.
+function M.run(paths, opts)
   opts = opts or {}
-  local filter = opts.filter
-  local valid, perr = pcall(string.find, "", filter or "")
-  if not valid then error("invalid filter pattern " .. quote(tostring(filter)) .. ": " .. tostring(perr), 3) end
-  -- opts.scope: { enter = fn() -> mark, leave = fn(mark) } around each file and test (the
-  -- host releases the databases a test opened)
-  local self = setmetatable({ out = opts.print or print, filter = filter, verbose = opts.verbose,
-                              scope = opts.scope,
-                              passed = 0, failed = 0, pending = 0, running = false }, Runner)
-  for _, file in ipairs(list) do
-    local mark = self.scope and self.scope.enter()
-    self:run_file(file)
-    if mark then self.scope.leave(mark) end
-  end
-  local summary = self.passed .. " passed, " .. self.failed .. " failed"
-  if self.pending > 0 then summary = summary .. ", " .. self.pending .. " pending" end
-  self.out(summary)
-  return self.passed, self.failed, self.pending
+  install_project_helpers()
+  local o = {
+    filter = opts.filter and { opts.filter } or nil, verbose = opts.verbose,
+    scope = opts.scope, output = opts.output or "plainTerminal", print = opts.print,
+  }
+  local counts = run_files(paths, o)
+  return counts.success, counts.failure + counts.error, counts.pending
 end
-
---- Runs the given spec files. Returns passed, failed, pending.
-function M.run(files, opts)
-  local list = {}
-  for i, path in ipairs(files or {}) do
-    list[i] = { display = path, source = "@" .. path, load = function(env) return loadfile(path, "t", env) end }
-  end
-  return run_files(list, opts)
-end
-
---- Runs specs from a string. chunkname follows load() conventions
---- ("@name" or "=name"; default "=spec"). Returns passed, failed, pending.
-function M.run_string(code, chunkname, opts)
-  chunkname = chunkname or "=spec"
-  return run_files({ { display = (chunkname:gsub("^[@=]", "")), source = chunkname,
-                       load = function(env) return load(code, chunkname, "t", env) end } }, opts)
-end
-
-M.fmt = fmt -- exposed for tests of the runner itself
 
 return M

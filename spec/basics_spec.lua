@@ -69,7 +69,7 @@ describe("basic CRUD", function()
   end)
 
   it("refuses unknown constructor keys, naming model and key", function()
-    assert.has_error(function() User{ nmae = "x" } end, "'nmae' is an invalid keyword argument for User")
+    assert.has_error(function() User{ nmae = "x" } end, "ArgumentError: 'nmae' is an invalid keyword argument for User")
   end)
 
   it("rolls back a failed flush and recovers", function()

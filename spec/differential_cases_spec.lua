@@ -248,3 +248,52 @@ describe("a failed flush", function()
     assert.equal(p, c.parent)
   end)
 end)
+
+describe("linking objects", function()
+  it("refuses a deleted object before anything changes", function()
+    local env = setup()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    s:add(c)
+    s:flush()
+    s:delete(c)
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:flush()
+    local ok, err = pcall(function() p.children:append(c) end)
+    assert.is_false(ok)
+    assert.truthy(err.message:find("has been deleted", 1, true), err.message)
+    assert.equal(0, #p.children)
+    assert.is_nil(c.parent)
+  end)
+
+  it("expunges a pending child the other side made an orphan", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "c", parent = p }
+    s:add(c)
+    assert.equal("pending", state(p))
+    c.parent = nil -- leaves p.children: a pending orphan of a delete-orphan collection
+    assert.equal("transient", state(c))
+    assert.equal("pending", state(p))
+  end)
+end)
+
+describe("session:expire with names", function()
+  it("changes nothing when the object is not persistent", function()
+    local env = setup({ autoflush = false })
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit()
+    local _ = p.children
+    s:delete(p)
+    s:flush()
+    local ok, err = pcall(s.expire, s, p, { "children", "name" })
+    assert.is_false(ok)
+    assert.equal("InvalidRequestError", err.kind)
+    local unloaded = table.concat(orm.inspect(p).unloaded, ",")
+    assert.equal("", unloaded)
+  end)
+end)

@@ -369,6 +369,7 @@ function orm._raised(err) end
 ---@class lualchemy.ErrorKinds
 ---@field ArgumentError string
 ---@field AttributeError string
+---@field CircularDependencyError string
 ---@field DBAPIError string
 ---@field DataError string
 ---@field DetachedInstanceError string

@@ -1,55 +1,153 @@
-//! The Lua spec runner (`lualchemy test`): finds `*_spec.lua` files and runs them with the
-//! busted-style runner in `lua/spec_runner.lua`.
+//! The Lua spec runner (`lualchemy test`): busted 2's command line, `.busted` tasks and
+//! runner, with luassert's assertion language, written in the embedded Lua files
+//! `lua/spec_runner.lua` and `lua/busted/*.lua`. This file makes the Lua state they run in
+//! (the full standard library, debug included, as busted has it), registers the modules
+//! (`busted`, `luassert`, `luassert.spy`, ..., `say`) and gives them the file system walk.
 
-use std::path::{Path, PathBuf};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
 
 use mlua::{Lua, Value as LuaValue};
 
-fn collect_specs(path: &Path, out: &mut Vec<PathBuf>) {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-            .unwrap_or_default();
-        entries.sort();
-        for e in entries {
-            collect_specs(&e, out);
-        }
-    } else if path.to_string_lossy().ends_with("_spec.lua") {
-        // a spec of a newer Lua's syntax (`-- requires: Lua 5.4` first line) is skipped
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let first = text.lines().next().unwrap_or("");
-        match crate::lua::compat::unmet_requirement(first) {
-            Some(why) => println!("SKIP {}: {why}", path.display()),
-            None => out.push(path.to_path_buf()),
-        }
-    }
-}
+/// The embedded Lua modules: (module name, source, chunk name).
+const MODULES: &[(&str, &str, &str)] = &[
+    (
+        "say",
+        include_str!("../../lua/busted/say.lua"),
+        "=lualchemy/busted/say.lua",
+    ),
+    (
+        "luassert.util",
+        include_str!("../../lua/busted/util.lua"),
+        "=lualchemy/busted/util.lua",
+    ),
+    (
+        "luassert.assert",
+        include_str!("../../lua/busted/luassert.lua"),
+        "=lualchemy/busted/luassert.lua",
+    ),
+    (
+        "lualchemy.busted.mocks",
+        include_str!("../../lua/busted/mocks.lua"),
+        "=lualchemy/busted/mocks.lua",
+    ),
+    (
+        "lualchemy.busted.core",
+        include_str!("../../lua/busted/core.lua"),
+        "=lualchemy/busted/core.lua",
+    ),
+    (
+        "lualchemy.busted.output",
+        include_str!("../../lua/busted/output.lua"),
+        "=lualchemy/busted/output.lua",
+    ),
+];
 
-/// Runs the specs under `paths`; returns (passed, failed).
-pub fn run_specs(paths: &[String]) -> mlua::Result<(i64, i64)> {
-    run_specs_on(paths, None)
-}
+/// Module names that are views of the ones above, as luassert and busted name them.
+const ALIASES: &str = r#"
+local preload = package.preload
+preload["luassert"] = function()
+  local a = require("luassert.assert")
+  require("lualchemy.busted.mocks")
+  return a
+end
+for _, name in ipairs({ "spy", "stub", "mock", "match" }) do
+  preload["luassert." .. name] = function()
+    require("luassert")
+    return require("lualchemy.busted.mocks")[name]
+  end
+end
+preload["luassert.matchers"] = function() return require("luassert.match") end
+preload["luassert.say"] = function() return require("say") end
+-- `require("busted.runner")()` at the top of a spec (for running it with plain lua)
+preload["busted.runner"] = function() return function() end end
+"#;
 
-/// Runs the specs under `paths`, on the database server at `db` when given (see
-/// `SpecDatabase`); returns (passed, failed).
-pub fn run_specs_on(paths: &[String], db: Option<&str>) -> mlua::Result<(i64, i64)> {
-    let mut files = Vec::new();
-    let paths: Vec<String> = if paths.is_empty() {
-        vec!["spec".into()]
-    } else {
-        paths.to_vec()
-    };
-    for p in &paths {
-        let path = Path::new(p);
-        if !path.exists() {
-            return Err(mlua::Error::runtime(format!(
-                "no such file or directory: {p}"
-            )));
-        }
-        collect_specs(path, &mut files);
-    }
-    let lua = Lua::new();
+/// A Lua state for running specs: every standard library (specs use `debug`, busted has
+/// it), lualchemy installed, the busted / luassert modules registered.
+fn spec_lua() -> mlua::Result<Lua> {
+    // SAFETY: the debug library is what busted suites expect; `lualchemy test` runs the
+    // user's own trusted test code, never sandboxed scripts.
+    let lua = unsafe { Lua::unsafe_new() };
     crate::install(&lua)?;
+    let preload: mlua::Table = lua
+        .globals()
+        .get::<mlua::Table>("package")?
+        .get("preload")?;
+    for (name, source, chunk) in MODULES {
+        let f = lua.load(*source).set_name(*chunk).into_function()?;
+        preload.set(*name, f)?;
+    }
+    lua.load(ALIASES)
+        .set_name("=lualchemy/busted/aliases")
+        .exec()?;
+    Ok(lua)
+}
+
+/// What the Lua runner needs from the host: the file system walk, whether a path is a file
+/// or a directory, whether output is a terminal, the binary's path.
+fn host_table(lua: &Lua) -> mlua::Result<mlua::Table> {
+    let host = lua.create_table()?;
+    host.set(
+        "walk",
+        lua.create_function(|_, dir: String| {
+            let mut out = Vec::new();
+            walk(Path::new(&dir), &mut out);
+            Ok(out)
+        })?,
+    )?;
+    host.set(
+        "kind",
+        lua.create_function(|_, path: String| {
+            let p = Path::new(&path);
+            Ok(if p.is_file() {
+                Some("file")
+            } else if p.is_dir() {
+                Some("directory")
+            } else {
+                None
+            })
+        })?,
+    )?;
+    host.set("isatty", std::io::stdout().is_terminal())?;
+    let exe = std::env::current_exe().map(|p| p.to_string_lossy().into_owned());
+    host.set("exe", exe.unwrap_or_else(|_| "lualchemy".into()))?;
+    Ok(host)
+}
+
+/// Why a Lua file cannot run on this Lua, from its first line (`-- requires: Lua 5.4`).
+fn unmet_requirement(path: &Path) -> Option<String> {
+    if path.extension().is_none_or(|x| x != "lua") {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    crate::lua::compat::unmet_requirement(text.lines().next().unwrap_or(""))
+}
+
+/// Every file under `path`, depth first, names sorted; Lua files this Lua cannot run left
+/// out (with a line saying so).
+fn walk(path: &Path, out: &mut Vec<String>) {
+    let mut entries: Vec<std::path::PathBuf> = std::fs::read_dir(path)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    entries.sort();
+    for e in entries {
+        if e.is_dir() {
+            walk(&e, out);
+        } else if let Some(why) = unmet_requirement(&e) {
+            // a spec of a newer Lua's syntax (`-- requires: Lua 5.4` first line) is skipped
+            println!("SKIP {}: {why}", e.display());
+        } else {
+            out.push(e.to_string_lossy().into_owned());
+        }
+    }
+}
+
+/// A spec Lua state with the runner loaded (`lua/spec_runner.lua`'s module), on the
+/// database server `db` when given.
+fn load_runner(db: Option<&str>) -> mlua::Result<(Lua, mlua::Table)> {
+    let lua = spec_lua()?;
     let mut dialect = "sqlite";
     if let Some(url) = db {
         let spec_db = SpecDatabase::new(url).map_err(|e| mlua::Error::runtime(e.to_string()))?;
@@ -62,45 +160,150 @@ pub fn run_specs_on(paths: &[String], db: Option<&str>) -> mlua::Result<(i64, i6
     // what this Lua has, for specs whose tests need a newer version (docs/LUA_VERSIONS.md)
     lua.globals()
         .set("LUA", crate::lua::compat::features_table(&lua)?)?;
+    let host = host_table(&lua)?;
+    if db.is_some() {
+        host.set("scope", scope_table(&lua)?)?;
+    }
     let runner: mlua::Table = lua
-        .load(include_str!("../../lua/spec_runner.lua"))
+        .load(include_str!("../lua/spec_runner.lua"))
         .set_name("=lualchemy/spec_runner.lua")
-        .call(())?;
+        .call(host)?;
+    Ok((lua, runner))
+}
+
+/// Around each file and test on a database server: drops the namespaces it made, its
+/// connections closed first.
+fn scope_table(lua: &Lua) -> mlua::Result<mlua::Table> {
+    let scope = lua.create_table()?;
+    scope.set(
+        "enter",
+        lua.create_function(|lua, ()| {
+            Ok(lua
+                .app_data_ref::<SpecDatabase>()
+                .map_or(0, |d| d.engines_made()))
+        })?,
+    )?;
+    scope.set(
+        "leave",
+        lua.create_function(|lua, mark: usize| {
+            lua.gc_collect()?;
+            if let Some(d) = lua.app_data_ref::<SpecDatabase>() {
+                d.release_since(mark);
+            }
+            Ok(())
+        })?,
+    )?;
+    Ok(scope)
+}
+
+fn finish(lua: Lua) -> mlua::Result<()> {
+    // engines first, then the namespaces they used
+    lua.gc_collect()?;
+    lua.gc_collect()?;
+    drop(lua.remove_app_data::<SpecDatabase>());
+    Ok(())
+}
+
+/// `lualchemy test [--db URL] [busted options] [ROOT...]`: busted 2's command line (see
+/// `lua/spec_runner.lua`; `-C DIR` is applied here); `--db URL` runs the specs' in-memory
+/// engines on a server (see `SpecDatabase`). The exit code is busted 2.1's: 1 when a test failed or errored.
+pub fn command(args: &[String]) -> ExitCode {
+    let mut db = None;
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--db" {
+            match it.next() {
+                Some(url) => db = Some(url.clone()),
+                None => {
+                    eprintln!("lualchemy test: --db needs a database URL");
+                    return ExitCode::FAILURE;
+                }
+            }
+        } else if let Some(url) = a.strip_prefix("--db=") {
+            db = Some(url.to_string());
+        } else if a == "-C" || a == "--directory" {
+            // busted's -C DIR: run from DIR (its .busted and relative paths)
+            match it.next() {
+                Some(dir) => {
+                    if let Err(e) = std::env::set_current_dir(dir) {
+                        eprintln!("lualchemy test: cannot change to directory '{dir}': {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+                None => {
+                    eprintln!("lualchemy test: {a} needs a directory");
+                    return ExitCode::FAILURE;
+                }
+            }
+        } else if let Some(dir) = a.strip_prefix("--directory=") {
+            if let Err(e) = std::env::set_current_dir(dir) {
+                eprintln!("lualchemy test: cannot change to directory '{dir}': {e}");
+                return ExitCode::FAILURE;
+            }
+        } else {
+            rest.push(a.clone());
+        }
+    }
+    let run = || -> mlua::Result<u8> {
+        let (lua, runner) = load_runner(db.as_deref())?;
+        let main: mlua::Function = runner.get("main")?;
+        let code: i64 = main.call(lua.create_sequence_from(rest.iter().cloned())?)?;
+        finish(lua)?;
+        Ok(code.clamp(0, 255) as u8)
+    };
+    match run() {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("lualchemy test: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the specs under `paths`; returns (passed, failed).
+pub fn run_specs(paths: &[String]) -> mlua::Result<(i64, i64)> {
+    run_specs_on(paths, None)
+}
+
+/// Runs the spec files (`*_spec.lua`) under `paths`, on the database server at `db` when
+/// given (see `SpecDatabase`); returns (passed, failed + errors). For the project's own
+/// suite: env `LUALCHEMY_SPEC_FILTER` (a Lua pattern on test names) and
+/// `LUALCHEMY_SPEC_VERBOSE` (tracebacks) apply.
+pub fn run_specs_on(paths: &[String], db: Option<&str>) -> mlua::Result<(i64, i64)> {
+    let paths: Vec<String> = if paths.is_empty() {
+        vec!["spec".into()]
+    } else {
+        paths.to_vec()
+    };
+    let mut files = Vec::new();
+    for p in &paths {
+        let path = Path::new(p);
+        if path.is_file() {
+            files.push(p.clone());
+        } else if path.is_dir() {
+            let mut all = Vec::new();
+            walk(path, &mut all);
+            files.extend(all.into_iter().filter(|f| f.ends_with("_spec.lua")));
+        } else {
+            return Err(mlua::Error::runtime(format!(
+                "no such file or directory: {p}"
+            )));
+        }
+    }
+    let (lua, runner) = load_runner(db)?;
     let run: mlua::Function = runner.get("run")?;
-    let list = lua.create_sequence_from(files.iter().map(|f| f.to_string_lossy().into_owned()))?;
     let opts = lua.create_table()?;
     if let Ok(f) = std::env::var("LUALCHEMY_SPEC_FILTER") {
         opts.set("filter", f)?;
     }
     opts.set("verbose", std::env::var("LUALCHEMY_SPEC_VERBOSE").is_ok())?;
     if db.is_some() {
-        // each file and test drops the namespaces it made, its connections closed first
-        let scope = lua.create_table()?;
-        scope.set(
-            "enter",
-            lua.create_function(|lua, ()| {
-                Ok(lua
-                    .app_data_ref::<SpecDatabase>()
-                    .map_or(0, |d| d.engines_made()))
-            })?,
-        )?;
-        scope.set(
-            "leave",
-            lua.create_function(|lua, mark: usize| {
-                lua.gc_collect()?;
-                if let Some(d) = lua.app_data_ref::<SpecDatabase>() {
-                    d.release_since(mark);
-                }
-                Ok(())
-            })?,
-        )?;
-        opts.set("scope", scope)?;
+        opts.set("scope", scope_table(&lua)?)?;
     }
-    let (passed, failed, _pending): (i64, i64, LuaValue) = run.call((list, opts))?;
-    // engines first, then the namespaces they used
-    lua.gc_collect()?;
-    lua.gc_collect()?;
-    drop(lua.remove_app_data::<SpecDatabase>());
+    let (passed, failed, _pending): (i64, i64, LuaValue) =
+        run.call((lua.create_sequence_from(files)?, opts))?;
+    finish(lua)?;
     Ok((passed, failed))
 }
 

@@ -233,6 +233,18 @@ fn put_scalar(obj: &Rc<Instance>, r: usize, value: Option<Rc<Instance>>) {
     obj.rel_changed();
 }
 
+/// An object whose row a flush deleted cannot be linked where the save-update cascade would
+/// bring it back: refused before anything changes, as SQLAlchemy's cascade listener raises
+/// before the collection or the reference changes.
+fn refuse_deleted(parent: &Rc<Instance>, rel: &Relationship, child: &Rc<Instance>) -> Result<()> {
+    if rel.cascade.save_update && !rel.viewonly && child.status() == Status::Deleted {
+        if let Some(s) = parent.session() {
+            return s.add(child); // raises "has been deleted"
+        }
+    }
+    Ok(())
+}
+
 /// Adds `child` to the parent's session when the relationship cascades save-update.
 fn cascade_into_session(
     parent: &Rc<Instance>,
@@ -405,6 +417,7 @@ impl Events {
         let value = fire(parent, rel, AttrEvent::Set, value, old.clone(), initiator)?;
         if let Some(v) = &value {
             check_target(rel, v)?;
+            refuse_deleted(parent, rel, v)?;
         }
         if let (Some(o), Some(v)) = (&old, &value) {
             if Rc::ptr_eq(o, v) {
@@ -466,6 +479,7 @@ impl Events {
             Ok(())
         };
         check_dup(child)?;
+        refuse_deleted(parent, rel, child)?;
         let initiator = Initiator { rel, op };
         let fired = fire(
             parent,
@@ -499,6 +513,9 @@ impl Events {
                 c.push(child);
             }
         });
+        if rel.cascade.delete_orphan {
+            child.state_mut().orphaned = false;
+        }
         parent.rel_changed();
         if let Some(rev) = rel.reverse() {
             self.reverse_add(child, &rev, parent, initiator)?;
@@ -558,6 +575,9 @@ impl Events {
         });
         if !removed {
             return Ok(false);
+        }
+        if rel.cascade.delete_orphan {
+            child.state_mut().orphaned = true;
         }
         parent.rel_changed();
         // a pending orphan never reaches the database
@@ -690,6 +710,9 @@ impl Events {
                         c.push(parent);
                     }
                 });
+                if rev.cascade.delete_orphan {
+                    parent.state_mut().orphaned = false;
+                }
                 obj.rel_changed();
             } else if unloaded {
                 // a persistent or detached object's collection stays unloaded: the append
@@ -777,11 +800,21 @@ impl Events {
                 _ => false,
             });
             if changed {
+                if rev.cascade.delete_orphan {
+                    parent.state_mut().orphaned = true;
+                }
                 obj.rel_changed();
             } else if !obj.rel_loaded(rev.index)
                 && !matches!(obj.status(), Status::Transient | Status::Pending)
             {
                 pend(obj, rev.index, |c| c.pending_remove(parent));
+            }
+            // a pending orphan never reaches the database, also when the other side made
+            // it one (SQLAlchemy's remove event expunges it whatever the initiator)
+            if rev.cascade.delete_orphan && parent.status() == Status::Pending {
+                if let Some(s) = parent.session() {
+                    s.expunge(parent)?;
+                }
             }
         } else {
             let points_here = match obj.rel_state(rev.index) {
