@@ -299,6 +299,26 @@ describe("linking objects", function()
   end)
 end)
 
+describe("a member outside the session", function()
+  it("gets its parent's key in memory from the flush, as SQLAlchemy's sync writes it", function()
+    local env = setup()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    s:add(c)
+    s:close() -- c transient again
+    local s2 = orm.Session(env.engine)
+    local p = env.Parent{ name = "p" }
+    s2:add(p)
+    s2:flush()
+    c.parent = p -- a backref append to p.children (not loaded): no cascade, c stays out
+    assert.equal("transient", state(c))
+    s2:flush()
+    assert.equal(p.id, c.parent_id)
+    assert.equal("transient", state(c))
+    assert.equal(0, #p.children) -- the collection loads from the rows after the flush
+  end)
+end)
+
 describe("session:expire with names", function()
   it("changes nothing when the object is not persistent", function()
     local env = setup({ autoflush = false })

@@ -305,6 +305,19 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                         });
                     }
                 }
+                (Direction::OneToMany, RelState::Pending(c)) => {
+                    // members appended through the other side while the collection was not
+                    // loaded: those outside the session get the key in memory only (the
+                    // others' many-to-one side copies it)
+                    for child in c.added.iter().filter(|c| !session.owns(c)) {
+                        set.push(SyncRule {
+                            child: child.clone(),
+                            child_cols: rel.remote.clone(),
+                            parent: Some((inst.clone(), rel.local.clone())),
+                            post_update: rel.post_update,
+                        });
+                    }
+                }
                 (Direction::ManyToMany, RelState::Collection(c)) => {
                     let sec_id = rel.secondary.as_ref().map(|t| t.id).unwrap_or(0);
                     for (list, insert) in [(&c.added, true), (&c.removed, false)] {

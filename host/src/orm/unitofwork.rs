@@ -54,6 +54,7 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
                 Vec::new()
             };
             apply(session, inserted, updated)?;
+            sync_outside_session(session, &plan);
             for inst in &now_persistent {
                 session.dispatch(SessionEvent::PendingToPersistent, Some(inst), None)?;
             }
@@ -62,6 +63,27 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
         Err(e) => {
             undo.restore();
             Err(e)
+        }
+    }
+}
+
+/// The keys a one-to-many copies into members that are not in the session (a transient
+/// object appended through a backref): written into the objects only, as SQLAlchemy's sync
+/// populates them (their rows are not the flush's).
+fn sync_outside_session(session: &SessionCore, plan: &Plan) {
+    for rule in plan.rules.iter().chain(plan.post_rules.iter()) {
+        let Some((parent, cols)) = &rule.parent else {
+            continue;
+        };
+        if session.owns(&rule.child) || !session.owns(parent) {
+            continue;
+        }
+        if !matches!(rule.child.status(), Status::Transient | Status::Detached) {
+            continue;
+        }
+        for (&c, &p) in rule.child_cols.iter().zip(cols.iter()) {
+            let v = parent.state().values[p].clone();
+            rule.child.set(c, v);
         }
     }
 }
@@ -854,6 +876,16 @@ fn apply(
         let mut st = inst.state_mut();
         st.committed.clear();
         st.queued_modified = false;
+        // the changes of a collection not loaded are written (or, for members outside the
+        // session, dropped): it loads from the rows from now on, as SQLAlchemy's commit of
+        // the state discards its pending mutations
+        if let Some(rels) = st.rels.as_mut() {
+            for r in rels.iter_mut() {
+                if matches!(r, super::collections::RelState::Pending(_)) {
+                    *r = super::collections::RelState::Unloaded;
+                }
+            }
+        }
     }
     session.new.borrow_mut().clear();
     session.deleted.borrow_mut().clear();
