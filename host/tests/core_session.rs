@@ -1184,3 +1184,23 @@ fn an_unknown_join_transaction_mode_names_the_valid_ones() {
         err.message
     );
 }
+
+#[test]
+fn a_session_does_not_keep_its_connection_checked_out() {
+    let f = Fixture::new();
+    let conn = f.engine.connect().unwrap();
+    let s = f.session();
+    s.bind_connection(&conn);
+    assert!(s.bound_connection().is_some());
+    drop(conn); // back to the pool: the session may not use it any more
+    assert!(s.bound_connection().is_none());
+    let err = s
+        .connection()
+        .err()
+        .expect("a closed connection is refused");
+    assert_eq!(err.kind, ErrorKind::InvalidRequestError);
+    assert!(err.message.contains("closed"), "{}", err.message);
+    // the pool hands the same connection to its next user, whom the session cannot reach
+    let _next = f.engine.connect().unwrap();
+    assert!(s.bound_connection().is_none());
+}

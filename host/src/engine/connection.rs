@@ -26,6 +26,8 @@ pub(crate) struct ConnInner {
     savepoints: std::cell::RefCell<Vec<String>>,
     /// Numbers the SAVEPOINT names (`sa_savepoint_N`), unique on the connection.
     savepoint_seq: Cell<u32>,
+    /// Counts the checkouts that ended: a `WeakConnection` is good for one checkout only.
+    lease: Cell<u64>,
 }
 
 impl ConnInner {
@@ -37,6 +39,7 @@ impl ConnInner {
             tx_seq: Cell::new(0),
             savepoints: Default::default(),
             savepoint_seq: Cell::new(0),
+            lease: Cell::new(0),
         })
     }
 
@@ -58,6 +61,8 @@ impl Drop for Connection {
     fn drop(&mut self) {
         if let Some(inner) = self.inner.take() {
             if Rc::strong_count(&inner) == 1 {
+                // the checkout ends: its `WeakConnection`s no longer upgrade
+                inner.lease.set(inner.lease.get() + 1);
                 self.engine.checkin(inner);
             }
         }
@@ -83,7 +88,41 @@ pub enum TxOwnership {
     Joined,
 }
 
+/// A handle on a checked-out connection that does not keep it checked out (a session bound
+/// to a connection): once every `Connection` of that checkout is gone, and the connection is
+/// back in the pool, it no longer upgrades.
+pub struct WeakConnection {
+    inner: std::rc::Weak<ConnInner>,
+    lease: u64,
+    engine: Engine,
+}
+
+impl WeakConnection {
+    /// The connection, while the checkout it was taken from lasts.
+    pub fn upgrade(&self) -> Option<Connection> {
+        let inner = self.inner.upgrade()?;
+        (inner.lease.get() == self.lease).then(|| Connection {
+            inner: Some(inner),
+            engine: self.engine.clone(),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
 impl Connection {
+    /// A handle that does not keep this checkout alive (see `WeakConnection`).
+    pub fn downgrade(&self) -> WeakConnection {
+        let inner = self.inner.as_ref().expect("connection in use");
+        WeakConnection {
+            inner: Rc::downgrade(inner),
+            lease: inner.lease.get(),
+            engine: self.engine.clone(),
+        }
+    }
+
     /// Another handle on the same database connection (and its transaction).
     pub fn share(&self) -> Connection {
         Connection {

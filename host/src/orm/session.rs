@@ -62,7 +62,7 @@ pub struct SessionCore {
     /// What the session's transaction is on its connection (`session_bind.rs`).
     pub(crate) root_tx: RefCell<RootTx>,
     /// Bound to a connection rather than an engine (`session_bind.rs`).
-    pub(crate) bound_conn: RefCell<Option<Connection>>,
+    pub(crate) bound_conn: RefCell<Option<crate::engine::connection::WeakConnection>>,
     pub(crate) identity: RefCell<FxHashMap<IdentityKey, Rc<Instance>>>,
     pub(crate) new: RefCell<Vec<Rc<Instance>>>,
     pub(crate) deleted: RefCell<Vec<Rc<Instance>>>,

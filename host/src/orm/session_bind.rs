@@ -7,6 +7,7 @@
 use std::rc::Rc;
 
 use crate::engine::connection::TxOwnership;
+use crate::engine::connection::WeakConnection;
 use crate::engine::Connection;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -112,8 +113,13 @@ impl RootTx {
 /// `SessionTransaction._connection_for_bind` does for a `Connection` bind: a connection
 /// outside a transaction gets one the session owns; one inside a transaction is joined
 /// according to the mode.
-pub fn begin_on(bound: &Connection, mode: JoinMode) -> Result<(Rc<Connection>, RootTx)> {
-    let conn = bound.share();
+pub fn begin_on(bound: &WeakConnection, mode: JoinMode) -> Result<(Rc<Connection>, RootTx)> {
+    let conn = bound.upgrade().ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidRequestError,
+            "This Session is bound to a Connection that has been closed: bind it to an open one",
+        )
+    })?;
     if !conn.in_transaction() {
         conn.begin()?;
         return Ok((Rc::new(conn), RootTx::Owner(None)));
@@ -146,14 +152,18 @@ pub fn begin_on(bound: &Connection, mode: JoinMode) -> Result<(Rc<Connection>, R
 impl SessionCore {
     /// Binds the session to a connection (`orm.Session(connection)`): its transactions run
     /// on that connection, joined to the one it is in as `join_transaction_mode` says. SQL is
-    /// compiled for the connection's engine.
+    /// compiled for the connection's engine. The session does not keep the connection
+    /// checked out: once its owner closes it, the session refuses work until bound again.
     pub fn bind_connection(&self, conn: &Connection) {
         self.set_bind(Some(conn.engine().clone()));
-        *self.bound_conn.borrow_mut() = Some(conn.share());
+        *self.bound_conn.borrow_mut() = Some(conn.downgrade());
     }
 
-    /// The connection the session is bound to, if it is bound to one.
+    /// The connection the session is bound to, while it is open.
     pub fn bound_connection(&self) -> Option<Connection> {
-        self.bound_conn.borrow().as_ref().map(Connection::share)
+        self.bound_conn
+            .borrow()
+            .as_ref()
+            .and_then(WeakConnection::upgrade)
     }
 }
