@@ -286,6 +286,13 @@ describe("lualchemy.testing fixture", function()
     assert.matches("SELECT users.name", tostring(err), 1, true)
   end)
 
+  it("answers a second get from the identity map (the TESTING.md example)", function()
+    local user = User{ name = "sword" }
+    db.session:add(user)
+    assert.queries(1, function() db.session:flush() end)
+    assert.queries(0, function() db.session:get(User, user.id) end)
+  end)
+
   it("counts with a query counter and count_queries", function()
     local counter = testing.query_counter(db.engine)
     db.session:add(User{ name = "c" })
