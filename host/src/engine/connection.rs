@@ -165,9 +165,11 @@ impl Connection {
         super::events::dispatch(&self.engine, event, sql, params)
     }
 
-    fn echo(&self, sql: &str, params: &EchoParams<'_>) {
-        if let Some(sink) = self.engine.0.echo.borrow().as_ref() {
-            sink.statement(sql, params);
+    fn echo(&self, sql: &str, params: &EchoParams<'_>) -> Result<()> {
+        let sink = self.engine.0.echo.borrow().clone();
+        match sink {
+            Some(sink) => sink.statement(sql, params),
+            None => Ok(()),
         }
     }
 
@@ -184,7 +186,13 @@ impl Connection {
 
     /// Transaction control: reported, then sent as is.
     fn control(&self, sql: &str, echo_as: &str) -> Result<()> {
-        self.echo(echo_as, &EchoParams::None);
+        if sql.starts_with("ROLLBACK") {
+            // a rollback happens whatever the echo function does; its error follows
+            let echoed = self.echo(echo_as, &EchoParams::None);
+            self.batch(sql)?;
+            return echoed;
+        }
+        self.echo(echo_as, &EchoParams::None)?;
         self.batch(sql)
     }
 
@@ -207,7 +215,7 @@ impl Connection {
         if self.in_transaction() {
             return Ok(TxOwnership::Joined);
         }
-        self.echo("BEGIN (implicit)", &EchoParams::None);
+        self.echo("BEGIN (implicit)", &EchoParams::None)?;
         let inner = self.inner();
         inner.tx_seq.set(inner.tx_seq.get() + 1);
         inner.savepoints.borrow_mut().clear();
@@ -344,8 +352,7 @@ impl Connection {
         self.inner().savepoints.borrow_mut().clear();
         if self.inner().deferred.replace(false) {
             // nothing was written: the transaction never reached the database
-            self.echo("COMMIT", &EchoParams::None);
-            return Ok(());
+            return self.echo("COMMIT", &EchoParams::None);
         }
         if self.driver().in_transaction() {
             if let Some(c) = self.driver().sqlite() {
@@ -359,8 +366,7 @@ impl Connection {
     pub fn rollback(&self) -> Result<()> {
         self.inner().savepoints.borrow_mut().clear();
         if self.inner().deferred.replace(false) {
-            self.echo("ROLLBACK", &EchoParams::None);
-            return Ok(());
+            return self.echo("ROLLBACK", &EchoParams::None);
         }
         if self.driver().in_transaction() {
             self.control("ROLLBACK", "ROLLBACK")?;
@@ -399,7 +405,7 @@ impl Connection {
         params: &[Value],
         report: EchoParams<'_>,
     ) -> Result<usize> {
-        self.echo(sql, &report);
+        self.echo(sql, &report)?;
         self.cursor_event(EngineEvent::BeforeCursorExecute, sql, &report)?;
         let n = self.run(sql, params);
         self.cursor_event(EngineEvent::AfterCursorExecute, sql, &report)?;
@@ -434,7 +440,7 @@ impl Connection {
             [one] => EchoParams::One(one),
             _ => EchoParams::Many(rows),
         };
-        self.echo(sql, &reported);
+        self.echo(sql, &reported)?;
         self.cursor_event(EngineEvent::BeforeCursorExecute, sql, &reported)?;
         match self.driver() {
             Driver::Sqlite(raw) => {
@@ -584,7 +590,7 @@ impl Connection {
         report: EchoParams<'_>,
         mut f: impl FnMut(&Row<'_>) -> Result<()>,
     ) -> Result<()> {
-        self.echo(sql, &report);
+        self.echo(sql, &report)?;
         self.cursor_event(EngineEvent::BeforeCursorExecute, sql, &report)?;
         match self.driver() {
             Driver::Sqlite(c) => {
@@ -618,7 +624,7 @@ impl Connection {
         if let Driver::Mysql(d) = self.driver() {
             // the server names the columns only once the statement runs
             let report = EchoParams::One(params);
-            self.echo(sql, &report);
+            self.echo(sql, &report)?;
             self.cursor_event(EngineEvent::BeforeCursorExecute, sql, &report)?;
             let mut values = Vec::new();
             let (affected, names) = d.run_described(
