@@ -1345,8 +1345,19 @@ function testing.fixture(options) end
 
 ---A counter of the statements an engine executes (`before_cursor_execute`).
 ---@param engine lualchemy.Engine
----@return { count: integer, statements: string[], reset: fun(self), stop: fun(self) }
+---@return lualchemy.testing.QueryCounter
 function testing.query_counter(engine) end
+
+---@class lualchemy.testing.QueryCounter
+---@field count integer statements executed since made or reset
+---@field statements string[] their SQL
+local QueryCounter = {}
+
+---Starts counting again from 0.
+function QueryCounter:reset() end
+
+---Stops counting (removes the listener).
+function QueryCounter:stop() end
 
 ---The number of statements fn made the engine execute, and their SQL.
 ---@param engine lualchemy.Engine

@@ -52,6 +52,7 @@ local samples = {
   ["lualchemy.Transaction"] = engine:connect():begin(),
   ["lualchemy.testing"] = require("lualchemy.testing"),
   ["lualchemy.testing.Fixture"] = require("lualchemy.testing").fixture{ engine = engine },
+  ["lualchemy.testing.QueryCounter"] = require("lualchemy.testing").query_counter(engine),
   ["lualchemy.Session"] = session,
   ["lualchemy.SessionMaker"] = orm.sessionmaker{ bind = engine },
   ["lualchemy.IdentitySet"] = session.new,
