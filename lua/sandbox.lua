@@ -1,7 +1,9 @@
 -- The environment of a sandboxed script, built in place over the state's globals (see
--- host/src/sandbox.rs and docs/SANDBOX.md). Called once with the lualchemy module and the
--- largest string a single string.rep may build.
-local orm, max_string, readonly_proxy, charge = ...
+-- host/src/sandbox.rs and docs/SANDBOX.md). Called once with the lualchemy module, the
+-- largest string a single string.rep may build, the read-only view maker, the budget's
+-- charge function, and pairs over a read-only view (for Lua 5.1 and LuaJIT, whose pairs
+-- ignores __pairs: a userdata's metatable is out of Lua's reach).
+local orm, max_string, readonly_proxy, charge, readonly_pairs = ...
 local G = _G
 local raw_getmetatable, raw_setmetatable = getmetatable, setmetatable
 local raw_load, raw_collectgarbage, raw_error = load, collectgarbage, error
@@ -203,9 +205,10 @@ for _ in raw_pairs(raw_setmetatable({}, { __pairs = function()
 end })) do honours_pairs = true end
 if not honours_pairs then
   G.pairs = function(t, ...)
-    local mt = raw_getmetatable(t)
-    local f = raw_type(mt) == "table" and raw_rawget(mt, "__pairs")
-    if f then return f(t, ...) end
+    if raw_type(t) == "userdata" then
+      local f, st, c = readonly_pairs(t)
+      if f then return f, st, c end
+    end
     return raw_pairs(t, ...)
   end
 end

@@ -26,8 +26,8 @@ local function split_list(v)
     return out
   end
   local out = {}
-  for part in tostring(v):gmatch("[^,]+") do
-    part = part:match("^%s*(.-)%s*$")
+  for item in tostring(v):gmatch("[^,]+") do
+    local part = item:match("^%s*(.-)%s*$") -- a new local: Lua 5.5's loop variables are constant
     if part ~= "" then out[#out + 1] = part end
   end
   return out

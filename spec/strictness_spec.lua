@@ -153,7 +153,8 @@ describe("a column default or onupdate function that raises", function()
       s:add(Note{ body = "x" })
       local ok, err = pcall(s.commit, s)
       assert.falsy(ok)
-      local expected = ({ table = marker, ["nil"] = nil, userdata = io.stdout })[m]
+      -- error(nil) is what this Lua's own pcall gives for it (nil; "<no error object>" on 5.5)
+      local expected = ({ table = marker, ["nil"] = select(2, pcall(error, nil)), userdata = io.stdout })[m]
       assert.equal(expected, err, m)
       s:rollback()
     end

@@ -177,7 +177,7 @@ end
 local function read_golden(name)
   local path = "spec/fixtures/walkthrough/" .. name .. ".txt"
   local f = assert(io.open(path, "r"))
-  local text = f:read("a"):gsub("\n$", "")
+  local text = f:read("*a"):gsub("\n$", "")
   f:close()
   return text
 end

@@ -119,10 +119,11 @@ function orm.Mapped(annotation, options) end
 ---@return lualchemy.ForeignKey
 function orm.ForeignKey(target, options) end
 
----A plain table (association tables): `orm.Table(name, metadata, orm.Column("id", ...), ...)`.
+---A plain table (association tables): `orm.Table(name, metadata, orm.Column("id", ...), ...)`;
+---`orm.Table(name, metadata, { autoload_with = engine })` reads it from the database.
 ---@param name string
 ---@param metadata lualchemy.MetaData
----@param ... lualchemy.ColumnSpec|lualchemy.SchemaItem|{ comment?: string, info?: table }
+---@param ... lualchemy.ColumnSpec|lualchemy.SchemaItem|{ comment?: string, info?: table, autoload_with?: lualchemy.Engine }
 ---@return lualchemy.Table
 function orm.Table(name, metadata, ...) end
 
@@ -154,12 +155,18 @@ function orm.Index(name, ...) end
 ---@return lualchemy.CreateTable
 function orm.CreateTable(table) end
 
----`orm.inspect(Model)` is its Mapper; `orm.inspect(obj)` the object's state.
+---`orm.inspect(Model)` is its Mapper; `orm.inspect(obj)` the object's state;
+---`orm.inspect(engine)` an Inspector of the database's tables.
 ---@overload fun(target: lualchemy.Model): lualchemy.Mapper
 ---@overload fun(target: lualchemy.Instance): lualchemy.InstanceState
+---@overload fun(target: lualchemy.Engine): lualchemy.Inspector
 ---@param target any
----@return lualchemy.Mapper|lualchemy.InstanceState
+---@return lualchemy.Mapper|lualchemy.InstanceState|lualchemy.Inspector
 function orm.inspect(target) end
+
+---SQLAlchemy's automap: `Base:prepare(engine)` maps a class per reflected table.
+---@return lualchemy.AutomapBase
+function orm.automap_base() end
 
 ---@param target string|lualchemy.Model class name or model
 ---@param options? lualchemy.RelationshipOptions
@@ -471,8 +478,8 @@ function Engine:begin(fn) end
 ---@class lualchemy.Connection
 local Connection = {}
 
----@param stmt lualchemy.TextClause|lualchemy.Select
----@param params? table named parameters
+---@param stmt lualchemy.TextClause|lualchemy.Select|lualchemy.Insert|lualchemy.DML
+---@param params? table named parameters, or an INSERT's row(s)
 ---@return lualchemy.Result
 function Connection:execute(stmt, params) end
 
@@ -690,6 +697,62 @@ function MetaData:create_all(engine) end
 
 ---@param engine lualchemy.Engine
 function MetaData:drop_all(engine) end
+
+---Reads the database's tables (or those `only` names) into this MetaData.
+---@param engine lualchemy.Engine
+---@param options? { only?: string[] }
+function MetaData:reflect(engine, options) end
+
+---`orm.automap_base()`: classes mapped from a reflected schema, one per table with a primary
+---key, named as the table; relationships from foreign keys named as SQLAlchemy's automap
+---(`addresses.users`, `users.addresses_collection`; many-to-many through a table of two
+---foreign keys: `<other>_collection` on each side).
+---@class lualchemy.AutomapBase
+---@field classes table<string, lualchemy.Model> the mapped classes by table name
+---@field metadata lualchemy.MetaData
+---@field registry lualchemy.DeclarativeBase the declarative base the classes are made by
+local AutomapBase = {}
+
+---Reflects the database and maps its tables (again: only tables not mapped yet).
+---@param engine lualchemy.Engine|{ autoload_with: lualchemy.Engine }
+---@return lualchemy.AutomapBase
+function AutomapBase:prepare(engine) end
+
+---`orm.inspect(engine)`: the database's tables as SQLAlchemy's Inspector reports them, read
+---afresh on each call. A name the database does not give is nil.
+---@class lualchemy.Inspector
+local Inspector = {}
+
+---@return string[]
+function Inspector:get_table_names() end
+
+---@param name string
+---@return boolean
+function Inspector:has_table(name) end
+
+---@param table string
+---@return { name: string, type: lualchemy.TypeEngine, nullable: boolean, default: string?, primary_key: boolean, autoincrement: boolean? }[]
+function Inspector:get_columns(table) end
+
+---@param table string
+---@return { constrained_columns: string[], name: string? }
+function Inspector:get_pk_constraint(table) end
+
+---@param table string
+---@return { name: string?, constrained_columns: string[], referred_table: string, referred_columns: string[], options: { ondelete: string?, onupdate: string? } }[]
+function Inspector:get_foreign_keys(table) end
+
+---@param table string
+---@return { name: string, column_names: string[], unique: boolean }[]
+function Inspector:get_indexes(table) end
+
+---@param table string
+---@return { name: string?, column_names: string[] }[]
+function Inspector:get_unique_constraints(table) end
+
+---@param table string
+---@return { name: string?, sqltext: string }[]
+function Inspector:get_check_constraints(table) end
 
 ---@class lualchemy.CreateTable
 local CreateTable = {}

@@ -52,6 +52,33 @@ struct ReadOnly {
     name: String,
 }
 
+impl ReadOnly {
+    /// `pairs` over a snapshot of the entries, tables inside given as read-only views.
+    fn snapshot_pairs(&self, lua: &Lua) -> mlua::Result<(mlua::Function, LuaValue, LuaValue)> {
+        let entries: Vec<(LuaValue, LuaValue)> = self
+            .t
+            .pairs::<LuaValue, LuaValue>()
+            .collect::<mlua::Result<_>>()?;
+        let name = self.name.clone();
+        let mut at = 0usize;
+        let iter = lua.create_function_mut(move |lua, _: mlua::MultiValue| {
+            let Some((k, v)) = entries.get(at).cloned() else {
+                return Ok((LuaValue::Nil, LuaValue::Nil));
+            };
+            at += 1;
+            let v = match v {
+                LuaValue::Table(t) => LuaValue::UserData(lua.create_userdata(ReadOnly {
+                    t,
+                    name: name.clone(),
+                })?),
+                v => v,
+            };
+            Ok((k, v))
+        })?;
+        Ok((iter, LuaValue::Nil, LuaValue::Nil))
+    }
+}
+
 impl UserData for ReadOnly {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_meta_method(MetaMethod::Index, |lua, this, k: LuaValue| {
@@ -83,30 +110,8 @@ impl UserData for ReadOnly {
             Ok(format!("<read-only {}>", this.name))
         });
         // pairs() walks a snapshot, so the iteration never hands out the table itself (Lua
-        // 5.1 and LuaJIT ignore `__pairs`: lua/sandbox.lua's pairs calls it there)
-        m.add_meta_method("__pairs", |lua, this, ()| {
-            let entries: Vec<(LuaValue, LuaValue)> = this
-                .t
-                .pairs::<LuaValue, LuaValue>()
-                .collect::<mlua::Result<_>>()?;
-            let name = this.name.clone();
-            let mut at = 0usize;
-            let iter = lua.create_function_mut(move |lua, _: mlua::MultiValue| {
-                let Some((k, v)) = entries.get(at).cloned() else {
-                    return Ok((LuaValue::Nil, LuaValue::Nil));
-                };
-                at += 1;
-                let v = match v {
-                    LuaValue::Table(t) => LuaValue::UserData(lua.create_userdata(ReadOnly {
-                        t,
-                        name: name.clone(),
-                    })?),
-                    v => v,
-                };
-                Ok((k, v))
-            })?;
-            Ok((iter, LuaValue::Nil, LuaValue::Nil))
-        });
+        // 5.1 and LuaJIT ignore `__pairs`: lua/sandbox.lua's pairs calls `snapshot_pairs`)
+        m.add_meta_method("__pairs", |lua, this, ()| this.snapshot_pairs(lua));
         m.add_meta_method(MetaMethod::Len, |_, this, ()| Ok(this.t.raw_len()));
     }
 }
@@ -222,6 +227,14 @@ impl Sandbox {
         let readonly = lua.create_function(|lua, (t, name): (mlua::Table, String)| {
             lua.create_userdata(ReadOnly { t, name })
         })?;
+        // pairs over a read-only view where Lua ignores `__pairs` (nothing for other values)
+        let readonly_pairs = lua.create_function(|lua, v: LuaValue| match v {
+            LuaValue::UserData(ud) if ud.is::<ReadOnly>() => {
+                let (f, s, c) = ud.borrow::<ReadOnly>()?.snapshot_pairs(lua)?;
+                Ok((LuaValue::Function(f), s, c))
+            }
+            _ => Ok((LuaValue::Nil, LuaValue::Nil, LuaValue::Nil)),
+        })?;
         let spent = Rc::new(Cell::new(0u64));
         let max = self.max_instructions;
         let timeout = self.timeout;
@@ -252,7 +265,7 @@ impl Sandbox {
         };
         lua.load(include_str!("../lua/sandbox.lua"))
             .set_name("=lualchemy/sandbox.lua")
-            .call::<()>((orm, self.max_string, readonly, charge))?;
+            .call::<()>((orm, self.max_string, readonly, charge, readonly_pairs))?;
         // SQLite's own heap, process-wide
         unsafe {
             rusqlite::ffi::sqlite3_hard_heap_limit64(self.max_memory as i64);
@@ -313,6 +326,11 @@ mod tests {
                 assert(not pcall(rawset, orm, "select", print), "the module refuses rawset")
                 assert(not pcall(function() orm.select = print end), "and assignment")
                 assert(not pcall(function() orm.event.listen = print end), "and inside")
+                -- pairs walks a snapshot of a read-only view, on every version (Lua 5.1
+                -- and LuaJIT ignore __pairs: the sandbox's pairs does it there)
+                local n = 0
+                for k, v in pairs(orm) do n = n + 1 end
+                assert(n > 20, "pairs over the module saw " .. n .. " entries")
                 assert(io == nil and package == nil and debug == nil and dofile == nil)
                 assert(os.execute == nil and os.getenv == nil and string.dump == nil)
                 assert(getmetatable("") == false)

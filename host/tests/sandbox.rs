@@ -931,6 +931,17 @@ attempt!(
 );
 
 attempt!(
+    allowed_reflection,
+    Case {
+        id: "allowed_reflection",
+        category: CONTROL,
+        what: "orm.inspect(engine) and automap read the schema through the catalog PRAGMAs \
+           (table_info(t), foreign_key_list(t), index_list(t), index_info(ix))",
+        ..BASE
+    }
+);
+
+attempt!(
     sandbox_globals,
     Case {
         id: "sandbox_globals",

@@ -10,7 +10,7 @@ use rusqlite::config::DbConfig;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::limits::Limit;
 
-/// PRAGMAs a hardened connection runs: read-only ones, queried without a value.
+/// PRAGMAs a hardened connection runs: read-only ones, which no argument makes write.
 const READ_ONLY_PRAGMAS: &[&str] = &[
     "foreign_key_list",
     "index_info",
@@ -46,12 +46,11 @@ impl Default for Hardening {
 fn authorize(ctx: AuthContext<'_>) -> Authorization {
     match ctx.action {
         AuthAction::Attach { .. } | AuthAction::Detach { .. } => Authorization::Deny,
-        AuthAction::Pragma {
-            pragma_name,
-            pragma_value,
-        } => {
+        // the listed PRAGMAs only read, whatever their argument (a table or index name:
+        // `table_info(users)`, reflection's catalog queries)
+        AuthAction::Pragma { pragma_name, .. } => {
             let name = pragma_name.to_ascii_lowercase();
-            if pragma_value.is_none() && READ_ONLY_PRAGMAS.contains(&name.as_str()) {
+            if READ_ONLY_PRAGMAS.contains(&name.as_str()) {
                 Authorization::Allow
             } else {
                 Authorization::Deny

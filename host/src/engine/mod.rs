@@ -9,6 +9,7 @@ pub mod events;
 pub mod hardening;
 pub mod options;
 pub mod pool;
+pub mod reflection;
 pub mod row;
 pub mod url;
 

@@ -7,7 +7,6 @@ use mlua::{AnyUserData, Lua, MetaMethod, UserData, UserDataMethods, Value as Lua
 
 use super::error::{arg, IntoLuaResult, LuaResult};
 use super::expr::{clause_arg, operand};
-use super::model::LuaModel;
 use super::result::ResultSet;
 use crate::orm::bulk::Synchronize;
 use crate::orm::session::SessionCore;
@@ -37,7 +36,8 @@ pub fn synchronize_option(v: &LuaValue) -> LuaResult<Option<Synchronize>> {
         LuaValue::Nil => Ok(None),
         LuaValue::Boolean(false) => Ok(Some(Synchronize::None)),
         LuaValue::String(s) => match &*s.to_str()? {
-            "auto" | "evaluate" | "fetch" => Ok(Some(Synchronize::Fetch)),
+            "auto" | "evaluate" => Ok(Some(Synchronize::Evaluate)),
+            "fetch" => Ok(Some(Synchronize::Fetch)),
             other => Err(arg(format!(
                 "synchronize_session must be \"auto\", \"evaluate\", \"fetch\" or false, got \"{other}\""
             ))),
@@ -79,7 +79,7 @@ impl LuaBulk {
             .unwrap_or_default()
     }
 
-    fn statement(&self) -> Statement {
+    pub(crate) fn statement(&self) -> Statement {
         match self.kind {
             BulkKind::Update => {
                 let mut u = Update::new(&self.mapper.table);
@@ -103,7 +103,7 @@ impl LuaBulk {
         session: &SessionCore,
         sync: Option<Synchronize>,
     ) -> LuaResult<ResultSet> {
-        let sync = sync.or(self.sync).unwrap_or(Synchronize::Fetch);
+        let sync = sync.or(self.sync).unwrap_or(Synchronize::Evaluate);
         let out = match self.kind {
             BulkKind::Update => {
                 if self.values.is_empty() {
@@ -232,13 +232,10 @@ impl UserData for LuaBulk {
     }
 }
 
-fn new_bulk(m: &AnyUserData, kind: BulkKind, name: &str) -> LuaResult<LuaBulk> {
-    let m = m
-        .borrow::<LuaModel>()
-        .map_err(|_| arg(format!("orm.{name}() expects a mapped class")))?;
+fn new_bulk(lua: &Lua, m: &AnyUserData, kind: BulkKind, name: &str) -> LuaResult<LuaBulk> {
     Ok(LuaBulk {
         kind,
-        mapper: m.mapper.clone(),
+        mapper: super::model::dml_mapper(lua, m, name)?,
         values: Vec::new(),
         where_: Vec::new(),
         sync: None,
@@ -249,11 +246,11 @@ fn new_bulk(m: &AnyUserData, kind: BulkKind, name: &str) -> LuaResult<LuaBulk> {
 pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
     orm.set(
         "update",
-        lua.create_function(|_, m: AnyUserData| new_bulk(&m, BulkKind::Update, "update"))?,
+        lua.create_function(|lua, m: AnyUserData| new_bulk(lua, &m, BulkKind::Update, "update"))?,
     )?;
     orm.set(
         "delete",
-        lua.create_function(|_, m: AnyUserData| new_bulk(&m, BulkKind::Delete, "delete"))?,
+        lua.create_function(|lua, m: AnyUserData| new_bulk(lua, &m, BulkKind::Delete, "delete"))?,
     )?;
     Ok(())
 }

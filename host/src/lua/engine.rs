@@ -350,7 +350,13 @@ impl UserData for LuaConnection {
                         .lua()?;
                     (c, values)
                 } else {
-                    return Err(arg("conn:execute() expects orm.text() or orm.select()"));
+                    let conn = this.with(|c| Ok(c.share()))?;
+                    return match super::connection_dml::execute(lua, &conn, ud, &params)? {
+                        Some(result) => Ok(result),
+                        None => Err(arg(
+                            "conn:execute() expects orm.text(), orm.select(), orm.insert(), orm.update() or orm.delete()",
+                        )),
+                    };
                 };
                 let out = this.with(|conn| conn.run_text(&compiled.sql, &values))?;
                 Ok(super::session::text_result(out))

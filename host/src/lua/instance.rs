@@ -30,9 +30,11 @@
 //!
 //! Safety rules for every function here: no Rust value with a destructor (a `RefCell`
 //! borrow above all) is alive across a Lua call that can raise, since a Lua error unwinds by
-//! `longjmp`. The calls that differ between Lua versions (`new_userdata`, the
-//! `exact_integer` check of the integer fast paths) come from `compat`, the binding's seam
-//! for versions; everything else here is the C API every version shares.
+//! `longjmp` (the one exception, `compat::Nested`, counts only on LuaJIT, whose errors
+//! unwind through Rust frames and drop it; its drop does nothing elsewhere). The calls that
+//! differ between Lua versions (`new_userdata`, the `exact_integer` check of the integer
+//! fast paths) come from `compat`, the binding's seam for versions; everything else here is
+//! the C API every version shares.
 
 use std::ffi::{c_int, c_void};
 use std::mem::ManuallyDrop;

@@ -3,12 +3,14 @@
 
 pub mod compat;
 pub mod computed;
+pub mod connection_dml;
 pub mod convert;
 pub mod dml;
 pub mod engine;
 pub mod error;
 pub mod events;
 pub mod expr;
+pub mod inspector;
 pub mod instance;
 pub mod loader_options;
 pub mod model;
@@ -68,6 +70,11 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
         .set_name("=lualchemy/prelude.lua")
         .call(orm.clone())?;
     lua.set_app_data(Extensions(prelude));
+    let automap: mlua::Function = lua
+        .load(include_str!("../../../lua/automap.lua"))
+        .set_name("=lualchemy/automap.lua")
+        .call(orm.clone())?;
+    orm.set("automap_base", automap)?;
     lua.set_named_registry_value("lualchemy.raising", orm.get::<mlua::Function>("_raising")?)?;
     lua.set_named_registry_value("lualchemy.module", orm.clone())?;
     let package: Option<mlua::Table> = lua.globals().get("package")?;

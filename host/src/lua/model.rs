@@ -87,6 +87,35 @@ pub fn mapper_of(v: &LuaValue) -> LuaResult<Rc<Mapper>> {
     }
 }
 
+/// The class-less mapper through which Core DML (`orm.insert(table)`, `orm.update(table)`,
+/// `orm.delete(table)`) reaches a plain Table: one per table, kept for the Lua state's life.
+pub fn table_mapper(lua: &Lua, table: &Rc<crate::schema::Table>) -> LuaResult<Rc<Mapper>> {
+    struct TableMappers(RefCell<HashMap<u32, Rc<Mapper>>>);
+    if lua.app_data_ref::<TableMappers>().is_none() {
+        lua.set_app_data(TableMappers(RefCell::new(HashMap::new())));
+    }
+    let cache = lua.app_data_ref::<TableMappers>().expect("set above");
+    if let Some(m) = cache.0.borrow().get(&table.id) {
+        return Ok(m.clone());
+    }
+    let m = Rc::new(Mapper::new(&table.name, table.clone()).lua()?);
+    cache.0.borrow_mut().insert(table.id, m.clone());
+    Ok(m)
+}
+
+/// The mapper a DML statement writes through: a mapped class's, or a plain Table's.
+pub fn dml_mapper(lua: &Lua, v: &AnyUserData, what: &str) -> LuaResult<Rc<Mapper>> {
+    if let Ok(m) = v.borrow::<LuaModel>() {
+        return Ok(m.mapper.clone());
+    }
+    if let Ok(t) = v.borrow::<super::schema::LuaTableObj>() {
+        return table_mapper(lua, &t.0);
+    }
+    Err(arg(format!(
+        "orm.{what}() expects a mapped class or a Table"
+    )))
+}
+
 fn collect_mixin(t: &mlua::Table, into: &mut Inherited) -> LuaResult<()> {
     for pair in t.pairs::<String, LuaValue>() {
         let (k, v) = pair?;
@@ -420,6 +449,10 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
         "inspect",
         lua.create_function(|lua, v: LuaValue| -> LuaResult<LuaValue> {
             if let LuaValue::UserData(ud) = &v {
+                if ud.is::<super::engine::LuaEngine>() {
+                    let engine = super::engine::engine_of(&v)?;
+                    return super::inspector::inspector_value(lua, engine);
+                }
                 if let Ok(m) = ud.borrow::<LuaModel>() {
                     return Ok(LuaValue::UserData(
                         lua.create_userdata(MapperInfo(m.mapper.clone()))?,

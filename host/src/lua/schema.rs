@@ -613,6 +613,13 @@ impl UserData for LuaMetaData {
             let e = engine_of(&engine)?;
             each_table_ddl(&e, &this.0.sorted_tables(), true).lua()
         });
+        m.add_method(
+            "reflect",
+            |lua, this, (engine, options): (LuaValue, Option<mlua::Table>)| {
+                let e = engine_of(&engine)?;
+                super::inspector::reflect_metadata(lua, &this.0, &e, options)
+            },
+        );
         m.add_method("drop_all", |_, this, engine: LuaValue| {
             let e = engine_of(&engine)?;
             let mut tables = this.0.sorted_tables();
@@ -863,6 +870,15 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                     )))
                 }
             };
+            // `{ autoload_with = engine }`: the table as the database has it
+            for a in &args[2..] {
+                if let LuaValue::Table(t) = a {
+                    if let Some(engine) = super::inspector::autoload_engine(t, &name)? {
+                        let table = super::inspector::reflect_into(&engine, &md, &name)?;
+                        return table_value(lua, &table);
+                    }
+                }
+            }
             let mut columns = Vec::new();
             let mut constraints = Vec::new();
             let mut indexes = Vec::new();

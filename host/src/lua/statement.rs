@@ -622,12 +622,9 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
     )?;
     orm.set(
         "insert",
-        lua.create_function(|_, m: AnyUserData| {
-            let m = m
-                .borrow::<LuaModel>()
-                .map_err(|_| arg("orm.insert() expects a mapped class"))?;
+        lua.create_function(|lua, m: AnyUserData| {
             Ok(LuaInsert {
-                mapper: m.mapper.clone(),
+                mapper: super::model::dml_mapper(lua, &m, "insert")?,
                 values: None,
                 returning: None,
             })

@@ -7,7 +7,8 @@
 //! Objects of those keys in the identity map then have the updated attributes expired (they
 //! reload with the database's new values on access), or, for DELETE, leave the identity map
 //! as deleted objects (a rollback restores them). `"auto"`, `"evaluate"` and `"fetch"` all
-//! take this path, which is always exact; `false` skips it.
+//! take this path, which is always exact; `"auto"` / `"evaluate"` (the default) leave out
+//! an object expired as a whole, as SQLAlchemy's evaluation skips it; `false` skips it all.
 
 use std::rc::Rc;
 
@@ -25,6 +26,10 @@ use crate::value::Value;
 pub enum Synchronize {
     /// Select the matching keys first and bring those objects in step.
     Fetch,
+    /// As `Fetch`, but an object of the session that is expired as a whole is left alone,
+    /// as SQLAlchemy's `"evaluate"` (and `"auto"`) skip expired objects (it has nothing
+    /// loaded to evaluate the criteria against).
+    Evaluate,
     /// Leave the session's objects alone (`synchronize_session = false`).
     None,
 }
@@ -115,6 +120,7 @@ impl SessionCore {
         if sync == Synchronize::None || self.identity.borrow().is_empty() {
             return Ok(Vec::new());
         }
+        let skip_expired = sync == Synchronize::Evaluate;
         let mut sel = Select::new(
             mapper
                 .pk
@@ -133,6 +139,15 @@ impl SessionCore {
             keys.extend(IdentityKey::new(mapper.id, &pk));
             Ok(())
         })?;
+        if skip_expired {
+            let map = self.identity.borrow();
+            keys.retain(|k| {
+                map.get(k).is_none_or(|inst| {
+                    let st = inst.state();
+                    (0..inst.mapper.attrs.len()).any(|i| st.loaded.contains(i))
+                })
+            });
+        }
         Ok(keys)
     }
 

@@ -237,7 +237,12 @@ fn put_scalar(obj: &Rc<Instance>, r: usize, value: Option<Rc<Instance>>) {
 /// bring it back: refused before anything changes, as SQLAlchemy's cascade listener raises
 /// before the collection or the reference changes.
 fn refuse_deleted(parent: &Rc<Instance>, rel: &Relationship, child: &Rc<Instance>) -> Result<()> {
-    if rel.cascade.save_update && !rel.viewonly && child.status() == Status::Deleted {
+    let deleted = match child.status() {
+        Status::Deleted => true,
+        Status::Detached => child.state().was_deleted,
+        _ => false,
+    };
+    if rel.cascade.save_update && !rel.viewonly && deleted {
         if let Some(s) = parent.session() {
             return s.add(child); // raises "has been deleted"
         }

@@ -283,8 +283,11 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                                     Status::Pending => session.expunge(child)?,
                                     _ => {}
                                 }
-                                continue;
                             }
+                            // reparented: its new parent's key is copied (when that parent is
+                            // in the session); SQLAlchemy never clears the key of a child of a
+                            // delete-orphan collection
+                            continue;
                         }
                         nullify.push(SyncRule {
                             child: child.clone(),

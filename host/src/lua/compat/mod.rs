@@ -117,17 +117,26 @@ pub fn features_table(lua: &mlua::Lua) -> mlua::Result<mlua::Table> {
 /// itself) ends with LuaJIT's "stack overflow" error at its Lua stack's limit, which takes
 /// more than the 8 MiB of a main thread. Elsewhere `f` runs where it is.
 pub fn with_native_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match NATIVE_STACK {
-        Some(size) => std::thread::Builder::new()
-            .name("lua".into())
-            .stack_size(size)
-            .spawn(f)
-            .and_then(|t| {
-                t.join()
-                    .map_err(|_| std::io::Error::other("the Lua thread panicked"))
-            })
-            .unwrap_or_else(|e| panic!("lualchemy: {e}")),
-        None => f(),
+    let Some(size) = NATIVE_STACK else {
+        return f();
+    };
+    // where the stack cannot be had (an address-space limit), `f` runs where it is
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(f)));
+    let in_thread = slot.clone();
+    let spawned = std::thread::Builder::new()
+        .name("lua".into())
+        .stack_size(size)
+        .spawn(move || {
+            let f = in_thread.lock().ok().and_then(|mut f| f.take());
+            f.map(|f| f())
+        });
+    match spawned.map(|t| t.join()) {
+        Ok(Ok(Some(v))) => v,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        _ => {
+            let f = slot.lock().ok().and_then(|mut f| f.take());
+            f.expect("the work ran nowhere")()
+        }
     }
 }
 

@@ -1,0 +1,27 @@
+-- Positive control: reflection reads the schema inside the sandbox (its catalog PRAGMAs
+-- take a table name, which the read-only allow-list must let through), and automap maps it.
+local orm = require("lualchemy")
+local engine = orm.create_engine("sqlite://")
+local conn = engine:connect()
+conn:execute(orm.text("CREATE TABLE users (id INTEGER PRIMARY KEY, name VARCHAR(50) UNIQUE, CHECK (id > 0))"))
+conn:execute(orm.text("CREATE TABLE addresses (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users (id))"))
+conn:execute(orm.text("CREATE INDEX ix_user ON addresses (user_id)"))
+conn:commit()
+conn:close()
+local insp = orm.inspect(engine)
+check("get_columns", #insp:get_columns("users") == 2)
+check("get_foreign_keys", #insp:get_foreign_keys("addresses") == 1)
+check("get_indexes", #insp:get_indexes("addresses") == 1)
+check("get_unique_constraints", #insp:get_unique_constraints("users") == 1)
+check("get_check_constraints", #insp:get_check_constraints("users") == 1)
+local Base = orm.automap_base()
+Base:prepare(engine)
+local s = orm.Session(engine)
+local u = Base.classes.users{ name = "ed" }
+u.addresses_collection:append(Base.classes.addresses{})
+s:add(u)
+s:commit()
+check("automap classes write and read", s:scalars(orm.select(Base.classes.addresses)):one().users.name == "ed")
+-- a PRAGMA that writes is still refused
+refused("PRAGMA user_version=5", function() engine:connect():execute(orm.text("PRAGMA user_version=5")) end)
+print("DONE")
