@@ -79,8 +79,10 @@ local orm = {}
 ---@return lualchemy.Engine
 function orm.create_engine(url, options) end
 
----A new session: `orm.Session(engine)` or `orm.Session{ bind = engine, autoflush = false }`.
----@param bind? lualchemy.Engine|lualchemy.SessionOptions
+---A new session: `orm.Session(engine)` or `orm.Session{ bind = engine, autoflush = false }`;
+---bound to a connection, `orm.Session(conn, { join_transaction_mode = "create_savepoint" })`
+---joins the transaction the connection is in.
+---@param bind? lualchemy.Engine|lualchemy.Connection|lualchemy.SessionOptions
 ---@param options? lualchemy.SessionOptions
 ---@return lualchemy.Session
 function orm.Session(bind, options) end
@@ -328,7 +330,10 @@ function orm._raised(err) end
 ---@field connect_args? { timeout?: number, connect_timeout?: number, check_same_thread?: boolean }
 
 ---@class lualchemy.SessionOptions
----@field bind? lualchemy.Engine
+---@field bind? lualchemy.Engine|lualchemy.Connection
+---How a session bound to a connection joins the transaction the connection is in
+---(SQLAlchemy 2.0's; default "conditional_savepoint").
+---@field join_transaction_mode? "conditional_savepoint"|"create_savepoint"|"rollback_only"|"control_fully"
 ---@field autoflush? boolean
 ---@field expire_on_commit? boolean
 ---@field close_resets_only? boolean
@@ -486,6 +491,34 @@ function Connection:close() end
 
 ---@return boolean
 function Connection:in_transaction() end
+
+---@return boolean
+function Connection:in_nested_transaction() end
+
+---Begins a transaction (an error if one is already begun, or autobegun).
+---@return lualchemy.Transaction
+function Connection:begin() end
+
+---A SAVEPOINT (beginning the transaction first if none is open).
+---@return lualchemy.Transaction
+function Connection:begin_nested() end
+
+---A transaction of `conn:begin()` or SAVEPOINT of `conn:begin_nested()`. With `<close>`
+---(Lua 5.4), committed when the block ends normally, rolled back on error.
+---@class lualchemy.Transaction
+---@field is_active boolean still the connection's current transaction (or open SAVEPOINT)
+---@field nested boolean a SAVEPOINT
+---@field connection lualchemy.Connection
+local Transaction = {}
+
+---Commits (releases the SAVEPOINT); an error when no longer active.
+function Transaction:commit() end
+
+---Rolls back (to the SAVEPOINT); nothing when no longer active.
+function Transaction:rollback() end
+
+---The same as rollback().
+function Transaction:close() end
 
 -- ---------------------------------------------------------------------------------------
 -- Sessions
@@ -1350,6 +1383,81 @@ function Result:close() end
 
 ---@return string[]
 function Result:keys() end
+
+-- ---------------------------------------------------------------------------------------
+-- require("lualchemy.testing"): database fixtures for specs (docs/TESTING.md)
+-- ---------------------------------------------------------------------------------------
+
+---@class lualchemy.testing
+---@field current? lualchemy.testing.Fixture the fixture whose test is open (set by begin())
+local testing = {}
+
+---@class lualchemy.testing.FixtureOptions
+---@field url? string the shared engine's URL ("sqlite://" by default)
+---@field engine? lualchemy.Engine an engine to use instead of url
+---@field metadata? lualchemy.MetaData its tables are created once, with the fixture
+---@field engine_options? lualchemy.EngineOptions
+---@field join_transaction_mode? "conditional_savepoint"|"create_savepoint"|"rollback_only"|"control_fully" default "create_savepoint"
+---@field session_options? lualchemy.SessionOptions
+
+---A shared engine with the schema created once; each test gets a session joined to a
+---transaction rolled back after it.
+---@param options? lualchemy.testing.FixtureOptions
+---@return lualchemy.testing.Fixture
+function testing.fixture(options) end
+
+---A counter of the statements an engine executes (`before_cursor_execute`).
+---@param engine lualchemy.Engine
+---@return lualchemy.testing.QueryCounter
+function testing.query_counter(engine) end
+
+---@class lualchemy.testing.QueryCounter
+---@field count integer statements executed since made or reset
+---@field statements string[] their SQL
+local QueryCounter = {}
+
+---Starts counting again from 0.
+function QueryCounter:reset() end
+
+---Stops counting (removes the listener).
+function QueryCounter:stop() end
+
+---The number of statements fn made the engine execute, and their SQL.
+---@param engine lualchemy.Engine
+---@param fn fun()
+---@return integer, string[]
+function testing.count_queries(engine, fn) end
+
+---@class lualchemy.testing.Fixture
+---@field engine lualchemy.Engine
+---@field metadata? lualchemy.MetaData
+---@field join_transaction_mode string
+---@field session_options lualchemy.SessionOptions
+---@field session? lualchemy.Session the open test's session
+---@field connection? lualchemy.Connection the open test's connection
+---@field transaction? lualchemy.Transaction the open test's transaction
+---@field sessions? lualchemy.Session[]
+local Fixture = {}
+
+---Begins a test: connection, transaction, joined session (returned).
+---@return lualchemy.Session
+function Fixture:begin() end
+
+---Another session joined to the open test's transaction.
+---@param options? lualchemy.SessionOptions
+---@return lualchemy.Session
+function Fixture:new_session(options) end
+
+---Ends the open test: closes its sessions, rolls its transaction back.
+function Fixture:rollback() end
+
+---Registers begin / rollback as busted's before_each / after_each of the enclosing describe.
+---@return lualchemy.testing.Fixture
+function Fixture:around_each() end
+
+---@param fn fun()
+---@return integer, string[]
+function Fixture:count_queries(fn) end
 
 ---A row: `row.name`, `row[1]`, `row.User`, `#row`.
 ---@class lualchemy.Row

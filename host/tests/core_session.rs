@@ -1022,3 +1022,185 @@ fn the_cycle_collector_leaves_objects_the_program_holds() {
     assert!(matches!(u.rel_state(rel.index), RelState::Collection(c) if c.items.len() == 1));
     assert!(p.rel_loaded(rel.reverse().unwrap().index));
 }
+
+// ---- a session bound to a connection: join_transaction_mode ---------------------------
+
+/// One step's view of the test's connection: in a transaction, in a SAVEPOINT, the test's
+/// outer transaction still the current one, and the users it sees (counting begins a
+/// transaction when none is open, as SQLAlchemy's `conn.execute` autobegins).
+fn joined_state(conn: &lualchemy::engine::Connection, outer: u64) -> (bool, bool, bool, i64) {
+    let in_tx = conn.in_transaction();
+    let nested = conn.in_nested_transaction();
+    let active = in_tx && conn.transaction_id() == outer;
+    if !in_tx {
+        conn.begin().unwrap();
+    }
+    let mut n = 0;
+    conn.query("SELECT count(*) FROM users", &[], |row| {
+        n = row.value(0)?.as_i64().unwrap();
+        Ok(())
+    })
+    .unwrap();
+    (in_tx, nested, active, n)
+}
+
+type JoinedRun = [(bool, bool, bool, i64); 3];
+
+/// The test's transaction (and, with `nested`, a SAVEPOINT in it) on a connection, one row
+/// written on it, then a session joined to it in `mode` commits one user, flushes and rolls
+/// back another, flushes and closes with a third. Returns the state after each of the three
+/// and the names left once the test rolls its transaction back.
+fn joined_run(mode: &str, nested: bool) -> (JoinedRun, Vec<Vec<Value>>) {
+    use lualchemy::orm::session_bind::JoinMode;
+    let f = Fixture::new();
+    let conn = f.engine.connect().unwrap();
+    conn.begin().unwrap();
+    let outer = conn.transaction_id();
+    if nested {
+        let name = conn.next_savepoint_name();
+        conn.savepoint(&name).unwrap();
+    }
+    conn.execute(
+        "INSERT INTO users (name, email) VALUES ('zero', 'zero@x')",
+        &[],
+    )
+    .unwrap();
+    let config = SessionConfig {
+        join_transaction_mode: JoinMode::parse(mode).unwrap(),
+        ..SessionConfig::default()
+    };
+    let s = lualchemy::orm::Session::new(None, config);
+    s.bind_connection(&conn);
+    s.add(&f.user("a", "a@x")).unwrap();
+    s.commit().unwrap();
+    let after_commit = joined_state(&conn, outer);
+    s.add(&f.user("b", "b@x")).unwrap();
+    s.flush().unwrap();
+    s.rollback().unwrap();
+    let after_rollback = joined_state(&conn, outer);
+    s.add(&f.user("c", "c@x")).unwrap();
+    s.flush().unwrap();
+    s.close();
+    let after_close = joined_state(&conn, outer);
+    // the test's trans.rollback(): only while it is still the current transaction
+    if conn.in_transaction() && conn.transaction_id() == outer {
+        conn.rollback().unwrap();
+    }
+    drop(s);
+    conn.rollback().unwrap(); // conn.close() rolls back what is left
+    drop(conn);
+    let left = f.rows("SELECT name FROM users ORDER BY id");
+    ([after_commit, after_rollback, after_close], left)
+}
+
+// The expected values below were checked against SQLAlchemy 2.0.58 running the same
+// sequence (Session(conn, join_transaction_mode=...)) on a SQLite file database, with the
+// pysqlite recipe of SQLAlchemy's SQLite docs (BEGIN emitted by the `begin` event), without
+// which pysqlite lets a SAVEPOINT begin a transaction of its own that RELEASE commits.
+
+#[test]
+fn conditional_savepoint_is_rollback_only_outside_a_savepoint_and_create_savepoint_inside() {
+    let (steps, left) = joined_run("conditional_savepoint", false);
+    assert_eq!(
+        steps,
+        [
+            (true, false, true, 2),
+            (false, false, false, 0),
+            (true, false, false, 1)
+        ]
+    );
+    assert!(left.is_empty());
+    let (steps, left) = joined_run("conditional_savepoint", true);
+    assert_eq!(steps, [(true, true, true, 2); 3]);
+    assert!(left.is_empty());
+}
+
+#[test]
+fn create_savepoint_never_ends_the_tests_transaction() {
+    for nested in [false, true] {
+        let (steps, left) = joined_run("create_savepoint", nested);
+        assert_eq!(steps, [(true, nested, true, 2); 3], "nested {nested}");
+        assert!(left.is_empty());
+    }
+}
+
+#[test]
+fn rollback_only_rolls_back_the_joined_transaction_but_never_commits_it() {
+    let (steps, left) = joined_run("rollback_only", false);
+    assert_eq!(
+        steps,
+        [
+            (true, false, true, 2),
+            (false, false, false, 0),
+            (true, false, false, 1)
+        ]
+    );
+    assert!(left.is_empty());
+    let (steps, left) = joined_run("rollback_only", true);
+    assert_eq!(
+        steps,
+        [
+            (true, true, true, 2),
+            (true, false, true, 0),
+            (true, false, true, 1)
+        ]
+    );
+    assert!(left.is_empty());
+}
+
+#[test]
+fn control_fully_commits_the_joined_transaction() {
+    let (steps, left) = joined_run("control_fully", false);
+    assert_eq!(
+        steps,
+        [
+            (false, false, false, 2),
+            (false, false, false, 2),
+            (false, false, false, 2)
+        ]
+    );
+    assert_eq!(left, vec![vec![text("zero")], vec![text("a")]]);
+    let (steps, left) = joined_run("control_fully", true);
+    // the session took the SAVEPOINT and released it on commit; its next transaction took
+    // the test's own, which its rollback ended
+    assert_eq!(
+        steps,
+        [
+            (true, false, true, 2),
+            (false, false, false, 0),
+            (false, false, false, 0)
+        ]
+    );
+    assert!(left.is_empty());
+}
+
+#[test]
+fn an_unknown_join_transaction_mode_names_the_valid_ones() {
+    let err = lualchemy::orm::session_bind::JoinMode::parse("conservative_savepoint").unwrap_err();
+    assert_eq!(err.kind, ErrorKind::ArgumentError);
+    assert!(
+        err.message.contains("conservative_savepoint") && err.message.contains("create_savepoint"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn a_session_does_not_keep_its_connection_checked_out() {
+    let f = Fixture::new();
+    let conn = f.engine.connect().unwrap();
+    let s = f.session();
+    s.bind_connection(&conn);
+    assert!(s.bound_connection().is_some());
+    drop(conn); // back to the pool: the session may not use it any more
+    assert!(s.bound_connection().is_none());
+    let err = s
+        .connection()
+        .err()
+        .expect("a closed connection is refused");
+    assert_eq!(err.kind, ErrorKind::InvalidRequestError);
+    assert!(err.message.contains("closed"), "{}", err.message);
+    // the pool hands the same connection to its next user, whom the session cannot reach
+    let _next = f.engine.connect().unwrap();
+    assert!(s.bound_connection().is_none());
+}

@@ -49,6 +49,10 @@ local samples = {
   ["lualchemy.event"] = orm.event,
   ["lualchemy.Engine"] = engine,
   ["lualchemy.Connection"] = engine:connect(),
+  ["lualchemy.Transaction"] = engine:connect():begin(),
+  ["lualchemy.testing"] = require("lualchemy.testing"),
+  ["lualchemy.testing.Fixture"] = require("lualchemy.testing").fixture{ engine = engine },
+  ["lualchemy.testing.QueryCounter"] = require("lualchemy.testing").query_counter(engine),
   ["lualchemy.Session"] = session,
   ["lualchemy.SessionMaker"] = orm.sessionmaker{ bind = engine },
   ["lualchemy.IdentitySet"] = session.new,
@@ -188,7 +192,7 @@ local classes, order = parse_stubs(stub_text)
 local SHAPES = {
   ["lualchemy.EngineOptions"] = true, ["lualchemy.SessionOptions"] = true,
   ["lualchemy.ColumnOptions"] = true, ["lualchemy.RelationshipOptions"] = true,
-  ["lualchemy.ExecuteOptions"] = true,
+  ["lualchemy.ExecuteOptions"] = true, ["lualchemy.testing.FixtureOptions"] = true,
   -- the common methods of Select and Query, checked on each of them
   ["lualchemy.SelectBase"] = true,
   -- orm.func: any name is a SQL function

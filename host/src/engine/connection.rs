@@ -19,6 +19,15 @@ pub(crate) struct ConnInner {
     /// SQLite: a transaction is begun whose `BEGIN` waits for its first statement that
     /// writes (pysqlite's legacy transaction control, SQLAlchemy's default on SQLite).
     deferred: Cell<bool>,
+    /// Counts the transactions begun on this connection: a transaction object knows it is
+    /// still the current one by its number.
+    tx_seq: Cell<u64>,
+    /// The SAVEPOINTs open in the current transaction, outermost first.
+    savepoints: std::cell::RefCell<Vec<String>>,
+    /// Numbers the SAVEPOINT names (`sa_savepoint_N`), unique on the connection.
+    savepoint_seq: Cell<u32>,
+    /// Counts the checkouts that ended: a `WeakConnection` is good for one checkout only.
+    lease: Cell<u64>,
 }
 
 impl ConnInner {
@@ -27,12 +36,17 @@ impl ConnInner {
             driver: Driver::open(engine)?,
             generation,
             deferred: Cell::new(false),
+            tx_seq: Cell::new(0),
+            savepoints: Default::default(),
+            savepoint_seq: Cell::new(0),
+            lease: Cell::new(0),
         })
     }
 
     /// Ends what a connection returned to the pool left open.
     pub(crate) fn reset(&self) {
         self.deferred.set(false);
+        self.savepoints.borrow_mut().clear();
         self.driver.reset();
     }
 }
@@ -47,6 +61,8 @@ impl Drop for Connection {
     fn drop(&mut self) {
         if let Some(inner) = self.inner.take() {
             if Rc::strong_count(&inner) == 1 {
+                // the checkout ends: its `WeakConnection`s no longer upgrade
+                inner.lease.set(inner.lease.get() + 1);
                 self.engine.checkin(inner);
             }
         }
@@ -72,7 +88,41 @@ pub enum TxOwnership {
     Joined,
 }
 
+/// A handle on a checked-out connection that does not keep it checked out (a session bound
+/// to a connection): once every `Connection` of that checkout is gone, and the connection is
+/// back in the pool, it no longer upgrades.
+pub struct WeakConnection {
+    inner: std::rc::Weak<ConnInner>,
+    lease: u64,
+    engine: Engine,
+}
+
+impl WeakConnection {
+    /// The connection, while the checkout it was taken from lasts.
+    pub fn upgrade(&self) -> Option<Connection> {
+        let inner = self.inner.upgrade()?;
+        (inner.lease.get() == self.lease).then(|| Connection {
+            inner: Some(inner),
+            engine: self.engine.clone(),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
 impl Connection {
+    /// A handle that does not keep this checkout alive (see `WeakConnection`).
+    pub fn downgrade(&self) -> WeakConnection {
+        let inner = self.inner.as_ref().expect("connection in use");
+        WeakConnection {
+            inner: Rc::downgrade(inner),
+            lease: inner.lease.get(),
+            engine: self.engine.clone(),
+        }
+    }
+
     /// Another handle on the same database connection (and its transaction).
     pub fn share(&self) -> Connection {
         Connection {
@@ -166,6 +216,9 @@ impl Connection {
             return Ok(TxOwnership::Joined);
         }
         self.echo("BEGIN (implicit)", &EchoParams::None)?;
+        let inner = self.inner();
+        inner.tx_seq.set(inner.tx_seq.get() + 1);
+        inner.savepoints.borrow_mut().clear();
         match self.driver() {
             Driver::Sqlite(c) => match self.engine.0.options.sqlite_begin.eager_sql() {
                 None => self.inner().deferred.set(true),
@@ -256,7 +309,47 @@ impl Connection {
         }
     }
 
+    /// The number of the transaction begun last (see `begin`); with `in_transaction`, tells
+    /// whether a transaction object is still the current one.
+    pub fn transaction_id(&self) -> u64 {
+        self.inner().tx_seq.get()
+    }
+
+    /// True while a SAVEPOINT is open.
+    pub fn in_nested_transaction(&self) -> bool {
+        !self.inner().savepoints.borrow().is_empty()
+    }
+
+    /// True while the SAVEPOINT of that name is open (not released or rolled back to, and
+    /// its transaction not ended).
+    pub fn has_savepoint(&self, name: &str) -> bool {
+        self.inner().savepoints.borrow().iter().any(|n| n == name)
+    }
+
+    /// A SAVEPOINT name not used before on this connection (`sa_savepoint_N`, as
+    /// SQLAlchemy names them), so that a session's and the connection's own never clash
+    /// (MySQL drops an older savepoint of the same name).
+    pub fn next_savepoint_name(&self) -> String {
+        let seq = &self.inner().savepoint_seq;
+        seq.set(seq.get() + 1);
+        format!("sa_savepoint_{}", seq.get())
+    }
+
+    /// The name of the SAVEPOINT opened last and still open.
+    pub fn innermost_savepoint(&self) -> Option<String> {
+        self.inner().savepoints.borrow().last().cloned()
+    }
+
+    /// Forgets the savepoint of that name and those opened after it.
+    fn end_savepoint(&self, name: &str) {
+        let mut open = self.inner().savepoints.borrow_mut();
+        if let Some(i) = open.iter().rposition(|n| n == name) {
+            open.truncate(i);
+        }
+    }
+
     pub fn commit(&self) -> Result<()> {
+        self.inner().savepoints.borrow_mut().clear();
         if self.inner().deferred.replace(false) {
             // nothing was written: the transaction never reached the database
             return self.echo("COMMIT", &EchoParams::None);
@@ -271,6 +364,7 @@ impl Connection {
     }
 
     pub fn rollback(&self) -> Result<()> {
+        self.inner().savepoints.borrow_mut().clear();
         if self.inner().deferred.replace(false) {
             return self.echo("ROLLBACK", &EchoParams::None);
         }
@@ -284,14 +378,18 @@ impl Connection {
     /// (a SAVEPOINT outside a transaction would begin one that its RELEASE commits).
     pub fn savepoint(&self, name: &str) -> Result<()> {
         let sql = format!("SAVEPOINT {name}");
-        self.execute_control(&sql, &sql)
+        self.execute_control(&sql, &sql)?;
+        self.inner().savepoints.borrow_mut().push(name.to_string());
+        Ok(())
     }
     pub fn release_savepoint(&self, name: &str) -> Result<()> {
         let sql = format!("RELEASE SAVEPOINT {name}");
+        self.end_savepoint(name);
         self.control(&sql, &sql)
     }
     pub fn rollback_to_savepoint(&self, name: &str) -> Result<()> {
         let sql = format!("ROLLBACK TO SAVEPOINT {name}");
+        self.end_savepoint(name);
         self.control(&sql, &sql)
     }
 

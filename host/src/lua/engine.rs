@@ -11,13 +11,24 @@ use super::convert::value_to_lua;
 use super::error::{arg, invalid, IntoLuaResult, LuaResult};
 use super::expr::LuaText;
 use super::statement::LuaSelect;
-use crate::engine::connection::TxOwnership;
 use crate::engine::{Connection, EchoParams, EchoSink, Engine, EngineOptions, PrintEcho};
 use crate::schema::ValueKind;
 use crate::sql::{compile, Statement};
 use crate::value::Value;
 
 pub struct LuaEngine(pub Engine);
+
+/// The connection of a Lua `Connection` value (`engine:connect()`), if `v` is one;
+/// `Err` when that connection is closed.
+pub fn connection_of(v: &LuaValue) -> Option<LuaResult<Connection>> {
+    match v {
+        LuaValue::UserData(ud) => {
+            let c = ud.borrow::<LuaConnection>().ok()?;
+            Some(c.share())
+        }
+        _ => None,
+    }
+}
 
 pub fn engine_of(v: &LuaValue) -> LuaResult<Engine> {
     match v {
@@ -150,9 +161,11 @@ impl LuaEcho {
 
 /// `engine:connect()`: a connection that begins a transaction on first use, as SQLAlchemy
 /// 2.0's does; `commit()` and `rollback()` end it, `close()` rolls back what is left.
+/// `begin()` and `begin_nested()` return transaction objects (`LuaTransaction`). Whether a
+/// transaction is open is the core connection's to say, so a session joined to this
+/// connection that ends the transaction (`join_transaction_mode`) is seen here too.
 pub struct LuaConnection {
     conn: RefCell<Option<Connection>>,
-    owner: RefCell<Option<TxOwnership>>,
     /// Lent to an event listener: the transaction is the flush's, not this handle's.
     lent: bool,
 }
@@ -163,20 +176,36 @@ impl LuaConnection {
     pub fn joined(conn: Connection) -> LuaConnection {
         LuaConnection {
             conn: RefCell::new(Some(conn)),
-            owner: RefCell::new(Some(TxOwnership::Joined)),
             lent: true,
         }
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> crate::error::Result<T>) -> LuaResult<T> {
+    /// Another handle on the connection (for a session bound to it).
+    pub fn share(&self) -> LuaResult<Connection> {
+        let c = self.conn.borrow();
+        Ok(c.as_ref()
+            .ok_or_else(|| invalid("This Connection is closed"))?
+            .share())
+    }
+
+    /// Runs `f` on the open connection, without beginning a transaction.
+    fn open<T>(&self, f: impl FnOnce(&Connection) -> crate::error::Result<T>) -> LuaResult<T> {
         let c = self.conn.borrow();
         let conn = c
             .as_ref()
             .ok_or_else(|| invalid("This Connection is closed"))?;
-        if self.owner.borrow().is_none() {
-            *self.owner.borrow_mut() = Some(conn.begin().lua()?);
-        }
         f(conn).lua()
+    }
+
+    /// Runs `f` inside a transaction, beginning one first if none is open (autobegin).
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> crate::error::Result<T>) -> LuaResult<T> {
+        let lent = self.lent;
+        self.open(|conn| {
+            if !lent && !conn.in_transaction() {
+                conn.begin()?;
+            }
+            f(conn)
+        })
     }
 
     /// A lent connection (an event listener's) cannot end the flush's transaction.
@@ -190,19 +219,105 @@ impl LuaConnection {
     }
 
     fn end(&self, commit: bool) -> LuaResult<()> {
-        let owner = self.owner.borrow_mut().take();
-        if owner == Some(TxOwnership::Owner) {
-            let c = self.conn.borrow();
-            if let Some(conn) = c.as_ref() {
-                if commit {
-                    conn.commit()
-                } else {
-                    conn.rollback()
-                }
-                .lua()?;
+        if self.lent {
+            return Ok(());
+        }
+        let c = self.conn.borrow();
+        if let Some(conn) = c.as_ref() {
+            if commit {
+                conn.commit()
+            } else {
+                conn.rollback()
             }
+            .lua()?;
         }
         Ok(())
+    }
+
+    fn is_open_and(&self, f: impl FnOnce(&Connection) -> bool) -> bool {
+        self.conn.borrow().as_ref().is_some_and(f)
+    }
+}
+
+/// `connection:begin()` / `begin_nested()`: the transaction (or SAVEPOINT) begun, as
+/// SQLAlchemy's `RootTransaction` / `NestedTransaction`. It keeps its connection alive.
+pub struct LuaTransaction {
+    conn: AnyUserData,
+    /// The connection's transaction number when begun (`Connection::transaction_id`).
+    id: u64,
+    /// The SAVEPOINT of a nested transaction.
+    savepoint: Option<String>,
+}
+
+impl LuaTransaction {
+    fn with_conn<T>(&self, f: impl FnOnce(&LuaConnection) -> LuaResult<T>) -> LuaResult<T> {
+        f(&*self.conn.borrow::<LuaConnection>()?)
+    }
+
+    /// Still the connection's current transaction (or an open SAVEPOINT of it).
+    fn is_active(&self) -> LuaResult<bool> {
+        self.with_conn(|c| {
+            Ok(c.is_open_and(|conn| match &self.savepoint {
+                Some(sp) => conn.has_savepoint(sp),
+                None => conn.in_transaction() && conn.transaction_id() == self.id,
+            }))
+        })
+    }
+
+    fn commit(&self) -> LuaResult<()> {
+        if !self.is_active()? {
+            return Err(invalid("This transaction is inactive"));
+        }
+        self.with_conn(|c| {
+            c.open(|conn| match &self.savepoint {
+                Some(sp) => conn.release_savepoint(sp),
+                None => conn.commit(),
+            })
+        })
+    }
+
+    /// Rolls back while active; an ended transaction's rollback does nothing, as
+    /// SQLAlchemy's.
+    fn rollback(&self) -> LuaResult<()> {
+        if !self.is_active()? {
+            return Ok(());
+        }
+        self.with_conn(|c| {
+            c.open(|conn| match &self.savepoint {
+                Some(sp) => conn.rollback_to_savepoint(sp),
+                None => conn.rollback(),
+            })
+        })
+    }
+}
+
+impl UserData for LuaTransaction {
+    fn add_fields<F: UserDataFields<Self>>(f: &mut F) {
+        f.add_field_method_get("is_active", |_, this| this.is_active());
+        f.add_field_method_get("nested", |_, this| Ok(this.savepoint.is_some()));
+        f.add_field_method_get("connection", |_, this| Ok(this.conn.clone()));
+    }
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_method("commit", |_, this, ()| this.commit());
+        m.add_method("rollback", |_, this, ()| this.rollback());
+        m.add_method("close", |_, this, ()| this.rollback());
+        if super::compat::CLOSE {
+            // `local tx <close> = conn:begin()`: committed when the block ends normally,
+            // rolled back when it ends by an error, as SQLAlchemy's `with conn.begin():`
+            m.add_meta_method("__close", |_, this, err: LuaValue| {
+                if err.is_nil() && this.is_active()? {
+                    this.commit()
+                } else {
+                    this.rollback()
+                }
+            });
+        }
+        m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            Ok(match &this.savepoint {
+                Some(sp) => format!("NestedTransaction({sp})"),
+                None => "RootTransaction".to_string(),
+            })
+        });
     }
 }
 
@@ -268,7 +383,44 @@ impl UserData for LuaConnection {
             });
         }
         m.add_method("in_transaction", |_, this, ()| {
-            Ok(this.owner.borrow().is_some())
+            Ok(this.is_open_and(Connection::in_transaction))
+        });
+        m.add_method("in_nested_transaction", |_, this, ()| {
+            Ok(this.is_open_and(Connection::in_nested_transaction))
+        });
+        m.add_function("begin", |_, ud: AnyUserData| {
+            let this = ud.borrow::<LuaConnection>()?;
+            this.not_lent("begin")?;
+            let id = this.open(|conn| {
+                if conn.in_transaction() {
+                    return Err(crate::invalid!(
+                        "This connection has already begun a transaction (by begin() or autobegin); commit() or rollback() it before calling begin() again"
+                    ));
+                }
+                conn.begin()?;
+                Ok(conn.transaction_id())
+            })?;
+            drop(this);
+            Ok(LuaTransaction {
+                conn: ud,
+                id,
+                savepoint: None,
+            })
+        });
+        m.add_function("begin_nested", |_, ud: AnyUserData| {
+            let this = ud.borrow::<LuaConnection>()?;
+            this.not_lent("begin_nested")?;
+            let (id, name) = this.with(|conn| {
+                let name = conn.next_savepoint_name();
+                conn.savepoint(&name)?;
+                Ok((conn.transaction_id(), name))
+            })?;
+            drop(this);
+            Ok(LuaTransaction {
+                conn: ud,
+                id,
+                savepoint: Some(name),
+            })
         });
     }
 }
@@ -282,7 +434,6 @@ impl UserData for LuaEngine {
         m.add_method("connect", |_, this, ()| {
             Ok(LuaConnection {
                 conn: RefCell::new(Some(this.0.connect().lua()?)),
-                owner: RefCell::new(None),
                 lent: false,
             })
         });

@@ -81,6 +81,16 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
     if let Some(package) = package {
         let loaded: mlua::Table = package.get("loaded")?;
         loaded.set("lualchemy", orm.clone())?;
+        // require("lualchemy.testing"): the database fixtures of lua/testing.lua
+        let preload: mlua::Table = package.get("preload")?;
+        preload.set(
+            "lualchemy.testing",
+            lua.create_function(|lua, ()| {
+                lua.load(include_str!("../../../lua/testing.lua"))
+                    .set_name("=lualchemy/testing.lua")
+                    .call::<mlua::Value>(())
+            })?,
+        )?;
     } else {
         let o = orm.clone();
         lua.globals().set(

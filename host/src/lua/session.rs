@@ -331,7 +331,20 @@ fn config_from(
     for pair in t.pairs::<String, LuaValue>() {
         let (k, v) = pair?;
         match k.as_str() {
+            // a connection bind is taken by orm.Session itself (`connection_bind`)
+            "bind" if super::engine::connection_of(&v).is_some() => {}
             "bind" => *bind = Some(engine_of(&v)?),
+            "join_transaction_mode" => {
+                let LuaValue::String(name) = &v else {
+                    return Err(arg(format!(
+                        "orm.Session: join_transaction_mode must be {}, got {}",
+                        crate::orm::session_bind::JoinMode::NAMES,
+                        v.type_name()
+                    )));
+                };
+                config.join_transaction_mode =
+                    crate::orm::session_bind::JoinMode::parse(&name.to_str()?).lua()?;
+            }
             "autoflush" => config.autoflush = v.as_boolean().unwrap_or(true),
             "expire_on_commit" => config.expire_on_commit = v.as_boolean().unwrap_or(true),
             "close_resets_only" => config.close_resets_only = v.as_boolean().unwrap_or(true),
@@ -342,6 +355,7 @@ fn config_from(
                     other,
                     &[
                         "bind",
+                        "join_transaction_mode",
                         "autoflush",
                         "expire_on_commit",
                         "close_resets_only",
@@ -666,15 +680,33 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
             |lua, (bind, opts): (Option<LuaValue>, Option<mlua::Table>)| {
                 let mut engine = None;
                 let mut config = SessionConfig::default();
+                // orm.Session(connection) / { bind = connection }: joined to its transaction
+                let bound = [
+                    bind.clone(),
+                    opts.as_ref().map(|t| t.raw_get("bind")).transpose()?,
+                ]
+                .into_iter()
+                .flatten()
+                .chain(match &bind {
+                    Some(LuaValue::Table(t)) => Some(t.raw_get("bind")?),
+                    _ => None,
+                })
+                .find_map(|v| super::engine::connection_of(&v))
+                .transpose()?;
                 match bind {
                     Some(LuaValue::Table(t)) => config_from(&t, &mut engine, &mut config)?,
                     Some(LuaValue::Nil) | None => {}
+                    Some(v) if bound.is_some() => drop(v),
                     Some(v) => engine = Some(engine_of(&v)?),
                 }
                 if let Some(t) = opts {
                     config_from(&t, &mut engine, &mut config)?;
                 }
-                new_session(lua, engine, config)
+                let ud = new_session(lua, engine, config)?;
+                if let Some(conn) = bound {
+                    ud.borrow::<LuaSession>()?.core.bind_connection(&conn);
+                }
+                Ok(ud)
             },
         )?,
     )?;
@@ -684,6 +716,11 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
             let mut bind = None;
             let mut config = SessionConfig::default();
             if let Some(t) = opts {
+                if super::engine::connection_of(&t.raw_get("bind")?).is_some() {
+                    return Err(arg(
+                        "sessionmaker{ bind = connection } is not supported: bind each session with orm.Session(connection, { join_transaction_mode = ... })",
+                    ));
+                }
                 config_from(&t, &mut bind, &mut config)?;
             }
             Ok(SessionMaker {

@@ -16,6 +16,7 @@ pub mod query;
 pub mod relationships;
 pub(crate) mod row_cycles;
 pub mod session;
+pub mod session_bind;
 pub mod strategies;
 pub mod strategy_options;
 pub mod unitofwork;

@@ -9,7 +9,7 @@ use super::collections::RelState;
 use super::events::SessionEvent;
 use super::identity::{FxHashMap, IdentityKey};
 use super::instance::{Instance, Status};
-use crate::engine::connection::TxOwnership;
+use super::session_bind::{JoinMode, RootTx};
 use crate::engine::{Connection, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::invalid;
@@ -21,6 +21,8 @@ pub struct SessionConfig {
     /// SQLAlchemy 2.0's default: `close()` resets the session, which can be used again.
     /// With `false`, a closed session refuses further use.
     pub close_resets_only: bool,
+    /// How a session bound to a connection joins its transaction (`session_bind.rs`).
+    pub join_transaction_mode: JoinMode,
 }
 
 impl Default for SessionConfig {
@@ -29,6 +31,7 @@ impl Default for SessionConfig {
             autoflush: true,
             expire_on_commit: true,
             close_resets_only: true,
+            join_transaction_mode: JoinMode::default(),
         }
     }
 }
@@ -56,7 +59,10 @@ pub struct SessionCore {
     pub config: RefCell<SessionConfig>,
     bind: RefCell<Option<Engine>>,
     conn: RefCell<Option<Rc<Connection>>>,
-    owns_transaction: Cell<bool>,
+    /// What the session's transaction is on its connection (`session_bind.rs`).
+    pub(crate) root_tx: RefCell<RootTx>,
+    /// Bound to a connection rather than an engine (`session_bind.rs`).
+    pub(crate) bound_conn: RefCell<Option<crate::engine::connection::WeakConnection>>,
     pub(crate) identity: RefCell<FxHashMap<IdentityKey, Rc<Instance>>>,
     pub(crate) new: RefCell<Vec<Rc<Instance>>>,
     pub(crate) deleted: RefCell<Vec<Rc<Instance>>>,
@@ -66,7 +72,6 @@ pub struct SessionCore {
     closed: Cell<bool>,
     pub(crate) flushing: Cell<bool>,
     no_autoflush: Cell<u32>,
-    savepoint_seq: Cell<u32>,
     /// Session event listeners (see `events.rs`).
     pub listeners: super::events::SessionListeners,
     /// Instances a query built from rows, whose `load` event waits for the query's end.
@@ -95,7 +100,8 @@ impl Session {
             config: RefCell::new(config),
             bind: RefCell::new(bind),
             conn: RefCell::new(None),
-            owns_transaction: Cell::new(false),
+            root_tx: RefCell::new(RootTx::default()),
+            bound_conn: RefCell::new(None),
             identity: RefCell::new(FxHashMap::default()),
             new: RefCell::new(Vec::new()),
             deleted: RefCell::new(Vec::new()),
@@ -105,7 +111,6 @@ impl Session {
             closed: Cell::new(false),
             flushing: Cell::new(false),
             no_autoflush: Cell::new(0),
-            savepoint_seq: Cell::new(0),
             listeners: Default::default(),
             loaded_new: RefCell::new(Vec::new()),
             lingering_deleted: RefCell::new(Vec::new()),
@@ -117,9 +122,7 @@ impl Drop for SessionCore {
     fn drop(&mut self) {
         // A session that goes away without close() lets go of its objects and rolls back.
         if let Some(c) = self.conn.get_mut().take() {
-            if self.owns_transaction.get() {
-                let _ = c.rollback();
-            }
+            let _ = self.root_tx.get_mut().close(&c);
         }
         for inst in self
             .identity
@@ -214,12 +217,20 @@ impl SessionCore {
         if let Some(c) = self.conn.borrow().as_ref() {
             return Ok(c.clone());
         }
-        let engine = self.bind().ok_or_else(|| {
-            Error::new(ErrorKind::InvalidRequestError, "This Session is not bound to an engine: pass one to orm.Session(engine) or sessionmaker{ bind = engine }")
-        })?;
-        let conn = Rc::new(engine.connect()?);
-        let owner = conn.begin()? == TxOwnership::Owner;
-        self.owns_transaction.set(owner);
+        let (conn, root) = match self.bound_conn.borrow().as_ref() {
+            Some(bound) => {
+                super::session_bind::begin_on(bound, self.config.borrow().join_transaction_mode)?
+            }
+            None => {
+                let engine = self.bind().ok_or_else(|| {
+                    Error::new(ErrorKind::InvalidRequestError, "This Session is not bound to an engine: pass one to orm.Session(engine) or sessionmaker{ bind = engine }")
+                })?;
+                let conn = Rc::new(engine.connect()?);
+                let root = RootTx::from_begin(conn.begin()?);
+                (conn, root)
+            }
+        };
+        *self.root_tx.borrow_mut() = root;
         self.autobegin();
         *self.conn.borrow_mut() = Some(conn.clone());
         self.dispatch(SessionEvent::AfterBegin, None, Some(&conn))?;
@@ -668,9 +679,7 @@ impl SessionCore {
                 Ok(())
             }
             None => {
-                if self.owns_transaction.get() {
-                    let _ = conn.rollback();
-                }
+                let _ = self.root_tx.borrow().rollback(conn);
                 let frames: Vec<Frame> = self
                     .frames
                     .borrow_mut()
@@ -729,11 +738,10 @@ impl SessionCore {
             if let Some(first) = savepoints.first() {
                 conn.release_savepoint(first)?;
             }
-            if self.owns_transaction.get() {
-                if let Err(e) = conn.commit() {
-                    self.fail_transaction(&conn, &e)?;
-                    return Err(e);
-                }
+            let committed = self.root_tx.borrow().commit(&conn);
+            if let Err(e) = committed {
+                self.fail_transaction(&conn, &e)?;
+                return Err(e);
             }
         }
         self.conn.borrow_mut().take();
@@ -767,9 +775,7 @@ impl SessionCore {
         let conn = self.conn.borrow_mut().take();
         let mut result = Ok(());
         if let Some(conn) = conn {
-            if self.owns_transaction.get() {
-                result = conn.rollback();
-            }
+            result = self.root_tx.borrow().rollback(&conn);
         }
         // after a failed flush, after_rollback already ran when it rolled back
         let failed_root =
@@ -873,9 +879,7 @@ impl SessionCore {
     /// keeping the values they hold.
     pub fn close(&self) {
         if let Some(conn) = self.conn.borrow_mut().take() {
-            if self.owns_transaction.get() {
-                let _ = conn.rollback();
-            }
+            let _ = self.root_tx.borrow().close(&conn);
         }
         self.expunge_all();
         self.frames.borrow_mut().clear();
@@ -895,9 +899,7 @@ impl SessionCore {
     pub fn begin_nested(&self) -> Result<usize> {
         self.flush()?;
         let conn = self.connection()?;
-        let n = self.savepoint_seq.get() + 1;
-        self.savepoint_seq.set(n);
-        let name = format!("sa_savepoint_{n}");
+        let name = conn.next_savepoint_name();
         conn.savepoint(&name)?;
         let mut frames = self.frames.borrow_mut();
         frames.push(Frame {
