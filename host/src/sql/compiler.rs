@@ -281,9 +281,8 @@ impl<'a> Compiler<'a> {
     /// A SELECT; `correlate` when it is nested in an expression of an enclosing one.
     fn select(&mut self, s: &Select, correlate: bool) -> Result<()> {
         self.select_core(s, correlate)?;
-        for (all, part) in &s.compound {
-            self.sql
-                .push_str(if *all { " UNION ALL " } else { " UNION " });
+        for (op, part) in &s.compound {
+            self.sql.push_str(op.sql());
             let wrap = !part.order_by.is_empty()
                 || part.limit.is_some()
                 || part.offset.is_some()
@@ -323,6 +322,117 @@ impl<'a> Compiler<'a> {
             }
             self.sql.push_str(" OFFSET ");
             self.param(Param::Value(Value::Integer(o)));
+        }
+        if let Some(fu) = &s.for_update {
+            self.for_update(fu);
+        }
+        Ok(())
+    }
+
+    /// `FOR UPDATE` / `FOR SHARE` / `LOCK IN SHARE MODE`, as the dialect spells it.
+    fn for_update(&mut self, fu: &super::locking::ForUpdate) {
+        use super::locking::LockStyle;
+        let style = self.dialect.lock_style();
+        match (style, fu.read) {
+            (LockStyle::None, _) => return,
+            (_, false) => self.sql.push_str(" FOR UPDATE"),
+            (LockStyle::Postgres, true) => self.sql.push_str(" FOR SHARE"),
+            (LockStyle::Mysql, true) => self.sql.push_str(" LOCK IN SHARE MODE"),
+        }
+        if style == LockStyle::Postgres && !fu.of.is_empty() {
+            self.sql.push_str(" OF ");
+            for (i, f) in fu.of.iter().enumerate() {
+                if i > 0 {
+                    self.sql.push_str(", ");
+                }
+                self.ident(&f.table().name);
+            }
+        }
+        if fu.nowait {
+            self.sql.push_str(" NOWAIT");
+        }
+        if fu.skip_locked {
+            self.sql.push_str(" SKIP LOCKED");
+        }
+    }
+
+    /// The conflict clause of an INSERT built by `orm.<dialect>.insert`; an error when the
+    /// statement is for another database.
+    fn upsert(&mut self, i: &Insert) -> Result<()> {
+        use super::upsert::{ConflictTarget, OnConflict};
+        let Some(u) = &i.upsert else {
+            return Ok(());
+        };
+        let name = self.dialect.name();
+        if !u.flavor.runs_on(name) {
+            return Err(arg_err!(
+                "orm.{}.insert({}) builds {} SQL and cannot run on {name}; use orm.{}.insert() for this database",
+                u.flavor.module(),
+                i.table.name,
+                u.flavor.module(),
+                match name {
+                    "mariadb" => "mysql",
+                    n => n,
+                }
+            ));
+        }
+        let table = i.table.clone();
+        let set_list = |c: &mut Self, set: &[(usize, Expr)]| -> Result<()> {
+            for (n, (col, v)) in set.iter().enumerate() {
+                if n > 0 {
+                    c.sql.push_str(", ");
+                }
+                c.ident(&table.columns[*col].name);
+                c.sql.push_str(" = ");
+                c.expr(v, 0)?;
+            }
+            Ok(())
+        };
+        let target = |c: &mut Self, t: &ConflictTarget| -> Result<()> {
+            if let Some(name) = &t.constraint {
+                c.sql.push_str(" ON CONSTRAINT ");
+                c.ident(name);
+            } else if !t.columns.is_empty() {
+                c.sql.push_str(" (");
+                for (n, col) in t.columns.iter().enumerate() {
+                    if n > 0 {
+                        c.sql.push_str(", ");
+                    }
+                    c.ident(&i.table.columns[*col].name);
+                }
+                c.sql.push(')');
+                if let Some(w) = &t.index_where {
+                    c.sql.push_str(" WHERE ");
+                    c.expr(w, 0)?;
+                }
+            }
+            Ok(())
+        };
+        match &u.clause {
+            None => {}
+            Some(OnConflict::DoNothing(t)) => {
+                self.sql.push_str(" ON CONFLICT");
+                target(self, t)?;
+                self.sql.push_str(" DO NOTHING");
+            }
+            Some(OnConflict::DoUpdate {
+                target: t,
+                set,
+                where_,
+            }) => {
+                self.sql.push_str(" ON CONFLICT");
+                target(self, t)?;
+                self.sql.push_str(" DO UPDATE SET ");
+                set_list(self, set)?;
+                if let Some(w) = where_ {
+                    self.sql.push_str(" WHERE ");
+                    self.expr(w, 0)?;
+                }
+            }
+            Some(OnConflict::DuplicateKeyUpdate(set)) => {
+                self.sql.push_str(" ON DUPLICATE KEY UPDATE ");
+                set_list(self, set)?;
+            }
         }
         Ok(())
     }
@@ -635,6 +745,7 @@ impl<'a> Compiler<'a> {
             }
             self.slot_offset = 0;
         }
+        self.upsert(i)?;
         self.returning(&i.returning, Dml::Insert)
     }
 
@@ -838,6 +949,50 @@ impl<'a> Compiler<'a> {
         self.ident(c.name());
     }
 
+    /// `f(...) OVER (...)`, `f(...) FILTER (WHERE ...)`, `f(...) WITHIN GROUP (ORDER BY ...)`.
+    fn func_clause(&mut self, c: &super::window::FuncClause) -> Result<()> {
+        use super::window::FuncClause;
+        self.expr(c.func(), 0)?;
+        match c {
+            FuncClause::Over {
+                partition_by,
+                order_by,
+                frame,
+                ..
+            } => {
+                self.sql.push_str(" OVER (");
+                let mut sep = "";
+                if !partition_by.is_empty() {
+                    self.sql.push_str("PARTITION BY ");
+                    self.list(partition_by, ", ")?;
+                    sep = " ";
+                }
+                if !order_by.is_empty() {
+                    self.sql.push_str(sep);
+                    self.sql.push_str("ORDER BY ");
+                    self.list(order_by, ", ")?;
+                    sep = " ";
+                }
+                if let Some(f) = frame {
+                    self.sql.push_str(sep);
+                    self.sql.push_str(&f.sql());
+                }
+                self.sql.push(')');
+            }
+            FuncClause::Filter { cond, .. } => {
+                self.sql.push_str(" FILTER (WHERE ");
+                self.expr(cond, 0)?;
+                self.sql.push(')');
+            }
+            FuncClause::WithinGroup { order_by, .. } => {
+                self.sql.push_str(" WITHIN GROUP (ORDER BY ");
+                self.list(order_by, ", ")?;
+                self.sql.push(')');
+            }
+        }
+        Ok(())
+    }
+
     /// Renders `e`; `outer` is the precedence of the enclosing operator.
     fn expr(&mut self, e: &Expr, outer: u8) -> Result<()> {
         match e {
@@ -978,9 +1133,36 @@ impl<'a> Compiler<'a> {
                 self.expr(expr, 6)?;
                 self.sql
                     .push_str(if *negate { " NOT IN (" } else { " IN (" });
-                if items.is_empty() {
+                if let (Expr::Tuple(cols), true) = (&**expr, !items.is_empty()) {
+                    // row values: SQLite takes them only from a subquery
+                    let values = self.dialect.row_value_in_values();
+                    if values {
+                        self.sql.push_str("VALUES ");
+                    }
+                    for (n, item) in items.iter().enumerate() {
+                        match item {
+                            Expr::Tuple(v) if v.len() == cols.len() => {}
+                            _ => {
+                                return Err(arg_err!(
+                                    "tuple_ IN: each item must be a tuple of {} values",
+                                    cols.len()
+                                ))
+                            }
+                        }
+                        if n > 0 {
+                            self.sql.push_str(", ");
+                        }
+                        self.expr(item, 0)?;
+                    }
+                } else if items.is_empty() {
                     // SQLAlchemy's "empty IN": a subquery that selects nothing
-                    self.sql.push_str("SELECT 1 WHERE 1!=1");
+                    let width = match &**expr {
+                        Expr::Tuple(cols) => cols.len(),
+                        _ => 1,
+                    };
+                    self.sql.push_str("SELECT ");
+                    self.sql.push_str(&vec!["1"; width].join(", "));
+                    self.sql.push_str(" WHERE 1!=1");
                 } else {
                     self.list(items, ", ")?;
                 }
@@ -1092,6 +1274,23 @@ impl<'a> Compiler<'a> {
                 self.sql.push_str("EXISTS (");
                 self.select(s, true)?;
                 self.sql.push(')');
+            }
+            Expr::FuncClause(c) => self.func_clause(c)?,
+            Expr::Tuple(items) => {
+                self.sql.push('(');
+                self.list(items, ", ")?;
+                self.sql.push(')');
+            }
+            Expr::Excluded(t, i) => {
+                let name = &t.columns[*i].name;
+                if matches!(self.dialect.name(), "mysql" | "mariadb") {
+                    self.sql.push_str("VALUES(");
+                    self.ident(name);
+                    self.sql.push(')');
+                } else {
+                    self.sql.push_str("excluded.");
+                    self.ident(name);
+                }
             }
         }
         Ok(())
@@ -1415,10 +1614,14 @@ mod tests {
         let e = emps(false);
         let d = depts();
         let mut s = Select::new(vec![Expr::column(&e, 0)]);
-        s.compound
-            .push((false, Select::new(vec![Expr::column(&d, 0)])));
-        s.compound
-            .push((true, Select::new(vec![Expr::column(&d, 0)])));
+        s.compound.push((
+            crate::sql::SetOp::Union,
+            Select::new(vec![Expr::column(&d, 0)]),
+        ));
+        s.compound.push((
+            crate::sql::SetOp::UnionAll,
+            Select::new(vec![Expr::column(&d, 0)]),
+        ));
         s.order_by.push(Expr::column(&e, 0));
         assert_eq!(
             sql(Statement::Select(s)).sql,

@@ -145,7 +145,7 @@ impl Derived {
             ));
         }
         let mut select = select.clone();
-        select.compound.push((all, part));
+        select.compound.push((SetOp::union(all), part));
         Ok(Rc::new(Derived {
             table: self.table.clone(),
             kind: DerivedKind::Cte(select),
@@ -214,6 +214,58 @@ pub struct Join {
     pub outer: bool,
 }
 
+/// How a compound SELECT joins its members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetOp {
+    Union,
+    UnionAll,
+    Except,
+    ExceptAll,
+    Intersect,
+    IntersectAll,
+}
+
+impl SetOp {
+    pub fn union(all: bool) -> SetOp {
+        if all {
+            SetOp::UnionAll
+        } else {
+            SetOp::Union
+        }
+    }
+
+    pub fn sql(self) -> &'static str {
+        match self {
+            SetOp::Union => " UNION ",
+            SetOp::UnionAll => " UNION ALL ",
+            SetOp::Except => " EXCEPT ",
+            SetOp::ExceptAll => " EXCEPT ALL ",
+            SetOp::Intersect => " INTERSECT ",
+            SetOp::IntersectAll => " INTERSECT ALL ",
+        }
+    }
+
+    /// The statement method that builds it (`union_all`, `except_`).
+    pub fn method(self) -> &'static str {
+        match self {
+            SetOp::Union => "union",
+            SetOp::UnionAll => "union_all",
+            SetOp::Except => "except_",
+            SetOp::ExceptAll => "except_all",
+            SetOp::Intersect => "intersect",
+            SetOp::IntersectAll => "intersect_all",
+        }
+    }
+
+    /// The ALL forms, which SQLite lacks.
+    pub fn is_all(self) -> bool {
+        matches!(
+            self,
+            SetOp::UnionAll | SetOp::ExceptAll | SetOp::IntersectAll
+        )
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Select {
     pub columns: Vec<Expr>,
@@ -228,9 +280,11 @@ pub struct Select {
     pub limit: Option<i64>,
     pub offset: Option<i64>,
     pub distinct: bool,
-    /// `UNION` (`false`) / `UNION ALL` (`true`) members after this one; ORDER BY, LIMIT
-    /// and OFFSET then apply to the whole compound.
-    pub compound: Vec<(bool, Select)>,
+    /// `UNION` / `EXCEPT` / `INTERSECT` members after this one; ORDER BY, LIMIT and
+    /// OFFSET then apply to the whole compound.
+    pub compound: Vec<(SetOp, Select)>,
+    /// `with_for_update{...}`: the row locks the SELECT takes.
+    pub for_update: Option<crate::sql::locking::ForUpdate>,
     /// `correlate_except(...)`: nested in an enclosing statement, these FROM items (by
     /// table id) stay in this SELECT's FROM even when the enclosing one reads them too.
     pub correlate_except: Option<Vec<u32>>,
@@ -272,6 +326,7 @@ impl Select {
                 .map(|(a, s)| (*a, s.adapt_deep(f)))
                 .collect(),
             correlate_except: self.correlate_except.clone(),
+            for_update: self.for_update.clone(),
         }
     }
 

@@ -195,6 +195,17 @@ pub trait Dialect {
         false
     }
 
+    /// How `with_for_update{...}` renders (SQLite: not at all, as SQLAlchemy's).
+    fn lock_style(&self) -> crate::sql::locking::LockStyle {
+        crate::sql::locking::LockStyle::Postgres
+    }
+
+    /// `(a, b) IN (VALUES (?, ?), ...)` rather than `IN ((?, ?), ...)`: SQLite takes a row
+    /// value on the left of IN only against a subquery.
+    fn row_value_in_values(&self) -> bool {
+        false
+    }
+
     /// The most parameters one statement may bind.
     fn max_params(&self) -> usize {
         32766
