@@ -18,6 +18,8 @@ pub mod result;
 pub mod schema;
 pub mod session;
 pub mod statement;
+pub mod upsert;
+pub mod window;
 
 use mlua::{Lua, Value as LuaValue};
 
@@ -54,6 +56,7 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
     schema::install(lua, &orm)?;
     expr::install(lua, &orm)?;
     statement::install(lua, &orm)?;
+    upsert::install(lua, &orm)?;
     dml::install(lua, &orm)?;
     model::install(lua, &orm)?;
     computed::install(lua, &orm)?;

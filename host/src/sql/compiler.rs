@@ -952,6 +952,9 @@ impl<'a> Compiler<'a> {
     /// `f(...) OVER (...)`, `f(...) FILTER (WHERE ...)`, `f(...) WITHIN GROUP (ORDER BY ...)`.
     fn func_clause(&mut self, c: &super::window::FuncClause) -> Result<()> {
         use super::window::FuncClause;
+        if let (FuncClause::Filter { func, cond }, false) = (c, self.dialect.native_filter()) {
+            return self.filter_as_case(func, cond);
+        }
         self.expr(c.func(), 0)?;
         match c {
             FuncClause::Over {
@@ -991,6 +994,39 @@ impl<'a> Compiler<'a> {
             }
         }
         Ok(())
+    }
+
+    /// `f(CASE WHEN cond THEN x END)` for `f(x) FILTER (WHERE cond)` where the database
+    /// has no FILTER (MySQL, MariaDB); `count(*)` counts `CASE WHEN cond THEN 1 END`.
+    fn filter_as_case(&mut self, func: &Expr, cond: &Expr) -> Result<()> {
+        let Expr::Func { name, args } = func else {
+            return self.expr(func, 0);
+        };
+        let when = |e: Expr| Expr::Case {
+            whens: vec![(cond.clone(), e)],
+            else_: None,
+        };
+        let args: Vec<Expr> = match args.as_slice() {
+            [] | [Expr::Star] => vec![when(Expr::Raw(Rc::from("1"), SqlType::Integer))],
+            [Expr::Unary(UnaryOp::Distinct, inner)] => vec![Expr::Unary(
+                UnaryOp::Distinct,
+                Box::new(when((**inner).clone())),
+            )],
+            [one] => vec![when(one.clone())],
+            _ => {
+                return Err(arg_err!(
+                    "{name}(...) FILTER (WHERE ...): {} has no FILTER, and a function of several arguments cannot be rewritten as CASE",
+                    self.dialect.name()
+                ))
+            }
+        };
+        self.expr(
+            &Expr::Func {
+                name: name.clone(),
+                args,
+            },
+            0,
+        )
     }
 
     /// Renders `e`; `outer` is the precedence of the enclosing operator.
@@ -1126,6 +1162,12 @@ impl<'a> Compiler<'a> {
                 items,
                 negate,
             } => {
+                if matches!(**expr, Expr::Tuple(_)) && items.is_empty() {
+                    // a row value IN nothing: false (NOT IN: true), whatever the row holds
+                    self.sql
+                        .push_str(if *negate { "(1 = 1)" } else { "(1 != 1)" });
+                    return Ok(());
+                }
                 let paren = outer > 5;
                 if paren {
                     self.sql.push('(');
@@ -1156,13 +1198,7 @@ impl<'a> Compiler<'a> {
                     }
                 } else if items.is_empty() {
                     // SQLAlchemy's "empty IN": a subquery that selects nothing
-                    let width = match &**expr {
-                        Expr::Tuple(cols) => cols.len(),
-                        _ => 1,
-                    };
-                    self.sql.push_str("SELECT ");
-                    self.sql.push_str(&vec!["1"; width].join(", "));
-                    self.sql.push_str(" WHERE 1!=1");
+                    self.sql.push_str("SELECT 1 WHERE 1!=1");
                 } else {
                     self.list(items, ", ")?;
                 }

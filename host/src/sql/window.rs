@@ -209,8 +209,8 @@ fn innermost(e: &Expr) -> &Expr {
 fn check_function(e: &Expr, method: &str) -> Result<()> {
     let ok = match e {
         Expr::Func { .. } => true,
-        // FILTER then OVER, as SQL orders them
-        Expr::FuncClause(c) => method == "over" && matches!(**c, FuncClause::Filter { .. }),
+        // FILTER / WITHIN GROUP then OVER, as SQL orders them
+        Expr::FuncClause(c) => method == "over" && !matches!(**c, FuncClause::Over { .. }),
         _ => false,
     };
     if ok {
@@ -219,7 +219,7 @@ fn check_function(e: &Expr, method: &str) -> Result<()> {
         Err(crate::arg_err!(
             ":{method}() applies to a function call (orm.func.<name>(...)){}",
             if method == "over" {
-                ", or to one with :filter()"
+                ", or to one with :filter() or :within_group()"
             } else {
                 ""
             }
@@ -324,11 +324,18 @@ pub(crate) mod tests {
             Expr::bind(Value::Integer(5)),
         );
         let counted = FuncClause::filter(func("count", vec![Expr::column(&t, 0)]), cond).unwrap();
-        for d in [
-            &SqliteDialect as &dyn Dialect,
-            &PostgresDialect,
+        let c = compile(
+            &Statement::Select(Select::new(vec![counted.clone()])),
             &MysqlDialect { mariadb: true },
-        ] {
+        )
+        .unwrap();
+        assert!(
+            c.sql
+                .starts_with("SELECT count(CASE WHEN scores.points > ? THEN scores.id END)"),
+            "{}",
+            c.sql
+        );
+        for d in [&SqliteDialect as &dyn Dialect, &PostgresDialect] {
             let c = compile(&Statement::Select(Select::new(vec![counted.clone()])), d).unwrap();
             assert!(
                 c.sql
@@ -385,7 +392,7 @@ pub(crate) mod tests {
             items: vec![],
             negate: true,
         });
-        assert!(render(empty, &SqliteDialect).ends_with("NOT IN (SELECT 1, 1 WHERE 1!=1)"));
+        assert!(render(empty, &PostgresDialect).ends_with("WHERE (1 = 1)"));
         let mut eq = Select::new(vec![Expr::column(&t, 0)]);
         eq.where_.push(Expr::binary(pair(), BinOp::Eq, row("a", 1)));
         assert!(render(eq, &SqliteDialect).ends_with("WHERE (scores.game, scores.points) = (?, ?)"));

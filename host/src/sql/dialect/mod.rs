@@ -200,6 +200,13 @@ pub trait Dialect {
         crate::sql::locking::LockStyle::Postgres
     }
 
+    /// True when aggregates take `FILTER (WHERE ...)`; otherwise `f(x) FILTER (WHERE c)`
+    /// renders as `f(CASE WHEN c THEN x END)`, which the aggregates that skip NULLs read
+    /// the same way.
+    fn native_filter(&self) -> bool {
+        true
+    }
+
     /// `(a, b) IN (VALUES (?, ?), ...)` rather than `IN ((?, ?), ...)`: SQLite takes a row
     /// value on the left of IN only against a subquery.
     fn row_value_in_values(&self) -> bool {

@@ -285,6 +285,10 @@ impl Dialect for MysqlDialect {
         65535
     }
 
+    fn native_filter(&self) -> bool {
+        false
+    }
+
     fn lock_style(&self) -> crate::sql::locking::LockStyle {
         crate::sql::locking::LockStyle::Mysql
     }
