@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use mlua::{AnyUserData, Lua, MetaMethod, UserData, UserDataMethods, Value as LuaValue, Variadic};
+use mlua::{Lua, MetaMethod, UserData, UserDataMethods, Value as LuaValue, Variadic};
 
 use super::error::{arg, IntoLuaResult, LuaResult};
 use super::expr::{clause_arg, operand, LuaExpr};
@@ -362,16 +362,20 @@ pub fn execute_on(
     Ok(total)
 }
 
-fn new_insert(m: &AnyUserData, flavor: UpsertFlavor) -> LuaResult<LuaDialectInsert> {
-    let model = m.borrow::<LuaModel>().map_err(|_| {
-        arg(format!(
-            "orm.{}.insert() expects a mapped class",
-            flavor.module()
-        ))
-    })?;
+fn new_insert(m: &LuaValue, flavor: UpsertFlavor) -> LuaResult<LuaDialectInsert> {
+    let mapper = match m {
+        LuaValue::UserData(ud) if ud.is::<LuaModel>() => ud.borrow::<LuaModel>()?.mapper.clone(),
+        other => {
+            return Err(arg(format!(
+                "orm.{}.insert() expects a mapped class, got {}",
+                flavor.module(),
+                other.type_name()
+            )))
+        }
+    };
     Ok(LuaDialectInsert {
         insert: LuaInsert {
-            mapper: model.mapper.clone(),
+            mapper,
             values: None,
             returning: None,
         },
@@ -390,7 +394,7 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
         let module = lua.create_table()?;
         module.set(
             "insert",
-            lua.create_function(move |_, m: AnyUserData| new_insert(&m, flavor))?,
+            lua.create_function(move |_, m: LuaValue| new_insert(&m, flavor))?,
         )?;
         orm.set(flavor.module(), module)?;
     }
