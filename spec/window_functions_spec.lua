@@ -2,7 +2,7 @@
 -- run is on (SPEC_DIALECT): func:over{ partition_by, order_by, rows, range } with
 -- row_number / rank / dense_rank / lag / lead / sum, func:filter(cond) (FILTER, or CASE
 -- where the database has no FILTER), func:within_group(...), orm.tuple_ compared and
--- tested with IN, and except_ / intersect (+ _all) beside union.
+-- tested with IN, except_ / intersect (+ _all) beside union, and orm.values rows.
 local orm = require("lualchemy")
 
 local ON_MYSQL = SPEC_DIALECT == "mysql" or SPEC_DIALECT == "mariadb"
@@ -211,5 +211,24 @@ describe("except_ and intersect", function()
     end
     assert.truthy(pcall_err(function() strong:union(go):except_(go) end):find("mixing set operations", 1, true))
     assert.truthy(pcall_err(function() strong:except_(orm.select(S.id, S.game)) end):find("same number of columns", 1, true))
+  end)
+end)
+
+describe("orm.values", function()
+  it("selects and joins literal rows as a FROM item", function()
+    local env = setup()
+    local S = env.Score
+    local bonus = orm.values(orm.Column("game", orm.String(20)), orm.Column("extra", orm.Integer), { name = "bonus" })
+      :data{ { "chess", 100 }, { "go", 1000 } }
+    local stmt = orm.select(S.id, (S.points + bonus.c.extra):label("total"))
+      :join(bonus, bonus.c.game:eq(S.game)):order_by(S.id)
+    assert.same({ 110, 130, 120, 1005, 1015, 1015 }, env.column(stmt, 2))
+    assert.same({ "chess", "go" }, env.column(orm.select(bonus.c.game):order_by(bonus.c.game)))
+    assert.same({ 1100 }, env.column(orm.select(orm.func.sum(bonus.c.extra))))
+    local cols = orm.Column("a", orm.Integer)
+    assert.truthy(pcall_err(function() orm.values(cols):data{ { 1, 2 } } end):find("row 1 has 2 values for 1 columns", 1, true))
+    assert.truthy(pcall_err(function() orm.values(cols):data{} end):find("at least one row", 1, true))
+    assert.truthy(pcall_err(function() orm.values(orm.Column(orm.Integer)) end):find("needs a name", 1, true))
+    assert.truthy(pcall_err(function() orm.values() end):find("at least one orm.Column", 1, true))
   end)
 end)

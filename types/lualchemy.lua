@@ -264,6 +264,20 @@ function orm.case(...) end
 ---@return lualchemy.ColumnElement
 function orm.tuple_(...) end
 
+---`orm.values(orm.Column("a", orm.Integer), ..., { name = "v" })`: literal rows as a FROM
+---item once given `:data{ {1, "x"}, ... }`.
+---@param ... lualchemy.ColumnSpec|{ name?: string }
+---@return lualchemy.Values
+function orm.values(...) end
+
+---`orm.values(...)` waiting for its rows.
+---@class lualchemy.Values
+local Values = {}
+
+---@param rows any[][]
+---@return lualchemy.Subquery
+function Values:data(rows) end
+
 ---`orm.exists(stmt)`, or `orm.exists()` narrowed with `:where(...)`.
 ---@param ... lualchemy.Select|lualchemy.Selectable
 ---@return lualchemy.ColumnElement

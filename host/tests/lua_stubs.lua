@@ -71,6 +71,7 @@ local samples = {
   ["lualchemy.Select"] = orm.select(User),
   ["lualchemy.Insert"] = orm.insert(User),
   ["lualchemy.DialectModule"] = orm.sqlite,
+  ["lualchemy.Values"] = orm.values(orm.Column("a", orm.Integer)),
   ["lualchemy.DialectInsert"] = orm.sqlite.insert(User),
   ["lualchemy.DML"] = orm.update(User),
   ["lualchemy.Query"] = session:query(User),

@@ -19,6 +19,7 @@ pub mod schema;
 pub mod session;
 pub mod statement;
 pub mod upsert;
+pub mod values;
 pub mod window;
 
 use mlua::{Lua, Value as LuaValue};
@@ -57,6 +58,7 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
     expr::install(lua, &orm)?;
     statement::install(lua, &orm)?;
     upsert::install(lua, &orm)?;
+    values::install(lua, &orm)?;
     dml::install(lua, &orm)?;
     model::install(lua, &orm)?;
     computed::install(lua, &orm)?;

@@ -186,7 +186,7 @@ fn collect_ctes(s: &Select, out: &mut Vec<Rc<Derived>>, visiting: &mut Vec<u32>)
             }
             DerivedKind::CteAlias(cte) => visit(cte, out, visiting),
             DerivedKind::Subquery(inner) => collect_ctes(inner, out, visiting),
-            DerivedKind::Alias(_) => {}
+            DerivedKind::Alias(_) | DerivedKind::Values(_) => {}
         }
     }
     for f in s.froms().iter().chain(s.joins.iter().map(|j| &j.target)) {
@@ -661,7 +661,55 @@ impl<'a> Compiler<'a> {
                     self.sql.push_str(" AS ");
                     self.ident(&d.table.name);
                 }
+                DerivedKind::Values(rows) => self.values_from(&d.table, rows)?,
             },
+        }
+        Ok(())
+    }
+
+    /// `(VALUES (...), ...) AS name (a, b)` on PostgreSQL, its first row cast to the
+    /// columns' types, which it cannot infer from parameters. SQLite, MySQL and MariaDB take
+    /// no column list after a derived table's name (SQLAlchemy renders one and they reject
+    /// it): there `(SELECT ? AS a, ? AS b UNION ALL SELECT ?, ?) AS name`.
+    fn values_from(&mut self, table: &crate::schema::Table, rows: &[Vec<Expr>]) -> Result<()> {
+        let union = self.dialect.name() != "postgresql";
+        let cast = self.dialect.name() == "postgresql";
+        self.sql.push_str(if union { "(" } else { "(VALUES " });
+        for (r, row) in rows.iter().enumerate() {
+            if r > 0 {
+                self.sql.push_str(if union { " UNION ALL " } else { ", " });
+            }
+            self.sql.push_str(if union { "SELECT " } else { "(" });
+            for (i, v) in row.iter().enumerate() {
+                if i > 0 {
+                    self.sql.push_str(", ");
+                }
+                let col = &table.columns[i];
+                if cast && r == 0 && col.ty != SqlType::Null {
+                    self.expr(&Expr::Cast(Box::new(v.clone()), col.ty.clone()), 0)?;
+                } else {
+                    self.expr(v, 0)?;
+                }
+                if union && r == 0 {
+                    self.sql.push_str(" AS ");
+                    self.ident(&col.name);
+                }
+            }
+            if !union {
+                self.sql.push(')');
+            }
+        }
+        self.sql.push_str(") AS ");
+        self.ident(&table.name);
+        if !union {
+            self.sql.push_str(" (");
+            for (i, c) in table.columns.iter().enumerate() {
+                if i > 0 {
+                    self.sql.push_str(", ");
+                }
+                self.ident(&c.name);
+            }
+            self.sql.push(')');
         }
         Ok(())
     }

@@ -20,6 +20,9 @@ pub enum DerivedKind {
     /// `name AS alias`: a CTE read a second time under another name (a self-join, or the
     /// recursive member of a `WITH RECURSIVE` reading the rows found so far).
     CteAlias(Rc<Derived>),
+    /// `(VALUES (...), (...)) AS name (a, b)`: `orm.values(...)`'s rows, one expression
+    /// per column.
+    Values(Vec<Vec<Expr>>),
 }
 
 /// A FROM item that is not a plain table. `table` is a stand-in table named by the alias
@@ -73,6 +76,33 @@ impl Derived {
 
     /// A subquery or CTE of `select`; its columns are named after the select's result
     /// columns (labelled inside the select when they are not plain columns of that name).
+    /// `orm.values(columns...):data(rows)`: a FROM item of literal rows.
+    pub fn values(name: &str, columns: Vec<Column>, rows: Vec<Vec<Expr>>) -> Result<Rc<Derived>> {
+        if columns.is_empty() {
+            return Err(arg_err!("values(): needs at least one column"));
+        }
+        if rows.is_empty() {
+            return Err(arg_err!("values({name}): needs at least one row of data"));
+        }
+        if let Some((i, r)) = rows
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.len() != columns.len())
+        {
+            return Err(arg_err!(
+                "values({name}): row {} has {} values for {} columns",
+                i + 1,
+                r.len(),
+                columns.len()
+            ));
+        }
+        Ok(Rc::new(Derived {
+            table: Rc::new(Table::new(name, columns, vec![], vec![])?),
+            kind: DerivedKind::Values(rows),
+            recursive: false,
+        }))
+    }
+
     pub fn subquery(mut select: Select, name: &str, cte: bool) -> Result<Rc<Derived>> {
         if select.columns.is_empty() {
             return Err(arg_err!("a subquery needs at least one column"));

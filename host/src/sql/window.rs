@@ -406,6 +406,36 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn values_render_as_a_derived_table_each_database_reads() {
+        let cols = vec![
+            Column::new("game", SqlType::String(None)),
+            Column::new("extra", SqlType::Integer),
+        ];
+        let row = |g: &str, n: i64| {
+            vec![
+                Expr::Bind(Value::Text(g.into()), SqlType::String(None)),
+                Expr::Bind(Value::Integer(n), SqlType::Integer),
+            ]
+        };
+        let v = crate::sql::Derived::values("bonus", cols.clone(), vec![row("a", 1), row("b", 2)])
+            .unwrap();
+        let s = Select::new(vec![v.column(1)]);
+        assert_eq!(
+            render(s.clone(), &PostgresDialect),
+            "SELECT bonus.extra \nFROM (VALUES (CAST($1 AS VARCHAR), CAST($2 AS INTEGER)), ($3, $4)) AS bonus (game, extra)"
+        );
+        assert_eq!(
+            render(s.clone(), &SqliteDialect),
+            "SELECT bonus.extra \nFROM (SELECT ? AS game, ? AS extra UNION ALL SELECT ?, ?) AS bonus"
+        );
+        assert!(
+            render(s, &MysqlDialect { mariadb: true }).contains("UNION ALL SELECT ?, ?) AS bonus")
+        );
+        assert!(crate::sql::Derived::values("bonus", cols.clone(), vec![]).is_err());
+        assert!(crate::sql::Derived::values("bonus", cols, vec![vec![Expr::Null]]).is_err());
+    }
+
+    #[test]
     fn except_and_intersect_join_compound_selects() {
         let t = scores();
         let part = |op: BinOp| {
