@@ -531,7 +531,14 @@ macro_rules! generative_methods {
             let name = op.method();
             $m.add_method(name, move |_, this, others: Variadic<LuaValue>| {
                 let s = &this.$q.select;
-                if let Some((other_op, _)) = s.compound.iter().find(|(o, _)| *o != op) {
+                // UNION and EXCEPT read left to right on every database; INTERSECT binds
+                // tighter than they do on PostgreSQL and MySQL but not on SQLite, so it is
+                // not mixed with them in one flat compound
+                if let Some((other_op, _)) = s
+                    .compound
+                    .iter()
+                    .find(|(o, _)| o.is_intersect() != op.is_intersect())
+                {
                     return Err(arg(format!(
                         ":{name}() on a {}() select: mixing set operations needs a subquery, as in orm.select(q:subquery()):{name}(...)",
                         other_op.method()

@@ -287,6 +287,10 @@ impl SetOp {
         }
     }
 
+    pub fn is_intersect(self) -> bool {
+        matches!(self, SetOp::Intersect | SetOp::IntersectAll)
+    }
+
     /// The ALL forms, which SQLite lacks.
     pub fn is_all(self) -> bool {
         matches!(
