@@ -28,7 +28,7 @@ local User = Base:model("User", {
   updated_at = orm.Column(orm.DateTime, { onupdate = orm.func.now() }),
   -- a method declared in the model table
   initials = function(self) return self.name:sub(1, 1):upper() end,
-  __tostring = function(self) return ("User(id=%s, name=%q)"):format(self.id, self.name) end,
+  __tostring = function(self) return ("User(id=%s, name=%q)"):format(tostring(self.id), self.name) end,
 })
 
 -- a method assigned to the class later
@@ -43,7 +43,7 @@ local Account = Base:model("Account", {
   balance = orm.Mapped("float?", { default = 0.0 }),
   active = orm.Mapped("bool", { default = true }),
   -- %.1f: Lua 5.1 and LuaJIT print the float 0.0 as "0"
-  __tostring = function(self) return ("Account(%s, %s, balance=%.1f)"):format(self.id, self.owner, self.balance) end,
+  __tostring = function(self) return ("Account(%s, %s, balance=%.1f)"):format(tostring(self.id), tostring(self.owner), self.balance) end,
 })
 
 -- Every column type.

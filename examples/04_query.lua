@@ -16,7 +16,7 @@ local User = Base:model("User", {
   name = orm.Column(orm.String(50), { nullable = false }),
   age = orm.Column(orm.Integer),
   email = orm.Column(orm.String(100)),
-  __tostring = function(self) return ("User(%s, %s)"):format(self.id, self.name) end,
+  __tostring = function(self) return ("User(%s, %s)"):format(tostring(self.id), self.name) end,
 })
 Base.metadata:create_all(engine)
 

@@ -44,7 +44,7 @@ local User = Base:model("User", {
   end }),
   -- an SQL-expression onupdate: evaluated by the database
   updated_at = orm.Column(orm.DateTime, { onupdate = orm.func.now() }),
-  __tostring = function(self) return ("User(id=%s, name=%q, age=%s)"):format(self.id, self.name, self.age) end,
+  __tostring = function(self) return ("User(id=%s, name=%q, age=%s)"):format(tostring(self.id), self.name, tostring(self.age)) end,
 })
 Base.metadata:create_all(engine)
 

@@ -28,7 +28,7 @@ local User = Base:model("User", {
   id = orm.Column(orm.Integer, { primary_key = true }),
   name = orm.Column(orm.String(50), { nullable = false }),
   email = orm.Column(orm.String(100), { unique = true }),
-  __tostring = function(self) return ("User(id=%s, name=%q)"):format(self.id, self.name) end,
+  __tostring = function(self) return ("User(id=%s, name=%q)"):format(tostring(self.id), self.name) end,
 })
 Base.metadata:create_all(engine)
 statements = {}

@@ -41,7 +41,7 @@ local Player = Timestamped:model("Player", {
   name = orm.Column(orm.String(40), { nullable = false }),
   gold = orm.Column(orm.Integer, { default = 0 }),
   -- the same function reads an object's gold, and on the class builds SQL over the column
-  gold_bars = orm.hybrid_property(function(self) return self.gold // 100 end)
+  gold_bars = orm.hybrid_property(function(self) return math.floor(self.gold / 100) end)
     :expression(function(cls) return cls.gold / 100 end),
 })
 

@@ -11,7 +11,7 @@ local User = Base:model("User", {
   name = orm.Column(orm.String(50), { nullable = false }),
   email = orm.Column(orm.String(100), { unique = true }),
   age = orm.Mapped("int?"),
-  __tostring = function(self) return ("User(id=%s, name=%q)"):format(self.id, self.name) end,
+  __tostring = function(self) return ("User(id=%s, name=%q)"):format(tostring(self.id), self.name) end,
 })
 
 function User:greet() return "hi " .. self.name end

@@ -306,8 +306,8 @@ check("join(Student.courses) through the secondary table", rows(orm.select(Stude
 local names = function(s) return table.concat(session:scalars(s):all(), ", ") end
 check("Author.books:any(Book.title:like('M%'))",
   names(orm.select(Author.name):where(Author.books:any(Book.title:like("M%")))), "Pratchett")
-check("~Author.books:any() (authors without books)",
-  names(orm.select(Author.name):where(~Author.books:any()):order_by(Author.name)), "Borges")
+check("not_(Author.books:any()) (authors without books)",
+  names(orm.select(Author.name):where(orm.not_(Author.books:any())):order_by(Author.name)), "Borges")
 check("Book.author:has(Author.name:eq('Le Guin'))",
   names(orm.select(Book.title):where(Book.author:has(Author.name:eq("Le Guin"))):order_by(Book.title)),
   "Earthsea, The Dispossessed")

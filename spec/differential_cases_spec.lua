@@ -267,6 +267,25 @@ describe("linking objects", function()
     assert.is_nil(c.parent)
   end)
 
+  it("refuses a detached object whose deletion was committed, before anything changes", function()
+    local env = setup()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    s:add(c)
+    s:commit()
+    s:delete(c)
+    s:commit()
+    s:close()
+    assert.equal("detached", state(c))
+    local s2 = orm.Session(env.engine)
+    local p = env.Parent{ name = "p" }
+    s2:add(p)
+    local ok, err = pcall(function() p.children:append(c) end)
+    assert.is_false(ok)
+    assert.truthy(err.message:find("has been deleted", 1, true), err.message)
+    assert.equal(0, #p.children)
+  end)
+
   it("expunges a pending child the other side made an orphan", function()
     local env = setup()
     local s = env.s

@@ -33,3 +33,15 @@ pub fn install(lua: &mlua::Lua) -> mlua::Result<mlua::Table> {
 pub fn engine_value(lua: &mlua::Lua, engine: engine::Engine) -> mlua::Result<mlua::AnyUserData> {
     lua.create_userdata(lua::LuaEngine(engine))
 }
+
+/// The entry point of the loadable module (`--features module`): a stock interpreter's
+/// `require("lualchemy")` finds `liblualchemy.so` (installed as `lualchemy.so`) on
+/// `package.cpath` and calls `luaopen_lualchemy`, which returns the same module table the
+/// binary's `require("lualchemy")` does. The interpreter is the host: it decides which
+/// libraries scripts see, and lualchemy's sandbox (instruction budget, memory and time
+/// limits, `allow_dir`) is not applied (docs/INSTALL.md).
+#[cfg(feature = "module")]
+#[mlua::lua_module(name = "lualchemy")]
+fn module_entry(lua: &mlua::Lua) -> mlua::Result<mlua::Table> {
+    install(lua)
+}

@@ -1,27 +1,12 @@
-//! The `lualchemy` binary: run a script, run a chunk (`-e`), or run Lua specs (`test`).
+//! The `lualchemy` binary: a drop-in for the stand-alone `lua` interpreter with
+//! `require("lualchemy")` built in (cli/), plus lualchemy's own commands: `test` runs Lua
+//! specs, `--sandbox` runs an untrusted script under limits, `--help`.
+
+mod cli;
 
 use std::process::ExitCode;
 
 use mlua::Lua;
-
-const USAGE: &str = "usage:
-  lualchemy SCRIPT.lua [ARGS...]   run a script (global `arg` as in lua)
-  lualchemy -e CODE                run a chunk of Lua
-  lualchemy test [PATH...]         run *_spec.lua files under PATHs (default: spec/)
-  lualchemy --sandbox [OPTIONS] SCRIPT.lua [ARGS...]
-                                   run an untrusted script in the sandbox (docs/SANDBOX.md):
-      --allow-dir DIR              file databases may live under DIR (default: none,
-                                   in-memory databases only)
-      --max-instructions N         Lua VM instructions (default 100000000)
-      --max-memory BYTES           Lua heap, and separately SQLite's heap (default 67108864)
-      --timeout SECONDS            wall-clock time for Lua and SQL alike (default 10)
-  lualchemy --help                 this text";
-
-fn new_state() -> mlua::Result<Lua> {
-    let lua = Lua::new();
-    lualchemy::install(&lua)?;
-    Ok(lua)
-}
 
 fn report(e: &mlua::Error) -> ExitCode {
     match lualchemy::lua::error::find_orm_error(e) {
@@ -31,10 +16,6 @@ fn report(e: &mlua::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn run_script(path: &str, args: &[String]) -> ExitCode {
-    run_script_in(new_state(), path, args, None)
-}
-
 /// `--sandbox [OPTIONS] SCRIPT.lua [ARGS...]`.
 fn run_sandboxed(args: &[String]) -> ExitCode {
     let mut sandbox = lualchemy::sandbox::Sandbox::default();
@@ -42,7 +23,7 @@ fn run_sandboxed(args: &[String]) -> ExitCode {
     while i < args.len() && args[i].starts_with("--") {
         let flag = args[i].as_str();
         let Some(value) = args.get(i + 1) else {
-            eprintln!("lualchemy: {flag} needs a value\n{USAGE}");
+            eprintln!("lualchemy: {flag} needs a value\n{}", cli::LUALCHEMY_HELP);
             return ExitCode::FAILURE;
         };
         let bad = || {
@@ -66,14 +47,20 @@ fn run_sandboxed(args: &[String]) -> ExitCode {
                 _ => return bad(),
             },
             other => {
-                eprintln!("lualchemy: unknown sandbox option {other}\n{USAGE}");
+                eprintln!(
+                    "lualchemy: unknown sandbox option {other}\n{}",
+                    cli::LUALCHEMY_HELP
+                );
                 return ExitCode::FAILURE;
             }
         }
         i += 2;
     }
     let Some(path) = args.get(i) else {
-        eprintln!("lualchemy: --sandbox needs a script\n{USAGE}");
+        eprintln!(
+            "lualchemy: --sandbox needs a script\n{}",
+            cli::LUALCHEMY_HELP
+        );
         return ExitCode::FAILURE;
     };
     run_script_in(sandbox.new_lua(), path, &args[i + 1..], Some(&sandbox))
@@ -112,38 +99,22 @@ fn run_script_in(
     }
 }
 
-fn run_chunk(code: &str) -> ExitCode {
-    let result = new_state().and_then(|lua| lua.load(code).set_name("=(command line)").exec());
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => report(&e),
-    }
-}
-
 fn main() -> ExitCode {
     lualchemy::lua::compat::with_native_stack(lua_main)
 }
 
 fn lua_main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None | Some("-h") | Some("--help") => {
-            println!("{USAGE}");
-            if args.is_empty() {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let progname = argv.first().map_or("lualchemy", String::as_str);
+    match argv.get(1).map(String::as_str) {
+        Some("-h") | Some("--help") => {
+            println!("{}", cli::usage(progname));
+            ExitCode::SUCCESS
         }
-        Some("-e") => match args.get(1) {
-            Some(code) => run_chunk(code),
-            None => {
-                eprintln!("lualchemy: -e needs an argument\n{USAGE}");
-                ExitCode::FAILURE
-            }
-        },
-        Some("test") => lualchemy::spec::command(&args[1..]),
-        Some("--sandbox") => run_sandboxed(&args[1..]),
-        Some(script) => run_script(script, &args[1..]),
+        Some("test") => lualchemy::spec::command(&argv[2..]),
+        Some("--sandbox") => run_sandboxed(&argv[2..]),
+        _ => cli::main(&argv),
     }
 }

@@ -250,7 +250,7 @@ impl Sandbox {
                 }
             })?
         };
-        lua.load(include_str!("../../lua/sandbox.lua"))
+        lua.load(include_str!("../lua/sandbox.lua"))
             .set_name("=lualchemy/sandbox.lua")
             .call::<()>((orm, self.max_string, readonly, charge))?;
         // SQLite's own heap, process-wide

@@ -165,7 +165,7 @@ fn load_runner(db: Option<&str>) -> mlua::Result<(Lua, mlua::Table)> {
         host.set("scope", scope_table(&lua)?)?;
     }
     let runner: mlua::Table = lua
-        .load(include_str!("../../lua/spec_runner.lua"))
+        .load(include_str!("../lua/spec_runner.lua"))
         .set_name("=lualchemy/spec_runner.lua")
         .call(host)?;
     Ok((lua, runner))

@@ -1,6 +1,7 @@
 //! Runs every `examples/*.lua` script in-process, each in a fresh Lua state with the module
 //! installed (as the `lualchemy` binary does), and checks that it runs without error and
-//! prints something.
+//! prints something. A script whose first line is `-- requires: Lua 5.3` (or 5.4) is
+//! skipped, with a note, when the crate is built on an older Lua.
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -62,6 +63,21 @@ fn run_script(path: &PathBuf) -> Result<Vec<String>, String> {
     }
 }
 
+/// "5.4" as (5, 4).
+fn version_pair(v: &str) -> (u32, u32) {
+    let mut parts = v.trim().split('.').map(|p| p.parse().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// The Lua version a script's `-- requires: Lua X.Y` first line asks for.
+fn required_version(path: &PathBuf) -> Option<(u32, u32)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let first = text.lines().next()?;
+    first
+        .strip_prefix("-- requires: Lua ")
+        .map(|v| version_pair(v.split_whitespace().next().unwrap_or("")))
+}
+
 #[test]
 fn examples_run_and_print() {
     // Examples run from the repository root, as `lualchemy examples/NAME.lua` does there.
@@ -69,7 +85,20 @@ fn examples_run_and_print() {
     let scripts = example_scripts();
     assert!(!scripts.is_empty(), "no examples/*.lua found");
     let mut failures = Vec::new();
+    let this_lua: String = Lua::new().globals().get("_VERSION").expect("_VERSION");
+    let this_version = version_pair(this_lua.trim_start_matches("Lua "));
     for script in &scripts {
+        if let Some(needed) = required_version(script) {
+            if needed > this_version {
+                println!(
+                    "{}: skipped, needs Lua {}.{} ({this_lua} here)",
+                    script.display(),
+                    needed.0,
+                    needed.1
+                );
+                continue;
+            }
+        }
         match run_script(script) {
             Ok(lines) if lines.is_empty() => {
                 failures.push(format!("{}: printed nothing", script.display()));

@@ -115,9 +115,11 @@ impl Connection {
         super::events::dispatch(&self.engine, event, sql, params)
     }
 
-    fn echo(&self, sql: &str, params: &EchoParams<'_>) {
-        if let Some(sink) = self.engine.0.echo.borrow().as_ref() {
-            sink.statement(sql, params);
+    fn echo(&self, sql: &str, params: &EchoParams<'_>) -> Result<()> {
+        let sink = self.engine.0.echo.borrow().clone();
+        match sink {
+            Some(sink) => sink.statement(sql, params),
+            None => Ok(()),
         }
     }
 
@@ -134,7 +136,13 @@ impl Connection {
 
     /// Transaction control: reported, then sent as is.
     fn control(&self, sql: &str, echo_as: &str) -> Result<()> {
-        self.echo(echo_as, &EchoParams::None);
+        if sql.starts_with("ROLLBACK") {
+            // a rollback happens whatever the echo function does; its error follows
+            let echoed = self.echo(echo_as, &EchoParams::None);
+            self.batch(sql)?;
+            return echoed;
+        }
+        self.echo(echo_as, &EchoParams::None)?;
         self.batch(sql)
     }
 
@@ -157,7 +165,7 @@ impl Connection {
         if self.in_transaction() {
             return Ok(TxOwnership::Joined);
         }
-        self.echo("BEGIN (implicit)", &EchoParams::None);
+        self.echo("BEGIN (implicit)", &EchoParams::None)?;
         match self.driver() {
             Driver::Sqlite(c) => match self.engine.0.options.sqlite_begin.eager_sql() {
                 None => self.inner().deferred.set(true),
@@ -251,8 +259,7 @@ impl Connection {
     pub fn commit(&self) -> Result<()> {
         if self.inner().deferred.replace(false) {
             // nothing was written: the transaction never reached the database
-            self.echo("COMMIT", &EchoParams::None);
-            return Ok(());
+            return self.echo("COMMIT", &EchoParams::None);
         }
         if self.driver().in_transaction() {
             if let Some(c) = self.driver().sqlite() {
@@ -265,8 +272,7 @@ impl Connection {
 
     pub fn rollback(&self) -> Result<()> {
         if self.inner().deferred.replace(false) {
-            self.echo("ROLLBACK", &EchoParams::None);
-            return Ok(());
+            return self.echo("ROLLBACK", &EchoParams::None);
         }
         if self.driver().in_transaction() {
             self.control("ROLLBACK", "ROLLBACK")?;
@@ -301,7 +307,7 @@ impl Connection {
         params: &[Value],
         report: EchoParams<'_>,
     ) -> Result<usize> {
-        self.echo(sql, &report);
+        self.echo(sql, &report)?;
         self.cursor_event(EngineEvent::BeforeCursorExecute, sql, &report)?;
         let n = self.run(sql, params);
         self.cursor_event(EngineEvent::AfterCursorExecute, sql, &report)?;
@@ -336,7 +342,7 @@ impl Connection {
             [one] => EchoParams::One(one),
             _ => EchoParams::Many(rows),
         };
-        self.echo(sql, &reported);
+        self.echo(sql, &reported)?;
         self.cursor_event(EngineEvent::BeforeCursorExecute, sql, &reported)?;
         match self.driver() {
             Driver::Sqlite(raw) => {
@@ -486,7 +492,7 @@ impl Connection {
         report: EchoParams<'_>,
         mut f: impl FnMut(&Row<'_>) -> Result<()>,
     ) -> Result<()> {
-        self.echo(sql, &report);
+        self.echo(sql, &report)?;
         self.cursor_event(EngineEvent::BeforeCursorExecute, sql, &report)?;
         match self.driver() {
             Driver::Sqlite(c) => {
@@ -520,7 +526,7 @@ impl Connection {
         if let Driver::Mysql(d) = self.driver() {
             // the server names the columns only once the statement runs
             let report = EchoParams::One(params);
-            self.echo(sql, &report);
+            self.echo(sql, &report)?;
             self.cursor_event(EngineEvent::BeforeCursorExecute, sql, &report)?;
             let mut values = Vec::new();
             let (affected, names) = d.run_described(

@@ -19,8 +19,11 @@ pub enum EchoParams<'a> {
     Batch(&'a [Value]),
 }
 
+/// Where `echo` reports. An error it returns (an echo function that raised) stops the
+/// statement before it is sent, and reaches the caller as it was raised (ROLLBACK still
+/// rolls back first).
 pub trait EchoSink {
-    fn statement(&self, sql: &str, params: &EchoParams<'_>);
+    fn statement(&self, sql: &str, params: &EchoParams<'_>) -> crate::error::Result<()>;
 }
 
 /// `echo = true`: prints each statement, then its parameters with SQLAlchemy's
@@ -31,7 +34,7 @@ pub struct PrintEcho {
 }
 
 impl EchoSink for PrintEcho {
-    fn statement(&self, sql: &str, params: &EchoParams<'_>) {
+    fn statement(&self, sql: &str, params: &EchoParams<'_>) -> crate::error::Result<()> {
         let mut line = format!("INFO lualchemy.engine.Engine {sql}");
         let rendered = match params {
             EchoParams::None => None,
@@ -55,6 +58,22 @@ impl EchoSink for PrintEcho {
             };
             line.push_str(&format!("\nINFO lualchemy.engine.Engine {note} {rendered}"));
         }
+        // what Lua printed first comes first: C's stdout (Lua's print and io.write) may hold
+        // it in its buffer (LuaJIT's and 5.1's print do not flush, and stdout is fully
+        // buffered when redirected), while Rust's stdout writes each line at once
+        flush_c_stdout();
         println!("{line}");
+        Ok(())
+    }
+}
+
+/// Flushes C's output streams (`fflush(NULL)`).
+fn flush_c_stdout() {
+    extern "C" {
+        fn fflush(stream: *mut std::ffi::c_void) -> std::ffi::c_int;
+    }
+    // SAFETY: fflush(NULL) flushes every output stream and touches nothing of ours
+    unsafe {
+        fflush(std::ptr::null_mut());
     }
 }

@@ -93,25 +93,30 @@ impl Drop for Finalizing {
 }
 
 impl EchoSink for LuaEcho {
-    fn statement(&self, sql: &str, params: &EchoParams<'_>) {
+    fn statement(&self, sql: &str, params: &EchoParams<'_>) -> crate::error::Result<()> {
         if Finalizing::active() {
             self.deferred
                 .borrow_mut()
                 .push((sql.to_string(), OwnedParams::of(params)));
-            return;
+            return Ok(());
         }
         let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
         for (sql, params) in &deferred {
-            self.report(sql, &params.params());
+            // sent long ago, while a session was finalized: an error can stop nothing
+            if let Err(e) = self.report(sql, &params.params()) {
+                eprintln!("lualchemy: error in echo function: {e}");
+            }
         }
-        self.report(sql, params);
+        self.report(sql, params)
     }
 }
 
 impl LuaEcho {
-    fn report(&self, sql: &str, params: &EchoParams<'_>) {
+    /// Calls the echo function; what it raises comes back as a core error carrying the
+    /// very value (as a listener's does).
+    fn report(&self, sql: &str, params: &EchoParams<'_>) -> crate::error::Result<()> {
         let Some(lua) = self.lua.try_upgrade() else {
-            return;
+            return Ok(());
         };
         let list = |vals: &[Value]| -> LuaResult<mlua::Table> {
             let t = lua.create_table()?;
@@ -120,7 +125,7 @@ impl LuaEcho {
             }
             Ok(t)
         };
-        let run = || -> LuaResult<()> {
+        let run = || -> LuaResult<mlua::MultiValue> {
             let p = match params {
                 EchoParams::None => lua.create_table()?,
                 EchoParams::One(v) | EchoParams::Batch(v) => list(v)?,
@@ -132,15 +137,14 @@ impl LuaEcho {
                     t
                 }
             };
-            self.func.call::<()>((
-                sql,
-                p,
-                matches!(params, EchoParams::Many(_) | EchoParams::Batch(_)),
-            ))
+            Ok(mlua::MultiValue::from_iter([
+                LuaValue::String(lua.create_string(sql)?),
+                LuaValue::Table(p),
+                LuaValue::Boolean(matches!(params, EchoParams::Many(_) | EchoParams::Batch(_))),
+            ]))
         };
-        if let Err(e) = run() {
-            eprintln!("lualchemy: error in echo function: {e}");
-        }
+        let args = run().map_err(super::error::from_lua)?;
+        super::events::call(&lua, &self.func, args).map(|_| ())
     }
 }
 
@@ -309,11 +313,15 @@ fn echo_sink(lua: &Lua, v: &LuaValue) -> LuaResult<Option<Rc<dyn EchoSink>>> {
     Ok(match v {
         LuaValue::Boolean(true) => Some(Rc::new(PrintEcho::default())),
         LuaValue::Boolean(false) | LuaValue::Nil => None,
-        LuaValue::Function(f) => Some(Rc::new(LuaEcho {
-            func: f.clone(),
-            lua: lua.weak(),
-            deferred: RefCell::new(Vec::new()),
-        })),
+        LuaValue::Function(f) => Some({
+            // what it raises comes back unchanged from the session methods
+            super::events::raise_values_from_now_on(lua)?;
+            Rc::new(LuaEcho {
+                func: f.clone(),
+                lua: lua.weak(),
+                deferred: RefCell::new(Vec::new()),
+            })
+        }),
         other => {
             return Err(arg(format!(
                 "echo must be true, false or a function, got {}",

@@ -69,7 +69,7 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
     engine::install(lua, &orm)?;
     orm.set("_VERSION", env!("CARGO_PKG_VERSION"))?;
     let prelude: mlua::Table = lua
-        .load(include_str!("../../../lua/prelude.lua"))
+        .load(include_str!("../../lua/prelude.lua"))
         .set_name("=lualchemy/prelude.lua")
         .call(orm.clone())?;
     lua.set_app_data(Extensions(prelude));

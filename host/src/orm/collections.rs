@@ -237,7 +237,12 @@ fn put_scalar(obj: &Rc<Instance>, r: usize, value: Option<Rc<Instance>>) {
 /// bring it back: refused before anything changes, as SQLAlchemy's cascade listener raises
 /// before the collection or the reference changes.
 fn refuse_deleted(parent: &Rc<Instance>, rel: &Relationship, child: &Rc<Instance>) -> Result<()> {
-    if rel.cascade.save_update && !rel.viewonly && child.status() == Status::Deleted {
+    let deleted = match child.status() {
+        Status::Deleted => true,
+        Status::Detached => child.state().was_deleted,
+        _ => false,
+    };
+    if rel.cascade.save_update && !rel.viewonly && deleted {
         if let Some(s) = parent.session() {
             return s.add(child); // raises "has been deleted"
         }
@@ -394,7 +399,13 @@ impl Events {
             && !parent.rel_loaded(rel.index)
         {
             if rel.direction == Direction::ManyToOne {
-                let old = super::strategies::many_to_one_in_identity_map(parent, rel);
+                // an expired object of the identity map is not read without SQL: the old
+                // value stays unknown (SQLAlchemy's PASSIVE_NO_RESULT) and no backref event
+                // reaches its collection
+                let old = super::strategies::many_to_one_in_identity_map(parent, rel).filter(|o| {
+                    let st = o.state();
+                    o.mapper.pk.iter().all(|&k| st.loaded.contains(k))
+                });
                 parent.with_rel(rel.index, |s| {
                     *s = RelState::Scalar(ScalarRef {
                         value: old,
@@ -513,6 +524,9 @@ impl Events {
                 c.push(child);
             }
         });
+        if rel.cascade.delete_orphan {
+            child.state_mut().orphaned = false;
+        }
         parent.rel_changed();
         if let Some(rev) = rel.reverse() {
             self.reverse_add(child, &rev, parent, initiator)?;
@@ -572,6 +586,9 @@ impl Events {
         });
         if !removed {
             return Ok(false);
+        }
+        if rel.cascade.delete_orphan {
+            child.state_mut().orphaned = true;
         }
         parent.rel_changed();
         // a pending orphan never reaches the database
@@ -684,6 +701,10 @@ impl Events {
             let unloaded = !obj.rel_loaded(rev.index);
             // a new object has no rows to load: its collection is the appended objects
             let transient = unloaded && matches!(obj.status(), Status::Transient | Status::Pending);
+            if rev.cascade.delete_orphan {
+                // SQLAlchemy's append event (loaded collection or not) sets has-parent
+                parent.state_mut().orphaned = false;
+            }
             if loaded_without || unloaded {
                 // SQLAlchemy fires the event for an unloaded collection too (queued)
                 fire(
@@ -796,6 +817,10 @@ impl Events {
                 && !matches!(obj.status(), Status::Transient | Status::Pending)
             {
                 pend(obj, rev.index, |c| c.pending_remove(parent));
+            }
+            if rev.cascade.delete_orphan {
+                // SQLAlchemy's remove event (loaded collection or not) clears has-parent
+                parent.state_mut().orphaned = true;
             }
             // a pending orphan never reaches the database, also when the other side made
             // it one (SQLAlchemy's remove event expunges it whatever the initiator)

@@ -212,7 +212,10 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         .borrow()
         .iter()
         .chain(session.modified.borrow().iter())
-        .filter(|i| i.state().rels_changed)
+        .filter(|i| {
+            let st = i.state();
+            st.rels_changed || st.has_pending_collection()
+        })
         .cloned()
         .collect();
     let mut assoc_seen: FxHashSet<(u32, *const Instance, *const Instance, bool)> =
@@ -303,6 +306,10 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                     let sec_id = rel.secondary.as_ref().map(|t| t.id).unwrap_or(0);
                     for (list, insert) in [(&c.added, true), (&c.removed, false)] {
                         for child in list {
+                            if !session.owns(child) {
+                                // SQLAlchemy warns "not in session" and writes no row
+                                continue;
+                            }
                             let (a, b) = (Rc::as_ptr(inst), Rc::as_ptr(child));
                             let key = (sec_id, a.min(b), a.max(b), insert);
                             if !assoc_seen.insert(key) {
@@ -320,6 +327,21 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                 _ => {}
             }
         }
+    }
+    // removed from a loaded delete-orphan collection (also one of an object outside the
+    // flush) and not appended to one since: an orphan, as SQLAlchemy's has-parent flag says
+    let flagged: Vec<Rc<Instance>> = session
+        .modified
+        .borrow()
+        .iter()
+        .filter(|i| {
+            let st = i.state();
+            st.orphaned && st.status == Status::Persistent && !st.marked_deleted
+        })
+        .cloned()
+        .collect();
+    for inst in &flagged {
+        session.delete(inst)?;
     }
     // orphans deleted above cascade too
     load_for_deletes(session)?;
@@ -371,7 +393,9 @@ fn load_for_deletes(session: &SessionCore) -> Result<()> {
                             .borrow()
                             .iter()
                             .chain(session.modified.borrow().iter())
-                            .any(|o| Rc::ptr_eq(&o.mapper, &inst.mapper))
+                            .any(|o| {
+                                Rc::ptr_eq(&o.mapper, &inst.mapper) && !o.state().marked_deleted
+                            })
                 }
             };
             if load {

@@ -60,6 +60,10 @@ pub struct InstanceState {
     /// those columns (they are not in its `__dict__`), so a flush reading a NULL foreign key
     /// of it passively leaves the many-to-one unloaded.
     pub nulls_never_set: bool,
+    /// Last seen leaving a loaded collection of a delete-orphan relationship (and not
+    /// joining one since): SQLAlchemy's has-parent flag set false, which makes a
+    /// persistent object an orphan its next flush deletes.
+    pub orphaned: bool,
     /// Marked for deletion by `session:delete` (not yet flushed).
     pub marked_deleted: bool,
     /// Queued on the session's list of modified instances.
@@ -77,6 +81,15 @@ pub struct InstanceState {
 }
 
 impl InstanceState {
+    /// A collection not loaded holds changes made through the other side (SQLAlchemy's
+    /// pending mutations).
+    pub fn has_pending_collection(&self) -> bool {
+        self.rels.as_ref().is_some_and(|r| {
+            r.iter()
+                .any(|x| matches!(x, super::collections::RelState::Pending(_)))
+        })
+    }
+
     /// A column of a persistent object is about to change: its column properties go stale
     /// (those a flushed change made stale already expire now, as the flush would have).
     fn stale_props(&mut self, ncols: usize) {
@@ -120,6 +133,7 @@ impl Instance {
                 key_cleared: false,
                 was_deleted: false,
                 nulls_never_set: false,
+                orphaned: false,
                 marked_deleted: false,
                 queued_modified: false,
                 session: None,
@@ -152,6 +166,7 @@ impl Instance {
                 key_cleared: false,
                 was_deleted: false,
                 nulls_never_set: false,
+                orphaned: false,
                 marked_deleted: false,
                 queued_modified: false,
                 session: Some(session),

@@ -315,12 +315,7 @@ impl SessionCore {
         st.session = Some(self.weak());
         // changed while detached (columns, references, a collection's pending changes): it
         // joins the flush, as SQLAlchemy's modified flag brings it into the session's set
-        let changed = !st.committed.is_empty()
-            || st.rels_changed
-            || st
-                .rels
-                .as_ref()
-                .is_some_and(|r| r.iter().any(|x| matches!(x, RelState::Pending(_))));
+        let changed = !st.committed.is_empty() || st.rels_changed || st.has_pending_collection();
         if changed && !st.queued_modified {
             st.queued_modified = true;
             drop(st);
@@ -488,12 +483,7 @@ impl SessionCore {
                 let st = i.state();
                 st.status == Status::Persistent
                     && !st.marked_deleted
-                    && (!st.committed.is_empty()
-                        || st.rels_changed
-                        || st
-                            .rels
-                            .as_ref()
-                            .is_some_and(|r| r.iter().any(|x| matches!(x, RelState::Pending(_)))))
+                    && (!st.committed.is_empty() || st.rels_changed || st.has_pending_collection())
             })
             .cloned()
             .collect()

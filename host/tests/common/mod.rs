@@ -30,9 +30,9 @@ pub struct Capture {
 }
 
 impl EchoSink for Capture {
-    fn statement(&self, sql: &str, params: &EchoParams<'_>) {
+    fn statement(&self, sql: &str, params: &EchoParams<'_>) -> lualchemy::error::Result<()> {
         if self.paused.get() {
-            return;
+            return Ok(());
         }
         let params = match params {
             EchoParams::None => Vec::new(),
@@ -43,6 +43,7 @@ impl EchoSink for Capture {
             sql: sql.to_string(),
             params,
         });
+        Ok(())
     }
 }
 
