@@ -56,6 +56,9 @@
 ---@field Error lualchemy.ErrorKinds the error kinds by name, and `orm.Error.is(err, kind)`
 ---@field event lualchemy.event
 ---@field func lualchemy.func SQL functions by name: `orm.func.count()`, `orm.func.lower(User.name)`
+---@field sqlite lualchemy.DialectModule `orm.sqlite.insert(Model)`: INSERT ... ON CONFLICT (SQLite)
+---@field postgresql lualchemy.DialectModule `orm.postgresql.insert(Model)`: INSERT ... ON CONFLICT (PostgreSQL)
+---@field mysql lualchemy.DialectModule `orm.mysql.insert(Model)`: INSERT ... ON DUPLICATE KEY UPDATE (MySQL, MariaDB)
 ---@field Integer lualchemy.TypeEngine
 ---@field BigInteger lualchemy.TypeEngine
 ---@field SmallInteger lualchemy.TypeEngine
@@ -263,6 +266,26 @@ function orm.cast(expr, type) end
 ---@param ... table
 ---@return lualchemy.ColumnElement
 function orm.case(...) end
+
+---`orm.tuple_(a, b, ...)`: a row value, compared with `:eq({...})` or tested with
+---`:in_({ {a1, b1}, {a2, b2} })`.
+---@param ... lualchemy.Operand
+---@return lualchemy.ColumnElement
+function orm.tuple_(...) end
+
+---`orm.values(orm.Column("a", orm.Integer), ..., { name = "v" })`: literal rows as a FROM
+---item once given `:data{ {1, "x"}, ... }`.
+---@param ... lualchemy.ColumnSpec|{ name?: string }
+---@return lualchemy.Values
+function orm.values(...) end
+
+---`orm.values(...)` waiting for its rows.
+---@class lualchemy.Values
+local Values = {}
+
+---@param rows any[][]
+---@return lualchemy.Subquery
+function Values:data(rows) end
 
 ---`orm.exists(stmt)`, or `orm.exists()` narrowed with `:where(...)`.
 ---@param ... lualchemy.Select|lualchemy.Selectable
@@ -1098,10 +1121,27 @@ function ColumnElement:cast(type) end
 ---@return lualchemy.ColumnElement
 function ColumnElement:where(...) end
 
----Narrows an `orm.exists()`.
+---Narrows an `orm.exists()`; on a function call, `FILTER (WHERE ...)` (a CASE inside the
+---call on MySQL / MariaDB, which have no FILTER).
 ---@param ... lualchemy.ColumnElement
 ---@return lualchemy.ColumnElement
 function ColumnElement:filter(...) end
+
+---@class lualchemy.OverOptions
+---@field partition_by? lualchemy.ColumnElement|lualchemy.ColumnElement[]
+---@field order_by? lualchemy.ColumnElement|lualchemy.ColumnElement[]
+---@field rows? { [1]: integer?, [2]: integer? } frame bounds: nil unbounded, 0 current row, -n n preceding, n n following
+---@field range? { [1]: integer?, [2]: integer? } as `rows`, in RANGE units
+
+---A function call as a window function: `f(...) OVER (...)`.
+---@param opts? lualchemy.OverOptions
+---@return lualchemy.ColumnElement
+function ColumnElement:over(opts) end
+
+---An ordered-set aggregate: `f(...) WITHIN GROUP (ORDER BY ...)`.
+---@param ... lualchemy.ColumnElement
+---@return lualchemy.ColumnElement
+function ColumnElement:within_group(...) end
 
 ---`orm.text(sql)`.
 ---@class lualchemy.TextClause
@@ -1232,6 +1272,37 @@ function SelectBase:union(...) end
 ---@return self
 function SelectBase:union_all(...) end
 
+---`EXCEPT`.
+---@param ... lualchemy.Select
+---@return self
+function SelectBase:except_(...) end
+
+---`EXCEPT ALL` (not on SQLite).
+---@param ... lualchemy.Select
+---@return self
+function SelectBase:except_all(...) end
+
+---`INTERSECT`.
+---@param ... lualchemy.Select
+---@return self
+function SelectBase:intersect(...) end
+
+---`INTERSECT ALL` (not on SQLite).
+---@param ... lualchemy.Select
+---@return self
+function SelectBase:intersect_all(...) end
+
+---@class lualchemy.ForUpdateOptions
+---@field read? boolean FOR SHARE (PostgreSQL) / LOCK IN SHARE MODE (MySQL, MariaDB)
+---@field nowait? boolean
+---@field skip_locked? boolean
+---@field of? lualchemy.Selectable|lualchemy.Selectable[] the tables locked (PostgreSQL)
+
+---`FOR UPDATE` and its kin; nothing on SQLite.
+---@param opts? lualchemy.ForUpdateOptions
+---@return self
+function SelectBase:with_for_update(opts) end
+
 ---`orm.select(...)`; `tostring(stmt)` is its SQL.
 ---@class lualchemy.Select : lualchemy.SelectBase
 
@@ -1285,6 +1356,45 @@ function Insert:values(values) end
 ---@param ... lualchemy.Selectable
 ---@return lualchemy.Insert
 function Insert:returning(...) end
+
+---`orm.sqlite`, `orm.postgresql`, `orm.mysql`.
+---@class lualchemy.DialectModule
+local DialectModule = {}
+
+---An INSERT with this database's upsert clause.
+---@param model lualchemy.Model
+---@return lualchemy.DialectInsert
+function DialectModule.insert(model) end
+
+---`orm.<dialect>.insert(Model)`; `stmt.excluded.<col>` (SQLite, PostgreSQL) or
+---`stmt.inserted.<col>` (MySQL) is the row the INSERT proposed.
+---@class lualchemy.DialectInsert
+---@field excluded table<string, lualchemy.ColumnElement>
+---@field inserted table<string, lualchemy.ColumnElement>
+local DialectInsert = {}
+
+---@param values table<string, any>
+---@return lualchemy.DialectInsert
+function DialectInsert:values(values) end
+
+---@param ... lualchemy.Selectable
+---@return lualchemy.DialectInsert
+function DialectInsert:returning(...) end
+
+---`ON CONFLICT [(cols)] DO NOTHING`.
+---@param opts? { index_elements?: any[], index_where?: lualchemy.ColumnElement, constraint?: string }
+---@return lualchemy.DialectInsert
+function DialectInsert:on_conflict_do_nothing(opts) end
+
+---`ON CONFLICT (cols) DO UPDATE SET ... [WHERE ...]`.
+---@param opts { index_elements?: any[], index_where?: lualchemy.ColumnElement, constraint?: string, set_: table, where?: lualchemy.ColumnElement }
+---@return lualchemy.DialectInsert
+function DialectInsert:on_conflict_do_update(opts) end
+
+---`ON DUPLICATE KEY UPDATE col = value, ...` (MySQL, MariaDB).
+---@param set table
+---@return lualchemy.DialectInsert
+function DialectInsert:on_duplicate_key_update(set) end
 
 ---`orm.update(Model)` / `orm.delete(Model)`.
 ---@class lualchemy.DML

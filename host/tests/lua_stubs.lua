@@ -76,6 +76,9 @@ local samples = {
   ["lualchemy.Hybrid"] = orm.hybrid_property(function(self) return self.name end),
   ["lualchemy.Select"] = orm.select(User),
   ["lualchemy.Insert"] = orm.insert(User),
+  ["lualchemy.DialectModule"] = orm.sqlite,
+  ["lualchemy.Values"] = orm.values(orm.Column("a", orm.Integer)),
+  ["lualchemy.DialectInsert"] = orm.sqlite.insert(User),
   ["lualchemy.DML"] = orm.update(User),
   ["lualchemy.Query"] = session:query(User),
   ["lualchemy.Subquery"] = orm.select(User.name):subquery("s"),
@@ -193,6 +196,7 @@ local SHAPES = {
   ["lualchemy.EngineOptions"] = true, ["lualchemy.SessionOptions"] = true,
   ["lualchemy.ColumnOptions"] = true, ["lualchemy.RelationshipOptions"] = true,
   ["lualchemy.ExecuteOptions"] = true, ["lualchemy.testing.FixtureOptions"] = true,
+  ["lualchemy.OverOptions"] = true, ["lualchemy.ForUpdateOptions"] = true,
   -- the common methods of Select and Query, checked on each of them
   ["lualchemy.SelectBase"] = true,
   -- orm.func: any name is a SQL function

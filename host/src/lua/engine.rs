@@ -332,6 +332,17 @@ impl UserData for LuaConnection {
                         stmt.type_name()
                     )));
                 };
+                if let Ok(up) = ud.borrow::<super::upsert::LuaDialectInsert>() {
+                    let n = super::upsert::execute_on(lua, &up, params, &|ins, values| {
+                        let stmt = Statement::Insert(ins.clone());
+                        this.with(|conn| {
+                            let c = compile(&stmt, conn.engine().dialect())?;
+                            let bound = c.bind(values, &|_| None)?;
+                            Ok(conn.run_text(&c.sql, &bound)?.affected as usize)
+                        })
+                    })?;
+                    return Ok(super::result::ResultSet::with_rowcount(n as i64));
+                }
                 let (compiled, values) = if let Ok(t) = ud.borrow::<LuaText>() {
                     let dialect = this.with(|conn| Ok(conn.engine().clone()))?;
                     super::convert::text_with_params(lua, &t.0, &params, dialect.dialect())?

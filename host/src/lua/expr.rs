@@ -381,7 +381,12 @@ impl UserData for LuaExpr {
             ("ge", BinOp::Ge),
         ] {
             m.add_method(name, move |lua, this, v: LuaValue| {
-                let r = operand(lua, &v, &this_type(this))?;
+                let r = match &this.expr {
+                    Expr::Tuple(cols) => {
+                        super::window::tuple_operand(lua, &v, cols, &format!("tuple_:{name}()"))?
+                    }
+                    _ => operand(lua, &v, &this_type(this))?,
+                };
                 new_ud(lua, Expr::compare(this.expr.clone(), op, r))
             });
         }
@@ -403,6 +408,20 @@ impl UserData for LuaExpr {
         }
         for (name, negate) in [("in_", false), ("not_in", true)] {
             m.add_method(name, move |lua, this, v: LuaValue| {
+                if let (Expr::Tuple(cols), LuaValue::Table(t)) = (&this.expr, &v) {
+                    let what = format!("tuple_:{name}()");
+                    let items = (1..=t.raw_len())
+                        .map(|i| super::window::tuple_operand(lua, &t.raw_get(i)?, cols, &what))
+                        .collect::<LuaResult<Vec<_>>>()?;
+                    return new_ud(
+                        lua,
+                        Expr::In {
+                            expr: Box::new(this.expr.clone()),
+                            items,
+                            negate,
+                        },
+                    );
+                }
                 let e = match list_items(lua, &v, &this_type(this), name)? {
                     Ok(items) => Expr::In {
                         expr: Box::new(this.expr.clone()),
@@ -450,9 +469,13 @@ impl UserData for LuaExpr {
         // `orm.exists():where(...)`: narrows the EXISTS subquery
         for name in ["where", "filter"] {
             m.add_method(name, move |lua, this, args: Variadic<LuaValue>| {
+                if matches!(this.expr, Expr::Func { .. }) && name == "filter" {
+                    // `func.count(x):filter(cond)`: FILTER (WHERE cond)
+                    return new_ud(lua, super::window::filter(&this.expr, &args)?);
+                }
                 let Expr::Exists(s) = &this.expr else {
                     return Err(arg(format!(
-                        ":{name}() applies to statements and orm.exists(), not to a column expression"
+                        ":{name}() applies to statements, orm.exists() and (filter) function calls, not to a column expression"
                     )));
                 };
                 let mut s = s.clone();
@@ -462,6 +485,12 @@ impl UserData for LuaExpr {
                 new_ud(lua, Expr::Exists(s))
             });
         }
+        m.add_method("over", |lua, this, opts: Option<mlua::Table>| {
+            new_ud(lua, super::window::over(lua, &this.expr, opts)?)
+        });
+        m.add_method("within_group", |lua, this, args: Variadic<LuaValue>| {
+            new_ud(lua, super::window::within_group(lua, &this.expr, &args)?)
+        });
         m.add_method("label", |lua, this, name: String| {
             new_ud(
                 lua,
@@ -717,6 +746,12 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
             let name = name_or_anon(name, "orm.aliased()")?;
             let derived = Derived::alias(&mapper.table, &name).lua()?;
             Ok(LuaAliased { mapper, derived })
+        })?,
+    )?;
+    orm.set(
+        "tuple_",
+        lua.create_function(|lua, args: Variadic<LuaValue>| {
+            new_ud(lua, super::window::tuple(lua, &args)?)
         })?,
     )?;
     let func = lua.create_table()?;

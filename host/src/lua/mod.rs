@@ -20,6 +20,9 @@ pub mod result;
 pub mod schema;
 pub mod session;
 pub mod statement;
+pub mod upsert;
+pub mod values;
+pub mod window;
 
 use mlua::{Lua, Value as LuaValue};
 
@@ -56,6 +59,8 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
     schema::install(lua, &orm)?;
     expr::install(lua, &orm)?;
     statement::install(lua, &orm)?;
+    upsert::install(lua, &orm)?;
+    values::install(lua, &orm)?;
     dml::install(lua, &orm)?;
     model::install(lua, &orm)?;
     computed::install(lua, &orm)?;

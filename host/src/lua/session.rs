@@ -148,6 +148,7 @@ fn bulk_insert(
     core: &SessionCore,
     ins: &LuaInsert,
     params: Option<LuaValue>,
+    upsert: Option<&crate::sql::upsert::Upsert>,
 ) -> LuaResult<ResultSet> {
     let mapper = &ins.mapper;
     let table = &mapper.table;
@@ -190,55 +191,66 @@ fn bulk_insert(
     let returning = ins.returning.as_ref();
     let mut run: (Vec<usize>, Vec<Vec<Value>>) = (Vec::new(), Vec::new());
     for i in 0..n {
-        let d = dict(i)?;
-        let mut row: Vec<(usize, Value)> = Vec::new();
-        for pair in d.pairs::<String, LuaValue>() {
-            let (k, v) = pair?;
-            let i = mapper.attr_index(&k).ok_or_else(|| {
-                arg(format!(
-                    "orm.insert({}): unknown column '{k}'",
-                    mapper.class_name
-                ))
-            })?;
-            row.push((
-                i,
-                lua_to_value(lua, &v, mapper.attrs[i].kind, &|| mapper.attr_path(i))?,
-            ));
-        }
-        for (i, col) in table.columns.iter().enumerate() {
-            if row.iter().any(|(c, _)| *c == i) {
-                continue;
-            }
-            match &col.default {
-                Some(ColumnDefault::Value(v)) => row.push((i, v.clone())),
-                Some(ColumnDefault::Callable(f)) => {
-                    let params: Vec<(String, Value)> = row
-                        .iter()
-                        .map(|(c, v)| (table.columns[*c].name.clone(), v.clone()))
-                        .collect();
-                    let v = f
-                        .call(&crate::schema::DefaultContext {
-                            table: &table.name,
-                            column: &col.name,
-                            params: &params,
-                        })
-                        .lua()?;
-                    row.push((i, v));
-                }
-                _ => {}
-            }
-        }
-        row.sort_by_key(|(c, _)| *c);
-        let cols: Vec<usize> = row.iter().map(|(c, _)| *c).collect();
-        let values: Vec<Value> = row.into_iter().map(|(_, v)| v).collect();
+        let (cols, values) = insert_row(lua, mapper, &dict(i)?)?;
         if run.0 != cols || run.1.len() >= CHUNK {
             let done = std::mem::replace(&mut run, (cols, Vec::new()));
-            total += insert_run(core, table, done, returning, &mut returned)?;
+            total += insert_run(core, table, done, returning, upsert, &mut returned)?;
         }
         run.1.push(values);
     }
-    total += insert_run(core, table, run, returning, &mut returned)?;
+    total += insert_run(core, table, run, returning, upsert, &mut returned)?;
     Ok(ResultSet::from_outcome(returned, total))
+}
+
+/// One row of `orm.insert(Model)` parameters: the columns it names (by attribute key),
+/// plus the defaults of the others, as the flush fills them in; in column order.
+pub(crate) fn insert_row(
+    lua: &Lua,
+    mapper: &Rc<Mapper>,
+    d: &mlua::Table,
+) -> LuaResult<(Vec<usize>, Vec<Value>)> {
+    let table = &mapper.table;
+    let mut row: Vec<(usize, Value)> = Vec::new();
+    for pair in d.pairs::<String, LuaValue>() {
+        let (k, v) = pair?;
+        let i = mapper.attr_index(&k).ok_or_else(|| {
+            arg(format!(
+                "orm.insert({}): unknown column '{k}'",
+                mapper.class_name
+            ))
+        })?;
+        row.push((
+            i,
+            lua_to_value(lua, &v, mapper.attrs[i].kind, &|| mapper.attr_path(i))?,
+        ));
+    }
+    for (i, col) in table.columns.iter().enumerate() {
+        if row.iter().any(|(c, _)| *c == i) {
+            continue;
+        }
+        match &col.default {
+            Some(ColumnDefault::Value(v)) => row.push((i, v.clone())),
+            Some(ColumnDefault::Callable(f)) => {
+                let params: Vec<(String, Value)> = row
+                    .iter()
+                    .map(|(c, v)| (table.columns[*c].name.clone(), v.clone()))
+                    .collect();
+                let v = f
+                    .call(&crate::schema::DefaultContext {
+                        table: &table.name,
+                        column: &col.name,
+                        params: &params,
+                    })
+                    .lua()?;
+                row.push((i, v));
+            }
+            _ => {}
+        }
+    }
+    row.sort_by_key(|(c, _)| *c);
+    let cols: Vec<usize> = row.iter().map(|(c, _)| *c).collect();
+    let values: Vec<Value> = row.into_iter().map(|(_, v)| v).collect();
+    Ok((cols, values))
 }
 
 /// The result of an `orm.text` statement: its rows, or the rows it changed.
@@ -257,6 +269,7 @@ fn insert_run(
     table: &Rc<crate::schema::Table>,
     (cols, rows): (Vec<usize>, Vec<Vec<Value>>),
     returning: Option<&OrmSelect>,
+    upsert: Option<&crate::sql::upsert::Upsert>,
     returned: &mut Option<Rows>,
 ) -> LuaResult<usize> {
     if rows.is_empty() {
@@ -268,6 +281,7 @@ fn insert_run(
         .enumerate()
         .map(|(n, &c)| (c, Expr::Slot(n)))
         .collect();
+    stmt.upsert = upsert.cloned();
     let Some(r) = returning else {
         return core.insert_sql_rows(&stmt, &rows).lua();
     };
@@ -309,7 +323,10 @@ fn execute(
         return Ok(ResultSet::new(core.execute_select(&sel.q).lua()?));
     }
     if let Ok(ins) = st.borrow::<LuaInsert>() {
-        return bulk_insert(lua, &core, &ins, params);
+        return bulk_insert(lua, &core, &ins, params, None);
+    }
+    if let Ok(up) = st.borrow::<super::upsert::LuaDialectInsert>() {
+        return bulk_insert(lua, &core, &up.insert, params, Some(&up.upsert()));
     }
     if let Ok(text) = st.borrow::<LuaText>() {
         let conn = core.connection().lua()?;

@@ -228,6 +228,70 @@ fn from_target(v: &LuaValue) -> LuaResult<FromItem> {
     )))
 }
 
+/// `with_for_update{ read, nowait, skip_locked, of }`; `of` is a class, alias, table or
+/// column (its table), or a list of them.
+fn for_update_of(opts: Option<mlua::Table>) -> LuaResult<crate::sql::locking::ForUpdate> {
+    let mut fu = crate::sql::locking::ForUpdate::default();
+    let Some(t) = opts else {
+        return Ok(fu);
+    };
+    let one = |v: &LuaValue| -> LuaResult<FromItem> {
+        if let LuaValue::UserData(ud) = v {
+            if let Ok(e) = ud.borrow::<LuaExpr>() {
+                if let Expr::Column(c) = &e.expr {
+                    return Ok(match &c.from {
+                        Some(d) => FromItem::Derived(d.clone()),
+                        None => FromItem::Table(c.table.clone()),
+                    });
+                }
+            }
+        }
+        from_target(v).map_err(|e| arg(format!("with_for_update{{ of = ... }}: {e}")))
+    };
+    for pair in t.pairs::<String, LuaValue>() {
+        let (k, v) = pair?;
+        let flag = || -> LuaResult<bool> {
+            match &v {
+                LuaValue::Boolean(b) => Ok(*b),
+                LuaValue::Nil => Ok(false),
+                other => Err(arg(format!(
+                    "with_for_update{{ {k} = ... }} expects a boolean, got {}",
+                    other.type_name()
+                ))),
+            }
+        };
+        match k.as_str() {
+            "read" => fu.read = flag()?,
+            "nowait" => fu.nowait = flag()?,
+            "skip_locked" => fu.skip_locked = flag()?,
+            "key_share" => return Err(arg(
+                "with_for_update{ key_share = ... } is not supported (PostgreSQL's FOR KEY SHARE)",
+            )),
+            "of" => match &v {
+                LuaValue::Table(list) => {
+                    for i in 1..=list.raw_len() {
+                        fu.of.push(one(&list.raw_get(i)?)?);
+                    }
+                }
+                v => fu.of.push(one(v)?),
+            },
+            other => {
+                return Err(super::options::unknown_option(
+                    "with_for_update",
+                    other,
+                    &["read", "nowait", "skip_locked", "of"],
+                ))
+            }
+        }
+    }
+    if fu.nowait && fu.skip_locked {
+        return Err(arg(
+            "with_for_update{}: nowait and skip_locked cannot be combined",
+        ));
+    }
+    Ok(fu)
+}
+
 /// The SELECT of a statement argument (`union(other)`).
 pub(crate) fn select_of(v: &LuaValue, what: &str) -> LuaResult<Select> {
     if let LuaValue::UserData(ud) = v {
@@ -456,9 +520,30 @@ macro_rules! generative_methods {
                 this.$q.select.clone(),
             ))))
         });
-        for (name, all) in [("union", false), ("union_all", true)] {
+        for op in [
+            crate::sql::SetOp::Union,
+            crate::sql::SetOp::UnionAll,
+            crate::sql::SetOp::Except,
+            crate::sql::SetOp::ExceptAll,
+            crate::sql::SetOp::Intersect,
+            crate::sql::SetOp::IntersectAll,
+        ] {
+            let name = op.method();
             $m.add_method(name, move |_, this, others: Variadic<LuaValue>| {
                 let s = &this.$q.select;
+                // UNION and EXCEPT read left to right on every database; INTERSECT binds
+                // tighter than they do on PostgreSQL and MySQL but not on SQLite, so it is
+                // not mixed with them in one flat compound
+                if let Some((other_op, _)) = s
+                    .compound
+                    .iter()
+                    .find(|(o, _)| o.is_intersect() != op.is_intersect())
+                {
+                    return Err(arg(format!(
+                        ":{name}() on a {}() select: mixing set operations needs a subquery, as in orm.select(q:subquery()):{name}(...)",
+                        other_op.method()
+                    )));
+                }
                 if !s.order_by.is_empty() || s.limit.is_some() || s.offset.is_some() {
                     return Err(arg(format!(
                         ":{name}(): call order_by / limit / offset after {name}(), they apply to the whole compound select"
@@ -474,7 +559,7 @@ macro_rules! generative_methods {
                             other.columns.len()
                         )));
                     }
-                    parts.push((all, other));
+                    parts.push((op, other));
                 }
                 with(this, |q| {
                     q.select.compound.extend(parts);
@@ -482,6 +567,13 @@ macro_rules! generative_methods {
                 })
             });
         }
+        $m.add_method("with_for_update", |_, this, opts: Option<mlua::Table>| {
+            let fu = for_update_of(opts)?;
+            with(this, |q| {
+                q.select.for_update = Some(fu);
+                Ok(())
+            })
+        });
         $m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             let c = compile(
                 &Statement::Select(this.$q.select.clone()),

@@ -186,7 +186,7 @@ fn collect_ctes(s: &Select, out: &mut Vec<Rc<Derived>>, visiting: &mut Vec<u32>)
             }
             DerivedKind::CteAlias(cte) => visit(cte, out, visiting),
             DerivedKind::Subquery(inner) => collect_ctes(inner, out, visiting),
-            DerivedKind::Alias(_) => {}
+            DerivedKind::Alias(_) | DerivedKind::Values(_) => {}
         }
     }
     for f in s.froms().iter().chain(s.joins.iter().map(|j| &j.target)) {
@@ -281,9 +281,8 @@ impl<'a> Compiler<'a> {
     /// A SELECT; `correlate` when it is nested in an expression of an enclosing one.
     fn select(&mut self, s: &Select, correlate: bool) -> Result<()> {
         self.select_core(s, correlate)?;
-        for (all, part) in &s.compound {
-            self.sql
-                .push_str(if *all { " UNION ALL " } else { " UNION " });
+        for (op, part) in &s.compound {
+            self.sql.push_str(op.sql());
             let wrap = !part.order_by.is_empty()
                 || part.limit.is_some()
                 || part.offset.is_some()
@@ -323,6 +322,117 @@ impl<'a> Compiler<'a> {
             }
             self.sql.push_str(" OFFSET ");
             self.param(Param::Value(Value::Integer(o)));
+        }
+        if let Some(fu) = &s.for_update {
+            self.for_update(fu);
+        }
+        Ok(())
+    }
+
+    /// `FOR UPDATE` / `FOR SHARE` / `LOCK IN SHARE MODE`, as the dialect spells it.
+    fn for_update(&mut self, fu: &super::locking::ForUpdate) {
+        use super::locking::LockStyle;
+        let style = self.dialect.lock_style();
+        match (style, fu.read) {
+            (LockStyle::None, _) => return,
+            (_, false) => self.sql.push_str(" FOR UPDATE"),
+            (LockStyle::Postgres, true) => self.sql.push_str(" FOR SHARE"),
+            (LockStyle::Mysql, true) => self.sql.push_str(" LOCK IN SHARE MODE"),
+        }
+        if style == LockStyle::Postgres && !fu.of.is_empty() {
+            self.sql.push_str(" OF ");
+            for (i, f) in fu.of.iter().enumerate() {
+                if i > 0 {
+                    self.sql.push_str(", ");
+                }
+                self.ident(&f.table().name);
+            }
+        }
+        if fu.nowait {
+            self.sql.push_str(" NOWAIT");
+        }
+        if fu.skip_locked {
+            self.sql.push_str(" SKIP LOCKED");
+        }
+    }
+
+    /// The conflict clause of an INSERT built by `orm.<dialect>.insert`; an error when the
+    /// statement is for another database.
+    fn upsert(&mut self, i: &Insert) -> Result<()> {
+        use super::upsert::{ConflictTarget, OnConflict};
+        let Some(u) = &i.upsert else {
+            return Ok(());
+        };
+        let name = self.dialect.name();
+        if !u.flavor.runs_on(name) {
+            return Err(arg_err!(
+                "orm.{}.insert({}) builds {} SQL and cannot run on {name}; use orm.{}.insert() for this database",
+                u.flavor.module(),
+                i.table.name,
+                u.flavor.module(),
+                match name {
+                    "mariadb" => "mysql",
+                    n => n,
+                }
+            ));
+        }
+        let table = i.table.clone();
+        let set_list = |c: &mut Self, set: &[(usize, Expr)]| -> Result<()> {
+            for (n, (col, v)) in set.iter().enumerate() {
+                if n > 0 {
+                    c.sql.push_str(", ");
+                }
+                c.ident(&table.columns[*col].name);
+                c.sql.push_str(" = ");
+                c.expr(v, 0)?;
+            }
+            Ok(())
+        };
+        let target = |c: &mut Self, t: &ConflictTarget| -> Result<()> {
+            if let Some(name) = &t.constraint {
+                c.sql.push_str(" ON CONSTRAINT ");
+                c.ident(name);
+            } else if !t.columns.is_empty() {
+                c.sql.push_str(" (");
+                for (n, col) in t.columns.iter().enumerate() {
+                    if n > 0 {
+                        c.sql.push_str(", ");
+                    }
+                    c.ident(&i.table.columns[*col].name);
+                }
+                c.sql.push(')');
+                if let Some(w) = &t.index_where {
+                    c.sql.push_str(" WHERE ");
+                    c.expr(w, 0)?;
+                }
+            }
+            Ok(())
+        };
+        match &u.clause {
+            None => {}
+            Some(OnConflict::DoNothing(t)) => {
+                self.sql.push_str(" ON CONFLICT");
+                target(self, t)?;
+                self.sql.push_str(" DO NOTHING");
+            }
+            Some(OnConflict::DoUpdate {
+                target: t,
+                set,
+                where_,
+            }) => {
+                self.sql.push_str(" ON CONFLICT");
+                target(self, t)?;
+                self.sql.push_str(" DO UPDATE SET ");
+                set_list(self, set)?;
+                if let Some(w) = where_ {
+                    self.sql.push_str(" WHERE ");
+                    self.expr(w, 0)?;
+                }
+            }
+            Some(OnConflict::DuplicateKeyUpdate(set)) => {
+                self.sql.push_str(" ON DUPLICATE KEY UPDATE ");
+                set_list(self, set)?;
+            }
         }
         Ok(())
     }
@@ -551,7 +661,55 @@ impl<'a> Compiler<'a> {
                     self.sql.push_str(" AS ");
                     self.ident(&d.table.name);
                 }
+                DerivedKind::Values(rows) => self.values_from(&d.table, rows)?,
             },
+        }
+        Ok(())
+    }
+
+    /// `(VALUES (...), ...) AS name (a, b)` on PostgreSQL, its first row cast to the
+    /// columns' types, which it cannot infer from parameters. SQLite, MySQL and MariaDB take
+    /// no column list after a derived table's name (SQLAlchemy renders one and they reject
+    /// it): there `(SELECT ? AS a, ? AS b UNION ALL SELECT ?, ?) AS name`.
+    fn values_from(&mut self, table: &crate::schema::Table, rows: &[Vec<Expr>]) -> Result<()> {
+        let union = self.dialect.name() != "postgresql";
+        let cast = self.dialect.name() == "postgresql";
+        self.sql.push_str(if union { "(" } else { "(VALUES " });
+        for (r, row) in rows.iter().enumerate() {
+            if r > 0 {
+                self.sql.push_str(if union { " UNION ALL " } else { ", " });
+            }
+            self.sql.push_str(if union { "SELECT " } else { "(" });
+            for (i, v) in row.iter().enumerate() {
+                if i > 0 {
+                    self.sql.push_str(", ");
+                }
+                let col = &table.columns[i];
+                if cast && r == 0 && col.ty != SqlType::Null {
+                    self.expr(&Expr::Cast(Box::new(v.clone()), col.ty.clone()), 0)?;
+                } else {
+                    self.expr(v, 0)?;
+                }
+                if union && r == 0 {
+                    self.sql.push_str(" AS ");
+                    self.ident(&col.name);
+                }
+            }
+            if !union {
+                self.sql.push(')');
+            }
+        }
+        self.sql.push_str(") AS ");
+        self.ident(&table.name);
+        if !union {
+            self.sql.push_str(" (");
+            for (i, c) in table.columns.iter().enumerate() {
+                if i > 0 {
+                    self.sql.push_str(", ");
+                }
+                self.ident(&c.name);
+            }
+            self.sql.push(')');
         }
         Ok(())
     }
@@ -635,6 +793,7 @@ impl<'a> Compiler<'a> {
             }
             self.slot_offset = 0;
         }
+        self.upsert(i)?;
         self.returning(&i.returning, Dml::Insert)
     }
 
@@ -838,6 +997,86 @@ impl<'a> Compiler<'a> {
         self.ident(c.name());
     }
 
+    /// `f(...) OVER (...)`, `f(...) FILTER (WHERE ...)`, `f(...) WITHIN GROUP (ORDER BY ...)`.
+    fn func_clause(&mut self, c: &super::window::FuncClause) -> Result<()> {
+        use super::window::FuncClause;
+        if let (FuncClause::Filter { func, cond }, false) = (c, self.dialect.native_filter()) {
+            return self.filter_as_case(func, cond);
+        }
+        self.expr(c.func(), 0)?;
+        match c {
+            FuncClause::Over {
+                partition_by,
+                order_by,
+                frame,
+                ..
+            } => {
+                self.sql.push_str(" OVER (");
+                let mut sep = "";
+                if !partition_by.is_empty() {
+                    self.sql.push_str("PARTITION BY ");
+                    self.list(partition_by, ", ")?;
+                    sep = " ";
+                }
+                if !order_by.is_empty() {
+                    self.sql.push_str(sep);
+                    self.sql.push_str("ORDER BY ");
+                    self.list(order_by, ", ")?;
+                    sep = " ";
+                }
+                if let Some(f) = frame {
+                    self.sql.push_str(sep);
+                    self.sql.push_str(&f.sql());
+                }
+                self.sql.push(')');
+            }
+            FuncClause::Filter { cond, .. } => {
+                self.sql.push_str(" FILTER (WHERE ");
+                self.expr(cond, 0)?;
+                self.sql.push(')');
+            }
+            FuncClause::WithinGroup { order_by, .. } => {
+                self.sql.push_str(" WITHIN GROUP (ORDER BY ");
+                self.list(order_by, ", ")?;
+                self.sql.push(')');
+            }
+        }
+        Ok(())
+    }
+
+    /// `f(CASE WHEN cond THEN x END)` for `f(x) FILTER (WHERE cond)` where the database
+    /// has no FILTER (MySQL, MariaDB); `count(*)` counts `CASE WHEN cond THEN 1 END`.
+    fn filter_as_case(&mut self, func: &Expr, cond: &Expr) -> Result<()> {
+        let Expr::Func { name, args } = func else {
+            return self.expr(func, 0);
+        };
+        let when = |e: Expr| Expr::Case {
+            whens: vec![(cond.clone(), e)],
+            else_: None,
+        };
+        let args: Vec<Expr> = match args.as_slice() {
+            [] | [Expr::Star] => vec![when(Expr::Raw(Rc::from("1"), SqlType::Integer))],
+            [Expr::Unary(UnaryOp::Distinct, inner)] => vec![Expr::Unary(
+                UnaryOp::Distinct,
+                Box::new(when((**inner).clone())),
+            )],
+            [one] => vec![when(one.clone())],
+            _ => {
+                return Err(arg_err!(
+                    "{name}(...) FILTER (WHERE ...): {} has no FILTER, and a function of several arguments cannot be rewritten as CASE",
+                    self.dialect.name()
+                ))
+            }
+        };
+        self.expr(
+            &Expr::Func {
+                name: name.clone(),
+                args,
+            },
+            0,
+        )
+    }
+
     /// Renders `e`; `outer` is the precedence of the enclosing operator.
     fn expr(&mut self, e: &Expr, outer: u8) -> Result<()> {
         match e {
@@ -971,6 +1210,12 @@ impl<'a> Compiler<'a> {
                 items,
                 negate,
             } => {
+                if matches!(**expr, Expr::Tuple(_)) && items.is_empty() {
+                    // a row value IN nothing: false (NOT IN: true), whatever the row holds
+                    self.sql
+                        .push_str(if *negate { "(1 = 1)" } else { "(1 != 1)" });
+                    return Ok(());
+                }
                 let paren = outer > 5;
                 if paren {
                     self.sql.push('(');
@@ -978,7 +1223,28 @@ impl<'a> Compiler<'a> {
                 self.expr(expr, 6)?;
                 self.sql
                     .push_str(if *negate { " NOT IN (" } else { " IN (" });
-                if items.is_empty() {
+                if let (Expr::Tuple(cols), true) = (&**expr, !items.is_empty()) {
+                    // row values: SQLite takes them only from a subquery
+                    let values = self.dialect.row_value_in_values();
+                    if values {
+                        self.sql.push_str("VALUES ");
+                    }
+                    for (n, item) in items.iter().enumerate() {
+                        match item {
+                            Expr::Tuple(v) if v.len() == cols.len() => {}
+                            _ => {
+                                return Err(arg_err!(
+                                    "tuple_ IN: each item must be a tuple of {} values",
+                                    cols.len()
+                                ))
+                            }
+                        }
+                        if n > 0 {
+                            self.sql.push_str(", ");
+                        }
+                        self.expr(item, 0)?;
+                    }
+                } else if items.is_empty() {
                     // SQLAlchemy's "empty IN": a subquery that selects nothing
                     self.sql.push_str("SELECT 1 WHERE 1!=1");
                 } else {
@@ -1092,6 +1358,23 @@ impl<'a> Compiler<'a> {
                 self.sql.push_str("EXISTS (");
                 self.select(s, true)?;
                 self.sql.push(')');
+            }
+            Expr::FuncClause(c) => self.func_clause(c)?,
+            Expr::Tuple(items) => {
+                self.sql.push('(');
+                self.list(items, ", ")?;
+                self.sql.push(')');
+            }
+            Expr::Excluded(t, i) => {
+                let name = &t.columns[*i].name;
+                if matches!(self.dialect.name(), "mysql" | "mariadb") {
+                    self.sql.push_str("VALUES(");
+                    self.ident(name);
+                    self.sql.push(')');
+                } else {
+                    self.sql.push_str("excluded.");
+                    self.ident(name);
+                }
             }
         }
         Ok(())
@@ -1415,10 +1698,14 @@ mod tests {
         let e = emps(false);
         let d = depts();
         let mut s = Select::new(vec![Expr::column(&e, 0)]);
-        s.compound
-            .push((false, Select::new(vec![Expr::column(&d, 0)])));
-        s.compound
-            .push((true, Select::new(vec![Expr::column(&d, 0)])));
+        s.compound.push((
+            crate::sql::SetOp::Union,
+            Select::new(vec![Expr::column(&d, 0)]),
+        ));
+        s.compound.push((
+            crate::sql::SetOp::UnionAll,
+            Select::new(vec![Expr::column(&d, 0)]),
+        ));
         s.order_by.push(Expr::column(&e, 0));
         assert_eq!(
             sql(Statement::Select(s)).sql,

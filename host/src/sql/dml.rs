@@ -12,6 +12,8 @@ pub struct Insert {
     /// expression such as `now()`.
     pub values: Vec<(usize, Expr)>,
     pub returning: Vec<Expr>,
+    /// Built by `orm.<dialect>.insert`: the dialect it is for and its conflict clause.
+    pub upsert: Option<super::upsert::Upsert>,
 }
 
 #[derive(Clone, Debug)]
@@ -35,6 +37,7 @@ impl Insert {
             table: table.clone(),
             values: Vec::new(),
             returning: Vec::new(),
+            upsert: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::rc::Rc;
 
 use super::select::{Derived, FromItem, Select};
+use super::window::FuncClause;
 use crate::schema::{SqlType, Table};
 use crate::value::Value;
 
@@ -188,6 +189,13 @@ pub enum Expr {
     Star,
     ScalarSelect(Box<Select>),
     Exists(Box<Select>),
+    /// A function call with OVER / FILTER / WITHIN GROUP after it.
+    FuncClause(Box<FuncClause>),
+    /// `(a, b)`: `orm.tuple_(...)`, compared or tested with IN as a row value.
+    Tuple(Vec<Expr>),
+    /// The row an upsert proposed, for the column `index` of `table`: `excluded.col`
+    /// (SQLite, PostgreSQL) or `VALUES(col)` (MySQL's `inserted.col`).
+    Excluded(Rc<Table>, usize),
 }
 
 impl Expr {
@@ -236,6 +244,8 @@ impl Expr {
                 .first()
                 .map(|(_, v)| v.sql_type())
                 .unwrap_or(SqlType::Null),
+            Expr::FuncClause(c) => c.sql_type(),
+            Expr::Excluded(t, i) => t.columns[*i].ty.clone(),
             Expr::ScalarSelect(s) => s
                 .columns
                 .first()
@@ -333,6 +343,12 @@ impl Expr {
                 select: s(select),
                 negate: *negate,
             },
+            Expr::FuncClause(c) => {
+                Expr::FuncClause(Box::new(c.map(&|e: &Expr| e.adapt_with(f, deep))))
+            }
+            Expr::Tuple(items) => {
+                Expr::Tuple(items.iter().map(|e| e.adapt_with(f, deep)).collect())
+            }
             Expr::ScalarSelect(sel) if deep => Expr::ScalarSelect(s(sel)),
             Expr::Exists(sel) if deep => Expr::Exists(s(sel)),
             Expr::Between {
@@ -368,9 +384,10 @@ impl Expr {
             Expr::Unary(_, e) | Expr::Label(_, e) | Expr::Cast(e, _) | Expr::Grouping(e) => {
                 e.deeper_than(l)
             }
-            Expr::List(_, items) | Expr::Func { args: items, .. } => {
+            Expr::List(_, items) | Expr::Func { args: items, .. } | Expr::Tuple(items) => {
                 items.iter().any(|e| e.deeper_than(l))
             }
+            Expr::FuncClause(c) => c.children().iter().any(|e| e.deeper_than(l)),
             Expr::In { expr, items, .. } => {
                 expr.deeper_than(l) || items.iter().any(|e| e.deeper_than(l))
             }
@@ -403,9 +420,13 @@ impl Expr {
             Expr::Unary(_, e) | Expr::Label(_, e) | Expr::Cast(e, _) | Expr::Grouping(e) => {
                 e.collect_selects(out)
             }
-            Expr::List(_, items) | Expr::Func { args: items, .. } => {
+            Expr::List(_, items) | Expr::Func { args: items, .. } | Expr::Tuple(items) => {
                 items.iter().for_each(|e| e.collect_selects(out))
             }
+            Expr::FuncClause(c) => c
+                .children()
+                .into_iter()
+                .for_each(|e| e.collect_selects(out)),
             Expr::In { expr, items, .. } => {
                 expr.collect_selects(out);
                 items.iter().for_each(|e| e.collect_selects(out));
@@ -451,7 +472,10 @@ impl Expr {
             Expr::Unary(_, e) | Expr::Label(_, e) | Expr::Cast(e, _) | Expr::Grouping(e) => {
                 visit(e)
             }
-            Expr::List(_, items) | Expr::Func { args: items, .. } => items.iter().for_each(visit),
+            Expr::List(_, items) | Expr::Func { args: items, .. } | Expr::Tuple(items) => {
+                items.iter().for_each(visit)
+            }
+            Expr::FuncClause(c) => c.children().into_iter().for_each(visit),
             Expr::In { expr, items, .. } => {
                 visit(expr);
                 items.iter().for_each(visit);

@@ -6,13 +6,16 @@ pub mod ddl;
 pub mod dialect;
 pub mod dml;
 pub mod expr;
+pub mod locking;
 pub mod select;
+pub mod upsert;
+pub mod window;
 
 pub use compiler::{compile, compile_expr, Compiled, Param};
 pub use dialect::Dialect;
 pub use dml::{Delete, Insert, Update};
 pub use expr::{BinOp, ColumnRef, Expr};
-pub use select::{infer_onclause, Derived, DerivedKind, FromItem, Join, Select};
+pub use select::{infer_onclause, Derived, DerivedKind, FromItem, Join, Select, SetOp};
 
 use std::rc::Rc;
 

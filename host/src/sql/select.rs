@@ -20,6 +20,9 @@ pub enum DerivedKind {
     /// `name AS alias`: a CTE read a second time under another name (a self-join, or the
     /// recursive member of a `WITH RECURSIVE` reading the rows found so far).
     CteAlias(Rc<Derived>),
+    /// `(VALUES (...), (...)) AS name (a, b)`: `orm.values(...)`'s rows, one expression
+    /// per column.
+    Values(Vec<Vec<Expr>>),
 }
 
 /// A FROM item that is not a plain table. `table` is a stand-in table named by the alias
@@ -73,6 +76,33 @@ impl Derived {
 
     /// A subquery or CTE of `select`; its columns are named after the select's result
     /// columns (labelled inside the select when they are not plain columns of that name).
+    /// `orm.values(columns...):data(rows)`: a FROM item of literal rows.
+    pub fn values(name: &str, columns: Vec<Column>, rows: Vec<Vec<Expr>>) -> Result<Rc<Derived>> {
+        if columns.is_empty() {
+            return Err(arg_err!("values(): needs at least one column"));
+        }
+        if rows.is_empty() {
+            return Err(arg_err!("values({name}): needs at least one row of data"));
+        }
+        if let Some((i, r)) = rows
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.len() != columns.len())
+        {
+            return Err(arg_err!(
+                "values({name}): row {} has {} values for {} columns",
+                i + 1,
+                r.len(),
+                columns.len()
+            ));
+        }
+        Ok(Rc::new(Derived {
+            table: Rc::new(Table::new(name, columns, vec![], vec![])?),
+            kind: DerivedKind::Values(rows),
+            recursive: false,
+        }))
+    }
+
     pub fn subquery(mut select: Select, name: &str, cte: bool) -> Result<Rc<Derived>> {
         if select.columns.is_empty() {
             return Err(arg_err!("a subquery needs at least one column"));
@@ -145,7 +175,7 @@ impl Derived {
             ));
         }
         let mut select = select.clone();
-        select.compound.push((all, part));
+        select.compound.push((SetOp::union(all), part));
         Ok(Rc::new(Derived {
             table: self.table.clone(),
             kind: DerivedKind::Cte(select),
@@ -214,6 +244,62 @@ pub struct Join {
     pub outer: bool,
 }
 
+/// How a compound SELECT joins its members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetOp {
+    Union,
+    UnionAll,
+    Except,
+    ExceptAll,
+    Intersect,
+    IntersectAll,
+}
+
+impl SetOp {
+    pub fn union(all: bool) -> SetOp {
+        if all {
+            SetOp::UnionAll
+        } else {
+            SetOp::Union
+        }
+    }
+
+    pub fn sql(self) -> &'static str {
+        match self {
+            SetOp::Union => " UNION ",
+            SetOp::UnionAll => " UNION ALL ",
+            SetOp::Except => " EXCEPT ",
+            SetOp::ExceptAll => " EXCEPT ALL ",
+            SetOp::Intersect => " INTERSECT ",
+            SetOp::IntersectAll => " INTERSECT ALL ",
+        }
+    }
+
+    /// The statement method that builds it (`union_all`, `except_`).
+    pub fn method(self) -> &'static str {
+        match self {
+            SetOp::Union => "union",
+            SetOp::UnionAll => "union_all",
+            SetOp::Except => "except_",
+            SetOp::ExceptAll => "except_all",
+            SetOp::Intersect => "intersect",
+            SetOp::IntersectAll => "intersect_all",
+        }
+    }
+
+    pub fn is_intersect(self) -> bool {
+        matches!(self, SetOp::Intersect | SetOp::IntersectAll)
+    }
+
+    /// The ALL forms, which SQLite lacks.
+    pub fn is_all(self) -> bool {
+        matches!(
+            self,
+            SetOp::UnionAll | SetOp::ExceptAll | SetOp::IntersectAll
+        )
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Select {
     pub columns: Vec<Expr>,
@@ -228,9 +314,11 @@ pub struct Select {
     pub limit: Option<i64>,
     pub offset: Option<i64>,
     pub distinct: bool,
-    /// `UNION` (`false`) / `UNION ALL` (`true`) members after this one; ORDER BY, LIMIT
-    /// and OFFSET then apply to the whole compound.
-    pub compound: Vec<(bool, Select)>,
+    /// `UNION` / `EXCEPT` / `INTERSECT` members after this one; ORDER BY, LIMIT and
+    /// OFFSET then apply to the whole compound.
+    pub compound: Vec<(SetOp, Select)>,
+    /// `with_for_update{...}`: the row locks the SELECT takes.
+    pub for_update: Option<crate::sql::locking::ForUpdate>,
     /// `correlate_except(...)`: nested in an enclosing statement, these FROM items (by
     /// table id) stay in this SELECT's FROM even when the enclosing one reads them too.
     pub correlate_except: Option<Vec<u32>>,
@@ -272,6 +360,7 @@ impl Select {
                 .map(|(a, s)| (*a, s.adapt_deep(f)))
                 .collect(),
             correlate_except: self.correlate_except.clone(),
+            for_update: self.for_update.clone(),
         }
     }
 

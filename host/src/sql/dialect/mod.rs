@@ -195,6 +195,24 @@ pub trait Dialect {
         false
     }
 
+    /// How `with_for_update{...}` renders (SQLite: not at all, as SQLAlchemy's).
+    fn lock_style(&self) -> crate::sql::locking::LockStyle {
+        crate::sql::locking::LockStyle::Postgres
+    }
+
+    /// True when aggregates take `FILTER (WHERE ...)`; otherwise `f(x) FILTER (WHERE c)`
+    /// renders as `f(CASE WHEN c THEN x END)`, which the aggregates that skip NULLs read
+    /// the same way.
+    fn native_filter(&self) -> bool {
+        true
+    }
+
+    /// `(a, b) IN (VALUES (?, ?), ...)` rather than `IN ((?, ?), ...)`: SQLite takes a row
+    /// value on the left of IN only against a subquery.
+    fn row_value_in_values(&self) -> bool {
+        false
+    }
+
     /// The most parameters one statement may bind.
     fn max_params(&self) -> usize {
         32766

@@ -285,6 +285,14 @@ impl Dialect for MysqlDialect {
         65535
     }
 
+    fn native_filter(&self) -> bool {
+        false
+    }
+
+    fn lock_style(&self) -> crate::sql::locking::LockStyle {
+        crate::sql::locking::LockStyle::Mysql
+    }
+
     fn has_table_sql(&self) -> &'static str {
         "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() \
          AND table_name = ?"

@@ -19,6 +19,14 @@ impl Dialect for SqliteDialect {
         }
     }
 
+    fn lock_style(&self) -> crate::sql::locking::LockStyle {
+        crate::sql::locking::LockStyle::None
+    }
+
+    fn row_value_in_values(&self) -> bool {
+        true
+    }
+
     fn has_table_sql(&self) -> &'static str {
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?"
     }
