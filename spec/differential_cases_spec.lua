@@ -319,6 +319,38 @@ describe("a member outside the session", function()
   end)
 end)
 
+describe("attaching for a delete", function()
+  it("brings no related object along (no save-update cascade)", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "c", parent = p }
+    s:add(c)
+    s:flush()
+    s:close() -- both detached
+    local s2 = orm.Session(env.engine)
+    s2:delete(c)
+    assert.equal("detached", state(p))
+    assert.equal(1, #s2.deleted)
+  end)
+
+  it("a pending child removed from a detached owner's collection stays pending", function()
+    local env = setup({ expire_on_commit = false })
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit()
+    local _ = #p.children -- loaded (empty)
+    s:close() -- p detached
+    local s2 = orm.Session(env.engine)
+    local c = env.Child{ label = "c" }
+    s2:add(c)
+    p.children:append(c) -- p is not in s2: no cascade
+    p.children:remove(c)
+    assert.equal("pending", state(c))
+  end)
+end)
+
 describe("session:expire with names", function()
   it("changes nothing when the object is not persistent", function()
     local env = setup({ autoflush = false })

@@ -591,10 +591,13 @@ impl Events {
             child.state_mut().orphaned = true;
         }
         parent.rel_changed();
-        // a pending orphan never reaches the database
+        // a pending orphan never reaches the database: expunged when the collection's owner
+        // is in its session (SQLAlchemy's remove event acts through the owner's session)
         if rel.cascade.delete_orphan && child.status() == Status::Pending {
-            if let Some(s) = child.session() {
-                s.expunge(child)?;
+            if let (Some(s), Some(o)) = (child.session(), parent.session()) {
+                if Rc::ptr_eq(&s, &o) {
+                    s.expunge(child)?;
+                }
             }
         }
         if let Some(rev) = rel.reverse() {
@@ -825,8 +828,10 @@ impl Events {
             // a pending orphan never reaches the database, also when the other side made
             // it one (SQLAlchemy's remove event expunges it whatever the initiator)
             if rev.cascade.delete_orphan && parent.status() == Status::Pending {
-                if let Some(s) = parent.session() {
-                    s.expunge(parent)?;
+                if let (Some(s), Some(o)) = (parent.session(), obj.session()) {
+                    if Rc::ptr_eq(&s, &o) {
+                        s.expunge(parent)?;
+                    }
                 }
             }
         } else {

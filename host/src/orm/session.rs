@@ -343,7 +343,8 @@ impl SessionCore {
                 return Err(invalid!("Instance '{}' is not persisted", inst.describe()));
             }
             Status::Deleted => return Ok(()),
-            Status::Detached => self.add(inst)?,
+            // attached for its deletion only: no save-update cascade, as SQLAlchemy's delete
+            Status::Detached => self.add_one(inst)?,
             Status::Persistent => {
                 if !self.owns(inst) {
                     return Err(invalid!(
