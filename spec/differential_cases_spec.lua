@@ -351,6 +351,24 @@ describe("attaching for a delete", function()
   end)
 end)
 
+describe("a bulk DELETE with synchronize_session \"auto\" (the default)", function()
+  it("leaves an object expired as a whole alone; its next load finds the row gone", function()
+    local env = setup()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    local d = env.Child{ label = "d" }
+    s:add_all({ c, d })
+    s:commit()
+    local _ = d.label -- d loaded, c expired
+    s:execute(orm.delete(env.Child):where(env.Child.label:in_({ "c", "d" })))
+    assert.equal("persistent", state(c))
+    assert.equal("deleted", state(d))
+    local ok, err = pcall(function() return c.label end)
+    assert.is_false(ok)
+    assert.equal("ObjectDeletedError", err.kind)
+  end)
+end)
+
 describe("session:expire with names", function()
   it("changes nothing when the object is not persistent", function()
     local env = setup({ autoflush = false })
