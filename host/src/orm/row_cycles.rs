@@ -25,13 +25,15 @@ use super::session::SessionCore;
 use crate::error::{Error, ErrorKind, Result};
 
 pub(crate) fn check(session: &SessionCore, plan: &Plan) -> Result<()> {
-    // the common flush has no self-referential mapper: one look per run of a mapper
-    let mut last_mapper: *const super::mapper::Mapper = std::ptr::null();
+    // the common flush has no self-referential mapper: one look per mapper (a flush holds
+    // few mappers, interleaved or not)
+    let mut seen: Vec<*const super::mapper::Mapper> = Vec::new();
     let mut any_self_ref = false;
     for list in [&session.new, &session.modified, &session.deleted] {
         for inst in list.borrow().iter() {
-            if !std::ptr::eq(Rc::as_ptr(&inst.mapper), last_mapper) {
-                last_mapper = Rc::as_ptr(&inst.mapper);
+            let m = Rc::as_ptr(&inst.mapper);
+            if !seen.contains(&m) {
+                seen.push(m);
                 any_self_ref |= self_refs(inst).next().is_some();
             }
         }

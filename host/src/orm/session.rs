@@ -596,20 +596,25 @@ impl SessionCore {
         // the last flush, both sides of a many-to-many link) are read from their loaded
         // state, as SQLAlchemy's sync does: an expired one loads first
         for inst in new.iter().chain(modified.iter()) {
-            if !inst.state().rels_changed {
+            // read in place (no copy of the collections: this runs per flushed object)
+            let st = inst.state();
+            let Some(rels) = st.rels.as_ref().filter(|_| st.rels_changed) else {
                 continue;
-            }
+            };
             for rel in inst.mapper.relationships.borrow().iter() {
                 if rel.viewonly {
                     continue;
                 }
-                match (rel.direction, inst.rel_state(rel.index)) {
-                    (super::relationships::Direction::ManyToOne, RelState::Scalar(r)) => {
-                        if let Some(t) = r.value.filter(|t| r.changed && key_expired(t)) {
-                            todo.push(t);
+                match (rel.direction, rels.get(rel.index)) {
+                    (super::relationships::Direction::ManyToOne, Some(RelState::Scalar(r))) => {
+                        if let Some(t) = r.value.as_ref().filter(|t| r.changed && key_expired(t)) {
+                            todo.push(t.clone());
                         }
                     }
-                    (super::relationships::Direction::ManyToMany, RelState::Collection(c)) => {
+                    (
+                        super::relationships::Direction::ManyToMany,
+                        Some(RelState::Collection(c)),
+                    ) => {
                         todo.extend(
                             c.added
                                 .iter()

@@ -16,9 +16,9 @@ pub const CLOSE: bool = false;
 pub const PAIRS: bool = false;
 pub const IPAIRS_INDEX: bool = false;
 /// `__lt` / `__le` only between two tables or two userdata.
+pub const MIXED_COMPARE: bool = false;
 /// Lua limits nested C calls itself: the main thread's stack is enough.
 pub const NATIVE_STACK: Option<usize> = None;
-pub const MIXED_COMPARE: bool = false;
 
 /// # Safety
 /// `l` is a live state with room for one more value on its stack.

@@ -15,9 +15,9 @@ pub const CLOSE: bool = false;
 pub const PAIRS: bool = true;
 pub const IPAIRS_INDEX: bool = true;
 /// `<` and `<=` call `__lt` / `__le` when one operand is a number.
+pub const MIXED_COMPARE: bool = true;
 /// Lua limits nested C calls itself: the main thread's stack is enough.
 pub const NATIVE_STACK: Option<usize> = None;
-pub const MIXED_COMPARE: bool = true;
 
 /// # Safety
 /// `l` is a live state with room for one more value on its stack.

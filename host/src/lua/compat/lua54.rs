@@ -29,9 +29,9 @@ pub const PAIRS: bool = true;
 /// `ipairs` (and `table.insert`, `#`) go through `__index` / `__len` on a userdata.
 pub const IPAIRS_INDEX: bool = true;
 /// `<` and `<=` call `__lt` / `__le` when one operand is a number.
+pub const MIXED_COMPARE: bool = true;
 /// Lua limits nested C calls itself: the main thread's stack is enough.
 pub const NATIVE_STACK: Option<usize> = None;
-pub const MIXED_COMPARE: bool = true;
 
 /// A new full userdata of `size` bytes, no user values. `gc` is the finalizer the
 /// metatable's `__gc` also calls (Luau needs it here; Lua 5.4 does not).

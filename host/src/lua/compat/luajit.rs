@@ -16,11 +16,11 @@ pub const CLOSE: bool = false;
 pub const PAIRS: bool = false;
 pub const IPAIRS_INDEX: bool = false;
 /// `__lt` / `__le` only between two tables or two userdata.
+pub const MIXED_COMPARE: bool = false;
 /// No limit on nested C calls: the binary runs on a 256 MiB stack (reserved, touched only as
 /// deep as a recursion goes), so LuaJIT's own Lua stack limit ends a runaway recursion that
 /// `nested` does not count (about 25 MiB deep in a debug build).
 pub const NATIVE_STACK: Option<usize> = Some(256 << 20);
-pub const MIXED_COMPARE: bool = false;
 
 /// # Safety
 /// `l` is a live state with room for one more value on its stack.

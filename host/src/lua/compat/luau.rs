@@ -18,9 +18,9 @@ pub const CLOSE: bool = false;
 pub const PAIRS: bool = false;
 pub const IPAIRS_INDEX: bool = false;
 /// `__lt` / `__le` only between two tables or two userdata.
+pub const MIXED_COMPARE: bool = false;
 /// Lua limits nested C calls itself: the main thread's stack is enough.
 pub const NATIVE_STACK: Option<usize> = None;
-pub const MIXED_COMPARE: bool = false;
 
 /// The finalizer of each instance userdata, set at creation (`instance.rs` passes it).
 static mut GC: Option<unsafe fn(*mut c_void)> = None;
