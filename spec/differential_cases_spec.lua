@@ -386,3 +386,43 @@ describe("session:expire with names", function()
     assert.equal("", unloaded)
   end)
 end)
+
+describe("flush order within a table", function()
+  it("sends a row's UPDATE after the parent it waits for and before the table's INSERTs", function()
+    local env = setup()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    s:add(c)
+    s:commit()
+    local _ = c.label -- loaded before the listener
+    local p = env.Parent{ name = "p" }
+    c.parent = p
+    s:add(env.Child{ label = "d" })
+    local statements = {}
+    orm.event.listen(env.engine, "before_cursor_execute", function(_, _, sql)
+      statements[#statements + 1] = sql:match("^(%u+ %u* ?[%w_]+)")
+    end)
+    s:flush()
+    assert.same({ "INSERT INTO dc_parents", "UPDATE dc_children", "INSERT INTO dc_children" }, statements)
+  end)
+
+  it("an UPDATE of a row whose transaction was rolled back matches nothing, not a new row", function()
+    local env = setup({ expire_on_commit = false })
+    local s3 = env.s
+    local c = env.Child{ label = "e" }
+    s3:add(c)
+    s3:flush()
+    local p = env.Parent{ name = "p6" }
+    p.children:append(c) -- the backref changes c; p stays outside the session
+    s3:close() -- c is detached with its key, its row rolled back, its change kept
+    local s4 = orm.Session(env.engine)
+    local d = env.Child{ label = "a" }
+    d.parent = p
+    s4:add(d) -- cascades p, and p's children bring c (persistent in s4)
+    -- SQLite gives d the rolled-back id 1: c's UPDATE must run before d's INSERT
+    local ok, err = pcall(s4.commit, s4)
+    assert.is_false(ok)
+    assert.equal("StaleDataError", err.kind)
+    assert.equal(0, orm.Session(env.engine):scalar(orm.select(orm.func.count()):select_from(env.Child)))
+  end)
+end)

@@ -300,26 +300,100 @@ fn apply_rules(
     Ok(())
 }
 
+/// Copies the keys into the persistent rows of `table` and sends their UPDATEs, skipping
+/// rows already updated and (unless `all`) rows whose new foreign key waits for a parent
+/// this flush has not inserted yet.
+#[allow(clippy::too_many_arguments)]
+fn update_ready_rows(
+    conn: &Connection,
+    plan: &Plan,
+    session: &SessionCore,
+    table: &Rc<Table>,
+    inserted: &[InsertOutcome],
+    index: &Inserted,
+    updated: &mut Vec<UpdateOutcome>,
+    done: &mut FxHashSet<*const Instance>,
+    undo: &mut Undo,
+    all: bool,
+) -> Result<()> {
+    let waiting: FxHashSet<*const Instance> = if all {
+        FxHashSet::default()
+    } else {
+        plan.rules
+            .iter()
+            .filter(|r| {
+                r.child.mapper.table.id == table.id
+                    && r.parent.as_ref().is_some_and(|(p, _)| {
+                        p.status() == Status::Pending && !index.contains_key(&Rc::as_ptr(p))
+                    })
+            })
+            .map(|r| Rc::as_ptr(&r.child))
+            .collect()
+    };
+    let skip = |c: &Rc<Instance>| done.contains(&Rc::as_ptr(c)) || waiting.contains(&Rc::as_ptr(c));
+    apply_rules(
+        plan,
+        &|c| c.mapper.table.id == table.id && c.status() != Status::Pending && !skip(c),
+        inserted,
+        index,
+        undo,
+    )?;
+    let rows: Vec<Rc<Instance>> = session
+        .modified
+        .borrow()
+        .iter()
+        .filter(|i| i.mapper.table.id == table.id && !skip(i))
+        .cloned()
+        .collect();
+    if !rows.is_empty() {
+        done.extend(rows.iter().map(Rc::as_ptr));
+        let rows: Vec<&Rc<Instance>> = rows.iter().collect();
+        update_with_events(conn, table, &rows, updated)?;
+    }
+    Ok(())
+}
+
 /// Inserts the pending rows in rounds, tables in dependency order: each round inserts
 /// the rows whose pending parents are inserted already, so rows of a self-referential
 /// table go in levels and tables that point at each other interleave when their rows do
 /// not. Rows that wait on each other in a cycle raise (`post_update` breaks such cycles).
+#[allow(clippy::too_many_arguments)]
 fn insert_in_dependency_order(
     conn: &Connection,
     plan: &Plan,
+    session: &SessionCore,
     new: &[Rc<Instance>],
     order: &[Rc<Table>],
     inserted: &mut Vec<InsertOutcome>,
     index: &mut Inserted,
+    updated: &mut Vec<UpdateOutcome>,
     undo: &mut Undo,
 ) -> Result<()> {
     let mut remaining: Vec<Vec<&Rc<Instance>>> = order
         .iter()
         .map(|t| new.iter().filter(|i| i.mapper.table.id == t.id).collect())
         .collect();
-    while remaining.iter().any(|r| !r.is_empty()) {
+    // the rows already updated (each row's UPDATE goes once)
+    let mut done_updates: FxHashSet<*const Instance> = FxHashSet::default();
+    let mut first_round = true;
+    while first_round || remaining.iter().any(|r| !r.is_empty()) {
         let mut progress = false;
         for (t, table) in order.iter().enumerate() {
+            // as SQLAlchemy's save_obj: a table's UPDATEs go before its INSERTs (an old row
+            // gives up a unique key the new one takes), except rows whose new foreign key
+            // waits for a parent not inserted yet
+            update_ready_rows(
+                conn,
+                plan,
+                session,
+                table,
+                inserted,
+                index,
+                updated,
+                &mut done_updates,
+                undo,
+                false,
+            )?;
             if remaining[t].is_empty() {
                 continue;
             }
@@ -362,6 +436,9 @@ fn insert_in_dependency_order(
                 }
             }
         }
+        if std::mem::take(&mut first_round) && !remaining.iter().any(|r| !r.is_empty()) {
+            break;
+        }
         if !progress {
             let (t, rest) = remaining
                 .iter()
@@ -388,6 +465,21 @@ fn insert_in_dependency_order(
                 ),
             ));
         }
+    }
+    // the rows that waited for a parent: their keys now, then their UPDATEs
+    for table in order {
+        update_ready_rows(
+            conn,
+            plan,
+            session,
+            table,
+            inserted,
+            index,
+            updated,
+            &mut done_updates,
+            undo,
+            true,
+        )?;
     }
     Ok(())
 }
@@ -483,49 +575,33 @@ fn write(
     // foreign keys to copy or association rows to write need the inserted objects by address
     let tracking = plan.has_work();
     let mut updated: Vec<UpdateOutcome> = Vec::new();
-    // as SQLAlchemy's save_obj: a table's UPDATEs go before its INSERTs (an old row gives
-    // up a unique key the new one takes), except rows whose new foreign key waits for a
-    // parent this flush inserts
-    let mut early: FxHashSet<*const Instance> = FxHashSet::default();
-    let waits_on_insert = |c: &Rc<Instance>| {
-        plan.rules.iter().any(|r| {
-            Rc::ptr_eq(&r.child, c)
-                && r.parent
-                    .as_ref()
-                    .is_some_and(|(p, _)| p.status() == Status::Pending)
-        })
-    };
-    for table in &order {
-        let modified: Vec<Rc<Instance>> = session
-            .modified
-            .borrow()
-            .iter()
-            .filter(|i| i.mapper.table.id == table.id && !(tracking && waits_on_insert(i)))
-            .cloned()
-            .collect();
-        if modified.is_empty() {
-            continue;
-        }
-        if tracking {
-            let set: FxHashSet<*const Instance> = modified.iter().map(Rc::as_ptr).collect();
-            apply_rules(
-                plan,
-                &|c| set.contains(&Rc::as_ptr(c)),
-                &inserted,
-                &index,
-                undo,
-            )?;
-        }
-        let rows: Vec<&Rc<Instance>> = modified.iter().collect();
-        update_with_events(conn, table, &rows, &mut updated)?;
-        early.extend(modified.iter().map(Rc::as_ptr));
-    }
     if tracking {
-        insert_in_dependency_order(conn, plan, &new, &order, &mut inserted, &mut index, undo)?;
-    }
-    for table in &order {
-        if !tracking {
-            // no relationship work: one pass, no bookkeeping per row
+        insert_in_dependency_order(
+            conn,
+            plan,
+            session,
+            &new,
+            &order,
+            &mut inserted,
+            &mut index,
+            &mut updated,
+            undo,
+        )?;
+    } else {
+        // no relationship work: as SQLAlchemy's save_obj, a table's UPDATEs go before its
+        // INSERTs (an old row gives up a unique key the new one takes), table by table
+        for table in &order {
+            let modified: Vec<Rc<Instance>> = session
+                .modified
+                .borrow()
+                .iter()
+                .filter(|i| i.mapper.table.id == table.id)
+                .cloned()
+                .collect();
+            if !modified.is_empty() {
+                let rows: Vec<&Rc<Instance>> = modified.iter().collect();
+                update_with_events(conn, table, &rows, &mut updated)?;
+            }
             let rows: Vec<&Rc<Instance>> = new
                 .iter()
                 .filter(|i| i.mapper.table.id == table.id)
@@ -533,29 +609,6 @@ fn write(
             if !rows.is_empty() {
                 insert_with_events(conn, table, &rows, &mut inserted, undo)?;
             }
-            continue;
-        }
-        apply_rules(
-            plan,
-            &|c| {
-                c.mapper.table.id == table.id
-                    && c.status() != Status::Pending
-                    && !early.contains(&Rc::as_ptr(c))
-            },
-            &inserted,
-            &index,
-            undo,
-        )?;
-        let modified: Vec<Rc<Instance>> = session
-            .modified
-            .borrow()
-            .iter()
-            .filter(|i| i.mapper.table.id == table.id && !early.contains(&Rc::as_ptr(i)))
-            .cloned()
-            .collect();
-        if !modified.is_empty() {
-            let rows: Vec<&Rc<Instance>> = modified.iter().collect();
-            update_with_events(conn, table, &rows, &mut updated)?;
         }
     }
     post_update(conn, plan, &inserted, &index, undo)?;
