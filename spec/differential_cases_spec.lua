@@ -426,3 +426,94 @@ describe("flush order within a table", function()
     assert.equal(0, orm.Session(env.engine):scalar(orm.select(orm.func.count()):select_from(env.Child)))
   end)
 end)
+
+describe("the save-update cascade and another session", function()
+  it("refuses an object of another session before the reference or the collection changes", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit()
+    local other = orm.Session(env.engine)
+    local q = other:get(env.Parent, p.id)
+    local c = env.Child{ label = "c" }
+    s:add(c)
+    local ok, err = pcall(function() c.parent = q end)
+    assert.is_false(ok)
+    assert.equal("InvalidRequestError", err.kind)
+    assert.is_nil(c.parent)
+    local d = env.Child{ label = "d" }
+    other:add(d)
+    ok, err = pcall(function() p.children:append(d) end)
+    assert.is_false(ok)
+    assert.equal("InvalidRequestError", err.kind)
+    assert.equal(0, #p.children)
+    assert.is_nil(d.parent)
+    other:close()
+  end)
+
+  it("add() raises when the cascade reaches an object of another session, the object itself added", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local other = orm.Session(env.engine)
+    other:add(p)
+    local c = env.Child{ label = "c" }
+    c.parent = p -- c is transient: no cascade yet
+    local ok, err = pcall(s.add, s, c)
+    assert.is_false(ok)
+    assert.equal("InvalidRequestError", err.kind)
+    assert.equal("pending", state(c))
+    assert.is_true(other.new:contains(p))
+  end)
+end)
+
+describe("a pending orphan made by a backref", function()
+  it("is expunged when a transient parent's append moves it out of a delete-orphan collection", function()
+    local env = setup()
+    local s = env.s
+    local x = env.Parent{ name = "x" }
+    s:add(x)
+    local c = env.Child{ label = "c" }
+    c.parent = x
+    s:add(c)
+    local y = env.Parent{ name = "y" } -- not in the session
+    y.children:append(c)
+    assert.equal("transient", state(c))
+    assert.equal(y, c.parent)
+  end)
+
+  it("stays out when the new parent is in the session: the cascade runs before the backref", function()
+    local env = setup()
+    local s = env.s
+    local x = env.Parent{ name = "x" }
+    local c = env.Child{ label = "c" }
+    x.children:append(c)
+    s:add(x)
+    local y = env.Parent{ name = "y" }
+    s:add(y)
+    y.children:append(c)
+    assert.equal("transient", state(c))
+    s:flush()
+    assert.equal(0, env.scalar("SELECT count(*) FROM dc_children"))
+  end)
+end)
+
+describe("deleting a detached parent", function()
+  it("copies no key into a transient child appended while it was detached", function()
+    local env = setup({ expire_on_commit = false, autoflush = false })
+    local s = env.s
+    local n = env.Node{ name = "n3" }
+    s:add(n)
+    s:commit()
+    local m = env.Node{ name = "n87" }
+    m.parent = n
+    s:add(m)
+    s:close() -- m was never flushed: transient again; n detached
+    local s4 = orm.Session(env.engine)
+    s4:delete(n)
+    s4:flush()
+    assert.equal("transient", state(m))
+    assert.is_nil(m.parent_id)
+  end)
+end)

@@ -233,19 +233,24 @@ fn put_scalar(obj: &Rc<Instance>, r: usize, value: Option<Rc<Instance>>) {
     obj.rel_changed();
 }
 
-/// An object whose row a flush deleted cannot be linked where the save-update cascade would
-/// bring it back: refused before anything changes, as SQLAlchemy's cascade listener raises
-/// before the collection or the reference changes.
+/// An object the save-update cascade cannot bring into the parent's session (its row deleted
+/// by a flush, or attached to another session) cannot be linked: refused before anything
+/// changes, as SQLAlchemy's cascade listener raises before the collection or the reference
+/// changes.
 fn refuse_deleted(parent: &Rc<Instance>, rel: &Relationship, child: &Rc<Instance>) -> Result<()> {
-    let deleted = match child.status() {
+    if !rel.cascade.save_update || rel.viewonly {
+        return Ok(());
+    }
+    let Some(s) = parent.session() else {
+        return Ok(());
+    };
+    let refused = match child.status() {
         Status::Deleted => true,
         Status::Detached => child.state().was_deleted,
-        _ => false,
+        _ => child.session().is_some_and(|other| !s.is(&other)),
     };
-    if rel.cascade.save_update && !rel.viewonly && deleted {
-        if let Some(s) = parent.session() {
-            return s.add(child); // raises "has been deleted"
-        }
+    if refused {
+        return s.add(child); // raises "has been deleted" / "already attached"
     }
     Ok(())
 }
@@ -438,6 +443,11 @@ impl Events {
                 return Ok(());
             }
         }
+        // SQLAlchemy's listeners in their order: the save-update cascade (refusing an object
+        // it cannot attach before anything changes), then the change and the backref
+        if let Some(v) = &value {
+            cascade_into_session(parent, rel, v)?;
+        }
         put_scalar(parent, rel.index, value.clone());
         if let Some(rev) = &reverse {
             if let Some(o) = &old {
@@ -446,9 +456,6 @@ impl Events {
             if let Some(v) = &value {
                 self.reverse_add(v, rev, parent, initiator)?;
             }
-        }
-        if let Some(v) = &value {
-            cascade_into_session(parent, rel, v)?;
         }
         Ok(())
     }
@@ -516,6 +523,10 @@ impl Events {
             }
         };
         let child = &child;
+        // SQLAlchemy's listeners in their order: the save-update cascade (refusing an object
+        // it cannot attach before anything changes), then the change and the backref (whose
+        // removal from an old parent may expunge a pending orphan for good)
+        cascade_into_session(parent, rel, child)?;
         parent.with_rel(rel.index, |s| {
             if !matches!(s, RelState::Collection(_)) {
                 *s = RelState::Collection(Collection::default());
@@ -524,14 +535,16 @@ impl Events {
                 c.push(child);
             }
         });
-        if rel.cascade.delete_orphan {
-            child.state_mut().orphaned = false;
-        }
         parent.rel_changed();
         if let Some(rev) = rel.reverse() {
             self.reverse_add(child, &rev, parent, initiator)?;
         }
-        cascade_into_session(parent, rel, child)
+        // has-parent is set after the backref's events (leaving the old parent clears it),
+        // as SQLAlchemy's append event sets it after its listeners
+        if rel.cascade.delete_orphan {
+            child.state_mut().orphaned = false;
+        }
+        Ok(())
     }
 
     /// `parent.rel:remove(child)`; false when it was not there.
@@ -759,28 +772,7 @@ impl Events {
                     rel: rev,
                     op: InitiatorOp::Replace,
                 };
-                if fwd.uselist {
-                    let present = listened(&fwd)
-                        && o.rel_is(
-                            fwd.index,
-                            |s| matches!(s, RelState::Collection(c) if c.contains(obj)),
-                        );
-                    if present || (listened(&fwd) && !o.rel_loaded(fwd.index)) {
-                        fire(&o, &fwd, AttrEvent::Remove, Some(obj.clone()), None, by)?;
-                    }
-                    if o.rel_loaded(fwd.index) {
-                        let _ = o.with_rel(fwd.index, |s| match s {
-                            RelState::Collection(c) => c.take(obj),
-                            _ => false,
-                        });
-                    } else if !matches!(o.status(), Status::Transient | Status::Pending) {
-                        pend(&o, fwd.index, |c| c.pending_remove(obj));
-                    }
-                    o.rel_changed();
-                } else {
-                    fire(&o, &fwd, AttrEvent::Set, None, Some(obj.clone()), by)?;
-                    put_scalar(&o, fwd.index, None);
-                }
+                self.reverse_remove(&o, &fwd, obj, by)?;
             }
         }
         Ok(())

@@ -160,11 +160,16 @@ impl SessionCore {
                     continue;
                 }
                 for y in related(&x, &rel) {
-                    if y.session().is_none()
-                        && matches!(y.status(), Status::Transient | Status::Detached)
-                    {
-                        self.add_one(&y)?;
-                        stack.push(y);
+                    match y.session() {
+                        // the walk stops at what the session holds already
+                        Some(other) if self.is(&other) => {}
+                        // raises "already attached to session", as SQLAlchemy's cascade does
+                        Some(_) => self.add_one(&y)?,
+                        None if matches!(y.status(), Status::Transient | Status::Detached) => {
+                            self.add_one(&y)?;
+                            stack.push(y);
+                        }
+                        None => {}
                     }
                 }
             }
@@ -214,7 +219,8 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         .chain(session.modified.borrow().iter())
         .filter(|i| {
             let st = i.state();
-            st.rels_changed || st.has_pending_collection()
+            // an object the flush deletes has no saves: cascade_deletes did its part
+            !st.marked_deleted && (st.rels_changed || st.has_pending_collection())
         })
         .cloned()
         .collect();
