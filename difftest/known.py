@@ -58,7 +58,39 @@ ORACLE_QUIRKS = {
     # transaction and made transient by the rollback keeps its deleted flag; inserted again,
     # SQLAlchemy reports it deleted while its row exists. Reset, as make_transient() does.
     "STALE_DELETED_FLAG": "SQLAlchemy 2.0.58: a rolled-back insert+delete leaves state._deleted set",
+    # known.py _m2o_loaded_for_first_deleted_state (ORACLE_TOLERANCES): a flush that deletes
+    # objects asks each many-to-one's dependency processor whether it has changes
+    # (DependencyProcessor.prop_has_changes); for deleted objects that reads the
+    # many-to-one's history with PASSIVE_NO_FETCH_RELATED, which puts the object of the
+    # identity map into the attribute, and it stops at the first object whose history is
+    # not empty, in the iteration order of a set of InstanceState objects (memory
+    # addresses). Which deleted objects end up with the reference loaded is therefore
+    # arbitrary; lualchemy loads it (without SQL) for every deleted object.
+    "M2O_HISTORY_OF_FIRST_DELETED_STATE": "SQLAlchemy 2.0.58: prop_has_changes stops at the first state, in set order",
 }
+
+# Errors that are SQLAlchemy failing its own internal checks, not an answer about the ORM's
+# semantics: run.py compares a sequence up to the step where SQLAlchemy raised one and stops
+# there (the summary line counts such seeds).
+ORACLE_ERRORS = {
+    # attributes.py CollectionAttributeImpl.get_history: `assert self.key not in
+    # state._pending_mutations`, reached when a flush reads the history of a collection that
+    # holds pending mutations of an object a rollback made transient (seen: seed 4 at 200
+    # ops, docs/TESTING.md).
+    "AssertionError": "SQLAlchemy 2.0.58: assert in CollectionAttributeImpl.get_history",
+}
+
+# Warnings with which SQLAlchemy says the session is in a state it does not support; the
+# comparison stops at the step that emitted one, as for ORACLE_ERRORS.
+ORACLE_WARNINGS = [
+    # session.py _register_persistent: a flush inserted a row whose key an object of the
+    # identity map still holds (SQLite reused the id of a row a rollback took back, the old
+    # object detached by close() and attached again with it). SQLAlchemy replaces it in the
+    # identity map and the old object is left half-attached: it reports persistent, but its
+    # changes are never flushed, and expiry, close() and commit() pass it by. lualchemy
+    # detaches it (docs/BEHAVIOUR.md).
+    "Identity map already had an identity for",
+]
 
 COLUMNS = {"Parent": ["id", "name", "score"], "Child": ["id", "parent_id", "label"],
            "Tag": ["id", "name"], "Node": ["id", "name", "parent_id"]}
@@ -81,6 +113,24 @@ def _update_of_expired_loads_first(sa, lua):
         if missing:
             for k in missing:
                 lo["a"][k] = so["a"][k]
+
+
+def _m2o_loaded_for_first_deleted_state(sa, lua):
+    """ORACLE_QUIRKS M2O_HISTORY_OF_FIRST_DELETED_STATE: a many-to-one of a deleted (or, after
+    the commit, detached) object is loaded on one side only. Forgiven both ways for
+    Child.parent and Node.parent; where both sides loaded it, the values still compare."""
+    for h, lo in lua.get("objs", {}).items():
+        so = sa.get("objs", {}).get(h)
+        if not so or so["st"] not in ("deleted", "detached") or lo["st"] != so["st"]:
+            continue
+        if "parent" in so["a"] and "parent" not in lo["a"]:
+            lo["a"]["parent"] = so["a"]["parent"]
+        elif "parent" in lo["a"] and "parent" not in so["a"]:
+            del lo["a"]["parent"]
+
+
+# applied to every comparison (the quirks are SQLAlchemy's, whatever the generator makes)
+ORACLE_TOLERANCES = [_m2o_loaded_for_first_deleted_state]
 
 
 def _delete_loads_relationships(sa, lua):
@@ -134,4 +184,5 @@ def exclusions(names, db):
 
 
 def tolerances(names):
-    return [KNOWN_OPEN[n]["tolerate"] for n in names if KNOWN_OPEN[n]["tolerate"]]
+    return ORACLE_TOLERANCES + [KNOWN_OPEN[n]["tolerate"] for n in names
+                                if KNOWN_OPEN[n]["tolerate"]]

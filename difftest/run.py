@@ -152,6 +152,7 @@ def diff_obs(a, b):
 
 
 TOLERATE = []   # known.tolerances(--exclude names), set in main()
+STOPPED = set()  # seeds whose comparison stopped at an ORACLE_ERRORS error
 
 
 def first_divergence(ops, sa, lua, crash=None):
@@ -166,6 +167,9 @@ def first_divergence(ops, sa, lua, crash=None):
         if a is None or b is None:
             return j, {"missing": {"sqlalchemy": a is not None, "lualchemy": b is not None,
                                    "crash": crash}}
+        if a.get("err") in known.ORACLE_ERRORS or a.get("oracle_stop"):
+            STOPPED.add(a["seed"])
+            return None  # the oracle has no answer from here on (known.py ORACLE_ERRORS)
         d = diff_obs(a, b)
         if d:
             return j, d
@@ -389,9 +393,13 @@ def main():
             print("divergences by (op, what differs): seeds")
             for sig, ss in sorted(groups.items(), key=lambda x: -len(x[1])):
                 print("  %-50s %d: %s" % (sig, len(ss), " ".join(map(str, ss[:12]))))
-        print("difftest: %d seeds x %d ops (%s, lualchemy db %s, excluded: %s): %d diverged%s, %.1fs"
+        stopped = sorted(STOPPED)
+        print("difftest: %d seeds x %d ops (%s, lualchemy db %s, excluded: %s): %d diverged%s, "
+              "%d compared up to an SQLAlchemy internal error%s, %.1fs"
               % (len(seeds), args.ops, args.seeds, args.db, ",".join(names) or "none", len(bad),
-                 (" (seeds " + " ".join(str(c["seed"]) for c, _ in bad) + ")") if bad else "", dt))
+                 (" (seeds " + " ".join(str(c["seed"]) for c, _ in bad) + ")") if bad else "",
+                 len(stopped), (" (seeds " + " ".join(map(str, stopped)) + ")") if stopped else "",
+                 dt))
         return 1 if bad else 0
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -11,6 +11,8 @@ import sqlite3
 import sys
 import warnings
 
+import known
+
 from sqlalchemy import (Column, ForeignKey, Integer, String, Table, create_engine, delete,
                         event, func, inspect, select, update)
 from sqlalchemy.orm import Session, declarative_base, relationship
@@ -367,15 +369,21 @@ def run_case(case, directory, emit):
     r = Runner(path)
     for i, op in enumerate(case["ops"]):
         err, res = None, None
-        try:
-            res = r.run_op(op)
-        except Skip:
-            res = "skip"
-        except Exception as e:  # every error is an observation
-            err = err_kind(e)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            try:
+                res = r.run_op(op)
+            except Skip:
+                res = "skip"
+            except Exception as e:  # every error is an observation
+                err = err_kind(e)
         r.contract_clear_generated_keys()
         r.oracle_reset_stale_deleted()
-        emit({"seed": seed, "i": i, "err": err, "res": res, "objs": r.observe()})
+        obs = {"seed": seed, "i": i, "err": err, "res": res, "objs": r.observe()}
+        stop = [w for w in known.ORACLE_WARNINGS if any(w in str(x.message) for x in seen)]
+        if stop:
+            obs["oracle_stop"] = stop[0]
+        emit(obs)
     emit({"seed": seed, "i": "final", "tables": r.finish()})
     for suffix in ("", "-wal", "-shm", "-journal"):
         if os.path.exists(path + suffix):

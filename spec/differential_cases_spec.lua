@@ -517,3 +517,42 @@ describe("deleting a detached parent", function()
     assert.is_nil(m.parent_id)
   end)
 end)
+
+describe("keys a one-to-many copies", function()
+  it("load an expired owner first, also for a member outside the session appended while unloaded", function()
+    local env = setup({ expire_on_commit = false })
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit()
+    s:rollback() -- nothing open: nothing expires
+    s:expire(p)
+    local c = env.Child{ label = "a" } -- not in the session
+    c.parent = p -- p's collection is not loaded: a pending append
+    s:flush()
+    assert.equal("transient", state(c))
+    assert.equal(p.id, c.parent_id)
+  end)
+end)
+
+describe("a flush that inserts a row whose key an object of the session still holds", function()
+  it("detaches that object, so that its changes never reach the new row", function()
+    local env = setup({ autoflush = false })
+    local s1 = env.s
+    local t = env.Node{ name = "old" }
+    s1:add(t)
+    s1:flush()
+    s1:close() -- t is detached with key 1, its row rolled back
+    local s2 = orm.Session(env.engine)
+    s2:delete(t) -- attached again (for its deletion)
+    s2:rollback() -- the deletion is undone: t is persistent in s2, expired
+    local n = env.Node{ name = "new" }
+    s2:add(n)
+    s2:flush() -- SQLite gives n the id 1 again
+    assert.equal(1, n.id)
+    assert.equal("detached", state(t))
+    t.name = "changed"
+    s2:commit()
+    assert.equal("new", env.scalar("SELECT name FROM dc_nodes WHERE id = 1"))
+  end)
+end)

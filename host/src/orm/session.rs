@@ -417,7 +417,9 @@ impl SessionCore {
         Ok(())
     }
 
-    fn remove_everywhere(&self, inst: &Rc<Instance>) {
+    /// Takes the object out of the identity map (where it is itself the entry) and every
+    /// list of the session, without events.
+    pub(crate) fn remove_everywhere(&self, inst: &Rc<Instance>) {
         let key = inst.state().key.clone();
         if let Some(k) = key {
             let mut map = self.identity.borrow_mut();
@@ -598,7 +600,11 @@ impl SessionCore {
         for inst in new.iter().chain(modified.iter()) {
             // read in place (no copy of the collections: this runs per flushed object)
             let st = inst.state();
-            let Some(rels) = st.rels.as_ref().filter(|_| st.rels_changed) else {
+            let Some(rels) = st
+                .rels
+                .as_ref()
+                .filter(|_| st.rels_changed || st.has_pending_collection())
+            else {
                 continue;
             };
             for rel in inst.mapper.relationships.borrow().iter() {
@@ -610,6 +616,17 @@ impl SessionCore {
                         if let Some(t) = r.value.as_ref().filter(|t| r.changed && key_expired(t)) {
                             todo.push(t.clone());
                         }
+                    }
+                    // a one-to-many copies its owner's key into the members it gained
+                    (super::relationships::Direction::OneToMany, Some(RelState::Collection(c)))
+                        if !c.added.is_empty() && key_expired(inst) =>
+                    {
+                        todo.push(inst.clone())
+                    }
+                    (super::relationships::Direction::OneToMany, Some(RelState::Pending(c)))
+                        if !c.added.is_empty() && key_expired(inst) =>
+                    {
+                        todo.push(inst.clone())
                     }
                     (
                         super::relationships::Direction::ManyToMany,

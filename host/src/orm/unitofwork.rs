@@ -836,6 +836,9 @@ fn apply(
     let weak = session.weak();
     let mut frames = session.frames.borrow_mut();
     let frame = frames.last_mut().expect("a flush runs in a transaction");
+    // objects of the identity map whose key a new row took (SQLite gives a rolled-back id
+    // again, and close() detached the object that had it with its key)
+    let mut displaced: Vec<Rc<Instance>> = Vec::new();
     {
         let mut map = session.identity.borrow_mut();
         for out in inserted {
@@ -880,7 +883,11 @@ fn apply(
             st.committed.clear();
             st.session = Some(weak.clone());
             drop(st);
-            map.insert(key, inst.clone());
+            if let Some(old) = map.insert(key, inst.clone()) {
+                if !Rc::ptr_eq(&old, &inst) {
+                    displaced.push(old);
+                }
+            }
             frame.inserted.push(inst);
         }
         for inst in &deleted {
@@ -942,6 +949,13 @@ fn apply(
     }
     session.new.borrow_mut().clear();
     session.deleted.borrow_mut().clear();
+    // SQLAlchemy replaces such an object in the identity map with a warning and leaves it
+    // half-attached (never flushed again); here it is detached, so that no UPDATE of it
+    // reaches the row of the object that took its key (docs/BEHAVIOUR.md)
+    for old in displaced {
+        session.remove_everywhere(&old);
+        old.detach();
+    }
     Ok(())
 }
 
