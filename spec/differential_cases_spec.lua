@@ -556,3 +556,26 @@ describe("a flush that inserts a row whose key an object of the session still ho
     assert.equal("new", env.scalar("SELECT name FROM dc_nodes WHERE id = 1"))
   end)
 end)
+
+describe("setting a reference to the object it holds", function()
+  it("marks the object modified: in session.dirty, expired whole when a savepoint rolls back", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "c" }
+    p.children:append(c)
+    s:add(p)
+    s:commit()
+    local _ = c.label, c.parent
+    c.parent = p
+    assert.equal(1, #s.dirty)
+    assert.is_false(s:is_modified(c))
+    s:commit()
+    _ = c.label, c.parent
+    pcall(s.begin_nested, s, function()
+      c.parent = c.parent
+      error("undo")
+    end)
+    assert.same({ "id", "parent_id", "label", "parent" }, orm.inspect(c).unloaded)
+  end)
+end)

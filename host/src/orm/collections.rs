@@ -182,8 +182,15 @@ impl Instance {
     /// Marks a relationship change for the next flush (queues a persistent object as
     /// modified).
     fn rel_changed(self: &Rc<Self>) {
+        self.state_mut().rels_changed = true;
+        self.mark_modified();
+    }
+
+    /// A persistent object joins the session's modified set (SQLAlchemy's modified flag:
+    /// `session.dirty`, whole-object expiry when a savepoint rolls back), also for a set
+    /// that changes nothing.
+    fn mark_modified(self: &Rc<Self>) {
         let mut st = self.state_mut();
-        st.rels_changed = true;
         if matches!(st.status, Status::Persistent) && !st.queued_modified {
             if let Some(s) = st.session.as_ref().and_then(|w| w.upgrade()) {
                 st.queued_modified = true;
@@ -440,6 +447,7 @@ impl Events {
                 if let Some(s) = parent.session() {
                     s.touched();
                 }
+                parent.mark_modified();
                 return Ok(());
             }
         }

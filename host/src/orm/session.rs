@@ -495,9 +495,8 @@ impl SessionCore {
             .iter()
             .filter(|i| {
                 let st = i.state();
-                st.status == Status::Persistent
-                    && !st.marked_deleted
-                    && (!st.committed.is_empty() || st.rels_changed || st.has_pending_collection())
+                // SQLAlchemy's modified flag: any set, even one that changes nothing
+                st.status == Status::Persistent && !st.marked_deleted
             })
             .cloned()
             .collect()
