@@ -4,7 +4,7 @@
 //! (`'5'` is `5`), the case of a keyword (`CURRENT_TIMESTAMP`, MariaDB's
 //! `current_timestamp()`, PostgreSQL's `now()`), a boolean's spelling — and compared.
 
-use crate::schema::SqlType;
+use crate::schema::{SqlType, ValueKind};
 
 /// Removes one pair of parentheses around the whole text.
 fn strip_parens(s: &str) -> Option<&str> {
@@ -27,7 +27,7 @@ fn strip_parens(s: &str) -> Option<&str> {
 }
 
 /// Removes PostgreSQL's trailing cast (`'a'::character varying`, `0::numeric(10,2)`).
-fn strip_cast(s: &str) -> &str {
+pub fn strip_cast(s: &str) -> &str {
     let mut in_quote = false;
     let mut last = None;
     let b = s.as_bytes();
@@ -76,6 +76,12 @@ pub fn normalize(sql: Option<&str>, ty: &SqlType) -> Option<String> {
             }
         }
     };
+    // a number reads as the database writes it (MariaDB's `0.00` for a NUMERIC(10, 2) `'0'`)
+    if matches!(ty.kind(), ValueKind::Integer | ValueKind::Real) {
+        if let Ok(n) = value.parse::<f64>() {
+            return Some(n.to_string());
+        }
+    }
     if matches!(ty.base(), SqlType::Boolean) {
         match value.to_ascii_lowercase().as_str() {
             "1" | "true" | "t" => return Some("true".into()),
@@ -105,6 +111,12 @@ mod tests {
         ));
         assert!(defaults_differ(Some("'y'"), Some("'x'"), &s));
         assert!(!defaults_differ(Some("'5'"), Some("5"), &SqlType::Integer));
+        assert!(!defaults_differ(
+            Some("'0'"),
+            Some("0.00"),
+            &SqlType::Numeric(Some(10), Some(2))
+        ));
+        assert!(defaults_differ(Some("'1'"), Some("0.00"), &SqlType::Float));
         assert!(!defaults_differ(
             Some("(CURRENT_TIMESTAMP)"),
             Some("current_timestamp()"),

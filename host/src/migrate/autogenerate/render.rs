@@ -93,7 +93,12 @@ pub fn render_type(ty: &SqlType) -> String {
 /// a quoted literal (`'a'` is `"a"`), `orm.text("...")` for anything else.
 pub fn render_server_default(sql: &str) -> String {
     let t = sql.trim();
-    if let Some(inner) = t.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+    // PostgreSQL reports a literal with its cast: `'a'::character varying`
+    let literal = super::defaults::strip_cast(t);
+    if let Some(inner) = literal
+        .strip_prefix('\'')
+        .and_then(|r| r.strip_suffix('\''))
+    {
         if !inner.replace("''", "").contains('\'') {
             return lua_string(&inner.replace("''", "'"));
         }
