@@ -244,11 +244,38 @@ fn compare_table(
             }
         }
     }
-    let reflected = Reflected {
+    let mut reflected = Reflected {
         indexes: inspector.indexes(name)?,
         uniques: inspector.unique_constraints(name)?,
         foreign_keys: inspector.foreign_keys(name)?,
     };
+    // after a rename, the database's indexes and keys name the column by its new name
+    for d in out.iter() {
+        if let Diff::RenameColumn {
+            table: t, old, new, ..
+        } = d
+        {
+            if t == name {
+                let rename = |cols: &mut Vec<String>| {
+                    for c in cols.iter_mut().filter(|c| *c == old) {
+                        *c = new.clone();
+                    }
+                };
+                reflected
+                    .indexes
+                    .iter_mut()
+                    .for_each(|ix| rename(&mut ix.columns));
+                reflected
+                    .uniques
+                    .iter_mut()
+                    .for_each(|u| rename(&mut u.columns));
+                reflected
+                    .foreign_keys
+                    .iter_mut()
+                    .for_each(|f| rename(&mut f.columns));
+            }
+        }
+    }
     compare_indexes(table, &reflected, dialect.name(), out);
     compare_foreign_keys(table, &reflected, out);
     for r in vanished {

@@ -318,3 +318,24 @@ fn renders_types_and_defaults_as_lua() {
     );
     assert_eq!(lua_string("a\nb\\"), "\"a\\nb\\\\\"");
 }
+
+#[test]
+fn a_renamed_columns_index_follows_it() {
+    let e = engine(&[
+        "CREATE TABLE users (id INTEGER NOT NULL PRIMARY KEY, nick VARCHAR(20))",
+        "CREATE INDEX ix_nick ON users (nick)",
+    ]);
+    let md = MetaData::new();
+    table(
+        &md,
+        "users",
+        vec![pk(), col("handle", SqlType::String(Some(20)))],
+        vec![],
+        vec![Index {
+            name: "ix_nick".into(),
+            columns: vec!["handle".into()],
+            unique: false,
+        }],
+    );
+    assert_eq!(kinds(&compare(&e, &md)), ["rename_column users"]);
+}
