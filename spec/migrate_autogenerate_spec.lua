@@ -430,3 +430,83 @@ describe("compare_metadata", function()
     assert.truthy(err.message:find("unknown option 'indnt'", 1, true))
   end)
 end)
+
+describe("auto(metadata, engine)", function()
+  local function old_save(md)
+    orm.Table("ag_players", md,
+      orm.Column("id", orm.Integer, { primary_key = true }),
+      orm.Column("name", orm.String(30)),
+      orm.Column("gold", orm.Integer))
+  end
+
+  local function version2(md)
+    orm.Table("ag_guilds", md,
+      orm.Column("id", orm.Integer, { primary_key = true }),
+      orm.Column("title", orm.String(40), { index = true }))
+    orm.Table("ag_players", md,
+      orm.Column("id", orm.Integer, { primary_key = true }),
+      orm.Column("name", orm.String(30), { index = true }),
+      orm.Column("level", orm.Integer, { nullable = false, server_default = "1" }),
+      orm.Column("motto", orm.String(100)),
+      orm.Column("guild_id", orm.Integer, orm.ForeignKey("ag_guilds.id")),
+      orm.Column("class", orm.String(20), { nullable = false }),
+      orm.Index("uq_ag_players_name", "name", { unique = true }))
+  end
+
+  it("applies new tables, nullable or defaulted columns and indexes, and reports the rest", function()
+    local engine = database(old_save, { ag_players = { { name = "ann", gold = 5 }, { name = "ann", gold = 7 } } })
+    local report = ag.auto(models(version2), engine)
+    local function show(list)
+      local out = {}
+      for i, e in ipairs(list) do out[i] = e.change .. " " .. e.table .. " " .. (e.column or e.name or "") end
+      return out
+    end
+    assert.same({
+      "add_table ag_guilds ",
+      "add_index ag_guilds ix_ag_guilds_title",
+      "add_column ag_players level",
+      "add_column ag_players motto",
+      "add_column ag_players guild_id",
+      "add_index ag_players ix_ag_players_name",
+    }, show(report.applied))
+    assert.same({
+      "add_column ag_players class",
+      "add_index ag_players uq_ag_players_name",
+      "remove_column ag_players gold",
+    }, show(report.skipped))
+    assert.truthy(report.skipped[1].reason:find("NOT NULL without a server default", 1, true))
+    assert.truthy(report.skipped[2].reason:find("the database refused it", 1, true))
+    assert.equal("drops a column: write a revision", report.skipped[3].reason)
+    -- every row is there, the old column's values too, the new column at its default
+    local conn = engine:connect()
+    local rows = conn:execute(orm.text("SELECT name, gold, level, motto FROM ag_players ORDER BY id")):all()
+    assert.same({ { "ann", 5, 1 }, { "ann", 7, 1 } },
+      { { rows[1][1], rows[1][2], rows[1][3] }, { rows[2][1], rows[2][2], rows[2][3] } })
+    assert.is_nil(rows[1][4])
+    conn:close()
+    local insp = orm.inspect(engine)
+    local fks = insp:get_foreign_keys("ag_players")
+    assert.equal(1, #fks)
+    assert.equal("ag_guilds", fks[1].referred_table)
+    -- nothing safe is left; running it again changes nothing
+    local again = ag.auto(models(version2), engine)
+    assert.same({}, again.applied)
+    assert.equal(3, #again.skipped)
+  end)
+
+  it("never raises for what it leaves, and checks its arguments", function()
+    local engine = database(old_save)
+    local report = ag.auto(models(function(md)
+      orm.Table("ag_players", md,
+        orm.Column("id", orm.Integer, { primary_key = true }),
+        orm.Column("name", orm.String(60)),
+        orm.Column("gold", orm.Integer))
+    end), engine)
+    assert.same({}, report.applied)
+    assert.equal("modify_type", report.skipped[1].change)
+    assert.equal("name", report.skipped[1].column)
+    local ok, err = pcall(ag.auto, engine, models(old_save))
+    assert.is_false(ok)
+    assert.truthy(err.message:find("expected a MetaData", 1, true))
+  end)
+end)

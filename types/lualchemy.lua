@@ -1616,6 +1616,24 @@ function autogenerate.render_downgrade(diffs, options) end
 ---@return string downgrade
 function autogenerate.render(diffs, options) end
 
+---@class lualchemy.autogenerate.AutoEntry
+---@field change string Alembic's name of the difference ("add_table", "add_column", "modify_type", ...)
+---@field table string
+---@field column? string
+---@field name? string the index's or constraint's name
+---@field reason? string why it was skipped
+
+---@class lualchemy.autogenerate.AutoReport
+---@field applied lualchemy.autogenerate.AutoEntry[]
+---@field skipped lualchemy.autogenerate.AutoEntry[]
+
+---Applies the safe changes (new tables, nullable or defaulted columns, indexes) at once and
+---reports the rest, never raising for them.
+---@param metadata lualchemy.MetaData
+---@param engine lualchemy.Engine
+---@return lualchemy.autogenerate.AutoReport
+function autogenerate.auto(metadata, engine) end
+
 ---A row: `row.name`, `row[1]`, `row.User`, `#row`.
 ---@class lualchemy.Row
 ---@field _mapping table<string, any>

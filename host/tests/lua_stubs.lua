@@ -198,6 +198,7 @@ local SHAPES = {
   ["lualchemy.ColumnOptions"] = true, ["lualchemy.RelationshipOptions"] = true,
   ["lualchemy.ExecuteOptions"] = true, ["lualchemy.testing.FixtureOptions"] = true,
   ["lualchemy.autogenerate.Diff"] = true, ["lualchemy.autogenerate.RenderOptions"] = true,
+  ["lualchemy.autogenerate.AutoEntry"] = true, ["lualchemy.autogenerate.AutoReport"] = true,
   ["lualchemy.OverOptions"] = true, ["lualchemy.ForUpdateOptions"] = true,
   -- the common methods of Select and Query, checked on each of them
   ["lualchemy.SelectBase"] = true,

@@ -13,8 +13,8 @@ use super::error::{arg, IntoLuaResult, LuaResult};
 use super::schema::{table_value, LuaMetaData, LuaType};
 use crate::engine::reflection::Inspector;
 use crate::migrate::autogenerate::{
-    compare_metadata, render_downgrade, render_upgrade, ColumnChange, Diff, ForeignKeyInfo,
-    UniqueInfo,
+    auto, compare_metadata, render_downgrade, render_upgrade, AutoEntry, ColumnChange, Diff,
+    ForeignKeyInfo, UniqueInfo,
 };
 use crate::schema::{Column, Index};
 
@@ -307,8 +307,48 @@ fn indent_of(opts: Option<LuaTable>, what: &str) -> LuaResult<String> {
     }
 }
 
-/// Adds `compare_metadata`, `render_upgrade`, `render_downgrade` and `render` to `module`.
+fn report_list(lua: &Lua, entries: &[AutoEntry]) -> LuaResult<LuaTable> {
+    let out = lua.create_table()?;
+    for (i, e) in entries.iter().enumerate() {
+        let t = lua.create_table()?;
+        t.raw_set("change", e.change.as_str())?;
+        t.raw_set("table", e.table.as_str())?;
+        t.raw_set("column", e.column.clone())?;
+        t.raw_set("name", e.name.clone())?;
+        t.raw_set("reason", e.reason.clone())?;
+        out.raw_set(i + 1, t)?;
+    }
+    Ok(out)
+}
+
+/// `auto(metadata, engine)`: the safe changes applied, the rest reported.
+fn auto_migrate(lua: &Lua, (metadata, engine): (LuaValue, LuaValue)) -> LuaResult<LuaTable> {
+    let md = match &metadata {
+        LuaValue::UserData(ud) if ud.is::<LuaMetaData>() => ud.borrow::<LuaMetaData>()?.0.clone(),
+        other => {
+            return Err(arg(format!(
+                "auto(metadata, engine): expected a MetaData (orm.MetaData(), Base.metadata) as the first argument, got {}",
+                other.type_name()
+            )))
+        }
+    };
+    let engine = engine_of(&engine).map_err(|_| {
+        arg(format!(
+            "auto(metadata, engine): expected an engine as the second argument, got {}",
+            engine.type_name()
+        ))
+    })?;
+    let report = auto(&engine, &md).lua()?;
+    let t = lua.create_table()?;
+    t.raw_set("applied", report_list(lua, &report.applied)?)?;
+    t.raw_set("skipped", report_list(lua, &report.skipped)?)?;
+    Ok(t)
+}
+
+/// Adds `compare_metadata`, `render_upgrade`, `render_downgrade`, `render` and `auto` to
+/// `module`.
 pub fn register(lua: &Lua, module: &LuaTable) -> LuaResult<()> {
+    module.set("auto", lua.create_function(auto_migrate)?)?;
     module.set("compare_metadata", lua.create_function(compare)?)?;
     module.set(
         "render_upgrade",

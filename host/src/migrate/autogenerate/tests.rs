@@ -339,3 +339,102 @@ fn a_renamed_columns_index_follows_it() {
     );
     assert_eq!(kinds(&compare(&e, &md)), ["rename_column users"]);
 }
+
+#[test]
+fn auto_applies_only_what_keeps_every_row() {
+    let e = engine(&[
+        "CREATE TABLE users (id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(30), old INTEGER)",
+        "INSERT INTO users (name, old) VALUES ('a', 1), ('a', 2)",
+    ]);
+    let md = MetaData::new();
+    let mut level = col("level", SqlType::Integer);
+    level.nullable = false;
+    level.server_default = Some("'1'".into());
+    let mut must = col("must", SqlType::Text);
+    must.nullable = false;
+    let mut team = col("team_id", SqlType::Integer);
+    team.foreign_keys.push(ForeignKey {
+        target: "teams.id".into(),
+        ondelete: None,
+        onupdate: None,
+    });
+    let mut name = col("name", SqlType::String(Some(50)));
+    name.index = true;
+    table(
+        &md,
+        "teams",
+        vec![pk(), col("title", SqlType::Text)],
+        vec![],
+        vec![],
+    );
+    table(
+        &md,
+        "users",
+        vec![pk(), name, col("note", SqlType::Text), level, must, team],
+        vec![],
+        vec![Index {
+            name: "uq_users_name".into(),
+            columns: vec!["name".into()],
+            unique: true,
+        }],
+    );
+    let report = auto(&e, &md).unwrap();
+    let show = |v: &[AutoEntry]| -> Vec<String> {
+        v.iter()
+            .map(|x| {
+                format!(
+                    "{} {} {}",
+                    x.change,
+                    x.table,
+                    x.column.clone().or(x.name.clone()).unwrap_or_default()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        show(&report.applied),
+        [
+            "add_table teams ",
+            "add_column users note",
+            "add_column users level",
+            "add_column users team_id",
+            "add_index users ix_users_name",
+        ]
+    );
+    assert_eq!(
+        show(&report.skipped),
+        [
+            "add_column users must",
+            "modify_type users name",
+            "add_index users uq_users_name",
+            "remove_column users old",
+        ]
+    );
+    assert!(report.skipped[2]
+        .reason
+        .as_deref()
+        .unwrap()
+        .starts_with("the database refused it: "));
+    // the rows are all there, with the new column's default; the key reaches the DDL
+    let conn = e.connect().unwrap();
+    let mut levels = Vec::new();
+    conn.query("SELECT level, old FROM users ORDER BY id", &[], |r| {
+        levels.push((r.value(0)?, r.value(1)?));
+        Ok(())
+    })
+    .unwrap();
+    use crate::value::Value;
+    assert_eq!(
+        levels,
+        [
+            (Value::Integer(1), Value::Integer(1)),
+            (Value::Integer(1), Value::Integer(2))
+        ]
+    );
+    let fks = Inspector::new(e.clone()).foreign_keys("users").unwrap();
+    assert_eq!(fks.len(), 1);
+    assert_eq!(fks[0].referred_table, "teams");
+    // a second run has nothing safe left to do
+    let again = auto(&e, &md).unwrap();
+    assert!(again.applied.is_empty(), "{:?}", again.applied);
+}
