@@ -151,6 +151,68 @@ describe("compare_metadata", function()
       down)
   end)
 
+  it("writes a dropped table's downgrade that makes the same table again", function()
+    local function rich(md)
+      orm.Table("ag_owner", md,
+        orm.Column("id", orm.Integer, { primary_key = true }),
+        orm.Column("code", orm.String(10), { nullable = false, unique = true }))
+      orm.Table("ag_rich", md,
+        orm.Column("id", orm.Integer, { primary_key = true }),
+        orm.Column("owner_id", orm.Integer, orm.ForeignKey("ag_owner.id", { ondelete = "CASCADE" })),
+        orm.Column("label", orm.String(40), { nullable = false, server_default = "it's" }),
+        orm.Column("price", orm.Numeric(10, 2)),
+        orm.Column("seen", orm.DateTime),
+        orm.Column("flag", orm.Boolean),
+        orm.Index("ix_ag_rich_seen", "seen"),
+        orm.Index("ix_ag_rich_label_price", "label", "price", { unique = true }),
+        orm.UniqueConstraint("owner_id", "seen", { name = "uq_ag_rich_owner_seen" }))
+    end
+    local engine = database(rich)
+    local diffs = ag.compare_metadata(engine, orm.MetaData())
+    local dropped = {}
+    for _, d in ipairs(diffs) do
+      if d[1] == "remove_table" then dropped[#dropped + 1] = d[2].name end
+    end
+    -- the table that refers to the other is dropped first
+    assert.same({ "ag_rich", "ag_owner" }, dropped)
+    -- the downgrade's operations, played into a MetaData, make the same schema
+    local made, indexes, order = {}, {}, {}
+    local op = {
+      create_table = function(name, ...)
+        made[name] = { ... }
+        order[#order + 1] = name
+      end,
+      create_index = function(name, table_name, columns, options)
+        indexes[table_name] = indexes[table_name] or {}
+        local args = { name }
+        for _, c in ipairs(columns) do args[#args + 1] = c end
+        args[#args + 1] = options
+        table.insert(indexes[table_name], orm.Index((table.unpack or unpack)(args)))
+      end,
+    }
+    local body = ag.render_downgrade(diffs)
+    local env = setmetatable({ op = op, orm = orm }, { __index = _G })
+    local chunk
+    if setfenv then
+      chunk = assert(loadstring(body))
+      setfenv(chunk, env)
+    else
+      chunk = assert(load(body, "=downgrade", "t", env))
+    end
+    chunk()
+    assert.same({ "ag_owner", "ag_rich" }, order)
+    local md = orm.MetaData()
+    for _, name in ipairs(order) do
+      local args = made[name]
+      for _, ix in ipairs(indexes[name] or {}) do args[#args + 1] = ix end
+      orm.Table(name, md, (table.unpack or unpack)(args))
+    end
+    local again = orm.create_engine("sqlite://")
+    md:create_all(again)
+    assert.same({}, kinds(ag.compare_metadata(again, models(rich))))
+    assert.same({}, kinds(ag.compare_metadata(engine, md)))
+  end)
+
   it("drops an empty table live and comments out the drop of one with rows", function()
     local engine = database(function(md)
       users_v1(md)

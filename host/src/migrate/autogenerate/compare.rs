@@ -20,7 +20,7 @@ use crate::engine::reflection::{reflect_table, Inspector, ReflectedColumn};
 use crate::engine::Connection;
 use crate::error::Result;
 use crate::schema::metadata::sort_by_dependency;
-use crate::schema::{Column, MetaData, Table};
+use crate::schema::{Column, MetaData, SqlType, Table};
 use crate::sql::dialect::Dialect;
 use crate::value::Value;
 
@@ -74,13 +74,31 @@ pub fn compare_metadata(inspector: &Inspector, metadata: &MetaData) -> Result<Ve
     let mut removed = Vec::new();
     for name in conn_tables.iter().rev() {
         if !meta_tables.iter().any(|t| &t.name == name) {
-            removed.push(Rc::new(reflect_table(inspector, name)?));
+            let mut table = reflect_table(inspector, name)?;
+            for r in inspector.columns(name)? {
+                if let Some(i) = table.column_index(&r.name) {
+                    table.columns[i].ty = written_type(&r, dialect);
+                }
+            }
+            removed.push(Rc::new(table));
         }
     }
     let mut removed = sort_by_dependency(&removed, &[]);
     removed.reverse();
+    let mysql = matches!(dialect.name(), "mysql" | "mariadb");
     for table in removed {
         let mut indexes = table.indexes.clone();
+        if mysql {
+            // the indexes InnoDB made for foreign keys go with the table
+            let fk_names: Vec<String> = inspector
+                .foreign_keys(&table.name)?
+                .into_iter()
+                .filter_map(|f| f.name)
+                .collect();
+            indexes.retain(|ix| {
+                ix.unique || !(ix.columns.contains(&ix.name) || fk_names.contains(&ix.name))
+            });
+        }
         indexes.sort_by(|a, b| a.name.cmp(&b.name));
         for index in indexes {
             out.push(Diff::RemoveIndex {
@@ -124,9 +142,20 @@ fn count(conn: &Connection, d: &dyn Dialect, table: &str, column: Option<&str>) 
     Ok(n)
 }
 
+/// The type a reflected column is written with, to make it again: as lualchemy reads it,
+/// but MySQL's `tinyint(1)`, which is what its BOOL is, is `orm.Boolean`.
+fn written_type(r: &ReflectedColumn, dialect: &dyn Dialect) -> SqlType {
+    if matches!(dialect.name(), "mysql" | "mariadb")
+        && r.type_name.trim().eq_ignore_ascii_case("tinyint(1)")
+    {
+        return SqlType::Boolean;
+    }
+    r.ty.clone()
+}
+
 /// A reflected column as a schema column (for a dropped column's downgrade).
-fn reflected_column(r: &ReflectedColumn) -> Column {
-    let mut c = Column::new(&r.name, r.ty.clone());
+fn reflected_column(r: &ReflectedColumn, dialect: &dyn Dialect) -> Column {
+    let mut c = Column::new(&r.name, written_type(r, dialect));
     c.nullable = r.nullable;
     c.primary_key = r.primary_key;
     if r.autoincrement != Some(true) {
@@ -145,7 +174,7 @@ fn column_change(
     let mut change = ColumnChange {
         table: table.name.clone(),
         column: meta.name.clone(),
-        existing_type: conn.ty.clone(),
+        existing_type: written_type(conn, dialect),
         existing_nullable: conn.nullable,
         existing_server_default: if conn.autoincrement == Some(true) {
             None
@@ -221,7 +250,7 @@ fn compare_table(
                     table: name.clone(),
                     old: r.name.clone(),
                     new: a.name.clone(),
-                    existing_type: r.ty.clone(),
+                    existing_type: written_type(r, dialect),
                     existing_nullable: r.nullable,
                 });
                 if let Some(mut change) = column_change(table, a, r, dialect) {
@@ -285,7 +314,7 @@ fn compare_table(
         let rows = count(conn, dialect, name, Some(&r.name))?;
         out.push(Diff::RemoveColumn {
             table: name.clone(),
-            column: reflected_column(r),
+            column: reflected_column(r, dialect),
             rows,
         });
     }
