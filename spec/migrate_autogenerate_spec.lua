@@ -285,6 +285,7 @@ describe("compare_metadata", function()
     assert.truthy(up:find('\n  op.drop_column("ag_users", "note")\n', 1, true))
     local calls = run(up)
     assert.same({ "add_column", "add_column", "drop_column" }, { calls[1][1], calls[2][1], calls[3][1] })
+    assert.equal('Column("level", BOOLEAN)', tostring(calls[1][3]))
     assert.same({ "drop_column", "ag_users", "note" }, calls[3])
     local down = run(ag.render_downgrade(diffs))
     -- the column the upgrade does not drop is not added back
@@ -567,6 +568,24 @@ describe("auto(metadata, engine)", function()
     assert.same({}, report.applied)
     assert.equal("modify_type", report.skipped[1].change)
     assert.equal("name", report.skipped[1].column)
+    -- a change the database refuses is rolled back alone and reported: SQLite's ADD COLUMN
+    -- takes no CURRENT_TIMESTAMP default on a table that has rows
+    local filled = database(old_save, { ag_players = { { name = "bo", gold = 1 } } })
+    report = ag.auto(models(function(md)
+      orm.Table("ag_players", md,
+        orm.Column("id", orm.Integer, { primary_key = true }),
+        orm.Column("name", orm.String(30)),
+        orm.Column("gold", orm.Integer),
+        orm.Column("seen", orm.DateTime, { server_default = orm.func.now() }),
+        orm.Column("luck", orm.Integer))
+    end), filled)
+    if SPEC_DIALECT == "sqlite" then
+      assert.same({ "luck" }, { report.applied[1].column })
+      assert.equal("seen", report.skipped[1].column)
+      assert.truthy(report.skipped[1].reason:find("Cannot add a column with non-constant default", 1, true))
+    else
+      assert.same({ "seen", "luck" }, { report.applied[1].column, report.applied[2].column })
+    end
     local ok, err = pcall(ag.auto, engine, models(old_save))
     assert.is_false(ok)
     assert.truthy(err.message:find("expected a MetaData", 1, true))
