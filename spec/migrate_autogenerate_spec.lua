@@ -165,7 +165,8 @@ describe("compare_metadata", function()
         orm.Column("flag", orm.Boolean),
         orm.Index("ix_ag_rich_seen", "seen"),
         orm.Index("ix_ag_rich_label_price", "label", "price", { unique = true }),
-        orm.UniqueConstraint("owner_id", "seen", { name = "uq_ag_rich_owner_seen" }))
+        orm.UniqueConstraint("owner_id", "seen", { name = "uq_ag_rich_owner_seen" }),
+        orm.CheckConstraint("price >= 0", { name = "ck_ag_rich_price" }))
     end
     local engine = database(rich)
     local diffs = ag.compare_metadata(engine, orm.MetaData())
@@ -211,6 +212,9 @@ describe("compare_metadata", function()
     md:create_all(again)
     assert.same({}, kinds(ag.compare_metadata(again, models(rich))))
     assert.same({}, kinds(ag.compare_metadata(engine, md)))
+    local checks = orm.inspect(again):get_check_constraints("ag_rich")
+    assert.equal(1, #checks)
+    assert.equal("ck_ag_rich_price", checks[1].name)
   end)
 
   it("drops an empty table live and comments out the drop of one with rows", function()

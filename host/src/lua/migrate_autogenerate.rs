@@ -10,7 +10,7 @@ use mlua::{Lua, Table as LuaTable, UserData, Value as LuaValue};
 
 use super::engine::{connection_of, engine_of};
 use super::error::{arg, IntoLuaResult, LuaResult};
-use super::schema::{table_value, LuaMetaData, LuaType};
+use super::schema::{table_value, LuaMetaData, LuaTableObj, LuaType};
 use crate::engine::reflection::Inspector;
 use crate::migrate::autogenerate::{
     auto, compare_metadata, render_downgrade, render_upgrade, AutoEntry, ColumnChange, Diff,
@@ -155,11 +155,12 @@ fn entry(lua: &Lua, d: &Diff) -> LuaResult<LuaTable> {
             ],
         )?,
         Diff::RemoveTable { table, rows } => {
+            // the database's table belongs to no MetaData: a value of its own, not cached
             let t = tuple(
                 lua,
                 vec![
                     s(lua, "remove_table")?,
-                    LuaValue::UserData(table_value(lua, table)?),
+                    LuaValue::UserData(lua.create_userdata(LuaTableObj(table.clone()))?),
                 ],
             )?;
             t.raw_set("rows", *rows)?;
