@@ -1569,6 +1569,71 @@ function Fixture:around_each() end
 ---@return integer, string[]
 function Fixture:count_queries(fn) end
 
+-- ---------------------------------------------------------------------------------------
+-- require("lualchemy.autogenerate"): autogenerate (docs/AUTOGENERATE.md); these functions
+-- move to require("lualchemy.migrate") once it exists
+-- ---------------------------------------------------------------------------------------
+
+---@class lualchemy.autogenerate
+local autogenerate = {}
+
+---One difference, in Alembic's shape: `{ "add_table", table }`, `{ "remove_table", table,
+---rows = n }`, `{ "add_column", nil, "t", column }`, `{ "remove_column", nil, "t", column,
+---rows = n }`, `{ "rename_column", nil, "t", "old", "new", { existing_type, existing_nullable } }`,
+---`{ "add_index", index }`, `{ "remove_index", index }`, `{ "add_constraint", unique }`,
+---`{ "remove_constraint", unique }`, `{ "add_fk", fk }`, `{ "remove_fk", fk }`, or a list of a
+---column's `{ "modify_type" | "modify_nullable" | "modify_default", nil, "t", "c", existing, old, new }`.
+---@class lualchemy.autogenerate.Diff
+---@field rows? integer rows a remove_table drops; rows with a value a remove_column drops
+---@field diff userdata the core difference render_upgrade reads
+---@field [integer] any
+
+---@class lualchemy.autogenerate.RenderOptions
+---@field indent? string what each line starts with (four spaces by default)
+
+---The differences between metadata and the database (Alembic's compare_metadata).
+---@param bind lualchemy.Engine|lualchemy.Connection
+---@param metadata lualchemy.MetaData
+---@return lualchemy.autogenerate.Diff[]
+function autogenerate.compare_metadata(bind, metadata) end
+
+---The Lua body of a revision's upgrade for these differences.
+---@param diffs lualchemy.autogenerate.Diff[]
+---@param options? lualchemy.autogenerate.RenderOptions
+---@return string
+function autogenerate.render_upgrade(diffs, options) end
+
+---The Lua body of the revision's downgrade: the upgrade undone, last step first.
+---@param diffs lualchemy.autogenerate.Diff[]
+---@param options? lualchemy.autogenerate.RenderOptions
+---@return string
+function autogenerate.render_downgrade(diffs, options) end
+
+---Both bodies: upgrade, downgrade.
+---@param diffs lualchemy.autogenerate.Diff[]
+---@param options? lualchemy.autogenerate.RenderOptions
+---@return string upgrade
+---@return string downgrade
+function autogenerate.render(diffs, options) end
+
+---@class lualchemy.autogenerate.AutoEntry
+---@field change string Alembic's name of the difference ("add_table", "add_column", "modify_type", ...)
+---@field table string
+---@field column? string
+---@field name? string the index's or constraint's name
+---@field reason? string why it was skipped
+
+---@class lualchemy.autogenerate.AutoReport
+---@field applied lualchemy.autogenerate.AutoEntry[]
+---@field skipped lualchemy.autogenerate.AutoEntry[]
+
+---Applies the safe changes (new tables, nullable or defaulted columns, indexes) at once and
+---reports the rest, never raising for them.
+---@param metadata lualchemy.MetaData
+---@param engine lualchemy.Engine
+---@return lualchemy.autogenerate.AutoReport
+function autogenerate.auto(metadata, engine) end
+
 ---A row: `row.name`, `row[1]`, `row.User`, `#row`.
 ---@class lualchemy.Row
 ---@field _mapping table<string, any>

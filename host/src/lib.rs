@@ -7,6 +7,7 @@ pub mod datetime;
 pub mod engine;
 pub mod error;
 pub mod listeners;
+pub mod migrate;
 pub mod schema;
 pub mod sql;
 pub mod value;

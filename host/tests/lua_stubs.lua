@@ -53,6 +53,7 @@ local samples = {
   ["lualchemy.testing"] = require("lualchemy.testing"),
   ["lualchemy.testing.Fixture"] = require("lualchemy.testing").fixture{ engine = engine },
   ["lualchemy.testing.QueryCounter"] = require("lualchemy.testing").query_counter(engine),
+  ["lualchemy.autogenerate"] = require("lualchemy.autogenerate"),
   ["lualchemy.Session"] = session,
   ["lualchemy.SessionMaker"] = orm.sessionmaker{ bind = engine },
   ["lualchemy.IdentitySet"] = session.new,
@@ -196,6 +197,8 @@ local SHAPES = {
   ["lualchemy.EngineOptions"] = true, ["lualchemy.SessionOptions"] = true,
   ["lualchemy.ColumnOptions"] = true, ["lualchemy.RelationshipOptions"] = true,
   ["lualchemy.ExecuteOptions"] = true, ["lualchemy.testing.FixtureOptions"] = true,
+  ["lualchemy.autogenerate.Diff"] = true, ["lualchemy.autogenerate.RenderOptions"] = true,
+  ["lualchemy.autogenerate.AutoEntry"] = true, ["lualchemy.autogenerate.AutoReport"] = true,
   ["lualchemy.OverOptions"] = true, ["lualchemy.ForUpdateOptions"] = true,
   -- the common methods of Select and Query, checked on each of them
   ["lualchemy.SelectBase"] = true,

@@ -13,6 +13,7 @@ pub mod expr;
 pub mod inspector;
 pub mod instance;
 pub mod loader_options;
+pub mod migrate_autogenerate;
 pub mod model;
 pub mod options;
 pub mod relationship;
@@ -95,6 +96,11 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
                     .set_name("=lualchemy/testing.lua")
                     .call::<mlua::Value>(())
             })?,
+        )?;
+        // require("lualchemy.autogenerate"): until lualchemy.migrate holds these functions
+        preload.set(
+            "lualchemy.autogenerate",
+            migrate_autogenerate::preload(lua)?,
         )?;
     } else {
         let o = orm.clone();

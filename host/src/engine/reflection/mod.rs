@@ -23,6 +23,9 @@ pub use type_names::type_from_name;
 pub struct ReflectedColumn {
     pub name: String,
     pub ty: SqlType,
+    /// The type as the database names it (`VARCHAR(30)`, `character varying(30)`,
+    /// `tinyint(1)`): what autogenerate compares, as Alembic compares the reflected type.
+    pub type_name: String,
     pub nullable: bool,
     /// The server default's SQL text.
     pub default: Option<String>,
@@ -90,12 +93,35 @@ fn catalog_for(dialect: &str) -> &'static dyn Catalog {
 pub struct Inspector {
     engine: Engine,
     catalog: &'static dyn Catalog,
+    /// Reads on this connection (and in its transaction) instead of a pooled one.
+    conn: Option<Connection>,
 }
 
 impl Inspector {
     pub fn new(engine: Engine) -> Inspector {
         let catalog = catalog_for(engine.dialect().name());
-        Inspector { engine, catalog }
+        Inspector {
+            engine,
+            catalog,
+            conn: None,
+        }
+    }
+
+    /// An Inspector reading on `conn`, so that it sees what the connection's open
+    /// transaction did (a migration's DDL).
+    pub fn on_connection(conn: Connection) -> Inspector {
+        let engine = conn.engine().clone();
+        let catalog = catalog_for(engine.dialect().name());
+        Inspector {
+            engine,
+            catalog,
+            conn: Some(conn),
+        }
+    }
+
+    /// The connection it reads on, when it was given one.
+    pub fn connection(&self) -> Option<&Connection> {
+        self.conn.as_ref()
     }
 
     pub fn engine(&self) -> &Engine {
@@ -103,6 +129,9 @@ impl Inspector {
     }
 
     fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        if let Some(conn) = &self.conn {
+            return f(conn);
+        }
         let conn = self.engine.connect()?;
         f(&conn)
     }

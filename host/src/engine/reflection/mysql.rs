@@ -74,6 +74,7 @@ impl Catalog for MysqlCatalog {
                 ReflectedColumn {
                     name: text(&r[0]).unwrap_or_default(),
                     ty: type_from_name(&text(&r[1]).unwrap_or_default(), "mysql"),
+                    type_name: text(&r[1]).unwrap_or_default(),
                     nullable: text(&r[2]).as_deref() == Some("YES"),
                     // MariaDB writes a missing default as the text NULL
                     default: text(&r[3]).filter(|d| d != "NULL"),

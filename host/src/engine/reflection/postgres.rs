@@ -88,6 +88,7 @@ impl Catalog for PostgresCatalog {
                 ReflectedColumn {
                     name: text(&r[0]).unwrap_or_default(),
                     ty: type_from_name(&text(&r[1]).unwrap_or_default(), "postgresql"),
+                    type_name: text(&r[1]).unwrap_or_default(),
                     nullable: !flag(&r[2]),
                     autoincrement: Some(
                         identity

@@ -183,6 +183,7 @@ impl Catalog for SqliteCatalog {
             .map(|r| ReflectedColumn {
                 name: text(&r[0]).unwrap_or_default(),
                 ty: type_from_name(&text(&r[1]).unwrap_or_default(), "sqlite"),
+                type_name: text(&r[1]).unwrap_or_default(),
                 nullable: !flag(&r[2]),
                 default: text(&r[3]),
                 primary_key: flag(&r[4]),

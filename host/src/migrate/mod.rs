@@ -1,0 +1,3 @@
+//! Schema migrations (Alembic's): autogenerate compares the models with the database.
+
+pub mod autogenerate;
