@@ -88,7 +88,9 @@ ORACLE_WARNINGS = [
     # object detached by close() and attached again with it). SQLAlchemy replaces it in the
     # identity map and the old object is left half-attached: it reports persistent, but its
     # changes are never flushed, and expiry, close() and commit() pass it by. lualchemy
-    # detaches it (docs/BEHAVIOUR.md).
+    # detaches it (docs/BEHAVIOUR.md). SQLAlchemy warns only when the old object's key
+    # attribute is loaded; sa_runner.py's half_attached() finds the other cases (an object
+    # that reports persistent and is not in its session's identity map).
     "Identity map already had an identity for",
 ]
 

@@ -579,3 +579,39 @@ describe("setting a reference to the object it holds", function()
     assert.same({ "id", "parent_id", "label", "parent" }, orm.inspect(c).unloaded)
   end)
 end)
+
+describe("add() reaching an object whose deletion was flushed", function()
+  it("raises, the walk does not stop at it as at an object the session holds", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit()
+    s:delete(p)
+    s:flush()
+    assert.equal("deleted", state(p))
+    local c = env.Child{ label = "c" }
+    c.parent = p -- c is transient: nothing cascades yet
+    local ok, err = pcall(s.add, s, c)
+    assert.is_false(ok)
+    assert.equal("InvalidRequestError", err.kind)
+  end)
+end)
+
+describe("a backref removing from an object without a key", function()
+  it("initializes its unloaded collection empty, as SQLAlchemy's backref does", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:flush()
+    local c = env.Child{ label = "c" }
+    c.parent = p -- p's collection is not loaded: a pending append
+    s:rollback() -- p is transient again
+    assert.equal("transient", state(p))
+    c.parent = nil
+    local unloaded = table.concat(orm.inspect(p).unloaded, ",")
+    assert.equal("id", unloaded) -- children is loaded (empty); the key was cleared
+    assert.equal(0, #p.children)
+  end)
+end)

@@ -810,15 +810,21 @@ impl Events {
                     initiator,
                 )?;
             }
+            let keyless = matches!(obj.status(), Status::Transient | Status::Pending);
+            if keyless && !obj.rel_loaded(rev.index) {
+                // an object without a key has no rows to load: SQLAlchemy's backref
+                // initializes its collection empty (dropping pending changes) to remove from
+                obj.with_rel(rev.index, |s| {
+                    *s = RelState::Collection(Collection::default())
+                });
+            }
             let changed = obj.with_rel(rev.index, |s| match s {
                 RelState::Collection(c) => c.take(parent),
                 _ => false,
             });
             if changed {
                 obj.rel_changed();
-            } else if !obj.rel_loaded(rev.index)
-                && !matches!(obj.status(), Status::Transient | Status::Pending)
-            {
+            } else if !obj.rel_loaded(rev.index) && !keyless {
                 pend(obj, rev.index, |c| c.pending_remove(parent));
             }
             if rev.cascade.delete_orphan {

@@ -161,6 +161,11 @@ impl SessionCore {
                 }
                 for y in related(&x, &rel) {
                     match y.session() {
+                        // a deleted object (its DELETE flushed) is out of the identity map:
+                        // SQLAlchemy's walk reaches it and refuses it
+                        Some(other) if self.is(&other) && y.status() == Status::Deleted => {
+                            self.add_one(&y)?
+                        }
                         // the walk stops at what the session holds already
                         Some(other) if self.is(&other) => {}
                         // raises "already attached to session", as SQLAlchemy's cascade does

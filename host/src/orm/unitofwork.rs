@@ -884,7 +884,8 @@ fn apply(
             st.session = Some(weak.clone());
             drop(st);
             if let Some(old) = map.insert(key, inst.clone()) {
-                if !Rc::ptr_eq(&old, &inst) {
+                // (one this flush deletes leaves as deleted, below)
+                if !Rc::ptr_eq(&old, &inst) && !old.state().marked_deleted {
                     displaced.push(old);
                 }
             }
