@@ -410,6 +410,7 @@ function orm._raised(err) end
 ---@field DetachedInstanceError string
 ---@field IntegrityError string
 ---@field InternalError string
+---@field LookupError string
 ---@field InvalidRequestError string
 ---@field MultipleResultsFound string
 ---@field NoResultFound string
