@@ -13,6 +13,7 @@ pub mod events;
 pub mod expr;
 pub mod inspector;
 pub mod instance;
+pub mod json;
 pub mod loader_options;
 pub mod model;
 pub mod options;
