@@ -29,6 +29,7 @@ local Post = Base:model("Post", {
   id = orm.Column(orm.Integer, { primary_key = true }),
   user_id = orm.Column(orm.Integer, orm.ForeignKey("users.id")),
   author = orm.relationship("User", { back_populates = "posts" }),
+  owner = orm.composite(function(id) return { user_id = id } end, "user_id"),
 })
 Base.metadata:create_all(engine)
 local session = orm.Session(engine)
@@ -93,6 +94,8 @@ local samples = {
   ["lualchemy.SchemaItem"] = orm.UniqueConstraint("name"),
   ["lualchemy.ColumnProperty"] = orm.column_property(User.name),
   ["lualchemy.Synonym"] = orm.synonym("name"),
+  ["lualchemy.Composite"] = orm.composite(function() end, "name"),
+  ["lualchemy.CompositeComparator"] = Post.owner,
   ["lualchemy.RelationshipProperty"] = orm.relationship("User"),
   ["lualchemy.Backref"] = orm.backref("x"),
   ["lualchemy.ColumnInfo"] = User.__table__.columns[1],
@@ -197,6 +200,7 @@ local SHAPES = {
   ["lualchemy.ColumnOptions"] = true, ["lualchemy.RelationshipOptions"] = true,
   ["lualchemy.ExecuteOptions"] = true, ["lualchemy.testing.FixtureOptions"] = true,
   ["lualchemy.OverOptions"] = true, ["lualchemy.ForUpdateOptions"] = true,
+  ["lualchemy.TypeDecoratorSpec"] = true,
   -- the common methods of Select and Query, checked on each of them
   ["lualchemy.SelectBase"] = true,
   -- orm.func: any name is a SQL function

@@ -135,12 +135,13 @@ for _, op in ipairs({ "eq", "ne", "lt", "le", "gt", "ge" }) do
     return and_(unpack(parts, 1, n))
   end
 end
-Comparator.__index = methods
 Comparator.__tostring = function() return "<composite " .. what .. ">" end
 local function expr(cls)
   local cols = {}
   for i = 1, n do cols[i] = cls[keys[i]] end
-  return setmetatable({ columns = cols }, Comparator)
+  local c = { columns = cols }
+  for name, f in pairs(methods) do c[name] = f end
+  return setmetatable(c, Comparator)
 end
 return get, set, expr
 "##;
