@@ -116,6 +116,8 @@ describe("orm.composite", function()
     assert.same({}, s:scalars(orm.select(Box.id):where(Box.start:ne(Point(1, 2)))):all())
     assert.same({ 1, 2 }, s:scalars(orm.select(Box.id):where(Box.start:lt(Point(2, 4))):order_by(Box.id)):all())
     assert.same({ 2 }, s:scalars(orm.select(Box.id):where(Box.start:ge(Point(1, 3)))):all())
+    -- filter_by takes it too
+    assert.same({ 2 }, s:scalars(orm.select(Box.id):filter_by{ start = Point(1, 3) }):all())
     -- its columns, for ORDER BY and the like
     local cols = Box.start.columns
     assert.same({ 2, 1 }, s:scalars(orm.select(Box.id):where(cols[1]:ne(nil)):order_by(cols[1]:desc(), cols[2]:desc())):all())

@@ -200,6 +200,14 @@ describe("orm.TypeDecorator", function()
     assert.truthy(tostring(err):find("cannot read a vector", 1, true))
   end)
 
+  it("over JSON, keeps JSON element access on the column", function()
+    s:add_all({ Ship{ id = 1, name = "a", tags = { "b", "a" } }, Ship{ id = 2, name = "b", tags = { "c" } } })
+    s:commit()
+    -- stored sorted by process_bind_param; [1] is the first element
+    assert.same({ "a", "c" }, s:scalars(orm.select(Ship.tags[1]:as_string()):order_by(Ship.id)):all())
+    assert.same({ "a" }, s:scalars(orm.select(Ship.name):where(Ship.tags[2]:as_string():eq("b"))):all())
+  end)
+
   it("checks its declaration", function()
     local ok, err = pcall(orm.TypeDecorator, { impl = orm.String, process_bind = function() end })
     assert.falsy(ok)

@@ -214,6 +214,29 @@ pub fn resolve(
     Ok(out)
 }
 
+/// `filter_by{ key = value }` for a composite `key` of the entity `target` is the table
+/// (or an alias) of: its `:eq(value)`.
+pub fn filter_by(
+    lua: &Lua,
+    target: &crate::sql::FromItem,
+    key: &str,
+    value: &LuaValue,
+) -> LuaResult<Option<crate::sql::Expr>> {
+    let Some(LuaValue::Table(side)) = super::computed::filter_by_attr(lua, target, key)? else {
+        return Ok(None);
+    };
+    let eq = match side.raw_get::<LuaValue>("eq")? {
+        LuaValue::Function(f) if side.raw_get::<LuaValue>("columns")?.is_table() => f,
+        _ => return Ok(None),
+    };
+    match eq.call::<LuaValue>((side, value.clone()))? {
+        LuaValue::UserData(ud) if ud.is::<super::expr::LuaExpr>() => {
+            Ok(Some(ud.borrow::<super::expr::LuaExpr>()?.expr.clone()))
+        }
+        _ => Ok(None),
+    }
+}
+
 pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
     orm.set("composite", lua.create_function(composite)?)?;
     Ok(())

@@ -28,6 +28,15 @@ fn step(v: &LuaValue, what: &dyn Fn() -> String) -> LuaResult<JsonStep> {
     }
 }
 
+/// JSON, or a TypeDecorator over JSON (whose comparisons are its impl's, as in SQLAlchemy).
+fn is_json(ty: &SqlType) -> bool {
+    match ty.base() {
+        SqlType::Json => true,
+        SqlType::Decorated(d) => is_json(&d.impl_),
+        _ => false,
+    }
+}
+
 fn describe(e: &LuaExpr) -> String {
     match &e.attr {
         Some(a) => a.mapper.attr_path(a.index),
@@ -39,7 +48,7 @@ fn describe(e: &LuaExpr) -> String {
 /// for other string keys of other expressions (what indexing them always gave).
 pub fn index(lua: &Lua, this: &LuaExpr, key: &LuaValue) -> LuaResult<LuaValue> {
     let ty = this.expr.sql_type();
-    if !matches!(ty.base(), SqlType::Json) {
+    if !is_json(&ty) {
         if matches!(key, LuaValue::String(_)) {
             return Ok(LuaValue::Nil);
         }

@@ -182,6 +182,11 @@ pub fn filter_by(lua: &Lua, q: &OrmSelect, t: &mlua::Table) -> LuaResult<Vec<Exp
                 out.push(Expr::compare(e, crate::sql::BinOp::Eq, r));
                 continue;
             }
+            // a composite: its comparison, column by column
+            if let Some(e) = super::composite::filter_by(lua, &target, &key, &v)? {
+                out.push(e);
+                continue;
+            }
         }
         let i = table.column_index_by_key(&key).ok_or_else(|| {
             // name the model when the target is an entity's table
