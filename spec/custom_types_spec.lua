@@ -195,9 +195,16 @@ describe("orm.TypeDecorator", function()
     assert.falsy(ok)
     assert.equal("string", type(err))
     assert.truthy(err:find("cannot read a vector from 'boom'", 1, true))
+    -- a session method: the very value
     ok, err = pcall(function() return s:scalar(orm.select(Ship.pos)) end)
     assert.falsy(ok)
-    assert.truthy(tostring(err):find("cannot read a vector", 1, true))
+    assert.equal("string", type(err))
+    assert.truthy(err:find("cannot read a vector", 1, true))
+    -- a Result's rows: an orm.Error whose orig is the value
+    ok, err = pcall(function() return s:execute(orm.select(Ship.pos)):first().pos end)
+    assert.falsy(ok)
+    assert.equal("string", type(err.orig))
+    assert.truthy(err.orig:find("cannot read a vector", 1, true))
   end)
 
   it("over JSON, keeps JSON element access on the column", function()
