@@ -118,6 +118,10 @@ describe("orm.composite", function()
     assert.same({ 2 }, s:scalars(orm.select(Box.id):where(Box.start:ge(Point(1, 3)))):all())
     -- filter_by takes it too
     assert.same({ 2 }, s:scalars(orm.select(Box.id):filter_by{ start = Point(1, 3) }):all())
+    -- ORDER BY a composite is by its columns
+    local ordered = orm.select(Box.id):where(Box.x1:ne(nil)):order_by(Box.start)
+    assert.truthy(tostring(ordered):find("ORDER BY boxes.x1, boxes.y1", 1, true), tostring(ordered))
+    assert.same({ 1, 2 }, s:scalars(ordered):all())
     -- its columns, for ORDER BY and the like
     local cols = Box.start.columns
     assert.same({ 2, 1 }, s:scalars(orm.select(Box.id):where(cols[1]:ne(nil)):order_by(cols[1]:desc(), cols[2]:desc())):all())
@@ -147,6 +151,9 @@ describe("orm.composite", function()
     ok, err = pcall(function() return Box.start:eq(3) end)
     assert.falsy(ok)
     assert.truthy(err.message:find("Box.start", 1, true))
+    ok, err = pcall(orm.select, Box.start)
+    assert.falsy(ok)
+    assert.truthy(err.message:find("orm.select() of a composite is not supported", 1, true))
     ok, err = pcall(orm.composite, {}, "x")
     assert.falsy(ok)
     assert.truthy(err.message:find("must be callable", 1, true))

@@ -214,6 +214,29 @@ pub fn resolve(
     Ok(out)
 }
 
+/// The column expressions of a composite's class side (`Box.start`), if `v` is one.
+pub fn columns_of(v: &LuaValue) -> LuaResult<Option<Vec<crate::sql::Expr>>> {
+    let LuaValue::Table(t) = v else {
+        return Ok(None);
+    };
+    let (LuaValue::Table(cols), LuaValue::Function(_)) = (
+        t.raw_get::<LuaValue>("columns")?,
+        t.raw_get::<LuaValue>("eq")?,
+    ) else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for c in cols.sequence_values::<LuaValue>() {
+        match c? {
+            LuaValue::UserData(ud) if ud.is::<super::expr::LuaExpr>() => {
+                out.push(ud.borrow::<super::expr::LuaExpr>()?.expr.clone())
+            }
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(out))
+}
+
 /// `filter_by{ key = value }` for a composite `key` of the entity `target` is the table
 /// (or an alias) of: its `:eq(value)`.
 pub fn filter_by(
