@@ -143,6 +143,15 @@ describe("JSON element access", function()
     assert.equal("L", s:scalar(orm.select(Doc.data[{ "label" }]:as_string()):where(Doc.id:eq(1))))
   end)
 
+  it("works on an alias and a subquery's column", function()
+    local d = orm.aliased(Doc, "d")
+    local ids = s:scalars(orm.select(d.id):where(d.data["level"]:as_integer():lt(5))):all()
+    assert.same({ 2 }, ids)
+    assert.truthy(env.last_select():find("d.data", 1, true))
+    local sub = orm.select(Doc.id, Doc.data):where(Doc.id:eq(1)):subquery("one")
+    assert.same({ "ann" }, s:scalars(orm.select(sub.c.data["name"]:as_string())):all())
+  end)
+
   it("renders each dialect's SQL the same way off the database", function()
     local e = Doc.data["pos"]["x"]
     assert.equal("JSON_QUOTE(JSON_EXTRACT(JSON_QUOTE(JSON_EXTRACT(docs.data, ?)), ?))", tostring(e))

@@ -311,4 +311,38 @@ mod tests {
         assert_eq!(render(&index, "mysql").1, vec![Value::text("$[2]")]);
         assert_eq!(index.read_as(JsonAs::Float).sql_type(), SqlType::Float);
     }
+
+    #[test]
+    fn the_compiler_numbers_its_binds_and_groups_the_operator_form() {
+        use crate::sql::dialect::{MysqlDialect, PostgresDialect, SqliteDialect};
+        use crate::sql::{compile_expr, BinOp};
+        let inner = element(vec![JsonStep::Key(Rc::from("a"))], false, JsonAs::Json);
+        // data["a"]["b"] compared with a value
+        let chained = Expr::Json(Box::new(JsonElement {
+            target: Expr::Json(Box::new(inner)),
+            steps: vec![JsonStep::Key(Rc::from("b"))],
+            path: false,
+            as_: JsonAs::Json,
+        }));
+        let cmp = Expr::binary(chained.clone(), BinOp::Eq, Expr::bind(Value::text("1")));
+        let pg = compile_expr(&cmp, &PostgresDialect).unwrap();
+        assert_eq!(pg.sql, "((t.data -> $1::TEXT) -> $2::TEXT) = $3::VARCHAR");
+        let lite = compile_expr(&chained, &SqliteDialect).unwrap();
+        assert_eq!(
+            lite.sql,
+            "JSON_QUOTE(JSON_EXTRACT(JSON_QUOTE(JSON_EXTRACT(t.data, ?)), ?))"
+        );
+        // MySQL repeats the extraction inside its CASE, binding the path each time
+        let typed = element(vec![JsonStep::Index(0)], false, JsonAs::Integer);
+        let my = compile_expr(
+            &Expr::Json(Box::new(typed)),
+            &MysqlDialect { mariadb: true },
+        )
+        .unwrap();
+        assert_eq!(
+            my.sql,
+            "CASE JSON_EXTRACT(t.data, ?) WHEN 'null' THEN NULL ELSE CAST(JSON_EXTRACT(t.data, ?) AS SIGNED INTEGER) END"
+        );
+        assert_eq!(my.params.len(), 2);
+    }
 }
