@@ -205,6 +205,20 @@ function orm.column_property(expr) end
 ---@return lualchemy.Synonym
 function orm.synonym(name) end
 
+---A type whose values pass through your functions (SQLAlchemy's `TypeDecorator`):
+---`orm.TypeDecorator{ impl = orm.String(100), process_bind_param = fn, process_result_value = fn }`.
+---@param spec lualchemy.TypeDecoratorSpec
+---@return lualchemy.TypeEngine
+function orm.TypeDecorator(spec) end
+
+---Several columns as one value: `orm.composite(Point, "x", "y")` (attribute names or the spec's
+---`orm.Column` values). `Point(x, y)` builds the value; `value:__composite_values__()` (or its
+---fields named like the columns) gives the columns back.
+---@param class function|table a callable making the value from the column values
+---@param ... string|lualchemy.ColumnSpec
+---@return lualchemy.Composite
+function orm.composite(class, ...) end
+
 ---@param ... lualchemy.Selectable
 ---@return lualchemy.Select
 function orm.select(...) end
@@ -410,6 +424,7 @@ function orm._raised(err) end
 ---@field DetachedInstanceError string
 ---@field IntegrityError string
 ---@field InternalError string
+---@field LookupError string
 ---@field InvalidRequestError string
 ---@field MultipleResultsFound string
 ---@field NoResultFound string
@@ -900,6 +915,46 @@ function Hybrid:setter(fn) end
 ---@return lualchemy.Hybrid
 function Hybrid:getter(fn) end
 
+---`orm.TypeDecorator{...}`'s table.
+---@class lualchemy.TypeDecoratorSpec
+---@field impl lualchemy.TypeEngine the type the database sees
+---@field process_bind_param? fun(value: any, dialect: nil): any your value -> the impl type's
+---@field process_result_value? fun(value: any, dialect: nil): any the impl type's value -> yours
+---@field name? string the type's name in messages
+---@field cache_ok? boolean accepted, not used
+
+---`orm.composite(...)` as declared in a model spec.
+---@class lualchemy.Composite
+
+---A composite on the class (`Box.start`): comparisons column by column, joined with AND.
+---@class lualchemy.CompositeComparator
+---@field columns lualchemy.ColumnElement[] its column expressions, in order
+local CompositeComparator = {}
+
+---@param value any a composite value, or nil (`IS NULL` on each column)
+---@return lualchemy.ColumnElement
+function CompositeComparator:eq(value) end
+
+---@param value any
+---@return lualchemy.ColumnElement
+function CompositeComparator:ne(value) end
+
+---@param value any
+---@return lualchemy.ColumnElement
+function CompositeComparator:lt(value) end
+
+---@param value any
+---@return lualchemy.ColumnElement
+function CompositeComparator:le(value) end
+
+---@param value any
+---@return lualchemy.ColumnElement
+function CompositeComparator:gt(value) end
+
+---@param value any
+---@return lualchemy.ColumnElement
+function CompositeComparator:ge(value) end
+
 ---@class lualchemy.ColumnProperty
 
 ---@class lualchemy.Synonym
@@ -1115,6 +1170,26 @@ function ColumnElement:label(name) end
 ---@param type lualchemy.TypeEngine
 ---@return lualchemy.ColumnElement
 function ColumnElement:cast(type) end
+
+---A JSON element read as JSON (the default for `data["key"]`, `data[1]`, `data[{ "a", 1 }]`).
+---@return lualchemy.ColumnElement
+function ColumnElement:as_json() end
+
+---A JSON element read as a string.
+---@return lualchemy.ColumnElement
+function ColumnElement:as_string() end
+
+---A JSON element read as an integer.
+---@return lualchemy.ColumnElement
+function ColumnElement:as_integer() end
+
+---A JSON element read as a float.
+---@return lualchemy.ColumnElement
+function ColumnElement:as_float() end
+
+---A JSON element read as a boolean.
+---@return lualchemy.ColumnElement
+function ColumnElement:as_boolean() end
 
 ---Narrows an `orm.exists()`.
 ---@param ... lualchemy.ColumnElement

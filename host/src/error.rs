@@ -35,10 +35,13 @@ pub enum ErrorKind {
     /// a self-referential table pointing at each other, a row pointing at itself) and no
     /// `post_update` to break the cycle.
     CircularDependencyError,
+    /// Python's `LookupError`: a value read from the database that is not among an
+    /// `orm.Enum`'s values.
+    LookupError,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 17] = [
+    pub const ALL: [ErrorKind; 18] = [
         ErrorKind::ArgumentError,
         ErrorKind::InvalidRequestError,
         ErrorKind::NoResultFound,
@@ -56,6 +59,7 @@ impl ErrorKind {
         ErrorKind::DBAPIError,
         ErrorKind::AttributeError,
         ErrorKind::CircularDependencyError,
+        ErrorKind::LookupError,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +81,7 @@ impl ErrorKind {
             ErrorKind::DBAPIError => "DBAPIError",
             ErrorKind::AttributeError => "AttributeError",
             ErrorKind::CircularDependencyError => "CircularDependencyError",
+            ErrorKind::LookupError => "LookupError",
         }
     }
 
@@ -102,7 +107,8 @@ impl ErrorKind {
             | StaleDataError
             | DBAPIError
             | AttributeError
-            | CircularDependencyError => "SQLAlchemyError",
+            | CircularDependencyError
+            | LookupError => "SQLAlchemyError",
         })
     }
 

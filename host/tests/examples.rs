@@ -117,3 +117,28 @@ fn examples_run_and_print() {
         failures.join("\n\n")
     );
 }
+
+#[test]
+fn custom_types_example_prints_the_stored_and_loaded_values() {
+    std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).expect("repository root");
+    let lines =
+        run_script(&PathBuf::from("examples/custom_types.lua")).unwrap_or_else(|e| panic!("{e}"));
+    for expected in [
+        // the vector stored as text by the TypeDecorator, the point as two columns
+        "Kestrel\t0\t0\t3,4,0",
+        "Mule\t10\t-2\t0.5,0,0",
+        // loaded back through process_result_value and the composite's class
+        "Kestrel\t(0, 0)\t3 4 0",
+        // moved: the composite set its columns
+        "true\t3\t4",
+        "Mule\tgrain",
+        "ore grain",
+        "false\tLookupError\tShip.class: 'cruiser' is not among the defined enum values. Possible values: scout, freighter",
+    ] {
+        assert!(
+            lines.iter().any(|l| l == expected),
+            "examples/custom_types.lua did not print {expected:?}; it printed:\n{}",
+            lines.join("\n")
+        );
+    }
+}

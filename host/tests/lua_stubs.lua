@@ -29,6 +29,7 @@ local Post = Base:model("Post", {
   id = orm.Column(orm.Integer, { primary_key = true }),
   user_id = orm.Column(orm.Integer, orm.ForeignKey("users.id")),
   author = orm.relationship("User", { back_populates = "posts" }),
+  owner = orm.composite(function(id) return { user_id = id } end, "user_id"),
 })
 Base.metadata:create_all(engine)
 local session = orm.Session(engine)
@@ -94,6 +95,8 @@ local samples = {
   ["lualchemy.SchemaItem"] = orm.UniqueConstraint("name"),
   ["lualchemy.ColumnProperty"] = orm.column_property(User.name),
   ["lualchemy.Synonym"] = orm.synonym("name"),
+  ["lualchemy.Composite"] = orm.composite(function() end, "name"),
+  ["lualchemy.CompositeComparator"] = Post.owner,
   ["lualchemy.RelationshipProperty"] = orm.relationship("User"),
   ["lualchemy.Backref"] = orm.backref("x"),
   ["lualchemy.ColumnInfo"] = User.__table__.columns[1],
@@ -200,6 +203,7 @@ local SHAPES = {
   ["lualchemy.autogenerate.Diff"] = true, ["lualchemy.autogenerate.RenderOptions"] = true,
   ["lualchemy.autogenerate.AutoEntry"] = true, ["lualchemy.autogenerate.AutoReport"] = true,
   ["lualchemy.OverOptions"] = true, ["lualchemy.ForUpdateOptions"] = true,
+  ["lualchemy.TypeDecoratorSpec"] = true,
   -- the common methods of Select and Query, checked on each of them
   ["lualchemy.SelectBase"] = true,
   -- orm.func: any name is a SQL function

@@ -609,7 +609,18 @@ pub fn alias_attr(
 /// `filter_by{ key = v }` for a key that is no column of the target: a hybrid, synonym or
 /// column property of the entity the target is (its table or an alias of it).
 pub fn filter_by_expr(lua: &Lua, target: &FromItem, key: &str) -> LuaResult<Option<Expr>> {
-    let v = match target {
+    match filter_by_attr(lua, target, key)? {
+        Some(LuaValue::UserData(ud)) if ud.is::<LuaExpr>() => {
+            Ok(Some(ud.borrow::<LuaExpr>()?.expr.clone()))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The class side of a hybrid, synonym, column property or composite `key` of the entity
+/// `target` is the table (or an alias) of, for `filter_by`.
+pub fn filter_by_attr(lua: &Lua, target: &FromItem, key: &str) -> LuaResult<Option<LuaValue>> {
+    Ok(match target {
         FromItem::Table(t) => {
             let Some(m) = computed_model(t.id) else {
                 return Ok(None);
@@ -629,13 +640,7 @@ pub fn filter_by_expr(lua: &Lua, target: &FromItem, key: &str) -> LuaResult<Opti
             })?;
             alias_attr(lua, &ud, &m, d, key)?
         }
-    };
-    match v {
-        Some(LuaValue::UserData(ud)) if ud.is::<LuaExpr>() => {
-            Ok(Some(ud.borrow::<LuaExpr>()?.expr.clone()))
-        }
-        _ => Ok(None),
-    }
+    })
 }
 
 // ---- validators ----

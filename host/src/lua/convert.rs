@@ -62,6 +62,9 @@ pub fn lua_to_value(
     kind: ValueKind,
     what: &dyn Fn() -> String,
 ) -> LuaResult<Value> {
+    if let ValueKind::Custom(id) = kind {
+        return super::type_decorator::bind(_lua, id, v, what);
+    }
     if is_null(v) {
         return Ok(Value::Null);
     }
@@ -113,6 +116,7 @@ pub fn lua_to_value(
             },
             _ => return Err(bad("a number, string or boolean")),
         },
+        ValueKind::Custom(_) => unreachable!("converted above"),
     })
 }
 
@@ -131,6 +135,9 @@ pub fn value_to_lua_named(
     kind: ValueKind,
     what: &dyn Fn() -> String,
 ) -> LuaResult<LuaValue> {
+    if let ValueKind::Custom(id) = kind {
+        return super::type_decorator::result(lua, id, v, what);
+    }
     Ok(match v {
         Value::Null => LuaValue::Nil,
         Value::Integer(i) => match kind {

@@ -125,7 +125,8 @@ fn error_field(lua: &Lua, e: &mlua::Error, key: &str) -> LuaResult<LuaValue> {
         },
         "orig" => match &oe.db {
             Some(db) => LuaValue::String(lua.create_string(&db.orig)?),
-            None => LuaValue::Nil,
+            // what a program's function (a listener, a TypeDecorator's) raised
+            None => super::events::raised_value(lua, e).unwrap_or(LuaValue::Nil),
         },
         "params" => match &oe.db {
             Some(db) => {

@@ -544,6 +544,21 @@ impl UserData for LuaExpr {
                 new_ud(lua, Expr::Unary(UnaryOp::Not, Box::new(this.expr.clone())))
             });
         }
+        // JSON element access: `data["key"]`, `data[1]`, `data[{ "a", 1 }]`
+        m.add_meta_method(MetaMethod::Index, |lua, this, key: LuaValue| {
+            super::json::index(lua, this, &key)
+        });
+        for (name, as_) in [
+            ("as_json", crate::sql::json::JsonAs::Json),
+            ("as_string", crate::sql::json::JsonAs::String),
+            ("as_integer", crate::sql::json::JsonAs::Integer),
+            ("as_float", crate::sql::json::JsonAs::Float),
+            ("as_boolean", crate::sql::json::JsonAs::Boolean),
+        ] {
+            m.add_method(name, move |lua, this, ()| {
+                super::json::read_as(lua, this, name, as_)
+            });
+        }
         m.add_meta_method(MetaMethod::Unm, |lua, this, _: LuaValue| {
             new_ud(lua, Expr::Unary(UnaryOp::Neg, Box::new(this.expr.clone())))
         });

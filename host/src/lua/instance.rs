@@ -427,6 +427,8 @@ fn read_fast(inst: &Instance, i: usize) -> Fast {
     }
     let kind = inst.mapper.attrs[i].kind;
     match (&st.values[i], kind) {
+        // a TypeDecorator's process_result_value sees NULL too
+        (Value::Null, ValueKind::Custom(_)) => Fast::Slow,
         (Value::Null, _) => Fast::Nil,
         // beyond 2^53 on a Lua without integers: the slow path raises the error
         (Value::Integer(n), ValueKind::Integer | ValueKind::Any) if compat::exact_integer(*n) => {
@@ -447,6 +449,8 @@ fn read_fast(inst: &Instance, i: usize) -> Fast {
 /// `None` sends it to the slow path (which converts it or raises the error).
 unsafe fn value_fast(l: *mut ffi::lua_State, idx: c_int, kind: ValueKind) -> Option<Value> {
     match (ffi::lua_type(l, idx), kind) {
+        // a TypeDecorator's process_bind_param sees nil too
+        (ffi::LUA_TNIL, ValueKind::Custom(_)) => None,
         (ffi::LUA_TNIL, _) => Some(Value::Null),
         (ffi::LUA_TNUMBER, ValueKind::Integer) if ffi::lua_isinteger(l, idx) != 0 => {
             let n = ffi::lua_tointeger(l, idx);

@@ -2,6 +2,7 @@
 //! `lualchemy` module into a Lua state.
 
 pub mod compat;
+pub mod composite;
 pub mod computed;
 pub mod connection_dml;
 pub mod convert;
@@ -12,6 +13,7 @@ pub mod events;
 pub mod expr;
 pub mod inspector;
 pub mod instance;
+pub mod json;
 pub mod loader_options;
 pub mod migrate_autogenerate;
 pub mod model;
@@ -21,6 +23,7 @@ pub mod result;
 pub mod schema;
 pub mod session;
 pub mod statement;
+pub mod type_decorator;
 pub mod upsert;
 pub mod values;
 pub mod window;
@@ -65,6 +68,8 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
     dml::install(lua, &orm)?;
     model::install(lua, &orm)?;
     computed::install(lua, &orm)?;
+    type_decorator::install(lua, &orm)?;
+    composite::install(lua, &orm)?;
     relationship::install(lua, &orm)?;
     loader_options::install(lua, &orm)?;
     events::install(lua, &orm)?;

@@ -261,6 +261,7 @@ pub fn declare(
             inherited: Inherited { columns, members },
         })?));
     }
+    let members = super::composite::resolve(lua, name, &columns, members)?;
     let (members, declared) = super::computed::split_members(members)?;
     let tablename = tablename.ok_or_else(|| {
         arg(format!("Class {name} does not have a __table__ or __tablename__ specified and does not inherit from an existing table-mapped class"))

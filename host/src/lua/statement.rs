@@ -64,6 +64,11 @@ pub(crate) fn select_item(v: &LuaValue) -> LuaResult<Vec<SelectItem>> {
             "orm.select() got nil: an unknown attribute of a model (a misspelt name?) or an undefined variable",
         ));
     }
+    if super::composite::columns_of(v)?.is_some() {
+        return Err(arg(
+            "orm.select() of a composite is not supported: select the entity, or the composite's columns (table.unpack(Model.attr.columns))",
+        ));
+    }
     Err(arg(format!(
         "orm.select() expects mapped classes, columns or SQL expressions, got {}",
         v.type_name()
@@ -180,6 +185,11 @@ pub fn filter_by(lua: &Lua, q: &OrmSelect, t: &mlua::Table) -> LuaResult<Vec<Exp
             if let Some(e) = super::computed::filter_by_expr(lua, &target, &key)? {
                 let r = operand(lua, &v, &e.sql_type())?;
                 out.push(Expr::compare(e, crate::sql::BinOp::Eq, r));
+                continue;
+            }
+            // a composite: its comparison, column by column
+            if let Some(e) = super::composite::filter_by(lua, &target, &key, &v)? {
+                out.push(e);
                 continue;
             }
         }
@@ -360,6 +370,11 @@ macro_rules! generative_methods {
         $m.add_method("order_by", |_, this, args: Variadic<LuaValue>| {
             with(this, |q| {
                 for a in args.iter() {
+                    // a composite: its columns, in order (as SQLAlchemy)
+                    if let Some(cols) = super::composite::columns_of(a)? {
+                        q.select.order_by.extend(cols);
+                        continue;
+                    }
                     let e = order_arg(q, a, "order_by")?;
                     q.select.order_by.push(e);
                 }
@@ -369,6 +384,11 @@ macro_rules! generative_methods {
         $m.add_method("group_by", |_, this, args: Variadic<LuaValue>| {
             with_member(this, "group_by", |q| {
                 for a in args.iter() {
+                    // a composite: its columns, in order (as SQLAlchemy)
+                    if let Some(cols) = super::composite::columns_of(a)? {
+                        q.select.group_by.extend(cols);
+                        continue;
+                    }
                     let e = order_arg(q, a, "group_by")?;
                     q.select.group_by.push(e);
                 }

@@ -76,7 +76,9 @@ impl SessionCore {
                 st.nulls_never_set = false;
                 for i in 0..n {
                     if !st.loaded.contains(i) {
-                        st.values[i] = row.value(start + i)?;
+                        let v = row.value(start + i)?;
+                        mapper.check_loaded(i, &v)?;
+                        st.values[i] = v;
                         st.loaded.insert(i);
                     }
                 }
@@ -85,7 +87,9 @@ impl SessionCore {
         }
         let mut values = Vec::with_capacity(n);
         for i in 0..n {
-            values.push(row.value(start + i)?);
+            let v = row.value(start + i)?;
+            mapper.check_loaded(i, &v)?;
+            values.push(v);
         }
         let inst = Instance::loaded(mapper, values.into_boxed_slice(), key.clone(), self.weak());
         if events::mapper_listens(mapper.id, MapperEvent::Load) {
@@ -121,7 +125,9 @@ impl SessionCore {
             st.nulls_never_set = false;
             for (p, &i) in attrs.iter().enumerate() {
                 if !st.loaded.contains(i) {
-                    st.values[i] = row.value(start + p)?;
+                    let v = row.value(start + p)?;
+                    mapper.check_loaded(i, &v)?;
+                    st.values[i] = v;
                     st.loaded.insert(i);
                 }
             }
@@ -129,7 +135,9 @@ impl SessionCore {
         }
         let mut values = vec![Value::Null; mapper.width()];
         for (p, &i) in attrs.iter().enumerate() {
-            values[i] = row.value(start + p)?;
+            let v = row.value(start + p)?;
+            mapper.check_loaded(i, &v)?;
+            values[i] = v;
         }
         let inst = Instance::loaded(mapper, values.into_boxed_slice(), key.clone(), self.weak());
         if events::mapper_listens(mapper.id, MapperEvent::Load) {
@@ -204,8 +212,19 @@ impl SessionCore {
                             None => Item::None,
                         }
                     }
-                    ResultColumn::Value { kind, index, .. } => {
-                        Item::Value(row.value(*index)?, *kind)
+                    ResultColumn::Value {
+                        kind,
+                        index,
+                        enum_values,
+                        name,
+                    } => {
+                        let v = row.value(*index)?;
+                        if let Some(values) = enum_values {
+                            crate::schema::types::check_enum_value(values, &v, &|| {
+                                name.to_string()
+                            })?;
+                        }
+                        Item::Value(v, *kind)
                     }
                 });
             }
@@ -342,7 +361,9 @@ impl SessionCore {
             st.nulls_never_set = false;
             for i in 0..mapper.width() {
                 if !st.loaded.contains(i) {
-                    st.values[i] = row.value(i)?;
+                    let v = row.value(i)?;
+                    mapper.check_loaded(i, &v)?;
+                    st.values[i] = v;
                     st.loaded.insert(i);
                 }
             }
@@ -422,6 +443,7 @@ impl SessionCore {
             .map(|(i, n)| ResultColumn::Value {
                 name: Rc::from(n.as_str()),
                 kind: crate::schema::ValueKind::Any,
+                enum_values: None,
                 index: i,
             })
             .collect();

@@ -57,6 +57,9 @@ pub struct Mapper {
     /// The version counter (`version_id_col`): 1 on INSERT, bumped by each UPDATE, and
     /// checked by UPDATE and DELETE (optimistic concurrency).
     pub version_col: Option<usize>,
+    /// The `Enum` columns (attribute index, values): a value read for one that is not
+    /// among its values is a `LookupError`. Empty for most mappers.
+    pub enum_attrs: Vec<(usize, Rc<[String]>)>,
 }
 
 impl std::fmt::Debug for Mapper {
@@ -87,6 +90,12 @@ impl Mapper {
             .enumerate()
             .map(|(i, a)| (a.key.clone(), i))
             .collect();
+        let enum_attrs = table
+            .columns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.ty.enum_values().map(|v| (i, v.clone())))
+            .collect();
         Ok(Mapper {
             id: NEXT_MAPPER_ID.fetch_add(1, Ordering::Relaxed),
             class_name: class_name.to_string(),
@@ -102,7 +111,23 @@ impl Mapper {
             back_populates: RefCell::new(HashMap::new()),
             props: Vec::new(),
             version_col: None,
+            enum_attrs,
         })
+    }
+
+    /// Checks a value read from the database for attribute `i` (an `Enum` column's must be
+    /// among its values: `LookupError`).
+    #[inline]
+    pub fn check_loaded(&self, i: usize, v: &Value) -> Result<()> {
+        if self.enum_attrs.is_empty() {
+            return Ok(());
+        }
+        match self.enum_attrs.iter().find(|(a, _)| *a == i) {
+            Some((_, values)) => crate::schema::types::check_enum_value(values, v, &|| {
+                format!("{}.{}", self.class_name, self.attrs[i].key)
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Makes attribute `i`, an integer column, the version counter (before the mapper is

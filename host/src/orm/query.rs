@@ -23,6 +23,8 @@ pub enum ResultColumn {
         name: Rc<str>,
         kind: ValueKind,
         index: usize,
+        /// An `Enum` expression's values: what is read must be among them (`LookupError`).
+        enum_values: Option<Rc<[String]>>,
     },
 }
 
@@ -81,10 +83,12 @@ impl OrmSelect {
                             .unwrap_or_else(|| format!("anon_{}", n + 1))
                             .as_str(),
                     );
+                    let ty = e.sql_type();
                     columns.push(ResultColumn::Value {
                         name,
-                        kind: e.sql_type().kind(),
+                        kind: ty.kind(),
                         index: select.columns.len(),
+                        enum_values: ty.enum_values().cloned(),
                     });
                     select.columns.push(e);
                 }

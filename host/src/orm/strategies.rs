@@ -806,6 +806,7 @@ impl SessionCore {
                     name: Rc::from(format!("key_{k}").as_str()),
                     kind: e.sql_type().kind(),
                     index: nent + k,
+                    enum_values: None,
                 }),
         );
         let parent_exprs: Vec<Expr> = (0..target.attrs.len())

@@ -4,9 +4,11 @@
 pub mod column;
 pub mod metadata;
 pub mod table;
+pub mod type_decorator;
 pub mod types;
 
 pub use column::{Column, ColumnDefault, DefaultContext, DefaultFn, ForeignKey};
 pub use metadata::MetaData;
 pub use table::{Constraint, Index, Table};
+pub use type_decorator::DecoratedType;
 pub use types::{SqlType, ValueKind};

@@ -23,6 +23,9 @@ pub enum SqlType {
     Null,
     /// `base:with_variant(other, "mysql", ...)`: another type on the named dialects.
     Variant(Rc<TypeVariant>),
+    /// `orm.TypeDecorator{ impl = ... }`: the `impl` type in the database, values through
+    /// the host's processing (`type_decorator.rs`).
+    Decorated(Rc<super::DecoratedType>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -46,6 +49,8 @@ pub enum ValueKind {
     Json,
     Enum,
     Any,
+    /// A decorated type's values, converted by the host's functions under this id.
+    Custom(u32),
 }
 
 impl SqlType {
@@ -58,6 +63,7 @@ impl SqlType {
                 .find(|(d, _)| d == dialect)
                 .map(|(_, t)| t.for_dialect(dialect))
                 .unwrap_or_else(|| v.base.for_dialect(dialect)),
+            SqlType::Decorated(d) => d.impl_.for_dialect(dialect),
             t => t,
         }
     }
@@ -96,14 +102,26 @@ impl SqlType {
             SqlType::Json => ValueKind::Json,
             SqlType::Enum(_) => ValueKind::Enum,
             SqlType::Null => ValueKind::Any,
+            SqlType::Decorated(d) => ValueKind::Custom(d.id),
         }
     }
 
     pub fn is_integer(&self) -> bool {
-        matches!(
-            self.base(),
-            SqlType::Integer | SqlType::BigInteger | SqlType::SmallInteger
-        )
+        match self.base() {
+            SqlType::Decorated(d) => d.impl_.is_integer(),
+            t => matches!(
+                t,
+                SqlType::Integer | SqlType::BigInteger | SqlType::SmallInteger
+            ),
+        }
+    }
+
+    /// The values of an `orm.Enum` (through variants and decorators), if this is one.
+    pub fn enum_values(&self) -> Option<&Rc<[String]>> {
+        match self.base() {
+            SqlType::Enum(items) => Some(items),
+            _ => None,
+        }
     }
 
     /// The type's name in a `type_annotation_map` / `orm.Mapped` annotation.
@@ -125,6 +143,32 @@ impl SqlType {
             _ => return None,
         })
     }
+}
+
+/// SQLAlchemy's check of a value read for an `Enum` column (`what` names it): a
+/// `LookupError` when the value is not among the enum's values.
+pub fn check_enum_value(
+    values: &[String],
+    v: &crate::value::Value,
+    what: &dyn Fn() -> String,
+) -> crate::error::Result<()> {
+    use crate::value::Value;
+    let shown = match v {
+        Value::Null => return Ok(()),
+        Value::Text(s) if values.iter().any(|e| e == &**s) => return Ok(()),
+        Value::Text(s) => format!("'{}'", &**s),
+        Value::Integer(i) => i.to_string(),
+        Value::Real(r) => r.to_string(),
+        Value::Blob(_) => "a blob".to_string(),
+    };
+    Err(crate::error::Error::new(
+        crate::error::ErrorKind::LookupError,
+        format!(
+            "{}: {shown} is not among the defined enum values. Possible values: {}",
+            what(),
+            values.join(", ")
+        ),
+    ))
 }
 
 /// The generic type name, as SQLAlchemy's `str(type)`: `VARCHAR(50)`, `INTEGER`.
@@ -153,6 +197,7 @@ impl fmt::Display for SqlType {
             }
             SqlType::Null => f.write_str("NULL"),
             SqlType::Variant(v) => v.base.fmt(f),
+            SqlType::Decorated(d) => d.impl_.fmt(f),
         }
     }
 }
@@ -174,5 +219,23 @@ mod tests {
             "VARCHAR(3)"
         );
         assert_eq!(SqlType::from_annotation("str"), Some(SqlType::String(None)));
+    }
+
+    #[test]
+    fn enum_values_read_back_are_checked() {
+        use crate::value::Value;
+        let values = vec!["a".to_string(), "b".to_string()];
+        let what = || "T.e".to_string();
+        assert!(check_enum_value(&values, &Value::text("a"), &what).is_ok());
+        assert!(check_enum_value(&values, &Value::Null, &what).is_ok());
+        let e = check_enum_value(&values, &Value::text("zz"), &what).unwrap_err();
+        assert_eq!(e.kind, crate::error::ErrorKind::LookupError);
+        assert_eq!(
+            e.message,
+            "T.e: 'zz' is not among the defined enum values. Possible values: a, b"
+        );
+        let ty = SqlType::Enum(Rc::from(values.clone()));
+        let v = ty.with_variant(SqlType::Text, &["mysql".to_string()]);
+        assert_eq!(v.enum_values().map(|v| v.len()), Some(2));
     }
 }

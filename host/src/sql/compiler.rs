@@ -1078,6 +1078,28 @@ impl<'a> Compiler<'a> {
     }
 
     /// Renders `e`; `outer` is the precedence of the enclosing operator.
+    /// A JSON element, in the pieces its dialect renders it as (`json.rs`); PostgreSQL's
+    /// operator form is parenthesized inside another operator.
+    fn json_element(&mut self, j: &super::json::JsonElement, outer: u8) -> Result<()> {
+        use super::json::Piece;
+        let pieces = j.pieces(self.dialect.name());
+        let paren = outer > 0 && matches!(pieces.first(), Some(Piece::Target));
+        if paren {
+            self.sql.push('(');
+        }
+        for p in pieces {
+            match p {
+                Piece::Sql(s) => self.sql.push_str(s),
+                Piece::Target => self.expr(&j.target, 9)?,
+                Piece::Bind(v) => self.param(Param::Value(v)),
+            }
+        }
+        if paren {
+            self.sql.push(')');
+        }
+        Ok(())
+    }
+
     fn expr(&mut self, e: &Expr, outer: u8) -> Result<()> {
         match e {
             Expr::Column(c) => self.column(c),
@@ -1365,6 +1387,7 @@ impl<'a> Compiler<'a> {
                 self.list(items, ", ")?;
                 self.sql.push(')');
             }
+            Expr::Json(j) => self.json_element(j, outer)?,
             Expr::Excluded(t, i) => {
                 let name = &t.columns[*i].name;
                 if matches!(self.dialect.name(), "mysql" | "mariadb") {

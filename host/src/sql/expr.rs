@@ -196,6 +196,8 @@ pub enum Expr {
     /// The row an upsert proposed, for the column `index` of `table`: `excluded.col`
     /// (SQLite, PostgreSQL) or `VALUES(col)` (MySQL's `inserted.col`).
     Excluded(Rc<Table>, usize),
+    /// A JSON element: `data["key"]`, `data[{ "a", 1 }]:as_integer()` (`json.rs`).
+    Json(Box<super::json::JsonElement>),
 }
 
 impl Expr {
@@ -246,6 +248,7 @@ impl Expr {
                 .unwrap_or(SqlType::Null),
             Expr::FuncClause(c) => c.sql_type(),
             Expr::Excluded(t, i) => t.columns[*i].ty.clone(),
+            Expr::Json(j) => j.sql_type(),
             Expr::ScalarSelect(s) => s
                 .columns
                 .first()
@@ -349,6 +352,10 @@ impl Expr {
             Expr::Tuple(items) => {
                 Expr::Tuple(items.iter().map(|e| e.adapt_with(f, deep)).collect())
             }
+            Expr::Json(j) => Expr::Json(Box::new(super::json::JsonElement {
+                target: j.target.adapt_with(f, deep),
+                ..(**j).clone()
+            })),
             Expr::ScalarSelect(sel) if deep => Expr::ScalarSelect(s(sel)),
             Expr::Exists(sel) if deep => Expr::Exists(s(sel)),
             Expr::Between {
@@ -388,6 +395,7 @@ impl Expr {
                 items.iter().any(|e| e.deeper_than(l))
             }
             Expr::FuncClause(c) => c.children().iter().any(|e| e.deeper_than(l)),
+            Expr::Json(j) => j.target.deeper_than(l),
             Expr::In { expr, items, .. } => {
                 expr.deeper_than(l) || items.iter().any(|e| e.deeper_than(l))
             }
@@ -427,6 +435,7 @@ impl Expr {
                 .children()
                 .into_iter()
                 .for_each(|e| e.collect_selects(out)),
+            Expr::Json(j) => j.target.collect_selects(out),
             Expr::In { expr, items, .. } => {
                 expr.collect_selects(out);
                 items.iter().for_each(|e| e.collect_selects(out));
@@ -476,6 +485,7 @@ impl Expr {
                 items.iter().for_each(visit)
             }
             Expr::FuncClause(c) => c.children().into_iter().for_each(visit),
+            Expr::Json(j) => visit(&j.target),
             Expr::In { expr, items, .. } => {
                 visit(expr);
                 items.iter().for_each(visit);

@@ -6,6 +6,7 @@ pub mod ddl;
 pub mod dialect;
 pub mod dml;
 pub mod expr;
+pub mod json;
 pub mod locking;
 pub mod select;
 pub mod upsert;

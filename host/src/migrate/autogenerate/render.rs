@@ -74,6 +74,12 @@ pub fn render_type(ty: &SqlType) -> String {
         }
         // a type lualchemy cannot name (reflected from a server): its values are text
         SqlType::Null => "orm.Text --[[ a database type lualchemy has no name for ]]".into(),
+        // the database holds the decorator's `impl`: the script names that, and the type
+        SqlType::Decorated(d) => format!(
+            "{} --[[ the TypeDecorator '{}' ]]",
+            render_type(&d.impl_),
+            d.name
+        ),
         SqlType::Variant(v) => {
             let mut out = render_type(&v.base);
             // `with_variant` puts each new variant first: add them last to first
