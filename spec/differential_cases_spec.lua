@@ -615,3 +615,23 @@ describe("a backref removing from an object without a key", function()
     assert.equal(0, #p.children)
   end)
 end)
+
+describe("a self-referential one-to-many not loaded", function()
+  it("copies no key into a member outside the session appended through the backref", function()
+    local env = setup()
+    local s = env.s
+    local root = env.Node{ name = "root" }
+    s:add(root)
+    s:commit()
+    local leaf = env.Node{ name = "leaf" } -- never in the session
+    leaf.parent = root -- root.children is not loaded: a pending append
+    s:flush()
+    assert.is_nil(leaf.parent_id)
+    -- loaded, the collection's history copies it (as for any one-to-many)
+    local _ = root.children
+    local other = env.Node{ name = "other" }
+    other.parent = root
+    s:flush()
+    assert.equal(root.id, other.parent_id)
+  end)
+end)

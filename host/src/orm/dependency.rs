@@ -319,7 +319,12 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                 (Direction::OneToMany, RelState::Pending(c)) => {
                     // members appended through the other side while the collection was not
                     // loaded: those outside the session get the key in memory only (the
-                    // others' many-to-one side copies it)
+                    // others' many-to-one side copies it). Not for a self-referential one:
+                    // SQLAlchemy flushes a mapper in a cycle state by state, and that
+                    // history leaves pending appends out
+                    if Rc::ptr_eq(&rel.target(), &inst.mapper) {
+                        continue;
+                    }
                     for child in c.added.iter().filter(|c| !session.owns(c)) {
                         set.push(SyncRule {
                             child: child.clone(),
