@@ -701,7 +701,7 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
             if let Some(o) = &opts {
                 super::options::check_keys(
                     o,
-                    &["ondelete", "onupdate"],
+                    &["name", "ondelete", "onupdate"],
                     &format!("orm.ForeignKey('{target}')"),
                     false,
                 )?;
@@ -719,6 +719,7 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
             };
             Ok(LuaForeignKey(ForeignKey {
                 target,
+                name: get("name")?,
                 ondelete: get("ondelete")?,
                 onupdate: get("onupdate")?,
             }))

@@ -1547,6 +1547,7 @@ mod tests {
         use crate::schema::column::ForeignKey;
         let fk = |t: &str| ForeignKey {
             target: t.to_string(),
+            name: None,
             ondelete: None,
             onupdate: None,
         };
