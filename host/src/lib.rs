@@ -15,6 +15,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use value::Value;
 pub mod lua;
 pub mod memory;
+pub mod migrate;
 pub mod orm;
 pub mod sandbox;
 pub mod spec;

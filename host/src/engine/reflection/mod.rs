@@ -90,12 +90,26 @@ fn catalog_for(dialect: &str) -> &'static dyn Catalog {
 pub struct Inspector {
     engine: Engine,
     catalog: &'static dyn Catalog,
+    /// Reads through this connection (inside its transaction) instead of a pooled one.
+    conn: Option<Connection>,
 }
 
 impl Inspector {
     pub fn new(engine: Engine) -> Inspector {
         let catalog = catalog_for(engine.dialect().name());
-        Inspector { engine, catalog }
+        Inspector {
+            engine,
+            catalog,
+            conn: None,
+        }
+    }
+
+    /// An Inspector that reads through `conn`, so it sees what that connection's open
+    /// transaction changed (a migration's).
+    pub fn on_connection(conn: Connection) -> Inspector {
+        let mut i = Inspector::new(conn.engine().clone());
+        i.conn = Some(conn);
+        i
     }
 
     pub fn engine(&self) -> &Engine {
@@ -103,6 +117,9 @@ impl Inspector {
     }
 
     fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        if let Some(c) = &self.conn {
+            return f(c);
+        }
         let conn = self.engine.connect()?;
         f(&conn)
     }
