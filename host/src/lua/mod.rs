@@ -13,6 +13,7 @@ pub mod expr;
 pub mod inspector;
 pub mod instance;
 pub mod loader_options;
+pub mod migrate;
 pub mod model;
 pub mod options;
 pub mod relationship;
@@ -69,6 +70,7 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
     events::install(lua, &orm)?;
     session::install(lua, &orm)?;
     engine::install(lua, &orm)?;
+    orm.set("migrate", migrate::module(lua)?)?;
     orm.set("_VERSION", env!("CARGO_PKG_VERSION"))?;
     let prelude: mlua::Table = lua
         .load(include_str!("../../lua/prelude.lua"))
@@ -88,6 +90,12 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
         loaded.set("lualchemy", orm.clone())?;
         // require("lualchemy.testing"): the database fixtures of lua/testing.lua
         let preload: mlua::Table = package.get("preload")?;
+        // require("lualchemy.migrate"): the migration commands (lua/migrate.rs)
+        let o = orm.clone();
+        preload.set(
+            "lualchemy.migrate",
+            lua.create_function(move |_, ()| o.get::<mlua::Table>("migrate"))?,
+        )?;
         preload.set(
             "lualchemy.testing",
             lua.create_function(|lua, ()| {

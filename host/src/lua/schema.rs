@@ -155,7 +155,7 @@ pub enum TableArg {
 pub struct LuaTableArg(pub TableArg);
 impl UserData for LuaTableArg {}
 
-fn server_default_sql(v: &LuaValue) -> LuaResult<String> {
+pub(crate) fn server_default_sql(v: &LuaValue) -> LuaResult<String> {
     match v {
         LuaValue::String(s) => Ok(format!("'{}'", s.to_str()?.replace('\'', "''"))),
         LuaValue::Integer(i) => Ok(format!("'{i}'")),
