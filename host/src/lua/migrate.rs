@@ -1247,11 +1247,27 @@ fn batch_alter_table(
             "{what}('{table}'): SQLite's batch mode rebuilds the table from the live database, which offline mode (--sql) does not read"
         ))
     })?;
+    // the data check reads the old table: a column renamed earlier in the batch by its old
+    // name; a column the batch adds has no rows to check
+    let mut original: HashMap<String, Option<String>> = HashMap::new();
     for op in &ops {
-        if let BatchOp::AlterColumn(a) = op {
-            if let Some(ty) = &a.type_ {
-                check_narrowing(ctx, &table, &a.name, ty)?;
+        match op {
+            BatchOp::AddColumn(c) => {
+                original.insert(c.name.clone(), None);
             }
+            BatchOp::AlterColumn(a) => {
+                let old = original
+                    .get(&a.name)
+                    .cloned()
+                    .unwrap_or_else(|| Some(a.name.clone()));
+                if let (Some(ty), Some(old)) = (&a.type_, &old) {
+                    check_narrowing(ctx, &table, old, ty)?;
+                }
+                if let Some(new) = &a.new_column_name {
+                    original.insert(new.clone(), old);
+                }
+            }
+            _ => {}
         }
     }
     let insp = Inspector::on_connection(conn.share());
