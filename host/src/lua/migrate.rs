@@ -274,6 +274,24 @@ fn run_steps(
     project: &Project,
     steps: &[Step],
 ) -> LuaResult<()> {
+    let r = run_each(lua, ctx, project, steps);
+    // a server's connections keep prepared statements whose result shape the migration may
+    // have changed ("cached plan must not change result type"): the pool starts afresh
+    // (SQLite re-prepares by itself)
+    if let Some(conn) = ctx.connection() {
+        if !steps.is_empty() && !ctx.is_sqlite() {
+            conn.engine().dispose();
+        }
+    }
+    r
+}
+
+fn run_each(
+    lua: &Lua,
+    ctx: &Rc<MigrationContext>,
+    project: &Project,
+    steps: &[Step],
+) -> LuaResult<()> {
     for step in steps {
         ctx.begin_step(step).lua()?;
         let script = &project.scripts[&step.revision];
