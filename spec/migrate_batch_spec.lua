@@ -140,6 +140,24 @@ describe("op.batch_alter_table", function()
     assert.is_false(ok)
   end)
 
+  it("a CHECK constraint naming a dropped column is dropped with it in the same batch", function()
+    revision_file(dir, "check0000000", "base00000000", [[
+    op.create_table("gauges",
+      orm.Column("id", orm.Integer, { primary_key = true }),
+      orm.Column("level", orm.Integer),
+      orm.CheckConstraint("level >= 0", { name = "ck_gauges_level" }))
+    op.execute("INSERT INTO gauges (id, level) VALUES (1, 5), (2, 0)")
+    op.batch_alter_table("gauges", function(batch_op)
+      batch_op.drop_constraint("ck_gauges_level", { type_ = "check" })
+      batch_op.drop_column("level")
+      batch_op.add_column(orm.Column("note", orm.String(20)))
+    end)]], "")
+    migrate.upgrade(dir, "head", opts)
+    assert.same({ "id", "note" }, column_names(engine, "gauges"))
+    assert.same({}, orm.inspect(engine):get_check_constraints("gauges"))
+    assert.same({ { 1 }, { 2 } }, rows(engine, "SELECT id FROM gauges ORDER BY id"))
+  end)
+
   it("a revision that leaves a dangling foreign key is rolled back (SQLite checks the keys after the rebuild)", function()
     if not ON_SQLITE then return end
     revision_file(dir, "batch0000000", "base00000000", [[
