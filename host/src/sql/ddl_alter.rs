@@ -428,7 +428,8 @@ pub fn drop_constraint(
         match kind {
             ConstraintKind::ForeignKey => s.push_str(" DROP FOREIGN KEY "),
             ConstraintKind::Unique => s.push_str(" DROP INDEX "),
-            ConstraintKind::Check if d.name() == "mysql" => s.push_str(" DROP CHECK "),
+            // Alembic writes MySQL's `DROP CHECK`, which MariaDB rejects; `DROP CONSTRAINT`
+            // drops a CHECK on both (MySQL 8.0.19+), and a mysql:// URL may be either server
             ConstraintKind::Check => s.push_str(" DROP CONSTRAINT "),
             ConstraintKind::PrimaryKey => {
                 s.push_str(" DROP PRIMARY KEY");
@@ -655,7 +656,7 @@ mod tests {
         );
         assert_eq!(
             drop(&MY, ConstraintKind::Check),
-            "ALTER TABLE t DROP CHECK c"
+            "ALTER TABLE t DROP CONSTRAINT c"
         );
         assert_eq!(
             drop(&MARIA, ConstraintKind::Check),
