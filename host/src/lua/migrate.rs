@@ -498,14 +498,39 @@ fn revision(lua: &Lua, (dir, opts): (String, Option<mlua::Table>)) -> LuaResult<
     Ok(t)
 }
 
-/// The hook of `revision --autogenerate`: the upgrade and downgrade bodies of a script
-/// that turns the database into `target_metadata` (`migrate/autogenerate/`, not yet
-/// merged).
+/// The hook of `revision --autogenerate`: the upgrade and downgrade bodies (Lua lines
+/// indented by four spaces, each ending in a newline) of a script that turns the database
+/// into env.lua's `target_metadata`. Autogenerate itself (`migrate/autogenerate/`) is not
+/// merged yet; once it is, the end of this function becomes:
+///
+/// ```ignore
+/// let insp = Inspector::new(super::engine::engine_of(&engine_value(lua, project, opts)?)?);
+/// let diffs = crate::migrate::autogenerate::compare_metadata(&insp, &metadata).lua()?;
+/// Ok((render_upgrade(&diffs, ..), render_downgrade(&diffs, ..)))
+/// ```
 fn autogenerate_bodies(
     _lua: &Lua,
-    _project: &Project,
+    project: &Project,
     _opts: &mlua::Table,
 ) -> LuaResult<(String, String)> {
+    let _metadata = match project.env.get::<LuaValue>("target_metadata")? {
+        LuaValue::UserData(ud) if ud.is::<super::schema::LuaMetaData>() => {
+            ud.borrow::<super::schema::LuaMetaData>()?.0.clone()
+        }
+        LuaValue::Nil => {
+            return Err(invalid(format!(
+                "revision --autogenerate: {} gives no target_metadata to compare the database with",
+                project.dir.join("env.lua").display()
+            )))
+        }
+        other => {
+            return Err(arg(format!(
+                "{}: target_metadata must be a MetaData (Base.metadata), got {}",
+                project.dir.join("env.lua").display(),
+                other.type_name()
+            )))
+        }
+    };
     Err(invalid("autogenerate is not available yet"))
 }
 
