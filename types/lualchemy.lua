@@ -1597,6 +1597,11 @@ function Op.drop_index(index_name, options) end
 function Op.create_unique_constraint(constraint_name, table_name, columns) end
 
 ---@param constraint_name string
+---@param table_name string
+---@param condition string|lualchemy.TextClause the SQL of the check
+function Op.create_check_constraint(constraint_name, table_name, condition) end
+
+---@param constraint_name string
 ---@param source_table string
 ---@param referent_table string
 ---@param local_cols string[]
@@ -1654,6 +1659,10 @@ function BatchOp.drop_index(index_name) end
 ---@param constraint_name string
 ---@param columns string[]
 function BatchOp.create_unique_constraint(constraint_name, columns) end
+
+---@param constraint_name string
+---@param condition string|lualchemy.TextClause
+function BatchOp.create_check_constraint(constraint_name, condition) end
 
 ---@param constraint_name string
 ---@param referent_table string

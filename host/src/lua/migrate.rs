@@ -789,8 +789,19 @@ fn apply(ctx: &MigrationContext, table: &str, op: &BatchOp) -> LuaResult<()> {
             (ondelete.as_deref(), onupdate.as_deref()),
         )
         .lua()?],
-        BatchOp::AddConstraint(_) => {
-            return Err(arg("only unique and foreign-key constraints can be added"))
+        BatchOp::AddConstraint(Constraint::Check { name, sql }) => {
+            vec![ddl_alter::create_check_constraint(
+                d,
+                name.as_deref().unwrap_or_default(),
+                table,
+                sql,
+            )
+            .lua()?]
+        }
+        BatchOp::AddConstraint(Constraint::PrimaryKey { .. }) => {
+            return Err(arg(
+                "a primary key cannot be added by a migration operation",
+            ))
         }
         BatchOp::DropConstraint { name, kind } => {
             vec![ddl_alter::drop_constraint(d, name, table, *kind).lua()?]
@@ -968,6 +979,26 @@ fn column_ops(
             columns: string_list(args.get(at).unwrap_or(&LuaValue::Nil), what)?,
         })
     });
+    op!("create_check_constraint", |_lua, args, table, i, what| {
+        let name = arg_string(args, i, what, "constraint_name")?;
+        let at = if i == 0 { 1 } else { 3 };
+        let sql = match args.get(at) {
+            Some(LuaValue::String(s)) => s.to_str()?.to_string(),
+            Some(LuaValue::UserData(ud)) if ud.is::<super::expr::LuaText>() => {
+                ud.borrow::<super::expr::LuaText>()?.0.to_string()
+            }
+            other => {
+                return Err(arg(format!(
+                    "{what}: the condition must be a SQL string or orm.text(), got {}",
+                    other.map_or("nothing", |v| v.type_name())
+                )))
+            }
+        };
+        BatchOp::AddConstraint(Constraint::Check {
+            name: Some(name),
+            sql,
+        })
+    });
     op!("create_foreign_key", |_lua, args, table, i, what| {
         let name = arg_string(args, i, what, "constraint_name")?;
         let at = if i == 0 { 1 } else { 3 };
@@ -1010,6 +1041,7 @@ fn op_table(lua: &Lua, ctx: Rc<MigrationContext>) -> LuaResult<mlua::Table> {
         &[
             "create_index",
             "create_unique_constraint",
+            "create_check_constraint",
             "create_foreign_key",
             "drop_constraint",
         ],

@@ -369,6 +369,25 @@ pub fn create_unique_constraint(
     Ok(s)
 }
 
+/// `op.create_check_constraint(name, table, condition)`.
+pub fn create_check_constraint(
+    d: &dyn Dialect,
+    name: &str,
+    table: &str,
+    condition: &str,
+) -> Result<String> {
+    if is_sqlite(d) {
+        return Err(sqlite_refuses(&format!("add constraint '{name}'"), table));
+    }
+    let mut s = alter_table(d, table);
+    s.push_str(" ADD CONSTRAINT ");
+    d.quote_identifier(name, &mut s);
+    s.push_str(" CHECK (");
+    s.push_str(condition);
+    s.push(')');
+    Ok(s)
+}
+
 /// `op.create_foreign_key(name, source, referent, local_cols, remote_cols, {ondelete,
 /// onupdate})`.
 pub fn create_foreign_key(
@@ -628,6 +647,10 @@ mod tests {
             "ALTER TABLE t ADD CONSTRAINT uq_t_y UNIQUE (y)"
         );
         assert!(create_unique_constraint(&SqliteDialect, "uq_t_y", "t", &y).is_err());
+        assert_eq!(
+            create_check_constraint(&PostgresDialect, "ck_t_y", "t", "length(y) > 1").unwrap(),
+            "ALTER TABLE t ADD CONSTRAINT ck_t_y CHECK (length(y) > 1)"
+        );
         assert_eq!(
             create_foreign_key(
                 &MY,
