@@ -293,7 +293,11 @@ fn run_each(
     steps: &[Step],
 ) -> LuaResult<()> {
     for step in steps {
-        ctx.begin_step(step).lua()?;
+        if let Err(e) = ctx.begin_step(step) {
+            // SQLite's enforcement, if it was switched off, comes back on
+            let _ = ctx.abort_step();
+            return Err(super::error::to_lua(e));
+        }
         let script = &project.scripts[&step.revision];
         let name = if step.upgrade { "upgrade" } else { "downgrade" };
         let f: Option<mlua::Function> = script.get(name)?;
