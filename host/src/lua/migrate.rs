@@ -259,10 +259,14 @@ fn step_failed(e: mlua::Error, step: &Step) -> mlua::Error {
     kind_err(
         kind,
         format!(
-            "{} of revision '{}' ({}) failed; the database stays at revision {}: {msg}",
+            "{} of revision '{}'{} failed; the database stays at revision {}: {msg}",
             if step.upgrade { "upgrade" } else { "downgrade" },
             step.revision,
-            step.message,
+            if step.message.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", step.message)
+            },
             step.from.as_deref().unwrap_or("base"),
         ),
     )
@@ -922,15 +926,17 @@ fn column_ops(
     table: Option<String>,
 ) -> LuaResult<()> {
     let prefix = if table.is_some() { "batch_op." } else { "op." };
-    // the table: batch_op's own, else the operation's first argument
-    let tb = move |args: &[LuaValue], what: &str| -> LuaResult<(String, usize)> {
+    // the table: batch_op's own, else the operation's argument `at` (Alembic's order: the
+    // table first for column operations, second after the name for the others); returns
+    // it and how many arguments it took (0 or 1)
+    let tb = move |args: &[LuaValue], what: &str, at: usize| -> LuaResult<(String, usize)> {
         match &table {
             Some(t) => Ok((t.clone(), 0)),
-            None => Ok((arg_string(args, 0, what, "table_name")?, 1)),
+            None => Ok((arg_string(args, at, what, "table_name")?, 1)),
         }
     };
     macro_rules! op {
-        ($name:literal, |$lua:ident, $args:ident, $table:ident, $i:ident, $what:ident| $body:block) => {{
+        ($name:literal, $at:literal, |$lua:ident, $args:ident, $table:ident, $i:ident, $what:ident| $body:block) => {{
             let ctx = ctx.clone();
             let sink = sink.clone();
             let tb = tb.clone();
@@ -941,7 +947,7 @@ fn column_ops(
                 $name,
                 Box::new(move |$lua: &Lua, $args: &[LuaValue]| {
                     let $what: &str = &what;
-                    let ($table, $i) = tb($args, $what)?;
+                    let ($table, $i) = tb($args, $what, $at)?;
                     let op: BatchOp = $body;
                     send(&ctx, &sink, &$table, op)?;
                     Ok(LuaValue::Nil)
@@ -949,7 +955,7 @@ fn column_ops(
             )?;
         }};
     }
-    op!("add_column", |lua, args, table, i, what| {
+    op!("add_column", 0, |lua, args, table, i, what| {
         BatchOp::AddColumn(column_of(
             lua,
             args.get(i).unwrap_or(&LuaValue::Nil),
@@ -957,17 +963,17 @@ fn column_ops(
             what,
         )?)
     });
-    op!("drop_column", |_lua, args, table, i, what| {
+    op!("drop_column", 0, |_lua, args, table, i, what| {
         BatchOp::DropColumn(arg_string(args, i, what, "column_name")?)
     });
-    op!("alter_column", |_lua, args, table, i, what| {
+    op!("alter_column", 0, |_lua, args, table, i, what| {
         let name = arg_string(args, i, what, "column_name")?;
         BatchOp::AlterColumn(alter_of(&name, &opt_table(args.get(i + 1))?, what)?)
     });
-    op!("create_index", |_lua, args, table, i, what| {
+    op!("create_index", 1, |_lua, args, table, i, what| {
         // op.create_index(name, table, cols, opts) / batch_op.create_index(name, cols, opts)
-        let name = arg_string(args, i, what, "index_name")?;
-        let at = if i == 0 { 1 } else { 3 };
+        let name = arg_string(args, 0, what, "index_name")?;
+        let at = 1 + i;
         index_of(
             name,
             args.get(at).unwrap_or(&LuaValue::Nil),
@@ -975,81 +981,58 @@ fn column_ops(
             what,
         )?
     });
-    op!("create_unique_constraint", |_lua, args, table, i, what| {
-        let name = arg_string(args, i, what, "constraint_name")?;
-        let at = if i == 0 { 1 } else { 3 };
-        BatchOp::AddConstraint(Constraint::Unique {
-            name: Some(name),
-            columns: string_list(args.get(at).unwrap_or(&LuaValue::Nil), what)?,
-        })
-    });
-    op!("create_check_constraint", |_lua, args, table, i, what| {
-        let name = arg_string(args, i, what, "constraint_name")?;
-        let at = if i == 0 { 1 } else { 3 };
-        let sql = match args.get(at) {
-            Some(LuaValue::String(s)) => s.to_str()?.to_string(),
-            Some(LuaValue::UserData(ud)) if ud.is::<super::expr::LuaText>() => {
-                ud.borrow::<super::expr::LuaText>()?.0.to_string()
-            }
-            other => {
-                return Err(arg(format!(
-                    "{what}: the condition must be a SQL string or orm.text(), got {}",
-                    other.map_or("nothing", |v| v.type_name())
-                )))
-            }
-        };
-        BatchOp::AddConstraint(Constraint::Check {
-            name: Some(name),
-            sql,
-        })
-    });
-    op!("create_foreign_key", |_lua, args, table, i, what| {
-        let name = arg_string(args, i, what, "constraint_name")?;
-        let at = if i == 0 { 1 } else { 3 };
+    op!(
+        "create_unique_constraint",
+        1,
+        |_lua, args, table, i, what| {
+            let name = arg_string(args, 0, what, "constraint_name")?;
+            let at = 1 + i;
+            BatchOp::AddConstraint(Constraint::Unique {
+                name: Some(name),
+                columns: string_list(args.get(at).unwrap_or(&LuaValue::Nil), what)?,
+            })
+        }
+    );
+    op!(
+        "create_check_constraint",
+        1,
+        |_lua, args, table, i, what| {
+            let name = arg_string(args, 0, what, "constraint_name")?;
+            let at = 1 + i;
+            let sql = match args.get(at) {
+                Some(LuaValue::String(s)) => s.to_str()?.to_string(),
+                Some(LuaValue::UserData(ud)) if ud.is::<super::expr::LuaText>() => {
+                    ud.borrow::<super::expr::LuaText>()?.0.to_string()
+                }
+                other => {
+                    return Err(arg(format!(
+                        "{what}: the condition must be a SQL string or orm.text(), got {}",
+                        other.map_or("nothing", |v| v.type_name())
+                    )))
+                }
+            };
+            BatchOp::AddConstraint(Constraint::Check {
+                name: Some(name),
+                sql,
+            })
+        }
+    );
+    op!("create_foreign_key", 1, |_lua, args, table, i, what| {
+        let name = arg_string(args, 0, what, "constraint_name")?;
+        let at = 1 + i;
         foreign_key_of(name, &args[at.min(args.len())..], what)?
     });
-    op!("drop_constraint", |_lua, args, table, i, what| {
-        let name = arg_string(args, i, what, "constraint_name")?;
-        let at = if i == 0 { 1 } else { 3 };
+    op!("drop_constraint", 1, |_lua, args, table, i, what| {
+        let name = arg_string(args, 0, what, "constraint_name")?;
+        let at = 1 + i;
         drop_constraint_of(name, args.get(at), what)?
     });
-    Ok(())
-}
-
-/// `op.create_index(name, table, cols)` takes the table second, not first: the macro's
-/// "table first" convention is fixed here for the plain `op`.
-fn reorder_table_second(lua: &Lua, t: &mlua::Table, names: &[&'static str]) -> LuaResult<()> {
-    for &n in names {
-        let f: mlua::Function = t.raw_get(n)?;
-        t.raw_set(
-            n,
-            lua.create_function(move |_, args: Variadic<LuaValue>| {
-                // (name, table, ...) -> (table, name, table, ...): the table first for the
-                // shared implementation, which reads the name at 0 and the rest after 2
-                let mut v: Vec<LuaValue> = Vec::with_capacity(args.len() + 1);
-                v.push(args.get(1).cloned().unwrap_or(LuaValue::Nil));
-                v.extend(args.iter().cloned());
-                f.call::<LuaValue>(Variadic::from_iter(v))
-            })?,
-        )?;
-    }
     Ok(())
 }
 
 fn op_table(lua: &Lua, ctx: Rc<MigrationContext>) -> LuaResult<mlua::Table> {
     let t = lua.create_table()?;
     column_ops(lua, &t, &ctx, Sink::Direct, None)?;
-    reorder_table_second(
-        lua,
-        &t,
-        &[
-            "create_index",
-            "create_unique_constraint",
-            "create_check_constraint",
-            "create_foreign_key",
-            "drop_constraint",
-        ],
-    )?;
     let c = ctx.clone();
     set_op(
         lua,
