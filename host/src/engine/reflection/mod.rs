@@ -90,7 +90,7 @@ fn catalog_for(dialect: &str) -> &'static dyn Catalog {
 pub struct Inspector {
     engine: Engine,
     catalog: &'static dyn Catalog,
-    /// Reads through this connection (inside its transaction) instead of a pooled one.
+    /// Reads on this connection (and in its transaction) instead of a pooled one.
     conn: Option<Connection>,
 }
 
@@ -104,12 +104,21 @@ impl Inspector {
         }
     }
 
-    /// An Inspector that reads through `conn`, so it sees what that connection's open
-    /// transaction changed (a migration's).
+    /// An Inspector reading on `conn`, so that it sees what the connection's open
+    /// transaction did (a migration's DDL).
     pub fn on_connection(conn: Connection) -> Inspector {
-        let mut i = Inspector::new(conn.engine().clone());
-        i.conn = Some(conn);
-        i
+        let engine = conn.engine().clone();
+        let catalog = catalog_for(engine.dialect().name());
+        Inspector {
+            engine,
+            catalog,
+            conn: Some(conn),
+        }
+    }
+
+    /// The connection it reads on, when it was given one.
+    pub fn connection(&self) -> Option<&Connection> {
+        self.conn.as_ref()
     }
 
     pub fn engine(&self) -> &Engine {
@@ -117,8 +126,8 @@ impl Inspector {
     }
 
     fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        if let Some(c) = &self.conn {
-            return f(c);
+        if let Some(conn) = &self.conn {
+            return f(conn);
         }
         let conn = self.engine.connect()?;
         f(&conn)
