@@ -1522,10 +1522,12 @@ function migrate.revision(dir, options) end
 ---@return string? sql
 function migrate.upgrade(dir, target, options) end
 
----Downgrades to "-N", a revision or "base".
+---Downgrades to "-N", a revision or "base". With `{ sql = true }` returns the SQL of
+---"FROM:TO" instead.
 ---@param dir string
 ---@param target string
----@param options? { engine: lualchemy.Engine?, url: string? }
+---@param options? { engine: lualchemy.Engine?, url: string?, sql: boolean? }
+---@return string? sql
 function migrate.downgrade(dir, target, options) end
 
 ---The revision the database is at (nil at the base).

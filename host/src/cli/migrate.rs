@@ -14,7 +14,8 @@ commands (docs/MIGRATIONS.md):
   upgrade [head|+N|REV] [--sql]
                               run the upgrades (--sql: print the SQL, run nothing;
                               a range FROM:TO starts from FROM)
-  downgrade -N|REV|base       run the downgrades
+  downgrade -N|REV|base [--sql]
+                              run the downgrades (--sql: print the SQL of FROM:TO)
   current                     the revision the database is at
   history                     the revisions, from the head down
   heads                       the head revision(s)
@@ -196,18 +197,15 @@ fn run(lua: &Lua, a: &Args) -> Result<(), String> {
         }
         "downgrade" => {
             at_most(1)?;
-            if f.sql {
-                return Err(
-                    "downgrade --sql is not supported; use upgrade FROM:TO --sql for offline SQL"
-                        .into(),
-                );
-            }
             let target = f
                 .positional
                 .first()
                 .cloned()
                 .ok_or("downgrade needs a target: -N, a revision or base")?;
-            call("downgrade", mv(vec![s(&a.dir)?, s(&target)?, opts(false)?]))?;
+            let out = call("downgrade", mv(vec![s(&a.dir)?, s(&target)?, opts(f.sql)?]))?;
+            if let LuaValue::String(sql) = out {
+                print!("{}", sql.to_string_lossy());
+            }
         }
         "current" => {
             at_most(0)?;

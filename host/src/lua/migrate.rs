@@ -377,14 +377,23 @@ fn offline_backend(
 fn downgrade(
     lua: &Lua,
     (dir, target, opts): (String, String, Option<mlua::Table>),
-) -> LuaResult<()> {
+) -> LuaResult<Option<String>> {
     options(&opts, "migrate.downgrade")?;
-    if is_sql(&opts)? {
-        return Err(arg(
-            "migrate.downgrade: offline mode (sql) is for upgrade only in lualchemy",
-        ));
-    }
     let project = load_project(lua, &dir)?;
+    if is_sql(&opts)? {
+        // offline, the database's revision is not read: Alembic's FROM:TO
+        let Some((from, to)) = target.split_once(':') else {
+            return Err(arg(format!(
+                "migrate.downgrade: offline mode (sql) needs FROM:TO, got '{target}'"
+            )));
+        };
+        let from = project.map.resolve(from).lua()?.id.clone();
+        let backend = offline_backend(lua, &project, &opts)?;
+        let ctx = Rc::new(MigrationContext::offline(backend));
+        let steps = project.map.downgrade_steps(Some(&from), to).lua()?;
+        run_steps(lua, &ctx, &project, &steps)?;
+        return Ok(Some(ctx.output()));
+    }
     let ctx = online_context(lua, &project, &opts)?;
     ctx.ensure_version_table().lua()?;
     let current = ctx.current().lua()?;
@@ -392,7 +401,8 @@ fn downgrade(
         .map
         .downgrade_steps(current.as_deref(), &target)
         .lua()?;
-    run_steps(lua, &ctx, &project, &steps)
+    run_steps(lua, &ctx, &project, &steps)?;
+    Ok(None)
 }
 
 fn current(lua: &Lua, (dir, opts): (String, Option<mlua::Table>)) -> LuaResult<Option<String>> {
