@@ -405,6 +405,7 @@ fn fk(name: &str, target: &str) -> Column {
     let mut c = Column::new(name, SqlType::Integer);
     c.foreign_keys.push(ForeignKey {
         target: target.to_string(),
+        name: None,
         ondelete: None,
         onupdate: None,
     });

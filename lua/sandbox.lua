@@ -215,5 +215,6 @@ end
 
 G.require = function(name)
   if name == "lualchemy" then return module end
+  if name == "lualchemy.migrate" then return module.migrate end
   raw_error("module '" .. raw_tostring(name) .. "' not found: the sandbox serves only lualchemy", 2)
 end

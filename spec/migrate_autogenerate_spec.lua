@@ -4,7 +4,7 @@
 -- is written commented out under a "-- DATA LOSS:" line; a column that changed name is
 -- renamed. Runs on whichever database the run is on (SPEC_DIALECT).
 local orm = require("lualchemy")
-local ag = require("lualchemy.autogenerate")
+local ag = require("lualchemy.migrate")
 
 local ON_PG = SPEC_DIALECT == "postgresql"
 local ON_MYSQL = SPEC_DIALECT == "mysql" or SPEC_DIALECT == "mariadb"

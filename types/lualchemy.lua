@@ -55,6 +55,7 @@
 ---@field _VERSION string the crate's version, e.g. "0.1.0"
 ---@field Error lualchemy.ErrorKinds the error kinds by name, and `orm.Error.is(err, kind)`
 ---@field event lualchemy.event
+---@field migrate lualchemy.migrate the migration commands, also `require("lualchemy.migrate")` (docs/MIGRATIONS.md)
 ---@field func lualchemy.func SQL functions by name: `orm.func.count()`, `orm.func.lower(User.name)`
 ---@field sqlite lualchemy.DialectModule `orm.sqlite.insert(Model)`: INSERT ... ON CONFLICT (SQLite)
 ---@field postgresql lualchemy.DialectModule `orm.postgresql.insert(Model)`: INSERT ... ON CONFLICT (PostgreSQL)
@@ -1570,6 +1571,217 @@ function Result:close() end
 function Result:keys() end
 
 -- ---------------------------------------------------------------------------------------
+-- require("lualchemy.migrate") / orm.migrate: migrations as Alembic's (docs/MIGRATIONS.md).
+-- `dir` is the migration folder (env.lua, versions/). `options`: `engine` (an Engine to
+-- migrate instead of env.lua's), `url` (instead of env.lua's url), `sql` (upgrade only:
+-- return the SQL instead of running it, Alembic's offline mode).
+
+---@class lualchemy.migrate
+local migrate = {}
+
+---Creates DIR/env.lua and DIR/versions/ (DIR defaults to "migrations").
+---@param dir? string
+function migrate.init(dir) end
+
+---Writes a new revision script following the head.
+---@param dir string
+---@param options? { message: string?, rev_id: string?, autogenerate: boolean?, engine: lualchemy.Engine?, url: string? }
+---@return { revision: string, down_revision: string?, path: string }
+function migrate.revision(dir, options) end
+
+---Upgrades to "head", "+N" or a revision (id or unique prefix); each revision in its own
+---transaction. With `{ sql = true }` returns the SQL instead ("A:B" ranges allowed).
+---@param dir string
+---@param target? string
+---@param options? { engine: lualchemy.Engine?, url: string?, sql: boolean? }
+---@return string? sql
+function migrate.upgrade(dir, target, options) end
+
+---Downgrades to "-N", a revision or "base". With `{ sql = true }` returns the SQL of
+---"FROM:TO" instead.
+---@param dir string
+---@param target string
+---@param options? { engine: lualchemy.Engine?, url: string?, sql: boolean? }
+---@return string? sql
+function migrate.downgrade(dir, target, options) end
+
+---The revision the database is at (nil at the base).
+---@param dir string
+---@param options? { engine: lualchemy.Engine?, url: string? }
+---@return string?
+function migrate.current(dir, options) end
+
+---Every revision, from the head down.
+---@param dir string
+---@return { revision: string, down_revision: string?, message: string, path: string, is_head: boolean }[]
+function migrate.history(dir) end
+
+---@param dir string
+---@return string[]
+function migrate.heads(dir) end
+
+---Sets the version table to a revision ("head", an id, or "base") without running anything.
+---@param dir string
+---@param revision string
+---@param options? { engine: lualchemy.Engine?, url: string? }
+function migrate.stamp(dir, revision, options) end
+
+---Autogenerate (docs/AUTOGENERATE.md): the
+---differences between metadata and the database (Alembic's compare_metadata).
+---@param bind lualchemy.Engine|lualchemy.Connection
+---@param metadata lualchemy.MetaData
+---@return lualchemy.autogenerate.Diff[]
+function migrate.compare_metadata(bind, metadata) end
+
+---@param diffs lualchemy.autogenerate.Diff[]
+---@param options? lualchemy.autogenerate.RenderOptions
+---@return string
+function migrate.render_upgrade(diffs, options) end
+
+---@param diffs lualchemy.autogenerate.Diff[]
+---@param options? lualchemy.autogenerate.RenderOptions
+---@return string
+function migrate.render_downgrade(diffs, options) end
+
+---@param diffs lualchemy.autogenerate.Diff[]
+---@param options? lualchemy.autogenerate.RenderOptions
+---@return string upgrade
+---@return string downgrade
+function migrate.render(diffs, options) end
+
+---For a mod at start-up: applies the safe changes (new tables, nullable or defaulted columns,
+---indexes) at once and reports the rest, never raising for them.
+---@param metadata lualchemy.MetaData
+---@param engine lualchemy.Engine
+---@return lualchemy.autogenerate.AutoReport
+function migrate.auto(metadata, engine) end
+
+---What a revision's upgrade / downgrade receives: Alembic's `op`, called with a dot,
+---keyword arguments in a trailing options table.
+---@class lualchemy.migrate.Op
+local Op = {}
+
+---@param table_name string
+---@param ... lualchemy.ColumnSpec|lualchemy.SchemaItem|table columns, constraints, indexes
+---@return lualchemy.Table
+function Op.create_table(table_name, ...) end
+
+---@param table_name string
+function Op.drop_table(table_name) end
+
+---@param table_name string
+---@param column lualchemy.ColumnSpec
+function Op.add_column(table_name, column) end
+
+---@param table_name string
+---@param column_name string
+function Op.drop_column(table_name, column_name) end
+
+---Type, nullability, server default (false drops it), rename; a type change checks the data
+---first and refuses values that would not fit, naming their rows.
+---@param table_name string
+---@param column_name string
+---@param options { type_: lualchemy.TypeEngine?, nullable: boolean?, server_default: string|false|nil, new_column_name: string?, existing_type: lualchemy.TypeEngine?, existing_nullable: boolean?, existing_server_default: string? }
+function Op.alter_column(table_name, column_name, options) end
+
+---@param old_table_name string
+---@param new_table_name string
+function Op.rename_table(old_table_name, new_table_name) end
+
+---@param index_name string
+---@param table_name string
+---@param columns string[]
+---@param options? { unique: boolean? }
+function Op.create_index(index_name, table_name, columns, options) end
+
+---@param index_name string
+---@param options? { table_name: string? }
+function Op.drop_index(index_name, options) end
+
+---@param constraint_name string
+---@param table_name string
+---@param columns string[]
+function Op.create_unique_constraint(constraint_name, table_name, columns) end
+
+---@param constraint_name string
+---@param table_name string
+---@param condition string|lualchemy.TextClause the SQL of the check
+function Op.create_check_constraint(constraint_name, table_name, condition) end
+
+---@param constraint_name string
+---@param source_table string
+---@param referent_table string
+---@param local_cols string[]
+---@param remote_cols string[]
+---@param options? { ondelete: string?, onupdate: string? }
+function Op.create_foreign_key(constraint_name, source_table, referent_table, local_cols, remote_cols, options) end
+
+---@param constraint_name string
+---@param table_name string
+---@param options? { type_: "unique"|"foreignkey"|"check"|"primary"|nil }
+function Op.drop_constraint(constraint_name, table_name, options) end
+
+---A SQL string, orm.text(), or a statement (orm.insert / update / delete / select).
+---@param statement string|lualchemy.TextClause|lualchemy.Select|lualchemy.Insert|lualchemy.DML
+---@param params? table
+function Op.execute(statement, params) end
+
+---@param table lualchemy.Table
+---@param rows table[]
+function Op.bulk_insert(table, rows) end
+
+---The migration's Connection (inside the revision's transaction); `orm.Session(op.get_bind())`
+---for data migrations.
+---@return lualchemy.Connection
+function Op.get_bind() end
+
+---SQLite: the operations in `fn` rebuild the table (new table, copy, drop, rename), keeping
+---every row; elsewhere they run as plain ALTERs.
+---@param table_name string
+---@param fn fun(batch_op: lualchemy.migrate.BatchOp)
+function Op.batch_alter_table(table_name, fn) end
+
+---`op`'s column operations with the table given by `batch_alter_table`.
+---@class lualchemy.migrate.BatchOp
+local BatchOp = {}
+
+---@param column lualchemy.ColumnSpec
+function BatchOp.add_column(column) end
+
+---@param column_name string
+function BatchOp.drop_column(column_name) end
+
+---@param column_name string
+---@param options { type_: lualchemy.TypeEngine?, nullable: boolean?, server_default: string|false|nil, new_column_name: string?, existing_type: lualchemy.TypeEngine? }
+function BatchOp.alter_column(column_name, options) end
+
+---@param index_name string
+---@param columns string[]
+---@param options? { unique: boolean? }
+function BatchOp.create_index(index_name, columns, options) end
+
+---@param index_name string
+function BatchOp.drop_index(index_name) end
+
+---@param constraint_name string
+---@param columns string[]
+function BatchOp.create_unique_constraint(constraint_name, columns) end
+
+---@param constraint_name string
+---@param condition string|lualchemy.TextClause
+function BatchOp.create_check_constraint(constraint_name, condition) end
+
+---@param constraint_name string
+---@param referent_table string
+---@param local_cols string[]
+---@param remote_cols string[]
+---@param options? { ondelete: string?, onupdate: string? }
+function BatchOp.create_foreign_key(constraint_name, referent_table, local_cols, remote_cols, options) end
+
+---@param constraint_name string
+---@param options? { type_: "unique"|"foreignkey"|"check"|"primary"|nil }
+function BatchOp.drop_constraint(constraint_name, options) end
+
 -- require("lualchemy.testing"): database fixtures for specs (docs/TESTING.md)
 -- ---------------------------------------------------------------------------------------
 
@@ -1645,12 +1857,8 @@ function Fixture:around_each() end
 function Fixture:count_queries(fn) end
 
 -- ---------------------------------------------------------------------------------------
--- require("lualchemy.autogenerate"): autogenerate (docs/AUTOGENERATE.md); these functions
--- move to require("lualchemy.migrate") once it exists
+-- autogenerate's values (docs/AUTOGENERATE.md); the functions are lualchemy.migrate's
 -- ---------------------------------------------------------------------------------------
-
----@class lualchemy.autogenerate
-local autogenerate = {}
 
 ---One difference, in Alembic's shape: `{ "add_table", table }`, `{ "remove_table", table,
 ---rows = n }`, `{ "add_column", nil, "t", column }`, `{ "remove_column", nil, "t", column,
@@ -1666,31 +1874,6 @@ local autogenerate = {}
 ---@class lualchemy.autogenerate.RenderOptions
 ---@field indent? string what each line starts with (four spaces by default)
 
----The differences between metadata and the database (Alembic's compare_metadata).
----@param bind lualchemy.Engine|lualchemy.Connection
----@param metadata lualchemy.MetaData
----@return lualchemy.autogenerate.Diff[]
-function autogenerate.compare_metadata(bind, metadata) end
-
----The Lua body of a revision's upgrade for these differences.
----@param diffs lualchemy.autogenerate.Diff[]
----@param options? lualchemy.autogenerate.RenderOptions
----@return string
-function autogenerate.render_upgrade(diffs, options) end
-
----The Lua body of the revision's downgrade: the upgrade undone, last step first.
----@param diffs lualchemy.autogenerate.Diff[]
----@param options? lualchemy.autogenerate.RenderOptions
----@return string
-function autogenerate.render_downgrade(diffs, options) end
-
----Both bodies: upgrade, downgrade.
----@param diffs lualchemy.autogenerate.Diff[]
----@param options? lualchemy.autogenerate.RenderOptions
----@return string upgrade
----@return string downgrade
-function autogenerate.render(diffs, options) end
-
 ---@class lualchemy.autogenerate.AutoEntry
 ---@field change string Alembic's name of the difference ("add_table", "add_column", "modify_type", ...)
 ---@field table string
@@ -1701,13 +1884,6 @@ function autogenerate.render(diffs, options) end
 ---@class lualchemy.autogenerate.AutoReport
 ---@field applied lualchemy.autogenerate.AutoEntry[]
 ---@field skipped lualchemy.autogenerate.AutoEntry[]
-
----Applies the safe changes (new tables, nullable or defaulted columns, indexes) at once and
----reports the rest, never raising for them.
----@param metadata lualchemy.MetaData
----@param engine lualchemy.Engine
----@return lualchemy.autogenerate.AutoReport
-function autogenerate.auto(metadata, engine) end
 
 ---A row: `row.name`, `row[1]`, `row.User`, `#row`.
 ---@class lualchemy.Row

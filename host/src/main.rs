@@ -114,6 +114,7 @@ fn lua_main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some("test") => lualchemy::spec::command(&argv[2..]),
+        Some("migrate") => cli::migrate::command(&argv[2..]),
         Some("--sandbox") => run_sandboxed(&argv[2..]),
         _ => cli::main(&argv),
     }

@@ -189,7 +189,7 @@ impl Policy {
 
 /// `p` with `.` and `..` removed and symlinks resolved (as far as the file exists; a file
 /// not yet created resolves through its directory).
-fn resolve(p: &Path) -> Option<PathBuf> {
+pub(crate) fn resolve(p: &Path) -> Option<PathBuf> {
     if let Ok(c) = p.canonicalize() {
         return Some(c);
     }

@@ -43,7 +43,26 @@ local ok, db_error = pcall(function() conn:execute(orm.text("SELECT * FROM nowhe
 assert(not ok)
 conn:close()
 
+-- a migration's op and batch_op, caught by a revision run once
+local migrate = require("lualchemy.migrate")
+local migration_dir = os.tmpname()
+os.remove(migration_dir)
+migrate.init(migration_dir)
+local sample_op, sample_batch_op
+MIGRATION_SAMPLE = function(op)
+  sample_op = op
+  op.create_table("ms", orm.Column("id", orm.Integer, { primary_key = true }))
+  op.batch_alter_table("ms", function(batch_op) sample_batch_op = batch_op end)
+end
+local f = assert(io.open(migration_dir .. "/versions/a.lua", "w"))
+f:write('return { revision = "a", upgrade = function(op) MIGRATION_SAMPLE(op) end }')
+f:close()
+migrate.upgrade(migration_dir, "head", { engine = orm.create_engine("sqlite://") })
+
 local samples = {
+  ["lualchemy.migrate"] = migrate,
+  ["lualchemy.migrate.Op"] = sample_op,
+  ["lualchemy.migrate.BatchOp"] = sample_batch_op,
   ["lualchemy"] = orm,
   ["lualchemy.ErrorKinds"] = orm.Error,
   ["lualchemy.Error"] = db_error,
@@ -54,7 +73,6 @@ local samples = {
   ["lualchemy.testing"] = require("lualchemy.testing"),
   ["lualchemy.testing.Fixture"] = require("lualchemy.testing").fixture{ engine = engine },
   ["lualchemy.testing.QueryCounter"] = require("lualchemy.testing").query_counter(engine),
-  ["lualchemy.autogenerate"] = require("lualchemy.autogenerate"),
   ["lualchemy.Session"] = session,
   ["lualchemy.SessionMaker"] = orm.sessionmaker{ bind = engine },
   ["lualchemy.IdentitySet"] = session.new,

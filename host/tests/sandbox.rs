@@ -931,6 +931,46 @@ attempt!(
 );
 
 attempt!(
+    allowed_migrations,
+    Case {
+        id: "allowed_migrations",
+        category: CONTROL,
+        what: "require(\"lualchemy.migrate\"): init, revision, upgrade, downgrade, current, \
+           history with the folder and the database under --allow-dir",
+        allow: Allow::Abs,
+        db: Some(DbCheck {
+            file: "mod.db",
+            check: None
+        }),
+        stdout_has: &["DONE"],
+        ..BASE
+    }
+);
+
+attempt!(
+    escape_migrate,
+    Case {
+        id: "escape_migrate",
+        category: ESCAPE,
+        what: "the migration commands on folders outside --allow-dir",
+        allow: Allow::Abs,
+        stdout_has: &["DONE"],
+        ..BASE
+    }
+);
+
+attempt!(
+    escape_migrate_no_dir,
+    Case {
+        id: "escape_migrate_no_dir",
+        category: ESCAPE,
+        what: "the migration commands without --allow-dir",
+        stdout_has: &["DONE"],
+        ..BASE
+    }
+);
+
+attempt!(
     allowed_reflection,
     Case {
         id: "allowed_reflection",

@@ -4,6 +4,7 @@
 //! included) and C modules from `package.cpath`, and the same messages and exit status.
 //! `require("lualchemy")` is preloaded. `lualchemy test` and `--sandbox` are main.rs's.
 
+pub mod migrate;
 mod paths;
 mod raw;
 mod repl;
@@ -90,6 +91,8 @@ pub const LUALCHEMY_HELP: &str = "lualchemy's own:
   --version                      same as -v
   --help                         this text
   test [--db URL] [PATH...]      run *_spec.lua files under PATHs (default: spec/)
+  migrate [--dir DIR] COMMAND    migrations as Alembic's: init, revision, upgrade,
+                                 downgrade, current, history, heads, stamp (docs/MIGRATIONS.md)
   --sandbox [OPTIONS] SCRIPT.lua [ARGS...]
                                  run an untrusted script in the sandbox (docs/SANDBOX.md):
       --allow-dir DIR            file databases may live under DIR (default: none,

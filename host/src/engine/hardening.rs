@@ -12,6 +12,7 @@ use rusqlite::limits::Limit;
 
 /// PRAGMAs a hardened connection runs: read-only ones, which no argument makes write.
 const READ_ONLY_PRAGMAS: &[&str] = &[
+    "foreign_key_check",
     "foreign_key_list",
     "index_info",
     "index_list",
@@ -50,7 +51,9 @@ fn authorize(ctx: AuthContext<'_>) -> Authorization {
         // `table_info(users)`, reflection's catalog queries)
         AuthAction::Pragma { pragma_name, .. } => {
             let name = pragma_name.to_ascii_lowercase();
-            if READ_ONLY_PRAGMAS.contains(&name.as_str()) {
+            // `foreign_keys`: the connection's own enforcement switch, which the migration
+            // runner turns off around a revision and back on (SQLite's ALTER procedure)
+            if READ_ONLY_PRAGMAS.contains(&name.as_str()) || name == "foreign_keys" {
                 Authorization::Allow
             } else {
                 Authorization::Deny

@@ -3,8 +3,7 @@
 //! `compare_metadata`, each carrying its core `Diff` (the `diff` field) so that
 //! `render_upgrade(diffs)` / `render_downgrade(diffs)` / `render(diffs)` write the Lua of
 //! the entries kept (a program may drop or reorder entries first, as Alembic's users filter
-//! the list). `register` adds these functions to a module table; until the migration module
-//! takes them, `require("lualchemy.autogenerate")` is that table.
+//! the list). `register` adds these functions to `require("lualchemy.migrate")`.
 
 use mlua::{Lua, Table as LuaTable, UserData, Value as LuaValue};
 
@@ -374,14 +373,4 @@ pub fn register(lua: &Lua, module: &LuaTable) -> LuaResult<()> {
         })?,
     )?;
     Ok(())
-}
-
-/// `require("lualchemy.autogenerate")`: a module of its own until `lualchemy.migrate` holds
-/// these functions.
-pub fn preload(lua: &Lua) -> LuaResult<mlua::Function> {
-    lua.create_function(|lua, ()| {
-        let m = lua.create_table()?;
-        register(lua, &m)?;
-        Ok(m)
-    })
 }

@@ -15,6 +15,7 @@ pub mod inspector;
 pub mod instance;
 pub mod json;
 pub mod loader_options;
+pub mod migrate;
 pub mod migrate_autogenerate;
 pub mod model;
 pub mod options;
@@ -75,6 +76,7 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
     events::install(lua, &orm)?;
     session::install(lua, &orm)?;
     engine::install(lua, &orm)?;
+    orm.set("migrate", migrate::module(lua)?)?;
     orm.set("_VERSION", env!("CARGO_PKG_VERSION"))?;
     let prelude: mlua::Table = lua
         .load(include_str!("../../lua/prelude.lua"))
@@ -94,6 +96,12 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
         loaded.set("lualchemy", orm.clone())?;
         // require("lualchemy.testing"): the database fixtures of lua/testing.lua
         let preload: mlua::Table = package.get("preload")?;
+        // require("lualchemy.migrate"): the migration commands (lua/migrate.rs)
+        let o = orm.clone();
+        preload.set(
+            "lualchemy.migrate",
+            lua.create_function(move |_, ()| o.get::<mlua::Table>("migrate"))?,
+        )?;
         preload.set(
             "lualchemy.testing",
             lua.create_function(|lua, ()| {
@@ -101,11 +109,6 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
                     .set_name("=lualchemy/testing.lua")
                     .call::<mlua::Value>(())
             })?,
-        )?;
-        // require("lualchemy.autogenerate"): until lualchemy.migrate holds these functions
-        preload.set(
-            "lualchemy.autogenerate",
-            migrate_autogenerate::preload(lua)?,
         )?;
     } else {
         let o = orm.clone();

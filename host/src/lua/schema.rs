@@ -155,7 +155,7 @@ pub enum TableArg {
 pub struct LuaTableArg(pub TableArg);
 impl UserData for LuaTableArg {}
 
-fn server_default_sql(v: &LuaValue) -> LuaResult<String> {
+pub(crate) fn server_default_sql(v: &LuaValue) -> LuaResult<String> {
     match v {
         LuaValue::String(s) => Ok(format!("'{}'", s.to_str()?.replace('\'', "''"))),
         LuaValue::Integer(i) => Ok(format!("'{i}'")),
@@ -701,7 +701,7 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
             if let Some(o) = &opts {
                 super::options::check_keys(
                     o,
-                    &["ondelete", "onupdate"],
+                    &["name", "ondelete", "onupdate"],
                     &format!("orm.ForeignKey('{target}')"),
                     false,
                 )?;
@@ -719,6 +719,7 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
             };
             Ok(LuaForeignKey(ForeignKey {
                 target,
+                name: get("name")?,
                 ondelete: get("ondelete")?,
                 onupdate: get("onupdate")?,
             }))

@@ -49,6 +49,9 @@ impl fmt::Debug for ColumnDefault {
 pub struct ForeignKey {
     /// `"users.id"`.
     pub target: String,
+    /// The constraint's name (`orm.ForeignKey(target, { name = "fk_x" })`), rendered as
+    /// `CONSTRAINT fk_x` in the DDL.
+    pub name: Option<String>,
     pub ondelete: Option<String>,
     pub onupdate: Option<String>,
 }

@@ -94,6 +94,7 @@ mod tests {
         let mut fk = Column::new("author_id", SqlType::Integer);
         fk.foreign_keys.push(ForeignKey {
             target: "authors.id".into(),
+            name: None,
             ondelete: None,
             onupdate: None,
         });

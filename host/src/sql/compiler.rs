@@ -1570,6 +1570,7 @@ mod tests {
         use crate::schema::column::ForeignKey;
         let fk = |t: &str| ForeignKey {
             target: t.to_string(),
+            name: None,
             ondelete: None,
             onupdate: None,
         };

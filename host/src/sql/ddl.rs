@@ -150,6 +150,7 @@ pub fn create_table_deferring(t: &Table, d: &dyn Dialect, deferred: &[&str]) -> 
                 continue;
             }
             sep(&mut out);
+            constraint_name(d, &fk.name, &mut out);
             foreign_key_clause(
                 d,
                 std::slice::from_ref(&c.name),
@@ -216,7 +217,10 @@ fn foreign_keys_to<'a>(t: &'a Table, target: &str) -> Vec<ForeignKeyTo<'a>> {
             let (tt, tc) = fk.target_parts();
             if tt == target {
                 out.push(ForeignKeyTo {
-                    name: format!("fk_{}_{}", t.name, c.name),
+                    name: fk
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("fk_{}_{}", t.name, c.name)),
                     columns: vec![c.name.clone()],
                     target_columns: vec![tc.to_string()],
                     ondelete: &fk.ondelete,
@@ -313,6 +317,7 @@ mod tests {
         let mut boss = Column::new("boss_id", SqlType::Integer);
         boss.foreign_keys.push(ForeignKey {
             target: "users.id".into(),
+            name: None,
             ondelete: Some("CASCADE".into()),
             onupdate: None,
         });
@@ -355,6 +360,7 @@ mod tests {
             let mut c = Column::new(name, SqlType::Integer);
             c.foreign_keys.push(ForeignKey {
                 target: target.into(),
+                name: None,
                 ondelete: None,
                 onupdate: None,
             });

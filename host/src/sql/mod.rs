@@ -3,6 +3,7 @@
 
 pub mod compiler;
 pub mod ddl;
+pub mod ddl_alter;
 pub mod dialect;
 pub mod dml;
 pub mod expr;

@@ -84,6 +84,7 @@ pub fn unique(mut c: Column) -> Column {
 pub fn fk(mut c: Column, target: &str) -> Column {
     c.foreign_keys.push(ForeignKey {
         target: target.to_string(),
+        name: None,
         ondelete: None,
         onupdate: None,
     });

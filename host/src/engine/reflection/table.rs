@@ -32,6 +32,7 @@ pub fn reflect_table(inspector: &Inspector, name: &str) -> Result<Table> {
             if let Some(c) = columns.iter_mut().find(|c| &c.name == col) {
                 c.foreign_keys.push(ForeignKey {
                     target: format!("{}.{target}", fk.referred_table),
+                    name: fk.name,
                     ondelete: fk.ondelete,
                     onupdate: fk.onupdate,
                 });

@@ -115,6 +115,7 @@ fn finds_each_kind_of_change_in_alembics_order() {
     let mut user_id = col("user_id", SqlType::Integer);
     user_id.foreign_keys.push(ForeignKey {
         target: "users.id".into(),
+        name: None,
         ondelete: Some("CASCADE".into()),
         onupdate: None,
     });
@@ -355,6 +356,7 @@ fn auto_applies_only_what_keeps_every_row() {
     let mut team = col("team_id", SqlType::Integer);
     team.foreign_keys.push(ForeignKey {
         target: "teams.id".into(),
+        name: None,
         ondelete: None,
         onupdate: None,
     });
