@@ -80,6 +80,11 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
         .set_name("=lualchemy/automap.lua")
         .call(orm.clone())?;
     orm.set("automap_base", automap)?;
+    let scoped_session: mlua::Function = lua
+        .load(include_str!("../../../lua/scoped_session.lua"))
+        .set_name("=lualchemy/scoped_session.lua")
+        .call(orm.clone())?;
+    orm.set("scoped_session", scoped_session)?;
     lua.set_named_registry_value("lualchemy.raising", orm.get::<mlua::Function>("_raising")?)?;
     lua.set_named_registry_value("lualchemy.module", orm.clone())?;
     let package: Option<mlua::Table> = lua.globals().get("package")?;
