@@ -1,6 +1,7 @@
 //! The thin mlua binding: one file per family of Lua values. `install` builds the
 //! `lualchemy` module into a Lua state.
 
+pub mod bulk_persistence;
 pub mod compat;
 pub mod computed;
 pub mod connection_dml;

@@ -523,6 +523,11 @@ impl UserData for LuaSession {
                 if let LuaValue::UserData(st) = &stmt {
                     if let Ok(bulk) = st.borrow::<super::dml::LuaBulk>() {
                         let sync = super::dml::sync_from_opts(opts.as_ref())?;
+                        if let Some(list) = super::bulk_persistence::parameter_list(&params) {
+                            return super::bulk_persistence::execute_with_rows(
+                                lua, &ud, &bulk, &list, sync,
+                            );
+                        }
                         let core = session_of(&ud)?.core.clone();
                         return bulk.execute(&core, sync);
                     }
@@ -592,6 +597,7 @@ impl UserData for LuaSession {
             this.core.exit_no_autoflush();
             Ok(())
         });
+        super::bulk_persistence::add_session_methods(m);
         // begin(fn), begin_nested(fn), run(fn), no_autoflush(fn) are Lua functions (see
         // lua/prelude.lua) so that an error raised inside fn reaches the caller unchanged.
 

@@ -3,6 +3,7 @@
 
 pub mod attributes;
 pub mod bulk;
+pub mod bulk_persistence;
 pub mod collections;
 pub mod comparators;
 pub mod cycles;

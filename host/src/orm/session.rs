@@ -656,7 +656,7 @@ impl SessionCore {
     /// persistent, and persistent objects are expired (all of them for the whole transaction;
     /// those the savepoint changed for a savepoint). The session then refuses work until
     /// `rollback()`. Returns the error of an `after_rollback` listener, if one raised.
-    fn fail_transaction(&self, conn: &Connection, err: &Error) -> Result<()> {
+    pub(crate) fn fail_transaction(&self, conn: &Connection, err: &Error) -> Result<()> {
         let sp = self
             .frames
             .borrow()
