@@ -154,6 +154,7 @@ pub fn declare(
     let mut table_args: Option<mlua::Table> = None;
     let mut abstract_ = false;
     let mut version_id_col: Option<LuaValue> = None;
+    let mut batch = true;
     let mut rels: Vec<(String, super::relationship::LuaRelSpec)> = Vec::new();
     for pair in spec.pairs::<LuaValue, LuaValue>() {
         let (k, v) = pair?;
@@ -208,11 +209,21 @@ pub fn declare(
                 LuaValue::Table(t) => {
                     super::options::check_keys(
                         t,
-                        &["version_id_col"],
+                        &["version_id_col", "batch"],
                         &format!("model {name}: __mapper_args__"),
                         false,
                     )?;
                     version_id_col = Some(t.get::<LuaValue>("version_id_col")?);
+                    batch = match t.get::<LuaValue>("batch")? {
+                        LuaValue::Nil => true,
+                        LuaValue::Boolean(b) => b,
+                        other => {
+                            return Err(arg(format!(
+                                "model {name}: __mapper_args__.batch must be a boolean, got {}",
+                                other.type_name()
+                            )))
+                        }
+                    };
                 }
                 _ => {
                     return Err(arg(format!(
@@ -333,6 +344,7 @@ pub fn declare(
     if let Some(i) = version {
         mapper = mapper.with_version_col(i).lua()?;
     }
+    mapper.batch = batch;
     let mapper = Rc::new(mapper);
     let rel_keys: Vec<String> = rels.iter().map(|(k, _)| k.clone()).collect();
     super::computed::check_descs(&mapper, &rel_keys, &declared.descs)?;

@@ -57,6 +57,9 @@ pub struct Mapper {
     /// The version counter (`version_id_col`): 1 on INSERT, bumped by each UPDATE, and
     /// checked by UPDATE and DELETE (optimistic concurrency).
     pub version_col: Option<usize>,
+    /// `__mapper_args__ = { batch = false }`: the flush saves this mapper's rows one at a
+    /// time, each between its own before_ and after_ events (SQLAlchemy's `batch=False`).
+    pub batch: bool,
 }
 
 impl std::fmt::Debug for Mapper {
@@ -102,6 +105,7 @@ impl Mapper {
             back_populates: RefCell::new(HashMap::new()),
             props: Vec::new(),
             version_col: None,
+            batch: true,
         })
     }
 
