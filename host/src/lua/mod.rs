@@ -20,6 +20,7 @@ pub mod relationship;
 pub mod result;
 pub mod schema;
 pub mod session;
+pub mod session_binds;
 pub mod statement;
 pub mod upsert;
 pub mod values;

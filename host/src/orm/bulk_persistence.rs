@@ -49,6 +49,7 @@ impl SessionCore {
         how: &UpdateByPk,
     ) -> Result<usize> {
         self.autoflush()?;
+        let _route = self.route_to(Some(mapper));
         let conn = self.connection()?;
         let matched = update_rows(&conn, mapper, rows, how)?;
         if how.synchronize {
@@ -62,6 +63,7 @@ impl SessionCore {
     /// (`PendingRollbackError` until `rollback()`), as SQLAlchemy's does.
     pub fn bulk_update_mappings(&self, mapper: &Rc<Mapper>, rows: &[BulkRow]) -> Result<usize> {
         self.check_usable()?;
+        let _route = self.route_to(Some(mapper));
         let conn = self.connection()?;
         let done = update_rows(&conn, mapper, rows, &UpdateByPk::default());
         self.failing(&conn, done)
@@ -78,6 +80,7 @@ impl SessionCore {
         return_defaults: bool,
     ) -> Result<Vec<Option<Vec<Value>>>> {
         self.check_usable()?;
+        let _route = self.route_to(Some(mapper));
         let conn = self.connection()?;
         let done = with_defaults_all(mapper, rows)
             .and_then(|rows| insert_rows(&conn, mapper, &rows, return_defaults));
@@ -96,8 +99,9 @@ impl SessionCore {
         update_changed_only: bool,
     ) -> Result<()> {
         self.check_usable()?;
+        let _route = self.route_to(objects.first().map(|o| &*o.mapper));
         let conn = self.connection()?;
-        let done = save_objects(&conn, objects, return_defaults, update_changed_only);
+        let done = save_objects(self, objects, return_defaults, update_changed_only);
         self.failing(&conn, done)
     }
 
@@ -331,7 +335,7 @@ fn insert_rows(
 /// `bulk_save_objects`: INSERTs of the objects without a key (grouped by mapper in runs),
 /// UPDATEs of those with one.
 fn save_objects(
-    conn: &Connection,
+    session: &SessionCore,
     objects: &[Rc<Instance>],
     return_defaults: bool,
     update_changed_only: bool,
@@ -342,6 +346,8 @@ fn save_objects(
         .map(|o| (o.mapper.id, o.state().key.is_some()));
     for ((_, update), idx) in runs(kinds) {
         let mapper = objects[idx[0]].mapper.clone();
+        let _route = session.route_to(Some(&mapper));
+        let conn = &*session.connection()?;
         if update {
             let rows: Vec<BulkRow> = idx
                 .iter()

@@ -18,6 +18,7 @@ pub mod relationships;
 pub(crate) mod row_cycles;
 pub mod session;
 pub mod session_bind;
+pub mod session_binds;
 pub mod strategies;
 pub mod strategy_options;
 pub mod unitofwork;

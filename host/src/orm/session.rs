@@ -80,6 +80,8 @@ pub struct SessionCore {
     /// they stay in the deleted state, attached, until the session closes (SQLAlchemy's
     /// commit detaches deleted objects only when it expires).
     lingering_deleted: RefCell<Vec<Weak<Instance>>>,
+    /// Per-mapper binds and the connections to their engines (`session_binds.rs`).
+    pub(crate) binds: super::session_binds::BindState,
 }
 
 /// A session handle; clones share the session.
@@ -114,6 +116,7 @@ impl Session {
             listeners: Default::default(),
             loaded_new: RefCell::new(Vec::new()),
             lingering_deleted: RefCell::new(Vec::new()),
+            binds: Default::default(),
         }))
     }
 }
@@ -157,6 +160,9 @@ impl SessionCore {
     }
     /// Compiles a statement for the database the session is bound to.
     pub fn compile(&self, stmt: &crate::sql::Statement) -> Result<crate::sql::Compiled> {
+        if let Some(e) = self.routed_engine() {
+            return crate::sql::compile(stmt, e.dialect());
+        }
         match self.bind.borrow().as_ref() {
             Some(e) => crate::sql::compile(stmt, e.dialect()),
             None => crate::sql::compile(stmt, crate::sql::dialect::default_dialect()),
@@ -214,6 +220,9 @@ impl SessionCore {
     /// The connection of the current transaction, beginning one on first use.
     pub fn connection(&self) -> Result<Rc<Connection>> {
         self.check_usable()?;
+        if let Some(c) = self.routed_connection()? {
+            return Ok(c);
+        }
         if let Some(c) = self.conn.borrow().as_ref() {
             return Ok(c.clone());
         }
@@ -537,7 +546,7 @@ impl SessionCore {
         }
         // flushing from here: listeners (after_begin included) cannot end the transaction
         self.flushing.set(true);
-        let conn = match self.connection() {
+        let conn = match self.flush_connection() {
             Ok(c) => c,
             Err(e) => {
                 self.flushing.set(false);
@@ -554,7 +563,7 @@ impl SessionCore {
         };
         let result = self
             .load_expired_before_update()
-            .and_then(|_| super::unitofwork::flush(self, &conn));
+            .and_then(|_| self.flush_by_bind(&conn));
         self.flushing.set(false);
         if nested && result.is_ok() {
             if let Some(f) = self.frames.borrow_mut().last_mut() {
@@ -686,6 +695,7 @@ impl SessionCore {
             }
             None => {
                 let _ = self.root_tx.borrow().rollback(conn);
+                self.rollback_binds();
                 let frames: Vec<Frame> = self
                     .frames
                     .borrow_mut()
@@ -750,6 +760,7 @@ impl SessionCore {
                 return Err(e);
             }
         }
+        self.commit_binds()?;
         self.conn.borrow_mut().take();
         let frames: Vec<Frame> = self.frames.borrow_mut().drain(..).collect();
         let expire = self.config.borrow().expire_on_commit;
@@ -783,6 +794,7 @@ impl SessionCore {
         if let Some(conn) = conn {
             result = self.root_tx.borrow().rollback(&conn);
         }
+        self.rollback_binds();
         // after a failed flush, after_rollback already ran when it rolled back
         let failed_root =
             self.pending_rollback.borrow().is_some() && self.frames.borrow().len() == 1;
@@ -887,6 +899,7 @@ impl SessionCore {
         if let Some(conn) = self.conn.borrow_mut().take() {
             let _ = self.root_tx.borrow().close(&conn);
         }
+        self.rollback_binds();
         self.expunge_all();
         self.frames.borrow_mut().clear();
         *self.pending_rollback.borrow_mut() = None;
