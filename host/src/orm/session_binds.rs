@@ -116,19 +116,15 @@ impl SessionCore {
     /// Routes the session's connection to the mapper's engine until the guard is dropped
     /// (nothing to do without binds).
     pub fn route_to(&self, mapper: Option<&Mapper>) -> Route<'_> {
-        let engine = match mapper {
-            Some(m) if self.has_binds() => self.binds.binds.borrow().for_mapper(m).cloned(),
-            _ => {
-                return Route {
-                    session: self,
-                    previous: None,
-                }
+        match mapper {
+            Some(m) if self.has_binds() => {
+                let engine = self.binds.binds.borrow().for_mapper(m).cloned();
+                self.route_engine(engine)
             }
-        };
-        let previous = std::mem::replace(&mut *self.binds.route.borrow_mut(), engine);
-        Route {
-            session: self,
-            previous: Some(previous),
+            _ => Route {
+                session: self,
+                previous: None,
+            },
         }
     }
 
@@ -282,7 +278,7 @@ mod tests {
     fn mapper(name: &str, lineage: Vec<usize>) -> Mapper {
         let mut id = Column::new("id", SqlType::Integer);
         id.primary_key = true;
-        let table = Rc::new(Table::new(name, vec![id]).expect("table"));
+        let table = Rc::new(Table::new(name, vec![id], Vec::new(), Vec::new()).expect("table"));
         let mut m = Mapper::new(name, table).expect("mapper");
         m.class_lineage = lineage;
         m
