@@ -161,6 +161,31 @@ describe("ORM bulk UPDATE by primary key", function()
   end)
 end)
 
+describe("ORM bulk UPDATE by primary key with onupdate defaults", function()
+  it("sets each row's onupdate columns, as Core's UPDATE adds them", function()
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local calls = 0
+    local Doc = Base:model("Doc", {
+      __tablename__ = "docs",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      title = orm.Column(orm.String(20)),
+      rev = orm.Column(orm.Integer, { onupdate = function() calls = calls + 1; return calls end }),
+      state = orm.Column(orm.String(10), { onupdate = "edited" }),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    s:add_all({ Doc{ id = 1, title = "a" }, Doc{ id = 2, title = "b" } })
+    s:commit()
+    s:execute(orm.update(Doc), { { id = 1, title = "x" }, { id = 2, title = "y" } })
+    s:bulk_update_mappings(Doc, { { id = 2, title = "z", state = "kept" } })
+    s:commit()
+    local rows = s:execute(orm.select(Doc.id, Doc.title, Doc.rev, Doc.state):order_by(Doc.id)):all()
+    assert.same({ 1, "x", 1, "edited" }, { rows[1].id, rows[1].title, rows[1].rev, rows[1].state })
+    assert.same({ 2, "z", 3, "kept" }, { rows[2].id, rows[2].title, rows[2].rev, rows[2].state })
+  end)
+end)
+
 describe("ORM bulk INSERT", function()
   it("inserts a list of rows and returns entities with :returning(Model)", function()
     local env = setup()

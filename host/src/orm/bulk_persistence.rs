@@ -206,25 +206,43 @@ fn update_rows(
         if set.is_empty() && how.values.is_empty() {
             continue;
         }
+        // the columns' onupdate defaults, as Core's UPDATE adds them: a value or a
+        // function bound per row, a SQL expression rendered
+        let mut onupdate: Vec<usize> = Vec::new();
         let mut up = Update::new(table);
-        for (slot, &c) in set.iter().enumerate() {
-            up.values.push((c, Expr::Slot(slot)));
-        }
         for (c, e) in &how.values {
             if !set.contains(c) {
                 up.values.push((*c, e.clone()));
             }
         }
+        for (i, col) in table.columns.iter().enumerate() {
+            if set.contains(&i) || up.values.iter().any(|(c, _)| *c == i) {
+                continue;
+            }
+            match &col.onupdate {
+                Some(ColumnDefault::Sql(e)) => up.values.push((i, e.clone())),
+                Some(_) => onupdate.push(i),
+                None => {}
+            }
+        }
+        let slotted: Vec<usize> = set.iter().chain(&onupdate).copied().collect();
+        for (slot, &c) in slotted.iter().enumerate() {
+            up.values.push((c, Expr::Slot(slot)));
+        }
         up.values.sort_by_key(|(c, _)| *c);
         up.where_ = how.where_.clone();
         up.where_
             .extend(mapper.pk.iter().enumerate().map(|(n, &i)| {
-                Expr::binary(Expr::column(table, i), BinOp::Eq, Expr::Slot(set.len() + n))
+                Expr::binary(
+                    Expr::column(table, i),
+                    BinOp::Eq,
+                    Expr::Slot(slotted.len() + n),
+                )
             }));
         let c = compile(&Statement::Update(up.clone()), conn.engine().dialect())?;
         let params: Vec<Vec<Value>> = idx
             .iter()
-            .map(|&n| {
+            .map(|&n| -> Result<Vec<Value>> {
                 let row = &rows[n];
                 let mut p: Vec<Value> = set
                     .iter()
@@ -236,10 +254,26 @@ fn update_rows(
                             .unwrap_or(Value::Null)
                     })
                     .collect();
+                for &c in &onupdate {
+                    let params: Vec<(String, Value)> = set
+                        .iter()
+                        .zip(&p)
+                        .map(|(&i, v)| (table.columns[i].name.clone(), v.clone()))
+                        .collect();
+                    p.push(match &table.columns[c].onupdate {
+                        Some(ColumnDefault::Value(v)) => v.clone(),
+                        Some(ColumnDefault::Callable(f)) => f.call(&DefaultContext {
+                            table: &table.name,
+                            column: &table.columns[c].name,
+                            params: &params,
+                        })?,
+                        _ => Value::Null,
+                    });
+                }
                 p.extend(keyed[n].1.iter().cloned());
-                p
+                Ok(p)
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let criteria = !how.where_.is_empty();
         conn.update_rows(&up, &c, &params, |expected, got| {
             matched += got;
