@@ -217,6 +217,11 @@ impl SessionCore {
         }
     }
 
+    /// The connection of the current transaction, if one is begun.
+    pub(crate) fn current_connection(&self) -> Option<Rc<Connection>> {
+        self.conn.borrow().clone()
+    }
+
     /// The connection of the current transaction, beginning one on first use.
     pub fn connection(&self) -> Result<Rc<Connection>> {
         self.check_usable()?;
@@ -684,6 +689,7 @@ impl SessionCore {
         match sp {
             Some(name) => {
                 let _ = conn.rollback_to_savepoint(&name);
+                self.rollback_to_binds(&name);
                 let frame = self.frames.borrow_mut().last_mut().map(take);
                 for inst in self.undo_frames(frame.into_iter().collect()) {
                     if matches!(inst.status(), Status::Persistent | Status::Deleted) {
@@ -920,6 +926,7 @@ impl SessionCore {
         let conn = self.connection()?;
         let name = conn.next_savepoint_name();
         conn.savepoint(&name)?;
+        self.savepoint_binds(&name)?;
         let mut frames = self.frames.borrow_mut();
         frames.push(Frame {
             savepoint: Some(name),
@@ -942,6 +949,7 @@ impl SessionCore {
             .clone()
             .ok_or_else(|| invalid!("no savepoint is open"))?;
         conn.release_savepoint(&name)?;
+        self.release_binds(&name)?;
         if let Some(parent) = self.frames.borrow_mut().last_mut() {
             parent.inserted.extend(frame.inserted);
             parent.deleted.extend(frame.deleted);
@@ -976,6 +984,10 @@ impl SessionCore {
             }
             .and_then(|_| conn.release_savepoint(&name));
         }
+        if !rolled_back {
+            self.rollback_to_binds(&name);
+        }
+        let _ = self.release_binds(&name);
         *self.pending_rollback.borrow_mut() = None;
         // as SQLAlchemy: only what the savepoint changed is expired, relationships included
         // (their collections may hold what the savepoint appended, removed or moved)

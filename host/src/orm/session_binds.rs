@@ -153,6 +153,16 @@ impl SessionCore {
         }
         let conn = Rc::new(engine.connect()?);
         let root = RootTx::from_begin(conn.begin()?);
+        // begun inside SAVEPOINTs: it takes them too, so rolling one back undoes its writes
+        let open: Vec<String> = self
+            .frames
+            .borrow()
+            .iter()
+            .filter_map(|f| f.savepoint.clone())
+            .collect();
+        for name in &open {
+            conn.savepoint(name)?;
+        }
         self.binds
             .extra
             .borrow_mut()
@@ -160,6 +170,46 @@ impl SessionCore {
         self.touched();
         self.dispatch(super::events::SessionEvent::AfterBegin, None, Some(&conn))?;
         Ok(Some(conn))
+    }
+
+    /// A SAVEPOINT of `begin_nested` on every extra connection, by the name the bind's
+    /// connection gave it.
+    pub(crate) fn savepoint_binds(&self, name: &str) -> Result<()> {
+        for (_, conn, _) in self.binds.extra.borrow().iter() {
+            conn.savepoint(name)?;
+        }
+        Ok(())
+    }
+
+    /// Releases that SAVEPOINT where it is open.
+    pub(crate) fn release_binds(&self, name: &str) -> Result<()> {
+        for (_, conn, _) in self.binds.extra.borrow().iter() {
+            if conn.has_savepoint(name) {
+                conn.release_savepoint(name)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rolls back to that SAVEPOINT on every connection of the session where it is open
+    /// (the bind's too: a flush that failed on another engine rolled back only that one).
+    pub(crate) fn rollback_to_binds(&self, name: &str) {
+        if !self.has_binds() {
+            return;
+        }
+        let main = self.current_connection();
+        let extra: Vec<Rc<Connection>> = self
+            .binds
+            .extra
+            .borrow()
+            .iter()
+            .map(|(_, c, _)| c.clone())
+            .collect();
+        for conn in main.iter().chain(&extra) {
+            if conn.has_savepoint(name) {
+                let _ = conn.rollback_to_savepoint(name);
+            }
+        }
     }
 
     /// Commits the transactions of the extra connections (after the bind's).
