@@ -13,7 +13,8 @@ local orm = ...
 
 local raise = orm.Error._raise
 local running = coroutine and coroutine.running
-local setmetatable, type, pairs, select, tostring = setmetatable, type, pairs, select, tostring
+local setmetatable, getmetatable, type, pairs, select, tostring =
+  setmetatable, getmetatable, type, pairs, select, tostring
 
 -- Lua 5.1 and LuaJIT give nil for the main thread: a key of its own stands for it.
 local MAIN = {}
