@@ -154,6 +154,45 @@ describe("session binds", function()
     assert.equal(1, env.count(env.e3, "tags"))
   end)
 
+  it("flushes the engine of parent rows before the engine of the rows that refer to them", function()
+    local e1, e2 = orm.create_engine("sqlite://"), orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local Author = Base:model("Author", {
+      __tablename__ = "authors",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(20)),
+      notes = orm.relationship("Note", { back_populates = "author" }),
+    })
+    local Note = Base:model("Note", {
+      __tablename__ = "notes",
+      id = orm.Column(orm.Integer, { primary_key = true, autoincrement = false }),
+      body = orm.Column(orm.String(20)),
+      author_id = orm.Column(orm.Integer, orm.ForeignKey("authors.id")),
+      author = orm.relationship("Author", { back_populates = "notes" }),
+    })
+    Base.metadata:create_all(e1)
+    -- the notes' own database has no authors table to enforce the key against
+    local conn = e2:connect()
+    conn:execute(orm.text("CREATE TABLE notes (id INTEGER NOT NULL PRIMARY KEY, body VARCHAR(20), author_id INTEGER)"))
+    conn:commit()
+    conn:close()
+    local s = orm.Session(e1, { binds = { [Note] = e2 } })
+    local note = Note{ id = 1, body = "hi" }
+    s:add(note)                      -- the child first
+    note.author = Author{ name = "ann" }
+    s:commit()
+    local check = e2:connect()
+    local row = check:execute(orm.text("SELECT author_id FROM notes")):first()
+    check:close()
+    assert.equal(note.author.id, row.author_id)
+    assert.equal(0, (function()
+      local c = e1:connect()
+      local n = c:execute(orm.text("SELECT count(*) AS n FROM notes")):scalar()
+      c:close()
+      return n
+    end)())
+  end)
+
   it("takes binds from a sessionmaker", function()
     local env = setup()
     local Session = orm.sessionmaker{ bind = env.e1, binds = { [env.Tag] = env.e3 } }

@@ -21,6 +21,7 @@ use super::session::SessionCore;
 use super::session_bind::RootTx;
 use crate::engine::{Connection, Engine};
 use crate::error::{Error, ErrorKind, Result};
+use crate::schema::Table;
 
 /// A key of `binds`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -250,26 +251,51 @@ impl SessionCore {
         }
     }
 
-    /// The engines the pending, modified and deleted objects go to, in the order their
-    /// first object was added (`None`: the session's bind).
+    /// The engines the pending, modified and deleted objects go to (`None`: the session's
+    /// bind): an engine holding a table that another one's tables refer to by foreign key
+    /// first, so parents get their keys before the children that copy them; otherwise in
+    /// the order their first object was added.
     fn flush_groups(&self) -> Vec<Option<Engine>> {
         if !self.has_binds() {
             return vec![None];
         }
         let binds = self.binds.binds.borrow();
-        let mut groups: Vec<Option<Engine>> = Vec::new();
+        let mut groups: Vec<(Option<Engine>, Vec<Rc<Table>>)> = Vec::new();
         for list in [&self.new, &self.modified, &self.deleted] {
             for inst in list.borrow().iter() {
                 let e = binds.for_mapper(&inst.mapper).cloned();
-                if !groups.iter().any(|g| same(g, &e)) {
-                    groups.push(e);
+                let table = &inst.mapper.table;
+                match groups.iter_mut().find(|(g, _)| same(g, &e)) {
+                    Some((_, tables)) if !tables.iter().any(|t| t.id == table.id) => {
+                        tables.push(table.clone())
+                    }
+                    Some(_) => {}
+                    None => groups.push((e, vec![table.clone()])),
                 }
             }
         }
-        if groups.is_empty() {
-            groups.push(None);
+        // engines in dependency order: one goes once no engine still to go holds a table
+        // its tables refer to (in a cycle, the first added goes)
+        let refers = |a: &[Rc<Table>], b: &[Rc<Table>]| {
+            a.iter().any(|t| {
+                t.referenced_tables()
+                    .iter()
+                    .any(|r| b.iter().any(|o| o.name == *r && o.id != t.id))
+            })
+        };
+        let mut ordered = Vec::with_capacity(groups.len());
+        while !groups.is_empty() {
+            let next = (0..groups.len())
+                .find(|&i| !(0..groups.len()).any(|j| j != i && refers(&groups[i].1, &groups[j].1)))
+                .unwrap_or(0);
+            ordered.push(groups.remove(next));
         }
-        groups
+        let groups = ordered;
+        let mut out: Vec<Option<Engine>> = groups.into_iter().map(|(e, _)| e).collect();
+        if out.is_empty() {
+            out.push(None);
+        }
+        out
     }
 
     /// The unit of work, once per engine the flush writes to: each engine's objects on its
@@ -323,7 +349,7 @@ fn same(a: &Option<Engine>, b: &Option<Engine>) -> bool {
 mod tests {
     use super::*;
     use crate::engine::EngineOptions;
-    use crate::schema::{Column, SqlType, Table};
+    use crate::schema::{Column, SqlType};
 
     fn mapper(name: &str, lineage: Vec<usize>) -> Mapper {
         let mut id = Column::new("id", SqlType::Integer);
