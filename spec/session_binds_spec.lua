@@ -2,7 +2,8 @@
 -- routes each mapper's statements as SQLAlchemy's Session.get_bind finds their engine (the
 -- class, the classes it is built on — abstract models, the declarative base — then its
 -- table, then the session's bind). A flush writes each object on its own engine, queries
--- run on their first entity's engine, and commit / rollback end every engine's transaction.
+-- run on their first entity's (or first column's model's) engine, and commit / rollback end
+-- every engine's transaction.
 local orm = require("lualchemy")
 
 local function pcall_err(fn, ...)
@@ -92,6 +93,10 @@ describe("session binds", function()
     local acct = s:get(env.Account, 1)
     assert.equal(5, acct.balance)
     assert.equal(5, s:scalars(orm.select(env.Account)):one().balance)
+    -- a select of columns runs on its first column's model's engine
+    assert.equal(5, s:scalar(orm.select(env.Account.balance)))
+    assert.equal(5, s:query(env.Account.balance):scalar())
+    assert.equal("on e1", s:scalar(orm.select(env.User.name)))
     -- after commit (expire_on_commit) each object reloads from its own engine
     acct.balance = 6
     s:commit()

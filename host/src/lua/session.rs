@@ -571,10 +571,9 @@ impl UserData for LuaSession {
                 if items.is_empty() {
                     return Err(arg("session:query() needs at least one entity or column"));
                 }
-                Ok(LuaQuery {
-                    session: ud,
-                    q: OrmSelect::new(items),
-                })
+                let mut q = OrmSelect::new(items);
+                q.subject = super::statement::subject_of(&args);
+                Ok(LuaQuery { session: ud, q })
             },
         );
         m.add_method("_begin", |_, this, ()| {

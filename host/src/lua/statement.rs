@@ -78,8 +78,19 @@ pub fn new_select(args: &[LuaValue]) -> LuaResult<LuaSelect> {
     for a in args {
         items.extend(select_item(a)?);
     }
-    Ok(LuaSelect {
-        q: OrmSelect::new(items),
+    let mut q = OrmSelect::new(items);
+    q.subject = subject_of(args);
+    Ok(LuaSelect { q })
+}
+
+/// The model of the first column attribute among select arguments (`User.name`).
+pub fn subject_of(args: &[LuaValue]) -> Option<std::rc::Rc<crate::orm::Mapper>> {
+    args.iter().find_map(|a| match a {
+        LuaValue::UserData(ud) => ud
+            .borrow::<super::expr::LuaExpr>()
+            .ok()
+            .and_then(|e| e.attr.as_ref().map(|a| a.mapper.clone())),
+        _ => None,
     })
 }
 

@@ -150,7 +150,7 @@ impl SessionCore {
     pub fn execute_select(&self, q: &OrmSelect) -> Result<Rows> {
         self.autoflush()?;
         // with binds, a query runs on its first entity's engine
-        let _route = self.route_to(q.first_entity().map(|m| &**m));
+        let _route = self.route_to(q.first_entity().or(q.subject.as_ref()).map(|m| &**m));
         let conn = self.connection()?;
         let planned = super::strategies::plan_select(q)?;
         let (select, columns, plans): (&Select, &[ResultColumn], Vec<Option<&EntityLoad>>) =
