@@ -97,6 +97,7 @@ describe("session binds", function()
     assert.equal(5, s:scalar(orm.select(env.Account.balance)))
     assert.equal(5, s:query(env.Account.balance):scalar())
     assert.equal("on e1", s:scalar(orm.select(env.User.name)))
+    assert.equal(1, s:scalar(orm.select(orm.func.count()):select_from(env.Account)))
     -- after commit (expire_on_commit) each object reloads from its own engine
     acct.balance = 6
     s:commit()

@@ -430,6 +430,14 @@ macro_rules! generative_methods {
             with_member(this, "select_from", |q| {
                 for a in args.iter() {
                     q.select.from.push(from_target(a)?);
+                    // `select(func.count()):select_from(User)` is about User (binds)
+                    if q.subject.is_none() {
+                        if let LuaValue::UserData(ud) = a {
+                            if let Ok(m) = ud.borrow::<super::model::LuaModel>() {
+                                q.subject = Some(m.mapper.clone());
+                            }
+                        }
+                    }
                 }
                 Ok(())
             })
