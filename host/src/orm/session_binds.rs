@@ -129,7 +129,7 @@ impl SessionCore {
         }
     }
 
-    /// The dialect statements compile for: the routed engine's, else the bind's.
+    /// The engine the operation under way is routed to (`compile` uses its dialect).
     pub(crate) fn routed_engine(&self) -> Option<Engine> {
         self.binds.route.borrow().clone()
     }
@@ -232,6 +232,9 @@ impl SessionCore {
 
     /// The connection a flush begins with: that of the first engine it writes to.
     pub(crate) fn flush_connection(&self) -> Result<Rc<Connection>> {
+        if !self.has_binds() {
+            return self.connection();
+        }
         let first = self.flush_groups().into_iter().next().flatten();
         let _route = self.route_engine(first);
         self.connection()
@@ -301,6 +304,9 @@ impl SessionCore {
     /// The unit of work, once per engine the flush writes to: each engine's objects on its
     /// own connection. With one engine (no binds), the unit of work itself.
     pub(crate) fn flush_by_bind(&self, conn: &Connection) -> Result<()> {
+        if !self.has_binds() {
+            return super::unitofwork::flush(self, conn);
+        }
         let groups = self.flush_groups();
         if groups.len() <= 1 {
             return super::unitofwork::flush(self, conn);
