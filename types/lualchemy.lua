@@ -96,6 +96,14 @@ function orm.Session(bind, options) end
 ---@return lualchemy.SessionMaker
 function orm.sessionmaker(options) end
 
+---One session per scope (SQLAlchemy's scoped_session): by default per coroutine (the
+---main thread included); `scopefunc` returns the current scope's key instead. The value
+---proxies the session methods (`Session:add(x)`), and `Session()` is the scope's session.
+---@param factory lualchemy.SessionMaker|fun(...): lualchemy.Session
+---@param options? { scopefunc?: fun(): any }
+---@return lualchemy.ScopedSession
+function orm.scoped_session(factory, options) end
+
 ---A declarative base: `Base:model(name, spec)` declares models on it.
 ---@param options? { metadata?: lualchemy.MetaData, type_annotation_map?: table<string, lualchemy.TypeEngine> }
 ---@return lualchemy.DeclarativeBase
@@ -377,6 +385,9 @@ function orm._raised(err) end
 ---@field close_resets_only? boolean
 ---@field autobegin? boolean
 ---@field info? table
+---Per-mapper engines: `{ [User] = engine1, [Base] = engine2, [users_table] = engine3 }`
+---(a model, an abstract model, a declarative base or a Table), as SQLAlchemy's `binds`.
+---@field binds? table<any, lualchemy.Engine>
 
 ---@class lualchemy.ColumnOptions
 ---@field primary_key? boolean
@@ -665,6 +676,56 @@ function Session:run(fn) end
 ---@param fn fun(session: lualchemy.Session): ...
 ---@return ...
 function Session:no_autoflush(fn) end
+
+---The engine a model's statements run on (its `binds` entry, else the session's bind).
+---@param model? lualchemy.Model
+---@return lualchemy.Engine
+function Session:get_bind(model) end
+
+---Legacy bulk save: objects without an identity are INSERTed, those with one UPDATEd;
+---no events, no cascades, the objects are not attached.
+---@param objects lualchemy.Instance[]
+---@param options? { return_defaults?: boolean, update_changed_only?: boolean, preserve_order?: boolean }
+function Session:bulk_save_objects(objects, options) end
+
+---Legacy bulk INSERT of attribute tables; `return_defaults` sets each table's primary key.
+---@param model lualchemy.Model
+---@param mappings table[]
+---@param options? { return_defaults?: boolean, render_nulls?: boolean }
+function Session:bulk_insert_mappings(model, mappings, options) end
+
+---Legacy bulk UPDATE by primary key of attribute tables (each holds the key).
+---@param model lualchemy.Model
+---@param mappings table[]
+function Session:bulk_update_mappings(model, mappings) end
+
+---`orm.scoped_session(factory)`: the Session methods and attributes, proxied to the
+---current scope's session.
+---@class lualchemy.ScopedSession: lualchemy.Session
+---@overload fun(options?: lualchemy.SessionOptions): lualchemy.Session
+---@field registry lualchemy.ScopedRegistry
+---@field session_factory lualchemy.SessionMaker|fun(...): lualchemy.Session
+local ScopedSession = {}
+
+---Closes the current scope's session (if any) and forgets it.
+function ScopedSession:remove() end
+
+---Reconfigures the sessionmaker behind the registry.
+---@param options lualchemy.SessionOptions
+function ScopedSession:configure(options) end
+
+---The sessions of a scoped_session by scope: `registry()` is the current one.
+---@class lualchemy.ScopedRegistry
+---@overload fun(...): lualchemy.Session
+local ScopedRegistry = {}
+
+---@return boolean
+function ScopedRegistry:has() end
+
+---@param session lualchemy.Session
+function ScopedRegistry:set(session) end
+
+function ScopedRegistry:clear() end
 
 ---@class lualchemy.SessionMaker
 ---@overload fun(options?: lualchemy.SessionOptions): lualchemy.Session

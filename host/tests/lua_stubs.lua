@@ -75,6 +75,8 @@ local samples = {
   ["lualchemy.testing.QueryCounter"] = require("lualchemy.testing").query_counter(engine),
   ["lualchemy.Session"] = session,
   ["lualchemy.SessionMaker"] = orm.sessionmaker{ bind = engine },
+  ["lualchemy.ScopedSession"] = orm.scoped_session(orm.sessionmaker{ bind = engine }),
+  ["lualchemy.ScopedRegistry"] = orm.scoped_session(orm.sessionmaker{ bind = engine }).registry,
   ["lualchemy.IdentitySet"] = session.new,
   ["lualchemy.TypeEngine"] = orm.String(20),
   ["lualchemy.ColumnSpec"] = orm.Column(orm.Integer),

@@ -88,6 +88,9 @@ fn the_check_fails_on_a_missing_or_extra_stub() {
     assert_eq!(
         problems,
         vec![
+            // the scoped session's stub inherits the session's (and its value proxies them)
+            "lualchemy.ScopedSession.frobnicate has a stub but the module has no such name"
+                .to_string(),
             "lualchemy.Session.commit exists but has no stub".to_string(),
             "lualchemy.Session.frobnicate has a stub but the module has no such name".to_string(),
         ]

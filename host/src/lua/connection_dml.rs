@@ -6,13 +6,11 @@
 
 use mlua::{AnyUserData, Lua, Value as LuaValue};
 
-use super::convert::lua_to_value;
 use super::dml::LuaBulk;
 use super::error::{arg, IntoLuaResult, LuaResult};
 use super::result::ResultSet;
 use super::statement::LuaInsert;
 use crate::engine::Connection;
-use crate::schema::ColumnDefault;
 use crate::sql::{compile, Expr, Insert, Statement};
 use crate::value::Value;
 
@@ -43,12 +41,6 @@ fn insert(
 ) -> LuaResult<ResultSet> {
     let mapper = &ins.mapper;
     let table = &mapper.table;
-    if ins.returning.is_some() {
-        return Err(arg(format!(
-            "conn:execute(orm.insert({}):returning(...)): RETURNING runs through a session",
-            mapper.class_name
-        )));
-    }
     let dicts: Vec<mlua::Table> = match params {
         Some(LuaValue::Table(t)) if t.raw_len() > 0 => t
             .sequence_values::<mlua::Table>()
@@ -71,47 +63,35 @@ fn insert(
             mapper.class_name
         )));
     }
-    // runs of rows naming the same columns share one prepared statement
+    // runs of rows naming the same columns share one prepared statement; defaults are
+    // filled in as a session's bulk INSERT fills them
+    let returning = ins.returning.as_ref().map(|r| r.select.columns.clone());
     let mut total = 0usize;
+    let mut returned: Option<(Vec<String>, Vec<Value>)> = None;
     let mut run: (Vec<usize>, Vec<Vec<Value>>) = (Vec::new(), Vec::new());
     for d in dicts {
-        let mut row: Vec<(usize, Value)> = Vec::new();
-        for pair in d.pairs::<String, LuaValue>() {
-            let (k, v) = pair?;
-            let i = mapper.attr_index(&k).ok_or_else(|| {
-                arg(format!(
-                    "orm.insert({}): unknown column '{k}'",
-                    mapper.class_name
-                ))
-            })?;
-            row.push((
-                i,
-                lua_to_value(lua, &v, mapper.attrs[i].kind, &|| mapper.attr_path(i))?,
-            ));
-        }
-        for (i, col) in table.columns.iter().enumerate() {
-            if let (Some(ColumnDefault::Value(v)), false) =
-                (&col.default, row.iter().any(|(c, _)| *c == i))
-            {
-                row.push((i, v.clone()));
-            }
-        }
-        row.sort_by_key(|(c, _)| *c);
-        let cols: Vec<usize> = row.iter().map(|(c, _)| *c).collect();
+        let (cols, values) = super::session::insert_row(lua, mapper, &d)?;
         if run.0 != cols {
             let done = std::mem::replace(&mut run, (cols, Vec::new()));
-            total += insert_run(conn, table, done)?;
+            total += insert_run(conn, table, done, returning.as_deref(), &mut returned)?;
         }
-        run.1.push(row.into_iter().map(|(_, v)| v).collect());
+        run.1.push(values);
     }
-    total += insert_run(conn, table, run)?;
-    Ok(ResultSet::with_rowcount(total as i64))
+    total += insert_run(conn, table, run, returning.as_deref(), &mut returned)?;
+    Ok(match returned {
+        Some((names, values)) => ResultSet::new(crate::orm::query::Rows::of_values(&names, values)),
+        None => ResultSet::with_rowcount(total as i64),
+    })
 }
 
+/// One run of rows naming the same columns: executemany, or with RETURNING one execution
+/// per row, its rows appended to `returned`.
 fn insert_run(
     conn: &Connection,
     table: &std::rc::Rc<crate::schema::Table>,
     (cols, rows): (Vec<usize>, Vec<Vec<Value>>),
+    returning: Option<&[Expr]>,
+    returned: &mut Option<(Vec<String>, Vec<Value>)>,
 ) -> LuaResult<usize> {
     if rows.is_empty() {
         return Ok(0);
@@ -122,7 +102,19 @@ fn insert_run(
         .enumerate()
         .map(|(n, &c)| (c, Expr::Slot(n)))
         .collect();
+    if let Some(r) = returning {
+        stmt.returning = r.to_vec();
+    }
     let c = compile(&Statement::Insert(stmt), conn.engine().dialect()).lua()?;
+    if returning.is_some() {
+        for row in &rows {
+            let bound = c.bind(row, &|_| None).lua()?;
+            let out = conn.run_text(&c.sql, &bound).lua()?;
+            let acc = returned.get_or_insert_with(|| (out.names.clone(), Vec::new()));
+            acc.1.extend(out.values);
+        }
+        return Ok(rows.len());
+    }
     let bound = c.bind_rows(&rows).lua()?;
     let mut n = 0;
     conn.execute_many(&c.sql, &bound, |_, _, changed| {

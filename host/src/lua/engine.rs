@@ -459,6 +459,13 @@ impl UserData for LuaEngine {
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             Ok(format!("Engine({})", this.0.url()))
         });
+        // two values of one engine (`session.bind`, `session:get_bind(M)`) compare equal
+        m.add_meta_function(MetaMethod::Eq, |_, (a, b): (LuaValue, LuaValue)| {
+            Ok(match (engine_of(&a), engine_of(&b)) {
+                (Ok(a), Ok(b)) => a.ptr_eq(&b),
+                _ => false,
+            })
+        });
         m.add_meta_function(
             MetaMethod::Index,
             |lua, (_ud, key): (AnyUserData, LuaValue)| super::extension(lua, "Engine", key),

@@ -202,6 +202,14 @@ pub fn install(lua: &Lua) -> LuaResult<mlua::Table> {
             Err(super::model::dot_call(&name))
         })?,
     )?;
+    // Lua modules of the binding (lua/scoped_session.lua) raise ORM errors through this
+    t.raw_set(
+        "_raise",
+        lua.create_function(|_, (kind, msg): (String, String)| -> LuaResult<()> {
+            let kind = ErrorKind::from_name(&kind).unwrap_or(ErrorKind::InvalidRequestError);
+            Err(kind_err(kind, msg))
+        })?,
+    )?;
     // orm.Error.is(err, kind) works on any value, as err:is(kind) does on errors
     t.raw_set(
         "is",

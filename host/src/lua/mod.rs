@@ -1,6 +1,7 @@
 //! The thin mlua binding: one file per family of Lua values. `install` builds the
 //! `lualchemy` module into a Lua state.
 
+pub mod bulk_persistence;
 pub mod compat;
 pub mod composite;
 pub mod computed;
@@ -23,6 +24,7 @@ pub mod relationship;
 pub mod result;
 pub mod schema;
 pub mod session;
+pub mod session_binds;
 pub mod statement;
 pub mod type_decorator;
 pub mod upsert;
@@ -88,6 +90,11 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
         .set_name("=lualchemy/automap.lua")
         .call(orm.clone())?;
     orm.set("automap_base", automap)?;
+    let scoped_session: mlua::Function = lua
+        .load(include_str!("../../../lua/scoped_session.lua"))
+        .set_name("=lualchemy/scoped_session.lua")
+        .call(orm.clone())?;
+    orm.set("scoped_session", scoped_session)?;
     lua.set_named_registry_value("lualchemy.raising", orm.get::<mlua::Function>("_raising")?)?;
     lua.set_named_registry_value("lualchemy.module", orm.clone())?;
     let package: Option<mlua::Table> = lua.globals().get("package")?;

@@ -31,6 +31,16 @@ pub struct DeclBase {
     /// Lua parts of declared relationships, evaluated at configure time:
     /// (mapper id, relationship key, parts).
     pub deferred: RefCell<Vec<(u32, String, super::relationship::Deferred)>>,
+    /// The base's identity among the classes `binds` can name (`next_class_id`).
+    pub class_id: usize,
+}
+
+/// A new identity for a declarative base or an abstract model, the keys of a session's
+/// `binds` besides mapped classes and tables (`orm/session_binds.rs`).
+pub fn next_class_id() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 #[derive(Clone)]
@@ -41,6 +51,8 @@ pub struct LuaBase(pub Rc<DeclBase>);
 pub struct Inherited {
     pub columns: Vec<(String, ColumnSpec)>,
     pub members: Vec<(String, LuaValue)>,
+    /// The abstract models it comes from, nearest first (their class ids).
+    pub lineage: Vec<usize>,
 }
 
 /// `Base:model("Common", { __abstract__ = true, ... })`: no table, only things to inherit.
@@ -154,6 +166,7 @@ pub fn declare(
     let mut table_args: Option<mlua::Table> = None;
     let mut abstract_ = false;
     let mut version_id_col: Option<LuaValue> = None;
+    let mut batch = true;
     let mut rels: Vec<(String, super::relationship::LuaRelSpec)> = Vec::new();
     for pair in spec.pairs::<LuaValue, LuaValue>() {
         let (k, v) = pair?;
@@ -208,11 +221,21 @@ pub fn declare(
                 LuaValue::Table(t) => {
                     super::options::check_keys(
                         t,
-                        &["version_id_col"],
+                        &["version_id_col", "batch"],
                         &format!("model {name}: __mapper_args__"),
                         false,
                     )?;
                     version_id_col = Some(t.get::<LuaValue>("version_id_col")?);
+                    batch = match t.get::<LuaValue>("batch")? {
+                        LuaValue::Nil => true,
+                        LuaValue::Boolean(b) => b,
+                        other => {
+                            return Err(arg(format!(
+                                "model {name}: __mapper_args__.batch must be a boolean, got {}",
+                                other.type_name()
+                            )))
+                        }
+                    };
                 }
                 _ => {
                     return Err(arg(format!(
@@ -255,11 +278,19 @@ pub fn declare(
     members.extend(own.members.clone());
     if abstract_ {
         // hybrids, synonyms and column properties are inherited as members
-        return Ok(LuaValue::UserData(lua.create_userdata(LuaAbstract {
-            name: name.to_string(),
-            base: base.clone(),
-            inherited: Inherited { columns, members },
-        })?));
+        return Ok(LuaValue::UserData(
+            lua.create_userdata(LuaAbstract {
+                name: name.to_string(),
+                base: base.clone(),
+                inherited: Inherited {
+                    columns,
+                    members,
+                    lineage: std::iter::once(next_class_id())
+                        .chain(inherited.lineage.iter().copied())
+                        .collect(),
+                },
+            })?,
+        ));
     }
     let members = super::composite::resolve(lua, name, &columns, members)?;
     let (members, declared) = super::computed::split_members(members)?;
@@ -334,6 +365,9 @@ pub fn declare(
     if let Some(i) = version {
         mapper = mapper.with_version_col(i).lua()?;
     }
+    mapper.batch = batch;
+    mapper.class_lineage = inherited.lineage.clone();
+    mapper.class_lineage.push(base.class_id);
     let mapper = Rc::new(mapper);
     let rel_keys: Vec<String> = rels.iter().map(|(k, _)| k.clone()).collect();
     super::computed::check_descs(&mapper, &rel_keys, &declared.descs)?;
@@ -443,7 +477,7 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                     }
                 }
             }
-            Ok(LuaBase(Rc::new(DeclBase { metadata, type_map, type_map_table, mappers: RefCell::new(Vec::new()), deferred: RefCell::new(Vec::new()) })))
+            Ok(LuaBase(Rc::new(DeclBase { metadata, type_map, type_map_table, mappers: RefCell::new(Vec::new()), deferred: RefCell::new(Vec::new()), class_id: next_class_id() })))
         })?,
     )?;
     orm.set(

@@ -20,6 +20,7 @@ use super::statement::{LuaInsert, LuaQuery, LuaSelect};
 use crate::engine::Engine;
 use crate::orm::query::Rows;
 use crate::orm::session::SessionCore;
+use crate::orm::session_binds::Binds;
 use crate::orm::{Instance, Mapper, OrmSelect, Session, SessionConfig};
 use crate::schema::ColumnDefault;
 use crate::sql::{Expr, Insert, Statement};
@@ -323,9 +324,11 @@ fn execute(
         return Ok(ResultSet::new(core.execute_select(&sel.q).lua()?));
     }
     if let Ok(ins) = st.borrow::<LuaInsert>() {
+        let _route = core.route_to(Some(&ins.mapper));
         return bulk_insert(lua, &core, &ins, params, None);
     }
     if let Ok(up) = st.borrow::<super::upsert::LuaDialectInsert>() {
+        let _route = core.route_to(Some(&up.insert.mapper));
         return bulk_insert(lua, &core, &up.insert, params, Some(&up.upsert()));
     }
     if let Ok(text) = st.borrow::<LuaText>() {
@@ -344,6 +347,7 @@ fn config_from(
     t: &mlua::Table,
     bind: &mut Option<Engine>,
     config: &mut SessionConfig,
+    binds: &mut Option<Binds>,
 ) -> LuaResult<()> {
     for pair in t.pairs::<String, LuaValue>() {
         let (k, v) = pair?;
@@ -365,6 +369,7 @@ fn config_from(
             "autoflush" => config.autoflush = v.as_boolean().unwrap_or(true),
             "expire_on_commit" => config.expire_on_commit = v.as_boolean().unwrap_or(true),
             "close_resets_only" => config.close_resets_only = v.as_boolean().unwrap_or(true),
+            "binds" => *binds = Some(super::session_binds::parse_binds(&v)?),
             "autobegin" | "info" | "class_" => {}
             other => {
                 return Err(super::options::unknown_option(
@@ -372,6 +377,7 @@ fn config_from(
                     other,
                     &[
                         "bind",
+                        "binds",
                         "join_transaction_mode",
                         "autoflush",
                         "expire_on_commit",
@@ -523,6 +529,11 @@ impl UserData for LuaSession {
                 if let LuaValue::UserData(st) = &stmt {
                     if let Ok(bulk) = st.borrow::<super::dml::LuaBulk>() {
                         let sync = super::dml::sync_from_opts(opts.as_ref())?;
+                        if let Some(list) = super::bulk_persistence::parameter_list(&params) {
+                            return super::bulk_persistence::execute_with_rows(
+                                lua, &ud, &bulk, &list, sync,
+                            );
+                        }
                         let core = session_of(&ud)?.core.clone();
                         return bulk.execute(&core, sync);
                     }
@@ -560,10 +571,9 @@ impl UserData for LuaSession {
                 if items.is_empty() {
                     return Err(arg("session:query() needs at least one entity or column"));
                 }
-                Ok(LuaQuery {
-                    session: ud,
-                    q: OrmSelect::new(items),
-                })
+                let mut q = OrmSelect::new(items);
+                q.subject = super::statement::subject_of(&args);
+                Ok(LuaQuery { session: ud, q })
             },
         );
         m.add_method("_begin", |_, this, ()| {
@@ -592,6 +602,8 @@ impl UserData for LuaSession {
             this.core.exit_no_autoflush();
             Ok(())
         });
+        super::bulk_persistence::add_session_methods(m);
+        super::session_binds::add_session_methods(m);
         // begin(fn), begin_nested(fn), run(fn), no_autoflush(fn) are Lua functions (see
         // lua/prelude.lua) so that an error raised inside fn reaches the caller unchanged.
 
@@ -641,6 +653,7 @@ impl UserData for IdentitySet {
 /// `orm.sessionmaker{...}`: a configured factory of sessions.
 pub struct SessionMaker {
     bind: RefCell<Option<Engine>>,
+    binds: RefCell<Option<Binds>>,
     config: RefCell<SessionConfig>,
     /// Session event listeners every session it makes starts with.
     listeners: crate::orm::events::SessionListeners,
@@ -660,10 +673,14 @@ impl UserData for SessionMaker {
         m.add_meta_method(MetaMethod::Call, |lua, this, opts: Option<mlua::Table>| {
             let mut bind = this.bind.borrow().clone();
             let mut config = this.config.borrow().clone();
+            let mut binds = this.binds.borrow().clone();
             if let Some(t) = opts {
-                config_from(&t, &mut bind, &mut config)?;
+                config_from(&t, &mut bind, &mut config, &mut binds)?;
             }
             let ud = new_session(lua, bind, config)?;
+            if let Some(b) = binds {
+                ud.borrow::<LuaSession>()?.core.set_binds(b);
+            }
             ud.borrow::<LuaSession>()?
                 .core
                 .listeners
@@ -673,7 +690,9 @@ impl UserData for SessionMaker {
         m.add_method("configure", |_, this, opts: mlua::Table| {
             let mut bind = this.bind.borrow().clone();
             let mut config = this.config.borrow().clone();
-            config_from(&opts, &mut bind, &mut config)?;
+            let mut binds = this.binds.borrow().clone();
+            config_from(&opts, &mut bind, &mut config, &mut binds)?;
+            *this.binds.borrow_mut() = binds;
             *this.bind.borrow_mut() = bind;
             *this.config.borrow_mut() = config;
             Ok(())
@@ -697,6 +716,7 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
             |lua, (bind, opts): (Option<LuaValue>, Option<mlua::Table>)| {
                 let mut engine = None;
                 let mut config = SessionConfig::default();
+                let mut binds = None;
                 // orm.Session(connection) / { bind = connection }: joined to its transaction
                 let bound = [
                     bind.clone(),
@@ -711,15 +731,20 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                 .find_map(|v| super::engine::connection_of(&v))
                 .transpose()?;
                 match bind {
-                    Some(LuaValue::Table(t)) => config_from(&t, &mut engine, &mut config)?,
+                    Some(LuaValue::Table(t)) => {
+                        config_from(&t, &mut engine, &mut config, &mut binds)?
+                    }
                     Some(LuaValue::Nil) | None => {}
                     Some(v) if bound.is_some() => drop(v),
                     Some(v) => engine = Some(engine_of(&v)?),
                 }
                 if let Some(t) = opts {
-                    config_from(&t, &mut engine, &mut config)?;
+                    config_from(&t, &mut engine, &mut config, &mut binds)?;
                 }
                 let ud = new_session(lua, engine, config)?;
+                if let Some(b) = binds {
+                    ud.borrow::<LuaSession>()?.core.set_binds(b);
+                }
                 if let Some(conn) = bound {
                     ud.borrow::<LuaSession>()?.core.bind_connection(&conn);
                 }
@@ -732,16 +757,18 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
         lua.create_function(|_, opts: Option<mlua::Table>| {
             let mut bind = None;
             let mut config = SessionConfig::default();
+            let mut binds = None;
             if let Some(t) = opts {
                 if super::engine::connection_of(&t.raw_get("bind")?).is_some() {
                     return Err(arg(
                         "sessionmaker{ bind = connection } is not supported: bind each session with orm.Session(connection, { join_transaction_mode = ... })",
                     ));
                 }
-                config_from(&t, &mut bind, &mut config)?;
+                config_from(&t, &mut bind, &mut config, &mut binds)?;
             }
             Ok(SessionMaker {
                 bind: RefCell::new(bind),
+                binds: RefCell::new(binds),
                 config: RefCell::new(config),
                 listeners: Default::default(),
             })

@@ -83,8 +83,19 @@ pub fn new_select(args: &[LuaValue]) -> LuaResult<LuaSelect> {
     for a in args {
         items.extend(select_item(a)?);
     }
-    Ok(LuaSelect {
-        q: OrmSelect::new(items),
+    let mut q = OrmSelect::new(items);
+    q.subject = subject_of(args);
+    Ok(LuaSelect { q })
+}
+
+/// The model of the first column attribute among select arguments (`User.name`).
+pub fn subject_of(args: &[LuaValue]) -> Option<std::rc::Rc<crate::orm::Mapper>> {
+    args.iter().find_map(|a| match a {
+        LuaValue::UserData(ud) => ud
+            .borrow::<super::expr::LuaExpr>()
+            .ok()
+            .and_then(|e| e.attr.as_ref().map(|a| a.mapper.clone())),
+        _ => None,
     })
 }
 
@@ -439,6 +450,14 @@ macro_rules! generative_methods {
             with_member(this, "select_from", |q| {
                 for a in args.iter() {
                     q.select.from.push(from_target(a)?);
+                    // `select(func.count()):select_from(User)` is about User (binds)
+                    if q.subject.is_none() {
+                        if let LuaValue::UserData(ud) = a {
+                            if let Ok(m) = ud.borrow::<super::model::LuaModel>() {
+                                q.subject = Some(m.mapper.clone());
+                            }
+                        }
+                    }
                 }
                 Ok(())
             })

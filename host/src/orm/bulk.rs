@@ -47,6 +47,7 @@ impl SessionCore {
         returning: Option<&OrmSelect>,
     ) -> Result<BulkOutcome> {
         self.autoflush()?;
+        let _route = self.route_to(Some(mapper));
         let keys = self.matching_keys(mapper, &where_, sync)?;
         let attrs: Vec<usize> = values.iter().map(|(i, _)| *i).collect();
         {
@@ -77,6 +78,7 @@ impl SessionCore {
         returning: Option<&OrmSelect>,
     ) -> Result<BulkOutcome> {
         self.autoflush()?;
+        let _route = self.route_to(Some(mapper));
         let mut keys = self.matching_keys(mapper, &where_, sync)?;
         let mut del = Delete::new(&mapper.table);
         del.where_ = where_;

@@ -157,6 +157,8 @@ impl SessionCore {
     /// Runs an ORM SELECT (after autoflush) and buffers its rows.
     pub fn execute_select(&self, q: &OrmSelect) -> Result<Rows> {
         self.autoflush()?;
+        // with binds, a query runs on its first entity's engine
+        let _route = self.route_to(q.first_entity().or(q.subject.as_ref()).map(|m| &**m));
         let conn = self.connection()?;
         let planned = super::strategies::plan_select(q)?;
         let (select, columns, plans): (&Select, &[ResultColumn], Vec<Option<&EntityLoad>>) =
@@ -322,6 +324,7 @@ impl SessionCore {
             }));
         }
         self.autoflush()?;
+        let _route = self.route_to(Some(mapper));
         let conn = self.connection()?;
         let c = mapper.by_pk_sql(conn.engine().dialect())?;
         let columns = [ResultColumn::Entity {
@@ -351,6 +354,7 @@ impl SessionCore {
             .key
             .clone()
             .ok_or_else(|| invalid!("Instance {} is not persistent", inst.describe()))?;
+        let _route = self.route_to(Some(&inst.mapper));
         let conn = self.connection()?;
         let mapper = &inst.mapper;
         let c = mapper.by_pk_sql(conn.engine().dialect())?;

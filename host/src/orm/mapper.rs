@@ -60,6 +60,13 @@ pub struct Mapper {
     /// The `Enum` columns (attribute index, values): a value read for one that is not
     /// among its values is a `LookupError`. Empty for most mappers.
     pub enum_attrs: Vec<(usize, Rc<[String]>)>,
+    /// `__mapper_args__ = { batch = false }`: the flush saves this mapper's rows one at a
+    /// time, each between its own before_ and after_ events (SQLAlchemy's `batch=False`).
+    pub batch: bool,
+    /// Identities of the classes the model is built on (abstract models, the declarative
+    /// base), nearest first, as the binding numbers them: what `binds` may name besides the
+    /// class and its table (`session_binds.rs`).
+    pub class_lineage: Vec<usize>,
 }
 
 impl std::fmt::Debug for Mapper {
@@ -112,6 +119,8 @@ impl Mapper {
             props: Vec::new(),
             version_col: None,
             enum_attrs,
+            batch: true,
+            class_lineage: Vec::new(),
         })
     }
 

@@ -3,6 +3,7 @@
 
 pub mod attributes;
 pub mod bulk;
+pub mod bulk_persistence;
 pub mod collections;
 pub mod comparators;
 pub mod cycles;
@@ -17,6 +18,7 @@ pub mod relationships;
 pub(crate) mod row_cycles;
 pub mod session;
 pub mod session_bind;
+pub mod session_binds;
 pub mod strategies;
 pub mod strategy_options;
 pub mod unitofwork;

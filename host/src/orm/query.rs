@@ -52,6 +52,10 @@ pub struct OrmSelect {
     pub columns: Vec<ResultColumn>,
     /// Loader options (`:options(...)`), shared by the statements built from this one.
     pub options: Rc<Vec<LoaderOption>>,
+    /// The model of its first column attribute when it selects no entity
+    /// (`orm.select(User.name)`): which engine a session's `binds` run it on, as
+    /// SQLAlchemy's plugin subject.
+    pub subject: Option<Rc<Mapper>>,
 }
 
 impl OrmSelect {
@@ -98,6 +102,7 @@ impl OrmSelect {
             select,
             columns,
             options: Rc::default(),
+            subject: None,
         }
     }
 

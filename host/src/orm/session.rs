@@ -80,6 +80,8 @@ pub struct SessionCore {
     /// they stay in the deleted state, attached, until the session closes (SQLAlchemy's
     /// commit detaches deleted objects only when it expires).
     lingering_deleted: RefCell<Vec<Weak<Instance>>>,
+    /// Per-mapper binds and the connections to their engines (`session_binds.rs`).
+    pub(crate) binds: super::session_binds::BindState,
 }
 
 /// A session handle; clones share the session.
@@ -114,6 +116,7 @@ impl Session {
             listeners: Default::default(),
             loaded_new: RefCell::new(Vec::new()),
             lingering_deleted: RefCell::new(Vec::new()),
+            binds: Default::default(),
         }))
     }
 }
@@ -157,6 +160,9 @@ impl SessionCore {
     }
     /// Compiles a statement for the database the session is bound to.
     pub fn compile(&self, stmt: &crate::sql::Statement) -> Result<crate::sql::Compiled> {
+        if let Some(e) = self.routed_engine() {
+            return crate::sql::compile(stmt, e.dialect());
+        }
         match self.bind.borrow().as_ref() {
             Some(e) => crate::sql::compile(stmt, e.dialect()),
             None => crate::sql::compile(stmt, crate::sql::dialect::default_dialect()),
@@ -211,9 +217,17 @@ impl SessionCore {
         }
     }
 
+    /// The connection of the current transaction, if one is begun.
+    pub(crate) fn current_connection(&self) -> Option<Rc<Connection>> {
+        self.conn.borrow().clone()
+    }
+
     /// The connection of the current transaction, beginning one on first use.
     pub fn connection(&self) -> Result<Rc<Connection>> {
         self.check_usable()?;
+        if let Some(c) = self.routed_connection()? {
+            return Ok(c);
+        }
         if let Some(c) = self.conn.borrow().as_ref() {
             return Ok(c.clone());
         }
@@ -538,7 +552,7 @@ impl SessionCore {
         }
         // flushing from here: listeners (after_begin included) cannot end the transaction
         self.flushing.set(true);
-        let conn = match self.connection() {
+        let conn = match self.flush_connection() {
             Ok(c) => c,
             Err(e) => {
                 self.flushing.set(false);
@@ -555,7 +569,7 @@ impl SessionCore {
         };
         let result = self
             .load_expired_before_update()
-            .and_then(|_| super::unitofwork::flush(self, &conn));
+            .and_then(|_| self.flush_by_bind(&conn));
         self.flushing.set(false);
         if nested && result.is_ok() {
             if let Some(f) = self.frames.borrow_mut().last_mut() {
@@ -672,7 +686,7 @@ impl SessionCore {
     /// persistent, and persistent objects are expired (all of them for the whole transaction;
     /// those the savepoint changed for a savepoint). The session then refuses work until
     /// `rollback()`. Returns the error of an `after_rollback` listener, if one raised.
-    fn fail_transaction(&self, conn: &Connection, err: &Error) -> Result<()> {
+    pub(crate) fn fail_transaction(&self, conn: &Connection, err: &Error) -> Result<()> {
         let sp = self
             .frames
             .borrow()
@@ -691,6 +705,7 @@ impl SessionCore {
         match sp {
             Some(name) => {
                 let _ = conn.rollback_to_savepoint(&name);
+                self.rollback_to_binds(&name);
                 let frame = self.frames.borrow_mut().last_mut().map(take);
                 for inst in self.undo_frames(frame.into_iter().collect()) {
                     if matches!(inst.status(), Status::Persistent | Status::Deleted) {
@@ -702,6 +717,7 @@ impl SessionCore {
             }
             None => {
                 let _ = self.root_tx.borrow().rollback(conn);
+                self.rollback_binds();
                 let frames: Vec<Frame> = self
                     .frames
                     .borrow_mut()
@@ -766,6 +782,7 @@ impl SessionCore {
                 return Err(e);
             }
         }
+        self.commit_binds()?;
         self.conn.borrow_mut().take();
         let frames: Vec<Frame> = self.frames.borrow_mut().drain(..).collect();
         let expire = self.config.borrow().expire_on_commit;
@@ -799,6 +816,7 @@ impl SessionCore {
         if let Some(conn) = conn {
             result = self.root_tx.borrow().rollback(&conn);
         }
+        self.rollback_binds();
         // after a failed flush, after_rollback already ran when it rolled back
         let failed_root =
             self.pending_rollback.borrow().is_some() && self.frames.borrow().len() == 1;
@@ -903,6 +921,7 @@ impl SessionCore {
         if let Some(conn) = self.conn.borrow_mut().take() {
             let _ = self.root_tx.borrow().close(&conn);
         }
+        self.rollback_binds();
         self.expunge_all();
         self.frames.borrow_mut().clear();
         *self.pending_rollback.borrow_mut() = None;
@@ -923,6 +942,7 @@ impl SessionCore {
         let conn = self.connection()?;
         let name = conn.next_savepoint_name();
         conn.savepoint(&name)?;
+        self.savepoint_binds(&name)?;
         let mut frames = self.frames.borrow_mut();
         frames.push(Frame {
             savepoint: Some(name),
@@ -945,6 +965,7 @@ impl SessionCore {
             .clone()
             .ok_or_else(|| invalid!("no savepoint is open"))?;
         conn.release_savepoint(&name)?;
+        self.release_binds(&name)?;
         if let Some(parent) = self.frames.borrow_mut().last_mut() {
             parent.inserted.extend(frame.inserted);
             parent.deleted.extend(frame.deleted);
@@ -979,6 +1000,10 @@ impl SessionCore {
             }
             .and_then(|_| conn.release_savepoint(&name));
         }
+        if !rolled_back {
+            self.rollback_to_binds(&name);
+        }
+        let _ = self.release_binds(&name);
         *self.pending_rollback.borrow_mut() = None;
         // as SQLAlchemy: only what the savepoint changed is expired, relationships included
         // (their collections may hold what the savepoint appended, removed or moved)

@@ -193,6 +193,7 @@ impl SessionCore {
             }
         }
         self.autoflush()?;
+        let _route = self.route_to(Some(&target));
         let conn = self.connection()?;
         if let Some(options) = options {
             // the loading query's options for the related objects apply

@@ -98,6 +98,9 @@ fn insert_with_events(
     out: &mut Vec<InsertOutcome>,
     undo: &mut Undo,
 ) -> Result<()> {
+    if let Some(mut one_by_one) = unbatched(rows) {
+        return one_by_one.try_for_each(|r| insert_with_events(conn, table, &[r], out, undo));
+    }
     let mapper_id = rows.first().map(|r| r.mapper.id);
     let before = mapper_id.is_some_and(|m| events::mapper_listens(m, MapperEvent::BeforeInsert));
     let after = mapper_id.is_some_and(|m| events::mapper_listens(m, MapperEvent::AfterInsert));
@@ -130,6 +133,12 @@ fn insert_with_events(
     Ok(())
 }
 
+/// The rows of a `batch = false` mapper, when there are several: each is saved on its own,
+/// between its own before_ and after_ events, as SQLAlchemy saves them.
+fn unbatched<'a>(rows: &'a [&'a Rc<Instance>]) -> Option<impl Iterator<Item = &'a Rc<Instance>>> {
+    (rows.len() > 1 && !rows[0].mapper.batch).then(|| rows.iter().copied())
+}
+
 /// `update_rows` with `before_update` / `after_update` for every modified row.
 fn update_with_events(
     conn: &Connection,
@@ -137,6 +146,9 @@ fn update_with_events(
     rows: &[&Rc<Instance>],
     out: &mut Vec<UpdateOutcome>,
 ) -> Result<()> {
+    if let Some(mut one_by_one) = unbatched(rows) {
+        return one_by_one.try_for_each(|r| update_with_events(conn, table, &[r], out));
+    }
     let mapper_id = rows.first().map(|r| r.mapper.id);
     if mapper_id.is_some_and(|m| events::mapper_listens(m, MapperEvent::BeforeUpdate)) {
         for r in rows {
