@@ -135,7 +135,7 @@ describe("orm.composite", function()
     s:commit()
     local other = orm.aliased(Box)
     local stmt = orm.select(Box.id):join(other, other.id:ne(Box.id)):where(other.start:eq(Point(5, 5)))
-    assert.truthy(generic(tostring(stmt)):find("anon_1.x1 = ? AND anon_1.y1 = ?", 1, true), tostring(stmt))
+    assert.truthy(generic(tostring(stmt)):find("anon_%d+%.x1 = %? AND anon_%d+%.y1 = %?"), tostring(stmt))
     assert.same({ 1 }, s:scalars(stmt):all())
   end)
 

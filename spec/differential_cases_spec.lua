@@ -538,6 +538,8 @@ end)
 describe("a flush that inserts a row whose key an object of the session still holds", function()
   it("detaches that object, so that its changes never reach the new row", function()
     local env = setup({ autoflush = false })
+    -- SQLite gives a rolled-back id again; PostgreSQL's sequences and MySQL's counters do not
+    if env.engine.dialect ~= "sqlite" then return pending("SQLite reuses a rolled-back id") end
     local s1 = env.s
     local t = env.Node{ name = "old" }
     s1:add(t)
@@ -633,5 +635,32 @@ describe("a self-referential one-to-many not loaded", function()
     other.parent = root
     s:flush()
     assert.equal(root.id, other.parent_id)
+  end)
+end)
+
+describe("rows of a self-referential table in one flush", function()
+  it("are saved in the levels of SQLAlchemy's per-state sort: a row that references one waits", function()
+    local env = setup()
+    local s = env.s
+    local a = env.Node{ name = "a" }
+    s:add(a)
+    s:commit()
+    local b = env.Node{ name = "b" }
+    b.parent = a
+    s:add(b)
+    local c = env.Node{ name = "c" }
+    s:add(c)
+    s:flush()
+    assert.same({ 3, 2 }, { b.id, c.id })
+    local d = env.Node{ name = "d" }
+    s:add(d)
+    d.parent = b
+    local e = env.Node{ name = "e" }
+    s:add(e)
+    local f = env.Node{ name = "f" }
+    s:add(f)
+    f.parent = d
+    s:flush()
+    assert.same({ 5, 4, 6 }, { d.id, e.id, f.id })
   end)
 end)

@@ -12,8 +12,10 @@ use super::dependency::Plan;
 use super::events::{self, MapperEvent, SessionEvent};
 
 use super::attributes::AttrSet;
+use super::collections::RelState;
 use super::identity::{FxHashMap, FxHashSet, IdentityKey};
 use super::instance::{Instance, Status};
+use super::relationships::Direction;
 use super::session::SessionCore;
 use crate::engine::Connection;
 use crate::error::{Error, ErrorKind, Result};
@@ -365,6 +367,186 @@ fn update_ready_rows(
     Ok(())
 }
 
+/// Whether the objects of `table` that this flush saves have a relationship to their own
+/// mapper (SQLAlchemy flushes such a mapper state by state).
+fn refers_to_itself(session: &SessionCore, table: &Table) -> bool {
+    let new = session.new.borrow();
+    let modified = session.modified.borrow();
+    let Some(inst) = new
+        .iter()
+        .chain(modified.iter())
+        .find(|i| i.mapper.table.id == table.id)
+    else {
+        return false;
+    };
+    let m = &inst.mapper;
+    let self_ref = m
+        .relationships
+        .borrow()
+        .iter()
+        .any(|r| !r.viewonly && Rc::ptr_eq(&r.target(), m));
+    self_ref
+}
+
+/// Whether a row of `table` waits for a pending parent of another table not inserted yet.
+fn waits_on_other_tables(plan: &Plan, table: &Table, index: &Inserted) -> bool {
+    plan.rules.iter().any(|r| {
+        r.child.mapper.table.id == table.id
+            && r.parent.as_ref().is_some_and(|(p, _)| {
+                p.mapper.table.id != table.id
+                    && p.status() == Status::Pending
+                    && !index.contains_key(&Rc::as_ptr(p))
+            })
+    })
+}
+
+/// The rows of a self-referential table in the order of SQLAlchemy's per-state flush: its
+/// topological sort runs in levels (every action whose predecessors are done), and a row's
+/// save waits for the processing of its many-to-one (one level, once it references
+/// anything; after the referenced row's save when that one is saved too) and for the
+/// processing of its parent's one-to-many (after the parent's save). Each level sends its
+/// UPDATEs, then its INSERTs in the order the objects were added.
+#[allow(clippy::too_many_arguments)]
+fn save_in_state_levels(
+    conn: &Connection,
+    plan: &Plan,
+    session: &SessionCore,
+    table: &Rc<Table>,
+    new: &[&Rc<Instance>],
+    inserted: &mut Vec<InsertOutcome>,
+    index: &mut Inserted,
+    updated: &mut Vec<UpdateOutcome>,
+    done: &mut FxHashSet<*const Instance>,
+    undo: &mut Undo,
+) -> Result<()> {
+    let modified: Vec<Rc<Instance>> = session
+        .modified
+        .borrow()
+        .iter()
+        .filter(|i| {
+            i.mapper.table.id == table.id
+                && !i.state().marked_deleted
+                && !done.contains(&Rc::as_ptr(i))
+        })
+        .cloned()
+        .collect();
+    let rows: Vec<&Rc<Instance>> = modified.iter().chain(new.iter().copied()).collect();
+    let at: FxHashMap<*const Instance, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(n, r)| (Rc::as_ptr(r), n))
+        .collect();
+    // per row: the rows of this flush it references (many-to-one), whether it references
+    // anything, and the rows of this flush whose collection holds it (one-to-many)
+    let mut refs: Vec<Vec<usize>> = vec![Vec::new(); rows.len()];
+    let mut references: Vec<bool> = vec![false; rows.len()];
+    let mut holders: Vec<Vec<usize>> = vec![Vec::new(); rows.len()];
+    for (n, r) in rows.iter().enumerate() {
+        let m = &r.mapper;
+        for rel in m.relationships.borrow().iter() {
+            if rel.viewonly || !Rc::ptr_eq(&rel.target(), m) {
+                continue;
+            }
+            match r.rel_state(rel.index) {
+                RelState::Scalar(sc) if rel.direction == Direction::ManyToOne => {
+                    if let Some(t) = sc.value {
+                        references[n] = true;
+                        if let Some(&k) = at.get(&Rc::as_ptr(&t)) {
+                            refs[n].push(k);
+                        }
+                    }
+                }
+                RelState::Collection(c) if rel.direction == Direction::OneToMany => {
+                    for x in c.items.iter().chain(c.removed.iter()) {
+                        if let Some(&k) = at.get(&Rc::as_ptr(x)) {
+                            holders[k].push(n);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    // longest path from a source, as the sort's levels; a cycle (refused before any SQL by
+    // row_cycles for the rows that matter) stops the walk
+    fn level(
+        n: usize,
+        refs: &[Vec<usize>],
+        references: &[bool],
+        holders: &[Vec<usize>],
+        memo: &mut [Option<usize>],
+        visiting: &mut [bool],
+    ) -> usize {
+        if let Some(l) = memo[n] {
+            return l;
+        }
+        if visiting[n] {
+            return 0;
+        }
+        visiting[n] = true;
+        let mut l = 0;
+        if references[n] {
+            let process = refs[n]
+                .iter()
+                .map(|&t| level(t, refs, references, holders, memo, visiting) + 1)
+                .max()
+                .unwrap_or(0);
+            l = l.max(process + 1);
+        }
+        for &p in &holders[n] {
+            l = l.max(level(p, refs, references, holders, memo, visiting) + 2);
+        }
+        visiting[n] = false;
+        memo[n] = Some(l);
+        l
+    }
+    let mut memo = vec![None; rows.len()];
+    let mut visiting = vec![false; rows.len()];
+    let levels: Vec<usize> = (0..rows.len())
+        .map(|n| level(n, &refs, &references, &holders, &mut memo, &mut visiting))
+        .collect();
+    let top = levels.iter().copied().max().unwrap_or(0);
+    let n_modified = modified.len();
+    for l in 0..=top {
+        let ups: Vec<&Rc<Instance>> = (0..n_modified)
+            .filter(|&n| levels[n] == l)
+            .map(|n| rows[n])
+            .collect();
+        if !ups.is_empty() {
+            let set: FxHashSet<*const Instance> = ups.iter().map(|r| Rc::as_ptr(r)).collect();
+            apply_rules(
+                plan,
+                &|c| set.contains(&Rc::as_ptr(c)),
+                inserted,
+                index,
+                undo,
+            )?;
+            done.extend(set.iter().copied());
+            update_with_events(conn, table, &ups, updated)?;
+        }
+        let ins: Vec<&Rc<Instance>> = (n_modified..rows.len())
+            .filter(|&n| levels[n] == l)
+            .map(|n| rows[n])
+            .collect();
+        if !ins.is_empty() {
+            let set: FxHashSet<*const Instance> = ins.iter().map(|r| Rc::as_ptr(r)).collect();
+            apply_rules(
+                plan,
+                &|c| set.contains(&Rc::as_ptr(c)),
+                inserted,
+                index,
+                undo,
+            )?;
+            let first = inserted.len();
+            insert_with_events(conn, table, &ins, inserted, undo)?;
+            for (k, out) in inserted.iter().enumerate().skip(first) {
+                index.insert(Rc::as_ptr(&out.inst), k);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Inserts the pending rows in rounds, tables in dependency order: each round inserts
 /// the rows whose pending parents are inserted already, so rows of a self-referential
 /// table go in levels and tables that point at each other interleave when their rows do
@@ -391,6 +573,26 @@ fn insert_in_dependency_order(
     while first_round || remaining.iter().any(|r| !r.is_empty()) {
         let mut progress = false;
         for (t, table) in order.iter().enumerate() {
+            if first_round
+                && refers_to_itself(session, table)
+                && !waits_on_other_tables(plan, table, index)
+            {
+                let rows = std::mem::take(&mut remaining[t]);
+                progress |= !rows.is_empty();
+                save_in_state_levels(
+                    conn,
+                    plan,
+                    session,
+                    table,
+                    &rows,
+                    inserted,
+                    index,
+                    updated,
+                    &mut done_updates,
+                    undo,
+                )?;
+                continue;
+            }
             // as SQLAlchemy's save_obj: a table's UPDATEs go before its INSERTs (an old row
             // gives up a unique key the new one takes), except rows whose new foreign key
             // waits for a parent not inserted yet
@@ -954,8 +1156,8 @@ fn apply(
         // the state discards its pending mutations
         if let Some(rels) = st.rels.as_mut() {
             for r in rels.iter_mut() {
-                if matches!(r, super::collections::RelState::Pending(_)) {
-                    *r = super::collections::RelState::Unloaded;
+                if matches!(r, RelState::Pending(_)) {
+                    *r = RelState::Unloaded;
                 }
             }
         }
