@@ -29,6 +29,18 @@ DELIBERATE = {
     # across the writer's commit ("linger"). (Issue item 1, the sessions' isolation, is
     # fixed and checked by these features on --db file.)
     "MEMORY_WRITER_LOCKS_READERS": "BEHAVIOUR.md: an in-memory database's writer locks out readers",
+    # docs/BEHAVIOUR.md item 10: a flush whose DELETE matches no row raises StaleDataError
+    # where SQLAlchemy warns ("DELETE statement on table ... expected to delete 1 row(s); 0
+    # were matched") and goes on. Applied through DELIBERATE_WARNINGS: the comparison stops
+    # at the step where SQLAlchemy warned so (the two sessions differ from there on by
+    # design: one failed its flush). Reached when an object detached with the key of a row
+    # a rollback took back is deleted (seeds 6 and 84 at 200 ops).
+    "STALE_DELETE_RAISES": "BEHAVIOUR.md 10: a DELETE matching no row raises StaleDataError",
+}
+
+# SQLAlchemy warnings at which a DELIBERATE difference begins: the comparison stops there.
+DELIBERATE_WARNINGS = {
+    "expected to delete": "STALE_DELETE_RAISES",
 }
 
 # Generator features left out because of a DELIBERATE difference, always (not only with

@@ -395,7 +395,7 @@ def main():
                 print("  %-50s %d: %s" % (sig, len(ss), " ".join(map(str, ss[:12]))))
         stopped = sorted(STOPPED)
         print("difftest: %d seeds x %d ops (%s, lualchemy db %s, excluded: %s): %d diverged%s, "
-              "%d compared up to where SQLAlchemy has no answer (known.py ORACLE_ERRORS, ORACLE_WARNINGS)%s, %.1fs"
+              "%d compared up to where SQLAlchemy has no answer or a deliberate difference begins (known.py ORACLE_ERRORS, ORACLE_WARNINGS, DELIBERATE_WARNINGS)%s, %.1fs"
               % (len(seeds), args.ops, args.seeds, args.db, ",".join(names) or "none", len(bad),
                  (" (seeds " + " ".join(str(c["seed"]) for c, _ in bad) + ")") if bad else "",
                  len(stopped), (" (seeds " + " ".join(map(str, stopped)) + ")") if stopped else "",

@@ -390,9 +390,14 @@ def run_case(case, directory, emit):
         r.contract_clear_generated_keys()
         r.oracle_reset_stale_deleted()
         obs = {"seed": seed, "i": i, "err": err, "res": res, "objs": r.observe()}
-        stop = [w for w in known.ORACLE_WARNINGS if any(w in str(x.message) for x in seen)]
+        messages = [str(x.message) for x in seen]
+        stop = [w for w in known.ORACLE_WARNINGS if any(w in m for m in messages)]
+        deliberate = [n for w, n in known.DELIBERATE_WARNINGS.items()
+                      if any(w in m for m in messages)]
         if stop or r.half_attached():
             obs["oracle_stop"] = "identity replaced"
+        elif deliberate:
+            obs["oracle_stop"] = deliberate[0]
         emit(obs)
     emit({"seed": seed, "i": "final", "tables": r.finish()})
     for suffix in ("", "-wal", "-shm", "-journal"):
