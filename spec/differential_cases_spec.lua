@@ -664,3 +664,46 @@ describe("rows of a self-referential table in one flush", function()
     assert.same({ 5, 4, 6 }, { d.id, e.id, f.id })
   end)
 end)
+
+describe("a bulk UPDATE's new values for the objects of the session", function()
+  local function score_env()
+    local env = { engine = orm.create_engine("sqlite://") }
+    local Base = orm.declarative_base()
+    env.Player = Base:model("Player", {
+      __tablename__ = "dc_players",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30)),
+      score = orm.Column(orm.Integer),
+    })
+    Base.metadata:create_all(env.engine)
+    env.s = orm.Session(env.engine, { expire_on_commit = false })
+    return env
+  end
+
+  it("are worked out in memory for loaded, unchanged attributes (SQLAlchemy's evaluator)", function()
+    local env = score_env()
+    local s, Player = env.s, env.Player
+    local a, b = Player{ name = "a", score = 6 }, Player{ name = "b", score = 1 }
+    s:add_all({ a, b })
+    s:commit()
+    s:execute(orm.update(Player):where(Player.score:gt(2)):values{ score = Player.score + 1 })
+    assert.equal(7, a.score)
+    assert.same({}, orm.inspect(a).unloaded)
+    assert.equal(1, b.score)
+    -- a value that cannot be worked out in memory expires the attribute
+    s:execute(orm.update(Player):where(Player.name:eq("a")):values{ score = orm.func.abs(-3) })
+    assert.same({ "score" }, orm.inspect(a).unloaded)
+    assert.equal(3, a.score)
+  end)
+
+  it("stay on an object the rollback makes transient again", function()
+    local env = score_env()
+    local s, Player = env.s, env.Player
+    local p = Player{ name = "p", score = 6 }
+    s:add(p)
+    s:execute(orm.update(Player):where(Player.name:eq("p")):values{ score = Player.score + 1 })
+    s:rollback()
+    assert.equal("transient", state(p))
+    assert.equal(7, p.score)
+  end)
+end)

@@ -4,9 +4,10 @@
 //!
 //! lualchemy synchronizes by fetching: before the statement runs, the primary keys of the
 //! rows it will match are selected with the same WHERE clause, in the same transaction.
-//! Objects of those keys in the identity map then have the updated attributes expired (they
-//! reload with the database's new values on access), or, for DELETE, leave the identity map
-//! as deleted objects (a rollback restores them). `"auto"`, `"evaluate"` and `"fetch"` all
+//! Objects of those keys in the identity map then take the new values worked out in memory
+//! (`bulk_evaluate.rs`, as SQLAlchemy's evaluator; what cannot be worked out expires and
+//! reloads on access), or, for DELETE, leave the identity map as deleted objects (a
+//! rollback restores them). `"auto"`, `"evaluate"` and `"fetch"` all
 //! take this path, which is always exact; `"auto"` / `"evaluate"` (the default) leave out
 //! an object expired as a whole, as SQLAlchemy's evaluation skips it; `false` skips it all.
 
@@ -50,22 +51,63 @@ impl SessionCore {
         let _route = self.route_to(Some(mapper));
         let keys = self.matching_keys(mapper, &where_, sync)?;
         let attrs: Vec<usize> = values.iter().map(|(i, _)| *i).collect();
-        {
-            // expired first, so that RETURNING rows fill the new values in
+        let matched: Vec<Rc<super::instance::Instance>> = {
             let map = self.identity.borrow();
-            for k in &keys {
-                if let Some(inst) = map.get(k) {
-                    inst.expire(Some(&attrs));
-                }
+            keys.iter().filter_map(|k| map.get(k).cloned()).collect()
+        };
+        if returning.is_some() {
+            // expired first, so that RETURNING rows fill the new values in
+            for inst in &matched {
+                inst.expire(Some(&attrs));
             }
         }
         let mut up = Update::new(&mapper.table);
-        up.values = values;
         up.where_ = where_;
         if let Some(r) = returning {
             up.returning = r.select.columns.clone();
         }
-        self.run_statement(&Statement::Update(up), returning)
+        // as SQLAlchemy: the new values worked out in memory before the statement runs
+        let computed: Vec<Vec<(usize, Option<Value>)>> = if returning.is_none() {
+            matched
+                .iter()
+                .map(|inst| {
+                    values
+                        .iter()
+                        .map(|(i, e)| (*i, super::bulk_evaluate::evaluate(e, inst)))
+                        .collect()
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        up.values = values;
+        let out = self.run_statement(&Statement::Update(up), returning)?;
+        // a loaded attribute not changed since the flush takes the worked-out value (as the
+        // row's, no change recorded); a changed one, or one whose value cannot be worked
+        // out, expires; an unloaded one stays so
+        for (inst, vals) in matched.iter().zip(computed) {
+            let mut expire = Vec::new();
+            {
+                let mut st = inst.state_mut();
+                for (i, v) in vals {
+                    if !st.loaded.contains(i) {
+                        continue;
+                    }
+                    let changed = st.committed.iter().any(|(a, _)| *a == i);
+                    match v {
+                        Some(v) if !changed => st.values[i] = v,
+                        _ => expire.push(i),
+                    }
+                }
+            }
+            if !expire.is_empty() {
+                inst.expire(Some(&expire));
+            }
+            if let Some(f) = self.frames.borrow_mut().last_mut() {
+                f.updated.push(inst.clone());
+            }
+        }
+        Ok(out)
     }
 
     /// `DELETE FROM table WHERE where_ [RETURNING ...]`; returns the number of rows matched

@@ -3,6 +3,7 @@
 
 pub mod attributes;
 pub mod bulk;
+mod bulk_evaluate;
 pub mod bulk_persistence;
 pub mod collections;
 pub mod comparators;
