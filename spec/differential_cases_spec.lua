@@ -707,3 +707,25 @@ describe("a bulk UPDATE's new values for the objects of the session", function()
     assert.equal(7, p.score)
   end)
 end)
+
+describe("an object whose deletion an earlier flush sent", function()
+  it("gets the key of the parent whose collection it joined, in memory only", function()
+    local env = setup()
+    local s = env.s
+    local a = env.Parent{ name = "a" }
+    local b = env.Parent{ name = "b" }
+    s:add_all({ a, b })
+    local c = env.Child{ label = "c" }
+    c.parent = a
+    s:add(c)
+    s:flush()
+    s:delete(c)
+    s:flush()
+    assert.equal("deleted", state(c))
+    c.parent = b -- b's collection gains it (a backref)
+    s:commit()
+    assert.equal("detached", state(c))
+    assert.equal(b.id, c.parent_id)
+    assert.equal(0, env.scalar("SELECT count(*) FROM dc_children"))
+  end)
+end)

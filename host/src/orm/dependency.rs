@@ -325,7 +325,11 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                     if Rc::ptr_eq(&rel.target(), &inst.mapper) {
                         continue;
                     }
-                    for child in c.added.iter().filter(|c| !session.owns(c)) {
+                    for child in c
+                        .added
+                        .iter()
+                        .filter(|c| !session.owns(c) || c.status() == Status::Deleted)
+                    {
                         set.push(SyncRule {
                             child: child.clone(),
                             child_cols: rel.remote.clone(),

@@ -77,15 +77,28 @@ fn sync_outside_session(session: &SessionCore, plan: &Plan) {
         let Some((parent, cols)) = &rule.parent else {
             continue;
         };
-        if session.owns(&rule.child) || !session.owns(parent) {
+        if !session.owns(parent) {
             continue;
         }
-        if !matches!(rule.child.status(), Status::Transient | Status::Detached) {
+        // outside the session, or deleted by an earlier flush (SQLAlchemy's sync writes its
+        // key in memory: the unit of work does not count it as deleted)
+        let deleted = rule.child.status() == Status::Deleted;
+        if !deleted && session.owns(&rule.child) {
+            continue;
+        }
+        if !deleted && !matches!(rule.child.status(), Status::Transient | Status::Detached) {
             continue;
         }
         for (&c, &p) in rule.child_cols.iter().zip(cols.iter()) {
             let v = parent.state().values[p].clone();
-            rule.child.set(c, v);
+            if deleted {
+                // in memory only: its row is gone, nothing is to be written
+                let mut st = rule.child.state_mut();
+                st.values[c] = v;
+                st.loaded.insert(c);
+            } else {
+                rule.child.set(c, v);
+            }
         }
     }
 }
@@ -347,7 +360,11 @@ fn update_ready_rows(
     let skip = |c: &Rc<Instance>| done.contains(&Rc::as_ptr(c)) || waiting.contains(&Rc::as_ptr(c));
     apply_rules(
         plan,
-        &|c| c.mapper.table.id == table.id && c.status() != Status::Pending && !skip(c),
+        &|c| {
+            c.mapper.table.id == table.id
+                && !matches!(c.status(), Status::Pending | Status::Deleted)
+                && !skip(c)
+        },
         inserted,
         index,
         undo,
