@@ -729,3 +729,26 @@ describe("an object whose deletion an earlier flush sent", function()
     assert.equal(0, env.scalar("SELECT count(*) FROM dc_children"))
   end)
 end)
+
+describe("a pending object that leaves a delete-orphan collection of an owner outside its session", function()
+  it("is expunged by the next flush, unless added again first", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" } -- never in the session
+    local c = env.Child{ label = "c" }
+    s:add(c)
+    p.children:append(c)
+    p.children:remove(c)
+    assert.equal("pending", state(c))
+    s:flush()
+    assert.equal("transient", state(c))
+    assert.equal(0, env.scalar("SELECT count(*) FROM dc_children"))
+    local d = env.Child{ label = "d" }
+    s:add(d)
+    p.children:append(d)
+    p.children:remove(d)
+    s:add(d)
+    s:flush()
+    assert.equal("persistent", state(d))
+  end)
+end)

@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use super::instance::{Instance, Status};
 use super::relationships::{Direction, Relationship};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::invalid;
 
 /// One relationship of one instance.
@@ -240,6 +240,21 @@ fn put_scalar(obj: &Rc<Instance>, r: usize, value: Option<Rc<Instance>>) {
     obj.rel_changed();
 }
 
+/// A pending object that left a delete-orphan collection: expunged at once when the
+/// collection's owner is in its session (SQLAlchemy's remove event acts through the owner's
+/// session), else flagged for its next flush to expunge.
+fn expunge_pending_orphan(child: &Rc<Instance>, owner: &Rc<Instance>) -> Result<()> {
+    let Some(s) = child.session() else {
+        return Ok(());
+    };
+    if owner.session().is_some_and(|o| Rc::ptr_eq(&s, &o)) {
+        s.expunge(child)
+    } else {
+        child.state_mut().orphaned_outside = true;
+        Ok(())
+    }
+}
+
 /// An object the save-update cascade cannot bring into the parent's session (its row deleted
 /// by a flush, or attached to another session) cannot be linked: refused before anything
 /// changes, as SQLAlchemy's cascade listener raises before the collection or the reference
@@ -406,6 +421,7 @@ impl Events {
         // the old value matters only to keep the reverse side in step; a many-to-one's
         // comes from the identity map without SQL, or stays unknown (as SQLAlchemy's
         // passive history does), so setting it never loads nor raises
+        let mut looked_up = false;
         if reverse.is_some()
             && parent.status() == Status::Persistent
             && !parent.rel_loaded(rel.index)
@@ -425,6 +441,7 @@ impl Events {
                         replaced: None,
                     })
                 });
+                looked_up = true;
             } else {
                 self.ensure(parent, rel)?;
             }
@@ -437,10 +454,18 @@ impl Events {
             rel,
             op: InitiatorOp::Replace,
         };
-        let value = fire(parent, rel, AttrEvent::Set, value, old.clone(), initiator)?;
+        // a refused set leaves the reference as it was: not loaded, when only looked up
+        let refused = |e: Error| {
+            if looked_up {
+                parent.with_rel(rel.index, |s| *s = RelState::Unloaded);
+            }
+            e
+        };
+        let value =
+            fire(parent, rel, AttrEvent::Set, value, old.clone(), initiator).map_err(refused)?;
         if let Some(v) = &value {
-            check_target(rel, v)?;
-            refuse_deleted(parent, rel, v)?;
+            check_target(rel, v).map_err(refused)?;
+            refuse_deleted(parent, rel, v).map_err(refused)?;
         }
         if let (Some(o), Some(v)) = (&old, &value) {
             if Rc::ptr_eq(o, v) {
@@ -454,7 +479,7 @@ impl Events {
         // SQLAlchemy's listeners in their order: the save-update cascade (refusing an object
         // it cannot attach before anything changes), then the change and the backref
         if let Some(v) = &value {
-            cascade_into_session(parent, rel, v)?;
+            cascade_into_session(parent, rel, v).map_err(refused)?;
         }
         put_scalar(parent, rel.index, value.clone());
         if let Some(rev) = &reverse {
@@ -615,11 +640,7 @@ impl Events {
         // a pending orphan never reaches the database: expunged when the collection's owner
         // is in its session (SQLAlchemy's remove event acts through the owner's session)
         if rel.cascade.delete_orphan && child.status() == Status::Pending {
-            if let (Some(s), Some(o)) = (child.session(), parent.session()) {
-                if Rc::ptr_eq(&s, &o) {
-                    s.expunge(child)?;
-                }
-            }
+            expunge_pending_orphan(child, parent)?;
         }
         if let Some(rev) = rel.reverse() {
             self.reverse_remove(child, &rev, parent, initiator)?;
@@ -834,11 +855,7 @@ impl Events {
             // a pending orphan never reaches the database, also when the other side made
             // it one (SQLAlchemy's remove event expunges it whatever the initiator)
             if rev.cascade.delete_orphan && parent.status() == Status::Pending {
-                if let (Some(s), Some(o)) = (parent.session(), obj.session()) {
-                    if Rc::ptr_eq(&s, &o) {
-                        s.expunge(parent)?;
-                    }
-                }
+                expunge_pending_orphan(parent, obj)?;
             }
         } else {
             let points_here = match obj.rel_state(rev.index) {

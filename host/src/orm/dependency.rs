@@ -213,6 +213,21 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
     // no save-update cascade here: as SQLAlchemy's, it runs when an object is added and
     // when the program (not a backref) links objects; a related object that is not in the
     // session when the flush runs is left out, its key not copied
+    // pending orphans of a collection whose owner was outside the session leave now, as
+    // SQLAlchemy's flush expunges them
+    let dropped: Vec<Rc<Instance>> = session
+        .new
+        .borrow()
+        .iter()
+        .filter(|i| {
+            let st = i.state();
+            st.orphaned && st.orphaned_outside
+        })
+        .cloned()
+        .collect();
+    for inst in &dropped {
+        session.expunge(inst)?;
+    }
     load_for_deletes(session)?;
     let mut done: FxHashSet<*const Instance> = FxHashSet::default();
     cascade_deletes(session, &mut done, &mut nullify, &mut plan)?;

@@ -64,6 +64,10 @@ pub struct InstanceState {
     /// joining one since): SQLAlchemy's has-parent flag set false, which makes a
     /// persistent object an orphan its next flush deletes.
     pub orphaned: bool,
+    /// A pending object made an orphan through a collection whose owner is not in its
+    /// session (SQLAlchemy's `_orphaned_outside_of_session`): its next flush expunges it,
+    /// unless it has a parent again. `add` clears it.
+    pub orphaned_outside: bool,
     /// Marked for deletion by `session:delete` (not yet flushed).
     pub marked_deleted: bool,
     /// Queued on the session's list of modified instances.
@@ -134,6 +138,7 @@ impl Instance {
                 was_deleted: false,
                 nulls_never_set: false,
                 orphaned: false,
+                orphaned_outside: false,
                 marked_deleted: false,
                 queued_modified: false,
                 session: None,
@@ -167,6 +172,7 @@ impl Instance {
                 was_deleted: false,
                 nulls_never_set: false,
                 orphaned: false,
+                orphaned_outside: false,
                 marked_deleted: false,
                 queued_modified: false,
                 session: Some(session),

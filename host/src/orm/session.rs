@@ -268,6 +268,8 @@ impl SessionCore {
         if self.closed.get() {
             self.check_usable()?;
         }
+        // added (or reached by the cascade) again: no longer an orphan to drop at the flush
+        inst.state_mut().orphaned_outside = false;
         let status = inst.status();
         if let Some(other) = inst.session() {
             if !self.is(&other) {
