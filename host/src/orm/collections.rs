@@ -421,7 +421,9 @@ impl Events {
         // the old value matters only to keep the reverse side in step; a many-to-one's
         // comes from the identity map without SQL, or stays unknown (as SQLAlchemy's
         // passive history does), so setting it never loads nor raises
-        let mut looked_up = false;
+        // the old value stored only to be looked up (unknown to SQLAlchemy, which then
+        // leaves the attribute unloaded when the set is refused)
+        let mut unknown_old = false;
         if reverse.is_some()
             && parent.status() == Status::Persistent
             && !parent.rel_loaded(rel.index)
@@ -434,6 +436,19 @@ impl Events {
                     let st = o.state();
                     o.mapper.pk.iter().all(|&k| st.loaded.contains(k))
                 });
+                // known: the object found, or a NULL key loaded from the row or set (one the
+                // INSERT left NULL without a value is SQLAlchemy's NEVER_SET)
+                let known = {
+                    let st = parent.state();
+                    let loaded = rel.local.iter().all(|&c| st.loaded.contains(c));
+                    let null = rel.local.iter().any(|&c| st.values[c].is_null());
+                    loaded
+                        && if null {
+                            !st.nulls_never_set
+                        } else {
+                            old.is_some()
+                        }
+                };
                 parent.with_rel(rel.index, |s| {
                     *s = RelState::Scalar(ScalarRef {
                         value: old,
@@ -441,7 +456,7 @@ impl Events {
                         replaced: None,
                     })
                 });
-                looked_up = true;
+                unknown_old = !known;
             } else {
                 self.ensure(parent, rel)?;
             }
@@ -454,9 +469,9 @@ impl Events {
             rel,
             op: InitiatorOp::Replace,
         };
-        // a refused set leaves the reference as it was: not loaded, when only looked up
+        // a refused set leaves a reference whose old value was unknown not loaded
         let refused = |e: Error| {
-            if looked_up {
+            if unknown_old {
                 parent.with_rel(rel.index, |s| *s = RelState::Unloaded);
             }
             e
