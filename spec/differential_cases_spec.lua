@@ -752,3 +752,55 @@ describe("a pending object that leaves a delete-orphan collection of an owner ou
     assert.equal("persistent", state(d))
   end)
 end)
+
+describe("references to objects whose deletion was flushed", function()
+  it("setting the object a reference holds already refuses nothing", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    local c = env.Child{ label = "c" }
+    c.parent = p
+    s:add(c)
+    s:begin_nested(function() s:delete(p) end) -- the delete cascade takes c along
+    assert.equal("deleted", state(c))
+    c.parent = p
+    assert.equal(p, c.parent)
+  end)
+
+  it("a new object pointing at one is inserted without its key", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:flush()
+    s:begin_nested(function() s:delete(p) end)
+    local c = env.Child{ label = "c" }
+    c.parent = p
+    local ok, err = pcall(s.add, s, c) -- the cascade reaches the deleted p
+    assert.is_false(ok)
+    assert.equal("InvalidRequestError", err.kind)
+    s:flush()
+    assert.equal("persistent", state(c))
+    assert.is_nil(c.parent_id)
+    assert.equal(p, c.parent)
+  end)
+end)
+
+describe("expiring an object whole", function()
+  it("forgets that it left its parent's collection: no orphan at the next flush", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "c" }
+    c.parent = p
+    s:add(p)
+    s:commit()
+    c.parent = nil
+    s:rollback() -- expires c
+    c.label = "e"
+    s:commit()
+    assert.equal("persistent", state(c))
+    assert.equal(1, env.scalar("SELECT count(*) FROM dc_children"))
+  end)
+end)

@@ -480,8 +480,9 @@ impl Events {
             fire(parent, rel, AttrEvent::Set, value, old.clone(), initiator).map_err(refused)?;
         if let Some(v) = &value {
             check_target(rel, v).map_err(refused)?;
-            refuse_deleted(parent, rel, v).map_err(refused)?;
         }
+        // the object it holds already: no cascade, nothing refused (SQLAlchemy's listener
+        // returns at once)
         if let (Some(o), Some(v)) = (&old, &value) {
             if Rc::ptr_eq(o, v) {
                 if let Some(s) = parent.session() {
@@ -490,6 +491,9 @@ impl Events {
                 parent.mark_modified();
                 return Ok(());
             }
+        }
+        if let Some(v) = &value {
+            refuse_deleted(parent, rel, v).map_err(refused)?;
         }
         // SQLAlchemy's listeners in their order: the save-update cascade (refusing an object
         // it cannot attach before anything changes), then the change and the backref

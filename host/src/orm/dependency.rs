@@ -255,7 +255,11 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
             }
             match (rel.direction, inst.rel_state(rel.index)) {
                 (Direction::ManyToOne, RelState::Scalar(s)) if s.changed => {
-                    if s.value.as_ref().is_some_and(|p| !session.owns(p)) {
+                    // a deleted object is out of the session too (its DELETE flushed)
+                    if s.value
+                        .as_ref()
+                        .is_some_and(|p| !session.owns(p) || p.status() == Status::Deleted)
+                    {
                         continue; // SQLAlchemy warns "not in session" and copies nothing
                     }
                     set.push(SyncRule {

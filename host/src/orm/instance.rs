@@ -258,6 +258,8 @@ impl Instance {
             None => {
                 st.loaded.clear();
                 st.committed.clear();
+                // SQLAlchemy's whole-object expiry forgets the has-parent flags too
+                st.orphaned = false;
                 for v in st.values.iter_mut() {
                     *v = Value::Null;
                 }
