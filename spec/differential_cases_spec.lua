@@ -804,3 +804,24 @@ describe("expiring an object whole", function()
     assert.equal(1, env.scalar("SELECT count(*) FROM dc_children"))
   end)
 end)
+
+describe("the save-update cascade of add()", function()
+  it("walks a collection's members appended since the last flush first (their INSERT order)", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local a = env.Child{ label = "a" }
+    a.parent = p
+    s:add(p)
+    s:flush()
+    local b = env.Child{ label = "b" }
+    b.parent = p -- b is not in the session: a backref append
+    s:rollback() -- p and a are transient again
+    local s2 = orm.Session(env.engine)
+    local c = env.Child{ label = "c" }
+    c.parent = p
+    s2:add(c)
+    s2:flush()
+    assert.same({ 1, 2, 3 }, { c.id, b.id, a.id })
+  end)
+end)

@@ -151,36 +151,59 @@ impl SessionCore {
     /// As SQLAlchemy's cascade iterator with `halt_on` the session: objects already in a
     /// session are not walked again (what they reach joined when they did, or joins through
     /// the attribute events), so each call costs the new part of the graph only.
+    /// Depth first, as SQLAlchemy's `cascade_iterator`: an object reached is added and its
+    /// own relationships are walked before its siblings; a collection gives its members
+    /// appended since the last flush first, then the others, then those removed (SQLAlchemy's
+    /// `get_all_pending`), which is the order of their INSERTs.
     pub fn cascade_add(&self, inst: &Rc<Instance>) -> Result<()> {
-        let mut stack = vec![inst.clone()];
-        while let Some(x) = stack.pop() {
-            let rels: Vec<Rc<Relationship>> = x.mapper.relationships.borrow().clone();
-            for rel in rels {
-                if !rel.cascade.save_update || rel.viewonly {
-                    continue;
+        let mut stack: Vec<std::vec::IntoIter<Rc<Instance>>> =
+            vec![save_update_targets(inst).into_iter()];
+        while let Some(top) = stack.last_mut() {
+            let Some(y) = top.next() else {
+                stack.pop();
+                continue;
+            };
+            match y.session() {
+                // a deleted object (its DELETE flushed) is out of the identity map:
+                // SQLAlchemy's walk reaches it and refuses it
+                Some(other) if self.is(&other) && y.status() == Status::Deleted => {
+                    self.add_one(&y)?
                 }
-                for y in related(&x, &rel) {
-                    match y.session() {
-                        // a deleted object (its DELETE flushed) is out of the identity map:
-                        // SQLAlchemy's walk reaches it and refuses it
-                        Some(other) if self.is(&other) && y.status() == Status::Deleted => {
-                            self.add_one(&y)?
-                        }
-                        // the walk stops at what the session holds already
-                        Some(other) if self.is(&other) => {}
-                        // raises "already attached to session", as SQLAlchemy's cascade does
-                        Some(_) => self.add_one(&y)?,
-                        None if matches!(y.status(), Status::Transient | Status::Detached) => {
-                            self.add_one(&y)?;
-                            stack.push(y);
-                        }
-                        None => {}
-                    }
+                // the walk stops at what the session holds already
+                Some(other) if self.is(&other) => {}
+                // raises "already attached to session", as SQLAlchemy's cascade does
+                Some(_) => self.add_one(&y)?,
+                None if matches!(y.status(), Status::Transient | Status::Detached) => {
+                    self.add_one(&y)?;
+                    stack.push(save_update_targets(&y).into_iter());
                 }
+                None => {}
             }
         }
         Ok(())
     }
+}
+
+/// What the save-update cascade walks from `x`, relationship by relationship.
+fn save_update_targets(x: &Instance) -> Vec<Rc<Instance>> {
+    let mut out = Vec::new();
+    for rel in x.mapper.relationships.borrow().iter() {
+        if !rel.cascade.save_update || rel.viewonly {
+            continue;
+        }
+        let st = x.state();
+        match st.rels.as_ref().and_then(|v| v.get(rel.index)) {
+            Some(RelState::Scalar(s)) => out.extend(s.value.iter().cloned()),
+            Some(RelState::Collection(c)) => {
+                let added = |i: &Rc<Instance>| c.added.iter().any(|a| Rc::ptr_eq(a, i));
+                out.extend(c.items.iter().filter(|i| added(i)).cloned());
+                out.extend(c.items.iter().filter(|i| !added(i)).cloned());
+                out.extend(c.removed.iter().filter(|r| !c.contains(r)).cloned());
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The loaded related objects of `x` through `rel` (nothing when unloaded).
