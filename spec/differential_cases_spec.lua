@@ -808,6 +808,9 @@ end)
 describe("the save-update cascade of add()", function()
   it("walks a collection's members appended since the last flush first (their INSERT order)", function()
     local env = setup()
+    -- a's foreign key from the rolled-back flush stays (only generated keys are cleared):
+    -- it holds where the parent gets the same id again, as on SQLite
+    if env.engine.dialect ~= "sqlite" then return pending("SQLite reuses a rolled-back id") end
     local s = env.s
     local p = env.Parent{ name = "p" }
     local a = env.Child{ label = "a" }
@@ -823,5 +826,26 @@ describe("the save-update cascade of add()", function()
     s2:add(c)
     s2:flush()
     assert.same({ 1, 2, 3 }, { c.id, b.id, a.id })
+  end)
+end)
+
+describe("a collection of an object a rollback made transient", function()
+  it("starts empty when first used: changes recorded while it had a key are dropped", function()
+    local env = setup()
+    local s = env.s
+    local p
+    s:begin_nested(function()
+      p = env.Parent{ name = "p" }
+      s:add(p)
+    end)
+    local c = env.Child{ label = "c" }
+    c.parent = p -- p's collection is not loaded: a pending append
+    s:add(c)
+    s:rollback()
+    assert.equal("transient", state(p))
+    local d = env.Child{ label = "d" }
+    p.children:append(d)
+    assert.equal(1, #p.children)
+    assert.equal(d, p.children[1])
   end)
 end)

@@ -302,14 +302,14 @@ impl SessionCore {
         match inst.status() {
             Status::Transient | Status::Pending => {
                 if !inst.rel_loaded(rel.index) {
-                    inst.store_loaded(
-                        rel.index,
-                        if rel.uselist {
-                            RelState::Collection(Collection::default())
-                        } else {
-                            RelState::Scalar(ScalarRef::default())
-                        },
-                    );
+                    // no rows to load: empty, and changes recorded while it had a key (a
+                    // rollback took it back) are dropped, as SQLAlchemy initializes it
+                    let empty = if rel.uselist {
+                        RelState::Collection(Collection::default())
+                    } else {
+                        RelState::Scalar(ScalarRef::default())
+                    };
+                    inst.with_rel(rel.index, |s| *s = empty);
                 }
                 Ok(())
             }
