@@ -849,3 +849,23 @@ describe("a collection of an object a rollback made transient", function()
     assert.equal(d, p.children[1])
   end)
 end)
+
+describe("an object marked for deletion that a saved parent's collection gained", function()
+  it("is saved by the next flush and deleted by the one after (SQLAlchemy's cancel_delete)", function()
+    local env = setup({ expire_on_commit = false, autoflush = false })
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "c" }
+    s:add_all({ p, c })
+    s:flush()
+    p.children:append(c)
+    s:delete(c)
+    s:flush()
+    assert.equal("persistent", state(c))
+    assert.equal(p.id, env.scalar("SELECT parent_id FROM dc_children"))
+    assert.is_true(s.deleted:contains(c))
+    s:flush()
+    assert.equal("deleted", state(c))
+    assert.equal(0, env.scalar("SELECT count(*) FROM dc_children"))
+  end)
+end)

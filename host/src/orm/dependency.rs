@@ -52,6 +52,10 @@ pub(crate) struct Plan {
     pub assoc_delete_all: Vec<AssocOf>,
     /// Objects whose relationship changes this flush writes (flags cleared on success).
     pub touched: Vec<Rc<Instance>>,
+    /// Objects marked for deletion that a saved parent's one-to-many gained since the last
+    /// flush: saved by this flush instead (SQLAlchemy's `cancel_delete`), and marked for
+    /// deletion again after it, for the next flush.
+    pub cancelled_deletes: Vec<Rc<Instance>>,
 }
 
 /// The loaded related objects of `inst` (and theirs, and so on) along relationships whose
@@ -250,6 +254,35 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         .collect();
     for inst in &dropped {
         session.expunge(inst)?;
+    }
+    // members a saved parent's one-to-many gained are saved, whatever delete() said
+    for inst in session
+        .new
+        .borrow()
+        .iter()
+        .chain(session.modified.borrow().iter())
+    {
+        let st = inst.state();
+        if st.marked_deleted || !st.rels_changed {
+            continue;
+        }
+        for rel in inst.mapper.relationships.borrow().iter() {
+            if rel.viewonly || rel.direction != Direction::OneToMany {
+                continue;
+            }
+            if let Some(RelState::Collection(c)) = st.rels.as_ref().and_then(|v| v.get(rel.index)) {
+                for child in &c.added {
+                    if child.state().marked_deleted
+                        && !plan.cancelled_deletes.iter().any(|x| Rc::ptr_eq(x, child))
+                    {
+                        plan.cancelled_deletes.push(child.clone());
+                    }
+                }
+            }
+        }
+    }
+    for child in &plan.cancelled_deletes {
+        session.unmark_deleted(child);
     }
     load_for_deletes(session)?;
     let mut done: FxHashSet<*const Instance> = FxHashSet::default();

@@ -403,7 +403,13 @@ impl SessionCore {
         Ok(())
     }
 
-    fn mark_deleted(&self, inst: &Rc<Instance>) {
+    /// Takes an object out of the deletions of the next flush (see `Plan::cancelled_deletes`).
+    pub(crate) fn unmark_deleted(&self, inst: &Rc<Instance>) {
+        inst.state_mut().marked_deleted = false;
+        self.deleted.borrow_mut().retain(|o| !Rc::ptr_eq(o, inst));
+    }
+
+    pub(crate) fn mark_deleted(&self, inst: &Rc<Instance>) {
         let mut st = inst.state_mut();
         if !st.marked_deleted {
             st.marked_deleted = true;

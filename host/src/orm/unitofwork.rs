@@ -41,6 +41,14 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
         Plan::default()
     };
     let mut undo = Undo::default();
+    // deletions the flush put off (SQLAlchemy's cancel_delete) stand for the next one
+    let remark = |plan: &Plan| {
+        for x in &plan.cancelled_deletes {
+            if x.status() == Status::Persistent {
+                session.mark_deleted(x);
+            }
+        }
+    };
     let result = write(session, conn, &plan, &mut undo).and_then(|out| {
         // after_flush: every statement sent, the objects not yet updated
         session.dispatch(SessionEvent::AfterFlush, None, None)?;
@@ -56,6 +64,7 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
                 Vec::new()
             };
             apply(session, inserted, updated)?;
+            remark(&plan);
             sync_outside_session(session, &plan);
             for inst in &now_persistent {
                 session.dispatch(SessionEvent::PendingToPersistent, Some(inst), None)?;
@@ -64,6 +73,7 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
         }
         Err(e) => {
             undo.restore();
+            remark(&plan);
             Err(e)
         }
     }
