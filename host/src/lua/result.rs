@@ -222,8 +222,34 @@ impl ResultSet {
         self.check_open()?;
         let rest = self.rows.len() - self.cursor.pos.get().min(self.rows.len());
         let cap = n.map_or(rest, |n| n.min(rest));
-        let t = lua.create_table_with_capacity(cap, 0)?;
         let mut k = 0;
+        // a list of entities (`scalars(select(User)):all()`): the instances up to the first
+        // other item go into the list in one raw pass, without a protected call per row
+        let mut instances = Vec::new();
+        let mut other = None;
+        if let Mode::Scalars(c) = self.mode {
+            instances.reserve(cap);
+            while n.is_none_or(|n| instances.len() < n) {
+                let Some(i) = self.next_index()? else { break };
+                match &self.rows.row(i)[c] {
+                    Item::Instance(x) => instances.push(x),
+                    _ => {
+                        other = Some(i);
+                        break;
+                    }
+                }
+            }
+        }
+        let t = if instances.is_empty() {
+            lua.create_table_with_capacity(cap, 0)?
+        } else {
+            k = instances.len();
+            super::instance::push_instances(lua, instances.into_iter())?
+        };
+        if let Some(i) = other {
+            k += 1;
+            t.raw_set(k, self.render(lua, i)?)?;
+        }
         while n.is_none_or(|n| k < n) {
             match self.next_index()? {
                 Some(i) => {
