@@ -26,12 +26,17 @@ local function temp_db()
   tmp = tmp:gsub("/+$", "")
   if tmp == "" then tmp = "/" end
   math.randomseed(os.time(), math.floor(os.clock() * 1e6))
-  local path = ("%s/bench_w9_lua_%d_%d.db"):format(tmp, os.time(), math.random(1, 1 << 30))
+  local path = ("%s/bench_w9_lua_%d_%d.db"):format(tmp, os.time(), math.random(1, 1073741824))
   local files = { path, path .. "-wal", path .. "-shm" }
   local function remove() for _, f in ipairs(files) do os.remove(f) end end
   remove()
   return path, remove
 end
+
+-- written in the Lua every version shares (the LuaJIT build runs it too: 5.1 has no
+-- table.pack, and unpack is a global there)
+local unpack = table.unpack or unpack
+local function pack(...) return { n = select("#", ...), ... } end
 
 local WORKLOADS = {
   "insert", "load", "update", "get-by-pk",
@@ -56,15 +61,15 @@ for _, entry in ipairs(order) do
   if w and (selected == nil or selected[name]) then
     local path, remove
     if name == "W9" then path, remove = temp_db() end
-    local state = table.pack(w.setup(path))
+    local state = pack(w.setup(path))
     -- Python frees the seed rows by reference counting as seeding returns; Lua leaves them to
     -- the collector, which would then spend part of the timed run collecting them
     collectgarbage()
     collectgarbage()
     local t0 = os.clock()
-    local kept = table.pack(w.run(table.unpack(state, 1, state.n)))
+    local kept = pack(w.run(unpack(state, 1, state.n)))
     local dt = os.clock() - t0
-    w.teardown(table.unpack(kept, 2, kept.n))
+    w.teardown(unpack(kept, 2, kept.n))
     if remove then remove() end
     local rows = kept[1]
     print(("%s %s rows=%d seconds=%.4f rows_per_s=%.0f cpu_seconds=%.4f"):format(

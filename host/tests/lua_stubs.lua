@@ -125,7 +125,7 @@ local samples = {
 }
 
 -- The public names a value offers: a table's keys; a userdata's methods and fields, read
--- from its metatable as mlua builds it (`__index` a table of methods, or a function whose
+-- from its metatable as mlua builds it (`__index` a table of methods, or a Lua function whose
 -- upvalues are the Lua-side extension table, the field getters and the methods).
 local function offered(v)
   local names = {}
@@ -144,7 +144,9 @@ local function offered(v)
   local index = rawget(mt, "__index")
   if type(index) == "table" then
     take(index)
-  elseif type(index) == "function" then
+  elseif type(index) == "function" and debug.getinfo(index, "S").what ~= "C" then
+    -- (a raw C closure, such as an instance's `__index`, holds no method tables: its
+    -- upvalues are the model's own attribute names)
     local i = 1
     while true do
       local name, upvalue = debug.getupvalue(index, i)

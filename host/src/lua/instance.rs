@@ -17,14 +17,16 @@
 //! | `[6]` `[7]` | getters and setters of hybrid properties and synonyms (see `computed.rs`) |
 //! | `[8]` | validators by column index + 1 |
 //! | light userdata `MAPPER_KEY` | the `Mapper` (its presence marks an instance metatable) |
-//! | `__index` `__newindex` `__gc` | the raw functions below |
+//! | `__index` `__newindex` | the raw functions below, as closures over this metatable and its keys table |
+//! | `__gc` | the raw finalizer below |
 //!
 //! Reads and writes of loaded integer, float, string and boolean attributes never leave
 //! these functions; everything else calls the slow functions, which are ordinary mlua
 //! functions, so errors are `orm.Error` values as everywhere else.
 //!
 //! A weak-valued registry table maps an `Instance` address to its Lua value, so the loader
-//! hands out the very Lua value a script already holds for a row. An object nobody in Lua
+//! hands out the very Lua value a script already holds for a row (keyed through
+//! `compat::rawgetp`: light userdata, or the address as a number on LuaJIT). An object nobody in Lua
 //! refers to any more is collected; its row data lives on in the session (as SQLAlchemy's
 //! weak identity map keeps nothing but what the session needs), its extra Lua fields do not.
 //!
@@ -161,8 +163,6 @@ pub fn make_class(
         raise_listener_values(lua, &mt)?;
     }
     unsafe {
-        mt.raw_set("__index", lua.create_c_function(instance_index)?)?;
-        mt.raw_set("__newindex", lua.create_c_function(instance_newindex)?)?;
         mt.raw_set("__gc", lua.create_c_function(instance_gc)?)?;
     }
     mt.raw_set("__name", mapper.class_name.as_str())?;
@@ -185,6 +185,18 @@ pub fn make_class(
             ffi::lua_pushvalue(l, 1);
             ffi::lua_rawset(l, -3); // models[model] = mt
             ffi::lua_settop(l, 1);
+            // `__index` and `__newindex`: closures over the metatable (to know their own
+            // instances by one comparison) and its keys table (one lookup per access)
+            for (name, f) in [
+                ("__index", instance_index as ffi::lua_CFunction),
+                ("__newindex", instance_newindex as ffi::lua_CFunction),
+            ] {
+                ffi::lua_pushlstring(l, name.as_ptr() as *const _, name.len());
+                ffi::lua_pushvalue(l, 1);
+                ffi::lua_rawgeti(l, 1, KEYS);
+                ffi::lua_pushcclosure(l, f, 2);
+                ffi::lua_rawset(l, 1);
+            }
             mt_ref = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
         })?;
     }
@@ -244,19 +256,26 @@ fn class_meta(lua: &Lua, name: &str, args: mlua::MultiValue) -> LuaResult<LuaVal
 
 /// The instance behind a Lua value, if it is one.
 pub fn instance_of(lua: &Lua, v: &LuaValue) -> Option<Rc<Instance>> {
-    let LuaValue::UserData(ud) = v else {
+    let LuaValue::UserData(_) = v else {
         return None;
     };
-    let mut p: Block = std::ptr::null();
-    unsafe {
-        lua.exec_raw::<()>(ud.clone(), |l| {
-            p = check(l, 1);
-            ffi::lua_settop(l, 0);
-        })
-        .ok()?;
-        // the userdata (alive: `ud` refers to it) holds a strong count
+    // Straight on the running state, without `exec_raw`'s protected call (a new C closure
+    // per call on LuaJIT): pushing a value mlua holds, `check`'s lookups and `settop` raise
+    // no error and allocate nothing, once the stack has room.
+    lua.exec_raw_lua(|raw| unsafe {
+        let l = raw.state();
+        if ffi::lua_checkstack(l, 4) == 0 {
+            return None;
+        }
+        let top = ffi::lua_gettop(l);
+        let p = match raw.push_value(v) {
+            Ok(()) => check(l, top + 1),
+            Err(_) => std::ptr::null(),
+        };
+        ffi::lua_settop(l, top);
+        // the userdata (alive: `v` refers to it) holds a strong count
         own(p)
-    }
+    })
 }
 
 /// The instance behind a Lua value, or `UnmappedInstanceError` naming what it is.
@@ -360,7 +379,7 @@ unsafe fn own(p: Block) -> Option<Rc<Instance>> {
 /// userdata with the metatable at registry reference `mt_ref`.
 unsafe fn push_raw(l: *mut ffi::lua_State, inst: &Rc<Instance>, objects: c_int, mt_ref: c_int) {
     let p = Rc::as_ptr(inst) as *const c_void;
-    if ffi::lua_rawgetp(l, objects, p) == ffi::LUA_TUSERDATA {
+    if compat::rawgetp(l, objects, p) == ffi::LUA_TUSERDATA {
         return;
     }
     ffi::lua_pop(l, 1);
@@ -380,7 +399,7 @@ unsafe fn new_userdata(l: *mut ffi::lua_State, inst: Rc<Instance>, objects: c_in
     ffi::lua_pushvalue(l, mt);
     ffi::lua_setmetatable(l, -2);
     ffi::lua_pushvalue(l, -1);
-    ffi::lua_rawsetp(l, objects, p as *const c_void);
+    compat::rawsetp(l, objects, p as *const c_void);
 }
 
 /// The instance held by the userdata at `idx`, or null when it is no lualchemy instance.
@@ -485,31 +504,42 @@ fn write_fast(p: Block, i: usize, v: Value) -> bool {
     inst.try_set(i, v)
 }
 
-/// The attribute index of the key at `key_idx` in the metatable at `mt`, if it is one.
-unsafe fn attr_index(l: *mut ffi::lua_State, mt: c_int, key_idx: c_int) -> Option<usize> {
-    ffi::lua_rawgeti(l, mt, KEYS);
+/// The attribute index of the key at `key_idx` in the keys table at `keys`, if it is one.
+#[inline(always)]
+unsafe fn attr_index(l: *mut ffi::lua_State, keys: c_int, key_idx: c_int) -> Option<usize> {
     ffi::lua_pushvalue(l, key_idx);
-    let found = ffi::lua_rawget(l, -2) == ffi::LUA_TNUMBER;
+    let found = ffi::lua_rawget(l, keys) == ffi::LUA_TNUMBER;
     let i = ffi::lua_tointeger(l, -1) as usize;
-    ffi::lua_pop(l, 2);
+    ffi::lua_pop(l, 1);
     found.then_some(i)
 }
 
-/// Pushes the metatable of the instance at index 1 and returns its instance, or raises.
+/// Upvalues of `__index` and `__newindex`: the model's instance metatable and its keys table.
+const UP_MT: c_int = ffi::lua_upvalueindex(1);
+const UP_KEYS: c_int = ffi::lua_upvalueindex(2);
+
+/// Pushes the metatable of the instance at index 1 and returns its instance, or raises: an
+/// instance of this closure's model (its metatable is upvalue 1) that is not finalized.
+#[inline(always)]
 unsafe fn self_instance(l: *mut ffi::lua_State) -> Block {
-    let p = check(l, 1);
-    if p.is_null() {
-        raise(l, "ArgumentError", "expected a lualchemy instance".into());
+    if ffi::lua_type(l, 1) == ffi::LUA_TUSERDATA
+        && ffi::lua_getmetatable(l, 1) != 0
+        && ffi::lua_rawequal(l, -1, UP_MT) != 0
+    {
+        let p = *(ffi::lua_touserdata(l, 1) as *const Block);
+        if !p.is_null() {
+            return p;
+        }
     }
-    ffi::lua_getmetatable(l, 1);
-    p
+    raise(l, "ArgumentError", "expected a lualchemy instance".into());
+    std::ptr::null()
 }
 
 /// `obj.key`: (obj, key) -> value.
 unsafe extern "C-unwind" fn instance_index(l: *mut ffi::lua_State) -> c_int {
     ffi::lua_settop(l, 2);
     let p = self_instance(l); // mt at 3
-    if let Some(i) = attr_index(l, 3, 2) {
+    if let Some(i) = attr_index(l, UP_KEYS, 2) {
         if i >= SPECIAL {
             return special_get(l, p, i);
         }
@@ -537,7 +567,7 @@ unsafe extern "C-unwind" fn instance_index(l: *mut ffi::lua_State) -> c_int {
 unsafe extern "C-unwind" fn instance_newindex(l: *mut ffi::lua_State) -> c_int {
     ffi::lua_settop(l, 3);
     let p = self_instance(l); // mt at 4
-    if let Some(i) = attr_index(l, 4, 2) {
+    if let Some(i) = attr_index(l, UP_KEYS, 2) {
         let done = match kind_of(p, i).and_then(|k| value_fast(l, 3, k)) {
             Some(v) => write_fast(p, i, v),
             None => false,
@@ -589,11 +619,24 @@ unsafe fn drop_block(block: *mut c_void) {
     }
 }
 
+/// The models' `__call`: `construct` as a closure over the models table and the objects
+/// table (upvalues: no registry lookup per object, which costs LuaJIT a long hash chain).
+pub fn constructor(lua: &Lua) -> LuaResult<mlua::Function> {
+    unsafe {
+        lua.exec_raw((), |l| {
+            ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&MODELS_KEY));
+            ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&OBJECTS_KEY));
+            ffi::lua_pushcclosure(l, construct, 2);
+        })
+    }
+}
+
 /// `Model{ key = value, ... }`: (model, args) -> a transient instance. An unknown key is an
-/// error naming the model and the key (raised by the slow write).
-pub(crate) unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
+/// error naming the model and the key (raised by the slow write). Upvalues: the models table
+/// and the objects table (`constructor`).
+unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
     ffi::lua_settop(l, 2);
-    ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&MODELS_KEY));
+    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
     ffi::lua_pushvalue(l, 1);
     if ffi::lua_rawget(l, -2) != ffi::LUA_TTABLE {
         return raise(l, "ArgumentError", "expected a model class".into());
@@ -620,7 +663,7 @@ pub(crate) unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_in
         let mapper = ManuallyDrop::new(Rc::from_raw(mapper));
         Instance::new(&mapper)
     };
-    ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&OBJECTS_KEY)); // 4
+    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(2)); // 4: objects
     ffi::lua_pushvalue(l, 3);
     new_userdata(l, inst, 4); // 6: obj (5: mt copy)
     ffi::lua_replace(l, 4); // 4: obj
@@ -638,16 +681,17 @@ pub(crate) unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_in
         return 1;
     }
     let p = *(ffi::lua_touserdata(l, 4) as *const Block);
+    ffi::lua_rawgeti(l, 3, KEYS); // 5: keys
     ffi::lua_pushnil(l);
     while ffi::lua_next(l, 2) != 0 {
-        // 5: key, 6: value
-        let done = if ffi::lua_type(l, 5) == ffi::LUA_TSTRING {
-            match attr_index(l, 3, 5) {
+        // 6: key, 7: value
+        let done = if ffi::lua_type(l, 6) == ffi::LUA_TSTRING {
+            match attr_index(l, 5, 6) {
                 Some(i) if i >= SPECIAL => {
-                    special_set(l, 3, 4, 5, 6, p, i);
+                    special_set(l, 3, 4, 6, 7, p, i);
                     true
                 }
-                Some(i) => match kind_of(p, i).and_then(|k| value_fast(l, 6, k)) {
+                Some(i) => match kind_of(p, i).and_then(|k| value_fast(l, 7, k)) {
                     Some(v) => write_fast(p, i, v),
                     None => false,
                 },
@@ -659,12 +703,13 @@ pub(crate) unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_in
         if !done {
             ffi::lua_rawgeti(l, 3, SLOW_SET);
             ffi::lua_pushvalue(l, 4);
-            ffi::lua_pushvalue(l, 5);
             ffi::lua_pushvalue(l, 6);
+            ffi::lua_pushvalue(l, 7);
             ffi::lua_call(l, 3, 0);
         }
         ffi::lua_pop(l, 1);
     }
+    ffi::lua_settop(l, 4);
     1
 }
 

@@ -512,9 +512,7 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
 impl UserData for LuaModel {
     fn add_fields<F: UserDataFields<Self>>(f: &mut F) {
         // `User{...}`: a raw C function (see `instance.rs`)
-        f.add_meta_field_with(MetaMethod::Call, |lua| unsafe {
-            lua.create_c_function(super::instance::construct)
-        });
+        f.add_meta_field_with(MetaMethod::Call, super::instance::constructor);
     }
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_meta_method(

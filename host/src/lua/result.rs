@@ -46,7 +46,9 @@ type SeenSet = Rc<RefCell<HashSet<Vec<UniqueKey>>>>;
 
 #[derive(Clone)]
 pub struct ResultSet {
-    rows: Rc<Rows>,
+    /// Emptied (same keys and width) once `all()` has handed out every row, so that the
+    /// buffered items do not outlive their use until the result object is collected.
+    rows: RefCell<Rc<Rows>>,
     cursor: Rc<Cursor>,
     /// The keys of rows already handed out, when `unique()` is on.
     seen: Option<SeenSet>,
@@ -95,7 +97,7 @@ fn no_rows_err() -> mlua::Error {
 impl ResultSet {
     pub fn new(rows: Rows) -> ResultSet {
         ResultSet {
-            rows: Rc::new(rows),
+            rows: RefCell::new(Rc::new(rows)),
             cursor: Rc::default(),
             seen: None,
             mode: Mode::Rows,
@@ -129,7 +131,7 @@ impl ResultSet {
     }
 
     fn returns_rows(&self) -> bool {
-        !(self.rowcount.is_some() && self.rows.width == 0)
+        !(self.rowcount.is_some() && self.rows().width == 0)
     }
 
     fn check_open(&self) -> LuaResult<()> {
@@ -137,7 +139,7 @@ impl ResultSet {
             Err(no_rows_err())
         } else if self.cursor.closed.get() {
             Err(closed_err())
-        } else if self.rows.needs_unique && self.seen.is_none() {
+        } else if self.rows().needs_unique && self.seen.is_none() {
             Err(kind_err(
                 ErrorKind::InvalidRequestError,
                 "The unique() method must be invoked on this Result, as it contains results that include joined eager loads against collections",
@@ -149,7 +151,7 @@ impl ResultSet {
 
     /// The legacy Query uniques rows itself when joined eager collections repeat them.
     pub fn make_unique_if_needed(&mut self) {
-        if self.rows.needs_unique {
+        if self.rows().needs_unique {
             self.make_unique();
         }
     }
@@ -163,12 +165,19 @@ impl ResultSet {
 
     fn close(&self) {
         self.cursor.closed.set(true);
-        self.cursor.pos.set(self.rows.len());
+        // the cursor may be shared with a result whose rows are not emptied
+        let end = self.cursor.pos.get().max(self.rows().len());
+        self.cursor.pos.set(end);
+    }
+
+    fn rows(&self) -> std::cell::Ref<'_, Rc<Rows>> {
+        self.rows.borrow()
     }
 
     /// The uniqueness key of row `i` as the mode sees it.
     fn unique_key(&self, i: usize) -> Vec<UniqueKey> {
-        let row = self.rows.row(i);
+        let rows = self.rows();
+        let row = rows.row(i);
         match self.mode {
             Mode::Scalars(c) => vec![UniqueKey::of(&row[c])],
             _ => row.iter().map(UniqueKey::of).collect(),
@@ -179,7 +188,7 @@ impl ResultSet {
     /// advancing the cursor; None at the end.
     fn next_index(&self) -> LuaResult<Option<usize>> {
         self.check_open()?;
-        let total = self.rows.len();
+        let total = self.rows().len();
         loop {
             let p = self.cursor.pos.get();
             if p >= total {
@@ -203,12 +212,12 @@ impl ResultSet {
 
     fn render(&self, lua: &Lua, i: usize) -> LuaResult<LuaValue> {
         match self.mode {
-            Mode::Scalars(c) => item_to_lua(lua, &self.rows.row(i)[c]),
+            Mode::Scalars(c) => item_to_lua(lua, &self.rows().row(i)[c]),
             Mode::Rows => Ok(LuaValue::UserData(lua.create_userdata(LuaRow {
-                rows: self.rows.clone(),
+                rows: self.rows().clone(),
                 index: i,
             })?)),
-            Mode::Mappings => Ok(LuaValue::Table(mapping(lua, &self.rows, i)?)),
+            Mode::Mappings => Ok(LuaValue::Table(mapping(lua, &self.rows(), i)?)),
         }
     }
 
@@ -220,10 +229,37 @@ impl ResultSet {
     /// `fetch`, with the number of rows fetched (a list of scalars may hold nils).
     fn fetch_counted(&self, lua: &Lua, n: Option<usize>) -> LuaResult<(mlua::Table, usize)> {
         self.check_open()?;
-        let rest = self.rows.len() - self.cursor.pos.get().min(self.rows.len());
+        let rest = self.rows().len() - self.cursor.pos.get().min(self.rows().len());
         let cap = n.map_or(rest, |n| n.min(rest));
-        let t = lua.create_table_with_capacity(cap, 0)?;
         let mut k = 0;
+        // a list of entities (`scalars(select(User)):all()`): the instances up to the first
+        // other item go into the list in one raw pass, without a protected call per row
+        let mut instances = Vec::new();
+        let mut other = None;
+        let rows = self.rows().clone();
+        if let Mode::Scalars(c) = self.mode {
+            instances.reserve(cap);
+            while n.is_none_or(|n| instances.len() < n) {
+                let Some(i) = self.next_index()? else { break };
+                match &rows.row(i)[c] {
+                    Item::Instance(x) => instances.push(x),
+                    _ => {
+                        other = Some(i);
+                        break;
+                    }
+                }
+            }
+        }
+        let t = if instances.is_empty() {
+            lua.create_table_with_capacity(cap, 0)?
+        } else {
+            k = instances.len();
+            super::instance::push_instances(lua, instances.into_iter())?
+        };
+        if let Some(i) = other {
+            k += 1;
+            t.raw_set(k, self.render(lua, i)?)?;
+        }
         while n.is_none_or(|n| k < n) {
             match self.next_index()? {
                 Some(i) => {
@@ -232,6 +268,17 @@ impl ResultSet {
                 }
                 None => break,
             }
+        }
+        drop(rows);
+        if n.is_none() {
+            // every row is out: keep the shape, let the items go
+            let mut r = self.rows.borrow_mut();
+            *r = Rc::new(Rows {
+                keys: r.keys.clone(),
+                width: r.width,
+                items: Vec::new(),
+                needs_unique: r.needs_unique,
+            });
         }
         Ok((t, k))
     }
@@ -284,7 +331,7 @@ impl ResultSet {
             _ => 0,
         };
         let v = match self.next_index()? {
-            Some(i) => item_to_lua(lua, &self.rows.row(i)[col])?,
+            Some(i) => item_to_lua(lua, &self.rows().row(i)[col])?,
             None => LuaValue::Nil,
         };
         self.close();
@@ -303,7 +350,7 @@ impl ResultSet {
 
     /// `scalars(index)`: a 1-based position or a column name.
     fn scalars_at(&self, which: Option<LuaValue>) -> LuaResult<ResultSet> {
-        let width = self.rows.width;
+        let width = self.rows().width;
         let col = match which {
             None | Some(LuaValue::Nil) => 0,
             Some(LuaValue::Integer(i)) if i >= 1 && (i as usize) <= width.max(1) => i as usize - 1,
@@ -312,7 +359,7 @@ impl ResultSet {
             }
             Some(LuaValue::String(s)) => {
                 let k = s.to_str()?;
-                key_position(&self.rows.keys, &k)?
+                key_position(&self.rows().keys, &k)?
             }
             Some(other) => {
                 return Err(kind_err(
@@ -337,13 +384,13 @@ impl ResultSet {
         if n < 1 {
             return Ok(LuaValue::Nil);
         }
-        let start = self.cursor.pos.get().min(self.rows.len());
+        let start = self.cursor.pos.get().min(self.rows().len());
         let index = match &self.seen {
-            None => Some(start + n as usize - 1).filter(|&i| i < self.rows.len()),
+            None => Some(start + n as usize - 1).filter(|&i| i < self.rows().len()),
             Some(seen) => {
                 let seen = seen.borrow();
                 let mut more = HashSet::new();
-                (start..self.rows.len())
+                (start..self.rows().len())
                     .filter(|&i| {
                         let k = self.unique_key(i);
                         !seen.contains(&k) && more.insert(k)
@@ -359,13 +406,13 @@ impl ResultSet {
 
     /// Rows (or scalars, mappings) not yet fetched, after `unique()`.
     fn remaining(&self) -> usize {
-        let start = self.cursor.pos.get().min(self.rows.len());
+        let start = self.cursor.pos.get().min(self.rows().len());
         match &self.seen {
-            None => self.rows.len() - start,
+            None => self.rows().len() - start,
             Some(seen) => {
                 let seen = seen.borrow();
                 let mut more = HashSet::new();
-                (start..self.rows.len())
+                (start..self.rows().len())
                     .filter(|&i| {
                         let k = self.unique_key(i);
                         !seen.contains(&k) && more.insert(k)
@@ -488,7 +535,7 @@ impl UserData for ResultSet {
             Ok(())
         });
         m.add_method("keys", |lua, this, ()| {
-            lua.create_sequence_from(this.rows.keys.iter().map(|k| k.to_string()))
+            lua.create_sequence_from(this.rows().keys.iter().map(|k| k.to_string()))
         });
         // `for row in result do`: the generic for calls the result.
         m.add_meta_method(MetaMethod::Call, |lua, this, _: mlua::MultiValue| {
