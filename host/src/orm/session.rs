@@ -76,6 +76,10 @@ pub struct SessionCore {
     pub listeners: super::events::SessionListeners,
     /// Instances a query built from rows, whose `load` event waits for the query's end.
     pub(crate) loaded_new: RefCell<Vec<Rc<Instance>>>,
+    /// Objects whose deletion a commit with `expire_on_commit = false` made permanent:
+    /// they stay in the deleted state, attached, until the session closes (SQLAlchemy's
+    /// commit detaches deleted objects only when it expires).
+    lingering_deleted: RefCell<Vec<Weak<Instance>>>,
     /// Per-mapper binds and the connections to their engines (`session_binds.rs`).
     pub(crate) binds: super::session_binds::BindState,
 }
@@ -111,6 +115,7 @@ impl Session {
             no_autoflush: Cell::new(0),
             listeners: Default::default(),
             loaded_new: RefCell::new(Vec::new()),
+            lingering_deleted: RefCell::new(Vec::new()),
             binds: Default::default(),
         }))
     }
@@ -456,14 +461,24 @@ impl SessionCore {
         out
     }
 
-    /// Detaches what the identity map and the pending list hold. Objects whose deletion
-    /// was flushed are in neither and stay deleted, as in SQLAlchemy (only a commit with
-    /// `expire_on_commit` detaches them).
     pub fn expunge_all(&self) {
+        for w in self.lingering_deleted.take() {
+            if let Some(inst) = w.upgrade() {
+                if inst.status() == Status::Deleted && self.owns(&inst) {
+                    inst.detach();
+                }
+            }
+        }
         let all: Vec<Rc<Instance>> = {
             let mut v: Vec<Rc<Instance>> =
                 self.identity.borrow_mut().drain().map(|(_, i)| i).collect();
             v.append(&mut self.new.borrow_mut());
+            v.extend(
+                self.frames
+                    .borrow()
+                    .iter()
+                    .flat_map(|f| f.deleted.iter().cloned()),
+            );
             v
         };
         self.deleted.borrow_mut().clear();
@@ -781,9 +796,12 @@ impl SessionCore {
         let expire = self.config.borrow().expire_on_commit;
         for f in frames {
             for inst in f.deleted {
-                // without expire_on_commit a deleted object stays deleted (SQLAlchemy)
                 if expire {
                     inst.detach();
+                } else {
+                    self.lingering_deleted
+                        .borrow_mut()
+                        .push(Rc::downgrade(&inst));
                 }
             }
         }
