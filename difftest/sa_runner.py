@@ -5,6 +5,7 @@ Output (stdout): one JSON line per step {"seed", "i", "err", "res", "objs"} and 
 case {"seed", "i": "final", "tables"}. The observation shape is documented in
 docs/TESTING.md and produced identically by lua_runner.lua.
 """
+import gc
 import json
 import os
 import sqlite3
@@ -272,6 +273,8 @@ class Runner:
         if k == "close":
             self.sess(op["s"]).close()
             del self.s[op["s"]]
+            # known.py ORACLE_QUIRKS SESSION_LIFETIME: the closed session is gone now
+            gc.collect()
             return None
         if k == "nested":
             s = self.sess(op["s"])

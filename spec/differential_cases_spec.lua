@@ -869,3 +869,22 @@ describe("an object marked for deletion that a saved parent's collection gained"
     assert.equal(0, env.scalar("SELECT count(*) FROM dc_children"))
   end)
 end)
+
+describe("add()'s cascade along a many-to-one changed since the last flush", function()
+  it("reaches the object it replaced too (SQLAlchemy's get_all_pending)", function()
+    local env = setup({ autoflush = false })
+    local s = env.s
+    local a, b = env.Parent{ name = "a" }, env.Parent{ name = "b" }
+    local c = env.Child{ label = "c" }
+    c.parent = a
+    s:add_all({ a, b, c })
+    s:commit()
+    local _ = c.parent, a.children, b.children
+    s:close() -- all detached
+    c.parent = b -- c is detached: nothing cascades yet
+    local s2 = orm.Session(env.engine)
+    s2:add(c)
+    assert.equal("persistent", state(a))
+    assert.equal("persistent", state(b))
+  end)
+end)

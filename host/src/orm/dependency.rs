@@ -197,7 +197,18 @@ fn save_update_targets(x: &Instance) -> Vec<Rc<Instance>> {
         }
         let st = x.state();
         match st.rels.as_ref().and_then(|v| v.get(rel.index)) {
-            Some(RelState::Scalar(s)) => out.extend(s.value.iter().cloned()),
+            // the value, then the one it replaced since the last flush
+            Some(RelState::Scalar(s)) => {
+                out.extend(s.value.iter().cloned());
+                if s.changed {
+                    out.extend(
+                        s.replaced
+                            .iter()
+                            .filter(|r| !s.value.as_ref().is_some_and(|v| Rc::ptr_eq(v, r)))
+                            .cloned(),
+                    );
+                }
+            }
             Some(RelState::Collection(c)) => {
                 let added = |i: &Rc<Instance>| c.added.iter().any(|a| Rc::ptr_eq(a, i));
                 out.extend(c.items.iter().filter(|i| added(i)).cloned());
