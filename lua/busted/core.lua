@@ -153,8 +153,9 @@ function Runner:handler_fn()
     -- the frames of the spec code only: not the assertion library's, not the runner's
     local lines = {}
     for line in (trace .. "\n"):gmatch("(.-)\n") do
-      if line:find("lualchemy/busted/core.lua", 1, true) or line:find("in function 'xpcall'", 1, true) then break end
-      if not (line:find("lualchemy/busted/", 1, true) or line:find("in function 'error'", 1, true) or line == "") then
+      -- ("in function 'x'" up to Lua 5.4, "in global 'x'" on 5.5)
+      if line:find("lualchemy/busted/core.lua", 1, true) or line:find("in %a+ 'xpcall'") then break end
+      if not (line:find("lualchemy/busted/", 1, true) or line:find("in %a+ 'error'") or line == "") then
         lines[#lines + 1] = line
       end
     end
