@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use super::dependency::Plan;
+use super::dependency::{Plan, SyncRule};
 use super::events::{self, MapperEvent, SessionEvent};
 
 use super::attributes::AttrSet;
@@ -358,12 +358,7 @@ fn update_ready_rows(
     } else {
         plan.rules
             .iter()
-            .filter(|r| {
-                r.child.mapper.table.id == table.id
-                    && r.parent.as_ref().is_some_and(|(p, _)| {
-                        p.status() == Status::Pending && !index.contains_key(&Rc::as_ptr(p))
-                    })
-            })
+            .filter(|r| r.child.mapper.table.id == table.id && awaited_parent(r, index).is_some())
             .map(|r| Rc::as_ptr(&r.child))
             .collect()
     };
@@ -415,16 +410,57 @@ fn refers_to_itself(session: &SessionCore, table: &Table) -> bool {
     self_ref
 }
 
+/// The pending parent a rule copies its key from, while this flush has not inserted it.
+fn awaited_parent<'a>(rule: &'a SyncRule, index: &Inserted) -> Option<&'a Rc<Instance>> {
+    rule.parent
+        .as_ref()
+        .map(|(p, _)| p)
+        .filter(|p| p.status() == Status::Pending && !index.contains_key(&Rc::as_ptr(p)))
+}
+
 /// Whether a row of `table` waits for a pending parent of another table not inserted yet.
 fn waits_on_other_tables(plan: &Plan, table: &Table, index: &Inserted) -> bool {
     plan.rules.iter().any(|r| {
         r.child.mapper.table.id == table.id
-            && r.parent.as_ref().is_some_and(|(p, _)| {
-                p.mapper.table.id != table.id
-                    && p.status() == Status::Pending
-                    && !index.contains_key(&Rc::as_ptr(p))
-            })
+            && awaited_parent(r, index).is_some_and(|p| p.mapper.table.id != table.id)
     })
+}
+
+/// Copies the keys into `rows`, then INSERTs them, each object's outcome indexed.
+fn insert_ready(
+    conn: &Connection,
+    plan: &Plan,
+    table: &Rc<Table>,
+    rows: &[&Rc<Instance>],
+    inserted: &mut Vec<InsertOutcome>,
+    index: &mut Inserted,
+    undo: &mut Undo,
+) -> Result<()> {
+    apply_rules_to(plan, rows, inserted, index, undo)?;
+    let first = inserted.len();
+    insert_with_events(conn, table, rows, inserted, undo)?;
+    for (n, out) in inserted.iter().enumerate().skip(first) {
+        index.insert(Rc::as_ptr(&out.inst), n);
+    }
+    Ok(())
+}
+
+/// `apply_rules` for the rules whose child is one of `rows`.
+fn apply_rules_to(
+    plan: &Plan,
+    rows: &[&Rc<Instance>],
+    inserted: &[InsertOutcome],
+    index: &Inserted,
+    undo: &mut Undo,
+) -> Result<()> {
+    let set: FxHashSet<*const Instance> = rows.iter().map(|r| Rc::as_ptr(r)).collect();
+    apply_rules(
+        plan,
+        &|c| set.contains(&Rc::as_ptr(c)),
+        inserted,
+        index,
+        undo,
+    )
 }
 
 /// The rows of a self-referential table in the order of SQLAlchemy's per-state flush: its
@@ -540,15 +576,8 @@ fn save_in_state_levels(
             .map(|n| rows[n])
             .collect();
         if !ups.is_empty() {
-            let set: FxHashSet<*const Instance> = ups.iter().map(|r| Rc::as_ptr(r)).collect();
-            apply_rules(
-                plan,
-                &|c| set.contains(&Rc::as_ptr(c)),
-                inserted,
-                index,
-                undo,
-            )?;
-            done.extend(set.iter().copied());
+            apply_rules_to(plan, &ups, inserted, index, undo)?;
+            done.extend(ups.iter().map(|r| Rc::as_ptr(r)));
             update_with_events(conn, table, &ups, updated)?;
         }
         let ins: Vec<&Rc<Instance>> = (n_modified..rows.len())
@@ -556,19 +585,7 @@ fn save_in_state_levels(
             .map(|n| rows[n])
             .collect();
         if !ins.is_empty() {
-            let set: FxHashSet<*const Instance> = ins.iter().map(|r| Rc::as_ptr(r)).collect();
-            apply_rules(
-                plan,
-                &|c| set.contains(&Rc::as_ptr(c)),
-                inserted,
-                index,
-                undo,
-            )?;
-            let first = inserted.len();
-            insert_with_events(conn, table, &ins, inserted, undo)?;
-            for (k, out) in inserted.iter().enumerate().skip(first) {
-                index.insert(Rc::as_ptr(&out.inst), k);
-            }
+            insert_ready(conn, plan, table, &ins, inserted, index, undo)?;
         }
     }
     Ok(())
@@ -642,11 +659,7 @@ fn insert_in_dependency_order(
                 let waiting: FxHashSet<*const Instance> = plan
                     .rules
                     .iter()
-                    .filter(|r| {
-                        r.parent.as_ref().is_some_and(|(p, _)| {
-                            p.status() == Status::Pending && !index.contains_key(&Rc::as_ptr(p))
-                        })
-                    })
+                    .filter(|r| awaited_parent(r, index).is_some())
                     .map(|r| Rc::as_ptr(&r.child))
                     .collect();
                 let (ready, rest): (Vec<&Rc<Instance>>, Vec<&Rc<Instance>>) = remaining[t]
@@ -656,20 +669,7 @@ fn insert_in_dependency_order(
                     break;
                 }
                 progress = true;
-                let ready_set: FxHashSet<*const Instance> =
-                    ready.iter().map(|i| Rc::as_ptr(i)).collect();
-                apply_rules(
-                    plan,
-                    &|c| ready_set.contains(&Rc::as_ptr(c)),
-                    inserted,
-                    index,
-                    undo,
-                )?;
-                let first = inserted.len();
-                insert_with_events(conn, table, &ready, inserted, undo)?;
-                for (n, out) in inserted.iter().enumerate().skip(first) {
-                    index.insert(Rc::as_ptr(&out.inst), n);
-                }
+                insert_ready(conn, plan, table, &ready, inserted, index, undo)?;
                 let done = rest.is_empty();
                 remaining[t] = rest;
                 if done {
