@@ -180,6 +180,27 @@ describe("op", function()
       assert.same({}, insp:get_unique_constraints("kids"))
     end)
 
+    it("a nil name makes an unnamed constraint (as autogenerate writes one the model leaves unnamed)", function()
+      local engine, ok, err = migrated([[
+      op.create_unique_constraint(nil, "kids", { "label" })
+      op.create_foreign_key(nil, "kids", "parents", { "parent_id" }, { "id" })
+      op.add_column("kids", orm.Column("owner_id", orm.Integer, orm.ForeignKey("parents.id")))]])
+      assert.is_true(ok, tostring(err))
+      local insp = orm.inspect(engine)
+      local fks = insp:get_foreign_keys("kids")
+      assert.equal(2, #fks)
+      for _, fk in ipairs(fks) do
+        assert.equal("parents", fk.referred_table)
+        assert.is_string(fk.name) -- the database named it
+      end
+      assert.equal(1, #insp:get_unique_constraints("kids"))
+      local conn = engine:connect()
+      local bad = pcall(function() conn:execute(orm.text("UPDATE kids SET owner_id = 99")) end)
+      conn:rollback()
+      conn:close()
+      assert.is_false(bad)
+    end)
+
     it("create_check_constraint and drop_constraint of a check", function()
       local engine, ok, err = migrated([[
       op.create_check_constraint("ck_kids_parent", "kids", "parent_id > 0")]])
@@ -213,6 +234,7 @@ describe("op", function()
       { "create_unique_constraint", [[op.create_unique_constraint("uq", "kids", { "label" })]] },
       { "create_foreign_key", [[op.create_foreign_key("fk", "kids", "parents", { "parent_id" }, { "id" })]] },
       { "create_check_constraint", [[op.create_check_constraint("ck", "kids", "id > 0")]] },
+      { "create_foreign_key without a name", [[op.create_foreign_key(nil, "kids", "parents", { "parent_id" }, { "id" })]] },
       { "drop_constraint", [[op.drop_constraint("fk", "kids", { type_ = "foreignkey" })]] },
     }) do
       it(case[1] .. " points to batch mode and leaves the database at the revision before", function()

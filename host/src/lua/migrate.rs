@@ -674,6 +674,15 @@ fn opt_table(v: Option<&LuaValue>) -> LuaResult<Option<mlua::Table>> {
     }
 }
 
+/// A constraint's name: a string, or nil for an unnamed constraint (as Alembic takes `None`,
+/// which autogenerate writes for a constraint the model leaves unnamed).
+fn constraint_name(args: &[LuaValue], what: &str) -> LuaResult<Option<String>> {
+    match args.first() {
+        None | Some(LuaValue::Nil) => Ok(None),
+        _ => arg_string(args, 0, what, "constraint_name").map(Some),
+    }
+}
+
 fn arg_string(args: &[LuaValue], i: usize, what: &str, name: &str) -> LuaResult<String> {
     match args.get(i) {
         Some(LuaValue::String(s)) => Ok(s.to_str()?.to_string()),
@@ -782,13 +791,7 @@ fn apply(ctx: &MigrationContext, table: &str, op: &BatchOp) -> LuaResult<()> {
         )],
         BatchOp::DropIndex(name) => vec![ddl_alter::drop_index(d, name, Some(table)).lua()?],
         BatchOp::AddConstraint(Constraint::Unique { name, columns }) => {
-            vec![ddl_alter::create_unique_constraint(
-                d,
-                name.as_deref().unwrap_or_default(),
-                table,
-                columns,
-            )
-            .lua()?]
+            vec![ddl_alter::create_unique_constraint(d, name.as_deref(), table, columns).lua()?]
         }
         BatchOp::AddConstraint(Constraint::ForeignKey {
             name,
@@ -799,7 +802,7 @@ fn apply(ctx: &MigrationContext, table: &str, op: &BatchOp) -> LuaResult<()> {
             onupdate,
         }) => vec![ddl_alter::create_foreign_key(
             d,
-            name.as_deref().unwrap_or_default(),
+            name.as_deref(),
             table,
             target_table,
             columns,
@@ -808,13 +811,7 @@ fn apply(ctx: &MigrationContext, table: &str, op: &BatchOp) -> LuaResult<()> {
         )
         .lua()?],
         BatchOp::AddConstraint(Constraint::Check { name, sql }) => {
-            vec![ddl_alter::create_check_constraint(
-                d,
-                name.as_deref().unwrap_or_default(),
-                table,
-                sql,
-            )
-            .lua()?]
+            vec![ddl_alter::create_check_constraint(d, name.as_deref(), table, sql).lua()?]
         }
         BatchOp::AddConstraint(Constraint::PrimaryKey { .. }) => {
             return Err(arg(
@@ -851,7 +848,7 @@ fn send(ctx: &MigrationContext, sink: &Sink, table: &str, op: BatchOp) -> LuaRes
 
 /// `create_foreign_key`'s arguments after the name and source: referent, local columns,
 /// remote columns, options.
-fn foreign_key_of(name: String, args: &[LuaValue], what: &str) -> LuaResult<BatchOp> {
+fn foreign_key_of(name: Option<String>, args: &[LuaValue], what: &str) -> LuaResult<BatchOp> {
     let referent = arg_string(args, 0, what, "referent_table")?;
     let local = string_list(args.get(1).unwrap_or(&LuaValue::Nil), what)?;
     let remote = string_list(args.get(2).unwrap_or(&LuaValue::Nil), what)?;
@@ -863,7 +860,7 @@ fn foreign_key_of(name: String, args: &[LuaValue], what: &str) -> LuaResult<Batc
         onupdate = opt_string(o, "onupdate", what)?;
     }
     Ok(BatchOp::AddConstraint(Constraint::ForeignKey {
-        name: Some(name),
+        name,
         columns: local,
         target_table: referent,
         target_columns: remote,
@@ -995,10 +992,10 @@ fn column_ops(
         "create_unique_constraint",
         1,
         |_lua, args, table, i, what| {
-            let name = arg_string(args, 0, what, "constraint_name")?;
+            let name = constraint_name(args, what)?;
             let at = 1 + i;
             BatchOp::AddConstraint(Constraint::Unique {
-                name: Some(name),
+                name,
                 columns: string_list(args.get(at).unwrap_or(&LuaValue::Nil), what)?,
             })
         }
@@ -1007,7 +1004,7 @@ fn column_ops(
         "create_check_constraint",
         1,
         |_lua, args, table, i, what| {
-            let name = arg_string(args, 0, what, "constraint_name")?;
+            let name = constraint_name(args, what)?;
             let at = 1 + i;
             let sql = match args.get(at) {
                 Some(LuaValue::String(s)) => s.to_str()?.to_string(),
@@ -1021,14 +1018,11 @@ fn column_ops(
                     )))
                 }
             };
-            BatchOp::AddConstraint(Constraint::Check {
-                name: Some(name),
-                sql,
-            })
+            BatchOp::AddConstraint(Constraint::Check { name, sql })
         }
     );
     op!("create_foreign_key", 1, |_lua, args, table, i, what| {
-        let name = arg_string(args, 0, what, "constraint_name")?;
+        let name = constraint_name(args, what)?;
         let at = 1 + i;
         foreign_key_of(name, &args[at.min(args.len())..], what)?
     });

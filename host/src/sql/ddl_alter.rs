@@ -80,6 +80,26 @@ fn alter_table(d: &dyn Dialect, table: &str) -> String {
     s
 }
 
+/// `ALTER TABLE t ADD [CONSTRAINT name] ` (an unnamed constraint is named by the database).
+fn add_constraint(d: &dyn Dialect, table: &str, name: Option<&str>) -> String {
+    let mut s = alter_table(d, table);
+    s.push_str(" ADD ");
+    if let Some(n) = name {
+        s.push_str("CONSTRAINT ");
+        d.quote_identifier(n, &mut s);
+        s.push(' ');
+    }
+    s
+}
+
+/// How a refusal names a constraint.
+fn constraint_label(name: Option<&str>) -> String {
+    name.map_or_else(
+        || "add an unnamed constraint".into(),
+        |n| format!("add constraint '{n}'"),
+    )
+}
+
 fn idents(d: &dyn Dialect, names: &[String], out: &mut String) {
     for (i, n) in names.iter().enumerate() {
         if i > 0 {
@@ -153,13 +173,9 @@ pub fn add_column(d: &dyn Dialect, table: &str, c: &Column) -> Result<Vec<String
     let mut out = vec![s];
     for fk in &c.foreign_keys {
         let (t, tc) = fk.target_parts();
-        let name = fk
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("fk_{table}_{}", c.name));
         out.push(create_foreign_key(
             d,
-            &name,
+            fk.name.as_deref(),
             table,
             t,
             std::slice::from_ref(&c.name),
@@ -170,7 +186,7 @@ pub fn add_column(d: &dyn Dialect, table: &str, c: &Column) -> Result<Vec<String
     if c.unique {
         out.push(create_unique_constraint(
             d,
-            &format!("uq_{table}_{}", c.name),
+            None,
             table,
             std::slice::from_ref(&c.name),
         )?);
@@ -353,17 +369,15 @@ pub fn drop_index(d: &dyn Dialect, name: &str, table: Option<&str>) -> Result<St
 /// `op.create_unique_constraint`.
 pub fn create_unique_constraint(
     d: &dyn Dialect,
-    name: &str,
+    name: Option<&str>,
     table: &str,
     columns: &[String],
 ) -> Result<String> {
     if is_sqlite(d) {
-        return Err(sqlite_refuses(&format!("add constraint '{name}'"), table));
+        return Err(sqlite_refuses(&constraint_label(name), table));
     }
-    let mut s = alter_table(d, table);
-    s.push_str(" ADD CONSTRAINT ");
-    d.quote_identifier(name, &mut s);
-    s.push_str(" UNIQUE (");
+    let mut s = add_constraint(d, table, name);
+    s.push_str("UNIQUE (");
     idents(d, columns, &mut s);
     s.push(')');
     Ok(s)
@@ -372,17 +386,15 @@ pub fn create_unique_constraint(
 /// `op.create_check_constraint(name, table, condition)`.
 pub fn create_check_constraint(
     d: &dyn Dialect,
-    name: &str,
+    name: Option<&str>,
     table: &str,
     condition: &str,
 ) -> Result<String> {
     if is_sqlite(d) {
-        return Err(sqlite_refuses(&format!("add constraint '{name}'"), table));
+        return Err(sqlite_refuses(&constraint_label(name), table));
     }
-    let mut s = alter_table(d, table);
-    s.push_str(" ADD CONSTRAINT ");
-    d.quote_identifier(name, &mut s);
-    s.push_str(" CHECK (");
+    let mut s = add_constraint(d, table, name);
+    s.push_str("CHECK (");
     s.push_str(condition);
     s.push(')');
     Ok(s)
@@ -392,7 +404,7 @@ pub fn create_check_constraint(
 /// onupdate})`.
 pub fn create_foreign_key(
     d: &dyn Dialect,
-    name: &str,
+    name: Option<&str>,
     source: &str,
     referent: &str,
     local: &[String],
@@ -400,12 +412,10 @@ pub fn create_foreign_key(
     (ondelete, onupdate): (Option<&str>, Option<&str>),
 ) -> Result<String> {
     if is_sqlite(d) {
-        return Err(sqlite_refuses(&format!("add constraint '{name}'"), source));
+        return Err(sqlite_refuses(&constraint_label(name), source));
     }
-    let mut s = alter_table(d, source);
-    s.push_str(" ADD CONSTRAINT ");
-    d.quote_identifier(name, &mut s);
-    s.push_str(" FOREIGN KEY(");
+    let mut s = add_constraint(d, source, name);
+    s.push_str("FOREIGN KEY(");
     idents(d, local, &mut s);
     s.push_str(") REFERENCES ");
     d.quote_identifier(referent, &mut s);
@@ -519,6 +529,38 @@ mod tests {
         assert_eq!(
             add_column(&SqliteDialect, "t", &u).unwrap(),
             vec!["ALTER TABLE t ADD COLUMN u_id INTEGER CONSTRAINT fk_x REFERENCES users (id) ON DELETE CASCADE"]
+        );
+    }
+
+    #[test]
+    fn unnamed_constraints_are_named_by_the_database() {
+        // as Alembic's add_column with an unnamed ForeignKey / unique=True column
+        let mut u = col("u_id", SqlType::Integer);
+        u.unique = true;
+        u.foreign_keys.push(ForeignKey {
+            target: "users.id".into(),
+            name: None,
+            ondelete: None,
+            onupdate: None,
+        });
+        assert_eq!(
+            add_column(&PostgresDialect, "t", &u).unwrap(),
+            vec![
+                "ALTER TABLE t ADD COLUMN u_id INTEGER",
+                "ALTER TABLE t ADD FOREIGN KEY(u_id) REFERENCES users (id)",
+                "ALTER TABLE t ADD UNIQUE (u_id)"
+            ]
+        );
+        let y = vec!["y".to_string()];
+        assert_eq!(
+            create_check_constraint(&MY, None, "t", "y > 1").unwrap(),
+            "ALTER TABLE t ADD CHECK (y > 1)"
+        );
+        let e = create_unique_constraint(&SqliteDialect, None, "t", &y).unwrap_err();
+        assert!(
+            e.message.contains("add an unnamed constraint (table 't')"),
+            "{}",
+            e.message
         );
     }
 
@@ -643,18 +685,19 @@ mod tests {
         );
         let y = vec!["y".to_string()];
         assert_eq!(
-            create_unique_constraint(&PostgresDialect, "uq_t_y", "t", &y).unwrap(),
+            create_unique_constraint(&PostgresDialect, Some("uq_t_y"), "t", &y).unwrap(),
             "ALTER TABLE t ADD CONSTRAINT uq_t_y UNIQUE (y)"
         );
-        assert!(create_unique_constraint(&SqliteDialect, "uq_t_y", "t", &y).is_err());
+        assert!(create_unique_constraint(&SqliteDialect, Some("uq_t_y"), "t", &y).is_err());
         assert_eq!(
-            create_check_constraint(&PostgresDialect, "ck_t_y", "t", "length(y) > 1").unwrap(),
+            create_check_constraint(&PostgresDialect, Some("ck_t_y"), "t", "length(y) > 1")
+                .unwrap(),
             "ALTER TABLE t ADD CONSTRAINT ck_t_y CHECK (length(y) > 1)"
         );
         assert_eq!(
             create_foreign_key(
                 &MY,
-                "fk_t_u",
+                Some("fk_t_u"),
                 "t",
                 "users",
                 &["u_id".to_string()],

@@ -11,10 +11,9 @@
 use crate::engine::reflection::Inspector;
 use crate::engine::{Connection, Engine};
 use crate::error::Result;
-use crate::schema::MetaData;
-use crate::sql::ddl;
+use crate::schema::{ForeignKey, MetaData};
+use crate::sql::{ddl, ddl_alter};
 
-use super::add_column_ddl::{add_column, add_foreign_key};
 use super::compare::compare_metadata;
 use super::diff::Diff;
 
@@ -97,47 +96,40 @@ fn safe_statements(d: &Diff, all: &[Diff], engine: &Engine) -> Option<Vec<String
     let dialect = engine.dialect();
     match d {
         Diff::AddTable(t) => Some(vec![ddl::create_table(t, dialect)]),
-        Diff::AddIndex { table, index } => {
-            let mut s = String::from(if index.unique {
-                "CREATE UNIQUE INDEX "
-            } else {
-                "CREATE INDEX "
-            });
-            dialect.quote_identifier(&index.name, &mut s);
-            s.push_str(" ON ");
-            dialect.quote_identifier(table, &mut s);
-            s.push_str(" (");
-            for (i, c) in index.columns.iter().enumerate() {
-                if i > 0 {
-                    s.push_str(", ");
-                }
-                dialect.quote_identifier(c, &mut s);
-            }
-            s.push(')');
-            Some(vec![s])
-        }
+        Diff::AddIndex { table, index } => Some(vec![ddl_alter::create_index(
+            dialect,
+            &index.name,
+            table,
+            &index.columns,
+            index.unique,
+        )]),
         Diff::AddColumn { table, column } => {
             if !safe_column(column) {
                 return None;
             }
             // its own foreign key: a new column is NULL (or its default) in every row
-            let fk = all.iter().find_map(|x| match x {
-                Diff::AddForeignKey { table: t, fk }
-                    if t == table && fk.columns == [column.name.clone()] =>
-                {
-                    Some(fk)
-                }
-                _ => None,
-            });
-            if dialect.name() == "sqlite" {
-                Some(vec![add_column(dialect, table, column, fk)])
-            } else {
-                let mut v = vec![add_column(dialect, table, column, None)];
-                if let Some(fk) = fk {
-                    v.push(add_foreign_key(dialect, table, fk));
-                }
-                Some(v)
-            }
+            let mut column = column.clone();
+            column.foreign_keys = all
+                .iter()
+                .filter_map(|x| match x {
+                    Diff::AddForeignKey { table: t, fk }
+                        if t == table && fk.columns == [column.name.clone()] =>
+                    {
+                        Some(ForeignKey {
+                            target: format!(
+                                "{}.{}",
+                                fk.referred_table,
+                                fk.referred_columns.first().map_or("", |c| c.as_str())
+                            ),
+                            name: fk.name.clone(),
+                            ondelete: fk.ondelete.clone(),
+                            onupdate: fk.onupdate.clone(),
+                        })
+                    }
+                    _ => None,
+                })
+                .collect();
+            ddl_alter::add_column(dialect, table, &column).ok()
         }
         _ => None,
     }

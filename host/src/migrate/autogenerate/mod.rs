@@ -3,9 +3,8 @@
 //! `constraints.rs` decide what counts as a change), the differences as `Diff`s
 //! (`diff.rs`), and the Lua text of a revision's upgrade and downgrade (`render.rs`), which
 //! never drops data live; `auto.rs` applies the safe part at once (new tables, columns and
-//! indexes), with the ADD COLUMN DDL of `add_column_ddl.rs`.
+//! indexes), with the migration operations' ALTER DDL (`sql::ddl_alter`).
 
-pub mod add_column_ddl;
 pub mod auto;
 pub mod compare;
 pub mod constraints;
