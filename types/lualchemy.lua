@@ -413,7 +413,7 @@ function orm._raised(err) end
 ---@field foreign_keys? string|string[]
 ---@field primaryjoin? lualchemy.ColumnElement|fun(): lualchemy.ColumnElement
 ---@field order_by? lualchemy.ColumnElement|lualchemy.ColumnElement[]|string
----@field lazy? "select"|"joined"|"selectin"|"raise"|"noload"
+---@field lazy? "select"|"joined"|"selectin"|"raise"|"noload"|"write_only"|"dynamic"
 ---@field cascade? string
 ---@field passive_deletes? boolean|"all"
 ---@field viewonly? boolean

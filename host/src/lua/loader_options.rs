@@ -11,7 +11,9 @@ use super::error::{arg, IntoLuaResult, LuaResult};
 use super::expr::{LuaAliased, LuaExpr};
 use super::relationship::LuaRelAttr;
 use crate::orm::relationships::{Lazy, Relationship};
-use crate::orm::strategy_options::{extend_path, ColumnOption, LoaderOption, RelPath};
+use crate::orm::strategy_options::{
+    extend_path, refuse_population, ColumnOption, LoaderOption, RelPath,
+};
 use crate::orm::{Mapper, OrmSelect};
 
 #[derive(Clone, Default)]
@@ -92,6 +94,11 @@ impl LuaLoad {
             let rel = rel_arg(a, what)?;
             next.path = extend_path(&next.path, &rel).lua()?;
         }
+        if matches!(lazy, Lazy::Joined | Lazy::Selectin) {
+            if let Some(last) = next.path.last() {
+                refuse_population(last).lua()?;
+            }
+        }
         next.options.push(LoaderOption::Relationship {
             path: next.path.clone(),
             lazy,
@@ -102,6 +109,7 @@ impl LuaLoad {
     fn contains_eager(&self, args: &[LuaValue]) -> LuaResult<LuaLoad> {
         let mut next = self.clone();
         let rel = rel_arg(args.first().unwrap_or(&LuaValue::Nil), "orm.contains_eager")?;
+        refuse_population(&rel).lua()?;
         next.path = extend_path(&next.path, &rel).lua()?;
         let alias = match args.get(1) {
             None | Some(LuaValue::Nil) => None,

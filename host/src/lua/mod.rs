@@ -30,6 +30,7 @@ pub mod type_decorator;
 pub mod upsert;
 pub mod values;
 pub mod window;
+pub mod write_only;
 
 use mlua::{Lua, Value as LuaValue};
 

@@ -645,7 +645,7 @@ pub(super) fn relationship_info(
     lua: &Lua,
     rel: &crate::orm::relationships::Relationship,
 ) -> LuaResult<mlua::Table> {
-    use crate::orm::relationships::{Direction, Lazy};
+    use crate::orm::relationships::Direction;
     let t = lua.create_table()?;
     t.set("key", rel.key.as_str())?;
     t.set("target", model_host(&rel.target()).class_ud.clone())?;
@@ -664,16 +664,7 @@ pub(super) fn relationship_info(
     if let Some(back) = rel.reverse() {
         t.set("back_populates", back.key.as_str())?;
     }
-    t.set(
-        "lazy",
-        match rel.lazy {
-            Lazy::Select => "select",
-            Lazy::Joined => "joined",
-            Lazy::Selectin => "selectin",
-            Lazy::Raise => "raise",
-            Lazy::NoLoad => "noload",
-        },
-    )?;
+    t.set("lazy", rel.lazy.name())?;
     let c = &rel.cascade;
     let cascade = lua.create_table()?;
     for (name, on) in [

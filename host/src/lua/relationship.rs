@@ -338,7 +338,7 @@ fn order_of(v: &LuaValue, target: Option<&Rc<Mapper>>, what: &str) -> LuaResult<
 /// `User.posts` on the class.
 pub struct LuaRelAttr(pub Rc<Relationship>);
 /// An object for collection `rel`: anything else is refused naming the collection.
-fn member(lua: &Lua, v: &LuaValue, rel: &Relationship) -> LuaResult<Rc<Instance>> {
+pub(crate) fn member(lua: &Lua, v: &LuaValue, rel: &Relationship) -> LuaResult<Rc<Instance>> {
     super::instance::instance_of(lua, v).ok_or_else(|| {
         super::error::kind_err(
             crate::error::ErrorKind::UnmappedInstanceError,
@@ -441,6 +441,11 @@ impl UserData for LuaRelAttr {
 /// A relationship's value on an instance: the related object (or nil), or the collection.
 pub fn get(lua: &Lua, inst: &Rc<Instance>, r: usize) -> LuaResult<LuaValue> {
     let rel = relationship(inst, r)?;
+    match rel.lazy {
+        Lazy::WriteOnly => return super::write_only::write_only(lua, inst, rel),
+        Lazy::Dynamic => return super::write_only::dynamic(lua, inst, rel),
+        _ => {}
+    }
     if !inst.rel_loaded(r) {
         SessionCore::load_for_read(inst, &rel).lua()?;
     }

@@ -573,7 +573,11 @@ impl UserData for LuaSession {
                 }
                 let mut q = OrmSelect::new(items);
                 q.subject = super::statement::subject_of(&args);
-                Ok(LuaQuery { session: ud, q })
+                Ok(LuaQuery {
+                    session: Some(ud),
+                    q,
+                    appender: None,
+                })
             },
         );
         m.add_method("_begin", |_, this, ()| {

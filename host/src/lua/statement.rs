@@ -9,8 +9,10 @@ use super::error::{arg, IntoLuaResult, LuaResult};
 use super::expr::{clause_arg, name_or_anon, operand, LuaAliased, LuaExpr, LuaSubquery};
 use super::model::LuaModel;
 use super::schema::LuaTableObj;
+use crate::orm::collections::Events;
 use crate::orm::query::SelectItem;
-use crate::orm::{Mapper, OrmSelect};
+use crate::orm::relationships::Relationship;
+use crate::orm::{Instance, Mapper, OrmSelect};
 use crate::sql::{compile, Derived, Expr, FromItem, Join, Select, Statement};
 
 #[derive(Clone)]
@@ -380,6 +382,11 @@ macro_rules! generative_methods {
         });
         $m.add_method("order_by", |_, this, args: Variadic<LuaValue>| {
             with(this, |q| {
+                // `:order_by(nil)` cancels the ordering (SQLAlchemy's `order_by(None)`)
+                if let [LuaValue::Nil] = args.as_slice() {
+                    q.select.order_by.clear();
+                    return Ok(());
+                }
                 for a in args.iter() {
                     // a composite: its columns, in order (as SQLAlchemy)
                     if let Some(cols) = super::composite::columns_of(a)? {
@@ -659,18 +666,58 @@ impl UserData for LuaInsert {
     }
 }
 
-/// The legacy `session:query(...)`.
+/// The legacy `session:query(...)`, and a dynamic relationship's query (`lazy =
+/// "dynamic"`, SQLAlchemy's `AppenderQuery`).
 #[derive(Clone)]
 pub struct LuaQuery {
-    pub session: AnyUserData,
+    /// The session it runs in (a dynamic collection of an object outside one has none).
+    pub session: Option<AnyUserData>,
     pub q: OrmSelect,
+    /// A dynamic relationship's parent: the query is its members, and `append`, `extend`
+    /// and `remove` change them.
+    pub appender: Option<(Rc<Instance>, Rc<Relationship>)>,
 }
 
 impl LuaQuery {
+    fn bound(&self) -> LuaResult<&AnyUserData> {
+        self.session.as_ref().ok_or_else(|| {
+            let (inst, rel) = self.appender.as_ref().expect("only a dynamic query is unbound");
+            super::error::kind_err(
+                crate::error::ErrorKind::DetachedInstanceError,
+                format!(
+                    "Parent instance {} is not bound to a Session; the dynamic relationship {} cannot run its query",
+                    inst.describe(),
+                    rel.path()
+                ),
+            )
+        })
+    }
+
+    /// The statement to run: a dynamic relationship's members are those of its parent's
+    /// key as it is now (a pending parent is flushed by then).
+    fn statement(&self) -> LuaResult<OrmSelect> {
+        let mut q = self.q.clone();
+        if let Some((inst, rel)) = &self.appender {
+            q.select.where_.insert(0, rel.with_parent(inst).lua()?);
+        }
+        Ok(q)
+    }
+
+    /// What a dynamic collection of an object that has no row and no session holds: the
+    /// members added to it (SQLAlchemy's query without a session), or `None`.
+    fn unsaved_members(&self) -> Option<Vec<Rc<Instance>>> {
+        match (&self.session, &self.appender) {
+            (None, Some((inst, rel))) if inst.state().key.is_none() => {
+                Some(crate::orm::write_only::added_members(inst, rel))
+            }
+            _ => None,
+        }
+    }
+
     /// A query of one entity yields its objects, as SQLAlchemy's legacy Query does; any other
     /// query yields rows.
     fn results(&self, lua: &Lua) -> LuaResult<super::result::ResultSet> {
-        let mut r = super::result::run_select(lua, &self.session, &self.q)?;
+        let mut r = super::result::run_select(lua, self.bound()?, &self.statement()?)?;
         // the legacy Query uniques the rows of joined eager collections itself
         r.make_unique_if_needed();
         let single_entity = matches!(
@@ -684,8 +731,17 @@ impl LuaQuery {
 impl UserData for LuaQuery {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         generative_methods!(m, LuaQuery, q);
-        m.add_method("all", |lua, this, ()| this.results(lua)?.all(lua));
+        m.add_method("all", |lua, this, ()| match this.unsaved_members() {
+            Some(items) => super::instance::push_instances(lua, items.iter()),
+            None => this.results(lua)?.all(lua),
+        });
         m.add_method("first", |lua, this, ()| {
+            if let Some(items) = this.unsaved_members() {
+                return match items.first() {
+                    Some(x) => super::instance::push_instance(lua, x),
+                    None => Ok(LuaValue::Nil),
+                };
+            }
             let mut q = this.clone();
             q.q.select.limit = Some(1);
             q.results(lua)?.first_row(lua)
@@ -696,15 +752,18 @@ impl UserData for LuaQuery {
         });
         m.add_method("scalar", |lua, this, ()| {
             // legacy Query.scalar(): one row or none, else MultipleResultsFound
-            super::result::run_select(lua, &this.session, &this.q)?
+            super::result::run_select(lua, this.bound()?, &this.statement()?)?
                 .scalars()
                 .one(lua, true)
         });
         m.add_method("count", |_, this, ()| {
+            if let Some(items) = this.unsaved_members() {
+                return Ok(items.len() as i64);
+            }
             // SELECT count(*) FROM (the query)
-            let mut inner = this.q.select.clone();
+            let mut inner = this.statement()?.select;
             inner.order_by.clear();
-            let s = super::session::session_of(&this.session)?;
+            let s = super::session::session_of(this.bound()?)?;
             let c = s.core.compile(&Statement::Select(inner)).lua()?;
             let sql = format!("SELECT count(*) AS count_1 \nFROM ({}) AS anon_1", c.sql);
             let params = c.bind(&[], &|_| None).lua()?;
@@ -714,36 +773,69 @@ impl UserData for LuaQuery {
                 _ => Ok(0),
             }
         });
+        // a dynamic relationship's changes, recorded as a write-only collection's
+        for (name, append) in [("append", true), ("remove", false)] {
+            m.add_method(name, move |lua, this, x: LuaValue| {
+                let (inst, rel) = appender_of(this, name)?;
+                let x = super::relationship::member(lua, &x, rel)?;
+                if append {
+                    Events.append(inst, rel, &x).lua()
+                } else {
+                    Events.remove(inst, rel, &x).lua().map(|_| ())
+                }
+            });
+        }
+        m.add_method("extend", |lua, this, list: mlua::Table| {
+            let (inst, rel) = appender_of(this, "extend")?;
+            for x in list.sequence_values::<LuaValue>() {
+                let x = super::relationship::member(lua, &x?, rel)?;
+                Events.append(inst, rel, &x).lua()?;
+            }
+            Ok(())
+        });
         m.add_method("get", |lua, this, pk: LuaValue| {
             let m = this
                 .q
                 .first_entity()
                 .ok_or_else(|| arg("query:get() needs an entity"))?
                 .clone();
-            super::session::get(lua, &this.session, &m, pk, &this.q.options)
+            super::session::get(lua, this.bound()?, &m, pk, &this.q.options)
         });
         m.add_method(
             "update",
             |lua, this, (values, opts): (mlua::Table, Option<mlua::Table>)| {
                 use super::dml::{from_query, sync_from_opts, BulkKind};
-                let mut bulk = from_query(&this.q, BulkKind::Update)?;
+                let mut bulk = from_query(&this.statement()?, BulkKind::Update)?;
                 bulk.values = bulk.by_name(lua, &values, "update")?;
                 let sync = sync_from_opts(opts.as_ref())?;
-                let core = super::session::session_of(&this.session)?.core.clone();
+                let core = super::session::session_of(this.bound()?)?.core.clone();
                 bulk.execute(&core, sync)?.rowcount_value()
             },
         );
         m.add_method("delete", |_, this, opts: Option<mlua::Table>| {
             use super::dml::{from_query, sync_from_opts, BulkKind};
-            let bulk = from_query(&this.q, BulkKind::Delete)?;
+            let bulk = from_query(&this.statement()?, BulkKind::Delete)?;
             let sync = sync_from_opts(opts.as_ref())?;
-            let core = super::session::session_of(&this.session)?.core.clone();
+            let core = super::session::session_of(this.bound()?)?.core.clone();
             bulk.execute(&core, sync)?.rowcount_value()
         });
         m.add_method("statement", |_, this, ()| {
-            Ok(LuaSelect { q: this.q.clone() })
+            Ok(LuaSelect {
+                q: this.statement()?,
+            })
         });
     }
+}
+
+fn appender_of<'a>(
+    q: &'a LuaQuery,
+    what: &str,
+) -> LuaResult<(&'a Rc<Instance>, &'a Rc<Relationship>)> {
+    q.appender.as_ref().map(|(i, r)| (i, r)).ok_or_else(|| {
+        arg(format!(
+            "query:{what}() is for a dynamic relationship's query"
+        ))
+    })
 }
 
 pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {

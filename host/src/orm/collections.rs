@@ -533,7 +533,10 @@ impl Events {
         if rel.viewonly {
             return Err(invalid!("{} is viewonly and cannot be changed", rel.path()));
         }
-        self.ensure(parent, rel)?;
+        let write_only = rel.lazy.never_loads();
+        if !write_only {
+            self.ensure(parent, rel)?;
+        }
         let check_dup = |child: &Rc<Instance>| {
             let dup = parent.rel_is(
                 rel.index,
@@ -579,14 +582,19 @@ impl Events {
         // it cannot attach before anything changes), then the change and the backref (whose
         // removal from an old parent may expunge a pending orphan for good)
         cascade_into_session(parent, rel, child)?;
-        parent.with_rel(rel.index, |s| {
-            if !matches!(s, RelState::Collection(_)) {
-                *s = RelState::Collection(Collection::default());
-            }
-            if let RelState::Collection(c) = s {
-                c.push(child);
-            }
-        });
+        if write_only {
+            // recorded for the flush; the collection itself is never in memory
+            pend(parent, rel.index, |c| c.pending_add(child));
+        } else {
+            parent.with_rel(rel.index, |s| {
+                if !matches!(s, RelState::Collection(_)) {
+                    *s = RelState::Collection(Collection::default());
+                }
+                if let RelState::Collection(c) = s {
+                    c.push(child);
+                }
+            });
+        }
         parent.rel_changed();
         if let Some(rev) = rel.reverse() {
             self.reverse_add(child, &rev, parent, initiator)?;
@@ -619,14 +627,19 @@ impl Events {
         if rel.viewonly {
             return Err(invalid!("{} is viewonly and cannot be changed", rel.path()));
         }
-        self.ensure(parent, rel)?;
+        let write_only = rel.lazy.never_loads();
+        if !write_only {
+            self.ensure(parent, rel)?;
+        }
         let initiator = Initiator { rel, op };
         let fired;
         let child = if listened(rel) {
-            let present = parent.rel_is(
-                rel.index,
-                |s| matches!(s, RelState::Collection(c) if c.contains(child)),
-            );
+            // a write-only collection's members are not known: the removal is recorded
+            let present = write_only
+                || parent.rel_is(
+                    rel.index,
+                    |s| matches!(s, RelState::Collection(c) if c.contains(child)),
+                );
             if !present {
                 return Ok(false);
             }
@@ -645,10 +658,15 @@ impl Events {
         } else {
             child
         };
-        let removed = parent.with_rel(rel.index, |s| match s {
-            RelState::Collection(c) => c.take(child),
-            _ => false,
-        });
+        let removed = if write_only {
+            pend(parent, rel.index, |c| c.pending_remove(child));
+            true
+        } else {
+            parent.with_rel(rel.index, |s| match s {
+                RelState::Collection(c) => c.take(child),
+                _ => false,
+            })
+        };
         if !removed {
             return Ok(false);
         }
@@ -716,10 +734,25 @@ impl Events {
         if rel.viewonly {
             return Err(invalid!("{} is viewonly and cannot be changed", rel.path()));
         }
-        self.ensure(parent, rel)?;
-        let current = match parent.rel_state(rel.index) {
-            RelState::Collection(c) => c.items,
-            _ => Vec::new(),
+        let current = if rel.lazy.never_loads() {
+            // only the members added to an object without a row are known
+            if parent.state().key.is_some() {
+                return Err(invalid!(
+                    "Collection \"{}\" (lazy = \"{}\") does not support implicit iteration; collection replacement operations can't be used: add() and remove() members",
+                    rel.path(),
+                    rel.lazy.name()
+                ));
+            }
+            match parent.rel_state(rel.index) {
+                RelState::Pending(c) => c.added,
+                _ => Vec::new(),
+            }
+        } else {
+            self.ensure(parent, rel)?;
+            match parent.rel_state(rel.index) {
+                RelState::Collection(c) => c.items,
+                _ => Vec::new(),
+            }
         };
         for x in items {
             if !current.iter().any(|y| Rc::ptr_eq(x, y)) {
@@ -755,7 +788,20 @@ impl Events {
         parent: &Rc<Instance>,
         initiator: Initiator<'_>,
     ) -> Result<()> {
-        if rev.uselist {
+        if rev.uselist && rev.lazy.never_loads() {
+            fire(
+                obj,
+                rev,
+                AttrEvent::Append,
+                Some(parent.clone()),
+                None,
+                initiator,
+            )?;
+            if rev.cascade.delete_orphan {
+                parent.state_mut().orphaned = false;
+            }
+            pend(obj, rev.index, |c| c.pending_add(parent));
+        } else if rev.uselist {
             // only a loaded collection changes in memory; an unloaded one reads the
             // database after the autoflush has written the change
             let loaded_without = obj.rel_is(
@@ -834,7 +880,25 @@ impl Events {
         parent: &Rc<Instance>,
         initiator: Initiator<'_>,
     ) -> Result<()> {
-        if rev.uselist {
+        if rev.uselist && rev.lazy.never_loads() {
+            if listened(rev) {
+                fire(
+                    obj,
+                    rev,
+                    AttrEvent::Remove,
+                    Some(parent.clone()),
+                    None,
+                    initiator,
+                )?;
+            }
+            pend(obj, rev.index, |c| c.pending_remove(parent));
+            if rev.cascade.delete_orphan {
+                parent.state_mut().orphaned = true;
+                if parent.status() == Status::Pending {
+                    expunge_pending_orphan(parent, obj)?;
+                }
+            }
+        } else if rev.uselist {
             let present = listened(rev)
                 && obj.rel_is(
                     rev.index,

@@ -215,6 +215,10 @@ fn save_update_targets(x: &Instance) -> Vec<Rc<Instance>> {
                 out.extend(c.items.iter().filter(|i| !added(i)).cloned());
                 out.extend(c.removed.iter().filter(|r| !c.contains(r)).cloned());
             }
+            // a write-only collection: what was added and removed since the last flush
+            Some(RelState::Pending(c)) if rel.lazy.never_loads() => {
+                out.extend(c.added.iter().chain(&c.removed).cloned());
+            }
             _ => {}
         }
     }
@@ -320,7 +324,12 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
             if rel.viewonly {
                 continue;
             }
-            match (rel.direction, inst.rel_state(rel.index)) {
+            // a write-only collection's pending changes are its history, as a loaded one's
+            let state = match inst.rel_state(rel.index) {
+                RelState::Pending(c) if rel.lazy.never_loads() => RelState::Collection(c),
+                s => s,
+            };
+            match (rel.direction, state) {
                 (Direction::ManyToOne, RelState::Scalar(s)) if s.changed => {
                     // a deleted object is out of the session too (its DELETE flushed)
                     if s.value
@@ -641,11 +650,18 @@ impl Plan {
     /// After a successful flush: the recorded relationship changes are written.
     pub fn clear_changes(&self) {
         for inst in &self.touched {
+            let mappings = inst.mapper.relationships.borrow();
             let mut st = inst.state_mut();
             st.rels_changed = false;
             if let Some(rels) = st.rels.as_mut() {
-                for r in rels.iter_mut() {
+                for (i, r) in rels.iter_mut().enumerate() {
                     match r {
+                        // a write-only collection's changes are written: nothing stays
+                        RelState::Pending(_)
+                            if mappings.get(i).is_some_and(|m| m.lazy.never_loads()) =>
+                        {
+                            *r = RelState::Unloaded;
+                        }
                         RelState::Scalar(s) => {
                             s.changed = false;
                             s.replaced = None;

@@ -23,6 +23,7 @@ pub mod session_binds;
 pub mod strategies;
 pub mod strategy_options;
 pub mod unitofwork;
+pub mod write_only;
 
 pub use identity::IdentityKey;
 pub use instance::{Instance, Status};

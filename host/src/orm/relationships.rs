@@ -41,6 +41,12 @@ pub enum Lazy {
     Raise,
     /// Never loads: empty (or nil) unless set in this session.
     NoLoad,
+    /// A collection never loaded into memory (SQLAlchemy's `WriteOnlyMapped`): access gives
+    /// a `WriteOnlyCollection` that records `add` / `remove` for the next flush and builds
+    /// the SELECT of its members.
+    WriteOnly,
+    /// As `WriteOnly`, with a query of the members (SQLAlchemy's legacy `AppenderQuery`).
+    Dynamic,
 }
 
 impl Lazy {
@@ -51,12 +57,33 @@ impl Lazy {
             "selectin" => Lazy::Selectin,
             "raise" | "raise_on_sql" => Lazy::Raise,
             "noload" => Lazy::NoLoad,
+            "write_only" => Lazy::WriteOnly,
+            "dynamic" => Lazy::Dynamic,
             other => {
                 return Err(arg_err!(
-                    "lazy must be \"select\", \"joined\", \"selectin\", \"raise\" or \"noload\", got \"{other}\""
+                    "lazy must be \"select\", \"joined\", \"selectin\", \"raise\", \"noload\", \"write_only\" or \"dynamic\", got \"{other}\""
                 ))
             }
         })
+    }
+
+    /// The name `lazy` takes for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lazy::Select => "select",
+            Lazy::Joined => "joined",
+            Lazy::Selectin => "selectin",
+            Lazy::Raise => "raise",
+            Lazy::NoLoad => "noload",
+            Lazy::WriteOnly => "write_only",
+            Lazy::Dynamic => "dynamic",
+        }
+    }
+
+    /// A collection that is never loaded into memory (`write_only`, `dynamic`): its
+    /// changes stay pending until the flush writes them.
+    pub fn never_loads(self) -> bool {
+        matches!(self, Lazy::WriteOnly | Lazy::Dynamic)
     }
 }
 
@@ -714,6 +741,12 @@ fn resolve(
             .back_populates
             .borrow_mut()
             .insert(spec.key.clone(), bp.clone());
+    }
+    if spec.lazy.never_loads() && !uselist {
+        return Err(arg_err!(
+            "{both}: lazy = \"{}\" is for collections; it cannot be used with a many-to-one or one-to-one relationship (uselist = false)",
+            spec.lazy.name()
+        ));
     }
     if spec.cascade.delete_orphan && direction == Direction::ManyToOne && uselist {
         return Err(arg_err!(

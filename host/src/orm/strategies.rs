@@ -120,6 +120,23 @@ impl SessionCore {
                 RelState::Scalar(ScalarRef::default())
             }
         };
+        // a dynamic collection loads for the flush (the rows whose keys a delete clears, as
+        // SQLAlchemy's history with PASSIVE_OFF runs its query); a write-only one never
+        if rel.lazy == Lazy::WriteOnly || (rel.lazy == Lazy::Dynamic && !for_flush) {
+            // an object without a row has nothing to load: its additions are the history
+            if inst.state().key.is_none() {
+                return Ok(());
+            }
+            return Err(Error::new(
+                ErrorKind::InvalidRequestError,
+                format!(
+                    "Attribute {} (lazy = \"{}\") can't load the existing state from the database for this operation; full iteration is not permitted. If this is a delete operation, configure passive_deletes = true on the {} relationship in order to resolve this error",
+                    rel.path(),
+                    rel.lazy.name(),
+                    rel.path()
+                ),
+            ));
+        }
         let (lazy, options) = match inst.rel_state(rel.index) {
             RelState::Deferred(l, o) => (l, o),
             _ => (rel.lazy, None),

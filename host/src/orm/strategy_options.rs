@@ -123,9 +123,26 @@ pub fn extend_path(path: &RelPath, next: &Rc<Relationship>) -> Result<RelPath> {
             ));
         }
     }
+    // a path goes on through the objects of `last`: a write-only collection has none
+    if let Some(last) = path.last() {
+        refuse_population(last)?;
+    }
     let mut p = path.clone();
     p.push(next.clone());
     Ok(p)
+}
+
+/// A write-only or dynamic collection is never filled with objects: no eager loader, nor
+/// a loader path through it, applies (SQLAlchemy raises the same).
+pub fn refuse_population(rel: &Relationship) -> Result<()> {
+    if rel.lazy.never_loads() {
+        return Err(crate::invalid!(
+            "'{}' (lazy = \"{}\") does not support object population - eager loading cannot be applied",
+            rel.path(),
+            rel.lazy.name()
+        ));
+    }
+    Ok(())
 }
 
 fn same_path(a: &[Rc<Relationship>], b: &[Rc<Relationship>]) -> bool {
@@ -187,6 +204,9 @@ impl EntityLoad {
         };
         let rels = mapper.relationships.borrow().clone();
         for rel in rels {
+            if rel.lazy.never_loads() {
+                continue; // never filled (eager options naming it were refused)
+            }
             let mut sub = path.clone();
             sub.push(rel.clone());
             let mut chosen: Option<Lazy> = None;
