@@ -200,6 +200,16 @@ function orm.with_parent(obj, attr) end
 ---@return lualchemy.Hybrid
 function orm.hybrid_property(getter) end
 
+---An attribute that reads and writes `attr` of the objects the relationship
+---`target_collection` holds (SQLAlchemy's association proxy): a list of values through a
+---collection, the related object's value through a scalar relationship. `creator(value)`
+---makes a new related object (default: `Target{ [attr] = value }`).
+---@param target_collection string
+---@param attr string
+---@param options? { creator?: fun(value: any): lualchemy.Instance }
+---@return lualchemy.Hybrid
+function orm.association_proxy(target_collection, attr, options) end
+
 ---@param fn fun(self: lualchemy.Instance, ...): any
 ---@return lualchemy.Hybrid
 function orm.hybrid_method(fn) end
@@ -1481,6 +1491,35 @@ function Query:delete(options) end
 ---The query as an `orm.select` statement.
 ---@return lualchemy.Select
 function Query:statement() end
+
+---A `lazy = "dynamic"` relationship's query only: adds a member (written by the flush).
+---@param obj lualchemy.Instance
+function Query:append(obj) end
+
+---A `lazy = "dynamic"` relationship's query only: adds each member of the list.
+---@param list lualchemy.Instance[]
+function Query:extend(list) end
+
+---A `lazy = "dynamic"` relationship's query only: removes a member.
+---@param obj lualchemy.Instance
+function Query:remove(obj) end
+
+---A `lazy = "write_only"` collection: never loaded; changes are written by the next flush.
+---@class lualchemy.WriteOnlyCollection
+local WriteOnlyCollection = {}
+
+---@param obj lualchemy.Instance
+function WriteOnlyCollection:add(obj) end
+
+---@param list lualchemy.Instance[]
+function WriteOnlyCollection:add_all(list) end
+
+---@param obj lualchemy.Instance
+function WriteOnlyCollection:remove(obj) end
+
+---The SELECT of the members, in the relationship's `order_by`.
+---@return lualchemy.Select
+function WriteOnlyCollection:select() end
 
 ---`orm.insert(Model)`.
 ---@class lualchemy.Insert

@@ -23,6 +23,7 @@ local User = Common:model("User", {
   upper_name = orm.hybrid_property(function(self) return self.name end),
   nick = orm.synonym("name"),
   posts = orm.relationship("Post", { back_populates = "author" }),
+  post_log = orm.relationship("Post", { lazy = "write_only", viewonly = true }),
 })
 local Post = Base:model("Post", {
   __tablename__ = "posts",
@@ -95,6 +96,7 @@ local samples = {
   ["lualchemy.ColumnElement"] = User.name,
   ["lualchemy.RelationshipAttribute"] = User.posts,
   ["lualchemy.Collection"] = user.posts,
+  ["lualchemy.WriteOnlyCollection"] = user.post_log,
   ["lualchemy.Hybrid"] = orm.hybrid_property(function(self) return self.name end),
   ["lualchemy.Select"] = orm.select(User),
   ["lualchemy.Insert"] = orm.insert(User),

@@ -96,6 +96,11 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
         .set_name("=lualchemy/scoped_session.lua")
         .call(orm.clone())?;
     orm.set("scoped_session", scoped_session)?;
+    let association_proxy: mlua::Function = lua
+        .load(include_str!("../../../lua/association_proxy.lua"))
+        .set_name("=lualchemy/association_proxy.lua")
+        .call(orm.clone())?;
+    orm.set("association_proxy", association_proxy)?;
     lua.set_named_registry_value("lualchemy.raising", orm.get::<mlua::Function>("_raising")?)?;
     lua.set_named_registry_value("lualchemy.module", orm.clone())?;
     let package: Option<mlua::Table> = lua.globals().get("package")?;
