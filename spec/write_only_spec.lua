@@ -102,10 +102,11 @@ describe("lazy = \"write_only\"", function()
     local log = env.Log{ id = 1 }
     env.s:add(log)
     env.s:commit()
+    -- ipairs of a userdata raises on every Lua (its own message before 5.3)
+    assert.is_false(pcall(function() for _ in ipairs(log.entries) do end end))
     for _, f in ipairs({
       function() return #log.entries end,
       function() return log.entries[1] end,
-      function() for _ in ipairs(log.entries) do end end,
     }) do
       local ok, err = pcall(f)
       assert.is_false(ok)

@@ -196,6 +196,18 @@ function orm.backref(name, options) end
 ---@return lualchemy.ColumnElement
 function orm.with_parent(obj, attr) end
 
+---In a relationship's `primaryjoin`: this column is the foreign key side (SQLAlchemy's
+---`foreign()`); as SQL, the column itself.
+---@param col lualchemy.ColumnElement
+---@return lualchemy.ColumnElement
+function orm.foreign(col) end
+
+---In a relationship's `primaryjoin`: this column is the target's side (SQLAlchemy's
+---`remote()`), which tells the two sides of a self-referential join apart.
+---@param col lualchemy.ColumnElement
+---@return lualchemy.ColumnElement
+function orm.remote(col) end
+
 ---@param getter fun(self: lualchemy.Instance): any
 ---@return lualchemy.Hybrid
 function orm.hybrid_property(getter) end

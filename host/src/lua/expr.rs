@@ -640,6 +640,27 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
             )
         })?,
     )?;
+    // annotations of a relationship's primaryjoin: which column is the foreign key, which
+    // the target's (SQLAlchemy's foreign() / remote()); as SQL, the column itself
+    for (name, foreign) in [("foreign", true), ("remote", false)] {
+        orm.set(
+            name,
+            lua.create_function(move |lua, v: LuaValue| {
+                let what = format!("orm.{name}");
+                let e = clause_arg(&v, &what)?;
+                let (mut a, inner) = match e {
+                    Expr::Annotated(inner, a) => (a, *inner),
+                    other => (Default::default(), other),
+                };
+                if foreign {
+                    a.foreign = true;
+                } else {
+                    a.remote = true;
+                }
+                new_ud(lua, Expr::Annotated(Box::new(inner), a))
+            })?,
+        )?;
+    }
     orm.set(
         "literal_column",
         lua.create_function(|lua, (text, ty): (String, Option<AnyUserData>)| {

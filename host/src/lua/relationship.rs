@@ -35,6 +35,38 @@ pub struct Deferred {
     pub order_by: Option<LuaValue>,
     /// `secondary = table` (a Table value or its name)
     pub secondary: Option<LuaValue>,
+    /// `foreign_keys` / `remote_side` given as a function returning the columns
+    pub columns: Vec<(String, LuaValue)>,
+}
+
+/// Columns named for `foreign_keys` / `remote_side`: a name (`"author_id"`,
+/// `"Post.author_id"`), a column attribute (`Post.author_id`), or a list of them.
+fn column_names(v: &LuaValue, what: &str) -> LuaResult<Vec<String>> {
+    let one = |v: &LuaValue| -> LuaResult<String> {
+        match v {
+            LuaValue::String(s) => Ok(s.to_str()?.to_string()),
+            LuaValue::UserData(ud) if ud.is::<super::expr::LuaExpr>() => {
+                let e = ud.borrow::<super::expr::LuaExpr>()?;
+                match &e.attr {
+                    Some(a) => Ok(format!(
+                        "{}.{}",
+                        a.mapper.class_name, a.mapper.attrs[a.index].key
+                    )),
+                    None => Err(arg(format!(
+                        "{what} expects column names or column attributes"
+                    ))),
+                }
+            }
+            other => Err(arg(format!(
+                "{what} expects column names or column attributes, got {}",
+                other.type_name()
+            ))),
+        }
+    };
+    match v {
+        LuaValue::Table(t) => t.sequence_values::<LuaValue>().map(|x| one(&x?)).collect(),
+        other => Ok(vec![one(other)?]),
+    }
 }
 
 impl UserData for LuaRelSpec {
@@ -87,22 +119,6 @@ fn parse(lua: &Lua, key: &str, target: &str, opts: Option<mlua::Table>) -> LuaRe
                 ))),
             }
         };
-        let strings = |v: &LuaValue| -> LuaResult<Vec<String>> {
-            match v {
-                LuaValue::Table(t) => t
-                    .sequence_values::<LuaValue>()
-                    .map(|x| string(&x?))
-                    .collect(),
-                LuaValue::UserData(ud) if ud.is::<super::expr::LuaExpr>() => {
-                    let e = ud.borrow::<super::expr::LuaExpr>()?;
-                    match &e.attr {
-                        Some(a) => Ok(vec![a.mapper.attrs[a.index].key.clone()]),
-                        None => Err(arg(format!("{} expects column names", what(&k)))),
-                    }
-                }
-                other => Ok(vec![string(other)?]),
-            }
-        };
         match k.as_str() {
             "back_populates" => spec.back_populates = Some(string(&v)?),
             "backref" => {
@@ -130,8 +146,12 @@ fn parse(lua: &Lua, key: &str, target: &str, opts: Option<mlua::Table>) -> LuaRe
             }
             "secondary" => deferred.secondary = Some(v),
             "uselist" => spec.uselist = v.as_boolean(),
-            "remote_side" => spec.remote_side = strings(&v)?,
-            "foreign_keys" => spec.foreign_keys = strings(&v)?,
+            // a function is called at configure time (it may name models declared later)
+            "remote_side" | "foreign_keys" if matches!(v, LuaValue::Function(_)) => {
+                deferred.columns.push((k.clone(), v))
+            }
+            "remote_side" => spec.remote_side = column_names(&v, &what(&k))?,
+            "foreign_keys" => spec.foreign_keys = column_names(&v, &what(&k))?,
             "primaryjoin" => deferred.primaryjoin = Some(v),
             "order_by" => deferred.order_by = Some(v),
             "lazy" => {
@@ -263,6 +283,15 @@ fn configure_base(lua: &Lua, base: &Rc<DeclBase>) -> LuaResult<()> {
         let what = format!("relationship {}.{key}", m.class_name);
         if let Some(v) = &d.primaryjoin {
             spec.primaryjoin = Some(expr_of(v, &what, "primaryjoin")?);
+        }
+        for (opt, f) in &d.columns {
+            let LuaValue::Function(f) = f else { continue };
+            let names = column_names(&f.call::<LuaValue>(())?, &format!("{what}: {opt}"))?;
+            if opt == "remote_side" {
+                spec.remote_side = names;
+            } else {
+                spec.foreign_keys = names;
+            }
         }
         if let Some(v) = &d.secondary {
             spec.secondary = Some(match v {

@@ -509,6 +509,41 @@ fn allowed(spec: &RelationshipSpec, table: &Table, i: usize) -> bool {
         })
 }
 
+/// A `primaryjoin` without its `foreign()` / `remote()` annotations, with the columns
+/// each marked (SQLAlchemy's annotations; `foreign` works as `foreign_keys`, `remote` as
+/// `remote_side`).
+fn strip_annotations(e: &Expr, foreign: &mut Vec<String>, remote: &mut Vec<String>) -> Expr {
+    let mut s = |x: &Expr| strip_annotations(x, foreign, remote);
+    match e {
+        Expr::Annotated(inner, a) => {
+            let inner = s(inner);
+            let mut names = Vec::new();
+            each_column(&inner, &mut |c| {
+                names.push(format!("{}.{}", c.table.name, c.table.columns[c.index].key))
+            });
+            if a.foreign {
+                foreign.extend(names.iter().cloned());
+            }
+            if a.remote {
+                remote.extend(names);
+            }
+            inner
+        }
+        Expr::Binary(l, op, r) => {
+            let l = s(l);
+            Expr::Binary(Box::new(l), *op, Box::new(s(r)))
+        }
+        Expr::Unary(op, x) => Expr::Unary(*op, Box::new(s(x))),
+        Expr::Grouping(x) => Expr::Grouping(Box::new(s(x))),
+        Expr::List(op, items) => Expr::List(*op, items.iter().map(s).collect()),
+        Expr::Func { name, args } => Expr::Func {
+            name: name.clone(),
+            args: args.iter().map(s).collect(),
+        },
+        other => other.clone(),
+    }
+}
+
 fn resolve(
     parent: &Rc<Mapper>,
     target: &Rc<Mapper>,
@@ -519,6 +554,38 @@ fn resolve(
         "relationship {}.{} (between {} and {})",
         parent.class_name, spec.key, parent.class_name, target.class_name
     );
+    // foreign() / remote() in primaryjoin: as foreign_keys / remote_side
+    let annotated;
+    let spec = match &spec.primaryjoin {
+        Some(pj) => {
+            let (mut foreign, mut remote) = (Vec::new(), Vec::new());
+            let plain = strip_annotations(pj, &mut foreign, &mut remote);
+            let mut s = spec.clone();
+            s.primaryjoin = Some(plain);
+            s.foreign_keys.extend(foreign);
+            let self_ref = Rc::ptr_eq(parent, target);
+            if self_ref && !remote.is_empty() {
+                // a self-referential join of column equalities: the remote side names the
+                // target's columns, the rest follows the foreign keys (as remote_side)
+                let mut terms = Vec::new();
+                and_terms(s.primaryjoin.as_ref().expect("set above"), &mut terms);
+                if terms.iter().any(|t| column_eq(t).is_none()) {
+                    return Err(arg_err!(
+                        "{both}: a self-referential primaryjoin may only AND column equalities (orm.remote(Node.id):eq(orm.foreign(Node.parent_id))); other conditions are not supported there yet"
+                    ));
+                }
+                s.remote_side.extend(
+                    remote
+                        .iter()
+                        .map(|r| r.rsplit('.').next().unwrap_or(r).to_string()),
+                );
+                s.primaryjoin = None;
+            }
+            annotated = s;
+            &annotated
+        }
+        None => spec,
+    };
     let index = parent.relationships.borrow().len();
     let (pt, tt) = (&parent.table, &target.table);
     let mut secondary = None;
@@ -571,7 +638,7 @@ fn resolve(
         // the relationship's extra criteria.
         if Rc::ptr_eq(parent, target) {
             return Err(arg_err!(
-                "{both}: a self-referential primaryjoin needs remote() annotations, which are not supported; use remote_side / foreign_keys without primaryjoin"
+                "{both}: a self-referential primaryjoin needs remote() annotations (orm.remote(Node.id):eq(orm.foreign(Node.parent_id))), or remote_side"
             ));
         }
         let mut terms = Vec::new();

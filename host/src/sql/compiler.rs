@@ -1103,6 +1103,7 @@ impl<'a> Compiler<'a> {
     fn expr(&mut self, e: &Expr, outer: u8) -> Result<()> {
         match e {
             Expr::Column(c) => self.column(c),
+            Expr::Annotated(inner, _) => self.expr(inner, outer)?,
             Expr::Bind(v, ty) => {
                 if v.is_null() {
                     self.sql.push_str("NULL")

@@ -141,6 +141,13 @@ pub enum UnaryOp {
     Desc,
 }
 
+/// The annotations of a `primaryjoin` column (SQLAlchemy's `foreign()` and `remote()`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Annotation {
+    pub foreign: bool,
+    pub remote: bool,
+}
+
 #[derive(Clone, Debug)]
 pub enum Expr {
     Column(ColumnRef),
@@ -198,6 +205,9 @@ pub enum Expr {
     Excluded(Rc<Table>, usize),
     /// A JSON element: `data["key"]`, `data[{ "a", 1 }]:as_integer()` (`json.rs`).
     Json(Box<super::json::JsonElement>),
+    /// `orm.foreign(col)` / `orm.remote(col)` in a relationship's `primaryjoin`: which
+    /// column is the foreign key and which the target's side. SQL is the expression itself.
+    Annotated(Box<Expr>, Annotation),
 }
 
 impl Expr {
@@ -229,7 +239,9 @@ impl Expr {
             | Expr::InSelect { .. }
             | Expr::Between { .. }
             | Expr::Exists(_) => SqlType::Boolean,
-            Expr::Unary(_, e) | Expr::Label(_, e) | Expr::Grouping(e) => e.sql_type(),
+            Expr::Unary(_, e) | Expr::Label(_, e) | Expr::Grouping(e) | Expr::Annotated(e, _) => {
+                e.sql_type()
+            }
             Expr::Func { name, args } => match name.to_ascii_lowercase().as_str() {
                 "count" | "length" | "char_length" => SqlType::Integer,
                 "now" | "current_timestamp" => SqlType::DateTime,
@@ -321,6 +333,7 @@ impl Expr {
             Expr::Label(n, e) => Expr::Label(n.clone(), a(e)),
             Expr::Cast(e, t) => Expr::Cast(a(e), t.clone()),
             Expr::Grouping(e) => Expr::Grouping(a(e)),
+            Expr::Annotated(e, n) => Expr::Annotated(a(e), *n),
             Expr::List(op, items) => {
                 Expr::List(*op, items.iter().map(|e| e.adapt_with(f, deep)).collect())
             }
@@ -388,9 +401,11 @@ impl Expr {
         let l = limit - 1;
         match self {
             Expr::Binary(a, _, b) => a.deeper_than(l) || b.deeper_than(l),
-            Expr::Unary(_, e) | Expr::Label(_, e) | Expr::Cast(e, _) | Expr::Grouping(e) => {
-                e.deeper_than(l)
-            }
+            Expr::Unary(_, e)
+            | Expr::Label(_, e)
+            | Expr::Cast(e, _)
+            | Expr::Grouping(e)
+            | Expr::Annotated(e, _) => e.deeper_than(l),
             Expr::List(_, items) | Expr::Func { args: items, .. } | Expr::Tuple(items) => {
                 items.iter().any(|e| e.deeper_than(l))
             }
@@ -425,9 +440,11 @@ impl Expr {
                 l.collect_selects(out);
                 r.collect_selects(out);
             }
-            Expr::Unary(_, e) | Expr::Label(_, e) | Expr::Cast(e, _) | Expr::Grouping(e) => {
-                e.collect_selects(out)
-            }
+            Expr::Unary(_, e)
+            | Expr::Label(_, e)
+            | Expr::Cast(e, _)
+            | Expr::Grouping(e)
+            | Expr::Annotated(e, _) => e.collect_selects(out),
             Expr::List(_, items) | Expr::Func { args: items, .. } | Expr::Tuple(items) => {
                 items.iter().for_each(|e| e.collect_selects(out))
             }
@@ -478,9 +495,11 @@ impl Expr {
                 visit(l);
                 visit(r);
             }
-            Expr::Unary(_, e) | Expr::Label(_, e) | Expr::Cast(e, _) | Expr::Grouping(e) => {
-                visit(e)
-            }
+            Expr::Unary(_, e)
+            | Expr::Label(_, e)
+            | Expr::Cast(e, _)
+            | Expr::Grouping(e)
+            | Expr::Annotated(e, _) => visit(e),
             Expr::List(_, items) | Expr::Func { args: items, .. } | Expr::Tuple(items) => {
                 items.iter().for_each(visit)
             }
