@@ -347,7 +347,9 @@ function orm.aliased(model, name) end
 ---@return lualchemy.Load
 function orm.joinedload(...) end
 
----@param ... lualchemy.RelationshipAttribute|string
+---The relationships (a path), or `"*"`; a last table `{ recursion_depth = n }` loads a
+---self-referential relationship `n` levels more (-1: until a level finds nothing).
+---@param ... lualchemy.RelationshipAttribute|string|{ recursion_depth?: integer }
 ---@return lualchemy.Load
 function orm.selectinload(...) end
 
@@ -436,6 +438,7 @@ function orm._raised(err) end
 ---@field primaryjoin? lualchemy.ColumnElement|fun(): lualchemy.ColumnElement
 ---@field order_by? lualchemy.ColumnElement|lualchemy.ColumnElement[]|string
 ---@field lazy? "select"|"joined"|"selectin"|"raise"|"noload"|"write_only"|"dynamic"
+---@field join_depth? integer
 ---@field cascade? string
 ---@field passive_deletes? boolean|"all"
 ---@field viewonly? boolean

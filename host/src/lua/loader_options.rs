@@ -74,6 +74,26 @@ impl LuaLoad {
     /// relationships, each continuing from the one before, or `"*"`).
     fn relationship(&self, args: &[LuaValue], lazy: Lazy, what: &str) -> LuaResult<LuaLoad> {
         let mut next = self.clone();
+        // `selectinload(Node.children, { recursion_depth = n })`
+        let mut recursion_depth = None;
+        let args = match args.split_last() {
+            Some((LuaValue::Table(o), rest)) if lazy == Lazy::Selectin => {
+                super::options::check_keys(o, &["recursion_depth"], what, false)?;
+                recursion_depth = match o.get::<LuaValue>("recursion_depth")? {
+                    LuaValue::Nil => None,
+                    LuaValue::Integer(n) if n >= -1 => Some(n as i32),
+                    LuaValue::Number(n) if n.fract() == 0.0 && n >= -1.0 => Some(n as i32),
+                    other => {
+                        return Err(arg(format!(
+                            "{what}(): recursion_depth must be an integer, -1 for no limit, got {}",
+                            super::convert::lua_debug(&other)
+                        )))
+                    }
+                };
+                rest
+            }
+            _ => args,
+        };
         if args.is_empty() {
             return Err(arg(format!(
                 "{what}() needs a relationship attribute or \"*\""
@@ -99,9 +119,21 @@ impl LuaLoad {
                 refuse_population(last).lua()?;
             }
         }
+        if let (Some(_), Some(last)) = (recursion_depth, next.path.last()) {
+            if !Rc::ptr_eq(&last.parent(), &last.target()) {
+                return Err(super::error::kind_err(
+                    crate::error::ErrorKind::InvalidRequestError,
+                    format!(
+                        "recursion_depth option on relationship {} not valid: it is not self-referential",
+                        last.path()
+                    ),
+                ));
+            }
+        }
         next.options.push(LoaderOption::Relationship {
             path: next.path.clone(),
             lazy,
+            recursion_depth,
         });
         Ok(next)
     }

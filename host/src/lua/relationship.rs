@@ -93,6 +93,7 @@ const RELATIONSHIP_OPTIONS: &[&str] = &[
     "primaryjoin",
     "order_by",
     "lazy",
+    "join_depth",
     "cascade",
     "passive_deletes",
     "viewonly",
@@ -146,6 +147,19 @@ fn parse(lua: &Lua, key: &str, target: &str, opts: Option<mlua::Table>) -> LuaRe
             }
             "secondary" => deferred.secondary = Some(v),
             "uselist" => spec.uselist = v.as_boolean(),
+            "join_depth" => {
+                spec.join_depth = match v {
+                    LuaValue::Integer(n) if n >= 1 => Some(n as u32),
+                    LuaValue::Number(n) if n.fract() == 0.0 && n >= 1.0 => Some(n as u32),
+                    other => {
+                        return Err(arg(format!(
+                            "{} must be a positive integer, got {}",
+                            what(&k),
+                            super::convert::lua_debug(&other)
+                        )))
+                    }
+                }
+            }
             // a function is called at configure time (it may name models declared later)
             "remote_side" | "foreign_keys" if matches!(v, LuaValue::Function(_)) => {
                 deferred.columns.push((k.clone(), v))

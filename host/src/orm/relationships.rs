@@ -173,6 +173,8 @@ pub struct RelationshipSpec {
     pub primaryjoin: Option<Expr>,
     pub order_by: Vec<Expr>,
     pub lazy: Lazy,
+    /// Levels a self-referential eager default loads (`join_depth`; one when unset).
+    pub join_depth: Option<u32>,
     pub cascade: Cascade,
     pub passive_deletes: bool,
     pub viewonly: bool,
@@ -199,6 +201,7 @@ impl RelationshipSpec {
             primaryjoin: None,
             order_by: Vec::new(),
             lazy: Lazy::Select,
+            join_depth: None,
             cascade: Cascade::default(),
             passive_deletes: false,
             viewonly: false,
@@ -232,6 +235,8 @@ pub struct Relationship {
     pub back: Cell<Option<usize>>,
     pub order_by: Vec<Expr>,
     pub lazy: Lazy,
+    /// Levels a self-referential eager default loads (`join_depth`; one when unset).
+    pub join_depth: Option<u32>,
     pub cascade: Cascade,
     pub passive_deletes: bool,
     pub viewonly: bool,
@@ -841,6 +846,7 @@ fn resolve(
         back: Cell::new(None),
         order_by: spec.order_by.clone(),
         lazy: spec.lazy,
+        join_depth: spec.join_depth,
         cascade: spec.cascade,
         passive_deletes: spec.passive_deletes,
         viewonly: spec.viewonly,

@@ -668,8 +668,16 @@ impl SessionCore {
         parents: &[Rc<Instance>],
         plan: &EntityLoad,
     ) -> Result<()> {
-        for (rel, child) in &plan.selectin {
-            self.load_selectin(conn, parents, rel, child)?;
+        for (rel, child, recursion) in &plan.selectin {
+            // recursion_depth: the objects each level loaded are the next level's parents
+            let mut level = self.load_selectin(conn, parents, rel, child)?;
+            let mut more = recursion.unwrap_or(0);
+            while more != 0 && !level.is_empty() {
+                level = self.load_selectin(conn, &level, rel, child)?;
+                if more > 0 {
+                    more -= 1;
+                }
+            }
         }
         for j in &plan.joined {
             if !j.child.has_selectin() {
@@ -696,14 +704,15 @@ impl SessionCore {
 
     /// `"selectin"`: relationship `rel` of every parent not loaded yet, by one SELECT per
     /// `SELECTIN_BATCH` parent keys (a many-to-one by primary key looks in the identity map
-    /// first). The related rows load by `child`'s plan.
+    /// first). The related rows load by `child`'s plan. Returns the objects the SELECTs
+    /// read, each once.
     fn load_selectin(
         &self,
         conn: &Connection,
         parents: &[Rc<Instance>],
         rel: &Rc<Relationship>,
         child: &EntityLoad,
-    ) -> Result<()> {
+    ) -> Result<Vec<Rc<Instance>>> {
         let target = rel.target();
         let by_pk = rel.secondary.is_none() && rel.uses_get() && child.is_plain();
         // extra criteria on the parent's columns: the parents' table joins in, and the
@@ -713,6 +722,8 @@ impl SessionCore {
             Some(pm) => &pm.pk,
             None => &rel.local,
         };
+        let mut read: Vec<Rc<Instance>> = Vec::new();
+        let mut read_seen: FxHashSet<usize> = FxHashSet::default();
         let mut seen = FxHashSet::default();
         let mut wanted: FxHashMap<IdentityKey, Vec<Rc<Instance>>> = FxHashMap::default();
         let mut keys: Vec<Vec<Value>> = Vec::new();
@@ -732,6 +743,9 @@ impl SessionCore {
                 if let Some(found) =
                     IdentityKey::new(target.id, &values).and_then(|k| self.find(&k))
                 {
+                    if read_seen.insert(Rc::as_ptr(&found) as usize) {
+                        read.push(found.clone());
+                    }
                     add_loaded(p, rel, found);
                     continue;
                 }
@@ -758,7 +772,7 @@ impl SessionCore {
             e.push(p.clone());
         }
         if keys.is_empty() {
-            return Ok(());
+            return Ok(read);
         }
         // SELECT target.<cols>, <key cols> FROM target [JOIN secondary] WHERE <key> IN (...)
         let key_cols: Vec<Expr> = match (&rel.secondary, &parent_table) {
@@ -870,6 +884,9 @@ impl SessionCore {
                 let Item::Instance(found) = &row[0] else {
                     continue;
                 };
+                if read_seen.insert(Rc::as_ptr(found) as usize) {
+                    read.push(found.clone());
+                }
                 let values: Vec<Value> = row[1..width]
                     .iter()
                     .map(|i| match i {
@@ -889,6 +906,6 @@ impl SessionCore {
                 }
             }
         }
-        Ok(())
+        Ok(read)
     }
 }

@@ -35,8 +35,14 @@ pub enum ColumnOption {
 
 #[derive(Clone, Debug)]
 pub enum LoaderOption {
-    /// The relationship at the end of `path` loads by `lazy`.
-    Relationship { path: RelPath, lazy: Lazy },
+    /// The relationship at the end of `path` loads by `lazy`; a self-referential
+    /// `selectinload` with `recursion_depth` goes on that many levels more (-1: until a
+    /// level finds nothing).
+    Relationship {
+        path: RelPath,
+        lazy: Lazy,
+        recursion_depth: Option<i32>,
+    },
     /// Every relationship of the entity at the end of `prefix` (or of every root entity)
     /// loads by `lazy`: `raiseload("*")`.
     Wildcard { prefix: RelPath, lazy: Lazy },
@@ -79,12 +85,15 @@ impl LoaderOption {
                 && same_path(&p[..base.len()], base)
         };
         Some(match self {
-            LoaderOption::Relationship { path, lazy } if under(path, true) => {
-                LoaderOption::Relationship {
-                    path: path[base.len()..].to_vec(),
-                    lazy: *lazy,
-                }
-            }
+            LoaderOption::Relationship {
+                path,
+                lazy,
+                recursion_depth,
+            } if under(path, true) => LoaderOption::Relationship {
+                path: path[base.len()..].to_vec(),
+                lazy: *lazy,
+                recursion_depth: *recursion_depth,
+            },
             LoaderOption::ContainsEager { path, alias } if under(path, true) => {
                 LoaderOption::ContainsEager {
                     path: path[base.len()..].to_vec(),
@@ -168,7 +177,9 @@ pub struct EntityLoad {
     /// The attributes read from the row, in column order (`None`: all of them).
     pub attrs: Option<Rc<[usize]>>,
     pub joined: Vec<JoinedLoad>,
-    pub selectin: Vec<(Rc<Relationship>, EntityLoad)>,
+    /// Selectin loads: the relationship, the plan of its objects, and the levels more a
+    /// self-referential one goes on (`recursion_depth`).
+    pub selectin: Vec<(Rc<Relationship>, EntityLoad, Option<i32>)>,
     /// Relationships whose strategy on access differs from their default (by relationship
     /// index): raise, noload, or a lazy select where the default would raise.
     /// With the options for the related objects, rooted at the target, when the query
@@ -210,11 +221,17 @@ impl EntityLoad {
             let mut sub = path.clone();
             sub.push(rel.clone());
             let mut chosen: Option<Lazy> = None;
+            let mut recursion: Option<i32> = None;
             let mut eager_user: Option<Option<Rc<Derived>>> = None;
             for o in options {
                 match o {
-                    LoaderOption::Relationship { path: p, lazy } if same_path(p, &sub) => {
+                    LoaderOption::Relationship {
+                        path: p,
+                        lazy,
+                        recursion_depth,
+                    } if same_path(p, &sub) => {
                         chosen = Some(*lazy);
+                        recursion = *recursion_depth;
                         eager_user = None;
                     }
                     LoaderOption::ContainsEager { path: p, alias } if same_path(p, &sub) => {
@@ -240,8 +257,10 @@ impl EntityLoad {
             let lazy = match chosen {
                 Some(l) => l,
                 // an eager default does not recurse through its own relationship
+                // (join_depth levels of a self-referential one: one by default)
                 None if matches!(rel.lazy, Lazy::Joined | Lazy::Selectin)
-                    && path.iter().any(|r| Rc::ptr_eq(r, &rel)) =>
+                    && path.iter().filter(|r| Rc::ptr_eq(r, &rel)).count()
+                        >= rel.join_depth.unwrap_or(1) as usize =>
                 {
                     Lazy::Select
                 }
@@ -256,7 +275,7 @@ impl EntityLoad {
                 }),
                 Lazy::Selectin => {
                     let child = EntityLoad::build(&rel.target(), &sub, options);
-                    plan.selectin.push((rel, child));
+                    plan.selectin.push((rel, child, recursion));
                 }
                 l => {
                     let nested: Vec<LoaderOption> =
@@ -275,7 +294,7 @@ impl EntityLoad {
                 .joined
                 .iter()
                 .map(|j| &j.rel)
-                .chain(plan.selectin.iter().map(|(r, _)| r));
+                .chain(plan.selectin.iter().map(|(r, ..)| r));
             for rel in rels {
                 a.extend(rel.local.iter().filter(|l| !attrs.contains(l)));
             }
