@@ -196,6 +196,21 @@ function orm.backref(name, options) end
 ---@return lualchemy.ColumnElement
 function orm.with_parent(obj, attr) end
 
+---A dictionary collection keyed by the members' attribute `name` (`collection_class`).
+---@param name string
+---@return lualchemy.CollectionClass
+function orm.attribute_keyed_dict(name) end
+
+---A dictionary collection keyed by the members' column attribute.
+---@param col lualchemy.ColumnElement
+---@return lualchemy.CollectionClass
+function orm.column_keyed_dict(col) end
+
+---A dictionary collection keyed by what `fn` returns for each member.
+---@param fn fun(member: lualchemy.Instance): any
+---@return lualchemy.CollectionClass
+function orm.keyfunc_mapping(fn) end
+
 ---In a relationship's `primaryjoin`: this column is the foreign key side (SQLAlchemy's
 ---`foreign()`); as SQL, the column itself.
 ---@param col lualchemy.ColumnElement
@@ -439,6 +454,7 @@ function orm._raised(err) end
 ---@field order_by? lualchemy.ColumnElement|lualchemy.ColumnElement[]|string
 ---@field lazy? "select"|"joined"|"selectin"|"raise"|"noload"|"write_only"|"dynamic"
 ---@field join_depth? integer
+---@field collection_class? lualchemy.CollectionClass
 ---@field cascade? string
 ---@field passive_deletes? boolean|"all"
 ---@field viewonly? boolean
@@ -1518,6 +1534,34 @@ function Query:extend(list) end
 ---A `lazy = "dynamic"` relationship's query only: removes a member.
 ---@param obj lualchemy.Instance
 function Query:remove(obj) end
+
+---A dictionary collection (`collection_class`): the list methods, and by key.
+---@class lualchemy.KeyedCollection : lualchemy.Collection
+---@field [any] lualchemy.Instance
+local KeyedCollection = {}
+
+---The member filed under `key` (also for a key that is a method's name).
+---@param key any
+---@return lualchemy.Instance?
+function KeyedCollection:get(key) end
+
+---Files `obj` under `key` (its own key), replacing the member there; `nil` removes it.
+---@param key any
+---@param obj lualchemy.Instance?
+function KeyedCollection:set(key, obj) end
+
+---@return any[]
+function KeyedCollection:keys() end
+
+---@return lualchemy.Instance[]
+function KeyedCollection:values() end
+
+---`for key, member in coll:pairs() do`.
+---@return fun(): any, lualchemy.Instance
+function KeyedCollection:pairs() end
+
+---What `orm.attribute_keyed_dict` and its kin return, for a relationship's `collection_class`.
+---@class lualchemy.CollectionClass
 
 ---A `lazy = "write_only"` collection: never loaded; changes are written by the next flush.
 ---@class lualchemy.WriteOnlyCollection

@@ -24,6 +24,7 @@ local User = Common:model("User", {
   nick = orm.synonym("name"),
   posts = orm.relationship("Post", { back_populates = "author" }),
   post_log = orm.relationship("Post", { lazy = "write_only", viewonly = true }),
+  posts_by_id = orm.relationship("Post", { collection_class = orm.attribute_keyed_dict("id"), viewonly = true }),
 })
 local Post = Base:model("Post", {
   __tablename__ = "posts",
@@ -97,6 +98,8 @@ local samples = {
   ["lualchemy.RelationshipAttribute"] = User.posts,
   ["lualchemy.Collection"] = user.posts,
   ["lualchemy.WriteOnlyCollection"] = user.post_log,
+  ["lualchemy.KeyedCollection"] = user.posts_by_id,
+  ["lualchemy.CollectionClass"] = orm.attribute_keyed_dict("id"),
   ["lualchemy.Hybrid"] = orm.hybrid_property(function(self) return self.name end),
   ["lualchemy.Select"] = orm.select(User),
   ["lualchemy.Insert"] = orm.insert(User),
@@ -161,8 +164,9 @@ local function offered(v)
 end
 
 -- A collection's methods live in the registry (its `__index` also serves integer keys).
-local function collection_methods()
-  return offered(debug.getregistry()["lualchemy.collection_methods"])
+local function collection_methods(keyed)
+  local name = keyed and "lualchemy.keyed_collection_methods" or "lualchemy.collection_methods"
+  return offered(debug.getregistry()[name])
 end
 
 local function is_public(name)
@@ -260,7 +264,8 @@ for class, sample in pairs(samples) do
     problem("%s: no ---@class in types/lualchemy.lua", class)
   else
     local stubbed = all_names(class)
-    local real = class == "lualchemy.Collection" and collection_methods() or offered(sample)
+    local real = (class == "lualchemy.Collection" and collection_methods())
+      or (class == "lualchemy.KeyedCollection" and collection_methods(true)) or offered(sample)
     for n in pairs(offered(EXTENDED[class])) do real[n] = true end
     local list = {}
     for n in pairs(real) do

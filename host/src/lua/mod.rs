@@ -15,6 +15,7 @@ pub mod expr;
 pub mod inspector;
 pub mod instance;
 pub mod json;
+pub mod keyed_collection;
 pub mod loader_options;
 pub mod migrate;
 pub mod migrate_autogenerate;
@@ -75,6 +76,7 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
     type_decorator::install(lua, &orm)?;
     composite::install(lua, &orm)?;
     relationship::install(lua, &orm)?;
+    keyed_collection::install(lua, &orm)?;
     loader_options::install(lua, &orm)?;
     events::install(lua, &orm)?;
     session::install(lua, &orm)?;

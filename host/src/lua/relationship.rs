@@ -37,6 +37,8 @@ pub struct Deferred {
     pub secondary: Option<LuaValue>,
     /// `foreign_keys` / `remote_side` given as a function returning the columns
     pub columns: Vec<(String, LuaValue)>,
+    /// `collection_class = orm.attribute_keyed_dict(...)` / `orm.keyfunc_mapping(...)`
+    pub keyed_by: Option<super::keyed_collection::KeyedBy>,
 }
 
 /// Columns named for `foreign_keys` / `remote_side`: a name (`"author_id"`,
@@ -98,6 +100,7 @@ const RELATIONSHIP_OPTIONS: &[&str] = &[
     "passive_deletes",
     "viewonly",
     "post_update",
+    "collection_class",
 ];
 
 /// Options of `orm.relationship` / `orm.backref`.
@@ -184,6 +187,10 @@ fn parse(lua: &Lua, key: &str, target: &str, opts: Option<mlua::Table>) -> LuaRe
             "passive_deletes" => spec.passive_deletes = v.as_boolean().unwrap_or(v.is_string()),
             "viewonly" => spec.viewonly = v.as_boolean().unwrap_or(false),
             "post_update" => spec.post_update = v.as_boolean().unwrap_or(false),
+            "collection_class" => {
+                deferred.keyed_by = Some(super::keyed_collection::keyed_by(&v, &what(&k))?);
+                spec.keyed = true;
+            }
             other => {
                 return Err(super::options::unknown_option(
                     &format!("orm.relationship(\"{target}\")"),
@@ -324,6 +331,9 @@ fn configure_base(lua: &Lua, base: &Rc<DeclBase>) -> LuaResult<()> {
         if let Some(v) = &d.order_by {
             let target = mappers.iter().find(|t| t.class_name == spec.target);
             spec.order_by = order_of(v, target, &what)?;
+        }
+        if let Some(k) = &d.keyed_by {
+            super::keyed_collection::register(lua, m, key, k)?;
         }
     }
     base.deferred.borrow_mut().clear();
@@ -521,6 +531,9 @@ pub fn set(lua: &Lua, inst: &Rc<Instance>, r: usize, value: &LuaValue) -> LuaRes
     let rel = relationship(inst, r)?;
     if rel.uselist {
         let items = match value {
+            LuaValue::Table(t) if rel.keyed => {
+                super::keyed_collection::members_of_dict(lua, inst, &rel, t)?
+            }
             LuaValue::Table(t) => members(lua, t, &rel)?,
             LuaValue::UserData(ud) if ud.is::<LuaCollection>() => {
                 let c = ud.borrow::<LuaCollection>()?;
@@ -553,11 +566,11 @@ pub fn set(lua: &Lua, inst: &Rc<Instance>, r: usize, value: &LuaValue) -> LuaRes
 
 /// A collection as Lua sees it: a view of the object's relationship.
 pub struct LuaCollection {
-    inst: Rc<Instance>,
-    rel: Rc<Relationship>,
+    pub(crate) inst: Rc<Instance>,
+    pub(crate) rel: Rc<Relationship>,
 }
 
-fn items_of(c: &LuaCollection) -> LuaResult<Vec<Rc<Instance>>> {
+pub(crate) fn items_of(c: &LuaCollection) -> LuaResult<Vec<Rc<Instance>>> {
     if !c.inst.rel_loaded(c.rel.index) {
         SessionCore::load_for_read(&c.inst, &c.rel).lua()?;
     }
@@ -573,6 +586,9 @@ impl UserData for LuaCollection {
         m.add_meta_method(
             MetaMethod::Index,
             |lua, this, k: LuaValue| -> LuaResult<LuaValue> {
+                if this.rel.keyed {
+                    return super::keyed_collection::index(lua, this, &k);
+                }
                 match k {
                     LuaValue::Integer(i) => match items_of(this)?.get((i as usize).wrapping_sub(1))
                     {
@@ -597,6 +613,9 @@ impl UserData for LuaCollection {
         );
         // `coll[#coll + 1] = x` (and so `table.insert(coll, x)`) appends
         m.add_meta_method(MetaMethod::NewIndex, |lua, this, (k, v): (LuaValue, LuaValue)| {
+            if this.rel.keyed {
+                return super::keyed_collection::set_item(lua, this, &k, &v);
+            }
             let n = items_of(this)?.len() as i64;
             match k {
                 LuaValue::Integer(i) if i == n + 1 => {

@@ -179,6 +179,9 @@ pub struct RelationshipSpec {
     pub passive_deletes: bool,
     pub viewonly: bool,
     pub post_update: bool,
+    /// A dictionary collection (`collection_class`): the binding reads and writes its
+    /// members by a key computed from each (the members are still a list here).
+    pub keyed: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -206,6 +209,7 @@ impl RelationshipSpec {
             passive_deletes: false,
             viewonly: false,
             post_update: false,
+            keyed: false,
         }
     }
 }
@@ -241,6 +245,9 @@ pub struct Relationship {
     pub passive_deletes: bool,
     pub viewonly: bool,
     pub post_update: bool,
+    /// A dictionary collection (`collection_class`): the binding reads and writes its
+    /// members by a key computed from each (the members are still a list here).
+    pub keyed: bool,
     /// The terms of an explicit `primaryjoin` beyond the joining column pairs (the
     /// `Comment.target_type == "post"` of a generic foreign key, a range condition), ANDed;
     /// their columns are the parent's and the target's tables, re-aimed by each use.
@@ -814,6 +821,11 @@ fn resolve(
             .borrow_mut()
             .insert(spec.key.clone(), bp.clone());
     }
+    if spec.keyed && !uselist {
+        return Err(arg_err!(
+            "{both}: collection_class is for collections; it cannot be used with a many-to-one or one-to-one relationship (uselist = false)"
+        ));
+    }
     if spec.lazy.never_loads() && !uselist {
         return Err(arg_err!(
             "{both}: lazy = \"{}\" is for collections; it cannot be used with a many-to-one or one-to-one relationship (uselist = false)",
@@ -851,6 +863,7 @@ fn resolve(
         passive_deletes: spec.passive_deletes,
         viewonly: spec.viewonly,
         post_update: spec.post_update,
+        keyed: spec.keyed,
         extra,
         extra_parent,
         extra_target,
