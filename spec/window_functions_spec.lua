@@ -237,3 +237,34 @@ describe("orm.values", function()
     assert.truthy(pcall_err(function() orm.values() end):find("at least one orm.Column", 1, true))
   end)
 end)
+
+describe(":lateral()", function()
+  it("a FROM subquery that reads the rows before it: the top two scores per game", function()
+    local env = setup()
+    local S = env.Score
+    local G = orm.aliased(S, "g")
+    local games = orm.select(S.game):distinct():subquery("games")
+    local top = orm.select(G.player, G.points):where(G.game:eq(games.c.game))
+      :order_by(G.points:desc(), G.player):limit(2):lateral("top")
+    local stmt = orm.select(games.c.game, top.c.player):select_from(games):join(top, orm.true_())
+      :order_by(games.c.game, top.c.points:desc(), top.c.player)
+    if SPEC_DIALECT ~= "postgresql" then
+      -- SQLite and MariaDB have no LATERAL: SQLite's refusal names it before any SQL runs
+      local err = pcall_err(env.s.execute, env.s, stmt)
+      if SPEC_DIALECT == "sqlite" then
+        assert.truthy(err:find("LATERAL ('top') is not supported by sqlite", 1, true), err)
+      end
+      return
+    end
+    assert.same({ "bob", "cy", "ed", "fay" }, env.column(stmt, 2))
+    local sql = env.log[#env.log]
+    assert.truthy(has(sql, "JOIN LATERAL (SELECT"), sql)
+    assert.truthy(has(sql, ") AS top ON true"), sql)
+  end)
+
+  it("orm.true_() and orm.false_() are the boolean constants", function()
+    local env = setup()
+    assert.equal(6, #env.s:scalars(orm.select(env.Score):where(orm.true_())):all())
+    assert.equal(0, #env.s:scalars(orm.select(env.Score):where(orm.false_())):all())
+  end)
+end)

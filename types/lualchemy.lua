@@ -302,6 +302,14 @@ function orm.text(sql) end
 ---@return lualchemy.Null
 function orm.null() end
 
+---SQL `true` (`select:join(lateral, orm.true_())`).
+---@return lualchemy.ColumnElement
+function orm.true_() end
+
+---SQL `false`.
+---@return lualchemy.ColumnElement
+function orm.false_() end
+
 ---A value as a bound parameter.
 ---@param value any
 ---@return lualchemy.ColumnElement
@@ -1425,6 +1433,11 @@ function SelectBase:options(...) end
 ---@param name? string
 ---@return lualchemy.Subquery
 function SelectBase:subquery(name) end
+
+---A FROM subquery that reads the FROM items before it (`LATERAL`; PostgreSQL, MySQL 8).
+---@param name? string
+---@return lualchemy.Subquery
+function SelectBase:lateral(name) end
 
 ---`:cte(name [, { recursive = true }])` or `:cte{ name = ..., recursive = true }`.
 ---@param name? string|{ name?: string, recursive?: boolean }

@@ -640,6 +640,15 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
             )
         })?,
     )?;
+    // `orm.true_()` / `orm.false_()`: the boolean constants (`join(lateral, orm.true_())`)
+    for (name, sql) in [("true_", "true"), ("false_", "false")] {
+        orm.set(
+            name,
+            lua.create_function(move |lua, ()| {
+                new_ud(lua, Expr::Raw(Rc::from(sql), SqlType::Boolean))
+            })?,
+        )?;
+    }
     // annotations of a relationship's primaryjoin: which column is the foreign key, which
     // the target's (SQLAlchemy's foreign() / remote()); as SQL, the column itself
     for (name, foreign) in [("foreign", true), ("remote", false)] {

@@ -547,6 +547,13 @@ macro_rules! generative_methods {
             }
             derived_of(&this.$q.select, name, true)
         });
+        // `:lateral([name])`: a FROM subquery reading the FROM items before it
+        $m.add_method("lateral", |_, this, name: Option<String>| {
+            let name = name_or_anon(name, ":lateral()")?;
+            Ok(LuaSubquery {
+                derived: Derived::lateral(this.$q.select.clone(), &name).lua()?,
+            })
+        });
         $m.add_method("alias", |_, this, name: Option<String>| {
             derived_of(&this.$q.select, name, false)
         });

@@ -185,7 +185,9 @@ fn collect_ctes(s: &Select, out: &mut Vec<Rc<Derived>>, visiting: &mut Vec<u32>)
                 out.push(d.clone());
             }
             DerivedKind::CteAlias(cte) => visit(cte, out, visiting),
-            DerivedKind::Subquery(inner) => collect_ctes(inner, out, visiting),
+            DerivedKind::Subquery(inner) | DerivedKind::Lateral(inner) => {
+                collect_ctes(inner, out, visiting)
+            }
             DerivedKind::Alias(_) | DerivedKind::Values(_) => {}
         }
     }
@@ -652,6 +654,23 @@ impl<'a> Compiler<'a> {
                     let r = self.select(inner, false);
                     self.outer_froms = outer;
                     r?;
+                    self.sql.push_str(") AS ");
+                    self.ident(&d.table.name);
+                }
+                DerivedKind::Lateral(inner) => {
+                    if !matches!(self.dialect.name(), "postgresql" | "mysql") {
+                        return Err(crate::error::Error::new(
+                            crate::error::ErrorKind::InvalidRequestError,
+                            format!(
+                                "LATERAL ('{}') is not supported by {}: PostgreSQL and MySQL 8 have it",
+                                d.table.name,
+                                self.dialect.name()
+                            ),
+                        ));
+                    }
+                    // it reads the FROM items of the statement it is in
+                    self.sql.push_str("LATERAL (");
+                    self.select(inner, true)?;
                     self.sql.push_str(") AS ");
                     self.ident(&d.table.name);
                 }

@@ -15,6 +15,9 @@ pub enum DerivedKind {
     Alias(Rc<Table>),
     /// `(SELECT ...) AS anon_1`.
     Subquery(Select),
+    /// `LATERAL (SELECT ...) AS name`: a FROM subquery that correlates to the FROM items
+    /// before it (`:lateral()`; PostgreSQL and MySQL 8).
+    Lateral(Select),
     /// `WITH name AS (SELECT ...)`.
     Cte(Select),
     /// `name AS alias`: a CTE read a second time under another name (a self-join, or the
@@ -144,6 +147,20 @@ impl Derived {
                 DerivedKind::Subquery(select)
             },
             recursive: false,
+        }))
+    }
+
+    /// `select:lateral(name)`: a subquery that may read the columns of the FROM items
+    /// before it in the enclosing SELECT.
+    pub fn lateral(select: Select, name: &str) -> Result<Rc<Derived>> {
+        let d = Derived::subquery(select, name, false)?;
+        let d = Rc::try_unwrap(d).expect("a new derived item has one owner");
+        let DerivedKind::Subquery(select) = d.kind else {
+            unreachable!("subquery() makes a subquery")
+        };
+        Ok(Rc::new(Derived {
+            kind: DerivedKind::Lateral(select),
+            ..d
         }))
     }
 
