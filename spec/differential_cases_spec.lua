@@ -888,3 +888,33 @@ describe("add()'s cascade along a many-to-one changed since the last flush", fun
     assert.equal("persistent", state(b))
   end)
 end)
+
+describe("nested savepoints", function()
+  it("a failed nested flush copies the parent's key into the children before it meets an object it cannot insert", function()
+    local env = setup({ expire_on_commit = false, autoflush = true })
+    local s = env.s
+    local a = env.Child{ label = "a" }
+    s:add(a)
+    local p
+    s:begin_nested(function() p = env.Parent{ name = "p" } end)
+    s:expire(a)
+    s:rollback() -- a is transient, its attributes expired and no key to load them from
+    a.parent = p
+    local b
+    local ok, err = pcall(function()
+      s:begin_nested(function()
+        b = env.Child{ label = "b" }
+        b.parent = p
+        s:add(b) -- cascades p, and a through p's collection
+      end)
+    end)
+    assert.is_false(ok)
+    assert.equal("InvalidRequestError", err.kind)
+    -- SQLAlchemy inserts the parent, copies its key into both children, then refuses a
+    assert.equal("transient", state(a))
+    assert.equal("transient", state(b))
+    assert.is_true(orm.inspect(a).attrs.parent_id.loaded)
+    assert.equal(1, orm.inspect(a).attrs.parent_id.loaded_value)
+    assert.equal(1, orm.inspect(b).attrs.parent_id.loaded_value)
+  end)
+end)

@@ -437,6 +437,11 @@ fn insert_ready(
     undo: &mut Undo,
 ) -> Result<()> {
     apply_rules_to(plan, rows, inserted, index, undo)?;
+    // as SQLAlchemy's save_obj, which meets the unloadable key when it saves the mapper:
+    // after the keys of earlier tables are in and copied into these rows
+    for inst in rows {
+        refuse_expired_key(inst)?;
+    }
     let first = inserted.len();
     insert_with_events(conn, table, rows, inserted, undo)?;
     for (n, out) in inserted.iter().enumerate().skip(first) {
@@ -790,9 +795,6 @@ fn write(
 ) -> Result<(Vec<InsertOutcome>, Vec<UpdateOutcome>)> {
     let new: Vec<Rc<Instance>> = session.new.borrow().clone();
     let deleted: Vec<Rc<Instance>> = session.deleted.borrow().clone();
-    for inst in &new {
-        refuse_expired_key(inst)?;
-    }
 
     let mut tables: Vec<Rc<Table>> = Vec::new();
     let mut mappers: Vec<Rc<super::Mapper>> = Vec::new();
@@ -848,6 +850,9 @@ fn write(
                 .filter(|i| i.mapper.table.id == table.id)
                 .collect();
             if !rows.is_empty() {
+                for inst in &rows {
+                    refuse_expired_key(inst)?;
+                }
                 insert_with_events(conn, table, &rows, &mut inserted, undo)?;
             }
         }
