@@ -888,3 +888,184 @@ describe("add()'s cascade along a many-to-one changed since the last flush", fun
     assert.equal("persistent", state(b))
   end)
 end)
+
+-- Parent, Child and Tag as difftest/sa_runner.py declares them (tags many-to-many)
+local function tag_models()
+  local engine = orm.create_engine("sqlite://")
+  local Base = orm.declarative_base()
+  local link = orm.Table("nt_link", Base.metadata,
+    orm.Column("child_id", orm.Integer, orm.ForeignKey("nt_children.id"), { primary_key = true }),
+    orm.Column("tag_id", orm.Integer, orm.ForeignKey("nt_tags.id"), { primary_key = true }))
+  local Parent = Base:model("Parent", {
+    __tablename__ = "nt_parents",
+    id = orm.Column(orm.Integer, { primary_key = true }),
+    name = orm.Column(orm.String(30)),
+    children = orm.relationship("Child", { back_populates = "parent", cascade = "all, delete-orphan" }),
+  })
+  local Child = Base:model("Child", {
+    __tablename__ = "nt_children",
+    id = orm.Column(orm.Integer, { primary_key = true }),
+    parent_id = orm.Column(orm.Integer, orm.ForeignKey("nt_parents.id")),
+    label = orm.Column(orm.String(30)),
+    parent = orm.relationship("Parent", { back_populates = "children" }),
+    tags = orm.relationship("Tag", { secondary = link, back_populates = "children" }),
+  })
+  local Tag = Base:model("Tag", {
+    __tablename__ = "nt_tags",
+    id = orm.Column(orm.Integer, { primary_key = true }),
+    name = orm.Column(orm.String(30)),
+    children = orm.relationship("Child", { secondary = link, back_populates = "tags" }),
+  })
+  Base.metadata:create_all(engine)
+  return engine, Parent, Child, Tag
+end
+
+describe("nested savepoints", function()
+  it("a failed nested flush copies the parent's key into the children before it meets an object it cannot insert", function()
+    local env = setup({ expire_on_commit = false, autoflush = true })
+    local s = env.s
+    local a = env.Child{ label = "a" }
+    s:add(a)
+    local p
+    s:begin_nested(function() p = env.Parent{ name = "p" } end)
+    s:expire(a)
+    s:rollback() -- a is transient, its attributes expired and no key to load them from
+    a.parent = p
+    local b
+    local ok, err = pcall(function()
+      s:begin_nested(function()
+        b = env.Child{ label = "b" }
+        b.parent = p
+        s:add(b) -- cascades p, and a through p's collection
+      end)
+    end)
+    assert.is_false(ok)
+    assert.equal("InvalidRequestError", err.kind)
+    -- SQLAlchemy inserts the parent, copies its key into both children, then refuses a
+    assert.equal("transient", state(a))
+    assert.equal("transient", state(b))
+    assert.is_true(orm.inspect(a).attrs.parent_id.loaded)
+    assert.equal(1, orm.inspect(a).attrs.parent_id.loaded_value)
+    assert.equal(1, orm.inspect(b).attrs.parent_id.loaded_value)
+  end)
+  it("an attribute expired before a rollback made the object transient stays expired after its INSERT", function()
+    local env = setup({ expire_on_commit = true, autoflush = true })
+    local s = env.s
+    local c
+    s:begin_nested(function()
+      c = env.Child{ label = "x" }
+      s:add(c)
+    end)
+    s:expire(c, { "label", "parent_id" })
+    s:rollback()
+    c.label = "y"
+    s:begin_nested(function() s:add(c) end)
+    assert.equal("persistent", state(c))
+    local i = orm.inspect(c)
+    assert.is_true(i.attrs.label.loaded)
+    assert.is_false(i.attrs.parent_id.loaded) -- SQLAlchemy keeps it in expired_attributes
+    assert.is_nil(c.parent_id) -- loaded from the row
+    assert.is_true(i.attrs.parent_id.loaded)
+  end)
+  it("a transient object made an orphan through a pending owner is expunged by the flush its cascade brings it into", function()
+    local engine, Parent, Child, Tag = tag_models()
+    local s = orm.Session(engine, { expire_on_commit = false, autoflush = true })
+    local p = Parent{ name = "p" }
+    s:add(p) -- pending: the orphan's owner is in a session, the orphan is not
+    local c = Child{ label = "c" }
+    c.parent = p
+    c.parent = nil -- leaves p.children while transient: SQLAlchemy flags it an orphan
+    local t = Tag{ name = "t" }
+    c.tags:append(t)
+    local s2 = orm.Session(engine, { expire_on_commit = false, autoflush = true })
+    local d = Child{ label = "d" }
+    s2:add(d)
+    s2:begin_nested(function()
+      d.tags:append(t) -- the cascade brings t in, and c through t (not add(): the flag stays)
+      assert.equal("pending", state(c))
+    end)
+    assert.equal("transient", state(c)) -- the flush expunged the orphan
+    assert.equal("persistent", state(d))
+    assert.equal("persistent", state(t))
+    s2:add(c) -- add() clears the flag
+    s2:flush()
+    assert.equal("persistent", state(c))
+  end)
+  it("an object a failed flush's rollback makes transient again keeps the key that flush copied into it", function()
+    local env = setup({ expire_on_commit = true, autoflush = true })
+    local s = env.s
+    local p
+    s:begin_nested(function()
+      p = env.Parent{ name = "p" }
+      s:add(p)
+    end)
+    local c = env.Child{ label = "c" }
+    s:add(c)
+    s:flush() -- c inserted in this transaction
+    c.parent = p
+    c.label = nil -- the UPDATE fails: the whole transaction rolls back
+    local ok = pcall(function() s:begin_nested(function() end) end)
+    assert.is_false(ok)
+    assert.equal("transient", state(c))
+    assert.equal(1, orm.inspect(c).attrs.parent_id.loaded_value)
+  end)
+  it("a failed flush has copied a saved node's key into a new node first (SQLAlchemy's per-state levels)", function()
+    local env = setup({ expire_on_commit = true, autoflush = false })
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    local n = env.Node{ name = "n" }
+    s:add(n)
+    s:flush()
+    local m
+    local ok = pcall(function()
+      s:begin_nested(function()
+        s:add(env.Child{ label = nil, parent = p }) -- its INSERT fails (label is NOT NULL)
+        m = env.Node{ name = "m" }
+        m.parent = n
+        s:add(m)
+      end)
+    end)
+    assert.is_false(ok)
+    assert.equal("transient", state(m))
+    assert.equal(n.id, orm.inspect(m).attrs.parent_id.loaded_value)
+  end)
+  it("a flush writes no association row for an object whose row a bulk delete removed", function()
+    local engine, _, Child, Tag = tag_models()
+    local s = orm.Session(engine, { expire_on_commit = true, autoflush = true })
+    local c = Child{ label = "c" }
+    s:add(c)
+    s:commit()
+    local _ = c.label
+    s:execute(orm.delete(Child):where(Child.label:eq("c")), { synchronize_session = "auto" })
+    assert.equal("deleted", state(c))
+    local t = Tag{ name = "t" }
+    c.tags:append(t) -- the backref brings t into the session
+    assert.equal("pending", state(t))
+    s:begin_nested(function()
+      c.label = "d"
+      s:flush() -- SQLAlchemy: "not in session", no child_tag row (its FOREIGN KEY would fail)
+    end)
+    assert.equal("persistent", state(t))
+    assert.equal(0, s:execute(orm.text("SELECT count(*) FROM nt_link")):scalar())
+  end)
+  it("a parent an earlier flush deleted copies no key into a child that joins its collection", function()
+    local env = setup({ expire_on_commit = true, autoflush = true })
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit()
+    s:delete(p)
+    s:flush() -- p is deleted: out of the identity map, out of SQLAlchemy's next flush
+    p.name = "q"
+    local c = env.Child{ label = nil }
+    c.parent = p -- the backref appends c to p's collection
+    -- c is added, then its cascade refuses p ("has been deleted"), as SQLAlchemy's does
+    assert.is_false(pcall(function() s:add(c) end))
+    assert.equal("pending", state(c))
+    local ok = pcall(function() s:flush() end) -- c's INSERT fails (label is NOT NULL)
+    assert.is_false(ok)
+    assert.equal("transient", state(c))
+    assert.is_false(orm.inspect(c).attrs.parent_id.loaded) -- SQLAlchemy never set it
+  end)
+end)

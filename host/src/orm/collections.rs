@@ -240,19 +240,20 @@ fn put_scalar(obj: &Rc<Instance>, r: usize, value: Option<Rc<Instance>>) {
     obj.rel_changed();
 }
 
-/// A pending object that left a delete-orphan collection: expunged at once when the
-/// collection's owner is in its session (SQLAlchemy's remove event acts through the owner's
-/// session), else flagged for its next flush to expunge.
+/// An object that left a delete-orphan collection: expunged at once when it is pending in
+/// the collection's owner's session (SQLAlchemy's remove event acts through the owner's
+/// session), else flagged (transient, or in another session, or pending where the owner is
+/// not) for the flush that finds it pending to expunge.
 fn expunge_pending_orphan(child: &Rc<Instance>, owner: &Rc<Instance>) -> Result<()> {
-    let Some(s) = child.session() else {
-        return Ok(());
-    };
-    if owner.session().is_some_and(|o| Rc::ptr_eq(&s, &o)) {
-        s.expunge(child)
-    } else {
-        child.state_mut().orphaned_outside = true;
-        Ok(())
+    if child.status() == Status::Pending {
+        if let Some(s) = child.session() {
+            if owner.session().is_some_and(|o| Rc::ptr_eq(&s, &o)) {
+                return s.expunge(child);
+            }
+        }
     }
+    child.state_mut().orphaned_outside = true;
+    Ok(())
 }
 
 /// An object the save-update cascade cannot bring into the parent's session (its row deleted
@@ -676,7 +677,7 @@ impl Events {
         parent.rel_changed();
         // a pending orphan never reaches the database: expunged when the collection's owner
         // is in its session (SQLAlchemy's remove event acts through the owner's session)
-        if rel.cascade.delete_orphan && child.status() == Status::Pending {
+        if rel.cascade.delete_orphan {
             expunge_pending_orphan(child, parent)?;
         }
         if let Some(rev) = rel.reverse() {
@@ -937,7 +938,7 @@ impl Events {
             }
             // a pending orphan never reaches the database, also when the other side made
             // it one (SQLAlchemy's remove event expunges it whatever the initiator)
-            if rev.cascade.delete_orphan && parent.status() == Status::Pending {
+            if rev.cascade.delete_orphan {
                 expunge_pending_orphan(parent, obj)?;
             }
         } else {

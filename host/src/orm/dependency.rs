@@ -310,8 +310,12 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         .chain(session.modified.borrow().iter())
         .filter(|i| {
             let st = i.state();
-            // an object the flush deletes has no saves: cascade_deletes did its part
-            !st.marked_deleted && (st.rels_changed || st.has_pending_collection())
+            // an object the flush deletes has no saves: cascade_deletes did its part; one
+            // an earlier flush deleted is out of the identity map, so out of SQLAlchemy's
+            // flush (its relationships copy no key, write no association row)
+            !st.marked_deleted
+                && st.status != Status::Deleted
+                && (st.rels_changed || st.has_pending_collection())
         })
         .cloned()
         .collect();
@@ -437,8 +441,10 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                     let sec_id = rel.secondary.as_ref().map(|t| t.id).unwrap_or(0);
                     for (list, insert) in [(&c.added, true), (&c.removed, false)] {
                         for child in list {
-                            if !session.owns(child) {
-                                // SQLAlchemy warns "not in session" and writes no row
+                            if !session.owns(child) || child.status() == Status::Deleted {
+                                // SQLAlchemy warns "not in session" and writes no row (an
+                                // object whose row a flush or a bulk delete removed is out of
+                                // the identity map, so out of the session too)
                                 continue;
                             }
                             let (a, b) = (Rc::as_ptr(inst), Rc::as_ptr(child));

@@ -255,6 +255,9 @@ impl SessionCore {
 
     /// `session:add(obj)`: transient → pending; detached → persistent again.
     pub fn add(&self, inst: &Rc<Instance>) -> Result<()> {
+        // added again: no longer an orphan to drop at the flush (SQLAlchemy clears the flag
+        // of the object added only, not of those its cascade reaches)
+        inst.state_mut().orphaned_outside = false;
         self.add_one(inst)?;
         // save-update cascade: the object's loaded related objects come along
         if !inst.mapper.relationships.borrow().is_empty() {
@@ -268,8 +271,6 @@ impl SessionCore {
         if self.closed.get() {
             self.check_usable()?;
         }
-        // added (or reached by the cascade) again: no longer an orphan to drop at the flush
-        inst.state_mut().orphaned_outside = false;
         let status = inst.status();
         if let Some(other) = inst.session() {
             if !self.is(&other) {

@@ -72,7 +72,7 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
             session.dispatch(SessionEvent::AfterFlushPostexec, None, None)
         }
         Err(e) => {
-            undo.restore();
+            undo.restore(session);
             remark(&plan);
             Err(e)
         }
@@ -217,12 +217,28 @@ struct Undo {
 }
 
 impl Undo {
-    fn restore(self) {
+    fn restore(self, session: &SessionCore) {
+        if self.fks.is_empty() {
+            return;
+        }
+        // the objects inserted in the transaction the failure rolls back (the savepoint's,
+        // or all of them): made transient, they keep their values as SQLAlchemy's do
+        let mut rolled_back: FxHashSet<*const Instance> = FxHashSet::default();
+        {
+            let frames = session.frames.borrow();
+            let savepoint = frames.last().is_some_and(|f| f.savepoint.is_some());
+            let n = if savepoint { 1 } else { frames.len() };
+            for f in frames.iter().rev().take(n) {
+                rolled_back.extend(f.inserted.iter().map(Rc::as_ptr));
+            }
+        }
         for (inst, i, old, loaded, had_committed) in self.fks.into_iter().rev() {
             let mut st = inst.state_mut();
             // a pending object keeps the foreign keys the failed flush copied into it, as
-            // SQLAlchemy leaves them (the next flush copies them again from the references)
-            if st.status == Status::Pending && !inst.mapper.pk.contains(&i) {
+            // SQLAlchemy leaves them (the next flush copies them again from the references),
+            // and so does one the rollback makes transient again
+            let transient_again = rolled_back.contains(&Rc::as_ptr(&inst));
+            if (st.status == Status::Pending || transient_again) && !inst.mapper.pk.contains(&i) {
                 continue;
             }
             st.values[i] = old;
@@ -299,12 +315,12 @@ fn refuse_expired_key(inst: &Rc<Instance>) -> Result<()> {
 /// Applies the sync rules whose child is in `pick` to the children's foreign keys.
 fn apply_rules(
     plan: &Plan,
-    pick: &dyn Fn(&Rc<Instance>) -> bool,
+    pick: &dyn Fn(&SyncRule) -> bool,
     inserted: &[InsertOutcome],
     index: &Inserted,
     undo: &mut Undo,
 ) -> Result<()> {
-    for rule in plan.rules.iter().filter(|r| pick(&r.child)) {
+    for rule in plan.rules.iter().filter(|r| pick(r)) {
         for (n, &c) in rule.child_cols.iter().enumerate() {
             let v = match &rule.parent {
                 None => Value::Null,
@@ -365,7 +381,8 @@ fn update_ready_rows(
     let skip = |c: &Rc<Instance>| done.contains(&Rc::as_ptr(c)) || waiting.contains(&Rc::as_ptr(c));
     apply_rules(
         plan,
-        &|c| {
+        &|r| {
+            let c = &r.child;
             c.mapper.table.id == table.id
                 && !matches!(c.status(), Status::Pending | Status::Deleted)
                 && !skip(c)
@@ -437,6 +454,11 @@ fn insert_ready(
     undo: &mut Undo,
 ) -> Result<()> {
     apply_rules_to(plan, rows, inserted, index, undo)?;
+    // as SQLAlchemy's save_obj, which meets the unloadable key when it saves the mapper:
+    // after the keys of earlier tables are in and copied into these rows
+    for inst in rows {
+        refuse_expired_key(inst)?;
+    }
     let first = inserted.len();
     insert_with_events(conn, table, rows, inserted, undo)?;
     for (n, out) in inserted.iter().enumerate().skip(first) {
@@ -456,7 +478,7 @@ fn apply_rules_to(
     let set: FxHashSet<*const Instance> = rows.iter().map(|r| Rc::as_ptr(r)).collect();
     apply_rules(
         plan,
-        &|c| set.contains(&Rc::as_ptr(c)),
+        &|r| set.contains(&Rc::as_ptr(&r.child)),
         inserted,
         index,
         undo,
@@ -790,9 +812,6 @@ fn write(
 ) -> Result<(Vec<InsertOutcome>, Vec<UpdateOutcome>)> {
     let new: Vec<Rc<Instance>> = session.new.borrow().clone();
     let deleted: Vec<Rc<Instance>> = session.deleted.borrow().clone();
-    for inst in &new {
-        refuse_expired_key(inst)?;
-    }
 
     let mut tables: Vec<Rc<Table>> = Vec::new();
     let mut mappers: Vec<Rc<super::Mapper>> = Vec::new();
@@ -817,6 +836,26 @@ fn write(
     let tracking = plan.has_work();
     let mut updated: Vec<UpdateOutcome> = Vec::new();
     if tracking {
+        // SQLAlchemy's flush of a self-referential mapper goes state by state: a pending
+        // row's many-to-one to a saved row with no changes of its own is processed in one
+        // of the first levels, before the saves of a mapper that depends on another, so a
+        // failure there leaves the key copied
+        let unchanged = |p: &Rc<Instance>| {
+            let st = p.state();
+            st.status == Status::Persistent && st.committed.is_empty() && !st.marked_deleted
+        };
+        apply_rules(
+            plan,
+            &|r| {
+                r.child.status() == Status::Pending
+                    && r.parent.as_ref().is_some_and(|(p, _)| {
+                        p.mapper.table.id == r.child.mapper.table.id && unchanged(p)
+                    })
+            },
+            &inserted,
+            &index,
+            undo,
+        )?;
         insert_in_dependency_order(
             conn,
             plan,
@@ -848,6 +887,9 @@ fn write(
                 .filter(|i| i.mapper.table.id == table.id)
                 .collect();
             if !rows.is_empty() {
+                for inst in &rows {
+                    refuse_expired_key(inst)?;
+                }
                 insert_with_events(conn, table, &rows, &mut inserted, undo)?;
             }
         }
@@ -1085,8 +1127,9 @@ fn apply(
         for out in inserted {
             let inst = out.inst;
             let mut st = inst.state_mut();
-            st.attrs_expired = false;
+            let was_expired = std::mem::take(&mut st.attrs_expired);
             st.key_cleared = false;
+            st.orphaned_outside = false;
             for (i, v) in out.assigned {
                 st.values[i] = v;
                 st.loaded.insert(i);
@@ -1097,8 +1140,19 @@ fn apply(
                 st.generated_key = true;
             }
             // Every column the INSERT sent is now known; what the database filled in is not.
-            for i in 0..inst.mapper.attrs.len() {
+            // An attribute expired before a rollback made the object transient, and not set
+            // since, stays expired (SQLAlchemy's INSERT leaves its expired attributes so).
+            let ncols = inst.mapper.attrs.len();
+            let still_expired: Vec<usize> = if was_expired {
+                (0..ncols).filter(|&i| !st.loaded.contains(i)).collect()
+            } else {
+                Vec::new()
+            };
+            for i in 0..ncols {
                 st.loaded.insert(i);
+            }
+            for i in still_expired {
+                st.loaded.remove(i);
             }
             st.nulls_never_set = st.values.iter().any(Value::is_null);
             for i in out.expire {
