@@ -888,3 +888,40 @@ describe("add()'s cascade along a many-to-one changed since the last flush", fun
     assert.equal("persistent", state(b))
   end)
 end)
+
+describe("attribute and collection steps", function()
+  it("a column an INSERT left NULL is known once a query's row holds it: a refused many-to-one set loads the old value", function()
+    local env = setup()
+    local s1 = env.s
+    local a = env.Node{ name = "a" }
+    s1:add(a)
+    local s2 = orm.Session(env.engine)
+    local b = env.Node{ name = "b" }
+    s2:add(b)
+    local rows = s2:execute(orm.select(env.Node):where(env.Node.parent_id:is_(nil))):scalars():all()
+    assert.equal(b, rows[1])
+    local ok, err = pcall(function() b.parent = a end)
+    assert.is_false(ok)
+    assert.matches("already attached to session", tostring(err))
+    -- SQLAlchemy loaded the old value (None, the row's NULL key) before its cascade refused a
+    assert.is_true(orm.inspect(b).attrs.parent.loaded)
+    assert.is_nil(orm.inspect(b).attrs.parent.loaded_value)
+  end)
+
+  it("appending an object whose unloaded reference finds the owner in the identity map loads that reference", function()
+    local env = setup({ autoflush = false })
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "a" }
+    c.parent = p
+    s:add(c)
+    s:flush()
+    c.parent = env.Parent{ name = "q" } -- c leaves p's loaded collection
+    s:refresh(c) -- the change is gone, c.parent is not loaded
+    assert.is_false(orm.inspect(c).attrs.parent.loaded)
+    p.children:append(c)
+    -- the backref's passive get found p (parent_id = p.id) and kept it as loaded
+    assert.is_true(orm.inspect(c).attrs.parent.loaded)
+    assert.equal(p, orm.inspect(c).attrs.parent.loaded_value)
+  end)
+end)
