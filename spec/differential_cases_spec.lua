@@ -924,4 +924,38 @@ describe("attribute and collection steps", function()
     assert.is_true(orm.inspect(c).attrs.parent.loaded)
     assert.equal(p, orm.inspect(c).attrs.parent.loaded_value)
   end)
+
+  it("a collection read on an object a rollback made transient is empty and stays not loaded", function()
+    local env = setup()
+    local s = env.s
+    local p
+    s:begin_nested(function()
+      p = env.Parent{ name = "p" }
+      s:add(p)
+    end)
+    local c = env.Child{ label = "c" }
+    c.parent = p -- p's collection is not loaded: a pending append
+    s:add(c)
+    s:rollback()
+    assert.equal("transient", state(p))
+    assert.equal(0, #p.children)
+    assert.is_false(orm.inspect(p).attrs.children.loaded)
+  end)
+
+  it("an object marked for deletion that a saved parent's unloaded collection gained is saved first", function()
+    local env = setup({ expire_on_commit = false, autoflush = false })
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "c" }
+    s:add_all({ p, c })
+    s:commit()
+    s:delete(c)
+    c.parent = p -- p.children is not loaded: a pending append
+    s:flush()
+    assert.equal("persistent", state(c))
+    assert.is_true(s.deleted:contains(c))
+    assert.equal(p.id, env.scalar("SELECT parent_id FROM dc_children"))
+    s:flush()
+    assert.equal("deleted", state(c))
+  end)
 end)
