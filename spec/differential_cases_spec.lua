@@ -958,4 +958,19 @@ describe("attribute and collection steps", function()
     s:flush()
     assert.equal("deleted", state(c))
   end)
+
+  it("a flush does not load an expired many-to-one target of another session (its key is not copied)", function()
+    local env = setup()
+    local s1 = env.s
+    local p = env.Parent{ name = "p" }
+    s1:add(p)
+    s1:commit() -- p expired, still in s1
+    local s2 = orm.Session(env.engine)
+    local c = env.Child{ label = "a" }
+    c.parent = p
+    assert.is_false(pcall(s2.add, s2, c)) -- c is pending, p is refused
+    s2:flush()
+    assert.is_false(orm.inspect(p).attrs.id.loaded)
+    assert.is_nil(s2:execute(orm.text("SELECT parent_id FROM dc_children")):scalar())
+  end)
 end)
