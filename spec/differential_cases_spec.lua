@@ -973,4 +973,25 @@ describe("attribute and collection steps", function()
     assert.is_false(orm.inspect(p).attrs.id.loaded)
     assert.is_nil(s2:execute(orm.text("SELECT parent_id FROM dc_children")):scalar())
   end)
+
+  it("a failed flush leaves the owner's key in a member outside the session (copied before the members' rows)", function()
+    local env = setup()
+    local s1 = env.s
+    local p = env.Parent{ name = "p" }
+    s1:add(p)
+    s1:commit()
+    s1:close()
+    local s2 = orm.Session(env.engine)
+    local a = env.Child{ label = "a" }
+    a.parent = p -- p is detached: a pending append to p.children
+    s2:add(a)
+    s2:close() -- a is transient again, still in p's pending collection
+    local s3 = orm.Session(env.engine)
+    local b = env.Child{} -- label NULL: its INSERT fails
+    b.parent = p
+    s3:add(b)
+    assert.equal("transient", state(a))
+    assert.is_false(pcall(s3.flush, s3))
+    assert.equal(1, a.parent_id) -- p.id
+  end)
 end)
