@@ -36,6 +36,14 @@ DELIBERATE = {
     # design: one failed its flush). Reached when an object detached with the key of a row
     # a rollback took back is deleted (seeds 6 and 84 at 200 ops).
     "STALE_DELETE_RAISES": "BEHAVIOUR.md 10: a DELETE matching no row raises StaleDataError",
+    # lualchemy's session holds the objects of its identity map (orm/session.rs) until they
+    # leave it (expunge, close, a rollback); SQLAlchemy's identity map is weak, so an object
+    # nothing else references (a member of a collection that a commit or rollback expired)
+    # is forgotten, and a detached object of the same key can then be attached where
+    # lualchemy raises "another instance with key ... is already present" (seeds 44, 180 at
+    # 200 ops). Applied in sa_runner.py (contract_strong_identity_map): each session keeps a
+    # reference to every object that becomes persistent in it, until it closes.
+    "STRONG_IDENTITY_MAP": "BEHAVIOUR.md: a session holds the objects of its identity map",
 }
 
 # SQLAlchemy warnings at which a DELIBERATE difference begins: the comparison stops there.

@@ -187,6 +187,20 @@ class Runner:
             if st.transient and "id" in st.dict:
                 del st.dict["id"]
 
+    def contract_strong_identity_map(self, sess):
+        """known.py DELIBERATE STRONG_IDENTITY_MAP: lualchemy's session holds the objects of
+        its identity map until they leave it; SQLAlchemy's holds them weakly and forgets an
+        object nothing else references (a member of a collection that expired). The session
+        keeps a reference to each object that becomes persistent in it, dropped when it
+        closes."""
+        held = sess.info.setdefault("strong", [])
+
+        def hold(session, instance):
+            held.append(instance)
+        for name in ("pending_to_persistent", "detached_to_persistent",
+                     "loaded_as_persistent", "deleted_to_persistent"):
+            event.listen(sess, name, hold)
+
     def oracle_reset_stale_deleted(self):
         """known.py ORACLE_QUIRKS STALE_DELETED_FLAG: an object inserted and deleted in one
         transaction that a rollback made transient keeps SQLAlchemy's deleted flag, so that
@@ -201,8 +215,10 @@ class Runner:
     def run_op(self, op):
         k = op["op"]
         if k == "session":
-            self.s[op["s"]] = Session(self.engine, expire_on_commit=op["expire_on_commit"],
-                                      autoflush=op["autoflush"])
+            sess = Session(self.engine, expire_on_commit=op["expire_on_commit"],
+                           autoflush=op["autoflush"])
+            self.contract_strong_identity_map(sess)
+            self.s[op["s"]] = sess
             return None
         if k == "new":
             cls = CLASSES[op["cls"]]

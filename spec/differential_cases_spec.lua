@@ -1069,3 +1069,110 @@ describe("nested savepoints", function()
     assert.is_false(orm.inspect(c).attrs.parent_id.loaded) -- SQLAlchemy never set it
   end)
 end)
+
+describe("attribute and collection steps", function()
+  it("a column an INSERT left NULL is known once a query's row holds it: a refused many-to-one set loads the old value", function()
+    local env = setup()
+    local s1 = env.s
+    local a = env.Node{ name = "a" }
+    s1:add(a)
+    local s2 = orm.Session(env.engine)
+    local b = env.Node{ name = "b" }
+    s2:add(b)
+    local rows = s2:execute(orm.select(env.Node):where(env.Node.parent_id:is_(nil))):scalars():all()
+    assert.equal(b, rows[1])
+    local ok, err = pcall(function() b.parent = a end)
+    assert.is_false(ok)
+    assert.matches("already attached to session", tostring(err))
+    -- SQLAlchemy loaded the old value (None, the row's NULL key) before its cascade refused a
+    assert.is_true(orm.inspect(b).attrs.parent.loaded)
+    assert.is_nil(orm.inspect(b).attrs.parent.loaded_value)
+  end)
+
+  it("appending an object whose unloaded reference finds the owner in the identity map loads that reference", function()
+    local env = setup({ autoflush = false })
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "a" }
+    c.parent = p
+    s:add(c)
+    s:flush()
+    c.parent = env.Parent{ name = "q" } -- c leaves p's loaded collection
+    s:refresh(c) -- the change is gone, c.parent is not loaded
+    assert.is_false(orm.inspect(c).attrs.parent.loaded)
+    p.children:append(c)
+    -- the backref's passive get found p (parent_id = p.id) and kept it as loaded
+    assert.is_true(orm.inspect(c).attrs.parent.loaded)
+    assert.equal(p, orm.inspect(c).attrs.parent.loaded_value)
+  end)
+
+  it("a collection read on an object a rollback made transient is empty and stays not loaded", function()
+    local env = setup()
+    local s = env.s
+    local p
+    s:begin_nested(function()
+      p = env.Parent{ name = "p" }
+      s:add(p)
+    end)
+    local c = env.Child{ label = "c" }
+    c.parent = p -- p's collection is not loaded: a pending append
+    s:add(c)
+    s:rollback()
+    assert.equal("transient", state(p))
+    assert.equal(0, #p.children)
+    assert.is_false(orm.inspect(p).attrs.children.loaded)
+  end)
+
+  it("an object marked for deletion that a saved parent's unloaded collection gained is saved first", function()
+    local env = setup({ expire_on_commit = false, autoflush = false })
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "c" }
+    s:add_all({ p, c })
+    s:commit()
+    s:delete(c)
+    c.parent = p -- p.children is not loaded: a pending append
+    s:flush()
+    assert.equal("persistent", state(c))
+    assert.is_true(s.deleted:contains(c))
+    assert.equal(p.id, env.scalar("SELECT parent_id FROM dc_children"))
+    s:flush()
+    assert.equal("deleted", state(c))
+  end)
+
+  it("a flush does not load an expired many-to-one target of another session (its key is not copied)", function()
+    local env = setup()
+    local s1 = env.s
+    local p = env.Parent{ name = "p" }
+    s1:add(p)
+    s1:commit() -- p expired, still in s1
+    local s2 = orm.Session(env.engine)
+    local c = env.Child{ label = "a" }
+    c.parent = p
+    assert.is_false(pcall(s2.add, s2, c)) -- c is pending, p is refused
+    s2:flush()
+    assert.is_false(orm.inspect(p).attrs.id.loaded)
+    assert.is_nil(s2:execute(orm.text("SELECT parent_id FROM dc_children")):scalar())
+  end)
+
+  it("a failed flush leaves the owner's key in a member outside the session (copied before the members' rows)", function()
+    local env = setup()
+    local s1 = env.s
+    local p = env.Parent{ name = "p" }
+    s1:add(p)
+    s1:commit()
+    s1:close()
+    local s2 = orm.Session(env.engine)
+    local a = env.Child{ label = "a" }
+    a.parent = p -- p is detached: a pending append to p.children
+    s2:add(a)
+    s2:close() -- a is transient again, still in p's pending collection
+    local s3 = orm.Session(env.engine)
+    local b = env.Child{} -- label NULL: its INSERT fails
+    b.parent = p
+    s3:add(b)
+    assert.equal("transient", state(a))
+    assert.is_false(pcall(s3.flush, s3))
+    assert.equal(1, a.parent_id) -- p.id
+  end)
+end)

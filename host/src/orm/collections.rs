@@ -845,11 +845,30 @@ impl Events {
         } else {
             // a scalar reverse: the object leaves its old parent's collection (an unloaded
             // reference is found in the identity map, without SQL, as SQLAlchemy does)
-            let old = match obj.rel_state(rev.index) {
-                RelState::Scalar(s) => s.value,
-                _ => super::strategies::many_to_one_in_identity_map(obj, rev),
+            let (old, loaded) = match obj.rel_state(rev.index) {
+                RelState::Scalar(s) => (s.value, true),
+                _ => (
+                    // an expired object is not read without SQL: the old value stays
+                    // unknown (SQLAlchemy's PASSIVE_NO_RESULT), and the set goes ahead
+                    super::strategies::many_to_one_in_identity_map(obj, rev).filter(|o| {
+                        let st = o.state();
+                        o.mapper.pk.iter().all(|&k| st.loaded.contains(k))
+                    }),
+                    false,
+                ),
             };
             if old.as_ref().is_some_and(|o| Rc::ptr_eq(o, parent)) {
+                // SQLAlchemy's passive get stored the old value it found as loaded; the set
+                // of the same object changes nothing
+                if !loaded {
+                    obj.with_rel(rev.index, |s| {
+                        *s = RelState::Scalar(ScalarRef {
+                            value: old,
+                            changed: false,
+                            replaced: None,
+                        })
+                    });
+                }
                 return Ok(());
             }
             fire(

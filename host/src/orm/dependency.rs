@@ -278,14 +278,18 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         .chain(session.modified.borrow().iter())
     {
         let st = inst.state();
-        if st.marked_deleted || !st.rels_changed {
+        if st.marked_deleted || !(st.rels_changed || st.has_pending_collection()) {
             continue;
         }
         for rel in inst.mapper.relationships.borrow().iter() {
             if rel.viewonly || rel.direction != Direction::OneToMany {
                 continue;
             }
-            if let Some(RelState::Collection(c)) = st.rels.as_ref().and_then(|v| v.get(rel.index)) {
+            // a collection not loaded counts its pending appends (SQLAlchemy's history
+            // includes the pending mutations)
+            if let Some(RelState::Collection(c) | RelState::Pending(c)) =
+                st.rels.as_ref().and_then(|v| v.get(rel.index))
+            {
                 for child in &c.added {
                     if child.state().marked_deleted
                         && !plan.cancelled_deletes.iter().any(|x| Rc::ptr_eq(x, child))

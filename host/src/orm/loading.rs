@@ -67,10 +67,16 @@ impl SessionCore {
                 // column properties a flushed change made stale take the row's values
                 existing.expire_flushed_props();
             }
-            let unloaded = {
+            let (unloaded, never_set) = {
                 let st = existing.state();
-                (0..n).any(|i| !st.loaded.contains(i))
+                ((0..n).any(|i| !st.loaded.contains(i)), st.nulls_never_set)
             };
+            // the columns an INSERT left NULL without a value are not in SQLAlchemy's
+            // `__dict__`: the row fills them in like unloaded ones (its value is the NULL
+            // held here, unless a bulk UPDATE not synchronized changed it)
+            if never_set && !unloaded {
+                existing.state_mut().nulls_never_set = false;
+            }
             if unloaded {
                 let mut st = existing.state_mut();
                 st.nulls_never_set = false;

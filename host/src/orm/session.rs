@@ -598,11 +598,18 @@ impl SessionCore {
     /// row deleted meanwhile raises `ObjectDeletedError` instead of updating nothing. Objects
     /// loaded and then changed (the hot path) have their key loaded and pay nothing.
     fn load_expired_before_update(&self) -> Result<()> {
+        // an object of another session is not this flush's to load (SQLAlchemy's sync
+        // leaves it out, warning)
         let key_expired = |i: &Rc<Instance>| {
             let st = i.state();
             st.status == Status::Persistent
                 && !st.marked_deleted
                 && i.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
+                && st
+                    .session
+                    .as_ref()
+                    .and_then(|w| w.upgrade())
+                    .is_some_and(|s| self.is(&s))
         };
         let mut todo: Vec<Rc<Instance>> = Vec::new();
         let new = self.new.borrow();

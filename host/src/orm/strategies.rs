@@ -303,12 +303,18 @@ impl SessionCore {
     /// it: once flushed, the relationship loads from the database). The reader takes a
     /// relationship still unloaded as empty / `nil`.
     pub fn load_for_read(inst: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<()> {
-        if matches!(inst.status(), Status::Transient | Status::Pending)
-            && inst.rel_is(rel.index, |s| {
-                matches!(s, RelState::Unloaded | RelState::Deferred(..))
-            })
-        {
-            return Ok(());
+        if matches!(inst.status(), Status::Transient | Status::Pending) {
+            match inst.rel_state(rel.index) {
+                RelState::Unloaded | RelState::Deferred(..) => return Ok(()),
+                // changes recorded while it had a key (a rollback took it back) are
+                // dropped; read, it is empty and still not loaded (SQLAlchemy's empty
+                // collection stays out of `__dict__` until changed)
+                RelState::Pending(_) => {
+                    inst.with_rel(rel.index, |s| *s = RelState::Unloaded);
+                    return Ok(());
+                }
+                _ => {}
+            }
         }
         Self::load_on_access(inst, rel)
     }

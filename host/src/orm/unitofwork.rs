@@ -113,6 +113,38 @@ fn sync_outside_session(session: &SessionCore, plan: &Plan) {
     }
 }
 
+/// `sync_outside_session` for the members of `table`, before its rows are saved: SQLAlchemy's
+/// one-to-many processing copies the owner's key into them then, so they keep it even when
+/// a later statement of the flush fails.
+fn sync_outside_session_into(
+    session: &SessionCore,
+    plan: &Plan,
+    table: &Table,
+    inserted: &[InsertOutcome],
+    index: &Inserted,
+) -> Result<()> {
+    for rule in plan.rules.iter().chain(plan.post_rules.iter()) {
+        if rule.child.mapper.table.id != table.id {
+            continue;
+        }
+        let Some((parent, cols)) = &rule.parent else {
+            continue;
+        };
+        if !session.owns(parent)
+            || session.owns(&rule.child)
+            || !matches!(rule.child.status(), Status::Transient | Status::Detached)
+        {
+            continue;
+        }
+        for (&c, &p) in rule.child_cols.iter().zip(cols.iter()) {
+            if let Some(v) = value_after(parent, p, inserted, index)? {
+                rule.child.set(c, v);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `insert_rows` with the mapper events: `before_insert` for every row first (changes the
 /// listeners make are part of the INSERT), `after_insert` once the rows are in, the
 /// generated key already on the object (restored if the flush fails).
@@ -639,6 +671,9 @@ fn insert_in_dependency_order(
     while first_round || remaining.iter().any(|r| !r.is_empty()) {
         let mut progress = false;
         for (t, table) in order.iter().enumerate() {
+            if first_round {
+                sync_outside_session_into(session, plan, table, inserted, index)?;
+            }
             if first_round
                 && refers_to_itself(session, table)
                 && !waits_on_other_tables(plan, table, index)
