@@ -178,6 +178,16 @@ class Runner:
                 return True
         return False
 
+    def duplicate_member(self):
+        """known.py COLLECTION_HOLDS_ONCE: a loaded collection that holds one object twice
+        (a backref appended it again where the old reference was unknown)."""
+        for o in self.h.values():
+            d = inspect(o).dict
+            for k, many in RELS[type(o).__name__].items():
+                if many and k in d and len(set(map(id, d[k]))) != len(d[k]):
+                    return True
+        return False
+
     # -- deliberate differences (known.py DELIBERATE) ---------------------------------
     def contract_clear_generated_keys(self):
         """KEY_CLEARED_AFTER_ROLLBACK: an object a rollback made transient again has its
@@ -417,6 +427,8 @@ def run_case(case, directory, emit):
             obs["oracle_stop"] = "identity replaced"
         elif deliberate:
             obs["oracle_stop"] = deliberate[0]
+        elif r.duplicate_member():
+            obs["oracle_stop"] = "COLLECTION_HOLDS_ONCE"
         emit(obs)
     emit({"seed": seed, "i": "final", "tables": r.finish()})
     for suffix in ("", "-wal", "-shm", "-journal"):
