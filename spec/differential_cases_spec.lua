@@ -888,3 +888,59 @@ describe("add()'s cascade along a many-to-one changed since the last flush", fun
     assert.equal("persistent", state(b))
   end)
 end)
+
+describe("commit: objects of another session and the per-state order", function()
+  it("leaves an expired many-to-one target of another session unloaded (SQLAlchemy: not in session)", function()
+    local env = setup()
+    local p = env.Parent{ name = "p" }
+    env.s:add(p)
+    env.s:commit() -- p expired, still in env.s
+    local s2 = orm.Session(env.engine)
+    local c = env.Child{ label = "c" }
+    c.parent = p
+    assert.has_error(function() s2:add(c) end) -- p is attached to env.s; c is pending in s2
+    s2:commit()
+    assert.equal("persistent", state(c))
+    assert.is_nil(c.parent_id) -- no key copied from p
+    local unloaded = {}
+    for _, k in ipairs(orm.inspect(p).unloaded) do unloaded[k] = true end
+    assert.is_true(unloaded.name) -- and p is not loaded
+  end)
+
+  it("saves a row referencing an object of another session one level later", function()
+    local env = setup()
+    local other = orm.Session(env.engine)
+    local x = env.Node{ name = "x" }
+    other:add(x)
+    local a = env.Node{ name = "a" }
+    a.parent = x
+    assert.has_error(function() env.s:add(a) end)
+    local b = env.Node{ name = "b" }
+    env.s:add(b)
+    env.s:commit()
+    assert.equal(1, b.id) -- SQLAlchemy inserts b first: a's save waits for its many-to-one
+    assert.equal(2, a.id)
+    assert.is_nil(a.parent_id)
+  end)
+
+  it("saves a row whose many-to-one is loaded as None one level later", function()
+    local env = setup({ expire_on_commit = false })
+    local s = env.s
+    local p, a = env.Node{ name = "p" }, env.Node{ name = "a" }
+    a.parent = p
+    s:add_all({ p, a })
+    s:commit()
+    a.parent = nil
+    s:flush()
+    local c = env.Node{ name = "c" }
+    s:add(c)
+    p.name = "p2"
+    a.name = "a2"
+    local order = {}
+    env.engine:set_echo(function(sql, params) order[#order + 1] = sql:match("^%u+") end)
+    s:flush()
+    env.engine:set_echo(false)
+    -- SQLAlchemy: p (its many-to-one never loaded) at the first level, a after c's INSERT
+    assert.same({ "UPDATE", "INSERT", "UPDATE" }, order)
+  end)
+end)

@@ -599,7 +599,13 @@ impl SessionCore {
     fn load_expired_before_update(&self) -> Result<()> {
         let key_expired = |i: &Rc<Instance>| {
             let st = i.state();
+            // an object of another session: the flush copies nothing from it (SQLAlchemy
+            // warns "not in session") and leaves it unloaded
             st.status == Status::Persistent
+                && st
+                    .session
+                    .as_ref()
+                    .is_some_and(|w| std::ptr::eq(w.as_ptr(), self))
                 && !st.marked_deleted
                 && i.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
         };

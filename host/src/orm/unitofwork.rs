@@ -511,9 +511,11 @@ fn save_in_state_levels(
                 continue;
             }
             match r.rel_state(rel.index) {
+                // loaded, even as None: SQLAlchemy's get_all_pending is not empty, so the
+                // row's save waits for the processing of its many-to-one
                 RelState::Scalar(sc) if rel.direction == Direction::ManyToOne => {
+                    references[n] = true;
                     if let Some(t) = sc.value {
-                        references[n] = true;
                         if let Some(&k) = at.get(&Rc::as_ptr(&t)) {
                             refs[n].push(k);
                         }
@@ -814,7 +816,10 @@ fn write(
     let mut inserted: Vec<InsertOutcome> = Vec::with_capacity(new.len());
     let mut index: Inserted = Inserted::default();
     // foreign keys to copy or association rows to write need the inserted objects by address
-    let tracking = plan.has_work();
+    // and a self-referential table's rows go in the levels of SQLAlchemy's per-state sort
+    // even when no key is copied (a reference to an object of another session delays the
+    // row's save all the same)
+    let tracking = plan.has_work() || order.iter().any(|t| refers_to_itself(session, t));
     let mut updated: Vec<UpdateOutcome> = Vec::new();
     if tracking {
         insert_in_dependency_order(
