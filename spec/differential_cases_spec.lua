@@ -70,7 +70,7 @@ describe("save-update cascade", function()
     c.parent = p
     env.s:flush()
     assert.equal("persistent", state(p))
-    assert.equal(p.id, c.parent_id)
+    assert.equal(1, c.parent_id)
   end)
 end)
 
@@ -244,7 +244,7 @@ describe("a failed flush", function()
     assert.equal("IntegrityError", err.kind)
     s:rollback()
     assert.equal("transient", state(c))
-    assert.equal(p.id, c.parent_id) -- as SQLAlchemy leaves it
+    assert.equal(1, c.parent_id) -- as SQLAlchemy leaves it
     assert.equal(p, c.parent)
   end)
 end)
@@ -313,7 +313,7 @@ describe("a member outside the session", function()
     c.parent = p -- a backref append to p.children (not loaded): no cascade, c stays out
     assert.equal("transient", state(c))
     s2:flush()
-    assert.equal(p.id, c.parent_id)
+    assert.equal(1, c.parent_id)
     assert.equal("transient", state(c))
     assert.equal(0, #p.children) -- the collection loads from the rows after the flush
   end)
@@ -531,7 +531,7 @@ describe("keys a one-to-many copies", function()
     c.parent = p -- p's collection is not loaded: a pending append
     s:flush()
     assert.equal("transient", state(c))
-    assert.equal(p.id, c.parent_id)
+    assert.equal(1, c.parent_id)
   end)
 end)
 
@@ -942,5 +942,63 @@ describe("commit: objects of another session and the per-state order", function(
     env.engine:set_echo(false)
     -- SQLAlchemy: p (its many-to-one never loaded) at the first level, a after c's INSERT
     assert.same({ "UPDATE", "INSERT", "UPDATE" }, order)
+  end)
+
+  it("keeps the key a failed flush copied into a member outside the session", function()
+    local env = setup()
+    local s1 = env.s
+    local c = env.Child{ label = "c" }
+    local p = env.Parent{ name = "p" }
+    s1:add_all({ c, p })
+    s1:commit()
+    s1:close() -- c and p detached, expired
+    c.parent = p -- p's collection is not loaded: a pending append
+    local s2 = orm.Session(env.engine)
+    local bad = env.Child{} -- no label: its INSERT fails
+    bad.parent = p
+    s2:add(bad) -- p comes along, c does not (it is not in p's loaded collection)
+    assert.has_error(function() s2:commit() end)
+    assert.equal("detached", state(c))
+    -- SQLAlchemy copied p's key into c (in memory) before the failed INSERT, and leaves it
+    assert.equal(1, c.parent_id)
+  end)
+
+  it("keeps the keys copied into pending rows when an UPDATE before their INSERT fails", function()
+    local env = setup({ expire_on_commit = false })
+    local s1 = env.s
+    local a = env.Child{ label = "a" }
+    local p = env.Parent{ name = "p" }
+    s1:add_all({ a, p })
+    s1:flush()
+    local _ = #p.children -- loaded, empty
+    s1:close() -- rolled back: the rows are gone, a and p keep their keys (detached)
+    a.parent = p -- appended to p's loaded collection
+    local s2 = orm.Session(env.engine)
+    local b = env.Child{ label = "b" }
+    b.parent = p
+    s2:add(b) -- p and, through its collection, a come along
+    local ok, err = pcall(function() s2:commit() end)
+    assert.is_false(ok)
+    assert.equal("StaleDataError", err.kind) -- a's UPDATE matched no row
+    assert.equal("transient", state(b))
+    -- SQLAlchemy copies every key of the children's rows before their first statement
+    assert.equal(1, b.parent_id)
+  end)
+
+  it("copies no key from a parent an earlier flush deleted, through its collection either", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit()
+    s:delete(p)
+    s:flush() -- p is deleted (its collection loaded by the delete)
+    p.name = "p2"
+    local c = env.Child{ label = "c" }
+    c.parent = p -- the backref appends c to p's loaded collection
+    assert.has_error(function() s:add(c) end) -- c is pending, p is deleted
+    s:flush()
+    assert.equal("persistent", state(c))
+    assert.is_nil(c.parent_id) -- SQLAlchemy: p is not in the session, nothing copied
   end)
 end)

@@ -225,6 +225,11 @@ impl Undo {
             if st.status == Status::Pending && !inst.mapper.pk.contains(&i) {
                 continue;
             }
+            // nor does it undo the key a one-to-many copied into a member outside the
+            // session (synchronized in memory before the statement that failed)
+            if st.session.is_none() && matches!(st.status, Status::Transient | Status::Detached) {
+                continue;
+            }
             st.values[i] = old;
             if !loaded {
                 st.loaded.remove(i);
@@ -339,7 +344,8 @@ fn apply_rules(
 
 /// Copies the keys into the persistent rows of `table` and sends their UPDATEs, skipping
 /// rows already updated and (unless `all`) rows whose new foreign key waits for a parent
-/// this flush has not inserted yet.
+/// this flush has not inserted yet; copies the keys into its pending rows that wait for
+/// no parent as well.
 #[allow(clippy::too_many_arguments)]
 fn update_ready_rows(
     conn: &Connection,
@@ -363,12 +369,18 @@ fn update_ready_rows(
             .collect()
     };
     let skip = |c: &Rc<Instance>| done.contains(&Rc::as_ptr(c)) || waiting.contains(&Rc::as_ptr(c));
+    // the keys of the rows to insert too (those whose parents are in): SQLAlchemy copies
+    // every key of a mapper's rows before any of its statements, so a failed UPDATE leaves
+    // them on the pending objects
     apply_rules(
         plan,
         &|c| {
             c.mapper.table.id == table.id
-                && !matches!(c.status(), Status::Pending | Status::Deleted)
-                && !skip(c)
+                && match c.status() {
+                    Status::Deleted => false,
+                    Status::Pending => !all && !waiting.contains(&Rc::as_ptr(c)),
+                    _ => !skip(c),
+                }
         },
         inserted,
         index,
