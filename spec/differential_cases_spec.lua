@@ -1001,4 +1001,20 @@ describe("commit: objects of another session and the per-state order", function(
     assert.equal("persistent", state(c))
     assert.is_nil(c.parent_id) -- SQLAlchemy: p is not in the session, nothing copied
   end)
+
+  it("runs the tables in SQLAlchemy's levels: a self-referential table's first rows before a child table", function()
+    local env = setup()
+    local s = env.s
+    local a, b = env.Node{ name = "a" }, env.Node{ name = "b" }
+    b.parent = a
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{} -- no label: its INSERT fails
+    c.parent = p
+    s:add_all({ c, b })
+    assert.has_error(function() s:flush() end)
+    -- SQLAlchemy: a and p saved at the first level, the keys copied at the second, c's
+    -- INSERT (failing) and b's at the third
+    assert.equal(1, c.parent_id)
+    assert.equal(1, b.parent_id)
+  end)
 end)

@@ -823,7 +823,8 @@ fn write(
             mappers.push(inst.mapper.clone());
         }
     }
-    let order = sort_by_dependency(&tables, &post_update_edges(&mappers));
+    let skip = post_update_edges(&mappers);
+    let order = in_levels(sort_by_dependency(&tables, &skip), &mappers, &skip);
 
     let mut inserted: Vec<InsertOutcome> = Vec::with_capacity(new.len());
     let mut index: Inserted = Inserted::default();
@@ -887,6 +888,51 @@ fn write(
 
 /// The foreign-key edges of `post_update` relationships (table holding the key, table it
 /// references), left out of the table order: those keys are written after the INSERTs.
+/// The tables (in a dependency order) in the order of SQLAlchemy's unit of work: its
+/// topological sort runs in levels (a mapper's saves one level after the processing of the
+/// relationships to its parents, two after the parents' saves), and within a level by sort
+/// key, the mapper's class name. Tables that reference each other keep the given order.
+fn in_levels(
+    order: Vec<Rc<Table>>,
+    mappers: &[Rc<super::Mapper>],
+    skip: &[(u32, String)],
+) -> Vec<Rc<Table>> {
+    if order.len() < 2 {
+        return order;
+    }
+    let mut depth: Vec<usize> = Vec::with_capacity(order.len());
+    for (n, t) in order.iter().enumerate() {
+        let refs = t.referenced_tables();
+        let d = order[..n]
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                r.id != t.id
+                    && refs.iter().any(|x| *x == r.name)
+                    && !skip.iter().any(|(id, name)| *id == t.id && *name == r.name)
+            })
+            .map(|(k, _)| depth[k] + 1)
+            .max()
+            .unwrap_or(0);
+        depth.push(d);
+    }
+    let name = |t: &Table| {
+        mappers
+            .iter()
+            .find(|m| m.table.id == t.id)
+            .map(|m| m.class_name.clone())
+            .unwrap_or_default()
+    };
+    let mut keyed: Vec<(usize, String, Rc<Table>)> = order
+        .into_iter()
+        .zip(depth)
+        .map(|(t, d)| (d, name(&t), t))
+        .collect();
+    // stable: tables of one depth and class name keep their order
+    keyed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    keyed.into_iter().map(|(_, _, t)| t).collect()
+}
+
 fn post_update_edges(mappers: &[Rc<super::Mapper>]) -> Vec<(u32, String)> {
     let mut out = Vec::new();
     for m in mappers {
