@@ -1017,4 +1017,27 @@ describe("commit: objects of another session and the per-state order", function(
     assert.equal(1, c.parent_id)
     assert.equal(1, b.parent_id)
   end)
+
+  it("writes every row a cycle does not hold up before it raises CircularDependencyError", function()
+    local env = setup()
+    local s = env.s
+    local a, b = env.Node{ name = "a" }, env.Node{ name = "b" }
+    b.parent = a
+    a.parent = b
+    local c = env.Node{ name = "c" }
+    local p = env.Parent{ name = "p" }
+    local ch = env.Child{ label = "x" }
+    ch.parent = p
+    s:add_all({ a, c, ch })
+    local sent = {}
+    env.engine:set_echo(function(sql) sent[#sent + 1] = sql:match("^INSERT INTO (%S+)") end)
+    local ok, err = pcall(function() s:commit() end)
+    env.engine:set_echo(false)
+    assert.is_false(ok)
+    assert.equal("CircularDependencyError", err.kind)
+    -- SQLAlchemy's sort runs every level it can (c, p, then ch), then raises
+    assert.same({ "dc_nodes", "dc_parents", "dc_children" }, sent)
+    assert.equal("transient", state(ch))
+    assert.equal(1, ch.parent_id)
+  end)
 end)

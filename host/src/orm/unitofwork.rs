@@ -33,9 +33,13 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
         };
         any(&session.new) || any(&session.modified) || any(&session.deleted)
     };
+    let mut cycle = None;
     let plan = if has_relationships {
-        let plan = super::dependency::prepare(session)?;
-        super::row_cycles::check(session, &plan)?;
+        let mut plan = super::dependency::prepare(session)?;
+        if let Some((e, blocked)) = super::row_cycles::check(session, &plan) {
+            plan.blocked = blocked;
+            cycle = Some(e);
+        }
         plan
     } else {
         Plan::default()
@@ -50,6 +54,9 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
         }
     };
     let result = write(session, conn, &plan, &mut undo).and_then(|out| {
+        if let Some(e) = cycle {
+            return Err(e);
+        }
         // after_flush: every statement sent, the objects not yet updated
         session.dispatch(SessionEvent::AfterFlush, None, None)?;
         Ok(out)
@@ -309,7 +316,11 @@ fn apply_rules(
     index: &Inserted,
     undo: &mut Undo,
 ) -> Result<()> {
-    for rule in plan.rules.iter().filter(|r| pick(&r.child)) {
+    for rule in plan
+        .rules
+        .iter()
+        .filter(|r| pick(&r.child) && !plan.blocked.contains(&Rc::as_ptr(&r.child)))
+    {
         for (n, &c) in rule.child_cols.iter().enumerate() {
             let v = match &rule.parent {
                 None => Value::Null,
@@ -368,7 +379,11 @@ fn update_ready_rows(
             .map(|r| Rc::as_ptr(&r.child))
             .collect()
     };
-    let skip = |c: &Rc<Instance>| done.contains(&Rc::as_ptr(c)) || waiting.contains(&Rc::as_ptr(c));
+    let skip = |c: &Rc<Instance>| {
+        done.contains(&Rc::as_ptr(c))
+            || waiting.contains(&Rc::as_ptr(c))
+            || plan.blocked.contains(&Rc::as_ptr(c))
+    };
     // the keys of the rows to insert too (those whose parents are in): SQLAlchemy copies
     // every key of a mapper's rows before any of its statements, so a failed UPDATE leaves
     // them on the pending objects
@@ -502,6 +517,7 @@ fn save_in_state_levels(
             i.mapper.table.id == table.id
                 && !i.state().marked_deleted
                 && !done.contains(&Rc::as_ptr(i))
+                && !plan.blocked.contains(&Rc::as_ptr(i))
         })
         .cloned()
         .collect();
@@ -802,8 +818,21 @@ fn write(
     plan: &Plan,
     undo: &mut Undo,
 ) -> Result<(Vec<InsertOutcome>, Vec<UpdateOutcome>)> {
-    let new: Vec<Rc<Instance>> = session.new.borrow().clone();
-    let deleted: Vec<Rc<Instance>> = session.deleted.borrow().clone();
+    let unblocked = |i: &&Rc<Instance>| !plan.blocked.contains(&Rc::as_ptr(i));
+    let new: Vec<Rc<Instance>> = session
+        .new
+        .borrow()
+        .iter()
+        .filter(unblocked)
+        .cloned()
+        .collect();
+    let deleted: Vec<Rc<Instance>> = session
+        .deleted
+        .borrow()
+        .iter()
+        .filter(unblocked)
+        .cloned()
+        .collect();
     for inst in &new {
         refuse_expired_key(inst)?;
     }
