@@ -1040,4 +1040,18 @@ describe("commit: objects of another session and the per-state order", function(
     assert.equal("transient", state(ch))
     assert.equal(1, ch.parent_id)
   end)
+
+  it("flushes until nothing is left: a deletion a flush put off is done by the same commit", function()
+    local env = setup({ expire_on_commit = false, autoflush = false })
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    s:add(c)
+    s:begin_nested(function() s:add(env.Parent{ name = "p" }) end)
+    local p = s:get(env.Parent, 1)
+    p.children:append(c)
+    s:delete(c) -- put off by the first flush (SQLAlchemy's cancel_delete)
+    s:commit()
+    assert.equal("deleted", state(c)) -- SQLAlchemy: its second flush deleted it
+    assert.equal(0, env.scalar("SELECT count(*) FROM dc_children"))
+  end)
 end)
