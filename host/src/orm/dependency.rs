@@ -56,6 +56,10 @@ pub(crate) struct Plan {
     /// flush: saved by this flush instead (SQLAlchemy's `cancel_delete`), and marked for
     /// deletion again after it, for the next flush.
     pub cancelled_deletes: Vec<Rc<Instance>>,
+    /// Rows a circular dependency holds up (the rows in the cycle and those that wait for
+    /// them): the flush writes the others, as SQLAlchemy's sort runs every level it can
+    /// before it raises, then fails.
+    pub blocked: FxHashSet<*const Instance>,
 }
 
 /// The loaded related objects of `inst` (and theirs, and so on) along relationships whose

@@ -1,8 +1,10 @@
 //! The per-row ordering check of self-referential relationships: a flush whose rows of
 //! one table must each be written before the other (a node pointing at a node that points
-//! back, a row pointing at itself) raises `CircularDependencyError` before any SQL, as
-//! SQLAlchemy's unit of work does when its per-state sort of a self-referential mapper
-//! finds a cycle. `post_update` relationships take no part (their keys are written by a
+//! back, a row pointing at itself) raises `CircularDependencyError`, as SQLAlchemy's unit of
+//! work does when its per-state sort of a self-referential mapper finds a cycle. Its sort
+//! runs in levels and raises only when no action is left that waits for nothing: the
+//! flush writes the rows the cycle does not hold up first (`Plan::blocked` names the
+//! others), then fails. `post_update` relationships take no part (their keys are written by a
 //! second UPDATE), nor do unloaded attributes.
 //!
 //! The rows are the flush's: pending, modified and deleted objects and the children whose
@@ -18,13 +20,16 @@ use std::rc::Rc;
 
 use super::collections::RelState;
 use super::dependency::Plan;
-use super::identity::FxHashMap;
+use super::identity::{FxHashMap, FxHashSet};
 use super::instance::{Instance, Status};
 use super::relationships::{Direction, Relationship};
 use super::session::SessionCore;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind};
 
-pub(crate) fn check(session: &SessionCore, plan: &Plan) -> Result<()> {
+pub(crate) fn check(
+    session: &SessionCore,
+    plan: &Plan,
+) -> Option<(Error, FxHashSet<*const Instance>)> {
     // the common flush has no self-referential mapper: one look per mapper (a flush holds
     // few mappers, interleaved or not)
     let mut seen: Vec<*const super::mapper::Mapper> = Vec::new();
@@ -39,7 +44,7 @@ pub(crate) fn check(session: &SessionCore, plan: &Plan) -> Result<()> {
         }
     }
     if !any_self_ref {
-        return Ok(());
+        return None;
     }
     // (instance, deleted) for every row of the flush, in a first-seen order
     let mut rows: Vec<(Rc<Instance>, bool)> = Vec::new();
@@ -102,16 +107,40 @@ pub(crate) fn check(session: &SessionCore, plan: &Plan) -> Result<()> {
             })
             .collect();
         let rels: Vec<String> = self_refs(&rows[cycle[0]].0).map(|r| r.path()).collect();
-        return Err(Error::new(
+        let e = Error::new(
             ErrorKind::CircularDependencyError,
             format!(
                 "Circular dependency detected: {} must each be written before the other along {}; set post_update on the many-to-one relationship to write such keys by a second UPDATE",
                 names.join(", "),
                 rels.join(" / ")
             ),
-        ));
+        );
+        return Some((e, held_up(&edges).map(|n| Rc::as_ptr(&rows[n].0)).collect()));
     }
-    Ok(())
+    None
+}
+
+/// The nodes a cycle holds up: those left once every node with no predecessor left is
+/// taken away, again and again (the cycles' nodes and the nodes after them).
+fn held_up(edges: &[Vec<usize>]) -> impl Iterator<Item = usize> {
+    let mut preds = vec![0usize; edges.len()];
+    for succ in edges {
+        for &s in succ {
+            preds[s] += 1;
+        }
+    }
+    let mut ready: Vec<usize> = (0..edges.len()).filter(|&n| preds[n] == 0).collect();
+    let mut taken = vec![false; edges.len()];
+    while let Some(n) = ready.pop() {
+        taken[n] = true;
+        for &s in &edges[n] {
+            preds[s] -= 1;
+            if preds[s] == 0 {
+                ready.push(s);
+            }
+        }
+    }
+    (0..edges.len()).filter(move |&n| !taken[n])
 }
 
 /// The writable relationships of the object's mapper that target the same mapper, with no

@@ -602,7 +602,13 @@ impl SessionCore {
         // leaves it out, warning)
         let key_expired = |i: &Rc<Instance>| {
             let st = i.state();
+            // an object of another session: the flush copies nothing from it (SQLAlchemy
+            // warns "not in session") and leaves it unloaded
             st.status == Status::Persistent
+                && st
+                    .session
+                    .as_ref()
+                    .is_some_and(|w| std::ptr::eq(w.as_ptr(), self))
                 && !st.marked_deleted
                 && i.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
                 && st
@@ -780,7 +786,19 @@ impl SessionCore {
         self.not_flushing("commit()")?;
         self.check_usable()?;
         self.dispatch(SessionEvent::BeforeCommit, None, None)?;
-        self.flush()?;
+        // as SQLAlchemy's commit: flushes until nothing is left (a deletion a flush put off,
+        // changes an after_flush listener made), at most 100 times
+        let mut flushes = 0;
+        while flushes == 0 || self.has_pending_changes() {
+            if flushes == 100 {
+                return Err(invalid!(
+                    "Over 100 subsequent flushes have occurred within session.commit() - is an \
+                     after_flush() hook creating new objects?"
+                ));
+            }
+            self.flush()?;
+            flushes += 1;
+        }
         let conn = self.conn.borrow().clone();
         if let Some(conn) = conn {
             let savepoints: Vec<String> = self

@@ -33,9 +33,13 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
         };
         any(&session.new) || any(&session.modified) || any(&session.deleted)
     };
+    let mut cycle = None;
     let plan = if has_relationships {
-        let plan = super::dependency::prepare(session)?;
-        super::row_cycles::check(session, &plan)?;
+        let mut plan = super::dependency::prepare(session)?;
+        if let Some((e, blocked)) = super::row_cycles::check(session, &plan) {
+            plan.blocked = blocked;
+            cycle = Some(e);
+        }
         plan
     } else {
         Plan::default()
@@ -50,6 +54,9 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
         }
     };
     let result = write(session, conn, &plan, &mut undo).and_then(|out| {
+        if let Some(e) = cycle {
+            return Err(e);
+        }
         // after_flush: every statement sent, the objects not yet updated
         session.dispatch(SessionEvent::AfterFlush, None, None)?;
         Ok(out)
@@ -273,6 +280,11 @@ impl Undo {
             if (st.status == Status::Pending || transient_again) && !inst.mapper.pk.contains(&i) {
                 continue;
             }
+            // nor does it undo the key a one-to-many copied into a member outside the
+            // session (synchronized in memory before the statement that failed)
+            if st.session.is_none() && matches!(st.status, Status::Transient | Status::Detached) {
+                continue;
+            }
             st.values[i] = old;
             if !loaded {
                 st.loaded.remove(i);
@@ -352,7 +364,11 @@ fn apply_rules(
     index: &Inserted,
     undo: &mut Undo,
 ) -> Result<()> {
-    for rule in plan.rules.iter().filter(|r| pick(r)) {
+    for rule in plan
+        .rules
+        .iter()
+        .filter(|r| pick(r) && !plan.blocked.contains(&Rc::as_ptr(&r.child)))
+    {
         for (n, &c) in rule.child_cols.iter().enumerate() {
             let v = match &rule.parent {
                 None => Value::Null,
@@ -387,7 +403,8 @@ fn apply_rules(
 
 /// Copies the keys into the persistent rows of `table` and sends their UPDATEs, skipping
 /// rows already updated and (unless `all`) rows whose new foreign key waits for a parent
-/// this flush has not inserted yet.
+/// this flush has not inserted yet; copies the keys into its pending rows that wait for
+/// no parent as well.
 #[allow(clippy::too_many_arguments)]
 fn update_ready_rows(
     conn: &Connection,
@@ -410,14 +427,24 @@ fn update_ready_rows(
             .map(|r| Rc::as_ptr(&r.child))
             .collect()
     };
-    let skip = |c: &Rc<Instance>| done.contains(&Rc::as_ptr(c)) || waiting.contains(&Rc::as_ptr(c));
+    let skip = |c: &Rc<Instance>| {
+        done.contains(&Rc::as_ptr(c))
+            || waiting.contains(&Rc::as_ptr(c))
+            || plan.blocked.contains(&Rc::as_ptr(c))
+    };
+    // the keys of the rows to insert too (those whose parents are in): SQLAlchemy copies
+    // every key of a mapper's rows before any of its statements, so a failed UPDATE leaves
+    // them on the pending objects
     apply_rules(
         plan,
         &|r| {
             let c = &r.child;
             c.mapper.table.id == table.id
-                && !matches!(c.status(), Status::Pending | Status::Deleted)
-                && !skip(c)
+                && match c.status() {
+                    Status::Deleted => false,
+                    Status::Pending => !all && !waiting.contains(&Rc::as_ptr(c)),
+                    _ => !skip(c),
+                }
         },
         inserted,
         index,
@@ -544,6 +571,7 @@ fn save_in_state_levels(
             i.mapper.table.id == table.id
                 && !i.state().marked_deleted
                 && !done.contains(&Rc::as_ptr(i))
+                && !plan.blocked.contains(&Rc::as_ptr(i))
         })
         .cloned()
         .collect();
@@ -565,9 +593,11 @@ fn save_in_state_levels(
                 continue;
             }
             match r.rel_state(rel.index) {
+                // loaded, even as None: SQLAlchemy's get_all_pending is not empty, so the
+                // row's save waits for the processing of its many-to-one
                 RelState::Scalar(sc) if rel.direction == Direction::ManyToOne => {
+                    references[n] = true;
                     if let Some(t) = sc.value {
-                        references[n] = true;
                         if let Some(&k) = at.get(&Rc::as_ptr(&t)) {
                             refs[n].push(k);
                         }
@@ -845,8 +875,21 @@ fn write(
     plan: &Plan,
     undo: &mut Undo,
 ) -> Result<(Vec<InsertOutcome>, Vec<UpdateOutcome>)> {
-    let new: Vec<Rc<Instance>> = session.new.borrow().clone();
-    let deleted: Vec<Rc<Instance>> = session.deleted.borrow().clone();
+    let unblocked = |i: &&Rc<Instance>| !plan.blocked.contains(&Rc::as_ptr(i));
+    let new: Vec<Rc<Instance>> = session
+        .new
+        .borrow()
+        .iter()
+        .filter(unblocked)
+        .cloned()
+        .collect();
+    let deleted: Vec<Rc<Instance>> = session
+        .deleted
+        .borrow()
+        .iter()
+        .filter(unblocked)
+        .cloned()
+        .collect();
 
     let mut tables: Vec<Rc<Table>> = Vec::new();
     let mut mappers: Vec<Rc<super::Mapper>> = Vec::new();
@@ -863,12 +906,16 @@ fn write(
             mappers.push(inst.mapper.clone());
         }
     }
-    let order = sort_by_dependency(&tables, &post_update_edges(&mappers));
+    let skip = post_update_edges(&mappers);
+    let order = in_levels(sort_by_dependency(&tables, &skip), &mappers, &skip);
 
     let mut inserted: Vec<InsertOutcome> = Vec::with_capacity(new.len());
     let mut index: Inserted = Inserted::default();
     // foreign keys to copy or association rows to write need the inserted objects by address
-    let tracking = plan.has_work();
+    // and a self-referential table's rows go in the levels of SQLAlchemy's per-state sort
+    // even when no key is copied (a reference to an object of another session delays the
+    // row's save all the same)
+    let tracking = plan.has_work() || order.iter().any(|t| refers_to_itself(session, t));
     let mut updated: Vec<UpdateOutcome> = Vec::new();
     if tracking {
         // SQLAlchemy's flush of a self-referential mapper goes state by state: a pending
@@ -947,6 +994,51 @@ fn write(
 
 /// The foreign-key edges of `post_update` relationships (table holding the key, table it
 /// references), left out of the table order: those keys are written after the INSERTs.
+/// The tables (in a dependency order) in the order of SQLAlchemy's unit of work: its
+/// topological sort runs in levels (a mapper's saves one level after the processing of the
+/// relationships to its parents, two after the parents' saves), and within a level by sort
+/// key, the mapper's class name. Tables that reference each other keep the given order.
+fn in_levels(
+    order: Vec<Rc<Table>>,
+    mappers: &[Rc<super::Mapper>],
+    skip: &[(u32, String)],
+) -> Vec<Rc<Table>> {
+    if order.len() < 2 {
+        return order;
+    }
+    let mut depth: Vec<usize> = Vec::with_capacity(order.len());
+    for (n, t) in order.iter().enumerate() {
+        let refs = t.referenced_tables();
+        let d = order[..n]
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                r.id != t.id
+                    && refs.iter().any(|x| *x == r.name)
+                    && !skip.iter().any(|(id, name)| *id == t.id && *name == r.name)
+            })
+            .map(|(k, _)| depth[k] + 1)
+            .max()
+            .unwrap_or(0);
+        depth.push(d);
+    }
+    let name = |t: &Table| {
+        mappers
+            .iter()
+            .find(|m| m.table.id == t.id)
+            .map(|m| m.class_name.clone())
+            .unwrap_or_default()
+    };
+    let mut keyed: Vec<(usize, String, Rc<Table>)> = order
+        .into_iter()
+        .zip(depth)
+        .map(|(t, d)| (d, name(&t), t))
+        .collect();
+    // stable: tables of one depth and class name keep their order
+    keyed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    keyed.into_iter().map(|(_, _, t)| t).collect()
+}
+
 fn post_update_edges(mappers: &[Rc<super::Mapper>]) -> Vec<(u32, String)> {
     let mut out = Vec::new();
     for m in mappers {
