@@ -888,3 +888,85 @@ describe("add()'s cascade along a many-to-one changed since the last flush", fun
     assert.equal("persistent", state(b))
   end)
 end)
+
+describe("flush and commit errors (flusherr)", function()
+  local function setup_tags(session_opts)
+    local env = {}
+    env.engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local child_tag = orm.Table("fe_child_tag", Base.metadata,
+      orm.Column("child_id", orm.Integer, orm.ForeignKey("fe_children.id"), { primary_key = true }),
+      orm.Column("tag_id", orm.Integer, orm.ForeignKey("fe_tags.id"), { primary_key = true }))
+    env.Parent = Base:model("Parent", {
+      __tablename__ = "fe_parents",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30), { unique = true, nullable = false }),
+      children = orm.relationship("Child", { back_populates = "parent",
+        cascade = "all, delete-orphan", order_by = "id" }),
+    })
+    env.Child = Base:model("Child", {
+      __tablename__ = "fe_children",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      parent_id = orm.Column(orm.Integer, orm.ForeignKey("fe_parents.id")),
+      label = orm.Column(orm.String(30), { nullable = false }),
+      parent = orm.relationship("Parent", { back_populates = "children" }),
+      tags = orm.relationship("Tag", { secondary = child_tag, back_populates = "children",
+        order_by = "id" }),
+    })
+    env.Tag = Base:model("Tag", {
+      __tablename__ = "fe_tags",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30), { nullable = false }),
+      children = orm.relationship("Child", { secondary = child_tag, back_populates = "tags",
+        order_by = "id" }),
+    })
+    env.Node = Base:model("Node", {
+      __tablename__ = "fe_nodes",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30)),
+      parent_id = orm.Column(orm.Integer, orm.ForeignKey("fe_nodes.id")),
+      parent = orm.relationship("Node", { remote_side = "id", back_populates = "children" }),
+      children = orm.relationship("Node", { back_populates = "parent", order_by = "id" }),
+    })
+    Base.metadata:create_all(env.engine)
+    env.s = orm.Session(env.engine, session_opts)
+    function env.scalar(sql)
+      return env.s:execute(orm.text(sql)):scalar()
+    end
+    return env
+  end
+
+  it("writes no association row for an object whose DELETE was flushed (difftest seed 16)", function()
+    local env = setup_tags()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "c" }
+    c.parent = p
+    s:add(c)
+    s:commit()
+    local t = env.Tag{ name = "t" }
+    p.children:remove(c) -- an orphan
+    c.tags:append(t)     -- the lazy load autoflushes c's DELETE first; t joins by cascade
+    assert.equal("deleted", state(c))
+    assert.equal("pending", state(t))
+    s:commit() -- SQLAlchemy: c is out of the session, no child_tag row, no error
+    assert.equal("detached", state(c))
+    assert.equal("persistent", state(t))
+    assert.equal(0, env.scalar("SELECT count(*) FROM fe_child_tag"))
+    assert.equal(1, env.scalar("SELECT count(*) FROM fe_tags"))
+  end)
+
+  it("writes the association row of a tag whose unloaded collection gained a child marked deleted (difftest seed 99)", function()
+    local env = setup_tags()
+    local s = env.s
+    local c, t = env.Child{ label = "c" }, env.Tag{ name = "t" }
+    s:add_all({ c, t })
+    s:commit()
+    c.tags:append(t) -- t.children is not loaded: the backref records a pending append
+    s:delete(c)
+    -- SQLAlchemy saves t's pending append (c is still in the session), then deletes c
+    local ok, err = pcall(function() s:commit() end)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", err.kind)
+  end)
+end)
