@@ -969,4 +969,120 @@ describe("flush and commit errors (flusherr)", function()
     assert.is_false(ok)
     assert.equal("IntegrityError", err.kind)
   end)
+
+  it("loads no expired object of another session that a many-to-one references (difftest seed 127)", function()
+    local env = setup_tags()
+    local s1 = env.s
+    local p = env.Parent{ name = "p" }
+    s1:add(p)
+    s1:commit() -- p is expired, still in s1
+    local s2 = orm.Session(env.engine, { autoflush = false })
+    local c = env.Child{ label = "c" }
+    c.parent = p
+    assert.has_error(function() s2:add(c) end) -- p is attached to s1; c is added
+    assert.equal("pending", state(c))
+    s2:flush() -- SQLAlchemy warns "not in session": no key copied, p not loaded
+    assert.is_false(orm.inspect(p).attrs.name.loaded)
+    assert.is_nil(c.parent_id)
+    s2:rollback()
+  end)
+
+  it("refuses an expired transient's INSERT when its table's turn comes (difftest seed 175)", function()
+    local env = setup_tags()
+    local s1 = env.s
+    local c1 = env.Child{ label = "b" }
+    s1:add(c1)
+    s1:begin_nested(function() end) -- flushes c1
+    s1:expire_all()
+    s1:rollback() -- c1 is transient, its attributes (its key too) expired
+    local s2 = orm.Session(env.engine, { expire_on_commit = false })
+    local p = env.Parent{ name = "p" }
+    local c2 = env.Child{ label = "d" }
+    c2.parent = p
+    s2:add(c2)
+    p.children:append(c1)
+    local ok, err = pcall(function() s2:flush() end)
+    assert.is_false(ok)
+    assert.equal("InvalidRequestError", err.kind)
+    -- SQLAlchemy inserted p and copied its key into both children before refusing c1
+    assert.equal("transient", state(c1))
+    assert.equal("transient", state(c2))
+    assert.equal(1, orm.inspect(c1).attrs.parent_id.loaded_value)
+    assert.equal(1, orm.inspect(c2).attrs.parent_id.loaded_value)
+  end)
+
+  it("leaves the key a failed flush copied into a member outside the session (difftest seed 5)", function()
+    local env = setup_tags()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    local c = env.Child{ label = "c" }
+    p.children:append(c)
+    s:expunge(c) -- c is outside the session, still a member of p.children
+    local bad = env.Child{}
+    bad.parent = p
+    s:add(bad) -- its NULL label fails the flush after p's INSERT
+    local ok, err = pcall(function() s:flush() end)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", err.kind)
+    -- SQLAlchemy copied p's key into c and its rollback does not reach c
+    assert.equal("transient", state(c))
+    assert.equal(1, orm.inspect(c).attrs.parent_id.loaded_value)
+    assert.equal(1, orm.inspect(bad).attrs.parent_id.loaded_value)
+    s:rollback()
+    assert.equal(1, orm.inspect(c).attrs.parent_id.loaded_value)
+  end)
+
+  it("loads an expired member a flush copies a key into before its UPDATE (difftest seed 109)", function()
+    local env = setup_tags({ autoflush = false })
+    local s = env.s
+    local c = env.Child{ label = "a" }
+    s:add(c)
+    s:commit() -- c expired
+    s:execute(orm.text("DELETE FROM fe_children"))
+    local p = env.Parent{ name = "p" }
+    local d = env.Child{ label = "d" }
+    d.parent = p
+    s:add(p)
+    p.children:append(c)
+    s:expire_all()
+    local ok, err = pcall(function() s:flush() end)
+    assert.is_false(ok)
+    -- SQLAlchemy loads c to read its key: its row is gone (not an UPDATE matching nothing),
+    -- after copying p's key into both members
+    assert.equal("ObjectDeletedError", err.kind)
+    assert.equal("transient", state(d))
+    assert.equal(1, orm.inspect(d).attrs.parent_id.loaded_value)
+  end)
+
+  it("add() of an object marked for deletion takes it back (difftest seed 73)", function()
+    local env = setup_tags()
+    local s = env.s
+    local t = env.Tag{ name = "t" }
+    s:add(t)
+    s:commit()
+    s:delete(t)
+    s:add(t) -- SQLAlchemy's add() takes it out of session.deleted
+    assert.equal(0, #s.deleted)
+    s:flush()
+    assert.equal("persistent", state(t))
+    assert.equal(1, env.scalar("SELECT count(*) FROM fe_tags"))
+  end)
+
+  it("copies no key from an object an earlier flush deleted (difftest seed 172, file db)", function()
+    local env = setup_tags()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit()
+    s:delete(p)
+    s:flush()
+    p.name = "q"
+    local c = env.Child{ label = "c" }
+    c.parent = p -- the backref appends c to p.children, loaded by the DELETE's flush
+    assert.has_error(function() s:add(c) end) -- the cascade refuses p; c is added
+    s:flush() -- SQLAlchemy: p is out of the session, nothing copied from it
+    assert.is_nil(c.parent_id)
+    assert.equal(1, env.scalar("SELECT count(*) FROM fe_children WHERE parent_id IS NULL"))
+  end)
 end)

@@ -306,8 +306,12 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         .chain(session.modified.borrow().iter())
         .filter(|i| {
             let st = i.state();
-            // an object the flush deletes has no saves: cascade_deletes did its part
-            !st.marked_deleted && (st.rels_changed || st.has_pending_collection())
+            // an object the flush deletes has no saves: cascade_deletes did its part; one
+            // an earlier flush deleted is out of the session (SQLAlchemy's flush never sees
+            // its changes)
+            !st.marked_deleted
+                && st.status != Status::Deleted
+                && (st.rels_changed || st.has_pending_collection())
         })
         .cloned()
         .collect();

@@ -255,6 +255,12 @@ impl SessionCore {
 
     /// `session:add(obj)`: transient → pending; detached → persistent again.
     pub fn add(&self, inst: &Rc<Instance>) -> Result<()> {
+        // added again after delete(): no longer to delete, as SQLAlchemy's add() takes it
+        // out of `deleted` (not for objects its cascade reaches: it stops at those in the
+        // session)
+        if self.owns(inst) && inst.state().marked_deleted && inst.status() == Status::Persistent {
+            self.unmark_deleted(inst);
+        }
         self.add_one(inst)?;
         // save-update cascade: the object's loaded related objects come along
         if !inst.mapper.relationships.borrow().is_empty() {
@@ -634,7 +640,13 @@ impl SessionCore {
                 }
                 match (rel.direction, rels.get(rel.index)) {
                     (super::relationships::Direction::ManyToOne, Some(RelState::Scalar(r))) => {
-                        if let Some(t) = r.value.as_ref().filter(|t| r.changed && key_expired(t)) {
+                        // one in another session is not synced (SQLAlchemy warns "not in
+                        // session") and not loaded
+                        if let Some(t) = r
+                            .value
+                            .as_ref()
+                            .filter(|t| r.changed && self.owns(t) && key_expired(t))
+                        {
                             todo.push(t.clone());
                         }
                     }
@@ -657,7 +669,7 @@ impl SessionCore {
                             c.added
                                 .iter()
                                 .chain(c.removed.iter())
-                                .filter(|t| key_expired(t))
+                                .filter(|t| self.owns(t) && key_expired(t))
                                 .cloned(),
                         );
                     }

@@ -134,6 +134,11 @@ fn insert_with_events(
             events::dispatch_mapper(MapperEvent::BeforeInsert, r, Some(conn), None)?;
         }
     }
+    // refused when its table's turn comes, as SQLAlchemy's INSERT collection refuses it:
+    // the tables written before keep their work (keys copied into the rows that wait)
+    for r in rows {
+        refuse_expired_key(r)?;
+    }
     let first = out.len();
     insert_rows(conn, table, rows, out)?;
     if after {
@@ -221,8 +226,11 @@ impl Undo {
         for (inst, i, old, loaded, had_committed) in self.fks.into_iter().rev() {
             let mut st = inst.state_mut();
             // a pending object keeps the foreign keys the failed flush copied into it, as
-            // SQLAlchemy leaves them (the next flush copies them again from the references)
-            if st.status == Status::Pending && !inst.mapper.pk.contains(&i) {
+            // SQLAlchemy leaves them (the next flush copies them again from the references);
+            // so does an object outside the session (the rollback does not reach it)
+            let outside =
+                st.session.is_none() && matches!(st.status, Status::Transient | Status::Detached);
+            if (st.status == Status::Pending || outside) && !inst.mapper.pk.contains(&i) {
                 continue;
             }
             st.values[i] = old;
@@ -363,13 +371,11 @@ fn update_ready_rows(
             .collect()
     };
     let skip = |c: &Rc<Instance>| done.contains(&Rc::as_ptr(c)) || waiting.contains(&Rc::as_ptr(c));
+    // the table's new rows whose parents are in get their keys now too: SQLAlchemy's
+    // one-to-many copies a parent's key into all its members before their mapper's UPDATEs
     apply_rules(
         plan,
-        &|c| {
-            c.mapper.table.id == table.id
-                && !matches!(c.status(), Status::Pending | Status::Deleted)
-                && !skip(c)
-        },
+        &|c| c.mapper.table.id == table.id && c.status() != Status::Deleted && !skip(c),
         inserted,
         index,
         undo,
@@ -790,9 +796,6 @@ fn write(
 ) -> Result<(Vec<InsertOutcome>, Vec<UpdateOutcome>)> {
     let new: Vec<Rc<Instance>> = session.new.borrow().clone();
     let deleted: Vec<Rc<Instance>> = session.deleted.borrow().clone();
-    for inst in &new {
-        refuse_expired_key(inst)?;
-    }
 
     let mut tables: Vec<Rc<Table>> = Vec::new();
     let mut mappers: Vec<Rc<super::Mapper>> = Vec::new();
@@ -1434,6 +1437,22 @@ fn update_rows(
     let full = has_onupdate || version.is_some();
     for inst in rows {
         let mapper = &inst.mapper;
+        // a row with changes whose key is expired (a member a one-to-many copied a key into)
+        // is loaded first, as SQLAlchemy reads its key's history: a row gone raises
+        // ObjectDeletedError rather than an UPDATE matching nothing
+        let key_expired = {
+            let st = inst.state();
+            st.status == Status::Persistent
+                && !st.marked_deleted
+                && mapper.pk.iter().any(|&k| !st.loaded.contains(k))
+                && st
+                    .committed
+                    .iter()
+                    .any(|(i, old)| old.as_ref() != Some(&st.values[*i]))
+        };
+        if key_expired {
+            SessionCore::ensure_loaded(inst, mapper.pk[0])?;
+        }
         let (mut set, mut row, mut values) = {
             let st = inst.state();
             if st.status != Status::Persistent || st.marked_deleted {
