@@ -1343,3 +1343,201 @@ describe("commit: objects of another session and the per-state order", function(
     assert.equal(0, env.scalar("SELECT count(*) FROM dc_children"))
   end)
 end)
+
+describe("flush and commit errors (flusherr)", function()
+  local function setup_tags(session_opts)
+    local env = {}
+    env.engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local child_tag = orm.Table("fe_child_tag", Base.metadata,
+      orm.Column("child_id", orm.Integer, orm.ForeignKey("fe_children.id"), { primary_key = true }),
+      orm.Column("tag_id", orm.Integer, orm.ForeignKey("fe_tags.id"), { primary_key = true }))
+    env.Parent = Base:model("Parent", {
+      __tablename__ = "fe_parents",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30), { unique = true, nullable = false }),
+      children = orm.relationship("Child", { back_populates = "parent",
+        cascade = "all, delete-orphan", order_by = "id" }),
+    })
+    env.Child = Base:model("Child", {
+      __tablename__ = "fe_children",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      parent_id = orm.Column(orm.Integer, orm.ForeignKey("fe_parents.id")),
+      label = orm.Column(orm.String(30), { nullable = false }),
+      parent = orm.relationship("Parent", { back_populates = "children" }),
+      tags = orm.relationship("Tag", { secondary = child_tag, back_populates = "children",
+        order_by = "id" }),
+    })
+    env.Tag = Base:model("Tag", {
+      __tablename__ = "fe_tags",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30), { nullable = false }),
+      children = orm.relationship("Child", { secondary = child_tag, back_populates = "tags",
+        order_by = "id" }),
+    })
+    env.Node = Base:model("Node", {
+      __tablename__ = "fe_nodes",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30)),
+      parent_id = orm.Column(orm.Integer, orm.ForeignKey("fe_nodes.id")),
+      parent = orm.relationship("Node", { remote_side = "id", back_populates = "children" }),
+      children = orm.relationship("Node", { back_populates = "parent", order_by = "id" }),
+    })
+    Base.metadata:create_all(env.engine)
+    env.s = orm.Session(env.engine, session_opts)
+    function env.scalar(sql)
+      return env.s:execute(orm.text(sql)):scalar()
+    end
+    return env
+  end
+
+  it("writes no association row for an object whose DELETE was flushed (difftest seed 16)", function()
+    local env = setup_tags()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "c" }
+    c.parent = p
+    s:add(c)
+    s:commit()
+    local t = env.Tag{ name = "t" }
+    p.children:remove(c) -- an orphan
+    c.tags:append(t)     -- the lazy load autoflushes c's DELETE first; t joins by cascade
+    assert.equal("deleted", state(c))
+    assert.equal("pending", state(t))
+    s:commit() -- SQLAlchemy: c is out of the session, no child_tag row, no error
+    assert.equal("detached", state(c))
+    assert.equal("persistent", state(t))
+    assert.equal(0, env.scalar("SELECT count(*) FROM fe_child_tag"))
+    assert.equal(1, env.scalar("SELECT count(*) FROM fe_tags"))
+  end)
+
+  it("writes the association row of a tag whose unloaded collection gained a child marked deleted (difftest seed 99)", function()
+    local env = setup_tags()
+    local s = env.s
+    local c, t = env.Child{ label = "c" }, env.Tag{ name = "t" }
+    s:add_all({ c, t })
+    s:commit()
+    c.tags:append(t) -- t.children is not loaded: the backref records a pending append
+    s:delete(c)
+    -- SQLAlchemy saves t's pending append (c is still in the session), then deletes c
+    local ok, err = pcall(function() s:commit() end)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", err.kind)
+  end)
+
+  it("loads no expired object of another session that a many-to-one references (difftest seed 127)", function()
+    local env = setup_tags()
+    local s1 = env.s
+    local p = env.Parent{ name = "p" }
+    s1:add(p)
+    s1:commit() -- p is expired, still in s1
+    local s2 = orm.Session(env.engine, { autoflush = false })
+    local c = env.Child{ label = "c" }
+    c.parent = p
+    assert.has_error(function() s2:add(c) end) -- p is attached to s1; c is added
+    assert.equal("pending", state(c))
+    s2:flush() -- SQLAlchemy warns "not in session": no key copied, p not loaded
+    assert.is_false(orm.inspect(p).attrs.name.loaded)
+    assert.is_nil(c.parent_id)
+    s2:rollback()
+  end)
+
+  it("refuses an expired transient's INSERT when its table's turn comes (difftest seed 175)", function()
+    local env = setup_tags()
+    local s1 = env.s
+    local c1 = env.Child{ label = "b" }
+    s1:add(c1)
+    s1:begin_nested(function() end) -- flushes c1
+    s1:expire_all()
+    s1:rollback() -- c1 is transient, its attributes (its key too) expired
+    local s2 = orm.Session(env.engine, { expire_on_commit = false })
+    local p = env.Parent{ name = "p" }
+    local c2 = env.Child{ label = "d" }
+    c2.parent = p
+    s2:add(c2)
+    p.children:append(c1)
+    local ok, err = pcall(function() s2:flush() end)
+    assert.is_false(ok)
+    assert.equal("InvalidRequestError", err.kind)
+    -- SQLAlchemy inserted p and copied its key into both children before refusing c1
+    assert.equal("transient", state(c1))
+    assert.equal("transient", state(c2))
+    assert.equal(1, orm.inspect(c1).attrs.parent_id.loaded_value)
+    assert.equal(1, orm.inspect(c2).attrs.parent_id.loaded_value)
+  end)
+
+  it("leaves the key a failed flush copied into a member outside the session (difftest seed 5)", function()
+    local env = setup_tags()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    local c = env.Child{ label = "c" }
+    p.children:append(c)
+    s:expunge(c) -- c is outside the session, still a member of p.children
+    local bad = env.Child{}
+    bad.parent = p
+    s:add(bad) -- its NULL label fails the flush after p's INSERT
+    local ok, err = pcall(function() s:flush() end)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", err.kind)
+    -- SQLAlchemy copied p's key into c and its rollback does not reach c
+    assert.equal("transient", state(c))
+    assert.equal(1, orm.inspect(c).attrs.parent_id.loaded_value)
+    assert.equal(1, orm.inspect(bad).attrs.parent_id.loaded_value)
+    s:rollback()
+    assert.equal(1, orm.inspect(c).attrs.parent_id.loaded_value)
+  end)
+
+  it("loads an expired member a flush copies a key into before its UPDATE (difftest seed 109)", function()
+    local env = setup_tags({ autoflush = false })
+    local s = env.s
+    local c = env.Child{ label = "a" }
+    s:add(c)
+    s:commit() -- c expired
+    s:execute(orm.text("DELETE FROM fe_children"))
+    local p = env.Parent{ name = "p" }
+    local d = env.Child{ label = "d" }
+    d.parent = p
+    s:add(p)
+    p.children:append(c)
+    s:expire_all()
+    local ok, err = pcall(function() s:flush() end)
+    assert.is_false(ok)
+    -- SQLAlchemy loads c to read its key: its row is gone (not an UPDATE matching nothing),
+    -- after copying p's key into both members
+    assert.equal("ObjectDeletedError", err.kind)
+    assert.equal("transient", state(d))
+    assert.equal(1, orm.inspect(d).attrs.parent_id.loaded_value)
+  end)
+
+  it("add() of an object marked for deletion takes it back (difftest seed 73)", function()
+    local env = setup_tags()
+    local s = env.s
+    local t = env.Tag{ name = "t" }
+    s:add(t)
+    s:commit()
+    s:delete(t)
+    s:add(t) -- SQLAlchemy's add() takes it out of session.deleted
+    assert.equal(0, #s.deleted)
+    s:flush()
+    assert.equal("persistent", state(t))
+    assert.equal(1, env.scalar("SELECT count(*) FROM fe_tags"))
+  end)
+
+  it("copies no key from an object an earlier flush deleted (difftest seed 172, file db)", function()
+    local env = setup_tags()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit()
+    s:delete(p)
+    s:flush()
+    p.name = "q"
+    local c = env.Child{ label = "c" }
+    c.parent = p -- the backref appends c to p.children, loaded by the DELETE's flush
+    assert.has_error(function() s:add(c) end) -- the cascade refuses p; c is added
+    s:flush() -- SQLAlchemy: p is out of the session, nothing copied from it
+    assert.is_nil(c.parent_id)
+    assert.equal(1, env.scalar("SELECT count(*) FROM fe_children WHERE parent_id IS NULL"))
+  end)
+end)

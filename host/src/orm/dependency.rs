@@ -445,14 +445,20 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                         });
                     }
                 }
-                (Direction::ManyToMany, RelState::Collection(c)) => {
+                // appends through the other side while this collection was not loaded count
+                // too (SQLAlchemy's INCLUDE_PENDING_MUTATIONS): they write the row when the
+                // other side is not saved by this flush (an object marked deleted)
+                (Direction::ManyToMany, RelState::Collection(c) | RelState::Pending(c)) => {
                     let sec_id = rel.secondary.as_ref().map(|t| t.id).unwrap_or(0);
                     for (list, insert) in [(&c.added, true), (&c.removed, false)] {
                         for child in list {
-                            if !session.owns(child) || child.status() == Status::Deleted {
-                                // SQLAlchemy warns "not in session" and writes no row (an
-                                // object whose row a flush or a bulk delete removed is out of
-                                // the identity map, so out of the session too)
+                            // SQLAlchemy warns "not in session" and writes no row; an
+                            // object whose DELETE was flushed is out of the session too (no
+                            // warning), on either side of the row
+                            if !session.owns(child)
+                                || child.status() == Status::Deleted
+                                || inst.status() == Status::Deleted
+                            {
                                 continue;
                             }
                             let (a, b) = (Rc::as_ptr(inst), Rc::as_ptr(child));

@@ -258,6 +258,12 @@ impl SessionCore {
         // added again: no longer an orphan to drop at the flush (SQLAlchemy clears the flag
         // of the object added only, not of those its cascade reaches)
         inst.state_mut().orphaned_outside = false;
+        // added again after delete(): no longer to delete, as SQLAlchemy's add() takes it
+        // out of `deleted` (not for objects its cascade reaches: it stops at those in the
+        // session)
+        if self.owns(inst) && inst.state().marked_deleted && inst.status() == Status::Persistent {
+            self.unmark_deleted(inst);
+        }
         self.add_one(inst)?;
         // save-update cascade: the object's loaded related objects come along
         if !inst.mapper.relationships.borrow().is_empty() {
@@ -648,7 +654,13 @@ impl SessionCore {
                 }
                 match (rel.direction, rels.get(rel.index)) {
                     (super::relationships::Direction::ManyToOne, Some(RelState::Scalar(r))) => {
-                        if let Some(t) = r.value.as_ref().filter(|t| r.changed && key_expired(t)) {
+                        // one in another session is not synced (SQLAlchemy warns "not in
+                        // session") and not loaded
+                        if let Some(t) = r
+                            .value
+                            .as_ref()
+                            .filter(|t| r.changed && self.owns(t) && key_expired(t))
+                        {
                             todo.push(t.clone());
                         }
                     }
@@ -671,7 +683,7 @@ impl SessionCore {
                             c.added
                                 .iter()
                                 .chain(c.removed.iter())
-                                .filter(|t| key_expired(t))
+                                .filter(|t| self.owns(t) && key_expired(t))
                                 .cloned(),
                         );
                     }

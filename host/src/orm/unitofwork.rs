@@ -173,6 +173,11 @@ fn insert_with_events(
             events::dispatch_mapper(MapperEvent::BeforeInsert, r, Some(conn), None)?;
         }
     }
+    // refused when its table's turn comes, as SQLAlchemy's INSERT collection refuses it:
+    // the tables written before keep their work (keys copied into the rows that wait)
+    for r in rows {
+        refuse_expired_key(r)?;
+    }
     let first = out.len();
     insert_rows(conn, table, rows, out)?;
     if after {
@@ -1615,6 +1620,22 @@ fn update_rows(
     let full = has_onupdate || version.is_some();
     for inst in rows {
         let mapper = &inst.mapper;
+        // a row with changes whose key is expired (a member a one-to-many copied a key into)
+        // is loaded first, as SQLAlchemy reads its key's history: a row gone raises
+        // ObjectDeletedError rather than an UPDATE matching nothing
+        let key_expired = {
+            let st = inst.state();
+            st.status == Status::Persistent
+                && !st.marked_deleted
+                && mapper.pk.iter().any(|&k| !st.loaded.contains(k))
+                && st
+                    .committed
+                    .iter()
+                    .any(|(i, old)| old.as_ref() != Some(&st.values[*i]))
+        };
+        if key_expired {
+            SessionCore::ensure_loaded(inst, mapper.pk[0])?;
+        }
         let (mut set, mut row, mut values) = {
             let st = inst.state();
             if st.status != Status::Persistent || st.marked_deleted {
