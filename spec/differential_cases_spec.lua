@@ -888,3 +888,32 @@ describe("add()'s cascade along a many-to-one changed since the last flush", fun
     assert.equal("persistent", state(b))
   end)
 end)
+
+describe("query", function()
+  it("a pending object that cannot be inserted is refused before a per-row cycle is reported", function()
+    -- SQLAlchemy sorts a flush's actions lazily: the INSERT of the expired transient Parent
+    -- runs (and is refused) before the sort gets stuck on the Node that is its own parent
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:flush()
+    s:expire_all()
+    local n = env.Node{ name = "n" }
+    n.children:append(n)
+    s:add(n)
+    local ok, e = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("CircularDependencyError", e.kind)
+    s:rollback()
+    assert.equal("transient", state(p))
+    local s2 = orm.Session(env.engine)
+    s2:add(p)
+    local m = env.Node{ name = "m" }
+    m.children:append(m)
+    s2:add(m)
+    ok, e = pcall(s2.flush, s2)
+    assert.is_false(ok)
+    assert.equal("InvalidRequestError", e.kind)
+  end)
+end)

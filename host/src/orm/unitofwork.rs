@@ -35,6 +35,12 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
     };
     let plan = if has_relationships {
         let plan = super::dependency::prepare(session)?;
+        // SQLAlchemy meets a per-row cycle only when its sort of the flush's actions gets
+        // stuck, after the actions outside the cycle ran: a pending object it cannot
+        // INSERT (refuse_expired_key) is refused first
+        for inst in session.new.borrow().iter() {
+            refuse_expired_key(inst)?;
+        }
         super::row_cycles::check(session, &plan)?;
         plan
     } else {
