@@ -797,10 +797,15 @@ impl Events {
             }
         } else {
             // a scalar reverse: the object leaves its old parent's collection (an unloaded
-            // reference is found in the identity map, without SQL, as SQLAlchemy does)
+            // reference is found in the identity map, without SQL, as SQLAlchemy does; an
+            // expired one is not read without SQL: the old value stays unknown, as in
+            // set_scalar, and its collection hears nothing)
             let old = match obj.rel_state(rev.index) {
                 RelState::Scalar(s) => s.value,
-                _ => super::strategies::many_to_one_in_identity_map(obj, rev),
+                _ => super::strategies::many_to_one_in_identity_map(obj, rev).filter(|o| {
+                    let st = o.state();
+                    o.mapper.pk.iter().all(|&k| st.loaded.contains(k))
+                }),
             };
             if old.as_ref().is_some_and(|o| Rc::ptr_eq(o, parent)) {
                 return Ok(());

@@ -42,6 +42,7 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
             refuse_expired_key(inst)?;
         }
         super::row_cycles::check(session, &plan)?;
+        load_expired_sync_objects(session, &plan)?;
         plan
     } else {
         Plan::default()
@@ -281,6 +282,44 @@ fn value_after(
         }
     }
     Ok(Some(inst.state().values[col].clone()))
+}
+
+/// As SQLAlchemy's flush, which reads every key it copies or writes from the object's
+/// loaded state: a persistent object of the flush's rules (a child whose foreign key it
+/// sets or clears, the parent whose key it copies) or of an association row it writes,
+/// whose primary key is expired, has its expired attributes loaded first (one SELECT
+/// each). Objects with their key loaded (the hot path) pay one look each.
+fn load_expired_sync_objects(session: &SessionCore, plan: &Plan) -> Result<()> {
+    let expired = |i: &Rc<Instance>| {
+        let st = i.state();
+        st.status == Status::Persistent
+            && !st.marked_deleted
+            && i.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
+    };
+    let mut todo: Vec<Rc<Instance>> = Vec::new();
+    for rule in plan.rules.iter().chain(plan.post_rules.iter()) {
+        if session.owns(&rule.child) && expired(&rule.child) {
+            todo.push(rule.child.clone());
+        }
+        if let Some((p, _)) = &rule.parent {
+            if session.owns(p) && expired(p) {
+                todo.push(p.clone());
+            }
+        }
+    }
+    for row in plan.assoc_insert.iter().chain(plan.assoc_delete.iter()) {
+        for (_, o, _) in &row.values {
+            if session.owns(o) && expired(o) {
+                todo.push(o.clone());
+            }
+        }
+    }
+    for inst in todo {
+        if expired(&inst) {
+            session.load_expired(&inst)?;
+        }
+    }
+    Ok(())
 }
 
 /// A pending object that a rollback made transient while its primary key was expired
