@@ -980,4 +980,26 @@ describe("query", function()
     assert.is_false(s.dirty:contains(n1))
     assert.is_true(s.dirty:contains(n2))
   end)
+
+  it("a child appended to a deleted parent after delete() is saved, not deleted by the flush", function()
+    -- SQLAlchemy cascades the delete when delete() is called; the flush INSERTs (or
+    -- UPDATEs) a child appended since with the deleted parent's key: the foreign key fails
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c0 = env.Child{ label = "c0" }
+    s:add_all({ p, c0 })
+    s:commit()
+    s:delete(p)
+    local c = env.Child{ label = "a" }
+    c.parent = p
+    s:add(c)
+    c0.parent = p
+    local ok, e = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", e.kind)
+    assert.equal("transient", state(c))
+    assert.equal("persistent", state(p))
+    assert.equal("persistent", state(c0))
+  end)
 end)
