@@ -131,29 +131,10 @@ def _m2o_loaded_for_first_deleted_state(sa, lua):
 ORACLE_TOLERANCES = [_m2o_loaded_for_first_deleted_state]
 
 
-def _delete_loads_relationships(sa, lua):
-    """SQLAlchemy's flush of a DELETE loads the deleted object's relationships (Node.parent,
-    Child.parent, Child.tags to delete the association rows); lualchemy leaves them
-    unloaded. Forgiven: a relationship missing on the lualchemy side of a deleted or
-    detached object."""
-    for h, lo in lua.get("objs", {}).items():
-        so = sa.get("objs", {}).get(h)
-        if not so or so["st"] not in ("deleted", "detached") or lo["st"] != so["st"]:
-            continue
-        for k in ("parent", "children", "tags"):
-            if k in so["a"] and k not in lo["a"]:
-                lo["a"][k] = so["a"][k]
-
-
 # name -> {"item": issue item or NEW, "exclude": generator features left out while it is
 # open, "tolerate": a function (sa_obs, lua_obs) that edits the lua observation in place to
 # forgive exactly this difference, or None}
 KNOWN_OPEN = {
-    "DELETE_LOADS_RELATIONSHIPS": {
-        "item": "NEW (divergences.md D3)",
-        "exclude": [],
-        "tolerate": _delete_loads_relationships,
-    },
     # Item 2 is fixed for the relationships changed inside the savepoint; still open: the
     # object whose collection changed (through a backref) keeps its columns loaded, where
     # SQLAlchemy expires the whole object (divergences.md D5, seed 23 on --db memory).
