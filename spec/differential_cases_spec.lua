@@ -1002,4 +1002,23 @@ describe("query", function()
     assert.equal("persistent", state(p))
     assert.equal("persistent", state(c0))
   end)
+
+  it("reading a collection of an object a rollback made transient leaves it unloaded", function()
+    -- SQLAlchemy answers an empty collection it does not store (nothing to load), also
+    -- when changes were recorded while the object had a key
+    local env = setup()
+    local s = env.s
+    local q
+    s:begin_nested(function()
+      q = env.Parent{ name = "q" }
+      s:add(q)
+    end)
+    local c = env.Child{ label = "c" }
+    c.parent = q
+    s:add(c)
+    s:rollback()
+    assert.equal("transient", state(q))
+    assert.equal(0, #q.children)
+    assert.is_false(orm.inspect(q).attrs.children.loaded)
+  end)
 end)

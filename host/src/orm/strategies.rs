@@ -286,12 +286,18 @@ impl SessionCore {
     /// it: once flushed, the relationship loads from the database). The reader takes a
     /// relationship still unloaded as empty / `nil`.
     pub fn load_for_read(inst: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<()> {
-        if matches!(inst.status(), Status::Transient | Status::Pending)
-            && inst.rel_is(rel.index, |s| {
+        if matches!(inst.status(), Status::Transient | Status::Pending) {
+            if inst.rel_is(rel.index, |s| matches!(s, RelState::Pending(_))) {
+                // changes recorded while it had a key (a rollback took it back) are not
+                // applied: SQLAlchemy's read finds nothing to load and answers an empty
+                // value it does not store, as for any new object
+                inst.with_rel(rel.index, |s| *s = RelState::Unloaded);
+            }
+            if inst.rel_is(rel.index, |s| {
                 matches!(s, RelState::Unloaded | RelState::Deferred(..))
-            })
-        {
-            return Ok(());
+            }) {
+                return Ok(());
+            }
         }
         Self::load_on_access(inst, rel)
     }
