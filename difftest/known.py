@@ -128,29 +128,6 @@ ORACLE_WARNINGS = [
     "Identity map already had an identity for",
 ]
 
-COLUMNS = {"Parent": ["id", "name", "score"], "Child": ["id", "parent_id", "label"],
-           "Tag": ["id", "name"], "Node": ["id", "name", "parent_id"]}
-
-
-def _update_of_expired_loads_first(sa, lua):
-    """SQLAlchemy's flush loads every expired object it reads a key from. lualchemy does so
-    for an object it UPDATEs or DELETEs and for the target of a many-to-one set (D4 fixed),
-    not yet for the parent of a one-to-many or either side of a many-to-many link whose key
-    the flush copies. Forgiven: SQLAlchemy has every column loaded, lualchemy a
-    subset (its loaded values still compared)."""
-    for h, lo in lua.get("objs", {}).items():
-        so = sa.get("objs", {}).get(h)
-        if not so or so["st"] not in ("persistent", "detached", "deleted") or lo["st"] != so["st"]:
-            continue
-        cols = [k for k in ("id", "name", "score", "parent_id", "label") if k in so["a"]]
-        if not any(set(cols) == set(c) for c in COLUMNS.values()):
-            continue
-        missing = [k for k in cols if k not in lo["a"]]
-        if missing:
-            for k in missing:
-                lo["a"][k] = so["a"][k]
-
-
 def _m2o_loaded_for_first_deleted_state(sa, lua):
     """ORACLE_QUIRKS M2O_HISTORY_OF_FIRST_DELETED_STATE: a many-to-one of a deleted (or, after
     the commit, detached) object is loaded on one side only. Forgiven both ways for
@@ -169,34 +146,10 @@ def _m2o_loaded_for_first_deleted_state(sa, lua):
 ORACLE_TOLERANCES = [_m2o_loaded_for_first_deleted_state]
 
 
-def _delete_loads_relationships(sa, lua):
-    """SQLAlchemy's flush of a DELETE loads the deleted object's relationships (Node.parent,
-    Child.parent, Child.tags to delete the association rows); lualchemy leaves them
-    unloaded. Forgiven: a relationship missing on the lualchemy side of a deleted or
-    detached object."""
-    for h, lo in lua.get("objs", {}).items():
-        so = sa.get("objs", {}).get(h)
-        if not so or so["st"] not in ("deleted", "detached") or lo["st"] != so["st"]:
-            continue
-        for k in ("parent", "children", "tags"):
-            if k in so["a"] and k not in lo["a"]:
-                lo["a"][k] = so["a"][k]
-
-
 # name -> {"item": issue item or NEW, "exclude": generator features left out while it is
 # open, "tolerate": a function (sa_obs, lua_obs) that edits the lua observation in place to
 # forgive exactly this difference, or None}
 KNOWN_OPEN = {
-    "DELETE_LOADS_RELATIONSHIPS": {
-        "item": "NEW (divergences.md D3)",
-        "exclude": [],
-        "tolerate": _delete_loads_relationships,
-    },
-    "SYNC_SOURCE_LOADS_FIRST": {
-        "item": "NEW (divergences.md D4, remainder)",
-        "exclude": [],
-        "tolerate": _update_of_expired_loads_first,
-    },
     # Item 2 is fixed for the relationships changed inside the savepoint; still open: the
     # object whose collection changed (through a backref) keeps its columns loaded, where
     # SQLAlchemy expires the whole object (divergences.md D5, seed 23 on --db memory).

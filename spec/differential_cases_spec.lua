@@ -1541,3 +1541,137 @@ describe("flush and commit errors (flusherr)", function()
     assert.equal(1, env.scalar("SELECT count(*) FROM fe_children WHERE parent_id IS NULL"))
   end)
 end)
+
+describe("query", function()
+  it("a pending object that cannot be inserted is refused before a per-row cycle is reported", function()
+    -- SQLAlchemy sorts a flush's actions lazily: the INSERT of the expired transient Parent
+    -- runs (and is refused) before the sort gets stuck on the Node that is its own parent
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:flush()
+    s:expire_all()
+    local n = env.Node{ name = "n" }
+    n.children:append(n)
+    s:add(n)
+    local ok, e = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("CircularDependencyError", e.kind)
+    s:rollback()
+    assert.equal("transient", state(p))
+    local s2 = orm.Session(env.engine)
+    s2:add(p)
+    local m = env.Node{ name = "m" }
+    m.children:append(m)
+    s2:add(m)
+    ok, e = pcall(s2.flush, s2)
+    assert.is_false(ok)
+    assert.equal("InvalidRequestError", e.kind)
+  end)
+
+  it("a flush loads an expired child whose foreign key it sets", function()
+    local env = setup()
+    local s = env.s
+    local c2, c7 = env.Child{ label = "d" }, env.Child{ label = "a" }
+    s:add_all({ c2, c7 })
+    local p = env.Parent{ name = "p" }
+    p.children:append(c2) -- p is not in the session: not flushed by the commit
+    s:commit()
+    c7.parent = p -- p and, through its collection, c2 join the session
+    s:flush()
+    local a = orm.inspect(c2).attrs
+    assert.is_true(a.label.loaded)
+    assert.equal("d", a.label.loaded_value)
+    assert.equal(p.id, a.parent_id.loaded_value)
+  end)
+
+  it("a flush loads an expired object of a many-to-many whose collection changed", function()
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local link = orm.Table("dq_link", Base.metadata,
+      orm.Column("item_id", orm.Integer, orm.ForeignKey("dq_items.id"), { primary_key = true }),
+      orm.Column("tag_id", orm.Integer, orm.ForeignKey("dq_tags.id"), { primary_key = true }))
+    local Item = Base:model("Item", {
+      __tablename__ = "dq_items",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      label = orm.Column(orm.String(30)),
+      tags = orm.relationship("Tag", { secondary = link, back_populates = "items" }),
+    })
+    local Tag = Base:model("Tag", {
+      __tablename__ = "dq_tags",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30)),
+      items = orm.relationship("Item", { secondary = link, back_populates = "tags" }),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    local t = Tag{ name = "t" }
+    s:add(t)
+    s:commit()
+    local it = Item{ label = "x" }
+    it.tags:append(t) -- it stays out of the session; t's unloaded collection records it
+    assert.is_false(orm.inspect(t).attrs.name.loaded)
+    s:flush()
+    assert.is_true(orm.inspect(t).attrs.name.loaded)
+    assert.equal("t", orm.inspect(t).attrs.name.loaded_value)
+    assert.equal("transient", state(it))
+  end)
+
+  it("an append whose backref replaces an expired old parent leaves that parent clean", function()
+    -- SQLAlchemy's identity-map lookup of the old many-to-one value returns no result for an
+    -- expired object (no SQL allowed): the old parent's collection hears nothing
+    local env = setup()
+    local s = env.s
+    local n1 = env.Node{ name = "n1" }
+    local n2 = env.Node{ name = "n2" }
+    n2.parent = n1
+    s:add_all({ n1, n2 })
+    s:commit()
+    local _ = n2.name -- n2 loaded, n1 still expired
+    n2.children:append(n2)
+    assert.is_false(s.dirty:contains(n1))
+    assert.is_true(s.dirty:contains(n2))
+  end)
+
+  it("a child appended to a deleted parent after delete() is saved, not deleted by the flush", function()
+    -- SQLAlchemy cascades the delete when delete() is called; the flush INSERTs (or
+    -- UPDATEs) a child appended since with the deleted parent's key: the foreign key fails
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c0 = env.Child{ label = "c0" }
+    s:add_all({ p, c0 })
+    s:commit()
+    s:delete(p)
+    local c = env.Child{ label = "a" }
+    c.parent = p
+    s:add(c)
+    c0.parent = p
+    local ok, e = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", e.kind)
+    assert.equal("transient", state(c))
+    assert.equal("persistent", state(p))
+    assert.equal("persistent", state(c0))
+  end)
+
+  it("reading a collection of an object a rollback made transient leaves it unloaded", function()
+    -- SQLAlchemy answers an empty collection it does not store (nothing to load), also
+    -- when changes were recorded while the object had a key
+    local env = setup()
+    local s = env.s
+    local q
+    s:begin_nested(function()
+      q = env.Parent{ name = "q" }
+      s:add(q)
+    end)
+    local c = env.Child{ label = "c" }
+    c.parent = q
+    s:add(c)
+    s:rollback()
+    assert.equal("transient", state(q))
+    assert.equal(0, #q.children)
+    assert.is_false(orm.inspect(q).attrs.children.loaded)
+  end)
+end)

@@ -637,11 +637,10 @@ fn cascade_deletes(
                 }
                 for child in related(&d, &rel) {
                     if rel.cascade.delete {
-                        match child.status() {
-                            Status::Persistent => session.delete(&child)?,
-                            Status::Pending => session.expunge(&child)?,
-                            _ => {}
-                        }
+                        // cascaded when delete() was called (SQLAlchemy's flush does not
+                        // cascade again): a child appended since is saved, its key pointing
+                        // at the row this flush deletes
+                        continue;
                     } else if !child.state().marked_deleted {
                         nullify.push(SyncRule {
                             child: child.clone(),

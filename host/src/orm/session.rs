@@ -582,9 +582,66 @@ impl SessionCore {
         } else {
             Vec::new()
         };
+        // SQLAlchemy registers every object of the flush as persistent at its end, reading
+        // its identity key: one whose key is expired (a parent whose collection changed,
+        // either side of a many-to-many link, an object set to what it held) is loaded
+        // there. Objects loaded and then changed (the hot path) pay one look each.
+        let key_expired = |i: &Rc<Instance>| {
+            let st = i.state();
+            st.status == Status::Persistent
+                && !st.marked_deleted
+                && i.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
+        };
+        let mut expired_keys: Vec<Rc<Instance>> = Vec::new();
+        for inst in self
+            .new
+            .borrow()
+            .iter()
+            .chain(self.modified.borrow().iter())
+        {
+            if key_expired(inst) {
+                expired_keys.push(inst.clone());
+            }
+            // the members a one-to-many gained or lost are registered with the flush too
+            let st = inst.state();
+            let Some(rels) = st
+                .rels
+                .as_ref()
+                .filter(|_| st.rels_changed || st.has_pending_collection())
+            else {
+                continue;
+            };
+            for rel in inst.mapper.relationships.borrow().iter() {
+                if rel.viewonly || rel.direction != super::relationships::Direction::OneToMany {
+                    continue;
+                }
+                if let Some(RelState::Collection(c) | RelState::Pending(c)) = rels.get(rel.index) {
+                    expired_keys.extend(
+                        c.added
+                            .iter()
+                            .chain(c.removed.iter())
+                            .filter(|t| self.owns(t) && key_expired(t))
+                            .cloned(),
+                    );
+                }
+            }
+        }
         let result = self
             .load_expired_before_update()
-            .and_then(|_| self.flush_by_bind(&conn));
+            .and_then(|_| self.flush_by_bind(&conn))
+            .and_then(|_| {
+                for inst in &expired_keys {
+                    let again = {
+                        let st = inst.state();
+                        st.status == Status::Persistent
+                            && inst.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
+                    };
+                    if again {
+                        self.load_expired(inst)?;
+                    }
+                }
+                Ok(())
+            });
         self.flushing.set(false);
         if nested && result.is_ok() {
             if let Some(f) = self.frames.borrow_mut().last_mut() {

@@ -40,6 +40,7 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
             plan.blocked = blocked;
             cycle = Some(e);
         }
+        load_expired_sync_objects(session, &plan)?;
         plan
     } else {
         Plan::default()
@@ -340,6 +341,43 @@ fn value_after(
         }
     }
     Ok(Some(inst.state().values[col].clone()))
+}
+
+/// As SQLAlchemy's flush, which reads every key it copies or writes from the object's
+/// loaded state: a persistent parent whose key a rule copies, or an object of an
+/// association row the flush writes, whose primary key is expired, has its expired
+/// attributes loaded first (one SELECT each). Objects with their key loaded (the hot path)
+/// pay one look each.
+fn load_expired_sync_objects(session: &SessionCore, plan: &Plan) -> Result<()> {
+    let expired = |i: &Rc<Instance>| {
+        let st = i.state();
+        st.status == Status::Persistent
+            && !st.marked_deleted
+            && i.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
+    };
+    let mut todo: Vec<Rc<Instance>> = Vec::new();
+    // (a rule's child is loaded when its table's UPDATE comes, as SQLAlchemy's save_obj
+    // loads an expired row it updates: after the keys copied before it)
+    for rule in plan.rules.iter().chain(plan.post_rules.iter()) {
+        if let Some((p, _)) = &rule.parent {
+            if session.owns(p) && expired(p) {
+                todo.push(p.clone());
+            }
+        }
+    }
+    for row in plan.assoc_insert.iter().chain(plan.assoc_delete.iter()) {
+        for (_, o, _) in &row.values {
+            if session.owns(o) && expired(o) {
+                todo.push(o.clone());
+            }
+        }
+    }
+    for inst in todo {
+        if expired(&inst) {
+            session.load_expired(&inst)?;
+        }
+    }
+    Ok(())
 }
 
 /// A pending object that a rollback made transient while its primary key was expired
