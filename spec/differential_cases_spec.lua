@@ -1675,3 +1675,66 @@ describe("query", function()
     assert.is_false(orm.inspect(q).attrs.children.loaded)
   end)
 end)
+
+describe("wave2a: association rows of a deleted object", function()
+  it("deleting an object loads the expired members of its many-to-many collection", function()
+    -- SQLAlchemy deletes the association rows one by one, reading each member's key: an
+    -- expired member is loaded by the flush (seed 175)
+    local engine, _, Child, Tag = tag_models()
+    local s2 = orm.Session(engine)
+    local t = Tag{ name = "t" }
+    s2:add(t)
+    s2:close()
+    local s = orm.Session(engine, { expire_on_commit = true, autoflush = true })
+    local c = Child{ label = "b" }
+    s:add(c)
+    c.tags:append(t)
+    s:flush()
+    s:expire(t, { "id", "children" })
+    s:delete(c)
+    s:flush()
+    local st = orm.inspect(t)
+    assert.is_true(st.attrs.id.loaded)
+    assert.is_false(st.attrs.children.loaded)
+    assert.equal(0, s:execute(orm.text("SELECT count(*) FROM nt_link")):scalar())
+  end)
+end)
+
+describe("wave2a: refresh and its autoflush", function()
+  it("an ObjectDeletedError of refresh's autoflush is raised as it is", function()
+    -- SQLAlchemy expires the object, autoflushes (the INSERT of a child needs the expired
+    -- parent's key: its row is gone), then loads; only the load's missing row is "Could
+    -- not refresh" (seed 169)
+    local env = setup()
+    local p = env.Parent{ name = "p" }
+    env.s:add(p)
+    env.s:flush()
+    env.s:close() -- rolled back: p keeps a key whose row is gone
+    local s2 = orm.Session(env.engine)
+    local c = env.Child{ label = "c" }
+    c.parent = p
+    s2:add(c)
+    assert.equal("persistent", state(p))
+    local ok, e = pcall(s2.refresh, s2, p)
+    assert.is_false(ok)
+    assert.equal("ObjectDeletedError", e.kind)
+  end)
+
+  it("refresh loads without a second autoflush: a deletion the autoflush put off stays", function()
+    -- SQLAlchemy's autoflush saves a deleted child a pending parent's collection gained
+    -- (cancel_delete); the load that follows does not flush again (seed 41)
+    local env = setup({ autoflush = true })
+    local s = env.s
+    local c = env.Child{ label = "a" }
+    s:add(c)
+    s:flush()
+    local p = env.Parent{ name = "p" }
+    c.parent = p
+    s:delete(c)
+    s:refresh(c)
+    assert.equal("persistent", state(c))
+    assert.equal("persistent", state(p))
+    assert.equal(p.id, c.parent_id)
+    assert.is_true(s.deleted:contains(c)) -- for the next flush
+  end)
+end)

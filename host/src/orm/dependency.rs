@@ -36,6 +36,10 @@ pub(crate) struct AssocOf {
     pub columns: Vec<usize>,
     pub object: Rc<Instance>,
     pub own: Vec<usize>,
+    /// The loaded collection's members other than those appended since the last flush,
+    /// and those removed since (SQLAlchemy's unchanged and deleted history): the rows
+    /// SQLAlchemy deletes one by one, reading each member's key.
+    pub members: Vec<Rc<Instance>>,
 }
 
 #[derive(Default)]
@@ -618,11 +622,22 @@ fn cascade_deletes(
                 }
                 if rel.direction == Direction::ManyToMany {
                     let sec = rel.secondary.clone().expect("many-to-many");
+                    let members = match d.state().rels.as_ref().and_then(|v| v.get(rel.index)) {
+                        Some(RelState::Collection(c)) => c
+                            .items
+                            .iter()
+                            .filter(|x| !c.added.iter().any(|a| Rc::ptr_eq(a, x)))
+                            .chain(c.removed.iter())
+                            .cloned()
+                            .collect(),
+                        _ => Vec::new(),
+                    };
                     plan.assoc_delete_all.push(AssocOf {
                         table: sec,
                         columns: rel.sec_local.clone(),
                         object: d.clone(),
                         own: rel.local.clone(),
+                        members,
                     });
                     continue;
                 }

@@ -397,6 +397,18 @@ impl SessionCore {
     /// `session:refresh(obj)`: expires every attribute and loads them again now.
     pub fn refresh(&self, inst: &Rc<Instance>) -> Result<()> {
         self.expire(inst, None)?;
+        // as SQLAlchemy: the autoflush comes after the expiry and before the load, and what
+        // it raises (an ObjectDeletedError of the flush's own loads too) is not the load's
+        // missing row; the load itself does not autoflush again (a delete the flush put off
+        // stays for the next flush)
+        self.autoflush()?;
+        self.enter_no_autoflush();
+        let r = self.refresh_load(inst);
+        self.exit_no_autoflush();
+        r
+    }
+
+    fn refresh_load(&self, inst: &Rc<Instance>) -> Result<()> {
         let mapper = inst.mapper.clone();
         if super::strategies::has_eager_default(&mapper) {
             // the row and its eager relationships again, in the same statement(s)

@@ -372,6 +372,15 @@ fn load_expired_sync_objects(session: &SessionCore, plan: &Plan) -> Result<()> {
             }
         }
     }
+    // the members of a deleted object's many-to-many collection: SQLAlchemy deletes its
+    // association rows one by one, reading each member's key
+    for a in &plan.assoc_delete_all {
+        for o in &a.members {
+            if session.owns(o) && expired(o) {
+                todo.push(o.clone());
+            }
+        }
+    }
     for inst in todo {
         if expired(&inst) {
             session.load_expired(&inst)?;
