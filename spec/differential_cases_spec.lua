@@ -1675,3 +1675,76 @@ describe("query", function()
     assert.is_false(orm.inspect(q).attrs.children.loaded)
   end)
 end)
+
+describe("flush load timing (wave2b)", function()
+  it("an expired member to UPDATE loads at its table's turn, after the keys copied before it", function()
+    -- SQLAlchemy copies the new parent's key into every member the collection gained, then
+    -- loads the expired row at the children's UPDATE: a row gone fails there, the keys
+    -- copied into the other members stay
+    local env = setup({ autoflush = false })
+    local s = env.s
+    local p0 = env.Parent{ name = "p0" }
+    local c = env.Child{ label = "c" }
+    c.parent = p0
+    s:add_all({ p0, c })
+    s:commit()
+    s:close()
+    local s2 = orm.Session(env.engine)
+    s2:execute(orm.delete(env.Child):where(env.Child.label:eq("c")))
+    local p = env.Parent{ name = "p" }
+    p.children:append(c)
+    local n = env.Child{ label = "b" }
+    n.parent = p
+    s2:add(n)
+    local ok, e = pcall(s2.flush, s2)
+    assert.is_false(ok)
+    assert.equal("ObjectDeletedError", e.kind)
+    assert.equal("transient", state(n))
+    assert.equal(2, n.parent_id)
+  end)
+
+  it("an expired object of an association row loads when the rows are written", function()
+    -- SQLAlchemy's many-to-many step reads both keys after every table's INSERTs: the key
+    -- a many-to-one copied before stays on the object when the expired row is gone
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local link = orm.Table("w2b_link", Base.metadata,
+      orm.Column("item_id", orm.Integer, orm.ForeignKey("w2b_items.id"), { primary_key = true }),
+      orm.Column("tag_id", orm.Integer, orm.ForeignKey("w2b_tags.id"), { primary_key = true }))
+    local Owner = Base:model("W2bOwner", {
+      __tablename__ = "w2b_owners",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30)),
+    })
+    local Item = Base:model("W2bItem", {
+      __tablename__ = "w2b_items",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      owner_id = orm.Column(orm.Integer, orm.ForeignKey("w2b_owners.id")),
+      owner = orm.relationship("W2bOwner"),
+      tags = orm.relationship("W2bTag", { secondary = link }),
+    })
+    local Tag = Base:model("W2bTag", {
+      __tablename__ = "w2b_tags",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30)),
+    })
+    Base.metadata:create_all(engine)
+    local s1 = orm.Session(engine)
+    local t = Tag{ name = "t" }
+    s1:add(t)
+    s1:flush()
+    s1:expire_all()
+    s1:close() -- the INSERT is rolled back: t is detached with its row gone
+    local s2 = orm.Session(engine)
+    local o = Owner{ name = "o" }
+    local i = Item{}
+    i.owner = o
+    s2:add(i)
+    i.tags:append(t)
+    local ok, e = pcall(s2.commit, s2)
+    assert.is_false(ok)
+    assert.equal("ObjectDeletedError", e.kind)
+    assert.equal("transient", state(i))
+    assert.equal(1, i.owner_id)
+  end)
+end)

@@ -365,16 +365,33 @@ fn load_expired_sync_objects(session: &SessionCore, plan: &Plan) -> Result<()> {
             }
         }
     }
-    for row in plan.assoc_insert.iter().chain(plan.assoc_delete.iter()) {
-        for (_, o, _) in &row.values {
-            if session.owns(o) && expired(o) {
-                todo.push(o.clone());
-            }
-        }
-    }
+    // (the objects of an association row are loaded when the rows are written, as
+    // SQLAlchemy's many-to-many step reads their keys: after every table's INSERTs and
+    // UPDATEs)
     for inst in todo {
         if expired(&inst) {
             session.load_expired(&inst)?;
+        }
+    }
+    Ok(())
+}
+
+/// As SQLAlchemy's many-to-many step, which reads the keys of both objects of an association
+/// row from their loaded state once every table's rows are saved: a persistent one whose
+/// primary key is expired has its expired attributes loaded there (a row gone raises
+/// `ObjectDeletedError` after the INSERTs and UPDATEs, and the keys they copied, are done).
+fn load_expired_association_objects(session: &SessionCore, plan: &Plan) -> Result<()> {
+    for row in plan.assoc_insert.iter().chain(plan.assoc_delete.iter()) {
+        for (_, o, _) in &row.values {
+            let expired = {
+                let st = o.state();
+                st.status == Status::Persistent
+                    && !st.marked_deleted
+                    && o.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
+            };
+            if expired && session.owns(o) {
+                session.load_expired(o)?;
+            }
         }
     }
     Ok(())
@@ -1020,6 +1037,7 @@ fn write(
         }
     }
     post_update(conn, plan, &inserted, &index, undo)?;
+    load_expired_association_objects(session, plan)?;
     write_associations(conn, plan, &inserted, &index)?;
     unlink_post_updated(conn, &deleted)?;
     for table in order.iter().rev() {
