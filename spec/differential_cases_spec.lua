@@ -1747,4 +1747,23 @@ describe("flush load timing (wave2b)", function()
     assert.equal("transient", state(i))
     assert.equal(1, i.owner_id)
   end)
+  it("a new node's key from a parent whose collection changed is copied at that parent's level", function()
+    -- the backref's append puts the expired parent in the flush (SQLAlchemy's modified
+    -- state): the child's many-to-one is processed after that row's save, after the other
+    -- mapper's INSERT that fails here, so nothing is copied
+    local env = setup()
+    local s = env.s
+    local n1 = env.Node{ name = "n1" }
+    s:add(n1)
+    s:commit()
+    s:add(env.Child{}) -- label NOT NULL: its INSERT fails
+    local n2 = env.Node{ name = "n2" }
+    n2.parent = n1
+    s:add(n2)
+    local ok, e = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", e.kind)
+    assert.equal("transient", state(n2))
+    assert.is_nil(n2.parent_id)
+  end)
 end)

@@ -984,7 +984,13 @@ fn write(
         // failure there leaves the key copied
         let unchanged = |p: &Rc<Instance>| {
             let st = p.state();
-            st.status == Status::Persistent && st.committed.is_empty() && !st.marked_deleted
+            // (one whose relationship changed, a backref's append included, is in the flush
+            // as SQLAlchemy's modified states are: its row's save comes first)
+            st.status == Status::Persistent
+                && st.committed.is_empty()
+                && !st.marked_deleted
+                && !st.rels_changed
+                && !st.has_pending_collection()
         };
         apply_rules(
             plan,
