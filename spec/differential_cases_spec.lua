@@ -1738,3 +1738,113 @@ describe("wave2a: refresh and its autoflush", function()
     assert.is_true(s.deleted:contains(c)) -- for the next flush
   end)
 end)
+
+describe("flush load timing (wave2b)", function()
+  it("an expired member to UPDATE loads at its table's turn, after the keys copied before it", function()
+    -- SQLAlchemy copies the new parent's key into every member the collection gained, then
+    -- loads the expired row at the children's UPDATE: a row gone fails there, the keys
+    -- copied into the other members stay
+    local env = setup({ autoflush = false })
+    local s = env.s
+    local p0 = env.Parent{ name = "p0" }
+    local c = env.Child{ label = "c" }
+    c.parent = p0
+    s:add_all({ p0, c })
+    s:commit()
+    s:close()
+    local s2 = orm.Session(env.engine)
+    s2:execute(orm.delete(env.Child):where(env.Child.label:eq("c")))
+    local p = env.Parent{ name = "p" }
+    p.children:append(c)
+    local n = env.Child{ label = "b" }
+    n.parent = p
+    s2:add(n)
+    local ok, e = pcall(s2.flush, s2)
+    assert.is_false(ok)
+    assert.equal("ObjectDeletedError", e.kind)
+    assert.equal("transient", state(n))
+    assert.equal(2, n.parent_id)
+  end)
+
+  it("an expired object of an association row loads when the rows are written", function()
+    -- SQLAlchemy's many-to-many step reads both keys after every table's INSERTs: the key
+    -- a many-to-one copied before stays on the object when the expired row is gone
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local link = orm.Table("w2b_link", Base.metadata,
+      orm.Column("item_id", orm.Integer, orm.ForeignKey("w2b_items.id"), { primary_key = true }),
+      orm.Column("tag_id", orm.Integer, orm.ForeignKey("w2b_tags.id"), { primary_key = true }))
+    local Owner = Base:model("W2bOwner", {
+      __tablename__ = "w2b_owners",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30)),
+    })
+    local Item = Base:model("W2bItem", {
+      __tablename__ = "w2b_items",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      owner_id = orm.Column(orm.Integer, orm.ForeignKey("w2b_owners.id")),
+      owner = orm.relationship("W2bOwner"),
+      tags = orm.relationship("W2bTag", { secondary = link }),
+    })
+    local Tag = Base:model("W2bTag", {
+      __tablename__ = "w2b_tags",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30)),
+    })
+    Base.metadata:create_all(engine)
+    local s1 = orm.Session(engine)
+    local t = Tag{ name = "t" }
+    s1:add(t)
+    s1:flush()
+    s1:expire_all()
+    s1:close() -- the INSERT is rolled back: t is detached with its row gone
+    local s2 = orm.Session(engine)
+    local o = Owner{ name = "o" }
+    local i = Item{}
+    i.owner = o
+    s2:add(i)
+    i.tags:append(t)
+    local ok, e = pcall(s2.commit, s2)
+    assert.is_false(ok)
+    assert.equal("ObjectDeletedError", e.kind)
+    assert.equal("transient", state(i))
+    assert.equal(1, i.owner_id)
+  end)
+  it("a new node's key from a parent whose collection changed is copied at that parent's level", function()
+    -- the backref's append puts the expired parent in the flush (SQLAlchemy's modified
+    -- state): the child's many-to-one is processed after that row's save, after the other
+    -- mapper's INSERT that fails here, so nothing is copied
+    local env = setup()
+    local s = env.s
+    local n1 = env.Node{ name = "n1" }
+    s:add(n1)
+    s:commit()
+    s:add(env.Child{}) -- label NOT NULL: its INSERT fails
+    local n2 = env.Node{ name = "n2" }
+    n2.parent = n1
+    s:add(n2)
+    local ok, e = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", e.kind)
+    assert.equal("transient", state(n2))
+    assert.is_nil(n2.parent_id)
+  end)
+end)
+
+describe("bulk delete evaluation (wave2b)", function()
+  it("an object with a column of the criteria expired is expired whole, not deleted", function()
+    -- SQLAlchemy's evaluator cannot read the expired column: the object counts as matched
+    -- but partly expired, and is expired as a whole instead of deleted, whatever its row
+    local env = setup()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    s:add(c)
+    s:flush()
+    s:expire(c, { "label" })
+    s:execute(orm.delete(env.Child):where(env.Child.label:eq("b")), { synchronize_session = "evaluate" })
+    local i = orm.inspect(c)
+    assert.equal("persistent", state(c))
+    assert.is_false(i.attrs.id.loaded)
+    assert.is_false(i.attrs.parent_id.loaded)
+  end)
+end)

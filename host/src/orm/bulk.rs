@@ -122,6 +122,37 @@ impl SessionCore {
         self.autoflush()?;
         let _route = self.route_to(Some(mapper));
         let mut keys = self.matching_keys(mapper, &where_, sync)?;
+        // SQLAlchemy's evaluation of the criteria in memory: an object (not expired as a
+        // whole) with a column of the criteria expired is neither matched nor skipped but
+        // expired as a whole, whatever its row
+        let partial: Vec<Rc<super::instance::Instance>> = if sync == Synchronize::Evaluate {
+            let mut cols = Vec::new();
+            if where_
+                .iter()
+                .all(|e| criteria_columns(e, &mapper.table, &mut cols))
+                && !cols.is_empty()
+            {
+                self.identity
+                    .borrow()
+                    .values()
+                    .filter(|i| {
+                        let st = i.state();
+                        Rc::ptr_eq(&i.mapper, mapper)
+                            && st.status == Status::Persistent
+                            && (0..i.mapper.attrs.len()).any(|a| st.loaded.contains(a))
+                            && cols.iter().any(|&c| !st.loaded.contains(c))
+                    })
+                    .cloned()
+                    .collect()
+            } else {
+                Vec::new()
+            }
+        } else {
+            Vec::new()
+        };
+        if !partial.is_empty() {
+            keys.retain(|k| !partial.iter().any(|i| i.state().key.as_ref() == Some(k)));
+        }
         let mut del = Delete::new(&mapper.table);
         del.where_ = where_;
         if let Some(r) = returning {
@@ -137,6 +168,12 @@ impl SessionCore {
                     }
                 }
             }
+        }
+        for inst in &partial {
+            inst.expire_relationships();
+            inst.expire(None);
+            inst.state_mut().queued_modified = false;
+            self.modified.borrow_mut().retain(|m| !Rc::ptr_eq(m, inst));
         }
         for k in &keys {
             let inst = self.identity.borrow_mut().remove(k);
@@ -223,4 +260,34 @@ impl SessionCore {
 pub struct BulkOutcome {
     pub rowcount: usize,
     pub rows: Option<Rows>,
+}
+
+/// The columns of `table` the criteria compare (SQLAlchemy's evaluator reads them from the
+/// object); false when the criteria hold anything else it could not evaluate.
+fn criteria_columns(e: &Expr, table: &crate::schema::Table, out: &mut Vec<usize>) -> bool {
+    match e {
+        Expr::Column(c) => {
+            if c.from.is_some() || c.table.id != table.id {
+                return false;
+            }
+            out.push(c.index);
+            true
+        }
+        Expr::Bind(..) | Expr::Null => true,
+        Expr::Grouping(x) | Expr::Unary(_, x) => criteria_columns(x, table, out),
+        Expr::Binary(l, _, r) => criteria_columns(l, table, out) && criteria_columns(r, table, out),
+        Expr::List(_, xs) => xs.iter().all(|x| criteria_columns(x, table, out)),
+        Expr::In { expr, items, .. } => {
+            criteria_columns(expr, table, out)
+                && items.iter().all(|x| criteria_columns(x, table, out))
+        }
+        Expr::Between {
+            expr, low, high, ..
+        } => {
+            criteria_columns(expr, table, out)
+                && criteria_columns(low, table, out)
+                && criteria_columns(high, table, out)
+        }
+        _ => false,
+    }
 }

@@ -683,15 +683,8 @@ impl SessionCore {
         let mut todo: Vec<Rc<Instance>> = Vec::new();
         let new = self.new.borrow();
         let modified = self.modified.borrow();
-        for inst in modified.iter() {
-            let changed = {
-                let st = inst.state();
-                !st.committed.is_empty() || st.rels_changed
-            };
-            if changed && key_expired(inst) {
-                todo.push(inst.clone());
-            }
-        }
+        // (an object to UPDATE whose key is expired is loaded when its table's UPDATE comes,
+        // as SQLAlchemy's save reads its key: after the keys copied into it before)
         // the objects whose keys this flush copies (the target of a many-to-one set since
         // the last flush, both sides of a many-to-many link) are read from their loaded
         // state, as SQLAlchemy's sync does: an expired one loads first
@@ -732,18 +725,8 @@ impl SessionCore {
                     {
                         todo.push(inst.clone())
                     }
-                    (
-                        super::relationships::Direction::ManyToMany,
-                        Some(RelState::Collection(c)),
-                    ) => {
-                        todo.extend(
-                            c.added
-                                .iter()
-                                .chain(c.removed.iter())
-                                .filter(|t| self.owns(t) && key_expired(t))
-                                .cloned(),
-                        );
-                    }
+                    // (both sides of a many-to-many link load when the association rows
+                    // are written: unitofwork's load_expired_association_objects)
                     _ => {}
                 }
             }

@@ -365,25 +365,39 @@ fn load_expired_sync_objects(session: &SessionCore, plan: &Plan) -> Result<()> {
             }
         }
     }
-    for row in plan.assoc_insert.iter().chain(plan.assoc_delete.iter()) {
-        for (_, o, _) in &row.values {
-            if session.owns(o) && expired(o) {
-                todo.push(o.clone());
-            }
-        }
-    }
-    // the members of a deleted object's many-to-many collection: SQLAlchemy deletes its
-    // association rows one by one, reading each member's key
-    for a in &plan.assoc_delete_all {
-        for o in &a.members {
-            if session.owns(o) && expired(o) {
-                todo.push(o.clone());
-            }
-        }
-    }
+    // (the objects of an association row are loaded when the rows are written, as
+    // SQLAlchemy's many-to-many step reads their keys: after every table's INSERTs and
+    // UPDATEs)
     for inst in todo {
         if expired(&inst) {
             session.load_expired(&inst)?;
+        }
+    }
+    Ok(())
+}
+
+/// As SQLAlchemy's many-to-many step, which reads the keys of both objects of an association
+/// row from their loaded state once every table's rows are saved: a persistent one whose
+/// primary key is expired has its expired attributes loaded there (a row gone raises
+/// `ObjectDeletedError` after the INSERTs and UPDATEs, and the keys they copied, are done).
+fn load_expired_association_objects(session: &SessionCore, plan: &Plan) -> Result<()> {
+    // and the members of a deleted object's many-to-many collection: SQLAlchemy deletes its
+    // association rows one by one, reading each member's key
+    let rows = plan
+        .assoc_insert
+        .iter()
+        .chain(plan.assoc_delete.iter())
+        .flat_map(|row| row.values.iter().map(|(_, o, _)| o));
+    let members = plan.assoc_delete_all.iter().flat_map(|a| a.members.iter());
+    for o in rows.chain(members) {
+        let expired = {
+            let st = o.state();
+            st.status == Status::Persistent
+                && !st.marked_deleted
+                && o.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
+        };
+        if expired && session.owns(o) {
+            session.load_expired(o)?;
         }
     }
     Ok(())
@@ -976,7 +990,13 @@ fn write(
         // failure there leaves the key copied
         let unchanged = |p: &Rc<Instance>| {
             let st = p.state();
-            st.status == Status::Persistent && st.committed.is_empty() && !st.marked_deleted
+            // (one whose relationship changed, a backref's append included, is in the flush
+            // as SQLAlchemy's modified states are: its row's save comes first)
+            st.status == Status::Persistent
+                && st.committed.is_empty()
+                && !st.marked_deleted
+                && !st.rels_changed
+                && !st.has_pending_collection()
         };
         apply_rules(
             plan,
@@ -1029,6 +1049,7 @@ fn write(
         }
     }
     post_update(conn, plan, &inserted, &index, undo)?;
+    load_expired_association_objects(session, plan)?;
     write_associations(conn, plan, &inserted, &index)?;
     unlink_post_updated(conn, &deleted)?;
     for table in order.iter().rev() {
