@@ -625,7 +625,7 @@ pub fn filter_by_attr(lua: &Lua, target: &FromItem, key: &str) -> LuaResult<Opti
             let Some(m) = computed_model(t.id) else {
                 return Ok(None);
             };
-            class_attr(lua, &model_host(&m).class_ud, &m, key)?
+            class_attr(lua, &model_host(&m).class_ud(lua)?, &m, key)?
         }
         FromItem::Derived(d) => {
             let crate::sql::select::DerivedKind::Alias(t) = &d.kind else {

@@ -270,12 +270,7 @@ fn target_of(v: &LuaValue) -> LuaResult<Target> {
             return Ok(Target::Mappers(vec![m.mapper.clone()], None));
         }
         if let Ok(b) = ud.borrow::<LuaBase>() {
-            let mappers =
-                b.0.mappers
-                    .borrow()
-                    .iter()
-                    .filter_map(|m| m.borrow::<LuaModel>().ok().map(|m| m.mapper.clone()))
-                    .collect();
+            let mappers = b.0.mappers.borrow().clone();
             return Ok(Target::Mappers(mappers, Some(Rc::as_ptr(&b.0) as *const _)));
         }
         if ud.is::<LuaAbstract>() {

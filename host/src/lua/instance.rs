@@ -230,7 +230,7 @@ fn class_meta(lua: &Lua, name: &str, args: mlua::MultiValue) -> LuaResult<LuaVal
         .iter()
         .find_map(|v| instance_of(lua, v))
         .ok_or_else(|| arg(format!("{name}: no lualchemy instance among the operands")))?;
-    let class = &super::model::model_host(&inst.mapper).class;
+    let class = super::model::model_host(&inst.mapper).class(lua)?;
     let _nested = compat::nested().map_err(mlua::Error::runtime)?;
     match (class.raw_get::<LuaValue>(name)?, name) {
         (LuaValue::Function(f), "__tostring") => {

@@ -27,7 +27,9 @@ pub struct DeclBase {
     pub metadata: Rc<MetaData>,
     pub type_map: HashMap<String, SqlType>,
     pub type_map_table: mlua::Table,
-    pub mappers: RefCell<Vec<AnyUserData>>,
+    /// The models of the base (their mappers: a Lua value held from Rust would take a
+    /// slot of mlua's reference stack for good, which LuaJIT caps near 8,000).
+    pub mappers: RefCell<Vec<Rc<Mapper>>>,
     /// Lua parts of declared relationships, evaluated at configure time:
     /// (mapper id, relationship key, parts).
     pub deferred: RefCell<Vec<(u32, String, super::relationship::Deferred)>>,
@@ -65,14 +67,26 @@ pub struct LuaAbstract {
 
 /// The binding's per-class data, kept in `Mapper::host`.
 pub struct ModelHost {
-    /// Methods, `__tostring` and other class members.
-    pub class: mlua::Table,
-    /// The class value itself.
-    pub class_ud: AnyUserData,
+    /// Methods, `__tostring` and other class members (a table; `class()`).
+    class: mlua::RegistryKey,
+    /// The class value itself (`class_ud()`). Both are kept in the registry: a Lua value
+    /// held from Rust takes a slot of mlua's reference stack for good, which LuaJIT caps
+    /// near 8,000 (a test suite declares thousands of models).
+    class_ud: mlua::RegistryKey,
     /// Registry reference of the instances' metatable (see `instance.rs`).
     pub mt_ref: std::ffi::c_int,
     /// Hybrids, synonyms and validators (see `computed.rs`).
     pub computed: super::computed::Computed,
+}
+
+impl ModelHost {
+    pub fn class(&self, lua: &Lua) -> LuaResult<mlua::Table> {
+        lua.registry_value(&self.class)
+    }
+
+    pub fn class_ud(&self, lua: &Lua) -> LuaResult<AnyUserData> {
+        lua.registry_value(&self.class_ud)
+    }
 }
 
 pub fn model_host(m: &Mapper) -> &ModelHost {
@@ -384,8 +398,8 @@ pub fn declare(
         super::computed::register_model(&mapper);
     }
     let _ = mapper.host.set(Box::new(ModelHost {
-        class: class.clone(),
-        class_ud: ud.clone(),
+        class: lua.create_registry_value(class.clone())?,
+        class_ud: lua.create_registry_value(ud.clone())?,
         mt_ref,
         computed: super::computed::Computed {
             descs: declared.descs,
@@ -394,12 +408,12 @@ pub fn declare(
     }));
     super::computed::install_model(lua, &mapper, &class, &model_host(&mapper).computed.descs)?;
     let related = !rels.is_empty()
-        || base.mappers.borrow().iter().any(|m| {
-            m.borrow::<LuaModel>().is_ok_and(|m| {
-                !m.mapper.relationships.borrow().is_empty() || m.mapper.needs_configure()
-            })
-        });
-    base.mappers.borrow_mut().push(ud.clone());
+        || base
+            .mappers
+            .borrow()
+            .iter()
+            .any(|m| !m.relationships.borrow().is_empty() || m.needs_configure());
+    base.mappers.borrow_mut().push(mapper.clone());
     rels.sort_by(|a, b| a.0.cmp(&b.0));
     for (key, r) in &rels {
         super::relationship::declare(lua, base, &mapper, key, r)?;
@@ -419,8 +433,7 @@ impl UserData for LuaBase {
             let t = lua.create_table()?;
             let mappers = lua.create_table()?;
             for (i, m) in this.0.mappers.borrow().iter().enumerate() {
-                let mapper = m.borrow::<LuaModel>()?.mapper.clone();
-                mappers.raw_set(i + 1, MapperInfo(mapper))?;
+                mappers.raw_set(i + 1, MapperInfo(m.clone()))?;
             }
             t.raw_set("mappers", mappers)?;
             t.raw_set("metadata", metadata_value(lua, &this.0.metadata)?)?;
@@ -534,7 +547,9 @@ impl UserData for LuaModel {
                     }
                     // hybrids, synonyms, column properties: their SQL side
                     let host = model_host(mapper);
-                    if let Some(v) = super::computed::class_attr(lua, &host.class_ud, mapper, &k)? {
+                    if let Some(v) =
+                        super::computed::class_attr(lua, &host.class_ud(lua)?, mapper, &k)?
+                    {
                         return Ok(v);
                     }
                     match &*k {
@@ -555,7 +570,7 @@ impl UserData for LuaModel {
                         _ => {}
                     }
                 }
-                let v: LuaValue = model_host(mapper).class.raw_get(key.clone())?;
+                let v: LuaValue = model_host(mapper).class(lua)?.raw_get(key.clone())?;
                 if v.is_nil() {
                     if let LuaValue::String(s) = &key {
                         let k = s.to_str()?;
@@ -599,7 +614,7 @@ impl UserData for LuaModel {
         );
         m.add_meta_method(
             MetaMethod::NewIndex,
-            |_, this, (key, value): (String, LuaValue)| {
+            |lua, this, (key, value): (String, LuaValue)| {
                 if this.mapper.attr_index(&key).is_some() {
                     return Err(arg(format!(
                         "{}.{key} is a mapped column and cannot be replaced",
@@ -607,7 +622,7 @@ impl UserData for LuaModel {
                     )));
                 }
                 super::computed::check_class_assignment(&this.mapper, &key, &value)?;
-                model_host(&this.mapper).class.raw_set(key, value)
+                model_host(&this.mapper).class(lua)?.raw_set(key, value)
             },
         );
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
@@ -648,7 +663,7 @@ pub(super) fn relationship_info(
     use crate::orm::relationships::Direction;
     let t = lua.create_table()?;
     t.set("key", rel.key.as_str())?;
-    t.set("target", model_host(&rel.target()).class_ud.clone())?;
+    t.set("target", model_host(&rel.target()).class_ud(lua)?)?;
     t.set(
         "direction",
         match rel.direction {
@@ -686,7 +701,7 @@ pub(super) fn relationship_info(
 
 impl UserData for MapperInfo {
     fn add_fields<F: UserDataFields<Self>>(f: &mut F) {
-        f.add_field_method_get("class", |_, this| Ok(model_host(&this.0).class_ud.clone()));
+        f.add_field_method_get("class", |lua, this| model_host(&this.0).class_ud(lua));
         f.add_field_method_get("class_name", |_, this| Ok(this.0.class_name.clone()));
         f.add_field_method_get("local_table", |lua, this| table_value(lua, &this.0.table));
         f.add_field_method_get("columns", |lua, this| {

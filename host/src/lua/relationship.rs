@@ -238,12 +238,8 @@ pub fn mark_unconfigured(lua: &Lua, base: &Rc<DeclBase>) -> LuaResult<()> {
     }
     let b = base.clone();
     let hook = lua.create_function(move |lua, ()| configure_one(lua, &b))?;
-    for ud in base.mappers.borrow().iter() {
-        super::instance::set_configure_hook(
-            lua,
-            &ud.borrow::<LuaModel>()?.mapper,
-            Some(hook.clone()),
-        )?;
+    for m in base.mappers.borrow().iter() {
+        super::instance::set_configure_hook(lua, m, Some(hook.clone()))?;
     }
     Ok(())
 }
@@ -260,10 +256,7 @@ pub fn ensure_configured<'a>(
     };
     let ids: Vec<u32> = mappers.into_iter().map(|m| m.id).collect();
     for base in pending {
-        let ours = base.mappers.borrow().iter().any(|ud| {
-            ud.borrow::<LuaModel>()
-                .is_ok_and(|m| ids.contains(&m.mapper.id))
-        });
+        let ours = base.mappers.borrow().iter().any(|m| ids.contains(&m.id));
         if ours {
             configure_one(lua, &base)?;
         }
@@ -285,12 +278,7 @@ fn configure_one(lua: &Lua, base: &Rc<DeclBase>) -> LuaResult<()> {
 }
 
 fn configure_base(lua: &Lua, base: &Rc<DeclBase>) -> LuaResult<()> {
-    let mappers: Vec<Rc<Mapper>> = base
-        .mappers
-        .borrow()
-        .iter()
-        .map(|ud| ud.borrow::<LuaModel>().map(|m| m.mapper.clone()))
-        .collect::<LuaResult<_>>()?;
+    let mappers: Vec<Rc<Mapper>> = base.mappers.borrow().clone();
     // evaluate the deferred Lua parts now that every model exists
     let deferred: Vec<(u32, String, Deferred)> = base.deferred.borrow().clone();
     for (id, key, d) in &deferred {
