@@ -70,29 +70,39 @@ pub fn register(lua: &Lua, mapper: &Mapper, key: &str, k: &KeyedBy) -> LuaResult
     t.raw_set(registry_key(mapper.id, key), v)
 }
 
-/// The key of `x` in the collection `rel`.
-fn key_of(lua: &Lua, rel: &Relationship, x: &Rc<Instance>) -> LuaResult<LuaValue> {
+/// How `rel` keys its members: the attribute's name, or the function.
+fn keyer(lua: &Lua, rel: &Relationship) -> LuaResult<LuaValue> {
     let t: mlua::Table = lua.named_registry_value(REGISTRY)?;
-    let by: LuaValue = t.raw_get(registry_key(rel.parent().id, &rel.key))?;
-    let obj = push_instance(lua, x)?;
-    match by {
-        LuaValue::String(attr) => match &obj {
-            LuaValue::UserData(ud) => mlua::ObjectLike::get(ud, attr),
-            LuaValue::Table(t) => t.get(attr),
-            _ => Ok(LuaValue::Nil),
-        },
-        LuaValue::Function(f) => f.call(obj),
-        _ => Err(arg(format!(
+    match t.raw_get(registry_key(rel.parent().id, &rel.key))? {
+        LuaValue::Nil => Err(arg(format!(
             "{}: the dictionary collection is not configured",
             rel.path()
         ))),
+        by => Ok(by),
     }
+}
+
+/// The key of `x` by `keyer`'s answer `by`.
+fn key_by(lua: &Lua, by: &LuaValue, x: &Rc<Instance>) -> LuaResult<LuaValue> {
+    let obj = push_instance(lua, x)?;
+    match (by, &obj) {
+        (LuaValue::String(attr), LuaValue::UserData(ud)) => mlua::ObjectLike::get(ud, attr),
+        (LuaValue::String(attr), LuaValue::Table(t)) => t.get(attr),
+        (LuaValue::Function(f), _) => f.call(obj),
+        _ => Ok(LuaValue::Nil),
+    }
+}
+
+/// The key of `x` in the collection `rel`.
+fn key_of(lua: &Lua, rel: &Relationship, x: &Rc<Instance>) -> LuaResult<LuaValue> {
+    key_by(lua, &keyer(lua, rel)?, x)
 }
 
 /// The member whose key is `k`.
 fn find(lua: &Lua, c: &LuaCollection, k: &LuaValue) -> LuaResult<Option<Rc<Instance>>> {
+    let by = keyer(lua, &c.rel)?;
     for x in items_of(c)? {
-        if key_of(lua, &c.rel, &x)?.equals(k)? {
+        if key_by(lua, &by, &x)?.equals(k)? {
             return Ok(Some(x));
         }
     }
@@ -202,9 +212,10 @@ fn methods(lua: &Lua) -> LuaResult<mlua::Table> {
         "keys",
         lua.create_function(move |lua, ud: mlua::AnyUserData| {
             let c = coll(&ud)?;
+            let by = keyer(lua, &c.rel)?;
             let out = lua.create_table()?;
             for (i, x) in items_of(&c)?.iter().enumerate() {
-                out.raw_set(i + 1, key_of(lua, &c.rel, x)?)?;
+                out.raw_set(i + 1, key_by(lua, &by, x)?)?;
             }
             Ok(out)
         })?,
@@ -221,9 +232,10 @@ fn methods(lua: &Lua) -> LuaResult<mlua::Table> {
         lua.create_function(move |lua, ud: mlua::AnyUserData| {
             let c = coll(&ud)?;
             let items = items_of(&c)?;
+            let by = keyer(lua, &c.rel)?;
             let (keys, values) = (lua.create_table()?, lua.create_table()?);
             for (i, x) in items.iter().enumerate() {
-                keys.raw_set(i + 1, key_of(lua, &c.rel, x)?)?;
+                keys.raw_set(i + 1, key_by(lua, &by, x)?)?;
                 values.raw_set(i + 1, push_instance(lua, x)?)?;
             }
             let mut i = 0;

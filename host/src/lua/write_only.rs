@@ -38,12 +38,9 @@ pub fn dynamic(lua: &Lua, inst: &Rc<Instance>, rel: Rc<Relationship>) -> LuaResu
         },
         None => None,
     };
-    let mut q =
-        crate::orm::OrmSelect::new(vec![crate::orm::query::SelectItem::Entity(rel.target())]);
-    q.select.order_by = rel.order_by.clone();
     Ok(LuaValue::UserData(lua.create_userdata(LuaQuery {
         session,
-        q,
+        q: crate::orm::write_only::target_query(&rel),
         appender: Some((inst.clone(), rel)),
     })?))
 }

@@ -349,12 +349,7 @@ fn value_after(
 /// attributes loaded first (one SELECT each). Objects with their key loaded (the hot path)
 /// pay one look each.
 fn load_expired_sync_objects(session: &SessionCore, plan: &Plan) -> Result<()> {
-    let expired = |i: &Rc<Instance>| {
-        let st = i.state();
-        st.status == Status::Persistent
-            && !st.marked_deleted
-            && i.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
-    };
+    let expired = key_expired_in_flush;
     let mut todo: Vec<Rc<Instance>> = Vec::new();
     // (a rule's child is loaded when its table's UPDATE comes, as SQLAlchemy's save_obj
     // loads an expired row it updates: after the keys copied before it)
@@ -390,17 +385,20 @@ fn load_expired_association_objects(session: &SessionCore, plan: &Plan) -> Resul
         .flat_map(|row| row.values.iter().map(|(_, o, _)| o));
     let members = plan.assoc_delete_all.iter().flat_map(|a| a.members.iter());
     for o in rows.chain(members) {
-        let expired = {
-            let st = o.state();
-            st.status == Status::Persistent
-                && !st.marked_deleted
-                && o.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
-        };
-        if expired && session.owns(o) {
+        if key_expired_in_flush(o) && session.owns(o) {
             session.load_expired(o)?;
         }
     }
     Ok(())
+}
+
+/// A persistent object the flush does not delete whose primary key is expired: reading
+/// its key loads it.
+fn key_expired_in_flush(i: &Rc<Instance>) -> bool {
+    let st = i.state();
+    st.status == Status::Persistent
+        && !st.marked_deleted
+        && i.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
 }
 
 /// A pending object that a rollback made transient while its primary key was expired

@@ -15,10 +15,17 @@ use crate::error::Result;
 /// `parent.rel:select()`: the target's rows that belong to `parent` through `rel`, in the
 /// relationship's `order_by`.
 pub fn members_select(parent: &Rc<Instance>, rel: &Relationship) -> Result<OrmSelect> {
-    let mut q = OrmSelect::new(vec![SelectItem::Entity(rel.target())]);
+    let mut q = target_query(rel);
     q.select.where_.push(rel.with_parent(parent)?);
-    q.select.order_by = rel.order_by.clone();
     Ok(q)
+}
+
+/// The target's rows in the relationship's `order_by`, before the parent's criterion (a
+/// dynamic relationship's query adds it when it runs, once a pending parent has its key).
+pub fn target_query(rel: &Relationship) -> OrmSelect {
+    let mut q = OrmSelect::new(vec![SelectItem::Entity(rel.target())]);
+    q.select.order_by = rel.order_by.clone();
+    q
 }
 
 /// The members added since the last flush: all that an object outside any session
