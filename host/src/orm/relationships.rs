@@ -255,6 +255,10 @@ pub struct Relationship {
     /// The parent's and the target's attributes `extra` reads (each once, in order).
     pub extra_parent: Vec<usize>,
     pub extra_target: Vec<usize>,
+    /// The table id `extra` names the target's columns by: the target's table, or for a
+    /// self-referential condition beyond column equalities (`remote()` columns of a LIKE)
+    /// a stand-in of it, the parent's side keeping the table's own id.
+    target_side: u32,
     /// The attribute listeners of this relationship (`append`, `remove`, `set`), once any
     /// is registered: the attribute events (`collections.rs`) call them.
     pub listener: ListenerSlot,
@@ -305,7 +309,7 @@ impl Relationship {
         target: &dyn Fn(usize) -> Expr,
     ) -> Option<Expr> {
         let e = self.extra.as_ref()?;
-        let (pid, tid) = (self.parent().table.id, self.target().table.id);
+        let (pid, tid) = (self.parent().table.id, self.target_side);
         Some(e.adapt(&|c| {
             if c.from.is_some() {
                 None
@@ -340,7 +344,10 @@ impl Relationship {
                         .zip(&self.remote)
                         .map(|(&l, &r)| (Expr::column(&p.table, l), Expr::column(&t.table, r))),
                 );
-                (and_extra(on, self.extra.clone()), None)
+                let extra = self.extra_adapted(&|i| Expr::column(&p.table, i), &|i| {
+                    Expr::column(&t.table, i)
+                });
+                (and_extra(on, extra), None)
             }
             Some(sec) => (
                 eq_all(
@@ -524,8 +531,17 @@ fn allowed(spec: &RelationshipSpec, table: &Table, i: usize) -> bool {
 /// A `primaryjoin` without its `foreign()` / `remote()` annotations, with the columns
 /// each marked (SQLAlchemy's annotations; `foreign` works as `foreign_keys`, `remote` as
 /// `remote_side`).
-fn strip_annotations(e: &Expr, foreign: &mut Vec<String>, remote: &mut Vec<String>) -> Expr {
-    let mut s = |x: &Expr| strip_annotations(x, foreign, remote);
+///
+/// With `stand_in` (a self-referential condition that is not only column equalities), the
+/// columns a `remote()` wraps are re-pointed to that stand-in of the table: the target's
+/// side of the condition (`Table::stand_in`).
+fn strip_annotations(
+    e: &Expr,
+    foreign: &mut Vec<String>,
+    remote: &mut Vec<String>,
+    stand_in: Option<&Rc<Table>>,
+) -> Expr {
+    let mut s = |x: &Expr| strip_annotations(x, foreign, remote, stand_in);
     match e {
         Expr::Annotated(inner, a) => {
             let inner = s(inner);
@@ -538,6 +554,12 @@ fn strip_annotations(e: &Expr, foreign: &mut Vec<String>, remote: &mut Vec<Strin
             }
             if a.remote {
                 remote.extend(names);
+                if let Some(t) = stand_in {
+                    return inner.adapt(&|c| {
+                        (c.from.is_none() && c.table.name == t.name)
+                            .then(|| Expr::column(t, c.index))
+                    });
+                }
             }
             inner
         }
@@ -568,13 +590,16 @@ fn resolve(
     );
     // foreign() / remote() in primaryjoin: as foreign_keys / remote_side
     let annotated;
+    // a self-referential condition beyond column equalities (a materialized path's LIKE):
+    // the whole condition, its target side on a stand-in table, and its direction
+    let mut self_condition: Option<(Expr, Rc<Table>, Direction)> = None;
     let spec = match &spec.primaryjoin {
         Some(pj) => {
             let (mut foreign, mut remote) = (Vec::new(), Vec::new());
-            let plain = strip_annotations(pj, &mut foreign, &mut remote);
+            let plain = strip_annotations(pj, &mut foreign, &mut remote, None);
             let mut s = spec.clone();
             s.primaryjoin = Some(plain);
-            s.foreign_keys.extend(foreign);
+            s.foreign_keys.extend(foreign.iter().cloned());
             let self_ref = Rc::ptr_eq(parent, target);
             if self_ref && !remote.is_empty() {
                 // a self-referential join of column equalities: the remote side names the
@@ -582,19 +607,41 @@ fn resolve(
                 let mut terms = Vec::new();
                 and_terms(s.primaryjoin.as_ref().expect("set above"), &mut terms);
                 if terms.iter().any(|t| column_eq(t).is_none()) {
-                    return Err(arg_err!(
-                        "{both}: a self-referential primaryjoin may only AND column equalities (orm.remote(Node.id):eq(orm.foreign(Node.parent_id))); other conditions are not supported there yet"
-                    ));
+                    // as SQLAlchemy: only a viewonly relationship may join on operators
+                    // other than equality; it is loaded and queried, never written
+                    if !spec.viewonly {
+                        return Err(arg_err!(
+                            "{both}: primaryjoin compares with operators other than equality (no simple equality of a foreign() column); such a relationship can only be read: declare it with viewonly = true"
+                        ));
+                    }
+                    let stand_in = Rc::new(parent.table.stand_in());
+                    let (mut f2, mut r2) = (Vec::new(), Vec::new());
+                    let cond = strip_annotations(pj, &mut f2, &mut r2, Some(&stand_in));
+                    // the foreign key side: remote (the target's rows hold it) makes a
+                    // collection, local a reference
+                    let direction = if foreign.iter().all(|f| remote.contains(f)) {
+                        Direction::OneToMany
+                    } else {
+                        Direction::ManyToOne
+                    };
+                    self_condition = Some((cond, stand_in, direction));
+                    s.primaryjoin = None;
+                    annotated = s;
+                    &annotated
+                } else {
+                    s.remote_side.extend(
+                        remote
+                            .iter()
+                            .map(|r| r.rsplit('.').next().unwrap_or(r).to_string()),
+                    );
+                    s.primaryjoin = None;
+                    annotated = s;
+                    &annotated
                 }
-                s.remote_side.extend(
-                    remote
-                        .iter()
-                        .map(|r| r.rsplit('.').next().unwrap_or(r).to_string()),
-                );
-                s.primaryjoin = None;
+            } else {
+                annotated = s;
+                &annotated
             }
-            annotated = s;
-            &annotated
         }
         None => spec,
     };
@@ -604,7 +651,16 @@ fn resolve(
     let (mut sec_local, mut sec_remote) = (Vec::new(), Vec::new());
     let (direction, local, remote);
     let mut extra_terms: Vec<Expr> = Vec::new();
-    if let Some(sec) = &spec.secondary {
+    let mut target_side = tt.id;
+    if let Some((cond, stand_in, dir)) = self_condition {
+        // no joining columns: the condition is all there is, its target side on the
+        // stand-in (each use re-aims it: `extra_adapted`)
+        direction = dir;
+        local = Vec::new();
+        remote = Vec::new();
+        target_side = stand_in.id;
+        and_terms(&cond, &mut extra_terms);
+    } else if let Some(sec) = &spec.secondary {
         if spec.primaryjoin.is_some() {
             return Err(arg_err!(
                 "{both}: primaryjoin with secondary (and secondaryjoin) is not supported; the join through '{}' follows its foreign keys",
@@ -837,7 +893,7 @@ fn resolve(
             "{both}: delete-orphan cascade is not supported on a many-to-many or many-to-one relationship"
         ));
     }
-    let (extra_parent, extra_target) = extra_columns(&extra_terms, pt.id, tt.id);
+    let (extra_parent, extra_target) = extra_columns(&extra_terms, pt.id, target_side);
     let extra = match extra_terms.len() {
         0 => None,
         1 => extra_terms.pop(),
@@ -867,6 +923,7 @@ fn resolve(
         extra,
         extra_parent,
         extra_target,
+        target_side,
         listener: ListenerSlot::default(),
         lazy_sql: std::cell::OnceCell::new(),
     })

@@ -781,11 +781,21 @@ impl SessionCore {
             return Ok(read);
         }
         // SELECT target.<cols>, <key cols> FROM target [JOIN secondary] WHERE <key> IN (...)
+        // (a self-referential parent table joins in as an alias: FROM node AS node_1 JOIN node)
+        let parent_from: Option<FromItem> = match &parent_table {
+            Some(pm) if pm.table.id == target.table.id => {
+                Some(FromItem::Derived(Derived::alias(&pm.table, &anon_name())?))
+            }
+            Some(pm) => Some(FromItem::Table(pm.table.clone())),
+            None => None,
+        };
+        let parent_col = |c: usize| match &parent_from {
+            Some(FromItem::Derived(a)) => a.column(c),
+            Some(FromItem::Table(t)) => Expr::column(t, c),
+            _ => unreachable!("the parent's table or its alias"),
+        };
         let key_cols: Vec<Expr> = match (&rel.secondary, &parent_table) {
-            (_, Some(pm)) => key_attrs
-                .iter()
-                .map(|&c| Expr::column(&pm.table, c))
-                .collect(),
+            (_, Some(_)) => key_attrs.iter().map(|&c| parent_col(c)).collect(),
             (None, None) => rel
                 .remote
                 .iter()
@@ -806,14 +816,11 @@ impl SessionCore {
         }
         let nent = base.columns.len();
         base.columns.extend(key_cols.iter().cloned());
-        if let Some(pm) = &parent_table {
+        if let Some(from) = &parent_from {
             // FROM parent JOIN target ON <the whole join condition>
-            base.from.push(FromItem::Table(pm.table.clone()));
-            base.joins.push(Join {
-                target: FromItem::Table(target.table.clone()),
-                on: rel.join_condition().0,
-                outer: false,
-            });
+            base.from.push(from.clone());
+            base.joins
+                .extend(rel.joins_to(from, &FromItem::Table(target.table.clone()), false));
         } else {
             base.from.push(FromItem::Table(target.table.clone()));
             if let Some(sec) = &rel.secondary {

@@ -55,6 +55,22 @@ pub struct Table {
 }
 
 impl Table {
+    /// The same table under another identity: where one condition names a table on both
+    /// of its sides (a self-referential relationship's join), the columns of one side
+    /// point here, so that each use can tell the two apart and re-aim them.
+    pub fn stand_in(&self) -> Table {
+        Table {
+            id: NEXT_TABLE_ID.fetch_add(1, Ordering::Relaxed),
+            name: self.name.clone(),
+            columns: self.columns.clone(),
+            constraints: self.constraints.clone(),
+            indexes: self.indexes.clone(),
+            by_name: self.by_name.clone(),
+            by_key: self.by_key.clone(),
+            primary_key: self.primary_key.clone(),
+        }
+    }
+
     /// Builds a table, checking that column names are unique and that table-level
     /// constraints and indexes name existing columns.
     pub fn new(
