@@ -366,6 +366,18 @@ function orm.exists(...) end
 ---@return lualchemy.Aliased
 function orm.aliased(model, name) end
 
+---A single-table hierarchy's base selected with the named subclasses' columns (`"*"`: all
+---of them) in the same row: `orm.select(orm.with_polymorphic(Unit, { Archer }))`.
+---@param model lualchemy.Model
+---@param classes lualchemy.Model[]|"*"
+---@return lualchemy.WithPolymorphic
+function orm.with_polymorphic(model, classes) end
+
+---`orm.with_polymorphic(Unit, { Archer })`: selected like `Unit`; `.Archer` is the
+---subclass, `.name` the base's attribute.
+---@class lualchemy.WithPolymorphic
+---@field [string] lualchemy.ColumnElement|lualchemy.Model
+
 ---@param ... lualchemy.RelationshipAttribute|string
 ---@return lualchemy.Load
 function orm.joinedload(...) end
@@ -951,6 +963,14 @@ function AbstractModel:model(name, spec) end
 ---@field [string] lualchemy.ClassAttribute a column, relationship, hybrid or method
 local Model = {}
 
+---Declares a subclass (single-table inheritance: no `__tablename__`; its columns are
+---added to the parent's table): `Unit:model("Archer", { __mapper_args__ = {
+---polymorphic_identity = "archer" }, range = orm.Column(orm.Integer) })`.
+---@param name string
+---@param spec table
+---@return lualchemy.Model
+function Model:model(name, spec) end
+
 ---A validator: `User:validates("email", function(self, key, value) ... return value end)`.
 ---@param ... string|fun(self: lualchemy.Instance, key: string, value: any): any names, then the function
 function Model:validates(...) end
@@ -984,6 +1004,12 @@ function Model:validates(...) end
 ---@field all_orm_descriptors table<string, table>
 ---@field column_attrs table<string, table>
 ---@field synonyms table<string, table>
+---@field inherits? lualchemy.Mapper the mapper of the class it inherits from
+---@field base_mapper lualchemy.Mapper the base of its hierarchy (itself when none)
+---@field single boolean a single-table inheritance subclass
+---@field polymorphic_on? lualchemy.MapperColumn the discriminator column
+---@field polymorphic_identity? any its discriminator value
+---@field polymorphic_map table<any, lualchemy.Model> the hierarchy's classes by identity
 
 ---`orm.inspect(obj)`.
 ---@class lualchemy.InstanceState

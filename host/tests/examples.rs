@@ -142,3 +142,30 @@ fn custom_types_example_prints_the_stored_and_loaded_values() {
         );
     }
 }
+
+#[test]
+fn unit_hierarchy_example_prints_each_row_as_its_class() {
+    std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).expect("repository root");
+    let lines =
+        run_script(&PathBuf::from("examples/unit_hierarchy.lua")).unwrap_or_else(|e| panic!("{e}"));
+    for expected in [
+        // the subclasses' columns in the one table
+        "units columns: id, name, kind, hp, squad_id, range, armor, mana",
+        // the base queried: each row as its class, with the class's methods
+        "Unit     pip the unit (hp 10, attack 1)",
+        "Archer   robin the archer (hp 10, attack 5)",
+        "Paladin  arthur the paladin (hp 10, attack 4)",
+        // a subclass queried: its rows and its subclasses'
+        "arthur\t7",
+        "lancelot\t5",
+        // a relationship to a subclass
+        "robin\t9",
+        "paladin\tPaladin\tinherits Knight",
+    ] {
+        assert!(
+            lines.iter().any(|l| l == expected),
+            "examples/unit_hierarchy.lua did not print {expected:?}; it printed:\n{}",
+            lines.join("\n")
+        );
+    }
+}

@@ -33,6 +33,13 @@ local Post = Base:model("Post", {
   author = orm.relationship("User", { back_populates = "posts" }),
   owner = orm.composite(function(id) return { user_id = id } end, "user_id"),
 })
+local Unit = Base:model("Unit", {
+  __tablename__ = "units",
+  id = orm.Column(orm.Integer, { primary_key = true }),
+  kind = orm.Column(orm.String(20)),
+  __mapper_args__ = { polymorphic_on = "kind", polymorphic_identity = "unit" },
+})
+local Archer = Unit:model("Archer", { __mapper_args__ = { polymorphic_identity = "archer" } })
 Base.metadata:create_all(engine)
 local session = orm.Session(engine)
 local user = User{ name = "ed" }
@@ -110,6 +117,7 @@ local samples = {
   ["lualchemy.Query"] = session:query(User),
   ["lualchemy.Subquery"] = orm.select(User.name):subquery("s"),
   ["lualchemy.Aliased"] = orm.aliased(User),
+  ["lualchemy.WithPolymorphic"] = orm.with_polymorphic(Unit, { Archer }),
   ["lualchemy.Result"] = result,
   ["lualchemy.Row"] = row,
   ["lualchemy.Load"] = orm.joinedload(User.posts),

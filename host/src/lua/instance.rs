@@ -552,6 +552,15 @@ unsafe extern "C-unwind" fn instance_index(l: *mut ffi::lua_State) -> c_int {
     if ffi::lua_rawget(l, -2) != ffi::LUA_TNIL {
         return 1;
     }
+    // a subclass's class table falls back on its parent's (inherited methods)
+    ffi::lua_settop(l, 4);
+    if ffi::lua_getmetatable(l, 4) != 0 {
+        ffi::lua_pop(l, 1);
+        ffi::lua_pushvalue(l, 2);
+        if ffi::lua_gettable(l, 4) != ffi::LUA_TNIL {
+            return 1;
+        }
+    }
     ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&EXTRAS_KEY));
     ffi::lua_pushvalue(l, 1);
     if ffi::lua_rawget(l, -2) == ffi::LUA_TTABLE {

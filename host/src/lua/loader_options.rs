@@ -251,6 +251,14 @@ impl UserData for LuaLoad {
 
 /// `stmt:options(...)`: adds the options, checking that each starts from one of the
 /// statement's entities.
+/// A loader option of its own (`orm.selectin_polymorphic`), with no relationship path.
+pub fn lone_option(o: LoaderOption) -> LuaLoad {
+    LuaLoad {
+        options: vec![o],
+        path: Vec::new(),
+    }
+}
+
 pub fn add_options(q: &mut OrmSelect, args: &[LuaValue]) -> LuaResult<()> {
     let entities: Vec<Rc<Mapper>> = super::result::entities(q).cloned().collect();
     let mut added = Vec::new();

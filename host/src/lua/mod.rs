@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod expr;
+pub mod inheritance;
 pub mod inspector;
 pub mod instance;
 pub mod json;
@@ -72,6 +73,7 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
     values::install(lua, &orm)?;
     dml::install(lua, &orm)?;
     model::install(lua, &orm)?;
+    inheritance::install(lua, &orm)?;
     computed::install(lua, &orm)?;
     type_decorator::install(lua, &orm)?;
     composite::install(lua, &orm)?;

@@ -77,6 +77,8 @@ pub struct ModelHost {
     pub mt_ref: std::ffi::c_int,
     /// Hybrids, synonyms and validators (see `computed.rs`).
     pub computed: super::computed::Computed,
+    /// The declarative base it was declared on (`Model:model` declares subclasses there).
+    pub base: std::rc::Weak<DeclBase>,
 }
 
 impl ModelHost {
@@ -173,6 +175,7 @@ pub fn declare(
     parent: Option<&Inherited>,
     name: &str,
     spec: mlua::Table,
+    parent_model: Option<&Rc<Mapper>>,
 ) -> LuaResult<LuaValue> {
     let mut own = Inherited::default();
     let mut inherited = parent.cloned().unwrap_or_default();
@@ -180,7 +183,11 @@ pub fn declare(
     let mut table_args: Option<mlua::Table> = None;
     let mut abstract_ = false;
     let mut version_id_col: Option<LuaValue> = None;
-    let mut batch = true;
+    let mut batch = parent_model.map(|p| p.batch).unwrap_or(true);
+    let mut poly_on: Option<LuaValue> = None;
+    let mut poly_identity: Option<LuaValue> = None;
+    let mut poly_inline = false;
+    let mut poly_selectin = false;
     let mut rels: Vec<(String, super::relationship::LuaRelSpec)> = Vec::new();
     for pair in spec.pairs::<LuaValue, LuaValue>() {
         let (k, v) = pair?;
@@ -235,13 +242,36 @@ pub fn declare(
                 LuaValue::Table(t) => {
                     super::options::check_keys(
                         t,
-                        &["version_id_col", "batch"],
+                        &[
+                            "version_id_col",
+                            "batch",
+                            "polymorphic_on",
+                            "polymorphic_identity",
+                            "polymorphic_load",
+                        ],
                         &format!("model {name}: __mapper_args__"),
                         false,
                     )?;
                     version_id_col = Some(t.get::<LuaValue>("version_id_col")?);
+                    poly_on = Some(t.get::<LuaValue>("polymorphic_on")?).filter(|v| !v.is_nil());
+                    poly_identity =
+                        Some(t.get::<LuaValue>("polymorphic_identity")?).filter(|v| !v.is_nil());
+                    let load = t.get::<LuaValue>("polymorphic_load")?;
+                    poly_selectin =
+                        matches!(&load, LuaValue::String(s) if &*s.to_str()? == "selectin");
+                    poly_inline = match load {
+                        LuaValue::Nil => false,
+                        LuaValue::String(s) if &*s.to_str()? == "inline" => true,
+                        LuaValue::String(s) if &*s.to_str()? == "selectin" => false,
+                        other => {
+                            return Err(arg(format!(
+                                "model {name}: __mapper_args__.polymorphic_load must be \"inline\" or \"selectin\", got {}",
+                                super::convert::lua_debug(&other)
+                            )))
+                        }
+                    };
                     batch = match t.get::<LuaValue>("batch")? {
-                        LuaValue::Nil => true,
+                        LuaValue::Nil => parent_model.map(|p| p.batch).unwrap_or(true),
                         LuaValue::Boolean(b) => b,
                         other => {
                             return Err(arg(format!(
@@ -308,6 +338,27 @@ pub fn declare(
     }
     let members = super::composite::resolve(lua, name, &columns, members)?;
     let (members, declared) = super::computed::split_members(members)?;
+    if let Some(parent) = parent_model {
+        return declare_subclass(
+            lua,
+            base,
+            parent,
+            name,
+            SubclassSpec {
+                tablename,
+                table_args: table_args.is_some(),
+                columns,
+                members,
+                declared,
+                rels,
+                poly_on,
+                poly_identity,
+                poly_inline,
+                poly_selectin,
+                version: version_id_col.filter(|v| !v.is_nil()).is_some(),
+            },
+        );
+    }
     let tablename = tablename.ok_or_else(|| {
         arg(format!("Class {name} does not have a __table__ or __tablename__ specified and does not inherit from an existing table-mapped class"))
     })?;
@@ -382,7 +433,37 @@ pub fn declare(
     mapper.batch = batch;
     mapper.class_lineage = inherited.lineage.clone();
     mapper.class_lineage.push(base.class_id);
+    // the base of an inheritance hierarchy: `polymorphic_on` names its discriminator
+    if poly_on.is_some() || poly_identity.is_some() || poly_inline || poly_selectin {
+        let on = match &poly_on {
+            None => None,
+            Some(v) => Some(poly_on_index(name, &columns, v)?),
+        };
+        if on.is_none() && poly_identity.is_some() {
+            return Err(arg(format!(
+                "model {name}: __mapper_args__.polymorphic_identity needs polymorphic_on (the discriminator column) in the hierarchy"
+            )));
+        }
+        if !mapper.props.is_empty() {
+            return Err(arg(format!(
+                "model {name}: column_property is not supported on a model with polymorphic_on yet"
+            )));
+        }
+        let identity = match (&poly_identity, on) {
+            (Some(v), Some(on)) => Some(identity_value(lua, name, v, &mapper, on)?),
+            _ => None,
+        };
+        mapper.inherit = Some(Box::new(crate::orm::mapper::Inheritance {
+            parent: None,
+            on,
+            identity,
+            map: Rc::new(crate::orm::mapper::PolyMap::default()),
+            inline: poly_inline,
+            selectin: poly_selectin,
+        }));
+    }
     let mapper = Rc::new(mapper);
+    register_identity(&mapper);
     let rel_keys: Vec<String> = rels.iter().map(|(k, _)| k.clone()).collect();
     super::computed::check_descs(&mapper, &rel_keys, &declared.descs)?;
     base.metadata.add(table).lua()?;
@@ -405,6 +486,7 @@ pub fn declare(
             descs: declared.descs,
             ..Default::default()
         },
+        base: Rc::downgrade(base),
     }));
     super::computed::install_model(lua, &mapper, &class, &model_host(&mapper).computed.descs)?;
     let related = !rels.is_empty()
@@ -421,6 +503,224 @@ pub fn declare(
     if related {
         super::relationship::mark_unconfigured(lua, base)?;
     }
+    Ok(LuaValue::UserData(ud))
+}
+
+/// The attribute index `polymorphic_on` names: a column's key, or the column itself.
+fn poly_on_index(name: &str, columns: &[(String, ColumnSpec)], v: &LuaValue) -> LuaResult<usize> {
+    match v {
+        LuaValue::String(s) => {
+            let key = s.to_str()?.to_string();
+            columns.iter().position(|(k, _)| *k == key).ok_or_else(|| {
+                arg(format!(
+                    "model {name}: __mapper_args__ 'polymorphic_on' names '{key}', which is not a column of {name}"
+                ))
+            })
+        }
+        LuaValue::UserData(ud) if ud.is::<LuaColumnSpec>() => {
+            let order = ud.borrow::<LuaColumnSpec>()?.0.order;
+            columns
+                .iter()
+                .position(|(_, s)| s.order == order)
+                .ok_or_else(|| {
+                    arg(format!(
+                        "model {name}: __mapper_args__.polymorphic_on is not a column of {name}"
+                    ))
+                })
+        }
+        other => Err(arg(format!(
+            "model {name}: __mapper_args__.polymorphic_on must name a column (\"kind\"), got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+/// The discriminator value of `polymorphic_identity`, converted for the column.
+fn identity_value(
+    lua: &Lua,
+    name: &str,
+    v: &LuaValue,
+    mapper: &Mapper,
+    on: usize,
+) -> LuaResult<Value> {
+    super::convert::lua_to_value(lua, v, mapper.attrs[on].kind, &|| {
+        format!("model {name}: __mapper_args__.polymorphic_identity")
+    })
+}
+
+/// Puts a mapper with a `polymorphic_identity` in its hierarchy's map.
+fn register_identity(mapper: &Rc<Mapper>) {
+    if let Some(inh) = &mapper.inherit {
+        if let Some(v) = &inh.identity {
+            inh.map
+                .entries
+                .borrow_mut()
+                .push((v.clone(), Rc::downgrade(mapper)));
+        }
+    }
+}
+
+/// What `Parent:model(name, spec)` declares beyond the columns and members.
+struct SubclassSpec {
+    tablename: Option<String>,
+    table_args: bool,
+    columns: Vec<(String, ColumnSpec)>,
+    members: Vec<(String, LuaValue)>,
+    declared: super::computed::Declared,
+    rels: Vec<(String, super::relationship::LuaRelSpec)>,
+    poly_on: Option<LuaValue>,
+    poly_identity: Option<LuaValue>,
+    poly_inline: bool,
+    poly_selectin: bool,
+    version: bool,
+}
+
+/// `Unit:model("Archer", spec)`: a subclass of a mapped model, single-table inheritance
+/// (its columns are added to the parent's table, its rows told apart by the
+/// discriminator).
+fn declare_subclass(
+    lua: &Lua,
+    base: &Rc<DeclBase>,
+    parent: &Rc<Mapper>,
+    name: &str,
+    spec: SubclassSpec,
+) -> LuaResult<LuaValue> {
+    if spec.tablename.is_some() {
+        return Err(arg(format!(
+            "model {name}: joined-table inheritance (a subclass with its own __tablename__) is not supported yet; leave __tablename__ out for single-table inheritance"
+        )));
+    }
+    if spec.table_args {
+        return Err(arg(format!(
+            "model {name}: Can't place __table_args__ on an inherited class with no table."
+        )));
+    }
+    if spec.poly_on.is_some() {
+        return Err(arg(format!(
+            "model {name}: __mapper_args__.polymorphic_on belongs on the base of the hierarchy ({})",
+            parent.class_name
+        )));
+    }
+    if spec.version {
+        return Err(arg(format!(
+            "model {name}: __mapper_args__.version_id_col belongs on the base of the hierarchy ({})",
+            parent.class_name
+        )));
+    }
+    if !spec.declared.props.is_empty() {
+        return Err(arg(format!(
+            "model {name}: column_property is not supported on an inheriting model yet"
+        )));
+    }
+    if !parent.props.is_empty() {
+        return Err(arg(format!(
+            "model {name}: inheriting from {}, a model with column_property, is not supported yet",
+            parent.class_name
+        )));
+    }
+    let (on, map) = match &parent.inherit {
+        Some(inh) => (inh.on, inh.map.clone()),
+        None => (None, Rc::new(crate::orm::mapper::PolyMap::default())),
+    };
+    // the subclass's own columns (not those of the parent, which it has)
+    let mut cols = Vec::new();
+    for (key, s) in &spec.columns {
+        if parent.attr_index(key).is_some() {
+            continue;
+        }
+        let c = s.build(lua, key, &base.type_map, &base.metadata, name)?;
+        if c.primary_key {
+            return Err(arg(format!(
+                "model {name}: {key}: a single-table subclass cannot add a primary key column"
+            )));
+        }
+        cols.push(c);
+    }
+    let full = base
+        .metadata
+        .get(&parent.table.name)
+        .unwrap_or(parent.table.clone());
+    let table = Rc::new(parent.table.extended(cols.clone()).lua()?);
+    let new_cols: Vec<crate::schema::Column> = cols
+        .into_iter()
+        .filter(|c| full.column(&c.name).is_none())
+        .collect();
+    if !new_cols.is_empty() {
+        base.metadata
+            .replace(Rc::new(full.extended(new_cols).lua()?));
+    }
+    let mut mapper = Mapper::new(name, table.clone()).lua()?;
+    mapper.version_col = parent.version_col;
+    mapper.batch = parent.batch;
+    mapper.class_lineage = parent.class_lineage.clone();
+    mapper.ident_id = parent.ident_id;
+    let identity = match (&spec.poly_identity, on) {
+        (Some(v), Some(on)) => {
+            let v = identity_value(lua, name, v, &mapper, on)?;
+            if let Some(other) = map.get(&v) {
+                return Err(arg(format!(
+                    "model {name}: __mapper_args__.polymorphic_identity {} is already the identity of {}",
+                    super::convert::lua_debug(spec.poly_identity.as_ref().expect("given")),
+                    other.class_name
+                )));
+            }
+            Some(v)
+        }
+        (Some(_), None) => {
+            return Err(arg(format!(
+                "model {name}: __mapper_args__.polymorphic_identity needs polymorphic_on (the discriminator column) on the base of the hierarchy ({})",
+                parent.class_name
+            )))
+        }
+        (None, _) => None,
+    };
+    mapper.inherit = Some(Box::new(crate::orm::mapper::Inheritance {
+        parent: Some(parent.clone()),
+        on,
+        identity,
+        map,
+        inline: spec.poly_inline,
+        selectin: spec.poly_selectin,
+    }));
+    let mapper = Rc::new(mapper);
+    register_identity(&mapper);
+    let rel_keys: Vec<String> = spec.rels.iter().map(|(k, _)| k.clone()).collect();
+    super::computed::check_descs(&mapper, &rel_keys, &spec.declared.descs)?;
+    // methods: the subclass's own, then the parent's class table's (looked up on a miss)
+    let class = lua.create_table()?;
+    for (k, v) in spec.members {
+        class.raw_set(k, v)?;
+    }
+    let parent_class = model_host(parent).class(lua)?;
+    let cmt = lua.create_table()?;
+    cmt.raw_set("__index", parent_class)?;
+    class.set_metatable(Some(cmt))?;
+    let ud = lua.create_userdata(LuaModel {
+        mapper: mapper.clone(),
+    })?;
+    let mt_ref = super::instance::make_class(lua, &mapper, &class, &ud)?;
+    if !spec.declared.descs.is_empty() {
+        super::computed::register_model(&mapper);
+    }
+    let _ = mapper.host.set(Box::new(ModelHost {
+        class: lua.create_registry_value(class.clone())?,
+        class_ud: lua.create_registry_value(ud.clone())?,
+        mt_ref,
+        computed: super::computed::Computed {
+            descs: spec.declared.descs,
+            ..Default::default()
+        },
+        base: Rc::downgrade(base),
+    }));
+    super::computed::install_model(lua, &mapper, &class, &model_host(&mapper).computed.descs)?;
+    base.mappers.borrow_mut().push(mapper.clone());
+    let mut rels = spec.rels;
+    rels.sort_by(|a, b| a.0.cmp(&b.0));
+    for (key, r) in &rels {
+        super::relationship::declare(lua, base, &mapper, key, r)?;
+    }
+    // the subclass takes its parent's relationships at configure time
+    super::relationship::mark_unconfigured(lua, base)?;
     Ok(LuaValue::UserData(ud))
 }
 
@@ -443,7 +743,7 @@ impl UserData for LuaBase {
     }
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_method("model", |lua, this, (name, spec): (String, mlua::Table)| {
-            let model = declare(lua, &this.0, None, &name, spec)?;
+            let model = declare(lua, &this.0, None, &name, spec, None)?;
             super::events::on_new_model(lua, Rc::as_ptr(&this.0) as *const _, &model)?;
             Ok(model)
         });
@@ -457,7 +757,7 @@ impl UserData for LuaAbstract {
             |lua, (ud, name, spec): (AnyUserData, String, mlua::Table)| {
                 let model = {
                     let this = ud.borrow::<LuaAbstract>()?;
-                    declare(lua, &this.base, Some(&this.inherited), &name, spec)?
+                    declare(lua, &this.base, Some(&this.inherited), &name, spec, None)?
                 };
                 super::events::on_new_model(lua, ud.to_pointer(), &model)?;
                 Ok(model)
@@ -570,10 +870,33 @@ impl UserData for LuaModel {
                         _ => {}
                     }
                 }
-                let v: LuaValue = model_host(mapper).class(lua)?.raw_get(key.clone())?;
+                let v: LuaValue = model_host(mapper).class(lua)?.get(key.clone())?;
                 if v.is_nil() {
                     if let LuaValue::String(s) = &key {
                         let k = s.to_str()?;
+                        if &*k == "model" {
+                            // `Unit:model("Archer", spec)`: a subclass
+                            return Ok(LuaValue::Function(lua.create_function(
+                                |lua, (cls, name, spec): (AnyUserData, String, mlua::Table)| {
+                                    let parent = cls.borrow::<LuaModel>()?.mapper.clone();
+                                    let base =
+                                        model_host(&parent).base.upgrade().ok_or_else(|| {
+                                            arg(format!(
+                                                "{}:model: the declarative base of {} is gone",
+                                                parent.class_name, parent.class_name
+                                            ))
+                                        })?;
+                                    let model =
+                                        declare(lua, &base, None, &name, spec, Some(&parent))?;
+                                    super::events::on_new_model(
+                                        lua,
+                                        Rc::as_ptr(&base) as *const _,
+                                        &model,
+                                    )?;
+                                    Ok(model)
+                                },
+                            )?));
+                        }
                         if &*k == "validates" {
                             return Ok(LuaValue::Function(lua.create_function(
                                 |lua, (cls, args): (AnyUserData, mlua::Variadic<LuaValue>)| {
@@ -703,6 +1026,48 @@ impl UserData for MapperInfo {
     fn add_fields<F: UserDataFields<Self>>(f: &mut F) {
         f.add_field_method_get("class", |lua, this| model_host(&this.0).class_ud(lua));
         f.add_field_method_get("class_name", |_, this| Ok(this.0.class_name.clone()));
+        // inheritance: the parent's inspection, the identity, the classes by identity
+        f.add_field_method_get("inherits", |_, this| {
+            Ok(this.0.inherits().map(|p| MapperInfo(p.clone())))
+        });
+        f.add_field_method_get("polymorphic_identity", |lua, this| -> LuaResult<LuaValue> {
+            match this
+                .0
+                .inherit
+                .as_ref()
+                .and_then(|i| i.identity.as_ref().zip(i.on))
+            {
+                Some((v, on)) => value_to_lua(lua, v, this.0.attrs[on].kind),
+                None => Ok(LuaValue::Nil),
+            }
+        });
+        f.add_field_method_get("polymorphic_on", |lua, this| -> LuaResult<LuaValue> {
+            match this.0.inherit.as_ref().and_then(|i| i.on) {
+                Some(on) => Ok(LuaValue::Table(column_info(lua, &this.0, on)?)),
+                None => Ok(LuaValue::Nil),
+            }
+        });
+        f.add_field_method_get("polymorphic_map", |lua, this| {
+            let t = lua.create_table()?;
+            if let Some(inh) = &this.0.inherit {
+                let kind = inh.on.map(|on| this.0.attrs[on].kind);
+                for (v, m) in inh.map.mappers() {
+                    t.raw_set(
+                        value_to_lua(lua, &v, kind.unwrap_or(crate::schema::ValueKind::Any))?,
+                        model_host(&m).class_ud(lua)?,
+                    )?;
+                }
+            }
+            Ok(t)
+        });
+        f.add_field_method_get("base_mapper", |_, this| {
+            let mut m = this.0.clone();
+            while let Some(p) = m.inherits().cloned() {
+                m = p;
+            }
+            Ok(MapperInfo(m))
+        });
+        f.add_field_method_get("single", |_, this| Ok(this.0.inherits().is_some()));
         f.add_field_method_get("local_table", |lua, this| table_value(lua, &this.0.table));
         f.add_field_method_get("columns", |lua, this| {
             let t = lua.create_table()?;

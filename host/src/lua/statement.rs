@@ -42,6 +42,12 @@ pub(crate) fn select_item(v: &LuaValue) -> LuaResult<Vec<SelectItem>> {
                 .map(|i| SelectItem::Expr(Expr::column(&t.0, i)))
                 .collect());
         }
+        if let Ok(w) = ud.borrow::<super::inheritance::LuaWithPolymorphic>() {
+            return Ok(vec![SelectItem::Polymorphic(
+                w.mapper.clone(),
+                w.subs.clone(),
+            )]);
+        }
         if let Ok(a) = ud.borrow::<LuaAliased>() {
             return Ok(vec![SelectItem::Aliased(
                 a.mapper.clone(),
@@ -87,6 +93,28 @@ pub fn new_select(args: &[LuaValue]) -> LuaResult<LuaSelect> {
     }
     let mut q = OrmSelect::new(items);
     q.subject = subject_of(args);
+    // columns of a single-table subclass selected without it: its identities filter too
+    let mut seen: Vec<u32> = Vec::new();
+    for a in args {
+        let LuaValue::UserData(ud) = a else { continue };
+        let Ok(e) = ud.borrow::<LuaExpr>() else {
+            continue;
+        };
+        let Some(at) = &e.attr else { continue };
+        let m = &at.mapper;
+        if m.inherit.is_none() || seen.contains(&m.id) {
+            continue;
+        }
+        seen.push(m.id);
+        let selected = q.columns.iter().any(|c| {
+            matches!(c, crate::orm::ResultColumn::Entity { mapper, alias: None, .. } if mapper.id == m.id)
+        });
+        if !selected {
+            if let Some(c) = m.criterion(&|i| Expr::column(&m.table, i)) {
+                q.select.where_.push(c);
+            }
+        }
+    }
     Ok(LuaSelect { q })
 }
 

@@ -47,6 +47,9 @@ impl SessionCore {
         sync: Synchronize,
         returning: Option<&OrmSelect>,
     ) -> Result<BulkOutcome> {
+        // a single-table subclass: its identities filter the rows
+        let mut where_ = where_;
+        where_.extend(mapper.criterion(&|i| Expr::column(&mapper.table, i)));
         self.autoflush()?;
         let _route = self.route_to(Some(mapper));
         let keys = self.matching_keys(mapper, &where_, sync)?;
@@ -119,6 +122,9 @@ impl SessionCore {
         sync: Synchronize,
         returning: Option<&OrmSelect>,
     ) -> Result<BulkOutcome> {
+        // a single-table subclass: its identities filter the rows
+        let mut where_ = where_;
+        where_.extend(mapper.criterion(&|i| Expr::column(&mapper.table, i)));
         self.autoflush()?;
         let _route = self.route_to(Some(mapper));
         let mut keys = self.matching_keys(mapper, &where_, sync)?;
@@ -217,7 +223,7 @@ impl SessionCore {
         let mut keys = Vec::new();
         conn.query(&c.sql, &params, |row| {
             let pk: Vec<Value> = (0..width).map(|i| row.value(i)).collect::<Result<_>>()?;
-            keys.extend(IdentityKey::new(mapper.id, &pk));
+            keys.extend(IdentityKey::new(mapper.ident_id, &pk));
             Ok(())
         })?;
         if skip_expired {

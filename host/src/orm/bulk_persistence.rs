@@ -120,7 +120,7 @@ impl SessionCore {
         let map = self.identity.borrow();
         for row in rows {
             let Some(key) =
-                primary_key(mapper, row).and_then(|pk| IdentityKey::new(mapper.id, &pk))
+                primary_key(mapper, row).and_then(|pk| IdentityKey::new(mapper.ident_id, &pk))
             else {
                 continue;
             };
@@ -419,7 +419,7 @@ fn save_objects(
             }
             st.loaded = super::attributes::AttrSet::all(mapper.attrs.len());
             st.committed.clear();
-            st.key = IdentityKey::new(mapper.id, &pk);
+            st.key = IdentityKey::new(mapper.ident_id, &pk);
             st.status = Status::Detached;
         }
     }

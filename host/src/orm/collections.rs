@@ -303,7 +303,7 @@ fn cascade_into_session(
 
 fn check_target(rel: &Relationship, x: &Rc<Instance>) -> Result<()> {
     let t = rel.target();
-    if !Rc::ptr_eq(&x.mapper, &t) {
+    if !x.mapper.isa(&t) {
         return Err(crate::arg_err!(
             "{}: expected an instance of {}, got {}",
             rel.path(),

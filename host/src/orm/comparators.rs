@@ -72,7 +72,7 @@ fn check_model(rel: &Relationship, obj: &Rc<Instance>, side: &str) -> Result<()>
     } else {
         rel.parent()
     };
-    if !Rc::ptr_eq(&obj.mapper, &want) {
+    if !obj.mapper.isa(&want) {
         return Err(arg_err!(
             "{}: expected an object of {}, got {}",
             rel.path(),
@@ -87,6 +87,18 @@ impl Relationship {
     /// The joins of `:join(rel)` from the parent (`parent`) to `target` (the target's
     /// table, or an alias of it): through the secondary table for many-to-many.
     pub fn joins_to(&self, parent: &FromItem, target: &FromItem, outer: bool) -> Vec<Join> {
+        let mut joins = self.joins_to_table(parent, target, outer);
+        // a subclass of a single-table hierarchy: its identities in the last ON
+        if let Some(c) = self.target().criterion(&|i| col(target, i)) {
+            if let Some(last) = joins.last_mut() {
+                let on = std::mem::replace(&mut last.on, Expr::Null);
+                last.on = and_extra(on, Some(c));
+            }
+        }
+        joins
+    }
+
+    fn joins_to_table(&self, parent: &FromItem, target: &FromItem, outer: bool) -> Vec<Join> {
         match &self.secondary {
             None => vec![Join {
                 target: target.clone(),

@@ -123,7 +123,7 @@ impl Instance {
     /// A transient instance with nothing set.
     pub fn new(mapper: &Rc<Mapper>) -> Rc<Instance> {
         let n = mapper.width();
-        Instance::tracked(Instance {
+        let inst = Instance::tracked(Instance {
             mapper: mapper.clone(),
             state: RefCell::new(InstanceState {
                 values: vec![Value::Null; n].into_boxed_slice(),
@@ -146,7 +146,16 @@ impl Instance {
                 rels_changed: false,
                 props_stale: false,
             }),
-        })
+        });
+        // a class of a hierarchy sets its discriminator when made, as SQLAlchemy's init
+        if let Some(inh) = &mapper.inherit {
+            if let (Some(on), Some(v)) = (inh.on, &inh.identity) {
+                let mut st = inst.state_mut();
+                st.values[on] = v.clone();
+                st.loaded.insert(on);
+            }
+        }
+        inst
     }
 
     /// A persistent instance built from a loaded row.

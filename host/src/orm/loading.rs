@@ -39,6 +39,7 @@ impl SessionCore {
         row: &Row<'_>,
         start: usize,
         attrs: Option<&[usize]>,
+        poly: Option<&super::mapper::PolyColumns>,
     ) -> Result<Option<Rc<Instance>>> {
         if let Some(attrs) = attrs {
             return self.instance_from_partial_row(mapper, row, start, attrs);
@@ -48,10 +49,10 @@ impl SessionCore {
         let key = if let [pk] = mapper.pk.as_slice() {
             match row.integer(start + pk)? {
                 Some(i) => Some(IdentityKey {
-                    mapper: mapper.id,
+                    mapper: mapper.ident_id,
                     pk: super::identity::PkValue::Int(i),
                 }),
-                None => IdentityKey::new(mapper.id, &[row.value(start + pk)?]),
+                None => IdentityKey::new(mapper.ident_id, &[row.value(start + pk)?]),
             }
         } else {
             let pk: Vec<Value> = mapper
@@ -59,9 +60,14 @@ impl SessionCore {
                 .iter()
                 .map(|&i| row.value(start + i))
                 .collect::<Result<_>>()?;
-            IdentityKey::new(mapper.id, &pk)
+            IdentityKey::new(mapper.ident_id, &pk)
         };
         let Some(key) = key else { return Ok(None) };
+        if mapper.inherit.is_some() {
+            if let Some(sub) = self.polymorphic_class(mapper, row, start, &key)? {
+                return self.polymorphic_from_row(mapper, &sub, row, start, key, None, poly);
+            }
+        }
         if let Some(existing) = self.identity.borrow().get(&key) {
             if !mapper.props.is_empty() {
                 // column properties a flushed change made stale take the row's values
@@ -123,9 +129,26 @@ impl SessionCore {
                 None => Ok(Value::Null),
             })
             .collect::<Result<_>>()?;
-        let Some(key) = IdentityKey::new(mapper.id, &pk) else {
+        let Some(key) = IdentityKey::new(mapper.ident_id, &pk) else {
             return Ok(None);
         };
+        if let Some(on) = mapper.inherit.as_ref().and_then(|i| i.on) {
+            if let Some(p) = pos(on) {
+                if self.identity.borrow().get(&key).is_none() {
+                    if let Some(sub) = mapper.class_for(&row.value(p)?)? {
+                        return self.polymorphic_from_row(
+                            mapper,
+                            &sub,
+                            row,
+                            start,
+                            key,
+                            Some(attrs),
+                            None,
+                        );
+                    }
+                }
+            }
+        }
         if let Some(existing) = self.identity.borrow().get(&key) {
             let mut st = existing.state_mut();
             st.nulls_never_set = false;
@@ -160,6 +183,88 @@ impl SessionCore {
         Ok(Some(inst))
     }
 
+    /// The subclass a row of a polymorphic mapper is, when it is not the mapper itself
+    /// and no instance of the key is in the identity map yet.
+    fn polymorphic_class(
+        &self,
+        mapper: &Rc<Mapper>,
+        row: &Row<'_>,
+        start: usize,
+        key: &IdentityKey,
+    ) -> Result<Option<Rc<Mapper>>> {
+        let Some(on) = mapper.inherit.as_ref().and_then(|i| i.on) else {
+            return Ok(None);
+        };
+        let v = row.value(start + on)?;
+        let sub = mapper.class_for(&v)?;
+        if sub.is_some() && self.identity.borrow().contains_key(key) {
+            return Ok(None);
+        }
+        Ok(sub)
+    }
+
+    /// A new instance of subclass `sub` from a row read as `mapper` (a parent): the
+    /// parent's columns from the row (`attrs` of them for a partial row), then the
+    /// subclass's columns the row holds after them (`polymorphic_load = "inline"`,
+    /// `with_polymorphic`); the others load on access.
+    #[allow(clippy::too_many_arguments)]
+    fn polymorphic_from_row(
+        &self,
+        mapper: &Rc<Mapper>,
+        sub: &Rc<Mapper>,
+        row: &Row<'_>,
+        start: usize,
+        key: IdentityKey,
+        attrs: Option<&[usize]>,
+        poly: Option<&super::mapper::PolyColumns>,
+    ) -> Result<Option<Rc<Instance>>> {
+        let n = mapper.attrs.len();
+        let mut values = vec![Value::Null; sub.width()];
+        let mut loaded = Vec::new();
+        match attrs {
+            None => {
+                for (i, slot) in values.iter_mut().enumerate().take(n) {
+                    let v = row.value(start + i)?;
+                    sub.check_loaded(i, &v)?;
+                    *slot = v;
+                    loaded.push(i);
+                }
+                // inline columns of subclasses: by name after the parent's span
+                for (p, (t, c)) in poly.map(|p| &p[..]).unwrap_or(&[]).iter().enumerate() {
+                    if let Some(i) = sub.table.column_index(&t.columns[*c].name) {
+                        if i < values.len() {
+                            values[i] = row.value(start + mapper.width() + p)?;
+                            loaded.push(i);
+                        }
+                    }
+                }
+            }
+            Some(attrs) => {
+                for (p, &i) in attrs.iter().enumerate() {
+                    if i < values.len() {
+                        let v = row.value(start + p)?;
+                        sub.check_loaded(i, &v)?;
+                        values[i] = v;
+                        loaded.push(i);
+                    }
+                }
+            }
+        }
+        let inst = Instance::loaded(sub, values.into_boxed_slice(), key.clone(), self.weak());
+        {
+            let mut st = inst.state_mut();
+            st.loaded.clear();
+            for i in loaded {
+                st.loaded.insert(i);
+            }
+        }
+        if events::mapper_listens(sub.id, MapperEvent::Load) {
+            self.loaded_new.borrow_mut().push(inst.clone());
+        }
+        self.identity.borrow_mut().insert(key, inst.clone());
+        Ok(Some(inst))
+    }
+
     /// Runs an ORM SELECT (after autoflush) and buffers its rows.
     pub fn execute_select(&self, q: &OrmSelect) -> Result<Rows> {
         self.autoflush()?;
@@ -175,8 +280,110 @@ impl SessionCore {
         let c = compile(&Statement::Select(select.clone()), conn.engine().dialect())?;
         let params = c.bind(&[], &|_| None)?;
         let rows = self.run_planned(&conn, &c.sql, &params, columns, &plans)?;
+        if columns
+            .iter()
+            .any(|c| matches!(c, ResultColumn::Entity { mapper, .. } if mapper.inherit.is_some()))
+        {
+            self.load_polymorphic_selectin(&conn, q, columns, &rows)?;
+        }
         super::cycles::maybe_collect();
         Ok(rows)
+    }
+
+    /// `selectin_polymorphic` / `polymorphic_load = "selectin"`: the subclass objects the
+    /// rows hold whose subclass columns did not load get them by one SELECT of the key and
+    /// those columns per subclass, `WHERE key IN (...) AND kind IN (...)`.
+    fn load_polymorphic_selectin(
+        &self,
+        conn: &crate::engine::Connection,
+        q: &OrmSelect,
+        columns: &[ResultColumn],
+        rows: &Rows,
+    ) -> Result<()> {
+        for (ci, c) in columns.iter().enumerate() {
+            let ResultColumn::Entity { mapper, .. } = c else {
+                continue;
+            };
+            let Some(inh) = &mapper.inherit else { continue };
+            if mapper.pk.len() != 1 {
+                continue;
+            }
+            let mut subs: Vec<Rc<Mapper>> = inh
+                .map
+                .mappers()
+                .into_iter()
+                .map(|(_, m)| m)
+                .filter(|m| m.id != mapper.id && m.isa(mapper))
+                .filter(|m| m.inherit.as_ref().is_some_and(|i| i.selectin))
+                .collect();
+            for o in q.options.iter() {
+                if let super::strategy_options::LoaderOption::SelectinPolymorphic {
+                    mapper: m,
+                    subs: s,
+                } = o
+                {
+                    if m.id == mapper.id {
+                        for x in s {
+                            if !subs.iter().any(|y| y.id == x.id) {
+                                subs.push(x.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            let width = rows.width.max(1);
+            for sub in subs {
+                // the subclass's columns beyond the queried class's
+                let own: Vec<usize> = (mapper.attrs.len()..sub.attrs.len()).collect();
+                if own.is_empty() {
+                    continue;
+                }
+                let mut targets: Vec<Rc<Instance>> = Vec::new();
+                for r in 0..rows.items.len() / width {
+                    if let Item::Instance(i) = &rows.items[r * width + ci] {
+                        if i.mapper.isa(&sub)
+                            && !targets.iter().any(|t| Rc::ptr_eq(t, i))
+                            && own.iter().any(|&a| !i.state().loaded.contains(a))
+                        {
+                            targets.push(i.clone());
+                        }
+                    }
+                }
+                for chunk in targets.chunks(super::strategies::SELECTIN_BATCH) {
+                    let pk = sub.pk[0];
+                    let mut cols = vec![crate::sql::Expr::column(&sub.table, pk)];
+                    cols.extend(own.iter().map(|&a| crate::sql::Expr::column(&sub.table, a)));
+                    let mut s = Select::new(cols);
+                    s.where_.push(crate::sql::Expr::In {
+                        expr: Box::new(crate::sql::Expr::column(&sub.table, pk)),
+                        items: chunk
+                            .iter()
+                            .map(|i| crate::sql::Expr::bind(i.state().values[pk].clone()))
+                            .collect(),
+                        negate: false,
+                    });
+                    s.where_
+                        .extend(sub.criterion(&|i| crate::sql::Expr::column(&sub.table, i)));
+                    s.order_by = vec![crate::sql::Expr::column(&sub.table, pk)];
+                    let c = compile(&Statement::Select(s), conn.engine().dialect())?;
+                    let params = c.bind(&[], &|_| None)?;
+                    conn.query(&c.sql, &params, |row| {
+                        let key = row.value(0)?;
+                        if let Some(inst) = chunk.iter().find(|i| i.state().values[pk] == key) {
+                            let mut st = inst.state_mut();
+                            for (p, &a) in own.iter().enumerate() {
+                                if !st.loaded.contains(a) {
+                                    st.values[a] = row.value(p + 1)?;
+                                    st.loaded.insert(a);
+                                }
+                            }
+                        }
+                        Ok(())
+                    })?;
+                }
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn run_select(
@@ -207,10 +414,15 @@ impl SessionCore {
         conn.query(sql, params, |row| {
             for (ci, c) in columns.iter().enumerate() {
                 items.push(match c {
-                    ResultColumn::Entity { mapper, start, .. } => {
+                    ResultColumn::Entity {
+                        mapper,
+                        start,
+                        poly,
+                        ..
+                    } => {
                         let plan = plans.get(ci).copied().flatten();
                         let attrs = plan.and_then(|p| p.attrs.as_deref());
-                        match self.instance_from_row(mapper, row, *start, attrs)? {
+                        match self.instance_from_row(mapper, row, *start, attrs, poly.as_ref())? {
                             Some(i) => {
                                 if let Some(plan) = plan {
                                     self.populate_row(row, &i, plan, &mut fill)?;
@@ -294,10 +506,14 @@ impl SessionCore {
                 pk.len()
             ));
         }
-        let key = IdentityKey::new(mapper.id, pk).ok_or_else(|| {
+        let key = IdentityKey::new(mapper.ident_id, pk).ok_or_else(|| {
             arg_err!("session:get({}, ...): a primary key value may not be nil (a NULL primary key identifies no row)", mapper.class_name)
         })?;
         if let Some(inst) = self.find(&key) {
+            // an object of another class of the hierarchy is not the one asked for
+            if !inst.mapper.isa(mapper) {
+                return Ok(None);
+            }
             // as SQLAlchemy's identity lookup: an object marked for deletion is still found
             // (until the flush); an expired one (its key expired with the rest) loads first,
             // autoflushing, and is deleted in the session when its row is gone
@@ -337,6 +553,7 @@ impl SessionCore {
             mapper: mapper.clone(),
             start: 0,
             alias: None,
+            poly: None,
         }];
         let rows = self.run_select(
             &conn,
@@ -512,7 +729,7 @@ impl SessionCore {
                 }
             })
             .collect();
-        let target = match IdentityKey::new(mapper.id, &pk) {
+        let target = match IdentityKey::new(mapper.ident_id, &pk) {
             Some(_) => self.get(&mapper, &pk)?,
             None => None,
         };

@@ -5,6 +5,7 @@ use std::any::Any;
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::rc::Weak;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::relationships::{Relationship, RelationshipSpec};
@@ -67,6 +68,60 @@ pub struct Mapper {
     /// base), nearest first, as the binding numbers them: what `binds` may name besides the
     /// class and its table (`session_binds.rs`).
     pub class_lineage: Vec<usize>,
+    /// The mapper id the identity map keys this mapper's rows by: its own, or for a mapper
+    /// in an inheritance hierarchy the base's (one identity map entry per row).
+    pub ident_id: u32,
+    /// Its place in an inheritance hierarchy (`None` for the many plain models: one check).
+    pub inherit: Option<Box<Inheritance>>,
+}
+
+/// A mapper's place in a single-table inheritance hierarchy.
+#[derive(Debug)]
+pub struct Inheritance {
+    /// The mapper it inherits from (`None` for the base of the hierarchy).
+    pub parent: Option<Rc<Mapper>>,
+    /// The discriminator attribute (`polymorphic_on`), the same index in every mapper of
+    /// the hierarchy (a subclass's attributes extend its parent's).
+    pub on: Option<usize>,
+    /// Its value of the discriminator (`polymorphic_identity`).
+    pub identity: Option<Value>,
+    /// The hierarchy's classes by identity, shared by its mappers.
+    pub map: Rc<PolyMap>,
+    /// `polymorphic_load = "inline"`: a query of a parent selects this mapper's columns too.
+    pub inline: bool,
+    /// `polymorphic_load = "selectin"`: its objects a query of a parent returns load this
+    /// mapper's columns by one SELECT ... IN for all of them.
+    pub selectin: bool,
+}
+
+/// Columns of subclasses a query of their parent selects after the parent's: (the
+/// subclass's table, column index there).
+pub type PolyColumns = Rc<[(Rc<Table>, usize)]>;
+
+/// The classes of a hierarchy by discriminator value (`polymorphic_map`).
+#[derive(Debug, Default)]
+pub struct PolyMap {
+    pub entries: RefCell<Vec<(Value, Weak<Mapper>)>>,
+}
+
+impl PolyMap {
+    /// The mapper of an identity.
+    pub fn get(&self, v: &Value) -> Option<Rc<Mapper>> {
+        self.entries
+            .borrow()
+            .iter()
+            .find(|(k, _)| k == v)
+            .and_then(|(_, m)| m.upgrade())
+    }
+
+    /// Every mapper of the hierarchy with an identity, in declaration order.
+    pub fn mappers(&self) -> Vec<(Value, Rc<Mapper>)> {
+        self.entries
+            .borrow()
+            .iter()
+            .filter_map(|(k, m)| m.upgrade().map(|m| (k.clone(), m)))
+            .collect()
+    }
 }
 
 impl std::fmt::Debug for Mapper {
@@ -121,6 +176,120 @@ impl Mapper {
             enum_attrs,
             batch: true,
             class_lineage: Vec::new(),
+            ident_id: 0,
+            inherit: None,
+        })
+        .map(|mut m: Mapper| {
+            m.ident_id = m.id;
+            m
+        })
+    }
+
+    /// The mapper it inherits from.
+    pub fn inherits(&self) -> Option<&Rc<Mapper>> {
+        self.inherit.as_ref().and_then(|i| i.parent.as_ref())
+    }
+
+    /// Whether this mapper is `other` or inherits from it.
+    pub fn isa(&self, other: &Mapper) -> bool {
+        if self.id == other.id {
+            return true;
+        }
+        let mut m = self.inherits();
+        while let Some(p) = m {
+            if p.id == other.id {
+                return true;
+            }
+            m = p.inherits();
+        }
+        false
+    }
+
+    /// The identities of this mapper and of the mappers inheriting from it.
+    pub fn identities(&self) -> Vec<Value> {
+        let Some(inh) = &self.inherit else {
+            return Vec::new();
+        };
+        inh.map
+            .mappers()
+            .into_iter()
+            .filter(|(_, m)| m.isa(self))
+            .map(|(v, _)| v)
+            .collect()
+    }
+
+    /// The mapper whose row this is, by its discriminator value (a mapper of a hierarchy
+    /// with `polymorphic_on`); an identity the hierarchy does not know is an error, as in
+    /// SQLAlchemy.
+    pub fn class_for(&self, v: &Value) -> Result<Option<Rc<Mapper>>> {
+        let Some(inh) = &self.inherit else {
+            return Ok(None);
+        };
+        if inh.on.is_none() {
+            return Ok(None);
+        }
+        if inh.identity.as_ref() == Some(v) {
+            return Ok(None);
+        }
+        match inh.map.get(v) {
+            Some(m) => Ok(Some(m)),
+            None if v.is_null() && inh.identity.is_none() => Ok(None),
+            None => Err(crate::error::Error::new(
+                crate::error::ErrorKind::InvalidRequestError,
+                format!(
+                    "No such polymorphic_identity {} is defined (a row of {} read as {})",
+                    match v {
+                        Value::Text(t) => format!("'{t}'"),
+                        other => format!("{other:?}"),
+                    },
+                    self.table.name,
+                    self.class_name
+                ),
+            )),
+        }
+    }
+
+    /// The subclass columns a query of this mapper selects after its own: those of the
+    /// given subclasses (`with_polymorphic`), else of its `polymorphic_load = "inline"`
+    /// descendants. `None` when there are none.
+    pub fn inline_columns(&self, subs: Option<&[Rc<Mapper>]>) -> Option<PolyColumns> {
+        let inh = self.inherit.as_ref()?;
+        let subs: Vec<Rc<Mapper>> = match subs {
+            Some(s) => s.to_vec(),
+            None => inh
+                .map
+                .mappers()
+                .into_iter()
+                .map(|(_, m)| m)
+                .filter(|m| m.inherit.as_ref().is_some_and(|i| i.inline))
+                .collect(),
+        };
+        let mut out: Vec<(Rc<Table>, usize)> = Vec::new();
+        for m in subs {
+            if m.id == self.id || !m.isa(self) {
+                continue;
+            }
+            for i in self.attrs.len()..m.attrs.len() {
+                let name = &m.table.columns[i].name;
+                if !out.iter().any(|(t, c)| &t.columns[*c].name == name) {
+                    out.push((m.table.clone(), i));
+                }
+            }
+        }
+        (!out.is_empty()).then(|| out.into())
+    }
+
+    /// The WHERE criterion a query of a subclass adds in a single-table hierarchy
+    /// (`units.kind IN ('archer', ...)`): none for the base or a plain mapper.
+    pub fn criterion(&self, col: &dyn Fn(usize) -> Expr) -> Option<Expr> {
+        let inh = self.inherit.as_ref()?;
+        inh.parent.as_ref()?;
+        let on = inh.on?;
+        let ids = self.identities();
+        Some(Expr::In {
+            expr: Box::new(col(on)),
+            items: ids.into_iter().map(Expr::bind).collect(),
+            negate: false,
         })
     }
 
@@ -265,6 +434,8 @@ impl Mapper {
         }
         let mut s = Select::new(self.column_exprs());
         s.where_ = self.pk_condition(0);
+        s.where_
+            .extend(self.criterion(&|i| Expr::column(&self.table, i)));
         let c = compile(&Statement::Select(s), dialect)?;
         Ok(self.by_pk_sql.get_or_init(|| c))
     }
@@ -272,7 +443,7 @@ impl Mapper {
     /// The parameters of `by_pk_sql` for a primary key: the key values, and the values
     /// bound in column properties' expressions.
     pub fn by_pk_params(&self, c: &Compiled, key: Vec<Value>) -> Result<Vec<Value>> {
-        if self.props.is_empty() {
+        if self.props.is_empty() && self.inherit.is_none() {
             return Ok(key);
         }
         c.bind(&key, &|_| None)

@@ -18,6 +18,9 @@ pub enum ResultColumn {
         mapper: Rc<Mapper>,
         start: usize,
         alias: Option<Rc<str>>,
+        /// Columns of subclasses the row holds after the entity's own (a single-table
+        /// hierarchy's `polymorphic_load = "inline"` or `with_polymorphic`).
+        poly: Option<super::mapper::PolyColumns>,
     },
     Value {
         name: Rc<str>,
@@ -41,6 +44,8 @@ impl ResultColumn {
 /// What a SELECT lists: an entity or an expression.
 pub enum SelectItem {
     Entity(Rc<Mapper>),
+    /// `with_polymorphic(Model, { Sub, ... })`: the entity with the subclasses' columns.
+    Polymorphic(Rc<Mapper>, Vec<Rc<Mapper>>),
     /// `aliased(Model, name)`: the entity read from an alias of its table.
     Aliased(Rc<Mapper>, Rc<Derived>),
     Expr(Expr),
@@ -58,6 +63,22 @@ pub struct OrmSelect {
     pub subject: Option<Rc<Mapper>>,
 }
 
+/// The subclass columns of a polymorphic entity after its own, and the criterion of a
+/// subclass entity (`kind IN (...)`).
+fn extend_poly(
+    select: &mut Select,
+    m: &Rc<Mapper>,
+    poly: Option<super::mapper::PolyColumns>,
+    col: &dyn Fn(&Rc<crate::schema::Table>, usize) -> Expr,
+) {
+    if let Some(p) = poly {
+        select.columns.extend(p.iter().map(|(t, i)| col(t, *i)));
+    }
+    if let Some(c) = m.criterion(&|i| col(&m.table, i)) {
+        select.where_.push(c);
+    }
+}
+
 impl OrmSelect {
     pub fn new(items: Vec<SelectItem>) -> OrmSelect {
         let mut select = Select::default();
@@ -65,20 +86,40 @@ impl OrmSelect {
         for item in items {
             match item {
                 SelectItem::Entity(m) => {
+                    let poly = m.inherit.as_ref().and_then(|_| m.inline_columns(None));
                     columns.push(ResultColumn::Entity {
                         mapper: m.clone(),
                         start: select.columns.len(),
                         alias: None,
+                        poly: poly.clone(),
                     });
                     select.columns.extend(m.column_exprs());
+                    if m.inherit.is_some() {
+                        extend_poly(&mut select, &m, poly, &|t, i| Expr::column(t, i));
+                    }
+                }
+                SelectItem::Polymorphic(m, subs) => {
+                    let poly = m.inline_columns(Some(&subs));
+                    columns.push(ResultColumn::Entity {
+                        mapper: m.clone(),
+                        start: select.columns.len(),
+                        alias: None,
+                        poly: poly.clone(),
+                    });
+                    select.columns.extend(m.column_exprs());
+                    extend_poly(&mut select, &m, poly, &|t, i| Expr::column(t, i));
                 }
                 SelectItem::Aliased(m, d) => {
                     columns.push(ResultColumn::Entity {
                         mapper: m.clone(),
                         start: select.columns.len(),
                         alias: Some(Rc::from(d.table.name.as_str())),
+                        poly: None,
                     });
                     select.columns.extend(m.entity_exprs(&|i| d.column(i)));
+                    if let Some(c) = m.criterion(&|i| d.column(i)) {
+                        select.where_.push(c);
+                    }
                 }
                 SelectItem::Expr(e) => {
                     let n = columns.len();

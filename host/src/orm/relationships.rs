@@ -439,6 +439,28 @@ pub fn configure(mappers: &[Rc<Mapper>], tables: &dyn Fn(&str) -> Option<Rc<Tabl
         }
     }
     for m in mappers {
+        // a subclass has its parent's relationships first, at the same positions
+        if let Some(p) = m.inherits() {
+            let inherited: Vec<Rc<Relationship>> = p.relationships.borrow().clone();
+            let mut own = m.relationships.borrow_mut();
+            for (i, r) in inherited.iter().enumerate() {
+                match own.get(i) {
+                    Some(o) if Rc::ptr_eq(o, r) => {}
+                    None => own.push(r.clone()),
+                    Some(_) => {
+                        return Err(crate::error::Error::new(
+                            crate::error::ErrorKind::InvalidRequestError,
+                            format!(
+                                "relationship {}: added to {} after its subclass {} was configured with relationships of its own; declare the models before their first use",
+                                r.path(),
+                                p.class_name,
+                                m.class_name
+                            ),
+                        ))
+                    }
+                }
+            }
+        }
         let specs: Vec<RelationshipSpec> = m.rel_specs.borrow().clone();
         for spec in &specs {
             let target = find(mappers, &spec.target, m, &spec.key)?;

@@ -82,7 +82,7 @@ pub fn many_to_one_in_identity_map(
         }
         rel.local.iter().map(|&c| st.values[c].clone()).collect()
     };
-    let key = IdentityKey::new(target.id, &values)?;
+    let key = IdentityKey::new(target.ident_id, &values)?;
     let found = inst.session()?.find(&key)?;
     let gone = {
         let st = found.state();
@@ -173,7 +173,7 @@ impl SessionCore {
         let target = rel.target();
         // a many-to-one to the target's primary key: the identity map first
         if rel.uses_get() {
-            if let Some(k) = IdentityKey::new(target.id, &values) {
+            if let Some(k) = IdentityKey::new(target.ident_id, &values) {
                 if let Some(found) = self.find(&k) {
                     // as SQLAlchemy's identity lookup: an object marked for deletion is
                     // still found by the program's access (until the flush); an expired one
@@ -393,14 +393,30 @@ pub fn plan_select(q: &OrmSelect) -> Result<Option<PlannedSelect>> {
     let mut parents: Vec<Vec<Expr>> = vec![Vec::new(); columns.len()];
     for (ci, c) in columns.iter_mut().enumerate() {
         match c {
-            ResultColumn::Entity { mapper, start, .. } => {
+            ResultColumn::Entity {
+                mapper,
+                start,
+                poly,
+                ..
+            } => {
                 let old = *start;
                 *start = select.columns.len();
                 let all = &q.select.columns[old..old + mapper.width()];
                 parents[ci] = all.to_vec();
                 match plans[ci].as_ref().and_then(|p| p.attrs.as_deref()) {
-                    Some(attrs) => select.columns.extend(attrs.iter().map(|&i| all[i].clone())),
-                    None => select.columns.extend_from_slice(all),
+                    Some(attrs) => {
+                        select.columns.extend(attrs.iter().map(|&i| all[i].clone()));
+                        *poly = None;
+                    }
+                    None => {
+                        select.columns.extend_from_slice(all);
+                        if let Some(p) = poly {
+                            let w = old + mapper.width();
+                            select
+                                .columns
+                                .extend_from_slice(&q.select.columns[w..w + p.len()]);
+                        }
+                    }
                 }
             }
             ResultColumn::Value { index, .. } => {
@@ -646,6 +662,7 @@ impl SessionCore {
                 row,
                 j.start.get(),
                 j.child.attrs.as_deref(),
+                None,
             )?;
             let node = j as *const JoinedLoad as usize;
             let p = Rc::as_ptr(inst) as usize;
@@ -747,7 +764,7 @@ impl SessionCore {
             };
             if by_pk {
                 if let Some(found) =
-                    IdentityKey::new(target.id, &values).and_then(|k| self.find(&k))
+                    IdentityKey::new(target.ident_id, &values).and_then(|k| self.find(&k))
                 {
                     if read_seen.insert(Rc::as_ptr(&found) as usize) {
                         read.push(found.clone());
@@ -842,6 +859,7 @@ impl SessionCore {
             mapper: target.clone(),
             start: 0,
             alias: None,
+            poly: None,
         }];
         columns.extend(
             key_cols

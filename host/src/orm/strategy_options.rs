@@ -58,6 +58,12 @@ pub enum LoaderOption {
         mapper: Rc<Mapper>,
         option: ColumnOption,
     },
+    /// `selectin_polymorphic(Base, { Sub, ... })`: the objects of each subclass a query of
+    /// `mapper` returns load the subclass's columns by one SELECT ... IN per subclass.
+    SelectinPolymorphic {
+        mapper: Rc<Mapper>,
+        subs: Vec<Rc<Mapper>>,
+    },
 }
 
 impl LoaderOption {
@@ -71,6 +77,7 @@ impl LoaderOption {
             LoaderOption::Columns { path, mapper, .. } => {
                 return Some(path.first().map(|r| r.parent()).unwrap_or(mapper.clone()))
             }
+            LoaderOption::SelectinPolymorphic { mapper, .. } => return Some(mapper.clone()),
         };
         path.first().map(|r| r.parent())
     }

@@ -1362,7 +1362,7 @@ fn apply(
                 .iter()
                 .map(|&i| st.values[i].clone())
                 .collect();
-            let key = IdentityKey::new(inst.mapper.id, &pk).ok_or_else(|| {
+            let key = IdentityKey::new(inst.mapper.ident_id, &pk).ok_or_else(|| {
                 Error::new(
                     ErrorKind::InvalidRequestError,
                     format!(
@@ -1472,7 +1472,7 @@ struct UpdateOutcome {
 
 /// One batch: rows that share a statement.
 struct Batch {
-    shape: (AttrSet, AttrSet),
+    shape: (AttrSet, AttrSet, *const Table),
     stmt: Rc<Insert>,
     sql: Compiled,
     rows: Vec<Vec<Value>>,
@@ -1503,15 +1503,25 @@ fn insert_rows(
     out: &mut Vec<InsertOutcome>,
 ) -> Result<()> {
     let dialect = conn.engine().dialect();
-    let ncols = table.columns.len();
     // No column has a default: every row sends all of its columns but a generated key.
-    let plain = table
-        .columns
-        .iter()
-        .all(|c| c.default.is_none() && c.server_default.is_none());
+    let plain_of = |t: &Table| {
+        t.columns
+            .iter()
+            .all(|c| c.default.is_none() && c.server_default.is_none())
+    };
+    let group = table;
+    let group_plain = plain_of(group);
     let mut batches: Vec<Batch> = Vec::new();
     for inst in rows {
         let mapper = &inst.mapper;
+        // the classes of a single-table hierarchy each write their own columns
+        let table = &mapper.table;
+        let ncols = table.columns.len();
+        let plain = if Rc::ptr_eq(table, group) {
+            group_plain
+        } else {
+            plain_of(table)
+        };
         let (included, sql_default, row, assigned, expire) = if plain {
             let st = inst.state();
             let mut included = AttrSet::all(ncols);
@@ -1528,7 +1538,7 @@ fn insert_rows(
         let generated = (!included.contains(mapper.autoincrement.unwrap_or(usize::MAX)))
             .then_some(mapper.autoincrement)
             .flatten();
-        let shape = (included, sql_default);
+        let shape = (included, sql_default, Rc::as_ptr(table));
         // a run of rows of the same shape is one batch: rows are inserted in the order
         // they were added, so generated keys follow that order
         let idx = match batches.last().filter(|b| b.shape == shape) {
@@ -1680,12 +1690,22 @@ fn update_rows(
     let dialect = conn.engine().dialect();
     #[allow(clippy::type_complexity)]
     let mut batches: Vec<(AttrSet, AttrSet, (Update, Compiled), Vec<Vec<Value>>)> = Vec::new();
-    let has_onupdate = table.columns.iter().any(|c| c.onupdate.is_some());
+    let group = table;
+    let onupdate_of = |t: &Table| t.columns.iter().any(|c| c.onupdate.is_some());
+    let group_onupdate = onupdate_of(group);
     // the version counter: bumped in SET, its old value checked in WHERE
     let version = rows.first().and_then(|i| i.mapper.version_col);
-    let full = has_onupdate || version.is_some();
+    let mut batch_tables: Vec<*const Table> = Vec::new();
     for inst in rows {
         let mapper = &inst.mapper;
+        // the classes of a single-table hierarchy each write their own columns
+        let table = &mapper.table;
+        let has_onupdate = if Rc::ptr_eq(table, group) {
+            group_onupdate
+        } else {
+            onupdate_of(table)
+        };
+        let full = has_onupdate || version.is_some();
         // a row with changes whose key is expired (a member a one-to-many copied a key into)
         // is loaded first, as SQLAlchemy reads its key's history: a row gone raises
         // ObjectDeletedError rather than an UPDATE matching nothing
@@ -1791,11 +1811,16 @@ fn update_rows(
         let pk_changed = mapper.pk.iter().any(|i| set.contains(*i));
         let new_key = if pk_changed {
             let pk: Vec<Value> = mapper.pk.iter().map(|&i| values[i].clone()).collect();
-            IdentityKey::new(mapper.id, &pk)
+            IdentityKey::new(mapper.ident_id, &pk)
         } else {
             None
         };
-        let idx = match batches.iter().rposition(|b| b.0 == set && b.1 == sql_set) {
+        let tptr = Rc::as_ptr(table);
+        let idx = match batches
+            .iter()
+            .zip(&batch_tables)
+            .rposition(|(b, t)| b.0 == set && b.1 == sql_set && *t == tptr)
+        {
             Some(i) => i,
             None => {
                 let mut up = Update::new(table);
@@ -1827,6 +1852,7 @@ fn update_rows(
                 }
                 let c = compile(&Statement::Update(up.clone()), dialect)?;
                 batches.push((set.clone(), sql_set.clone(), (up, c), Vec::new()));
+                batch_tables.push(tptr);
                 batches.len() - 1
             }
         };

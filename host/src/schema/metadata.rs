@@ -29,6 +29,16 @@ impl MetaData {
         Ok(())
     }
 
+    /// Puts `table` in the place of the table of the same name (a single-table
+    /// inheritance subclass added its columns).
+    pub fn replace(&self, table: Rc<Table>) {
+        let mut tables = self.tables.borrow_mut();
+        match tables.iter_mut().find(|t| t.name == table.name) {
+            Some(t) => *t = table,
+            None => tables.push(table),
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<Rc<Table>> {
         self.tables
             .borrow()

@@ -151,6 +151,22 @@ impl Table {
         Ok(table)
     }
 
+    /// This table with more columns after its own (a single-table inheritance subclass's):
+    /// the same table (its id), so SQL and the metadata see one table.
+    pub fn extended(&self, extra: Vec<Column>) -> Result<Table> {
+        let mut columns = self.columns.clone();
+        columns.extend(extra);
+        let mut t = Table::new(
+            &self.name,
+            columns,
+            self.constraints.clone(),
+            self.indexes.clone(),
+        )?;
+        t.id = self.id;
+        t.primary_key = self.primary_key.clone();
+        Ok(t)
+    }
+
     pub fn column_index(&self, name: &str) -> Option<usize> {
         self.by_name.get(name).copied()
     }
