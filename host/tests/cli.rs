@@ -489,3 +489,16 @@ fn lualchemy_commands_stay() {
     );
     assert_eq!(out.stdout, "0.1.0\n");
 }
+
+#[test]
+fn collector_mode_is_the_stock_interpreters() {
+    // lua.c of 5.4 runs scripts with the collector in generational mode (the library's
+    // default is incremental); collectgarbage("incremental") answers the mode it leaves
+    let out = same(
+        "the collector's mode",
+        &case(&["-e", "print(collectgarbage('incremental'))"]),
+    );
+    if binary_lua() == "Lua 5.4" {
+        assert_eq!(out.stdout.trim(), "generational");
+    }
+}

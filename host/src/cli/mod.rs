@@ -162,6 +162,7 @@ fn new_state(ignore_env: bool) -> mlua::Result<Lua> {
         lua.set_named_registry_value("LUA_NOENV", true)?;
     }
     warnings::install(&lua);
+    lualchemy::lua::compat::stock_interpreter_gc(&lua);
     Ok(lua)
 }
 

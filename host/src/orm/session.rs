@@ -7,7 +7,7 @@ use std::rc::{Rc, Weak};
 
 use super::collections::RelState;
 use super::events::SessionEvent;
-use super::identity::{FxHashMap, IdentityKey};
+use super::identity::IdentityKey;
 use super::instance::{Instance, Status};
 use super::session_bind::{JoinMode, RootTx};
 use crate::engine::{Connection, Engine};
@@ -63,7 +63,7 @@ pub struct SessionCore {
     pub(crate) root_tx: RefCell<RootTx>,
     /// Bound to a connection rather than an engine (`session_bind.rs`).
     pub(crate) bound_conn: RefCell<Option<crate::engine::connection::WeakConnection>>,
-    pub(crate) identity: RefCell<FxHashMap<IdentityKey, Rc<Instance>>>,
+    pub(crate) identity: RefCell<super::identity::IdentityMap>,
     pub(crate) new: RefCell<Vec<Rc<Instance>>>,
     pub(crate) deleted: RefCell<Vec<Rc<Instance>>>,
     pub(crate) modified: RefCell<Vec<Rc<Instance>>>,
@@ -104,7 +104,7 @@ impl Session {
             conn: RefCell::new(None),
             root_tx: RefCell::new(RootTx::default()),
             bound_conn: RefCell::new(None),
-            identity: RefCell::new(FxHashMap::default()),
+            identity: RefCell::new(super::identity::IdentityMap::default()),
             new: RefCell::new(Vec::new()),
             deleted: RefCell::new(Vec::new()),
             modified: RefCell::new(Vec::new()),

@@ -27,6 +27,16 @@ pub(crate) fn open(engine: &Engine) -> Result<rusqlite::Connection> {
         }
         _ => {
             let c = open_memory_raw(&engine.memory_uri()?)?;
+            // with no busy timeout yet, so that it never waits: the pragma reads the
+            // schema, which another connection's write transaction locks; a connection
+            // opened then keeps SQLite's default cache (its first statement says the
+            // database is locked, as it would have)
+            c.busy_timeout(std::time::Duration::ZERO).map_err(wrap)?;
+            match c.pragma_update(None, "cache_size", MEMORY_CACHE_KIB) {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy => {}
+                r => r.map_err(wrap)?,
+            }
             c.busy_timeout(options.busy_timeout(true)).map_err(wrap)?;
             c
         }
@@ -40,6 +50,13 @@ pub(crate) fn open(engine: &Engine) -> Result<rusqlite::Connection> {
     conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
 }
+
+/// The page cache of an in-memory engine's connection, in KiB (`PRAGMA cache_size`
+/// negative): its pages already live in the `memdb` buffer, so a cache miss is a copy out of
+/// memory, not a read; SQLite's default (2,000 KiB a connection) held a second copy of a
+/// scanned table (W2: 1.8 MB of its peak). 512 KiB keeps a B-tree's inner pages and a
+/// write transaction's dirty pages.
+const MEMORY_CACHE_KIB: i64 = -512;
 
 /// A connection to the `memdb` database `uri` (`file:/name?vfs=memdb`), created empty by
 /// the first connection to name it and shared by every connection of the process that

@@ -44,3 +44,7 @@ pub fn set_budget_hook(
 ) -> mlua::Result<()> {
     super::count_hook(lua, every, tick)
 }
+
+/// The collector mode of this version's stock interpreter (`lua.c`): incremental, Lua's
+/// default, so nothing to change.
+pub fn stock_interpreter_gc(_lua: &mlua::Lua) {}

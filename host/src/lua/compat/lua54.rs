@@ -62,3 +62,11 @@ pub fn set_budget_hook(
 ) -> mlua::Result<()> {
     super::count_hook(lua, every, tick)
 }
+
+/// The collector mode of this version's stock interpreter: `lua.c` of 5.4 and 5.5 restarts
+/// the collector in generational mode before it runs a script (the library's default stays
+/// incremental, so hosts keep theirs). Short-lived garbage, such as the strings a loop of
+/// attribute reads makes, is then freed by minor collections.
+pub fn stock_interpreter_gc(lua: &mlua::Lua) {
+    lua.gc_set_mode(mlua::state::GcMode::Generational(Default::default()));
+}
