@@ -348,4 +348,44 @@ describe("single-table inheritance", function()
     assert.are.equal(6, items[3].damage)
     assert.are.equal(n, #log)
   end)
+
+  it("eager loads, load_only, refresh and merge build each row as its class", function()
+    local env = setup()
+    seed(env)
+    local function cls(x) return orm.inspect(x).mapper.class_name end
+    local t = env.s:scalars(orm.select(env.Team):options(orm.joinedload(env.Team.units))):unique():one()
+    assert.are.same({ "Archer", "Unit", "Knight" }, { cls(t.units[1]), cls(t.units[2]), cls(t.units[3]) })
+    env.s:expunge_all()
+    t = env.s:scalars(orm.select(env.Team):options(orm.selectinload(env.Team.units))):one()
+    assert.are.equal("Knight", cls(t.units[3]))
+    env.s:expunge_all()
+    -- the discriminator loads with load_only, as the key does
+    local us = env.s:scalars(orm.select(env.Unit):options(orm.load_only(env.Unit.name))
+      :order_by(env.Unit.id)):all()
+    assert.are.equal("Paladin", cls(us[4]))
+    env.s:expunge_all()
+    local k = env.s:get(env.Knight, 3)
+    k.armor = 1
+    env.s:refresh(k)
+    assert.are.equal(5, k.armor)
+    env.s:expunge(k)
+    k.armor = 2
+    local m = env.s:merge(k)
+    assert.are.equal("Knight", cls(m))
+    assert.are.equal(2, m.armor)
+  end)
+
+  it("hybrids of the base are the subclass's", function()
+    local Base = orm.declarative_base()
+    local Item = Base:model("Item", { __tablename__ = "items",
+      id = orm.Column(orm.Integer, { primary_key = true }), kind = orm.Column(orm.String(10)),
+      price = orm.Column(orm.Integer),
+      doubled = orm.hybrid_property(function(self) return self.price * 2 end),
+      __mapper_args__ = { polymorphic_on = "kind", polymorphic_identity = "item" } })
+    local Weapon = Item:model("Weapon", { damage = orm.Column(orm.Integer),
+      __mapper_args__ = { polymorphic_identity = "weapon" } })
+    local w = Weapon{ price = 4, damage = 1 }
+    assert.are.equal(8, w.doubled)
+    assert.truthy(tostring(orm.select(Weapon.id):where(Weapon.doubled:gt(3))):find("items.price * ", 1, true))
+  end)
 end)

@@ -685,7 +685,21 @@ fn declare_subclass(
     let mapper = Rc::new(mapper);
     register_identity(&mapper);
     let rel_keys: Vec<String> = spec.rels.iter().map(|(k, _)| k.clone()).collect();
-    super::computed::check_descs(&mapper, &rel_keys, &spec.declared.descs)?;
+    // hybrids and synonyms of the parent are the subclass's too (its own replace them)
+    let own_descs = spec.declared.descs;
+    let mut descs: Vec<super::computed::Desc> = model_host(parent)
+        .computed
+        .descs
+        .iter()
+        .filter(|d| !own_descs.iter().any(|o| o.key == d.key))
+        .map(|d| super::computed::Desc {
+            key: d.key.clone(),
+            kind: d.kind.clone(),
+            hybrid: d.hybrid.clone(),
+        })
+        .collect();
+    descs.extend(own_descs);
+    super::computed::check_descs(&mapper, &rel_keys, &descs)?;
     // methods: the subclass's own, then the parent's class table's (looked up on a miss)
     let class = lua.create_table()?;
     for (k, v) in spec.members {
@@ -699,7 +713,7 @@ fn declare_subclass(
         mapper: mapper.clone(),
     })?;
     let mt_ref = super::instance::make_class(lua, &mapper, &class, &ud)?;
-    if !spec.declared.descs.is_empty() {
+    if !descs.is_empty() {
         super::computed::register_model(&mapper);
     }
     let _ = mapper.host.set(Box::new(ModelHost {
@@ -707,7 +721,7 @@ fn declare_subclass(
         class_ud: lua.create_registry_value(ud.clone())?,
         mt_ref,
         computed: super::computed::Computed {
-            descs: spec.declared.descs,
+            descs,
             ..Default::default()
         },
         base: Rc::downgrade(base),
