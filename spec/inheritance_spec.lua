@@ -388,4 +388,24 @@ describe("single-table inheritance", function()
     assert.are.equal(8, w.doubled)
     assert.truthy(tostring(orm.select(Weapon.id):where(Weapon.doubled:gt(3))):find("items.price * ", 1, true))
   end)
+
+  it("mapper events: propagate = true reaches the subclasses, declared before or after", function()
+    local Base = orm.declarative_base()
+    local Unit = Base:model("Unit", { __tablename__ = "units",
+      id = orm.Column(orm.Integer, { primary_key = true }), kind = orm.Column(orm.String(10)),
+      __mapper_args__ = { polymorphic_on = "kind", polymorphic_identity = "unit" } })
+    local Archer = Unit:model("Archer", { __mapper_args__ = { polymorphic_identity = "archer" } })
+    local seen = {}
+    local function cls(t) return orm.inspect(t).mapper.class_name end
+    orm.event.listen(Unit, "before_insert", function(_, _, t) seen[#seen + 1] = "plain " .. cls(t) end)
+    orm.event.listen(Unit, "before_insert", function(_, _, t) seen[#seen + 1] = "prop " .. cls(t) end,
+      { propagate = true })
+    local Knight = Unit:model("Knight", { __mapper_args__ = { polymorphic_identity = "knight" } })
+    local engine = orm.create_engine("sqlite://")
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    s:add_all({ Unit{}, Archer{}, Knight{} })
+    s:flush()
+    assert.are.same({ "plain Unit", "prop Unit", "prop Archer", "prop Knight" }, seen)
+  end)
 end)

@@ -907,6 +907,13 @@ impl UserData for LuaModel {
                                         Rc::as_ptr(&base) as *const _,
                                         &model,
                                     )?;
+                                    // listeners a parent registered with propagate = true
+                                    let mut p = Some(parent.clone());
+                                    while let Some(m) = p {
+                                        let ud = model_host(&m).class_ud(lua)?;
+                                        super::events::on_new_model(lua, ud.to_pointer(), &model)?;
+                                        p = m.inherits().cloned();
+                                    }
                                     Ok(model)
                                 },
                             )?));
