@@ -408,4 +408,38 @@ describe("single-table inheritance", function()
     s:flush()
     assert.are.same({ "plain Unit", "prop Unit", "prop Archer", "prop Knight" }, seen)
   end)
+
+  it("eager loads of a relationship to a subclass filter by its identities", function()
+    local env = setup()
+    seed(env)
+    local t = env.s:scalars(orm.select(env.Team):options(orm.joinedload(env.Team.archers))):unique():one()
+    assert.are.equal(1, #t.archers)
+    assert.truthy(env.log[#env.log]:find("kind IN", 1, true))
+    env.s:expunge_all()
+    t = env.s:scalars(orm.select(env.Team):options(orm.selectinload(env.Team.archers))):one()
+    assert.are.equal(1, #t.archers)
+    assert.are.equal("robin", t.archers[1].name)
+  end)
+
+  it("a many-to-one to a subclass is not an object of another class", function()
+    local Base = orm.declarative_base()
+    local Unit = Base:model("Unit", { __tablename__ = "units",
+      id = orm.Column(orm.Integer, { primary_key = true }), kind = orm.Column(orm.String(10)),
+      __mapper_args__ = { polymorphic_on = "kind", polymorphic_identity = "unit" } })
+    local Knight = Unit:model("Knight", { __mapper_args__ = { polymorphic_identity = "knight" } })
+    local Squire = Unit:model("Squire", { __mapper_args__ = { polymorphic_identity = "squire" },
+      knight_id = orm.Column(orm.Integer, orm.ForeignKey("units.id")),
+      knight = orm.relationship("Knight", { remote_side = "Knight.id" }) })
+    local engine = orm.create_engine("sqlite://")
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    local plain = Unit{}
+    s:add(plain)
+    s:flush()
+    local sq = Squire{ knight_id = plain.id }
+    s:add(sq)
+    s:flush()
+    s:expire(sq)
+    assert.is_nil(sq.knight)
+  end)
 end)
