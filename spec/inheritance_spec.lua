@@ -91,6 +91,9 @@ describe("single-table inheritance", function()
     for _, c in ipairs(env.Base.metadata.tables.units.columns) do names[#names + 1] = c.name end
     assert.are.same({ "id", "name", "kind", "team_id", "range", "armor", "mana" }, names)
     assert.are.equal("units", env.Archer.__tablename__)
+    -- every class of the hierarchy maps the whole table
+    assert.are.equal(7, #env.Archer.__table__.columns)
+    assert.are.equal(7, #orm.inspect(env.Unit).local_table.columns)
   end)
 
   it("sets the discriminator when an object is made, and INSERTs the class's columns", function()
@@ -441,5 +444,19 @@ describe("single-table inheritance", function()
     s:flush()
     s:expire(sq)
     assert.is_nil(sq.knight)
+  end)
+
+  it("session binds: a subclass goes where its parent class is bound", function()
+    local Base = orm.declarative_base()
+    local Unit = Base:model("Unit", { __tablename__ = "units",
+      id = orm.Column(orm.Integer, { primary_key = true }), kind = orm.Column(orm.String(10)),
+      __mapper_args__ = { polymorphic_on = "kind", polymorphic_identity = "unit" } })
+    local Archer = Unit:model("Archer", { __mapper_args__ = { polymorphic_identity = "archer" } })
+    local e1, e2 = orm.create_engine("sqlite://"), orm.create_engine("sqlite://")
+    local s = orm.Session{ binds = { [Unit] = e1, [Base] = e2 } }
+    assert.are.equal(e1, s:get_bind(Archer))
+    s = orm.Session{ binds = { [Archer] = e1, [Base] = e2 } }
+    assert.are.equal(e2, s:get_bind(Unit))
+    assert.are.equal(e1, s:get_bind(Archer))
   end)
 end)

@@ -868,7 +868,7 @@ impl UserData for LuaModel {
                     }
                     match &*k {
                         "__table__" => {
-                            return Ok(LuaValue::UserData(table_value(lua, &mapper.table)?))
+                            return Ok(LuaValue::UserData(table_value(lua, &mapped_table(mapper))?))
                         }
                         "__tablename__" => {
                             return Ok(LuaValue::String(lua.create_string(&mapper.table.name)?))
@@ -973,6 +973,21 @@ impl UserData for LuaModel {
             Ok(format!("<class '{}'>", this.mapper.class_name))
         });
     }
+}
+
+/// The table a model maps, as its `__table__`: for a class of a single-table hierarchy the
+/// whole table (with every subclass's columns), as the metadata holds it.
+fn mapped_table(m: &Rc<Mapper>) -> Rc<Table> {
+    if m.inherit.is_some() {
+        if let Some(t) = model_host(m)
+            .base
+            .upgrade()
+            .and_then(|b| b.metadata.get(&m.table.name))
+        {
+            return t;
+        }
+    }
+    m.table.clone()
 }
 
 /// `orm.inspect(Model)`.
@@ -1089,7 +1104,9 @@ impl UserData for MapperInfo {
             Ok(MapperInfo(m))
         });
         f.add_field_method_get("single", |_, this| Ok(this.0.inherits().is_some()));
-        f.add_field_method_get("local_table", |lua, this| table_value(lua, &this.0.table));
+        f.add_field_method_get("local_table", |lua, this| {
+            table_value(lua, &mapped_table(&this.0))
+        });
         f.add_field_method_get("columns", |lua, this| {
             let t = lua.create_table()?;
             for i in 0..this.0.attrs.len() {
