@@ -184,6 +184,9 @@ describe("single-table inheritance", function()
     assert.are.equal(1, #t.archers)
     assert.are.equal("robin", t.archers[1].name)
     assert.are.equal("robin the archer", t.archers[1]:describe())
+    -- metamethods of the base's class are inherited too
+    env.Unit.__tostring = function(self) return "<" .. self.kind .. " " .. self.name .. ">" end
+    assert.are.equal("<archer robin>", tostring(t.archers[1]))
     local k = env.Knight{ name = "gawain", team = t }
     assert.are.equal(t, k.team)
     env.s:add(k)
