@@ -233,7 +233,15 @@ impl Mapper {
         }
         match inh.map.get(v) {
             Some(m) => Ok(Some(m)),
-            None if v.is_null() && inh.identity.is_none() => Ok(None),
+            None if v.is_null() => Err(crate::error::Error::new(
+                crate::error::ErrorKind::InvalidRequestError,
+                format!(
+                    "Row of {} can't be loaded into an object; the polymorphic discriminator column '{}.{}' is NULL",
+                    self.class_name,
+                    self.table.name,
+                    self.table.columns[inh.on.unwrap_or(0)].name
+                ),
+            )),
             None => Err(crate::error::Error::new(
                 crate::error::ErrorKind::InvalidRequestError,
                 format!(
