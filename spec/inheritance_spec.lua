@@ -472,4 +472,20 @@ describe("single-table inheritance", function()
     assert.are.equal(e2, s:get_bind(Unit))
     assert.are.equal(e1, s:get_bind(Archer))
   end)
+
+  it("ORM bulk INSERT parameters and bulk_insert_mappings set the class's discriminator", function()
+    local env = setup()
+    local s = env.s
+    s:execute(orm.insert(env.Archer), { name = "d" })
+    s:execute(orm.insert(env.Archer), { { name = "e", kind = "unit" } })
+    s:bulk_insert_mappings(env.Archer, { { name = "f" } })
+    -- the statement's own values are not ORM parameters: as SQLAlchemy, no discriminator
+    s:execute(orm.insert(env.Archer):values({ name = "g" }))
+    local kinds = {}
+    for _, r in ipairs(s:execute(orm.select(env.Unit.__table__.c.name, env.Unit.__table__.c.kind)
+        :order_by(env.Unit.__table__.c.id)):all()) do
+      kinds[#kinds + 1] = r[1] .. "=" .. tostring(r[2])
+    end
+    assert.are.same({ "d=archer", "e=unit", "f=archer", "g=nil" }, kinds)
+  end)
 end)

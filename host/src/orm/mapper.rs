@@ -185,6 +185,13 @@ impl Mapper {
         })
     }
 
+    /// The discriminator attribute and this class's value of it (a class of a hierarchy
+    /// with `polymorphic_on` and a `polymorphic_identity`).
+    pub fn discriminator(&self) -> Option<(usize, &Value)> {
+        let inh = self.inherit.as_ref()?;
+        Some((inh.on?, inh.identity.as_ref()?))
+    }
+
     /// The mapper it inherits from.
     pub fn inherits(&self) -> Option<&Rc<Mapper>> {
         self.inherit.as_ref().and_then(|i| i.parent.as_ref())
