@@ -488,4 +488,22 @@ describe("single-table inheritance", function()
     end
     assert.are.same({ "d=archer", "e=unit", "f=archer", "g=nil" }, kinds)
   end)
+
+  it("autogenerate compares the whole table: a subclass declared later is an add_column", function()
+    local autogenerate = require("lualchemy.migrate")
+    local env = setup()
+    local function on_units()
+      local out = {}
+      for _, d in ipairs(autogenerate.compare_metadata(env.engine, env.Base.metadata)) do
+        if d[3] == "units" or (type(d[2]) == "table" and d[2].name == "units") then out[#out + 1] = d end
+      end
+      return out
+    end
+    assert.are.equal(0, #on_units())
+    env.Unit:model("Mage", { __mapper_args__ = { polymorphic_identity = "mage" }, spell = orm.Column(orm.String(20)) })
+    local d = on_units()
+    assert.are.equal(1, #d)
+    assert.are.equal("add_column", d[1][1])
+    assert.are.equal("spell", d[1][4].name)
+  end)
 end)
