@@ -301,6 +301,11 @@ describe("single-table inheritance", function()
       Root:model("D", { __mapper_args__ = { polymorphic_load = "eager" } })
     end)
     assert.truthy(err:find("model D", 1, true) and err:find("polymorphic_load", 1, true))
+    err = pcall_err(function() Root:model("E", { __tablename__ = "es",
+      id = orm.Column(orm.Integer, orm.ForeignKey("roots.id"), { primary_key = true }) }) end)
+    assert.truthy(err:find("model E", 1, true) and err:find("joined-table inheritance", 1, true))
+    err = pcall_err(function() Root:model("F", { __abstract__ = true }) end)
+    assert.truthy(err:find("model F", 1, true) and err:find("__abstract__", 1, true))
   end)
 
   it("a subclass's identities filter its columns, joins to it, EXISTS and bulk DML", function()

@@ -320,6 +320,11 @@ pub fn declare(
     }
     let mut members = inherited.members.clone();
     members.extend(own.members.clone());
+    if abstract_ && parent_model.is_some() {
+        return Err(arg(format!(
+            "model {name}: __abstract__ on a subclass of a mapped model is not supported (declare the abstract model on the declarative base)"
+        )));
+    }
     if abstract_ {
         // hybrids, synonyms and column properties are inherited as members
         return Ok(LuaValue::UserData(
