@@ -91,6 +91,9 @@ describe("single-table inheritance", function()
     for _, c in ipairs(env.Base.metadata.tables.units.columns) do names[#names + 1] = c.name end
     assert.are.same({ "id", "name", "kind", "team_id", "range", "armor", "mana" }, names)
     assert.are.equal("units", env.Archer.__tablename__)
+    -- every class of the hierarchy maps the whole table
+    assert.are.equal(7, #env.Archer.__table__.columns)
+    assert.are.equal(7, #orm.inspect(env.Unit).local_table.columns)
   end)
 
   it("sets the discriminator when an object is made, and INSERTs the class's columns", function()
@@ -181,6 +184,9 @@ describe("single-table inheritance", function()
     assert.are.equal(1, #t.archers)
     assert.are.equal("robin", t.archers[1].name)
     assert.are.equal("robin the archer", t.archers[1]:describe())
+    -- metamethods of the base's class are inherited too
+    env.Unit.__tostring = function(self) return "<" .. self.kind .. " " .. self.name .. ">" end
+    assert.are.equal("<archer robin>", tostring(t.archers[1]))
     local k = env.Knight{ name = "gawain", team = t }
     assert.are.equal(t, k.team)
     env.s:add(k)
@@ -210,6 +216,10 @@ describe("single-table inheritance", function()
     env.s:execute(orm.text("INSERT INTO units (id, name, kind) VALUES (10, 'x', 'zzz')"))
     local err = pcall_err(function() return env.s:scalars(orm.select(env.Unit)):all() end)
     assert.truthy(err:find("No such polymorphic_identity 'zzz' is defined", 1, true))
+    env.s:rollback()
+    env.s:execute(orm.text("INSERT INTO units (id, name, kind) VALUES (11, 'y', NULL)"))
+    err = pcall_err(function() return env.s:scalars(orm.select(env.Unit)):all() end)
+    assert.truthy(err:find("the polymorphic discriminator column 'units.kind' is NULL", 1, true), err)
   end)
 
   it("polymorphic_load = 'inline' selects the subclass's columns with the base's", function()
@@ -291,6 +301,11 @@ describe("single-table inheritance", function()
       Root:model("D", { __mapper_args__ = { polymorphic_load = "eager" } })
     end)
     assert.truthy(err:find("model D", 1, true) and err:find("polymorphic_load", 1, true))
+    err = pcall_err(function() Root:model("E", { __tablename__ = "es",
+      id = orm.Column(orm.Integer, orm.ForeignKey("roots.id"), { primary_key = true }) }) end)
+    assert.truthy(err:find("model E", 1, true) and err:find("joined-table inheritance", 1, true))
+    err = pcall_err(function() Root:model("F", { __abstract__ = true }) end)
+    assert.truthy(err:find("model F", 1, true) and err:find("__abstract__", 1, true))
   end)
 
   it("a subclass's identities filter its columns, joins to it, EXISTS and bulk DML", function()
@@ -302,6 +317,12 @@ describe("single-table inheritance", function()
     local teams = env.s:scalars(orm.select(env.Team):join(env.Team.archers)):all()
     assert.are.equal(1, #teams)
     assert.truthy(env.log[#env.log]:find("AND units.kind IN", 1, true))
+    -- a join to the subclass itself, its ON inferred or given
+    local q = tostring(orm.select(env.Team):join(env.Archer))
+    assert.truthy(q:find("ON teams.id = units.team_id AND units.kind IN", 1, true), q)
+    q = tostring(orm.select(env.Team):outerjoin(env.Knight, env.Knight.team_id:eq(env.Team.id)))
+    assert.truthy(q:find("LEFT OUTER JOIN units ON units.team_id = teams.id AND units.kind IN", 1, true), q)
+    assert.are.equal(1, #env.s:scalars(orm.select(env.Team):join(env.Archer)):all())
     assert.are.equal(1, #env.s:scalars(orm.select(env.Team):where(env.Team.archers:any())):all())
     assert.are.equal(0, #env.s:scalars(orm.select(env.Team)
       :where(env.Team.archers:any(env.Archer.range:gt(10)))):all())
@@ -347,5 +368,147 @@ describe("single-table inheritance", function()
     assert.truthy(log[n]:find("items.id IN", 1, true) and log[n]:find("items.damage", 1, true))
     assert.are.equal(6, items[3].damage)
     assert.are.equal(n, #log)
+  end)
+
+  it("eager loads, load_only, refresh and merge build each row as its class", function()
+    local env = setup()
+    seed(env)
+    local function cls(x) return orm.inspect(x).mapper.class_name end
+    local t = env.s:scalars(orm.select(env.Team):options(orm.joinedload(env.Team.units))):unique():one()
+    assert.are.same({ "Archer", "Unit", "Knight" }, { cls(t.units[1]), cls(t.units[2]), cls(t.units[3]) })
+    env.s:expunge_all()
+    t = env.s:scalars(orm.select(env.Team):options(orm.selectinload(env.Team.units))):one()
+    assert.are.equal("Knight", cls(t.units[3]))
+    env.s:expunge_all()
+    -- the discriminator loads with load_only, as the key does
+    local us = env.s:scalars(orm.select(env.Unit):options(orm.load_only(env.Unit.name))
+      :order_by(env.Unit.id)):all()
+    assert.are.equal("Paladin", cls(us[4]))
+    env.s:expunge_all()
+    local k = env.s:get(env.Knight, 3)
+    k.armor = 1
+    env.s:refresh(k)
+    assert.are.equal(5, k.armor)
+    env.s:expunge(k)
+    k.armor = 2
+    local m = env.s:merge(k)
+    assert.are.equal("Knight", cls(m))
+    assert.are.equal(2, m.armor)
+  end)
+
+  it("hybrids of the base are the subclass's", function()
+    local Base = orm.declarative_base()
+    local Item = Base:model("Item", { __tablename__ = "items",
+      id = orm.Column(orm.Integer, { primary_key = true }), kind = orm.Column(orm.String(10)),
+      price = orm.Column(orm.Integer),
+      doubled = orm.hybrid_property(function(self) return self.price * 2 end),
+      __mapper_args__ = { polymorphic_on = "kind", polymorphic_identity = "item" } })
+    local Weapon = Item:model("Weapon", { damage = orm.Column(orm.Integer),
+      __mapper_args__ = { polymorphic_identity = "weapon" } })
+    local w = Weapon{ price = 4, damage = 1 }
+    assert.are.equal(8, w.doubled)
+    assert.truthy(tostring(orm.select(Weapon.id):where(Weapon.doubled:gt(3))):find("items.price * ", 1, true))
+  end)
+
+  it("mapper events: propagate = true reaches the subclasses, declared before or after", function()
+    local Base = orm.declarative_base()
+    local Unit = Base:model("Unit", { __tablename__ = "units",
+      id = orm.Column(orm.Integer, { primary_key = true }), kind = orm.Column(orm.String(10)),
+      __mapper_args__ = { polymorphic_on = "kind", polymorphic_identity = "unit" } })
+    local Archer = Unit:model("Archer", { __mapper_args__ = { polymorphic_identity = "archer" } })
+    local seen = {}
+    local function cls(t) return orm.inspect(t).mapper.class_name end
+    orm.event.listen(Unit, "before_insert", function(_, _, t) seen[#seen + 1] = "plain " .. cls(t) end)
+    orm.event.listen(Unit, "before_insert", function(_, _, t) seen[#seen + 1] = "prop " .. cls(t) end,
+      { propagate = true })
+    local Knight = Unit:model("Knight", { __mapper_args__ = { polymorphic_identity = "knight" } })
+    local engine = orm.create_engine("sqlite://")
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    s:add_all({ Unit{}, Archer{}, Knight{} })
+    s:flush()
+    assert.are.same({ "plain Unit", "prop Unit", "prop Archer", "prop Knight" }, seen)
+  end)
+
+  it("eager loads of a relationship to a subclass filter by its identities", function()
+    local env = setup()
+    seed(env)
+    local t = env.s:scalars(orm.select(env.Team):options(orm.joinedload(env.Team.archers))):unique():one()
+    assert.are.equal(1, #t.archers)
+    assert.truthy(env.log[#env.log]:find("kind IN", 1, true))
+    env.s:expunge_all()
+    t = env.s:scalars(orm.select(env.Team):options(orm.selectinload(env.Team.archers))):one()
+    assert.are.equal(1, #t.archers)
+    assert.are.equal("robin", t.archers[1].name)
+  end)
+
+  it("a many-to-one to a subclass is not an object of another class", function()
+    local Base = orm.declarative_base()
+    local Unit = Base:model("Unit", { __tablename__ = "units",
+      id = orm.Column(orm.Integer, { primary_key = true }), kind = orm.Column(orm.String(10)),
+      __mapper_args__ = { polymorphic_on = "kind", polymorphic_identity = "unit" } })
+    local Knight = Unit:model("Knight", { __mapper_args__ = { polymorphic_identity = "knight" } })
+    local Squire = Unit:model("Squire", { __mapper_args__ = { polymorphic_identity = "squire" },
+      knight_id = orm.Column(orm.Integer, orm.ForeignKey("units.id")),
+      knight = orm.relationship("Knight", { remote_side = "Knight.id" }) })
+    local engine = orm.create_engine("sqlite://")
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    local plain = Unit{}
+    s:add(plain)
+    s:flush()
+    local sq = Squire{ knight_id = plain.id }
+    s:add(sq)
+    s:flush()
+    s:expire(sq)
+    assert.is_nil(sq.knight)
+  end)
+
+  it("session binds: a subclass goes where its parent class is bound", function()
+    local Base = orm.declarative_base()
+    local Unit = Base:model("Unit", { __tablename__ = "units",
+      id = orm.Column(orm.Integer, { primary_key = true }), kind = orm.Column(orm.String(10)),
+      __mapper_args__ = { polymorphic_on = "kind", polymorphic_identity = "unit" } })
+    local Archer = Unit:model("Archer", { __mapper_args__ = { polymorphic_identity = "archer" } })
+    local e1, e2 = orm.create_engine("sqlite://"), orm.create_engine("sqlite://")
+    local s = orm.Session{ binds = { [Unit] = e1, [Base] = e2 } }
+    assert.are.equal(e1, s:get_bind(Archer))
+    s = orm.Session{ binds = { [Archer] = e1, [Base] = e2 } }
+    assert.are.equal(e2, s:get_bind(Unit))
+    assert.are.equal(e1, s:get_bind(Archer))
+  end)
+
+  it("ORM bulk INSERT parameters and bulk_insert_mappings set the class's discriminator", function()
+    local env = setup()
+    local s = env.s
+    s:execute(orm.insert(env.Archer), { name = "d" })
+    s:execute(orm.insert(env.Archer), { { name = "e", kind = "unit" } })
+    s:bulk_insert_mappings(env.Archer, { { name = "f" } })
+    -- the statement's own values are not ORM parameters: as SQLAlchemy, no discriminator
+    s:execute(orm.insert(env.Archer):values({ name = "g" }))
+    local kinds = {}
+    for _, r in ipairs(s:execute(orm.select(env.Unit.__table__.c.name, env.Unit.__table__.c.kind)
+        :order_by(env.Unit.__table__.c.id)):all()) do
+      kinds[#kinds + 1] = r[1] .. "=" .. tostring(r[2])
+    end
+    assert.are.same({ "d=archer", "e=unit", "f=archer", "g=nil" }, kinds)
+  end)
+
+  it("autogenerate compares the whole table: a subclass declared later is an add_column", function()
+    local autogenerate = require("lualchemy.migrate")
+    local env = setup()
+    local function on_units()
+      local out = {}
+      for _, d in ipairs(autogenerate.compare_metadata(env.engine, env.Base.metadata)) do
+        if d[3] == "units" or (type(d[2]) == "table" and d[2].name == "units") then out[#out + 1] = d end
+      end
+      return out
+    end
+    assert.are.equal(0, #on_units())
+    env.Unit:model("Mage", { __mapper_args__ = { polymorphic_identity = "mage" }, spell = orm.Column(orm.String(20)) })
+    local d = on_units()
+    assert.are.equal(1, #d)
+    assert.are.equal("add_column", d[1][1])
+    assert.are.equal("spell", d[1][4].name)
   end)
 end)

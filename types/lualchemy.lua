@@ -373,6 +373,13 @@ function orm.aliased(model, name) end
 ---@return lualchemy.WithPolymorphic
 function orm.with_polymorphic(model, classes) end
 
+---A loader option: the named subclasses' columns of the objects a query of `model` returns
+---load by one `SELECT ... WHERE id IN (...)` per subclass.
+---@param model lualchemy.Model
+---@param classes lualchemy.Model[]|"*"
+---@return lualchemy.Load
+function orm.selectin_polymorphic(model, classes) end
+
 ---`orm.with_polymorphic(Unit, { Archer })`: selected like `Unit`; `.Archer` is the
 ---subclass, `.name` the base's attribute.
 ---@class lualchemy.WithPolymorphic

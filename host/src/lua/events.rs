@@ -308,6 +308,7 @@ const SESSION_EVENTS: &str = "before_flush, after_flush, after_flush_postexec, b
 const ENGINE_EVENTS: &str = "connect, before_cursor_execute, after_cursor_execute";
 
 /// listen / remove / contains on one target: what `op` does to each registry.
+#[allow(clippy::too_many_arguments)]
 fn apply(
     lua: &Lua,
     target: &LuaValue,
@@ -316,12 +317,29 @@ fn apply(
     op: Op,
     once: bool,
     retval: bool,
+    propagate: bool,
 ) -> LuaResult<bool> {
     let id = id_of(lua, f)?;
     if matches!(op, Op::Listen) {
         raise_values_from_now_on(lua)?;
     }
-    match target_of(target)? {
+    let mut t = target_of(target)?;
+    // `propagate = true` on a model: its subclasses now, and those declared later
+    if let (true, Target::Mappers(ms, later @ None), LuaValue::UserData(ud)) =
+        (propagate, &mut t, target)
+    {
+        if let Some(m) = ms.first().cloned() {
+            if let Some(base) = super::model::model_host(&m).base.upgrade() {
+                for sub in base.mappers.borrow().iter() {
+                    if sub.id != m.id && sub.isa(&m) {
+                        ms.push(sub.clone());
+                    }
+                }
+            }
+            *later = Some(ud.to_pointer());
+        }
+    }
+    match t {
         Target::Relationship(rel) => rel_listener_op(lua, &rel, name, f, op, once, retval),
         Target::Column(mapper, col) => {
             if name != "set" {
@@ -508,9 +526,9 @@ pub fn on_new_model(lua: &Lua, key: *const std::ffi::c_void, model: &LuaValue) -
 }
 
 /// `{ once = true, retval = true }`: (once, retval).
-fn options(opts: Option<&mlua::Table>) -> LuaResult<(bool, bool)> {
+fn options(opts: Option<&mlua::Table>) -> LuaResult<(bool, bool, bool)> {
     let Some(o) = opts else {
-        return Ok((false, false));
+        return Ok((false, false, false));
     };
     for pair in o.pairs::<String, LuaValue>() {
         let (k, _) = pair?;
@@ -523,6 +541,7 @@ fn options(opts: Option<&mlua::Table>) -> LuaResult<(bool, bool)> {
     Ok((
         o.get::<Option<bool>>("once")?.unwrap_or(false),
         o.get::<Option<bool>>("retval")?.unwrap_or(false),
+        o.get::<Option<bool>>("propagate")?.unwrap_or(false),
     ))
 }
 
@@ -1033,8 +1052,8 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
         "listen",
         lua.create_function(
             |lua, (target, name, f, opts): (LuaValue, String, Function, Option<mlua::Table>)| {
-                let (once, retval) = options(opts.as_ref())?;
-                apply(lua, &target, &name, &f, Op::Listen, once, retval)?;
+                let (once, retval, propagate) = options(opts.as_ref())?;
+                apply(lua, &target, &name, &f, Op::Listen, once, retval, propagate)?;
                 Ok(())
             },
         )?,
@@ -1046,8 +1065,8 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                 match a {
                     // listens_for(target, name, fn [, opts])
                     LuaValue::Function(f) => {
-                        let (once, retval) = options(b.as_ref())?;
-                        apply(lua, &target, &name, &f, Op::Listen, once, retval)?;
+                        let (once, retval, propagate) = options(b.as_ref())?;
+                        apply(lua, &target, &name, &f, Op::Listen, once, retval, propagate)?;
                         Ok(LuaValue::Function(f))
                     }
                     // listens_for(target, name [, opts]) returns a decorator
@@ -1056,11 +1075,20 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                             LuaValue::Table(t) => Some(t),
                             _ => None,
                         };
-                        let (once, retval) = options(opts.as_ref())?;
+                        let (once, retval, propagate) = options(opts.as_ref())?;
                         target_of(&target)?;
                         Ok(LuaValue::Function(lua.create_function(
                             move |lua, f: Function| {
-                                apply(lua, &target, &name, &f, Op::Listen, once, retval)?;
+                                apply(
+                                    lua,
+                                    &target,
+                                    &name,
+                                    &f,
+                                    Op::Listen,
+                                    once,
+                                    retval,
+                                    propagate,
+                                )?;
                                 Ok(f)
                             },
                         )?))
@@ -1072,7 +1100,7 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
     event.set(
         "remove",
         lua.create_function(|lua, (target, name, f): (LuaValue, String, Function)| {
-            if !apply(lua, &target, &name, &f, Op::Remove, false, false)? {
+            if !apply(lua, &target, &name, &f, Op::Remove, false, false, false)? {
                 return Err(super::error::invalid(format!(
                     "orm.event.remove: no listener for '{name}' with this function on the target"
                 )));
@@ -1083,7 +1111,7 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
     event.set(
         "contains",
         lua.create_function(|lua, (target, name, f): (LuaValue, String, Function)| {
-            apply(lua, &target, &name, &f, Op::Contains, false, false)
+            apply(lua, &target, &name, &f, Op::Contains, false, false, false)
         })?,
     )?;
     orm.set("event", event)?;

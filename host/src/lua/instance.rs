@@ -232,7 +232,7 @@ fn class_meta(lua: &Lua, name: &str, args: mlua::MultiValue) -> LuaResult<LuaVal
         .ok_or_else(|| arg(format!("{name}: no lualchemy instance among the operands")))?;
     let class = super::model::model_host(&inst.mapper).class(lua)?;
     let _nested = compat::nested().map_err(mlua::Error::runtime)?;
-    match (class.raw_get::<LuaValue>(name)?, name) {
+    match (class.get::<LuaValue>(name)?, name) {
         (LuaValue::Function(f), "__tostring") => {
             let v = f.call::<LuaValue>(args.into_iter().next())?;
             Ok(LuaValue::String(match lua.coerce_string(v)? {

@@ -320,6 +320,11 @@ pub fn declare(
     }
     let mut members = inherited.members.clone();
     members.extend(own.members.clone());
+    if abstract_ && parent_model.is_some() {
+        return Err(arg(format!(
+            "model {name}: __abstract__ on a subclass of a mapped model is not supported (declare the abstract model on the declarative base)"
+        )));
+    }
     if abstract_ {
         // hybrids, synonyms and column properties are inherited as members
         return Ok(LuaValue::UserData(
@@ -685,7 +690,21 @@ fn declare_subclass(
     let mapper = Rc::new(mapper);
     register_identity(&mapper);
     let rel_keys: Vec<String> = spec.rels.iter().map(|(k, _)| k.clone()).collect();
-    super::computed::check_descs(&mapper, &rel_keys, &spec.declared.descs)?;
+    // hybrids and synonyms of the parent are the subclass's too (its own replace them)
+    let own_descs = spec.declared.descs;
+    let mut descs: Vec<super::computed::Desc> = model_host(parent)
+        .computed
+        .descs
+        .iter()
+        .filter(|d| !own_descs.iter().any(|o| o.key == d.key))
+        .map(|d| super::computed::Desc {
+            key: d.key.clone(),
+            kind: d.kind.clone(),
+            hybrid: d.hybrid.clone(),
+        })
+        .collect();
+    descs.extend(own_descs);
+    super::computed::check_descs(&mapper, &rel_keys, &descs)?;
     // methods: the subclass's own, then the parent's class table's (looked up on a miss)
     let class = lua.create_table()?;
     for (k, v) in spec.members {
@@ -699,7 +718,7 @@ fn declare_subclass(
         mapper: mapper.clone(),
     })?;
     let mt_ref = super::instance::make_class(lua, &mapper, &class, &ud)?;
-    if !spec.declared.descs.is_empty() {
+    if !descs.is_empty() {
         super::computed::register_model(&mapper);
     }
     let _ = mapper.host.set(Box::new(ModelHost {
@@ -707,7 +726,7 @@ fn declare_subclass(
         class_ud: lua.create_registry_value(ud.clone())?,
         mt_ref,
         computed: super::computed::Computed {
-            descs: spec.declared.descs,
+            descs,
             ..Default::default()
         },
         base: Rc::downgrade(base),
@@ -854,7 +873,7 @@ impl UserData for LuaModel {
                     }
                     match &*k {
                         "__table__" => {
-                            return Ok(LuaValue::UserData(table_value(lua, &mapper.table)?))
+                            return Ok(LuaValue::UserData(table_value(lua, &mapped_table(mapper))?))
                         }
                         "__tablename__" => {
                             return Ok(LuaValue::String(lua.create_string(&mapper.table.name)?))
@@ -893,6 +912,13 @@ impl UserData for LuaModel {
                                         Rc::as_ptr(&base) as *const _,
                                         &model,
                                     )?;
+                                    // listeners a parent registered with propagate = true
+                                    let mut p = Some(parent.clone());
+                                    while let Some(m) = p {
+                                        let ud = model_host(&m).class_ud(lua)?;
+                                        super::events::on_new_model(lua, ud.to_pointer(), &model)?;
+                                        p = m.inherits().cloned();
+                                    }
                                     Ok(model)
                                 },
                             )?));
@@ -952,6 +978,21 @@ impl UserData for LuaModel {
             Ok(format!("<class '{}'>", this.mapper.class_name))
         });
     }
+}
+
+/// The table a model maps, as its `__table__`: for a class of a single-table hierarchy the
+/// whole table (with every subclass's columns), as the metadata holds it.
+fn mapped_table(m: &Rc<Mapper>) -> Rc<Table> {
+    if m.inherit.is_some() {
+        if let Some(t) = model_host(m)
+            .base
+            .upgrade()
+            .and_then(|b| b.metadata.get(&m.table.name))
+        {
+            return t;
+        }
+    }
+    m.table.clone()
 }
 
 /// `orm.inspect(Model)`.
@@ -1068,7 +1109,9 @@ impl UserData for MapperInfo {
             Ok(MapperInfo(m))
         });
         f.add_field_method_get("single", |_, this| Ok(this.0.inherits().is_some()));
-        f.add_field_method_get("local_table", |lua, this| table_value(lua, &this.0.table));
+        f.add_field_method_get("local_table", |lua, this| {
+            table_value(lua, &mapped_table(&this.0))
+        });
         f.add_field_method_get("columns", |lua, this| {
             let t = lua.create_table()?;
             for i in 0..this.0.attrs.len() {

@@ -153,6 +153,7 @@ fn bulk_insert(
 ) -> LuaResult<ResultSet> {
     let mapper = &ins.mapper;
     let table = &mapper.table;
+    let params_given = matches!(&params, Some(LuaValue::Table(_)));
     // the rows: a list of tables, one table, or the statement's own `values`
     let (list, one) = match params {
         Some(LuaValue::Table(t)) if t.raw_len() > 0 => (Some(t), None),
@@ -191,8 +192,14 @@ fn bulk_insert(
     let mut returned: Option<Rows> = None;
     let returning = ins.returning.as_ref();
     let mut run: (Vec<usize>, Vec<Vec<Value>>) = (Vec::new(), Vec::new());
+    // ORM bulk INSERT parameters (not the statement's own values) set the class's
+    // discriminator when they leave it out, as SQLAlchemy's
+    let with_identity = params_given;
     for i in 0..n {
-        let (cols, values) = insert_row(lua, mapper, &dict(i)?)?;
+        let (mut cols, mut values) = insert_row(lua, mapper, &dict(i)?)?;
+        if with_identity {
+            add_discriminator(mapper, &mut cols, &mut values);
+        }
         if run.0 != cols || run.1.len() >= CHUNK {
             let done = std::mem::replace(&mut run, (cols, Vec::new()));
             total += insert_run(core, table, done, returning, upsert, &mut returned)?;
@@ -252,6 +259,17 @@ pub(crate) fn insert_row(
     let cols: Vec<usize> = row.iter().map(|(c, _)| *c).collect();
     let values: Vec<Value> = row.into_iter().map(|(_, v)| v).collect();
     Ok((cols, values))
+}
+
+/// Puts the class's discriminator value in an INSERT row (columns in order) that does not
+/// name it.
+pub(crate) fn add_discriminator(mapper: &Mapper, cols: &mut Vec<usize>, values: &mut Vec<Value>) {
+    if let Some((on, v)) = mapper.discriminator() {
+        if let Err(at) = cols.binary_search(&on) {
+            cols.insert(at, on);
+            values.insert(at, v.clone());
+        }
+    }
 }
 
 /// The result of an `orm.text` statement: its rows, or the rows it changed.

@@ -258,6 +258,21 @@ pub fn filter_by(lua: &Lua, q: &OrmSelect, t: &mlua::Table) -> LuaResult<Vec<Exp
     Ok(out)
 }
 
+/// The identity criterion of a single-table subclass joined as `target` (a class or an
+/// alias of one), on its table or alias.
+fn join_criterion(target: &LuaValue) -> LuaResult<Option<Expr>> {
+    if let LuaValue::UserData(ud) = target {
+        if let Ok(m) = ud.borrow::<LuaModel>() {
+            let m = &m.mapper;
+            return Ok(m.criterion(&|i| Expr::column(&m.table, i)));
+        }
+        if let Ok(a) = ud.borrow::<LuaAliased>() {
+            return Ok(a.mapper.criterion(&|i| a.derived.column(i)));
+        }
+    }
+    Ok(None)
+}
+
 fn from_target(v: &LuaValue) -> LuaResult<FromItem> {
     if let LuaValue::UserData(ud) = v {
         if let Ok(m) = ud.borrow::<LuaModel>() {
@@ -526,13 +541,15 @@ macro_rules! generative_methods {
                         }
                         rel.joins_to(&FromItem::Table(rel.parent().table.clone()), &to, outer)
                     } else {
-                        let target = from_target(&target)?;
+                        let to = from_target(&target)?;
                         let on = match on {
                             Some(v) => clause_arg(&v, &format!(":{name}()"))?,
-                            None => this.$q.select.infer_join_onclause(&target)
+                            None => this.$q.select.infer_join_onclause(&to)
                                 .map_err(|e| arg(format!(":{name}(): {}", e.message)))?,
                         };
-                        vec![Join { target, on, outer }]
+                        // a subclass of a single-table hierarchy: its identities in the ON
+                        let on = crate::orm::relationships::and_extra(on, join_criterion(&target)?);
+                        vec![Join { target: to, on, outer }]
                     };
                     with_member(this, name, |q| {
                         q.select.joins.extend(joins);

@@ -427,8 +427,18 @@ fn save_objects(
 }
 
 fn with_defaults_all(mapper: &Mapper, rows: Vec<BulkRow>) -> Result<Vec<BulkRow>> {
+    let disc = mapper.discriminator();
     rows.into_iter()
-        .map(|r| with_defaults(&mapper.table, r))
+        .map(|mut r| {
+            // the class's discriminator, unless the row names it (as SQLAlchemy's bulk
+            // insert of a class of a hierarchy)
+            if let Some((on, v)) = disc {
+                if !r.iter().any(|(c, _)| *c == on) {
+                    r.push((on, v.clone()));
+                }
+            }
+            with_defaults(&mapper.table, r)
+        })
         .collect()
 }
 

@@ -220,21 +220,21 @@ impl SessionCore {
     ) -> Result<Option<Rc<Instance>>> {
         let n = mapper.attrs.len();
         let mut values = vec![Value::Null; sub.width()];
-        let mut loaded = Vec::new();
+        let mut loaded = super::attributes::AttrSet::default();
         match attrs {
             None => {
                 for (i, slot) in values.iter_mut().enumerate().take(n) {
                     let v = row.value(start + i)?;
                     sub.check_loaded(i, &v)?;
                     *slot = v;
-                    loaded.push(i);
                 }
+                loaded = super::attributes::AttrSet::all(n);
                 // inline columns of subclasses: by name after the parent's span
                 for (p, (t, c)) in poly.map(|p| &p[..]).unwrap_or(&[]).iter().enumerate() {
                     if let Some(i) = sub.table.column_index(&t.columns[*c].name) {
                         if i < values.len() {
                             values[i] = row.value(start + mapper.width() + p)?;
-                            loaded.push(i);
+                            loaded.insert(i);
                         }
                     }
                 }
@@ -245,19 +245,13 @@ impl SessionCore {
                         let v = row.value(start + p)?;
                         sub.check_loaded(i, &v)?;
                         values[i] = v;
-                        loaded.push(i);
+                        loaded.insert(i);
                     }
                 }
             }
         }
         let inst = Instance::loaded(sub, values.into_boxed_slice(), key.clone(), self.weak());
-        {
-            let mut st = inst.state_mut();
-            st.loaded.clear();
-            for i in loaded {
-                st.loaded.insert(i);
-            }
-        }
+        inst.state_mut().loaded = loaded;
         if events::mapper_listens(sub.id, MapperEvent::Load) {
             self.loaded_new.borrow_mut().push(inst.clone());
         }

@@ -185,6 +185,13 @@ impl Mapper {
         })
     }
 
+    /// The discriminator attribute and this class's value of it (a class of a hierarchy
+    /// with `polymorphic_on` and a `polymorphic_identity`).
+    pub fn discriminator(&self) -> Option<(usize, &Value)> {
+        let inh = self.inherit.as_ref()?;
+        Some((inh.on?, inh.identity.as_ref()?))
+    }
+
     /// The mapper it inherits from.
     pub fn inherits(&self) -> Option<&Rc<Mapper>> {
         self.inherit.as_ref().and_then(|i| i.parent.as_ref())
@@ -233,7 +240,15 @@ impl Mapper {
         }
         match inh.map.get(v) {
             Some(m) => Ok(Some(m)),
-            None if v.is_null() && inh.identity.is_none() => Ok(None),
+            None if v.is_null() => Err(crate::error::Error::new(
+                crate::error::ErrorKind::InvalidRequestError,
+                format!(
+                    "Row of {} can't be loaded into an object; the polymorphic discriminator column '{}.{}' is NULL",
+                    self.class_name,
+                    self.table.name,
+                    self.table.columns[inh.on.unwrap_or(0)].name
+                ),
+            )),
             None => Err(crate::error::Error::new(
                 crate::error::ErrorKind::InvalidRequestError,
                 format!(

@@ -55,7 +55,15 @@ impl Binds {
     /// The engine `binds` give a mapper: its class, the classes it is built on (nearest
     /// first), then its table.
     pub fn for_mapper(&self, mapper: &Mapper) -> Option<&Engine> {
+        // the class, then the mapped classes it inherits from (nearest first)
+        let mut parents = Vec::new();
+        let mut p = mapper.inherits();
+        while let Some(m) = p {
+            parents.push(BindKey::Mapper(m.id));
+            p = m.inherits();
+        }
         std::iter::once(BindKey::Mapper(mapper.id))
+            .chain(parents)
             .chain(mapper.class_lineage.iter().map(|&c| BindKey::Class(c)))
             .chain(std::iter::once(BindKey::Table(mapper.table.id)))
             .find_map(|k| self.find(k))

@@ -84,6 +84,10 @@ pub fn many_to_one_in_identity_map(
     };
     let key = IdentityKey::new(target.ident_id, &values)?;
     let found = inst.session()?.find(&key)?;
+    // an object of another class of the hierarchy is not the target
+    if !found.mapper.isa(&target) {
+        return None;
+    }
     let gone = {
         let st = found.state();
         st.status == Status::Deleted
@@ -174,7 +178,7 @@ impl SessionCore {
         // a many-to-one to the target's primary key: the identity map first
         if rel.uses_get() {
             if let Some(k) = IdentityKey::new(target.ident_id, &values) {
-                if let Some(found) = self.find(&k) {
+                if let Some(found) = self.find(&k).filter(|f| f.mapper.isa(&target)) {
                     // as SQLAlchemy's identity lookup: an object marked for deletion is
                     // still found by the program's access (until the flush); an expired one
                     // (all its columns) loads first, autoflushing, and is deleted in the
@@ -559,6 +563,8 @@ fn apply_joined(select: &mut Select, plan: &EntityLoad, parent: &[Expr]) -> Resu
                         )
                     }
                 };
+                // a subclass of a single-table hierarchy: its identities in the ON
+                let on = and_extra(on, target.criterion(&|i| alias.column(i)));
                 select.joins.push(Join {
                     target: FromItem::Derived(alias.clone()),
                     on,
@@ -763,8 +769,9 @@ impl SessionCore {
                 rel.local.iter().map(|&c| st.values[c].clone()).collect()
             };
             if by_pk {
-                if let Some(found) =
-                    IdentityKey::new(target.ident_id, &values).and_then(|k| self.find(&k))
+                if let Some(found) = IdentityKey::new(target.ident_id, &values)
+                    .and_then(|k| self.find(&k))
+                    .filter(|f| f.mapper.isa(&target))
                 {
                     if read_seen.insert(Rc::as_ptr(&found) as usize) {
                         read.push(found.clone());
@@ -854,6 +861,9 @@ impl SessionCore {
                 base.where_.push(e);
             }
         }
+        // a subclass of a single-table hierarchy: its identities
+        base.where_
+            .extend(target.criterion(&|i| Expr::column(&target.table, i)));
         base.order_by = rel.order_by.clone();
         let mut columns = vec![ResultColumn::Entity {
             mapper: target.clone(),

@@ -359,13 +359,15 @@ fn column_plan(
             continue;
         }
         let s = set.get_or_insert_with(|| vec![true; mapper.attrs.len()]);
+        // the discriminator of a hierarchy always loads, as the key does
+        let on = mapper.inherit.as_ref().and_then(|i| i.on);
         match option {
             ColumnOption::LoadOnly(keep) => {
                 for (i, v) in s.iter_mut().enumerate() {
-                    *v = keep.contains(&i) || mapper.pk.contains(&i);
+                    *v = keep.contains(&i) || mapper.pk.contains(&i) || on == Some(i);
                 }
             }
-            ColumnOption::Defer(i) => s[*i] = mapper.pk.contains(i),
+            ColumnOption::Defer(i) => s[*i] = mapper.pk.contains(i) || on == Some(*i),
             ColumnOption::Undefer(i) => s[*i] = true,
         }
     }
