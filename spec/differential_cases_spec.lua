@@ -1848,3 +1848,96 @@ describe("bulk delete evaluation (wave2b)", function()
     assert.is_false(i.attrs.parent_id.loaded)
   end)
 end)
+
+describe("flush: SQLAlchemy's steps, one by one (helper flush)", function()
+  local function tagged()
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local child_tag = orm.Table("fl_child_tag", Base.metadata,
+      orm.Column("child_id", orm.Integer, orm.ForeignKey("fl_children.id"), { primary_key = true }),
+      orm.Column("tag_id", orm.Integer, orm.ForeignKey("fl_tags.id"), { primary_key = true }))
+    local env = { engine = engine }
+    env.Child = Base:model("Child", {
+      __tablename__ = "fl_children",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      label = orm.Column(orm.String(30)),
+      tags = orm.relationship("Tag", { secondary = child_tag, back_populates = "children" }),
+    })
+    env.Tag = Base:model("Tag", {
+      __tablename__ = "fl_tags",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30)),
+      children = orm.relationship("Child", { secondary = child_tag, back_populates = "tags" }),
+    })
+    Base.metadata:create_all(engine)
+    env.s = orm.Session(engine)
+    function env.count()
+      return env.s:execute(orm.text("SELECT count(*) FROM fl_child_tag")):scalar()
+    end
+    return env
+  end
+
+  it("deletes a deleted object's association rows one per member, each expected to match (seed 318)", function()
+    -- SQLAlchemy's many-to-many step deletes the row of each member the collection holds
+    -- and raises StaleDataError when fewer rows match (here: a row the table lost)
+    local env = tagged()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    local t = env.Tag{ name = "t" }
+    c.tags:append(t)
+    s:add(c)
+    s:commit()
+    assert.equal(1, #c.tags) -- loaded
+    s:execute(orm.text("DELETE FROM fl_child_tag"))
+    s:delete(c)
+    local ok, e = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("StaleDataError", e.kind)
+    assert.matches("expected to delete 1 row", e.message)
+  end)
+
+  it("a member removed whose row is gone raises StaleDataError too", function()
+    local env = tagged()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    local t = env.Tag{ name = "t" }
+    c.tags:append(t)
+    s:add(c)
+    s:commit()
+    assert.equal(1, #c.tags)
+    s:execute(orm.text("DELETE FROM fl_child_tag"))
+    c.tags:remove(t)
+    local ok, e = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("StaleDataError", e.kind)
+  end)
+
+  it("a row both deleted objects' collections hold is deleted once", function()
+    local env = tagged()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    local t = env.Tag{ name = "t" }
+    c.tags:append(t)
+    s:add(c)
+    s:commit()
+    assert.equal(1, #c.tags)
+    assert.equal(1, #t.children)
+    s:delete(c)
+    s:delete(t)
+    s:flush()
+    assert.equal(0, env.count())
+  end)
+
+  it("an unloaded collection is loaded at the flush: its rows as they are now", function()
+    local env = tagged()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    c.tags:append(env.Tag{ name = "t" })
+    s:add(c)
+    s:commit()
+    s:execute(orm.text("DELETE FROM fl_child_tag"))
+    s:delete(c)
+    s:flush()
+    assert.equal("deleted", state(c))
+  end)
+end)

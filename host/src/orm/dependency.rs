@@ -30,16 +30,16 @@ pub(crate) struct AssocRow {
     pub values: Vec<(usize, Rc<Instance>, usize)>,
 }
 
-/// The association rows of one object: `table.columns = object.own` values.
+/// The association rows of a deleted object's many-to-many collection.
 pub(crate) struct AssocOf {
-    pub table: Rc<Table>,
-    pub columns: Vec<usize>,
-    pub object: Rc<Instance>,
-    pub own: Vec<usize>,
     /// The loaded collection's members other than those appended since the last flush,
     /// and those removed since (SQLAlchemy's unchanged and deleted history): the rows
     /// SQLAlchemy deletes one by one, reading each member's key.
     pub members: Vec<Rc<Instance>>,
+    /// The row of each member, in the order of `members`: deleted as SQLAlchemy's
+    /// many-to-many step does, one row per member (not every row holding the object's key),
+    /// the statement expected to match each.
+    pub rows: Vec<AssocRow>,
 }
 
 #[derive(Default)]
@@ -621,7 +621,6 @@ fn cascade_deletes(
                     continue;
                 }
                 if rel.direction == Direction::ManyToMany {
-                    let sec = rel.secondary.clone().expect("many-to-many");
                     let members = match d.state().rels.as_ref().and_then(|v| v.get(rel.index)) {
                         Some(RelState::Collection(c)) => c
                             .items
@@ -632,13 +631,8 @@ fn cascade_deletes(
                             .collect(),
                         _ => Vec::new(),
                     };
-                    plan.assoc_delete_all.push(AssocOf {
-                        table: sec,
-                        columns: rel.sec_local.clone(),
-                        object: d.clone(),
-                        own: rel.local.clone(),
-                        members,
-                    });
+                    let rows = members.iter().map(|m| assoc_row(&rel, &d, m)).collect();
+                    plan.assoc_delete_all.push(AssocOf { members, rows });
                     continue;
                 }
                 if rel.direction != Direction::OneToMany {
