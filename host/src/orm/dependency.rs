@@ -21,6 +21,9 @@ pub(crate) struct SyncRule {
     pub parent: Option<(Rc<Instance>, Vec<usize>)>,
     /// From a `post_update` relationship: written by a second UPDATE after the INSERTs.
     pub post_update: bool,
+    /// The object whose one-to-many gives the rule (SQLAlchemy's step for that object's
+    /// collection, which runs after its save, not the child's); `None` for a many-to-one.
+    pub one_to_many_of: Option<Rc<Instance>>,
 }
 
 /// One row of a many-to-many association table.
@@ -359,6 +362,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                         child_cols: rel.local.clone(),
                         parent: s.value.map(|p| (p, rel.remote.clone())),
                         post_update: rel.post_update,
+                        one_to_many_of: None,
                     });
                 }
                 (Direction::OneToMany, RelState::Scalar(s)) if s.changed => {
@@ -380,6 +384,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                                 child_cols: rel.remote.clone(),
                                 parent: None,
                                 post_update: rel.post_update,
+                                one_to_many_of: Some(inst.clone()),
                             });
                         }
                     }
@@ -389,6 +394,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                             child_cols: rel.remote.clone(),
                             parent: Some((inst.clone(), rel.local.clone())),
                             post_update: rel.post_update,
+                            one_to_many_of: Some(inst.clone()),
                         });
                     }
                 }
@@ -416,6 +422,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                             child_cols: rel.remote.clone(),
                             parent: None,
                             post_update: rel.post_update,
+                            one_to_many_of: Some(inst.clone()),
                         });
                     }
                     for child in &c.added {
@@ -424,6 +431,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                             child_cols: rel.remote.clone(),
                             parent: Some((inst.clone(), rel.local.clone())),
                             post_update: rel.post_update,
+                            one_to_many_of: Some(inst.clone()),
                         });
                     }
                 }
@@ -446,6 +454,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                             child_cols: rel.remote.clone(),
                             parent: Some((inst.clone(), rel.local.clone())),
                             post_update: rel.post_update,
+                            one_to_many_of: Some(inst.clone()),
                         });
                     }
                 }
@@ -656,6 +665,7 @@ fn cascade_deletes(
                             child_cols: rel.remote.clone(),
                             parent: None,
                             post_update: rel.post_update,
+                            one_to_many_of: Some(d.clone()),
                         });
                     }
                 }

@@ -1060,7 +1060,51 @@ fn write(
             delete_with_events(conn, table, &rows)?;
         }
     }
+    copy_into_held_up_rows(plan, &inserted, &index, undo)?;
     Ok((inserted, updated))
+}
+
+/// The keys a one-to-many of an object a cycle does not hold up copies into its members the
+/// cycle holds up: SQLAlchemy's step for that object's collection runs once its row is
+/// saved, whatever becomes of the members' saves (which never come).
+fn copy_into_held_up_rows(
+    plan: &Plan,
+    inserted: &[InsertOutcome],
+    index: &Inserted,
+    undo: &mut Undo,
+) -> Result<()> {
+    if plan.blocked.is_empty() {
+        return Ok(());
+    }
+    let held = |i: &Rc<Instance>| plan.blocked.contains(&Rc::as_ptr(i));
+    for rule in &plan.rules {
+        if !held(&rule.child) || rule.one_to_many_of.as_ref().is_none_or(held) {
+            continue;
+        }
+        for (n, &c) in rule.child_cols.iter().enumerate() {
+            let v = match &rule.parent {
+                None => Value::Null,
+                Some((p, cols)) => match value_after(p, cols[n], inserted, index)? {
+                    Some(v) => v,
+                    None => continue,
+                },
+            };
+            let (old, loaded, had) = {
+                let st = rule.child.state();
+                (
+                    st.values[c].clone(),
+                    st.loaded.contains(c),
+                    st.committed.iter().any(|(a, _)| *a == c),
+                )
+            };
+            if loaded && old == v {
+                continue;
+            }
+            undo.fks.push((rule.child.clone(), c, old, loaded, had));
+            rule.child.set(c, v);
+        }
+    }
+    Ok(())
 }
 
 /// The foreign-key edges of `post_update` relationships (table holding the key, table it
