@@ -1967,3 +1967,29 @@ describe("flush: a cycle's held-up rows (helper flush)", function()
     assert.equal(3, n4.parent_id)
   end)
 end)
+
+describe("flush: rollback of an object inserted and deleted (helper flush)", function()
+  it("does not take its key back from an object attached since with that key (seed 540)", function()
+    -- SQLAlchemy expunges the objects the transaction inserted first, which takes them out
+    -- of the deletions it reverts: the object attached with the same key stays in the
+    -- identity map, persistent and expired
+    local env = setup()
+    local s1 = orm.Session(env.engine)
+    local d = env.Child{ label = "d" }
+    s1:add(d)
+    s1:flush()
+    s1:close() -- rolled back: d is detached with key 1, its row gone
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    s:add(c)
+    s:flush()
+    assert.equal(1, c.id)
+    s:delete(c)
+    s:flush()
+    s:add(d) -- key 1 again
+    s:rollback()
+    assert.equal("transient", state(c))
+    assert.equal("persistent", state(d))
+    assert.is_false(orm.inspect(d).attrs.label.loaded) -- expired: the map held it
+  end)
+end)

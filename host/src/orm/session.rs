@@ -928,6 +928,13 @@ impl SessionCore {
     /// added become transient. Returns the objects whose state the frames touched.
     fn undo_frames(&self, frames: Vec<Frame>) -> Vec<Rc<Instance>> {
         let mut touched: Vec<Rc<Instance>> = Vec::new();
+        // objects these frames inserted: made transient below, one of them deleted too does
+        // not take its key back (SQLAlchemy expunges it as new first, which takes it out of
+        // the deletions to revert), and an object attached since with that key keeps it
+        let inserted: super::identity::FxHashSet<*const Instance> = frames
+            .iter()
+            .flat_map(|f| f.inserted.iter().map(Rc::as_ptr))
+            .collect();
         for f in frames {
             for (inst, old) in f.rekeyed.into_iter().rev() {
                 let mut map = self.identity.borrow_mut();
@@ -946,7 +953,7 @@ impl SessionCore {
             // below, as SQLAlchemy's revert of a deletion replaces the identity map's entry.
             for inst in f.deleted {
                 let key = inst.state().key.clone();
-                if let Some(k) = key {
+                if let Some(k) = key.filter(|_| !inserted.contains(&Rc::as_ptr(&inst))) {
                     self.identity.borrow_mut().insert(k, inst.clone());
                 }
                 let mut st = inst.state_mut();
