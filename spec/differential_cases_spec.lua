@@ -1993,3 +1993,29 @@ describe("flush: rollback of an object inserted and deleted (helper flush)", fun
     assert.is_false(orm.inspect(d).attrs.label.loaded) -- expired: the map held it
   end)
 end)
+
+describe("delete: cascade to an object whose deletion was committed (helper flush)", function()
+  it("attaches it again in the deleted state, with no refusal (seed 799)", function()
+    -- SQLAlchemy's _delete_impl attaches what the cascade reaches, its deleted flag still
+    -- set; only add() refuses an object that has been deleted
+    local env = setup()
+    local s1 = orm.Session(env.engine, { expire_on_commit = false })
+    local c = env.Child{ label = "b" }
+    s1:add(c)
+    s1:commit()
+    local p = env.Parent{ name = "p" }
+    s1:add(p)
+    p.children:append(c)
+    s1:flush()
+    s1:close() -- p's row rolled back; both detached, p.children loaded
+    local s = env.s
+    s:delete(c)
+    s:commit()
+    assert.equal("detached", state(c))
+    s:delete(p)
+    assert.equal("deleted", state(c))
+    assert.equal("persistent", state(p))
+    s:rollback()
+    assert.equal("persistent", state(c))
+  end)
+end)

@@ -392,6 +392,7 @@ impl SessionCore {
         for x in &cascaded {
             match x.status() {
                 Status::Persistent if self.owns(x) => self.mark_deleted(x),
+                Status::Detached if x.state().was_deleted => self.attach_deleted(x)?,
                 Status::Detached => {
                     self.add_one(x)?;
                     self.mark_deleted(x);
@@ -406,6 +407,26 @@ impl SessionCore {
                 // pending and transient objects have no row
                 _ => {}
             }
+        }
+        Ok(())
+    }
+
+    /// A detached object whose deletion was committed, reached by a delete cascade: attached
+    /// again in the deleted state, as SQLAlchemy's `_delete_impl` attaches it with its
+    /// deleted flag still set (no "has been deleted" refusal there); its row is gone, so the
+    /// flush writes nothing for it, and a rollback makes it persistent again.
+    fn attach_deleted(&self, inst: &Rc<Instance>) -> Result<()> {
+        if self.closed.get() {
+            self.check_usable()?;
+        }
+        self.autobegin();
+        {
+            let mut st = inst.state_mut();
+            st.status = Status::Deleted;
+            st.session = Some(self.weak());
+        }
+        if let Some(f) = self.frames.borrow_mut().last_mut() {
+            f.deleted.push(inst.clone());
         }
         Ok(())
     }
