@@ -1848,3 +1848,174 @@ describe("bulk delete evaluation (wave2b)", function()
     assert.is_false(i.attrs.parent_id.loaded)
   end)
 end)
+
+describe("flush: SQLAlchemy's steps, one by one (helper flush)", function()
+  local function tagged()
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local child_tag = orm.Table("fl_child_tag", Base.metadata,
+      orm.Column("child_id", orm.Integer, orm.ForeignKey("fl_children.id"), { primary_key = true }),
+      orm.Column("tag_id", orm.Integer, orm.ForeignKey("fl_tags.id"), { primary_key = true }))
+    local env = { engine = engine }
+    env.Child = Base:model("Child", {
+      __tablename__ = "fl_children",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      label = orm.Column(orm.String(30)),
+      tags = orm.relationship("Tag", { secondary = child_tag, back_populates = "children" }),
+    })
+    env.Tag = Base:model("Tag", {
+      __tablename__ = "fl_tags",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30)),
+      children = orm.relationship("Child", { secondary = child_tag, back_populates = "tags" }),
+    })
+    Base.metadata:create_all(engine)
+    env.s = orm.Session(engine)
+    function env.count()
+      return env.s:execute(orm.text("SELECT count(*) FROM fl_child_tag")):scalar()
+    end
+    return env
+  end
+
+  it("deletes a deleted object's association rows one per member, each expected to match (seed 318)", function()
+    -- SQLAlchemy's many-to-many step deletes the row of each member the collection holds
+    -- and raises StaleDataError when fewer rows match (here: a row the table lost)
+    local env = tagged()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    local t = env.Tag{ name = "t" }
+    c.tags:append(t)
+    s:add(c)
+    s:commit()
+    assert.equal(1, #c.tags) -- loaded
+    s:execute(orm.text("DELETE FROM fl_child_tag"))
+    s:delete(c)
+    local ok, e = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("StaleDataError", e.kind)
+    assert.matches("expected to delete 1 row", e.message)
+  end)
+
+  it("a member removed whose row is gone raises StaleDataError too", function()
+    local env = tagged()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    local t = env.Tag{ name = "t" }
+    c.tags:append(t)
+    s:add(c)
+    s:commit()
+    assert.equal(1, #c.tags)
+    s:execute(orm.text("DELETE FROM fl_child_tag"))
+    c.tags:remove(t)
+    local ok, e = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("StaleDataError", e.kind)
+  end)
+
+  it("a row both deleted objects' collections hold is deleted once", function()
+    local env = tagged()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    local t = env.Tag{ name = "t" }
+    c.tags:append(t)
+    s:add(c)
+    s:commit()
+    assert.equal(1, #c.tags)
+    assert.equal(1, #t.children)
+    s:delete(c)
+    s:delete(t)
+    s:flush()
+    assert.equal(0, env.count())
+  end)
+
+  it("an unloaded collection is loaded at the flush: its rows as they are now", function()
+    local env = tagged()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    c.tags:append(env.Tag{ name = "t" })
+    s:add(c)
+    s:commit()
+    s:execute(orm.text("DELETE FROM fl_child_tag"))
+    s:delete(c)
+    s:flush()
+    assert.equal("deleted", state(c))
+  end)
+end)
+
+describe("flush: a cycle's held-up rows (helper flush)", function()
+  it("a held-up member still gets the key its saved parent's one-to-many copies (seed 413)", function()
+    -- SQLAlchemy's step for n4's collection runs after n4's INSERT and copies its key into
+    -- n2, whose own save the cycle n1 <-> n2 holds up; the flush then raises
+    local env = setup({ expire_on_commit = false })
+    local s = env.s
+    local n1 = env.Node{ name = "n1" }
+    s:add(n1)
+    local n2 = env.Node{ name = "n2" }
+    n2.parent = n1
+    s:add(n2)
+    s:flush()
+    n2.children:append(n1) -- n1.parent = n2 while n2's old parent is n1: a cycle
+    local n3 = env.Node{ name = "n3" }
+    local n4 = env.Node{ name = "n4" }
+    n4.parent = n3
+    s:add(n4)
+    n4.children:append(n2)
+    local ok, e = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("CircularDependencyError", e.kind)
+    assert.equal(4, n2.parent_id)
+    assert.equal(3, n4.parent_id)
+  end)
+end)
+
+describe("flush: rollback of an object inserted and deleted (helper flush)", function()
+  it("does not take its key back from an object attached since with that key (seed 540)", function()
+    -- SQLAlchemy expunges the objects the transaction inserted first, which takes them out
+    -- of the deletions it reverts: the object attached with the same key stays in the
+    -- identity map, persistent and expired
+    local env = setup()
+    local s1 = orm.Session(env.engine)
+    local d = env.Child{ label = "d" }
+    s1:add(d)
+    s1:flush()
+    s1:close() -- rolled back: d is detached with key 1, its row gone
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    s:add(c)
+    s:flush()
+    assert.equal(1, c.id)
+    s:delete(c)
+    s:flush()
+    s:add(d) -- key 1 again
+    s:rollback()
+    assert.equal("transient", state(c))
+    assert.equal("persistent", state(d))
+    assert.is_false(orm.inspect(d).attrs.label.loaded) -- expired: the map held it
+  end)
+end)
+
+describe("delete: cascade to an object whose deletion was committed (helper flush)", function()
+  it("attaches it again in the deleted state, with no refusal (seed 799)", function()
+    -- SQLAlchemy's _delete_impl attaches what the cascade reaches, its deleted flag still
+    -- set; only add() refuses an object that has been deleted
+    local env = setup()
+    local s1 = orm.Session(env.engine, { expire_on_commit = false })
+    local c = env.Child{ label = "b" }
+    s1:add(c)
+    s1:commit()
+    local p = env.Parent{ name = "p" }
+    s1:add(p)
+    p.children:append(c)
+    s1:flush()
+    s1:close() -- p's row rolled back; both detached, p.children loaded
+    local s = env.s
+    s:delete(c)
+    s:commit()
+    assert.equal("detached", state(c))
+    s:delete(p)
+    assert.equal("deleted", state(c))
+    assert.equal("persistent", state(p))
+    s:rollback()
+    assert.equal("persistent", state(c))
+  end)
+end)

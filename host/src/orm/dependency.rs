@@ -21,6 +21,9 @@ pub(crate) struct SyncRule {
     pub parent: Option<(Rc<Instance>, Vec<usize>)>,
     /// From a `post_update` relationship: written by a second UPDATE after the INSERTs.
     pub post_update: bool,
+    /// The object whose one-to-many gives the rule (SQLAlchemy's step for that object's
+    /// collection, which runs after its save, not the child's); `None` for a many-to-one.
+    pub one_to_many_of: Option<Rc<Instance>>,
 }
 
 /// One row of a many-to-many association table.
@@ -30,16 +33,16 @@ pub(crate) struct AssocRow {
     pub values: Vec<(usize, Rc<Instance>, usize)>,
 }
 
-/// The association rows of one object: `table.columns = object.own` values.
+/// The association rows of a deleted object's many-to-many collection.
 pub(crate) struct AssocOf {
-    pub table: Rc<Table>,
-    pub columns: Vec<usize>,
-    pub object: Rc<Instance>,
-    pub own: Vec<usize>,
     /// The loaded collection's members other than those appended since the last flush,
     /// and those removed since (SQLAlchemy's unchanged and deleted history): the rows
     /// SQLAlchemy deletes one by one, reading each member's key.
     pub members: Vec<Rc<Instance>>,
+    /// The row of each member, in the order of `members`: deleted as SQLAlchemy's
+    /// many-to-many step does, one row per member (not every row holding the object's key),
+    /// the statement expected to match each.
+    pub rows: Vec<AssocRow>,
 }
 
 #[derive(Default)]
@@ -359,6 +362,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                         child_cols: rel.local.clone(),
                         parent: s.value.map(|p| (p, rel.remote.clone())),
                         post_update: rel.post_update,
+                        one_to_many_of: None,
                     });
                 }
                 (Direction::OneToMany, RelState::Scalar(s)) if s.changed => {
@@ -380,6 +384,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                                 child_cols: rel.remote.clone(),
                                 parent: None,
                                 post_update: rel.post_update,
+                                one_to_many_of: Some(inst.clone()),
                             });
                         }
                     }
@@ -389,6 +394,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                             child_cols: rel.remote.clone(),
                             parent: Some((inst.clone(), rel.local.clone())),
                             post_update: rel.post_update,
+                            one_to_many_of: Some(inst.clone()),
                         });
                     }
                 }
@@ -416,6 +422,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                             child_cols: rel.remote.clone(),
                             parent: None,
                             post_update: rel.post_update,
+                            one_to_many_of: Some(inst.clone()),
                         });
                     }
                     for child in &c.added {
@@ -424,6 +431,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                             child_cols: rel.remote.clone(),
                             parent: Some((inst.clone(), rel.local.clone())),
                             post_update: rel.post_update,
+                            one_to_many_of: Some(inst.clone()),
                         });
                     }
                 }
@@ -446,6 +454,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                             child_cols: rel.remote.clone(),
                             parent: Some((inst.clone(), rel.local.clone())),
                             post_update: rel.post_update,
+                            one_to_many_of: Some(inst.clone()),
                         });
                     }
                 }
@@ -621,7 +630,6 @@ fn cascade_deletes(
                     continue;
                 }
                 if rel.direction == Direction::ManyToMany {
-                    let sec = rel.secondary.clone().expect("many-to-many");
                     let members = match d.state().rels.as_ref().and_then(|v| v.get(rel.index)) {
                         Some(RelState::Collection(c)) => c
                             .items
@@ -632,13 +640,8 @@ fn cascade_deletes(
                             .collect(),
                         _ => Vec::new(),
                     };
-                    plan.assoc_delete_all.push(AssocOf {
-                        table: sec,
-                        columns: rel.sec_local.clone(),
-                        object: d.clone(),
-                        own: rel.local.clone(),
-                        members,
-                    });
+                    let rows = members.iter().map(|m| assoc_row(&rel, &d, m)).collect();
+                    plan.assoc_delete_all.push(AssocOf { members, rows });
                     continue;
                 }
                 if rel.direction != Direction::OneToMany {
@@ -662,6 +665,7 @@ fn cascade_deletes(
                             child_cols: rel.remote.clone(),
                             parent: None,
                             post_update: rel.post_update,
+                            one_to_many_of: Some(d.clone()),
                         });
                     }
                 }

@@ -392,6 +392,7 @@ impl SessionCore {
         for x in &cascaded {
             match x.status() {
                 Status::Persistent if self.owns(x) => self.mark_deleted(x),
+                Status::Detached if x.state().was_deleted => self.attach_deleted(x)?,
                 Status::Detached => {
                     self.add_one(x)?;
                     self.mark_deleted(x);
@@ -406,6 +407,26 @@ impl SessionCore {
                 // pending and transient objects have no row
                 _ => {}
             }
+        }
+        Ok(())
+    }
+
+    /// A detached object whose deletion was committed, reached by a delete cascade: attached
+    /// again in the deleted state, as SQLAlchemy's `_delete_impl` attaches it with its
+    /// deleted flag still set (no "has been deleted" refusal there); its row is gone, so the
+    /// flush writes nothing for it, and a rollback makes it persistent again.
+    fn attach_deleted(&self, inst: &Rc<Instance>) -> Result<()> {
+        if self.closed.get() {
+            self.check_usable()?;
+        }
+        self.autobegin();
+        {
+            let mut st = inst.state_mut();
+            st.status = Status::Deleted;
+            st.session = Some(self.weak());
+        }
+        if let Some(f) = self.frames.borrow_mut().last_mut() {
+            f.deleted.push(inst.clone());
         }
         Ok(())
     }
@@ -928,6 +949,13 @@ impl SessionCore {
     /// added become transient. Returns the objects whose state the frames touched.
     fn undo_frames(&self, frames: Vec<Frame>) -> Vec<Rc<Instance>> {
         let mut touched: Vec<Rc<Instance>> = Vec::new();
+        // objects these frames inserted: made transient below, one of them deleted too does
+        // not take its key back (SQLAlchemy expunges it as new first, which takes it out of
+        // the deletions to revert), and an object attached since with that key keeps it
+        let inserted: super::identity::FxHashSet<*const Instance> = frames
+            .iter()
+            .flat_map(|f| f.inserted.iter().map(Rc::as_ptr))
+            .collect();
         for f in frames {
             for (inst, old) in f.rekeyed.into_iter().rev() {
                 let mut map = self.identity.borrow_mut();
@@ -946,7 +974,7 @@ impl SessionCore {
             // below, as SQLAlchemy's revert of a deletion replaces the identity map's entry.
             for inst in f.deleted {
                 let key = inst.state().key.clone();
-                if let Some(k) = key {
+                if let Some(k) = key.filter(|_| !inserted.contains(&Rc::as_ptr(&inst))) {
                     self.identity.borrow_mut().insert(k, inst.clone());
                 }
                 let mut st = inst.state_mut();

@@ -1048,7 +1048,7 @@ fn write(
     }
     post_update(conn, plan, &inserted, &index, undo)?;
     load_expired_association_objects(session, plan)?;
-    write_associations(conn, plan, &inserted, &index)?;
+    write_associations(session, conn, plan, &inserted, &index)?;
     unlink_post_updated(conn, &deleted)?;
     for table in order.iter().rev() {
         let rows: Vec<&Rc<Instance>> = deleted
@@ -1060,7 +1060,51 @@ fn write(
             delete_with_events(conn, table, &rows)?;
         }
     }
+    copy_into_held_up_rows(plan, &inserted, &index, undo)?;
     Ok((inserted, updated))
+}
+
+/// The keys a one-to-many of an object a cycle does not hold up copies into its members the
+/// cycle holds up: SQLAlchemy's step for that object's collection runs once its row is
+/// saved, whatever becomes of the members' saves (which never come).
+fn copy_into_held_up_rows(
+    plan: &Plan,
+    inserted: &[InsertOutcome],
+    index: &Inserted,
+    undo: &mut Undo,
+) -> Result<()> {
+    if plan.blocked.is_empty() {
+        return Ok(());
+    }
+    let held = |i: &Rc<Instance>| plan.blocked.contains(&Rc::as_ptr(i));
+    for rule in &plan.rules {
+        if !held(&rule.child) || rule.one_to_many_of.as_ref().is_none_or(held) {
+            continue;
+        }
+        for (n, &c) in rule.child_cols.iter().enumerate() {
+            let v = match &rule.parent {
+                None => Value::Null,
+                Some((p, cols)) => match value_after(p, cols[n], inserted, index)? {
+                    Some(v) => v,
+                    None => continue,
+                },
+            };
+            let (old, loaded, had) = {
+                let st = rule.child.state();
+                (
+                    st.values[c].clone(),
+                    st.loaded.contains(c),
+                    st.committed.iter().any(|(a, _)| *a == c),
+                )
+            };
+            if loaded && old == v {
+                continue;
+            }
+            undo.fks.push((rule.child.clone(), c, old, loaded, had));
+            rule.child.set(c, v);
+        }
+    }
+    Ok(())
 }
 
 /// The foreign-key edges of `post_update` relationships (table holding the key, table it
@@ -1232,11 +1276,12 @@ fn unlink_post_updated(conn: &Connection, deleted: &[Rc<Instance>]) -> Result<()
     Ok(())
 }
 
-/// One prepared statement of an association table: (table id, columns, SQL, rows).
-type AssocBatch = (u32, Vec<usize>, Compiled, Vec<Vec<Value>>);
+/// One prepared statement of an association table: (table, columns, SQL, rows).
+type AssocBatch = (Rc<Table>, Vec<usize>, Compiled, Vec<Vec<Value>>);
 
 /// Rows of many-to-many association tables: removed ones first, then added ones.
 fn write_associations(
+    session: &SessionCore,
     conn: &Connection,
     plan: &Plan,
     inserted: &[InsertOutcome],
@@ -1258,25 +1303,38 @@ fn write_associations(
             .map(|(n, &c)| Expr::binary(Expr::column(table, c), BinOp::Eq, Expr::Slot(n)))
             .collect()
     };
-    for a in &plan.assoc_delete_all {
-        let mut d = Delete::new(&a.table);
-        d.where_ = condition(&a.table, &a.columns);
-        let c = compile(&Statement::Delete(d), dialect)?;
-        let key: Vec<Value> = a
-            .own
-            .iter()
-            .map(|&i| Ok(value_after(&a.object, i, inserted, index)?.unwrap_or(Value::Null)))
-            .collect::<Result<_>>()?;
-        conn.execute(&c.sql, &c.bind(&key, &|_| None)?)?;
-    }
+    // the rows to delete: a deleted object's, one per member of its collection (not one
+    // whose DELETE an earlier flush sent, nor one outside the session: SQLAlchemy's
+    // many-to-many step leaves those), then those removed from saved objects' collections;
+    // a row both objects' collections name is deleted once, as SQLAlchemy's steps of the
+    // two sides share what they processed
+    let mut seen: FxHashSet<(u32, Vec<*const Instance>)> = FxHashSet::default();
+    let of_deleted = plan.assoc_delete_all.iter().flat_map(|a| {
+        a.rows.iter().filter(|row| {
+            row.values
+                .iter()
+                .all(|(_, o, _)| session.owns(o) && o.status() != Status::Deleted)
+        })
+    });
+    let deletes: Vec<&super::dependency::AssocRow> = of_deleted
+        .chain(plan.assoc_delete.iter())
+        .filter(|row| {
+            let mut objs: Vec<*const Instance> =
+                row.values.iter().map(|(_, o, _)| Rc::as_ptr(o)).collect();
+            objs.sort();
+            objs.dedup();
+            seen.insert((row.table.id, objs))
+        })
+        .collect();
+    let inserts: Vec<&super::dependency::AssocRow> = plan.assoc_insert.iter().collect();
     // one prepared statement per association table and column list, run for all its rows
-    for (rows, delete) in [(&plan.assoc_delete, true), (&plan.assoc_insert, false)] {
+    for (rows, delete) in [(deletes, true), (inserts, false)] {
         let mut batches: Vec<AssocBatch> = Vec::new();
         for row in rows {
             let cols: Vec<usize> = row.values.iter().map(|v| v.0).collect();
             let n = match batches
                 .iter()
-                .position(|b| b.0 == row.table.id && b.1 == cols)
+                .position(|b| b.0.id == row.table.id && b.1 == cols)
             {
                 Some(n) => n,
                 None => {
@@ -1293,15 +1351,37 @@ fn write_associations(
                             .collect();
                         Statement::Insert(ins)
                     };
-                    batches.push((row.table.id, cols, compile(&stmt, dialect)?, Vec::new()));
+                    batches.push((
+                        row.table.clone(),
+                        cols,
+                        compile(&stmt, dialect)?,
+                        Vec::new(),
+                    ));
                     batches.len() - 1
                 }
             };
             let params = batches[n].2.bind(&values(row)?, &|_| None)?;
             batches[n].3.push(params);
         }
-        for (_, _, c, params) in &batches {
-            conn.execute_many(&c.sql, params, |_, _, _| Ok(()))?;
+        for (table, _, c, params) in &batches {
+            // each DELETE must match its row: SQLAlchemy raises when the rows matched are
+            // fewer than the rows it deleted (one the collection held that the table does
+            // not, written by no flush or deleted elsewhere)
+            let mut matched = 0;
+            conn.execute_many(&c.sql, params, |_, _, changed| {
+                matched += changed;
+                Ok(())
+            })?;
+            if delete && matched != params.len() {
+                return Err(Error::new(
+                    ErrorKind::StaleDataError,
+                    format!(
+                        "DELETE statement on table '{}' expected to delete {} row(s); Only {matched} were matched.",
+                        table.name,
+                        params.len()
+                    ),
+                ));
+            }
         }
     }
     Ok(())
