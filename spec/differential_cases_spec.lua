@@ -1848,3 +1848,39 @@ describe("bulk delete evaluation (wave2b)", function()
     assert.is_false(i.attrs.parent_id.loaded)
   end)
 end)
+
+describe("query: the refresh-expire cascade of expire() and refresh()", function()
+  it("expunges a pending object it reaches (seed 864)", function()
+    -- SQLAlchemy's _conditional_expire: a related object without a row that the cascade
+    -- reaches leaves the session, transient, before refresh() autoflushes
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit()
+    local _ = p.children -- loaded, empty
+    local c = env.Child{ label = "c" }
+    c.parent = p -- the backref appends c to the loaded collection
+    s:add(c)
+    s:refresh(p)
+    assert.equal("transient", state(c))
+    assert.is_nil(c.id)
+    assert.equal(0, env.scalar("SELECT count(*) FROM dc_children"))
+  end)
+  it("expires a deleted object it reaches (seed 366)", function()
+    -- every object with a row is expired, the deleted ones too
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "c" }
+    c.parent = p
+    s:add(c)
+    s:begin_nested(function() s:delete(c) end)
+    assert.equal("deleted", state(c))
+    s:refresh(p)
+    assert.equal("deleted", state(c))
+    local i = orm.inspect(c)
+    assert.is_false(i.attrs.label.loaded)
+    assert.is_false(i.attrs.id.loaded)
+  end)
+end)
