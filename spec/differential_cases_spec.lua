@@ -1884,3 +1884,57 @@ describe("query: the refresh-expire cascade of expire() and refresh()", function
     assert.is_false(i.attrs.id.loaded)
   end)
 end)
+
+describe("query: a one-to-many's appends recorded while it was not loaded", function()
+  it("copy the key into a member of the session whose own change was expired (seed 1319)", function()
+    -- SQLAlchemy's history of the collection includes the pending appends: the flush
+    -- copies the parent's key into each, as for a loaded collection
+    local env = setup()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    local p = env.Parent{ name = "p" }
+    s:add(c)
+    s:add(p)
+    s:flush()
+    c.parent = p -- the backref records c in p.children, not loaded
+    s:refresh(c) -- c's own change is gone; the autoflush writes p's
+    assert.equal(p.id, c.parent_id)
+  end)
+end)
+
+describe("query: the self-referential many-to-one of a deleted object", function()
+  it("is not loaded when no object of the flush holds such a reference (seed 609)", function()
+    -- SQLAlchemy's flush processes Node.parent only when some history of it is not
+    -- empty; a new node without a parent does not make it
+    local env = setup()
+    local s = env.s
+    local n = env.Node{ name = "n" }
+    s:add(n)
+    s:flush()
+    s:delete(n)
+    s:add(env.Node{ name = "m" })
+    s:commit()
+    assert.equal("detached", state(n))
+    assert.is_false(orm.inspect(n).attrs.parent.loaded)
+    local ok, e = pcall(function() return n.parent end)
+    assert.is_false(ok)
+    assert.equal("DetachedInstanceError", e.kind)
+  end)
+  it("is loaded when a member of its collection, whose key the flush clears, holds one (seed 1746)", function()
+    local env = setup()
+    local s = env.s
+    local n = env.Node{ name = "n" }
+    s:add(n)
+    s:flush()
+    local m = env.Node{ name = "m" }
+    m.parent = n
+    s:add(m)
+    s:flush()
+    s:delete(n)
+    s:flush()
+    s:close()
+    assert.equal("detached", state(n))
+    assert.is_nil(n.parent)
+    assert.is_nil(m.parent_id)
+  end)
+end)
