@@ -1938,3 +1938,43 @@ describe("query: the self-referential many-to-one of a deleted object", function
     assert.is_nil(m.parent_id)
   end)
 end)
+
+describe("query: a self-referential table's rows and another table's statements", function()
+  it("go in the levels of one sort: a new node's save comes after another table's UPDATE (seed 1220)", function()
+    -- SQLAlchemy's per-state sort puts the Tag UPDATE at level 0, the processing of the
+    -- node's many-to-one at level 1 (after its parent's, modified by the backref) and its
+    -- INSERT at level 2: the failed UPDATE leaves no key copied
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local Tag = Base:model("QlTag", {
+      __tablename__ = "ql_tags",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30), { nullable = false }),
+    })
+    local Node = Base:model("QlNode", {
+      __tablename__ = "ql_nodes",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30)),
+      parent_id = orm.Column(orm.Integer, orm.ForeignKey("ql_nodes.id")),
+      parent = orm.relationship("QlNode", { remote_side = "id", back_populates = "children" }),
+      children = orm.relationship("QlNode", { back_populates = "parent", order_by = "id" }),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine, { expire_on_commit = false })
+    local p = Node{ name = "p" }
+    local t = Tag{ name = "t" }
+    s:add(p)
+    s:add(t)
+    s:commit()
+    s:execute(orm.text("DELETE FROM ql_tags"))
+    t.name = "t2"
+    local n = Node{ name = "n" }
+    n.parent = p
+    s:add(n)
+    local ok, e = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("StaleDataError", e.kind)
+    assert.equal("transient", state(n))
+    assert.is_nil(n.parent_id)
+  end)
+end)
