@@ -13,6 +13,7 @@ use super::relationships::{Direction, Relationship};
 use super::session::SessionCore;
 use crate::error::Result;
 use crate::schema::Table;
+use crate::value::Value;
 
 /// Copy the parent's columns into the child's foreign key columns (NULL without a parent).
 pub(crate) struct SyncRule {
@@ -437,18 +438,16 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                 }
                 (Direction::OneToMany, RelState::Pending(c)) => {
                     // members appended through the other side while the collection was not
-                    // loaded: those outside the session get the key in memory only (the
-                    // others' many-to-one side copies it). Not for a self-referential one:
+                    // loaded get the key, as those of a loaded one (SQLAlchemy's history
+                    // includes the pending mutations): those outside the session in memory
+                    // only, those of the session also when their own many-to-one change is
+                    // gone (expired by a refresh). Not for a self-referential one:
                     // SQLAlchemy flushes a mapper in a cycle state by state, and that
                     // history leaves pending appends out
                     if Rc::ptr_eq(&rel.target(), &inst.mapper) {
                         continue;
                     }
-                    for child in c
-                        .added
-                        .iter()
-                        .filter(|c| !session.owns(c) || c.status() == Status::Deleted)
-                    {
+                    for child in &c.added {
                         set.push(SyncRule {
                             child: child.clone(),
                             child_cols: rel.remote.clone(),
@@ -527,12 +526,16 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
 /// What SQLAlchemy's flush loads of the objects it deletes, so that they end it with the
 /// same relationships loaded: a one-to-many or many-to-many collection (the rows to update
 /// or unlink; not with `passive_deletes`), and a self-referential many-to-one when the
-/// flush also writes rows of that mapper (its per-row ordering reads it).
+/// flush processes that relationship (its per-row ordering reads it, see
+/// `self_ref_m2o_processed`).
 fn load_for_deletes(session: &SessionCore) -> Result<()> {
     let deleted: Vec<Rc<Instance>> = session.deleted.borrow().clone();
     if deleted.is_empty() {
         return Ok(());
     }
+    // the self-referential many-to-ones wait until the collections are loaded: the members
+    // of a deleted object's one-to-many are saved by the flush and decide whether it runs
+    let mut self_ref: Vec<(Rc<Instance>, Rc<Relationship>)> = Vec::new();
     for inst in &deleted {
         let rels: Vec<Rc<Relationship>> = inst.mapper.relationships.borrow().clone();
         for rel in rels {
@@ -548,59 +551,170 @@ fn load_for_deletes(session: &SessionCore) -> Result<()> {
                 }
                 _ => continue,
             }
-            let load = match rel.direction {
-                Direction::OneToMany | Direction::ManyToMany => true,
-                Direction::ManyToOne => {
-                    Rc::ptr_eq(&rel.target(), &inst.mapper)
-                        && session
-                            .new
-                            .borrow()
-                            .iter()
-                            .chain(session.modified.borrow().iter())
-                            .any(|o| {
-                                Rc::ptr_eq(&o.mapper, &inst.mapper) && !o.state().marked_deleted
-                            })
+            match rel.direction {
+                Direction::OneToMany | Direction::ManyToMany => {
+                    session.load_relationship_for_flush(inst, &rel)?
                 }
-            };
-            if load {
-                session.load_relationship_for_flush(inst, &rel)?;
-            } else if rel.direction == Direction::ManyToOne {
-                // what it references without loading another object (SQLAlchemy's
-                // PASSIVE_NO_FETCH_RELATED): nothing when the key is NULL, else the object
-                // of the identity map, loaded or not
-                for &c in &rel.local {
-                    SessionCore::ensure_loaded(inst, c)?;
+                Direction::ManyToOne if Rc::ptr_eq(&rel.target(), &inst.mapper) => {
+                    self_ref.push((inst.clone(), rel))
                 }
-                let (null, never_set) = {
-                    let st = inst.state();
-                    (
-                        rel.local.iter().any(|&c| st.values[c].is_null()),
-                        st.nulls_never_set,
-                    )
-                };
-                if null && never_set {
-                    continue;
-                }
-                let found = if null {
-                    None
-                } else {
-                    match super::strategies::many_to_one_in_identity_map(inst, &rel) {
-                        Some(f) => Some(f),
-                        None => continue,
-                    }
-                };
-                inst.store_loaded(
-                    rel.index,
-                    RelState::Scalar(super::collections::ScalarRef {
-                        value: found,
-                        changed: false,
-                        replaced: None,
-                    }),
-                );
+                Direction::ManyToOne => m2o_without_fetch(inst, &rel)?,
             }
         }
     }
+    let mut processed: Vec<(*const Relationship, bool)> = Vec::new();
+    for (inst, rel) in &self_ref {
+        let load = match processed
+            .iter()
+            .find(|(r, _)| std::ptr::eq(*r, Rc::as_ptr(rel)))
+        {
+            Some(&(_, l)) => l,
+            None => {
+                let l = self_ref_m2o_processed(session, rel, &deleted);
+                processed.push((Rc::as_ptr(rel), l));
+                l
+            }
+        };
+        if load {
+            self_ref_m2o_load(session, inst, rel)?;
+        } else {
+            m2o_without_fetch(inst, rel)?;
+        }
+    }
     Ok(())
+}
+
+/// A deleted object's self-referential many-to-one as the per-state actions read it
+/// (SQLAlchemy's PASSIVE_OFF): `nil` for a NULL key (also one an INSERT left NULL), the
+/// object of the identity map (also one marked for deletion), else loaded.
+fn self_ref_m2o_load(
+    session: &SessionCore,
+    inst: &Rc<Instance>,
+    rel: &Rc<Relationship>,
+) -> Result<()> {
+    for &c in &rel.local {
+        SessionCore::ensure_loaded(inst, c)?;
+    }
+    let values: Vec<Value> = {
+        let st = inst.state();
+        rel.local.iter().map(|&c| st.values[c].clone()).collect()
+    };
+    let found = if values.iter().any(Value::is_null) {
+        None
+    } else {
+        let key = super::identity::IdentityKey::new(rel.target().id, &values);
+        match key.and_then(|k| session.find(&k)) {
+            Some(f) if f.status() != Status::Deleted => Some(f),
+            _ => return session.load_relationship_for_flush(inst, rel),
+        }
+    };
+    inst.store_loaded(
+        rel.index,
+        RelState::Scalar(super::collections::ScalarRef {
+            value: found,
+            changed: false,
+            replaced: None,
+        }),
+    );
+    Ok(())
+}
+
+/// What a deleted object's many-to-one references without loading another object
+/// (SQLAlchemy's history with PASSIVE_NO_FETCH_RELATED): nothing when the key is NULL,
+/// else the object of the identity map, loaded or not; stored as loaded.
+fn m2o_without_fetch(inst: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<()> {
+    for &c in &rel.local {
+        SessionCore::ensure_loaded(inst, c)?;
+    }
+    let (null, never_set) = {
+        let st = inst.state();
+        (
+            rel.local.iter().any(|&c| st.values[c].is_null()),
+            st.nulls_never_set,
+        )
+    };
+    if null && never_set {
+        return Ok(());
+    }
+    let found = if null {
+        None
+    } else {
+        match super::strategies::many_to_one_in_identity_map(inst, rel) {
+            Some(f) => Some(f),
+            None => return Ok(()),
+        }
+    };
+    inst.store_loaded(
+        rel.index,
+        RelState::Scalar(super::collections::ScalarRef {
+            value: found,
+            changed: false,
+            replaced: None,
+        }),
+    );
+    Ok(())
+}
+
+/// Whether SQLAlchemy's flush processes the self-referential many-to-one `rel` (its
+/// `prop_has_changes`), which then loads it on every deleted object of the mapper
+/// (per-state actions of a cycle read the whole history): some deleted object references
+/// an object without loading one (the key not NULL and its object in the identity map),
+/// or some object the flush saves holds a reference or changed it. The saved ones are the
+/// new and modified objects and the members of the one-to-many collections of deleted
+/// objects whose keys the flush sets to NULL.
+fn self_ref_m2o_processed(
+    session: &SessionCore,
+    rel: &Rc<Relationship>,
+    deleted: &[Rc<Instance>],
+) -> bool {
+    let mapper = rel.target();
+    let holds = |o: &Rc<Instance>| match o.rel_state(rel.index) {
+        RelState::Scalar(s) => s.value.is_some() || (s.changed && s.replaced.is_some()),
+        _ => false,
+    };
+    let of_mapper = |o: &Rc<Instance>| Rc::ptr_eq(&o.mapper, &mapper);
+    for d in deleted.iter().filter(|d| of_mapper(d)) {
+        if d.rel_loaded(rel.index) {
+            if holds(d) {
+                return true;
+            }
+        } else if super::strategies::many_to_one_in_identity_map(d, rel).is_some() {
+            return true;
+        }
+    }
+    let saved = session
+        .new
+        .borrow()
+        .iter()
+        .chain(session.modified.borrow().iter())
+        .filter(|o| {
+            let st = o.state();
+            !st.marked_deleted && st.status != Status::Deleted
+        })
+        .any(|o| of_mapper(o) && holds(o));
+    if saved {
+        return true;
+    }
+    for d in deleted {
+        for r in d.mapper.relationships.borrow().iter() {
+            if r.viewonly
+                || r.direction != Direction::OneToMany
+                || r.cascade.delete
+                || !Rc::ptr_eq(&r.target(), &mapper)
+            {
+                continue;
+            }
+            if let RelState::Collection(c) = d.rel_state(r.index) {
+                if c.items
+                    .iter()
+                    .any(|m| of_mapper(m) && !m.state().marked_deleted && holds(m))
+                {
+                    return true;
+                }
+            }
+        }
+    }
+    false
 }
 
 /// The delete cascades of the objects marked deleted, to a fixed point: children deleted

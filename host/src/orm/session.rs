@@ -1182,13 +1182,21 @@ impl SessionCore {
         if attrs.is_none() {
             // the `refresh-expire` cascade, and the relationships themselves reload; an
             // object expired whole has no changes left and leaves the modified list, as
-            // SQLAlchemy's `_expire` takes it out of the session's modified set
+            // SQLAlchemy's `_expire` takes it out of the session's modified set; a pending
+            // object the cascade reaches leaves the session (transient), as SQLAlchemy's
+            // `_conditional_expire` expunges it
             let mut expired = vec![inst.clone()];
             for r in super::dependency::cascade_iterator(inst, &|c| c.refresh_expire) {
-                if self.owns(&r) && r.status() == Status::Persistent {
+                // every object with a row: deleted ones and those of other sessions too
+                if r.state().key.is_some() {
                     r.expire(None);
                     r.expire_relationships();
-                    expired.push(r);
+                    if self.owns(&r) {
+                        expired.push(r);
+                    }
+                } else if self.owns(&r) && r.status() == Status::Pending {
+                    self.remove_everywhere(&r);
+                    r.detach();
                 }
             }
             inst.expire_relationships();

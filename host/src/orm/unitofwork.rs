@@ -614,19 +614,61 @@ fn apply_rules_to(
 /// anything; after the referenced row's save when that one is saved too) and for the
 /// processing of its parent's one-to-many (after the parent's save). Each level sends its
 /// UPDATEs, then its INSERTs in the order the objects were added.
-#[allow(clippy::too_many_arguments)]
-fn save_in_state_levels(
-    conn: &Connection,
+struct StateLevels {
+    /// The modified rows, then the new ones.
+    rows: Vec<Rc<Instance>>,
+    n_modified: usize,
+    levels: Vec<usize>,
+}
+
+impl StateLevels {
+    fn top(&self) -> usize {
+        self.levels.iter().copied().max().unwrap_or(0)
+    }
+
+    /// Sends level `l`'s UPDATEs, then its INSERTs.
+    #[allow(clippy::too_many_arguments)]
+    fn save_level(
+        &self,
+        conn: &Connection,
+        plan: &Plan,
+        table: &Rc<Table>,
+        l: usize,
+        inserted: &mut Vec<InsertOutcome>,
+        index: &mut Inserted,
+        updated: &mut Vec<UpdateOutcome>,
+        done: &mut FxHashSet<*const Instance>,
+        undo: &mut Undo,
+    ) -> Result<()> {
+        let ups: Vec<&Rc<Instance>> = (0..self.n_modified)
+            .filter(|&n| self.levels[n] == l)
+            .map(|n| &self.rows[n])
+            .collect();
+        if !ups.is_empty() {
+            apply_rules_to(plan, &ups, inserted, index, undo)?;
+            done.extend(ups.iter().map(|r| Rc::as_ptr(r)));
+            update_with_events(conn, table, &ups, updated)?;
+        }
+        let ins: Vec<&Rc<Instance>> = (self.n_modified..self.rows.len())
+            .filter(|&n| self.levels[n] == l)
+            .map(|n| &self.rows[n])
+            .collect();
+        if !ins.is_empty() {
+            insert_ready(conn, plan, table, &ins, inserted, index, undo)?;
+        }
+        Ok(())
+    }
+}
+
+/// The `StateLevels` of the rows of `table` this flush saves (`new`, and the modified
+/// rows not `done`).
+fn state_levels(
     plan: &Plan,
     session: &SessionCore,
     table: &Rc<Table>,
     new: &[&Rc<Instance>],
-    inserted: &mut Vec<InsertOutcome>,
-    index: &mut Inserted,
-    updated: &mut Vec<UpdateOutcome>,
-    done: &mut FxHashSet<*const Instance>,
-    undo: &mut Undo,
-) -> Result<()> {
+    done: &FxHashSet<*const Instance>,
+) -> StateLevels {
     let modified: Vec<Rc<Instance>> = session
         .modified
         .borrow()
@@ -716,27 +758,13 @@ fn save_in_state_levels(
     let levels: Vec<usize> = (0..rows.len())
         .map(|n| level(n, &refs, &references, &holders, &mut memo, &mut visiting))
         .collect();
-    let top = levels.iter().copied().max().unwrap_or(0);
     let n_modified = modified.len();
-    for l in 0..=top {
-        let ups: Vec<&Rc<Instance>> = (0..n_modified)
-            .filter(|&n| levels[n] == l)
-            .map(|n| rows[n])
-            .collect();
-        if !ups.is_empty() {
-            apply_rules_to(plan, &ups, inserted, index, undo)?;
-            done.extend(ups.iter().map(|r| Rc::as_ptr(r)));
-            update_with_events(conn, table, &ups, updated)?;
-        }
-        let ins: Vec<&Rc<Instance>> = (n_modified..rows.len())
-            .filter(|&n| levels[n] == l)
-            .map(|n| rows[n])
-            .collect();
-        if !ins.is_empty() {
-            insert_ready(conn, plan, table, &ins, inserted, index, undo)?;
-        }
+    let rows: Vec<Rc<Instance>> = rows.into_iter().cloned().collect();
+    StateLevels {
+        rows,
+        n_modified,
+        levels,
     }
-    Ok(())
 }
 
 /// Inserts the pending rows in rounds, tables in dependency order: each round inserts
@@ -750,6 +778,7 @@ fn insert_in_dependency_order(
     session: &SessionCore,
     new: &[Rc<Instance>],
     order: &[Rc<Table>],
+    depths: &[usize],
     inserted: &mut Vec<InsertOutcome>,
     index: &mut Inserted,
     updated: &mut Vec<UpdateOutcome>,
@@ -762,30 +791,58 @@ fn insert_in_dependency_order(
     // the rows already updated (each row's UPDATE goes once)
     let mut done_updates: FxHashSet<*const Instance> = FxHashSet::default();
     let mut first_round = true;
+    // the first round in the levels of SQLAlchemy's sort: a table's saves at twice its depth
+    // (after its parents' saves and the processing of their relationships), the rows of a
+    // self-referential table of depth 0 at their per-state levels, so that another table's
+    // statements go between them as in SQLAlchemy; each level in table order
+    let levelled: Vec<Option<StateLevels>> = order
+        .iter()
+        .zip(depths)
+        .enumerate()
+        .map(|(t, (table, &d))| {
+            (d == 0
+                && refers_to_itself(session, table)
+                && !waits_on_other_tables(plan, table, index))
+            .then(|| state_levels(plan, session, table, &remaining[t], &done_updates))
+        })
+        .collect();
+    let mut schedule: Vec<(usize, usize, Option<usize>)> = Vec::new();
+    for (t, &d) in depths.iter().enumerate() {
+        match &levelled[t] {
+            Some(sl) => schedule.extend((0..=sl.top()).map(|l| (l, t, Some(l)))),
+            None => schedule.push((2 * d, t, None)),
+        }
+    }
+    schedule.sort_by_key(|&(l, t, _)| (l, t));
     while first_round || remaining.iter().any(|r| !r.is_empty()) {
         let mut progress = false;
-        for (t, table) in order.iter().enumerate() {
-            if first_round {
+        let steps: Vec<(usize, Option<usize>)> = if first_round {
+            schedule.iter().map(|&(_, t, l)| (t, l)).collect()
+        } else {
+            (0..order.len()).map(|t| (t, None)).collect()
+        };
+        for (t, state_level) in steps {
+            let table = &order[t];
+            if first_round && state_level.unwrap_or(0) == 0 {
                 sync_outside_session_into(session, plan, table, inserted, index)?;
             }
-            if first_round
-                && refers_to_itself(session, table)
-                && !waits_on_other_tables(plan, table, index)
-            {
-                let rows = std::mem::take(&mut remaining[t]);
-                progress |= !rows.is_empty();
-                save_in_state_levels(
-                    conn,
-                    plan,
-                    session,
-                    table,
-                    &rows,
-                    inserted,
-                    index,
-                    updated,
-                    &mut done_updates,
-                    undo,
-                )?;
+            if let (true, Some(l)) = (first_round, state_level) {
+                if l == 0 {
+                    progress |= !std::mem::take(&mut remaining[t]).is_empty();
+                }
+                if let Some(sl) = &levelled[t] {
+                    sl.save_level(
+                        conn,
+                        plan,
+                        table,
+                        l,
+                        inserted,
+                        index,
+                        updated,
+                        &mut done_updates,
+                        undo,
+                    )?;
+                }
                 continue;
             }
             // as SQLAlchemy's save_obj: a table's UPDATEs go before its INSERTs (an old row
@@ -972,6 +1029,7 @@ fn write(
     }
     let skip = post_update_edges(&mappers);
     let order = in_levels(sort_by_dependency(&tables, &skip), &mappers, &skip);
+    let depths = table_depths(&order, &skip);
 
     let mut inserted: Vec<InsertOutcome> = Vec::with_capacity(new.len());
     let mut index: Inserted = Inserted::default();
@@ -1014,6 +1072,7 @@ fn write(
             session,
             &new,
             &order,
+            &depths,
             &mut inserted,
             &mut index,
             &mut updated,
@@ -1121,6 +1180,27 @@ fn in_levels(
     if order.len() < 2 {
         return order;
     }
+    let depth = table_depths(&order, skip);
+    let name = |t: &Table| {
+        mappers
+            .iter()
+            .find(|m| m.table.id == t.id)
+            .map(|m| m.class_name.clone())
+            .unwrap_or_default()
+    };
+    let mut keyed: Vec<(usize, String, Rc<Table>)> = order
+        .into_iter()
+        .zip(depth)
+        .map(|(t, d)| (d, name(&t), t))
+        .collect();
+    // stable: tables of one depth and class name keep their order
+    keyed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    keyed.into_iter().map(|(_, _, t)| t).collect()
+}
+
+/// Each table's depth in a dependency order: one more than the deepest earlier table it
+/// references (not itself, not through a `post_update` relationship).
+fn table_depths(order: &[Rc<Table>], skip: &[(u32, String)]) -> Vec<usize> {
     let mut depth: Vec<usize> = Vec::with_capacity(order.len());
     for (n, t) in order.iter().enumerate() {
         let refs = t.referenced_tables();
@@ -1137,21 +1217,7 @@ fn in_levels(
             .unwrap_or(0);
         depth.push(d);
     }
-    let name = |t: &Table| {
-        mappers
-            .iter()
-            .find(|m| m.table.id == t.id)
-            .map(|m| m.class_name.clone())
-            .unwrap_or_default()
-    };
-    let mut keyed: Vec<(usize, String, Rc<Table>)> = order
-        .into_iter()
-        .zip(depth)
-        .map(|(t, d)| (d, name(&t), t))
-        .collect();
-    // stable: tables of one depth and class name keep their order
-    keyed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    keyed.into_iter().map(|(_, _, t)| t).collect()
+    depth
 }
 
 fn post_update_edges(mappers: &[Rc<super::Mapper>]) -> Vec<(u32, String)> {
