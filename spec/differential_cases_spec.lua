@@ -1978,3 +1978,22 @@ describe("query: a self-referential table's rows and another table's statements"
     assert.is_nil(n.parent_id)
   end)
 end)
+
+describe("query: an object expired whole that a bulk UPDATE synchronized", function()
+  it("is returned by get() without loading (seed 1153)", function()
+    -- SQLAlchemy's synchronization commits the updated attributes, resetting the object's
+    -- expired flag: its identity lookup no longer loads it, its attributes stay expired
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit() -- p expired whole
+    s:execute(orm.update(env.Parent):where(env.Parent.name:eq("p")):values({ name = "q" }), nil,
+      { synchronize_session = "fetch" })
+    assert.equal(p, s:get(env.Parent, 1))
+    local i = orm.inspect(p)
+    assert.is_false(i.attrs.id.loaded)
+    assert.is_false(i.attrs.name.loaded)
+    assert.equal("q", p.name) -- loads on access
+  end)
+end)
