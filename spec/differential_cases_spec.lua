@@ -2149,3 +2149,45 @@ describe("query: a self-referential table's rows and another table's statements"
     assert.is_nil(n.parent_id)
   end)
 end)
+
+describe("query: an object expired whole that a bulk UPDATE synchronized", function()
+  it("is returned by get() without loading (seed 1153)", function()
+    -- SQLAlchemy's synchronization commits the updated attributes, resetting the object's
+    -- expired flag: its identity lookup no longer loads it, its attributes stay expired
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit() -- p expired whole
+    s:execute(orm.update(env.Parent):where(env.Parent.name:eq("p")):values({ name = "q" }), nil,
+      { synchronize_session = "fetch" })
+    assert.equal(p, s:get(env.Parent, 1))
+    local i = orm.inspect(p)
+    assert.is_false(i.attrs.id.loaded)
+    assert.is_false(i.attrs.name.loaded)
+    assert.equal("q", p.name) -- loads on access
+  end)
+end)
+
+describe("query: the self-referential many-to-one of deleted objects, read from their rows", function()
+  it("is loaded on all of them when one reads as a NULL key (SQLAlchemy's unchanged [None])", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Node{ name = "p" }
+    local n1 = env.Node{ name = "n1" }
+    n1.parent = p
+    s:add(p)
+    s:add(env.Node{ name = "n2" })
+    s:add(n1)
+    s:commit()
+    s:close()
+    n1 = s:scalars(orm.select(env.Node):where(env.Node.name:eq("n1"))):one()
+    local n2 = s:scalars(orm.select(env.Node):where(env.Node.name:eq("n2"))):one()
+    assert.is_false(orm.inspect(n1).attrs.parent.loaded)
+    s:delete(n1)
+    s:delete(n2)
+    s:flush()
+    assert.is_true(orm.inspect(n1).attrs.parent.loaded)
+    assert.equal("p", orm.inspect(n1).attrs.parent.loaded_value.name)
+  end)
+end)

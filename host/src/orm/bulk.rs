@@ -92,6 +92,9 @@ impl SessionCore {
             let mut expire = Vec::new();
             {
                 let mut st = inst.state_mut();
+                // SQLAlchemy commits the synchronized attributes, which resets the object's
+                // expired flag whatever it loaded
+                st.expired_flag_reset = true;
                 for (i, v) in vals {
                     if !st.loaded.contains(i) {
                         continue;

@@ -435,7 +435,7 @@ impl Events {
                 // reaches its collection
                 let old = super::strategies::many_to_one_in_identity_map(parent, rel).filter(|o| {
                     let st = o.state();
-                    o.mapper.pk.iter().all(|&k| st.loaded.contains(k))
+                    st.expired_flag_reset || o.mapper.pk.iter().all(|&k| st.loaded.contains(k))
                 });
                 // known: the object found, or a NULL key loaded from the row or set (one the
                 // INSERT left NULL without a value is SQLAlchemy's NEVER_SET)

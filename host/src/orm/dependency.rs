@@ -570,7 +570,7 @@ fn load_for_deletes(session: &SessionCore) -> Result<()> {
         {
             Some(&(_, l)) => l,
             None => {
-                let l = self_ref_m2o_processed(session, rel, &deleted);
+                let l = self_ref_m2o_processed(session, rel, &deleted)?;
                 processed.push((Rc::as_ptr(rel), l));
                 l
             }
@@ -657,29 +657,36 @@ fn m2o_without_fetch(inst: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<()> 
 
 /// Whether SQLAlchemy's flush processes the self-referential many-to-one `rel` (its
 /// `prop_has_changes`), which then loads it on every deleted object of the mapper
-/// (per-state actions of a cycle read the whole history): some deleted object references
-/// an object without loading one (the key not NULL and its object in the identity map),
-/// or some object the flush saves holds a reference or changed it. The saved ones are the
-/// new and modified objects and the members of the one-to-many collections of deleted
-/// objects whose keys the flush sets to NULL.
+/// (per-state actions of a cycle read the whole history): some history of it is not
+/// empty. A loaded reference is, `nil` included (SQLAlchemy's unchanged `[None]`); a
+/// deleted object's reference not loaded is read without loading another object: a NULL
+/// key read from the row (not one an INSERT left NULL), or the object of the identity map.
+/// The saved objects are the new and modified ones and the members of the one-to-many
+/// collections of deleted objects whose keys the flush sets to NULL.
 fn self_ref_m2o_processed(
     session: &SessionCore,
     rel: &Rc<Relationship>,
     deleted: &[Rc<Instance>],
-) -> bool {
+) -> Result<bool> {
     let mapper = rel.target();
-    let holds = |o: &Rc<Instance>| match o.rel_state(rel.index) {
-        RelState::Scalar(s) => s.value.is_some() || (s.changed && s.replaced.is_some()),
-        _ => false,
-    };
+    let loaded = |o: &Rc<Instance>| matches!(o.rel_state(rel.index), RelState::Scalar(_));
     let of_mapper = |o: &Rc<Instance>| Rc::ptr_eq(&o.mapper, &mapper);
     for d in deleted.iter().filter(|d| of_mapper(d)) {
-        if d.rel_loaded(rel.index) {
-            if holds(d) {
-                return true;
-            }
-        } else if super::strategies::many_to_one_in_identity_map(d, rel).is_some() {
-            return true;
+        if loaded(d) {
+            return Ok(true);
+        }
+        if d.status() != Status::Persistent {
+            continue;
+        }
+        for &c in &rel.local {
+            SessionCore::ensure_loaded(d, c)?;
+        }
+        let null = {
+            let st = d.state();
+            rel.local.iter().any(|&c| st.values[c].is_null()) && !st.nulls_never_set
+        };
+        if null || super::strategies::many_to_one_in_identity_map(d, rel).is_some() {
+            return Ok(true);
         }
     }
     let saved = session
@@ -691,9 +698,9 @@ fn self_ref_m2o_processed(
             let st = o.state();
             !st.marked_deleted && st.status != Status::Deleted
         })
-        .any(|o| of_mapper(o) && holds(o));
+        .any(|o| of_mapper(o) && loaded(o));
     if saved {
-        return true;
+        return Ok(true);
     }
     for d in deleted {
         for r in d.mapper.relationships.borrow().iter() {
@@ -707,14 +714,14 @@ fn self_ref_m2o_processed(
             if let RelState::Collection(c) = d.rel_state(r.index) {
                 if c.items
                     .iter()
-                    .any(|m| of_mapper(m) && !m.state().marked_deleted && holds(m))
+                    .any(|m| of_mapper(m) && !m.state().marked_deleted && loaded(m))
                 {
-                    return true;
+                    return Ok(true);
                 }
             }
         }
     }
-    false
+    Ok(false)
 }
 
 /// The delete cascades of the objects marked deleted, to a fixed point: children deleted

@@ -60,6 +60,10 @@ pub struct InstanceState {
     /// those columns (they are not in its `__dict__`), so a flush reading a NULL foreign key
     /// of it passively leaves the many-to-one unloaded.
     pub nulls_never_set: bool,
+    /// A bulk UPDATE synchronized it while it was expired whole: SQLAlchemy's `_commit`
+    /// resets the object's `expired` flag, its attributes stay expired; `get` and a
+    /// many-to-one then return it without loading it. A whole-object expiry sets it back.
+    pub expired_flag_reset: bool,
     /// Last seen leaving a loaded collection of a delete-orphan relationship (and not
     /// joining one since): SQLAlchemy's has-parent flag set false, which makes a
     /// persistent object an orphan its next flush deletes.
@@ -137,6 +141,7 @@ impl Instance {
                 key_cleared: false,
                 was_deleted: false,
                 nulls_never_set: false,
+                expired_flag_reset: false,
                 orphaned: false,
                 orphaned_outside: false,
                 marked_deleted: false,
@@ -180,6 +185,7 @@ impl Instance {
                 key_cleared: false,
                 was_deleted: false,
                 nulls_never_set: false,
+                expired_flag_reset: false,
                 orphaned: false,
                 orphaned_outside: false,
                 marked_deleted: false,
@@ -267,6 +273,7 @@ impl Instance {
             None => {
                 st.loaded.clear();
                 st.committed.clear();
+                st.expired_flag_reset = false;
                 // SQLAlchemy's whole-object expiry forgets the has-parent flags too
                 st.orphaned = false;
                 for v in st.values.iter_mut() {

@@ -516,7 +516,7 @@ impl SessionCore {
                 if st.status == Status::Deleted {
                     return Ok(None);
                 }
-                mapper.pk.iter().any(|&i| !st.loaded.contains(i))
+                !st.expired_flag_reset && mapper.pk.iter().any(|&i| !st.loaded.contains(i))
             };
             if expired {
                 return match self.load_expired(&inst) {

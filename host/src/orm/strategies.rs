@@ -187,7 +187,9 @@ impl SessionCore {
                         let st = found.state();
                         (
                             st.status == Status::Deleted || (for_flush && st.marked_deleted),
-                            !for_flush && target.pk.iter().any(|&c| !st.loaded.contains(c)),
+                            !for_flush
+                                && !st.expired_flag_reset
+                                && target.pk.iter().any(|&c| !st.loaded.contains(c)),
                         )
                     };
                     let gone = gone
