@@ -2191,3 +2191,30 @@ describe("query: the self-referential many-to-one of deleted objects, read from 
     assert.equal("p", orm.inspect(n1).attrs.parent.loaded_value.name)
   end)
 end)
+
+describe("flush: a session that wants a rollback (helper flush)", function()
+  it("still expunges a pending orphan before refusing the flush (seed 1050)", function()
+    -- SQLAlchemy's flush expunges pending objects orphaned outside the session before it
+    -- begins its transaction, which raises PendingRollbackError
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "a" }
+    p.children:append(c)
+    s:add(p)
+    s:flush()
+    s:rollback() -- both transient, c in p's collection as flushed
+    p.children:remove(c) -- p is in no session: c is an orphan made outside it
+    s:add(env.Child{}) -- label NOT NULL
+    local ok, e = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", e.kind)
+    s:add(p) -- the cascade brings the removed c in
+    assert.equal("pending", state(c))
+    ok, e = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("PendingRollbackError", e.kind)
+    assert.equal("transient", state(c))
+    assert.equal("pending", state(p))
+  end)
+end)
