@@ -2218,3 +2218,25 @@ describe("flush: a session that wants a rollback (helper flush)", function()
     assert.equal("pending", state(p))
   end)
 end)
+
+describe("fixflush: a held-up member another parent took keeps its key", function()
+  it("the collection that lost it does not clear it (seed 299)", function()
+    -- n1's children lost n9 to n9's own collection (a self-cycle): SQLAlchemy's step for
+    -- n1's collection clears no key of a member that has a parent again (hasparent), and
+    -- the rolled-back n9, transient again, keeps the key the first flush gave it
+    local env = setup()
+    local s = env.s
+    local n1 = env.Node{ name = "n1" }
+    local n9 = env.Node{ name = "n9" }
+    n9.parent = n1
+    s:add(n9)
+    s:flush()
+    n9.children:append(n9)
+    local ok, e = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("CircularDependencyError", e.kind)
+    s:rollback()
+    assert.equal("transient", state(n9))
+    assert.equal(1, n9.parent_id)
+  end)
+end)

@@ -1140,6 +1140,17 @@ fn copy_into_held_up_rows(
         if !held(&rule.child) || rule.one_to_many_of.as_ref().is_none_or(held) {
             continue;
         }
+        // a member the collection lost is not cleared when another parent has it now
+        // (SQLAlchemy's OneToManyDP checks hasparent() first): the key it had stays
+        if rule.parent.is_none()
+            && plan.rules.iter().any(|r| {
+                r.parent.is_some()
+                    && Rc::ptr_eq(&r.child, &rule.child)
+                    && r.child_cols.iter().any(|c| rule.child_cols.contains(c))
+            })
+        {
+            continue;
+        }
         for (n, &c) in rule.child_cols.iter().enumerate() {
             let v = match &rule.parent {
                 None => Value::Null,
