@@ -1974,3 +1974,67 @@ describe("nested: what a flush loads of a deleted node", function()
     assert.is_nil(orm.inspect(c).attrs.parent.loaded_value)
   end)
 end)
+
+describe("nested: a deleted object's association rows", function()
+  it("are left for members outside the session", function()
+    -- seed 1643: SQLAlchemy deletes a deleted object's many-to-many rows one by one and
+    -- skips a member that is not in the session ("not in session" warning): the row
+    -- stays, and here the foreign key refuses the DELETE of the tag
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local link = orm.Table("nd_link", Base.metadata,
+      orm.Column("item_id", orm.Integer, orm.ForeignKey("nd_items.id"), { primary_key = true }),
+      orm.Column("tag_id", orm.Integer, orm.ForeignKey("nd_tags.id"), { primary_key = true }))
+    local Item = Base:model("NdItem", {
+      __tablename__ = "nd_items",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      tags = orm.relationship("NdTag", { secondary = link, back_populates = "items" }),
+    })
+    local Tag = Base:model("NdTag", {
+      __tablename__ = "nd_tags",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      items = orm.relationship("NdItem", { secondary = link, back_populates = "tags" }),
+    })
+    Base.metadata:create_all(engine)
+    local s1 = orm.Session(engine, { expire_on_commit = false })
+    local t, i = Tag{}, Item{}
+    s1:add(t)
+    s1:add(i)
+    i.tags:append(t)
+    s1:commit()
+    s1:close()
+    local s3 = orm.Session(engine)
+    s3:delete(t) -- i stays detached
+    local ok, e = pcall(s3.flush, s3)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", e.kind)
+    s3:rollback()
+    local n = s3:execute(orm.text("SELECT count(*) FROM nd_link")):scalar()
+    assert.equal(1, n)
+  end)
+end)
+
+describe("nested: a deleted parent's members", function()
+  it("appended since the last flush keep their key: only the unchanged ones are cleared", function()
+    -- seed 126: SQLAlchemy's one-to-many delete clears the keys of the collection's
+    -- unchanged members; a detached node appended through its backref is left as it is
+    local env = setup()
+    local s1 = env.s
+    local a = env.Node{ name = "a" }
+    local b = env.Node{ name = "b" }
+    local c = env.Node{ name = "c" }
+    b.parent = a
+    c.parent = a
+    s1:add(a)
+    s1:add(b)
+    s1:add(c)
+    s1:commit()
+    s1:close()
+    b.parent = c -- b detached and expired
+    local s3 = orm.Session(env.engine)
+    s3:delete(c)
+    s3:flush()
+    assert.equal("detached", state(b))
+    assert.is_false(orm.inspect(b).attrs.parent_id.loaded)
+  end)
+end)

@@ -707,6 +707,17 @@ fn cascade_deletes(
                             .collect(),
                         _ => Vec::new(),
                     };
+                    // SQLAlchemy deletes the rows one by one and leaves those of members
+                    // outside the session (not in it, or deleted by an earlier flush): with
+                    // such a member, only the others' rows go
+                    let outside =
+                        |m: &Rc<Instance>| !session.owns(m) || m.status() == Status::Deleted;
+                    if members.iter().any(outside) {
+                        for m in members.iter().filter(|m| !outside(m)) {
+                            plan.assoc_delete.push(assoc_row(&rel, &d, m));
+                        }
+                        continue;
+                    }
                     plan.assoc_delete_all.push(AssocOf {
                         table: sec,
                         columns: rel.sec_local.clone(),
@@ -725,7 +736,16 @@ fn cascade_deletes(
                 if !d.rel_loaded(rel.index) {
                     session.load_relationship_for_flush(&d, &rel)?;
                 }
+                // appended since the last flush: SQLAlchemy's delete clears the keys of the
+                // unchanged members only (the history's added ones are left as they are)
+                let added: Vec<Rc<Instance>> = match d.rel_state(rel.index) {
+                    RelState::Collection(c) => c.added,
+                    _ => Vec::new(),
+                };
                 for child in related(&d, &rel) {
+                    if added.iter().any(|a| Rc::ptr_eq(a, &child)) {
+                        continue;
+                    }
                     if rel.cascade.delete {
                         // cascaded when delete() was called (SQLAlchemy's flush does not
                         // cascade again): a child appended since is saved, its key pointing
