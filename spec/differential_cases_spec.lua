@@ -1945,36 +1945,6 @@ describe("nested: the per-row cycle check", function()
   end)
 end)
 
-describe("nested: what a flush loads of a deleted node", function()
-  it("loads its many-to-one only when the mapper's flush goes row by row", function()
-    -- seed 99: SQLAlchemy's per-row actions (which read the deleted row's many-to-one)
-    -- exist only when a self-referential relationship has changes in the flush; a new
-    -- node that references none and holds no children makes none
-    local env = setup()
-    local s = env.s
-    local a = env.Node{ name = "a" }
-    s:add(a)
-    s:flush()
-    s:add(env.Node{ name = "b" })
-    s:delete(a)
-    s:flush()
-    assert.is_false(orm.inspect(a).attrs.parent.loaded)
-    -- a new node with a child: the rows go one by one, and the deleted one's reference
-    -- is read (NULL here)
-    local c = env.Node{ name = "c" }
-    s:add(c)
-    s:flush()
-    local _ = c.children
-    local d = env.Node{ name = "d" }
-    d.children:append(env.Node{ name = "e" })
-    s:add(d)
-    s:delete(c)
-    s:flush()
-    assert.is_true(orm.inspect(c).attrs.parent.loaded)
-    assert.is_nil(orm.inspect(c).attrs.parent.loaded_value)
-  end)
-end)
-
 describe("nested: a deleted object's association rows", function()
   it("are left for members outside the session", function()
     -- seed 1643: SQLAlchemy deletes a deleted object's many-to-many rows one by one and

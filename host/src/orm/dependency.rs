@@ -517,90 +517,17 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
 
 /// What SQLAlchemy's flush loads of the objects it deletes, so that they end it with the
 /// same relationships loaded: a one-to-many or many-to-many collection (the rows to update
-/// or unlink; not with `passive_deletes`), and a self-referential many-to-one when that
-/// mapper's flush goes row by row (its per-row ordering reads it, `in_cycle`). The
-/// self-referential many-to-ones come last: the cycle depends on the collections loaded.
+/// or unlink; not with `passive_deletes`), and a self-referential many-to-one when the
+/// flush also writes rows of that mapper (its per-row ordering reads it).
 fn load_for_deletes(session: &SessionCore) -> Result<()> {
     let deleted: Vec<Rc<Instance>> = session.deleted.borrow().clone();
     if deleted.is_empty() {
         return Ok(());
     }
-    let self_m2o = |inst: &Instance, rel: &Relationship| {
-        rel.direction == Direction::ManyToOne && Rc::ptr_eq(&rel.target(), &inst.mapper)
-    };
-    for last in [false, true] {
-        load_for_deletes_pass(session, &deleted, &|inst, rel| self_m2o(inst, rel) == last)?;
-    }
-    Ok(())
-}
-
-/// Whether SQLAlchemy's flush of `mapper` goes row by row: its aggregate actions form a
-/// cycle when a self-referential relationship's dependency processor has changes
-/// (`prop_has_changes`): a loaded reference or a collection with members or changes on a
-/// row it saves (pending appends too), and on a row it deletes a reference found without
-/// loading another object, or a collection with members.
-fn in_cycle(session: &SessionCore, mapper: &Rc<super::mapper::Mapper>) -> bool {
-    let rels: Vec<Rc<Relationship>> = mapper
-        .relationships
-        .borrow()
-        .iter()
-        .filter(|r| !r.viewonly && !r.post_update && Rc::ptr_eq(&r.target(), mapper))
-        .cloned()
-        .collect();
-    if rels.is_empty() {
-        return false;
-    }
-    let has_changes = |inst: &Rc<Instance>, deleted: bool| {
-        rels.iter().any(|rel| match inst.rel_state(rel.index) {
-            RelState::Scalar(_) => true,
-            RelState::Collection(c) => {
-                !c.items.is_empty() || !c.added.is_empty() || !c.removed.is_empty()
-            }
-            RelState::Pending(c) => !deleted && (!c.added.is_empty() || !c.removed.is_empty()),
-            _ if deleted && rel.direction == Direction::ManyToOne => {
-                let st = inst.state();
-                let never_set = rel.local.iter().any(|&c| st.nulls_never_set.contains(c));
-                let loaded = rel.local.iter().all(|&c| st.loaded.contains(c));
-                let null = rel.local.iter().any(|&c| st.values[c].is_null());
-                drop(st);
-                loaded
-                    && !never_set
-                    && (null || super::strategies::many_to_one_in_identity_map(inst, rel).is_some())
-            }
-            _ => false,
-        })
-    };
-    let new = session.new.borrow();
-    let modified = session.modified.borrow();
-    let deleted = session.deleted.borrow();
-    new.iter()
-        .chain(modified.iter())
-        .filter(|i| Rc::ptr_eq(&i.mapper, mapper) && session.owns(i))
-        .filter(|i| {
-            let st = i.state();
-            !st.marked_deleted && st.status != Status::Deleted
-        })
-        .any(|i| has_changes(i, false))
-        || deleted
-            .iter()
-            .filter(|i| Rc::ptr_eq(&i.mapper, mapper))
-            .any(|i| has_changes(i, true))
-}
-
-fn load_for_deletes_pass(
-    session: &SessionCore,
-    deleted: &[Rc<Instance>],
-    this_pass: &dyn Fn(&Instance, &Relationship) -> bool,
-) -> Result<()> {
-    let mut cycles: Vec<(*const super::mapper::Mapper, bool)> = Vec::new();
-    for inst in deleted {
+    for inst in &deleted {
         let rels: Vec<Rc<Relationship>> = inst.mapper.relationships.borrow().clone();
         for rel in rels {
-            if rel.viewonly
-                || rel.passive_deletes
-                || inst.rel_loaded(rel.index)
-                || !this_pass(inst, &rel)
-            {
+            if rel.viewonly || rel.passive_deletes || inst.rel_loaded(rel.index) {
                 continue;
             }
             match inst.status() {
@@ -615,17 +542,15 @@ fn load_for_deletes_pass(
             let load = match rel.direction {
                 Direction::OneToMany | Direction::ManyToMany => true,
                 Direction::ManyToOne => {
-                    Rc::ptr_eq(&rel.target(), &inst.mapper) && {
-                        let m = Rc::as_ptr(&inst.mapper);
-                        match cycles.iter().find(|(p, _)| *p == m) {
-                            Some(&(_, c)) => c,
-                            None => {
-                                let c = in_cycle(session, &inst.mapper);
-                                cycles.push((m, c));
-                                c
-                            }
-                        }
-                    }
+                    Rc::ptr_eq(&rel.target(), &inst.mapper)
+                        && session
+                            .new
+                            .borrow()
+                            .iter()
+                            .chain(session.modified.borrow().iter())
+                            .any(|o| {
+                                Rc::ptr_eq(&o.mapper, &inst.mapper) && !o.state().marked_deleted
+                            })
                 }
             };
             if load {
