@@ -445,7 +445,7 @@ impl Events {
                     let null = rel.local.iter().any(|&c| st.values[c].is_null());
                     loaded
                         && if null {
-                            !st.nulls_never_set
+                            !rel.local.iter().any(|&c| st.nulls_never_set.contains(c))
                         } else {
                             old.is_some()
                         }

@@ -636,7 +636,7 @@ fn m2o_without_fetch(inst: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<()> 
         let st = inst.state();
         (
             rel.local.iter().any(|&c| st.values[c].is_null()),
-            st.nulls_never_set,
+            rel.local.iter().any(|&c| st.nulls_never_set.contains(c)),
         )
     };
     if null && never_set {
@@ -689,7 +689,9 @@ fn self_ref_m2o_processed(
         }
         let null = {
             let st = d.state();
-            rel.local.iter().any(|&c| st.values[c].is_null()) && !st.nulls_never_set
+            rel.local
+                .iter()
+                .any(|&c| st.values[c].is_null() && !st.nulls_never_set.contains(c))
         };
         if null || super::strategies::many_to_one_in_identity_map(d, rel).is_some() {
             return Ok(true);
@@ -780,7 +782,16 @@ fn cascade_deletes(
                 if !d.rel_loaded(rel.index) {
                     session.load_relationship_for_flush(&d, &rel)?;
                 }
+                // appended since the last flush: SQLAlchemy's delete clears the keys of the
+                // unchanged members only (the history's added ones are left as they are)
+                let added: Vec<Rc<Instance>> = match d.rel_state(rel.index) {
+                    RelState::Collection(c) => c.added,
+                    _ => Vec::new(),
+                };
                 for child in related(&d, &rel) {
+                    if added.iter().any(|a| Rc::ptr_eq(a, &child)) {
+                        continue;
+                    }
                     if rel.cascade.delete {
                         // cascaded when delete() was called (SQLAlchemy's flush does not
                         // cascade again): a child appended since is saved, its key pointing

@@ -1123,9 +1123,11 @@ impl SessionCore {
         let _ = self.release_binds(&name);
         *self.pending_rollback.borrow_mut() = None;
         // as SQLAlchemy: only what the savepoint changed is expired, relationships included
-        // (their collections may hold what the savepoint appended, removed or moved)
+        // (their collections may hold what the savepoint appended, removed or moved); an
+        // object whose deletion an enclosing frame flushed is out of the identity map, and
+        // SQLAlchemy's `_restore_snapshot` expires only the identity map's objects
         for inst in self.undo_frames(vec![frame]) {
-            if matches!(inst.status(), Status::Persistent | Status::Deleted) {
+            if inst.status() == Status::Persistent && self.owns(&inst) {
                 inst.expire(None);
                 inst.expire_relationships();
             }
