@@ -30,18 +30,6 @@ pub(crate) struct AssocRow {
     pub values: Vec<(usize, Rc<Instance>, usize)>,
 }
 
-/// The association rows of one object: `table.columns = object.own` values.
-pub(crate) struct AssocOf {
-    pub table: Rc<Table>,
-    pub columns: Vec<usize>,
-    pub object: Rc<Instance>,
-    pub own: Vec<usize>,
-    /// The loaded collection's members other than those appended since the last flush,
-    /// and those removed since (SQLAlchemy's unchanged and deleted history): the rows
-    /// SQLAlchemy deletes one by one, reading each member's key.
-    pub members: Vec<Rc<Instance>>,
-}
-
 #[derive(Default)]
 pub(crate) struct Plan {
     /// Rules that set foreign keys to NULL come first, so that a child moved to another
@@ -52,8 +40,9 @@ pub(crate) struct Plan {
     pub post_rules: Vec<SyncRule>,
     pub assoc_insert: Vec<AssocRow>,
     pub assoc_delete: Vec<AssocRow>,
-    /// Every association row of deleted objects.
-    pub assoc_delete_all: Vec<AssocOf>,
+    /// The association rows already recorded, by (table, one object, the other, insert):
+    /// as SQLAlchemy's set shared by the two sides of a many-to-many, a row goes once.
+    assoc_seen: FxHashSet<(u32, *const Instance, *const Instance, bool)>,
     /// Objects whose relationship changes this flush writes (flags cleared on success).
     pub touched: Vec<Rc<Instance>>,
     /// Objects marked for deletion that a saved parent's one-to-many gained since the last
@@ -331,8 +320,6 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         })
         .cloned()
         .collect();
-    let mut assoc_seen: FxHashSet<(u32, *const Instance, *const Instance, bool)> =
-        FxHashSet::default();
     for inst in &changed {
         plan.touched.push(inst.clone());
         let rels: Vec<Rc<Relationship>> = inst.mapper.relationships.borrow().clone();
@@ -467,7 +454,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                             }
                             let (a, b) = (Rc::as_ptr(inst), Rc::as_ptr(child));
                             let key = (sec_id, a.min(b), a.max(b), insert);
-                            if !assoc_seen.insert(key) {
+                            if !plan.assoc_seen.insert(key) {
                                 continue; // the other side recorded the same row
                             }
                             let row = assoc_row(&rel, inst, child);
@@ -621,24 +608,32 @@ fn cascade_deletes(
                     continue;
                 }
                 if rel.direction == Direction::ManyToMany {
-                    let sec = rel.secondary.clone().expect("many-to-many");
-                    let members = match d.state().rels.as_ref().and_then(|v| v.get(rel.index)) {
-                        Some(RelState::Collection(c)) => c
-                            .items
-                            .iter()
-                            .filter(|x| !c.added.iter().any(|a| Rc::ptr_eq(a, x)))
-                            .chain(c.removed.iter())
-                            .cloned()
-                            .collect(),
-                        _ => Vec::new(),
-                    };
-                    plan.assoc_delete_all.push(AssocOf {
-                        table: sec,
-                        columns: rel.sec_local.clone(),
-                        object: d.clone(),
-                        own: rel.local.clone(),
-                        members,
-                    });
+                    // SQLAlchemy deletes the rows of the loaded collection's members other
+                    // than those appended since the last flush, and of those removed since
+                    // (its unchanged and deleted history), one by one: a member outside the
+                    // session has its row left ("not in session" warning), as has one an
+                    // earlier flush deleted; a row missing raises StaleDataError
+                    let members: Vec<Rc<Instance>> =
+                        match d.state().rels.as_ref().and_then(|v| v.get(rel.index)) {
+                            Some(RelState::Collection(c)) => c
+                                .items
+                                .iter()
+                                .filter(|x| !c.added.iter().any(|a| Rc::ptr_eq(a, x)))
+                                .chain(c.removed.iter())
+                                .cloned()
+                                .collect(),
+                            _ => Vec::new(),
+                        };
+                    let sec_id = rel.secondary.as_ref().map(|t| t.id).unwrap_or(0);
+                    for m in &members {
+                        if !session.owns(m) || m.status() == Status::Deleted {
+                            continue;
+                        }
+                        let (a, b) = (Rc::as_ptr(&d), Rc::as_ptr(m));
+                        if plan.assoc_seen.insert((sec_id, a.min(b), a.max(b), false)) {
+                            plan.assoc_delete.push(assoc_row(&rel, &d, m));
+                        }
+                    }
                     continue;
                 }
                 if rel.direction != Direction::OneToMany {
@@ -677,8 +672,7 @@ impl Plan {
         !(self.rules.is_empty()
             && self.post_rules.is_empty()
             && self.assoc_insert.is_empty()
-            && self.assoc_delete.is_empty()
-            && self.assoc_delete_all.is_empty())
+            && self.assoc_delete.is_empty())
     }
 
     /// After a successful flush: the recorded relationship changes are written.

@@ -376,15 +376,14 @@ fn load_expired_sync_objects(session: &SessionCore, plan: &Plan) -> Result<()> {
 /// primary key is expired has its expired attributes loaded there (a row gone raises
 /// `ObjectDeletedError` after the INSERTs and UPDATEs, and the keys they copied, are done).
 fn load_expired_association_objects(session: &SessionCore, plan: &Plan) -> Result<()> {
-    // and the members of a deleted object's many-to-many collection: SQLAlchemy deletes its
-    // association rows one by one, reading each member's key
+    // (a deleted object's rows among them: SQLAlchemy deletes those one by one, reading
+    // each member's key)
     let rows = plan
         .assoc_insert
         .iter()
         .chain(plan.assoc_delete.iter())
         .flat_map(|row| row.values.iter().map(|(_, o, _)| o));
-    let members = plan.assoc_delete_all.iter().flat_map(|a| a.members.iter());
-    for o in rows.chain(members) {
+    for o in rows {
         if key_expired_in_flush(o) && session.owns(o) {
             session.load_expired(o)?;
         }
@@ -613,20 +612,21 @@ fn apply_rules_to(
 /// save waits for the processing of its many-to-one (one level, once it references
 /// anything; after the referenced row's save when that one is saved too) and for the
 /// processing of its parent's one-to-many (after the parent's save). Each level sends its
-/// UPDATEs, then its INSERTs in the order the objects were added.
-#[allow(clippy::too_many_arguments)]
-fn save_in_state_levels(
-    conn: &Connection,
+/// UPDATEs, then its INSERTs in the order the objects were added (`run_state_level`).
+struct StateLevels {
+    rows: Vec<Rc<Instance>>,
+    levels: Vec<usize>,
+    n_modified: usize,
+    top: usize,
+}
+
+fn state_levels(
     plan: &Plan,
     session: &SessionCore,
     table: &Rc<Table>,
     new: &[&Rc<Instance>],
-    inserted: &mut Vec<InsertOutcome>,
-    index: &mut Inserted,
-    updated: &mut Vec<UpdateOutcome>,
-    done: &mut FxHashSet<*const Instance>,
-    undo: &mut Undo,
-) -> Result<()> {
+    done: &FxHashSet<*const Instance>,
+) -> StateLevels {
     let modified: Vec<Rc<Instance>> = session
         .modified
         .borrow()
@@ -639,7 +639,11 @@ fn save_in_state_levels(
         })
         .cloned()
         .collect();
-    let rows: Vec<&Rc<Instance>> = modified.iter().chain(new.iter().copied()).collect();
+    let n_modified = modified.len();
+    let rows: Vec<Rc<Instance>> = modified
+        .into_iter()
+        .chain(new.iter().map(|r| (*r).clone()))
+        .collect();
     let at: FxHashMap<*const Instance, usize> = rows
         .iter()
         .enumerate()
@@ -717,26 +721,95 @@ fn save_in_state_levels(
         .map(|n| level(n, &refs, &references, &holders, &mut memo, &mut visiting))
         .collect();
     let top = levels.iter().copied().max().unwrap_or(0);
-    let n_modified = modified.len();
-    for l in 0..=top {
-        let ups: Vec<&Rc<Instance>> = (0..n_modified)
-            .filter(|&n| levels[n] == l)
-            .map(|n| rows[n])
-            .collect();
-        if !ups.is_empty() {
-            apply_rules_to(plan, &ups, inserted, index, undo)?;
-            done.extend(ups.iter().map(|r| Rc::as_ptr(r)));
-            update_with_events(conn, table, &ups, updated)?;
-        }
-        let ins: Vec<&Rc<Instance>> = (n_modified..rows.len())
-            .filter(|&n| levels[n] == l)
-            .map(|n| rows[n])
-            .collect();
-        if !ins.is_empty() {
-            insert_ready(conn, plan, table, &ins, inserted, index, undo)?;
-        }
+    StateLevels {
+        rows,
+        levels,
+        n_modified,
+        top,
+    }
+}
+
+/// Sends level `l` of a self-referential table's rows (see `state_levels`).
+#[allow(clippy::too_many_arguments)]
+fn run_state_level(
+    conn: &Connection,
+    plan: &Plan,
+    table: &Rc<Table>,
+    sl: &StateLevels,
+    l: usize,
+    inserted: &mut Vec<InsertOutcome>,
+    index: &mut Inserted,
+    updated: &mut Vec<UpdateOutcome>,
+    done: &mut FxHashSet<*const Instance>,
+    undo: &mut Undo,
+) -> Result<()> {
+    let ups: Vec<&Rc<Instance>> = (0..sl.n_modified)
+        .filter(|&n| sl.levels[n] == l)
+        .map(|n| &sl.rows[n])
+        .collect();
+    if !ups.is_empty() {
+        apply_rules_to(plan, &ups, inserted, index, undo)?;
+        done.extend(ups.iter().map(|r| Rc::as_ptr(r)));
+        update_with_events(conn, table, &ups, updated)?;
+    }
+    let ins: Vec<&Rc<Instance>> = (sl.n_modified..sl.rows.len())
+        .filter(|&n| sl.levels[n] == l)
+        .map(|n| &sl.rows[n])
+        .collect();
+    if !ins.is_empty() {
+        insert_ready(conn, plan, table, &ins, inserted, index, undo)?;
     }
     Ok(())
+}
+
+/// One round of a table: as SQLAlchemy's save_obj, its UPDATEs go before its INSERTs (an
+/// old row gives up a unique key the new one takes), except rows whose new foreign key
+/// waits for a parent not inserted yet; then the rows whose parents are inserted. Whether
+/// a row was written.
+#[allow(clippy::too_many_arguments)]
+fn table_round(
+    conn: &Connection,
+    plan: &Plan,
+    session: &SessionCore,
+    table: &Rc<Table>,
+    remaining: &mut Vec<&Rc<Instance>>,
+    inserted: &mut Vec<InsertOutcome>,
+    index: &mut Inserted,
+    updated: &mut Vec<UpdateOutcome>,
+    done_updates: &mut FxHashSet<*const Instance>,
+    undo: &mut Undo,
+) -> Result<bool> {
+    update_ready_rows(
+        conn,
+        plan,
+        session,
+        table,
+        inserted,
+        index,
+        updated,
+        done_updates,
+        undo,
+        false,
+    )?;
+    let mut progress = false;
+    while !remaining.is_empty() {
+        let waiting: FxHashSet<*const Instance> = plan
+            .rules
+            .iter()
+            .filter(|r| awaited_parent(r, index).is_some())
+            .map(|r| Rc::as_ptr(&r.child))
+            .collect();
+        let (ready, rest): (Vec<&Rc<Instance>>, Vec<&Rc<Instance>>) = remaining
+            .iter()
+            .partition(|i| !waiting.contains(&Rc::as_ptr(i)));
+        if ready.is_empty() {
+            break;
+        }
+        progress = true;
+        insert_ready(conn, plan, table, &ready, inserted, index, undo)?;
+        *remaining = rest;
+    }
+    Ok(progress)
 }
 
 /// Inserts the pending rows in rounds, tables in dependency order: each round inserts
@@ -750,6 +823,7 @@ fn insert_in_dependency_order(
     session: &SessionCore,
     new: &[Rc<Instance>],
     order: &[Rc<Table>],
+    depths: &[usize],
     inserted: &mut Vec<InsertOutcome>,
     index: &mut Inserted,
     updated: &mut Vec<UpdateOutcome>,
@@ -764,68 +838,81 @@ fn insert_in_dependency_order(
     let mut first_round = true;
     while first_round || remaining.iter().any(|r| !r.is_empty()) {
         let mut progress = false;
-        for (t, table) in order.iter().enumerate() {
-            if first_round {
-                sync_outside_session_into(session, plan, table, inserted, index)?;
+        if first_round {
+            // SQLAlchemy's sort runs in levels over every mapper: a table's rows go at the
+            // level of its mapper's saves (two levels per level of table dependency), and
+            // a self-referential table's rows at the levels of its per-state sort counted
+            // from there, so a row of a later level waits for the other tables' saves of
+            // the levels before (their failure leaves its key not copied)
+            let mut levels_of: Vec<Option<StateLevels>> = order.iter().map(|_| None).collect();
+            let mut g = 0;
+            loop {
+                let mut more = false;
+                for (t, table) in order.iter().enumerate() {
+                    let base = 2 * depths.get(t).copied().unwrap_or(0);
+                    if base == g {
+                        sync_outside_session_into(session, plan, table, inserted, index)?;
+                        if refers_to_itself(session, table)
+                            && !waits_on_other_tables(plan, table, index)
+                        {
+                            let rows = std::mem::take(&mut remaining[t]);
+                            progress |= !rows.is_empty();
+                            levels_of[t] =
+                                Some(state_levels(plan, session, table, &rows, &done_updates));
+                        } else {
+                            progress |= table_round(
+                                conn,
+                                plan,
+                                session,
+                                table,
+                                &mut remaining[t],
+                                inserted,
+                                index,
+                                updated,
+                                &mut done_updates,
+                                undo,
+                            )?;
+                        }
+                    }
+                    if g < base {
+                        more = true;
+                    } else if let Some(sl) = &levels_of[t] {
+                        if g - base <= sl.top {
+                            run_state_level(
+                                conn,
+                                plan,
+                                table,
+                                sl,
+                                g - base,
+                                inserted,
+                                index,
+                                updated,
+                                &mut done_updates,
+                                undo,
+                            )?;
+                        }
+                        more |= g - base < sl.top;
+                    }
+                }
+                if !more {
+                    break;
+                }
+                g += 1;
             }
-            if first_round
-                && refers_to_itself(session, table)
-                && !waits_on_other_tables(plan, table, index)
-            {
-                let rows = std::mem::take(&mut remaining[t]);
-                progress |= !rows.is_empty();
-                save_in_state_levels(
+        } else {
+            for (t, table) in order.iter().enumerate() {
+                progress |= table_round(
                     conn,
                     plan,
                     session,
                     table,
-                    &rows,
+                    &mut remaining[t],
                     inserted,
                     index,
                     updated,
                     &mut done_updates,
                     undo,
                 )?;
-                continue;
-            }
-            // as SQLAlchemy's save_obj: a table's UPDATEs go before its INSERTs (an old row
-            // gives up a unique key the new one takes), except rows whose new foreign key
-            // waits for a parent not inserted yet
-            update_ready_rows(
-                conn,
-                plan,
-                session,
-                table,
-                inserted,
-                index,
-                updated,
-                &mut done_updates,
-                undo,
-                false,
-            )?;
-            if remaining[t].is_empty() {
-                continue;
-            }
-            loop {
-                let waiting: FxHashSet<*const Instance> = plan
-                    .rules
-                    .iter()
-                    .filter(|r| awaited_parent(r, index).is_some())
-                    .map(|r| Rc::as_ptr(&r.child))
-                    .collect();
-                let (ready, rest): (Vec<&Rc<Instance>>, Vec<&Rc<Instance>>) = remaining[t]
-                    .iter()
-                    .partition(|i| !waiting.contains(&Rc::as_ptr(i)));
-                if ready.is_empty() {
-                    break;
-                }
-                progress = true;
-                insert_ready(conn, plan, table, &ready, inserted, index, undo)?;
-                let done = rest.is_empty();
-                remaining[t] = rest;
-                if done {
-                    break;
-                }
             }
         }
         if std::mem::take(&mut first_round) && !remaining.iter().any(|r| !r.is_empty()) {
@@ -972,6 +1059,7 @@ fn write(
     }
     let skip = post_update_edges(&mappers);
     let order = in_levels(sort_by_dependency(&tables, &skip), &mappers, &skip);
+    let depths = table_depths(&order, &skip);
 
     let mut inserted: Vec<InsertOutcome> = Vec::with_capacity(new.len());
     let mut index: Inserted = Inserted::default();
@@ -1014,6 +1102,7 @@ fn write(
             session,
             &new,
             &order,
+            &depths,
             &mut inserted,
             &mut index,
             &mut updated,
@@ -1077,6 +1166,27 @@ fn in_levels(
     if order.len() < 2 {
         return order;
     }
+    let depth = table_depths(&order, skip);
+    let name = |t: &Table| {
+        mappers
+            .iter()
+            .find(|m| m.table.id == t.id)
+            .map(|m| m.class_name.clone())
+            .unwrap_or_default()
+    };
+    let mut keyed: Vec<(usize, String, Rc<Table>)> = order
+        .into_iter()
+        .zip(depth)
+        .map(|(t, d)| (d, name(&t), t))
+        .collect();
+    // stable: tables of one depth and class name keep their order
+    keyed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    keyed.into_iter().map(|(_, _, t)| t).collect()
+}
+
+/// The level of each table (in a dependency order) in the tables' dependency graph: 0 for
+/// a table that references none of the others, else one more than the deepest it references.
+fn table_depths(order: &[Rc<Table>], skip: &[(u32, String)]) -> Vec<usize> {
     let mut depth: Vec<usize> = Vec::with_capacity(order.len());
     for (n, t) in order.iter().enumerate() {
         let refs = t.referenced_tables();
@@ -1093,21 +1203,7 @@ fn in_levels(
             .unwrap_or(0);
         depth.push(d);
     }
-    let name = |t: &Table| {
-        mappers
-            .iter()
-            .find(|m| m.table.id == t.id)
-            .map(|m| m.class_name.clone())
-            .unwrap_or_default()
-    };
-    let mut keyed: Vec<(usize, String, Rc<Table>)> = order
-        .into_iter()
-        .zip(depth)
-        .map(|(t, d)| (d, name(&t), t))
-        .collect();
-    // stable: tables of one depth and class name keep their order
-    keyed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    keyed.into_iter().map(|(_, _, t)| t).collect()
+    depth
 }
 
 fn post_update_edges(mappers: &[Rc<super::Mapper>]) -> Vec<(u32, String)> {
@@ -1258,17 +1354,6 @@ fn write_associations(
             .map(|(n, &c)| Expr::binary(Expr::column(table, c), BinOp::Eq, Expr::Slot(n)))
             .collect()
     };
-    for a in &plan.assoc_delete_all {
-        let mut d = Delete::new(&a.table);
-        d.where_ = condition(&a.table, &a.columns);
-        let c = compile(&Statement::Delete(d), dialect)?;
-        let key: Vec<Value> = a
-            .own
-            .iter()
-            .map(|&i| Ok(value_after(&a.object, i, inserted, index)?.unwrap_or(Value::Null)))
-            .collect::<Result<_>>()?;
-        conn.execute(&c.sql, &c.bind(&key, &|_| None)?)?;
-    }
     // one prepared statement per association table and column list, run for all its rows
     for (rows, delete) in [(&plan.assoc_delete, true), (&plan.assoc_insert, false)] {
         let mut batches: Vec<AssocBatch> = Vec::new();
@@ -1300,8 +1385,27 @@ fn write_associations(
             let params = batches[n].2.bind(&values(row)?, &|_| None)?;
             batches[n].3.push(params);
         }
-        for (_, _, c, params) in &batches {
-            conn.execute_many(&c.sql, params, |_, _, _| Ok(()))?;
+        for (tid, _, c, params) in &batches {
+            let mut matched = 0;
+            conn.execute_many(&c.sql, params, |_, _, changed| {
+                matched += changed;
+                Ok(())
+            })?;
+            // as SQLAlchemy's many-to-many step: every row to delete must be there
+            if delete && matched != params.len() {
+                let table = rows
+                    .iter()
+                    .find(|r| r.table.id == *tid)
+                    .map(|r| r.table.name.clone())
+                    .unwrap_or_default();
+                return Err(Error::new(
+                    ErrorKind::StaleDataError,
+                    format!(
+                        "DELETE statement on table '{table}' expected to delete {} row(s); Only {matched} were matched.",
+                        params.len()
+                    ),
+                ));
+            }
         }
     }
     Ok(())
