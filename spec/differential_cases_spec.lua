@@ -1995,4 +1995,25 @@ describe("commit: what a commit leaves and a rollback restores", function()
     assert.is_nil(b.parent_id)
     assert.is_false(orm.inspect(b).attrs.parent_id.loaded)
   end)
+  it("expire() and refresh() send a pending object their cascade reaches out of the session (seed 1365)", function()
+    -- SQLAlchemy's refresh-expire cascade expires the persistent objects it reaches and
+    -- expunges the pending ones (its `_conditional_expire`)
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:flush()
+    local c = env.Child{ label = "c" }
+    p.children:append(c)
+    assert.equal("pending", state(c))
+    s:expire(p)
+    assert.equal("transient", state(c))
+    assert.equal(p, c.parent)
+    local d = env.Child{ label = "d" }
+    p.children:append(d)
+    assert.equal("pending", state(d))
+    s:refresh(p)
+    assert.equal("transient", state(d))
+    assert.equal(0, #p.children)
+  end)
 end)

@@ -1172,6 +1172,11 @@ impl SessionCore {
                     r.expire(None);
                     r.expire_relationships();
                     expired.push(r);
+                } else if self.owns(&r) && r.status() == Status::Pending {
+                    // SQLAlchemy's `_conditional_expire`: a pending object the cascade
+                    // reaches leaves the session, transient (no expunge cascade of its own)
+                    self.remove_everywhere(&r);
+                    r.detach();
                 }
             }
             inst.expire_relationships();
