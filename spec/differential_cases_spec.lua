@@ -2040,4 +2040,28 @@ describe("commit: what a commit leaves and a rollback restores", function()
     assert.equal("transient", state(c))
     assert.equal(a_id, c.parent_id)
   end)
+  it("a flush drops the appends recorded on an unloaded collection (seed 1661)", function()
+    -- the backref's append to the tag's collection (not loaded once the rollback made it
+    -- transient) is written with the row the child side writes; SQLAlchemy's commit of the
+    -- flushed states drops the pending mutations, so the next flush of the tag writes no
+    -- second row
+    local env = setup_tags({ expire_on_commit = false })
+    local s = env.s
+    local t = env.Tag{ name = "t" }
+    s:add(t)
+    local c
+    s:begin_nested(function()
+      c = env.Child{ label = "c" }
+      s:add(c)
+    end)
+    c.tags:append(t)
+    s:rollback() -- t and c transient
+    s:add(c) -- t comes along (save-update cascade)
+    s:commit()
+    assert.equal(1, env.scalar("SELECT count(*) FROM cm_child_tag"))
+    t.name = "t2"
+    s:commit()
+    assert.equal(1, env.scalar("SELECT count(*) FROM cm_child_tag"))
+    assert.equal(1, #t.children)
+  end)
 end)
