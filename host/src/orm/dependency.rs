@@ -826,16 +826,16 @@ impl Plan {
     /// After a successful flush: the recorded relationship changes are written.
     pub fn clear_changes(&self) {
         for inst in &self.touched {
-            let mappings = inst.mapper.relationships.borrow();
             let mut st = inst.state_mut();
             st.rels_changed = false;
             if let Some(rels) = st.rels.as_mut() {
-                for (i, r) in rels.iter_mut().enumerate() {
+                for r in rels.iter_mut() {
                     match r {
-                        // a write-only collection's changes are written: nothing stays
-                        RelState::Pending(_)
-                            if mappings.get(i).is_some_and(|m| m.lazy.never_loads()) =>
-                        {
+                        // a write-only collection's changes are written: nothing stays;
+                        // nor do an unloaded collection's pending appends, as SQLAlchemy's
+                        // commit of the flushed states drops `_pending_mutations` (the rows
+                        // are written; a load reads them)
+                        RelState::Pending(_) => {
                             *r = RelState::Unloaded;
                         }
                         RelState::Scalar(s) => {
@@ -846,8 +846,7 @@ impl Plan {
                             c.added.clear();
                             c.removed.clear();
                         }
-                        // pending changes of an unloaded collection apply when it loads
-                        RelState::Unloaded | RelState::Deferred(..) | RelState::Pending(_) => {}
+                        RelState::Unloaded | RelState::Deferred(..) => {}
                     }
                 }
             }
