@@ -2546,30 +2546,6 @@ describe("commit: what a commit leaves and a rollback restores", function()
     assert.equal("transient", state(d))
     assert.equal(0, #p.children)
   end)
-  it("a self-referential row's key is copied one level before its save (seed 909)", function()
-    -- SQLAlchemy processes the parent's one-to-many at the level after the parent's save
-    -- and before the level of the rows it precedes: the new child has the key when the
-    -- UPDATE of that later level fails
-    local env = setup({ expire_on_commit = false })
-    local s = env.s
-    local a = env.Node{ name = "a" }
-    local b = env.Node{ name = "b" }
-    b.parent = a
-    s:add(a)
-    s:commit()
-    assert.equal(1, #a.children)
-    s:execute(orm.text("DELETE FROM dc_nodes WHERE id = " .. b.id))
-    b.name = "b2" -- its UPDATE matches no row
-    local a_id = a.id
-    local c = env.Node{ name = "c" }
-    c.parent = a
-    s:add(c)
-    local ok, e = pcall(s.commit, s)
-    assert.is_false(ok)
-    assert.equal("StaleDataError", e.kind)
-    assert.equal("transient", state(c))
-    assert.equal(a_id, c.parent_id)
-  end)
   it("a flush drops the appends recorded on an unloaded collection (seed 1661)", function()
     -- the backref's append to the tag's collection (not loaded once the rollback made it
     -- transient) is written with the row the child side writes; SQLAlchemy's commit of the

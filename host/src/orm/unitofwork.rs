@@ -665,23 +665,6 @@ impl StateLevels {
         if !ins.is_empty() {
             insert_ready(conn, plan, table, &ins, inserted, index, undo)?;
         }
-        // the processing of the relationships of the next level's rows belongs to this
-        // level (SQLAlchemy's per-state dependency steps come one level before the saves
-        // they precede): their keys are copied now, so a failing save of that level leaves
-        // them copied (seeds 909, 932)
-        let next: FxHashSet<*const Instance> = (0..self.rows.len())
-            .filter(|&n| self.levels[n] == l + 1)
-            .map(|n| Rc::as_ptr(&self.rows[n]))
-            .collect();
-        if !next.is_empty() {
-            apply_rules(
-                plan,
-                &|r| next.contains(&Rc::as_ptr(&r.child)) && awaited_parent(r, index).is_none(),
-                inserted,
-                index,
-                undo,
-            )?;
-        }
         Ok(())
     }
 }
