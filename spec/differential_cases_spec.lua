@@ -2240,3 +2240,356 @@ describe("fixflush: a held-up member another parent took keeps its key", functio
     assert.equal(1, n9.parent_id)
   end)
 end)
+
+describe("nested: a savepoint's rollback", function()
+  it("leaves an object whose deletion was flushed before it as it is", function()
+    -- seed 574: SQLAlchemy's rollback of a savepoint expires only the objects of the
+    -- identity map; a deleted object is out of it, and keeps the values set inside
+    local env = setup()
+    local s = env.s
+    local n = env.Node{ name = "n48" }
+    s:add(n)
+    s:flush()
+    s:delete(n)
+    local ok = pcall(s.begin_nested, s, function()
+      n.name = "n12"
+      s:add(n) -- refused: the object is deleted
+    end)
+    assert.is_false(ok)
+    assert.equal("deleted", state(n))
+    local i = orm.inspect(n)
+    assert.is_true(i.attrs.name.loaded)
+    assert.equal("n12", i.attrs.name.loaded_value)
+  end)
+  it("a reload of an expired key leaves a foreign key the INSERT left NULL never set", function()
+    -- seed 574: SQLAlchemy's refresh loads only the expired attributes; parent_id stays
+    -- out of its __dict__, and the delete's flush leaves the many-to-one unloaded
+    local env = setup()
+    local s = env.s
+    local n = env.Node{ name = "n48" }
+    s:add(n)
+    s:flush()
+    s:expire(n, { "id" })
+    s:delete(n)
+    s:begin_nested(function() end) -- flushes the DELETE
+    assert.equal("deleted", state(n))
+    assert.is_false(orm.inspect(n).attrs.parent.loaded)
+    s:rollback()
+    assert.equal("transient", state(n))
+    assert.is_false(orm.inspect(n).attrs.parent.loaded)
+  end)
+end)
+
+describe("nested: keys copied before a failed statement", function()
+  it("reach an object an earlier flush deleted, appended through a backref", function()
+    -- seed 1742: SQLAlchemy's one-to-many sync does not count an object deleted by an
+    -- earlier flush as deleted and copies the key into it before the children's INSERT,
+    -- which fails here (the parent's row was rolled back by close())
+    local env = setup()
+    local s1 = env.s
+    local c = env.Child{ label = "b" }
+    s1:add(c)
+    s1:commit()
+    s1:close()
+    local s2 = orm.Session(env.engine)
+    local p = env.Parent{ name = "p" }
+    s2:add(p)
+    s2:flush()
+    s2:close() -- p detached with the key of a row rolled back
+    local s3 = orm.Session(env.engine)
+    c.parent = p
+    s3:delete(c)
+    s3:flush() -- c's DELETE
+    local ok, e = pcall(s3.begin_nested, s3, function()
+      local c2 = env.Child{ label = "b" }
+      c2.parent = p
+      s3:add(c2)
+    end)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", e.kind)
+    assert.equal("deleted", state(c))
+    assert.equal(1, orm.inspect(c).attrs.parent_id.loaded_value)
+  end)
+end)
+
+describe("nested: the per-row cycle check", function()
+  it("leaves out an object an earlier flush deleted", function()
+    -- seed 939: a node deleted and committed (expire_on_commit off: it stays deleted)
+    -- pointing at a node that points back is out of SQLAlchemy's flush: no cycle, and the
+    -- one-to-many copies the key into it in memory
+    local env = setup({ expire_on_commit = false })
+    local s = env.s
+    local a = env.Node{ name = "a" }
+    s:add(a)
+    s:flush()
+    s:delete(a)
+    s:flush()
+    local b = env.Node{ name = "b" }
+    b.parent = a
+    assert.is_false(pcall(s.add, s, b)) -- the cascade to a refuses, b is added
+    s:commit()
+    local _ = b.children
+    s:begin_nested(function() a.parent = b end)
+    assert.equal("deleted", state(a))
+    assert.equal("persistent", state(b))
+    assert.equal(b.id, orm.inspect(a).attrs.parent_id.loaded_value)
+    assert.equal(1, #b.children)
+  end)
+end)
+
+describe("nested: a deleted object's association rows", function()
+  it("are left for members outside the session", function()
+    -- seed 1643: SQLAlchemy deletes a deleted object's many-to-many rows one by one and
+    -- skips a member that is not in the session ("not in session" warning): the row
+    -- stays, and here the foreign key refuses the DELETE of the tag
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local link = orm.Table("nd_link", Base.metadata,
+      orm.Column("item_id", orm.Integer, orm.ForeignKey("nd_items.id"), { primary_key = true }),
+      orm.Column("tag_id", orm.Integer, orm.ForeignKey("nd_tags.id"), { primary_key = true }))
+    local Item = Base:model("NdItem", {
+      __tablename__ = "nd_items",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      tags = orm.relationship("NdTag", { secondary = link, back_populates = "items" }),
+    })
+    local Tag = Base:model("NdTag", {
+      __tablename__ = "nd_tags",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      items = orm.relationship("NdItem", { secondary = link, back_populates = "tags" }),
+    })
+    Base.metadata:create_all(engine)
+    local s1 = orm.Session(engine, { expire_on_commit = false })
+    local t, i = Tag{}, Item{}
+    s1:add(t)
+    s1:add(i)
+    i.tags:append(t)
+    s1:commit()
+    s1:close()
+    local s3 = orm.Session(engine)
+    s3:delete(t) -- i stays detached
+    local ok, e = pcall(s3.flush, s3)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", e.kind)
+    s3:rollback()
+    local n = s3:execute(orm.text("SELECT count(*) FROM nd_link")):scalar()
+    assert.equal(1, n)
+  end)
+end)
+
+describe("nested: a deleted parent's members", function()
+  it("appended since the last flush keep their key: only the unchanged ones are cleared", function()
+    -- seed 126: SQLAlchemy's one-to-many delete clears the keys of the collection's
+    -- unchanged members; a detached node appended through its backref is left as it is
+    local env = setup()
+    local s1 = env.s
+    local a = env.Node{ name = "a" }
+    local b = env.Node{ name = "b" }
+    local c = env.Node{ name = "c" }
+    b.parent = a
+    c.parent = a
+    s1:add(a)
+    s1:add(b)
+    s1:add(c)
+    s1:commit()
+    s1:close()
+    b.parent = c -- b detached and expired
+    local s3 = orm.Session(env.engine)
+    s3:delete(c)
+    s3:flush()
+    assert.equal("detached", state(b))
+    assert.is_false(orm.inspect(b).attrs.parent_id.loaded)
+  end)
+end)
+
+describe("commit: what a commit leaves and a rollback restores", function()
+  local function setup_tags(session_opts)
+    local env = {}
+    env.engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local child_tag = orm.Table("cm_child_tag", Base.metadata,
+      orm.Column("child_id", orm.Integer, orm.ForeignKey("cm_children.id"), { primary_key = true }),
+      orm.Column("tag_id", orm.Integer, orm.ForeignKey("cm_tags.id"), { primary_key = true }))
+    env.Child = Base:model("Child", {
+      __tablename__ = "cm_children",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      label = orm.Column(orm.String(30), { nullable = false }),
+      tags = orm.relationship("Tag", { secondary = child_tag, back_populates = "children",
+        order_by = "id" }),
+    })
+    env.Tag = Base:model("Tag", {
+      __tablename__ = "cm_tags",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30), { nullable = false }),
+      children = orm.relationship("Child", { secondary = child_tag, back_populates = "tags",
+        order_by = "id" }),
+    })
+    Base.metadata:create_all(env.engine)
+    env.s = orm.Session(env.engine, session_opts)
+    function env.scalar(sql)
+      return env.s:execute(orm.text(sql)):scalar()
+    end
+    -- a child with one tag, committed, its collection loaded
+    function env.tagged()
+      local t = env.Tag{ name = "t" }
+      local c = env.Child{ label = "c" }
+      c.tags:append(t)
+      env.s:add(c)
+      env.s:commit()
+      assert.equal(1, #c.tags)
+      return c, t
+    end
+    return env
+  end
+
+  it("delete() and add() of an object already in the session begin the transaction (seed 1365)", function()
+    -- SQLAlchemy's `_before_attach` autobegins for every object with a key: the rollback
+    -- then has a transaction to end and expires what the session holds
+    local env = setup({ expire_on_commit = false })
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit()
+    assert.is_false(s:in_transaction())
+    s:delete(p)
+    assert.is_true(s:in_transaction())
+    s:rollback()
+    assert.equal("persistent", state(p))
+    assert.is_false(orm.inspect(p).attrs.name.loaded)
+    assert.equal("p", p.name)
+    s:commit()
+    s:add(p)
+    assert.is_true(s:in_transaction())
+    s:rollback()
+    assert.is_false(orm.inspect(p).attrs.name.loaded)
+    local s2 = orm.Session(env.engine)
+    assert.has_error(function() s2:add(p) end)
+    assert.is_true(s2:in_transaction())
+  end)
+  it("a deleted object's association rows go one by one, of the members in the session (seed 760)", function()
+    -- SQLAlchemy's many-to-many step deletes the row of each member it holds; one outside
+    -- the session keeps its row ("not in session" warning), so the DELETE of the child
+    -- fails on the foreign key
+    local env = setup_tags()
+    local c = env.tagged()
+    env.s:close() -- c and its tag detached, the collection loaded
+    local s2 = orm.Session(env.engine)
+    s2:delete(c)
+    local ok, e = pcall(s2.commit, s2)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", e.kind)
+    s2:rollback()
+    assert.equal("persistent", state(c))
+    assert.equal(1, s2:execute(orm.text("SELECT count(*) FROM cm_child_tag")):scalar())
+  end)
+  it("an association row to delete that is gone raises StaleDataError", function()
+    local env = setup_tags()
+    local s = env.s
+    local c = env.tagged()
+    s:execute(orm.text("DELETE FROM cm_child_tag"))
+    s:delete(c)
+    local ok, e = pcall(s.commit, s)
+    assert.is_false(ok)
+    assert.equal("StaleDataError", e.kind)
+    s:rollback()
+    local c2, t2 = env.tagged()
+    s:execute(orm.text("DELETE FROM cm_child_tag"))
+    c2.tags:remove(t2)
+    ok, e = pcall(s.commit, s)
+    assert.is_false(ok)
+    assert.equal("StaleDataError", e.kind)
+  end)
+  it("a row between two deleted objects is deleted once", function()
+    local env = setup_tags()
+    local s = env.s
+    local c, t = env.tagged()
+    assert.equal(1, #t.children)
+    s:delete(c)
+    s:delete(t)
+    s:commit()
+    assert.equal(0, env.scalar("SELECT count(*) FROM cm_child_tag"))
+  end)
+  it("a relationship set on a deleted object a commit kept begins the transaction (seed 1384)", function()
+    -- with expire_on_commit = false the committed deletion stays of the session; a
+    -- change on it fires SQLAlchemy's modified event, which autobegins: the rollback then
+    -- expires the session's objects
+    local env = setup({ expire_on_commit = false })
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    s:add(c)
+    s:flush()
+    s:delete(c)
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit()
+    assert.is_true(orm.inspect(c).deleted)
+    assert.is_false(s:in_transaction())
+    c.parent = nil
+    assert.is_true(s:in_transaction())
+    s:rollback()
+    assert.is_false(orm.inspect(p).attrs.name.loaded)
+  end)
+  it("a self-referential row's later levels wait for the other tables' saves (seed 1316)", function()
+    -- SQLAlchemy's sort runs every mapper in one set of levels: the first node's INSERT and
+    -- the parents' at the first, the processing of the second node's parent at the next;
+    -- the parents' failing INSERT comes first, so the second node's key is not copied
+    local env = setup()
+    local s = env.s
+    s:add(env.Parent{}) -- name NOT NULL: its INSERT fails
+    local a = env.Node{ name = "a" }
+    s:add(a)
+    local b = env.Node{ name = "b" }
+    b.parent = a
+    s:add(b)
+    local ok, e = pcall(s.commit, s)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", e.kind)
+    assert.equal("transient", state(b))
+    assert.is_nil(b.parent_id)
+    assert.is_false(orm.inspect(b).attrs.parent_id.loaded)
+  end)
+  it("expire() and refresh() send a pending object their cascade reaches out of the session (seed 1365)", function()
+    -- SQLAlchemy's refresh-expire cascade expires the persistent objects it reaches and
+    -- expunges the pending ones (its `_conditional_expire`)
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:flush()
+    local c = env.Child{ label = "c" }
+    p.children:append(c)
+    assert.equal("pending", state(c))
+    s:expire(p)
+    assert.equal("transient", state(c))
+    assert.equal(p, c.parent)
+    local d = env.Child{ label = "d" }
+    p.children:append(d)
+    assert.equal("pending", state(d))
+    s:refresh(p)
+    assert.equal("transient", state(d))
+    assert.equal(0, #p.children)
+  end)
+  it("a flush drops the appends recorded on an unloaded collection (seed 1661)", function()
+    -- the backref's append to the tag's collection (not loaded once the rollback made it
+    -- transient) is written with the row the child side writes; SQLAlchemy's commit of the
+    -- flushed states drops the pending mutations, so the next flush of the tag writes no
+    -- second row
+    local env = setup_tags({ expire_on_commit = false })
+    local s = env.s
+    local t = env.Tag{ name = "t" }
+    s:add(t)
+    local c
+    s:begin_nested(function()
+      c = env.Child{ label = "c" }
+      s:add(c)
+    end)
+    c.tags:append(t)
+    s:rollback() -- t and c transient
+    s:add(c) -- t comes along (save-update cascade)
+    s:commit()
+    assert.equal(1, env.scalar("SELECT count(*) FROM cm_child_tag"))
+    t.name = "t2"
+    s:commit()
+    assert.equal(1, env.scalar("SELECT count(*) FROM cm_child_tag"))
+    assert.equal(1, #t.children)
+  end)
+end)

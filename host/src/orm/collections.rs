@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use super::instance::{Instance, Status};
+use super::instance::{Instance, InstanceState, Status};
 use super::relationships::{Direction, Relationship};
 use crate::error::{Error, Result};
 use crate::invalid;
@@ -197,7 +197,19 @@ impl Instance {
                 drop(st);
                 s.queue_modified(self.clone());
             }
+        } else if st.status == Status::Deleted {
+            touch_session_of_deleted(st);
         }
+    }
+}
+
+/// A deleted object (out of the identity map, still of its session until the transaction
+/// ends) changed: SQLAlchemy's modified event begins the session's transaction, nothing
+/// more (seed 1384: after a commit that keeps it, `expire_on_commit = false`).
+fn touch_session_of_deleted(st: std::cell::RefMut<'_, InstanceState>) {
+    if let Some(s) = st.session.as_ref().and_then(|w| w.upgrade()) {
+        drop(st);
+        s.touched();
     }
 }
 
@@ -220,6 +232,8 @@ fn pend(obj: &Rc<Instance>, r: usize, f: impl FnOnce(&mut Collection)) {
             drop(st);
             s.queue_modified(obj.clone());
         }
+    } else if st.status == Status::Deleted {
+        touch_session_of_deleted(st);
     }
 }
 
@@ -445,7 +459,7 @@ impl Events {
                     let null = rel.local.iter().any(|&c| st.values[c].is_null());
                     loaded
                         && if null {
-                            !st.nulls_never_set
+                            !rel.local.iter().any(|&c| st.nulls_never_set.contains(c))
                         } else {
                             old.is_some()
                         }

@@ -636,7 +636,7 @@ fn m2o_without_fetch(inst: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<()> 
         let st = inst.state();
         (
             rel.local.iter().any(|&c| st.values[c].is_null()),
-            st.nulls_never_set,
+            rel.local.iter().any(|&c| st.nulls_never_set.contains(c)),
         )
     };
     if null && never_set {
@@ -689,7 +689,9 @@ fn self_ref_m2o_processed(
         }
         let null = {
             let st = d.state();
-            rel.local.iter().any(|&c| st.values[c].is_null()) && !st.nulls_never_set
+            rel.local
+                .iter()
+                .any(|&c| st.values[c].is_null() && !st.nulls_never_set.contains(c))
         };
         if null || super::strategies::many_to_one_in_identity_map(d, rel).is_some() {
             return Ok(true);
@@ -780,7 +782,16 @@ fn cascade_deletes(
                 if !d.rel_loaded(rel.index) {
                     session.load_relationship_for_flush(&d, &rel)?;
                 }
+                // appended since the last flush: SQLAlchemy's delete clears the keys of the
+                // unchanged members only (the history's added ones are left as they are)
+                let added: Vec<Rc<Instance>> = match d.rel_state(rel.index) {
+                    RelState::Collection(c) => c.added,
+                    _ => Vec::new(),
+                };
                 for child in related(&d, &rel) {
+                    if added.iter().any(|a| Rc::ptr_eq(a, &child)) {
+                        continue;
+                    }
                     if rel.cascade.delete {
                         // cascaded when delete() was called (SQLAlchemy's flush does not
                         // cascade again): a child appended since is saved, its key pointing
@@ -815,16 +826,16 @@ impl Plan {
     /// After a successful flush: the recorded relationship changes are written.
     pub fn clear_changes(&self) {
         for inst in &self.touched {
-            let mappings = inst.mapper.relationships.borrow();
             let mut st = inst.state_mut();
             st.rels_changed = false;
             if let Some(rels) = st.rels.as_mut() {
-                for (i, r) in rels.iter_mut().enumerate() {
+                for r in rels.iter_mut() {
                     match r {
-                        // a write-only collection's changes are written: nothing stays
-                        RelState::Pending(_)
-                            if mappings.get(i).is_some_and(|m| m.lazy.never_loads()) =>
-                        {
+                        // a write-only collection's changes are written: nothing stays;
+                        // nor do an unloaded collection's pending appends, as SQLAlchemy's
+                        // commit of the flushed states drops `_pending_mutations` (the rows
+                        // are written; a load reads them)
+                        RelState::Pending(_) => {
                             *r = RelState::Unloaded;
                         }
                         RelState::Scalar(s) => {
@@ -835,8 +846,7 @@ impl Plan {
                             c.added.clear();
                             c.removed.clear();
                         }
-                        // pending changes of an unloaded collection apply when it loads
-                        RelState::Unloaded | RelState::Deferred(..) | RelState::Pending(_) => {}
+                        RelState::Unloaded | RelState::Deferred(..) => {}
                     }
                 }
             }

@@ -56,10 +56,10 @@ pub struct InstanceState {
     /// Its row was deleted by a flush (SQLAlchemy's `was_deleted`): until a rollback
     /// restores it, `add` refuses it ("has been deleted"), detached or not.
     pub was_deleted: bool,
-    /// Inserted with NULL columns and not loaded from a row since: SQLAlchemy never set
-    /// those columns (they are not in its `__dict__`), so a flush reading a NULL foreign key
-    /// of it passively leaves the many-to-one unloaded.
-    pub nulls_never_set: bool,
+    /// The columns an INSERT left NULL and no row loaded since: SQLAlchemy never set them
+    /// (they are not in its `__dict__`), so a flush reading such a foreign key passively
+    /// leaves the many-to-one unloaded. A reload of expired columns loads only those.
+    pub nulls_never_set: AttrSet,
     /// A bulk UPDATE synchronized it while it was expired whole: SQLAlchemy's `_commit`
     /// resets the object's `expired` flag, its attributes stay expired; `get` and a
     /// many-to-one then return it without loading it. A whole-object expiry sets it back.
@@ -140,7 +140,7 @@ impl Instance {
                 attrs_expired: false,
                 key_cleared: false,
                 was_deleted: false,
-                nulls_never_set: false,
+                nulls_never_set: AttrSet::default(),
                 expired_flag_reset: false,
                 orphaned: false,
                 orphaned_outside: false,
@@ -184,7 +184,7 @@ impl Instance {
                 attrs_expired: false,
                 key_cleared: false,
                 was_deleted: false,
-                nulls_never_set: false,
+                nulls_never_set: AttrSet::default(),
                 expired_flag_reset: false,
                 orphaned: false,
                 orphaned_outside: false,

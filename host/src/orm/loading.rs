@@ -75,17 +75,20 @@ impl SessionCore {
             }
             let (unloaded, never_set) = {
                 let st = existing.state();
-                ((0..n).any(|i| !st.loaded.contains(i)), st.nulls_never_set)
+                (
+                    (0..n).any(|i| !st.loaded.contains(i)),
+                    !st.nulls_never_set.is_empty(),
+                )
             };
             // the columns an INSERT left NULL without a value are not in SQLAlchemy's
             // `__dict__`: the row fills them in like unloaded ones (its value is the NULL
             // held here, unless a bulk UPDATE not synchronized changed it)
             if never_set && !unloaded {
-                existing.state_mut().nulls_never_set = false;
+                existing.state_mut().nulls_never_set.clear();
             }
             if unloaded {
                 let mut st = existing.state_mut();
-                st.nulls_never_set = false;
+                st.nulls_never_set.clear();
                 for i in 0..n {
                     if !st.loaded.contains(i) {
                         let v = row.value(start + i)?;
@@ -151,7 +154,7 @@ impl SessionCore {
         }
         if let Some(existing) = self.identity.borrow().get(&key) {
             let mut st = existing.state_mut();
-            st.nulls_never_set = false;
+            st.nulls_never_set.clear();
             for (p, &i) in attrs.iter().enumerate() {
                 if !st.loaded.contains(i) {
                     let v = row.value(start + p)?;
@@ -579,9 +582,11 @@ impl SessionCore {
         conn.query(&c.sql, &mapper.by_pk_params(c, key.values())?, |row| {
             found = true;
             let mut st = inst.state_mut();
-            st.nulls_never_set = false;
+            // only what was unloaded loads (SQLAlchemy's refresh of the expired attributes):
+            // a column the INSERT left NULL stays never set
             for i in 0..mapper.width() {
                 if !st.loaded.contains(i) {
+                    st.nulls_never_set.remove(i);
                     let v = row.value(i)?;
                     mapper.check_loaded(i, &v)?;
                     st.values[i] = v;

@@ -50,8 +50,10 @@ pub(crate) fn check(
     let mut rows: Vec<(Rc<Instance>, bool)> = Vec::new();
     let mut index: FxHashMap<*const Instance, usize> = FxHashMap::default();
     {
+        // an object an earlier flush deleted is out of the identity map, so out of
+        // SQLAlchemy's flush (a key copied into it is written in memory only)
         let mut push = |inst: &Rc<Instance>, deleted: bool| {
-            if !session.owns(inst) {
+            if !session.owns(inst) || inst.status() == Status::Deleted {
                 return;
             }
             index.entry(Rc::as_ptr(inst)).or_insert_with(|| {
@@ -67,7 +69,7 @@ pub(crate) fn check(
         }
         for inst in session.modified.borrow().iter() {
             let st = inst.state();
-            let deleted = st.marked_deleted || st.status == Status::Deleted;
+            let deleted = st.marked_deleted;
             drop(st);
             push(inst, deleted);
         }

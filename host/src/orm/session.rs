@@ -280,6 +280,9 @@ impl SessionCore {
         let status = inst.status();
         if let Some(other) = inst.session() {
             if !self.is(&other) {
+                if status != Status::Deleted {
+                    self.autobegin();
+                }
                 return Err(invalid!(
                     "Object '{}' is already attached to session {:p} (this is {:p})",
                     inst.describe(),
@@ -293,7 +296,9 @@ impl SessionCore {
                     inst.describe()
                 ));
             }
-            return Ok(()); // already here
+            // already here: the transaction still begins, as SQLAlchemy's `_before_attach`
+            self.autobegin();
+            return Ok(());
         }
         self.autobegin();
         match status {
@@ -366,16 +371,22 @@ impl SessionCore {
                 return Err(invalid!("Instance '{}' is not persisted", inst.describe()));
             }
             Status::Deleted => return Ok(()),
+            _ => {}
+        }
+        // SQLAlchemy's `_before_attach` begins the session's transaction for any object
+        // with a key, before it checks the object's session or whether it is already
+        // marked: a rollback then expires what the session holds
+        self.autobegin();
+        match status {
             // attached for its deletion only: no save-update cascade, as SQLAlchemy's delete
             Status::Detached => self.add_one(inst)?,
-            Status::Persistent => {
-                if !self.owns(inst) {
-                    return Err(invalid!(
-                        "Object '{}' is already attached to another session",
-                        inst.describe()
-                    ));
-                }
+            Status::Persistent if !self.owns(inst) => {
+                return Err(invalid!(
+                    "Object '{}' is already attached to another session",
+                    inst.describe()
+                ));
             }
+            _ => {}
         }
         if inst.state().marked_deleted {
             return Ok(());
@@ -1123,9 +1134,11 @@ impl SessionCore {
         let _ = self.release_binds(&name);
         *self.pending_rollback.borrow_mut() = None;
         // as SQLAlchemy: only what the savepoint changed is expired, relationships included
-        // (their collections may hold what the savepoint appended, removed or moved)
+        // (their collections may hold what the savepoint appended, removed or moved); an
+        // object whose deletion an enclosing frame flushed is out of the identity map, and
+        // SQLAlchemy's `_restore_snapshot` expires only the identity map's objects
         for inst in self.undo_frames(vec![frame]) {
-            if matches!(inst.status(), Status::Persistent | Status::Deleted) {
+            if inst.status() == Status::Persistent && self.owns(&inst) {
                 inst.expire(None);
                 inst.expire_relationships();
             }

@@ -180,13 +180,13 @@ impl SessionCore {
             if let Some(k) = IdentityKey::new(target.ident_id, &values) {
                 if let Some(found) = self.find(&k).filter(|f| f.mapper.isa(&target)) {
                     // as SQLAlchemy's identity lookup: an object marked for deletion is
-                    // still found by the program's access (until the flush); an expired one
+                    // still found, by the program's access and by the flush; an expired one
                     // (all its columns) loads first, autoflushing, and is deleted in the
                     // session when its row is gone
                     let (gone, expired) = {
                         let st = found.state();
                         (
-                            st.status == Status::Deleted || (for_flush && st.marked_deleted),
+                            st.status == Status::Deleted,
                             !for_flush
                                 && !st.expired_flag_reset
                                 && target.pk.iter().any(|&c| !st.loaded.contains(c)),

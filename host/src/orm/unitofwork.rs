@@ -138,15 +138,24 @@ fn sync_outside_session_into(
         let Some((parent, cols)) = &rule.parent else {
             continue;
         };
+        // deleted by an earlier flush: SQLAlchemy's unit of work does not count it as
+        // deleted, and its sync writes the key in memory (its row is gone)
+        let deleted = rule.child.status() == Status::Deleted;
         if !session.owns(parent)
-            || session.owns(&rule.child)
-            || !matches!(rule.child.status(), Status::Transient | Status::Detached)
+            || (!deleted && session.owns(&rule.child))
+            || !(deleted || matches!(rule.child.status(), Status::Transient | Status::Detached))
         {
             continue;
         }
         for (&c, &p) in rule.child_cols.iter().zip(cols.iter()) {
             if let Some(v) = value_after(parent, p, inserted, index)? {
-                rule.child.set(c, v);
+                if deleted {
+                    let mut st = rule.child.state_mut();
+                    st.values[c] = v;
+                    st.loaded.insert(c);
+                } else {
+                    rule.child.set(c, v);
+                }
             }
         }
     }
@@ -1509,7 +1518,13 @@ fn apply(
             for i in still_expired {
                 st.loaded.remove(i);
             }
-            st.nulls_never_set = st.values.iter().any(Value::is_null);
+            let nulls: Vec<usize> = (0..st.values.len())
+                .filter(|&i| st.values[i].is_null())
+                .collect();
+            st.nulls_never_set.clear();
+            for i in nulls {
+                st.nulls_never_set.insert(i);
+            }
             for i in out.expire {
                 st.loaded.remove(i);
             }
