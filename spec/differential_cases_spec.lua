@@ -2192,33 +2192,6 @@ describe("query: the self-referential many-to-one of deleted objects, read from 
   end)
 end)
 
-describe("flush: a session that wants a rollback (helper flush)", function()
-  it("still expunges a pending orphan before refusing the flush (seed 1050)", function()
-    -- SQLAlchemy's flush expunges pending objects orphaned outside the session before it
-    -- begins its transaction, which raises PendingRollbackError
-    local env = setup()
-    local s = env.s
-    local p = env.Parent{ name = "p" }
-    local c = env.Child{ label = "a" }
-    p.children:append(c)
-    s:add(p)
-    s:flush()
-    s:rollback() -- both transient, c in p's collection as flushed
-    p.children:remove(c) -- p is in no session: c is an orphan made outside it
-    s:add(env.Child{}) -- label NOT NULL
-    local ok, e = pcall(s.flush, s)
-    assert.is_false(ok)
-    assert.equal("IntegrityError", e.kind)
-    s:add(p) -- the cascade brings the removed c in
-    assert.equal("pending", state(c))
-    ok, e = pcall(s.flush, s)
-    assert.is_false(ok)
-    assert.equal("PendingRollbackError", e.kind)
-    assert.equal("transient", state(c))
-    assert.equal("pending", state(p))
-  end)
-end)
-
 describe("fixflush: a held-up member another parent took keeps its key", function()
   it("the collection that lost it does not clear it (seed 299)", function()
     -- n1's children lost n9 to n9's own collection (a self-cycle): SQLAlchemy's step for

@@ -259,10 +259,16 @@ fn assoc_row(rel: &Relationship, parent: &Rc<Instance>, child: &Rc<Instance>) ->
     AssocRow { table: sec, values }
 }
 
-/// Pending orphans of a collection whose owner was outside the session leave, as
-/// SQLAlchemy's flush expunges them (before it begins its transaction, so also when it then
-/// refuses to flush a session whose failed flush wants a rollback).
-pub(crate) fn expunge_orphans_outside(session: &SessionCore) -> Result<()> {
+/// Builds the relationship part of a flush; may add objects to the session (cascades).
+pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let mut nullify: Vec<SyncRule> = Vec::new();
+    let mut set: Vec<SyncRule> = Vec::new();
+    // no save-update cascade here: as SQLAlchemy's, it runs when an object is added and
+    // when the program (not a backref) links objects; a related object that is not in the
+    // session when the flush runs is left out, its key not copied
+    // pending orphans of a collection whose owner was outside the session leave now, as
+    // SQLAlchemy's flush expunges them
     let dropped: Vec<Rc<Instance>> = session
         .new
         .borrow()
@@ -276,18 +282,6 @@ pub(crate) fn expunge_orphans_outside(session: &SessionCore) -> Result<()> {
     for inst in &dropped {
         session.expunge(inst)?;
     }
-    Ok(())
-}
-
-/// Builds the relationship part of a flush; may add objects to the session (cascades).
-pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
-    let mut plan = Plan::default();
-    let mut nullify: Vec<SyncRule> = Vec::new();
-    let mut set: Vec<SyncRule> = Vec::new();
-    // no save-update cascade here: as SQLAlchemy's, it runs when an object is added and
-    // when the program (not a backref) links objects; a related object that is not in the
-    // session when the flush runs is left out, its key not copied
-    expunge_orphans_outside(session)?;
     // members a saved parent's one-to-many gained are saved, whatever delete() said
     for inst in session
         .new
