@@ -85,7 +85,7 @@ assert(#knights == 2 and knights[1].name == "arthur")
 
 print("== the squad's archers, through a relationship to a subclass ==")
 local squad = session:scalars(orm.select(Squad)):one()
-for _, a in ipairs(squad.archers) do print(a.name, a.range) end
+for a in squad.archers:iter() do print(a.name, a.range) end
 assert(#squad.archers == 1 and #squad.units == 4)
 
 print("== one identity per row: get(Unit, 2) is the Archer ==")
