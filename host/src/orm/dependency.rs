@@ -608,6 +608,12 @@ fn self_ref_m2o_load(
             _ => return session.load_relationship_for_flush(inst, rel),
         }
     };
+    store_reference(inst, rel, found);
+    Ok(())
+}
+
+/// Stores `found` as the loaded, unchanged value of many-to-one `rel` of `inst`.
+fn store_reference(inst: &Rc<Instance>, rel: &Relationship, found: Option<Rc<Instance>>) {
     inst.store_loaded(
         rel.index,
         RelState::Scalar(super::collections::ScalarRef {
@@ -616,7 +622,6 @@ fn self_ref_m2o_load(
             replaced: None,
         }),
     );
-    Ok(())
 }
 
 /// What a deleted object's many-to-one references without loading another object
@@ -644,14 +649,7 @@ fn m2o_without_fetch(inst: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<()> 
             None => return Ok(()),
         }
     };
-    inst.store_loaded(
-        rel.index,
-        RelState::Scalar(super::collections::ScalarRef {
-            value: found,
-            changed: false,
-            replaced: None,
-        }),
-    );
+    store_reference(inst, rel, found);
     Ok(())
 }
 

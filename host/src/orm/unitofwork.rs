@@ -456,19 +456,7 @@ fn apply_rules(
                     )
                 })?,
             };
-            let (old, loaded, had) = {
-                let st = rule.child.state();
-                (
-                    st.values[c].clone(),
-                    st.loaded.contains(c),
-                    st.committed.iter().any(|(a, _)| *a == c),
-                )
-            };
-            if loaded && old == v {
-                continue;
-            }
-            undo.fks.push((rule.child.clone(), c, old, loaded, had));
-            rule.child.set(c, v);
+            set_key_column(undo, &rule.child, c, v);
         }
     }
     Ok(())
@@ -1168,22 +1156,28 @@ fn copy_into_held_up_rows(
                     None => continue,
                 },
             };
-            let (old, loaded, had) = {
-                let st = rule.child.state();
-                (
-                    st.values[c].clone(),
-                    st.loaded.contains(c),
-                    st.committed.iter().any(|(a, _)| *a == c),
-                )
-            };
-            if loaded && old == v {
-                continue;
-            }
-            undo.fks.push((rule.child.clone(), c, old, loaded, had));
-            rule.child.set(c, v);
+            set_key_column(undo, &rule.child, c, v);
         }
     }
     Ok(())
+}
+
+/// Sets key column `c` of `child` to `v` unless it holds `v` already, recording the old
+/// state so that a failed flush can put it back.
+fn set_key_column(undo: &mut Undo, child: &Rc<Instance>, c: usize, v: Value) {
+    let (old, loaded, had) = {
+        let st = child.state();
+        (
+            st.values[c].clone(),
+            st.loaded.contains(c),
+            st.committed.iter().any(|(a, _)| *a == c),
+        )
+    };
+    if loaded && old == v {
+        return;
+    }
+    undo.fks.push((child.clone(), c, old, loaded, had));
+    child.set(c, v);
 }
 
 /// The foreign-key edges of `post_update` relationships (table holding the key, table it
