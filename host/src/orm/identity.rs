@@ -8,26 +8,28 @@ use std::rc::Rc;
 use super::instance::Instance;
 use crate::value::Value;
 
+/// A row's identity: its mapper's identity id and its primary key. 16 bytes, so that the
+/// key each persistent object keeps costs it no more than two words: an integer key in
+/// place, any other key (composite, text, ...) boxed once more, the box's fat pointer
+/// behind a thin one.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum PkValue {
-    Int(i64),
-    Other(Box<[Value]>),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct IdentityKey {
-    pub mapper: u32,
-    pub pk: PkValue,
+pub enum IdentityKey {
+    Int {
+        mapper: u32,
+        id: i64,
+    },
+    #[allow(clippy::box_collection)]
+    Other {
+        mapper: u32,
+        values: Box<Box<[Value]>>,
+    },
 }
 
 impl IdentityKey {
     /// `None` when a primary key value is NULL (an unloaded row of an outer join).
     pub fn new(mapper: u32, values: &[Value]) -> Option<IdentityKey> {
         if let [Value::Integer(i)] = values {
-            return Some(IdentityKey {
-                mapper,
-                pk: PkValue::Int(*i),
-            });
+            return Some(IdentityKey::Int { mapper, id: *i });
         }
         if values.iter().any(Value::is_null) {
             return None;
@@ -35,22 +37,34 @@ impl IdentityKey {
         // integral reals key like integers: get(User, 1.0) finds id 1
         if let [Value::Real(r)] = values {
             if r.fract() == 0.0 {
-                return Some(IdentityKey {
+                return Some(IdentityKey::Int {
                     mapper,
-                    pk: PkValue::Int(*r as i64),
+                    id: *r as i64,
                 });
             }
         }
-        Some(IdentityKey {
+        Some(IdentityKey::Other {
             mapper,
-            pk: PkValue::Other(values.into()),
+            values: Box::new(values.into()),
         })
     }
 
+    /// The key of an integer primary key.
+    pub fn int(mapper: u32, id: i64) -> IdentityKey {
+        IdentityKey::Int { mapper, id }
+    }
+
+    /// The identity id of the mapper (a hierarchy's classes share their base's).
+    pub fn mapper(&self) -> u32 {
+        match self {
+            IdentityKey::Int { mapper, .. } | IdentityKey::Other { mapper, .. } => *mapper,
+        }
+    }
+
     pub fn values(&self) -> Vec<Value> {
-        match &self.pk {
-            PkValue::Int(i) => vec![Value::Integer(*i)],
-            PkValue::Other(v) => v.to_vec(),
+        match self {
+            IdentityKey::Int { id, .. } => vec![Value::Integer(*id)],
+            IdentityKey::Other { values, .. } => values.to_vec(),
         }
     }
 }
@@ -121,9 +135,9 @@ impl IdentityMap {
     }
 
     pub fn get(&self, k: &IdentityKey) -> Option<&Rc<Instance>> {
-        match k.pk {
-            PkValue::Int(i) => self.ints_of(k.mapper)?.get(&i),
-            PkValue::Other(_) => self.others.get(k),
+        match *k {
+            IdentityKey::Int { mapper, id } => self.ints_of(mapper)?.get(&id),
+            IdentityKey::Other { .. } => self.others.get(k),
         }
     }
 
@@ -132,24 +146,24 @@ impl IdentityMap {
     }
 
     pub fn insert(&mut self, k: IdentityKey, v: Rc<Instance>) -> Option<Rc<Instance>> {
-        match k.pk {
-            PkValue::Int(i) => {
-                if let Some(t) = self.ints_of_mut(k.mapper) {
-                    return t.insert(i, v);
+        match k {
+            IdentityKey::Int { mapper, id } => {
+                if let Some(t) = self.ints_of_mut(mapper) {
+                    return t.insert(id, v);
                 }
                 let mut t = FxHashMap::default();
-                t.insert(i, v);
-                self.ints.push((k.mapper, t));
+                t.insert(id, v);
+                self.ints.push((mapper, t));
                 None
             }
-            PkValue::Other(_) => self.others.insert(k, v),
+            IdentityKey::Other { .. } => self.others.insert(k, v),
         }
     }
 
     pub fn remove(&mut self, k: &IdentityKey) -> Option<Rc<Instance>> {
-        match k.pk {
-            PkValue::Int(i) => self.ints_of_mut(k.mapper)?.remove(&i),
-            PkValue::Other(_) => self.others.remove(k),
+        match *k {
+            IdentityKey::Int { mapper, id } => self.ints_of_mut(mapper)?.remove(&id),
+            IdentityKey::Other { .. } => self.others.remove(k),
         }
     }
 
@@ -173,15 +187,8 @@ impl IdentityMap {
         let ints = std::mem::take(&mut self.ints);
         ints.into_iter()
             .flat_map(|(mapper, t)| {
-                t.into_iter().map(move |(i, v)| {
-                    (
-                        IdentityKey {
-                            mapper,
-                            pk: PkValue::Int(i),
-                        },
-                        v,
-                    )
-                })
+                t.into_iter()
+                    .map(move |(id, v)| (IdentityKey::Int { mapper, id }, v))
             })
             .chain(self.others.drain())
     }
@@ -208,6 +215,8 @@ mod tests {
             IdentityKey::new(2, &[Value::Integer(5)])
         );
         assert!(IdentityKey::new(1, &[Value::Null]).is_none());
+        // what every persistent object keeps
+        assert_eq!(std::mem::size_of::<Option<IdentityKey>>(), 16);
         let k = IdentityKey::new(1, &[Value::Integer(1), Value::text("x")]).unwrap();
         assert_eq!(k.values(), vec![Value::Integer(1), Value::text("x")]);
         assert_ne!(

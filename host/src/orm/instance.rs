@@ -370,3 +370,19 @@ impl Instance {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every loaded row keeps one `Rc<Instance>`: its size is memory per row (W2's peak).
+    /// 120 bytes plus `Rc`'s two counts is a 144-byte malloc chunk; one more word is 160.
+    #[test]
+    fn instance_stays_compact() {
+        assert!(
+            std::mem::size_of::<Instance>() <= 120,
+            "Instance grew to {} bytes",
+            std::mem::size_of::<Instance>()
+        );
+    }
+}

@@ -48,10 +48,7 @@ impl SessionCore {
         let n = mapper.width();
         let key = if let [pk] = mapper.pk.as_slice() {
             match row.integer(start + pk)? {
-                Some(i) => Some(IdentityKey {
-                    mapper: mapper.ident_id,
-                    pk: super::identity::PkValue::Int(i),
-                }),
+                Some(i) => Some(IdentityKey::int(mapper.ident_id, i)),
                 None => IdentityKey::new(mapper.ident_id, &[row.value(start + pk)?]),
             }
         } else {
