@@ -376,7 +376,8 @@ mod tests {
     use super::*;
 
     /// Every loaded row keeps one `Rc<Instance>`: its size is memory per row (W2's peak).
-    /// 120 bytes plus `Rc`'s two counts is a 144-byte malloc chunk; one more word is 160.
+    /// 120 bytes plus `Rc`'s two counts is a 144-byte malloc chunk (glibc); one more word
+    /// is 160.
     #[test]
     fn instance_stays_compact() {
         assert!(
