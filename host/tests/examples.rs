@@ -169,3 +169,30 @@ fn unit_hierarchy_example_prints_each_row_as_its_class() {
         );
     }
 }
+
+#[test]
+fn joined_hierarchy_example_writes_and_reads_both_tables() {
+    std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).expect("repository root");
+    let lines = run_script(&PathBuf::from("examples/joined_hierarchy.lua"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for expected in [
+        // the subclass tables after the base's (foreign key order)
+        "tables: items, weapons, potions",
+        // the base queried: each row as its class, its subclass columns loaded
+        "Item    rope (item, weight 1)",
+        "Potion  elixir (potion, weight 1)",
+        "Weapon  sword deals 7",
+        // a subclass queried and filtered on its own table
+        "sword\t7",
+        "dagger damage in weapons: 4",
+        // the delete removed both rows
+        "items: 3, weapons: 1",
+        "potion\tPotion\tinherits Item",
+    ] {
+        assert!(
+            lines.iter().any(|l| l == expected),
+            "examples/joined_hierarchy.lua did not print {expected:?}; it printed:\n{}",
+            lines.join("\n")
+        );
+    }
+}

@@ -758,6 +758,12 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                     )))
                 }
             };
+            if mapper.table.joined.is_some() {
+                return Err(super::error::invalid(format!(
+                    "orm.aliased({}): aliasing a joined-table inheritance subclass is not supported yet",
+                    mapper.class_name
+                )));
+            }
             let name = match name {
                 None | Some(LuaValue::Nil) => None,
                 Some(LuaValue::String(s)) => Some(s.to_str()?.to_string()),

@@ -351,7 +351,7 @@ pub fn declare(
             name,
             SubclassSpec {
                 tablename,
-                table_args: table_args.is_some(),
+                table_args: table_args.clone(),
                 columns,
                 members,
                 declared,
@@ -568,7 +568,7 @@ fn register_identity(mapper: &Rc<Mapper>) {
 /// What `Parent:model(name, spec)` declares beyond the columns and members.
 struct SubclassSpec {
     tablename: Option<String>,
-    table_args: bool,
+    table_args: Option<mlua::Table>,
     columns: Vec<(String, ColumnSpec)>,
     members: Vec<(String, LuaValue)>,
     declared: super::computed::Declared,
@@ -580,9 +580,104 @@ struct SubclassSpec {
     version: bool,
 }
 
-/// `Unit:model("Archer", spec)`: a subclass of a mapped model, single-table inheritance
+/// A single-table subclass's table: the parent's with the subclass's own columns after its
+/// columns (the same table: its columns are added to the metadata's).
+fn single_table(
+    lua: &Lua,
+    base: &Rc<DeclBase>,
+    parent: &Rc<Mapper>,
+    name: &str,
+    spec: &SubclassSpec,
+) -> LuaResult<Rc<Table>> {
+    if parent.table.joined.is_some() {
+        return Err(arg(format!(
+            "model {name}: a single-table subclass of {}, a joined-table inheritance subclass, is not supported yet (give {name} its own __tablename__)",
+            parent.class_name
+        )));
+    }
+    // the subclass's own columns (not those of the parent, which it has)
+    let mut cols = Vec::new();
+    for (key, s) in &spec.columns {
+        if parent.attr_index(key).is_some() {
+            continue;
+        }
+        let c = s.build(lua, key, &base.type_map, &base.metadata, name)?;
+        if c.primary_key {
+            return Err(arg(format!(
+                "model {name}: {key}: a single-table subclass cannot add a primary key column"
+            )));
+        }
+        cols.push(c);
+    }
+    let full = base
+        .metadata
+        .get(&parent.table.name)
+        .unwrap_or(parent.table.clone());
+    let table = Rc::new(parent.table.extended(cols.clone()).lua()?);
+    let new_cols: Vec<crate::schema::Column> = cols
+        .into_iter()
+        .filter(|c| full.column(&c.name).is_none())
+        .collect();
+    if !new_cols.is_empty() {
+        base.metadata
+            .replace(Rc::new(full.extended(new_cols).lua()?));
+    }
+    Ok(table)
+}
+
+/// A joined-table subclass's table (`__tablename__` on a subclass): its own table, with its
+/// columns (a primary key that is a foreign key to the parent's), added to the metadata; the
+/// mapper maps the parent's tables joined to it.
+fn joined_table(
+    lua: &Lua,
+    base: &Rc<DeclBase>,
+    parent: &Rc<Mapper>,
+    name: &str,
+    tablename: &str,
+    spec: &SubclassSpec,
+) -> LuaResult<Rc<Table>> {
+    if parent.version_col.is_some() {
+        return Err(arg(format!(
+            "model {name}: joined-table inheritance from {}, a model with version_id_col, is not supported yet",
+            parent.class_name
+        )));
+    }
+    let mut cols = Vec::new();
+    for (key, s) in &spec.columns {
+        cols.push(s.build(lua, key, &base.type_map, &base.metadata, name)?);
+    }
+    let mut constraints = Vec::new();
+    let mut indexes = Vec::new();
+    if let Some(args) = &spec.table_args {
+        for v in args.sequence_values::<LuaValue>() {
+            match table_arg(&v?, name)? {
+                Some(TableArg::Constraint(c)) => constraints.push(c),
+                Some(TableArg::Index(i)) => indexes.push(i),
+                None => {}
+            }
+        }
+    }
+    let local = Table::new(tablename, cols, constraints, indexes)
+        .map_err(|mut e| {
+            e.message = format!("model {name}: {}", e.message);
+            e
+        })
+        .lua()?;
+    if local.primary_key().is_empty() {
+        return Err(arg(format!(
+            "model {name}: table '{tablename}' needs a primary key, a foreign key to {}'s (joined-table inheritance)",
+            parent.class_name
+        )));
+    }
+    let local = Rc::new(local);
+    let joined = crate::schema::joined::join_tables(name, &parent.table, &local).lua()?;
+    base.metadata.add(local).lua()?;
+    Ok(Rc::new(joined))
+}
+
+/// `Unit:model("Archer", spec)`: a subclass of a mapped model: single-table inheritance
 /// (its columns are added to the parent's table, its rows told apart by the
-/// discriminator).
+/// discriminator), or joined-table inheritance when it has its own `__tablename__`.
 fn declare_subclass(
     lua: &Lua,
     base: &Rc<DeclBase>,
@@ -590,12 +685,7 @@ fn declare_subclass(
     name: &str,
     spec: SubclassSpec,
 ) -> LuaResult<LuaValue> {
-    if spec.tablename.is_some() {
-        return Err(arg(format!(
-            "model {name}: joined-table inheritance (a subclass with its own __tablename__) is not supported yet; leave __tablename__ out for single-table inheritance"
-        )));
-    }
-    if spec.table_args {
+    if spec.table_args.is_some() && spec.tablename.is_none() {
         return Err(arg(format!(
             "model {name}: Can't place __table_args__ on an inherited class with no table."
         )));
@@ -627,33 +717,10 @@ fn declare_subclass(
         Some(inh) => (inh.on, inh.map.clone()),
         None => (None, Rc::new(crate::orm::mapper::PolyMap::default())),
     };
-    // the subclass's own columns (not those of the parent, which it has)
-    let mut cols = Vec::new();
-    for (key, s) in &spec.columns {
-        if parent.attr_index(key).is_some() {
-            continue;
-        }
-        let c = s.build(lua, key, &base.type_map, &base.metadata, name)?;
-        if c.primary_key {
-            return Err(arg(format!(
-                "model {name}: {key}: a single-table subclass cannot add a primary key column"
-            )));
-        }
-        cols.push(c);
-    }
-    let full = base
-        .metadata
-        .get(&parent.table.name)
-        .unwrap_or(parent.table.clone());
-    let table = Rc::new(parent.table.extended(cols.clone()).lua()?);
-    let new_cols: Vec<crate::schema::Column> = cols
-        .into_iter()
-        .filter(|c| full.column(&c.name).is_none())
-        .collect();
-    if !new_cols.is_empty() {
-        base.metadata
-            .replace(Rc::new(full.extended(new_cols).lua()?));
-    }
+    let table = match &spec.tablename {
+        Some(tablename) => joined_table(lua, base, parent, name, tablename, &spec)?,
+        None => single_table(lua, base, parent, name, &spec)?,
+    };
     let mut mapper = Mapper::new(name, table.clone()).lua()?;
     mapper.version_col = parent.version_col;
     mapper.batch = parent.batch;
@@ -1108,7 +1175,9 @@ impl UserData for MapperInfo {
             }
             Ok(MapperInfo(m))
         });
-        f.add_field_method_get("single", |_, this| Ok(this.0.inherits().is_some()));
+        f.add_field_method_get("single", |_, this| {
+            Ok(this.0.inherits().is_some() && this.0.table.joined.is_none())
+        });
         f.add_field_method_get("local_table", |lua, this| {
             table_value(lua, &mapped_table(&this.0))
         });

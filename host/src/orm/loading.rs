@@ -231,7 +231,7 @@ impl SessionCore {
                 loaded = super::attributes::AttrSet::all(n);
                 // inline columns of subclasses: by name after the parent's span
                 for (p, (t, c)) in poly.map(|p| &p[..]).unwrap_or(&[]).iter().enumerate() {
-                    if let Some(i) = sub.table.column_index(&t.columns[*c].name) {
+                    if let Some(i) = sub.poly_attr(t, *c) {
                         if i < values.len() {
                             values[i] = row.value(start + mapper.width() + p)?;
                             loaded.insert(i);

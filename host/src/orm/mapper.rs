@@ -285,13 +285,76 @@ impl Mapper {
                 continue;
             }
             for i in self.attrs.len()..m.attrs.len() {
-                let name = &m.table.columns[i].name;
-                if !out.iter().any(|(t, c)| &t.columns[*c].name == name) {
-                    out.push((m.table.clone(), i));
+                // a joined-table subclass's column is its own table's (outer joined)
+                let (t, c) = match &m.table.joined {
+                    Some(j) => {
+                        let (t, c) = j.real(i);
+                        (t.clone(), c)
+                    }
+                    None => (m.table.clone(), i),
+                };
+                let name = &t.columns[c].name;
+                let seen = out.iter().any(|(o, oc)| match &m.table.joined {
+                    Some(_) => o.id == t.id && *oc == c,
+                    None => &o.columns[*oc].name == name,
+                });
+                if !seen {
+                    out.push((t, c));
                 }
             }
         }
         (!out.is_empty()).then(|| out.into())
+    }
+
+    /// The attribute of this mapper that a subclass column selected after a parent's span
+    /// (`PolyColumns`) fills: by name in a single-table hierarchy, by table and column for
+    /// a joined-table subclass.
+    pub fn poly_attr(&self, t: &Table, c: usize) -> Option<usize> {
+        match &self.table.joined {
+            None => self.table.column_index(&t.columns[c].name),
+            Some(j) => (0..self.attrs.len()).find(|&i| {
+                let (rt, rc) = j.real(i);
+                rt.id == t.id && rc == c
+            }),
+        }
+    }
+
+    /// The tables a query of this mapper outer joins to select the columns `poly` of its
+    /// joined-table subclasses (`with_polymorphic`, `polymorphic_load = "inline"`), with
+    /// each one's ON clause on the key read through `col`.
+    pub fn poly_joins(
+        &self,
+        poly: &[(Rc<Table>, usize)],
+        col: &dyn Fn(usize) -> Expr,
+    ) -> Vec<crate::sql::Join> {
+        let mut out: Vec<crate::sql::Join> = Vec::new();
+        let own = |id: u32| {
+            self.table.id == id
+                || self
+                    .table
+                    .joined
+                    .as_ref()
+                    .is_some_and(|j| j.tables.iter().any(|t| t.id == id))
+        };
+        for (t, _) in poly {
+            if own(t.id) || out.iter().any(|j| j.target.table_id() == t.id) {
+                continue;
+            }
+            let on = t
+                .primary_key()
+                .iter()
+                .zip(&self.pk)
+                .map(|(&c, &p)| Expr::binary(col(p), crate::sql::BinOp::Eq, Expr::column(t, c)))
+                .reduce(|a, b| Expr::binary(a, crate::sql::BinOp::And, b));
+            if let Some(on) = on {
+                out.push(crate::sql::Join {
+                    target: crate::sql::FromItem::Table(t.clone()),
+                    on,
+                    outer: true,
+                });
+            }
+        }
+        out
     }
 
     /// The WHERE criterion a query of a subclass adds in a single-table hierarchy
@@ -299,6 +362,10 @@ impl Mapper {
     pub fn criterion(&self, col: &dyn Fn(usize) -> Expr) -> Option<Expr> {
         let inh = self.inherit.as_ref()?;
         inh.parent.as_ref()?;
+        // a joined-table subclass's rows are those its table joins
+        if self.table.joined.is_some() {
+            return None;
+        }
         let on = inh.on?;
         let ids = self.identities();
         Some(Expr::In {

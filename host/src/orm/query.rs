@@ -73,6 +73,7 @@ fn extend_poly(
 ) {
     if let Some(p) = poly {
         select.columns.extend(p.iter().map(|(t, i)| col(t, *i)));
+        select.joins.extend(m.poly_joins(&p, &|i| col(&m.table, i)));
     }
     if let Some(c) = m.criterion(&|i| col(&m.table, i)) {
         select.where_.push(c);

@@ -24,6 +24,8 @@ use crate::schema::{ColumnDefault, DefaultContext, Table};
 use crate::sql::{compile, BinOp, Compiled, Delete, Expr, Insert, Statement, Update};
 use crate::value::Value;
 
+mod joined;
+
 pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
     let has_relationships = {
         let any = |l: &RefCell<Vec<Rc<Instance>>>| {
@@ -1668,6 +1670,9 @@ fn insert_rows(
     rows: &[&Rc<Instance>],
     out: &mut Vec<InsertOutcome>,
 ) -> Result<()> {
+    if table.joined.is_some() {
+        return joined::insert_rows(conn, table, rows, out);
+    }
     let dialect = conn.engine().dialect();
     // No column has a default: every row sends all of its columns but a generated key.
     let plain_of = |t: &Table| {
@@ -1847,12 +1852,36 @@ fn insert_values(
     Ok((included, sql_default, row, assigned, expire))
 }
 
+/// Loads the row of an object with changes whose key is expired (a member a one-to-many
+/// copied a key into), as SQLAlchemy reads its key's history before the UPDATE: a row gone
+/// raises ObjectDeletedError rather than an UPDATE matching nothing.
+fn load_expired_key(inst: &Rc<Instance>) -> Result<()> {
+    let mapper = &inst.mapper;
+    let key_expired = {
+        let st = inst.state();
+        st.status == Status::Persistent
+            && !st.marked_deleted
+            && mapper.pk.iter().any(|&k| !st.loaded.contains(k))
+            && st
+                .committed
+                .iter()
+                .any(|(i, old)| old.as_ref() != Some(&st.values[*i]))
+    };
+    if key_expired {
+        SessionCore::ensure_loaded(inst, mapper.pk[0])?;
+    }
+    Ok(())
+}
+
 fn update_rows(
     conn: &Connection,
     table: &Rc<Table>,
     rows: &[&Rc<Instance>],
     out: &mut Vec<UpdateOutcome>,
 ) -> Result<()> {
+    if table.joined.is_some() {
+        return joined::update_rows(conn, table, rows, out);
+    }
     let dialect = conn.engine().dialect();
     #[allow(clippy::type_complexity)]
     let mut batches: Vec<(AttrSet, AttrSet, (Update, Compiled), Vec<Vec<Value>>)> = Vec::new();
@@ -1872,22 +1901,7 @@ fn update_rows(
             onupdate_of(table)
         };
         let full = has_onupdate || version.is_some();
-        // a row with changes whose key is expired (a member a one-to-many copied a key into)
-        // is loaded first, as SQLAlchemy reads its key's history: a row gone raises
-        // ObjectDeletedError rather than an UPDATE matching nothing
-        let key_expired = {
-            let st = inst.state();
-            st.status == Status::Persistent
-                && !st.marked_deleted
-                && mapper.pk.iter().any(|&k| !st.loaded.contains(k))
-                && st
-                    .committed
-                    .iter()
-                    .any(|(i, old)| old.as_ref() != Some(&st.values[*i]))
-        };
-        if key_expired {
-            SessionCore::ensure_loaded(inst, mapper.pk[0])?;
-        }
+        load_expired_key(inst)?;
         let (mut set, mut row, mut values) = {
             let st = inst.state();
             if st.status != Status::Persistent || st.marked_deleted {
@@ -2045,6 +2059,9 @@ fn update_rows(
 }
 
 fn delete_rows(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance>]) -> Result<()> {
+    if table.joined.is_some() {
+        return joined::delete_rows(conn, table, rows);
+    }
     let mapper = &rows[0].mapper;
     let mut del = Delete::new(table);
     del.where_ = mapper.pk_condition(0);

@@ -69,7 +69,7 @@ pub fn sort_by_dependency(tables: &[Rc<Table>], skip: &[(u32, String)]) -> Vec<R
             t.referenced_tables()
                 .iter()
                 .filter(|r| !skip.iter().any(|(id, name)| *id == t.id && name == *r))
-                .filter_map(|r| tables.iter().position(|o| &o.name == r))
+                .filter_map(|r| tables.iter().position(|o| o.is_named(r)))
                 .filter(|&j| tables[j].id != t.id)
                 .collect()
         })

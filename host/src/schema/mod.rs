@@ -2,6 +2,7 @@
 //! Plain Rust; the DDL is compiled by `sql::ddl` through a dialect.
 
 pub mod column;
+pub mod joined;
 pub mod metadata;
 pub mod table;
 pub mod type_decorator;

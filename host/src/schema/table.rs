@@ -52,6 +52,8 @@ pub struct Table {
     by_name: HashMap<String, usize>,
     by_key: HashMap<String, usize>,
     primary_key: Vec<usize>,
+    /// A joined-table inheritance subclass's join of tables (`None` for a real table).
+    pub joined: Option<std::rc::Rc<super::joined::Joined>>,
 }
 
 impl Table {
@@ -68,6 +70,7 @@ impl Table {
             by_name: self.by_name.clone(),
             by_key: self.by_key.clone(),
             primary_key: self.primary_key.clone(),
+            joined: self.joined.clone(),
         }
     }
 
@@ -143,6 +146,7 @@ impl Table {
             by_name,
             by_key,
             primary_key,
+            joined: None,
         };
         for i in table.primary_key.clone() {
             table.columns[i].primary_key = true;
@@ -195,6 +199,16 @@ impl Table {
             }
             _ => None,
         }
+    }
+
+    /// Whether this is the table named `name`, or a joined-table subclass's join of it.
+    #[inline]
+    pub fn is_named(&self, name: &str) -> bool {
+        self.name == name
+            || self
+                .joined
+                .as_ref()
+                .is_some_and(|j| j.tables.iter().any(|t| t.name == name))
     }
 
     /// Names of the tables this one references by foreign key.

@@ -81,6 +81,15 @@ impl Compiled {
 
 pub fn compile(stmt: &Statement, dialect: &dyn Dialect) -> Result<Compiled> {
     let mut c = Compiler::new(dialect, 128);
+    if let Some(t) = stmt.dml_table().filter(|t| t.joined.is_some()) {
+        return Err(crate::error::Error::new(
+            crate::error::ErrorKind::InvalidRequestError,
+            format!(
+                "an INSERT, UPDATE or DELETE statement on the joined-table inheritance subclass of table '{}' is not supported (the unit of work writes its tables; use a statement on one of its tables)",
+                t.name
+            ),
+        ));
+    }
     match stmt {
         Statement::Select(s) => c.top_select(s)?,
         Statement::Insert(i) => c.insert(i)?,
@@ -613,7 +622,15 @@ impl<'a> Compiler<'a> {
                         } else {
                             " JOIN "
                         });
+                        // a joined-table subclass's join nests in parentheses
+                        let nested = matches!(&j.target, FromItem::Table(t) if t.joined.is_some());
+                        if nested {
+                            self.sql.push('(');
+                        }
                         self.render_from(&j.target)?;
+                        if nested {
+                            self.sql.push(')');
+                        }
                         self.sql.push_str(" ON ");
                         self.expr(&j.on, 0)?;
                     }
@@ -640,7 +657,10 @@ impl<'a> Compiler<'a> {
 
     fn render_from(&mut self, f: &FromItem) -> Result<()> {
         match f {
-            FromItem::Table(t) => self.ident(&t.name),
+            FromItem::Table(t) => match &t.joined {
+                None => self.ident(&t.name),
+                Some(j) => self.joined_from(j),
+            },
             FromItem::Derived(d) => match &d.kind {
                 DerivedKind::Alias(t) => {
                     self.ident(&t.name);
@@ -684,6 +704,28 @@ impl<'a> Compiler<'a> {
             },
         }
         Ok(())
+    }
+
+    /// A joined-table subclass's tables: `base JOIN sub ON base.id = sub.id ...`.
+    fn joined_from(&mut self, j: &crate::schema::joined::Joined) {
+        self.ident(&j.tables[0].name);
+        for k in 1..j.tables.len() {
+            self.sql.push_str(" JOIN ");
+            self.ident(&j.tables[k].name);
+            self.sql.push_str(" ON ");
+            for (n, ((pt, pc), c)) in j.on_pairs(k).into_iter().enumerate() {
+                if n > 0 {
+                    self.sql.push_str(" AND ");
+                }
+                self.ident(&pt.name);
+                self.sql.push('.');
+                self.ident(&pt.columns[pc].name);
+                self.sql.push_str(" = ");
+                self.ident(&j.tables[k].name);
+                self.sql.push('.');
+                self.ident(&j.tables[k].columns[c].name);
+            }
+        }
     }
 
     /// `(VALUES (...), ...) AS name (a, b)` on PostgreSQL, its first row cast to the
@@ -1009,6 +1051,15 @@ impl<'a> Compiler<'a> {
     }
 
     fn column(&mut self, c: &super::expr::ColumnRef) {
+        if let (Some(j), None) = (&c.table.joined, &c.from) {
+            let (t, i) = j.real(c.index);
+            if !self.unqualified {
+                self.ident(&t.name);
+                self.sql.push('.');
+            }
+            self.ident(&t.columns[i].name);
+            return;
+        }
         if !self.unqualified {
             self.ident(&c.table.name);
             self.sql.push('.');

@@ -31,3 +31,15 @@ pub enum Statement {
     /// `orm.text(...)`.
     Text(Rc<str>),
 }
+
+impl Statement {
+    /// The table an INSERT, UPDATE or DELETE writes.
+    pub fn dml_table(&self) -> Option<&Rc<crate::schema::Table>> {
+        match self {
+            Statement::Insert(i) => Some(&i.table),
+            Statement::Update(u) => Some(&u.table),
+            Statement::Delete(d) => Some(&d.table),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! A joined-table inheritance subclass's mapped selectable: its parents' tables and its own
+//! joined on the primary key (`employees JOIN engineers ON employees.id = engineers.id`),
+//! seen as one table whose columns are the parents' then the subclass's own. SQL renders
+//! each of its columns as the real table's, and the table itself, in FROM, as the join.
+
+use std::rc::Rc;
+
+use super::table::Table;
+use crate::error::Result;
+
+#[derive(Debug)]
+pub struct Joined {
+    /// The real tables, the base's first, each subclass's after its parent's.
+    pub tables: Vec<Rc<Table>>,
+    /// Per column of the joined table: (position in `tables`, column index there).
+    pub origin: Vec<(usize, usize)>,
+    /// Per entry of `tables`: for each of its columns, the joined table's column whose value
+    /// it holds (a subclass table's primary key holds the base's).
+    pub source: Vec<Vec<usize>>,
+}
+
+impl Joined {
+    /// The real table and column of the joined table's column `i`.
+    #[inline]
+    pub fn real(&self, i: usize) -> (&Rc<Table>, usize) {
+        let (t, c) = self.origin[i];
+        (&self.tables[t], c)
+    }
+
+    /// Pairs (parent table's column, subclass table `k`'s column) of the join's ON clause
+    /// of table `k` (k > 0): the subclass table's columns that hold a parent's column.
+    pub fn on_pairs(&self, k: usize) -> Vec<((&Rc<Table>, usize), usize)> {
+        self.source[k]
+            .iter()
+            .enumerate()
+            .filter(|(_, &src)| self.origin[src].0 != k)
+            .filter(|(j, _)| self.tables[k].columns[*j].primary_key)
+            .map(|(j, &src)| (self.real(src), j))
+            .collect()
+    }
+}
+
+/// Builds the joined table of a subclass: `parent` (a real table or a parent's joined table)
+/// then `local`, the subclass's own table. A column of `local` whose key is a column of the
+/// parent (its primary key, a foreign key to the parent's) holds the parent's value and is
+/// not repeated.
+pub fn join_tables(name: &str, parent: &Rc<Table>, local: &Rc<Table>) -> Result<Table> {
+    let (mut tables, mut origin, mut source) = match &parent.joined {
+        Some(j) => (j.tables.clone(), j.origin.clone(), j.source.clone()),
+        None => (
+            vec![parent.clone()],
+            (0..parent.columns.len()).map(|c| (0, c)).collect(),
+            vec![(0..parent.columns.len()).collect()],
+        ),
+    };
+    let k = tables.len();
+    let mut columns = parent.columns.clone();
+    let mut src = Vec::with_capacity(local.columns.len());
+    for (j, c) in local.columns.iter().enumerate() {
+        match parent.column_index_by_key(&c.key) {
+            Some(p) => src.push(p),
+            None => {
+                let mut c = c.clone();
+                c.primary_key = false;
+                src.push(columns.len());
+                origin.push((k, j));
+                columns.push(c);
+            }
+        }
+    }
+    if !local.primary_key().iter().all(|&j| {
+        parent.columns[..]
+            .get(src[j])
+            .is_some_and(|c| c.primary_key)
+    }) {
+        return Err(crate::arg_err!(
+            "model {name}: the primary key of table '{}' must be the parent's (a column of the same key, a foreign key to it)",
+            local.name
+        ));
+    }
+    tables.push(local.clone());
+    source.push(src);
+    let mut t = Table::new(&local.name, columns, Vec::new(), Vec::new())?;
+    t.joined = Some(Rc::new(Joined {
+        tables,
+        origin,
+        source,
+    }));
+    Ok(t)
+}
