@@ -81,7 +81,7 @@ class Skip(Exception):
 def err_kind(e):
     if isinstance(e, Boom):
         return "Boom"
-    return type(e).__name__
+    return known.oracle_error(e) or type(e).__name__
 
 
 class Runner:

@@ -2566,3 +2566,36 @@ describe("commit: what a commit leaves and a rollback restores", function()
     assert.equal(1, #t.children)
   end)
 end)
+
+describe("misc: a model's relationships in declaration order", function()
+  it("the save-update cascade walks them as the model spec declares them (seed 413)", function()
+    -- SQLAlchemy's cascade walks a mapper's properties in the order of the class body, so
+    -- the rows it reaches are INSERTed in that order; a Lua table does not keep the order
+    -- of a model spec, so orm.relationship() calls are numbered (as SQLAlchemy's
+    -- _creation_order) and a model takes its relationships in that order, not by name
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local A = Base:model("A", {
+      __tablename__ = "dord_a",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      zb = orm.relationship("B", { foreign_keys = "B.a1_id" }),
+      ac = orm.relationship("B", { foreign_keys = "B.a2_id" }),
+    })
+    local B = Base:model("B", {
+      __tablename__ = "dord_b",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30)),
+      a1_id = orm.Column(orm.Integer, orm.ForeignKey("dord_a.id")),
+      a2_id = orm.Column(orm.Integer, orm.ForeignKey("dord_a.id")),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    local a, b1, b2 = A{}, B{ name = "b1" }, B{ name = "b2" }
+    a.zb:append(b1)
+    a.ac:append(b2)
+    s:add(a)
+    s:flush()
+    assert.same({ 1, 2 }, { b1.id, b2.id })
+    assert.equal("b1", s:execute(orm.text("SELECT name FROM dord_b WHERE id = 1")):scalar())
+  end)
+end)

@@ -501,7 +501,7 @@ pub fn declare(
             .iter()
             .any(|m| !m.relationships.borrow().is_empty() || m.needs_configure());
     base.mappers.borrow_mut().push(mapper.clone());
-    rels.sort_by(|a, b| a.0.cmp(&b.0));
+    in_declaration_order(&mut rels);
     for (key, r) in &rels {
         super::relationship::declare(lua, base, &mapper, key, r)?;
     }
@@ -509,6 +509,16 @@ pub fn declare(
         super::relationship::mark_unconfigured(lua, base)?;
     }
     Ok(LuaValue::UserData(ud))
+}
+
+/// A model spec's relationships in the order the spec made them (`orm.relationship(...)`
+/// calls, by their creation number), as SQLAlchemy's mapper holds its properties in the
+/// order of the class body: the cascades walk a model's relationships in this order (the
+/// save-update cascade's is the order of the INSERTs it leads to). The reverse of a `backref` comes after the
+/// relationships a model declares (it is made when the models are configured), also as
+/// SQLAlchemy's. A relationship value given to two keys: by key.
+fn in_declaration_order(rels: &mut [(String, super::relationship::LuaRelSpec)]) {
+    rels.sort_by(|a, b| a.1.order.cmp(&b.1.order).then_with(|| a.0.cmp(&b.0)));
 }
 
 /// The attribute index `polymorphic_on` names: a column's key, or the column itself.
@@ -801,7 +811,7 @@ fn declare_subclass(
     super::computed::install_model(lua, &mapper, &class, &model_host(&mapper).computed.descs)?;
     base.mappers.borrow_mut().push(mapper.clone());
     let mut rels = spec.rels;
-    rels.sort_by(|a, b| a.0.cmp(&b.0));
+    in_declaration_order(&mut rels);
     for (key, r) in &rels {
         super::relationship::declare(lua, base, &mapper, key, r)?;
     }

@@ -23,6 +23,9 @@ use crate::sql::Expr;
 #[derive(Clone)]
 pub struct LuaRelSpec {
     pub spec: RelationshipSpec,
+    /// Its number of the creation counter (`schema::next_creation_order`): a model declares
+    /// its relationships in this order.
+    pub order: u64,
     /// Parts that may name models declared later: evaluated at configure time.
     pub deferred: Deferred,
 }
@@ -107,8 +110,13 @@ const RELATIONSHIP_OPTIONS: &[&str] = &[
 fn parse(lua: &Lua, key: &str, target: &str, opts: Option<mlua::Table>) -> LuaResult<LuaRelSpec> {
     let mut spec = RelationshipSpec::new(key, target);
     let mut deferred = Deferred::default();
+    let order = super::schema::next_creation_order();
     let Some(o) = opts else {
-        return Ok(LuaRelSpec { spec, deferred });
+        return Ok(LuaRelSpec {
+            spec,
+            order,
+            deferred,
+        });
     };
     let what = |k: &str| format!("orm.relationship(\"{target}\"): {k}");
     for pair in o.pairs::<String, LuaValue>() {
@@ -131,6 +139,7 @@ fn parse(lua: &Lua, key: &str, target: &str, opts: Option<mlua::Table>) -> LuaRe
                         s.to_str()?.to_string(),
                         LuaRelSpec {
                             spec: RelationshipSpec::new("", ""),
+                            order,
                             deferred: Deferred::default(),
                         },
                     ),
@@ -201,7 +210,11 @@ fn parse(lua: &Lua, key: &str, target: &str, opts: Option<mlua::Table>) -> LuaRe
         }
     }
     let _ = lua;
-    Ok(LuaRelSpec { spec, deferred })
+    Ok(LuaRelSpec {
+        spec,
+        order,
+        deferred,
+    })
 }
 
 /// Bases with relationships not configured yet, per Lua state.

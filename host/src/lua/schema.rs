@@ -100,7 +100,15 @@ impl UserData for LuaType {
     }
 }
 
-static COLUMN_COUNTER: AtomicU64 = AtomicU64::new(1);
+static CREATION_COUNTER: AtomicU64 = AtomicU64::new(1);
+
+/// The next number of the creation counter that `orm.Column(...)` and `orm.relationship(...)`
+/// share, as SQLAlchemy's `_creation_order`: a Lua table does not keep the order in which a
+/// model spec declares its attributes, so a model puts its columns and its relationships in
+/// the order of these numbers (declaration order).
+pub fn next_creation_order() -> u64 {
+    CREATION_COUNTER.fetch_add(1, Ordering::Relaxed)
+}
 
 /// `orm.Column(...)` / `orm.Mapped(...)` before it belongs to a table.
 #[derive(Clone, Default)]
@@ -265,7 +273,7 @@ impl FromLuaValue for mlua::LuaString {
 /// Reads `orm.Column`'s positional arguments: name, type, foreign keys, options table.
 fn column_spec(args: &[LuaValue], mapped: Option<String>) -> LuaResult<ColumnSpec> {
     let mut spec = ColumnSpec {
-        order: COLUMN_COUNTER.fetch_add(1, Ordering::Relaxed),
+        order: next_creation_order(),
         annotation: mapped,
         ..Default::default()
     };
