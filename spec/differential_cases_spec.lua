@@ -2599,3 +2599,33 @@ describe("misc: a model's relationships in declaration order", function()
     assert.equal("b1", s:execute(orm.text("SELECT name FROM dord_b WHERE id = 1")):scalar())
   end)
 end)
+
+describe("selfdel: a self-referential object whose delete a one-to-many cancels", function()
+  it("keeps the parent the flush read from its row while it was still a delete", function()
+    -- SQLAlchemy's many-to-one preprocess asks whether the deleted node has history,
+    -- reading its row (expired) and the identity map without fetching; the new parent's
+    -- collection then gains it, which cancels the delete for this flush (the commit's next
+    -- flush deletes it)
+    local env = setup({ expire_on_commit = true, autoflush = true })
+    local s = env.s
+    local a = env.Node{ name = "a" }
+    s:add(a)
+    s:commit()
+    s:expire(a)
+    local b = env.Node{ name = "b" }
+    s:add(b)
+    b.parent = a
+    local c = env.Node{ name = "c" }
+    s:add(c)
+    c.parent = b
+    s:flush()
+    c.parent = a -- a's collection is not loaded: a pending append
+    s:expire(c)
+    s:delete(c)
+    s:commit()
+    assert.equal("detached", state(c))
+    assert.equal(b, c.parent)
+    assert.is_nil(c.parent_id) -- b's collection lost it: its key cleared before the delete
+    assert.equal(0, env.scalar("SELECT count(*) FROM dc_nodes WHERE name = 'c'"))
+  end)
+end)

@@ -313,6 +313,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         }
     }
     for child in &plan.cancelled_deletes {
+        m2o_read_before_cancel(child)?;
         session.unmark_deleted(child);
     }
     load_for_deletes(session)?;
@@ -609,6 +610,30 @@ fn self_ref_m2o_load(
         }
     };
     store_reference(inst, rel, found);
+    Ok(())
+}
+
+/// What SQLAlchemy's flush reads of an object whose delete a one-to-many cancels (it
+/// gained the object) before cancelling it: the preprocess of a self-referential
+/// many-to-one (declared before the one-to-many, so run first) asks whether the deleted
+/// objects have history (`prop_has_changes`, without fetching another object), which loads
+/// the reference from the row and the identity map; the cancelled object is then saved, so
+/// the per-state actions of the deletes do not read it again.
+fn m2o_read_before_cancel(inst: &Rc<Instance>) -> Result<()> {
+    if inst.status() != Status::Persistent {
+        return Ok(());
+    }
+    let rels: Vec<Rc<Relationship>> = inst.mapper.relationships.borrow().clone();
+    for rel in rels {
+        if rel.viewonly
+            || rel.direction != Direction::ManyToOne
+            || !Rc::ptr_eq(&rel.target(), &inst.mapper)
+            || inst.rel_loaded(rel.index)
+        {
+            continue;
+        }
+        m2o_without_fetch(inst, &rel)?;
+    }
     Ok(())
 }
 
