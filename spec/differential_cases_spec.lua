@@ -2629,3 +2629,108 @@ describe("selfdel: a self-referential object whose delete a one-to-many cancels"
     assert.equal(0, env.scalar("SELECT count(*) FROM dc_nodes WHERE name = 'c'"))
   end)
 end)
+
+
+describe("keycopy: when the flush copies a key into a row it saves later", function()
+  it("a self-referential row's key is copied one level before its save (seeds 909, 932)", function()
+    -- SQLAlchemy's per-state sort: a's save (modified by the backref) at level 0, the
+    -- processing of c's many-to-one and of a's one-to-many at level 1, the saves of b and
+    -- c at level 2, where b's UPDATE fails: c has the key
+    local env = setup({ expire_on_commit = false })
+    local s = env.s
+    local a = env.Node{ name = "a" }
+    local b = env.Node{ name = "b" }
+    b.parent = a
+    s:add(a)
+    s:commit()
+    local a_id = a.id
+    s:execute(orm.text("DELETE FROM dc_nodes WHERE id = " .. b.id))
+    b.name = "b2" -- its UPDATE matches no row
+    local c = env.Node{ name = "c" }
+    c.parent = a
+    s:add(c)
+    local ok, e = pcall(s.commit, s)
+    assert.is_false(ok)
+    assert.equal("StaleDataError", e.kind)
+    assert.equal("transient", state(c))
+    assert.equal(a_id, c.parent_id)
+  end)
+
+  it("a row whose many-to-one changed waits for the save of the row it replaced (seed 277)", function()
+    -- r modified: saved at level 0; m's many-to-one (r before, nil now) processed at level
+    -- 1, m saved at level 2 with the children's INSERT, which fails; k's key would come
+    -- from the processing of its many-to-one at level 3: not copied
+    local env = setup({ expire_on_commit = false })
+    local s = env.s
+    local r = env.Node{ name = "r" }
+    local m = env.Node{ name = "m" }
+    m.parent = r
+    local p = env.Parent{ name = "p" }
+    s:add(r)
+    s:add(m)
+    s:add(p)
+    s:commit()
+    r.name = "r2"
+    m.parent = nil
+    local k = env.Node{ name = "k" }
+    k.parent = m
+    s:add(k)
+    local bad = env.Child{}
+    bad.parent = p -- label NOT NULL: its INSERT fails
+    s:add(bad)
+    local ok, e = pcall(s.commit, s)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", e.kind)
+    assert.equal("transient", state(k))
+    assert.is_nil(orm.inspect(k).attrs.parent_id.loaded_value)
+  end)
+
+  it("a table's keys are copied one level after its parents' saves, before a tag's save (seeds 425, 1109)", function()
+    -- SQLAlchemy's levels: the parents' saves at 0, the processing of Child.parent and
+    -- Parent.children at 1 with the tags' saves (after the many-to-many's delete step),
+    -- which come after it by sort key; the tag's UPDATE fails with the key copied
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local child_tag = orm.Table("kc_child_tag", Base.metadata,
+      orm.Column("child_id", orm.Integer, orm.ForeignKey("kc_children.id"), { primary_key = true }),
+      orm.Column("tag_id", orm.Integer, orm.ForeignKey("kc_tags.id"), { primary_key = true }))
+    local Parent = Base:model("KcParent", {
+      __tablename__ = "kc_parents",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30), { unique = true, nullable = false }),
+      children = orm.relationship("KcChild", { back_populates = "parent", cascade = "all, delete-orphan" }),
+    })
+    local Child = Base:model("KcChild", {
+      __tablename__ = "kc_children",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      parent_id = orm.Column(orm.Integer, orm.ForeignKey("kc_parents.id")),
+      label = orm.Column(orm.String(30), { nullable = false }),
+      parent = orm.relationship("KcParent", { back_populates = "children" }),
+      tags = orm.relationship("KcTag", { secondary = child_tag, back_populates = "children" }),
+    })
+    local Tag = Base:model("KcTag", {
+      __tablename__ = "kc_tags",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30), { nullable = false }),
+      children = orm.relationship("KcChild", { secondary = child_tag, back_populates = "tags" }),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine, { expire_on_commit = false })
+    local p = Parent{ name = "p" }
+    local t = Tag{ name = "t" }
+    s:add(p)
+    s:add(t)
+    s:commit()
+    local p_id = p.id
+    s:execute(orm.text("DELETE FROM kc_tags"))
+    t.name = "t2" -- its UPDATE matches no row
+    local c = Child{ label = "c" }
+    c.parent = p
+    s:add(c)
+    local ok, e = pcall(s.commit, s)
+    assert.is_false(ok)
+    assert.equal("StaleDataError", e.kind)
+    assert.equal("transient", state(c))
+    assert.equal(p_id, c.parent_id)
+  end)
+end)

@@ -618,11 +618,50 @@ struct StateLevels {
     rows: Vec<Rc<Instance>>,
     n_modified: usize,
     levels: Vec<usize>,
+    /// Per rule of `plan.rules`: the level of the step that copies its key (the processing
+    /// of the many-to-one of its row, or of the one-to-many of the row holding it), when
+    /// that step is one of these rows'.
+    copies: Vec<Option<usize>>,
 }
 
 impl StateLevels {
     fn top(&self) -> usize {
         self.levels.iter().copied().max().unwrap_or(0)
+    }
+
+    /// Copies the keys whose step is at level `l`: SQLAlchemy processes a row's many-to-one
+    /// one level after the save of the row it references (or it replaced), and a row's
+    /// one-to-many one level after that row's save, so a failure between that step and the
+    /// save of the row the key goes into leaves the key copied.
+    fn copy_level(
+        &self,
+        plan: &Plan,
+        l: usize,
+        inserted: &[InsertOutcome],
+        index: &Inserted,
+        undo: &mut Undo,
+    ) -> Result<()> {
+        let at: FxHashSet<*const SyncRule> = plan
+            .rules
+            .iter()
+            .zip(&self.copies)
+            .filter(|(_, c)| **c == Some(l))
+            .map(|(r, _)| r as *const SyncRule)
+            .collect();
+        if at.is_empty() {
+            return Ok(());
+        }
+        apply_rules(
+            plan,
+            &|r| {
+                at.contains(&(r as *const SyncRule))
+                    && awaited_parent(r, index).is_none()
+                    && !taken_by_another_parent(plan, r)
+            },
+            inserted,
+            index,
+            undo,
+        )
     }
 
     /// Sends level `l`'s UPDATEs, then its INSERTs.
@@ -699,11 +738,15 @@ fn state_levels(
             }
             match r.rel_state(rel.index) {
                 // loaded, even as None: SQLAlchemy's get_all_pending is not empty, so the
-                // row's save waits for the processing of its many-to-one
+                // row's save waits for the processing of its many-to-one, which waits for
+                // the saves of the row it references and of the row it replaced
                 RelState::Scalar(sc) if rel.direction == Direction::ManyToOne => {
                     references[n] = true;
-                    if let Some(t) = sc.value {
-                        if let Some(&k) = at.get(&Rc::as_ptr(&t)) {
+                    let replaced = sc
+                        .replaced
+                        .filter(|o| !sc.value.as_ref().is_some_and(|v| Rc::ptr_eq(v, o)));
+                    for t in sc.value.iter().chain(replaced.iter()) {
+                        if let Some(&k) = at.get(&Rc::as_ptr(t)) {
                             refs[n].push(k);
                         }
                     }
@@ -757,13 +800,127 @@ fn state_levels(
     let levels: Vec<usize> = (0..rows.len())
         .map(|n| level(n, &refs, &references, &holders, &mut memo, &mut visiting))
         .collect();
+    // the level of each rule's step: a one-to-many's one level after its owner's save, a
+    // many-to-one's one level after the latest save of the rows it references
+    let copies: Vec<Option<usize>> = plan
+        .rules
+        .iter()
+        .map(|rule| {
+            let child = *at.get(&Rc::as_ptr(&rule.child))?;
+            match &rule.one_to_many_of {
+                Some(owner) => at.get(&Rc::as_ptr(owner)).map(|&k| levels[k] + 1),
+                // (a many-to-one of this table: its key columns are the rule's)
+                None if references[child] && self_m2o_cols(&rule.child, &rule.child_cols) => Some(
+                    refs[child]
+                        .iter()
+                        .map(|&k| levels[k] + 1)
+                        .max()
+                        .unwrap_or(0),
+                ),
+                None => None,
+            }
+        })
+        .collect();
     let n_modified = modified.len();
     let rows: Vec<Rc<Instance>> = rows.into_iter().cloned().collect();
     StateLevels {
         rows,
         n_modified,
         levels,
+        copies,
     }
+}
+
+/// The level of a table's saves in SQLAlchemy's sort: twice its depth (after the saves of
+/// the tables it references and the processing of their relationships); at least 1 for a
+/// table whose many-to-many relationship is processed by this flush (the step deleting
+/// association rows comes before the saves of both sides).
+fn save_level(
+    session: &SessionCore,
+    plan: &Plan,
+    order: &[Rc<Table>],
+    table: &Table,
+    d: usize,
+) -> usize {
+    if d > 0 {
+        return 2 * d;
+    }
+    let mapper = {
+        let (new, modified, deleted) = (
+            session.new.borrow(),
+            session.modified.borrow(),
+            session.deleted.borrow(),
+        );
+        new.iter()
+            .chain(modified.iter())
+            .chain(deleted.iter())
+            .find(|i| i.mapper.table.id == table.id)
+            .map(|i| i.mapper.clone())
+    };
+    let Some(mapper) = mapper else {
+        return 0;
+    };
+    let rels = mapper.relationships.borrow();
+    // as SQLAlchemy's prop_has_changes: rows of the other side in the flush, or association
+    // rows of this relationship to write
+    let many_to_many = rels.iter().any(|r| {
+        !r.viewonly
+            && r.direction == Direction::ManyToMany
+            && (order.iter().any(|t| t.id == r.target().table.id)
+                || r.secondary.as_ref().is_some_and(|sec| {
+                    plan.assoc_insert
+                        .iter()
+                        .chain(plan.assoc_delete.iter())
+                        .any(|row| row.table.id == sec.id)
+                }))
+    });
+    usize::from(many_to_many)
+}
+
+/// Copies the keys of the rows of `table` (of another table's rows this flush has saved or
+/// that were saved before): SQLAlchemy's processing of the relationships to the tables it
+/// references runs one level before the table's saves, so a failure of another table's
+/// save in between leaves the keys copied.
+fn copy_into_table(
+    plan: &Plan,
+    table: &Table,
+    inserted: &[InsertOutcome],
+    index: &Inserted,
+    undo: &mut Undo,
+) -> Result<()> {
+    let rows_of = |r: &SyncRule| {
+        let st = r.child.state();
+        r.child.mapper.table.id == table.id
+            && matches!(st.status, Status::Pending | Status::Persistent)
+            && !st.marked_deleted
+    };
+    apply_rules(
+        plan,
+        &|r| {
+            rows_of(r)
+                && match &r.parent {
+                    Some((p, _)) => {
+                        p.mapper.table.id != table.id && awaited_parent(r, index).is_none()
+                    }
+                    None => !taken_by_another_parent(plan, r),
+                }
+        },
+        inserted,
+        index,
+        undo,
+    )
+}
+
+/// Whether `cols` are the key columns of a many-to-one of `inst`'s mapper to itself.
+fn self_m2o_cols(inst: &Instance, cols: &[usize]) -> bool {
+    let m = &inst.mapper;
+    let rels = m.relationships.borrow();
+    rels.iter().any(|r| {
+        !r.viewonly
+            && r.direction == Direction::ManyToOne
+            && Rc::ptr_eq(&r.target(), m)
+            && r.local == cols
+    })
 }
 
 /// Inserts the pending rows in rounds, tables in dependency order: each round inserts
@@ -805,23 +962,54 @@ fn insert_in_dependency_order(
             .then(|| state_levels(plan, session, table, &remaining[t], &done_updates))
         })
         .collect();
-    let mut schedule: Vec<(usize, usize, Option<usize>)> = Vec::new();
+    // (level, step, table, per-state level): in each level the steps that copy keys (the
+    // processing of relationships, SQLAlchemy's ProcessAll / ProcessState) before the saves
+    // (its sort key orders ProcessAll before SaveUpdateAll); a table's keys are copied one
+    // level after the saves of the tables it references
+    const COPY: usize = 0;
+    const SAVE: usize = 1;
+    let mut schedule: Vec<(usize, usize, usize, Option<usize>)> = Vec::new();
     for (t, &d) in depths.iter().enumerate() {
         match &levelled[t] {
-            Some(sl) => schedule.extend((0..=sl.top()).map(|l| (l, t, Some(l)))),
-            None => schedule.push((2 * d, t, None)),
+            Some(sl) => {
+                for l in 0..=sl.top() {
+                    schedule.push((l, COPY, t, Some(l)));
+                    schedule.push((l, SAVE, t, Some(l)));
+                }
+            }
+            None => {
+                if d > 0 {
+                    schedule.push((2 * d - 1, COPY, t, None));
+                }
+                schedule.push((
+                    save_level(session, plan, order, &order[t], d),
+                    SAVE,
+                    t,
+                    None,
+                ));
+            }
         }
     }
-    schedule.sort_by_key(|&(l, t, _)| (l, t));
+    schedule.sort_by_key(|&(l, step, t, _)| (l, step, t));
     while first_round || remaining.iter().any(|r| !r.is_empty()) {
         let mut progress = false;
-        let steps: Vec<(usize, Option<usize>)> = if first_round {
-            schedule.iter().map(|&(_, t, l)| (t, l)).collect()
+        let steps: Vec<(usize, usize, Option<usize>)> = if first_round {
+            schedule
+                .iter()
+                .map(|&(_, step, t, l)| (step, t, l))
+                .collect()
         } else {
-            (0..order.len()).map(|t| (t, None)).collect()
+            (0..order.len()).map(|t| (SAVE, t, None)).collect()
         };
-        for (t, state_level) in steps {
+        for (step, t, state_level) in steps {
             let table = &order[t];
+            if step == COPY {
+                match (&levelled[t], state_level) {
+                    (Some(sl), Some(l)) => sl.copy_level(plan, l, inserted, index, undo)?,
+                    _ => copy_into_table(plan, table, inserted, index, undo)?,
+                }
+                continue;
+            }
             if first_round && state_level.unwrap_or(0) == 0 {
                 sync_outside_session_into(session, plan, table, inserted, index)?;
             }
@@ -1139,15 +1327,7 @@ fn copy_into_held_up_rows(
         if !held(&rule.child) || rule.one_to_many_of.as_ref().is_none_or(held) {
             continue;
         }
-        // a member the collection lost is not cleared when another parent has it now
-        // (SQLAlchemy's OneToManyDP checks hasparent() first): the key it had stays
-        if rule.parent.is_none()
-            && plan.rules.iter().any(|r| {
-                r.parent.is_some()
-                    && Rc::ptr_eq(&r.child, &rule.child)
-                    && r.child_cols.iter().any(|c| rule.child_cols.contains(c))
-            })
-        {
+        if taken_by_another_parent(plan, rule) {
             continue;
         }
         for (n, &c) in rule.child_cols.iter().enumerate() {
@@ -1162,6 +1342,18 @@ fn copy_into_held_up_rows(
         }
     }
     Ok(())
+}
+
+/// A rule clearing the key of a member a collection lost while another rule gives it
+/// another parent's key: SQLAlchemy's OneToManyDP checks hasparent() first and leaves the
+/// key it had (the new parent's step writes it).
+fn taken_by_another_parent(plan: &Plan, rule: &SyncRule) -> bool {
+    rule.parent.is_none()
+        && plan.rules.iter().any(|r| {
+            r.parent.is_some()
+                && Rc::ptr_eq(&r.child, &rule.child)
+                && r.child_cols.iter().any(|c| rule.child_cols.contains(c))
+        })
 }
 
 /// Sets key column `c` of `child` to `v` unless it holds `v` already, recording the old
