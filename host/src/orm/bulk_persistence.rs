@@ -17,8 +17,9 @@ use super::identity::IdentityKey;
 use super::instance::{Instance, Status};
 use super::mapper::Mapper;
 use super::session::SessionCore;
+use super::unitofwork::stale_update as stale;
 use crate::engine::Connection;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::schema::{ColumnDefault, DefaultContext, Table};
 use crate::sql::{compile, BinOp, Expr, Insert, Statement, Update};
 use crate::value::Value;
@@ -144,16 +145,6 @@ fn primary_key(mapper: &Mapper, row: &BulkRow) -> Option<Vec<Value>> {
         .iter()
         .map(|k| row.iter().find(|(i, _)| i == k).map(|(_, v)| v.clone()))
         .collect()
-}
-
-fn stale(table: &Table, expected: usize, matched: usize) -> Error {
-    Error::new(
-        ErrorKind::StaleDataError,
-        format!(
-            "UPDATE statement on table '{}' expected to update {expected} row(s); {matched} were matched.",
-            table.name
-        ),
-    )
 }
 
 /// Runs of consecutive rows with the same key: (key, the rows' indices).

@@ -89,6 +89,18 @@ pub struct InstanceState {
 }
 
 impl InstanceState {
+    /// The attributes whose value differs from the one they had at the last flush (the
+    /// columns an UPDATE writes).
+    pub fn net_changes(&self) -> AttrSet {
+        let mut set = AttrSet::default();
+        for (i, old) in &self.committed {
+            if old.as_ref() != Some(&self.values[*i]) {
+                set.insert(*i);
+            }
+        }
+        set
+    }
+
     /// A collection not loaded holds changes made through the other side (SQLAlchemy's
     /// pending mutations).
     pub fn has_pending_collection(&self) -> bool {

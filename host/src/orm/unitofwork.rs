@@ -1647,14 +1647,7 @@ fn write_associations(
                 Ok(())
             })?;
             if delete && matched != params.len() {
-                return Err(Error::new(
-                    ErrorKind::StaleDataError,
-                    format!(
-                        "DELETE statement on table '{}' expected to delete {} row(s); Only {matched} were matched.",
-                        table.name,
-                        params.len()
-                    ),
-                ));
+                return Err(stale_delete(table, params.len(), matched));
             }
         }
     }
@@ -2099,12 +2092,7 @@ fn update_rows(
             if st.status != Status::Persistent || st.marked_deleted {
                 continue;
             }
-            let mut set = AttrSet::default();
-            for (i, old) in &st.committed {
-                if old.as_ref() != Some(&st.values[*i]) {
-                    set.insert(*i);
-                }
-            }
+            let set = st.net_changes();
             if set.is_empty() {
                 continue;
             }
@@ -2239,15 +2227,34 @@ fn update_rows(
     for (_, _, (up, c), rows) in batches {
         conn.update_rows(&up, &c, &rows, |expected, matched| {
             if matched != expected {
-                return Err(Error::new(
-                    ErrorKind::StaleDataError,
-                    format!("UPDATE statement on table '{}' expected to update {expected} row(s); {matched} were matched.", table.name),
-                ));
+                return Err(stale_update(table, expected, matched));
             }
             Ok(())
         })?;
     }
     Ok(())
+}
+
+/// `StaleDataError` of an UPDATE that matched another number of rows than it meant to.
+pub(crate) fn stale_update(table: &Table, expected: usize, matched: usize) -> Error {
+    Error::new(
+        ErrorKind::StaleDataError,
+        format!(
+            "UPDATE statement on table '{}' expected to update {expected} row(s); {matched} were matched.",
+            table.name
+        ),
+    )
+}
+
+/// `StaleDataError` of a DELETE that matched fewer rows than it meant to.
+pub(crate) fn stale_delete(table: &Table, expected: usize, matched: usize) -> Error {
+    Error::new(
+        ErrorKind::StaleDataError,
+        format!(
+            "DELETE statement on table '{}' expected to delete {expected} row(s); Only {matched} were matched.",
+            table.name
+        ),
+    )
 }
 
 fn delete_rows(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance>]) -> Result<()> {
@@ -2289,10 +2296,7 @@ fn delete_rows(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance>]) -> 
         .collect();
     conn.execute_many(&c.sql, &params, |_, _, changed| {
         if changed != 1 {
-            return Err(Error::new(
-                ErrorKind::StaleDataError,
-                format!("DELETE statement on table '{}' expected to delete 1 row(s); Only {changed} were matched.", table.name),
-            ));
+            return Err(stale_delete(table, 1, changed));
         }
         Ok(())
     })

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use super::{call_default, load_expired_key, InsertOutcome, UpdateOutcome};
 use crate::engine::Connection;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::orm::attributes::AttrSet;
 use crate::orm::identity::IdentityKey;
 use crate::orm::instance::{Instance, Status};
@@ -175,12 +175,7 @@ pub(super) fn update_rows(
             if st.status != Status::Persistent || st.marked_deleted {
                 continue;
             }
-            let mut set = AttrSet::default();
-            for (i, old) in &st.committed {
-                if old.as_ref() != Some(&st.values[*i]) {
-                    set.insert(*i);
-                }
-            }
+            let set = st.net_changes();
             if set.is_empty() {
                 continue;
             }
@@ -228,10 +223,7 @@ pub(super) fn update_rows(
             let sql = compile(&Statement::Update(up.clone()), dialect)?;
             conn.update_rows(&up, &sql, &[row], |expected, matched| {
                 if matched != expected {
-                    return Err(Error::new(
-                        ErrorKind::StaleDataError,
-                        format!("UPDATE statement on table '{}' expected to update {expected} row(s); {matched} were matched.", t.name),
-                    ));
+                    return Err(super::stale_update(t, expected, matched));
                 }
                 Ok(())
             })?;
@@ -282,10 +274,7 @@ pub(super) fn delete_rows(
         let c = compile(&Statement::Delete(del), conn.engine().dialect())?;
         conn.execute_many(&c.sql, &params, |_, _, changed| {
             if changed != 1 {
-                return Err(Error::new(
-                    ErrorKind::StaleDataError,
-                    format!("DELETE statement on table '{}' expected to delete 1 row(s); Only {changed} were matched.", t.name),
-                ));
+                return Err(super::stale_delete(t, 1, changed));
             }
             Ok(())
         })?;
