@@ -476,23 +476,8 @@ pub fn declare(
     for (k, v) in members {
         class.raw_set(k, v)?;
     }
-    let ud = lua.create_userdata(LuaModel {
-        mapper: mapper.clone(),
-    })?;
-    let mt_ref = super::instance::make_class(lua, &mapper, &class, &ud)?;
-    if !declared.descs.is_empty() || !mapper.props.is_empty() {
-        super::computed::register_model(&mapper);
-    }
-    let _ = mapper.host.set(Box::new(ModelHost {
-        class: lua.create_registry_value(class.clone())?,
-        class_ud: lua.create_registry_value(ud.clone())?,
-        mt_ref,
-        computed: super::computed::Computed {
-            descs: declared.descs,
-            ..Default::default()
-        },
-        base: Rc::downgrade(base),
-    }));
+    let computed = !declared.descs.is_empty() || !mapper.props.is_empty();
+    let ud = attach_host(lua, base, &mapper, &class, declared.descs, computed)?;
     super::computed::install_model(lua, &mapper, &class, &model_host(&mapper).computed.descs)?;
     let related = !rels.is_empty()
         || base
@@ -517,6 +502,36 @@ pub fn declare(
 /// save-update cascade's is the order of the INSERTs it leads to). The reverse of a `backref` comes after the
 /// relationships a model declares (it is made when the models are configured), also as
 /// SQLAlchemy's. A relationship value given to two keys: by key.
+/// The model's userdata (`User`), with its class table, instance metatable and computed
+/// attributes kept on the mapper (`ModelHost`).
+fn attach_host(
+    lua: &Lua,
+    base: &Rc<DeclBase>,
+    mapper: &Rc<Mapper>,
+    class: &mlua::Table,
+    descs: Vec<super::computed::Desc>,
+    computed: bool,
+) -> LuaResult<AnyUserData> {
+    let ud = lua.create_userdata(LuaModel {
+        mapper: mapper.clone(),
+    })?;
+    let mt_ref = super::instance::make_class(lua, mapper, class, &ud)?;
+    if computed {
+        super::computed::register_model(mapper);
+    }
+    let _ = mapper.host.set(Box::new(ModelHost {
+        class: lua.create_registry_value(class.clone())?,
+        class_ud: lua.create_registry_value(ud.clone())?,
+        mt_ref,
+        computed: super::computed::Computed {
+            descs,
+            ..Default::default()
+        },
+        base: Rc::downgrade(base),
+    }));
+    Ok(ud)
+}
+
 fn in_declaration_order(rels: &mut [(String, super::relationship::LuaRelSpec)]) {
     rels.sort_by(|a, b| a.1.order.cmp(&b.1.order).then_with(|| a.0.cmp(&b.0)));
 }
@@ -791,23 +806,8 @@ fn declare_subclass(
     let cmt = lua.create_table()?;
     cmt.raw_set("__index", parent_class)?;
     class.set_metatable(Some(cmt))?;
-    let ud = lua.create_userdata(LuaModel {
-        mapper: mapper.clone(),
-    })?;
-    let mt_ref = super::instance::make_class(lua, &mapper, &class, &ud)?;
-    if !descs.is_empty() {
-        super::computed::register_model(&mapper);
-    }
-    let _ = mapper.host.set(Box::new(ModelHost {
-        class: lua.create_registry_value(class.clone())?,
-        class_ud: lua.create_registry_value(ud.clone())?,
-        mt_ref,
-        computed: super::computed::Computed {
-            descs,
-            ..Default::default()
-        },
-        base: Rc::downgrade(base),
-    }));
+    let computed = !descs.is_empty();
+    let ud = attach_host(lua, base, &mapper, &class, descs, computed)?;
     super::computed::install_model(lua, &mapper, &class, &model_host(&mapper).computed.descs)?;
     base.mappers.borrow_mut().push(mapper.clone());
     let mut rels = spec.rels;

@@ -89,16 +89,20 @@ pub struct InstanceState {
 }
 
 impl InstanceState {
-    /// The attributes whose value differs from the one they had at the last flush (the
-    /// columns an UPDATE writes).
-    pub fn net_changes(&self) -> AttrSet {
+    /// What an UPDATE of this object writes: the attributes whose value differs from the
+    /// one they had at the last flush. `None` when there is none, or when the object is
+    /// not persistent or is marked for deletion.
+    pub fn update_set(&self) -> Option<AttrSet> {
+        if self.status != Status::Persistent || self.marked_deleted {
+            return None;
+        }
         let mut set = AttrSet::default();
         for (i, old) in &self.committed {
             if old.as_ref() != Some(&self.values[*i]) {
                 set.insert(*i);
             }
         }
-        set
+        (!set.is_empty()).then_some(set)
     }
 
     /// A collection not loaded holds changes made through the other side (SQLAlchemy's

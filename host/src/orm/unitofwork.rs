@@ -2089,13 +2089,9 @@ fn update_rows(
         load_expired_key(inst)?;
         let (mut set, mut row, mut values) = {
             let st = inst.state();
-            if st.status != Status::Persistent || st.marked_deleted {
+            let Some(set) = st.update_set() else {
                 continue;
-            }
-            let set = st.net_changes();
-            if set.is_empty() {
-                continue;
-            }
+            };
             // without onupdate defaults the row is known now: the changed values
             let row: Vec<Value> = if full {
                 Vec::new()

@@ -10,7 +10,7 @@ use crate::engine::Connection;
 use crate::error::Result;
 use crate::orm::attributes::AttrSet;
 use crate::orm::identity::IdentityKey;
-use crate::orm::instance::{Instance, Status};
+use crate::orm::instance::Instance;
 use crate::schema::joined::Joined;
 use crate::schema::{ColumnDefault, Table};
 use crate::sql::{compile, BinOp, Delete, Expr, Insert, Statement, Update};
@@ -172,13 +172,9 @@ pub(super) fn update_rows(
         load_expired_key(inst)?;
         let (set, mut values, key) = {
             let st = inst.state();
-            if st.status != Status::Persistent || st.marked_deleted {
+            let Some(set) = st.update_set() else {
                 continue;
-            }
-            let set = st.net_changes();
-            if set.is_empty() {
-                continue;
-            }
+            };
             let key = st
                 .key
                 .as_ref()
