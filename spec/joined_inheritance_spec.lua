@@ -320,4 +320,31 @@ describe("joined-table inheritance", function()
     err = pcall_err(function() return orm.aliased(env.Engineer) end)
     assert.truthy(err:find("Engineer", 1, true) and err:find("not supported", 1, true))
   end)
+
+  it("refuses a subclass table with no foreign key to its parent, or a column the parent maps", function()
+    local env = setup()
+    -- SQLAlchemy: NoForeignKeysError (no inherit condition)
+    local err = pcall_err(function()
+      env.Employee:model("Intern", {
+        __tablename__ = "ji_interns",
+        id = orm.Column(orm.Integer, { primary_key = true }),
+        __mapper_args__ = { polymorphic_identity = "intern" },
+      })
+    end)
+    assert.truthy(err:find("ArgumentError", 1, true))
+    assert.truthy(err:find("Intern", 1, true) and err:find("inherit condition", 1, true))
+    assert.truthy(err:find("ji_interns", 1, true))
+    -- SQLAlchemy warns that it combines ji_employees.name and ji_temps.name under one
+    -- attribute; writing to one of them would leave the other NULL: refused
+    err = pcall_err(function()
+      env.Employee:model("Temp", {
+        __tablename__ = "ji_temps",
+        id = orm.Column(orm.Integer, orm.ForeignKey("ji_employees.id"), { primary_key = true }),
+        name = orm.Column(orm.String(30)),
+        __mapper_args__ = { polymorphic_identity = "temp" },
+      })
+    end)
+    assert.truthy(err:find("ArgumentError", 1, true))
+    assert.truthy(err:find("Temp", 1, true) and err:find("'name'", 1, true))
+  end)
 end)

@@ -56,8 +56,40 @@ pub fn join_tables(name: &str, parent: &Rc<Table>, local: &Rc<Table>) -> Result<
     let k = tables.len();
     let mut columns = parent.columns.clone();
     let mut src = Vec::with_capacity(local.columns.len());
+    // SQLAlchemy joins the tables on their foreign keys (NoForeignKeysError without one)
+    let refers_to_parent = |target: &str| {
+        tables
+            .iter()
+            .any(|t| target.split('.').next() == Some(t.name.as_str()))
+    };
+    let has_fk = local
+        .columns
+        .iter()
+        .flat_map(|c| &c.foreign_keys)
+        .any(|fk| refers_to_parent(&fk.target))
+        || local.constraints.iter().any(|c| {
+            matches!(c, super::table::Constraint::ForeignKey { target_table, .. }
+                if tables.iter().any(|t| &t.name == target_table))
+        });
+    if !has_fk {
+        return Err(crate::arg_err!(
+            "model {name}: Can't determine the inherit condition between inherited table '{}' and inheriting table '{}'; tables have no foreign key relationships established (give the primary key of '{}' a foreign key to the parent's)",
+            parent.name,
+            local.name,
+            local.name
+        ));
+    }
     for (j, c) in local.columns.iter().enumerate() {
         match parent.column_index_by_key(&c.key) {
+            // a column of the parent's key other than the primary key would be combined
+            // with the parent's under one attribute (SQLAlchemy warns so): refused
+            Some(_) if !c.primary_key => {
+                return Err(crate::arg_err!(
+                    "model {name}: column '{}' of table '{}' has the key of a column its parent already maps; give it another attribute name",
+                    c.key,
+                    local.name
+                ));
+            }
             Some(p) => src.push(p),
             None => {
                 let mut c = c.clone();
