@@ -56,6 +56,12 @@ fn polymorphic_args(
                     "orm.{what}(): the first argument must be a mapped class"
                 ))
             })?;
+            if mapper.concrete().is_some() {
+                return Err(arg(format!(
+                    "orm.{what}(): {} is a class of a concrete-table hierarchy, which is not supported (a query of a concrete base reads every class's columns from its polymorphic union)",
+                    mapper.class_name
+                )));
+            }
             let Some(inh) = &mapper.inherit else {
                 return Err(arg(format!(
                     "orm.{what}(): {} is not part of an inheritance hierarchy",

@@ -667,6 +667,13 @@ unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
         );
         return raise(l, "ArgumentError", msg);
     }
+    if (*mapper).is_abstract_concrete() {
+        let msg = format!(
+            "Can't instantiate class for Mapper[{}]; it is an orm.AbstractConcreteBase (mapped to its subclasses' polymorphic union, with no table of its own)",
+            (*mapper).class_name
+        );
+        return raise(l, "InvalidRequestError", msg);
+    }
     // The model userdata keeps its mapper alive.
     let inst = {
         let mapper = ManuallyDrop::new(Rc::from_raw(mapper));

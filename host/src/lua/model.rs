@@ -79,6 +79,8 @@ pub struct ModelHost {
     pub computed: super::computed::Computed,
     /// The declarative base it was declared on (`Model:model` declares subclasses there).
     pub base: std::rc::Weak<DeclBase>,
+    /// An `orm.AbstractConcreteBase`'s columns, copied into each subclass's table.
+    pub concrete_columns: RefCell<Vec<(String, ColumnSpec)>>,
 }
 
 impl ModelHost {
@@ -134,6 +136,15 @@ pub fn table_mapper(lua: &Lua, table: &Rc<crate::schema::Table>) -> LuaResult<Rc
 /// The mapper a DML statement writes through: a mapped class's, or a plain Table's.
 pub fn dml_mapper(lua: &Lua, v: &AnyUserData, what: &str) -> LuaResult<Rc<Mapper>> {
     if let Ok(m) = v.borrow::<LuaModel>() {
+        if m.mapper.is_abstract_concrete() {
+            return Err(kind_err(
+                ErrorKind::InvalidRequestError,
+                format!(
+                    "orm.{what}({}): an orm.AbstractConcreteBase has no table to write (use one of its concrete classes)",
+                    m.mapper.class_name
+                ),
+            ));
+        }
         return Ok(m.mapper.clone());
     }
     if let Ok(t) = v.borrow::<super::schema::LuaTableObj>() {
@@ -142,6 +153,53 @@ pub fn dml_mapper(lua: &Lua, v: &AnyUserData, what: &str) -> LuaResult<Rc<Mapper
     Err(arg(format!(
         "orm.{what}() expects a mapped class or a Table"
     )))
+}
+
+/// `orm.ConcreteBase` / `orm.AbstractConcreteBase`: listed in a base model's `__mixins__`,
+/// they make it the base of a concrete-table hierarchy (Python's `class
+/// Employee(ConcreteBase, Base)`).
+#[derive(Clone, Copy)]
+pub struct LuaConcreteMarker {
+    pub abstract_: bool,
+}
+
+impl UserData for LuaConcreteMarker {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            Ok(if this.abstract_ {
+                "orm.AbstractConcreteBase"
+            } else {
+                "orm.ConcreteBase"
+            })
+        });
+    }
+}
+
+/// The columns a concrete subclass of `parent` takes from the `orm.AbstractConcreteBase`
+/// models above it (nearest first).
+fn concrete_inherited_columns(parent: &Rc<Mapper>) -> Vec<(String, ColumnSpec)> {
+    let mut out = Vec::new();
+    let mut m = Some(parent.clone());
+    while let Some(x) = m {
+        if x.is_abstract_concrete() {
+            out.extend(model_host(&x).concrete_columns.borrow().iter().cloned());
+        }
+        m = x.inherits().cloned();
+    }
+    out
+}
+
+/// A concrete class's `polymorphic_identity`: a string or an integer (it is written in the
+/// polymorphic union's SQL).
+fn concrete_identity(name: &str, v: &LuaValue) -> LuaResult<Value> {
+    match v {
+        LuaValue::String(s) => Ok(Value::text(&s.to_str()?)),
+        LuaValue::Integer(i) => Ok(Value::Integer(*i)),
+        other => Err(arg(format!(
+            "model {name}: __mapper_args__.polymorphic_identity of a concrete class must be a string or an integer, got {}",
+            other.type_name()
+        ))),
+    }
 }
 
 fn collect_mixin(t: &mlua::Table, into: &mut Inherited) -> LuaResult<()> {
@@ -188,6 +246,8 @@ pub fn declare(
     let mut poly_identity: Option<LuaValue> = None;
     let mut poly_inline = false;
     let mut poly_selectin = false;
+    let mut concrete = false;
+    let mut concrete_base: Option<LuaConcreteMarker> = None;
     let mut rels: Vec<(String, super::relationship::LuaRelSpec)> = Vec::new();
     for pair in spec.pairs::<LuaValue, LuaValue>() {
         let (k, v) = pair?;
@@ -223,6 +283,9 @@ pub fn declare(
                     for m in list.sequence_values::<LuaValue>() {
                         match m? {
                             LuaValue::Table(t) => collect_mixin(&t, &mut inherited)?,
+                            LuaValue::UserData(ud) if ud.is::<LuaConcreteMarker>() => {
+                                concrete_base = Some(*ud.borrow::<LuaConcreteMarker>()?)
+                            }
                             other => {
                                 return Err(arg(format!(
                                     "model {name}: __mixins__ holds plain tables, got {}",
@@ -248,11 +311,22 @@ pub fn declare(
                             "polymorphic_on",
                             "polymorphic_identity",
                             "polymorphic_load",
+                            "concrete",
                         ],
                         &format!("model {name}: __mapper_args__"),
                         false,
                     )?;
                     version_id_col = Some(t.get::<LuaValue>("version_id_col")?);
+                    concrete = match t.get::<LuaValue>("concrete")? {
+                        LuaValue::Nil => false,
+                        LuaValue::Boolean(b) => b,
+                        other => {
+                            return Err(arg(format!(
+                                "model {name}: __mapper_args__.concrete must be a boolean, got {}",
+                                other.type_name()
+                            )))
+                        }
+                    };
                     poly_on = Some(t.get::<LuaValue>("polymorphic_on")?).filter(|v| !v.is_nil());
                     poly_identity =
                         Some(t.get::<LuaValue>("polymorphic_identity")?).filter(|v| !v.is_nil());
@@ -309,6 +383,10 @@ pub fn declare(
             }
         }
     }
+    // a concrete subclass has the columns of the abstract concrete bases above it
+    if let Some(p) = parent_model.filter(|p| p.concrete().is_some()) {
+        inherited.columns.extend(concrete_inherited_columns(p));
+    }
     // A model's own columns first, then inherited ones, each in creation order.
     own.columns.sort_by_key(|(_, s)| s.order);
     inherited.columns.sort_by_key(|(_, s)| s.order);
@@ -343,6 +421,11 @@ pub fn declare(
     }
     let members = super::composite::resolve(lua, name, &columns, members)?;
     let (members, declared) = super::computed::split_members(members)?;
+    if concrete_base.is_some() && parent_model.is_some() {
+        return Err(arg(format!(
+            "model {name}: orm.ConcreteBase / orm.AbstractConcreteBase go on the base of a hierarchy, not on a subclass (give it __mapper_args__ = {{ concrete = true }})"
+        )));
+    }
     if let Some(parent) = parent_model {
         return declare_subclass(
             lua,
@@ -361,7 +444,54 @@ pub fn declare(
                 poly_inline,
                 poly_selectin,
                 version: version_id_col.filter(|v| !v.is_nil()).is_some(),
+                concrete,
             },
+        );
+    }
+    if concrete && concrete_base.is_none() {
+        return Err(arg(format!(
+            "model {name}: __mapper_args__.concrete on a model that inherits from no mapped model (a concrete subclass is declared with Base:model on its base: Employee:model(\"Manager\", ...))"
+        )));
+    }
+    if let Some(marker) = concrete_base {
+        if poly_on.is_some() {
+            return Err(arg(format!(
+                "model {name}: polymorphic_on on a concrete base: the polymorphic union's '{}' column is the discriminator",
+                crate::orm::concrete::DISCRIMINATOR
+            )));
+        }
+        if poly_inline || poly_selectin {
+            return Err(arg(format!(
+                "model {name}: polymorphic_load is not supported in a concrete-table hierarchy (a query of the base loads every class's columns)"
+            )));
+        }
+        if version_id_col.as_ref().is_some_and(|v| !v.is_nil()) {
+            return Err(arg(format!(
+                "model {name}: version_id_col in a concrete-table hierarchy is not supported yet"
+            )));
+        }
+        if marker.abstract_ && tablename.is_some() {
+            return Err(arg(format!(
+                "model {name}: an orm.AbstractConcreteBase has no table of its own (remove __tablename__, or use orm.ConcreteBase)"
+            )));
+        }
+        if !marker.abstract_ && poly_identity.is_none() {
+            return Err(arg(format!(
+                "model {name}: an orm.ConcreteBase needs __mapper_args__.polymorphic_identity (the union's '{}' value of its own rows)",
+                crate::orm::concrete::DISCRIMINATOR
+            )));
+        }
+    }
+    if concrete_base.is_some_and(|m| m.abstract_) {
+        return declare_abstract_concrete(
+            lua,
+            base,
+            name,
+            columns,
+            members,
+            declared,
+            rels,
+            poly_identity,
         );
     }
     let tablename = tablename.ok_or_else(|| {
@@ -438,8 +568,28 @@ pub fn declare(
     mapper.batch = batch;
     mapper.class_lineage = inherited.lineage.clone();
     mapper.class_lineage.push(base.class_id);
+    if concrete_base.is_some() {
+        crate::orm::concrete::check_table(name, &table).lua()?;
+        if !mapper.props.is_empty() {
+            return Err(arg(format!(
+                "model {name}: column_property is not supported in a concrete-table hierarchy yet"
+            )));
+        }
+        mapper.inherit = Some(Box::new(crate::orm::mapper::Inheritance {
+            parent: None,
+            on: None,
+            identity: match &poly_identity {
+                Some(v) => Some(concrete_identity(name, v)?),
+                None => None,
+            },
+            map: Rc::new(crate::orm::mapper::PolyMap::default()),
+            inline: false,
+            selectin: false,
+            concrete: Some(crate::orm::concrete::Concrete::Base),
+        }));
+    }
     // the base of an inheritance hierarchy: `polymorphic_on` names its discriminator
-    if poly_on.is_some() || poly_identity.is_some() || poly_inline || poly_selectin {
+    else if poly_on.is_some() || poly_identity.is_some() || poly_inline || poly_selectin {
         let on = match &poly_on {
             None => None,
             Some(v) => Some(poly_on_index(name, &columns, v)?),
@@ -465,6 +615,7 @@ pub fn declare(
             map: Rc::new(crate::orm::mapper::PolyMap::default()),
             inline: poly_inline,
             selectin: poly_selectin,
+            concrete: None,
         }));
     }
     let mapper = Rc::new(mapper);
@@ -493,6 +644,84 @@ pub fn declare(
     if related {
         super::relationship::mark_unconfigured(lua, base)?;
     }
+    Ok(LuaValue::UserData(ud))
+}
+
+/// `Base:model("Employee", { __mixins__ = { orm.AbstractConcreteBase }, ... })`: the base of
+/// a concrete-table hierarchy with no table of its own. Its columns (the primary key among
+/// them) are copied into each subclass's table; it is mapped to a stand-in table of those
+/// columns that a query reads through its subclasses' polymorphic union, and never written.
+#[allow(clippy::too_many_arguments)]
+fn declare_abstract_concrete(
+    lua: &Lua,
+    base: &Rc<DeclBase>,
+    name: &str,
+    columns: Vec<(String, ColumnSpec)>,
+    members: Vec<(String, LuaValue)>,
+    declared: super::computed::Declared,
+    rels: Vec<(String, super::relationship::LuaRelSpec)>,
+    poly_identity: Option<LuaValue>,
+) -> LuaResult<LuaValue> {
+    if !rels.is_empty() {
+        return Err(arg(format!(
+            "model {name}: a relationship on an orm.AbstractConcreteBase is not supported (declare it on each concrete class, as SQLAlchemy's concrete classes do)"
+        )));
+    }
+    if !declared.props.is_empty() {
+        return Err(arg(format!(
+            "model {name}: column_property is not supported in a concrete-table hierarchy yet"
+        )));
+    }
+    if poly_identity.is_some() {
+        return Err(arg(format!(
+            "model {name}: an orm.AbstractConcreteBase has no rows of its own: polymorphic_identity goes on its concrete subclasses"
+        )));
+    }
+    let mut cols = Vec::new();
+    for (key, s) in &columns {
+        cols.push(s.build(lua, key, &base.type_map, &base.metadata, name)?);
+    }
+    if !cols.iter().any(|c| c.primary_key) {
+        return Err(arg(format!(
+            "model {name}: an orm.AbstractConcreteBase must declare the primary key column(s) its subclasses share (lualchemy copies its columns into each subclass's table and maps it to their union)"
+        )));
+    }
+    let table = Rc::new(
+        Table::new(
+            crate::orm::concrete::UNION_NAME,
+            cols,
+            Vec::new(),
+            Vec::new(),
+        )
+        .map_err(|mut e| {
+            e.message = format!("model {name}: {}", e.message);
+            e
+        })
+        .lua()?,
+    );
+    crate::orm::concrete::check_table(name, &table).lua()?;
+    let mut mapper = Mapper::new(name, table).lua()?;
+    mapper.class_lineage.push(base.class_id);
+    mapper.inherit = Some(Box::new(crate::orm::mapper::Inheritance {
+        parent: None,
+        on: None,
+        identity: None,
+        map: Rc::new(crate::orm::mapper::PolyMap::default()),
+        inline: false,
+        selectin: false,
+        concrete: Some(crate::orm::concrete::Concrete::AbstractBase),
+    }));
+    let mapper = Rc::new(mapper);
+    super::computed::check_descs(&mapper, &[], &declared.descs)?;
+    let class = lua.create_table()?;
+    for (k, v) in members {
+        class.raw_set(k, v)?;
+    }
+    let computed = !declared.descs.is_empty();
+    let ud = attach_host(lua, base, &mapper, &class, declared.descs, computed)?;
+    *model_host(&mapper).concrete_columns.borrow_mut() = columns;
+    super::computed::install_model(lua, &mapper, &class, &model_host(&mapper).computed.descs)?;
+    base.mappers.borrow_mut().push(mapper.clone());
     Ok(LuaValue::UserData(ud))
 }
 
@@ -528,6 +757,7 @@ fn attach_host(
             ..Default::default()
         },
         base: Rc::downgrade(base),
+        concrete_columns: RefCell::new(Vec::new()),
     }));
     Ok(ud)
 }
@@ -603,6 +833,62 @@ struct SubclassSpec {
     poly_inline: bool,
     poly_selectin: bool,
     version: bool,
+    /// `__mapper_args__ = { concrete = true }`: a concrete-table subclass.
+    concrete: bool,
+}
+
+/// A concrete subclass's table (`concrete = true`): its own, with all its columns (those of
+/// the abstract concrete bases above it included), added to the metadata.
+fn concrete_table(
+    lua: &Lua,
+    base: &Rc<DeclBase>,
+    parent: &Rc<Mapper>,
+    name: &str,
+    spec: &SubclassSpec,
+) -> LuaResult<Rc<Table>> {
+    let Some(tablename) = &spec.tablename else {
+        return Err(arg(format!(
+            "model {name}: a concrete subclass needs its own __tablename__ (concrete-table inheritance from {})",
+            parent.class_name
+        )));
+    };
+    if spec.poly_inline || spec.poly_selectin {
+        return Err(arg(format!(
+            "model {name}: polymorphic_load is not supported in a concrete-table hierarchy (a query of the base loads every class's columns)"
+        )));
+    }
+    if spec.poly_identity.is_none() {
+        return Err(arg(format!(
+            "model {name}: a concrete subclass needs __mapper_args__.polymorphic_identity (its rows' '{}' value in the polymorphic union)",
+            crate::orm::concrete::DISCRIMINATOR
+        )));
+    }
+    let mut cols = Vec::new();
+    for (key, s) in &spec.columns {
+        cols.push(s.build(lua, key, &base.type_map, &base.metadata, name)?);
+    }
+    let mut constraints = Vec::new();
+    let mut indexes = Vec::new();
+    if let Some(args) = &spec.table_args {
+        for v in args.sequence_values::<LuaValue>() {
+            match table_arg(&v?, name)? {
+                Some(TableArg::Constraint(c)) => constraints.push(c),
+                Some(TableArg::Index(i)) => indexes.push(i),
+                None => {}
+            }
+        }
+    }
+    let table = Rc::new(
+        Table::new(tablename, cols, constraints, indexes)
+            .map_err(|mut e| {
+                e.message = format!("model {name}: {}", e.message);
+                e
+            })
+            .lua()?,
+    );
+    crate::orm::concrete::check_table(name, &table).lua()?;
+    base.metadata.add(table.clone()).lua()?;
+    Ok(table)
 }
 
 /// A single-table subclass's table: the parent's with the subclass's own columns after its
@@ -742,7 +1028,23 @@ fn declare_subclass(
         Some(inh) => (inh.on, inh.map.clone()),
         None => (None, Rc::new(crate::orm::mapper::PolyMap::default())),
     };
+    match (parent.concrete().is_some(), spec.concrete) {
+        (true, false) => {
+            return Err(arg(format!(
+                "model {name}: a subclass of {}, a class of a concrete-table hierarchy, must be concrete too (__mapper_args__ = {{ concrete = true }} and its own __tablename__): mixing concrete with single- or joined-table inheritance is not supported",
+                parent.class_name
+            )))
+        }
+        (false, true) => {
+            return Err(arg(format!(
+                "model {name}: concrete = true needs a concrete base: list orm.ConcreteBase or orm.AbstractConcreteBase in the __mixins__ of the base of the hierarchy ({})",
+                parent.class_name
+            )))
+        }
+        _ => {}
+    }
     let table = match &spec.tablename {
+        _ if spec.concrete => concrete_table(lua, base, parent, name, &spec)?,
         Some(tablename) => joined_table(lua, base, parent, name, tablename, &spec)?,
         None => single_table(lua, base, parent, name, &spec)?,
     };
@@ -750,8 +1052,25 @@ fn declare_subclass(
     mapper.version_col = parent.version_col;
     mapper.batch = parent.batch;
     mapper.class_lineage = parent.class_lineage.clone();
-    mapper.ident_id = parent.ident_id;
+    // a concrete class's objects have keys of their own class (rows of two tables may
+    // share a key value)
+    mapper.ident_id = if spec.concrete {
+        mapper.id
+    } else {
+        parent.ident_id
+    };
     let identity = match (&spec.poly_identity, on) {
+        (Some(v), _) if spec.concrete => {
+            let v = concrete_identity(name, v)?;
+            if let Some(other) = map.get(&v) {
+                return Err(arg(format!(
+                    "model {name}: __mapper_args__.polymorphic_identity {} is already the identity of {}",
+                    super::convert::lua_debug(spec.poly_identity.as_ref().expect("given")),
+                    other.class_name
+                )));
+            }
+            Some(v)
+        }
         (Some(v), Some(on)) => {
             let v = identity_value(lua, name, v, &mapper, on)?;
             if let Some(other) = map.get(&v) {
@@ -778,6 +1097,7 @@ fn declare_subclass(
         map,
         inline: spec.poly_inline,
         selectin: spec.poly_selectin,
+        concrete: spec.concrete.then_some(crate::orm::concrete::Concrete::Sub),
     }));
     let mapper = Rc::new(mapper);
     register_identity(&mapper);
@@ -866,6 +1186,11 @@ impl UserData for LuaAbstract {
 }
 
 pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
+    orm.set("ConcreteBase", LuaConcreteMarker { abstract_: false })?;
+    orm.set(
+        "AbstractConcreteBase",
+        LuaConcreteMarker { abstract_: true },
+    )?;
     orm.set(
         "declarative_base",
         lua.create_function(|lua, opts: Option<mlua::Table>| {
@@ -1149,6 +1474,13 @@ impl UserData for MapperInfo {
             Ok(this.0.inherits().map(|p| MapperInfo(p.clone())))
         });
         f.add_field_method_get("polymorphic_identity", |lua, this| -> LuaResult<LuaValue> {
+            if this.0.concrete().is_some() {
+                let v = this.0.inherit.as_ref().and_then(|i| i.identity.as_ref());
+                return match v {
+                    Some(v) => value_to_lua(lua, v, crate::schema::ValueKind::Any),
+                    None => Ok(LuaValue::Nil),
+                };
+            }
             match this
                 .0
                 .inherit
@@ -1186,8 +1518,11 @@ impl UserData for MapperInfo {
             Ok(MapperInfo(m))
         });
         f.add_field_method_get("single", |_, this| {
-            Ok(this.0.inherits().is_some() && this.0.table.joined.is_none())
+            Ok(this.0.inherits().is_some()
+                && this.0.table.joined.is_none()
+                && this.0.concrete().is_none())
         });
+        f.add_field_method_get("concrete", |_, this| Ok(this.0.concrete().is_some()));
         f.add_field_method_get("local_table", |lua, this| {
             table_value(lua, &mapped_table(&this.0))
         });

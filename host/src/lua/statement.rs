@@ -106,6 +106,10 @@ pub fn new_select(args: &[LuaValue]) -> LuaResult<LuaSelect> {
             continue;
         }
         seen.push(m.id);
+        if m.reads_union() {
+            q.read_through_union(m);
+            continue;
+        }
         let selected = q.columns.iter().any(|c| {
             matches!(c, crate::orm::ResultColumn::Entity { mapper, alias: None, .. } if mapper.id == m.id)
         });
@@ -506,6 +510,12 @@ macro_rules! generative_methods {
                             if let Ok(m) = ud.borrow::<super::model::LuaModel>() {
                                 q.subject = Some(m.mapper.clone());
                             }
+                        }
+                    }
+                    if let LuaValue::UserData(ud) = a {
+                        if let Ok(m) = ud.borrow::<super::model::LuaModel>() {
+                            let m = m.mapper.clone();
+                            q.read_through_union(&m);
                         }
                     }
                 }

@@ -41,6 +41,17 @@ impl SessionCore {
         attrs: Option<&[usize]>,
         poly: Option<&super::mapper::PolyColumns>,
     ) -> Result<Option<Rc<Instance>>> {
+        if mapper.concrete().is_some() {
+            if let Some(poly) = poly.filter(|_| mapper.reads_union()) {
+                if attrs.is_some() {
+                    return Err(invalid!(
+                        "load_only / defer on {}, a class of a concrete-table hierarchy read through its polymorphic union, is not supported",
+                        mapper.class_name
+                    ));
+                }
+                return self.concrete_from_row(mapper, row, start, poly);
+            }
+        }
         if let Some(attrs) = attrs {
             return self.instance_from_partial_row(mapper, row, start, attrs);
         }
@@ -530,14 +541,30 @@ impl SessionCore {
             }
             return Ok(Some(inst));
         }
-        if !options.is_empty() || super::strategies::has_eager_default(mapper) {
+        if !options.is_empty()
+            || super::strategies::has_eager_default(mapper)
+            || mapper.reads_union()
+        {
+            let union = mapper.reads_union();
             let mut q = by_key(mapper, &key);
             q.options = Rc::new(options.to_vec());
             let rows = self.execute_select(&q)?;
-            return Ok(rows.items.into_iter().find_map(|i| match i {
+            let mut found = rows.items.into_iter().filter_map(|i| match i {
                 Item::Instance(i) => Some(i),
                 _ => None,
-            }));
+            });
+            let first = found.next();
+            // the tables of a concrete hierarchy may each have a row of the key
+            if union && found.next().is_some() {
+                return Err(Error::new(
+                    ErrorKind::MultipleResultsFound,
+                    format!(
+                        "Multiple rows were found when exactly one was required (session:get({}, ...): the tables of its concrete-table hierarchy have several rows of this key)",
+                        mapper.class_name
+                    ),
+                ));
+            }
+            return Ok(first);
         }
         self.autoflush()?;
         let _route = self.route_to(Some(mapper));

@@ -75,7 +75,7 @@ pub struct Mapper {
     pub inherit: Option<Box<Inheritance>>,
 }
 
-/// A mapper's place in a single-table inheritance hierarchy.
+/// A mapper's place in an inheritance hierarchy (single-table, joined-table or concrete).
 #[derive(Debug)]
 pub struct Inheritance {
     /// The mapper it inherits from (`None` for the base of the hierarchy).
@@ -92,6 +92,8 @@ pub struct Inheritance {
     /// `polymorphic_load = "selectin"`: its objects a query of a parent returns load this
     /// mapper's columns by one SELECT ... IN for all of them.
     pub selectin: bool,
+    /// Concrete-table inheritance (`None` for single- and joined-table hierarchies).
+    pub concrete: Option<super::concrete::Concrete>,
 }
 
 /// Columns of subclasses a query of their parent selects after the parent's: (the

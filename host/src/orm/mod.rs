@@ -7,6 +7,7 @@ mod bulk_evaluate;
 pub mod bulk_persistence;
 pub mod collections;
 pub mod comparators;
+pub mod concrete;
 pub mod cycles;
 pub(crate) mod dependency;
 pub mod events;

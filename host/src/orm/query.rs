@@ -87,6 +87,20 @@ impl OrmSelect {
         for item in items {
             match item {
                 SelectItem::Entity(m) => {
+                    // a concrete class with concrete subclasses reads their union
+                    if let Some(union) = m.polymorphic_union().ok().flatten() {
+                        let (poly, extra) = m.union_extra_columns(&union);
+                        columns.push(ResultColumn::Entity {
+                            mapper: m.clone(),
+                            start: select.columns.len(),
+                            alias: None,
+                            poly: Some(poly),
+                        });
+                        select.columns.extend(m.column_exprs());
+                        select.columns.extend(extra);
+                        select.polymorphic.push((m.table.clone(), union));
+                        continue;
+                    }
                     let poly = m.inherit.as_ref().and_then(|_| m.inline_columns(None));
                     columns.push(ResultColumn::Entity {
                         mapper: m.clone(),
@@ -145,6 +159,22 @@ impl OrmSelect {
             columns,
             options: Rc::default(),
             subject: None,
+        }
+    }
+
+    /// Reads `m`'s table through its concrete hierarchy's polymorphic union when it has one
+    /// (`orm.select(Employee.name)`, `select_from(Employee)`: the columns of every class).
+    pub fn read_through_union(&mut self, m: &Rc<Mapper>) {
+        if self
+            .select
+            .polymorphic
+            .iter()
+            .any(|(t, _)| t.id == m.table.id)
+        {
+            return;
+        }
+        if let Some(u) = m.polymorphic_union().ok().flatten() {
+            self.select.polymorphic.push((m.table.clone(), u));
         }
     }
 

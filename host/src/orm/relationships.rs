@@ -439,8 +439,9 @@ pub fn configure(mappers: &[Rc<Mapper>], tables: &dyn Fn(&str) -> Option<Rc<Tabl
         }
     }
     for m in mappers {
-        // a subclass has its parent's relationships first, at the same positions
-        if let Some(p) = m.inherits() {
+        // a subclass has its parent's relationships first, at the same positions (a
+        // concrete class declares its own: SQLAlchemy does not inherit them)
+        if let Some(p) = m.inherits().filter(|_| m.concrete().is_none()) {
             let inherited: Vec<Rc<Relationship>> = p.relationships.borrow().clone();
             let mut own = m.relationships.borrow_mut();
             for (i, r) in inherited.iter().enumerate() {
@@ -464,6 +465,15 @@ pub fn configure(mappers: &[Rc<Mapper>], tables: &dyn Fn(&str) -> Option<Rc<Tabl
         let specs: Vec<RelationshipSpec> = m.rel_specs.borrow().clone();
         for spec in &specs {
             let target = find(mappers, &spec.target, m, &spec.key)?;
+            if target.reads_union() {
+                return Err(crate::error::Error::new(
+                    crate::error::ErrorKind::InvalidRequestError,
+                    format!(
+                        "relationship {}.{}: its target {} is a class of a concrete-table hierarchy with concrete subclasses (read through a polymorphic union), which a relationship may not target yet; relate to one of its concrete classes",
+                        m.class_name, spec.key, target.class_name
+                    ),
+                ));
+            }
             let r = resolve(m, &target, spec, tables)?;
             m.relationships.borrow_mut().push(Rc::new(r));
         }

@@ -291,6 +291,9 @@ impl<'a> Compiler<'a> {
 
     /// A SELECT; `correlate` when it is nested in an expression of an enclosing one.
     fn select(&mut self, s: &Select, correlate: bool) -> Result<()> {
+        if !s.polymorphic.is_empty() {
+            return self.select(&s.read_through_unions(), correlate);
+        }
         self.select_core(s, correlate)?;
         for (op, part) in &s.compound {
             self.sql.push_str(op.sql());
@@ -1414,6 +1417,13 @@ impl<'a> Compiler<'a> {
                     Some(i) => self.grouped_label(inner, outer, i)?,
                     None => self.expr(inner, outer)?,
                 }
+            }
+            // a typed NULL (a member of a concrete hierarchy's polymorphic union): MySQL's
+            // CAST knows few types, and its UNION takes the type of the other members
+            Expr::Cast(inner, _)
+                if matches!(**inner, Expr::Null) && self.dialect.name() == "mysql" =>
+            {
+                self.sql.push_str("NULL");
             }
             Expr::Cast(inner, ty) => {
                 self.sql.push_str("CAST(");

@@ -339,6 +339,10 @@ pub struct Select {
     /// `correlate_except(...)`: nested in an enclosing statement, these FROM items (by
     /// table id) stay in this SELECT's FROM even when the enclosing one reads them too.
     pub correlate_except: Option<Vec<u32>>,
+    /// Tables this SELECT reads through a concrete hierarchy's polymorphic union (a query
+    /// of a concrete base): their columns render as the union's same-named columns and the
+    /// table in FROM as the union (`(SELECT ... UNION ALL ...) AS pjoin`).
+    pub polymorphic: Vec<(Rc<Table>, Rc<Derived>)>,
 }
 
 impl Select {
@@ -378,7 +382,40 @@ impl Select {
                 .collect(),
             correlate_except: self.correlate_except.clone(),
             for_update: self.for_update.clone(),
+            polymorphic: self.polymorphic.clone(),
         }
+    }
+
+    /// This SELECT with its `polymorphic` tables replaced by their unions: their columns
+    /// (in every clause, nested subqueries too) by the union's of the same name, and FROM /
+    /// join items naming them by the union.
+    pub fn read_through_unions(&self) -> Select {
+        let subst = |c: &ColumnRef| -> Option<Expr> {
+            if c.from.is_some() {
+                return None;
+            }
+            let (_, d) = self.polymorphic.iter().find(|(t, _)| t.id == c.table.id)?;
+            Some(match d.table.column_index(c.name()) {
+                Some(i) => d.column(i),
+                None => Expr::Null,
+            })
+        };
+        let mut s = self.adapt_deep(&subst);
+        s.polymorphic = Vec::new();
+        let swap = |f: &FromItem| -> FromItem {
+            match f {
+                FromItem::Table(t) => match self.polymorphic.iter().find(|(p, _)| p.id == t.id) {
+                    Some((_, d)) => FromItem::Derived(d.clone()),
+                    None => f.clone(),
+                },
+                other => other.clone(),
+            }
+        };
+        s.from = s.from.iter().map(swap).collect();
+        for j in &mut s.joins {
+            j.target = swap(&j.target);
+        }
+        s
     }
 
     /// The FROM list: explicit items first, then tables named by the columns, the WHERE,
