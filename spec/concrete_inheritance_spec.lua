@@ -390,6 +390,80 @@ describe("concrete-table inheritance (orm.ConcreteBase)", function()
     assert.truthy(err:find("Sel", 1, true) and err:find("polymorphic_load", 1, true), err)
   end)
 
+  it("joins, EXISTS and subqueries of the base read the union", function()
+    local env = setup()
+    seed(env)
+    local s = orm.Session(env.engine)
+    -- a subquery of the base: its columns are the union's
+    local sq = orm.select(env.Employee):where(env.Employee.name:like("g%")):subquery()
+    local names = s:execute(orm.select(sq.c.name):order_by(sq.c.name)):scalars():all()
+    assert.same({ "g2", "g3" }, names)
+    -- EXISTS correlated to an outer table
+    local n = #env.log
+    local found = s:execute(orm.select(env.Company):where(orm.exists(
+      orm.select(env.Employee.id):where(env.Employee.name:eq(env.Company.name))))):scalars():all()
+    assert.equal(0, #found)
+    local sql = env.sql_since(n)
+    assert.truthy(sql[1]:find("EXISTS (SELECT pjoin.id FROM (SELECT", 1, true), sql[1])
+    -- IN a subclass's ids
+    local objs = s:execute(orm.select(env.Employee):where(env.Employee.id:in_(orm.select(env.Engineer.id)))
+      :order_by(env.Employee.id, env.Employee.name)):scalars():all()
+    assert.same({ "Engineer:2:g2", "Engineer:3:g3" }, classes(objs))
+    s:close()
+  end)
+
+  it("refuses loader options, aliased and DML on a class read through the union, naming it", function()
+    local env = setup()
+    seed(env)
+    local s = orm.Session(env.engine)
+    local err = pcall_err(function()
+      return s:execute(orm.select(env.Employee):options(orm.defer(env.Employee.name))):scalars():all()
+    end)
+    assert.truthy(err:find("Employee", 1, true) and err:find("defer", 1, true), err)
+    err = pcall_err(orm.aliased, env.Employee)
+    assert.truthy(err:find("Employee", 1, true) and err:find("concrete", 1, true), err)
+    -- SQLAlchemy: ArgumentError "subject table for an INSERT, UPDATE or DELETE expected"
+    err = pcall_err(orm.update, env.Employee)
+    assert.truthy(err:find("ArgumentError", 1, true) and err:find("Employee", 1, true), err)
+    err = pcall_err(orm.delete, env.Employee)
+    assert.truthy(err:find("ArgumentError", 1, true) and err:find("Employee", 1, true), err)
+    -- a concrete subclass without subclasses is a plain table for DML
+    s:execute(orm.update(env.Engineer):where(env.Engineer.id:eq(3)):values({ language = "go" }))
+    s:commit()
+    assert.equal("go", env.scalar("SELECT language FROM ci_engineers WHERE id = 3"))
+    s:close()
+  end)
+
+  it("refuses relationship loader options from the base (its classes have their own relationships)", function()
+    local Base = orm.declarative_base()
+    local Dept = Base:model("Dept", {
+      __tablename__ = "ci_depts2",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+    })
+    local Person = Base:model("Person", {
+      __mixins__ = { orm.ConcreteBase },
+      __tablename__ = "ci_people2",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      dept_id = orm.Column(orm.Integer, orm.ForeignKey("ci_depts2.id")),
+      dept = orm.relationship("Dept"),
+      __mapper_args__ = { polymorphic_identity = "person" },
+    })
+    Person:model("Clerk", {
+      __tablename__ = "ci_clerks2",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      __mapper_args__ = { polymorphic_identity = "clerk", concrete = true },
+    })
+    local engine = orm.create_engine("sqlite://")
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    local err = pcall_err(function()
+      return s:execute(orm.select(Person):options(orm.selectinload(Person.dept))):scalars():all()
+    end)
+    assert.truthy(err:find("Person", 1, true) and err:find("InvalidRequestError", 1, true), err)
+    assert.truthy(Dept)
+    s:close()
+  end)
+
   it("refuses a relationship to a class read through a polymorphic union, naming it", function()
     local Base = orm.declarative_base()
     Base:model("Office", {
@@ -490,6 +564,8 @@ describe("concrete-table inheritance (orm.AbstractConcreteBase)", function()
     assert.truthy(err:find("InvalidRequestError", 1, true) and err:find("Shape", 1, true), err)
     err = pcall_err(orm.update, env.Shape)
     assert.truthy(err:find("Shape", 1, true), err)
+    err = pcall_err(function() env.s:bulk_insert_mappings(env.Shape, { { id = 9, label = "x" } }) end)
+    assert.truthy(err:find("Shape", 1, true) and err:find("AbstractConcreteBase", 1, true), err)
     local Base = orm.declarative_base()
     err = pcall_err(Base.model, Base, "Keyless", {
       __mixins__ = { orm.AbstractConcreteBase },

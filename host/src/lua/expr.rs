@@ -764,6 +764,12 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                     mapper.class_name
                 )));
             }
+            if mapper.reads_union() {
+                return Err(super::error::invalid(format!(
+                    "orm.aliased({}): aliasing a class read through the polymorphic union of its concrete-table hierarchy is not supported yet",
+                    mapper.class_name
+                )));
+            }
             let name = match name {
                 None | Some(LuaValue::Nil) => None,
                 Some(LuaValue::String(s)) => Some(s.to_str()?.to_string()),

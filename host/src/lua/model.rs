@@ -136,14 +136,12 @@ pub fn table_mapper(lua: &Lua, table: &Rc<crate::schema::Table>) -> LuaResult<Rc
 /// The mapper a DML statement writes through: a mapped class's, or a plain Table's.
 pub fn dml_mapper(lua: &Lua, v: &AnyUserData, what: &str) -> LuaResult<Rc<Mapper>> {
     if let Ok(m) = v.borrow::<LuaModel>() {
-        if m.mapper.is_abstract_concrete() {
-            return Err(kind_err(
-                ErrorKind::InvalidRequestError,
-                format!(
-                    "orm.{what}({}): an orm.AbstractConcreteBase has no table to write (use one of its concrete classes)",
-                    m.mapper.class_name
-                ),
-            ));
+        // SQLAlchemy: "subject table for an INSERT, UPDATE or DELETE expected, got ... pjoin"
+        if m.mapper.reads_union() {
+            return Err(arg(format!(
+                "orm.{what}({}): subject table for an INSERT, UPDATE or DELETE expected: {} is read through the polymorphic union of its concrete-table hierarchy (write the table of one of its classes)",
+                m.mapper.class_name, m.mapper.class_name
+            )));
         }
         return Ok(m.mapper.clone());
     }

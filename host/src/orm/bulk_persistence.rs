@@ -64,6 +64,7 @@ impl SessionCore {
     /// (`PendingRollbackError` until `rollback()`), as SQLAlchemy's does.
     pub fn bulk_update_mappings(&self, mapper: &Rc<Mapper>, rows: &[BulkRow]) -> Result<usize> {
         self.check_usable()?;
+        super::concrete::check_writable(mapper)?;
         let _route = self.route_to(Some(mapper));
         let conn = self.connection()?;
         let done = update_rows(&conn, mapper, rows, &UpdateByPk::default());
@@ -81,6 +82,7 @@ impl SessionCore {
         return_defaults: bool,
     ) -> Result<Vec<Option<Vec<Value>>>> {
         self.check_usable()?;
+        super::concrete::check_writable(mapper)?;
         let _route = self.route_to(Some(mapper));
         let conn = self.connection()?;
         let done = with_defaults_all(mapper, rows)

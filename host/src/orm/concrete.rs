@@ -192,6 +192,20 @@ fn identity_literal(v: &Value, class: &str) -> Result<Expr> {
     }
 }
 
+/// Refuses to write rows of an `orm.AbstractConcreteBase` (it has no table).
+pub fn check_writable(mapper: &Mapper) -> Result<()> {
+    if mapper.is_abstract_concrete() {
+        return Err(Error::new(
+            ErrorKind::InvalidRequestError,
+            format!(
+                "{} is an orm.AbstractConcreteBase, with no table of its own to write (write one of its concrete classes)",
+                mapper.class_name
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a concrete class's table against its hierarchy: no column may be named like the
 /// union's discriminator (SQLAlchemy's `polymorphic_union` refuses it too).
 pub fn check_table(class: &str, table: &Table) -> Result<()> {

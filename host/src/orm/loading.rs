@@ -41,14 +41,14 @@ impl SessionCore {
         attrs: Option<&[usize]>,
         poly: Option<&super::mapper::PolyColumns>,
     ) -> Result<Option<Rc<Instance>>> {
-        if mapper.concrete().is_some() {
-            if let Some(poly) = poly.filter(|_| mapper.reads_union()) {
-                if attrs.is_some() {
-                    return Err(invalid!(
-                        "load_only / defer on {}, a class of a concrete-table hierarchy read through its polymorphic union, is not supported",
-                        mapper.class_name
-                    ));
-                }
+        if mapper.concrete().is_some() && mapper.reads_union() {
+            if attrs.is_some() {
+                return Err(invalid!(
+                    "load_only / defer on {}, a class of a concrete-table hierarchy read through its polymorphic union, is not supported",
+                    mapper.class_name
+                ));
+            }
+            if let Some(poly) = poly {
                 return self.concrete_from_row(mapper, row, start, poly);
             }
         }

@@ -391,6 +391,21 @@ pub fn plan_select(q: &OrmSelect) -> Result<Option<PlannedSelect>> {
     if plans.iter().all(Option::is_none) {
         return Ok(None);
     }
+    // the objects a concrete base's union returns are of classes that do not share its
+    // relationships
+    for (c, p) in q.columns.iter().zip(&plans) {
+        if let (ResultColumn::Entity { mapper, .. }, Some(p)) = (c, p) {
+            if mapper.concrete().is_some()
+                && !(p.joined.is_empty() && p.selectin.is_empty() && p.on_access.is_empty())
+                && mapper.reads_union()
+            {
+                return Err(crate::invalid!(
+                    "relationship loader options (joinedload, selectinload, raiseload, ...; or a relationship's lazy = \"joined\" / \"selectin\") from {}, read through the polymorphic union of its concrete-table hierarchy, is not supported (its concrete classes have relationships of their own)",
+                    mapper.class_name
+                ));
+            }
+        }
+    }
     // the entities' columns: only those that load
     let mut select = q.select.clone();
     select.columns = Vec::with_capacity(q.select.columns.len());
