@@ -68,6 +68,8 @@
 ---@field Float lualchemy.TypeEngine
 ---@field Numeric lualchemy.TypeEngine call it with precision and scale: `orm.Numeric(10, 2)`
 ---@field Boolean lualchemy.TypeEngine
+---@field ConcreteBase lualchemy.ConcreteMarker in a base's `__mixins__`: the base of a concrete-table hierarchy, with its own table (subclasses: `__mapper_args__ = { concrete = true }`, whole tables of their own; a query of the base reads their UNION ALL)
+---@field AbstractConcreteBase lualchemy.ConcreteMarker as `ConcreteBase`, for a base with no table: its columns (primary key included) are copied into each subclass's table; not instantiable, only queried
 ---@field Date lualchemy.TypeEngine
 ---@field DateTime lualchemy.TypeEngine
 ---@field Time lualchemy.TypeEngine
@@ -108,6 +110,10 @@ function orm.scoped_session(factory, options) end
 ---@param options? { metadata?: lualchemy.MetaData, type_annotation_map?: table<string, lualchemy.TypeEngine> }
 ---@return lualchemy.DeclarativeBase
 function orm.declarative_base(options) end
+
+---`orm.ConcreteBase` / `orm.AbstractConcreteBase`, listed in a base model's `__mixins__`:
+---concrete-table inheritance (docs/inheritance.md).
+---@class lualchemy.ConcreteMarker
 
 ---@return lualchemy.MetaData
 function orm.MetaData() end
@@ -972,7 +978,9 @@ local Model = {}
 
 ---Declares a subclass (single-table inheritance: no `__tablename__`; its columns are
 ---added to the parent's table): `Unit:model("Archer", { __mapper_args__ = {
----polymorphic_identity = "archer" }, range = orm.Column(orm.Integer) })`.
+---polymorphic_identity = "archer" }, range = orm.Column(orm.Integer) })`. With its own
+---`__tablename__`: joined-table inheritance; with `__mapper_args__.concrete = true` under an
+---`orm.ConcreteBase` / `orm.AbstractConcreteBase`: concrete-table inheritance.
 ---@param name string
 ---@param spec table
 ---@return lualchemy.Model
@@ -1014,6 +1022,7 @@ function Model:validates(...) end
 ---@field inherits? lualchemy.Mapper the mapper of the class it inherits from
 ---@field base_mapper lualchemy.Mapper the base of its hierarchy (itself when none)
 ---@field single boolean a single-table inheritance subclass
+---@field concrete boolean a class of a concrete-table hierarchy (its base included)
 ---@field polymorphic_on? lualchemy.MapperColumn the discriminator column
 ---@field polymorphic_identity? any its discriminator value
 ---@field polymorphic_map table<any, lualchemy.Model> the hierarchy's classes by identity

@@ -118,6 +118,7 @@ local samples = {
   ["lualchemy.Subquery"] = orm.select(User.name):subquery("s"),
   ["lualchemy.Aliased"] = orm.aliased(User),
   ["lualchemy.WithPolymorphic"] = orm.with_polymorphic(Unit, { Archer }),
+  ["lualchemy.ConcreteMarker"] = orm.ConcreteBase,
   ["lualchemy.Result"] = result,
   ["lualchemy.Row"] = row,
   ["lualchemy.Load"] = orm.joinedload(User.posts),
