@@ -85,9 +85,9 @@ impl Mapper {
     }
 
     /// The polymorphic union of this mapper's classes (`pjoin`): one member per class with a
-    /// table, its columns the union of the tables' columns by name in the order first seen
-    /// (a table without one gives NULL), then the `type` discriminator. `None` when a query
-    /// of this mapper reads its own table.
+    /// table, its columns the union of the tables' columns by key (as SQLAlchemy's), in the
+    /// order first seen (a table without one gives a typed NULL), each labelled by its key,
+    /// then the `type` discriminator. `None` when a query of this mapper reads its table.
     pub fn polymorphic_union(&self) -> Result<Option<Rc<Derived>>> {
         if !self.reads_union() {
             return Ok(None);
@@ -105,8 +105,8 @@ impl Mapper {
         let mut names: Vec<(String, crate::schema::SqlType)> = Vec::new();
         for (_, m) in &members {
             for c in &m.table.columns {
-                if !names.iter().any(|(n, _)| *n == c.name) {
-                    names.push((c.name.clone(), c.ty.clone()));
+                if !names.iter().any(|(n, _)| *n == c.key) {
+                    names.push((c.key.clone(), c.ty.clone()));
                 }
             }
         }
@@ -115,7 +115,7 @@ impl Mapper {
             let mut cols: Vec<Expr> = names
                 .iter()
                 .map(|(n, ty)| {
-                    let e = match m.table.column_index(n) {
+                    let e = match m.table.column_index_by_key(n) {
                         Some(i) => Expr::column(&m.table, i),
                         None => Expr::Cast(Box::new(Expr::Null), ty.clone()),
                     };
@@ -137,7 +137,7 @@ impl Mapper {
     }
 
     /// The columns of the union a query of this mapper selects after its own (read from the
-    /// union by name): the discriminator, then the columns only subclasses have.
+    /// union by key): the discriminator, then the columns only subclasses have.
     pub fn union_extra_columns(&self, union: &Rc<Derived>) -> (PolyColumns, Vec<Expr>) {
         let mut poly: Vec<(Rc<Table>, usize)> = Vec::new();
         let mut exprs = Vec::new();
@@ -146,12 +146,31 @@ impl Mapper {
             .column_index(DISCRIMINATOR)
             .expect("the union has a discriminator");
         let others = (0..t.columns.len())
-            .filter(|&i| i != disc && self.table.column_index(&t.columns[i].name).is_none());
+            .filter(|&i| i != disc && self.table.column_index_by_key(&t.columns[i].name).is_none());
         for i in std::iter::once(disc).chain(others) {
             poly.push((t.clone(), i));
             exprs.push(union.column(i));
         }
         (poly.into(), exprs)
+    }
+
+    /// Where the flush saves this concrete class's table among others: its hierarchy's base
+    /// class name and the class's place in declaration order (`None` outside a concrete
+    /// hierarchy).
+    pub fn concrete_sort_key(&self) -> Option<(String, usize)> {
+        let inh = self.inherit.as_ref()?;
+        inh.concrete?;
+        let mut root = self;
+        while let Some(p) = root.inherits() {
+            root = p;
+        }
+        let pos = inh
+            .map
+            .mappers()
+            .iter()
+            .position(|(_, m)| m.id == self.id)
+            .unwrap_or(0);
+        Some((root.class_name.clone(), pos))
     }
 
     /// The class of a row of the union by its discriminator value.
@@ -206,14 +225,14 @@ pub fn check_writable(mapper: &Mapper) -> Result<()> {
     Ok(())
 }
 
-/// Checks a concrete class's table against its hierarchy: no column may be named like the
+/// Checks a concrete class's table against its hierarchy: no column may have the key of the
 /// union's discriminator (SQLAlchemy's `polymorphic_union` refuses it too).
 pub fn check_table(class: &str, table: &Table) -> Result<()> {
-    if table.column_index(DISCRIMINATOR).is_some() {
+    if table.column_index_by_key(DISCRIMINATOR).is_some() {
         return Err(Error::new(
             ErrorKind::ArgumentError,
             format!(
-                "model {class}: the polymorphic union of a concrete hierarchy can't use '{DISCRIMINATOR}' as the discriminator column: table '{}' has a column named '{DISCRIMINATOR}' (rename the column)",
+                "model {class}: the polymorphic union of a concrete hierarchy can't use '{DISCRIMINATOR}' as the discriminator column: table '{}' has a column '{DISCRIMINATOR}' (give it another key)",
                 table.name
             ),
         ));
@@ -237,7 +256,7 @@ impl SessionCore {
         let pos = |name: &str| -> Option<usize> {
             mapper
                 .table
-                .column_index(name)
+                .column_index_by_key(name)
                 .map(|i| start + i)
                 .or_else(|| {
                     poly.iter()
@@ -253,7 +272,7 @@ impl SessionCore {
         }
         let sub = mapper.concrete_class_for(&v)?;
         let value = |i: usize| -> Result<Option<Value>> {
-            match pos(&sub.table.columns[i].name) {
+            match pos(&sub.table.columns[i].key) {
                 Some(p) => {
                     let v = row.value(p)?;
                     sub.check_loaded(i, &v)?;

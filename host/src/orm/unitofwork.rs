@@ -1216,7 +1216,7 @@ fn write(
     }
     let skip = post_update_edges(&mappers);
     let order = in_levels(sort_by_dependency(&tables, &skip), &mappers, &skip);
-    let depths = table_depths(&order, &skip);
+    let depths = flush_depths(&order, &mappers, &skip);
 
     let mut inserted: Vec<InsertOutcome> = Vec::with_capacity(new.len());
     let mut index: Inserted = Inserted::default();
@@ -1388,22 +1388,70 @@ fn in_levels(
     if order.len() < 2 {
         return order;
     }
-    let depth = table_depths(&order, skip);
-    let name = |t: &Table| {
-        mappers
-            .iter()
-            .find(|m| m.table.id == t.id)
-            .map(|m| m.class_name.clone())
-            .unwrap_or_default()
-    };
-    let mut keyed: Vec<(usize, String, Rc<Table>)> = order
+    let mapper = |t: &Table| mappers.iter().find(|m| m.table.id == t.id);
+    let concrete: Vec<Option<(String, usize)>> = order
+        .iter()
+        .map(|t| mapper(t).and_then(|m| m.concrete_sort_key()))
+        .collect();
+    let depth = concrete_depths(table_depths(&order, skip), &concrete);
+    let mut keyed: Vec<(usize, String, usize, Rc<Table>)> = order
         .into_iter()
         .zip(depth)
-        .map(|(t, d)| (d, name(&t), t))
+        .zip(concrete)
+        .map(|((t, d), c)| match c {
+            Some((root, pos)) => (d, root, pos, t),
+            None => (
+                d,
+                mapper(&t).map(|m| m.class_name.clone()).unwrap_or_default(),
+                0,
+                t,
+            ),
+        })
         .collect();
     // stable: tables of one depth and class name keep their order
-    keyed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    keyed.into_iter().map(|(_, _, t)| t).collect()
+    keyed.sort_by(|a, b| (a.0, &a.1, a.2).cmp(&(b.0, &b.1, b.2)));
+    keyed.into_iter().map(|(_, _, _, t)| t).collect()
+}
+
+/// A concrete hierarchy's tables are saved together, as SQLAlchemy's one save of its base
+/// mapper: each at the depth of the hierarchy's deepest table (`concrete`: per table, the
+/// hierarchy's base class name and the class's place, as `Mapper::concrete_sort_key`).
+fn concrete_depths(mut depth: Vec<usize>, concrete: &[Option<(String, usize)>]) -> Vec<usize> {
+    if concrete.iter().all(Option::is_none) {
+        return depth;
+    }
+    let depths = depth.clone();
+    for (i, c) in concrete.iter().enumerate() {
+        if let Some((root, _)) = c {
+            depth[i] = concrete
+                .iter()
+                .zip(&depths)
+                .filter(|(o, _)| o.as_ref().is_some_and(|(r, _)| r == root))
+                .map(|(_, &d)| d)
+                .max()
+                .unwrap_or(depths[i]);
+        }
+    }
+    depth
+}
+
+/// The tables' depths of a flush's table order (`table_depths`, a concrete hierarchy's
+/// tables at one depth).
+fn flush_depths(
+    order: &[Rc<Table>],
+    mappers: &[Rc<super::Mapper>],
+    skip: &[(u32, String)],
+) -> Vec<usize> {
+    let concrete: Vec<Option<(String, usize)>> = order
+        .iter()
+        .map(|t| {
+            mappers
+                .iter()
+                .find(|m| m.table.id == t.id)
+                .and_then(|m| m.concrete_sort_key())
+        })
+        .collect();
+    concrete_depths(table_depths(order, skip), &concrete)
 }
 
 /// Each table's depth in a dependency order: one more than the deepest earlier table it

@@ -395,7 +395,8 @@ impl Select {
                 return None;
             }
             let (_, d) = self.polymorphic.iter().find(|(t, _)| t.id == c.table.id)?;
-            Some(match d.table.column_index(c.name()) {
+            // the union's columns are named by the tables' column keys
+            Some(match d.table.column_index(&c.table.columns[c.index].key) {
                 Some(i) => d.column(i),
                 None => Expr::Null,
             })
