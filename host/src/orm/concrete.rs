@@ -325,3 +325,111 @@ impl SessionCore {
         Ok(Some(inst))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orm::mapper::{Inheritance, PolyMap};
+    use crate::orm::query::{OrmSelect, SelectItem};
+    use crate::schema::{Column, SqlType};
+    use crate::sql::{compile, dialect::default_dialect, Statement};
+
+    fn table(name: &str, cols: &[(&str, SqlType)]) -> Rc<Table> {
+        let columns = cols
+            .iter()
+            .enumerate()
+            .map(|(i, (n, t))| {
+                let mut c = Column::new(n, t.clone());
+                c.primary_key = i == 0;
+                c
+            })
+            .collect();
+        Rc::new(Table::new(name, columns, vec![], vec![]).unwrap())
+    }
+
+    fn mapper(
+        name: &str,
+        t: Rc<Table>,
+        parent: Option<&Rc<Mapper>>,
+        map: &Rc<PolyMap>,
+        kind: Concrete,
+    ) -> Rc<Mapper> {
+        let mut m = Mapper::new(name, t).unwrap();
+        m.inherit = Some(Box::new(Inheritance {
+            parent: parent.cloned(),
+            on: None,
+            identity: Some(Value::text(&name.to_lowercase())),
+            map: map.clone(),
+            inline: false,
+            selectin: false,
+            concrete: Some(kind),
+        }));
+        let m = Rc::new(m);
+        map.entries
+            .borrow_mut()
+            .push((Value::text(&name.to_lowercase()), Rc::downgrade(&m)));
+        m
+    }
+
+    #[test]
+    fn a_query_of_the_base_reads_the_polymorphic_union() {
+        let map = Rc::new(PolyMap::default());
+        let base = mapper(
+            "Employee",
+            table(
+                "employee",
+                &[
+                    ("id", SqlType::Integer),
+                    ("name", SqlType::String(Some(50))),
+                ],
+            ),
+            None,
+            &map,
+            Concrete::Base,
+        );
+        let sub = mapper(
+            "Manager",
+            table(
+                "manager",
+                &[
+                    ("id", SqlType::Integer),
+                    ("name", SqlType::String(Some(50))),
+                    ("data", SqlType::Integer),
+                ],
+            ),
+            Some(&base),
+            &map,
+            Concrete::Sub,
+        );
+        assert!(base.reads_union());
+        assert!(!sub.reads_union());
+        let mut q = OrmSelect::new(vec![SelectItem::Entity(base.clone())]);
+        q.select.where_.push(Expr::binary(
+            Expr::column(&base.table, 1),
+            crate::sql::BinOp::Eq,
+            Expr::bind(Value::text("x")),
+        ));
+        let c = compile(&Statement::Select(q.select.clone()), default_dialect()).unwrap();
+        assert_eq!(
+            c.sql.split_whitespace().collect::<Vec<_>>().join(" "),
+            "SELECT pjoin.id, pjoin.name, pjoin.type, pjoin.data FROM (SELECT employee.id AS id, \
+             employee.name AS name, CAST(NULL AS INTEGER) AS data, 'employee' AS type FROM \
+             employee UNION ALL SELECT manager.id AS id, manager.name AS name, manager.data AS \
+             data, 'manager' AS type FROM manager) AS pjoin WHERE pjoin.name = ?"
+        );
+        // a subclass without concrete subclasses reads its own table
+        let q = OrmSelect::new(vec![SelectItem::Entity(sub.clone())]);
+        let c = compile(&Statement::Select(q.select.clone()), default_dialect()).unwrap();
+        assert!(!c.sql.contains("pjoin"), "{}", c.sql);
+        assert_eq!(
+            base.concrete_class_for(&Value::text("manager")).unwrap().id,
+            sub.id
+        );
+        assert!(base.concrete_class_for(&Value::text("nobody")).is_err());
+        assert!(check_table(
+            "X",
+            &table("x", &[("id", SqlType::Integer), ("type", SqlType::Text)])
+        )
+        .is_err());
+    }
+}
