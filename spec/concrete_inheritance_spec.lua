@@ -587,7 +587,7 @@ describe("concrete-table inheritance (orm.AbstractConcreteBase)", function()
     s:close()
   end)
 
-  it("refuses to make an object of the abstract base, or to declare one without a primary key", function()
+  it("refuses to make an object of the abstract base, or to write it", function()
     local env = abstract_setup()
     local err = pcall_err(env.Shape, { label = "x" })
     assert.truthy(err:find("InvalidRequestError", 1, true) and err:find("Shape", 1, true), err)
@@ -595,11 +595,40 @@ describe("concrete-table inheritance (orm.AbstractConcreteBase)", function()
     assert.truthy(err:find("Shape", 1, true), err)
     err = pcall_err(function() env.s:bulk_insert_mappings(env.Shape, { { id = 9, label = "x" } }) end)
     assert.truthy(err:find("Shape", 1, true) and err:find("AbstractConcreteBase", 1, true), err)
+  end)
+
+  it("an abstract base without a primary key: its subclasses declare their own", function()
+    local engine = orm.create_engine("sqlite://")
     local Base = orm.declarative_base()
-    err = pcall_err(Base.model, Base, "Keyless", {
+    local Pet = Base:model("Pet", {
       __mixins__ = { orm.AbstractConcreteBase },
-      label = orm.Column(orm.String(20)),
+      nick = orm.Column(orm.String(20)),
     })
-    assert.truthy(err:find("Keyless", 1, true) and err:find("primary key", 1, true), err)
+    local Cat = Pet:model("Cat", {
+      __tablename__ = "ci_cats",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      lives = orm.Column(orm.Integer),
+      __mapper_args__ = { polymorphic_identity = "cat", concrete = true },
+    })
+    local Dog = Pet:model("Dog", {
+      __tablename__ = "ci_dogs",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      __mapper_args__ = { polymorphic_identity = "dog", concrete = true },
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    s:add_all({ Cat({ nick = "tom", lives = 9 }), Dog({ nick = "rex" }) })
+    s:commit()
+    s:close()
+    local pets = s:execute(orm.select(Pet):order_by(Pet.nick)):scalars():all()
+    assert.same({ "Dog:1:rex", "Cat:1:tom" }, {
+      orm.inspect(pets[1]).mapper.class_name .. ":" .. pets[1].id .. ":" .. pets[1].nick,
+      orm.inspect(pets[2]).mapper.class_name .. ":" .. pets[2].id .. ":" .. pets[2].nick,
+    })
+    assert.equal(9, pets[2].lives)
+    assert.equal(pets[2], s:get(Cat, 1))
+    local err = pcall_err(function() return s:get(Pet, 1) end)
+    assert.truthy(err:find("Pet", 1, true) and err:find("primary key", 1, true), err)
+    s:close()
   end)
 end)

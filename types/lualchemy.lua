@@ -69,7 +69,7 @@
 ---@field Numeric lualchemy.TypeEngine call it with precision and scale: `orm.Numeric(10, 2)`
 ---@field Boolean lualchemy.TypeEngine
 ---@field ConcreteBase lualchemy.ConcreteMarker in a base's `__mixins__`: the base of a concrete-table hierarchy, with its own table (subclasses: `__mapper_args__ = { concrete = true }`, whole tables of their own; a query of the base reads their UNION ALL)
----@field AbstractConcreteBase lualchemy.ConcreteMarker as `ConcreteBase`, for a base with no table: its columns (primary key included) are copied into each subclass's table; not instantiable, only queried
+---@field AbstractConcreteBase lualchemy.ConcreteMarker as `ConcreteBase`, for a base with no table: its columns are copied into each subclass's table; not instantiable, only queried
 ---@field Date lualchemy.TypeEngine
 ---@field DateTime lualchemy.TypeEngine
 ---@field Time lualchemy.TypeEngine

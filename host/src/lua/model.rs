@@ -646,9 +646,10 @@ pub fn declare(
 }
 
 /// `Base:model("Employee", { __mixins__ = { orm.AbstractConcreteBase }, ... })`: the base of
-/// a concrete-table hierarchy with no table of its own. Its columns (the primary key among
-/// them) are copied into each subclass's table; it is mapped to a stand-in table of those
-/// columns that a query reads through its subclasses' polymorphic union, and never written.
+/// a concrete-table hierarchy with no table of its own. Its columns (a primary key among
+/// them or not) are copied into each subclass's table; it is mapped to a stand-in table of
+/// those columns that a query reads through its subclasses' polymorphic union, and never
+/// written.
 #[allow(clippy::too_many_arguments)]
 fn declare_abstract_concrete(
     lua: &Lua,
@@ -679,11 +680,6 @@ fn declare_abstract_concrete(
     for (key, s) in &columns {
         cols.push(s.build(lua, key, &base.type_map, &base.metadata, name)?);
     }
-    if !cols.iter().any(|c| c.primary_key) {
-        return Err(arg(format!(
-            "model {name}: an orm.AbstractConcreteBase must declare the primary key column(s) its subclasses share (lualchemy copies its columns into each subclass's table and maps it to their union)"
-        )));
-    }
     let table = Rc::new(
         Table::new(
             crate::orm::concrete::UNION_NAME,
@@ -698,7 +694,7 @@ fn declare_abstract_concrete(
         .lua()?,
     );
     crate::orm::concrete::check_table(name, &table).lua()?;
-    let mut mapper = Mapper::new(name, table).lua()?;
+    let mut mapper = Mapper::new_abstract(name, table).lua()?;
     mapper.class_lineage.push(base.class_id);
     mapper.inherit = Some(Box::new(crate::orm::mapper::Inheritance {
         parent: None,

@@ -119,6 +119,12 @@ pub fn get(
         }
         other => vec![other.clone()],
     };
+    if mapper.pk.is_empty() {
+        return Err(arg(format!(
+            "session:get({}, ...): {} is an orm.AbstractConcreteBase without a primary key column of its own (declare it on the base to get by key through the union, or get a concrete class)",
+            mapper.class_name, mapper.class_name
+        )));
+    }
     if values.len() != mapper.pk.len() {
         return Err(arg(format!(
             "session:get({}, ...): expected {} primary key value(s), got {}",

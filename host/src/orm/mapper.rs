@@ -134,7 +134,18 @@ impl std::fmt::Debug for Mapper {
 
 impl Mapper {
     pub fn new(class_name: &str, table: Rc<Table>) -> Result<Mapper> {
-        if table.primary_key().is_empty() {
+        Mapper::build(class_name, table, true)
+    }
+
+    /// A mapper whose table may have no primary key: an `orm.AbstractConcreteBase`'s
+    /// stand-in table, only ever read through its subclasses' union (whose objects have
+    /// their own classes' keys).
+    pub fn new_abstract(class_name: &str, table: Rc<Table>) -> Result<Mapper> {
+        Mapper::build(class_name, table, false)
+    }
+
+    fn build(class_name: &str, table: Rc<Table>, keyed: bool) -> Result<Mapper> {
+        if keyed && table.primary_key().is_empty() {
             return Err(crate::arg_err!(
                 "Mapper[{class_name}({})] could not assemble any primary key columns for mapped table '{}'",
                 table.name,
