@@ -41,14 +41,16 @@ impl SessionCore {
         attrs: Option<&[usize]>,
         poly: Option<&super::mapper::PolyColumns>,
     ) -> Result<Option<Rc<Instance>>> {
-        if mapper.concrete().is_some() && mapper.reads_union() {
-            if attrs.is_some() {
+        // a concrete class's entity has `poly` only when it reads its hierarchy's union
+        // (the discriminator and the subclasses' columns after its own)
+        if mapper.concrete().is_some() {
+            if attrs.is_some() && mapper.reads_union() {
                 return Err(invalid!(
                     "load_only / defer on {}, a class of a concrete-table hierarchy read through its polymorphic union, is not supported",
                     mapper.class_name
                 ));
             }
-            if let Some(poly) = poly {
+            if let (Some(poly), None) = (poly, attrs) {
                 return self.concrete_from_row(mapper, row, start, poly);
             }
         }
