@@ -340,8 +340,8 @@ pub struct Select {
     /// table id) stay in this SELECT's FROM even when the enclosing one reads them too.
     pub correlate_except: Option<Vec<u32>>,
     /// Tables this SELECT reads through a concrete hierarchy's polymorphic union (a query
-    /// of a concrete base): their columns render as the union's same-named columns and the
-    /// table in FROM as the union (`(SELECT ... UNION ALL ...) AS pjoin`).
+    /// of a concrete base): their columns render as the union's columns of the same key,
+    /// and the table in FROM as the union (`(SELECT ... UNION ALL ...) AS pjoin`).
     pub polymorphic: Vec<(Rc<Table>, Rc<Derived>)>,
 }
 
@@ -387,7 +387,7 @@ impl Select {
     }
 
     /// This SELECT with its `polymorphic` tables replaced by their unions: their columns
-    /// (in every clause, nested subqueries too) by the union's of the same name, and FROM /
+    /// (in every clause, nested subqueries too) by the union's of the same key, and FROM /
     /// join items naming them by the union.
     pub fn read_through_unions(&self) -> Select {
         let subst = |c: &ColumnRef| -> Option<Expr> {
