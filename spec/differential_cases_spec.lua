@@ -2734,3 +2734,85 @@ describe("keycopy: when the flush copies a key into a row it saves later", funct
     assert.equal(p_id, c.parent_id)
   end)
 end)
+
+describe("h-flushload: what the flush loads, and when", function()
+  it("an expired many-to-one target is loaded when its key is copied, after the earlier saves (seed 206)", function()
+    -- SQLAlchemy's sync reads p's key when it processes c's many-to-one, after the
+    -- parents' save; that save's INSERT fails first, so p (whose row is gone) is not read
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:add(env.Parent{ name = "q" })
+    s:commit() -- p expired
+    s:execute(orm.text("DELETE FROM dc_parents WHERE name = 'p'"))
+    local c = env.Child{ label = "c" }
+    c.parent = p
+    s:add(c)
+    s:add(env.Parent{ name = "q" }) -- its INSERT fails (UNIQUE)
+    local ok, e = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", e.kind)
+    s:rollback()
+  end)
+
+  it("without the failing INSERT the copy reads the gone row (seed 206)", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit()
+    s:execute(orm.text("DELETE FROM dc_parents WHERE name = 'p'"))
+    local c = env.Child{ label = "c" }
+    c.parent = p
+    s:add(c)
+    local ok, e = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("ObjectDeletedError", e.kind)
+    s:rollback()
+  end)
+
+  it("a self-referential cycle is found before the expired row it points at is read (seed 37)", function()
+    -- SQLAlchemy's sort raises CircularDependencyError before any step reads n's key
+    local env = setup()
+    local s = env.s
+    local n = env.Node{ name = "n" }
+    s:add(n)
+    s:commit()
+    s:execute(orm.text("DELETE FROM dc_nodes"))
+    s:commit() -- n expired, its row gone
+    n.parent = n
+    local ok, e = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("CircularDependencyError", e.kind)
+    s:rollback()
+  end)
+
+  it("a member removed and appended again is unchanged: no key copied into it (seed 1489)", function()
+    -- after the rollback c keeps the parent_id the first flush copied and its many-to-one
+    -- is unchanged; set to nil and back to p (the backrefs of remove / append) it is
+    -- unchanged still, so SQLAlchemy's flush copies nothing into it: c's INSERT writes the
+    -- parent_id it holds, not p's new key
+    local env = setup({ expire_on_commit = false })
+    local s = env.s
+    local q = env.Parent{ name = "q" }
+    s:add(q)
+    s:commit()
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "c" }
+    c.parent = p
+    s:add(p)
+    s:flush()
+    local old = p.id
+    s:rollback()
+    assert.equal(old, c.parent_id)
+    c.parent_id = q.id
+    p.children:remove(c)
+    p.children:append(c)
+    s:add(c)
+    s:flush()
+    assert.is_not_nil(p.id)
+    assert.equal(q.id, c.parent_id)
+    assert.equal(p, c.parent) -- the loaded many-to-one stays
+  end)
+end)

@@ -245,10 +245,14 @@ fn put_scalar(obj: &Rc<Instance>, r: usize, value: Option<Rc<Instance>>) {
             RelState::Scalar(old) => old.value.take(),
             _ => None,
         };
+        // set back to the object it held at the last flush: no change (SQLAlchemy's
+        // history compares with the committed value: unchanged, so its flush copies no
+        // key, e.g. into a member removed and appended again)
+        let back = matches!((&value, &replaced), (Some(v), Some(r)) if Rc::ptr_eq(v, r));
         *s = RelState::Scalar(ScalarRef {
             value,
-            changed: true,
-            replaced,
+            changed: !back,
+            replaced: if back { None } else { replaced },
         })
     });
     obj.rel_changed();

@@ -688,92 +688,24 @@ impl SessionCore {
         Ok(())
     }
 
-    /// As SQLAlchemy's flush: an object to UPDATE or DELETE whose primary key is expired has its
-    /// expired attributes loaded first (one SELECT), so it is loaded after the flush, and a
-    /// row deleted meanwhile raises `ObjectDeletedError` instead of updating nothing. Objects
-    /// loaded and then changed (the hot path) have their key loaded and pay nothing.
+    /// As SQLAlchemy's flush, whose preprocess of a deleted object's relationships (before
+    /// its sort, before any statement) loads its collections, reading its key: a deleted
+    /// object whose primary key is expired is loaded first, and a row deleted meanwhile
+    /// raises `ObjectDeletedError`. The keys the flush copies are read (and an expired
+    /// source loaded) when each is copied, and an UPDATE loads its row's expired key when
+    /// its table's statements come (unitofwork), as SQLAlchemy's sync and save do.
     fn load_expired_before_update(&self) -> Result<()> {
-        // an object of another session is not this flush's to load (SQLAlchemy's sync
-        // leaves it out, warning)
-        let key_expired = |i: &Rc<Instance>| {
-            let st = i.state();
-            // an object of another session: the flush copies nothing from it (SQLAlchemy
-            // warns "not in session") and leaves it unloaded
-            st.status == Status::Persistent
-                && st
-                    .session
-                    .as_ref()
-                    .is_some_and(|w| std::ptr::eq(w.as_ptr(), self))
-                && !st.marked_deleted
-                && i.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
-                && st
-                    .session
-                    .as_ref()
-                    .and_then(|w| w.upgrade())
-                    .is_some_and(|s| self.is(&s))
-        };
-        let mut todo: Vec<Rc<Instance>> = Vec::new();
-        let new = self.new.borrow();
-        let modified = self.modified.borrow();
-        // (an object to UPDATE whose key is expired is loaded when its table's UPDATE comes,
-        // as SQLAlchemy's save reads its key: after the keys copied into it before)
-        // the objects whose keys this flush copies (the target of a many-to-one set since
-        // the last flush, both sides of a many-to-many link) are read from their loaded
-        // state, as SQLAlchemy's sync does: an expired one loads first
-        for inst in new.iter().chain(modified.iter()) {
-            // read in place (no copy of the collections: this runs per flushed object)
-            let st = inst.state();
-            let Some(rels) = st
-                .rels
-                .as_ref()
-                .filter(|_| st.rels_changed || st.has_pending_collection())
-            else {
-                continue;
-            };
-            for rel in inst.mapper.relationships.borrow().iter() {
-                if rel.viewonly {
-                    continue;
-                }
-                match (rel.direction, rels.get(rel.index)) {
-                    (super::relationships::Direction::ManyToOne, Some(RelState::Scalar(r))) => {
-                        // one in another session is not synced (SQLAlchemy warns "not in
-                        // session") and not loaded
-                        if let Some(t) = r
-                            .value
-                            .as_ref()
-                            .filter(|t| r.changed && self.owns(t) && key_expired(t))
-                        {
-                            todo.push(t.clone());
-                        }
-                    }
-                    // a one-to-many copies its owner's key into the members it gained
-                    (super::relationships::Direction::OneToMany, Some(RelState::Collection(c)))
-                        if !c.added.is_empty() && key_expired(inst) =>
-                    {
-                        todo.push(inst.clone())
-                    }
-                    (super::relationships::Direction::OneToMany, Some(RelState::Pending(c)))
-                        if !c.added.is_empty() && key_expired(inst) =>
-                    {
-                        todo.push(inst.clone())
-                    }
-                    // (both sides of a many-to-many link load when the association rows
-                    // are written: unitofwork's load_expired_association_objects)
-                    _ => {}
-                }
-            }
-        }
-        drop(new);
-        drop(modified);
-        // a DELETE reads its key from the loaded state too
-        for inst in self.deleted.borrow().iter() {
-            let st = inst.state();
-            if st.status == Status::Persistent
-                && inst.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
-            {
-                todo.push(inst.clone());
-            }
-        }
+        let todo: Vec<Rc<Instance>> = self
+            .deleted
+            .borrow()
+            .iter()
+            .filter(|inst| {
+                let st = inst.state();
+                st.status == Status::Persistent
+                    && inst.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
+            })
+            .cloned()
+            .collect();
         for inst in todo {
             let st = inst.state();
             let again = st.status == Status::Persistent

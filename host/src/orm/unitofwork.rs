@@ -42,7 +42,6 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
             plan.blocked = blocked;
             cycle = Some(e);
         }
-        load_expired_sync_objects(session, &plan)?;
         plan
     } else {
         Plan::default()
@@ -340,11 +339,22 @@ fn value_after(
     }
     let loaded = inst.state().loaded.contains(col);
     if !loaded {
-        // an expired key column: the identity key has it; anything else is loaded
+        // an expired key column of an object of this flush: SQLAlchemy's sync reads it
+        // from the loaded state when it copies it (after the saves before that step), so
+        // its expired attributes load here. Of another object (deleted, of another
+        // session), the identity key has it; anything else is loaded.
         let from_key = {
             let st = inst.state();
             let pos = inst.mapper.pk.iter().position(|&p| p == col);
-            pos.and_then(|n| st.key.as_ref().map(|k| k.values()[n].clone()))
+            let ours = st.status == Status::Persistent
+                && !st.marked_deleted
+                && st
+                    .session
+                    .as_ref()
+                    .and_then(|w| w.upgrade())
+                    .is_some_and(|s| s.flushing.get());
+            pos.filter(|_| !ours)
+                .and_then(|n| st.key.as_ref().map(|k| k.values()[n].clone()))
         };
         match from_key {
             Some(v) => return Ok(Some(v)),
@@ -352,34 +362,6 @@ fn value_after(
         }
     }
     Ok(Some(inst.state().values[col].clone()))
-}
-
-/// As SQLAlchemy's flush, which reads every key it copies or writes from the object's
-/// loaded state: a persistent parent whose key a rule copies, or an object of an
-/// association row the flush writes, whose primary key is expired, has its expired
-/// attributes loaded first (one SELECT each). Objects with their key loaded (the hot path)
-/// pay one look each.
-fn load_expired_sync_objects(session: &SessionCore, plan: &Plan) -> Result<()> {
-    let expired = key_expired_in_flush;
-    let mut todo: Vec<Rc<Instance>> = Vec::new();
-    // (a rule's child is loaded when its table's UPDATE comes, as SQLAlchemy's save_obj
-    // loads an expired row it updates: after the keys copied before it)
-    for rule in plan.rules.iter().chain(plan.post_rules.iter()) {
-        if let Some((p, _)) = &rule.parent {
-            if session.owns(p) && expired(p) {
-                todo.push(p.clone());
-            }
-        }
-    }
-    // (the objects of an association row are loaded when the rows are written, as
-    // SQLAlchemy's many-to-many step reads their keys: after every table's INSERTs and
-    // UPDATEs)
-    for inst in todo {
-        if expired(&inst) {
-            session.load_expired(&inst)?;
-        }
-    }
-    Ok(())
 }
 
 /// As SQLAlchemy's many-to-many step, which reads the keys of both objects of an association
