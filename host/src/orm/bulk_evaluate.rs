@@ -313,4 +313,20 @@ mod tests {
         assert_eq!(arithmetic(&i(1), BinOp::Div, &i(0)), None);
         assert_eq!(arithmetic(&i(1), BinOp::Eq, &i(1)), None);
     }
+
+    #[test]
+    fn comparisons_follow_python() {
+        let i = Value::Integer;
+        let t = |s: &str| Value::text(s);
+        assert!(py_eq(&i(2), &Value::Real(2.0)));
+        assert!(!py_eq(&i(2), &t("2")));
+        assert!(py_eq(&t("é"), &t("é")));
+        assert_eq!(py_cmp(&t("b"), &t("ab")), Some(Ordering::Greater));
+        assert_eq!(py_cmp(&i(1), &Value::Real(1.5)), Some(Ordering::Less));
+        // Python's TypeError
+        assert_eq!(py_cmp(&i(1), &t("a")), None);
+        assert!(!truthy(&Value::Null));
+        assert!(!truthy(&t("")));
+        assert!(truthy(&i(-1)));
+    }
 }
