@@ -131,7 +131,13 @@ local function class_name(o) return orm.inspect(o).mapper.class_name end
 
 function Runner.new(url)
   local self = setmetatable({}, Runner)
-  self.engine = orm.create_engine(url)
+  -- DIFFTEST_ECHO=1: every statement on stderr (the observations go to stdout)
+  local echo = os.getenv("DIFFTEST_ECHO") and function(sql, params)
+    local parts = {}
+    for k = 1, type(params) == "table" and #params or 0 do parts[k] = tostring(params[k]) end
+    io.stderr:write("lua: ", sql, "  (", table.concat(parts, ", "), ")\n")
+  end or nil
+  self.engine = orm.create_engine(url, { echo = echo })
   M.Base.metadata:create_all(self.engine)
   self.h, self.rev, self.s = {}, {}, {}
   self.cls = {}
@@ -442,6 +448,7 @@ local function run_case(case)
   local r = Runner.new(url)
   setmetatable(r.cls, { __index = function(_, o) return class_name(o) end, __mode = "k" })
   for i, op in ipairs(case.ops) do
+    if os.getenv("DIFFTEST_ECHO") then io.stderr:write("lua: -- step ", i - 1, " ", op.op, "\n") end
     local ok, res = pcall(r.run_op, r, op)
     local e = JNULL
     if not ok then

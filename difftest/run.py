@@ -86,6 +86,8 @@ class Job:
         lua_out, lua_err = self.lua.communicate()
         for p in (self.sa_in, self.lua_in):
             os.remove(p)
+        if os.environ.get("DIFFTEST_ECHO"):
+            sys.stderr.write(sa_err.decode(errors="replace") + lua_err.decode(errors="replace"))
         if self.sa.returncode != 0:
             raise RuntimeError("sa_runner.py failed:\n" + sa_err.decode(errors="replace")[-3000:])
         sa = split(sa_out)
@@ -289,6 +291,9 @@ def shrink(case, args, workdir):
     """Delta debugging over the ops (nested blocks' inner ops included) while the first
     divergence keeps its signature. Candidates of one round run as one batch."""
     ops = case["ops"]
+    # a candidate's divergence need not be checked against SQLAlchemy's other runs: the
+    # signature test below decides, and the reruns would cost four SQLAlchemy runs each
+    args.sa_reruns = 0
     _, div = next(run_cases([case], args, workdir))
     if div is None:
         print("seed %s does not diverge" % case["seed"])

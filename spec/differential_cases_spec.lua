@@ -2793,26 +2793,208 @@ describe("h-flushload: what the flush loads, and when", function()
     -- is unchanged; set to nil and back to p (the backrefs of remove / append) it is
     -- unchanged still, so SQLAlchemy's flush copies nothing into it: c's INSERT writes the
     -- parent_id it holds, not p's new key
+    -- (p committed: a parent whose key a rollback cleared makes the many-to-one changed,
+    -- BEHAVIOUR 1, see "seeds: a rollback that clears generated keys")
     local env = setup({ expire_on_commit = false })
     local s = env.s
     local q = env.Parent{ name = "q" }
-    s:add(q)
-    s:commit()
     local p = env.Parent{ name = "p" }
+    s:add_all({ q, p })
+    s:commit()
     local c = env.Child{ label = "c" }
     c.parent = p
-    s:add(p)
-    s:flush()
-    local old = p.id
-    s:rollback()
-    assert.equal(old, c.parent_id)
-    c.parent_id = q.id
-    p.children:remove(c)
-    p.children:append(c)
     s:add(c)
     s:flush()
-    assert.is_not_nil(p.id)
+    s:rollback()
+    assert.equal(p.id, c.parent_id)
+    c.parent_id = q.id
+    c.parent = nil
+    c.parent = p
+    s:add(c)
+    s:flush()
     assert.equal(q.id, c.parent_id)
     assert.equal(p, c.parent) -- the loaded many-to-one stays
+  end)
+end)
+
+describe("seeds: bulk statements evaluate their criteria in memory", function()
+  local function env()
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local P = Base:model("EvParent", {
+      __tablename__ = "ev_parents",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30)),
+      score = orm.Column(orm.Integer),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine, { expire_on_commit = false })
+    local a, b = P{ name = "a", score = 0 }, P{ name = "b", score = 9 }
+    s:add_all({ a, b })
+    s:commit()
+    -- the rows change behind the session's back: the objects keep what they loaded
+    s:execute(orm.text("UPDATE ev_parents SET score = 5 WHERE name = 'a'"))
+    s:execute(orm.text("UPDATE ev_parents SET score = 1 WHERE name = 'b'"))
+    local function rows()
+      local out = {}
+      local all = s:execute(orm.text("SELECT name, score FROM ev_parents ORDER BY name")):all()
+      for i = 1, #all do
+        out[#out + 1] = all[i][1] .. "=" .. tostring(all[i][2])
+      end
+      return table.concat(out, " ")
+    end
+    return s, P, a, b, rows
+  end
+
+  it("an UPDATE synchronizes the objects whose loaded values match, whatever their rows (seed 435)", function()
+    local s, P, a, b, rows = env()
+    local r = s:execute(orm.update(P):where(P.score:gt(3)):values({ score = P.score + 100 }),
+      nil, { synchronize_session = "evaluate" })
+    assert.equal(1, r.rowcount)
+    assert.equal(0, a.score)   -- its row matched; in memory it did not
+    assert.equal(109, b.score) -- in memory it matched; its row did not
+    assert.equal("a=105 b=1", rows())
+    -- the default ("auto") evaluates too
+    s:execute(orm.update(P):where(P.name:eq("b")):values({ score = 7 }))
+    assert.equal(7, b.score)
+  end)
+
+  it("criteria it cannot evaluate: 'evaluate' refuses before the statement runs, 'auto' fetches", function()
+    local s, P, a, b, rows = env()
+    local ok, err = pcall(function()
+      s:execute(orm.update(P):where(P.name:like("a%")):values({ score = 1 }), nil,
+        { synchronize_session = "evaluate" })
+    end)
+    assert.is_false(ok)
+    assert.equal("InvalidRequestError", err.kind)
+    assert.truthy(err.message:find("EvParent", 1, true))
+    assert.truthy(err.message:find("fetch", 1, true))
+    assert.equal("a=5 b=1", rows())
+    s:execute(orm.update(P):where(P.name:like("a%")):values({ score = 1 }))
+    assert.equal(1, a.score)
+    assert.equal(9, b.score)
+  end)
+
+  it("a DELETE takes out the objects that match in memory; one with a criteria column expired expires", function()
+    local s, P, a, b, rows = env()
+    s:execute(orm.delete(P):where(P.score:gt(3)), nil, { synchronize_session = "evaluate" })
+    assert.is_false(orm.inspect(b).persistent) -- matched in memory: out of the session
+    assert.is_true(orm.inspect(a).persistent)  -- its row is gone, the object stays
+    assert.equal("b=1", rows())
+    local c = P{ name = "c", score = 8 }
+    s:add(c)
+    s:flush()
+    s:expire(c, { "score" })
+    local d = P{ name = "d", score = 1 }
+    s:add(d)
+    s:flush()
+    s:execute(orm.delete(P):where(P.score:gt(3)), nil, { synchronize_session = "evaluate" })
+    assert.is_true(orm.inspect(c).persistent)
+    assert.is_true(orm.inspect(c).expired)     -- expired as a whole
+    assert.is_true(orm.inspect(d).persistent)
+    assert.equal("b=1 d=1", rows())
+  end)
+end)
+
+describe("seeds: an object a flush deleted keeps its relationship changes", function()
+  it("a rollback makes it transient, and adding it again cascades to the parent it left (seed 334)", function()
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local P = Base:model("DkParent", {
+      __tablename__ = "dk_parents",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30)),
+      children = orm.relationship("DkChild", { back_populates = "parent", cascade = "all, delete-orphan" }),
+    })
+    local C = Base:model("DkChild", {
+      __tablename__ = "dk_children",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      parent_id = orm.Column(orm.Integer, orm.ForeignKey("dk_parents.id")),
+      parent = orm.relationship("DkParent", { back_populates = "children" }),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    local p = P{ name = "p" }
+    local c = C{ parent = p }
+    s:add(c)
+    s:begin_nested(function() p.children:remove(c) end) -- the orphan's DELETE is flushed
+    assert.is_true(orm.inspect(c).deleted)
+    local h = orm.inspect(c).attrs.parent.history
+    assert.equal(1, #h.deleted)
+    assert.equal(p, h.deleted[1])
+    s:rollback()
+    assert.is_true(orm.inspect(c).transient)
+    assert.is_true(orm.inspect(p).transient)
+    local s2 = orm.Session(engine)
+    s2:add(c)
+    assert.is_true(orm.inspect(p).pending) -- reached through the parent c left
+    s2:commit()
+    assert.equal(1, s2:execute(orm.text("SELECT count(*) FROM dk_parents")):scalar())
+    assert.is_nil(c.parent_id)
+  end)
+end)
+
+describe("seeds: a many-to-one set back to the object it held", function()
+  it("is no change: the flush copies no key (seed 256)", function()
+    local env = setup({ autoflush = false })
+    local s = env.s
+    local p1, p2 = env.Parent{ name = "p1" }, env.Parent{ name = "p2" }
+    local c = env.Child{ label = "c", parent = p2 }
+    s:add_all({ p1, p2, c })
+    s:commit()
+    assert.equal(p2, c.parent) -- loaded: its committed value is known
+    c.parent_id = p1.id -- the column, behind the relationship's back
+    p1.children:append(c) -- the backref sets c.parent
+    local h = orm.inspect(c).attrs.parent.history
+    assert.equal(1, #h.added)
+    assert.equal(1, #h.deleted)
+    c.parent = p2
+    h = orm.inspect(c).attrs.parent.history
+    assert.equal(0, #h.added)
+    assert.equal(0, #h.deleted)
+    assert.equal(p2, h.unchanged[1])
+    s:commit()
+    assert.equal(p1.id, c.parent_id) -- the column's own change is what the flush wrote
+  end)
+
+  it("copies the new key when a rollback cleared the one it held (BEHAVIOUR 1)", function()
+    local env = setup()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    local p1, p2 = env.Parent{ name = "p1" }, env.Parent{ name = "p2" }
+    s:add_all({ p1, p2 })
+    s:begin_nested(function() p2.children:append(c) end)
+    assert.equal(2, c.parent_id)
+    s:rollback() -- all three transient again, p1's and p2's keys cleared
+    assert.is_nil(p2.id)
+    p1.children:append(c)
+    c.parent = p2
+    local s2 = orm.Session(env.engine)
+    s2:add(env.Parent{ name = "p0" })
+    s2:add(c)
+    s2:flush()
+    assert.is_true(orm.inspect(p1).transient)
+    assert.equal(p2.id, c.parent_id)
+    assert.equal(2, p2.id)
+  end)
+end)
+
+describe("seeds: a rollback that clears generated keys (BEHAVIOUR 1)", function()
+  it("leaves no stale copy of a cleared key: the next flush copies the new one", function()
+    local env = setup()
+    local s = env.s
+    s:add(env.Parent{ name = "x" })
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "c", parent = p }
+    s:add(c)
+    s:flush()
+    assert.equal(2, c.parent_id)
+    s:rollback()
+    assert.is_nil(p.id)
+    s:add(c) -- p follows through the many-to-one; x does not come back
+    s:flush()
+    assert.equal(1, p.id)
+    assert.equal(1, c.parent_id)
+    assert.equal(1, env.scalar("SELECT parent_id FROM dc_children"))
   end)
 end)

@@ -100,7 +100,7 @@ pub fn execute_with_rows(
             ))
         }
         Some(Synchronize::None) => false,
-        Some(Synchronize::Evaluate) | None => true,
+        Some(Synchronize::Evaluate | Synchronize::Auto) | None => true,
     };
     if synchronize && !bulk.where_.is_empty() {
         return Err(invalid(format!(

@@ -36,7 +36,8 @@ pub fn synchronize_option(v: &LuaValue) -> LuaResult<Option<Synchronize>> {
         LuaValue::Nil => Ok(None),
         LuaValue::Boolean(false) => Ok(Some(Synchronize::None)),
         LuaValue::String(s) => match &*s.to_str()? {
-            "auto" | "evaluate" => Ok(Some(Synchronize::Evaluate)),
+            "auto" => Ok(Some(Synchronize::Auto)),
+            "evaluate" => Ok(Some(Synchronize::Evaluate)),
             "fetch" => Ok(Some(Synchronize::Fetch)),
             other => Err(arg(format!(
                 "synchronize_session must be \"auto\", \"evaluate\", \"fetch\" or false, got \"{other}\""
@@ -103,7 +104,7 @@ impl LuaBulk {
         session: &SessionCore,
         sync: Option<Synchronize>,
     ) -> LuaResult<ResultSet> {
-        let sync = sync.or(self.sync).unwrap_or(Synchronize::Evaluate);
+        let sync = sync.or(self.sync).unwrap_or(Synchronize::Auto);
         let out = match self.kind {
             BulkKind::Update => {
                 if self.values.is_empty() {

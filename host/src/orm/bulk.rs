@@ -2,23 +2,27 @@
 //! one statement for every matching row, with the objects already in the session kept in
 //! step, as SQLAlchemy's `synchronize_session` does.
 //!
-//! lualchemy synchronizes by fetching: before the statement runs, the primary keys of the
-//! rows it will match are selected with the same WHERE clause, in the same transaction.
-//! Objects of those keys in the identity map then take the new values worked out in memory
-//! (`bulk_evaluate.rs`, as SQLAlchemy's evaluator; what cannot be worked out expires and
-//! reloads on access), or, for DELETE, leave the identity map as deleted objects (a
-//! rollback restores them). `"auto"`, `"evaluate"` and `"fetch"` all
-//! take this path, which is always exact; `"auto"` / `"evaluate"` (the default) leave out
-//! an object expired as a whole, as SQLAlchemy's evaluation skips it; `false` skips it all.
+//! `"auto"` (the default) and `"evaluate"` evaluate the WHERE criteria in memory against
+//! each object of the identity map (`bulk_evaluate.rs`, SQLAlchemy's evaluator): the objects
+//! whose loaded values satisfy them are the ones taken as matched, whatever their rows hold;
+//! an object expired as a whole is left out, one with a column of the criteria expired is
+//! matched (an UPDATE sets what it has loaded, a DELETE expires it). Criteria the evaluator
+//! cannot read make `"evaluate"` fail before the statement runs and `"auto"` fetch instead.
+//! `"fetch"` selects the primary keys of the rows the statement will match with the same
+//! WHERE clause, in the same transaction, before it runs. Matched objects then take the new
+//! values worked out in memory (what cannot be worked out expires and reloads on access),
+//! or, for DELETE, leave the identity map as deleted objects (a rollback restores them);
+//! `false` leaves the session alone.
 
 use std::rc::Rc;
 
+use super::bulk_evaluate::{criterion, truthy, unevaluable, Evaluated};
 use super::identity::IdentityKey;
-use super::instance::Status;
+use super::instance::{Instance, Status};
 use super::mapper::Mapper;
 use super::query::{OrmSelect, Rows};
 use super::session::SessionCore;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sql::{Delete, Expr, Select, Statement, Update};
 use crate::value::Value;
 
@@ -27,10 +31,11 @@ use crate::value::Value;
 pub enum Synchronize {
     /// Select the matching keys first and bring those objects in step.
     Fetch,
-    /// As `Fetch`, but an object of the session that is expired as a whole is left alone,
-    /// as SQLAlchemy's `"evaluate"` (and `"auto"`) skip expired objects (it has nothing
-    /// loaded to evaluate the criteria against).
+    /// Evaluate the criteria against the objects in memory; criteria that cannot be
+    /// evaluated are an error.
     Evaluate,
+    /// `Evaluate`, or `Fetch` when the criteria cannot be evaluated (SQLAlchemy's default).
+    Auto,
     /// Leave the session's objects alone (`synchronize_session = false`).
     None,
 }
@@ -47,29 +52,54 @@ impl SessionCore {
         sync: Synchronize,
         returning: Option<&OrmSelect>,
     ) -> Result<BulkOutcome> {
+        let sync = evaluation(mapper, "update", &where_, sync)?;
         // a single-table subclass: its identities filter the rows
-        let mut where_ = where_;
+        let criteria = where_;
+        let mut where_ = criteria.clone();
         where_.extend(mapper.criterion(&|i| Expr::column(&mapper.table, i)));
         self.autoflush()?;
         let _route = self.route_to(Some(mapper));
-        let keys = self.matching_keys(mapper, &where_, sync)?;
         let attrs: Vec<usize> = values.iter().map(|(i, _)| *i).collect();
-        let matched: Vec<Rc<super::instance::Instance>> = {
-            let map = self.identity.borrow();
-            keys.iter().filter_map(|k| map.get(k).cloned()).collect()
+        // the keys a fetch selects before the statement; an evaluation reads the objects
+        // after it, as SQLAlchemy (the statement has run when Python refuses a comparison)
+        let keys = if sync == Synchronize::Evaluate {
+            None
+        } else {
+            Some(self.matching_keys(mapper, &where_, sync)?)
         };
-        if returning.is_some() {
-            // expired first, so that RETURNING rows fill the new values in
-            for inst in &matched {
-                inst.expire(Some(&attrs));
-            }
+        let find = |keys: &Option<Vec<IdentityKey>>| -> Result<Vec<Rc<Instance>>> {
+            Ok(match keys {
+                None => self
+                    .evaluate_matches(mapper, &criteria)?
+                    .into_iter()
+                    .map(|(i, _)| i)
+                    .collect(),
+                Some(keys) => {
+                    let map = self.identity.borrow();
+                    keys.iter().filter_map(|k| map.get(k).cloned()).collect()
+                }
+            })
+        };
+        // with RETURNING, expired first, so that the rows returned fill the new values in
+        let early = match returning {
+            Some(_) => Some(find(&keys)?),
+            None => None,
+        };
+        for inst in early.iter().flatten() {
+            inst.expire(Some(&attrs));
         }
         let mut up = Update::new(&mapper.table);
         up.where_ = where_;
         if let Some(r) = returning {
             up.returning = r.select.columns.clone();
         }
-        // as SQLAlchemy: the new values worked out in memory before the statement runs
+        up.values = values.clone();
+        let out = self.run_statement(&Statement::Update(up), returning)?;
+        let matched = match early {
+            Some(m) => m,
+            None => find(&keys)?,
+        };
+        // the new values worked out in memory from the objects' values
         let computed: Vec<Vec<(usize, Option<Value>)>> = if returning.is_none() {
             matched
                 .iter()
@@ -83,8 +113,6 @@ impl SessionCore {
         } else {
             Vec::new()
         };
-        up.values = values;
-        let out = self.run_statement(&Statement::Update(up), returning)?;
         // a loaded attribute not changed since the flush takes the worked-out value (as the
         // row's, no change recorded); a changed one, or one whose value cannot be worked
         // out, expires; an unloaded one stays so
@@ -125,54 +153,44 @@ impl SessionCore {
         sync: Synchronize,
         returning: Option<&OrmSelect>,
     ) -> Result<BulkOutcome> {
+        let sync = evaluation(mapper, "delete", &where_, sync)?;
         // a single-table subclass: its identities filter the rows
-        let mut where_ = where_;
+        let criteria = where_;
+        let mut where_ = criteria.clone();
         where_.extend(mapper.criterion(&|i| Expr::column(&mapper.table, i)));
         self.autoflush()?;
         let _route = self.route_to(Some(mapper));
-        let mut keys = self.matching_keys(mapper, &where_, sync)?;
-        // SQLAlchemy's evaluation of the criteria in memory: an object (not expired as a
-        // whole) with a column of the criteria expired is neither matched nor skipped but
-        // expired as a whole, whatever its row
-        let partial: Vec<Rc<super::instance::Instance>> = if sync == Synchronize::Evaluate {
-            let mut cols = Vec::new();
-            if where_
-                .iter()
-                .all(|e| criteria_columns(e, &mapper.table, &mut cols))
-                && !cols.is_empty()
-            {
-                self.identity
-                    .borrow()
-                    .values()
-                    .filter(|i| {
-                        let st = i.state();
-                        Rc::ptr_eq(&i.mapper, mapper)
-                            && st.status == Status::Persistent
-                            && (0..i.mapper.attrs.len()).any(|a| st.loaded.contains(a))
-                            && cols.iter().any(|&c| !st.loaded.contains(c))
-                    })
-                    .cloned()
-                    .collect()
-            } else {
-                Vec::new()
-            }
-        } else {
+        // a fetch selects the keys before the statement, an evaluation reads the objects
+        // after it
+        let mut keys = if sync == Synchronize::Evaluate {
             Vec::new()
+        } else {
+            self.matching_keys(mapper, &where_, sync)?
         };
-        if !partial.is_empty() {
-            keys.retain(|k| !partial.iter().any(|i| i.state().key.as_ref() == Some(k)));
-        }
         let mut del = Delete::new(&mapper.table);
         del.where_ = where_;
         if let Some(r) = returning {
             del.returning = r.select.columns.clone();
         }
         let out = self.run_statement(&Statement::Delete(del), returning)?;
+        // SQLAlchemy's evaluation of the criteria in memory: an object with a column of the
+        // criteria expired is neither matched nor skipped but expired as a whole, whatever
+        // its row
+        let mut partial: Vec<Rc<Instance>> = Vec::new();
+        if sync == Synchronize::Evaluate {
+            for (inst, expired) in self.evaluate_matches(mapper, &criteria)? {
+                if expired {
+                    partial.push(inst);
+                } else {
+                    keys.extend(inst.state().key.clone());
+                }
+            }
+        }
         // entities returned by the DELETE are gone from the database too
         if let Some(rows) = &out.rows {
             for item in &rows.items {
                 if let super::query::Item::Instance(i) = item {
-                    if Rc::ptr_eq(&i.mapper, mapper) {
+                    if Rc::ptr_eq(&i.mapper, mapper) && !partial.iter().any(|p| Rc::ptr_eq(p, i)) {
                         keys.extend(i.state().key.clone());
                     }
                 }
@@ -210,7 +228,6 @@ impl SessionCore {
         if sync == Synchronize::None || self.identity.borrow().is_empty() {
             return Ok(Vec::new());
         }
-        let skip_expired = sync == Synchronize::Evaluate;
         let mut sel = Select::new(
             mapper
                 .pk
@@ -229,16 +246,52 @@ impl SessionCore {
             keys.extend(IdentityKey::new(mapper.ident_id, &pk));
             Ok(())
         })?;
-        if skip_expired {
-            let map = self.identity.borrow();
-            keys.retain(|k| {
-                map.get(k).is_none_or(|inst| {
-                    let st = inst.state();
-                    (0..inst.mapper.attrs.len()).any(|i| st.loaded.contains(i))
-                })
-            });
-        }
         Ok(keys)
+    }
+
+    /// The objects of the identity map (of `mapper` or inheriting from it, not expired as a
+    /// whole) that `criteria` match when evaluated in memory, each with whether it matched
+    /// only because a column the criteria read is expired (SQLAlchemy's `_EXPIRED_OBJECT`).
+    fn evaluate_matches(
+        &self,
+        mapper: &Rc<Mapper>,
+        criteria: &[Expr],
+    ) -> Result<Vec<(Rc<Instance>, bool)>> {
+        let candidates: Vec<Rc<Instance>> = self
+            .identity
+            .borrow()
+            .values()
+            .filter(|i| {
+                let st = i.state();
+                i.mapper.isa(mapper)
+                    && st.status != Status::Deleted
+                    && (st.expired_flag_reset
+                        || (0..i.mapper.attrs.len()).any(|a| st.loaded.contains(a)))
+            })
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for inst in candidates {
+            let mut expired = false;
+            let mut holds = true;
+            for c in criteria {
+                match criterion(c, &inst)? {
+                    Evaluated::Expired => {
+                        expired = true;
+                        break;
+                    }
+                    Evaluated::Value(v) if !truthy(&v) => {
+                        holds = false;
+                        break;
+                    }
+                    Evaluated::Value(_) => {}
+                }
+            }
+            if expired || holds {
+                out.push((inst, expired));
+            }
+        }
+        Ok(out)
     }
 
     fn run_statement(
@@ -265,38 +318,30 @@ impl SessionCore {
     }
 }
 
+/// The synchronization a bulk statement does: `Evaluate` when its criteria can be evaluated
+/// in memory; otherwise `Auto` fetches and `Evaluate` is refused before anything runs, as
+/// SQLAlchemy's "Could not evaluate current criteria in Python".
+fn evaluation(
+    mapper: &Mapper,
+    verb: &str,
+    criteria: &[Expr],
+    sync: Synchronize,
+) -> Result<Synchronize> {
+    if !matches!(sync, Synchronize::Evaluate | Synchronize::Auto) {
+        return Ok(sync);
+    }
+    match criteria.iter().find_map(|c| unevaluable(c, mapper)) {
+        None => Ok(Synchronize::Evaluate),
+        Some(_) if sync == Synchronize::Auto => Ok(Synchronize::Fetch),
+        Some(why) => Err(Error::invalid(format!(
+            "orm.{verb}({}): could not evaluate the criteria in Python: {why}; pass synchronize_session = \"fetch\" or false",
+            mapper.class_name
+        ))),
+    }
+}
+
 /// What a bulk statement did: the rows it matched and, with RETURNING, the rows returned.
 pub struct BulkOutcome {
     pub rowcount: usize,
     pub rows: Option<Rows>,
-}
-
-/// The columns of `table` the criteria compare (SQLAlchemy's evaluator reads them from the
-/// object); false when the criteria hold anything else it could not evaluate.
-fn criteria_columns(e: &Expr, table: &crate::schema::Table, out: &mut Vec<usize>) -> bool {
-    match e {
-        Expr::Column(c) => {
-            if c.from.is_some() || c.table.id != table.id {
-                return false;
-            }
-            out.push(c.index);
-            true
-        }
-        Expr::Bind(..) | Expr::Null => true,
-        Expr::Grouping(x) | Expr::Unary(_, x) => criteria_columns(x, table, out),
-        Expr::Binary(l, _, r) => criteria_columns(l, table, out) && criteria_columns(r, table, out),
-        Expr::List(_, xs) => xs.iter().all(|x| criteria_columns(x, table, out)),
-        Expr::In { expr, items, .. } => {
-            criteria_columns(expr, table, out)
-                && items.iter().all(|x| criteria_columns(x, table, out))
-        }
-        Expr::Between {
-            expr, low, high, ..
-        } => {
-            criteria_columns(expr, table, out)
-                && criteria_columns(low, table, out)
-                && criteria_columns(high, table, out)
-        }
-        _ => false,
-    }
 }

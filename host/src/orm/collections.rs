@@ -237,6 +237,34 @@ fn pend(obj: &Rc<Instance>, r: usize, f: impl FnOnce(&mut Collection)) {
     }
 }
 
+/// After a rollback made `inst` transient and cleared generated keys (BEHAVIOUR 1): a
+/// many-to-one whose object lost its key holds a stale copy of it in `inst`'s foreign key,
+/// so it counts as changed and the next flush copies the object's new key. (SQLAlchemy
+/// keeps both keys, so its copy stays right.)
+pub(crate) fn resync_cleared_keys(inst: &Rc<Instance>) {
+    let mut stale = false;
+    {
+        let mut st = inst.state_mut();
+        let Some(rels) = st.rels.as_mut() else {
+            return;
+        };
+        for rel in inst.mapper.relationships.borrow().iter() {
+            if rel.direction != Direction::ManyToOne || rel.viewonly {
+                continue;
+            }
+            if let Some(RelState::Scalar(s)) = rels.get_mut(rel.index) {
+                if !s.changed && s.value.as_ref().is_some_and(|t| t.state().key_cleared) {
+                    s.changed = true;
+                    stale = true;
+                }
+            }
+        }
+    }
+    if stale {
+        inst.state_mut().rels_changed = true;
+    }
+}
+
 /// Sets a scalar relationship's value, as changed since the last flush.
 fn put_scalar(obj: &Rc<Instance>, r: usize, value: Option<Rc<Instance>>) {
     obj.with_rel(r, |s| {
@@ -245,10 +273,12 @@ fn put_scalar(obj: &Rc<Instance>, r: usize, value: Option<Rc<Instance>>) {
             RelState::Scalar(old) => old.value.take(),
             _ => None,
         };
-        // set back to the object it held at the last flush: no change (SQLAlchemy's
-        // history compares with the committed value: unchanged, so its flush copies no
-        // key, e.g. into a member removed and appended again)
-        let back = matches!((&value, &replaced), (Some(v), Some(r)) if Rc::ptr_eq(v, r));
+        // set back to the object it held at the last flush: no change (SQLAlchemy's history
+        // compares the value with the committed one), unless a rollback cleared that
+        // object's generated key (BEHAVIOUR 1): the key copied from it is stale, and the
+        // flush copies the new one
+        let back = matches!((&value, &replaced),
+            (Some(v), Some(r)) if Rc::ptr_eq(v, r) && !r.state().key_cleared);
         *s = RelState::Scalar(ScalarRef {
             value,
             changed: !back,

@@ -840,10 +840,16 @@ impl Plan {
             && self.assoc_delete_all.is_empty())
     }
 
-    /// After a successful flush: the recorded relationship changes are written.
+    /// After a successful flush: the recorded relationship changes are written. Not those
+    /// of an object the flush deleted: SQLAlchemy commits the history of the saved states
+    /// only, so a deleted object keeps its changes (a rollback makes one that was new in the
+    /// transaction transient again, and a later `add` cascades to the parent it replaced).
     pub fn clear_changes(&self) {
         for inst in &self.touched {
             let mut st = inst.state_mut();
+            if st.marked_deleted {
+                continue;
+            }
             st.rels_changed = false;
             if let Some(rels) = st.rels.as_mut() {
                 for r in rels.iter_mut() {

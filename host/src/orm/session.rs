@@ -899,6 +899,10 @@ impl SessionCore {
             .iter()
             .flat_map(|f| f.inserted.iter().map(Rc::as_ptr))
             .collect();
+        let made_transient: Vec<Rc<Instance>> = frames
+            .iter()
+            .flat_map(|f| f.inserted.iter().cloned())
+            .collect();
         for f in frames {
             for (inst, old) in f.rekeyed.into_iter().rev() {
                 let mut map = self.identity.borrow_mut();
@@ -961,6 +965,9 @@ impl SessionCore {
                     inst.detach();
                 }
             }
+        }
+        for inst in &made_transient {
+            super::collections::resync_cleared_keys(inst);
         }
         for inst in self.deleted.borrow_mut().drain(..) {
             inst.state_mut().marked_deleted = false;
