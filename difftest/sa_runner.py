@@ -64,6 +64,7 @@ class Node(Base):
 
 
 CLASSES = {"Parent": Parent, "Child": Child, "Tag": Tag, "Node": Node}
+
 TABLES = ["parents", "children", "tags", "child_tag", "nodes"]
 COLS = {"Parent": ["id", "name", "score"], "Child": ["id", "parent_id", "label"],
         "Tag": ["id", "name"], "Node": ["id", "name", "parent_id"]}
@@ -204,8 +205,9 @@ class Runner:
             if st.transient and "id" in st.dict:
                 del st.dict["id"]
                 cleared.add(id(o))
-        # the foreign key a transient object copied from a cleared key is stale: lualchemy
-        # counts its many-to-one as changed, so the next flush copies the new key
+        # the foreign key a transient object copied from a key cleared here is stale:
+        # lualchemy counts its many-to-one as changed (its original unknown), so the next
+        # flush copies the new key
         for o in self.h.values():
             st = inspect(o)
             if not st.transient or "parent" not in st.dict:

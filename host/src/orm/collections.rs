@@ -238,10 +238,13 @@ fn pend(obj: &Rc<Instance>, r: usize, f: impl FnOnce(&mut Collection)) {
 }
 
 /// After a rollback made `inst` transient and cleared generated keys (BEHAVIOUR 1): a
-/// many-to-one whose object lost its key holds a stale copy of it in `inst`'s foreign key,
-/// so it counts as changed and the next flush copies the object's new key. (SQLAlchemy
-/// keeps both keys, so its copy stays right.)
-pub(crate) fn resync_cleared_keys(inst: &Rc<Instance>) {
+/// many-to-one whose object lost its loaded key in that rollback (`cleared` holds them) holds a
+/// stale copy of it in `inst`'s foreign key, so it counts as changed and the next flush
+/// copies the object's new key. (SQLAlchemy keeps both keys, so its copy stays right.)
+pub(crate) fn resync_cleared_keys(
+    inst: &Rc<Instance>,
+    cleared: &super::identity::FxHashSet<*const Instance>,
+) {
     let mut stale = false;
     {
         let mut st = inst.state_mut();
@@ -253,7 +256,11 @@ pub(crate) fn resync_cleared_keys(inst: &Rc<Instance>) {
                 continue;
             }
             if let Some(RelState::Scalar(s)) = rels.get_mut(rel.index) {
-                if !s.changed && s.value.as_ref().is_some_and(|t| t.state().key_cleared) {
+                if !s.changed
+                    && s.value
+                        .as_ref()
+                        .is_some_and(|t| cleared.contains(&Rc::as_ptr(t)))
+                {
                     s.changed = true;
                     stale = true;
                 }
@@ -274,11 +281,9 @@ fn put_scalar(obj: &Rc<Instance>, r: usize, value: Option<Rc<Instance>>) {
             _ => None,
         };
         // set back to the object it held at the last flush: no change (SQLAlchemy's history
-        // compares the value with the committed one), unless a rollback cleared that
-        // object's generated key (BEHAVIOUR 1): the key copied from it is stale, and the
-        // flush copies the new one
-        let back = matches!((&value, &replaced),
-            (Some(v), Some(r)) if Rc::ptr_eq(v, r) && !r.state().key_cleared);
+        // compares the value with the committed one; after a rollback that cleared that
+        // object's key, `resync_cleared_keys` left the original unknown)
+        let back = matches!((&value, &replaced), (Some(v), Some(r)) if Rc::ptr_eq(v, r));
         *s = RelState::Scalar(ScalarRef {
             value,
             changed: !back,

@@ -899,6 +899,8 @@ impl SessionCore {
             .iter()
             .flat_map(|f| f.inserted.iter().map(Rc::as_ptr))
             .collect();
+        // the objects whose generated key (loaded) the rollback clears
+        let mut cleared: super::identity::FxHashSet<*const Instance> = Default::default();
         let made_transient: Vec<Rc<Instance>> = frames
             .iter()
             .flat_map(|f| f.inserted.iter().cloned())
@@ -949,6 +951,9 @@ impl SessionCore {
                     st.attrs_expired = (0..inst.mapper.attrs.len()).any(|i| !st.loaded.contains(i));
                     if st.generated_key {
                         if let Some(a) = inst.mapper.autoincrement {
+                            if st.loaded.contains(a) {
+                                cleared.insert(Rc::as_ptr(&inst));
+                            }
                             st.values[a] = crate::value::Value::Null;
                             st.loaded.remove(a);
                             st.key_cleared = true;
@@ -967,7 +972,7 @@ impl SessionCore {
             }
         }
         for inst in &made_transient {
-            super::collections::resync_cleared_keys(inst);
+            super::collections::resync_cleared_keys(inst, &cleared);
         }
         for inst in self.deleted.borrow_mut().drain(..) {
             inst.state_mut().marked_deleted = false;
