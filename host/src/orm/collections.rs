@@ -109,10 +109,14 @@ impl Instance {
     pub fn with_rel<T>(&self, r: usize, f: impl FnOnce(&mut RelState) -> T) -> T {
         let mut st = self.state_mut();
         let rels = st.rels.get_or_insert_with(Default::default);
-        if rels.len() <= r {
-            rels.resize(r + 1, RelState::Unloaded);
+        if rels.states.len() <= r {
+            // one slot per relationship of the mapper, allocated once
+            let n = self.mapper.relationships.borrow().len().max(r + 1);
+            let mut v = std::mem::take(&mut rels.states).into_vec();
+            v.resize(n, RelState::Unloaded);
+            rels.states = v.into_boxed_slice();
         }
-        f(&mut rels[r])
+        f(&mut rels.states[r])
     }
 
     /// Every relationship unloaded (expired): the next access loads it again.

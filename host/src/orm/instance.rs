@@ -39,15 +39,59 @@ impl Status {
 /// the has-parent flags it carries as a member of other objects' one-to-many relationships.
 #[derive(Default)]
 pub struct Rels {
-    pub states: Vec<super::collections::RelState>,
+    /// As many as the mapper has relationships once one is set (a slice: 8 bytes less
+    /// than a Vec, for the flag below).
+    pub states: Box<[super::collections::RelState]>,
     /// SQLAlchemy's has-parent flags (its `parents`), one per one-to-many relationship
     /// whose append or remove event reached this object since it was last expired whole;
     /// a relationship not listed is unknown.
-    pub parents: Vec<HasParent>,
+    pub parents: ParentFlags,
+}
+
+/// The has-parent flags of one object: the first inline (most objects are members of one
+/// relationship: no allocation per member), the others boxed.
+#[derive(Default)]
+pub struct ParentFlags {
+    first: Option<HasParent>,
+    #[allow(clippy::box_collection)]
+    more: Option<Box<Vec<HasParent>>>,
+}
+
+impl ParentFlags {
+    fn iter(&self) -> impl Iterator<Item = &HasParent> {
+        self.first
+            .iter()
+            .chain(self.more.iter().flat_map(|m| m.iter()))
+    }
+
+    fn get(&self, rel: std::ptr::NonNull<Relationship>) -> Option<&HasParent> {
+        self.iter().find(|h| h.rel == rel)
+    }
+
+    fn set(&mut self, rel: std::ptr::NonNull<Relationship>, parent: Option<Weak<Instance>>) {
+        if let Some(h) = self.first.as_mut().filter(|h| h.rel == rel) {
+            h.parent = parent;
+            return;
+        }
+        if let Some(h) = self
+            .more
+            .as_mut()
+            .and_then(|m| m.iter_mut().find(|h| h.rel == rel))
+        {
+            h.parent = parent;
+            return;
+        }
+        let h = HasParent { rel, parent };
+        if self.first.is_none() {
+            self.first = Some(h);
+        } else {
+            self.more.get_or_insert_with(Default::default).push(h);
+        }
+    }
 }
 
 impl std::ops::Deref for Rels {
-    type Target = Vec<super::collections::RelState>;
+    type Target = [super::collections::RelState];
     fn deref(&self) -> &Self::Target {
         &self.states
     }
@@ -62,7 +106,7 @@ impl std::ops::DerefMut for Rels {
 /// The has-parent flag of one object for one one-to-many relationship.
 pub struct HasParent {
     /// The relationship (shared by the mappers of a hierarchy), compared by address.
-    pub rel: *const Relationship,
+    pub rel: std::ptr::NonNull<Relationship>,
     /// `Some`: it has a parent, the last one recorded (an append, a one-to-one set);
     /// `None`: removed from that parent (false).
     pub parent: Option<Weak<Instance>>,
@@ -320,7 +364,7 @@ impl Instance {
                 // SQLAlchemy's whole-object expiry forgets the has-parent flags too (they
                 // become unknown)
                 if let Some(r) = st.rels.as_mut() {
-                    r.parents = Vec::new();
+                    r.parents = ParentFlags::default();
                 }
                 for v in st.values.iter_mut() {
                     *v = Value::Null;
@@ -341,13 +385,8 @@ impl Instance {
     /// event since it was loaded or last expired whole).
     pub fn has_parent(&self, rel: &Relationship) -> Option<bool> {
         let st = self.state.borrow();
-        let r: *const Relationship = rel;
-        st.rels
-            .as_ref()?
-            .parents
-            .iter()
-            .find(|h| h.rel == r)
-            .map(|h| h.parent.is_some())
+        let r = std::ptr::NonNull::from(rel);
+        st.rels.as_ref()?.parents.get(r).map(|h| h.parent.is_some())
     }
 
     /// Records the append (`true`) or the removal (`false`) of this object in `parent`'s
@@ -359,13 +398,13 @@ impl Instance {
         if rel.direction != super::relationships::Direction::OneToMany {
             return;
         }
-        let r: *const Relationship = rel;
-        let last = self.state.borrow().rels.as_ref().and_then(|x| {
-            x.parents
-                .iter()
-                .find(|h| h.rel == r)
-                .map(|h| h.parent.clone())
-        });
+        let r = std::ptr::NonNull::from(rel);
+        let last = self
+            .state
+            .borrow()
+            .rels
+            .as_ref()
+            .and_then(|x| x.parents.get(r).map(|h| h.parent.clone()));
         if !value {
             if let Some(Some(last)) = &last {
                 match last.upgrade() {
@@ -383,14 +422,10 @@ impl Instance {
         }
         let flag = value.then(|| Rc::downgrade(parent));
         let mut st = self.state.borrow_mut();
-        let parents = &mut st.rels.get_or_insert_with(Default::default).parents;
-        match parents.iter_mut().find(|h| h.rel == r) {
-            Some(h) => h.parent = flag,
-            None => parents.push(HasParent {
-                rel: r,
-                parent: flag,
-            }),
-        }
+        st.rels
+            .get_or_insert_with(Default::default)
+            .parents
+            .set(r, flag);
     }
 
     /// SQLAlchemy's `_is_orphan`: the has-parent flag of a delete-orphan relationship to
@@ -500,6 +535,17 @@ mod tests {
     /// Every loaded row keeps one `Rc<Instance>`: its size is memory per row (W2's peak).
     /// 120 bytes plus `Rc`'s two counts is a 144-byte malloc chunk (glibc); one more word
     /// is 160.
+    /// The relationships box of an object: its relationships' states and one has-parent
+    /// flag inline (40 bytes, a 48-byte malloc chunk), more flags boxed.
+    #[test]
+    fn rels_stay_compact() {
+        assert!(
+            std::mem::size_of::<Rels>() <= 40,
+            "Rels grew to {} bytes",
+            std::mem::size_of::<Rels>()
+        );
+    }
+
     #[test]
     fn instance_stays_compact() {
         assert!(
