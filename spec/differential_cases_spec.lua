@@ -2998,3 +2998,119 @@ describe("seeds: a rollback that clears generated keys (BEHAVIOUR 1)", function(
     assert.equal(1, env.scalar("SELECT parent_id FROM dc_children"))
   end)
 end)
+
+describe("h-orphan: has-parent flags (seeds 1050, 269)", function()
+  it("a flush of a session that wants a rollback still expunges a pending orphan (seed 1050)", function()
+    -- SQLAlchemy's flush expunges the pending objects orphaned outside the session before it
+    -- begins its transaction, which raises PendingRollbackError; an autoflush does the same
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "a" }
+    p.children:append(c)
+    s:add(p)
+    s:flush()
+    s:rollback() -- both transient, c in p's collection as flushed
+    p.children:remove(c) -- p is in no session: c is an orphan made outside it
+    s:add(env.Child{}) -- label NOT NULL
+    local ok, e = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", e.kind)
+    s:add(p) -- the cascade brings the removed c in
+    assert.equal("pending", state(c))
+    ok, e = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("PendingRollbackError", e.kind)
+    assert.equal("transient", state(c))
+    assert.equal("pending", state(p))
+  end)
+
+  it("commit() of a session that wants a rollback refuses before it expunges", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "a" }
+    p.children:append(c)
+    s:add(p)
+    s:flush()
+    s:rollback()
+    p.children:remove(c)
+    s:add(env.Child{})
+    assert.is_false(pcall(s.flush, s))
+    s:add(p)
+    local ok, e = pcall(s.commit, s)
+    assert.is_false(ok)
+    assert.equal("PendingRollbackError", e.kind)
+    assert.equal("pending", state(c))
+  end)
+
+  it("a removal from another parent than the last leaves has-parent set", function()
+    -- SQLAlchemy's sethasparent(False) does nothing when the last parent recorded has another
+    -- identity key: the member stays (no orphan), with the last parent's key; between two
+    -- pending parents (no key either) the removal makes it an orphan
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local P = Base:model("HoP", {
+      __tablename__ = "ho_p",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30)),
+      children = orm.relationship("HoC", { cascade = "all, delete-orphan" }), -- no reverse
+    })
+    local C = Base:model("HoC", {
+      __tablename__ = "ho_c",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      p_id = orm.Column(orm.Integer, orm.ForeignKey("ho_p.id")),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    local p1, p2 = P{ name = "p1" }, P{ name = "p2" }
+    s:add_all({ p1, p2 })
+    s:flush()
+    local c = C{}
+    p1.children:append(c)
+    p2.children:append(c) -- (loading p2's collection autoflushes c)
+    p1.children:remove(c)
+    s:flush()
+    assert.equal("persistent", state(c))
+    assert.equal(p2.id, c.p_id)
+    s:rollback()
+    local q1, q2 = P{ name = "q1" }, P{ name = "q2" }
+    s:add_all({ q1, q2 })
+    local d = C{}
+    q1.children:append(d)
+    q2.children:append(d)
+    q1.children:remove(d) -- pending parents: an orphan, expunged
+    assert.equal("transient", state(d))
+  end)
+
+  it("an old parent's step clears the key of a member whose has-parent an expiry made unknown (seed 269)", function()
+    -- in a tree SQLAlchemy processes each row's collection after that row's save: the new
+    -- parent (an ancestor) copies its key, then the old parent clears it, as has-parent is
+    -- unknown after expire(); known (true), the old parent leaves the key
+    for _, expire in ipairs({ true, false }) do
+      local env = setup()
+      local s = env.s
+      local a = env.Node{ name = "a" }
+      s:add(a)
+      local b = env.Node{ name = "b" }
+      b.parent = a
+      local c = env.Node{ name = "c" }
+      c.parent = b
+      s:add(c)
+      s:flush()
+      local a_id = a.id
+      c.parent = a
+      if expire then
+        s:expire(c)
+      end
+      s:delete(c) -- cancelled by a's collection, which gained it
+      s:commit() -- an UPDATE of c's key, then its DELETE
+      assert.equal("detached", state(c))
+      if expire then
+        assert.is_nil(c.parent_id)
+      else
+        assert.equal(a_id, c.parent_id)
+      end
+    end
+  end)
+end)

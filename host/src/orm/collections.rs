@@ -109,10 +109,14 @@ impl Instance {
     pub fn with_rel<T>(&self, r: usize, f: impl FnOnce(&mut RelState) -> T) -> T {
         let mut st = self.state_mut();
         let rels = st.rels.get_or_insert_with(Default::default);
-        if rels.len() <= r {
-            rels.resize(r + 1, RelState::Unloaded);
+        if rels.states.len() <= r {
+            // one slot per relationship of the mapper, allocated once
+            let n = self.mapper.relationships.borrow().len().max(r + 1);
+            let mut v = std::mem::take(&mut rels.states).into_vec();
+            v.resize(n, RelState::Unloaded);
+            rels.states = v.into_boxed_slice();
         }
-        f(&mut rels[r])
+        f(&mut rels.states[r])
     }
 
     /// Every relationship unloaded (expired): the next access loads it again.
@@ -293,11 +297,15 @@ fn put_scalar(obj: &Rc<Instance>, r: usize, value: Option<Rc<Instance>>) {
     obj.rel_changed();
 }
 
-/// An object that left a delete-orphan collection: expunged at once when it is pending in
-/// the collection's owner's session (SQLAlchemy's remove event acts through the owner's
-/// session), else flagged (transient, or in another session, or pending where the owner is
-/// not) for the flush that finds it pending to expunge.
+/// An object that left a delete-orphan collection, when that made it an orphan (its
+/// has-parent flag false; a removal from another parent than its last leaves it): expunged
+/// at once when it is pending in the collection's owner's session (SQLAlchemy's remove
+/// event acts through the owner's session), else flagged (transient, or in another session,
+/// or pending where the owner is not) for the flush that finds it pending to expunge.
 fn expunge_pending_orphan(child: &Rc<Instance>, owner: &Rc<Instance>) -> Result<()> {
+    if !child.is_orphan() {
+        return Ok(());
+    }
     if child.status() == Status::Pending {
         if let Some(s) = child.session() {
             if owner.session().is_some_and(|o| Rc::ptr_eq(&s, &o)) {
@@ -555,6 +563,13 @@ impl Events {
             cascade_into_session(parent, rel, v).map_err(refused)?;
         }
         put_scalar(parent, rel.index, value.clone());
+        // a one-to-one's has-parent flags: the replaced object loses it, the new one has it
+        if let Some(o) = &old {
+            o.set_has_parent(rel, parent, false);
+        }
+        if let Some(v) = &value {
+            v.set_has_parent(rel, parent, true);
+        }
         if let Some(rev) = &reverse {
             if let Some(o) = &old {
                 self.reverse_remove(o, rev, parent, initiator)?;
@@ -655,9 +670,7 @@ impl Events {
         }
         // has-parent is set after the backref's events (leaving the old parent clears it),
         // as SQLAlchemy's append event sets it after its listeners
-        if rel.cascade.delete_orphan {
-            child.state_mut().orphaned = false;
-        }
+        child.set_has_parent(rel, parent, true);
         Ok(())
     }
 
@@ -724,9 +737,7 @@ impl Events {
         if !removed {
             return Ok(false);
         }
-        if rel.cascade.delete_orphan {
-            child.state_mut().orphaned = true;
-        }
+        child.set_has_parent(rel, parent, false);
         parent.rel_changed();
         // a pending orphan never reaches the database: expunged when the collection's owner
         // is in its session (SQLAlchemy's remove event acts through the owner's session)
@@ -851,9 +862,7 @@ impl Events {
                 None,
                 initiator,
             )?;
-            if rev.cascade.delete_orphan {
-                parent.state_mut().orphaned = false;
-            }
+            parent.set_has_parent(rev, obj, true);
             pend(obj, rev.index, |c| c.pending_add(parent));
         } else if rev.uselist {
             // only a loaded collection changes in memory; an unloaded one reads the
@@ -865,10 +874,8 @@ impl Events {
             let unloaded = !obj.rel_loaded(rev.index);
             // a new object has no rows to load: its collection is the appended objects
             let transient = unloaded && matches!(obj.status(), Status::Transient | Status::Pending);
-            if rev.cascade.delete_orphan {
-                // SQLAlchemy's append event (loaded collection or not) sets has-parent
-                parent.state_mut().orphaned = false;
-            }
+            // SQLAlchemy's append event (loaded collection or not) sets has-parent
+            parent.set_has_parent(rev, obj, true);
             if loaded_without || unloaded {
                 // SQLAlchemy fires the event for an unloaded collection too (queued)
                 fire(
@@ -933,6 +940,10 @@ impl Events {
                 initiator,
             )?;
             put_scalar(obj, rev.index, Some(parent.clone()));
+            if let Some(o) = &old {
+                o.set_has_parent(rev, obj, false);
+            }
+            parent.set_has_parent(rev, obj, true);
             if let (Some(o), Some(fwd)) = (old, rev.reverse()) {
                 // the old parent loses it: that event's initiator is this reference's set
                 let by = Initiator {
@@ -965,11 +976,9 @@ impl Events {
                 )?;
             }
             pend(obj, rev.index, |c| c.pending_remove(parent));
-            if rev.cascade.delete_orphan {
-                parent.state_mut().orphaned = true;
-                if parent.status() == Status::Pending {
-                    expunge_pending_orphan(parent, obj)?;
-                }
+            parent.set_has_parent(rev, obj, false);
+            if rev.cascade.delete_orphan && parent.status() == Status::Pending {
+                expunge_pending_orphan(parent, obj)?;
             }
         } else if rev.uselist {
             let present = listened(rev)
@@ -1004,10 +1013,8 @@ impl Events {
             } else if !obj.rel_loaded(rev.index) && !keyless {
                 pend(obj, rev.index, |c| c.pending_remove(parent));
             }
-            if rev.cascade.delete_orphan {
-                // SQLAlchemy's remove event (loaded collection or not) clears has-parent
-                parent.state_mut().orphaned = true;
-            }
+            // SQLAlchemy's remove event (loaded collection or not) clears has-parent
+            parent.set_has_parent(rev, obj, false);
             // a pending orphan never reaches the database, also when the other side made
             // it one (SQLAlchemy's remove event expunges it whatever the initiator)
             if rev.cascade.delete_orphan {
@@ -1032,6 +1039,7 @@ impl Events {
                     initiator,
                 )?;
                 put_scalar(obj, rev.index, None);
+                parent.set_has_parent(rev, obj, false);
             }
         }
         Ok(())

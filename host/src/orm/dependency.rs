@@ -259,6 +259,23 @@ fn assoc_row(rel: &Relationship, parent: &Rc<Instance>, child: &Rc<Instance>) ->
     AssocRow { table: sec, values }
 }
 
+/// Pending orphans of a collection whose owner was outside the session leave, as
+/// SQLAlchemy's flush expunges them (before it begins its transaction, so also when it then
+/// refuses to flush a session whose failed flush wants a rollback).
+pub(crate) fn expunge_orphans_outside(session: &SessionCore) -> Result<()> {
+    let dropped: Vec<Rc<Instance>> = session
+        .new
+        .borrow()
+        .iter()
+        .filter(|i| i.state().orphaned_outside && i.is_orphan())
+        .cloned()
+        .collect();
+    for inst in &dropped {
+        session.expunge(inst)?;
+    }
+    Ok(())
+}
+
 /// Builds the relationship part of a flush; may add objects to the session (cascades).
 pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
     let mut plan = Plan::default();
@@ -267,21 +284,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
     // no save-update cascade here: as SQLAlchemy's, it runs when an object is added and
     // when the program (not a backref) links objects; a related object that is not in the
     // session when the flush runs is left out, its key not copied
-    // pending orphans of a collection whose owner was outside the session leave now, as
-    // SQLAlchemy's flush expunges them
-    let dropped: Vec<Rc<Instance>> = session
-        .new
-        .borrow()
-        .iter()
-        .filter(|i| {
-            let st = i.state();
-            st.orphaned && st.orphaned_outside
-        })
-        .cloned()
-        .collect();
-    for inst in &dropped {
-        session.expunge(inst)?;
-    }
+    expunge_orphans_outside(session)?;
     // members a saved parent's one-to-many gained are saved, whatever delete() said
     for inst in session
         .new
@@ -380,7 +383,9 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                                 Status::Pending => session.expunge(old)?,
                                 _ => {}
                             }
-                        } else {
+                        } else if old.has_parent(&rel) != Some(true) {
+                            // cleared unless another parent took it since (SQLAlchemy's
+                            // has-parent flag: false, or unknown after an expiry)
                             nullify.push(SyncRule {
                                 child: old.clone(),
                                 child_cols: rel.remote.clone(),
@@ -403,11 +408,11 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                 (Direction::OneToMany, RelState::Collection(c)) => {
                     for child in &c.removed {
                         if rel.cascade.delete_orphan {
-                            // an orphan unless another parent took it
-                            let reparented = rel.reverse().is_some_and(|rev| {
-                                matches!(child.rel_state(rev.index), RelState::Scalar(s) if s.value.is_some())
-                            });
-                            if !reparented {
+                            // an orphan when its has-parent flag is false: not when
+                            // another parent took it since (also one whose collection has
+                            // no reverse), nor when it was removed from another parent than
+                            // its last, nor when an expiry made the flag unknown
+                            if child.has_parent(&rel) == Some(false) {
                                 match child.status() {
                                     Status::Persistent => session.delete(child)?,
                                     Status::Pending => session.expunge(child)?,
@@ -417,6 +422,11 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                             // reparented: its new parent's key is copied (when that parent is
                             // in the session); SQLAlchemy never clears the key of a child of a
                             // delete-orphan collection
+                            continue;
+                        }
+                        // cleared unless another parent took it since (SQLAlchemy's
+                        // has-parent flag: false, or unknown after an expiry)
+                        if child.has_parent(&rel) == Some(true) {
                             continue;
                         }
                         nullify.push(SyncRule {
@@ -492,15 +502,19 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
             }
         }
     }
-    // removed from a loaded delete-orphan collection (also one of an object outside the
-    // flush) and not appended to one since: an orphan, as SQLAlchemy's has-parent flag says
+    // an orphan by its has-parent flags (SQLAlchemy's _is_orphan at the start of its flush:
+    // removed from a delete-orphan collection, also one of an object outside the flush, and
+    // not appended to one since)
     let flagged: Vec<Rc<Instance>> = session
         .modified
         .borrow()
         .iter()
         .filter(|i| {
-            let st = i.state();
-            st.orphaned && st.status == Status::Persistent && !st.marked_deleted
+            let candidate = {
+                let st = i.state();
+                st.status == Status::Persistent && !st.marked_deleted
+            };
+            candidate && i.is_orphan()
         })
         .cloned()
         .collect();

@@ -8,6 +8,7 @@ use std::rc::{Rc, Weak};
 use super::attributes::{AttrSet, Changes, History};
 use super::identity::IdentityKey;
 use super::mapper::Mapper;
+use super::relationships::Relationship;
 use super::session::SessionCore;
 use crate::value::Value;
 
@@ -32,6 +33,83 @@ impl Status {
             Status::Detached => "detached",
         }
     }
+}
+
+/// What an object's relationships hold: its own related objects by relationship index, and
+/// the has-parent flags it carries as a member of other objects' one-to-many relationships.
+#[derive(Default)]
+pub struct Rels {
+    /// As many as the mapper has relationships once one is set (a slice: 8 bytes less
+    /// than a Vec, for the flag below).
+    pub states: Box<[super::collections::RelState]>,
+    /// SQLAlchemy's has-parent flags (its `parents`), one per one-to-many relationship
+    /// whose append or remove event reached this object since it was last expired whole;
+    /// a relationship not listed is unknown.
+    pub parents: ParentFlags,
+}
+
+/// The has-parent flags of one object: the first inline (most objects are members of one
+/// relationship: no allocation per member), the others boxed.
+#[derive(Default)]
+pub struct ParentFlags {
+    first: Option<HasParent>,
+    #[allow(clippy::box_collection)]
+    more: Option<Box<Vec<HasParent>>>,
+}
+
+impl ParentFlags {
+    fn iter(&self) -> impl Iterator<Item = &HasParent> {
+        self.first
+            .iter()
+            .chain(self.more.iter().flat_map(|m| m.iter()))
+    }
+
+    fn get(&self, rel: std::ptr::NonNull<Relationship>) -> Option<&HasParent> {
+        self.iter().find(|h| h.rel == rel)
+    }
+
+    fn set(&mut self, rel: std::ptr::NonNull<Relationship>, parent: Option<Weak<Instance>>) {
+        if let Some(h) = self.first.as_mut().filter(|h| h.rel == rel) {
+            h.parent = parent;
+            return;
+        }
+        if let Some(h) = self
+            .more
+            .as_mut()
+            .and_then(|m| m.iter_mut().find(|h| h.rel == rel))
+        {
+            h.parent = parent;
+            return;
+        }
+        let h = HasParent { rel, parent };
+        if self.first.is_none() {
+            self.first = Some(h);
+        } else {
+            self.more.get_or_insert_with(Default::default).push(h);
+        }
+    }
+}
+
+impl std::ops::Deref for Rels {
+    type Target = [super::collections::RelState];
+    fn deref(&self) -> &Self::Target {
+        &self.states
+    }
+}
+
+impl std::ops::DerefMut for Rels {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.states
+    }
+}
+
+/// The has-parent flag of one object for one one-to-many relationship.
+pub struct HasParent {
+    /// The relationship (shared by the mappers of a hierarchy), compared by address.
+    pub rel: std::ptr::NonNull<Relationship>,
+    /// `Some`: it has a parent, the last one recorded (an append, a one-to-one set);
+    /// `None`: removed from that parent (false).
+    pub parent: Option<Weak<Instance>>,
 }
 
 pub struct InstanceState {
@@ -64,10 +142,6 @@ pub struct InstanceState {
     /// resets the object's `expired` flag, its attributes stay expired; `get` and a
     /// many-to-one then return it without loading it. A whole-object expiry sets it back.
     pub expired_flag_reset: bool,
-    /// Last seen leaving a loaded collection of a delete-orphan relationship (and not
-    /// joining one since): SQLAlchemy's has-parent flag set false, which makes a
-    /// persistent object an orphan its next flush deletes.
-    pub orphaned: bool,
     /// A pending object made an orphan through a collection whose owner is not in its
     /// session (SQLAlchemy's `_orphaned_outside_of_session`): its next flush expunges it,
     /// unless it has a parent again. `add` clears it.
@@ -77,10 +151,9 @@ pub struct InstanceState {
     /// Queued on the session's list of modified instances.
     pub queued_modified: bool,
     pub session: Option<Weak<SessionCore>>,
-    /// Related objects by relationship index (see `collections.rs`); `None` for the many
-    /// objects whose relationships were never touched.
-    #[allow(clippy::box_collection)]
-    pub rels: Option<Box<Vec<super::collections::RelState>>>,
+    /// Related objects by relationship index (see `collections.rs`), and the has-parent
+    /// flags; `None` for the many objects whose relationships were never touched.
+    pub rels: Option<Box<Rels>>,
     /// A relationship changed since the last flush.
     pub rels_changed: bool,
     /// A column changed since the column properties were loaded: once the change is
@@ -158,7 +231,6 @@ impl Instance {
                 was_deleted: false,
                 nulls_never_set: AttrSet::default(),
                 expired_flag_reset: false,
-                orphaned: false,
                 orphaned_outside: false,
                 marked_deleted: false,
                 queued_modified: false,
@@ -202,7 +274,6 @@ impl Instance {
                 was_deleted: false,
                 nulls_never_set: AttrSet::default(),
                 expired_flag_reset: false,
-                orphaned: false,
                 orphaned_outside: false,
                 marked_deleted: false,
                 queued_modified: false,
@@ -290,8 +361,11 @@ impl Instance {
                 st.loaded.clear();
                 st.committed.clear();
                 st.expired_flag_reset = false;
-                // SQLAlchemy's whole-object expiry forgets the has-parent flags too
-                st.orphaned = false;
+                // SQLAlchemy's whole-object expiry forgets the has-parent flags too (they
+                // become unknown)
+                if let Some(r) = st.rels.as_mut() {
+                    r.parents = ParentFlags::default();
+                }
                 for v in st.values.iter_mut() {
                     *v = Value::Null;
                 }
@@ -304,6 +378,73 @@ impl Instance {
                 }
             }
         }
+    }
+
+    /// SQLAlchemy's has-parent flag of this object for one-to-many `rel`: `Some(true)`
+    /// a member (the last event appended it), `Some(false)` removed, `None` unknown (no
+    /// event since it was loaded or last expired whole).
+    pub fn has_parent(&self, rel: &Relationship) -> Option<bool> {
+        let st = self.state.borrow();
+        let r = std::ptr::NonNull::from(rel);
+        st.rels.as_ref()?.parents.get(r).map(|h| h.parent.is_some())
+    }
+
+    /// Records the append (`true`) or the removal (`false`) of this object in `parent`'s
+    /// one-to-many `rel`, as SQLAlchemy's `sethasparent`: a removal from another parent than
+    /// the last one recorded (by identity key: two pending parents have the same, none)
+    /// leaves the flag as it is. Only one-to-many relationships keep the flag (those whose
+    /// flush reads it: delete-orphan and the clearing of a removed member's key).
+    pub fn set_has_parent(&self, rel: &Relationship, parent: &Rc<Instance>, value: bool) {
+        if rel.direction != super::relationships::Direction::OneToMany {
+            return;
+        }
+        let r = std::ptr::NonNull::from(rel);
+        let last = self
+            .state
+            .borrow()
+            .rels
+            .as_ref()
+            .and_then(|x| x.parents.get(r).map(|h| h.parent.clone()));
+        if !value {
+            if let Some(Some(last)) = &last {
+                match last.upgrade() {
+                    Some(l) if Rc::ptr_eq(&l, parent) => {}
+                    Some(l) => {
+                        if l.state().key != parent.state().key {
+                            return;
+                        }
+                    }
+                    // the last parent is gone: SQLAlchemy compares its key (and raises
+                    // StaleDataError when it differs); it is not known here, the flag stays
+                    None => return,
+                }
+            }
+        }
+        let flag = value.then(|| Rc::downgrade(parent));
+        let mut st = self.state.borrow_mut();
+        st.rels
+            .get_or_insert_with(Default::default)
+            .parents
+            .set(r, flag);
+    }
+
+    /// SQLAlchemy's `_is_orphan`: the has-parent flag of a delete-orphan relationship to
+    /// this object's class (or a class it inherits from) is false, or unknown for an object
+    /// without an identity key (a persistent one is assumed to have its parent).
+    pub fn is_orphan(&self) -> bool {
+        let optimistic = self.state.borrow().key.is_some();
+        let mut m = Some(&self.mapper);
+        while let Some(mapper) = m {
+            for rel in mapper.delete_orphans.borrow().iter() {
+                if let Some(rel) = rel.upgrade() {
+                    if !self.has_parent(&rel).unwrap_or(optimistic) {
+                        return true;
+                    }
+                }
+            }
+            m = mapper.inherits();
+        }
+        false
     }
 
     /// Expires the column properties when a column change was flushed since they were
@@ -394,6 +535,17 @@ mod tests {
     /// Every loaded row keeps one `Rc<Instance>`: its size is memory per row (W2's peak).
     /// 120 bytes plus `Rc`'s two counts is a 144-byte malloc chunk (glibc); one more word
     /// is 160.
+    /// The relationships box of an object: its relationships' states and one has-parent
+    /// flag inline (40 bytes, a 48-byte malloc chunk), more flags boxed.
+    #[test]
+    fn rels_stay_compact() {
+        assert!(
+            std::mem::size_of::<Rels>() <= 40,
+            "Rels grew to {} bytes",
+            std::mem::size_of::<Rels>()
+        );
+    }
+
     #[test]
     fn instance_stays_compact() {
         assert!(

@@ -73,6 +73,9 @@ pub struct Mapper {
     pub ident_id: u32,
     /// Its place in an inheritance hierarchy (`None` for the many plain models: one check).
     pub inherit: Option<Box<Inheritance>>,
+    /// The delete-orphan relationships of other classes whose target it is (SQLAlchemy's
+    /// `_delete_orphans`): an object of it is an orphan when it has no parent in one.
+    pub delete_orphans: RefCell<Vec<Weak<Relationship>>>,
 }
 
 /// A mapper's place in an inheritance hierarchy (single-table, joined-table or concrete).
@@ -191,6 +194,7 @@ impl Mapper {
             class_lineage: Vec::new(),
             ident_id: 0,
             inherit: None,
+            delete_orphans: RefCell::new(Vec::new()),
         })
         .map(|mut m: Mapper| {
             m.ident_id = m.id;

@@ -516,6 +516,20 @@ pub fn configure(mappers: &[Rc<Mapper>], tables: &dyn Fn(&str) -> Option<Rc<Tabl
             other.back.set(Some(r.index));
         }
     }
+    // each delete-orphan relationship is listed on its target (once: a subclass shares its
+    // parent's relationships, and configure runs again for models declared later)
+    for m in mappers {
+        for r in m.relationships.borrow().iter() {
+            if !r.cascade.delete_orphan || r.viewonly {
+                continue;
+            }
+            let target = r.target();
+            let mut list = target.delete_orphans.borrow_mut();
+            if !list.iter().any(|w| std::ptr::eq(w.as_ptr(), Rc::as_ptr(r))) {
+                list.push(Rc::downgrade(r));
+            }
+        }
+    }
     Ok(())
 }
 

@@ -580,6 +580,9 @@ impl SessionCore {
         if !self.has_pending_changes() && !self.closed.get() {
             return Ok(());
         }
+        if self.pending_rollback.borrow().is_some() {
+            super::dependency::expunge_orphans_outside(self)?;
+        }
         self.check_usable()?;
         if !self.has_pending_changes() {
             return Ok(());

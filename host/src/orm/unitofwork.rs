@@ -426,22 +426,33 @@ fn apply_rules(
         .iter()
         .filter(|r| pick(r) && !plan.blocked.contains(&Rc::as_ptr(&r.child)))
     {
-        for (n, &c) in rule.child_cols.iter().enumerate() {
-            let v = match &rule.parent {
-                None => Value::Null,
-                Some((p, cols)) => value_after(p, cols[n], inserted, index)?.ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::CircularDependencyError,
-                        format!(
-                            "Circular dependency detected: {} must be inserted before {} can point at it, and it points back; set post_update on one of the relationships",
-                            p.describe(),
-                            rule.child.describe()
-                        ),
-                    )
-                })?,
-            };
-            set_key_column(undo, &rule.child, c, v);
-        }
+        apply_rule(rule, inserted, index, undo)?;
+    }
+    Ok(())
+}
+
+/// Applies one sync rule to its child's foreign key.
+fn apply_rule(
+    rule: &SyncRule,
+    inserted: &[InsertOutcome],
+    index: &Inserted,
+    undo: &mut Undo,
+) -> Result<()> {
+    for (n, &c) in rule.child_cols.iter().enumerate() {
+        let v = match &rule.parent {
+            None => Value::Null,
+            Some((p, cols)) => value_after(p, cols[n], inserted, index)?.ok_or_else(|| {
+                Error::new(
+                    ErrorKind::CircularDependencyError,
+                    format!(
+                        "Circular dependency detected: {} must be inserted before {} can point at it, and it points back; set post_update on one of the relationships",
+                        p.describe(),
+                        rule.child.describe()
+                    ),
+                )
+            })?,
+        };
+        set_key_column(undo, &rule.child, c, v);
     }
     Ok(())
 }
@@ -558,6 +569,18 @@ fn insert_ready(
     undo: &mut Undo,
 ) -> Result<()> {
     apply_rules_to(plan, rows, inserted, index, undo)?;
+    insert_indexed(conn, table, rows, inserted, index, undo)
+}
+
+/// INSERTs `rows`, their keys copied, each object's outcome indexed.
+fn insert_indexed(
+    conn: &Connection,
+    table: &Rc<Table>,
+    rows: &[&Rc<Instance>],
+    inserted: &mut Vec<InsertOutcome>,
+    index: &mut Inserted,
+    undo: &mut Undo,
+) -> Result<()> {
     // as SQLAlchemy's save_obj, which meets the unloadable key when it saves the mapper:
     // after the keys of earlier tables are in and copied into these rows
     for inst in rows {
@@ -635,15 +658,40 @@ impl StateLevels {
         }
         apply_rules(
             plan,
-            &|r| {
-                at.contains(&(r as *const SyncRule))
-                    && awaited_parent(r, index).is_none()
-                    && !taken_by_another_parent(plan, r)
-            },
+            &|r| at.contains(&(r as *const SyncRule)) && awaited_parent(r, index).is_none(),
             inserted,
             index,
             undo,
         )
+    }
+
+    /// Copies the keys of `rows` (again, for those a step copied already), in the order of
+    /// the steps that copy them: a member one parent's collection lost and another's gained
+    /// ends with the key of the later step (the new parent's key, or NULL when its has-parent
+    /// flag let the old parent's step clear it after the new one's copy).
+    fn apply_in_step_order(
+        &self,
+        plan: &Plan,
+        rows: &[&Rc<Instance>],
+        inserted: &[InsertOutcome],
+        index: &Inserted,
+        undo: &mut Undo,
+    ) -> Result<()> {
+        let set: FxHashSet<*const Instance> = rows.iter().map(|r| Rc::as_ptr(r)).collect();
+        let mut picked: Vec<(usize, &SyncRule)> = plan
+            .rules
+            .iter()
+            .zip(&self.copies)
+            .filter(|(r, _)| {
+                set.contains(&Rc::as_ptr(&r.child)) && !plan.blocked.contains(&Rc::as_ptr(&r.child))
+            })
+            .map(|(r, c)| (c.unwrap_or(0), r))
+            .collect();
+        picked.sort_by_key(|(l, _)| *l);
+        for (_, rule) in picked {
+            apply_rule(rule, inserted, index, undo)?;
+        }
+        Ok(())
     }
 
     /// Sends level `l`'s UPDATEs, then its INSERTs.
@@ -665,7 +713,7 @@ impl StateLevels {
             .map(|n| &self.rows[n])
             .collect();
         if !ups.is_empty() {
-            apply_rules_to(plan, &ups, inserted, index, undo)?;
+            self.apply_in_step_order(plan, &ups, inserted, index, undo)?;
             done.extend(ups.iter().map(|r| Rc::as_ptr(r)));
             update_with_events(conn, table, &ups, updated)?;
         }
@@ -674,7 +722,8 @@ impl StateLevels {
             .map(|n| &self.rows[n])
             .collect();
         if !ins.is_empty() {
-            insert_ready(conn, plan, table, &ins, inserted, index, undo)?;
+            self.apply_in_step_order(plan, &ins, inserted, index, undo)?;
+            insert_indexed(conn, table, &ins, inserted, index, undo)?;
         }
         Ok(())
     }
@@ -689,18 +738,29 @@ fn state_levels(
     new: &[&Rc<Instance>],
     done: &FxHashSet<*const Instance>,
 ) -> StateLevels {
-    let modified: Vec<Rc<Instance>> = session
+    // (an object whose deletion the flush cancelled is saved too, modified or not: a
+    // state of SQLAlchemy's per-state sort like the others)
+    let saved = |i: &Rc<Instance>| {
+        i.mapper.table.id == table.id
+            && !i.state().marked_deleted
+            && !done.contains(&Rc::as_ptr(i))
+            && !plan.blocked.contains(&Rc::as_ptr(i))
+    };
+    let mut modified: Vec<Rc<Instance>> = session
         .modified
         .borrow()
         .iter()
-        .filter(|i| {
-            i.mapper.table.id == table.id
-                && !i.state().marked_deleted
-                && !done.contains(&Rc::as_ptr(i))
-                && !plan.blocked.contains(&Rc::as_ptr(i))
-        })
+        .filter(|i| saved(i))
         .cloned()
         .collect();
+    for c in &plan.cancelled_deletes {
+        if c.status() == Status::Persistent
+            && saved(c)
+            && !modified.iter().any(|m| Rc::ptr_eq(m, c))
+        {
+            modified.push(c.clone());
+        }
+    }
     let rows: Vec<&Rc<Instance>> = modified.iter().chain(new.iter().copied()).collect();
     let at: FxHashMap<*const Instance, usize> = rows
         .iter()
@@ -1327,8 +1387,9 @@ fn copy_into_held_up_rows(
 }
 
 /// A rule clearing the key of a member a collection lost while another rule gives it
-/// another parent's key: SQLAlchemy's OneToManyDP checks hasparent() first and leaves the
-/// key it had (the new parent's step writes it).
+/// another parent's key (its has-parent flag unknown after an expiry, or false): outside a
+/// tree the new parent's step is taken to come last (SQLAlchemy's order of the states of
+/// one step is that of a set).
 fn taken_by_another_parent(plan: &Plan, rule: &SyncRule) -> bool {
     rule.parent.is_none()
         && plan.rules.iter().any(|r| {
