@@ -2974,8 +2974,8 @@ describe("seeds: a many-to-one set back to the object it held", function()
     s2:add(c)
     s2:flush()
     assert.is_true(orm.inspect(p1).transient)
+    assert.is_not_nil(p2.id)
     assert.equal(p2.id, c.parent_id)
-    assert.equal(2, p2.id)
   end)
 end)
 
@@ -2993,9 +2993,10 @@ describe("seeds: a rollback that clears generated keys (BEHAVIOUR 1)", function(
     assert.is_nil(p.id)
     s:add(c) -- p follows through the many-to-one; x does not come back
     s:flush()
-    assert.equal(1, p.id)
-    assert.equal(1, c.parent_id)
-    assert.equal(1, env.scalar("SELECT parent_id FROM dc_children"))
+    assert.is_not_nil(p.id)
+    assert.are_not.equal(2, p.id) -- a new key (SQLite reuses 1, a sequence goes on)
+    assert.equal(p.id, c.parent_id)
+    assert.equal(p.id, env.scalar("SELECT parent_id FROM dc_children"))
   end)
 end)
 
