@@ -99,3 +99,24 @@ describe("__mapper_args__ batch", function()
     assert.truthy(tostring(err):find("bacth", 1, true) and tostring(err):find("batch", 1, true))
   end)
 end)
+
+describe("rows of nothing but defaults", function()
+  it("each get their own INSERT ... DEFAULT VALUES and key (the servers batch other rows)", function()
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local Bare = Base:model("Bare", {
+      __tablename__ = "bare_rows",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    local a, b, c = Bare{}, Bare{}, Bare{}
+    s:add_all({ a, b, c })
+    s:commit()
+    assert.is_true(a.id ~= b.id and b.id ~= c.id and a.id ~= c.id)
+    assert.equal(3, s:execute(orm.text("SELECT count(*) FROM bare_rows")):scalar())
+    assert.equal(a, s:get(Bare, a.id))
+    s:close()
+    Base.metadata:drop_all(engine)
+  end)
+end)

@@ -495,7 +495,12 @@ impl Connection {
             return Ok(total);
         }
         let width = rows.first().map_or(0, |r| r.len()).max(1);
-        let per = d.insert_batch_rows().min(d.max_params() / width).max(1);
+        // a row of nothing but defaults is `DEFAULT VALUES`: one row per statement
+        let per = if ins.values.is_empty() {
+            1
+        } else {
+            d.insert_batch_rows().min(d.max_params() / width).max(1)
+        };
         let mut stmt = ins.clone();
         if let (true, Some(g)) = (returning, generated) {
             stmt.returning = vec![crate::sql::Expr::column(&ins.table, g)];
