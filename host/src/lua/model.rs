@@ -536,25 +536,7 @@ pub fn declare(
             cols[i].default = Some(crate::schema::ColumnDefault::Value(Value::Integer(1)));
         }
     }
-    let mut constraints = Vec::new();
-    let mut indexes = Vec::new();
-    if let Some(args) = table_args {
-        for v in args.sequence_values::<LuaValue>() {
-            match table_arg(&v?, name)? {
-                Some(TableArg::Constraint(c)) => constraints.push(c),
-                Some(TableArg::Index(i)) => indexes.push(i),
-                None => {}
-            }
-        }
-    }
-    let table = Rc::new(
-        Table::new(&tablename, cols, constraints, indexes)
-            .map_err(|mut e| {
-                e.message = format!("model {name}: {}", e.message);
-                e
-            })
-            .lua()?,
-    );
+    let table = Rc::new(model_table(name, &tablename, cols, table_args.as_ref())?);
     let props = super::computed::resolve_props(name, &columns, &table, &declared.props)?;
     let mut mapper = Mapper::new(name, table.clone())
         .lua()?
@@ -861,9 +843,28 @@ fn concrete_table(
     for (key, s) in &spec.columns {
         cols.push(s.build(lua, key, &base.type_map, &base.metadata, name)?);
     }
+    let table = Rc::new(model_table(
+        name,
+        tablename,
+        cols,
+        spec.table_args.as_ref(),
+    )?);
+    crate::orm::concrete::check_table(name, &table).lua()?;
+    base.metadata.add(table.clone()).lua()?;
+    Ok(table)
+}
+
+/// A model's table: `cols` with the constraints and indexes of its `__table_args__`; an
+/// error names the model.
+fn model_table(
+    name: &str,
+    tablename: &str,
+    cols: Vec<crate::schema::Column>,
+    table_args: Option<&mlua::Table>,
+) -> LuaResult<Table> {
     let mut constraints = Vec::new();
     let mut indexes = Vec::new();
-    if let Some(args) = &spec.table_args {
+    if let Some(args) = table_args {
         for v in args.sequence_values::<LuaValue>() {
             match table_arg(&v?, name)? {
                 Some(TableArg::Constraint(c)) => constraints.push(c),
@@ -872,17 +873,12 @@ fn concrete_table(
             }
         }
     }
-    let table = Rc::new(
-        Table::new(tablename, cols, constraints, indexes)
-            .map_err(|mut e| {
-                e.message = format!("model {name}: {}", e.message);
-                e
-            })
-            .lua()?,
-    );
-    crate::orm::concrete::check_table(name, &table).lua()?;
-    base.metadata.add(table.clone()).lua()?;
-    Ok(table)
+    Table::new(tablename, cols, constraints, indexes)
+        .map_err(|mut e| {
+            e.message = format!("model {name}: {}", e.message);
+            e
+        })
+        .lua()
 }
 
 /// A single-table subclass's table: the parent's with the subclass's own columns after its
@@ -951,23 +947,7 @@ fn joined_table(
     for (key, s) in &spec.columns {
         cols.push(s.build(lua, key, &base.type_map, &base.metadata, name)?);
     }
-    let mut constraints = Vec::new();
-    let mut indexes = Vec::new();
-    if let Some(args) = &spec.table_args {
-        for v in args.sequence_values::<LuaValue>() {
-            match table_arg(&v?, name)? {
-                Some(TableArg::Constraint(c)) => constraints.push(c),
-                Some(TableArg::Index(i)) => indexes.push(i),
-                None => {}
-            }
-        }
-    }
-    let local = Table::new(tablename, cols, constraints, indexes)
-        .map_err(|mut e| {
-            e.message = format!("model {name}: {}", e.message);
-            e
-        })
-        .lua()?;
+    let local = model_table(name, tablename, cols, spec.table_args.as_ref())?;
     if local.primary_key().is_empty() {
         return Err(arg(format!(
             "model {name}: table '{tablename}' needs a primary key, a foreign key to {}'s (joined-table inheritance)",
