@@ -137,7 +137,12 @@ function Runner.new(url)
     for k = 1, type(params) == "table" and #params or 0 do parts[k] = tostring(params[k]) end
     io.stderr:write("lua: ", sql, "  (", table.concat(parts, ", "), ")\n")
   end or nil
-  self.engine = orm.create_engine(url, { echo = echo })
+  -- on a file, each session one real transaction from its first statement, reads
+  -- included, as sa_runner.py's engine (BEGIN from its "begin" event): one snapshot
+  self.engine = orm.create_engine(url, {
+    echo = echo,
+    sqlite_begin = url ~= "sqlite://" and "deferred" or nil,
+  })
   M.Base.metadata:create_all(self.engine)
   self.h, self.rev, self.s = {}, {}, {}
   self.cls = {}
