@@ -1034,28 +1034,8 @@ fn declare_subclass(
         parent.ident_id
     };
     let identity = match (&spec.poly_identity, on) {
-        (Some(v), _) if spec.concrete => {
-            let v = concrete_identity(name, v)?;
-            if let Some(other) = map.get(&v) {
-                return Err(arg(format!(
-                    "model {name}: __mapper_args__.polymorphic_identity {} is already the identity of {}",
-                    super::convert::lua_debug(spec.poly_identity.as_ref().expect("given")),
-                    other.class_name
-                )));
-            }
-            Some(v)
-        }
-        (Some(v), Some(on)) => {
-            let v = identity_value(lua, name, v, &mapper, on)?;
-            if let Some(other) = map.get(&v) {
-                return Err(arg(format!(
-                    "model {name}: __mapper_args__.polymorphic_identity {} is already the identity of {}",
-                    super::convert::lua_debug(spec.poly_identity.as_ref().expect("given")),
-                    other.class_name
-                )));
-            }
-            Some(v)
-        }
+        (Some(v), _) if spec.concrete => Some(concrete_identity(name, v)?),
+        (Some(v), Some(on)) => Some(identity_value(lua, name, v, &mapper, on)?),
         (Some(_), None) => {
             return Err(arg(format!(
                 "model {name}: __mapper_args__.polymorphic_identity needs polymorphic_on (the discriminator column) on the base of the hierarchy ({})",
@@ -1064,6 +1044,13 @@ fn declare_subclass(
         }
         (None, _) => None,
     };
+    if let Some(other) = identity.as_ref().and_then(|v| map.get(v)) {
+        return Err(arg(format!(
+            "model {name}: __mapper_args__.polymorphic_identity {} is already the identity of {}",
+            super::convert::lua_debug(spec.poly_identity.as_ref().expect("given")),
+            other.class_name
+        )));
+    }
     mapper.inherit = Some(Box::new(crate::orm::mapper::Inheritance {
         parent: Some(parent.clone()),
         on,

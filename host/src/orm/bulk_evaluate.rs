@@ -42,23 +42,10 @@ pub(crate) fn unevaluable(expr: &Expr, target: &Mapper) -> Option<String> {
         Expr::Grouping(x) | Expr::Unary(UnaryOp::Not, x) => unevaluable(x, target),
         Expr::List(BinOp::And | BinOp::Or, xs) => xs.iter().find_map(|x| unevaluable(x, target)),
         Expr::Binary(l, op, r) => match op {
-            BinOp::Eq
-            | BinOp::Ne
-            | BinOp::Lt
-            | BinOp::Le
-            | BinOp::Gt
-            | BinOp::Ge
-            | BinOp::Is
-            | BinOp::IsNot
-            | BinOp::And
-            | BinOp::Or
-            | BinOp::Add
-            | BinOp::Sub
-            | BinOp::Mul
-            | BinOp::Div
-            | BinOp::Mod
-            | BinOp::Concat => unevaluable(l, target).or_else(|| unevaluable(r, target)),
-            op => Some(format!("Cannot evaluate operator{}", op.sql().trim_end())),
+            BinOp::Like | BinOp::NotLike | BinOp::ILike | BinOp::NotILike | BinOp::FloorDiv => {
+                Some(format!("Cannot evaluate operator{}", op.sql().trim_end()))
+            }
+            _ => unevaluable(l, target).or_else(|| unevaluable(r, target)),
         },
         Expr::In { expr, items, .. } => unevaluable(expr, target).or_else(|| {
             items
