@@ -3115,3 +3115,27 @@ describe("h-orphan: has-parent flags (seeds 1050, 269)", function()
     end
   end)
 end)
+
+describe("seeds: a bulk statement's evaluation skips an object expired as a whole", function()
+  it("even with an attribute set since: its change stays and is flushed (seed 663)", function()
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local P = Base:model("EwParent", {
+      __tablename__ = "ew_parents",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30)),
+      score = orm.Column(orm.Integer),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine, { autoflush = false })
+    local p = P{ name = "a", score = 9 }
+    s:add(p)
+    s:commit() -- expired as a whole
+    p.score = nil
+    s:execute(orm.update(P):where(P.name:in_({ "a", "b" })):values({ score = 3 }), nil,
+      { synchronize_session = "evaluate" })
+    assert.is_true(orm.inspect(p).modified) -- its change to score stays
+    s:flush()
+    assert.is_nil(s:execute(orm.text("SELECT score FROM ew_parents")):scalar())
+  end)
+end)

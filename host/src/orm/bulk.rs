@@ -263,10 +263,11 @@ impl SessionCore {
             .values()
             .filter(|i| {
                 let st = i.state();
-                i.mapper.isa(mapper)
-                    && st.status != Status::Deleted
-                    && (st.expired_flag_reset
-                        || (0..i.mapper.attrs.len()).any(|a| st.loaded.contains(a)))
+                // expired as a whole (SQLAlchemy's `state.expired`): its key expired with the
+                // rest and no load since; an attribute set after the expiry does not count
+                let expired =
+                    !st.expired_flag_reset && i.mapper.pk.iter().any(|&k| !st.loaded.contains(k));
+                i.mapper.isa(mapper) && st.status != Status::Deleted && !expired
             })
             .cloned()
             .collect();
