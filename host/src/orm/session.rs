@@ -904,10 +904,7 @@ impl SessionCore {
             .collect();
         // the objects whose generated key (loaded) the rollback clears
         let mut cleared: super::identity::FxHashSet<*const Instance> = Default::default();
-        let made_transient: Vec<Rc<Instance>> = frames
-            .iter()
-            .flat_map(|f| f.inserted.iter().cloned())
-            .collect();
+        let mut made_transient: Vec<Rc<Instance>> = Vec::new();
         for f in frames {
             for (inst, old) in f.rekeyed.into_iter().rev() {
                 let mut map = self.identity.borrow_mut();
@@ -966,6 +963,7 @@ impl SessionCore {
                     st.committed.clear();
                 }
                 inst.detach();
+                made_transient.push(inst);
             }
             for inst in f.added {
                 if inst.status() == Status::Pending && self.owns(&inst) {
