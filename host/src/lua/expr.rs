@@ -758,12 +758,6 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                     )))
                 }
             };
-            if mapper.table.joined.is_some() {
-                return Err(super::error::invalid(format!(
-                    "orm.aliased({}): aliasing a joined-table inheritance subclass is not supported yet",
-                    mapper.class_name
-                )));
-            }
             if mapper.reads_union() {
                 return Err(super::error::invalid(format!(
                     "orm.aliased({}): aliasing a class read through the polymorphic union of its concrete-table hierarchy is not supported yet",

@@ -591,6 +591,14 @@ impl<'a> Compiler<'a> {
         self.outer_froms.extend(froms.iter().map(|f| f.table_id()));
         self.outer_froms
             .extend(s.joins.iter().map(|j| j.target.table_id()));
+        // a subquery correlates to the tables of a joined subclass's join too
+        for f in froms.iter().chain(s.joins.iter().map(|j| &j.target)) {
+            if let FromItem::Table(t) = f {
+                if let Some(j) = &t.joined {
+                    self.outer_froms.extend(j.tables.iter().map(|x| x.id));
+                }
+            }
+        }
         let r = self.select_body(s, &froms);
         self.outer_froms.truncate(mark);
         r
@@ -665,11 +673,14 @@ impl<'a> Compiler<'a> {
                 Some(j) => self.joined_from(j),
             },
             FromItem::Derived(d) => match &d.kind {
-                DerivedKind::Alias(t) => {
-                    self.ident(&t.name);
-                    self.sql.push_str(" AS ");
-                    self.ident(&d.table.name);
-                }
+                DerivedKind::Alias(t) => match &t.joined {
+                    Some(j) => self.joined_subquery(t, j, &d.table.name),
+                    None => {
+                        self.ident(&t.name);
+                        self.sql.push_str(" AS ");
+                        self.ident(&d.table.name);
+                    }
+                },
                 DerivedKind::Subquery(inner) => {
                     // a FROM subquery does not correlate to the enclosing statement
                     let outer = std::mem::take(&mut self.outer_froms);
@@ -707,6 +718,33 @@ impl<'a> Compiler<'a> {
             },
         }
         Ok(())
+    }
+
+    /// A joined-table subclass's alias: its join as a subquery, as SQLAlchemy's
+    /// `aliased(Engineer)` (not flat): `(SELECT employees.id AS id, ..., engineers.language
+    /// AS language FROM employees JOIN engineers ON ...) AS name`.
+    fn joined_subquery(
+        &mut self,
+        t: &Rc<crate::schema::Table>,
+        j: &crate::schema::joined::Joined,
+        name: &str,
+    ) {
+        self.sql.push_str("(SELECT ");
+        for (i, col) in t.columns.iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(", ");
+            }
+            let (real, c) = j.real(i);
+            self.ident(&real.name);
+            self.sql.push('.');
+            self.ident(&real.columns[c].name);
+            self.sql.push_str(" AS ");
+            self.ident(&col.name);
+        }
+        self.sql.push_str(" \nFROM ");
+        self.joined_from(j);
+        self.sql.push_str(") AS ");
+        self.ident(name);
     }
 
     /// A joined-table subclass's tables: `base JOIN sub ON base.id = sub.id ...`.
@@ -1672,6 +1710,70 @@ mod tests {
 
     fn eq(l: Expr, r: Expr) -> Expr {
         Expr::compare(l, BinOp::Eq, r)
+    }
+
+    /// `employees` and `engineers` (its key a foreign key to `employees.id`), and the joined
+    /// table of the subclass over both.
+    fn engineers_joined() -> (Rc<Table>, Rc<Table>) {
+        let mut id = Column::new("id", SqlType::Integer);
+        id.primary_key = true;
+        let base = Rc::new(
+            Table::new(
+                "employees",
+                vec![id.clone(), Column::new("name", SqlType::String(None))],
+                vec![],
+                vec![],
+            )
+            .unwrap(),
+        );
+        id.foreign_keys.push(crate::schema::column::ForeignKey {
+            target: "employees.id".to_string(),
+            name: None,
+            ondelete: None,
+            onupdate: None,
+        });
+        let sub = Rc::new(
+            Table::new(
+                "engineers",
+                vec![id, Column::new("language", SqlType::String(None))],
+                vec![],
+                vec![],
+            )
+            .unwrap(),
+        );
+        let joined = crate::schema::joined::join_tables("Engineer", &base, &sub).unwrap();
+        (base, Rc::new(joined))
+    }
+
+    #[test]
+    fn a_joined_subclass_join_hides_the_tables_it_joins() {
+        let (base, joined) = engineers_joined();
+        let lang = joined
+            .columns
+            .iter()
+            .position(|c| c.name == "language")
+            .unwrap();
+        let s = Select::new(vec![Expr::column(&base, 1), Expr::column(&joined, lang)]);
+        assert_eq!(
+            sql(Statement::Select(s)).sql,
+            "SELECT employees.name, engineers.language \nFROM employees JOIN engineers ON employees.id = engineers.id"
+        );
+    }
+
+    #[test]
+    fn an_alias_of_a_joined_subclass_reads_its_join_as_a_subquery() {
+        let (_, joined) = engineers_joined();
+        let e = Derived::alias(&joined, "e1").unwrap();
+        let lang = joined
+            .columns
+            .iter()
+            .position(|c| c.name == "language")
+            .unwrap();
+        let s = Select::new(vec![e.column(lang)]);
+        assert_eq!(
+            sql(Statement::Select(s)).sql,
+            "SELECT e1.language \nFROM (SELECT employees.id AS id, employees.name AS name, engineers.language AS language \nFROM employees JOIN engineers ON employees.id = engineers.id) AS e1"
+        );
     }
 
     #[test]

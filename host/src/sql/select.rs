@@ -443,6 +443,17 @@ impl Select {
             }
             out.push(f);
         }
+        // as SQLAlchemy's display FROMs: a joined-table subclass's join hides the tables it
+        // joins (and a parent class's join it extends), so `select(Employee,
+        // Engineer.language)` reads `employees JOIN engineers` once
+        if out.iter().any(|f| joined_of(f).is_some()) {
+            let hidden: Vec<bool> = out
+                .iter()
+                .map(|f| out.iter().any(|by| hides(by, f)))
+                .collect();
+            let mut keep = hidden.into_iter();
+            out.retain(|_| !keep.next().unwrap_or(false));
+        }
         out
     }
 
@@ -629,5 +640,31 @@ pub fn infer_onclause(lefts: &[FromItem], target: &FromItem) -> Result<Expr> {
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
+    }
+}
+
+/// The tables a FROM item that is a joined-table subclass's join reads.
+fn joined_of(f: &FromItem) -> Option<&[Rc<Table>]> {
+    match f {
+        FromItem::Table(t) => t.joined.as_ref().map(|j| j.tables.as_slice()),
+        FromItem::Derived(_) => None,
+    }
+}
+
+/// Whether `by`, a joined subclass's join, contains `f`: one of its tables, or the join of a
+/// parent class (its first tables).
+fn hides(by: &FromItem, f: &FromItem) -> bool {
+    let Some(tables) = joined_of(by) else {
+        return false;
+    };
+    match f {
+        FromItem::Table(t) => match &t.joined {
+            None => tables.iter().any(|x| x.id == t.id),
+            Some(j) => {
+                j.tables.len() < tables.len()
+                    && j.tables.iter().zip(tables).all(|(a, b)| a.id == b.id)
+            }
+        },
+        FromItem::Derived(_) => false,
     }
 }
