@@ -3139,3 +3139,52 @@ describe("seeds: a bulk statement's evaluation skips an object expired as a whol
     assert.is_nil(s:execute(orm.text("SELECT score FROM ew_parents")):scalar())
   end)
 end)
+
+describe("seeds: both sides of a pair copy into one row", function()
+  -- SQLAlchemy runs the steps of one level of its flush in the order of their sort keys
+  -- (the declaring class, "_", the relationship's key): when a child's many-to-one and a
+  -- parent's collection disagree (the many-to-one set while the child was detached and
+  -- expired, so the old parent's collection kept it), the later step's copy stays. Checked
+  -- in SQLAlchemy 2.0.58 with both orders of class names (seed 1008).
+  local function run(parent_name, child_name)
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local P = Base:model(parent_name, {
+      __tablename__ = parent_name:lower(),
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(20)),
+      children = orm.relationship(child_name, { back_populates = "parent" }),
+    })
+    local C = Base:model(child_name, {
+      __tablename__ = child_name:lower(),
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      label = orm.Column(orm.String(20)),
+      parent_id = orm.Column(orm.Integer, orm.ForeignKey(parent_name:lower() .. ".id")),
+      parent = orm.relationship(parent_name, { back_populates = "children" }),
+    })
+    Base.metadata:create_all(engine)
+    local s1 = orm.Session(engine)
+    local c = C{ label = "c" }
+    s1:add(c)
+    local p = P{ name = "p" } -- not in the session: c is saved without it
+    p.children:append(c)
+    s1:add(P{ name = "q" })
+    s1:commit()
+    s1:close()
+    c.parent = nil -- detached and expired: p's collection keeps c
+    local s2 = orm.Session(engine)
+    s2:add(p) -- cascades c
+    s2:commit()
+    return s2:execute(orm.text("SELECT parent_id FROM " .. child_name:lower())):scalar(), p.id
+  end
+
+  it("the parent's collection last when its class sorts after the child's", function()
+    local parent_id, p_id = run("SkParent", "SkChild") -- SkChild_parent, then SkParent_children
+    assert.equal(p_id, parent_id)
+  end)
+
+  it("the child's many-to-one last when its class sorts after the parent's", function()
+    local parent_id = run("AkOwner", "ZkItem") -- AkOwner_children, then ZkItem_parent
+    assert.is_nil(parent_id)
+  end)
+end)

@@ -280,7 +280,8 @@ pub(crate) fn expunge_orphans_outside(session: &SessionCore) -> Result<()> {
 pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
     let mut plan = Plan::default();
     let mut nullify: Vec<SyncRule> = Vec::new();
-    let mut set: Vec<SyncRule> = Vec::new();
+    // each with the relationship whose step copies it (see `Relationship::sort_key`)
+    let mut set: Vec<(Rc<Relationship>, SyncRule)> = Vec::new();
     // no save-update cascade here: as SQLAlchemy's, it runs when an object is added and
     // when the program (not a backref) links objects; a related object that is not in the
     // session when the flush runs is left out, its key not copied
@@ -362,13 +363,16 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                     {
                         continue; // SQLAlchemy warns "not in session" and copies nothing
                     }
-                    set.push(SyncRule {
-                        child: inst.clone(),
-                        child_cols: rel.local.clone(),
-                        parent: s.value.map(|p| (p, rel.remote.clone())),
-                        post_update: rel.post_update,
-                        one_to_many_of: None,
-                    });
+                    set.push((
+                        rel.clone(),
+                        SyncRule {
+                            child: inst.clone(),
+                            child_cols: rel.local.clone(),
+                            parent: s.value.map(|p| (p, rel.remote.clone())),
+                            post_update: rel.post_update,
+                            one_to_many_of: None,
+                        },
+                    ));
                 }
                 (Direction::OneToMany, RelState::Scalar(s)) if s.changed => {
                     // the one-to-one's replaced child: an orphan, or unlinked
@@ -396,13 +400,16 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                         }
                     }
                     if let Some(child) = s.value {
-                        set.push(SyncRule {
-                            child,
-                            child_cols: rel.remote.clone(),
-                            parent: Some((inst.clone(), rel.local.clone())),
-                            post_update: rel.post_update,
-                            one_to_many_of: Some(inst.clone()),
-                        });
+                        set.push((
+                            rel.clone(),
+                            SyncRule {
+                                child,
+                                child_cols: rel.remote.clone(),
+                                parent: Some((inst.clone(), rel.local.clone())),
+                                post_update: rel.post_update,
+                                one_to_many_of: Some(inst.clone()),
+                            },
+                        ));
                     }
                 }
                 (Direction::OneToMany, RelState::Collection(c)) => {
@@ -438,13 +445,16 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                         });
                     }
                     for child in &c.added {
-                        set.push(SyncRule {
-                            child: child.clone(),
-                            child_cols: rel.remote.clone(),
-                            parent: Some((inst.clone(), rel.local.clone())),
-                            post_update: rel.post_update,
-                            one_to_many_of: Some(inst.clone()),
-                        });
+                        set.push((
+                            rel.clone(),
+                            SyncRule {
+                                child: child.clone(),
+                                child_cols: rel.remote.clone(),
+                                parent: Some((inst.clone(), rel.local.clone())),
+                                post_update: rel.post_update,
+                                one_to_many_of: Some(inst.clone()),
+                            },
+                        ));
                     }
                 }
                 (Direction::OneToMany, RelState::Pending(c)) => {
@@ -459,13 +469,16 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                         continue;
                     }
                     for child in &c.added {
-                        set.push(SyncRule {
-                            child: child.clone(),
-                            child_cols: rel.remote.clone(),
-                            parent: Some((inst.clone(), rel.local.clone())),
-                            post_update: rel.post_update,
-                            one_to_many_of: Some(inst.clone()),
-                        });
+                        set.push((
+                            rel.clone(),
+                            SyncRule {
+                                child: child.clone(),
+                                child_cols: rel.remote.clone(),
+                                parent: Some((inst.clone(), rel.local.clone())),
+                                post_update: rel.post_update,
+                                one_to_many_of: Some(inst.clone()),
+                            },
+                        ));
                     }
                 }
                 // appends through the other side while this collection was not loaded count
@@ -526,9 +539,13 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
     cascade_deletes(session, &mut done, &mut nullify, &mut plan)?;
     // a deleted child keeps its key: nothing is copied into a row the flush deletes
     nullify.retain(|r| !r.child.state().marked_deleted);
-    set.retain(|r| r.post_update || !r.child.state().marked_deleted);
+    set.retain(|(_, r)| r.post_update || !r.child.state().marked_deleted);
+    // SQLAlchemy runs the steps of one level of its sort in the order of their sort keys:
+    // when both sides of a pair copy into one row (a child appended to one parent's
+    // collection whose many-to-one names another), the later step's key stays
+    set.sort_by(|a, b| a.0.sort_key.cmp(&b.0.sort_key));
     plan.rules = nullify;
-    for rule in set {
+    for (_, rule) in set {
         if rule.post_update {
             plan.post_rules.push(rule);
         } else {

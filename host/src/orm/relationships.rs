@@ -218,6 +218,9 @@ impl RelationshipSpec {
 #[derive(Debug)]
 pub struct Relationship {
     pub key: String,
+    /// The sort key of SQLAlchemy's flush step for it (`ProcessAll`): the declaring class,
+    /// `_`, the key (`Child_parent` runs before `Parent_children` in one level).
+    pub sort_key: String,
     /// Its position among the parent's relationships.
     pub index: usize,
     parent: Weak<Mapper>,
@@ -947,6 +950,7 @@ fn resolve(
     };
     Ok(Relationship {
         key: spec.key.clone(),
+        sort_key: format!("{}_{}", parent.class_name, spec.key),
         index,
         parent: Rc::downgrade(parent),
         target: Rc::downgrade(target),
