@@ -3188,3 +3188,28 @@ describe("seeds: both sides of a pair copy into one row", function()
     assert.is_nil(parent_id)
   end)
 end)
+
+describe("seeds: the save-update cascade walks a many-to-one's value at the last flush", function()
+  it("recorded even when set back to it, and walked after a rollback (seed 1029)", function()
+    -- SQLAlchemy records the value at the last flush on any set, the same object included;
+    -- a later change's cascade (get_all_pending) walks it: here the first parent, made
+    -- transient by the rollback, joins the new session with the child
+    local env = setup()
+    local s1 = env.s
+    local p1, p7 = env.Parent{ name = "p1" }, env.Parent{ name = "p7" }
+    s1:add_all({ p1, p7 })
+    local c = env.Child{ label = "c", parent = p1 }
+    s1:add(c)
+    s1:flush()
+    c.parent = p1
+    s1:add(env.Child{ label = nil })
+    assert.has_error(function() s1:commit() end)
+    assert.equal("transient", state(p1))
+    local s2 = orm.Session(env.engine)
+    c.parent = p7
+    s2:add(c)
+    assert.equal("pending", state(p1))
+    s2:commit()
+    assert.equal(2, s2:scalar(orm.select(orm.func.count()):select_from(env.Parent)))
+  end)
+end)

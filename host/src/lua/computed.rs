@@ -780,11 +780,18 @@ impl AttrState {
                                 .collect();
                             (objs(&c.added)?, objs(&unchanged)?, objs(&c.removed)?)
                         }
-                        RelState::Scalar(s) if s.changed => (
-                            objs(s.value.as_slice())?,
-                            Vec::new(),
-                            objs(s.replaced.as_slice())?,
-                        ),
+                        RelState::Scalar(s) if s.changed => {
+                            // (a rollback that cleared the key of the object it holds makes
+                            // it a change with the same object)
+                            let replaced = s
+                                .replaced
+                                .filter(|r| !s.value.as_ref().is_some_and(|v| Rc::ptr_eq(v, r)));
+                            (
+                                objs(s.value.as_slice())?,
+                                Vec::new(),
+                                objs(replaced.as_slice())?,
+                            )
+                        }
                         RelState::Scalar(s) => (Vec::new(), objs(s.value.as_slice())?, Vec::new()),
                         _ => (Vec::new(), Vec::new(), Vec::new()),
                     }

@@ -40,8 +40,13 @@ pub struct ScalarRef {
     /// Set in this session since the last flush: the foreign key follows it at flush.
     pub changed: bool,
     /// The object it held at the last flush, when set since (a one-to-one's replaced
-    /// child: its foreign key is cleared, or with delete-orphan it is deleted).
+    /// child: its foreign key is cleared, or with delete-orphan it is deleted). Kept when
+    /// set back to it (no change, as SQLAlchemy's committed value stays recorded): the
+    /// save-update cascade of a later change still walks it.
     pub replaced: Option<Rc<Instance>>,
+    /// A rollback cleared the generated key of the object it holds (`resync_cleared_keys`):
+    /// a change even when set back to the object it held.
+    pub key_cleared: bool,
 }
 
 #[derive(Clone, Default)]
@@ -266,6 +271,7 @@ pub(crate) fn resync_cleared_keys(
                         .is_some_and(|t| cleared.contains(&Rc::as_ptr(t)))
                 {
                     s.changed = true;
+                    s.key_cleared = true;
                     stale = true;
                 }
             }
@@ -279,19 +285,21 @@ pub(crate) fn resync_cleared_keys(
 /// Sets a scalar relationship's value, as changed since the last flush.
 fn put_scalar(obj: &Rc<Instance>, r: usize, value: Option<Rc<Instance>>) {
     obj.with_rel(r, |s| {
-        let replaced = match s {
-            RelState::Scalar(old) if old.changed => old.replaced.take(),
-            RelState::Scalar(old) => old.value.take(),
-            _ => None,
+        let (replaced, key_cleared) = match s {
+            RelState::Scalar(old) if old.changed => (old.replaced.take(), old.key_cleared),
+            RelState::Scalar(old) => (old.value.take(), false),
+            _ => (None, false),
         };
         // set back to the object it held at the last flush: no change (SQLAlchemy's history
-        // compares the value with the committed one; after a rollback that cleared that
-        // object's key, `resync_cleared_keys` left the original unknown)
-        let back = matches!((&value, &replaced), (Some(v), Some(r)) if Rc::ptr_eq(v, r));
+        // compares the value with the committed one), unless a rollback cleared that
+        // object's key since (`resync_cleared_keys`: the key is copied again)
+        let back =
+            !key_cleared && matches!((&value, &replaced), (Some(v), Some(r)) if Rc::ptr_eq(v, r));
         *s = RelState::Scalar(ScalarRef {
             value,
             changed: !back,
-            replaced: if back { None } else { replaced },
+            replaced,
+            key_cleared,
         })
     });
     obj.rel_changed();
@@ -516,6 +524,7 @@ impl Events {
                         value: old,
                         changed: false,
                         replaced: None,
+                        key_cleared: false,
                     })
                 });
                 unknown_old = !known;
@@ -550,6 +559,15 @@ impl Events {
                 if let Some(s) = parent.session() {
                     s.touched();
                 }
+                // SQLAlchemy records the value held at the last flush all the same: a later
+                // change's save-update cascade walks it
+                parent.with_rel(rel.index, |s| {
+                    if let RelState::Scalar(sc) = s {
+                        if !sc.changed {
+                            sc.replaced = Some(o.clone());
+                        }
+                    }
+                });
                 parent.mark_modified();
                 return Ok(());
             }
@@ -926,6 +944,7 @@ impl Events {
                             value: old,
                             changed: false,
                             replaced: None,
+                            key_cleared: false,
                         })
                     });
                 }

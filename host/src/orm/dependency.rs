@@ -676,6 +676,7 @@ fn store_reference(inst: &Rc<Instance>, rel: &Relationship, found: Option<Rc<Ins
             value: found,
             changed: false,
             replaced: None,
+            key_cleared: false,
         }),
     );
 }
@@ -895,6 +896,7 @@ impl Plan {
                         RelState::Scalar(s) => {
                             s.changed = false;
                             s.replaced = None;
+                            s.key_cleared = false;
                         }
                         RelState::Collection(c) => {
                             c.added.clear();

@@ -208,6 +208,7 @@ impl SessionCore {
                                 value: Some(found.clone()),
                                 changed: false,
                                 replaced: None,
+                                key_cleared: false,
                             })
                         });
                         return Ok(());
@@ -286,6 +287,7 @@ impl SessionCore {
                     value: found.into_iter().next(),
                     changed: false,
                     replaced: None,
+                    key_cleared: false,
                 })
             },
         );
@@ -644,6 +646,7 @@ fn add_loaded(parent: &Instance, rel: &Relationship, child: Rc<Instance>) {
                     value: Some(child),
                     changed: false,
                     replaced: None,
+                    key_cleared: false,
                 })
             }
         }
