@@ -3213,3 +3213,30 @@ describe("seeds: the save-update cascade walks a many-to-one's value at the last
     assert.equal(2, s2:scalar(orm.select(orm.func.count()):select_from(env.Parent)))
   end)
 end)
+
+describe("seeds: members removed from a collection that is not loaded", function()
+  it("a delete-orphan member whose has-parent an expiry dropped is deleted (seed 1010)", function()
+    -- SQLAlchemy's flush reads the pending removals of an unloaded collection too, and its
+    -- has-parent test there is not optimistic: refresh() expires the whole object (its flag
+    -- unknown), then autoflushes, which deletes it; the refresh then raises
+    local env = setup({ expire_on_commit = false })
+    local s0 = orm.Session(env.engine)
+    s0:add(env.Parent{ name = "p" })
+    s0:commit()
+    s0:close()
+    local s = env.s
+    local p = s:get(env.Parent, s:scalar(orm.select(env.Parent.id)))
+    local c = env.Child{ label = "a" }
+    c.parent = p -- p's children not loaded
+    s:add(c)
+    s:commit()
+    local q = env.Parent{ name = "q" } -- outside the session
+    q.children:append(c) -- c leaves p's unloaded collection
+    local ok, err = pcall(s.refresh, s, c)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("InvalidRequestError", 1, true))
+    assert.equal("deleted", state(c))
+    s:commit()
+    assert.equal(0, s:scalar(orm.select(orm.func.count()):select_from(env.Child)))
+  end)
+end)

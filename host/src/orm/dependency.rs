@@ -413,37 +413,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                     }
                 }
                 (Direction::OneToMany, RelState::Collection(c)) => {
-                    for child in &c.removed {
-                        if rel.cascade.delete_orphan {
-                            // an orphan when its has-parent flag is false: not when
-                            // another parent took it since (also one whose collection has
-                            // no reverse), nor when it was removed from another parent than
-                            // its last, nor when an expiry made the flag unknown
-                            if child.has_parent(&rel) == Some(false) {
-                                match child.status() {
-                                    Status::Persistent => session.delete(child)?,
-                                    Status::Pending => session.expunge(child)?,
-                                    _ => {}
-                                }
-                            }
-                            // reparented: its new parent's key is copied (when that parent is
-                            // in the session); SQLAlchemy never clears the key of a child of a
-                            // delete-orphan collection
-                            continue;
-                        }
-                        // cleared unless another parent took it since (SQLAlchemy's
-                        // has-parent flag: false, or unknown after an expiry)
-                        if child.has_parent(&rel) == Some(true) {
-                            continue;
-                        }
-                        nullify.push(SyncRule {
-                            child: child.clone(),
-                            child_cols: rel.remote.clone(),
-                            parent: None,
-                            post_update: rel.post_update,
-                            one_to_many_of: Some(inst.clone()),
-                        });
-                    }
+                    removed_members(session, &rel, inst, &c.removed, &mut nullify)?;
                     for child in &c.added {
                         set.push((
                             rel.clone(),
@@ -468,6 +438,9 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                     if Rc::ptr_eq(&rel.target(), &inst.mapper) {
                         continue;
                     }
+                    // and members removed through the other side: orphans deleted, keys
+                    // cleared, as for a loaded collection
+                    removed_members(session, &rel, inst, &c.removed, &mut nullify)?;
                     for child in &c.added {
                         set.push((
                             rel.clone(),
@@ -553,6 +526,51 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         }
     }
     Ok(plan)
+}
+
+/// The members removed from `inst`'s one-to-many `rel` since the last flush (from a loaded
+/// collection, or through the other side while it was not loaded: SQLAlchemy's history
+/// includes the pending mutations): orphans deleted, or their keys cleared.
+fn removed_members(
+    session: &SessionCore,
+    rel: &Rc<Relationship>,
+    inst: &Rc<Instance>,
+    removed: &[Rc<Instance>],
+    nullify: &mut Vec<SyncRule>,
+) -> Result<()> {
+    for child in removed {
+        if rel.cascade.delete_orphan {
+            // an orphan when its has-parent flag is false, or unknown (an
+            // expiry of the whole object dropped it: SQLAlchemy's
+            // `hasparent` without `optimistic`): not when another parent
+            // took it since (also one whose collection has no reverse), nor
+            // when it was removed from another parent than its last
+            if child.has_parent(rel) != Some(true) {
+                match child.status() {
+                    Status::Persistent => session.delete(child)?,
+                    Status::Pending => session.expunge(child)?,
+                    _ => {}
+                }
+            }
+            // reparented: its new parent's key is copied (when that parent is
+            // in the session); SQLAlchemy never clears the key of a child of a
+            // delete-orphan collection
+            continue;
+        }
+        // cleared unless another parent took it since (SQLAlchemy's
+        // has-parent flag: false, or unknown after an expiry)
+        if child.has_parent(rel) == Some(true) {
+            continue;
+        }
+        nullify.push(SyncRule {
+            child: child.clone(),
+            child_cols: rel.remote.clone(),
+            parent: None,
+            post_update: rel.post_update,
+            one_to_many_of: Some(inst.clone()),
+        });
+    }
+    Ok(())
 }
 
 /// What SQLAlchemy's flush loads of the objects it deletes, so that they end it with the
