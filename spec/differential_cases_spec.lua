@@ -3240,3 +3240,28 @@ describe("seeds: members removed from a collection that is not loaded", function
     assert.equal(0, s:scalar(orm.select(orm.func.count()):select_from(env.Child)))
   end)
 end)
+
+describe("seeds: a removal's backref compares the many-to-one found without SQL", function()
+  it("a member whose NULL key is loaded is not the parent's: it does not change (seed 1165)", function()
+    -- SQLAlchemy's backref pop reads the old value passively (a NULL key loaded: None) and
+    -- keeps it; the parent it is removed from is another, so the member is not modified,
+    -- not an orphan to flush, and its row stays
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" } -- outside the session
+    local c = env.Child{ label = "c" }
+    s:add(c)
+    s:commit()
+    s:begin_nested(function() c.parent = p end) -- p joins, both flushed in the savepoint
+    s:rollback() -- p transient again, its collection still holds c; c expired
+    assert.equal("transient", state(p))
+    assert.is_nil(c.parent_id) -- loads the row: NULL
+    p.children:remove(c)
+    assert.is_false(orm.inspect(c).modified)
+    assert.is_true(orm.inspect(c).attrs.parent.loaded)
+    assert.is_nil(c.parent)
+    s:commit()
+    assert.equal("persistent", state(c))
+    assert.equal(1, s:scalar(orm.select(orm.func.count()):select_from(env.Child)))
+  end)
+end)

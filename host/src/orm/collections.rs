@@ -282,6 +282,31 @@ pub(crate) fn resync_cleared_keys(
     }
 }
 
+/// A many-to-one's value as SQLAlchemy's passive get finds it without SQL: `Some(None)` for
+/// a NULL key loaded, `Some(object)` for the object of the identity map its key names,
+/// `None` when unknown (the key not loaded, or its object not in memory or expired).
+fn passive_many_to_one(obj: &Rc<Instance>, rel: &Relationship) -> Option<Option<Rc<Instance>>> {
+    let (loaded, null) = {
+        let st = obj.state();
+        (
+            rel.local.iter().all(|&c| st.loaded.contains(c)),
+            rel.local.iter().any(|&c| st.values[c].is_null()),
+        )
+    };
+    if !loaded {
+        return None;
+    }
+    if null {
+        return Some(None);
+    }
+    super::strategies::many_to_one_in_identity_map(obj, rel)
+        .filter(|o| {
+            let st = o.state();
+            o.mapper.pk.iter().all(|&k| st.loaded.contains(k))
+        })
+        .map(Some)
+}
+
 /// Sets a scalar relationship's value, as changed since the last flush.
 fn put_scalar(obj: &Rc<Instance>, r: usize, value: Option<Rc<Instance>>) {
     obj.with_rel(r, |s| {
@@ -1042,10 +1067,29 @@ impl Events {
         } else {
             let points_here = match obj.rel_state(rev.index) {
                 RelState::Scalar(s) => s.value.is_some_and(|v| Rc::ptr_eq(&v, parent)),
-                // unloaded: the foreign key says, and it is the parent's (being removed)
-                RelState::Unloaded | RelState::Deferred(..) => {
-                    rev.direction == Direction::ManyToOne
+                // unloaded: SQLAlchemy's pop compares the old value it finds without SQL
+                // (and keeps it loaded): a NULL key loaded is None, an object of the
+                // identity map itself; another than the parent, nothing changes. Unknown
+                // (the key not loaded, or its object not in memory), the set goes ahead
+                RelState::Unloaded | RelState::Deferred(..)
+                    if rev.direction == Direction::ManyToOne =>
+                {
+                    match passive_many_to_one(obj, rev) {
+                        Some(old) if !old.as_ref().is_some_and(|o| Rc::ptr_eq(o, parent)) => {
+                            obj.with_rel(rev.index, |s| {
+                                *s = RelState::Scalar(ScalarRef {
+                                    value: old,
+                                    changed: false,
+                                    replaced: None,
+                                    key_cleared: false,
+                                })
+                            });
+                            false
+                        }
+                        _ => true,
+                    }
                 }
+                RelState::Unloaded | RelState::Deferred(..) => false,
                 RelState::Collection(_) | RelState::Pending(_) => false,
             };
             if points_here {
