@@ -3139,3 +3139,52 @@ describe("seeds: a bulk statement's evaluation skips an object expired as a whol
     assert.is_nil(s:execute(orm.text("SELECT score FROM ew_parents")):scalar())
   end)
 end)
+
+describe("seeds: two steps that copy a key into one row", function()
+  -- seed 875: a many-to-one set while its old value was not loaded leaves the row in the
+  -- collection of its old parent, which gained it before; SQLAlchemy's flush runs both steps
+  -- in one level of its sort, by sort key (declaring class name, then relationship key), and
+  -- the later one's key stays: Child.parent, then Parent.children (the old parent's key)
+  local function run(child_class)
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local P = Base:model("Parent", {
+      __tablename__ = "tk_parents",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30)),
+      children = orm.relationship(child_class, { back_populates = "parent",
+        cascade = "all, delete-orphan" }),
+    })
+    local C = Base:model(child_class, {
+      __tablename__ = "tk_children",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      parent_id = orm.Column(orm.Integer, orm.ForeignKey("tk_parents.id")),
+      parent = orm.relationship("Parent", { back_populates = "children" }),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    local c = C{}
+    s:add(c)
+    s:commit()
+    local p = P{ name = "p" } -- not in the session
+    p.children:append(c) -- the backref sets c.parent; the flush copies nothing (p is outside)
+    s:commit() -- c expired again; p's collection keeps c as gained
+    local q = P{ name = "q" }
+    s:add(q)
+    c.parent = q -- its old value not loaded: p's collection keeps c
+    s:add(p)
+    s:flush()
+    assert.equal(q, c.parent)
+    return c.parent_id, p.id, q.id
+  end
+
+  it("Child.parent's step, then Parent.children's: the old parent's key (seed 875)", function()
+    local key, p_id = run("Child")
+    assert.equal(p_id, key)
+  end)
+
+  it("Parent.children's step, then Zchild.parent's: the many-to-one's key", function()
+    local key, _, q_id = run("Zchild")
+    assert.equal(q_id, key)
+  end)
+end)

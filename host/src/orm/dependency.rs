@@ -280,7 +280,8 @@ pub(crate) fn expunge_orphans_outside(session: &SessionCore) -> Result<()> {
 pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
     let mut plan = Plan::default();
     let mut nullify: Vec<SyncRule> = Vec::new();
-    let mut set: Vec<SyncRule> = Vec::new();
+    // each with the relationship whose step copies it (SQLAlchemy's dependency processor)
+    let mut set: Vec<(Rc<Relationship>, SyncRule)> = Vec::new();
     // no save-update cascade here: as SQLAlchemy's, it runs when an object is added and
     // when the program (not a backref) links objects; a related object that is not in the
     // session when the flush runs is left out, its key not copied
@@ -362,13 +363,16 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                     {
                         continue; // SQLAlchemy warns "not in session" and copies nothing
                     }
-                    set.push(SyncRule {
-                        child: inst.clone(),
-                        child_cols: rel.local.clone(),
-                        parent: s.value.map(|p| (p, rel.remote.clone())),
-                        post_update: rel.post_update,
-                        one_to_many_of: None,
-                    });
+                    set.push((
+                        rel.clone(),
+                        SyncRule {
+                            child: inst.clone(),
+                            child_cols: rel.local.clone(),
+                            parent: s.value.map(|p| (p, rel.remote.clone())),
+                            post_update: rel.post_update,
+                            one_to_many_of: None,
+                        },
+                    ));
                 }
                 (Direction::OneToMany, RelState::Scalar(s)) if s.changed => {
                     // the one-to-one's replaced child: an orphan, or unlinked
@@ -396,13 +400,16 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                         }
                     }
                     if let Some(child) = s.value {
-                        set.push(SyncRule {
-                            child,
-                            child_cols: rel.remote.clone(),
-                            parent: Some((inst.clone(), rel.local.clone())),
-                            post_update: rel.post_update,
-                            one_to_many_of: Some(inst.clone()),
-                        });
+                        set.push((
+                            rel.clone(),
+                            SyncRule {
+                                child,
+                                child_cols: rel.remote.clone(),
+                                parent: Some((inst.clone(), rel.local.clone())),
+                                post_update: rel.post_update,
+                                one_to_many_of: Some(inst.clone()),
+                            },
+                        ));
                     }
                 }
                 (Direction::OneToMany, RelState::Collection(c)) => {
@@ -438,13 +445,16 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                         });
                     }
                     for child in &c.added {
-                        set.push(SyncRule {
-                            child: child.clone(),
-                            child_cols: rel.remote.clone(),
-                            parent: Some((inst.clone(), rel.local.clone())),
-                            post_update: rel.post_update,
-                            one_to_many_of: Some(inst.clone()),
-                        });
+                        set.push((
+                            rel.clone(),
+                            SyncRule {
+                                child: child.clone(),
+                                child_cols: rel.remote.clone(),
+                                parent: Some((inst.clone(), rel.local.clone())),
+                                post_update: rel.post_update,
+                                one_to_many_of: Some(inst.clone()),
+                            },
+                        ));
                     }
                 }
                 (Direction::OneToMany, RelState::Pending(c)) => {
@@ -459,13 +469,16 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                         continue;
                     }
                     for child in &c.added {
-                        set.push(SyncRule {
-                            child: child.clone(),
-                            child_cols: rel.remote.clone(),
-                            parent: Some((inst.clone(), rel.local.clone())),
-                            post_update: rel.post_update,
-                            one_to_many_of: Some(inst.clone()),
-                        });
+                        set.push((
+                            rel.clone(),
+                            SyncRule {
+                                child: child.clone(),
+                                child_cols: rel.remote.clone(),
+                                parent: Some((inst.clone(), rel.local.clone())),
+                                post_update: rel.post_update,
+                                one_to_many_of: Some(inst.clone()),
+                            },
+                        ));
                     }
                 }
                 // appends through the other side while this collection was not loaded count
@@ -526,9 +539,17 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
     cascade_deletes(session, &mut done, &mut nullify, &mut plan)?;
     // a deleted child keeps its key: nothing is copied into a row the flush deletes
     nullify.retain(|r| !r.child.state().marked_deleted);
-    set.retain(|r| r.post_update || !r.child.state().marked_deleted);
+    set.retain(|(_, r)| r.post_update || !r.child.state().marked_deleted);
+    // in the order of SQLAlchemy's steps: its sort runs the steps of one level by their
+    // sort key, the declaring class's name then the relationship's key, so when two of them
+    // copy a key into one row (a many-to-one set while its old value was not loaded, and a
+    // collection that gained the row before), the later step's key stays (seed 875)
+    set.sort_by(|(a, _), (b, _)| {
+        (a.parent().class_name.as_str(), a.key.as_str())
+            .cmp(&(b.parent().class_name.as_str(), b.key.as_str()))
+    });
     plan.rules = nullify;
-    for rule in set {
+    for (_, rule) in set {
         if rule.post_update {
             plan.post_rules.push(rule);
         } else {
