@@ -3188,3 +3188,34 @@ describe("seeds: two steps that copy a key into one row", function()
     assert.equal(q_id, key)
   end)
 end)
+
+describe("seeds: a failed flush in a savepoint and an object an enclosing frame deleted", function()
+  -- seed 907: SQLAlchemy's rollback of the savepoint (also when its flush fails) expires the
+  -- identity map's objects the savepoint changed; an object whose DELETE an enclosing frame
+  -- flushed is out of the identity map, so it keeps what it holds, the change made inside
+  -- the savepoint included; the whole rollback then expires it as persistent again
+  it("keeps its loaded attributes (seed 907)", function()
+    local env = setup()
+    local s = env.s
+    local c = env.Child{ label = "a" }
+    s:add(c)
+    s:commit()
+    s:delete(c)
+    s:flush()
+    assert.equal("deleted", state(c))
+    local ok, err = pcall(s.begin_nested, s, function()
+      c.label = "x"
+      s:add(env.Child{}) -- label NOT NULL: the flush fails
+    end)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", err.kind)
+    assert.equal("deleted", state(c))
+    local i = orm.inspect(c)
+    assert.is_true(i.attrs.label.loaded)
+    assert.equal("x", i.attrs.label.loaded_value)
+    assert.is_true(i.attrs.id.loaded)
+    s:rollback()
+    assert.equal("persistent", state(c))
+    assert.is_false(orm.inspect(c).attrs.label.loaded)
+  end)
+end)
