@@ -3219,3 +3219,64 @@ describe("seeds: a failed flush in a savepoint and an object an enclosing frame 
     assert.is_false(orm.inspect(c).attrs.label.loaded)
   end)
 end)
+
+describe("seeds: a key copied into a member outside the session before a later save fails", function()
+  -- seed 951: SQLAlchemy's processing of a one-to-many copies the owner's key into every
+  -- member, also one outside the session (appended through a backref), one level after the
+  -- owner's save and before the saves of that level (its sort key puts ProcessAll before
+  -- SaveUpdateAll); a save that fails there leaves the key in the member. A table's saves
+  -- come at that level when a many-to-many of its rows changed (or the other side has rows
+  -- in the flush: not a member outside the session); otherwise at the first, before the copy
+  local function run(with_m2m_change)
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local link = orm.Table("ko_child_tag", Base.metadata,
+      orm.Column("child_id", orm.Integer, orm.ForeignKey("ko_children.id"), { primary_key = true }),
+      orm.Column("tag_id", orm.Integer, orm.ForeignKey("ko_tags.id"), { primary_key = true }))
+    local P = Base:model("Parent", {
+      __tablename__ = "ko_parents",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      children = orm.relationship("Child", { back_populates = "parent" }),
+    })
+    local C = Base:model("Child", {
+      __tablename__ = "ko_children",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      parent_id = orm.Column(orm.Integer, orm.ForeignKey("ko_parents.id")),
+      label = orm.Column(orm.String(30)),
+      parent = orm.relationship("Parent", { back_populates = "children" }),
+      tags = orm.relationship("Tag", { secondary = link, back_populates = "children" }),
+    })
+    local T = Base:model("Tag", {
+      __tablename__ = "ko_tags",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30), { nullable = false }),
+      children = orm.relationship("Child", { secondary = link, back_populates = "tags" }),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    local p = P{}
+    s:add(p)
+    local c = C{ label = "c" }
+    c.parent = p -- through the backref: c stays outside the session
+    local t = T{} -- its INSERT fails (name NOT NULL)
+    s:add(t)
+    if with_m2m_change then
+      t.children:append(C{ label = "d" })
+    end
+    assert.is_true(orm.inspect(c).transient)
+    local ok, err = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", err.kind)
+    return orm.inspect(c).attrs.parent_id
+  end
+
+  it("the tag's save after the copy: the member keeps the key (seed 951)", function()
+    local a = run(true)
+    assert.is_true(a.loaded)
+    assert.equal(1, a.loaded_value)
+  end)
+
+  it("the tag's save before the copy: no key", function()
+    assert.is_false(run(false).loaded)
+  end)
+end)
