@@ -3280,3 +3280,36 @@ describe("seeds: a key copied into a member outside the session before a later s
     assert.is_false(run(false).loaded)
   end)
 end)
+
+describe("seeds: a delete cascade to an object whose deletion was committed", function()
+  -- seed 999: SQLAlchemy's _delete_impl attaches the object the cascade reaches with its
+  -- deleted flag still set and marks it for deletion: the flush sends its DELETE, which
+  -- removes the row that took its key since (SQLite gives a freed id again)
+  it("deletes the row that took its key since (seed 999)", function()
+    local env = setup()
+    local s = orm.Session(env.engine, { expire_on_commit = false })
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "a" }
+    p.children:append(c)
+    s:add(p)
+    s:commit()
+    s:delete(c)
+    s:commit()
+    s:close() -- p detached, its collection still holding c
+    local s2 = orm.Session(env.engine)
+    local d = env.Child{ label = "d" }
+    s2:add(d)
+    s2:commit()
+    assert.equal(c.id, d.id)
+    s2:close()
+    local s3 = orm.Session(env.engine)
+    s3:delete(p)
+    assert.equal("deleted", state(c))
+    s3:flush()
+    assert.equal("deleted", state(c))
+    assert.equal(0, s3:execute(orm.text("SELECT count(*) FROM dc_children")):scalar())
+    s3:rollback()
+    assert.equal("persistent", state(c))
+    s3:close()
+  end)
+end)

@@ -424,8 +424,9 @@ impl SessionCore {
 
     /// A detached object whose deletion was committed, reached by a delete cascade: attached
     /// again in the deleted state, as SQLAlchemy's `_delete_impl` attaches it with its
-    /// deleted flag still set (no "has been deleted" refusal there); its row is gone, so the
-    /// flush writes nothing for it, and a rollback makes it persistent again.
+    /// deleted flag still set (no "has been deleted" refusal there), and marked for deletion:
+    /// the flush sends its DELETE, which removes a row that took its key since (seed 999) or
+    /// matches none (`StaleDataError`, BEHAVIOUR.md 10); a rollback makes it persistent again.
     fn attach_deleted(&self, inst: &Rc<Instance>) -> Result<()> {
         if self.closed.get() {
             self.check_usable()?;
@@ -439,6 +440,7 @@ impl SessionCore {
         if let Some(f) = self.frames.borrow_mut().last_mut() {
             f.deleted.push(inst.clone());
         }
+        self.mark_deleted(inst);
         Ok(())
     }
 

@@ -1374,7 +1374,11 @@ fn write(
     for table in order.iter().rev() {
         let rows: Vec<&Rc<Instance>> = deleted
             .iter()
-            .filter(|i| i.mapper.table.id == table.id && i.status() == Status::Persistent)
+            // (a deleted object a delete cascade attached again is deleted again)
+            .filter(|i| {
+                i.mapper.table.id == table.id
+                    && matches!(i.status(), Status::Persistent | Status::Deleted)
+            })
             .collect();
         let rows = delete_order(table, rows)?;
         if !rows.is_empty() {
