@@ -3265,3 +3265,177 @@ describe("seeds: a removal's backref compares the many-to-one found without SQL"
     assert.equal(1, s:scalar(orm.select(orm.func.count()):select_from(env.Child)))
   end)
 end)
+
+describe("seeds: two steps that copy a key into one row", function()
+  -- seed 875: a many-to-one set while its old value was not loaded leaves the row in the
+  -- collection of its old parent, which gained it before; SQLAlchemy's flush runs both steps
+  -- in one level of its sort, by sort key (declaring class name, then relationship key), and
+  -- the later one's key stays: Child.parent, then Parent.children (the old parent's key)
+  local function run(child_class)
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local P = Base:model("Parent", {
+      __tablename__ = "tk_parents",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30)),
+      children = orm.relationship(child_class, { back_populates = "parent",
+        cascade = "all, delete-orphan" }),
+    })
+    local C = Base:model(child_class, {
+      __tablename__ = "tk_children",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      parent_id = orm.Column(orm.Integer, orm.ForeignKey("tk_parents.id")),
+      parent = orm.relationship("Parent", { back_populates = "children" }),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    local c = C{}
+    s:add(c)
+    s:commit()
+    local p = P{ name = "p" } -- not in the session
+    p.children:append(c) -- the backref sets c.parent; the flush copies nothing (p is outside)
+    s:commit() -- c expired again; p's collection keeps c as gained
+    local q = P{ name = "q" }
+    s:add(q)
+    c.parent = q -- its old value not loaded: p's collection keeps c
+    s:add(p)
+    s:flush()
+    assert.equal(q, c.parent)
+    return c.parent_id, p.id, q.id
+  end
+
+  it("Child.parent's step, then Parent.children's: the old parent's key (seed 875)", function()
+    local key, p_id = run("Child")
+    assert.equal(p_id, key)
+  end)
+
+  it("Parent.children's step, then Zchild.parent's: the many-to-one's key", function()
+    local key, _, q_id = run("Zchild")
+    assert.equal(q_id, key)
+  end)
+end)
+
+describe("seeds: a failed flush in a savepoint and an object an enclosing frame deleted", function()
+  -- seed 907: SQLAlchemy's rollback of the savepoint (also when its flush fails) expires the
+  -- identity map's objects the savepoint changed; an object whose DELETE an enclosing frame
+  -- flushed is out of the identity map, so it keeps what it holds, the change made inside
+  -- the savepoint included; the whole rollback then expires it as persistent again
+  it("keeps its loaded attributes (seed 907)", function()
+    local env = setup()
+    local s = env.s
+    local c = env.Child{ label = "a" }
+    s:add(c)
+    s:commit()
+    s:delete(c)
+    s:flush()
+    assert.equal("deleted", state(c))
+    local ok, err = pcall(s.begin_nested, s, function()
+      c.label = "x"
+      s:add(env.Child{}) -- label NOT NULL: the flush fails
+    end)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", err.kind)
+    assert.equal("deleted", state(c))
+    local i = orm.inspect(c)
+    assert.is_true(i.attrs.label.loaded)
+    assert.equal("x", i.attrs.label.loaded_value)
+    assert.is_true(i.attrs.id.loaded)
+    s:rollback()
+    assert.equal("persistent", state(c))
+    assert.is_false(orm.inspect(c).attrs.label.loaded)
+  end)
+end)
+
+describe("seeds: a key copied into a member outside the session before a later save fails", function()
+  -- seed 951: SQLAlchemy's processing of a one-to-many copies the owner's key into every
+  -- member, also one outside the session (appended through a backref), one level after the
+  -- owner's save and before the saves of that level (its sort key puts ProcessAll before
+  -- SaveUpdateAll); a save that fails there leaves the key in the member. A table's saves
+  -- come at that level when a many-to-many of its rows changed (or the other side has rows
+  -- in the flush: not a member outside the session); otherwise at the first, before the copy
+  local function run(with_m2m_change)
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local link = orm.Table("ko_child_tag", Base.metadata,
+      orm.Column("child_id", orm.Integer, orm.ForeignKey("ko_children.id"), { primary_key = true }),
+      orm.Column("tag_id", orm.Integer, orm.ForeignKey("ko_tags.id"), { primary_key = true }))
+    local P = Base:model("Parent", {
+      __tablename__ = "ko_parents",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      children = orm.relationship("Child", { back_populates = "parent" }),
+    })
+    local C = Base:model("Child", {
+      __tablename__ = "ko_children",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      parent_id = orm.Column(orm.Integer, orm.ForeignKey("ko_parents.id")),
+      label = orm.Column(orm.String(30)),
+      parent = orm.relationship("Parent", { back_populates = "children" }),
+      tags = orm.relationship("Tag", { secondary = link, back_populates = "children" }),
+    })
+    local T = Base:model("Tag", {
+      __tablename__ = "ko_tags",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30), { nullable = false }),
+      children = orm.relationship("Child", { secondary = link, back_populates = "tags" }),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    local p = P{}
+    s:add(p)
+    local c = C{ label = "c" }
+    c.parent = p -- through the backref: c stays outside the session
+    local t = T{} -- its INSERT fails (name NOT NULL)
+    s:add(t)
+    if with_m2m_change then
+      t.children:append(C{ label = "d" })
+    end
+    assert.is_true(orm.inspect(c).transient)
+    local ok, err = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", err.kind)
+    return orm.inspect(c).attrs.parent_id
+  end
+
+  it("the tag's save after the copy: the member keeps the key (seed 951)", function()
+    local a = run(true)
+    assert.is_true(a.loaded)
+    assert.equal(1, a.loaded_value)
+  end)
+
+  it("the tag's save before the copy: no key", function()
+    assert.is_false(run(false).loaded)
+  end)
+end)
+
+describe("seeds: a delete cascade to an object whose deletion was committed", function()
+  -- seed 999: SQLAlchemy's _delete_impl attaches the object the cascade reaches with its
+  -- deleted flag still set and marks it for deletion: the flush sends its DELETE, which
+  -- removes the row that took its key since (SQLite gives a freed id again)
+  it("deletes the row that took its key since (seed 999)", function()
+    local env = setup()
+    local s = orm.Session(env.engine, { expire_on_commit = false })
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "a" }
+    p.children:append(c)
+    s:add(p)
+    s:commit()
+    s:delete(c)
+    s:commit()
+    s:close() -- p detached, its collection still holding c
+    local s2 = orm.Session(env.engine)
+    local d = env.Child{ label = "d" }
+    s2:add(d)
+    s2:commit()
+    assert.equal(c.id, d.id)
+    s2:close()
+    local s3 = orm.Session(env.engine)
+    s3:delete(p)
+    assert.equal("deleted", state(c))
+    s3:flush()
+    assert.equal("deleted", state(c))
+    assert.equal(0, s3:execute(orm.text("SELECT count(*) FROM dc_children")):scalar())
+    s3:rollback()
+    assert.equal("persistent", state(c))
+    s3:close()
+  end)
+end)

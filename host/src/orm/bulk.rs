@@ -209,7 +209,11 @@ impl SessionCore {
                     let mut st = inst.state_mut();
                     st.status = Status::Deleted;
                     st.was_deleted = true;
+                    // no longer marked for the next flush (SQLAlchemy's
+                    // `_remove_newly_deleted` takes it out of the session's deletions)
+                    st.marked_deleted = false;
                 }
+                self.deleted.borrow_mut().retain(|d| !Rc::ptr_eq(d, &inst));
                 if let Some(f) = self.frames.borrow_mut().last_mut() {
                     f.deleted.push(inst);
                 }

@@ -593,7 +593,8 @@ fn load_for_deletes(session: &SessionCore) -> Result<()> {
                 continue;
             }
             match inst.status() {
-                Status::Persistent => {}
+                // (a deleted object a delete cascade attached again: its DELETE is sent again)
+                Status::Persistent | Status::Deleted => {}
                 // inserted by this flush: nothing to load, its collections are empty
                 Status::Pending if rel.uselist => {
                     super::session::SessionCore::load_on_access(inst, &rel)?;

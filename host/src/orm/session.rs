@@ -424,8 +424,9 @@ impl SessionCore {
 
     /// A detached object whose deletion was committed, reached by a delete cascade: attached
     /// again in the deleted state, as SQLAlchemy's `_delete_impl` attaches it with its
-    /// deleted flag still set (no "has been deleted" refusal there); its row is gone, so the
-    /// flush writes nothing for it, and a rollback makes it persistent again.
+    /// deleted flag still set (no "has been deleted" refusal there), and marked for deletion:
+    /// the flush sends its DELETE, which removes a row that took its key since (seed 999) or
+    /// matches none (`StaleDataError`, BEHAVIOUR.md 10); a rollback makes it persistent again.
     fn attach_deleted(&self, inst: &Rc<Instance>) -> Result<()> {
         if self.closed.get() {
             self.check_usable()?;
@@ -439,6 +440,7 @@ impl SessionCore {
         if let Some(f) = self.frames.borrow_mut().last_mut() {
             f.deleted.push(inst.clone());
         }
+        self.mark_deleted(inst);
         Ok(())
     }
 
@@ -725,7 +727,7 @@ impl SessionCore {
     /// the whole transaction, or the innermost savepoint. The in-memory side follows at once
     /// too: objects added in it become transient (generated keys cleared), deleted ones
     /// persistent, and persistent objects are expired (all of them for the whole transaction;
-    /// those the savepoint changed for a savepoint). The session then refuses work until
+    /// those the savepoint changed for a savepoint, `expire_after_savepoint`). The session then refuses work until
     /// `rollback()`. Returns the error of an `after_rollback` listener, if one raised.
     pub(crate) fn fail_transaction(&self, conn: &Connection, err: &Error) -> Result<()> {
         let sp = self
@@ -748,12 +750,8 @@ impl SessionCore {
                 let _ = conn.rollback_to_savepoint(&name);
                 self.rollback_to_binds(&name);
                 let frame = self.frames.borrow_mut().last_mut().map(take);
-                for inst in self.undo_frames(frame.into_iter().collect()) {
-                    if matches!(inst.status(), Status::Persistent | Status::Deleted) {
-                        inst.expire(None);
-                        inst.expire_relationships();
-                    }
-                }
+                let touched = self.undo_frames(frame.into_iter().collect());
+                self.expire_after_savepoint(touched);
                 Ok(())
             }
             None => {
@@ -1075,17 +1073,24 @@ impl SessionCore {
         }
         let _ = self.release_binds(&name);
         *self.pending_rollback.borrow_mut() = None;
-        // as SQLAlchemy: only what the savepoint changed is expired, relationships included
-        // (their collections may hold what the savepoint appended, removed or moved); an
-        // object whose deletion an enclosing frame flushed is out of the identity map, and
-        // SQLAlchemy's `_restore_snapshot` expires only the identity map's objects
-        for inst in self.undo_frames(vec![frame]) {
+        let touched = self.undo_frames(vec![frame]);
+        self.expire_after_savepoint(touched);
+        result
+    }
+
+    /// What a savepoint's rollback (by `rollback_nested`, or by a flush failing inside it)
+    /// expires of the objects its frame touched: as SQLAlchemy, only what the savepoint
+    /// changed, relationships included (their collections may hold what the savepoint
+    /// appended, removed or moved). An object whose deletion an enclosing frame flushed is out
+    /// of the identity map, and SQLAlchemy's `_restore_snapshot` expires only the identity
+    /// map's objects: it keeps what it holds, also a change made since (seed 907).
+    fn expire_after_savepoint(&self, touched: Vec<Rc<Instance>>) {
+        for inst in touched {
             if inst.status() == Status::Persistent && self.owns(&inst) {
                 inst.expire(None);
                 inst.expire_relationships();
             }
         }
-        result
     }
 
     // ---- expiry ----------------------------------------------------------------------

@@ -127,9 +127,10 @@ fn sync_outside_session(session: &SessionCore, plan: &Plan) {
     }
 }
 
-/// `sync_outside_session` for the members of `table`, before its rows are saved: SQLAlchemy's
-/// one-to-many processing copies the owner's key into them then, so they keep it even when
-/// a later statement of the flush fails.
+/// `sync_outside_session` for the members of `table`, at the step that copies the keys into
+/// its rows (before its rows are saved): SQLAlchemy's one-to-many processing copies the
+/// owner's key into them then, so they keep it even when a later statement of the flush
+/// fails.
 fn sync_outside_session_into(
     session: &SessionCore,
     plan: &Plan,
@@ -907,13 +908,30 @@ fn save_level(
     let Some(mapper) = mapper else {
         return 0;
     };
+    // rows of a table the flush saves or deletes (SQLAlchemy's mappers of the unit of work):
+    // not a table in `order` only for the keys copied into members outside the session
+    let in_flush = |table: &Table| {
+        let (new, modified, deleted) = (
+            session.new.borrow(),
+            session.modified.borrow(),
+            session.deleted.borrow(),
+        );
+        new.iter()
+            .chain(modified.iter())
+            .chain(deleted.iter())
+            .any(|i| i.mapper.table.id == table.id)
+            || plan
+                .rules
+                .iter()
+                .any(|r| r.child.mapper.table.id == table.id && session.owns(&r.child))
+    };
     let rels = mapper.relationships.borrow();
     // as SQLAlchemy's prop_has_changes: rows of the other side in the flush, or association
     // rows of this relationship to write
     let many_to_many = rels.iter().any(|r| {
         !r.viewonly
             && r.direction == Direction::ManyToMany
-            && (order.iter().any(|t| t.id == r.target().table.id)
+            && ((order.iter().any(|t| t.id == r.target().table.id) && in_flush(&r.target().table))
                 || r.secondary.as_ref().is_some_and(|sec| {
                     plan.assoc_insert
                         .iter()
@@ -1053,11 +1071,21 @@ fn insert_in_dependency_order(
             if step == COPY {
                 match (&levelled[t], state_level) {
                     (Some(sl), Some(l)) => sl.copy_level(plan, l, inserted, index, undo)?,
-                    _ => copy_into_table(plan, table, inserted, index, undo)?,
+                    _ => {
+                        // the members outside the session too: the same step of SQLAlchemy's
+                        // (the processing of the owner's one-to-many) copies into them, so
+                        // a failure of a save of that level keeps their keys (seed 951)
+                        sync_outside_session_into(session, plan, table, inserted, index)?;
+                        copy_into_table(plan, table, inserted, index, undo)?
+                    }
                 }
                 continue;
             }
-            if first_round && state_level.unwrap_or(0) == 0 {
+            // (a table with no copying step of its own: at its saves)
+            if first_round
+                && state_level.unwrap_or(0) == 0
+                && (levelled[t].is_some() || depths[t] == 0)
+            {
                 sync_outside_session_into(session, plan, table, inserted, index)?;
             }
             if let (true, Some(l)) = (first_round, state_level) {
@@ -1346,7 +1374,11 @@ fn write(
     for table in order.iter().rev() {
         let rows: Vec<&Rc<Instance>> = deleted
             .iter()
-            .filter(|i| i.mapper.table.id == table.id && i.status() == Status::Persistent)
+            // (a deleted object a delete cascade attached again is deleted again)
+            .filter(|i| {
+                i.mapper.table.id == table.id
+                    && matches!(i.status(), Status::Persistent | Status::Deleted)
+            })
             .collect();
         let rows = delete_order(table, rows)?;
         if !rows.is_empty() {
