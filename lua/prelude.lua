@@ -86,13 +86,21 @@ for _, name in ipairs(SESSION_METHODS) do
     return (self and self[raw] or dot_call(name))(self, ...)
   end
 end
+-- `get` first tries its common case (a session, a model, one integer key) in a raw C
+-- function (lua/fast_get.rs); anything else goes to the method above, `SLOW.get` (wrapped
+-- below once listeners exist). A core error of the fast path is raised inside `pcall` and
+-- passed through `reraise`, so the caller sees the value the method above would raise.
+local SLOW = { get = Session.get }
+Session.get = orm._fast_get(function(...) return SLOW.get(...) end,
+  function(raise) return reraise(pcall(raise)) end)
 -- Called once, when the first listener is registered (lua/events.rs).
 function orm._raise_in_session_methods()
   for _, name in ipairs(SESSION_METHODS) do
     local raw = "_" .. name
-    Session[name] = function(self, ...)
+    local wrapped = function(self, ...)
       return reraise(pcall(self and self[raw] or dot_call(name), self, ...))
     end
+    if SLOW[name] then SLOW[name] = wrapped else Session[name] = wrapped end
   end
 end
 

@@ -3439,3 +3439,67 @@ describe("seeds: a delete cascade to an object whose deletion was committed", fu
     s3:close()
   end)
 end)
+
+describe("session:get by one integer key (the raw fast path, issue 19)", function()
+  local function env()
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local G = Base:model("FgUser", {
+      __tablename__ = "fg_users",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30), { unique = true }),
+    })
+    Base.metadata:create_all(engine)
+    return engine, G
+  end
+
+  it("finds the identity map's object, loads a row once, returns nil for no row", function()
+    local engine, G = env()
+    local s = orm.Session(engine)
+    s:add_all({ G{ id = 1, name = "a" }, G{ id = 2, name = "b" } })
+    s:commit()
+    local a = s:get(G, 1)
+    assert.equal("a", a.name)
+    assert.equal(a, s:get(G, 1))
+    assert.equal(a, s:get(G, 1.0)) -- a float key takes the ordinary path, same object
+    assert.is_nil(s:get(G, 3))
+    assert.equal("b", s:get(G, { 2 }).name)
+    assert.equal("b", s:get(G, 2, { options = {} }).name)
+    s:close()
+  end)
+
+  it("autoflushes first, and an expired object whose row is gone is nil", function()
+    local engine, G = env()
+    local s = orm.Session(engine)
+    s:add(G{ id = 5, name = "e" })
+    assert.equal("e", s:get(G, 5).name) -- pending: flushed by the autoflush, then found
+    s:commit()
+    s:execute(orm.text("DELETE FROM fg_users WHERE id = 5"))
+    assert.is_nil(s:get(G, 5))
+    s:close()
+  end)
+
+  it("raises as the ordinary path: a flush error, a listener's own value, a dot call", function()
+    local engine, G = env()
+    local s = orm.Session(engine)
+    s:add(G{ id = 1, name = "a" })
+    s:commit()
+    -- a flush error raised through get's autoflush
+    s:add(G{ id = 2, name = "a" })
+    local ok, err = pcall(s.get, s, G, 2)
+    assert.is_false(ok)
+    assert.equal("IntegrityError", err.kind)
+    s:rollback()
+    local raised = { "mine" }
+    orm.event.listen(s, "before_flush", function() error(raised) end)
+    s:add(G{ id = 3, name = "c" })
+    ok, err = pcall(s.get, s, G, 3)
+    assert.is_false(ok)
+    assert.equal(raised, err)
+    s:close()
+    assert.equal("a", s:get(G, 1).name) -- closing resets the session (close_resets_only)
+    ok, err = pcall(function() return s.get(G, 1) end)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("get", 1, true))
+  end)
+end)

@@ -214,7 +214,12 @@ impl Value {
             ValueRef::Null => Value::Null,
             ValueRef::Integer(i) => Value::Integer(i),
             ValueRef::Real(r) => Value::Real(r),
-            ValueRef::Text(t) => Value::Text(Text::new(&String::from_utf8_lossy(t))),
+            // valid UTF-8 (the usual case) is checked by the fast validator; only invalid
+            // text takes the lossy conversion's slower walk
+            ValueRef::Text(t) => Value::Text(match std::str::from_utf8(t) {
+                Ok(s) => Text::new(s),
+                Err(_) => Text::new(&String::from_utf8_lossy(t)),
+            }),
             ValueRef::Blob(b) => Value::Blob(Rc::from(b)),
         }
     }

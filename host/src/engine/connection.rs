@@ -13,6 +13,9 @@ use crate::error::{Error, Result};
 use crate::value::Value;
 
 pub(crate) struct ConnInner {
+    /// SQLite: the statements of `query_hot`, kept prepared. Declared before `driver`, so
+    /// they are finalized before the connection they borrow closes.
+    hot: std::cell::RefCell<Vec<HotStatement>>,
     pub(crate) driver: Driver,
     /// The pool's generation when opened (`Engine::dispose` ends a generation).
     pub(crate) generation: u64,
@@ -33,6 +36,7 @@ pub(crate) struct ConnInner {
 impl ConnInner {
     pub(crate) fn open(engine: &Engine, generation: u64) -> Result<ConnInner> {
         Ok(ConnInner {
+            hot: Default::default(),
             driver: Driver::open(engine)?,
             generation,
             deferred: Cell::new(false),
@@ -50,6 +54,18 @@ impl ConnInner {
         self.driver.reset();
     }
 }
+
+/// A statement of `Connection::query_hot` with the SQL it was prepared from (`None` while
+/// it runs). It borrows the SQLite connection of the same `ConnInner`, which lives at a fixed
+/// place (in its `Rc`) and is dropped after it (see `ConnInner::hot`): hence `'static`.
+struct HotStatement {
+    sql: Box<str>,
+    stmt: Option<rusqlite::Statement<'static>>,
+}
+
+/// How many statements a connection keeps prepared for `query_hot`; the next ones go through
+/// the statement cache as any query.
+const HOT_STATEMENTS: usize = 8;
 
 /// A connection checked out of an engine's pool; it goes back when the last clone drops.
 pub struct Connection {
@@ -585,6 +601,81 @@ impl Connection {
         f: impl FnMut(&Row<'_>) -> Result<()>,
     ) -> Result<()> {
         self.query_reported(sql, params, EchoParams::One(params), f)
+    }
+
+    /// `query` for a statement run again and again with new parameters (the SELECT by
+    /// primary key of `session:get` and of loading an expired object): on SQLite it stays
+    /// prepared on the connection, found by its text, instead of going through the statement
+    /// cache (whose lookup hashes the text twice and allocates a key on each use).
+    pub fn query_hot(
+        &self,
+        sql: &str,
+        params: &[Value],
+        mut f: impl FnMut(&Row<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let Some(c) = self.driver().sqlite() else {
+            return self.query(sql, params, f);
+        };
+        let Some((slot, mut stmt)) = self.take_hot(c, sql)? else {
+            return self.query(sql, params, f);
+        };
+        let report = EchoParams::One(params);
+        let r = self.run_hot(c, &mut stmt, sql, params, &report, &mut f);
+        self.inner().hot.borrow_mut()[slot].stmt = Some(stmt);
+        r?;
+        self.cursor_event(EngineEvent::AfterCursorExecute, sql, &report)
+    }
+
+    /// The prepared statement of `sql` and its slot, taken out while it runs (a query run
+    /// from inside `f` with the same SQL, none other being free, uses the cache); prepared
+    /// on first use. `None` when the connection keeps as many as it may.
+    fn take_hot(
+        &self,
+        c: &rusqlite::Connection,
+        sql: &str,
+    ) -> Result<Option<(usize, rusqlite::Statement<'static>)>> {
+        let inner = self.inner();
+        let mut hot = inner.hot.borrow_mut();
+        if let Some(i) = hot.iter().position(|h| &*h.sql == sql) {
+            return Ok(hot[i].stmt.take().map(|s| (i, s)));
+        }
+        if hot.len() >= HOT_STATEMENTS {
+            return Ok(None);
+        }
+        let stmt = c.prepare(sql).map_err(|e| self.sqlite_err(e, sql, &[]))?;
+        // SAFETY: see `HotStatement`: the connection outlives the statement and stays put.
+        let stmt = unsafe {
+            std::mem::transmute::<rusqlite::Statement<'_>, rusqlite::Statement<'static>>(stmt)
+        };
+        hot.push(HotStatement {
+            sql: sql.into(),
+            stmt: None,
+        });
+        Ok(Some((hot.len() - 1, stmt)))
+    }
+
+    /// `query_hot`'s run of its statement, reported as `query_reported` reports it; the
+    /// statement is reset when its rows are dropped.
+    fn run_hot(
+        &self,
+        c: &rusqlite::Connection,
+        stmt: &mut rusqlite::Statement<'static>,
+        sql: &str,
+        params: &[Value],
+        report: &EchoParams<'_>,
+        f: &mut impl FnMut(&Row<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.echo(sql, report)?;
+        self.cursor_event(EngineEvent::BeforeCursorExecute, sql, report)?;
+        let wrap = |e| self.sqlite_err(e, sql, params);
+        self.before_sqlite(c, stmt, sql)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params))
+            .map_err(wrap)?;
+        while let Some(row) = rows.next().map_err(wrap)? {
+            f(&Row::Sqlite(row))?;
+        }
+        Ok(())
     }
 
     /// `query`, reporting `params` to echo and the cursor events as `report` says.

@@ -53,9 +53,9 @@ use crate::orm::{Instance, Mapper};
 use crate::schema::ValueKind;
 use crate::value::{Text, Value};
 
-static MAPPER_KEY: u8 = 0;
-static OBJECTS_KEY: u8 = 0;
-static MODELS_KEY: u8 = 0;
+pub(super) static MAPPER_KEY: u8 = 0;
+pub(super) static OBJECTS_KEY: u8 = 0;
+pub(super) static MODELS_KEY: u8 = 0;
 static RAISE_KEY: u8 = 0;
 static EXTRAS_KEY: u8 = 0;
 
@@ -64,7 +64,7 @@ const CLASS: ffi::lua_Integer = 2;
 const SLOW_GET: ffi::lua_Integer = 3;
 const SLOW_SET: ffi::lua_Integer = 4;
 /// Present while the model's relationships need configuring: a function to call first.
-const CONFIGURE: ffi::lua_Integer = 5;
+pub(super) const CONFIGURE: ffi::lua_Integer = 5;
 /// Getters of hybrid properties and synonyms, by descriptor number + 1.
 pub const GETTERS: ffi::lua_Integer = 6;
 /// Setters of hybrid properties and synonyms, by descriptor number + 1.
@@ -82,7 +82,7 @@ pub const VALIDATED: usize = 1 << 40;
 /// A hybrid property or synonym: `DESCRIPTOR + descriptor number`.
 pub const DESCRIPTOR: usize = 1 << 41;
 
-fn key(k: &'static u8) -> *const c_void {
+pub(super) fn key(k: &'static u8) -> *const c_void {
     k as *const u8 as *const c_void
 }
 
@@ -377,7 +377,12 @@ unsafe fn own(p: Block) -> Option<Rc<Instance>> {
 
 /// Pushes the Lua value of `inst`: found in the objects table at `objects`, or a new
 /// userdata with the metatable at registry reference `mt_ref`.
-unsafe fn push_raw(l: *mut ffi::lua_State, inst: &Rc<Instance>, objects: c_int, mt_ref: c_int) {
+pub(super) unsafe fn push_raw(
+    l: *mut ffi::lua_State,
+    inst: &Rc<Instance>,
+    objects: c_int,
+    mt_ref: c_int,
+) {
     let p = Rc::as_ptr(inst) as *const c_void;
     if compat::rawgetp(l, objects, p) == ffi::LUA_TUSERDATA {
         return;

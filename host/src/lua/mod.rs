@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod expr;
+pub mod fast_get;
 pub mod inheritance;
 pub mod inspector;
 pub mod instance;
@@ -82,6 +83,7 @@ pub fn install(lua: &Lua) -> mlua::Result<mlua::Table> {
     loader_options::install(lua, &orm)?;
     events::install(lua, &orm)?;
     session::install(lua, &orm)?;
+    fast_get::install(lua, &orm)?;
     engine::install(lua, &orm)?;
     orm.set("migrate", migrate::module(lua)?)?;
     orm.set("_VERSION", env!("CARGO_PKG_VERSION"))?;

@@ -65,6 +65,7 @@ fn new_session(lua: &Lua, bind: Option<Engine>, config: SessionConfig) -> LuaRes
         core: std::mem::ManuallyDrop::new(core),
         info: lua.create_table()?,
     })?;
+    super::fast_get::register(lua, &ud, ptr as *const crate::orm::session::SessionCore)?;
     if let Some(idx) = lua.app_data_ref::<SessionIndex>() {
         idx.0.raw_set(
             LuaValue::LightUserData(mlua::LightUserData(ptr)),
@@ -466,18 +467,19 @@ impl UserData for LuaSession {
             |lua, (ud, model, pk, opts): (AnyUserData, LuaValue, LuaValue, Option<mlua::Table>)| {
                 let mapper = mapper_of(&model)?;
                 // `session:get(M, pk, { options = { orm.joinedload(M.rel), ... } })`
+                let Some(opts) = opts else {
+                    return get(lua, &ud, &mapper, pk, &[]);
+                };
                 let mut q =
                     crate::orm::OrmSelect::new(vec![crate::orm::query::SelectItem::Entity(
                         mapper.clone(),
                     )]);
-                if let Some(opts) = opts {
-                    super::options::check_keys(&opts, &["options"], "session:get()", false)?;
-                    if let Some(list) = opts.get::<Option<mlua::Table>>("options")? {
-                        super::relationship::ensure_configured(lua, [&mapper])?;
-                        let args: Vec<LuaValue> =
-                            list.sequence_values().collect::<mlua::Result<_>>()?;
-                        super::loader_options::add_options(&mut q, &args)?;
-                    }
+                super::options::check_keys(&opts, &["options"], "session:get()", false)?;
+                if let Some(list) = opts.get::<Option<mlua::Table>>("options")? {
+                    super::relationship::ensure_configured(lua, [&mapper])?;
+                    let args: Vec<LuaValue> =
+                        list.sequence_values().collect::<mlua::Result<_>>()?;
+                    super::loader_options::add_options(&mut q, &args)?;
                 }
                 get(lua, &ud, &mapper, pk, &q.options)
             },

@@ -572,22 +572,29 @@ impl SessionCore {
         let _route = self.route_to(Some(mapper));
         let conn = self.connection()?;
         let c = mapper.by_pk_sql(conn.engine().dialect())?;
-        let columns = [ResultColumn::Entity {
-            mapper: mapper.clone(),
-            start: 0,
-            alias: None,
-            poly: None,
-        }];
-        let rows = self.run_select(
-            &conn,
-            &c.sql,
-            &mapper.by_pk_params(c, key.values())?,
-            &columns,
-        )?;
-        Ok(match rows.items.into_iter().next() {
-            Some(Item::Instance(i)) => Some(i),
-            _ => None,
-        })
+        // the rows as `run_select` reads an entity column (no load plan), without its
+        // buffers: the first row's instance, then the `load` events
+        let (one, owned);
+        let params: &[Value] = match &key {
+            IdentityKey::Int { id, .. } if mapper.props.is_empty() && mapper.inherit.is_none() => {
+                one = [Value::Integer(*id)];
+                &one
+            }
+            _ => {
+                owned = mapper.by_pk_params(c, key.values())?;
+                &owned
+            }
+        };
+        let mut first = None;
+        conn.query_hot(&c.sql, params, |row| {
+            let inst = self.instance_from_row(mapper, row, 0, None, None)?;
+            if first.is_none() {
+                first = inst;
+            }
+            Ok(())
+        })?;
+        self.dispatch_loads()?;
+        Ok(first)
     }
 
     /// Reloads the unloaded attributes of a persistent instance in one SELECT, autoflushing
@@ -605,7 +612,7 @@ impl SessionCore {
         let mapper = &inst.mapper;
         let c = mapper.by_pk_sql(conn.engine().dialect())?;
         let mut found = false;
-        conn.query(&c.sql, &mapper.by_pk_params(c, key.values())?, |row| {
+        conn.query_hot(&c.sql, &mapper.by_pk_params(c, key.values())?, |row| {
             found = true;
             let mut st = inst.state_mut();
             // only what was unloaded loads (SQLAlchemy's refresh of the expired attributes):
