@@ -3139,3 +3139,60 @@ describe("seeds: a bulk statement's evaluation skips an object expired as a whol
     assert.is_nil(s:execute(orm.text("SELECT score FROM ew_parents")):scalar())
   end)
 end)
+
+describe("seeds: rollback after a flush that failed", function()
+  -- seed 544: the failed flush rolled the transaction back and restored the objects;
+  -- SQLAlchemy's rollback() of that inactive transaction restores them again only when the
+  -- session changed since (new, deleted or modified objects): an object attached unchanged
+  -- since keeps its values, anything else expires as usual
+  local function unloaded(o)
+    local t = {}
+    for _, k in ipairs(orm.inspect(o).unloaded) do
+      t[k] = true
+    end
+    return t
+  end
+
+  local function failed(env, change)
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit()
+    local _ = p.name
+    s:expunge(p) -- detached, its values loaded
+    local q = env.Parent{ name = "q" }
+    s:add(q)
+    s:commit()
+    _ = q.name
+    s:add(env.Parent{}) -- name is NOT NULL
+    assert.has_error(function() s:flush() end)
+    s:add(p)
+    if change == "modified" then
+      p.name = "p2"
+    elseif change == "new" then
+      s:add(env.Parent{ name = "n" })
+    end
+    s:rollback()
+    return p, q
+  end
+
+  it("an object attached unchanged since keeps its values (seed 544)", function()
+    local env = setup()
+    local p, q = failed(env)
+    assert.equal("persistent", state(p))
+    assert.is_nil(unloaded(p).id)
+    assert.is_nil(unloaded(p).name)
+    assert.is_true(unloaded(q).name) -- expired by the failure
+  end)
+
+  it("a change since expires every object again", function()
+    for _, change in ipairs({ "modified", "new" }) do
+      local env = setup()
+      local p = failed(env, change)
+      assert.equal("persistent", state(p))
+      assert.is_true(unloaded(p).id)
+      assert.is_true(unloaded(p).name)
+      assert.equal("p", p.name)
+    end
+  end)
+end)

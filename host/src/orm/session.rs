@@ -876,10 +876,15 @@ impl SessionCore {
         let was_open = !self.frames.borrow().is_empty() && !failed_root;
         let frames: Vec<Frame> = self.frames.borrow_mut().drain(..).rev().collect();
         // no transaction begun (nothing read or written since the last commit): nothing
-        // to roll back and nothing expires, as SQLAlchemy's rollback() without a transaction
-        let had_transaction = !frames.is_empty();
+        // to roll back and nothing expires, as SQLAlchemy's rollback() without a transaction.
+        // After a failed flush of the whole transaction, whose rollback restored the objects
+        // already, SQLAlchemy restores them again only when the session changed since (new,
+        // deleted or modified objects; it warns "Session's state has been changed on a
+        // non-active transaction"): an object attached unchanged since keeps its values
+        // (seed 544)
+        let restore = !frames.is_empty() && (!failed_root || self.has_pending_changes());
         self.undo_frames(frames);
-        if had_transaction {
+        if restore {
             self.expire_all();
         }
         *self.pending_rollback.borrow_mut() = None;
