@@ -1053,7 +1053,14 @@ fn insert_in_dependency_order(
             if step == COPY {
                 match (&levelled[t], state_level) {
                     (Some(sl), Some(l)) => sl.copy_level(plan, l, inserted, index, undo)?,
-                    _ => copy_into_table(plan, table, inserted, index, undo)?,
+                    _ => {
+                        copy_into_table(plan, table, inserted, index, undo)?;
+                        // and into the members outside the session: SQLAlchemy's one-to-many
+                        // step copies the owner's key into every member it gained, before
+                        // the saves of that level (another table's save failing there leaves
+                        // the key copied; seed 771)
+                        sync_outside_session_into(session, plan, table, inserted, index)?;
+                    }
                 }
                 continue;
             }
