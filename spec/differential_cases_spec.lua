@@ -3283,3 +3283,35 @@ describe("seeds: a backref's set on an object without a key", function()
     end
   end)
 end)
+
+describe("seeds: get() of an expired object whose load fails in the autoflush", function()
+  -- seed 823: SQLAlchemy's identity lookup loads the expired object; the autoflush before
+  -- that load fails with ObjectDeletedError about another object (its row deleted behind
+  -- the session), which the lookup takes as the object's own row gone: the object becomes
+  -- deleted and get() selects the row by key, which the session, wanting a rollback now,
+  -- refuses. The rollback then restores nothing (the session changed nothing since), so the
+  -- object stays deleted; with a change since it restores everything
+  local function failed_get(change)
+    local env = setup()
+    local s = env.s
+    local p, c = env.Parent{ name = "p" }, env.Child{ label = "a" }
+    s:add_all({ p, c })
+    s:commit() -- both expired
+    s:execute(orm.text("DELETE FROM dc_children"))
+    c.label = "b" -- its flush loads its key and finds no row
+    local ok, err = pcall(function() return s:get(env.Parent, 1) end)
+    assert.is_false(ok)
+    assert.matches("PendingRollbackError", tostring(err))
+    assert.equal("deleted", state(p))
+    if change then
+      s:add(env.Child{ label = "n" })
+    end
+    s:rollback()
+    return p
+  end
+
+  it("raises PendingRollbackError and leaves the object deleted (seed 823)", function()
+    assert.equal("deleted", state(failed_get(false)))
+    assert.equal("persistent", state(failed_get(true)))
+  end)
+end)

@@ -882,10 +882,24 @@ impl SessionCore {
         // deleted or modified objects; it warns "Session's state has been changed on a
         // non-active transaction"): an object attached unchanged since keeps its values
         // (seed 544)
-        let restore = !frames.is_empty() && (!failed_root || self.has_pending_changes());
-        self.undo_frames(frames);
-        if restore {
-            self.expire_all();
+        if failed_root && !self.has_pending_changes() {
+            // nothing is restored: an object a lookup found deleted since (its row gone)
+            // stays deleted until the session closes, as SQLAlchemy's
+            // `_remove_newly_deleted` leaves it (seed 823)
+            let mut lingering = self.lingering_deleted.borrow_mut();
+            for f in frames {
+                for inst in f.deleted {
+                    if inst.status() == Status::Deleted {
+                        lingering.push(Rc::downgrade(&inst));
+                    }
+                }
+            }
+        } else {
+            let had_transaction = !frames.is_empty();
+            self.undo_frames(frames);
+            if had_transaction {
+                self.expire_all();
+            }
         }
         *self.pending_rollback.borrow_mut() = None;
         result?;
