@@ -3503,3 +3503,179 @@ describe("session:get by one integer key (the raw fast path, issue 19)", functio
     assert.truthy(tostring(err):find("get", 1, true))
   end)
 end)
+
+describe("seeds: rollback after a flush that failed", function()
+  -- seed 544: the failed flush rolled the transaction back and restored the objects;
+  -- SQLAlchemy's rollback() of that inactive transaction restores them again only when the
+  -- session changed since (new, deleted or modified objects): an object attached unchanged
+  -- since keeps its values, anything else expires as usual
+  local function unloaded(o)
+    local t = {}
+    for _, k in ipairs(orm.inspect(o).unloaded) do
+      t[k] = true
+    end
+    return t
+  end
+
+  local function failed(env, change)
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit()
+    local _ = p.name
+    s:expunge(p) -- detached, its values loaded
+    local q = env.Parent{ name = "q" }
+    s:add(q)
+    s:commit()
+    _ = q.name
+    s:add(env.Parent{}) -- name is NOT NULL
+    assert.has_error(function() s:flush() end)
+    s:add(p)
+    if change == "modified" then
+      p.name = "p2"
+    elseif change == "new" then
+      s:add(env.Parent{ name = "n" })
+    end
+    s:rollback()
+    return p, q
+  end
+
+  it("an object attached unchanged since keeps its values (seed 544)", function()
+    local env = setup()
+    local p, q = failed(env)
+    assert.equal("persistent", state(p))
+    assert.is_nil(unloaded(p).id)
+    assert.is_nil(unloaded(p).name)
+    assert.is_true(unloaded(q).name) -- expired by the failure
+  end)
+
+  it("a change since expires every object again", function()
+    for _, change in ipairs({ "modified", "new" }) do
+      local env = setup()
+      local p = failed(env, change)
+      assert.equal("persistent", state(p))
+      assert.is_true(unloaded(p).id)
+      assert.is_true(unloaded(p).name)
+      assert.equal("p", p.name)
+    end
+  end)
+end)
+
+describe("seeds: a one-to-many's key copied into a member outside the session", function()
+  local function setup_tags()
+    local env = {}
+    env.engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local link = orm.Table("oo_child_tag", Base.metadata,
+      orm.Column("child_id", orm.Integer, orm.ForeignKey("oo_children.id"), { primary_key = true }),
+      orm.Column("tag_id", orm.Integer, orm.ForeignKey("oo_tags.id"), { primary_key = true }))
+    env.Parent = Base:model("Parent", {
+      __tablename__ = "oo_parents",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30), { nullable = false }),
+      children = orm.relationship("Child", { back_populates = "parent",
+        cascade = "all, delete-orphan", order_by = "id" }),
+    })
+    env.Child = Base:model("Child", {
+      __tablename__ = "oo_children",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      parent_id = orm.Column(orm.Integer, orm.ForeignKey("oo_parents.id")),
+      label = orm.Column(orm.String(30), { nullable = false }),
+      parent = orm.relationship("Parent", { back_populates = "children" }),
+      tags = orm.relationship("Tag", { secondary = link, back_populates = "children" }),
+    })
+    env.Tag = Base:model("Tag", {
+      __tablename__ = "oo_tags",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      name = orm.Column(orm.String(30), { nullable = false }),
+      children = orm.relationship("Child", { secondary = link, back_populates = "tags" }),
+    })
+    Base.metadata:create_all(env.engine)
+    env.s = orm.Session(env.engine)
+    return env
+  end
+
+  it("before the save of a later table that fails, which leaves it copied (seed 771)", function()
+    -- SQLAlchemy's step of the parent's one-to-many copies its key into every member it
+    -- gained, those outside the session too, one level before the save of the tags (whose
+    -- many-to-many puts it a level down), which refuses a tag whose key was expired
+    local env = setup_tags()
+    local s = env.s
+    local t = env.Tag{ name = "t" }
+    s:add(t)
+    s:flush()
+    s:expire(t)
+    s:rollback() -- t transient, its key expired: its INSERT is refused
+    local old = env.Parent{ name = "old" }
+    local c = env.Child{ label = "c" }
+    c.parent = old
+    c.tags:append(t)
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:flush()
+    local pid = p.id
+    -- cascades c (and old, t) into the session; the backref's removal from old's collection
+    -- makes c a pending orphan, expunged
+    p.children:append(c)
+    assert.equal("transient", state(c))
+    assert.has_error(function() s:flush() end)
+    assert.equal(pid, c.parent_id)
+  end)
+end)
+
+describe("seeds: a backref's set on an object without a key", function()
+  it("finds no old parent by its foreign key: no orphan is expunged (seed 771)", function()
+    -- SQLAlchemy's lazy loader answers a keyless object's many-to-one empty, so appending
+    -- it to another parent's collection removes it from no old parent's collection and
+    -- clears no has-parent flag: it stays pending and is inserted with the new parent's key
+    for _, variant in ipairs({ "pending", "transient" }) do
+      local env = setup({ autoflush = false })
+      local s = env.s
+      local p1, p2 = env.Parent{ name = "p1" }, env.Parent{ name = "p2" }
+      s:add_all({ p1, p2 })
+      s:flush()
+      local c = env.Child{ label = "c", parent_id = p1.id }
+      if variant == "pending" then
+        s:add(c)
+      end
+      p2.children:append(c)
+      assert.equal("pending", state(c))
+      s:flush()
+      assert.equal("persistent", state(c))
+      assert.equal(p2.id, c.parent_id)
+      assert.equal(0, #p1.children)
+    end
+  end)
+end)
+
+describe("seeds: get() of an expired object whose load fails in the autoflush", function()
+  -- seed 823: SQLAlchemy's identity lookup loads the expired object; the autoflush before
+  -- that load fails with ObjectDeletedError about another object (its row deleted behind
+  -- the session), which the lookup takes as the object's own row gone: the object becomes
+  -- deleted and get() selects the row by key, which the session, wanting a rollback now,
+  -- refuses. The rollback then restores nothing (the session changed nothing since), so the
+  -- object stays deleted; with a change since it restores everything
+  local function failed_get(change)
+    local env = setup()
+    local s = env.s
+    local p, c = env.Parent{ name = "p" }, env.Child{ label = "a" }
+    s:add_all({ p, c })
+    s:commit() -- both expired
+    s:execute(orm.text("DELETE FROM dc_children"))
+    c.label = "b" -- its flush loads its key and finds no row
+    local ok, err = pcall(function() return s:get(env.Parent, 1) end)
+    assert.is_false(ok)
+    assert.matches("PendingRollbackError", tostring(err))
+    assert.equal("deleted", state(p))
+    if change then
+      s:add(env.Child{ label = "n" })
+    end
+    s:rollback()
+    return p
+  end
+
+  it("raises PendingRollbackError and leaves the object deleted (seed 823)", function()
+    assert.equal("deleted", state(failed_get(false)))
+    assert.equal("persistent", state(failed_get(true)))
+  end)
+end)

@@ -950,6 +950,11 @@ impl Events {
             // reference is found in the identity map, without SQL, as SQLAlchemy does)
             let (old, loaded) = match obj.rel_state(rev.index) {
                 RelState::Scalar(s) => (s.value, true),
+                // an object without a key (pending, or transient again after a rollback
+                // with its foreign key loaded) loads nothing: SQLAlchemy's lazy loader
+                // answers it empty, so it leaves no old parent's collection and clears no
+                // has-parent flag there (seed 771: no pending orphan to expunge)
+                _ if obj.state().key.is_none() => (None, false),
                 _ => (
                     // an expired object is not read without SQL: the old value stays
                     // unknown (SQLAlchemy's PASSIVE_NO_RESULT), and the set goes ahead

@@ -531,17 +531,21 @@ impl SessionCore {
                 }
                 !st.expired_flag_reset && mapper.pk.iter().any(|&i| !st.loaded.contains(i))
             };
-            if expired {
-                return match self.load_expired(&inst) {
-                    Ok(()) => Ok(Some(inst)),
-                    Err(e) if e.kind == ErrorKind::ObjectDeletedError => {
-                        self.remove_newly_deleted(&inst);
-                        Ok(None)
-                    }
-                    Err(e) => Err(e),
-                };
+            if !expired {
+                return Ok(Some(inst));
             }
-            return Ok(Some(inst));
+            match self.load_expired(&inst) {
+                Ok(()) => return Ok(Some(inst)),
+                // its row is gone (or so says the error: SQLAlchemy takes an autoflush's
+                // ObjectDeletedError about another object the same way): deleted in the
+                // session, and the lookup found nothing, so the row is selected by key as
+                // for an object not in the identity map (a session the failed autoflush
+                // left wanting a rollback refuses it; seed 823)
+                Err(e) if e.kind == ErrorKind::ObjectDeletedError => {
+                    self.remove_newly_deleted(&inst);
+                }
+                Err(e) => return Err(e),
+            }
         }
         if !options.is_empty()
             || super::strategies::has_eager_default(mapper)

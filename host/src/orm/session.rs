@@ -874,11 +874,30 @@ impl SessionCore {
         let was_open = !self.frames.borrow().is_empty() && !failed_root;
         let frames: Vec<Frame> = self.frames.borrow_mut().drain(..).rev().collect();
         // no transaction begun (nothing read or written since the last commit): nothing
-        // to roll back and nothing expires, as SQLAlchemy's rollback() without a transaction
-        let had_transaction = !frames.is_empty();
-        self.undo_frames(frames);
-        if had_transaction {
-            self.expire_all();
+        // to roll back and nothing expires, as SQLAlchemy's rollback() without a transaction.
+        // After a failed flush of the whole transaction, whose rollback restored the objects
+        // already, SQLAlchemy restores them again only when the session changed since (new,
+        // deleted or modified objects; it warns "Session's state has been changed on a
+        // non-active transaction"): an object attached unchanged since keeps its values
+        // (seed 544)
+        if failed_root && !self.has_pending_changes() {
+            // nothing is restored: an object a lookup found deleted since (its row gone)
+            // stays deleted until the session closes, as SQLAlchemy's
+            // `_remove_newly_deleted` leaves it (seed 823)
+            let mut lingering = self.lingering_deleted.borrow_mut();
+            for f in frames {
+                for inst in f.deleted {
+                    if inst.status() == Status::Deleted {
+                        lingering.push(Rc::downgrade(&inst));
+                    }
+                }
+            }
+        } else {
+            let had_transaction = !frames.is_empty();
+            self.undo_frames(frames);
+            if had_transaction {
+                self.expire_all();
+            }
         }
         *self.pending_rollback.borrow_mut() = None;
         result?;

@@ -925,6 +925,19 @@ fn save_level(
                 .iter()
                 .any(|r| r.child.mapper.table.id == table.id && session.owns(&r.child))
     };
+    // a flushed object of this table whose collection `r` changed, members outside the
+    // session included (SQLAlchemy's prop_has_changes reads the history, pending changes too)
+    let has_history = |r: &crate::orm::relationships::Relationship| {
+        let (new, modified) = (session.new.borrow(), session.modified.borrow());
+        new.iter().chain(modified.iter()).any(|i| {
+            i.mapper.table.id == mapper.table.id
+                && matches!(
+                    i.rel_state(r.index),
+                    RelState::Collection(c) | RelState::Pending(c)
+                        if !c.added.is_empty() || !c.removed.is_empty()
+                )
+        })
+    };
     let rels = mapper.relationships.borrow();
     // as SQLAlchemy's prop_has_changes: rows of the other side in the flush, or association
     // rows of this relationship to write
@@ -937,7 +950,8 @@ fn save_level(
                         .iter()
                         .chain(plan.assoc_delete.iter())
                         .any(|row| row.table.id == sec.id)
-                }))
+                })
+                || has_history(r))
     });
     usize::from(many_to_many)
 }
@@ -1074,7 +1088,7 @@ fn insert_in_dependency_order(
                     _ => {
                         // the members outside the session too: the same step of SQLAlchemy's
                         // (the processing of the owner's one-to-many) copies into them, so
-                        // a failure of a save of that level keeps their keys (seed 951)
+                        // a failure of a save of that level keeps their keys (seeds 951, 771)
                         sync_outside_session_into(session, plan, table, inserted, index)?;
                         copy_into_table(plan, table, inserted, index, undo)?
                     }
