@@ -3413,6 +3413,7 @@ describe("seeds: a delete cascade to an object whose deletion was committed", fu
   -- removes the row that took its key since (SQLite gives a freed id again)
   it("deletes the row that took its key since (seed 999)", function()
     local env = setup()
+    if env.engine.dialect ~= "sqlite" then return pending("SQLite reuses a deleted id") end
     local s = orm.Session(env.engine, { expire_on_commit = false })
     local p = env.Parent{ name = "p" }
     local c = env.Child{ label = "a" }
