@@ -639,11 +639,14 @@ impl SessionCore {
             if key_expired(inst) {
                 expired_keys.push(inst.clone());
             }
-            // the members a one-to-many gained or lost are registered with the flush too
+            // the members a one-to-many gained or lost are registered with the flush too (not
+            // those of an object whose DELETE was flushed: out of the identity map, it is out
+            // of SQLAlchemy's flush)
             let st = inst.state();
             let Some(rels) = st
                 .rels
                 .as_ref()
+                .filter(|_| st.status != Status::Deleted)
                 .filter(|_| st.rels_changed || st.has_pending_collection())
             else {
                 continue;
