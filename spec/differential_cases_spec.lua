@@ -3702,3 +3702,27 @@ describe("seeds: an object whose DELETE was flushed is out of the flush", functi
     assert.is_false(orm.inspect(c).attrs.label.loaded)
   end)
 end)
+
+describe("seeds: a pending object whose attributes a rollback expired", function()
+  it("cannot be refreshed: reading one raises InvalidRequestError (seed 1943)", function()
+    -- SQLAlchemy's load of an expired attribute of an object without an identity key and
+    -- without its primary key loaded raises "cannot be refreshed - it's not persistent";
+    -- the key the rollback cleared reads as nil (the contract's deliberate difference)
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:begin_nested(function() end) -- flushes p
+    s:expire(p)
+    s:rollback()
+    assert.equal("transient", state(p))
+    local s2 = orm.Session(env.engine)
+    s2:add(p)
+    assert.equal("pending", state(p))
+    local ok, err = pcall(function() return p.name end)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("InvalidRequestError", 1, true))
+    assert.truthy(tostring(err):find("cannot be refreshed", 1, true))
+    assert.is_nil(p.id)
+  end)
+end)

@@ -836,6 +836,19 @@ impl SessionCore {
         if matches!(status, Status::Transient | Status::Pending) {
             let st = inst.state();
             let cleared_key = st.key_cleared && inst.mapper.autoincrement == Some(attr);
+            // pending again with attributes a rollback expired and its key not loaded:
+            // SQLAlchemy cannot refresh it (it has no key to load by)
+            if status == Status::Pending
+                && st.attrs_expired
+                && !cleared_key
+                && inst.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
+            {
+                return Err(invalid!(
+                    "Instance {} cannot be refreshed - it's not persistent and does not contain a full primary key (attribute '{}')",
+                    inst.describe(),
+                    inst.mapper.attr_path(attr)
+                ));
+            }
             if !(status == Status::Transient && st.attrs_expired) || cleared_key {
                 return Ok(()); // never loaded: reads as nil
             }
