@@ -1303,6 +1303,37 @@ fn write(
             mappers.push(inst.mapper.clone());
         }
     }
+    // a loaded many-to-one of a flushed object puts its target's save step in SQLAlchemy's
+    // sort even when no object of the target is flushed (its prop_has_changes holds for any
+    // loaded value): the table's rows then come a level later, which orders them after
+    // another table's rows of the first level (seeds 1664, 1042)
+    // (a mapper whose many-to-ones all target tables already there is not looked at again)
+    let mut settled: Vec<u32> = Vec::new();
+    for inst in new.iter().chain(session.modified.borrow().iter()) {
+        if settled.contains(&inst.mapper.id) {
+            continue;
+        }
+        let rels = inst.mapper.relationships.borrow();
+        let mut open = false;
+        for rel in rels.iter() {
+            if rel.viewonly || rel.direction != Direction::ManyToOne {
+                continue;
+            }
+            let target = rel.target();
+            if tables.iter().any(|t| t.id == target.table.id) {
+                continue;
+            }
+            if matches!(inst.rel_state(rel.index), RelState::Scalar(_)) {
+                tables.push(target.table.clone());
+                mappers.push(target);
+            } else {
+                open = true;
+            }
+        }
+        if !open {
+            settled.push(inst.mapper.id);
+        }
+    }
     let skip = post_update_edges(&mappers);
     let order = in_levels(sort_by_dependency(&tables, &skip), &mappers, &skip);
     let depths = flush_depths(&order, &mappers, &skip);
