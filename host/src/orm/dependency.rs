@@ -354,6 +354,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                 RelState::Pending(c) if rel.lazy.never_loads() => RelState::Collection(c),
                 s => s,
             };
+            let unloaded = matches!(state, RelState::Pending(_));
             match (rel.direction, state) {
                 (Direction::ManyToOne, RelState::Scalar(s)) if s.changed => {
                     // a deleted object is out of the session too (its DELETE flushed)
@@ -412,34 +413,16 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                         ));
                     }
                 }
-                (Direction::OneToMany, RelState::Collection(c)) => {
-                    removed_members(session, &rel, inst, &c.removed, &mut nullify)?;
-                    for child in &c.added {
-                        set.push((
-                            rel.clone(),
-                            SyncRule {
-                                child: child.clone(),
-                                child_cols: rel.remote.clone(),
-                                parent: Some((inst.clone(), rel.local.clone())),
-                                post_update: rel.post_update,
-                                one_to_many_of: Some(inst.clone()),
-                            },
-                        ));
-                    }
-                }
-                (Direction::OneToMany, RelState::Pending(c)) => {
-                    // members appended through the other side while the collection was not
-                    // loaded get the key, as those of a loaded one (SQLAlchemy's history
-                    // includes the pending mutations): those outside the session in memory
-                    // only, those of the session also when their own many-to-one change is
-                    // gone (expired by a refresh). Not for a self-referential one:
-                    // SQLAlchemy flushes a mapper in a cycle state by state, and that
-                    // history leaves pending appends out
-                    if Rc::ptr_eq(&rel.target(), &inst.mapper) {
-                        continue;
-                    }
-                    // and members removed through the other side: orphans deleted, keys
-                    // cleared, as for a loaded collection
+                // a loaded collection's changes, and those made through the other side while
+                // it was not loaded (SQLAlchemy's history includes the pending mutations):
+                // members removed are orphans deleted or get their keys cleared, members
+                // appended get the key (those outside the session in memory only, those of
+                // the session also when their own many-to-one change is gone, expired by a
+                // refresh). Not the pending changes of a self-referential one: SQLAlchemy
+                // flushes a mapper in a cycle state by state, and that history leaves them out
+                (Direction::OneToMany, RelState::Collection(c) | RelState::Pending(c))
+                    if !(unloaded && Rc::ptr_eq(&rel.target(), &inst.mapper)) =>
+                {
                     removed_members(session, &rel, inst, &c.removed, &mut nullify)?;
                     for child in &c.added {
                         set.push((

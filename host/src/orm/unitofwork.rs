@@ -893,33 +893,13 @@ fn save_level(
     if d > 0 {
         return 2 * d;
     }
-    let mapper = {
-        let (new, modified, deleted) = (
-            session.new.borrow(),
-            session.modified.borrow(),
-            session.deleted.borrow(),
-        );
-        new.iter()
-            .chain(modified.iter())
-            .chain(deleted.iter())
-            .find(|i| i.mapper.table.id == table.id)
-            .map(|i| i.mapper.clone())
-    };
-    let Some(mapper) = mapper else {
+    let Some(mapper) = flushed_mapper(session, table.id) else {
         return 0;
     };
     // rows of a table the flush saves or deletes (SQLAlchemy's mappers of the unit of work):
     // not a table in `order` only for the keys copied into members outside the session
     let in_flush = |table: &Table| {
-        let (new, modified, deleted) = (
-            session.new.borrow(),
-            session.modified.borrow(),
-            session.deleted.borrow(),
-        );
-        new.iter()
-            .chain(modified.iter())
-            .chain(deleted.iter())
-            .any(|i| i.mapper.table.id == table.id)
+        flushed_mapper(session, table.id).is_some()
             || plan
                 .rules
                 .iter()
@@ -954,6 +934,20 @@ fn save_level(
                 || has_history(r))
     });
     usize::from(many_to_many)
+}
+
+/// The mapper of an object of table `table_id` the flush saves or deletes, if there is one.
+fn flushed_mapper(session: &SessionCore, table_id: u32) -> Option<Rc<super::Mapper>> {
+    let (new, modified, deleted) = (
+        session.new.borrow(),
+        session.modified.borrow(),
+        session.deleted.borrow(),
+    );
+    new.iter()
+        .chain(modified.iter())
+        .chain(deleted.iter())
+        .find(|i| i.mapper.table.id == table_id)
+        .map(|i| i.mapper.clone())
 }
 
 /// Copies the keys of the rows of `table` (of another table's rows this flush has saved or
