@@ -586,14 +586,19 @@ impl Events {
                 }
                 // SQLAlchemy records the value held at the last flush all the same: a later
                 // change's save-update cascade walks it
-                parent.with_rel(rel.index, |s| {
-                    if let RelState::Scalar(sc) = s {
-                        if !sc.changed {
-                            sc.replaced = Some(o.clone());
-                        }
+                // (until the next flush: it takes part in it, which clears the record)
+                let recorded = parent.with_rel(rel.index, |s| match s {
+                    RelState::Scalar(sc) if !sc.changed => {
+                        sc.replaced = Some(o.clone());
+                        true
                     }
+                    _ => false,
                 });
-                parent.mark_modified();
+                if recorded {
+                    parent.rel_changed();
+                } else {
+                    parent.mark_modified();
+                }
                 return Ok(());
             }
         }
