@@ -3190,10 +3190,11 @@ describe("seeds: both sides of a pair copy into one row", function()
 end)
 
 describe("seeds: the save-update cascade walks a many-to-one's value at the last flush", function()
-  it("recorded even when set back to it, and walked after a rollback (seed 1029)", function()
-    -- SQLAlchemy records the value at the last flush on any set, the same object included;
-    -- a later change's cascade (get_all_pending) walks it: here the first parent, made
-    -- transient by the rollback, joins the new session with the child
+  -- SQLAlchemy records the value at the last flush on any set, the same object included,
+  -- until the next successful flush commits the state; a later change's cascade
+  -- (get_all_pending) walks it. Returns the first parent's state once a new session has
+  -- taken the child, after a failed commit's rollback made both transient.
+  local function old_parent_after(flush_between)
     local env = setup()
     local s1 = env.s
     local p1, p7 = env.Parent{ name = "p1" }, env.Parent{ name = "p7" }
@@ -3202,15 +3203,27 @@ describe("seeds: the save-update cascade walks a many-to-one's value at the last
     s1:add(c)
     s1:flush()
     c.parent = p1
+    if flush_between then
+      s1:flush() -- takes c's record with it
+    end
     s1:add(env.Child{ label = nil })
     assert.has_error(function() s1:commit() end)
     assert.equal("transient", state(p1))
     local s2 = orm.Session(env.engine)
     c.parent = p7
     s2:add(c)
-    assert.equal("pending", state(p1))
+    return state(p1), s2, env
+  end
+
+  it("recorded even when set back to it, and walked after a rollback (seed 1029)", function()
+    local st, s2, env = old_parent_after(false)
+    assert.equal("pending", st)
     s2:commit()
     assert.equal(2, s2:scalar(orm.select(orm.func.count()):select_from(env.Parent)))
+  end)
+
+  it("a flush between clears it: a later change's cascade does not walk it (seed 151)", function()
+    assert.equal("transient", (old_parent_after(true)))
   end)
 end)
 
@@ -3751,28 +3764,5 @@ describe("seeds: a loaded many-to-one puts its target's save in the flush's orde
         assert.is_nil(n2.parent_id)
       end
     end
-  end)
-end)
-
-describe("seeds: the value a many-to-one held, recorded by a set back, lasts until a flush", function()
-  it("a flush between clears it: a later change's cascade does not walk it (seed 151)", function()
-    -- SQLAlchemy commits the states a successful flush took part in, the record included;
-    -- after the failed commit's rollback the old parent stays transient
-    local env = setup()
-    local s1 = env.s
-    local p1, p7 = env.Parent{ name = "p1" }, env.Parent{ name = "p7" }
-    s1:add_all({ p1, p7 })
-    local c = env.Child{ label = "c", parent = p1 }
-    s1:add(c)
-    s1:flush()
-    c.parent = p1
-    s1:flush() -- takes c's record with it
-    s1:add(env.Child{ label = nil })
-    assert.has_error(function() s1:commit() end)
-    assert.equal("transient", state(p1))
-    local s2 = orm.Session(env.engine)
-    c.parent = p7
-    s2:add(c)
-    assert.equal("transient", state(p1))
   end)
 end)
