@@ -3766,3 +3766,54 @@ describe("seeds: a loaded many-to-one puts its target's save in the flush's orde
     end
   end)
 end)
+
+describe("seeds: a list's remove event fires for an object it does not hold", function()
+  -- SQLAlchemy's list runs the remove event before it looks for the member: a backref's pop
+  -- then ignores the ValueError, a direct remove raises it (seed 26)
+  local function stale(env)
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:flush()
+    assert.equal(0, #p.children) -- loaded, and stays so
+    local c = env.Child{ label = "c", parent_id = p.id }
+    s:add(c)
+    s:flush()
+    assert.equal(p, c.parent)
+    assert.equal(0, #p.children)
+    return s, p, c
+  end
+
+  it("marks the owner modified through a backref, so a savepoint's rollback expires it whole", function()
+    local env = setup()
+    local s, p, c = stale(env)
+    assert.is_false(s.dirty:contains(p))
+    local dirty
+    local ok = pcall(s.begin_nested, s, function()
+      c.parent = nil
+      dirty = s.dirty:contains(p)
+      error("undo")
+    end)
+    assert.is_false(ok)
+    assert.is_true(dirty)
+    assert.is_false(orm.inspect(p).attrs.name.loaded)
+    assert.is_false(orm.inspect(p).attrs.children.loaded)
+    assert.is_false(orm.inspect(c).attrs.label.loaded)
+    assert.equal(1, #p.children)
+    assert.equal(p, c.parent)
+  end)
+
+  it("fires the listener and marks the owner modified on a direct remove, then raises", function()
+    local env = setup()
+    local s, p = stale(env)
+    local c2 = env.Child{ label = "c2" }
+    s:add(c2)
+    s:commit()
+    local _ = #p.children
+    local heard = {}
+    orm.event.listen(env.Parent.children, "remove", function(_, v) heard[#heard + 1] = v.label end)
+    assert.has_error(function() p.children:remove(c2) end)
+    assert.same({ "c2" }, heard)
+    assert.is_true(s.dirty:contains(p))
+  end)
+end)

@@ -756,7 +756,7 @@ impl Events {
                     |s| matches!(s, RelState::Collection(c) if c.contains(child)),
                 );
             if !present {
-                return Ok(false);
+                return self.remove_non_member(parent, rel, child, initiator);
             }
             fired = fire(
                 parent,
@@ -783,7 +783,7 @@ impl Events {
             })
         };
         if !removed {
-            return Ok(false);
+            return self.remove_non_member(parent, rel, child, initiator);
         }
         child.set_has_parent(rel, parent, false);
         parent.rel_changed();
@@ -796,6 +796,42 @@ impl Events {
             self.reverse_remove(child, &rev, parent, initiator)?;
         }
         Ok(true)
+    }
+
+    /// `parent.rel:remove(child)` of an object not in the (loaded) list: SQLAlchemy's list
+    /// runs its remove event before it looks for the member, then raises `ValueError`. So
+    /// the listeners hear it, the owner counts as modified (a savepoint's rollback expires it
+    /// whole), the object loses its has-parent flag, and the other side lets go of the owner.
+    /// A dictionary collection looks the key up first: nothing happens.
+    fn remove_non_member(
+        &self,
+        parent: &Rc<Instance>,
+        rel: &Rc<Relationship>,
+        child: &Rc<Instance>,
+        initiator: Initiator<'_>,
+    ) -> Result<bool> {
+        if rel.keyed || rel.lazy.never_loads() {
+            return Ok(false);
+        }
+        if listened(rel) {
+            fire(
+                parent,
+                rel,
+                AttrEvent::Remove,
+                Some(child.clone()),
+                None,
+                initiator,
+            )?;
+        }
+        child.set_has_parent(rel, parent, false);
+        parent.mark_modified();
+        if rel.cascade.delete_orphan {
+            expunge_pending_orphan(child, parent)?;
+        }
+        if let Some(rev) = rel.reverse() {
+            self.reverse_remove(child, &rev, parent, initiator)?;
+        }
+        Ok(false)
     }
 
     /// `parent.rel = { ... }` (and the constructor's `Model{ rel = { ... } }`): the
@@ -1035,12 +1071,19 @@ impl Events {
                 expunge_pending_orphan(parent, obj)?;
             }
         } else if rev.uselist {
-            let present = listened(rev)
-                && obj.rel_is(
+            // SQLAlchemy's list runs the remove event before it looks for the member (the
+            // backref's pop then ignores the ValueError): listeners, the modified flag and
+            // has-parent, also for an object not in the collection; a dictionary collection
+            // looks the key up first (seed 26: the owner, modified so, is expired whole by a
+            // savepoint's rollback)
+            let member = || {
+                obj.rel_is(
                     rev.index,
                     |s| matches!(s, RelState::Collection(c) if c.contains(parent)),
-                );
-            if present || (listened(rev) && !obj.rel_loaded(rev.index)) {
+                )
+            };
+            let fires = !rev.keyed || !obj.rel_loaded(rev.index) || member();
+            if fires && listened(rev) {
                 fire(
                     obj,
                     rev,
@@ -1066,12 +1109,16 @@ impl Events {
                 obj.rel_changed();
             } else if !obj.rel_loaded(rev.index) && !keyless {
                 pend(obj, rev.index, |c| c.pending_remove(parent));
+            } else if fires {
+                obj.mark_modified();
             }
             // SQLAlchemy's remove event (loaded collection or not) clears has-parent
-            parent.set_has_parent(rev, obj, false);
+            if fires {
+                parent.set_has_parent(rev, obj, false);
+            }
             // a pending orphan never reaches the database, also when the other side made
             // it one (SQLAlchemy's remove event expunges it whatever the initiator)
-            if rev.cascade.delete_orphan {
+            if fires && rev.cascade.delete_orphan {
                 expunge_pending_orphan(parent, obj)?;
             }
         } else {
