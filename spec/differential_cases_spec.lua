@@ -3817,3 +3817,63 @@ describe("seeds: a list's remove event fires for an object it does not hold", fu
     assert.is_true(s.dirty:contains(p))
   end)
 end)
+
+describe("seeds: a backref append of an object the collection holds", function()
+  it("leaves it there once and marks the owner modified, so a savepoint's rollback expires it (seed 69)", function()
+    -- SQLAlchemy's list holds it twice (BEHAVIOUR.md 2: lualchemy holds it once); its
+    -- append marks the owner modified all the same
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "c" }
+    s:add_all({ p, c })
+    s:flush()
+    assert.is_nil(c.parent) -- loaded: nil
+    c.parent_id = p.id
+    s:flush()
+    assert.is_nil(c.parent) -- still the value loaded
+    assert.equal(1, #p.children) -- loaded now, holding c
+    assert.is_false(s.dirty:contains(p))
+    local dirty, n
+    local ok = pcall(s.begin_nested, s, function()
+      c.parent = p
+      dirty, n = s.dirty:contains(p), #p.children
+      error("undo")
+    end)
+    assert.is_false(ok)
+    assert.is_true(dirty)
+    assert.equal(1, n)
+    assert.is_false(orm.inspect(p).attrs.name.loaded)
+    assert.is_false(orm.inspect(p).attrs.children.loaded)
+    assert.equal(1, #p.children)
+  end)
+end)
+
+describe("seeds: a change to an object whose deletion a savepoint's autoflush wrote", function()
+  it("has it expired whole when the savepoint rolls back (seed 160)", function()
+    -- the collection's lazy load autoflushes the DELETE; the append after it marks the
+    -- deleted object modified, and SQLAlchemy's rollback expires every modified object it
+    -- takes back into the identity map
+    local env = setup()
+    local s = env.s
+    local n1, n2 = env.Node{ name = "n1" }, env.Node{ name = "n2" }
+    s:add_all({ n1, n2 })
+    s:commit()
+    local _ = n1.name .. n2.name
+    local state_in
+    local ok = pcall(s.begin_nested, s, function()
+      s:delete(n1)
+      n1.children:append(n2)
+      state_in = state(n1)
+      error("undo")
+    end)
+    assert.is_false(ok)
+    assert.equal("deleted", state_in)
+    assert.equal("persistent", state(n1))
+    assert.is_false(orm.inspect(n1).attrs.name.loaded)
+    assert.is_false(orm.inspect(n1).attrs.children.loaded)
+    assert.equal("n1", n1.name)
+    assert.equal(0, #n1.children)
+    assert.is_nil(n2.parent)
+  end)
+end)

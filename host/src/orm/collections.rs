@@ -985,6 +985,11 @@ impl Events {
                 // a persistent or detached object's collection stays unloaded: the append
                 // applies when it loads (no SQL now; the rows may not hold it yet)
                 pend(obj, rev.index, |c| c.pending_add(parent));
+            } else {
+                // it holds the object already (BEHAVIOUR.md 2: not twice): SQLAlchemy's
+                // list appends it again, which marks the owner modified, so a savepoint's
+                // rollback expires it whole (seed 69)
+                obj.mark_modified();
             }
         } else {
             // a scalar reverse: the object leaves its old parent's collection (an unloaded

@@ -951,7 +951,15 @@ impl SessionCore {
                 st.was_deleted = false;
                 st.marked_deleted = false;
                 // not expired by a savepoint's rollback, as in SQLAlchemy, unless it also
-                // had changes (then `updated` holds it)
+                // had changes: before the flush (then `updated` holds it), or since, as an
+                // append to its collection after the autoflush its lazy load ran (seed
+                // 160: SQLAlchemy's modified flag stays on the deleted state)
+                let changed_since =
+                    st.rels_changed || !st.committed.is_empty() || st.has_pending_collection();
+                drop(st);
+                if changed_since {
+                    touched.push(inst.clone());
+                }
             }
             touched.extend(f.updated);
             for inst in f.inserted {
