@@ -15,6 +15,13 @@ end
 
 local Session = {}
 
+-- a function, or a value whose metatable has __call
+local function callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
 -- A session method called with '.' (`session.add(obj)`): `self` is not the session.
 local dot_call = orm.Error._dot_call
 
@@ -35,6 +42,10 @@ end
 -- session:begin_nested(fn): a SAVEPOINT, released on return, rolled back to on error.
 function Session.begin_nested(self, fn)
   if type(self) ~= "userdata" or not self._begin_nested then dot_call("begin_nested") end
+  if not callable(fn) then
+    orm.Error._raise("ArgumentError", "session:begin_nested(fn): fn must be a function (the"
+      .. " work inside the SAVEPOINT), got " .. type(fn))
+  end
   self:_begin_nested()
   local results = pack(pcall(fn, self))
   if results[1] then

@@ -245,6 +245,14 @@ describe("an unknown key or option", function()
     fails_naming(function() env.s:get(env.Note, 1, { optons = {} }) end,
       "session:get()", "'optons'", "options")
   end)
+
+  it("session:begin_nested without its function: ArgumentError, no SAVEPOINT left open", function()
+    local env = setup()
+    local err = pcall_err(env.s.begin_nested, env.s)
+    assert.is_true(orm.Error.is(err, "ArgumentError"))
+    assert.truthy(tostring(err):find("session:begin_nested(fn)", 1, true))
+    assert.is_false(env.s:in_nested_transaction())
+  end)
 end)
 
 describe("__mapper_args__ = { version_id_col = ... }", function()
