@@ -3877,3 +3877,26 @@ describe("seeds: a change to an object whose deletion a savepoint's autoflush wr
     assert.is_nil(n2.parent)
   end)
 end)
+
+describe("seeds: deleting the owner of a collection a member outside the session left", function()
+  it("clears that member's key in memory, as SQLAlchemy's delete of the owner does (seed 7)", function()
+    local env = setup({ expire_on_commit = false })
+    local s1 = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "c" }
+    p.children:append(c)
+    s1:add(p)
+    s1:commit()
+    s1:close()
+    p.children:remove(c) -- both detached
+    assert.is_nil(c.parent)
+    assert.equal(p.id, c.parent_id)
+    local s2 = orm.Session(env.engine)
+    s2:delete(p)
+    -- c's row still points at p: the DELETE fails (c is not the flush's to update)
+    assert.has_error(function() s2:flush() end)
+    s2:rollback()
+    assert.is_nil(c.parent_id)
+    assert.equal("detached", state(c))
+  end)
+end)

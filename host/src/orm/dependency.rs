@@ -833,6 +833,33 @@ fn cascade_deletes(
                 if !d.rel_loaded(rel.index) {
                     session.load_relationship_for_flush(&d, &rel)?;
                 }
+                // removed since the last flush and not taken by another parent (has-parent
+                // false or unknown): SQLAlchemy's delete of the owner clears their keys, also
+                // of a delete-orphan collection's member that its flush does not delete (one
+                // outside the session: in memory; seed 7)
+                let removed: Vec<Rc<Instance>> = match d.rel_state(rel.index) {
+                    RelState::Collection(c) | RelState::Pending(c) => c.removed,
+                    _ => Vec::new(),
+                };
+                for child in removed {
+                    let st = child.state();
+                    if child.has_parent(&rel) == Some(true)
+                        || st.marked_deleted
+                        || (rel.cascade.delete_orphan
+                            && st.status == Status::Persistent
+                            && session.owns(&child))
+                    {
+                        continue;
+                    }
+                    drop(st);
+                    nullify.push(SyncRule {
+                        child: child.clone(),
+                        child_cols: rel.remote.clone(),
+                        parent: None,
+                        post_update: rel.post_update,
+                        one_to_many_of: Some(d.clone()),
+                    });
+                }
                 // appended since the last flush: SQLAlchemy's delete clears the keys of the
                 // unchanged members only (the history's added ones are left as they are)
                 let added: Vec<Rc<Instance>> = match d.rel_state(rel.index) {
