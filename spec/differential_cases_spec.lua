@@ -3900,3 +3900,27 @@ describe("seeds: deleting the owner of a collection a member outside the session
     assert.equal("detached", state(c))
   end)
 end)
+
+describe("seeds: an object whose DELETE an earlier flush sent", function()
+  it("keeps no member of its collection from being deleted (seed 174)", function()
+    local env = setup({ expire_on_commit = false })
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit()
+    s:delete(p)
+    s:flush()
+    local c = env.Child{ label = "d" }
+    c.parent = p
+    -- c is added, then the save-update cascade refuses the deleted p
+    assert.has_error(function() s:add(c) end)
+    assert.equal("pending", state(c))
+    s:flush() -- c is inserted without a key: p is out of the flush
+    assert.is_nil(c.parent_id)
+    p.name = "q" -- a change to the deleted object
+    s:delete(c)
+    s:flush()
+    assert.equal("deleted", state(c))
+    assert.equal(0, env.scalar("SELECT count(*) FROM dc_children"))
+  end)
+end)

@@ -294,7 +294,12 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         .chain(session.modified.borrow().iter())
     {
         let st = inst.state();
-        if st.marked_deleted || !(st.rels_changed || st.has_pending_collection()) {
+        // an object whose DELETE an earlier flush sent is out of the identity map, so out of
+        // SQLAlchemy's flush: its collection saves no one (seed 174)
+        if st.marked_deleted
+            || st.status == Status::Deleted
+            || !(st.rels_changed || st.has_pending_collection())
+        {
             continue;
         }
         for rel in inst.mapper.relationships.borrow().iter() {
