@@ -534,6 +534,18 @@ macro_rules! generative_methods {
                             .map(|r| r.0.clone()),
                         _ => None,
                     };
+                    // a target read through its concrete union (the relationship's, or a
+                    // model joined by itself): the statement reads its table as the union
+                    let union_of: Option<Rc<crate::orm::Mapper>> = match along(&target) {
+                        Some(rel) => Some(rel.target()),
+                        None => match &target {
+                            LuaValue::UserData(ud) => ud
+                                .borrow::<super::model::LuaModel>()
+                                .ok()
+                                .map(|m| m.mapper.clone()),
+                            _ => None,
+                        },
+                    };
                     let joins = if let Some(rel) = along(&target) {
                         let to = FromItem::Table(rel.target().table.clone());
                         rel.joins_to(&FromItem::Table(rel.parent().table.clone()), &to, outer)
@@ -563,6 +575,9 @@ macro_rules! generative_methods {
                     };
                     with_member(this, name, |q| {
                         q.select.joins.extend(joins);
+                        if let Some(m) = &union_of {
+                            q.read_through_union(m);
+                        }
                         Ok(())
                     })
                 },

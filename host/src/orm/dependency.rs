@@ -369,7 +369,10 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                         SyncRule {
                             child: inst.clone(),
                             child_cols: rel.local.clone(),
-                            parent: s.value.map(|p| (p, rel.remote.clone())),
+                            parent: s.value.map(|p| {
+                                let cols = rel.remote_on(&p.mapper);
+                                (p, cols)
+                            }),
                             post_update: rel.post_update,
                             one_to_many_of: None,
                         },
@@ -393,7 +396,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                             // has-parent flag: false, or unknown after an expiry)
                             nullify.push(SyncRule {
                                 child: old.clone(),
-                                child_cols: rel.remote.clone(),
+                                child_cols: rel.remote_on(&old.mapper),
                                 parent: None,
                                 post_update: rel.post_update,
                                 one_to_many_of: Some(inst.clone()),
@@ -404,8 +407,8 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                         set.push((
                             rel.clone(),
                             SyncRule {
+                                child_cols: rel.remote_on(&child.mapper),
                                 child,
-                                child_cols: rel.remote.clone(),
                                 parent: Some((inst.clone(), rel.local.clone())),
                                 post_update: rel.post_update,
                                 one_to_many_of: Some(inst.clone()),
@@ -429,7 +432,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                             rel.clone(),
                             SyncRule {
                                 child: child.clone(),
-                                child_cols: rel.remote.clone(),
+                                child_cols: rel.remote_on(&child.mapper),
                                 parent: Some((inst.clone(), rel.local.clone())),
                                 post_update: rel.post_update,
                                 one_to_many_of: Some(inst.clone()),
@@ -547,7 +550,7 @@ fn removed_members(
         }
         nullify.push(SyncRule {
             child: child.clone(),
-            child_cols: rel.remote.clone(),
+            child_cols: rel.remote_on(&child.mapper),
             parent: None,
             post_update: rel.post_update,
             one_to_many_of: Some(inst.clone()),
@@ -851,7 +854,7 @@ fn cascade_deletes(
                     } else if !child.state().marked_deleted {
                         nullify.push(SyncRule {
                             child: child.clone(),
-                            child_cols: rel.remote.clone(),
+                            child_cols: rel.remote_on(&child.mapper),
                             parent: None,
                             post_update: rel.post_update,
                             one_to_many_of: Some(d.clone()),
