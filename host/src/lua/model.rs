@@ -81,6 +81,9 @@ pub struct ModelHost {
     pub base: std::rc::Weak<DeclBase>,
     /// An `orm.AbstractConcreteBase`'s columns, copied into each subclass's table.
     pub concrete_columns: RefCell<Vec<(String, ColumnSpec)>>,
+    /// An `orm.AbstractConcreteBase`'s relationships, given to each concrete subclass too
+    /// (SQLAlchemy's `declared_attr` relationships of the abstract base).
+    pub concrete_rels: RefCell<Vec<(String, super::relationship::LuaRelSpec)>>,
 }
 
 impl ModelHost {
@@ -175,6 +178,20 @@ impl UserData for LuaConcreteMarker {
 
 /// The columns a concrete subclass of `parent` takes from the `orm.AbstractConcreteBase`
 /// models above it (nearest first).
+/// The relationships a concrete subclass of `parent` takes from the
+/// `orm.AbstractConcreteBase` models above it (nearest first).
+fn concrete_inherited_rels(parent: &Rc<Mapper>) -> Vec<(String, super::relationship::LuaRelSpec)> {
+    let mut out = Vec::new();
+    let mut m = Some(parent.clone());
+    while let Some(x) = m {
+        if x.is_abstract_concrete() {
+            out.extend(model_host(&x).concrete_rels.borrow().iter().cloned());
+        }
+        m = x.inherits().cloned();
+    }
+    out
+}
+
 fn concrete_inherited_columns(parent: &Rc<Mapper>) -> Vec<(String, ColumnSpec)> {
     let mut out = Vec::new();
     let mut m = Some(parent.clone());
@@ -384,6 +401,12 @@ pub fn declare(
     // a concrete subclass has the columns of the abstract concrete bases above it
     if let Some(p) = parent_model.filter(|p| p.concrete().is_some()) {
         inherited.columns.extend(concrete_inherited_columns(p));
+        // and its relationships, unless the subclass declares one of the same key
+        for (k, r) in concrete_inherited_rels(p) {
+            if !rels.iter().any(|(o, _)| *o == k) {
+                rels.push((k, r));
+            }
+        }
     }
     // A model's own columns first, then inherited ones, each in creation order.
     own.columns.sort_by_key(|(_, s)| s.order);
@@ -643,11 +666,6 @@ fn declare_abstract_concrete(
     rels: Vec<(String, super::relationship::LuaRelSpec)>,
     poly_identity: Option<LuaValue>,
 ) -> LuaResult<LuaValue> {
-    if !rels.is_empty() {
-        return Err(arg(format!(
-            "model {name}: a relationship on an orm.AbstractConcreteBase is not supported (declare it on each concrete class, as SQLAlchemy's concrete classes do)"
-        )));
-    }
     if !declared.props.is_empty() {
         return Err(arg(format!(
             "model {name}: column_property is not supported in a concrete-table hierarchy yet"
@@ -698,6 +716,14 @@ fn declare_abstract_concrete(
     *model_host(&mapper).concrete_columns.borrow_mut() = columns;
     super::computed::install_model(lua, &mapper, &class, &model_host(&mapper).computed.descs)?;
     base.mappers.borrow_mut().push(mapper.clone());
+    // its relationships: its own (for queries of it, read through the union) and each
+    // concrete subclass's copy, as SQLAlchemy's declared_attr relationships
+    let mut rels = rels;
+    in_declaration_order(&mut rels);
+    for (key, r) in &rels {
+        super::relationship::declare(lua, base, &mapper, key, r)?;
+    }
+    *model_host(&mapper).concrete_rels.borrow_mut() = rels;
     Ok(LuaValue::UserData(ud))
 }
 
@@ -734,6 +760,7 @@ fn attach_host(
         },
         base: Rc::downgrade(base),
         concrete_columns: RefCell::new(Vec::new()),
+        concrete_rels: RefCell::new(Vec::new()),
     }));
     Ok(ud)
 }
