@@ -520,3 +520,68 @@ describe("relationships of an orm.AbstractConcreteBase", function()
     s:close()
   end)
 end)
+
+describe("a concrete subclass of a plain model", function()
+  -- SQLAlchemy maps `concrete=True` under a model without polymorphic_on or a concrete base
+  -- to the subclass's own table, with no polymorphic loading
+  it("is its own table, queried and written alone, with its parent's methods", function()
+    local log = {}
+    local engine = orm.create_engine("sqlite://", { echo = function(sql) log[#log + 1] = generic(sql) end })
+    local Base = orm.declarative_base()
+    local Employee = Base:model("Employee", {
+      __tablename__ = "cr_plain_employees",
+      id = orm.Column(orm.Integer, { primary_key = true, autoincrement = false }),
+      name = orm.Column(orm.String(30)),
+    })
+    function Employee:hello() return "hi " .. self.name end
+    local Manager = Employee:model("Manager", {
+      __tablename__ = "cr_plain_managers",
+      id = orm.Column(orm.Integer, { primary_key = true, autoincrement = false }),
+      name = orm.Column(orm.String(30)),
+      budget = orm.Column(orm.Integer),
+      __mapper_args__ = { concrete = true },
+    })
+    Base.metadata:create_all(engine)
+    local i = orm.inspect(Manager)
+    assert.equal(Employee, i.inherits.class)
+    assert.is_true(i.concrete)
+    assert.is_nil(i.polymorphic_identity)
+    local s = orm.Session(engine)
+    s:add_all({ Employee({ id = 1, name = "e1" }), Manager({ id = 1, name = "m1", budget = 5 }) })
+    s:commit()
+    s:close()
+    local n = #log
+    local emps = s:execute(orm.select(Employee)):scalars():all()
+    assert.same({ "Employee:1:e1" }, classes(emps))
+    local sql = {}
+    for k = n + 1, #log do if log[k]:find("^SELECT") then sql[#sql + 1] = log[k]:gsub("%s+", " ") end end
+    assert.truthy(sql[1]:find("FROM cr_plain_employees", 1, true) and not sql[1]:find("UNION", 1, true), sql[1])
+    assert.same({ "Manager:1:m1" }, classes(s:execute(orm.select(Manager)):scalars():all()))
+    -- keys of its own class: key 1 of each
+    assert.are_not.equal(s:get(Employee, 1), s:get(Manager, 1))
+    assert.equal("hi m1", s:get(Manager, 1):hello())
+    local m = s:get(Manager, 1)
+    m.budget = 6
+    s:delete(s:get(Employee, 1))
+    s:commit()
+    assert.equal(6, s:execute(orm.text("SELECT budget FROM cr_plain_managers WHERE id = 1")):scalar())
+    assert.equal(0, s:execute(orm.text("SELECT count(*) FROM cr_plain_employees")):scalar())
+    s:close()
+  end)
+
+  it("is refused under a single- or joined-table hierarchy, naming the model", function()
+    local Base = orm.declarative_base()
+    local Unit = Base:model("Unit", {
+      __tablename__ = "cr_units",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      kind = orm.Column(orm.String(10)),
+      __mapper_args__ = { polymorphic_on = "kind", polymorphic_identity = "unit" },
+    })
+    local err = pcall_err(Unit.model, Unit, "Golem", {
+      __tablename__ = "cr_golems",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      __mapper_args__ = { polymorphic_identity = "golem", concrete = true },
+    })
+    assert.truthy(err:find("Golem", 1, true) and err:find("concrete", 1, true), err)
+  end)
+end)

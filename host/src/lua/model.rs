@@ -860,7 +860,8 @@ fn concrete_table(
             "model {name}: polymorphic_load is not supported in a concrete-table hierarchy (a query of the base loads every class's columns)"
         )));
     }
-    if spec.poly_identity.is_none() {
+    // (a concrete subclass of a plain model is read from its own table only: no union)
+    if spec.poly_identity.is_none() && parent.concrete().is_some() {
         return Err(arg(format!(
             "model {name}: a concrete subclass needs __mapper_args__.polymorphic_identity (its rows' '{}' value in the polymorphic union)",
             crate::orm::concrete::DISCRIMINATOR
@@ -1036,9 +1037,11 @@ fn declare_subclass(
                 parent.class_name
             )))
         }
-        (false, true) => {
+        // a concrete subclass of a plain model (no polymorphic_on, no concrete base):
+        // SQLAlchemy maps it to its own table, with no polymorphic loading
+        (false, true) if parent.inherit.is_some() => {
             return Err(arg(format!(
-                "model {name}: concrete = true needs a concrete base: list orm.ConcreteBase or orm.AbstractConcreteBase in the __mixins__ of the base of the hierarchy ({})",
+                "model {name}: concrete = true under {}, a class of a single- or joined-table hierarchy, is not supported: list orm.ConcreteBase or orm.AbstractConcreteBase in the __mixins__ of the base of the hierarchy, or subclass a model without polymorphic_on",
                 parent.class_name
             )))
         }
