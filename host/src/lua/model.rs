@@ -918,12 +918,6 @@ fn single_table(
     name: &str,
     spec: &SubclassSpec,
 ) -> LuaResult<Rc<Table>> {
-    if parent.table.joined.is_some() {
-        return Err(arg(format!(
-            "model {name}: a single-table subclass of {}, a joined-table inheritance subclass, is not supported yet (give {name} its own __tablename__)",
-            parent.class_name
-        )));
-    }
     // the subclass's own columns (not those of the parent, which it has)
     let mut cols = Vec::new();
     for (key, s) in &spec.columns {
@@ -937,6 +931,30 @@ fn single_table(
             )));
         }
         cols.push(c);
+    }
+    // under a joined-table subclass: its columns go to the parent's own table (the last
+    // of its join), in the metadata with every sibling's, and the subclass maps the join
+    // with them
+    if parent.table.joined.is_some() {
+        let table = crate::schema::joined::with_local_columns(name, &parent.table, &cols).lua()?;
+        let own = table
+            .joined
+            .as_ref()
+            .expect("a join")
+            .tables
+            .last()
+            .expect("a table")
+            .clone();
+        let full = base.metadata.get(&own.name).unwrap_or(own);
+        let new_cols: Vec<crate::schema::Column> = cols
+            .into_iter()
+            .filter(|c| full.column(&c.name).is_none())
+            .collect();
+        if !new_cols.is_empty() {
+            base.metadata
+                .replace(Rc::new(full.extended(new_cols).lua()?));
+        }
+        return Ok(Rc::new(table));
     }
     let full = base
         .metadata
@@ -1509,9 +1527,7 @@ impl UserData for MapperInfo {
             Ok(MapperInfo(m))
         });
         f.add_field_method_get("single", |_, this| {
-            Ok(this.0.inherits().is_some()
-                && this.0.table.joined.is_none()
-                && this.0.concrete().is_none())
+            Ok(this.0.inherits().is_some() && !this.0.adds_table() && this.0.concrete().is_none())
         });
         f.add_field_method_get("concrete", |_, this| Ok(this.0.concrete().is_some()));
         f.add_field_method_get("local_table", |lua, this| {
