@@ -115,7 +115,7 @@ describe("a single-table subclass of a joined-table subclass", function()
     local sql = env.sql_since(n)
     assert.same({ "Senior:s3" }, classes(srs))
     assert.truthy(sql[1]:find("FROM mx_employees JOIN mx_engineers ON mx_employees.id = mx_engineers.id", 1, true), sql[1])
-    assert.truthy(sql[1]:find("mx_employees.type IN (?)", 1, true), sql[1])
+    assert.truthy(sql[1]:find("mx_employees.type IN (", 1, true), sql[1])
     assert.equal("c", srs[1].language)
     s:close()
     -- a row loaded through the base loads the subclass's columns on access

@@ -253,7 +253,7 @@ fn assoc_row(rel: &Relationship, parent: &Rc<Instance>, child: &Rc<Instance>) ->
     for (&s, &l) in rel.sec_local.iter().zip(&rel.local) {
         values.push((s, parent.clone(), l));
     }
-    for (&s, &r) in rel.sec_remote.iter().zip(&rel.remote) {
+    for (&s, r) in rel.sec_remote.iter().zip(rel.remote_on(&child.mapper)) {
         values.push((s, child.clone(), r));
     }
     AssocRow { table: sec, values }
