@@ -432,12 +432,11 @@ describe("concrete-table inheritance (orm.ConcreteBase)", function()
     s:close()
   end)
 
-  it("refuses aliased and DML on a class read through the union, naming it", function()
+  it("refuses DML on a class read through the union, naming it", function()
     local env = setup()
     seed(env)
     local s = orm.Session(env.engine)
-    local err = pcall_err(orm.aliased, env.Employee)
-    assert.truthy(err:find("Employee", 1, true) and err:find("concrete", 1, true), err)
+    local err
     -- SQLAlchemy: ArgumentError "subject table for an INSERT, UPDATE or DELETE expected"
     err = pcall_err(orm.update, env.Employee)
     assert.truthy(err:find("ArgumentError", 1, true) and err:find("Employee", 1, true), err)

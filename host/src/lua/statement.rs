@@ -362,6 +362,22 @@ fn for_update_of(opts: Option<mlua::Table>) -> LuaResult<crate::sql::locking::Fo
     Ok(fu)
 }
 
+/// Whether `d` is `orm.aliased(m)` of a class read through its concrete union: the union,
+/// `m`'s columns first (so column `i` is attribute `i`), then the discriminator among the
+/// others.
+fn is_union_alias(d: &crate::sql::Derived, m: &Mapper) -> bool {
+    m.reads_union()
+        && d.table
+            .column_index(crate::orm::concrete::DISCRIMINATOR)
+            .is_some()
+        && d.table.columns.len() > m.table.columns.len()
+        && m.table
+            .columns
+            .iter()
+            .zip(&d.table.columns)
+            .all(|(a, b)| a.key == b.name)
+}
+
 /// The SELECT of a statement argument (`union(other)`).
 pub(crate) fn select_of(v: &LuaValue, what: &str) -> LuaResult<Select> {
     if let LuaValue::UserData(ud) = v {
@@ -553,6 +569,7 @@ macro_rules! generative_methods {
                         let to = from_target(&target)?;
                         if to.table_id() != rel.target().table.id
                             && !matches!(&to, FromItem::Derived(d) if matches!(&d.kind, crate::sql::DerivedKind::Alias(t) if t.id == rel.target().table.id))
+                            && !matches!(&to, FromItem::Derived(d) if is_union_alias(d, &rel.target()))
                         {
                             return Err(arg(format!(
                                 ":{name}(): '{}' is not {} (the target of {})",

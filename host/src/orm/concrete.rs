@@ -95,6 +95,17 @@ impl Mapper {
     /// The polymorphic union under another name: an eager load's join to a class read
     /// through its union reads one of its own (`LEFT OUTER JOIN (...) AS anon_1`).
     pub fn polymorphic_union_named(&self, name: &str) -> Result<Option<Rc<Derived>>> {
+        self.build_union(name, false)
+    }
+
+    /// The polymorphic union as `orm.aliased(Employee)` reads it: this mapper's columns
+    /// first, in its attributes' order (so the alias's column `i` is attribute `i`), then
+    /// the other classes' columns and the discriminator.
+    pub fn polymorphic_union_aliased(&self, name: &str) -> Result<Option<Rc<Derived>>> {
+        self.build_union(name, true)
+    }
+
+    fn build_union(&self, name: &str, own_first: bool) -> Result<Option<Rc<Derived>>> {
         if !self.reads_union() {
             return Ok(None);
         }
@@ -109,6 +120,14 @@ impl Mapper {
             ));
         }
         let mut names: Vec<(String, crate::schema::SqlType)> = Vec::new();
+        if own_first {
+            names.extend(
+                self.table
+                    .columns
+                    .iter()
+                    .map(|c| (c.key.clone(), c.ty.clone())),
+            );
+        }
         for (_, m) in &members {
             for c in &m.table.columns {
                 if !names.iter().any(|(n, _)| *n == c.key) {
