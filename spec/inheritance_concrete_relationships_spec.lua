@@ -528,10 +528,16 @@ describe("a concrete subclass of a plain model", function()
     local log = {}
     local engine = orm.create_engine("sqlite://", { echo = function(sql) log[#log + 1] = generic(sql) end })
     local Base = orm.declarative_base()
+    local Dept = Base:model("Dept", {
+      __tablename__ = "cr_plain_depts",
+      id = orm.Column(orm.Integer, { primary_key = true, autoincrement = false }),
+      staff = orm.relationship("Employee"),
+    })
     local Employee = Base:model("Employee", {
       __tablename__ = "cr_plain_employees",
       id = orm.Column(orm.Integer, { primary_key = true, autoincrement = false }),
       name = orm.Column(orm.String(30)),
+      dept_id = orm.Column(orm.Integer, orm.ForeignKey("cr_plain_depts.id")),
     })
     function Employee:hello() return "hi " .. self.name end
     local Manager = Employee:model("Manager", {
@@ -566,6 +572,9 @@ describe("a concrete subclass of a plain model", function()
     s:commit()
     assert.equal(6, s:execute(orm.text("SELECT budget FROM cr_plain_managers WHERE id = 1")):scalar())
     assert.equal(0, s:execute(orm.text("SELECT count(*) FROM cr_plain_employees")):scalar())
+    -- a relationship to the plain model does not read the subclass's table
+    local err = pcall_err(function() Dept({ id = 1, staff = { m } }) end)
+    assert.truthy(err:find("Dept.staff", 1, true) and err:find("Manager", 1, true), err)
     s:close()
   end)
 

@@ -405,6 +405,17 @@ fn check_target(rel: &Relationship, x: &Rc<Instance>) -> Result<()> {
             x.mapper.class_name
         ));
     }
+    // a concrete subclass of a class not read through a union (one of a plain model) has a
+    // table the relationship never reads, nor its joining columns
+    if x.mapper.id != t.id && x.mapper.concrete().is_some() && !t.reads_union() {
+        return Err(crate::arg_err!(
+            "{}: {} is a concrete subclass of {} with a table of its own, which this relationship does not read (relate to {} itself)",
+            rel.path(),
+            x.mapper.class_name,
+            t.class_name,
+            x.mapper.class_name
+        ));
+    }
     Ok(())
 }
 
