@@ -3,6 +3,8 @@
 -- written to its class's table only; querying Animal reads the UNION ALL of the three
 -- tables (SQLAlchemy's polymorphic_union) and returns Birds and Fish; querying Bird reads
 -- "birds" only. Each class has keys of its own: a bird and a fish may both be number 1.
+-- A keeper's animals are a relationship to the base: it reads the union too, and each
+-- class repeats the keeper column and its own many-to-one back to the keeper.
 --
 --   lualchemy examples/concrete_hierarchy.lua
 local orm = require("lualchemy")
@@ -14,7 +16,8 @@ local Keeper = Base:model("Keeper", {
   __tablename__ = "keepers",
   id = orm.Column(orm.Integer, { primary_key = true }),
   name = orm.Column(orm.String(30), { nullable = false }),
-  birds = orm.relationship("Bird", { back_populates = "keeper", order_by = "Bird.id" }),
+  -- a relationship to the concrete base: loads read the union of the three tables
+  animals = orm.relationship("Animal", { back_populates = "keeper", order_by = "Animal.name" }),
 })
 
 -- orm.ConcreteBase (Python's `class Animal(ConcreteBase, Base)`): the base has a table too
@@ -23,6 +26,8 @@ local Animal = Base:model("Animal", {
   __tablename__ = "animals",
   id = orm.Column(orm.Integer, { primary_key = true, autoincrement = false }),
   name = orm.Column(orm.String(30), { nullable = false }),
+  keeper_id = orm.Column(orm.Integer, orm.ForeignKey("keepers.id")),
+  keeper = orm.relationship("Keeper", { back_populates = "animals" }),
   __mapper_args__ = { polymorphic_identity = "animal" },
 })
 
@@ -31,9 +36,9 @@ local Bird = Animal:model("Bird", {
   id = orm.Column(orm.Integer, { primary_key = true, autoincrement = false }),
   name = orm.Column(orm.String(30), { nullable = false }),
   wingspan = orm.Column(orm.Integer),
-  -- a concrete class declares its own relationships
+  -- a concrete class declares its own relationships (as SQLAlchemy's, not inherited)
   keeper_id = orm.Column(orm.Integer, orm.ForeignKey("keepers.id")),
-  keeper = orm.relationship("Keeper", { back_populates = "birds" }),
+  keeper = orm.relationship("Keeper", { back_populates = "animals" }),
   __mapper_args__ = { polymorphic_identity = "bird", concrete = true },
 })
 
@@ -42,6 +47,8 @@ local Fish = Animal:model("Fish", {
   id = orm.Column(orm.Integer, { primary_key = true, autoincrement = false }),
   name = orm.Column(orm.String(30), { nullable = false }),
   water = orm.Column(orm.String(10)),
+  keeper_id = orm.Column(orm.Integer, orm.ForeignKey("keepers.id")),
+  keeper = orm.relationship("Keeper", { back_populates = "animals" }),
   __mapper_args__ = { polymorphic_identity = "fish", concrete = true },
 })
 
@@ -61,14 +68,25 @@ print("tables: " .. table.concat(tables, ", "))
 
 local s = orm.Session(engine)
 local ann = Keeper({ name = "ann" })
+local bob = Keeper({ name = "bob" })
 s:add_all({
-  ann,
-  Animal({ id = 1, name = "goat" }),
+  ann, bob,
+  Animal({ id = 1, name = "goat", keeper = ann }),
   Bird({ id = 1, name = "heron", wingspan = 180, keeper = ann }),
   Bird({ id = 2, name = "wren", wingspan = 15, keeper = ann }),
-  Fish({ id = 1, name = "carp", water = "fresh" }),
+  Fish({ id = 1, name = "carp", water = "fresh", keeper = bob }),
 })
 s:commit()
+s:close()
+
+-- the keepers with their animals, by one more SELECT of the union (selectinload)
+local keepers = s:scalars(orm.select(Keeper):options(orm.selectinload(Keeper.animals)):order_by(Keeper.name)):all()
+for _, k in ipairs(keepers) do
+  local names = {}
+  for _, a in ipairs(k.animals) do names[#names + 1] = a:describe() end
+  print(k.name .. " keeps " .. table.concat(names, "; "))
+end
+ann = keepers[1]
 
 -- the base queried: the union of the three tables, each row as its class, all its
 -- columns loaded; the filter reads the union's column
@@ -93,7 +111,7 @@ print("carp water in fish: " .. s:execute(orm.text("SELECT water FROM fish WHERE
 s:delete(s:get(Bird, 2))
 s:commit()
 print("birds: " .. s:execute(orm.text("SELECT count(*) FROM birds")):scalar()
-  .. ", ann keeps " .. #ann.birds)
+  .. ", ann keeps " .. #ann.animals)
 print("fish\t" .. orm.inspect(Animal).polymorphic_map.fish.__name__
   .. "\tinherits " .. orm.inspect(Fish).inherits.class_name
   .. "\tconcrete " .. tostring(orm.inspect(Fish).concrete))

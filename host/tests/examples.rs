@@ -205,6 +205,9 @@ fn concrete_hierarchy_example_reads_the_union_and_writes_each_table() {
     for expected in [
         // a whole table per class
         "tables: animals, birds, fish, keepers",
+        // a relationship to the base: the union's rows, each as its class
+        "ann keeps goat (Animal); heron spans 180 cm; wren spans 15 cm",
+        "bob keeps carp (Fish)",
         // the base queried: the union, each row as its class, its columns loaded
         "Fish   carp (Fish)",
         "Animal goat (Animal)",
@@ -216,7 +219,7 @@ fn concrete_hierarchy_example_reads_the_union_and_writes_each_table() {
         "key 1: goat, heron, carp",
         // writes to the object's own table
         "carp water in fish: salt",
-        "birds: 1, ann keeps 1",
+        "birds: 1, ann keeps 2",
         "fish\tFish\tinherits Animal\tconcrete true",
     ] {
         assert!(

@@ -758,17 +758,18 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                     )))
                 }
             };
-            if mapper.reads_union() {
-                return Err(super::error::invalid(format!(
-                    "orm.aliased({}): aliasing a class read through the polymorphic union of its concrete-table hierarchy is not supported yet",
-                    mapper.class_name
-                )));
-            }
+            let union = mapper.reads_union();
             let name = match name {
                 None | Some(LuaValue::Nil) => None,
                 Some(LuaValue::String(s)) => Some(s.to_str()?.to_string()),
                 // aliased(Model, stmt:subquery()): the entity read from a subquery that
                 // selects its columns
+                Some(LuaValue::UserData(ud)) if ud.is::<LuaSubquery>() && union => {
+                    return Err(super::error::invalid(format!(
+                        "orm.aliased({}, subquery): a class read through the polymorphic union of its concrete-table hierarchy is aliased as its union (give a name, or none)",
+                        mapper.class_name
+                    )));
+                }
                 Some(LuaValue::UserData(ud)) if ud.is::<LuaSubquery>() => {
                     let derived = ud.borrow::<LuaSubquery>()?.derived.clone();
                     let names = |cols: &[crate::schema::Column]| {
@@ -795,7 +796,12 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
                 }
             };
             let name = name_or_anon(name, "orm.aliased()")?;
-            let derived = Derived::alias(&mapper.table, &name).lua()?;
+            // a class read through its concrete union: an alias of the union (SQLAlchemy's
+            // aliased(Employee) selects from `(... UNION ALL ...) AS name`)
+            let derived = match mapper.polymorphic_union_aliased(&name).lua()? {
+                Some(u) if union => u,
+                _ => Derived::alias(&mapper.table, &name).lua()?,
+            };
             Ok(LuaAliased { mapper, derived })
         })?,
     )?;

@@ -81,6 +81,9 @@ pub struct ModelHost {
     pub base: std::rc::Weak<DeclBase>,
     /// An `orm.AbstractConcreteBase`'s columns, copied into each subclass's table.
     pub concrete_columns: RefCell<Vec<(String, ColumnSpec)>>,
+    /// An `orm.AbstractConcreteBase`'s relationships, given to each concrete subclass too
+    /// (SQLAlchemy's `declared_attr` relationships of the abstract base).
+    pub concrete_rels: RefCell<Vec<(String, super::relationship::LuaRelSpec)>>,
 }
 
 impl ModelHost {
@@ -175,6 +178,20 @@ impl UserData for LuaConcreteMarker {
 
 /// The columns a concrete subclass of `parent` takes from the `orm.AbstractConcreteBase`
 /// models above it (nearest first).
+/// The relationships a concrete subclass of `parent` takes from the
+/// `orm.AbstractConcreteBase` models above it (nearest first).
+fn concrete_inherited_rels(parent: &Rc<Mapper>) -> Vec<(String, super::relationship::LuaRelSpec)> {
+    let mut out = Vec::new();
+    let mut m = Some(parent.clone());
+    while let Some(x) = m {
+        if x.is_abstract_concrete() {
+            out.extend(model_host(&x).concrete_rels.borrow().iter().cloned());
+        }
+        m = x.inherits().cloned();
+    }
+    out
+}
+
 fn concrete_inherited_columns(parent: &Rc<Mapper>) -> Vec<(String, ColumnSpec)> {
     let mut out = Vec::new();
     let mut m = Some(parent.clone());
@@ -384,6 +401,12 @@ pub fn declare(
     // a concrete subclass has the columns of the abstract concrete bases above it
     if let Some(p) = parent_model.filter(|p| p.concrete().is_some()) {
         inherited.columns.extend(concrete_inherited_columns(p));
+        // and its relationships, unless the subclass declares one of the same key
+        for (k, r) in concrete_inherited_rels(p) {
+            if !rels.iter().any(|(o, _)| *o == k) {
+                rels.push((k, r));
+            }
+        }
     }
     // A model's own columns first, then inherited ones, each in creation order.
     own.columns.sort_by_key(|(_, s)| s.order);
@@ -643,11 +666,6 @@ fn declare_abstract_concrete(
     rels: Vec<(String, super::relationship::LuaRelSpec)>,
     poly_identity: Option<LuaValue>,
 ) -> LuaResult<LuaValue> {
-    if !rels.is_empty() {
-        return Err(arg(format!(
-            "model {name}: a relationship on an orm.AbstractConcreteBase is not supported (declare it on each concrete class, as SQLAlchemy's concrete classes do)"
-        )));
-    }
     if !declared.props.is_empty() {
         return Err(arg(format!(
             "model {name}: column_property is not supported in a concrete-table hierarchy yet"
@@ -698,6 +716,14 @@ fn declare_abstract_concrete(
     *model_host(&mapper).concrete_columns.borrow_mut() = columns;
     super::computed::install_model(lua, &mapper, &class, &model_host(&mapper).computed.descs)?;
     base.mappers.borrow_mut().push(mapper.clone());
+    // its relationships: its own (for queries of it, read through the union) and each
+    // concrete subclass's copy, as SQLAlchemy's declared_attr relationships
+    let mut rels = rels;
+    in_declaration_order(&mut rels);
+    for (key, r) in &rels {
+        super::relationship::declare(lua, base, &mapper, key, r)?;
+    }
+    *model_host(&mapper).concrete_rels.borrow_mut() = rels;
     Ok(LuaValue::UserData(ud))
 }
 
@@ -734,6 +760,7 @@ fn attach_host(
         },
         base: Rc::downgrade(base),
         concrete_columns: RefCell::new(Vec::new()),
+        concrete_rels: RefCell::new(Vec::new()),
     }));
     Ok(ud)
 }
@@ -833,7 +860,8 @@ fn concrete_table(
             "model {name}: polymorphic_load is not supported in a concrete-table hierarchy (a query of the base loads every class's columns)"
         )));
     }
-    if spec.poly_identity.is_none() {
+    // (a concrete subclass of a plain model is read from its own table only: no union)
+    if spec.poly_identity.is_none() && parent.concrete().is_some() {
         return Err(arg(format!(
             "model {name}: a concrete subclass needs __mapper_args__.polymorphic_identity (its rows' '{}' value in the polymorphic union)",
             crate::orm::concrete::DISCRIMINATOR
@@ -890,12 +918,6 @@ fn single_table(
     name: &str,
     spec: &SubclassSpec,
 ) -> LuaResult<Rc<Table>> {
-    if parent.table.joined.is_some() {
-        return Err(arg(format!(
-            "model {name}: a single-table subclass of {}, a joined-table inheritance subclass, is not supported yet (give {name} its own __tablename__)",
-            parent.class_name
-        )));
-    }
     // the subclass's own columns (not those of the parent, which it has)
     let mut cols = Vec::new();
     for (key, s) in &spec.columns {
@@ -909,6 +931,30 @@ fn single_table(
             )));
         }
         cols.push(c);
+    }
+    // under a joined-table subclass: its columns go to the parent's own table (the last
+    // of its join), in the metadata with every sibling's, and the subclass maps the join
+    // with them
+    if parent.table.joined.is_some() {
+        let table = crate::schema::joined::with_local_columns(name, &parent.table, &cols).lua()?;
+        let own = table
+            .joined
+            .as_ref()
+            .expect("a join")
+            .tables
+            .last()
+            .expect("a table")
+            .clone();
+        let full = base.metadata.get(&own.name).unwrap_or(own);
+        let new_cols: Vec<crate::schema::Column> = cols
+            .into_iter()
+            .filter(|c| full.column(&c.name).is_none())
+            .collect();
+        if !new_cols.is_empty() {
+            base.metadata
+                .replace(Rc::new(full.extended(new_cols).lua()?));
+        }
+        return Ok(Rc::new(table));
     }
     let full = base
         .metadata
@@ -1009,9 +1055,11 @@ fn declare_subclass(
                 parent.class_name
             )))
         }
-        (false, true) => {
+        // a concrete subclass of a plain model (no polymorphic_on, no concrete base):
+        // SQLAlchemy maps it to its own table, with no polymorphic loading
+        (false, true) if parent.inherit.is_some() => {
             return Err(arg(format!(
-                "model {name}: concrete = true needs a concrete base: list orm.ConcreteBase or orm.AbstractConcreteBase in the __mixins__ of the base of the hierarchy ({})",
+                "model {name}: concrete = true under {}, a class of a single- or joined-table hierarchy, is not supported: list orm.ConcreteBase or orm.AbstractConcreteBase in the __mixins__ of the base of the hierarchy, or subclass a model without polymorphic_on",
                 parent.class_name
             )))
         }
@@ -1479,9 +1527,7 @@ impl UserData for MapperInfo {
             Ok(MapperInfo(m))
         });
         f.add_field_method_get("single", |_, this| {
-            Ok(this.0.inherits().is_some()
-                && this.0.table.joined.is_none()
-                && this.0.concrete().is_none())
+            Ok(this.0.inherits().is_some() && !this.0.adds_table() && this.0.concrete().is_none())
         });
         f.add_field_method_get("concrete", |_, this| Ok(this.0.concrete().is_some()));
         f.add_field_method_get("local_table", |lua, this| {

@@ -362,6 +362,22 @@ fn for_update_of(opts: Option<mlua::Table>) -> LuaResult<crate::sql::locking::Fo
     Ok(fu)
 }
 
+/// Whether `d` is `orm.aliased(m)` of a class read through its concrete union: the union,
+/// `m`'s columns first (so column `i` is attribute `i`), then the discriminator among the
+/// others.
+fn is_union_alias(d: &crate::sql::Derived, m: &Mapper) -> bool {
+    m.reads_union()
+        && d.table
+            .column_index(crate::orm::concrete::DISCRIMINATOR)
+            .is_some()
+        && d.table.columns.len() > m.table.columns.len()
+        && m.table
+            .columns
+            .iter()
+            .zip(&d.table.columns)
+            .all(|(a, b)| a.key == b.name)
+}
+
 /// The SELECT of a statement argument (`union(other)`).
 pub(crate) fn select_of(v: &LuaValue, what: &str) -> LuaResult<Select> {
     if let LuaValue::UserData(ud) = v {
@@ -534,6 +550,18 @@ macro_rules! generative_methods {
                             .map(|r| r.0.clone()),
                         _ => None,
                     };
+                    // a target read through its concrete union (the relationship's, or a
+                    // model joined by itself): the statement reads its table as the union
+                    let union_of: Option<Rc<crate::orm::Mapper>> = match along(&target) {
+                        Some(rel) => Some(rel.target()),
+                        None => match &target {
+                            LuaValue::UserData(ud) => ud
+                                .borrow::<super::model::LuaModel>()
+                                .ok()
+                                .map(|m| m.mapper.clone()),
+                            _ => None,
+                        },
+                    };
                     let joins = if let Some(rel) = along(&target) {
                         let to = FromItem::Table(rel.target().table.clone());
                         rel.joins_to(&FromItem::Table(rel.parent().table.clone()), &to, outer)
@@ -541,6 +569,7 @@ macro_rules! generative_methods {
                         let to = from_target(&target)?;
                         if to.table_id() != rel.target().table.id
                             && !matches!(&to, FromItem::Derived(d) if matches!(&d.kind, crate::sql::DerivedKind::Alias(t) if t.id == rel.target().table.id))
+                            && !matches!(&to, FromItem::Derived(d) if is_union_alias(d, &rel.target()))
                         {
                             return Err(arg(format!(
                                 ":{name}(): '{}' is not {} (the target of {})",
@@ -563,6 +592,9 @@ macro_rules! generative_methods {
                     };
                     with_member(this, name, |q| {
                         q.select.joins.extend(joins);
+                        if let Some(m) = &union_of {
+                            q.read_through_union(m);
+                        }
                         Ok(())
                     })
                 },

@@ -405,6 +405,17 @@ fn check_target(rel: &Relationship, x: &Rc<Instance>) -> Result<()> {
             x.mapper.class_name
         ));
     }
+    // a concrete subclass of a class not read through a union (one of a plain model) has a
+    // table the relationship never reads, nor its joining columns
+    if x.mapper.id != t.id && x.mapper.concrete().is_some() && !t.reads_union() {
+        return Err(crate::arg_err!(
+            "{}: {} is a concrete subclass of {} with a table of its own, which this relationship does not read (relate to {} itself)",
+            rel.path(),
+            x.mapper.class_name,
+            t.class_name,
+            x.mapper.class_name
+        ));
+    }
     Ok(())
 }
 
@@ -618,12 +629,17 @@ impl Events {
         if let Some(v) = &value {
             v.set_has_parent(rel, parent, true);
         }
-        if let Some(rev) = &reverse {
+        if reverse.is_some() {
+            // the reverse on each object's class (a concrete class's own)
             if let Some(o) = &old {
-                self.reverse_remove(o, rev, parent, initiator)?;
+                if let Some(rev) = rel.reverse_on(&o.mapper) {
+                    self.reverse_remove(o, &rev, parent, initiator)?;
+                }
             }
             if let Some(v) = &value {
-                self.reverse_add(v, rev, parent, initiator)?;
+                if let Some(rev) = rel.reverse_on(&v.mapper) {
+                    self.reverse_add(v, &rev, parent, initiator)?;
+                }
             }
         }
         Ok(())
@@ -713,7 +729,7 @@ impl Events {
             });
         }
         parent.rel_changed();
-        if let Some(rev) = rel.reverse() {
+        if let Some(rev) = rel.reverse_on(&child.mapper) {
             self.reverse_add(child, &rev, parent, initiator)?;
         }
         // has-parent is set after the backref's events (leaving the old parent clears it),
@@ -792,7 +808,7 @@ impl Events {
         if rel.cascade.delete_orphan {
             expunge_pending_orphan(child, parent)?;
         }
-        if let Some(rev) = rel.reverse() {
+        if let Some(rev) = rel.reverse_on(&child.mapper) {
             self.reverse_remove(child, &rev, parent, initiator)?;
         }
         Ok(true)

@@ -157,6 +157,10 @@ impl Relationship {
         };
         let parent = FromItem::Table(p.table.clone());
         let mut select = Select::new(vec![Expr::Star]);
+        // a target read through its concrete union: EXISTS of a row of any of its classes
+        if let (FromItem::Table(_), Some(u)) = (&target, t.polymorphic_union()?) {
+            select.polymorphic.push((t.table.clone(), u));
+        }
         for j in self.joins_to(&parent, &target, false) {
             select.where_.push(j.on);
         }
@@ -220,7 +224,7 @@ impl Relationship {
                 );
                 return Ok(not(self.exists(Some(crit))?));
             }
-            let values = values_of(obj, &self.remote)?;
+            let values = values_of(obj, &self.remote_on(&obj.mapper))?;
             let binds = binds_of(obj, &self.extra_target)?;
             let same = and_extra(
                 and_all(
@@ -258,7 +262,7 @@ impl Relationship {
         let cond = match &self.secondary {
             None => {
                 // the parent whose key the child's foreign key holds
-                let values = values_of(obj, &self.remote)?;
+                let values = values_of(obj, &self.remote_on(&obj.mapper))?;
                 let binds = binds_of(obj, &self.extra_target)?;
                 and_extra(
                     and_all(
@@ -272,7 +276,7 @@ impl Relationship {
                 )
             }
             Some(sec) => {
-                let values = values_of(obj, &self.remote)?;
+                let values = values_of(obj, &self.remote_on(&obj.mapper))?;
                 let mut s = Select::new(vec![Expr::Star]);
                 for (&l, &x) in self.local.iter().zip(&self.sec_local) {
                     s.where_

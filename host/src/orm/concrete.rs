@@ -89,6 +89,23 @@ impl Mapper {
     /// order first seen (a table without one gives a typed NULL), each labelled by its key,
     /// then the `type` discriminator. `None` when a query of this mapper reads its table.
     pub fn polymorphic_union(&self) -> Result<Option<Rc<Derived>>> {
+        self.polymorphic_union_named(UNION_NAME)
+    }
+
+    /// The polymorphic union under another name: an eager load's join to a class read
+    /// through its union reads one of its own (`LEFT OUTER JOIN (...) AS anon_1`).
+    pub fn polymorphic_union_named(&self, name: &str) -> Result<Option<Rc<Derived>>> {
+        self.build_union(name, false)
+    }
+
+    /// The polymorphic union as `orm.aliased(Employee)` reads it: this mapper's columns
+    /// first, in its attributes' order (so the alias's column `i` is attribute `i`), then
+    /// the other classes' columns and the discriminator.
+    pub fn polymorphic_union_aliased(&self, name: &str) -> Result<Option<Rc<Derived>>> {
+        self.build_union(name, true)
+    }
+
+    fn build_union(&self, name: &str, own_first: bool) -> Result<Option<Rc<Derived>>> {
         if !self.reads_union() {
             return Ok(None);
         }
@@ -103,6 +120,14 @@ impl Mapper {
             ));
         }
         let mut names: Vec<(String, crate::schema::SqlType)> = Vec::new();
+        if own_first {
+            names.extend(
+                self.table
+                    .columns
+                    .iter()
+                    .map(|c| (c.key.clone(), c.ty.clone())),
+            );
+        }
         for (_, m) in &members {
             for c in &m.table.columns {
                 if !names.iter().any(|(n, _)| *n == c.key) {
@@ -133,7 +158,30 @@ impl Mapper {
             }
         }
         let union = union.expect("at least one member");
-        Ok(Some(Derived::subquery(union, UNION_NAME, false)?))
+        Ok(Some(Derived::subquery(union, name, false)?))
+    }
+
+    /// Attribute `i` of `class` (this mapper or one of its concrete classes) as the
+    /// column of the same key of `union`, this mapper's polymorphic union (a NULL when no
+    /// member has it).
+    pub fn union_column(union: &Rc<Derived>, class: &Mapper, i: usize) -> Expr {
+        match union.table.column_index(&class.table.columns[i].key) {
+            Some(c) => union.column(c),
+            None => Expr::Null,
+        }
+    }
+
+    /// The union-read classes other than this one: the concrete classes whose rows a query
+    /// of this mapper returns besides its own (empty unless it reads a union).
+    pub fn union_subclasses(&self) -> Vec<Rc<Mapper>> {
+        if !self.reads_union() {
+            return Vec::new();
+        }
+        self.concrete_members()
+            .into_iter()
+            .map(|(_, m)| m)
+            .filter(|m| m.id != self.id)
+            .collect()
     }
 
     /// The columns of the union a query of this mapper selects after its own (read from the
@@ -244,13 +292,17 @@ impl SessionCore {
     /// The object of a row of a concrete class's polymorphic union, read as `mapper` from
     /// `start`: its class by the discriminator among `poly` (the columns after the mapper's
     /// own), its values by column name. The object already in the identity map under the
-    /// class's key is returned (its unloaded attributes filled in).
+    /// class's key is returned (its unloaded attributes filled in). `attrs` (`load_only` /
+    /// `defer` on `mapper`) are the attributes a row of `mapper`'s own class loads: as
+    /// SQLAlchemy's, the options name its attributes, and its concrete classes' rows load
+    /// every column (the union selects them all either way).
     pub(crate) fn concrete_from_row(
         &self,
         mapper: &Rc<Mapper>,
         row: &Row<'_>,
         start: usize,
         poly: &PolyColumns,
+        attrs: Option<&[usize]>,
     ) -> Result<Option<Rc<Instance>>> {
         let n = mapper.width();
         let pos = |name: &str| -> Option<usize> {
@@ -271,7 +323,11 @@ impl SessionCore {
             return Ok(None);
         }
         let sub = mapper.concrete_class_for(&v)?;
+        let only = attrs.filter(|_| sub.id == mapper.id);
         let value = |i: usize| -> Result<Option<Value>> {
+            if only.is_some_and(|a| !a.contains(&i) && !sub.pk.contains(&i)) {
+                return Ok(None);
+            }
             match pos(&sub.table.columns[i].key) {
                 Some(p) => {
                     let v = row.value(p)?;

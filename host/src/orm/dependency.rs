@@ -253,7 +253,7 @@ fn assoc_row(rel: &Relationship, parent: &Rc<Instance>, child: &Rc<Instance>) ->
     for (&s, &l) in rel.sec_local.iter().zip(&rel.local) {
         values.push((s, parent.clone(), l));
     }
-    for (&s, &r) in rel.sec_remote.iter().zip(&rel.remote) {
+    for (&s, r) in rel.sec_remote.iter().zip(rel.remote_on(&child.mapper)) {
         values.push((s, child.clone(), r));
     }
     AssocRow { table: sec, values }
@@ -374,7 +374,10 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                         SyncRule {
                             child: inst.clone(),
                             child_cols: rel.local.clone(),
-                            parent: s.value.map(|p| (p, rel.remote.clone())),
+                            parent: s.value.map(|p| {
+                                let cols = rel.remote_on(&p.mapper);
+                                (p, cols)
+                            }),
                             post_update: rel.post_update,
                             one_to_many_of: None,
                         },
@@ -398,7 +401,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                             // has-parent flag: false, or unknown after an expiry)
                             nullify.push(SyncRule {
                                 child: old.clone(),
-                                child_cols: rel.remote.clone(),
+                                child_cols: rel.remote_on(&old.mapper),
                                 parent: None,
                                 post_update: rel.post_update,
                                 one_to_many_of: Some(inst.clone()),
@@ -409,8 +412,8 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                         set.push((
                             rel.clone(),
                             SyncRule {
+                                child_cols: rel.remote_on(&child.mapper),
                                 child,
-                                child_cols: rel.remote.clone(),
                                 parent: Some((inst.clone(), rel.local.clone())),
                                 post_update: rel.post_update,
                                 one_to_many_of: Some(inst.clone()),
@@ -434,7 +437,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                             rel.clone(),
                             SyncRule {
                                 child: child.clone(),
-                                child_cols: rel.remote.clone(),
+                                child_cols: rel.remote_on(&child.mapper),
                                 parent: Some((inst.clone(), rel.local.clone())),
                                 post_update: rel.post_update,
                                 one_to_many_of: Some(inst.clone()),
@@ -552,7 +555,7 @@ fn removed_members(
         }
         nullify.push(SyncRule {
             child: child.clone(),
-            child_cols: rel.remote.clone(),
+            child_cols: rel.remote_on(&child.mapper),
             parent: None,
             post_update: rel.post_update,
             one_to_many_of: Some(inst.clone()),
@@ -883,7 +886,7 @@ fn cascade_deletes(
                     } else if !child.state().marked_deleted {
                         nullify.push(SyncRule {
                             child: child.clone(),
-                            child_cols: rel.remote.clone(),
+                            child_cols: rel.remote_on(&child.mapper),
                             parent: None,
                             post_update: rel.post_update,
                             one_to_many_of: Some(d.clone()),

@@ -44,14 +44,8 @@ impl SessionCore {
         // a concrete class's entity has `poly` only when it reads its hierarchy's union
         // (the discriminator and the subclasses' columns after its own)
         if mapper.concrete().is_some() {
-            if attrs.is_some() && mapper.reads_union() {
-                return Err(invalid!(
-                    "load_only / defer on {}, a class of a concrete-table hierarchy read through its polymorphic union, is not supported",
-                    mapper.class_name
-                ));
-            }
-            if let (Some(poly), None) = (poly, attrs) {
-                return self.concrete_from_row(mapper, row, start, poly);
+            if let Some(poly) = poly {
+                return self.concrete_from_row(mapper, row, start, poly, attrs);
             }
         }
         if let Some(attrs) = attrs {

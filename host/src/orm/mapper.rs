@@ -374,13 +374,26 @@ impl Mapper {
         out
     }
 
+    /// Whether this is a joined-table subclass with a table of its own: its join has more
+    /// tables than its parent's (a single-table subclass of a joined-table subclass maps its
+    /// parent's join, its columns added to the parent's table).
+    pub fn adds_table(&self) -> bool {
+        let Some(j) = &self.table.joined else {
+            return false;
+        };
+        match self.inherits().and_then(|p| p.table.joined.as_ref()) {
+            Some(pj) => j.tables.len() > pj.tables.len(),
+            None => true,
+        }
+    }
+
     /// The WHERE criterion a query of a subclass adds in a single-table hierarchy
     /// (`units.kind IN ('archer', ...)`): none for the base or a plain mapper.
     pub fn criterion(&self, col: &dyn Fn(usize) -> Expr) -> Option<Expr> {
         let inh = self.inherit.as_ref()?;
         inh.parent.as_ref()?;
         // a joined-table subclass's rows are those its table joins
-        if self.table.joined.is_some() {
+        if self.adds_table() {
             return None;
         }
         let on = inh.on?;

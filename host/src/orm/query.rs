@@ -125,13 +125,23 @@ impl OrmSelect {
                     extend_poly(&mut select, &m, poly, &|t, i| Expr::column(t, i));
                 }
                 SelectItem::Aliased(m, d) => {
+                    // an alias of a concrete union: its discriminator and other classes'
+                    // columns after the entity's
+                    let union = (m.reads_union()
+                        && d.table
+                            .column_index(super::concrete::DISCRIMINATOR)
+                            .is_some())
+                    .then(|| m.union_extra_columns(&d));
                     columns.push(ResultColumn::Entity {
                         mapper: m.clone(),
                         start: select.columns.len(),
                         alias: Some(Rc::from(d.table.name.as_str())),
-                        poly: None,
+                        poly: union.as_ref().map(|(p, _)| p.clone()),
                     });
                     select.columns.extend(m.entity_exprs(&|i| d.column(i)));
+                    if let Some((_, extra)) = union {
+                        select.columns.extend(extra);
+                    }
                     if let Some(c) = m.criterion(&|i| d.column(i)) {
                         select.where_.push(c);
                     }

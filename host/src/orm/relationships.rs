@@ -304,6 +304,38 @@ impl Relationship {
         let i = self.back.get()?;
         self.target().relationships.borrow().get(i).cloned()
     }
+    /// The reverse relationship as it applies to an object of class `of` (the target or a
+    /// class of it): a concrete class has relationships of its own, so its relationship of
+    /// the reverse's key (one whose `back_populates` names this one, as SQLAlchemy's
+    /// backref events find the attribute by key on the object's class).
+    pub fn reverse_on(&self, of: &Mapper) -> Option<Rc<Relationship>> {
+        let r = self.reverse()?;
+        if of.concrete().is_none() || r.parent().id == of.id {
+            return Some(r);
+        }
+        of.relationships
+            .borrow()
+            .iter()
+            .find(|o| o.key == r.key && o.back.get() == Some(self.index))
+            .cloned()
+    }
+    /// The target's joining columns (`remote`) as attributes of an object of class `of`:
+    /// a concrete class of a target read through its union has its own table, whose
+    /// columns of the same keys hold them (checked when the models are configured).
+    pub fn remote_on(&self, of: &Mapper) -> Vec<usize> {
+        let target = self.target();
+        if of.id == target.id || of.concrete().is_none() {
+            return self.remote.clone();
+        }
+        self.remote
+            .iter()
+            .map(|&r| {
+                of.table
+                    .column_index_by_key(&target.table.columns[r].key)
+                    .unwrap_or(r)
+            })
+            .collect()
+    }
     /// `extra` with the parent's columns replaced by `parent(i)` and the target's by
     /// `target(i)` (attribute indices).
     pub fn extra_adapted(
@@ -468,16 +500,8 @@ pub fn configure(mappers: &[Rc<Mapper>], tables: &dyn Fn(&str) -> Option<Rc<Tabl
         let specs: Vec<RelationshipSpec> = m.rel_specs.borrow().clone();
         for spec in &specs {
             let target = find(mappers, &spec.target, m, &spec.key)?;
-            if target.reads_union() {
-                return Err(crate::error::Error::new(
-                    crate::error::ErrorKind::InvalidRequestError,
-                    format!(
-                        "relationship {}.{}: its target {} is a class of a concrete-table hierarchy with concrete subclasses (read through a polymorphic union), which a relationship may not target yet; relate to one of its concrete classes",
-                        m.class_name, spec.key, target.class_name
-                    ),
-                ));
-            }
             let r = resolve(m, &target, spec, tables)?;
+            check_union_target(&m.class_name, &r, &target)?;
             m.relationships.borrow_mut().push(Rc::new(r));
         }
         m.rel_specs.borrow_mut().clear();
@@ -506,6 +530,16 @@ pub fn configure(mappers: &[Rc<Mapper>], tables: &dyn Fn(&str) -> Option<Rc<Tabl
                         target.class_name
                     )
                 })?;
+            // a concrete class's own relationship may name one that relates to a class it
+            // inherits from (SQLAlchemy's documented pattern: each concrete class repeats the
+            // base's `company`, all back-populating `Company.employees`); that one's reverse
+            // stays the base's, and the backref reaches the subclass's by key
+            let inherited =
+                m.concrete().is_some() && m.isa(&other.target()) && !Rc::ptr_eq(&other.target(), m);
+            if inherited {
+                r.back.set(Some(other.index));
+                continue;
+            }
             if !Rc::ptr_eq(&other.target(), m) {
                 return Err(arg_err!(
                     "relationship {}: back_populates = \"{name}\" names {}, which relates to {}, not {}",
@@ -530,6 +564,27 @@ pub fn configure(mappers: &[Rc<Mapper>], tables: &dyn Fn(&str) -> Option<Rc<Tabl
             let mut list = target.delete_orphans.borrow_mut();
             if !list.iter().any(|w| std::ptr::eq(w.as_ptr(), Rc::as_ptr(r))) {
                 list.push(Rc::downgrade(r));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A relationship to a class read through its concrete union reads and writes its joining
+/// columns on every class of the union, by key: each must have them.
+fn check_union_target(parent: &str, r: &Relationship, target: &Mapper) -> Result<()> {
+    for sub in target.union_subclasses() {
+        for &c in &r.remote {
+            let key = &target.table.columns[c].key;
+            if sub.table.column_index_by_key(key).is_none() {
+                return Err(arg_err!(
+                    "relationship {}.{}: its target {} is read through the polymorphic union of its concrete-table hierarchy, and its concrete class {} has no column '{key}' to join on (declare it on {} too)",
+                    parent,
+                    r.key,
+                    target.class_name,
+                    sub.class_name,
+                    sub.class_name
+                ));
             }
         }
     }

@@ -247,10 +247,13 @@ impl SessionCore {
         let (c, columns) = match plan.as_ref().filter(|p| !p.joined.is_empty()) {
             Some(p) => {
                 let mut q = lazy_statement(rel);
-                let parents: Vec<Expr> = (0..target.attrs.len())
-                    .map(|i| Expr::column(&target.table, i))
-                    .collect();
-                apply_joined(&mut q.select, p, &parents)?;
+                let union = q
+                    .select
+                    .polymorphic
+                    .iter()
+                    .find(|(t, _)| t.id == target.table.id)
+                    .map(|(_, u)| u.clone());
+                apply_joined_entity(&mut q.select, p, &target, union.as_ref())?;
                 let c = compile(&Statement::Select(q.select), conn.engine().dialect())?;
                 (c, q.columns)
             }
@@ -364,13 +367,21 @@ fn detached(inst: &Rc<Instance>, rel: &Relationship) -> Error {
     )
 }
 
-/// Whether `mapper` has relationships that load eagerly by default.
+/// Whether `mapper` has relationships that load eagerly by default (or, read through a
+/// concrete union, one of the union's classes has).
 pub fn has_eager_default(mapper: &Mapper) -> bool {
-    mapper
+    let own = mapper
         .relationships
         .borrow()
         .iter()
-        .any(|r| matches!(r.lazy, Lazy::Joined | Lazy::Selectin))
+        .any(|r| matches!(r.lazy, Lazy::Joined | Lazy::Selectin));
+    own || (mapper.concrete().is_some()
+        && mapper.union_subclasses().iter().any(|m| {
+            m.relationships
+                .borrow()
+                .iter()
+                .any(|r| matches!(r.lazy, Lazy::Joined | Lazy::Selectin))
+        }))
 }
 
 /// The SELECT a statement runs once its load plans apply: entity columns cut to the
@@ -393,21 +404,6 @@ pub fn plan_select(q: &OrmSelect) -> Result<Option<PlannedSelect>> {
     if plans.iter().all(Option::is_none) {
         return Ok(None);
     }
-    // the objects a concrete base's union returns are of classes that do not share its
-    // relationships
-    for (c, p) in q.columns.iter().zip(&plans) {
-        if let (ResultColumn::Entity { mapper, .. }, Some(p)) = (c, p) {
-            if mapper.concrete().is_some()
-                && !(p.joined.is_empty() && p.selectin.is_empty() && p.on_access.is_empty())
-                && mapper.reads_union()
-            {
-                return Err(crate::invalid!(
-                    "relationship loader options (joinedload, selectinload, raiseload, ...; or a relationship's lazy = \"joined\" / \"selectin\") from {}, read through the polymorphic union of its concrete-table hierarchy, is not supported (its concrete classes have relationships of their own)",
-                    mapper.class_name
-                ));
-            }
-        }
-    }
     // the entities' columns: only those that load
     let mut select = q.select.clone();
     select.columns = Vec::with_capacity(q.select.columns.len());
@@ -426,7 +422,15 @@ pub fn plan_select(q: &OrmSelect) -> Result<Option<PlannedSelect>> {
                 *start = select.columns.len();
                 let all = &q.select.columns[old..old + mapper.width()];
                 parents[ci] = all.to_vec();
-                match plans[ci].as_ref().and_then(|p| p.attrs.as_deref()) {
+                // an entity read through a concrete union selects every column: a row
+                // of another class loads them all (`concrete_from_row` keeps to `attrs`
+                // for the entity's own class)
+                let union = poly.is_some() && mapper.reads_union();
+                match plans[ci]
+                    .as_ref()
+                    .and_then(|p| p.attrs.as_deref())
+                    .filter(|_| !union)
+                {
                     Some(attrs) => {
                         select.columns.extend(attrs.iter().map(|&i| all[i].clone()));
                         *poly = None;
@@ -446,6 +450,28 @@ pub fn plan_select(q: &OrmSelect) -> Result<Option<PlannedSelect>> {
                 let old = *index;
                 *index = select.columns.len();
                 select.columns.push(q.select.columns[old].clone());
+            }
+        }
+    }
+    // an entity read through a union: each class's attributes by key among its columns
+    // (its own, then the union's others), for the joins of its classes' plans
+    let mut spans: Vec<Option<Vec<Rc<str>>>> = vec![None; columns.len()];
+    for (ci, c) in columns.iter().enumerate() {
+        if let ResultColumn::Entity {
+            mapper,
+            poly: Some(p),
+            ..
+        } = c
+        {
+            if mapper.reads_union() {
+                let mut names: Vec<Rc<str>> = mapper
+                    .table
+                    .columns
+                    .iter()
+                    .map(|c| Rc::from(c.key.as_str()))
+                    .collect();
+                names.extend(p.iter().map(|(t, i)| Rc::from(t.columns[*i].name.as_str())));
+                spans[ci] = Some(names);
             }
         }
     }
@@ -477,6 +503,23 @@ pub fn plan_select(q: &OrmSelect) -> Result<Option<PlannedSelect>> {
     for (ci, plan) in plans.iter().enumerate() {
         if let Some(plan) = plan {
             apply_joined(&mut select, plan, &parents[ci])?;
+            if let (Some(names), ResultColumn::Entity { start, .. }) = (&spans[ci], &columns[ci]) {
+                // the union's other classes: their attributes as the columns of the same
+                // key in the entity's span (read from the LIMIT subquery when wrapped)
+                for sp in &plan.subs {
+                    let parent: Vec<Expr> = (0..sp.mapper.attrs.len())
+                        .map(|i| {
+                            let key = sp.mapper.table.columns[i].key.as_str();
+                            names
+                                .iter()
+                                .position(|n| &**n == key)
+                                .map(|p| select.columns[start + p].clone())
+                                .unwrap_or(Expr::Null)
+                        })
+                        .collect();
+                    apply_joined(&mut select, sp, &parent)?;
+                }
+            }
         }
     }
     Ok(Some((select, columns, plans)))
@@ -531,6 +574,30 @@ fn and_all(mut parts: Vec<Expr>) -> Expr {
     }
 }
 
+/// The joined loads of `plan`, the plan of `target`'s rows of a SELECT reading its table
+/// (as `union`, its concrete union, when given: then the plans of the union's other
+/// classes too, each joining on the union's columns of its attributes' keys).
+fn apply_joined_entity(
+    select: &mut Select,
+    plan: &EntityLoad,
+    target: &Mapper,
+    union: Option<&Rc<Derived>>,
+) -> Result<()> {
+    let parent: Vec<Expr> = (0..target.attrs.len())
+        .map(|i| Expr::column(&target.table, i))
+        .collect();
+    apply_joined(select, plan, &parent)?;
+    if let Some(u) = union {
+        for sp in &plan.subs {
+            let parent: Vec<Expr> = (0..sp.mapper.attrs.len())
+                .map(|i| Mapper::union_column(u, &sp.mapper, i))
+                .collect();
+            apply_joined(select, sp, &parent)?;
+        }
+    }
+    Ok(())
+}
+
 /// Adds the joins and columns of `plan`'s joined loads to `select`; `parent[i]` is the
 /// parent entity's attribute `i` as the statement reads it.
 fn apply_joined(select: &mut Select, plan: &EntityLoad, parent: &[Expr]) -> Result<()> {
@@ -542,19 +609,26 @@ fn apply_joined(select: &mut Select, plan: &EntityLoad, parent: &[Expr]) -> Resu
             Some(Some(alias)) => FromItem::Derived(alias.clone()),
             Some(None) => FromItem::Table(target.table.clone()),
             None => {
-                let alias = Derived::alias(&target.table, &anon_name())?;
+                // a target read through its concrete union joins a union of its own
+                let union = target.polymorphic_union_named(&anon_name())?;
+                let alias = match &union {
+                    Some(u) => u.clone(),
+                    None => Derived::alias(&target.table, &anon_name())?,
+                };
+                let tcol = |i: usize| match &union {
+                    Some(u) => Mapper::union_column(u, &target, i),
+                    None => alias.column(i),
+                };
                 let on = match &rel.secondary {
                     None => and_extra(
                         and_all(
                             rel.local
                                 .iter()
                                 .zip(&rel.remote)
-                                .map(|(&l, &r)| {
-                                    Expr::binary(parent[l].clone(), BinOp::Eq, alias.column(r))
-                                })
+                                .map(|(&l, &r)| Expr::binary(parent[l].clone(), BinOp::Eq, tcol(r)))
                                 .collect(),
                         ),
-                        rel.extra_adapted(&|i| parent[i].clone(), &|i| alias.column(i)),
+                        rel.extra_adapted(&|i| parent[i].clone(), &|i| tcol(i)),
                     ),
                     Some(sec) => {
                         let sa = Derived::alias(sec, &anon_name())?;
@@ -575,15 +649,13 @@ fn apply_joined(select: &mut Select, plan: &EntityLoad, parent: &[Expr]) -> Resu
                             rel.remote
                                 .iter()
                                 .zip(&rel.sec_remote)
-                                .map(|(&r, &s)| {
-                                    Expr::binary(alias.column(r), BinOp::Eq, sa.column(s))
-                                })
+                                .map(|(&r, &s)| Expr::binary(tcol(r), BinOp::Eq, sa.column(s)))
                                 .collect(),
                         )
                     }
                 };
                 // a subclass of a single-table hierarchy: its identities in the ON
-                let on = and_extra(on, target.criterion(&|i| alias.column(i)));
+                let on = and_extra(on, target.criterion(&|i| tcol(i)));
                 select.joins.push(Join {
                     target: FromItem::Derived(alias.clone()),
                     on,
@@ -592,23 +664,45 @@ fn apply_joined(select: &mut Select, plan: &EntityLoad, parent: &[Expr]) -> Resu
                 let tid = target.table.id;
                 for e in &rel.order_by {
                     select.order_by.push(e.adapt(&|c| {
-                        (c.table.id == tid && c.from.is_none()).then(|| alias.column(c.index))
+                        (c.table.id == tid && c.from.is_none()).then(|| tcol(c.index))
                     }));
                 }
                 FromItem::Derived(alias)
             }
         };
-        let col = |i: usize| match &from {
-            FromItem::Table(t) => Expr::column(t, i),
-            FromItem::Derived(d) => d.column(i),
+        // a union's columns are read by key
+        let union = match &from {
+            FromItem::Derived(d) if target.reads_union() && j.user_defined.is_none() => {
+                Some(d.clone())
+            }
+            _ => None,
+        };
+        let col = |i: usize| match (&from, &union) {
+            (_, Some(u)) => Mapper::union_column(u, &target, i),
+            (FromItem::Table(t), None) => Expr::column(t, i),
+            (FromItem::Derived(d), None) => d.column(i),
         };
         j.start.set(select.columns.len());
-        match &j.child.attrs {
-            Some(a) => select.columns.extend(a.iter().map(|&i| col(i))),
-            None => select.columns.extend(target.entity_exprs(&col)),
+        match (&j.child.attrs, &union) {
+            (Some(a), None) => select.columns.extend(a.iter().map(|&i| col(i))),
+            _ => select.columns.extend(target.entity_exprs(&col)),
         }
         let child_parent: Vec<Expr> = (0..target.attrs.len()).map(col).collect();
+        if let Some(u) = &union {
+            // the discriminator and the other classes' columns, after the target's
+            let (poly, extra) = target.union_extra_columns(u);
+            select.columns.extend(extra);
+            *j.poly.borrow_mut() = Some(poly);
+        }
         apply_joined(select, &j.child, &child_parent)?;
+        if let Some(u) = &union {
+            for sp in &j.child.subs {
+                let parent: Vec<Expr> = (0..sp.mapper.attrs.len())
+                    .map(|i| Mapper::union_column(u, &sp.mapper, i))
+                    .collect();
+                apply_joined(select, sp, &parent)?;
+            }
+        }
     }
     Ok(())
 }
@@ -681,14 +775,16 @@ impl SessionCore {
         plan: &EntityLoad,
         fill: &mut JoinedFill,
     ) -> Result<()> {
+        let plan = plan.for_class(&inst.mapper);
         apply_on_access(inst, plan);
         for j in &plan.joined {
+            let poly = j.poly.borrow().clone();
             let child = self.instance_from_row(
                 &j.child.mapper,
                 row,
                 j.start.get(),
                 j.child.attrs.as_deref(),
-                None,
+                poly.as_ref(),
             )?;
             let node = j as *const JoinedLoad as usize;
             let p = Rc::as_ptr(inst) as usize;
@@ -712,6 +808,33 @@ impl SessionCore {
     /// After a result's rows: the selectin loads of `plan` for `parents`, and those of
     /// the entities its joined loads filled.
     pub(crate) fn load_selectin_tree(
+        &self,
+        conn: &Connection,
+        parents: &[Rc<Instance>],
+        plan: &EntityLoad,
+    ) -> Result<()> {
+        if !plan.subs.is_empty() {
+            // the rows of a union's other classes load by their class's plan
+            let (own, others): (Vec<_>, Vec<_>) = parents
+                .iter()
+                .cloned()
+                .partition(|p| plan.for_class(&p.mapper).mapper.id == plan.mapper.id);
+            for sp in &plan.subs {
+                let mine: Vec<Rc<Instance>> = others
+                    .iter()
+                    .filter(|p| p.mapper.id == sp.mapper.id)
+                    .cloned()
+                    .collect();
+                if !mine.is_empty() && sp.has_selectin() {
+                    self.load_selectin_tree(conn, &mine, sp)?;
+                }
+            }
+            return self.load_selectin_tree_own(conn, &own, plan);
+        }
+        self.load_selectin_tree_own(conn, parents, plan)
+    }
+
+    fn load_selectin_tree_own(
         &self,
         conn: &Connection,
         parents: &[Rc<Instance>],
@@ -852,11 +975,21 @@ impl SessionCore {
                 .collect(),
         };
         let mut base = Select::default();
-        match &child.attrs {
-            Some(a) => base
+        // a target read through its concrete union: every column, the discriminator and
+        // the other classes' columns after them, the target's table read as the union
+        let union = target.polymorphic_union()?;
+        let mut poly = None;
+        match (&child.attrs, &union) {
+            (Some(a), None) => base
                 .columns
                 .extend(a.iter().map(|&i| Expr::column(&target.table, i))),
-            None => base.columns.extend(target.column_exprs()),
+            _ => base.columns.extend(target.column_exprs()),
+        }
+        if let Some(u) = &union {
+            let (p, extra) = target.union_extra_columns(u);
+            base.columns.extend(extra);
+            base.polymorphic.push((target.table.clone(), u.clone()));
+            poly = Some(p);
         }
         let nent = base.columns.len();
         base.columns.extend(key_cols.iter().cloned());
@@ -889,7 +1022,7 @@ impl SessionCore {
             mapper: target.clone(),
             start: 0,
             alias: None,
-            poly: None,
+            poly,
         }];
         columns.extend(
             key_cols
@@ -902,10 +1035,7 @@ impl SessionCore {
                     enum_values: None,
                 }),
         );
-        let parent_exprs: Vec<Expr> = (0..target.attrs.len())
-            .map(|i| Expr::column(&target.table, i))
-            .collect();
-        apply_joined(&mut base, child, &parent_exprs)?;
+        apply_joined_entity(&mut base, child, &target, union.as_ref())?;
         let plans = [Some(child)];
         let width = columns.len();
         // joined loads under this one repeat a related row once per row of theirs

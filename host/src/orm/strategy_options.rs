@@ -174,6 +174,9 @@ pub struct JoinedLoad {
     pub user_defined: Option<Option<Rc<Derived>>>,
     /// Set when the plan is applied to a SELECT: where the target's columns start.
     pub start: std::cell::Cell<usize>,
+    /// Set when the plan is applied to a SELECT and the target is read through its
+    /// concrete hierarchy's polymorphic union: the union's columns after the target's.
+    pub poly: std::cell::RefCell<Option<super::mapper::PolyColumns>>,
     pub child: EntityLoad,
 }
 
@@ -192,6 +195,11 @@ pub struct EntityLoad {
     /// With the options for the related objects, rooted at the target, when the query
     /// gave any (`lazyload(User.posts):joinedload(Post.tags)`).
     pub on_access: Vec<(usize, Lazy, Option<NestedOptions>)>,
+    /// An entity read through a concrete hierarchy's polymorphic union: the plans of the
+    /// rows of its other classes, which have relationships of their own (their own `lazy`
+    /// defaults and wildcards apply, and `selectinload` of the entity's relationship of the
+    /// same key, as SQLAlchemy's; its other options name the entity's own relationships).
+    pub subs: Vec<EntityLoad>,
 }
 
 impl EntityLoad {
@@ -201,6 +209,16 @@ impl EntityLoad {
             && self.joined.is_empty()
             && self.selectin.is_empty()
             && self.on_access.is_empty()
+            && self.subs.iter().all(EntityLoad::is_plain)
+    }
+
+    /// The plan of an object of class `mapper` this plan's rows returned: its own, or the
+    /// one of its class among the union's (`subs`).
+    pub fn for_class(&self, mapper: &Mapper) -> &EntityLoad {
+        self.subs
+            .iter()
+            .find(|s| s.mapper.id == mapper.id)
+            .unwrap_or(self)
     }
 
     /// Whether rows repeat a parent (a joined collection at any depth), so a 2.0-style
@@ -209,16 +227,27 @@ impl EntityLoad {
         self.joined
             .iter()
             .any(|j| j.rel.uselist || j.child.multiplies_rows())
+            || self.subs.iter().any(EntityLoad::multiplies_rows)
     }
 
     /// The plan of the entity `mapper` reached by `path`, under `options`.
     pub fn build(mapper: &Rc<Mapper>, path: &RelPath, options: &[LoaderOption]) -> EntityLoad {
+        let mut plan = EntityLoad::build_one(mapper, path, options);
+        for sub in mapper.union_subclasses() {
+            let own = union_options(mapper, &sub, path, options);
+            plan.subs.push(EntityLoad::build_one(&sub, path, &own));
+        }
+        plan
+    }
+
+    fn build_one(mapper: &Rc<Mapper>, path: &RelPath, options: &[LoaderOption]) -> EntityLoad {
         let mut plan = EntityLoad {
             mapper: mapper.clone(),
             attrs: column_plan(mapper, path, options),
             joined: Vec::new(),
             selectin: Vec::new(),
             on_access: Vec::new(),
+            subs: Vec::new(),
         };
         let rels = mapper.relationships.borrow().clone();
         for rel in rels {
@@ -279,6 +308,7 @@ impl EntityLoad {
                     rel,
                     user_defined: eager_user,
                     start: Default::default(),
+                    poly: Default::default(),
                 }),
                 Lazy::Selectin => {
                     let child = EntityLoad::build(&rel.target(), &sub, options);
@@ -314,8 +344,57 @@ impl EntityLoad {
 
     /// Whether a selectin load happens anywhere under this entity.
     pub fn has_selectin(&self) -> bool {
-        !self.selectin.is_empty() || self.joined.iter().any(|j| j.child.has_selectin())
+        !self.selectin.is_empty()
+            || self.joined.iter().any(|j| j.child.has_selectin())
+            || self.subs.iter().any(EntityLoad::has_selectin)
     }
+}
+
+/// The options of a union-read entity `base` at `path` as they apply to the rows of its
+/// concrete class `sub`: a `selectinload` of `base`'s relationship also loads `sub`'s
+/// relationship of the same key (SQLAlchemy's selectin loader runs per class of the rows);
+/// the other options stay as they are (they name `base`'s relationships, so only
+/// wildcards reach `sub`'s).
+fn union_options(
+    base: &Mapper,
+    sub: &Rc<Mapper>,
+    path: &RelPath,
+    options: &[LoaderOption],
+) -> Vec<LoaderOption> {
+    let mut out = options.to_vec();
+    for o in options {
+        if let LoaderOption::Relationship {
+            path: p,
+            lazy: Lazy::Selectin,
+            recursion_depth,
+        } = o
+        {
+            if p.len() <= path.len() || !same_path(&p[..path.len()], path) {
+                continue;
+            }
+            let r = &p[path.len()];
+            if r.parent().id != base.id {
+                continue;
+            }
+            let own = sub
+                .relationships
+                .borrow()
+                .iter()
+                .find(|x| x.key == r.key)
+                .cloned();
+            if let Some(own) = own {
+                let mut np = path.clone();
+                np.push(own);
+                np.extend(p[path.len() + 1..].iter().cloned());
+                out.push(LoaderOption::Relationship {
+                    path: np,
+                    lazy: Lazy::Selectin,
+                    recursion_depth: *recursion_depth,
+                });
+            }
+        }
+    }
+    out
 }
 
 /// The attributes that load for `mapper` at `path` under the column options, in order.

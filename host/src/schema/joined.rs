@@ -120,3 +120,43 @@ pub fn join_tables(name: &str, parent: &Rc<Table>, local: &Rc<Table>) -> Result<
     }));
     Ok(t)
 }
+
+/// The mapped selectable of a single-table subclass of a joined-table subclass: the
+/// parent's join (`joined_table`), its last table (the parent's own) with the subclass's
+/// columns `extra` added (the same table, by id and name), and those columns after the
+/// parent's. A new selectable (its own id): the subclass's rows are written with its
+/// columns, the parent's with the parent's.
+pub fn with_local_columns(
+    name: &str,
+    joined_table: &Table,
+    extra: &[super::Column],
+) -> Result<Table> {
+    let j = joined_table.joined.as_ref().ok_or_else(|| {
+        crate::arg_err!(
+            "model {name}: {} is not a joined-table selectable",
+            joined_table.name
+        )
+    })?;
+    let k = j.tables.len() - 1;
+    let own = &j.tables[k];
+    let local = Rc::new(own.extended(extra.to_vec())?);
+    let mut tables = j.tables.clone();
+    tables[k] = local.clone();
+    let mut origin = j.origin.clone();
+    let mut source = j.source.clone();
+    let mut columns = joined_table.columns.clone();
+    for (n, c) in extra.iter().enumerate() {
+        let mut c = c.clone();
+        c.primary_key = false;
+        source[k].push(columns.len());
+        origin.push((k, own.columns.len() + n));
+        columns.push(c);
+    }
+    let mut t = Table::new(&local.name, columns, Vec::new(), Vec::new())?;
+    t.joined = Some(Rc::new(Joined {
+        tables,
+        origin,
+        source,
+    }));
+    Ok(t)
+}
