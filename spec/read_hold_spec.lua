@@ -198,6 +198,25 @@ for _, kind in ipairs(kinds) do
       assert.equal(2 * N, fresh_count())
     end)
 
+    it("let a load listener commit through another session in the middle of the reader's loads", function()
+      for i = 1, 3 do committed("n" .. i) end
+      local writes = 0
+      orm.event.listen(Note, "load", function()
+        local w = S()
+        w:add(Note{ body = "from load" })
+        w:commit()
+        w:close()
+        writes = writes + 1
+      end)
+      local s = S()
+      local all = s:scalars(orm.select(Note):order_by(Note.id)):all()
+      assert.equal(3, #all)
+      assert.equal(3, writes)
+      assert.equal(6, count(s))
+      s:close()
+      assert.equal(6, fresh_count())
+    end)
+
     it("run VACUUM after reads in the same session", function()
       if SPEC_DIALECT ~= "sqlite" then return pending("VACUUM is SQLite's") end
       committed("first")
