@@ -31,6 +31,10 @@ pub(crate) struct ConnInner {
     savepoint_seq: Cell<u32>,
     /// Counts the checkouts that ended: a `WeakConnection` is good for one checkout only.
     lease: Cell<u64>,
+    /// SQLite, in-memory engine: a read transaction of this connection's own is open,
+    /// begun for the reads of a transaction still waiting for its BEGIN and kept across
+    /// them while no other connection of the engine is checked out (see `read_hold.rs`).
+    pub(super) read_held: Cell<bool>,
 }
 
 impl ConnInner {
@@ -44,11 +48,14 @@ impl ConnInner {
             savepoints: Default::default(),
             savepoint_seq: Cell::new(0),
             lease: Cell::new(0),
+            read_held: Cell::new(false),
         })
     }
 
     /// Ends what a connection returned to the pool left open.
     pub(crate) fn reset(&self) {
+        // the driver's reset rolls the held read transaction back with the rest
+        self.read_held.set(false);
         self.deferred.set(false);
         self.savepoints.borrow_mut().clear();
         self.driver.reset();
@@ -158,6 +165,10 @@ impl Connection {
         self.inner.as_ref().expect("connection in use")
     }
 
+    pub(super) fn inner_rc(&self) -> &Rc<ConnInner> {
+        self.inner.as_ref().expect("connection in use")
+    }
+
     fn driver(&self) -> &Driver {
         &self.inner().driver
     }
@@ -193,6 +204,7 @@ impl Connection {
     /// SQLite, inside a transaction still waiting for its BEGIN, that BEGIN goes first.
     pub fn execute_control(&self, sql: &str, echo_as: &str) -> Result<()> {
         if let Some(c) = self.driver().sqlite() {
+            self.end_read_hold()?;
             if self.inner().deferred.get() && !is_vacuum(sql) {
                 self.begin_deferred(c)?;
             }
@@ -248,6 +260,7 @@ impl Connection {
 
     /// Sends a SQLite BEGIN, once the database file is known to be still there.
     fn begin_sqlite(&self, c: &rusqlite::Connection, sql: &str) -> Result<()> {
+        self.end_read_hold()?;
         self.check_file(c)?;
         c.execute_batch(sql)
             .map_err(|e| self.sqlite_err(e, sql, &[]))
@@ -270,7 +283,18 @@ impl Connection {
         stmt: &rusqlite::Statement<'_>,
         sql: &str,
     ) -> Result<()> {
-        if self.inner().deferred.get() && !stmt.readonly() && !is_vacuum(sql) {
+        let inner = self.inner();
+        if !inner.deferred.get() {
+            return Ok(());
+        }
+        if stmt.readonly() && is_select(sql) {
+            if !inner.read_held.get() {
+                self.maybe_hold_read(c)?;
+            }
+            return Ok(());
+        }
+        self.end_read_hold()?;
+        if !stmt.readonly() && !is_vacuum(sql) {
             self.begin_deferred(c)?;
         }
         Ok(())
@@ -368,6 +392,7 @@ impl Connection {
         self.inner().savepoints.borrow_mut().clear();
         if self.inner().deferred.replace(false) {
             // nothing was written: the transaction never reached the database
+            self.end_read_hold()?;
             return self.echo("COMMIT", &EchoParams::None);
         }
         if self.driver().in_transaction() {
@@ -382,7 +407,9 @@ impl Connection {
     pub fn rollback(&self) -> Result<()> {
         self.inner().savepoints.borrow_mut().clear();
         if self.inner().deferred.replace(false) {
-            return self.echo("ROLLBACK", &EchoParams::None);
+            let ended = self.end_read_hold();
+            self.echo("ROLLBACK", &EchoParams::None)?;
+            return ended;
         }
         if self.driver().in_transaction() {
             self.control("ROLLBACK", "ROLLBACK")?;
@@ -801,6 +828,14 @@ impl Connection {
         })?;
         Ok(found)
     }
+}
+
+/// A query that may run in a held read transaction (see `read_hold.rs`): a SELECT, plain or
+/// with a `WITH` clause; anything else ends the held transaction first.
+#[inline]
+fn is_select(sql: &str) -> bool {
+    let b = sql.as_bytes();
+    b.len() >= 6 && (b[..6].eq_ignore_ascii_case(b"SELECT") || b[..4].eq_ignore_ascii_case(b"WITH"))
 }
 
 /// `VACUUM` cannot run inside a transaction: it never waits for nor sends a BEGIN.

@@ -9,6 +9,7 @@ pub mod events;
 pub mod hardening;
 pub mod options;
 pub mod pool;
+mod read_hold;
 pub mod reflection;
 pub mod row;
 pub mod url;

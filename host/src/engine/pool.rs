@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 use super::connection::{ConnInner, Connection};
 use super::echo::EchoSink;
 use super::options::EngineOptions;
+use super::read_hold::ReadHolds;
 use super::url::Url;
 use crate::error::Result;
 use crate::sql::dialect::{self, Dialect};
@@ -33,6 +34,8 @@ pub(crate) struct EngineInner {
     memory: RefCell<Option<MemoryDb>>,
     /// `connect`, `before_cursor_execute`, `after_cursor_execute` listeners.
     pub listeners: super::events::EngineListeners,
+    /// The connections checked out, and the read transaction one of them may hold.
+    pub(super) reads: ReadHolds,
 }
 
 /// An in-memory engine's database: its `memdb` name and the connection that keeps it alive
@@ -79,6 +82,7 @@ impl Engine {
             _ => {}
         }
         Ok(Engine(Rc::new(EngineInner {
+            reads: ReadHolds::new(&parsed),
             dialect: dialect::for_backend(parsed.backend()),
             url: parsed,
             url_text: url.to_string(),
@@ -142,6 +146,7 @@ impl Engine {
 
     /// Checks a connection out of the pool, opening one if none is idle.
     pub fn connect(&self) -> Result<Connection> {
+        self.0.reads.checking_out()?;
         let reused = {
             let mut idle = self.0.idle.lock();
             // a connection the server dropped while idle is replaced
@@ -151,6 +156,7 @@ impl Engine {
             Some(c) => c,
             None => Rc::new(ConnInner::open(self, self.0.generation.get())?),
         };
+        self.0.reads.checked_out();
         Ok(Connection::new(inner, self.clone()))
     }
 
@@ -158,6 +164,7 @@ impl Engine {
     /// back; one of a generation `dispose()` ended is closed.
     pub(crate) fn checkin(&self, conn: Rc<ConnInner>) {
         conn.reset();
+        self.0.reads.checked_in();
         if conn.generation != self.0.generation.get() {
             return;
         }
