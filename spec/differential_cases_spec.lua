@@ -3766,3 +3766,63 @@ describe("seeds: a loaded many-to-one puts its target's save in the flush's orde
     end
   end)
 end)
+
+describe("seeds: the flush reads a many-to-one against its committed key", function()
+  -- SQLAlchemy's flush reads a relationship's history against the committed state: the
+  -- lazy load of a deleted object's many-to-one joins by the value its foreign key had at
+  -- the last flush (None when the key was set while expired), not the value set since
+  local function deleted_after_set(variant)
+    local env = setup()
+    local s = env.s
+    local p, q = env.Parent{ name = "p" }, env.Parent{ name = "q" }
+    local c = env.Child{ label = "c" }
+    s:add_all({ p, q, c })
+    s:commit()
+    local _ = p.id, q.id
+    if variant == "loaded" then
+      _ = c.id
+    elseif variant == "other" then
+      c.parent = q
+      s:flush()
+      s:expire(c, { "parent" })
+    end
+    c.parent_id = p.id
+    s:delete(c)
+    s:commit()
+    local a = orm.inspect(c).attrs.parent
+    assert.is_true(a.loaded)
+    return a.loaded_value, p, q
+  end
+
+  it("a key set while expired reads nil; one set after a flush reads the old target", function()
+    assert.is_nil((deleted_after_set("expired")))
+    assert.is_nil((deleted_after_set("loaded"))) -- committed NULL
+    local v, _, q = deleted_after_set("other")
+    assert.equal(q, v)
+  end)
+
+  it("a child deleted with its parent, its key synced while detached, reads nil (seed 1963)", function()
+    local env = setup()
+    local p = env.Parent{ name = "p" }
+    local s2 = orm.Session(env.engine)
+    s2:add(p)
+    s2:commit()
+    s2:close()
+    local s4 = orm.Session(env.engine)
+    local pid = s4:query(env.Parent):first().id -- p's key taken in s4 by another object
+    local c = env.Child{ label = "b" }
+    c.parent = p -- p detached: its pending collection gains c
+    assert.has_error(function() s4:add(c) end) -- the cascade refuses p
+    s4:commit() -- c inserted without p's key
+    s4:close()
+    local s5 = orm.Session(env.engine)
+    s5:delete(p) -- the cascade's autoflush copies p's key into the detached c
+    assert.equal(pid, c.parent_id)
+    s5:delete(c)
+    s5:commit()
+    local a = orm.inspect(c).attrs.parent
+    assert.is_true(a.loaded)
+    assert.is_nil(a.loaded_value)
+    assert.equal(pid, c.parent_id)
+  end)
+end)

@@ -459,6 +459,15 @@ impl Instance {
         (0..self.mapper.attrs.len()).any(|i| !st.loaded.contains(i))
     }
 
+    /// The value attribute `i` had at the last flush when it changed since (NULL when it
+    /// was not loaded then: SQLAlchemy's committed `NO_VALUE` reads as None); `None` when it
+    /// did not change, so its committed value is the current one.
+    pub fn committed_value(&self, i: usize) -> Option<Value> {
+        let st = self.state.borrow();
+        let (_, old) = st.committed.iter().find(|(a, _)| *a == i)?;
+        Some(old.clone().unwrap_or(Value::Null))
+    }
+
     /// The attribute's history since the last flush.
     pub fn history(&self, i: usize) -> History<Value> {
         let st = self.state.borrow();
