@@ -3863,3 +3863,43 @@ describe("seeds: a flush a cycle stops clears the key of a held-up row's many-to
     assert.is_nil(n2.parent)
   end)
 end)
+
+describe("seeds: a savepoint rollback that reverts a deletion expires what changed since", function()
+  -- SQLAlchemy's modified flag is set by any change, also of an object whose DELETE was
+  -- flushed; the rollback of the savepoint that flushed it puts it back in the identity map
+  -- and expires it when that flag is set (seed 1388: a backref appended to its collection)
+  local function after_rollback(variant)
+    local env = setup()
+    local s = env.s
+    local n1 = env.Node{ name = "n1" }
+    s:add(n1)
+    s:commit()
+    local _ = n1.name
+    if variant == "outer" then
+      s:delete(n1)
+      s:flush()
+    end
+    pcall(function()
+      s:begin_nested(function()
+        if variant ~= "outer" then
+          s:delete(n1)
+          s:flush()
+        end
+        if variant ~= "nochange" then
+          local x = env.Node{ name = "x" }
+          x.parent = n1 -- appended to n1's collection
+        end
+        assert.equal("deleted", state(n1))
+        error("boom")
+      end)
+    end)
+    return state(n1), orm.inspect(n1).attrs.name.loaded, orm.inspect(n1).attrs.children.loaded
+  end
+
+  it("expires it when a relationship of it changed after its DELETE (seed 1388)", function()
+    assert.same({ "persistent", false, false }, { after_rollback("ref") })
+    assert.same({ "persistent", true, true }, { after_rollback("nochange") })
+    -- deleted by the enclosing transaction: still deleted, nothing expired
+    assert.same({ "deleted", true, true }, { after_rollback("outer") })
+  end)
+end)

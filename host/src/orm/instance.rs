@@ -150,6 +150,10 @@ pub struct InstanceState {
     pub marked_deleted: bool,
     /// Queued on the session's list of modified instances.
     pub queued_modified: bool,
+    /// Its DELETE flushed, a relationship of it changed since (SQLAlchemy's modified flag,
+    /// which no flush resets while it is out of the identity map): a savepoint rollback that
+    /// reverts the deletion expires it.
+    pub changed_while_deleted: bool,
     pub session: Option<Weak<SessionCore>>,
     /// Related objects by relationship index (see `collections.rs`), and the has-parent
     /// flags; `None` for the many objects whose relationships were never touched.
@@ -234,6 +238,7 @@ impl Instance {
                 orphaned_outside: false,
                 marked_deleted: false,
                 queued_modified: false,
+                changed_while_deleted: false,
                 session: None,
                 rels: None,
                 rels_changed: false,
@@ -277,6 +282,7 @@ impl Instance {
                 orphaned_outside: false,
                 marked_deleted: false,
                 queued_modified: false,
+                changed_while_deleted: false,
                 session: Some(session),
                 rels: None,
                 rels_changed: false,

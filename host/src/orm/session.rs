@@ -435,6 +435,7 @@ impl SessionCore {
         {
             let mut st = inst.state_mut();
             st.status = Status::Deleted;
+            st.changed_while_deleted = false;
             st.session = Some(self.weak());
         }
         if let Some(f) = self.frames.borrow_mut().last_mut() {
@@ -951,7 +952,11 @@ impl SessionCore {
                 st.was_deleted = false;
                 st.marked_deleted = false;
                 // not expired by a savepoint's rollback, as in SQLAlchemy, unless it also
-                // had changes (then `updated` holds it)
+                // had changes (then `updated` holds it) or changed since its DELETE
+                if std::mem::take(&mut st.changed_while_deleted) {
+                    drop(st);
+                    touched.push(inst);
+                }
             }
             touched.extend(f.updated);
             for inst in f.inserted {
@@ -1210,6 +1215,7 @@ impl SessionCore {
         {
             let mut st = inst.state_mut();
             st.status = Status::Deleted;
+            st.changed_while_deleted = false;
             st.was_deleted = true;
             st.marked_deleted = false;
             st.queued_modified = false;

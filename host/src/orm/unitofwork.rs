@@ -1719,6 +1719,7 @@ fn apply(
             }
             let mut st = inst.state_mut();
             st.status = Status::Deleted;
+            st.changed_while_deleted = false;
             st.was_deleted = true;
             st.marked_deleted = false;
             drop(st);
