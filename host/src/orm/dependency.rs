@@ -559,13 +559,33 @@ fn removed_members(
 
 /// What SQLAlchemy's flush loads of the objects it deletes, so that they end it with the
 /// same relationships loaded: a one-to-many or many-to-many collection (the rows to update
-/// or unlink; not with `passive_deletes`), and a self-referential many-to-one when the
-/// flush processes that relationship (its per-row ordering reads it, see
-/// `self_ref_m2o_processed`).
+/// or unlink; not with `passive_deletes`), a self-referential many-to-one when the flush
+/// processes that relationship (its per-row ordering reads it, see
+/// `self_ref_m2o_processed`), and another many-to-one on one object at most (`m2o_read`).
 fn load_for_deletes(session: &SessionCore) -> Result<()> {
     let deleted: Vec<Rc<Instance>> = session.deleted.borrow().clone();
     if deleted.is_empty() {
         return Ok(());
+    }
+    // SQLAlchemy's prop_has_changes of a many-to-one reads the deleted objects' history in
+    // the order of a set (memory addresses) and stops at the first that is not empty: one
+    // object has the reference loaded (without fetching another object), or none when the
+    // first has it loaded already. Here, in the order of deletion (seeds 18, 321: the
+    // others' references stay unknown, so moving them later leaves the old parent's
+    // collection as it is). The relationships whose read is over:
+    let mut m2o_read: Vec<*const Relationship> = Vec::new();
+    for inst in &deleted {
+        if matches!(inst.status(), Status::Persistent | Status::Deleted) {
+            for rel in inst.mapper.relationships.borrow().iter() {
+                if rel.direction == Direction::ManyToOne
+                    && !rel.viewonly
+                    && !rel.passive_deletes
+                    && inst.rel_loaded(rel.index)
+                {
+                    m2o_read.push(Rc::as_ptr(rel));
+                }
+            }
+        }
     }
     // the self-referential many-to-ones wait until the collections are loaded: the members
     // of a deleted object's one-to-many are saved by the flush and decide whether it runs
@@ -593,7 +613,11 @@ fn load_for_deletes(session: &SessionCore) -> Result<()> {
                 Direction::ManyToOne if Rc::ptr_eq(&rel.target(), &inst.mapper) => {
                     self_ref.push((inst.clone(), rel))
                 }
-                Direction::ManyToOne => m2o_without_fetch(inst, &rel)?,
+                Direction::ManyToOne => {
+                    if !m2o_read.contains(&Rc::as_ptr(&rel)) && m2o_without_fetch(inst, &rel)? {
+                        m2o_read.push(Rc::as_ptr(&rel));
+                    }
+                }
             }
         }
     }
@@ -698,23 +722,24 @@ fn committed_key(inst: &Rc<Instance>, rel: &Relationship) -> Result<(Vec<Value>,
 /// What a deleted object's many-to-one references without loading another object
 /// (SQLAlchemy's history with PASSIVE_NO_FETCH_RELATED, against the committed key):
 /// nothing when the key is NULL, else the object of the identity map, loaded or not;
-/// stored as loaded.
-fn m2o_without_fetch(inst: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<()> {
+/// stored as loaded. Whether it was (the history is not empty): not for a key an INSERT
+/// left unset, nor for an object not in the identity map.
+fn m2o_without_fetch(inst: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<bool> {
     let (values, never_set) = committed_key(inst, rel)?;
     let null = values.iter().any(Value::is_null);
     if null && never_set {
-        return Ok(());
+        return Ok(false);
     }
     let found = if null {
         None
     } else {
         match target_in_identity_map(inst, rel, &values) {
             Some(f) => Some(f),
-            None => return Ok(()),
+            None => return Ok(false),
         }
     };
     store_reference(inst, rel, found);
-    Ok(())
+    Ok(true)
 }
 
 /// Whether SQLAlchemy's flush processes the self-referential many-to-one `rel` (its
