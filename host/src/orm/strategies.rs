@@ -197,15 +197,19 @@ impl SessionCore {
             _ => {}
         }
         // the values of the parent's joining columns (then those its extra criteria read)
-        let cols: Vec<usize> = rel.local.iter().chain(&rel.extra_parent).copied().collect();
-        let values = if committed {
+        let values: Vec<Value> = if committed {
+            let cols: Vec<usize> = rel.local.iter().chain(&rel.extra_parent).copied().collect();
             committed_values(inst, &cols)?
         } else {
-            for &c in &cols {
+            for &c in rel.local.iter().chain(&rel.extra_parent) {
                 SessionCore::ensure_loaded(inst, c)?;
             }
             let st = inst.state();
-            cols.iter().map(|&c| st.values[c].clone()).collect()
+            rel.local
+                .iter()
+                .chain(&rel.extra_parent)
+                .map(|&c| st.values[c].clone())
+                .collect()
         };
         if values[..rel.local.len()].iter().any(Value::is_null) {
             inst.store_loaded(rel.index, empty());
