@@ -93,7 +93,9 @@ ORACLE_QUIRKS = {
     # identity map into the attribute, and it stops at the first object whose history is
     # not empty, in the iteration order of a set of InstanceState objects (memory
     # addresses). Which deleted objects end up with the reference loaded is therefore
-    # arbitrary; lualchemy loads it (without SQL) for every deleted object.
+    # arbitrary; lualchemy loads it (without SQL) for the first deleted object whose
+    # history is not empty, in the order of deletion (orm/dependency.rs load_for_deletes):
+    # one of SQLAlchemy's answers.
     "M2O_HISTORY_OF_FIRST_DELETED_STATE": "SQLAlchemy 2.0.58: prop_has_changes stops at the first state, in set order",
     # sa_runner.py "close" op: an object whose deletion was flushed reports `deleted` after
     # close() for as long as the closed Session object lives (its state keeps the session's
@@ -170,22 +172,25 @@ _RESTORED = set()   # (seed, handle) whose reference the tolerance below forgive
 
 def _m2o_loaded_before_failed_flush(sa, lua):
     """The same quirk on the objects a failed flush deleted and its rollback made persistent
-    again (the savepoint's, which expires only the objects the program changed): SQLAlchemy
-    loaded the many-to-one for some of them, in set order, lualchemy for all. Forgiven where
-    a step raised and an object persistent before and after it holds the reference loaded on
-    lualchemy's side only, and at the following steps for that object while it stays so
-    (a rollback making it transient keeps the reference on both sides; forgiving ends when
-    both sides hold it or neither does)."""
+    again (the savepoint's, which expires only the objects the program changed): each side
+    loaded the many-to-one for one of them (SQLAlchemy the first in set order, lualchemy the
+    first deleted). Forgiven where a step raised and an object persistent before and after
+    it holds the reference loaded on one side only, and at the following steps for that
+    object while it stays so (a rollback making it transient keeps the reference on both
+    sides; forgiving ends when both sides hold it or neither does)."""
     seed = sa.get("seed")
     for h, lo in lua.get("objs", {}).items():
         so = sa.get("objs", {}).get(h)
         key = (seed, h)
-        one_sided = so and lo["st"] == so["st"] and "parent" in lo["a"] and "parent" not in so["a"]
+        one_sided = so and lo["st"] == so["st"] and (("parent" in lo["a"]) != ("parent" in so["a"]))
         if not one_sided:
             _RESTORED.discard(key)
         elif key in _RESTORED or (sa.get("err") and so["st"] == "persistent"):
             _RESTORED.add(key)
-            del lo["a"]["parent"]
+            if "parent" in lo["a"]:
+                del lo["a"]["parent"]
+            else:
+                lo["a"]["parent"] = so["a"]["parent"]
 
 
 # applied to every comparison (the quirks are SQLAlchemy's, whatever the generator makes)

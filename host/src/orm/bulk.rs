@@ -208,6 +208,7 @@ impl SessionCore {
                 {
                     let mut st = inst.state_mut();
                     st.status = Status::Deleted;
+                    st.changed_while_deleted = false;
                     st.was_deleted = true;
                     // no longer marked for the next flush (SQLAlchemy's
                     // `_remove_newly_deleted` takes it out of the session's deletions)

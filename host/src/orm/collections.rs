@@ -213,9 +213,11 @@ impl Instance {
 }
 
 /// A deleted object (out of the identity map, still of its session until the transaction
-/// ends) changed: SQLAlchemy's modified event begins the session's transaction, nothing
-/// more (seed 1384: after a commit that keeps it, `expire_on_commit = false`).
-fn touch_session_of_deleted(st: std::cell::RefMut<'_, InstanceState>) {
+/// ends) changed: SQLAlchemy's modified event begins the session's transaction, and sets the
+/// modified flag that a savepoint rollback reverting the deletion reads (seed 1388); the
+/// flush leaves it out (seed 1384: after a commit that keeps it, `expire_on_commit = false`).
+fn touch_session_of_deleted(mut st: std::cell::RefMut<'_, InstanceState>) {
+    st.changed_while_deleted = true;
     if let Some(s) = st.session.as_ref().and_then(|w| w.upgrade()) {
         drop(st);
         s.touched();

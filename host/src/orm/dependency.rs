@@ -11,6 +11,7 @@ use super::identity::FxHashSet;
 use super::instance::{Instance, Status};
 use super::relationships::{Direction, Relationship};
 use super::session::SessionCore;
+use super::strategies::{committed_values, target_in_identity_map};
 use crate::error::Result;
 use crate::schema::Table;
 use crate::value::Value;
@@ -566,13 +567,33 @@ fn removed_members(
 
 /// What SQLAlchemy's flush loads of the objects it deletes, so that they end it with the
 /// same relationships loaded: a one-to-many or many-to-many collection (the rows to update
-/// or unlink; not with `passive_deletes`), and a self-referential many-to-one when the
-/// flush processes that relationship (its per-row ordering reads it, see
-/// `self_ref_m2o_processed`).
+/// or unlink; not with `passive_deletes`), a self-referential many-to-one when the flush
+/// processes that relationship (its per-row ordering reads it, see
+/// `self_ref_m2o_processed`), and another many-to-one on one object at most (`m2o_read`).
 fn load_for_deletes(session: &SessionCore) -> Result<()> {
     let deleted: Vec<Rc<Instance>> = session.deleted.borrow().clone();
     if deleted.is_empty() {
         return Ok(());
+    }
+    // SQLAlchemy's prop_has_changes of a many-to-one reads the deleted objects' history in
+    // the order of a set (memory addresses) and stops at the first that is not empty: one
+    // object has the reference loaded (without fetching another object), or none when the
+    // first has it loaded already. Here, in the order of deletion (seeds 18, 321: the
+    // others' references stay unknown, so moving them later leaves the old parent's
+    // collection as it is). The relationships whose read is over:
+    let mut m2o_read: Vec<*const Relationship> = Vec::new();
+    for inst in &deleted {
+        if matches!(inst.status(), Status::Persistent | Status::Deleted) {
+            for rel in inst.mapper.relationships.borrow().iter() {
+                if rel.direction == Direction::ManyToOne
+                    && !rel.viewonly
+                    && !rel.passive_deletes
+                    && inst.rel_loaded(rel.index)
+                {
+                    m2o_read.push(Rc::as_ptr(rel));
+                }
+            }
+        }
     }
     // the self-referential many-to-ones wait until the collections are loaded: the members
     // of a deleted object's one-to-many are saved by the flush and decide whether it runs
@@ -595,12 +616,16 @@ fn load_for_deletes(session: &SessionCore) -> Result<()> {
             }
             match rel.direction {
                 Direction::OneToMany | Direction::ManyToMany => {
-                    session.load_relationship_for_flush(inst, &rel)?
+                    session.load_relationship_against_committed(inst, &rel)?
                 }
                 Direction::ManyToOne if Rc::ptr_eq(&rel.target(), &inst.mapper) => {
                     self_ref.push((inst.clone(), rel))
                 }
-                Direction::ManyToOne => m2o_without_fetch(inst, &rel)?,
+                Direction::ManyToOne => {
+                    if !m2o_read.contains(&Rc::as_ptr(&rel)) && m2o_without_fetch(inst, &rel)? {
+                        m2o_read.push(Rc::as_ptr(&rel));
+                    }
+                }
             }
         }
     }
@@ -634,20 +659,14 @@ fn self_ref_m2o_load(
     inst: &Rc<Instance>,
     rel: &Rc<Relationship>,
 ) -> Result<()> {
-    for &c in &rel.local {
-        SessionCore::ensure_loaded(inst, c)?;
-    }
-    let values: Vec<Value> = {
-        let st = inst.state();
-        rel.local.iter().map(|&c| st.values[c].clone()).collect()
-    };
+    let values = committed_values(inst, &rel.local)?;
     let found = if values.iter().any(Value::is_null) {
         None
     } else {
         let key = super::identity::IdentityKey::new(rel.target().id, &values);
         match key.and_then(|k| session.find(&k)) {
             Some(f) if f.status() != Status::Deleted => Some(f),
-            _ => return session.load_relationship_for_flush(inst, rel),
+            _ => return session.load_relationship_against_committed(inst, rel),
         }
     };
     store_reference(inst, rel, found);
@@ -691,33 +710,44 @@ fn store_reference(inst: &Rc<Instance>, rel: &Relationship, found: Option<Rc<Ins
     );
 }
 
-/// What a deleted object's many-to-one references without loading another object
-/// (SQLAlchemy's history with PASSIVE_NO_FETCH_RELATED): nothing when the key is NULL,
-/// else the object of the identity map, loaded or not; stored as loaded.
-fn m2o_without_fetch(inst: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<()> {
-    for &c in &rel.local {
-        SessionCore::ensure_loaded(inst, c)?;
-    }
-    let (null, never_set) = {
+/// The key of many-to-one `rel` of `inst` as the flush reads it (SQLAlchemy's history
+/// loads against the committed state, `committed_values`), and whether it is NULL for a
+/// column an INSERT left unset and nothing changed since (not in SQLAlchemy's `__dict__`:
+/// its history reads nothing).
+fn committed_key(inst: &Rc<Instance>, rel: &Relationship) -> Result<(Vec<Value>, bool)> {
+    let values = committed_values(inst, &rel.local)?;
+    let never_set = {
         let st = inst.state();
-        (
-            rel.local.iter().any(|&c| st.values[c].is_null()),
-            rel.local.iter().any(|&c| st.nulls_never_set.contains(c)),
-        )
+        rel.local.iter().zip(&values).any(|(&c, v)| {
+            v.is_null()
+                && st.nulls_never_set.contains(c)
+                && !st.committed.iter().any(|(a, _)| *a == c)
+        })
     };
+    Ok((values, never_set))
+}
+
+/// What a deleted object's many-to-one references without loading another object
+/// (SQLAlchemy's history with PASSIVE_NO_FETCH_RELATED, against the committed key):
+/// nothing when the key is NULL, else the object of the identity map, loaded or not;
+/// stored as loaded. Whether it was (the history is not empty): not for a key an INSERT
+/// left unset, nor for an object not in the identity map.
+fn m2o_without_fetch(inst: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<bool> {
+    let (values, never_set) = committed_key(inst, rel)?;
+    let null = values.iter().any(Value::is_null);
     if null && never_set {
-        return Ok(());
+        return Ok(false);
     }
     let found = if null {
         None
     } else {
-        match super::strategies::many_to_one_in_identity_map(inst, rel) {
+        match target_in_identity_map(inst, rel, &values) {
             Some(f) => Some(f),
-            None => return Ok(()),
+            None => return Ok(false),
         }
     };
     store_reference(inst, rel, found);
-    Ok(())
+    Ok(true)
 }
 
 /// Whether SQLAlchemy's flush processes the self-referential many-to-one `rel` (its
@@ -743,16 +773,9 @@ fn self_ref_m2o_processed(
         if d.status() != Status::Persistent {
             continue;
         }
-        for &c in &rel.local {
-            SessionCore::ensure_loaded(d, c)?;
-        }
-        let null = {
-            let st = d.state();
-            rel.local
-                .iter()
-                .any(|&c| st.values[c].is_null() && !st.nulls_never_set.contains(c))
-        };
-        if null || super::strategies::many_to_one_in_identity_map(d, rel).is_some() {
+        let (values, never_set) = committed_key(d, rel)?;
+        let null = values.iter().any(Value::is_null);
+        if (null && !never_set) || (!null && target_in_identity_map(d, rel, &values).is_some()) {
             return Ok(true);
         }
     }
@@ -839,7 +862,7 @@ fn cascade_deletes(
                     continue; // ON DELETE CASCADE / SET NULL in the database does it
                 }
                 if !d.rel_loaded(rel.index) {
-                    session.load_relationship_for_flush(&d, &rel)?;
+                    session.load_relationship_against_committed(&d, &rel)?;
                 }
                 // removed since the last flush and not taken by another parent (has-parent
                 // false or unknown): SQLAlchemy's delete of the owner clears their keys, also

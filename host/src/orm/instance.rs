@@ -150,6 +150,10 @@ pub struct InstanceState {
     pub marked_deleted: bool,
     /// Queued on the session's list of modified instances.
     pub queued_modified: bool,
+    /// Its DELETE flushed, a relationship of it changed since (SQLAlchemy's modified flag,
+    /// which no flush resets while it is out of the identity map): a savepoint rollback that
+    /// reverts the deletion expires it.
+    pub changed_while_deleted: bool,
     pub session: Option<Weak<SessionCore>>,
     /// Related objects by relationship index (see `collections.rs`), and the has-parent
     /// flags; `None` for the many objects whose relationships were never touched.
@@ -234,6 +238,7 @@ impl Instance {
                 orphaned_outside: false,
                 marked_deleted: false,
                 queued_modified: false,
+                changed_while_deleted: false,
                 session: None,
                 rels: None,
                 rels_changed: false,
@@ -277,6 +282,7 @@ impl Instance {
                 orphaned_outside: false,
                 marked_deleted: false,
                 queued_modified: false,
+                changed_while_deleted: false,
                 session: Some(session),
                 rels: None,
                 rels_changed: false,
@@ -457,6 +463,15 @@ impl Instance {
     pub fn is_expired(&self) -> bool {
         let st = self.state.borrow();
         (0..self.mapper.attrs.len()).any(|i| !st.loaded.contains(i))
+    }
+
+    /// The value attribute `i` had at the last flush when it changed since (NULL when it
+    /// was not loaded then: SQLAlchemy's committed `NO_VALUE` reads as None); `None` when it
+    /// did not change, so its committed value is the current one.
+    pub fn committed_value(&self, i: usize) -> Option<Value> {
+        let st = self.state.borrow();
+        let (_, old) = st.committed.iter().find(|(a, _)| *a == i)?;
+        Some(old.clone().unwrap_or(Value::Null))
     }
 
     /// The attribute's history since the last flush.

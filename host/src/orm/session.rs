@@ -435,6 +435,7 @@ impl SessionCore {
         {
             let mut st = inst.state_mut();
             st.status = Status::Deleted;
+            st.changed_while_deleted = false;
             st.session = Some(self.weak());
         }
         if let Some(f) = self.frames.borrow_mut().last_mut() {
@@ -951,14 +952,11 @@ impl SessionCore {
                 st.was_deleted = false;
                 st.marked_deleted = false;
                 // not expired by a savepoint's rollback, as in SQLAlchemy, unless it also
-                // had changes: before the flush (then `updated` holds it), or since, as an
-                // append to its collection after the autoflush its lazy load ran (seed
+                // had changes (then `updated` holds it) or changed since its DELETE (seeds 1388,
                 // 160: SQLAlchemy's modified flag stays on the deleted state)
-                let changed_since =
-                    st.rels_changed || !st.committed.is_empty() || st.has_pending_collection();
-                drop(st);
-                if changed_since {
-                    touched.push(inst.clone());
+                if std::mem::take(&mut st.changed_while_deleted) {
+                    drop(st);
+                    touched.push(inst);
                 }
             }
             touched.extend(f.updated);
@@ -1218,6 +1216,7 @@ impl SessionCore {
         {
             let mut st = inst.state_mut();
             st.status = Status::Deleted;
+            st.changed_while_deleted = false;
             st.was_deleted = true;
             st.marked_deleted = false;
             st.queued_modified = false;

@@ -71,10 +71,6 @@ pub fn many_to_one_in_identity_map(
     inst: &Rc<Instance>,
     rel: &Relationship,
 ) -> Option<Rc<Instance>> {
-    let target = rel.target();
-    if !rel.uses_get() {
-        return None;
-    }
     let values: Vec<Value> = {
         let st = inst.state();
         if rel.local.iter().any(|&c| !st.loaded.contains(c)) {
@@ -82,7 +78,21 @@ pub fn many_to_one_in_identity_map(
         }
         rel.local.iter().map(|&c| st.values[c].clone()).collect()
     };
-    let key = IdentityKey::new(target.ident_id, &values)?;
+    target_in_identity_map(inst, rel, &values)
+}
+
+/// The object of `inst`'s session's identity map that many-to-one `rel` points at when
+/// its key columns hold `values` (not one whose DELETE was flushed).
+pub fn target_in_identity_map(
+    inst: &Rc<Instance>,
+    rel: &Relationship,
+    values: &[Value],
+) -> Option<Rc<Instance>> {
+    let target = rel.target();
+    if !rel.uses_get() {
+        return None;
+    }
+    let key = IdentityKey::new(target.ident_id, values)?;
     let found = inst.session()?.find(&key)?;
     // an object of another class of the hierarchy is not the target
     if !found.mapper.isa(&target) {
@@ -95,10 +105,26 @@ pub fn many_to_one_in_identity_map(
     (!gone).then_some(found)
 }
 
+/// The values of `inst`'s columns `cols` as of the last flush (SQLAlchemy's
+/// `get_committed_value`, which the flush's lazy loads join by): a column changed since
+/// gives the value it had then (NULL when it was not loaded), any other its current value,
+/// loaded first when expired.
+pub fn committed_values(inst: &Rc<Instance>, cols: &[usize]) -> Result<Vec<Value>> {
+    cols.iter()
+        .map(|&c| match inst.committed_value(c) {
+            Some(v) => Ok(v),
+            None => {
+                SessionCore::ensure_loaded(inst, c)?;
+                Ok(inst.state().values[c].clone())
+            }
+        })
+        .collect()
+}
+
 impl SessionCore {
     /// Loads relationship `rel` of `inst` (lazy `"select"`), or says why it cannot be.
     pub fn load_relationship(&self, inst: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<()> {
-        self.load_relationship_as(inst, rel, false)
+        self.load_relationship_as(inst, rel, false, false)
     }
 
     /// The unit of work's own load (the children of a deleted parent): `"raise"` guards
@@ -108,7 +134,18 @@ impl SessionCore {
         inst: &Rc<Instance>,
         rel: &Rc<Relationship>,
     ) -> Result<()> {
-        self.load_relationship_as(inst, rel, true)
+        self.load_relationship_as(inst, rel, true, false)
+    }
+
+    /// The flush's read of a relationship's history (SQLAlchemy's `get_attribute_history`
+    /// loads against the committed state): the parent's columns changed since the last
+    /// flush join by the values they had then (`committed_values`).
+    pub fn load_relationship_against_committed(
+        &self,
+        inst: &Rc<Instance>,
+        rel: &Rc<Relationship>,
+    ) -> Result<()> {
+        self.load_relationship_as(inst, rel, true, true)
     }
 
     fn load_relationship_as(
@@ -116,6 +153,7 @@ impl SessionCore {
         inst: &Rc<Instance>,
         rel: &Rc<Relationship>,
         for_flush: bool,
+        committed: bool,
     ) -> Result<()> {
         let empty = || {
             if rel.uselist {
@@ -159,10 +197,13 @@ impl SessionCore {
             _ => {}
         }
         // the values of the parent's joining columns (then those its extra criteria read)
-        for &c in rel.local.iter().chain(&rel.extra_parent) {
-            SessionCore::ensure_loaded(inst, c)?;
-        }
-        let values: Vec<Value> = {
+        let values: Vec<Value> = if committed {
+            let cols: Vec<usize> = rel.local.iter().chain(&rel.extra_parent).copied().collect();
+            committed_values(inst, &cols)?
+        } else {
+            for &c in rel.local.iter().chain(&rel.extra_parent) {
+                SessionCore::ensure_loaded(inst, c)?;
+            }
             let st = inst.state();
             rel.local
                 .iter()

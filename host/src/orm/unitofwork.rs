@@ -1428,9 +1428,12 @@ fn write(
     Ok((inserted, updated))
 }
 
-/// The keys a one-to-many of an object a cycle does not hold up copies into its members the
-/// cycle holds up: SQLAlchemy's step for that object's collection runs once its row is
-/// saved, whatever becomes of the members' saves (which never come).
+/// The keys copied into (or cleared from) the rows a cycle holds up by the steps that do
+/// not wait for those rows' saves, which never come: a one-to-many of an object the cycle
+/// does not hold up copies its key once that object's row is saved, and a held-up row's own
+/// many-to-one step runs once the rows it references (now and before the change) are saved
+/// (SQLAlchemy's per-state step of the many-to-one precedes the row's save: setting it to
+/// `nil` clears the key at once, seed 1135).
 fn copy_into_held_up_rows(
     plan: &Plan,
     inserted: &[InsertOutcome],
@@ -1442,7 +1445,11 @@ fn copy_into_held_up_rows(
     }
     let held = |i: &Rc<Instance>| plan.blocked.contains(&Rc::as_ptr(i));
     for rule in &plan.rules {
-        if !held(&rule.child) || rule.one_to_many_of.as_ref().is_none_or(held) {
+        let waits = match &rule.one_to_many_of {
+            Some(owner) => held(owner),
+            None => m2o_waits_on(rule, &held),
+        };
+        if !held(&rule.child) || waits {
             continue;
         }
         if taken_by_another_parent(plan, rule) {
@@ -1460,6 +1467,29 @@ fn copy_into_held_up_rows(
         }
     }
     Ok(())
+}
+
+/// Whether the many-to-one step a rule of a row's own many-to-one stands for waits for a
+/// row `held` says is never saved: the object it references, or the one it referenced before
+/// the change (SQLAlchemy's per-state step orders itself after the saves of both).
+fn m2o_waits_on(rule: &SyncRule, held: &dyn Fn(&Rc<Instance>) -> bool) -> bool {
+    if rule.parent.as_ref().is_some_and(|(p, _)| held(p)) {
+        return true;
+    }
+    let rels = rule.child.mapper.relationships.borrow();
+    let Some(rel) = rels
+        .iter()
+        .find(|r| r.direction == Direction::ManyToOne && r.local == rule.child_cols)
+    else {
+        return false;
+    };
+    match rule.child.rel_state(rel.index) {
+        RelState::Scalar(s) => s
+            .replaced
+            .as_ref()
+            .is_some_and(|r| held(r) && !r.state().marked_deleted),
+        _ => false,
+    }
 }
 
 /// A rule clearing the key of a member a collection lost while another rule gives it
@@ -1689,6 +1719,7 @@ fn apply(
             }
             let mut st = inst.state_mut();
             st.status = Status::Deleted;
+            st.changed_while_deleted = false;
             st.was_deleted = true;
             st.marked_deleted = false;
             drop(st);
