@@ -4092,3 +4092,26 @@ describe("seeds: a flush reads the many-to-one of one deleted object", function(
     assert.equal(3, #p.children)
   end)
 end)
+
+describe("seeds: the key's columns expired by name", function()
+  it("leave the object found without a load, and matched by a bulk statement (seed 210)", function()
+    -- SQLAlchemy's `expired` flag belongs to a whole-object expiry only
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "e", parent = p }
+    s:add(c)
+    s:commit()
+    local id = c.id
+    local _ = c.label
+    s:expire(c, { "id" })
+    local selects = 0
+    orm.event.listen(env.engine, "before_cursor_execute", function(_, _, sql)
+      if sql:find("^SELECT") then selects = selects + 1 end
+    end)
+    assert.equal(c, s:get(env.Child, id))
+    assert.equal(0, selects)
+    s:execute(orm.delete(env.Child):where(env.Child.label:eq("e")))
+    assert.equal("deleted", state(c))
+  end)
+end)

@@ -377,6 +377,14 @@ impl Instance {
                 }
             }
             Some(list) => {
+                // SQLAlchemy's `expired` flag belongs to a whole-object expiry: the key's
+                // columns expired by name leave it off, so the object is still found without
+                // a load (`get`, a many-to-one, a bulk statement's evaluation) (seed 210)
+                let pk = &self.mapper.pk;
+                let whole = !st.expired_flag_reset && pk.iter().any(|&k| !st.loaded.contains(k));
+                if !whole && list.iter().any(|i| pk.contains(i)) {
+                    st.expired_flag_reset = true;
+                }
                 for &i in list {
                     st.loaded.remove(i);
                     st.values[i] = Value::Null;
