@@ -1343,9 +1343,11 @@ impl UserData for LuaModel {
                         }
                         super::relationship::ensure_configured(lua, [mapper])?;
                         if let Some(r) = mapper.relationship(&k) {
-                            return Ok(LuaValue::UserData(
-                                lua.create_userdata(super::relationship::LuaRelAttr(r))?,
-                            ));
+                            return Ok(LuaValue::UserData(lua.create_userdata(
+                                super::relationship::LuaRelAttr(
+                                    crate::orm::alias_relationships::RelAttr::new(r),
+                                ),
+                            )?));
                         }
                     }
                     // SQLAlchemy raises AttributeError for `User.nmae`; a typo must not
