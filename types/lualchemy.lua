@@ -1116,7 +1116,7 @@ function CompositeComparator:ge(value) end
 
 ---@class lualchemy.Backref
 
----`User.posts`: a relationship in SQL.
+---`User.posts` (also `orm.aliased(User).posts`): a relationship in SQL.
 ---@class lualchemy.RelationshipAttribute
 local RelationshipAttribute = {}
 
@@ -1141,6 +1141,12 @@ function RelationshipAttribute:ne(obj) end
 ---@param obj lualchemy.Instance
 ---@return lualchemy.ColumnElement
 function RelationshipAttribute:contains(obj) end
+
+---The relationship aimed at an `orm.aliased()` of its target (joins, `with_parent`,
+---`contains_eager`).
+---@param target lualchemy.Aliased|lualchemy.Model
+---@return lualchemy.RelationshipAttribute
+function RelationshipAttribute:of_type(target) end
 
 ---`user.posts`: `#coll`, `coll[i]`, `coll:iter()`, assignment of a list to the attribute.
 ---@class lualchemy.Collection
@@ -1382,9 +1388,9 @@ local Null = {}
 ---@return lualchemy.ColumnElement
 function Null:label(name) end
 
----`orm.aliased(Model)`: the model's column attributes, on an alias.
+---`orm.aliased(Model)`: the model's column and relationship attributes, on an alias.
 ---@class lualchemy.Aliased
----@field [string] lualchemy.ColumnElement
+---@field [string] lualchemy.ColumnElement|lualchemy.RelationshipAttribute
 
 ---A subquery or CTE: `.c.<name>` its columns; a FROM target.
 ---@class lualchemy.Subquery

@@ -283,7 +283,7 @@ fn target_of(v: &LuaValue) -> LuaResult<Target> {
             return Ok(Target::Engine(e.0.clone()));
         }
         if let Ok(r) = ud.borrow::<super::relationship::LuaRelAttr>() {
-            return Ok(Target::Relationship(r.0.clone()));
+            return Ok(Target::Relationship(r.0.rel.clone()));
         }
         if let Ok(e) = ud.borrow::<super::expr::LuaExpr>() {
             if let Some(a) = &e.attr {

@@ -78,10 +78,13 @@ impl UserData for LuaAliased {
                         &key,
                     )? {
                         Some(v) => Ok(v),
-                        None => Err(arg(format!(
-                            "aliased({}, name='{}') has no attribute '{key}'",
-                            this.mapper.class_name, this.derived.table.name
-                        ))),
+                        None => match alias_relationship(lua, &this, &key)? {
+                            Some(v) => Ok(v),
+                            None => Err(arg(format!(
+                                "aliased({}, name='{}') has no attribute '{key}'",
+                                this.mapper.class_name, this.derived.table.name
+                            ))),
+                        },
                     },
                 }
             },
@@ -93,6 +96,28 @@ impl UserData for LuaAliased {
             ))
         });
     }
+}
+
+/// `alias.posts`: the relationship `key` of the alias's class, read on the alias.
+fn alias_relationship(lua: &Lua, this: &LuaAliased, key: &str) -> LuaResult<Option<LuaValue>> {
+    super::relationship::ensure_configured(lua, [&this.mapper])?;
+    let Some(rel) = this.mapper.relationship(key) else {
+        return Ok(None);
+    };
+    if this.mapper.reads_union() {
+        return Err(arg(format!(
+            "aliased({}, name='{}').{key}: relationship attributes of an alias of a concrete-table union are not supported; use :join(target, onclause)",
+            this.mapper.class_name, this.derived.table.name
+        )));
+    }
+    let attr = crate::orm::alias_relationships::RelAttr {
+        rel,
+        parent: Some(this.derived.clone()),
+        of_type: None,
+    };
+    Ok(Some(LuaValue::UserData(
+        lua.create_userdata(super::relationship::LuaRelAttr(attr))?,
+    )))
 }
 
 /// `stmt:subquery([name])` / `stmt:cte([name])`: a FROM item with its columns as `.c.<name>`.

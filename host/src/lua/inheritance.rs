@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use mlua::{Lua, MetaMethod, ObjectLike, UserData, UserDataMethods, Value as LuaValue};
 
-use super::error::{arg, LuaResult};
+use super::error::{arg, IntoLuaResult, LuaResult};
 use super::model::{mapper_of, model_host};
 use crate::orm::Mapper;
 
@@ -57,10 +57,23 @@ fn polymorphic_args(
                 ))
             })?;
             if mapper.concrete().is_some() {
-                return Err(arg(format!(
-                    "orm.{what}(): {} is a class of a concrete-table hierarchy, which is not supported (a query of a concrete base reads every class's columns from its polymorphic union)",
-                    mapper.class_name
-                )));
+                let named = match classes {
+                    LuaValue::String(s) if &*s.to_str()? == "*" => None,
+                    LuaValue::Table(t) => Some(
+                        t.sequence_values::<LuaValue>()
+                            .map(|v| mapper_of(&v?))
+                            .collect::<LuaResult<Vec<_>>>()?,
+                    ),
+                    other => {
+                        return Err(arg(format!(
+                            "orm.{what}({}, classes): classes must be a list of subclasses or \"*\", got {}",
+                            mapper.class_name,
+                            other.type_name()
+                        )))
+                    }
+                };
+                let subs = mapper.concrete_polymorphic(what, named.as_deref()).lua()?;
+                return Ok((mapper, subs));
             }
             let Some(inh) = &mapper.inherit else {
                 return Err(arg(format!(
@@ -84,6 +97,12 @@ fn polymorphic_args(
                             return Err(arg(format!(
                                 "orm.{what}(): {} is not a subclass of {}",
                                 m.class_name, mapper.class_name
+                            )));
+                        }
+                        if m.concrete().is_some() {
+                            return Err(arg(format!(
+                                "orm.{what}({}, ...): {} is a concrete class (a table of its own, not read with {}'s rows)",
+                                mapper.class_name, m.class_name, mapper.class_name
                             )));
                         }
                         // a subclass brings its parents' columns too
@@ -125,6 +144,10 @@ pub fn install(lua: &Lua, orm: &mlua::Table) -> LuaResult<()> {
         "selectin_polymorphic",
         lua.create_function(|_, (base, classes): (LuaValue, LuaValue)| {
             let (mapper, subs) = polymorphic_args("selectin_polymorphic", &base, &classes)?;
+            // a query of a concrete class reads its classes' columns from its union already
+            if mapper.concrete().is_some() {
+                return Ok(super::loader_options::LuaLoad::default());
+            }
             Ok(super::loader_options::lone_option(
                 crate::orm::strategy_options::LoaderOption::SelectinPolymorphic { mapper, subs },
             ))

@@ -31,6 +31,12 @@ const RELATIONSHIP_LOADERS: [(&str, Lazy); 5] = [
 ];
 
 fn rel_arg(v: &LuaValue, what: &str) -> LuaResult<Rc<Relationship>> {
+    rel_attr_arg(v, what).map(|a| a.rel)
+}
+
+/// The relationship attribute `v` (of a class or an alias: options along it are the
+/// relationship's, see docs/API.md).
+fn rel_attr_arg(v: &LuaValue, what: &str) -> LuaResult<crate::orm::alias_relationships::RelAttr> {
     if let LuaValue::UserData(ud) = v {
         if let Ok(r) = ud.borrow::<LuaRelAttr>() {
             return Ok(r.0.clone());
@@ -140,11 +146,13 @@ impl LuaLoad {
 
     fn contains_eager(&self, args: &[LuaValue]) -> LuaResult<LuaLoad> {
         let mut next = self.clone();
-        let rel = rel_arg(args.first().unwrap_or(&LuaValue::Nil), "orm.contains_eager")?;
+        let attr = rel_attr_arg(args.first().unwrap_or(&LuaValue::Nil), "orm.contains_eager")?;
+        let rel = attr.rel.clone();
         refuse_population(&rel).lua()?;
         next.path = extend_path(&next.path, &rel).lua()?;
         let alias = match args.get(1) {
-            None | Some(LuaValue::Nil) => None,
+            // `contains_eager(Node.parent:of_type(Parent))`: the columns of that alias
+            None | Some(LuaValue::Nil) => attr.of_type.clone(),
             Some(LuaValue::UserData(ud)) if ud.is::<LuaAliased>() => {
                 let a = ud.borrow::<LuaAliased>()?;
                 if !Rc::ptr_eq(&a.mapper, &rel.target()) {

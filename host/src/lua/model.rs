@@ -1044,26 +1044,25 @@ fn declare_subclass(
             parent.class_name
         )));
     }
+    // a concrete subclass of a class outside a concrete hierarchy (a plain model, or a class
+    // of a single- or joined-table hierarchy) is mapped to its own table with no
+    // discriminator and no polymorphic loading from its parent, as SQLAlchemy maps it
+    let own_table = spec.concrete && parent.concrete().is_none();
     let (on, map) = match &parent.inherit {
-        Some(inh) => (inh.on, inh.map.clone()),
-        None => (None, Rc::new(crate::orm::mapper::PolyMap::default())),
+        Some(inh) if !own_table => (inh.on, inh.map.clone()),
+        _ => (None, Rc::new(crate::orm::mapper::PolyMap::default())),
     };
-    match (parent.concrete().is_some(), spec.concrete) {
-        (true, false) => {
-            return Err(arg(format!(
-                "model {name}: a subclass of {}, a class of a concrete-table hierarchy, must be concrete too (__mapper_args__ = {{ concrete = true }} and its own __tablename__): mixing concrete with single- or joined-table inheritance is not supported",
-                parent.class_name
-            )))
-        }
-        // a concrete subclass of a plain model (no polymorphic_on, no concrete base):
-        // SQLAlchemy maps it to its own table, with no polymorphic loading
-        (false, true) if parent.inherit.is_some() => {
-            return Err(arg(format!(
-                "model {name}: concrete = true under {}, a class of a single- or joined-table hierarchy, is not supported: list orm.ConcreteBase or orm.AbstractConcreteBase in the __mixins__ of the base of the hierarchy, or subclass a model without polymorphic_on",
-                parent.class_name
-            )))
-        }
-        _ => {}
+    if own_table && parent.version_col.is_some() {
+        return Err(arg(format!(
+            "model {name}: concrete = true under {}, which has a version_id_col, is not supported (the version counter is a column of {}'s table)",
+            parent.class_name, parent.class_name
+        )));
+    }
+    if parent.concrete().is_some() && !spec.concrete {
+        return Err(arg(format!(
+            "model {name}: a subclass of {}, a class of a concrete-table hierarchy, must be concrete too (__mapper_args__ = {{ concrete = true }} and its own __tablename__): a single- or joined-table subclass under a concrete class is not supported",
+            parent.class_name
+        )));
     }
     let table = match &spec.tablename {
         _ if spec.concrete => concrete_table(lua, base, parent, name, &spec)?,
@@ -1343,9 +1342,11 @@ impl UserData for LuaModel {
                         }
                         super::relationship::ensure_configured(lua, [mapper])?;
                         if let Some(r) = mapper.relationship(&k) {
-                            return Ok(LuaValue::UserData(
-                                lua.create_userdata(super::relationship::LuaRelAttr(r))?,
-                            ));
+                            return Ok(LuaValue::UserData(lua.create_userdata(
+                                super::relationship::LuaRelAttr(
+                                    crate::orm::alias_relationships::RelAttr::new(r),
+                                ),
+                            )?));
                         }
                     }
                     // SQLAlchemy raises AttributeError for `User.nmae`; a typo must not

@@ -389,8 +389,9 @@ fn order_of(v: &LuaValue, target: Option<&Rc<Mapper>>, what: &str) -> LuaResult<
     }
 }
 
-/// `User.posts` on the class.
-pub struct LuaRelAttr(pub Rc<Relationship>);
+/// `User.posts` on the class, `orm.aliased(User).posts` on an alias, and either aimed at an
+/// alias of the target with `:of_type(alias)`.
+pub struct LuaRelAttr(pub crate::orm::alias_relationships::RelAttr);
 /// An object for collection `rel`: anything else is refused naming the collection.
 pub(crate) fn member(lua: &Lua, v: &LuaValue, rel: &Relationship) -> LuaResult<Rc<Instance>> {
     super::instance::instance_of(lua, v).ok_or_else(|| {
@@ -435,14 +436,56 @@ fn object_arg(lua: &Lua, v: &LuaValue, rel: &Relationship) -> LuaResult<Option<R
 impl UserData for LuaRelAttr {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| Ok(this.0.path()));
+        // `Node.parent:of_type(Parent)`: the relationship aimed at an alias of its target
+        m.add_method("of_type", |_, this, target: LuaValue| {
+            let rel = &this.0.rel;
+            let mut next = this.0.clone();
+            next.of_type = match &target {
+                LuaValue::UserData(ud) if ud.is::<super::expr::LuaAliased>() => {
+                    let a = ud.borrow::<super::expr::LuaAliased>()?;
+                    if a.mapper.id != rel.target().id || a.mapper.reads_union() {
+                        return Err(arg(format!(
+                            "{}:of_type(): expected an orm.aliased() of {}, got aliased({}, name='{}')",
+                            this.0.path(),
+                            rel.target().class_name,
+                            a.mapper.class_name,
+                            a.derived.table.name
+                        )));
+                    }
+                    Some(a.derived.clone())
+                }
+                LuaValue::UserData(ud) if ud.is::<super::model::LuaModel>() => {
+                    let m = ud.borrow::<super::model::LuaModel>()?.mapper.clone();
+                    if m.id != rel.target().id {
+                        return Err(arg(format!(
+                            "{}:of_type({}): only the target class {} or an orm.aliased() of it is supported",
+                            this.0.path(),
+                            m.class_name,
+                            rel.target().class_name
+                        )));
+                    }
+                    None
+                }
+                other => {
+                    return Err(arg(format!(
+                        "{}:of_type(): expected an orm.aliased() of {}, got {}",
+                        this.0.path(),
+                        rel.target().class_name,
+                        super::convert::lua_debug(other)
+                    )))
+                }
+            };
+            Ok(LuaRelAttr(next))
+        });
         // `User.posts:any(cond)` / `Post.author:has(cond)`: a correlated EXISTS
         for (name, collection) in [("any", true), ("has", false)] {
             m.add_method(name, move |lua, this, crit: Option<LuaValue>| {
-                let rel = &this.0;
+                let rel = &this.0.rel;
+                let attr = &this.0;
                 if rel.uselist != collection {
                     return Err(arg(format!(
                         "{}:{name}() applies to {}; use :{}()",
-                        rel.path(),
+                        attr.path(),
                         if collection {
                             "collections"
                         } else {
@@ -455,38 +498,40 @@ impl UserData for LuaRelAttr {
                     None | Some(LuaValue::Nil) => None,
                     Some(v) => Some(super::expr::clause_arg(
                         &v,
-                        &format!("{}:{name}()", rel.path()),
+                        &format!("{}:{name}()", attr.path()),
                     )?),
                 };
-                lua.create_userdata(super::expr::LuaExpr::new(rel.exists(crit).lua()?))
+                lua.create_userdata(super::expr::LuaExpr::new(attr.exists(crit).lua()?))
             });
         }
         for (name, negate) in [("eq", false), ("ne", true)] {
             m.add_method(name, move |lua, this, v: LuaValue| {
-                let rel = &this.0;
+                let rel = &this.0.rel;
+                let attr = &this.0;
                 if rel.uselist {
                     return Err(arg(format!(
                         "{}:{name}() compares a scalar relationship; for a collection use :contains(obj) or :any()",
-                        rel.path()
+                        attr.path()
                     )));
                 }
                 let obj = object_arg(lua, &v, rel)?;
                 lua.create_userdata(super::expr::LuaExpr::new(
-                    rel.compare_object(obj.as_ref(), negate).lua()?,
+                    attr.compare_object(obj.as_ref(), negate).lua()?,
                 ))
             });
         }
         m.add_method("contains", |lua, this, v: LuaValue| {
-            let rel = &this.0;
+            let rel = &this.0.rel;
+            let attr = &this.0;
             if !rel.uselist {
                 return Err(arg(format!(
                     "{}:contains() applies to collections; use :eq(obj)",
-                    rel.path()
+                    attr.path()
                 )));
             }
             let obj = object_arg(lua, &v, rel)?;
             lua.create_userdata(super::expr::LuaExpr::new(
-                rel.compare_object(obj.as_ref(), false).lua()?,
+                attr.compare_object(obj.as_ref(), false).lua()?,
             ))
         });
     }

@@ -543,6 +543,7 @@ macro_rules! generative_methods {
                 name,
                 move |_, this, (target, on): (LuaValue, Option<LuaValue>)| {
                     // along a relationship: `:join(User.posts)`, `:join(alias, User.posts)`
+                    // (on an alias: `:join(A.posts)`, `:join(Node.parent:of_type(P))`)
                     let along = |v: &LuaValue| match v {
                         LuaValue::UserData(ud) => ud
                             .borrow::<super::relationship::LuaRelAttr>()
@@ -553,7 +554,8 @@ macro_rules! generative_methods {
                     // a target read through its concrete union (the relationship's, or a
                     // model joined by itself): the statement reads its table as the union
                     let union_of: Option<Rc<crate::orm::Mapper>> = match along(&target) {
-                        Some(rel) => Some(rel.target()),
+                        Some(attr) if attr.of_type.is_some() => None,
+                        Some(attr) => Some(attr.rel.target()),
                         None => match &target {
                             LuaValue::UserData(ud) => ud
                                 .borrow::<super::model::LuaModel>()
@@ -562,10 +564,10 @@ macro_rules! generative_methods {
                             _ => None,
                         },
                     };
-                    let joins = if let Some(rel) = along(&target) {
-                        let to = FromItem::Table(rel.target().table.clone());
-                        rel.joins_to(&FromItem::Table(rel.parent().table.clone()), &to, outer)
-                    } else if let Some(rel) = on.as_ref().and_then(along) {
+                    let joins = if let Some(attr) = along(&target) {
+                        attr.joins(outer)
+                    } else if let Some(attr) = on.as_ref().and_then(along) {
+                        let rel = attr.rel.clone();
                         let to = from_target(&target)?;
                         if to.table_id() != rel.target().table.id
                             && !matches!(&to, FromItem::Derived(d) if matches!(&d.kind, crate::sql::DerivedKind::Alias(t) if t.id == rel.target().table.id))
@@ -575,10 +577,10 @@ macro_rules! generative_methods {
                                 ":{name}(): '{}' is not {} (the target of {})",
                                 to.describe(),
                                 rel.target().class_name,
-                                rel.path()
+                                attr.path()
                             )));
                         }
-                        rel.joins_to(&FromItem::Table(rel.parent().table.clone()), &to, outer)
+                        attr.joins_to(&to, outer)
                     } else {
                         let to = from_target(&target)?;
                         let on = match on {

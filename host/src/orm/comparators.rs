@@ -115,7 +115,14 @@ impl Relationship {
                 outer,
             }],
             Some(sec) => {
-                let s = FromItem::Table(sec.clone());
+                // from an alias, the secondary table joins in as an alias of its own (two
+                // aliases of one class may join through it in one statement)
+                let s = match parent {
+                    FromItem::Derived(_) => FromItem::Derived(
+                        Derived::alias(sec, &anon_name()).expect("an alias of a table"),
+                    ),
+                    FromItem::Table(_) => FromItem::Table(sec.clone()),
+                };
                 vec![
                     Join {
                         target: s.clone(),
@@ -148,14 +155,21 @@ impl Relationship {
     /// `criterion`), correlated to the parent's table. A self-referential relationship
     /// reads the related rows through an alias, to which `criterion` is re-aimed.
     pub fn exists(&self, criterion: Option<Expr>) -> Result<Expr> {
+        self.exists_from(&FromItem::Table(self.parent().table.clone()), criterion)
+    }
+
+    /// `exists` correlated to `parent`, the parent's table or an alias of it: from an alias
+    /// the related rows are read from the target's table itself (as SQLAlchemy's
+    /// `aliased(Node).children.any(...)`), self-referential ones included.
+    pub fn exists_from(&self, parent: &FromItem, criterion: Option<Expr>) -> Result<Expr> {
         let p = self.parent();
         let t = self.target();
-        let target = if p.table.id == t.table.id {
+        let target = if p.table.id == t.table.id && matches!(parent, FromItem::Table(_)) {
             FromItem::Derived(Derived::alias(&t.table, &anon_name())?)
         } else {
             FromItem::Table(t.table.clone())
         };
-        let parent = FromItem::Table(p.table.clone());
+        let parent = parent.clone();
         let mut select = Select::new(vec![Expr::Star]);
         // a target read through its concrete union: EXISTS of a row of any of its classes
         if let (FromItem::Table(_), Some(u)) = (&target, t.polymorphic_union()?) {
@@ -163,6 +177,12 @@ impl Relationship {
         }
         for j in self.joins_to(&parent, &target, false) {
             select.where_.push(j.on);
+        }
+        // from an alias, the target's table stays in the EXISTS even when the enclosing
+        // statement reads it too (`select(Node):join(Node.parent:of_type(P))
+        // :where(P.children:any(...))`), as SQLAlchemy's correlate_except
+        if let FromItem::Derived(_) = &parent {
+            select.correlate_except = Some(vec![target.table_id()]);
         }
         if let Some(c) = criterion {
             select.where_.push(match &target {
@@ -182,13 +202,18 @@ impl Relationship {
     /// `nil`: IS NULL) and `User.posts:contains(post)` (a one-to-many or many-to-many: the
     /// parent is the object's). `negate` gives `:ne(obj)`.
     pub fn compare_object(&self, obj: Option<&Rc<Instance>>, negate: bool) -> Result<Expr> {
-        let p = self.parent();
+        self.compare_object_from(&FromItem::Table(self.parent().table.clone()), obj, negate)
+    }
+
+    /// `compare_object` on the rows of `parent`, the parent's table or an alias of it.
+    pub fn compare_object_from(
+        &self,
+        parent: &FromItem,
+        obj: Option<&Rc<Instance>>,
+        negate: bool,
+    ) -> Result<Expr> {
         if self.direction == Direction::ManyToOne {
-            let locals: Vec<Expr> = self
-                .local
-                .iter()
-                .map(|&l| Expr::column(&p.table, l))
-                .collect();
+            let locals: Vec<Expr> = self.local.iter().map(|&l| col(parent, l)).collect();
             let Some(obj) = obj else {
                 if self.extra.is_some() {
                     // the join condition with the target's side NULL, as SQLAlchemy's
@@ -199,7 +224,7 @@ impl Relationship {
                                 .map(|c| Expr::binary(c, BinOp::Is, Expr::Null))
                                 .collect(),
                         ),
-                        self.extra_adapted(&|i| Expr::column(&p.table, i), &|_| Expr::Null),
+                        self.extra_adapted(&|i| col(parent, i), &|_| Expr::Null),
                     );
                     return Ok(if negate { not(none) } else { none });
                 }
@@ -222,7 +247,7 @@ impl Relationship {
                         .map(|(&c, v)| eq(Expr::column(&t.table, c), Expr::bind(v)))
                         .collect(),
                 );
-                return Ok(not(self.exists(Some(crit))?));
+                return Ok(not(self.exists_from(parent, Some(crit))?));
             }
             let values = values_of(obj, &self.remote_on(&obj.mapper))?;
             let binds = binds_of(obj, &self.extra_target)?;
@@ -234,7 +259,7 @@ impl Relationship {
                         .map(|(c, v)| eq(c.clone(), Expr::bind(v)))
                         .collect(),
                 ),
-                self.extra_adapted(&|i| Expr::column(&p.table, i), &binds),
+                self.extra_adapted(&|i| col(parent, i), &binds),
             );
             if !negate {
                 return Ok(same);
@@ -269,18 +294,17 @@ impl Relationship {
                         self.local
                             .iter()
                             .zip(values)
-                            .map(|(&l, v)| eq(Expr::column(&p.table, l), Expr::bind(v)))
+                            .map(|(&l, v)| eq(col(parent, l), Expr::bind(v)))
                             .collect(),
                     ),
-                    self.extra_adapted(&|i| Expr::column(&p.table, i), &binds),
+                    self.extra_adapted(&|i| col(parent, i), &binds),
                 )
             }
             Some(sec) => {
                 let values = values_of(obj, &self.remote_on(&obj.mapper))?;
                 let mut s = Select::new(vec![Expr::Star]);
                 for (&l, &x) in self.local.iter().zip(&self.sec_local) {
-                    s.where_
-                        .push(eq(Expr::column(&p.table, l), Expr::column(sec, x)));
+                    s.where_.push(eq(col(parent, l), Expr::column(sec, x)));
                 }
                 for (&x, v) in self.sec_remote.iter().zip(values) {
                     s.where_.push(eq(Expr::column(sec, x), Expr::bind(v)));
@@ -294,8 +318,13 @@ impl Relationship {
     /// `with_parent(obj, rel)`: the criterion on the target's rows that are `obj`'s related
     /// objects.
     pub fn with_parent(&self, obj: &Rc<Instance>) -> Result<Expr> {
+        self.with_parent_to(&FromItem::Table(self.target().table.clone()), obj)
+    }
+
+    /// `with_parent` on the rows of `target`, the target's table or an alias of it
+    /// (`with_parent(obj, Node.children:of_type(Child))`).
+    pub fn with_parent_to(&self, target: &FromItem, obj: &Rc<Instance>) -> Result<Expr> {
         check_model(self, obj, "parent")?;
-        let t = self.target();
         let values = values_of(obj, &self.local)?;
         Ok(match &self.secondary {
             None => {
@@ -305,17 +334,16 @@ impl Relationship {
                         self.remote
                             .iter()
                             .zip(values)
-                            .map(|(&r, v)| eq(Expr::column(&t.table, r), Expr::bind(v)))
+                            .map(|(&r, v)| eq(col(target, r), Expr::bind(v)))
                             .collect(),
                     ),
-                    self.extra_adapted(&binds, &|i| Expr::column(&t.table, i)),
+                    self.extra_adapted(&binds, &|i| col(target, i)),
                 )
             }
             Some(sec) => {
                 let mut s = Select::new(vec![Expr::Star]);
                 for (&r, &x) in self.remote.iter().zip(&self.sec_remote) {
-                    s.where_
-                        .push(eq(Expr::column(&t.table, r), Expr::column(sec, x)));
+                    s.where_.push(eq(col(target, r), Expr::column(sec, x)));
                 }
                 for (&x, v) in self.sec_local.iter().zip(values) {
                     s.where_.push(eq(Expr::column(sec, x), Expr::bind(v)));

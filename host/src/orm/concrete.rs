@@ -184,6 +184,40 @@ impl Mapper {
             .collect()
     }
 
+    /// The classes `with_polymorphic(self, named)` / `selectin_polymorphic` of a concrete
+    /// class load with it: the other classes of its union (all of them for `"*"`, given as
+    /// `None`); a named class must be one of them. A query of the class reads every class's
+    /// columns from the union already, so these only check the names (as SQLAlchemy's
+    /// `with_polymorphic(Employee, "*")` of a `ConcreteBase` reads the same union).
+    pub fn concrete_polymorphic(
+        &self,
+        what: &str,
+        named: Option<&[Rc<Mapper>]>,
+    ) -> Result<Vec<Rc<Mapper>>> {
+        let members = self.union_subclasses();
+        let Some(named) = named else {
+            return Ok(members);
+        };
+        for m in named {
+            if m.id != self.id && !members.iter().any(|x| x.id == m.id) {
+                return Err(Error::new(
+                    ErrorKind::ArgumentError,
+                    format!(
+                        "orm.{what}({}, ...): {} is not a class of {}'s polymorphic union (its classes: {})",
+                        self.class_name,
+                        m.class_name,
+                        self.class_name,
+                        std::iter::once(self.class_name.as_str())
+                            .chain(members.iter().map(|x| x.class_name.as_str()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(named.iter().filter(|m| m.id != self.id).cloned().collect())
+    }
+
     /// The columns of the union a query of this mapper selects after its own (read from the
     /// union by key): the discriminator, then the columns only subclasses have.
     pub fn union_extra_columns(&self, union: &Rc<Derived>) -> (PolyColumns, Vec<Expr>) {

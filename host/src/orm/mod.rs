@@ -1,6 +1,7 @@
 //! The ORM: mappers (class ↔ table), instance state with attribute history, the identity
 //! map, the session and its unit of work, and the loading of rows into instances.
 
+pub mod alias_relationships;
 pub mod attributes;
 pub mod bulk;
 mod bulk_evaluate;

@@ -84,7 +84,18 @@ impl OrmSelect {
     pub fn new(items: Vec<SelectItem>) -> OrmSelect {
         let mut select = Select::default();
         let mut columns = Vec::new();
+        // `with_polymorphic` of a class read through its concrete union: the union, with
+        // its classes' columns read from it too (`wp.Manager.manager_data` is
+        // `pjoin.manager_data`)
+        let mut union_classes: Vec<(Rc<Mapper>, Vec<Rc<Mapper>>)> = Vec::new();
         for item in items {
+            let item = match item {
+                SelectItem::Polymorphic(m, subs) if m.concrete().is_some() => {
+                    union_classes.push((m.clone(), subs));
+                    SelectItem::Entity(m)
+                }
+                other => other,
+            };
             match item {
                 SelectItem::Entity(m) => {
                     // a concrete class with concrete subclasses reads their union
@@ -161,6 +172,21 @@ impl OrmSelect {
                         enum_values: ty.enum_values().cloned(),
                     });
                     select.columns.push(e);
+                }
+            }
+        }
+        for (m, subs) in union_classes {
+            let Some(u) = select
+                .polymorphic
+                .iter()
+                .find(|(t, _)| t.id == m.table.id)
+                .map(|(_, u)| u.clone())
+            else {
+                continue;
+            };
+            for sub in subs {
+                if !select.polymorphic.iter().any(|(t, _)| t.id == sub.table.id) {
+                    select.polymorphic.push((sub.table.clone(), u.clone()));
                 }
             }
         }
