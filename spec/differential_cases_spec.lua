@@ -4115,3 +4115,13 @@ describe("seeds: the key's columns expired by name", function()
     assert.equal("deleted", state(c))
   end)
 end)
+
+describe("seeds: a remove of an object without a key that the list does not hold", function()
+  it("leaves its many-to-one unloaded: SQLAlchemy's loader answers it empty (seed 436)", function()
+    local env = setup()
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "c" }
+    assert.has_error(function() p.children:remove(c) end)
+    assert.is_false(orm.inspect(c).attrs.parent.loaded)
+  end)
+end)

@@ -1151,6 +1151,9 @@ impl Events {
                 // (and keeps it loaded): a NULL key loaded is None, an object of the
                 // identity map itself; another than the parent, nothing changes. Unknown
                 // (the key not loaded, or its object not in memory), the set goes ahead
+                // an object without a key loads nothing: SQLAlchemy's lazy loader answers
+                // it empty (None, not stored), which is not the parent (seed 436)
+                RelState::Unloaded | RelState::Deferred(..) if obj.state().key.is_none() => false,
                 RelState::Unloaded | RelState::Deferred(..)
                     if rev.direction == Direction::ManyToOne =>
                 {
