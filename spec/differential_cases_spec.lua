@@ -4125,3 +4125,28 @@ describe("seeds: a remove of an object without a key that the list does not hold
     assert.is_false(orm.inspect(c).attrs.parent.loaded)
   end)
 end)
+
+describe("seeds: an object changed before a delete cascade reached it", function()
+  it("is expired whole by the savepoint's rollback (seed 591)", function()
+    local env = setup()
+    local s1 = env.s
+    local p1 = env.Parent{ name = "p1" }
+    local c = env.Child{ label = "d" }
+    c.parent = p1
+    s1:add(c)
+    s1:begin_nested(function() end)
+    s1:delete(c)
+    s1:commit() -- c's row is gone; c is detached
+    local s2 = orm.Session(env.engine, { expire_on_commit = false })
+    local p2 = env.Parent{ name = "p2" }
+    s2:add(p2)
+    c.parent = p2 -- the save-update cascade takes c into s2
+    local ok = pcall(s2.begin_nested, s2, function()
+      s2:delete(p2)
+      error("undo")
+    end)
+    assert.is_false(ok)
+    assert.equal("persistent", state(c))
+    assert.is_false(orm.inspect(c).attrs.label.loaded)
+  end)
+end)

@@ -1002,7 +1002,17 @@ impl SessionCore {
             super::collections::resync_cleared_keys(inst, &cleared);
         }
         for inst in self.deleted.borrow_mut().drain(..) {
-            inst.state_mut().marked_deleted = false;
+            let mut st = inst.state_mut();
+            st.marked_deleted = false;
+            // changed before delete() reached it (while detached, say, before a delete
+            // cascade attached it): SQLAlchemy's modified flag, so a savepoint's rollback
+            // expires it whole (seed 591)
+            let changed =
+                st.rels_changed || !st.committed.is_empty() || st.has_pending_collection();
+            drop(st);
+            if changed {
+                touched.push(inst);
+            }
         }
         for inst in self.modified.borrow_mut().drain(..) {
             inst.state_mut().queued_modified = false;
