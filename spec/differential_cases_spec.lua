@@ -4150,3 +4150,19 @@ describe("seeds: an object changed before a delete cascade reached it", function
     assert.is_false(orm.inspect(c).attrs.label.loaded)
   end)
 end)
+
+describe("seeds: a many-to-one set to nil over the nil of the last flush", function()
+  it("is no change: the flush copies no NULL into the expired foreign key (seed 672)", function()
+    local env = setup()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    s:add(c)
+    c.parent = nil
+    s:flush()
+    c.parent = nil
+    s:expire(c, { "parent_id", "label" })
+    s:flush()
+    assert.is_false(orm.inspect(c).attrs.parent_id.loaded)
+    assert.is_nil(c.parent_id)
+  end)
+end)

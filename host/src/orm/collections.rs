@@ -615,6 +615,24 @@ impl Events {
                 return Ok(());
             }
         }
+        // nil over a loaded nil, the value of the last flush: no change (SQLAlchemy's
+        // history holds it unchanged, so its flush copies no NULL into the foreign key, which
+        // may be expired), only the modified flag (seed 672)
+        if old.is_none()
+            && value.is_none()
+            && !unknown_old
+            && parent.state().key.is_some()
+            && parent.rel_is(
+                rel.index,
+                |s| matches!(s, RelState::Scalar(sc) if !sc.changed),
+            )
+        {
+            if let Some(s) = parent.session() {
+                s.touched();
+            }
+            parent.mark_modified();
+            return Ok(());
+        }
         if let Some(v) = &value {
             refuse_deleted(parent, rel, v).map_err(refused)?;
         }
