@@ -176,28 +176,14 @@ impl UserData for LuaConcreteMarker {
     }
 }
 
-/// The columns a concrete subclass of `parent` takes from the `orm.AbstractConcreteBase`
-/// models above it (nearest first).
-/// The relationships a concrete subclass of `parent` takes from the
-/// `orm.AbstractConcreteBase` models above it (nearest first).
-fn concrete_inherited_rels(parent: &Rc<Mapper>) -> Vec<(String, super::relationship::LuaRelSpec)> {
+/// What a concrete subclass of `parent` takes from the `orm.AbstractConcreteBase` models
+/// above it (nearest first): `of` reads one model's columns or relationships.
+fn concrete_inherited<T: Clone>(parent: &Rc<Mapper>, of: impl Fn(&ModelHost) -> Vec<T>) -> Vec<T> {
     let mut out = Vec::new();
     let mut m = Some(parent.clone());
     while let Some(x) = m {
         if x.is_abstract_concrete() {
-            out.extend(model_host(&x).concrete_rels.borrow().iter().cloned());
-        }
-        m = x.inherits().cloned();
-    }
-    out
-}
-
-fn concrete_inherited_columns(parent: &Rc<Mapper>) -> Vec<(String, ColumnSpec)> {
-    let mut out = Vec::new();
-    let mut m = Some(parent.clone());
-    while let Some(x) = m {
-        if x.is_abstract_concrete() {
-            out.extend(model_host(&x).concrete_columns.borrow().iter().cloned());
+            out.extend(of(model_host(&x)));
         }
         m = x.inherits().cloned();
     }
@@ -400,9 +386,11 @@ pub fn declare(
     }
     // a concrete subclass has the columns of the abstract concrete bases above it
     if let Some(p) = parent_model.filter(|p| p.concrete().is_some()) {
-        inherited.columns.extend(concrete_inherited_columns(p));
+        inherited.columns.extend(concrete_inherited(p, |h| {
+            h.concrete_columns.borrow().clone()
+        }));
         // and its relationships, unless the subclass declares one of the same key
-        for (k, r) in concrete_inherited_rels(p) {
+        for (k, r) in concrete_inherited(p, |h| h.concrete_rels.borrow().clone()) {
             if !rels.iter().any(|(o, _)| *o == k) {
                 rels.push((k, r));
             }

@@ -504,6 +504,24 @@ fn fire(
 /// on the other side does not come back), as SQLAlchemy's backref handlers do.
 pub struct Events;
 
+/// The remove event of `member` on `owner`'s collection `rel` (the value a retval listener
+/// gave back, or the member).
+fn fire_remove(
+    owner: &Rc<Instance>,
+    rel: &Relationship,
+    member: &Rc<Instance>,
+    initiator: Initiator<'_>,
+) -> Result<Option<Rc<Instance>>> {
+    fire(
+        owner,
+        rel,
+        AttrEvent::Remove,
+        Some(member.clone()),
+        None,
+        initiator,
+    )
+}
+
 impl Events {
     fn ensure(&self, inst: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<()> {
         if !inst.rel_loaded(rel.index) {
@@ -794,14 +812,7 @@ impl Events {
             if !present {
                 return self.remove_non_member(parent, rel, child, initiator);
             }
-            fired = fire(
-                parent,
-                rel,
-                AttrEvent::Remove,
-                Some(child.clone()),
-                None,
-                initiator,
-            )?;
+            fired = fire_remove(parent, rel, child, initiator)?;
             match &fired {
                 Some(c) => c,
                 None => return Ok(false),
@@ -850,14 +861,7 @@ impl Events {
             return Ok(false);
         }
         if listened(rel) {
-            fire(
-                parent,
-                rel,
-                AttrEvent::Remove,
-                Some(child.clone()),
-                None,
-                initiator,
-            )?;
+            fire_remove(parent, rel, child, initiator)?;
         }
         child.set_has_parent(rel, parent, false);
         parent.mark_modified();
@@ -1097,14 +1101,7 @@ impl Events {
     ) -> Result<()> {
         if rev.uselist && rev.lazy.never_loads() {
             if listened(rev) {
-                fire(
-                    obj,
-                    rev,
-                    AttrEvent::Remove,
-                    Some(parent.clone()),
-                    None,
-                    initiator,
-                )?;
+                fire_remove(obj, rev, parent, initiator)?;
             }
             pend(obj, rev.index, |c| c.pending_remove(parent));
             parent.set_has_parent(rev, obj, false);
@@ -1125,14 +1122,7 @@ impl Events {
             };
             let fires = !rev.keyed || !obj.rel_loaded(rev.index) || member();
             if fires && listened(rev) {
-                fire(
-                    obj,
-                    rev,
-                    AttrEvent::Remove,
-                    Some(parent.clone()),
-                    None,
-                    initiator,
-                )?;
+                fire_remove(obj, rev, parent, initiator)?;
             }
             let keyless = matches!(obj.status(), Status::Transient | Status::Pending);
             if keyless && !obj.rel_loaded(rev.index) {

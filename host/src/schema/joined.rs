@@ -112,13 +112,12 @@ pub fn join_tables(name: &str, parent: &Rc<Table>, local: &Rc<Table>) -> Result<
     }
     tables.push(local.clone());
     source.push(src);
-    let mut t = Table::new(&local.name, columns, Vec::new(), Vec::new())?;
-    t.joined = Some(Rc::new(Joined {
+    Joined {
         tables,
         origin,
         source,
-    }));
-    Ok(t)
+    }
+    .into_table(&local.name, columns)
 }
 
 /// The mapped selectable of a single-table subclass of a joined-table subclass: the
@@ -152,11 +151,19 @@ pub fn with_local_columns(
         origin.push((k, own.columns.len() + n));
         columns.push(c);
     }
-    let mut t = Table::new(&local.name, columns, Vec::new(), Vec::new())?;
-    t.joined = Some(Rc::new(Joined {
+    Joined {
         tables,
         origin,
         source,
-    }));
-    Ok(t)
+    }
+    .into_table(&local.name, columns)
+}
+
+impl Joined {
+    /// The mapped selectable of this join: `columns` under `name` (the subclass's own table).
+    fn into_table(self, name: &str, columns: Vec<super::Column>) -> Result<Table> {
+        let mut t = Table::new(name, columns, Vec::new(), Vec::new())?;
+        t.joined = Some(Rc::new(self));
+        Ok(t)
+    }
 }
