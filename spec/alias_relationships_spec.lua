@@ -210,7 +210,7 @@ describe("relationship attributes on an alias: loader options", function()
 
   local function titles(u)
     local out = {}
-    for _, p in ipairs(u.posts) do out[#out + 1] = p.title end
+    for _, p in ipairs(u.posts:all()) do out[#out + 1] = p.title end
     return table.concat(out, ",")
   end
 
