@@ -83,7 +83,7 @@ s:close()
 local keepers = s:scalars(orm.select(Keeper):options(orm.selectinload(Keeper.animals)):order_by(Keeper.name)):all()
 for _, k in ipairs(keepers) do
   local names = {}
-  for _, a in ipairs(k.animals) do names[#names + 1] = a:describe() end
+  for _, a in ipairs(k.animals:all()) do names[#names + 1] = a:describe() end
   print(k.name .. " keeps " .. table.concat(names, "; "))
 end
 ann = keepers[1]
