@@ -297,10 +297,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         let st = inst.state();
         // an object whose DELETE an earlier flush sent is out of the identity map, so out of
         // SQLAlchemy's flush: its collection saves no one (seed 174)
-        if st.marked_deleted
-            || st.status == Status::Deleted
-            || !(st.rels_changed || st.has_pending_collection())
-        {
+        if st.marked_deleted || st.status == Status::Deleted || !st.rels_pending() {
             continue;
         }
         for rel in inst.mapper.relationships.borrow().iter() {
@@ -340,9 +337,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
             // an object the flush deletes has no saves: cascade_deletes did its part; one
             // an earlier flush deleted is out of the identity map, so out of SQLAlchemy's
             // flush (its relationships copy no key, write no association row)
-            !st.marked_deleted
-                && st.status != Status::Deleted
-                && (st.rels_changed || st.has_pending_collection())
+            !st.marked_deleted && st.status != Status::Deleted && st.rels_pending()
         })
         .cloned()
         .collect();

@@ -184,6 +184,17 @@ impl InstanceState {
 
     /// A collection not loaded holds changes made through the other side (SQLAlchemy's
     /// pending mutations).
+    /// A relationship changed since the last flush: a loaded one, or one recorded pending.
+    pub fn rels_pending(&self) -> bool {
+        self.rels_changed || self.has_pending_collection()
+    }
+
+    /// Any change since the last flush, columns or relationships (what SQLAlchemy's modified
+    /// flag stands for when nothing flushed it since).
+    pub fn has_changes(&self) -> bool {
+        !self.committed.is_empty() || self.rels_pending()
+    }
+
     pub fn has_pending_collection(&self) -> bool {
         self.rels.as_ref().is_some_and(|r| {
             r.iter()

@@ -354,7 +354,7 @@ impl SessionCore {
         st.session = Some(self.weak());
         // changed while detached (columns, references, a collection's pending changes): it
         // joins the flush, as SQLAlchemy's modified flag brings it into the session's set
-        let changed = !st.committed.is_empty() || st.rels_changed || st.has_pending_collection();
+        let changed = st.has_changes();
         if changed && !st.queued_modified {
             st.queued_modified = true;
             drop(st);
@@ -648,7 +648,7 @@ impl SessionCore {
                 .rels
                 .as_ref()
                 .filter(|_| st.status != Status::Deleted)
-                .filter(|_| st.rels_changed || st.has_pending_collection())
+                .filter(|_| st.rels_pending())
             else {
                 continue;
             };
@@ -1007,8 +1007,7 @@ impl SessionCore {
             // changed before delete() reached it (while detached, say, before a delete
             // cascade attached it): SQLAlchemy's modified flag, so a savepoint's rollback
             // expires it whole (seed 591)
-            let changed =
-                st.rels_changed || !st.committed.is_empty() || st.has_pending_collection();
+            let changed = st.has_changes();
             drop(st);
             if changed {
                 touched.push(inst);
