@@ -133,7 +133,7 @@ def diff_obs(a, b):
         return None
     d = {}
     for k in sorted(set(a) | set(b)):
-        if k in ("seed",):
+        if k in ("seed", "oracle_stop"):
             continue
         if a.get(k) != b.get(k):
             if k == "objs" and isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
@@ -154,7 +154,7 @@ def diff_obs(a, b):
 
 
 TOLERATE = []   # known.tolerances(--exclude names), set in main()
-STOPPED = set()  # seeds whose comparison stopped at an ORACLE_ERRORS error
+STOPPED = {}  # seed -> why its comparison stopped (an ORACLE_ERRORS error, an oracle_stop)
 SA_VARIES = set()  # seeds where lualchemy matched another of SQLAlchemy's runs (sa_rerun)
 
 
@@ -170,10 +170,16 @@ def first_divergence(ops, sa, lua, crash=None):
         if a is None or b is None:
             return j, {"missing": {"sqlalchemy": a is not None, "lualchemy": b is not None,
                                    "crash": crash}}
-        if a.get("err") in known.ORACLE_ERRORS or a.get("oracle_stop"):
-            STOPPED.add(a["seed"])
+        if a.get("err") in known.ORACLE_ERRORS or (a.get("oracle_stop") and
+                                                   a["oracle_stop"] not in known.ORACLE_ARBITRARY):
+            STOPPED[a["seed"]] = a.get("err") if a.get("err") in known.ORACLE_ERRORS else a.get("oracle_stop")
             return None  # the oracle has no answer from here on (known.py ORACLE_ERRORS)
         d = diff_obs(a, b)
+        if d and a.get("oracle_stop") in known.ORACLE_ARBITRARY and set(d) <= {"objs"}:
+            # one of the answers SQLAlchemy picks by chance (known.py ORACLE_ARBITRARY): where
+            # lualchemy's objects differ from the one it picked, nothing after compares
+            STOPPED[a["seed"]] = a["oracle_stop"]
+            return None
         if d:
             return j, d
     return None
@@ -291,9 +297,10 @@ def shrink(case, args, workdir):
     """Delta debugging over the ops (nested blocks' inner ops included) while the first
     divergence keeps its signature. Candidates of one round run as one batch."""
     ops = case["ops"]
-    # a candidate's divergence need not be checked against SQLAlchemy's other runs: the
-    # signature test below decides, and the reruns would cost four SQLAlchemy runs each
-    args.sa_reruns = 0
+    # a candidate diverging only from some of SQLAlchemy's runs is one where SQLAlchemy's
+    # answer varies: checked against args.shrink_reruns more runs (each costs a run of
+    # SQLAlchemy only for candidates that diverged)
+    args.sa_reruns = args.shrink_reruns
     _, div = next(run_cases([case], args, workdir))
     if div is None:
         print("seed %s does not diverge" % case["seed"])
@@ -383,6 +390,10 @@ def main():
     ap.add_argument("--sa-reruns", type=int, default=4,
                     help="when lualchemy diverges, run SQLAlchemy alone this many more times; "
                          "a seed where one of them agrees counts apart (SQLAlchemy varies)")
+    ap.add_argument("--shrink-reruns", type=int, default=2,
+                    help="while shrinking, a candidate counts only if this many more runs of "
+                         "SQLAlchemy alone all disagree with lualchemy too (keeps the shrunk "
+                         "sequence one SQLAlchemy answers the same way)")
     args = ap.parse_args()
     problem = check_sqlalchemy()
     if problem:
@@ -432,13 +443,19 @@ def main():
             for sig, ss in sorted(groups.items(), key=lambda x: -len(x[1])):
                 print("  %-50s %d: %s" % (sig, len(ss), " ".join(map(str, ss[:12]))))
         stopped = sorted(STOPPED)
+        if stopped:
+            why = {}
+            for sd in stopped:
+                why.setdefault(STOPPED[sd], []).append(sd)
+            print("stopped where SQLAlchemy has no answer or a deliberate difference begins: "
+                  + "; ".join("%s: %d" % (k, len(v)) for k, v in sorted(why.items())))
         varies = sorted(SA_VARIES)
         if varies:
             print("difftest: %d seeds agreed with another of SQLAlchemy's runs, not its first "
                   "(SQLAlchemy's answer varies between runs; --sa-reruns): %s"
                   % (len(varies), " ".join(map(str, varies))))
         print("difftest: %d seeds x %d ops (%s, lualchemy db %s, excluded: %s): %d diverged%s, "
-              "%d compared up to where SQLAlchemy has no answer or a deliberate difference begins (known.py ORACLE_ERRORS, ORACLE_WARNINGS, DELIBERATE_WARNINGS)%s, %.1fs"
+              "%d compared up to where SQLAlchemy has no answer or a deliberate difference begins (known.py ORACLE_ERRORS, ORACLE_ARBITRARY, ORACLE_WARNINGS, DELIBERATE_WARNINGS)%s, %.1fs"
               % (len(seeds), args.ops, args.seeds, args.db, ",".join(names) or "none", len(bad),
                  (" (seeds " + " ".join(str(c["seed"]) for c, _ in bad) + ")") if bad else "",
                  len(stopped), (" (seeds " + " ".join(map(str, stopped)) + ")") if stopped else "",

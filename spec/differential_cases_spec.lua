@@ -4166,3 +4166,69 @@ describe("seeds: a many-to-one set to nil over the nil of the last flush", funct
     assert.is_nil(c.parent_id)
   end)
 end)
+
+describe("seeds: a NULL an INSERT left unset", function()
+  it("is written when a many-to-one is set to nil over it: SQLAlchemy never held it (seed 1903)", function()
+    local env = setup({ expire_on_commit = false })
+    local s1 = env.s
+    local n = env.Node{ name = "n" }
+    s1:add(n)
+    s1:commit()
+    s1:close() -- n is detached, its parent_id the NULL its INSERT left unset
+    local s = orm.Session(env.engine)
+    local other = env.Node{ name = "other" }
+    other.children:append(n) -- the backref sets n.parent (not loaded before)
+    other.children:remove(n) -- and back to nil
+    s:add(n)
+    local sql = {}
+    orm.event.listen(env.engine, "before_cursor_execute", function(_, _, stmt, params)
+      sql[#sql + 1] = stmt
+    end)
+    s:commit()
+    local updates = 0
+    for _, stmt in ipairs(sql) do
+      if stmt:find("^UPDATE dc_nodes SET parent_id") then updates = updates + 1 end
+    end
+    assert.equal(1, updates)
+    assert.equal("persistent", state(n))
+    assert.is_nil(n.parent_id)
+  end)
+
+  it("is written when set to nil directly, and then held: a second nil writes nothing", function()
+    local env = setup()
+    local s = env.s
+    local n = env.Node{ name = "n" }
+    s:add(n)
+    s:flush()
+    local updates = 0
+    orm.event.listen(env.engine, "before_cursor_execute", function(_, _, stmt)
+      if stmt:find("^UPDATE") then updates = updates + 1 end
+    end)
+    n.parent_id = nil
+    s:flush()
+    assert.equal(1, updates)
+    n.parent_id = nil
+    s:flush()
+    assert.equal(1, updates)
+  end)
+
+  it("is held when the object set it to nil before the INSERT: nil again is no change (seed 78)", function()
+    local env = setup()
+    local s3 = orm.Session(env.engine)
+    local n = env.Node{}
+    n.name = nil
+    s3:add(n)
+    s3:scalar(orm.select(orm.func.count()):select_from(env.Node)) -- autoflush: INSERT n
+    s3:close() -- its row rolled back: an UPDATE of it would match nothing
+    n.name = nil
+    local s9 = orm.Session(env.engine)
+    s9:add(n)
+    local updates = 0
+    orm.event.listen(env.engine, "before_cursor_execute", function(_, _, stmt)
+      if stmt:find("^UPDATE") then updates = updates + 1 end
+    end)
+    s9:flush()
+    assert.equal(0, updates)
+    assert.equal("persistent", state(n))
+  end)
+end)

@@ -134,9 +134,11 @@ pub struct InstanceState {
     /// Its row was deleted by a flush (SQLAlchemy's `was_deleted`): until a rollback
     /// restores it, `add` refuses it ("has been deleted"), detached or not.
     pub was_deleted: bool,
-    /// The columns an INSERT left NULL and no row loaded since: SQLAlchemy never set them
-    /// (they are not in its `__dict__`), so a flush reading such a foreign key passively
-    /// leaves the many-to-one unloaded. A reload of expired columns loads only those.
+    /// The columns an INSERT left NULL that the object never set (nil set explicitly, or by
+    /// a key copy, does not count), and that no row loaded or flush wrote since: SQLAlchemy
+    /// never put them in its `__dict__`, so a flush reading such a foreign key passively
+    /// leaves the many-to-one unloaded, and any value set over one is a change (NULL
+    /// included). A reload of expired columns loads only those.
     pub nulls_never_set: AttrSet,
     /// A bulk UPDATE synchronized it while it was expired whole: SQLAlchemy's `_commit`
     /// resets the object's `expired` flag, its attributes stay expired; `get` and a
@@ -546,7 +548,10 @@ impl Instance {
                 st.stale_props(self.mapper.attrs.len());
             }
             if !st.committed.iter().any(|(a, _)| *a == i) {
-                let old = st.loaded.contains(i).then(|| st.values[i].clone());
+                // a NULL an INSERT left unset has no committed value (SQLAlchemy never put
+                // it in `__dict__`): any value set over it is written, NULL included
+                let held = st.loaded.contains(i) && !st.nulls_never_set.contains(i);
+                let old = held.then(|| st.values[i].clone());
                 st.committed.push((i, old));
             }
             if !st.queued_modified {

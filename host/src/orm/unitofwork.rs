@@ -1506,13 +1506,15 @@ fn taken_by_another_parent(plan: &Plan, rule: &SyncRule) -> bool {
 }
 
 /// Sets key column `c` of `child` to `v` unless it holds `v` already, recording the old
-/// state so that a failed flush can put it back.
+/// state so that a failed flush can put it back. A NULL an INSERT left unset is not held:
+/// SQLAlchemy never put it in the object's `__dict__`, so copying NULL into it is a change
+/// its UPDATE writes.
 fn set_key_column(undo: &mut Undo, child: &Rc<Instance>, c: usize, v: Value) {
     let (old, loaded, had) = {
         let st = child.state();
         (
             st.values[c].clone(),
-            st.loaded.contains(c),
+            st.loaded.contains(c) && !(v.is_null() && st.nulls_never_set.contains(c)),
             st.committed.iter().any(|(a, _)| *a == c),
         )
     };
@@ -1661,6 +1663,11 @@ fn apply(
             // An attribute expired before a rollback made the object transient, and not set
             // since, stays expired (SQLAlchemy's INSERT leaves its expired attributes so).
             let ncols = inst.mapper.attrs.len();
+            // the NULLs the object never set (SQLAlchemy's INSERT leaves them out of
+            // `__dict__`); one set to nil, by the program or a key copy, is held
+            let nulls: Vec<usize> = (0..st.values.len())
+                .filter(|&i| st.values[i].is_null() && !st.loaded.contains(i))
+                .collect();
             let still_expired: Vec<usize> = if was_expired {
                 (0..ncols).filter(|&i| !st.loaded.contains(i)).collect()
             } else {
@@ -1672,9 +1679,6 @@ fn apply(
             for i in still_expired {
                 st.loaded.remove(i);
             }
-            let nulls: Vec<usize> = (0..st.values.len())
-                .filter(|&i| st.values[i].is_null())
-                .collect();
             st.nulls_never_set.clear();
             for i in nulls {
                 st.nulls_never_set.insert(i);
@@ -1755,6 +1759,15 @@ fn apply(
     }
     for inst in session.modified.borrow_mut().drain(..) {
         let mut st = inst.state_mut();
+        // what the flush wrote is held now, a NULL an INSERT had left unset included
+        let super::instance::InstanceState {
+            committed,
+            nulls_never_set,
+            ..
+        } = &mut *st;
+        for (a, _) in committed.iter() {
+            nulls_never_set.remove(*a);
+        }
         st.committed.clear();
         st.queued_modified = false;
         // the changes of a collection not loaded are written (or, for members outside the
