@@ -16,6 +16,7 @@
 //! | `[5]` | while relationships need configuring: a function to call first |
 //! | `[6]` `[7]` | getters and setters of hybrid properties and synonyms (see `computed.rs`) |
 //! | `[8]` | validators by column index + 1 |
+//! | `[10]` | the `Mapper` as light userdata again, read by the constructor and `session:get`, which know the metatable is one (an integer key costs less) |
 //! | light userdata `MAPPER_KEY` | the `Mapper` (its presence marks an instance metatable) |
 //! | `__index` `__newindex` | the raw functions below, as closures over this metatable and its keys table |
 //! | `__gc` | the raw finalizer below |
@@ -33,11 +34,12 @@
 //! The objects table is an array: an instance given a Lua value takes a slot, an index kept
 //! in the `Instance` (`Instance::lua_slot`), and its userdata is `objects[slot]` (no hashing,
 //! 16 bytes an entry on 5.4, 8 on LuaJIT, where a hash entry took 24 to 48 and a rehash
-//! as the table grew). `objects[FREE]` heads a list of free slots threaded through the
-//! array (a free slot holds the number of the next one, 0 ending it) and `objects[TOP]` is
-//! the highest slot handed out. A weak table's array part is weak too: the collector clears
-//! a collected userdata's entry (before its finalizer runs, on every version), and the
-//! slot stays the instance's until that finalizer, `__gc`, gives it back, unless the
+//! as the table grew). Free slots make a list threaded through the array (a free slot
+//! holds the number of the next one, 0 ending it), whose head and the highest slot handed
+//! out are the `SlotCounters` of a small userdata at `objects[COUNTERS]` (kept alive by the
+//! registry: the table is weak-valued). A weak table's array part is weak too: the
+//! collector clears a collected userdata's entry (before its finalizer runs, on every
+//! version), and the slot stays the instance's until that finalizer, `__gc`, gives it back, unless the
 //! instance has a newer userdata in it by then (pushed again between the two: the slot is
 //! reused, and that userdata's own finalizer gives it back). Instances never cross Lua
 //! states (their metatable is a registry reference of one state), so one slot number per
@@ -73,9 +75,18 @@ pub(super) static MODELS_KEY: u8 = 0;
 static RAISE_KEY: u8 = 0;
 static EXTRAS_KEY: u8 = 0;
 
-/// The objects table's head of its free-slot list (0: empty), and its highest slot used.
-const FREE: ffi::lua_Integer = 1;
-const TOP: ffi::lua_Integer = 2;
+/// Where the objects table keeps its `SlotCounters` (a full userdata, also in the registry
+/// under `COUNTERS_KEY`).
+const COUNTERS: ffi::lua_Integer = 1;
+static COUNTERS_KEY: u8 = 0;
+
+/// The objects table's head of its free-slot list (`free`, 0: empty) and its highest slot
+/// handed out (`top`; slot 1 is the counters themselves).
+#[repr(C)]
+struct SlotCounters {
+    free: u32,
+    top: u32,
+}
 
 pub const KEYS: ffi::lua_Integer = 1;
 const CLASS: ffi::lua_Integer = 2;
@@ -89,6 +100,8 @@ pub const GETTERS: ffi::lua_Integer = 6;
 pub const SETTERS: ffi::lua_Integer = 7;
 /// Validators, by column index + 1.
 pub const VALIDATORS: ffi::lua_Integer = 8;
+/// The model's `Mapper` as light userdata (as at `MAPPER_KEY`).
+pub(super) const MAPPER: ffi::lua_Integer = 10;
 /// The `init` event's dispatcher, `fn(obj, args)`, when the model has `init` listeners.
 pub const INIT: ffi::lua_Integer = 9;
 
@@ -109,8 +122,6 @@ type Block = *const Instance;
 /// Creates the registry tables and slow-path functions; called once by `install`.
 pub fn install(lua: &Lua) -> LuaResult<()> {
     let objects = lua.create_table()?;
-    objects.raw_set(FREE, 0)?;
-    objects.raw_set(TOP, TOP)?;
     let weak = lua.create_table()?;
     weak.raw_set("__mode", "v")?;
     objects.set_metatable(Some(weak))?;
@@ -129,6 +140,15 @@ pub fn install(lua: &Lua) -> LuaResult<()> {
             ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, key(&RAISE_KEY));
             ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, key(&MODELS_KEY));
             ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, key(&OBJECTS_KEY));
+            if compat::SLOT_OBJECTS {
+                ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&OBJECTS_KEY));
+                let c = ffi::lua_newuserdata(l, std::mem::size_of::<SlotCounters>());
+                (c as *mut SlotCounters).write(SlotCounters { free: 0, top: 1 });
+                ffi::lua_pushvalue(l, -1);
+                ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, key(&COUNTERS_KEY));
+                ffi::lua_rawseti(l, -2, COUNTERS);
+                ffi::lua_pop(l, 1);
+            }
         })
     }
 }
@@ -197,6 +217,8 @@ pub fn make_class(
             // 1: mt, 2: model
             ffi::lua_pushlightuserdata(l, mapper_ptr);
             ffi::lua_rawsetp(l, 1, key(&MAPPER_KEY));
+            ffi::lua_pushlightuserdata(l, mapper_ptr);
+            ffi::lua_rawseti(l, 1, MAPPER);
             ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&MODELS_KEY));
             ffi::lua_pushvalue(l, 2);
             ffi::lua_pushvalue(l, 1);
@@ -451,23 +473,28 @@ unsafe fn new_userdata(l: *mut ffi::lua_State, inst: Rc<Instance>, objects: c_in
     ffi::lua_rawseti(l, objects, slot as ffi::lua_Integer);
 }
 
+/// The slot counters of the objects table at `objects`. The registry keeps them alive.
+#[inline(always)]
+unsafe fn counters(l: *mut ffi::lua_State, objects: c_int) -> *mut SlotCounters {
+    ffi::lua_rawgeti(l, objects, COUNTERS);
+    let c = ffi::lua_touserdata(l, -1) as *mut SlotCounters;
+    ffi::lua_pop(l, 1);
+    c
+}
+
 /// A free slot of the objects table at `objects` (absolute): the head of its free list, or
-/// the one past its highest. Allocates nothing (both keys exist already).
+/// the one past its highest. Allocates nothing.
 unsafe fn take_slot(l: *mut ffi::lua_State, objects: c_int) -> u32 {
-    ffi::lua_rawgeti(l, objects, FREE);
-    let head = ffi::lua_tointeger(l, -1);
-    ffi::lua_pop(l, 1);
+    let c = counters(l, objects);
+    let head = (*c).free;
     if head != 0 {
-        ffi::lua_rawgeti(l, objects, head); // the next free slot
-        ffi::lua_rawseti(l, objects, FREE);
-        return head as u32;
+        ffi::lua_rawgeti(l, objects, head as ffi::lua_Integer); // the next free slot
+        (*c).free = ffi::lua_tointeger(l, -1) as u32;
+        ffi::lua_pop(l, 1);
+        return head;
     }
-    ffi::lua_rawgeti(l, objects, TOP);
-    let top = ffi::lua_tointeger(l, -1) + 1;
-    ffi::lua_pop(l, 1);
-    ffi::lua_pushinteger(l, top);
-    ffi::lua_rawseti(l, objects, TOP);
-    top as u32
+    (*c).top += 1;
+    (*c).top
 }
 
 /// The slot of the instance `p`, whose userdata at `ud` is being finalized, taken from the
@@ -491,10 +518,10 @@ unsafe fn claim_slot(l: *mut ffi::lua_State, p: Block, ud: c_int, objects: c_int
 
 /// Puts `slot` at the head of the free list of the objects table at `objects`.
 unsafe fn free_slot(l: *mut ffi::lua_State, objects: c_int, slot: u32) {
-    ffi::lua_rawgeti(l, objects, FREE);
+    let c = counters(l, objects);
+    ffi::lua_pushinteger(l, (*c).free as ffi::lua_Integer);
     ffi::lua_rawseti(l, objects, slot as ffi::lua_Integer); // objects[slot] = the old head
-    ffi::lua_pushinteger(l, slot as ffi::lua_Integer);
-    ffi::lua_rawseti(l, objects, FREE);
+    (*c).free = slot;
 }
 
 /// The instance held by the userdata at `idx`, or null when it is no lualchemy instance.
@@ -764,7 +791,7 @@ unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
     } else {
         ffi::lua_pop(l, 1);
     }
-    ffi::lua_rawgetp(l, 3, key(&MAPPER_KEY));
+    ffi::lua_rawgeti(l, 3, MAPPER);
     let mapper = ffi::lua_touserdata(l, -1) as *const Mapper;
     ffi::lua_pop(l, 1);
     let args_type = ffi::lua_type(l, 2);
