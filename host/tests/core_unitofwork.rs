@@ -91,7 +91,7 @@ fn explicit_and_generated_keys_mix_in_add_order() {
     assert_eq!(get(&a, "id"), int(1));
     assert_eq!(get(&b, "id"), int(100));
     assert_eq!(get(&c, "id"), int(101), "inserted after b");
-    assert!(a.state().generated_key && !b.state().generated_key);
+    assert!(a.state().generated_key() && !b.state().generated_key());
     assert_eq!(
         f.rows("SELECT id, name FROM users ORDER BY id"),
         vec![

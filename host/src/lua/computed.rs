@@ -900,8 +900,8 @@ pub fn instance_attrs(lua: &Lua, inst: &Rc<Instance>) -> LuaResult<mlua::Table> 
 pub fn modified(inst: &Instance) -> bool {
     let st = inst.state();
     match st.status {
-        Status::Transient | Status::Pending => !st.loaded.is_empty() || st.rels_changed,
-        _ => !st.committed.is_empty() || st.rels_changed,
+        Status::Transient | Status::Pending => !st.loaded.is_empty() || st.rels_changed(),
+        _ => !st.committed.is_empty() || st.rels_changed(),
     }
 }
 

@@ -23,7 +23,7 @@ use mlua::{ffi, Lua};
 
 use super::compat;
 use super::error::{IntoLuaResult, LuaResult};
-use super::instance::{key, push_raw, CONFIGURE, MAPPER_KEY, MODELS_KEY, OBJECTS_KEY};
+use super::instance::{key, push_raw, CONFIGURE, MAPPER, MODELS_KEY, OBJECTS_KEY};
 use crate::orm::session::SessionCore;
 use crate::orm::Mapper;
 use crate::schema::ValueKind;
@@ -138,7 +138,7 @@ unsafe fn decode(l: *mut ffi::lua_State) -> Option<(*const SessionCore, *const M
         return None;
     }
     let configured = ffi::lua_rawgeti(l, 4, CONFIGURE) == ffi::LUA_TNIL;
-    ffi::lua_rawgetp(l, 4, key(&MAPPER_KEY));
+    ffi::lua_rawgeti(l, 4, MAPPER);
     let mapper = ffi::lua_touserdata(l, -1) as *const Mapper;
     ffi::lua_settop(l, 3);
     if !configured || mapper.is_null() {

@@ -16,6 +16,7 @@
 //! | `[5]` | while relationships need configuring: a function to call first |
 //! | `[6]` `[7]` | getters and setters of hybrid properties and synonyms (see `computed.rs`) |
 //! | `[8]` | validators by column index + 1 |
+//! | `[10]` | the `Mapper` as light userdata again, read by the constructor and `session:get`, which know the metatable is one (an integer key costs less) |
 //! | light userdata `MAPPER_KEY` | the `Mapper` (its presence marks an instance metatable) |
 //! | `__index` `__newindex` | the raw functions below, as closures over this metatable and its keys table |
 //! | `__gc` | the raw finalizer below |
@@ -24,11 +25,26 @@
 //! these functions; everything else calls the slow functions, which are ordinary mlua
 //! functions, so errors are `orm.Error` values as everywhere else.
 //!
-//! A weak-valued registry table maps an `Instance` address to its Lua value, so the loader
-//! hands out the very Lua value a script already holds for a row (keyed through
-//! `compat::rawgetp`: light userdata, or the address as a number on LuaJIT). An object nobody in Lua
-//! refers to any more is collected; its row data lives on in the session (as SQLAlchemy's
-//! weak identity map keeps nothing but what the session needs), its extra Lua fields do not.
+//! A weak-valued registry table, the objects table, holds the Lua value of every instance
+//! that has one, so the loader hands out the very Lua value a script already holds for a
+//! row. An object nobody in Lua refers to any more is collected; its row data lives on in
+//! the session (as SQLAlchemy's weak identity map keeps nothing but what the session
+//! needs), its extra Lua fields do not.
+//!
+//! The objects table is an array: an instance given a Lua value takes a slot, an index kept
+//! in the `Instance` (`Instance::lua_slot`), and its userdata is `objects[slot]` (no hashing,
+//! 16 bytes an entry on 5.4, 8 on LuaJIT, where a hash entry took 24 to 48 and a rehash
+//! as the table grew). Free slots make a list threaded through the array (a free slot
+//! holds the number of the next one, 0 ending it), whose head and the highest slot handed
+//! out are the `SlotCounters` of a small userdata at `objects[COUNTERS]` (kept alive by the
+//! registry: the table is weak-valued). A weak table's array part is weak too: the
+//! collector clears a collected userdata's entry (before its finalizer runs, on every
+//! version), and the slot stays the instance's until that finalizer, `__gc`, gives it back, unless the
+//! instance has a newer userdata in it by then (pushed again between the two: the slot is
+//! reused, and that userdata's own finalizer gives it back). Instances never cross Lua
+//! states (their metatable is a registry reference of one state), so one slot number per
+//! instance is enough. Luau, whose finalizers cannot reach Lua, keys the table by the
+//! instance's address instead (`compat::SLOT_OBJECTS`).
 //!
 //! Safety rules for every function here: no Rust value with a destructor (a `RefCell`
 //! borrow above all) is alive across a Lua call that can raise, since a Lua error unwinds by
@@ -59,6 +75,19 @@ pub(super) static MODELS_KEY: u8 = 0;
 static RAISE_KEY: u8 = 0;
 static EXTRAS_KEY: u8 = 0;
 
+/// Where the objects table keeps its `SlotCounters` (a full userdata, also in the registry
+/// under `COUNTERS_KEY`).
+const COUNTERS: ffi::lua_Integer = 1;
+static COUNTERS_KEY: u8 = 0;
+
+/// The objects table's head of its free-slot list (`free`, 0: empty) and its highest slot
+/// handed out (`top`; slot 1 is the counters themselves).
+#[repr(C)]
+struct SlotCounters {
+    free: u32,
+    top: u32,
+}
+
 pub const KEYS: ffi::lua_Integer = 1;
 const CLASS: ffi::lua_Integer = 2;
 const SLOW_GET: ffi::lua_Integer = 3;
@@ -71,6 +100,8 @@ pub const GETTERS: ffi::lua_Integer = 6;
 pub const SETTERS: ffi::lua_Integer = 7;
 /// Validators, by column index + 1.
 pub const VALIDATORS: ffi::lua_Integer = 8;
+/// The model's `Mapper` as light userdata (as at `MAPPER_KEY`).
+pub(super) const MAPPER: ffi::lua_Integer = 10;
 /// The `init` event's dispatcher, `fn(obj, args)`, when the model has `init` listeners.
 pub const INIT: ffi::lua_Integer = 9;
 
@@ -109,6 +140,15 @@ pub fn install(lua: &Lua) -> LuaResult<()> {
             ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, key(&RAISE_KEY));
             ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, key(&MODELS_KEY));
             ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, key(&OBJECTS_KEY));
+            if compat::SLOT_OBJECTS {
+                ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&OBJECTS_KEY));
+                let c = ffi::lua_newuserdata(l, std::mem::size_of::<SlotCounters>());
+                (c as *mut SlotCounters).write(SlotCounters { free: 0, top: 1 });
+                ffi::lua_pushvalue(l, -1);
+                ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, key(&COUNTERS_KEY));
+                ffi::lua_rawseti(l, -2, COUNTERS);
+                ffi::lua_pop(l, 1);
+            }
         })
     }
 }
@@ -162,9 +202,6 @@ pub fn make_class(
     if super::events::listening(lua) {
         raise_listener_values(lua, &mt)?;
     }
-    unsafe {
-        mt.raw_set("__gc", lua.create_c_function(instance_gc)?)?;
-    }
     mt.raw_set("__name", mapper.class_name.as_str())?;
     mt.raw_set("__metatable", false)?;
     for name in ["__tostring", "__eq", "__lt", "__le", "__concat"] {
@@ -180,11 +217,18 @@ pub fn make_class(
             // 1: mt, 2: model
             ffi::lua_pushlightuserdata(l, mapper_ptr);
             ffi::lua_rawsetp(l, 1, key(&MAPPER_KEY));
+            ffi::lua_pushlightuserdata(l, mapper_ptr);
+            ffi::lua_rawseti(l, 1, MAPPER);
             ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&MODELS_KEY));
             ffi::lua_pushvalue(l, 2);
             ffi::lua_pushvalue(l, 1);
             ffi::lua_rawset(l, -3); // models[model] = mt
             ffi::lua_settop(l, 1);
+            // `__gc`: a closure over the objects table, whose slot it gives back
+            ffi::lua_pushlstring(l, "__gc".as_ptr() as *const _, 4);
+            ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&OBJECTS_KEY));
+            ffi::lua_pushcclosure(l, instance_gc, 1);
+            ffi::lua_rawset(l, 1);
             // `__index` and `__newindex`: closures over the metatable (to know their own
             // instances by one comparison) and its keys table (one lookup per access)
             for (name, f) in [
@@ -383,11 +427,20 @@ pub(super) unsafe fn push_raw(
     objects: c_int,
     mt_ref: c_int,
 ) {
-    let p = Rc::as_ptr(inst) as *const c_void;
-    if compat::rawgetp(l, objects, p) == ffi::LUA_TUSERDATA {
-        return;
+    if compat::SLOT_OBJECTS {
+        let slot = inst.lua_slot();
+        if slot != 0 {
+            if ffi::lua_rawgeti(l, objects, slot as ffi::lua_Integer) == ffi::LUA_TUSERDATA {
+                return;
+            }
+            ffi::lua_pop(l, 1);
+        }
+    } else {
+        if ffi::lua_rawgetp(l, objects, Rc::as_ptr(inst) as *const c_void) == ffi::LUA_TUSERDATA {
+            return;
+        }
+        ffi::lua_pop(l, 1);
     }
-    ffi::lua_pop(l, 1);
     ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, mt_ref as ffi::lua_Integer);
     new_userdata(l, Rc::clone(inst), objects);
     ffi::lua_remove(l, -2);
@@ -404,7 +457,71 @@ unsafe fn new_userdata(l: *mut ffi::lua_State, inst: Rc<Instance>, objects: c_in
     ffi::lua_pushvalue(l, mt);
     ffi::lua_setmetatable(l, -2);
     ffi::lua_pushvalue(l, -1);
-    compat::rawsetp(l, objects, p as *const c_void);
+    if !compat::SLOT_OBJECTS {
+        ffi::lua_rawsetp(l, objects, p as *const c_void);
+        return;
+    }
+    // its slot: the one it has (its earlier userdata was collected, and that one's `__gc`
+    // has not run yet: it will see this userdata in it and leave it), or a free one
+    let mut slot = (*p).lua_slot();
+    if slot == 0 {
+        slot = take_slot(l, objects);
+        (*p).set_lua_slot(slot);
+    }
+    // a new slot past the array may grow it, and raise (out of memory): the userdata's
+    // `__gc` then gives the slot back
+    ffi::lua_rawseti(l, objects, slot as ffi::lua_Integer);
+}
+
+/// The slot counters of the objects table at `objects`. The registry keeps them alive.
+#[inline(always)]
+unsafe fn counters(l: *mut ffi::lua_State, objects: c_int) -> *mut SlotCounters {
+    ffi::lua_rawgeti(l, objects, COUNTERS);
+    let c = ffi::lua_touserdata(l, -1) as *mut SlotCounters;
+    ffi::lua_pop(l, 1);
+    c
+}
+
+/// A free slot of the objects table at `objects` (absolute): the head of its free list, or
+/// the one past its highest. Allocates nothing.
+unsafe fn take_slot(l: *mut ffi::lua_State, objects: c_int) -> u32 {
+    let c = counters(l, objects);
+    let head = (*c).free;
+    if head != 0 {
+        ffi::lua_rawgeti(l, objects, head as ffi::lua_Integer); // the next free slot
+        (*c).free = ffi::lua_tointeger(l, -1) as u32;
+        ffi::lua_pop(l, 1);
+        return head;
+    }
+    (*c).top += 1;
+    (*c).top
+}
+
+/// The slot of the instance `p`, whose userdata at `ud` is being finalized, taken from the
+/// instance to be given back (`free_slot`); 0 when it has none or a newer userdata of the
+/// instance holds it. The objects table is at `objects`. Leaves the stack as it was.
+unsafe fn claim_slot(l: *mut ffi::lua_State, p: Block, ud: c_int, objects: c_int) -> u32 {
+    let slot = (*p).lua_slot();
+    if slot == 0 {
+        return 0;
+    }
+    // cleared by the collector (or this very userdata, when the state closes)
+    let newer = ffi::lua_rawgeti(l, objects, slot as ffi::lua_Integer) == ffi::LUA_TUSERDATA
+        && ffi::lua_rawequal(l, -1, ud) == 0;
+    ffi::lua_pop(l, 1);
+    if newer {
+        return 0;
+    }
+    (*p).set_lua_slot(0);
+    slot
+}
+
+/// Puts `slot` at the head of the free list of the objects table at `objects`.
+unsafe fn free_slot(l: *mut ffi::lua_State, objects: c_int, slot: u32) {
+    let c = counters(l, objects);
+    ffi::lua_pushinteger(l, (*c).free as ffi::lua_Integer);
+    ffi::lua_rawseti(l, objects, slot as ffi::lua_Integer); // objects[slot] = the old head
+    (*c).free = slot;
 }
 
 /// The instance held by the userdata at `idx`, or null when it is no lualchemy instance.
@@ -615,12 +732,25 @@ unsafe extern "C-unwind" fn instance_newindex(l: *mut ffi::lua_State) -> c_int {
     0
 }
 
-/// `__gc`: lets go of the instance.
+/// `__gc`: gives back the instance's slot in the objects table (upvalue 1) and lets go of
+/// the instance.
 unsafe extern "C-unwind" fn instance_gc(l: *mut ffi::lua_State) -> c_int {
-    if check(l, 1).is_null() {
+    let p = check(l, 1);
+    if p.is_null() {
         return 0;
     }
+    let objects = ffi::lua_upvalueindex(1);
+    // read before the instance may go (this userdata may hold its last count)
+    let slot = if compat::SLOT_OBJECTS {
+        claim_slot(l, p, 1, objects)
+    } else {
+        0
+    };
     drop_block(ffi::lua_touserdata(l, 1));
+    // last: writing a slot whose cleared entry a rehash dropped can allocate, and raise
+    if slot != 0 {
+        free_slot(l, objects, slot);
+    }
     0
 }
 
@@ -661,7 +791,7 @@ unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
     } else {
         ffi::lua_pop(l, 1);
     }
-    ffi::lua_rawgetp(l, 3, key(&MAPPER_KEY));
+    ffi::lua_rawgeti(l, 3, MAPPER);
     let mapper = ffi::lua_touserdata(l, -1) as *const Mapper;
     ffi::lua_pop(l, 1);
     let args_type = ffi::lua_type(l, 2);

@@ -1588,7 +1588,7 @@ impl UserData for InstanceInfo {
             "detached",
             |_, this| Ok(this.0.status() == Status::Detached),
         );
-        f.add_field_method_get("was_deleted", |_, this| Ok(this.0.state().was_deleted));
+        f.add_field_method_get("was_deleted", |_, this| Ok(this.0.state().was_deleted()));
         f.add_field_method_get("modified", |_, this| Ok(super::computed::modified(&this.0)));
         f.add_field_method_get("expired", |_, this| Ok(this.0.is_expired()));
         f.add_field_method_get("identity", |lua, this| -> LuaResult<LuaValue> {

@@ -122,7 +122,7 @@ impl SessionCore {
                 let mut st = inst.state_mut();
                 // SQLAlchemy commits the synchronized attributes, which resets the object's
                 // expired flag whatever it loaded
-                st.expired_flag_reset = true;
+                st.set_expired_flag_reset(true);
                 for (i, v) in vals {
                     if !st.loaded.contains(i) {
                         continue;
@@ -199,7 +199,7 @@ impl SessionCore {
         for inst in &partial {
             inst.expire_relationships();
             inst.expire(None);
-            inst.state_mut().queued_modified = false;
+            inst.state_mut().set_queued_modified(false);
             self.modified.borrow_mut().retain(|m| !Rc::ptr_eq(m, inst));
         }
         for k in &keys {
@@ -208,11 +208,11 @@ impl SessionCore {
                 {
                     let mut st = inst.state_mut();
                     st.status = Status::Deleted;
-                    st.changed_while_deleted = false;
-                    st.was_deleted = true;
+                    st.set_changed_while_deleted(false);
+                    st.set_was_deleted(true);
                     // no longer marked for the next flush (SQLAlchemy's
                     // `_remove_newly_deleted` takes it out of the session's deletions)
-                    st.marked_deleted = false;
+                    st.set_marked_deleted(false);
                 }
                 self.deleted.borrow_mut().retain(|d| !Rc::ptr_eq(d, &inst));
                 if let Some(f) = self.frames.borrow_mut().last_mut() {
@@ -271,7 +271,7 @@ impl SessionCore {
                 // expired as a whole (SQLAlchemy's `state.expired`): its key expired with the
                 // rest and no load since; an attribute set after the expiry does not count
                 let expired =
-                    !st.expired_flag_reset && i.mapper.pk.iter().any(|&k| !st.loaded.contains(k));
+                    !st.expired_flag_reset() && i.mapper.pk.iter().any(|&k| !st.loaded.contains(k));
                 i.mapper.isa(mapper) && st.status != Status::Deleted && !expired
             })
             .cloned()

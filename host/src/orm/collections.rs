@@ -130,7 +130,7 @@ impl Instance {
         if let Some(rels) = st.rels.as_mut() {
             rels.iter_mut().for_each(|r| *r = RelState::Unloaded);
         }
-        st.rels_changed = false;
+        st.set_rels_changed(false);
     }
 
     pub fn rel_loaded(&self, r: usize) -> bool {
@@ -191,7 +191,7 @@ impl Instance {
     /// Marks a relationship change for the next flush (queues a persistent object as
     /// modified).
     fn rel_changed(self: &Rc<Self>) {
-        self.state_mut().rels_changed = true;
+        self.state_mut().set_rels_changed(true);
         self.mark_modified();
     }
 
@@ -200,9 +200,9 @@ impl Instance {
     /// that changes nothing.
     fn mark_modified(self: &Rc<Self>) {
         let mut st = self.state_mut();
-        if matches!(st.status, Status::Persistent) && !st.queued_modified {
+        if matches!(st.status, Status::Persistent) && !st.queued_modified() {
             if let Some(s) = st.session.as_ref().and_then(|w| w.upgrade()) {
-                st.queued_modified = true;
+                st.set_queued_modified(true);
                 drop(st);
                 s.queue_modified(self.clone());
             }
@@ -217,7 +217,7 @@ impl Instance {
 /// modified flag that a savepoint rollback reverting the deletion reads (seed 1388); the
 /// flush leaves it out (seed 1384: after a commit that keeps it, `expire_on_commit = false`).
 fn touch_session_of_deleted(mut st: std::cell::RefMut<'_, InstanceState>) {
-    st.changed_while_deleted = true;
+    st.set_changed_while_deleted(true);
     if let Some(s) = st.session.as_ref().and_then(|w| w.upgrade()) {
         drop(st);
         s.touched();
@@ -237,9 +237,9 @@ fn pend(obj: &Rc<Instance>, r: usize, f: impl FnOnce(&mut Collection)) {
     // a pending change makes the object part of the next flush, as SQLAlchemy's pending
     // mutation marks its state modified (it writes nothing of its own)
     let mut st = obj.state_mut();
-    if matches!(st.status, Status::Persistent) && !st.queued_modified {
+    if matches!(st.status, Status::Persistent) && !st.queued_modified() {
         if let Some(s) = st.session.as_ref().and_then(|w| w.upgrade()) {
-            st.queued_modified = true;
+            st.set_queued_modified(true);
             drop(st);
             s.queue_modified(obj.clone());
         }
@@ -280,7 +280,7 @@ pub(crate) fn resync_cleared_keys(
         }
     }
     if stale {
-        inst.state_mut().rels_changed = true;
+        inst.state_mut().set_rels_changed(true);
     }
 }
 
@@ -348,7 +348,7 @@ fn expunge_pending_orphan(child: &Rc<Instance>, owner: &Rc<Instance>) -> Result<
             }
         }
     }
-    child.state_mut().orphaned_outside = true;
+    child.state_mut().set_orphaned_outside(true);
     Ok(())
 }
 
@@ -365,7 +365,7 @@ fn refuse_deleted(parent: &Rc<Instance>, rel: &Relationship, child: &Rc<Instance
     };
     let refused = match child.status() {
         Status::Deleted => true,
-        Status::Detached => child.state().was_deleted,
+        Status::Detached => child.state().was_deleted(),
         _ => child.session().is_some_and(|other| !s.is(&other)),
     };
     if refused {
@@ -560,7 +560,7 @@ impl Events {
                 // reaches its collection
                 let old = super::strategies::many_to_one_in_identity_map(parent, rel).filter(|o| {
                     let st = o.state();
-                    st.expired_flag_reset || o.mapper.pk.iter().all(|&k| st.loaded.contains(k))
+                    st.expired_flag_reset() || o.mapper.pk.iter().all(|&k| st.loaded.contains(k))
                 });
                 // known: the object found, or a NULL key loaded from the row or set (one the
                 // INSERT left NULL without a value is SQLAlchemy's NEVER_SET)

@@ -268,7 +268,7 @@ pub(crate) fn expunge_orphans_outside(session: &SessionCore) -> Result<()> {
         .new
         .borrow()
         .iter()
-        .filter(|i| i.state().orphaned_outside && i.is_orphan())
+        .filter(|i| i.state().orphaned_outside() && i.is_orphan())
         .cloned()
         .collect();
     for inst in &dropped {
@@ -297,7 +297,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         let st = inst.state();
         // an object whose DELETE an earlier flush sent is out of the identity map, so out of
         // SQLAlchemy's flush: its collection saves no one (seed 174)
-        if st.marked_deleted || st.status == Status::Deleted || !st.rels_pending() {
+        if st.marked_deleted() || st.status == Status::Deleted || !st.rels_pending() {
             continue;
         }
         for rel in inst.mapper.relationships.borrow().iter() {
@@ -310,7 +310,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                 st.rels.as_ref().and_then(|v| v.get(rel.index))
             {
                 for child in &c.added {
-                    if child.state().marked_deleted
+                    if child.state().marked_deleted()
                         && !plan.cancelled_deletes.iter().any(|x| Rc::ptr_eq(x, child))
                     {
                         plan.cancelled_deletes.push(child.clone());
@@ -337,7 +337,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
             // an object the flush deletes has no saves: cascade_deletes did its part; one
             // an earlier flush deleted is out of the identity map, so out of SQLAlchemy's
             // flush (its relationships copy no key, write no association row)
-            !st.marked_deleted && st.status != Status::Deleted && st.rels_pending()
+            !st.marked_deleted() && st.status != Status::Deleted && st.rels_pending()
         })
         .cloned()
         .collect();
@@ -485,7 +485,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         .filter(|i| {
             let candidate = {
                 let st = i.state();
-                st.status == Status::Persistent && !st.marked_deleted
+                st.status == Status::Persistent && !st.marked_deleted()
             };
             candidate && i.is_orphan()
         })
@@ -498,8 +498,8 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
     load_for_deletes(session)?;
     cascade_deletes(session, &mut done, &mut nullify, &mut plan)?;
     // a deleted child keeps its key: nothing is copied into a row the flush deletes
-    nullify.retain(|r| !r.child.state().marked_deleted);
-    set.retain(|(_, r)| r.post_update || !r.child.state().marked_deleted);
+    nullify.retain(|r| !r.child.state().marked_deleted());
+    set.retain(|(_, r)| r.post_update || !r.child.state().marked_deleted());
     // SQLAlchemy runs the steps of one level of its sort in the order of their sort keys:
     // when both sides of a pair copy into one row (a child appended to one parent's
     // collection whose many-to-one names another), the later step's key stays
@@ -781,7 +781,7 @@ fn self_ref_m2o_processed(
         .chain(session.modified.borrow().iter())
         .filter(|o| {
             let st = o.state();
-            !st.marked_deleted && st.status != Status::Deleted
+            !st.marked_deleted() && st.status != Status::Deleted
         })
         .any(|o| of_mapper(o) && loaded(o));
     if saved {
@@ -799,7 +799,7 @@ fn self_ref_m2o_processed(
             if let RelState::Collection(c) = d.rel_state(r.index) {
                 if c.items
                     .iter()
-                    .any(|m| of_mapper(m) && !m.state().marked_deleted && loaded(m))
+                    .any(|m| of_mapper(m) && !m.state().marked_deleted() && loaded(m))
                 {
                     return Ok(true);
                 }
@@ -870,7 +870,7 @@ fn cascade_deletes(
                 for child in removed {
                     let st = child.state();
                     if child.has_parent(&rel) == Some(true)
-                        || st.marked_deleted
+                        || st.marked_deleted()
                         || (rel.cascade.delete_orphan
                             && st.status == Status::Persistent
                             && session.owns(&child))
@@ -901,7 +901,7 @@ fn cascade_deletes(
                         // cascade again): a child appended since is saved, its key pointing
                         // at the row this flush deletes
                         continue;
-                    } else if !child.state().marked_deleted {
+                    } else if !child.state().marked_deleted() {
                         nullify.push(SyncRule {
                             child: child.clone(),
                             child_cols: rel.remote_on(&child.mapper),
@@ -934,10 +934,10 @@ impl Plan {
     pub fn clear_changes(&self) {
         for inst in &self.touched {
             let mut st = inst.state_mut();
-            if st.marked_deleted {
+            if st.marked_deleted() {
                 continue;
             }
-            st.rels_changed = false;
+            st.set_rels_changed(false);
             if let Some(rels) = st.rels.as_mut() {
                 for r in rels.iter_mut() {
                     match r {

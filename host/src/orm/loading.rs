@@ -523,7 +523,7 @@ impl SessionCore {
                 if st.status == Status::Deleted {
                     return Ok(None);
                 }
-                !st.expired_flag_reset && mapper.pk.iter().any(|&i| !st.loaded.contains(i))
+                !st.expired_flag_reset() && mapper.pk.iter().any(|&i| !st.loaded.contains(i))
             };
             if !expired {
                 return Ok(Some(inst));
@@ -829,11 +829,11 @@ impl SessionCore {
         let status = inst.status();
         if matches!(status, Status::Transient | Status::Pending) {
             let st = inst.state();
-            let cleared_key = st.key_cleared && inst.mapper.autoincrement == Some(attr);
+            let cleared_key = st.key_cleared() && inst.mapper.autoincrement == Some(attr);
             // pending again with attributes a rollback expired and its key not loaded:
             // SQLAlchemy cannot refresh it (it has no key to load by)
             if status == Status::Pending
-                && st.attrs_expired
+                && st.attrs_expired()
                 && !cleared_key
                 && inst.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
             {
@@ -843,7 +843,7 @@ impl SessionCore {
                     inst.mapper.attr_path(attr)
                 ));
             }
-            if !(status == Status::Transient && st.attrs_expired) || cleared_key {
+            if !(status == Status::Transient && st.attrs_expired()) || cleared_key {
                 return Ok(()); // never loaded: reads as nil
             }
         }

@@ -69,12 +69,12 @@ pub(crate) fn check(
         }
         for inst in session.modified.borrow().iter() {
             let st = inst.state();
-            let deleted = st.marked_deleted;
+            let deleted = st.marked_deleted();
             drop(st);
             push(inst, deleted);
         }
         for rule in plan.rules.iter() {
-            let deleted = rule.child.state().marked_deleted;
+            let deleted = rule.child.state().marked_deleted();
             push(&rule.child, deleted);
         }
     }

@@ -257,11 +257,11 @@ impl SessionCore {
     pub fn add(&self, inst: &Rc<Instance>) -> Result<()> {
         // added again: no longer an orphan to drop at the flush (SQLAlchemy clears the flag
         // of the object added only, not of those its cascade reaches)
-        inst.state_mut().orphaned_outside = false;
+        inst.state_mut().set_orphaned_outside(false);
         // added again after delete(): no longer to delete, as SQLAlchemy's add() takes it
         // out of `deleted` (not for objects its cascade reaches: it stops at those in the
         // session)
-        if self.owns(inst) && inst.state().marked_deleted && inst.status() == Status::Persistent {
+        if self.owns(inst) && inst.state().marked_deleted() && inst.status() == Status::Persistent {
             self.unmark_deleted(inst);
         }
         self.add_one(inst)?;
@@ -314,7 +314,7 @@ impl SessionCore {
                 }
                 self.dispatch(SessionEvent::TransientToPending, Some(inst), None)?;
             }
-            Status::Detached if inst.state().was_deleted => {
+            Status::Detached if inst.state().was_deleted() => {
                 return Err(invalid!(
                     "Instance '{}' has been deleted. Use the make_transient() function to send this object back to the transient state.",
                     inst.describe()
@@ -355,8 +355,8 @@ impl SessionCore {
         // changed while detached (columns, references, a collection's pending changes): it
         // joins the flush, as SQLAlchemy's modified flag brings it into the session's set
         let changed = st.has_changes();
-        if changed && !st.queued_modified {
-            st.queued_modified = true;
+        if changed && !st.queued_modified() {
+            st.set_queued_modified(true);
             drop(st);
             self.modified.borrow_mut().push(inst.clone());
         }
@@ -388,7 +388,7 @@ impl SessionCore {
             }
             _ => {}
         }
-        if inst.state().marked_deleted {
+        if inst.state().marked_deleted() {
             return Ok(());
         }
         // the `delete` cascade marks what goes with the object now, as SQLAlchemy's does
@@ -403,7 +403,7 @@ impl SessionCore {
         for x in &cascaded {
             match x.status() {
                 Status::Persistent if self.owns(x) => self.mark_deleted(x),
-                Status::Detached if x.state().was_deleted => self.attach_deleted(x)?,
+                Status::Detached if x.state().was_deleted() => self.attach_deleted(x)?,
                 Status::Detached => {
                     self.add_one(x)?;
                     self.mark_deleted(x);
@@ -435,7 +435,7 @@ impl SessionCore {
         {
             let mut st = inst.state_mut();
             st.status = Status::Deleted;
-            st.changed_while_deleted = false;
+            st.set_changed_while_deleted(false);
             st.session = Some(self.weak());
         }
         if let Some(f) = self.frames.borrow_mut().last_mut() {
@@ -447,14 +447,14 @@ impl SessionCore {
 
     /// Takes an object out of the deletions of the next flush (see `Plan::cancelled_deletes`).
     pub(crate) fn unmark_deleted(&self, inst: &Rc<Instance>) {
-        inst.state_mut().marked_deleted = false;
+        inst.state_mut().set_marked_deleted(false);
         self.deleted.borrow_mut().retain(|o| !Rc::ptr_eq(o, inst));
     }
 
     pub(crate) fn mark_deleted(&self, inst: &Rc<Instance>) {
         let mut st = inst.state_mut();
-        if !st.marked_deleted {
-            st.marked_deleted = true;
+        if !st.marked_deleted() {
+            st.set_marked_deleted(true);
             drop(st);
             self.deleted.borrow_mut().push(inst.clone());
         }
@@ -560,7 +560,7 @@ impl SessionCore {
             .filter(|i| {
                 let st = i.state();
                 // SQLAlchemy's modified flag: any set, even one that changes nothing
-                st.status == Status::Persistent && !st.marked_deleted
+                st.status == Status::Persistent && !st.marked_deleted()
             })
             .cloned()
             .collect()
@@ -627,7 +627,7 @@ impl SessionCore {
         let key_expired = |i: &Rc<Instance>| {
             let st = i.state();
             st.status == Status::Persistent
-                && !st.marked_deleted
+                && !st.marked_deleted()
                 && i.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
         };
         let mut expired_keys: Vec<Rc<Instance>> = Vec::new();
@@ -949,12 +949,13 @@ impl SessionCore {
                 }
                 let mut st = inst.state_mut();
                 st.status = Status::Persistent;
-                st.was_deleted = false;
-                st.marked_deleted = false;
+                st.set_was_deleted(false);
+                st.set_marked_deleted(false);
                 // not expired by a savepoint's rollback, as in SQLAlchemy, unless it also
                 // had changes (then `updated` holds it) or changed since its DELETE (seeds 1388,
                 // 160: SQLAlchemy's modified flag stays on the deleted state)
-                if std::mem::take(&mut st.changed_while_deleted) {
+                if st.changed_while_deleted() {
+                    st.set_changed_while_deleted(false);
                     drop(st);
                     touched.push(inst);
                 }
@@ -971,20 +972,23 @@ impl SessionCore {
                 {
                     let mut st = inst.state_mut();
                     st.key = None;
-                    st.was_deleted = false;
+                    st.set_was_deleted(false);
                     // SQLAlchemy refuses to flush it again when its key was expired
-                    st.key_expired = inst.mapper.pk.iter().any(|&p| !st.loaded.contains(p));
-                    st.attrs_expired = (0..inst.mapper.attrs.len()).any(|i| !st.loaded.contains(i));
-                    if st.generated_key {
+                    let key_expired = inst.mapper.pk.iter().any(|&p| !st.loaded.contains(p));
+                    st.set_key_expired(key_expired);
+                    let attrs_expired =
+                        (0..inst.mapper.attrs.len()).any(|i| !st.loaded.contains(i));
+                    st.set_attrs_expired(attrs_expired);
+                    if st.generated_key() {
                         if let Some(a) = inst.mapper.autoincrement {
                             if st.loaded.contains(a) {
                                 cleared.insert(Rc::as_ptr(&inst));
                             }
                             st.values[a] = crate::value::Value::Null;
                             st.loaded.remove(a);
-                            st.key_cleared = true;
+                            st.set_key_cleared(true);
                         }
-                        st.generated_key = false;
+                        st.set_generated_key(false);
                     }
                     st.committed.clear();
                 }
@@ -1003,7 +1007,7 @@ impl SessionCore {
         }
         for inst in self.deleted.borrow_mut().drain(..) {
             let mut st = inst.state_mut();
-            st.marked_deleted = false;
+            st.set_marked_deleted(false);
             // changed before delete() reached it (while detached, say, before a delete
             // cascade attached it): SQLAlchemy's modified flag, so a savepoint's rollback
             // expires it whole (seed 591)
@@ -1014,7 +1018,7 @@ impl SessionCore {
             }
         }
         for inst in self.modified.borrow_mut().drain(..) {
-            inst.state_mut().queued_modified = false;
+            inst.state_mut().set_queued_modified(false);
             touched.push(inst);
         }
         touched
@@ -1136,7 +1140,7 @@ impl SessionCore {
         for inst in self.identity.borrow().values() {
             inst.expire(None);
             inst.expire_relationships();
-            inst.state_mut().queued_modified = false;
+            inst.state_mut().set_queued_modified(false);
         }
         self.modified.borrow_mut().clear();
     }
@@ -1202,7 +1206,7 @@ impl SessionCore {
             inst.expire_relationships();
             inst.expire(None);
             for r in &expired {
-                r.state_mut().queued_modified = false;
+                r.state_mut().set_queued_modified(false);
             }
             self.modified
                 .borrow_mut()
@@ -1225,10 +1229,10 @@ impl SessionCore {
         {
             let mut st = inst.state_mut();
             st.status = Status::Deleted;
-            st.changed_while_deleted = false;
-            st.was_deleted = true;
-            st.marked_deleted = false;
-            st.queued_modified = false;
+            st.set_changed_while_deleted(false);
+            st.set_was_deleted(true);
+            st.set_marked_deleted(false);
+            st.set_queued_modified(false);
         }
         self.autobegin();
         if let Some(f) = self.frames.borrow_mut().last_mut() {

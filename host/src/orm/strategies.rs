@@ -229,7 +229,7 @@ impl SessionCore {
                         (
                             st.status == Status::Deleted,
                             !for_flush
-                                && !st.expired_flag_reset
+                                && !st.expired_flag_reset()
                                 && target.pk.iter().any(|&c| !st.loaded.contains(c)),
                         )
                     };

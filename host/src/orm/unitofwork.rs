@@ -238,7 +238,7 @@ fn update_with_events(
     let mapper_id = rows.first().map(|r| r.mapper.id);
     if mapper_id.is_some_and(|m| events::mapper_listens(m, MapperEvent::BeforeUpdate)) {
         for r in rows {
-            if r.status() == Status::Persistent && !r.state().marked_deleted {
+            if r.status() == Status::Persistent && !r.state().marked_deleted() {
                 events::dispatch_mapper(MapperEvent::BeforeUpdate, r, Some(conn), None)?;
             }
         }
@@ -353,7 +353,7 @@ fn value_after(
             let st = inst.state();
             let pos = inst.mapper.pk.iter().position(|&p| p == col);
             let ours = st.status == Status::Persistent
-                && !st.marked_deleted
+                && !st.marked_deleted()
                 && st
                     .session
                     .as_ref()
@@ -396,7 +396,7 @@ fn load_expired_association_objects(session: &SessionCore, plan: &Plan) -> Resul
 fn key_expired_in_flush(i: &Rc<Instance>) -> bool {
     let st = i.state();
     st.status == Status::Persistent
-        && !st.marked_deleted
+        && !st.marked_deleted()
         && i.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
 }
 
@@ -405,7 +405,7 @@ fn key_expired_in_flush(i: &Rc<Instance>) -> bool {
 /// SQLAlchemy, its INSERT is refused rather than written with NULLs.
 fn refuse_expired_key(inst: &Rc<Instance>) -> Result<()> {
     let st = inst.state();
-    if st.key_expired && inst.mapper.pk.iter().any(|&p| !st.loaded.contains(p)) {
+    if st.key_expired() && inst.mapper.pk.iter().any(|&p| !st.loaded.contains(p)) {
         return Err(Error::new(
             ErrorKind::InvalidRequestError,
             format!(
@@ -748,7 +748,7 @@ fn state_levels(
     // state of SQLAlchemy's per-state sort like the others)
     let saved = |i: &Rc<Instance>| {
         i.mapper.table.id == table.id
-            && !i.state().marked_deleted
+            && !i.state().marked_deleted()
             && !done.contains(&Rc::as_ptr(i))
             && !plan.blocked.contains(&Rc::as_ptr(i))
     };
@@ -965,7 +965,7 @@ fn copy_into_table(
         let st = r.child.state();
         r.child.mapper.table.id == table.id
             && matches!(st.status, Status::Pending | Status::Persistent)
-            && !st.marked_deleted
+            && !st.marked_deleted()
     };
     apply_rules(
         plan,
@@ -1351,8 +1351,8 @@ fn write(
             // as SQLAlchemy's modified states are: its row's save comes first)
             st.status == Status::Persistent
                 && st.committed.is_empty()
-                && !st.marked_deleted
-                && !st.rels_changed
+                && !st.marked_deleted()
+                && !st.rels_changed()
                 && !st.has_pending_collection()
         };
         apply_rules(
@@ -1487,7 +1487,7 @@ fn m2o_waits_on(rule: &SyncRule, held: &dyn Fn(&Rc<Instance>) -> bool) -> bool {
         RelState::Scalar(s) => s
             .replaced
             .as_ref()
-            .is_some_and(|r| held(r) && !r.state().marked_deleted),
+            .is_some_and(|r| held(r) && !r.state().marked_deleted()),
         _ => false,
     }
 }
@@ -1647,9 +1647,10 @@ fn apply(
         for out in inserted {
             let inst = out.inst;
             let mut st = inst.state_mut();
-            let was_expired = std::mem::take(&mut st.attrs_expired);
-            st.key_cleared = false;
-            st.orphaned_outside = false;
+            let was_expired = st.attrs_expired();
+            st.set_attrs_expired(false);
+            st.set_key_cleared(false);
+            st.set_orphaned_outside(false);
             for (i, v) in out.assigned {
                 st.values[i] = v;
                 st.loaded.insert(i);
@@ -1657,7 +1658,7 @@ fn apply(
             if let Some((i, id)) = out.generated {
                 st.values[i] = Value::Integer(id);
                 st.loaded.insert(i);
-                st.generated_key = true;
+                st.set_generated_key(true);
             }
             // Every column the INSERT sent is now known; what the database filled in is not.
             // An attribute expired before a rollback made the object transient, and not set
@@ -1708,7 +1709,7 @@ fn apply(
             drop(st);
             if let Some(old) = map.insert(key, inst.clone()) {
                 // (one this flush deletes leaves as deleted, below)
-                if !Rc::ptr_eq(&old, &inst) && !old.state().marked_deleted {
+                if !Rc::ptr_eq(&old, &inst) && !old.state().marked_deleted() {
                     displaced.push(old);
                 }
             }
@@ -1723,9 +1724,9 @@ fn apply(
             }
             let mut st = inst.state_mut();
             st.status = Status::Deleted;
-            st.changed_while_deleted = false;
-            st.was_deleted = true;
-            st.marked_deleted = false;
+            st.set_changed_while_deleted(false);
+            st.set_was_deleted(true);
+            st.set_marked_deleted(false);
             drop(st);
             frame.deleted.push(inst.clone());
         }
@@ -1769,7 +1770,7 @@ fn apply(
             nulls_never_set.remove(*a);
         }
         st.committed.clear();
-        st.queued_modified = false;
+        st.set_queued_modified(false);
         // the changes of a collection not loaded are written (or, for members outside the
         // session, dropped): it loads from the rows from now on, as SQLAlchemy's commit of
         // the state discards its pending mutations
@@ -2032,7 +2033,7 @@ fn load_expired_key(inst: &Rc<Instance>) -> Result<()> {
     let key_expired = {
         let st = inst.state();
         st.status == Status::Persistent
-            && !st.marked_deleted
+            && !st.marked_deleted()
             && mapper.pk.iter().any(|&k| !st.loaded.contains(k))
             && st
                 .committed

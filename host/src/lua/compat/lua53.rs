@@ -16,8 +16,9 @@ pub const PAIRS: bool = true;
 pub const IPAIRS_INDEX: bool = true;
 /// `<` and `<=` call `__lt` / `__le` when one operand is a number.
 pub const MIXED_COMPARE: bool = true;
-/// Tables keyed by pointers (the objects table) use light userdata keys.
-pub const POINTER_KEYS_AS_NUMBERS: bool = false;
+/// The objects table is an array indexed by a slot each instance keeps (`__gc` gives the
+/// slot back).
+pub const SLOT_OBJECTS: bool = true;
 /// Lua limits nested C calls itself: the main thread's stack is enough.
 pub const NATIVE_STACK: Option<usize> = None;
 

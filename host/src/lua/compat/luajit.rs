@@ -17,11 +17,9 @@ pub const PAIRS: bool = false;
 pub const IPAIRS_INDEX: bool = false;
 /// `__lt` / `__le` only between two tables or two userdata.
 pub const MIXED_COMPARE: bool = false;
-/// Tables keyed by pointers (the objects table, one entry per live instance) use the address
-/// as a number: LuaJIT hashes light userdata keys of heap addresses into long collision
-/// chains (measured by callgrind: `lj_obj_equal` was 7% of W2's instructions), while a
-/// number key (exact: addresses are below 2^53) hashes well.
-pub const POINTER_KEYS_AS_NUMBERS: bool = true;
+/// The objects table is an array indexed by a slot each instance keeps (`__gc` gives the
+/// slot back).
+pub const SLOT_OBJECTS: bool = true;
 /// No limit on nested C calls: the binary runs on a 256 MiB stack (reserved, touched only as
 /// deep as a recursion goes), so LuaJIT's own Lua stack limit ends a runaway recursion that
 /// `nested` does not count (about 25 MiB deep in a debug build).

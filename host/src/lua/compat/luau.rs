@@ -19,8 +19,9 @@ pub const PAIRS: bool = false;
 pub const IPAIRS_INDEX: bool = false;
 /// `__lt` / `__le` only between two tables or two userdata.
 pub const MIXED_COMPARE: bool = false;
-/// Tables keyed by pointers (the objects table) use light userdata keys.
-pub const POINTER_KEYS_AS_NUMBERS: bool = false;
+/// The objects table is keyed by the instances' addresses (light userdata): a finalizer
+/// (the destructor given at creation) may not call Lua, so it cannot give a slot back.
+pub const SLOT_OBJECTS: bool = false;
 /// Lua limits nested C calls itself: the main thread's stack is enough.
 pub const NATIVE_STACK: Option<usize> = None;
 

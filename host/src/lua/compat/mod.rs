@@ -11,9 +11,10 @@
 //!   `-- requires: Lua 5.x` first line is compared with (`unmet_requirement`), and all of it
 //!   as a Lua table (`features_table`, the specs' `LUA`);
 //! - the raw C API calls that differ (`new_userdata`: user value slots on 5.4, a destructor
-//!   instead of `__gc` on Luau; `rawgetp` / `rawsetp` of the pointer-keyed objects table:
-//!   number keys on LuaJIT, `POINTER_KEYS_AS_NUMBERS`), all `#[inline(always)]`, so the hot
-//!   paths of `instance.rs` compile to the same calls as before on each version;
+//!   instead of `__gc` on Luau), all `#[inline(always)]`, so the hot paths of `instance.rs`
+//!   compile to the same calls as before on each version; how the objects table finds an
+//!   instance's userdata (`SLOT_OBJECTS`: by a slot kept in the instance, which `__gc`
+//!   gives back; on Luau, whose finalizers cannot call Lua, by its address);
 //! - the sandbox's libraries and its instruction budget (`sandbox_libs`, `set_budget_hook`:
 //!   a count hook; on LuaJIT with the JIT compiler off, since the hook does not fire inside
 //!   compiled traces; on Luau the interrupt callback and Luau's sandbox mode);
@@ -36,41 +37,8 @@ mod version;
 
 pub use version::*;
 
-use std::ffi::{c_int, c_void};
-
-use mlua::ffi;
 #[cfg(not(feature = "luau"))]
 use mlua::Lua;
-
-/// `t[p]` for a table keyed by pointers (`lua_rawgetp` where `POINTER_KEYS_AS_NUMBERS` is
-/// false): pushes the value and returns its type.
-/// # Safety
-/// `l` is a live state with room for two more values; `t` is a table's index.
-#[inline(always)]
-pub unsafe fn rawgetp(l: *mut ffi::lua_State, t: c_int, p: *const c_void) -> c_int {
-    if POINTER_KEYS_AS_NUMBERS {
-        let t = ffi::lua_absindex(l, t);
-        ffi::lua_pushnumber(l, p as usize as ffi::lua_Number);
-        ffi::lua_rawget(l, t)
-    } else {
-        ffi::lua_rawgetp(l, t, p)
-    }
-}
-
-/// `t[p] = v` (the value on the top of the stack, popped) for a table keyed by pointers.
-/// # Safety
-/// As `rawgetp`, with the value on the top of the stack.
-#[inline(always)]
-pub unsafe fn rawsetp(l: *mut ffi::lua_State, t: c_int, p: *const c_void) {
-    if POINTER_KEYS_AS_NUMBERS {
-        let t = ffi::lua_absindex(l, t);
-        ffi::lua_pushnumber(l, p as usize as ffi::lua_Number);
-        ffi::lua_insert(l, -2);
-        ffi::lua_rawset(l, t);
-    } else {
-        ffi::lua_rawsetp(l, t, p)
-    }
-}
 
 /// The largest integer a double holds exactly (and every integer below it).
 pub const MAX_EXACT_DOUBLE_INTEGER: i64 = 1 << 53;

@@ -23,7 +23,7 @@ pub(super) fn post_update(
 ) -> Result<()> {
     for rule in &plan.post_rules {
         let child = &rule.child;
-        if child.state().marked_deleted {
+        if child.state().marked_deleted() {
             continue;
         }
         let mut values = Vec::with_capacity(rule.child_cols.len());
