@@ -4232,3 +4232,34 @@ describe("seeds: a NULL an INSERT left unset", function()
     assert.equal("persistent", state(n))
   end)
 end)
+
+describe("seeds: a savepoint's flush that fails as it registers its objects", function()
+  it("expires whole what it changed, a parent a backref changed included (seed 1400)", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local n = env.Node{ name = "n" }
+    s:add_all({ p, n })
+    s:commit() -- p and n expired
+    s:execute(orm.text("DELETE FROM dc_nodes")) -- n's row is gone
+    local x = env.Node{ name = "x" }
+    local c
+    local ok, err = pcall(s.begin_nested, s, function()
+      x.parent = n -- the backref changes n.children (not loaded); x stays out of the session
+      c = env.Child{ label = "a" }
+      c.parent = p -- and p.children (not loaded)
+      s:add(c)
+    end)
+    -- the flush loads p (c's parent_id), INSERTs c, then reads n's expired key: no row
+    assert.is_false(ok)
+    assert.matches("ObjectDeletedError", tostring(err))
+    assert.equal("transient", state(c))
+    assert.equal("persistent", state(p))
+    -- as SQLAlchemy, whose _register_persistent raised before it marked any object clean:
+    -- p keeps its modified flag and the savepoint's rollback expires it whole
+    assert.is_false(orm.inspect(p).attrs.id.loaded)
+    assert.is_false(orm.inspect(p).attrs.name.loaded)
+    assert.is_false(orm.inspect(n).attrs.name.loaded)
+    assert.equal("p", p.name)
+  end)
+end)
