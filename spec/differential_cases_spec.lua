@@ -4166,3 +4166,46 @@ describe("seeds: a many-to-one set to nil over the nil of the last flush", funct
     assert.is_nil(c.parent_id)
   end)
 end)
+
+describe("seeds: a many-to-one changed through its backref while unloaded", function()
+  it("keeps the old value found without SQL for the save-update cascade (seed 748)", function()
+    -- SQLAlchemy's set records the value it replaced as the committed one; the cascade of a
+    -- later add walks it (get_all_pending), and brings it into the new session
+    local env = setup({ autoflush = false })
+    local s1 = env.s
+    local a = env.Node{ name = "a" }
+    s1:add(a)
+    local b = env.Node{ name = "b" }
+    b.parent = a
+    s1:add(b)
+    s1:commit()
+    a.children:remove(b) -- loads b's row: b.parent (a) is found in the identity map
+    s1:close()
+    local s2 = orm.Session(env.engine)
+    local c = env.Node{ name = "c" }
+    c.parent = b
+    s2:add(c)
+    assert.equal("persistent", state(b))
+    assert.equal("persistent", state(a))
+  end)
+
+  it("also when the backref of an append replaces it", function()
+    local env = setup()
+    local s = env.s
+    local p0, p1 = env.Parent{ name = "p0" }, env.Parent{ name = "p1" }
+    local c = env.Child{ label = "c", parent = p0 }
+    s:add(p0)
+    s:add(p1)
+    s:add(c)
+    s:commit()
+    local _ = c.label
+    _ = p0.name
+    _ = p1.children
+    p1.children:append(c) -- c.parent unloaded: its old value p0 comes from the identity map
+    s:close()
+    local s2 = orm.Session(env.engine)
+    s2:add(c)
+    assert.equal("persistent", state(p1))
+    assert.equal("persistent", state(p0))
+  end)
+end)
