@@ -4209,3 +4209,42 @@ describe("seeds: a many-to-one changed through its backref while unloaded", func
     assert.equal("persistent", state(p0))
   end)
 end)
+
+describe("seeds: a NULL an INSERT left unset, set afterwards", function()
+  -- SQLAlchemy's INSERT does not put such a column in the object's __dict__: setting it,
+  -- nil included, is a change (committed NO_VALUE) that the flush UPDATEs
+  local function updates(env)
+    local n = { 0 }
+    orm.event.listen(env.engine, "before_cursor_execute", function(_, _, sql)
+      if sql:find("^UPDATE") then n[1] = n[1] + 1 end
+    end)
+    return n
+  end
+
+  it("is written by the next flush when the program sets it to nil", function()
+    local env = setup()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    s:add(c)
+    s:flush()
+    local n = updates(env)
+    c.parent_id = nil
+    s:flush()
+    assert.equal(1, n[1])
+  end)
+
+  it("is written when the many-to-one set to nil copies NULL into it (seed 781)", function()
+    local env = setup()
+    local s1 = env.s
+    local a = env.Node{ name = "a" }
+    s1:add(a)
+    s1:flush() -- INSERTs a (parent_id left NULL)
+    s1:close() -- rolls the INSERT back; a stays detached with its key
+    a.parent = nil
+    local s2 = orm.Session(env.engine)
+    s2:add(a)
+    local ok, err = pcall(s2.flush, s2) -- UPDATE of a row that is gone
+    assert.is_false(ok)
+    assert.matches("StaleDataError", tostring(err))
+  end)
+end)

@@ -546,7 +546,11 @@ impl Instance {
                 st.stale_props(self.mapper.attrs.len());
             }
             if !st.committed.iter().any(|(a, _)| *a == i) {
-                let old = st.loaded.contains(i).then(|| st.values[i].clone());
+                // a NULL an INSERT left unset is not in SQLAlchemy's `__dict__`: its committed
+                // value is NO_VALUE, so setting it (nil included) is a change the flush
+                // writes (seed 781)
+                let old = (st.loaded.contains(i) && !st.nulls_never_set.contains(i))
+                    .then(|| st.values[i].clone());
                 st.committed.push((i, old));
             }
             if !st.queued_modified {

@@ -1508,15 +1508,19 @@ fn taken_by_another_parent(plan: &Plan, rule: &SyncRule) -> bool {
 /// Sets key column `c` of `child` to `v` unless it holds `v` already, recording the old
 /// state so that a failed flush can put it back.
 fn set_key_column(undo: &mut Undo, child: &Rc<Instance>, c: usize, v: Value) {
-    let (old, loaded, had) = {
+    let (old, loaded, had, never_set) = {
         let st = child.state();
+        let had = st.committed.iter().any(|(a, _)| *a == c);
         (
             st.values[c].clone(),
             st.loaded.contains(c),
-            st.committed.iter().any(|(a, _)| *a == c),
+            had,
+            !had && st.nulls_never_set.contains(c),
         )
     };
-    if loaded && old == v {
+    // a NULL an INSERT left unset is not in SQLAlchemy's `__dict__`: its sync sets it, a
+    // change the UPDATE writes (seed 781: the row is gone, StaleDataError)
+    if loaded && old == v && !never_set {
         return;
     }
     undo.fks.push((child.clone(), c, old, loaded, had));
@@ -1755,6 +1759,11 @@ fn apply(
     }
     for inst in session.modified.borrow_mut().drain(..) {
         let mut st = inst.state_mut();
+        // what was set is in SQLAlchemy's `__dict__` now, NULL or not
+        let set: Vec<usize> = st.committed.iter().map(|(a, _)| *a).collect();
+        for a in set {
+            st.nulls_never_set.remove(a);
+        }
         st.committed.clear();
         st.queued_modified = false;
         // the changes of a collection not loaded are written (or, for members outside the
