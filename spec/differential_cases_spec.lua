@@ -4286,3 +4286,27 @@ describe("seeds: a generated key expired before the rollback that made the objec
     assert.is_nil(a.id)
   end)
 end)
+
+describe("seeds: a NULL the program set before the INSERT, set again", function()
+  -- set before the INSERT, the column is in SQLAlchemy's __dict__: nil again is no change
+  it("is no change, by the program or by a many-to-one set to nil (seed 78)", function()
+    local env = setup()
+    local s = env.s
+    local updates = 0
+    orm.event.listen(env.engine, "before_cursor_execute", function(_, _, sql)
+      if sql:find("^UPDATE") then updates = updates + 1 end
+    end)
+    local c = env.Child{ label = "c" }
+    c.parent_id = nil
+    s:add(c)
+    local n = env.Node{ name = "n" }
+    n.parent = nil
+    s:add(n)
+    s:flush()
+    c.parent_id = nil
+    n.parent = nil
+    s:flush()
+    assert.equal(0, updates)
+    assert.is_false(orm.inspect(c).modified)
+  end)
+end)

@@ -560,6 +560,9 @@ impl Instance {
                 }
             }
         }
+        // set, it is in SQLAlchemy's `__dict__` (a persistent object's committed value above
+        // keeps that it was not)
+        st.nulls_never_set.remove(i);
         st.values[i] = value;
         st.loaded.insert(i);
         true

@@ -207,6 +207,7 @@ fn insert_with_events(
                     st.values[i].clone(),
                     st.loaded.contains(i),
                     false,
+                    false,
                 ));
                 st.values[i] = Value::Integer(id);
                 st.loaded.insert(i);
@@ -273,8 +274,9 @@ fn delete_with_events(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance
 /// Foreign key values the flush wrote into objects, to put back if it fails.
 #[derive(Default)]
 struct Undo {
-    /// (object, attribute, old value, was loaded, had a committed entry)
-    fks: Vec<(Rc<Instance>, usize, Value, bool, bool)>,
+    /// (object, attribute, old value, was loaded, had a committed entry, was a NULL an
+    /// INSERT left unset)
+    fks: Vec<(Rc<Instance>, usize, Value, bool, bool, bool)>,
 }
 
 impl Undo {
@@ -293,7 +295,7 @@ impl Undo {
                 rolled_back.extend(f.inserted.iter().map(Rc::as_ptr));
             }
         }
-        for (inst, i, old, loaded, had_committed) in self.fks.into_iter().rev() {
+        for (inst, i, old, loaded, had_committed, never_set) in self.fks.into_iter().rev() {
             let mut st = inst.state_mut();
             // a pending object keeps the foreign keys the failed flush copied into it, as
             // SQLAlchemy leaves them (the next flush copies them again from the references),
@@ -313,6 +315,9 @@ impl Undo {
             }
             if !had_committed {
                 st.committed.retain(|(a, _)| *a != i);
+            }
+            if never_set {
+                st.nulls_never_set.insert(i);
             }
         }
     }
@@ -1523,7 +1528,8 @@ fn set_key_column(undo: &mut Undo, child: &Rc<Instance>, c: usize, v: Value) {
     if loaded && old == v && !never_set {
         return;
     }
-    undo.fks.push((child.clone(), c, old, loaded, had));
+    undo.fks
+        .push((child.clone(), c, old, loaded, had, never_set));
     child.set(c, v);
 }
 
@@ -1665,6 +1671,10 @@ fn apply(
             // An attribute expired before a rollback made the object transient, and not set
             // since, stays expired (SQLAlchemy's INSERT leaves its expired attributes so).
             let ncols = inst.mapper.attrs.len();
+            // NULLs the program set (or the INSERT's defaults assigned) are in SQLAlchemy's
+            // `__dict__`; the others it never set (seed 78: a column set to nil before the
+            // INSERT, set to nil again after it, is no change)
+            let set_before = st.loaded.clone();
             let still_expired: Vec<usize> = if was_expired {
                 (0..ncols).filter(|&i| !st.loaded.contains(i)).collect()
             } else {
@@ -1677,7 +1687,10 @@ fn apply(
                 st.loaded.remove(i);
             }
             let nulls: Vec<usize> = (0..st.values.len())
-                .filter(|&i| st.values[i].is_null())
+                .filter(|&i| {
+                    st.values[i].is_null()
+                        && (!set_before.contains(i) || st.nulls_never_set.contains(i))
+                })
                 .collect();
             st.nulls_never_set.clear();
             for i in nulls {
@@ -1759,11 +1772,6 @@ fn apply(
     }
     for inst in session.modified.borrow_mut().drain(..) {
         let mut st = inst.state_mut();
-        // what was set is in SQLAlchemy's `__dict__` now, NULL or not
-        let set: Vec<usize> = st.committed.iter().map(|(a, _)| *a).collect();
-        for a in set {
-            st.nulls_never_set.remove(a);
-        }
         st.committed.clear();
         st.queued_modified = false;
         // the changes of a collection not loaded are written (or, for members outside the
