@@ -1205,31 +1205,6 @@ fn a_session_does_not_keep_its_connection_checked_out() {
     assert!(s.bound_connection().is_none());
 }
 
-/// The rollback clears a generated key the object holds; one that was expired stays expired
-/// (SQLAlchemy's `__dict__` does not hold it either): reading it raises, as SQLAlchemy's
-/// refresh of an object without a session, then without a key, does (difftest seed 644).
-#[test]
-fn rollback_leaves_an_expired_generated_key_expired() {
-    let f = Fixture::new();
-    let s = f.session();
-    let u = f.user("ed", "ed@x");
-    s.add(&u).unwrap();
-    s.flush().unwrap();
-    s.expire(&u, Some(&[attr(&u, "id")])).unwrap();
-    s.rollback().unwrap();
-    assert_eq!(u.status(), Status::Transient);
-    assert_eq!(
-        try_get(&u, "id").unwrap_err().kind,
-        ErrorKind::DetachedInstanceError
-    );
-    s.add(&u).unwrap();
-    assert_eq!(
-        try_get(&u, "id").unwrap_err().kind,
-        ErrorKind::InvalidRequestError
-    );
-    assert_eq!(get(&u, "name"), text("ed"), "the other values are kept");
-}
-
 /// A backref that sets an unloaded many-to-one records the old value it finds without SQL
 /// (the identity map's object) as the one it replaced, as SQLAlchemy's committed state
 /// does: the save-update cascade of a later add walks it (difftest seed 748).

@@ -976,16 +976,13 @@ impl SessionCore {
                     st.key_expired = inst.mapper.pk.iter().any(|&p| !st.loaded.contains(p));
                     st.attrs_expired = (0..inst.mapper.attrs.len()).any(|i| !st.loaded.contains(i));
                     if st.generated_key {
-                        // the contract clears a key the object holds; an expired one is not
-                        // held (not in SQLAlchemy's `__dict__`): it stays expired, and
-                        // reading it raises as SQLAlchemy's refresh does (seed 644)
                         if let Some(a) = inst.mapper.autoincrement {
                             if st.loaded.contains(a) {
                                 cleared.insert(Rc::as_ptr(&inst));
-                                st.values[a] = crate::value::Value::Null;
-                                st.loaded.remove(a);
-                                st.key_cleared = true;
                             }
+                            st.values[a] = crate::value::Value::Null;
+                            st.loaded.remove(a);
+                            st.key_cleared = true;
                         }
                         st.generated_key = false;
                     }
