@@ -4272,3 +4272,25 @@ describe("seeds: a NULL the program set before the INSERT, set again", function(
     assert.is_false(orm.inspect(c).modified)
   end)
 end)
+
+describe("seeds: a change to an object whose DELETE was flushed", function()
+  it("leaves the session clean: a flush after a failed one is a no-op (seed 1192)", function()
+    -- the object has left the identity map; SQLAlchemy's flush of a clean session returns
+    -- before it looks at the transaction the failed flush rolled back
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit()
+    s:close()
+    local s2 = orm.Session(env.engine, { expire_on_commit = false })
+    s2:delete(p)
+    s2:commit()
+    assert.equal("deleted", state(p))
+    s2:add(env.Child{}) -- label NOT NULL
+    assert.has_error(function() s2:flush() end)
+    p.name = "x"
+    s2:flush()
+    assert.equal("deleted", state(p))
+  end)
+end)

@@ -569,10 +569,18 @@ impl SessionCore {
         self.deleted.borrow().clone()
     }
 
+    /// Not clean, as SQLAlchemy's `_is_clean`: new objects, objects marked for deletion, or
+    /// modified objects of the identity map. An object whose DELETE was flushed has left the
+    /// identity map: its changes since do not count (seed 1192: a flush after a failed one
+    /// is a no-op, not PendingRollbackError).
     pub fn has_pending_changes(&self) -> bool {
         !self.new.borrow().is_empty()
             || !self.deleted.borrow().is_empty()
-            || !self.modified.borrow().is_empty()
+            || self
+                .modified
+                .borrow()
+                .iter()
+                .any(|i| i.status() != Status::Deleted)
     }
 
     // ---- flush, autoflush ------------------------------------------------------------
