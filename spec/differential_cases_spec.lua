@@ -4294,3 +4294,28 @@ describe("seeds: a change to an object whose DELETE was flushed", function()
     assert.equal("deleted", state(p))
   end)
 end)
+
+describe("seeds: a pending object whose key a rollback left expired, among a table's updates", function()
+  it("is refused before the table's UPDATEs, as SQLAlchemy's save reads the keys first (seed 1082)", function()
+    local env = setup()
+    local s = env.s
+    local a = env.Child{ label = "a" }
+    s:add(a)
+    s:commit()
+    local b = env.Child{ label = "b" }
+    s:add(b)
+    s:flush()
+    s:expire(b)
+    s:rollback() -- b transient again, its key expired
+    s:add(b)
+    a.label = "a2"
+    local updates = 0
+    orm.event.listen(env.engine, "before_cursor_execute", function(_, _, sql)
+      if sql:find("^UPDATE") then updates = updates + 1 end
+    end)
+    local ok, err = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("InvalidRequestError", err.kind)
+    assert.equal(0, updates)
+  end)
+end)

@@ -1120,6 +1120,12 @@ fn insert_in_dependency_order(
                 }
                 continue;
             }
+            // as SQLAlchemy's save_obj, whose organizing of the mapper's states reads each
+            // pending object's key before any statement of the table: a key a rollback left
+            // expired is refused before the table's UPDATEs too (seed 1082)
+            for inst in &remaining[t] {
+                refuse_expired_key(inst)?;
+            }
             // as SQLAlchemy's save_obj: a table's UPDATEs go before its INSERTs (an old row
             // gives up a unique key the new one takes), except rows whose new foreign key
             // waits for a parent not inserted yet
@@ -1388,6 +1394,14 @@ fn write(
         // no relationship work: as SQLAlchemy's save_obj, a table's UPDATEs go before its
         // INSERTs (an old row gives up a unique key the new one takes), table by table
         for table in &order {
+            let rows: Vec<&Rc<Instance>> = new
+                .iter()
+                .filter(|i| i.mapper.table.id == table.id)
+                .collect();
+            // SQLAlchemy's save_obj reads the pending objects' keys first (seed 1082)
+            for inst in &rows {
+                refuse_expired_key(inst)?;
+            }
             let modified: Vec<Rc<Instance>> = session
                 .modified
                 .borrow()
@@ -1399,14 +1413,7 @@ fn write(
                 let rows: Vec<&Rc<Instance>> = modified.iter().collect();
                 update_with_events(conn, table, &rows, &mut updated)?;
             }
-            let rows: Vec<&Rc<Instance>> = new
-                .iter()
-                .filter(|i| i.mapper.table.id == table.id)
-                .collect();
             if !rows.is_empty() {
-                for inst in &rows {
-                    refuse_expired_key(inst)?;
-                }
                 insert_with_events(conn, table, &rows, &mut inserted, undo)?;
             }
         }
