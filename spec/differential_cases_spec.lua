@@ -4344,3 +4344,29 @@ describe("seeds: a delete that a self-referential collection cancels", function(
     assert.equal(0, #b.children:all())
   end)
 end)
+
+describe("seeds: a delete cascade reaching an object whose deletion was committed", function()
+  it("refuses it when another object of the session holds its key now (seed 1459)", function()
+    -- SQLAlchemy's _delete_impl adds it to the identity map, which refuses a second object
+    -- with the key (SQLite gave the deleted row's id to a new row)
+    local env = setup()
+    local s = env.s
+    local c = env.Child{ label = "a" }
+    s:add(c)
+    s:commit()
+    s:delete(c)
+    s:commit() -- c detached, its row gone
+    local p = env.Parent{ name = "p" }
+    p.children:append(c)
+    local s2 = orm.Session(env.engine, { expire_on_commit = false })
+    local c2 = env.Child{ label = "c" }
+    c2.parent = p
+    assert.has_error(function() s2:add(c2) end) -- the cascade refuses c ("has been deleted")
+    s2:flush() -- p and c2 inserted; c2 takes c's id
+    assert.equal(c.id, c2.id)
+    local ok, err = pcall(s2.delete, s2, p)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("already present in this session", 1, true))
+    assert.equal("detached", state(c))
+  end)
+end)

@@ -432,6 +432,23 @@ impl SessionCore {
             self.check_usable()?;
         }
         self.autobegin();
+        // SQLAlchemy's `_delete_impl` adds it to the identity map, which refuses it when
+        // another object holds its key (a row that took the key since: seed 1459)
+        let key = inst.state().key.clone();
+        if let Some(key) = key {
+            if self
+                .identity
+                .borrow()
+                .get(&key)
+                .is_some_and(|existing| !Rc::ptr_eq(existing, inst))
+            {
+                return Err(invalid!(
+                    "Can't attach instance {}; another instance with key {:?} is already present in this session",
+                    inst.describe(),
+                    key.values()
+                ));
+            }
+        }
         {
             let mut st = inst.state_mut();
             st.status = Status::Deleted;
