@@ -217,17 +217,7 @@ ORACLE_TOLERANCES = [_m2o_loaded_for_first_deleted_state]
 # name -> {"item": issue item or NEW, "exclude": generator features left out while it is
 # open, "tolerate": a function (sa_obs, lua_obs) that edits the lua observation in place to
 # forgive exactly this difference, or None}
-KNOWN_OPEN = {
-    # Item 2: savepoints ending in an error. The whole-object expiry of what SQLAlchemy's
-    # modified flag marks is fixed (ninth session: seeds 26, 69, 160, 591, 672);
-    # still open with nested_fail at 200 ops: seeds 644, 748, 781 (not
-    # analysed; docs/TESTING.md, Open divergences). Remove this entry when they are.
-    "SAVEPOINT_ROLLBACK_KEEPS_RELATIONSHIPS": {
-        "item": "issue item 2 (divergences.md D5)",
-        "exclude": ["nested_fail"],
-        "tolerate": None,
-    },
-}
+KNOWN_OPEN = {}
 
 
 def exclusions(names, db):

@@ -311,10 +311,13 @@ class Runner:
             return None
         if k == "read":
             o = self.obj(op["h"])
-            if op["attr"] == "id" and inspect(o).transient and "id" not in inspect(o).dict:
+            st = inspect(o)
+            if op["attr"] == "id" and (st.transient or st.pending) and "id" not in st.dict:
                 # KEY_CLEARED_AFTER_ROLLBACK: the key a rollback cleared reads as nil in
                 # lualchemy, also where SQLAlchemy expired it (it raises there: no session
-                # to load it from; the other expired attributes raise on both sides)
+                # to load it from; the other expired attributes raise on both sides), and
+                # still once the object is added again, until its INSERT (SQLAlchemy raises
+                # "cannot be refreshed", as for its other expired attributes: seed 644)
                 return None
             v = getattr(o, op["attr"])
             if op["attr"] in ("children", "tags"):

@@ -4263,3 +4263,207 @@ describe("seeds: a savepoint's flush that fails as it registers its objects", fu
     assert.equal("p", p.name)
   end)
 end)
+
+describe("seeds: a many-to-one changed through its backref while unloaded", function()
+  it("keeps the old value found without SQL for the save-update cascade (seed 748)", function()
+    -- SQLAlchemy's set records the value it replaced as the committed one; the cascade of a
+    -- later add walks it (get_all_pending), and brings it into the new session
+    local env = setup({ autoflush = false })
+    local s1 = env.s
+    local a = env.Node{ name = "a" }
+    s1:add(a)
+    local b = env.Node{ name = "b" }
+    b.parent = a
+    s1:add(b)
+    s1:commit()
+    a.children:remove(b) -- loads b's row: b.parent (a) is found in the identity map
+    s1:close()
+    local s2 = orm.Session(env.engine)
+    local c = env.Node{ name = "c" }
+    c.parent = b
+    s2:add(c)
+    assert.equal("persistent", state(b))
+    assert.equal("persistent", state(a))
+  end)
+
+  it("also when the backref of an append replaces it", function()
+    local env = setup()
+    local s = env.s
+    local p0, p1 = env.Parent{ name = "p0" }, env.Parent{ name = "p1" }
+    local c = env.Child{ label = "c", parent = p0 }
+    s:add(p0)
+    s:add(p1)
+    s:add(c)
+    s:commit()
+    local _ = c.label
+    _ = p0.name
+    _ = p1.children
+    p1.children:append(c) -- c.parent unloaded: its old value p0 comes from the identity map
+    s:close()
+    local s2 = orm.Session(env.engine)
+    s2:add(c)
+    assert.equal("persistent", state(p1))
+    assert.equal("persistent", state(p0))
+  end)
+end)
+
+describe("seeds: a NULL an INSERT left unset, set afterwards", function()
+  -- SQLAlchemy's INSERT does not put such a column in the object's __dict__: setting it,
+  -- nil included, is a change (committed NO_VALUE) that the flush UPDATEs
+  local function updates(env)
+    local n = { 0 }
+    orm.event.listen(env.engine, "before_cursor_execute", function(_, _, sql)
+      if sql:find("^UPDATE") then n[1] = n[1] + 1 end
+    end)
+    return n
+  end
+
+  it("is written by the next flush when the program sets it to nil", function()
+    local env = setup()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    s:add(c)
+    s:flush()
+    local n = updates(env)
+    c.parent_id = nil
+    s:flush()
+    assert.equal(1, n[1])
+  end)
+
+  it("is written when the many-to-one set to nil copies NULL into it (seed 781)", function()
+    local env = setup()
+    local s1 = env.s
+    local a = env.Node{ name = "a" }
+    s1:add(a)
+    s1:flush() -- INSERTs a (parent_id left NULL)
+    s1:close() -- rolls the INSERT back; a stays detached with its key
+    a.parent = nil
+    local s2 = orm.Session(env.engine)
+    s2:add(a)
+    local ok, err = pcall(s2.flush, s2) -- UPDATE of a row that is gone
+    assert.is_false(ok)
+    assert.matches("StaleDataError", tostring(err))
+  end)
+end)
+
+describe("seeds: a NULL the program set before the INSERT, set again", function()
+  -- set before the INSERT, the column is in SQLAlchemy's __dict__: nil again is no change
+  it("is no change, by the program or by a many-to-one set to nil (seed 78)", function()
+    local env = setup()
+    local s = env.s
+    local updates = 0
+    orm.event.listen(env.engine, "before_cursor_execute", function(_, _, sql)
+      if sql:find("^UPDATE") then updates = updates + 1 end
+    end)
+    local c = env.Child{ label = "c" }
+    c.parent_id = nil
+    s:add(c)
+    local n = env.Node{ name = "n" }
+    n.parent = nil
+    s:add(n)
+    s:flush()
+    c.parent_id = nil
+    n.parent = nil
+    s:flush()
+    assert.equal(0, updates)
+    assert.is_false(orm.inspect(c).modified)
+  end)
+end)
+
+describe("seeds: a change to an object whose DELETE was flushed", function()
+  it("leaves the session clean: a flush after a failed one is a no-op (seed 1192)", function()
+    -- the object has left the identity map; SQLAlchemy's flush of a clean session returns
+    -- before it looks at the transaction the failed flush rolled back
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:commit()
+    s:close()
+    local s2 = orm.Session(env.engine, { expire_on_commit = false })
+    s2:delete(p)
+    s2:commit()
+    assert.equal("deleted", state(p))
+    s2:add(env.Child{}) -- label NOT NULL
+    assert.has_error(function() s2:flush() end)
+    p.name = "x"
+    s2:flush()
+    assert.equal("deleted", state(p))
+  end)
+end)
+
+describe("seeds: a pending object whose key a rollback left expired, among a table's updates", function()
+  it("is refused before the table's UPDATEs, as SQLAlchemy's save reads the keys first (seed 1082)", function()
+    local env = setup()
+    local s = env.s
+    local a = env.Child{ label = "a" }
+    s:add(a)
+    s:commit()
+    local b = env.Child{ label = "b" }
+    s:add(b)
+    s:flush()
+    s:expire(b)
+    s:rollback() -- b transient again, its key expired
+    s:add(b)
+    a.label = "a2"
+    local updates = 0
+    orm.event.listen(env.engine, "before_cursor_execute", function(_, _, sql)
+      if sql:find("^UPDATE") then updates = updates + 1 end
+    end)
+    local ok, err = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("InvalidRequestError", err.kind)
+    assert.equal(0, updates)
+  end)
+end)
+
+describe("seeds: a delete that a self-referential collection cancels", function()
+  it("has loaded the object's own collection first (seed 1005)", function()
+    -- SQLAlchemy's preprocess of Node.children presorts the deleted objects (loading their
+    -- children, to update) before the saved ones, whose gained member cancels the delete
+    local env = setup()
+    local s1 = env.s
+    local a = env.Node{ name = "a" }
+    s1:add(a)
+    s1:commit()
+    s1:close()
+    local s2 = orm.Session(env.engine)
+    local b = env.Node{ name = "b" }
+    b.parent = a
+    s2:add(b)
+    s2:flush()
+    s2:expire(b, { "parent_id", "parent" })
+    b.parent = a -- its old value unknown: a's collection gains it again
+    s2:delete(b)
+    s2:flush()
+    assert.equal("persistent", state(b))
+    assert.is_true(orm.inspect(b).attrs.children.loaded)
+    assert.equal(0, #b.children:all())
+  end)
+end)
+
+describe("seeds: a delete cascade reaching an object whose deletion was committed", function()
+  it("refuses it when another object of the session holds its key now (seed 1459)", function()
+    -- SQLAlchemy's _delete_impl adds it to the identity map, which refuses a second object
+    -- with the key (SQLite gave the deleted row's id to a new row)
+    local env = setup()
+    local s = env.s
+    local c = env.Child{ label = "a" }
+    s:add(c)
+    s:commit()
+    s:delete(c)
+    s:commit() -- c detached, its row gone
+    local p = env.Parent{ name = "p" }
+    p.children:append(c)
+    local s2 = orm.Session(env.engine, { expire_on_commit = false })
+    local c2 = env.Child{ label = "c" }
+    c2.parent = p
+    assert.has_error(function() s2:add(c2) end) -- the cascade refuses c ("has been deleted")
+    s2:flush() -- p and c2 inserted; c2 takes c's id
+    assert.equal(c.id, c2.id)
+    local ok, err = pcall(s2.delete, s2, p)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("already present in this session", 1, true))
+    assert.equal("detached", state(c))
+  end)
+end)

@@ -1204,3 +1204,45 @@ fn a_session_does_not_keep_its_connection_checked_out() {
     let _next = f.engine.connect().unwrap();
     assert!(s.bound_connection().is_none());
 }
+
+/// A backref that sets an unloaded many-to-one records the old value it finds without SQL
+/// (the identity map's object) as the one it replaced, as SQLAlchemy's committed state
+/// does: the save-update cascade of a later add walks it (difftest seed 748).
+#[test]
+fn a_backref_set_of_an_unloaded_many_to_one_records_the_object_it_replaced() {
+    use lualchemy::orm::collections::{Events, RelState};
+    let db = Db::empty();
+    let (users, posts) = linked_models(&db, "Br");
+    db.create_all();
+    let s = db.session();
+    let (u0, u1) = (
+        lualchemy::orm::Instance::new(&users),
+        lualchemy::orm::Instance::new(&users),
+    );
+    let p = lualchemy::orm::Instance::new(&posts);
+    let rel = users.relationship("posts").unwrap();
+    let author = rel.reverse().unwrap();
+    Events.append(&u0, &rel, &p).unwrap();
+    s.add(&u0).unwrap();
+    s.add(&u1).unwrap();
+    s.commit().unwrap();
+    // loaded again (the many-to-one stays unloaded), then moved to u1 through its posts
+    let _ = get(&p, "user_id");
+    let _ = get(&u0, "id");
+    let _ = get(&u1, "id");
+    assert!(!p.rel_loaded(author.index));
+    Events.append(&u1, &rel, &p).unwrap();
+    match p.rel_state(author.index) {
+        RelState::Scalar(r) => {
+            assert!(r.value.is_some_and(|v| Rc::ptr_eq(&v, &u1)));
+            assert!(r.replaced.is_some_and(|v| Rc::ptr_eq(&v, &u0)));
+        }
+        _ => panic!("the reference is set"),
+    }
+    // detached, p brings both into another session
+    s.close();
+    let s2 = db.session();
+    s2.add(&p).unwrap();
+    assert_eq!(u1.status(), Status::Persistent);
+    assert_eq!(u0.status(), Status::Persistent);
+}

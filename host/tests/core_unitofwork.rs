@@ -964,3 +964,23 @@ fn a_commit_whose_flush_fails_leaves_the_session_pending_rollback() {
     s.commit().unwrap();
     assert_eq!(f.count("users"), 1);
 }
+
+/// A column an INSERT left NULL is not in SQLAlchemy's `__dict__`: setting it, to NULL too,
+/// is a change (its committed value is NO_VALUE) the next flush writes (difftest seed 781).
+#[test]
+fn a_null_the_insert_left_unset_set_to_null_is_written() {
+    let f = Fixture::new();
+    let s = f.session();
+    let u = f.user("ed", "ed@x");
+    s.add(&u).unwrap();
+    s.flush().unwrap();
+    set(&u, "age", Value::Null);
+    assert!(u.is_modified());
+    f.capture.clear();
+    s.flush().unwrap();
+    assert_eq!(only(&f.capture.take(), "UPDATE").len(), 1);
+    // written once: set to NULL again, it is a NULL like any other
+    set(&u, "age", Value::Null);
+    s.flush().unwrap();
+    assert!(only(&f.capture.take(), "UPDATE").is_empty());
+}

@@ -1074,6 +1074,18 @@ impl Events {
                 old.clone(),
                 initiator,
             )?;
+            if !loaded && old.is_some() {
+                // the old value found without SQL is what SQLAlchemy's set records as the
+                // committed one: a later save-update cascade walks it (seed 748)
+                obj.with_rel(rev.index, |s| {
+                    *s = RelState::Scalar(ScalarRef {
+                        value: old.clone(),
+                        changed: false,
+                        replaced: None,
+                        key_cleared: false,
+                    })
+                });
+            }
             put_scalar(obj, rev.index, Some(parent.clone()));
             if let Some(o) = &old {
                 o.set_has_parent(rev, obj, false);
@@ -1177,7 +1189,21 @@ impl Events {
                             });
                             false
                         }
-                        _ => true,
+                        // the parent itself, found without SQL: SQLAlchemy's set records it
+                        // as the committed value it replaces, which a later save-update
+                        // cascade walks (get_all_pending; seed 748)
+                        Some(old) => {
+                            obj.with_rel(rev.index, |s| {
+                                *s = RelState::Scalar(ScalarRef {
+                                    value: old,
+                                    changed: false,
+                                    replaced: None,
+                                    key_cleared: false,
+                                })
+                            });
+                            true
+                        }
+                        None => true,
                     }
                 }
                 RelState::Unloaded | RelState::Deferred(..) => false,

@@ -287,6 +287,9 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
     // when the program (not a backref) links objects; a related object that is not in the
     // session when the flush runs is left out, its key not copied
     expunge_orphans_outside(session)?;
+    // cancelled deletes of the cancelling one-to-many's own mapper, with its index: that
+    // relationship's preprocess (and those declared before it) ran its deletes first
+    let mut read_before_cancel: Vec<(Rc<Instance>, usize)> = Vec::new();
     // members a saved parent's one-to-many gained are saved, whatever delete() said
     for inst in session
         .new
@@ -314,6 +317,9 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                         && !plan.cancelled_deletes.iter().any(|x| Rc::ptr_eq(x, child))
                     {
                         plan.cancelled_deletes.push(child.clone());
+                        if Rc::ptr_eq(&child.mapper, &inst.mapper) {
+                            read_before_cancel.push((child.clone(), rel.index));
+                        }
                     }
                 }
             }
@@ -321,6 +327,12 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
     }
     for child in &plan.cancelled_deletes {
         m2o_read_before_cancel(child)?;
+        if let Some((_, upto)) = read_before_cancel
+            .iter()
+            .find(|(x, _)| Rc::ptr_eq(x, child))
+        {
+            collections_read_before_cancel(session, child, *upto)?;
+        }
         session.unmark_deleted(child);
     }
     load_for_deletes(session)?;
@@ -688,6 +700,34 @@ fn m2o_read_before_cancel(inst: &Rc<Instance>) -> Result<()> {
             continue;
         }
         m2o_without_fetch(inst, &rel)?;
+    }
+    Ok(())
+}
+
+/// What SQLAlchemy's flush loads of an object whose delete a one-to-many of its own mapper
+/// cancels (a self-referential collection gained it): that relationship's preprocess runs
+/// the presort of its deleted objects before that of its saved ones, which cancels the
+/// delete, and the presort of a delete loads the deleted object's collection (the children
+/// to update); so do the preprocesses of the mapper's collections declared before it, which
+/// run first. Those declared after it find the object saved and load nothing (seed 1005).
+fn collections_read_before_cancel(
+    session: &SessionCore,
+    inst: &Rc<Instance>,
+    upto: usize,
+) -> Result<()> {
+    if inst.status() != Status::Persistent {
+        return Ok(());
+    }
+    let rels: Vec<Rc<Relationship>> = inst.mapper.relationships.borrow().clone();
+    for rel in rels.iter().filter(|r| r.index <= upto) {
+        if rel.viewonly
+            || rel.passive_deletes
+            || !matches!(rel.direction, Direction::OneToMany | Direction::ManyToMany)
+            || inst.rel_loaded(rel.index)
+        {
+            continue;
+        }
+        session.load_relationship_against_committed(inst, rel)?;
     }
     Ok(())
 }

@@ -574,10 +574,11 @@ impl Instance {
                 st.stale_props(self.mapper.attrs.len());
             }
             if !st.committed.iter().any(|(a, _)| *a == i) {
-                // a NULL an INSERT left unset has no committed value (SQLAlchemy never put
-                // it in `__dict__`): any value set over it is written, NULL included
-                let held = st.loaded.contains(i) && !st.nulls_never_set.contains(i);
-                let old = held.then(|| st.values[i].clone());
+                // a NULL an INSERT left unset is not in SQLAlchemy's `__dict__`: its committed
+                // value is NO_VALUE, so setting it (nil included) is a change the flush
+                // writes (seed 781)
+                let old = (st.loaded.contains(i) && !st.nulls_never_set.contains(i))
+                    .then(|| st.values[i].clone());
                 st.committed.push((i, old));
             }
             if !st.queued_modified() {
@@ -587,6 +588,9 @@ impl Instance {
                 }
             }
         }
+        // set, it is in SQLAlchemy's `__dict__` (a persistent object's committed value above
+        // keeps that it was not)
+        st.nulls_never_set.remove(i);
         st.values[i] = value;
         st.loaded.insert(i);
         true

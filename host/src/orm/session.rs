@@ -432,6 +432,23 @@ impl SessionCore {
             self.check_usable()?;
         }
         self.autobegin();
+        // SQLAlchemy's `_delete_impl` adds it to the identity map, which refuses it when
+        // another object holds its key (a row that took the key since: seed 1459)
+        let key = inst.state().key.clone();
+        if let Some(key) = key {
+            if self
+                .identity
+                .borrow()
+                .get(&key)
+                .is_some_and(|existing| !Rc::ptr_eq(existing, inst))
+            {
+                return Err(invalid!(
+                    "Can't attach instance {}; another instance with key {:?} is already present in this session",
+                    inst.describe(),
+                    key.values()
+                ));
+            }
+        }
         {
             let mut st = inst.state_mut();
             st.status = Status::Deleted;
@@ -569,10 +586,18 @@ impl SessionCore {
         self.deleted.borrow().clone()
     }
 
+    /// Not clean, as SQLAlchemy's `_is_clean`: new objects, objects marked for deletion, or
+    /// modified objects of the identity map. An object whose DELETE was flushed has left the
+    /// identity map: its changes since do not count (seed 1192: a flush after a failed one
+    /// is a no-op, not PendingRollbackError).
     pub fn has_pending_changes(&self) -> bool {
         !self.new.borrow().is_empty()
             || !self.deleted.borrow().is_empty()
-            || !self.modified.borrow().is_empty()
+            || self
+                .modified
+                .borrow()
+                .iter()
+                .any(|i| i.status() != Status::Deleted)
     }
 
     // ---- flush, autoflush ------------------------------------------------------------

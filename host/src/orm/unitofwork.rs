@@ -207,6 +207,7 @@ fn insert_with_events(
                     st.values[i].clone(),
                     st.loaded.contains(i),
                     false,
+                    false,
                 ));
                 st.values[i] = Value::Integer(id);
                 st.loaded.insert(i);
@@ -273,8 +274,9 @@ fn delete_with_events(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance
 /// Foreign key values the flush wrote into objects, to put back if it fails.
 #[derive(Default)]
 struct Undo {
-    /// (object, attribute, old value, was loaded, had a committed entry)
-    fks: Vec<(Rc<Instance>, usize, Value, bool, bool)>,
+    /// (object, attribute, old value, was loaded, had a committed entry, was a NULL an
+    /// INSERT left unset)
+    fks: Vec<(Rc<Instance>, usize, Value, bool, bool, bool)>,
 }
 
 impl Undo {
@@ -293,7 +295,7 @@ impl Undo {
                 rolled_back.extend(f.inserted.iter().map(Rc::as_ptr));
             }
         }
-        for (inst, i, old, loaded, had_committed) in self.fks.into_iter().rev() {
+        for (inst, i, old, loaded, had_committed, never_set) in self.fks.into_iter().rev() {
             let mut st = inst.state_mut();
             // a pending object keeps the foreign keys the failed flush copied into it, as
             // SQLAlchemy leaves them (the next flush copies them again from the references),
@@ -313,6 +315,9 @@ impl Undo {
             }
             if !had_committed {
                 st.committed.retain(|(a, _)| *a != i);
+            }
+            if never_set {
+                st.nulls_never_set.insert(i);
             }
         }
     }
@@ -1115,6 +1120,12 @@ fn insert_in_dependency_order(
                 }
                 continue;
             }
+            // as SQLAlchemy's save_obj, whose organizing of the mapper's states reads each
+            // pending object's key before any statement of the table: a key a rollback left
+            // expired is refused before the table's UPDATEs too (seed 1082)
+            for inst in &remaining[t] {
+                refuse_expired_key(inst)?;
+            }
             // as SQLAlchemy's save_obj: a table's UPDATEs go before its INSERTs (an old row
             // gives up a unique key the new one takes), except rows whose new foreign key
             // waits for a parent not inserted yet
@@ -1383,6 +1394,14 @@ fn write(
         // no relationship work: as SQLAlchemy's save_obj, a table's UPDATEs go before its
         // INSERTs (an old row gives up a unique key the new one takes), table by table
         for table in &order {
+            let rows: Vec<&Rc<Instance>> = new
+                .iter()
+                .filter(|i| i.mapper.table.id == table.id)
+                .collect();
+            // SQLAlchemy's save_obj reads the pending objects' keys first (seed 1082)
+            for inst in &rows {
+                refuse_expired_key(inst)?;
+            }
             let modified: Vec<Rc<Instance>> = session
                 .modified
                 .borrow()
@@ -1394,14 +1413,7 @@ fn write(
                 let rows: Vec<&Rc<Instance>> = modified.iter().collect();
                 update_with_events(conn, table, &rows, &mut updated)?;
             }
-            let rows: Vec<&Rc<Instance>> = new
-                .iter()
-                .filter(|i| i.mapper.table.id == table.id)
-                .collect();
             if !rows.is_empty() {
-                for inst in &rows {
-                    refuse_expired_key(inst)?;
-                }
                 insert_with_events(conn, table, &rows, &mut inserted, undo)?;
             }
         }
@@ -1510,18 +1522,23 @@ fn taken_by_another_parent(plan: &Plan, rule: &SyncRule) -> bool {
 /// SQLAlchemy never put it in the object's `__dict__`, so copying NULL into it is a change
 /// its UPDATE writes.
 fn set_key_column(undo: &mut Undo, child: &Rc<Instance>, c: usize, v: Value) {
-    let (old, loaded, had) = {
+    let (old, loaded, had, never_set) = {
         let st = child.state();
+        let had = st.committed.iter().any(|(a, _)| *a == c);
         (
             st.values[c].clone(),
-            st.loaded.contains(c) && !(v.is_null() && st.nulls_never_set.contains(c)),
-            st.committed.iter().any(|(a, _)| *a == c),
+            st.loaded.contains(c),
+            had,
+            !had && st.nulls_never_set.contains(c),
         )
     };
-    if loaded && old == v {
+    // a NULL an INSERT left unset is not in SQLAlchemy's `__dict__`: its sync sets it, a
+    // change the UPDATE writes (seed 781: the row is gone, StaleDataError)
+    if loaded && old == v && !never_set {
         return;
     }
-    undo.fks.push((child.clone(), c, old, loaded, had));
+    undo.fks
+        .push((child.clone(), c, old, loaded, had, never_set));
     child.set(c, v);
 }
 
@@ -1664,11 +1681,10 @@ fn apply(
             // An attribute expired before a rollback made the object transient, and not set
             // since, stays expired (SQLAlchemy's INSERT leaves its expired attributes so).
             let ncols = inst.mapper.attrs.len();
-            // the NULLs the object never set (SQLAlchemy's INSERT leaves them out of
-            // `__dict__`); one set to nil, by the program or a key copy, is held
-            let nulls: Vec<usize> = (0..st.values.len())
-                .filter(|&i| st.values[i].is_null() && !st.loaded.contains(i))
-                .collect();
+            // NULLs the program set (or the INSERT's defaults assigned) are in SQLAlchemy's
+            // `__dict__`; the others it never set (seed 78: a column set to nil before the
+            // INSERT, set to nil again after it, is no change)
+            let set_before = st.loaded.clone();
             let still_expired: Vec<usize> = if was_expired {
                 (0..ncols).filter(|&i| !st.loaded.contains(i)).collect()
             } else {
@@ -1680,6 +1696,12 @@ fn apply(
             for i in still_expired {
                 st.loaded.remove(i);
             }
+            let nulls: Vec<usize> = (0..st.values.len())
+                .filter(|&i| {
+                    st.values[i].is_null()
+                        && (!set_before.contains(i) || st.nulls_never_set.contains(i))
+                })
+                .collect();
             st.nulls_never_set.clear();
             for i in nulls {
                 st.nulls_never_set.insert(i);
@@ -1760,15 +1782,6 @@ fn apply(
     }
     for inst in session.modified.borrow_mut().drain(..) {
         let mut st = inst.state_mut();
-        // what the flush wrote is held now, a NULL an INSERT had left unset included
-        let super::instance::InstanceState {
-            committed,
-            nulls_never_set,
-            ..
-        } = &mut *st;
-        for (a, _) in committed.iter() {
-            nulls_never_set.remove(*a);
-        }
         st.committed.clear();
         st.set_queued_modified(false);
         // the changes of a collection not loaded are written (or, for members outside the

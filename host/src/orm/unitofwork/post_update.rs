@@ -67,6 +67,7 @@ pub(super) fn post_update(
                 st.values[c].clone(),
                 st.loaded.contains(c),
                 had,
+                false,
             ));
             st.values[c] = v;
             st.loaded.insert(c);
