@@ -15,7 +15,9 @@ DELIBERATE = {
     # transaction are transient again with their generated keys cleared (a deliberate
     # difference from SQLAlchemy, which leaves the stale key on the object ...)".
     # Applied in sa_runner.py (contract_clear_generated_keys): after every step, a transient
-    # object whose primary key SQLAlchemy left in its __dict__ loses it, as lualchemy does.
+    # object whose primary key SQLAlchemy left in its __dict__ loses it, as lualchemy does;
+    # and its "read" op reads nil for a key a rollback expired on a transient or pending
+    # object, where SQLAlchemy raises "cannot be refreshed" (seeds 644, 1943).
     "KEY_CLEARED_AFTER_ROLLBACK": "API.md: keys of objects added in a rolled-back transaction are cleared",
     # docs/BEHAVIOUR.md, Relationships (line ~35): "Appending an object to a collection that
     # already holds it raises InvalidRequestError naming the collection. SQLAlchemy's plain
