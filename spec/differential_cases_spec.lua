@@ -4467,3 +4467,41 @@ describe("seeds: a delete cascade reaching an object whose deletion was committe
     assert.equal("detached", state(c))
   end)
 end)
+
+describe("seeds: deletions a flush puts off, and keys an owner's deletion clears", function()
+  it("a savepoint's release flushes until nothing is left: the put-off DELETE is sent (seed 455)", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c = env.Child{ label = "c" }
+    s:add_all({ p, c })
+    s:flush()
+    s:begin_nested(function()
+      s:delete(c)
+      c.parent = p -- the backref appends c to p.children (not loaded): its first flush saves c
+    end)
+    -- as SQLAlchemy's commit of the savepoint, which flushes again while the session is not
+    -- clean: c, still marked for deletion, is deleted before the RELEASE
+    assert.equal("deleted", state(c))
+    assert.equal(1, c.parent_id)
+    assert.equal(0, env.scalar("SELECT count(*) FROM dc_children"))
+  end)
+
+  it("an owner's deletion clears the key of a member an earlier flush deleted, in memory (seed 600)", function()
+    local env = setup()
+    local s = env.s
+    local a = env.Node{ name = "a" }
+    local b = env.Node{ name = "b" }
+    b.parent = a
+    s:add_all({ a, b })
+    s:flush()
+    s:begin_nested(function()
+      s:delete(b)
+    end)
+    s:delete(a)
+    s:flush()
+    assert.equal("deleted", state(b))
+    assert.is_nil(b.parent_id)
+    assert.equal(0, env.scalar("SELECT count(*) FROM dc_nodes"))
+  end)
+end)

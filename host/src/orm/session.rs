@@ -833,12 +833,10 @@ impl SessionCore {
         Ok(())
     }
 
-    pub fn commit(&self) -> Result<()> {
-        self.not_flushing("commit()")?;
-        self.check_usable()?;
-        self.dispatch(SessionEvent::BeforeCommit, None, None)?;
-        // as SQLAlchemy's commit: flushes until nothing is left (a deletion a flush put off,
-        // changes an after_flush listener made), at most 100 times
+    /// As SQLAlchemy's commit of a transaction or of a savepoint (`_prepare_impl`): flushes
+    /// until nothing is left (a deletion a flush put off because a saved parent's collection
+    /// gained the object, changes an after_flush listener made), at most 100 times.
+    fn flush_until_clean(&self) -> Result<()> {
         let mut flushes = 0;
         while flushes == 0 || self.has_pending_changes() {
             if flushes == 100 {
@@ -850,6 +848,14 @@ impl SessionCore {
             self.flush()?;
             flushes += 1;
         }
+        Ok(())
+    }
+
+    pub fn commit(&self) -> Result<()> {
+        self.not_flushing("commit()")?;
+        self.check_usable()?;
+        self.dispatch(SessionEvent::BeforeCommit, None, None)?;
+        self.flush_until_clean()?;
         let conn = self.conn.borrow().clone();
         if let Some(conn) = conn {
             let savepoints: Vec<String> = self
@@ -1091,8 +1097,10 @@ impl SessionCore {
     }
 
     /// Flushes and releases the innermost savepoint; its records join the enclosing frame.
+    /// Flushes as a commit does, until nothing is left: a deletion the first flush put off
+    /// (the object a saved parent's collection gained) is sent before the RELEASE (seed 455).
     pub fn release_nested(&self) -> Result<()> {
-        self.flush()?;
+        self.flush_until_clean()?;
         let conn = self.connection()?;
         let frame = self
             .frames

@@ -99,6 +99,16 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
 fn sync_outside_session(session: &SessionCore, plan: &Plan) {
     for rule in plan.rules.iter().chain(plan.post_rules.iter()) {
         let Some((parent, cols)) = &rule.parent else {
+            // a key cleared (the owner deleted) in a member an earlier flush deleted:
+            // SQLAlchemy's process_deletes clears it in memory, the member out of its unit
+            // of work (seed 600)
+            if rule.child.status() == Status::Deleted {
+                let mut st = rule.child.state_mut();
+                for &c in &rule.child_cols {
+                    st.values[c] = Value::Null;
+                    st.loaded.insert(c);
+                }
+            }
             continue;
         };
         if !session.owns(parent) {
