@@ -4447,6 +4447,7 @@ describe("seeds: a delete cascade reaching an object whose deletion was committe
     -- SQLAlchemy's _delete_impl adds it to the identity map, which refuses a second object
     -- with the key (SQLite gave the deleted row's id to a new row)
     local env = setup()
+    if env.engine.dialect ~= "sqlite" then return pending("SQLite reuses a deleted id") end
     local s = env.s
     local c = env.Child{ label = "a" }
     s:add(c)
