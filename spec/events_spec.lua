@@ -457,3 +457,25 @@ describe("attribute events", function()
     assert.equal(E, err)
   end)
 end)
+
+describe("session events of a savepoint", function()
+  it("a released savepoint is a commit: before_commit, its flushes, after_commit (SQLAlchemy's order)", function()
+    local env = setup()
+    local s = env.s
+    s:execute(orm.text("SELECT 1")) -- the outer transaction has begun
+    local log = {}
+    for _, name in ipairs({ "before_commit", "before_flush", "after_flush", "after_commit" }) do
+      orm.event.listen(s, name, function() log[#log + 1] = name end)
+    end
+    s:begin_nested(function() s:add(env.Note{ body = "x" }) end)
+    assert.same({ "before_commit", "before_flush", "after_flush", "after_commit" }, log)
+    log = {}
+    assert.has_error(function()
+      s:begin_nested(function()
+        s:add(env.Note{ body = "y" })
+        error("undo")
+      end)
+    end)
+    assert.same({}, log) -- a savepoint rolled back commits nothing
+  end)
+end)

@@ -1100,6 +1100,9 @@ impl SessionCore {
     /// Flushes as a commit does, until nothing is left: a deletion the first flush put off
     /// (the object a saved parent's collection gained) is sent before the RELEASE (seed 455).
     pub fn release_nested(&self) -> Result<()> {
+        // SQLAlchemy's commit of a savepoint is a commit's: `before_commit`, flushes until
+        // the session is clean, `after_commit` once released
+        self.dispatch(SessionEvent::BeforeCommit, None, None)?;
         self.flush_until_clean()?;
         let conn = self.connection()?;
         let frame = self
@@ -1120,7 +1123,7 @@ impl SessionCore {
             parent.updated.extend(frame.updated);
             parent.rekeyed.extend(frame.rekeyed);
         }
-        Ok(())
+        self.dispatch(SessionEvent::AfterCommit, None, None)
     }
 
     /// Rolls back to the innermost savepoint and undoes its in-memory changes.
