@@ -1528,9 +1528,7 @@ fn taken_by_another_parent(plan: &Plan, rule: &SyncRule) -> bool {
 }
 
 /// Sets key column `c` of `child` to `v` unless it holds `v` already, recording the old
-/// state so that a failed flush can put it back. A NULL an INSERT left unset is not held:
-/// SQLAlchemy never put it in the object's `__dict__`, so copying NULL into it is a change
-/// its UPDATE writes.
+/// state so that a failed flush can put it back.
 fn set_key_column(undo: &mut Undo, child: &Rc<Instance>, c: usize, v: Value) {
     let (old, loaded, had, never_set) = {
         let st = child.state();
