@@ -4506,3 +4506,35 @@ describe("seeds: deletions a flush puts off, and keys an owner's deletion clears
     assert.equal(0, env.scalar("SELECT count(*) FROM dc_nodes"))
   end)
 end)
+
+describe("seeds: the save-update cascade's visiting order", function()
+  it("marks a relationship's objects visited when it reaches them, so a refusal leaves later siblings out (seed 1693)", function()
+    local env = setup({ expire_on_commit = false })
+    local s1 = env.s
+    local old = env.Parent{ name = "old" }
+    local a, b, z = env.Child{ label = "a" }, env.Child{ label = "b" }, env.Child{ label = "z" }
+    old.children:append(a)
+    old.children:append(b)
+    old.children:append(z)
+    s1:add(old)
+    s1:commit()
+    s1:expire(z, { "parent" }) -- z's add below does not bring old along
+    s1:close()
+    local s2 = orm.Session(env.engine)
+    s2:add(z)
+    local s3 = orm.Session(env.engine)
+    local p = env.Parent{ name = "p" }
+    a.parent = p -- p.children gains a and b; old.children loses them
+    b.parent = p
+    old.children:remove(z)
+    local x = env.Child{ label = "x", parent = p }
+    -- the walk: x -> p -> p.children (a, b marked visited) -> a -> old -> old.children's
+    -- removed members: a and b visited, z in s2 is refused before b is reached
+    local ok, err = pcall(s3.add, s3, x)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("already attached to session", 1, true))
+    assert.same({ "pending", "pending", "persistent", "persistent", "detached" },
+      { state(x), state(p), state(a), state(old), state(b) })
+    s2:close()
+  end)
+end)

@@ -172,68 +172,102 @@ impl SessionCore {
     /// own relationships are walked before its siblings; a collection gives its members
     /// appended since the last flush first, then the others, then those removed (SQLAlchemy's
     /// `get_all_pending`), which is the order of their INSERTs.
+    /// A relationship's objects are taken, checked against the session and marked visited
+    /// all at once when the walk reaches that relationship, as SQLAlchemy's iterator does:
+    /// an object a deeper part of the walk reaches again is not walked there, and when an
+    /// object the walk refuses stops it, the siblings after it stay out (seed 1693).
     pub fn cascade_add(&self, inst: &Rc<Instance>) -> Result<()> {
-        let mut stack: Vec<std::vec::IntoIter<Rc<Instance>>> =
-            vec![save_update_targets(inst).into_iter()];
+        enum Step {
+            /// The next relationship of an object to expand.
+            Rels(Rc<Instance>, usize),
+            /// The next object of an expanded relationship to add, then walk.
+            Items(std::vec::IntoIter<Rc<Instance>>),
+        }
+        let mut visited: FxHashSet<*const Instance> = FxHashSet::default();
+        let mut stack = vec![Step::Rels(inst.clone(), 0)];
         while let Some(top) = stack.last_mut() {
-            let Some(y) = top.next() else {
-                stack.pop();
-                continue;
+            let next = match top {
+                Step::Rels(x, i) => {
+                    let rel = x.mapper.relationships.borrow().get(*i).cloned();
+                    *i += 1;
+                    let Some(rel) = rel else {
+                        stack.pop();
+                        continue;
+                    };
+                    if !rel.cascade.save_update || rel.viewonly {
+                        continue;
+                    }
+                    let items: Vec<Rc<Instance>> = save_update_targets(x, &rel)
+                        .into_iter()
+                        .filter(|y| !self.halts_cascade(y) && visited.insert(Rc::as_ptr(y)))
+                        .collect();
+                    if items.is_empty() {
+                        continue;
+                    }
+                    Step::Items(items.into_iter())
+                }
+                Step::Items(items) => {
+                    let Some(y) = items.next() else {
+                        stack.pop();
+                        continue;
+                    };
+                    match y.session() {
+                        // in another session, or a deleted object of this one (its DELETE
+                        // flushed, out of the identity map): refused, as SQLAlchemy's walk
+                        // does ("already attached to session", "has been deleted")
+                        Some(_) => {
+                            self.add_one(&y)?;
+                            continue;
+                        }
+                        None if matches!(y.status(), Status::Transient | Status::Detached) => {
+                            self.add_one(&y)?;
+                            Step::Rels(y, 0)
+                        }
+                        None => continue,
+                    }
+                }
             };
-            match y.session() {
-                // a deleted object (its DELETE flushed) is out of the identity map:
-                // SQLAlchemy's walk reaches it and refuses it
-                Some(other) if self.is(&other) && y.status() == Status::Deleted => {
-                    self.add_one(&y)?
-                }
-                // the walk stops at what the session holds already
-                Some(other) if self.is(&other) => {}
-                // raises "already attached to session", as SQLAlchemy's cascade does
-                Some(_) => self.add_one(&y)?,
-                None if matches!(y.status(), Status::Transient | Status::Detached) => {
-                    self.add_one(&y)?;
-                    stack.push(save_update_targets(&y).into_iter());
-                }
-                None => {}
-            }
+            stack.push(next);
         }
         Ok(())
     }
+
+    /// SQLAlchemy's `halt_on` for the save-update cascade: an object the session holds
+    /// (pending, or in its identity map) is not walked. An object whose DELETE was flushed
+    /// is out of the identity map: the walk reaches it.
+    fn halts_cascade(&self, y: &Instance) -> bool {
+        y.session().is_some_and(|s| self.is(&s)) && y.status() != Status::Deleted
+    }
 }
 
-/// What the save-update cascade walks from `x`, relationship by relationship.
-fn save_update_targets(x: &Instance) -> Vec<Rc<Instance>> {
+/// What the save-update cascade walks from `x` through `rel`.
+fn save_update_targets(x: &Instance, rel: &Relationship) -> Vec<Rc<Instance>> {
     let mut out = Vec::new();
-    for rel in x.mapper.relationships.borrow().iter() {
-        if !rel.cascade.save_update || rel.viewonly {
-            continue;
+    let st = x.state();
+    match st.rels.as_ref().and_then(|v| v.get(rel.index)) {
+        // the value, then the one it replaced since the last flush
+        Some(RelState::Scalar(s)) => {
+            out.extend(s.value.iter().cloned());
+            if s.changed {
+                out.extend(
+                    s.replaced
+                        .iter()
+                        .filter(|r| !s.value.as_ref().is_some_and(|v| Rc::ptr_eq(v, r)))
+                        .cloned(),
+                );
+            }
         }
-        let st = x.state();
-        match st.rels.as_ref().and_then(|v| v.get(rel.index)) {
-            // the value, then the one it replaced since the last flush
-            Some(RelState::Scalar(s)) => {
-                out.extend(s.value.iter().cloned());
-                if s.changed {
-                    out.extend(
-                        s.replaced
-                            .iter()
-                            .filter(|r| !s.value.as_ref().is_some_and(|v| Rc::ptr_eq(v, r)))
-                            .cloned(),
-                    );
-                }
-            }
-            Some(RelState::Collection(c)) => {
-                let added = |i: &Rc<Instance>| c.added.iter().any(|a| Rc::ptr_eq(a, i));
-                out.extend(c.items.iter().filter(|i| added(i)).cloned());
-                out.extend(c.items.iter().filter(|i| !added(i)).cloned());
-                out.extend(c.removed.iter().filter(|r| !c.contains(r)).cloned());
-            }
-            // a write-only collection: what was added and removed since the last flush
-            Some(RelState::Pending(c)) if rel.lazy.never_loads() => {
-                out.extend(c.added.iter().chain(&c.removed).cloned());
-            }
-            _ => {}
+        Some(RelState::Collection(c)) => {
+            let added = |i: &Rc<Instance>| c.added.iter().any(|a| Rc::ptr_eq(a, i));
+            out.extend(c.items.iter().filter(|i| added(i)).cloned());
+            out.extend(c.items.iter().filter(|i| !added(i)).cloned());
+            out.extend(c.removed.iter().filter(|r| !c.contains(r)).cloned());
         }
+        // a write-only collection: what was added and removed since the last flush
+        Some(RelState::Pending(c)) if rel.lazy.never_loads() => {
+            out.extend(c.added.iter().chain(&c.removed).cloned());
+        }
+        _ => {}
     }
     out
 }
