@@ -125,6 +125,17 @@ ORACLE_ERRORS = {
     # answer so (seen: seed 1204 at 200 ops). Named by oracle_error() below.
     "ValueError in CollectionAttributeImpl.set_committed_value":
         "SQLAlchemy 2.0.58: a pending removal of an object the loaded collection does not hold",
+    # persistence.py delete_obj binding LoaderCallableStatus.NO_VALUE as a primary key: a
+    # parent a rollback made transient keeps its collection's committed state, so when it is
+    # added again the delete-orphan rule reads a member removed before the rollback as a
+    # removal and registers that member (pending, transient again after the same rollback)
+    # for a DELETE. SQLAlchemy alone sends `DELETE ... WHERE id = <the key the rolled-back
+    # INSERT gave it>`, a row that is not there, and leaves the object pending; the contract
+    # cleared that key (KEY_CLEARED_AFTER_ROLLBACK, sa_runner.py), so SQLAlchemy binds its
+    # NO_VALUE sentinel and the driver refuses it. lualchemy drops the pending orphan (seed
+    # 1635 at 200 ops, memory). Named by oracle_error() below.
+    "ProgrammingError binding NO_VALUE":
+        "SQLAlchemy 2.0.58: a DELETE of a pending object by a key the contract cleared",
 }
 
 # Steps at which SQLAlchemy's answer is one of several it gives by chance (sa_runner.py sets
@@ -155,6 +166,8 @@ def oracle_error(e):
         if ("attributes.py", "set_committed_value") in frames and \
                 frames[-1][1] == "remove" and "not in list" in str(e):
             return "ValueError in CollectionAttributeImpl.set_committed_value"
+    if type(e).__name__ == "ProgrammingError" and "type 'LoaderCallableStatus'" in str(e):
+        return "ProgrammingError binding NO_VALUE"
     return None
 
 # Warnings with which SQLAlchemy says the session is in a state it does not support; the

@@ -28,14 +28,16 @@ local dot_call = orm.Error._dot_call
 -- session:begin(fn): commits on return; rolls back and re-raises on error.
 function Session.begin(self, fn)
   if type(self) ~= "userdata" or not self._begin then dot_call("begin") end
-  self:_begin()
+  local serial = self:_begin()
   if fn == nil then return self end
   local results = pack(pcall(fn, self))
+  -- a body that committed or rolled back the session itself leaves nothing to end here
+  local open = self:_transaction_open(serial, 0)
   if results[1] then
-    self:commit()
+    if open then self:commit() end
     return unpack(results, 2, results.n)
   end
-  self:rollback()
+  if open then self:rollback() end
   error(results[2], 0)
 end
 
@@ -46,8 +48,14 @@ function Session.begin_nested(self, fn)
     orm.Error._raise("ArgumentError", "session:begin_nested(fn): fn must be a function (the"
       .. " work inside the SAVEPOINT), got " .. type(fn))
   end
-  self:_begin_nested()
+  local serial, depth = self:_begin_nested()
   local results = pack(pcall(fn, self))
+  -- a body that committed or rolled back the session itself (which ends its savepoints)
+  -- leaves nothing to end here, as SQLAlchemy's context manager of a closed transaction
+  if not self:_transaction_open(serial, depth) then
+    if results[1] then return unpack(results, 2, results.n) end
+    error(results[2], 0)
+  end
   if results[1] then
     local ok, err = pcall(self._release_nested, self)
     if not ok then

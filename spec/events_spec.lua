@@ -479,3 +479,53 @@ describe("session events of a savepoint", function()
     assert.same({}, log) -- a savepoint rolled back commits nothing
   end)
 end)
+
+describe("a commit or rollback inside a begin / begin_nested block", function()
+  it("commits each open savepoint first, innermost first, each with its own before_commit and after_commit", function()
+    local env = setup()
+    local s = env.s
+    local log = {}
+    for _, name in ipairs({ "before_commit", "after_commit" }) do
+      orm.event.listen(s, name, function() log[#log + 1] = name end)
+    end
+    s:begin_nested(function()
+      s:add(env.Note{ body = "a" })
+      s:begin_nested(function()
+        s:add(env.Note{ body = "b" })
+        s:commit() -- SQLAlchemy: the root's before_commit, then each savepoint's commit
+      end)
+      assert.is_false(s:in_transaction())
+    end)
+    assert.same({ "before_commit", "before_commit", "after_commit", "before_commit", "after_commit",
+      "after_commit" }, log)
+    assert.same({ "a", "b" }, env.rows("SELECT body FROM ev_notes ORDER BY id"))
+  end)
+
+  it("leaves a block whose body ended the transaction alone, raising the body's error unchanged", function()
+    local env = setup()
+    local s = env.s
+    local E = setmetatable({}, { __name = "E" })
+    local ok, err = pcall(s.begin_nested, s, function()
+      s:add(env.Note{ body = "kept" })
+      s:commit()
+      error(E)
+    end)
+    assert.is_false(ok)
+    assert.equal(E, err) -- no "no savepoint is open": the commit above ended the savepoint
+    assert.same({ "kept" }, env.rows("SELECT body FROM ev_notes"))
+    s:begin_nested(function()
+      s:add(env.Note{ body = "gone" })
+      s:rollback() -- the whole transaction
+    end)
+    assert.same({ "kept" }, env.rows("SELECT body FROM ev_notes"))
+    local commits = 0
+    orm.event.listen(s, "after_commit", function() commits = commits + 1 end)
+    s:close()
+    s:begin(function()
+      s:add(env.Note{ body = "once" })
+      s:commit()
+    end)
+    assert.equal(1, commits) -- the block does not commit a second time
+    assert.same({ "kept", "once" }, env.rows("SELECT body FROM ev_notes ORDER BY id"))
+  end)
+end)

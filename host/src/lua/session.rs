@@ -613,11 +613,16 @@ impl UserData for LuaSession {
                 ));
             }
             this.core.connection().lua()?;
-            Ok(())
+            Ok(this.core.transaction_serial())
         });
         m.add_method("_begin_nested", |_, this, ()| {
-            this.core.begin_nested().lua()
+            let depth = this.core.begin_nested().lua()?;
+            Ok((this.core.transaction_serial(), depth))
         });
+        m.add_method(
+            "_transaction_open",
+            |_, this, (serial, depth): (u64, usize)| Ok(this.core.transaction_open(serial, depth)),
+        );
         m.add_method("_release_nested", |_, this, ()| {
             this.core.release_nested().lua()
         });

@@ -68,6 +68,9 @@ pub struct SessionCore {
     pub(crate) deleted: RefCell<Vec<Rc<Instance>>>,
     pub(crate) modified: RefCell<Vec<Rc<Instance>>>,
     pub(crate) frames: RefCell<Vec<Frame>>,
+    /// Counts the transactions begun: a `begin(fn)` or `begin_nested(fn)` block ends its
+    /// own transaction only while it is still open (see `transaction_open`).
+    tx_serial: Cell<u64>,
     pending_rollback: RefCell<Option<Error>>,
     closed: Cell<bool>,
     pub(crate) flushing: Cell<bool>,
@@ -109,6 +112,7 @@ impl Session {
             deleted: RefCell::new(Vec::new()),
             modified: RefCell::new(Vec::new()),
             frames: RefCell::new(Vec::new()),
+            tx_serial: Cell::new(0),
             pending_rollback: RefCell::new(None),
             closed: Cell::new(false),
             flushing: Cell::new(false),
@@ -214,7 +218,21 @@ impl SessionCore {
         let mut frames = self.frames.borrow_mut();
         if frames.is_empty() {
             frames.push(Frame::default());
+            self.tx_serial.set(self.tx_serial.get() + 1);
         }
+    }
+
+    /// The current transaction's number (0 before the first), for `transaction_open`.
+    pub fn transaction_serial(&self) -> u64 {
+        self.tx_serial.get()
+    }
+
+    /// Whether the transaction numbered `serial` is still open at `depth` (0 the root, 1
+    /// its first savepoint, ...): a block whose body committed or rolled back the session
+    /// leaves it alone at its end, as SQLAlchemy's context managers do with a transaction
+    /// that is no longer active.
+    pub fn transaction_open(&self, serial: u64, depth: usize) -> bool {
+        serial == self.tx_serial.get() && self.frames.borrow().len() > depth
     }
 
     /// The connection of the current transaction, if one is begun.
@@ -855,18 +873,15 @@ impl SessionCore {
         self.not_flushing("commit()")?;
         self.check_usable()?;
         self.dispatch(SessionEvent::BeforeCommit, None, None)?;
+        // savepoints still open are committed first, innermost first, each as its own
+        // commit (`before_commit`, its flushes, RELEASE, `after_commit`), as SQLAlchemy's
+        // commit of the root transaction commits its subtransactions
+        while self.in_nested_transaction() {
+            self.release_nested()?;
+        }
         self.flush_until_clean()?;
         let conn = self.conn.borrow().clone();
         if let Some(conn) = conn {
-            let savepoints: Vec<String> = self
-                .frames
-                .borrow()
-                .iter()
-                .filter_map(|f| f.savepoint.clone())
-                .collect();
-            if let Some(first) = savepoints.first() {
-                conn.release_savepoint(first)?;
-            }
             let committed = self.root_tx.borrow().commit(&conn);
             if let Err(e) = committed {
                 self.fail_transaction(&conn, &e)?;
