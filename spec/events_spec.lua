@@ -529,3 +529,30 @@ describe("a commit or rollback inside a begin / begin_nested block", function()
     assert.same({ "kept", "once" }, env.rows("SELECT body FROM ev_notes ORDER BY id"))
   end)
 end)
+
+describe("a savepoint takes the connection when first used", function()
+  it("fires after_begin for the transaction and for the savepoint when they take the connection; an unused savepoint sends nothing", function()
+    local env = setup()
+    local s = env.s
+    local log = {}
+    orm.event.listen(s, "after_begin", function() log[#log + 1] = "after_begin" end)
+    orm.event.listen(env.engine, "before_cursor_execute", function(_, _, sql)
+      if sql:find("SAVEPOINT", 1, true) then log[#log + 1] = sql:match("^%a+") end
+    end)
+    -- SQLAlchemy 2.0.58: begin_nested() alone takes no connection
+    assert.has_error(function() s:begin_nested(function() error("nothing done") end) end)
+    s:begin_nested(function() end)
+    assert.same({}, log)
+    s:begin_nested(function()
+      assert.same({}, log)
+      s:add(env.Note{ body = "x" })
+      s:flush() -- the transaction's connection, then the savepoint's
+      -- the savepoint's after_begin follows its SAVEPOINT, as SQLAlchemy's begin_nested()
+      -- on the connection does
+      assert.same({ "after_begin", "SAVEPOINT", "after_begin" }, log)
+    end)
+    assert.same({ "after_begin", "SAVEPOINT", "after_begin", "RELEASE" }, log)
+    s:commit()
+    assert.same({ "x" }, env.rows("SELECT body FROM ev_notes"))
+  end)
+end)

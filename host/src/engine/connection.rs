@@ -421,19 +421,45 @@ impl Connection {
     /// (a SAVEPOINT outside a transaction would begin one that its RELEASE commits).
     pub fn savepoint(&self, name: &str) -> Result<()> {
         let sql = format!("SAVEPOINT {name}");
-        self.execute_control(&sql, &sql)?;
+        if let Some(c) = self.driver().sqlite() {
+            self.end_read_hold()?;
+            if self.inner().deferred.get() {
+                self.begin_deferred(c)?;
+            }
+        }
+        self.savepoint_statement(&sql)?;
         self.inner().savepoints.borrow_mut().push(name.to_string());
         Ok(())
     }
     pub fn release_savepoint(&self, name: &str) -> Result<()> {
         let sql = format!("RELEASE SAVEPOINT {name}");
         self.end_savepoint(name);
-        self.control(&sql, &sql)
+        self.savepoint_statement(&sql)
     }
     pub fn rollback_to_savepoint(&self, name: &str) -> Result<()> {
         let sql = format!("ROLLBACK TO SAVEPOINT {name}");
         self.end_savepoint(name);
-        self.control(&sql, &sql)
+        self.savepoint_statement(&sql)
+    }
+
+    /// A SAVEPOINT, RELEASE or ROLLBACK TO: transaction control that, as SQLAlchemy's
+    /// savepoint clauses, is a statement the cursor events see (BEGIN, COMMIT and ROLLBACK
+    /// are not). A ROLLBACK TO is sent whatever the echo function or a listener does; their
+    /// error follows.
+    fn savepoint_statement(&self, sql: &str) -> Result<()> {
+        let report = EchoParams::None;
+        if sql.starts_with("ROLLBACK") {
+            let before = self
+                .echo(sql, &report)
+                .and_then(|_| self.cursor_event(EngineEvent::BeforeCursorExecute, sql, &report));
+            self.batch(sql)?;
+            before?;
+        } else {
+            self.echo(sql, &report)?;
+            self.cursor_event(EngineEvent::BeforeCursorExecute, sql, &report)?;
+            self.batch(sql)?;
+        }
+        self.cursor_event(EngineEvent::AfterCursorExecute, sql, &report)
     }
 
     /// Executes one statement through the statement cache; returns the rows changed.

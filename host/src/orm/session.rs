@@ -40,6 +40,10 @@ impl Default for SessionConfig {
 /// in it, so that a rollback to it can undo the in-memory side.
 #[derive(Default)]
 pub(crate) struct Frame {
+    /// A SAVEPOINT's frame (`begin_nested`), not the root.
+    pub nested: bool,
+    /// The SAVEPOINT's name, once taken: as SQLAlchemy's, a savepoint is taken when
+    /// something in it first needs the connection (`SessionCore::connection`).
     pub savepoint: Option<String>,
     /// Inserted by a flush in this frame (pending → persistent).
     pub inserted: Vec<Rc<Instance>>,
@@ -71,6 +75,8 @@ pub struct SessionCore {
     /// Counts the transactions begun: a `begin(fn)` or `begin_nested(fn)` block ends its
     /// own transaction only while it is still open (see `transaction_open`).
     tx_serial: Cell<u64>,
+    /// A frame of `begin_nested` has not taken its SAVEPOINT yet.
+    savepoints_pending: Cell<bool>,
     pending_rollback: RefCell<Option<Error>>,
     closed: Cell<bool>,
     pub(crate) flushing: Cell<bool>,
@@ -113,6 +119,7 @@ impl Session {
             modified: RefCell::new(Vec::new()),
             frames: RefCell::new(Vec::new()),
             tx_serial: Cell::new(0),
+            savepoints_pending: Cell::new(false),
             pending_rollback: RefCell::new(None),
             closed: Cell::new(false),
             flushing: Cell::new(false),
@@ -246,8 +253,12 @@ impl SessionCore {
         if let Some(c) = self.routed_connection()? {
             return Ok(c);
         }
-        if let Some(c) = self.conn.borrow().as_ref() {
-            return Ok(c.clone());
+        let current = self.conn.borrow().clone();
+        if let Some(c) = current {
+            if self.savepoints_pending.get() {
+                self.take_pending_savepoints(&c)?;
+            }
+            return Ok(c);
         }
         let (conn, root) = match self.bound_conn.borrow().as_ref() {
             Some(bound) => {
@@ -266,7 +277,35 @@ impl SessionCore {
         self.autobegin();
         *self.conn.borrow_mut() = Some(conn.clone());
         self.dispatch(SessionEvent::AfterBegin, None, Some(&conn))?;
+        if self.savepoints_pending.get() {
+            self.take_pending_savepoints(&conn)?;
+        }
         Ok(conn)
+    }
+
+    /// Takes the SAVEPOINTs of the `begin_nested` frames that have none yet, outermost
+    /// first, each firing `after_begin` as SQLAlchemy's nested transaction does when it
+    /// first takes the connection.
+    fn take_pending_savepoints(&self, conn: &Rc<Connection>) -> Result<()> {
+        loop {
+            let name = {
+                let mut frames = self.frames.borrow_mut();
+                let Some(f) = frames
+                    .iter_mut()
+                    .find(|f| f.nested && f.savepoint.is_none())
+                else {
+                    break;
+                };
+                let name = conn.next_savepoint_name();
+                conn.savepoint(&name)?;
+                f.savepoint = Some(name.clone());
+                name
+            };
+            self.savepoint_binds(&name)?;
+            self.dispatch(SessionEvent::AfterBegin, None, Some(conn))?;
+        }
+        self.savepoints_pending.set(false);
+        Ok(())
     }
 
     // ---- adding, deleting, expunging -------------------------------------------------
@@ -786,10 +825,12 @@ impl SessionCore {
             .frames
             .borrow()
             .last()
+            .filter(|f| f.nested)
             .and_then(|f| f.savepoint.clone());
         *self.pending_rollback.borrow_mut() = Some(err.clone());
         // the records of the frames rolled back; the frames stay (emptied) until rollback()
         let take = |f: &mut Frame| Frame {
+            nested: false,
             savepoint: None,
             inserted: std::mem::take(&mut f.inserted),
             deleted: std::mem::take(&mut f.deleted),
@@ -891,6 +932,7 @@ impl SessionCore {
         self.commit_binds()?;
         self.conn.borrow_mut().take();
         let frames: Vec<Frame> = self.frames.borrow_mut().drain(..).collect();
+        self.savepoints_pending.set(false);
         let expire = self.config.borrow().expire_on_commit;
         for f in frames {
             for inst in f.deleted {
@@ -928,6 +970,7 @@ impl SessionCore {
             self.pending_rollback.borrow().is_some() && self.frames.borrow().len() == 1;
         let was_open = !self.frames.borrow().is_empty() && !failed_root;
         let frames: Vec<Frame> = self.frames.borrow_mut().drain(..).rev().collect();
+        self.savepoints_pending.set(false);
         // no transaction begun (nothing read or written since the last commit): nothing
         // to roll back and nothing expires, as SQLAlchemy's rollback() without a transaction.
         // After a failed flush of the whole transaction, whose rollback restored the objects
@@ -1084,6 +1127,7 @@ impl SessionCore {
         self.rollback_binds();
         self.expunge_all();
         self.frames.borrow_mut().clear();
+        self.savepoints_pending.set(false);
         *self.pending_rollback.borrow_mut() = None;
         if !self.config.borrow().close_resets_only {
             self.closed.set(true);
@@ -1096,19 +1140,27 @@ impl SessionCore {
 
     // ---- savepoints ------------------------------------------------------------------
 
-    /// Flushes, then opens a SAVEPOINT; returns its depth.
+    /// Flushes, then begins a savepoint; returns its depth. As SQLAlchemy's, the SAVEPOINT
+    /// (and the transaction, when none has its connection yet) is taken when something in it
+    /// first needs the connection, with `after_begin`; a savepoint nothing used ends without
+    /// SQL. A session with other binds, or joined to a caller's connection, takes it now.
     pub fn begin_nested(&self) -> Result<usize> {
         self.flush()?;
-        let conn = self.connection()?;
-        let name = conn.next_savepoint_name();
-        conn.savepoint(&name)?;
-        self.savepoint_binds(&name)?;
-        let mut frames = self.frames.borrow_mut();
-        frames.push(Frame {
-            savepoint: Some(name),
-            ..Frame::default()
-        });
-        Ok(frames.len() - 1)
+        self.check_usable()?;
+        self.autobegin();
+        let depth = {
+            let mut frames = self.frames.borrow_mut();
+            frames.push(Frame {
+                nested: true,
+                ..Frame::default()
+            });
+            frames.len() - 1
+        };
+        self.savepoints_pending.set(true);
+        if self.has_binds() || self.bound_conn.borrow().is_some() {
+            self.connection()?;
+        }
+        Ok(depth)
     }
 
     /// Flushes and releases the innermost savepoint; its records join the enclosing frame.
@@ -1119,18 +1171,16 @@ impl SessionCore {
         // the session is clean, `after_commit` once released
         self.dispatch(SessionEvent::BeforeCommit, None, None)?;
         self.flush_until_clean()?;
-        let conn = self.connection()?;
-        let frame = self
-            .frames
-            .borrow_mut()
-            .pop()
-            .ok_or_else(|| invalid!("no savepoint is open"))?;
-        let name = frame
-            .savepoint
-            .clone()
-            .ok_or_else(|| invalid!("no savepoint is open"))?;
-        conn.release_savepoint(&name)?;
-        self.release_binds(&name)?;
+        if !self.in_nested_transaction() {
+            return Err(invalid!("no savepoint is open"));
+        }
+        let frame = self.frames.borrow_mut().pop().expect("checked");
+        // a savepoint nothing used took no SAVEPOINT: nothing to release
+        if let Some(name) = &frame.savepoint {
+            let conn = self.connection()?;
+            conn.release_savepoint(name)?;
+            self.release_binds(name)?;
+        }
         if let Some(parent) = self.frames.borrow_mut().last_mut() {
             parent.inserted.extend(frame.inserted);
             parent.deleted.extend(frame.deleted);
@@ -1143,17 +1193,18 @@ impl SessionCore {
 
     /// Rolls back to the innermost savepoint and undoes its in-memory changes.
     pub fn rollback_nested(&self) -> Result<()> {
-        let is_sp = self
-            .frames
-            .borrow()
-            .last()
-            .is_some_and(|f| f.savepoint.is_some());
+        let is_sp = self.frames.borrow().last().is_some_and(|f| f.nested);
         if !is_sp {
             return Err(invalid!("no savepoint is open"));
         }
         let frame = self.frames.borrow_mut().pop().expect("checked");
-        let name = frame.savepoint.clone().expect("checked");
-        let conn = self.conn.borrow().clone();
+        // a savepoint nothing used took no SAVEPOINT: only the in-memory side is undone
+        let name = frame.savepoint.clone().unwrap_or_default();
+        let conn = self
+            .conn
+            .borrow()
+            .clone()
+            .filter(|_| frame.savepoint.is_some());
         let mut result = Ok(());
         // a flush that failed inside the savepoint rolled the database back to it already
         let rolled_back = self.pending_rollback.borrow().is_some();
@@ -1165,10 +1216,12 @@ impl SessionCore {
             }
             .and_then(|_| conn.release_savepoint(&name));
         }
-        if !rolled_back {
-            self.rollback_to_binds(&name);
+        if frame.savepoint.is_some() {
+            if !rolled_back {
+                self.rollback_to_binds(&name);
+            }
+            let _ = self.release_binds(&name);
         }
-        let _ = self.release_binds(&name);
         *self.pending_rollback.borrow_mut() = None;
         let touched = self.undo_frames(vec![frame]);
         self.expire_after_savepoint(touched);

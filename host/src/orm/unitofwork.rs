@@ -299,7 +299,7 @@ impl Undo {
         let mut rolled_back: FxHashSet<*const Instance> = FxHashSet::default();
         {
             let frames = session.frames.borrow();
-            let savepoint = frames.last().is_some_and(|f| f.savepoint.is_some());
+            let savepoint = frames.last().is_some_and(|f| f.nested);
             let n = if savepoint { 1 } else { frames.len() };
             for f in frames.iter().rev().take(n) {
                 rolled_back.extend(f.inserted.iter().map(Rc::as_ptr));
