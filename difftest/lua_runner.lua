@@ -455,13 +455,17 @@ local function run_case(case)
   for i, op in ipairs(case.ops) do
     if os.getenv("DIFFTEST_ECHO") then io.stderr:write("lua: -- step ", i - 1, " ", op.op, "\n") end
     local ok, res = pcall(r.run_op, r, op)
-    local e = JNULL
+    local e, deliberate = JNULL, nil
     if not ok then
       if res == SKIP then res = "skip"
-      else e = err_kind(res); res = nil end
+      else
+        -- BEHAVIOUR.md 10 (known.py STALE_DELETE_RAISES): where SQLAlchemy only warns
+        if tostring(res):find("expected to delete", 1, true) then deliberate = "STALE_DELETE_RAISES" end
+        e = err_kind(res); res = nil
+      end
     end
     if res == nil then res = JNULL end
-    emit({ seed = case.seed, i = i - 1, err = e, res = res, objs = r:observe() })
+    emit({ seed = case.seed, i = i - 1, err = e, res = res, objs = r:observe(), deliberate = deliberate })
   end
   emit({ seed = case.seed, i = "final", tables = r:finish() })
   r.engine:dispose()
