@@ -109,6 +109,11 @@ local RELS = { Parent = { children = true }, Child = { parent = false, tags = tr
 local RELKEYS = { Parent = { "children" }, Child = { "parent", "tags" }, Tag = { "children" },
   Node = { "parent", "children" } }
 
+-- --events (run.py): the session events compared, in the order fired
+EVENTS = os.getenv("DIFFTEST_EVENTS") ~= nil and os.getenv("DIFFTEST_EVENTS") ~= ""
+SESSION_EVENTS = { "after_begin", "before_commit", "after_commit", "after_rollback",
+  "before_flush", "after_flush", "after_flush_postexec" }
+
 local SKIP = setmetatable({}, { __name = "SKIP" })
 local BOOM = "difftest boom"
 
@@ -131,6 +136,7 @@ local function class_name(o) return orm.inspect(o).mapper.class_name end
 
 function Runner.new(url)
   local self = setmetatable({}, Runner)
+  self.events = {}
   -- DIFFTEST_ECHO=1: every statement on stderr (the observations go to stdout)
   local echo = os.getenv("DIFFTEST_ECHO") and function(sql, params)
     local parts = {}
@@ -301,8 +307,14 @@ end
 function Runner:run_op(op)
   local k = op.op
   if k == "session" then
-    self.s[op.s] = orm.Session(self.engine, { expire_on_commit = op.expire_on_commit,
+    local sess = orm.Session(self.engine, { expire_on_commit = op.expire_on_commit,
       autoflush = op.autoflush })
+    if EVENTS then
+      for _, name in ipairs(SESSION_EVENTS) do
+        orm.event.listen(sess, name, function() self.events[#self.events + 1] = "s" .. op.s .. " " .. name end)
+      end
+    end
+    self.s[op.s] = sess
     return nil
   elseif k == "new" then
     local cls = M[op.cls]
@@ -465,7 +477,10 @@ local function run_case(case)
       end
     end
     if res == nil then res = JNULL end
-    emit({ seed = case.seed, i = i - 1, err = e, res = res, objs = r:observe(), deliberate = deliberate })
+    local ev
+    if EVENTS then ev = arr(r.events); r.events = {} end
+    emit({ seed = case.seed, i = i - 1, err = e, res = res, objs = r:observe(), deliberate = deliberate,
+      ev = ev })
   end
   emit({ seed = case.seed, i = "final", tables = r:finish() })
   r.engine:dispose()

@@ -133,7 +133,7 @@ def diff_obs(a, b):
         return None
     d = {}
     for k in sorted(set(a) | set(b)):
-        if k in ("seed", "oracle_stop"):
+        if k in ("seed", "oracle_stop", "deliberate"):
             continue
         if a.get(k) != b.get(k):
             if k == "objs" and isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
@@ -394,6 +394,9 @@ def main():
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--max-report", type=int, default=5)
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--events", action="store_true",
+                    help="also compare the session events each step fires (after_begin, "
+                         "before_commit, after_commit, after_rollback, the flush events)")
     ap.add_argument("--sa-reruns", type=int, default=4,
                     help="when lualchemy diverges, run SQLAlchemy alone this many more times; "
                          "a seed where one of them agrees counts apart (SQLAlchemy varies)")
@@ -402,6 +405,8 @@ def main():
                          "SQLAlchemy alone all disagree with lualchemy too (keeps the shrunk "
                          "sequence one SQLAlchemy answers the same way)")
     args = ap.parse_args()
+    if args.events:
+        os.environ["DIFFTEST_EVENTS"] = "1"  # read by both runners
     problem = check_sqlalchemy()
     if problem:
         print("difftest: %s; pip install sqlalchemy==%s" % (problem, PINNED), file=sys.stderr)

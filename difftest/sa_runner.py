@@ -108,6 +108,12 @@ RELS = {"Parent": {"children": True}, "Child": {"parent": False, "tags": True},
         "Tag": {"children": True}, "Node": {"parent": False, "children": True}}
 
 
+# --events (run.py): the session events compared, in the order fired
+EVENTS = bool(os.environ.get("DIFFTEST_EVENTS"))
+SESSION_EVENTS = ["after_begin", "before_commit", "after_commit", "after_rollback",
+                  "before_flush", "after_flush", "after_flush_postexec"]
+
+
 class Boom(Exception):
     """The error a failing nested block raises."""
 
@@ -152,6 +158,7 @@ class Runner:
         self.h = {}     # handle -> object
         self.rev = {}   # id(object) -> handle
         self.s = {}     # session number -> Session
+        self.events = []  # --events: what the current step fired
 
     # -- handles -------------------------------------------------------------------------
     def obj(self, h):
@@ -276,6 +283,12 @@ class Runner:
             if st.key is None and st.was_deleted:
                 del st._deleted
 
+    def record_events(self, sess, n):
+        """--events: the session events each step fires, as "s<n> <name>"."""
+        for name in SESSION_EVENTS:
+            event.listen(sess, name, (lambda name: lambda *a, **kw:
+                                      self.events.append("s%d %s" % (n, name)))(name))
+
     # -- ops ---------------------------------------------------------------------------
     def run_op(self, op):
         k = op["op"]
@@ -283,6 +296,8 @@ class Runner:
             sess = Session(self.engine, expire_on_commit=op["expire_on_commit"],
                            autoflush=op["autoflush"])
             self.contract_strong_identity_map(sess)
+            if EVENTS:
+                self.record_events(sess, op["s"])
             self.s[op["s"]] = sess
             return None
         if k == "new":
@@ -481,6 +496,9 @@ def run_case(case, directory, emit):
         r.contract_clear_generated_keys()
         r.oracle_reset_stale_deleted()
         obs = {"seed": seed, "i": i, "err": err, "res": res, "objs": r.observe()}
+        if EVENTS:
+            obs["ev"] = r.events
+            r.events = []
         messages = [str(x.message) for x in seen]
         stop = [w for w in known.ORACLE_WARNINGS if any(w in m for m in messages)]
         deliberate = [n for w, n in known.DELIBERATE_WARNINGS.items()

@@ -556,3 +556,74 @@ describe("a savepoint takes the connection when first used", function()
     assert.same({ "x" }, env.rows("SELECT body FROM ev_notes"))
   end)
 end)
+
+describe("session events where SQLAlchemy fires them (differential test --events)", function()
+  it("a savepoint's rollback fires after_rollback; a failed flush inside it fires it once", function()
+    local env = setup()
+    local s = env.s
+    local log = {}
+    orm.event.listen(s, "after_rollback", function() log[#log + 1] = "after_rollback" end)
+    assert.has_error(function() s:begin_nested(function() error("undo") end) end)
+    assert.same({ "after_rollback" }, log)
+  end)
+
+  it("a session awaiting its rollback fires before_flush, then raises; begin_nested refuses before its flush", function()
+    local env = setup()
+    local s = env.s
+    local Note = env.Note
+    s:add(Note{ id = 1, body = "a" })
+    s:commit()
+    s:add(Note{ id = 1, body = "dup" })
+    assert.has_error(function() s:flush() end) -- the transaction is rolled back
+    s:add(Note{ body = "pending" })
+    local log = {}
+    orm.event.listen(s, "before_flush", function() log[#log + 1] = "before_flush" end)
+    local ok, err = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("PendingRollbackError", err.kind)
+    assert.same({ "before_flush" }, log)
+    ok, err = pcall(s.begin_nested, s, function() end)
+    assert.equal("PendingRollbackError", err.kind)
+    assert.same({ "before_flush" }, log) -- no second before_flush
+  end)
+end)
+
+describe("where a flush or an add begins nothing", function()
+  it("a flush whose rows are all held up by a cycle takes no connection (no after_begin)", function()
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local Node = Base:model("Node", {
+      __tablename__ = "ev_nodes",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      parent_id = orm.Column(orm.Integer, orm.ForeignKey("ev_nodes.id")),
+      parent = orm.relationship("Node", { remote_side = "id", back_populates = "children" }),
+      children = orm.relationship("Node", { back_populates = "parent" }),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    local log = {}
+    for _, name in ipairs({ "after_begin", "after_rollback" }) do
+      orm.event.listen(s, name, function() log[#log + 1] = name end)
+    end
+    local n = Node{}
+    n.children:append(n) -- a row pointing at itself, not yet inserted
+    s:add(n)
+    local ok, err = pcall(s.flush, s)
+    assert.is_false(ok)
+    assert.equal("CircularDependencyError", err.kind)
+    assert.same({ "after_rollback" }, log) -- SQLAlchemy 2.0.58: no statement, no after_begin
+  end)
+
+  it("adding an object whose deletion was committed is refused before the transaction begins", function()
+    local env = setup()
+    local s = env.s
+    local note = env.Note{ body = "gone" }
+    s:add(note)
+    s:commit()
+    s:delete(note)
+    s:commit()
+    assert.is_false(s:in_transaction())
+    assert.has_error(function() s:add(note) end)
+    assert.is_false(s:in_transaction())
+  end)
+end)

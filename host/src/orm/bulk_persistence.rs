@@ -112,7 +112,7 @@ impl SessionCore {
     /// flush's is.
     fn failing<T>(&self, conn: &Connection, done: Result<T>) -> Result<T> {
         if let Err(e) = &done {
-            self.fail_transaction(conn, e)?;
+            self.fail_transaction(Some(conn), e)?;
         }
         done
     }

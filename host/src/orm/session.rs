@@ -247,6 +247,19 @@ impl SessionCore {
         self.conn.borrow().clone()
     }
 
+    /// A connection for work that sends no statement: the transaction's own when it has
+    /// taken one, else a connection of the engine that begins nothing (`None` for a
+    /// session joined to a caller's connection or with other binds).
+    pub(crate) fn idle_connection(&self) -> Option<Rc<Connection>> {
+        if let Some(c) = self.conn.borrow().as_ref() {
+            return Some(c.clone());
+        }
+        if self.has_binds() || self.bound_conn.borrow().is_some() {
+            return None;
+        }
+        self.bind().and_then(|e| e.connect().ok()).map(Rc::new)
+    }
+
     /// The connection of the current transaction, beginning one on first use.
     pub fn connection(&self) -> Result<Rc<Connection>> {
         self.check_usable()?;
@@ -357,6 +370,14 @@ impl SessionCore {
             self.autobegin();
             return Ok(());
         }
+        // refused before the transaction begins, as SQLAlchemy's _update_impl refuses a
+        // deleted object before its _before_attach autobegins
+        if status == Status::Detached && inst.state().was_deleted() {
+            return Err(invalid!(
+                "Instance '{}' has been deleted. Use the make_transient() function to send this object back to the transient state.",
+                inst.describe()
+            ));
+        }
         self.autobegin();
         match status {
             Status::Transient => {
@@ -370,12 +391,6 @@ impl SessionCore {
                     f.added.push(inst.clone());
                 }
                 self.dispatch(SessionEvent::TransientToPending, Some(inst), None)?;
-            }
-            Status::Detached if inst.state().was_deleted() => {
-                return Err(invalid!(
-                    "Instance '{}' has been deleted. Use the make_transient() function to send this object back to the transient state.",
-                    inst.describe()
-                ));
             }
             Status::Detached => self.attach_detached(inst)?,
             Status::Pending | Status::Persistent | Status::Deleted => {
@@ -662,38 +677,38 @@ impl SessionCore {
     pub fn flush(&self) -> Result<()> {
         // nothing to flush: nothing is checked either (SQLAlchemy's flush of a clean
         // session returns before it looks at the transaction)
-        if !self.has_pending_changes() && !self.closed.get() {
-            return Ok(());
+        if self.closed.get() {
+            self.check_usable()?;
         }
-        if self.pending_rollback.borrow().is_some() {
-            super::dependency::expunge_orphans_outside(self)?;
-        }
-        self.check_usable()?;
         if !self.has_pending_changes() {
             return Ok(());
         }
         if self.flushing.get() {
             return Err(invalid!("Session is already flushing"));
         }
+        // SQLAlchemy's order: before_flush, the pending orphans outside dropped, nothing
+        // left to do ends the flush, and only then is the transaction checked (a session
+        // waiting for its rollback fires before_flush, then raises PendingRollbackError)
         if !self.listeners.is_empty() {
             // a flush from inside before_flush is refused as a re-entrant flush
             self.flushing.set(true);
             let r = self.dispatch(SessionEvent::BeforeFlush, None, None);
             self.flushing.set(false);
             r?;
-            if !self.has_pending_changes() {
-                return Ok(());
-            }
         }
-        // flushing from here: listeners (after_begin included) cannot end the transaction
+        if self.pending_rollback.borrow().is_some() {
+            super::dependency::expunge_orphans_outside(self)?;
+        }
+        if !self.has_pending_changes() {
+            return Ok(());
+        }
+        self.check_usable()?;
+        // flushing from here: listeners (after_begin included) cannot end the transaction.
+        // The connection is taken when the unit of work has a statement to send, as
+        // SQLAlchemy's flush takes it at its first statement: a flush that fails before
+        // (a circular dependency among its rows) takes none and fires no after_begin
         self.flushing.set(true);
-        let conn = match self.flush_connection() {
-            Ok(c) => c,
-            Err(e) => {
-                self.flushing.set(false);
-                return Err(e);
-            }
-        };
+        let conn_for = || self.flush_connection();
         // inside a savepoint, the persistent objects this flush writes are recorded: rolling
         // the savepoint back expires them (their relationships too), as SQLAlchemy does
         let nested = self.frames.borrow().len() > 1;
@@ -749,22 +764,22 @@ impl SessionCore {
                 }
             }
         }
+        let register = || {
+            for inst in &expired_keys {
+                let again = {
+                    let st = inst.state();
+                    st.status == Status::Persistent
+                        && inst.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
+                };
+                if again {
+                    self.load_expired(inst)?;
+                }
+            }
+            Ok(())
+        };
         let result = self
             .load_expired_before_update()
-            .and_then(|_| self.flush_by_bind(&conn))
-            .and_then(|_| {
-                for inst in &expired_keys {
-                    let again = {
-                        let st = inst.state();
-                        st.status == Status::Persistent
-                            && inst.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
-                    };
-                    if again {
-                        self.load_expired(inst)?;
-                    }
-                }
-                Ok(())
-            });
+            .and_then(|_| self.flush_by_bind(&conn_for, &register));
         self.flushing.set(false);
         // recorded also when the flush failed: one that fails as it registers its objects
         // (reading a key a row deleted meanwhile took: `ObjectDeletedError`) has marked them
@@ -777,7 +792,8 @@ impl SessionCore {
             }
         }
         if let Err(e) = result {
-            self.fail_transaction(&conn, &e)?;
+            let conn = self.current_connection();
+            self.fail_transaction(conn.as_deref(), &e)?;
             return Err(e);
         }
         super::cycles::maybe_collect();
@@ -820,7 +836,7 @@ impl SessionCore {
     /// persistent, and persistent objects are expired (all of them for the whole transaction;
     /// those the savepoint changed for a savepoint, `expire_after_savepoint`). The session then refuses work until
     /// `rollback()`. Returns the error of an `after_rollback` listener, if one raised.
-    pub(crate) fn fail_transaction(&self, conn: &Connection, err: &Error) -> Result<()> {
+    pub(crate) fn fail_transaction(&self, conn: Option<&Connection>, err: &Error) -> Result<()> {
         let sp = self
             .frames
             .borrow()
@@ -840,15 +856,20 @@ impl SessionCore {
         };
         match sp {
             Some(name) => {
-                let _ = conn.rollback_to_savepoint(&name);
+                if let Some(conn) = conn {
+                    let _ = conn.rollback_to_savepoint(&name);
+                }
                 self.rollback_to_binds(&name);
                 let frame = self.frames.borrow_mut().last_mut().map(take);
                 let touched = self.undo_frames(frame.into_iter().collect());
                 self.expire_after_savepoint(touched);
-                Ok(())
+                // as SQLAlchemy's rollback of the nested transaction the failed flush was in
+                self.dispatch(SessionEvent::AfterRollback, None, None)
             }
             None => {
-                let _ = self.root_tx.borrow().rollback(conn);
+                if let Some(conn) = conn {
+                    let _ = self.root_tx.borrow().rollback(conn);
+                }
                 self.rollback_binds();
                 let frames: Vec<Frame> = self
                     .frames
@@ -925,7 +946,7 @@ impl SessionCore {
         if let Some(conn) = conn {
             let committed = self.root_tx.borrow().commit(&conn);
             if let Err(e) = committed {
-                self.fail_transaction(&conn, &e)?;
+                self.fail_transaction(Some(&conn), &e)?;
                 return Err(e);
             }
         }
@@ -1145,8 +1166,10 @@ impl SessionCore {
     /// first needs the connection, with `after_begin`; a savepoint nothing used ends without
     /// SQL. A session with other binds, or joined to a caller's connection, takes it now.
     pub fn begin_nested(&self) -> Result<usize> {
-        self.flush()?;
+        // refused before its flush, as SQLAlchemy's begin_nested checks the transaction
+        // before the flush of its snapshot (no before_flush for a session awaiting rollback)
         self.check_usable()?;
+        self.flush()?;
         self.autobegin();
         let depth = {
             let mut frames = self.frames.borrow_mut();
@@ -1225,7 +1248,13 @@ impl SessionCore {
         *self.pending_rollback.borrow_mut() = None;
         let touched = self.undo_frames(vec![frame]);
         self.expire_after_savepoint(touched);
-        result
+        result?;
+        // a savepoint's rollback is a rollback (SQLAlchemy fires after_rollback for it, SQL
+        // sent or not); one a failed flush rolled back fired it then
+        if !rolled_back {
+            self.dispatch(SessionEvent::AfterRollback, None, None)?;
+        }
+        Ok(())
     }
 
     /// What a savepoint's rollback (by `rollback_nested`, or by a flush failing inside it)

@@ -311,13 +311,17 @@ impl SessionCore {
 
     /// The unit of work, once per engine the flush writes to: each engine's objects on its
     /// own connection. With one engine (no binds), the unit of work itself.
-    pub(crate) fn flush_by_bind(&self, conn: &Connection) -> Result<()> {
+    pub(crate) fn flush_by_bind(
+        &self,
+        conn_for: &dyn Fn() -> Result<Rc<Connection>>,
+        finish: &dyn Fn() -> Result<()>,
+    ) -> Result<()> {
         if !self.has_binds() {
-            return super::unitofwork::flush(self, conn);
+            return super::unitofwork::flush(self, conn_for, finish);
         }
         let groups = self.flush_groups();
         if groups.len() <= 1 {
-            return super::unitofwork::flush(self, conn);
+            return super::unitofwork::flush(self, conn_for, finish);
         }
         let all = [self.new.take(), self.modified.take(), self.deleted.take()];
         let binds = self.binds.binds.borrow().clone();
@@ -332,9 +336,11 @@ impl SessionCore {
                     .extend(objs.iter().filter(|i| of(i, g)).cloned());
             }
             let _route = self.route_engine(g.clone());
-            result = self
-                .connection()
-                .and_then(|c| super::unitofwork::flush(self, &c));
+            // the objects' registration (`finish`) ends the last group's flush
+            let last = n + 1 == groups.len();
+            let nothing = || Ok(());
+            let finish = if last { finish } else { &nothing };
+            result = super::unitofwork::flush(self, &|| self.connection(), finish);
             if result.is_err() {
                 // the groups not flushed go back to the session's lists
                 for (list, objs) in lists.iter().zip(&all) {

@@ -31,7 +31,14 @@ mod post_update;
 use levels::{flush_depths, in_levels, post_update_edges};
 use post_update::{post_update, unlink_post_updated};
 
-pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
+/// `finish` runs once the objects have their new state, before `pending_to_persistent` and
+/// `after_flush_postexec`: the session's registration of the flushed objects (reading an
+/// expired identity key), which SQLAlchemy's `finalize_flush_changes` does there.
+pub(crate) fn flush(
+    session: &SessionCore,
+    conn_for: &dyn Fn() -> Result<Rc<Connection>>,
+    finish: &dyn Fn() -> Result<()>,
+) -> Result<()> {
     let has_relationships = {
         let any = |l: &RefCell<Vec<Rc<Instance>>>| {
             l.borrow()
@@ -60,14 +67,27 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
             }
         }
     };
-    let result = write(session, conn, &plan, &mut undo).and_then(|out| {
-        if let Some(e) = cycle {
-            return Err(e);
-        }
-        // after_flush: every statement sent, the objects not yet updated
-        session.dispatch(SessionEvent::AfterFlush, None, None)?;
-        Ok(out)
-    });
+    // rows held up by a cycle and nothing else to write: SQLAlchemy's sort raises before
+    // its first statement, so the session takes no connection (no after_begin); the
+    // in-memory part of the write (the key copies of held-up rows) runs on a connection
+    // that sends nothing
+    let idle = if cycle.is_some() && nothing_unblocked(session, &plan) {
+        session.idle_connection()
+    } else {
+        None
+    };
+    let result = idle
+        .map(Ok)
+        .unwrap_or_else(conn_for)
+        .and_then(|conn| write(session, &conn, &plan, &mut undo))
+        .and_then(|out| {
+            if let Some(e) = cycle {
+                return Err(e);
+            }
+            // after_flush: every statement sent, the objects not yet updated
+            session.dispatch(SessionEvent::AfterFlush, None, None)?;
+            Ok(out)
+        });
     match result {
         Ok((inserted, updated)) => {
             plan.clear_changes();
@@ -80,6 +100,7 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
             apply(session, inserted, updated)?;
             remark(&plan);
             sync_outside_session(session, &plan);
+            finish()?;
             for inst in &now_persistent {
                 session.dispatch(SessionEvent::PendingToPersistent, Some(inst), None)?;
             }
@@ -91,6 +112,23 @@ pub(crate) fn flush(session: &SessionCore, conn: &Connection) -> Result<()> {
             Err(e)
         }
     }
+}
+
+/// Every object of the flush is held up by a cycle, and no association row or post-update
+/// is left: the flush has no statement to send.
+fn nothing_unblocked(session: &SessionCore, plan: &Plan) -> bool {
+    let blocked = |l: &RefCell<Vec<Rc<Instance>>>| {
+        l.borrow()
+            .iter()
+            .all(|i| plan.blocked.contains(&Rc::as_ptr(i)))
+    };
+    blocked(&session.new)
+        && blocked(&session.deleted)
+        && blocked(&session.modified)
+        && plan.assoc_insert.is_empty()
+        && plan.assoc_delete.is_empty()
+        && plan.assoc_delete_all.is_empty()
+        && plan.post_rules.is_empty()
 }
 
 /// The keys a one-to-many copies into members that are not in the session (a transient
