@@ -4538,3 +4538,27 @@ describe("seeds: the save-update cascade's visiting order", function()
     s2:close()
   end)
 end)
+
+describe("seeds: a delete cascade reaching an object whose DELETE this transaction flushed", function()
+  it("refuses it when a new row took its key, the owner staying marked (seed 1021)", function()
+    local env = setup()
+    if env.engine.dialect ~= "sqlite" then return pending("SQLite reuses a deleted id") end
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local c1 = env.Child{ label = "a" }
+    p.children:append(c1)
+    s:add(p)
+    s:flush()
+    s:delete(c1)
+    s:flush() -- c1 deleted; p.children still holds it
+    local c2 = env.Child{ label = "b" }
+    s:add(c2)
+    s:flush() -- c2 takes c1's id
+    assert.equal(c1.id, c2.id)
+    local ok, err = pcall(s.delete, s, p)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("another instance with key", 1, true))
+    assert.same({ "persistent", "deleted", "persistent" }, { state(p), state(c1), state(c2) })
+    assert.equal(1, #s.deleted) -- p, as SQLAlchemy marks the head before its cascade
+  end)
+end)

@@ -476,6 +476,14 @@ impl SessionCore {
             match x.status() {
                 Status::Persistent if self.owns(x) => self.mark_deleted(x),
                 Status::Detached if x.state().was_deleted() => self.attach_deleted(x)?,
+                // its DELETE flushed in this transaction: SQLAlchemy's cascade takes it
+                // again (refused when a new row took its key, seed 1021), to be deleted again
+                Status::Deleted if self.owns(x) => {
+                    self.refuse_taken_key(x)?;
+                    if !x.state().marked_deleted() {
+                        self.mark_deleted(x);
+                    }
+                }
                 Status::Detached => {
                     self.add_one(x)?;
                     self.mark_deleted(x);
@@ -504,8 +512,24 @@ impl SessionCore {
             self.check_usable()?;
         }
         self.autobegin();
-        // SQLAlchemy's `_delete_impl` adds it to the identity map, which refuses it when
-        // another object holds its key (a row that took the key since: seed 1459)
+        self.refuse_taken_key(inst)?;
+        {
+            let mut st = inst.state_mut();
+            st.status = Status::Deleted;
+            st.set_changed_while_deleted(false);
+            st.session = Some(self.weak());
+        }
+        if let Some(f) = self.frames.borrow_mut().last_mut() {
+            f.deleted.push(inst.clone());
+        }
+        self.mark_deleted(inst);
+        Ok(())
+    }
+
+    /// SQLAlchemy's `_delete_impl` adds a deleted object it reaches again to the identity
+    /// map, which refuses it when another object holds its key (a row that took the key
+    /// since: seeds 1459, 1021).
+    fn refuse_taken_key(&self, inst: &Rc<Instance>) -> Result<()> {
         let key = inst.state().key.clone();
         if let Some(key) = key {
             if self
@@ -521,16 +545,6 @@ impl SessionCore {
                 ));
             }
         }
-        {
-            let mut st = inst.state_mut();
-            st.status = Status::Deleted;
-            st.set_changed_while_deleted(false);
-            st.session = Some(self.weak());
-        }
-        if let Some(f) = self.frames.borrow_mut().last_mut() {
-            f.deleted.push(inst.clone());
-        }
-        self.mark_deleted(inst);
         Ok(())
     }
 
