@@ -250,13 +250,18 @@ class Runner:
                 cleared.add(id(o))
         # the foreign key a transient object copied from a key cleared here is stale:
         # lualchemy counts its many-to-one as changed (its original unknown), so the next
-        # flush copies the new key
+        # flush copies the new key. An original recorded as that very object (set again to
+        # what it held) would read as no change: it becomes unknown too (seed 1141)
         for o in self.h.values():
             st = inspect(o)
             if not st.transient or "parent" not in st.dict:
                 continue
             t = st.dict["parent"]
-            if t is not None and id(t) in cleared and "parent" not in st.committed_state:
+            if t is None or id(t) not in cleared:
+                continue
+            if st.committed_state.get("parent", attributes.NO_VALUE) is t:
+                del st.committed_state["parent"]
+            if "parent" not in st.committed_state:
                 flag_modified(o, "parent")
 
     def contract_strong_identity_map(self, sess):
