@@ -1669,6 +1669,13 @@ fn apply(
     let mut displaced: Vec<Rc<Instance>> = Vec::new();
     {
         let mut map = session.identity.borrow_mut();
+        // room for the new rows' keys at once when the first row's key is one generated
+        // integer (at most as many more entries as rows)
+        if let Some(first) = inserted.first().filter(|o| o.generated.is_some()) {
+            if inserted.len() > 1 && first.inst.mapper.pk.len() == 1 {
+                map.reserve_ints(first.inst.mapper.ident_id, inserted.len());
+            }
+        }
         for out in inserted {
             let inst = out.inst;
             let mut st = inst.state_mut();
@@ -1717,13 +1724,16 @@ fn apply(
             for i in out.expire {
                 st.loaded.remove(i);
             }
-            let pk: Vec<Value> = inst
-                .mapper
-                .pk
-                .iter()
-                .map(|&i| st.values[i].clone())
-                .collect();
-            let key = IdentityKey::new(inst.mapper.ident_id, &pk).ok_or_else(|| {
+            // a one-column key (the common case) is read in place: no vector per row
+            let pk_many: Vec<Value>;
+            let pk: &[Value] = match inst.mapper.pk.as_slice() {
+                [i] => std::slice::from_ref(&st.values[*i]),
+                cols => {
+                    pk_many = cols.iter().map(|&i| st.values[i].clone()).collect();
+                    &pk_many
+                }
+            };
+            let key = IdentityKey::new(inst.mapper.ident_id, pk).ok_or_else(|| {
                 Error::new(
                     ErrorKind::InvalidRequestError,
                     format!(
