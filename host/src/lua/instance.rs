@@ -430,9 +430,12 @@ pub fn instances_of(lua: &Lua, list: &mlua::Table) -> LuaResult<Vec<Rc<Instance>
     unsafe {
         lua.exec_raw::<()>(list.clone(), |l| {
             let n = ffi::lua_rawlen(l, 1) as ffi::lua_Integer;
+            // the metatable last found to be an instance metatable (the list holds the
+            // objects, so it stays alive, and nothing here runs Lua)
+            let mut known: *const c_void = std::ptr::null();
             for i in 1..=n {
                 ffi::lua_rawgeti(l, 1, i);
-                let p = check(l, 2);
+                let p = check_known(l, 2, &mut known);
                 ffi::lua_settop(l, 1);
                 if p.is_null() {
                     bad = Some(i);
@@ -522,22 +525,23 @@ pub(super) unsafe fn push_raw(
         }
         ffi::lua_pop(l, 1);
     }
+    let objects = ffi::lua_absindex(l, objects);
     ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, mt_ref as ffi::lua_Integer);
-    new_userdata(l, Rc::clone(inst), objects, std::ptr::null_mut());
-    ffi::lua_remove(l, -2);
+    let mt = ffi::lua_gettop(l);
+    new_userdata(l, Rc::clone(inst), mt, objects, std::ptr::null_mut());
+    ffi::lua_remove(l, mt);
 }
 
-/// Pushes a new userdata for `inst`, with the metatable on the top of the stack, and
-/// records it in the objects table at `objects`, whose slot counters are `c` (null: read
-/// from the table).
+/// Pushes a new userdata for `inst`, with the metatable at `mt`, and records it in the
+/// objects table at `objects`, whose slot counters are `c` (null: read from the table).
+/// `mt` and `objects` are absolute or upvalue indices.
 unsafe fn new_userdata(
     l: *mut ffi::lua_State,
     inst: Rc<Instance>,
+    mt: c_int,
     objects: c_int,
     c: *mut SlotCounters,
 ) {
-    let objects = ffi::lua_absindex(l, objects);
-    let mt = ffi::lua_gettop(l);
     let block = compat::new_userdata(l, std::mem::size_of::<Block>(), drop_block) as *mut Block;
     let p = Rc::into_raw(inst);
     block.write(p);
@@ -620,6 +624,29 @@ unsafe fn check(l: *mut ffi::lua_State, idx: c_int) -> Block {
     }
     let ours = ffi::lua_rawgetp(l, -1, key(&MAPPER_KEY)) == ffi::LUA_TLIGHTUSERDATA;
     ffi::lua_pop(l, 2);
+    if !ours {
+        return std::ptr::null();
+    }
+    *(ffi::lua_touserdata(l, idx) as *const Block)
+}
+
+/// `check`, for a loop over values most of which share a metatable: `known` is the last
+/// metatable found to be an instance metatable (null at first), and one at the same
+/// address needs no lookup. The caller keeps that metatable alive between calls.
+unsafe fn check_known(l: *mut ffi::lua_State, idx: c_int, known: &mut *const c_void) -> Block {
+    if ffi::lua_type(l, idx) != ffi::LUA_TUSERDATA || ffi::lua_getmetatable(l, idx) == 0 {
+        return std::ptr::null();
+    }
+    let mt = ffi::lua_topointer(l, -1);
+    let ours = mt == *known || {
+        let ours = ffi::lua_rawgetp(l, -1, key(&MAPPER_KEY)) == ffi::LUA_TLIGHTUSERDATA;
+        ffi::lua_pop(l, 1);
+        if ours {
+            *known = mt;
+        }
+        ours
+    };
+    ffi::lua_pop(l, 1);
     if !ours {
         return std::ptr::null();
     }
@@ -930,12 +957,10 @@ unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
     };
     // the userdata made below holds the count `inst` has, for as long as it is at 4
     let p = Rc::as_ptr(&inst);
-    ffi::lua_pushvalue(l, 3); // 4: mt, for new_userdata
     let counters = ffi::lua_touserdata(l, ffi::lua_upvalueindex(3)) as *mut SlotCounters;
-    new_userdata(l, inst, ffi::lua_upvalueindex(2), counters); // 5: obj
-    ffi::lua_replace(l, 4); // 4: obj
-                            // the `init` event, before the keyword arguments are set (an error it raises reaches
-                            // the caller unchanged)
+    new_userdata(l, inst, 3, ffi::lua_upvalueindex(2), counters); // 4: obj
+                                                                  // the `init` event, before the keyword arguments are set (an error it raises reaches
+                                                                  // the caller unchanged)
     if ctor.hooks.get() & HOOK_INIT != 0 {
         if ffi::lua_rawgeti(l, 3, INIT) == ffi::LUA_TFUNCTION {
             ffi::lua_pushvalue(l, 4);
