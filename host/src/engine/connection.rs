@@ -503,19 +503,30 @@ impl Connection {
         &self,
         sql: &str,
         rows: &[Vec<Value>],
+        each: impl FnMut(usize, i64, usize) -> Result<()>,
+    ) -> Result<()> {
+        self.execute_rows(sql, super::Rows::Vecs(rows), each)
+    }
+
+    /// `execute_many` of rows as vectors or slices.
+    pub fn execute_rows(
+        &self,
+        sql: &str,
+        rows: super::Rows<'_>,
         mut each: impl FnMut(usize, i64, usize) -> Result<()>,
     ) -> Result<()> {
-        let reported = match rows {
-            [one] => EchoParams::One(one),
-            _ => EchoParams::Many(rows),
+        let reported = if rows.len() == 1 {
+            EchoParams::One(rows.get(0))
+        } else {
+            EchoParams::Many(rows)
         };
         self.echo(sql, &reported)?;
         self.cursor_event(EngineEvent::BeforeCursorExecute, sql, &reported)?;
         match self.driver() {
             Driver::Sqlite(raw) => {
-                let mut stmt = raw.prepare_cached(sql).map_err(|e| {
-                    self.sqlite_err(e, sql, rows.first().map(|r| r.as_slice()).unwrap_or(&[]))
-                })?;
+                let mut stmt = raw
+                    .prepare_cached(sql)
+                    .map_err(|e| self.sqlite_err(e, sql, rows.iter().next().unwrap_or(&[])))?;
                 self.before_sqlite(raw, &stmt, sql)?;
                 for (i, row) in rows.iter().enumerate() {
                     let changed = stmt
@@ -546,7 +557,7 @@ impl Connection {
         &self,
         ins: &crate::sql::Insert,
         single: &crate::sql::Compiled,
-        rows: &[Vec<Value>],
+        rows: super::Rows<'_>,
         generated: Option<usize>,
         mut each: impl FnMut(usize, Option<Value>) -> Result<()>,
     ) -> Result<usize> {
@@ -555,14 +566,31 @@ impl Connection {
         let returning = generated.is_some() && d.supports_returning(Dml::Insert);
         // SQLite's dialect batches nothing: its prepared statement per row is the fastest
         if d.insert_batch_rows() <= 1 || (generated.is_some() && !returning) {
-            let bound = single.bind_rows(rows)?;
+            let owned: Vec<Vec<Value>>;
+            let bound = if single.slots_in_order() {
+                rows
+            } else {
+                owned = rows
+                    .iter()
+                    .map(|r| single.bind(r, &|_| None))
+                    .collect::<Result<_>>()?;
+                super::Rows::Vecs(&owned)
+            };
             let mut total = 0;
-            self.execute_many(&single.sql, &bound, |i, rowid, n| {
+            self.execute_rows(&single.sql, bound, |i, rowid, n| {
                 total += n;
                 each(i, generated.map(|_| Value::Integer(rowid)))
             })?;
             return Ok(total);
         }
+        let owned: Vec<Vec<Value>>;
+        let rows: &[Vec<Value>] = match rows {
+            super::Rows::Vecs(v) => v,
+            super::Rows::Slices(_) => {
+                owned = rows.to_vecs();
+                &owned
+            }
+        };
         let width = rows.first().map_or(0, |r| r.len()).max(1);
         // a row of nothing but defaults is `DEFAULT VALUES`: one row per statement
         let per = if ins.values.is_empty() {

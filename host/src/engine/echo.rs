@@ -12,11 +12,49 @@ pub enum EchoParams<'a> {
     None,
     One(&'a [Value]),
     /// A batched statement: one set per execution (SQLAlchemy's executemany).
-    Many(&'a [Vec<Value>]),
+    Many(Rows<'a>),
     /// One statement carrying many rows' parameters one after another (a multi-row INSERT,
     /// an UPDATE joined to VALUES): SQLAlchemy's "insertmanyvalues", reported as one
     /// parameter list and as an executemany.
     Batch(&'a [Value]),
+}
+
+/// The parameter sets of a batched statement: vectors, or slices (of one vector holding
+/// them all, as the unit of work's INSERTs keep them: no allocation per row).
+#[derive(Clone, Copy)]
+pub enum Rows<'a> {
+    Vecs(&'a [Vec<Value>]),
+    Slices(&'a [&'a [Value]]),
+}
+
+impl<'a> Rows<'a> {
+    pub fn len(&self) -> usize {
+        match self {
+            Rows::Vecs(v) => v.len(),
+            Rows::Slices(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Set `i` (`i < len()`).
+    pub fn get(&self, i: usize) -> &'a [Value] {
+        match *self {
+            Rows::Vecs(v) => &v[i],
+            Rows::Slices(s) => s[i],
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a [Value]> + 'a {
+        let rows = *self;
+        (0..rows.len()).map(move |i| rows.get(i))
+    }
+
+    pub fn to_vecs(&self) -> Vec<Vec<Value>> {
+        self.iter().map(|r| r.to_vec()).collect()
+    }
 }
 
 /// Where `echo` reports. An error it returns (an echo function that raised) stops the
@@ -42,7 +80,7 @@ impl EchoSink for PrintEcho {
             EchoParams::Many(rows) => Some(format!(
                 "[{}]",
                 rows.iter()
-                    .map(|r| format_params(r))
+                    .map(format_params)
                     .collect::<Vec<_>>()
                     .join(", ")
             )),

@@ -15,7 +15,7 @@ pub mod row;
 pub mod url;
 
 pub use connection::Connection;
-pub use echo::{EchoParams, EchoSink, PrintEcho};
+pub use echo::{EchoParams, EchoSink, PrintEcho, Rows};
 pub use options::{EngineOptions, SqliteBegin};
 pub use pool::Engine;
 pub use row::Row;

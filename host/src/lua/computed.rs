@@ -468,6 +468,7 @@ pub fn install_model(
             }
             (DescKind::HybridProperty, Some(h)) => {
                 keys.raw_set(d.key.as_str(), (DESCRIPTOR + n) as i64)?;
+                super::instance::keys_changed(mapper);
                 getters.raw_set(n + 1, h.getter.clone())?;
                 if let Some(s) = &h.setter {
                     setters.raw_set(n + 1, s.clone())?;
@@ -476,6 +477,7 @@ pub fn install_model(
             (DescKind::Synonym(target), _) => {
                 let (g, s): (Function, Function) = make.call(target.as_str())?;
                 keys.raw_set(d.key.as_str(), (DESCRIPTOR + n) as i64)?;
+                super::instance::keys_changed(mapper);
                 getters.raw_set(n + 1, g)?;
                 setters.raw_set(n + 1, s)?;
             }
@@ -713,6 +715,7 @@ pub fn validates(lua: &Lua, model: &AnyUserData, args: Variadic<LuaValue>) -> Lu
     for (key, i) in cols {
         super::events::install_set_hook(lua, &mt, i, &key, Some(f.clone()), None)?;
         keys.raw_set(key.as_str(), (i | VALIDATED) as i64)?;
+        super::instance::keys_changed(&mapper);
         host.computed.validated.borrow_mut().push(i);
     }
     Ok(())

@@ -62,7 +62,7 @@ impl OwnedParams {
         match p {
             EchoParams::None => OwnedParams::None,
             EchoParams::One(v) => OwnedParams::One(v.to_vec()),
-            EchoParams::Many(v) => OwnedParams::Many(v.to_vec()),
+            EchoParams::Many(v) => OwnedParams::Many(v.to_vecs()),
             EchoParams::Batch(v) => OwnedParams::Batch(v.to_vec()),
         }
     }
@@ -71,7 +71,7 @@ impl OwnedParams {
         match self {
             OwnedParams::None => EchoParams::None,
             OwnedParams::One(v) => EchoParams::One(v),
-            OwnedParams::Many(v) => EchoParams::Many(v),
+            OwnedParams::Many(v) => EchoParams::Many(crate::engine::echo::Rows::Vecs(v)),
             OwnedParams::Batch(v) => EchoParams::Batch(v),
         }
     }

@@ -352,6 +352,7 @@ fn apply(
                     install_set_hook(lua, &mt, col, &key, None, Some((f.clone(), retval, once)))?;
                     let keys: mlua::Table = mt.raw_get(super::instance::KEYS)?;
                     keys.raw_set(key.as_str(), (col | super::instance::VALIDATED) as i64)?;
+                    super::instance::keys_changed(&mapper);
                     Ok(true)
                 }
                 Op::Remove => set_listener_op(lua, &mt, col, f, true),
@@ -840,6 +841,7 @@ end
                 .set_name("=lualchemy/init_event")
                 .call(t.clone())?;
             mt.raw_set(super::instance::INIT, dispatch)?;
+            super::instance::init_dispatcher_set(mapper);
             t
         }
     };

@@ -54,6 +54,7 @@
 //! fast paths) come from `compat`, the binding's seam for versions; everything else here is
 //! the C API every version shares.
 
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void};
 use std::mem::ManuallyDrop;
 use std::rc::Rc;
@@ -118,6 +119,81 @@ pub(super) fn key(k: &'static u8) -> *const c_void {
 }
 
 type Block = *const Instance;
+
+/// What `construct` reads per object without a metatable lookup, kept in the model's
+/// `ModelHost`: whether the metatable has a configure hook or an `init` dispatcher
+/// (`mt[CONFIGURE]`, `mt[INIT]`: two lookups of absent keys for most models), and the
+/// entries of its keys table by the address of their key strings. A key of the argument
+/// table whose string is one of those very objects (short strings are interned on 5.4)
+/// needs no lookup in the keys table; any other key is looked up there as before. The
+/// addresses are of strings the keys table holds, so no other live string can have one.
+#[derive(Default)]
+pub struct CtorCache {
+    hooks: Cell<u8>,
+    keys: RefCell<Vec<(usize, usize)>>,
+    keys_state: Cell<u8>,
+}
+
+const HOOK_CONFIGURE: u8 = 1;
+const HOOK_INIT: u8 = 2;
+/// `CtorCache::keys_state`: rebuild before use (the keys table changed)...
+const KEYS_STALE: u8 = 0;
+/// ... up to date ...
+const KEYS_READY: u8 = 1;
+/// ... or not used (too many keys for a linear scan, or no string addresses on this Lua).
+const KEYS_UNUSED: u8 = 2;
+/// The most keys a cache scans (a model with more looks its keys up in the keys table).
+const KEYS_SCANNED: usize = 16;
+
+impl CtorCache {
+    fn set_hook(&self, hook: u8, on: bool) {
+        let h = self.hooks.get();
+        self.hooks.set(if on { h | hook } else { h & !hook });
+    }
+
+    /// The entry of the keys table for the string at `addr`, if the cache has it.
+    #[inline(always)]
+    fn lookup(&self, addr: usize) -> Option<usize> {
+        self.keys.borrow().iter().find(|e| e.0 == addr).map(|e| e.1)
+    }
+
+    /// Reads the keys table at `keys` again. Calls nothing that can raise.
+    unsafe fn rebuild(&self, l: *mut ffi::lua_State, keys: c_int) {
+        let mut usable = true;
+        {
+            let mut v = self.keys.borrow_mut();
+            v.clear();
+            ffi::lua_pushnil(l);
+            while ffi::lua_next(l, keys) != 0 {
+                if ffi::lua_type(l, -2) == ffi::LUA_TSTRING {
+                    let a = compat::string_address(l, -2);
+                    usable &= !a.is_null();
+                    v.push((a as usize, ffi::lua_tointeger(l, -1) as usize));
+                }
+                ffi::lua_pop(l, 1);
+            }
+            usable &= v.len() <= KEYS_SCANNED;
+        }
+        self.keys_state
+            .set(if usable { KEYS_READY } else { KEYS_UNUSED });
+    }
+}
+
+/// The keys table of `mapper`'s instances changed (an entry added or its value changed):
+/// the constructor reads it again.
+pub(super) fn keys_changed(mapper: &Mapper) {
+    super::model::model_host(mapper)
+        .ctor
+        .keys_state
+        .set(KEYS_STALE);
+}
+
+/// The model's instance metatable now has an `init` dispatcher (`mt[INIT]`).
+pub(super) fn init_dispatcher_set(mapper: &Mapper) {
+    super::model::model_host(mapper)
+        .ctor
+        .set_hook(HOOK_INIT, true);
+}
 
 /// Creates the registry tables and slow-path functions; called once by `install`.
 pub fn install(lua: &Lua) -> LuaResult<()> {
@@ -264,7 +340,12 @@ pub fn set_configure_hook(
     mapper: &Mapper,
     hook: Option<mlua::Function>,
 ) -> LuaResult<()> {
-    class_metatable(lua, mapper)?.raw_set(CONFIGURE, hook)
+    let on = hook.is_some();
+    class_metatable(lua, mapper)?.raw_set(CONFIGURE, hook)?;
+    super::model::model_host(mapper)
+        .ctor
+        .set_hook(HOOK_CONFIGURE, on);
+    Ok(())
 }
 
 /// `__tostring` and the comparison metamethods: the class's own, looked up on each call so
@@ -349,9 +430,12 @@ pub fn instances_of(lua: &Lua, list: &mlua::Table) -> LuaResult<Vec<Rc<Instance>
     unsafe {
         lua.exec_raw::<()>(list.clone(), |l| {
             let n = ffi::lua_rawlen(l, 1) as ffi::lua_Integer;
+            // the metatable last found to be an instance metatable (the list holds the
+            // objects, so it stays alive, and nothing here runs Lua)
+            let mut known: *const c_void = std::ptr::null();
             for i in 1..=n {
                 ffi::lua_rawgeti(l, 1, i);
-                let p = check(l, 2);
+                let p = check_known(l, 2, &mut known);
                 ffi::lua_settop(l, 1);
                 if p.is_null() {
                     bad = Some(i);
@@ -441,16 +525,23 @@ pub(super) unsafe fn push_raw(
         }
         ffi::lua_pop(l, 1);
     }
+    let objects = ffi::lua_absindex(l, objects);
     ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, mt_ref as ffi::lua_Integer);
-    new_userdata(l, Rc::clone(inst), objects);
-    ffi::lua_remove(l, -2);
+    let mt = ffi::lua_gettop(l);
+    new_userdata(l, Rc::clone(inst), mt, objects, std::ptr::null_mut());
+    ffi::lua_remove(l, mt);
 }
 
-/// Pushes a new userdata for `inst`, with the metatable on the top of the stack, and
-/// records it in the objects table at `objects`.
-unsafe fn new_userdata(l: *mut ffi::lua_State, inst: Rc<Instance>, objects: c_int) {
-    let objects = ffi::lua_absindex(l, objects);
-    let mt = ffi::lua_gettop(l);
+/// Pushes a new userdata for `inst`, with the metatable at `mt`, and records it in the
+/// objects table at `objects`, whose slot counters are `c` (null: read from the table).
+/// `mt` and `objects` are absolute or upvalue indices.
+unsafe fn new_userdata(
+    l: *mut ffi::lua_State,
+    inst: Rc<Instance>,
+    mt: c_int,
+    objects: c_int,
+    c: *mut SlotCounters,
+) {
     let block = compat::new_userdata(l, std::mem::size_of::<Block>(), drop_block) as *mut Block;
     let p = Rc::into_raw(inst);
     block.write(p);
@@ -465,7 +556,7 @@ unsafe fn new_userdata(l: *mut ffi::lua_State, inst: Rc<Instance>, objects: c_in
     // has not run yet: it will see this userdata in it and leave it), or a free one
     let mut slot = (*p).lua_slot();
     if slot == 0 {
-        slot = take_slot(l, objects);
+        slot = take_slot(l, objects, c);
         (*p).set_lua_slot(slot);
     }
     // a new slot past the array may grow it, and raise (out of memory): the userdata's
@@ -482,10 +573,11 @@ unsafe fn counters(l: *mut ffi::lua_State, objects: c_int) -> *mut SlotCounters 
     c
 }
 
-/// A free slot of the objects table at `objects` (absolute): the head of its free list, or
-/// the one past its highest. Allocates nothing.
-unsafe fn take_slot(l: *mut ffi::lua_State, objects: c_int) -> u32 {
-    let c = counters(l, objects);
+/// A free slot of the objects table at `objects` (absolute), whose counters are `c` (null:
+/// read from the table): the head of its free list, or the one past its highest.
+/// Allocates nothing.
+unsafe fn take_slot(l: *mut ffi::lua_State, objects: c_int, c: *mut SlotCounters) -> u32 {
+    let c = if c.is_null() { counters(l, objects) } else { c };
     let head = (*c).free;
     if head != 0 {
         ffi::lua_rawgeti(l, objects, head as ffi::lua_Integer); // the next free slot
@@ -532,6 +624,29 @@ unsafe fn check(l: *mut ffi::lua_State, idx: c_int) -> Block {
     }
     let ours = ffi::lua_rawgetp(l, -1, key(&MAPPER_KEY)) == ffi::LUA_TLIGHTUSERDATA;
     ffi::lua_pop(l, 2);
+    if !ours {
+        return std::ptr::null();
+    }
+    *(ffi::lua_touserdata(l, idx) as *const Block)
+}
+
+/// `check`, for a loop over values most of which share a metatable: `known` is the last
+/// metatable found to be an instance metatable (null at first), and one at the same
+/// address needs no lookup. The caller keeps that metatable alive between calls.
+unsafe fn check_known(l: *mut ffi::lua_State, idx: c_int, known: &mut *const c_void) -> Block {
+    if ffi::lua_type(l, idx) != ffi::LUA_TUSERDATA || ffi::lua_getmetatable(l, idx) == 0 {
+        return std::ptr::null();
+    }
+    let mt = ffi::lua_topointer(l, -1);
+    let ours = mt == *known || {
+        let ours = ffi::lua_rawgetp(l, -1, key(&MAPPER_KEY)) == ffi::LUA_TLIGHTUSERDATA;
+        ffi::lua_pop(l, 1);
+        if ours {
+            *known = mt;
+        }
+        ours
+    };
+    ffi::lua_pop(l, 1);
     if !ours {
         return std::ptr::null();
     }
@@ -605,6 +720,10 @@ unsafe fn value_fast(l: *mut ffi::lua_State, idx: c_int, kind: ValueKind) -> Opt
             let mut len = 0usize;
             let p = ffi::lua_tolstring(l, idx, &mut len) as *const u8;
             let bytes = std::slice::from_raw_parts(p, len);
+            if bytes.is_ascii() {
+                // SAFETY: ASCII is UTF-8 (the common case, checked a word at a time)
+                return Some(Value::Text(Text::new(std::str::from_utf8_unchecked(bytes))));
+            }
             std::str::from_utf8(bytes)
                 .ok()
                 .map(|s| Value::Text(Text::new(s)))
@@ -763,37 +882,60 @@ unsafe fn drop_block(block: *mut c_void) {
     }
 }
 
-/// The models' `__call`: `construct` as a closure over the models table and the objects
-/// table (upvalues: no registry lookup per object, which costs LuaJIT a long hash chain).
+/// The models' `__call`: `construct` as a closure over the models table, the objects
+/// table and its slot counters (upvalues: no registry lookup per object, which costs LuaJIT
+/// a long hash chain), and the last model it made an instance of with its metatable (a
+/// loop making objects of one model looks up nothing in the models table).
 pub fn constructor(lua: &Lua) -> LuaResult<mlua::Function> {
     unsafe {
         lua.exec_raw((), |l| {
             ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&MODELS_KEY));
             ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&OBJECTS_KEY));
-            ffi::lua_pushcclosure(l, construct, 2);
+            // the registry keeps the counters alive (Luau has none: null)
+            ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&COUNTERS_KEY));
+            let c = ffi::lua_touserdata(l, -1);
+            ffi::lua_pop(l, 1);
+            ffi::lua_pushlightuserdata(l, c);
+            // no model yet: a table no caller can pass
+            ffi::lua_createtable(l, 0, 0);
+            ffi::lua_pushnil(l);
+            ffi::lua_pushcclosure(l, construct, UP_LAST_MT);
         })
     }
 }
+
+/// `construct`'s upvalues: the last model and its metatable.
+const UP_LAST_MODEL: c_int = 4;
+const UP_LAST_MT: c_int = 5;
 
 /// `Model{ key = value, ... }`: (model, args) -> a transient instance. An unknown key is an
 /// error naming the model and the key (raised by the slow write). Upvalues: the models table
 /// and the objects table (`constructor`).
 unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
     ffi::lua_settop(l, 2);
-    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
-    ffi::lua_pushvalue(l, 1);
-    if ffi::lua_rawget(l, -2) != ffi::LUA_TTABLE {
-        return raise(l, "ArgumentError", "expected a model class".into());
-    }
-    ffi::lua_replace(l, 3); // 3: mt
-    if ffi::lua_rawgeti(l, 3, CONFIGURE) == ffi::LUA_TFUNCTION {
-        ffi::lua_call(l, 0, 0); // relationships are configured before the first instance
+    if ffi::lua_rawequal(l, 1, ffi::lua_upvalueindex(UP_LAST_MODEL)) != 0 {
+        ffi::lua_pushvalue(l, ffi::lua_upvalueindex(UP_LAST_MT));
     } else {
-        ffi::lua_pop(l, 1);
+        ffi::lua_pushvalue(l, 1);
+        if ffi::lua_rawget(l, ffi::lua_upvalueindex(1)) != ffi::LUA_TTABLE {
+            return raise(l, "ArgumentError", "expected a model class".into());
+        }
+        ffi::lua_copy(l, 1, ffi::lua_upvalueindex(UP_LAST_MODEL));
+        ffi::lua_copy(l, 3, ffi::lua_upvalueindex(UP_LAST_MT));
     }
+    // 3: mt
     ffi::lua_rawgeti(l, 3, MAPPER);
     let mapper = ffi::lua_touserdata(l, -1) as *const Mapper;
     ffi::lua_pop(l, 1);
+    // The model userdata at 1 keeps its mapper, and so this, alive.
+    let ctor = &super::model::model_host(&*mapper).ctor;
+    if ctor.hooks.get() & HOOK_CONFIGURE != 0 {
+        if ffi::lua_rawgeti(l, 3, CONFIGURE) == ffi::LUA_TFUNCTION {
+            ffi::lua_call(l, 0, 0); // relationships are configured before the first instance
+        } else {
+            ffi::lua_pop(l, 1);
+        }
+    }
     let args_type = ffi::lua_type(l, 2);
     if args_type != ffi::LUA_TTABLE && args_type != ffi::LUA_TNIL {
         let msg = format!(
@@ -809,35 +951,44 @@ unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
         );
         return raise(l, "InvalidRequestError", msg);
     }
-    // The model userdata keeps its mapper alive.
     let inst = {
         let mapper = ManuallyDrop::new(Rc::from_raw(mapper));
         Instance::new(&mapper)
     };
-    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(2)); // 4: objects
-    ffi::lua_pushvalue(l, 3);
-    new_userdata(l, inst, 4); // 6: obj (5: mt copy)
-    ffi::lua_replace(l, 4); // 4: obj
-    ffi::lua_settop(l, 4);
-    // the `init` event, before the keyword arguments are set (an error it raises reaches
-    // the caller unchanged)
-    if ffi::lua_rawgeti(l, 3, INIT) == ffi::LUA_TFUNCTION {
-        ffi::lua_pushvalue(l, 4);
-        ffi::lua_pushvalue(l, 2);
-        ffi::lua_call(l, 2, 0);
-    } else {
-        ffi::lua_pop(l, 1);
+    // the userdata made below holds the count `inst` has, for as long as it is at 4
+    let p = Rc::as_ptr(&inst);
+    let counters = ffi::lua_touserdata(l, ffi::lua_upvalueindex(3)) as *mut SlotCounters;
+    new_userdata(l, inst, 3, ffi::lua_upvalueindex(2), counters); // 4: obj
+                                                                  // the `init` event, before the keyword arguments are set (an error it raises reaches
+                                                                  // the caller unchanged)
+    if ctor.hooks.get() & HOOK_INIT != 0 {
+        if ffi::lua_rawgeti(l, 3, INIT) == ffi::LUA_TFUNCTION {
+            ffi::lua_pushvalue(l, 4);
+            ffi::lua_pushvalue(l, 2);
+            ffi::lua_call(l, 2, 0);
+        } else {
+            ffi::lua_pop(l, 1);
+        }
     }
     if args_type != ffi::LUA_TTABLE {
         return 1;
     }
-    let p = *(ffi::lua_touserdata(l, 4) as *const Block);
     ffi::lua_rawgeti(l, 3, KEYS); // 5: keys
+    if ctor.keys_state.get() == KEYS_STALE {
+        ctor.rebuild(l, 5);
+    }
     ffi::lua_pushnil(l);
     while ffi::lua_next(l, 2) != 0 {
         // 6: key, 7: value
         let done = if ffi::lua_type(l, 6) == ffi::LUA_TSTRING {
-            match attr_index(l, 5, 6) {
+            // (a setter or validator called below may change the keys table: read the
+            // state for each key)
+            let cached = if ctor.keys_state.get() == KEYS_READY {
+                ctor.lookup(compat::string_address(l, 6) as usize)
+            } else {
+                None
+            };
+            match cached.or_else(|| attr_index(l, 5, 6)) {
                 Some(i) if i >= SPECIAL => {
                     special_set(l, 3, 4, 6, 7, p, i);
                     true

@@ -84,6 +84,8 @@ pub struct ModelHost {
     /// An `orm.AbstractConcreteBase`'s relationships, given to each concrete subclass too
     /// (SQLAlchemy's `declared_attr` relationships of the abstract base).
     pub concrete_rels: RefCell<Vec<(String, super::relationship::LuaRelSpec)>>,
+    /// What the constructor reads per object without a metatable lookup (see `instance.rs`).
+    pub ctor: super::instance::CtorCache,
 }
 
 impl ModelHost {
@@ -749,6 +751,7 @@ fn attach_host(
         base: Rc::downgrade(base),
         concrete_columns: RefCell::new(Vec::new()),
         concrete_rels: RefCell::new(Vec::new()),
+        ctor: Default::default(),
     }));
     Ok(ud)
 }

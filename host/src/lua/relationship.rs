@@ -348,6 +348,7 @@ fn configure_base(lua: &Lua, base: &Rc<DeclBase>) -> LuaResult<()> {
         let keys: mlua::Table = mt.raw_get(1)?;
         for r in m.relationships.borrow().iter() {
             keys.raw_set(r.key.as_str(), (m.width() + r.index) as i64)?;
+            super::instance::keys_changed(m);
         }
     }
     Ok(())

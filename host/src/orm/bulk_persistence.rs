@@ -11,6 +11,7 @@
 //! an updated key has its *loaded* attributes set to the new values (expired attributes
 //! stay expired); the legacy methods leave the session's objects alone.
 
+use crate::engine::Rows;
 use std::rc::Rc;
 
 use super::identity::IdentityKey;
@@ -335,7 +336,7 @@ fn insert_rows(
         let generated = mapper
             .autoincrement
             .filter(|a| return_defaults && !cols.contains(a));
-        conn.insert_rows(&ins, &c, &values, generated, |k, made| {
+        conn.insert_rows(&ins, &c, Rows::Vecs(&values), generated, |k, made| {
             if return_defaults {
                 let row = &rows[idx[k]];
                 keys[idx[k]] = Some(

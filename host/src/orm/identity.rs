@@ -160,6 +160,19 @@ impl IdentityMap {
         }
     }
 
+    /// Makes room for `additional` more integer keys of `mapper` (a flush's new rows: one
+    /// allocation instead of a rehash at each doubling).
+    pub fn reserve_ints(&mut self, mapper: u32, additional: usize) {
+        match self.ints_of_mut(mapper) {
+            Some(t) => t.reserve(additional),
+            None => {
+                let mut t = FxHashMap::default();
+                t.reserve(additional);
+                self.ints.push((mapper, t));
+            }
+        }
+    }
+
     pub fn remove(&mut self, k: &IdentityKey) -> Option<Rc<Instance>> {
         match *k {
             IdentityKey::Int { mapper, id } => self.ints_of_mut(mapper)?.remove(&id),

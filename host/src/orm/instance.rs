@@ -273,7 +273,7 @@ impl Instance {
             mapper: mapper.clone(),
             lua_slot: Cell::new(0),
             state: RefCell::new(InstanceState {
-                values: vec![Value::Null; n].into_boxed_slice(),
+                values: (0..n).map(|_| Value::Null).collect(),
                 loaded: AttrSet::default(),
                 committed: Changes::default(),
                 status: Status::Transient,

@@ -686,7 +686,13 @@ impl SessionCore {
             &crate::sql::Statement::Insert(ins.clone()),
             conn.engine().dialect(),
         )?;
-        conn.insert_rows(ins, &c, rows, None, |_, _| Ok(()))
+        conn.insert_rows(
+            ins,
+            &c,
+            crate::engine::Rows::Vecs(rows),
+            None,
+            |_, _| Ok(()),
+        )
     }
 
     /// Runs an `orm.text` statement (autoflushing first): its rows when it returns some,

@@ -5,6 +5,7 @@
 //! is applied only after every statement has succeeded, so a failed flush leaves the
 //! objects exactly as they were.
 
+use crate::engine::Rows;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -1720,6 +1721,13 @@ fn apply(
     let mut displaced: Vec<Rc<Instance>> = Vec::new();
     {
         let mut map = session.identity.borrow_mut();
+        // room for the new rows' keys at once when the first row's key is one generated
+        // integer (at most as many more entries as rows)
+        if let Some(first) = inserted.first().filter(|o| o.generated.is_some()) {
+            if inserted.len() > 1 && first.inst.mapper.pk.len() == 1 {
+                map.reserve_ints(first.inst.mapper.ident_id, inserted.len());
+            }
+        }
         for out in inserted {
             let inst = out.inst;
             let mut st = inst.state_mut();
@@ -1768,13 +1776,16 @@ fn apply(
             for i in out.expire {
                 st.loaded.remove(i);
             }
-            let pk: Vec<Value> = inst
-                .mapper
-                .pk
-                .iter()
-                .map(|&i| st.values[i].clone())
-                .collect();
-            let key = IdentityKey::new(inst.mapper.ident_id, &pk).ok_or_else(|| {
+            // a one-column key (the common case) is read in place: no vector per row
+            let pk_many: Vec<Value>;
+            let pk: &[Value] = match inst.mapper.pk.as_slice() {
+                [i] => std::slice::from_ref(&st.values[*i]),
+                cols => {
+                    pk_many = cols.iter().map(|&i| st.values[i].clone()).collect();
+                    &pk_many
+                }
+            };
+            let key = IdentityKey::new(inst.mapper.ident_id, pk).ok_or_else(|| {
                 Error::new(
                     ErrorKind::InvalidRequestError,
                     format!(
@@ -1888,7 +1899,10 @@ struct Batch {
     shape: (AttrSet, AttrSet, *const Table),
     stmt: Rc<Insert>,
     sql: Compiled,
-    rows: Vec<Vec<Value>>,
+    /// The rows' values one after another, `width` each (one vector for the batch, not
+    /// one per row).
+    values: Vec<Value>,
+    width: usize,
     outcomes: Vec<InsertOutcome>,
 }
 
@@ -1938,6 +1952,7 @@ fn insert_rows(
         } else {
             plain_of(table)
         };
+        // (a plain row's values are copied from the object into its batch below)
         let (included, sql_default, row, assigned, expire) = if plain {
             let st = inst.state();
             let mut included = AttrSet::all(ncols);
@@ -1946,10 +1961,10 @@ fn insert_rows(
                     included.remove(a);
                 }
             }
-            let row: Vec<Value> = included.iter().map(|i| st.values[i].clone()).collect();
-            (included, AttrSet::default(), row, Vec::new(), Vec::new())
+            (included, AttrSet::default(), None, Vec::new(), Vec::new())
         } else {
-            insert_values(inst, table)?
+            let (included, sql_default, row, assigned, expire) = insert_values(inst, table)?;
+            (included, sql_default, Some(row), assigned, expire)
         };
         let generated = (!included.contains(mapper.autoincrement.unwrap_or(usize::MAX)))
             .then_some(mapper.autoincrement)
@@ -1983,18 +1998,27 @@ fn insert_rows(
                         (Rc::new(ins), sql)
                     }
                 };
+                let width = shape.0.len();
                 batches.push(Batch {
                     shape,
                     stmt,
                     sql,
-                    rows: Vec::new(),
+                    values: Vec::new(),
+                    width,
                     outcomes: Vec::new(),
                 });
                 batches.len() - 1
             }
         };
         let b = &mut batches[idx];
-        b.rows.push(row);
+        match row {
+            Some(row) => b.values.extend(row),
+            None => {
+                let st = inst.state();
+                b.values
+                    .extend(b.shape.0.iter().map(|i| st.values[i].clone()));
+            }
+        }
         b.outcomes.push(InsertOutcome {
             inst: (*inst).clone(),
             assigned,
@@ -2005,7 +2029,12 @@ fn insert_rows(
     for mut b in batches {
         let outcomes = &mut b.outcomes;
         let generated = outcomes.iter().find_map(|o| o.generated.map(|g| g.0));
-        conn.insert_rows(&b.stmt, &b.sql, &b.rows, generated, |i, key| {
+        let rows: Vec<&[Value]> = if b.width == 0 {
+            vec![&[]; outcomes.len()]
+        } else {
+            b.values.chunks(b.width).collect()
+        };
+        conn.insert_rows(&b.stmt, &b.sql, Rows::Slices(&rows), generated, |i, key| {
             if let (Some(g), Some(Value::Integer(k))) = (outcomes[i].generated.as_mut(), key) {
                 g.1 = k;
             }

@@ -54,18 +54,21 @@ impl Compiled {
         &self,
         rows: &'a [Vec<Value>],
     ) -> Result<std::borrow::Cow<'a, [Vec<Value>]>> {
-        let slots_in_order = self
-            .params
-            .iter()
-            .enumerate()
-            .all(|(n, p)| *p == Param::Slot(n));
-        if slots_in_order {
+        if self.slots_in_order() {
             return Ok(std::borrow::Cow::Borrowed(rows));
         }
         rows.iter()
             .map(|r| self.bind(r, &|_| None))
             .collect::<Result<Vec<_>>>()
             .map(std::borrow::Cow::Owned)
+    }
+
+    /// True when the parameters are the row's slots in order: a row is bound as it is.
+    pub fn slots_in_order(&self) -> bool {
+        self.params
+            .iter()
+            .enumerate()
+            .all(|(n, p)| *p == Param::Slot(n))
     }
 
     /// True when every parameter is a per-row slot (nothing bound at compile time).

@@ -37,7 +37,7 @@ impl EchoSink for Capture {
         let params = match params {
             EchoParams::None => Vec::new(),
             EchoParams::One(p) | EchoParams::Batch(p) => vec![p.to_vec()],
-            EchoParams::Many(rows) => rows.to_vec(),
+            EchoParams::Many(rows) => rows.to_vecs(),
         };
         self.sent.borrow_mut().push(Sent {
             sql: sql.to_string(),

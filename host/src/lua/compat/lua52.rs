@@ -49,3 +49,16 @@ pub fn set_budget_hook(
 /// The collector mode of this version's stock interpreter (`lua.c`): incremental, Lua's
 /// default, so nothing to change.
 pub fn stock_interpreter_gc(_lua: &mlua::Lua) {}
+
+/// The address of the string at `idx`, which the constructor's key cache compares; null
+/// here (`lua_topointer` gives no address for a string on this version): the constructor
+/// then looks every key up in the keys table.
+/// # Safety
+/// `l` is a live state.
+#[inline(always)]
+pub unsafe fn string_address(
+    _l: *mut mlua::ffi::lua_State,
+    _idx: std::ffi::c_int,
+) -> *const std::ffi::c_void {
+    std::ptr::null()
+}

@@ -71,3 +71,13 @@ pub fn set_budget_hook(
 pub fn stock_interpreter_gc(lua: &mlua::Lua) {
     lua.gc_set_mode(mlua::state::GcMode::Generational(Default::default()));
 }
+
+/// The address of the string at `idx` (its `TString`), which the constructor's key cache
+/// compares: a short string is interned, so every string of the same bytes alive at once is
+/// this one object.
+/// # Safety
+/// `l` is a live state and `idx` a string.
+#[inline(always)]
+pub unsafe fn string_address(l: *mut ffi::lua_State, idx: std::ffi::c_int) -> *const c_void {
+    ffi::lua_topointer(l, idx)
+}

@@ -3,6 +3,7 @@
 //! base's generated key), updated in the tables whose columns changed, deleted subclass
 //! first, as SQLAlchemy's persistence does table by table.
 
+use crate::engine::Rows;
 use std::rc::Rc;
 
 use super::{call_default, load_expired_key, InsertOutcome, UpdateOutcome};
@@ -142,7 +143,7 @@ pub(super) fn insert_rows(
                 unreachable!("built as an INSERT")
             };
             let mut key = None;
-            conn.insert_rows(&ins, &sql, &[row], gen_col, |_, v| {
+            conn.insert_rows(&ins, &sql, Rows::Vecs(&[row]), gen_col, |_, v| {
                 key = v;
                 Ok(())
             })?;
