@@ -1045,7 +1045,7 @@ unsafe fn push_attr(l: *mut ffi::lua_State, p: Block, i: usize) {
         Fast::Num(r) => ffi::lua_pushnumber(l, r),
         Fast::Bool(b) => ffi::lua_pushboolean(l, b as c_int),
         Fast::Str(s, n) => {
-            ffi::lua_pushlstring(l, s as *const _, n);
+            compat::push_bytes(l, s as *const _, n);
         }
         Fast::Slow => {
             ffi::lua_rawgeti(l, 3, SLOW_GET);

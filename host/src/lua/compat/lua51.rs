@@ -65,3 +65,17 @@ pub unsafe fn string_address(
 ) -> *const std::ffi::c_void {
     mlua::ffi::lua_tolstring(l, idx, std::ptr::null_mut()) as *const std::ffi::c_void
 }
+
+/// Pushes the `n` bytes at `s` as a string. mlua's `lua_pushlstring` on this version is a
+/// shim that reads the new string back (`lua_tostring`) for the result 5.3 and later return;
+/// this is the raw call, with the shim's care for an empty string (`s` may then dangle).
+/// # Safety
+/// `l` is a live state with room for one more value; `s` points at `n` readable bytes.
+#[inline(always)]
+pub unsafe fn push_bytes(l: *mut ffi::lua_State, s: *const std::ffi::c_char, n: usize) {
+    if n == 0 {
+        ffi::lua_pushlstring_(l, c"".as_ptr(), 0);
+    } else {
+        ffi::lua_pushlstring_(l, s, n);
+    }
+}
