@@ -145,10 +145,10 @@ unsafe fn decode(l: *mut ffi::lua_State) -> Option<(*const SessionCore, *const M
         return None;
     }
     // the key: an integer this Lua holds exactly, for a one-column integer primary key
-    if ffi::lua_type(l, 3) != ffi::LUA_TNUMBER || ffi::lua_isinteger(l, 3) == 0 {
+    if ffi::lua_type(l, 3) != ffi::LUA_TNUMBER {
         return None;
     }
-    let id = ffi::lua_tointeger(l, 3);
+    let id = compat::integer_of_number(l, 3)?;
     let m = &*mapper;
     let simple = compat::exact_integer(id)
         && matches!(m.pk.as_slice(), [pk] if m.attrs[*pk].kind == ValueKind::Integer);

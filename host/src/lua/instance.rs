@@ -123,10 +123,12 @@ type Block = *const Instance;
 /// What `construct` reads per object without a metatable lookup, kept in the model's
 /// `ModelHost`: whether the metatable has a configure hook or an `init` dispatcher
 /// (`mt[CONFIGURE]`, `mt[INIT]`: two lookups of absent keys for most models), and the
-/// entries of its keys table by the address of their key strings. A key of the argument
-/// table whose string is one of those very objects (short strings are interned on 5.4)
-/// needs no lookup in the keys table; any other key is looked up there as before. The
-/// addresses are of strings the keys table holds, so no other live string can have one.
+/// entries of its keys table by the address of their key strings (`compat::string_address`:
+/// the `TString` on 5.4 and 5.5, the string's bytes on 5.1 to 5.3 and LuaJIT, none on
+/// Luau). A key of the argument table whose string is one of those very objects (short
+/// strings are interned, every string on 5.1 and LuaJIT) needs no lookup in the keys table;
+/// any other key is looked up there as before. The addresses are of strings the keys table
+/// holds, so no other live string can have one.
 #[derive(Default)]
 pub struct CtorCache {
     hooks: Cell<u8>,
@@ -708,10 +710,9 @@ unsafe fn value_fast(l: *mut ffi::lua_State, idx: c_int, kind: ValueKind) -> Opt
         // a TypeDecorator's process_bind_param sees nil too
         (ffi::LUA_TNIL, ValueKind::Custom(_)) => None,
         (ffi::LUA_TNIL, _) => Some(Value::Null),
-        (ffi::LUA_TNUMBER, ValueKind::Integer) if ffi::lua_isinteger(l, idx) != 0 => {
-            let n = ffi::lua_tointeger(l, idx);
-            compat::exact_integer(n).then_some(Value::Integer(n))
-        }
+        (ffi::LUA_TNUMBER, ValueKind::Integer) => compat::integer_of_number(l, idx)
+            .filter(|&n| compat::exact_integer(n))
+            .map(Value::Integer),
         (ffi::LUA_TNUMBER, ValueKind::Real) => Some(Value::Real(ffi::lua_tonumber(l, idx))),
         (ffi::LUA_TBOOLEAN, ValueKind::Boolean) => {
             Some(Value::Integer(ffi::lua_toboolean(l, idx) as i64))
@@ -1044,7 +1045,7 @@ unsafe fn push_attr(l: *mut ffi::lua_State, p: Block, i: usize) {
         Fast::Num(r) => ffi::lua_pushnumber(l, r),
         Fast::Bool(b) => ffi::lua_pushboolean(l, b as c_int),
         Fast::Str(s, n) => {
-            ffi::lua_pushlstring(l, s as *const _, n);
+            compat::push_bytes(l, s as *const _, n);
         }
         Fast::Slow => {
             ffi::lua_rawgeti(l, 3, SLOW_GET);

@@ -81,3 +81,11 @@ pub fn stock_interpreter_gc(lua: &mlua::Lua) {
 pub unsafe fn string_address(l: *mut ffi::lua_State, idx: std::ffi::c_int) -> *const c_void {
     ffi::lua_topointer(l, idx)
 }
+
+/// Pushes the `n` bytes at `s` as a string (`lua_pushlstring`).
+/// # Safety
+/// `l` is a live state with room for one more value; `s` points at `n` readable bytes.
+#[inline(always)]
+pub unsafe fn push_bytes(l: *mut ffi::lua_State, s: *const std::ffi::c_char, n: usize) {
+    ffi::lua_pushlstring(l, s, n);
+}

@@ -84,3 +84,11 @@ pub unsafe fn string_address(
 ) -> *const std::ffi::c_void {
     std::ptr::null()
 }
+
+/// Pushes the `n` bytes at `s` as a string (`lua_pushlstring`).
+/// # Safety
+/// `l` is a live state with room for one more value; `s` points at `n` readable bytes.
+#[inline(always)]
+pub unsafe fn push_bytes(l: *mut ffi::lua_State, s: *const std::ffi::c_char, n: usize) {
+    ffi::lua_pushlstring(l, s, n);
+}

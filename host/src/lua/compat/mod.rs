@@ -43,6 +43,29 @@ use mlua::Lua;
 /// The largest integer a double holds exactly (and every integer below it).
 pub const MAX_EXACT_DOUBLE_INTEGER: i64 = 1 << 53;
 
+/// The integer the number at `idx` is, as `lua_isinteger` then `lua_tointeger` give it
+/// (`None` for a fraction, -0.0, NaN or a value beyond an `i64`). Where numbers are doubles,
+/// one `lua_tonumber`: mlua's shims of those two calls read the number three times.
+/// # Safety
+/// `l` is a live state and the value at `idx` a number.
+#[inline(always)]
+pub unsafe fn integer_of_number(l: *mut mlua::ffi::lua_State, idx: std::ffi::c_int) -> Option<i64> {
+    use mlua::ffi;
+    if INTEGERS {
+        return (ffi::lua_isinteger(l, idx) != 0).then(|| ffi::lua_tointeger(l, idx));
+    }
+    integer_of_double(ffi::lua_tonumber(l, idx))
+}
+
+/// The integer `n` is, by the test of mlua's `lua_isinteger` shim for Lua 5.1 and 5.2:
+/// within an `i64`, and of the very bits of that integer as a double (so not -0.0 or NaN).
+#[inline(always)]
+pub fn integer_of_double(n: f64) -> Option<i64> {
+    let i = n as i64;
+    (n >= i64::MIN as f64 && n < -(i64::MIN as f64) && n.to_bits() == (i as f64).to_bits())
+        .then_some(i)
+}
+
 /// Whether Lua holds the integer `n` exactly (always, where Lua has 64-bit integers).
 #[inline(always)]
 pub fn exact_integer(n: i64) -> bool {
@@ -228,6 +251,28 @@ mod tests {
             unmet_requirement("-- requires: Lua 5.4").is_some(),
             LANGUAGE < (5, 4)
         );
+    }
+
+    #[test]
+    fn doubles_are_integers_as_the_shims_say() {
+        let two63 = -(i64::MIN as f64);
+        for (n, want) in [
+            (0.0, Some(0)),
+            (1.0, Some(1)),
+            (-7.0, Some(-7)),
+            (9007199254740992.0, Some(9007199254740992)),
+            (i64::MIN as f64, Some(i64::MIN)),
+            (-0.0, None),
+            (1.5, None),
+            (-0.5, None),
+            (f64::NAN, None),
+            (f64::INFINITY, None),
+            (f64::NEG_INFINITY, None),
+            (two63, None),
+            (-two63 * 2.0, None),
+        ] {
+            assert_eq!(integer_of_double(n), want, "{n}");
+        }
     }
 
     #[test]
