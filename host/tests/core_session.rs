@@ -756,10 +756,18 @@ fn release_nested_keeps_the_work_for_the_outer_transaction() {
 fn savepoint_statements_are_sent() {
     let f = Fixture::new();
     let s = f.session();
+    // a savepoint is taken when something in it first needs the connection
     s.begin_nested().unwrap();
+    s.connection().unwrap();
     s.rollback_nested().unwrap();
     s.begin_nested().unwrap();
+    s.connection().unwrap();
     s.release_nested().unwrap();
+    // one nothing used sends nothing, as SQLAlchemy's
+    s.begin_nested().unwrap();
+    s.release_nested().unwrap();
+    s.begin_nested().unwrap();
+    s.rollback_nested().unwrap();
     let sent = f.capture.take_sql();
     assert_eq!(
         sent,
