@@ -4616,3 +4616,76 @@ describe("seeds: what a successful flush saved is no longer an orphan found outs
     s5:close()
   end)
 end)
+
+describe("seeds: a many-to-one set on an object whose deletion was flushed", function()
+  it("finds the old value in the identity map: the backref takes the object out of its old collection (seed 1466)", function()
+    local env = setup()
+    local s = env.s
+    local old = env.Parent{ name = "old" }
+    local c = env.Child{ label = "b" }
+    old.children:append(c)
+    s:add(old)
+    s:commit()
+    assert.equal(1, #old.children) -- loaded again; c.parent is not loaded
+    assert.is_false(orm.inspect(c).attrs.parent.loaded)
+    -- the bulk delete's evaluation marks c deleted
+    s:execute(orm.delete(env.Child):where(env.Child.label:eq("b")))
+    assert.equal("deleted", state(c))
+    local new = env.Parent{ name = "new" }
+    s:add(new)
+    -- SQLAlchemy's many-to-one set reads the old value without SQL, from the identity map,
+    -- for an object with a key and a session, deleted too: the backref removes c from
+    -- old.children
+    c.parent = new
+    assert.equal("deleted", state(c))
+    assert.equal(0, #orm.inspect(old).attrs.children.loaded_value)
+    assert.equal(new, c.parent)
+  end)
+end)
+
+describe("seeds: an object a delete cascade attaches again with its deleted flag", function()
+  local function attached_again(env)
+    -- c's DELETE was flushed and rolled back by close(): detached, its deleted flag kept;
+    -- the delete cascade from old attaches it to s2 in the deleted state
+    local s = orm.Session(env.engine, { expire_on_commit = false })
+    local old = env.Parent{ name = "old" }
+    local c = env.Child{ label = "b" }
+    old.children:append(c)
+    s:add(old)
+    s:commit()
+    s:delete(c)
+    s:flush()
+    s:close()
+    local s2 = orm.Session(env.engine, { autoflush = false })
+    s2:delete(old)
+    assert.equal("deleted", state(c))
+    return s2, old, c
+  end
+
+  it("is in the identity map: expire_all expires it (seed 1009)", function()
+    local env = setup()
+    local s2, _, c = attached_again(env)
+    s2:expire_all()
+    assert.is_false(orm.inspect(c).attrs.label.loaded)
+    assert.is_false(orm.inspect(c).attrs.id.loaded)
+    assert.equal("deleted", state(c))
+    s2:flush()
+    assert.equal(0, s2:execute(orm.text("SELECT count(*) FROM dc_children")):scalar())
+    s2:close()
+  end)
+
+  it("is in the identity map: expire, refresh, get and a query find it", function()
+    local env = setup()
+    local s2, _, c = attached_again(env)
+    s2:expire(c, { "label" })
+    assert.is_false(orm.inspect(c).attrs.label.loaded)
+    s2:refresh(c)
+    assert.equal("b", orm.inspect(c).attrs.label.loaded_value)
+    assert.equal(c, s2:get(env.Child, 1))
+    local rows = s2:scalars(orm.select(env.Child)):all()
+    assert.equal(1, #rows)
+    assert.equal(c, rows[1])
+    assert.equal("deleted", state(c))
+    s2:close()
+  end)
+end)

@@ -272,7 +272,9 @@ impl SessionCore {
                 // rest and no load since; an attribute set after the expiry does not count
                 let expired =
                     !st.expired_flag_reset() && i.mapper.pk.iter().any(|&k| !st.loaded.contains(k));
-                i.mapper.isa(mapper) && st.status != Status::Deleted && !expired
+                // (a deleted one `take_key_again` put there too, as SQLAlchemy
+                // evaluates every state of its identity map)
+                i.mapper.isa(mapper) && !expired
             })
             .cloned()
             .collect();

@@ -550,10 +550,14 @@ impl Events {
         // the old value stored only to be looked up (unknown to SQLAlchemy, which then
         // leaves the attribute unloaded when the set is refused)
         let mut unknown_old = false;
-        if reverse.is_some()
-            && parent.status() == Status::Persistent
-            && !parent.rel_loaded(rel.index)
-        {
+        // a many-to-one of an object whose DELETE was flushed (still in its session until
+        // the commit) finds its old value in the identity map as a persistent one's does:
+        // SQLAlchemy's lazy loader looks it up for any object with a key and a session, so
+        // the backref takes the object out of the old owner's loaded collection (seed 1466)
+        let status = parent.status();
+        let looks_up = status == Status::Persistent
+            || (status == Status::Deleted && rel.direction == Direction::ManyToOne);
+        if reverse.is_some() && looks_up && !parent.rel_loaded(rel.index) {
             if rel.direction == Direction::ManyToOne {
                 // an expired object of the identity map is not read without SQL: the old
                 // value stays unknown (SQLAlchemy's PASSIVE_NO_RESULT) and no backref event

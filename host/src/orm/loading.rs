@@ -516,13 +516,11 @@ impl SessionCore {
                 return Ok(None);
             }
             // as SQLAlchemy's identity lookup: an object marked for deletion is still found
-            // (until the flush); an expired one (its key expired with the rest) loads first,
-            // autoflushing, and is deleted in the session when its row is gone
+            // (until the flush; also a deleted one `take_key_again` put there);
+            // an expired one (its key expired with the rest) loads first, autoflushing, and
+            // is deleted in the session when its row is gone
             let expired = {
                 let st = inst.state();
-                if st.status == Status::Deleted {
-                    return Ok(None);
-                }
                 !st.expired_flag_reset() && mapper.pk.iter().any(|&i| !st.loaded.contains(i))
             };
             if !expired {

@@ -166,6 +166,18 @@ impl SessionCore {
             .is_some_and(|w| std::ptr::eq(w.as_ptr(), self))
     }
 
+    /// The object is the identity map's entry for its key: a persistent object of this
+    /// session, or a deleted one a delete cascade took again (`take_key_again`).
+    pub(crate) fn holds(&self, inst: &Rc<Instance>) -> bool {
+        let key = inst.state().key.clone();
+        key.is_some_and(|k| {
+            self.identity
+                .borrow()
+                .get(&k)
+                .is_some_and(|o| Rc::ptr_eq(o, inst))
+        })
+    }
+
     pub fn bind(&self) -> Option<Engine> {
         self.bind.borrow().clone()
     }
@@ -479,7 +491,7 @@ impl SessionCore {
                 // its DELETE flushed in this transaction: SQLAlchemy's cascade takes it
                 // again (refused when a new row took its key, seed 1021), to be deleted again
                 Status::Deleted if self.owns(x) => {
-                    self.refuse_taken_key(x)?;
+                    self.take_key_again(x)?;
                     if !x.state().marked_deleted() {
                         self.mark_deleted(x);
                     }
@@ -507,12 +519,13 @@ impl SessionCore {
     /// deleted flag still set (no "has been deleted" refusal there), and marked for deletion:
     /// the flush sends its DELETE, which removes a row that took its key since (seed 999) or
     /// matches none (`StaleDataError`, BEHAVIOUR.md 10); a rollback makes it persistent again.
+    /// Until that flush it is in the identity map (`take_key_again`).
     fn attach_deleted(&self, inst: &Rc<Instance>) -> Result<()> {
         if self.closed.get() {
             self.check_usable()?;
         }
         self.autobegin();
-        self.refuse_taken_key(inst)?;
+        self.take_key_again(inst)?;
         {
             let mut st = inst.state_mut();
             st.status = Status::Deleted;
@@ -528,8 +541,11 @@ impl SessionCore {
 
     /// SQLAlchemy's `_delete_impl` adds a deleted object it reaches again to the identity
     /// map, which refuses it when another object holds its key (a row that took the key
-    /// since: seeds 1459, 1021).
-    fn refuse_taken_key(&self, inst: &Rc<Instance>) -> Result<()> {
+    /// since: seeds 1459, 1021). It stays there in the deleted state until the flush that
+    /// deletes it: what looks in the identity map finds it (`expire_all`, `expire`,
+    /// `refresh`, `get`, a query's rows, a many-to-one's lookup, a bulk operation's
+    /// evaluation; seed 1009), the only objects of the deleted state there (`holds`).
+    fn take_key_again(&self, inst: &Rc<Instance>) -> Result<()> {
         let key = inst.state().key.clone();
         if let Some(key) = key {
             if self
@@ -544,6 +560,7 @@ impl SessionCore {
                     key.values()
                 ));
             }
+            self.identity.borrow_mut().insert(key, inst.clone());
         }
         Ok(())
     }
@@ -1324,7 +1341,9 @@ impl SessionCore {
     }
 
     fn check_persistent(&self, inst: &Rc<Instance>) -> Result<()> {
-        if !self.owns(inst) || inst.status() != Status::Persistent {
+        // SQLAlchemy asks the identity map: a deleted object `take_key_again` put there counts
+        let held = inst.status() == Status::Deleted && self.holds(inst);
+        if !self.owns(inst) || (inst.status() != Status::Persistent && !held) {
             return Err(invalid!(
                 "Instance '{}' is not persistent within this Session",
                 inst.describe()
@@ -1374,6 +1393,13 @@ impl SessionCore {
     /// makes it (out of the identity map; detached by the commit, persistent again after a
     /// rollback).
     pub(crate) fn remove_newly_deleted(&self, inst: &Rc<Instance>) {
+        if inst.status() == Status::Deleted && self.owns(inst) && self.holds(inst) {
+            // put there by `take_key_again` (a frame holds it already): out of the identity
+            // map and of the flush's deletions
+            self.remove_everywhere(inst);
+            inst.state_mut().set_marked_deleted(false);
+            return;
+        }
         if inst.status() != Status::Persistent || !self.owns(inst) {
             return;
         }

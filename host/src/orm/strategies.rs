@@ -82,7 +82,8 @@ pub fn many_to_one_in_identity_map(
 }
 
 /// The object of `inst`'s session's identity map that many-to-one `rel` points at when
-/// its key columns hold `values` (not one whose DELETE was flushed).
+/// its key columns hold `values` (one whose DELETE was flushed is not there; one
+/// `take_key_again` put there in the deleted state is found, as SQLAlchemy's lookup finds it).
 pub fn target_in_identity_map(
     inst: &Rc<Instance>,
     rel: &Relationship,
@@ -98,11 +99,7 @@ pub fn target_in_identity_map(
     if !found.mapper.isa(&target) {
         return None;
     }
-    let gone = {
-        let st = found.state();
-        st.status == Status::Deleted
-    };
-    (!gone).then_some(found)
+    Some(found)
 }
 
 /// The values of `inst`'s columns `cols` as of the last flush (SQLAlchemy's
