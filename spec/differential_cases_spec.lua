@@ -4563,60 +4563,6 @@ describe("seeds: a delete cascade reaching an object whose DELETE this transacti
   end)
 end)
 
-describe("seeds: what a successful flush saved is no longer an orphan found outside a session", function()
-  it("keeps a pending object pending when a later flush of the session fails (seed 1415)", function()
-    -- shrunk from seed 1415 (file database); SQLAlchemy 2.0.58's _register_persistent clears
-    -- the mark a removal from a collection whose owner was outside the session left
-    local env = setup()
-    local Parent, Child, Node = env.Parent, env.Child, env.Node
-    local s1 = orm.Session(env.engine, { expire_on_commit = false })
-    local h1 = Parent{ name = "p6_104" }
-    s1:add(h1)
-    local h3 = Node{ name = "n37" }
-    s1:add(h3)
-    pcall(s1.begin_nested, s1, function()
-      local h7 = Child{ label = "e" }
-      h7.parent = h1
-      s1:add(h7)
-      error("boom")
-    end)
-    local h8 = Node{ name = "n91" }
-    h8.parent = h3
-    s1:add(h8)
-    h3.parent = h3
-    pcall(s1.begin_nested, s1, function() end) -- its flush meets the cycle
-    local h11 = Node{ name = "n99" }
-    h11.parent = h8
-    s1:add(h11)
-    s1:close()
-    local s5 = orm.Session(env.engine)
-    local h22 = Parent{ name = "p6_809" }
-    s5:add(h22)
-    local s8 = orm.Session(env.engine)
-    local h71 = Child{ label = "b" }
-    h71.parent = h22
-    pcall(s8.add, s8, h71)
-    pcall(function() return s8:scalars(orm.select(Child)):all() end)
-    h1.children:append(h71) -- h71 leaves h22's collection, whose owner is in another session
-    pcall(s8.begin_nested, s8, function()
-      local h72 = Node{ name = "n59" }
-      h72.parent = h11
-      s8:add(h72)
-      h71.label = "c"
-    end)
-    local h73 = Child{ label = "c" }
-    h73.parent = h1
-    pcall(s8.add, s8, h73)
-    pcall(s8.flush, s8)
-    pcall(s8.add, s8, h73)
-    local ok, err = pcall(s8.get, s8, Node, 2)
-    assert.is_false(ok)
-    assert.equal("PendingRollbackError", err.kind)
-    assert.equal("pending", state(h71))
-    s5:close()
-  end)
-end)
-
 describe("seeds: a many-to-one set on an object whose deletion was flushed", function()
   it("finds the old value in the identity map: the backref takes the object out of its old collection (seed 1466)", function()
     local env = setup()

@@ -91,19 +91,6 @@ pub(crate) fn flush(
         });
     match result {
         Ok((inserted, updated)) => {
-            // SQLAlchemy's _register_persistent: every object the flush saved is no longer
-            // an orphan found outside a session (seed 1415: a later flush keeps it pending)
-            for inst in session
-                .new
-                .borrow()
-                .iter()
-                .chain(session.modified.borrow().iter())
-                .chain(plan.touched.iter())
-            {
-                if !plan.blocked.contains(&Rc::as_ptr(inst)) {
-                    inst.state_mut().set_orphaned_outside(false);
-                }
-            }
             plan.clear_changes();
             let listening = !session.listeners.is_empty();
             let now_persistent: Vec<Rc<Instance>> = if listening {
