@@ -4635,3 +4635,23 @@ describe("seeds: an object a delete cascade attaches again with its deleted flag
     s2:close()
   end)
 end)
+
+describe("seeds: a flush failing inside a savepoint before it takes its SAVEPOINT", function()
+  it("undoes the savepoint only: the enclosing transaction's rows stay (seeds 1059, 1173)", function()
+    local env = setup()
+    local s = env.s
+    s:add(env.Parent{ name = "kept" })
+    s:flush()
+    local ok, err = pcall(s.begin_nested, s, function()
+      local n = env.Node{ name = "x" }
+      n.children:append(n) -- a row pointing at itself: the flush fails before any statement
+      s:add(n)
+      s:flush()
+    end)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("CircularDependencyError", 1, true))
+    assert.is_true(s:in_transaction())
+    s:commit()
+    assert.equal(1, env.scalar("SELECT count(*) FROM dc_parents"))
+  end)
+end)

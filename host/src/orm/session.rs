@@ -868,12 +868,15 @@ impl SessionCore {
     /// those the savepoint changed for a savepoint, `expire_after_savepoint`). The session then refuses work until
     /// `rollback()`. Returns the error of an `after_rollback` listener, if one raised.
     pub(crate) fn fail_transaction(&self, conn: Option<&Connection>, err: &Error) -> Result<()> {
+        // the innermost savepoint's frame, with its SAVEPOINT's name once taken (a flush that
+        // failed before it needed the connection took none: only the in-memory side is
+        // undone, and the enclosing transaction stays)
         let sp = self
             .frames
             .borrow()
             .last()
             .filter(|f| f.nested)
-            .and_then(|f| f.savepoint.clone());
+            .map(|f| f.savepoint.clone());
         *self.pending_rollback.borrow_mut() = Some(err.clone());
         // the records of the frames rolled back; the frames stay (emptied) until rollback()
         let take = |f: &mut Frame| Frame {
@@ -887,10 +890,12 @@ impl SessionCore {
         };
         match sp {
             Some(name) => {
-                if let Some(conn) = conn {
-                    let _ = conn.rollback_to_savepoint(&name);
+                if let Some(name) = &name {
+                    if let Some(conn) = conn {
+                        let _ = conn.rollback_to_savepoint(name);
+                    }
+                    self.rollback_to_binds(name);
                 }
-                self.rollback_to_binds(&name);
                 let frame = self.frames.borrow_mut().last_mut().map(take);
                 let touched = self.undo_frames(frame.into_iter().collect());
                 self.expire_after_savepoint(touched);
