@@ -627,3 +627,19 @@ describe("where a flush or an add begins nothing", function()
     assert.is_false(s:in_transaction())
   end)
 end)
+
+describe("a listener of the SAVEPOINT statement", function()
+  it("may ask the session about its transaction while the savepoint is taken", function()
+    local env = setup()
+    local s = env.s
+    local seen = {}
+    orm.event.listen(env.engine, "before_cursor_execute", function(_, _, sql)
+      if sql:find("^SAVEPOINT") then seen[#seen + 1] = s:in_nested_transaction() end
+    end)
+    s:begin_nested(function()
+      s:add(env.Note{ body = "x" })
+      s:flush()
+    end)
+    assert.same({ true }, seen)
+  end)
+end)

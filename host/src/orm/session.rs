@@ -313,19 +313,21 @@ impl SessionCore {
     /// first takes the connection.
     fn take_pending_savepoints(&self, conn: &Rc<Connection>) -> Result<()> {
         loop {
-            let name = {
-                let mut frames = self.frames.borrow_mut();
-                let Some(f) = frames
-                    .iter_mut()
-                    .find(|f| f.nested && f.savepoint.is_none())
-                else {
-                    break;
-                };
-                let name = conn.next_savepoint_name();
-                conn.savepoint(&name)?;
-                f.savepoint = Some(name.clone());
-                name
+            // no borrow of the frames while the SAVEPOINT is sent: its cursor events run
+            // listeners, which may ask the session about its transaction
+            let Some(i) = self
+                .frames
+                .borrow()
+                .iter()
+                .position(|f| f.nested && f.savepoint.is_none())
+            else {
+                break;
             };
+            let name = conn.next_savepoint_name();
+            conn.savepoint(&name)?;
+            if let Some(f) = self.frames.borrow_mut().get_mut(i) {
+                f.savepoint = Some(name.clone());
+            }
             self.savepoint_binds(&name)?;
             self.dispatch(SessionEvent::AfterBegin, None, Some(conn))?;
         }
