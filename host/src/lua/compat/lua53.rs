@@ -49,23 +49,7 @@ pub fn set_budget_hook(
 /// default, so nothing to change.
 pub fn stock_interpreter_gc(_lua: &mlua::Lua) {}
 
-/// The address of the bytes of the string at `idx` (`lua_tolstring`: `lua_topointer` gives
-/// no address for a string before 5.4), which the constructor's key cache compares: it
-/// stands for the string object, which a non-moving collector keeps where it is for as long
-/// as it lives. Lua 5.3 interns strings of up to 40 bytes, so every such string of the same bytes alive
-/// at once is one object, whose bytes are at this one address (a longer string is an object
-/// of its own: it never has a cached address unless it is the keys table's very string, and
-/// is otherwise looked up in the keys table).
-/// # Safety
-/// `l` is a live state and `idx` a string (`lua_tolstring` would turn a number at `idx` into
-/// a string in place).
-#[inline(always)]
-pub unsafe fn string_address(
-    l: *mut mlua::ffi::lua_State,
-    idx: std::ffi::c_int,
-) -> *const std::ffi::c_void {
-    mlua::ffi::lua_tolstring(l, idx, std::ptr::null_mut()) as *const std::ffi::c_void
-}
+pub use super::pre54::string_address;
 
 /// Pushes the `n` bytes at `s` as a string (`lua_pushlstring`).
 /// # Safety

@@ -73,32 +73,6 @@ pub fn set_budget_hook(
 /// default, so nothing to change.
 pub fn stock_interpreter_gc(_lua: &mlua::Lua) {}
 
-/// The address of the bytes of the string at `idx` (`lua_tolstring`: `lua_topointer` gives
-/// no address for a string before 5.4), which the constructor's key cache compares: it
-/// stands for the string object, which a non-moving collector keeps where it is for as long
-/// as it lives. LuaJIT interns every string, so every string of the same bytes alive at once is one
-/// object, whose bytes are at this one address.
-/// # Safety
-/// `l` is a live state and `idx` a string (`lua_tolstring` would turn a number at `idx` into
-/// a string in place).
-#[inline(always)]
-pub unsafe fn string_address(
-    l: *mut mlua::ffi::lua_State,
-    idx: std::ffi::c_int,
-) -> *const std::ffi::c_void {
-    mlua::ffi::lua_tolstring(l, idx, std::ptr::null_mut()) as *const std::ffi::c_void
-}
+pub use super::pre54::string_address;
 
-/// Pushes the `n` bytes at `s` as a string. mlua's `lua_pushlstring` on this version is a
-/// shim that reads the new string back (`lua_tostring`) for the result 5.3 and later return;
-/// this is the raw call, with the shim's care for an empty string (`s` may then dangle).
-/// # Safety
-/// `l` is a live state with room for one more value; `s` points at `n` readable bytes.
-#[inline(always)]
-pub unsafe fn push_bytes(l: *mut ffi::lua_State, s: *const std::ffi::c_char, n: usize) {
-    if n == 0 {
-        ffi::lua_pushlstring_(l, c"".as_ptr(), 0);
-    } else {
-        ffi::lua_pushlstring_(l, s, n);
-    }
-}
+pub use super::pre54::push_bytes;

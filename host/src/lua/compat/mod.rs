@@ -27,6 +27,13 @@
 //! an integer beyond that silently rounded: `check_integer` makes it an `orm.Error` naming
 //! the column (docs/LUA_VERSIONS.md, "Integers").
 
+#[cfg(any(
+    feature = "lua51",
+    feature = "lua52",
+    feature = "lua53",
+    feature = "luajit"
+))]
+mod pre54;
 #[cfg_attr(any(feature = "lua54", feature = "lua55"), path = "lua54.rs")]
 #[cfg_attr(feature = "lua53", path = "lua53.rs")]
 #[cfg_attr(feature = "lua52", path = "lua52.rs")]
