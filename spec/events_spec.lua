@@ -614,6 +614,67 @@ describe("where a flush or an add begins nothing", function()
     assert.same({ "after_rollback" }, log) -- SQLAlchemy 2.0.58: no statement, no after_begin
   end)
 
+  it("a flush with a cycle takes no connection for a changed object whose deletion was committed (seed 1616)", function()
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local Note = Base:model("Note", {
+      __tablename__ = "ev_notes",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      body = orm.Column(orm.String(50)),
+    })
+    local Node = Base:model("Node", {
+      __tablename__ = "ev_nodes",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+      parent_id = orm.Column(orm.Integer, orm.ForeignKey("ev_nodes.id")),
+      parent = orm.relationship("Node", { remote_side = "id", back_populates = "children" }),
+      children = orm.relationship("Node", { back_populates = "parent" }),
+    })
+    Base.metadata:create_all(engine)
+    local s2 = orm.Session(engine)
+    local note = Note{ body = "x" }
+    s2:add(note)
+    s2:commit()
+    s2:close()
+    local s = orm.Session(engine, { expire_on_commit = false })
+    local log = {}
+    for _, name in ipairs({ "after_begin", "after_rollback" }) do
+      orm.event.listen(s, name, function() log[#log + 1] = name end)
+    end
+    s:delete(note)
+    s:execute(orm.delete(Note):where(Note.body:eq("none")), { synchronize_session = false })
+    note.body = "x" -- changed, to the value it has
+    s:commit()
+    log = {}
+    local n = Node{}
+    n.children:append(n) -- a row pointing at itself
+    s:add(n)
+    local ok, err = pcall(s.get, s, Node, 2)
+    assert.is_false(ok)
+    assert.equal("CircularDependencyError", err.kind)
+    assert.same({ "after_rollback" }, log) -- SQLAlchemy 2.0.58: no statement, no after_begin
+  end)
+
+  it("a flush refusing an object whose key a rollback left expired takes the connection first (seed 18)", function()
+    local env = setup()
+    local s = env.s
+    local log = {}
+    for _, name in ipairs({ "after_begin", "before_commit", "before_flush", "after_rollback" }) do
+      orm.event.listen(s, name, function() log[#log + 1] = name end)
+    end
+    local note = env.Note{ body = "a" }
+    s:add(note)
+    s:flush()
+    s:expire(note)
+    s:rollback() -- note is transient again, its attributes (its key too) expired
+    log = {}
+    s:add(note)
+    local ok, err = pcall(s.commit, s)
+    assert.is_false(ok)
+    assert.equal("InvalidRequestError", err.kind)
+    -- SQLAlchemy 2.0.58: its save_obj takes the connection, then reads the key
+    assert.same({ "before_commit", "before_flush", "after_begin", "after_rollback" }, log)
+  end)
+
   it("adding an object whose deletion was committed is refused before the transaction begins", function()
     local env = setup()
     local s = env.s

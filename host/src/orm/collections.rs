@@ -54,8 +54,13 @@ pub struct Collection {
     pub items: Vec<Rc<Instance>>,
     /// Appended since the last flush (and still present).
     pub added: Vec<Rc<Instance>>,
-    /// Removed since the last flush (and not appended again).
+    /// Removed since the last flush (and not appended again), in the order they had then.
     pub removed: Vec<Rc<Instance>>,
+    /// The members at the last flush (or load) in their order, kept from the first removal
+    /// since: `removed` follows it, as SQLAlchemy's history lists the deleted members in
+    /// the order of the committed collection (the save-update cascade visits them in that
+    /// order, seed 699).
+    pub(crate) original: Option<Rc<Vec<Rc<Instance>>>>,
 }
 
 impl Collection {
@@ -90,13 +95,47 @@ impl Collection {
         let Some(p) = self.items.iter().position(|i| Rc::ptr_eq(i, x)) else {
             return false;
         };
-        self.items.remove(p);
-        if let Some(p) = self.added.iter().position(|i| Rc::ptr_eq(i, x)) {
-            self.added.remove(p);
-        } else {
-            self.removed.push(x.clone());
+        if let Some(a) = self.added.iter().position(|i| Rc::ptr_eq(i, x)) {
+            self.items.remove(p);
+            self.added.remove(a);
+            return true;
         }
+        if self.removed.is_empty() {
+            // the first removal since the last flush: the members then are the items not
+            // appended since, in their order
+            let added = &self.added;
+            self.original = Some(Rc::new(
+                self.items
+                    .iter()
+                    .filter(|i| !added.iter().any(|a| Rc::ptr_eq(a, i)))
+                    .cloned()
+                    .collect(),
+            ));
+        }
+        self.items.remove(p);
+        let at = self
+            .original
+            .as_ref()
+            .and_then(|o| o.iter().position(|i| Rc::ptr_eq(i, x)))
+            .map(|n| {
+                let o = self.original.as_ref().expect("checked above");
+                let before = |r: &Rc<Instance>| {
+                    o.iter()
+                        .position(|i| Rc::ptr_eq(i, r))
+                        .is_some_and(|m| m < n)
+                };
+                self.removed.iter().take_while(|r| before(r)).count()
+            })
+            .unwrap_or(self.removed.len());
+        self.removed.insert(at, x.clone());
         true
+    }
+
+    /// The changes are written (or loaded anew): no history.
+    pub(crate) fn clear_history(&mut self) {
+        self.added.clear();
+        self.removed.clear();
+        self.original = None;
     }
 }
 
@@ -274,6 +313,9 @@ pub(crate) fn resync_cleared_keys(
                 {
                     s.changed = true;
                     s.key_cleared = true;
+                    // its original is unknown now (the comparison's contract: no old
+                    // value for the cascade or the one-to-one's replaced child, seed 379)
+                    s.replaced = None;
                     stale = true;
                 }
             }

@@ -1027,10 +1027,7 @@ impl Plan {
                             s.replaced = None;
                             s.key_cleared = false;
                         }
-                        RelState::Collection(c) => {
-                            c.added.clear();
-                            c.removed.clear();
-                        }
+                        RelState::Collection(c) => c.clear_history(),
                         RelState::Unloaded | RelState::Deferred(..) => {}
                     }
                 }

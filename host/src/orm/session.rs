@@ -259,19 +259,6 @@ impl SessionCore {
         self.conn.borrow().clone()
     }
 
-    /// A connection for work that sends no statement: the transaction's own when it has
-    /// taken one, else a connection of the engine that begins nothing (`None` for a
-    /// session joined to a caller's connection or with other binds).
-    pub(crate) fn idle_connection(&self) -> Option<Rc<Connection>> {
-        if let Some(c) = self.conn.borrow().as_ref() {
-            return Some(c.clone());
-        }
-        if self.has_binds() || self.bound_conn.borrow().is_some() {
-            return None;
-        }
-        self.bind().and_then(|e| e.connect().ok()).map(Rc::new)
-    }
-
     /// The connection of the current transaction, beginning one on first use.
     pub fn connection(&self) -> Result<Rc<Connection>> {
         self.check_usable()?;

@@ -354,14 +354,11 @@ impl SessionCore {
     pub fn load_for_read(inst: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<()> {
         if matches!(inst.status(), Status::Transient | Status::Pending) {
             match inst.rel_state(rel.index) {
-                RelState::Unloaded | RelState::Deferred(..) => return Ok(()),
-                // changes recorded while it had a key (a rollback took it back) are
-                // dropped; read, it is empty and still not loaded (SQLAlchemy's empty
-                // collection stays out of `__dict__` until changed)
-                RelState::Pending(_) => {
-                    inst.with_rel(rel.index, |s| *s = RelState::Unloaded);
-                    return Ok(());
-                }
+                // changes recorded while it had a key (a rollback took it back) stay
+                // recorded: read, it is empty and still not loaded (SQLAlchemy's empty
+                // collection stays out of `__dict__` until changed, and its pending
+                // mutations stay for the flush's history, seed 118)
+                RelState::Unloaded | RelState::Deferred(..) | RelState::Pending(_) => return Ok(()),
                 _ => {}
             }
         }

@@ -68,27 +68,15 @@ pub(crate) fn flush(
             }
         }
     };
-    // rows held up by a cycle and nothing else to write: SQLAlchemy's sort raises before
-    // its first statement, so the session takes no connection (no after_begin); the
-    // in-memory part of the write (the key copies of held-up rows) runs on a connection
-    // that sends nothing
-    let idle = if cycle.is_some() && nothing_unblocked(session, &plan) {
-        session.idle_connection()
-    } else {
-        None
-    };
-    let result = idle
-        .map(Ok)
-        .unwrap_or_else(conn_for)
-        .and_then(|conn| write(session, &conn, &plan, &mut undo))
-        .and_then(|out| {
-            if let Some(e) = cycle {
-                return Err(e);
-            }
-            // after_flush: every statement sent, the objects not yet updated
-            session.dispatch(SessionEvent::AfterFlush, None, None)?;
-            Ok(out)
-        });
+    let conn = LazyConn::new(conn_for);
+    let result = write(session, &conn, &plan, &mut undo).and_then(|out| {
+        if let Some(e) = cycle {
+            return Err(e);
+        }
+        // after_flush: every statement sent, the objects not yet updated
+        session.dispatch(SessionEvent::AfterFlush, None, None)?;
+        Ok(out)
+    });
     match result {
         Ok((inserted, updated)) => {
             plan.clear_changes();
@@ -115,21 +103,31 @@ pub(crate) fn flush(
     }
 }
 
-/// Every object of the flush is held up by a cycle, and no association row or post-update
-/// is left: the flush has no statement to send.
-fn nothing_unblocked(session: &SessionCore, plan: &Plan) -> bool {
-    let blocked = |l: &RefCell<Vec<Rc<Instance>>>| {
-        l.borrow()
-            .iter()
-            .all(|i| plan.blocked.contains(&Rc::as_ptr(i)))
-    };
-    blocked(&session.new)
-        && blocked(&session.deleted)
-        && blocked(&session.modified)
-        && plan.assoc_insert.is_empty()
-        && plan.assoc_delete.is_empty()
-        && plan.assoc_delete_all.is_empty()
-        && plan.post_rules.is_empty()
+/// The flush's connection, taken from the session when the first statement needs it, as
+/// SQLAlchemy's unit of work asks its transaction for one at the first save, delete or
+/// association write: a flush that sends nothing (every row held up by a cycle, say)
+/// begins nothing and fires no `after_begin`.
+pub(super) struct LazyConn<'a> {
+    take: &'a dyn Fn() -> Result<Rc<Connection>>,
+    conn: std::cell::OnceCell<Rc<Connection>>,
+}
+
+impl<'a> LazyConn<'a> {
+    fn new(take: &'a dyn Fn() -> Result<Rc<Connection>>) -> Self {
+        LazyConn {
+            take,
+            conn: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The connection, taken at the first call.
+    pub(super) fn get(&self) -> Result<&Connection> {
+        if self.conn.get().is_none() {
+            let c = (self.take)()?;
+            let _ = self.conn.set(c);
+        }
+        Ok(self.conn.get().expect("set above"))
+    }
 }
 
 /// The keys a one-to-many copies into members that are not in the session (a transient
@@ -222,7 +220,7 @@ fn sync_outside_session_into(
 /// listeners make are part of the INSERT), `after_insert` once the rows are in, the
 /// generated key already on the object (restored if the flush fails).
 fn insert_with_events(
-    conn: &Connection,
+    conn: &LazyConn,
     table: &Rc<Table>,
     rows: &[&Rc<Instance>],
     out: &mut Vec<InsertOutcome>,
@@ -231,6 +229,8 @@ fn insert_with_events(
     if let Some(mut one_by_one) = unbatched(rows) {
         return one_by_one.try_for_each(|r| insert_with_events(conn, table, &[r], out, undo));
     }
+    // SQLAlchemy's save_obj asks for its connection before the rows' events
+    let conn = conn.get()?;
     let mapper_id = rows.first().map(|r| r.mapper.id);
     let before = mapper_id.is_some_and(|m| events::mapper_listens(m, MapperEvent::BeforeInsert));
     let after = mapper_id.is_some_and(|m| events::mapper_listens(m, MapperEvent::AfterInsert));
@@ -277,7 +277,7 @@ fn unbatched<'a>(rows: &'a [&'a Rc<Instance>]) -> Option<impl Iterator<Item = &'
 
 /// `update_rows` with `before_update` / `after_update` for every modified row.
 fn update_with_events(
-    conn: &Connection,
+    conn: &LazyConn,
     table: &Rc<Table>,
     rows: &[&Rc<Instance>],
     out: &mut Vec<UpdateOutcome>,
@@ -285,6 +285,15 @@ fn update_with_events(
     if let Some(mut one_by_one) = unbatched(rows) {
         return one_by_one.try_for_each(|r| update_with_events(conn, table, &[r], out));
     }
+    // rows whose DELETE an earlier flush sent, with nothing to write: no part of
+    // SQLAlchemy's flush, they take no connection (seed 1616)
+    if rows
+        .iter()
+        .all(|r| r.status() == Status::Deleted && r.state().update_set().is_none())
+    {
+        return Ok(());
+    }
+    let conn = conn.get()?;
     let mapper_id = rows.first().map(|r| r.mapper.id);
     if mapper_id.is_some_and(|m| events::mapper_listens(m, MapperEvent::BeforeUpdate)) {
         for r in rows {
@@ -304,7 +313,8 @@ fn update_with_events(
 }
 
 /// `delete_rows` with `before_delete` / `after_delete`.
-fn delete_with_events(conn: &Connection, table: &Rc<Table>, rows: &[&Rc<Instance>]) -> Result<()> {
+fn delete_with_events(conn: &LazyConn, table: &Rc<Table>, rows: &[&Rc<Instance>]) -> Result<()> {
+    let conn = conn.get()?;
     let mapper_id = rows[0].mapper.id;
     if events::mapper_listens(mapper_id, MapperEvent::BeforeDelete) {
         for r in rows {
@@ -454,6 +464,19 @@ fn key_expired_in_flush(i: &Rc<Instance>) -> bool {
         && i.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
 }
 
+/// `refuse_expired_key` for the rows of one table's save: SQLAlchemy's save_obj takes its
+/// connection before it reads their keys (seed 18: `after_begin` before the refusal).
+fn refuse_expired_keys<R: std::borrow::Borrow<Rc<Instance>>>(
+    conn: &LazyConn,
+    rows: &[R],
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    conn.get()?;
+    rows.iter().try_for_each(|r| refuse_expired_key(r.borrow()))
+}
+
 /// A pending object that a rollback made transient while its primary key was expired
 /// still has its other expired attributes unloaded and no key to load them from: as
 /// SQLAlchemy, its INSERT is refused rather than written with NULLs.
@@ -523,7 +546,7 @@ fn apply_rule(
 /// no parent as well.
 #[allow(clippy::too_many_arguments)]
 fn update_ready_rows(
-    conn: &Connection,
+    conn: &LazyConn,
     plan: &Plan,
     session: &SessionCore,
     table: &Rc<Table>,
@@ -620,7 +643,7 @@ fn waits_on_other_tables(plan: &Plan, table: &Table, index: &Inserted) -> bool {
 
 /// Copies the keys into `rows`, then INSERTs them, each object's outcome indexed.
 fn insert_ready(
-    conn: &Connection,
+    conn: &LazyConn,
     plan: &Plan,
     table: &Rc<Table>,
     rows: &[&Rc<Instance>],
@@ -634,7 +657,7 @@ fn insert_ready(
 
 /// INSERTs `rows`, their keys copied, each object's outcome indexed.
 fn insert_indexed(
-    conn: &Connection,
+    conn: &LazyConn,
     table: &Rc<Table>,
     rows: &[&Rc<Instance>],
     inserted: &mut Vec<InsertOutcome>,
@@ -643,9 +666,7 @@ fn insert_indexed(
 ) -> Result<()> {
     // as SQLAlchemy's save_obj, which meets the unloadable key when it saves the mapper:
     // after the keys of earlier tables are in and copied into these rows
-    for inst in rows {
-        refuse_expired_key(inst)?;
-    }
+    refuse_expired_keys(conn, rows)?;
     let first = inserted.len();
     insert_with_events(conn, table, rows, inserted, undo)?;
     for (n, out) in inserted.iter().enumerate().skip(first) {
@@ -758,7 +779,7 @@ impl StateLevels {
     #[allow(clippy::too_many_arguments)]
     fn save_level(
         &self,
-        conn: &Connection,
+        conn: &LazyConn,
         plan: &Plan,
         table: &Rc<Table>,
         l: usize,
@@ -815,6 +836,20 @@ fn state_levels(
         .collect();
     for c in &plan.cancelled_deletes {
         if c.status() == Status::Persistent
+            && saved(c)
+            && !modified.iter().any(|m| Rc::ptr_eq(m, c))
+        {
+            modified.push(c.clone());
+        }
+    }
+    // a saved member of a one-to-many of this flush: SQLAlchemy's step for the owner's
+    // collection registers it, a state of the per-state sort whose UPDATE the rows that
+    // reference it wait for, changed or not before the flush (seed 507)
+    for rule in &plan.rules {
+        let c = &rule.child;
+        if rule.one_to_many_of.is_some()
+            && c.status() == Status::Persistent
+            && session.owns(c)
             && saved(c)
             && !modified.iter().any(|m| Rc::ptr_eq(m, c))
         {
@@ -1056,7 +1091,7 @@ fn self_m2o_cols(inst: &Instance, cols: &[usize]) -> bool {
 /// not. Rows that wait on each other in a cycle raise (`post_update` breaks such cycles).
 #[allow(clippy::too_many_arguments)]
 fn insert_in_dependency_order(
-    conn: &Connection,
+    conn: &LazyConn,
     plan: &Plan,
     session: &SessionCore,
     new: &[Rc<Instance>],
@@ -1172,9 +1207,7 @@ fn insert_in_dependency_order(
             // as SQLAlchemy's save_obj, whose organizing of the mapper's states reads each
             // pending object's key before any statement of the table: a key a rollback left
             // expired is refused before the table's UPDATEs too (seed 1082)
-            for inst in &remaining[t] {
-                refuse_expired_key(inst)?;
-            }
+            refuse_expired_keys(conn, &remaining[t])?;
             // as SQLAlchemy's save_obj: a table's UPDATEs go before its INSERTs (an old row
             // gives up a unique key the new one takes), except rows whose new foreign key
             // waits for a parent not inserted yet
@@ -1322,7 +1355,7 @@ fn delete_order<'a>(table: &Table, rows: Vec<&'a Rc<Instance>>) -> Result<Vec<&'
 /// (recorded in `undo`).
 fn write(
     session: &SessionCore,
-    conn: &Connection,
+    conn: &LazyConn,
     plan: &Plan,
     undo: &mut Undo,
 ) -> Result<(Vec<InsertOutcome>, Vec<UpdateOutcome>)> {
@@ -1447,10 +1480,6 @@ fn write(
                 .iter()
                 .filter(|i| i.mapper.table.id == table.id)
                 .collect();
-            // SQLAlchemy's save_obj reads the pending objects' keys first (seed 1082)
-            for inst in &rows {
-                refuse_expired_key(inst)?;
-            }
             let modified: Vec<Rc<Instance>> = session
                 .modified
                 .borrow()
@@ -1458,6 +1487,8 @@ fn write(
                 .filter(|i| i.mapper.table.id == table.id)
                 .cloned()
                 .collect();
+            // SQLAlchemy's save_obj reads the pending objects' keys first (seed 1082)
+            refuse_expired_keys(conn, &rows)?;
             if !modified.is_empty() {
                 let rows: Vec<&Rc<Instance>> = modified.iter().collect();
                 update_with_events(conn, table, &rows, &mut updated)?;
@@ -1595,12 +1626,11 @@ type AssocBatch = (Rc<Table>, Vec<usize>, Compiled, Vec<Vec<Value>>);
 /// Rows of many-to-many association tables: removed ones first, then added ones.
 fn write_associations(
     session: &SessionCore,
-    conn: &Connection,
+    conn: &LazyConn,
     plan: &Plan,
     inserted: &[InsertOutcome],
     index: &Inserted,
 ) -> Result<()> {
-    let dialect = conn.engine().dialect();
     let values = |row: &super::dependency::AssocRow| -> Result<Vec<Value>> {
         row.values
             .iter()
@@ -1640,6 +1670,11 @@ fn write_associations(
         })
         .collect();
     let inserts: Vec<&super::dependency::AssocRow> = plan.assoc_insert.iter().collect();
+    if deletes.is_empty() && inserts.is_empty() {
+        return Ok(());
+    }
+    let conn = conn.get()?;
+    let dialect = conn.engine().dialect();
     // one prepared statement per association table and column list, run for all its rows
     for (rows, delete) in [(deletes, true), (inserts, false)] {
         let mut batches: Vec<AssocBatch> = Vec::new();
@@ -1841,6 +1876,11 @@ fn apply(
         let mut st = inst.state_mut();
         st.committed.clear();
         st.set_queued_modified(false);
+        // registered by the flush (SQLAlchemy's _register_persistent clears the mark for
+        // every saved state, seed 1415)
+        if st.status == Status::Persistent && !st.marked_deleted() {
+            st.set_orphaned_outside(false);
+        }
         // the changes of a collection not loaded are written (or, for members outside the
         // session, dropped): it loads from the rows from now on, as SQLAlchemy's commit of
         // the state discards its pending mutations

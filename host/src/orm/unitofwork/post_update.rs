@@ -4,8 +4,7 @@
 
 use std::rc::Rc;
 
-use super::{value_after, InsertOutcome, Inserted, Undo};
-use crate::engine::Connection;
+use super::{value_after, InsertOutcome, Inserted, LazyConn, Undo};
 use crate::error::Result;
 use crate::orm::dependency::Plan;
 use crate::orm::instance::{Instance, Status};
@@ -15,7 +14,7 @@ use crate::value::Value;
 /// Writes the foreign keys of `post_update` relationships once every row is inserted: one
 /// UPDATE of the key columns per object, by primary key.
 pub(super) fn post_update(
-    conn: &Connection,
+    conn: &LazyConn,
     plan: &Plan,
     inserted: &[InsertOutcome],
     index: &Inserted,
@@ -53,6 +52,7 @@ pub(super) fn post_update(
             .map(|(k, &c)| (c, Expr::Slot(k)))
             .collect();
         u.where_ = child.mapper.pk_condition(n);
+        let conn = conn.get()?;
         let c = compile(&Statement::Update(u), conn.engine().dialect())?;
         let mut params = values.clone();
         params.extend(pk);
@@ -78,7 +78,7 @@ pub(super) fn post_update(
 
 /// Before rows are deleted: the `post_update` foreign keys of the deleted rows are set to
 /// NULL, so rows that point at each other can go in any order.
-pub(super) fn unlink_post_updated(conn: &Connection, deleted: &[Rc<Instance>]) -> Result<()> {
+pub(super) fn unlink_post_updated(conn: &LazyConn, deleted: &[Rc<Instance>]) -> Result<()> {
     // per model: the many-to-one keys a post_update relationship (either side) writes, one
     // prepared UPDATE each, run for the model's deleted rows
     let mut done: Vec<u32> = Vec::new();
@@ -113,6 +113,7 @@ pub(super) fn unlink_post_updated(conn: &Connection, deleted: &[Rc<Instance>]) -
             let mut u = Update::new(&mapper.table);
             u.values = rel.local.iter().map(|&c| (c, Expr::Null)).collect();
             u.where_ = mapper.pk_condition(0);
+            let conn = conn.get()?;
             let c = compile(&Statement::Update(u), conn.engine().dialect())?;
             conn.execute_many(&c.sql, &c.bind_rows(&keys)?, |_, _, _| Ok(()))?;
         }
