@@ -397,7 +397,7 @@ def main():
     ap.add_argument("--events", action="store_true",
                     help="also compare the session events each step fires (after_begin, "
                          "before_commit, after_commit, after_rollback, the flush events)")
-    ap.add_argument("--sa-reruns", type=int, default=4,
+    ap.add_argument("--sa-reruns", type=int, default=8,
                     help="when lualchemy diverges, run SQLAlchemy alone this many more times; "
                          "a seed where one of them agrees counts apart (SQLAlchemy varies)")
     ap.add_argument("--shrink-reruns", type=int, default=2,
