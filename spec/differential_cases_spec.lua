@@ -4745,21 +4745,32 @@ describe("seeds: a saved row a pending owner's one-to-many takes", function()
   end)
 end)
 
+-- A committed Parent "first", for fail_and_roll_back.
+local function with_first(env)
+  env.s:add(env.Parent{ name = "first" })
+  env.s:commit()
+  return env.s
+end
+
+-- A flush failing on Parent.name's UNIQUE, then the rollback: the objects the transaction
+-- inserted are transient again, their generated keys cleared.
+local function fail_and_roll_back(env)
+  env.s:add(env.Parent{ name = "first" })
+  assert.is_false(pcall(env.s.flush, env.s))
+  env.s:rollback()
+end
+
 describe("seeds: a collection not loaded, changed through the other side, of an object a rollback made transient", function()
   it("keeps the change when read: the flush that saves the owner gives the member its key (seed 118)", function()
     local env = setup()
-    local s = env.s
-    s:add(env.Parent{ name = "first" })
-    s:commit()
+    local s = with_first(env)
     local p = env.Parent{ name = "p" }
     s:add(p)
     s:flush()
     local c = env.Child{ label = "e" }
     c.parent = p -- recorded on p's collection, not loaded
     s:add(c)
-    s:add(env.Parent{ name = "first" })
-    assert.is_false(pcall(s.flush, s)) -- UNIQUE: rolled back, p and c are transient
-    s:rollback()
+    fail_and_roll_back(env) -- p and c are transient
     assert.equal("transient", state(p))
     assert.equal(0, #p.children) -- read: empty, still not loaded
     assert.is_false(orm.inspect(p).attrs.children.loaded)
@@ -4805,9 +4816,7 @@ end)
 describe("seeds: a many-to-one whose target's key a rollback cleared", function()
   it("has no original any more: set again, the old target is not cascaded (seed 379)", function()
     local env = setup()
-    local s = env.s
-    s:add(env.Parent{ name = "first" })
-    s:commit()
+    local s = with_first(env)
     local p13 = env.Parent{ name = "a" }
     local c = env.Child{ label = "c" }
     c.parent = p13
@@ -4817,9 +4826,7 @@ describe("seeds: a many-to-one whose target's key a rollback cleared", function(
     s:add(p17)
     c.parent = p17
     c.parent = p13 -- back to the object of the last flush
-    s:add(env.Parent{ name = "first" })
-    assert.is_false(pcall(s.flush, s)) -- UNIQUE: rolled back, p13's key is cleared
-    s:rollback()
+    fail_and_roll_back(env) -- p13's key is cleared
     assert.equal("transient", state(p13))
     local p23 = env.Parent{ name = "d" }
     c.parent = p23

@@ -588,23 +588,34 @@ describe("session events where SQLAlchemy fires them (differential test --events
   end)
 end)
 
+-- A self-referential model (a row may point at itself: a cycle for the flush).
+local function node_model(Base)
+  return Base:model("Node", {
+    __tablename__ = "ev_nodes",
+    id = orm.Column(orm.Integer, { primary_key = true }),
+    parent_id = orm.Column(orm.Integer, orm.ForeignKey("ev_nodes.id")),
+    parent = orm.relationship("Node", { remote_side = "id", back_populates = "children" }),
+    children = orm.relationship("Node", { back_populates = "parent" }),
+  })
+end
+
+-- The names of the session events fired, in order, from now on.
+local function log_of(s, names)
+  local log = {}
+  for _, name in ipairs(names) do
+    orm.event.listen(s, name, function() log[#log + 1] = name end)
+  end
+  return log
+end
+
 describe("where a flush or an add begins nothing", function()
   it("a flush whose rows are all held up by a cycle takes no connection (no after_begin)", function()
     local engine = orm.create_engine("sqlite://")
     local Base = orm.declarative_base()
-    local Node = Base:model("Node", {
-      __tablename__ = "ev_nodes",
-      id = orm.Column(orm.Integer, { primary_key = true }),
-      parent_id = orm.Column(orm.Integer, orm.ForeignKey("ev_nodes.id")),
-      parent = orm.relationship("Node", { remote_side = "id", back_populates = "children" }),
-      children = orm.relationship("Node", { back_populates = "parent" }),
-    })
+    local Node = node_model(Base)
     Base.metadata:create_all(engine)
     local s = orm.Session(engine)
-    local log = {}
-    for _, name in ipairs({ "after_begin", "after_rollback" }) do
-      orm.event.listen(s, name, function() log[#log + 1] = name end)
-    end
+    local log = log_of(s, { "after_begin", "after_rollback" })
     local n = Node{}
     n.children:append(n) -- a row pointing at itself, not yet inserted
     s:add(n)
@@ -622,13 +633,7 @@ describe("where a flush or an add begins nothing", function()
       id = orm.Column(orm.Integer, { primary_key = true }),
       body = orm.Column(orm.String(50)),
     })
-    local Node = Base:model("Node", {
-      __tablename__ = "ev_nodes",
-      id = orm.Column(orm.Integer, { primary_key = true }),
-      parent_id = orm.Column(orm.Integer, orm.ForeignKey("ev_nodes.id")),
-      parent = orm.relationship("Node", { remote_side = "id", back_populates = "children" }),
-      children = orm.relationship("Node", { back_populates = "parent" }),
-    })
+    local Node = node_model(Base)
     Base.metadata:create_all(engine)
     local s2 = orm.Session(engine)
     local note = Note{ body = "x" }
@@ -636,15 +641,11 @@ describe("where a flush or an add begins nothing", function()
     s2:commit()
     s2:close()
     local s = orm.Session(engine, { expire_on_commit = false })
-    local log = {}
-    for _, name in ipairs({ "after_begin", "after_rollback" }) do
-      orm.event.listen(s, name, function() log[#log + 1] = name end)
-    end
     s:delete(note)
     s:execute(orm.delete(Note):where(Note.body:eq("none")), { synchronize_session = false })
     note.body = "x" -- changed, to the value it has
     s:commit()
-    log = {}
+    local log = log_of(s, { "after_begin", "after_rollback" })
     local n = Node{}
     n.children:append(n) -- a row pointing at itself
     s:add(n)
