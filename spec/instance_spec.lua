@@ -255,6 +255,26 @@ describe("instance attributes", function()
     ok, err = pcall(function() s:add_all({ Thing{}, {} }) end)
     assert.is_false(ok)
     assert.equal("UnmappedInstanceError", err.kind)
+    -- after instances of one model: a userdata of another kind
+    ok, err = pcall(function() s:add_all({ Thing{}, Thing{}, io.stdout }) end)
+    assert.is_false(ok)
+    assert.equal("UnmappedInstanceError", err.kind)
+  end)
+
+  it("add every instance of a list, however it was built and whatever models it mixes", function()
+    local Base = orm.declarative_base()
+    local Other = Base:model("Other", {
+      __tablename__ = "others",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+    })
+    Base.metadata:create_all(engine)
+    local backwards = {}
+    for i = 40, 1, -1 do backwards[i] = Thing{ name = "b" .. i } end
+    s:add_all({ Thing{ name = "m1" }, Other{}, Thing{ name = "m2" }, Other{} })
+    s:add_all(backwards)
+    s:commit()
+    assert.equal(42, s:scalar(orm.select(orm.func.count()):select_from(Thing)))
+    assert.equal(2, s:scalar(orm.select(orm.func.count()):select_from(Other)))
   end)
 end)
 

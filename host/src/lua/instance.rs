@@ -436,7 +436,16 @@ pub fn instances_of(lua: &Lua, list: &mlua::Table) -> LuaResult<Vec<Rc<Instance>
             // the metatable last found to be an instance metatable (the list holds the
             // objects, so it stays alive, and nothing here runs Lua)
             let mut known: *const c_void = std::ptr::null();
+            let t = ffi::lua_topointer(l, 1);
             for i in 1..=n {
+                // read in place where compat can (the bundled LuaJIT)
+                if !known.is_null() {
+                    let u = compat::list_userdata(t, i as usize, known);
+                    if !u.is_null() && !(*(u as *const Block)).is_null() {
+                        ptrs.push(*(u as *const Block));
+                        continue;
+                    }
+                }
                 ffi::lua_rawgeti(l, 1, i);
                 let p = check_known(l, 2, &mut known);
                 ffi::lua_settop(l, 1);

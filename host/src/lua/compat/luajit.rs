@@ -94,6 +94,9 @@ mod layout {
     pub const TAB_HMASK: usize = 52;
     /// `Node`: `TValue val`, `TValue key`, `MRef next`: three words.
     pub const NODE_WORDS: usize = 3;
+    /// `GCudata`: `metatable` at 32 (as in `GCtab`), the payload after its 48-byte header.
+    pub const UD_METATABLE: usize = 32;
+    pub const UD_DATA: usize = 48;
     /// `GCstr`: `len` at 20, the bytes after its 24-byte header.
     pub const STR_LEN: usize = 20;
     pub const STR_DATA: usize = 24;
@@ -103,6 +106,7 @@ mod layout {
     pub const TFALSE: u32 = !1;
     pub const TTRUE: u32 = !2;
     pub const TSTR: u32 = !4;
+    pub const TUDATA: u32 = !12;
     pub const ISNUM: u32 = !13;
     pub const GCVMASK: u64 = (1 << 47) - 1;
     /// The largest hash part read in place (a constructor's table has a few keys).
@@ -177,9 +181,42 @@ pub unsafe fn each_entry(
     true
 }
 
+/// The payload of the full userdata at `list[i]`, read in place from the array part of
+/// the table at address `list` (`lua_topointer`), when that userdata's metatable is the
+/// table at address `mt`; null otherwise (not in the array part, not a userdata, another
+/// metatable, or the layout not verified), and the caller reads it through the C API.
+/// # Safety
+/// `list` is the address of a live table.
+#[cfg(feature = "vendored")]
+#[inline(always)]
+pub unsafe fn list_userdata(
+    list: *const std::ffi::c_void,
+    i: usize,
+    mt: *const std::ffi::c_void,
+) -> *mut c_void {
+    use layout::*;
+    if !TABLE_LAYOUT.load(std::sync::atomic::Ordering::Relaxed) {
+        return std::ptr::null_mut();
+    }
+    let t = list as *const u8;
+    if i >= *(t.add(TAB_ASIZE) as *const u32) as usize {
+        return std::ptr::null_mut();
+    }
+    let v = *(*(t.add(TAB_ARRAY) as *const *const u64)).add(i);
+    if itype(v) != TUDATA {
+        return std::ptr::null_mut();
+    }
+    let u = (v & GCVMASK) as *mut u8;
+    if *(u.add(UD_METATABLE) as *const usize) != mt as usize {
+        return std::ptr::null_mut();
+    }
+    u.add(UD_DATA) as *mut c_void
+}
+
 /// Checks `each_entry`'s reading of a table against `lua_next` on one made here (string
-/// keys; a string, a number and both booleans as values), and turns `each_entry` on if
-/// they agree. Leaves the stack as it was.
+/// keys; a string, a number and both booleans as values) and `list_userdata`'s on a list
+/// holding a userdata with a metatable, and turns both on if they agree. Leaves the stack
+/// as it was.
 /// # Safety
 /// `l` is a live state with room for 4 more values.
 #[cfg(feature = "vendored")]
@@ -230,7 +267,22 @@ pub unsafe fn verify_table_layout(l: *mut ffi::lua_State) {
         i += 1;
         ffi::lua_pop(l, 1);
     }
-    TABLE_LAYOUT.store(ok && i == 4, std::sync::atomic::Ordering::Relaxed);
+    ok &= i == 4;
+    // a list { false, ud } whose userdata has the table above as its metatable
+    ffi::lua_createtable(l, 2, 0);
+    ffi::lua_pushboolean(l, 0);
+    ffi::lua_rawseti(l, -2, 1);
+    let ud = ffi::lua_newuserdata(l, 8);
+    ffi::lua_pushvalue(l, t);
+    ffi::lua_setmetatable(l, -2);
+    ffi::lua_rawseti(l, -2, 2);
+    let list = ffi::lua_topointer(l, -1);
+    let mt = ffi::lua_topointer(l, t);
+    ok &= list_userdata(list, 2, mt) == ud
+        && list_userdata(list, 1, mt).is_null()
+        && list_userdata(list, 2, list).is_null()
+        && list_userdata(list, 3, mt).is_null();
+    TABLE_LAYOUT.store(ok, std::sync::atomic::Ordering::Relaxed);
     ffi::lua_settop(l, top);
 }
 

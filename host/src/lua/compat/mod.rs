@@ -71,6 +71,20 @@ pub unsafe fn each_entry(
     false
 }
 
+/// `list[i]`'s userdata payload read in place where `each_entry` reads tables in place,
+/// when its metatable is the table at `mt`; elsewhere null, and the caller uses the C API.
+/// # Safety
+/// `list` is the address of a live table.
+#[cfg(not(all(feature = "luajit", feature = "vendored")))]
+#[inline(always)]
+pub unsafe fn list_userdata(
+    _list: *const std::ffi::c_void,
+    _i: usize,
+    _mt: *const std::ffi::c_void,
+) -> *mut std::ffi::c_void {
+    std::ptr::null_mut()
+}
+
 /// Checks `each_entry`'s reading of tables once per state (nothing to check where it
 /// reads none).
 /// # Safety
