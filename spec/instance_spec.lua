@@ -122,6 +122,62 @@ describe("instance attributes", function()
     assert.equal(2, b[long])
   end)
 
+  it("set constructor arguments exactly as attribute writes would, whatever their mix", function()
+    -- (the bundled LuaJIT reads a constructor's table in place while its entries are plain
+    -- columns with simple values, and hands the rest to the key-by-key path: each case is
+    -- checked against the same writes made one by one, in the table's own order)
+    local attrs = { "id", "name", "score", "flag", "data", "born" }
+    local function by_writes(args)
+      local t = Thing{}
+      for k, v in pairs(args) do t[k] = v end
+      return t
+    end
+    local function outcome(make, args)
+      local ok, t = pcall(make, args)
+      if not ok then return { err = tostring(t) } end
+      local seen = {}
+      for _, a in ipairs(attrs) do
+        local v = t[a]
+        seen[a] = type(v) == "table" and "table" or v
+      end
+      return seen
+    end
+    local shared = { name = "shared", score = 1.5 }
+    local cases = {
+      { name = "a", score = 2, flag = true, id = 7 },
+      { name = "b", score = 2.25, flag = false },
+      { id = 3.0, name = "c" },
+      { id = 1.5, name = "d" },
+      { name = "e", score = "not a number" },
+      { name = "f", flag = "yes" },
+      { name = "g", data = { 1, 2 }, score = 3 },
+      { name = "\255\254 not utf-8" },
+      { name = "", score = -0.0, id = -4 },
+      setmetatable({ name = "k" }, { __index = { score = 9 } }),
+      shared,
+      shared,
+    }
+    for n, args in ipairs(cases) do
+      local made, written = outcome(Thing, args), outcome(by_writes, args)
+      if made.err then
+        assert.truthy(written.err, "case " .. n .. ": " .. made.err)
+      else
+        assert.same(written, made, "case " .. n)
+      end
+    end
+    assert.same({ name = "shared", score = 1.5 }, shared)
+    -- keys that are no attribute are errors of the constructor (an extra field when written)
+    for _, c in ipairs({
+      { { name = "h", unknown = 1 }, "'unknown' is an invalid keyword argument" },
+      { { "positional", name = "i" }, "keys must be attribute names" },
+      { { [true] = 1, name = "j" }, "keys must be attribute names" },
+    }) do
+      local ok, err = pcall(Thing, c[1])
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find(c[2], 1, true), tostring(err))
+    end
+  end)
+
   it("call methods and keep extra Lua fields apart from mapped ones", function()
     local t = Thing{ name = "ed" }
     assert.equal("hi ed", t:greet())
@@ -199,6 +255,26 @@ describe("instance attributes", function()
     ok, err = pcall(function() s:add_all({ Thing{}, {} }) end)
     assert.is_false(ok)
     assert.equal("UnmappedInstanceError", err.kind)
+    -- after instances of one model: a userdata of another kind
+    ok, err = pcall(function() s:add_all({ Thing{}, Thing{}, io.stdout }) end)
+    assert.is_false(ok)
+    assert.equal("UnmappedInstanceError", err.kind)
+  end)
+
+  it("add every instance of a list, however it was built and whatever models it mixes", function()
+    local Base = orm.declarative_base()
+    local Other = Base:model("Other", {
+      __tablename__ = "others",
+      id = orm.Column(orm.Integer, { primary_key = true }),
+    })
+    Base.metadata:create_all(engine)
+    local backwards = {}
+    for i = 40, 1, -1 do backwards[i] = Thing{ name = "b" .. i } end
+    s:add_all({ Thing{ name = "m1" }, Other{}, Thing{ name = "m2" }, Other{} })
+    s:add_all(backwards)
+    s:commit()
+    assert.equal(42, s:scalar(orm.select(orm.func.count()):select_from(Thing)))
+    assert.equal(2, s:scalar(orm.select(orm.func.count()):select_from(Other)))
   end)
 end)
 

@@ -2,7 +2,11 @@
 //! `require("lualchemy")` built in (cli/), plus lualchemy's own commands: `test` runs Lua
 //! specs, `--sandbox` runs an untrusted script under limits, `--help`.
 
+mod allocator;
 mod cli;
+
+#[global_allocator]
+static GLOBAL: allocator::Mi = allocator::Mi;
 
 use std::process::ExitCode;
 

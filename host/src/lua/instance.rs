@@ -218,6 +218,7 @@ pub fn install(lua: &Lua) -> LuaResult<()> {
             ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, key(&RAISE_KEY));
             ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, key(&MODELS_KEY));
             ffi::lua_rawsetp(l, ffi::LUA_REGISTRYINDEX, key(&OBJECTS_KEY));
+            compat::verify_table_layout(l);
             if compat::SLOT_OBJECTS {
                 ffi::lua_rawgetp(l, ffi::LUA_REGISTRYINDEX, key(&OBJECTS_KEY));
                 let c = ffi::lua_newuserdata(l, std::mem::size_of::<SlotCounters>());
@@ -435,7 +436,16 @@ pub fn instances_of(lua: &Lua, list: &mlua::Table) -> LuaResult<Vec<Rc<Instance>
             // the metatable last found to be an instance metatable (the list holds the
             // objects, so it stays alive, and nothing here runs Lua)
             let mut known: *const c_void = std::ptr::null();
+            let t = ffi::lua_topointer(l, 1);
             for i in 1..=n {
+                // read in place where compat can (the bundled LuaJIT)
+                if !known.is_null() {
+                    let u = compat::list_userdata(t, i as usize, known);
+                    if !u.is_null() && !(*(u as *const Block)).is_null() {
+                        ptrs.push(*(u as *const Block));
+                        continue;
+                    }
+                }
                 ffi::lua_rawgeti(l, 1, i);
                 let p = check_known(l, 2, &mut known);
                 ffi::lua_settop(l, 1);
@@ -720,14 +730,7 @@ unsafe fn value_fast(l: *mut ffi::lua_State, idx: c_int, kind: ValueKind) -> Opt
         (ffi::LUA_TSTRING, ValueKind::Text | ValueKind::Enum) => {
             let mut len = 0usize;
             let p = ffi::lua_tolstring(l, idx, &mut len) as *const u8;
-            let bytes = std::slice::from_raw_parts(p, len);
-            if bytes.is_ascii() {
-                // SAFETY: ASCII is UTF-8 (the common case, checked a word at a time)
-                return Some(Value::Text(Text::new(std::str::from_utf8_unchecked(bytes))));
-            }
-            std::str::from_utf8(bytes)
-                .ok()
-                .map(|s| Value::Text(Text::new(s)))
+            text_of(std::slice::from_raw_parts(p, len))
         }
         _ => None,
     }
@@ -900,34 +903,38 @@ pub fn constructor(lua: &Lua) -> LuaResult<mlua::Function> {
             // no model yet: a table no caller can pass
             ffi::lua_createtable(l, 0, 0);
             ffi::lua_pushnil(l);
-            ffi::lua_pushcclosure(l, construct, UP_LAST_MT);
+            ffi::lua_pushlightuserdata(l, std::ptr::null_mut());
+            ffi::lua_pushcclosure(l, construct, UP_LAST_MAPPER);
         })
     }
 }
 
-/// `construct`'s upvalues: the last model and its metatable.
+/// `construct`'s upvalues: the last model, its metatable and its `Mapper` (light userdata).
 const UP_LAST_MODEL: c_int = 4;
 const UP_LAST_MT: c_int = 5;
+const UP_LAST_MAPPER: c_int = 6;
 
 /// `Model{ key = value, ... }`: (model, args) -> a transient instance. An unknown key is an
 /// error naming the model and the key (raised by the slow write). Upvalues: the models table
 /// and the objects table (`constructor`).
 unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
     ffi::lua_settop(l, 2);
-    if ffi::lua_rawequal(l, 1, ffi::lua_upvalueindex(UP_LAST_MODEL)) != 0 {
+    let mapper = if ffi::lua_rawequal(l, 1, ffi::lua_upvalueindex(UP_LAST_MODEL)) != 0 {
         ffi::lua_pushvalue(l, ffi::lua_upvalueindex(UP_LAST_MT));
+        ffi::lua_touserdata(l, ffi::lua_upvalueindex(UP_LAST_MAPPER)) as *const Mapper
     } else {
         ffi::lua_pushvalue(l, 1);
         if ffi::lua_rawget(l, ffi::lua_upvalueindex(1)) != ffi::LUA_TTABLE {
             return raise(l, "ArgumentError", "expected a model class".into());
         }
+        ffi::lua_rawgeti(l, 3, MAPPER);
+        let mapper = ffi::lua_touserdata(l, -1) as *const Mapper;
+        ffi::lua_replace(l, ffi::lua_upvalueindex(UP_LAST_MAPPER));
         ffi::lua_copy(l, 1, ffi::lua_upvalueindex(UP_LAST_MODEL));
         ffi::lua_copy(l, 3, ffi::lua_upvalueindex(UP_LAST_MT));
-    }
+        mapper
+    };
     // 3: mt
-    ffi::lua_rawgeti(l, 3, MAPPER);
-    let mapper = ffi::lua_touserdata(l, -1) as *const Mapper;
-    ffi::lua_pop(l, 1);
     // The model userdata at 1 keeps its mapper, and so this, alive.
     let ctor = &super::model::model_host(&*mapper).ctor;
     if ctor.hooks.get() & HOOK_CONFIGURE != 0 {
@@ -974,10 +981,15 @@ unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
     if args_type != ffi::LUA_TTABLE {
         return 1;
     }
-    ffi::lua_rawgeti(l, 3, KEYS); // 5: keys
     if ctor.keys_state.get() == KEYS_STALE {
+        ffi::lua_rawgeti(l, 3, KEYS);
         ctor.rebuild(l, 5);
+        ffi::lua_settop(l, 4);
     }
+    if ctor.keys_state.get() == KEYS_READY && set_in_place(l, ctor, p) {
+        return 1; // 4: obj
+    }
+    ffi::lua_rawgeti(l, 3, KEYS); // 5: keys
     ffi::lua_pushnil(l);
     while ffi::lua_next(l, 2) != 0 {
         // 6: key, 7: value
@@ -1014,6 +1026,61 @@ unsafe extern "C-unwind" fn construct(l: *mut ffi::lua_State) -> c_int {
     }
     ffi::lua_settop(l, 4);
     1
+}
+
+/// The constructor's arguments (the table at 2) set on the new instance `p` without
+/// `lua_next`, where `compat::each_entry` reads the table in place (the bundled LuaJIT),
+/// in `lua_next`'s order, while each key is a plain column found in the key cache and its
+/// value converts on the fast path as `value_fast` would convert it. At the first entry
+/// that is anything else (an unknown, special or relationship key, a value for the slow
+/// path), or for a table it does not read, it returns false, and the caller's `lua_next`
+/// loop sets every key as always, starting with the very writes made here (the same
+/// values, in the same order, on a new instance whose plain columns have no side effects:
+/// a setter or validator it then calls sees what it would have seen). Runs no Lua.
+#[inline]
+unsafe fn set_in_place(l: *mut ffi::lua_State, ctor: &CtorCache, p: Block) -> bool {
+    compat::each_entry(l, 2, |addr, v| {
+        let Some(i) = ctor.lookup(addr).filter(|&i| i < SPECIAL) else {
+            return false;
+        };
+        match kind_of(p, i).and_then(|k| value_of_raw(v, k)) {
+            Some(v) => write_fast(p, i, v),
+            None => false,
+        }
+    })
+}
+
+/// `value_fast` for a value `compat::each_entry` read in place (numbers are doubles
+/// there, as on every Lua it reads).
+#[inline(always)]
+unsafe fn value_of_raw(v: compat::RawValue, kind: ValueKind) -> Option<Value> {
+    use compat::RawValue;
+    match (v, kind) {
+        (RawValue::Num(n), ValueKind::Integer) => compat::integer_of_double(n)
+            .filter(|&n| compat::exact_integer(n))
+            .map(Value::Integer),
+        (RawValue::Num(n), ValueKind::Real) => Some(Value::Real(n)),
+        (RawValue::Bool(b), ValueKind::Boolean) => Some(Value::Integer(b as i64)),
+        (RawValue::Str(p, len), ValueKind::Text | ValueKind::Enum) => {
+            text_of(std::slice::from_raw_parts(p, len))
+        }
+        _ => None,
+    }
+}
+
+/// Text from a Lua string's bytes: ASCII (the common case, checked a word at a time)
+/// without `from_utf8`'s walk; `None` for bytes that are not UTF-8.
+#[inline(always)]
+fn text_of(bytes: &[u8]) -> Option<Value> {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is UTF-8
+        return Some(Value::Text(Text::new(unsafe {
+            std::str::from_utf8_unchecked(bytes)
+        })));
+    }
+    std::str::from_utf8(bytes)
+        .ok()
+        .map(|s| Value::Text(Text::new(s)))
 }
 
 /// `obj.key` for a `KEYS` entry at or above `SPECIAL` (stack: 1 obj, 2 key, 3 mt): a

@@ -1969,7 +1969,8 @@ fn insert_rows(
     let group = table;
     let group_plain = plain_of(group);
     let mut batches: Vec<Batch> = Vec::new();
-    for inst in rows {
+    out.reserve(rows.len());
+    for (n, inst) in rows.iter().enumerate() {
         let mapper = &inst.mapper;
         // the classes of a single-table hierarchy each write their own columns
         let table = &mapper.table;
@@ -2026,13 +2027,20 @@ fn insert_rows(
                     }
                 };
                 let width = shape.0.len();
+                // the first batch has room for every row left (usually all of them are
+                // one batch): growing it by doubling copied its values again and again
+                let room = if batches.is_empty() {
+                    rows.len() - n
+                } else {
+                    0
+                };
                 batches.push(Batch {
                     shape,
                     stmt,
                     sql,
-                    values: Vec::new(),
+                    values: Vec::with_capacity(room * width),
                     width,
-                    outcomes: Vec::new(),
+                    outcomes: Vec::with_capacity(room),
                 });
                 batches.len() - 1
             }

@@ -47,6 +47,52 @@ pub use version::*;
 #[cfg(not(feature = "luau"))]
 use mlua::Lua;
 
+/// A value of a table entry as `each_entry` reads it in place.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RawValue {
+    Num(f64),
+    Bool(bool),
+    /// The string's bytes (valid while the table holds the string) and their length.
+    Str(*const u8, usize),
+}
+
+/// The entries of the table at `idx` read in place and handed to `f`, where the binary
+/// knows its Lua's object layout (the bundled LuaJIT: `luajit.rs`); elsewhere false at
+/// once, and the caller uses `lua_next`.
+/// # Safety
+/// `l` is a live state and `idx` a table.
+#[cfg(not(all(feature = "luajit", feature = "vendored")))]
+#[inline(always)]
+pub unsafe fn each_entry(
+    _l: *mut mlua::ffi::lua_State,
+    _idx: std::ffi::c_int,
+    _f: impl FnMut(usize, RawValue) -> bool,
+) -> bool {
+    false
+}
+
+/// `list[i]`'s userdata payload read in place where `each_entry` reads tables in place,
+/// when its metatable is the table at `mt`; elsewhere null, and the caller uses the C API.
+/// # Safety
+/// `list` is the address of a live table.
+#[cfg(not(all(feature = "luajit", feature = "vendored")))]
+#[inline(always)]
+pub unsafe fn list_userdata(
+    _list: *const std::ffi::c_void,
+    _i: usize,
+    _mt: *const std::ffi::c_void,
+) -> *mut std::ffi::c_void {
+    std::ptr::null_mut()
+}
+
+/// Checks `each_entry`'s reading of tables once per state (nothing to check where it
+/// reads none).
+/// # Safety
+/// `l` is a live state with room for 4 more values.
+#[cfg(not(feature = "luajit"))]
+#[inline(always)]
+pub unsafe fn verify_table_layout(_l: *mut mlua::ffi::lua_State) {}
+
 /// The largest integer a double holds exactly (and every integer below it).
 pub const MAX_EXACT_DOUBLE_INTEGER: i64 = 1 << 53;
 
