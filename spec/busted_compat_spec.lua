@@ -261,6 +261,10 @@ describe("lualchemy test run on a busted suite", function()
   end)
 
   it("reports each outcome in every output, exits 1 on failures", function()
+    if _VERSION == "Lua 5.1" and not jit then
+      -- the expected tracebacks are Lua 5.4's; Lua 5.1's add "(tail call): ?" lines
+      return pending("Lua 5.1 words its tracebacks apart")
+    end
     local out, rc = run("outcomes", "-p _check -o TAP")
     assert.equal(1, rc)
     assert.matches("ok 1 - outcomes passes\nnot ok 2 - outcomes fails\n# spec/outcomes_check.lua @ 4\n" ..
@@ -317,6 +321,10 @@ describe("lualchemy test run on a busted suite", function()
   end)
 
   it("prints what Debian's busted 2.1.1 printed for the same suite", function()
+    if _VERSION == "Lua 5.1" and not jit then
+      -- the expected tracebacks are Lua 5.4's; Lua 5.1's add "(tail call): ?" lines
+      return pending("Lua 5.1 words its tracebacks apart")
+    end
     -- busted_output/*.txt: busted's own output, times replaced by X
     local function read(path)
       local f = assert(io.open(root .. "outcomes/busted_output/" .. path))

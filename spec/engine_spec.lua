@@ -160,6 +160,9 @@ describe("create_engine URLs", function()
       local engine = orm.create_engine(url)
       local ok, err = pcall(function() return engine:connect():execute(orm.text("SELECT 1")) end)
       assert.falsy(ok)
+      if err.kind == "ArgumentError" and err.message:find("not in this build", 1, true) then
+        return pending(err.message) -- a build without that driver (its cargo feature)
+      end
       assert.equal("OperationalError", err.kind)
       assert.truthy(err.message:find("127.0.0.1:1/appdb", 1, true), err.message)
       assert.falsy(err.message:find("tiger", 1, true))

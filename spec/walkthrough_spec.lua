@@ -208,6 +208,7 @@ local function run_script(name)
   }, { __index = _G })
   local chunk, load_err = loadfile("examples/" .. name .. ".lua", "t", env)
   assert.is_function(chunk, load_err)
+  if setfenv then setfenv(chunk, env) end -- Lua 5.1's loadfile takes no environment
   local ok, err = pcall(chunk)
   return ok, err, lines_of(table.concat(printed, "\n"))
 end
