@@ -66,37 +66,38 @@ fn misaligned(p: *mut c_void, align: usize) -> bool {
     p as usize & (align - 1) != 0
 }
 
+/// A block for `layout` from `plain` (mimalloc's word-aligned call) or, for a larger
+/// alignment, `aligned`: up to `CLASS_ALIGN`, the size rounded up to a multiple of the
+/// alignment with the plain call first (see the module's comment).
+#[inline(always)]
+unsafe fn allocate(
+    layout: Layout,
+    plain: unsafe extern "C" fn(usize) -> *mut c_void,
+    aligned: unsafe extern "C" fn(usize, usize) -> *mut c_void,
+) -> *mut u8 {
+    let (size, align) = (layout.size(), layout.align());
+    if align <= WORD {
+        return plain(size) as *mut u8;
+    }
+    if align <= CLASS_ALIGN {
+        let p = plain(padded(size, align));
+        if !misaligned(p, align) {
+            return p as *mut u8;
+        }
+        mi::mi_free(p);
+    }
+    aligned(size, align) as *mut u8
+}
+
 unsafe impl GlobalAlloc for Mi {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let (size, align) = (layout.size(), layout.align());
-        if align <= WORD {
-            return mi::mi_malloc(size) as *mut u8;
-        }
-        if align <= CLASS_ALIGN {
-            let p = mi::mi_malloc(padded(size, align));
-            if !misaligned(p, align) {
-                return p as *mut u8;
-            }
-            mi::mi_free(p);
-        }
-        mi::mi_malloc_aligned(size, align) as *mut u8
+        allocate(layout, mi::mi_malloc, mi::mi_malloc_aligned)
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let (size, align) = (layout.size(), layout.align());
-        if align <= WORD {
-            return mi::mi_zalloc(size) as *mut u8;
-        }
-        if align <= CLASS_ALIGN {
-            let p = mi::mi_zalloc(padded(size, align));
-            if !misaligned(p, align) {
-                return p as *mut u8;
-            }
-            mi::mi_free(p);
-        }
-        mi::mi_zalloc_aligned(size, align) as *mut u8
+        allocate(layout, mi::mi_zalloc, mi::mi_zalloc_aligned)
     }
 
     #[inline]
