@@ -4841,3 +4841,238 @@ describe("seeds: a many-to-one whose target's key a rollback cleared", function(
     assert.equal("transient", state(p13))
   end)
 end)
+
+describe("seeds: a rollback reverts every deletion the session holds", function()
+  it("a deletion committed earlier, marked again by a delete cascade, is reverted (seed 2187)", function()
+    local env = setup({ expire_on_commit = false })
+    local s = env.s
+    local p, c = env.Parent{ name = "p" }, env.Child{ label = "c" }
+    s:add_all({ p, c })
+    s:commit()
+    local key = c.id
+    s:delete(c)
+    s:commit()
+    assert.equal("deleted", state(c)) -- kept by expire_on_commit = false
+    local _ = p.children
+    c.parent = p -- the backref puts c in p's loaded children
+    s:delete(p) -- the delete cascade marks c again
+    assert.is_true(s.deleted:contains(c))
+    s:rollback()
+    -- SQLAlchemy 2.0.58: persistent again, in the session, expired; its row is gone
+    assert.equal("persistent", state(c))
+    assert.equal(s, orm.inspect(c).session)
+    assert.is_nil(s:get(env.Child, key))
+    local ok, err = pcall(function() return c.label end)
+    assert.is_false(ok)
+    assert.equal("ObjectDeletedError", err.kind)
+    assert.equal("deleted", state(c))
+  end)
+end)
+
+describe("seeds: a pending orphan the flush leaves out", function()
+  it("copies no key into it (seed 2163)", function()
+    local engine, Parent, Child, Tag = tag_models()
+    local s = orm.Session(engine)
+    local p = Parent{ name = "p" }
+    local c = Child{ label = "c" }
+    c.parent = p
+    s:add(c)
+    s:flush()
+    p.children:remove(c)
+    s:rollback() -- both transient again; p's collection keeps the removal
+    assert.equal(1, c.parent_id)
+    assert.is_nil(c.parent)
+    c.tags:append(Tag{ name = "t" })
+    s:add(c) -- p too, through the removal's history
+    local ok, err = pcall(s.flush, s)
+    -- SQLAlchemy 2.0.58: c is an orphan the flush deletes, not inserted, so its link row
+    -- has no child_id; c's many-to-one copied nothing into it
+    assert.is_false(ok)
+    assert.equal("IntegrityError", err.kind)
+    assert.equal("transient", state(c))
+    assert.equal("transient", state(p))
+    assert.equal(1, c.parent_id)
+  end)
+end)
+
+describe("seeds: a detached object's many-to-one set by a backref", function()
+  it("is a change even where its key is NULL: a savepoint's rollback expires it (seed 2271)", function()
+    local env = setup()
+    local s = env.s
+    local p, c = env.Parent{ name = "p" }, env.Child{ label = "c" }
+    s:add_all({ p, c })
+    s:commit()
+    local _ = c.label -- parent_id loaded, NULL; parent not loaded
+    s:close()
+    local s2 = orm.Session(env.engine)
+    s2:add(p)
+    _ = p.children
+    -- not a member: the remove event fires first (SQLAlchemy's list raises ValueError after
+    -- it), and the backref sets c.parent: a detached object's old value is unknown
+    assert.is_false(pcall(function() p.children:remove(c) end))
+    local ok = pcall(s2.begin_nested, s2, function()
+      s2:delete(c) -- attaches it, modified
+      error("boom")
+    end)
+    assert.is_false(ok)
+    -- SQLAlchemy 2.0.58: the savepoint's rollback expires what was modified, c whole
+    local i = orm.inspect(c)
+    assert.is_true(i.persistent)
+    local unloaded = i.unloaded
+    table.sort(unloaded)
+    assert.same({ "id", "label", "parent", "parent_id" }, unloaded)
+  end)
+end)
+
+describe("seeds: an orphan by its has-parent flag that a saved parent's collection holds", function()
+  it("is saved with that parent, not deleted (seed 2465)", function()
+    local env = setup()
+    local s = env.s
+    local p1, c = env.Parent{ name = "p1" }, env.Child{ label = "c" }
+    c.parent = p1
+    s:add_all({ p1, c })
+    s:commit()
+    local p2 = env.Parent{ name = "p2" }
+    p2.children:append(c)
+    s:expire(c) -- c.parent is unknown from here on
+    s:close()
+    c.parent = p1 -- the old value unknown: p2's collection keeps c
+    c.parent = nil -- removed from p1's: the has-parent flag is false
+    assert.is_true(p2.children:contains(c))
+    local s2 = orm.Session(env.engine)
+    s2:add(p2) -- c comes along through p2's collection
+    s2:flush()
+    -- SQLAlchemy 2.0.58: the orphan's deletion is cancelled by p2's one-to-many
+    assert.equal("persistent", state(c))
+    assert.equal(p2.id, c.parent_id)
+    assert.equal(1, s2:execute(orm.text("select count(*) from dc_children")):scalar())
+  end)
+end)
+
+describe("seeds: a deleted object's self-referential many-to-one", function()
+  it("is read where SQLAlchemy's flush reads it, before the collections it loads (seed 2014)", function()
+    local env = setup()
+    local s = env.s
+    local Node = env.Node
+    local a = Node{ name = "a" }
+    s:add(a)
+    local b
+    s:begin_nested(function()
+      b = Node{ name = "b" }
+      b.parent = a
+      s:add(b)
+    end)
+    s:commit()
+    b.children:append(a) -- never flushed: closed below
+    s:close()
+    local s2 = orm.Session(env.engine)
+    s2:begin_nested(function() s2:delete(b) end) -- loads b's children (a) to clear their key
+    s2:commit()
+    -- SQLAlchemy 2.0.58: the flush did not process b.parent (a was not in the identity map
+    -- when it asked), so it is not loaded, and b is detached
+    local ok, err = pcall(function() return b.parent end)
+    assert.is_false(ok)
+    assert.equal("DetachedInstanceError", err.kind)
+  end)
+
+  it("is not read again by the flush's second pass, after the collections it loaded (seed 2014)", function()
+    local env = setup()
+    local s = env.s
+    local Node = env.Node
+    local a, b = Node{ name = "a" }, Node{ name = "b" }
+    b.parent = a
+    s:add_all({ a, b })
+    s:commit()
+    a.parent = b -- a cycle of rows
+    s:commit()
+    s:close()
+    local s2 = orm.Session(env.engine)
+    -- the flush loads b's children (a) to clear their key: a enters the identity map after
+    -- SQLAlchemy asked whether b.parent has changes (it found nothing there then)
+    s2:begin_nested(function() s2:delete(b) end)
+    s2:commit()
+    local ok, err = pcall(function() return b.parent end)
+    assert.is_false(ok)
+    assert.equal("DetachedInstanceError", err.kind)
+  end)
+end)
+
+describe("seeds: a change to an object whose deletion was committed", function()
+  -- SQLAlchemy 2.0.58 (expire_on_commit = false keeps it in the deleted state): its modified
+  -- flag is not reset by the flush that deleted it, and the transaction begins only where a
+  -- change turns that flag on
+  it("begins the transaction only at its first change (seed 3227)", function()
+    for _, modified_first in ipairs({ false, true }) do
+      local env = setup({ expire_on_commit = false })
+      local s = env.s
+      local p, c = env.Parent{ name = "p" }, env.Child{ label = "c" }
+      c.parent = p
+      s:add_all({ p, c })
+      s:commit()
+      if modified_first then
+        c.label = "m"
+      end
+      s:delete(c)
+      s:commit()
+      assert.equal("deleted", state(c))
+      c.label = "x"
+      assert.equal(not modified_first, s:in_transaction())
+      s:commit()
+      c.parent = p -- the object it holds
+      assert.is_false(s:in_transaction())
+      c.label = "y"
+      assert.is_false(s:in_transaction())
+    end
+  end)
+end)
+
+describe("seeds: the orphans of an owner the flush deletes", function()
+  it("a member removed from a delete-orphan collection while the owner was detached is deleted with it (seed 3764)", function()
+    local env = setup()
+    local s = env.s
+    local p1, p2, c = env.Parent{ name = "p1" }, env.Parent{ name = "p2" }, env.Child{ label = "c" }
+    c.parent = p1
+    s:add_all({ p1, p2, c })
+    s:commit()
+    local _ = p1.children
+    _ = c.parent
+    s:close() -- all detached, p1's children and c's parent loaded
+    c.parent = p2 -- p1.children loses c: a removal in its history, c's has-parent false
+    local s2 = orm.Session(env.engine)
+    s2:delete(c)
+    s2:rollback() -- c persistent in s2, expired; p1 still detached, with its history
+    s2:delete(p1)
+    assert.is_false(s2.deleted:contains(c)) -- p1's children hold nothing now
+    s2:flush()
+    -- SQLAlchemy 2.0.58: the deleted owner's removed member is an orphan, deleted too
+    assert.equal("deleted", state(c))
+    assert.equal(0, s2:execute(orm.text("select count(*) from dc_children")):scalar())
+  end)
+end)
+
+describe("seeds: a many-to-one read without SQL for a backref", function()
+  it("finds an object a bulk UPDATE synchronized while it was expired whole (seed 3983)", function()
+    local env = setup()
+    local s = env.s
+    local p, c = env.Parent{ name = "p" }, env.Child{ label = "c" }
+    c.parent = p
+    s:add_all({ p, c })
+    s:commit()
+    local t = env.Parent{ name = "t" }
+    t.children:append(c)
+    s:expire(c)
+    local _ = c.label -- the key loaded, the reference not
+    s:expire(p)
+    s:execute(orm.update(env.Parent):where(env.Parent.id:gt(0)):values({ name = "q" }), nil,
+      { synchronize_session = "fetch" })
+    t.children:remove(c) -- the backref reads c.parent: p, no longer expired whole
+    -- SQLAlchemy 2.0.58: c.parent is p, unchanged; c is not modified
+    local i = orm.inspect(c)
+    assert.is_false(i.modified)
+    local unloaded = {}
+    for _, k in ipairs(i.unloaded) do unloaded[k] = true end
+    assert.is_nil(unloaded.parent)
+    assert.equal(p, c.parent)
+    assert.is_false(s.dirty:contains(c))
+  end)
+end)

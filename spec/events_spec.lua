@@ -688,6 +688,35 @@ describe("where a flush or an add begins nothing", function()
     assert.has_error(function() s:add(note) end)
     assert.is_false(s:in_transaction())
   end)
+
+  it("an object changed while detached is dirty when added again, with no net change too (seed 2149)", function()
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local Node = node_model(Base)
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    local node = Node{}
+    s:add(node)
+    s:commit()
+    assert.is_nil(node.parent)
+    s:close()
+    node.parent = nil -- the value it has, while detached
+    local function flush_log(session)
+      local log = log_of(session, { "before_flush", "after_begin", "after_flush" })
+      session:add(node)
+      assert.is_true(session.dirty:contains(node))
+      session:flush()
+      return log
+    end
+    local s2 = orm.Session(engine)
+    -- SQLAlchemy 2.0.58: its modified flag makes the flush run, and take the connection
+    assert.same({ "before_flush", "after_begin", "after_flush" }, flush_log(s2))
+    s2:commit()
+    assert.is_nil(node.parent)
+    node.parent = nil -- set to the value it has in the session, which then closes
+    s2:close()
+    assert.same({ "before_flush", "after_begin", "after_flush" }, flush_log(orm.Session(engine)))
+  end)
 end)
 
 describe("a listener of the SAVEPOINT statement", function()

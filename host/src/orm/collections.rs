@@ -243,10 +243,12 @@ impl Instance {
             if let Some(s) = st.session.as_ref().and_then(|w| w.upgrade()) {
                 st.set_queued_modified(true);
                 drop(st);
-                s.queue_modified(self.clone());
+                s.queue_modified(self.clone(), true);
             }
         } else if st.status == Status::Deleted {
             touch_session_of_deleted(st);
+        } else if st.status == Status::Detached {
+            st.set_modified_outside(true);
         }
     }
 }
@@ -256,6 +258,11 @@ impl Instance {
 /// modified flag that a savepoint rollback reverting the deletion reads (seed 1388); the
 /// flush leaves it out (seed 1384: after a commit that keeps it, `expire_on_commit = false`).
 fn touch_session_of_deleted(mut st: std::cell::RefMut<'_, InstanceState>) {
+    // the transaction begins only where the flag goes on: SQLAlchemy's modified event does
+    // nothing more for a state already modified (seed 3227)
+    if st.changed_while_deleted() {
+        return;
+    }
     st.set_changed_while_deleted(true);
     if let Some(s) = st.session.as_ref().and_then(|w| w.upgrade()) {
         drop(st);
@@ -280,10 +287,12 @@ fn pend(obj: &Rc<Instance>, r: usize, f: impl FnOnce(&mut Collection)) {
         if let Some(s) = st.session.as_ref().and_then(|w| w.upgrade()) {
             st.set_queued_modified(true);
             drop(st);
-            s.queue_modified(obj.clone());
+            s.queue_modified(obj.clone(), true);
         }
     } else if st.status == Status::Deleted {
         touch_session_of_deleted(st);
+    } else if st.status == Status::Detached {
+        st.set_modified_outside(true);
     }
 }
 
@@ -330,14 +339,18 @@ pub(crate) fn resync_cleared_keys(
 /// a NULL key loaded, `Some(object)` for the object of the identity map its key names,
 /// `None` when unknown (the key not loaded, or its object not in memory or expired).
 fn passive_many_to_one(obj: &Rc<Instance>, rel: &Relationship) -> Option<Option<Rc<Instance>>> {
-    let (loaded, null) = {
+    let (loaded, null, detached) = {
         let st = obj.state();
         (
             rel.local.iter().all(|&c| st.loaded.contains(c)),
             rel.local.iter().any(|&c| st.values[c].is_null()),
+            st.status == Status::Detached,
         )
     };
-    if !loaded {
+    // SQLAlchemy's lazy loader asks for the object's session before it looks at the key:
+    // a detached object's old value is unknown even when its key is NULL, so the backref's
+    // set goes ahead, and marks it modified (seed 2271)
+    if !loaded || detached {
         return None;
     }
     if null {
@@ -345,8 +358,11 @@ fn passive_many_to_one(obj: &Rc<Instance>, rel: &Relationship) -> Option<Option<
     }
     super::strategies::many_to_one_in_identity_map(obj, rel)
         .filter(|o| {
+            // an object expired whole is no answer without SQL; one a bulk UPDATE's
+            // synchronization took out of that state is (SQLAlchemy's `expired` flag reset,
+            // seed 3983)
             let st = o.state();
-            o.mapper.pk.iter().all(|&k| st.loaded.contains(k))
+            st.expired_flag_reset() || o.mapper.pk.iter().all(|&k| st.loaded.contains(k))
         })
         .map(Some)
 }
@@ -658,7 +674,12 @@ impl Events {
         // returns at once)
         if let (Some(o), Some(v)) = (&old, &value) {
             if Rc::ptr_eq(o, v) {
-                if let Some(s) = parent.session() {
+                // (a deleted object's modified event begins only where its flag goes on:
+                // `mark_modified` below, seed 3227)
+                if let Some(s) = parent
+                    .session()
+                    .filter(|_| parent.status() != Status::Deleted)
+                {
                     s.touched();
                 }
                 // SQLAlchemy records the value held at the last flush all the same: a later
@@ -691,7 +712,10 @@ impl Events {
                 |s| matches!(s, RelState::Scalar(sc) if !sc.changed),
             )
         {
-            if let Some(s) = parent.session() {
+            if let Some(s) = parent
+                .session()
+                .filter(|_| parent.status() != Status::Deleted)
+            {
                 s.touched();
             }
             parent.mark_modified();

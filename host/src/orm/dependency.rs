@@ -324,6 +324,10 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
     // cancelled deletes of the cancelling one-to-many's own mapper, with its index: that
     // relationship's preprocess (and those declared before it) ran its deletes first
     let mut read_before_cancel: Vec<(Rc<Instance>, usize)> = Vec::new();
+    let mut reads = DeleteReads::default();
+    // every member a saved owner's one-to-many gained: SQLAlchemy's presort registers each
+    // with `cancel_delete`, which also cancels the deletion its flush gave an orphan
+    let mut gained: FxHashSet<*const Instance> = FxHashSet::default();
     // members a saved parent's one-to-many gained are saved, whatever delete() said
     for inst in session
         .new
@@ -347,6 +351,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                 st.rels.as_ref().and_then(|v| v.get(rel.index))
             {
                 for child in &c.added {
+                    gained.insert(Rc::as_ptr(child));
                     if child.state().marked_deleted()
                         && !plan.cancelled_deletes.iter().any(|x| Rc::ptr_eq(x, child))
                     {
@@ -369,7 +374,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         }
         session.unmark_deleted(child);
     }
-    load_for_deletes(session)?;
+    load_for_deletes(session, &mut reads)?;
     let mut done: FxHashSet<*const Instance> = FxHashSet::default();
     cascade_deletes(session, &mut done, &mut nullify, &mut plan)?;
     // relationship changes of the flushed objects
@@ -389,6 +394,8 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         .collect();
     let mut assoc_seen: FxHashSet<(u32, *const Instance, *const Instance, bool)> =
         FxHashSet::default();
+    // pending orphans of delete-orphan relationships, expunged (see `removed_members`)
+    let mut expunged: Vec<Rc<Instance>> = Vec::new();
     for inst in &changed {
         plan.touched.push(inst.clone());
         let rels: Vec<Rc<Relationship>> = inst.mapper.relationships.borrow().clone();
@@ -435,7 +442,10 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                         if rel.cascade.delete_orphan {
                             match old.status() {
                                 Status::Persistent => session.delete(old)?,
-                                Status::Pending => session.expunge(old)?,
+                                Status::Pending => {
+                                    session.expunge(old)?;
+                                    expunged.push(old.clone());
+                                }
                                 _ => {}
                             }
                         } else if old.has_parent(&rel) != Some(true) {
@@ -473,7 +483,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                 (Direction::OneToMany, RelState::Collection(c) | RelState::Pending(c))
                     if !(unloaded && Rc::ptr_eq(&rel.target(), &inst.mapper)) =>
                 {
-                    removed_members(session, &rel, inst, &c.removed, &mut nullify)?;
+                    removed_members(session, &rel, inst, &c.removed, &mut nullify, &mut expunged)?;
                     for child in &c.added {
                         set.push((
                             rel.clone(),
@@ -533,7 +543,9 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                 let st = i.state();
                 st.status == Status::Persistent && !st.marked_deleted()
             };
-            candidate && i.is_orphan()
+            // a member of a saved owner's collection is saved (seed 2465: a collection of a
+            // transient parent kept it while its has-parent flag went false)
+            candidate && !gained.contains(&Rc::as_ptr(i)) && i.is_orphan()
         })
         .cloned()
         .collect();
@@ -541,11 +553,14 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         session.delete(inst)?;
     }
     // orphans deleted above cascade too
-    load_for_deletes(session)?;
+    load_for_deletes(session, &mut reads)?;
     cascade_deletes(session, &mut done, &mut nullify, &mut plan)?;
-    // a deleted child keeps its key: nothing is copied into a row the flush deletes
-    nullify.retain(|r| !r.child.state().marked_deleted());
-    set.retain(|(_, r)| r.post_update || !r.child.state().marked_deleted());
+    // a deleted child keeps its key: nothing is copied into a row the flush deletes; nor
+    // into a pending orphan the flush leaves out (SQLAlchemy registers it as a delete, so
+    // its many-to-one copies nothing: seed 2163)
+    let left_out = |r: &SyncRule| expunged.iter().any(|x| Rc::ptr_eq(x, &r.child));
+    nullify.retain(|r| !r.child.state().marked_deleted() && !left_out(r));
+    set.retain(|(_, r)| (r.post_update || !r.child.state().marked_deleted()) && !left_out(r));
     // SQLAlchemy runs the steps of one level of its sort in the order of their sort keys:
     // when both sides of a pair copy into one row (a child appended to one parent's
     // collection whose many-to-one names another), the later step's key stays
@@ -570,6 +585,7 @@ fn removed_members(
     inst: &Rc<Instance>,
     removed: &[Rc<Instance>],
     nullify: &mut Vec<SyncRule>,
+    expunged: &mut Vec<Rc<Instance>>,
 ) -> Result<()> {
     for child in removed {
         if rel.cascade.delete_orphan {
@@ -581,7 +597,10 @@ fn removed_members(
             if child.has_parent(rel) != Some(true) {
                 match child.status() {
                     Status::Persistent => session.delete(child)?,
-                    Status::Pending => session.expunge(child)?,
+                    Status::Pending => {
+                        session.expunge(child)?;
+                        expunged.push(child.clone());
+                    }
                     _ => {}
                 }
             }
@@ -611,11 +630,26 @@ fn removed_members(
 /// or unlink; not with `passive_deletes`), a self-referential many-to-one when the flush
 /// processes that relationship (its per-row ordering reads it, see
 /// `self_ref_m2o_processed`), and another many-to-one on one object at most (`m2o_read`).
-fn load_for_deletes(session: &SessionCore) -> Result<()> {
+/// What an earlier pass of `load_for_deletes` in the same flush read: SQLAlchemy's
+/// preprocessors look at each deleted object once, and a relationship they found to process
+/// stays processed (seed 2014: the second pass, for the orphans, must not read again what
+/// the first pass's collection loads put in the identity map since).
+#[derive(Default)]
+struct DeleteReads {
+    seen: FxHashSet<*const Instance>,
+    self_ref: Vec<(*const Relationship, bool)>,
+}
+
+fn load_for_deletes(session: &SessionCore, reads: &mut DeleteReads) -> Result<()> {
     let deleted: Vec<Rc<Instance>> = session.deleted.borrow().clone();
     if deleted.is_empty() {
         return Ok(());
     }
+    let fresh: Vec<Rc<Instance>> = deleted
+        .iter()
+        .filter(|d| !reads.seen.contains(&Rc::as_ptr(d)))
+        .cloned()
+        .collect();
     // SQLAlchemy's prop_has_changes of a many-to-one reads the deleted objects' history in
     // the order of a set (memory addresses) and stops at the first that is not empty: one
     // object has the reference loaded (without fetching another object), or none when the
@@ -633,6 +667,26 @@ fn load_for_deletes(session: &SessionCore) -> Result<()> {
                 {
                     m2o_read.push(Rc::as_ptr(rel));
                 }
+            }
+        }
+    }
+    // whether the deleted objects' own references make the flush process a self-referential
+    // many-to-one, read where SQLAlchemy's preprocessors read it: before the collections of
+    // the relationships declared after it are loaded (the objects they load are not in the
+    // identity map yet when it asks; seed 2014)
+    let mut own: Vec<(*const Relationship, bool)> = Vec::new();
+    for inst in &fresh {
+        for rel in inst.mapper.relationships.borrow().iter() {
+            if rel.direction == Direction::ManyToOne
+                && !rel.viewonly
+                && !rel.passive_deletes
+                && Rc::ptr_eq(&rel.target(), &inst.mapper)
+                && !own.iter().any(|(r, _)| std::ptr::eq(*r, Rc::as_ptr(rel)))
+                && !inst.mapper.relationships.borrow().iter().any(|c| {
+                    c.index < rel.index && c.uselist && Rc::ptr_eq(&c.target(), &inst.mapper)
+                })
+            {
+                own.push((Rc::as_ptr(rel), self_ref_m2o_own(rel, &fresh)?));
             }
         }
     }
@@ -670,25 +724,40 @@ fn load_for_deletes(session: &SessionCore) -> Result<()> {
             }
         }
     }
-    let mut processed: Vec<(*const Relationship, bool)> = Vec::new();
+    let mut decided: Vec<*const Relationship> = Vec::new();
     for (inst, rel) in &self_ref {
-        let load = match processed
-            .iter()
-            .find(|(r, _)| std::ptr::eq(*r, Rc::as_ptr(rel)))
-        {
-            Some(&(_, l)) => l,
-            None => {
-                let l = self_ref_m2o_processed(session, rel, &deleted)?;
-                processed.push((Rc::as_ptr(rel), l));
-                l
+        let r = Rc::as_ptr(rel);
+        if !decided.contains(&r) {
+            decided.push(r);
+            let before = reads.self_ref.iter().position(|(x, _)| std::ptr::eq(*x, r));
+            if !before.is_some_and(|i| reads.self_ref[i].1) {
+                let early = own.iter().find(|(x, _)| std::ptr::eq(*x, r)).map(|x| x.1);
+                let own = match early {
+                    Some(o) => o,
+                    None => self_ref_m2o_own(rel, &fresh)?,
+                };
+                let l = self_ref_m2o_processed(session, rel, &deleted, own)?;
+                match before {
+                    Some(i) => reads.self_ref[i].1 = l,
+                    None => reads.self_ref.push((r, l)),
+                }
             }
-        };
+        }
+        let load = reads
+            .self_ref
+            .iter()
+            .any(|(x, l)| *l && std::ptr::eq(*x, r));
+        let read_early = own.iter().any(|(x, _)| std::ptr::eq(*x, r));
+        let fresh_one = !reads.seen.contains(&Rc::as_ptr(inst));
         if load {
             self_ref_m2o_load(session, inst, rel)?;
-        } else {
+        } else if fresh_one && (!read_early || inst.status() != Status::Persistent) {
+            // (read before the collections loaded, or in an earlier pass, it found
+            // nothing: what they loaded since is not read into it)
             m2o_without_fetch(inst, rel)?;
         }
     }
+    reads.seen.extend(fresh.iter().map(Rc::as_ptr));
     Ok(())
 }
 
@@ -819,24 +888,12 @@ fn m2o_without_fetch(inst: &Rc<Instance>, rel: &Rc<Relationship>) -> Result<bool
     Ok(true)
 }
 
-/// Whether SQLAlchemy's flush processes the self-referential many-to-one `rel` (its
-/// `prop_has_changes`), which then loads it on every deleted object of the mapper
-/// (per-state actions of a cycle read the whole history): some history of it is not
-/// empty. A loaded reference is, `nil` included (SQLAlchemy's unchanged `[None]`); a
-/// deleted object's reference not loaded is read without loading another object: a NULL
-/// key read from the row (not one an INSERT left NULL), or the object of the identity map.
-/// The saved objects are the new and modified ones and the members of the one-to-many
-/// collections of deleted objects whose keys the flush sets to NULL.
-fn self_ref_m2o_processed(
-    session: &SessionCore,
-    rel: &Rc<Relationship>,
-    deleted: &[Rc<Instance>],
-) -> Result<bool> {
+/// The deleted objects' part of `self_ref_m2o_processed`: one has the reference loaded,
+/// or readable without loading another object.
+fn self_ref_m2o_own(rel: &Rc<Relationship>, deleted: &[Rc<Instance>]) -> Result<bool> {
     let mapper = rel.target();
-    let loaded = |o: &Rc<Instance>| matches!(o.rel_state(rel.index), RelState::Scalar(_));
-    let of_mapper = |o: &Rc<Instance>| Rc::ptr_eq(&o.mapper, &mapper);
-    for d in deleted.iter().filter(|d| of_mapper(d)) {
-        if loaded(d) {
+    for d in deleted.iter().filter(|d| Rc::ptr_eq(&d.mapper, &mapper)) {
+        if matches!(d.rel_state(rel.index), RelState::Scalar(_)) {
             return Ok(true);
         }
         if d.status() != Status::Persistent {
@@ -847,6 +904,30 @@ fn self_ref_m2o_processed(
         if (null && !never_set) || (!null && target_in_identity_map(d, rel, &values).is_some()) {
             return Ok(true);
         }
+    }
+    Ok(false)
+}
+
+/// Whether SQLAlchemy's flush processes the self-referential many-to-one `rel` (its
+/// `prop_has_changes`), which then loads it on every deleted object of the mapper
+/// (per-state actions of a cycle read the whole history): some history of it is not
+/// empty. A loaded reference is, `nil` included (SQLAlchemy's unchanged `[None]`); a
+/// deleted object's reference not loaded is read without loading another object: a NULL
+/// key read from the row (not one an INSERT left NULL), or the object of the identity map.
+/// The saved objects are the new and modified ones and the members of the one-to-many
+/// collections of deleted objects whose keys the flush sets to NULL.
+/// `own`: the deleted objects' part (`self_ref_m2o_own`), read where SQLAlchemy reads it.
+fn self_ref_m2o_processed(
+    session: &SessionCore,
+    rel: &Rc<Relationship>,
+    deleted: &[Rc<Instance>],
+    own: bool,
+) -> Result<bool> {
+    let mapper = rel.target();
+    let loaded = |o: &Rc<Instance>| matches!(o.rel_state(rel.index), RelState::Scalar(_));
+    let of_mapper = |o: &Rc<Instance>| Rc::ptr_eq(&o.mapper, &mapper);
+    if own {
+        return Ok(true);
     }
     let saved = session
         .new
@@ -870,11 +951,17 @@ fn self_ref_m2o_processed(
             {
                 continue;
             }
+            // the members the flush saves: those of the collection as committed (not the
+            // ones appended since), in this session (SQLAlchemy's register_object leaves
+            // out an object of no session)
             if let RelState::Collection(c) = d.rel_state(r.index) {
-                if c.items
-                    .iter()
-                    .any(|m| of_mapper(m) && !m.state().marked_deleted() && loaded(m))
-                {
+                if c.items.iter().any(|m| {
+                    of_mapper(m)
+                        && !c.added.iter().any(|x| Rc::ptr_eq(x, m))
+                        && session.owns(m)
+                        && !m.state().marked_deleted()
+                        && loaded(m)
+                }) {
                     return Ok(true);
                 }
             }
@@ -943,12 +1030,18 @@ fn cascade_deletes(
                 };
                 for child in removed {
                     let st = child.state();
-                    if child.has_parent(&rel) == Some(true)
-                        || st.marked_deleted()
-                        || (rel.cascade.delete_orphan
-                            && st.status == Status::Persistent
-                            && session.owns(&child))
+                    if child.has_parent(&rel) == Some(true) || st.marked_deleted() {
+                        continue;
+                    }
+                    if rel.cascade.delete_orphan
+                        && st.status == Status::Persistent
+                        && session.owns(&child)
                     {
+                        // an orphan of a delete-orphan collection: SQLAlchemy's presort of
+                        // the deleted owner registers it for deletion (seed 3764: one the
+                        // orphan check of the flush's start did not see, not modified)
+                        drop(st);
+                        session.delete(&child)?;
                         continue;
                     }
                     drop(st);

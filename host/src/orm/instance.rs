@@ -197,6 +197,11 @@ flags! {
     /// A column changed since the column properties were loaded: once the change is
     /// flushed they expire (SQLAlchemy's `expire_on_flush`).
     11 props_stale set_props_stale;
+    /// SQLAlchemy's modified flag while the object has no session: a change event while it
+    /// was detached (a set that changes nothing included), or the session's modified mark it
+    /// had when it was detached. Added to a session again it is dirty, so a flush runs with
+    /// its events even when there is no net change (seed 2149).
+    12 modified_outside set_modified_outside;
 }
 
 impl InstanceState {
@@ -375,7 +380,11 @@ impl Instance {
     pub fn detach(&self) {
         let mut st = self.state.borrow_mut();
         st.session = None;
-        st.set_queued_modified(false);
+        if st.queued_modified() {
+            st.set_queued_modified(false);
+            let keyed = st.key.is_some();
+            st.set_modified_outside(keyed);
+        }
         st.set_marked_deleted(false);
         st.status = if st.key.is_some() {
             Status::Detached
@@ -581,10 +590,18 @@ impl Instance {
                     .then(|| st.values[i].clone());
                 st.committed.push((i, old));
             }
-            if !st.queued_modified() {
+            // a deleted object's first change since its DELETE (or before it) begins the
+            // transaction, later ones do not (SQLAlchemy's modified flag, seed 3227)
+            let begins = st.status != Status::Deleted || !st.changed_while_deleted();
+            if st.status == Status::Deleted {
+                st.set_changed_while_deleted(true);
+            }
+            if st.status == Status::Detached {
+                st.set_modified_outside(true);
+            } else if !st.queued_modified() {
                 if let Some(s) = st.session.as_ref().and_then(|w| w.upgrade()) {
                     st.set_queued_modified(true);
-                    s.queue_modified(self.clone());
+                    s.queue_modified(self.clone(), begins);
                 }
             }
         }

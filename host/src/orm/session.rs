@@ -197,9 +197,11 @@ impl SessionCore {
 
     /// An object of the session changed: it joins the next flush, and the session's
     /// transaction begins (SQLAlchemy's modified event autobegins; no SQL is sent).
-    pub(crate) fn queue_modified(&self, inst: Rc<Instance>) {
+    pub(crate) fn queue_modified(&self, inst: Rc<Instance>, begin: bool) {
         self.modified.borrow_mut().push(inst);
-        self.autobegin();
+        if begin {
+            self.autobegin();
+        }
     }
 
     /// A change that needs no flush (a reference set to the object it holds) still begins
@@ -427,7 +429,8 @@ impl SessionCore {
         st.session = Some(self.weak());
         // changed while detached (columns, references, a collection's pending changes): it
         // joins the flush, as SQLAlchemy's modified flag brings it into the session's set
-        let changed = st.has_changes();
+        let changed = st.has_changes() || st.modified_outside();
+        st.set_modified_outside(false);
         if changed && !st.queued_modified() {
             st.set_queued_modified(true);
             drop(st);
@@ -1148,10 +1151,22 @@ impl SessionCore {
         for inst in self.deleted.borrow_mut().drain(..) {
             let mut st = inst.state_mut();
             st.set_marked_deleted(false);
+            if st.status == Status::Deleted {
+                // its DELETE committed in an earlier transaction (kept in the deleted state
+                // by `expire_on_commit = false`), marked again by a delete cascade: the
+                // rollback reverts that deletion too, as SQLAlchemy's reverts every state of
+                // the session's deleted set (seed 2187)
+                st.status = Status::Persistent;
+                st.set_was_deleted(false);
+                if let Some(k) = st.key.clone() {
+                    self.identity.borrow_mut().insert(k, inst.clone());
+                }
+            }
             // changed before delete() reached it (while detached, say, before a delete
             // cascade attached it): SQLAlchemy's modified flag, so a savepoint's rollback
             // expires it whole (seed 591)
-            let changed = st.has_changes();
+            let changed = st.has_changes() || st.changed_while_deleted();
+            st.set_changed_while_deleted(false);
             drop(st);
             if changed {
                 touched.push(inst);

@@ -1838,7 +1838,9 @@ fn apply(
             }
             let mut st = inst.state_mut();
             st.status = Status::Deleted;
-            st.set_changed_while_deleted(false);
+            // SQLAlchemy's flush leaves the modified flag of the states it deletes as it was
+            let modified = st.queued_modified() || st.has_changes();
+            st.set_changed_while_deleted(modified);
             st.set_was_deleted(true);
             st.set_marked_deleted(false);
             drop(st);
