@@ -5076,3 +5076,27 @@ describe("seeds: a many-to-one read without SQL for a backref", function()
     assert.is_false(s.dirty:contains(c))
   end)
 end)
+
+describe("seeds: a flush left with nothing once the orphans outside the session leave", function()
+  it("fires before_flush only (seed 3071)", function()
+    local env = setup()
+    local s1 = env.s
+    local p = env.Parent{ name = "p" }
+    s1:add(p) -- pending in s1
+    local s2 = orm.Session(env.engine)
+    local c = env.Child{ label = "c" }
+    c.parent = p
+    -- c joins s2, then the cascade refuses p (attached to s1)
+    assert.is_false(pcall(s2.add, s2, c))
+    assert.equal("pending", state(c))
+    c.parent = nil -- an orphan of a collection whose owner is not in s2
+    local log = {}
+    for _, name in ipairs({ "before_flush", "after_begin", "after_flush", "after_flush_postexec" }) do
+      orm.event.listen(s2, name, function() log[#log + 1] = name end)
+    end
+    s2:commit()
+    -- SQLAlchemy 2.0.58: the flush expunges c, finds no work, and ends there
+    assert.same({ "before_flush" }, log)
+    assert.equal("transient", state(c))
+  end)
+end)

@@ -734,3 +734,38 @@ describe("a listener of the SAVEPOINT statement", function()
     assert.same({ true }, seen)
   end)
 end)
+
+describe("a backref setting the reference an object holds", function()
+  it("fires its set event and marks it modified: the next flush runs (seed 2750)", function()
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local Node = node_model(Base)
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    local a = Node{}
+    s:add(a)
+    local b = Node{}
+    b.parent = a
+    s:add(b)
+    local c
+    s:begin_nested(function()
+      c = Node{}
+      c.parent = b
+      s:add(c)
+    end)
+    s:delete(b)
+    local sets = {}
+    orm.event.listen(Node.parent, "set", function(target, value, old)
+      sets[#sets + 1] = rawequal(value, old)
+    end)
+    -- the load of b.children autoflushes (b's DELETE, c's key cleared); the append's backref
+    -- sets c.parent to b, the object it holds
+    b.children:append(c)
+    assert.same({ true }, sets)
+    assert.is_true(s.dirty:contains(c))
+    local log = log_of(s, { "before_flush", "after_flush" })
+    s:commit()
+    -- SQLAlchemy 2.0.58: c is modified, so the commit's flush runs (and sends nothing)
+    assert.same({ "before_flush", "after_flush" }, log)
+  end)
+end)

@@ -1123,17 +1123,32 @@ impl Events {
             };
             if old.as_ref().is_some_and(|o| Rc::ptr_eq(o, parent)) {
                 // SQLAlchemy's passive get stored the old value it found as loaded; the set
-                // of the same object changes nothing
+                // of the same object changes no value, but its set event fires and marks
+                // the object modified (seed 2750: its next flush runs)
                 if !loaded {
                     obj.with_rel(rev.index, |s| {
                         *s = RelState::Scalar(ScalarRef {
-                            value: old,
+                            value: old.clone(),
                             changed: false,
                             replaced: None,
                             key_cleared: false,
                         })
                     });
                 }
+                fire(
+                    obj,
+                    rev,
+                    AttrEvent::Set,
+                    Some(parent.clone()),
+                    old,
+                    initiator,
+                )?;
+                if obj.status() == Status::Persistent {
+                    if let Some(s) = obj.session() {
+                        s.touched();
+                    }
+                }
+                obj.mark_modified();
                 return Ok(());
             }
             fire(

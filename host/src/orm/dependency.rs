@@ -319,15 +319,12 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
     let mut set: Vec<(Rc<Relationship>, SyncRule)> = Vec::new();
     // no save-update cascade here: as SQLAlchemy's, it runs when an object is added and
     // when the program (not a backref) links objects; a related object that is not in the
-    // session when the flush runs is left out, its key not copied
-    expunge_orphans_outside(session)?;
+    // session when the flush runs is left out, its key not copied. (The pending orphans of
+    // collections outside the session left already: `SessionCore::flush`.)
     // cancelled deletes of the cancelling one-to-many's own mapper, with its index: that
     // relationship's preprocess (and those declared before it) ran its deletes first
     let mut read_before_cancel: Vec<(Rc<Instance>, usize)> = Vec::new();
     let mut reads = DeleteReads::default();
-    // every member a saved owner's one-to-many gained: SQLAlchemy's presort registers each
-    // with `cancel_delete`, which also cancels the deletion its flush gave an orphan
-    let mut gained: FxHashSet<*const Instance> = FxHashSet::default();
     // members a saved parent's one-to-many gained are saved, whatever delete() said
     for inst in session
         .new
@@ -351,7 +348,6 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                 st.rels.as_ref().and_then(|v| v.get(rel.index))
             {
                 for child in &c.added {
-                    gained.insert(Rc::as_ptr(child));
                     if child.state().marked_deleted()
                         && !plan.cancelled_deletes.iter().any(|x| Rc::ptr_eq(x, child))
                     {
@@ -545,7 +541,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
             };
             // a member of a saved owner's collection is saved (seed 2465: a collection of a
             // transient parent kept it while its has-parent flag went false)
-            candidate && !gained.contains(&Rc::as_ptr(i)) && i.is_orphan()
+            candidate && i.is_orphan() && !gained_by_saved_owner(session, i)
         })
         .cloned()
         .collect();
@@ -574,6 +570,32 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         }
     }
     Ok(plan)
+}
+
+/// Whether a one-to-many of an object the flush saves gained `inst` since the last flush:
+/// SQLAlchemy's presort registers such a member with `cancel_delete`, which also cancels the
+/// deletion its flush gave it as an orphan.
+fn gained_by_saved_owner(session: &SessionCore, inst: &Rc<Instance>) -> bool {
+    session
+        .new
+        .borrow()
+        .iter()
+        .chain(session.modified.borrow().iter())
+        .any(|owner| {
+            let st = owner.state();
+            if st.marked_deleted() || st.status == Status::Deleted {
+                return false;
+            }
+            owner.mapper.relationships.borrow().iter().any(|rel| {
+                !rel.viewonly
+                    && rel.direction == Direction::OneToMany
+                    && matches!(
+                        st.rels.as_ref().and_then(|v| v.get(rel.index)),
+                        Some(RelState::Collection(c) | RelState::Pending(c))
+                            if c.added.iter().any(|x| Rc::ptr_eq(x, inst))
+                    )
+            })
+        })
 }
 
 /// The members removed from `inst`'s one-to-many `rel` since the last flush (from a loaded
@@ -625,11 +647,6 @@ fn removed_members(
     Ok(())
 }
 
-/// What SQLAlchemy's flush loads of the objects it deletes, so that they end it with the
-/// same relationships loaded: a one-to-many or many-to-many collection (the rows to update
-/// or unlink; not with `passive_deletes`), a self-referential many-to-one when the flush
-/// processes that relationship (its per-row ordering reads it, see
-/// `self_ref_m2o_processed`), and another many-to-one on one object at most (`m2o_read`).
 /// What an earlier pass of `load_for_deletes` in the same flush read: SQLAlchemy's
 /// preprocessors look at each deleted object once, and a relationship they found to process
 /// stays processed (seed 2014: the second pass, for the orphans, must not read again what
@@ -640,6 +657,11 @@ struct DeleteReads {
     self_ref: Vec<(*const Relationship, bool)>,
 }
 
+/// What SQLAlchemy's flush loads of the objects it deletes, so that they end it with the
+/// same relationships loaded: a one-to-many or many-to-many collection (the rows to update
+/// or unlink; not with `passive_deletes`), a self-referential many-to-one when the flush
+/// processes that relationship (its per-row ordering reads it, see
+/// `self_ref_m2o_processed`), and another many-to-one on one object at most (`m2o_read`).
 fn load_for_deletes(session: &SessionCore, reads: &mut DeleteReads) -> Result<()> {
     let deleted: Vec<Rc<Instance>> = session.deleted.borrow().clone();
     if deleted.is_empty() {

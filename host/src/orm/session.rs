@@ -719,9 +719,8 @@ impl SessionCore {
             self.flushing.set(false);
             r?;
         }
-        if self.pending_rollback.borrow().is_some() {
-            super::dependency::expunge_orphans_outside(self)?;
-        }
+        // (when that leaves nothing, no after_flush either: seed 3071)
+        super::dependency::expunge_orphans_outside(self)?;
         if !self.has_pending_changes() {
             return Ok(());
         }
