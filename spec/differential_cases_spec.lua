@@ -44,6 +44,17 @@ local function state(o)
     or i.deleted and "deleted" or "detached"
 end
 
+-- A parent and a child committed through env.s, the child's parent set when `linked`.
+local function committed_pair(env, linked)
+  local p, c = env.Parent{ name = "p" }, env.Child{ label = "c" }
+  if linked then
+    c.parent = p
+  end
+  env.s:add_all({ p, c })
+  env.s:commit()
+  return p, c
+end
+
 describe("save-update cascade", function()
   it("does not follow a backref: a transient parent stays out of the flush", function()
     local env = setup()
@@ -4846,9 +4857,7 @@ describe("seeds: a rollback reverts every deletion the session holds", function(
   it("a deletion committed earlier, marked again by a delete cascade, is reverted (seed 2187)", function()
     local env = setup({ expire_on_commit = false })
     local s = env.s
-    local p, c = env.Parent{ name = "p" }, env.Child{ label = "c" }
-    s:add_all({ p, c })
-    s:commit()
+    local p, c = committed_pair(env)
     local key = c.id
     s:delete(c)
     s:commit()
@@ -4899,9 +4908,7 @@ describe("seeds: a detached object's many-to-one set by a backref", function()
   it("is a change even where its key is NULL: a savepoint's rollback expires it (seed 2271)", function()
     local env = setup()
     local s = env.s
-    local p, c = env.Parent{ name = "p" }, env.Child{ label = "c" }
-    s:add_all({ p, c })
-    s:commit()
+    local p, c = committed_pair(env)
     local _ = c.label -- parent_id loaded, NULL; parent not loaded
     s:close()
     local s2 = orm.Session(env.engine)
@@ -4928,10 +4935,7 @@ describe("seeds: an orphan by its has-parent flag that a saved parent's collecti
   it("is saved with that parent, not deleted (seed 2465)", function()
     local env = setup()
     local s = env.s
-    local p1, c = env.Parent{ name = "p1" }, env.Child{ label = "c" }
-    c.parent = p1
-    s:add_all({ p1, c })
-    s:commit()
+    local p1, c = committed_pair(env, true)
     local p2 = env.Parent{ name = "p2" }
     p2.children:append(c)
     s:expire(c) -- c.parent is unknown from here on
@@ -5005,10 +5009,7 @@ describe("seeds: a change to an object whose deletion was committed", function()
     for _, modified_first in ipairs({ false, true }) do
       local env = setup({ expire_on_commit = false })
       local s = env.s
-      local p, c = env.Parent{ name = "p" }, env.Child{ label = "c" }
-      c.parent = p
-      s:add_all({ p, c })
-      s:commit()
+      local p, c = committed_pair(env, true)
       if modified_first then
         c.label = "m"
       end
@@ -5054,10 +5055,7 @@ describe("seeds: a many-to-one read without SQL for a backref", function()
   it("finds an object a bulk UPDATE synchronized while it was expired whole (seed 3983)", function()
     local env = setup()
     local s = env.s
-    local p, c = env.Parent{ name = "p" }, env.Child{ label = "c" }
-    c.parent = p
-    s:add_all({ p, c })
-    s:commit()
+    local p, c = committed_pair(env, true)
     local t = env.Parent{ name = "t" }
     t.children:append(c)
     s:expire(c)

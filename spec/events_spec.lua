@@ -599,6 +599,15 @@ local function node_model(Base)
   })
 end
 
+-- An in-memory engine with the Node model's table, and a session of it.
+local function node_session()
+  local engine = orm.create_engine("sqlite://")
+  local Base = orm.declarative_base()
+  local Node = node_model(Base)
+  Base.metadata:create_all(engine)
+  return engine, Node, orm.Session(engine)
+end
+
 -- The names of the session events fired, in order, from now on.
 local function log_of(s, names)
   local log = {}
@@ -610,11 +619,7 @@ end
 
 describe("where a flush or an add begins nothing", function()
   it("a flush whose rows are all held up by a cycle takes no connection (no after_begin)", function()
-    local engine = orm.create_engine("sqlite://")
-    local Base = orm.declarative_base()
-    local Node = node_model(Base)
-    Base.metadata:create_all(engine)
-    local s = orm.Session(engine)
+    local engine, Node, s = node_session()
     local log = log_of(s, { "after_begin", "after_rollback" })
     local n = Node{}
     n.children:append(n) -- a row pointing at itself, not yet inserted
@@ -690,11 +695,7 @@ describe("where a flush or an add begins nothing", function()
   end)
 
   it("an object changed while detached is dirty when added again, with no net change too (seed 2149)", function()
-    local engine = orm.create_engine("sqlite://")
-    local Base = orm.declarative_base()
-    local Node = node_model(Base)
-    Base.metadata:create_all(engine)
-    local s = orm.Session(engine)
+    local engine, Node, s = node_session()
     local node = Node{}
     s:add(node)
     s:commit()
@@ -737,11 +738,7 @@ end)
 
 describe("a backref setting the reference an object holds", function()
   it("fires its set event and marks it modified: the next flush runs (seed 2750)", function()
-    local engine = orm.create_engine("sqlite://")
-    local Base = orm.declarative_base()
-    local Node = node_model(Base)
-    Base.metadata:create_all(engine)
-    local s = orm.Session(engine)
+    local engine, Node, s = node_session()
     local a = Node{}
     s:add(a)
     local b = Node{}

@@ -811,3 +811,26 @@ describe("an object deleted and flushed", function()
     assert.equal(0, #p.children)
   end)
 end)
+
+describe("orm.inspect(obj).expired", function()
+  it("is SQLAlchemy's flag: expired as a whole and not loaded since", function()
+    local env = setup()
+    local s = orm.Session(env.engine)
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    assert.is_false(orm.inspect(p).expired) -- pending
+    s:commit()
+    assert.is_true(orm.inspect(p).expired)
+    local _ = p.name
+    assert.is_false(orm.inspect(p).expired)
+    s:expire(p, { "name" })
+    assert.is_false(orm.inspect(p).expired) -- attributes expired by name
+    s:expire(p, { "id", "name" })
+    assert.is_false(orm.inspect(p).expired) -- the key too, by name
+    _ = p.name
+    s:expire(p)
+    assert.is_true(orm.inspect(p).expired)
+    s:execute(orm.update(env.Parent):values({ name = "q" }), nil, { synchronize_session = "fetch" })
+    assert.is_false(orm.inspect(p).expired) -- synchronized by the bulk UPDATE, still unloaded
+  end)
+end)

@@ -516,9 +516,14 @@ impl Instance {
         self.state.borrow_mut().expire_flushed_props(ncols);
     }
 
+    /// SQLAlchemy's `expired` flag: expired as a whole (a commit, a rollback, `expire`
+    /// without names) and not loaded since; not for attributes expired by name, nor for a
+    /// column never loaded (deferred), nor once a bulk UPDATE synchronized it.
     pub fn is_expired(&self) -> bool {
         let st = self.state.borrow();
-        (0..self.mapper.attrs.len()).any(|i| !st.loaded.contains(i))
+        (st.key.is_some() || st.attrs_expired())
+            && !st.expired_flag_reset()
+            && self.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
     }
 
     /// The value attribute `i` had at the last flush when it changed since (NULL when it
