@@ -5098,3 +5098,27 @@ describe("seeds: a flush left with nothing once the orphans outside the session 
     assert.equal("transient", state(c))
   end)
 end)
+
+describe("seeds: a deletion a saved owner of another mapper cancels", function()
+  it("loads the deleted object's expired key only when its UPDATE comes (seed 4121)", function()
+    local env = setup()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    s:add(c)
+    s:commit()
+    local p = env.Parent{ name = "p" }
+    s:add(p)
+    s:flush()
+    s:expire_all()
+    s:execute(orm.delete(env.Child), nil, { synchronize_session = false }) -- c's row is gone
+    s:delete(c)
+    c.parent = p -- p's collection gains c: the flush saves c, not deletes it
+    local ok, err = pcall(s.get, s, env.Parent, 99)
+    assert.is_false(ok)
+    assert.equal("ObjectDeletedError", err.kind)
+    -- SQLAlchemy 2.0.58: the flush loaded p (its key, for c's foreign key) before it found
+    -- c's row gone; the rollback made p transient with what it had loaded
+    assert.equal("transient", state(p))
+    assert.equal("p", p.name)
+  end)
+end)

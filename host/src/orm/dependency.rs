@@ -541,7 +541,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
             };
             // a member of a saved owner's collection is saved (seed 2465: a collection of a
             // transient parent kept it while its has-parent flag went false)
-            candidate && i.is_orphan() && !gained_by_saved_owner(session, i)
+            candidate && i.is_orphan() && !gained_by_saved_owner(session, i, false)
         })
         .cloned()
         .collect();
@@ -575,13 +575,21 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
 /// Whether a one-to-many of an object the flush saves gained `inst` since the last flush:
 /// SQLAlchemy's presort registers such a member with `cancel_delete`, which also cancels the
 /// deletion its flush gave it as an orphan.
-fn gained_by_saved_owner(session: &SessionCore, inst: &Rc<Instance>) -> bool {
+/// `other_mapper`: only an owner of another mapper than `inst`'s counts.
+pub(crate) fn gained_by_saved_owner(
+    session: &SessionCore,
+    inst: &Rc<Instance>,
+    other_mapper: bool,
+) -> bool {
     session
         .new
         .borrow()
         .iter()
         .chain(session.modified.borrow().iter())
         .any(|owner| {
+            if other_mapper && Rc::ptr_eq(&owner.mapper, &inst.mapper) {
+                return false;
+            }
             let st = owner.state();
             if st.marked_deleted() || st.status == Status::Deleted {
                 return false;

@@ -828,6 +828,11 @@ impl SessionCore {
     /// raises `ObjectDeletedError`. The keys the flush copies are read (and an expired
     /// source loaded) when each is copied, and an UPDATE loads its row's expired key when
     /// its table's statements come (unitofwork), as SQLAlchemy's sync and save do.
+    ///
+    /// Not an object whose delete a saved owner of another mapper cancels (its collection
+    /// gained it): that owner's mapper registers first, so its preprocess cancels the delete
+    /// before the deleted object's own relationships would be read; the object is then saved,
+    /// its key read when its UPDATE comes (seed 4121).
     fn load_expired_before_update(&self) -> Result<()> {
         let todo: Vec<Rc<Instance>> = self
             .deleted
@@ -839,6 +844,10 @@ impl SessionCore {
                     && inst.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
             })
             .cloned()
+            .collect();
+        let todo: Vec<Rc<Instance>> = todo
+            .into_iter()
+            .filter(|inst| !super::dependency::gained_by_saved_owner(self, inst, true))
             .collect();
         for inst in todo {
             let st = inst.state();
