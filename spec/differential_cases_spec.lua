@@ -44,6 +44,13 @@ local function state(o)
     or i.deleted and "deleted" or "detached"
 end
 
+-- Calls fn(...) and checks it raises an orm.Error of `kind`.
+local function assert_raises(kind, fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert.is_false(ok)
+  assert.equal(kind, err.kind)
+end
+
 -- A parent and a child committed through env.s, the child's parent set when `linked`.
 local function committed_pair(env, linked)
   local p, c = env.Parent{ name = "p" }, env.Child{ label = "c" }
@@ -4871,9 +4878,7 @@ describe("seeds: a rollback reverts every deletion the session holds", function(
     assert.equal("persistent", state(c))
     assert.equal(s, orm.inspect(c).session)
     assert.is_nil(s:get(env.Child, key))
-    local ok, err = pcall(function() return c.label end)
-    assert.is_false(ok)
-    assert.equal("ObjectDeletedError", err.kind)
+    assert_raises("ObjectDeletedError", function() return c.label end)
     assert.equal("deleted", state(c))
   end)
 end)
@@ -4974,9 +4979,7 @@ describe("seeds: a deleted object's self-referential many-to-one", function()
     s2:commit()
     -- SQLAlchemy 2.0.58: the flush did not process b.parent (a was not in the identity map
     -- when it asked), so it is not loaded, and b is detached
-    local ok, err = pcall(function() return b.parent end)
-    assert.is_false(ok)
-    assert.equal("DetachedInstanceError", err.kind)
+    assert_raises("DetachedInstanceError", function() return b.parent end)
   end)
 
   it("is not read again by the flush's second pass, after the collections it loaded (seed 2014)", function()
@@ -4995,9 +4998,7 @@ describe("seeds: a deleted object's self-referential many-to-one", function()
     -- SQLAlchemy asked whether b.parent has changes (it found nothing there then)
     s2:begin_nested(function() s2:delete(b) end)
     s2:commit()
-    local ok, err = pcall(function() return b.parent end)
-    assert.is_false(ok)
-    assert.equal("DetachedInstanceError", err.kind)
+    assert_raises("DetachedInstanceError", function() return b.parent end)
   end)
 end)
 
@@ -5113,9 +5114,7 @@ describe("seeds: a deletion a saved owner of another mapper cancels", function()
     s:execute(orm.delete(env.Child), nil, { synchronize_session = false }) -- c's row is gone
     s:delete(c)
     c.parent = p -- p's collection gains c: the flush saves c, not deletes it
-    local ok, err = pcall(s.get, s, env.Parent, 99)
-    assert.is_false(ok)
-    assert.equal("ObjectDeletedError", err.kind)
+    assert_raises("ObjectDeletedError", s.get, s, env.Parent, 99)
     -- SQLAlchemy 2.0.58: the flush loaded p (its key, for c's foreign key) before it found
     -- c's row gone; the rollback made p transient with what it had loaded
     assert.equal("transient", state(p))

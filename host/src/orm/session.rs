@@ -843,11 +843,8 @@ impl SessionCore {
                 st.status == Status::Persistent
                     && inst.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
             })
-            .cloned()
-            .collect();
-        let todo: Vec<Rc<Instance>> = todo
-            .into_iter()
             .filter(|inst| !super::dependency::gained_by_saved_owner(self, inst, true))
+            .cloned()
             .collect();
         for inst in todo {
             let st = inst.state();
