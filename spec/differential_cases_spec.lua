@@ -5121,3 +5121,67 @@ describe("seeds: a deletion a saved owner of another mapper cancels", function()
     assert.equal("p", p.name)
   end)
 end)
+
+describe("seeds: a flush that fails after it inserted a parent", function()
+  it("leaves its pending child's many-to-one changed: the parent's key is cleared (seed 4879)", function()
+    local env = setup()
+    local s = env.s
+    local p1 = env.Parent{ name = "p1" }
+    s:add(p1)
+    s:commit()
+    local c = env.Child{ label = "c" }
+    s:add(c)
+    s:flush()
+    local p = env.Parent{ name = "p" }
+    p.children:append(c) -- c.parent = p by the backref, which cascades nothing
+    s:flush() -- c's many-to-one is unchanged from here
+    s:rollback() -- c transient
+    c.label = nil -- its next INSERT fails
+    s:add(p) -- the cascade adds c
+    assert_raises("IntegrityError", s.flush, s) -- after p's INSERT, which c's key copied
+    s:rollback()
+    assert.equal("transient", state(p))
+    assert.is_nil(p.id)
+    -- SQLAlchemy 2.0.58 with the cleared key (the comparison's KEY_CLEARED_AFTER_ROLLBACK):
+    -- the key c copied from p is stale, so c's many-to-one counts as changed, its original
+    -- unknown
+    local h = orm.inspect(c).attrs.parent.history
+    assert.equal(1, #h.added)
+    assert.equal(p, h.added[1])
+    assert.equal(0, #h.deleted)
+    -- set again and cascaded, c does not bring p (no original) into the session
+    local q = env.Parent{ name = "q" }
+    c.parent = q
+    p1.children:append(c)
+    assert.equal("pending", state(q))
+    assert.equal("transient", state(p))
+  end)
+end)
+
+describe("seeds: a flush that fails reading an owner's expired key", function()
+  it("has copied the keys of the session's rows before the members outside it (seed 4305)", function()
+    local env = setup()
+    local s4 = orm.Session(env.engine)
+    local a, b = env.Parent{ name = "a" }, env.Parent{ name = "b" }
+    s4:add_all({ a, b })
+    s4:flush()
+    s4:close() -- the rows are rolled back; a and b are detached with their keys
+    local s = env.s
+    local c1 = env.Child{ label = "c1" }
+    c1.parent = b
+    s:add(c1) -- b attached by the cascade
+    s:rollback() -- b expired, c1 transient
+    local outside = env.Child{ label = "e" }
+    outside.parent = b -- b's collection, not loaded, gains a member outside the session
+    local c = env.Child{ label = "c" }
+    c.parent = a
+    s:add(c) -- a attached, its key loaded
+    local a_id = a.id
+    assert_raises("ObjectDeletedError", s.flush, s)
+    -- SQLAlchemy 2.0.58: the many-to-one's processing (before the one-to-many's) copied
+    -- a's key into c; then reading b's expired key found its row gone
+    assert.equal("transient", state(c))
+    assert.is_not_nil(a_id)
+    assert.equal(a_id, c.parent_id)
+  end)
+end)

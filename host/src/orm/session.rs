@@ -89,6 +89,9 @@ pub struct SessionCore {
     /// they stay in the deleted state, attached, until the session closes (SQLAlchemy's
     /// commit detaches deleted objects only when it expires).
     lingering_deleted: RefCell<Vec<Weak<Instance>>>,
+    /// The objects a flush that failed had inserted with a generated key, until its
+    /// rollback (`fail_transaction`) clears the keys other objects copied from them.
+    pub(crate) failed_inserts: RefCell<Vec<Rc<Instance>>>,
     /// Per-mapper binds and the connections to their engines (`session_binds.rs`).
     pub(crate) binds: super::session_binds::BindState,
 }
@@ -127,6 +130,7 @@ impl Session {
             listeners: Default::default(),
             loaded_new: RefCell::new(Vec::new()),
             lingering_deleted: RefCell::new(Vec::new()),
+            failed_inserts: RefCell::new(Vec::new()),
             binds: Default::default(),
         }))
     }
@@ -1073,6 +1077,8 @@ impl SessionCore {
             .collect();
         // the objects whose generated key (loaded) the rollback clears
         let mut cleared: super::identity::FxHashSet<*const Instance> = Default::default();
+        // and those of a failed flush: SQLAlchemy set them as each INSERT returned
+        cleared.extend(self.failed_inserts.take().iter().map(Rc::as_ptr));
         let mut made_transient: Vec<Rc<Instance>> = Vec::new();
         for f in frames {
             for (inst, old) in f.rekeyed.into_iter().rev() {
@@ -1147,6 +1153,10 @@ impl SessionCore {
                 if inst.status() == Status::Pending && self.owns(&inst) {
                     self.new.borrow_mut().retain(|o| !Rc::ptr_eq(o, &inst));
                     inst.detach();
+                    // transient again too: a key it copied from an object inserted in
+                    // these frames is as stale (seed 4879: its INSERT failed after the
+                    // parent's)
+                    made_transient.push(inst);
                 }
             }
         }

@@ -336,10 +336,13 @@ struct Undo {
     /// (object, attribute, old value, was loaded, had a committed entry, was a NULL an
     /// INSERT left unset)
     fks: Vec<(Rc<Instance>, usize, Value, bool, bool, bool)>,
+    /// The objects the failed flush inserted with a generated key (`write`).
+    generated: Vec<Rc<Instance>>,
 }
 
 impl Undo {
     fn restore(self, session: &SessionCore) {
+        *session.failed_inserts.borrow_mut() = self.generated;
         if self.fks.is_empty() {
             return;
         }
@@ -1171,9 +1174,12 @@ fn insert_in_dependency_order(
                     _ => {
                         // the members outside the session too: the same step of SQLAlchemy's
                         // (the processing of the owner's one-to-many) copies into them, so
-                        // a failure of a save of that level keeps their keys (seeds 951, 771)
+                        // a failure of a save of that level keeps their keys (seeds 951, 771);
+                        // after the rows of the session (the many-to-one's processing
+                        // sorts first: a failure to read an owner's expired key there
+                        // leaves the keys of the session's rows copied, seed 4305)
+                        copy_into_table(plan, table, inserted, index, undo)?;
                         sync_outside_session_into(session, plan, table, inserted, index)?;
-                        copy_into_table(plan, table, inserted, index, undo)?
                     }
                 }
                 continue;
@@ -1359,6 +1365,33 @@ fn write(
     plan: &Plan,
     undo: &mut Undo,
 ) -> Result<(Vec<InsertOutcome>, Vec<UpdateOutcome>)> {
+    let mut inserted: Vec<InsertOutcome> = Vec::new();
+    let mut updated: Vec<UpdateOutcome> = Vec::new();
+    match write_into(session, conn, plan, undo, &mut inserted, &mut updated) {
+        Ok(()) => Ok((inserted, updated)),
+        Err(e) => {
+            // the rows this flush inserted with a key the database generated: SQLAlchemy
+            // has set it on them, so the rollback clears it (BEHAVIOUR 1) and an object
+            // that copied it holds a stale copy (`resync_cleared_keys`)
+            undo.generated = inserted
+                .into_iter()
+                .filter(|o| o.generated.is_some())
+                .map(|o| o.inst)
+                .collect();
+            Err(e)
+        }
+    }
+}
+
+/// `write`'s steps, the outcomes gathered in `inserted` and `updated`.
+fn write_into(
+    session: &SessionCore,
+    conn: &LazyConn,
+    plan: &Plan,
+    undo: &mut Undo,
+    inserted: &mut Vec<InsertOutcome>,
+    updated: &mut Vec<UpdateOutcome>,
+) -> Result<()> {
     let unblocked = |i: &&Rc<Instance>| !plan.blocked.contains(&Rc::as_ptr(i));
     let new: Vec<Rc<Instance>> = session
         .new
@@ -1425,14 +1458,13 @@ fn write(
     let order = in_levels(sort_by_dependency(&tables, &skip), &mappers, &skip);
     let depths = flush_depths(&order, &mappers, &skip);
 
-    let mut inserted: Vec<InsertOutcome> = Vec::with_capacity(new.len());
+    inserted.reserve(new.len());
     let mut index: Inserted = Inserted::default();
     // foreign keys to copy or association rows to write need the inserted objects by address
     // and a self-referential table's rows go in the levels of SQLAlchemy's per-state sort
     // even when no key is copied (a reference to an object of another session delays the
     // row's save all the same)
     let tracking = plan.has_work() || order.iter().any(|t| refers_to_itself(session, t));
-    let mut updated: Vec<UpdateOutcome> = Vec::new();
     if tracking {
         // SQLAlchemy's flush of a self-referential mapper goes state by state: a pending
         // row's many-to-one to a saved row with no changes of its own is processed in one
@@ -1456,21 +1488,12 @@ fn write(
                         p.mapper.table.id == r.child.mapper.table.id && unchanged(p)
                     })
             },
-            &inserted,
+            inserted,
             &index,
             undo,
         )?;
         insert_in_dependency_order(
-            conn,
-            plan,
-            session,
-            &new,
-            &order,
-            &depths,
-            &mut inserted,
-            &mut index,
-            &mut updated,
-            undo,
+            conn, plan, session, &new, &order, &depths, inserted, &mut index, updated, undo,
         )?;
     } else {
         // no relationship work: as SQLAlchemy's save_obj, a table's UPDATEs go before its
@@ -1491,16 +1514,16 @@ fn write(
             refuse_expired_keys(conn, &rows)?;
             if !modified.is_empty() {
                 let rows: Vec<&Rc<Instance>> = modified.iter().collect();
-                update_with_events(conn, table, &rows, &mut updated)?;
+                update_with_events(conn, table, &rows, updated)?;
             }
             if !rows.is_empty() {
-                insert_with_events(conn, table, &rows, &mut inserted, undo)?;
+                insert_with_events(conn, table, &rows, inserted, undo)?;
             }
         }
     }
-    post_update(conn, plan, &inserted, &index, undo)?;
+    post_update(conn, plan, inserted, &index, undo)?;
     load_expired_association_objects(session, plan)?;
-    write_associations(session, conn, plan, &inserted, &index)?;
+    write_associations(session, conn, plan, inserted, &index)?;
     unlink_post_updated(conn, &deleted)?;
     for table in order.iter().rev() {
         let rows: Vec<&Rc<Instance>> = deleted
@@ -1516,8 +1539,8 @@ fn write(
             delete_with_events(conn, table, &rows)?;
         }
     }
-    copy_into_held_up_rows(plan, &inserted, &index, undo)?;
-    Ok((inserted, updated))
+    copy_into_held_up_rows(plan, inserted, &index, undo)?;
+    Ok(())
 }
 
 /// The keys copied into (or cleared from) the rows a cycle holds up by the steps that do
