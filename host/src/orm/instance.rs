@@ -415,6 +415,9 @@ impl Instance {
                 st.loaded.clear();
                 st.committed.clear();
                 st.set_expired_flag_reset(false);
+                // and its modified flag: one expired while detached (a refresh-expire
+                // cascade) is not dirty when added again (seed 5713)
+                st.set_modified_outside(false);
                 // SQLAlchemy's whole-object expiry forgets the has-parent flags too (they
                 // become unknown)
                 if let Some(r) = st.rels.as_mut() {

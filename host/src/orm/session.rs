@@ -388,6 +388,7 @@ impl SessionCore {
         self.autobegin();
         match status {
             Status::Transient => {
+                super::collections::resync_stale_targets(inst);
                 {
                     let mut st = inst.state_mut();
                     st.status = Status::Pending;

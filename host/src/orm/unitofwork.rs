@@ -442,15 +442,14 @@ fn value_after(
 /// primary key is expired has its expired attributes loaded there (a row gone raises
 /// `ObjectDeletedError` after the INSERTs and UPDATEs, and the keys they copied, are done).
 fn load_expired_association_objects(session: &SessionCore, plan: &Plan) -> Result<()> {
-    // and the members of a deleted object's many-to-many collection: SQLAlchemy deletes its
-    // association rows one by one, reading each member's key
+    // (the members of a deleted object's many-to-many collection are read before the saves,
+    // `delete_associations_of_deleted`)
     let rows = plan
         .assoc_insert
         .iter()
         .chain(plan.assoc_delete.iter())
         .flat_map(|row| row.values.iter().map(|(_, o, _)| o));
-    let members = plan.assoc_delete_all.iter().flat_map(|a| a.members.iter());
-    for o in rows.chain(members) {
+    for o in rows {
         if key_expired_in_flush(o) && session.owns(o) {
             session.load_expired(o)?;
         }
@@ -1465,6 +1464,8 @@ fn write_into(
     // even when no key is copied (a reference to an object of another session delays the
     // row's save all the same)
     let tracking = plan.has_work() || order.iter().any(|t| refers_to_itself(session, t));
+    let mut seen = SeenRows::default();
+    delete_associations_of_deleted(session, conn, plan, &mut seen)?;
     if tracking {
         // SQLAlchemy's flush of a self-referential mapper goes state by state: a pending
         // row's many-to-one to a saved row with no changes of its own is processed in one
@@ -1523,7 +1524,7 @@ fn write_into(
     }
     post_update(conn, plan, inserted, &index, undo)?;
     load_expired_association_objects(session, plan)?;
-    write_associations(session, conn, plan, inserted, &index)?;
+    write_associations(conn, plan, inserted, &index, &mut seen)?;
     unlink_post_updated(conn, &deleted)?;
     for table in order.iter().rev() {
         let rows: Vec<&Rc<Instance>> = deleted
@@ -1646,13 +1647,75 @@ fn set_key_column(undo: &mut Undo, child: &Rc<Instance>, c: usize, v: Value) {
 /// One prepared statement of an association table: (table, columns, SQL, rows).
 type AssocBatch = (Rc<Table>, Vec<usize>, Compiled, Vec<Vec<Value>>);
 
-/// Rows of many-to-many association tables: removed ones first, then added ones.
-fn write_associations(
+/// The association rows of deleted objects, each once (`seen`, shared with the removed rows
+/// `write_associations` deletes later), as SQLAlchemy's steps of the two sides share what
+/// they processed: one per member of the deleted object's collection, not one whose DELETE
+/// an earlier flush sent nor one outside the session (SQLAlchemy's many-to-many step leaves
+/// those).
+type SeenRows = FxHashSet<(u32, Vec<*const Instance>)>;
+
+fn first_time(seen: &mut SeenRows, row: &super::dependency::AssocRow) -> bool {
+    let mut objs: Vec<*const Instance> = row.values.iter().map(|(_, o, _)| Rc::as_ptr(o)).collect();
+    objs.sort();
+    objs.dedup();
+    seen.insert((row.table.id, objs))
+}
+
+/// The association rows of the objects the flush deletes, before any INSERT or UPDATE: as
+/// SQLAlchemy's many-to-many step for deletions, which its dependencies put before the
+/// saves of both mappers. It reads each member's key as the member holds it then: an
+/// expired one loads (a row gone raises `ObjectDeletedError` before any save), a pending
+/// one not inserted yet has none (NULL, so its row matches nothing: `StaleDataError`, seed
+/// 5870).
+fn delete_associations_of_deleted(
     session: &SessionCore,
+    conn: &LazyConn,
+    plan: &Plan,
+    seen: &mut SeenRows,
+) -> Result<()> {
+    if plan.assoc_delete_all.is_empty() {
+        return Ok(());
+    }
+    for o in plan.assoc_delete_all.iter().flat_map(|a| a.members.iter()) {
+        if key_expired_in_flush(o) && session.owns(o) {
+            session.load_expired(o)?;
+        }
+    }
+    let rows: Vec<&super::dependency::AssocRow> = plan
+        .assoc_delete_all
+        .iter()
+        .flat_map(|a| {
+            a.rows.iter().filter(|row| {
+                row.values
+                    .iter()
+                    .all(|(_, o, _)| session.owns(o) && o.status() != Status::Deleted)
+            })
+        })
+        .filter(|row| first_time(seen, row))
+        .collect();
+    let none = Inserted::default();
+    let values = |row: &super::dependency::AssocRow| -> Result<Vec<Value>> {
+        row.values
+            .iter()
+            .map(|(_, inst, c)| {
+                Ok(match value_after(inst, *c, &[], &none)? {
+                    Some(v) => v,
+                    None => inst.state().values[*c].clone(),
+                })
+            })
+            .collect()
+    };
+    run_association_rows(conn, rows, true, &values)
+}
+
+/// Rows of many-to-many association tables once every table's rows are saved: those removed
+/// from saved objects' collections first, then those added.
+fn write_associations(
     conn: &LazyConn,
     plan: &Plan,
     inserted: &[InsertOutcome],
     index: &Inserted,
+    seen: &mut SeenRows,
 ) -> Result<()> {
     let values = |row: &super::dependency::AssocRow| -> Result<Vec<Value>> {
         row.values
@@ -1663,89 +1726,79 @@ fn write_associations(
             })
             .collect()
     };
+    let deletes: Vec<&super::dependency::AssocRow> = plan
+        .assoc_delete
+        .iter()
+        .filter(|row| first_time(seen, row))
+        .collect();
+    run_association_rows(conn, deletes, true, &values)?;
+    run_association_rows(conn, plan.assoc_insert.iter().collect(), false, &values)
+}
+
+/// Deletes or inserts association rows: one prepared statement per association table and
+/// column list, run for all its rows.
+fn run_association_rows(
+    conn: &LazyConn,
+    rows: Vec<&super::dependency::AssocRow>,
+    delete: bool,
+    values: &dyn Fn(&super::dependency::AssocRow) -> Result<Vec<Value>>,
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     let condition = |table: &Rc<Table>, cols: &[usize]| -> Vec<Expr> {
         cols.iter()
             .enumerate()
             .map(|(n, &c)| Expr::binary(Expr::column(table, c), BinOp::Eq, Expr::Slot(n)))
             .collect()
     };
-    // the rows to delete: a deleted object's, one per member of its collection (not one
-    // whose DELETE an earlier flush sent, nor one outside the session: SQLAlchemy's
-    // many-to-many step leaves those), then those removed from saved objects' collections;
-    // a row both objects' collections name is deleted once, as SQLAlchemy's steps of the
-    // two sides share what they processed
-    let mut seen: FxHashSet<(u32, Vec<*const Instance>)> = FxHashSet::default();
-    let of_deleted = plan.assoc_delete_all.iter().flat_map(|a| {
-        a.rows.iter().filter(|row| {
-            row.values
-                .iter()
-                .all(|(_, o, _)| session.owns(o) && o.status() != Status::Deleted)
-        })
-    });
-    let deletes: Vec<&super::dependency::AssocRow> = of_deleted
-        .chain(plan.assoc_delete.iter())
-        .filter(|row| {
-            let mut objs: Vec<*const Instance> =
-                row.values.iter().map(|(_, o, _)| Rc::as_ptr(o)).collect();
-            objs.sort();
-            objs.dedup();
-            seen.insert((row.table.id, objs))
-        })
-        .collect();
-    let inserts: Vec<&super::dependency::AssocRow> = plan.assoc_insert.iter().collect();
-    if deletes.is_empty() && inserts.is_empty() {
-        return Ok(());
-    }
     let conn = conn.get()?;
     let dialect = conn.engine().dialect();
-    // one prepared statement per association table and column list, run for all its rows
-    for (rows, delete) in [(deletes, true), (inserts, false)] {
-        let mut batches: Vec<AssocBatch> = Vec::new();
-        for row in rows {
-            let cols: Vec<usize> = row.values.iter().map(|v| v.0).collect();
-            let n = match batches
-                .iter()
-                .position(|b| b.0.id == row.table.id && b.1 == cols)
-            {
-                Some(n) => n,
-                None => {
-                    let stmt = if delete {
-                        let mut d = Delete::new(&row.table);
-                        d.where_ = condition(&row.table, &cols);
-                        Statement::Delete(d)
-                    } else {
-                        let mut ins = Insert::new(&row.table);
-                        ins.values = cols
-                            .iter()
-                            .enumerate()
-                            .map(|(n, &c)| (c, Expr::Slot(n)))
-                            .collect();
-                        Statement::Insert(ins)
-                    };
-                    batches.push((
-                        row.table.clone(),
-                        cols,
-                        compile(&stmt, dialect)?,
-                        Vec::new(),
-                    ));
-                    batches.len() - 1
-                }
-            };
-            let params = batches[n].2.bind(&values(row)?, &|_| None)?;
-            batches[n].3.push(params);
-        }
-        for (table, _, c, params) in &batches {
-            // each DELETE must match its row: SQLAlchemy raises when the rows matched are
-            // fewer than the rows it deleted (one the collection held that the table does
-            // not, written by no flush or deleted elsewhere)
-            let mut matched = 0;
-            conn.execute_many(&c.sql, params, |_, _, changed| {
-                matched += changed;
-                Ok(())
-            })?;
-            if delete && matched != params.len() {
-                return Err(stale_delete(table, params.len(), matched));
+    let mut batches: Vec<AssocBatch> = Vec::new();
+    for row in rows {
+        let cols: Vec<usize> = row.values.iter().map(|v| v.0).collect();
+        let n = match batches
+            .iter()
+            .position(|b| b.0.id == row.table.id && b.1 == cols)
+        {
+            Some(n) => n,
+            None => {
+                let stmt = if delete {
+                    let mut d = Delete::new(&row.table);
+                    d.where_ = condition(&row.table, &cols);
+                    Statement::Delete(d)
+                } else {
+                    let mut ins = Insert::new(&row.table);
+                    ins.values = cols
+                        .iter()
+                        .enumerate()
+                        .map(|(n, &c)| (c, Expr::Slot(n)))
+                        .collect();
+                    Statement::Insert(ins)
+                };
+                batches.push((
+                    row.table.clone(),
+                    cols,
+                    compile(&stmt, dialect)?,
+                    Vec::new(),
+                ));
+                batches.len() - 1
             }
+        };
+        let params = batches[n].2.bind(&values(row)?, &|_| None)?;
+        batches[n].3.push(params);
+    }
+    for (table, _, c, params) in &batches {
+        // each DELETE must match its row: SQLAlchemy raises when the rows matched are
+        // fewer than the rows it deleted (one the collection held that the table does
+        // not, written by no flush or deleted elsewhere)
+        let mut matched = 0;
+        conn.execute_many(&c.sql, params, |_, _, changed| {
+            matched += changed;
+            Ok(())
+        })?;
+        if delete && matched != params.len() {
+            return Err(stale_delete(table, params.len(), matched));
         }
     }
     Ok(())
