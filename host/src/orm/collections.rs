@@ -335,36 +335,6 @@ pub(crate) fn resync_cleared_keys(
     }
 }
 
-/// `resync_cleared_keys` for an object that was transient already when a rollback cleared
-/// the key of an object its many-to-one holds (out of the session, it was not among those
-/// the rollback saw), as it is added to a session: the many-to-one counts as changed, its
-/// original unknown, so the flush copies the new key (seed 5575).
-pub(crate) fn resync_stale_targets(inst: &Rc<Instance>) {
-    let mut stale = false;
-    {
-        let mut st = inst.state_mut();
-        let Some(rels) = st.rels.as_mut() else {
-            return;
-        };
-        for rel in inst.mapper.relationships.borrow().iter() {
-            if rel.direction != Direction::ManyToOne || rel.viewonly {
-                continue;
-            }
-            if let Some(RelState::Scalar(s)) = rels.get_mut(rel.index) {
-                if !s.changed && s.value.as_ref().is_some_and(|t| key_cleared_since(inst, t)) {
-                    s.changed = true;
-                    s.key_cleared = true;
-                    s.replaced = None;
-                    stale = true;
-                }
-            }
-        }
-    }
-    if stale {
-        inst.state_mut().set_rels_changed(true);
-    }
-}
-
 /// A many-to-one's value as SQLAlchemy's passive get finds it without SQL: `Some(None)` for
 /// a NULL key loaded, `Some(object)` for the object of the identity map its key names,
 /// `None` when unknown (the key not loaded, or its object not in memory or expired).
@@ -397,29 +367,11 @@ fn passive_many_to_one(obj: &Rc<Instance>, rel: &Relationship) -> Option<Option<
         .map(Some)
 }
 
-/// Whether `target`, which `holder` references, lost its generated key to a rollback since
-/// (and was not inserted again): the key `holder` copied from it is stale.
-fn key_cleared_since(holder: &Rc<Instance>, target: &Rc<Instance>) -> bool {
-    !Rc::ptr_eq(holder, target) && target.state().key_cleared()
-}
-
 /// Sets a scalar relationship's value, as changed since the last flush.
 fn put_scalar(obj: &Rc<Instance>, r: usize, value: Option<Rc<Instance>>) {
-    // a transient object's many-to-one to an object whose key a rollback cleared, unchanged
-    // since: its original is unknown (`resync_stale_targets`)
-    let transient = obj.status() == Status::Transient;
     obj.with_rel(r, |s| {
         let (replaced, key_cleared) = match s {
             RelState::Scalar(old) if old.changed => (old.replaced.take(), old.key_cleared),
-            RelState::Scalar(old)
-                if transient
-                    && old
-                        .value
-                        .as_ref()
-                        .is_some_and(|t| key_cleared_since(obj, t)) =>
-            {
-                (None, true)
-            }
             RelState::Scalar(old) => (old.value.take(), false),
             _ => (None, false),
         };

@@ -135,6 +135,46 @@ pub struct InstanceState {
     pub rels: Option<Box<Rels>>,
 }
 
+thread_local! {
+    /// Objects that left a session transient with relationship state (`Instance::detach`),
+    /// held weakly: a rollback that clears generated keys finds among them those whose
+    /// many-to-one still holds an object whose key it clears (`take_transient_holders`).
+    static TRANSIENT_HOLDERS: RefCell<Vec<Weak<Instance>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn note_transient_holder(inst: &Rc<Instance>) {
+    TRANSIENT_HOLDERS.with(|h| {
+        let mut h = h.borrow_mut();
+        // the objects dropped, or attached again, leave at the next count past a power of two
+        if h.len() >= 64 && h.len().is_power_of_two() {
+            let mut seen = super::identity::FxHashSet::default();
+            h.retain(|w| {
+                w.upgrade().is_some_and(|o| o.status() == Status::Transient)
+                    && seen.insert(w.as_ptr())
+            });
+        }
+        h.push(Rc::downgrade(inst));
+    });
+}
+
+/// The transient objects that left a session with relationship state and still exist (the
+/// others are forgotten).
+pub(crate) fn transient_holders() -> Vec<Rc<Instance>> {
+    TRANSIENT_HOLDERS.with(|h| {
+        let mut h = h.borrow_mut();
+        let mut out = Vec::new();
+        let mut seen = super::identity::FxHashSet::default();
+        h.retain(|w| match w.upgrade() {
+            Some(o) if o.status() == Status::Transient && seen.insert(w.as_ptr()) => {
+                out.push(o);
+                true
+            }
+            _ => false,
+        });
+        out
+    })
+}
+
 /// The boolean flags of `InstanceState`, each a bit of its `flags` with a getter and a
 /// setter.
 macro_rules! flags {
@@ -377,7 +417,7 @@ impl Instance {
     }
 
     /// Lets go of the session.
-    pub fn detach(&self) {
+    pub fn detach(self: &Rc<Self>) {
         let mut st = self.state.borrow_mut();
         st.session = None;
         if st.queued_modified() {
@@ -389,6 +429,9 @@ impl Instance {
         st.status = if st.key.is_some() {
             Status::Detached
         } else {
+            if st.rels.is_some() {
+                note_transient_holder(self);
+            }
             Status::Transient
         };
     }

@@ -388,7 +388,6 @@ impl SessionCore {
         self.autobegin();
         match status {
             Status::Transient => {
-                super::collections::resync_stale_targets(inst);
                 {
                     let mut st = inst.state_mut();
                     st.status = Status::Pending;
@@ -1163,6 +1162,16 @@ impl SessionCore {
         }
         for inst in &made_transient {
             super::collections::resync_cleared_keys(inst, &cleared);
+        }
+        // and those transient already (out of the session: a savepoint's rollback made them
+        // so), whose many-to-one holds an object whose key this rollback clears: the key
+        // they copied from it is as stale (seed 5575)
+        if !cleared.is_empty() {
+            for inst in super::instance::transient_holders() {
+                if !made_transient.iter().any(|m| Rc::ptr_eq(m, &inst)) {
+                    super::collections::resync_cleared_keys(&inst, &cleared);
+                }
+            }
         }
         for inst in self.deleted.borrow_mut().drain(..) {
             let mut st = inst.state_mut();
