@@ -1254,3 +1254,28 @@ fn a_backref_set_of_an_unloaded_many_to_one_records_the_object_it_replaced() {
     assert_eq!(u1.status(), Status::Persistent);
     assert_eq!(u0.status(), Status::Persistent);
 }
+
+#[test]
+fn a_detached_object_changed_then_expired_whole_is_not_dirty_when_added_again() {
+    let f = Fixture::new();
+    let ids = f.seed_users(&["a"]);
+    let s = f.session();
+    let a = s.get(&f.users, &[int(ids[0])]).unwrap().unwrap();
+    s.expunge(&a).unwrap();
+    set(&a, "name", "a"); // a change event while detached: dirty once added again
+    let s2 = f.session();
+    s2.add(&a).unwrap();
+    assert!(holds(&s2.dirty_objects(), &a), "changed while detached");
+    s2.expunge(&a).unwrap();
+    set(&a, "name", "a");
+    // expired whole while detached (as a refresh-expire cascade does): SQLAlchemy's
+    // expiry clears the modified flag with the values (seed 5713)
+    a.expire(None);
+    let s3 = f.session();
+    s3.add(&a).unwrap();
+    assert!(s3.dirty_objects().is_empty(), "the expiry cleared the flag");
+    f.capture.clear();
+    s3.flush().unwrap();
+    assert!(f.capture.take().is_empty(), "nothing to flush");
+    assert_eq!(get(&a, "name"), text("a"));
+}
