@@ -5354,3 +5354,28 @@ describe("seeds: an object transient already when a rollback clears the key its 
     assert.equal("transient", state(p))
   end)
 end)
+
+describe("objects made transient again and again by rollbacks", function()
+  it("keep their many-to-one and their parent's new key each time (the rollback's bookkeeping)", function()
+    local env = setup()
+    local s = env.s
+    local p = env.Parent{ name = "p" }
+    local children = {}
+    for i = 1, 150 do
+      children[i] = env.Child{ label = "c" .. i }
+      children[i].parent = p
+    end
+    for round = 1, 3 do
+      s:add(p) -- the cascade adds the children
+      s:flush()
+      assert.is_not_nil(children[150].parent_id)
+      s:rollback() -- all transient again, the keys cleared
+      assert.equal("transient", state(children[1]))
+      assert.is_nil(p.id, "round " .. round)
+    end
+    s:add(p)
+    s:commit()
+    assert.equal(150, env.scalar("SELECT count(*) FROM dc_children WHERE parent_id = " .. p.id))
+    assert.equal(p, children[150].parent)
+  end)
+end)

@@ -148,9 +148,13 @@ fn note_transient_holder(inst: &Rc<Instance>) {
         // the objects dropped, or attached again, leave at the next count past a power of two
         if h.len() >= 64 && h.len().is_power_of_two() {
             let mut seen = super::identity::FxHashSet::default();
+            // (one whose state is in use up the stack stays: it is looked at again later)
             h.retain(|w| {
-                w.upgrade().is_some_and(|o| o.status() == Status::Transient)
-                    && seen.insert(w.as_ptr())
+                w.upgrade().is_some_and(|o| {
+                    o.state
+                        .try_borrow()
+                        .map_or(true, |st| st.status == Status::Transient)
+                }) && seen.insert(w.as_ptr())
             });
         }
         h.push(Rc::downgrade(inst));
@@ -429,11 +433,13 @@ impl Instance {
         st.status = if st.key.is_some() {
             Status::Detached
         } else {
-            if st.rels.is_some() {
-                note_transient_holder(self);
-            }
             Status::Transient
         };
+        let holder = st.status == Status::Transient && st.rels.is_some();
+        drop(st);
+        if holder {
+            note_transient_holder(self);
+        }
     }
 
     /// The attributes whose value differs from the committed one.
