@@ -169,7 +169,12 @@ pub(crate) fn transient_holders() -> Vec<Rc<Instance>> {
         let mut out = Vec::new();
         let mut seen = super::identity::FxHashSet::default();
         h.retain(|w| match w.upgrade() {
-            Some(o) if o.status() == Status::Transient && seen.insert(w.as_ptr()) => {
+            Some(o)
+                if o.state
+                    .try_borrow()
+                    .is_ok_and(|st| st.status == Status::Transient)
+                    && seen.insert(w.as_ptr()) =>
+            {
                 out.push(o);
                 true
             }
