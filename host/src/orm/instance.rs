@@ -138,7 +138,7 @@ pub struct InstanceState {
 thread_local! {
     /// Objects that left a session transient with relationship state (`Instance::detach`),
     /// held weakly: a rollback that clears generated keys finds among them those whose
-    /// many-to-one still holds an object whose key it clears (`take_transient_holders`).
+    /// many-to-one still holds an object whose key it clears (`transient_holders`).
     static TRANSIENT_HOLDERS: RefCell<Vec<Weak<Instance>>> = const { RefCell::new(Vec::new()) };
 }
 

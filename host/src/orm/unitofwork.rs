@@ -1647,13 +1647,12 @@ fn set_key_column(undo: &mut Undo, child: &Rc<Instance>, c: usize, v: Value) {
 /// One prepared statement of an association table: (table, columns, SQL, rows).
 type AssocBatch = (Rc<Table>, Vec<usize>, Compiled, Vec<Vec<Value>>);
 
-/// The association rows of deleted objects, each once (`seen`, shared with the removed rows
-/// `write_associations` deletes later), as SQLAlchemy's steps of the two sides share what
-/// they processed: one per member of the deleted object's collection, not one whose DELETE
-/// an earlier flush sent nor one outside the session (SQLAlchemy's many-to-many step leaves
-/// those).
+/// The association rows a flush has deleted, by table and objects: a row both objects'
+/// collections name is deleted once, as SQLAlchemy's steps of the two sides share what they
+/// processed.
 type SeenRows = FxHashSet<(u32, Vec<*const Instance>)>;
 
+/// Records `row` in `seen`; false when it was there already.
 fn first_time(seen: &mut SeenRows, row: &super::dependency::AssocRow) -> bool {
     let mut objs: Vec<*const Instance> = row.values.iter().map(|(_, o, _)| Rc::as_ptr(o)).collect();
     objs.sort();
@@ -1663,7 +1662,8 @@ fn first_time(seen: &mut SeenRows, row: &super::dependency::AssocRow) -> bool {
 
 /// The association rows of the objects the flush deletes, before any INSERT or UPDATE: as
 /// SQLAlchemy's many-to-many step for deletions, which its dependencies put before the
-/// saves of both mappers. It reads each member's key as the member holds it then: an
+/// saves of both mappers. One per member of the deleted object's collection, not one whose
+/// DELETE an earlier flush sent nor one outside the session (that step leaves those). It reads each member's key as the member holds it then: an
 /// expired one loads (a row gone raises `ObjectDeletedError` before any save), a pending
 /// one not inserted yet has none (NULL, so its row matches nothing: `StaleDataError`, seed
 /// 5870).
