@@ -5320,15 +5320,14 @@ describe("seeds: an object transient already when a rollback clears the key its 
     assert.is_nil(p.id)
     local q = env.Parent{ name = "q" }
     s:add(q)
-    s:flush() -- q takes key 1
+    s:flush() -- q takes key 1 on SQLite (a server's sequence goes on)
     s:add(c) -- the cascade adds p: its INSERT gives it a new key
     s:commit()
-    assert.equal(1, q.id)
-    assert.equal(2, p.id)
+    assert.are_not.equal(1, p.id)
     -- SQLAlchemy 2.0.58 with the cleared key (the comparison's KEY_CLEARED_AFTER_ROLLBACK):
-    -- c's many-to-one counts as changed, so its key is p's new one, not q's
+    -- c's many-to-one counts as changed, so its key is p's new one, not the stale 1
     assert.equal(p.id, c.parent_id)
-    assert.equal(2, env.scalar("SELECT parent_id FROM dc_children"))
+    assert.equal(p.id, env.scalar("SELECT parent_id FROM dc_children"))
   end)
 
   it("has no original any more: moved elsewhere, the cleared object is not cascaded (seed 5575)", function()
