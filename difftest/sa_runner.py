@@ -55,6 +55,49 @@ def _set_committed_value_noting_duplicates(self, state, dict_, value):
 
 attributes.CollectionAttributeImpl.set_committed_value = _set_committed_value_noting_duplicates
 
+# and a backref's append to a loaded collection that holds the object already, which a later
+# removal within the same step can undo before the step's end looks (seed 7214)
+_collection_append = attributes.CollectionAttributeImpl.append
+
+
+def _append_noting_duplicates(self, state, dict_, value, initiator, passive=attributes.PASSIVE_OFF):
+    held = self.key in dict_ and any(x is value for x in dict_[self.key])
+    _collection_append(self, state, dict_, value, initiator, passive)
+    if held:
+        DUPLICATE_LOADED[0] = True
+
+
+attributes.CollectionAttributeImpl.append = _append_noting_duplicates
+
+# known.py ORACLE_WARNINGS "identity replaced" (BEHAVIOUR 14): a flush registering a row whose
+# key an object of the identity map holds replaces that object, warning only when the old
+# one's key is loaded; an expired one (SQLite gave its rolled-back id to the new row) is
+# replaced silently and, marked deleted, taken back by a savepoint's rollback (seed 7431)
+from sqlalchemy.orm import identity as _identity, session as _session
+_register_persistent = _session.Session._register_persistent
+_replace = _identity.WeakInstanceDict.replace
+IDENTITY_REPLACED = [False]
+_REGISTERING = [False]
+
+
+def _register_persistent_noting(self, states):
+    _REGISTERING[0] = True
+    try:
+        return _register_persistent(self, states)
+    finally:
+        _REGISTERING[0] = False
+
+
+def _replace_noting(self, state):
+    old = _replace(self, state)
+    if _REGISTERING[0] and old is not None and old is not state and old.obj() is not None:
+        IDENTITY_REPLACED[0] = True
+    return old
+
+
+_session.Session._register_persistent = _register_persistent_noting
+_identity.WeakInstanceDict.replace = _replace_noting
+
 Base = declarative_base()
 
 child_tag = Table(
@@ -490,6 +533,7 @@ def run_case(case, directory, emit):
         err, res = None, None
         CYCLE_FLUSH_FAILED[0] = False
         DUPLICATE_LOADED[0] = False
+        IDENTITY_REPLACED[0] = False
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             try:
@@ -508,7 +552,7 @@ def run_case(case, directory, emit):
         stop = [w for w in known.ORACLE_WARNINGS if any(w in m for m in messages)]
         deliberate = [n for w, n in known.DELIBERATE_WARNINGS.items()
                       if any(w in m for m in messages)]
-        if stop or r.half_attached():
+        if stop or r.half_attached() or IDENTITY_REPLACED[0]:
             obs["oracle_stop"] = "identity replaced"
         elif deliberate:
             obs["oracle_stop"] = deliberate[0]
