@@ -5412,3 +5412,23 @@ describe("seeds: a flush whose cycle holds up rows of a table that also has dele
     assert_raises("CircularDependencyError", s.flush, s)
   end)
 end)
+
+describe("seeds: a backref's old value whose key columns were expired by name", function()
+  it("is found without SQL: the member leaves the old parent's loaded collection (seed 7974)", function()
+    local env = setup({ expire_on_commit = false })
+    local s = env.s
+    local c = env.Child{ label = "d" }
+    local p1, p2 = env.Parent{ name = "p1" }, env.Parent{ name = "p2" }
+    s:add_all({ c, p1, p2 })
+    s:commit()
+    p1.children:append(c)
+    s:expire(c) -- expired whole
+    s:flush() -- p1's step copies its key into c: c's foreign key is loaded, the rest expired
+    s:expire(p1, { "id", "name" }) -- by name: SQLAlchemy's expired flag stays off
+    p2.children:append(c)
+    -- SQLAlchemy 2.0.58: the backref's passive get finds p1 through c's key in the identity
+    -- map, so c leaves p1's loaded collection
+    assert.equal(0, #p1.children)
+    assert.equal(p2, c.parent)
+  end)
+end)

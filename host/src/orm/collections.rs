@@ -335,6 +335,14 @@ pub(crate) fn resync_cleared_keys(
     }
 }
 
+/// Whether an object of the identity map is an answer without SQL: one expired whole is
+/// not (SQLAlchemy's `expired` flag), one whose key columns were expired by name is, and so
+/// is one a bulk UPDATE's synchronization took out of that state (seeds 3983, 7974).
+fn readable_without_sql(o: &Rc<Instance>) -> bool {
+    let st = o.state();
+    st.expired_flag_reset() || o.mapper.pk.iter().all(|&k| st.loaded.contains(k))
+}
+
 /// A many-to-one's value as SQLAlchemy's passive get finds it without SQL: `Some(None)` for
 /// a NULL key loaded, `Some(object)` for the object of the identity map its key names,
 /// `None` when unknown (the key not loaded, or its object not in memory or expired).
@@ -357,13 +365,7 @@ fn passive_many_to_one(obj: &Rc<Instance>, rel: &Relationship) -> Option<Option<
         return Some(None);
     }
     super::strategies::many_to_one_in_identity_map(obj, rel)
-        .filter(|o| {
-            // an object expired whole is no answer without SQL; one a bulk UPDATE's
-            // synchronization took out of that state is (SQLAlchemy's `expired` flag reset,
-            // seed 3983)
-            let st = o.state();
-            st.expired_flag_reset() || o.mapper.pk.iter().all(|&k| st.loaded.contains(k))
-        })
+        .filter(readable_without_sql)
         .map(Some)
 }
 
@@ -620,10 +622,8 @@ impl Events {
                 // an expired object of the identity map is not read without SQL: the old
                 // value stays unknown (SQLAlchemy's PASSIVE_NO_RESULT) and no backref event
                 // reaches its collection
-                let old = super::strategies::many_to_one_in_identity_map(parent, rel).filter(|o| {
-                    let st = o.state();
-                    st.expired_flag_reset() || o.mapper.pk.iter().all(|&k| st.loaded.contains(k))
-                });
+                let old = super::strategies::many_to_one_in_identity_map(parent, rel)
+                    .filter(readable_without_sql);
                 // known: the object found, or a NULL key loaded from the row or set (one the
                 // INSERT left NULL without a value is SQLAlchemy's NEVER_SET)
                 let known = {
@@ -1114,10 +1114,8 @@ impl Events {
                 _ => (
                     // an expired object is not read without SQL: the old value stays
                     // unknown (SQLAlchemy's PASSIVE_NO_RESULT), and the set goes ahead
-                    super::strategies::many_to_one_in_identity_map(obj, rev).filter(|o| {
-                        let st = o.state();
-                        o.mapper.pk.iter().all(|&k| st.loaded.contains(k))
-                    }),
+                    super::strategies::many_to_one_in_identity_map(obj, rev)
+                        .filter(readable_without_sql),
                     false,
                 ),
             };
