@@ -168,17 +168,19 @@ pub(crate) fn transient_holders() -> Vec<Rc<Instance>> {
         let mut h = h.borrow_mut();
         let mut out = Vec::new();
         let mut seen = super::identity::FxHashSet::default();
-        h.retain(|w| match w.upgrade() {
-            Some(o)
-                if o.state
-                    .try_borrow()
-                    .is_ok_and(|st| st.status == Status::Transient)
-                    && seen.insert(w.as_ptr()) =>
-            {
+        // (one whose state is in use up the stack is kept for a later rollback, as the
+        // pruning keeps it)
+        h.retain(|w| {
+            let Some(o) = w.upgrade() else { return false };
+            let transient = match o.state.try_borrow() {
+                Ok(st) => st.status == Status::Transient,
+                Err(_) => return seen.insert(w.as_ptr()),
+            };
+            if transient && seen.insert(w.as_ptr()) {
                 out.push(o);
-                true
+                return true;
             }
-            _ => false,
+            false
         });
         out
     })
