@@ -473,7 +473,9 @@ local function run_case(case)
       else
         -- BEHAVIOUR.md 10 (known.py STALE_DELETE_RAISES): where SQLAlchemy only warns
         if tostring(res):find("expected to delete", 1, true) then deliberate = "STALE_DELETE_RAISES" end
-        e = err_kind(res); res = nil
+        e = err_kind(res)
+        if os.getenv("DIFFTEST_ECHO") then io.stderr:write("lua: -- error ", e, ": ", tostring(res), "\n") end
+        res = nil
       end
     end
     if res == nil then res = JNULL end

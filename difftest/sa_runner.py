@@ -542,6 +542,8 @@ def run_case(case, directory, emit):
                 res = "skip"
             except Exception as e:  # every error is an observation
                 err = err_kind(e)
+                if os.environ.get("DIFFTEST_ECHO"):
+                    sys.stderr.write("sa:  -- error %s: %s\n" % (err, (str(e).splitlines() or [""])[0]))
         r.contract_clear_generated_keys()
         r.oracle_reset_stale_deleted()
         obs = {"seed": seed, "i": i, "err": err, "res": res, "objs": r.observe()}

@@ -5432,3 +5432,186 @@ describe("seeds: a backref's old value whose key columns were expired by name", 
     assert.equal(p2, c.parent)
   end)
 end)
+
+describe("seeds: an object a delete cascade took again, then gained by a saved owner", function()
+  -- SQLAlchemy's delete cascade attaches the object whose deletion was committed with its
+  -- deleted flag set (`attach_deleted`); its append listener leaves an object its session
+  -- already holds alone (no "has been deleted" refusal), and the owner's flush registers it
+  -- with cancel_delete: saved, an UPDATE of a row that is gone
+  it("is linked, and its flush UPDATEs a row that is gone: StaleDataError (seed 7979)", function()
+    local env = setup({ expire_on_commit = false, autoflush = false })
+    local s = env.s
+    local p, p2 = env.Parent{ name = "p" }, env.Parent{ name = "p2" }
+    local c = env.Child{ label = "c" }
+    p.children:append(c)
+    s:add_all({ p, p2 })
+    s:commit()
+    s:delete(c)
+    s:commit()
+    s:expunge(p) -- detached, its collection still holding c
+    s:delete(p) -- the cascade takes c again
+    assert.equal("deleted", state(c))
+    assert.is_true(s.deleted:contains(c))
+    p2.children:append(c) -- SQLAlchemy 2.0.58: no error
+    assert.equal(p2, c.parent)
+    assert_raises("StaleDataError", s.flush, s)
+    s:rollback()
+    assert.equal("persistent", state(c))
+    assert.equal("persistent", state(p))
+    assert.equal(1, env.scalar("SELECT count(*) FROM dc_parents WHERE name = 'p'"))
+  end)
+
+  it("is still refused when its DELETE was flushed in this session", function()
+    local env = setup({ autoflush = false })
+    local s = env.s
+    local p, p2 = env.Parent{ name = "p" }, env.Parent{ name = "p2" }
+    local c = env.Child{ label = "c" }
+    p.children:append(c)
+    s:add_all({ p, p2 })
+    s:commit()
+    s:delete(c)
+    s:flush()
+    assert.equal("deleted", state(c))
+    assert_raises("InvalidRequestError", function() p2.children:append(c) end)
+    assert.equal(0, #p2.children)
+  end)
+end)
+
+describe("seeds: a member a deleted owner's collection lost, whose has-parent flag an expiry dropped", function()
+  -- SQLAlchemy's presort of the deleted owner registers it for deletion, and the presort of
+  -- the saved owner that gained it, which runs next, cancels that: it is saved
+  it("is saved with the pending owner that gained it, not deleted (seed 7715)", function()
+    local env = setup()
+    local s = env.s
+    local p1, c = env.Parent{ name = "p1" }, env.Child{ label = "c" }
+    p1.children:append(c)
+    s:add(p1)
+    s:commit()
+    assert.equal(1, #p1.children)
+    local pn = env.Parent{ name = "pn" }
+    pn.children:append(c) -- the backref takes c out of p1's loaded collection
+    assert.equal(0, #p1.children)
+    s:expire(c)
+    s:add(pn)
+    s:delete(p1)
+    s:commit()
+    assert.equal(1, env.scalar("SELECT count(*) FROM dc_children"))
+    assert.equal(pn.id, env.scalar("SELECT parent_id FROM dc_children"))
+    assert.equal(pn, c.parent)
+  end)
+
+  it("has its row's UPDATE after the owner's INSERT and the key copies: a row gone fails there (seed 7715)", function()
+    local env = setup()
+    local s = env.s
+    local p1, c = env.Parent{ name = "p1" }, env.Child{ label = "c" }
+    p1.children:append(c)
+    s:add(p1)
+    s:commit()
+    local _ = #p1.children
+    local pn, other = env.Parent{ name = "pn" }, env.Child{ label = "new" }
+    pn.children:append(c)
+    pn.children:append(other)
+    s:expire(c)
+    s:execute(orm.text("DELETE FROM dc_children"))
+    s:add(pn)
+    s:delete(p1)
+    assert_raises("ObjectDeletedError", s.flush, s)
+    -- SQLAlchemy 2.0.58: pn's INSERT and its one-to-many's copies ran first, so the new
+    -- child, transient again, keeps the key it copied (pn's, 2 after p1's 1; the
+    -- rollback cleared it on pn)
+    assert.equal("transient", state(other))
+    assert.equal(2, other.parent_id)
+    s:rollback()
+  end)
+end)
+
+describe("seeds: a failed flush that copied an owner's key into a member of another session", function()
+  it("leaves the key there: the rollback is not that session's (seed 7040)", function()
+    local env = setup()
+    local s, s2 = env.s, orm.Session(env.engine)
+    local c1 = env.Child{ label = "a" }
+    s:add(c1)
+    s:commit()
+    local c2 = env.Child{ label = "b" }
+    s2:add(c2)
+    s2:commit()
+    s2:execute(orm.delete(env.Child):where(env.Child.id:eq(c1.id)))
+    s2:commit()
+    local _ = c2.label
+    local p = env.Parent{ name = "p" }
+    p.children:append(c1)
+    p.children:append(c2)
+    assert_raises("InvalidRequestError", s.add, s, p) -- c2 is s2's; p stays pending in s
+    assert.equal("pending", state(p))
+    -- p's INSERT, its one-to-many's copies into c1 and c2, then c1's UPDATE matches nothing
+    assert_raises("StaleDataError", s.commit, s)
+    assert.equal(1, c2.parent_id)
+    assert.is_true(s2.dirty:contains(c2))
+    s:rollback()
+    assert.equal(1, c2.parent_id)
+    s2:rollback()
+  end)
+end)
+
+describe("session:execute(orm.text(...))", function()
+  it("does not autoflush: SQLAlchemy flushes before ORM statements only", function()
+    local env = setup()
+    local s = env.s
+    s:add(env.Parent{ name = "pending" })
+    assert.equal(0, s:execute(orm.text("SELECT count(*) FROM dc_parents")):scalar())
+    assert.equal(1, #s.new)
+    -- an ORM query does
+    assert.equal(1, s:scalar(orm.select(orm.func.count()):select_from(env.Parent)))
+    assert.equal(0, #s.new)
+    assert.equal(1, s:execute(orm.text("SELECT count(*) FROM dc_parents")):scalar())
+  end)
+end)
+
+describe("seeds: an orphan of an owner the same flush deletes", function()
+  it("has its association rows deleted, its unloaded collection loaded for that (seed 8540)", function()
+    local env = setup(nil, true)
+    local s = env.s
+    local p, c, t = env.Parent{ name = "p" }, env.Child{ label = "c" }, env.Tag{ name = "t" }
+    p.children:append(c)
+    c.tags:append(t)
+    s:add(p)
+    s:commit()
+    assert.equal(1, #p.children)
+    p.children:remove(c) -- an orphan; its tags are not loaded
+    s:delete(p)
+    s:flush() -- the row of dc_child_tag goes first (the old build: FOREIGN KEY constraint failed)
+    assert.equal(0, env.scalar("SELECT count(*) FROM dc_child_tag"))
+    assert.equal(0, env.scalar("SELECT count(*) FROM dc_children"))
+    assert.equal(1, env.scalar("SELECT count(*) FROM dc_tags"))
+    assert.equal(0, #t.children)
+  end)
+end)
+
+describe("seeds: a deleted object whose expired key nothing of the flush's preprocess reads", function()
+  -- SQLAlchemy reads it at the object's DELETE, after the flush's saves (its collection
+  -- loaded, the preprocess loads nothing); the row gone raises ObjectDeletedError there
+  local function deleted_tag_row_gone(env)
+    local s = env.s
+    local t = env.Tag{ name = "t" }
+    s:add(t)
+    s:commit()
+    assert.equal(0, #t.children)
+    s:delete(t)
+    s:expire(t, { "id" })
+    s:execute(orm.text("DELETE FROM dc_tags"))
+    return t
+  end
+
+  it("is read after the saves: a failing INSERT fails first (seed 8601)", function()
+    local env = setup(nil, true)
+    deleted_tag_row_gone(env)
+    env.s:add(env.Parent{ name = nil })
+    assert_raises("IntegrityError", env.s.flush, env.s)
+  end)
+
+  it("raises ObjectDeletedError at the DELETE when the row is gone (seed 8601)", function()
+    local env = setup(nil, true)
+    deleted_tag_row_gone(env)
+    assert_raises("ObjectDeletedError", env.s.flush, env.s)
+  end)
+end)

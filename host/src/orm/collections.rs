@@ -415,7 +415,9 @@ fn expunge_pending_orphan(child: &Rc<Instance>, owner: &Rc<Instance>) -> Result<
 /// An object the save-update cascade cannot bring into the parent's session (its row deleted
 /// by a flush, or attached to another session) cannot be linked: refused before anything
 /// changes, as SQLAlchemy's cascade listener raises before the collection or the reference
-/// changes.
+/// changes. One the session's identity map holds (a deleted object a delete cascade took
+/// again, `attach_deleted`) is already there, and SQLAlchemy's listener leaves what its
+/// session contains alone: linked, its flush then saves it (seed 7979).
 fn refuse_deleted(parent: &Rc<Instance>, rel: &Relationship, child: &Rc<Instance>) -> Result<()> {
     if !rel.cascade.save_update || rel.viewonly {
         return Ok(());
@@ -424,7 +426,7 @@ fn refuse_deleted(parent: &Rc<Instance>, rel: &Relationship, child: &Rc<Instance
         return Ok(());
     };
     let refused = match child.status() {
-        Status::Deleted => true,
+        Status::Deleted => !s.holds(child),
         Status::Detached => child.state().was_deleted(),
         _ => child.session().is_some_and(|other| !s.is(&other)),
     };
@@ -445,6 +447,9 @@ fn cascade_into_session(
     }
     if let Some(s) = parent.session() {
         if child.status() == Status::Deleted {
+            if s.holds(child) {
+                return Ok(()); // already in the identity map (`refuse_deleted`)
+            }
             return s.add(child); // a deleted (flushed) object cannot come back: raises
         }
         if child.session().is_none()

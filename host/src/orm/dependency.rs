@@ -369,6 +369,9 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
             collections_read_before_cancel(session, child, *upto)?;
         }
         session.unmark_deleted(child);
+        if child.status() == Status::Deleted {
+            session.revert_deletion(child);
+        }
     }
     load_for_deletes(session, &mut reads)?;
     let mut done: FxHashSet<*const Instance> = FxHashSet::default();
@@ -1032,6 +1035,15 @@ fn cascade_deletes(
                     continue;
                 }
                 if rel.direction == Direction::ManyToMany {
+                    // one this loop deleted (an orphan of an owner deleted here): its rows are
+                    // loaded as `load_for_deletes` loads those of the objects deleted before
+                    // (SQLAlchemy's presort of a deletion loads the collection; seed 8540)
+                    if !rel.passive_deletes
+                        && !d.rel_loaded(rel.index)
+                        && d.status() == Status::Persistent
+                    {
+                        session.load_relationship_against_committed(&d, &rel)?;
+                    }
                     let members = match d.state().rels.as_ref().and_then(|v| v.get(rel.index)) {
                         Some(RelState::Collection(c)) => c
                             .items
@@ -1074,9 +1086,13 @@ fn cascade_deletes(
                     {
                         // an orphan of a delete-orphan collection: SQLAlchemy's presort of
                         // the deleted owner registers it for deletion (seed 3764: one the
-                        // orphan check of the flush's start did not see, not modified)
+                        // orphan check of the flush's start did not see, not modified),
+                        // and the presort of a saved owner that gained it, which runs next,
+                        // cancels that (seed 7715): saved, its key read at its UPDATE
                         drop(st);
-                        session.delete(&child)?;
+                        if !gained_by_saved_owner(session, &child, false) {
+                            session.delete(&child)?;
+                        }
                         continue;
                     }
                     drop(st);

@@ -693,14 +693,14 @@ impl SessionCore {
         )
     }
 
-    /// Runs an `orm.text` statement (autoflushing first): its rows when it returns some,
-    /// else the rows it changed.
+    /// Runs an `orm.text` statement: its rows when it returns some, else the rows it
+    /// changed. No autoflush: SQLAlchemy's session flushes before ORM statements only (a
+    /// text statement names no mapped class), so pending changes stay in memory.
     pub fn run_text(
         &self,
         sql: &str,
         params: &[Value],
     ) -> Result<crate::engine::connection::TextOutcome> {
-        self.autoflush()?;
         self.connection()?.run_text(sql, params)
     }
 

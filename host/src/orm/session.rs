@@ -567,6 +567,21 @@ impl SessionCore {
         self.deleted.borrow_mut().retain(|o| !Rc::ptr_eq(o, inst));
     }
 
+    /// A deleted object a delete cascade took again (`attach_deleted`) whose deletion a
+    /// saved owner's one-to-many cancels: saved as a persistent object, an UPDATE of the row
+    /// its key names (which matches none once the row is gone: `StaleDataError`), as
+    /// SQLAlchemy's unit of work saves the state its `cancel_delete` registered (seed 7979).
+    pub(crate) fn revert_deletion(&self, inst: &Rc<Instance>) {
+        let mut st = inst.state_mut();
+        st.status = Status::Persistent;
+        st.set_changed_while_deleted(false);
+        if !st.queued_modified() {
+            st.set_queued_modified(true);
+            drop(st);
+            self.modified.borrow_mut().push(inst.clone());
+        }
+    }
+
     pub(crate) fn mark_deleted(&self, inst: &Rc<Instance>) {
         let mut st = inst.state_mut();
         if !st.marked_deleted() {
@@ -847,6 +862,7 @@ impl SessionCore {
                 st.status == Status::Persistent
                     && inst.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
             })
+            .filter(|inst| preprocess_reads_key(inst))
             .filter(|inst| !super::dependency::gained_by_saved_owner(self, inst, true))
             .cloned()
             .collect();
@@ -1455,4 +1471,25 @@ impl SessionCore {
     pub fn find(&self, key: &IdentityKey) -> Option<Rc<Instance>> {
         self.identity.borrow().get(key).cloned()
     }
+}
+
+/// Whether SQLAlchemy's preprocess of a deleted object loads something that reads its row:
+/// a collection not loaded (its presort loads it, by the object's key; not with
+/// `passive_deletes`), or a many-to-one not loaded whose foreign key is expired (its history
+/// reads the key, which loads every expired attribute). Otherwise the key is read only
+/// when the object's DELETE comes, after the flush's saves (seed 8601).
+fn preprocess_reads_key(inst: &Rc<Instance>) -> bool {
+    let rels = inst.mapper.relationships.borrow();
+    rels.iter().any(|rel| {
+        if rel.viewonly || inst.rel_loaded(rel.index) {
+            return false;
+        }
+        match rel.direction {
+            super::relationships::Direction::ManyToOne => {
+                let st = inst.state();
+                rel.local.iter().any(|&c| !st.loaded.contains(c))
+            }
+            _ => !rel.passive_deletes,
+        }
+    })
 }

@@ -321,6 +321,18 @@ fn delete_with_events(conn: &LazyConn, table: &Rc<Table>, rows: &[&Rc<Instance>]
             events::dispatch_mapper(MapperEvent::BeforeDelete, r, Some(conn), None)?;
         }
     }
+    // a key still expired (nothing of the flush read it: `preprocess_reads_key`) is read
+    // now, as SQLAlchemy's delete reads each row's committed key: a row gone raises
+    // ObjectDeletedError, and a row that took the key since is the one deleted (seed 8601)
+    for r in rows {
+        let expired = {
+            let st = r.state();
+            st.status == Status::Persistent && r.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
+        };
+        if expired {
+            SessionCore::ensure_loaded(r, r.mapper.pk[0])?;
+        }
+    }
     delete_rows(conn, table, rows)?;
     if events::mapper_listens(mapper_id, MapperEvent::AfterDelete) {
         for r in rows {
@@ -358,17 +370,18 @@ impl Undo {
             }
         }
         for (inst, i, old, loaded, had_committed, never_set) in self.fks.into_iter().rev() {
+            // nor does it undo the key a one-to-many copied into a member outside the
+            // session (synchronized in memory before the statement that failed): transient,
+            // detached, or of another session, which the rollback leaves alone (seed 7040)
+            if !session.owns(&inst) {
+                continue;
+            }
             let mut st = inst.state_mut();
             // a pending object keeps the foreign keys the failed flush copied into it, as
             // SQLAlchemy leaves them (the next flush copies them again from the references),
             // and so does one the rollback makes transient again
             let transient_again = rolled_back.contains(&Rc::as_ptr(&inst));
             if (st.status == Status::Pending || transient_again) && !inst.mapper.pk.contains(&i) {
-                continue;
-            }
-            // nor does it undo the key a one-to-many copied into a member outside the
-            // session (synchronized in memory before the statement that failed)
-            if st.session.is_none() && matches!(st.status, Status::Transient | Status::Detached) {
                 continue;
             }
             st.values[i] = old;
