@@ -5615,3 +5615,45 @@ describe("seeds: a deleted object whose expired key nothing of the flush's prepr
     assert_raises("ObjectDeletedError", env.s.flush, env.s)
   end)
 end)
+
+describe("seeds: a backref's pop of a many-to-one whose NULL key an INSERT left unset", function()
+  it("finds no value and stores none: the reference stays unloaded (seed 9157)", function()
+    local env = setup()
+    local s = env.s
+    local c = env.Child{ label = "d" }
+    s:add(c)
+    s:flush() -- parent_id left unset by the INSERT
+    local p = env.Parent{ name = "p" }
+    p.children:append(c)
+    assert.equal(p, c.parent)
+    s:expire(c, { "id", "parent" })
+    p.children:remove(c)
+    -- SQLAlchemy 2.0.58: the pop's passive get answers NO_VALUE, not the parent: nothing set
+    assert.is_false(orm.inspect(c).attrs.parent.loaded)
+    assert.is_true(s.dirty:contains(c))
+    assert.is_nil(c.parent)
+  end)
+end)
+
+describe("seeds: a flush whose preprocess of deleted objects fails to load a row", function()
+  it("has loaded what the mappers before it loaded, mapper by mapper (seed 9135)", function()
+    local env = setup()
+    local s = env.s
+    local n, c = env.Node{ name = "n" }, env.Child{ label = "c" }
+    s:add_all({ n, c })
+    s:flush()
+    s:expire(n)
+    s:expire(c)
+    s:execute(orm.text("DELETE FROM dc_children"))
+    s:delete(n) -- its mapper first: its row, its collection, its self-referential reference
+    s:delete(c) -- then the child's key: its row is gone
+    assert_raises("ObjectDeletedError", s.flush, s)
+    -- SQLAlchemy 2.0.58: n (transient again) has its collection and reference loaded
+    assert.equal("transient", state(n))
+    local i = orm.inspect(n)
+    assert.is_true(i.attrs.children.loaded)
+    assert.is_true(i.attrs.parent.loaded)
+    assert.equal(0, #n.children)
+    s:rollback()
+  end)
+end)

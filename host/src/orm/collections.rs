@@ -369,6 +369,17 @@ fn passive_many_to_one(obj: &Rc<Instance>, rel: &Relationship) -> Option<Option<
         .map(Some)
 }
 
+/// Whether a many-to-one's key is a NULL an INSERT left unset, not set since (SQLAlchemy
+/// never put it in `__dict__`).
+fn key_never_set(obj: &Instance, rel: &Relationship) -> bool {
+    let st = obj.state();
+    rel.local.iter().any(|&c| {
+        st.values[c].is_null()
+            && st.nulls_never_set.contains(c)
+            && !st.committed.iter().any(|(a, _)| *a == c)
+    })
+}
+
 /// Sets a scalar relationship's value, as changed since the last flush.
 fn put_scalar(obj: &Rc<Instance>, r: usize, value: Option<Rc<Instance>>) {
     obj.with_rel(r, |s| {
@@ -1266,6 +1277,10 @@ impl Events {
                     if rev.direction == Direction::ManyToOne =>
                 {
                     match passive_many_to_one(obj, rev) {
+                        // a NULL key an INSERT left unset and nothing set since is not in
+                        // SQLAlchemy's `__dict__`: its loader answers NEVER_SET, the pop finds
+                        // no value (not the parent) and stores none (seed 9157)
+                        Some(None) if key_never_set(obj, rev) => false,
                         Some(old) if !old.as_ref().is_some_and(|o| Rc::ptr_eq(o, parent)) => {
                             obj.with_rel(rev.index, |s| {
                                 *s = RelState::Scalar(ScalarRef {

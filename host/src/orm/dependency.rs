@@ -728,10 +728,54 @@ fn load_for_deletes(session: &SessionCore, reads: &mut DeleteReads) -> Result<()
             }
         }
     }
+    // mapper by mapper, in the order their first object was deleted: SQLAlchemy's
+    // preprocessors run per mapper (all of a mapper's relationships before the next
+    // mapper's), so a load that fails (a row gone: ObjectDeletedError) leaves loaded what
+    // the mappers before it loaded (seed 9135)
+    let mut groups: Vec<Vec<Rc<Instance>>> = Vec::new();
+    for inst in &deleted {
+        match groups
+            .iter_mut()
+            .find(|g| Rc::ptr_eq(&g[0].mapper, &inst.mapper))
+        {
+            Some(g) => g.push(inst.clone()),
+            None => groups.push(vec![inst.clone()]),
+        }
+    }
+    let mut decided: Vec<*const Relationship> = Vec::new();
+    for group in &groups {
+        load_mapper_for_deletes(
+            session,
+            reads,
+            group,
+            &deleted,
+            &fresh,
+            &own,
+            &mut m2o_read,
+            &mut decided,
+        )?;
+    }
+    reads.seen.extend(fresh.iter().map(Rc::as_ptr));
+    Ok(())
+}
+
+/// `load_for_deletes` for the deleted objects of one mapper: their collections and other
+/// many-to-ones, then their self-referential many-to-ones.
+#[allow(clippy::too_many_arguments)]
+fn load_mapper_for_deletes(
+    session: &SessionCore,
+    reads: &mut DeleteReads,
+    group: &[Rc<Instance>],
+    deleted: &[Rc<Instance>],
+    fresh: &[Rc<Instance>],
+    own: &[(*const Relationship, bool)],
+    m2o_read: &mut Vec<*const Relationship>,
+    decided: &mut Vec<*const Relationship>,
+) -> Result<()> {
     // the self-referential many-to-ones wait until the collections are loaded: the members
     // of a deleted object's one-to-many are saved by the flush and decide whether it runs
     let mut self_ref: Vec<(Rc<Instance>, Rc<Relationship>)> = Vec::new();
-    for inst in &deleted {
+    for inst in group {
         let rels: Vec<Rc<Relationship>> = inst.mapper.relationships.borrow().clone();
         for rel in rels {
             if rel.viewonly || rel.passive_deletes || inst.rel_loaded(rel.index) {
@@ -762,7 +806,6 @@ fn load_for_deletes(session: &SessionCore, reads: &mut DeleteReads) -> Result<()
             }
         }
     }
-    let mut decided: Vec<*const Relationship> = Vec::new();
     for (inst, rel) in &self_ref {
         let r = Rc::as_ptr(rel);
         if !decided.contains(&r) {
@@ -772,9 +815,9 @@ fn load_for_deletes(session: &SessionCore, reads: &mut DeleteReads) -> Result<()
                 let early = own.iter().find(|(x, _)| std::ptr::eq(*x, r)).map(|x| x.1);
                 let own = match early {
                     Some(o) => o,
-                    None => self_ref_m2o_own(rel, &fresh)?,
+                    None => self_ref_m2o_own(rel, fresh)?,
                 };
-                let l = self_ref_m2o_processed(session, rel, &deleted, own)?;
+                let l = self_ref_m2o_processed(session, rel, deleted, own)?;
                 match before {
                     Some(i) => reads.self_ref[i].1 = l,
                     None => reads.self_ref.push((r, l)),
@@ -795,7 +838,6 @@ fn load_for_deletes(session: &SessionCore, reads: &mut DeleteReads) -> Result<()
             m2o_without_fetch(inst, rel)?;
         }
     }
-    reads.seen.extend(fresh.iter().map(Rc::as_ptr));
     Ok(())
 }
 

@@ -818,9 +818,10 @@ impl SessionCore {
             }
             Ok(())
         };
-        let result = self
-            .load_expired_before_update()
-            .and_then(|_| self.flush_by_bind(&conn_for, &register));
+        // (a deleted object's expired key is read where SQLAlchemy's flush reads it: by
+        // the preprocess loading its collections, mapper by mapper (`load_for_deletes`),
+        // else at its DELETE)
+        let result = self.flush_by_bind(&conn_for, &register);
         self.flushing.set(false);
         // recorded also when the flush failed: one that fails as it registers its objects
         // (reading a key a row deleted meanwhile took: `ObjectDeletedError`) has marked them
@@ -838,43 +839,6 @@ impl SessionCore {
             return Err(e);
         }
         super::cycles::maybe_collect();
-        Ok(())
-    }
-
-    /// As SQLAlchemy's flush, whose preprocess of a deleted object's relationships (before
-    /// its sort, before any statement) loads its collections, reading its key: a deleted
-    /// object whose primary key is expired is loaded first, and a row deleted meanwhile
-    /// raises `ObjectDeletedError`. The keys the flush copies are read (and an expired
-    /// source loaded) when each is copied, and an UPDATE loads its row's expired key when
-    /// its table's statements come (unitofwork), as SQLAlchemy's sync and save do.
-    ///
-    /// Not an object whose delete a saved owner of another mapper cancels (its collection
-    /// gained it): that owner's mapper registers first, so its preprocess cancels the delete
-    /// before the deleted object's own relationships would be read; the object is then saved,
-    /// its key read when its UPDATE comes (seed 4121).
-    fn load_expired_before_update(&self) -> Result<()> {
-        let todo: Vec<Rc<Instance>> = self
-            .deleted
-            .borrow()
-            .iter()
-            .filter(|inst| {
-                let st = inst.state();
-                st.status == Status::Persistent
-                    && inst.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
-            })
-            .filter(|inst| preprocess_reads_key(inst))
-            .filter(|inst| !super::dependency::gained_by_saved_owner(self, inst, true))
-            .cloned()
-            .collect();
-        for inst in todo {
-            let st = inst.state();
-            let again = st.status == Status::Persistent
-                && inst.mapper.pk.iter().any(|&k| !st.loaded.contains(k));
-            drop(st);
-            if again {
-                self.load_expired(&inst)?;
-            }
-        }
         Ok(())
     }
 
@@ -1471,25 +1435,4 @@ impl SessionCore {
     pub fn find(&self, key: &IdentityKey) -> Option<Rc<Instance>> {
         self.identity.borrow().get(key).cloned()
     }
-}
-
-/// Whether SQLAlchemy's preprocess of a deleted object loads something that reads its row:
-/// a collection not loaded (its presort loads it, by the object's key; not with
-/// `passive_deletes`), or a many-to-one not loaded whose foreign key is expired (its history
-/// reads the key, which loads every expired attribute). Otherwise the key is read only
-/// when the object's DELETE comes, after the flush's saves (seed 8601).
-fn preprocess_reads_key(inst: &Rc<Instance>) -> bool {
-    let rels = inst.mapper.relationships.borrow();
-    rels.iter().any(|rel| {
-        if rel.viewonly || inst.rel_loaded(rel.index) {
-            return false;
-        }
-        match rel.direction {
-            super::relationships::Direction::ManyToOne => {
-                let st = inst.state();
-                rel.local.iter().any(|&c| !st.loaded.contains(c))
-            }
-            _ => !rel.passive_deletes,
-        }
-    })
 }

@@ -321,7 +321,7 @@ fn delete_with_events(conn: &LazyConn, table: &Rc<Table>, rows: &[&Rc<Instance>]
             events::dispatch_mapper(MapperEvent::BeforeDelete, r, Some(conn), None)?;
         }
     }
-    // a key still expired (nothing of the flush read it: `preprocess_reads_key`) is read
+    // a key still expired (no collection the preprocess loaded read it) is read
     // now, as SQLAlchemy's delete reads each row's committed key: a row gone raises
     // ObjectDeletedError, and a row that took the key since is the one deleted (seed 8601)
     for r in rows {
