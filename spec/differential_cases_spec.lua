@@ -5438,14 +5438,20 @@ describe("seeds: an object a delete cascade took again, then gained by a saved o
   -- deleted flag set (`attach_deleted`); its append listener leaves an object its session
   -- already holds alone (no "has been deleted" refusal), and the owner's flush registers it
   -- with cancel_delete: saved, an UPDATE of a row that is gone
-  it("is linked, and its flush UPDATEs a row that is gone: StaleDataError (seed 7979)", function()
-    local env = setup({ expire_on_commit = false, autoflush = false })
-    local s = env.s
+  -- p holding c, and p2, committed through env.s
+  local function two_parents(env)
     local p, p2 = env.Parent{ name = "p" }, env.Parent{ name = "p2" }
     local c = env.Child{ label = "c" }
     p.children:append(c)
-    s:add_all({ p, p2 })
-    s:commit()
+    env.s:add_all({ p, p2 })
+    env.s:commit()
+    return p, p2, c
+  end
+
+  it("is linked, and its flush UPDATEs a row that is gone: StaleDataError (seed 7979)", function()
+    local env = setup({ expire_on_commit = false, autoflush = false })
+    local s = env.s
+    local p, p2, c = two_parents(env)
     s:delete(c)
     s:commit()
     s:expunge(p) -- detached, its collection still holding c
@@ -5464,11 +5470,7 @@ describe("seeds: an object a delete cascade took again, then gained by a saved o
   it("is still refused when its DELETE was flushed in this session", function()
     local env = setup({ autoflush = false })
     local s = env.s
-    local p, p2 = env.Parent{ name = "p" }, env.Parent{ name = "p2" }
-    local c = env.Child{ label = "c" }
-    p.children:append(c)
-    s:add_all({ p, p2 })
-    s:commit()
+    local _, p2, c = two_parents(env)
     s:delete(c)
     s:flush()
     assert.equal("deleted", state(c))
@@ -5480,14 +5482,20 @@ end)
 describe("seeds: a member a deleted owner's collection lost, whose has-parent flag an expiry dropped", function()
   -- SQLAlchemy's presort of the deleted owner registers it for deletion, and the presort of
   -- the saved owner that gained it, which runs next, cancels that: it is saved
+  -- p1 holding c, committed through env.s, its collection loaded again
+  local function owner_and_member(env)
+    local p1, c = env.Parent{ name = "p1" }, env.Child{ label = "c" }
+    p1.children:append(c)
+    env.s:add(p1)
+    env.s:commit()
+    assert.equal(1, #p1.children)
+    return p1, c
+  end
+
   it("is saved with the pending owner that gained it, not deleted (seed 7715)", function()
     local env = setup()
     local s = env.s
-    local p1, c = env.Parent{ name = "p1" }, env.Child{ label = "c" }
-    p1.children:append(c)
-    s:add(p1)
-    s:commit()
-    assert.equal(1, #p1.children)
+    local p1, c = owner_and_member(env)
     local pn = env.Parent{ name = "pn" }
     pn.children:append(c) -- the backref takes c out of p1's loaded collection
     assert.equal(0, #p1.children)
@@ -5503,11 +5511,7 @@ describe("seeds: a member a deleted owner's collection lost, whose has-parent fl
   it("has its row's UPDATE after the owner's INSERT and the key copies: a row gone fails there (seed 7715)", function()
     local env = setup()
     local s = env.s
-    local p1, c = env.Parent{ name = "p1" }, env.Child{ label = "c" }
-    p1.children:append(c)
-    s:add(p1)
-    s:commit()
-    local _ = #p1.children
+    local p1, c = owner_and_member(env)
     local pn, other = env.Parent{ name = "pn" }, env.Child{ label = "new" }
     pn.children:append(c)
     pn.children:append(other)
