@@ -5661,3 +5661,45 @@ describe("seeds: a flush whose preprocess of deleted objects fails to load a row
     s:rollback()
   end)
 end)
+
+describe("seeds: an object a rollback made transient, its generated key cleared, added again", function()
+  -- SQLAlchemy keeps the key (the contract clears it): the load of an attribute the object
+  -- had expired goes by that key, autoflushing first, which inserts the object.
+  -- `obj` flushed, `attr` expired, the transaction rolled back; `link(obj)` adds it again
+  -- through a cascade
+  local function added_again(env, obj, attr, link)
+    local s = env.s
+    s:add(obj)
+    s:flush()
+    s:expire(obj, { attr })
+    s:rollback()
+    assert.equal("transient", state(obj))
+    s:add(link(obj))
+    assert.equal("pending", state(obj))
+  end
+
+  it("autoflushes when an expired attribute is read: the INSERT's failure is raised (seed 9984)", function()
+    local env = setup({ expire_on_commit = false })
+    local p = env.Parent{ name = "p" }
+    added_again(env, p, "name", function(x)
+      local c = env.Child{ label = "c" }
+      c.parent = x
+      return c
+    end)
+    assert_raises("IntegrityError", function() return p.name end) -- name NOT NULL
+  end)
+
+  it("is loaded by its new key once the autoflush inserted it (seed 9984)", function()
+    local env = setup({ expire_on_commit = false })
+    local n = env.Node{ name = "n" }
+    local m
+    added_again(env, n, "name", function(x)
+      m = env.Node{ name = "m" }
+      m.parent = x
+      return m
+    end)
+    assert.is_nil(n.name) -- left out of the INSERT: NULL
+    assert.equal("persistent", state(n))
+    assert.equal(n.id, m.parent_id)
+  end)
+end)

@@ -841,6 +841,20 @@ impl SessionCore {
                 && !cleared_key
                 && inst.mapper.pk.iter().any(|&k| !st.loaded.contains(k))
             {
+                // a generated key a rollback cleared (the contract), not expired: SQLAlchemy
+                // still holds it, so its load of the expired attributes goes by that key and
+                // autoflushes first, which inserts the object; loaded then by its new key
+                // (seed 9984: the INSERT fails, `IntegrityError`)
+                let cleared = st.key_cleared() && !st.key_expired();
+                drop(st);
+                if cleared {
+                    if let Some(s) = inst.session() {
+                        s.autoflush()?;
+                    }
+                    if inst.status() == Status::Persistent {
+                        return Self::ensure_loaded(inst, attr);
+                    }
+                }
                 return Err(invalid!(
                     "Instance {} cannot be refreshed - it's not persistent and does not contain a full primary key (attribute '{}')",
                     inst.describe(),
