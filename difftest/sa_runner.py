@@ -271,6 +271,17 @@ class Runner:
                 return True
         return False
 
+    def transient_held(self):
+        """known.py ORACLE_WARNINGS "transient in identity map": an object that reports
+        transient (no key) that a session's identity map still holds: a flush that failed
+        as it registered the objects it inserted (a parent's key load finding its row gone,
+        seed 9833) leaves them there after the rollback made them transient, and the
+        rollback's expiry of the identity map then expires them whole."""
+        held = set()
+        for sess in self.s.values():
+            held.update(id(st) for st in sess.identity_map.all_states() if st.key is None)
+        return any(id(inspect(o)) in held for o in self.h.values())
+
     def duplicate_member(self):
         """known.py COLLECTION_HOLDS_ONCE: a loaded collection that holds one object twice
         (a backref appended it again where the old reference was unknown)."""
@@ -556,6 +567,8 @@ def run_case(case, directory, emit):
                       if any(w in m for m in messages)]
         if stop or r.half_attached() or IDENTITY_REPLACED[0]:
             obs["oracle_stop"] = "identity replaced"
+        elif r.transient_held():
+            obs["oracle_stop"] = "transient in identity map"
         elif deliberate:
             obs["oracle_stop"] = deliberate[0]
         elif r.duplicate_member() or DUPLICATE_LOADED[0]:
