@@ -370,8 +370,8 @@ fn passive_many_to_one(obj: &Rc<Instance>, rel: &Relationship) -> Option<Option<
 }
 
 /// Whether a many-to-one's key is a NULL an INSERT left unset, not set since (SQLAlchemy
-/// never put it in `__dict__`).
-fn key_never_set(obj: &Instance, rel: &Relationship) -> bool {
+/// never put it in `__dict__`: its history and its loader read nothing).
+pub(crate) fn key_never_set(obj: &Instance, rel: &Relationship) -> bool {
     let st = obj.state();
     rel.local.iter().any(|&c| {
         st.values[c].is_null()

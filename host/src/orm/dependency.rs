@@ -934,15 +934,8 @@ fn store_reference(inst: &Rc<Instance>, rel: &Relationship, found: Option<Rc<Ins
 /// its history reads nothing).
 fn committed_key(inst: &Rc<Instance>, rel: &Relationship) -> Result<(Vec<Value>, bool)> {
     let values = committed_values(inst, &rel.local)?;
-    let never_set = {
-        let st = inst.state();
-        rel.local.iter().zip(&values).any(|(&c, v)| {
-            v.is_null()
-                && st.nulls_never_set.contains(c)
-                && !st.committed.iter().any(|(a, _)| *a == c)
-        })
-    };
-    Ok((values, never_set))
+    // (a column not changed since: its committed value is the one it holds)
+    Ok((values, super::collections::key_never_set(inst, rel)))
 }
 
 /// What a deleted object's many-to-one references without loading another object
