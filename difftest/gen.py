@@ -19,6 +19,7 @@ Features (names usable with --exclude): every op kind, plus
   "node"           the self-referential Node model
   "tags"           the many-to-many Child.tags
   "delete_cascade" session.delete of a Parent (delete cascade to its children)
+  "core"           Core statements on the plain tables through the session (no autoflush)
 """
 import random
 
@@ -212,6 +213,26 @@ class Gen:
         return {"op": "bulk_delete", "s": self.cur, "cls": "Parent",
                 "where": ["score_gt", r.randrange(3, 10)], "sync": sync}
 
+    def core(self):
+        """A Core statement on a plain Table run by the current session: SQLAlchemy does
+        not autoflush before it, nor synchronize the session's objects."""
+        r = self.r
+        kind = weighted(r, [("count", 3), ("sum", 1), ("update", 2), ("delete", 1.5),
+                            ("insert", 1.5)])
+        op = {"op": "core", "s": self.cur, "stmt": kind}
+        if kind == "count":
+            op["table"] = r.choice(["parents", "children"])
+            if r.random() < 0.4:
+                op["label"] = r.choice(LABELS)
+        elif kind == "update":
+            op["arg"] = r.randrange(-2, 8)
+            op["val"] = r.choice([None, r.randrange(0, 9)])
+        elif kind == "delete":
+            op["label"] = r.choice(LABELS)
+        elif kind == "insert":
+            op["labels"] = [self.value("Child", "label") for _ in range(r.randrange(1, 3))]
+        return op
+
     def step(self):
         r = self.r
         out = []
@@ -223,7 +244,8 @@ class Gen:
         choices = [("mutating", 30), ("read", 8), ("expire", 3), ("refresh", 1.5),
                    ("expire_all", 0.7), ("flush", 4), ("commit", 5), ("rollback", 2),
                    ("close", 1), ("nested", 2.5), ("get", 3), ("query", 6), ("bulk", 2.5),
-                   ("peek", 2), ("conn_count", 1), ("linger", 0.7), ("switch", 0.8)]
+                   ("peek", 2), ("conn_count", 1), ("linger", 0.7), ("switch", 0.8),
+                   ("core", 1.5)]
         feat = {"peek": "multi_session", "conn_count": "multi_session", "linger": "linger",
                 "switch": "switch", "bulk": "bulk", "mutating": "mutating"}
         choices = [(k, w) for k, w in choices if self.ok(k) and self.ok(feat.get(k, k))]
@@ -275,6 +297,8 @@ class Gen:
         if kind == "bulk":
             op = self.bulk()
             return [op] if op else []
+        if kind == "core":
+            return [self.core()]
         if kind == "peek":
             op = self.new_session()
             q = self.query(op["s"])

@@ -417,6 +417,8 @@ function Runner:run_op(op)
     local stmt = orm.delete(M[op.cls]):where(self:where(op.where))
     local r = s:execute(stmt, nil, { synchronize_session = op.sync })
     return r.rowcount
+  elseif k == "core" then
+    return self:core(self:sess(op.s), op)
   elseif k == "conn_count" then
     local c = self.engine:connect()
     local ok, n = pcall(function()
@@ -429,6 +431,33 @@ function Runner:run_op(op)
     error("unknown op " .. tostring(k))
   end
   return nil
+end
+
+-- A Core statement on the plain tables (no ORM attribute in it).
+function Runner:core(s, op)
+  local parents, children = M.Parent.__table__, M.Child.__table__
+  local kind = op.stmt
+  if kind == "count" then
+    local t = op.table == "parents" and parents or children
+    local stmt = orm.select(orm.func.count()):select_from(t)
+    if op.label ~= nil then stmt = stmt:where(children.c.label:eq(op.label)) end
+    return s:execute(stmt):scalar()
+  elseif kind == "sum" then
+    return s:execute(orm.select(orm.func.sum(parents.c.score))):scalar()
+  elseif kind == "update" then
+    local v = op.val
+    if v == nil or v == NULL then v = orm.null() end
+    return s:execute(orm.update(parents):where(parents.c.score:gt(op.arg)):values{ score = v }).rowcount
+  elseif kind == "delete" then
+    return s:execute(orm.delete(children):where(children.c.label:eq(op.label))).rowcount
+  elseif kind == "insert" then
+    local rows = {}
+    for i, x in ipairs(op.labels) do
+      rows[i] = { label = (x == NULL) and orm.null() or x }
+    end
+    return s:execute(orm.insert(children), rows).rowcount
+  end
+  error("unknown core statement " .. tostring(kind))
 end
 
 function Runner:finish()

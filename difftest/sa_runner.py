@@ -15,7 +15,7 @@ import warnings
 import known
 
 from sqlalchemy import (Column, ForeignKey, Integer, String, Table, create_engine, delete,
-                        event, func, inspect, select, update)
+                        event, func, insert, inspect, select, update)
 from sqlalchemy.orm import Session, declarative_base, relationship
 from sqlalchemy.orm import attributes, unitofwork
 from sqlalchemy.orm.attributes import flag_modified
@@ -469,10 +469,33 @@ class Runner:
             stmt = delete(CLASSES[op["cls"]]).where(self.where(op["where"]))
             r = s.execute(stmt, execution_options={"synchronize_session": op["sync"]})
             return r.rowcount
+        if k == "core":
+            return self.core(self.sess(op["s"]), op)
         if k == "conn_count":
             with self.engine.connect() as c:
                 return c.exec_driver_sql("SELECT count(*) FROM " + op["table"]).scalar()
         raise ValueError("unknown op " + k)
+
+    def core(self, s, op):
+        """A Core statement on the plain tables (no ORM attribute in it)."""
+        parents, children = Parent.__table__, Child.__table__
+        kind = op["stmt"]
+        if kind == "count":
+            t = parents if op["table"] == "parents" else children
+            stmt = select(func.count()).select_from(t)
+            if "label" in op:
+                stmt = stmt.where(children.c.label == op["label"])
+            return s.execute(stmt).scalar()
+        if kind == "sum":
+            return s.execute(select(func.sum(parents.c.score))).scalar()
+        if kind == "update":
+            stmt = update(parents).where(parents.c.score > op["arg"]).values(score=op["val"])
+            return s.execute(stmt).rowcount
+        if kind == "delete":
+            return s.execute(delete(children).where(children.c.label == op["label"])).rowcount
+        if kind == "insert":
+            return s.execute(insert(children), [{"label": x} for x in op["labels"]]).rowcount
+        raise ValueError(kind)
 
     def where(self, w):
         if w[0] == "score_gt":

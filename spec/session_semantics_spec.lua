@@ -365,6 +365,107 @@ describe("loading an expired attribute", function()
   end)
 end)
 
+describe("the autoflush before a statement session:execute runs", function()
+  -- SQLAlchemy flushes before ORM-enabled statements only: a mapped class, an alias of one
+  -- or one of its attributes anywhere in the statement. A Core statement of plain Tables
+  -- (Model.__table__, orm.Table) runs with the session's changes still pending. Each case
+  -- is SQLAlchemy 2.0.58's answer.
+  local function flushes(make, params)
+    local env = setup()
+    local s = env.s
+    s:add(env.Parent{ name = "pending" })
+    s:execute(make(env, env.Parent.__table__, env.Child.__table__), params)
+    local flushed = #s.new == 0
+    s:rollback()
+    return flushed
+  end
+  local f = orm.func
+
+  it("does not autoflush a SELECT of plain Tables' columns", function()
+    assert.is_false(flushes(function(_, t) return orm.select(t.c.id) end))
+    assert.is_false(flushes(function(_, t) return orm.select(t) end))
+    assert.is_false(flushes(function(_, t) return orm.select(t.c.id):where(t.c.name:eq("x")) end))
+    assert.is_false(flushes(function(_, t) return orm.select(f.count()):select_from(t) end))
+    assert.is_false(flushes(function(_, t) return orm.select(f.count(t.c.id)):limit(1) end))
+    assert.is_false(flushes(function(_, t, c) return orm.select(t.c.id):join(c) end))
+    assert.is_false(flushes(function(_, t) return orm.select(t.c.id):where(t.c.id:in_(orm.select(t.c.id))) end))
+    assert.is_false(flushes(function(_, t) return orm.select(orm.select(t.c.id):subquery().c.id) end))
+    assert.is_false(flushes(function(_, t) return orm.select(orm.select(t.c.id):cte().c.id) end))
+    assert.is_false(flushes(function(_, t) return orm.select(t.c.id):union(orm.select(t.c.id)) end))
+    assert.is_false(flushes(function() return orm.select(orm.literal(1)) end))
+  end)
+
+  it("autoflushes a SELECT naming a mapped class or attribute anywhere", function()
+    assert.is_true(flushes(function(env) return orm.select(env.Parent) end))
+    assert.is_true(flushes(function(env) return orm.select(env.Parent.id) end))
+    assert.is_true(flushes(function(env, t) return orm.select(t.c.id):where(env.Parent.name:eq("x")) end))
+    assert.is_true(flushes(function(env) return orm.select(f.count()):select_from(env.Parent) end))
+    assert.is_true(flushes(function(env, _, c) return orm.select(c.c.id):join(env.Parent) end))
+    assert.is_true(flushes(function(env, t) return orm.select(t.c.id):order_by(env.Parent.name) end))
+    assert.is_true(flushes(function(env, t) return orm.select(f.count()):select_from(t):group_by(env.Parent.name) end))
+    assert.is_true(flushes(function(env, t)
+      return orm.select(t.c.id):where(t.c.id:in_(orm.select(env.Parent.id)))
+    end))
+    assert.is_true(flushes(function(env)
+      return orm.select(f.count()):select_from(orm.select(env.Parent.id):subquery())
+    end))
+    assert.is_true(flushes(function(env) return orm.select(orm.aliased(env.Parent).id) end))
+    assert.is_true(flushes(function(env, t) return orm.select(t.c.id):union(orm.select(env.Parent.id)) end))
+  end)
+
+  it("autoflushes an INSERT, UPDATE or DELETE of a mapped class, not of a plain Table", function()
+    assert.is_false(flushes(function(_, t) return orm.insert(t) end, { { name = "a" } }))
+    assert.is_false(flushes(function(_, t) return orm.insert(t):values{ name = "a" } end))
+    if SPEC_DIALECT ~= "mysql" and SPEC_DIALECT ~= "mariadb" then -- (no RETURNING there)
+      assert.is_false(flushes(function(env, t)
+        return orm.insert(t):values{ name = "a" }:returning(env.Parent.id)
+      end))
+    end
+    assert.is_true(flushes(function(env) return orm.insert(env.Parent) end, { { name = "a" } }))
+    assert.is_false(flushes(function(_, t) return orm.update(t):values{ name = "z" } end))
+    assert.is_false(flushes(function(_, t) return orm.delete(t):where(t.c.id:eq(1)) end))
+    assert.is_true(flushes(function(env) return orm.update(env.Parent):values{ name = "z" } end))
+    assert.is_true(flushes(function(env) return orm.delete(env.Parent) end))
+    -- a mapped attribute in the WHERE clause makes it an ORM statement
+    assert.is_true(flushes(function(env, t) return orm.update(t):where(env.Parent.id:eq(1)):values{ name = "z" } end))
+    assert.is_true(flushes(function(env, t) return orm.delete(t):where(env.Parent.id:eq(1)) end))
+  end)
+
+  it("leaves the pending object out of what a Core SELECT reads, and in what an ORM one does", function()
+    local env = setup()
+    local s, t = env.s, env.Parent.__table__
+    s:add(env.Parent{ name = "pending" })
+    assert.equal(0, s:scalar(orm.select(f.count()):select_from(t)))
+    assert.equal(1, #s.new)
+    assert.equal(1, s:scalar(orm.select(f.count(env.Parent.id))))
+    assert.equal(0, #s.new)
+  end)
+
+  it("autoflushes a SELECT of a column_property written with a plain Table's columns", function()
+    local engine = orm.create_engine("sqlite://")
+    local Base = orm.declarative_base()
+    local items = orm.Table("ss_cp_items", Base.metadata,
+      orm.Column("id", orm.Integer, { primary_key = true }),
+      orm.Column("owner_id", orm.Integer, orm.ForeignKey("ss_cp_owners.id")))
+    local id = orm.Column(orm.Integer, { primary_key = true })
+    local Owner = Base:model("Owner", {
+      __tablename__ = "ss_cp_owners",
+      id = id,
+      name = orm.Column(orm.String(20)),
+      n_items = orm.column_property(orm.select(f.count(items.c.id)):where(items.c.owner_id:eq(id))
+        :correlate_except(items):scalar_subquery()),
+    })
+    Base.metadata:create_all(engine)
+    local s = orm.Session(engine)
+    s:add(Owner{ name = "pending" })
+    s:execute(orm.select(Owner.__table__.c.id):where(Owner.n_items:eq(0)))
+    assert.equal(0, #s.new)
+    s:add(Owner{ name = "pending2" })
+    assert.same({ 0 }, s:scalars(orm.select(Owner.n_items):where(Owner.name:eq("pending2"))):all())
+    assert.equal(0, #s.new)
+  end)
+end)
+
 describe("a rollback undoing a deletion whose key a new object took", function()
   -- five committed parents; the last one (id 5) loaded, deleted and flushed, then a new
   -- parent flushed with the same key (SQLite reuses the highest id; servers are told it)

@@ -382,8 +382,17 @@ pub fn resolve_props(
     let mut out = Vec::with_capacity(props.len());
     for (key, e) in props {
         let missing = Cell::new(false);
+        // a plain Table's columns in it become the class's: selecting or filtering by the
+        // property is an ORM statement, as SQLAlchemy annotates it with its class
         let bound = e.adapt_deep(&|c| {
-            let order = pending_order(c.table.id)?;
+            let Some(order) = pending_order(c.table.id) else {
+                return c.core.then(|| {
+                    Expr::Column(crate::sql::ColumnRef {
+                        core: false,
+                        ..c.clone()
+                    })
+                });
+            };
             match by_order.get(&order) {
                 Some(&i) => Some(Expr::column(table, i)),
                 None => {

@@ -133,7 +133,7 @@ pub fn table_mapper(lua: &Lua, table: &Rc<crate::schema::Table>) -> LuaResult<Rc
     if let Some(m) = cache.0.borrow().get(&table.id) {
         return Ok(m.clone());
     }
-    let m = Rc::new(Mapper::new(&table.name, table.clone()).lua()?);
+    let m = Rc::new(Mapper::for_table(table.clone()).lua()?);
     cache.0.borrow_mut().insert(table.id, m.clone());
     Ok(m)
 }

@@ -452,7 +452,7 @@ pub fn table_arg(v: &LuaValue, owner: &str) -> LuaResult<Option<TableArg>> {
 pub struct LuaTableObj(pub Rc<Table>);
 
 fn column_expr(lua: &Lua, t: &Rc<Table>, i: usize) -> LuaResult<AnyUserData> {
-    lua.create_userdata(LuaExpr::new(Expr::column(t, i)))
+    lua.create_userdata(LuaExpr::new(Expr::core_column(t, i)))
 }
 
 impl UserData for LuaTableObj {

@@ -192,6 +192,10 @@ fn bulk_insert(
             (None, None) => unreachable!("n == 0 returned above"),
         }
     };
+    // an INSERT of a mapped class autoflushes first; a plain Table's is a Core statement
+    if !mapper.table_only {
+        core.autoflush().lua()?;
+    }
     // Runs of rows naming the same columns share a statement and go to the database in
     // chunks, so a large list is never converted all at once; rows keep their order.
     const CHUNK: usize = 1000;
@@ -313,7 +317,6 @@ fn insert_run(
     };
     stmt.returning = r.select.columns.clone();
     let c = core.compile(&Statement::Insert(stmt)).lua()?;
-    core.autoflush().lua()?;
     let conn = core.connection().lua()?;
     for row in &rows {
         let got = core.run_select(&conn, &c.sql, row, &r.columns).lua()?;

@@ -39,7 +39,7 @@ pub(crate) fn select_item(v: &LuaValue) -> LuaResult<Vec<SelectItem>> {
         }
         if let Ok(t) = ud.borrow::<LuaTableObj>() {
             return Ok((0..t.0.columns.len())
-                .map(|i| SelectItem::Expr(Expr::column(&t.0, i)))
+                .map(|i| SelectItem::Expr(Expr::core_column(&t.0, i)))
                 .collect());
         }
         if let Ok(w) = ud.borrow::<super::inheritance::LuaWithPolymorphic>() {
@@ -275,6 +275,13 @@ fn join_criterion(target: &LuaValue) -> LuaResult<Option<Expr>> {
         }
     }
     Ok(None)
+}
+
+/// Whether a FROM item or join target names a mapped class (the class, an alias of it or
+/// one of its relationships), which makes the statement ORM-enabled.
+fn names_entity(v: &LuaValue) -> bool {
+    matches!(v, LuaValue::UserData(ud)
+        if ud.is::<LuaModel>() || ud.is::<LuaAliased>() || ud.is::<super::relationship::LuaRelAttr>())
 }
 
 fn from_target(v: &LuaValue) -> LuaResult<FromItem> {
@@ -520,6 +527,7 @@ macro_rules! generative_methods {
             with_member(this, "select_from", |q| {
                 for a in args.iter() {
                     q.select.from.push(from_target(a)?);
+                    q.select.names_entity |= names_entity(a);
                     // `select(func.count()):select_from(User)` is about User (binds)
                     if q.subject.is_none() {
                         if let LuaValue::UserData(ud) = a {
@@ -564,6 +572,7 @@ macro_rules! generative_methods {
                             _ => None,
                         },
                     };
+                    let entity = names_entity(&target) || on.as_ref().is_some_and(names_entity);
                     let joins = if let Some(attr) = along(&target) {
                         attr.joins(outer)
                     } else if let Some(attr) = on.as_ref().and_then(along) {
@@ -594,6 +603,7 @@ macro_rules! generative_methods {
                     };
                     with_member(this, name, |q| {
                         q.select.joins.extend(joins);
+                        q.select.names_entity |= entity;
                         if let Some(m) = &union_of {
                             q.read_through_union(m);
                         }

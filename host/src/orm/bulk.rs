@@ -41,6 +41,16 @@ pub enum Synchronize {
 }
 
 impl SessionCore {
+    /// The autoflush before an UPDATE or DELETE: an ORM-enabled one (of a mapped class, or
+    /// of a plain Table with a mapped attribute in its WHERE) flushes, a Core one does not,
+    /// as SQLAlchemy's session.
+    pub(crate) fn autoflush_before_dml(&self, mapper: &Mapper, criteria: &[Expr]) -> Result<()> {
+        if !mapper.table_only || criteria.iter().any(Expr::is_orm_enabled) {
+            self.autoflush()?;
+        }
+        Ok(())
+    }
+
     /// `UPDATE table SET values WHERE where_ [RETURNING ...]`; returns the number of rows
     /// matched and the returned rows. Objects of returned entities are refreshed with the
     /// row's new values.
@@ -57,7 +67,7 @@ impl SessionCore {
         let criteria = where_;
         let mut where_ = criteria.clone();
         where_.extend(mapper.criterion(&|i| Expr::column(&mapper.table, i)));
-        self.autoflush()?;
+        self.autoflush_before_dml(mapper, &criteria)?;
         let _route = self.route_to(Some(mapper));
         let attrs: Vec<usize> = values.iter().map(|(i, _)| *i).collect();
         // the keys a fetch selects before the statement; an evaluation reads the objects
@@ -158,7 +168,7 @@ impl SessionCore {
         let criteria = where_;
         let mut where_ = criteria.clone();
         where_.extend(mapper.criterion(&|i| Expr::column(&mapper.table, i)));
-        self.autoflush()?;
+        self.autoflush_before_dml(mapper, &criteria)?;
         let _route = self.route_to(Some(mapper));
         // a fetch selects the keys before the statement, an evaluation reads the objects
         // after it

@@ -50,7 +50,7 @@ impl SessionCore {
         rows: &[BulkRow],
         how: &UpdateByPk,
     ) -> Result<usize> {
-        self.autoflush()?;
+        self.autoflush_before_dml(mapper, &[])?;
         let _route = self.route_to(Some(mapper));
         let conn = self.connection()?;
         let matched = update_rows(&conn, mapper, rows, how)?;

@@ -266,9 +266,12 @@ impl SessionCore {
         Ok(Some(inst))
     }
 
-    /// Runs an ORM SELECT (after autoflush) and buffers its rows.
+    /// Runs a SELECT and buffers its rows; an ORM-enabled one autoflushes first, a Core
+    /// one (of plain Tables' columns only) does not, as SQLAlchemy's session.
     pub fn execute_select(&self, q: &OrmSelect) -> Result<Rows> {
-        self.autoflush()?;
+        if q.is_orm_enabled() {
+            self.autoflush()?;
+        }
         // with binds, a query runs on its first entity's engine
         let _route = self.route_to(q.first_entity().or(q.subject.as_ref()).map(|m| &**m));
         let conn = self.connection()?;
@@ -678,7 +681,6 @@ impl SessionCore {
     /// A bulk INSERT of `rows` (the values of `ins`'s slots), batched as the dialect
     /// allows; returns the rows inserted.
     pub fn insert_sql_rows(&self, ins: &crate::sql::Insert, rows: &[Vec<Value>]) -> Result<usize> {
-        self.autoflush()?;
         let conn = self.connection()?;
         let c = crate::sql::compile(
             &crate::sql::Statement::Insert(ins.clone()),

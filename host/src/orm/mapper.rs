@@ -76,6 +76,10 @@ pub struct Mapper {
     /// The delete-orphan relationships of other classes whose target it is (SQLAlchemy's
     /// `_delete_orphans`): an object of it is an orphan when it has no parent in one.
     pub delete_orphans: RefCell<Vec<Weak<Relationship>>>,
+    /// The class-less stand-in through which Core DML reaches a plain Table
+    /// (`orm.insert(table)`, `orm.update(table)`, `orm.delete(table)`): its statements are
+    /// Core ones, which a session runs without autoflush (`Mapper::for_table`).
+    pub table_only: bool,
 }
 
 /// A mapper's place in an inheritance hierarchy (single-table, joined-table or concrete).
@@ -140,6 +144,15 @@ impl Mapper {
         Mapper::build(class_name, table, true)
     }
 
+    /// The class-less stand-in of a plain Table for Core DML (`table_only`).
+    pub fn for_table(table: Rc<Table>) -> Result<Mapper> {
+        let name = table.name.clone();
+        Ok(Mapper {
+            table_only: true,
+            ..Mapper::build(&name, table, true)?
+        })
+    }
+
     /// A mapper whose table may have no primary key: an `orm.AbstractConcreteBase`'s
     /// stand-in table, only ever read through its subclasses' union (whose objects have
     /// their own classes' keys).
@@ -195,6 +208,7 @@ impl Mapper {
             ident_id: 0,
             inherit: None,
             delete_orphans: RefCell::new(Vec::new()),
+            table_only: false,
         })
         .map(|mut m: Mapper| {
             m.ident_id = m.id;

@@ -81,6 +81,16 @@ fn extend_poly(
 }
 
 impl OrmSelect {
+    /// Whether a session autoflushes before it: an entity is selected, or a mapped class
+    /// or attribute appears anywhere (`Select::is_orm_enabled`). A SELECT of plain Tables'
+    /// columns only is a Core statement.
+    pub fn is_orm_enabled(&self) -> bool {
+        self.columns
+            .iter()
+            .any(|c| matches!(c, ResultColumn::Entity { .. }))
+            || self.select.is_orm_enabled()
+    }
+
     pub fn new(items: Vec<SelectItem>) -> OrmSelect {
         let mut select = Select::default();
         let mut columns = Vec::new();

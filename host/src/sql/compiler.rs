@@ -2153,4 +2153,60 @@ mod tests {
         ];
         assert_eq!(my.bind(&rows, &|_| None).unwrap(), rows.to_vec());
     }
+
+    #[test]
+    fn a_select_of_plain_table_columns_is_a_core_statement() {
+        let (d, e) = (depts(), emps(false));
+        let core = |t: &Rc<Table>, i| Expr::core_column(t, i);
+        let mut sel = Select::new(vec![core(&d, 1)]);
+        sel.where_
+            .push(eq(core(&d, 0), Expr::bind(Value::Integer(1))));
+        assert!(!sel.is_orm_enabled());
+        // a Core join's inferred ON clause stays Core
+        let on = sel
+            .infer_join_onclause(&FromItem::Table(e.clone()))
+            .unwrap();
+        sel.joins.push(Join {
+            target: FromItem::Table(e.clone()),
+            on,
+            outer: false,
+        });
+        assert!(!sel.is_orm_enabled());
+        // a Core subquery read by a Core SELECT
+        let sub =
+            crate::sql::Derived::subquery(Select::new(vec![core(&e, 0)]), "s", false).unwrap();
+        let mut outer = Select::new(vec![sub.column(0)]);
+        assert!(!outer.is_orm_enabled());
+        // COUNT(*) with a plain table in FROM
+        let mut count = Select::new(vec![Expr::Star]);
+        count.from.push(FromItem::Table(d.clone()));
+        assert!(!count.is_orm_enabled());
+        // named as a mapped class's FROM item
+        count.names_entity = true;
+        assert!(count.is_orm_enabled());
+        // a mapped attribute in an IN subquery, in ORDER BY, in a compound member
+        outer.where_.push(Expr::InSelect {
+            expr: Box::new(core(&d, 0)),
+            select: Box::new(Select::new(vec![Expr::column(&e, 2)])),
+            negate: false,
+        });
+        assert!(outer.is_orm_enabled());
+        let mut ordered = Select::new(vec![core(&d, 1)]);
+        ordered.order_by.push(Expr::column(&d, 1));
+        assert!(ordered.is_orm_enabled());
+        let mut union = Select::new(vec![core(&d, 0)]);
+        union.compound.push((
+            crate::sql::SetOp::Union,
+            Select::new(vec![Expr::column(&d, 0)]),
+        ));
+        assert!(union.is_orm_enabled());
+        // an ORM subquery makes the SELECT reading it ORM-enabled
+        let orm_sub =
+            crate::sql::Derived::subquery(Select::new(vec![Expr::column(&e, 0)]), "o", false)
+                .unwrap();
+        assert!(Select::new(vec![orm_sub.column(0)]).is_orm_enabled());
+        let mut from_sub = Select::new(vec![Expr::Star]);
+        from_sub.from.push(FromItem::Derived(orm_sub));
+        assert!(from_sub.is_orm_enabled());
+    }
 }

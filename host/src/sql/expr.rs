@@ -14,6 +14,11 @@ pub struct ColumnRef {
     pub index: usize,
     /// The alias, subquery or CTE this column belongs to (`table` is then its stand-in).
     pub from: Option<Rc<Derived>>,
+    /// Reached through a plain Table (`Table.c.name`, a Core join's inferred ON) rather
+    /// than a mapped class's attribute: SQLAlchemy's plain Core column, which does not
+    /// make a statement ORM-enabled (`Select::is_orm_enabled`). Every other column counts
+    /// as an ORM one.
+    pub core: bool,
 }
 
 impl ColumnRef {
@@ -22,8 +27,20 @@ impl ColumnRef {
             table: table.clone(),
             index,
             from: None,
+            core: false,
         }
     }
+
+    /// Whether this column makes a statement that holds it ORM-enabled: a mapped class's
+    /// attribute does, a plain Table's column does not, a subquery's or CTE's column does
+    /// when its SELECT is ORM-enabled.
+    pub fn is_orm_enabled(&self) -> bool {
+        match &self.from {
+            Some(d) if !matches!(d.kind, super::DerivedKind::Alias(_)) => d.is_orm_enabled(),
+            _ => !self.core,
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.table.columns[self.index].name
     }
@@ -213,6 +230,54 @@ pub enum Expr {
 impl Expr {
     pub fn column(table: &Rc<Table>, index: usize) -> Expr {
         Expr::Column(ColumnRef::new(table, index))
+    }
+
+    /// A plain Table's column (`Table.c.name`): see `ColumnRef::core`.
+    pub fn core_column(table: &Rc<Table>, index: usize) -> Expr {
+        Expr::Column(ColumnRef {
+            core: true,
+            ..ColumnRef::new(table, index)
+        })
+    }
+
+    /// Whether the expression names a mapped class's attribute anywhere, nested SELECTs
+    /// included: SQLAlchemy's ORM-enabled statements (autoflushed by a session) are those
+    /// that do.
+    pub fn is_orm_enabled(&self) -> bool {
+        let mut selects = Vec::new();
+        self.collect_selects(&mut selects);
+        self.any_column(&|c| c.is_orm_enabled()) || selects.iter().any(|s| s.is_orm_enabled())
+    }
+
+    /// Whether `f` holds for a column of the expression (nested SELECTs not searched).
+    pub fn any_column(&self, f: &dyn Fn(&ColumnRef) -> bool) -> bool {
+        let any = |items: &[Expr]| items.iter().any(|e| e.any_column(f));
+        match self {
+            Expr::Column(c) => f(c),
+            Expr::Binary(l, _, r) => l.any_column(f) || r.any_column(f),
+            Expr::Unary(_, e)
+            | Expr::Label(_, e)
+            | Expr::Cast(e, _)
+            | Expr::Grouping(e)
+            | Expr::Annotated(e, _) => e.any_column(f),
+            Expr::List(_, items) | Expr::Func { args: items, .. } | Expr::Tuple(items) => {
+                any(items)
+            }
+            Expr::FuncClause(c) => c.children().iter().any(|e| e.any_column(f)),
+            Expr::Json(j) => j.target.any_column(f),
+            Expr::In { expr, items, .. } => expr.any_column(f) || any(items),
+            Expr::InSelect { expr, .. } => expr.any_column(f),
+            Expr::Between {
+                expr, low, high, ..
+            } => expr.any_column(f) || low.any_column(f) || high.any_column(f),
+            Expr::Case { whens, else_ } => {
+                whens
+                    .iter()
+                    .any(|(c, v)| c.any_column(f) || v.any_column(f))
+                    || else_.as_ref().is_some_and(|e| e.any_column(f))
+            }
+            _ => false,
+        }
     }
 
     pub fn bind(v: Value) -> Expr {

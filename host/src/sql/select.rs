@@ -206,7 +206,22 @@ impl Derived {
             table: self.table.clone(),
             index: i,
             from: Some(self.clone()),
+            core: false,
         })
+    }
+
+    /// Whether reading this item makes a statement ORM-enabled: a subquery or CTE does
+    /// when its SELECT is. An alias's columns say it themselves (an alias of a mapped
+    /// class is named by the statement, `Select::names_entity`).
+    pub fn is_orm_enabled(&self) -> bool {
+        match &self.kind {
+            DerivedKind::Alias(_) => false,
+            DerivedKind::Subquery(s) | DerivedKind::Lateral(s) | DerivedKind::Cte(s) => {
+                s.is_orm_enabled()
+            }
+            DerivedKind::CteAlias(d) => d.is_orm_enabled(),
+            DerivedKind::Values(rows) => rows.iter().flatten().any(Expr::is_orm_enabled),
+        }
     }
 }
 
@@ -343,6 +358,10 @@ pub struct Select {
     /// of a concrete base): their columns render as the union's columns of the same key,
     /// and the table in FROM as the union (`(SELECT ... UNION ALL ...) AS pjoin`).
     pub polymorphic: Vec<(Rc<Table>, Rc<Derived>)>,
+    /// A mapped class or an alias of one is named as a FROM item (`select_from(User)`,
+    /// `join(User)`, `join(User.posts)`): the statement is ORM-enabled whatever its
+    /// columns (`is_orm_enabled`).
+    pub names_entity: bool,
 }
 
 impl Select {
@@ -351,6 +370,27 @@ impl Select {
             columns,
             ..Default::default()
         }
+    }
+
+    /// Whether the statement is ORM-enabled, as SQLAlchemy tells its ORM statements (which
+    /// a session autoflushes before) from Core ones: a mapped class, an alias of one or an
+    /// attribute of one appears anywhere in it (selected, in FROM, joined, in WHERE, GROUP
+    /// BY, HAVING or ORDER BY, in a nested SELECT or a compound member).
+    pub fn is_orm_enabled(&self) -> bool {
+        let exprs = |v: &[Expr]| v.iter().any(Expr::is_orm_enabled);
+        let from = |f: &FromItem| matches!(f, FromItem::Derived(d) if d.is_orm_enabled());
+        self.names_entity
+            || exprs(&self.columns)
+            || exprs(&self.where_)
+            || exprs(&self.group_by)
+            || exprs(&self.having)
+            || exprs(&self.order_by)
+            || self.from.iter().any(from)
+            || self
+                .joins
+                .iter()
+                .any(|j| from(&j.target) || j.on.is_orm_enabled())
+            || self.compound.iter().any(|(_, s)| s.is_orm_enabled())
     }
 
     /// A copy with every expression adapted by `Expr::adapt_deep` (FROM items stay).
@@ -383,6 +423,7 @@ impl Select {
             correlate_except: self.correlate_except.clone(),
             for_update: self.for_update.clone(),
             polymorphic: self.polymorphic.clone(),
+            names_entity: self.names_entity,
         }
     }
 
@@ -561,8 +602,9 @@ fn links_between(left: &FromItem, target: &FromItem) -> Vec<OnPairs> {
     if left.table_id() == target.table_id() {
         return Vec::new();
     }
+    // a plain table's columns: the joins of mapped classes name them as FROM items
     let col = |f: &FromItem, i: usize| match f {
-        FromItem::Table(t) => Expr::column(t, i),
+        FromItem::Table(t) => Expr::core_column(t, i),
         FromItem::Derived(d) => d.column(i),
     };
     let mut links: Vec<OnPairs> = fk_links(left, target)
