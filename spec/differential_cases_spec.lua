@@ -5703,3 +5703,102 @@ describe("seeds: an object a rollback made transient, its generated key cleared,
     assert.equal(n.id, m.parent_id)
   end)
 end)
+
+describe("seeds: the sixteenth session's sweeps (10000-10999)", function()
+  it("writes no association row for the tags of a child its flush deletes as an orphan (seed 10044)", function()
+    local env = setup(nil, true)
+    local s = env.s
+    local t, p = env.Tag{ name = "t" }, env.Parent{ name = "p" }
+    s:add(t)
+    s:add(p)
+    s:flush()
+    local c = env.Child{ label = "d" }
+    s:add(c)
+    p.children:append(c)
+    c.tags:append(t)
+    s:expire(t) -- drops the tag's side of the link
+    p.children:remove(c)
+    s:flush() -- the child's DELETE alone (the old build: INSERT INTO dc_child_tag, then a failed DELETE)
+    assert.equal("deleted", state(c))
+    assert.equal(0, env.scalar("SELECT count(*) FROM dc_child_tag"))
+    assert.equal(0, env.scalar("SELECT count(*) FROM dc_children"))
+  end)
+
+  it("preprocesses the deletions of a mapper it saves objects of first (seed 10034)", function()
+    local env = setup()
+    local s = env.s
+    local c = env.Child{ label = "c" }
+    s:add(c)
+    s:commit() -- c expired
+    local s2 = orm.Session(env.engine)
+    s2:execute(orm.delete(env.Child))
+    s2:commit()
+    s2:close()
+    local n = env.Node{ name = "n" }
+    s:add(n)
+    s:flush()
+    s:delete(c) -- the first deletion is a Child's
+    s:add(env.Node{ name = "m" }) -- a Node saved: its mapper's preprocess runs first
+    s:delete(n)
+    assert_raises("ObjectDeletedError", s.flush, s) -- reading c's gone row
+    assert.equal("transient", state(n))
+    for _, name in ipairs(orm.inspect(n).unloaded) do
+      assert.are_not.equal("children", name) -- loaded by the Node's preprocess
+    end
+  end)
+
+  it("does not read a deleted self-referential many-to-one only a flushed-deleted member holds (seed 10472)", function()
+    local env = setup()
+    local s = env.s
+    local a, b = env.Node{ name = "a" }, env.Node{ name = "b" }
+    b.parent = a
+    s:add(a)
+    s:add(b)
+    s:flush()
+    s:delete(b)
+    s:flush()
+    s:delete(a)
+    s:commit()
+    -- a.parent was never loaded (its key an INSERT left NULL): a detached object's lazy load
+    assert_raises("DetachedInstanceError", function() return a.parent end)
+  end)
+
+  it("loads the expired key of a parent it deletes when a child's key is copied from it (seed 10800)", function()
+    local env = setup()
+    local s = env.s
+    local p, c = env.Parent{ name = "p" }, env.Child{ label = "c" }
+    s:add(p)
+    s:add(c)
+    s:commit()
+    local _ = p.name .. c.label
+    local s2 = orm.Session(env.engine)
+    s2:execute(orm.delete(env.Parent))
+    s2:commit()
+    s2:close()
+    s:delete(p)
+    s:expire(p, { "id" })
+    p.children:append(c) -- (p's collection loads: the row gone, nothing in it)
+    -- the copy of p's key into c loads it: ObjectDeletedError, before any UPDATE (the old
+    -- build copied the identity key: UPDATE children, then IntegrityError)
+    assert_raises("ObjectDeletedError", s.flush, s)
+    s:rollback()
+    assert.equal(1, env.scalar("SELECT count(*) FROM dc_children WHERE parent_id IS NULL"))
+  end)
+
+  it("updates a mapper's rows in primary key order (seed 10285)", function()
+    local env = setup()
+    local s = env.s
+    local cs = { env.Child{ label = "a" }, env.Child{ label = "b" }, env.Child{ label = "c" } }
+    s:add_all(cs)
+    s:commit()
+    local order = {}
+    orm.event.listen(env.Child, "before_update", function(_, _, target)
+      order[#order + 1] = target.label
+    end)
+    cs[3].label = "z"
+    cs[1].label = "x"
+    cs[2].label = "y"
+    s:commit()
+    assert.same({ "x", "y", "z" }, order)
+  end)
+end)

@@ -391,8 +391,9 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         })
         .cloned()
         .collect();
-    let mut assoc_seen: FxHashSet<(u32, *const Instance, *const Instance, bool)> =
-        FxHashSet::default();
+    // the association rows the collections' changes write, with the object whose
+    // collection it is (kept below once the flush's deletions are known)
+    let mut assoc_rows: Vec<(Rc<Instance>, AssocKey, AssocRow)> = Vec::new();
     // pending orphans of delete-orphan relationships, expunged (see `removed_members`)
     let mut expunged: Vec<Rc<Instance>> = Vec::new();
     for inst in &changed {
@@ -503,10 +504,12 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                     let sec_id = rel.secondary.as_ref().map(|t| t.id).unwrap_or(0);
                     for (list, insert) in [(&c.added, true), (&c.removed, false)] {
                         for child in list {
-                            // SQLAlchemy warns "not in session" and writes no row; an
-                            // object whose DELETE was flushed is out of the session too (no
-                            // warning), on either side of the row
-                            if !session.owns(child)
+                            // SQLAlchemy warns "not in session" and writes no row (a
+                            // pending orphan this flush leaves out is in it until the flush
+                            // ends); an object whose DELETE was flushed is out of the
+                            // session too (no warning), on either side of the row
+                            if (!session.owns(child)
+                                && !expunged.iter().any(|x| Rc::ptr_eq(x, child)))
                                 || child.status() == Status::Deleted
                                 || inst.status() == Status::Deleted
                             {
@@ -514,15 +517,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
                             }
                             let (a, b) = (Rc::as_ptr(inst), Rc::as_ptr(child));
                             let key = (sec_id, a.min(b), a.max(b), insert);
-                            if !assoc_seen.insert(key) {
-                                continue; // the other side recorded the same row
-                            }
-                            let row = assoc_row(&rel, inst, child);
-                            if insert {
-                                plan.assoc_insert.push(row);
-                            } else {
-                                plan.assoc_delete.push(row);
-                            }
+                            assoc_rows.push((inst.clone(), key, assoc_row(&rel, inst, child)));
                         }
                     }
                 }
@@ -554,6 +549,7 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
     // orphans deleted above cascade too
     load_for_deletes(session, &mut reads)?;
     cascade_deletes(session, &mut done, &mut nullify, &mut plan)?;
+    keep_association_rows(assoc_rows, &expunged, &mut plan);
     // a deleted child keeps its key: nothing is copied into a row the flush deletes; nor
     // into a pending orphan the flush leaves out (SQLAlchemy registers it as a delete, so
     // its many-to-one copies nothing: seed 2163)
@@ -573,6 +569,39 @@ pub(crate) fn prepare(session: &SessionCore) -> Result<Plan> {
         }
     }
     Ok(plan)
+}
+
+/// An association row by table and its two objects (in address order), and whether it is
+/// inserted.
+type AssocKey = (u32, *const Instance, *const Instance, bool);
+
+/// The association rows the flush writes, each once (both sides of a many-to-many record
+/// it). SQLAlchemy registers the orphans and the objects a delete cascade reaches as
+/// deletions before its many-to-many steps run: the collection of an object this flush
+/// deletes, or of a pending orphan it leaves out, adds no row (its step only deletes rows:
+/// seed 10044, a child appended a tag then orphaned). The other side's collection still
+/// does, a pending orphan being in the session until the flush ends (seed 2163).
+fn keep_association_rows(
+    rows: Vec<(Rc<Instance>, AssocKey, AssocRow)>,
+    expunged: &[Rc<Instance>],
+    plan: &mut Plan,
+) {
+    let mut seen: FxHashSet<AssocKey> = FxHashSet::default();
+    for (owner, key, row) in rows {
+        let insert = key.3;
+        let left_out = expunged.iter().any(|x| Rc::ptr_eq(x, &owner));
+        if insert && (left_out || owner.state().marked_deleted()) {
+            continue;
+        }
+        if !seen.insert(key) {
+            continue;
+        }
+        if insert {
+            plan.assoc_insert.push(row);
+        } else {
+            plan.assoc_delete.push(row);
+        }
+    }
 }
 
 /// Whether a one-to-many of an object the flush saves gained `inst` since the last flush:
@@ -742,6 +771,19 @@ fn load_for_deletes(session: &SessionCore, reads: &mut DeleteReads) -> Result<()
             None => groups.push(vec![inst.clone()]),
         }
     }
+    // SQLAlchemy's unit of work meets the mappers of the objects it saves first, so their
+    // preprocessors run before those of mappers that only delete (seed 10034: a pending
+    // Node's mapper loads a deleted Node's children before a deleted Child's gone row
+    // fails the flush). Among several of either kind its order follows a set.
+    let saves = |m: &Rc<super::Mapper>| {
+        session
+            .new
+            .borrow()
+            .iter()
+            .chain(session.modified.borrow().iter())
+            .any(|i| Rc::ptr_eq(&i.mapper, m) && !i.state().marked_deleted())
+    };
+    groups.sort_by_key(|g| !saves(&g[0].mapper));
     let mut decided: Vec<*const Relationship> = Vec::new();
     for group in &groups {
         load_mapper_for_deletes(
@@ -1026,13 +1068,14 @@ fn self_ref_m2o_processed(
             }
             // the members the flush saves: those of the collection as committed (not the
             // ones appended since), in this session (SQLAlchemy's register_object leaves
-            // out an object of no session)
+            // out an object of no session), not deleted by an earlier flush (seed 10472)
             if let RelState::Collection(c) = d.rel_state(r.index) {
                 if c.items.iter().any(|m| {
                     of_mapper(m)
                         && !c.added.iter().any(|x| Rc::ptr_eq(x, m))
                         && session.owns(m)
                         && !m.state().marked_deleted()
+                        && m.status() != Status::Deleted
                         && loaded(m)
                 }) {
                     return Ok(true);

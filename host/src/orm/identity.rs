@@ -50,6 +50,39 @@ impl IdentityKey {
     }
 
     /// The key of an integer primary key.
+    /// The order of SQLAlchemy's `_sort_states` for persistent objects: by primary key
+    /// (numbers by value, strings and bytes as such; values of no common order tie).
+    pub fn sort_cmp(&self, other: &IdentityKey) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        fn value_cmp(a: &Value, b: &Value) -> Ordering {
+            match (a, b) {
+                (Value::Integer(x), Value::Integer(y)) => x.cmp(y),
+                (Value::Integer(_) | Value::Real(_), Value::Integer(_) | Value::Real(_)) => {
+                    let f = |v: &Value| match v {
+                        Value::Integer(i) => *i as f64,
+                        Value::Real(r) => *r,
+                        _ => 0.0,
+                    };
+                    f(a).partial_cmp(&f(b)).unwrap_or(Ordering::Equal)
+                }
+                (Value::Text(_), Value::Text(_)) => a.as_str().cmp(&b.as_str()),
+                (Value::Blob(x), Value::Blob(y)) => x.cmp(y),
+                _ => Ordering::Equal,
+            }
+        }
+        match (self, other) {
+            (IdentityKey::Int { id: a, .. }, IdentityKey::Int { id: b, .. }) => a.cmp(b),
+            _ => {
+                let (a, b) = (self.values(), other.values());
+                a.iter()
+                    .zip(&b)
+                    .map(|(x, y)| value_cmp(x, y))
+                    .find(|o| o.is_ne())
+                    .unwrap_or(Ordering::Equal)
+            }
+        }
+    }
+
     pub fn int(mapper: u32, id: i64) -> IdentityKey {
         IdentityKey::Int { mapper, id }
     }

@@ -427,13 +427,14 @@ fn value_after(
     if !loaded {
         // an expired key column of an object of this flush: SQLAlchemy's sync reads it
         // from the loaded state when it copies it (after the saves before that step), so
-        // its expired attributes load here. Of another object (deleted, of another
-        // session), the identity key has it; anything else is loaded.
+        // its expired attributes load here, also those of an object the flush deletes (a
+        // row gone: ObjectDeletedError, seed 10800). Of another object (one whose DELETE
+        // was flushed, of another session), the identity key has it; anything else is
+        // loaded.
         let from_key = {
             let st = inst.state();
             let pos = inst.mapper.pk.iter().position(|&p| p == col);
             let ours = st.status == Status::Persistent
-                && !st.marked_deleted()
                 && st
                     .session
                     .as_ref()
@@ -604,19 +605,29 @@ fn update_ready_rows(
         index,
         undo,
     )?;
-    let rows: Vec<Rc<Instance>> = session
+    let mut rows: Vec<Rc<Instance>> = session
         .modified
         .borrow()
         .iter()
         .filter(|i| i.mapper.table.id == table.id && !skip(i))
         .cloned()
         .collect();
+    in_key_order(&mut rows);
     if !rows.is_empty() {
         done.extend(rows.iter().map(Rc::as_ptr));
         let rows: Vec<&Rc<Instance>> = rows.iter().collect();
         update_with_events(conn, table, &rows, updated)?;
     }
     Ok(())
+}
+
+/// As SQLAlchemy's save_obj, which takes a mapper's persistent rows in primary key order
+/// (`_sort_states`): their UPDATEs, events and the first to fail follow it (seed 10285).
+fn in_key_order(rows: &mut [Rc<Instance>]) {
+    rows.sort_by(|a, b| match (&a.state().key, &b.state().key) {
+        (Some(x), Some(y)) => x.sort_cmp(y),
+        (x, y) => x.is_some().cmp(&y.is_some()),
+    });
 }
 
 /// Whether the objects of `table` that this flush saves have a relationship to their own
@@ -1517,13 +1528,14 @@ fn write_into(
                 .iter()
                 .filter(|i| i.mapper.table.id == table.id)
                 .collect();
-            let modified: Vec<Rc<Instance>> = session
+            let mut modified: Vec<Rc<Instance>> = session
                 .modified
                 .borrow()
                 .iter()
                 .filter(|i| i.mapper.table.id == table.id)
                 .cloned()
                 .collect();
+            in_key_order(&mut modified);
             // SQLAlchemy's save_obj reads the pending objects' keys first (seed 1082)
             refuse_expired_keys(conn, &rows)?;
             if !modified.is_empty() {
