@@ -251,30 +251,34 @@ impl Expr {
 
     /// Whether `f` holds for a column of the expression (nested SELECTs not searched).
     pub fn any_column(&self, f: &dyn Fn(&ColumnRef) -> bool) -> bool {
-        let any = |items: &[Expr]| items.iter().any(|e| e.any_column(f));
         match self {
             Expr::Column(c) => f(c),
-            Expr::Binary(l, _, r) => l.any_column(f) || r.any_column(f),
+            _ => self.any_child(&mut |e| e.any_column(f)),
+        }
+    }
+
+    /// Whether `f` holds for a direct operand of the expression (the expressions it is
+    /// built of; nested SELECTs are not operands).
+    fn any_child<'a>(&'a self, f: &mut dyn FnMut(&'a Expr) -> bool) -> bool {
+        match self {
+            Expr::Binary(a, _, b) => f(a) || f(b),
             Expr::Unary(_, e)
             | Expr::Label(_, e)
             | Expr::Cast(e, _)
             | Expr::Grouping(e)
-            | Expr::Annotated(e, _) => e.any_column(f),
+            | Expr::Annotated(e, _) => f(e),
             Expr::List(_, items) | Expr::Func { args: items, .. } | Expr::Tuple(items) => {
-                any(items)
+                items.iter().any(&mut *f)
             }
-            Expr::FuncClause(c) => c.children().iter().any(|e| e.any_column(f)),
-            Expr::Json(j) => j.target.any_column(f),
-            Expr::In { expr, items, .. } => expr.any_column(f) || any(items),
-            Expr::InSelect { expr, .. } => expr.any_column(f),
+            Expr::FuncClause(c) => c.children().into_iter().any(f),
+            Expr::Json(j) => f(&j.target),
+            Expr::In { expr, items, .. } => f(expr) || items.iter().any(f),
+            Expr::InSelect { expr, .. } => f(expr),
             Expr::Between {
                 expr, low, high, ..
-            } => expr.any_column(f) || low.any_column(f) || high.any_column(f),
+            } => f(expr) || f(low) || f(high),
             Expr::Case { whens, else_ } => {
-                whens
-                    .iter()
-                    .any(|(c, v)| c.any_column(f) || v.any_column(f))
-                    || else_.as_ref().is_some_and(|e| e.any_column(f))
+                whens.iter().any(|(c, v)| f(c) || f(v)) || else_.as_deref().is_some_and(&mut *f)
             }
             _ => false,
         }
@@ -460,37 +464,7 @@ impl Expr {
 
     /// Whether the expression nests deeper than `limit` levels (looks no deeper than that).
     pub fn deeper_than(&self, limit: usize) -> bool {
-        if limit == 0 {
-            return true;
-        }
-        let l = limit - 1;
-        match self {
-            Expr::Binary(a, _, b) => a.deeper_than(l) || b.deeper_than(l),
-            Expr::Unary(_, e)
-            | Expr::Label(_, e)
-            | Expr::Cast(e, _)
-            | Expr::Grouping(e)
-            | Expr::Annotated(e, _) => e.deeper_than(l),
-            Expr::List(_, items) | Expr::Func { args: items, .. } | Expr::Tuple(items) => {
-                items.iter().any(|e| e.deeper_than(l))
-            }
-            Expr::FuncClause(c) => c.children().iter().any(|e| e.deeper_than(l)),
-            Expr::Json(j) => j.target.deeper_than(l),
-            Expr::In { expr, items, .. } => {
-                expr.deeper_than(l) || items.iter().any(|e| e.deeper_than(l))
-            }
-            Expr::InSelect { expr, .. } => expr.deeper_than(l),
-            Expr::Between {
-                expr, low, high, ..
-            } => expr.deeper_than(l) || low.deeper_than(l) || high.deeper_than(l),
-            Expr::Case { whens, else_ } => {
-                whens
-                    .iter()
-                    .any(|(c, v)| c.deeper_than(l) || v.deeper_than(l))
-                    || else_.as_ref().is_some_and(|e| e.deeper_than(l))
-            }
-            _ => false,
-        }
+        limit == 0 || self.any_child(&mut |e| e.deeper_than(limit - 1))
     }
 
     /// The SELECTs nested in this expression (scalar subqueries, EXISTS, IN).
@@ -501,52 +475,18 @@ impl Expr {
                 expr.collect_selects(out);
                 out.push(select);
             }
-            Expr::Binary(l, _, r) => {
-                l.collect_selects(out);
-                r.collect_selects(out);
-            }
-            Expr::Unary(_, e)
-            | Expr::Label(_, e)
-            | Expr::Cast(e, _)
-            | Expr::Grouping(e)
-            | Expr::Annotated(e, _) => e.collect_selects(out),
-            Expr::List(_, items) | Expr::Func { args: items, .. } | Expr::Tuple(items) => {
-                items.iter().for_each(|e| e.collect_selects(out))
-            }
-            Expr::FuncClause(c) => c
-                .children()
-                .into_iter()
-                .for_each(|e| e.collect_selects(out)),
-            Expr::Json(j) => j.target.collect_selects(out),
-            Expr::In { expr, items, .. } => {
-                expr.collect_selects(out);
-                items.iter().for_each(|e| e.collect_selects(out));
-            }
-            Expr::Between {
-                expr, low, high, ..
-            } => {
-                expr.collect_selects(out);
-                low.collect_selects(out);
-                high.collect_selects(out);
-            }
-            Expr::Case { whens, else_ } => {
-                for (c, v) in whens {
-                    c.collect_selects(out);
-                    v.collect_selects(out);
-                }
-                if let Some(e) = else_ {
+            _ => {
+                self.any_child(&mut |e| {
                     e.collect_selects(out);
-                }
+                    false
+                });
             }
-            _ => {}
         }
     }
 
     /// Every FROM item this expression reads, in order of first appearance (for deriving
     /// FROM). Subqueries nested in the expression keep their own FROM.
-    #[allow(clippy::collapsible_match)]
     pub fn collect_froms(&self, out: &mut Vec<FromItem>) {
-        let mut visit = |e: &Expr| e.collect_froms(out);
         match self {
             Expr::Column(c) => {
                 if !out.iter().any(|f| f.table_id() == c.table.id) {
@@ -556,42 +496,12 @@ impl Expr {
                     });
                 }
             }
-            Expr::Binary(l, _, r) => {
-                visit(l);
-                visit(r);
+            _ => {
+                self.any_child(&mut |e| {
+                    e.collect_froms(out);
+                    false
+                });
             }
-            Expr::Unary(_, e)
-            | Expr::Label(_, e)
-            | Expr::Cast(e, _)
-            | Expr::Grouping(e)
-            | Expr::Annotated(e, _) => visit(e),
-            Expr::List(_, items) | Expr::Func { args: items, .. } | Expr::Tuple(items) => {
-                items.iter().for_each(visit)
-            }
-            Expr::FuncClause(c) => c.children().into_iter().for_each(visit),
-            Expr::Json(j) => visit(&j.target),
-            Expr::In { expr, items, .. } => {
-                visit(expr);
-                items.iter().for_each(visit);
-            }
-            Expr::InSelect { expr, .. } => visit(expr),
-            Expr::Between {
-                expr, low, high, ..
-            } => {
-                visit(expr);
-                visit(low);
-                visit(high);
-            }
-            Expr::Case { whens, else_ } => {
-                for (c, v) in whens {
-                    visit(c);
-                    visit(v);
-                }
-                if let Some(e) = else_ {
-                    visit(e);
-                }
-            }
-            _ => {}
         }
     }
 }
