@@ -5802,3 +5802,36 @@ describe("seeds: the sixteenth session's sweeps (10000-10999)", function()
     assert.same({ "x", "y", "z" }, order)
   end)
 end)
+
+describe("seeds: a pending orphan's lost association row", function()
+  it("is deleted with the deletions, before the one-to-many copies keys (seed 11138)", function()
+    local env = setup({ expire_on_commit = false }, true)
+    local s1 = env.s
+    local t, p = env.Tag{ name = "t" }, env.Parent{ name = "p" }
+    s1:add(t)
+    s1:add(p)
+    s1:commit()
+    local c = env.Child{ label = "c" }
+    c.parent = p
+    s1:add(c)
+    s1:begin_nested(function() c.tags:append(t) end) -- c and its link inserted
+    s1:rollback() -- c transient again
+    s1:close()
+    local s3 = orm.Session(env.engine)
+    c.tags:remove(t)
+    c.parent = nil -- an orphan, p's unloaded collection remembers it
+    s3:scalars(orm.select(env.Parent)):all() -- p's row, as another object
+    local a = env.Child{ label = "a" }
+    a.parent = p
+    assert_raises("InvalidRequestError", s3.add, s3, a) -- a is in s3; p cannot join
+    s3:begin_nested(function() end) -- a inserted with no key ("not in session")
+    s3:close()
+    assert.is_nil(a.parent_id)
+    local s4 = orm.Session(env.engine)
+    s4:add(c) -- p comes too (c's old parent), with its pending append of a
+    -- c's lost link goes first: its DELETE matches nothing (c has no key), before p's
+    -- one-to-many step copies p's key into a (outside the session)
+    assert_raises("StaleDataError", s4.flush, s4)
+    assert.is_nil(a.parent_id)
+  end)
+end)

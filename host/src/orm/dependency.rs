@@ -59,6 +59,10 @@ pub(crate) struct Plan {
     pub assoc_delete: Vec<AssocRow>,
     /// Every association row of deleted objects.
     pub assoc_delete_all: Vec<AssocOf>,
+    /// Rows removed from the collection of an object the flush deletes or leaves out (a
+    /// pending orphan): deleted with the deletions' association rows, before any save, as
+    /// SQLAlchemy's many-to-many step for deletions (seed 11138).
+    pub assoc_delete_early: Vec<AssocRow>,
     /// Objects whose relationship changes this flush writes (flags cleared on success).
     pub touched: Vec<Rc<Instance>>,
     /// Objects marked for deletion that a saved parent's one-to-many gained since the last
@@ -589,8 +593,9 @@ fn keep_association_rows(
     let mut seen: FxHashSet<AssocKey> = FxHashSet::default();
     for (owner, key, row) in rows {
         let insert = key.3;
-        let left_out = expunged.iter().any(|x| Rc::ptr_eq(x, &owner));
-        if insert && (left_out || owner.state().marked_deleted()) {
+        let deleted =
+            expunged.iter().any(|x| Rc::ptr_eq(x, &owner)) || owner.state().marked_deleted();
+        if insert && deleted {
             continue;
         }
         if !seen.insert(key) {
@@ -598,6 +603,8 @@ fn keep_association_rows(
         }
         if insert {
             plan.assoc_insert.push(row);
+        } else if deleted {
+            plan.assoc_delete_early.push(row);
         } else {
             plan.assoc_delete.push(row);
         }
@@ -1220,7 +1227,8 @@ impl Plan {
             && self.post_rules.is_empty()
             && self.assoc_insert.is_empty()
             && self.assoc_delete.is_empty()
-            && self.assoc_delete_all.is_empty())
+            && self.assoc_delete_all.is_empty()
+            && self.assoc_delete_early.is_empty())
     }
 
     /// After a successful flush: the recorded relationship changes are written. Not those
