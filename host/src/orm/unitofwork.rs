@@ -1716,26 +1716,27 @@ fn delete_associations_of_deleted(
     plan: &Plan,
     seen: &mut SeenRows,
 ) -> Result<()> {
-    // the rows a deleted (or left out) object's collection lost: its key as it holds it
-    // (NULL for a pending one, so the row matches nothing: StaleDataError, as SQLAlchemy)
+    // each row's keys as its objects hold them (a pending object not inserted: NULL)
+    let none = Inserted::default();
+    let values = |row: &super::dependency::AssocRow| -> Result<Vec<Value>> {
+        row.values
+            .iter()
+            .map(|(_, inst, c)| {
+                Ok(match value_after(inst, *c, &[], &none)? {
+                    Some(v) => v,
+                    None => inst.state().values[*c].clone(),
+                })
+            })
+            .collect()
+    };
+    // first the rows a deleted (or left out) object's collection lost (a pending one's
+    // key is NULL, so its row matches nothing: StaleDataError, as SQLAlchemy)
     if !plan.assoc_delete_early.is_empty() {
-        let none = Inserted::default();
         let rows: Vec<&super::dependency::AssocRow> = plan
             .assoc_delete_early
             .iter()
             .filter(|row| first_time(seen, row))
             .collect();
-        let values = |row: &super::dependency::AssocRow| -> Result<Vec<Value>> {
-            row.values
-                .iter()
-                .map(|(_, inst, c)| {
-                    Ok(match value_after(inst, *c, &[], &none)? {
-                        Some(v) => v,
-                        None => inst.state().values[*c].clone(),
-                    })
-                })
-                .collect()
-        };
         run_association_rows(conn, rows, true, &values)?;
     }
     if plan.assoc_delete_all.is_empty() {
@@ -1758,18 +1759,6 @@ fn delete_associations_of_deleted(
         })
         .filter(|row| first_time(seen, row))
         .collect();
-    let none = Inserted::default();
-    let values = |row: &super::dependency::AssocRow| -> Result<Vec<Value>> {
-        row.values
-            .iter()
-            .map(|(_, inst, c)| {
-                Ok(match value_after(inst, *c, &[], &none)? {
-                    Some(v) => v,
-                    None => inst.state().values[*c].clone(),
-                })
-            })
-            .collect()
-    };
     run_association_rows(conn, rows, true, &values)
 }
 
