@@ -244,9 +244,13 @@ impl Expr {
     /// included: SQLAlchemy's ORM-enabled statements (autoflushed by a session) are those
     /// that do.
     pub fn is_orm_enabled(&self) -> bool {
+        if self.any_column(&|c| c.is_orm_enabled()) {
+            return true;
+        }
+        // (the nested SELECTs gathered only when its own columns did not answer)
         let mut selects = Vec::new();
         self.collect_selects(&mut selects);
-        self.any_column(&|c| c.is_orm_enabled()) || selects.iter().any(|s| s.is_orm_enabled())
+        selects.iter().any(|s| s.is_orm_enabled())
     }
 
     /// Whether `f` holds for a column of the expression (nested SELECTs not searched).
